@@ -1,0 +1,87 @@
+//! Physical and virtual memory layout of the emulated DSP (QEMU `sim`
+//! machine, `dc233c` core) and of a Sotto image.
+//!
+//! The kernel's linker script, the page-table builder, the assembly
+//! constants and the host tools all derive from these numbers.
+
+/// MMU page size (the autorefill ways hold 4 KiB pages).
+pub const PAGE_SIZE: u32 = 4096;
+/// Bytes mapped by one second-level page table (1024 PTEs of 4 KiB pages).
+pub const L2_SPAN: u32 = 4 << 20;
+/// Start of RAM on the `sim` machine.
+pub const RAM_BASE: u32 = 0;
+/// RAM QEMU gives the `sim` machine by default (128 MiB).
+pub const RAM_SIZE: u32 = 128 << 20;
+/// Where the kernel image is linked and loaded (virtual = physical).
+pub const KERNEL_BASE: u32 = 0x0010_0000;
+/// The kernel (code, data, stacks, boot page tables) must end below this:
+/// everything it touches on an exception path then sits under one L2 table,
+/// whose PTE page stays pinned in the DTLB so vector fetches never miss.
+pub const KERNEL_LIMIT: u32 = L2_SPAN;
+/// Base of the page-table windows (`PTEVADDR`). Address space `n` uses the
+/// 4 MiB window at `PTE_WINDOW_BASE + n * L2_SPAN`, so refilled window
+/// entries of different address spaces never alias (as in Zephyr).
+pub const PTE_WINDOW_BASE: u32 = 0xC000_0000;
+/// Most address spaces (and so page-table windows) an image may have.
+pub const MAX_ADDRESS_SPACES: u32 = 64;
+/// CCOUNT frequency of QEMU's `dc233c` on the `sim` machine.
+pub const CCOUNT_HZ: u32 = 10_000_000;
+/// Guest instructions per CCOUNT tick under `-icount shift=0` (1 ns each).
+pub const INSTRUCTIONS_PER_CCOUNT: u32 = 100;
+/// How far back an `l32r` can reach for its literal.
+pub const L32R_REACH: u32 = 256 << 10;
+/// ELF section holding the boot configuration blob.
+pub const BOOT_CONFIG_SECTION: &str = ".sotto.boot";
+/// Size of the boot configuration section; xtask patches it in place.
+pub const BOOT_CONFIG_SIZE: usize = 256;
+
+/// The `PTEVADDR` value of page-table window `slot`.
+pub const fn pte_window(slot: u32) -> u32 {
+    PTE_WINDOW_BASE + slot * L2_SPAN
+}
+
+/// Round `value` up to the next page boundary (saturating at the top).
+pub const fn page_align_up(value: u32) -> u32 {
+    match value.checked_add(PAGE_SIZE - 1) {
+        Some(v) => v & !(PAGE_SIZE - 1),
+        None => u32::MAX & !(PAGE_SIZE - 1),
+    }
+}
+
+/// Whether `value` is a multiple of the page size.
+pub const fn is_page_aligned(value: u32) -> bool {
+    value % PAGE_SIZE == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        KERNEL_BASE, KERNEL_LIMIT, MAX_ADDRESS_SPACES, PTE_WINDOW_BASE, RAM_SIZE, is_page_aligned,
+        page_align_up, pte_window,
+    };
+
+    #[test]
+    fn windows_are_aligned_and_clear_of_ram() {
+        for slot in 0..MAX_ADDRESS_SPACES {
+            let window = pte_window(slot);
+            assert_eq!(window % (4 << 20), 0);
+            assert!(window >= RAM_SIZE);
+            assert!(window.checked_add((4 << 20) - 1).is_some());
+        }
+        assert_eq!(pte_window(0), PTE_WINDOW_BASE);
+    }
+
+    #[test]
+    fn kernel_fits_under_one_l2_table() {
+        assert!(KERNEL_BASE < KERNEL_LIMIT);
+        assert!(is_page_aligned(KERNEL_BASE));
+    }
+
+    #[test]
+    fn page_rounding() {
+        assert_eq!(page_align_up(0), 0);
+        assert_eq!(page_align_up(1), 4096);
+        assert_eq!(page_align_up(4096), 4096);
+        assert_eq!(page_align_up(u32::MAX), 0xFFFF_F000);
+    }
+}

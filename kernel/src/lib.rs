@@ -1,0 +1,30 @@
+//! Sotto: a small capability microkernel for Xtensa audio DSPs.
+//!
+//! The kernel does three things only: MMU page tables, timers and IPC.
+//! Schedulers for audio (LL, DP) and the audio pipeline run as user-space
+//! services that hold capabilities.
+//!
+//! # Design principles
+//!
+//! 1. **Portable logic is plain Rust, tested on the host.** Page tables,
+//!    timer arithmetic, trap decoding and console formatting live here and
+//!    run under `cargo test`; everything Xtensa-specific sits in [`arch`]
+//!    (Rust plus `.S` files), with a host model of the same interface.
+//! 2. **Nothing a service does makes the kernel panic.** Every argument is
+//!    checked; a bad one is an error code, a fault stops only that service.
+//! 3. **Explicit memory attributes.** Every mapping names its ring, rights
+//!    and cache mode; unmapped entries are illegal PTEs, never zero.
+//! 4. **One source of truth.** Layout and ABI numbers come from
+//!    `sotto-abi`; the assembly's constants are generated from [`trap`].
+//! 5. **Deterministic by construction.** The tick keeps its phase, so runs
+//!    under QEMU `-icount` repeat to the instruction.
+//! 6. **Unsafe is rare and explained.** `unsafe_op_in_unsafe_fn` is
+//!    forbidden and every `unsafe` block carries a `SAFETY:` comment.
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod arch;
+pub mod console;
+pub mod pagetable;
+pub mod timer;
+pub mod trap;

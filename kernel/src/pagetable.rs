@@ -1,0 +1,460 @@
+//! Two-level page tables for the Xtensa MMU v3 (as on `dc233c` and Intel's
+//! ACE audio DSPs), built and checked in plain Rust.
+//!
+//! The first-level table (L1) holds 1024 PTEs, one per 4 MiB of virtual
+//! space; each points at a second-level table (L2) of 1024 PTEs for 4 KiB
+//! pages. The hardware refills its TLB by loading the PTE of a virtual
+//! address `va` from the *virtual* address `PTEVADDR + (va >> 10)`: the L1
+//! therefore maps itself into the 4 MiB window at `PTEVADDR`, and the L2
+//! tables appear there as ordinary pages.
+//!
+//! Unmapped entries hold an illegal attribute ([`Pte::INVALID`]), never zero:
+//! a zero PTE is a valid read-only mapping of physical page 0.
+
+use core::fmt;
+
+use sotto_abi::layout::{L2_SPAN, PAGE_SIZE};
+
+/// Entries in one table.
+pub const ENTRIES: usize = 1024;
+
+/// One page table (L1 or L2), exactly one page.
+pub type Table = [u32; ENTRIES];
+
+/// What a mapping allows. Reads are always allowed by valid Xtensa PTEs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read only.
+    Read,
+    /// Read and write.
+    ReadWrite,
+    /// Read and execute.
+    ReadExecute,
+    /// Read, write and execute (not used for services: W^X).
+    ReadWriteExecute,
+}
+
+/// Cache attribute of a mapping; always explicit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Uncached: every access goes to memory (DMA buffers, mailboxes).
+    Bypass,
+    /// Write-back cached: private code and data.
+    WriteBack,
+    /// Write-through cached.
+    WriteThrough,
+}
+
+/// A page-table entry: PPN in bits 31:12, ring in 5:4, attribute in 3:0.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Pte(pub u32);
+
+const ATTR_EXECUTE: u32 = 1 << 0;
+const ATTR_WRITE: u32 = 1 << 1;
+const ATTR_CACHE_SHIFT: u32 = 2;
+const ATTR_ILLEGAL: u32 = 0xC;
+
+impl Pte {
+    /// An entry that makes every access fault (attribute 12, "illegal").
+    pub const INVALID: Pte = Pte(ATTR_ILLEGAL);
+
+    /// A valid entry mapping the page at physical address `pa`.
+    pub const fn new(pa: u32, ring: u8, access: Access, cache: CacheMode) -> Pte {
+        let rights = match access {
+            Access::Read => 0,
+            Access::ReadWrite => ATTR_WRITE,
+            Access::ReadExecute => ATTR_EXECUTE,
+            Access::ReadWriteExecute => ATTR_WRITE | ATTR_EXECUTE,
+        };
+        let cache = match cache {
+            CacheMode::Bypass => 0,
+            CacheMode::WriteBack => 1,
+            CacheMode::WriteThrough => 2,
+        };
+        Pte((pa & !(PAGE_SIZE - 1)) | ((ring as u32 & 3) << 4) | (cache << ATTR_CACHE_SHIFT) | rights)
+    }
+
+    /// Whether the entry grants any access (attribute below 12).
+    pub const fn is_valid(self) -> bool {
+        self.attribute() < 12
+    }
+
+    /// Physical address of the page.
+    pub const fn pa(self) -> u32 {
+        self.0 & !(PAGE_SIZE - 1)
+    }
+
+    /// Ring the page belongs to (accessible from this ring and more privileged ones).
+    pub const fn ring(self) -> u8 {
+        ((self.0 >> 4) & 3) as u8
+    }
+
+    /// The 4-bit attribute field.
+    pub const fn attribute(self) -> u32 {
+        self.0 & 0xF
+    }
+
+    /// The access the entry allows, if valid.
+    pub const fn access(self) -> Option<Access> {
+        if !self.is_valid() {
+            return None;
+        }
+        Some(match self.0 & (ATTR_WRITE | ATTR_EXECUTE) {
+            0 => Access::Read,
+            ATTR_WRITE => Access::ReadWrite,
+            ATTR_EXECUTE => Access::ReadExecute,
+            _ => Access::ReadWriteExecute,
+        })
+    }
+
+    /// The cache mode, if valid.
+    pub const fn cache(self) -> Option<CacheMode> {
+        if !self.is_valid() {
+            return None;
+        }
+        match (self.0 >> ATTR_CACHE_SHIFT) & 3 {
+            0 => Some(CacheMode::Bypass),
+            1 => Some(CacheMode::WriteBack),
+            2 => Some(CacheMode::WriteThrough),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Pte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.access(), self.cache()) {
+            (Some(access), Some(cache)) => write!(
+                f,
+                "Pte(pa {:#010x}, ring {}, {access:?}, {cache:?})",
+                self.pa(),
+                self.ring()
+            ),
+            _ => write!(f, "Pte(invalid {:#010x})", self.0),
+        }
+    }
+}
+
+/// A request to map `len` bytes at virtual `va` onto physical `pa`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// First virtual address (page aligned).
+    pub va: u32,
+    /// First physical address (page aligned).
+    pub pa: u32,
+    /// Length in bytes (page multiple, non-zero).
+    pub len: u32,
+    /// Ring 0 for the kernel, 1..=3 for services.
+    pub ring: u8,
+    /// What the pages allow.
+    pub access: Access,
+    /// How the pages are cached.
+    pub cache: CacheMode,
+}
+
+/// Why a mapping was refused. Nothing is changed when a mapping fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// `len` is zero.
+    Empty,
+    /// The virtual address is not page aligned.
+    UnalignedVirtual(u32),
+    /// The physical address is not page aligned.
+    UnalignedPhysical(u32),
+    /// The length is not a page multiple.
+    UnalignedLength(u32),
+    /// The range runs past the end of the 32-bit address space.
+    Wraps,
+    /// The ring is above 3.
+    BadRing(u8),
+    /// This virtual page is already mapped.
+    Overlap(u32),
+    /// The range overlaps the page-table window at `PTEVADDR`.
+    InPteWindow(u32),
+    /// No free second-level table is left in the pool.
+    OutOfTables,
+    /// The table memory handed to the builder is misplaced.
+    BadTableMemory,
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::Empty => write!(f, "empty mapping"),
+            MapError::UnalignedVirtual(va) => write!(f, "virtual address {va:#010x} is not page aligned"),
+            MapError::UnalignedPhysical(pa) => write!(f, "physical address {pa:#010x} is not page aligned"),
+            MapError::UnalignedLength(len) => write!(f, "length {len:#x} is not a multiple of the page size"),
+            MapError::Wraps => write!(f, "range wraps past the end of the address space"),
+            MapError::BadRing(ring) => write!(f, "ring {ring} does not exist (0..=3)"),
+            MapError::Overlap(va) => write!(f, "page {va:#010x} is already mapped"),
+            MapError::InPteWindow(va) => write!(f, "page {va:#010x} lies in the page-table window"),
+            MapError::OutOfTables => write!(f, "no second-level page table left"),
+            MapError::BadTableMemory => write!(f, "page-table memory is not page aligned"),
+        }
+    }
+}
+
+/// Builds one address space's tables in memory the caller provides: an L1
+/// table and a pool of L2 tables, with the physical addresses they have.
+pub struct PageTables<'t> {
+    l1: &'t mut Table,
+    l1_pa: u32,
+    pool: &'t mut [Table],
+    pool_pa: u32,
+    used: usize,
+    ptevaddr: u32,
+}
+
+impl<'t> PageTables<'t> {
+    /// Start empty tables whose window sits at `ptevaddr` (4 MiB aligned).
+    pub fn new(
+        l1: &'t mut Table,
+        l1_pa: u32,
+        pool: &'t mut [Table],
+        pool_pa: u32,
+        ptevaddr: u32,
+    ) -> Result<Self, MapError> {
+        if l1_pa % PAGE_SIZE != 0 || pool_pa % PAGE_SIZE != 0 || ptevaddr % L2_SPAN != 0 {
+            return Err(MapError::BadTableMemory);
+        }
+        l1.fill(Pte::INVALID.0);
+        // The window maps the L1 itself: the hardware reads L2 PTEs there.
+        l1[(ptevaddr / L2_SPAN) as usize] = Pte::new(l1_pa, 0, Access::Read, CacheMode::WriteBack).0;
+        Ok(PageTables { l1, l1_pa, pool, pool_pa, used: 0, ptevaddr })
+    }
+
+    /// The `PTEVADDR` these tables are built for.
+    pub fn ptevaddr(&self) -> u32 {
+        self.ptevaddr
+    }
+
+    /// Physical address of the L1 table.
+    pub fn l1_pa(&self) -> u32 {
+        self.l1_pa
+    }
+
+    /// L2 tables taken from the pool so far.
+    pub fn tables_used(&self) -> usize {
+        self.used
+    }
+
+    /// The PTE stored in the L1 for virtual address `va`.
+    pub fn l1_entry(&self, va: u32) -> Pte {
+        Pte(self.l1[(va / L2_SPAN) as usize])
+    }
+
+    /// The virtual address, inside the window, where the hardware finds the
+    /// PTE of `va`.
+    pub fn pte_vaddr(&self, va: u32) -> u32 {
+        self.ptevaddr | ((va >> 10) & !3)
+    }
+
+    /// Map a range. Checks everything first, so a refused mapping changes
+    /// nothing.
+    pub fn map(&mut self, mapping: Mapping) -> Result<(), MapError> {
+        let Mapping { va, pa, len, ring, access, cache } = mapping;
+        if len == 0 {
+            return Err(MapError::Empty);
+        }
+        if va % PAGE_SIZE != 0 {
+            return Err(MapError::UnalignedVirtual(va));
+        }
+        if pa % PAGE_SIZE != 0 {
+            return Err(MapError::UnalignedPhysical(pa));
+        }
+        if len % PAGE_SIZE != 0 {
+            return Err(MapError::UnalignedLength(len));
+        }
+        if va.checked_add(len - 1).is_none() || pa.checked_add(len - 1).is_none() {
+            return Err(MapError::Wraps);
+        }
+        if ring > 3 {
+            return Err(MapError::BadRing(ring));
+        }
+        let window_end = self.ptevaddr as u64 + L2_SPAN as u64;
+        if (va as u64) < window_end && va as u64 + len as u64 > self.ptevaddr as u64 {
+            return Err(MapError::InPteWindow(va.max(self.ptevaddr)));
+        }
+        let pages = len / PAGE_SIZE;
+        let mut new_tables = 0;
+        let mut last_new_l1 = None;
+        for page in 0..pages {
+            let page_va = va + page * PAGE_SIZE;
+            match self.l2_index(page_va) {
+                Some(l2) => {
+                    if Pte(self.pool[l2][Self::l2_slot(page_va)]).is_valid() {
+                        return Err(MapError::Overlap(page_va));
+                    }
+                }
+                None => {
+                    let l1_index = page_va / L2_SPAN;
+                    if last_new_l1 != Some(l1_index) {
+                        new_tables += 1;
+                        last_new_l1 = Some(l1_index);
+                    }
+                }
+            }
+        }
+        if self.used + new_tables > self.pool.len() {
+            return Err(MapError::OutOfTables);
+        }
+        for page in 0..pages {
+            let page_va = va + page * PAGE_SIZE;
+            let l2 = match self.l2_index(page_va) {
+                Some(l2) => l2,
+                None => self.new_l2(page_va),
+            };
+            self.pool[l2][Self::l2_slot(page_va)] = Pte::new(pa + page * PAGE_SIZE, ring, access, cache).0;
+        }
+        Ok(())
+    }
+
+    /// The PTE mapping `va`, if any.
+    pub fn translate(&self, va: u32) -> Option<Pte> {
+        let l2 = self.l2_index(va)?;
+        let pte = Pte(self.pool[l2][Self::l2_slot(va)]);
+        pte.is_valid().then_some(pte)
+    }
+
+    fn l2_slot(va: u32) -> usize {
+        ((va % L2_SPAN) / PAGE_SIZE) as usize
+    }
+
+    /// Index in the pool of the L2 table covering `va`, if there is one.
+    fn l2_index(&self, va: u32) -> Option<usize> {
+        let entry = self.l1_entry(va);
+        if !entry.is_valid() || va / L2_SPAN == self.ptevaddr / L2_SPAN {
+            return None;
+        }
+        let offset = entry.pa().checked_sub(self.pool_pa)?;
+        let index = (offset / PAGE_SIZE) as usize;
+        (index < self.used).then_some(index)
+    }
+
+    fn new_l2(&mut self, va: u32) -> usize {
+        let index = self.used;
+        self.used += 1;
+        self.pool[index].fill(Pte::INVALID.0);
+        let pa = self.pool_pa + index as u32 * PAGE_SIZE;
+        self.l1[(va / L2_SPAN) as usize] = Pte::new(pa, 0, Access::Read, CacheMode::WriteBack).0;
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Access, CacheMode, ENTRIES, MapError, Mapping, PageTables, Pte, Table};
+    use sotto_abi::layout::{L2_SPAN, PAGE_SIZE, pte_window};
+
+    const L1_PA: u32 = 0x0020_0000;
+    const POOL_PA: u32 = 0x0020_1000;
+
+    fn tables(pool_size: usize) -> (Box<Table>, Vec<Table>) {
+        (Box::new([0; ENTRIES]), vec![[0; ENTRIES]; pool_size])
+    }
+
+    fn text(va: u32, len: u32) -> Mapping {
+        Mapping { va, pa: va, len, ring: 0, access: Access::ReadExecute, cache: CacheMode::WriteBack }
+    }
+
+    #[test]
+    fn pte_encoding_matches_the_hardware_attributes() {
+        assert_eq!(Pte::new(0x0010_1000, 0, Access::ReadExecute, CacheMode::WriteBack).0, 0x0010_1005);
+        assert_eq!(Pte::new(0x0010_1000, 0, Access::ReadWrite, CacheMode::WriteBack).0, 0x0010_1006);
+        assert_eq!(Pte::new(0x0040_0000, 2, Access::ReadWrite, CacheMode::Bypass).0, 0x0040_0022);
+        assert_eq!(Pte::new(0x0040_0000, 1, Access::Read, CacheMode::WriteThrough).0, 0x0040_0018);
+        assert_eq!(Pte::new(0x1234_5fff, 3, Access::ReadWriteExecute, CacheMode::WriteBack).0, 0x1234_5037);
+        assert!(!Pte::INVALID.is_valid());
+        assert!(Pte(0).is_valid(), "a zero PTE is a valid mapping of page 0: never use it for 'unmapped'");
+        let pte = Pte::new(0x0030_0000, 1, Access::ReadWrite, CacheMode::WriteThrough);
+        assert_eq!((pte.pa(), pte.ring(), pte.access(), pte.cache()), (0x0030_0000, 1, Some(Access::ReadWrite), Some(CacheMode::WriteThrough)));
+    }
+
+    #[test]
+    fn maps_and_translates_with_attributes() {
+        let (mut l1, mut pool) = tables(4);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
+        pt.map(text(0x0010_0000, 3 * PAGE_SIZE)).unwrap();
+        pt.map(Mapping { va: 0x4000_0000, pa: 0x0080_0000, len: PAGE_SIZE, ring: 2, access: Access::ReadWrite, cache: CacheMode::Bypass }).unwrap();
+        assert_eq!(pt.translate(0x0010_2abc), Some(Pte::new(0x0010_2000, 0, Access::ReadExecute, CacheMode::WriteBack)));
+        assert_eq!(pt.translate(0x0010_3000), None, "one past the end is unmapped");
+        assert_eq!(pt.translate(0x000f_f000), None);
+        let user = pt.translate(0x4000_0004).unwrap();
+        assert_eq!((user.pa(), user.ring(), user.access(), user.cache()), (0x0080_0000, 2, Some(Access::ReadWrite), Some(CacheMode::Bypass)));
+        assert_eq!(pt.tables_used(), 2);
+    }
+
+    #[test]
+    fn the_window_maps_the_l1_and_every_l2_table() {
+        let window = pte_window(3);
+        let (mut l1, mut pool) = tables(2);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, window).unwrap();
+        pt.map(text(0x0010_0000, PAGE_SIZE)).unwrap();
+        // The L1 entry of the window itself points at the L1.
+        assert_eq!(pt.l1_entry(window).pa(), L1_PA);
+        assert_eq!(pt.l1_entry(window).ring(), 0);
+        // The L2 covering 0..4 MiB is the first pool page.
+        assert_eq!(pt.l1_entry(0x0010_0000).pa(), POOL_PA);
+        // Hardware PTE address of 0x00101000 = window + (va >> 10).
+        assert_eq!(pt.pte_vaddr(0x0010_1234), window + 0x404);
+        // The PTE of that window page (the L2's mapping) is the L1 entry.
+        assert_eq!(pt.pte_vaddr(window), window + (window >> 10));
+        // Untouched regions stay illegal, not zero.
+        assert_eq!(pt.l1_entry(0x2000_0000), Pte::INVALID);
+    }
+
+    #[test]
+    fn refuses_overlaps_without_changing_anything() {
+        let (mut l1, mut pool) = tables(4);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
+        pt.map(text(0x0010_2000, PAGE_SIZE)).unwrap();
+        // Spans the 4 MiB boundary and ends on the mapped page: refused
+        // whole, and the new L2 it would have needed is not taken.
+        assert_eq!(pt.map(text(0x003f_f000, PAGE_SIZE)), Ok(()));
+        assert_eq!(pt.map(text(0x0010_0000, 3 * PAGE_SIZE)), Err(MapError::Overlap(0x0010_2000)));
+        assert_eq!(pt.translate(0x0010_0000), None);
+        assert_eq!(pt.translate(0x0010_1000), None);
+        assert_eq!(pt.map(text(0x003f_f000, 2 * PAGE_SIZE)), Err(MapError::Overlap(0x003f_f000)));
+        assert_eq!(pt.tables_used(), 1);
+        assert_eq!(pt.translate(0x0040_0000), None);
+    }
+
+    #[test]
+    fn refuses_unaligned_empty_wrapping_and_window_ranges() {
+        let (mut l1, mut pool) = tables(4);
+        let window = pte_window(1);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, window).unwrap();
+        assert_eq!(pt.map(text(0x0010_0000, 0)), Err(MapError::Empty));
+        assert_eq!(pt.map(text(0x0010_0004, PAGE_SIZE)), Err(MapError::UnalignedVirtual(0x0010_0004)));
+        assert_eq!(pt.map(text(0x0010_0000, 100)), Err(MapError::UnalignedLength(100)));
+        let mut unaligned_pa = text(0x0010_0000, PAGE_SIZE);
+        unaligned_pa.pa = 0x0010_0800;
+        assert_eq!(pt.map(unaligned_pa), Err(MapError::UnalignedPhysical(0x0010_0800)));
+        assert_eq!(pt.map(text(0xffff_f000, 2 * PAGE_SIZE)), Err(MapError::Wraps));
+        let mut bad_ring = text(0x0010_0000, PAGE_SIZE);
+        bad_ring.ring = 4;
+        assert_eq!(pt.map(bad_ring), Err(MapError::BadRing(4)));
+        assert_eq!(pt.map(text(window - PAGE_SIZE, 2 * PAGE_SIZE)), Err(MapError::InPteWindow(window)));
+        assert_eq!(pt.map(text(window + L2_SPAN - PAGE_SIZE, PAGE_SIZE)), Err(MapError::InPteWindow(window + L2_SPAN - PAGE_SIZE)));
+        assert_eq!(pt.map(text(window + L2_SPAN, PAGE_SIZE)), Ok(()));
+        assert_eq!(pt.tables_used(), 1);
+    }
+
+    #[test]
+    fn runs_out_of_tables_cleanly() {
+        let (mut l1, mut pool) = tables(1);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
+        assert_eq!(pt.map(text(0x003f_f000, 2 * PAGE_SIZE)), Err(MapError::OutOfTables));
+        assert_eq!(pt.translate(0x003f_f000), None);
+        pt.map(text(0x003f_f000, PAGE_SIZE)).unwrap();
+        assert_eq!(pt.map(text(0x0080_0000, PAGE_SIZE)), Err(MapError::OutOfTables));
+    }
+
+    #[test]
+    fn refuses_misplaced_table_memory() {
+        let (mut l1, mut pool) = tables(1);
+        assert!(matches!(PageTables::new(&mut l1, L1_PA + 4, &mut pool, POOL_PA, pte_window(0)), Err(MapError::BadTableMemory)));
+        let (mut l1, mut pool) = tables(1);
+        assert!(matches!(PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, 0x1000), Err(MapError::BadTableMemory)));
+    }
+}

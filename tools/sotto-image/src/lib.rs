@@ -1,0 +1,66 @@
+//! Host-side access to a built Sotto image (an Xtensa ELF): read and patch
+//! the boot configuration section, and measure sections. Shared by `xtask`,
+//! the integration tests and the inspection tools, so all of them agree on
+//! where things live in an image.
+
+use object::{Object, ObjectSection, ObjectSymbol};
+use sotto_abi::boot::BootConfigError;
+use sotto_abi::layout::{BOOT_CONFIG_SECTION, BOOT_CONFIG_SIZE};
+use sotto_abi::BootConfig;
+
+/// What can go wrong reading or patching an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Not an ELF file we can parse.
+    #[error("not a readable ELF image: {0}")]
+    Elf(#[from] object::read::Error),
+    /// The image lacks a section every Sotto image has.
+    #[error("the image has no `{0}` section: was it built by `cargo xtask build`?")]
+    MissingSection(&'static str),
+    /// The boot configuration section has the wrong size.
+    #[error("section `{BOOT_CONFIG_SECTION}` is {0} bytes, expected {BOOT_CONFIG_SIZE}")]
+    BootSectionSize(u64),
+    /// The boot configuration is invalid.
+    #[error("boot configuration: {0}")]
+    BootConfig(BootConfigError),
+}
+
+fn boot_section_range(elf: &[u8]) -> Result<std::ops::Range<usize>, ImageError> {
+    let file = object::File::parse(elf)?;
+    let section = file
+        .section_by_name(BOOT_CONFIG_SECTION)
+        .ok_or(ImageError::MissingSection(BOOT_CONFIG_SECTION))?;
+    let (offset, size) = section
+        .file_range()
+        .ok_or(ImageError::MissingSection(BOOT_CONFIG_SECTION))?;
+    if size != BOOT_CONFIG_SIZE as u64 {
+        return Err(ImageError::BootSectionSize(size));
+    }
+    Ok(offset as usize..(offset + size) as usize)
+}
+
+/// Write `config` into the image's boot configuration section.
+pub fn write_boot_config(elf: &mut [u8], config: &BootConfig) -> Result<(), ImageError> {
+    let range = boot_section_range(elf)?;
+    let encoded = config.encode().map_err(ImageError::BootConfig)?;
+    elf[range].copy_from_slice(&encoded);
+    Ok(())
+}
+
+/// Read the boot configuration of an image.
+pub fn read_boot_config(elf: &[u8]) -> Result<BootConfig, ImageError> {
+    let range = boot_section_range(elf)?;
+    BootConfig::decode(&elf[range]).map_err(ImageError::BootConfig)
+}
+
+/// Size of a section, if the image has it.
+pub fn section_size(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError> {
+    let file = object::File::parse(elf)?;
+    Ok(file.section_by_name(name).map(|section| section.size()))
+}
+
+/// Address of a symbol, if the image defines it.
+pub fn symbol_address(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError> {
+    let file = object::File::parse(elf)?;
+    Ok(file.symbols().find(|symbol| symbol.name() == Ok(name)).map(|symbol| symbol.address()))
+}
