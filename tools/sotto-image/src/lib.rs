@@ -64,3 +64,5 @@ pub fn symbol_address(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError>
     let file = object::File::parse(elf)?;
     Ok(file.symbols().find(|symbol| symbol.name() == Ok(name)).map(|symbol| symbol.address()))
 }
+
+pub mod qemu;

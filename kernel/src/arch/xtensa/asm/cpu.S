@@ -1,0 +1,174 @@
+# Small privileged helpers called from Rust (call0: args a2.., result a2).
+  .include "macros.inc"
+
+  .text
+
+  .global sotto_semihost        # u32 (nr, a, b, c)
+  .balign 4
+sotto_semihost:
+  SIMCALL
+  ret
+
+  .global sotto_read_ccount
+  .balign 4
+sotto_read_ccount:
+  rsr a2, ccount
+  ret
+
+  .global sotto_write_ccompare0
+  .balign 4
+sotto_write_ccompare0:
+  wsr a2, ccompare0
+  esync
+  ret
+
+  .global sotto_read_interrupt
+  .balign 4
+sotto_read_interrupt:
+  rsr a2, interrupt
+  ret
+
+  .global sotto_write_intenable
+  .balign 4
+sotto_write_intenable:
+  wsr a2, intenable
+  rsync
+  ret
+
+  .global sotto_read_ps
+  .balign 4
+sotto_read_ps:
+  rsr a2, ps
+  ret
+
+  .global sotto_read_ptevaddr
+  .balign 4
+sotto_read_ptevaddr:
+  RSR_SR 2, SR_PTEVADDR
+  ret
+
+  .global sotto_read_rasid
+  .balign 4
+sotto_read_rasid:
+  RSR_SR 2, SR_RASID
+  ret
+
+# Wait for an interrupt with every level-1 interrupt unmasked; the handler
+# runs, then interrupts are masked again before returning to Rust.
+  .global sotto_wait_for_interrupt
+  .balign 4
+sotto_wait_for_interrupt:
+  waiti 0
+  rsil a2, 15
+  ret
+
+# The MMU switch-over from the reset mapping (Zephyr's sequence): a2 =
+# PTEVADDR, a3 = RASID, a4/a5 = PTE and way-7 address of the L1 pin, a6/a7 =
+# PTE and way-8 address of the kernel's L2 pin. Registers only, in one
+# aligned block, so nothing is fetched or loaded while two entries could
+# match the same address.
+  .global sotto_mmu_enable
+  .balign 4
+sotto_mmu_enable:
+  movi a8, 0xe0000000
+  and a8, a2, a8
+  addi a8, a8, 6                  # the way-6 entry covering PTEVADDR
+  movi a9, 6                      # the way-6 entry covering 0..512 MiB
+  j 1f
+  .balign 64
+1:
+  WSR_SR 2, SR_PTEVADDR
+  WSR_SR 3, SR_RASID
+  wdtlb a4, a5
+  wdtlb a6, a7
+  idtlb a8
+  idtlb a9
+  dsync
+  isync
+  iitlb a9
+  isync
+  movi a10, 0x20000000            # drop the rest of way 6, both TLBs
+  movi a11, 6
+  movi a9, 8
+2:
+  iitlb a11
+  idtlb a11
+  add a11, a11, a10
+  addi a9, a9, -1
+  bnez a9, 2b
+  dsync
+  isync
+  ret
+
+# Invalidate the autorefill ways (0..3, four entries each) of both TLBs:
+# needed after a page-table entry changes.
+  .global sotto_tlb_flush_autorefill
+  .balign 4
+sotto_tlb_flush_autorefill:
+  movi a2, 0
+  movi a4, 0x1000
+  movi a5, 0x4000
+1:
+  addi a3, a2, 0
+  iitlb a3
+  idtlb a3
+  addi a3, a2, 1
+  iitlb a3
+  idtlb a3
+  addi a3, a2, 2
+  iitlb a3
+  idtlb a3
+  addi a3, a2, 3
+  iitlb a3
+  idtlb a3
+  add a2, a2, a4
+  bltu a2, a5, 1b
+  dsync
+  isync
+  ret
+
+# TLB probes for the page-table self-test.
+  .global sotto_pdtlb
+  .balign 4
+sotto_pdtlb:
+  pdtlb a2, a2
+  ret
+  .global sotto_pitlb
+  .balign 4
+sotto_pitlb:
+  pitlb a2, a2
+  ret
+  .global sotto_rdtlb0
+  .balign 4
+sotto_rdtlb0:
+  rdtlb0 a2, a2
+  ret
+  .global sotto_rdtlb1
+  .balign 4
+sotto_rdtlb1:
+  rdtlb1 a2, a2
+  ret
+  .global sotto_ritlb1
+  .balign 4
+sotto_ritlb1:
+  ritlb1 a2, a2
+  ret
+
+# Raw memory access and an illegal instruction, for the fault self-tests:
+# Rust cannot express a load from an arbitrary address without UB.
+  .global sotto_load
+  .balign 4
+sotto_load:
+  l32i a2, a2, 0
+  ret
+  .global sotto_store
+  .balign 4
+sotto_store:
+  s32i a3, a2, 0
+  memw
+  ret
+  .global sotto_illegal
+  .balign 4
+sotto_illegal:
+  ill
+  ret

@@ -1,0 +1,29 @@
+# Reset entry (the generic loader jumps here with PS = 0x1f, the reset TLB
+# mapping in way 6): stack, VECBASE, ATOMCTL, PS, zeroed .bss, then Rust.
+  .include "macros.inc"
+
+  .section .text.entry, "ax"
+  .global _start
+  .balign 4
+_start:
+  movi a0, 0
+  movi a1, _boot_stack_top
+  movi a2, _vector_base
+  wsr a2, vecbase
+  movi a2, 0+ATOMCTL_VALUE          # S32C1I allowed on bypass memory too
+  WSR_SR 2, SR_ATOMCTL
+  movi a2, 0+PS_KERNEL              # EXCM clear: faults reach the kernel vector
+  wsr a2, ps
+  rsync
+  isync
+  movi a2, _bss_start
+  movi a3, _bss_end
+1:
+  bgeu a2, a3, 2f
+  s32i a0, a2, 0
+  addi a2, a2, 4
+  j 1b
+2:
+  call0 sotto_kernel_main
+3:
+  j 3b

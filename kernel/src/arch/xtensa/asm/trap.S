@@ -1,0 +1,146 @@
+# Trap entry and exit: save a full TrapFrame, run the Rust handler with
+# PS.EXCM clear (so a fault inside it is reported, not a double exception),
+# restore and return.
+  .include "macros.inc"
+
+  .text
+
+# Kernel exception slow path. On entry: PS.EXCM = 1, original a0 in
+# EXCSAVE1, a1 = the interrupted kernel stack, EPC1/EXCCAUSE/EXCVADDR set.
+  .global _kernel_exception
+  .balign 4
+_kernel_exception:
+  addi a1, a1, -FRAME_SIZE
+  s32i a2, a1, 0+FRAME_A2
+  s32i a3, a1, 0+FRAME_A3
+  s32i a4, a1, 0+FRAME_A4
+  s32i a5, a1, 0+FRAME_A5
+  s32i a6, a1, 0+FRAME_A6
+  s32i a7, a1, 0+FRAME_A7
+  s32i a8, a1, 0+FRAME_A8
+  s32i a9, a1, 0+FRAME_A9
+  s32i a10, a1, 0+FRAME_A10
+  s32i a11, a1, 0+FRAME_A11
+  s32i a12, a1, 0+FRAME_A12
+  s32i a13, a1, 0+FRAME_A13
+  s32i a14, a1, 0+FRAME_A14
+  s32i a15, a1, 0+FRAME_A15
+  rsr a2, excsave1
+  s32i a2, a1, 0+FRAME_A0
+  addi a2, a1, 0+FRAME_SIZE
+  s32i a2, a1, 0+FRAME_A1
+  rsr a2, sar
+  s32i a2, a1, 0+FRAME_SAR
+  rsr a2, ps
+  s32i a2, a1, 0+FRAME_PS
+  rsr a2, epc1
+  s32i a2, a1, 0+FRAME_PC
+  rsr a2, exccause
+  s32i a2, a1, 0+FRAME_EXCCAUSE
+  rsr a2, excvaddr
+  s32i a2, a1, 0+FRAME_EXCVADDR
+  rsr a2, lbeg
+  s32i a2, a1, 0+FRAME_LBEG
+  rsr a2, lend
+  s32i a2, a1, 0+FRAME_LEND
+  rsr a2, lcount
+  s32i a2, a1, 0+FRAME_LCOUNT
+  movi a2, 0
+  wsr a2, lcount                  # no stray zero-overhead loop in the handler
+  movi a2, 0+PS_KERNEL
+  wsr a2, ps
+  rsync
+  mov a2, a1
+  call0 sotto_kernel_trap         # fn(frame: &mut TrapFrame)
+  # fall through: a1 = the frame
+
+# Restore the frame at a1 and return from the exception.
+  .global _restore_frame
+_restore_frame:
+  l32i a2, a1, 0+FRAME_PS
+  wsr a2, ps                      # EXCM = 1 again: EPC1 is ours until rfe
+  rsync
+  l32i a2, a1, 0+FRAME_PC
+  wsr a2, epc1
+  l32i a2, a1, 0+FRAME_SAR
+  wsr a2, sar
+  l32i a2, a1, 0+FRAME_LBEG
+  wsr a2, lbeg
+  l32i a2, a1, 0+FRAME_LEND
+  wsr a2, lend
+  l32i a2, a1, 0+FRAME_LCOUNT
+  wsr a2, lcount
+  isync
+  l32i a0, a1, 0+FRAME_A0
+  l32i a2, a1, 0+FRAME_A2
+  l32i a3, a1, 0+FRAME_A3
+  l32i a4, a1, 0+FRAME_A4
+  l32i a5, a1, 0+FRAME_A5
+  l32i a6, a1, 0+FRAME_A6
+  l32i a7, a1, 0+FRAME_A7
+  l32i a8, a1, 0+FRAME_A8
+  l32i a9, a1, 0+FRAME_A9
+  l32i a10, a1, 0+FRAME_A10
+  l32i a11, a1, 0+FRAME_A11
+  l32i a12, a1, 0+FRAME_A12
+  l32i a13, a1, 0+FRAME_A13
+  l32i a14, a1, 0+FRAME_A14
+  l32i a15, a1, 0+FRAME_A15
+  l32i a1, a1, 0+FRAME_A1
+  rfe
+
+# No user mode exists yet: an exception with PS.UM = 1 is unexpected.
+  .global _user_exception
+  .balign 4
+_user_exception:
+  movi a2, 8
+  rsr a3, epc1
+  j _unexpected_vector
+
+# Double exception. a2 = DEPC, original a2 in EXCSAVE3. A fault of a TLB
+# refill load becomes an ordinary exception (cause: the TLB miss, address:
+# the one saved in EXCSAVE2) on the normal path; anything else is fatal.
+  .global _double_exception
+  .balign 4
+_double_exception:
+  movi a0, _dtlb_refill_load
+  beq a2, a0, 1f
+  movi a0, _itlb_refill_load
+  beq a2, a0, 2f
+  movi a1, _emergency_stack_top
+  rsr a2, exccause
+  rsr a3, depc
+  rsr a4, excvaddr
+  rsr a5, epc1
+  rsr a6, ps
+  call0 sotto_double_exception    # never returns
+3:
+  j 3b
+1:
+  movi a0, 0+EXCCAUSE_DTLB_MISS
+  j 4f
+2:
+  movi a0, 0+EXCCAUSE_ITLB_MISS
+4:
+  wsr a0, exccause
+  RSR_SR 0, SR_EXCSAVE2
+  wsr a0, excvaddr
+  RSR_SR 2, SR_EXCSAVE3
+  rsr a0, ps
+  .if PS_UM_BIT != 5
+  .error "PS.UM moved: update the bbci below"
+  .endif
+  bbci a0, 5, 5f                  # PS.UM: the fault came from user mode
+  j _user_exception
+5:
+  j _kernel_exception
+
+# Vectors the kernel does not use. a2 = which (interrupt level, or 8 for
+# the user vector), a3 = the EPC of that level.
+  .global _unexpected_vector
+  .balign 4
+_unexpected_vector:
+  movi a1, _emergency_stack_top
+  call0 sotto_unexpected_vector   # never returns
+1:
+  j 1b

@@ -1,0 +1,94 @@
+# Exception and interrupt vectors, at VECBASE (the start of the kernel image).
+# Vector code uses no literals (only jumps and short immediates), so it may
+# sit before every literal pool.
+  .include "macros.inc"
+
+  .section .vectors, "ax"
+  .global _vector_base
+_vector_base:
+  # 0x000..0x17f: window overflow/underflow, never taken with call0 (WOE=0).
+
+  .org 0x180                    # level-2 interrupt
+  movi a2, 2
+  RSR_SR 3, SR_EPC1 + 1           # EPC2
+  j _unexpected_vector
+  .org 0x1c0                    # level-3 interrupt
+  movi a2, 3
+  RSR_SR 3, SR_EPC1 + 2           # EPC3
+  j _unexpected_vector
+  .org 0x200                    # level-4 interrupt
+  movi a2, 4
+  RSR_SR 3, SR_EPC1 + 3           # EPC4
+  j _unexpected_vector
+  .org 0x240                    # level-5 interrupt
+  movi a2, 5
+  RSR_SR 3, SR_EPC1 + 4           # EPC5
+  j _unexpected_vector
+  .org 0x280                    # level-6 (debug)
+  movi a2, 6
+  RSR_SR 3, SR_EPC1 + 5           # EPC6
+  j _unexpected_vector
+  .org 0x2c0                    # NMI
+  movi a2, 7
+  RSR_SR 3, SR_EPC1 + 6           # EPC7
+  j _unexpected_vector
+
+  # Kernel vector: exceptions and level-1 interrupts with PS.UM = 0.
+  # TLB misses (the PTE page was not in the DTLB) are refilled right here.
+  .org 0x300
+  .global _kernel_vector
+_kernel_vector:
+  wsr a0, excsave1
+  rsr a0, exccause
+  addi a0, a0, -EXCCAUSE_DTLB_MISS
+  beqz a0, _dtlb_miss
+  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
+  beqz a0, _itlb_miss
+  j _kernel_exception
+
+  # User vector: exceptions and level-1 interrupts with PS.UM = 1.
+  .org 0x340
+  .global _user_vector
+_user_vector:
+  wsr a0, excsave1
+  rsr a0, exccause
+  addi a0, a0, -EXCCAUSE_DTLB_MISS
+  beqz a0, _dtlb_miss
+  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
+  beqz a0, _itlb_miss
+  j _user_exception
+
+  # Double exception: an exception while PS.EXCM was set.
+  .org 0x3c0
+  .global _double_vector
+_double_vector:
+  WSR_SR 2, SR_EXCSAVE3
+  rsr a2, depc
+  j _double_exception
+
+  # TLB refill: load the missing PTE through the page-table window. The L1
+  # is pinned in the DTLB, so this load refills the PTE page and the
+  # faulting access is retried. If the L1 entry is illegal (no L2 table),
+  # the load faults inside the vector: a double exception whose DEPC is the
+  # load, which `_double_exception` turns into a page fault. EXCSAVE2 keeps
+  # the faulting address for it; two loads tell which TLB missed.
+  .org 0x400
+_dtlb_miss:
+  rsr a0, excvaddr
+  WSR_SR 0, SR_EXCSAVE2
+  RSR_SR 0, SR_PTEVADDR
+  .global _dtlb_refill_load
+_dtlb_refill_load:
+  l32i a0, a0, 0
+  rsr a0, excsave1
+  rfe
+
+_itlb_miss:
+  rsr a0, excvaddr
+  WSR_SR 0, SR_EXCSAVE2
+  RSR_SR 0, SR_PTEVADDR
+  .global _itlb_refill_load
+_itlb_refill_load:
+  l32i a0, a0, 0
+  rsr a0, excsave1
+  rfe

@@ -1,0 +1,210 @@
+//! The Xtensa (`dc233c`, MMU v3, XEA2) side of the kernel: safe wrappers
+//! around the assembly in `asm/`, semihosting console and exit, the MMU
+//! switch-over, the CCOMPARE0 timer and TLB probes.
+
+use sotto_abi::ExitCode;
+
+use crate::pagetable::{PageTables, Pte};
+
+mod raw {
+    unsafe extern "C" {
+        pub fn sotto_semihost(nr: u32, a: u32, b: u32, c: u32) -> u32;
+        pub fn sotto_read_ccount() -> u32;
+        pub fn sotto_write_ccompare0(value: u32);
+        pub fn sotto_read_interrupt() -> u32;
+        pub fn sotto_write_intenable(mask: u32);
+        pub fn sotto_read_ps() -> u32;
+        pub fn sotto_read_ptevaddr() -> u32;
+        pub fn sotto_read_rasid() -> u32;
+        pub fn sotto_wait_for_interrupt();
+        pub fn sotto_mmu_enable(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32);
+        pub fn sotto_tlb_flush_autorefill();
+        pub fn sotto_pdtlb(va: u32) -> u32;
+        pub fn sotto_pitlb(va: u32) -> u32;
+        pub fn sotto_rdtlb0(entry: u32) -> u32;
+        pub fn sotto_rdtlb1(entry: u32) -> u32;
+        pub fn sotto_ritlb1(entry: u32) -> u32;
+        pub fn sotto_load(address: u32) -> u32;
+        pub fn sotto_store(address: u32, value: u32);
+        pub fn sotto_illegal();
+    }
+}
+
+const SEMIHOSTING_EXIT: u32 = 1;
+const SEMIHOSTING_WRITE: u32 = 4;
+const STDOUT: u32 = 1;
+
+/// Write console bytes through semihosting (QEMU's stdout).
+pub fn console_write(bytes: &[u8]) {
+    // SAFETY: SYS_WRITE only reads `len` bytes at `buf`, which the slice
+    // guarantees are readable; the kernel runs in ring 0 where simcall works.
+    unsafe { raw::sotto_semihost(SEMIHOSTING_WRITE, STDOUT, bytes.as_ptr() as u32, bytes.len() as u32) };
+}
+
+/// Stop QEMU with `code` as its exit status.
+pub fn exit(code: ExitCode) -> ! {
+    // SAFETY: SYS_EXIT ends the emulation; it touches no memory.
+    unsafe { raw::sotto_semihost(SEMIHOSTING_EXIT, code as u32, 0, 0) };
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// The cycle counter (10 MHz on the `sim` machine).
+pub fn read_ccount() -> u32 {
+    // SAFETY: reads a special register; no memory is touched.
+    unsafe { raw::sotto_read_ccount() }
+}
+
+/// Program the CCOMPARE0 comparator (this also clears its interrupt).
+pub fn write_ccompare0(value: u32) {
+    // SAFETY: writes a timer comparator; no memory is touched.
+    unsafe { raw::sotto_write_ccompare0(value) }
+}
+
+/// Pending interrupts (INTERRUPT register).
+pub fn pending_interrupts() -> u32 {
+    // SAFETY: reads a special register.
+    unsafe { raw::sotto_read_interrupt() }
+}
+
+/// Enable exactly the interrupts in `mask`.
+pub fn set_interrupt_enable(mask: u32) {
+    // SAFETY: the kernel runs with INTLEVEL 15 outside `wait_for_interrupt`,
+    // so enabling changes nothing until the kernel is ready to take them.
+    unsafe { raw::sotto_write_intenable(mask) }
+}
+
+/// Current PS.
+pub fn read_ps() -> u32 {
+    // SAFETY: reads a special register.
+    unsafe { raw::sotto_read_ps() }
+}
+
+/// Current PTEVADDR.
+pub fn read_ptevaddr() -> u32 {
+    // SAFETY: reads a special register.
+    unsafe { raw::sotto_read_ptevaddr() }
+}
+
+/// Current RASID.
+pub fn read_rasid() -> u32 {
+    // SAFETY: reads a special register.
+    unsafe { raw::sotto_read_rasid() }
+}
+
+/// Sleep until a level-1 interrupt has been handled.
+pub fn wait_for_interrupt() {
+    // SAFETY: `waiti 0` unmasks interrupts only while waiting; the trap
+    // path saves and restores every register.
+    unsafe { raw::sotto_wait_for_interrupt() }
+}
+
+/// RASID with ring 0 = ASID 1 (fixed by the hardware) and distinct ASIDs
+/// for rings 1..3.
+pub const KERNEL_RASID: u32 = 0x0403_0201;
+/// DTLB way holding the pinned L1 (its window page).
+const WAY_L1_PIN: u32 = 7;
+/// DTLB way holding the pinned L2 of the kernel's 4 MiB.
+const WAY_KERNEL_L2_PIN: u32 = 8;
+
+/// Leave the reset mapping for `tables`: pin the L1 and the kernel's L2
+/// (the PTE page covering `kernel_va`) in the wired DTLB ways, drop way 6.
+///
+/// # Safety
+///
+/// `tables` must map the running code, the current stack and everything the
+/// kernel touches afterwards, as ring 0, and must stay in place (and
+/// unchanged except through `map` followed by a TLB flush) for as long as
+/// it is active.
+pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
+    let ptevaddr = tables.ptevaddr();
+    let l1_window_page = tables.pte_vaddr(ptevaddr) & !0xFFF;
+    let l1_pte = tables.l1_entry(ptevaddr);
+    let l2_window_page = tables.pte_vaddr(kernel_va) & !0xFFF;
+    let l2_pte = tables.l1_entry(kernel_va);
+    // SAFETY: the caller guarantees the tables map everything the kernel
+    // runs on; the assembly performs the switch from registers only.
+    unsafe {
+        raw::sotto_mmu_enable(
+            ptevaddr,
+            KERNEL_RASID,
+            l1_pte.0,
+            l1_window_page | WAY_L1_PIN,
+            l2_pte.0,
+            l2_window_page | WAY_KERNEL_L2_PIN,
+        )
+    }
+}
+
+/// Drop every autorefilled TLB entry (after a page-table change).
+pub fn flush_tlb() {
+    // SAFETY: invalidating refillable entries only costs refills later; the
+    // wired entries (ways 7 and 8) stay.
+    unsafe { raw::sotto_tlb_flush_autorefill() }
+}
+
+/// A TLB entry found by a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlbEntry {
+    /// Way number.
+    pub way: u32,
+    /// ASID the entry is tagged with.
+    pub asid: u32,
+    /// PPN and attribute, as a PTE (ring bits zero).
+    pub pte: Pte,
+}
+
+/// The DTLB entry translating `va`, if the DTLB holds one (no refill).
+pub fn probe_dtlb(va: u32) -> Option<TlbEntry> {
+    // SAFETY: probes read TLB state only.
+    let hit = unsafe { raw::sotto_pdtlb(va) };
+    if hit & 0x10 == 0 {
+        return None;
+    }
+    let spec = (va & !0xFFF) | (hit & 0xF);
+    // SAFETY: as above, for an entry that the probe says exists.
+    let (tag, data) = unsafe { (raw::sotto_rdtlb0(spec), raw::sotto_rdtlb1(spec)) };
+    Some(TlbEntry { way: hit & 0xF, asid: tag & 0xFF, pte: Pte(data) })
+}
+
+/// The ITLB entry translating `va`, if the ITLB holds one (no refill).
+pub fn probe_itlb(va: u32) -> Option<TlbEntry> {
+    // SAFETY: probes read TLB state only.
+    let hit = unsafe { raw::sotto_pitlb(va) };
+    if hit & 0x8 == 0 {
+        return None;
+    }
+    let spec = (va & !0xFFF) | (hit & 0x7);
+    // SAFETY: as above.
+    let data = unsafe { raw::sotto_ritlb1(spec) };
+    Some(TlbEntry { way: hit & 0x7, asid: 0, pte: Pte(data) })
+}
+
+/// Load a word from any address (faults are the caller's intent).
+pub fn raw_load(address: u32) -> u32 {
+    // SAFETY: the assembly performs the access itself; a fault is taken by
+    // the kernel vector and reported, never undefined behaviour in Rust.
+    unsafe { raw::sotto_load(address) }
+}
+
+/// Store a word to any address (faults are the caller's intent).
+pub fn raw_store(address: u32, value: u32) {
+    // SAFETY: as for `raw_load`.
+    unsafe { raw::sotto_store(address, value) }
+}
+
+/// Execute an illegal instruction.
+pub fn illegal_instruction() {
+    // SAFETY: the fault is taken by the kernel vector and reported.
+    unsafe { raw::sotto_illegal() }
+}
+
+/// Address of the function that executes the illegal instruction.
+pub fn illegal_instruction_address() -> u32 {
+    raw::sotto_illegal as *const () as u32
+}
+
+/// Address of the function that performs raw stores.
+pub fn raw_store_address() -> u32 {
+    raw::sotto_store as *const () as u32
+}

@@ -1,0 +1,129 @@
+//! Boot steps of the kernel binary: reading the boot configuration from its
+//! section, and building and activating the kernel's page tables from the
+//! linker's section boundaries.
+
+use core::ptr::addr_of_mut;
+
+use sotto_abi::layout::{BOOT_CONFIG_SIZE, KERNEL_BASE, pte_window};
+use sotto_abi::{BootConfig, ExitCode, boot::BootConfigError};
+use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::kprintln;
+use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
+
+/// Written by `cargo xtask build` after linking (see `sotto_image`).
+#[unsafe(link_section = ".sotto.boot")]
+#[used]
+static BOOT_CONFIG: [u8; BOOT_CONFIG_SIZE] = [0; BOOT_CONFIG_SIZE];
+
+/// Decode the boot configuration the image carries.
+pub fn config() -> Result<BootConfig, BootConfigError> {
+    let mut section = [0u8; BOOT_CONFIG_SIZE];
+    for (i, byte) in section.iter_mut().enumerate() {
+        // SAFETY: reading within the static; volatile because xtask patches
+        // the bytes after compilation, so the compiler must not assume zeros.
+        *byte = unsafe { core::ptr::read_volatile(BOOT_CONFIG.as_ptr().add(i)) };
+    }
+    BootConfig::decode(&section)
+}
+
+unsafe extern "C" {
+    static _text_start: u8;
+    static _text_end: u8;
+    static _rodata_start: u8;
+    static _rodata_end: u8;
+    static _data_start: u8;
+    static _data_end: u8;
+    static _stack_guard: u8;
+    static _boot_stack_bottom: u8;
+    static _kernel_end: u8;
+}
+
+/// Section boundaries from the linker script (page aligned except the ends
+/// of text and rodata, which are rounded up).
+#[derive(Clone, Copy)]
+pub struct KernelLayout {
+    /// Vectors and code.
+    pub text: (u32, u32),
+    /// Read-only data and the boot configuration.
+    pub rodata: (u32, u32),
+    /// Data and .bss (page tables included).
+    pub data: (u32, u32),
+    /// The unmapped guard page under the stack.
+    pub stack_guard: u32,
+    /// Kernel and emergency stacks.
+    pub stacks: (u32, u32),
+}
+
+impl KernelLayout {
+    /// Read the linker's symbols.
+    pub fn get() -> KernelLayout {
+        let address = |symbol: &u8| symbol as *const u8 as u32;
+        let up = sotto_abi::layout::page_align_up;
+        // SAFETY: only the addresses of the linker symbols are taken.
+        unsafe {
+            KernelLayout {
+                text: (address(&_text_start), up(address(&_text_end))),
+                rodata: (address(&_rodata_start), up(address(&_rodata_end))),
+                data: (address(&_data_start), address(&_data_end)),
+                stack_guard: address(&_stack_guard),
+                stacks: (address(&_boot_stack_bottom), address(&_kernel_end)),
+            }
+        }
+    }
+}
+
+/// L2 tables: the kernel's 4 MiB, plus room for the page-table self-test.
+const L2_POOL: usize = 4;
+
+#[repr(C, align(4096))]
+struct TableMemory {
+    l1: Table,
+    pool: [Table; L2_POOL],
+}
+
+static mut TABLE_MEMORY: TableMemory = TableMemory { l1: [0; 1024], pool: [[0; 1024]; L2_POOL] };
+
+/// Build the kernel's page tables and switch the MMU to them. Called once.
+pub fn page_tables() -> PageTables<'static> {
+    let layout = KernelLayout::get();
+    // SAFETY: called once at boot, before anything else refers to the table
+    // memory; from here on only the returned `PageTables` owns it.
+    let memory = unsafe { &mut *addr_of_mut!(TABLE_MEMORY) };
+    let l1_pa = memory.l1.as_ptr() as u32;
+    let pool_pa = memory.pool.as_ptr() as u32;
+    let built = PageTables::new(&mut memory.l1, l1_pa, &mut memory.pool, pool_pa, pte_window(0)).and_then(|mut tables| {
+        let kernel = |(start, end): (u32, u32), access| Mapping {
+            va: start,
+            pa: start,
+            len: end - start,
+            ring: 0,
+            access,
+            cache: CacheMode::WriteBack,
+        };
+        tables.map(kernel(layout.text, Access::ReadExecute))?;
+        tables.map(kernel(layout.rodata, Access::Read))?;
+        tables.map(kernel(layout.data, Access::ReadWrite))?;
+        tables.map(kernel(layout.stacks, Access::ReadWrite))?;
+        Ok(tables)
+    });
+    let tables = match built {
+        Ok(tables) => tables,
+        Err(error) => {
+            kprintln!("BOOT FAILED: kernel page tables: {error}");
+            arch::exit(ExitCode::KernelPanic);
+        }
+    };
+    // SAFETY: the tables map the kernel's text, data and stacks (all of the
+    // kernel, as ring 0) and live in a static for the life of the system.
+    unsafe { arch::enable_mmu(&tables, KERNEL_BASE) };
+    kprintln!(
+        "mmu: text {:#010x}..{:#010x} RX, rodata ..{:#010x} R, data ..{:#010x} RW, guard {:#010x}, stacks ..{:#010x} RW (ring 0, write-back)",
+        layout.text.0,
+        layout.text.1,
+        layout.rodata.1,
+        layout.data.1,
+        layout.stack_guard,
+        layout.stacks.1
+    );
+    tables
+}

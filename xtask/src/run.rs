@@ -1,0 +1,82 @@
+//! `cargo xtask run`: boot an image in QEMU, stream its console, and return
+//! its exit status with a word on what it means.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sotto_abi::ExitCode as ImageExit;
+use sotto_image::qemu::{self, QemuOptions};
+
+/// Options of the emulator.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// Halt at reset and wait for gdb-multiarch on tcp:1234 (`-s -S`).
+    #[arg(long)]
+    gdb: bool,
+    /// `-icount shift=N` (2^N ns of virtual time per instruction).
+    #[arg(long, default_value_t = 0)]
+    icount_shift: u8,
+}
+
+/// Parse `1s`, `250ms`, `500us` or a bare number of microseconds.
+pub fn parse_duration_us(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1_000)
+    } else if let Some(n) = text.strip_suffix("us") {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000)
+    } else {
+        (text, 1)
+    };
+    let value: u64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration like 2s, 250ms or 500us"))?;
+    value.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// Boot `image`, streaming its console; return its exit status.
+pub fn run(image: &Path, args: &RunArgs) -> Result<ExitCode> {
+    let options = QemuOptions { gdb: args.gdb, icount_shift: args.icount_shift };
+    if args.gdb {
+        eprintln!("run: waiting for gdb: gdb-multiarch {} -ex 'target remote :1234'", image.display());
+    }
+    let status = qemu::command(image, &options)
+        .status()
+        .with_context(|| format!("could not start {} (`cargo xtask setup` installs qemu-system-misc)", qemu::QEMU))?;
+    let code = status.code().unwrap_or(1);
+    match ImageExit::from_status(code) {
+        Some(ImageExit::Success) => {}
+        Some(exit) => eprintln!("run: the image stopped with status {code}: {}", exit.describe()),
+        None => eprintln!("run: QEMU exited with status {code}"),
+    }
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Print the image's section sizes.
+pub fn print_sizes(image: &Path) -> Result<()> {
+    let bytes = std::fs::read(image)?;
+    let mut line = format!("image: {}", image.display());
+    for section in [".vectors", ".text", ".rodata", ".data", ".bss"] {
+        if let Some(size) = sotto_image::section_size(&bytes, section)? {
+            line.push_str(&format!("  {section} {size}"));
+        }
+    }
+    println!("{line}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_us;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_us("2s"), Ok(2_000_000));
+        assert_eq!(parse_duration_us("250ms"), Ok(250_000));
+        assert_eq!(parse_duration_us("7us"), Ok(7));
+        assert_eq!(parse_duration_us("0"), Ok(0));
+        assert!(parse_duration_us("fast").unwrap_err().contains("not a duration"));
+    }
+}
