@@ -153,7 +153,8 @@ pub fn classify_kernel_trap(frame: &TrapFrame) -> KernelTrap {
             cause,
             pc: frame.pc,
             address: frame.excvaddr,
-            ps: frame.ps,
+            // The PS the faulting code ran with: the vector set EXCM.
+            ps: frame.ps & !ps::EXCM,
         }),
     }
 }
@@ -167,7 +168,7 @@ pub struct FaultReport {
     pub pc: u32,
     /// EXCVADDR (meaningful for memory faults).
     pub address: u32,
-    /// PS at the fault.
+    /// PS of the faulting code (EXCM as it was before the exception).
     pub ps: u32,
 }
 
@@ -209,10 +210,12 @@ mod tests {
     #[test]
     fn fault_reports_name_the_cause() {
         let frame = TrapFrame { exccause: 29, pc: 0x0010_1234, excvaddr: 0x0010_0400, ps: 0x1f, ..TrapFrame::default() };
+        // The saved PS has EXCM set by the vector; the report shows the
+        // faulting code's PS.
         let KernelTrap::Fault(report) = classify_kernel_trap(&frame) else { panic!("a store fault is a fault") };
         assert_eq!(
             report.to_string(),
-            "EXCCAUSE=29 (StoreProhibited: store to a read-only or unmapped page) EPC1=0x00101234 EXCVADDR=0x00100400 PS=0x0000001f"
+            "EXCCAUSE=29 (StoreProhibited: store to a read-only or unmapped page) EPC1=0x00101234 EXCVADDR=0x00100400 PS=0x0000000f"
         );
         let interrupt = TrapFrame { exccause: 4, ..TrapFrame::default() };
         assert_eq!(classify_kernel_trap(&interrupt), KernelTrap::Interrupt);

@@ -252,9 +252,11 @@ pub fn explain_link_failure(stderr: &str) -> String {
     message
 }
 
-/// "crate `name` (section)" from an ld diagnostic line naming an object
-/// such as `.../libfoo-1a2b.rlib(foo-1a2b.mc.o):(.text.bar+0x4): ...`.
+/// "crate `name` (section)" from an ld diagnostic line. ld names the
+/// object by its source file (`foo.1a2b-cgu.0:(.text.bar+0x4): ...`, from
+/// the assembly's `.file`) or by its path (`.../libfoo-1a2b.rlib(...)`).
 fn culprit_of(line: &str) -> String {
+    let line = line.strip_prefix("xtensa-lx106-elf-ld: ").unwrap_or(line);
     let location = line.split(": ").next().unwrap_or(line);
     let object = location.split(":(").next().unwrap_or(location);
     let section = location.split(":(").nth(1).map(|rest| rest.trim_end_matches(')'));
@@ -273,10 +275,14 @@ mod tests {
 
     #[test]
     fn names_the_crate_beyond_l32r_reach() {
-        let ld = "xtensa-lx106-elf-ld: /w/target/xtensa/xtensa-dc233c/release/deps/libbig_tables-0f1e2d3c.rlib(big_tables-0f1e2d3c.mc.o):(.text._ZN10big_tables4huge17h+0x1a): dangerous relocation: l32r: literal target out of range (try using text-section-literals)\n";
+        // As GNU ld prints it: the object, then each relocation by the
+        // source file name the assembly declared.
+        let ld = "xtensa-lx106-elf-ld: /w/target/xtensa/xtensa-dc233c/release/deps/libbig_tables-0f1e2d3c.rlib(big_tables-0f1e2d3c.mc.o): in function `big_tables::huge':\n\
+                  big_tables.5e1f9a0b2c3d4e5f-cgu.0:(.text._ZN10big_tables4huge17h+0x1a): dangerous relocation: l32r: literal target out of range (try using text-section-literals)\n\
+                  big_tables.5e1f9a0b2c3d4e5f-cgu.0:(.text._ZN10big_tables4huge17h+0x1a): dangerous relocation: l32r: literal target out of range (try using text-section-literals)\n";
         let message = explain_link_failure(ld);
         assert!(message.starts_with("code lies more than 256 KiB after its literal pool"), "{message}");
-        assert!(message.contains("crate `big_tables` (.text._ZN10big_tables4huge17h+0x1a)"), "{message}");
+        assert!(message.contains("in: crate `big_tables` (.text._ZN10big_tables4huge17h+0x1a).\n"), "{message}");
         assert!(message.contains("xtensa-lx106-elf-ld failed:"));
     }
 

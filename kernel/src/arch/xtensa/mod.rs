@@ -80,10 +80,11 @@ pub fn read_ps() -> u32 {
     unsafe { raw::sotto_read_ps() }
 }
 
-/// Current PTEVADDR.
+/// Current PTEVADDR (the window base: reads also show EXCVADDR >> 10 in
+/// the low bits, which are dropped).
 pub fn read_ptevaddr() -> u32 {
     // SAFETY: reads a special register.
-    unsafe { raw::sotto_read_ptevaddr() }
+    unsafe { raw::sotto_read_ptevaddr() & 0xFFC0_0000 }
 }
 
 /// Current RASID.

@@ -1,0 +1,129 @@
+//! The kernel on the emulated DSP: boot, tick, page tables, kernel faults.
+//! Each test boots the image built by `cargo xtask test` with its own boot
+//! configuration and checks the console and the exit status.
+
+use sotto_abi::{BootConfig, ExitCode, SelfTest};
+use sotto_tests::{boot, boot_bytes, field, image, self_test, symbol};
+
+const CCOUNT_HZ: u64 = sotto_abi::layout::CCOUNT_HZ as u64;
+
+/// Parse "shutdown: N ticks in C cycles ...".
+fn shutdown_numbers(line: &str) -> (u64, u64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[1].parse().unwrap(), words[4].parse().unwrap())
+}
+
+fn check_tick_rate(tick_hz: u32, run_ticks: u32, report_every: u32) {
+    let config = BootConfig { tick_hz, run_ticks, report_every, self_test: SelfTest::None };
+    let run = boot(&config);
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let period = CCOUNT_HZ / u64::from(tick_hz);
+    let (ticks, cycles) = shutdown_numbers(run.line_starting("shutdown:"));
+    assert_eq!(ticks, u64::from(run_ticks), "{}", run.console);
+    // N ticks take N periods of the 10 MHz CCOUNT, plus the few cycles of
+    // handler latency before the last one is seen: never fewer, never a
+    // whole period more.
+    let expected = ticks * period;
+    assert!(
+        (expected..expected + period / 10).contains(&cycles),
+        "{ticks} ticks at {tick_hz} Hz took {cycles} cycles, expected {expected}:\n{}",
+        run.console
+    );
+    let reported: Vec<u32> =
+        run.kernel_lines().filter_map(|line| line.strip_prefix("tick ")).map(|n| n.parse().unwrap()).collect();
+    let expected_reports: Vec<u32> = (1..=run_ticks / report_every).map(|i| i * report_every).collect();
+    assert_eq!(reported, expected_reports, "{}", run.console);
+}
+
+#[test]
+fn ticks_at_one_kilohertz_for_one_second_and_shuts_down_cleanly() {
+    check_tick_rate(1000, 1000, 250);
+}
+
+#[test]
+fn ticks_at_a_configured_rate() {
+    check_tick_rate(4000, 400, 100);
+}
+
+#[test]
+fn first_tick_comes_one_period_after_the_timer_is_armed() {
+    let run = boot(&BootConfig { run_ticks: 3, report_every: 0, ..BootConfig::default() });
+    assert_eq!(run.status, 0, "{}", run.console);
+    let armed = run.line_starting("timer:");
+    let armed_at: u32 = armed.split("armed at ccount ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let first = run.line_starting("first tick at ccount");
+    let first_at: u32 = first.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!((armed_at + 10_000..armed_at + 10_100).contains(&first_at), "armed {armed_at}, first tick {first_at}");
+}
+
+#[test]
+fn kernel_runs_on_its_own_page_tables() {
+    let run = boot(&self_test(SelfTest::PageTables));
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let summary = run.line_starting("page-tables:");
+    assert!(summary.ends_with("checks passed, 0 failed"), "{}", run.console);
+    let passed: u32 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(passed >= 40, "only {passed} checks ran:\n{}", run.console);
+    let mmu = run.line_starting("mmu: page tables active");
+    assert!(mmu.contains("PTEVADDR=0xc0000000 RASID=0x04030201"), "{mmu}");
+}
+
+fn fault(test: SelfTest) -> (sotto_tests::Boot, String) {
+    let run = boot(&self_test(test));
+    assert_eq!(run.status, ExitCode::KernelFault as i32, "{}", run.console);
+    let line = run.line_starting("KERNEL FAULT:").to_owned();
+    (run, line)
+}
+
+#[test]
+fn illegal_instruction_is_reported_with_its_cause_and_pc() {
+    let (_, line) = fault(SelfTest::IllegalInstruction);
+    assert!(line.contains("EXCCAUSE=0 (IllegalInstruction:"), "{line}");
+    assert_eq!(field(&line, "EPC1"), symbol("sotto_illegal"));
+    assert_eq!(field(&line, "PS") & 0x10, 0, "PS shows the faulting code's EXCM: {line}");
+}
+
+#[test]
+fn load_from_the_unmapped_null_page_is_reported() {
+    let (_, line) = fault(SelfTest::UnmappedLoad);
+    assert!(line.contains("EXCCAUSE=28 (LoadProhibited:"), "{line}");
+    assert_eq!(field(&line, "EPC1"), symbol("sotto_load"));
+    assert_eq!(field(&line, "EXCVADDR"), 0x100);
+}
+
+#[test]
+fn load_from_an_address_without_page_table_is_reported() {
+    // The TLB refill itself faults (no L2 table): a double exception that
+    // the kernel turns back into a fault at the original instruction.
+    let (run, line) = fault(SelfTest::UnmappedFarLoad);
+    assert!(line.contains("EXCCAUSE=24 (LoadStoreTLBMiss:"), "{line}");
+    assert_eq!(field(&line, "EPC1"), symbol("sotto_load"));
+    assert_eq!(field(&line, "EXCVADDR"), 0x3000_0120);
+    assert!(!run.console.contains("DOUBLE EXCEPTION"), "{}", run.console);
+}
+
+#[test]
+fn store_to_kernel_text_is_reported() {
+    let (_, line) = fault(SelfTest::StoreToText);
+    assert!(line.contains("EXCCAUSE=29 (StoreProhibited:"), "{line}");
+    assert_eq!(field(&line, "EPC1"), symbol("sotto_store"));
+    assert_eq!(field(&line, "EXCVADDR"), symbol("sotto_illegal"));
+}
+
+#[test]
+fn an_image_without_boot_configuration_stops_with_a_clear_message() {
+    let mut bytes = std::fs::read(image()).unwrap();
+    let file_range = {
+        let config = sotto_image::read_boot_config(&bytes).unwrap();
+        assert_eq!(config, BootConfig::default());
+        // Zero the section: as if xtask had never written it.
+        let zeros = vec![0u8; sotto_abi::layout::BOOT_CONFIG_SIZE];
+        let encoded = config.encode().unwrap();
+        let at = bytes.windows(encoded.len()).position(|window| window == encoded).unwrap();
+        at..at + zeros.len()
+    };
+    bytes[file_range].fill(0);
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::BadBootConfig as i32, "{}", run.console);
+    assert!(run.console.contains("BOOT FAILED: no boot configuration was written into the image"), "{}", run.console);
+}
