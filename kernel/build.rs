@@ -10,7 +10,9 @@ fn main() {
         return;
     }
     let Ok(dir) = env::var("SOTTO_KERNEL_LINK_DIR") else {
-        panic!("the Xtensa kernel is built by `cargo xtask build`, which sets SOTTO_KERNEL_LINK_DIR");
+        panic!(
+            "the Xtensa kernel is built by `cargo xtask build`, which sets SOTTO_KERNEL_LINK_DIR"
+        );
     };
     println!("cargo:rerun-if-changed={dir}/libsotto_arch.a");
     println!("cargo:rerun-if-changed={dir}/kernel.ld");

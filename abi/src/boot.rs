@@ -87,7 +87,9 @@ pub enum BootConfigError {
 impl core::fmt::Display for BootConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            BootConfigError::NotWritten => write!(f, "no boot configuration was written into the image"),
+            BootConfigError::NotWritten => {
+                write!(f, "no boot configuration was written into the image")
+            }
             BootConfigError::Malformed => write!(f, "the boot configuration is malformed"),
             BootConfigError::TooLarge => {
                 write!(f, "the boot configuration exceeds {BOOT_CONFIG_SIZE} bytes")
@@ -102,7 +104,12 @@ impl core::fmt::Display for BootConfigError {
 
 impl Default for BootConfig {
     fn default() -> Self {
-        BootConfig { tick_hz: 1000, run_ticks: 1000, report_every: 250, self_test: SelfTest::None }
+        BootConfig {
+            tick_hz: 1000,
+            run_ticks: 1000,
+            report_every: 250,
+            self_test: SelfTest::None,
+        }
     }
 }
 
@@ -114,7 +121,8 @@ impl BootConfig {
 
     /// Check the values the kernel relies on.
     pub fn validate(&self) -> Result<(), BootConfigError> {
-        if self.tick_hz == 0 || self.tick_hz > CCOUNT_HZ || CCOUNT_HZ % self.tick_hz != 0 {
+        if self.tick_hz == 0 || self.tick_hz > CCOUNT_HZ || !CCOUNT_HZ.is_multiple_of(self.tick_hz)
+        {
             return Err(BootConfigError::BadTickRate(self.tick_hz));
         }
         Ok(())
@@ -134,7 +142,9 @@ impl BootConfig {
 
     /// Decode and validate the section contents.
     pub fn decode(section: &[u8]) -> Result<BootConfig, BootConfigError> {
-        let payload = section.strip_prefix(&BOOT_MAGIC[..]).ok_or(BootConfigError::NotWritten)?;
+        let payload = section
+            .strip_prefix(&BOOT_MAGIC[..])
+            .ok_or(BootConfigError::NotWritten)?;
         let config: BootConfig =
             postcard::from_bytes(payload).map_err(|_| BootConfigError::Malformed)?;
         config.validate()?;
@@ -149,7 +159,12 @@ mod tests {
     #[test]
     fn round_trips_every_self_test() {
         for self_test in SelfTest::ALL {
-            let config = BootConfig { tick_hz: 2000, run_ticks: 7, report_every: 3, self_test };
+            let config = BootConfig {
+                tick_hz: 2000,
+                run_ticks: 7,
+                report_every: 3,
+                self_test,
+            };
             let section = config.encode().unwrap();
             assert_eq!(BootConfig::decode(&section), Ok(config));
             assert_eq!(SelfTest::from_name(self_test.name()), Some(self_test));
@@ -158,23 +173,35 @@ mod tests {
 
     #[test]
     fn rejects_unwritten_and_garbage_sections() {
-        assert_eq!(BootConfig::decode(&[0u8; 256]), Err(BootConfigError::NotWritten));
+        assert_eq!(
+            BootConfig::decode(&[0u8; 256]),
+            Err(BootConfigError::NotWritten)
+        );
         let mut section = BootConfig::default().encode().unwrap();
         section[4] = 0xFF;
         section[5] = 0xFF;
         section[6] = 0xFF;
         section[7] = 0xFF;
         section[8] = 0xFF;
-        assert_eq!(BootConfig::decode(&section), Err(BootConfigError::Malformed));
+        assert_eq!(
+            BootConfig::decode(&section),
+            Err(BootConfigError::Malformed)
+        );
     }
 
     #[test]
     fn rejects_tick_rates_that_drift() {
         for hz in [0, 3, 7, 10_000_001] {
-            let config = BootConfig { tick_hz: hz, ..BootConfig::default() };
+            let config = BootConfig {
+                tick_hz: hz,
+                ..BootConfig::default()
+            };
             assert_eq!(config.encode(), Err(BootConfigError::BadTickRate(hz)));
         }
-        let config = BootConfig { tick_hz: 1000, ..BootConfig::default() };
+        let config = BootConfig {
+            tick_hz: 1000,
+            ..BootConfig::default()
+        };
         assert_eq!(config.tick_period_cycles(), 10_000);
     }
 }

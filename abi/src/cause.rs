@@ -143,7 +143,9 @@ impl ExceptionCause {
             Self::InstTlbMiss => "instruction fetch from an address with no page table",
             Self::LoadStoreTlbMiss => "load or store to an address with no page table",
             Self::InstTlbMultiHit | Self::LoadStoreTlbMultiHit => "overlapping TLB entries",
-            Self::InstFetchPrivilege | Self::LoadStorePrivilege => "access to a page of a more privileged ring",
+            Self::InstFetchPrivilege | Self::LoadStorePrivilege => {
+                "access to a page of a more privileged ring"
+            }
             Self::InstFetchProhibited => "instruction fetch from a non-executable or unmapped page",
             Self::LoadProhibited => "load from an unmapped page",
             Self::StoreProhibited => "store to a read-only or unmapped page",
@@ -171,7 +173,10 @@ mod tests {
         assert_eq!(ExceptionCause::from_raw(29).name(), "StoreProhibited");
         assert_eq!(ExceptionCause::from_raw(24).name(), "LoadStoreTLBMiss");
         assert_eq!(ExceptionCause::from_raw(6).name(), "IntegerDivideByZero");
-        assert_eq!(ExceptionCause::from_raw(35), ExceptionCause::CoprocessorDisabled(3));
+        assert_eq!(
+            ExceptionCause::from_raw(35),
+            ExceptionCause::CoprocessorDisabled(3)
+        );
         assert_eq!(ExceptionCause::from_raw(7), ExceptionCause::Unknown(7));
     }
 }

@@ -44,13 +44,13 @@ pub const fn pte_window(slot: u32) -> u32 {
 pub const fn page_align_up(value: u32) -> u32 {
     match value.checked_add(PAGE_SIZE - 1) {
         Some(v) => v & !(PAGE_SIZE - 1),
-        None => u32::MAX & !(PAGE_SIZE - 1),
+        None => !(PAGE_SIZE - 1),
     }
 }
 
 /// Whether `value` is a multiple of the page size.
 pub const fn is_page_aligned(value: u32) -> bool {
-    value % PAGE_SIZE == 0
+    value.is_multiple_of(PAGE_SIZE)
 }
 
 #[cfg(test)]
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn kernel_fits_under_one_l2_table() {
-        assert!(KERNEL_BASE < KERNEL_LIMIT);
+        const { assert!(KERNEL_BASE < KERNEL_LIMIT) };
         assert!(is_page_aligned(KERNEL_BASE));
     }
 

@@ -81,7 +81,10 @@ struct TableMemory {
     pool: [Table; L2_POOL],
 }
 
-static mut TABLE_MEMORY: TableMemory = TableMemory { l1: [0; 1024], pool: [[0; 1024]; L2_POOL] };
+static mut TABLE_MEMORY: TableMemory = TableMemory {
+    l1: [0; 1024],
+    pool: [[0; 1024]; L2_POOL],
+};
 
 /// Build the kernel's page tables and switch the MMU to them. Called once.
 pub fn page_tables() -> PageTables<'static> {
@@ -91,7 +94,14 @@ pub fn page_tables() -> PageTables<'static> {
     let memory = unsafe { &mut *addr_of_mut!(TABLE_MEMORY) };
     let l1_pa = memory.l1.as_ptr() as u32;
     let pool_pa = memory.pool.as_ptr() as u32;
-    let built = PageTables::new(&mut memory.l1, l1_pa, &mut memory.pool, pool_pa, pte_window(0)).and_then(|mut tables| {
+    let built = PageTables::new(
+        &mut memory.l1,
+        l1_pa,
+        &mut memory.pool,
+        pool_pa,
+        pte_window(0),
+    )
+    .and_then(|mut tables| {
         let kernel = |(start, end): (u32, u32), access| Mapping {
             va: start,
             pa: start,

@@ -18,7 +18,11 @@ pub struct LineWriter<F: FnMut(&[u8])> {
 impl<F: FnMut(&[u8])> LineWriter<F> {
     /// A writer that flushes into `sink`.
     pub fn new(sink: F) -> Self {
-        LineWriter { buf: [0; 120], len: 0, sink }
+        LineWriter {
+            buf: [0; 120],
+            len: 0,
+            sink,
+        }
     }
 
     /// Pass on whatever is buffered.
@@ -71,9 +75,15 @@ mod tests {
     fn prefixes_and_keeps_long_lines_whole() {
         let mut out = Vec::new();
         let long = "x".repeat(300);
-        write_line(|chunk| out.push(chunk.to_vec()), format_args!("tick {} {long}", 42));
+        write_line(
+            |chunk| out.push(chunk.to_vec()),
+            format_args!("tick {} {long}", 42),
+        );
         let text: Vec<u8> = out.concat();
-        assert_eq!(String::from_utf8(text).unwrap(), format!("[kernel] tick 42 {long}\n"));
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            format!("[kernel] tick 42 {long}\n")
+        );
         assert_eq!(out.len(), 3, "310 bytes go out in 120-byte chunks");
     }
 

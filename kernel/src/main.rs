@@ -49,7 +49,10 @@ static FIRST_TICK_CCOUNT: AtomicU32 = AtomicU32::new(0);
 #[unsafe(no_mangle)]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
-    kprintln!("Sotto kernel {} on dc233c (call0, MMU v3)", env!("CARGO_PKG_VERSION"));
+    kprintln!(
+        "Sotto kernel {} on dc233c (call0, MMU v3)",
+        env!("CARGO_PKG_VERSION")
+    );
     let config = match boot::config() {
         Ok(config) => config,
         Err(error) => {
@@ -92,7 +95,10 @@ extern "C" fn sotto_kernel_main() -> ! {
         if !first_tick_reported && ticks > 0 {
             first_tick_reported = true;
             let at = FIRST_TICK_CCOUNT.load(Ordering::Relaxed);
-            kprintln!("first tick at ccount {at} (about {} instructions after reset)", u64::from(at) * 100);
+            kprintln!(
+                "first tick at ccount {at} (about {} instructions after reset)",
+                u64::from(at) * 100
+            );
         }
         while config.report_every != 0 && ticks >= next_report {
             kprintln!("tick {next_report}");
@@ -151,7 +157,13 @@ fn on_timer_interrupt() {
 
 /// Called by the double-exception vector for anything but a refill fault.
 #[unsafe(no_mangle)]
-extern "C" fn sotto_double_exception(cause: u32, depc: u32, excvaddr: u32, epc1: u32, ps: u32) -> ! {
+extern "C" fn sotto_double_exception(
+    cause: u32,
+    depc: u32,
+    excvaddr: u32,
+    epc1: u32,
+    ps: u32,
+) -> ! {
     let cause = sotto_abi::ExceptionCause::from_raw(cause);
     kprintln!(
         "DOUBLE EXCEPTION: EXCCAUSE={} ({}: {}) DEPC={depc:#010x} EXCVADDR={excvaddr:#010x} EPC1={epc1:#010x} PS={ps:#010x}",

@@ -71,7 +71,10 @@ impl Pte {
             CacheMode::WriteBack => 1,
             CacheMode::WriteThrough => 2,
         };
-        Pte((pa & !(PAGE_SIZE - 1)) | ((ring as u32 & 3) << 4) | (cache << ATTR_CACHE_SHIFT) | rights)
+        Pte((pa & !(PAGE_SIZE - 1))
+            | ((ring as u32 & 3) << 4)
+            | (cache << ATTR_CACHE_SHIFT)
+            | rights)
     }
 
     /// Whether the entry grants any access (attribute below 12).
@@ -181,9 +184,15 @@ impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MapError::Empty => write!(f, "empty mapping"),
-            MapError::UnalignedVirtual(va) => write!(f, "virtual address {va:#010x} is not page aligned"),
-            MapError::UnalignedPhysical(pa) => write!(f, "physical address {pa:#010x} is not page aligned"),
-            MapError::UnalignedLength(len) => write!(f, "length {len:#x} is not a multiple of the page size"),
+            MapError::UnalignedVirtual(va) => {
+                write!(f, "virtual address {va:#010x} is not page aligned")
+            }
+            MapError::UnalignedPhysical(pa) => {
+                write!(f, "physical address {pa:#010x} is not page aligned")
+            }
+            MapError::UnalignedLength(len) => {
+                write!(f, "length {len:#x} is not a multiple of the page size")
+            }
             MapError::Wraps => write!(f, "range wraps past the end of the address space"),
             MapError::BadRing(ring) => write!(f, "ring {ring} does not exist (0..=3)"),
             MapError::Overlap(va) => write!(f, "page {va:#010x} is already mapped"),
@@ -214,13 +223,24 @@ impl<'t> PageTables<'t> {
         pool_pa: u32,
         ptevaddr: u32,
     ) -> Result<Self, MapError> {
-        if l1_pa % PAGE_SIZE != 0 || pool_pa % PAGE_SIZE != 0 || ptevaddr % L2_SPAN != 0 {
+        if !l1_pa.is_multiple_of(PAGE_SIZE)
+            || !pool_pa.is_multiple_of(PAGE_SIZE)
+            || !ptevaddr.is_multiple_of(L2_SPAN)
+        {
             return Err(MapError::BadTableMemory);
         }
         l1.fill(Pte::INVALID.0);
         // The window maps the L1 itself: the hardware reads L2 PTEs there.
-        l1[(ptevaddr / L2_SPAN) as usize] = Pte::new(l1_pa, 0, Access::Read, CacheMode::WriteBack).0;
-        Ok(PageTables { l1, l1_pa, pool, pool_pa, used: 0, ptevaddr })
+        l1[(ptevaddr / L2_SPAN) as usize] =
+            Pte::new(l1_pa, 0, Access::Read, CacheMode::WriteBack).0;
+        Ok(PageTables {
+            l1,
+            l1_pa,
+            pool,
+            pool_pa,
+            used: 0,
+            ptevaddr,
+        })
     }
 
     /// The `PTEVADDR` these tables are built for.
@@ -252,7 +272,14 @@ impl<'t> PageTables<'t> {
     /// Map a range. Checks everything first, so a refused mapping changes
     /// nothing.
     pub fn map(&mut self, mapping: Mapping) -> Result<(), MapError> {
-        let Mapping { va, pa, len, ring, access, cache } = mapping;
+        let Mapping {
+            va,
+            pa,
+            len,
+            ring,
+            access,
+            cache,
+        } = mapping;
         if len == 0 {
             return Err(MapError::Empty);
         }
@@ -304,7 +331,8 @@ impl<'t> PageTables<'t> {
                 Some(l2) => l2,
                 None => self.new_l2(page_va),
             };
-            self.pool[l2][Self::l2_slot(page_va)] = Pte::new(pa + page * PAGE_SIZE, ring, access, cache).0;
+            self.pool[l2][Self::l2_slot(page_va)] =
+                Pte::new(pa + page * PAGE_SIZE, ring, access, cache).0;
         }
         Ok(())
     }
@@ -354,20 +382,59 @@ mod tests {
     }
 
     fn text(va: u32, len: u32) -> Mapping {
-        Mapping { va, pa: va, len, ring: 0, access: Access::ReadExecute, cache: CacheMode::WriteBack }
+        Mapping {
+            va,
+            pa: va,
+            len,
+            ring: 0,
+            access: Access::ReadExecute,
+            cache: CacheMode::WriteBack,
+        }
     }
 
     #[test]
     fn pte_encoding_matches_the_hardware_attributes() {
-        assert_eq!(Pte::new(0x0010_1000, 0, Access::ReadExecute, CacheMode::WriteBack).0, 0x0010_1005);
-        assert_eq!(Pte::new(0x0010_1000, 0, Access::ReadWrite, CacheMode::WriteBack).0, 0x0010_1006);
-        assert_eq!(Pte::new(0x0040_0000, 2, Access::ReadWrite, CacheMode::Bypass).0, 0x0040_0022);
-        assert_eq!(Pte::new(0x0040_0000, 1, Access::Read, CacheMode::WriteThrough).0, 0x0040_0018);
-        assert_eq!(Pte::new(0x1234_5fff, 3, Access::ReadWriteExecute, CacheMode::WriteBack).0, 0x1234_5037);
+        assert_eq!(
+            Pte::new(0x0010_1000, 0, Access::ReadExecute, CacheMode::WriteBack).0,
+            0x0010_1005
+        );
+        assert_eq!(
+            Pte::new(0x0010_1000, 0, Access::ReadWrite, CacheMode::WriteBack).0,
+            0x0010_1006
+        );
+        assert_eq!(
+            Pte::new(0x0040_0000, 2, Access::ReadWrite, CacheMode::Bypass).0,
+            0x0040_0022
+        );
+        assert_eq!(
+            Pte::new(0x0040_0000, 1, Access::Read, CacheMode::WriteThrough).0,
+            0x0040_0018
+        );
+        assert_eq!(
+            Pte::new(
+                0x1234_5fff,
+                3,
+                Access::ReadWriteExecute,
+                CacheMode::WriteBack
+            )
+            .0,
+            0x1234_5037
+        );
         assert!(!Pte::INVALID.is_valid());
-        assert!(Pte(0).is_valid(), "a zero PTE is a valid mapping of page 0: never use it for 'unmapped'");
+        assert!(
+            Pte(0).is_valid(),
+            "a zero PTE is a valid mapping of page 0: never use it for 'unmapped'"
+        );
         let pte = Pte::new(0x0030_0000, 1, Access::ReadWrite, CacheMode::WriteThrough);
-        assert_eq!((pte.pa(), pte.ring(), pte.access(), pte.cache()), (0x0030_0000, 1, Some(Access::ReadWrite), Some(CacheMode::WriteThrough)));
+        assert_eq!(
+            (pte.pa(), pte.ring(), pte.access(), pte.cache()),
+            (
+                0x0030_0000,
+                1,
+                Some(Access::ReadWrite),
+                Some(CacheMode::WriteThrough)
+            )
+        );
     }
 
     #[test]
@@ -375,12 +442,40 @@ mod tests {
         let (mut l1, mut pool) = tables(4);
         let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
         pt.map(text(0x0010_0000, 3 * PAGE_SIZE)).unwrap();
-        pt.map(Mapping { va: 0x4000_0000, pa: 0x0080_0000, len: PAGE_SIZE, ring: 2, access: Access::ReadWrite, cache: CacheMode::Bypass }).unwrap();
-        assert_eq!(pt.translate(0x0010_2abc), Some(Pte::new(0x0010_2000, 0, Access::ReadExecute, CacheMode::WriteBack)));
-        assert_eq!(pt.translate(0x0010_3000), None, "one past the end is unmapped");
+        pt.map(Mapping {
+            va: 0x4000_0000,
+            pa: 0x0080_0000,
+            len: PAGE_SIZE,
+            ring: 2,
+            access: Access::ReadWrite,
+            cache: CacheMode::Bypass,
+        })
+        .unwrap();
+        assert_eq!(
+            pt.translate(0x0010_2abc),
+            Some(Pte::new(
+                0x0010_2000,
+                0,
+                Access::ReadExecute,
+                CacheMode::WriteBack
+            ))
+        );
+        assert_eq!(
+            pt.translate(0x0010_3000),
+            None,
+            "one past the end is unmapped"
+        );
         assert_eq!(pt.translate(0x000f_f000), None);
         let user = pt.translate(0x4000_0004).unwrap();
-        assert_eq!((user.pa(), user.ring(), user.access(), user.cache()), (0x0080_0000, 2, Some(Access::ReadWrite), Some(CacheMode::Bypass)));
+        assert_eq!(
+            (user.pa(), user.ring(), user.access(), user.cache()),
+            (
+                0x0080_0000,
+                2,
+                Some(Access::ReadWrite),
+                Some(CacheMode::Bypass)
+            )
+        );
         assert_eq!(pt.tables_used(), 2);
     }
 
@@ -411,10 +506,16 @@ mod tests {
         // Spans the 4 MiB boundary and ends on the mapped page: refused
         // whole, and the new L2 it would have needed is not taken.
         assert_eq!(pt.map(text(0x003f_f000, PAGE_SIZE)), Ok(()));
-        assert_eq!(pt.map(text(0x0010_0000, 3 * PAGE_SIZE)), Err(MapError::Overlap(0x0010_2000)));
+        assert_eq!(
+            pt.map(text(0x0010_0000, 3 * PAGE_SIZE)),
+            Err(MapError::Overlap(0x0010_2000))
+        );
         assert_eq!(pt.translate(0x0010_0000), None);
         assert_eq!(pt.translate(0x0010_1000), None);
-        assert_eq!(pt.map(text(0x003f_f000, 2 * PAGE_SIZE)), Err(MapError::Overlap(0x003f_f000)));
+        assert_eq!(
+            pt.map(text(0x003f_f000, 2 * PAGE_SIZE)),
+            Err(MapError::Overlap(0x003f_f000))
+        );
         assert_eq!(pt.tables_used(), 1);
         assert_eq!(pt.translate(0x0040_0000), None);
     }
@@ -425,17 +526,35 @@ mod tests {
         let window = pte_window(1);
         let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, window).unwrap();
         assert_eq!(pt.map(text(0x0010_0000, 0)), Err(MapError::Empty));
-        assert_eq!(pt.map(text(0x0010_0004, PAGE_SIZE)), Err(MapError::UnalignedVirtual(0x0010_0004)));
-        assert_eq!(pt.map(text(0x0010_0000, 100)), Err(MapError::UnalignedLength(100)));
+        assert_eq!(
+            pt.map(text(0x0010_0004, PAGE_SIZE)),
+            Err(MapError::UnalignedVirtual(0x0010_0004))
+        );
+        assert_eq!(
+            pt.map(text(0x0010_0000, 100)),
+            Err(MapError::UnalignedLength(100))
+        );
         let mut unaligned_pa = text(0x0010_0000, PAGE_SIZE);
         unaligned_pa.pa = 0x0010_0800;
-        assert_eq!(pt.map(unaligned_pa), Err(MapError::UnalignedPhysical(0x0010_0800)));
-        assert_eq!(pt.map(text(0xffff_f000, 2 * PAGE_SIZE)), Err(MapError::Wraps));
+        assert_eq!(
+            pt.map(unaligned_pa),
+            Err(MapError::UnalignedPhysical(0x0010_0800))
+        );
+        assert_eq!(
+            pt.map(text(0xffff_f000, 2 * PAGE_SIZE)),
+            Err(MapError::Wraps)
+        );
         let mut bad_ring = text(0x0010_0000, PAGE_SIZE);
         bad_ring.ring = 4;
         assert_eq!(pt.map(bad_ring), Err(MapError::BadRing(4)));
-        assert_eq!(pt.map(text(window - PAGE_SIZE, 2 * PAGE_SIZE)), Err(MapError::InPteWindow(window)));
-        assert_eq!(pt.map(text(window + L2_SPAN - PAGE_SIZE, PAGE_SIZE)), Err(MapError::InPteWindow(window + L2_SPAN - PAGE_SIZE)));
+        assert_eq!(
+            pt.map(text(window - PAGE_SIZE, 2 * PAGE_SIZE)),
+            Err(MapError::InPteWindow(window))
+        );
+        assert_eq!(
+            pt.map(text(window + L2_SPAN - PAGE_SIZE, PAGE_SIZE)),
+            Err(MapError::InPteWindow(window + L2_SPAN - PAGE_SIZE))
+        );
         assert_eq!(pt.map(text(window + L2_SPAN, PAGE_SIZE)), Ok(()));
         assert_eq!(pt.tables_used(), 1);
     }
@@ -444,17 +563,29 @@ mod tests {
     fn runs_out_of_tables_cleanly() {
         let (mut l1, mut pool) = tables(1);
         let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
-        assert_eq!(pt.map(text(0x003f_f000, 2 * PAGE_SIZE)), Err(MapError::OutOfTables));
+        assert_eq!(
+            pt.map(text(0x003f_f000, 2 * PAGE_SIZE)),
+            Err(MapError::OutOfTables)
+        );
         assert_eq!(pt.translate(0x003f_f000), None);
         pt.map(text(0x003f_f000, PAGE_SIZE)).unwrap();
-        assert_eq!(pt.map(text(0x0080_0000, PAGE_SIZE)), Err(MapError::OutOfTables));
+        assert_eq!(
+            pt.map(text(0x0080_0000, PAGE_SIZE)),
+            Err(MapError::OutOfTables)
+        );
     }
 
     #[test]
     fn refuses_misplaced_table_memory() {
         let (mut l1, mut pool) = tables(1);
-        assert!(matches!(PageTables::new(&mut l1, L1_PA + 4, &mut pool, POOL_PA, pte_window(0)), Err(MapError::BadTableMemory)));
+        assert!(matches!(
+            PageTables::new(&mut l1, L1_PA + 4, &mut pool, POOL_PA, pte_window(0)),
+            Err(MapError::BadTableMemory)
+        ));
         let (mut l1, mut pool) = tables(1);
-        assert!(matches!(PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, 0x1000), Err(MapError::BadTableMemory)));
+        assert!(matches!(
+            PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, 0x1000),
+            Err(MapError::BadTableMemory)
+        ));
     }
 }

@@ -34,11 +34,23 @@ const SCRATCH_BYPASS: u32 = 0x00C0_0000;
 /// Check the active page tables against what the TLB refills, then exit.
 pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     let layout = KernelLayout::get();
-    let mut checks = Checks { passed: 0, failed: 0 };
+    let mut checks = Checks {
+        passed: 0,
+        failed: 0,
+    };
     let ps = arch::read_ps();
-    checks.check(ps & 0x10 == 0 && ps & 0x20 == 0 && ps & 0xC0 == 0, format_args!("kernel PS {ps:#x} is not ring 0 with EXCM clear"));
-    checks.check(arch::read_rasid() == KERNEL_RASID, format_args!("RASID {:#x}", arch::read_rasid()));
-    checks.check(arch::read_ptevaddr() == tables.ptevaddr(), format_args!("PTEVADDR {:#x}", arch::read_ptevaddr()));
+    checks.check(
+        ps & 0x10 == 0 && ps & 0x20 == 0 && ps & 0xC0 == 0,
+        format_args!("kernel PS {ps:#x} is not ring 0 with EXCM clear"),
+    );
+    checks.check(
+        arch::read_rasid() == KERNEL_RASID,
+        format_args!("RASID {:#x}", arch::read_rasid()),
+    );
+    checks.check(
+        arch::read_ptevaddr() == tables.ptevaddr(),
+        format_args!("PTEVADDR {:#x}", arch::read_ptevaddr()),
+    );
 
     let regions = [
         ("text", layout.text.0, Access::ReadExecute),
@@ -48,53 +60,116 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     ];
     for (name, va, access) in regions {
         let expected = Pte::new(va, 0, access, CacheMode::WriteBack);
-        checks.check(tables.translate(va) == Some(expected), format_args!("{name} {va:#x} maps to {:?}", tables.translate(va)));
+        checks.check(
+            tables.translate(va) == Some(expected),
+            format_args!("{name} {va:#x} maps to {:?}", tables.translate(va)),
+        );
         arch::raw_load(va);
         match arch::probe_dtlb(va) {
             Some(entry) => {
-                checks.check(entry.pte.pa() == va, format_args!("{name} DTLB PPN {:#x}", entry.pte.pa()));
-                checks.check(entry.pte.attribute() == expected.attribute(), format_args!("{name} DTLB attribute {:#x}, expected {:#x}", entry.pte.attribute(), expected.attribute()));
-                checks.check(entry.asid == 1, format_args!("{name} DTLB ASID {} (ring 0 is ASID 1)", entry.asid));
-                checks.check(entry.way < 4, format_args!("{name} refilled into way {}", entry.way));
+                checks.check(
+                    entry.pte.pa() == va,
+                    format_args!("{name} DTLB PPN {:#x}", entry.pte.pa()),
+                );
+                checks.check(
+                    entry.pte.attribute() == expected.attribute(),
+                    format_args!(
+                        "{name} DTLB attribute {:#x}, expected {:#x}",
+                        entry.pte.attribute(),
+                        expected.attribute()
+                    ),
+                );
+                checks.check(
+                    entry.asid == 1,
+                    format_args!("{name} DTLB ASID {} (ring 0 is ASID 1)", entry.asid),
+                );
+                checks.check(
+                    entry.way < 4,
+                    format_args!("{name} refilled into way {}", entry.way),
+                );
             }
-            None => checks.check(false, format_args!("{name} {va:#x}: no DTLB entry after a load")),
+            None => checks.check(
+                false,
+                format_args!("{name} {va:#x}: no DTLB entry after a load"),
+            ),
         }
     }
     let code = page_tables as *const () as u32;
     match arch::probe_itlb(code) {
-        Some(entry) => checks.check(entry.pte.attribute() == 5 && entry.pte.pa() == code & !(PAGE_SIZE - 1), format_args!("running code's ITLB entry {:?}", entry.pte)),
+        Some(entry) => checks.check(
+            entry.pte.attribute() == 5 && entry.pte.pa() == code & !(PAGE_SIZE - 1),
+            format_args!("running code's ITLB entry {:?}", entry.pte),
+        ),
         None => checks.check(false, format_args!("the running code has no ITLB entry")),
     }
 
     // The reset mapping is gone, and unmapped pages stay unmapped.
-    for (name, va) in [("null page", 0), ("stack guard", layout.stack_guard), ("ROM", 0xFE00_0000), ("512 MiB", 0x2000_0000)] {
-        checks.check(tables.translate(va).is_none(), format_args!("{name} {va:#x} is mapped"));
-        checks.check(arch::probe_dtlb(va).is_none(), format_args!("{name} {va:#x} still has a DTLB entry"));
+    for (name, va) in [
+        ("null page", 0),
+        ("stack guard", layout.stack_guard),
+        ("ROM", 0xFE00_0000),
+        ("512 MiB", 0x2000_0000),
+    ] {
+        checks.check(
+            tables.translate(va).is_none(),
+            format_args!("{name} {va:#x} is mapped"),
+        );
+        checks.check(
+            arch::probe_dtlb(va).is_none(),
+            format_args!("{name} {va:#x} still has a DTLB entry"),
+        );
     }
 
     // The wired entries: the L1 in way 7, the kernel's L2 in way 8.
     let ptevaddr = tables.ptevaddr();
     let l1_window = tables.pte_vaddr(ptevaddr);
     match arch::probe_dtlb(l1_window) {
-        Some(entry) => checks.check(entry.way == 7 && entry.pte.pa() == tables.l1_pa(), format_args!("L1 pin {entry:?}")),
+        Some(entry) => checks.check(
+            entry.way == 7 && entry.pte.pa() == tables.l1_pa(),
+            format_args!("L1 pin {entry:?}"),
+        ),
         None => checks.check(false, format_args!("the L1 is not pinned")),
     }
     match arch::probe_dtlb(tables.pte_vaddr(layout.text.0)) {
-        Some(entry) => checks.check(entry.way == 8 && entry.pte.pa() == tables.l1_entry(layout.text.0).pa(), format_args!("kernel L2 pin {entry:?}")),
+        Some(entry) => checks.check(
+            entry.way == 8 && entry.pte.pa() == tables.l1_entry(layout.text.0).pa(),
+            format_args!("kernel L2 pin {entry:?}"),
+        ),
         None => checks.check(false, format_args!("the kernel's L2 is not pinned")),
     }
 
     // New mappings outside the pinned 4 MiB: their PTE pages are not in
     // the DTLB, so the first access takes the TLB-miss exception, whose
     // handler loads the PTE page through the window.
-    for (va, cache) in [(SCRATCH_WRITE_BACK, CacheMode::WriteBack), (SCRATCH_BYPASS, CacheMode::Bypass)] {
-        let mapped = tables.map(Mapping { va, pa: va, len: 2 * PAGE_SIZE, ring: 0, access: Access::ReadWrite, cache });
+    for (va, cache) in [
+        (SCRATCH_WRITE_BACK, CacheMode::WriteBack),
+        (SCRATCH_BYPASS, CacheMode::Bypass),
+    ] {
+        let mapped = tables.map(Mapping {
+            va,
+            pa: va,
+            len: 2 * PAGE_SIZE,
+            ring: 0,
+            access: Access::ReadWrite,
+            cache,
+        });
         checks.check(mapped.is_ok(), format_args!("mapping {va:#x}: {mapped:?}"));
     }
     arch::flush_tlb();
     let window_page = |va: u32| tables.pte_vaddr(va) & !(PAGE_SIZE - 1);
-    checks.check(arch::probe_dtlb(window_page(SCRATCH_WRITE_BACK)).is_none(), format_args!("PTE page of the scratch region present before use"));
-    for (i, va) in [SCRATCH_WRITE_BACK, SCRATCH_WRITE_BACK + PAGE_SIZE, SCRATCH_BYPASS, SCRATCH_BYPASS + PAGE_SIZE].into_iter().enumerate() {
+    checks.check(
+        arch::probe_dtlb(window_page(SCRATCH_WRITE_BACK)).is_none(),
+        format_args!("PTE page of the scratch region present before use"),
+    );
+    for (i, va) in [
+        SCRATCH_WRITE_BACK,
+        SCRATCH_WRITE_BACK + PAGE_SIZE,
+        SCRATCH_BYPASS,
+        SCRATCH_BYPASS + PAGE_SIZE,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         arch::raw_store(va + 4 * i as u32, 0x5077_0000 + i as u32);
     }
     // Evict by touching every kernel page, then read the values back.
@@ -105,29 +180,60 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         }
         page += PAGE_SIZE;
     }
-    for (i, va) in [SCRATCH_WRITE_BACK, SCRATCH_WRITE_BACK + PAGE_SIZE, SCRATCH_BYPASS, SCRATCH_BYPASS + PAGE_SIZE].into_iter().enumerate() {
+    for (i, va) in [
+        SCRATCH_WRITE_BACK,
+        SCRATCH_WRITE_BACK + PAGE_SIZE,
+        SCRATCH_BYPASS,
+        SCRATCH_BYPASS + PAGE_SIZE,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let value = arch::raw_load(va + 4 * i as u32);
-        checks.check(value == 0x5077_0000 + i as u32, format_args!("scratch {va:#x} read back {value:#x}"));
+        checks.check(
+            value == 0x5077_0000 + i as u32,
+            format_args!("scratch {va:#x} read back {value:#x}"),
+        );
     }
     arch::raw_load(SCRATCH_BYPASS);
     match arch::probe_dtlb(window_page(SCRATCH_BYPASS)) {
-        Some(entry) => checks.check(entry.pte.pa() == tables.l1_entry(SCRATCH_BYPASS).pa() && entry.way < 4, format_args!("refilled PTE page {entry:?}")),
-        None => checks.check(false, format_args!("the TLB-miss handler did not load the PTE page")),
+        Some(entry) => checks.check(
+            entry.pte.pa() == tables.l1_entry(SCRATCH_BYPASS).pa() && entry.way < 4,
+            format_args!("refilled PTE page {entry:?}"),
+        ),
+        None => checks.check(
+            false,
+            format_args!("the TLB-miss handler did not load the PTE page"),
+        ),
     }
     match arch::probe_dtlb(SCRATCH_BYPASS) {
-        Some(entry) => checks.check(entry.pte.attribute() == 0x2, format_args!("bypass page attribute {:#x}", entry.pte.attribute())),
+        Some(entry) => checks.check(
+            entry.pte.attribute() == 0x2,
+            format_args!("bypass page attribute {:#x}", entry.pte.attribute()),
+        ),
         None => checks.check(false, format_args!("no DTLB entry for the bypass page")),
     }
 
-    kprintln!("page-tables: {} checks passed, {} failed", checks.passed, checks.failed);
-    arch::exit(if checks.failed == 0 { ExitCode::Success } else { ExitCode::SelfTestFailed })
+    kprintln!(
+        "page-tables: {} checks passed, {} failed",
+        checks.passed,
+        checks.failed
+    );
+    arch::exit(if checks.failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::SelfTestFailed
+    })
 }
 
 /// Make the kernel fault on itself; the fault path reports and exits.
 pub fn provoke_fault(test: SelfTest) -> ! {
     match test {
         SelfTest::IllegalInstruction => {
-            kprintln!("self-test: illegal instruction at {:#010x}", arch::illegal_instruction_address());
+            kprintln!(
+                "self-test: illegal instruction at {:#010x}",
+                arch::illegal_instruction_address()
+            );
             arch::illegal_instruction();
         }
         SelfTest::UnmappedLoad => {
@@ -140,7 +246,10 @@ pub fn provoke_fault(test: SelfTest) -> ! {
         }
         SelfTest::StoreToText => {
             let target = arch::illegal_instruction_address();
-            kprintln!("self-test: store to kernel text at {target:#010x} from {:#010x}", arch::raw_store_address());
+            kprintln!(
+                "self-test: store to kernel text at {target:#010x} from {:#010x}",
+                arch::raw_store_address()
+            );
             arch::raw_store(target, 0);
         }
         SelfTest::None | SelfTest::PageTables => {}

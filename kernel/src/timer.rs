@@ -16,7 +16,11 @@ impl TickClock {
     /// below 2^31 (so "passed" is unambiguous).
     pub fn start(now: u32, period: u32) -> TickClock {
         debug_assert!(period > 0 && period < 1 << 31);
-        TickClock { period, deadline: now.wrapping_add(period), ticks: 0 }
+        TickClock {
+            period,
+            deadline: now.wrapping_add(period),
+            ticks: 0,
+        }
     }
 
     /// The next deadline (the value for CCOMPARE0).
@@ -41,7 +45,9 @@ impl TickClock {
             return 0;
         }
         let elapsed = now.wrapping_sub(self.deadline) / self.period + 1;
-        self.deadline = self.deadline.wrapping_add(elapsed.wrapping_mul(self.period));
+        self.deadline = self
+            .deadline
+            .wrapping_add(elapsed.wrapping_mul(self.period));
         self.ticks += u64::from(elapsed);
         elapsed
     }
@@ -49,7 +55,11 @@ impl TickClock {
     /// Handle the timer interrupt: advance, program the comparator, and
     /// repeat while the counter has already run past the new deadline (else
     /// the next interrupt would come only after the counter wraps).
-    pub fn on_interrupt(&mut self, mut read_now: impl FnMut() -> u32, mut program: impl FnMut(u32)) -> u32 {
+    pub fn on_interrupt(
+        &mut self,
+        mut read_now: impl FnMut() -> u32,
+        mut program: impl FnMut(u32),
+    ) -> u32 {
         let mut total = 0;
         loop {
             total += self.advance(read_now());
@@ -100,7 +110,10 @@ mod tests {
         // comparator is written (a slow handler): one more pass is needed.
         let mut reads = [100u32, 250, 250, 260].into_iter();
         let mut programmed = Vec::new();
-        let ticks = clock.on_interrupt(|| reads.next().unwrap(), |deadline| programmed.push(deadline));
+        let ticks = clock.on_interrupt(
+            || reads.next().unwrap(),
+            |deadline| programmed.push(deadline),
+        );
         assert_eq!(ticks, 2);
         assert_eq!(programmed, vec![200, 300]);
         assert_eq!(clock.ticks(), 2);

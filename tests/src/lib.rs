@@ -34,7 +34,9 @@ pub struct Boot {
 impl Boot {
     /// Lines starting with `[kernel] ` (prefix removed).
     pub fn kernel_lines(&self) -> impl Iterator<Item = &str> {
-        self.console.lines().filter_map(|line| line.strip_prefix("[kernel] "))
+        self.console
+            .lines()
+            .filter_map(|line| line.strip_prefix("[kernel] "))
     }
 
     /// The first kernel line starting with `start`, or a failure showing the
@@ -42,7 +44,12 @@ impl Boot {
     pub fn line_starting(&self, start: &str) -> &str {
         self.kernel_lines()
             .find(|line| line.starts_with(start))
-            .unwrap_or_else(|| panic!("no kernel line starting with {start:?} in:\n{}", self.console))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no kernel line starting with {start:?} in:\n{}",
+                    self.console
+                )
+            })
     }
 }
 
@@ -50,7 +57,9 @@ impl Boot {
 pub fn image() -> PathBuf {
     match std::env::var_os(IMAGE_ENV) {
         Some(path) => PathBuf::from(path),
-        None => panic!("{IMAGE_ENV} is not set: run the QEMU tests with `cargo xtask test`, which builds the image"),
+        None => panic!(
+            "{IMAGE_ENV} is not set: run the QEMU tests with `cargo xtask test`, which builds the image"
+        ),
     }
 }
 
@@ -65,7 +74,10 @@ pub fn symbol(name: &str) -> u32 {
 
 /// A configuration for a self-test with the default tick.
 pub fn self_test(test: SelfTest) -> BootConfig {
-    BootConfig { self_test: test, ..BootConfig::default() }
+    BootConfig {
+        self_test: test,
+        ..BootConfig::default()
+    }
 }
 
 /// Boot the image with `config`.
@@ -78,9 +90,16 @@ pub fn boot(config: &BootConfig) -> Boot {
 /// Boot an image given as bytes (for tests that damage an image on purpose).
 pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = image().parent().map(|dir| dir.join("test-images")).context("image path has no directory")?;
+    let dir = image()
+        .parent()
+        .map(|dir| dir.join("test-images"))
+        .context("image path has no directory")?;
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{}-{}.elf", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let path = dir.join(format!(
+        "{}-{}.elf",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&path, bytes)?;
     let result = run_qemu(&path);
     let _ = std::fs::remove_file(&path);
@@ -116,7 +135,10 @@ fn run_qemu(image: &Path) -> Result<Boot> {
         std::thread::sleep(Duration::from_millis(5));
     };
     let console = reader.join().unwrap_or_default();
-    Ok(Boot { console, status: status.code().unwrap_or(-1) })
+    Ok(Boot {
+        console,
+        status: status.code().unwrap_or(-1),
+    })
 }
 
 /// Parse `key=0x...` or `key=123` from a line.

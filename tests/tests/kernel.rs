@@ -14,7 +14,12 @@ fn shutdown_numbers(line: &str) -> (u64, u64) {
 }
 
 fn check_tick_rate(tick_hz: u32, run_ticks: u32, report_every: u32) {
-    let config = BootConfig { tick_hz, run_ticks, report_every, self_test: SelfTest::None };
+    let config = BootConfig {
+        tick_hz,
+        run_ticks,
+        report_every,
+        self_test: SelfTest::None,
+    };
     let run = boot(&config);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     let period = CCOUNT_HZ / u64::from(tick_hz);
@@ -29,9 +34,14 @@ fn check_tick_rate(tick_hz: u32, run_ticks: u32, report_every: u32) {
         "{ticks} ticks at {tick_hz} Hz took {cycles} cycles, expected {expected}:\n{}",
         run.console
     );
-    let reported: Vec<u32> =
-        run.kernel_lines().filter_map(|line| line.strip_prefix("tick ")).map(|n| n.parse().unwrap()).collect();
-    let expected_reports: Vec<u32> = (1..=run_ticks / report_every).map(|i| i * report_every).collect();
+    let reported: Vec<u32> = run
+        .kernel_lines()
+        .filter_map(|line| line.strip_prefix("tick "))
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let expected_reports: Vec<u32> = (1..=run_ticks / report_every)
+        .map(|i| i * report_every)
+        .collect();
     assert_eq!(reported, expected_reports, "{}", run.console);
 }
 
@@ -47,13 +57,28 @@ fn ticks_at_a_configured_rate() {
 
 #[test]
 fn first_tick_comes_one_period_after_the_timer_is_armed() {
-    let run = boot(&BootConfig { run_ticks: 3, report_every: 0, ..BootConfig::default() });
+    let run = boot(&BootConfig {
+        run_ticks: 3,
+        report_every: 0,
+        ..BootConfig::default()
+    });
     assert_eq!(run.status, 0, "{}", run.console);
     let armed = run.line_starting("timer:");
-    let armed_at: u32 = armed.split("armed at ccount ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let armed_at: u32 = armed
+        .split("armed at ccount ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let first = run.line_starting("first tick at ccount");
     let first_at: u32 = first.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert!((armed_at + 10_000..armed_at + 10_100).contains(&first_at), "armed {armed_at}, first tick {first_at}");
+    assert!(
+        (armed_at + 10_000..armed_at + 10_100).contains(&first_at),
+        "armed {armed_at}, first tick {first_at}"
+    );
 }
 
 #[test]
@@ -61,11 +86,18 @@ fn kernel_runs_on_its_own_page_tables() {
     let run = boot(&self_test(SelfTest::PageTables));
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     let summary = run.line_starting("page-tables:");
-    assert!(summary.ends_with("checks passed, 0 failed"), "{}", run.console);
+    assert!(
+        summary.ends_with("checks passed, 0 failed"),
+        "{}",
+        run.console
+    );
     let passed: u32 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(passed >= 40, "only {passed} checks ran:\n{}", run.console);
     let mmu = run.line_starting("mmu: page tables active");
-    assert!(mmu.contains("PTEVADDR=0xc0000000 RASID=0x04030201"), "{mmu}");
+    assert!(
+        mmu.contains("PTEVADDR=0xc0000000 RASID=0x04030201"),
+        "{mmu}"
+    );
 }
 
 fn fault(test: SelfTest) -> (sotto_tests::Boot, String) {
@@ -80,7 +112,11 @@ fn illegal_instruction_is_reported_with_its_cause_and_pc() {
     let (_, line) = fault(SelfTest::IllegalInstruction);
     assert!(line.contains("EXCCAUSE=0 (IllegalInstruction:"), "{line}");
     assert_eq!(field(&line, "EPC1"), symbol("sotto_illegal"));
-    assert_eq!(field(&line, "PS") & 0x10, 0, "PS shows the faulting code's EXCM: {line}");
+    assert_eq!(
+        field(&line, "PS") & 0x10,
+        0,
+        "PS shows the faulting code's EXCM: {line}"
+    );
 }
 
 #[test]
@@ -119,11 +155,24 @@ fn an_image_without_boot_configuration_stops_with_a_clear_message() {
         // Zero the section: as if xtask had never written it.
         let zeros = vec![0u8; sotto_abi::layout::BOOT_CONFIG_SIZE];
         let encoded = config.encode().unwrap();
-        let at = bytes.windows(encoded.len()).position(|window| window == encoded).unwrap();
+        let at = bytes
+            .windows(encoded.len())
+            .position(|window| window == encoded)
+            .unwrap();
         at..at + zeros.len()
     };
     bytes[file_range].fill(0);
     let run = boot_bytes(&bytes).unwrap();
-    assert_eq!(run.status, ExitCode::BadBootConfig as i32, "{}", run.console);
-    assert!(run.console.contains("BOOT FAILED: no boot configuration was written into the image"), "{}", run.console);
+    assert_eq!(
+        run.status,
+        ExitCode::BadBootConfig as i32,
+        "{}",
+        run.console
+    );
+    assert!(
+        run.console
+            .contains("BOOT FAILED: no boot configuration was written into the image"),
+        "{}",
+        run.console
+    );
 }

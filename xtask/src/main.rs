@@ -71,7 +71,10 @@ struct BootArgs {
 fn parse_self_test(name: &str) -> Result<SelfTest, String> {
     SelfTest::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = SelfTest::ALL.iter().map(|test| test.name()).collect();
-        format!("unknown self-test `{name}`; choose one of: {}", names.join(", "))
+        format!(
+            "unknown self-test `{name}`; choose one of: {}",
+            names.join(", ")
+        )
     })
 }
 
@@ -79,7 +82,8 @@ impl BootArgs {
     fn config(&self) -> Result<BootConfig> {
         let ticks = |us: u64| -> Result<u32> {
             let ticks = us * u64::from(self.tick_hz) / 1_000_000;
-            u32::try_from(ticks).map_err(|_| anyhow::anyhow!("{us} µs is too long at {} Hz", self.tick_hz))
+            u32::try_from(ticks)
+                .map_err(|_| anyhow::anyhow!("{us} µs is too long at {} Hz", self.tick_hz))
         };
         let config = BootConfig {
             tick_hz: self.tick_hz,
@@ -87,7 +91,9 @@ impl BootArgs {
             report_every: ticks(self.report_every)?,
             self_test: self.self_test,
         };
-        config.validate().map_err(|error| anyhow::anyhow!("--tick-hz: {error}"))?;
+        config
+            .validate()
+            .map_err(|error| anyhow::anyhow!("--tick-hz: {error}"))?;
         if self.time > 0 && config.run_ticks == 0 {
             anyhow::bail!("--time is shorter than one tick at {} Hz", self.tick_hz);
         }

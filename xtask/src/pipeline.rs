@@ -27,8 +27,15 @@ pub struct Paths {
 impl Paths {
     /// Paths relative to the workspace this xtask was built in.
     pub fn new() -> Paths {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf();
-        Paths { out: root.join("target/sotto"), xtensa_target: root.join("target/xtensa"), root }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .to_path_buf();
+        Paths {
+            out: root.join("target/sotto"),
+            xtensa_target: root.join("target/xtensa"),
+            root,
+        }
     }
 
     fn generated(&self) -> PathBuf {
@@ -127,19 +134,37 @@ pub fn build(paths: &Paths, config: &BootConfig, verbose: bool) -> Result<Built>
     write_if_changed(&spec, toolchain::target_spec(&xtask_exe).as_bytes())?;
     write_if_changed(
         &generated.join("sotto-constants.inc"),
-        sotto_kernel::trap::asm_constants_include().to_string().as_bytes(),
+        sotto_kernel::trap::asm_constants_include()
+            .to_string()
+            .as_bytes(),
     )?;
     let link_dir = paths.out.join("kernel-link");
-    write_if_changed(&link_dir.join("kernel.ld"), kernel_linker_script().as_bytes())?;
+    write_if_changed(
+        &link_dir.join("kernel.ld"),
+        kernel_linker_script().as_bytes(),
+    )?;
     assemble_kernel(paths, &link_dir)?;
 
     let mut cargo = Command::new(CARGO);
     cargo
         .current_dir(&paths.root)
-        .args(["build", "--release", "-p", "sotto-kernel", "--bin", "sotto-kernel", "--features", "xtensa-image"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "sotto-kernel",
+            "--bin",
+            "sotto-kernel",
+            "--features",
+            "xtensa-image",
+        ])
         .arg("--target")
         .arg(&spec)
-        .args(["-Zbuild-std=core,compiler_builtins", "-Zbuild-std-features=compiler-builtins-mem", "-Zjson-target-spec"])
+        .args([
+            "-Zbuild-std=core,compiler_builtins",
+            "-Zbuild-std-features=compiler-builtins-mem",
+            "-Zjson-target-spec",
+        ])
         .arg("--target-dir")
         .arg(&paths.xtensa_target)
         .env("RUSTC", RUSTC)
@@ -155,18 +180,30 @@ pub fn build(paths: &Paths, config: &BootConfig, verbose: bool) -> Result<Built>
     if !verbose {
         cargo.arg("--quiet");
     }
-    let status = cargo.status().with_context(|| format!("could not run {CARGO} (package cargo-web, installed with rustc-web)"))?;
+    let status = cargo.status().with_context(|| {
+        format!("could not run {CARGO} (package cargo-web, installed with rustc-web)")
+    })?;
     if !status.success() {
         bail!("the Xtensa build failed (see the errors above)");
     }
-    let elf = paths.xtensa_target.join(TARGET_NAME).join("release").join("sotto-kernel");
+    let elf = paths
+        .xtensa_target
+        .join(TARGET_NAME)
+        .join("release")
+        .join("sotto-kernel");
     let mut bytes = fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
     sotto_image::write_boot_config(&mut bytes, config)?;
     write_if_changed(&paths.image(), &bytes)?;
     if verbose {
-        eprintln!("build: {} in {:.1} s", paths.image().display(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "build: {} in {:.1} s",
+            paths.image().display(),
+            started.elapsed().as_secs_f64()
+        );
     }
-    Ok(Built { image: paths.image() })
+    Ok(Built {
+        image: paths.image(),
+    })
 }
 
 /// Assemble every `.S` of the kernel into `libsotto_arch.a`, replacing the
@@ -184,13 +221,18 @@ fn assemble_kernel(paths: &Paths, link_dir: &Path) -> Result<()> {
     let generated = paths.generated();
     let mut objects = Vec::new();
     for source in &sources {
-        let object = object_dir.join(source.file_stem().unwrap()).with_extension("o");
+        let object = object_dir
+            .join(source.file_stem().unwrap())
+            .with_extension("o");
         wrapper::assemble(source, &object, &[&asm_dir, &generated])?;
         objects.push(object);
     }
     let fresh = link_dir.join("libsotto_arch.a.new");
     let _ = fs::remove_file(&fresh);
-    run_tool(Command::new(LLVM_AR).arg("crsD").arg(&fresh).args(&objects), "archiving the kernel's assembly")?;
+    run_tool(
+        Command::new(LLVM_AR).arg("crsD").arg(&fresh).args(&objects),
+        "archiving the kernel's assembly",
+    )?;
     let archive = fs::read(&fresh)?;
     fs::remove_file(&fresh)?;
     write_if_changed(&link_dir.join("libsotto_arch.a"), &archive)

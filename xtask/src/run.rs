@@ -32,23 +32,40 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
     } else {
         (text, 1)
     };
-    let value: u64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration like 2s, 250ms or 500us"))?;
-    value.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
+    let value: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 2s, 250ms or 500us"))?;
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 /// Boot `image`, streaming its console; return its exit status.
 pub fn run(image: &Path, args: &RunArgs) -> Result<ExitCode> {
-    let options = QemuOptions { gdb: args.gdb, icount_shift: args.icount_shift };
+    let options = QemuOptions {
+        gdb: args.gdb,
+        icount_shift: args.icount_shift,
+    };
     if args.gdb {
-        eprintln!("run: waiting for gdb: gdb-multiarch {} -ex 'target remote :1234'", image.display());
+        eprintln!(
+            "run: waiting for gdb: gdb-multiarch {} -ex 'target remote :1234'",
+            image.display()
+        );
     }
-    let status = qemu::command(image, &options)
-        .status()
-        .with_context(|| format!("could not start {} (`cargo xtask setup` installs qemu-system-misc)", qemu::QEMU))?;
+    let status = qemu::command(image, &options).status().with_context(|| {
+        format!(
+            "could not start {} (`cargo xtask setup` installs qemu-system-misc)",
+            qemu::QEMU
+        )
+    })?;
     let code = status.code().unwrap_or(1);
     match ImageExit::from_status(code) {
         Some(ImageExit::Success) => {}
-        Some(exit) => eprintln!("run: the image stopped with status {code}: {}", exit.describe()),
+        Some(exit) => eprintln!(
+            "run: the image stopped with status {code}: {}",
+            exit.describe()
+        ),
         None => eprintln!("run: QEMU exited with status {code}"),
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
@@ -77,6 +94,10 @@ mod tests {
         assert_eq!(parse_duration_us("250ms"), Ok(250_000));
         assert_eq!(parse_duration_us("7us"), Ok(7));
         assert_eq!(parse_duration_us("0"), Ok(0));
-        assert!(parse_duration_us("fast").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration_us("fast")
+                .unwrap_err()
+                .contains("not a duration")
+        );
     }
 }

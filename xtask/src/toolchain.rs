@@ -36,22 +36,45 @@ struct Package {
 }
 
 const PACKAGES: [Package; 6] = [
-    Package { name: "rustc-web", provides: "/usr/bin/rustc", why: "rustc on LLVM 22, with the Xtensa backend" },
+    Package {
+        name: "rustc-web",
+        provides: "/usr/bin/rustc",
+        why: "rustc on LLVM 22, with the Xtensa backend",
+    },
     Package {
         name: "rust-web-src",
         provides: "/usr/lib/rustlib/src/rust/library/core/Cargo.toml",
         why: "the core library sources -Zbuild-std compiles",
     },
-    Package { name: "llvm-22", provides: "/usr/bin/llvm-mc-22", why: "assembler and archiver for Xtensa" },
-    Package { name: "binutils-xtensa-lx106", provides: "/usr/bin/xtensa-lx106-elf-ld", why: "the Xtensa linker" },
-    Package { name: "qemu-system-misc", provides: "/usr/bin/qemu-system-xtensa", why: "the emulated DSP" },
-    Package { name: "gdb-multiarch", provides: "/usr/bin/gdb-multiarch", why: "debugging images (`cargo xtask run --gdb`)" },
+    Package {
+        name: "llvm-22",
+        provides: "/usr/bin/llvm-mc-22",
+        why: "assembler and archiver for Xtensa",
+    },
+    Package {
+        name: "binutils-xtensa-lx106",
+        provides: "/usr/bin/xtensa-lx106-elf-ld",
+        why: "the Xtensa linker",
+    },
+    Package {
+        name: "qemu-system-misc",
+        provides: "/usr/bin/qemu-system-xtensa",
+        why: "the emulated DSP",
+    },
+    Package {
+        name: "gdb-multiarch",
+        provides: "/usr/bin/gdb-multiarch",
+        why: "debugging images (`cargo xtask run --gdb`)",
+    },
 ];
 
 /// Make sure every package is installed: install the missing ones with
 /// apt-get when running as root, else stop with the command to run.
 pub fn ensure_installed(quiet: bool) -> Result<()> {
-    let missing: Vec<&Package> = PACKAGES.iter().filter(|p| !Path::new(p.provides).exists()).collect();
+    let missing: Vec<&Package> = PACKAGES
+        .iter()
+        .filter(|p| !Path::new(p.provides).exists())
+        .collect();
     if missing.is_empty() {
         if !quiet {
             println!("setup: all packages present");
@@ -63,7 +86,10 @@ pub fn ensure_installed(quiet: bool) -> Result<()> {
     }
     let names: Vec<&str> = missing.iter().map(|p| p.name).collect();
     for package in &missing {
-        eprintln!("setup: missing {} ({}): {} not found", package.name, package.why, package.provides);
+        eprintln!(
+            "setup: missing {} ({}): {} not found",
+            package.name, package.why, package.provides
+        );
     }
     let install = format!("apt-get update && apt-get install -y {}", names.join(" "));
     if !Path::new("/usr/bin/apt-get").exists() {
@@ -74,17 +100,29 @@ pub fn ensure_installed(quiet: bool) -> Result<()> {
         );
     }
     if !is_root() {
-        bail!("missing Debian packages. Install them with:\n\n    sudo sh -c '{install}'\n\nthen run this command again.");
+        bail!(
+            "missing Debian packages. Install them with:\n\n    sudo sh -c '{install}'\n\nthen run this command again."
+        );
     }
-    eprintln!("setup: installing {} with apt-get (as root)", names.join(" "));
-    run_apt(&["update"]).context("apt-get update failed: check the network and /etc/apt/sources.list")?;
+    eprintln!(
+        "setup: installing {} with apt-get (as root)",
+        names.join(" ")
+    );
+    run_apt(&["update"])
+        .context("apt-get update failed: check the network and /etc/apt/sources.list")?;
     let mut args = vec!["install", "-y", "--no-install-recommends"];
     args.extend(&names);
     run_apt(&args).with_context(|| format!("apt-get install {} failed", names.join(" ")))?;
-    let still: Vec<&str> =
-        PACKAGES.iter().filter(|p| !Path::new(p.provides).exists()).map(|p| p.name).collect();
+    let still: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|p| !Path::new(p.provides).exists())
+        .map(|p| p.name)
+        .collect();
     if !still.is_empty() {
-        bail!("apt-get finished but {} still look missing", still.join(", "));
+        bail!(
+            "apt-get finished but {} still look missing",
+            still.join(", ")
+        );
     }
     eprintln!("setup: done");
     Ok(())
@@ -139,7 +177,10 @@ pub fn target_spec(linker: &Path) -> String {
 pub fn run_tool(command: &mut Command, what: &str) -> Result<()> {
     let program = PathBuf::from(command.get_program());
     let output = command.output().with_context(|| {
-        format!("could not run `{}` ({what}); `cargo xtask setup` installs it", program.display())
+        format!(
+            "could not run `{}` ({what}); `cargo xtask setup` installs it",
+            program.display()
+        )
     })?;
     if !output.status.success() {
         bail!(
@@ -159,8 +200,14 @@ mod tests {
 
     #[test]
     fn features_match_dc233c() {
-        assert!(!CPU_FEATURES.contains("mul32high"), "dc233c has no MULUH/MULSH");
-        assert!(!CPU_FEATURES.contains("windowed"), "the kernel uses the call0 ABI");
+        assert!(
+            !CPU_FEATURES.contains("mul32high"),
+            "dc233c has no MULUH/MULSH"
+        );
+        assert!(
+            !CPU_FEATURES.contains("windowed"),
+            "the kernel uses the call0 ABI"
+        );
         assert!(CPU_FEATURES.contains("+loop"));
     }
 

@@ -61,13 +61,16 @@ impl RustcCall {
 
     fn codegen_option(&self, name: &str) -> Option<&str> {
         let prefix = format!("{name}=");
-        self.args
-            .windows(2)
-            .find_map(|pair| (pair[0] == "-C").then(|| pair[1].strip_prefix(&prefix)).flatten())
+        self.args.windows(2).find_map(|pair| {
+            (pair[0] == "-C")
+                .then(|| pair[1].strip_prefix(&prefix))
+                .flatten()
+        })
     }
 
     fn is_xtensa(&self) -> bool {
-        self.value_of("--target").is_some_and(|target| target.contains("xtensa"))
+        self.value_of("--target")
+            .is_some_and(|target| target.contains("xtensa"))
     }
 }
 
@@ -75,13 +78,21 @@ fn rustc_wrapper(args: Vec<OsString>) -> Result<ExitCode> {
     let mut args = args.into_iter();
     let rustc = args.next().context("no rustc given to the wrapper")?;
     let args: Vec<String> = args
-        .map(|arg| arg.into_string().map_err(|arg| anyhow::anyhow!("non-UTF-8 rustc argument {arg:?}")))
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|arg| anyhow::anyhow!("non-UTF-8 rustc argument {arg:?}"))
+        })
         .collect::<Result<_>>()?;
     let call = RustcCall { rustc, args };
-    let emits_link = call.value_of("--emit").is_some_and(|emit| emit.contains("link"));
+    let emits_link = call
+        .value_of("--emit")
+        .is_some_and(|emit| emit.contains("link"));
     if !call.is_xtensa() || !emits_link {
         // Host code (build scripts, proc macros) and queries: untouched.
-        let status = Command::new(&call.rustc).args(&call.args).env(ROLE_ENV, ROLE_LINKER).status()?;
+        let status = Command::new(&call.rustc)
+            .args(&call.args)
+            .env(ROLE_ENV, ROLE_LINKER)
+            .status()?;
         return Ok(exit_code(status));
     }
     let mut args: Vec<String> = call
@@ -93,14 +104,22 @@ fn rustc_wrapper(args: Vec<OsString>) -> Result<ExitCode> {
         })
         .collect();
     args.extend(["-C".into(), "codegen-units=1".into()]);
-    let status = Command::new(&call.rustc).args(&args).env(ROLE_ENV, ROLE_LINKER).status()?;
+    let status = Command::new(&call.rustc)
+        .args(&args)
+        .env(ROLE_ENV, ROLE_LINKER)
+        .status()?;
     if !status.success() {
         return Ok(exit_code(status));
     }
     let crate_type = call.value_of("--crate-type").unwrap_or("bin");
     if crate_type == "lib" || crate_type == "rlib" {
-        let out_dir = PathBuf::from(call.value_of("--out-dir").context("rustc call without --out-dir")?);
-        let name = call.value_of("--crate-name").context("rustc call without --crate-name")?;
+        let out_dir = PathBuf::from(
+            call.value_of("--out-dir")
+                .context("rustc call without --out-dir")?,
+        );
+        let name = call
+            .value_of("--crate-name")
+            .context("rustc call without --crate-name")?;
         let extra = call.codegen_option("extra-filename").unwrap_or("");
         swap_rlib_object(&out_dir, &format!("{name}{extra}"))
             .with_context(|| format!("re-assembling crate `{name}`"))?;
@@ -115,11 +134,18 @@ fn exit_code(status: std::process::ExitStatus) -> ExitCode {
 /// Assemble `.s` text into an object with llvm-mc.
 pub fn assemble(source: &Path, object: &Path, include_dirs: &[&Path]) -> Result<()> {
     let mut command = Command::new(LLVM_MC);
-    command.arg("-triple=xtensa").arg(format!("-mattr={CPU_FEATURES},{}", crate::toolchain::ASM_EXTRA_FEATURES));
+    command.arg("-triple=xtensa").arg(format!(
+        "-mattr={CPU_FEATURES},{}",
+        crate::toolchain::ASM_EXTRA_FEATURES
+    ));
     for dir in include_dirs {
         command.arg("-I").arg(dir);
     }
-    command.arg("-filetype=obj").arg(source).arg("-o").arg(object);
+    command
+        .arg("-filetype=obj")
+        .arg(source)
+        .arg("-o")
+        .arg(object);
     run_tool(&mut command, &format!("assembling {}", source.display()))
 }
 
@@ -131,9 +157,17 @@ fn swap_rlib_object(out_dir: &Path, stem: &str) -> Result<()> {
         bail!("rustc wrote no assembly at {}", assembly.display());
     }
     assemble(&assembly, &object, &[])?;
-    let listing = Command::new(LLVM_AR).arg("t").arg(&rlib).output().context("could not run llvm-ar-22")?;
+    let listing = Command::new(LLVM_AR)
+        .arg("t")
+        .arg(&rlib)
+        .output()
+        .context("could not run llvm-ar-22")?;
     if !listing.status.success() {
-        bail!("llvm-ar-22 t {} failed: {}", rlib.display(), String::from_utf8_lossy(&listing.stderr));
+        bail!(
+            "llvm-ar-22 t {} failed: {}",
+            rlib.display(),
+            String::from_utf8_lossy(&listing.stderr)
+        );
     }
     let objects: Vec<String> = String::from_utf8_lossy(&listing.stdout)
         .lines()
@@ -141,9 +175,15 @@ fn swap_rlib_object(out_dir: &Path, stem: &str) -> Result<()> {
         .map(str::to_owned)
         .collect();
     if !objects.is_empty() {
-        run_tool(Command::new(LLVM_AR).arg("d").arg(&rlib).args(&objects), "removing LLVM's objects from the rlib")?;
+        run_tool(
+            Command::new(LLVM_AR).arg("d").arg(&rlib).args(&objects),
+            "removing LLVM's objects from the rlib",
+        )?;
     }
-    run_tool(Command::new(LLVM_AR).arg("r").arg(&rlib).arg(&object), "adding the re-assembled object")
+    run_tool(
+        Command::new(LLVM_AR).arg("r").arg(&rlib).arg(&object),
+        "adding the re-assembled object",
+    )
 }
 
 /// Run as linker: translate rustc's gcc-style arguments for GNU ld, swap
@@ -161,7 +201,9 @@ pub fn run_linker(args: Vec<OsString>) -> ExitCode {
 fn linker(args: Vec<OsString>) -> Result<()> {
     let mut ld_args: Vec<String> = Vec::new();
     for arg in args {
-        let arg = arg.into_string().map_err(|arg| anyhow::anyhow!("non-UTF-8 linker argument {arg:?}"))?;
+        let arg = arg
+            .into_string()
+            .map_err(|arg| anyhow::anyhow!("non-UTF-8 linker argument {arg:?}"))?;
         if arg.ends_with(".rcgu.o") && arg.contains("-cgu.") {
             ld_args.push(reassembled_object(Path::new(&arg))?);
             continue;
@@ -179,7 +221,9 @@ fn linker(args: Vec<OsString>) -> Result<()> {
         }
         ld_args.push(arg);
     }
-    let output = Command::new(LD).args(&ld_args).output().context("could not run xtensa-lx106-elf-ld (`cargo xtask setup` installs binutils-xtensa-lx106)")?;
+    let output = Command::new(LD).args(&ld_args).output().context(
+        "could not run xtensa-lx106-elf-ld (`cargo xtask setup` installs binutils-xtensa-lx106)",
+    )?;
     if output.status.success() {
         return Ok(());
     }
@@ -191,7 +235,10 @@ fn linker(args: Vec<OsString>) -> Result<()> {
 /// to them (the allocator shim has none and stays as it is).
 fn reassembled_object(object: &Path) -> Result<String> {
     let dir = object.parent().unwrap_or(Path::new("."));
-    let file = object.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+    let file = object
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
     let stem = file.split('.').next().unwrap_or(file);
     let assembly = dir.join(format!("{stem}.s"));
     if !assembly.exists() {
@@ -211,7 +258,12 @@ pub fn explain_link_failure(stderr: &str) -> String {
         let list = if line.contains("l32r: literal target out of range") {
             &mut out_of_reach
         } else if let Some((_, pool)) = line.split_once("l32r: literal placed after use: ") {
-            let pool = pool.trim_start_matches('(').split(['+', ')']).next().unwrap_or(pool).to_owned();
+            let pool = pool
+                .trim_start_matches('(')
+                .split(['+', ')'])
+                .next()
+                .unwrap_or(pool)
+                .to_owned();
             if !after_use.contains(&pool) {
                 after_use.push(pool);
             }
@@ -259,7 +311,10 @@ fn culprit_of(line: &str) -> String {
     let line = line.strip_prefix("xtensa-lx106-elf-ld: ").unwrap_or(line);
     let location = line.split(": ").next().unwrap_or(line);
     let object = location.split(":(").next().unwrap_or(location);
-    let section = location.split(":(").nth(1).map(|rest| rest.trim_end_matches(')'));
+    let section = location
+        .split(":(")
+        .nth(1)
+        .map(|rest| rest.trim_end_matches(')'));
     let file = object.rsplit('/').next().unwrap_or(object);
     let member = file.split('(').nth(1).unwrap_or(file);
     let crate_name = member.split(['-', '.']).next().unwrap_or(member);
@@ -281,8 +336,14 @@ mod tests {
                   big_tables.5e1f9a0b2c3d4e5f-cgu.0:(.text._ZN10big_tables4huge17h+0x1a): dangerous relocation: l32r: literal target out of range (try using text-section-literals)\n\
                   big_tables.5e1f9a0b2c3d4e5f-cgu.0:(.text._ZN10big_tables4huge17h+0x1a): dangerous relocation: l32r: literal target out of range (try using text-section-literals)\n";
         let message = explain_link_failure(ld);
-        assert!(message.starts_with("code lies more than 256 KiB after its literal pool"), "{message}");
-        assert!(message.contains("in: crate `big_tables` (.text._ZN10big_tables4huge17h+0x1a).\n"), "{message}");
+        assert!(
+            message.starts_with("code lies more than 256 KiB after its literal pool"),
+            "{message}"
+        );
+        assert!(
+            message.contains("in: crate `big_tables` (.text._ZN10big_tables4huge17h+0x1a).\n"),
+            "{message}"
+        );
         assert!(message.contains("xtensa-lx106-elf-ld failed:"));
     }
 
@@ -290,7 +351,10 @@ mod tests {
     fn explains_an_object_that_skipped_the_workaround() {
         let ld = "x.o:(.text.f+0x3): dangerous relocation: l32r: misaligned literal target\n";
         let message = explain_link_failure(ld);
-        assert!(message.contains("was not re-assembled from assembly text"), "{message}");
+        assert!(
+            message.contains("was not re-assembled from assembly text"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -303,6 +367,9 @@ mod tests {
     #[test]
     fn passes_other_errors_through() {
         let message = explain_link_failure("ld: undefined reference to `foo'\n");
-        assert_eq!(message, "xtensa-lx106-elf-ld failed:\nld: undefined reference to `foo'");
+        assert_eq!(
+            message,
+            "xtensa-lx106-elf-ld failed:\nld: undefined reference to `foo'"
+        );
     }
 }

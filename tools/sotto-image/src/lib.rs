@@ -4,9 +4,9 @@
 //! where things live in an image.
 
 use object::{Object, ObjectSection, ObjectSymbol};
+use sotto_abi::BootConfig;
 use sotto_abi::boot::BootConfigError;
 use sotto_abi::layout::{BOOT_CONFIG_SECTION, BOOT_CONFIG_SIZE};
-use sotto_abi::BootConfig;
 
 /// What can go wrong reading or patching an image.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,10 @@ pub fn section_size(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError> {
 /// Address of a symbol, if the image defines it.
 pub fn symbol_address(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError> {
     let file = object::File::parse(elf)?;
-    Ok(file.symbols().find(|symbol| symbol.name() == Ok(name)).map(|symbol| symbol.address()))
+    Ok(file
+        .symbols()
+        .find(|symbol| symbol.name() == Ok(name))
+        .map(|symbol| symbol.address()))
 }
 
 pub mod qemu;

@@ -24,9 +24,15 @@ pub fn command(image: &Path, options: &QemuOptions) -> Command {
     command
         .args(["-M", "sim", "-cpu", "dc233c", "-m", "128M"])
         .args(["-display", "none", "-monitor", "none", "-semihosting"])
-        .args(["-icount", &format!("shift={},sleep=off", options.icount_shift)])
+        .args([
+            "-icount",
+            &format!("shift={},sleep=off", options.icount_shift),
+        ])
         .arg("-device")
-        .arg(format!("loader,file={},cpu-num=0", image.display().to_string().replace(',', ",,")));
+        .arg(format!(
+            "loader,file={},cpu-num=0",
+            image.display().to_string().replace(',', ",,")
+        ));
     if options.gdb {
         command.args(["-s", "-S"]);
     }

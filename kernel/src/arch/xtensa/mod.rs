@@ -17,7 +17,14 @@ mod raw {
         pub fn sotto_read_ptevaddr() -> u32;
         pub fn sotto_read_rasid() -> u32;
         pub fn sotto_wait_for_interrupt();
-        pub fn sotto_mmu_enable(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32);
+        pub fn sotto_mmu_enable(
+            ptevaddr: u32,
+            rasid: u32,
+            l1_pte: u32,
+            l1_pin: u32,
+            l2_pte: u32,
+            l2_pin: u32,
+        );
         pub fn sotto_tlb_flush_autorefill();
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;
@@ -38,7 +45,14 @@ const STDOUT: u32 = 1;
 pub fn console_write(bytes: &[u8]) {
     // SAFETY: SYS_WRITE only reads `len` bytes at `buf`, which the slice
     // guarantees are readable; the kernel runs in ring 0 where simcall works.
-    unsafe { raw::sotto_semihost(SEMIHOSTING_WRITE, STDOUT, bytes.as_ptr() as u32, bytes.len() as u32) };
+    unsafe {
+        raw::sotto_semihost(
+            SEMIHOSTING_WRITE,
+            STDOUT,
+            bytes.as_ptr() as u32,
+            bytes.len() as u32,
+        )
+    };
 }
 
 /// Stop QEMU with `code` as its exit status.
@@ -165,7 +179,11 @@ pub fn probe_dtlb(va: u32) -> Option<TlbEntry> {
     let spec = (va & !0xFFF) | (hit & 0xF);
     // SAFETY: as above, for an entry that the probe says exists.
     let (tag, data) = unsafe { (raw::sotto_rdtlb0(spec), raw::sotto_rdtlb1(spec)) };
-    Some(TlbEntry { way: hit & 0xF, asid: tag & 0xFF, pte: Pte(data) })
+    Some(TlbEntry {
+        way: hit & 0xF,
+        asid: tag & 0xFF,
+        pte: Pte(data),
+    })
 }
 
 /// The ITLB entry translating `va`, if the ITLB holds one (no refill).
@@ -178,7 +196,11 @@ pub fn probe_itlb(va: u32) -> Option<TlbEntry> {
     let spec = (va & !0xFFF) | (hit & 0x7);
     // SAFETY: as above.
     let data = unsafe { raw::sotto_ritlb1(spec) };
-    Some(TlbEntry { way: hit & 0x7, asid: 0, pte: Pte(data) })
+    Some(TlbEntry {
+        way: hit & 0x7,
+        asid: 0,
+        pte: Pte(data),
+    })
 }
 
 /// Load a word from any address (faults are the caller's intent).
