@@ -39,17 +39,23 @@ pub enum SelfTest {
     UnmappedFarLoad,
     /// Store to the kernel's own (read-only) text.
     StoreToText,
+    /// Recurse until the kernel stack runs into its guard page.
+    KernelStackOverflow,
+    /// Raise a level-3 software interrupt, which the kernel does not use.
+    UnexpectedInterrupt,
 }
 
 impl SelfTest {
     /// Every self-test, for the command line and for tests.
-    pub const ALL: [SelfTest; 6] = [
+    pub const ALL: [SelfTest; 8] = [
         SelfTest::None,
         SelfTest::PageTables,
         SelfTest::IllegalInstruction,
         SelfTest::UnmappedLoad,
         SelfTest::UnmappedFarLoad,
         SelfTest::StoreToText,
+        SelfTest::KernelStackOverflow,
+        SelfTest::UnexpectedInterrupt,
     ];
 
     /// The name used on the command line and in console lines.
@@ -61,6 +67,8 @@ impl SelfTest {
             SelfTest::UnmappedLoad => "unmapped-load",
             SelfTest::UnmappedFarLoad => "unmapped-far-load",
             SelfTest::StoreToText => "store-to-text",
+            SelfTest::KernelStackOverflow => "kernel-stack-overflow",
+            SelfTest::UnexpectedInterrupt => "unexpected-interrupt",
         }
     }
 

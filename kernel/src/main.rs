@@ -165,6 +165,12 @@ extern "C" fn sotto_double_exception(
     ps: u32,
 ) -> ! {
     let cause = sotto_abi::ExceptionCause::from_raw(cause);
+    let guard = boot::KernelLayout::get().stack_guard;
+    if (guard..guard + sotto_abi::layout::PAGE_SIZE).contains(&excvaddr) {
+        kprintln!(
+            "KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}"
+        );
+    }
     kprintln!(
         "DOUBLE EXCEPTION: EXCCAUSE={} ({}: {}) DEPC={depc:#010x} EXCVADDR={excvaddr:#010x} EPC1={epc1:#010x} PS={ps:#010x}",
         cause.raw(),

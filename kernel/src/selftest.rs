@@ -7,6 +7,7 @@ use sotto_abi::{ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa::{self as arch, KERNEL_RASID};
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Pte};
+use sotto_kernel::trap::irq;
 
 use crate::boot::KernelLayout;
 
@@ -226,6 +227,14 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     })
 }
 
+/// Use 256 bytes of stack per call, forever.
+#[inline(never)]
+fn recurse(depth: u32) -> u32 {
+    let mut frame = [0u8; 256];
+    core::hint::black_box(&mut frame);
+    recurse(depth + 1).wrapping_add(u32::from(frame[depth as usize % 256]))
+}
+
 /// Make the kernel fault on itself; the fault path reports and exits.
 pub fn provoke_fault(test: SelfTest) -> ! {
     match test {
@@ -251,6 +260,19 @@ pub fn provoke_fault(test: SelfTest) -> ! {
                 arch::raw_store_address()
             );
             arch::raw_store(target, 0);
+        }
+        SelfTest::KernelStackOverflow => {
+            kprintln!("self-test: recursing until the kernel stack hits its guard page");
+            kprintln!("self-test: depth {}", recurse(0));
+        }
+        SelfTest::UnexpectedInterrupt => {
+            kprintln!(
+                "self-test: raising software interrupt {} (level 3)",
+                irq::SOFTWARE_LEVEL3
+            );
+            arch::set_interrupt_enable(1 << irq::SOFTWARE_LEVEL3);
+            arch::raise_software_interrupt(1 << irq::SOFTWARE_LEVEL3);
+            arch::wait_for_interrupt();
         }
         SelfTest::None | SelfTest::PageTables => {}
     }

@@ -66,6 +66,8 @@ pub mod sr {
     pub const DTLBCFG: u32 = 92;
     /// Atomic operation control.
     pub const ATOMCTL: u32 = 99;
+    /// INTSET (write side of INTERRUPT): raises software interrupts.
+    pub const INTSET: u32 = 226;
     /// EPC of level 1; EPC2..EPC7 follow it.
     pub const EPC1: u32 = 177;
     /// Scratch of level 2 (free: no level-2 interrupt is used).
@@ -78,12 +80,14 @@ pub mod sr {
 pub mod irq {
     /// CCOMPARE0 timer, level 1.
     pub const TIMER0: u32 = 6;
+    /// Software interrupt at level 3 (unused by the kernel).
+    pub const SOFTWARE_LEVEL3: u32 = 11;
 }
 
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 28] {
+pub fn asm_constants() -> [(&'static str, u32); 29] {
     [
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
@@ -105,6 +109,7 @@ pub fn asm_constants() -> [(&'static str, u32); 28] {
         ("SR_ATOMCTL", sr::ATOMCTL),
         ("SR_EXCSAVE2", sr::EXCSAVE2),
         ("SR_EPC1", sr::EPC1),
+        ("SR_INTSET", sr::INTSET),
         ("SR_EXCSAVE3", sr::EXCSAVE3),
         ("EXCCAUSE_ITLB_MISS", ExceptionCause::InstTlbMiss.raw()),
         ("EXCCAUSE_DTLB_MISS", ExceptionCause::LoadStoreTlbMiss.raw()),

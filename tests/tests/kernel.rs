@@ -176,3 +176,50 @@ fn an_image_without_boot_configuration_stops_with_a_clear_message() {
         run.console
     );
 }
+
+#[test]
+fn kernel_stack_overflow_hits_the_guard_page_and_is_reported() {
+    let run = boot(&self_test(SelfTest::KernelStackOverflow));
+    assert_eq!(
+        run.status,
+        ExitCode::DoubleException as i32,
+        "{}",
+        run.console
+    );
+    let guard = symbol("_stack_guard");
+    assert_eq!(
+        run.line_starting("KERNEL STACK OVERFLOW:"),
+        format!("KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}")
+    );
+    let line = run.line_starting("DOUBLE EXCEPTION:");
+    assert!(line.contains("(StoreProhibited:"), "{line}");
+    // The fault vector itself could not save the frame on the full stack.
+    let depc = field(line, "DEPC");
+    let entry = symbol("_kernel_exception");
+    assert!(
+        (entry..entry + 16).contains(&depc),
+        "DEPC {depc:#x}, _kernel_exception at {entry:#x}"
+    );
+    assert!(
+        (guard..guard + 4096).contains(&field(line, "EXCVADDR")),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unused_interrupt_level_is_reported_not_ignored() {
+    let run = boot(&self_test(SelfTest::UnexpectedInterrupt));
+    assert_eq!(
+        run.status,
+        ExitCode::UnexpectedVector as i32,
+        "{}",
+        run.console
+    );
+    let line = run.line_starting("UNEXPECTED level-3 interrupt at ");
+    let epc = u32::from_str_radix(line.rsplit("0x").next().unwrap(), 16).unwrap();
+    let wait = symbol("sotto_wait_for_interrupt");
+    assert!(
+        (wait..wait + 8).contains(&epc),
+        "EPC3 {epc:#x}, waiti at {wait:#x}"
+    );
+}

@@ -13,6 +13,7 @@ mod raw {
         pub fn sotto_write_ccompare0(value: u32);
         pub fn sotto_read_interrupt() -> u32;
         pub fn sotto_write_intenable(mask: u32);
+        pub fn sotto_write_intset(mask: u32);
         pub fn sotto_read_ps() -> u32;
         pub fn sotto_read_ptevaddr() -> u32;
         pub fn sotto_read_rasid() -> u32;
@@ -86,6 +87,12 @@ pub fn set_interrupt_enable(mask: u32) {
     // SAFETY: the kernel runs with INTLEVEL 15 outside `wait_for_interrupt`,
     // so enabling changes nothing until the kernel is ready to take them.
     unsafe { raw::sotto_write_intenable(mask) }
+}
+
+/// Raise the software interrupts in `mask`.
+pub fn raise_software_interrupt(mask: u32) {
+    // SAFETY: sets pending bits; the interrupt is taken by its vector.
+    unsafe { raw::sotto_write_intset(mask) }
 }
 
 /// Current PS.

@@ -35,6 +35,13 @@ sotto_write_intenable:
   rsync
   ret
 
+  .global sotto_write_intset      # raise software interrupts
+  .balign 4
+sotto_write_intset:
+  WSR_SR 2, SR_INTSET
+  rsync
+  ret
+
   .global sotto_read_ps
   .balign 4
 sotto_read_ps:
