@@ -19,7 +19,7 @@ pub const TARGET_NAME: &str = "xtensa-dc233c";
 
 /// The Xtensa rustc (Debian `rustc-web`, built on LLVM 22).
 pub const RUSTC: &str = "/usr/bin/rustc";
-/// The cargo matching that rustc (Debian `cargo-web`, pulled in with it).
+/// The cargo matching that rustc (Debian `cargo-web`).
 pub const CARGO: &str = "/usr/bin/cargo";
 /// LLVM's assembler.
 pub const LLVM_MC: &str = "llvm-mc-22";
@@ -35,11 +35,16 @@ struct Package {
     why: &'static str,
 }
 
-const PACKAGES: [Package; 6] = [
+const PACKAGES: [Package; 7] = [
     Package {
         name: "rustc-web",
         provides: "/usr/bin/rustc",
         why: "rustc on LLVM 22, with the Xtensa backend",
+    },
+    Package {
+        name: "cargo-web",
+        provides: "/usr/bin/cargo",
+        why: "the cargo matching that rustc (rustc-web only recommends it)",
     },
     Package {
         name: "rust-web-src",
