@@ -227,8 +227,9 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     })
 }
 
-/// Use 256 bytes of stack per call, forever.
+/// Use 256 bytes of stack per call, forever: the point is the overflow.
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn recurse(depth: u32) -> u32 {
     let mut frame = [0u8; 256];
     core::hint::black_box(&mut frame);
