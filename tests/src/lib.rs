@@ -15,8 +15,7 @@ use anyhow::{Context, Result, bail};
 use sotto_abi::{BootConfig, SelfTest};
 use sotto_image::qemu::{self, QemuOptions};
 
-/// Environment variable with the path of the built image.
-pub const IMAGE_ENV: &str = "SOTTO_IMAGE";
+pub use sotto_image::IMAGE_ENV;
 
 /// Wall-clock limit for one boot; a healthy test image ends in well under a
 /// second of host time.

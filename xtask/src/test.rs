@@ -1,42 +1,117 @@
 //! `cargo xtask test`: host unit tests, then the QEMU integration tests
-//! (`tests/`) against a freshly built image.
+//! (`tests/`) against a freshly built image, ending with one summary line.
 
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result};
 use sotto_abi::BootConfig;
 
 use crate::pipeline::{self, Paths};
 
+/// Passed and failed counts, summed over cargo's `test result:` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Add the counts of one `test result: ok. 9 passed; 0 failed; ...` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        let words: Vec<&str> = rest
+            .split([' ', ';', '.'])
+            .filter(|word| !word.is_empty())
+            .collect();
+        for pair in words.windows(2) {
+            match pair[1] {
+                "passed" => self.passed += pair[0].parse::<u64>().unwrap_or(0),
+                "failed" => self.failed += pair[0].parse::<u64>().unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Run `cargo test ARGS`, streaming its output and counting its results.
+fn cargo_test(
+    paths: &Paths,
+    args: &[&str],
+    env: Option<(&str, &std::path::Path)>,
+    tally: &mut Tally,
+) -> Result<bool> {
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(&paths.root)
+        .arg("test")
+        .args(args)
+        .stdout(Stdio::piped());
+    if let Some((key, value)) = env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().context("running cargo test")?;
+    let stdout = child.stdout.take().context("no stdout from cargo test")?;
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        tally.add_line(&line);
+        writeln!(out, "{line}")?;
+    }
+    Ok(child.wait()?.success())
+}
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
+    let mut tally = Tally::default();
     println!("test: host unit tests");
-    let status = Command::new("cargo")
-        .current_dir(&paths.root)
-        .args(["test", "--workspace", "--exclude", "sotto-tests"])
-        .status()
-        .context("running cargo test")?;
-    if !status.success() || host_only {
-        return Ok(exit_code(status));
+    let mut ok = cargo_test(
+        paths,
+        &["--workspace", "--exclude", "sotto-tests"],
+        None,
+        &mut tally,
+    )?;
+    if ok && !host_only {
+        println!("test: building the Xtensa image");
+        let built = pipeline::build(paths, &BootConfig::default(), false)?;
+        println!("test: QEMU integration tests");
+        ok = cargo_test(
+            paths,
+            &["-p", "sotto-tests", "--tests"],
+            Some((sotto_image::IMAGE_ENV, &built.image)),
+            &mut tally,
+        )?;
     }
-    println!("test: building the Xtensa image");
-    let built = pipeline::build(paths, &BootConfig::default(), false)?;
-    println!("test: QEMU integration tests");
-    let status = Command::new("cargo")
-        .current_dir(&paths.root)
-        .args(["test", "-p", "sotto-tests"])
-        .env(sotto_tests_image_env(), &built.image)
-        .status()
-        .context("running the integration tests")?;
-    Ok(exit_code(status))
+    if !ok && tally.failed == 0 {
+        // A build error, not a failing test: still not a pass.
+        tally.failed = 1;
+    }
+    println!("summary: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// The variable the integration tests read the image path from (see
-/// `sotto_tests::IMAGE_ENV`; xtask does not link the test crate).
-fn sotto_tests_image_env() -> &'static str {
-    "SOTTO_IMAGE"
-}
+#[cfg(test)]
+mod tests {
+    use super::Tally;
 
-fn exit_code(status: std::process::ExitStatus) -> ExitCode {
-    ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+    #[test]
+    fn sums_cargo_result_lines() {
+        let mut tally = Tally::default();
+        tally.add_line("test result: ok. 9 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        tally.add_line("test result: FAILED. 6 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.07s");
+        tally.add_line("running 9 tests");
+        assert_eq!(
+            tally,
+            Tally {
+                passed: 15,
+                failed: 2
+            }
+        );
+    }
 }

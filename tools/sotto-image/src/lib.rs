@@ -8,6 +8,10 @@ use sotto_abi::BootConfig;
 use sotto_abi::boot::BootConfigError;
 use sotto_abi::layout::{BOOT_CONFIG_SECTION, BOOT_CONFIG_SIZE};
 
+/// Environment variable through which `cargo xtask test` hands the built
+/// image to the integration tests.
+pub const IMAGE_ENV: &str = "SOTTO_IMAGE";
+
 /// What can go wrong reading or patching an image.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
