@@ -24,11 +24,17 @@ pub enum ExitCode {
     Abort = 7,
     /// The boot configuration blob in the image could not be decoded.
     BadBootConfig = 8,
+    /// Every service ended, and at least one panicked.
+    ServicePanicked = 9,
+    /// Every service ended, and at least one exited with a non-zero status.
+    ServiceFailed = 10,
+    /// The services in the image could not be loaded.
+    BadManifest = 11,
 }
 
 impl ExitCode {
     /// Every exit code, for decoding and for tests.
-    pub const ALL: [ExitCode; 8] = [
+    pub const ALL: [ExitCode; 11] = [
         ExitCode::Success,
         ExitCode::SelfTestFailed,
         ExitCode::KernelFault,
@@ -37,6 +43,9 @@ impl ExitCode {
         ExitCode::KernelPanic,
         ExitCode::Abort,
         ExitCode::BadBootConfig,
+        ExitCode::ServicePanicked,
+        ExitCode::ServiceFailed,
+        ExitCode::BadManifest,
     ];
 
     /// The exit code with this process status, if it is one of ours.
@@ -55,6 +64,9 @@ impl ExitCode {
             ExitCode::KernelPanic => "kernel panic",
             ExitCode::Abort => "abort (LLVM trap)",
             ExitCode::BadBootConfig => "the boot configuration in the image is unreadable",
+            ExitCode::ServicePanicked => "a service panicked",
+            ExitCode::ServiceFailed => "a service exited with a non-zero status",
+            ExitCode::BadManifest => "the services in the image could not be loaded",
         }
     }
 }

@@ -24,6 +24,27 @@ pub const KERNEL_LIMIT: u32 = L2_SPAN;
 pub const PTE_WINDOW_BASE: u32 = 0xC000_0000;
 /// Most address spaces (and so page-table windows) an image may have.
 pub const MAX_ADDRESS_SPACES: u32 = 64;
+/// Physical memory handed out to services (segments, stacks, page tables):
+/// from the end of the kernel's 4 MiB. The kernel maps it ring 0 (identity)
+/// in every address space so it can zero and fill frames.
+pub const USER_POOL_BASE: u32 = KERNEL_LIMIT;
+/// Size of the service memory pool.
+pub const USER_POOL_SIZE: u32 = 8 << 20;
+/// Where every service's code starts (each has its own address space, so
+/// all are linked at the same address).
+pub const USER_TEXT_BASE: u32 = 0x4000_0000;
+/// Highest address a service's code and data may reach.
+pub const USER_IMAGE_LIMIT: u32 = 0x4040_0000;
+/// Top of every service's stack; an unmapped guard page sits under the
+/// stack's lowest page.
+pub const USER_STACK_TOP: u32 = 0x6000_0000;
+/// The ring services run in.
+pub const USER_RING: u8 = 1;
+/// ASID of the kernel (ring 0; fixed by the hardware).
+pub const KERNEL_ASID: u8 = 1;
+/// ASID of service `n` is `FIRST_SERVICE_ASID + n`.
+pub const FIRST_SERVICE_ASID: u8 = 2;
+
 /// CCOUNT frequency of QEMU's `dc233c` on the `sim` machine.
 pub const CCOUNT_HZ: u32 = 10_000_000;
 /// Guest instructions per CCOUNT tick under `-icount shift=0` (1 ns each).
@@ -75,6 +96,16 @@ mod tests {
     fn kernel_fits_under_one_l2_table() {
         const { assert!(KERNEL_BASE < KERNEL_LIMIT) };
         assert!(is_page_aligned(KERNEL_BASE));
+    }
+
+    #[test]
+    fn service_regions_are_clear_of_kernel_and_windows() {
+        use super::{
+            USER_IMAGE_LIMIT, USER_POOL_BASE, USER_POOL_SIZE, USER_STACK_TOP, USER_TEXT_BASE,
+        };
+        const { assert!(USER_POOL_BASE + USER_POOL_SIZE <= RAM_SIZE) };
+        const { assert!(USER_TEXT_BASE >= RAM_SIZE && USER_IMAGE_LIMIT < USER_STACK_TOP) };
+        const { assert!(USER_STACK_TOP <= PTE_WINDOW_BASE) };
     }
 
     #[test]

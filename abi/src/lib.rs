@@ -11,7 +11,11 @@ pub mod boot;
 pub mod cause;
 pub mod exit;
 pub mod layout;
+pub mod manifest;
+pub mod syscall;
 
 pub use boot::{BootConfig, SelfTest};
 pub use cause::ExceptionCause;
 pub use exit::ExitCode;
+pub use manifest::Manifest;
+pub use syscall::{Error, Syscall};

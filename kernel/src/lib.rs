@@ -23,8 +23,11 @@
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod addrspace;
 pub mod arch;
 pub mod console;
 pub mod pagetable;
+pub mod sched;
+pub mod syscall;
 pub mod timer;
 pub mod trap;

@@ -178,6 +178,9 @@ pub enum MapError {
     OutOfTables,
     /// The table memory handed to the builder is misplaced.
     BadTableMemory,
+    /// This 4 MiB region uses a second-level table shared with other
+    /// address spaces (the kernel's), which these tables may not change.
+    SharedTable(u32),
 }
 
 impl fmt::Display for MapError {
@@ -199,6 +202,7 @@ impl fmt::Display for MapError {
             MapError::InPteWindow(va) => write!(f, "page {va:#010x} lies in the page-table window"),
             MapError::OutOfTables => write!(f, "no second-level page table left"),
             MapError::BadTableMemory => write!(f, "page-table memory is not page aligned"),
+            MapError::SharedTable(va) => write!(f, "page {va:#010x} lies in a shared kernel table"),
         }
     }
 }
@@ -258,6 +262,23 @@ impl<'t> PageTables<'t> {
         self.used
     }
 
+    /// Use an existing second-level table (at physical `l2_pa`, owned by
+    /// someone else: the kernel's tables) for the 4 MiB region holding `va`.
+    /// Every address space shares the kernel's L2 tables this way.
+    pub fn share(&mut self, va: u32, l2_pa: u32) -> Result<(), MapError> {
+        if !l2_pa.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::BadTableMemory);
+        }
+        if va / L2_SPAN == self.ptevaddr / L2_SPAN {
+            return Err(MapError::InPteWindow(va & !(L2_SPAN - 1)));
+        }
+        if self.l1_entry(va).is_valid() {
+            return Err(MapError::Overlap(va & !(L2_SPAN - 1)));
+        }
+        self.l1[(va / L2_SPAN) as usize] = Pte::new(l2_pa, 0, Access::Read, CacheMode::WriteBack).0;
+        Ok(())
+    }
+
     /// The PTE stored in the L1 for virtual address `va`.
     pub fn l1_entry(&self, va: u32) -> Pte {
         Pte(self.l1[(va / L2_SPAN) as usize])
@@ -312,6 +333,9 @@ impl<'t> PageTables<'t> {
                     if Pte(self.pool[l2][Self::l2_slot(page_va)]).is_valid() {
                         return Err(MapError::Overlap(page_va));
                     }
+                }
+                None if self.l1_entry(page_va).is_valid() => {
+                    return Err(MapError::SharedTable(page_va));
                 }
                 None => {
                     let l1_index = page_va / L2_SPAN;
@@ -573,6 +597,34 @@ mod tests {
             pt.map(text(0x0080_0000, PAGE_SIZE)),
             Err(MapError::OutOfTables)
         );
+    }
+
+    #[test]
+    fn shares_kernel_tables_without_touching_them() {
+        let (mut l1, mut pool) = tables(2);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(2)).unwrap();
+        pt.share(0x0010_0000, 0x0030_0000).unwrap();
+        assert_eq!(pt.l1_entry(0x0020_0000).pa(), 0x0030_0000);
+        // The shared region cannot be mapped into, nor shared twice.
+        assert_eq!(
+            pt.map(text(0x0020_0000, PAGE_SIZE)),
+            Err(MapError::SharedTable(0x0020_0000))
+        );
+        assert_eq!(
+            pt.share(0x0000_0000, 0x0031_0000),
+            Err(MapError::Overlap(0))
+        );
+        assert_eq!(
+            pt.share(pte_window(2), 0x0031_0000),
+            Err(MapError::InPteWindow(pte_window(2)))
+        );
+        assert_eq!(
+            pt.share(0x0040_0000, 0x0031_0004),
+            Err(MapError::BadTableMemory)
+        );
+        // Lookups in it report nothing: it is not these tables' to describe.
+        assert_eq!(pt.translate(0x0010_0000), None);
+        assert_eq!(pt.tables_used(), 0);
     }
 
     #[test]

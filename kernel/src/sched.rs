@@ -1,0 +1,275 @@
+//! Threads and the scheduler: preemptive fixed priorities (0 is the most
+//! urgent), FIFO within a priority, round-robin among equals on every tick.
+//! Plain data, no hardware: the kernel binary drives it from traps.
+
+use heapless::Deque;
+
+/// Index of a thread.
+pub type ThreadId = usize;
+/// Most threads the kernel runs.
+pub const MAX_THREADS: usize = 16;
+/// Number of priority levels.
+pub const PRIORITIES: usize = 8;
+
+/// Where a thread is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Waiting in its priority's queue.
+    Ready,
+    /// On the CPU.
+    Running,
+    /// Waiting until the tick count reaches `until`.
+    Sleeping {
+        /// Tick at which it becomes ready.
+        until: u64,
+    },
+    /// Exited or stopped; never runs again.
+    Ended,
+}
+
+/// The run queues and thread states.
+pub struct Scheduler {
+    priority: [u8; MAX_THREADS],
+    state: [ThreadState; MAX_THREADS],
+    count: usize,
+    queues: [Deque<u8, MAX_THREADS>; PRIORITIES],
+    current: Option<ThreadId>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scheduler {
+    /// No threads.
+    pub const fn new() -> Scheduler {
+        Scheduler {
+            priority: [0; MAX_THREADS],
+            state: [ThreadState::Ended; MAX_THREADS],
+            count: 0,
+            queues: [const { Deque::new() }; PRIORITIES],
+            current: None,
+        }
+    }
+
+    /// Add a ready thread; `None` when full or the priority does not exist.
+    pub fn add(&mut self, priority: u8) -> Option<ThreadId> {
+        if self.count == MAX_THREADS || priority as usize >= PRIORITIES {
+            return None;
+        }
+        let id = self.count;
+        self.count += 1;
+        self.priority[id] = priority;
+        self.state[id] = ThreadState::Ready;
+        self.enqueue(id);
+        Some(id)
+    }
+
+    /// The thread on the CPU, if any.
+    pub fn current(&self) -> Option<ThreadId> {
+        self.current
+    }
+
+    /// A thread's state.
+    pub fn state(&self, id: ThreadId) -> ThreadState {
+        self.state[id]
+    }
+
+    /// A thread's priority.
+    pub fn priority(&self, id: ThreadId) -> u8 {
+        self.priority[id]
+    }
+
+    /// Whether every thread has ended.
+    pub fn all_ended(&self) -> bool {
+        self.state[..self.count]
+            .iter()
+            .all(|state| *state == ThreadState::Ended)
+    }
+
+    fn enqueue(&mut self, id: ThreadId) {
+        // Capacity is MAX_THREADS per queue and a thread is queued at most
+        // once, so this cannot fail.
+        let _ = self.queues[self.priority[id] as usize].push_back(id as u8);
+    }
+
+    /// The current thread gives up the CPU and goes to the back of its queue.
+    pub fn yield_current(&mut self) {
+        if let Some(id) = self.current.take() {
+            self.state[id] = ThreadState::Ready;
+            self.enqueue(id);
+        }
+    }
+
+    /// The current thread sleeps until tick `until`.
+    pub fn sleep_current(&mut self, until: u64) {
+        if let Some(id) = self.current.take() {
+            self.state[id] = ThreadState::Sleeping { until };
+        }
+    }
+
+    /// End a thread, wherever it is.
+    pub fn end(&mut self, id: ThreadId) {
+        if self.state[id] == ThreadState::Ready {
+            let queue = &mut self.queues[self.priority[id] as usize];
+            for _ in 0..queue.len() {
+                if let Some(queued) = queue.pop_front()
+                    && queued as usize != id
+                {
+                    let _ = queue.push_back(queued);
+                }
+            }
+        }
+        if self.current == Some(id) {
+            self.current = None;
+        }
+        self.state[id] = ThreadState::Ended;
+    }
+
+    /// A tick: wake every sleeper whose time has come (in thread order),
+    /// then, if a thread at least as urgent as the current one is ready,
+    /// send the current one to the back of its queue (time slicing).
+    pub fn tick(&mut self, now: u64) {
+        for id in 0..self.count {
+            if let ThreadState::Sleeping { until } = self.state[id]
+                && until <= now
+            {
+                self.state[id] = ThreadState::Ready;
+                self.enqueue(id);
+            }
+        }
+        if let Some(current) = self.current
+            && self
+                .most_urgent_ready()
+                .is_some_and(|priority| priority <= self.priority[current])
+        {
+            self.yield_current();
+        }
+    }
+
+    fn most_urgent_ready(&self) -> Option<u8> {
+        self.queues
+            .iter()
+            .position(|queue| !queue.is_empty())
+            .map(|priority| priority as u8)
+    }
+
+    /// Choose the thread to run: the current one, unless a more urgent one
+    /// is ready; else the head of the most urgent non-empty queue.
+    pub fn schedule(&mut self) -> Option<ThreadId> {
+        if let Some(current) = self.current {
+            match self.most_urgent_ready() {
+                Some(priority) if priority < self.priority[current] => self.yield_current(),
+                _ => return Some(current),
+            }
+        }
+        let priority = self.most_urgent_ready()?;
+        let id = self.queues[priority as usize].pop_front()? as usize;
+        self.state[id] = ThreadState::Running;
+        self.current = Some(id);
+        Some(id)
+    }
+
+    /// The earliest tick a sleeper waits for.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        self.state[..self.count]
+            .iter()
+            .filter_map(|state| match state {
+                ThreadState::Sleeping { until } => Some(*until),
+                _ => None,
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_THREADS, PRIORITIES, Scheduler, ThreadState};
+
+    #[test]
+    fn runs_the_most_urgent_first_and_fifo_among_equals() {
+        let mut s = Scheduler::new();
+        let low = s.add(5).unwrap();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        assert_eq!(
+            s.schedule(),
+            Some(a),
+            "no preemption without a more urgent thread"
+        );
+        s.yield_current();
+        assert_eq!(s.schedule(), Some(b));
+        s.end(b);
+        assert_eq!(s.schedule(), Some(a));
+        s.end(a);
+        assert_eq!(s.schedule(), Some(low));
+        assert_eq!(s.state(low), ThreadState::Running);
+    }
+
+    #[test]
+    fn ticks_round_robin_among_equals_only() {
+        let mut s = Scheduler::new();
+        let a = s.add(1).unwrap();
+        let b = s.add(1).unwrap();
+        let low = s.add(3).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.tick(1);
+        assert_eq!(s.schedule(), Some(b));
+        s.tick(2);
+        assert_eq!(s.schedule(), Some(a));
+        s.end(b);
+        s.tick(3);
+        assert_eq!(
+            s.schedule(),
+            Some(a),
+            "a less urgent thread never slices in"
+        );
+        assert_eq!(s.state(low), ThreadState::Ready);
+    }
+
+    #[test]
+    fn sleepers_wake_on_their_tick_and_preempt_less_urgent_threads() {
+        let mut s = Scheduler::new();
+        let urgent = s.add(0).unwrap();
+        let worker = s.add(4).unwrap();
+        assert_eq!(s.schedule(), Some(urgent));
+        s.sleep_current(10);
+        assert_eq!(s.next_wakeup(), Some(10));
+        assert_eq!(s.schedule(), Some(worker));
+        s.tick(9);
+        assert_eq!(s.schedule(), Some(worker));
+        s.tick(10);
+        assert_eq!(s.schedule(), Some(urgent));
+        assert_eq!(s.state(worker), ThreadState::Ready);
+        assert_eq!(s.next_wakeup(), None);
+    }
+
+    #[test]
+    fn ending_a_queued_thread_removes_it() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        let c = s.add(2).unwrap();
+        s.end(b);
+        assert_eq!(s.schedule(), Some(a));
+        s.yield_current();
+        assert_eq!(s.schedule(), Some(c));
+        s.end(c);
+        s.end(a);
+        assert_eq!(s.schedule(), None);
+        assert!(s.all_ended());
+    }
+
+    #[test]
+    fn refuses_too_many_threads_and_bad_priorities() {
+        let mut s = Scheduler::new();
+        assert_eq!(s.add(PRIORITIES as u8), None);
+        for _ in 0..MAX_THREADS {
+            assert!(s.add(7).is_some());
+        }
+        assert_eq!(s.add(7), None);
+    }
+}
