@@ -4,7 +4,7 @@
 
 use core::ptr::addr_of_mut;
 
-use sotto_abi::layout::{BOOT_CONFIG_SIZE, KERNEL_BASE, pte_window};
+use sotto_abi::layout::{BOOT_CONFIG_SIZE, KERNEL_BASE, L2_SPAN, USER_POOL_BASE, USER_POOL_SIZE, pte_window};
 use sotto_abi::{BootConfig, ExitCode, boot::BootConfigError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
@@ -72,8 +72,9 @@ impl KernelLayout {
     }
 }
 
-/// L2 tables: the kernel's 4 MiB, plus room for the page-table self-test.
-const L2_POOL: usize = 4;
+/// L2 tables: the kernel's 4 MiB, the service frame pool (shared by every
+/// address space), plus room for the page-table self-test.
+const L2_POOL: usize = 2 + (USER_POOL_SIZE / L2_SPAN) as usize + 2;
 
 #[repr(C, align(4096))]
 struct TableMemory {
@@ -114,6 +115,8 @@ pub fn page_tables() -> PageTables<'static> {
         tables.map(kernel(layout.rodata, Access::Read))?;
         tables.map(kernel(layout.data, Access::ReadWrite))?;
         tables.map(kernel(layout.stacks, Access::ReadWrite))?;
+        // The frame pool, so the kernel can zero and fill service memory.
+        tables.map(kernel((USER_POOL_BASE, USER_POOL_BASE + USER_POOL_SIZE), Access::ReadWrite))?;
         Ok(tables)
     });
     let tables = match built {

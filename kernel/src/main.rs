@@ -1,27 +1,29 @@
 //! The Sotto kernel binary for Xtensa (`dc233c`): boot, page tables, the
-//! tick, and the trap handlers the assembly calls. Everything portable is in
-//! the `sotto_kernel` library; this file wires it to the hardware.
+//! tick, services, and the trap handlers the assembly calls. Everything
+//! portable is in the `sotto_kernel` library; this file wires it to the
+//! hardware.
 
 #![no_std]
 #![no_main]
 
 mod boot;
 mod selftest;
+mod services;
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
 
-use sotto_abi::{ExitCode, SelfTest};
+use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::TickClock;
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
-/// State shared between kernel code and the trap handler.
+/// State shared between kernel code and the trap handlers.
 ///
 /// Kernel code runs with every maskable interrupt masked except inside
-/// `wait_for_interrupt`, and the trap handler never nests, so the two never
-/// touch a `Global` at the same time on this single core.
+/// `wait_for_interrupt`, no `with` borrow is held across that call, and the
+/// trap handlers never nest, so two accesses to a `Global` never overlap on
+/// this single core.
 pub struct Global<T>(UnsafeCell<T>);
 
 // SAFETY: see the type's documentation: accesses never overlap.
@@ -35,24 +37,37 @@ impl<T> Global<T> {
 
     /// Run `f` on the value.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: accesses never overlap (type documentation), and `f`
-        // cannot re-enter `with` on the same global through an interrupt.
+        // SAFETY: accesses never overlap (type documentation); callers do
+        // not nest `with` on the same global.
         f(unsafe { &mut *self.0.get() })
     }
 }
 
-static TICK_CLOCK: Global<Option<TickClock>> = Global::new(None);
-static TICKS: AtomicU32 = AtomicU32::new(0);
-static FIRST_TICK_CCOUNT: AtomicU32 = AtomicU32::new(0);
+/// The tick and what the boot configuration asked for.
+struct Clock {
+    tick: Option<TickClock>,
+    config: BootConfig,
+    started_at: u32,
+    first_tick_at: Option<u32>,
+}
+
+static CLOCK: Global<Clock> = Global::new(Clock {
+    tick: None,
+    config: BootConfig { tick_hz: 1000, run_ticks: 0, report_every: 0, self_test: SelfTest::None },
+    started_at: 0,
+    first_tick_at: None,
+});
+
+/// Ticks so far and the tick rate.
+pub fn tick_state() -> (u64, u32) {
+    CLOCK.with(|clock| (clock.tick.map_or(0, |tick| tick.ticks()), clock.config.tick_hz))
+}
 
 /// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
 #[unsafe(no_mangle)]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
-    kprintln!(
-        "Sotto kernel {} on dc233c (call0, MMU v3)",
-        env!("CARGO_PKG_VERSION")
-    );
+    kprintln!("Sotto kernel {} on dc233c (call0, MMU v3)", env!("CARGO_PKG_VERSION"));
     let config = match boot::config() {
         Ok(config) => config,
         Err(error) => {
@@ -72,12 +87,27 @@ extern "C" fn sotto_kernel_main() -> ! {
         SelfTest::PageTables => selftest::page_tables(tables),
         fault => selftest::provoke_fault(fault),
     }
+    let services = match services::load_all(&tables) {
+        Ok(count) => count,
+        Err(services::LoadFailure::Manifest) => {
+            kprintln!("BOOT FAILED: the service manifest in the image does not decode");
+            arch::exit(ExitCode::BadManifest);
+        }
+        Err(services::LoadFailure::Service(name, error)) => {
+            kprintln!("BOOT FAILED: service {name}: {error}");
+            arch::exit(ExitCode::BadManifest);
+        }
+    };
 
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
     let clock = TickClock::start(start, period);
     arch::write_ccompare0(clock.deadline());
-    TICK_CLOCK.with(|slot| *slot = Some(clock));
+    CLOCK.with(|state| {
+        state.tick = Some(clock);
+        state.config = config;
+        state.started_at = start;
+    });
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
         "timer: CCOMPARE0 at {} Hz ({} cycles), armed at ccount {} ({} from kernel entry)",
@@ -86,46 +116,89 @@ extern "C" fn sotto_kernel_main() -> ! {
         start,
         start - entry_ccount
     );
-
-    let mut next_report = config.report_every;
-    let mut first_tick_reported = false;
+    if services > 0 {
+        services::start();
+    }
     loop {
         arch::wait_for_interrupt();
-        let ticks = TICKS.load(Ordering::Relaxed);
-        if !first_tick_reported && ticks > 0 {
-            first_tick_reported = true;
-            let at = FIRST_TICK_CCOUNT.load(Ordering::Relaxed);
-            kprintln!(
-                "first tick at ccount {at} (about {} instructions after reset)",
-                u64::from(at) * 100
-            );
-        }
-        while config.report_every != 0 && ticks >= next_report {
-            kprintln!("tick {next_report}");
-            next_report += config.report_every;
-        }
-        if config.run_ticks != 0 && ticks >= config.run_ticks {
-            let now = arch::read_ccount();
-            kprintln!(
-                "shutdown: {ticks} ticks in {} cycles of virtual time ({} µs)",
-                now - start,
-                u64::from(now - start) / 10
-            );
-            arch::exit(ExitCode::Success);
-        }
     }
 }
 
+/// Handle pending level-1 interrupts (the tick).
+pub fn on_interrupts() {
+    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
+        return;
+    }
+    let (ticks, new, config, first) = CLOCK.with(|clock| {
+        let new = match clock.tick.as_mut() {
+            Some(tick) => tick.on_interrupt(arch::read_ccount, arch::write_ccompare0),
+            None => 0,
+        };
+        let mut first = None;
+        if new > 0 && clock.first_tick_at.is_none() {
+            let now = arch::read_ccount();
+            clock.first_tick_at = Some(now);
+            first = Some(now);
+        }
+        (clock.tick.map_or(0, |tick| tick.ticks()), new, clock.config, first)
+    });
+    if new == 0 {
+        return;
+    }
+    if let Some(at) = first {
+        kprintln!("first tick at ccount {at} (about {} instructions after reset)", u64::from(at) * 100);
+    }
+    services::SCHED.with(|sched| sched.tick(ticks));
+    let every = u64::from(config.report_every);
+    if every != 0 {
+        for tick in ticks + 1 - u64::from(new)..=ticks {
+            if tick % every == 0 {
+                kprintln!("tick {tick}");
+            }
+        }
+    }
+    if config.run_ticks != 0 && ticks >= u64::from(config.run_ticks) {
+        let (exited, failed, panicked, faulted) = services::endings();
+        let now = arch::read_ccount();
+        let start = CLOCK.with(|clock| clock.started_at);
+        kprintln!(
+            "shutdown: {ticks} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
+            now - start,
+            u64::from(now - start) / 10
+        );
+        arch::exit(ExitCode::Success);
+    }
+}
+
+/// Every service has ended: stop, with a status that says how they ended.
+pub fn shutdown_after_services() -> ! {
+    let (exited, failed, panicked, faulted) = services::endings();
+    let (ticks, _) = tick_state();
+    kprintln!(
+        "shutdown: all services ended after {ticks} ticks: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault"
+    );
+    let code = if panicked > 0 {
+        ExitCode::ServicePanicked
+    } else if failed > 0 {
+        ExitCode::ServiceFailed
+    } else {
+        ExitCode::Success
+    };
+    arch::exit(code)
+}
+
+/// A broken kernel invariant: report and stop.
+pub fn fatal(what: &str) -> ! {
+    kprintln!("KERNEL BUG: {what}");
+    arch::exit(ExitCode::KernelPanic)
+}
+
 /// Called by `_kernel_exception` with the saved frame, PS.EXCM clear and
-/// interrupts masked.
+/// interrupts masked: an interrupt while idle, or a kernel fault.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
     match classify_kernel_trap(frame) {
-        KernelTrap::Interrupt => {
-            if arch::pending_interrupts() & (1 << irq::TIMER0) != 0 {
-                on_timer_interrupt();
-            }
-        }
+        KernelTrap::Interrupt => on_interrupts(),
         KernelTrap::Fault(report) => {
             kprintln!("KERNEL FAULT: {report}");
             kprintln!(
@@ -140,36 +213,13 @@ extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
     }
 }
 
-fn on_timer_interrupt() {
-    let new_ticks = TICK_CLOCK.with(|clock| match clock {
-        Some(clock) => clock.on_interrupt(arch::read_ccount, arch::write_ccompare0),
-        None => {
-            // Not armed: silence the comparator until it is.
-            arch::write_ccompare0(arch::read_ccount().wrapping_sub(1));
-            0
-        }
-    });
-    if new_ticks > 0 && TICKS.load(Ordering::Relaxed) == 0 {
-        FIRST_TICK_CCOUNT.store(arch::read_ccount(), Ordering::Relaxed);
-    }
-    TICKS.fetch_add(new_ticks, Ordering::Relaxed);
-}
-
 /// Called by the double-exception vector for anything but a refill fault.
 #[unsafe(no_mangle)]
-extern "C" fn sotto_double_exception(
-    cause: u32,
-    depc: u32,
-    excvaddr: u32,
-    epc1: u32,
-    ps: u32,
-) -> ! {
+extern "C" fn sotto_double_exception(cause: u32, depc: u32, excvaddr: u32, epc1: u32, ps: u32) -> ! {
     let cause = sotto_abi::ExceptionCause::from_raw(cause);
     let guard = boot::KernelLayout::get().stack_guard;
     if (guard..guard + sotto_abi::layout::PAGE_SIZE).contains(&excvaddr) {
-        kprintln!(
-            "KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}"
-        );
+        kprintln!("KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}");
     }
     kprintln!(
         "DOUBLE EXCEPTION: EXCCAUSE={} ({}: {}) DEPC={depc:#010x} EXCVADDR={excvaddr:#010x} EPC1={epc1:#010x} PS={ps:#010x}",
@@ -184,7 +234,6 @@ extern "C" fn sotto_double_exception(
 #[unsafe(no_mangle)]
 extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
     match which {
-        8 => kprintln!("UNEXPECTED user-vector exception at {epc:#010x}: no user mode is running"),
         7 => kprintln!("UNEXPECTED NMI at {epc:#010x}"),
         level => kprintln!("UNEXPECTED level-{level} interrupt at {epc:#010x}"),
     }

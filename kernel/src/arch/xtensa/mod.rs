@@ -27,12 +27,15 @@ mod raw {
             l2_pin: u32,
         );
         pub fn sotto_tlb_flush_autorefill();
+        pub fn sotto_switch_space(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32);
+        pub fn sotto_enter_user(frame: *mut crate::trap::TrapFrame) -> !;
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;
         pub fn sotto_rdtlb0(entry: u32) -> u32;
         pub fn sotto_rdtlb1(entry: u32) -> u32;
         pub fn sotto_ritlb1(entry: u32) -> u32;
         pub fn sotto_load(address: u32) -> u32;
+        pub fn sotto_load_then_pdtlb(address: u32, probe: u32) -> u32;
         pub fn sotto_store(address: u32, value: u32);
         pub fn sotto_illegal();
     }
@@ -158,6 +161,23 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     }
 }
 
+/// Make another address space current: its window, its ASIDs, and its L1
+/// and the kernel's L2 pinned in its window. `ptevaddr`..`l2_pin` come from
+/// tables built like the boot tables (kernel regions shared).
+pub fn switch_space(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32) {
+    // SAFETY: every address space maps the kernel exactly as the boot
+    // tables do (shared L2 tables), so the code and stack in use stay
+    // mapped across the switch; the assembly touches no memory meanwhile.
+    unsafe { raw::sotto_switch_space(ptevaddr, rasid, l1_pte, l1_pin, l2_pte, l2_pin) }
+}
+
+/// Restore `frame` (a user thread's) and return to user mode.
+pub fn enter_user(frame: *mut crate::trap::TrapFrame) -> ! {
+    // SAFETY: `frame` points at a thread's saved registers in kernel
+    // memory, with a user PS; its address space is the active one.
+    unsafe { raw::sotto_enter_user(frame) }
+}
+
 /// Drop every autorefilled TLB entry (after a page-table change).
 pub fn flush_tlb() {
     // SAFETY: invalidating refillable entries only costs refills later; the
@@ -215,6 +235,13 @@ pub fn raw_load(address: u32) -> u32 {
     // SAFETY: the assembly performs the access itself; a fault is taken by
     // the kernel vector and reported, never undefined behaviour in Rust.
     unsafe { raw::sotto_load(address) }
+}
+
+/// Load from `address`, then report whether the DTLB holds an entry for
+/// `probe`, with no other memory access in between.
+pub fn load_then_probe_dtlb(address: u32, probe: u32) -> bool {
+    // SAFETY: as for `raw_load`; the probe only reads TLB state.
+    unsafe { raw::sotto_load_then_pdtlb(address, probe) & 0x10 != 0 }
 }
 
 /// Store a word to any address (faults are the caller's intent).

@@ -107,6 +107,25 @@ sotto_mmu_enable:
   isync
   ret
 
+# Switch to another address space: a2 = PTEVADDR, a3 = RASID, a4/a5 = PTE
+# and way-7 address of its L1 pin, a6/a7 = PTE and way-8 address of the
+# kernel L2 pin in its window. No TLB flush: entries are tagged by ASID and
+# every space has its own window. Registers only, in one aligned block, so
+# no fetch or load happens while the window and its pins disagree.
+  .global sotto_switch_space
+  .balign 4
+sotto_switch_space:
+  j 1f
+  .balign 32
+1:
+  WSR_SR 2, SR_PTEVADDR
+  WSR_SR 3, SR_RASID
+  wdtlb a4, a5
+  wdtlb a6, a7
+  dsync
+  isync
+  ret
+
 # Invalidate the autorefill ways (0..3, four entries each) of both TLBs:
 # needed after a page-table entry changes.
   .global sotto_tlb_flush_autorefill
@@ -168,6 +187,15 @@ sotto_ritlb1:
 sotto_load:
   l32i a2, a2, 0
   ret
+# Load from a2, then probe the DTLB for a3 with no memory access between:
+# shows which entries that one load brought in.
+  .global sotto_load_then_pdtlb
+  .balign 4
+sotto_load_then_pdtlb:
+  l32i a4, a2, 0
+  pdtlb a2, a3
+  ret
+
   .global sotto_store
   .balign 4
 sotto_store:

@@ -89,13 +89,66 @@ _restore_frame:
   l32i a1, a1, 0+FRAME_A1
   rfe
 
-# No user mode exists yet: an exception with PS.UM = 1 is unexpected.
+# User exception slow path (syscalls, faults, interrupts taken in user
+# mode). On entry: PS.EXCM = 1, the user's a0 in EXCSAVE1, every other
+# register the user's. The frame of the running thread is found through
+# `sotto_current_frame`; the user stack is never touched.
   .global _user_exception
   .balign 4
 _user_exception:
-  movi a2, 8
+  movi a0, sotto_current_frame
+  l32i a0, a0, 0
+  s32i a1, a0, 0+FRAME_A1
+  s32i a2, a0, 0+FRAME_A2
+  s32i a3, a0, 0+FRAME_A3
+  s32i a4, a0, 0+FRAME_A4
+  s32i a5, a0, 0+FRAME_A5
+  s32i a6, a0, 0+FRAME_A6
+  s32i a7, a0, 0+FRAME_A7
+  s32i a8, a0, 0+FRAME_A8
+  s32i a9, a0, 0+FRAME_A9
+  s32i a10, a0, 0+FRAME_A10
+  s32i a11, a0, 0+FRAME_A11
+  s32i a12, a0, 0+FRAME_A12
+  s32i a13, a0, 0+FRAME_A13
+  s32i a14, a0, 0+FRAME_A14
+  s32i a15, a0, 0+FRAME_A15
+  mov a2, a0
+  rsr a3, excsave1
+  s32i a3, a2, 0+FRAME_A0
+  rsr a3, sar
+  s32i a3, a2, 0+FRAME_SAR
+  rsr a3, ps
+  s32i a3, a2, 0+FRAME_PS
   rsr a3, epc1
-  j _unexpected_vector
+  s32i a3, a2, 0+FRAME_PC
+  rsr a3, exccause
+  s32i a3, a2, 0+FRAME_EXCCAUSE
+  rsr a3, excvaddr
+  s32i a3, a2, 0+FRAME_EXCVADDR
+  rsr a3, lbeg
+  s32i a3, a2, 0+FRAME_LBEG
+  rsr a3, lend
+  s32i a3, a2, 0+FRAME_LEND
+  rsr a3, lcount
+  s32i a3, a2, 0+FRAME_LCOUNT
+  movi a3, 0
+  wsr a3, lcount
+  movi a1, _boot_stack_top        # the one kernel stack, empty on entry
+  movi a0, 0
+  movi a3, 0+PS_KERNEL
+  wsr a3, ps
+  rsync
+  call0 sotto_user_trap           # fn(frame) -> frame of the thread to run
+  # fall through with a2 = that frame
+
+# Run the thread whose frame is at a2 (in the current address space).
+  .global sotto_enter_user
+sotto_enter_user:
+  movi a3, sotto_current_frame
+  s32i a2, a3, 0
+  mov a1, a2
+  j _restore_frame
 
 # Double exception. a2 = DEPC, original a2 in EXCSAVE3. A fault of a TLB
 # refill load becomes an ordinary exception (cause: the TLB miss, address:
