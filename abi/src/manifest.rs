@@ -13,8 +13,13 @@ pub const MAX_SEGMENTS: usize = 4;
 pub const MAX_NAME: usize = 16;
 /// Lowest priority number (priorities run 0 = most urgent .. this).
 pub const LOWEST_PRIORITY: u8 = 7;
-/// Section holding the manifest.
+/// Section holding the manifest (patched into the image after linking, so
+/// tests can start other services or arguments without relinking).
 pub const MANIFEST_SECTION: &str = ".sotto.manifest";
+/// Size of the manifest section.
+pub const MANIFEST_SIZE: usize = 4096;
+/// Marks a written manifest.
+pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
 
@@ -68,15 +73,46 @@ pub struct Manifest {
     pub services: Vec<Service, MAX_SERVICES>,
 }
 
+/// Why a manifest section does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestError {
+    /// No manifest was written.
+    NotWritten,
+    /// The payload is malformed.
+    Malformed,
+    /// The manifest does not fit in [`MANIFEST_SIZE`] bytes.
+    TooLarge,
+}
+
+impl core::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ManifestError::NotWritten => {
+                write!(f, "no service manifest was written into the image")
+            }
+            ManifestError::Malformed => write!(f, "the service manifest is malformed"),
+            ManifestError::TooLarge => {
+                write!(f, "the service manifest exceeds {MANIFEST_SIZE} bytes")
+            }
+        }
+    }
+}
+
 impl Manifest {
-    /// Encode into `buf`; returns the used part.
-    pub fn encode<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], postcard::Error> {
-        postcard::to_slice(self, buf)
+    /// Encode into the fixed-size section contents.
+    pub fn encode(&self) -> Result<[u8; MANIFEST_SIZE], ManifestError> {
+        let mut section = [0u8; MANIFEST_SIZE];
+        section[..4].copy_from_slice(&MANIFEST_MAGIC);
+        postcard::to_slice(self, &mut section[4..]).map_err(|_| ManifestError::TooLarge)?;
+        Ok(section)
     }
 
-    /// Decode.
-    pub fn decode(bytes: &[u8]) -> Result<Manifest, postcard::Error> {
-        postcard::from_bytes(bytes)
+    /// Decode the section contents.
+    pub fn decode(section: &[u8]) -> Result<Manifest, ManifestError> {
+        let payload = section
+            .strip_prefix(&MANIFEST_MAGIC[..])
+            .ok_or(ManifestError::NotWritten)?;
+        postcard::from_bytes(payload).map_err(|_| ManifestError::Malformed)
     }
 }
 
@@ -108,9 +144,15 @@ mod tests {
                 segments,
             })
             .unwrap();
-        let mut buf = [0u8; 256];
-        let bytes = manifest.encode(&mut buf).unwrap().to_vec();
-        assert_eq!(Manifest::decode(&bytes).unwrap(), manifest);
-        assert!(Manifest::decode(&bytes[..bytes.len() - 1]).is_err());
+        let section = manifest.encode().unwrap();
+        assert_eq!(Manifest::decode(&section).unwrap(), manifest);
+        assert_eq!(
+            Manifest::decode(&section[..20]),
+            Err(super::ManifestError::Malformed)
+        );
+        assert_eq!(
+            Manifest::decode(&[0u8; 64]),
+            Err(super::ManifestError::NotWritten)
+        );
     }
 }

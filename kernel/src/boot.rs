@@ -4,7 +4,9 @@
 
 use core::ptr::addr_of_mut;
 
-use sotto_abi::layout::{BOOT_CONFIG_SIZE, KERNEL_BASE, L2_SPAN, USER_POOL_BASE, USER_POOL_SIZE, pte_window};
+use sotto_abi::layout::{
+    BOOT_CONFIG_SIZE, KERNEL_BASE, L2_SPAN, USER_POOL_BASE, USER_POOL_SIZE, pte_window,
+};
 use sotto_abi::{BootConfig, ExitCode, boot::BootConfigError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
@@ -116,7 +118,10 @@ pub fn page_tables() -> PageTables<'static> {
         tables.map(kernel(layout.data, Access::ReadWrite))?;
         tables.map(kernel(layout.stacks, Access::ReadWrite))?;
         // The frame pool, so the kernel can zero and fill service memory.
-        tables.map(kernel((USER_POOL_BASE, USER_POOL_BASE + USER_POOL_SIZE), Access::ReadWrite))?;
+        tables.map(kernel(
+            (USER_POOL_BASE, USER_POOL_BASE + USER_POOL_SIZE),
+            Access::ReadWrite,
+        ))?;
         Ok(tables)
     });
     let tables = match built {

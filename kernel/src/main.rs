@@ -53,21 +53,34 @@ struct Clock {
 
 static CLOCK: Global<Clock> = Global::new(Clock {
     tick: None,
-    config: BootConfig { tick_hz: 1000, run_ticks: 0, report_every: 0, self_test: SelfTest::None },
+    config: BootConfig {
+        tick_hz: 1000,
+        run_ticks: 0,
+        report_every: 0,
+        self_test: SelfTest::None,
+    },
     started_at: 0,
     first_tick_at: None,
 });
 
 /// Ticks so far and the tick rate.
 pub fn tick_state() -> (u64, u32) {
-    CLOCK.with(|clock| (clock.tick.map_or(0, |tick| tick.ticks()), clock.config.tick_hz))
+    CLOCK.with(|clock| {
+        (
+            clock.tick.map_or(0, |tick| tick.ticks()),
+            clock.config.tick_hz,
+        )
+    })
 }
 
 /// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
 #[unsafe(no_mangle)]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
-    kprintln!("Sotto kernel {} on dc233c (call0, MMU v3)", env!("CARGO_PKG_VERSION"));
+    kprintln!(
+        "Sotto kernel {} on dc233c (call0, MMU v3)",
+        env!("CARGO_PKG_VERSION")
+    );
     let config = match boot::config() {
         Ok(config) => config,
         Err(error) => {
@@ -89,8 +102,8 @@ extern "C" fn sotto_kernel_main() -> ! {
     }
     let services = match services::load_all(&tables) {
         Ok(count) => count,
-        Err(services::LoadFailure::Manifest) => {
-            kprintln!("BOOT FAILED: the service manifest in the image does not decode");
+        Err(services::LoadFailure::Manifest(error)) => {
+            kprintln!("BOOT FAILED: {error}");
             arch::exit(ExitCode::BadManifest);
         }
         Err(services::LoadFailure::Service(name, error)) => {
@@ -140,13 +153,21 @@ pub fn on_interrupts() {
             clock.first_tick_at = Some(now);
             first = Some(now);
         }
-        (clock.tick.map_or(0, |tick| tick.ticks()), new, clock.config, first)
+        (
+            clock.tick.map_or(0, |tick| tick.ticks()),
+            new,
+            clock.config,
+            first,
+        )
     });
     if new == 0 {
         return;
     }
     if let Some(at) = first {
-        kprintln!("first tick at ccount {at} (about {} instructions after reset)", u64::from(at) * 100);
+        kprintln!(
+            "first tick at ccount {at} (about {} instructions after reset)",
+            u64::from(at) * 100
+        );
     }
     services::SCHED.with(|sched| sched.tick(ticks));
     let every = u64::from(config.report_every);
@@ -215,11 +236,19 @@ extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
 
 /// Called by the double-exception vector for anything but a refill fault.
 #[unsafe(no_mangle)]
-extern "C" fn sotto_double_exception(cause: u32, depc: u32, excvaddr: u32, epc1: u32, ps: u32) -> ! {
+extern "C" fn sotto_double_exception(
+    cause: u32,
+    depc: u32,
+    excvaddr: u32,
+    epc1: u32,
+    ps: u32,
+) -> ! {
     let cause = sotto_abi::ExceptionCause::from_raw(cause);
     let guard = boot::KernelLayout::get().stack_guard;
     if (guard..guard + sotto_abi::layout::PAGE_SIZE).contains(&excvaddr) {
-        kprintln!("KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}");
+        kprintln!(
+            "KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}"
+        );
     }
     kprintln!(
         "DOUBLE EXCEPTION: EXCCAUSE={} ({}: {}) DEPC={depc:#010x} EXCVADDR={excvaddr:#010x} EPC1={epc1:#010x} PS={ps:#010x}",

@@ -6,9 +6,10 @@ use core::ptr::addr_of;
 
 use heapless::Vec;
 use sotto_abi::layout::{
-    FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE, USER_STACK_TOP, pte_window,
+    FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
+    USER_STACK_TOP, pte_window,
 };
-use sotto_abi::manifest::{MAX_NAME, MAX_SERVICES, Service};
+use sotto_abi::manifest::{MANIFEST_SIZE, MAX_NAME, MAX_SERVICES, ManifestError, Service};
 use sotto_abi::{Error, ExceptionCause, Manifest};
 use sotto_kernel::addrspace::{self, FramePool, SERVICE_L2_TABLES, UserSlice};
 use sotto_kernel::arch::xtensa as arch;
@@ -21,11 +22,14 @@ use sotto_kernel::trap::{FaultReport, TrapFrame, ps};
 use crate::Global;
 
 unsafe extern "C" {
-    static _sotto_manifest_start: u8;
-    static _sotto_manifest_end: u8;
     static _sotto_services_start: u8;
     static _sotto_services_end: u8;
 }
+
+/// Written by `cargo xtask build` after linking (see `sotto_image`).
+#[unsafe(link_section = ".sotto.manifest")]
+#[used]
+static MANIFEST: [u8; MANIFEST_SIZE] = [0; MANIFEST_SIZE];
 
 /// How a service ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +71,9 @@ pub static SCHED: Global<Scheduler> = Global::new(Scheduler::new());
 /// The address space currently in the MMU (`None`: the kernel's boot tables).
 static ACTIVE: Global<Option<ThreadId>> = Global::new(None);
 
+/// Where the manifest is read to (kept off the kernel stack).
+static MANIFEST_COPY: Global<[u8; MANIFEST_SIZE]> = Global::new([0; MANIFEST_SIZE]);
+
 /// The frame the user vector saves into; the assembly reads and writes it.
 #[unsafe(no_mangle)]
 static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
@@ -74,7 +81,7 @@ static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
 /// Why the services could not be loaded.
 pub enum LoadFailure {
     /// The manifest section does not decode.
-    Manifest,
+    Manifest(ManifestError),
     /// A service could not be placed.
     Service(heapless::String<MAX_NAME>, addrspace::LoadError),
 }
@@ -90,20 +97,32 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 /// Load every service of the manifest into its own address space.
 pub fn load_all(kernel: &PageTables<'static>) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
-    let (manifest, blob) = unsafe {
-        (
-            section(&*addr_of!(_sotto_manifest_start), &*addr_of!(_sotto_manifest_end)),
-            section(&*addr_of!(_sotto_services_start), &*addr_of!(_sotto_services_end)),
+    let blob = unsafe {
+        section(
+            &*addr_of!(_sotto_services_start),
+            &*addr_of!(_sotto_services_end),
         )
     };
-    let manifest = Manifest::decode(manifest).map_err(|_| LoadFailure::Manifest)?;
+    let manifest = MANIFEST_COPY.with(|bytes| {
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            // SAFETY: reading within the static; volatile because xtask
+            // writes it after compilation, so the compiler must not assume
+            // zeros.
+            *byte = unsafe { core::ptr::read_volatile(MANIFEST.as_ptr().add(i)) };
+        }
+        Manifest::decode(bytes)
+    });
+    let manifest = manifest.map_err(LoadFailure::Manifest)?;
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     for (index, service) in manifest.services.iter().enumerate() {
         let slot = load_one(index, service, kernel, &mut pool, blob)
             .map_err(|error| LoadFailure::Service(service.name.clone(), error))?;
         let thread = SCHED.with(|sched| sched.add(service.priority));
         if thread != Some(index) {
-            return Err(LoadFailure::Service(service.name.clone(), addrspace::LoadError::OutOfMemory));
+            return Err(LoadFailure::Service(
+                service.name.clone(),
+                addrspace::LoadError::OutOfMemory,
+            ));
         }
         kprintln!(
             "service {}: priority {}, entry {:#010x}, stack {} KiB, ASID {}",
@@ -113,9 +132,18 @@ pub fn load_all(kernel: &PageTables<'static>) -> Result<usize, LoadFailure> {
             service.stack_size / 1024,
             (slot.space.rasid >> 8) & 0xFF
         );
-        SLOTS.with(|slots| slots.push(slot)).map_err(|_| LoadFailure::Manifest)?;
+        if SLOTS.with(|slots| slots.push(slot)).is_err() {
+            return Err(LoadFailure::Service(
+                service.name.clone(),
+                addrspace::LoadError::OutOfMemory,
+            ));
+        }
     }
-    kprintln!("services: {} loaded, {} KiB of the pool left", manifest.services.len(), pool.free() / 1024);
+    kprintln!(
+        "services: {} loaded, {} KiB of the pool left",
+        manifest.services.len(),
+        pool.free() / 1024
+    );
     Ok(manifest.services.len())
 }
 
@@ -131,7 +159,10 @@ fn load_one(
     // SAFETY: the frames were just taken from the pool, which is mapped
     // ring 0 in the kernel's tables (identity) and handed out once.
     let (l1, l2) = unsafe {
-        (&mut *(l1_pa as *mut Table), core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES))
+        (
+            &mut *(l1_pa as *mut Table),
+            core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
+        )
     };
     let window = pte_window(index as u32 + 1);
     let mut tables = PageTables::new(l1, l1_pa, l2, l2_pa, window)?;
@@ -145,7 +176,9 @@ fn load_one(
     for placement in &placements {
         // SAFETY: the placement's frames come from the pool (identity
         // mapped, ring 0, writable) and belong to this service alone.
-        let memory = unsafe { core::slice::from_raw_parts_mut(placement.pa as *mut u8, placement.len as usize) };
+        let memory = unsafe {
+            core::slice::from_raw_parts_mut(placement.pa as *mut u8, placement.len as usize)
+        };
         memory.fill(0);
         if let Some((offset, size)) = placement.file {
             let bytes = blob
@@ -186,7 +219,14 @@ fn switch_to(thread: ThreadId) {
         return;
     }
     let space = SLOTS.with(|slots| slots[thread].space);
-    arch::switch_space(space.ptevaddr, space.rasid, space.l1_pte, space.l1_pin, space.l2_pte, space.l2_pin);
+    arch::switch_space(
+        space.ptevaddr,
+        space.rasid,
+        space.l1_pte,
+        space.l1_pin,
+        space.l2_pte,
+        space.l2_pin,
+    );
     ACTIVE.with(|active| *active = Some(thread));
 }
 
@@ -253,7 +293,11 @@ impl Env for ServiceEnv<'_> {
                 self.slot.name,
                 core::str::from_utf8(text).unwrap_or("(message is not UTF-8)")
             ),
-            Err(error) => kprintln!("service {} panicked (message unreadable: {})", self.slot.name, error.describe()),
+            Err(error) => kprintln!(
+                "service {} panicked (message unreadable: {})",
+                self.slot.name,
+                error.describe()
+            ),
         }
     }
 
@@ -286,7 +330,11 @@ fn on_syscall(thread: ThreadId, frame: &mut TrapFrame) {
     let (ticks, tick_hz) = crate::tick_state();
     let args = [frame.a[3], frame.a[4], frame.a[5], frame.a[6]];
     let effect = SLOTS.with(|slots| {
-        let mut env = ServiceEnv { slot: &mut slots[thread], ticks, tick_hz };
+        let mut env = ServiceEnv {
+            slot: &mut slots[thread],
+            ticks,
+            tick_hz,
+        };
         syscall::dispatch(frame.a[2], args, &mut env)
     });
     match effect {
@@ -315,7 +363,9 @@ fn on_syscall(thread: ThreadId, frame: &mut TrapFrame) {
 fn on_fault(thread: ThreadId, report: FaultReport) {
     let (name, guard) = SLOTS.with(|slots| (slots[thread].name.clone(), slots[thread].stack_guard));
     let overflow = match report.cause {
-        ExceptionCause::LoadProhibited | ExceptionCause::StoreProhibited | ExceptionCause::LoadStoreTlbMiss
+        ExceptionCause::LoadProhibited
+        | ExceptionCause::StoreProhibited
+        | ExceptionCause::LoadStoreTlbMiss
             if (guard..guard + PAGE_SIZE).contains(&report.address) =>
         {
             " (stack overflow into the guard page)"
@@ -342,7 +392,15 @@ extern "C" fn sotto_user_trap(frame: &mut TrapFrame) -> *mut TrapFrame {
     match ExceptionCause::from_raw(frame.exccause) {
         ExceptionCause::Syscall => on_syscall(thread, frame),
         ExceptionCause::Level1Interrupt => crate::on_interrupts(),
-        cause => on_fault(thread, FaultReport { cause, pc: frame.pc, address: frame.excvaddr, ps: frame.ps & !ps::EXCM }),
+        cause => on_fault(
+            thread,
+            FaultReport {
+                cause,
+                pc: frame.pc,
+                address: frame.excvaddr,
+                ps: frame.ps & !ps::EXCM,
+            },
+        ),
     }
     next_frame()
 }

@@ -6,6 +6,7 @@
 
 mod pipeline;
 mod run;
+mod system;
 mod test;
 mod toolchain;
 mod wrapper;
@@ -27,7 +28,7 @@ struct Cli {
 enum Command {
     /// Install the Debian packages the Xtensa build needs (apt-get, as root).
     Setup,
-    /// Build the kernel image (target/sotto/sotto.elf).
+    /// Build the image of a system (target/sotto/sotto.elf for system.toml).
     Build {
         #[command(flatten)]
         boot: BootArgs,
@@ -50,20 +51,24 @@ enum Command {
     },
 }
 
-/// Options written into the image's boot configuration.
+/// Options written into the image's boot configuration. Unset options
+/// come from the system file's `[kernel]` table, then from the defaults.
 #[derive(Args, Clone)]
 struct BootArgs {
-    /// Timer tick rate in Hz (must divide the 10 MHz CCOUNT rate).
-    #[arg(long, default_value_t = 1000)]
-    tick_hz: u32,
-    /// Virtual time to run before a clean shutdown, e.g. `1s`, `250ms`, `0`
-    /// for no limit.
-    #[arg(long, default_value = "1s", value_parser = run::parse_duration_us)]
-    time: u64,
-    /// Print a tick line this often (virtual time), `0` for never.
-    #[arg(long, default_value = "250ms", value_parser = run::parse_duration_us)]
-    report_every: u64,
-    /// Run a kernel self-test instead of the system.
+    /// The system description to build.
+    #[arg(long, default_value = "system.toml")]
+    system: std::path::PathBuf,
+    /// Timer tick rate in Hz (must divide the 10 MHz CCOUNT rate) [default: 1000].
+    #[arg(long)]
+    tick_hz: Option<u32>,
+    /// Virtual time before a clean shutdown, e.g. `1s`, `250ms`, `0` for no
+    /// limit [default: 1s].
+    #[arg(long, value_parser = run::parse_duration_us)]
+    time: Option<u64>,
+    /// Print a tick line this often (virtual time), `0` for never [default: 250ms].
+    #[arg(long, value_parser = run::parse_duration_us)]
+    report_every: Option<u64>,
+    /// Run a kernel self-test instead of the services.
     #[arg(long, default_value = "none", value_parser = parse_self_test)]
     self_test: SelfTest,
 }
@@ -79,25 +84,65 @@ fn parse_self_test(name: &str) -> Result<SelfTest, String> {
 }
 
 impl BootArgs {
-    fn config(&self) -> Result<BootConfig> {
+    /// Everything from the system file `system`.
+    fn for_system(system: std::path::PathBuf) -> BootArgs {
+        BootArgs {
+            system,
+            tick_hz: None,
+            time: None,
+            report_every: None,
+            self_test: SelfTest::None,
+        }
+    }
+
+    fn config(&self, kernel: &system::KernelSection) -> Result<BootConfig> {
+        let from_file = |value: &Option<String>, field: &str| -> Result<Option<u64>> {
+            value
+                .as_deref()
+                .map(|text| {
+                    run::parse_duration_us(text).map_err(|e| {
+                        anyhow::anyhow!("{}: [kernel] {field}: {e}", self.system.display())
+                    })
+                })
+                .transpose()
+        };
+        let tick_hz = self.tick_hz.or(kernel.tick_hz).unwrap_or(1000);
+        let time = self
+            .time
+            .or(from_file(&kernel.time, "time")?)
+            .unwrap_or(1_000_000);
+        let report_every = self
+            .report_every
+            .or(from_file(&kernel.report_every, "report_every")?)
+            .unwrap_or(250_000);
         let ticks = |us: u64| -> Result<u32> {
-            let ticks = us * u64::from(self.tick_hz) / 1_000_000;
-            u32::try_from(ticks)
-                .map_err(|_| anyhow::anyhow!("{us} µs is too long at {} Hz", self.tick_hz))
+            let ticks = us * u64::from(tick_hz) / 1_000_000;
+            u32::try_from(ticks).map_err(|_| anyhow::anyhow!("{us} µs is too long at {tick_hz} Hz"))
         };
         let config = BootConfig {
-            tick_hz: self.tick_hz,
-            run_ticks: ticks(self.time)?,
-            report_every: ticks(self.report_every)?,
+            tick_hz,
+            run_ticks: ticks(time)?,
+            report_every: ticks(report_every)?,
             self_test: self.self_test,
         };
         config
             .validate()
-            .map_err(|error| anyhow::anyhow!("--tick-hz: {error}"))?;
-        if self.time > 0 && config.run_ticks == 0 {
-            anyhow::bail!("--time is shorter than one tick at {} Hz", self.tick_hz);
+            .map_err(|error| anyhow::anyhow!("tick_hz: {error}"))?;
+        if time > 0 && config.run_ticks == 0 {
+            anyhow::bail!("the time limit is shorter than one tick at {tick_hz} Hz");
         }
         Ok(config)
+    }
+
+    fn build(&self, paths: &pipeline::Paths, verbose: bool) -> Result<pipeline::Built> {
+        let path = if self.system.is_absolute() {
+            self.system.clone()
+        } else {
+            paths.root.join(&self.system)
+        };
+        let system = pipeline::load_system(paths, &path)?;
+        let config = self.config(&system.file.kernel)?;
+        pipeline::build_image(paths, &system, &config, &paths.image_for(&path), verbose)
     }
 }
 
@@ -130,12 +175,12 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { boot, verbose } => {
-            let built = pipeline::build(&paths, &boot.config()?, verbose)?;
+            let built = boot.build(&paths, verbose)?;
             run::print_sizes(&built.image)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { boot, run } => {
-            let built = pipeline::build(&paths, &boot.config()?, false)?;
+            let built = boot.build(&paths, false)?;
             run::run(&built.image, &run)
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),

@@ -2,12 +2,12 @@
 //! (`tests/`) against a freshly built image, ending with one summary line.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
+use crate::BootArgs;
+use crate::pipeline::Paths;
 use anyhow::{Context, Result};
-use sotto_abi::BootConfig;
-
-use crate::pipeline::{self, Paths};
 
 /// Passed and failed counts, summed over cargo's `test result:` lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,11 +36,12 @@ impl Tally {
     }
 }
 
-/// Run `cargo test ARGS`, streaming its output and counting its results.
+/// Run `cargo test ARGS`, streaming its output and counting its results;
+/// `image_dir` tells the integration tests where the images are.
 fn cargo_test(
     paths: &Paths,
     args: &[&str],
-    env: Option<(&str, &std::path::Path)>,
+    image_dir: Option<&Path>,
     tally: &mut Tally,
 ) -> Result<bool> {
     let mut command = Command::new("cargo");
@@ -49,8 +50,8 @@ fn cargo_test(
         .arg("test")
         .args(args)
         .stdout(Stdio::piped());
-    if let Some((key, value)) = env {
-        command.env(key, value);
+    if let Some(dir) = image_dir {
+        command.env(sotto_image::IMAGE_DIR_ENV, dir);
     }
     let mut child = command.spawn().context("running cargo test")?;
     let stdout = child.stdout.take().context("no stdout from cargo test")?;
@@ -67,20 +68,17 @@ fn cargo_test(
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
     println!("test: host unit tests");
-    let mut ok = cargo_test(
-        paths,
-        &["--workspace", "--exclude", "sotto-tests"],
-        None,
-        &mut tally,
-    )?;
+    let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
-        println!("test: building the Xtensa image");
-        let built = pipeline::build(paths, &BootConfig::default(), false)?;
+        println!("test: building the default image and the test image");
+        for system in [paths.default_system(), paths.root.join("tests/system.toml")] {
+            BootArgs::for_system(system).build(paths, false)?;
+        }
         println!("test: QEMU integration tests");
         ok = cargo_test(
             paths,
             &["-p", "sotto-tests", "--tests"],
-            Some((sotto_image::IMAGE_ENV, &built.image)),
+            Some(&paths.out),
             &mut tally,
         )?;
     }

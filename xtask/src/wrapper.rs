@@ -25,6 +25,8 @@ pub const ROLE_ENV: &str = "SOTTO_XTASK_ROLE";
 pub const ROLE_RUSTC: &str = "rustc-wrapper";
 /// Role: link.
 pub const ROLE_LINKER: &str = "linker";
+/// The linker script for binaries that bring none of their own (services).
+pub const SERVICE_SCRIPT_ENV: &str = "SOTTO_SERVICE_LINKER_SCRIPT";
 
 /// The role this process was started in, if any.
 pub fn role() -> Option<String> {
@@ -220,6 +222,12 @@ fn linker(args: Vec<OsString>) -> Result<()> {
             continue;
         }
         ld_args.push(arg);
+    }
+    // The kernel names its script (build.rs); services get the shared one.
+    if !ld_args.iter().any(|arg| arg.starts_with("-T"))
+        && let Ok(script) = std::env::var(SERVICE_SCRIPT_ENV)
+    {
+        ld_args.push(format!("-T{script}"));
     }
     let output = Command::new(LD).args(&ld_args).output().context(
         "could not run xtensa-lx106-elf-ld (`cargo xtask setup` installs binutils-xtensa-lx106)",

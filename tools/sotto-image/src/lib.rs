@@ -7,10 +7,11 @@ use object::{Object, ObjectSection, ObjectSymbol};
 use sotto_abi::BootConfig;
 use sotto_abi::boot::BootConfigError;
 use sotto_abi::layout::{BOOT_CONFIG_SECTION, BOOT_CONFIG_SIZE};
+use sotto_abi::manifest::{MANIFEST_SECTION, MANIFEST_SIZE, ManifestError};
 
-/// Environment variable through which `cargo xtask test` hands the built
-/// image to the integration tests.
-pub const IMAGE_ENV: &str = "SOTTO_IMAGE";
+/// Environment variable through which `cargo xtask test` tells the
+/// integration tests where the built images are (`sotto.elf`, `test.elf`).
+pub const IMAGE_DIR_ENV: &str = "SOTTO_IMAGE_DIR";
 
 /// What can go wrong reading or patching an image.
 #[derive(Debug, thiserror::Error)]
@@ -21,26 +22,38 @@ pub enum ImageError {
     /// The image lacks a section every Sotto image has.
     #[error("the image has no `{0}` section: was it built by `cargo xtask build`?")]
     MissingSection(&'static str),
-    /// The boot configuration section has the wrong size.
-    #[error("section `{BOOT_CONFIG_SECTION}` is {0} bytes, expected {BOOT_CONFIG_SIZE}")]
-    BootSectionSize(u64),
+    /// A fixed-size section has the wrong size.
+    #[error("section `{0}` is {1} bytes, expected {2}")]
+    SectionSize(&'static str, u64, usize),
+    /// The manifest is invalid.
+    #[error("service manifest: {0}")]
+    Manifest(ManifestError),
     /// The boot configuration is invalid.
     #[error("boot configuration: {0}")]
     BootConfig(BootConfigError),
 }
 
-fn boot_section_range(elf: &[u8]) -> Result<std::ops::Range<usize>, ImageError> {
+/// File offsets of section `name`, which must be `size` bytes.
+fn section_range(
+    elf: &[u8],
+    name: &'static str,
+    size: usize,
+) -> Result<std::ops::Range<usize>, ImageError> {
     let file = object::File::parse(elf)?;
     let section = file
-        .section_by_name(BOOT_CONFIG_SECTION)
-        .ok_or(ImageError::MissingSection(BOOT_CONFIG_SECTION))?;
-    let (offset, size) = section
+        .section_by_name(name)
+        .ok_or(ImageError::MissingSection(name))?;
+    let (offset, actual) = section
         .file_range()
-        .ok_or(ImageError::MissingSection(BOOT_CONFIG_SECTION))?;
-    if size != BOOT_CONFIG_SIZE as u64 {
-        return Err(ImageError::BootSectionSize(size));
+        .ok_or(ImageError::MissingSection(name))?;
+    if actual != size as u64 {
+        return Err(ImageError::SectionSize(name, actual, size));
     }
-    Ok(offset as usize..(offset + size) as usize)
+    Ok(offset as usize..(offset + actual) as usize)
+}
+
+fn boot_section_range(elf: &[u8]) -> Result<std::ops::Range<usize>, ImageError> {
+    section_range(elf, BOOT_CONFIG_SECTION, BOOT_CONFIG_SIZE)
 }
 
 /// Write `config` into the image's boot configuration section.
@@ -73,3 +86,17 @@ pub fn symbol_address(elf: &[u8], name: &str) -> Result<Option<u64>, ImageError>
 }
 
 pub mod qemu;
+
+/// Write `manifest` into the image's manifest section.
+pub fn write_manifest(elf: &mut [u8], manifest: &sotto_abi::Manifest) -> Result<(), ImageError> {
+    let range = section_range(elf, MANIFEST_SECTION, MANIFEST_SIZE)?;
+    let encoded = manifest.encode().map_err(ImageError::Manifest)?;
+    elf[range].copy_from_slice(&encoded);
+    Ok(())
+}
+
+/// Read the manifest of an image.
+pub fn read_manifest(elf: &[u8]) -> Result<sotto_abi::Manifest, ImageError> {
+    let range = section_range(elf, MANIFEST_SECTION, MANIFEST_SIZE)?;
+    sotto_abi::Manifest::decode(&elf[range]).map_err(ImageError::Manifest)
+}

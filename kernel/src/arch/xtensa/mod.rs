@@ -27,7 +27,14 @@ mod raw {
             l2_pin: u32,
         );
         pub fn sotto_tlb_flush_autorefill();
-        pub fn sotto_switch_space(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32);
+        pub fn sotto_switch_space(
+            ptevaddr: u32,
+            rasid: u32,
+            l1_pte: u32,
+            l1_pin: u32,
+            l2_pte: u32,
+            l2_pin: u32,
+        );
         pub fn sotto_enter_user(frame: *mut crate::trap::TrapFrame) -> !;
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;

@@ -1,0 +1,65 @@
+# Service entry and the system-call stub (call0). llvm-mc has no name for
+# SIMCALL, spelled as bytes for the fault-injection helper.
+
+  .section .text.entry, "ax"
+  .global _start
+  .balign 4
+_start:                           # a1 = stack top, a2 = arg (set by the kernel)
+  movi a0, 0
+  call0 sotto_rt_start            # never returns
+1:
+  j 1b
+
+  .text
+# u64 sotto_rt_syscall(nr, a, b, c, d): a2 = number, a3..a6 = arguments;
+# returns a2 = status (low word), a3 = value (high word).
+  .global sotto_rt_syscall
+  .balign 4
+sotto_rt_syscall:
+  syscall
+  ret
+
+# Instructions that fault on purpose (fault-injection feature).
+  .global sotto_rt_fault_illegal
+  .balign 4
+sotto_rt_fault_illegal:
+  ill
+  ret
+  .global sotto_rt_fault_read_ccount
+  .balign 4
+sotto_rt_fault_read_ccount:
+  rsr a2, ccount
+  ret
+  .global sotto_rt_fault_write_ps
+  .balign 4
+sotto_rt_fault_write_ps:
+  movi a2, 0
+  wsr a2, ps
+  ret
+  .global sotto_rt_fault_load
+  .balign 4
+sotto_rt_fault_load:
+  l32i a2, a2, 0
+  ret
+  .global sotto_rt_fault_store
+  .balign 4
+sotto_rt_fault_store:
+  s32i a3, a2, 0
+  memw
+  ret
+  .global sotto_rt_fault_divide
+  .balign 4
+sotto_rt_fault_divide:
+  quos a2, a2, a3
+  ret
+  .global sotto_rt_fault_simcall
+  .balign 4
+sotto_rt_fault_simcall:
+  movi a2, 1                      # SYS_EXIT: would end QEMU if it ran
+  movi a3, 77
+  .byte 0x00, 0x51, 0x00
+  ret
+  .global sotto_rt_fault_jump
+  .balign 4
+sotto_rt_fault_jump:
+  jx a2

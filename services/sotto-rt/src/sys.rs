@@ -1,0 +1,96 @@
+//! Safe wrappers for every system call. They are safe even when given
+//! arbitrary addresses: the kernel checks every pointer against the
+//! caller's own mappings and answers with an error code.
+
+use sotto_abi::{Error, Syscall};
+
+unsafe extern "C" {
+    fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
+}
+
+/// Make a system call; `Ok(value)` or the kernel's error.
+fn call(syscall: Syscall, a: u32, b: u32, c: u32, d: u32) -> Result<u32, Error> {
+    // SAFETY: a system call only passes registers to the kernel, which
+    // validates every argument; memory the call reads or writes is the
+    // caller's, checked by the kernel first.
+    let result = unsafe { sotto_rt_syscall(syscall as u32, a, b, c, d) };
+    let (status, value) = (result as u32, (result >> 32) as u32);
+    match Error::check(status) {
+        Ok(()) => Ok(value),
+        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
+    }
+}
+
+/// A call number the runtime has no wrapper for (tests of the kernel's
+/// decoding): returns status and value as the kernel gave them.
+pub fn raw_syscall(number: u32, args: [u32; 4]) -> (u32, u32) {
+    // SAFETY: as in `call`: registers only, checked by the kernel.
+    let result = unsafe { sotto_rt_syscall(number, args[0], args[1], args[2], args[3]) };
+    (result as u32, (result >> 32) as u32)
+}
+
+/// The cheapest system call: enter the kernel and come back.
+pub fn null() {
+    let _ = call(Syscall::Null, 0, 0, 0, 0);
+}
+
+/// Write bytes to the console; returns how many were written.
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    call(
+        Syscall::ConsoleWrite,
+        bytes.as_ptr() as u32,
+        bytes.len() as u32,
+        0,
+        0,
+    )
+    .map(|n| n as usize)
+}
+
+/// `console_write` with a raw address and length, which the kernel checks.
+pub fn console_write_raw(address: u32, len: u32) -> Result<usize, Error> {
+    call(Syscall::ConsoleWrite, address, len, 0, 0).map(|n| n as usize)
+}
+
+/// End this service with `status` (0 = success).
+pub fn exit(status: u32) -> ! {
+    let _ = call(Syscall::Exit, status, 0, 0, 0);
+    unreachable_after_end()
+}
+
+/// Report a panic and end this service.
+pub fn panic(message: &[u8]) -> ! {
+    let _ = call(
+        Syscall::Panic,
+        message.as_ptr() as u32,
+        message.len() as u32,
+        0,
+        0,
+    );
+    unreachable_after_end()
+}
+
+fn unreachable_after_end() -> ! {
+    // The kernel never resumes an ended service; spin if it somehow did.
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Let other ready services of the same priority run.
+pub fn yield_now() {
+    let _ = call(Syscall::Yield, 0, 0, 0, 0);
+}
+
+/// Sleep for at least `micros` microseconds (whole ticks, rounded up).
+pub fn sleep_us(micros: u32) {
+    let _ = call(Syscall::Sleep, micros, 0, 0, 0);
+}
+
+/// The cycle counter (10 MHz on QEMU's `sim` machine).
+pub fn cycles() -> u32 {
+    call(Syscall::Cycles, 0, 0, 0, 0).unwrap_or(0)
+}
+
+/// Ticks since boot.
+pub fn ticks() -> u32 {
+    call(Syscall::Ticks, 0, 0, 0, 0).unwrap_or(0)
+}

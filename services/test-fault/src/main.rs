@@ -1,0 +1,65 @@
+//! Test service: faults on purpose. The argument picks the fault class;
+//! the kernel must stop this service alone and report the cause.
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use sotto_rt::{fault, println};
+
+sotto_rt::entry!(main);
+
+/// Kernel text: mapped, but ring 0.
+const KERNEL_TEXT: u32 = 0x0010_0000;
+/// No page table covers this address.
+const FAR_UNMAPPED: u32 = 0x3000_0120;
+/// This service's page-table window (ring 0).
+const PTE_WINDOW: u32 = 0xC040_0000;
+
+fn main(kind: u32) {
+    println!("about to fault: class {kind}");
+    match kind {
+        0 => fault::illegal_instruction(),
+        1 => {
+            fault::read_ccount();
+        }
+        2 => fault::write_ps(),
+        3 => {
+            fault::load(0);
+        }
+        4 => {
+            fault::load(KERNEL_TEXT);
+        }
+        5 => fault::store(fault::own_code_address(), 0),
+        6 => {
+            let aligned = fault::own_code_address() & !3;
+            fault::load(aligned + 1);
+        }
+        7 => {
+            fault::divide(10, core::hint::black_box(0));
+        }
+        8 => {
+            recurse(0);
+        }
+        9 => fault::simcall(),
+        10 => {
+            fault::load(FAR_UNMAPPED);
+        }
+        11 => fault::jump(KERNEL_TEXT),
+        12 => {
+            let on_stack = [0u32; 4];
+            fault::jump(core::hint::black_box(&on_stack).as_ptr() as u32);
+        }
+        13 => fault::store(PTE_WINDOW, 0),
+        _ => println!("no such fault class"),
+    }
+    println!("FAIL: class {kind} did not fault");
+}
+
+/// Use 512 bytes of stack per call until the guard page stops it.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u32) -> u32 {
+    let mut frame = [0u8; 512];
+    core::hint::black_box(&mut frame);
+    recurse(depth + 1).wrapping_add(u32::from(frame[depth as usize % 512]))
+}
