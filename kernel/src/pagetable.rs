@@ -56,7 +56,14 @@ const ATTR_ILLEGAL: u32 = 0xC;
 
 impl Pte {
     /// An entry that makes every access fault (attribute 12, "illegal").
-    pub const INVALID: Pte = Pte(ATTR_ILLEGAL);
+    ///
+    /// Its ring is the user ring, 1, for two reasons. A refill installs
+    /// even an illegal entry, tagged with the ASID of its ring: ring 1's ASID
+    /// is the running service's own, so the entry can never shadow a valid
+    /// mapping of another address space (ring 0's ASID 1 and ring 3's are
+    /// shared by all). And a service touching it passes the privilege check
+    /// and faults as what it is, "prohibited" (unmapped).
+    pub const INVALID: Pte = Pte((1 << 4) | ATTR_ILLEGAL);
 
     /// A valid entry mapping the page at physical address `pa`.
     pub const fn new(pa: u32, ring: u8, access: Access, cache: CacheMode) -> Pte {

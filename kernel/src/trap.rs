@@ -74,6 +74,8 @@ pub mod sr {
     pub const EXCSAVE2: u32 = 210;
     /// Scratch of level 3 (free: no level-3 interrupt is used).
     pub const EXCSAVE3: u32 = 211;
+    /// Scratch of level 4 (free: no level-4 interrupt is used).
+    pub const EXCSAVE4: u32 = 212;
 }
 
 /// Interrupt numbers of the `dc233c` core.
@@ -87,7 +89,7 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 29] {
+pub fn asm_constants() -> [(&'static str, u32); 30] {
     [
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
@@ -111,6 +113,7 @@ pub fn asm_constants() -> [(&'static str, u32); 29] {
         ("SR_EPC1", sr::EPC1),
         ("SR_INTSET", sr::INTSET),
         ("SR_EXCSAVE3", sr::EXCSAVE3),
+        ("SR_EXCSAVE4", sr::EXCSAVE4),
         ("EXCCAUSE_ITLB_MISS", ExceptionCause::InstTlbMiss.raw()),
         ("EXCCAUSE_DTLB_MISS", ExceptionCause::LoadStoreTlbMiss.raw()),
         (

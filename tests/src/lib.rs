@@ -3,7 +3,7 @@
 //! console and exit status.
 //!
 //! The tests run only through `cargo xtask test`, which builds the Xtensa
-//! image and passes its path in [`IMAGE_ENV`].
+//! images and passes their directory in [`IMAGE_DIR_ENV`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sotto_abi::{BootConfig, SelfTest};
+use sotto_abi::{BootConfig, Manifest, SelfTest};
 use sotto_image::qemu::{self, QemuOptions};
 
-pub use sotto_image::IMAGE_ENV;
+pub use sotto_image::IMAGE_DIR_ENV;
 
 /// Wall-clock limit for one boot; a healthy test image ends in well under a
 /// second of host time.
@@ -52,17 +52,26 @@ impl Boot {
     }
 }
 
-/// The image built by `cargo xtask test`.
-pub fn image() -> PathBuf {
-    match std::env::var_os(IMAGE_ENV) {
+fn image_dir() -> PathBuf {
+    match std::env::var_os(IMAGE_DIR_ENV) {
         Some(path) => PathBuf::from(path),
         None => panic!(
-            "{IMAGE_ENV} is not set: run the QEMU tests with `cargo xtask test`, which builds the image"
+            "{IMAGE_DIR_ENV} is not set: run the QEMU tests with `cargo xtask test`, which builds the images"
         ),
     }
 }
 
-/// Address of a symbol in the image.
+/// The default image (`system.toml`), as built by `cargo xtask test`.
+pub fn image() -> PathBuf {
+    image_dir().join("sotto.elf")
+}
+
+/// The test image (`tests/system.toml`): every test service once.
+pub fn test_image() -> PathBuf {
+    image_dir().join("test.elf")
+}
+
+/// Address of a symbol in the kernel (the same in every image).
 pub fn symbol(name: &str) -> u32 {
     let bytes = std::fs::read(image()).expect("reading the image");
     let address = sotto_image::symbol_address(&bytes, name)
@@ -79,20 +88,85 @@ pub fn self_test(test: SelfTest) -> BootConfig {
     }
 }
 
-/// Boot the image with `config`.
+/// Boot the kernel alone (no services) with `config`.
 pub fn boot(config: &BootConfig) -> Boot {
     let mut bytes = std::fs::read(image()).expect("reading the image");
     sotto_image::write_boot_config(&mut bytes, config).expect("writing the boot configuration");
+    sotto_image::write_manifest(&mut bytes, &Manifest::default()).expect("writing the manifest");
     boot_bytes(&bytes).expect("booting the image")
+}
+
+/// A service to start from the test image: which test service (by its
+/// name in `tests/system.toml`), under what name, priority and argument.
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a> {
+    /// Name of the service in `tests/system.toml`.
+    pub from: &'a str,
+    /// Name to run it under.
+    pub name: &'a str,
+    /// Priority.
+    pub priority: u8,
+    /// Argument.
+    pub arg: u32,
+}
+
+impl<'a> Start<'a> {
+    /// Start service `from` under its own name at priority 3.
+    pub fn new(from: &'a str, arg: u32) -> Self {
+        Start {
+            from,
+            name: from,
+            priority: 3,
+            arg,
+        }
+    }
+
+    /// The same, under another name.
+    pub fn named(self, name: &'a str) -> Self {
+        Start { name, ..self }
+    }
+
+    /// The same, at another priority.
+    pub fn priority(self, priority: u8) -> Self {
+        Start { priority, ..self }
+    }
+}
+
+/// Boot the test image starting exactly `services`, with a time limit.
+pub fn boot_services(services: &[Start<'_>], time_limit_ms: u32) -> Boot {
+    let mut bytes = std::fs::read(test_image()).expect("reading the test image");
+    let all = sotto_image::read_manifest(&bytes).expect("reading the test manifest");
+    let mut manifest = Manifest::default();
+    for start in services {
+        let mut service = all
+            .services
+            .iter()
+            .find(|service| service.name.as_str() == start.from)
+            .unwrap_or_else(|| panic!("tests/system.toml has no service {}", start.from))
+            .clone();
+        service.name = heapless::String::try_from(start.name).expect("short name");
+        service.priority = start.priority;
+        service.arg = start.arg;
+        manifest
+            .services
+            .push(service)
+            .expect("at most 16 services");
+    }
+    sotto_image::write_manifest(&mut bytes, &manifest).expect("writing the manifest");
+    let config = BootConfig {
+        tick_hz: 1000,
+        run_ticks: time_limit_ms,
+        report_every: 0,
+        self_test: SelfTest::None,
+    };
+    sotto_image::write_boot_config(&mut bytes, &config).expect("writing the boot configuration");
+    boot_bytes(&bytes).expect("booting the test image")
 }
 
 /// Boot an image given as bytes (for tests that damage an image on purpose).
 pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = image()
-        .parent()
-        .map(|dir| dir.join("test-images"))
-        .context("image path has no directory")?;
+    let dir = image_dir().join("test-images");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!(
         "{}-{}.elf",
@@ -101,7 +175,12 @@ pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
     ));
     std::fs::write(&path, bytes)?;
     let result = run_qemu(&path);
-    let _ = std::fs::remove_file(&path);
+    // SOTTO_KEEP_IMAGES=1 keeps each booted image, to rerun it by hand.
+    if std::env::var_os("SOTTO_KEEP_IMAGES").is_none() {
+        let _ = std::fs::remove_file(&path);
+    } else {
+        eprintln!("kept {}", path.display());
+    }
     result
 }
 

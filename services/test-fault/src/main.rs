@@ -51,6 +51,8 @@ fn main(kind: u32) {
             fault::jump(core::hint::black_box(&on_stack).as_ptr() as u32);
         }
         13 => fault::store(PTE_WINDOW, 0),
+        14 => panic!("deliberate panic, class {kind}"),
+        15 => sotto_rt::sys::exit(3),
         _ => println!("no such fault class"),
     }
     println!("FAIL: class {kind} did not fault");

@@ -100,3 +100,16 @@ pub fn read_manifest(elf: &[u8]) -> Result<sotto_abi::Manifest, ImageError> {
     let range = section_range(elf, MANIFEST_SECTION, MANIFEST_SIZE)?;
     sotto_abi::Manifest::decode(&elf[range]).map_err(ImageError::Manifest)
 }
+
+/// File offsets of a section, if the image has it (for tests that damage
+/// an image on purpose).
+pub fn section_file_range(
+    elf: &[u8],
+    name: &str,
+) -> Result<Option<std::ops::Range<usize>>, ImageError> {
+    let file = object::File::parse(elf)?;
+    Ok(file
+        .section_by_name(name)
+        .and_then(|section| section.file_range())
+        .map(|(offset, size)| offset as usize..(offset + size) as usize))
+}

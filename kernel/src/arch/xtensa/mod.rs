@@ -131,9 +131,10 @@ pub fn wait_for_interrupt() {
     unsafe { raw::sotto_wait_for_interrupt() }
 }
 
-/// RASID with ring 0 = ASID 1 (fixed by the hardware) and distinct ASIDs
-/// for rings 1..3.
-pub const KERNEL_RASID: u32 = 0x0403_0201;
+/// RASID of the boot tables: ring 0 = ASID 1 (fixed by the hardware), and
+/// rings 1..3 ASIDs no service ever gets (services use 2.. for ring 1 and
+/// 0xFE, 0xFF for rings 2 and 3).
+pub const KERNEL_RASID: u32 = 0xFFFE_FD01;
 /// DTLB way holding the pinned L1 (its window page).
 const WAY_L1_PIN: u32 = 7;
 /// DTLB way holding the pinned L2 of the kernel's 4 MiB.

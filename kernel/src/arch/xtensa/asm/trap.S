@@ -37,7 +37,7 @@ _kernel_exception:
   s32i a2, a1, 0+FRAME_PC
   rsr a2, exccause
   s32i a2, a1, 0+FRAME_EXCCAUSE
-  rsr a2, excvaddr
+  RSR_SR 2, SR_EXCSAVE2            # EXCVADDR as the vector found it
   s32i a2, a1, 0+FRAME_EXCVADDR
   rsr a2, lbeg
   s32i a2, a1, 0+FRAME_LBEG
@@ -124,7 +124,7 @@ _user_exception:
   s32i a3, a2, 0+FRAME_PC
   rsr a3, exccause
   s32i a3, a2, 0+FRAME_EXCCAUSE
-  rsr a3, excvaddr
+  RSR_SR 3, SR_EXCSAVE2            # EXCVADDR as the vector found it
   s32i a3, a2, 0+FRAME_EXCVADDR
   rsr a3, lbeg
   s32i a3, a2, 0+FRAME_LBEG
@@ -163,7 +163,7 @@ _double_exception:
   movi a1, _emergency_stack_top
   rsr a2, exccause
   rsr a3, depc
-  rsr a4, excvaddr
+  RSR_SR 4, SR_EXCSAVE4            # EXCVADDR as the double vector found it
   rsr a5, epc1
   rsr a6, ps
   call0 sotto_double_exception    # never returns
@@ -175,9 +175,7 @@ _double_exception:
 2:
   movi a0, 0+EXCCAUSE_ITLB_MISS
 4:
-  wsr a0, exccause
-  RSR_SR 0, SR_EXCSAVE2
-  wsr a0, excvaddr
+  wsr a0, exccause                # EXCSAVE2 still holds the address
   RSR_SR 2, SR_EXCSAVE3
   rsr a0, ps
   .if PS_UM_BIT != 5

@@ -39,6 +39,8 @@ _vector_base:
   .global _kernel_vector
 _kernel_vector:
   wsr a0, excsave1
+  rsr a0, excvaddr                # first: any TLB refill overwrites EXCVADDR
+  WSR_SR 0, SR_EXCSAVE2
   rsr a0, exccause
   addi a0, a0, -EXCCAUSE_DTLB_MISS
   beqz a0, _dtlb_miss
@@ -51,6 +53,8 @@ _kernel_vector:
   .global _user_vector
 _user_vector:
   wsr a0, excsave1
+  rsr a0, excvaddr                # first: any TLB refill overwrites EXCVADDR
+  WSR_SR 0, SR_EXCSAVE2
   rsr a0, exccause
   addi a0, a0, -EXCCAUSE_DTLB_MISS
   beqz a0, _dtlb_miss
@@ -63,6 +67,8 @@ _user_vector:
   .global _double_vector
 _double_vector:
   WSR_SR 2, SR_EXCSAVE3
+  rsr a2, excvaddr                # before any refill overwrites it
+  WSR_SR 2, SR_EXCSAVE4
   rsr a2, depc
   j _double_exception
 
@@ -70,12 +76,11 @@ _double_vector:
   # is pinned in the DTLB, so this load refills the PTE page and the
   # faulting access is retried. If the L1 entry is illegal (no L2 table),
   # the load faults inside the vector: a double exception whose DEPC is the
-  # load, which `_double_exception` turns into a page fault. EXCSAVE2 keeps
-  # the faulting address for it; two loads tell which TLB missed.
+  # load, which `_double_exception` turns into a page fault. EXCSAVE2 holds
+  # the faulting address (saved by the vector: QEMU rewrites EXCVADDR on
+  # every refill); two loads tell which TLB missed.
   .org 0x400
 _dtlb_miss:
-  rsr a0, excvaddr
-  WSR_SR 0, SR_EXCSAVE2
   RSR_SR 0, SR_PTEVADDR
   .global _dtlb_refill_load
 _dtlb_refill_load:
@@ -84,8 +89,6 @@ _dtlb_refill_load:
   rfe
 
 _itlb_miss:
-  rsr a0, excvaddr
-  WSR_SR 0, SR_EXCSAVE2
   RSR_SR 0, SR_PTEVADDR
   .global _itlb_refill_load
 _itlb_refill_load:

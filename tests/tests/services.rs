@@ -1,0 +1,364 @@
+//! Services in user space: separate binaries in their own address spaces,
+//! preemptive scheduling, system calls with checked arguments, and faults
+//! that stop only the faulting service.
+
+use sotto_abi::ExitCode;
+use sotto_tests::{Boot, Start, boot_bytes, boot_services, image};
+
+fn lines_of<'b>(run: &'b Boot, service: &str) -> Vec<&'b str> {
+    let prefix = format!("[{service}] ");
+    run.console
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_default_system_runs_two_services_in_user_rings_and_exits_cleanly() {
+    let bytes = std::fs::read(image()).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let hello = lines_of(&run, "hello");
+    assert_eq!(
+        hello[0], "hello from user space (ring 1, own address space), arg 1",
+        "{}",
+        run.console
+    );
+    assert_eq!(lines_of(&run, "ticker").len(), 4, "{}", run.console);
+    // Each service got its own ASID.
+    assert!(
+        run.console.contains("service hello: priority 3, entry 0x4"),
+        "{}",
+        run.console
+    );
+    assert!(run.console.contains("ASID 2"), "{}", run.console);
+    assert!(run.console.contains("ASID 3"), "{}", run.console);
+    assert!(
+        run.console.contains("shutdown: all services ended after"),
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn equal_priorities_are_preempted_round_robin_on_the_tick() {
+    // Two busy workers: 6 lines each, ~4 ms of work between lines, never
+    // yielding. Only the tick can interleave them.
+    let run = boot_services(
+        &[
+            Start::new("worker", 6_400).named("a"),
+            Start::new("worker", 6_400).named("b"),
+        ],
+        2000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let order: Vec<char> = run
+        .console
+        .lines()
+        .filter_map(|line| {
+            if line.starts_with("[a] work") {
+                Some('a')
+            } else if line.starts_with("[b] work") {
+                Some('b')
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(order.len(), 12, "{}", run.console);
+    let switches = order.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    assert!(
+        switches >= 4,
+        "lines did not interleave: {order:?}\n{}",
+        run.console
+    );
+}
+
+#[test]
+fn a_more_urgent_service_runs_to_completion_first() {
+    let run = boot_services(
+        &[
+            Start::new("worker", 3_050).named("low").priority(5),
+            Start::new("worker", 3_050).named("high").priority(1),
+        ],
+        2000,
+    );
+    assert_eq!(run.status, 0, "{}", run.console);
+    let first_low = run.console.find("[low] work").unwrap();
+    let last_high = run.console.rfind("[high] done").unwrap();
+    assert!(last_high < first_low, "{}", run.console);
+}
+
+#[test]
+fn sleep_waits_for_the_tick() {
+    let run = boot_services(&[Start::new("ticker", 5)], 2000);
+    assert_eq!(run.status, 0, "{}", run.console);
+    let rounds = lines_of(&run, "ticker");
+    assert_eq!(rounds.len(), 4, "{}", run.console);
+    for (i, line) in rounds.iter().enumerate() {
+        // "round N: slept U µs (tick T)": 5 ms, give or take one tick.
+        let slept: u32 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert!((4_000..=6_000).contains(&slept), "{line}");
+        let tick: u32 = line
+            .trim_end_matches(')')
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(tick, 5 * (i as u32 + 1), "{line}");
+    }
+}
+
+#[test]
+fn bad_pointers_lengths_and_call_numbers_get_error_codes() {
+    let run = boot_services(&[Start::new("syscalls", 0)], 2000);
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let lines = lines_of(&run, "syscalls");
+    assert!(
+        lines.iter().all(|line| !line.starts_with("FAIL")),
+        "{}",
+        run.console
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("pass "))
+            .count(),
+        10,
+        "{}",
+        run.console
+    );
+    assert!(
+        lines.contains(&"syscalls: all checks passed"),
+        "{}",
+        run.console
+    );
+    assert!(run.console.contains("[syscalls] ok!\n"), "{}", run.console);
+    assert!(!run.console.contains("KERNEL"), "{}", run.console);
+}
+
+/// Boot a faulting service beside a worker; the fault must stop only the
+/// faulting service, in one line, and the worker must finish.
+fn fault(class: u32) -> String {
+    let run = boot_services(
+        &[Start::new("fault", class), Start::new("worker", 5_020)],
+        2000,
+    );
+    assert_eq!(
+        run.status,
+        ExitCode::Success as i32,
+        "class {class}:\n{}",
+        run.console
+    );
+    let stops: Vec<&str> = run
+        .kernel_lines()
+        .filter(|line| line.starts_with("service fault stopped: "))
+        .collect();
+    assert_eq!(stops.len(), 1, "class {class}:\n{}", run.console);
+    assert!(
+        !run.console.contains(&format!("FAIL: class {class}")),
+        "{}",
+        run.console
+    );
+    assert!(
+        run.console.contains("[worker] work 5/5"),
+        "the worker did not finish:\n{}",
+        run.console
+    );
+    assert!(run.console.contains("[worker] done"), "{}", run.console);
+    assert!(
+        run.console
+            .contains("1 exited, 0 failed, 0 panicked, 1 stopped by a fault"),
+        "{}",
+        run.console
+    );
+    stops[0]
+        .trim_start_matches("service fault stopped: ")
+        .to_owned()
+}
+
+fn field(line: &str, key: &str) -> u32 {
+    sotto_tests::field(line, key)
+}
+
+#[test]
+fn illegal_instruction_stops_only_that_service() {
+    let line = fault(0);
+    assert!(
+        line.starts_with("IllegalInstruction: illegal instruction at PC=0x4"),
+        "{line}"
+    );
+}
+
+#[test]
+fn reading_ccount_is_privileged() {
+    assert!(fault(1).starts_with("Privileged:"));
+}
+
+#[test]
+fn writing_ps_is_privileged() {
+    assert!(fault(2).starts_with("Privileged:"));
+}
+
+#[test]
+fn loading_from_the_null_page_faults() {
+    let line = fault(3);
+    assert!(line.starts_with("LoadProhibited:"), "{line}");
+    assert_eq!(field(&line, "address"), 0);
+}
+
+#[test]
+fn loading_kernel_memory_faults() {
+    let line = fault(4);
+    assert!(line.starts_with("LoadStorePrivilege:"), "{line}");
+    assert_eq!(field(&line, "address"), 0x0010_0000);
+}
+
+#[test]
+fn storing_to_own_code_faults() {
+    let line = fault(5);
+    assert!(line.starts_with("StoreProhibited:"), "{line}");
+    assert!(field(&line, "address") >= 0x4000_0000, "{line}");
+}
+
+#[test]
+fn unaligned_access_faults() {
+    let line = fault(6);
+    assert!(line.starts_with("LoadStoreAlignment:"), "{line}");
+    assert_eq!(field(&line, "address") % 4, 1, "{line}");
+}
+
+#[test]
+fn division_by_zero_faults() {
+    assert!(fault(7).starts_with("IntegerDivideByZero:"));
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    let line = fault(8);
+    assert!(
+        line.starts_with("StoreProhibited:") || line.starts_with("LoadProhibited:"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("(stack overflow into the guard page)"),
+        "{line}"
+    );
+    // 8 KiB stack under 0x6000_0000: the guard page is the one below.
+    let address = field(&line, "address");
+    assert!((0x5FFF_D000..0x5FFF_E000).contains(&address), "{line}");
+}
+
+#[test]
+fn simcall_from_user_mode_faults() {
+    let line = fault(9);
+    assert!(
+        line.starts_with("IllegalInstruction:") || line.starts_with("Privileged:"),
+        "{line}"
+    );
+}
+
+#[test]
+fn loading_where_no_page_table_exists_faults() {
+    let line = fault(10);
+    assert!(line.starts_with("LoadStoreTLBMiss:"), "{line}");
+    assert_eq!(field(&line, "address"), 0x3000_0120);
+}
+
+#[test]
+fn jumping_into_kernel_code_faults() {
+    let line = fault(11);
+    assert!(line.starts_with("InstFetchPrivilege:"), "{line}");
+    assert_eq!(field(&line, "PC"), 0x0010_0000);
+}
+
+#[test]
+fn executing_the_stack_faults() {
+    let line = fault(12);
+    assert!(line.starts_with("InstFetchProhibited:"), "{line}");
+    assert!(
+        (0x5FFF_E000..0x6000_0000).contains(&field(&line, "PC")),
+        "{line}"
+    );
+}
+
+#[test]
+fn storing_into_the_page_table_window_faults() {
+    let line = fault(13);
+    assert!(line.starts_with("LoadStorePrivilege:"), "{line}");
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message_and_location() {
+    let run = boot_services(
+        &[Start::new("fault", 14), Start::new("worker", 2_000)],
+        2000,
+    );
+    assert_eq!(
+        run.status,
+        ExitCode::ServicePanicked as i32,
+        "{}",
+        run.console
+    );
+    let line = run.line_starting("service fault panicked: ");
+    assert!(
+        line.starts_with(
+            "service fault panicked: deliberate panic, class 14 at services/test-fault/src/main.rs:"
+        ),
+        "{line}"
+    );
+    assert!(run.console.contains("[worker] done"), "{}", run.console);
+    assert!(
+        run.console
+            .contains("1 exited, 0 failed, 1 panicked, 0 stopped by a fault"),
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn a_non_zero_exit_status_is_reported_and_fails_the_run() {
+    let run = boot_services(&[Start::new("fault", 15)], 2000);
+    assert_eq!(
+        run.status,
+        ExitCode::ServiceFailed as i32,
+        "{}",
+        run.console
+    );
+    assert_eq!(
+        run.line_starting("service fault exited"),
+        "service fault exited with status 3"
+    );
+}
+
+#[test]
+fn a_service_that_never_ends_is_stopped_by_the_time_limit() {
+    // 50 lines of ~4 ms each cannot finish in 30 ms.
+    let run = boot_services(&[Start::new("worker", 50_400)], 30);
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let line = run.line_starting("shutdown: 30 ticks");
+    assert!(
+        line.ends_with(
+            "0 exited, 0 failed, 0 panicked, 0 stopped by a fault, the rest still running"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_image_without_a_manifest_stops_with_a_clear_message() {
+    let mut bytes = std::fs::read(image()).unwrap();
+    let range = sotto_image::section_file_range(&bytes, sotto_abi::manifest::MANIFEST_SECTION)
+        .unwrap()
+        .unwrap();
+    bytes[range].fill(0);
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::BadManifest as i32, "{}", run.console);
+    assert!(
+        run.console
+            .contains("BOOT FAILED: no service manifest was written into the image"),
+        "{}",
+        run.console
+    );
+}
