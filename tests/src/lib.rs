@@ -5,17 +5,15 @@
 //! The tests run only through `cargo xtask test`, which builds the Xtensa
 //! images and passes their directory in [`IMAGE_DIR_ENV`].
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use sotto_abi::{BootConfig, Manifest, SelfTest};
 use sotto_image::qemu::{self, QemuOptions};
 
-pub use sotto_image::IMAGE_DIR_ENV;
+pub use sotto_image::{IMAGE_DIR_ENV, Start};
 
 /// Wall-clock limit for one boot; a healthy test image ends in well under a
 /// second of host time.
@@ -96,63 +94,10 @@ pub fn boot(config: &BootConfig) -> Boot {
     boot_bytes(&bytes).expect("booting the image")
 }
 
-/// A service to start from the test image: which test service (by its
-/// name in `tests/system.toml`), under what name, priority and argument.
-#[derive(Clone, Copy, Debug)]
-pub struct Start<'a> {
-    /// Name of the service in `tests/system.toml`.
-    pub from: &'a str,
-    /// Name to run it under.
-    pub name: &'a str,
-    /// Priority.
-    pub priority: u8,
-    /// Argument.
-    pub arg: u32,
-}
-
-impl<'a> Start<'a> {
-    /// Start service `from` under its own name at priority 3.
-    pub fn new(from: &'a str, arg: u32) -> Self {
-        Start {
-            from,
-            name: from,
-            priority: 3,
-            arg,
-        }
-    }
-
-    /// The same, under another name.
-    pub fn named(self, name: &'a str) -> Self {
-        Start { name, ..self }
-    }
-
-    /// The same, at another priority.
-    pub fn priority(self, priority: u8) -> Self {
-        Start { priority, ..self }
-    }
-}
-
 /// Boot the test image starting exactly `services`, with a time limit.
 pub fn boot_services(services: &[Start<'_>], time_limit_ms: u32) -> Boot {
     let mut bytes = std::fs::read(test_image()).expect("reading the test image");
-    let all = sotto_image::read_manifest(&bytes).expect("reading the test manifest");
-    let mut manifest = Manifest::default();
-    for start in services {
-        let mut service = all
-            .services
-            .iter()
-            .find(|service| service.name.as_str() == start.from)
-            .unwrap_or_else(|| panic!("tests/system.toml has no service {}", start.from))
-            .clone();
-        service.name = heapless::String::try_from(start.name).expect("short name");
-        service.priority = start.priority;
-        service.arg = start.arg;
-        manifest
-            .services
-            .push(service)
-            .expect("at most 16 services");
-    }
-    sotto_image::write_manifest(&mut bytes, &manifest).expect("writing the manifest");
+    sotto_image::start_services(&mut bytes, services).expect("choosing the services");
     let config = BootConfig {
         tick_hz: 1000,
         run_ticks: time_limit_ms,
@@ -185,38 +130,8 @@ pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
 }
 
 fn run_qemu(image: &Path) -> Result<Boot> {
-    let mut child = qemu::command(image, &QemuOptions::default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", qemu::QEMU))?;
-    let mut stdout = child.stdout.take().context("no stdout")?;
-    let mut stderr = child.stderr.take().context("no stderr")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > WALL_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            let console = reader.join().unwrap_or_default();
-            bail!("the image ran for more than {WALL_LIMIT:?} of host time; console:\n{console}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let console = reader.join().unwrap_or_default();
-    Ok(Boot {
-        console,
-        status: status.code().unwrap_or(-1),
-    })
+    let (console, status) = qemu::run_captured(image, &QemuOptions::default(), WALL_LIMIT)?;
+    Ok(Boot { console, status })
 }
 
 /// Parse `key=0x...` or `key=123` from a line.

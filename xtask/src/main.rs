@@ -4,6 +4,7 @@
 //! boots it in QEMU (`run`) and runs every test (`test`). For the Xtensa
 //! build it also runs as its own rustc wrapper and linker (see [`wrapper`]).
 
+mod bench;
 mod pipeline;
 mod run;
 mod system;
@@ -43,6 +44,8 @@ enum Command {
         #[command(flatten)]
         run: run::RunArgs,
     },
+    /// Count instructions of kernel operations under QEMU -icount.
+    Bench,
     /// Run the host unit tests and the QEMU integration tests.
     Test {
         /// Only the host unit tests.
@@ -177,6 +180,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Build { boot, verbose } => {
             let built = boot.build(&paths, verbose)?;
             run::print_sizes(&built.image)?;
+            run::print_services(&built.manifest);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { boot, run } => {
@@ -184,5 +188,6 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             run::run(&built.image, &run)
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
+        Command::Bench => bench::run(&paths),
     }
 }

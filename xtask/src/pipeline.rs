@@ -333,9 +333,7 @@ fn pack_service(
         let data = segment
             .data()
             .with_context(|| format!("reading a segment of {}", elf_path.display()))?;
-        while blob.len() % 4 != 0 {
-            blob.push(0);
-        }
+        blob.resize(blob.len().next_multiple_of(4), 0);
         let offset = blob.len() as u32;
         blob.extend_from_slice(data);
         let mem_size = mem_size.next_multiple_of(PAGE_SIZE);

@@ -71,6 +71,25 @@ pub fn run(image: &Path, args: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
+/// Print the services an image starts.
+pub fn print_services(manifest: &sotto_abi::Manifest) {
+    for service in &manifest.services {
+        let bytes: u32 = service
+            .segments
+            .iter()
+            .map(|segment| segment.mem_size)
+            .sum();
+        println!(
+            "  service {:<16} priority {}  code+data {:>6} B  stack {:>6} B  arg {}",
+            service.name.as_str(),
+            service.priority,
+            bytes,
+            service.stack_size,
+            service.arg
+        );
+    }
+}
+
 /// Print the image's section sizes.
 pub fn print_sizes(image: &Path) -> Result<()> {
     let bytes = std::fs::read(image)?;

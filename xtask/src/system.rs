@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use sotto_abi::layout::{PAGE_SIZE, USER_POOL_SIZE};
@@ -57,8 +57,6 @@ pub struct ServiceEntry {
 /// A checked system.
 #[derive(Debug)]
 pub struct System {
-    /// Where it was read from.
-    pub path: PathBuf,
     /// Its contents.
     pub file: SystemFile,
 }
@@ -112,10 +110,7 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
     })?;
     let problems = check(&file, crate_exists);
     if problems.is_empty() {
-        Ok(System {
-            path: path.to_owned(),
-            file,
-        })
+        Ok(System { file })
     } else {
         Err(error(problems))
     }

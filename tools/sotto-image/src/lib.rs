@@ -25,6 +25,9 @@ pub enum ImageError {
     /// A fixed-size section has the wrong size.
     #[error("section `{0}` is {1} bytes, expected {2}")]
     SectionSize(&'static str, u64, usize),
+    /// The image carries no service of this name (or the name is too long).
+    #[error("the image has no service `{0}` (or the name is longer than 16 bytes)")]
+    NoSuchService(String),
     /// The manifest is invalid.
     #[error("service manifest: {0}")]
     Manifest(ManifestError),
@@ -112,4 +115,65 @@ pub fn section_file_range(
         .section_by_name(name)
         .and_then(|section| section.file_range())
         .map(|(offset, size)| offset as usize..(offset + size) as usize))
+}
+
+/// A service to start from an image's manifest: which service (by its
+/// name there), under what name, priority and argument.
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a> {
+    /// Name of the service in `tests/system.toml`.
+    pub from: &'a str,
+    /// Name to run it under.
+    pub name: &'a str,
+    /// Priority.
+    pub priority: u8,
+    /// Argument.
+    pub arg: u32,
+}
+
+impl<'a> Start<'a> {
+    /// Start service `from` under its own name at priority 3.
+    pub fn new(from: &'a str, arg: u32) -> Self {
+        Start {
+            from,
+            name: from,
+            priority: 3,
+            arg,
+        }
+    }
+
+    /// The same, under another name.
+    pub fn named(self, name: &'a str) -> Self {
+        Start { name, ..self }
+    }
+
+    /// The same, at another priority.
+    pub fn priority(self, priority: u8) -> Self {
+        Start { priority, ..self }
+    }
+}
+
+/// Rewrite the image's manifest to start exactly `starts`, each a copy of
+/// a service the image already carries (same segments) under a new name,
+/// priority and argument. Tests and benchmarks build one image this way.
+pub fn start_services(elf: &mut [u8], starts: &[Start<'_>]) -> Result<(), ImageError> {
+    let all = read_manifest(elf)?;
+    let mut manifest = sotto_abi::Manifest::default();
+    for start in starts {
+        let mut service = all
+            .services
+            .iter()
+            .find(|service| service.name.as_str() == start.from)
+            .ok_or_else(|| ImageError::NoSuchService(start.from.to_owned()))?
+            .clone();
+        service.name = heapless::String::try_from(start.name)
+            .map_err(|_| ImageError::NoSuchService(start.name.to_owned()))?;
+        service.priority = start.priority;
+        service.arg = start.arg;
+        manifest
+            .services
+            .push(service)
+            .map_err(|_| ImageError::Manifest(ManifestError::TooLarge))?;
+    }
+    write_manifest(elf, &manifest)
 }

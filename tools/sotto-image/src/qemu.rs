@@ -1,8 +1,10 @@
 //! The one QEMU command line that boots a Sotto image, shared by
 //! `cargo xtask run`, the benchmarks and the integration tests.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The emulator binary (Debian package `qemu-system-misc`).
 pub const QEMU: &str = "qemu-system-xtensa";
@@ -37,4 +39,48 @@ pub fn command(image: &Path, options: &QemuOptions) -> Command {
         command.args(["-s", "-S"]);
     }
     command
+}
+
+/// Boot `image`, capturing everything it prints; kill it after
+/// `wall_limit` of host time. Returns the console and the exit status.
+pub fn run_captured(
+    image: &Path,
+    options: &QemuOptions,
+    wall_limit: Duration,
+) -> std::io::Result<(String, i32)> {
+    let mut child = command(image, options)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > wall_limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let console = reader.join().unwrap_or_default();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the image ran for more than {wall_limit:?} of host time; console:\n{console}"
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok((
+        reader.join().unwrap_or_default(),
+        status.code().unwrap_or(-1),
+    ))
 }
