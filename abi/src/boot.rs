@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{BOOT_CONFIG_SIZE, CCOUNT_HZ};
+use crate::section::{self, SectionError};
 
 /// Marks a written configuration; an all-zero section means "not written".
 pub const BOOT_MAGIC: [u8; 4] = *b"SOTB";
@@ -139,24 +140,24 @@ impl BootConfig {
     /// Encode into the fixed-size section contents.
     pub fn encode(&self) -> Result<[u8; BOOT_CONFIG_SIZE], BootConfigError> {
         self.validate()?;
-        let mut section = [0u8; BOOT_CONFIG_SIZE];
-        section[..4].copy_from_slice(&BOOT_MAGIC);
-        let used = postcard::to_slice(self, &mut section[4..])
-            .map_err(|_| BootConfigError::TooLarge)?
-            .len();
-        debug_assert!(used + 4 <= BOOT_CONFIG_SIZE);
-        Ok(section)
+        section::encode(BOOT_MAGIC, self).map_err(BootConfigError::from)
     }
 
     /// Decode and validate the section contents.
-    pub fn decode(section: &[u8]) -> Result<BootConfig, BootConfigError> {
-        let payload = section
-            .strip_prefix(&BOOT_MAGIC[..])
-            .ok_or(BootConfigError::NotWritten)?;
-        let config: BootConfig =
-            postcard::from_bytes(payload).map_err(|_| BootConfigError::Malformed)?;
+    pub fn decode(bytes: &[u8]) -> Result<BootConfig, BootConfigError> {
+        let config: BootConfig = section::decode(BOOT_MAGIC, bytes)?;
         config.validate()?;
         Ok(config)
+    }
+}
+
+impl From<SectionError> for BootConfigError {
+    fn from(error: SectionError) -> Self {
+        match error {
+            SectionError::NotWritten => BootConfigError::NotWritten,
+            SectionError::Malformed => BootConfigError::Malformed,
+            SectionError::TooLarge => BootConfigError::TooLarge,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod cause;
 pub mod exit;
 pub mod layout;
 pub mod manifest;
+pub mod section;
 pub mod syscall;
 
 pub use boot::{BootConfig, SelfTest};

@@ -5,6 +5,8 @@
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
+use crate::section::{self, SectionError};
+
 /// Most services an image may hold.
 pub const MAX_SERVICES: usize = 16;
 /// Most loadable segments per service (text, rodata, data/bss, ...).
@@ -101,18 +103,22 @@ impl core::fmt::Display for ManifestError {
 impl Manifest {
     /// Encode into the fixed-size section contents.
     pub fn encode(&self) -> Result<[u8; MANIFEST_SIZE], ManifestError> {
-        let mut section = [0u8; MANIFEST_SIZE];
-        section[..4].copy_from_slice(&MANIFEST_MAGIC);
-        postcard::to_slice(self, &mut section[4..]).map_err(|_| ManifestError::TooLarge)?;
-        Ok(section)
+        section::encode(MANIFEST_MAGIC, self).map_err(ManifestError::from)
     }
 
     /// Decode the section contents.
-    pub fn decode(section: &[u8]) -> Result<Manifest, ManifestError> {
-        let payload = section
-            .strip_prefix(&MANIFEST_MAGIC[..])
-            .ok_or(ManifestError::NotWritten)?;
-        postcard::from_bytes(payload).map_err(|_| ManifestError::Malformed)
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        Ok(section::decode(MANIFEST_MAGIC, bytes)?)
+    }
+}
+
+impl From<SectionError> for ManifestError {
+    fn from(error: SectionError) -> Self {
+        match error {
+            SectionError::NotWritten => ManifestError::NotWritten,
+            SectionError::Malformed => ManifestError::Malformed,
+            SectionError::TooLarge => ManifestError::TooLarge,
+        }
     }
 }
 

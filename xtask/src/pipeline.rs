@@ -131,7 +131,8 @@ SECTIONS
     _stack_guard = .;
     . += {PAGE_SIZE:#x};
     _boot_stack_bottom = .;
-    . += 0x4000;
+    /* 32 KiB: decoding the boot manifest (postcard) takes ~12 KiB once. */
+    . += 0x8000;
     _boot_stack_top = .;
     . += 0x800;
     _emergency_stack_top = .;

@@ -3,6 +3,56 @@
 # restore and return.
   .include "macros.inc"
 
+# Store a2..a15 into the frame at \base (a0 or a1, saved separately).
+  .macro SAVE_A2_TO_A15 base
+  s32i a2, \base, 0+FRAME_A2
+  s32i a3, \base, 0+FRAME_A3
+  s32i a4, \base, 0+FRAME_A4
+  s32i a5, \base, 0+FRAME_A5
+  s32i a6, \base, 0+FRAME_A6
+  s32i a7, \base, 0+FRAME_A7
+  s32i a8, \base, 0+FRAME_A8
+  s32i a9, \base, 0+FRAME_A9
+  s32i a10, \base, 0+FRAME_A10
+  s32i a11, \base, 0+FRAME_A11
+  s32i a12, \base, 0+FRAME_A12
+  s32i a13, \base, 0+FRAME_A13
+  s32i a14, \base, 0+FRAME_A14
+  s32i a15, \base, 0+FRAME_A15
+  .endm
+
+# Store the special registers into the frame at \base, through \tmp
+# (whose number is \tmp_number, for the raw-encoded RSR).
+  .macro SAVE_SPECIAL base, tmp, tmp_number
+  rsr \tmp, sar
+  s32i \tmp, \base, 0+FRAME_SAR
+  rsr \tmp, ps
+  s32i \tmp, \base, 0+FRAME_PS
+  rsr \tmp, epc1
+  s32i \tmp, \base, 0+FRAME_PC
+  rsr \tmp, exccause
+  s32i \tmp, \base, 0+FRAME_EXCCAUSE
+  RSR_SR \tmp_number, SR_EXCSAVE2 # EXCVADDR as the vector found it
+  s32i \tmp, \base, 0+FRAME_EXCVADDR
+  rsr \tmp, lbeg
+  s32i \tmp, \base, 0+FRAME_LBEG
+  rsr \tmp, lend
+  s32i \tmp, \base, 0+FRAME_LEND
+  rsr \tmp, lcount
+  s32i \tmp, \base, 0+FRAME_LCOUNT
+  .endm
+
+# Leave exception mode for the Rust handler: no stray zero-overhead loop,
+# EXCM clear (a fault in the handler is then reported, not a double
+# exception), every maskable interrupt masked.
+  .macro ENTER_KERNEL_PS tmp
+  movi \tmp, 0
+  wsr \tmp, lcount
+  movi \tmp, 0+PS_KERNEL
+  wsr \tmp, ps
+  rsync
+  .endm
+
   .text
 
 # Kernel exception slow path. On entry: PS.EXCM = 1, original a0 in
@@ -11,45 +61,13 @@
   .balign 4
 _kernel_exception:
   addi a1, a1, -FRAME_SIZE
-  s32i a2, a1, 0+FRAME_A2
-  s32i a3, a1, 0+FRAME_A3
-  s32i a4, a1, 0+FRAME_A4
-  s32i a5, a1, 0+FRAME_A5
-  s32i a6, a1, 0+FRAME_A6
-  s32i a7, a1, 0+FRAME_A7
-  s32i a8, a1, 0+FRAME_A8
-  s32i a9, a1, 0+FRAME_A9
-  s32i a10, a1, 0+FRAME_A10
-  s32i a11, a1, 0+FRAME_A11
-  s32i a12, a1, 0+FRAME_A12
-  s32i a13, a1, 0+FRAME_A13
-  s32i a14, a1, 0+FRAME_A14
-  s32i a15, a1, 0+FRAME_A15
+  SAVE_A2_TO_A15 a1
   rsr a2, excsave1
   s32i a2, a1, 0+FRAME_A0
   addi a2, a1, 0+FRAME_SIZE
   s32i a2, a1, 0+FRAME_A1
-  rsr a2, sar
-  s32i a2, a1, 0+FRAME_SAR
-  rsr a2, ps
-  s32i a2, a1, 0+FRAME_PS
-  rsr a2, epc1
-  s32i a2, a1, 0+FRAME_PC
-  rsr a2, exccause
-  s32i a2, a1, 0+FRAME_EXCCAUSE
-  RSR_SR 2, SR_EXCSAVE2            # EXCVADDR as the vector found it
-  s32i a2, a1, 0+FRAME_EXCVADDR
-  rsr a2, lbeg
-  s32i a2, a1, 0+FRAME_LBEG
-  rsr a2, lend
-  s32i a2, a1, 0+FRAME_LEND
-  rsr a2, lcount
-  s32i a2, a1, 0+FRAME_LCOUNT
-  movi a2, 0
-  wsr a2, lcount                  # no stray zero-overhead loop in the handler
-  movi a2, 0+PS_KERNEL
-  wsr a2, ps
-  rsync
+  SAVE_SPECIAL a1, a2, 2
+  ENTER_KERNEL_PS a2
   mov a2, a1
   call0 sotto_kernel_trap         # fn(frame: &mut TrapFrame)
   # fall through: a1 = the frame
@@ -99,46 +117,14 @@ _user_exception:
   movi a0, sotto_current_frame
   l32i a0, a0, 0
   s32i a1, a0, 0+FRAME_A1
-  s32i a2, a0, 0+FRAME_A2
-  s32i a3, a0, 0+FRAME_A3
-  s32i a4, a0, 0+FRAME_A4
-  s32i a5, a0, 0+FRAME_A5
-  s32i a6, a0, 0+FRAME_A6
-  s32i a7, a0, 0+FRAME_A7
-  s32i a8, a0, 0+FRAME_A8
-  s32i a9, a0, 0+FRAME_A9
-  s32i a10, a0, 0+FRAME_A10
-  s32i a11, a0, 0+FRAME_A11
-  s32i a12, a0, 0+FRAME_A12
-  s32i a13, a0, 0+FRAME_A13
-  s32i a14, a0, 0+FRAME_A14
-  s32i a15, a0, 0+FRAME_A15
+  SAVE_A2_TO_A15 a0
   mov a2, a0
   rsr a3, excsave1
   s32i a3, a2, 0+FRAME_A0
-  rsr a3, sar
-  s32i a3, a2, 0+FRAME_SAR
-  rsr a3, ps
-  s32i a3, a2, 0+FRAME_PS
-  rsr a3, epc1
-  s32i a3, a2, 0+FRAME_PC
-  rsr a3, exccause
-  s32i a3, a2, 0+FRAME_EXCCAUSE
-  RSR_SR 3, SR_EXCSAVE2            # EXCVADDR as the vector found it
-  s32i a3, a2, 0+FRAME_EXCVADDR
-  rsr a3, lbeg
-  s32i a3, a2, 0+FRAME_LBEG
-  rsr a3, lend
-  s32i a3, a2, 0+FRAME_LEND
-  rsr a3, lcount
-  s32i a3, a2, 0+FRAME_LCOUNT
-  movi a3, 0
-  wsr a3, lcount
+  SAVE_SPECIAL a2, a3, 3
   movi a1, _boot_stack_top        # the one kernel stack, empty on entry
   movi a0, 0
-  movi a3, 0+PS_KERNEL
-  wsr a3, ps
-  rsync
+  ENTER_KERNEL_PS a3
   call0 sotto_user_trap           # fn(frame) -> frame of the thread to run
   # fall through with a2 = that frame
 

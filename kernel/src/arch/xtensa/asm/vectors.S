@@ -3,6 +3,21 @@
 # sit before every literal pool.
   .include "macros.inc"
 
+# Level-1 vector body: keep a0 in EXCSAVE1 and EXCVADDR in EXCSAVE2 (first:
+# any TLB refill overwrites EXCVADDR), refill TLB misses right here, send
+# everything else to \slow_path.
+  .macro LEVEL1_VECTOR slow_path
+  wsr a0, excsave1
+  rsr a0, excvaddr
+  WSR_SR 0, SR_EXCSAVE2
+  rsr a0, exccause
+  addi a0, a0, -EXCCAUSE_DTLB_MISS
+  beqz a0, _dtlb_miss
+  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
+  beqz a0, _itlb_miss
+  j \slow_path
+  .endm
+
   .section .vectors, "ax"
   .global _vector_base
 _vector_base:
@@ -38,29 +53,13 @@ _vector_base:
   .org 0x300
   .global _kernel_vector
 _kernel_vector:
-  wsr a0, excsave1
-  rsr a0, excvaddr                # first: any TLB refill overwrites EXCVADDR
-  WSR_SR 0, SR_EXCSAVE2
-  rsr a0, exccause
-  addi a0, a0, -EXCCAUSE_DTLB_MISS
-  beqz a0, _dtlb_miss
-  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
-  beqz a0, _itlb_miss
-  j _kernel_exception
+  LEVEL1_VECTOR _kernel_exception
 
   # User vector: exceptions and level-1 interrupts with PS.UM = 1.
   .org 0x340
   .global _user_vector
 _user_vector:
-  wsr a0, excsave1
-  rsr a0, excvaddr                # first: any TLB refill overwrites EXCVADDR
-  WSR_SR 0, SR_EXCSAVE2
-  rsr a0, exccause
-  addi a0, a0, -EXCCAUSE_DTLB_MISS
-  beqz a0, _dtlb_miss
-  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
-  beqz a0, _itlb_miss
-  j _user_exception
+  LEVEL1_VECTOR _user_exception
 
   # Double exception: an exception while PS.EXCM was set.
   .org 0x3c0
