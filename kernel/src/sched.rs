@@ -33,6 +33,9 @@ pub struct Scheduler {
     state: [ThreadState; MAX_THREADS],
     count: usize,
     queues: [Deque<u8, MAX_THREADS>; PRIORITIES],
+    /// Bit `p` set when queue `p` is not empty: the most urgent ready
+    /// priority is one count-trailing-zeros away.
+    ready_mask: u32,
     current: Option<ThreadId>,
 }
 
@@ -50,6 +53,7 @@ impl Scheduler {
             state: [ThreadState::Ended; MAX_THREADS],
             count: 0,
             queues: [const { Deque::new() }; PRIORITIES],
+            ready_mask: 0,
             current: None,
         }
     }
@@ -92,7 +96,9 @@ impl Scheduler {
     fn enqueue(&mut self, id: ThreadId) {
         // Capacity is MAX_THREADS per queue and a thread is queued at most
         // once, so this cannot fail.
-        let _ = self.queues[self.priority[id] as usize].push_back(id as u8);
+        let priority = self.priority[id] as usize;
+        let _ = self.queues[priority].push_back(id as u8);
+        self.ready_mask |= 1 << priority;
     }
 
     /// The current thread gives up the CPU and goes to the back of its queue.
@@ -113,13 +119,17 @@ impl Scheduler {
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
         if self.state[id] == ThreadState::Ready {
-            let queue = &mut self.queues[self.priority[id] as usize];
+            let priority = self.priority[id] as usize;
+            let queue = &mut self.queues[priority];
             for _ in 0..queue.len() {
                 if let Some(queued) = queue.pop_front()
                     && queued as usize != id
                 {
                     let _ = queue.push_back(queued);
                 }
+            }
+            if queue.is_empty() {
+                self.ready_mask &= !(1 << priority);
             }
         }
         if self.current == Some(id) {
@@ -150,10 +160,16 @@ impl Scheduler {
     }
 
     fn most_urgent_ready(&self) -> Option<u8> {
-        self.queues
-            .iter()
-            .position(|queue| !queue.is_empty())
-            .map(|priority| priority as u8)
+        (self.ready_mask != 0).then(|| self.ready_mask.trailing_zeros() as u8)
+    }
+
+    fn dequeue(&mut self, priority: u8) -> Option<ThreadId> {
+        let queue = &mut self.queues[priority as usize];
+        let id = queue.pop_front()?;
+        if queue.is_empty() {
+            self.ready_mask &= !(1 << priority);
+        }
+        Some(id as usize)
     }
 
     /// Choose the thread to run: the current one, unless a more urgent one
@@ -166,7 +182,7 @@ impl Scheduler {
             }
         }
         let priority = self.most_urgent_ready()?;
-        let id = self.queues[priority as usize].pop_front()? as usize;
+        let id = self.dequeue(priority)?;
         self.state[id] = ThreadState::Running;
         self.current = Some(id);
         Some(id)

@@ -265,8 +265,6 @@ pub fn endings() -> (u32, u32, u32, u32) {
 
 struct ServiceEnv<'s> {
     slot: &'s mut Slot,
-    ticks: u64,
-    tick_hz: u32,
 }
 
 impl Env for ServiceEnv<'_> {
@@ -306,11 +304,11 @@ impl Env for ServiceEnv<'_> {
     }
 
     fn ticks(&self) -> u64 {
-        self.ticks
+        crate::tick_state().0
     }
 
     fn tick_hz(&self) -> u32 {
-        self.tick_hz
+        crate::tick_state().1
     }
 }
 
@@ -327,13 +325,10 @@ fn on_syscall(thread: ThreadId, frame: &mut TrapFrame) {
         frame.lcount -= 1;
         frame.pc = frame.lbeg;
     }
-    let (ticks, tick_hz) = crate::tick_state();
     let args = [frame.a[3], frame.a[4], frame.a[5], frame.a[6]];
     let effect = SLOTS.with(|slots| {
         let mut env = ServiceEnv {
             slot: &mut slots[thread],
-            ticks,
-            tick_hz,
         };
         syscall::dispatch(frame.a[2], args, &mut env)
     });
@@ -348,7 +343,8 @@ fn on_syscall(thread: ThreadId, frame: &mut TrapFrame) {
         }
         Effect::Sleep { ticks: count } => {
             frame.a[2] = 0;
-            SCHED.with(|sched| sched.sleep_current(ticks + count));
+            let now = crate::tick_state().0;
+            SCHED.with(|sched| sched.sleep_current(now + count));
         }
         Effect::Exit { code } => {
             let name = SLOTS.with(|slots| slots[thread].name.clone());
