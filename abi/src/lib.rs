@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod boot;
+pub mod cap;
 pub mod cause;
 pub mod exit;
 pub mod layout;

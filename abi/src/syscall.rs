@@ -59,15 +59,48 @@ pub enum Error {
     BadLength = 3,
     /// An argument has a value the call does not accept.
     BadArgument = 4,
+    /// The capability slot number is outside the table.
+    BadSlot = 5,
+    /// The slot holds no capability.
+    EmptySlot = 6,
+    /// The destination slot already holds a capability.
+    SlotInUse = 7,
+    /// The capability names an object of another kind.
+    WrongKind = 8,
+    /// The capability lacks a right the operation needs.
+    MissingRight = 9,
+    /// A derived capability may not have rights its source lacks.
+    WidenRights = 10,
+    /// A badged capability cannot be given another badge.
+    AlreadyBadged = 11,
+    /// The operation would wait, and the caller asked not to.
+    WouldBlock = 12,
+    /// The wait ended by timeout.
+    TimedOut = 13,
+    /// A semaphore is at its maximum count.
+    Overflow = 14,
+    /// The peer ended (server died, caller gone).
+    PeerGone = 15,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 4] = [
+    pub const ALL: [Error; 15] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::BadLength,
         Error::BadArgument,
+        Error::BadSlot,
+        Error::EmptySlot,
+        Error::SlotInUse,
+        Error::WrongKind,
+        Error::MissingRight,
+        Error::WidenRights,
+        Error::AlreadyBadged,
+        Error::WouldBlock,
+        Error::TimedOut,
+        Error::Overflow,
+        Error::PeerGone,
     ];
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
@@ -86,6 +119,17 @@ impl Error {
             Error::BadAddress => "bad address",
             Error::BadLength => "bad length",
             Error::BadArgument => "bad argument",
+            Error::BadSlot => "no such capability slot",
+            Error::EmptySlot => "empty capability slot",
+            Error::SlotInUse => "capability slot in use",
+            Error::WrongKind => "capability of the wrong kind",
+            Error::MissingRight => "capability lacks a right",
+            Error::WidenRights => "derived rights exceed the source's",
+            Error::AlreadyBadged => "capability already badged",
+            Error::WouldBlock => "would block",
+            Error::TimedOut => "timed out",
+            Error::Overflow => "count at its maximum",
+            Error::PeerGone => "peer gone",
         }
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod addrspace;
 pub mod arch;
+pub mod cap;
 pub mod console;
 pub mod pagetable;
 pub mod sched;

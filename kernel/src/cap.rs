@@ -1,0 +1,395 @@
+//! Capability tables: a fixed array of slots per service, each holding an
+//! object reference, rights and a badge. Every capability remembers the one
+//! it was derived from, so `revoke` removes exactly the capabilities made
+//! from it, in every service, and nothing else.
+//!
+//! Rules: deriving (a copy, possibly to another service) needs GRANT on the
+//! source and may only keep or drop rights; a badge can be set once, on an
+//! unbadged source; deleting a capability hands its children to its own
+//! parent, so revoking further up still finds them.
+
+use heapless::Vec;
+use sotto_abi::Error;
+use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights};
+
+/// Index of a kernel object.
+pub type ObjectId = u16;
+
+/// Where a capability lives: service (capability space) and slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapRef {
+    /// Capability space (the service's index).
+    pub space: u8,
+    /// Slot in that space.
+    pub slot: u8,
+}
+
+/// A capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    /// The object.
+    pub object: ObjectId,
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// What the holder may do with it.
+    pub rights: Rights,
+    /// Delivered to servers (endpoints) and waiters (notifications); 0 =
+    /// unbadged.
+    pub badge: u32,
+    parent: Option<CapRef>,
+}
+
+impl Cap {
+    /// An original capability (made at boot, derived from nothing).
+    pub fn original(object: ObjectId, kind: ObjectKind, rights: Rights, badge: u32) -> Cap {
+        Cap {
+            object,
+            kind,
+            rights,
+            badge,
+            parent: None,
+        }
+    }
+
+    /// The capability it was derived from.
+    pub fn parent(&self) -> Option<CapRef> {
+        self.parent
+    }
+}
+
+/// Most capabilities one revoke can remove (every slot of every space).
+pub const MAX_REVOKED: usize = 16 * CAP_SLOTS;
+
+/// Every service's table.
+pub struct CapSpaces<const SPACES: usize> {
+    slots: [[Option<Cap>; CAP_SLOTS]; SPACES],
+}
+
+impl<const SPACES: usize> Default for CapSpaces<SPACES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const SPACES: usize> CapSpaces<SPACES> {
+    /// All empty.
+    pub const fn new() -> Self {
+        CapSpaces {
+            slots: [[None; CAP_SLOTS]; SPACES],
+        }
+    }
+
+    fn check(&self, at: CapRef) -> Result<(), Error> {
+        if at.space as usize >= SPACES || at.slot as usize >= CAP_SLOTS {
+            return Err(Error::BadSlot);
+        }
+        Ok(())
+    }
+
+    /// A reference from a slot number a service passed (checked).
+    pub fn slot_ref(space: u8, slot: u32) -> Result<CapRef, Error> {
+        u8::try_from(slot)
+            .ok()
+            .filter(|slot| (*slot as usize) < CAP_SLOTS)
+            .map(|slot| CapRef { space, slot })
+            .ok_or(Error::BadSlot)
+    }
+
+    /// The capability at `at`, if any.
+    pub fn get(&self, at: CapRef) -> Result<&Cap, Error> {
+        self.check(at)?;
+        self.slots[at.space as usize][at.slot as usize]
+            .as_ref()
+            .ok_or(Error::EmptySlot)
+    }
+
+    /// The capability at `at`, which must name a `kind` object and hold
+    /// `needed` rights.
+    pub fn lookup(&self, at: CapRef, kind: ObjectKind, needed: Rights) -> Result<&Cap, Error> {
+        let cap = self.get(at)?;
+        if cap.kind != kind {
+            return Err(Error::WrongKind);
+        }
+        if !cap.rights.contains(needed) {
+            return Err(Error::MissingRight);
+        }
+        Ok(cap)
+    }
+
+    /// Put an original capability into an empty slot (boot).
+    pub fn install(&mut self, at: CapRef, cap: Cap) -> Result<(), Error> {
+        self.check(at)?;
+        let slot = &mut self.slots[at.space as usize][at.slot as usize];
+        if slot.is_some() {
+            return Err(Error::SlotInUse);
+        }
+        *slot = Some(Cap {
+            parent: None,
+            ..cap
+        });
+        Ok(())
+    }
+
+    /// Copy `from` into the empty slot `to` (any space) with `rights` (a
+    /// subset of the source's) and optionally a badge.
+    pub fn derive(
+        &mut self,
+        from: CapRef,
+        to: CapRef,
+        rights: Rights,
+        badge: Option<u32>,
+    ) -> Result<Cap, Error> {
+        let source = *self.get(from)?;
+        self.check(to)?;
+        if !source.rights.contains(Rights::GRANT) {
+            return Err(Error::MissingRight);
+        }
+        if !source.rights.contains(rights) {
+            return Err(Error::WidenRights);
+        }
+        let badge = match badge {
+            Some(badge) if source.badge != 0 && badge != source.badge => {
+                return Err(Error::AlreadyBadged);
+            }
+            Some(badge) => badge,
+            None => source.badge,
+        };
+        if self.slots[to.space as usize][to.slot as usize].is_some() {
+            return Err(Error::SlotInUse);
+        }
+        let derived = Cap {
+            rights,
+            badge,
+            parent: Some(from),
+            ..source
+        };
+        self.slots[to.space as usize][to.slot as usize] = Some(derived);
+        Ok(derived)
+    }
+
+    /// Move a capability to the empty slot `to` (any space); what was
+    /// derived from it follows it.
+    pub fn move_cap(&mut self, from: CapRef, to: CapRef) -> Result<(), Error> {
+        let cap = *self.get(from)?;
+        self.check(to)?;
+        if from == to {
+            return Ok(());
+        }
+        if self.slots[to.space as usize][to.slot as usize].is_some() {
+            return Err(Error::SlotInUse);
+        }
+        self.slots[to.space as usize][to.slot as usize] = Some(cap);
+        self.slots[from.space as usize][from.slot as usize] = None;
+        self.reparent(from, Some(to));
+        Ok(())
+    }
+
+    /// Remove the capability at `at`; its children keep working and now
+    /// descend from its parent.
+    pub fn delete(&mut self, at: CapRef) -> Result<Cap, Error> {
+        let cap = *self.get(at)?;
+        self.slots[at.space as usize][at.slot as usize] = None;
+        self.reparent(at, cap.parent);
+        Ok(cap)
+    }
+
+    fn reparent(&mut self, old: CapRef, new: Option<CapRef>) {
+        for space in self.slots.iter_mut() {
+            for cap in space.iter_mut().flatten() {
+                if cap.parent == Some(old) {
+                    cap.parent = new;
+                }
+            }
+        }
+    }
+
+    /// Remove every capability derived from `at`, directly or not, in every
+    /// space; `at` itself stays. Returns what was removed, so the caller
+    /// can undo its effects (unmap memory, ...).
+    pub fn revoke(&mut self, at: CapRef) -> Result<Vec<(CapRef, Cap), MAX_REVOKED>, Error> {
+        self.get(at)?;
+        let mut removed: Vec<(CapRef, Cap), MAX_REVOKED> = Vec::new();
+        // Breadth first: the removed list doubles as the work queue.
+        let mut next = 0;
+        let mut parent = at;
+        loop {
+            for space in 0..SPACES {
+                for slot in 0..CAP_SLOTS {
+                    if let Some(cap) = self.slots[space][slot]
+                        && cap.parent == Some(parent)
+                    {
+                        self.slots[space][slot] = None;
+                        let _ = removed.push((
+                            CapRef {
+                                space: space as u8,
+                                slot: slot as u8,
+                            },
+                            cap,
+                        ));
+                    }
+                }
+            }
+            match removed.get(next) {
+                Some((child, _)) => parent = *child,
+                None => return Ok(removed),
+            }
+            next += 1;
+        }
+    }
+
+    /// Every capability of `space`, with its slot.
+    pub fn iter_space(&self, space: u8) -> impl Iterator<Item = (u8, &Cap)> {
+        self.slots[space as usize]
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, cap)| cap.as_ref().map(|cap| (slot as u8, cap)))
+    }
+
+    /// Remove every capability of `space` (its service ended); their
+    /// children elsewhere descend from their parents.
+    pub fn clear_space(&mut self, space: u8) {
+        for slot in 0..CAP_SLOTS as u8 {
+            let _ = self.delete(CapRef { space, slot });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cap, CapRef, CapSpaces};
+    use sotto_abi::Error;
+    use sotto_abi::cap::{ObjectKind, Rights};
+
+    fn at(space: u8, slot: u8) -> CapRef {
+        CapRef { space, slot }
+    }
+
+    fn endpoint_rights() -> Rights {
+        Rights::SEND | Rights::RECEIVE | Rights::GRANT
+    }
+
+    fn spaces() -> CapSpaces<3> {
+        let mut spaces = CapSpaces::new();
+        spaces
+            .install(
+                at(0, 0),
+                Cap::original(7, ObjectKind::Endpoint, endpoint_rights(), 0),
+            )
+            .unwrap();
+        spaces
+    }
+
+    #[test]
+    fn derive_narrows_rights_and_sets_a_badge_once() {
+        let mut s = spaces();
+        let child = s
+            .derive(at(0, 0), at(1, 3), Rights::SEND | Rights::GRANT, Some(42))
+            .unwrap();
+        assert_eq!(
+            (child.object, child.rights, child.badge, child.parent()),
+            (7, Rights::SEND | Rights::GRANT, 42, Some(at(0, 0)))
+        );
+        assert_eq!(
+            s.derive(at(1, 3), at(2, 0), Rights::SEND | Rights::RECEIVE, None),
+            Err(Error::WidenRights)
+        );
+        assert_eq!(
+            s.derive(at(1, 3), at(2, 0), Rights::SEND, Some(43)),
+            Err(Error::AlreadyBadged)
+        );
+        assert_eq!(
+            s.derive(at(1, 3), at(2, 0), Rights::SEND, None)
+                .unwrap()
+                .badge,
+            42
+        );
+        // No GRANT, no copies.
+        assert_eq!(
+            s.derive(at(2, 0), at(2, 1), Rights::SEND, None),
+            Err(Error::MissingRight)
+        );
+    }
+
+    #[test]
+    fn every_misuse_has_its_own_error() {
+        let mut s = spaces();
+        assert_eq!(s.get(at(0, 1)).err(), Some(Error::EmptySlot));
+        assert_eq!(s.get(at(0, 32)).err(), Some(Error::BadSlot));
+        assert_eq!(s.get(at(3, 0)).err(), Some(Error::BadSlot));
+        assert_eq!(CapSpaces::<3>::slot_ref(0, 1000), Err(Error::BadSlot));
+        assert_eq!(
+            s.lookup(at(0, 0), ObjectKind::Semaphore, Rights::empty())
+                .err(),
+            Some(Error::WrongKind)
+        );
+        s.derive(at(0, 0), at(1, 0), Rights::SEND, None).unwrap();
+        assert_eq!(
+            s.lookup(at(1, 0), ObjectKind::Endpoint, Rights::RECEIVE)
+                .err(),
+            Some(Error::MissingRight)
+        );
+        assert_eq!(
+            s.derive(at(0, 0), at(1, 0), Rights::SEND, None),
+            Err(Error::SlotInUse)
+        );
+        assert_eq!(s.move_cap(at(0, 0), at(1, 0)), Err(Error::SlotInUse));
+        assert_eq!(s.delete(at(2, 2)), Err(Error::EmptySlot));
+        assert_eq!(s.revoke(at(2, 2)).err(), Some(Error::EmptySlot));
+    }
+
+    #[test]
+    fn revoke_removes_every_descendant_in_every_space_and_nothing_else() {
+        let mut s = spaces();
+        s.install(
+            at(2, 9),
+            Cap::original(8, ObjectKind::Semaphore, Rights::SEND | Rights::GRANT, 0),
+        )
+        .unwrap();
+        s.derive(at(0, 0), at(1, 0), endpoint_rights(), None)
+            .unwrap();
+        s.derive(at(1, 0), at(2, 0), Rights::SEND | Rights::GRANT, Some(5))
+            .unwrap();
+        s.derive(at(2, 0), at(0, 1), Rights::SEND, None).unwrap();
+        s.derive(at(0, 0), at(2, 1), Rights::RECEIVE, None).unwrap();
+        s.derive(at(2, 9), at(1, 9), Rights::SEND, None).unwrap();
+        let removed = s.revoke(at(1, 0)).unwrap();
+        let places: Vec<CapRef> = removed.iter().map(|(place, _)| *place).collect();
+        assert_eq!(places, vec![at(2, 0), at(0, 1)]);
+        assert!(
+            s.get(at(1, 0)).is_ok(),
+            "the revoked capability itself stays"
+        );
+        assert!(s.get(at(2, 1)).is_ok(), "a sibling stays");
+        assert!(s.get(at(1, 9)).is_ok(), "other objects are untouched");
+        assert_eq!(s.revoke(at(0, 0)).unwrap().len(), 2);
+        assert_eq!(s.iter_space(0).count(), 1);
+    }
+
+    #[test]
+    fn delete_and_move_keep_revoke_exact() {
+        let mut s = spaces();
+        s.derive(at(0, 0), at(1, 0), endpoint_rights(), None)
+            .unwrap();
+        s.derive(at(1, 0), at(2, 0), Rights::SEND, None).unwrap();
+        // Deleting the middle: the grandchild now descends from the root.
+        s.delete(at(1, 0)).unwrap();
+        assert_eq!(s.get(at(2, 0)).unwrap().parent(), Some(at(0, 0)));
+        // Moving the root: children follow.
+        s.move_cap(at(0, 0), at(1, 5)).unwrap();
+        assert_eq!(s.get(at(0, 0)).err(), Some(Error::EmptySlot));
+        assert_eq!(s.get(at(2, 0)).unwrap().parent(), Some(at(1, 5)));
+        assert_eq!(s.revoke(at(1, 5)).unwrap().len(), 1);
+        assert_eq!(s.get(at(2, 0)).err(), Some(Error::EmptySlot));
+    }
+
+    #[test]
+    fn clearing_a_space_keeps_what_others_derived() {
+        let mut s = spaces();
+        s.derive(at(0, 0), at(1, 0), endpoint_rights(), None)
+            .unwrap();
+        s.derive(at(1, 0), at(2, 0), Rights::SEND, None).unwrap();
+        s.clear_space(1);
+        assert_eq!(s.iter_space(1).count(), 0);
+        assert_eq!(s.get(at(2, 0)).unwrap().parent(), Some(at(0, 0)));
+    }
+}
