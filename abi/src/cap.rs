@@ -40,16 +40,19 @@ pub enum ObjectKind {
     Timer,
     /// A heap or shared buffer.
     Memory,
+    /// The console (printing needs a capability to it).
+    Console,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 5] = [
+    pub const ALL: [ObjectKind; 6] = [
         ObjectKind::Endpoint,
         ObjectKind::Notification,
         ObjectKind::Semaphore,
         ObjectKind::Timer,
         ObjectKind::Memory,
+        ObjectKind::Console,
     ];
 
     /// The rights that mean something for this kind (GRANT always does).
@@ -61,6 +64,7 @@ impl ObjectKind {
                 }
                 ObjectKind::Timer => Rights::CONTROL,
                 ObjectKind::Memory => Rights::READ | Rights::WRITE,
+                ObjectKind::Console => Rights::SEND,
             }
     }
 
@@ -72,6 +76,7 @@ impl ObjectKind {
             ObjectKind::Semaphore => "semaphore",
             ObjectKind::Timer => "timer",
             ObjectKind::Memory => "memory",
+            ObjectKind::Console => "console",
         }
     }
 }

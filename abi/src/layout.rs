@@ -38,6 +38,11 @@ pub const USER_IMAGE_LIMIT: u32 = 0x4040_0000;
 /// Top of every service's stack; an unmapped guard page sits under the
 /// stack's lowest page.
 pub const USER_STACK_TOP: u32 = 0x6000_0000;
+/// Each service thread's IPC buffer (one page, RW): message payloads are
+/// copied between buffers by the kernel.
+pub const IPC_BUFFER_VA: u32 = 0x5FC0_0000;
+/// Memory regions (heaps, shared buffers) are mapped in this window.
+pub const REGION_WINDOW: (u32, u32) = (0x5000_0000, 0x5F00_0000);
 /// The ring services run in.
 pub const USER_RING: u8 = 1;
 /// ASID of the kernel (ring 0; fixed by the hardware).

@@ -11,7 +11,8 @@
 pub enum Syscall {
     /// Do nothing and return: measures the cost of entry and exit.
     Null = 0,
-    /// Write `len` bytes at `ptr` (a3, a4) to the console. Value: bytes written.
+    /// Write `len` bytes at `ptr` (a3, a4) to the console; needs a console
+    /// capability. Value: bytes written.
     ConsoleWrite = 1,
     /// End the calling service with status a3. Does not return.
     Exit = 2,
@@ -25,11 +26,55 @@ pub enum Syscall {
     Cycles = 6,
     /// Value: ticks since boot.
     Ticks = 7,
+    /// Copy slot a3 into empty slot a4 with rights a5 (a subset) and badge
+    /// a6 (0: keep the source's). Needs GRANT.
+    CapDerive = 8,
+    /// Move slot a3 to empty slot a4.
+    CapMove = 9,
+    /// Empty slot a3.
+    CapDelete = 10,
+    /// Remove everything derived from slot a3, in every service. Value:
+    /// how many capabilities were removed.
+    CapRevoke = 11,
+    /// Describe slot a3: a3 = kind, a4 = rights, a5 = badge.
+    CapInfo = 12,
+    /// Set bits a4 in notification a3 (SEND).
+    NotifySignal = 13,
+    /// Wait for bits of notification a3 (RECEIVE); value: the bits, now clear.
+    NotifyWait = 14,
+    /// Take the bits of notification a3 without waiting (RECEIVE).
+    NotifyPoll = 15,
+    /// Give semaphore a3 (SEND).
+    SemGive = 16,
+    /// Take semaphore a3 (RECEIVE), waiting at most a4 microseconds
+    /// (0: do not wait, `u32::MAX`: forever).
+    SemTake = 17,
+    /// Arm timer a3 (CONTROL): first expiry after a4, then every a5 (0:
+    /// once), in ticks (a6 = 0) or microseconds (a6 = 1).
+    TimerArm = 18,
+    /// Disarm timer a3 (CONTROL).
+    TimerCancel = 19,
+    /// Map memory region a3 at address a4 with rights a5 (READ, WRITE).
+    MemMap = 20,
+    /// Unmap memory region a3.
+    MemUnmap = 21,
+    /// Where region a3 is mapped: a3 = address (0: not mapped), a4 = size.
+    MemInfo = 22,
+    /// Call endpoint a3 (SEND): a4 = [`MsgInfo`], a5..a7 words; blocks for
+    /// the reply, which comes back the same way.
+    Call = 23,
+    /// Receive on endpoint a3 (RECEIVE); a4 = [`MsgInfo`] (receive slot).
+    /// Returns a3 = badge, a4 = info, a5..a7 words.
+    Recv = 24,
+    /// Reply to the last call received: a4 = info, a5..a7 words.
+    Reply = 25,
+    /// Reply, then receive on endpoint a3, in one call.
+    ReplyRecv = 26,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 8] = [
+    pub const ALL: [Syscall; 27] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -38,11 +83,88 @@ impl Syscall {
         Syscall::Panic,
         Syscall::Cycles,
         Syscall::Ticks,
+        Syscall::CapDerive,
+        Syscall::CapMove,
+        Syscall::CapDelete,
+        Syscall::CapRevoke,
+        Syscall::CapInfo,
+        Syscall::NotifySignal,
+        Syscall::NotifyWait,
+        Syscall::NotifyPoll,
+        Syscall::SemGive,
+        Syscall::SemTake,
+        Syscall::TimerArm,
+        Syscall::TimerCancel,
+        Syscall::MemMap,
+        Syscall::MemUnmap,
+        Syscall::MemInfo,
+        Syscall::Call,
+        Syscall::Recv,
+        Syscall::Reply,
+        Syscall::ReplyRecv,
     ];
 
     /// Decode a number from a2.
     pub fn from_raw(raw: u32) -> Option<Syscall> {
         Self::ALL.get(raw as usize).copied()
+    }
+}
+
+impl From<Syscall> for u32 {
+    fn from(call: Syscall) -> u32 {
+        call as u32
+    }
+}
+
+/// "No slot" in a [`MsgInfo`] slot field.
+pub const NO_SLOT: u8 = 0xFF;
+
+/// The info word of an IPC message: payload length (bytes in the IPC
+/// buffer), a capability to send, the slot to receive one into, and
+/// whether one arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsgInfo {
+    /// Payload bytes in the IPC buffer (at most [`IPC_PAYLOAD_MAX`]).
+    pub len: u16,
+    /// Slot of a capability to transfer, or [`NO_SLOT`].
+    pub send_cap: u8,
+    /// Slot to receive a capability into, or [`NO_SLOT`].
+    pub recv_slot: u8,
+    /// Set by the kernel: a capability was received into `recv_slot`.
+    pub cap_received: bool,
+}
+
+/// Most payload bytes in one message (the IPC buffer is one page).
+pub const IPC_PAYLOAD_MAX: u16 = 4096;
+
+impl MsgInfo {
+    /// A message with `len` payload bytes and no capability.
+    pub const fn new(len: u16) -> MsgInfo {
+        MsgInfo {
+            len,
+            send_cap: NO_SLOT,
+            recv_slot: NO_SLOT,
+            cap_received: false,
+        }
+    }
+
+    /// Pack into a register. Slot fields hold `slot + 1`, so an all-zero
+    /// register is a plain message with no capability.
+    pub const fn encode(self) -> u32 {
+        (self.len as u32 & 0x1FFF)
+            | ((self.cap_received as u32) << 13)
+            | ((self.send_cap.wrapping_add(1) as u32) << 16)
+            | ((self.recv_slot.wrapping_add(1) as u32) << 24)
+    }
+
+    /// Unpack a register.
+    pub const fn decode(raw: u32) -> MsgInfo {
+        MsgInfo {
+            len: (raw & 0x1FFF) as u16,
+            cap_received: raw & (1 << 13) != 0,
+            send_cap: ((raw >> 16) as u8).wrapping_sub(1),
+            recv_slot: ((raw >> 24) as u8).wrapping_sub(1),
+        }
     }
 }
 
@@ -149,6 +271,26 @@ mod tests {
         }
         assert_eq!(Syscall::from_raw(Syscall::ALL.len() as u32), None);
         assert_eq!(Syscall::from_raw(u32::MAX), None);
+    }
+
+    #[test]
+    fn message_info_packs_into_one_register() {
+        let info = super::MsgInfo {
+            len: 4096,
+            send_cap: 3,
+            recv_slot: 31,
+            cap_received: true,
+        };
+        assert_eq!(super::MsgInfo::decode(info.encode()), info);
+        assert_eq!(
+            super::MsgInfo::decode(super::MsgInfo::new(7).encode()).send_cap,
+            super::NO_SLOT
+        );
+        assert_eq!(
+            super::MsgInfo::decode(0),
+            super::MsgInfo::new(0),
+            "zero means no capability"
+        );
     }
 
     #[test]

@@ -276,6 +276,7 @@ mod tests {
             stack_size: 2 * PAGE_SIZE,
             arg: 0,
             segments: heapless::Vec::from_slice(segments).unwrap(),
+            caps: heapless::Vec::new(),
         }
     }
 

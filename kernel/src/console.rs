@@ -59,6 +59,28 @@ pub fn write_line(sink: impl FnMut(&[u8]), args: fmt::Arguments<'_>) {
     writer.flush();
 }
 
+/// Prefixes each line a service prints with its name, so output of
+/// concurrent services stays attributable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinePrefixer {
+    mid_line: bool,
+}
+
+impl LinePrefixer {
+    /// Pass `bytes` to `sink`, inserting `[name] ` at each line start.
+    pub fn write(&mut self, name: &str, bytes: &[u8], mut sink: impl FnMut(&[u8])) {
+        for line in bytes.split_inclusive(|byte| *byte == b'\n') {
+            if !self.mid_line {
+                sink(b"[");
+                sink(name.as_bytes());
+                sink(b"] ");
+            }
+            sink(line);
+            self.mid_line = !line.ends_with(b"\n");
+        }
+    }
+}
+
 /// Print a prefixed line on the kernel console.
 #[macro_export]
 macro_rules! kprintln {
@@ -69,7 +91,7 @@ macro_rules! kprintln {
 
 #[cfg(test)]
 mod tests {
-    use super::write_line;
+    use super::{LinePrefixer, write_line};
 
     #[test]
     fn prefixes_and_keeps_long_lines_whole() {
@@ -92,5 +114,17 @@ mod tests {
         let mut writes = 0;
         write_line(|_| writes += 1, format_args!("booted"));
         assert_eq!(writes, 1);
+    }
+
+    #[test]
+    fn lines_get_the_service_name() {
+        let mut out = Vec::new();
+        let mut prefixer = LinePrefixer::default();
+        prefixer.write("a", b"one\ntw", |bytes| out.extend_from_slice(bytes));
+        prefixer.write("a", b"o\nthree\n", |bytes| out.extend_from_slice(bytes));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[a] one\n[a] two\n[a] three\n"
+        );
     }
 }

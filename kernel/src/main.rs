@@ -100,15 +100,12 @@ extern "C" fn sotto_kernel_main() -> ! {
         SelfTest::PageTables => selftest::page_tables(tables),
         fault => selftest::provoke_fault(fault),
     }
-    let services = match services::load_all(&tables) {
+    let services = match services::load_all(&tables, config.tick_hz) {
         Ok(count) => count,
-        Err(services::LoadFailure::Manifest(error)) => {
-            kprintln!("BOOT FAILED: {error}");
-            arch::exit(ExitCode::BadManifest);
-        }
-        Err(services::LoadFailure::Service(name, error)) => {
-            kprintln!("BOOT FAILED: service {name}: {error}");
-            arch::exit(ExitCode::BadManifest);
+        Err(failure) => {
+            let (code, text) = services::describe(&failure);
+            kprintln!("BOOT FAILED: {text}");
+            arch::exit(code);
         }
     };
 
@@ -169,7 +166,7 @@ pub fn on_interrupts() {
             u64::from(at) * 100
         );
     }
-    services::SCHED.with(|sched| sched.tick(ticks));
+    services::KERNEL.with(|kernel| kernel.tick(ticks));
     let every = u64::from(config.report_every);
     if every != 0 {
         for tick in ticks + 1 - u64::from(new)..=ticks {

@@ -368,6 +368,32 @@ impl<'t> PageTables<'t> {
         Ok(())
     }
 
+    /// Remove the mappings of `len` bytes at `va` (page aligned); returns
+    /// how many pages were mapped. The caller flushes the TLB.
+    pub fn unmap(&mut self, va: u32, len: u32) -> Result<u32, MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::UnalignedVirtual(va));
+        }
+        if !len.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::UnalignedLength(len));
+        }
+        if len > 0 && va.checked_add(len - 1).is_none() {
+            return Err(MapError::Wraps);
+        }
+        let mut removed = 0;
+        for page in 0..len / PAGE_SIZE {
+            let page_va = va + page * PAGE_SIZE;
+            if let Some(l2) = self.l2_index(page_va) {
+                let entry = &mut self.pool[l2][Self::l2_slot(page_va)];
+                if Pte(*entry).is_valid() {
+                    removed += 1;
+                }
+                *entry = Pte::INVALID.0;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The PTE mapping `va`, if any.
     pub fn translate(&self, va: u32) -> Option<Pte> {
         let l2 = self.l2_index(va)?;
@@ -604,6 +630,26 @@ mod tests {
             pt.map(text(0x0080_0000, PAGE_SIZE)),
             Err(MapError::OutOfTables)
         );
+    }
+
+    #[test]
+    fn unmaps_exactly_the_range() {
+        let (mut l1, mut pool) = tables(2);
+        let mut pt = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, pte_window(0)).unwrap();
+        pt.map(text(0x5000_0000, 4 * PAGE_SIZE)).unwrap();
+        assert_eq!(pt.unmap(0x5000_1000, 2 * PAGE_SIZE), Ok(2));
+        assert!(pt.translate(0x5000_0000).is_some());
+        assert_eq!(pt.translate(0x5000_1000), None);
+        assert_eq!(pt.translate(0x5000_2000), None);
+        assert!(pt.translate(0x5000_3000).is_some());
+        assert_eq!(pt.unmap(0x5000_1000, PAGE_SIZE), Ok(0), "already unmapped");
+        assert_eq!(pt.unmap(0x6000_0000, PAGE_SIZE), Ok(0), "no table there");
+        assert_eq!(
+            pt.unmap(0x5000_0004, PAGE_SIZE),
+            Err(MapError::UnalignedVirtual(0x5000_0004))
+        );
+        // Remapping an unmapped page works.
+        pt.map(text(0x5000_1000, PAGE_SIZE)).unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! urgent), FIFO within a priority, round-robin among equals on every tick.
 //! Plain data, no hardware: the kernel binary drives it from traps.
 
-use heapless::Deque;
+use heapless::{Deque, Vec};
 
 /// Index of a thread.
 pub type ThreadId = usize;
@@ -22,6 +22,12 @@ pub enum ThreadState {
     Sleeping {
         /// Tick at which it becomes ready.
         until: u64,
+    },
+    /// Waiting for an object (IPC, semaphore, notification), until woken
+    /// or, if `until` is set, until that tick (a timeout).
+    Blocked {
+        /// Tick at which the wait times out.
+        until: Option<u64>,
     },
     /// Exited or stopped; never runs again.
     Ended,
@@ -116,6 +122,51 @@ impl Scheduler {
         }
     }
 
+    /// The current thread waits for an object, at most until tick `until`.
+    pub fn block_current(&mut self, until: Option<u64>) {
+        if let Some(id) = self.current.take() {
+            self.state[id] = ThreadState::Blocked { until };
+        }
+    }
+
+    /// Make a blocked or sleeping thread ready (no effect otherwise).
+    pub fn wake(&mut self, id: ThreadId) {
+        if matches!(
+            self.state[id],
+            ThreadState::Blocked { .. } | ThreadState::Sleeping { .. }
+        ) {
+            self.state[id] = ThreadState::Ready;
+            self.enqueue(id);
+        }
+    }
+
+    /// Run `id` now (a directed switch, as IPC does): the current thread
+    /// goes back to its queue. `id` must be ready or already current.
+    pub fn switch_to(&mut self, id: ThreadId) -> bool {
+        if self.current == Some(id) {
+            return true;
+        }
+        if self.state[id] != ThreadState::Ready {
+            return false;
+        }
+        let priority = self.priority[id] as usize;
+        let queue = &mut self.queues[priority];
+        for _ in 0..queue.len() {
+            if let Some(queued) = queue.pop_front()
+                && queued as usize != id
+            {
+                let _ = queue.push_back(queued);
+            }
+        }
+        if queue.is_empty() {
+            self.ready_mask &= !(1 << priority);
+        }
+        self.yield_current();
+        self.state[id] = ThreadState::Running;
+        self.current = Some(id);
+        true
+    }
+
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
         if self.state[id] == ThreadState::Ready {
@@ -138,17 +189,23 @@ impl Scheduler {
         self.state[id] = ThreadState::Ended;
     }
 
-    /// A tick: wake every sleeper whose time has come (in thread order),
-    /// then, if a thread at least as urgent as the current one is ready,
-    /// send the current one to the back of its queue (time slicing).
-    pub fn tick(&mut self, now: u64) {
+    /// A tick: wake every sleeper whose time has come and every blocked
+    /// thread whose wait timed out (in thread order; the timed-out ones are
+    /// returned, for the caller to tell them), then, if a thread at least
+    /// as urgent as the current one is ready, send the current one to the
+    /// back of its queue (time slicing).
+    pub fn tick(&mut self, now: u64) -> Vec<ThreadId, MAX_THREADS> {
+        let mut timed_out = Vec::new();
         for id in 0..self.count {
-            if let ThreadState::Sleeping { until } = self.state[id]
-                && until <= now
-            {
-                self.state[id] = ThreadState::Ready;
-                self.enqueue(id);
+            match self.state[id] {
+                ThreadState::Sleeping { until } if until <= now => {}
+                ThreadState::Blocked { until: Some(until) } if until <= now => {
+                    let _ = timed_out.push(id);
+                }
+                _ => continue,
             }
+            self.state[id] = ThreadState::Ready;
+            self.enqueue(id);
         }
         if let Some(current) = self.current
             && self
@@ -157,6 +214,7 @@ impl Scheduler {
         {
             self.yield_current();
         }
+        timed_out
     }
 
     fn most_urgent_ready(&self) -> Option<u8> {
@@ -193,7 +251,9 @@ impl Scheduler {
         self.state[..self.count]
             .iter()
             .filter_map(|state| match state {
-                ThreadState::Sleeping { until } => Some(*until),
+                ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) } => {
+                    Some(*until)
+                }
                 _ => None,
             })
             .min()
@@ -261,6 +321,32 @@ mod tests {
         assert_eq!(s.schedule(), Some(urgent));
         assert_eq!(s.state(worker), ThreadState::Ready);
         assert_eq!(s.next_wakeup(), None);
+    }
+
+    #[test]
+    fn blocked_threads_wake_when_told_or_when_their_wait_times_out() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(b));
+        s.block_current(Some(5));
+        assert_eq!(s.schedule(), None);
+        assert!(s.tick(4).is_empty());
+        assert_eq!(s.tick(5).as_slice(), &[b], "b timed out");
+        assert_eq!(s.state(a), ThreadState::Blocked { until: None });
+        s.wake(a);
+        s.wake(a);
+        assert_eq!(s.schedule(), Some(b));
+        s.yield_current();
+        assert_eq!(s.schedule(), Some(a));
+        s.wake(b);
+        assert_eq!(
+            s.state(b),
+            ThreadState::Ready,
+            "waking a ready thread changes nothing"
+        );
     }
 
     #[test]

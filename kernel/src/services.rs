@@ -1,22 +1,26 @@
-//! Services on the hardware: loading them from the boot manifest into
-//! their own address spaces, entering and leaving user mode, and applying
-//! the effects of system calls, faults and ticks to the scheduler.
+//! Services on the hardware: building their address spaces from the boot
+//! manifest, the kernel objects they share, entering and leaving user mode.
+//! What system calls, ticks and faults do is decided by the portable
+//! [`Kernel`]; this file gives it the machine.
 
 use core::ptr::addr_of;
 
-use heapless::Vec;
+use heapless::String;
 use sotto_abi::layout::{
-    FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
-    USER_STACK_TOP, pte_window,
+    FIRST_SERVICE_ASID, IPC_BUFFER_VA, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE,
+    USER_POOL_SIZE, USER_RING, USER_STACK_TOP, pte_window,
 };
-use sotto_abi::manifest::{MANIFEST_SIZE, MAX_NAME, MAX_SERVICES, ManifestError, Service};
-use sotto_abi::{Error, ExceptionCause, Manifest};
-use sotto_kernel::addrspace::{self, FramePool, SERVICE_L2_TABLES, UserSlice};
+use sotto_abi::manifest::{
+    MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
+};
+use sotto_abi::{ExceptionCause, ExitCode};
+use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::console::LinePrefixer;
+use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::kprintln;
-use sotto_kernel::pagetable::{PageTables, Table};
-use sotto_kernel::sched::{Scheduler, ThreadId};
-use sotto_kernel::syscall::{self, Effect, Env, LinePrefixer};
+use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
+use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, ps};
 
 use crate::Global;
@@ -26,21 +30,58 @@ unsafe extern "C" {
     static _sotto_services_end: u8;
 }
 
+/// Second-level tables per service: image, stack and IPC buffer, and two
+/// for memory regions.
+const SERVICE_L2_TABLES: usize = 4;
+
 /// Written by `cargo xtask build` after linking (see `sotto_image`).
 #[unsafe(link_section = ".sotto.manifest")]
 #[used]
 static MANIFEST: [u8; MANIFEST_SIZE] = [0; MANIFEST_SIZE];
 
-/// How a service ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// It called exit with this status.
-    Exited(u32),
-    /// It panicked.
-    Panicked,
-    /// The kernel stopped it after a fault.
-    Faulted,
+/// Where the manifest is read to (kept off the kernel stack).
+static MANIFEST_COPY: Global<[u8; MANIFEST_SIZE]> = Global::new([0; MANIFEST_SIZE]);
+
+/// The machine as the portable kernel sees it.
+pub struct Machine;
+
+impl Hardware for Machine {
+    fn console(&mut self, bytes: &[u8]) {
+        arch::console_write(bytes);
+    }
+
+    fn cycles(&self) -> u32 {
+        arch::read_ccount()
+    }
+
+    fn phys(&mut self, pa: u32, len: u32) -> &mut [u8] {
+        let in_pool = pa >= USER_POOL_BASE
+            && pa
+                .checked_add(len)
+                .is_some_and(|end| end <= USER_POOL_BASE + USER_POOL_SIZE);
+        if !in_pool {
+            crate::fatal("physical access outside the service pool");
+        }
+        // SAFETY: the pool is mapped ring 0, identity, writable in every
+        // address space; the kernel hands its frames out and is the only
+        // code running, so no other reference to these bytes is live.
+        unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, len as usize) }
+    }
+
+    fn flush_tlb(&mut self) {
+        arch::flush_tlb();
+    }
 }
+
+/// The kernel state.
+pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 1000));
+
+/// The address space currently in the MMU (`None`: the boot tables).
+static ACTIVE: Global<Option<ThreadId>> = Global::new(None);
+
+/// The frame the user vector saves into; the assembly reads and writes it.
+#[unsafe(no_mangle)]
+static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
 
 /// The registers that select an address space.
 #[derive(Clone, Copy)]
@@ -53,37 +94,19 @@ struct SpaceRegs {
     l2_pin: u32,
 }
 
-/// One loaded service (one thread each, for now).
-pub struct Slot {
-    name: heapless::String<MAX_NAME>,
-    frame: TrapFrame,
-    tables: PageTables<'static>,
-    space: SpaceRegs,
-    stack_guard: u32,
-    console: LinePrefixer,
-    ending: Option<Ending>,
-}
-
-/// Every service, indexed by thread id (thread `n` is service `n`).
-pub static SLOTS: Global<Vec<Slot, MAX_SERVICES>> = Global::new(Vec::new());
-/// The scheduler.
-pub static SCHED: Global<Scheduler> = Global::new(Scheduler::new());
-/// The address space currently in the MMU (`None`: the kernel's boot tables).
-static ACTIVE: Global<Option<ThreadId>> = Global::new(None);
-
-/// Where the manifest is read to (kept off the kernel stack).
-static MANIFEST_COPY: Global<[u8; MANIFEST_SIZE]> = Global::new([0; MANIFEST_SIZE]);
-
-/// The frame the user vector saves into; the assembly reads and writes it.
-#[unsafe(no_mangle)]
-static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
+static SPACES: Global<[Option<SpaceRegs>; sotto_abi::manifest::MAX_SERVICES]> =
+    Global::new([None; sotto_abi::manifest::MAX_SERVICES]);
 
 /// Why the services could not be loaded.
 pub enum LoadFailure {
     /// The manifest section does not decode.
     Manifest(ManifestError),
+    /// An object could not be made.
+    Object(String<MAX_NAME>, LoadError),
     /// A service could not be placed.
-    Service(heapless::String<MAX_NAME>, addrspace::LoadError),
+    Service(String<MAX_NAME>, LoadError),
+    /// A service's capabilities could not be installed.
+    Grant(String<MAX_NAME>, sotto_abi::Error),
 }
 
 fn section(start: &u8, end: &u8) -> &'static [u8] {
@@ -94,8 +117,15 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start, len) }
 }
 
-/// Load every service of the manifest into its own address space.
-pub fn load_all(kernel: &PageTables<'static>) -> Result<usize, LoadFailure> {
+fn zeroed_frames(pool: &mut FramePool, pages: u32) -> Result<u32, LoadError> {
+    let pa = pool.alloc(pages)?;
+    Machine.phys(pa, pages * PAGE_SIZE).fill(0);
+    Ok(pa)
+}
+
+/// Make the manifest's objects, then load every service into its own
+/// address space. Returns how many services there are.
+pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
     let blob = unsafe {
         section(
@@ -103,57 +133,68 @@ pub fn load_all(kernel: &PageTables<'static>) -> Result<usize, LoadFailure> {
             &*addr_of!(_sotto_services_end),
         )
     };
-    let manifest = MANIFEST_COPY.with(|bytes| {
+    MANIFEST_COPY.with(|bytes| {
         for (i, byte) in bytes.iter_mut().enumerate() {
             // SAFETY: reading within the static; volatile because xtask
             // writes it after compilation, so the compiler must not assume
             // zeros.
             *byte = unsafe { core::ptr::read_volatile(MANIFEST.as_ptr().add(i)) };
         }
-        Manifest::decode(bytes)
     });
-    let manifest = manifest.map_err(LoadFailure::Manifest)?;
+    // SAFETY: MANIFEST_COPY is written above and only read from here on.
+    let bytes: &'static [u8] =
+        MANIFEST_COPY.with(|bytes| unsafe { &*(bytes as *const [u8; MANIFEST_SIZE]) });
+    let mut reader = ManifestReader::new(bytes).map_err(LoadFailure::Manifest)?;
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
-    for (index, service) in manifest.services.iter().enumerate() {
-        let slot = load_one(index, service, kernel, &mut pool, blob)
-            .map_err(|error| LoadFailure::Service(service.name.clone(), error))?;
-        let thread = SCHED.with(|sched| sched.add(service.priority));
-        if thread != Some(index) {
-            return Err(LoadFailure::Service(
-                service.name.clone(),
-                addrspace::LoadError::OutOfMemory,
-            ));
+    KERNEL.with(|kernel| kernel.tick_hz = tick_hz);
+    while let Some(object) = reader.next_object() {
+        let object = object.map_err(LoadFailure::Manifest)?;
+        let pa = match object.params {
+            ObjectParams::Memory { size, .. } => zeroed_frames(&mut pool, size.div_ceil(PAGE_SIZE))
+                .map_err(|error| LoadFailure::Object(object.name.clone(), error))?,
+            _ => 0,
+        };
+        let made = Object::new(&object.params, pa, 0);
+        if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
+            return Err(LoadFailure::Object(object.name, LoadError::OutOfMemory));
         }
+    }
+    let mut count = 0;
+    while let Some(service) = reader.next_service() {
+        let service = service.map_err(LoadFailure::Manifest)?;
+        let index = count;
+        let (loaded, space) = load_one(index, &service, kernel_tables, &mut pool, blob)
+            .map_err(|error| LoadFailure::Service(service.name.clone(), error))?;
+        KERNEL
+            .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
+            .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
+        SPACES.with(|spaces| spaces[index] = Some(space));
         kprintln!(
-            "service {}: priority {}, entry {:#010x}, stack {} KiB, ASID {}",
+            "service {}: priority {}, entry {:#010x}, stack {} KiB, ASID {}, {} capabilities",
             service.name,
             service.priority,
             service.entry,
             service.stack_size / 1024,
-            (slot.space.rasid >> 8) & 0xFF
+            (space.rasid >> 8) & 0xFF,
+            service.caps.len()
         );
-        if SLOTS.with(|slots| slots.push(slot)).is_err() {
-            return Err(LoadFailure::Service(
-                service.name.clone(),
-                addrspace::LoadError::OutOfMemory,
-            ));
-        }
+        count += 1;
     }
+    let objects = KERNEL.with(|kernel| kernel.objects.len());
     kprintln!(
-        "services: {} loaded, {} KiB of the pool left",
-        manifest.services.len(),
+        "services: {count} loaded, {objects} objects, {} KiB of the pool left",
         pool.free() / 1024
     );
-    Ok(manifest.services.len())
+    Ok(count)
 }
 
 fn load_one(
     index: usize,
-    service: &Service,
-    kernel: &PageTables<'static>,
+    service: &ServiceDesc,
+    kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<Slot, addrspace::LoadError> {
+) -> Result<(Service, SpaceRegs), LoadError> {
     let l1_pa = pool.alloc(1)?;
     let l2_pa = pool.alloc(SERVICE_L2_TABLES as u32)?;
     // SAFETY: the frames were just taken from the pool, which is mapped
@@ -169,24 +210,30 @@ fn load_one(
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut va = 0;
     while va < USER_POOL_BASE + USER_POOL_SIZE {
-        tables.share(va, kernel.l1_entry(va).pa())?;
+        tables.share(va, kernel_tables.l1_entry(va).pa())?;
         va += L2_SPAN;
     }
     let placements = addrspace::load(service, &mut tables, pool)?;
     for placement in &placements {
-        // SAFETY: the placement's frames come from the pool (identity
-        // mapped, ring 0, writable) and belong to this service alone.
-        let memory = unsafe {
-            core::slice::from_raw_parts_mut(placement.pa as *mut u8, placement.len as usize)
-        };
+        let mut machine = Machine;
+        let memory = machine.phys(placement.pa, placement.len);
         memory.fill(0);
         if let Some((offset, size)) = placement.file {
             let bytes = blob
                 .get(offset as usize..(offset + size) as usize)
-                .ok_or(addrspace::LoadError::BadSegment(placement.va))?;
+                .ok_or(LoadError::BadSegment(placement.va))?;
             memory[..bytes.len()].copy_from_slice(bytes);
         }
     }
+    let ipc_buffer = zeroed_frames(pool, 1)?;
+    tables.map(Mapping {
+        va: IPC_BUFFER_VA,
+        pa: ipc_buffer,
+        len: PAGE_SIZE,
+        ring: USER_RING,
+        access: Access::ReadWrite,
+        cache: CacheMode::WriteBack,
+    })?;
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
     let space = SpaceRegs {
         ptevaddr: window,
@@ -202,23 +249,28 @@ fn load_one(
     frame.a[2] = service.arg;
     // Ring 1, user vector, EXCM set until `rfe`, every interrupt enabled.
     frame.ps = ps::UM | (1 << ps::RING_SHIFT) | ps::EXCM;
-    let stack_guard = USER_STACK_TOP - service.stack_size - PAGE_SIZE;
-    Ok(Slot {
+    let loaded = Service {
         name: service.name.clone(),
         frame,
         tables,
-        space,
-        stack_guard,
+        stack_guard: USER_STACK_TOP - service.stack_size - PAGE_SIZE,
+        ipc_buffer,
         console: LinePrefixer::default(),
         ending: None,
-    })
+        wait: Wait::None,
+        reply_to: None,
+        regions: heapless::Vec::new(),
+    };
+    Ok((loaded, space))
 }
 
 fn switch_to(thread: ThreadId) {
     if ACTIVE.with(|active| *active) == Some(thread) {
         return;
     }
-    let space = SLOTS.with(|slots| slots[thread].space);
+    let Some(space) = SPACES.with(|spaces| spaces[thread]) else {
+        crate::fatal("a thread without an address space");
+    };
     arch::switch_space(
         space.ptevaddr,
         space.rasid,
@@ -235,23 +287,23 @@ fn switch_to(thread: ThreadId) {
 /// has ended.
 pub fn next_frame() -> *mut TrapFrame {
     loop {
-        if let Some(thread) = SCHED.with(|sched| sched.schedule()) {
+        if let Some(thread) = KERNEL.with(|kernel| kernel.sched.schedule()) {
             switch_to(thread);
-            return SLOTS.with(|slots| &mut slots[thread].frame as *mut TrapFrame);
+            return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
         }
-        if SCHED.with(|sched| sched.all_ended()) {
+        if KERNEL.with(|kernel| kernel.sched.all_ended()) {
             crate::shutdown_after_services();
         }
         arch::wait_for_interrupt();
     }
 }
 
-/// A summary of how services ended: (exited 0, exited non-zero, panicked, faulted).
+/// How services ended: (exited 0, exited non-zero, panicked, faulted).
 pub fn endings() -> (u32, u32, u32, u32) {
-    SLOTS.with(|slots| {
+    KERNEL.with(|kernel| {
         let mut counts = (0, 0, 0, 0);
-        for slot in slots.iter() {
-            match slot.ending {
+        for service in kernel.services.iter() {
+            match service.ending {
                 Some(Ending::Exited(0)) => counts.0 += 1,
                 Some(Ending::Exited(_)) => counts.1 += 1,
                 Some(Ending::Panicked) => counts.2 += 1,
@@ -263,101 +315,10 @@ pub fn endings() -> (u32, u32, u32, u32) {
     })
 }
 
-struct ServiceEnv<'s> {
-    slot: &'s mut Slot,
-}
-
-impl Env for ServiceEnv<'_> {
-    fn tables(&self) -> &PageTables<'_> {
-        &self.slot.tables
-    }
-
-    fn user_bytes(&self, slice: UserSlice) -> &[u8] {
-        // SAFETY: `slice` passed `check_user` against this service's
-        // tables, which are the active ones during its system call: every
-        // page is mapped and readable, and the kernel (ring 0) may read it.
-        unsafe { core::slice::from_raw_parts(slice.ptr as *const u8, slice.len as usize) }
-    }
-
-    fn console(&mut self, bytes: &[u8]) {
-        let Slot { name, console, .. } = &mut *self.slot;
-        console.write(name, bytes, arch::console_write);
-    }
-
-    fn panic_message(&mut self, message: Result<&[u8], Error>) {
-        match message {
-            Ok(text) => kprintln!(
-                "service {} panicked: {}",
-                self.slot.name,
-                core::str::from_utf8(text).unwrap_or("(message is not UTF-8)")
-            ),
-            Err(error) => kprintln!(
-                "service {} panicked (message unreadable: {})",
-                self.slot.name,
-                error.describe()
-            ),
-        }
-    }
-
-    fn cycles(&self) -> u32 {
-        arch::read_ccount()
-    }
-
-    fn ticks(&self) -> u64 {
-        crate::tick_state().0
-    }
-
-    fn tick_hz(&self) -> u32 {
-        crate::tick_state().1
-    }
-}
-
-fn end_service(thread: ThreadId, ending: Ending) {
-    SLOTS.with(|slots| slots[thread].ending = Some(ending));
-    SCHED.with(|sched| sched.end(thread));
-}
-
-/// Handle a system call of `thread`, whose frame is `frame`.
-fn on_syscall(thread: ThreadId, frame: &mut TrapFrame) {
-    frame.pc = frame.pc.wrapping_add(3);
-    // A `syscall` ending a zero-overhead loop: continue the loop.
-    if frame.lcount != 0 && frame.pc == frame.lend {
-        frame.lcount -= 1;
-        frame.pc = frame.lbeg;
-    }
-    let args = [frame.a[3], frame.a[4], frame.a[5], frame.a[6]];
-    let effect = SLOTS.with(|slots| {
-        let mut env = ServiceEnv {
-            slot: &mut slots[thread],
-        };
-        syscall::dispatch(frame.a[2], args, &mut env)
-    });
-    match effect {
-        Effect::Return { status, value } => {
-            frame.a[2] = status;
-            frame.a[3] = value;
-        }
-        Effect::Yield => {
-            frame.a[2] = 0;
-            SCHED.with(|sched| sched.yield_current());
-        }
-        Effect::Sleep { ticks: count } => {
-            frame.a[2] = 0;
-            let now = crate::tick_state().0;
-            SCHED.with(|sched| sched.sleep_current(now + count));
-        }
-        Effect::Exit { code } => {
-            let name = SLOTS.with(|slots| slots[thread].name.clone());
-            kprintln!("service {name} exited with status {code}");
-            end_service(thread, Ending::Exited(code));
-        }
-        Effect::Panic => end_service(thread, Ending::Panicked),
-    }
-}
-
 /// Stop `thread` after a fault and say why, in one line.
-fn on_fault(thread: ThreadId, report: FaultReport) {
-    let (name, guard) = SLOTS.with(|slots| (slots[thread].name.clone(), slots[thread].stack_guard));
+fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
+    let name = kernel.services[thread].name.clone();
+    let guard = kernel.services[thread].stack_guard;
     let overflow = match report.cause {
         ExceptionCause::LoadProhibited
         | ExceptionCause::StoreProhibited
@@ -368,35 +329,47 @@ fn on_fault(thread: ThreadId, report: FaultReport) {
         }
         _ => "",
     };
-    kprintln!(
+    kernel.report(format_args!(
         "service {name} stopped: {}: {} at PC={:#010x} address={:#010x}{overflow}",
         report.cause.name(),
         report.cause.explain(),
         report.pc,
         report.address
-    );
-    end_service(thread, Ending::Faulted);
+    ));
+    kernel.end_service(thread, Ending::Faulted);
 }
 
-/// Called by `_user_exception` with the running thread's saved frame;
-/// returns the frame of the thread to run next.
+/// Called by `_user_exception` with the running thread's saved frame
+/// (inside the kernel state); returns the frame of the thread to run next.
 #[unsafe(no_mangle)]
-extern "C" fn sotto_user_trap(frame: &mut TrapFrame) -> *mut TrapFrame {
-    let Some(thread) = SCHED.with(|sched| sched.current()) else {
+extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
+    let Some(thread) = KERNEL.with(|kernel| kernel.sched.current()) else {
         crate::fatal("user trap with no current thread");
     };
-    match ExceptionCause::from_raw(frame.exccause) {
-        ExceptionCause::Syscall => on_syscall(thread, frame),
+    let cause =
+        KERNEL.with(|kernel| ExceptionCause::from_raw(kernel.services[thread].frame.exccause));
+    match cause {
+        ExceptionCause::Syscall => KERNEL.with(|kernel| {
+            let frame = &mut kernel.services[thread].frame;
+            frame.pc = frame.pc.wrapping_add(3);
+            // A `syscall` ending a zero-overhead loop: continue the loop.
+            if frame.lcount != 0 && frame.pc == frame.lend {
+                frame.lcount -= 1;
+                frame.pc = frame.lbeg;
+            }
+            kernel.syscall(thread);
+        }),
         ExceptionCause::Level1Interrupt => crate::on_interrupts(),
-        cause => on_fault(
-            thread,
-            FaultReport {
+        cause => KERNEL.with(|kernel| {
+            let frame = kernel.services[thread].frame;
+            let report = FaultReport {
                 cause,
                 pc: frame.pc,
                 address: frame.excvaddr,
                 ps: frame.ps & !ps::EXCM,
-            },
-        ),
+            };
+            on_fault(kernel, thread, report);
+        }),
     }
     next_frame()
 }
@@ -406,4 +379,19 @@ extern "C" fn sotto_user_trap(frame: &mut TrapFrame) -> *mut TrapFrame {
 pub fn start() -> ! {
     let frame = next_frame();
     arch::enter_user(frame)
+}
+
+/// Why loading failed, for the boot report.
+pub fn describe(failure: &LoadFailure) -> (ExitCode, heapless::String<160>) {
+    use core::fmt::Write;
+    let mut text = heapless::String::new();
+    let _ = match failure {
+        LoadFailure::Manifest(error) => write!(text, "{error}"),
+        LoadFailure::Object(name, error) => write!(text, "object {name}: {error}"),
+        LoadFailure::Service(name, error) => write!(text, "service {name}: {error}"),
+        LoadFailure::Grant(name, error) => {
+            write!(text, "service {name}: capabilities: {}", error.describe())
+        }
+    };
+    (ExitCode::BadManifest, text)
 }

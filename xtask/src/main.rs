@@ -144,6 +144,9 @@ impl BootArgs {
             paths.root.join(&self.system)
         };
         let system = pipeline::load_system(paths, &path)?;
+        for warning in &system.warnings {
+            eprintln!("warning: {}: {warning}", path.display());
+        }
         let config = self.config(&system.file.kernel)?;
         pipeline::build_image(paths, &system, &config, &paths.image_for(&path), verbose)
     }

@@ -194,7 +194,7 @@ fn xtensa_cargo(paths: &Paths, verbose: bool) -> Result<Command> {
         .arg("--target")
         .arg(&spec)
         .args([
-            "-Zbuild-std=core,compiler_builtins",
+            "-Zbuild-std=core,compiler_builtins,alloc",
             "-Zbuild-std-features=compiler-builtins-mem",
             "-Zjson-target-spec",
         ])
@@ -298,6 +298,7 @@ pub fn build_service_crates(paths: &Paths, systems: &[&System], verbose: bool) -
 /// The loadable segments of a service ELF, appended to `blob`.
 fn pack_service(
     entry: &ServiceEntry,
+    grants: &[sotto_abi::manifest::CapGrant],
     elf_path: &Path,
     blob: &mut Vec<u8>,
 ) -> Result<sotto_abi::manifest::Service> {
@@ -363,6 +364,8 @@ fn pack_service(
         stack_size: entry.stack_size,
         arg: entry.arg,
         segments,
+        caps: heapless::Vec::from_slice(grants)
+            .map_err(|_| anyhow::anyhow!("service \"{}\": too many capabilities", entry.name))?,
     })
 }
 
@@ -414,9 +417,15 @@ pub fn link_image(
 ) -> Result<Built> {
     let mut blob = Vec::new();
     let mut manifest = Manifest::default();
+    for object in &system.objects {
+        manifest
+            .objects
+            .push(object.clone())
+            .map_err(|_| anyhow::anyhow!("too many objects"))?;
+    }
     let release = paths.xtensa_target.join(TARGET_NAME).join("release");
-    for entry in &system.file.services {
-        let service = pack_service(entry, &release.join(&entry.krate), &mut blob)?;
+    for (entry, grants) in system.file.services.iter().zip(&system.grants) {
+        let service = pack_service(entry, grants, &release.join(&entry.krate), &mut blob)?;
         manifest
             .services
             .push(service)

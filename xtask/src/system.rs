@@ -6,8 +6,12 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
-use sotto_abi::layout::{PAGE_SIZE, USER_POOL_SIZE};
-use sotto_abi::manifest::{LOWEST_PRIORITY, MAX_NAME, MAX_SERVICES};
+use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights, parse_rights, rights_text};
+use sotto_abi::layout::{PAGE_SIZE, REGION_WINDOW, USER_POOL_SIZE};
+use sotto_abi::manifest::{
+    Cache, CapGrant, LOWEST_PRIORITY, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, Object, ObjectParams,
+    TimerTarget,
+};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -16,9 +20,71 @@ pub struct SystemFile {
     /// Kernel settings.
     #[serde(default)]
     pub kernel: KernelSection,
+    /// The kernel objects, by name.
+    #[serde(default, rename = "object")]
+    pub objects: Vec<ObjectEntry>,
     /// The services, in start order.
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceEntry>,
+}
+
+/// `[[object]]`: a kernel object, declared once, granted by name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectEntry {
+    /// Unique name.
+    pub name: String,
+    /// endpoint, notification, semaphore, timer, memory or console.
+    pub kind: String,
+    /// Semaphore: count at boot.
+    #[serde(default)]
+    pub initial: Option<u32>,
+    /// Semaphore: highest count.
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// Timer: notification to signal.
+    #[serde(default)]
+    pub notify: Option<String>,
+    /// Timer: bits to set in it.
+    #[serde(default)]
+    pub bits: Option<u32>,
+    /// Timer: semaphore to give instead.
+    #[serde(default)]
+    pub give: Option<String>,
+    /// Timer: armed at boot with this period in ticks (0: one-shot).
+    #[serde(default)]
+    pub period_ticks: Option<u32>,
+    /// Timer: first expiry this many ticks after boot (default: one period).
+    #[serde(default)]
+    pub phase_ticks: Option<u32>,
+    /// Memory: bytes (page multiple).
+    #[serde(default)]
+    pub size: Option<u32>,
+    /// Memory: "cached" (default) or "uncached".
+    #[serde(default)]
+    pub cache: Option<String>,
+    /// Memory: may several services map it writable.
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// One capability in a service's `caps` list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantEntry {
+    /// Object name.
+    pub object: String,
+    /// Rights, e.g. "send+receive".
+    pub rights: String,
+    /// Slot (default: its position in the list).
+    #[serde(default)]
+    pub slot: Option<u8>,
+    /// Badge (default 0: none).
+    #[serde(default)]
+    pub badge: u32,
+    /// Memory: map the region here at boot.
+    #[serde(default)]
+    pub at: Option<u32>,
 }
 
 /// `[kernel]`.
@@ -52,6 +118,9 @@ pub struct ServiceEntry {
     /// Passed to the service's main function.
     #[serde(default)]
     pub arg: u32,
+    /// The capabilities it starts with.
+    #[serde(default)]
+    pub caps: Vec<GrantEntry>,
 }
 
 /// A checked system.
@@ -59,6 +128,12 @@ pub struct ServiceEntry {
 pub struct System {
     /// Its contents.
     pub file: SystemFile,
+    /// The objects, as the kernel gets them.
+    pub objects: Vec<Object>,
+    /// Per service, its capabilities as the kernel gets them.
+    pub grants: Vec<Vec<CapGrant>>,
+    /// Things worth knowing that are not errors.
+    pub warnings: Vec<String>,
 }
 
 /// Everything wrong with a system file.
@@ -108,12 +183,344 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
             None => message,
         }])
     })?;
-    let problems = check(&file, crate_exists);
+    let mut problems = check(&file, crate_exists);
+    let (objects, grants, warnings) = resolve(&file, &mut problems);
     if problems.is_empty() {
-        Ok(System { file })
+        Ok(System {
+            file,
+            objects,
+            grants,
+            warnings,
+        })
     } else {
         Err(error(problems))
     }
+}
+
+fn kind_of(name: &str) -> Option<ObjectKind> {
+    ObjectKind::ALL.into_iter().find(|kind| kind.name() == name)
+}
+
+/// Turn objects and grants into the kernel's form, checking names, rights,
+/// mappings and the uphill-call rule.
+fn resolve(
+    file: &SystemFile,
+    problems: &mut Vec<String>,
+) -> (Vec<Object>, Vec<Vec<CapGrant>>, Vec<String>) {
+    let mut objects = Vec::new();
+    let mut index: HashMap<&str, (u16, ObjectKind)> = HashMap::new();
+    if file.objects.len() > MAX_OBJECTS {
+        problems.push(format!(
+            "{} objects declared, at most {MAX_OBJECTS} fit in an image",
+            file.objects.len()
+        ));
+    }
+    // Names first, so timers can name objects declared after them.
+    for (i, object) in file.objects.iter().enumerate() {
+        let mut problem = |field: &str, what: String| {
+            problems.push(format!(
+                "object \"{}\" (#{}): {field}: {what}",
+                object.name,
+                i + 1
+            ));
+        };
+        if object.name.is_empty() || object.name.len() > MAX_NAME {
+            problem("name", format!("must be 1 to {MAX_NAME} bytes long"));
+        }
+        let Some(kind) = kind_of(&object.kind) else {
+            let kinds: Vec<&str> = ObjectKind::ALL.iter().map(|kind| kind.name()).collect();
+            problem(
+                "kind",
+                format!("\"{}\" is not one of {}", object.kind, kinds.join(", ")),
+            );
+            continue;
+        };
+        if index.insert(&object.name, (i as u16, kind)).is_some() {
+            problem("name", "duplicate object name".into());
+        }
+    }
+    for (i, object) in file.objects.iter().enumerate() {
+        let Some(&(_, kind)) = index.get(object.name.as_str()) else {
+            continue;
+        };
+        let mut problem = |field: &str, what: String| {
+            problems.push(format!(
+                "object \"{}\" (#{}): {field}: {what}",
+                object.name,
+                i + 1
+            ));
+        };
+        let params = match kind {
+            ObjectKind::Endpoint => ObjectParams::Endpoint,
+            ObjectKind::Notification => ObjectParams::Notification,
+            ObjectKind::Console => ObjectParams::Console,
+            ObjectKind::Semaphore => {
+                let max = object.max.unwrap_or(1);
+                let initial = object.initial.unwrap_or(0);
+                if max == 0 {
+                    problem("max", "must be at least 1".into());
+                }
+                if initial > max {
+                    problem("initial", format!("{initial} exceeds max = {max}"));
+                }
+                ObjectParams::Semaphore { initial, max }
+            }
+            ObjectKind::Timer => {
+                let target = match (&object.notify, &object.give) {
+                    (Some(name), None) => match index.get(name.as_str()) {
+                        Some(&(target, ObjectKind::Notification)) => Some(TimerTarget::Notify {
+                            object: target,
+                            bits: object.bits.unwrap_or(1),
+                        }),
+                        Some(_) => {
+                            problem("notify", format!("\"{name}\" is not a notification"));
+                            None
+                        }
+                        None => {
+                            problem("notify", format!("no object is named \"{name}\""));
+                            None
+                        }
+                    },
+                    (None, Some(name)) => match index.get(name.as_str()) {
+                        Some(&(target, ObjectKind::Semaphore)) => {
+                            Some(TimerTarget::Give { object: target })
+                        }
+                        Some(_) => {
+                            problem("give", format!("\"{name}\" is not a semaphore"));
+                            None
+                        }
+                        None => {
+                            problem("give", format!("no object is named \"{name}\""));
+                            None
+                        }
+                    },
+                    _ => {
+                        problem(
+                            "notify",
+                            "a timer needs exactly one of `notify` and `give`".into(),
+                        );
+                        None
+                    }
+                };
+                let start = object
+                    .period_ticks
+                    .map(|period| (object.phase_ticks.unwrap_or(period.max(1)), period));
+                ObjectParams::Timer {
+                    target: target.unwrap_or(TimerTarget::Give { object: 0 }),
+                    start,
+                }
+            }
+            ObjectKind::Memory => {
+                let size = object.size.unwrap_or(0);
+                if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
+                    problem(
+                        "size",
+                        format!("{size} is not a non-zero multiple of the page size ({PAGE_SIZE})"),
+                    );
+                }
+                let cache = match object.cache.as_deref() {
+                    None | Some("cached") => Cache::Cached,
+                    Some("uncached") => Cache::Uncached,
+                    Some(other) => {
+                        problem(
+                            "cache",
+                            format!("\"{other}\" is not \"cached\" or \"uncached\""),
+                        );
+                        Cache::Cached
+                    }
+                };
+                ObjectParams::Memory {
+                    size,
+                    cache,
+                    shared: object.shared,
+                }
+            }
+        };
+        objects.push(Object {
+            name: heapless::String::try_from(object.name.as_str()).unwrap_or_default(),
+            params,
+        });
+    }
+
+    let mut grants = Vec::new();
+    let mut held = vec![false; file.objects.len()];
+    let mut writers: HashMap<u16, Vec<&str>> = HashMap::new();
+    // (endpoint, service index, rights) for the uphill-call rule.
+    let mut endpoint_users: Vec<(u16, usize, Rights)> = Vec::new();
+    for (s, service) in file.services.iter().enumerate() {
+        let mut problem = |field: String, what: String| {
+            problems.push(format!(
+                "service \"{}\" (#{}): {field}: {what}",
+                service.name,
+                s + 1
+            ));
+        };
+        let mut list = Vec::new();
+        let mut slots_used = [false; CAP_SLOTS];
+        let mut ranges: Vec<(u32, u32, &str)> = Vec::new();
+        for (i, grant) in service.caps.iter().enumerate() {
+            let field = format!("caps[{i}]");
+            let Some(&(object, kind)) = index.get(grant.object.as_str()) else {
+                problem(
+                    format!("{field}.object"),
+                    format!("no object is named \"{}\"", grant.object),
+                );
+                continue;
+            };
+            held[object as usize] = true;
+            let rights = match parse_rights(&grant.rights) {
+                Ok(rights) => rights,
+                Err(word) => {
+                    problem(
+                        format!("{field}.rights"),
+                        format!(
+                            "unknown right \"{word}\" (read, write, send, receive, control, grant)"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let extra = rights - kind.meaningful_rights();
+            if !extra.is_empty() {
+                problem(
+                    format!("{field}.rights"),
+                    format!(
+                        "a {} cannot have {} (it takes {})",
+                        kind.name(),
+                        rights_text(extra),
+                        rights_text(kind.meaningful_rights())
+                    ),
+                );
+            }
+            let slot = grant.slot.unwrap_or(i as u8);
+            if slot as usize >= CAP_SLOTS {
+                problem(
+                    format!("{field}.slot"),
+                    format!("{slot} is out of range (0..{CAP_SLOTS})"),
+                );
+                continue;
+            }
+            if std::mem::replace(&mut slots_used[slot as usize], true) {
+                problem(
+                    format!("{field}.slot"),
+                    format!("slot {slot} is already used"),
+                );
+            }
+            if let Some(at) = grant.at {
+                let size = match file.objects[object as usize].size {
+                    Some(size) if kind == ObjectKind::Memory => size,
+                    _ => {
+                        problem(
+                            format!("{field}.at"),
+                            format!(
+                                "only memory regions are mapped; \"{}\" is a {}",
+                                grant.object,
+                                kind.name()
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                if !rights.contains(Rights::READ) {
+                    problem(
+                        format!("{field}.rights"),
+                        "a mapped region needs at least `read`".into(),
+                    );
+                }
+                let end = u64::from(at) + u64::from(size);
+                if !at.is_multiple_of(PAGE_SIZE)
+                    || at < REGION_WINDOW.0
+                    || end > u64::from(REGION_WINDOW.1)
+                {
+                    problem(
+                        format!("{field}.at"),
+                        format!(
+                            "{at:#x} must be page aligned and the region must lie in {:#x}..{:#x}",
+                            REGION_WINDOW.0, REGION_WINDOW.1
+                        ),
+                    );
+                } else if let Some((_, _, other)) = ranges.iter().find(|(start, stop, _)| {
+                    u64::from(*start) < end && u64::from(at) < u64::from(*stop)
+                }) {
+                    problem(
+                        format!("{field}.at"),
+                        format!("{at:#x} overlaps the mapping of \"{other}\""),
+                    );
+                } else {
+                    ranges.push((at, end as u32, &grant.object));
+                }
+                if rights.contains(Rights::WRITE) {
+                    writers.entry(object).or_default().push(&service.name);
+                }
+            }
+            if kind == ObjectKind::Endpoint {
+                endpoint_users.push((object, s, rights));
+            }
+            list.push(CapGrant {
+                slot,
+                object,
+                rights,
+                badge: grant.badge,
+                map_at: grant.at,
+            });
+        }
+        grants.push(list);
+    }
+    for (object, services) in &writers {
+        let declared = &file.objects[*object as usize];
+        if services.len() > 1 && !declared.shared {
+            problems.push(format!(
+                "object \"{}\": mapped writable by {} (declare `shared = true` if that is meant)",
+                declared.name,
+                services
+                    .iter()
+                    .map(|name| format!("\"{name}\""))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+        }
+    }
+    // A client may only call a server at least as urgent as itself: a more
+    // urgent client blocked on a less urgent server is priority inversion.
+    for &(endpoint, client, rights) in &endpoint_users {
+        if !rights.contains(Rights::SEND) {
+            continue;
+        }
+        for &(other, server, server_rights) in &endpoint_users {
+            let (client_entry, server_entry) = (&file.services[client], &file.services[server]);
+            if other == endpoint
+                && server != client
+                && server_rights.contains(Rights::RECEIVE)
+                && server_entry.priority > client_entry.priority
+            {
+                problems.push(format!(
+                    "service \"{}\" (#{}): caps: calls \"{}\" through \"{}\", but the server has priority {} and the client {}: a server must be at least as urgent as its clients",
+                    client_entry.name,
+                    client + 1,
+                    server_entry.name,
+                    file.objects[endpoint as usize].name,
+                    server_entry.priority,
+                    client_entry.priority
+                ));
+            }
+        }
+    }
+    let warnings = file
+        .objects
+        .iter()
+        .zip(&held)
+        // Targets of timers, and timers armed at boot, work unheld.
+        .filter(|(object, held)| {
+            !**held
+                && object.period_ticks.is_none()
+                && !file.objects.iter().any(|timer| {
+                    timer.notify.as_deref() == Some(&object.name)
+                        || timer.give.as_deref() == Some(&object.name)
+                })
+        })
+        .map(|(object, _)| format!("object \"{}\" is held by no service", object.name))
+        .collect();
+    (objects, grants, warnings)
 }
 
 fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> {
@@ -195,14 +602,21 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
             );
         }
     }
-    let total: u64 = file
+    let services: u64 = file
         .services
         .iter()
         .map(|service| u64::from(service.memory))
         .sum();
+    let regions: u64 = file
+        .objects
+        .iter()
+        .filter_map(|object| object.size)
+        .map(u64::from)
+        .sum();
+    let total = services + regions;
     if total > u64::from(USER_POOL_SIZE) {
         problems.push(format!(
-            "the services' memory adds up to {} KiB, more than the {} KiB service pool",
+            "the services' memory and regions add up to {} KiB, more than the {} KiB service pool",
             total / 1024,
             USER_POOL_SIZE / 1024
         ));
@@ -226,6 +640,8 @@ pub fn check_fit(service: &ServiceEntry, image_bytes: u32) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::{ServiceEntry, check_fit, load};
+    use sotto_abi::cap::Rights;
+    use sotto_abi::manifest::{CapGrant, ObjectParams, TimerTarget};
     use std::path::Path;
 
     /// Every `fixtures/systems/*.toml` either loads (no `.err` beside it) or
@@ -257,6 +673,52 @@ mod tests {
     }
 
     #[test]
+    fn objects_and_grants_become_the_kernel_form() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/objects-good.toml");
+        let system = load(&path, |_| true).unwrap();
+        assert_eq!(system.objects.len(), 5);
+        assert_eq!(
+            system.objects[3].params,
+            ObjectParams::Timer {
+                target: TimerTarget::Notify { object: 2, bits: 1 },
+                start: Some((1, 1))
+            }
+        );
+        let ticker = &system.grants[1];
+        assert_eq!(
+            ticker[1],
+            CapGrant {
+                slot: 4,
+                object: 1,
+                rights: Rights::SEND | Rights::GRANT,
+                badge: 7,
+                map_at: None
+            }
+        );
+        assert_eq!(ticker[2].map_at, Some(0x5010_0000));
+        assert!(system.warnings.is_empty(), "{:?}", system.warnings);
+    }
+
+    #[test]
+    fn objects_nobody_holds_are_warned_about() {
+        let dir = std::env::temp_dir().join(format!("sotto-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("system.toml");
+        std::fs::write(
+            &path,
+            "[[object]]\nname = \"lonely\"\nkind = \"endpoint\"\n",
+        )
+        .unwrap();
+        let system = load(&path, |_| true).unwrap();
+        assert_eq!(
+            system.warnings,
+            vec!["object \"lonely\" is held by no service".to_owned()]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn built_services_must_fit_their_budget() {
         let service = ServiceEntry {
             name: "hello".into(),
@@ -265,6 +727,7 @@ mod tests {
             stack_size: 8192,
             memory: 32768,
             arg: 0,
+            caps: Vec::new(),
         };
         assert_eq!(check_fit(&service, 12288), Ok(()));
         assert_eq!(

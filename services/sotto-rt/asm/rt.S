@@ -63,3 +63,25 @@ sotto_rt_fault_simcall:
   .balign 4
 sotto_rt_fault_jump:
   jx a2
+
+# void sotto_rt_syscall_regs(u32 regs[6]): a2..a7 from regs, syscall, a2..a7
+# back into regs (calls with several results: IPC, capability info).
+  .text
+  .global sotto_rt_syscall_regs
+  .balign 4
+sotto_rt_syscall_regs:
+  mov a8, a2
+  l32i a2, a8, 0
+  l32i a3, a8, 4
+  l32i a4, a8, 8
+  l32i a5, a8, 12
+  l32i a6, a8, 16
+  l32i a7, a8, 20
+  syscall
+  s32i a2, a8, 0
+  s32i a3, a8, 4
+  s32i a4, a8, 8
+  s32i a5, a8, 12
+  s32i a6, a8, 16
+  s32i a7, a8, 20
+  ret

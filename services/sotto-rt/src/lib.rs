@@ -18,12 +18,19 @@
 
 #![no_std]
 
+pub mod cap;
 pub mod console;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(feature = "heap")]
+pub mod heap;
+pub mod ipc;
+pub mod mem;
+pub mod sync;
 pub mod sys;
 
 pub use sotto_abi::Error;
+pub use sotto_abi::cap::{ObjectKind, Rights};
 
 /// Declare the service's main function, `fn(arg: u32)`. `arg` comes from
 /// the service's `arg` in `system.toml`. Returning from it exits with 0.

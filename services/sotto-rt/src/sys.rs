@@ -2,14 +2,28 @@
 //! arbitrary addresses: the kernel checks every pointer against the
 //! caller's own mappings and answers with an error code.
 
-use sotto_abi::{Error, Syscall};
+use sotto_abi::Error;
+pub use sotto_abi::Syscall;
 
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
+    fn sotto_rt_syscall_regs(regs: *mut [u32; 6]);
+}
+
+/// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
+pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
+    let mut regs = [syscall as u32, args[0], args[1], args[2], args[3], args[4]];
+    // SAFETY: the stub reads and writes the six words of `regs`, a live
+    // local array; the kernel checks every argument.
+    unsafe { sotto_rt_syscall_regs(&mut regs) };
+    match Error::check(regs[0]) {
+        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
+        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
+    }
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.
-fn call(syscall: Syscall, a: u32, b: u32, c: u32, d: u32) -> Result<u32, Error> {
+pub(crate) fn call(syscall: Syscall, a: u32, b: u32, c: u32, d: u32) -> Result<u32, Error> {
     // SAFETY: a system call only passes registers to the kernel, which
     // validates every argument; memory the call reads or writes is the
     // caller's, checked by the kernel first.

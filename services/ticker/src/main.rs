@@ -1,24 +1,29 @@
-//! Example service: sleeps on the kernel tick a few times and reports how
-//! much virtual time each sleep took.
+//! Example service driven by a periodic timer: the timer (armed at boot in
+//! `system.toml`) signals a notification; each wait returns on the exact
+//! tick of the period.
 
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use sotto_rt::{println, sys};
+use sotto_rt::{println, sync, sys};
 
 sotto_rt::entry!(main);
 
-fn main(period_ms: u32) {
-    let period_ms = period_ms.max(1);
-    for round in 1..=4 {
-        let before = sys::cycles();
-        sys::sleep_us(period_ms * 1000);
-        let slept = sys::cycles().wrapping_sub(before);
+/// Slots, as `system.toml` grants them.
+const TICK: u32 = 1;
+const TIMER: u32 = 2;
+
+fn main(rounds: u32) {
+    let mut last = sys::ticks();
+    for round in 1..=rounds.max(1) {
+        let bits = sync::wait(TICK).expect("wait for the timer");
+        let now = sys::ticks();
         println!(
-            "round {round}: slept {} µs (tick {})",
-            slept / 10,
-            sys::ticks()
+            "round {round}: tick {now} (+{}), bits {bits:#x}",
+            now - last
         );
+        last = now;
     }
+    sync::cancel(TIMER).expect("stop the timer");
 }

@@ -158,7 +158,11 @@ impl<'a> Start<'a> {
 /// priority and argument. Tests and benchmarks build one image this way.
 pub fn start_services(elf: &mut [u8], starts: &[Start<'_>]) -> Result<(), ImageError> {
     let all = read_manifest(elf)?;
-    let mut manifest = sotto_abi::Manifest::default();
+    // Same objects (grants name them by index), chosen services.
+    let mut manifest = sotto_abi::Manifest {
+        objects: all.objects.clone(),
+        ..Default::default()
+    };
     for start in starts {
         let mut service = all
             .services

@@ -1,0 +1,1748 @@
+//! The kernel's state and every system call, in portable Rust: services
+//! (one thread each), their capability tables, the kernel objects, the
+//! scheduler. The hardware is reached only through [`Hardware`], so the
+//! whole of it runs in host unit tests as it runs on the DSP.
+//!
+//! Each system call has the same shape: the caller's registers in (a2 =
+//! number, a3..a7 = arguments), one handler, and an [`Outcome`] applied in
+//! one place ([`Kernel::syscall`]): registers out, or the caller blocks
+//! and someone later writes its registers and wakes it.
+
+use heapless::{String, Vec};
+use sotto_abi::cap::{ObjectKind, Rights};
+use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
+use sotto_abi::manifest::{
+    Cache, CapGrant, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, ObjectParams, TimerTarget,
+};
+use sotto_abi::syscall::{CONSOLE_WRITE_MAX, IPC_PAYLOAD_MAX, MsgInfo, NO_SLOT};
+use sotto_abi::{Error, Syscall};
+
+use crate::addrspace::check_user;
+use crate::cap::{Cap, CapRef, CapSpaces, ObjectId};
+use crate::console::LinePrefixer;
+use crate::objects::{Endpoint, Notification, Semaphore, Timer};
+use crate::pagetable::{Access, CacheMode, Mapping, PageTables};
+use crate::sched::{Scheduler, ThreadId};
+use crate::trap::TrapFrame;
+
+/// What the kernel needs from the machine.
+pub trait Hardware {
+    /// Write console bytes.
+    fn console(&mut self, bytes: &[u8]);
+    /// The cycle counter.
+    fn cycles(&self) -> u32;
+    /// Kernel access to physical memory the kernel handed out (service
+    /// frames, IPC buffers, regions): `len` bytes at `pa`.
+    fn phys(&mut self, pa: u32, len: u32) -> &mut [u8];
+    /// Drop cached translations after a mapping was removed.
+    fn flush_tlb(&mut self);
+}
+
+/// How a service ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It called exit with this status.
+    Exited(u32),
+    /// It panicked.
+    Panicked,
+    /// The kernel stopped it after a fault.
+    Faulted,
+}
+
+/// What a blocked thread waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Nothing.
+    None,
+    /// Bits of a notification.
+    Notification(ObjectId),
+    /// A semaphore.
+    Semaphore(ObjectId),
+    /// A receiver on an endpoint (blocked in `call`).
+    Caller(ObjectId),
+    /// A caller on an endpoint (blocked in `receive`).
+    Receiver(ObjectId),
+    /// The reply of this server thread.
+    Reply(ThreadId),
+}
+
+/// A memory region mapped into a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionMapping {
+    /// The memory object.
+    pub object: ObjectId,
+    /// Where.
+    pub va: u32,
+    /// Bytes.
+    pub len: u32,
+}
+
+/// One service and its thread.
+pub struct Service {
+    /// Name (console prefix, reports).
+    pub name: String<MAX_NAME>,
+    /// Saved registers of its thread.
+    pub frame: TrapFrame,
+    /// Its page tables.
+    pub tables: PageTables<'static>,
+    /// The unmapped page under its stack.
+    pub stack_guard: u32,
+    /// Physical address of its IPC buffer (mapped at [`IPC_BUFFER_VA`]).
+    pub ipc_buffer: u32,
+    /// Console line state.
+    pub console: LinePrefixer,
+    /// Set once it ended.
+    pub ending: Option<Ending>,
+    /// What it is blocked on.
+    pub wait: Wait,
+    /// The caller it received from and owes a reply.
+    pub reply_to: Option<ThreadId>,
+    /// Regions mapped into it.
+    pub regions: Vec<RegionMapping, 8>,
+}
+
+/// A kernel object.
+pub enum Object {
+    /// Synchronous IPC.
+    Endpoint(Endpoint),
+    /// Signal bits.
+    Notification(Notification),
+    /// Counting semaphore.
+    Semaphore(Semaphore),
+    /// Timer on the tick.
+    Timer(Timer),
+    /// Heap or shared buffer: frames at `pa`.
+    Memory {
+        /// Physical address.
+        pa: u32,
+        /// Bytes.
+        size: u32,
+        /// Cache attribute.
+        cache: Cache,
+    },
+    /// The console.
+    Console,
+}
+
+impl Object {
+    /// Its kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Object::Endpoint(_) => ObjectKind::Endpoint,
+            Object::Notification(_) => ObjectKind::Notification,
+            Object::Semaphore(_) => ObjectKind::Semaphore,
+            Object::Timer(_) => ObjectKind::Timer,
+            Object::Memory { .. } => ObjectKind::Memory,
+            Object::Console => ObjectKind::Console,
+        }
+    }
+
+    /// A fresh object from its declaration; memory needs its frames.
+    pub fn new(params: &ObjectParams, memory_pa: u32, now: u64) -> Object {
+        match *params {
+            ObjectParams::Endpoint => Object::Endpoint(Endpoint::default()),
+            ObjectParams::Notification => Object::Notification(Notification::default()),
+            ObjectParams::Semaphore { initial, max } => {
+                Object::Semaphore(Semaphore::new(initial, max))
+            }
+            ObjectParams::Timer { target, start } => {
+                let mut timer = Timer::new(target);
+                if let Some((phase, period)) = start {
+                    timer.arm(now, u64::from(phase), u64::from(period));
+                }
+                Object::Timer(timer)
+            }
+            ObjectParams::Memory { size, cache, .. } => Object::Memory {
+                pa: memory_pa,
+                size,
+                cache,
+            },
+            ObjectParams::Console => Object::Console,
+        }
+    }
+}
+
+/// The whole kernel state.
+pub struct Kernel<H: Hardware> {
+    /// The machine.
+    pub hw: H,
+    /// Run queues.
+    pub sched: Scheduler,
+    /// Capability tables (space `n` is service `n`).
+    pub caps: CapSpaces<MAX_SERVICES>,
+    /// Kernel objects.
+    pub objects: Vec<Object, MAX_OBJECTS>,
+    /// Services (thread `n` is service `n`).
+    pub services: Vec<Service, MAX_SERVICES>,
+    /// Ticks since boot.
+    pub ticks: u64,
+    /// Tick rate.
+    pub tick_hz: u32,
+}
+
+/// Registers a call returns: a2 = status, a3..a7 = values.
+type Regs = [u32; 5];
+
+/// What a handler decided for its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Resume with these registers.
+    Return(Result<Regs, Error>),
+    /// The caller is blocked (its registers are written when it wakes).
+    Blocked,
+    /// The caller yields (status 0).
+    Yield,
+    /// The caller ended.
+    Ended,
+}
+
+fn ok(value: u32) -> Outcome {
+    Outcome::Return(Ok([value, 0, 0, 0, 0]))
+}
+
+fn err(error: Error) -> Outcome {
+    Outcome::Return(Err(error))
+}
+
+impl<H: Hardware> Kernel<H> {
+    /// An empty kernel.
+    pub const fn new(hw: H, tick_hz: u32) -> Self {
+        Kernel {
+            hw,
+            sched: Scheduler::new(),
+            caps: CapSpaces::new(),
+            objects: Vec::new(),
+            services: Vec::new(),
+            ticks: 0,
+            tick_hz,
+        }
+    }
+
+    /// Add a service whose memory is in place: `frame` ready to enter,
+    /// `tables` mapping it, and give it the capabilities `grants` (regions
+    /// with an address are mapped there).
+    pub fn add_service(
+        &mut self,
+        service: Service,
+        priority: u8,
+        grants: &[CapGrant],
+    ) -> Result<ThreadId, Error> {
+        let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
+        if self.services.push(service).is_err() || thread != self.services.len() - 1 {
+            return Err(Error::BadArgument);
+        }
+        for grant in grants {
+            let kind = self
+                .objects
+                .get(grant.object as usize)
+                .ok_or(Error::BadArgument)?
+                .kind();
+            let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(grant.slot))?;
+            self.caps.install(
+                at,
+                Cap::original(grant.object, kind, grant.rights, grant.badge),
+            )?;
+            if let Some(va) = grant.map_at {
+                let rights = grant.rights & (Rights::READ | Rights::WRITE);
+                self.mem_map(thread, u32::from(grant.slot), va, rights.bits())?;
+            }
+        }
+        Ok(thread)
+    }
+
+    fn ticks_for_us(&self, micros: u32) -> u64 {
+        (u64::from(micros) * u64::from(self.tick_hz)).div_ceil(1_000_000)
+    }
+
+    /// Write results into a thread's frame.
+    fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
+        let frame = &mut self.services[thread].frame;
+        match result {
+            Ok(values) => {
+                frame.a[2] = 0;
+                frame.a[3..8].copy_from_slice(&values);
+            }
+            Err(error) => {
+                frame.a[2] = error as u32;
+                frame.a[3..8].fill(0);
+            }
+        }
+    }
+
+    /// Wake a blocked thread with a result.
+    fn wake_with(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
+        self.set_result(thread, result);
+        self.services[thread].wait = Wait::None;
+        self.sched.wake(thread);
+    }
+
+    fn cap(
+        &self,
+        thread: ThreadId,
+        slot: u32,
+        kind: ObjectKind,
+        rights: Rights,
+    ) -> Result<Cap, Error> {
+        let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot)?;
+        self.caps.lookup(at, kind, rights).copied()
+    }
+
+    fn has_console(&self, thread: ThreadId) -> bool {
+        self.caps
+            .iter_space(thread as u8)
+            .any(|(_, cap)| cap.kind == ObjectKind::Console && cap.rights.contains(Rights::SEND))
+    }
+
+    /// Copy a checked user buffer of `thread` into `out` (through the
+    /// physical pages its tables map).
+    fn read_user(&mut self, thread: ThreadId, va: u32, out: &mut [u8]) -> Result<(), Error> {
+        let tables = &self.services[thread].tables;
+        check_user(tables, va, out.len() as u32, false, u32::MAX)?;
+        let mut done = 0;
+        while done < out.len() {
+            let at = va + done as u32;
+            let pte = self.services[thread]
+                .tables
+                .translate(at)
+                .ok_or(Error::BadAddress)?;
+            let offset = at % PAGE_SIZE;
+            let take = (PAGE_SIZE - offset).min((out.len() - done) as u32);
+            let bytes = self.hw.phys(pte.pa() + offset, take);
+            out[done..done + take as usize].copy_from_slice(bytes);
+            done += take as usize;
+        }
+        Ok(())
+    }
+
+    /// Handle the system call `thread` just made (its registers are in its
+    /// frame, PC already past the `syscall`).
+    pub fn syscall(&mut self, thread: ThreadId) {
+        let frame = self.services[thread].frame;
+        let args = [frame.a[3], frame.a[4], frame.a[5], frame.a[6], frame.a[7]];
+        let outcome = match Syscall::from_raw(frame.a[2]) {
+            Some(call) => self.dispatch(thread, call, args),
+            None => err(Error::UnknownSyscall),
+        };
+        match outcome {
+            Outcome::Return(result) => self.set_result(thread, result),
+            Outcome::Yield => {
+                self.set_result(thread, Ok([0; 5]));
+                self.sched.yield_current();
+            }
+            Outcome::Blocked | Outcome::Ended => {}
+        }
+    }
+
+    fn dispatch(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
+        match call {
+            Syscall::Null => ok(0),
+            Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
+            Syscall::Exit => {
+                let name = self.services[thread].name.clone();
+                self.report(format_args!(
+                    "service {name} exited with status {}",
+                    args[0]
+                ));
+                self.end_service(thread, Ending::Exited(args[0]));
+                Outcome::Ended
+            }
+            Syscall::Yield => Outcome::Yield,
+            Syscall::Sleep => match self.ticks_for_us(args[0]) {
+                0 => Outcome::Yield,
+                ticks => {
+                    self.set_result(thread, Ok([0; 5]));
+                    self.sched.sleep_current(self.ticks + ticks);
+                    Outcome::Blocked
+                }
+            },
+            Syscall::Panic => {
+                let mut text = [0u8; 256];
+                let len = (args[1] as usize).min(text.len());
+                let name = self.services[thread].name.clone();
+                match self.read_user(thread, args[0], &mut text[..len]) {
+                    Ok(()) => {
+                        let message =
+                            core::str::from_utf8(&text[..len]).unwrap_or("(message is not UTF-8)");
+                        self.report(format_args!("service {name} panicked: {message}"));
+                    }
+                    Err(error) => self.report(format_args!(
+                        "service {name} panicked (message unreadable: {})",
+                        error.describe()
+                    )),
+                }
+                self.end_service(thread, Ending::Panicked);
+                Outcome::Ended
+            }
+            Syscall::Cycles => ok(self.hw.cycles()),
+            Syscall::Ticks => ok(self.ticks as u32),
+            Syscall::CapDerive => self.cap_derive(thread, args),
+            Syscall::CapMove => {
+                Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))
+            }
+            Syscall::CapDelete => self.cap_delete(thread, args[0]),
+            Syscall::CapRevoke => self.cap_revoke(thread, args[0]),
+            Syscall::CapInfo => {
+                let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, args[0]) {
+                    Ok(at) => at,
+                    Err(error) => return err(error),
+                };
+                Outcome::Return(self.caps.get(at).map(|cap| {
+                    [
+                        cap.kind as u32,
+                        cap.rights.bits(),
+                        cap.badge,
+                        u32::from(cap.object),
+                        0,
+                    ]
+                }))
+            }
+            Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
+            Syscall::NotifyWait | Syscall::NotifyPoll => {
+                self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
+            }
+            Syscall::SemGive => self.sem_give(thread, args[0]),
+            Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
+            Syscall::TimerArm => self.timer_arm(thread, args),
+            Syscall::TimerCancel => match self.timer(thread, args[0]) {
+                Ok(timer) => {
+                    timer.cancel();
+                    ok(0)
+                }
+                Err(error) => err(error),
+            },
+            Syscall::MemMap => Outcome::Return(
+                self.mem_map(thread, args[0], args[1], args[2])
+                    .map(|()| [0; 5]),
+            ),
+            Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
+            Syscall::MemInfo => self.mem_info(thread, args[0]),
+            Syscall::Call => self.ipc_call(thread, args),
+            Syscall::Recv => self.ipc_recv(thread, args[0], args[1]),
+            Syscall::Reply => match self.ipc_reply(thread, args) {
+                Ok(()) => ok(0),
+                Err(error) => err(error),
+            },
+            Syscall::ReplyRecv => {
+                if self.services[thread].reply_to.is_some()
+                    && let Err(error) = self.ipc_reply(thread, args)
+                {
+                    return err(error);
+                }
+                self.ipc_recv(thread, args[0], args[1])
+            }
+        }
+    }
+
+    /// Print a kernel line about a service.
+    pub fn report(&mut self, args: core::fmt::Arguments<'_>) {
+        crate::console::write_line(|bytes| self.hw.console(bytes), args);
+    }
+
+    fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
+        if !self.has_console(thread) {
+            return err(Error::MissingRight);
+        }
+        if let Err(error) = check_user(
+            &self.services[thread].tables,
+            va,
+            len,
+            false,
+            CONSOLE_WRITE_MAX,
+        ) {
+            return err(error);
+        }
+        let mut chunk = [0u8; 128];
+        let mut done = 0;
+        while done < len {
+            let take = (len - done).min(chunk.len() as u32) as usize;
+            if let Err(error) = self.read_user(thread, va + done, &mut chunk[..take]) {
+                return err(error);
+            }
+            let Kernel { services, hw, .. } = self;
+            let service = &mut services[thread];
+            service
+                .console
+                .write(&service.name, &chunk[..take], |bytes| hw.console(bytes));
+            done += take as u32;
+        }
+        ok(len)
+    }
+
+    fn cap_derive(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
+        let space = thread as u8;
+        let refs = CapSpaces::<MAX_SERVICES>::slot_ref(space, args[0])
+            .and_then(|from| Ok((from, CapSpaces::<MAX_SERVICES>::slot_ref(space, args[1])?)));
+        let (from, to) = match refs {
+            Ok(refs) => refs,
+            Err(error) => return err(error),
+        };
+        let Some(rights) = Rights::from_bits(args[2]) else {
+            return err(Error::BadArgument);
+        };
+        let badge = (args[3] != 0).then_some(args[3]);
+        Outcome::Return(self.caps.derive(from, to, rights, badge).map(|_| [0; 5]))
+    }
+
+    fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
+        let space = thread as u8;
+        let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
+        let to = CapSpaces::<MAX_SERVICES>::slot_ref(space, to)?;
+        self.caps.move_cap(from, to)
+    }
+
+    fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
+            Ok(at) => at,
+            Err(error) => return err(error),
+        };
+        match self.caps.delete(at) {
+            Ok(cap) => {
+                self.after_removal(at, &cap);
+                ok(0)
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
+            Ok(at) => at,
+            Err(error) => return err(error),
+        };
+        match self.caps.revoke(at) {
+            Ok(removed) => {
+                for (place, cap) in &removed {
+                    self.after_removal(*place, cap);
+                }
+                ok(removed.len() as u32)
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    /// A capability left `place`: a memory region its service can no longer
+    /// name is unmapped; an endpoint without a live receiver fails its
+    /// waiting callers.
+    fn after_removal(&mut self, place: CapRef, cap: &Cap) {
+        let space = place.space as usize;
+        let still_held = self
+            .caps
+            .iter_space(place.space)
+            .any(|(_, other)| other.object == cap.object);
+        if cap.kind == ObjectKind::Memory && !still_held {
+            let _ = self.unmap_region(space, cap.object);
+        }
+        if cap.kind == ObjectKind::Endpoint {
+            self.fail_orphaned_callers(cap.object);
+        }
+    }
+
+    fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
+        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::SEND) {
+            Ok(cap) => cap.object,
+            Err(error) => return err(error),
+        };
+        self.signal(object, bits);
+        ok(0)
+    }
+
+    /// Set bits in notification `object`, waking a waiter.
+    pub fn signal(&mut self, object: ObjectId, bits: u32) {
+        if let Some(Object::Notification(notification)) = self.objects.get_mut(object as usize)
+            && let Some((waiter, delivered)) = notification.signal(bits)
+        {
+            self.wake_with(waiter, Ok([delivered, 0, 0, 0, 0]));
+        }
+    }
+
+    fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
+        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
+            Ok(cap) => cap.object,
+            Err(error) => return err(error),
+        };
+        let Some(Object::Notification(notification)) = self.objects.get_mut(object as usize) else {
+            return err(Error::WrongKind);
+        };
+        if !may_wait {
+            return ok(notification.poll());
+        }
+        match notification.wait(thread) {
+            Some(bits) => ok(bits),
+            None => {
+                self.services[thread].wait = Wait::Notification(object);
+                self.sched.block_current(None);
+                Outcome::Blocked
+            }
+        }
+    }
+
+    fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
+            Ok(cap) => cap.object,
+            Err(error) => return err(error),
+        };
+        match self.give(object) {
+            Ok(()) => ok(0),
+            Err(error) => err(error),
+        }
+    }
+
+    /// Give semaphore `object`, waking a waiter.
+    pub fn give(&mut self, object: ObjectId) -> Result<(), Error> {
+        let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
+            return Err(Error::WrongKind);
+        };
+        if let Some(waiter) = semaphore.give()? {
+            self.wake_with(waiter, Ok([0; 5]));
+        }
+        Ok(())
+    }
+
+    fn sem_take(&mut self, thread: ThreadId, slot: u32, timeout_us: u32) -> Outcome {
+        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
+            Ok(cap) => cap.object,
+            Err(error) => return err(error),
+        };
+        let until = match timeout_us {
+            u32::MAX => None,
+            micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+        };
+        let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
+            return err(Error::WrongKind);
+        };
+        match semaphore.take(thread, timeout_us != 0) {
+            Ok(true) => ok(0),
+            Ok(false) => {
+                self.services[thread].wait = Wait::Semaphore(object);
+                self.sched.block_current(until);
+                Outcome::Blocked
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<&mut Timer, Error> {
+        let object = self
+            .cap(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
+            .object;
+        match self.objects.get_mut(object as usize) {
+            Some(Object::Timer(timer)) => Ok(timer),
+            _ => Err(Error::WrongKind),
+        }
+    }
+
+    fn timer_arm(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
+        let (delay, period) = match args[3] {
+            0 => (u64::from(args[1]), u64::from(args[2])),
+            1 => (self.ticks_for_us(args[1]), self.ticks_for_us(args[2])),
+            _ => return err(Error::BadArgument),
+        };
+        let now = self.ticks;
+        match self.timer(thread, args[0]) {
+            Ok(timer) => {
+                timer.arm(now, delay, period);
+                ok(0)
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn region(
+        &self,
+        thread: ThreadId,
+        slot: u32,
+        rights: Rights,
+    ) -> Result<(ObjectId, u32, u32, Cache), Error> {
+        let cap = self.cap(thread, slot, ObjectKind::Memory, rights)?;
+        match self.objects.get(cap.object as usize) {
+            Some(Object::Memory { pa, size, cache }) => Ok((cap.object, *pa, *size, *cache)),
+            _ => Err(Error::WrongKind),
+        }
+    }
+
+    /// Map region `slot` of `thread` at `va` with `rights` (READ, maybe WRITE).
+    pub fn mem_map(
+        &mut self,
+        thread: ThreadId,
+        slot: u32,
+        va: u32,
+        rights: u32,
+    ) -> Result<(), Error> {
+        let rights = Rights::from_bits(rights)
+            .filter(|r| r.contains(Rights::READ))
+            .ok_or(Error::BadArgument)?;
+        let (object, pa, size, cache) = self.region(thread, slot, rights)?;
+        let end = va.checked_add(size).ok_or(Error::BadAddress)?;
+        if !va.is_multiple_of(PAGE_SIZE) || va < REGION_WINDOW.0 || end > REGION_WINDOW.1 {
+            return Err(Error::BadAddress);
+        }
+        let service = &mut self.services[thread];
+        if service.regions.iter().any(|region| region.object == object) {
+            return Err(Error::SlotInUse);
+        }
+        if service.regions.is_full() {
+            return Err(Error::BadArgument);
+        }
+        let access = if rights.contains(Rights::WRITE) {
+            Access::ReadWrite
+        } else {
+            Access::Read
+        };
+        let cache = match cache {
+            Cache::Cached => CacheMode::WriteBack,
+            Cache::Uncached => CacheMode::Bypass,
+        };
+        service
+            .tables
+            .map(Mapping {
+                va,
+                pa,
+                len: size,
+                ring: USER_RING,
+                access,
+                cache,
+            })
+            .map_err(|_| Error::BadAddress)?;
+        let _ = service.regions.push(RegionMapping {
+            object,
+            va,
+            len: size,
+        });
+        Ok(())
+    }
+
+    fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
+        let service = &mut self.services[thread];
+        let index = service
+            .regions
+            .iter()
+            .position(|region| region.object == object)
+            .ok_or(Error::BadArgument)?;
+        let region = service.regions.swap_remove(index);
+        let _ = service.tables.unmap(region.va, region.len);
+        self.hw.flush_tlb();
+        Ok(())
+    }
+
+    fn mem_unmap(&mut self, thread: ThreadId, slot: u32) -> Result<(), Error> {
+        let (object, ..) = self.region(thread, slot, Rights::empty())?;
+        self.unmap_region(thread, object)
+    }
+
+    fn mem_info(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        match self.region(thread, slot, Rights::empty()) {
+            Ok((object, _, size, _)) => {
+                let va = self.services[thread]
+                    .regions
+                    .iter()
+                    .find(|r| r.object == object)
+                    .map_or(0, |r| r.va);
+                Outcome::Return(Ok([va, size, 0, 0, 0]))
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn live_receiver(&self, endpoint: ObjectId) -> bool {
+        self.services.iter().enumerate().any(|(space, service)| {
+            service.ending.is_none()
+                && self
+                    .caps
+                    .iter_space(space as u8)
+                    .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
+        })
+    }
+
+    fn fail_orphaned_callers(&mut self, endpoint: ObjectId) {
+        if self.live_receiver(endpoint) {
+            return;
+        }
+        while let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize)
+            && let Some(caller) = queue.next_caller()
+        {
+            self.wake_with(caller, Err(Error::PeerGone));
+        }
+    }
+
+    /// Move a message from `from` (registers a5..a7, its IPC buffer, maybe
+    /// a capability) to `to`. `info` is the sender's; `recv_slot` where `to`
+    /// takes a capability. Returns the info `to` sees.
+    fn transfer(&mut self, from: ThreadId, to: ThreadId, info: MsgInfo, recv_slot: u8) -> MsgInfo {
+        let words = [
+            self.services[from].frame.a[5],
+            self.services[from].frame.a[6],
+            self.services[from].frame.a[7],
+        ];
+        self.services[to].frame.a[5..8].copy_from_slice(&words);
+        let len = info.len.min(IPC_PAYLOAD_MAX);
+        if len > 0 {
+            let mut payload = [0u8; 256];
+            let (source, target) = (self.services[from].ipc_buffer, self.services[to].ipc_buffer);
+            let mut done = 0;
+            while done < u32::from(len) {
+                let take = (u32::from(len) - done).min(payload.len() as u32);
+                payload[..take as usize].copy_from_slice(self.hw.phys(source + done, take));
+                self.hw
+                    .phys(target + done, take)
+                    .copy_from_slice(&payload[..take as usize]);
+                done += take;
+            }
+        }
+        let mut received = MsgInfo {
+            len,
+            send_cap: NO_SLOT,
+            recv_slot,
+            cap_received: false,
+        };
+        if info.send_cap != NO_SLOT && recv_slot != NO_SLOT {
+            let source = CapRef {
+                space: from as u8,
+                slot: info.send_cap,
+            };
+            let target = CapRef {
+                space: to as u8,
+                slot: recv_slot,
+            };
+            if let Ok(cap) = self.caps.get(source).copied() {
+                received.cap_received = self.caps.derive(source, target, cap.rights, None).is_ok();
+            }
+        }
+        received
+    }
+
+    /// Check a message's own fields before anything is queued.
+    fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
+        if info.len > IPC_PAYLOAD_MAX {
+            return Err(Error::BadLength);
+        }
+        if info.send_cap != NO_SLOT {
+            let cap = self.caps.get(CapRef {
+                space: thread as u8,
+                slot: info.send_cap,
+            })?;
+            if !cap.rights.contains(Rights::GRANT) {
+                return Err(Error::MissingRight);
+            }
+        }
+        if info.recv_slot != NO_SLOT {
+            CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(info.recv_slot))?;
+        }
+        Ok(())
+    }
+
+    fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
+        let cap = match self.cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
+            Ok(cap) => cap,
+            Err(error) => return err(error),
+        };
+        let info = MsgInfo::decode(args[1]);
+        if let Err(error) = self.check_message(thread, info) {
+            return err(error);
+        }
+        if !self.live_receiver(cap.object) {
+            return err(Error::PeerGone);
+        }
+        let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
+            return err(Error::WrongKind);
+        };
+        match endpoint.next_receiver() {
+            Some(server) => {
+                let recv_slot = MsgInfo::decode(self.services[server].frame.a[4]).recv_slot;
+                let delivered = self.transfer(thread, server, info, recv_slot);
+                self.services[server].reply_to = Some(thread);
+                let words = self.services[server].frame.a;
+                self.wake_with(
+                    server,
+                    Ok([cap.badge, delivered.encode(), words[5], words[6], words[7]]),
+                );
+                self.services[thread].wait = Wait::Reply(server);
+            }
+            None => {
+                let _ = endpoint.callers.push_back(thread as u8);
+                self.services[thread].wait = Wait::Caller(cap.object);
+            }
+        }
+        self.sched.block_current(None);
+        Outcome::Blocked
+    }
+
+    fn ipc_recv(&mut self, thread: ThreadId, slot: u32, raw_info: u32) -> Outcome {
+        let cap = match self.cap(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
+            Ok(cap) => cap,
+            Err(error) => return err(error),
+        };
+        let info = MsgInfo::decode(raw_info);
+        if let Err(error) = self.check_message(
+            thread,
+            MsgInfo {
+                send_cap: NO_SLOT,
+                len: 0,
+                ..info
+            },
+        ) {
+            return err(error);
+        }
+        if self.services[thread].reply_to.is_some() {
+            return err(Error::BadArgument);
+        }
+        let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
+            return err(Error::WrongKind);
+        };
+        match endpoint.next_caller() {
+            Some(caller) => {
+                let caller_info = MsgInfo::decode(self.services[caller].frame.a[4]);
+                let badge = self.caller_badge(caller, self.services[caller].frame.a[3]);
+                let delivered = self.transfer(caller, thread, caller_info, info.recv_slot);
+                self.services[thread].reply_to = Some(caller);
+                self.services[caller].wait = Wait::Reply(thread);
+                let words = self.services[thread].frame.a;
+                ok_regs([badge, delivered.encode(), words[5], words[6], words[7]])
+            }
+            None => {
+                let _ = endpoint.receivers.push_back(thread as u8);
+                self.services[thread].frame.a[4] = raw_info;
+                self.services[thread].wait = Wait::Receiver(cap.object);
+                self.sched.block_current(None);
+                Outcome::Blocked
+            }
+        }
+    }
+
+    /// The badge of the endpoint capability `caller` called through.
+    fn caller_badge(&self, caller: ThreadId, slot: u32) -> u32 {
+        CapSpaces::<MAX_SERVICES>::slot_ref(caller as u8, slot)
+            .and_then(|at| self.caps.get(at).map(|cap| cap.badge))
+            .unwrap_or(0)
+    }
+
+    fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<(), Error> {
+        let caller = self.services[thread].reply_to.ok_or(Error::BadArgument)?;
+        let info = MsgInfo::decode(args[1]);
+        self.check_message(
+            thread,
+            MsgInfo {
+                recv_slot: NO_SLOT,
+                ..info
+            },
+        )?;
+        self.services[thread].reply_to = None;
+        if self.services[caller].wait != Wait::Reply(thread) {
+            return Ok(()); // the caller ended meanwhile
+        }
+        let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
+        let delivered = self.transfer(thread, caller, info, recv_slot);
+        let words = self.services[caller].frame.a;
+        self.wake_with(
+            caller,
+            Ok([delivered.encode(), 0, words[5], words[6], words[7]]),
+        );
+        Ok(())
+    }
+
+    /// A tick: wake sleepers, time out waits, fire timers.
+    pub fn tick(&mut self, now: u64) {
+        self.ticks = now;
+        for thread in self.sched.tick(now) {
+            if let Wait::Semaphore(object) = self.services[thread].wait
+                && let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize)
+            {
+                semaphore.forget(thread);
+            }
+            self.services[thread].wait = Wait::None;
+            self.set_result(thread, Err(Error::TimedOut));
+        }
+        for index in 0..self.objects.len() {
+            let (expired, target) = match &mut self.objects[index] {
+                Object::Timer(timer) => (timer.expire(now), timer.target),
+                _ => continue,
+            };
+            for _ in 0..expired {
+                match target {
+                    TimerTarget::Notify { object, bits } => self.signal(object, bits),
+                    TimerTarget::Give { object } => {
+                        let _ = self.give(object);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stop a service: it leaves every queue, threads waiting on it learn
+    /// it is gone, and its capabilities go (what others derived from them
+    /// stays).
+    pub fn end_service(&mut self, thread: ThreadId, ending: Ending) {
+        self.services[thread].ending = Some(ending);
+        self.sched.end(thread);
+        match self.services[thread].wait {
+            Wait::Notification(object) => {
+                if let Some(Object::Notification(notification)) =
+                    self.objects.get_mut(object as usize)
+                {
+                    notification.forget(thread);
+                }
+            }
+            Wait::Semaphore(object) => {
+                if let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) {
+                    semaphore.forget(thread);
+                }
+            }
+            Wait::Caller(object) | Wait::Receiver(object) => {
+                if let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(object as usize) {
+                    endpoint.forget(thread);
+                }
+            }
+            Wait::Reply(_) | Wait::None => {}
+        }
+        self.services[thread].wait = Wait::None;
+        if let Some(caller) = self.services[thread].reply_to.take()
+            && self.services[caller].wait == Wait::Reply(thread)
+        {
+            self.wake_with(caller, Err(Error::PeerGone));
+        }
+        let endpoints: Vec<ObjectId, 32> = self
+            .caps
+            .iter_space(thread as u8)
+            .filter(|(_, cap)| cap.kind == ObjectKind::Endpoint)
+            .map(|(_, cap)| cap.object)
+            .collect();
+        self.caps.clear_space(thread as u8);
+        for endpoint in endpoints {
+            self.fail_orphaned_callers(endpoint);
+        }
+    }
+}
+
+fn ok_regs(values: Regs) -> Outcome {
+    Outcome::Return(Ok(values))
+}
+
+/// Where a new service's IPC buffer goes (for loaders).
+pub const fn ipc_buffer_va() -> u32 {
+    IPC_BUFFER_VA
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ending, Hardware, Kernel, Object, Service, Wait};
+    use crate::console::LinePrefixer;
+    use crate::pagetable::{Access, CacheMode, ENTRIES, Mapping, PageTables, Table};
+    use crate::trap::TrapFrame;
+    use sotto_abi::cap::{ObjectKind, Rights};
+    use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, USER_TEXT_BASE, pte_window};
+    use sotto_abi::manifest::{Cache, CapGrant, ObjectParams, TimerTarget};
+    use sotto_abi::syscall::{MsgInfo, NO_SLOT};
+    use sotto_abi::{Error, Syscall};
+
+    /// RAM the test kernel hands out, from this physical address.
+    const RAM_BASE: u32 = 0x0040_0000;
+
+    struct TestHw {
+        ram: Vec<u8>,
+        console: Vec<u8>,
+        flushes: u32,
+    }
+
+    impl Hardware for TestHw {
+        fn console(&mut self, bytes: &[u8]) {
+            self.console.extend_from_slice(bytes);
+        }
+        fn cycles(&self) -> u32 {
+            4242
+        }
+        fn phys(&mut self, pa: u32, len: u32) -> &mut [u8] {
+            let start = (pa - RAM_BASE) as usize;
+            &mut self.ram[start..start + len as usize]
+        }
+        fn flush_tlb(&mut self) {
+            self.flushes += 1;
+        }
+    }
+
+    /// Physical page of service `n`'s data page and IPC buffer.
+    fn data_pa(n: usize) -> u32 {
+        RAM_BASE + (2 * n as u32) * PAGE_SIZE
+    }
+    fn ipc_pa(n: usize) -> u32 {
+        data_pa(n) + PAGE_SIZE
+    }
+    /// Region objects get frames from here.
+    const REGION_PA: u32 = RAM_BASE + 0x10_0000;
+
+    fn kernel(objects: &[ObjectParams]) -> Kernel<TestHw> {
+        let mut k = Kernel::new(
+            TestHw {
+                ram: vec![0; 0x20_0000],
+                console: Vec::new(),
+                flushes: 0,
+            },
+            1000,
+        );
+        let mut region_pa = REGION_PA;
+        for params in objects {
+            let pa = region_pa;
+            if let ObjectParams::Memory { size, .. } = params {
+                region_pa += size;
+            }
+            assert!(k.objects.push(Object::new(params, pa, 0)).is_ok());
+        }
+        k
+    }
+
+    /// A service with one data page at USER_TEXT_BASE and its IPC buffer.
+    fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]) -> usize {
+        let n = k.services.len();
+        let l1: &'static mut Table = Box::leak(Box::new([0; ENTRIES]));
+        let l2: &'static mut [Table] = Box::leak(vec![[0; ENTRIES]; 4].into_boxed_slice());
+        let mut tables =
+            PageTables::new(l1, 0x10_0000, l2, 0x10_1000, pte_window(n as u32 + 1)).unwrap();
+        for (va, pa) in [(USER_TEXT_BASE, data_pa(n)), (IPC_BUFFER_VA, ipc_pa(n))] {
+            let mapping = Mapping {
+                va,
+                pa,
+                len: PAGE_SIZE,
+                ring: 1,
+                access: Access::ReadWrite,
+                cache: CacheMode::WriteBack,
+            };
+            tables.map(mapping).unwrap();
+        }
+        let service = Service {
+            name: heapless::String::try_from(name).unwrap(),
+            frame: TrapFrame::default(),
+            tables,
+            stack_guard: 0,
+            ipc_buffer: ipc_pa(n),
+            console: LinePrefixer::default(),
+            ending: None,
+            wait: Wait::None,
+            reply_to: None,
+            regions: heapless::Vec::new(),
+        };
+        k.add_service(service, priority, grants).unwrap()
+    }
+
+    fn grant(slot: u8, object: u16, rights: Rights) -> CapGrant {
+        CapGrant {
+            slot,
+            object,
+            rights,
+            badge: 0,
+            map_at: None,
+        }
+    }
+
+    /// Make `thread` current and run a system call; return (status, a3..a7).
+    fn call(
+        k: &mut Kernel<TestHw>,
+        thread: usize,
+        syscall: impl Into<u32>,
+        args: [u32; 5],
+    ) -> (u32, [u32; 5]) {
+        assert!(k.sched.switch_to(thread), "{thread} is not ready");
+        let frame = &mut k.services[thread].frame;
+        frame.a[2] = syscall.into();
+        frame.a[3..8].copy_from_slice(&args);
+        k.syscall(thread);
+        let a = k.services[thread].frame.a;
+        (a[2], [a[3], a[4], a[5], a[6], a[7]])
+    }
+
+    fn status(error: Error) -> u32 {
+        error as u32
+    }
+
+    fn blocked(k: &Kernel<TestHw>, thread: usize) -> bool {
+        matches!(
+            k.sched.state(thread),
+            crate::sched::ThreadState::Blocked { .. }
+        )
+    }
+
+    #[test]
+    fn printing_needs_a_console_capability() {
+        let mut k = kernel(&[ObjectParams::Console]);
+        let speaker = add(&mut k, "speaker", 3, &[grant(0, 0, Rights::SEND)]);
+        let mute = add(&mut k, "mute", 3, &[]);
+        k.hw.phys(data_pa(speaker), 3).copy_from_slice(b"hi\n");
+        assert_eq!(
+            call(
+                &mut k,
+                speaker,
+                Syscall::ConsoleWrite,
+                [USER_TEXT_BASE, 3, 0, 0, 0]
+            )
+            .0,
+            0
+        );
+        assert_eq!(k.hw.console, b"[speaker] hi\n");
+        assert_eq!(
+            call(
+                &mut k,
+                mute,
+                Syscall::ConsoleWrite,
+                [USER_TEXT_BASE, 3, 0, 0, 0]
+            )
+            .0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                speaker,
+                Syscall::ConsoleWrite,
+                [0x0010_0000, 3, 0, 0, 0]
+            )
+            .0,
+            status(Error::BadAddress)
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                speaker,
+                Syscall::ConsoleWrite,
+                [USER_TEXT_BASE, 5000, 0, 0, 0]
+            )
+            .0,
+            status(Error::BadLength)
+        );
+    }
+
+    #[test]
+    fn capability_calls_and_their_errors() {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Semaphore { initial: 0, max: 1 },
+        ]);
+        let a = add(
+            &mut k,
+            "a",
+            3,
+            &[
+                grant(0, 0, Rights::SEND | Rights::RECEIVE | Rights::GRANT),
+                grant(1, 1, Rights::SEND),
+            ],
+        );
+        let send = Rights::SEND.bits();
+        assert_eq!(call(&mut k, a, Syscall::CapDerive, [0, 5, send, 9, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, a, Syscall::CapInfo, [5, 0, 0, 0, 0]),
+            (0, [ObjectKind::Endpoint as u32, send, 9, 0, 0])
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [5, 6, send, 0, 0]).0,
+            status(Error::MissingRight),
+            "no GRANT"
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [1, 6, send, 0, 0]).0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [0, 5, send, 0, 0]).0,
+            status(Error::SlotInUse)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [0, 40, send, 0, 0]).0,
+            status(Error::BadSlot)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [0, 7, 1 << 30, 0, 0]).0,
+            status(Error::BadArgument)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapDerive, [9, 7, send, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+        assert_eq!(call(&mut k, a, Syscall::CapMove, [5, 8, 0, 0, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, a, Syscall::CapRevoke, [0, 0, 0, 0, 0]),
+            (0, [1, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::CapInfo, [8, 0, 0, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::SemGive, [0, 0, 0, 0, 0]).0,
+            status(Error::WrongKind)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::SemTake, [1, 0, 0, 0, 0]).0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(call(&mut k, a, Syscall::CapDelete, [1, 0, 0, 0, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, a, Syscall::SemGive, [1, 0, 0, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::Call, [8, 0, 0, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+        assert_eq!(
+            call(&mut k, a, Syscall::Call, [32, 0, 0, 0, 0]).0,
+            status(Error::BadSlot)
+        );
+        assert_eq!(
+            call(&mut k, a, 99_u32, [0; 5]).0,
+            status(Error::UnknownSyscall)
+        );
+    }
+
+    #[test]
+    fn notification_wait_blocks_until_signalled() {
+        let mut k = kernel(&[ObjectParams::Notification]);
+        let waiter = add(&mut k, "waiter", 3, &[grant(0, 0, Rights::RECEIVE)]);
+        let signaller = add(&mut k, "signaller", 3, &[grant(0, 0, Rights::SEND)]);
+        assert_eq!(
+            call(&mut k, waiter, Syscall::NotifyPoll, [0; 5]),
+            (0, [0; 5])
+        );
+        call(&mut k, waiter, Syscall::NotifyWait, [0; 5]);
+        assert!(blocked(&k, waiter));
+        assert_eq!(
+            call(
+                &mut k,
+                signaller,
+                Syscall::NotifySignal,
+                [0, 0b1010, 0, 0, 0]
+            )
+            .0,
+            0
+        );
+        assert!(!blocked(&k, waiter));
+        assert_eq!(&k.services[waiter].frame.a[2..4], &[0, 0b1010]);
+        assert_eq!(
+            call(&mut k, signaller, Syscall::NotifyWait, [0; 5]).0,
+            status(Error::MissingRight)
+        );
+    }
+
+    #[test]
+    fn semaphore_take_times_out_or_is_given() {
+        let mut k = kernel(&[ObjectParams::Semaphore { initial: 1, max: 1 }]);
+        let taker = add(&mut k, "taker", 3, &[grant(0, 0, Rights::RECEIVE)]);
+        let giver = add(&mut k, "giver", 3, &[grant(0, 0, Rights::SEND)]);
+        assert_eq!(call(&mut k, taker, Syscall::SemTake, [0, 0, 0, 0, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, taker, Syscall::SemTake, [0, 0, 0, 0, 0]).0,
+            status(Error::WouldBlock)
+        );
+        // Wait 3 ms at 1 kHz: times out at tick 3.
+        call(&mut k, taker, Syscall::SemTake, [0, 3000, 0, 0, 0]);
+        assert!(blocked(&k, taker));
+        k.tick(2);
+        assert!(blocked(&k, taker));
+        k.tick(3);
+        assert_eq!(k.services[taker].frame.a[2], status(Error::TimedOut));
+        // The timed-out waiter left the queue: a give now counts up.
+        assert_eq!(call(&mut k, giver, Syscall::SemGive, [0; 5]).0, 0);
+        assert_eq!(
+            call(&mut k, giver, Syscall::SemGive, [0; 5]).0,
+            status(Error::Overflow)
+        );
+        assert_eq!(
+            call(&mut k, taker, Syscall::SemTake, [0, u32::MAX, 0, 0, 0]).0,
+            0
+        );
+        // Forever: only a give ends the wait.
+        call(&mut k, taker, Syscall::SemTake, [0, u32::MAX, 0, 0, 0]);
+        k.tick(1000);
+        assert!(blocked(&k, taker));
+        assert_eq!(call(&mut k, giver, Syscall::SemGive, [0; 5]).0, 0);
+        assert_eq!(k.services[taker].frame.a[2], 0);
+        assert!(!blocked(&k, taker));
+    }
+
+    #[test]
+    fn periodic_timer_signals_on_its_exact_ticks() {
+        let mut k = kernel(&[
+            ObjectParams::Notification,
+            ObjectParams::Timer {
+                target: TimerTarget::Notify {
+                    object: 0,
+                    bits: 0b100,
+                },
+                start: None,
+            },
+        ]);
+        let owner = add(
+            &mut k,
+            "owner",
+            3,
+            &[grant(0, 0, Rights::RECEIVE), grant(1, 1, Rights::CONTROL)],
+        );
+        // Phase 2 ticks, period 5 ticks.
+        assert_eq!(call(&mut k, owner, Syscall::TimerArm, [1, 2, 5, 0, 0]).0, 0);
+        let mut fired_at = Vec::new();
+        for now in 1..=20 {
+            k.tick(now);
+            if let Object::Notification(notification) = &mut k.objects[0]
+                && notification.poll() != 0
+            {
+                fired_at.push(now);
+            }
+        }
+        assert_eq!(fired_at, vec![2, 7, 12, 17]);
+        assert_eq!(
+            call(&mut k, owner, Syscall::TimerCancel, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        k.tick(22);
+        assert_eq!(
+            call(&mut k, owner, Syscall::NotifyPoll, [0; 5]),
+            (0, [0; 5])
+        );
+        assert_eq!(
+            call(&mut k, owner, Syscall::TimerArm, [1, 1, 0, 7, 0]).0,
+            status(Error::BadArgument),
+            "unit"
+        );
+        assert_eq!(
+            call(&mut k, owner, Syscall::TimerArm, [0, 1, 0, 0, 0]).0,
+            status(Error::WrongKind)
+        );
+        // Microseconds: 3000 µs at 1 kHz is 3 ticks.
+        assert_eq!(
+            call(&mut k, owner, Syscall::TimerArm, [1, 3000, 0, 1, 0]).0,
+            0
+        );
+        k.tick(24);
+        call(&mut k, owner, Syscall::NotifyWait, [0; 5]);
+        assert!(blocked(&k, owner));
+        k.tick(25);
+        assert_eq!(&k.services[owner].frame.a[2..4], &[0, 0b100]);
+    }
+
+    #[test]
+    fn shared_memory_maps_for_both_and_revoke_unmaps() {
+        let mut k = kernel(&[ObjectParams::Memory {
+            size: 2 * PAGE_SIZE,
+            cache: Cache::Uncached,
+            shared: true,
+        }]);
+        let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
+        let writer = add(
+            &mut k,
+            "writer",
+            3,
+            &[CapGrant {
+                slot: 0,
+                object: 0,
+                rights: rw,
+                badge: 0,
+                map_at: Some(0x5000_0000),
+            }],
+        );
+        let reader = add(&mut k, "reader", 3, &[]);
+        let pte = k.services[writer].tables.translate(0x5000_1000).unwrap();
+        assert_eq!(
+            (pte.pa(), pte.access(), pte.cache()),
+            (
+                REGION_PA + PAGE_SIZE,
+                Some(Access::ReadWrite),
+                Some(CacheMode::Bypass)
+            )
+        );
+        // Hand a read-only copy to the reader, which maps it elsewhere.
+        k.caps
+            .derive(
+                crate::cap::CapRef { space: 0, slot: 0 },
+                crate::cap::CapRef { space: 1, slot: 3 },
+                Rights::READ,
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            call(
+                &mut k,
+                reader,
+                Syscall::MemMap,
+                [3, 0x5100_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
+            )
+            .0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                reader,
+                Syscall::MemMap,
+                [3, 0x5100_0800, Rights::READ.bits(), 0, 0]
+            )
+            .0,
+            status(Error::BadAddress)
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                reader,
+                Syscall::MemMap,
+                [3, 0x1000_0000, Rights::READ.bits(), 0, 0]
+            )
+            .0,
+            status(Error::BadAddress)
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                reader,
+                Syscall::MemMap,
+                [3, 0x5100_0000, Rights::READ.bits(), 0, 0]
+            )
+            .0,
+            0
+        );
+        assert_eq!(
+            call(
+                &mut k,
+                reader,
+                Syscall::MemMap,
+                [3, 0x5200_0000, Rights::READ.bits(), 0, 0]
+            )
+            .0,
+            status(Error::SlotInUse)
+        );
+        assert_eq!(
+            call(&mut k, reader, Syscall::MemInfo, [3, 0, 0, 0, 0]),
+            (0, [0x5100_0000, 2 * PAGE_SIZE, 0, 0, 0])
+        );
+        let pte = k.services[reader].tables.translate(0x5100_0000).unwrap();
+        assert_eq!((pte.pa(), pte.access()), (REGION_PA, Some(Access::Read)));
+        // Revoking the writer's capability removes the reader's copy and
+        // with it the mapping.
+        let flushes = k.hw.flushes;
+        assert_eq!(
+            call(&mut k, writer, Syscall::CapRevoke, [0; 5]),
+            (0, [1, 0, 0, 0, 0])
+        );
+        assert_eq!(k.services[reader].tables.translate(0x5100_0000), None);
+        assert!(k.hw.flushes > flushes);
+        assert!(
+            k.services[writer].tables.translate(0x5000_0000).is_some(),
+            "the writer keeps its own"
+        );
+        assert_eq!(call(&mut k, writer, Syscall::MemUnmap, [0; 5]).0, 0);
+        assert_eq!(k.services[writer].tables.translate(0x5000_0000), None);
+        assert_eq!(
+            call(&mut k, writer, Syscall::MemInfo, [0; 5]),
+            (0, [0, 2 * PAGE_SIZE, 0, 0, 0])
+        );
+    }
+
+    fn endpoint_system() -> (Kernel<TestHw>, usize, usize) {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Semaphore { initial: 0, max: 5 },
+        ]);
+        let server = add(&mut k, "server", 2, &[grant(0, 0, Rights::RECEIVE)]);
+        let client = add(
+            &mut k,
+            "client",
+            4,
+            &[
+                CapGrant {
+                    slot: 0,
+                    object: 0,
+                    rights: Rights::SEND,
+                    badge: 77,
+                    map_at: None,
+                },
+                grant(1, 1, Rights::SEND | Rights::RECEIVE | Rights::GRANT),
+            ],
+        );
+        (k, server, client)
+    }
+
+    #[test]
+    fn call_and_reply_carry_words_payload_badge_and_a_capability() {
+        let (mut k, server, client) = endpoint_system();
+        // The server waits first, ready to take a capability into slot 9.
+        let recv_info = MsgInfo {
+            recv_slot: 9,
+            ..MsgInfo::new(0)
+        }
+        .encode();
+        call(&mut k, server, Syscall::Recv, [0, recv_info, 0, 0, 0]);
+        assert!(blocked(&k, server));
+        k.hw.phys(ipc_pa(client), 5).copy_from_slice(b"audio");
+        let info = MsgInfo {
+            len: 5,
+            send_cap: 1,
+            recv_slot: NO_SLOT,
+            cap_received: false,
+        }
+        .encode();
+        call(&mut k, client, Syscall::Call, [0, info, 10, 20, 30]);
+        assert!(blocked(&k, client));
+        assert!(!blocked(&k, server));
+        let got = k.services[server].frame.a;
+        assert_eq!(got[2], 0);
+        assert_eq!(got[3], 77, "the client's badge");
+        let got_info = MsgInfo::decode(got[4]);
+        assert_eq!(
+            (got_info.len, got_info.cap_received, got_info.recv_slot),
+            (5, true, 9)
+        );
+        assert_eq!(&got[5..8], &[10, 20, 30]);
+        assert_eq!(k.hw.phys(ipc_pa(server), 5), b"audio");
+        let transferred = k
+            .caps
+            .get(crate::cap::CapRef {
+                space: server as u8,
+                slot: 9,
+            })
+            .unwrap();
+        assert_eq!(
+            (transferred.kind, transferred.object),
+            (ObjectKind::Semaphore, 1)
+        );
+        // The reply goes back to the client.
+        k.hw.phys(ipc_pa(server), 2).copy_from_slice(b"ok");
+        assert_eq!(
+            call(
+                &mut k,
+                server,
+                Syscall::Reply,
+                [0, MsgInfo::new(2).encode(), 7, 8, 9]
+            )
+            .0,
+            0
+        );
+        assert!(!blocked(&k, client));
+        let back = k.services[client].frame.a;
+        assert_eq!((back[2], MsgInfo::decode(back[3]).len), (0, 2));
+        assert_eq!(&back[5..8], &[7, 8, 9]);
+        assert_eq!(k.hw.phys(ipc_pa(client), 2), b"ok");
+        // No second reply.
+        assert_eq!(
+            call(&mut k, server, Syscall::Reply, [0; 5]).0,
+            status(Error::BadArgument)
+        );
+    }
+
+    #[test]
+    fn queued_callers_are_served_in_order_by_reply_recv() {
+        let mut k = kernel(&[ObjectParams::Endpoint]);
+        let server = add(&mut k, "server", 2, &[grant(0, 0, Rights::RECEIVE)]);
+        let first = add(
+            &mut k,
+            "first",
+            4,
+            &[CapGrant {
+                slot: 0,
+                object: 0,
+                rights: Rights::SEND,
+                badge: 1,
+                map_at: None,
+            }],
+        );
+        let second = add(
+            &mut k,
+            "second",
+            4,
+            &[CapGrant {
+                slot: 0,
+                object: 0,
+                rights: Rights::SEND,
+                badge: 2,
+                map_at: None,
+            }],
+        );
+        call(&mut k, first, Syscall::Call, [0, 0, 100, 0, 0]);
+        call(&mut k, second, Syscall::Call, [0, 0, 200, 0, 0]);
+        let (status_, got) = call(
+            &mut k,
+            server,
+            Syscall::Recv,
+            [0, MsgInfo::new(0).encode(), 0, 0, 0],
+        );
+        assert_eq!((status_, got[0], got[2]), (0, 1, 100));
+        assert_eq!(
+            call(&mut k, server, Syscall::Recv, [0; 5]).0,
+            status(Error::BadArgument),
+            "reply first"
+        );
+        let (status_, got) = call(&mut k, server, Syscall::ReplyRecv, [0, 0, 101, 0, 0]);
+        assert_eq!((status_, got[0], got[2]), (0, 2, 200));
+        assert_eq!(k.services[first].frame.a[5], 101);
+        assert!(!blocked(&k, first));
+        assert!(blocked(&k, second));
+    }
+
+    #[test]
+    fn a_dead_server_fails_its_callers_instead_of_hanging_them() {
+        let (mut k, server, client) = endpoint_system();
+        // Called and received, then the server dies before replying.
+        call(&mut k, client, Syscall::Call, [0, 0, 1, 2, 3]);
+        call(
+            &mut k,
+            server,
+            Syscall::Recv,
+            [0, MsgInfo::new(0).encode(), 0, 0, 0],
+        );
+        k.end_service(server, Ending::Faulted);
+        assert!(!blocked(&k, client));
+        assert_eq!(k.services[client].frame.a[2], status(Error::PeerGone));
+        // And new calls fail at once: nobody can receive any more.
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [0; 5]).0,
+            status(Error::PeerGone)
+        );
+    }
+
+    #[test]
+    fn a_caller_queued_on_an_endpoint_fails_when_its_last_receiver_ends() {
+        let (mut k, server, client) = endpoint_system();
+        call(&mut k, client, Syscall::Call, [0; 5]);
+        assert!(blocked(&k, client));
+        k.end_service(server, Ending::Exited(0));
+        assert_eq!(k.services[client].frame.a[2], status(Error::PeerGone));
+        assert!(!blocked(&k, client));
+    }
+
+    #[test]
+    fn message_misuse_gets_error_codes() {
+        let (mut k, server, client) = endpoint_system();
+        let too_long = MsgInfo::new(5000).encode();
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [0, too_long, 0, 0, 0]).0,
+            status(Error::BadLength)
+        );
+        let no_grant = MsgInfo {
+            send_cap: 0,
+            ..MsgInfo::new(0)
+        }
+        .encode();
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [0, no_grant, 0, 0, 0]).0,
+            status(Error::MissingRight)
+        );
+        let empty = MsgInfo {
+            send_cap: 20,
+            ..MsgInfo::new(0)
+        }
+        .encode();
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [0, empty, 0, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+        assert_eq!(
+            call(&mut k, client, Syscall::Recv, [0; 5]).0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            call(&mut k, server, Syscall::Call, [0; 5]).0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [1, 0, 0, 0, 0]).0,
+            status(Error::WrongKind)
+        );
+        assert_eq!(
+            call(&mut k, server, Syscall::Reply, [0; 5]).0,
+            status(Error::BadArgument)
+        );
+        assert_eq!(k.services[server].wait, Wait::None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Kernel objects as plain state machines: notifications, semaphores,
+//! timers and endpoint queues. They say who wakes up; the kernel binary
+//! moves registers and tells the scheduler.
+
+use heapless::Deque;
+use sotto_abi::Error;
+use sotto_abi::manifest::TimerTarget;
+
+use crate::sched::{MAX_THREADS, ThreadId};
+
+/// A FIFO of waiting threads (each thread waits on one thing at a time, so
+/// it never overflows).
+pub type WaitQueue = Deque<u8, MAX_THREADS>;
+
+fn remove(queue: &mut WaitQueue, thread: ThreadId) -> bool {
+    let mut found = false;
+    for _ in 0..queue.len() {
+        if let Some(waiting) = queue.pop_front() {
+            if waiting as usize == thread {
+                found = true;
+            } else {
+                let _ = queue.push_back(waiting);
+            }
+        }
+    }
+    found
+}
+
+/// A word of signal bits.
+#[derive(Default)]
+pub struct Notification {
+    bits: u32,
+    waiters: WaitQueue,
+}
+
+impl Notification {
+    /// Set `bits`. If a thread waits, it gets every pending bit (and they
+    /// are cleared): returns it and the bits.
+    pub fn signal(&mut self, bits: u32) -> Option<(ThreadId, u32)> {
+        self.bits |= bits;
+        if self.bits == 0 {
+            return None;
+        }
+        let waiter = self.waiters.pop_front()? as usize;
+        Some((waiter, core::mem::take(&mut self.bits)))
+    }
+
+    /// Wait: the pending bits now (cleared), or `None` and `thread` waits.
+    pub fn wait(&mut self, thread: ThreadId) -> Option<u32> {
+        if self.bits != 0 {
+            return Some(core::mem::take(&mut self.bits));
+        }
+        let _ = self.waiters.push_back(thread as u8);
+        None
+    }
+
+    /// The pending bits (cleared), without waiting.
+    pub fn poll(&mut self) -> u32 {
+        core::mem::take(&mut self.bits)
+    }
+
+    /// `thread` stops waiting (it ended).
+    pub fn forget(&mut self, thread: ThreadId) {
+        remove(&mut self.waiters, thread);
+    }
+}
+
+/// A counting semaphore.
+pub struct Semaphore {
+    count: u32,
+    max: u32,
+    waiters: WaitQueue,
+}
+
+impl Semaphore {
+    /// Count `initial` (at most `max`).
+    pub fn new(initial: u32, max: u32) -> Semaphore {
+        Semaphore {
+            count: initial.min(max),
+            max,
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    /// The count.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Give: wake the first waiter (returned) or count up.
+    pub fn give(&mut self) -> Result<Option<ThreadId>, Error> {
+        if let Some(waiter) = self.waiters.pop_front() {
+            return Ok(Some(waiter as usize));
+        }
+        if self.count >= self.max {
+            return Err(Error::Overflow);
+        }
+        self.count += 1;
+        Ok(None)
+    }
+
+    /// Take: `Ok(true)` if taken now, `Ok(false)` if `thread` now waits,
+    /// `WouldBlock` if it may not wait.
+    pub fn take(&mut self, thread: ThreadId, may_wait: bool) -> Result<bool, Error> {
+        if self.count > 0 {
+            self.count -= 1;
+            return Ok(true);
+        }
+        if !may_wait {
+            return Err(Error::WouldBlock);
+        }
+        let _ = self.waiters.push_back(thread as u8);
+        Ok(false)
+    }
+
+    /// `thread` stops waiting (timeout, or it ended); whether it was waiting.
+    pub fn forget(&mut self, thread: ThreadId) -> bool {
+        remove(&mut self.waiters, thread)
+    }
+}
+
+/// A one-shot or periodic timer on the kernel tick.
+pub struct Timer {
+    /// What firing does.
+    pub target: TimerTarget,
+    deadline: Option<u64>,
+    period: u64,
+    fired: u64,
+}
+
+impl Timer {
+    /// Disarmed.
+    pub fn new(target: TimerTarget) -> Timer {
+        Timer {
+            target,
+            deadline: None,
+            period: 0,
+            fired: 0,
+        }
+    }
+
+    /// First expiry at tick `now + delay`, then every `period` ticks (0:
+    /// once). Re-arming replaces the previous setting.
+    pub fn arm(&mut self, now: u64, delay: u64, period: u64) {
+        self.deadline = Some(now + delay.max(1));
+        self.period = period;
+    }
+
+    /// Disarm.
+    pub fn cancel(&mut self) {
+        self.deadline = None;
+    }
+
+    /// The next expiry.
+    pub fn deadline(&self) -> Option<u64> {
+        self.deadline
+    }
+
+    /// Times fired so far.
+    pub fn fired(&self) -> u64 {
+        self.fired
+    }
+
+    /// Expiries due at tick `now`. A periodic timer advances on its own
+    /// grid (`deadline += period`), so it never drifts.
+    pub fn expire(&mut self, now: u64) -> u32 {
+        let mut count = 0;
+        while let Some(deadline) = self.deadline {
+            if deadline > now {
+                break;
+            }
+            count += 1;
+            self.fired += 1;
+            self.deadline = (self.period > 0).then(|| deadline + self.period);
+        }
+        count
+    }
+}
+
+/// The queues of an endpoint: callers waiting for a receiver, receivers
+/// waiting for a caller.
+#[derive(Default)]
+pub struct Endpoint {
+    /// Threads blocked in `call`, oldest first.
+    pub callers: WaitQueue,
+    /// Threads blocked in `receive`, oldest first.
+    pub receivers: WaitQueue,
+}
+
+impl Endpoint {
+    /// Pop the oldest caller.
+    pub fn next_caller(&mut self) -> Option<ThreadId> {
+        self.callers.pop_front().map(usize::from)
+    }
+
+    /// Pop the oldest receiver.
+    pub fn next_receiver(&mut self) -> Option<ThreadId> {
+        self.receivers.pop_front().map(usize::from)
+    }
+
+    /// `thread` stops waiting here; whether it was.
+    pub fn forget(&mut self, thread: ThreadId) -> bool {
+        remove(&mut self.callers, thread) | remove(&mut self.receivers, thread)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Endpoint, Notification, Semaphore, Timer};
+    use sotto_abi::Error;
+    use sotto_abi::manifest::TimerTarget;
+
+    #[test]
+    fn notification_bits_accumulate_and_wake_one_waiter() {
+        let mut n = Notification::default();
+        assert_eq!(n.poll(), 0);
+        assert_eq!(n.signal(0b01), None);
+        assert_eq!(n.signal(0b10), None);
+        assert_eq!(n.wait(4), Some(0b11), "pending bits are returned at once");
+        assert_eq!(n.wait(4), None);
+        assert_eq!(n.wait(5), None);
+        assert_eq!(n.signal(0b100), Some((4, 0b100)));
+        assert_eq!(n.signal(0), None, "no bits, no wakeup");
+        n.forget(5);
+        assert_eq!(n.signal(1), None);
+        assert_eq!(n.poll(), 1);
+    }
+
+    #[test]
+    fn semaphore_counts_to_its_maximum_and_queues_waiters() {
+        let mut s = Semaphore::new(1, 2);
+        assert_eq!(s.take(1, false), Ok(true));
+        assert_eq!(s.take(1, false), Err(Error::WouldBlock));
+        assert_eq!(s.take(1, true), Ok(false));
+        assert_eq!(s.take(2, true), Ok(false));
+        assert_eq!(s.give(), Ok(Some(1)), "the first waiter");
+        assert!(s.forget(2), "a timed-out waiter leaves the queue");
+        assert!(!s.forget(2));
+        assert_eq!(s.give(), Ok(None));
+        assert_eq!(s.give(), Ok(None));
+        assert_eq!(s.give(), Err(Error::Overflow));
+        assert_eq!(s.count(), 2);
+        assert_eq!(Semaphore::new(9, 3).count(), 3);
+    }
+
+    #[test]
+    fn periodic_timer_keeps_its_phase() {
+        let mut t = Timer::new(TimerTarget::Give { object: 0 });
+        t.arm(100, 3, 10);
+        assert_eq!(t.deadline(), Some(103));
+        assert_eq!(t.expire(102), 0);
+        assert_eq!(t.expire(103), 1);
+        // Seen late (tick 125): two expiries, and the grid stays 113, 123, 133.
+        assert_eq!(t.expire(125), 2);
+        assert_eq!(t.deadline(), Some(133));
+        assert_eq!(t.fired(), 3);
+        t.cancel();
+        assert_eq!(t.expire(1000), 0);
+    }
+
+    #[test]
+    fn one_shot_timer_fires_once_and_can_be_rearmed() {
+        let mut t = Timer::new(TimerTarget::Notify { object: 1, bits: 4 });
+        t.arm(0, 5, 0);
+        assert_eq!(t.expire(9), 1);
+        assert_eq!(t.deadline(), None);
+        t.arm(9, 0, 0);
+        assert_eq!(
+            t.deadline(),
+            Some(10),
+            "a zero delay still waits for the next tick"
+        );
+    }
+
+    #[test]
+    fn endpoint_queues_are_fifo_and_forget_works() {
+        let mut e = Endpoint::default();
+        let _ = e.callers.push_back(3);
+        let _ = e.callers.push_back(4);
+        assert!(e.forget(3));
+        assert_eq!(e.next_caller(), Some(4));
+        assert_eq!(e.next_caller(), None);
+        assert_eq!(e.next_receiver(), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Synchronous IPC: call, receive, reply. A message is three words in
+//! registers plus an optional payload in the thread's IPC buffer (one page
+//! at `IPC_BUFFER_VA`), and may carry one capability.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use sotto_abi::Syscall;
+use sotto_abi::layout::IPC_BUFFER_VA;
+use sotto_abi::syscall::{IPC_PAYLOAD_MAX, MsgInfo, NO_SLOT};
+
+use crate::Error;
+use crate::cap::Slot;
+use crate::sys::call_regs;
+
+/// A message: words, payload length, and a capability slot to send.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Three words.
+    pub words: [u32; 3],
+    /// Payload bytes in the IPC buffer.
+    pub len: u16,
+    /// A capability to transfer (needs GRANT).
+    pub cap: Option<Slot>,
+}
+
+/// A received message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The badge of the caller's capability (0 for replies).
+    pub badge: u32,
+    /// The message.
+    pub message: Message,
+    /// Whether a capability arrived in the slot asked for.
+    pub cap_received: bool,
+}
+
+fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
+    MsgInfo {
+        len: message.len,
+        send_cap: message.cap.map_or(NO_SLOT, |slot| slot as u8),
+        recv_slot: receive_into.map_or(NO_SLOT, |slot| slot as u8),
+        cap_received: false,
+    }
+    .encode()
+}
+
+fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
+    let info = MsgInfo::decode(raw_info);
+    Received {
+        badge,
+        message: Message {
+            words,
+            len: info.len,
+            cap: None,
+        },
+        cap_received: info.cap_received,
+    }
+}
+
+/// Call `endpoint` and wait for the reply; a capability in the reply lands
+/// in `receive_into`.
+pub fn call(
+    endpoint: Slot,
+    message: &Message,
+    receive_into: Option<Slot>,
+) -> Result<Received, Error> {
+    let [raw_info, _, w0, w1, w2] = call_regs(
+        Syscall::Call,
+        [
+            endpoint,
+            info(message, receive_into),
+            message.words[0],
+            message.words[1],
+            message.words[2],
+        ],
+    )?;
+    Ok(received(0, raw_info, [w0, w1, w2]))
+}
+
+/// Wait for a call on `endpoint`; a capability in it lands in `receive_into`.
+pub fn receive(endpoint: Slot, receive_into: Option<Slot>) -> Result<Received, Error> {
+    let [badge, raw_info, w0, w1, w2] = call_regs(
+        Syscall::Recv,
+        [endpoint, info(&Message::default(), receive_into), 0, 0, 0],
+    )?;
+    Ok(received(badge, raw_info, [w0, w1, w2]))
+}
+
+/// Reply to the call received last.
+pub fn reply(message: &Message) -> Result<(), Error> {
+    call_regs(
+        Syscall::Reply,
+        [
+            0,
+            info(message, None),
+            message.words[0],
+            message.words[1],
+            message.words[2],
+        ],
+    )
+    .map(drop)
+}
+
+/// Reply to the call received last, then wait for the next one.
+pub fn reply_receive(
+    endpoint: Slot,
+    message: &Message,
+    receive_into: Option<Slot>,
+) -> Result<Received, Error> {
+    let [badge, raw_info, w0, w1, w2] = call_regs(
+        Syscall::ReplyRecv,
+        [
+            endpoint,
+            info(message, receive_into),
+            message.words[0],
+            message.words[1],
+            message.words[2],
+        ],
+    )?;
+    Ok(received(badge, raw_info, [w0, w1, w2]))
+}
+
+static BUFFER_IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Run `f` on this thread's IPC buffer (payloads are read and written
+/// there). Not re-entrant: a nested call panics.
+pub fn with_buffer<R>(f: impl FnOnce(&mut [u8; IPC_PAYLOAD_MAX as usize]) -> R) -> R {
+    if BUFFER_IN_USE.swap(true, Ordering::Acquire) {
+        panic!("the IPC buffer is already in use");
+    }
+    // SAFETY: the kernel maps one page at IPC_BUFFER_VA for every service
+    // (RW, ring 1); the flag above makes this the only live reference.
+    let buffer = unsafe { &mut *(IPC_BUFFER_VA as *mut [u8; IPC_PAYLOAD_MAX as usize]) };
+    let result = f(buffer);
+    BUFFER_IN_USE.store(false, Ordering::Release);
+    result
+}

@@ -1,0 +1,37 @@
+//! Memory regions (heaps, shared buffers) granted as capabilities, and
+//! safe access to mapped ones.
+
+use sotto_abi::Syscall;
+use sotto_abi::cap::Rights;
+
+use crate::Error;
+use crate::cap::Slot;
+use crate::sys::{call, call_regs};
+
+/// Map region `slot` at `address` with `rights` (READ, maybe WRITE).
+pub fn map(slot: Slot, address: u32, rights: Rights) -> Result<(), Error> {
+    call(Syscall::MemMap, slot, address, rights.bits(), 0).map(drop)
+}
+
+/// Unmap region `slot`.
+pub fn unmap(slot: Slot) -> Result<(), Error> {
+    call(Syscall::MemUnmap, slot, 0, 0, 0).map(drop)
+}
+
+/// Where region `slot` is mapped (`None`: not mapped) and its size.
+pub fn info(slot: Slot) -> Result<(Option<u32>, u32), Error> {
+    let [address, size, ..] = call_regs(Syscall::MemInfo, [slot, 0, 0, 0, 0])?;
+    Ok(((address != 0).then_some(address), size))
+}
+
+/// The bytes of a region this service has mapped writable at `address`
+/// (`size` bytes, from [`info`]).
+///
+/// The kernel maps a region once per service and only where nothing else
+/// is, so the slice aliases no Rust object; unmapping it while the slice is
+/// in use would fault the service (never the kernel).
+pub fn region_bytes(address: u32, size: u32) -> &'static mut [u8] {
+    // SAFETY: see the function documentation: the range is a mapping the
+    // kernel made for this service and nothing else in the service owns it.
+    unsafe { core::slice::from_raw_parts_mut(address as *mut u8, size as usize) }
+}
