@@ -14,6 +14,9 @@ pub const RAM_BASE: u32 = 0;
 pub const RAM_SIZE: u32 = 128 << 20;
 /// Where the kernel image is linked and loaded (virtual = physical).
 pub const KERNEL_BASE: u32 = 0x0010_0000;
+/// The page holding the MMU switch-over code, outside the kernel's first
+/// megabyte (which the switch-over pins in the ITLB).
+pub const TRAMPOLINE_BASE: u32 = 0x0020_0000;
 /// The kernel (code, data, stacks, boot page tables) must end below this:
 /// everything it touches on an exception path then sits under one L2 table,
 /// whose PTE page stays pinned in the DTLB so vector fetches never miss.
@@ -43,6 +46,12 @@ pub const USER_STACK_TOP: u32 = 0x6000_0000;
 pub const IPC_BUFFER_VA: u32 = 0x5FC0_0000;
 /// Memory regions (heaps, shared buffers) are mapped in this window.
 pub const REGION_WINDOW: (u32, u32) = (0x5000_0000, 0x5F00_0000);
+/// Second-level page tables each service gets: its image, its stack and
+/// IPC buffer, and two for memory regions.
+pub const SERVICE_L2_TABLES: u32 = 4;
+/// Kernel-owned pages each service costs besides its image and stack: its
+/// L1 and L2 tables and its IPC buffer.
+pub const SERVICE_OVERHEAD_PAGES: u32 = 1 + SERVICE_L2_TABLES + 1;
 /// The ring services run in.
 pub const USER_RING: u8 = 1;
 /// ASID of the kernel (ring 0; fixed by the hardware).

@@ -18,13 +18,16 @@ use core::fmt;
 
 use heapless::Vec;
 use sotto_abi::Error;
-use sotto_abi::layout::{PAGE_SIZE, USER_IMAGE_LIMIT, USER_RING, USER_STACK_TOP, USER_TEXT_BASE};
+use sotto_abi::layout::{
+    IPC_BUFFER_VA, PAGE_SIZE, USER_IMAGE_LIMIT, USER_RING, USER_STACK_TOP, USER_TEXT_BASE,
+    pte_window,
+};
 use sotto_abi::manifest::{MAX_SEGMENTS, SegmentKind, Service};
 
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 
-/// Second-level tables a service needs: one for its image, one for its stack.
-pub const SERVICE_L2_TABLES: usize = 2;
+/// Second-level tables a service gets (see `sotto_abi::layout`).
+pub const SERVICE_L2_TABLES: usize = sotto_abi::layout::SERVICE_L2_TABLES as usize;
 
 /// Why a service cannot be given an address space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +206,73 @@ pub fn load(
         file: None,
     });
     Ok(placements)
+}
+
+/// A service's address space, built: its tables, where its regions went,
+/// and its IPC buffer.
+pub struct Space<'t> {
+    /// The tables.
+    pub tables: PageTables<'t>,
+    /// Physical address of the L1 table.
+    pub l1_pa: u32,
+    /// Segments and stack.
+    pub placements: Vec<Placement, { MAX_SEGMENTS + 1 }>,
+    /// Physical address of the IPC buffer page.
+    pub ipc_buffer: u32,
+}
+
+/// Build the address space of service `index`, the one way both the kernel
+/// and the host tools do it (so the tools show the physical layout the
+/// kernel makes): an L1 and [`SERVICE_L2_TABLES`] tables from `pool`,
+/// `make_tables` turning their frames into tables, the kernel's tables
+/// shared for `shared` (4 MiB region address, L2 physical address), then
+/// segments, stack and the IPC buffer. Frames are not zeroed here.
+pub fn build_space<'t>(
+    service: &Service,
+    index: u32,
+    pool: &mut FramePool,
+    shared: &[(u32, u32)],
+    make_tables: impl FnOnce(u32, u32, u32) -> Result<PageTables<'t>, MapError>,
+) -> Result<Space<'t>, LoadError> {
+    let l1_pa = pool.alloc(1)?;
+    let l2_pa = pool.alloc(SERVICE_L2_TABLES as u32)?;
+    let mut tables = make_tables(l1_pa, l2_pa, pte_window(index + 1))?;
+    for &(va, l2) in shared {
+        tables.share(va, l2)?;
+    }
+    let placements = load(service, &mut tables, pool)?;
+    let ipc_buffer = pool.alloc(1)?;
+    tables.map(Mapping {
+        va: IPC_BUFFER_VA,
+        pa: ipc_buffer,
+        len: PAGE_SIZE,
+        ring: USER_RING,
+        access: Access::ReadWrite,
+        cache: CacheMode::WriteBack,
+    })?;
+    Ok(Space {
+        tables,
+        l1_pa,
+        placements,
+        ipc_buffer,
+    })
+}
+
+/// Physical addresses of the memory objects, in declaration order, taken
+/// from `pool` before any service (the order the kernel uses).
+pub fn place_regions(
+    sizes: impl Iterator<Item = Option<u32>>,
+    pool: &mut FramePool,
+) -> Result<Vec<u32, 64>, LoadError> {
+    let mut addresses = Vec::new();
+    for size in sizes {
+        let pa = match size {
+            Some(size) => pool.alloc(size.div_ceil(PAGE_SIZE))?,
+            None => 0,
+        };
+        addresses.push(pa).map_err(|_| LoadError::OutOfMemory)?;
+    }
+    Ok(addresses)
 }
 
 /// A user buffer the kernel has checked: every page of `ptr..ptr+len` is

@@ -38,6 +38,8 @@ unsafe extern "C" {
     static _stack_guard: u8;
     static _boot_stack_bottom: u8;
     static _kernel_end: u8;
+    static _trampoline_start: u8;
+    static _trampoline_end: u8;
 }
 
 /// Section boundaries from the linker script (page aligned except the ends
@@ -54,6 +56,8 @@ pub struct KernelLayout {
     pub stack_guard: u32,
     /// Kernel and emergency stacks.
     pub stacks: (u32, u32),
+    /// The MMU switch-over code.
+    pub trampoline: (u32, u32),
 }
 
 impl KernelLayout {
@@ -69,6 +73,7 @@ impl KernelLayout {
                 data: (address(&_data_start), address(&_data_end)),
                 stack_guard: address(&_stack_guard),
                 stacks: (address(&_boot_stack_bottom), address(&_kernel_end)),
+                trampoline: (address(&_trampoline_start), address(&_trampoline_end)),
             }
         }
     }
@@ -117,6 +122,7 @@ pub fn page_tables() -> PageTables<'static> {
         tables.map(kernel(layout.rodata, Access::Read))?;
         tables.map(kernel(layout.data, Access::ReadWrite))?;
         tables.map(kernel(layout.stacks, Access::ReadWrite))?;
+        tables.map(kernel(layout.trampoline, Access::ReadExecute))?;
         // The frame pool, so the kernel can zero and fill service memory.
         tables.map(kernel(
             (USER_POOL_BASE, USER_POOL_BASE + USER_POOL_SIZE),

@@ -2,7 +2,7 @@
 //! image each by the integration tests: the page tables as the hardware
 //! sees them, and faults the kernel provokes on itself.
 
-use sotto_abi::layout::PAGE_SIZE;
+use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 use sotto_abi::{ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa::{self as arch, KERNEL_RASID};
 use sotto_kernel::kprintln;
@@ -99,8 +99,8 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     let code = page_tables as *const () as u32;
     match arch::probe_itlb(code) {
         Some(entry) => checks.check(
-            entry.pte.attribute() == 5 && entry.pte.pa() == code & !(PAGE_SIZE - 1),
-            format_args!("running code's ITLB entry {:?}", entry.pte),
+            entry.way == 4 && entry.pte.attribute() == 5 && entry.pte.pa() == KERNEL_BASE,
+            format_args!("running code's ITLB entry {entry:?} (expected the wired 1 MiB kernel entry in way 4)"),
         ),
         None => checks.check(false, format_args!("the running code has no ITLB entry")),
     }

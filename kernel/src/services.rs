@@ -7,8 +7,8 @@ use core::ptr::addr_of;
 
 use heapless::String;
 use sotto_abi::layout::{
-    FIRST_SERVICE_ASID, IPC_BUFFER_VA, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE,
-    USER_POOL_SIZE, USER_RING, USER_STACK_TOP, pte_window,
+    FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
+    USER_STACK_TOP,
 };
 use sotto_abi::manifest::{
     MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
@@ -19,7 +19,7 @@ use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::LinePrefixer;
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::kprintln;
-use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
+use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, ps};
 
@@ -30,9 +30,7 @@ unsafe extern "C" {
     static _sotto_services_end: u8;
 }
 
-/// Second-level tables per service: image, stack and IPC buffer, and two
-/// for memory regions.
-const SERVICE_L2_TABLES: usize = 4;
+use sotto_kernel::addrspace::SERVICE_L2_TABLES;
 
 /// Written by `cargo xtask build` after linking (see `sotto_image`).
 #[unsafe(link_section = ".sotto.manifest")]
@@ -117,12 +115,6 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start, len) }
 }
 
-fn zeroed_frames(pool: &mut FramePool, pages: u32) -> Result<u32, LoadError> {
-    let pa = pool.alloc(pages)?;
-    Machine.phys(pa, pages * PAGE_SIZE).fill(0);
-    Ok(pa)
-}
-
 /// Make the manifest's objects, then load every service into its own
 /// address space. Returns how many services there are.
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
@@ -149,11 +141,16 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     KERNEL.with(|kernel| kernel.tick_hz = tick_hz);
     while let Some(object) = reader.next_object() {
         let object = object.map_err(LoadFailure::Manifest)?;
-        let pa = match object.params {
-            ObjectParams::Memory { size, .. } => zeroed_frames(&mut pool, size.div_ceil(PAGE_SIZE))
-                .map_err(|error| LoadFailure::Object(object.name.clone(), error))?,
-            _ => 0,
+        let size = match object.params {
+            ObjectParams::Memory { size, .. } => Some(size),
+            _ => None,
         };
+        // One object at a time, in the order `addrspace::place_regions` uses.
+        let pa = addrspace::place_regions(core::iter::once(size), &mut pool)
+            .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
+        if let Some(size) = size {
+            Machine.phys(pa, size).fill(0);
+        }
         let made = Object::new(&object.params, pa, 0);
         if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
             return Err(LoadFailure::Object(object.name, LoadError::OutOfMemory));
@@ -195,27 +192,35 @@ fn load_one(
     pool: &mut FramePool,
     blob: &[u8],
 ) -> Result<(Service, SpaceRegs), LoadError> {
-    let l1_pa = pool.alloc(1)?;
-    let l2_pa = pool.alloc(SERVICE_L2_TABLES as u32)?;
-    // SAFETY: the frames were just taken from the pool, which is mapped
-    // ring 0 in the kernel's tables (identity) and handed out once.
-    let (l1, l2) = unsafe {
-        (
-            &mut *(l1_pa as *mut Table),
-            core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
-        )
-    };
-    let window = pte_window(index as u32 + 1);
-    let mut tables = PageTables::new(l1, l1_pa, l2, l2_pa, window)?;
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
+    let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
     let mut va = 0;
     while va < USER_POOL_BASE + USER_POOL_SIZE {
-        tables.share(va, kernel_tables.l1_entry(va).pa())?;
+        let _ = shared.push((va, kernel_tables.l1_entry(va).pa()));
         va += L2_SPAN;
     }
-    let placements = addrspace::load(service, &mut tables, pool)?;
-    for placement in &placements {
-        let mut machine = Machine;
+    let space = addrspace::build_space(
+        service,
+        index as u32,
+        pool,
+        &shared,
+        |l1_pa, l2_pa, window| {
+            // SAFETY: the frames were just taken from the pool, which is mapped
+            // ring 0 in the kernel's tables (identity) and handed out once.
+            let (l1, l2) = unsafe {
+                (
+                    &mut *(l1_pa as *mut Table),
+                    core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
+                )
+            };
+            PageTables::new(l1, l1_pa, l2, l2_pa, window)
+        },
+    )?;
+    let tables = space.tables;
+    let ipc_buffer = space.ipc_buffer;
+    let mut machine = Machine;
+    machine.phys(ipc_buffer, PAGE_SIZE).fill(0);
+    for placement in &space.placements {
         let memory = machine.phys(placement.pa, placement.len);
         memory.fill(0);
         if let Some((offset, size)) = placement.file {
@@ -225,15 +230,7 @@ fn load_one(
             memory[..bytes.len()].copy_from_slice(bytes);
         }
     }
-    let ipc_buffer = zeroed_frames(pool, 1)?;
-    tables.map(Mapping {
-        va: IPC_BUFFER_VA,
-        pa: ipc_buffer,
-        len: PAGE_SIZE,
-        ring: USER_RING,
-        access: Access::ReadWrite,
-        cache: CacheMode::WriteBack,
-    })?;
+    let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
     let space = SpaceRegs {
         ptevaddr: window,

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use sotto_abi::layout::{
-    BOOT_CONFIG_SECTION, KERNEL_BASE, KERNEL_LIMIT, L32R_REACH, PAGE_SIZE, USER_IMAGE_LIMIT,
-    USER_TEXT_BASE,
+    BOOT_CONFIG_SECTION, KERNEL_BASE, KERNEL_LIMIT, L32R_REACH, PAGE_SIZE, TRAMPOLINE_BASE,
+    USER_IMAGE_LIMIT, USER_TEXT_BASE,
 };
 use sotto_abi::manifest::{MANIFEST_SECTION, MAX_SEGMENTS, SERVICES_SECTION, Segment, SegmentKind};
 use sotto_abi::{BootConfig, Manifest};
@@ -139,7 +139,15 @@ SECTIONS
     . = ALIGN({PAGE_SIZE:#x});
   }}
   _kernel_end = .;
-  ASSERT(_kernel_end <= {KERNEL_LIMIT:#x}, "the kernel must end below KERNEL_LIMIT (sotto-abi layout)")
+  ASSERT(_kernel_end <= {TRAMPOLINE_BASE:#x}, "the kernel must fit in its first megabyte, below the trampoline")
+  . = {TRAMPOLINE_BASE:#x};
+  .trampoline : {{
+    _trampoline_start = .;
+    KEEP(*(.trampoline.text))
+    . = ALIGN({PAGE_SIZE:#x});
+    _trampoline_end = .;
+  }}
+  ASSERT(_trampoline_end <= {KERNEL_LIMIT:#x}, "the trampoline must end below KERNEL_LIMIT")
   ASSERT(_text_end - _text_start <= {L32R_REACH:#x}, "kernel text exceeds l32r reach")
   /DISCARD/ : {{ *(.eh_frame) *(.eh_frame_hdr) *(.note.*) }}
 }}

@@ -157,8 +157,8 @@ impl fmt::Display for SystemError {
 
 impl std::error::Error for SystemError {}
 
-/// Page-table frames each service costs (L1 + two L2).
-pub const PAGE_TABLE_BYTES: u32 = 3 * PAGE_SIZE;
+/// Kernel-owned bytes each service costs: page tables and IPC buffer.
+pub const PAGE_TABLE_BYTES: u32 = sotto_abi::layout::SERVICE_OVERHEAD_PAGES * PAGE_SIZE;
 
 /// Read and check `path`; `crate_exists` says whether a crate name is a
 /// service crate.
@@ -596,7 +596,7 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
             problem(
                 "memory",
                 format!(
-                    "{} bytes cannot hold the {}-byte stack and {PAGE_TABLE_BYTES} bytes of page tables",
+                    "{} bytes cannot hold the {}-byte stack and {PAGE_TABLE_BYTES} bytes of page tables and IPC buffer",
                     service.memory, service.stack_size
                 ),
             );
@@ -630,7 +630,7 @@ pub fn check_fit(service: &ServiceEntry, image_bytes: u32) -> Result<(), String>
     let needed = image_bytes + service.stack_size + PAGE_TABLE_BYTES;
     if needed > service.memory {
         return Err(format!(
-            "service \"{}\": memory: {} bytes do not fit: code and data take {image_bytes}, the stack {}, page tables {PAGE_TABLE_BYTES} (need {needed})",
+            "service \"{}\": memory: {} bytes do not fit: code and data take {image_bytes}, the stack {}, page tables and IPC buffer {PAGE_TABLE_BYTES} (need {needed})",
             service.name, service.memory, service.stack_size
         ));
     }
@@ -725,14 +725,14 @@ mod tests {
             krate: "hello".into(),
             priority: 3,
             stack_size: 8192,
-            memory: 32768,
+            memory: 45056,
             arg: 0,
             caps: Vec::new(),
         };
         assert_eq!(check_fit(&service, 12288), Ok(()));
         assert_eq!(
             check_fit(&service, 16384),
-            Err("service \"hello\": memory: 32768 bytes do not fit: code and data take 16384, the stack 8192, page tables 12288 (need 36864)".into())
+            Err("service \"hello\": memory: 45056 bytes do not fit: code and data take 16384, the stack 8192, page tables and IPC buffer 24576 (need 49152)".into())
         );
     }
 }

@@ -185,8 +185,15 @@ fn misuse() {
         ),
         Error::BadLength,
     );
-        check("unmap the heap mapped at boot", sotto_rt::mem::unmap(HEAP).is_ok());
-    expect("unmap it again", sotto_rt::mem::unmap(HEAP), Error::BadArgument);
+    check(
+        "unmap the heap mapped at boot",
+        sotto_rt::mem::unmap(HEAP).is_ok(),
+    );
+    expect(
+        "unmap it again",
+        sotto_rt::mem::unmap(HEAP),
+        Error::BadArgument,
+    );
     expect(
         "map outside the region window",
         sotto_rt::mem::map(HEAP, 0x4000_0000, Rights::READ),

@@ -155,10 +155,14 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     let l1_pte = tables.l1_entry(ptevaddr);
     let l2_window_page = tables.pte_vaddr(kernel_va) & !0xFFF;
     let l2_pte = tables.l1_entry(kernel_va);
+    // The trampoline is more than a `call0` away: call through a pointer.
+    let enable: unsafe extern "C" fn(u32, u32, u32, u32, u32, u32) =
+        core::hint::black_box(raw::sotto_mmu_enable);
     // SAFETY: the caller guarantees the tables map everything the kernel
-    // runs on; the assembly performs the switch from registers only.
+    // runs on (the trampoline included); the assembly performs the switch
+    // from registers only.
     unsafe {
-        raw::sotto_mmu_enable(
+        enable(
             ptevaddr,
             KERNEL_RASID,
             l1_pte.0,

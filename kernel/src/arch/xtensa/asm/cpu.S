@@ -71,19 +71,33 @@ sotto_wait_for_interrupt:
 
 # The MMU switch-over from the reset mapping (Zephyr's sequence): a2 =
 # PTEVADDR, a3 = RASID, a4/a5 = PTE and way-7 address of the L1 pin, a6/a7 =
-# PTE and way-8 address of the kernel's L2 pin. Registers only, in one
-# aligned block, so nothing is fetched or loaded while two entries could
-# match the same address.
+# PTE and way-8 address of the kernel's L2 pin.
+#
+# Kernel instruction fetches then go through one wired 1 MiB ITLB entry
+# (way 4, ring 0, RX) over the kernel's megabyte, as Zephyr does: the
+# vectors never miss in the ITLB. That matters beyond speed: QEMU writes
+# EXCVADDR on every TLB refill, so a refill for the vector fetch itself
+# would destroy the faulting address before the vector could save it.
+#
+# This code runs from its own page outside that megabyte (the trampoline,
+# TRAMPOLINE_BASE): the wired entry can only be written while no fetch
+# needs it, and way 6 can only be dropped while no fetch hits both. It uses
+# no literals (they would be out of `l32r` reach) and touches no memory.
+  .section .trampoline.text, "ax"
   .global sotto_mmu_enable
   .balign 4
 sotto_mmu_enable:
-  movi a8, 0xe0000000
-  and a8, a2, a8
+  extui a8, a2, 29, 3
+  slli a8, a8, 29
   addi a8, a8, 6                  # the way-6 entry covering PTEVADDR
   movi a9, 6                      # the way-6 entry covering 0..512 MiB
-  j 1f
-  .balign 64
-1:
+  movi a10, 1
+  slli a10, a10, 20               # KERNEL_BASE, the megabyte to pin
+  .if KERNEL_BASE != 0x100000
+  .error "the trampoline builds KERNEL_BASE by hand: update it"
+  .endif
+  addi a11, a10, 4                # way 4, at KERNEL_BASE
+  addi a10, a10, 5                # PTE: KERNEL_BASE, ring 0, RX write-back
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
   wdtlb a4, a5
@@ -92,9 +106,12 @@ sotto_mmu_enable:
   idtlb a9
   dsync
   isync
-  iitlb a9
+  witlb a10, a11                  # fetches here hit way 6 only
   isync
-  movi a10, 0x20000000            # drop the rest of way 6, both TLBs
+  iitlb a9                        # from here they refill from the tables
+  isync
+  movi a10, 1
+  slli a10, a10, 29               # drop the rest of way 6, both TLBs
   movi a11, 6
   movi a9, 8
 2:
@@ -107,6 +124,7 @@ sotto_mmu_enable:
   isync
   ret
 
+  .text
 # Switch to another address space: a2 = PTEVADDR, a3 = RASID, a4/a5 = PTE
 # and way-7 address of its L1 pin, a6/a7 = PTE and way-8 address of the
 # kernel L2 pin in its window. No TLB flush: entries are tagged by ASID and
