@@ -106,7 +106,10 @@ impl Syscall {
 
     /// Decode a number from a2.
     pub fn from_raw(raw: u32) -> Option<Syscall> {
-        Self::ALL.get(raw as usize).copied()
+        // A static, not `Self::ALL`: a const array would be built on the
+        // stack at every call, on the kernel's hottest path.
+        static ALL: [Syscall; Syscall::ALL.len()] = Syscall::ALL;
+        ALL.get(raw as usize).copied()
     }
 }
 

@@ -317,9 +317,15 @@ impl<H: Hardware> Kernel<H> {
     /// Handle the system call `thread` just made (its registers are in its
     /// frame, PC already past the `syscall`).
     pub fn syscall(&mut self, thread: ThreadId) {
-        let frame = self.services[thread].frame;
-        let args = [frame.a[3], frame.a[4], frame.a[5], frame.a[6], frame.a[7]];
-        let outcome = match Syscall::from_raw(frame.a[2]) {
+        let registers = &self.services[thread].frame.a;
+        let args = [
+            registers[3],
+            registers[4],
+            registers[5],
+            registers[6],
+            registers[7],
+        ];
+        let outcome = match Syscall::from_raw(registers[2]) {
             Some(call) => self.dispatch(thread, call, args),
             None => err(Error::UnknownSyscall),
         };

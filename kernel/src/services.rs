@@ -340,33 +340,37 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
 /// (inside the kernel state); returns the frame of the thread to run next.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
-    let Some(thread) = KERNEL.with(|kernel| kernel.sched.current()) else {
-        crate::fatal("user trap with no current thread");
-    };
-    let cause =
-        KERNEL.with(|kernel| ExceptionCause::from_raw(kernel.services[thread].frame.exccause));
-    match cause {
-        ExceptionCause::Syscall => KERNEL.with(|kernel| {
-            let frame = &mut kernel.services[thread].frame;
-            frame.pc = frame.pc.wrapping_add(3);
-            // A `syscall` ending a zero-overhead loop: continue the loop.
-            if frame.lcount != 0 && frame.pc == frame.lend {
-                frame.lcount -= 1;
-                frame.pc = frame.lbeg;
+    let interrupt = KERNEL.with(|kernel| {
+        let Some(thread) = kernel.sched.current() else {
+            crate::fatal("user trap with no current thread");
+        };
+        let frame = &mut kernel.services[thread].frame;
+        match ExceptionCause::from_raw(frame.exccause) {
+            ExceptionCause::Syscall => {
+                frame.pc = frame.pc.wrapping_add(3);
+                // A `syscall` ending a zero-overhead loop: continue the loop.
+                if frame.lcount != 0 && frame.pc == frame.lend {
+                    frame.lcount -= 1;
+                    frame.pc = frame.lbeg;
+                }
+                kernel.syscall(thread);
+                false
             }
-            kernel.syscall(thread);
-        }),
-        ExceptionCause::Level1Interrupt => crate::on_interrupts(),
-        cause => KERNEL.with(|kernel| {
-            let frame = kernel.services[thread].frame;
-            let report = FaultReport {
-                cause,
-                pc: frame.pc,
-                address: frame.excvaddr,
-                ps: frame.ps & !ps::EXCM,
-            };
-            on_fault(kernel, thread, report);
-        }),
+            ExceptionCause::Level1Interrupt => true,
+            cause => {
+                let report = FaultReport {
+                    cause,
+                    pc: frame.pc,
+                    address: frame.excvaddr,
+                    ps: frame.ps & !ps::EXCM,
+                };
+                on_fault(kernel, thread, report);
+                false
+            }
+        }
+    });
+    if interrupt {
+        crate::on_interrupts();
     }
     next_frame()
 }

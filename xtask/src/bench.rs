@@ -33,58 +33,125 @@ fn line_with<'c>(console: &'c str, prefix: &str) -> Result<&'c str> {
         .with_context(|| format!("no line with `{prefix}` in:\n{console}"))
 }
 
-/// Run every benchmark and print a table.
-pub fn run(paths: &Paths) -> Result<ExitCode> {
-    let test_system = paths.root.join("tests/system.toml");
-    let built = BootArgs::for_system(test_system).build(paths, false)?;
-    let image = std::fs::read(&built.image)?;
+/// Boot the test image starting `starts` and return the console.
+fn run_services(paths: &Paths, image: &[u8], starts: &[Start<'_>], name: &str) -> Result<String> {
+    let mut bytes = image.to_vec();
+    sotto_image::start_services(&mut bytes, starts)?;
     let config = BootConfig {
         tick_hz: 1000,
         run_ticks: 10_000,
         report_every: 0,
         self_test: SelfTest::None,
     };
+    sotto_image::write_boot_config(&mut bytes, &config)?;
+    boot(paths, &bytes, name)
+}
 
-    let mut null = image.clone();
-    sotto_image::start_services(&mut null, &[Start::new("bench", 0)])?;
-    sotto_image::write_boot_config(&mut null, &config)?;
-    let console = boot(paths, &null, "null-syscall")?;
-    let null_syscall = line_with(&console, "bench null-syscall: ")?.to_owned();
+/// Instructions from the tick interrupt to the woken thread running: the
+/// ticks come on a grid (CCOUNT `armed + n * period`), so each wake-up's
+/// distance past its grid point is the latency.
+fn timer_wake_latency(console: &str) -> Result<String> {
+    let armed: u64 = line_with(console, "armed at ccount ")?
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .context("armed-at count")?;
+    let line = line_with(console, "bench timer-wake: ")?;
+    let wakes: u64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .context("wakes")?;
+    let sum: u64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .context("phase sum")?;
+    let period = u64::from(sotto_abi::layout::CCOUNT_HZ / 1000);
+    // Each wake's phase within the tick, minus the grid's phase: the
+    // distance past the tick, in CCOUNT (100 instructions each).
+    let past_tick = (sum * 100 / wakes + period * 100 - (armed % period) * 100) % (period * 100);
+    let latency = past_tick * u64::from(sotto_abi::layout::INSTRUCTIONS_PER_CCOUNT) / 100;
+    Ok(format!("{latency} instructions (CCOUNT resolution: 100)"))
+}
 
-    let mut switch = image.clone();
-    sotto_image::start_services(
-        &mut switch,
+/// Run every benchmark and print a table.
+pub fn run(paths: &Paths) -> Result<ExitCode> {
+    let test_system = paths.root.join("tests/system.toml");
+    let built = BootArgs::for_system(test_system).build(paths, false)?;
+    let image = std::fs::read(&built.image)?;
+    let measure = |starts: &[Start<'_>], name: &str, prefix: &str| -> Result<String> {
+        let console = run_services(paths, &image, starts, name)?;
+        Ok(line_with(&console, prefix)?.to_owned())
+    };
+    let null_syscall = measure(
+        &[Start::new("bench", 0)],
+        "null-syscall",
+        "bench null-syscall: ",
+    )?;
+    let context_switch = measure(
         &[
             Start::new("bench", 1).named("bench-a"),
             Start::new("bench", 2).named("bench-b"),
         ],
+        "context-switch",
+        "bench context-switch: ",
     )?;
-    sotto_image::write_boot_config(&mut switch, &config)?;
-    let console = boot(paths, &switch, "context-switch")?;
-    let context_switch = line_with(&console, "bench context-switch: ")?.to_owned();
-
-    let mut kernel_only = image.clone();
-    sotto_image::start_services(&mut kernel_only, &[])?;
-    sotto_image::write_boot_config(
-        &mut kernel_only,
-        &BootConfig {
-            run_ticks: 2,
-            ..config
-        },
+    let ipc = measure(
+        &[
+            Start::new("bench", 3).named("server").priority(2),
+            Start::new("bench", 4).named("client"),
+        ],
+        "ipc",
+        "bench ipc-round-trip: ",
     )?;
-    let console = boot(paths, &kernel_only, "boot")?;
+    let give = measure(
+        &[Start::new("bench", 5)],
+        "semaphore",
+        "bench semaphore-give: ",
+    )?;
+    let signal = measure(
+        &[Start::new("bench", 6)],
+        "notification",
+        "bench notification-signal: ",
+    )?;
+    let timer = timer_wake_latency(&run_services(
+        paths,
+        &image,
+        &[Start::new("bench", 7)],
+        "timer",
+    )?)?;
+    let console = run_services(paths, &image, &[], "boot")?;
     let armed = line_with(&console, "armed at ccount ")?.to_owned();
-    let first_tick = line_with(&console, "first tick at ccount ")?.to_owned();
+    let kernel_only = {
+        let mut bytes = image.clone();
+        sotto_image::start_services(&mut bytes, &[])?;
+        sotto_image::write_boot_config(
+            &mut bytes,
+            &BootConfig {
+                tick_hz: 1000,
+                run_ticks: 2,
+                report_every: 0,
+                self_test: SelfTest::None,
+            },
+        )?;
+        boot(paths, &bytes, "first-tick")?
+    };
+    let first_tick = line_with(&kernel_only, "first tick at ccount ")?.to_owned();
 
     let text = sotto_image::section_size(&image, ".text")?.unwrap_or(0)
         + sotto_image::section_size(&image, ".vectors")?.unwrap_or(0);
     println!(
         "benchmarks (QEMU dc233c, -icount shift=0: 1 instruction = 1 ns, 1 CCOUNT = 100 instructions)"
     );
-    println!("  null system call (user -> kernel -> user) : {null_syscall}");
-    println!("  context switch between two services       : {context_switch}");
-    println!("  reset to timer armed (CCOUNT)             : {armed}");
-    println!("  reset to first tick (CCOUNT)              : {first_tick}");
-    println!("  kernel .vectors + .text                   : {text} bytes");
+    println!("  null system call (user -> kernel -> user)     : {null_syscall}");
+    println!("  context switch between two services (yield)  : {context_switch}");
+    println!("  IPC call + reply round trip, two services     : {ipc}");
+    println!("  semaphore give, no waiter                     : {give}");
+    println!("  notification signal, no waiter                : {signal}");
+    println!("  timer interrupt to the waiting thread running : {timer}");
+    println!("  reset to timer armed (CCOUNT)                 : {armed}");
+    println!("  reset to first tick (CCOUNT)                  : {first_tick}");
+    println!("  kernel .vectors + .text                       : {text} bytes");
     Ok(ExitCode::SUCCESS)
 }

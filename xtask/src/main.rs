@@ -5,6 +5,7 @@
 //! build it also runs as its own rustc wrapper and linker (see [`wrapper`]).
 
 mod bench;
+mod new_service;
 mod pipeline;
 mod run;
 mod system;
@@ -46,6 +47,29 @@ enum Command {
     },
     /// Count instructions of kernel operations under QEMU -icount.
     Bench,
+    /// Show what the built image grants: capabilities, memory map, reachability.
+    Caps {
+        /// The system description to build and inspect.
+        #[arg(long, default_value = "system.toml")]
+        system: std::path::PathBuf,
+        /// Print the reachability graph in Graphviz's language.
+        #[arg(long, conflicts_with_all = ["json", "diff"])]
+        dot: bool,
+        /// With --dot: also write an SVG (needs Graphviz's `dot`).
+        #[arg(long, value_name = "FILE", requires = "dot")]
+        svg: Option<std::path::PathBuf>,
+        /// Print everything as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show what changed from this other image to the built one.
+        #[arg(long, value_name = "IMAGE")]
+        diff: Option<std::path::PathBuf>,
+    },
+    /// Create a service crate and add it to system.toml.
+    NewService {
+        /// Crate and service name (lowercase, digits, '-').
+        name: String,
+    },
     /// Run the host unit tests and the QEMU integration tests.
     Test {
         /// Only the host unit tests.
@@ -192,5 +216,40 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Bench => bench::run(&paths),
+        Command::Caps {
+            system,
+            dot,
+            svg,
+            json,
+            diff,
+        } => {
+            let built = BootArgs::for_system(system).build(&paths, false)?;
+            let report = sotto_caps::report(&built.manifest);
+            if let Some(other) = diff {
+                let bytes = std::fs::read(&other)?;
+                let old = sotto_caps::report(&sotto_image::read_manifest(&bytes)?);
+                print!("{}", sotto_caps::diff(&old, &report));
+            } else if json {
+                print!("{}", sotto_caps::render_json(&report));
+            } else if dot {
+                let text = sotto_caps::render_dot(&report);
+                print!("{text}");
+                if let Some(svg) = svg {
+                    sotto_caps::write_svg(&text, &svg)?;
+                }
+            } else {
+                println!("image: {}\n", built.image.display());
+                print!("{}", sotto_caps::render_text(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::NewService { name } => {
+            new_service::create(&paths.root, &name)?;
+            println!(
+                "created services/{name} and added it to system.toml (console + a 16 KiB heap at 0x50000000)"
+            );
+            println!("next: `cargo xtask run` builds and boots it");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -1,0 +1,481 @@
+//! Reads a built Sotto image (not `system.toml`) and tells what it grants:
+//! every service's capability table, its memory map (virtual and physical,
+//! with rights and cache attributes, computed by the kernel's own
+//! address-space builder), and who can reach whom through endpoints,
+//! notifications, semaphores and shared memory. Output as text tables,
+//! Graphviz, JSON, or the difference between two images.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use serde::Serialize;
+use sotto_abi::Manifest;
+use sotto_abi::cap::{ObjectKind, Rights, rights_text};
+use sotto_abi::layout::{
+    FIRST_SERVICE_ASID, IPC_BUFFER_VA, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE, USER_STACK_TOP,
+};
+use sotto_abi::manifest::{Cache, ObjectParams, SegmentKind, TimerTarget};
+use sotto_kernel::addrspace::{self, FramePool, SERVICE_L2_TABLES};
+use sotto_kernel::pagetable::{ENTRIES, PageTables, Table};
+
+/// One capability slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CapRow {
+    /// Slot number.
+    pub slot: u8,
+    /// Object name.
+    pub object: String,
+    /// Object kind.
+    pub kind: String,
+    /// Rights, e.g. `send+grant`.
+    pub rights: String,
+    /// Badge (0: none).
+    pub badge: u32,
+}
+
+/// One mapping of a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MapRow {
+    /// What it is: code, rodata, data, stack, ipc-buffer, or a region name.
+    pub what: String,
+    /// Virtual start.
+    pub va: u32,
+    /// Virtual end (exclusive).
+    pub va_end: u32,
+    /// Physical start.
+    pub pa: u32,
+    /// Rights: r, rw, rx.
+    pub rights: String,
+    /// cached or uncached.
+    pub cache: String,
+}
+
+/// One service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceRow {
+    /// Name.
+    pub name: String,
+    /// Priority.
+    pub priority: u8,
+    /// ASID it runs with.
+    pub asid: u32,
+    /// Capability table.
+    pub caps: Vec<CapRow>,
+    /// Memory map.
+    pub memory: Vec<MapRow>,
+}
+
+/// One kernel object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRow {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Parameters, in words.
+    pub detail: String,
+    /// Services holding a capability to it.
+    pub holders: Vec<String>,
+}
+
+/// "`from` can reach `to` through `via`".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Edge {
+    /// The acting service.
+    pub from: String,
+    /// The service reached.
+    pub to: String,
+    /// The object.
+    pub via: String,
+    /// calls, signals, gives, shares memory.
+    pub how: String,
+}
+
+/// Everything the tool shows about an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Kernel objects.
+    pub objects: Vec<ObjectRow>,
+    /// Services.
+    pub services: Vec<ServiceRow>,
+    /// Who reaches whom.
+    pub edges: Vec<Edge>,
+}
+
+fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
+    let name = |index: u16| {
+        manifest
+            .objects
+            .get(index as usize)
+            .map_or("?".to_owned(), |o| o.name.to_string())
+    };
+    match *params {
+        ObjectParams::Endpoint | ObjectParams::Notification | ObjectParams::Console => {
+            String::new()
+        }
+        ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
+        ObjectParams::Timer { target, start } => {
+            let target = match target {
+                TimerTarget::Notify { object, bits } => {
+                    format!("signals {} bits {bits:#x}", name(object))
+                }
+                TimerTarget::Give { object } => format!("gives {}", name(object)),
+            };
+            match start {
+                Some((phase, 0)) => format!("{target}, once at tick {phase}"),
+                Some((phase, period)) => {
+                    format!("{target}, every {period} ticks from tick {phase}")
+                }
+                None => format!("{target}, disarmed"),
+            }
+        }
+        ObjectParams::Memory {
+            size,
+            cache,
+            shared,
+        } => format!(
+            "{size} bytes, {}{}",
+            cache_text(cache),
+            if shared { ", shared" } else { "" }
+        ),
+    }
+}
+
+fn cache_text(cache: Cache) -> &'static str {
+    match cache {
+        Cache::Cached => "cached",
+        Cache::Uncached => "uncached",
+    }
+}
+
+/// Build the report of a manifest: the same frame allocation and address
+/// space construction as the kernel at boot.
+pub fn report(manifest: &Manifest) -> Report {
+    let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
+    let sizes = manifest.objects.iter().map(|object| match object.params {
+        ObjectParams::Memory { size, .. } => Some(size),
+        _ => None,
+    });
+    let region_pa = addrspace::place_regions(sizes, &mut pool).unwrap_or_default();
+    let mut objects: Vec<ObjectRow> = manifest
+        .objects
+        .iter()
+        .map(|object| ObjectRow {
+            name: object.name.to_string(),
+            kind: object.params.kind().name().to_owned(),
+            detail: object_detail(manifest, &object.params),
+            holders: Vec::new(),
+        })
+        .collect();
+    let mut services = Vec::new();
+    for (index, service) in manifest.services.iter().enumerate() {
+        let mut caps = Vec::new();
+        let mut memory = Vec::new();
+        let l1: &'static mut Table = Box::leak(Box::new([0; ENTRIES]));
+        let l2: &'static mut [Table] =
+            Box::leak(vec![[0; ENTRIES]; SERVICE_L2_TABLES].into_boxed_slice());
+        let space = addrspace::build_space(
+            service,
+            index as u32,
+            &mut pool,
+            &[],
+            |l1_pa, l2_pa, window| PageTables::new(l1, l1_pa, l2, l2_pa, window),
+        );
+        if let Ok(space) = space {
+            let segment_kinds = service
+                .segments
+                .iter()
+                .map(|segment| segment.kind)
+                .chain([SegmentKind::ReadWrite]);
+            for (placement, kind) in space.placements.iter().zip(segment_kinds) {
+                let (what, rights) = if placement.va >= USER_STACK_TOP - service.stack_size {
+                    ("stack", "rw")
+                } else {
+                    match kind {
+                        SegmentKind::Code => ("code", "rx"),
+                        SegmentKind::ReadOnly => ("rodata", "r"),
+                        SegmentKind::ReadWrite => ("data", "rw"),
+                    }
+                };
+                memory.push(MapRow {
+                    what: what.to_owned(),
+                    va: placement.va,
+                    va_end: placement.va + placement.len,
+                    pa: placement.pa,
+                    rights: rights.to_owned(),
+                    cache: "cached".to_owned(),
+                });
+            }
+            memory.push(MapRow {
+                what: "ipc-buffer".to_owned(),
+                va: IPC_BUFFER_VA,
+                va_end: IPC_BUFFER_VA + PAGE_SIZE,
+                pa: space.ipc_buffer,
+                rights: "rw".to_owned(),
+                cache: "cached".to_owned(),
+            });
+        }
+        for grant in &service.caps {
+            let Some(object) = manifest.objects.get(grant.object as usize) else {
+                continue;
+            };
+            let row = &mut objects[grant.object as usize];
+            if !row.holders.contains(&service.name.to_string()) {
+                row.holders.push(service.name.to_string());
+            }
+            caps.push(CapRow {
+                slot: grant.slot,
+                object: object.name.to_string(),
+                kind: object.params.kind().name().to_owned(),
+                rights: rights_text(grant.rights).to_string(),
+                badge: grant.badge,
+            });
+            if let (Some(va), ObjectParams::Memory { size, cache, .. }) =
+                (grant.map_at, object.params)
+            {
+                memory.push(MapRow {
+                    what: object.name.to_string(),
+                    va,
+                    va_end: va + size,
+                    pa: region_pa.get(grant.object as usize).copied().unwrap_or(0),
+                    rights: if grant.rights.contains(Rights::WRITE) {
+                        "rw"
+                    } else {
+                        "r"
+                    }
+                    .to_owned(),
+                    cache: cache_text(cache).to_owned(),
+                });
+            }
+        }
+        caps.sort_by_key(|cap| cap.slot);
+        memory.sort_by_key(|row| row.va);
+        services.push(ServiceRow {
+            name: service.name.to_string(),
+            priority: service.priority,
+            asid: u32::from(FIRST_SERVICE_ASID) + index as u32,
+            caps,
+            memory,
+        });
+    }
+    let edges = reachability(manifest);
+    Report {
+        objects,
+        services,
+        edges,
+    }
+}
+
+fn reachability(manifest: &Manifest) -> Vec<Edge> {
+    let mut edges = BTreeSet::new();
+    for (index, object) in manifest.objects.iter().enumerate() {
+        let holders: Vec<(&str, Rights)> = manifest
+            .services
+            .iter()
+            .flat_map(|service| {
+                service
+                    .caps
+                    .iter()
+                    .filter(|grant| grant.object as usize == index)
+                    .map(|grant| (service.name.as_str(), grant.rights))
+            })
+            .collect();
+        let kind = object.params.kind();
+        let (act, receive, how) = match kind {
+            ObjectKind::Endpoint => (Rights::SEND, Rights::RECEIVE, "calls"),
+            ObjectKind::Notification => (Rights::SEND, Rights::RECEIVE, "signals"),
+            ObjectKind::Semaphore => (Rights::SEND, Rights::RECEIVE, "gives"),
+            ObjectKind::Memory => (Rights::WRITE, Rights::READ, "shares memory with"),
+            ObjectKind::Timer | ObjectKind::Console => continue,
+        };
+        for (from, from_rights) in &holders {
+            for (to, to_rights) in &holders {
+                if from != to && from_rights.contains(act) && to_rights.contains(receive) {
+                    edges.insert(Edge {
+                        from: (*from).to_owned(),
+                        to: (*to).to_owned(),
+                        via: object.name.to_string(),
+                        how: how.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    edges.into_iter().collect()
+}
+
+/// The report as text tables.
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "objects");
+    for object in &report.objects {
+        let holders = if object.holders.is_empty() {
+            "held by no service".to_owned()
+        } else {
+            object.holders.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<12} {:<44} {holders}",
+            object.name, object.kind, object.detail
+        );
+    }
+    for service in &report.services {
+        let _ = writeln!(
+            out,
+            "\nservice {} (priority {}, ASID {})",
+            service.name, service.priority, service.asid
+        );
+        let _ = writeln!(
+            out,
+            "  slot  object           kind          rights                 badge"
+        );
+        for cap in &service.caps {
+            let _ = writeln!(
+                out,
+                "  {:>4}  {:<16} {:<13} {:<22} {}",
+                cap.slot, cap.object, cap.kind, cap.rights, cap.badge
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  memory: virtual                   physical     rights  cache     what"
+        );
+        for row in &service.memory {
+            let _ = writeln!(
+                out,
+                "    {:#010x}..{:#010x}  {:#010x}   {:<6}  {:<8}  {}",
+                row.va, row.va_end, row.pa, row.rights, row.cache, row.what
+            );
+        }
+    }
+    let _ = writeln!(out, "\nreachability");
+    if report.edges.is_empty() {
+        let _ = writeln!(out, "  (no service can reach another)");
+    }
+    for edge in &report.edges {
+        let _ = writeln!(
+            out,
+            "  {} {} {} via {}",
+            edge.from, edge.how, edge.to, edge.via
+        );
+    }
+    out
+}
+
+/// The reachability graph in Graphviz's language.
+pub fn render_dot(report: &Report) -> String {
+    let mut out = String::from(
+        "digraph sotto {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
+    for service in &report.services {
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\\npriority {}\"];",
+            service.name, service.name, service.priority
+        );
+    }
+    for edge in &report.edges {
+        let style = match edge.how.as_str() {
+            "calls" => "solid",
+            "shares memory with" => "dashed",
+            _ => "dotted",
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{} (via {})\", style={style}];",
+            edge.from, edge.to, edge.how, edge.via
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The report as JSON.
+pub fn render_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
+}
+
+/// What changed in the grants from image `old` to image `new`.
+pub fn diff(old: &Report, new: &Report) -> String {
+    let mut out = String::new();
+    let cap_lines = |report: &Report| -> BTreeSet<String> {
+        report
+            .services
+            .iter()
+            .flat_map(|service| {
+                service.caps.iter().map(move |cap| {
+                    format!(
+                        "{}: slot {} {} ({}) {}{}",
+                        service.name,
+                        cap.slot,
+                        cap.object,
+                        cap.kind,
+                        cap.rights,
+                        if cap.badge != 0 {
+                            format!(" badge {}", cap.badge)
+                        } else {
+                            String::new()
+                        }
+                    )
+                })
+            })
+            .collect()
+    };
+    let names = |report: &Report| -> BTreeSet<String> {
+        report.services.iter().map(|s| s.name.clone()).collect()
+    };
+    for name in names(old).difference(&names(new)) {
+        let _ = writeln!(out, "- service {name}");
+    }
+    for name in names(new).difference(&names(old)) {
+        let _ = writeln!(out, "+ service {name}");
+    }
+    let (before, after) = (cap_lines(old), cap_lines(new));
+    for line in before.difference(&after) {
+        let _ = writeln!(out, "- {line}");
+    }
+    for line in after.difference(&before) {
+        let _ = writeln!(out, "+ {line}");
+    }
+    let edge_line =
+        |edge: &Edge| format!("{} {} {} via {}", edge.from, edge.how, edge.to, edge.via);
+    let (before, after): (BTreeSet<String>, BTreeSet<String>) = (
+        old.edges.iter().map(edge_line).collect(),
+        new.edges.iter().map(edge_line).collect(),
+    );
+    for line in before.difference(&after) {
+        let _ = writeln!(out, "- reach: {line}");
+    }
+    for line in after.difference(&before) {
+        let _ = writeln!(out, "+ reach: {line}");
+    }
+    if out.is_empty() {
+        out.push_str("no difference in services, capabilities or reachability\n");
+    }
+    out
+}
+
+/// Render Graphviz text to an SVG file with Graphviz's `dot`.
+pub fn write_svg(dot: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut child = std::process::Command::new("dot")
+        .args(["-Tsvg", "-o"])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("running Graphviz `dot` for --svg (install the Debian package graphviz)")?;
+    child
+        .stdin
+        .take()
+        .context("dot's stdin")?
+        .write_all(dot.as_bytes())?;
+    anyhow::ensure!(
+        child.wait()?.success(),
+        "dot failed to render {}",
+        out.display()
+    );
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
