@@ -140,15 +140,8 @@ impl Scheduler {
         }
     }
 
-    /// Run `id` now (a directed switch, as IPC does): the current thread
-    /// goes back to its queue. `id` must be ready or already current.
-    pub fn switch_to(&mut self, id: ThreadId) -> bool {
-        if self.current == Some(id) {
-            return true;
-        }
-        if self.state[id] != ThreadState::Ready {
-            return false;
-        }
+    /// Take a ready thread out of its queue, keeping the others' order.
+    fn unqueue(&mut self, id: ThreadId) {
         let priority = self.priority[id] as usize;
         let queue = &mut self.queues[priority];
         for _ in 0..queue.len() {
@@ -161,6 +154,18 @@ impl Scheduler {
         if queue.is_empty() {
             self.ready_mask &= !(1 << priority);
         }
+    }
+
+    /// Run `id` now (a directed switch, as IPC does): the current thread
+    /// goes back to its queue. `id` must be ready or already current.
+    pub fn switch_to(&mut self, id: ThreadId) -> bool {
+        if self.current == Some(id) {
+            return true;
+        }
+        if self.state[id] != ThreadState::Ready {
+            return false;
+        }
+        self.unqueue(id);
         self.yield_current();
         self.state[id] = ThreadState::Running;
         self.current = Some(id);
@@ -170,18 +175,7 @@ impl Scheduler {
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
         if self.state[id] == ThreadState::Ready {
-            let priority = self.priority[id] as usize;
-            let queue = &mut self.queues[priority];
-            for _ in 0..queue.len() {
-                if let Some(queued) = queue.pop_front()
-                    && queued as usize != id
-                {
-                    let _ = queue.push_back(queued);
-                }
-            }
-            if queue.is_empty() {
-                self.ready_mask &= !(1 << priority);
-            }
+            self.unqueue(id);
         }
         if self.current == Some(id) {
             self.current = None;

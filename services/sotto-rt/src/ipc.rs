@@ -57,6 +57,12 @@ fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
     }
 }
 
+/// Registers a3..a7 of an IPC call: the slot, the info word, the words.
+fn args(slot: Slot, message: &Message, receive_into: Option<Slot>) -> [u32; 5] {
+    let [w0, w1, w2] = message.words;
+    [slot, info(message, receive_into), w0, w1, w2]
+}
+
 /// Call `endpoint` and wait for the reply; a capability in the reply lands
 /// in `receive_into`.
 pub fn call(
@@ -64,16 +70,8 @@ pub fn call(
     message: &Message,
     receive_into: Option<Slot>,
 ) -> Result<Received, Error> {
-    let [raw_info, _, w0, w1, w2] = call_regs(
-        Syscall::Call,
-        [
-            endpoint,
-            info(message, receive_into),
-            message.words[0],
-            message.words[1],
-            message.words[2],
-        ],
-    )?;
+    let [raw_info, _, w0, w1, w2] =
+        call_regs(Syscall::Call, args(endpoint, message, receive_into))?;
     Ok(received(0, raw_info, [w0, w1, w2]))
 }
 
@@ -81,24 +79,14 @@ pub fn call(
 pub fn receive(endpoint: Slot, receive_into: Option<Slot>) -> Result<Received, Error> {
     let [badge, raw_info, w0, w1, w2] = call_regs(
         Syscall::Recv,
-        [endpoint, info(&Message::default(), receive_into), 0, 0, 0],
+        args(endpoint, &Message::default(), receive_into),
     )?;
     Ok(received(badge, raw_info, [w0, w1, w2]))
 }
 
 /// Reply to the call received last.
 pub fn reply(message: &Message) -> Result<(), Error> {
-    call_regs(
-        Syscall::Reply,
-        [
-            0,
-            info(message, None),
-            message.words[0],
-            message.words[1],
-            message.words[2],
-        ],
-    )
-    .map(drop)
+    call_regs(Syscall::Reply, args(0, message, None)).map(drop)
 }
 
 /// Reply to the call received last, then wait for the next one.
@@ -107,16 +95,8 @@ pub fn reply_receive(
     message: &Message,
     receive_into: Option<Slot>,
 ) -> Result<Received, Error> {
-    let [badge, raw_info, w0, w1, w2] = call_regs(
-        Syscall::ReplyRecv,
-        [
-            endpoint,
-            info(message, receive_into),
-            message.words[0],
-            message.words[1],
-            message.words[2],
-        ],
-    )?;
+    let [badge, raw_info, w0, w1, w2] =
+        call_regs(Syscall::ReplyRecv, args(endpoint, message, receive_into))?;
     Ok(received(badge, raw_info, [w0, w1, w2]))
 }
 
