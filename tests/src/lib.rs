@@ -36,6 +36,15 @@ impl Boot {
             .filter_map(|line| line.strip_prefix("[kernel] "))
     }
 
+    /// Lines printed by `service` (its `[name] ` prefix removed).
+    pub fn lines_of(&self, service: &str) -> Vec<&str> {
+        let prefix = format!("[{service}] ");
+        self.console
+            .lines()
+            .filter_map(|line| line.strip_prefix(prefix.as_str()))
+            .collect()
+    }
+
     /// The first kernel line starting with `start`, or a failure showing the
     /// console.
     pub fn line_starting(&self, start: &str) -> &str {

@@ -5,17 +5,9 @@
 use sotto_abi::ExitCode;
 use sotto_tests::{Boot, Start, boot_bytes, boot_services, image};
 
-fn lines_of<'b>(run: &'b Boot, service: &str) -> Vec<&'b str> {
-    let prefix = format!("[{service}] ");
-    run.console
-        .lines()
-        .filter_map(|line| line.strip_prefix(prefix.as_str()))
-        .collect()
-}
-
 /// Every check line of `service` passed, and there were `count` of them.
 fn all_pass(run: &Boot, service: &str, count: usize) {
-    let lines = lines_of(run, service);
+    let lines = run.lines_of(service);
     let failed: Vec<&&str> = lines
         .iter()
         .filter(|line| line.starts_with("FAIL"))
@@ -32,8 +24,8 @@ fn all_pass(run: &Boot, service: &str, count: usize) {
 fn services_exchange_messages_and_capabilities_and_revoke_them() {
     let run = boot_bytes(&std::fs::read(image()).unwrap()).unwrap();
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
-    let echo = lines_of(&run, "echo");
-    let hello = lines_of(&run, "hello");
+    let echo = run.lines_of("echo");
+    let hello = run.lines_of("hello");
     assert_eq!(
         echo[0], "uppercased 21 bytes for badge 42",
         "{}",
@@ -61,7 +53,7 @@ fn services_exchange_messages_and_capabilities_and_revoke_them() {
 #[test]
 fn a_periodic_timer_drives_a_service_on_its_exact_period() {
     let run = boot_bytes(&std::fs::read(image()).unwrap()).unwrap();
-    let ticks: Vec<&str> = lines_of(&run, "ticker");
+    let ticks: Vec<&str> = run.lines_of("ticker");
     let expected: Vec<String> = (1..=5)
         .map(|round| format!("round {round}: tick {} (+10), bits 0x1", round * 10))
         .collect();

@@ -3,15 +3,7 @@
 //! that stop only the faulting service.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Boot, Start, boot_bytes, boot_services, image};
-
-fn lines_of<'b>(run: &'b Boot, service: &str) -> Vec<&'b str> {
-    let prefix = format!("[{service}] ");
-    run.console
-        .lines()
-        .filter_map(|line| line.strip_prefix(prefix.as_str()))
-        .collect()
-}
+use sotto_tests::{Start, boot_bytes, boot_services, image};
 
 #[test]
 fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
@@ -24,12 +16,12 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
         assert!(line.contains(&format!("ASID {asid},")), "{line}");
     }
     assert_eq!(
-        lines_of(&run, "hello")[0],
+        run.lines_of("hello")[0],
         "echo answered: HELLO FROM USER SPACE",
         "{}",
         run.console
     );
-    assert_eq!(lines_of(&run, "ticker").len(), 5, "{}", run.console);
+    assert_eq!(run.lines_of("ticker").len(), 5, "{}", run.console);
     assert!(
         run.console.contains("shutdown: all services ended after"),
         "{}",
@@ -90,7 +82,7 @@ fn a_more_urgent_service_runs_to_completion_first() {
 fn bad_pointers_lengths_and_call_numbers_get_error_codes() {
     let run = boot_services(&[Start::new("syscalls", 0)], 2000);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
-    let lines = lines_of(&run, "syscalls");
+    let lines = run.lines_of("syscalls");
     assert!(
         lines.iter().all(|line| !line.starts_with("FAIL")),
         "{}",
