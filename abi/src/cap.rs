@@ -42,17 +42,20 @@ pub enum ObjectKind {
     Memory,
     /// The console (printing needs a capability to it).
     Console,
+    /// The cycle counter (CCOUNT is privileged; reading it needs this).
+    Clock,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Endpoint,
         ObjectKind::Notification,
         ObjectKind::Semaphore,
         ObjectKind::Timer,
         ObjectKind::Memory,
         ObjectKind::Console,
+        ObjectKind::Clock,
     ];
 
     /// The rights that mean something for this kind (GRANT always does).
@@ -65,6 +68,7 @@ impl ObjectKind {
                 ObjectKind::Timer => Rights::CONTROL,
                 ObjectKind::Memory => Rights::READ | Rights::WRITE,
                 ObjectKind::Console => Rights::SEND,
+                ObjectKind::Clock => Rights::READ,
             }
     }
 
@@ -77,6 +81,7 @@ impl ObjectKind {
             ObjectKind::Timer => "timer",
             ObjectKind::Memory => "memory",
             ObjectKind::Console => "console",
+            ObjectKind::Clock => "clock",
         }
     }
 }

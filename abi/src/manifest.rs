@@ -147,6 +147,8 @@ pub enum ObjectParams {
     },
     /// The console: holders may print.
     Console,
+    /// The cycle counter: holders may read it.
+    Clock,
 }
 
 impl ObjectParams {
@@ -159,6 +161,7 @@ impl ObjectParams {
             ObjectParams::Timer { .. } => ObjectKind::Timer,
             ObjectParams::Memory { .. } => ObjectKind::Memory,
             ObjectParams::Console => ObjectKind::Console,
+            ObjectParams::Clock => ObjectKind::Clock,
         }
     }
 }

@@ -22,7 +22,8 @@ pub enum Syscall {
     Sleep = 4,
     /// Report a panic message (`ptr`, `len` in a3, a4) and end the service.
     Panic = 5,
-    /// Value: the kernel's cycle counter (CCOUNT, 10 MHz on QEMU `sim`).
+    /// Value: the kernel's cycle counter (CCOUNT, 10 MHz on QEMU `sim`);
+    /// needs a clock capability (READ).
     Cycles = 6,
     /// Value: ticks since boot.
     Ticks = 7,
@@ -70,11 +71,16 @@ pub enum Syscall {
     Reply = 25,
     /// Reply, then receive on endpoint a3, in one call.
     ReplyRecv = 26,
+    /// Receive on endpoint a3 (info a4) or take the bits of notification
+    /// a5, whichever comes first: a server that also reacts to signals (a
+    /// timer). A signal returns a3 = 0, a4 = info with `signalled` set,
+    /// a5 = the bits.
+    RecvOrWait = 27,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 27] = [
+    pub const ALL: [Syscall; 28] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -102,6 +108,7 @@ impl Syscall {
         Syscall::Recv,
         Syscall::Reply,
         Syscall::ReplyRecv,
+        Syscall::RecvOrWait,
     ];
 
     /// Decode a number from a2.
@@ -135,6 +142,8 @@ pub struct MsgInfo {
     pub recv_slot: u8,
     /// Set by the kernel: a capability was received into `recv_slot`.
     pub cap_received: bool,
+    /// Set by the kernel (`RecvOrWait`): a notification, not a call.
+    pub signalled: bool,
 }
 
 /// Most payload bytes in one message (the IPC buffer is one page).
@@ -148,6 +157,7 @@ impl MsgInfo {
             send_cap: NO_SLOT,
             recv_slot: NO_SLOT,
             cap_received: false,
+            signalled: false,
         }
     }
 
@@ -156,6 +166,7 @@ impl MsgInfo {
     pub const fn encode(self) -> u32 {
         (self.len as u32 & 0x1FFF)
             | ((self.cap_received as u32) << 13)
+            | ((self.signalled as u32) << 14)
             | ((self.send_cap.wrapping_add(1) as u32) << 16)
             | ((self.recv_slot.wrapping_add(1) as u32) << 24)
     }
@@ -165,6 +176,7 @@ impl MsgInfo {
         MsgInfo {
             len: (raw & 0x1FFF) as u16,
             cap_received: raw & (1 << 13) != 0,
+            signalled: raw & (1 << 14) != 0,
             send_cap: ((raw >> 16) as u8).wrapping_sub(1),
             recv_slot: ((raw >> 24) as u8).wrapping_sub(1),
         }
@@ -283,6 +295,7 @@ mod tests {
             send_cap: 3,
             recv_slot: 31,
             cap_received: true,
+            signalled: true,
         };
         assert_eq!(super::MsgInfo::decode(info.encode()), info);
         assert_eq!(

@@ -62,6 +62,13 @@ pub enum Wait {
     Caller(ObjectId),
     /// A caller on an endpoint (blocked in `receive`).
     Receiver(ObjectId),
+    /// A caller on `endpoint` or bits of `notification`, whichever first.
+    ReceiverOrSignal {
+        /// The endpoint.
+        endpoint: ObjectId,
+        /// The notification.
+        notification: ObjectId,
+    },
     /// The reply of this server thread.
     Reply(ThreadId),
 }
@@ -122,6 +129,8 @@ pub enum Object {
     },
     /// The console.
     Console,
+    /// The cycle counter.
+    Clock,
 }
 
 impl Object {
@@ -134,6 +143,7 @@ impl Object {
             Object::Timer(_) => ObjectKind::Timer,
             Object::Memory { .. } => ObjectKind::Memory,
             Object::Console => ObjectKind::Console,
+            Object::Clock => ObjectKind::Clock,
         }
     }
 
@@ -158,6 +168,7 @@ impl Object {
                 cache,
             },
             ObjectParams::Console => Object::Console,
+            ObjectParams::Clock => Object::Clock,
         }
     }
 }
@@ -287,10 +298,12 @@ impl<H: Hardware> Kernel<H> {
         self.caps.lookup(at, kind, rights).copied()
     }
 
-    fn has_console(&self, thread: ThreadId) -> bool {
+    /// Whether `thread` holds any capability of `kind` with `rights` (the
+    /// console and the clock are used without naming a slot).
+    fn holds(&self, thread: ThreadId, kind: ObjectKind, rights: Rights) -> bool {
         self.caps
             .iter_space(thread as u8)
-            .any(|(_, cap)| cap.kind == ObjectKind::Console && cap.rights.contains(Rights::SEND))
+            .any(|(_, cap)| cap.kind == kind && cap.rights.contains(rights))
     }
 
     /// Copy a checked user buffer of `thread` into `out` (through the
@@ -379,7 +392,10 @@ impl<H: Hardware> Kernel<H> {
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
             }
-            Syscall::Cycles => ok(self.hw.cycles()),
+            Syscall::Cycles if self.holds(thread, ObjectKind::Clock, Rights::READ) => {
+                ok(self.hw.cycles())
+            }
+            Syscall::Cycles => err(Error::MissingRight),
             Syscall::Ticks => ok(self.ticks as u32),
             Syscall::CapDerive => self.cap_derive(thread, args),
             Syscall::CapMove => {
@@ -423,7 +439,8 @@ impl<H: Hardware> Kernel<H> {
             Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
             Syscall::MemInfo => self.mem_info(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args),
-            Syscall::Recv => self.ipc_recv(thread, args[0], args[1]),
+            Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
+            Syscall::RecvOrWait => self.ipc_recv(thread, args[0], args[1], Some(args[2])),
             Syscall::Reply => match self.ipc_reply(thread, args) {
                 Ok(()) => ok(0),
                 Err(error) => err(error),
@@ -434,7 +451,7 @@ impl<H: Hardware> Kernel<H> {
                 {
                     return err(error);
                 }
-                self.ipc_recv(thread, args[0], args[1])
+                self.ipc_recv(thread, args[0], args[1], None)
             }
         }
     }
@@ -445,7 +462,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
-        if !self.has_console(thread) {
+        if !self.holds(thread, ObjectKind::Console, Rights::SEND) {
             return err(Error::MissingRight);
         }
         if let Err(error) = check_user(
@@ -557,7 +574,26 @@ impl<H: Hardware> Kernel<H> {
         if let Some(Object::Notification(notification)) = self.objects.get_mut(object as usize)
             && let Some((waiter, delivered)) = notification.signal(bits)
         {
-            self.wake_with(waiter, Ok([delivered, 0, 0, 0, 0]));
+            let result = match self.services[waiter].wait {
+                Wait::ReceiverOrSignal { endpoint, .. } => {
+                    if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+                        queue.forget(waiter);
+                    }
+                    [
+                        0,
+                        MsgInfo {
+                            signalled: true,
+                            ..MsgInfo::new(0)
+                        }
+                        .encode(),
+                        delivered,
+                        0,
+                        0,
+                    ]
+                }
+                _ => [delivered, 0, 0, 0, 0],
+            };
+            self.wake_with(waiter, Ok(result));
         }
     }
 
@@ -795,10 +831,8 @@ impl<H: Hardware> Kernel<H> {
             }
         }
         let mut received = MsgInfo {
-            len,
-            send_cap: NO_SLOT,
             recv_slot,
-            cap_received: false,
+            ..MsgInfo::new(len)
         };
         if info.send_cap != NO_SLOT && recv_slot != NO_SLOT {
             let source = CapRef {
@@ -853,6 +887,12 @@ impl<H: Hardware> Kernel<H> {
         };
         match endpoint.next_receiver() {
             Some(server) => {
+                if let Wait::ReceiverOrSignal { notification, .. } = self.services[server].wait
+                    && let Some(Object::Notification(waiters)) =
+                        self.objects.get_mut(notification as usize)
+                {
+                    waiters.forget(server);
+                }
                 let recv_slot = MsgInfo::decode(self.services[server].frame.a[4]).recv_slot;
                 let delivered = self.transfer(thread, server, info, recv_slot);
                 self.services[server].reply_to = Some(thread);
@@ -872,11 +912,43 @@ impl<H: Hardware> Kernel<H> {
         Outcome::Blocked
     }
 
-    fn ipc_recv(&mut self, thread: ThreadId, slot: u32, raw_info: u32) -> Outcome {
+    fn ipc_recv(
+        &mut self,
+        thread: ThreadId,
+        slot: u32,
+        raw_info: u32,
+        signal_slot: Option<u32>,
+    ) -> Outcome {
         let cap = match self.cap(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
             Ok(cap) => cap,
             Err(error) => return err(error),
         };
+        let notification = match signal_slot
+            .map(|slot| self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE))
+        {
+            Some(Ok(cap)) => Some(cap.object),
+            Some(Err(error)) => return err(error),
+            None => None,
+        };
+        // Pending bits first: signals (ticks) are the time-critical input.
+        if let Some(object) = notification
+            && let Some(Object::Notification(bits)) = self.objects.get_mut(object as usize)
+        {
+            let pending = bits.poll();
+            if pending != 0 {
+                return ok_regs([
+                    0,
+                    MsgInfo {
+                        signalled: true,
+                        ..MsgInfo::new(0)
+                    }
+                    .encode(),
+                    pending,
+                    0,
+                    0,
+                ]);
+            }
+        }
         let info = MsgInfo::decode(raw_info);
         if let Err(error) = self.check_message(
             thread,
@@ -907,7 +979,20 @@ impl<H: Hardware> Kernel<H> {
             None => {
                 let _ = endpoint.receivers.push_back(thread as u8);
                 self.services[thread].frame.a[4] = raw_info;
-                self.services[thread].wait = Wait::Receiver(cap.object);
+                self.services[thread].wait = match notification {
+                    Some(object) => {
+                        if let Some(Object::Notification(waiters)) =
+                            self.objects.get_mut(object as usize)
+                        {
+                            let _ = waiters.wait(thread);
+                        }
+                        Wait::ReceiverOrSignal {
+                            endpoint: cap.object,
+                            notification: object,
+                        }
+                    }
+                    None => Wait::Receiver(cap.object),
+                };
                 self.sched.block_current(None);
                 Outcome::Blocked
             }
@@ -995,6 +1080,19 @@ impl<H: Hardware> Kernel<H> {
             Wait::Caller(object) | Wait::Receiver(object) => {
                 if let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(object as usize) {
                     endpoint.forget(thread);
+                }
+            }
+            Wait::ReceiverOrSignal {
+                endpoint,
+                notification,
+            } => {
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+                    queue.forget(thread);
+                }
+                if let Some(Object::Notification(waiters)) =
+                    self.objects.get_mut(notification as usize)
+                {
+                    waiters.forget(thread);
                 }
             }
             Wait::Reply(_) | Wait::None => {}
@@ -1573,10 +1671,8 @@ mod tests {
         assert!(blocked(&k, server));
         k.hw.phys(ipc_pa(client), 5).copy_from_slice(b"audio");
         let info = MsgInfo {
-            len: 5,
             send_cap: 1,
-            recv_slot: NO_SLOT,
-            cap_received: false,
+            ..MsgInfo::new(5)
         }
         .encode();
         call(&mut k, client, Syscall::Call, [0, info, 10, 20, 30]);
@@ -1750,5 +1846,72 @@ mod tests {
             status(Error::BadArgument)
         );
         assert_eq!(k.services[server].wait, Wait::None);
+    }
+
+    #[test]
+    fn receive_or_wait_returns_whichever_comes_first() {
+        let mut k = kernel(&[ObjectParams::Endpoint, ObjectParams::Notification]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[grant(0, 0, Rights::RECEIVE), grant(1, 1, Rights::RECEIVE)],
+        );
+        let client = add(
+            &mut k,
+            "client",
+            2,
+            &[grant(0, 0, Rights::SEND), grant(1, 1, Rights::SEND)],
+        );
+        // A signal while waiting: the endpoint forgets the server.
+        call(&mut k, server, Syscall::RecvOrWait, [0, 0, 1, 0, 0]);
+        assert!(blocked(&k, server));
+        call(&mut k, client, Syscall::NotifySignal, [1, 0b110, 0, 0, 0]);
+        let got = k.services[server].frame.a;
+        assert_eq!((got[2], got[3], got[5]), (0, 0, 0b110));
+        assert!(MsgInfo::decode(got[4]).signalled);
+        if let Object::Endpoint(queue) = &k.objects[0] {
+            assert!(queue.receivers.is_empty());
+        }
+        // A call while waiting: the notification forgets the server.
+        call(&mut k, server, Syscall::RecvOrWait, [0, 0, 1, 0, 0]);
+        call(&mut k, client, Syscall::Call, [0, 0, 9, 0, 0]);
+        let got = k.services[server].frame.a;
+        assert!(!MsgInfo::decode(got[4]).signalled);
+        assert_eq!(got[5], 9);
+        assert_eq!(call(&mut k, server, Syscall::Reply, [0; 5]).0, 0);
+        call(&mut k, client, Syscall::NotifySignal, [1, 1, 0, 0, 0]);
+        assert_eq!(
+            call(&mut k, server, Syscall::NotifyPoll, [1, 0, 0, 0, 0]),
+            (0, [1, 0, 0, 0, 0]),
+            "nobody took it"
+        );
+        // Pending bits are returned at once.
+        call(&mut k, client, Syscall::NotifySignal, [1, 8, 0, 0, 0]);
+        let (status, got) = call(&mut k, server, Syscall::RecvOrWait, [0, 0, 1, 0, 0]);
+        assert_eq!((status, got[2]), (0, 8));
+        assert_eq!(
+            call(&mut k, server, Syscall::RecvOrWait, [0, 0, 0, 0, 0]).0,
+            status_of(Error::WrongKind)
+        );
+    }
+
+    fn status_of(error: Error) -> u32 {
+        error as u32
+    }
+
+    #[test]
+    fn the_cycle_counter_needs_a_clock_capability() {
+        let mut k = kernel(&[ObjectParams::Clock]);
+        let timed = add(&mut k, "timed", 3, &[grant(0, 0, Rights::READ)]);
+        let blind = add(&mut k, "blind", 3, &[]);
+        assert_eq!(
+            call(&mut k, timed, Syscall::Cycles, [0; 5]),
+            (0, [4242, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            call(&mut k, blind, Syscall::Cycles, [0; 5]).0,
+            status_of(Error::MissingRight)
+        );
     }
 }

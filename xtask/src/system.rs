@@ -254,6 +254,7 @@ fn resolve(
             ObjectKind::Endpoint => ObjectParams::Endpoint,
             ObjectKind::Notification => ObjectParams::Notification,
             ObjectKind::Console => ObjectParams::Console,
+            ObjectKind::Clock => ObjectParams::Clock,
             ObjectKind::Semaphore => {
                 let max = object.max.unwrap_or(1);
                 let initial = object.initial.unwrap_or(0);

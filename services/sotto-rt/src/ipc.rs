@@ -36,10 +36,9 @@ pub struct Received {
 
 fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
     MsgInfo {
-        len: message.len,
         send_cap: message.cap.map_or(NO_SLOT, |slot| slot as u8),
         recv_slot: receive_into.map_or(NO_SLOT, |slot| slot as u8),
-        cap_received: false,
+        ..MsgInfo::new(message.len)
     }
     .encode()
 }
@@ -98,6 +97,38 @@ pub fn reply_receive(
     let [badge, raw_info, w0, w1, w2] =
         call_regs(Syscall::ReplyRecv, args(endpoint, message, receive_into))?;
     Ok(received(badge, raw_info, [w0, w1, w2]))
+}
+
+/// What [`receive_or_wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A call (reply to it).
+    Call(Received),
+    /// Bits of the notification (now cleared).
+    Signal(u32),
+}
+
+/// Wait for a call on `endpoint` or bits of `notification`, whichever
+/// comes first (pending bits win): a server that also runs on a timer.
+pub fn receive_or_wait(
+    endpoint: Slot,
+    notification: Slot,
+    receive_into: Option<Slot>,
+) -> Result<Event, Error> {
+    let [badge, raw_info, w0, w1, w2] = call_regs(
+        Syscall::RecvOrWait,
+        [
+            endpoint,
+            info(&Message::default(), receive_into),
+            notification,
+            0,
+            0,
+        ],
+    )?;
+    if MsgInfo::decode(raw_info).signalled {
+        return Ok(Event::Signal(w0));
+    }
+    Ok(Event::Call(received(badge, raw_info, [w0, w1, w2])))
 }
 
 static BUFFER_IN_USE: AtomicBool = AtomicBool::new(false);

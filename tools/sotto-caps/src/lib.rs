@@ -110,9 +110,10 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
             .map_or("?".to_owned(), |o| o.name.to_string())
     };
     match *params {
-        ObjectParams::Endpoint | ObjectParams::Notification | ObjectParams::Console => {
-            String::new()
-        }
+        ObjectParams::Endpoint
+        | ObjectParams::Notification
+        | ObjectParams::Console
+        | ObjectParams::Clock => String::new(),
         ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
         ObjectParams::Timer { target, start } => {
             let target = match target {
@@ -286,7 +287,7 @@ fn reachability(manifest: &Manifest) -> Vec<Edge> {
             ObjectKind::Notification => (Rights::SEND, Rights::RECEIVE, "signals"),
             ObjectKind::Semaphore => (Rights::SEND, Rights::RECEIVE, "gives"),
             ObjectKind::Memory => (Rights::WRITE, Rights::READ, "shares memory with"),
-            ObjectKind::Timer | ObjectKind::Console => continue,
+            ObjectKind::Timer | ObjectKind::Console | ObjectKind::Clock => continue,
         };
         for (from, from_rights) in &holders {
             for (to, to_rights) in &holders {
