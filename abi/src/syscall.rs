@@ -25,7 +25,7 @@ pub enum Syscall {
     /// Value: the kernel's cycle counter (CCOUNT, 10 MHz on QEMU `sim`);
     /// needs a clock capability (READ).
     Cycles = 6,
-    /// Value: ticks since boot.
+    /// Value: ticks since boot; a4 = the tick rate in Hz.
     Ticks = 7,
     /// Copy slot a3 into empty slot a4 with rights a5 (a subset) and badge
     /// a6 (0: keep the source's). Needs GRANT.

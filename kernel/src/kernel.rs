@@ -396,7 +396,7 @@ impl<H: Hardware> Kernel<H> {
                 ok(self.hw.cycles())
             }
             Syscall::Cycles => err(Error::MissingRight),
-            Syscall::Ticks => ok(self.ticks as u32),
+            Syscall::Ticks => Outcome::Return(Ok([self.ticks as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
             Syscall::CapMove => {
                 Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))

@@ -108,3 +108,8 @@ pub fn cycles() -> u32 {
 pub fn ticks() -> u32 {
     call(Syscall::Ticks, 0, 0, 0, 0).unwrap_or(0)
 }
+
+/// The kernel's tick rate in Hz.
+pub fn tick_hz() -> u32 {
+    call_regs(Syscall::Ticks, [0; 5]).map_or(1000, |regs| regs[1])
+}

@@ -1,0 +1,225 @@
+//! The LL protocol: requests from clients to `ll-sched` (three words in an
+//! IPC call, the reply's first word a status), and the dispatch call from
+//! `ll-sched` to a task's owner.
+
+/// Requests, in word 0 of a call to the scheduler's endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Op {
+    /// Register the caller's task endpoint, sent along as a capability
+    /// (SEND + GRANT): the scheduler calls it to run the caller's tasks.
+    Register = 0,
+    /// New task: word 1 = priority | policy << 8, word 2 = period | phase << 16.
+    /// Reply: status, task id.
+    Init = 1,
+    /// Queue task (word 1).
+    Schedule = 2,
+    /// Cancel task (word 1): it does not run again.
+    Cancel = 3,
+    /// Free task (word 1).
+    Free = 4,
+    /// State of task (word 1). Reply: status, [`TaskState`].
+    State = 5,
+    /// Statistics of task (word 1). Reply: status, runs, overruns.
+    Counts = 6,
+    /// Cycle statistics of task (word 1). Reply: status, average, maximum.
+    Cycles = 7,
+}
+
+impl Op {
+    /// Decode word 0.
+    pub fn from_raw(raw: u32) -> Option<Op> {
+        [
+            Op::Register,
+            Op::Init,
+            Op::Schedule,
+            Op::Cancel,
+            Op::Free,
+            Op::State,
+            Op::Counts,
+            Op::Cycles,
+        ]
+        .into_iter()
+        .find(|op| *op as u32 == raw)
+    }
+}
+
+/// Word 0 of the scheduler's call to a task's owner: run a task (word 1 =
+/// task id, word 2 = tick). The owner replies with an [`Outcome`] in word 0.
+pub const RUN: u32 = 0x52_55_4E;
+
+/// What a task's run returns (SOF's RESCHEDULE / COMPLETED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Outcome {
+    /// Run again at the task's next period.
+    Reschedule = 0,
+    /// Done: the task completes.
+    Completed = 1,
+}
+
+impl Outcome {
+    /// Decode a reply word (anything unknown completes the task: a
+    /// confused owner does not keep running).
+    pub fn from_raw(raw: u32) -> Outcome {
+        if raw == Outcome::Reschedule as u32 {
+            Outcome::Reschedule
+        } else {
+            Outcome::Completed
+        }
+    }
+}
+
+/// A task's state (SOF's, plus COMPLETED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TaskState {
+    /// Made, not queued.
+    Init = 0,
+    /// Runs on its ticks.
+    Queued = 1,
+    /// Running now.
+    Running = 2,
+    /// Cancelled: never runs again unless scheduled anew.
+    Cancelled = 3,
+    /// Returned COMPLETED.
+    Completed = 4,
+}
+
+impl TaskState {
+    /// Decode.
+    pub fn from_raw(raw: u32) -> Option<TaskState> {
+        [
+            TaskState::Init,
+            TaskState::Queued,
+            TaskState::Running,
+            TaskState::Cancelled,
+            TaskState::Completed,
+        ]
+        .into_iter()
+        .find(|state| *state as u32 == raw)
+    }
+}
+
+/// What happens when a task overruns its tick (runs past the next one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Policy {
+    /// Count it and print a line.
+    Log = 0,
+    /// Also skip the task's next run, to let the tick catch up.
+    Skip = 1,
+    /// Also signal the supervisor notification.
+    Notify = 2,
+}
+
+impl Policy {
+    /// Decode.
+    pub fn from_raw(raw: u32) -> Option<Policy> {
+        [Policy::Log, Policy::Skip, Policy::Notify]
+            .into_iter()
+            .find(|policy| *policy as u32 == raw)
+    }
+}
+
+/// Errors of the LL API, in word 0 of the reply (0 is success).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LlError {
+    /// No task has this id.
+    UnknownTask = 1,
+    /// The task belongs to another client.
+    NotOwner = 2,
+    /// The task is already queued or running.
+    AlreadyScheduled = 3,
+    /// Priority above [`MAX_PRIORITY`].
+    BadPriority = 4,
+    /// Period zero, phase not below the period, or unknown policy.
+    BadPeriod = 5,
+    /// The client has not registered its task endpoint.
+    NotRegistered = 6,
+    /// The task table is full.
+    TooManyTasks = 7,
+    /// The request does not exist.
+    UnknownOp = 8,
+    /// Registering failed: no endpoint capability came with it, or the
+    /// scheduler has no room for another client.
+    BadRegistration = 9,
+    /// The scheduler cannot be reached (transport error).
+    Unreachable = 10,
+}
+
+impl LlError {
+    /// Every error.
+    pub const ALL: [LlError; 10] = [
+        LlError::UnknownTask,
+        LlError::NotOwner,
+        LlError::AlreadyScheduled,
+        LlError::BadPriority,
+        LlError::BadPeriod,
+        LlError::NotRegistered,
+        LlError::TooManyTasks,
+        LlError::UnknownOp,
+        LlError::BadRegistration,
+        LlError::Unreachable,
+    ];
+
+    /// Decode a status word: `Ok(())` for 0.
+    pub fn check(status: u32) -> Result<(), LlError> {
+        if status == 0 {
+            return Ok(());
+        }
+        Err(Self::ALL
+            .into_iter()
+            .find(|error| *error as u32 == status)
+            .unwrap_or(LlError::Unreachable))
+    }
+}
+
+/// Lowest LL priority (0 runs first).
+pub const MAX_PRIORITY: u8 = 31;
+
+/// Pack an `Init` request's words 1 and 2.
+pub fn init_words(priority: u8, policy: Policy, period: u16, phase: u16) -> [u32; 2] {
+    [
+        u32::from(priority) | (policy as u32) << 8,
+        u32::from(period) | u32::from(phase) << 16,
+    ]
+}
+
+/// Unpack an `Init` request: priority, policy (raw), period, phase.
+pub fn init_fields(words: [u32; 2]) -> (u32, u32, u32, u32) {
+    (
+        words[0] & 0xFF,
+        (words[0] >> 8) & 0xFF,
+        words[1] & 0xFFFF,
+        words[1] >> 16,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LlError, Op, Outcome, Policy, TaskState, init_fields, init_words};
+
+    #[test]
+    fn codes_round_trip() {
+        for op in 0..8 {
+            assert_eq!(Op::from_raw(op).map(|op| op as u32), Some(op));
+        }
+        assert_eq!(Op::from_raw(8), None);
+        for error in LlError::ALL {
+            assert_eq!(LlError::check(error as u32), Err(error));
+        }
+        assert_eq!(LlError::check(0), Ok(()));
+        assert_eq!(TaskState::from_raw(4), Some(TaskState::Completed));
+        assert_eq!(Policy::from_raw(2), Some(Policy::Notify));
+        assert_eq!(Outcome::from_raw(0), Outcome::Reschedule);
+        assert_eq!(Outcome::from_raw(77), Outcome::Completed);
+    }
+
+    #[test]
+    fn init_requests_pack_into_two_words() {
+        let words = init_words(17, Policy::Skip, 4, 3);
+        assert_eq!(init_fields(words), (17, 1, 4, 3));
+    }
+}

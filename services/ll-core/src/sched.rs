@@ -1,0 +1,477 @@
+//! The task table and the tick rules.
+//!
+//! Every tick runs each QUEUED task that is due, in priority order (lower
+//! value first) and FIFO among equal priorities (the order they were
+//! queued). A task of period N and phase P is due on ticks `t` with
+//! `t % N == P` (SOF ignores periods; here a task may run every N ticks).
+//! A run returns RESCHEDULE (stays queued) or COMPLETED. Cancelling takes
+//! effect before the next run. A tick whose work takes longer than the tick
+//! period is an overrun, charged to the task that ran longest in it.
+
+use alloc::vec::Vec;
+
+use crate::proto::{LlError, MAX_PRIORITY, Outcome, Policy, TaskState};
+
+/// Per-task statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskStats {
+    /// Runs so far.
+    pub runs: u32,
+    /// Cycles over all runs.
+    pub total_cycles: u64,
+    /// Longest run.
+    pub max_cycles: u32,
+    /// Overruns charged to it.
+    pub overruns: u32,
+}
+
+impl TaskStats {
+    /// Average cycles per run.
+    pub fn average(&self) -> u32 {
+        if self.runs == 0 {
+            0
+        } else {
+            (self.total_cycles / u64::from(self.runs)) as u32
+        }
+    }
+}
+
+/// A task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Task {
+    id: u32,
+    owner: u32,
+    priority: u8,
+    period: u16,
+    phase: u16,
+    policy: Policy,
+    state: TaskState,
+    queued_at: u64,
+    skip_next: bool,
+    stats: TaskStats,
+}
+
+/// An overrun: the tick's work ran past the next tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overrun {
+    /// The task that ran longest in that tick.
+    pub task: u32,
+    /// Its owner.
+    pub owner: u32,
+    /// Its policy.
+    pub policy: Policy,
+    /// Cycles the tick's work took.
+    pub cycles: u32,
+}
+
+/// Statistics over ticks that ran tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickStats {
+    /// Ticks with work.
+    pub ticks: u32,
+    /// Cycles over all of them.
+    pub total_cycles: u64,
+    /// Longest.
+    pub max_cycles: u32,
+    /// Ticks that overran.
+    pub overruns: u32,
+}
+
+/// The LL scheduler's state (lives on `ll-sched`'s heap).
+pub struct LlScheduler {
+    tasks: Vec<Task>,
+    max_tasks: usize,
+    next_id: u32,
+    next_order: u64,
+    /// Tick statistics since the last report.
+    pub window: TickStats,
+    /// Tick statistics since boot.
+    pub total: TickStats,
+}
+
+impl LlScheduler {
+    /// Room for `max_tasks` tasks, allocated now.
+    pub fn new(max_tasks: usize) -> LlScheduler {
+        LlScheduler {
+            tasks: Vec::with_capacity(max_tasks),
+            max_tasks,
+            next_id: 0,
+            next_order: 0,
+            window: TickStats::default(),
+            total: TickStats::default(),
+        }
+    }
+
+    /// Bytes of heap the table takes.
+    pub fn memory_use(&self) -> usize {
+        self.tasks.capacity() * core::mem::size_of::<Task>() + core::mem::size_of::<Self>()
+    }
+
+    fn find(&mut self, owner: u32, id: u32) -> Result<&mut Task, LlError> {
+        let task = self
+            .tasks
+            .iter_mut()
+            .find(|task| task.id == id)
+            .ok_or(LlError::UnknownTask)?;
+        if task.owner != owner {
+            return Err(LlError::NotOwner);
+        }
+        Ok(task)
+    }
+
+    /// A new task in state INIT.
+    pub fn init(
+        &mut self,
+        owner: u32,
+        priority: u32,
+        policy: u32,
+        period: u32,
+        phase: u32,
+    ) -> Result<u32, LlError> {
+        if priority > u32::from(MAX_PRIORITY) {
+            return Err(LlError::BadPriority);
+        }
+        let policy = Policy::from_raw(policy).ok_or(LlError::BadPeriod)?;
+        if period == 0 || period > u32::from(u16::MAX) || phase >= period {
+            return Err(LlError::BadPeriod);
+        }
+        if self.tasks.len() >= self.max_tasks {
+            return Err(LlError::TooManyTasks);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tasks.push(Task {
+            id,
+            owner,
+            priority: priority as u8,
+            period: period as u16,
+            phase: phase as u16,
+            policy,
+            state: TaskState::Init,
+            queued_at: 0,
+            skip_next: false,
+            stats: TaskStats::default(),
+        });
+        Ok(id)
+    }
+
+    /// Queue a task (from INIT, CANCELLED or COMPLETED).
+    pub fn schedule(&mut self, owner: u32, id: u32) -> Result<(), LlError> {
+        let order = self.next_order;
+        let task = self.find(owner, id)?;
+        if matches!(task.state, TaskState::Queued | TaskState::Running) {
+            return Err(LlError::AlreadyScheduled);
+        }
+        task.state = TaskState::Queued;
+        task.queued_at = order;
+        self.next_order += 1;
+        Ok(())
+    }
+
+    /// Cancel a task: it does not run again.
+    pub fn cancel(&mut self, owner: u32, id: u32) -> Result<(), LlError> {
+        self.find(owner, id)?.state = TaskState::Cancelled;
+        Ok(())
+    }
+
+    /// Forget a task.
+    pub fn free(&mut self, owner: u32, id: u32) -> Result<(), LlError> {
+        self.find(owner, id)?;
+        self.tasks.retain(|task| task.id != id);
+        Ok(())
+    }
+
+    /// A task's state.
+    pub fn state(&mut self, owner: u32, id: u32) -> Result<TaskState, LlError> {
+        Ok(self.find(owner, id)?.state)
+    }
+
+    /// A task's statistics.
+    pub fn stats(&mut self, owner: u32, id: u32) -> Result<TaskStats, LlError> {
+        Ok(self.find(owner, id)?.stats)
+    }
+
+    /// Whether any task is queued (else the tick timer can stop).
+    pub fn any_queued(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|task| task.state == TaskState::Queued)
+    }
+
+    /// The tasks to run on tick `tick`, in order, with their owners. A task
+    /// marked to skip (overrun policy) is left out once.
+    pub fn due(&mut self, tick: u32) -> Vec<(u32, u32)> {
+        let mut due: Vec<&mut Task> = self
+            .tasks
+            .iter_mut()
+            .filter(|task| {
+                task.state == TaskState::Queued
+                    && tick % u32::from(task.period) == u32::from(task.phase)
+            })
+            .collect();
+        due.sort_by_key(|task| (task.priority, task.queued_at));
+        let mut order = Vec::with_capacity(due.len());
+        for task in due {
+            if core::mem::take(&mut task.skip_next) {
+                continue;
+            }
+            order.push((task.id, task.owner));
+        }
+        order
+    }
+
+    /// Whether `id` may still run this tick (a cancel may have come in).
+    pub fn begin(&mut self, id: u32) -> bool {
+        match self.tasks.iter_mut().find(|task| task.id == id) {
+            Some(task) if task.state == TaskState::Queued => {
+                task.state = TaskState::Running;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A run ended: account `cycles`; the task is queued again or done.
+    /// Returns whether it completed.
+    pub fn finish(&mut self, id: u32, cycles: u32, outcome: Outcome) -> bool {
+        let Some(task) = self.tasks.iter_mut().find(|task| task.id == id) else {
+            return false;
+        };
+        task.stats.runs += 1;
+        task.stats.total_cycles += u64::from(cycles);
+        task.stats.max_cycles = task.stats.max_cycles.max(cycles);
+        let completed = outcome == Outcome::Completed;
+        if task.state == TaskState::Running {
+            task.state = if completed {
+                TaskState::Completed
+            } else {
+                TaskState::Queued
+            };
+        }
+        completed
+    }
+
+    /// Close a tick whose work took `cycles` of a `period_cycles` tick;
+    /// `longest` ran longest. An overrun is charged and returned.
+    pub fn end_tick(
+        &mut self,
+        cycles: u32,
+        period_cycles: u32,
+        longest: Option<u32>,
+    ) -> Option<Overrun> {
+        for stats in [&mut self.window, &mut self.total] {
+            stats.ticks += 1;
+            stats.total_cycles += u64::from(cycles);
+            stats.max_cycles = stats.max_cycles.max(cycles);
+        }
+        if cycles <= period_cycles {
+            return None;
+        }
+        self.window.overruns += 1;
+        self.total.overruns += 1;
+        let task = self
+            .tasks
+            .iter_mut()
+            .find(|task| Some(task.id) == longest)?;
+        task.stats.overruns += 1;
+        if task.policy == Policy::Skip {
+            task.skip_next = true;
+        }
+        Some(Overrun {
+            task: task.id,
+            owner: task.owner,
+            policy: task.policy,
+            cycles,
+        })
+    }
+
+    /// The owner `owner` is gone: cancel its tasks. Returns their ids.
+    pub fn owner_gone(&mut self, owner: u32) -> Vec<u32> {
+        let mut cancelled = Vec::new();
+        for task in self.tasks.iter_mut().filter(|task| task.owner == owner) {
+            if matches!(
+                task.state,
+                TaskState::Queued | TaskState::Running | TaskState::Init
+            ) {
+                task.state = TaskState::Cancelled;
+                cancelled.push(task.id);
+            }
+        }
+        cancelled
+    }
+
+    /// Every task: id, owner, priority, period, statistics (for reports).
+    pub fn each(&self) -> impl Iterator<Item = (u32, u32, u8, u16, TaskStats)> + '_ {
+        self.tasks
+            .iter()
+            .map(|task| (task.id, task.owner, task.priority, task.period, task.stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LlScheduler;
+    use crate::proto::{LlError, Outcome, Policy, TaskState};
+
+    const A: u32 = 1;
+    const B: u32 = 2;
+
+    fn run_tick(s: &mut LlScheduler, tick: u32, outcome: impl Fn(u32) -> Outcome) -> Vec<u32> {
+        let due = s.due(tick);
+        let mut ran = Vec::new();
+        for (id, _) in due {
+            if s.begin(id) {
+                s.finish(id, 100, outcome(id));
+                ran.push(id);
+            }
+        }
+        ran
+    }
+
+    #[test]
+    fn the_sof_boot_test_runs_four_times_and_completes() {
+        let mut s = LlScheduler::new(8);
+        let id = s.init(A, 0, 0, 1, 0).unwrap();
+        assert_eq!(s.state(A, id), Ok(TaskState::Init));
+        assert!(!s.any_queued());
+        s.schedule(A, id).unwrap();
+        for tick in 10..13 {
+            assert_eq!(run_tick(&mut s, tick, |_| Outcome::Reschedule), vec![id]);
+        }
+        // The fourth run completes.
+        assert_eq!(run_tick(&mut s, 13, |_| Outcome::Completed), vec![id]);
+        assert!(run_tick(&mut s, 14, |_| Outcome::Reschedule).is_empty());
+        assert_eq!(s.state(A, id), Ok(TaskState::Completed));
+        assert_eq!(s.stats(A, id).unwrap().runs, 4);
+        assert!(!s.any_queued(), "the timer may stop");
+    }
+
+    #[test]
+    fn priority_order_then_fifo_among_equals() {
+        let mut s = LlScheduler::new(8);
+        let low_first = s.init(A, 5, 0, 1, 0).unwrap();
+        let high = s.init(B, 1, 0, 1, 0).unwrap();
+        let low_second = s.init(A, 5, 0, 1, 0).unwrap();
+        for id in [low_first, high] {
+            s.schedule(if id == high { B } else { A }, id).unwrap();
+        }
+        s.schedule(A, low_second).unwrap();
+        assert_eq!(
+            run_tick(&mut s, 0, |_| Outcome::Reschedule),
+            vec![high, low_first, low_second]
+        );
+        // Requeueing after completion goes to the back among equals.
+        s.cancel(A, low_first).unwrap();
+        s.schedule(A, low_first).unwrap();
+        assert_eq!(
+            run_tick(&mut s, 1, |_| Outcome::Reschedule),
+            vec![high, low_second, low_first]
+        );
+    }
+
+    #[test]
+    fn periods_and_phases() {
+        let mut s = LlScheduler::new(8);
+        let every4 = s.init(A, 0, 0, 4, 1).unwrap();
+        let every3 = s.init(A, 0, 0, 3, 0).unwrap();
+        s.schedule(A, every4).unwrap();
+        s.schedule(A, every3).unwrap();
+        let mut log = Vec::new();
+        for tick in 0..12 {
+            for id in run_tick(&mut s, tick, |_| Outcome::Reschedule) {
+                log.push((tick, id));
+            }
+        }
+        assert_eq!(
+            log,
+            vec![
+                (0, every3),
+                (1, every4),
+                (3, every3),
+                (5, every4),
+                (6, every3),
+                (9, every4),
+                (9, every3)
+            ]
+        );
+    }
+
+    #[test]
+    fn cancel_takes_effect_before_the_next_run() {
+        let mut s = LlScheduler::new(8);
+        let id = s.init(A, 0, 0, 1, 0).unwrap();
+        s.schedule(A, id).unwrap();
+        s.cancel(A, id).unwrap();
+        assert!(run_tick(&mut s, 0, |_| Outcome::Reschedule).is_empty());
+        assert_eq!(s.state(A, id), Ok(TaskState::Cancelled));
+        // A cancel arriving between `due` and the run also stops it.
+        s.schedule(A, id).unwrap();
+        let due = s.due(1);
+        s.cancel(A, id).unwrap();
+        assert!(!s.begin(due[0].0));
+    }
+
+    #[test]
+    fn every_api_error_is_distinct() {
+        let mut s = LlScheduler::new(2);
+        assert_eq!(s.init(A, 32, 0, 1, 0), Err(LlError::BadPriority));
+        assert_eq!(s.init(A, 0, 0, 0, 0), Err(LlError::BadPeriod));
+        assert_eq!(
+            s.init(A, 0, 0, 4, 4),
+            Err(LlError::BadPeriod),
+            "phase must be below the period"
+        );
+        assert_eq!(s.init(A, 0, 9, 1, 0), Err(LlError::BadPeriod), "policy");
+        let id = s.init(A, 0, 0, 1, 0).unwrap();
+        s.schedule(A, id).unwrap();
+        assert_eq!(s.schedule(A, id), Err(LlError::AlreadyScheduled));
+        assert_eq!(s.cancel(B, id), Err(LlError::NotOwner));
+        assert_eq!(s.state(A, 99), Err(LlError::UnknownTask));
+        s.init(B, 0, 0, 1, 0).unwrap();
+        assert_eq!(s.init(B, 0, 0, 1, 0), Err(LlError::TooManyTasks));
+        s.free(A, id).unwrap();
+        assert_eq!(s.state(A, id), Err(LlError::UnknownTask));
+    }
+
+    #[test]
+    fn overruns_are_charged_to_the_longest_task_and_skip_policy_skips_once() {
+        let mut s = LlScheduler::new(8);
+        let slow = s.init(A, 0, Policy::Skip as u32, 1, 0).unwrap();
+        let other = s.init(A, 1, 0, 1, 0).unwrap();
+        s.schedule(A, slow).unwrap();
+        s.schedule(A, other).unwrap();
+        run_tick(&mut s, 0, |_| Outcome::Reschedule);
+        let overrun = s.end_tick(12_000, 10_000, Some(slow)).unwrap();
+        assert_eq!(
+            (overrun.task, overrun.policy, overrun.cycles),
+            (slow, Policy::Skip, 12_000)
+        );
+        assert_eq!(s.stats(A, slow).unwrap().overruns, 1);
+        assert_eq!(
+            run_tick(&mut s, 1, |_| Outcome::Reschedule),
+            vec![other],
+            "skipped once"
+        );
+        assert_eq!(
+            run_tick(&mut s, 2, |_| Outcome::Reschedule),
+            vec![slow, other]
+        );
+        assert_eq!(s.end_tick(9_000, 10_000, Some(slow)), None);
+        assert_eq!(
+            (s.total.ticks, s.total.overruns, s.total.max_cycles),
+            (2, 1, 12_000)
+        );
+    }
+
+    #[test]
+    fn a_gone_owner_loses_its_tasks_and_others_go_on() {
+        let mut s = LlScheduler::new(8);
+        let mine = s.init(A, 0, 0, 1, 0).unwrap();
+        let theirs = s.init(B, 0, 0, 1, 0).unwrap();
+        s.schedule(A, mine).unwrap();
+        s.schedule(B, theirs).unwrap();
+        assert_eq!(s.owner_gone(A), vec![mine]);
+        assert_eq!(run_tick(&mut s, 0, |_| Outcome::Reschedule), vec![theirs]);
+        assert!(s.memory_use() > 0);
+    }
+}
