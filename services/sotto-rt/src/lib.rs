@@ -31,6 +31,7 @@ pub mod sys;
 
 pub use sotto_abi::Error;
 pub use sotto_abi::cap::{ObjectKind, Rights};
+pub use sotto_abi::layout::CCOUNT_HZ;
 
 /// Declare the service's main function, `fn(arg: u32)`. `arg` comes from
 /// the service's `arg` in `system.toml`. Returning from it exits with 0.

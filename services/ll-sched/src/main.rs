@@ -1,0 +1,265 @@
+//! The LL scheduler: a user-space service that owns nothing but its
+//! capabilities — a periodic timer, the notification it signals, a heap on
+//! which every scheduler object lives, the cycle counter, and an endpoint
+//! its clients manage their tasks through. Every LL tick it runs each due
+//! task by calling the service that owns it (the task's code runs in its
+//! owner's address space), measures it, and reports. With nothing queued
+//! it stops its timer, and re-arms it, on the tick grid, when a task is
+//! queued.
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+
+use ll_core::LlScheduler;
+use ll_core::proto::{LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, init_fields};
+use sotto_rt::ipc::{self, Event, Message, Received};
+use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
+
+sotto_rt::entry!(main);
+
+/// Slots, as `system.toml` grants them (0 is the console).
+const ENDPOINT: u32 = 1;
+const TICK: u32 = 2;
+const TIMER: u32 = 3;
+const HEAP: u32 = 4;
+/// Slot 5: the clock (read implicitly by `sys::cycles`).
+const SUPERVISOR: u32 = 6;
+/// Clients' task endpoints arrive from here on.
+const CLIENT_SLOTS: u32 = 8;
+const MAX_CLIENTS: usize = 16;
+const MAX_TASKS: usize = 32;
+
+/// A registered client: its badge and the slot of its task endpoint.
+struct Client {
+    badge: u32,
+    slot: u32,
+}
+
+struct Ll {
+    tasks: LlScheduler,
+    clients: Vec<Client>,
+    /// Kernel ticks per LL tick.
+    period: u32,
+    cycles_per_tick: u32,
+    armed: bool,
+}
+
+impl Ll {
+    fn request(&mut self, call: &Received, received_into: u32) -> Result<[u32; 2], LlError> {
+        let [op, a, b] = call.message.words;
+        let owner = call.badge;
+        let op = Op::from_raw(op).ok_or(LlError::UnknownOp)?;
+        if op == Op::Register {
+            if !call.cap_received || self.clients.len() >= MAX_CLIENTS {
+                return Err(LlError::BadRegistration);
+            }
+            self.clients.retain(|client| client.badge != owner);
+            self.clients.push(Client {
+                badge: owner,
+                slot: received_into,
+            });
+            return Ok([0, 0]);
+        }
+        if !self.clients.iter().any(|client| client.badge == owner) {
+            return Err(LlError::NotRegistered);
+        }
+        match op {
+            Op::Register => Ok([0, 0]),
+            Op::Init => {
+                let (priority, policy, period, phase) = init_fields([a, b]);
+                Ok([self.tasks.init(owner, priority, policy, period, phase)?, 0])
+            }
+            Op::Schedule => self.tasks.schedule(owner, a).map(|()| [0, 0]),
+            Op::Cancel => self.tasks.cancel(owner, a).map(|()| [0, 0]),
+            Op::Free => self.tasks.free(owner, a).map(|()| [0, 0]),
+            Op::State => self.tasks.state(owner, a).map(|state| [state as u32, 0]),
+            Op::Counts => self
+                .tasks
+                .stats(owner, a)
+                .map(|stats| [stats.runs, stats.overruns]),
+            Op::Cycles => self
+                .tasks
+                .stats(owner, a)
+                .map(|stats| [stats.average(), stats.max_cycles]),
+        }
+    }
+
+    /// Start the timer so that LL ticks fall on multiples of the period.
+    fn arm(&mut self) {
+        let now = sys::ticks();
+        let delay = self.period - now % self.period;
+        sync::arm_ticks(TIMER, delay, self.period).expect("arm the LL timer");
+        self.armed = true;
+        println!(
+            "timer armed at tick {now}: LL ticks every {} kernel tick(s)",
+            self.period
+        );
+    }
+
+    fn tick(&mut self) {
+        let now = sys::ticks();
+        let ll_tick = now / self.period;
+        let start = sys::cycles();
+        let mut longest: Option<(u32, u32)> = None;
+        for (id, owner) in self.tasks.due(ll_tick) {
+            if !self.tasks.begin(id) {
+                continue;
+            }
+            let Some(slot) = self
+                .clients
+                .iter()
+                .find(|client| client.badge == owner)
+                .map(|client| client.slot)
+            else {
+                self.owner_gone(owner, "not registered");
+                continue;
+            };
+            let before = sys::cycles();
+            let result = ipc::call(
+                slot,
+                &Message {
+                    words: [RUN, id, now],
+                    len: 0,
+                    cap: None,
+                },
+                None,
+            );
+            let spent = sys::cycles().wrapping_sub(before);
+            match result {
+                Ok(reply) => {
+                    if self
+                        .tasks
+                        .finish(id, spent, Outcome::from_raw(reply.message.words[0]))
+                    {
+                        let runs = self.tasks.stats(owner, id).map_or(0, |stats| stats.runs);
+                        println!(
+                            "task {id} of client {owner} completed after {runs} runs (tick {now})"
+                        );
+                    }
+                }
+                Err(error) => {
+                    self.tasks.finish(id, spent, Outcome::Completed);
+                    self.owner_gone(
+                        owner,
+                        if error == sotto_rt::Error::PeerGone {
+                            "gone"
+                        } else {
+                            "unreachable"
+                        },
+                    );
+                }
+            }
+            if longest.is_none_or(|(_, cycles)| spent > cycles) {
+                longest = Some((id, spent));
+            }
+        }
+        let work = sys::cycles().wrapping_sub(start);
+        if longest.is_some()
+            && let Some(overrun) =
+                self.tasks
+                    .end_tick(work, self.cycles_per_tick, longest.map(|(id, _)| id))
+        {
+            println!(
+                "OVERRUN at tick {now}: {} cycles > {} per tick, charged to task {} of client {} (policy {:?})",
+                overrun.cycles, self.cycles_per_tick, overrun.task, overrun.owner, overrun.policy
+            );
+            if overrun.policy == Policy::Notify {
+                let _ = sync::signal(SUPERVISOR, 1);
+            }
+        }
+        if !self.tasks.any_queued() && self.armed {
+            let _ = sync::cancel(TIMER);
+            self.armed = false;
+            println!("no task queued: timer stopped at tick {now}");
+        }
+    }
+
+    fn owner_gone(&mut self, owner: u32, why: &str) {
+        let cancelled = self.tasks.owner_gone(owner);
+        if let Some(index) = self.clients.iter().position(|client| client.badge == owner) {
+            let _ = cap::delete(self.clients.remove(index).slot);
+        }
+        println!("client {owner} is {why}: cancelled its tasks {cancelled:?}; going on");
+    }
+
+    fn report(&mut self, ticks: u32) {
+        let window = core::mem::take(&mut self.tasks.window);
+        let average = if window.ticks == 0 {
+            0
+        } else {
+            (window.total_cycles / u64::from(window.ticks)) as u32
+        };
+        println!(
+            "stats after {ticks} LL ticks: tick work avg {average} max {} cycles, {} overruns",
+            window.max_cycles, window.overruns
+        );
+        for (id, owner, priority, period, stats) in self.tasks.each() {
+            println!(
+                "  task {id} (client {owner}, priority {priority}, every {period}): {} runs, avg {} max {} cycles, {} overruns",
+                stats.runs,
+                stats.average(),
+                stats.max_cycles,
+                stats.overruns
+            );
+        }
+    }
+}
+
+fn main(arg: u32) {
+    let period = (arg & 0xFF).max(1);
+    let report_every = match (arg >> 8) & 0xFFFF {
+        0 => 1024,
+        every => every,
+    };
+    let heap_size = heap::init(HEAP).expect("the scheduler's heap");
+    let cycles_per_tick = CCOUNT_HZ / sys::tick_hz() * period;
+    let mut ll = Ll {
+        tasks: LlScheduler::new(MAX_TASKS),
+        clients: Vec::with_capacity(MAX_CLIENTS),
+        period,
+        cycles_per_tick,
+        armed: false,
+    };
+    println!(
+        "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
+        heap_size / 1024,
+        ll.tasks.memory_use() + MAX_CLIENTS * core::mem::size_of::<Client>()
+    );
+    let mut ll_ticks = 0;
+    loop {
+        let inbox = CLIENT_SLOTS + ll.clients.len() as u32;
+        match ipc::receive_or_wait(ENDPOINT, TICK, Some(inbox)) {
+            Ok(Event::Call(call)) => {
+                let result = ll.request(&call, inbox);
+                if call.cap_received && !ll.clients.iter().any(|client| client.slot == inbox) {
+                    let _ = cap::delete(inbox);
+                }
+                let words = match result {
+                    Ok([a, b]) => [0, a, b],
+                    Err(error) => [error as u32, 0, 0],
+                };
+                let _ = ipc::reply(&Message {
+                    words,
+                    len: 0,
+                    cap: None,
+                });
+                if ll.tasks.any_queued() && !ll.armed {
+                    ll.arm();
+                }
+            }
+            Ok(Event::Signal(_)) => {
+                ll.tick();
+                ll_ticks += 1;
+                if ll_ticks % report_every == 0 {
+                    ll.report(ll_ticks);
+                }
+            }
+            Err(error) => println!("receive failed: {error:?}"),
+        }
+    }
+}

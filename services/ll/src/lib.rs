@@ -1,0 +1,223 @@
+//! Client library of the LL scheduler (`ll-sched`). A service registers the
+//! endpoint the scheduler calls to run its tasks, makes tasks, queues them,
+//! then serves: each tick, `ll-sched` calls it for every due task and the
+//! handler runs here, in the owner's own address space.
+//!
+//! ```ignore
+//! let ll = ll::Scheduler::connect(LL, TASKS)?;
+//! let task = ll::Task::new(0, 1).phase(0).create(&ll)?;
+//! task.schedule()?;
+//! ll.serve(TASKS, |run| if run.count == 4 { Outcome::Completed } else { Outcome::Reschedule });
+//! ```
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::cell::Cell;
+
+pub use ll_core::proto::{LlError, Outcome, Policy, TaskState};
+use ll_core::proto::{Op, RUN, init_words};
+use sotto_rt::cap::Slot;
+use sotto_rt::ipc::{self, Message};
+
+/// A connection to the scheduler.
+pub struct Scheduler {
+    endpoint: Slot,
+    live: Cell<u32>,
+}
+
+fn request(
+    endpoint: Slot,
+    op: Op,
+    words: [u32; 2],
+    cap: Option<Slot>,
+) -> Result<[u32; 3], LlError> {
+    let message = Message {
+        words: [op as u32, words[0], words[1]],
+        len: 0,
+        cap,
+    };
+    let reply = ipc::call(endpoint, &message, None).map_err(|_| LlError::Unreachable)?;
+    LlError::check(reply.message.words[0])?;
+    Ok(reply.message.words)
+}
+
+impl Scheduler {
+    /// Register with the scheduler at `endpoint` (SEND). `task_endpoint`
+    /// is this service's endpoint capability with SEND + GRANT: the
+    /// scheduler gets a copy and calls it to run this service's tasks.
+    pub fn connect(endpoint: Slot, task_endpoint: Slot) -> Result<Scheduler, LlError> {
+        request(endpoint, Op::Register, [0, 0], Some(task_endpoint))?;
+        Ok(Scheduler {
+            endpoint,
+            live: Cell::new(0),
+        })
+    }
+
+    fn call(&self, op: Op, words: [u32; 2]) -> Result<[u32; 3], LlError> {
+        request(self.endpoint, op, words, None)
+    }
+
+    /// Serve this service's tasks until each one scheduled has completed:
+    /// every call of the scheduler runs `handler` with the task and tick.
+    pub fn serve(
+        &self,
+        task_endpoint: Slot,
+        mut handler: impl FnMut(Run) -> Outcome,
+    ) -> Result<(), LlError> {
+        let mut counts = [0u32; 64];
+        let mut call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
+        loop {
+            let [op, task, tick] = call.message.words;
+            let outcome = if op == RUN {
+                let slot = &mut counts[task as usize % counts.len()];
+                *slot += 1;
+                handler(Run {
+                    task,
+                    tick,
+                    count: *slot,
+                })
+            } else {
+                Outcome::Completed
+            };
+            if outcome == Outcome::Completed && op == RUN {
+                self.live.set(self.live.get().saturating_sub(1));
+            }
+            let reply = Message {
+                words: [outcome as u32, 0, 0],
+                len: 0,
+                cap: None,
+            };
+            if self.live.get() == 0 {
+                return ipc::reply(&reply).map_err(|_| LlError::Unreachable);
+            }
+            call = ipc::reply_receive(task_endpoint, &reply, None)
+                .map_err(|_| LlError::Unreachable)?;
+        }
+    }
+}
+
+/// One run of a task, as the handler sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The task.
+    pub task: u32,
+    /// The kernel tick it runs on.
+    pub tick: u32,
+    /// How many times this task has run, this one included.
+    pub count: u32,
+}
+
+/// How to make a task.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskBuilder {
+    priority: u8,
+    period: u16,
+    phase: u16,
+    policy: Policy,
+}
+
+/// A task of this service.
+pub struct Task<'s> {
+    scheduler: &'s Scheduler,
+    /// Its id at the scheduler.
+    pub id: u32,
+}
+
+impl Task<'_> {
+    /// A task of LL priority `priority` (0 runs first) that runs every
+    /// `period_ticks` ticks.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(priority: u8, period_ticks: u16) -> TaskBuilder {
+        TaskBuilder {
+            priority,
+            period: period_ticks,
+            phase: 0,
+            policy: Policy::Log,
+        }
+    }
+}
+
+impl TaskBuilder {
+    /// Run on ticks `t` with `t % period == phase`.
+    pub fn phase(self, phase: u16) -> Self {
+        TaskBuilder { phase, ..self }
+    }
+
+    /// What to do when it overruns its tick.
+    pub fn on_overrun(self, policy: Policy) -> Self {
+        TaskBuilder { policy, ..self }
+    }
+
+    /// Make it (state INIT).
+    pub fn create(self, scheduler: &Scheduler) -> Result<Task<'_>, LlError> {
+        let words = scheduler.call(
+            Op::Init,
+            init_words(self.priority, self.policy, self.period, self.phase),
+        )?;
+        Ok(Task {
+            scheduler,
+            id: words[1],
+        })
+    }
+}
+
+impl Task<'_> {
+    /// Queue it: it runs from the next tick it is due.
+    pub fn schedule(&self) -> Result<(), LlError> {
+        self.scheduler.call(Op::Schedule, [self.id, 0])?;
+        self.scheduler.live.set(self.scheduler.live.get() + 1);
+        Ok(())
+    }
+
+    /// Cancel it: it does not run again.
+    pub fn cancel(&self) -> Result<(), LlError> {
+        self.scheduler.call(Op::Cancel, [self.id, 0])?;
+        self.scheduler
+            .live
+            .set(self.scheduler.live.get().saturating_sub(1));
+        Ok(())
+    }
+
+    /// Forget it.
+    pub fn free(self) -> Result<(), LlError> {
+        self.scheduler.call(Op::Free, [self.id, 0]).map(drop)
+    }
+
+    /// Its state.
+    pub fn state(&self) -> Result<TaskState, LlError> {
+        let words = self.scheduler.call(Op::State, [self.id, 0])?;
+        TaskState::from_raw(words[1]).ok_or(LlError::Unreachable)
+    }
+
+    /// Runs and overruns so far.
+    pub fn counts(&self) -> Result<(u32, u32), LlError> {
+        let words = self.scheduler.call(Op::Counts, [self.id, 0])?;
+        Ok((words[1], words[2]))
+    }
+
+    /// Average and longest run, in cycles.
+    pub fn cycles(&self) -> Result<(u32, u32), LlError> {
+        let words = self.scheduler.call(Op::Cycles, [self.id, 0])?;
+        Ok((words[1], words[2]))
+    }
+}
+
+/// A raw request by task id, for tests of the scheduler's checks (another
+/// client's task, unknown ids).
+pub fn raw_request(scheduler: &Scheduler, op: u32, words: [u32; 2]) -> Result<[u32; 3], LlError> {
+    raw_request_at(scheduler.endpoint, op, words)
+}
+
+/// A raw request to the scheduler at endpoint slot `endpoint`, without
+/// registering (for tests of `NotRegistered`).
+pub fn raw_request_at(endpoint: Slot, op: u32, words: [u32; 2]) -> Result<[u32; 3], LlError> {
+    let message = Message {
+        words: [op, words[0], words[1]],
+        len: 0,
+        cap: None,
+    };
+    let reply = ipc::call(endpoint, &message, None).map_err(|_| LlError::Unreachable)?;
+    LlError::check(reply.message.words[0])?;
+    Ok(reply.message.words)
+}

@@ -1,0 +1,238 @@
+//! Test client of `ll-sched`; the argument picks the test:
+//! 0 the SOF boot test (a task runs exactly 4 times and completes),
+//! 1 priority order and FIFO among equals, 2 periods with phases,
+//! 3 cancel while queued, 4 an overrunning task (skip policy),
+//! 5 every API error, 6 a client that faults with a task queued.
+//! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use ll::{LlError, Outcome, Policy, Task, TaskState};
+use sotto_rt::{fault, println, sys};
+
+sotto_rt::entry!(main);
+
+/// Slots, as `tests/system.toml` grants them (0 is the console, 3 the clock).
+const LL: u32 = 1;
+const TASKS: u32 = 2;
+
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+fn check(what: &str, ok: bool) {
+    println!("{} {what}", if ok { "pass" } else { "FAIL" });
+    if !ok {
+        FAILED.store(true, Ordering::Relaxed);
+    }
+}
+
+fn connect() -> ll::Scheduler {
+    ll::Scheduler::connect(LL, TASKS).expect("register")
+}
+
+fn sof_boot() {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    check("a new task is INIT", task.state() == Ok(TaskState::Init));
+    task.schedule().expect("schedule");
+    check(
+        "a scheduled task is QUEUED",
+        task.state() == Ok(TaskState::Queued),
+    );
+    let mut ticks = [0u32; 4];
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            ticks[run.count as usize - 1] = run.tick;
+            if run.count == 4 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    check(
+        "ran on 4 consecutive ticks",
+        ticks.windows(2).all(|pair| pair[1] == pair[0] + 1),
+    );
+    check(
+        "the task is COMPLETED",
+        task.state() == Ok(TaskState::Completed),
+    );
+    check("4 runs counted", task.counts() == Ok((4, 0)));
+}
+
+fn order() {
+    let scheduler = connect();
+    let first = Task::new(2, 1).create(&scheduler).expect("init");
+    let urgent = Task::new(1, 1).create(&scheduler).expect("init");
+    let second = Task::new(2, 1).create(&scheduler).expect("init");
+    for task in [&first, &urgent, &second] {
+        task.schedule().expect("schedule");
+    }
+    println!(
+        "tasks: first {} urgent {} second {}",
+        first.id, urgent.id, second.id
+    );
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.count == 2 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+}
+
+fn periods() {
+    let scheduler = connect();
+    let every4 = Task::new(0, 4).phase(1).create(&scheduler).expect("init");
+    let every3 = Task::new(0, 3).create(&scheduler).expect("init");
+    every4.schedule().expect("schedule");
+    every3.schedule().expect("schedule");
+    println!("tasks: every4 {} every3 {}", every4.id, every3.id);
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.count == 3 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+}
+
+fn cancel() {
+    let scheduler = connect();
+    let cancelled = Task::new(0, 1).create(&scheduler).expect("init");
+    let kept = Task::new(1, 1).create(&scheduler).expect("init");
+    cancelled.schedule().expect("schedule");
+    kept.schedule().expect("schedule");
+    cancelled.cancel().expect("cancel while queued");
+    check(
+        "a cancelled task is CANCELLED",
+        cancelled.state() == Ok(TaskState::Cancelled),
+    );
+    let mut others = 0;
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.task != kept.id {
+                others += 1;
+            }
+            if run.count == 2 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    check(
+        "the cancelled task never ran",
+        others == 0 && cancelled.counts() == Ok((0, 0)),
+    );
+}
+
+fn overrun() {
+    let scheduler = connect();
+    let slow = Task::new(0, 1)
+        .on_overrun(Policy::Skip)
+        .create(&scheduler)
+        .expect("init");
+    slow.schedule().expect("schedule");
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.count == 1 {
+                // About 1.5 ticks of work: 15,000 counts of 100 instructions.
+                let start = sys::cycles();
+                while sys::cycles().wrapping_sub(start) < 15_000 {}
+            }
+            if run.count == 3 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    check(
+        "the overrun was charged to the task",
+        slow.counts() == Ok((3, 1)),
+    );
+    check(
+        "its longest run is over a tick",
+        slow.cycles().is_ok_and(|(_, max)| max > 10_000),
+    );
+}
+
+fn errors() {
+    // Before registering.
+    let unregistered = ll::raw_request_at(LL, 1, [0, 1]);
+    check(
+        "init before registering: NotRegistered",
+        unregistered == Err(LlError::NotRegistered),
+    );
+    let scheduler = connect();
+    check(
+        "unknown request: UnknownOp",
+        ll::raw_request(&scheduler, 77, [0, 0]) == Err(LlError::UnknownOp),
+    );
+    check(
+        "priority 32: BadPriority",
+        Task::new(32, 1).create(&scheduler).err() == Some(LlError::BadPriority),
+    );
+    check(
+        "period 0: BadPeriod",
+        Task::new(0, 0).create(&scheduler).err() == Some(LlError::BadPeriod),
+    );
+    check(
+        "phase 4 of period 4: BadPeriod",
+        Task::new(0, 4).phase(4).create(&scheduler).err() == Some(LlError::BadPeriod),
+    );
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    task.schedule().expect("schedule");
+    check(
+        "double schedule: AlreadyScheduled",
+        task.schedule() == Err(LlError::AlreadyScheduled),
+    );
+    check(
+        "unknown task: UnknownTask",
+        ll::raw_request(&scheduler, 5, [999, 0]) == Err(LlError::UnknownTask),
+    );
+    let others =
+        (0..task.id).any(|id| ll::raw_request(&scheduler, 3, [id, 0]) == Err(LlError::NotOwner));
+    check("another client's task: NotOwner", others);
+    task.cancel().expect("cancel");
+    task.free().expect("free");
+}
+
+fn faulting_client() {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    task.schedule().expect("schedule");
+    println!("task {} queued; faulting now", task.id);
+    fault::illegal_instruction();
+}
+
+fn main(test: u32) {
+    match test {
+        0 => sof_boot(),
+        1 => order(),
+        2 => periods(),
+        3 => cancel(),
+        4 => overrun(),
+        5 => errors(),
+        6 => faulting_client(),
+        _ => check("a known test", false),
+    }
+    if FAILED.load(Ordering::Relaxed) {
+        sys::exit(1);
+    }
+    println!("ll test {test}: all checks passed");
+}
