@@ -785,9 +785,12 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn live_receiver(&self, endpoint: ObjectId) -> bool {
+    /// Whether a live service other than `caller` can receive on `endpoint`
+    /// (a thread blocked in its own call can never answer it).
+    fn live_receiver(&self, endpoint: ObjectId, caller: Option<ThreadId>) -> bool {
         self.services.iter().enumerate().any(|(space, service)| {
             service.ending.is_none()
+                && Some(space) != caller
                 && self
                     .caps
                     .iter_space(space as u8)
@@ -795,14 +798,23 @@ impl<H: Hardware> Kernel<H> {
         })
     }
 
+    /// Fail the callers queued on `endpoint` that nobody else can answer.
     fn fail_orphaned_callers(&mut self, endpoint: ObjectId) {
-        if self.live_receiver(endpoint) {
+        let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
-        }
-        while let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize)
-            && let Some(caller) = queue.next_caller()
-        {
-            self.wake_with(caller, Err(Error::PeerGone));
+        };
+        let callers: Vec<ThreadId, 16> = queue
+            .callers
+            .iter()
+            .map(|caller| usize::from(*caller))
+            .collect();
+        for caller in callers {
+            if !self.live_receiver(endpoint, Some(caller)) {
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+                    queue.forget(caller);
+                }
+                self.wake_with(caller, Err(Error::PeerGone));
+            }
         }
     }
 
@@ -879,7 +891,7 @@ impl<H: Hardware> Kernel<H> {
         if let Err(error) = self.check_message(thread, info) {
             return err(error);
         }
-        if !self.live_receiver(cap.object) {
+        if !self.live_receiver(cap.object, Some(thread)) {
             return err(Error::PeerGone);
         }
         let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
@@ -1913,5 +1925,21 @@ mod tests {
             call(&mut k, blind, Syscall::Cycles, [0; 5]).0,
             status_of(Error::MissingRight)
         );
+    }
+
+    #[test]
+    fn calling_an_endpoint_only_the_caller_could_answer_fails() {
+        let mut k = kernel(&[ObjectParams::Endpoint]);
+        let lonely = add(
+            &mut k,
+            "lonely",
+            3,
+            &[grant(0, 0, Rights::SEND | Rights::RECEIVE)],
+        );
+        assert_eq!(
+            call(&mut k, lonely, Syscall::Call, [0; 5]).0,
+            status_of(Error::PeerGone)
+        );
+        assert!(!blocked(&k, lonely));
     }
 }

@@ -184,6 +184,7 @@ pub fn on_interrupts() {
             now - start,
             u64::from(now - start) / 10
         );
+        services::report_running();
         arch::exit(ExitCode::Success);
     }
 }

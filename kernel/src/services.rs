@@ -295,6 +295,24 @@ pub fn next_frame() -> *mut TrapFrame {
     }
 }
 
+/// One line per service still running, saying what it waits for.
+pub fn report_running() {
+    KERNEL.with(|kernel| {
+        for index in 0..kernel.services.len() {
+            let service = &kernel.services[index];
+            if service.ending.is_some() {
+                continue;
+            }
+            let (name, wait, state) = (
+                service.name.clone(),
+                service.wait,
+                kernel.sched.state(index),
+            );
+            kernel.report(format_args!("  {name}: {state:?}, waiting for {wait:?}"));
+        }
+    });
+}
+
 /// How services ended: (exited 0, exited non-zero, panicked, faulted).
 pub fn endings() -> (u32, u32, u32, u32) {
     KERNEL.with(|kernel| {

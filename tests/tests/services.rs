@@ -11,7 +11,14 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
     let run = boot_bytes(&bytes).unwrap();
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     // Each service got its own ASID and its capabilities.
-    for (name, asid) in [("echo", 2), ("hello", 3), ("ticker", 4), ("ll-sched", 5), ("capture", 6), ("render", 7)] {
+    for (name, asid) in [
+        ("echo", 2),
+        ("hello", 3),
+        ("ticker", 4),
+        ("ll-sched", 5),
+        ("capture", 6),
+        ("render", 7),
+    ] {
         let line = run.line_starting(&format!("service {name}: priority"));
         assert!(line.contains(&format!("ASID {asid},")), "{line}");
     }
@@ -22,9 +29,14 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
         run.console
     );
     assert_eq!(run.lines_of("ticker").len(), 5, "{}", run.console);
-        // ll-sched serves forever: the run ends at the 100 ms limit.
+    // ll-sched serves forever: the run ends at the 100 ms limit.
     let end = run.line_starting("shutdown: 100 ticks");
-    assert!(end.ends_with("services: 5 exited, 0 failed, 0 panicked, 0 stopped by a fault, the rest still running"), "{end}");
+    assert!(
+        end.ends_with(
+            "services: 5 exited, 0 failed, 0 panicked, 0 stopped by a fault, the rest still running"
+        ),
+        "{end}"
+    );
 }
 
 #[test]

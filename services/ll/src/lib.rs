@@ -17,8 +17,12 @@ use core::cell::Cell;
 
 pub use ll_core::proto::{LlError, Outcome, Policy, TaskState};
 use ll_core::proto::{Op, RUN, init_words};
+use sotto_rt::Rights;
 use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
+
+/// The slot `connect` uses for a moment (the last one).
+pub const SCRATCH_SLOT: Slot = 31;
 
 /// A connection to the scheduler.
 pub struct Scheduler {
@@ -46,8 +50,14 @@ impl Scheduler {
     /// Register with the scheduler at `endpoint` (SEND). `task_endpoint`
     /// is this service's endpoint capability with SEND + GRANT: the
     /// scheduler gets a copy and calls it to run this service's tasks.
+    /// The scheduler gets only SEND on it (a copy made in slot
+    /// [`SCRATCH_SLOT`], which is free again afterwards).
     pub fn connect(endpoint: Slot, task_endpoint: Slot) -> Result<Scheduler, LlError> {
-        request(endpoint, Op::Register, [0, 0], Some(task_endpoint))?;
+        sotto_rt::cap::derive(task_endpoint, SCRATCH_SLOT, Rights::SEND | Rights::GRANT, 0)
+            .map_err(|_| LlError::BadRegistration)?;
+        let registered = request(endpoint, Op::Register, [0, 0], Some(SCRATCH_SLOT));
+        let _ = sotto_rt::cap::delete(SCRATCH_SLOT);
+        registered?;
         Ok(Scheduler {
             endpoint,
             live: Cell::new(0),

@@ -172,6 +172,8 @@ fn overrun() {
 }
 
 fn errors() {
+    // Let another client register and make its task first.
+    sys::sleep_us(5_000);
     // Before registering.
     let unregistered = ll::raw_request_at(LL, 1, [0, 1]);
     check(
