@@ -184,3 +184,28 @@ fn a_client_that_faults_with_a_task_queued_is_cancelled_and_the_tick_goes_on() {
     passed(&run, "ll-b", 0);
     assert_eq!(runs(&run, "ll-b").len(), 4);
 }
+
+#[test]
+fn an_overrun_of_a_notify_policy_task_signals_the_supervisor() {
+    let run = run(&[Start::new("ll-b", 8), Start::new("ll-a", 9)]);
+    passed(&run, "ll-a", 9);
+    passed(&run, "ll-b", 8);
+    let overrun = run
+        .lines_of("ll-sched")
+        .into_iter()
+        .find(|line| line.starts_with("OVERRUN"))
+        .unwrap_or_else(|| panic!("{}", run.console));
+    assert!(overrun.ends_with("(policy Notify)"), "{overrun}");
+    assert!(
+        run.console
+            .contains("[ll-b] supervisor: overrun signalled (bits 0x1)"),
+        "{}",
+        run.console
+    );
+    // Notify does not skip: the task runs on consecutive ticks.
+    let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
+    assert!(
+        ticks.windows(2).all(|pair| pair[1] - pair[0] <= 2),
+        "{ticks:?}"
+    );
+}

@@ -75,6 +75,35 @@ fn timer_wake_latency(console: &str) -> Result<String> {
     Ok(format!("{latency} instructions (CCOUNT resolution: 100)"))
 }
 
+/// The LL scheduler's dispatch: from the tick interrupt to the first
+/// task's handler (in its owner's address space), and between handlers.
+fn ll_dispatch(console: &str) -> Result<(String, String)> {
+    let armed: u64 = line_with(console, "armed at ccount ")?
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .context("armed-at count")?;
+    let line = line_with(console, "ll-bench: first handler phase sum ")?;
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [first_sum, first_n, next_sum, next_n] = numbers[..] else {
+        bail!("unexpected ll-bench line: {line}");
+    };
+    let period = u64::from(sotto_abi::layout::CCOUNT_HZ / 1000);
+    let per = u64::from(sotto_abi::layout::INSTRUCTIONS_PER_CCOUNT);
+    let past_tick =
+        (first_sum * per / first_n + period * per - (armed % period) * per) % (period * per);
+    Ok((
+        format!("{past_tick} instructions (handler's own cycle read included)"),
+        format!(
+            "{} instructions (over {next_n} dispatches)",
+            next_sum * per / next_n
+        ),
+    ))
+}
+
 /// Run every benchmark and print a table.
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     let test_system = paths.root.join("tests/system.toml");
@@ -121,6 +150,15 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         &[Start::new("bench", 7)],
         "timer",
     )?)?;
+    let (ll_first, ll_next) = ll_dispatch(&run_services(
+        paths,
+        &image,
+        &[
+            Start::new("ll-sched", 0).priority(1),
+            Start::new("ll-a", 7).priority(1),
+        ],
+        "ll",
+    )?)?;
     let console = run_services(paths, &image, &[], "boot")?;
     let armed = line_with(&console, "armed at ccount ")?.to_owned();
     let kernel_only = {
@@ -150,6 +188,8 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
     println!("  semaphore give, no waiter                     : {give}");
     println!("  notification signal, no waiter                : {signal}");
     println!("  timer interrupt to the waiting thread running : {timer}");
+    println!("  LL: timer interrupt to the first task handler : {ll_first}");
+    println!("  LL: each additional task dispatched           : {ll_next}");
     println!("  reset to timer armed (CCOUNT)                 : {armed}");
     println!("  reset to first tick (CCOUNT)                  : {first_tick}");
     println!("  kernel .vectors + .text                       : {text} bytes");

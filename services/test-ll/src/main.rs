@@ -2,7 +2,9 @@
 //! 0 the SOF boot test (a task runs exactly 4 times and completes),
 //! 1 priority order and FIFO among equals, 2 periods with phases,
 //! 3 cancel while queued, 4 an overrunning task (skip policy),
-//! 5 every API error, 6 a client that faults with a task queued.
+//! 5 every API error, 6 a client that faults with a task queued,
+//! 7 a dispatch benchmark, 8 a supervisor waiting for overrun signals,
+//! 9 an overrunning task whose policy notifies the supervisor.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -19,6 +21,7 @@ sotto_rt::entry!(main);
 /// Slots, as `tests/system.toml` grants them (0 is the console, 3 the clock).
 const LL: u32 = 1;
 const TASKS: u32 = 2;
+const SUPERVISOR: u32 = 4;
 
 static FAILED: AtomicBool = AtomicBool::new(false);
 
@@ -139,10 +142,10 @@ fn cancel() {
     );
 }
 
-fn overrun() {
+fn overrun(policy: Policy) {
     let scheduler = connect();
     let slow = Task::new(0, 1)
-        .on_overrun(Policy::Skip)
+        .on_overrun(policy)
         .create(&scheduler)
         .expect("init");
     slow.schedule().expect("schedule");
@@ -222,15 +225,59 @@ fn faulting_client() {
     fault::illegal_instruction();
 }
 
+/// Benchmark: four tasks on every tick for 50 ticks. The first handler
+/// of each tick records its phase within the tick (CCOUNT % 10,000, one
+/// tick at 1 kHz); each later one the counts since the previous handler.
+fn bench() {
+    let scheduler = connect();
+    let tasks: [Task<'_>; 4] =
+        core::array::from_fn(|i| Task::new(i as u8, 1).create(&scheduler).expect("init"));
+    for task in &tasks {
+        task.schedule().expect("schedule");
+    }
+    let (mut first_sum, mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64, 0u64);
+    let mut last = 0u32;
+    let mut last_tick = u32::MAX;
+    scheduler
+        .serve(TASKS, |run| {
+            let now = sys::cycles();
+            if run.tick != last_tick {
+                first_sum += u64::from(now % 10_000);
+                first_n += 1;
+                last_tick = run.tick;
+            } else {
+                next_sum += u64::from(now.wrapping_sub(last));
+                next_n += 1;
+            }
+            last = sys::cycles();
+            if run.count == 50 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    println!(
+        "ll-bench: first handler phase sum {first_sum} over {first_n} ticks; next handler sum {next_sum} over {next_n}"
+    );
+}
+
 fn main(test: u32) {
     match test {
         0 => sof_boot(),
         1 => order(),
         2 => periods(),
         3 => cancel(),
-        4 => overrun(),
+        4 => overrun(Policy::Skip),
         5 => errors(),
         6 => faulting_client(),
+        7 => bench(),
+        8 => {
+            let bits = sotto_rt::sync::wait(SUPERVISOR).expect("wait for the scheduler");
+            check("the supervisor was signalled", bits == 1);
+            println!("supervisor: overrun signalled (bits {bits:#x})");
+        }
+        9 => overrun(Policy::Notify),
         _ => check("a known test", false),
     }
     if FAILED.load(Ordering::Relaxed) {
