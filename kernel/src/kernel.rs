@@ -1146,7 +1146,7 @@ mod tests {
     use sotto_abi::cap::{ObjectKind, Rights};
     use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, USER_TEXT_BASE, pte_window};
     use sotto_abi::manifest::{Cache, CapGrant, ObjectParams, TimerTarget};
-    use sotto_abi::syscall::{MsgInfo, NO_SLOT};
+    use sotto_abi::syscall::MsgInfo;
     use sotto_abi::{Error, Syscall};
 
     /// RAM the test kernel hands out, from this physical address.
