@@ -1,0 +1,259 @@
+//! The components. Each processes interleaved stereo Q1.31 samples.
+
+use crate::q31::{self, mul, saturate};
+use crate::ring::Ring;
+use crate::{CHANNELS, PERIOD_SAMPLES, RATE};
+
+/// A sine source: both channels, a phase accumulator over a 2^32 turn.
+#[derive(Clone, Debug)]
+pub struct Sine {
+    phase: u32,
+    step: u32,
+    amplitude: i32,
+}
+
+impl Sine {
+    /// `frequency` Hz at `amplitude` (Q1.31).
+    pub fn new(frequency: u32, amplitude: i32) -> Sine {
+        let step = ((u64::from(frequency) << 32) / u64::from(RATE)) as u32;
+        Sine {
+            phase: 0,
+            step,
+            amplitude,
+        }
+    }
+
+    /// Fill `out` (frames of both channels).
+    pub fn process(&mut self, out: &mut [i32]) {
+        for frame in out.chunks_exact_mut(CHANNELS) {
+            let sample = mul(q31::sine(self.phase), self.amplitude);
+            frame.fill(sample);
+            self.phase = self.phase.wrapping_add(self.step);
+        }
+    }
+}
+
+/// A gain that ramps linearly from `start` to `target` over `ramp_frames`,
+/// then holds.
+#[derive(Clone, Debug)]
+pub struct Gain {
+    current: i64,
+    target: i32,
+    step: i64,
+    remaining: u32,
+}
+
+impl Gain {
+    /// A ramp from `start` to `target` (Q1.31) over `ramp_frames` frames.
+    pub fn new(start: i32, target: i32, ramp_frames: u32) -> Gain {
+        let frames = i64::from(ramp_frames.max(1));
+        let step = (i64::from(target) - i64::from(start)) / frames;
+        Gain {
+            current: i64::from(start),
+            target,
+            step,
+            remaining: ramp_frames,
+        }
+    }
+
+    /// The gain the next frame gets.
+    pub fn current(&self) -> i32 {
+        if self.remaining == 0 {
+            self.target
+        } else {
+            saturate(self.current)
+        }
+    }
+
+    /// Apply in place.
+    pub fn process(&mut self, samples: &mut [i32]) {
+        for frame in samples.chunks_exact_mut(CHANNELS) {
+            let gain = self.current();
+            for sample in frame.iter_mut() {
+                *sample = mul(*sample, gain);
+            }
+            if self.remaining > 0 {
+                self.remaining -= 1;
+                self.current += self.step;
+            }
+        }
+    }
+}
+
+/// Two inputs summed, saturating.
+pub fn mix(a: &[i32], b: &[i32], out: &mut [i32]) {
+    for ((out, a), b) in out.iter_mut().zip(a).zip(b) {
+        *out = q31::add(*a, *b);
+    }
+}
+
+/// Most FIR taps.
+pub const MAX_TAPS: usize = 64;
+
+/// A FIR filter per channel, Q1.31 coefficients, 64-bit accumulation.
+#[derive(Clone, Debug)]
+pub struct Fir {
+    taps: heapless::Vec<i32, MAX_TAPS>,
+    history: [[i32; MAX_TAPS]; CHANNELS],
+    position: usize,
+}
+
+impl Fir {
+    /// A filter with these coefficients (1..=64 of them).
+    pub fn new(taps: &[i32]) -> Fir {
+        let taps = heapless::Vec::from_slice(&taps[..taps.len().min(MAX_TAPS)]).unwrap_or_default();
+        Fir {
+            taps,
+            history: [[0; MAX_TAPS]; CHANNELS],
+            position: 0,
+        }
+    }
+
+    /// Filter interleaved `input` into `output` (same length).
+    pub fn process(&mut self, input: &[i32], output: &mut [i32]) {
+        let count = self.taps.len();
+        if count == 0 {
+            output.copy_from_slice(input);
+            return;
+        }
+        for (frame_in, frame_out) in input
+            .chunks_exact(CHANNELS)
+            .zip(output.chunks_exact_mut(CHANNELS))
+        {
+            self.position = (self.position + 1) % count;
+            for channel in 0..CHANNELS {
+                let history = &mut self.history[channel];
+                history[self.position] = frame_in[channel];
+                let mut acc: i64 = 1 << 30;
+                for (k, tap) in self.taps.iter().enumerate() {
+                    let index = (self.position + count - k) % count;
+                    acc += i64::from(*tap) * i64::from(history[index]);
+                }
+                frame_out[channel] = saturate(acc >> 31);
+            }
+        }
+    }
+}
+
+/// The DAI model: consumes one period per tick from its input ring;
+/// a tick without a full period is an underrun (silence goes out).
+#[derive(Clone, Debug, Default)]
+pub struct Sink {
+    /// Periods it could not fill.
+    pub underruns: u32,
+    /// Periods consumed.
+    pub periods: u32,
+}
+
+impl Sink {
+    /// Take one period from `input` into `out`; silence on underrun.
+    pub fn consume(&mut self, input: &mut Ring<'_>, out: &mut [i32; PERIOD_SAMPLES]) -> bool {
+        self.periods += 1;
+        if input.read(out) {
+            return true;
+        }
+        self.underruns += 1;
+        out.fill(0);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fir, Gain, Sine, Sink, mix};
+    use crate::q31::{from_ratio, mul};
+    use crate::ring::{Ring, bytes_for};
+    use crate::{PERIOD_FRAMES, PERIOD_SAMPLES};
+
+    #[test]
+    fn gain_ramp_hits_its_endpoints_exactly() {
+        let (start, target) = (from_ratio(1, 4), from_ratio(3, 4));
+        let mut gain = Gain::new(start, target, 480);
+        assert_eq!(gain.current(), start);
+        let mut block = vec![from_ratio(1, 2); 2 * 480];
+        gain.process(&mut block);
+        assert_eq!(
+            block[0],
+            mul(from_ratio(1, 2), start),
+            "first frame at the start gain"
+        );
+        assert_eq!(gain.current(), target, "the ramp ends on the target");
+        let mut after = vec![from_ratio(1, 2); 4];
+        gain.process(&mut after);
+        assert_eq!(after[0], mul(from_ratio(1, 2), target));
+        // Monotonic in between.
+        assert!(
+            block
+                .chunks(2)
+                .map(|frame| frame[0])
+                .collect::<Vec<_>>()
+                .windows(2)
+                .all(|pair| pair[1] >= pair[0])
+        );
+    }
+
+    #[test]
+    fn mixer_saturates_instead_of_wrapping() {
+        let mut out = [0; 4];
+        mix(
+            &[i32::MAX, i32::MIN, 100, -5],
+            &[1000, -1000, 23, 5],
+            &mut out,
+        );
+        assert_eq!(out, [i32::MAX, i32::MIN, 123, 0]);
+    }
+
+    #[test]
+    fn fir_impulse_response_is_its_taps() {
+        let taps: Vec<i32> = (1..=32).map(|k| from_ratio(k, 64)).collect();
+        let mut fir = Fir::new(&taps);
+        let mut input = vec![0i32; 2 * 40];
+        input[0] = i32::MAX; // an impulse on the left channel only
+        let mut output = vec![0i32; input.len()];
+        fir.process(&input, &mut output);
+        for (k, tap) in taps.iter().enumerate() {
+            assert!(
+                (output[2 * k] - mul(i32::MAX, *tap)).abs() <= 1,
+                "left tap {k}"
+            );
+            assert_eq!(output[2 * k + 1], 0, "right stays silent");
+        }
+        assert!(
+            output[2 * 32..].iter().all(|s| *s == 0),
+            "the response ends after the taps"
+        );
+    }
+
+    #[test]
+    fn sink_detects_underruns() {
+        let mut memory = vec![0u8; bytes_for(4 * PERIOD_SAMPLES)];
+        let mut ring = Ring::format(&mut memory);
+        let mut sink = Sink::default();
+        let mut out = [7i32; PERIOD_SAMPLES];
+        assert!(!sink.consume(&mut ring, &mut out));
+        assert_eq!((sink.underruns, out[0]), (1, 0), "silence on underrun");
+        assert!(ring.write(&[5; PERIOD_SAMPLES]));
+        assert!(sink.consume(&mut ring, &mut out));
+        assert_eq!(
+            (sink.underruns, sink.periods, out[PERIOD_SAMPLES - 1]),
+            (1, 2, 5)
+        );
+    }
+
+    #[test]
+    fn sine_has_its_frequency() {
+        let mut sine = Sine::new(1000, i32::MAX);
+        let mut out = vec![0i32; 2 * 48 * 10];
+        for chunk in out.chunks_mut(2 * PERIOD_FRAMES) {
+            sine.process(chunk);
+        }
+        // 1 kHz at 48 kHz: 48 frames per cycle, 20 zero crossings in 10 ms.
+        let left: Vec<i32> = out.chunks(2).map(|frame| frame[0]).collect();
+        let crossings = left
+            .windows(2)
+            .filter(|pair| (pair[0] < 0) != (pair[1] < 0))
+            .count();
+        assert!((19..=20).contains(&crossings), "{crossings}");
+        assert_eq!(out[0], out[1], "both channels");
+    }
+}

@@ -1,0 +1,88 @@
+//! The DP scheduler's rule. After each LL tick a DP task is ready when its
+//! input holds a full block and its output has room for one; each ready
+//! task gets a deadline one block period after it became ready; the ready
+//! task with the earliest deadline runs next (ties: lower index).
+
+/// A DP task as the DP scheduler tracks it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DpTask {
+    /// Ready since this tick, with this deadline tick (None: not ready).
+    pub deadline: Option<u32>,
+    /// Released and not yet done.
+    pub running: bool,
+    /// Blocks done.
+    pub runs: u32,
+    /// Blocks done after their deadline.
+    pub misses: u32,
+}
+
+/// Whether a task with these buffer levels can run a block.
+pub fn ready(input_available: usize, output_free: usize, block_samples: usize) -> bool {
+    input_available >= block_samples && output_free >= block_samples
+}
+
+/// Update readiness on tick `now`: tasks whose buffers allow a block get a
+/// deadline `now + block_ticks` (kept if they already had one).
+pub fn update(task: &mut DpTask, is_ready: bool, now: u32, block_ticks: u32) {
+    if task.running {
+        return;
+    }
+    task.deadline = match (is_ready, task.deadline) {
+        (true, Some(deadline)) => Some(deadline),
+        (true, None) => Some(now + block_ticks),
+        (false, _) => None,
+    };
+}
+
+/// The next task to run: the ready, not running one with the earliest
+/// deadline.
+pub fn next(tasks: &[DpTask]) -> Option<usize> {
+    tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, task)| !task.running && task.deadline.is_some())
+        .min_by_key(|(index, task)| (task.deadline, *index))
+        .map(|(index, _)| index)
+}
+
+/// Mark the task done at tick `now`; returns whether it missed.
+pub fn done(task: &mut DpTask, now: u32) -> bool {
+    let missed = task.deadline.is_some_and(|deadline| now > deadline);
+    task.running = false;
+    task.deadline = None;
+    task.runs += 1;
+    if missed {
+        task.misses += 1;
+    }
+    missed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DpTask, done, next, ready, update};
+
+    #[test]
+    fn readiness_needs_a_full_block_in_and_room_out() {
+        assert!(ready(960, 960, 960));
+        assert!(!ready(959, 2000, 960));
+        assert!(!ready(2000, 959, 960));
+    }
+
+    #[test]
+    fn earliest_deadline_first() {
+        let mut tasks = [DpTask::default(); 3];
+        update(&mut tasks[0], true, 10, 10); // deadline 20
+        update(&mut tasks[1], true, 12, 4); // deadline 16
+        update(&mut tasks[2], false, 12, 1);
+        assert_eq!(next(&tasks), Some(1));
+        tasks[1].running = true;
+        assert_eq!(next(&tasks), Some(0), "the running one is not picked again");
+        // Staying ready keeps the first deadline.
+        update(&mut tasks[0], true, 15, 10);
+        assert_eq!(tasks[0].deadline, Some(20));
+        assert!(!done(&mut tasks[1], 16), "on time");
+        assert!(done(&mut tasks[0], 21), "late");
+        assert_eq!((tasks[0].runs, tasks[0].misses), (1, 1));
+        assert_eq!(next(&tasks), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Audio processing for Sotto, in fixed point (Q1.31, 48 kHz, stereo,
+//! 48-frame periods): a sine source, a gain with a linear ramp, a
+//! two-input mixer, a FIR equaliser, a sink that models the DAI, the
+//! single-producer ring buffers components exchange samples through (in
+//! shared memory regions), the pipeline description, and the DP
+//! scheduler's earliest-deadline-first rule.
+//!
+//! Everything is integer arithmetic with defined rounding and saturation,
+//! so the services on the DSP and the host reference produce the same
+//! samples, bit for bit. No `unsafe`, no allocation.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod component;
+pub mod config;
+pub mod edf;
+pub mod q31;
+pub mod ring;
+
+/// Sample rate.
+pub const RATE: u32 = 48_000;
+/// Frames per LL period (1 ms).
+pub const PERIOD_FRAMES: usize = 48;
+/// Channels (interleaved).
+pub const CHANNELS: usize = 2;
+/// Samples per LL period.
+pub const PERIOD_SAMPLES: usize = PERIOD_FRAMES * CHANNELS;

@@ -1,0 +1,131 @@
+//! A single-producer, single-consumer ring of samples in a byte region
+//! (a shared memory capability), usable by two services at once on one
+//! core: the producer writes samples, then publishes its index; the
+//! consumer reads, then publishes its own. Indices only grow (wrapping),
+//! positions are indices modulo the capacity.
+//!
+//! Layout: bytes 0..4 write index, 4..8 read index, 8..12 capacity (in
+//! samples), 12..16 reserved, then the samples (i32, little-endian).
+
+use core::sync::atomic::{Ordering, compiler_fence};
+
+/// Header bytes before the samples.
+pub const HEADER: usize = 16;
+
+/// Bytes a ring of `capacity` samples needs.
+pub const fn bytes_for(capacity: usize) -> usize {
+    HEADER + capacity * 4
+}
+
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn set_word(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Fill levels of a ring, read without changing it (for observers such
+/// as the DP scheduler, which maps the buffers read-only).
+pub fn levels(bytes: &[u8]) -> (usize, usize) {
+    let (write, read, capacity) = (word(bytes, 0), word(bytes, 4), word(bytes, 8) as usize);
+    let available = write.wrapping_sub(read) as usize;
+    (available, capacity.saturating_sub(available))
+}
+
+/// A ring over a byte region.
+pub struct Ring<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl<'a> Ring<'a> {
+    /// Format `bytes` as an empty ring of as many samples as fit.
+    pub fn format(bytes: &'a mut [u8]) -> Ring<'a> {
+        let capacity = (bytes.len() - HEADER) / 4;
+        set_word(bytes, 0, 0);
+        set_word(bytes, 4, 0);
+        set_word(bytes, 8, capacity as u32);
+        Ring { bytes }
+    }
+
+    /// Use a ring formatted before.
+    pub fn attach(bytes: &'a mut [u8]) -> Ring<'a> {
+        Ring { bytes }
+    }
+
+    /// Samples it holds at most.
+    pub fn capacity(&self) -> usize {
+        word(self.bytes, 8) as usize
+    }
+
+    /// (samples readable, samples writable).
+    pub fn levels(&self) -> (usize, usize) {
+        levels(self.bytes)
+    }
+
+    /// Write all of `samples`, or nothing if they do not fit.
+    pub fn write(&mut self, samples: &[i32]) -> bool {
+        let (_, free) = self.levels();
+        if samples.len() > free {
+            return false;
+        }
+        let capacity = self.capacity();
+        let write = word(self.bytes, 0);
+        for (i, sample) in samples.iter().enumerate() {
+            let position = (write as usize + i) % capacity;
+            let at = HEADER + position * 4;
+            self.bytes[at..at + 4].copy_from_slice(&sample.to_le_bytes());
+        }
+        // The samples before the index that makes them visible.
+        compiler_fence(Ordering::Release);
+        set_word(self.bytes, 0, write.wrapping_add(samples.len() as u32));
+        true
+    }
+
+    /// Read exactly `out.len()` samples, or nothing if fewer are there.
+    pub fn read(&mut self, out: &mut [i32]) -> bool {
+        let (available, _) = self.levels();
+        if out.len() > available {
+            return false;
+        }
+        compiler_fence(Ordering::Acquire);
+        let capacity = self.capacity();
+        let read = word(self.bytes, 4);
+        for (i, sample) in out.iter_mut().enumerate() {
+            let position = (read as usize + i) % capacity;
+            let at = HEADER + position * 4;
+            *sample = i32::from_le_bytes([
+                self.bytes[at],
+                self.bytes[at + 1],
+                self.bytes[at + 2],
+                self.bytes[at + 3],
+            ]);
+        }
+        compiler_fence(Ordering::Release);
+        set_word(self.bytes, 4, read.wrapping_add(out.len() as u32));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ring, bytes_for, levels};
+
+    #[test]
+    fn writes_and_reads_in_order_across_the_wrap() {
+        let mut memory = vec![0u8; bytes_for(10)];
+        let mut ring = Ring::format(&mut memory);
+        assert_eq!(ring.capacity(), 10);
+        assert!(ring.write(&[1, 2, 3, 4, 5, 6]));
+        let mut out = [0; 4];
+        assert!(ring.read(&mut out));
+        assert_eq!(out, [1, 2, 3, 4]);
+        assert!(ring.write(&[7, 8, 9, 10, 11, 12, 13, 14]), "wraps");
+        assert!(!ring.write(&[15]), "full: nothing written");
+        let mut out = [0; 10];
+        assert!(ring.read(&mut out));
+        assert_eq!(out, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        assert!(!ring.read(&mut [0; 1]), "empty: nothing read");
+        assert_eq!(levels(&memory), (0, 10));
+    }
+}
