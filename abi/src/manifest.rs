@@ -144,6 +144,9 @@ pub enum ObjectParams {
         cache: Cache,
         /// Whether several services may map it writable.
         shared: bool,
+        /// Initial contents: offset and length in `.sotto.services` (the
+        /// rest is zero), e.g. a configuration the services read.
+        init: Option<(u32, u32)>,
     },
     /// The console: holders may print.
     Console,
@@ -345,6 +348,7 @@ mod tests {
                     size: 0x4000,
                     cache: Cache::Cached,
                     shared: false,
+                    init: None,
                 },
             ),
             (

@@ -1536,6 +1536,7 @@ mod tests {
             size: 2 * PAGE_SIZE,
             cache: Cache::Uncached,
             shared: true,
+            init: None,
         }]);
         let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
         let writer = add(

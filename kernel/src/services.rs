@@ -149,7 +149,23 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         let pa = addrspace::place_regions(core::iter::once(size), &mut pool)
             .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
         if let Some(size) = size {
-            Machine.phys(pa, size).fill(0);
+            let mut machine = Machine;
+            let memory = machine.phys(pa, size);
+            memory.fill(0);
+            if let ObjectParams::Memory {
+                init: Some((offset, len)),
+                ..
+            } = object.params
+            {
+                let bytes = blob
+                    .get(offset as usize..(offset + len) as usize)
+                    .filter(|bytes| bytes.len() <= memory.len())
+                    .ok_or(LoadFailure::Object(
+                        object.name.clone(),
+                        LoadError::BadSegment(offset),
+                    ))?;
+                memory[..bytes.len()].copy_from_slice(bytes);
+            }
         }
         let made = Object::new(&object.params, pa, 0);
         if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {

@@ -18,6 +18,9 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
         ("ll-sched", 5),
         ("capture", 6),
         ("render", 7),
+        ("pipeline", 8),
+        ("dp-sched", 9),
+        ("eq-worker", 10),
     ] {
         let line = run.line_starting(&format!("service {name}: priority"));
         assert!(line.contains(&format!("ASID {asid},")), "{line}");
@@ -29,8 +32,9 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
         run.console
     );
     assert_eq!(run.lines_of("ticker").len(), 5, "{}", run.console);
-    // ll-sched serves forever: the run ends at the 100 ms limit.
-    let end = run.line_starting("shutdown: 100 ticks");
+    // ll-sched and the audio services serve forever: the run ends at the
+    // 2 s limit of system.toml.
+    let end = run.line_starting("shutdown: 2000 ticks");
     assert!(
         end.ends_with(
             "services: 5 exited, 0 failed, 0 panicked, 0 stopped by a fault, the rest still running"

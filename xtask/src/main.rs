@@ -7,6 +7,7 @@
 mod bench;
 mod new_service;
 mod pipeline;
+mod pipeline_file;
 mod run;
 mod system;
 mod test;
@@ -64,6 +65,14 @@ enum Command {
         /// Show what changed from this other image to the built one.
         #[arg(long, value_name = "IMAGE")]
         diff: Option<std::path::PathBuf>,
+    },
+    /// Plot a WAV file's waveform and spectrum into a PNG.
+    Plot {
+        /// The WAV file [default: target/sotto/out.wav].
+        wav: Option<std::path::PathBuf>,
+        /// The PNG to write [default: the WAV's name with .png].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// Create a service crate and add it to system.toml.
     NewService {
@@ -212,7 +221,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run { boot, run } => {
             let built = boot.build(&paths, false)?;
-            run::run(&built.image, &run)
+            run::run(&built.image, &run, &paths.out.join("out.wav"))
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Bench => bench::run(&paths),
@@ -241,6 +250,17 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
                 println!("image: {}\n", built.image.display());
                 print!("{}", sotto_caps::render_text(&report));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot { wav, out } => {
+            let wav = wav.unwrap_or_else(|| paths.out.join("out.wav"));
+            let out = out.unwrap_or_else(|| wav.with_extension("png"));
+            let samples = sotto_audio::read_wav(&wav)?;
+            sotto_audio::plot(&samples, &out)?;
+            println!(
+                "plot: wrote {} (waveform: first 20 ms and all; spectrum of the first 4096 frames)",
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::NewService { name } => {

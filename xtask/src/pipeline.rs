@@ -431,6 +431,16 @@ pub fn link_image(
             .push(object.clone())
             .map_err(|_| anyhow::anyhow!("too many objects"))?;
     }
+    for (index, bytes) in &system.inits {
+        blob.resize(blob.len().next_multiple_of(4), 0);
+        let offset = blob.len() as u32;
+        blob.extend_from_slice(bytes);
+        if let sotto_abi::manifest::ObjectParams::Memory { init, .. } =
+            &mut manifest.objects[*index as usize].params
+        {
+            *init = Some((offset, bytes.len() as u32));
+        }
+    }
     let release = paths.xtensa_target.join(TARGET_NAME).join("release");
     for (entry, grants) in system.file.services.iter().zip(&system.grants) {
         let service = pack_service(entry, grants, &release.join(&entry.krate), &mut blob)?;

@@ -41,8 +41,10 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too long"))
 }
 
-/// Boot `image`, streaming its console; return its exit status.
-pub fn run(image: &Path, args: &RunArgs) -> Result<ExitCode> {
+/// Boot `image`, streaming its console; PCM lines of the DAI sink go to
+/// `wav` instead. Returns the image's exit status.
+pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
+    use std::io::{BufRead, BufReader, Write};
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
@@ -53,12 +55,36 @@ pub fn run(image: &Path, args: &RunArgs) -> Result<ExitCode> {
             image.display()
         );
     }
-    let status = qemu::command(image, &options).status().with_context(|| {
-        format!(
-            "could not start {} (`cargo xtask setup` installs qemu-system-misc)",
-            qemu::QEMU
-        )
-    })?;
+    let mut child = qemu::command(image, &options)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "could not start {} (`cargo xtask setup` installs qemu-system-misc)",
+                qemu::QEMU
+            )
+        })?;
+    let stdout = child.stdout.take().context("QEMU's stdout")?;
+    let mut pcm = sotto_audio::PcmCollector::default();
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(text) = pcm.feed(&line)? {
+            writeln!(out, "{text}")?;
+        }
+    }
+    let status = child.wait()?;
+    if !pcm.samples.is_empty() {
+        sotto_audio::write_wav(wav, &pcm.samples)?;
+        let frames = pcm.samples.len() / audio_dsp::CHANNELS;
+        writeln!(
+            out,
+            "run: wrote {} ({frames} frames, {:.3} s at {} Hz); `cargo xtask plot` draws it",
+            wav.display(),
+            frames as f64 / f64::from(audio_dsp::RATE),
+            audio_dsp::RATE
+        )?;
+    }
     let code = status.code().unwrap_or(1);
     match ImageExit::from_status(code) {
         Some(ImageExit::Success) => {}

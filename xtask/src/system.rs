@@ -66,6 +66,13 @@ pub struct ObjectEntry {
     /// Memory: may several services map it writable.
     #[serde(default)]
     pub shared: bool,
+    /// Memory: fill from this pipeline file (path relative to the system
+    /// file) ...
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// ... with its "config" or its "buffers".
+    #[serde(default)]
+    pub contents: Option<String>,
 }
 
 /// One capability in a service's `caps` list.
@@ -134,6 +141,8 @@ pub struct System {
     pub grants: Vec<Vec<CapGrant>>,
     /// Things worth knowing that are not errors.
     pub warnings: Vec<String>,
+    /// Initial contents of memory objects, by object index.
+    pub inits: Vec<(u16, Vec<u8>)>,
 }
 
 /// Everything wrong with a system file.
@@ -185,16 +194,79 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
     })?;
     let mut problems = check(&file, crate_exists);
     let (objects, grants, warnings) = resolve(&file, &mut problems);
+    let inits = initial_contents(
+        &file,
+        path.parent().unwrap_or(Path::new(".")),
+        &mut problems,
+    );
     if problems.is_empty() {
         Ok(System {
             file,
             objects,
             grants,
             warnings,
+            inits,
         })
     } else {
         Err(error(problems))
     }
+}
+
+/// Contents of memory objects filled from pipeline files.
+fn initial_contents(
+    file: &SystemFile,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> Vec<(u16, Vec<u8>)> {
+    let mut inits = Vec::new();
+    for (i, object) in file.objects.iter().enumerate() {
+        let Some(pipeline) = &object.pipeline else {
+            if object.contents.is_some() {
+                problems.push(format!(
+                    "object \"{}\" (#{}): contents: needs `pipeline`",
+                    object.name,
+                    i + 1
+                ));
+            }
+            continue;
+        };
+        let built = match crate::pipeline_file::load(&dir.join(pipeline)) {
+            Ok(built) => built,
+            Err(error) => {
+                problems.push(format!(
+                    "object \"{}\" (#{}): pipeline: {error:#}",
+                    object.name,
+                    i + 1
+                ));
+                continue;
+            }
+        };
+        let bytes = match object.contents.as_deref() {
+            Some("config") => built.config,
+            Some("buffers") => built.buffers,
+            other => {
+                problems.push(format!(
+                    "object \"{}\" (#{}): contents: {other:?} is not \"config\" or \"buffers\"",
+                    object.name,
+                    i + 1
+                ));
+                continue;
+            }
+        };
+        let size = object.size.unwrap_or(0) as usize;
+        if bytes.len() > size {
+            problems.push(format!(
+                "object \"{}\" (#{}): size: {size} bytes cannot hold the {} bytes of {pipeline}'s {}",
+                object.name,
+                i + 1,
+                bytes.len(),
+                object.contents.as_deref().unwrap_or("")
+            ));
+            continue;
+        }
+        inits.push((i as u16, bytes));
+    }
+    inits
 }
 
 fn kind_of(name: &str) -> Option<ObjectKind> {
@@ -334,6 +406,7 @@ fn resolve(
                     size,
                     cache,
                     shared: object.shared,
+                    init: None,
                 }
             }
         };

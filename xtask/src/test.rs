@@ -48,6 +48,8 @@ fn cargo_test(
     command
         .current_dir(&paths.root)
         .arg("test")
+        // Run every test binary, so the summary counts every failure.
+        .arg("--no-fail-fast")
         .args(args)
         .stdout(Stdio::piped());
     if let Some(dir) = image_dir {

@@ -94,7 +94,10 @@ pub const MAX_TAPS: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Fir {
     taps: heapless::Vec<i32, MAX_TAPS>,
-    history: [[i32; MAX_TAPS]; CHANNELS],
+    /// Each input twice (at `position` and `position + taps`), so the
+    /// newest `taps` inputs are always one contiguous slice: the inner
+    /// loop is a plain dot product, with no index wrap-around.
+    history: [[i32; 2 * MAX_TAPS]; CHANNELS],
     position: usize,
 }
 
@@ -104,7 +107,7 @@ impl Fir {
         let taps = heapless::Vec::from_slice(&taps[..taps.len().min(MAX_TAPS)]).unwrap_or_default();
         Fir {
             taps,
-            history: [[0; MAX_TAPS]; CHANNELS],
+            history: [[0; 2 * MAX_TAPS]; CHANNELS],
             position: 0,
         }
     }
@@ -120,15 +123,20 @@ impl Fir {
             .chunks_exact(CHANNELS)
             .zip(output.chunks_exact_mut(CHANNELS))
         {
-            self.position = (self.position + 1) % count;
+            self.position = self.position.checked_sub(1).unwrap_or(count - 1);
+            let position = self.position;
             for channel in 0..CHANNELS {
                 let history = &mut self.history[channel];
-                history[self.position] = frame_in[channel];
-                let mut acc: i64 = 1 << 30;
-                for (k, tap) in self.taps.iter().enumerate() {
-                    let index = (self.position + count - k) % count;
-                    acc += i64::from(*tap) * i64::from(history[index]);
-                }
+                history[position] = frame_in[channel];
+                history[position + count] = frame_in[channel];
+                // Newest first: tap k meets the input k frames back.
+                let acc = self
+                    .taps
+                    .iter()
+                    .zip(&history[position..position + count])
+                    .fold(1i64 << 30, |acc, (tap, sample)| {
+                        acc.wrapping_add(i64::from(*tap) * i64::from(*sample))
+                    });
                 frame_out[channel] = saturate(acc >> 31);
             }
         }

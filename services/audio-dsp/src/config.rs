@@ -31,6 +31,10 @@ pub struct Buffer {
 
 /// What a component does.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "fixed-size, no heap: a pipeline has at most 8 components"
+)]
 pub enum Kind {
     /// Sine source.
     Sine {
@@ -87,6 +91,10 @@ pub struct Pipeline {
 
 /// The running state of one component.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "fixed-size, no heap: a pipeline has at most 8 components"
+)]
 pub enum State {
     /// A source.
     Sine(Sine),

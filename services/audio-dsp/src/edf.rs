@@ -12,8 +12,10 @@ pub struct DpTask {
     pub running: bool,
     /// Blocks done.
     pub runs: u32,
-    /// Blocks done after their deadline.
+    /// Deadlines missed (counted once per block, when first seen).
     pub misses: u32,
+    /// The running block's deadline passed (already counted).
+    pub late: bool,
 }
 
 /// Whether a task with these buffer levels can run a block.
@@ -45,21 +47,33 @@ pub fn next(tasks: &[DpTask]) -> Option<usize> {
         .map(|(index, _)| index)
 }
 
-/// Mark the task done at tick `now`; returns whether it missed.
+/// On tick `now`: whether a running task just went past its deadline (a
+/// miss, counted once even if the task never finishes: a hung or stopped
+/// worker is still reported).
+pub fn overdue(task: &mut DpTask, now: u32) -> bool {
+    let passed = task.deadline.is_some_and(|deadline| now > deadline);
+    if task.running && passed && !task.late {
+        task.late = true;
+        task.misses += 1;
+        return true;
+    }
+    false
+}
+
+/// Mark the task done at tick `now`; returns whether this is a miss not
+/// yet reported by [`overdue`].
 pub fn done(task: &mut DpTask, now: u32) -> bool {
-    let missed = task.deadline.is_some_and(|deadline| now > deadline);
+    let newly_missed = overdue(task, now);
     task.running = false;
+    task.late = false;
     task.deadline = None;
     task.runs += 1;
-    if missed {
-        task.misses += 1;
-    }
-    missed
+    newly_missed
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{DpTask, done, next, ready, update};
+    use super::{DpTask, done, next, overdue, ready, update};
 
     #[test]
     fn readiness_needs_a_full_block_in_and_room_out() {
@@ -81,8 +95,30 @@ mod tests {
         update(&mut tasks[0], true, 15, 10);
         assert_eq!(tasks[0].deadline, Some(20));
         assert!(!done(&mut tasks[1], 16), "on time");
+        tasks[0].running = true;
         assert!(done(&mut tasks[0], 21), "late");
         assert_eq!((tasks[0].runs, tasks[0].misses), (1, 1));
         assert_eq!(next(&tasks), None);
+    }
+
+    #[test]
+    fn a_task_that_never_finishes_misses_once() {
+        let mut task = DpTask::default();
+        update(&mut task, true, 0, 10);
+        task.running = true;
+        assert!(
+            !overdue(&mut task, 10),
+            "the deadline tick itself is on time"
+        );
+        assert!(overdue(&mut task, 11));
+        assert!(!overdue(&mut task, 12), "counted once");
+        assert_eq!(task.misses, 1);
+        assert!(!done(&mut task, 13), "already reported");
+        assert_eq!((task.runs, task.misses, task.late), (1, 1, false));
+        // The next block starts clean.
+        update(&mut task, true, 13, 10);
+        task.running = true;
+        assert!(!done(&mut task, 20));
+        assert_eq!(task.misses, 1);
     }
 }

@@ -15,6 +15,7 @@
 pub mod component;
 pub mod config;
 pub mod edf;
+pub mod graph;
 pub mod q31;
 pub mod ring;
 

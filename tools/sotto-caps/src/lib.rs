@@ -134,10 +134,12 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
             size,
             cache,
             shared,
+            init,
         } => format!(
-            "{size} bytes, {}{}",
+            "{size} bytes, {}{}{}",
             cache_text(cache),
-            if shared { ", shared" } else { "" }
+            if shared { ", shared" } else { "" },
+            if init.is_some() { ", initialised" } else { "" }
         ),
     }
 }

@@ -74,6 +74,7 @@ fn manifest() -> Manifest {
                 size: 0x2000,
                 cache: Cache::Uncached,
                 shared: true,
+                init: None,
             },
         ),
         object("tick", ObjectParams::Notification),

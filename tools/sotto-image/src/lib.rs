@@ -181,3 +181,28 @@ pub fn start_services(elf: &mut [u8], starts: &[Start<'_>]) -> Result<(), ImageE
     }
     write_manifest(elf, &manifest)
 }
+
+/// The initial contents of the memory object `name` (filled from a
+/// pipeline file), if the image has such an object.
+pub fn object_contents(elf: &[u8], name: &str) -> Result<Option<Vec<u8>>, ImageError> {
+    let manifest = read_manifest(elf)?;
+    let Some(object) = manifest
+        .objects
+        .iter()
+        .find(|object| object.name.as_str() == name)
+    else {
+        return Ok(None);
+    };
+    let sotto_abi::manifest::ObjectParams::Memory {
+        init: Some((offset, len)),
+        ..
+    } = object.params
+    else {
+        return Ok(None);
+    };
+    let section = section_file_range(elf, sotto_abi::manifest::SERVICES_SECTION)?.ok_or(
+        ImageError::MissingSection(sotto_abi::manifest::SERVICES_SECTION),
+    )?;
+    let start = section.start + offset as usize;
+    Ok(elf.get(start..start + len as usize).map(<[u8]>::to_vec))
+}

@@ -1,0 +1,107 @@
+//! The DP scheduler. After each LL tick (the pipeline signals bit 0 of its
+//! notification) it checks every DP component's buffers — mapped read-only
+//! — and gives each one that can run a block a deadline one block period
+//! away; the ready one with the earliest deadline is released by giving its
+//! worker's semaphore (slot 10 + its DP number). A worker signals bit 1
+//! when done; finishing after the deadline is a miss. DP workers run at a
+//! lower priority than every LL thread, and their output has a block of
+//! prefilled latency, so the LL side never waits for them.
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use audio_dsp::config::{Kind, Pipeline};
+use audio_dsp::edf::{self, DpTask};
+use audio_dsp::graph::Graph;
+use audio_dsp::{PERIOD_FRAMES, config::MAX_COMPONENTS};
+use sotto_rt::{mem, println, sync, sys};
+
+sotto_rt::entry!(main);
+
+/// Slots, as `system.toml` grants them (0 is the console, 2 the clock).
+const DP_TICK: u32 = 1;
+const CONFIG: u32 = 3;
+const BUFFERS: u32 = 4;
+const WORKERS: u32 = 10;
+
+/// Print statistics this often (LL ticks).
+const REPORT_EVERY: u32 = 500;
+
+fn region(slot: u32) -> &'static [u8] {
+    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
+    mem::region_bytes(address.expect("mapped at boot"), size)
+}
+
+fn main(_: u32) {
+    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
+    let buffers = region(BUFFERS);
+    // DP components: pipeline index and block period in ticks.
+    let dp: heapless::Vec<(usize, u32), MAX_COMPONENTS> = pipeline
+        .components
+        .iter()
+        .enumerate()
+        .filter_map(|(index, component)| match component.kind {
+            Kind::Fir {
+                block_frames,
+                dp: true,
+                ..
+            } => Some((index, block_frames / PERIOD_FRAMES as u32)),
+            _ => None,
+        })
+        .collect();
+    let mut tasks = [DpTask::default(); MAX_COMPONENTS];
+    println!("{} DP task(s), earliest deadline first", dp.len());
+    let mut ticks = 0u32;
+    loop {
+        let bits = sync::wait(DP_TICK).expect("wait");
+        let now = sys::ticks();
+        if bits & 2 != 0 {
+            for (number, (index, _)) in dp.iter().enumerate() {
+                let task = &mut tasks[number];
+                if task.running {
+                    let deadline = task.deadline.unwrap_or(0);
+                    if edf::done(task, now) {
+                        println!(
+                            "DEADLINE MISS: {} finished at tick {now}, deadline {deadline}",
+                            pipeline.components[*index].name
+                        );
+                    }
+                }
+            }
+        }
+        if bits & 1 != 0 {
+            ticks += 1;
+            for (number, (index, block_ticks)) in dp.iter().enumerate() {
+                if edf::overdue(&mut tasks[number], now) {
+                    println!(
+                        "DEADLINE MISS: {} still running at tick {now}, deadline {}",
+                        pipeline.components[*index].name,
+                        tasks[number].deadline.unwrap_or(0)
+                    );
+                }
+                edf::update(
+                    &mut tasks[number],
+                    Graph::dp_ready(&pipeline, buffers, *index),
+                    now,
+                    *block_ticks,
+                );
+            }
+            if ticks % REPORT_EVERY == 0 {
+                for (number, (index, _)) in dp.iter().enumerate() {
+                    let task = tasks[number];
+                    println!(
+                        "stats: {}: {} blocks, {} deadline misses",
+                        pipeline.components[*index].name, task.runs, task.misses
+                    );
+                }
+            }
+        }
+        if !tasks[..dp.len()].iter().any(|task| task.running)
+            && let Some(number) = edf::next(&tasks[..dp.len()])
+        {
+            tasks[number].running = true;
+            sync::give(WORKERS + number as u32).expect("release the worker");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! A DP worker: it runs one DP component of the pipeline (argument bits
+//! 0..8: its index in the pipeline file) one block at a time, each time
+//! dp-sched gives its semaphore, and signals dp-sched when done. For tests,
+//! argument bit 8 delays its first block by 15 ms (a deadline miss on
+//! purpose) and bit 9 makes it fault on its first block.
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use audio_dsp::config::Pipeline;
+use audio_dsp::graph::Graph;
+use sotto_rt::sync::{self, Timeout};
+use sotto_rt::{fault, mem, println, sys};
+
+sotto_rt::entry!(main);
+
+/// Slots, as `system.toml` grants them (0 is the console).
+const GO: u32 = 1;
+const DP_TICK: u32 = 2;
+const CONFIG: u32 = 3;
+const BUFFERS: u32 = 4;
+
+/// Largest block this worker handles (frames), both directions.
+const SCRATCH: usize = 2 * 2 * 960;
+
+/// Print the block cost this often (blocks).
+const REPORT_EVERY: u32 = 50;
+
+fn region(slot: u32) -> &'static mut [u8] {
+    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
+    mem::region_bytes(address.expect("mapped at boot"), size)
+}
+
+fn main(arg: u32) {
+    let index = (arg & 0xFF) as usize;
+    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
+    let buffers = region(BUFFERS);
+    let mut graph = Graph::new(&pipeline);
+    let name = pipeline
+        .components
+        .get(index)
+        .map_or("?", |component| component.name.as_str());
+    println!("DP worker for component {index} ({name})");
+    let mut scratch = [0i32; SCRATCH];
+    let mut blocks = 0u32;
+    let (mut total, mut most) = (0u64, 0u32);
+    loop {
+        sync::take(GO, Timeout::Forever).expect("wait to be released");
+        if blocks == 0 && arg & (1 << 9) != 0 {
+            println!("faulting on purpose");
+            fault::illegal_instruction();
+        }
+        if blocks == 0 && arg & (1 << 8) != 0 {
+            sys::sleep_us(15_000);
+        }
+        let start = sys::cycles();
+        if graph.dp_block(&pipeline, buffers, index, &mut scratch) {
+            let spent = sys::cycles().wrapping_sub(start);
+            total += u64::from(spent);
+            most = most.max(spent);
+            blocks += 1;
+            if blocks % REPORT_EVERY == 0 {
+                println!(
+                    "stats: {blocks} blocks, avg {} max {most} cycles per block",
+                    total / u64::from(blocks)
+                );
+            }
+        }
+        let _ = sync::signal(DP_TICK, 2);
+    }
+}

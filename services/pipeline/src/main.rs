@@ -1,0 +1,87 @@
+//! The audio pipeline's LL side. It reads the pipeline description from its
+//! configuration region, registers one LL task with ll-sched, and on every
+//! tick runs its LL components in order on the rings in the shared buffer
+//! region; the DAI sink streams each period to the host (`pcm <base64>`
+//! lines that `cargo xtask run` turns into a WAV file) and the DP
+//! scheduler is told a tick passed. The argument is how many periods to
+//! play (0: until stopped).
+
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use audio_dsp::PERIOD_SAMPLES;
+use audio_dsp::config::Pipeline;
+use audio_dsp::graph::{Graph, pcm_base64};
+use ll::{Outcome, Task};
+use sotto_rt::{mem, println, sync, sys};
+
+sotto_rt::entry!(main);
+
+/// Slots, as `system.toml` grants them (0 is the console, 3 the clock).
+const LL: u32 = 1;
+const TASKS: u32 = 2;
+const CONFIG: u32 = 4;
+const BUFFERS: u32 = 5;
+const DP_TICK: u32 = 6;
+
+/// Print statistics this often (periods).
+const REPORT_EVERY: u32 = 500;
+
+fn region(slot: u32) -> &'static mut [u8] {
+    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
+    mem::region_bytes(address.expect("mapped at boot"), size)
+}
+
+fn main(periods: u32) {
+    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
+    let buffers = region(BUFFERS);
+    let mut graph = Graph::new(&pipeline);
+    let dp = pipeline
+        .components
+        .iter()
+        .filter(|component| component.is_dp())
+        .count();
+    println!(
+        "{} components ({dp} DP), {} buffers; streaming PCM",
+        pipeline.components.len(),
+        pipeline.buffers.len()
+    );
+    let scheduler = ll::Scheduler::connect(LL, TASKS).expect("register with ll-sched");
+    let task = Task::new(0, 1).create(&scheduler).expect("the LL task");
+    task.schedule().expect("schedule");
+    let mut out = [0i32; PERIOD_SAMPLES];
+    let mut line = [0u8; 256];
+    // Cycles of the components alone, without streaming to the host.
+    let (mut total, mut most) = (0u64, 0u32);
+    scheduler
+        .serve(TASKS, |run| {
+            let start = sys::cycles();
+            graph.ll_period(&pipeline, buffers, &mut out);
+            let spent = sys::cycles().wrapping_sub(start);
+            total += u64::from(spent);
+            most = most.max(spent);
+            pcm_base64(&out, &mut line);
+            println!("pcm {}", core::str::from_utf8(&line).unwrap_or(""));
+            let _ = sync::signal(DP_TICK, 1);
+            if graph.periods % REPORT_EVERY == 0 {
+                println!(
+                    "stats: {} periods, {} underruns, {} starved components; components avg {} max {most} cycles per period",
+                    graph.periods,
+                    graph.underruns,
+                    graph.starved,
+                    total / u64::from(graph.periods.max(1))
+                );
+            }
+            if periods != 0 && run.count >= periods {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    println!(
+        "done: {} periods, {} underruns, {} starved components",
+        graph.periods, graph.underruns, graph.starved
+    );
+}

@@ -1,0 +1,152 @@
+//! The audio pipeline in QEMU: the default system's output, bit for bit
+//! against the host reference; a DP task that misses its deadline on
+//! purpose; a DP worker that faults.
+
+use sotto_abi::ExitCode;
+use sotto_tests::{Boot, boot_bytes, image};
+
+/// Ticks per LL period (the default system's tick is 1 ms).
+const PERIOD_TICKS: u32 = 1;
+
+/// Boot the default image for `ticks` ticks, with the eq worker's argument
+/// replaced by `eq_arg` if given. Returns the run and the image.
+fn boot_default(ticks: u32, eq_arg: Option<u32>) -> (Boot, Vec<u8>) {
+    let mut bytes = std::fs::read(image()).unwrap();
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.run_ticks = ticks;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    if let Some(arg) = eq_arg {
+        let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
+        let worker = manifest
+            .services
+            .iter_mut()
+            .find(|service| service.name == "eq-worker")
+            .expect("the default system has an eq worker");
+        worker.arg = arg;
+        sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
+    }
+    let run = boot_bytes(&bytes).unwrap();
+    (run, bytes)
+}
+
+/// The last line of `service` starting with `start`.
+fn last_line<'a>(run: &'a Boot, service: &str, start: &str) -> &'a str {
+    run.lines_of(service)
+        .into_iter()
+        .rev()
+        .find(|line| line.starts_with(start))
+        .unwrap_or_else(|| panic!("no [{service}] line starting with {start:?}"))
+}
+
+fn pcm(run: &Boot) -> Vec<i16> {
+    let mut collector = sotto_audio::PcmCollector::default();
+    for line in run.console.lines() {
+        collector.feed(line).unwrap();
+    }
+    collector.samples
+}
+
+#[test]
+fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
+    // A little past 10 s, so the statistics at 10,000 periods are printed.
+    let (run, bytes) = boot_default(10_000 * PERIOD_TICKS + 20, None);
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let samples = pcm(&run);
+    let frames = samples.len() / audio_dsp::CHANNELS;
+    assert!(
+        frames >= 10_000 * audio_dsp::PERIOD_FRAMES,
+        "{frames} frames"
+    );
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    let expected = sotto_audio::reference(
+        &pipeline,
+        &buffers,
+        samples.len() / audio_dsp::PERIOD_SAMPLES,
+    );
+    if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
+        panic!(
+            "sample {first} (frame {}) differs: emulated {} reference {}",
+            first / audio_dsp::CHANNELS,
+            samples[first],
+            expected[first]
+        );
+    }
+    // Not silence: both tones and the filter are in there.
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
+    assert!(peak > 8_000, "peak {peak}");
+    assert_eq!(
+        last_line(&run, "pipeline", "stats: 10000 periods"),
+        last_line(&run, "pipeline", "stats:"),
+    );
+    assert!(
+        last_line(&run, "pipeline", "stats: 10000 periods")
+            .starts_with("stats: 10000 periods, 0 underruns, 0 starved components"),
+        "{}",
+        run.console
+    );
+    assert!(
+        last_line(&run, "ll-sched", "stats after 10000 LL ticks").ends_with(" 0 overruns"),
+        "{}",
+        last_line(&run, "ll-sched", "stats after")
+    );
+    let dp = last_line(&run, "dp-sched", "stats: eq:");
+    assert!(dp.ends_with(" 0 deadline misses"), "{dp}");
+    let blocks: u32 = dp.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(blocks >= 990, "{dp}");
+    assert!(!run.console.contains("DEADLINE MISS"), "{}", run.console);
+}
+
+#[test]
+fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
+    // Component 2 (eq), first block delayed 15 ms: its deadline is 10 ms
+    // after its input filled, and the prefilled output lasts until then.
+    let (run, _) = boot_default(1010, Some(2 | 1 << 8));
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let misses: Vec<&str> = run
+        .lines_of("dp-sched")
+        .into_iter()
+        .filter(|line| line.starts_with("DEADLINE MISS: eq"))
+        .collect();
+    assert_eq!(misses.len(), 1, "{}", run.console);
+    let stats = last_line(&run, "dp-sched", "stats: eq:");
+    assert!(stats.ends_with(" 1 deadline misses"), "{stats}");
+    // The sink goes without for about the 5 ms the block was late, then the
+    // worker catches up on the input that waited, and nothing is lost again.
+    let underruns_at = |periods: u32| -> u32 {
+        let line = last_line(&run, "pipeline", &format!("stats: {periods} periods"));
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    assert!((3..=8).contains(&underruns_at(500)), "{}", run.console);
+    assert_eq!(underruns_at(1000), underruns_at(500), "{}", run.console);
+    let ll = last_line(&run, "ll-sched", "stats after 1000 LL ticks");
+    assert!(ll.ends_with(" 0 overruns"), "{ll}");
+}
+
+#[test]
+fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
+    let (run, _) = boot_default(600, Some(2 | 1 << 9));
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(
+        run.kernel_lines()
+            .any(|line| line.starts_with("service eq-worker stopped: IllegalInstruction")),
+        "{}",
+        run.console
+    );
+    // The DP scheduler notices the block never finished...
+    assert!(
+        run.lines_of("dp-sched")
+            .iter()
+            .any(|line| line.starts_with("DEADLINE MISS: eq still running")),
+        "{}",
+        run.console
+    );
+    // ...the sink runs dry once the prefilled blocks are gone, and keeps
+    // its 1 ms pace: the LL side is not disturbed.
+    let sink = last_line(&run, "pipeline", "stats: 500 periods");
+    let underruns: u32 = sink.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!((400..=490).contains(&underruns), "{sink}");
+    let ll = last_line(&run, "ll-sched", "stats after 500 LL ticks");
+    assert!(ll.ends_with(" 0 overruns"), "{ll}");
+    let end = run.line_starting("shutdown: 600 ticks");
+    assert!(end.contains("1 stopped by a fault"), "{end}");
+}

@@ -1,0 +1,226 @@
+//! The host side of Sotto's audio: decode the `pcm <base64>` lines the DAI
+//! sink prints, write and read WAV files (`hound`), plot waveform and
+//! spectrum into a PNG (`plotters`), and render the reference output of a
+//! pipeline with the very components the services run.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use audio_dsp::config::Pipeline;
+use audio_dsp::graph::Graph;
+use audio_dsp::{CHANNELS, PERIOD_SAMPLES, RATE};
+use plotters::prelude::{
+    BLUE, BitMapBackend, ChartBuilder, IntoDrawingArea, LineSeries, RED, WHITE,
+};
+
+/// Decode one `pcm` line's payload (base64 of little-endian i16).
+pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
+    let value = |c: u8| -> Result<u32> {
+        Ok(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => bail!("not base64: {:?}", c as char),
+        } as u32)
+    };
+    let bytes = payload.trim().as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        bail!("a pcm line of {} characters is cut", bytes.len());
+    }
+    let mut raw = Vec::with_capacity(bytes.len() / 4 * 3);
+    for quad in bytes.chunks(4) {
+        let n = quad
+            .iter()
+            .try_fold(0u32, |n, c| Ok::<u32, anyhow::Error>(n << 6 | value(*c)?))?;
+        raw.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    Ok(raw
+        .chunks_exact(2)
+        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+        .collect())
+}
+
+/// Collects PCM from console lines; hands every other line back.
+#[derive(Default)]
+pub struct PcmCollector {
+    /// Interleaved stereo samples so far.
+    pub samples: Vec<i16>,
+}
+
+impl PcmCollector {
+    /// Take `line` if it is PCM (`[service] pcm ...`); else return it.
+    pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
+        if let Some((_, payload)) = line.split_once("] pcm ") {
+            self.samples.extend(decode_line(payload)?);
+            return Ok(None);
+        }
+        Ok(Some(line))
+    }
+}
+
+/// Write interleaved stereo 16-bit samples as a 48 kHz WAV file.
+pub fn write_wav(path: &Path, samples: &[i16]) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: CHANNELS as u16,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut writer = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("creating {}", path.display()))?;
+    for sample in samples {
+        writer.write_sample(*sample)?;
+    }
+    writer.finalize()?;
+    Ok(())
+}
+
+/// Read a WAV file's samples (interleaved).
+pub fn read_wav(path: &Path) -> Result<Vec<i16>> {
+    let mut reader =
+        hound::WavReader::open(path).with_context(|| format!("opening {}", path.display()))?;
+    reader
+        .samples::<i16>()
+        .map(|sample| sample.map_err(Into::into))
+        .collect()
+}
+
+/// The reference output: `periods` periods of `pipeline` starting from the
+/// buffer region `buffers`, DP blocks run as soon as they are ready (the
+/// emulated system releases DP output with a fixed latency, so its output
+/// is the same as long as no deadline is missed).
+pub fn reference(pipeline: &Pipeline, buffers: &[u8], periods: usize) -> Vec<i16> {
+    let mut region = buffers.to_vec();
+    let mut graph = Graph::new(pipeline);
+    let dp: Vec<usize> = (0..pipeline.components.len())
+        .filter(|i| pipeline.components[*i].is_dp())
+        .collect();
+    let mut scratch = vec![0i32; 4 * 2 * 960];
+    let mut out = [0i32; PERIOD_SAMPLES];
+    let mut samples = Vec::with_capacity(periods * PERIOD_SAMPLES);
+    for _ in 0..periods {
+        graph.ll_period(pipeline, &mut region, &mut out);
+        samples.extend(out.iter().map(|sample| audio_dsp::q31::to_i16(*sample)));
+        for index in &dp {
+            while graph.dp_block(pipeline, &mut region, *index, &mut scratch) {}
+        }
+    }
+    samples
+}
+
+/// The pipeline description and buffer contents an image carries (the
+/// memory objects filled from a pipeline file).
+pub fn pipeline_of_image(elf: &[u8]) -> Result<(Pipeline, Vec<u8>)> {
+    let config = sotto_image::object_contents(elf, "audio-config")?
+        .context("the image has no audio-config object")?;
+    let buffers = sotto_image::object_contents(elf, "audio-buffers")?
+        .context("the image has no audio-buffers object")?;
+    let pipeline = Pipeline::decode(&config)
+        .context("the audio-config object holds no pipeline description")?;
+    Ok((pipeline, buffers))
+}
+
+/// Magnitude spectrum (dB) of the left channel's first `n` frames.
+fn spectrum(samples: &[i16], n: usize) -> Vec<(f64, f64)> {
+    let left: Vec<f64> = samples
+        .chunks(CHANNELS)
+        .take(n)
+        .map(|frame| f64::from(frame[0]) / 32768.0)
+        .collect();
+    let n = left.len();
+    (1..n / 2)
+        .step_by(4)
+        .map(|k| {
+            let (mut re, mut im) = (0.0, 0.0);
+            for (t, x) in left.iter().enumerate() {
+                let angle = -2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+                let window = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * t as f64 / n as f64).cos();
+                re += x * window * angle.cos();
+                im += x * window * angle.sin();
+            }
+            let magnitude = (re * re + im * im).sqrt() / n as f64;
+            (
+                k as f64 * f64::from(RATE) / n as f64,
+                20.0 * magnitude.max(1e-9).log10(),
+            )
+        })
+        .collect()
+}
+
+/// Plot the waveform (left channel, first 20 ms and the whole file) and
+/// the spectrum into a PNG.
+pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
+    let root = BitMapBackend::new(out, (1200, 900)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let parts = root.split_evenly((3, 1));
+    let left: Vec<f64> = samples
+        .chunks(CHANNELS)
+        .map(|frame| f64::from(frame[0]) / 32768.0)
+        .collect();
+    let seconds = left.len() as f64 / f64::from(RATE);
+    let zoom = (RATE as usize / 50).min(left.len());
+    let whole_step = (left.len() / 4000).max(1);
+    let waveforms = [
+        (
+            0.02f64.min(seconds),
+            left[..zoom]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64 / f64::from(RATE), *v))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            seconds,
+            left.iter()
+                .enumerate()
+                .step_by(whole_step)
+                .map(|(i, v)| (i as f64 / f64::from(RATE), *v))
+                .collect(),
+        ),
+    ];
+    for (area, (span, points)) in parts.iter().zip(waveforms) {
+        let mut chart = ChartBuilder::on(area)
+            .margin(10)
+            .build_cartesian_2d(0.0..span.max(1e-3), -1.0..1.0)?;
+        chart.draw_series(LineSeries::new(points, &BLUE))?;
+    }
+    let spectrum = spectrum(samples, 4096.min(left.len()));
+    let mut chart = ChartBuilder::on(&parts[2])
+        .margin(10)
+        .build_cartesian_2d(0.0..f64::from(RATE) / 2.0, -120.0..0.0)?;
+    chart.draw_series(LineSeries::new(spectrum, &RED))?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PcmCollector, decode_line, read_wav, write_wav};
+
+    #[test]
+    fn pcm_lines_decode_and_other_lines_pass() {
+        assert_eq!(decode_line("/38AgAAA").unwrap(), vec![0x7fff, -0x8000, 0]);
+        let mut collector = PcmCollector::default();
+        assert_eq!(collector.feed("[dai] pcm /38AgAAA").unwrap(), None);
+        assert_eq!(
+            collector.feed("[kernel] hello").unwrap(),
+            Some("[kernel] hello")
+        );
+        assert_eq!(collector.samples.len(), 3);
+        assert!(decode_line("abc").is_err());
+        assert!(decode_line("ab!d").is_err());
+    }
+
+    #[test]
+    fn wav_round_trips() {
+        let path = std::env::temp_dir().join(format!("sotto-audio-{}.wav", std::process::id()));
+        write_wav(&path, &[1, -2, 3, -4]).unwrap();
+        assert_eq!(read_wav(&path).unwrap(), vec![1, -2, 3, -4]);
+        std::fs::remove_file(path).unwrap();
+    }
+}

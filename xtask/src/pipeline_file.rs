@@ -1,0 +1,335 @@
+//! Pipeline files (`pipeline.toml`): the audio topology and parameters,
+//! turned into the configuration the pipeline services read and the initial
+//! contents of the shared buffer region (rings formatted, DP outputs
+//! pre-filled with one DP block of silence per... see `DP_PREFILL_BLOCKS`).
+//! Errors name the file, the component and the field.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use audio_dsp::config::{Buffer, Component, Kind, Pipeline};
+use audio_dsp::ring::{Ring, bytes_for};
+use audio_dsp::{CHANNELS, PERIOD_FRAMES, RATE};
+use serde::Deserialize;
+
+/// Blocks of silence a DP stage's output starts with: its latency, which
+/// lets the DP task finish within a block period without the LL side ever
+/// running dry.
+pub const DP_PREFILL_BLOCKS: u32 = 2;
+/// Every ring holds this many DP blocks.
+const RING_BLOCKS: u32 = 4;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Frames per DP block (default 480: 10 ms).
+    #[serde(default = "default_block")]
+    block_frames: u32,
+    #[serde(rename = "buffer", default)]
+    buffers: Vec<BufferEntry>,
+    #[serde(rename = "component", default)]
+    components: Vec<ComponentEntry>,
+}
+
+fn default_block() -> u32 {
+    480
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BufferEntry {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentEntry {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    input: Option<String>,
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    frequency: Option<u32>,
+    #[serde(default)]
+    amplitude: Option<f64>,
+    #[serde(default)]
+    start: Option<f64>,
+    #[serde(default)]
+    target: Option<f64>,
+    #[serde(default)]
+    ramp_ms: Option<u32>,
+    #[serde(default)]
+    taps: Option<usize>,
+    #[serde(default)]
+    cutoff_hz: Option<f64>,
+    #[serde(default)]
+    dp: bool,
+}
+
+/// A built pipeline: its description and the buffer region's contents.
+pub struct Built {
+    /// Encoded description (the configuration region's contents).
+    pub config: Vec<u8>,
+    /// The buffer region's initial contents.
+    pub buffers: Vec<u8>,
+}
+
+fn q31(value: f64, what: &str) -> Result<i32> {
+    if !(-1.0..1.0).contains(&value) {
+        bail!("{what}: {value} is outside [-1, 1)");
+    }
+    Ok((value * 2f64.powi(31))
+        .round()
+        .clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32)
+}
+
+/// A windowed-sinc low-pass (Hamming), quantised to Q1.31.
+pub fn lowpass(taps: usize, cutoff_hz: f64) -> Vec<i32> {
+    let fc = cutoff_hz / f64::from(RATE);
+    let middle = (taps as f64 - 1.0) / 2.0;
+    let raw: Vec<f64> = (0..taps)
+        .map(|n| {
+            let x = n as f64 - middle;
+            let sinc = if x == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * std::f64::consts::PI * fc * x).sin() / (std::f64::consts::PI * x)
+            };
+            let window =
+                0.54 - 0.46 * (2.0 * std::f64::consts::PI * n as f64 / (taps as f64 - 1.0)).cos();
+            sinc * window
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    // Unity gain at DC, with a little headroom against rounding.
+    raw.iter()
+        .map(|tap| (tap / sum * 0.999 * 2f64.powi(31)).round() as i32)
+        .collect()
+}
+
+/// Read and check a pipeline file.
+pub fn load(path: &Path) -> Result<Built> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?;
+    let file: File =
+        toml::from_str(&text).map_err(|error| anyhow::anyhow!("{shown}: {}", error.message()))?;
+    if file.block_frames == 0 || !file.block_frames.is_multiple_of(PERIOD_FRAMES as u32) {
+        bail!(
+            "{shown}: block_frames: {} is not a non-zero multiple of the {PERIOD_FRAMES}-frame period",
+            file.block_frames
+        );
+    }
+    let block_samples = file.block_frames * CHANNELS as u32;
+    let index: HashMap<&str, u8> = file
+        .buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.as_str(), i as u8))
+        .collect();
+    if index.len() != file.buffers.len() {
+        bail!("{shown}: two buffers have the same name");
+    }
+    let buffer = |component: &str, field: &str, name: &str| -> Result<u8> {
+        index.get(name).copied().with_context(|| {
+            format!("{shown}: component \"{component}\": {field}: no buffer is named \"{name}\"")
+        })
+    };
+    let mut pipeline = Pipeline::default();
+    let mut produced = vec![false; file.buffers.len()];
+    let mut dp_outputs = vec![false; file.buffers.len()];
+    for entry in &file.components {
+        let name = entry.name.as_str();
+        let field = |field: &str| format!("{shown}: component \"{name}\": {field}");
+        let inputs: Vec<u8> = entry
+            .input
+            .iter()
+            .chain(&entry.inputs)
+            .map(|input| buffer(name, "input", input))
+            .collect::<Result<_>>()?;
+        let output = entry
+            .output
+            .as_deref()
+            .map(|output| buffer(name, "output", output))
+            .transpose()?;
+        let (kind, wants_inputs, wants_output) = match entry.kind.as_str() {
+            "sine" => (
+                Kind::Sine {
+                    frequency: entry
+                        .frequency
+                        .with_context(|| field("frequency is required"))?,
+                    amplitude: q31(entry.amplitude.unwrap_or(0.5), &field("amplitude"))?,
+                },
+                0,
+                true,
+            ),
+            "gain" => (
+                Kind::Gain {
+                    start: q31(entry.start.unwrap_or(0.0), &field("start"))?,
+                    target: q31(entry.target.unwrap_or(0.5), &field("target"))?,
+                    ramp_frames: entry.ramp_ms.unwrap_or(0) * RATE / 1000,
+                },
+                1,
+                true,
+            ),
+            "mixer" => (Kind::Mixer, 2, true),
+            "fir" => {
+                let taps = entry.taps.unwrap_or(32);
+                if !(1..=audio_dsp::component::MAX_TAPS).contains(&taps) {
+                    bail!(
+                        "{}: {taps} is not 1..={}",
+                        field("taps"),
+                        audio_dsp::component::MAX_TAPS
+                    );
+                }
+                let cutoff = entry.cutoff_hz.unwrap_or(4000.0);
+                if !(0.0..f64::from(RATE) / 2.0).contains(&cutoff) {
+                    bail!(
+                        "{}: {cutoff} Hz is not below half the {RATE} Hz rate",
+                        field("cutoff_hz")
+                    );
+                }
+                let coefficients = lowpass(taps, cutoff);
+                let block_frames = if entry.dp {
+                    file.block_frames
+                } else {
+                    PERIOD_FRAMES as u32
+                };
+                (
+                    Kind::Fir {
+                        taps: heapless::Vec::from_slice(&coefficients).unwrap_or_default(),
+                        block_frames,
+                        dp: entry.dp,
+                    },
+                    1,
+                    true,
+                )
+            }
+            "sink" => (Kind::Sink, 1, false),
+            other => bail!(
+                "{}: \"{other}\" is not sine, gain, mixer, fir or sink",
+                field("kind")
+            ),
+        };
+        if inputs.len() != wants_inputs {
+            bail!(
+                "{}: a {} takes {wants_inputs} input(s), not {}",
+                field("inputs"),
+                entry.kind,
+                inputs.len()
+            );
+        }
+        if wants_output != output.is_some() {
+            bail!(
+                "{}: a {} {} an output",
+                field("output"),
+                entry.kind,
+                if wants_output { "needs" } else { "has no" }
+            );
+        }
+        for input in &inputs {
+            if !produced[*input as usize] {
+                bail!(
+                    "{}: buffer \"{}\" is read before any earlier component writes it",
+                    field("input"),
+                    file.buffers[*input as usize].name
+                );
+            }
+        }
+        if let Some(output) = output {
+            if std::mem::replace(&mut produced[output as usize], true) {
+                bail!(
+                    "{}: buffer \"{}\" already has a writer",
+                    field("output"),
+                    file.buffers[output as usize].name
+                );
+            }
+            dp_outputs[output as usize] = entry.dp;
+        }
+        pipeline
+            .components
+            .push(Component {
+                name: heapless::String::try_from(name)
+                    .map_err(|_| anyhow::anyhow!("{}: longer than 16 bytes", field("name")))?,
+                kind,
+                inputs: heapless::Vec::from_slice(&inputs).unwrap_or_default(),
+                output,
+            })
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{shown}: more than {} components",
+                    audio_dsp::config::MAX_COMPONENTS
+                )
+            })?;
+    }
+    if !pipeline
+        .components
+        .iter()
+        .any(|component| matches!(component.kind, Kind::Sink))
+    {
+        bail!("{shown}: the pipeline has no sink");
+    }
+    let mut offset = 0u32;
+    for (i, _) in file.buffers.iter().enumerate() {
+        let samples = RING_BLOCKS * block_samples;
+        let prefill = if dp_outputs[i] {
+            DP_PREFILL_BLOCKS * block_samples
+        } else {
+            0
+        };
+        pipeline
+            .buffers
+            .push(Buffer {
+                offset,
+                samples,
+                prefill,
+            })
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{shown}: more than {} buffers",
+                    audio_dsp::config::MAX_BUFFERS
+                )
+            })?;
+        offset += bytes_for(samples as usize) as u32;
+    }
+    let config = pipeline
+        .encode()
+        .context("the pipeline description exceeds 4 KiB")?
+        .to_vec();
+    let mut buffers = vec![0u8; pipeline.region_bytes()];
+    for ring in &pipeline.buffers {
+        let start = ring.offset as usize;
+        let mut formatted =
+            Ring::format(&mut buffers[start..start + bytes_for(ring.samples as usize)]);
+        let silence = vec![0i32; ring.prefill as usize];
+        formatted.write(&silence);
+    }
+    Ok(Built { config, buffers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pipeline, load, lowpass};
+    use std::path::Path;
+
+    #[test]
+    fn the_default_pipeline_loads() {
+        let built = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline.toml")).unwrap();
+        let pipeline = Pipeline::decode(&built.config).unwrap();
+        assert_eq!(pipeline.components.len(), 6);
+        assert!(pipeline.components.iter().any(|c| c.is_dp()));
+        assert_eq!(built.buffers.len(), pipeline.region_bytes());
+    }
+
+    #[test]
+    fn lowpass_has_unity_gain_at_dc() {
+        let taps = lowpass(32, 2000.0);
+        let sum: i64 = taps.iter().map(|t| i64::from(*t)).sum();
+        assert!((sum as f64 / 2f64.powi(31) - 0.999).abs() < 1e-6);
+        assert_eq!(taps[0], taps[31], "symmetric");
+    }
+}
