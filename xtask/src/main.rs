@@ -94,14 +94,17 @@ struct BootArgs {
     /// The system description to build.
     #[arg(long, default_value = "system.toml")]
     system: std::path::PathBuf,
-    /// Timer tick rate in Hz (must divide the 10 MHz CCOUNT rate) [default: 1000].
+    /// Timer tick rate in Hz (must divide the 10 MHz CCOUNT rate) [default:
+    /// the system file's `[kernel] tick_hz`, else 1000].
     #[arg(long)]
     tick_hz: Option<u32>,
     /// Virtual time before a clean shutdown, e.g. `1s`, `250ms`, `0` for no
-    /// limit [default: 1s].
+    /// limit [default: the system file's `[kernel] time` (2s in
+    /// system.toml), else 1s].
     #[arg(long, value_parser = run::parse_duration_us)]
     time: Option<u64>,
-    /// Print a tick line this often (virtual time), `0` for never [default: 250ms].
+    /// Print a tick line this often (virtual time), `0` for never [default:
+    /// the system file's `[kernel] report_every`, else 250ms].
     #[arg(long, value_parser = run::parse_duration_us)]
     report_every: Option<u64>,
     /// Run a kernel self-test instead of the services.

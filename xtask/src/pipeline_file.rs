@@ -80,8 +80,9 @@ pub struct Built {
 }
 
 fn q31(value: f64, what: &str) -> Result<i32> {
-    if !(-1.0..1.0).contains(&value) {
-        bail!("{what}: {value} is outside [-1, 1)");
+    // 1.0 itself is allowed and becomes the largest Q1.31 value.
+    if !(-1.0..=1.0).contains(&value) {
+        bail!("{what}: {value} is outside [-1, 1]");
     }
     Ok((value * 2f64.powi(31))
         .round()
@@ -114,10 +115,21 @@ pub fn lowpass(taps: usize, cutoff_hz: f64) -> Vec<i32> {
 
 /// Read and check a pipeline file.
 pub fn load(path: &Path) -> Result<Built> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?;
-    let file: File =
-        toml::from_str(&text).map_err(|error| anyhow::anyhow!("{shown}: {}", error.message()))?;
+    let shown = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: File = toml::from_str(&text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| text[..span.start].matches('\n').count() + 1);
+        match line {
+            Some(line) => anyhow::anyhow!("{shown}: line {line}: {}", error.message()),
+            None => anyhow::anyhow!("{shown}: {}", error.message()),
+        }
+    })?;
     if file.block_frames == 0 || !file.block_frames.is_multiple_of(PERIOD_FRAMES as u32) {
         bail!(
             "{shown}: block_frames: {} is not a non-zero multiple of the {PERIOD_FRAMES}-frame period",
@@ -323,6 +335,38 @@ mod tests {
         assert_eq!(pipeline.components.len(), 6);
         assert!(pipeline.components.iter().any(|c| c.is_dp()));
         assert_eq!(built.buffers.len(), pipeline.region_bytes());
+    }
+
+    /// Every `fixtures/pipelines/*.toml` either loads (no `.err` beside it)
+    /// or fails with exactly the text of its `.err` file.
+    #[test]
+    fn fixtures() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|ext| ext != "toml") {
+                continue;
+            }
+            count += 1;
+            let expected = std::fs::read_to_string(path.with_extension("err")).ok();
+            match (load(&path), expected) {
+                (Ok(_), None) => {}
+                (Ok(_), Some(expected)) => {
+                    panic!("{} loaded, expected:\n{expected}", path.display())
+                }
+                (Err(error), Some(expected)) => {
+                    assert_eq!(
+                        format!("{error:#}"),
+                        expected.trim_end(),
+                        "{}",
+                        path.display()
+                    )
+                }
+                (Err(error), None) => panic!("{} failed:\n{error:#}", path.display()),
+            }
+        }
+        assert!(count >= 7, "only {count} fixtures");
     }
 
     #[test]

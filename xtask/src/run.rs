@@ -41,6 +41,46 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too long"))
 }
 
+/// The last statistics report of each service: a line of its with
+/// `stats` in it and the indented lines of its that follow.
+#[derive(Default)]
+struct LatestReports {
+    /// (service, lines), in the order services first reported.
+    reports: Vec<(String, Vec<String>)>,
+    /// The service whose report is being read.
+    current: Option<usize>,
+}
+
+impl LatestReports {
+    fn feed(&mut self, line: &str) {
+        let Some((service, text)) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("] "))
+        else {
+            self.current = None;
+            return;
+        };
+        if text.starts_with("stats") {
+            let index = match self.reports.iter().position(|(name, _)| name == service) {
+                Some(index) => index,
+                None => {
+                    self.reports.push((service.to_owned(), Vec::new()));
+                    self.reports.len() - 1
+                }
+            };
+            self.reports[index].1 = vec![line.to_owned()];
+            self.current = Some(index);
+        } else if let Some(index) = self.current
+            && self.reports[index].0 == service
+            && text.starts_with("  ")
+        {
+            self.reports[index].1.push(line.to_owned());
+        } else {
+            self.current = None;
+        }
+    }
+}
+
 /// Boot `image`, streaming its console; PCM lines of the DAI sink go to
 /// `wav` instead. Returns the image's exit status.
 pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
@@ -66,14 +106,24 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout")?;
     let mut pcm = sotto_audio::PcmCollector::default();
+    let mut reports = LatestReports::default();
     let mut out = std::io::stdout().lock();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         if let Some(text) = pcm.feed(&line)? {
+            reports.feed(text);
             writeln!(out, "{text}")?;
         }
     }
     let status = child.wait()?;
+    if !reports.reports.is_empty() {
+        writeln!(out, "run: the last statistics each service printed:")?;
+        for (_, lines) in &reports.reports {
+            for line in lines {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
     if !pcm.samples.is_empty() {
         sotto_audio::write_wav(wav, &pcm.samples)?;
         let frames = pcm.samples.len() / audio_dsp::CHANNELS;
@@ -95,6 +145,44 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
         None => eprintln!("run: QEMU exited with status {code}"),
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::LatestReports;
+
+    #[test]
+    fn keeps_each_services_last_report_with_its_indented_lines() {
+        let mut reports = LatestReports::default();
+        for line in [
+            "[ll-sched] stats after 500 LL ticks: 0 overruns",
+            "[ll-sched]   task 0: 500 runs",
+            "[pipeline] stats: 500 periods, 0 underruns",
+            "[ll-sched] stats after 1000 LL ticks: 1 overruns",
+            "[ll-sched]   task 0: 1000 runs",
+            "[ll-sched] task 0 completed",
+            "[ll-sched]   not part of a report",
+            "[kernel] shutdown",
+        ] {
+            reports.feed(line);
+        }
+        assert_eq!(
+            reports.reports,
+            [
+                (
+                    "ll-sched".to_owned(),
+                    vec![
+                        "[ll-sched] stats after 1000 LL ticks: 1 overruns".to_owned(),
+                        "[ll-sched]   task 0: 1000 runs".to_owned()
+                    ]
+                ),
+                (
+                    "pipeline".to_owned(),
+                    vec!["[pipeline] stats: 500 periods, 0 underruns".to_owned()]
+                ),
+            ]
+        );
+    }
 }
 
 /// Print the services an image starts.

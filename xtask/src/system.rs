@@ -182,7 +182,7 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| error(vec![format!("cannot read {}: {e}", path.display())]))?;
-    let file: SystemFile = toml::from_str(&text).map_err(|e| {
+    let mut file: SystemFile = toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|span| text[..span.start].matches('\n').count() + 1);
@@ -192,13 +192,15 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
             None => message,
         }])
     })?;
-    let mut problems = check(&file, crate_exists);
-    let (objects, grants, warnings) = resolve(&file, &mut problems);
+    let mut problems = Vec::new();
+    // First, as it sizes objects filled from a pipeline file.
     let inits = initial_contents(
-        &file,
+        &mut file,
         path.parent().unwrap_or(Path::new(".")),
         &mut problems,
     );
+    problems.extend(check(&file, crate_exists));
+    let (objects, grants, warnings) = resolve(&file, &mut problems);
     if problems.is_empty() {
         Ok(System {
             file,
@@ -212,14 +214,15 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
     }
 }
 
-/// Contents of memory objects filled from pipeline files.
+/// Contents of memory objects filled from pipeline files; such an object
+/// without a `size` gets its contents' size, rounded up to a page.
 fn initial_contents(
-    file: &SystemFile,
+    file: &mut SystemFile,
     dir: &Path,
     problems: &mut Vec<String>,
 ) -> Vec<(u16, Vec<u8>)> {
     let mut inits = Vec::new();
-    for (i, object) in file.objects.iter().enumerate() {
+    for (i, object) in file.objects.iter_mut().enumerate() {
         let Some(pipeline) = &object.pipeline else {
             if object.contents.is_some() {
                 problems.push(format!(
@@ -253,7 +256,9 @@ fn initial_contents(
                 continue;
             }
         };
-        let size = object.size.unwrap_or(0) as usize;
+        let size = *object.size.get_or_insert_with(|| {
+            u32::try_from(bytes.len().max(1).next_multiple_of(PAGE_SIZE as usize)).unwrap_or(0)
+        }) as usize;
         if bytes.len() > size {
             problems.push(format!(
                 "object \"{}\" (#{}): size: {size} bytes cannot hold the {} bytes of {pipeline}'s {}",

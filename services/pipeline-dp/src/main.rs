@@ -41,7 +41,12 @@ fn main(arg: u32) {
         .components
         .get(index)
         .map_or("?", |component| component.name.as_str());
-    println!("DP worker for component {index} ({name})");
+    match pipeline.components.get(index) {
+        Some(component) if component.is_dp() => {
+            println!("DP worker for component {index} ({name})");
+        }
+        _ => println!("component {index} ({name}) is not a DP component: idle"),
+    }
     let mut scratch = [0i32; SCRATCH];
     let mut blocks = 0u32;
     let (mut total, mut most) = (0u64, 0u32);
