@@ -93,21 +93,76 @@ pub const MAX_TAPS: usize = 64;
 /// A FIR filter per channel, Q1.31 coefficients, 64-bit accumulation.
 #[derive(Clone, Debug)]
 pub struct Fir {
-    taps: heapless::Vec<i32, MAX_TAPS>,
-    /// Each input twice (at `position` and `position + taps`), so the
-    /// newest `taps` inputs are always one contiguous slice: the inner
+    /// The coefficients, split (see [`Split`]).
+    taps: heapless::Vec<Split, MAX_TAPS>,
+    /// Each input, split, twice (at `position` and `position + taps`), so
+    /// the newest `taps` inputs are always one contiguous slice: the inner
     /// loop is a plain dot product, with no index wrap-around.
-    history: [[i32; 2 * MAX_TAPS]; CHANNELS],
+    history: [[Split; 2 * MAX_TAPS]; CHANNELS],
     position: usize,
+}
+
+/// A Q1.31 value as `high * 2^16 + low`: `high` signed, `low` in
+/// 0..=65535. The dc233c has no 32x32->64 multiply (no MULSH), so a 64-bit
+/// product is a library call of ~70 instructions; with split operands a
+/// product is four 32-bit multiplies, and sums of the parts stay exact.
+#[derive(Clone, Copy, Debug, Default)]
+struct Split {
+    high: i16,
+    low: u16,
+}
+
+impl Split {
+    const fn of(value: i32) -> Split {
+        Split {
+            high: (value >> 16) as i16,
+            low: value as u16,
+        }
+    }
+}
+
+/// `round(sum(taps[k] * samples[k]) / 2^31)` before saturation, the sum
+/// taken modulo 2^64 exactly as a wrapping 64-bit accumulator would.
+///
+/// Every partial product fits in 32 bits; the loop keeps five 32-bit sums
+/// that cannot overflow for 64 taps (no carries to propagate, which the
+/// core has no instruction for): the high products only matter modulo
+/// 2^32 (they are shifted left by 32), and the middle and low products are
+/// summed as their upper and lower 16-bit halves.
+fn dot(taps: &[Split], samples: &[Split]) -> i64 {
+    let mut high: u32 = 0; // weight 2^32, wrapping
+    let mut middle_upper: i32 = 0; // weight 2^32: |sum| <= 128 * 2^15
+    let mut middle_lower: u32 = 0; // weight 2^16: sum <= 128 * 0xFFFF
+    let mut low_upper: u32 = 0; // weight 2^16: sum <= 64 * 0xFFFF
+    let mut low_lower: u32 = 0; // weight 1: sum <= 64 * 0xFFFF
+    for (tap, sample) in taps.iter().zip(samples) {
+        let (tap_high, sample_high) = (i32::from(tap.high), i32::from(sample.high));
+        let (tap_low, sample_low) = (i32::from(tap.low), i32::from(sample.low));
+        high = high.wrapping_add((tap_high * sample_high) as u32);
+        // |high| <= 2^15 and low < 2^16: both fit in an i32.
+        let (middle_a, middle_b) = (tap_high * sample_low, tap_low * sample_high);
+        middle_upper += (middle_a >> 16) + (middle_b >> 16);
+        middle_lower += (middle_a & 0xFFFF) as u32 + (middle_b & 0xFFFF) as u32;
+        let low = u32::from(tap.low) * u32::from(sample.low);
+        low_upper += low >> 16;
+        low_lower += low & 0xFFFF;
+    }
+    let sum = (u64::from(high.wrapping_add(middle_upper as u32)) << 32)
+        .wrapping_add(u64::from(middle_lower + low_upper) << 16)
+        .wrapping_add(u64::from(low_lower));
+    (sum.wrapping_add(1 << 30) as i64) >> 31
 }
 
 impl Fir {
     /// A filter with these coefficients (1..=64 of them).
     pub fn new(taps: &[i32]) -> Fir {
-        let taps = heapless::Vec::from_slice(&taps[..taps.len().min(MAX_TAPS)]).unwrap_or_default();
+        let taps = taps[..taps.len().min(MAX_TAPS)]
+            .iter()
+            .map(|tap| Split::of(*tap))
+            .collect();
         Fir {
             taps,
-            history: [[0; 2 * MAX_TAPS]; CHANNELS],
+            history: [[Split::default(); 2 * MAX_TAPS]; CHANNELS],
             position: 0,
         }
     }
@@ -127,17 +182,12 @@ impl Fir {
             let position = self.position;
             for channel in 0..CHANNELS {
                 let history = &mut self.history[channel];
-                history[position] = frame_in[channel];
-                history[position + count] = frame_in[channel];
+                let sample = Split::of(frame_in[channel]);
+                history[position] = sample;
+                history[position + count] = sample;
                 // Newest first: tap k meets the input k frames back.
-                let acc = self
-                    .taps
-                    .iter()
-                    .zip(&history[position..position + count])
-                    .fold(1i64 << 30, |acc, (tap, sample)| {
-                        acc.wrapping_add(i64::from(*tap) * i64::from(*sample))
-                    });
-                frame_out[channel] = saturate(acc >> 31);
+                frame_out[channel] =
+                    saturate(dot(&self.taps, &history[position..position + count]));
             }
         }
     }
@@ -168,7 +218,7 @@ impl Sink {
 
 #[cfg(test)]
 mod tests {
-    use super::{Fir, Gain, Sine, Sink, mix};
+    use super::{Fir, Gain, MAX_TAPS, Sine, Sink, Split, dot, mix};
     use crate::q31::{from_ratio, mul};
     use crate::ring::{Ring, bytes_for};
     use crate::{PERIOD_FRAMES, PERIOD_SAMPLES};
@@ -209,6 +259,34 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, [i32::MAX, i32::MIN, 123, 0]);
+    }
+
+    #[test]
+    fn the_split_dot_product_is_the_64_bit_one() {
+        // Extremes and pseudo-random values (a fixed LCG).
+        let mut state = 0x1234_5678u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state as i32
+        };
+        for round in 0..200 {
+            let count = 1 + round % MAX_TAPS;
+            let (taps, samples): (Vec<i32>, Vec<i32>) = (0..count)
+                .map(|k| match round {
+                    0 => (i32::MIN, i32::MIN),
+                    1 => (i32::MAX, i32::MIN),
+                    2 => (i32::MAX, i32::MAX),
+                    3 => (-1, 1 - 2 * (k as i32 & 1)),
+                    _ => (next(), next()),
+                })
+                .unzip();
+            let wide = taps.iter().zip(&samples).fold(1i64 << 30, |acc, (t, s)| {
+                acc.wrapping_add(i64::from(*t) * i64::from(*s))
+            }) >> 31;
+            let split =
+                |values: &[i32]| -> Vec<Split> { values.iter().map(|v| Split::of(*v)).collect() };
+            assert_eq!(dot(&split(&taps), &split(&samples)), wide, "round {round}");
+        }
     }
 
     #[test]

@@ -6,8 +6,17 @@
 //!
 //! Layout: bytes 0..4 write index, 4..8 read index, 8..12 capacity (in
 //! samples), 12..16 reserved, then the samples (i32, little-endian).
+//! Samples are copied as `i32` slices, in at most two pieces, when the
+//! region is 4-byte aligned (shared regions are page-aligned), and byte by
+//! byte otherwise.
 
 use core::sync::atomic::{Ordering, compiler_fence};
+
+use zerocopy::FromBytes;
+
+// The in-place `i32` view of the samples is the little-endian layout only
+// on a little-endian core (the dc233c and every host this runs on).
+const _: () = assert!(cfg!(target_endian = "little"));
 
 /// Header bytes before the samples.
 pub const HEADER: usize = 16;
@@ -71,10 +80,17 @@ impl<'a> Ring<'a> {
         }
         let capacity = self.capacity();
         let write = word(self.bytes, 0);
-        for (i, sample) in samples.iter().enumerate() {
-            let position = (write as usize + i) % capacity;
-            let at = HEADER + position * 4;
-            self.bytes[at..at + 4].copy_from_slice(&sample.to_le_bytes());
+        let start = write as usize % capacity;
+        let first = samples.len().min(capacity - start);
+        let area = &mut self.bytes[HEADER..HEADER + capacity * 4];
+        if let Ok(slots) = <[i32]>::mut_from_bytes(area) {
+            slots[start..start + first].copy_from_slice(&samples[..first]);
+            slots[..samples.len() - first].copy_from_slice(&samples[first..]);
+        } else {
+            for (i, sample) in samples.iter().enumerate() {
+                let at = (start + i) % capacity * 4;
+                area[at..at + 4].copy_from_slice(&sample.to_le_bytes());
+            }
         }
         // The samples before the index that makes them visible.
         compiler_fence(Ordering::Release);
@@ -91,15 +107,18 @@ impl<'a> Ring<'a> {
         compiler_fence(Ordering::Acquire);
         let capacity = self.capacity();
         let read = word(self.bytes, 4);
-        for (i, sample) in out.iter_mut().enumerate() {
-            let position = (read as usize + i) % capacity;
-            let at = HEADER + position * 4;
-            *sample = i32::from_le_bytes([
-                self.bytes[at],
-                self.bytes[at + 1],
-                self.bytes[at + 2],
-                self.bytes[at + 3],
-            ]);
+        let start = read as usize % capacity;
+        let first = out.len().min(capacity - start);
+        let area = &self.bytes[HEADER..HEADER + capacity * 4];
+        if let Ok(slots) = <[i32]>::ref_from_bytes(area) {
+            let rest = out.len() - first;
+            out[..first].copy_from_slice(&slots[start..start + first]);
+            out[first..].copy_from_slice(&slots[..rest]);
+        } else {
+            for (i, sample) in out.iter_mut().enumerate() {
+                let at = (start + i) % capacity * 4;
+                *sample = i32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]]);
+            }
         }
         compiler_fence(Ordering::Release);
         set_word(self.bytes, 4, read.wrapping_add(out.len() as u32));
@@ -113,8 +132,15 @@ mod tests {
 
     #[test]
     fn writes_and_reads_in_order_across_the_wrap() {
-        let mut memory = vec![0u8; bytes_for(10)];
-        let mut ring = Ring::format(&mut memory);
+        // Aligned (whole-slice copies) and misaligned (byte by byte).
+        let mut words = vec![0u32; bytes_for(10) / 4 + 1];
+        let bytes: &mut [u8] = zerocopy::IntoBytes::as_mut_bytes(words.as_mut_slice());
+        exercise(&mut bytes[..bytes_for(10)]);
+        exercise(&mut bytes[1..=bytes_for(10)]);
+    }
+
+    fn exercise(memory: &mut [u8]) {
+        let mut ring = Ring::format(memory);
         assert_eq!(ring.capacity(), 10);
         assert!(ring.write(&[1, 2, 3, 4, 5, 6]));
         let mut out = [0; 4];
@@ -126,6 +152,6 @@ mod tests {
         assert!(ring.read(&mut out));
         assert_eq!(out, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
         assert!(!ring.read(&mut [0; 1]), "empty: nothing read");
-        assert_eq!(levels(&memory), (0, 10));
+        assert_eq!(levels(memory), (0, 10));
     }
 }
