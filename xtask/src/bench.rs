@@ -104,6 +104,38 @@ fn ll_dispatch(console: &str) -> Result<(String, String)> {
     ))
 }
 
+/// The default pipeline's cost: LL components per period and DP FIR per
+/// block, the cycle reads' own cost taken off, with the share of a 1 ms
+/// tick each would take on a 400 MHz DSP at one instruction per cycle.
+fn audio(console: &str) -> Result<(String, String)> {
+    let line = line_with(console, "bench audio: ")?;
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [periods, ll, blocks, dp, empty, underruns] = numbers[..] else {
+        bail!("unexpected bench-audio line: {line}");
+    };
+    if underruns != 0 || blocks == 0 {
+        bail!("the audio benchmark did not run cleanly: {line}");
+    }
+    let per = u64::from(sotto_abi::layout::INSTRUCTIONS_PER_CCOUNT);
+    // `empty` is `periods` empty measurements.
+    let ll = (ll - empty) * per / periods;
+    let dp = (dp - empty * blocks / periods) * per / blocks;
+    let share = |instructions: u64, ms: u64| instructions as f64 / (400_000.0 * ms as f64) * 100.0;
+    Ok((
+        format!(
+            "{ll} instructions ({:.1}% of a 1 ms tick at 400 MHz)",
+            share(ll, 1)
+        ),
+        format!(
+            "{dp} instructions ({:.1}% of each 1 ms tick at 400 MHz, over {blocks} blocks)",
+            share(dp, 10)
+        ),
+    ))
+}
+
 /// Run every benchmark and print a table.
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     let test_system = paths.root.join("tests/system.toml");
@@ -159,6 +191,12 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         ],
         "ll",
     )?)?;
+    let (audio_ll, audio_dp) = audio(&run_services(
+        paths,
+        &image,
+        &[Start::new("bench-audio", 0)],
+        "audio",
+    )?)?;
     let console = run_services(paths, &image, &[], "boot")?;
     let armed = line_with(&console, "armed at ccount ")?.to_owned();
     let kernel_only = {
@@ -190,6 +228,8 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
     println!("  timer interrupt to the waiting thread running : {timer}");
     println!("  LL: timer interrupt to the first task handler : {ll_first}");
     println!("  LL: each additional task dispatched           : {ll_next}");
+    println!("  audio: LL components of one 1 ms period       : {audio_ll}");
+    println!("  audio: DP FIR, one 10 ms block                : {audio_dp}");
     println!("  reset to timer armed (CCOUNT)                 : {armed}");
     println!("  reset to first tick (CCOUNT)                  : {first_tick}");
     println!("  kernel .vectors + .text                       : {text} bytes");
