@@ -261,7 +261,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             let samples = sotto_audio::read_wav(&wav)?;
             sotto_audio::plot(&samples, &out)?;
             println!(
-                "plot: wrote {} (waveform: first 20 ms and all; spectrum of the first 4096 frames)",
+                "plot: wrote {} (waveform: first 20 ms and all; spectrum of the last 4096 frames)",
                 out.display()
             );
             Ok(ExitCode::SUCCESS)

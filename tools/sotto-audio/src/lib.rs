@@ -125,16 +125,17 @@ pub fn pipeline_of_image(elf: &[u8]) -> Result<(Pipeline, Vec<u8>)> {
     Ok((pipeline, buffers))
 }
 
-/// Magnitude spectrum (dB) of the left channel's first `n` frames.
+/// Magnitude spectrum (dB, Hann window) of the left channel's last `n`
+/// frames (the end: past any fade-in).
 fn spectrum(samples: &[i16], n: usize) -> Vec<(f64, f64)> {
+    let frames = samples.len() / CHANNELS;
     let left: Vec<f64> = samples
-        .chunks(CHANNELS)
-        .take(n)
+        .chunks_exact(CHANNELS)
+        .skip(frames.saturating_sub(n))
         .map(|frame| f64::from(frame[0]) / 32768.0)
         .collect();
     let n = left.len();
     (1..n / 2)
-        .step_by(4)
         .map(|k| {
             let (mut re, mut im) = (0.0, 0.0);
             for (t, x) in left.iter().enumerate() {
@@ -200,7 +201,44 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PcmCollector, decode_line, read_wav, write_wav};
+    use super::{PcmCollector, decode_line, plot, read_wav, spectrum, write_wav};
+
+    /// A stereo 16-bit sine of `frequency` Hz, half scale.
+    fn tone(frequency: f64, frames: usize) -> Vec<i16> {
+        (0..frames)
+            .flat_map(|i| {
+                let value = (2.0 * std::f64::consts::PI * frequency * i as f64 / 48_000.0).sin();
+                let sample = (value * 16_384.0) as i16;
+                [sample, sample]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_spectrum_peaks_at_the_tone() {
+        let spectrum = spectrum(&tone(1000.0, 8192), 4096);
+        let (peak_hz, peak_db) = spectrum
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        assert!((peak_hz - 1000.0).abs() < 12.0, "peak at {peak_hz} Hz");
+        // Far from the tone, the window keeps leakage 60+ dB down.
+        let far = spectrum.iter().find(|(hz, _)| *hz > 5000.0).unwrap().1;
+        assert!(peak_db - far > 60.0, "{peak_db} dB vs {far} dB");
+    }
+
+    #[test]
+    fn plots_are_pngs_of_the_promised_size() {
+        let path = std::env::temp_dir().join(format!("sotto-audio-{}.png", std::process::id()));
+        plot(&tone(440.0, 4800), &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((width, height), (1200, 900));
+    }
 
     #[test]
     fn pcm_lines_decode_and_other_lines_pass() {
