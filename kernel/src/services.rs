@@ -157,8 +157,11 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
                 ..
             } = object.params
             {
-                let bytes = blob
-                    .get(offset as usize..(offset + len) as usize)
+                // The manifest is checked like a service's segments: a
+                // range outside the blob or larger than the object fails.
+                let bytes = offset
+                    .checked_add(len)
+                    .and_then(|end| blob.get(offset as usize..end as usize))
                     .filter(|bytes| bytes.len() <= memory.len())
                     .ok_or(LoadFailure::Object(
                         object.name.clone(),

@@ -344,3 +344,32 @@ fn an_image_without_a_manifest_stops_with_a_clear_message() {
         run.console
     );
 }
+
+#[test]
+fn initial_contents_outside_the_image_stop_the_boot_with_a_clear_message() {
+    use sotto_abi::manifest::ObjectParams;
+    let mut bytes = std::fs::read(image()).unwrap();
+    let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
+    let config = manifest
+        .objects
+        .iter_mut()
+        .find(|object| object.name == "audio-config")
+        .expect("the default system has a pipeline configuration");
+    let ObjectParams::Memory { init, .. } = &mut config.params else {
+        panic!("audio-config is a memory object");
+    };
+    *init = Some((u32::MAX - 8, 4096));
+    sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::BadManifest as i32, "{}", run.console);
+    assert!(
+        run.console.contains("BOOT FAILED: object audio-config: "),
+        "{}",
+        run.console
+    );
+    assert!(
+        !run.console.contains("[kernel] service "),
+        "{}",
+        run.console
+    );
+}
