@@ -42,6 +42,9 @@ pub enum LoadError {
     BadStack(u32),
     /// The entry point is not in a code segment.
     BadEntry(u32),
+    /// A memory object's initial contents (offset, length in the image's
+    /// service blob) lie outside the blob or exceed the object.
+    BadContents(u32, u32),
     /// The frame pool is exhausted.
     OutOfMemory,
     /// The page tables refused a mapping (overlapping segments, ...).
@@ -60,6 +63,10 @@ impl fmt::Display for LoadError {
             LoadError::BadSegment(va) => {
                 write!(f, "segment at {va:#010x} is empty or not page aligned")
             }
+            LoadError::BadContents(offset, len) => write!(
+                f,
+                "initial contents ({len} bytes at offset {offset:#x}) lie outside the image or exceed the object"
+            ),
             LoadError::SegmentOutOfRange(va) => write!(
                 f,
                 "segment at {va:#010x} lies outside {USER_TEXT_BASE:#010x}..{USER_IMAGE_LIMIT:#010x}"

@@ -165,7 +165,7 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
                     .filter(|bytes| bytes.len() <= memory.len())
                     .ok_or(LoadFailure::Object(
                         object.name.clone(),
-                        LoadError::BadSegment(offset),
+                        LoadError::BadContents(offset, len),
                     ))?;
                 memory[..bytes.len()].copy_from_slice(bytes);
             }

@@ -363,7 +363,9 @@ fn initial_contents_outside_the_image_stop_the_boot_with_a_clear_message() {
     let run = boot_bytes(&bytes).unwrap();
     assert_eq!(run.status, ExitCode::BadManifest as i32, "{}", run.console);
     assert!(
-        run.console.contains("BOOT FAILED: object audio-config: "),
+        run.console.contains(
+            "BOOT FAILED: object audio-config: initial contents (4096 bytes at offset 0xfffffff7) lie outside the image or exceed the object"
+        ),
         "{}",
         run.console
     );
