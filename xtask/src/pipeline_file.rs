@@ -369,6 +369,32 @@ mod tests {
         assert!(count >= 7, "only {count} fixtures");
     }
 
+    /// The README's topology change (FIR moved to LL, a second gain) runs
+    /// on the host reference without an underrun, and the new gain ramps
+    /// the output down to a quarter.
+    #[test]
+    fn the_readme_example_plays() {
+        use audio_dsp::graph::Graph;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/pipelines/readme-example.toml");
+        let built = load(&path).unwrap();
+        let pipeline = Pipeline::decode(&built.config).unwrap();
+        assert!(!pipeline.components.iter().any(|c| c.is_dp()));
+        let mut region = built.buffers;
+        let mut graph = Graph::new(&pipeline);
+        let mut out = [0i32; audio_dsp::PERIOD_SAMPLES];
+        let peak = |out: &[i32]| out.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        for _ in 0..1500 {
+            graph.ll_period(&pipeline, &mut region, &mut out);
+        }
+        let late = peak(&out);
+        assert_eq!((graph.underruns, graph.starved), (0, 0));
+        // 0.8 * 0.5 filtered plus 0.25, times the 0.25 the ramp ended at.
+        let full_scale = f64::from(i32::MAX);
+        let level = f64::from(late) / full_scale;
+        assert!((0.1..0.17).contains(&level), "peak {level}");
+    }
+
     #[test]
     fn lowpass_has_unity_gain_at_dc() {
         let taps = lowpass(32, 2000.0);
