@@ -147,6 +147,11 @@ impl Pipeline {
         postcard::from_bytes(bytes.strip_prefix(&MAGIC[..])?).ok()
     }
 
+    /// Indices of the components the DP scheduler runs, in order.
+    pub fn dp_components(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.components.len()).filter(|index| self.components[*index].is_dp())
+    }
+
     /// Bytes of the shared region the buffers need.
     pub fn region_bytes(&self) -> usize {
         self.buffers

@@ -25,19 +25,13 @@ const BUFFERS: u32 = 3;
 /// LL periods to run.
 const PERIODS: u32 = 1000;
 
-fn region(slot: u32) -> &'static mut [u8] {
-    let (address, size) = mem::info(slot).expect("a region granted in tests/system.toml");
-    mem::region_bytes(address.expect("mapped at boot"), size)
-}
-
 fn main(_: u32) {
-    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
-    let buffers = region(BUFFERS);
+    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
+        .expect("a pipeline description");
+    let buffers = mem::mapped(BUFFERS).expect("the buffer region");
     let mut graph = Graph::new(&pipeline);
     let dp: heapless::Vec<usize, { audio_dsp::config::MAX_COMPONENTS }> =
-        (0..pipeline.components.len())
-            .filter(|index| pipeline.components[*index].is_dp())
-            .collect();
+        pipeline.dp_components().collect();
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut scratch = [0i32; 2 * 2 * 960];
     let (mut ll_cycles, mut dp_cycles, mut blocks) = (0u64, 0u64, 0u32);

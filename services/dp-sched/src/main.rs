@@ -28,14 +28,10 @@ const WORKERS: u32 = 10;
 /// Print statistics this often (LL ticks).
 const REPORT_EVERY: u32 = 500;
 
-fn region(slot: u32) -> &'static [u8] {
-    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
-    mem::region_bytes(address.expect("mapped at boot"), size)
-}
-
 fn main(_: u32) {
-    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
-    let buffers = region(BUFFERS);
+    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
+        .expect("a pipeline description");
+    let buffers: &[u8] = mem::mapped(BUFFERS).expect("the buffer region");
     // DP components: pipeline index and block period in ticks.
     let dp: heapless::Vec<(usize, u32), MAX_COMPONENTS> = pipeline
         .components

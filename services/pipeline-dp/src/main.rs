@@ -27,15 +27,11 @@ const SCRATCH: usize = 2 * 2 * 960;
 /// Print the block cost this often (blocks).
 const REPORT_EVERY: u32 = 50;
 
-fn region(slot: u32) -> &'static mut [u8] {
-    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
-    mem::region_bytes(address.expect("mapped at boot"), size)
-}
-
 fn main(arg: u32) {
     let index = (arg & 0xFF) as usize;
-    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
-    let buffers = region(BUFFERS);
+    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
+        .expect("a pipeline description");
+    let buffers = mem::mapped(BUFFERS).expect("the buffer region");
     let mut graph = Graph::new(&pipeline);
     let name = pipeline
         .components

@@ -28,20 +28,12 @@ const DP_TICK: u32 = 6;
 /// Print statistics this often (periods).
 const REPORT_EVERY: u32 = 500;
 
-fn region(slot: u32) -> &'static mut [u8] {
-    let (address, size) = mem::info(slot).expect("a region granted in system.toml");
-    mem::region_bytes(address.expect("mapped at boot"), size)
-}
-
 fn main(periods: u32) {
-    let pipeline = Pipeline::decode(region(CONFIG)).expect("a pipeline description");
-    let buffers = region(BUFFERS);
+    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
+        .expect("a pipeline description");
+    let buffers = mem::mapped(BUFFERS).expect("the buffer region");
     let mut graph = Graph::new(&pipeline);
-    let dp = pipeline
-        .components
-        .iter()
-        .filter(|component| component.is_dp())
-        .count();
+    let dp = pipeline.dp_components().count();
     println!(
         "{} components ({dp} DP), {} buffers; streaming PCM",
         pipeline.components.len(),

@@ -24,6 +24,16 @@ pub fn info(slot: Slot) -> Result<(Option<u32>, u32), Error> {
     Ok(((address != 0).then_some(address), size))
 }
 
+/// The bytes of region `slot`, mapped at boot (`at` in `system.toml`);
+/// `BadAddress` if it is not mapped. Call it once per region: like
+/// [`region_bytes`], it hands out the mapping itself.
+pub fn mapped(slot: Slot) -> Result<&'static mut [u8], Error> {
+    match info(slot)? {
+        (Some(address), size) => Ok(region_bytes(address, size)),
+        (None, _) => Err(Error::BadAddress),
+    }
+}
+
 /// The bytes of a region this service has mapped writable at `address`
 /// (`size` bytes, from [`info`]).
 ///

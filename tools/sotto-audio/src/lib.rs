@@ -97,9 +97,7 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>> {
 pub fn reference(pipeline: &Pipeline, buffers: &[u8], periods: usize) -> Vec<i16> {
     let mut region = buffers.to_vec();
     let mut graph = Graph::new(pipeline);
-    let dp: Vec<usize> = (0..pipeline.components.len())
-        .filter(|i| pipeline.components[*i].is_dp())
-        .collect();
+    let dp: Vec<usize> = pipeline.dp_components().collect();
     let mut scratch = vec![0i32; 4 * 2 * 960];
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut samples = Vec::with_capacity(periods * PERIOD_SAMPLES);
