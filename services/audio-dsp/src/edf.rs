@@ -3,6 +3,16 @@
 //! task gets a deadline one block period after it became ready; the ready
 //! task with the earliest deadline runs next (ties: lower index).
 
+/// The bit of the DP scheduler's notification the pipeline signals after
+/// each LL tick.
+pub const TICK_BIT: u32 = 1;
+
+/// The bit DP worker `number` (its place among the DP components)
+/// signals when its block is done.
+pub const fn done_bit(number: usize) -> u32 {
+    2 << number
+}
+
 /// A DP task as the DP scheduler tracks it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpTask {
@@ -36,9 +46,14 @@ pub fn update(task: &mut DpTask, is_ready: bool, now: u32, block_ticks: u32) {
     };
 }
 
-/// The next task to run: the ready, not running one with the earliest
-/// deadline.
+/// The next task to release: the ready, not running one with the
+/// earliest deadline. Released tasks run one at a time, so none is
+/// released while another runs within its deadline; one past its deadline
+/// (hung, faulted or just slow) no longer holds the others back.
 pub fn next(tasks: &[DpTask]) -> Option<usize> {
+    if tasks.iter().any(|task| task.running && !task.late) {
+        return None;
+    }
     tasks
         .iter()
         .enumerate()
@@ -90,7 +105,12 @@ mod tests {
         update(&mut tasks[2], false, 12, 1);
         assert_eq!(next(&tasks), Some(1));
         tasks[1].running = true;
-        assert_eq!(next(&tasks), Some(0), "the running one is not picked again");
+        assert_eq!(next(&tasks), None, "one at a time");
+        tasks[1].running = false;
+        tasks[1].deadline = None;
+        assert_eq!(next(&tasks), Some(0));
+        tasks[1].running = true;
+        tasks[1].deadline = Some(16);
         // Staying ready keeps the first deadline.
         update(&mut tasks[0], true, 15, 10);
         assert_eq!(tasks[0].deadline, Some(20));
@@ -115,6 +135,14 @@ mod tests {
         assert_eq!(task.misses, 1);
         assert!(!done(&mut task, 13), "already reported");
         assert_eq!((task.runs, task.misses, task.late), (1, 1, false));
+        // A task past its deadline does not block another ready one.
+        let mut pair = [DpTask::default(); 2];
+        update(&mut pair[0], true, 0, 10);
+        update(&mut pair[1], true, 5, 10);
+        pair[0].running = true;
+        assert_eq!(next(&pair), None);
+        assert!(overdue(&mut pair[0], 11));
+        assert_eq!(next(&pair), Some(1));
         // The next block starts clean.
         update(&mut task, true, 13, 10);
         task.running = true;

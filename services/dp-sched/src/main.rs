@@ -2,10 +2,12 @@
 //! notification) it checks every DP component's buffers — mapped read-only
 //! — and gives each one that can run a block a deadline one block period
 //! away; the ready one with the earliest deadline is released by giving its
-//! worker's semaphore (slot 10 + its DP number). A worker signals bit 1
-//! when done; finishing after the deadline is a miss. DP workers run at a
-//! lower priority than every LL thread, and their output has a block of
-//! prefilled latency, so the LL side never waits for them.
+//! worker's semaphore (slot 10 + its DP number). Worker N signals bit
+//! N + 1 when done; finishing after the deadline, or still running when it
+//! passes, is a miss, and a task past its deadline no longer holds the
+//! others back. DP workers run at a lower priority than every LL thread,
+//! and their output starts with two blocks of prefilled latency, so the LL
+//! side never waits for a DP task that meets its deadlines.
 
 #![no_std]
 #![no_main]
@@ -52,21 +54,19 @@ fn main(_: u32) {
     loop {
         let bits = sync::wait(DP_TICK).expect("wait");
         let now = sys::ticks();
-        if bits & 2 != 0 {
-            for (number, (index, _)) in dp.iter().enumerate() {
-                let task = &mut tasks[number];
-                if task.running {
-                    let deadline = task.deadline.unwrap_or(0);
-                    if edf::done(task, now) {
-                        println!(
-                            "DEADLINE MISS: {} finished at tick {now}, deadline {deadline}",
-                            pipeline.components[*index].name
-                        );
-                    }
+        for (number, (index, _)) in dp.iter().enumerate() {
+            let task = &mut tasks[number];
+            if bits & edf::done_bit(number) != 0 && task.running {
+                let deadline = task.deadline.unwrap_or(0);
+                if edf::done(task, now) {
+                    println!(
+                        "DEADLINE MISS: {} finished at tick {now}, deadline {deadline}",
+                        pipeline.components[*index].name
+                    );
                 }
             }
         }
-        if bits & 1 != 0 {
+        if bits & edf::TICK_BIT != 0 {
             ticks += 1;
             for (number, (index, block_ticks)) in dp.iter().enumerate() {
                 if edf::overdue(&mut tasks[number], now) {
@@ -93,9 +93,7 @@ fn main(_: u32) {
                 }
             }
         }
-        if !tasks[..dp.len()].iter().any(|task| task.running)
-            && let Some(number) = edf::next(&tasks[..dp.len()])
-        {
+        if let Some(number) = edf::next(&tasks[..dp.len()]) {
             tasks[number].running = true;
             sync::give(WORKERS + number as u32).expect("release the worker");
         }

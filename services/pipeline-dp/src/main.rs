@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use audio_dsp::config::Pipeline;
+use audio_dsp::edf;
 use audio_dsp::graph::Graph;
 use sotto_rt::sync::{self, Timeout};
 use sotto_rt::{fault, mem, println, sys};
@@ -37,6 +38,12 @@ fn main(arg: u32) {
         .components
         .get(index)
         .map_or("?", |component| component.name.as_str());
+    let done = edf::done_bit(
+        pipeline
+            .dp_components()
+            .position(|dp| dp == index)
+            .unwrap_or(0),
+    );
     match pipeline.components.get(index) {
         Some(component) if component.is_dp() => {
             println!("DP worker for component {index} ({name})");
@@ -68,6 +75,6 @@ fn main(arg: u32) {
                 );
             }
         }
-        let _ = sync::signal(DP_TICK, 2);
+        let _ = sync::signal(DP_TICK, done);
     }
 }

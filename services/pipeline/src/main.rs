@@ -12,6 +12,7 @@
 
 use audio_dsp::PERIOD_SAMPLES;
 use audio_dsp::config::Pipeline;
+use audio_dsp::edf;
 use audio_dsp::graph::{Graph, pcm_base64};
 use ll::{Outcome, Task};
 use sotto_rt::{mem, println, sync, sys};
@@ -55,7 +56,7 @@ fn main(periods: u32) {
             most = most.max(spent);
             pcm_base64(&out, &mut line);
             println!("pcm {}", core::str::from_utf8(&line).unwrap_or(""));
-            let _ = sync::signal(DP_TICK, 1);
+            let _ = sync::signal(DP_TICK, edf::TICK_BIT);
             if graph.periods % REPORT_EVERY == 0 {
                 println!(
                     "stats: {} periods, {} underruns, {} starved components; components avg {} max {most} cycles per period",
