@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use audio_dsp::config::{Buffer, Component, Kind, Pipeline};
 use audio_dsp::ring::{Ring, bytes_for};
-use audio_dsp::{CHANNELS, PERIOD_FRAMES, RATE};
+use audio_dsp::{CHANNELS, MAX_BLOCK_FRAMES, PERIOD_FRAMES, RATE};
 use serde::Deserialize;
 
 /// Blocks of silence a DP stage's output starts with: its latency, which
@@ -19,6 +19,8 @@ use serde::Deserialize;
 pub const DP_PREFILL_BLOCKS: u32 = 2;
 /// Every ring holds this many DP blocks.
 const RING_BLOCKS: u32 = 4;
+/// The longest gain ramp (ms): ten minutes.
+const MAX_RAMP_MS: u32 = 600_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,9 +132,12 @@ pub fn load(path: &Path) -> Result<Built> {
             None => anyhow::anyhow!("{shown}: {}", error.message()),
         }
     })?;
-    if file.block_frames == 0 || !file.block_frames.is_multiple_of(PERIOD_FRAMES as u32) {
+    if file.block_frames == 0
+        || !file.block_frames.is_multiple_of(PERIOD_FRAMES as u32)
+        || file.block_frames as usize > MAX_BLOCK_FRAMES
+    {
         bail!(
-            "{shown}: block_frames: {} is not a non-zero multiple of the {PERIOD_FRAMES}-frame period",
+            "{shown}: block_frames: {} is not a multiple of the {PERIOD_FRAMES}-frame period in 1..={MAX_BLOCK_FRAMES}",
             file.block_frames
         );
     }
@@ -153,6 +158,7 @@ pub fn load(path: &Path) -> Result<Built> {
     };
     let mut pipeline = Pipeline::default();
     let mut produced = vec![false; file.buffers.len()];
+    let mut consumed = vec![false; file.buffers.len()];
     let mut dp_outputs = vec![false; file.buffers.len()];
     for entry in &file.components {
         let name = entry.name.as_str();
@@ -171,9 +177,14 @@ pub fn load(path: &Path) -> Result<Built> {
         let (kind, wants_inputs, wants_output) = match entry.kind.as_str() {
             "sine" => (
                 Kind::Sine {
-                    frequency: entry
-                        .frequency
-                        .with_context(|| field("frequency is required"))?,
+                    frequency: match entry.frequency {
+                        Some(hz) if (1..RATE / 2).contains(&hz) => hz,
+                        Some(hz) => bail!(
+                            "{}: {hz} Hz is not between 1 Hz and half the {RATE} Hz rate",
+                            field("frequency")
+                        ),
+                        None => bail!("{} is required", field("frequency")),
+                    },
                     amplitude: q31(entry.amplitude.unwrap_or(0.5), &field("amplitude"))?,
                 },
                 0,
@@ -183,7 +194,10 @@ pub fn load(path: &Path) -> Result<Built> {
                 Kind::Gain {
                     start: q31(entry.start.unwrap_or(0.0), &field("start"))?,
                     target: q31(entry.target.unwrap_or(0.5), &field("target"))?,
-                    ramp_frames: entry.ramp_ms.unwrap_or(0) * RATE / 1000,
+                    ramp_frames: match entry.ramp_ms.unwrap_or(0) {
+                        ms @ 0..=MAX_RAMP_MS => ms * (RATE / 1000),
+                        ms => bail!("{}: {ms} is more than {MAX_RAMP_MS}", field("ramp_ms")),
+                    },
                 },
                 1,
                 true,
@@ -191,21 +205,33 @@ pub fn load(path: &Path) -> Result<Built> {
             "mixer" => (Kind::Mixer, 2, true),
             "fir" => {
                 let taps = entry.taps.unwrap_or(32);
-                if !(1..=audio_dsp::component::MAX_TAPS).contains(&taps) {
+                if !(2..=audio_dsp::component::MAX_TAPS).contains(&taps) {
                     bail!(
-                        "{}: {taps} is not 1..={}",
+                        "{}: {taps} is not 2..={}",
                         field("taps"),
                         audio_dsp::component::MAX_TAPS
                     );
                 }
                 let cutoff = entry.cutoff_hz.unwrap_or(4000.0);
-                if !(0.0..f64::from(RATE) / 2.0).contains(&cutoff) {
+                if !(cutoff > 0.0 && cutoff < f64::from(RATE) / 2.0) {
                     bail!(
-                        "{}: {cutoff} Hz is not below half the {RATE} Hz rate",
+                        "{}: {cutoff} Hz is not between 0 and half the {RATE} Hz rate",
                         field("cutoff_hz")
                     );
                 }
                 let coefficients = lowpass(taps, cutoff);
+                // The FIR accumulates in 64 bits: with taps summing to less
+                // than 2 in magnitude, no input can overflow it.
+                let magnitude: f64 = coefficients
+                    .iter()
+                    .map(|tap| f64::from(*tap).abs() / 2f64.powi(31))
+                    .sum();
+                if magnitude >= 2.0 {
+                    bail!(
+                        "{}: {taps} taps at {cutoff} Hz sum to {magnitude:.2} in magnitude; at 2 or more the filter could overflow",
+                        field("cutoff_hz")
+                    );
+                }
                 let block_frames = if entry.dp {
                     file.block_frames
                 } else {
@@ -251,6 +277,13 @@ pub fn load(path: &Path) -> Result<Built> {
                     file.buffers[*input as usize].name
                 );
             }
+            if std::mem::replace(&mut consumed[*input as usize], true) {
+                bail!(
+                    "{}: buffer \"{}\" already has a reader (a buffer has one writer and one reader)",
+                    field("input"),
+                    file.buffers[*input as usize].name
+                );
+            }
         }
         if let Some(output) = output {
             if std::mem::replace(&mut produced[output as usize], true) {
@@ -278,12 +311,19 @@ pub fn load(path: &Path) -> Result<Built> {
                 )
             })?;
     }
-    if !pipeline
+    let sinks = pipeline
         .components
         .iter()
-        .any(|component| matches!(component.kind, Kind::Sink))
-    {
-        bail!("{shown}: the pipeline has no sink");
+        .filter(|component| matches!(component.kind, Kind::Sink))
+        .count();
+    if sinks != 1 {
+        bail!("{shown}: the pipeline has {sinks} sinks; it needs exactly one");
+    }
+    if let Some(unread) = (0..file.buffers.len()).find(|i| !consumed[*i]) {
+        bail!(
+            "{shown}: buffer \"{}\" is never read (it would fill up and stop its writer)",
+            file.buffers[unread].name
+        );
     }
     let mut offset = 0u32;
     for (i, _) in file.buffers.iter().enumerate() {
@@ -325,7 +365,7 @@ pub fn load(path: &Path) -> Result<Built> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Pipeline, load, lowpass};
+    use super::{Pipeline, bytes_for, load, lowpass};
     use std::path::Path;
 
     #[test]
@@ -335,6 +375,23 @@ mod tests {
         assert_eq!(pipeline.components.len(), 6);
         assert!(pipeline.components.iter().any(|c| c.is_dp()));
         assert_eq!(built.buffers.len(), pipeline.region_bytes());
+        // Only the DP output starts with its latency: two 10 ms blocks.
+        let block = 480 * 2;
+        for (buffer, name) in pipeline
+            .buffers
+            .iter()
+            .zip(["tone", "gained", "filtered", "tone2", "mixed"])
+        {
+            let start = buffer.offset as usize;
+            let bytes = &built.buffers[start..start + bytes_for(buffer.samples as usize)];
+            let prefill = if name == "filtered" { 2 * block } else { 0 };
+            assert_eq!(buffer.samples as usize, 4 * block, "{name}");
+            assert_eq!(
+                audio_dsp::ring::levels(bytes),
+                (prefill, 4 * block - prefill),
+                "{name}"
+            );
+        }
     }
 
     /// Every `fixtures/pipelines/*.toml` either loads (no `.err` beside it)

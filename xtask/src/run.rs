@@ -108,14 +108,26 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
     let mut pcm = sotto_audio::PcmCollector::default();
     let mut reports = LatestReports::default();
     let mut out = std::io::stdout().lock();
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(text) = pcm.feed(&line)? {
-            reports.feed(text);
-            writeln!(out, "{text}")?;
+    // Whatever goes wrong on this side, QEMU is not left running.
+    let streamed = (|| -> Result<()> {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            match pcm.feed(&line) {
+                Ok(Some(text)) => {
+                    reports.feed(text);
+                    writeln!(out, "{text}")?;
+                }
+                Ok(None) => {}
+                Err(error) => writeln!(out, "run: a PCM line is damaged ({error:#}); skipped")?,
+            }
         }
+        Ok(())
+    })();
+    if streamed.is_err() {
+        let _ = child.kill();
     }
     let status = child.wait()?;
+    streamed?;
     if !reports.reports.is_empty() {
         writeln!(out, "run: the last statistics each service printed:")?;
         for (_, lines) in &reports.reports {
@@ -124,7 +136,10 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
             }
         }
     }
-    if !pcm.samples.is_empty() {
+    if pcm.samples.is_empty() {
+        // No stale file from an earlier run passes for this one's output.
+        let _ = std::fs::remove_file(wav);
+    } else {
         sotto_audio::write_wav(wav, &pcm.samples)?;
         let frames = pcm.samples.len() / audio_dsp::CHANNELS;
         writeln!(

@@ -239,15 +239,16 @@ mod tests {
         let mut after = vec![from_ratio(1, 2); 4];
         gain.process(&mut after);
         assert_eq!(after[0], mul(from_ratio(1, 2), target));
-        // Monotonic in between.
-        assert!(
-            block
-                .chunks(2)
-                .map(|frame| frame[0])
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|pair| pair[1] >= pair[0])
-        );
+        // Linear in between: frame k gets start + k * step, the step being
+        // (target - start) / 480 rounded towards zero; the last ramp frame
+        // is less than two steps short of the target.
+        let step = (target - start) / 480;
+        for (k, frame) in block.chunks(2).enumerate() {
+            let gain = start + k as i32 * step;
+            assert_eq!(frame[0], mul(from_ratio(1, 2), gain), "frame {k}");
+            assert_eq!(frame[0], frame[1], "both channels get the same gain");
+        }
+        assert!(target - (start + 479 * step) < 2 * step);
     }
 
     #[test]

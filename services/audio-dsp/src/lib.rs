@@ -27,3 +27,10 @@ pub const PERIOD_FRAMES: usize = 48;
 pub const CHANNELS: usize = 2;
 /// Samples per LL period.
 pub const PERIOD_SAMPLES: usize = PERIOD_FRAMES * CHANNELS;
+
+/// The largest DP block (frames): 20 ms.
+pub const MAX_BLOCK_FRAMES: usize = 960;
+
+/// Scratch a DP block needs (input and output, samples): `dp_block`'s
+/// `scratch` argument must be at least this long.
+pub const DP_SCRATCH_SAMPLES: usize = 2 * MAX_BLOCK_FRAMES * CHANNELS;

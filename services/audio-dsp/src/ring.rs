@@ -1,11 +1,12 @@
 //! A single-producer, single-consumer ring of samples in a byte region
 //! (a shared memory capability), usable by two services at once on one
 //! core: the producer writes samples, then publishes its index; the
-//! consumer reads, then publishes its own. Indices only grow (wrapping),
-//! positions are indices modulo the capacity.
+//! consumer reads, then publishes its own. Indices run modulo twice the
+//! capacity; positions are indices modulo the capacity.
 //!
 //! Layout: bytes 0..4 write index, 4..8 read index, 8..12 capacity (in
-//! samples), 12..16 reserved, then the samples (i32, little-endian).
+//! samples; for people reading memory: users take it from the region's
+//! length), 12..16 reserved, then the samples (i32, little-endian).
 //! Samples are copied as `i32` slices, in at most two pieces, when the
 //! region is 4-byte aligned (shared regions are page-aligned), and byte by
 //! byte otherwise.
@@ -34,12 +35,33 @@ fn set_word(bytes: &mut [u8], at: usize, value: u32) {
     bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
 }
 
+/// Samples a ring over `bytes` holds: from the slice's length, never from
+/// the header, which another service can write.
+fn capacity_of(bytes: &[u8]) -> usize {
+    bytes.len().saturating_sub(HEADER) / 4
+}
+
+/// The indices run modulo twice the capacity, so "full" and "empty" differ
+/// and no capacity has to divide 2^32. Values out of range (a damaged
+/// header) are reduced, never trusted: the worst a bad header can do is
+/// garble this ring's samples, not make its users panic.
+fn indices(bytes: &[u8], capacity: usize) -> (usize, usize, usize) {
+    let span = 2 * capacity;
+    let write = word(bytes, 0) as usize % span;
+    let read = word(bytes, 4) as usize % span;
+    let available = ((write + span - read) % span).min(capacity);
+    (write, read, available)
+}
+
 /// Fill levels of a ring, read without changing it (for observers such
 /// as the DP scheduler, which maps the buffers read-only).
 pub fn levels(bytes: &[u8]) -> (usize, usize) {
-    let (write, read, capacity) = (word(bytes, 0), word(bytes, 4), word(bytes, 8) as usize);
-    let available = write.wrapping_sub(read) as usize;
-    (available, capacity.saturating_sub(available))
+    let capacity = capacity_of(bytes);
+    if capacity == 0 {
+        return (0, 0);
+    }
+    let (_, _, available) = indices(bytes, capacity);
+    (available, capacity - available)
 }
 
 /// A ring over a byte region.
@@ -50,7 +72,7 @@ pub struct Ring<'a> {
 impl<'a> Ring<'a> {
     /// Format `bytes` as an empty ring of as many samples as fit.
     pub fn format(bytes: &'a mut [u8]) -> Ring<'a> {
-        let capacity = (bytes.len() - HEADER) / 4;
+        let capacity = capacity_of(bytes);
         set_word(bytes, 0, 0);
         set_word(bytes, 4, 0);
         set_word(bytes, 8, capacity as u32);
@@ -64,7 +86,7 @@ impl<'a> Ring<'a> {
 
     /// Samples it holds at most.
     pub fn capacity(&self) -> usize {
-        word(self.bytes, 8) as usize
+        capacity_of(self.bytes)
     }
 
     /// (samples readable, samples writable).
@@ -74,13 +96,15 @@ impl<'a> Ring<'a> {
 
     /// Write all of `samples`, or nothing if they do not fit.
     pub fn write(&mut self, samples: &[i32]) -> bool {
-        let (_, free) = self.levels();
-        if samples.len() > free {
+        let capacity = self.capacity();
+        if capacity == 0 {
+            return samples.is_empty();
+        }
+        let (write, _, available) = indices(self.bytes, capacity);
+        if samples.len() > capacity - available {
             return false;
         }
-        let capacity = self.capacity();
-        let write = word(self.bytes, 0);
-        let start = write as usize % capacity;
+        let start = write % capacity;
         let first = samples.len().min(capacity - start);
         let area = &mut self.bytes[HEADER..HEADER + capacity * 4];
         if let Ok(slots) = <[i32]>::mut_from_bytes(area) {
@@ -94,20 +118,23 @@ impl<'a> Ring<'a> {
         }
         // The samples before the index that makes them visible.
         compiler_fence(Ordering::Release);
-        set_word(self.bytes, 0, write.wrapping_add(samples.len() as u32));
+        let next = (write + samples.len()) % (2 * capacity);
+        set_word(self.bytes, 0, next as u32);
         true
     }
 
     /// Read exactly `out.len()` samples, or nothing if fewer are there.
     pub fn read(&mut self, out: &mut [i32]) -> bool {
-        let (available, _) = self.levels();
+        let capacity = self.capacity();
+        if capacity == 0 {
+            return out.is_empty();
+        }
+        let (_, read, available) = indices(self.bytes, capacity);
         if out.len() > available {
             return false;
         }
         compiler_fence(Ordering::Acquire);
-        let capacity = self.capacity();
-        let read = word(self.bytes, 4);
-        let start = read as usize % capacity;
+        let start = read % capacity;
         let first = out.len().min(capacity - start);
         let area = &self.bytes[HEADER..HEADER + capacity * 4];
         if let Ok(slots) = <[i32]>::ref_from_bytes(area) {
@@ -121,14 +148,15 @@ impl<'a> Ring<'a> {
             }
         }
         compiler_fence(Ordering::Release);
-        set_word(self.bytes, 4, read.wrapping_add(out.len() as u32));
+        let next = (read + out.len()) % (2 * capacity);
+        set_word(self.bytes, 4, next as u32);
         true
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Ring, bytes_for, levels};
+    use super::{HEADER, Ring, bytes_for, levels};
 
     #[test]
     fn writes_and_reads_in_order_across_the_wrap() {
@@ -137,6 +165,56 @@ mod tests {
         let bytes: &mut [u8] = zerocopy::IntoBytes::as_mut_bytes(words.as_mut_slice());
         exercise(&mut bytes[..bytes_for(10)]);
         exercise(&mut bytes[1..=bytes_for(10)]);
+    }
+
+    #[test]
+    fn indices_stay_small_over_many_laps_of_any_capacity() {
+        let mut memory = vec![0u8; bytes_for(7)];
+        let mut ring = Ring::format(&mut memory);
+        let mut next = 0i32;
+        let mut expected = 0i32;
+        for lap in 0..1000 {
+            let chunk: Vec<i32> = (0..1 + lap % 5)
+                .map(|_| {
+                    next += 1;
+                    next
+                })
+                .collect();
+            assert!(ring.write(&chunk));
+            let mut out = vec![0; chunk.len()];
+            assert!(ring.read(&mut out));
+            for sample in out {
+                expected += 1;
+                assert_eq!(sample, expected);
+            }
+        }
+        assert!(super::word(&memory, 0) < 14 && super::word(&memory, 4) < 14);
+    }
+
+    #[test]
+    fn a_damaged_header_cannot_make_its_users_panic() {
+        let mut memory = vec![0u8; bytes_for(8)];
+        Ring::format(&mut memory);
+        for (write, read, capacity) in [
+            (u32::MAX, 0, 0),
+            (0, u32::MAX, u32::MAX),
+            (1000, 3, 1 << 30),
+            (5, 9, 8),
+        ] {
+            super::set_word(&mut memory, 0, write);
+            super::set_word(&mut memory, 4, read);
+            super::set_word(&mut memory, 8, capacity);
+            let (available, free) = levels(&memory);
+            assert_eq!(available + free, 8);
+            let mut ring = Ring::attach(&mut memory);
+            let _ = ring.write(&[1; 8]);
+            let _ = ring.read(&mut [0; 8]);
+        }
+        // Too small to hold a sample: nothing fits, nothing panics.
+        let mut tiny = [0u8; HEADER + 3];
+        let mut ring = Ring::format(&mut tiny);
+        assert!(!ring.write(&[1]) && !ring.read(&mut [0]));
+        assert_eq!(levels(&tiny), (0, 0));
     }
 
     fn exercise(memory: &mut [u8]) {

@@ -33,7 +33,7 @@ fn main(_: u32) {
     let dp: heapless::Vec<usize, { audio_dsp::config::MAX_COMPONENTS }> =
         pipeline.dp_components().collect();
     let mut out = [0i32; PERIOD_SAMPLES];
-    let mut scratch = [0i32; 2 * 2 * 960];
+    let mut scratch = [0i32; audio_dsp::DP_SCRATCH_SAMPLES];
     let (mut ll_cycles, mut dp_cycles, mut blocks) = (0u64, 0u64, 0u32);
     for _ in 0..PERIODS {
         let start = sys::cycles();

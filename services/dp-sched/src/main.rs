@@ -17,7 +17,7 @@ use audio_dsp::config::{Kind, Pipeline};
 use audio_dsp::edf::{self, DpTask};
 use audio_dsp::graph::Graph;
 use audio_dsp::{PERIOD_FRAMES, config::MAX_COMPONENTS};
-use sotto_rt::{mem, println, sync, sys};
+use sotto_rt::{ObjectKind, Rights, cap, mem, println, sync};
 
 sotto_rt::entry!(main);
 
@@ -50,10 +50,27 @@ fn main(_: u32) {
         .collect();
     let mut tasks = [DpTask::default(); MAX_COMPONENTS];
     println!("{} DP task(s), earliest deadline first", dp.len());
+    // A task without a worker to release is never made ready.
+    let mut schedulable = [false; MAX_COMPONENTS];
+    for (number, (index, _)) in dp.iter().enumerate() {
+        let slot = WORKERS + number as u32;
+        schedulable[number] = cap::info(slot).is_ok_and(|info| {
+            info.kind == ObjectKind::Semaphore && info.rights.contains(Rights::SEND)
+        });
+        if !schedulable[number] {
+            println!(
+                "{}: no worker semaphore at slot {slot} (see system.toml): it will not run",
+                pipeline.components[*index].name
+            );
+        }
+    }
+    // Time is counted in LL ticks (the pipeline's periods), not kernel
+    // ticks: deadlines stay in periods whatever the kernel's tick rate, and
+    // a block that ends just after a tick interrupt is not judged by it.
     let mut ticks = 0u32;
     loop {
         let bits = sync::wait(DP_TICK).expect("wait");
-        let now = sys::ticks();
+        let now = ticks;
         for (number, (index, _)) in dp.iter().enumerate() {
             let task = &mut tasks[number];
             if bits & edf::done_bit(number) != 0 && task.running {
@@ -68,6 +85,7 @@ fn main(_: u32) {
         }
         if bits & edf::TICK_BIT != 0 {
             ticks += 1;
+            let now = ticks;
             for (number, (index, block_ticks)) in dp.iter().enumerate() {
                 if edf::overdue(&mut tasks[number], now) {
                     println!(
@@ -78,7 +96,7 @@ fn main(_: u32) {
                 }
                 edf::update(
                     &mut tasks[number],
-                    Graph::dp_ready(&pipeline, buffers, *index),
+                    schedulable[number] && Graph::dp_ready(&pipeline, buffers, *index),
                     now,
                     *block_ticks,
                 );
@@ -94,8 +112,13 @@ fn main(_: u32) {
             }
         }
         if let Some(number) = edf::next(&tasks[..dp.len()]) {
-            tasks[number].running = true;
-            sync::give(WORKERS + number as u32).expect("release the worker");
+            if sync::give(WORKERS + number as u32).is_ok() {
+                tasks[number].running = true;
+            } else {
+                println!("cannot release DP task {number}: it will not run");
+                schedulable[number] = false;
+                tasks[number].deadline = None;
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A DP worker: it runs one DP component of the pipeline (argument bits
-//! 0..8: its index in the pipeline file) one block at a time, each time
-//! dp-sched gives its semaphore, and signals dp-sched when done. For tests,
+//! 0..8: which one, counting only DP components: 0 is the first `dp =
+//! true` component of the pipeline file, wherever it stands) one block at
+//! a time, each time dp-sched gives its semaphore, and signals dp-sched
+//! when done. For tests,
 //! argument bit 8 delays its first block by 15 ms (a deadline miss on
 //! purpose) and bit 9 makes it fault on its first block.
 
@@ -22,35 +24,28 @@ const DP_TICK: u32 = 2;
 const CONFIG: u32 = 3;
 const BUFFERS: u32 = 4;
 
-/// Largest block this worker handles (frames), both directions.
-const SCRATCH: usize = 2 * 2 * 960;
-
 /// Print the block cost this often (blocks).
 const REPORT_EVERY: u32 = 50;
 
 fn main(arg: u32) {
-    let index = (arg & 0xFF) as usize;
+    let number = (arg & 0xFF) as usize;
     let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
         .expect("a pipeline description");
     let buffers = mem::mapped(BUFFERS).expect("the buffer region");
     let mut graph = Graph::new(&pipeline);
-    let name = pipeline
-        .components
-        .get(index)
-        .map_or("?", |component| component.name.as_str());
-    let done = edf::done_bit(
-        pipeline
-            .dp_components()
-            .position(|dp| dp == index)
-            .unwrap_or(0),
-    );
-    match pipeline.components.get(index) {
-        Some(component) if component.is_dp() => {
-            println!("DP worker for component {index} ({name})");
+    let Some(index) = pipeline.dp_components().nth(number) else {
+        // dp-sched has no DP task to release this worker for.
+        println!("the pipeline has no DP component #{number}: idle");
+        loop {
+            let _ = sync::take(GO, Timeout::Forever);
         }
-        _ => println!("component {index} ({name}) is not a DP component: idle"),
-    }
-    let mut scratch = [0i32; SCRATCH];
+    };
+    let done = edf::done_bit(number);
+    println!(
+        "DP worker #{number}: component {index} ({})",
+        pipeline.components[index].name
+    );
+    let mut scratch = [0i32; audio_dsp::DP_SCRATCH_SAMPLES];
     let mut blocks = 0u32;
     let (mut total, mut most) = (0u64, 0u32);
     loop {

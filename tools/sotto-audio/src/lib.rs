@@ -98,7 +98,7 @@ pub fn reference(pipeline: &Pipeline, buffers: &[u8], periods: usize) -> Vec<i16
     let mut region = buffers.to_vec();
     let mut graph = Graph::new(pipeline);
     let dp: Vec<usize> = pipeline.dp_components().collect();
-    let mut scratch = vec![0i32; 4 * 2 * 960];
+    let mut scratch = vec![0i32; audio_dsp::DP_SCRATCH_SAMPLES];
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut samples = Vec::with_capacity(periods * PERIOD_SAMPLES);
     for _ in 0..periods {
@@ -121,6 +121,25 @@ pub fn pipeline_of_image(elf: &[u8]) -> Result<(Pipeline, Vec<u8>)> {
     let pipeline = Pipeline::decode(&config)
         .context("the audio-config object holds no pipeline description")?;
     Ok((pipeline, buffers))
+}
+
+/// Amplitude (full scale = 1.0) of the `hz` component in the left
+/// channel's last `frames` frames: a single-bin DFT, exact for a tone
+/// with a whole number of cycles in the window.
+pub fn tone_amplitude(samples: &[i16], hz: f64, frames: usize) -> f64 {
+    let total = samples.len() / CHANNELS;
+    let left = samples
+        .chunks_exact(CHANNELS)
+        .skip(total.saturating_sub(frames))
+        .map(|frame| f64::from(frame[0]) / 32768.0);
+    let (mut re, mut im, mut n) = (0.0, 0.0, 0usize);
+    for (t, x) in left.enumerate() {
+        let angle = 2.0 * std::f64::consts::PI * hz * t as f64 / f64::from(RATE);
+        re += x * angle.cos();
+        im -= x * angle.sin();
+        n += 1;
+    }
+    2.0 * (re * re + im * im).sqrt() / n.max(1) as f64
 }
 
 /// Magnitude spectrum (dB, Hann window) of the left channel's last `n`
@@ -199,7 +218,7 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PcmCollector, decode_line, plot, read_wav, spectrum, write_wav};
+    use super::{PcmCollector, decode_line, plot, read_wav, spectrum, tone_amplitude, write_wav};
 
     /// A stereo 16-bit sine of `frequency` Hz, half scale.
     fn tone(frequency: f64, frames: usize) -> Vec<i16> {
@@ -224,6 +243,19 @@ mod tests {
         // Far from the tone, the window keeps leakage 60+ dB down.
         let far = spectrum.iter().find(|(hz, _)| *hz > 5000.0).unwrap().1;
         assert!(peak_db - far > 60.0, "{peak_db} dB vs {far} dB");
+    }
+
+    #[test]
+    fn tone_amplitude_measures_each_tone_of_a_mix() {
+        let mix: Vec<i16> = tone(440.0, 4800)
+            .iter()
+            .zip(tone(3000.0, 4800))
+            .map(|(a, b)| a / 2 + b / 4)
+            .collect();
+        // Half scale halved and quartered.
+        assert!((tone_amplitude(&mix, 440.0, 4800) - 0.25).abs() < 0.002);
+        assert!((tone_amplitude(&mix, 3000.0, 4800) - 0.125).abs() < 0.002);
+        assert!(tone_amplitude(&mix, 1000.0, 4800) < 0.002);
     }
 
     #[test]
