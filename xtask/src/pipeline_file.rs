@@ -1,7 +1,7 @@
 //! Pipeline files (`pipeline.toml`): the audio topology and parameters,
 //! turned into the configuration the pipeline services read and the initial
 //! contents of the shared buffer region (rings formatted, DP outputs
-//! pre-filled with one DP block of silence per... see `DP_PREFILL_BLOCKS`).
+//! pre-filled with `DP_PREFILL_BLOCKS` blocks of silence).
 //! Errors name the file, the component and the field.
 
 use std::collections::HashMap;

@@ -222,6 +222,8 @@ fn initial_contents(
     problems: &mut Vec<String>,
 ) -> Vec<(u16, Vec<u8>)> {
     let mut inits = Vec::new();
+    // The services pair the description with the buffers it lays out.
+    let mut first_pipeline: Option<(String, String)> = None;
     for (i, object) in file.objects.iter_mut().enumerate() {
         let Some(pipeline) = &object.pipeline else {
             if object.contents.is_some() {
@@ -233,6 +235,17 @@ fn initial_contents(
             }
             continue;
         };
+        match &first_pipeline {
+            Some((other, file)) if file != pipeline => {
+                problems.push(format!(
+                    "object \"{}\" (#{}): pipeline: \"{pipeline}\", but object \"{other}\" names \"{file}\": a system has one pipeline file",
+                    object.name,
+                    i + 1
+                ));
+            }
+            Some(_) => {}
+            None => first_pipeline = Some((object.name.clone(), pipeline.clone())),
+        }
         let built = match crate::pipeline_file::load(&dir.join(pipeline)) {
             Ok(built) => built,
             Err(error) => {
