@@ -5,6 +5,8 @@
 //! build it also runs as its own rustc wrapper and linker (see [`wrapper`]).
 
 mod bench;
+#[cfg(test)]
+mod fixtures;
 mod new_service;
 mod pipeline;
 mod pipeline_file;

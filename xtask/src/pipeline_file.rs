@@ -398,32 +398,9 @@ mod tests {
     /// or fails with exactly the text of its `.err` file.
     #[test]
     fn fixtures() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines");
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|ext| ext != "toml") {
-                continue;
-            }
-            count += 1;
-            let expected = std::fs::read_to_string(path.with_extension("err")).ok();
-            match (load(&path), expected) {
-                (Ok(_), None) => {}
-                (Ok(_), Some(expected)) => {
-                    panic!("{} loaded, expected:\n{expected}", path.display())
-                }
-                (Err(error), Some(expected)) => {
-                    assert_eq!(
-                        format!("{error:#}"),
-                        expected.trim_end(),
-                        "{}",
-                        path.display()
-                    )
-                }
-                (Err(error), None) => panic!("{} failed:\n{error:#}", path.display()),
-            }
-        }
-        assert!(count >= 7, "only {count} fixtures");
+        crate::fixtures::check("pipelines", 12, |path| {
+            load(path).map(|_| ()).map_err(|error| format!("{error:#}"))
+        });
     }
 
     /// The README's topology change (FIR moved to LL, a second gain) runs

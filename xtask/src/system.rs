@@ -740,28 +740,11 @@ mod tests {
     /// fails with exactly the text of its `.err` file.
     #[test]
     fn fixtures() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems");
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|ext| ext != "toml") {
-                continue;
-            }
-            count += 1;
-            let expected = std::fs::read_to_string(path.with_extension("err")).ok();
-            let result = load(&path, |krate| ["hello", "ticker"].contains(&krate));
-            match (result, expected) {
-                (Ok(_), None) => {}
-                (Ok(_), Some(expected)) => {
-                    panic!("{} loaded, expected:\n{expected}", path.display())
-                }
-                (Err(error), Some(expected)) => {
-                    assert_eq!(error.to_string(), expected.trim_end(), "{}", path.display())
-                }
-                (Err(error), None) => panic!("{} failed:\n{error}", path.display()),
-            }
-        }
-        assert!(count >= 8, "only {count} fixtures");
+        crate::fixtures::check("systems", 8, |path| {
+            load(path, |krate| ["hello", "ticker"].contains(&krate))
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        });
     }
 
     #[test]
