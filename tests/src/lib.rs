@@ -78,6 +78,12 @@ pub fn test_image() -> PathBuf {
     image_dir().join("test.elf")
 }
 
+/// The default system with the README's changed pipeline (FIR moved to LL,
+/// a second gain), as `cargo xtask test` builds it with `--pipeline`.
+pub fn readme_pipeline_image() -> PathBuf {
+    image_dir().join("sotto-readme-example.elf")
+}
+
 /// Address of a symbol in the kernel (the same in every image).
 pub fn symbol(name: &str) -> u32 {
     let bytes = std::fs::read(image()).expect("reading the image");

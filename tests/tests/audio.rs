@@ -3,7 +3,7 @@
 //! purpose; a DP worker that faults.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Boot, boot_bytes, image};
+use sotto_tests::{Boot, boot_bytes, image, readme_pipeline_image};
 
 /// Ticks per LL period (the default system's tick is 1 ms).
 const PERIOD_TICKS: u32 = 1;
@@ -199,4 +199,38 @@ fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
     assert!(ll.ends_with(" 0 overruns"), "{ll}");
     let end = run.line_starting("shutdown: 600 ticks");
     assert!(end.contains("1 stopped by a fault"), "{end}");
+}
+
+#[test]
+fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
+    // Same services, same system.toml; only the pipeline file differs.
+    let mut bytes = std::fs::read(readme_pipeline_image()).unwrap();
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.run_ticks = 1_010;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert_eq!(
+        run.lines_of("pipeline")[0],
+        "7 components (0 DP), 6 buffers; streaming PCM"
+    );
+    assert_eq!(
+        run.lines_of("eq-worker")[0],
+        "the pipeline has no DP component #0: idle"
+    );
+    let stats = last_line(&run, "pipeline", "stats: 1000 periods");
+    assert!(
+        stats.starts_with("stats: 1000 periods, 0 underruns, 0 starved"),
+        "{stats}"
+    );
+    let samples = pcm(&run);
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    assert!(pipeline.components.iter().any(|c| c.name == "master"));
+    let expected = sotto_audio::reference(
+        &pipeline,
+        &buffers,
+        samples.len() / audio_dsp::PERIOD_SAMPLES,
+    );
+    assert!(samples.len() >= 1000 * audio_dsp::PERIOD_SAMPLES);
+    assert!(samples == expected, "the output differs from the reference");
 }

@@ -112,6 +112,10 @@ struct BootArgs {
     /// Run a kernel self-test instead of the services.
     #[arg(long, default_value = "none", value_parser = parse_self_test)]
     self_test: SelfTest,
+    /// Use this pipeline file instead of the one the system file names
+    /// (the image is then `target/sotto/<system>-<pipeline>.elf`).
+    #[arg(long)]
+    pipeline: Option<std::path::PathBuf>,
 }
 
 fn parse_self_test(name: &str) -> Result<SelfTest, String> {
@@ -133,7 +137,14 @@ impl BootArgs {
             time: None,
             report_every: None,
             self_test: SelfTest::None,
+            pipeline: None,
         }
+    }
+
+    /// The same, with another pipeline file.
+    fn with_pipeline(mut self, pipeline: std::path::PathBuf) -> BootArgs {
+        self.pipeline = Some(pipeline);
+        self
     }
 
     fn config(&self, kernel: &system::KernelSection) -> Result<BootConfig> {
@@ -181,12 +192,23 @@ impl BootArgs {
         } else {
             paths.root.join(&self.system)
         };
-        let system = pipeline::load_system(paths, &path)?;
+        let audio = self
+            .pipeline
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()?;
+        let system = pipeline::load_system(paths, &path, audio.as_deref())?;
         for warning in &system.warnings {
             eprintln!("warning: {}: {warning}", path.display());
         }
         let config = self.config(&system.file.kernel)?;
-        pipeline::build_image(paths, &system, &config, &paths.image_for(&path), verbose)
+        let mut image = paths.image_for(&path);
+        if let Some(stem) = audio.as_deref().and_then(std::path::Path::file_stem) {
+            let system_stem = image.file_stem().unwrap_or_default().to_string_lossy();
+            let name = format!("{system_stem}-{}.elf", stem.to_string_lossy());
+            image.set_file_name(name);
+        }
+        pipeline::build_image(paths, &system, &config, &image, verbose)
     }
 }
 

@@ -166,7 +166,7 @@ mod tests {
                 .join("Cargo.toml")
                 .is_file()
         };
-        let system = crate::system::load(&root.join("system.toml"), exists).unwrap();
+        let system = crate::system::load(&root.join("system.toml"), exists, None).unwrap();
         assert_eq!(system.file.services[0].name, "mixer");
         assert_eq!(system.objects.len(), 2);
         assert!(
@@ -188,7 +188,7 @@ mod tests {
         );
         // A second service reuses the console object.
         create(&root, "gain2").unwrap();
-        let system = crate::system::load(&root.join("system.toml"), exists).unwrap();
+        let system = crate::system::load(&root.join("system.toml"), exists, None).unwrap();
         assert_eq!(system.objects.len(), 3);
         std::fs::remove_dir_all(root).unwrap();
     }

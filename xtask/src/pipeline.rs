@@ -386,10 +386,12 @@ pub struct Built {
 }
 
 /// Load a system file, checking crate names against `services/`.
-pub fn load_system(paths: &Paths, path: &Path) -> Result<System> {
-    Ok(crate::system::load(path, |name| {
-        is_service_crate(paths, name)
-    })?)
+pub fn load_system(paths: &Paths, path: &Path, pipeline: Option<&Path>) -> Result<System> {
+    Ok(crate::system::load(
+        path,
+        |name| is_service_crate(paths, name),
+        pipeline,
+    )?)
 }
 
 /// Build the image of `system` with boot configuration `config`, written

@@ -170,8 +170,13 @@ impl std::error::Error for SystemError {}
 pub const PAGE_TABLE_BYTES: u32 = sotto_abi::layout::SERVICE_OVERHEAD_PAGES * PAGE_SIZE;
 
 /// Read and check `path`; `crate_exists` says whether a crate name is a
-/// service crate.
-pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, SystemError> {
+/// service crate; `pipeline`, if given, replaces the pipeline file the
+/// memory objects name.
+pub fn load(
+    path: &Path,
+    crate_exists: impl Fn(&str) -> bool,
+    pipeline: Option<&Path>,
+) -> Result<System, SystemError> {
     let shown = path.file_name().map_or_else(
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
@@ -192,6 +197,13 @@ pub fn load(path: &Path, crate_exists: impl Fn(&str) -> bool) -> Result<System, 
             None => message,
         }])
     })?;
+    if let Some(pipeline) = pipeline {
+        for object in &mut file.objects {
+            if object.pipeline.is_some() {
+                object.pipeline = Some(pipeline.display().to_string());
+            }
+        }
+    }
     let mut problems = Vec::new();
     // First, as it sizes objects filled from a pipeline file.
     let inits = initial_contents(
@@ -254,6 +266,8 @@ fn initial_contents(
                     object.name,
                     i + 1
                 ));
+                // A stand-in size: one problem, not a cascade of them.
+                object.size.get_or_insert(PAGE_SIZE);
                 continue;
             }
         };
@@ -741,7 +755,7 @@ mod tests {
     #[test]
     fn fixtures() {
         crate::fixtures::check("systems", 8, |path| {
-            load(path, |krate| ["hello", "ticker"].contains(&krate))
+            load(path, |krate| ["hello", "ticker"].contains(&krate), None)
                 .map(|_| ())
                 .map_err(|error| error.to_string())
         });
@@ -751,7 +765,7 @@ mod tests {
     fn objects_and_grants_become_the_kernel_form() {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/objects-good.toml");
-        let system = load(&path, |_| true).unwrap();
+        let system = load(&path, |_| true, None).unwrap();
         assert_eq!(system.objects.len(), 5);
         assert_eq!(
             system.objects[3].params,
@@ -785,7 +799,7 @@ mod tests {
             "[[object]]\nname = \"lonely\"\nkind = \"endpoint\"\n",
         )
         .unwrap();
-        let system = load(&path, |_| true).unwrap();
+        let system = load(&path, |_| true, None).unwrap();
         assert_eq!(
             system.warnings,
             vec!["object \"lonely\" is held by no service".to_owned()]

@@ -66,16 +66,23 @@ fn cargo_test(
     Ok(child.wait()?.success())
 }
 
+/// The README's example of a changed topology, booted by the QEMU tests as
+/// `sotto-readme-example.elf`.
+const README_PIPELINE: &str = "xtask/tests/fixtures/pipelines/readme-example.toml";
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
     println!("test: host unit tests");
     let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
-        println!("test: building the default image and the test image");
+        println!("test: building the default image, the test image and the README's pipeline");
         for system in [paths.default_system(), paths.root.join("tests/system.toml")] {
             BootArgs::for_system(system).build(paths, false)?;
         }
+        BootArgs::for_system(paths.default_system())
+            .with_pipeline(paths.root.join(README_PIPELINE))
+            .build(paths, false)?;
         println!("test: QEMU integration tests");
         ok = cargo_test(
             paths,
