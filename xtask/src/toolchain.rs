@@ -35,7 +35,7 @@ struct Package {
     why: &'static str,
 }
 
-const PACKAGES: [Package; 7] = [
+const PACKAGES: [Package; 8] = [
     Package {
         name: "rustc-web",
         provides: "/usr/bin/rustc",
@@ -70,6 +70,11 @@ const PACKAGES: [Package; 7] = [
         name: "gdb-multiarch",
         provides: "/usr/bin/gdb-multiarch",
         why: "debugging images (`cargo xtask run --gdb`)",
+    },
+    Package {
+        name: "fonts-dejavu-core",
+        provides: sotto_audio::PLOT_FONT,
+        why: "axis labels in `cargo xtask plot`",
     },
 ];
 

@@ -9,9 +9,56 @@ use anyhow::{Context, Result, bail};
 use audio_dsp::config::Pipeline;
 use audio_dsp::graph::Graph;
 use audio_dsp::{CHANNELS, PERIOD_SAMPLES, RATE};
+use plotters::coord::Shift;
 use plotters::prelude::{
-    BLUE, BitMapBackend, ChartBuilder, IntoDrawingArea, LineSeries, RED, WHITE,
+    BLUE, BitMapBackend, ChartBuilder, DrawingArea, IntoDrawingArea, LineSeries, RED, WHITE,
 };
+use plotters::style::FontStyle;
+
+/// The font axis labels are drawn with (Debian's `fonts-dejavu-core`);
+/// without it, plots have no text.
+pub const PLOT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// Register [`PLOT_FONT`] with plotters once; whether text can be drawn.
+fn font_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        std::fs::read(PLOT_FONT).is_ok_and(|bytes| {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+        })
+    })
+}
+
+/// One panel: `points` as a line, with a caption and labelled axes when a
+/// font is available.
+fn panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    (caption, x_label, y_label): (&str, &str, &str),
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    points: Vec<(f64, f64)>,
+    color: &plotters::style::RGBColor,
+) -> Result<()> {
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(10);
+    if font_ready() {
+        builder
+            .caption(caption, ("sans-serif", 18))
+            .x_label_area_size(35)
+            .y_label_area_size(55);
+    }
+    let mut chart = builder.build_cartesian_2d(x, y)?;
+    if font_ready() {
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 13))
+            .draw()?;
+    }
+    chart.draw_series(LineSeries::new(points, color))?;
+    Ok(())
+}
 
 /// Decode one `pcm` line's payload (base64 of little-endian i16).
 pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
@@ -161,7 +208,9 @@ fn spectrum(samples: &[i16], n: usize) -> Vec<(f64, f64)> {
                 re += x * window * angle.cos();
                 im += x * window * angle.sin();
             }
-            let magnitude = (re * re + im * im).sqrt() / n as f64;
+            // A sine of amplitude A reads A: one-sided (x2), Hann's
+            // coherent gain of 1/2 undone (x2).
+            let magnitude = 4.0 * (re * re + im * im).sqrt() / n as f64;
             (
                 k as f64 * f64::from(RATE) / n as f64,
                 20.0 * magnitude.max(1e-9).log10(),
@@ -185,6 +234,7 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
     let whole_step = (left.len() / 4000).max(1);
     let waveforms = [
         (
+            "left channel, first 20 ms",
             0.02f64.min(seconds),
             left[..zoom]
                 .iter()
@@ -193,6 +243,7 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
                 .collect::<Vec<_>>(),
         ),
         (
+            "left channel, whole file",
             seconds,
             left.iter()
                 .enumerate()
@@ -201,17 +252,26 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
                 .collect(),
         ),
     ];
-    for (area, (span, points)) in parts.iter().zip(waveforms) {
-        let mut chart = ChartBuilder::on(area)
-            .margin(10)
-            .build_cartesian_2d(0.0..span.max(1e-3), -1.0..1.0)?;
-        chart.draw_series(LineSeries::new(points, &BLUE))?;
+    for (area, (caption, span, points)) in parts.iter().zip(waveforms) {
+        panel(
+            area,
+            (caption, "time (s)", "amplitude"),
+            (0.0..span.max(1e-3), -1.0..1.0),
+            points,
+            &BLUE,
+        )?;
     }
-    let spectrum = spectrum(samples, 4096.min(left.len()));
-    let mut chart = ChartBuilder::on(&parts[2])
-        .margin(10)
-        .build_cartesian_2d(0.0..f64::from(RATE) / 2.0, -120.0..0.0)?;
-    chart.draw_series(LineSeries::new(spectrum, &RED))?;
+    panel(
+        &parts[2],
+        (
+            "spectrum, left channel, last 4096 frames (Hann)",
+            "frequency (Hz)",
+            "dBFS (sine amplitude)",
+        ),
+        (0.0..f64::from(RATE) / 2.0, -120.0..0.0),
+        spectrum(samples, 4096.min(left.len())),
+        &RED,
+    )?;
     root.present()?;
     Ok(())
 }
@@ -240,6 +300,8 @@ mod tests {
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap();
         assert!((peak_hz - 1000.0).abs() < 12.0, "peak at {peak_hz} Hz");
+        // A half-scale sine reads about -6 dBFS (less when between bins).
+        assert!((-7.6..-5.9).contains(&peak_db), "peak at {peak_db} dB");
         // Far from the tone, the window keeps leakage 60+ dB down.
         let far = spectrum.iter().find(|(hz, _)| *hz > 5000.0).unwrap().1;
         assert!(peak_db - far > 60.0, "{peak_db} dB vs {far} dB");
