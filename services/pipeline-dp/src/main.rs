@@ -2,9 +2,9 @@
 //! 0..8: which one, counting only DP components: 0 is the first `dp =
 //! true` component of the pipeline file, wherever it stands) one block at
 //! a time, each time dp-sched gives its semaphore, and signals dp-sched
-//! when done. For tests,
-//! argument bit 8 delays its first block by 15 ms (a deadline miss on
-//! purpose) and bit 9 makes it fault on its first block.
+//! when done (bit `number + 1`). For tests, argument bit 8 delays its
+//! first block by 15 ms (a deadline miss on purpose) and bit 9 makes it
+//! fault on its first block.
 
 #![no_std]
 #![no_main]
