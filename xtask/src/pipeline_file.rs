@@ -354,9 +354,7 @@ pub fn load(path: &Path) -> Result<Built> {
         .to_vec();
     let mut buffers = vec![0u8; pipeline.region_bytes()];
     for ring in &pipeline.buffers {
-        let start = ring.offset as usize;
-        let mut formatted =
-            Ring::format(&mut buffers[start..start + bytes_for(ring.samples as usize)]);
+        let mut formatted = Ring::format(&mut buffers[ring.range()]);
         let silence = vec![0i32; ring.prefill as usize];
         formatted.write(&silence);
     }
@@ -365,7 +363,7 @@ pub fn load(path: &Path) -> Result<Built> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Pipeline, bytes_for, load, lowpass};
+    use super::{Pipeline, load, lowpass};
     use std::path::Path;
 
     #[test]
@@ -382,8 +380,7 @@ mod tests {
             .iter()
             .zip(["tone", "gained", "filtered", "tone2", "mixed"])
         {
-            let start = buffer.offset as usize;
-            let bytes = &built.buffers[start..start + bytes_for(buffer.samples as usize)];
+            let bytes = &built.buffers[buffer.range()];
             let prefill = if name == "filtered" { 2 * block } else { 0 };
             assert_eq!(buffer.samples as usize, 4 * block, "{name}");
             assert_eq!(

@@ -29,6 +29,14 @@ pub struct Buffer {
     pub prefill: u32,
 }
 
+impl Buffer {
+    /// Its bytes (header and samples) within the buffer region.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        let start = self.offset as usize;
+        start..start + crate::ring::bytes_for(self.samples as usize)
+    }
+}
+
 /// What a component does.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[allow(
@@ -156,7 +164,7 @@ impl Pipeline {
     pub fn region_bytes(&self) -> usize {
         self.buffers
             .iter()
-            .map(|buffer| buffer.offset as usize + crate::ring::bytes_for(buffer.samples as usize))
+            .map(|buffer| buffer.range().end)
             .max()
             .unwrap_or(0)
     }

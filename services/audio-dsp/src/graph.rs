@@ -4,7 +4,7 @@
 //! reference run the same code on the same data.
 
 use crate::config::{Kind, Pipeline, State};
-use crate::ring::{Ring, bytes_for};
+use crate::ring::Ring;
 use crate::{CHANNELS, PERIOD_SAMPLES};
 
 /// The processing state of every component, in pipeline order.
@@ -20,9 +20,7 @@ pub struct Graph {
 }
 
 fn ring<'r>(pipeline: &Pipeline, region: &'r mut [u8], buffer: u8) -> Ring<'r> {
-    let buffer = pipeline.buffers[buffer as usize];
-    let start = buffer.offset as usize;
-    Ring::attach(&mut region[start..start + bytes_for(buffer.samples as usize)])
+    Ring::attach(&mut region[pipeline.buffers[buffer as usize].range()])
 }
 
 impl Graph {
@@ -105,12 +103,8 @@ impl Graph {
         else {
             return false;
         };
-        let level = |buffer: u8| {
-            let b = pipeline.buffers[buffer as usize];
-            crate::ring::levels(
-                &region[b.offset as usize..b.offset as usize + bytes_for(b.samples as usize)],
-            )
-        };
+        let level =
+            |buffer: u8| crate::ring::levels(&region[pipeline.buffers[buffer as usize].range()]);
         let block = *block_frames as usize * CHANNELS;
         crate::edf::ready(level(*input).0, level(output).1, block)
     }
