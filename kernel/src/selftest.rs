@@ -32,6 +32,13 @@ impl Checks {
 /// `sim` machine.
 const SCRATCH_WRITE_BACK: u32 = 0x0100_0000;
 const SCRATCH_BYPASS: u32 = 0x0140_0000;
+/// The scratch pages written and read back: two of each cache mode.
+const SCRATCH_PAGES: [u32; 4] = [
+    SCRATCH_WRITE_BACK,
+    SCRATCH_WRITE_BACK + PAGE_SIZE,
+    SCRATCH_BYPASS,
+    SCRATCH_BYPASS + PAGE_SIZE,
+];
 
 /// Check the active page tables against what the TLB refills, then exit.
 pub fn page_tables(mut tables: PageTables<'static>) -> ! {
@@ -163,15 +170,7 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::probe_dtlb(window_page(SCRATCH_WRITE_BACK)).is_none(),
         format_args!("PTE page of the scratch region present before use"),
     );
-    for (i, va) in [
-        SCRATCH_WRITE_BACK,
-        SCRATCH_WRITE_BACK + PAGE_SIZE,
-        SCRATCH_BYPASS,
-        SCRATCH_BYPASS + PAGE_SIZE,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, va) in SCRATCH_PAGES.into_iter().enumerate() {
         arch::raw_store(va + 4 * i as u32, 0x5077_0000 + i as u32);
     }
     // Evict by touching every kernel page, then read the values back.
@@ -182,15 +181,7 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         }
         page += PAGE_SIZE;
     }
-    for (i, va) in [
-        SCRATCH_WRITE_BACK,
-        SCRATCH_WRITE_BACK + PAGE_SIZE,
-        SCRATCH_BYPASS,
-        SCRATCH_BYPASS + PAGE_SIZE,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, va) in SCRATCH_PAGES.into_iter().enumerate() {
         let value = arch::raw_load(va + 4 * i as u32);
         checks.check(
             value == 0x5077_0000 + i as u32,
