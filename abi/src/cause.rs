@@ -44,6 +44,11 @@ pub enum ExceptionCause {
     StoreProhibited,
     /// 32..39: coprocessor n disabled.
     CoprocessorDisabled(u32),
+    /// Not an `EXCCAUSE`: a debug exception (`break`, `break.n`) taken in
+    /// user mode, which the kernel reports like any other fault. Its value
+    /// (64) lies outside the 6-bit register, so it can never be confused
+    /// with a hardware cause.
+    Breakpoint,
     /// Any other value.
     Unknown(u32),
 }
@@ -72,6 +77,7 @@ impl ExceptionCause {
             28 => Self::LoadProhibited,
             29 => Self::StoreProhibited,
             32..=39 => Self::CoprocessorDisabled(raw - 32),
+            64 => Self::Breakpoint,
             _ => Self::Unknown(raw),
         }
     }
@@ -99,6 +105,7 @@ impl ExceptionCause {
             Self::LoadProhibited => 28,
             Self::StoreProhibited => 29,
             Self::CoprocessorDisabled(n) => 32 + n,
+            Self::Breakpoint => 64,
         }
     }
 
@@ -125,6 +132,7 @@ impl ExceptionCause {
             Self::LoadProhibited => "LoadProhibited",
             Self::StoreProhibited => "StoreProhibited",
             Self::CoprocessorDisabled(_) => "CoprocessorDisabled",
+            Self::Breakpoint => "Breakpoint",
             Self::Unknown(_) => "Unknown",
         }
     }
@@ -150,6 +158,7 @@ impl ExceptionCause {
             Self::LoadProhibited => "load from an unmapped page",
             Self::StoreProhibited => "store to a read-only or unmapped page",
             Self::CoprocessorDisabled(_) => "coprocessor disabled",
+            Self::Breakpoint => "break instruction (debug exception)",
             Self::Unknown(_) => "unknown cause",
         }
     }
@@ -161,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_value_round_trips() {
-        for raw in 0..64 {
+        for raw in 0..=64 {
             assert_eq!(ExceptionCause::from_raw(raw).raw(), raw);
         }
     }

@@ -76,11 +76,17 @@ pub enum Syscall {
     /// timer). A signal returns a3 = 0, a4 = info with `signalled` set,
     /// a5 = the bits.
     RecvOrWait = 27,
+    /// `Call` with a time limit: as `Call` (a3 endpoint, a4 info, a5..a7
+    /// words), and a8 = the most microseconds to wait for the reply
+    /// (rounded up to whole ticks, at least one; `u32::MAX`: forever). On
+    /// expiry the call fails with [`Error::TimedOut`]: a queued message is
+    /// withdrawn, a received one's reply is discarded when it comes.
+    CallTimeout = 28,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 28] = [
+    pub const ALL: [Syscall; 29] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -109,6 +115,7 @@ impl Syscall {
         Syscall::Reply,
         Syscall::ReplyRecv,
         Syscall::RecvOrWait,
+        Syscall::CallTimeout,
     ];
 
     /// Decode a number from a2.
@@ -218,11 +225,21 @@ pub enum Error {
     Overflow = 14,
     /// The peer ended (server died, caller gone).
     PeerGone = 15,
+    /// The capability the caller waited or called through was revoked or
+    /// deleted while it waited; the wait or the queued call is abandoned.
+    Revoked = 16,
+    /// The receiver is less urgent (a higher priority number) than the
+    /// caller: a call may never run uphill, so it is refused rather than
+    /// left to a priority inversion.
+    PriorityInversion = 17,
+    /// The kernel has no free page table for this mapping (unmap another
+    /// region first).
+    OutOfTables = 18,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 15] = [
+    pub const ALL: [Error; 18] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::BadLength,
@@ -238,6 +255,9 @@ impl Error {
         Error::TimedOut,
         Error::Overflow,
         Error::PeerGone,
+        Error::Revoked,
+        Error::PriorityInversion,
+        Error::OutOfTables,
     ];
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
@@ -267,6 +287,9 @@ impl Error {
             Error::TimedOut => "timed out",
             Error::Overflow => "count at its maximum",
             Error::PeerGone => "peer gone",
+            Error::Revoked => "capability revoked while waiting",
+            Error::PriorityInversion => "receiver less urgent than the caller",
+            Error::OutOfTables => "no free page table",
         }
     }
 }

@@ -438,7 +438,14 @@ impl<H: Hardware> Kernel<H> {
             ),
             Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
             Syscall::MemInfo => self.mem_info(thread, args[0]),
-            Syscall::Call => self.ipc_call(thread, args),
+            Syscall::Call => self.ipc_call(thread, args, None),
+            Syscall::CallTimeout => {
+                let until = match self.services[thread].frame.a[8] {
+                    u32::MAX => None,
+                    micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+                };
+                self.ipc_call(thread, args, until)
+            }
             Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
             Syscall::RecvOrWait => self.ipc_recv(thread, args[0], args[1], Some(args[2])),
             Syscall::Reply => match self.ipc_reply(thread, args) {
@@ -882,7 +889,7 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
-    fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
+    fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5], until: Option<u64>) -> Outcome {
         let cap = match self.cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
             Ok(cap) => cap,
             Err(error) => return err(error),
@@ -920,7 +927,7 @@ impl<H: Hardware> Kernel<H> {
                 self.services[thread].wait = Wait::Caller(cap.object);
             }
         }
-        self.sched.block_current(None);
+        self.sched.block_current(until);
         Outcome::Blocked
     }
 
@@ -1046,12 +1053,7 @@ impl<H: Hardware> Kernel<H> {
     pub fn tick(&mut self, now: u64) {
         self.ticks = now;
         for thread in self.sched.tick(now) {
-            if let Wait::Semaphore(object) = self.services[thread].wait
-                && let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize)
-            {
-                semaphore.forget(thread);
-            }
-            self.services[thread].wait = Wait::None;
+            self.leave_wait(thread);
             self.set_result(thread, Err(Error::TimedOut));
         }
         for index in 0..self.objects.len() {
@@ -1070,12 +1072,11 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Stop a service: it leaves every queue, threads waiting on it learn
-    /// it is gone, and its capabilities go (what others derived from them
-    /// stays).
-    pub fn end_service(&mut self, thread: ThreadId, ending: Ending) {
-        self.services[thread].ending = Some(ending);
-        self.sched.end(thread);
+    /// Take `thread` out of whatever queue it waits in (it ended, timed
+    /// out, or lost the capability it waited through); its wait is `None`
+    /// afterwards. A caller waiting for a reply leaves the server's
+    /// `reply_to` in place: the reply finds no one and is dropped.
+    fn leave_wait(&mut self, thread: ThreadId) {
         match self.services[thread].wait {
             Wait::Notification(object) => {
                 if let Some(Object::Notification(notification)) =
@@ -1110,6 +1111,15 @@ impl<H: Hardware> Kernel<H> {
             Wait::Reply(_) | Wait::None => {}
         }
         self.services[thread].wait = Wait::None;
+    }
+
+    /// Stop a service: it leaves every queue, threads waiting on it learn
+    /// it is gone, and its capabilities go (what others derived from them
+    /// stays).
+    pub fn end_service(&mut self, thread: ThreadId, ending: Ending) {
+        self.services[thread].ending = Some(ending);
+        self.sched.end(thread);
+        self.leave_wait(thread);
         if let Some(caller) = self.services[thread].reply_to.take()
             && self.services[caller].wait == Wait::Reply(thread)
         {
