@@ -137,6 +137,29 @@ impl ExceptionCause {
         }
     }
 
+    /// Whether EXCVADDR means something for this cause: the data address
+    /// of a load or store fault, the fetch address of an instruction fault.
+    /// For the others (illegal or privileged instructions, division by
+    /// zero, breakpoints, ...) the register holds a stale value that a
+    /// report must not show.
+    pub fn has_address(self) -> bool {
+        matches!(
+            self,
+            Self::InstructionFetchError
+                | Self::LoadStoreError
+                | Self::LoadStoreAlignment
+                | Self::InstTlbMiss
+                | Self::InstTlbMultiHit
+                | Self::InstFetchPrivilege
+                | Self::InstFetchProhibited
+                | Self::LoadStoreTlbMiss
+                | Self::LoadStoreTlbMultiHit
+                | Self::LoadStorePrivilege
+                | Self::LoadProhibited
+                | Self::StoreProhibited
+        )
+    }
+
     /// What the cause means for a person reading a fault report.
     pub fn explain(self) -> &'static str {
         match self {
@@ -173,6 +196,16 @@ mod tests {
         for raw in 0..=64 {
             assert_eq!(ExceptionCause::from_raw(raw).raw(), raw);
         }
+    }
+
+    #[test]
+    fn only_memory_and_fetch_faults_have_an_address() {
+        assert!(ExceptionCause::LoadProhibited.has_address());
+        assert!(ExceptionCause::InstFetchPrivilege.has_address());
+        assert!(!ExceptionCause::Privileged.has_address());
+        assert!(!ExceptionCause::IllegalInstruction.has_address());
+        assert!(!ExceptionCause::Breakpoint.has_address());
+        assert!(!ExceptionCause::IntegerDivideByZero.has_address());
     }
 
     #[test]

@@ -363,12 +363,17 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         }
         _ => "",
     };
+    // EXCVADDR only where the cause defines it: elsewhere it is stale.
+    let mut address: heapless::String<20> = heapless::String::new();
+    if report.cause.has_address() {
+        use core::fmt::Write;
+        let _ = write!(address, " address={:#010x}", report.address);
+    }
     kernel.report(format_args!(
-        "service {name} stopped: {}: {} at PC={:#010x} address={:#010x}{overflow}",
+        "service {name} stopped: {}: {} at PC={:#010x}{address}{overflow}",
         report.cause.name(),
         report.cause.explain(),
         report.pc,
-        report.address
     ));
     kernel.end_service(thread, Ending::Faulted);
 }

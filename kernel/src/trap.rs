@@ -30,13 +30,29 @@ pub struct TrapFrame {
     pub lend: u32,
     /// Loop count.
     pub lcount: u32,
+    /// LITBASE (extended L32R): user-writable, and it redirects every
+    /// `l32r`, the kernel's included, so the vectors clear it before their
+    /// first `l32r` and keep the thread's value here.
+    pub litbase: u32,
+    /// SCOMPARE1, the expected value of `s32c1i`: an atomic preempted
+    /// between `wsr scompare1` and `s32c1i` must find its own value again.
+    pub scompare1: u32,
+    /// THREADPTR (a user register).
+    pub threadptr: u32,
+    /// MAC16 accumulator, low 32 bits.
+    pub acclo: u32,
+    /// MAC16 accumulator, high 8 bits.
+    pub acchi: u32,
+    /// MAC16 operand registers M0..M3.
+    pub m: [u32; 4],
 }
 
 /// Bytes the vectors reserve for a frame (kept a multiple of 16).
 pub const FRAME_SIZE: u32 = (size_of::<TrapFrame>() as u32 + 15) & !15;
 
-// The vectors reserve the frame with one `addi` (immediate -128..127).
-const _: () = assert!(FRAME_SIZE <= 128 && FRAME_SIZE.is_multiple_of(16));
+// The kernel vector reserves the frame with two `addi` (immediates
+// -128..127): 128 and the rest.
+const _: () = assert!(FRAME_SIZE > 128 && FRAME_SIZE <= 255 && FRAME_SIZE.is_multiple_of(16));
 
 /// PS bits.
 pub mod ps {
@@ -76,6 +92,12 @@ pub mod sr {
     pub const EXCSAVE3: u32 = 211;
     /// Scratch of level 4 (free: no level-4 interrupt is used).
     pub const EXCSAVE4: u32 = 212;
+    /// Literal base (extended L32R option), writable in every ring.
+    pub const LITBASE: u32 = 5;
+    /// EPC of the debug level (6).
+    pub const EPC6: u32 = 182;
+    /// EPS of the debug level (6).
+    pub const EPS6: u32 = 198;
 }
 
 /// Interrupt numbers of the `dc233c` core.
@@ -89,7 +111,7 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 30] {
+pub fn asm_constants() -> [(&'static str, u32); 43] {
     [
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
@@ -101,6 +123,15 @@ pub fn asm_constants() -> [(&'static str, u32); 30] {
         ("FRAME_LBEG", offset_of!(TrapFrame, lbeg) as u32),
         ("FRAME_LEND", offset_of!(TrapFrame, lend) as u32),
         ("FRAME_LCOUNT", offset_of!(TrapFrame, lcount) as u32),
+        ("FRAME_LITBASE", offset_of!(TrapFrame, litbase) as u32),
+        ("FRAME_SCOMPARE1", offset_of!(TrapFrame, scompare1) as u32),
+        ("FRAME_THREADPTR", offset_of!(TrapFrame, threadptr) as u32),
+        ("FRAME_ACCLO", offset_of!(TrapFrame, acclo) as u32),
+        ("FRAME_ACCHI", offset_of!(TrapFrame, acchi) as u32),
+        ("FRAME_M0", offset_of!(TrapFrame, m) as u32),
+        ("FRAME_M1", offset_of!(TrapFrame, m) as u32 + 4),
+        ("FRAME_M2", offset_of!(TrapFrame, m) as u32 + 8),
+        ("FRAME_M3", offset_of!(TrapFrame, m) as u32 + 12),
         ("PS_EXCM", ps::EXCM),
         ("PS_UM", ps::UM),
         ("PS_KERNEL", ps::KERNEL),
@@ -114,6 +145,10 @@ pub fn asm_constants() -> [(&'static str, u32); 30] {
         ("SR_INTSET", sr::INTSET),
         ("SR_EXCSAVE3", sr::EXCSAVE3),
         ("SR_EXCSAVE4", sr::EXCSAVE4),
+        ("SR_LITBASE", sr::LITBASE),
+        ("SR_EPC6", sr::EPC6),
+        ("SR_EPS6", sr::EPS6),
+        ("EXCCAUSE_BREAKPOINT", ExceptionCause::Breakpoint.raw()),
         ("EXCCAUSE_ITLB_MISS", ExceptionCause::InstTlbMiss.raw()),
         ("EXCCAUSE_DTLB_MISS", ExceptionCause::LoadStoreTlbMiss.raw()),
         (

@@ -175,7 +175,24 @@ fn illegal_instruction_stops_only_that_service() {
 
 #[test]
 fn reading_ccount_is_privileged() {
-    assert!(fault(1).starts_with("Privileged:"));
+    let line = fault(1);
+    assert!(line.starts_with("Privileged:"), "{line}");
+    // EXCVADDR is stale for a privileged instruction: not reported.
+    assert!(!line.contains("address="), "{line}");
+}
+
+/// `break` in user mode enters the debug vector (level 6): the kernel stops
+/// the service like any fault instead of stopping itself.
+#[test]
+fn a_break_instruction_stops_only_that_service() {
+    for class in [16, 17] {
+        let line = fault(class);
+        assert!(
+            line.starts_with("Breakpoint: break instruction (debug exception) at PC=0x4"),
+            "class {class}: {line}"
+        );
+        assert!(!line.contains("address="), "{line}");
+    }
 }
 
 #[test]

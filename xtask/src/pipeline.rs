@@ -265,7 +265,10 @@ fn prepare(paths: &Paths) -> Result<()> {
         service_linker_script().as_bytes(),
     )?;
     archive_asm(
-        &[paths.root.join("services/sotto-rt/asm/rt.S")],
+        &[
+            paths.root.join("services/sotto-rt/asm/rt.S"),
+            paths.root.join("services/sotto-rt/asm/cpu-state.S"),
+        ],
         &[&generated],
         &rt_dir,
         "libsotto_rt_asm.a",

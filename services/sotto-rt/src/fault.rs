@@ -11,7 +11,34 @@ unsafe extern "C" {
     fn sotto_rt_fault_divide(dividend: u32, divisor: u32) -> u32;
     fn sotto_rt_fault_simcall();
     fn sotto_rt_fault_jump(address: u32);
+    fn sotto_rt_fault_break();
+    fn sotto_rt_fault_break_n();
+    fn sotto_rt_state_read(out: *mut [u32; STATE_REGISTERS]);
+    fn sotto_rt_state_swap(
+        values: *const [u32; STATE_REGISTERS],
+        out: *mut [u32; STATE_REGISTERS],
+        number: u32,
+        arg: u32,
+    ) -> u32;
+    fn sotto_rt_atomic_add_slow(counter: *mut u32, times: u32);
 }
+
+/// How many user-writable registers [`read_state`] and [`swap_state`] cover:
+/// SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE.
+pub const STATE_REGISTERS: usize = 9;
+
+/// Their names, in that order.
+pub const STATE_NAMES: [&str; STATE_REGISTERS] = [
+    "SCOMPARE1",
+    "THREADPTR",
+    "ACCLO",
+    "ACCHI",
+    "M0",
+    "M1",
+    "M2",
+    "M3",
+    "LITBASE",
+];
 
 // SAFETY (for every function below): the instruction faults in the user
 // ring; the kernel stops the service and never returns here. Should it not
@@ -69,4 +96,48 @@ pub fn jump(address: u32) {
 /// The address of a function in the service's own code.
 pub fn own_code_address() -> u32 {
     own_code_address as *const () as u32
+}
+
+/// `break 1, 15`: a debug exception in user mode.
+pub fn breakpoint() {
+    // SAFETY: see the module comment.
+    unsafe { sotto_rt_fault_break() }
+}
+
+/// `break.n 1`: the narrow form.
+pub fn breakpoint_narrow() {
+    // SAFETY: see the module comment.
+    unsafe { sotto_rt_fault_break_n() }
+}
+
+/// The user-writable registers as they are now.
+pub fn read_state() -> [u32; STATE_REGISTERS] {
+    let mut out = [0; STATE_REGISTERS];
+    // SAFETY: the helper only stores nine words into `out`, a live local.
+    unsafe { sotto_rt_state_read(&mut out) };
+    out
+}
+
+/// Write `values` into the user-writable registers, make system call
+/// `number` (argument `arg`) with them in place, read them back; LITBASE is
+/// off again on return. Returns the registers after the call and its status.
+pub fn swap_state(
+    values: &[u32; STATE_REGISTERS],
+    number: u32,
+    arg: u32,
+) -> ([u32; STATE_REGISTERS], u32) {
+    let mut out = [0; STATE_REGISTERS];
+    // SAFETY: the helper reads nine words from `values` and writes nine
+    // into `out`; with LITBASE on it runs no `l32r`, and it turns LITBASE
+    // off before returning to compiled code.
+    let status = unsafe { sotto_rt_state_swap(values, &mut out, number, arg) };
+    (out, status)
+}
+
+/// Add 1 to the word at `counter` `times` times with compare-and-swap,
+/// leaving a wide window between setting SCOMPARE1 and the exchange.
+pub fn atomic_add_slow(counter: &core::sync::atomic::AtomicU32, times: u32) {
+    // SAFETY: `counter` is a live, aligned word; the helper touches only
+    // it, atomically.
+    unsafe { sotto_rt_atomic_add_slow(counter.as_ptr(), times) }
 }

@@ -45,3 +45,23 @@ pub fn region_bytes(address: u32, size: u32) -> &'static mut [u8] {
     // kernel made for this service and nothing else in the service owns it.
     unsafe { core::slice::from_raw_parts_mut(address as *mut u8, size as usize) }
 }
+
+/// The words of region `slot`, mapped at boot, as atomics: memory shared
+/// with other services that change it concurrently (counters, flags).
+/// `BadAddress` if it is not mapped.
+pub fn shared_words(slot: Slot) -> Result<&'static [core::sync::atomic::AtomicU32], Error> {
+    match info(slot)? {
+        (Some(address), size) => {
+            // SAFETY: as for `region_bytes`: a page-aligned mapping the
+            // kernel made for this service; atomics may alias across
+            // services by design, and every access through them is atomic.
+            Ok(unsafe {
+                core::slice::from_raw_parts(
+                    address as *const core::sync::atomic::AtomicU32,
+                    (size / 4) as usize,
+                )
+            })
+        }
+        (None, _) => Err(Error::BadAddress),
+    }
+}

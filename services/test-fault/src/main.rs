@@ -53,6 +53,8 @@ fn main(kind: u32) {
         13 => fault::store(PTE_WINDOW, 0),
         14 => panic!("deliberate panic, class {kind}"),
         15 => sotto_rt::sys::exit(3),
+        16 => fault::breakpoint(),
+        17 => fault::breakpoint_narrow(),
         _ => println!("no such fault class"),
     }
     println!("FAIL: class {kind} did not fault");

@@ -40,6 +40,31 @@
   s32i \tmp, \base, 0+FRAME_LEND
   rsr \tmp, lcount
   s32i \tmp, \base, 0+FRAME_LCOUNT
+  rsr \tmp, scompare1
+  s32i \tmp, \base, 0+FRAME_SCOMPARE1
+  rur \tmp, threadptr
+  s32i \tmp, \base, 0+FRAME_THREADPTR
+  rsr \tmp, acclo
+  s32i \tmp, \base, 0+FRAME_ACCLO
+  rsr \tmp, acchi
+  s32i \tmp, \base, 0+FRAME_ACCHI
+  rsr \tmp, m0
+  s32i \tmp, \base, 0+FRAME_M0
+  rsr \tmp, m1
+  s32i \tmp, \base, 0+FRAME_M1
+  rsr \tmp, m2
+  s32i \tmp, \base, 0+FRAME_M2
+  rsr \tmp, m3
+  s32i \tmp, \base, 0+FRAME_M3
+  .endm
+
+# Clear LITBASE: with extended L32R enabled every `l32r` (so every `movi` of
+# a symbol, and the Rust code) would load from where the user pointed it.
+# \tmp is free; \tmp_number its register number.
+  .macro CLEAR_LITBASE tmp, tmp_number
+  movi \tmp, 0
+  WSR_SR \tmp_number, SR_LITBASE
+  isync
   .endm
 
 # Leave exception mode for the Rust handler: no stray zero-overhead loop,
@@ -60,13 +85,18 @@
   .global _kernel_exception
   .balign 4
 _kernel_exception:
-  addi a1, a1, -FRAME_SIZE
+  addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
+  addi a1, a1, -(FRAME_SIZE - 128)
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
   s32i a2, a1, 0+FRAME_A0
-  addi a2, a1, 0+FRAME_SIZE
+  addi a2, a1, 0+(FRAME_SIZE - 128)
+  addi a2, a2, 127
+  addi a2, a2, 1
   s32i a2, a1, 0+FRAME_A1
   SAVE_SPECIAL a1, a2, 2
+  movi a2, 0                      # the kernel runs with LITBASE off
+  s32i a2, a1, 0+FRAME_LITBASE
   ENTER_KERNEL_PS a2
   mov a2, a1
   call0 sotto_kernel_trap         # fn(frame: &mut TrapFrame)
@@ -88,6 +118,24 @@ _restore_frame:
   wsr a2, lend
   l32i a2, a1, 0+FRAME_LCOUNT
   wsr a2, lcount
+  l32i a2, a1, 0+FRAME_SCOMPARE1
+  wsr a2, scompare1
+  l32i a2, a1, 0+FRAME_THREADPTR
+  wur a2, threadptr
+  l32i a2, a1, 0+FRAME_ACCLO
+  wsr a2, acclo
+  l32i a2, a1, 0+FRAME_ACCHI
+  wsr a2, acchi
+  l32i a2, a1, 0+FRAME_M0
+  wsr a2, m0
+  l32i a2, a1, 0+FRAME_M1
+  wsr a2, m1
+  l32i a2, a1, 0+FRAME_M2
+  wsr a2, m2
+  l32i a2, a1, 0+FRAME_M3
+  wsr a2, m3
+  l32i a2, a1, 0+FRAME_LITBASE    # last: no `l32r` runs after this
+  WSR_SR 2, SR_LITBASE
   isync
   l32i a0, a1, 0+FRAME_A0
   l32i a2, a1, 0+FRAME_A2
@@ -107,13 +155,16 @@ _restore_frame:
   l32i a1, a1, 0+FRAME_A1
   rfe
 
-# User exception slow path (syscalls, faults, interrupts taken in user
-# mode). On entry: PS.EXCM = 1, the user's a0 in EXCSAVE1, every other
-# register the user's. The frame of the running thread is found through
-# `sotto_current_frame`; the user stack is never touched.
-  .global _user_exception
-  .balign 4
-_user_exception:
+# Save the running user thread's registers into its frame (found through
+# `sotto_current_frame`; the user stack is never touched). On entry: PS.EXCM
+# = 1, the user's a0 in EXCSAVE1, every other register the user's. Leaves
+# a2 = the frame. The user's LITBASE goes through EXCSAVE4 (free outside a
+# double exception, which has consumed it by the time it jumps here): it
+# must be off before the first `l32r`.
+  .macro SAVE_USER_FRAME
+  RSR_SR 0, SR_LITBASE
+  WSR_SR 0, SR_EXCSAVE4
+  CLEAR_LITBASE a0, 0
   movi a0, sotto_current_frame
   l32i a0, a0, 0
   s32i a1, a0, 0+FRAME_A1
@@ -122,6 +173,28 @@ _user_exception:
   rsr a3, excsave1
   s32i a3, a2, 0+FRAME_A0
   SAVE_SPECIAL a2, a3, 3
+  RSR_SR 3, SR_EXCSAVE4
+  s32i a3, a2, 0+FRAME_LITBASE
+  .endm
+
+# A debug exception (`break`, `break.n`) from user mode, turned by the
+# debug vector into a level-1 exception state: it is saved like any user
+# exception, with the kernel's pseudo-cause for breakpoints.
+  .global _user_debug_exception
+  .balign 4
+_user_debug_exception:
+  SAVE_USER_FRAME
+  movi a3, 0+EXCCAUSE_BREAKPOINT
+  s32i a3, a2, 0+FRAME_EXCCAUSE
+  j _user_trap
+
+# User exception slow path (syscalls, faults, interrupts taken in user
+# mode).
+  .global _user_exception
+  .balign 4
+_user_exception:
+  SAVE_USER_FRAME
+_user_trap:
   movi a1, _boot_stack_top        # the one kernel stack, empty on entry
   movi a0, 0
   ENTER_KERNEL_PS a3
@@ -142,6 +215,7 @@ sotto_enter_user:
   .global _double_exception
   .balign 4
 _double_exception:
+  CLEAR_LITBASE a0, 0             # a user's LITBASE must not steer these l32r
   movi a0, _dtlb_refill_load
   beq a2, a0, 1f
   movi a0, _itlb_refill_load
@@ -172,11 +246,40 @@ _double_exception:
 5:
   j _kernel_exception
 
+# The debug vector's body (level 6: `break`, `break.n`). From user mode
+# it becomes an ordinary user fault: EPC6 and EPS6 move to EPC1 and PS
+# (with EXCM, so INTLEVEL drops back to the user's with level-1 exceptions
+# masked), the user's a0 to EXCSAVE1, no address to EXCSAVE2. From the
+# kernel it is fatal, as before.
+  .global _debug_exception
+  .balign 4
+_debug_exception:
+  wsr a0, excsave1
+  RSR_SR 0, SR_EPS6
+  .if PS_UM_BIT != 5
+  .error "PS.UM moved: update the bbci below"
+  .endif
+  bbci a0, 5, 1f
+  addi a0, a0, 0+PS_EXCM          # user code runs with EXCM clear
+  wsr a0, ps
+  rsync
+  RSR_SR 0, SR_EPC6
+  wsr a0, epc1
+  movi a0, 0
+  WSR_SR 0, SR_EXCSAVE2
+  j _user_debug_exception
+1:
+  CLEAR_LITBASE a2, 2
+  movi a2, 6
+  RSR_SR 3, SR_EPC6
+  j _unexpected_vector
+
 # Vectors the kernel does not use. a2 = which (interrupt level, or 8 for
 # the user vector), a3 = the EPC of that level.
   .global _unexpected_vector
   .balign 4
 _unexpected_vector:
+  CLEAR_LITBASE a1, 1
   movi a1, _emergency_stack_top
   call0 sotto_unexpected_vector   # never returns
 1:

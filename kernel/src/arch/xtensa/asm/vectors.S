@@ -39,10 +39,8 @@ _vector_base:
   movi a2, 5
   RSR_SR 3, SR_EPC1 + 4           # EPC5
   j _unexpected_vector
-  .org 0x280                    # level-6 (debug)
-  movi a2, 6
-  RSR_SR 3, SR_EPC1 + 5           # EPC6
-  j _unexpected_vector
+  .org 0x280                    # level-6 (debug): `break` in user mode
+  j _debug_exception
   .org 0x2c0                    # NMI
   movi a2, 7
   RSR_SR 3, SR_EPC1 + 6           # EPC7

@@ -1,0 +1,125 @@
+# User-writable processor state, for the isolation tests (fault-injection
+# feature): write every register a service can write, make a system call,
+# read them back; breakpoints; a compare-and-swap increment with a wide
+# window between `wsr scompare1` and `s32c1i`. llvm-mc has no name for
+# LITBASE (special register 5): it is spelled as bytes.
+
+  .text
+# void sotto_rt_state_read(u32 out[9]): SCOMPARE1, THREADPTR, ACCLO, ACCHI,
+# M0..M3, LITBASE into out.
+  .global sotto_rt_state_read
+  .balign 4
+sotto_rt_state_read:
+  rsr a3, scompare1
+  s32i a3, a2, 0
+  rur a3, threadptr
+  s32i a3, a2, 4
+  rsr a3, acclo
+  s32i a3, a2, 8
+  rsr a3, acchi
+  s32i a3, a2, 12
+  rsr a3, m0
+  s32i a3, a2, 16
+  rsr a3, m1
+  s32i a3, a2, 20
+  rsr a3, m2
+  s32i a3, a2, 24
+  rsr a3, m3
+  s32i a3, a2, 28
+  .byte 0x30, 0x05, 0x03          # rsr a3, litbase
+  s32i a3, a2, 32
+  ret
+
+# u32 sotto_rt_state_swap(const u32 values[9], u32 out[9], nr, arg): write
+# the nine registers from values, make system call nr (a3 = arg) with them
+# in place, read them back into out, turn LITBASE off again (this code uses
+# no l32r while it is on). Returns the call's status.
+  .global sotto_rt_state_swap
+  .balign 4
+sotto_rt_state_swap:
+  mov a8, a2
+  mov a9, a3
+  mov a10, a4
+  mov a11, a5
+  l32i a6, a8, 0
+  wsr a6, scompare1
+  l32i a6, a8, 4
+  wur a6, threadptr
+  l32i a6, a8, 8
+  wsr a6, acclo
+  l32i a6, a8, 12
+  wsr a6, acchi
+  l32i a6, a8, 16
+  wsr a6, m0
+  l32i a6, a8, 20
+  wsr a6, m1
+  l32i a6, a8, 24
+  wsr a6, m2
+  l32i a6, a8, 28
+  wsr a6, m3
+  l32i a6, a8, 32
+  .byte 0x60, 0x05, 0x13          # wsr a6, litbase
+  isync
+  mov a2, a10
+  mov a3, a11
+  movi a4, 0
+  movi a5, 0
+  syscall
+  mov a10, a2
+  rsr a3, scompare1
+  s32i a3, a9, 0
+  rur a3, threadptr
+  s32i a3, a9, 4
+  rsr a3, acclo
+  s32i a3, a9, 8
+  rsr a3, acchi
+  s32i a3, a9, 12
+  rsr a3, m0
+  s32i a3, a9, 16
+  rsr a3, m1
+  s32i a3, a9, 20
+  rsr a3, m2
+  s32i a3, a9, 24
+  rsr a3, m3
+  s32i a3, a9, 28
+  .byte 0x30, 0x05, 0x03          # rsr a3, litbase
+  s32i a3, a9, 32
+  movi a3, 0
+  .byte 0x30, 0x05, 0x13          # wsr a3, litbase: off again
+  isync
+  mov a2, a10
+  ret
+
+# void sotto_rt_atomic_add_slow(u32 *counter, u32 times): add 1 to *counter
+# `times` times with s32c1i, the expected value set long before the
+# exchange, so a preemption in between is likely.
+  .global sotto_rt_atomic_add_slow
+  .balign 4
+sotto_rt_atomic_add_slow:
+  beqz a3, 3f
+1:
+  l32i a4, a2, 0
+  wsr a4, scompare1
+  movi a6, 24                     # the window: about 50 instructions
+2:
+  addi a6, a6, -1
+  bnez a6, 2b
+  addi a5, a4, 1
+  s32c1i a5, a2, 0
+  bne a5, a4, 1b                  # someone else wrote: try again
+  addi a3, a3, -1
+  bnez a3, 1b
+3:
+  ret
+
+# Debug exceptions: `break 1, 15` and `break.n 1` in user mode.
+  .global sotto_rt_fault_break
+  .balign 4
+sotto_rt_fault_break:
+  break 1, 15
+  ret
+  .global sotto_rt_fault_break_n
+  .balign 4
+sotto_rt_fault_break_n:
+  break.n 1
+  ret
