@@ -8,6 +8,8 @@
 //! one place ([`Kernel::syscall`]): registers out, or the caller blocks
 //! and someone later writes its registers and wakes it.
 
+use core::ops::Not;
+
 use heapless::{String, Vec};
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
@@ -21,7 +23,7 @@ use crate::addrspace::check_user;
 use crate::cap::{Cap, CapRef, CapSpaces, ObjectId};
 use crate::console::LinePrefixer;
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
-use crate::pagetable::{Access, CacheMode, Mapping, PageTables};
+use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{Scheduler, ThreadId};
 use crate::trap::TrapFrame;
 
@@ -82,6 +84,8 @@ pub struct RegionMapping {
     pub va: u32,
     /// Bytes.
     pub len: u32,
+    /// Mapped writable (else read-only).
+    pub writable: bool,
 }
 
 /// One service and its thread.
@@ -550,20 +554,108 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// A capability left `place`: a memory region its service can no longer
-    /// name is unmapped; an endpoint without a live receiver fails its
-    /// waiting callers.
+    /// A capability left `place`. What its service can still name decides
+    /// what stays: a region mapping keeps only the rights some remaining
+    /// capability gives (read-only or unmapped, TLB flushed); a wait or a
+    /// queued call that needed the capability ends with `Revoked`; callers
+    /// on an endpoint nobody can receive from any more fail with
+    /// `PeerGone`.
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
         let space = place.space as usize;
-        let still_held = self
-            .caps
-            .iter_space(place.space)
-            .any(|(_, other)| other.object == cap.object);
-        if cap.kind == ObjectKind::Memory && !still_held {
-            let _ = self.unmap_region(space, cap.object);
+        if space < self.services.len() && self.services[space].ending.is_none() {
+            if cap.kind == ObjectKind::Memory {
+                self.narrow_mapping(space, cap.object);
+            }
+            self.recheck_wait(space);
         }
         if cap.kind == ObjectKind::Endpoint {
             self.fail_orphaned_callers(cap.object);
+        }
+    }
+
+    /// The rights `space` still holds on `object` (union of its capabilities).
+    fn rights_held(&self, space: usize, object: ObjectId) -> Rights {
+        self.caps
+            .iter_space(space as u8)
+            .filter(|(_, cap)| cap.object == object)
+            .fold(Rights::empty(), |rights, (_, cap)| rights | cap.rights)
+    }
+
+    /// Make `thread`'s mapping of region `object` match the capabilities it
+    /// still holds: unmapped without READ, read-only without WRITE.
+    fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
+        let held = self.rights_held(thread, object);
+        let Some(region) = self.services[thread]
+            .regions
+            .iter()
+            .find(|region| region.object == object)
+            .copied()
+        else {
+            return;
+        };
+        if !held.contains(Rights::READ) {
+            let _ = self.unmap_region(thread, object);
+            return;
+        }
+        if !region.writable || held.contains(Rights::WRITE) {
+            return;
+        }
+        let Some(Object::Memory { pa, cache, .. }) = self.objects.get(object as usize) else {
+            return;
+        };
+        let (pa, cache) = (*pa, *cache);
+        let service = &mut self.services[thread];
+        let _ = service.tables.unmap(region.va, region.len);
+        // The same pages, the same tables (the unmap only freed what the
+        // map takes again), read-only: this cannot fail.
+        let remapped = service.tables.map(Mapping {
+            va: region.va,
+            pa,
+            len: region.len,
+            ring: USER_RING,
+            access: Access::Read,
+            cache: cache_mode(cache),
+        });
+        if let Some(mapping) = service
+            .regions
+            .iter_mut()
+            .find(|mapping| mapping.object == object)
+        {
+            mapping.writable = false;
+        }
+        if remapped.is_err() {
+            let _ = self.unmap_region(thread, object);
+        }
+        self.hw.flush_tlb();
+    }
+
+    /// End `thread`'s wait with `Revoked` if it no longer holds the right
+    /// the wait needs: RECEIVE on what it receives or waits on, the SEND
+    /// capability a queued call went through. A call already delivered
+    /// (waiting for its reply) is not undone.
+    fn recheck_wait(&mut self, thread: ThreadId) {
+        let can = |kernel: &Self, object: ObjectId, right: Rights| {
+            kernel.rights_held(thread, object).contains(right)
+        };
+        let lost = match self.services[thread].wait {
+            Wait::Receiver(object) | Wait::Notification(object) | Wait::Semaphore(object) => {
+                !can(self, object, Rights::RECEIVE)
+            }
+            Wait::ReceiverOrSignal {
+                endpoint,
+                notification,
+            } => !can(self, endpoint, Rights::RECEIVE) || !can(self, notification, Rights::RECEIVE),
+            Wait::Caller(object) => {
+                let slot = self.services[thread].frame.a[3];
+                self.cap(thread, slot, ObjectKind::Endpoint, Rights::SEND)
+                    .is_ok_and(|cap| cap.object == object)
+                    .not()
+            }
+            Wait::Reply(_) | Wait::None => false,
+        };
+        if lost {
+            self.leave_wait(thread);
+            self.wake_with(thread, Err(Error::Revoked));
         }
     }
 
@@ -737,10 +829,7 @@ impl<H: Hardware> Kernel<H> {
         } else {
             Access::Read
         };
-        let cache = match cache {
-            Cache::Cached => CacheMode::WriteBack,
-            Cache::Uncached => CacheMode::Bypass,
-        };
+        let cache = cache_mode(cache);
         service
             .tables
             .map(Mapping {
@@ -751,11 +840,15 @@ impl<H: Hardware> Kernel<H> {
                 access,
                 cache,
             })
-            .map_err(|_| Error::BadAddress)?;
+            .map_err(|error| match error {
+                MapError::OutOfTables => Error::OutOfTables,
+                _ => Error::BadAddress,
+            })?;
         let _ = service.regions.push(RegionMapping {
             object,
             va,
             len: size,
+            writable: access == Access::ReadWrite,
         });
         Ok(())
     }
@@ -803,6 +896,24 @@ impl<H: Hardware> Kernel<H> {
                     .iter_space(space as u8)
                     .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
         })
+    }
+
+    /// The least urgent priority (highest number) among live services that
+    /// can receive on `endpoint`; 0 when there is none. A call runs only
+    /// where every possible server is at least as urgent as the caller: the
+    /// build checks this for `system.toml`'s grants, this for capabilities
+    /// handed over at run time.
+    fn least_urgent_receiver(&self, endpoint: ObjectId) -> u8 {
+        (0..self.services.len())
+            .filter(|space| {
+                self.services[*space].ending.is_none()
+                    && self.caps.iter_space(*space as u8).any(|(_, cap)| {
+                        cap.object == endpoint && cap.rights.contains(Rights::RECEIVE)
+                    })
+            })
+            .map(|space| self.sched.priority(space))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Fail the callers queued on `endpoint` that nobody else can answer.
@@ -901,6 +1012,9 @@ impl<H: Hardware> Kernel<H> {
         if !self.live_receiver(cap.object, Some(thread)) {
             return err(Error::PeerGone);
         }
+        if self.least_urgent_receiver(cap.object) > self.sched.priority(thread) {
+            return err(Error::PriorityInversion);
+        }
         let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
             return err(Error::WrongKind);
         };
@@ -985,7 +1099,23 @@ impl<H: Hardware> Kernel<H> {
         let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
             return err(Error::WrongKind);
         };
-        match endpoint.next_caller() {
+        let mut next = endpoint.next_caller();
+        // A receiver less urgent than a queued caller (it got RECEIVE after
+        // the call was queued) may not serve it.
+        while let Some(caller) = next
+            && self.sched.priority(caller) < self.sched.priority(thread)
+        {
+            self.services[caller].wait = Wait::None;
+            self.wake_with(caller, Err(Error::PriorityInversion));
+            next = match self.objects.get_mut(cap.object as usize) {
+                Some(Object::Endpoint(endpoint)) => endpoint.next_caller(),
+                _ => None,
+            };
+        }
+        let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
+            return err(Error::WrongKind);
+        };
+        match next {
             Some(caller) => {
                 let caller_info = MsgInfo::decode(self.services[caller].frame.a[4]);
                 let badge = self.caller_badge(caller, self.services[caller].frame.a[3]);
@@ -1135,6 +1265,14 @@ impl<H: Hardware> Kernel<H> {
         for endpoint in endpoints {
             self.fail_orphaned_callers(endpoint);
         }
+    }
+}
+
+/// The page attribute of a region's cache setting.
+fn cache_mode(cache: Cache) -> CacheMode {
+    match cache {
+        Cache::Cached => CacheMode::WriteBack,
+        Cache::Uncached => CacheMode::Bypass,
     }
 }
 
@@ -1952,5 +2090,391 @@ mod tests {
             status_of(Error::PeerGone)
         );
         assert!(!blocked(&k, lonely));
+    }
+
+    /// The holder of a derived capability, `holder`, and the service that
+    /// derived it to them, `owner`: (kernel, owner, holder). Object 0 is an
+    /// endpoint, 1 a notification, 2 a semaphore, 3 a two-page region; the
+    /// owner holds every right on each in slots 0..=3.
+    fn revoke_system() -> (Kernel<TestHw>, usize, usize) {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Notification,
+            ObjectParams::Semaphore { initial: 0, max: 5 },
+            ObjectParams::Memory {
+                size: 2 * PAGE_SIZE,
+                cache: Cache::Cached,
+                shared: true,
+                init: None,
+            },
+        ]);
+        let all = Rights::SEND | Rights::RECEIVE | Rights::GRANT;
+        let memory = Rights::READ | Rights::WRITE | Rights::GRANT;
+        let owner = add(
+            &mut k,
+            "owner",
+            3,
+            &[
+                grant(0, 0, all),
+                grant(1, 1, all),
+                grant(2, 2, all),
+                grant(3, 3, memory),
+            ],
+        );
+        let holder = add(&mut k, "holder", 3, &[]);
+        (k, owner, holder)
+    }
+
+    fn derive_to(k: &mut Kernel<TestHw>, from: (usize, u8), to: (usize, u8), rights: Rights) {
+        k.caps
+            .derive(
+                crate::cap::CapRef {
+                    space: from.0 as u8,
+                    slot: from.1,
+                },
+                crate::cap::CapRef {
+                    space: to.0 as u8,
+                    slot: to.1,
+                },
+                rights,
+                None,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_receiver_whose_receive_capability_is_revoked_is_woken_and_gets_nothing() {
+        let (mut k, owner, holder) = revoke_system();
+        derive_to(&mut k, (owner, 0), (holder, 5), Rights::RECEIVE);
+        let client = add(
+            &mut k,
+            "client",
+            3,
+            &[CapGrant {
+                slot: 0,
+                object: 0,
+                rights: Rights::SEND,
+                badge: 5,
+                map_at: None,
+            }],
+        );
+        call(&mut k, holder, Syscall::Recv, [5, 0, 0, 0, 0]);
+        assert!(blocked(&k, holder));
+        assert_eq!(call(&mut k, owner, Syscall::CapRevoke, [0; 5]).0, 0);
+        assert!(!blocked(&k, holder), "woken by the revoke");
+        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(k.services[holder].wait, Wait::None);
+        // The next call queues for the owner (still a receiver), and is
+        // never delivered to the revoked holder.
+        k.hw.phys(ipc_pa(client), 6).copy_from_slice(b"secret");
+        call(
+            &mut k,
+            client,
+            Syscall::Call,
+            [0, MsgInfo::new(6).encode(), 1, 2, 3],
+        );
+        assert!(blocked(&k, client));
+        assert_eq!(k.hw.phys(ipc_pa(holder), 6), &[0; 6]);
+        assert_eq!(k.services[holder].reply_to, None);
+        assert_eq!(
+            call(&mut k, holder, Syscall::Recv, [5, 0, 0, 0, 0]).0,
+            status(Error::EmptySlot)
+        );
+    }
+
+    #[test]
+    fn waits_on_notifications_and_semaphores_end_when_their_capability_goes() {
+        let (mut k, owner, holder) = revoke_system();
+        derive_to(&mut k, (owner, 1), (holder, 6), Rights::RECEIVE);
+        call(&mut k, holder, Syscall::NotifyWait, [6, 0, 0, 0, 0]);
+        assert!(blocked(&k, holder));
+        assert_eq!(
+            call(&mut k, owner, Syscall::CapRevoke, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        // The signal that follows is not taken by the gone waiter.
+        call(&mut k, owner, Syscall::NotifySignal, [1, 4, 0, 0, 0]);
+        assert_eq!(
+            call(&mut k, owner, Syscall::NotifyPoll, [1, 0, 0, 0, 0]).1[0],
+            4
+        );
+
+        derive_to(&mut k, (owner, 2), (holder, 7), Rights::RECEIVE);
+        call(&mut k, holder, Syscall::SemTake, [7, u32::MAX, 0, 0, 0]);
+        assert!(blocked(&k, holder));
+        // Deleting the holder's own copy is the same as revoking it.
+        k.caps
+            .delete(crate::cap::CapRef {
+                space: holder as u8,
+                slot: 7,
+            })
+            .unwrap();
+        let cap = crate::cap::Cap::original(2, ObjectKind::Semaphore, Rights::RECEIVE, 0);
+        k.after_removal(
+            crate::cap::CapRef {
+                space: holder as u8,
+                slot: 7,
+            },
+            &cap,
+        );
+        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(call(&mut k, owner, Syscall::SemGive, [2, 0, 0, 0, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, owner, Syscall::SemTake, [2, 0, 0, 0, 0]).0,
+            0,
+            "the give was counted, not handed to the gone waiter"
+        );
+    }
+
+    #[test]
+    fn a_call_queued_through_a_revoked_send_capability_fails_back_and_is_never_delivered() {
+        let (mut k, owner, holder) = revoke_system();
+        // The owner hands out a badged SEND copy: the caller is known by it.
+        assert_eq!(
+            call(
+                &mut k,
+                owner,
+                Syscall::CapDerive,
+                [0, 9, (Rights::SEND | Rights::GRANT).bits(), 42, 0]
+            )
+            .0,
+            0
+        );
+        derive_to(&mut k, (owner, 9), (holder, 4), Rights::SEND);
+        k.hw.phys(ipc_pa(holder), 4).copy_from_slice(b"mine");
+        call(
+            &mut k,
+            holder,
+            Syscall::Call,
+            [4, MsgInfo::new(4).encode(), 7, 8, 9],
+        );
+        assert!(blocked(&k, holder), "queued: nobody receives yet");
+        assert_eq!(
+            call(&mut k, owner, Syscall::CapRevoke, [9, 0, 0, 0, 0]),
+            (0, [1, 0, 0, 0, 0])
+        );
+        assert!(!blocked(&k, holder));
+        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        // The owner's receive finds no call: it waits.
+        call(&mut k, owner, Syscall::Recv, [0, 0, 0, 0, 0]);
+        assert!(blocked(&k, owner), "the revoked call was withdrawn");
+        assert_eq!(k.hw.phys(ipc_pa(owner), 4), &[0; 4]);
+    }
+
+    #[test]
+    fn revoking_a_writable_copy_leaves_the_mapping_read_only_or_gone() {
+        let (mut k, owner, holder) = revoke_system();
+        let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
+        // The holder gets a writable copy (slot 10) and a read-only copy
+        // of it (slot 11), and maps the region writable.
+        derive_to(&mut k, (owner, 3), (holder, 10), rw);
+        derive_to(&mut k, (holder, 10), (holder, 11), Rights::READ);
+        // A second, independent read-only copy from the owner (slot 12).
+        derive_to(&mut k, (owner, 3), (holder, 12), Rights::READ);
+        assert_eq!(
+            call(
+                &mut k,
+                holder,
+                Syscall::MemMap,
+                [10, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
+            )
+            .0,
+            0
+        );
+        let access = |k: &Kernel<TestHw>| {
+            k.services[holder]
+                .tables
+                .translate(0x5000_1000)
+                .map(|pte| pte.access())
+        };
+        assert_eq!(access(&k), Some(Some(Access::ReadWrite)));
+        // Revoking the writable copy's children takes slot 11 only: the
+        // mapping stays writable, slot 10 still grants WRITE.
+        assert_eq!(
+            call(&mut k, holder, Syscall::CapRevoke, [10, 0, 0, 0, 0]).1[0],
+            1
+        );
+        assert_eq!(access(&k), Some(Some(Access::ReadWrite)));
+        // The owner revokes everything it gave except... slot 12 is a
+        // child of the owner too: revoke the writable path by deleting it.
+        let flushes = k.hw.flushes;
+        assert_eq!(
+            call(&mut k, holder, Syscall::CapDelete, [10, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            access(&k),
+            Some(Some(Access::Read)),
+            "downgraded, not left writable"
+        );
+        assert!(k.hw.flushes > flushes, "the TLB was flushed");
+        assert!(!k.services[holder].regions[0].writable);
+        // The owner revokes what it derived: nothing is left to read with.
+        assert_eq!(
+            call(&mut k, owner, Syscall::CapRevoke, [3, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(access(&k), None, "unmapped");
+        assert!(k.services[holder].regions.is_empty());
+        // The owner's own writable mapping is untouched.
+        assert_eq!(
+            call(
+                &mut k,
+                owner,
+                Syscall::MemMap,
+                [3, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
+            )
+            .0,
+            0
+        );
+    }
+
+    #[test]
+    fn an_owner_revoking_a_writable_grant_downgrades_a_mapping_made_through_it() {
+        let (mut k, owner, holder) = revoke_system();
+        let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
+        // Owner slot 3 -> owner slot 8 (RW) -> holder slot 10 (RW); and an
+        // independent read-only copy to the holder's slot 12.
+        derive_to(&mut k, (owner, 3), (owner, 8), rw);
+        derive_to(&mut k, (owner, 8), (holder, 10), rw);
+        derive_to(&mut k, (owner, 3), (holder, 12), Rights::READ);
+        assert_eq!(
+            call(
+                &mut k,
+                holder,
+                Syscall::MemMap,
+                [10, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
+            )
+            .0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, owner, Syscall::CapRevoke, [8, 0, 0, 0, 0]).1[0],
+            1
+        );
+        let pte = k.services[holder].tables.translate(0x5000_0000).unwrap();
+        assert_eq!(pte.access(), Some(Access::Read));
+        assert_eq!(pte.pa(), REGION_PA);
+    }
+
+    #[test]
+    fn a_call_never_runs_uphill_even_through_capabilities_handed_over_at_run_time() {
+        let mut k = kernel(&[ObjectParams::Endpoint]);
+        let slow = add(
+            &mut k,
+            "slow",
+            7,
+            &[grant(0, 0, Rights::SEND | Rights::RECEIVE | Rights::GRANT)],
+        );
+        let urgent = add(&mut k, "urgent", 1, &[]);
+        derive_to(&mut k, (slow, 0), (urgent, 2), Rights::SEND);
+        assert_eq!(
+            call(&mut k, urgent, Syscall::Call, [2, 0, 0, 0, 0]).0,
+            status(Error::PriorityInversion)
+        );
+        assert!(!blocked(&k, urgent));
+        // An equally or less urgent caller may call.
+        let peer = add(&mut k, "peer", 7, &[]);
+        derive_to(&mut k, (slow, 0), (peer, 2), Rights::SEND);
+        call(&mut k, peer, Syscall::Call, [2, 0, 0, 0, 0]);
+        assert!(blocked(&k, peer));
+    }
+
+    #[test]
+    fn a_queued_caller_is_not_served_by_a_less_urgent_receiver_that_came_later() {
+        let mut k = kernel(&[ObjectParams::Endpoint]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[grant(0, 0, Rights::SEND | Rights::RECEIVE | Rights::GRANT)],
+        );
+        let caller = add(&mut k, "caller", 2, &[]);
+        derive_to(&mut k, (server, 0), (caller, 0), Rights::SEND);
+        call(&mut k, caller, Syscall::Call, [0, 0, 5, 0, 0]);
+        assert!(blocked(&k, caller));
+        let late = add(&mut k, "late", 6, &[]);
+        derive_to(&mut k, (server, 0), (late, 0), Rights::RECEIVE);
+        call(&mut k, late, Syscall::Recv, [0, 0, 0, 0, 0]);
+        assert!(blocked(&k, late), "nothing it may serve");
+        assert_eq!(
+            k.services[caller].frame.a[2],
+            status(Error::PriorityInversion)
+        );
+        assert!(!blocked(&k, caller));
+    }
+
+    #[test]
+    fn a_call_with_a_time_limit_is_withdrawn_or_its_late_reply_dropped() {
+        let (mut k, server, client) = endpoint_system();
+        // Queued, nobody receives: withdrawn after one tick (1000 µs at 1 kHz).
+        k.services[client].frame.a[8] = 1000;
+        call(&mut k, client, Syscall::CallTimeout, [0, 0, 1, 0, 0]);
+        assert!(blocked(&k, client));
+        k.tick(1);
+        assert!(!blocked(&k, client));
+        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        let (status_, _) = call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
+        assert!(
+            blocked(&k, server),
+            "the withdrawn call is gone ({status_})"
+        );
+        // Delivered, but the reply is late: the client times out, the late
+        // reply is dropped, and its next call is answered properly.
+        k.services[client].frame.a[8] = 1000;
+        call(&mut k, client, Syscall::CallTimeout, [0, 0, 2, 0, 0]);
+        assert_eq!(k.services[server].frame.a[5], 2, "delivered");
+        k.tick(2);
+        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        assert_eq!(call(&mut k, server, Syscall::Reply, [0, 0, 99, 0, 0]).0, 0);
+        assert_eq!(
+            k.services[client].frame.a[5], 0,
+            "the late reply (99) was dropped"
+        );
+        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        k.services[client].frame.a[8] = u32::MAX;
+        call(&mut k, client, Syscall::CallTimeout, [0, 0, 3, 0, 0]);
+        call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
+        assert_eq!(k.services[server].frame.a[5], 3);
+        call(&mut k, server, Syscall::Reply, [0, 0, 30, 0, 0]);
+        assert_eq!(k.services[client].frame.a[5], 30);
+        assert_eq!(k.services[client].frame.a[2], 0);
+    }
+
+    #[test]
+    fn running_out_of_page_tables_is_its_own_error_and_unmapping_gives_them_back() {
+        let span = sotto_abi::layout::L2_SPAN;
+        let region = ObjectParams::Memory {
+            size: span,
+            cache: Cache::Cached,
+            shared: false,
+            init: None,
+        };
+        let mut k = kernel(&[region, region, region, region, region]);
+        let rw = Rights::READ | Rights::WRITE;
+        let grants: Vec<CapGrant> = (0..5).map(|n| grant(n as u8, n, rw)).collect();
+        let user = add(&mut k, "user", 3, &grants);
+        let map = |k: &mut Kernel<TestHw>, slot: u32| {
+            let va = 0x5000_0000 + slot * span;
+            call(k, user, Syscall::MemMap, [slot, va, rw.bits(), 0, 0]).0
+        };
+        let mut mapped = 0;
+        while map(&mut k, mapped) == 0 {
+            mapped += 1;
+        }
+        assert!(mapped >= 1, "at least one 4 MiB span fits");
+        assert_eq!(map(&mut k, mapped), status(Error::OutOfTables));
+        assert_eq!(call(&mut k, user, Syscall::MemUnmap, [0, 0, 0, 0, 0]).0, 0);
+        assert_eq!(
+            map(&mut k, mapped),
+            0,
+            "the freed table serves the next span"
+        );
+        assert_eq!(
+            call(&mut k, user, Syscall::MemUnmap, [mapped, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(map(&mut k, 0), 0);
     }
 }

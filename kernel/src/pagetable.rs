@@ -221,7 +221,8 @@ pub struct PageTables<'t> {
     l1_pa: u32,
     pool: &'t mut [Table],
     pool_pa: u32,
-    used: usize,
+    /// Bit `n` set: pool table `n` is in use (the pool holds at most 32).
+    in_use: u32,
     ptevaddr: u32,
 }
 
@@ -244,12 +245,15 @@ impl<'t> PageTables<'t> {
         // The window maps the L1 itself: the hardware reads L2 PTEs there.
         l1[(ptevaddr / L2_SPAN) as usize] =
             Pte::new(l1_pa, 0, Access::Read, CacheMode::WriteBack).0;
+        if pool.len() > 32 {
+            return Err(MapError::BadTableMemory);
+        }
         Ok(PageTables {
             l1,
             l1_pa,
             pool,
             pool_pa,
-            used: 0,
+            in_use: 0,
             ptevaddr,
         })
     }
@@ -264,9 +268,9 @@ impl<'t> PageTables<'t> {
         self.l1_pa
     }
 
-    /// L2 tables taken from the pool so far.
+    /// L2 tables of the pool in use now.
     pub fn tables_used(&self) -> usize {
-        self.used
+        self.in_use.count_ones() as usize
     }
 
     /// Use an existing second-level table (at physical `l2_pa`, owned by
@@ -353,7 +357,7 @@ impl<'t> PageTables<'t> {
                 }
             }
         }
-        if self.used + new_tables > self.pool.len() {
+        if self.tables_used() + new_tables > self.pool.len() {
             return Err(MapError::OutOfTables);
         }
         for page in 0..pages {
@@ -369,7 +373,9 @@ impl<'t> PageTables<'t> {
     }
 
     /// Remove the mappings of `len` bytes at `va` (page aligned); returns
-    /// how many pages were mapped. The caller flushes the TLB.
+    /// how many pages were mapped. A pool table left with no mapping goes
+    /// back to the pool (its L1 entry becomes illegal again). The caller
+    /// flushes the TLB.
     pub fn unmap(&mut self, va: u32, len: u32) -> Result<u32, MapError> {
         if !va.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::UnalignedVirtual(va));
@@ -389,6 +395,13 @@ impl<'t> PageTables<'t> {
                     removed += 1;
                 }
                 *entry = Pte::INVALID.0;
+                let last_page_of_table = (page_va % L2_SPAN) / PAGE_SIZE == ENTRIES as u32 - 1;
+                if (last_page_of_table || page + 1 == len / PAGE_SIZE)
+                    && self.pool[l2].iter().all(|pte| !Pte(*pte).is_valid())
+                {
+                    self.in_use &= !(1 << l2);
+                    self.l1[(page_va / L2_SPAN) as usize] = Pte::INVALID.0;
+                }
             }
         }
         Ok(removed)
@@ -413,12 +426,14 @@ impl<'t> PageTables<'t> {
         }
         let offset = entry.pa().checked_sub(self.pool_pa)?;
         let index = (offset / PAGE_SIZE) as usize;
-        (index < self.used).then_some(index)
+        (index < self.pool.len() && self.in_use & (1 << index) != 0).then_some(index)
     }
 
+    /// Take a free pool table for the 4 MiB holding `va` (the caller
+    /// checked that one is free).
     fn new_l2(&mut self, va: u32) -> usize {
-        let index = self.used;
-        self.used += 1;
+        let index = (!self.in_use).trailing_zeros() as usize;
+        self.in_use |= 1 << index;
         self.pool[index].fill(Pte::INVALID.0);
         let pa = self.pool_pa + index as u32 * PAGE_SIZE;
         self.l1[(va / L2_SPAN) as usize] = Pte::new(pa, 0, Access::Read, CacheMode::WriteBack).0;
@@ -692,5 +707,48 @@ mod tests {
             PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, 0x1000),
             Err(MapError::BadTableMemory)
         ));
+    }
+
+    #[test]
+    fn unmapping_returns_emptied_tables_to_the_pool() {
+        let (mut l1, mut pool) = tables(2);
+        let window = pte_window(1);
+        let mut t = PageTables::new(&mut l1, L1_PA, &mut pool, POOL_PA, window).unwrap();
+        let span = |n: u32| Mapping {
+            va: 0x5000_0000 + n * L2_SPAN,
+            pa: 0x0100_0000,
+            len: L2_SPAN,
+            ring: 1,
+            access: Access::ReadWrite,
+            cache: CacheMode::WriteBack,
+        };
+        t.map(span(0)).unwrap();
+        t.map(span(1)).unwrap();
+        assert_eq!(t.map(span(2)), Err(MapError::OutOfTables));
+        // A partial unmap keeps the table (it still maps pages).
+        assert_eq!(t.unmap(0x5000_0000, PAGE_SIZE), Ok(1));
+        assert_eq!(t.tables_used(), 2);
+        assert_eq!(t.map(span(2)), Err(MapError::OutOfTables));
+        // Unmapping the rest frees it: a third span fits, forever.
+        assert_eq!(t.unmap(0x5000_1000, L2_SPAN - PAGE_SIZE), Ok(1023));
+        assert_eq!(t.tables_used(), 1);
+        assert!(
+            !t.l1_entry(0x5000_0000).is_valid(),
+            "L1 entry illegal again"
+        );
+        for round in 0..10 {
+            let n = 2 + round;
+            t.map(span(n)).unwrap();
+            assert_eq!(
+                t.translate(span(n).va).map(|pte| pte.pa()),
+                Some(0x0100_0000)
+            );
+            assert_eq!(t.unmap(span(n).va, L2_SPAN), Ok(1024));
+        }
+        assert_eq!(t.tables_used(), 1);
+        assert_eq!(
+            t.translate(0x5040_0000).map(|pte| pte.pa()),
+            Some(0x0100_0000)
+        );
     }
 }

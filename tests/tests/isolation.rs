@@ -69,3 +69,39 @@ fn concurrent_atomics_in_several_services_lose_nothing() {
         );
     }
 }
+
+/// Revoke is exact across services, on the target: a receive in progress
+/// ends with `Revoked`, a call queued through a revoked copy fails back and
+/// is never delivered, and a writable mapping made through a revoked copy
+/// is downgraded to the read-only copy that remains: reads work, the next
+/// write stops the service.
+#[test]
+fn revoke_ends_waits_and_queued_calls_and_downgrades_mappings() {
+    let run = boot_services(
+        &[
+            Start::new("revoke-owner", 0),
+            Start::new("revoke-holder", 1),
+        ],
+        2000,
+    );
+    assert!(!run.console.contains("FAIL"), "{}", run.console);
+    let holder = run.lines_of("revoke-holder");
+    for expected in [
+        "pass receive ended by the revoke",
+        "pass the call queued through the revoked copy failed with Revoked",
+        "pass a call through the other copy is answered",
+        "pass the region is still readable through the read-only copy",
+        "writing after the revoke",
+    ] {
+        assert!(holder.contains(&expected), "{expected:?}:\n{}", run.console);
+    }
+    assert!(
+        run.lines_of("revoke-owner")
+            .contains(&"pass the first call after the revoke is the badge-10 one"),
+        "{}",
+        run.console
+    );
+    let stop = run.line_starting("service revoke-holder stopped: ");
+    assert!(stop.contains("StoreProhibited"), "{stop}");
+    assert_eq!(sotto_tests::field(stop, "address"), 0x5000_0000, "{stop}");
+}
