@@ -898,22 +898,27 @@ impl<H: Hardware> Kernel<H> {
         })
     }
 
-    /// The least urgent priority (highest number) among live services that
-    /// can receive on `endpoint`; 0 when there is none. A call runs only
-    /// where every possible server is at least as urgent as the caller: the
-    /// build checks this for `system.toml`'s grants, this for capabilities
-    /// handed over at run time.
-    fn least_urgent_receiver(&self, endpoint: ObjectId) -> u8 {
-        (0..self.services.len())
-            .filter(|space| {
-                self.services[*space].ending.is_none()
-                    && self.caps.iter_space(*space as u8).any(|(_, cap)| {
-                        cap.object == endpoint && cap.rights.contains(Rights::RECEIVE)
-                    })
-            })
-            .map(|space| self.sched.priority(space))
-            .max()
-            .unwrap_or(0)
+    /// For a call by `caller` on `endpoint`: whether a live service other
+    /// than the caller can receive on it, and the least urgent priority
+    /// (highest number) among the live services that can (0 when none). A
+    /// call runs only where every possible server is at least as urgent as
+    /// the caller: the build checks this for `system.toml`'s grants, this
+    /// for capabilities handed over at run time. One pass over the tables.
+    fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
+        let mut other = false;
+        let mut least_urgent = 0;
+        for (space, service) in self.services.iter().enumerate() {
+            if service.ending.is_none()
+                && self
+                    .caps
+                    .iter_space(space as u8)
+                    .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
+            {
+                other |= space != caller;
+                least_urgent = least_urgent.max(self.sched.priority(space));
+            }
+        }
+        (other, least_urgent)
     }
 
     /// Fail the callers queued on `endpoint` that nobody else can answer.
@@ -1009,10 +1014,11 @@ impl<H: Hardware> Kernel<H> {
         if let Err(error) = self.check_message(thread, info) {
             return err(error);
         }
-        if !self.live_receiver(cap.object, Some(thread)) {
+        let (answerable, least_urgent) = self.receivers(cap.object, thread);
+        if !answerable {
             return err(Error::PeerGone);
         }
-        if self.least_urgent_receiver(cap.object) > self.sched.priority(thread) {
+        if least_urgent > self.sched.priority(thread) {
             return err(Error::PriorityInversion);
         }
         let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
