@@ -383,6 +383,8 @@ pub struct Built {
     pub image: PathBuf,
     /// The services it starts.
     pub manifest: Manifest,
+    /// The service hosting the DAI sink, whose `pcm` lines are the audio.
+    pub sink: Option<String>,
 }
 
 /// Load a system file, checking crate names against `services/`.
@@ -480,6 +482,7 @@ pub fn link_image(
     Ok(Built {
         image: out.to_owned(),
         manifest,
+        sink: crate::run::sink_service(&system.file.services),
     })
 }
 
