@@ -61,9 +61,24 @@ impl<F: FnMut(&[u8])> Out<F> {
         }
     }
 
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.byte(byte);
+    fn bytes(&mut self, mut bytes: &[u8]) {
+        if bytes.len() >= CHUNK / 2 {
+            // Long runs go out as they are, without a copy.
+            self.flush();
+            (self.sink)(bytes);
+            return;
+        }
+        while !bytes.is_empty() {
+            if self.len >= CHUNK {
+                self.flush();
+            }
+            let take = bytes.len().min(CHUNK - self.len);
+            let (now, later) = bytes.split_at(take);
+            if let Some(room) = self.buf.get_mut(self.len..self.len + take) {
+                room.copy_from_slice(now);
+            }
+            self.len += take;
+            bytes = later;
         }
     }
 
@@ -138,7 +153,8 @@ impl Console {
     /// Write `bytes` of service `service` (thread id), named `name`.
     pub fn write(&mut self, service: usize, name: &str, bytes: &[u8], sink: impl FnMut(&[u8])) {
         let mut out = Out::new(sink);
-        for &byte in bytes {
+        let mut rest = bytes;
+        while let Some((&byte, after)) = rest.split_first() {
             if self.open != Some(service) {
                 self.end_line(&mut out);
                 out.byte(b'[');
@@ -146,9 +162,24 @@ impl Console {
                 out.bytes(b"] ");
                 self.open = Some(service);
             }
+            // Fast path: a run of printable ASCII goes out as it is.
+            let plain = match self.pending_len {
+                0 => rest
+                    .iter()
+                    .position(|byte| !(0x20..=0x7E).contains(byte))
+                    .unwrap_or(rest.len()),
+                _ => 0,
+            };
+            if plain > 0 {
+                let (run, after) = rest.split_at(plain);
+                out.bytes(run);
+                rest = after;
+                continue;
+            }
             if self.feed(byte, &mut out, true) {
                 self.open = None;
             }
+            rest = after;
         }
         out.flush();
     }
