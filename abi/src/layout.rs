@@ -17,6 +17,15 @@ pub const KERNEL_BASE: u32 = 0x0010_0000;
 /// The page holding the MMU switch-over code, outside the kernel's first
 /// megabyte (which the switch-over pins in the ITLB).
 pub const TRAMPOLINE_BASE: u32 = 0x0020_0000;
+/// Of the kernel's first megabyte (from [`KERNEL_BASE`] to
+/// [`TRAMPOLINE_BASE`]), what is kept for the kernel itself: code, data,
+/// the boot configuration and manifest, stacks (about 211 KiB in December
+/// 2026). The integration tests check a built kernel stays within it.
+pub const KERNEL_OWN_RESERVE: u32 = 256 << 10;
+/// What the rest of the first megabyte holds: the services' code and data
+/// and the memory objects' initial contents, packed into the kernel image.
+/// `cargo xtask build` refuses a system that needs more.
+pub const IMAGE_PAYLOAD_BUDGET: u32 = TRAMPOLINE_BASE - KERNEL_BASE - KERNEL_OWN_RESERVE;
 /// The kernel (code, data, stacks, boot page tables) must end below this:
 /// everything it touches on an exception path then sits under one L2 table,
 /// whose PTE page stays pinned in the DTLB so vector fetches never miss.
@@ -109,6 +118,12 @@ mod tests {
     #[test]
     fn kernel_fits_under_one_l2_table() {
         const { assert!(KERNEL_BASE < KERNEL_LIMIT) };
+        const {
+            assert!(
+                super::IMAGE_PAYLOAD_BUDGET + super::KERNEL_OWN_RESERVE
+                    == super::TRAMPOLINE_BASE - KERNEL_BASE
+            )
+        };
         assert!(is_page_aligned(KERNEL_BASE));
     }
 

@@ -21,7 +21,6 @@ use sotto_abi::{Error, Syscall};
 
 use crate::addrspace::check_user;
 use crate::cap::{Cap, CapRef, CapSpaces, ObjectId};
-use crate::console::LinePrefixer;
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{Scheduler, ThreadId};
@@ -29,8 +28,12 @@ use crate::trap::TrapFrame;
 
 /// What the kernel needs from the machine.
 pub trait Hardware {
-    /// Write console bytes.
-    fn console(&mut self, bytes: &[u8]);
+    /// Write console bytes of service `service` (named `name`): the
+    /// system's one [`crate::console::Console`] prefixes, separates and
+    /// escapes them.
+    fn console(&mut self, service: ThreadId, name: &str, bytes: &[u8]);
+    /// Write one kernel line on the same console.
+    fn console_line(&mut self, args: core::fmt::Arguments<'_>);
     /// The cycle counter.
     fn cycles(&self) -> u32;
     /// Kernel access to physical memory the kernel handed out (service
@@ -100,8 +103,6 @@ pub struct Service {
     pub stack_guard: u32,
     /// Physical address of its IPC buffer (mapped at [`IPC_BUFFER_VA`]).
     pub ipc_buffer: u32,
-    /// Console line state.
-    pub console: LinePrefixer,
     /// Set once it ended.
     pub ending: Option<Ending>,
     /// What it is blocked on.
@@ -469,7 +470,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Print a kernel line about a service.
     pub fn report(&mut self, args: core::fmt::Arguments<'_>) {
-        crate::console::write_line(|bytes| self.hw.console(bytes), args);
+        self.hw.console_line(args);
     }
 
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
@@ -493,10 +494,7 @@ impl<H: Hardware> Kernel<H> {
                 return err(error);
             }
             let Kernel { services, hw, .. } = self;
-            let service = &mut services[thread];
-            service
-                .console
-                .write(&service.name, &chunk[..take], |bytes| hw.console(bytes));
+            hw.console(thread, &services[thread].name, &chunk[..take]);
             done += take as u32;
         }
         ok(len)
@@ -1294,7 +1292,7 @@ pub const fn ipc_buffer_va() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::{Ending, Hardware, Kernel, Object, Service, Wait};
-    use crate::console::LinePrefixer;
+    use crate::console::Console;
     use crate::pagetable::{Access, CacheMode, ENTRIES, Mapping, PageTables, Table};
     use crate::trap::TrapFrame;
     use sotto_abi::cap::{ObjectKind, Rights};
@@ -1309,12 +1307,20 @@ mod tests {
     struct TestHw {
         ram: Vec<u8>,
         console: Vec<u8>,
+        lines: Console,
         flushes: u32,
     }
 
     impl Hardware for TestHw {
-        fn console(&mut self, bytes: &[u8]) {
-            self.console.extend_from_slice(bytes);
+        fn console(&mut self, service: usize, name: &str, bytes: &[u8]) {
+            let out = &mut self.console;
+            self.lines
+                .write(service, name, bytes, |chunk| out.extend_from_slice(chunk));
+        }
+        fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
+            let out = &mut self.console;
+            self.lines
+                .kernel_line(args, |chunk| out.extend_from_slice(chunk));
         }
         fn cycles(&self) -> u32 {
             4242
@@ -1343,6 +1349,7 @@ mod tests {
             TestHw {
                 ram: vec![0; 0x20_0000],
                 console: Vec::new(),
+                lines: Console::new(),
                 flushes: 0,
             },
             1000,
@@ -1382,7 +1389,6 @@ mod tests {
             tables,
             stack_guard: 0,
             ipc_buffer: ipc_pa(n),
-            console: LinePrefixer::default(),
             ending: None,
             wait: Wait::None,
             reply_to: None,
@@ -1426,6 +1432,45 @@ mod tests {
             k.sched.state(thread),
             crate::sched::ThreadState::Blocked { .. }
         )
+    }
+
+    #[test]
+    fn no_service_can_start_a_line_under_another_name() {
+        let mut k = kernel(&[ObjectParams::Console]);
+        let a = add(&mut k, "a", 3, &[grant(0, 0, Rights::SEND)]);
+        let b = add(&mut k, "b", 3, &[grant(0, 0, Rights::SEND)]);
+        let write = |k: &mut Kernel<TestHw>, thread: usize, text: &[u8]| {
+            k.hw.phys(data_pa(thread), text.len() as u32)
+                .copy_from_slice(text);
+            let len = text.len() as u32;
+            assert_eq!(
+                call(
+                    k,
+                    thread,
+                    Syscall::ConsoleWrite,
+                    [USER_TEXT_BASE, len, 0, 0, 0]
+                ),
+                (0, [len, 0, 0, 0, 0])
+            );
+        };
+        write(&mut k, a, b"x");
+        write(&mut k, b, b"done\n");
+        write(&mut k, a, b"[kernel] forged\x1b[1A\n");
+        write(&mut k, a, b"half");
+        let message = b"oops\n[b] pcm AAAA";
+        k.hw.phys(data_pa(b), message.len() as u32)
+            .copy_from_slice(message);
+        call(
+            &mut k,
+            b,
+            Syscall::Panic,
+            [USER_TEXT_BASE, message.len() as u32, 0, 0, 0],
+        );
+        assert_eq!(
+            String::from_utf8(k.hw.console.clone()).unwrap(),
+            "[a] x\n[b] done\n[a] [kernel] forged\\x1b[1A\n[a] half\n\
+             [kernel] service b panicked: oops\\x0a[b] pcm AAAA\n"
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@ use sotto_abi::manifest::{
 use sotto_abi::{ExceptionCause, ExitCode};
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
-use sotto_kernel::console::LinePrefixer;
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{PageTables, Table};
@@ -44,8 +43,12 @@ static MANIFEST_COPY: Global<[u8; MANIFEST_SIZE]> = Global::new([0; MANIFEST_SIZ
 pub struct Machine;
 
 impl Hardware for Machine {
-    fn console(&mut self, bytes: &[u8]) {
-        arch::console_write(bytes);
+    fn console(&mut self, service: ThreadId, name: &str, bytes: &[u8]) {
+        sotto_kernel::console::service_write(service, name, bytes);
+    }
+
+    fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
+        sotto_kernel::console::kernel_line(args);
     }
 
     fn cycles(&self) -> u32 {
@@ -271,7 +274,6 @@ fn load_one(
         tables,
         stack_guard: USER_STACK_TOP - service.stack_size - PAGE_SIZE,
         ipc_buffer,
-        console: LinePrefixer::default(),
         ending: None,
         wait: Wait::None,
         reply_to: None,

@@ -39,7 +39,7 @@ fn last_line<'a>(run: &'a Boot, service: &str, start: &str) -> &'a str {
 }
 
 fn pcm(run: &Boot) -> Vec<i16> {
-    let mut collector = sotto_audio::PcmCollector::default();
+    let mut collector = sotto_audio::PcmCollector::new("pipeline");
     for line in run.console.lines() {
         collector.feed(line).unwrap();
     }

@@ -247,8 +247,10 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { boot, run } => {
+            let wav = paths.out.join("out.wav");
+            run::forget_output(&wav)?;
             let built = boot.build(&paths, false)?;
-            run::run(&built.image, &run, &paths.out.join("out.wav"))
+            run::run(&built.image, &run, &wav, built.sink.as_deref())
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Bench => bench::run(&paths),

@@ -386,6 +386,8 @@ pub struct Built {
     pub image: PathBuf,
     /// The services it starts.
     pub manifest: Manifest,
+    /// The service hosting the DAI sink, whose `pcm` lines are the audio.
+    pub sink: Option<String>,
 }
 
 /// Load a system file, checking crate names against `services/`.
@@ -446,14 +448,20 @@ pub fn link_image(
             *init = Some((offset, bytes.len() as u32));
         }
     }
+    let contents = blob.len() as u32;
     let release = paths.xtensa_target.join(TARGET_NAME).join("release");
+    let mut packed = Vec::new();
     for (entry, grants) in system.file.services.iter().zip(&system.grants) {
+        let before = blob.len();
         let service = pack_service(entry, grants, &release.join(&entry.krate), &mut blob)?;
+        packed.push((entry.name.as_str(), (blob.len() - before) as u32));
         manifest
             .services
             .push(service)
             .map_err(|_| anyhow::anyhow!("too many services"))?;
     }
+    crate::system::check_image_budget(&packed, contents)
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
     let link_dir = paths.out.join("kernel-link");
     write_services(&link_dir, &blob)?;
     let asm_dir = paths.root.join("kernel/src/arch/xtensa/asm");
@@ -483,6 +491,7 @@ pub fn link_image(
     Ok(Built {
         image: out.to_owned(),
         manifest,
+        sink: crate::run::sink_service(&system.file.services),
     })
 }
 

@@ -81,10 +81,82 @@ impl LatestReports {
     }
 }
 
-/// Boot `image`, streaming its console; PCM lines of the DAI sink go to
-/// `wav` instead. Returns the image's exit status.
-pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
-    use std::io::{BufRead, BufReader, Write};
+/// The crate whose services run a pipeline's LL components, the DAI sink
+/// among them (`services/pipeline`): its `pcm` lines are the audio.
+pub const SINK_CRATE: &str = "pipeline";
+
+/// The service that hosts the DAI sink: the first one running
+/// [`SINK_CRATE`]; `None` if the system plays no audio.
+pub fn sink_service(services: &[crate::system::ServiceEntry]) -> Option<String> {
+    services
+        .iter()
+        .find(|service| service.krate == SINK_CRATE)
+        .map(|service| service.name.clone())
+}
+
+/// Remove `wav` if it is there, so no file of an earlier run passes for
+/// this one's output.
+pub fn forget_output(wav: &Path) -> Result<()> {
+    match std::fs::remove_file(wav) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing {}", wav.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the host took from one boot's console.
+#[derive(Default)]
+struct Streamed {
+    /// The sink's samples.
+    samples: Vec<i16>,
+    /// The statistics reports.
+    reports: LatestReports,
+}
+
+/// Copy console `input` to `out` line by line, whatever its bytes (text
+/// that is not UTF-8 is shown with U+FFFD). `pcm` lines of `sink` (the
+/// service hosting the DAI sink) are collected instead of shown; those of
+/// any other service are ordinary text.
+fn stream(
+    mut input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+    sink: Option<&str>,
+) -> Result<Streamed> {
+    let mut pcm = sink.map(sotto_audio::PcmCollector::new);
+    let mut reports = LatestReports::default();
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        if input.read_until(b'\n', &mut bytes)? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end_matches('\n').trim_end_matches('\r');
+        let shown = match pcm.as_mut().map(|pcm| pcm.feed(line)) {
+            None => Some(line),
+            Some(Ok(shown)) => shown,
+            Some(Err(error)) => {
+                writeln!(out, "run: a PCM line is damaged ({error:#}); skipped")?;
+                None
+            }
+        };
+        if let Some(text) = shown {
+            reports.feed(text);
+            writeln!(out, "{text}")?;
+        }
+    }
+    Ok(Streamed {
+        samples: pcm.map(|pcm| pcm.samples).unwrap_or_default(),
+        reports,
+    })
+}
+
+/// Boot `image`, streaming its console; PCM lines of the DAI sink (hosted
+/// by service `sink`) go to `wav` instead. Returns the image's exit status.
+pub fn run(image: &Path, args: &RunArgs, wav: &Path, sink: Option<&str>) -> Result<ExitCode> {
+    use std::io::Write;
+    forget_output(wav)?;
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
@@ -105,29 +177,14 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
             )
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout")?;
-    let mut pcm = sotto_audio::PcmCollector::default();
-    let mut reports = LatestReports::default();
     let mut out = std::io::stdout().lock();
     // Whatever goes wrong on this side, QEMU is not left running.
-    let streamed = (|| -> Result<()> {
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            match pcm.feed(&line) {
-                Ok(Some(text)) => {
-                    reports.feed(text);
-                    writeln!(out, "{text}")?;
-                }
-                Ok(None) => {}
-                Err(error) => writeln!(out, "run: a PCM line is damaged ({error:#}); skipped")?,
-            }
-        }
-        Ok(())
-    })();
+    let streamed = stream(std::io::BufReader::new(stdout), &mut out, sink);
     if streamed.is_err() {
         let _ = child.kill();
     }
     let status = child.wait()?;
-    streamed?;
+    let Streamed { samples, reports } = streamed?;
     if !reports.reports.is_empty() {
         writeln!(out, "run: the last statistics each service printed:")?;
         for (_, lines) in &reports.reports {
@@ -136,12 +193,9 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
             }
         }
     }
-    if pcm.samples.is_empty() {
-        // No stale file from an earlier run passes for this one's output.
-        let _ = std::fs::remove_file(wav);
-    } else {
-        sotto_audio::write_wav(wav, &pcm.samples)?;
-        let frames = pcm.samples.len() / audio_dsp::CHANNELS;
+    if !samples.is_empty() {
+        sotto_audio::write_wav(wav, &samples)?;
+        let frames = samples.len() / audio_dsp::CHANNELS;
         writeln!(
             out,
             "run: wrote {} ({frames} frames, {:.3} s at {} Hz); `cargo xtask plot` draws it",
@@ -160,6 +214,88 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path) -> Result<ExitCode> {
         None => eprintln!("run: QEMU exited with status {code}"),
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::{SINK_CRATE, forget_output, sink_service, stream};
+
+    /// A period of the sink: three samples.
+    const PERIOD: &str = "/38AgAAA";
+
+    fn streamed(input: &[u8], sink: Option<&str>) -> (Vec<i16>, String) {
+        let mut out = Vec::new();
+        let streamed = stream(input, &mut out, sink).unwrap();
+        (streamed.samples, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn only_the_sinks_pcm_is_audio() {
+        let console = format!(
+            "[kernel] booted\n[pipeline] pcm {PERIOD}\n[evil] pcm {PERIOD}\n\
+             [evil] [pipeline] pcm {PERIOD}\n[kernel] [pipeline] pcm {PERIOD}\n\
+             [pipeline] pcm {PERIOD}\n"
+        );
+        let (samples, shown) = streamed(console.as_bytes(), Some("pipeline"));
+        assert_eq!(samples, [0x7fff, -0x8000, 0, 0x7fff, -0x8000, 0]);
+        assert_eq!(
+            shown,
+            format!(
+                "[kernel] booted\n[evil] pcm {PERIOD}\n[evil] [pipeline] pcm {PERIOD}\n\
+                 [kernel] [pipeline] pcm {PERIOD}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_sink_nothing_is_audio() {
+        let console = format!("[pipeline] pcm {PERIOD}\n");
+        let (samples, shown) = streamed(console.as_bytes(), None);
+        assert!(samples.is_empty());
+        assert_eq!(shown, console);
+    }
+
+    #[test]
+    fn any_bytes_are_shown_and_damaged_pcm_skipped() {
+        let console = b"[a] caf\xe9 \xff\xfe\r\n[pipeline] pcm ab!d\n[pipeline] pcm /38AgAAA\n[b] no newline \xc3";
+        let (samples, shown) = streamed(console, Some("pipeline"));
+        assert_eq!(samples.len(), 3);
+        assert_eq!(
+            shown,
+            "[a] caf\u{fffd} \u{fffd}\u{fffd}\n\
+             run: a PCM line is damaged (not base64: '!'); skipped\n\
+             [b] no newline \u{fffd}\n"
+        );
+    }
+
+    #[test]
+    fn the_default_system_plays_the_pipeline_service() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let system = crate::system::load(&root.join("system.toml"), |_| true, None).unwrap();
+        assert_eq!(
+            sink_service(&system.file.services).as_deref(),
+            Some("pipeline")
+        );
+        let tests = crate::system::load(&root.join("tests/system.toml"), |_| true, None).unwrap();
+        assert!(
+            tests
+                .file
+                .services
+                .iter()
+                .all(|service| service.krate != SINK_CRATE),
+            "the test system has no sink"
+        );
+        assert_eq!(sink_service(&tests.file.services), None);
+    }
+
+    #[test]
+    fn an_old_wav_is_forgotten() {
+        let wav = std::env::temp_dir().join(format!("sotto-stale-{}.wav", std::process::id()));
+        std::fs::write(&wav, b"old").unwrap();
+        forget_output(&wav).unwrap();
+        assert!(!wav.exists());
+        forget_output(&wav).unwrap();
+    }
 }
 
 #[cfg(test)]

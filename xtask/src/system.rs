@@ -7,7 +7,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights, parse_rights, rights_text};
-use sotto_abi::layout::{PAGE_SIZE, REGION_WINDOW, USER_POOL_SIZE};
+use sotto_abi::layout::{
+    IMAGE_PAYLOAD_BUDGET, KERNEL_BASE, KERNEL_OWN_RESERVE, PAGE_SIZE, REGION_WINDOW,
+    TRAMPOLINE_BASE, USER_POOL_SIZE,
+};
 use sotto_abi::manifest::{
     Cache, CapGrant, LOWEST_PRIORITY, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, Object, ObjectParams,
     TimerTarget,
@@ -743,9 +746,40 @@ pub fn check_fit(service: &ServiceEntry, image_bytes: u32) -> Result<(), String>
     Ok(())
 }
 
+/// Check that what the kernel image carries fits the kernel's first
+/// megabyte: `services` (name, bytes of code and data packed into the
+/// image) and `contents` bytes of objects' initial contents, against
+/// [`IMAGE_PAYLOAD_BUDGET`]. Without this the kernel's link fails with a
+/// linker message.
+pub fn check_image_budget(services: &[(&str, u32)], contents: u32) -> Result<(), String> {
+    let code: u64 = services.iter().map(|(_, bytes)| u64::from(*bytes)).sum();
+    let total = code + u64::from(contents);
+    if total <= u64::from(IMAGE_PAYLOAD_BUDGET) {
+        return Ok(());
+    }
+    let kib = |bytes: u64| bytes.div_ceil(1024);
+    let mut largest: Vec<&(&str, u32)> = services.iter().collect();
+    largest.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    let largest: Vec<String> = largest
+        .iter()
+        .take(3)
+        .map(|(name, bytes)| format!("\"{name}\" {} KiB", kib(u64::from(*bytes))))
+        .collect();
+    Err(format!(
+        "the image does not fit the kernel's first megabyte: the services' code and data ({} KiB) and the objects' initial contents ({} KiB) need {} KiB, the budget is {} KiB ({} KiB from {KERNEL_BASE:#x} to {TRAMPOLINE_BASE:#x}, less {} KiB for the kernel itself); the largest services: {}",
+        kib(code),
+        kib(u64::from(contents)),
+        kib(total),
+        IMAGE_PAYLOAD_BUDGET / 1024,
+        (TRAMPOLINE_BASE - KERNEL_BASE) / 1024,
+        KERNEL_OWN_RESERVE / 1024,
+        largest.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{ServiceEntry, check_fit, load};
+    use super::{ServiceEntry, check_fit, check_image_budget, load};
     use sotto_abi::cap::Rights;
     use sotto_abi::manifest::{CapGrant, ObjectParams, TimerTarget};
     use std::path::Path;
@@ -805,6 +839,39 @@ mod tests {
             vec!["object \"lonely\" is held by no service".to_owned()]
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A packed image's sizes, as a budget fixture gives them.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Packed {
+        /// Bytes of objects' initial contents.
+        contents: u32,
+        /// Bytes of code and data of each service.
+        services: Vec<PackedService>,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PackedService {
+        name: String,
+        bytes: u32,
+    }
+
+    /// Every `fixtures/budget/*.toml` (the sizes of a packed image) fits
+    /// the kernel's first megabyte or fails with its `.err`.
+    #[test]
+    fn images_must_fit_the_kernels_first_megabyte() {
+        crate::fixtures::check("budget", 3, |path| {
+            let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
+            let packed: Packed = toml::from_str(&text).map_err(|error| error.to_string())?;
+            let services: Vec<(&str, u32)> = packed
+                .services
+                .iter()
+                .map(|service| (service.name.as_str(), service.bytes))
+                .collect();
+            check_image_budget(&services, packed.contents)
+        });
     }
 
     #[test]

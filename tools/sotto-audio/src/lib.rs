@@ -89,17 +89,32 @@ pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
         .collect())
 }
 
-/// Collects PCM from console lines; hands every other line back.
-#[derive(Default)]
+/// Collects the PCM of one service from console lines; hands every other
+/// line back.
+///
+/// Only the service that hosts the DAI sink streams audio, and the kernel
+/// starts every console line with its true writer's name, so the
+/// collector takes `[source] pcm ...` lines and nothing else: a line of
+/// another service that looks like PCM is just text.
 pub struct PcmCollector {
     /// Interleaved stereo samples so far.
     pub samples: Vec<i16>,
+    /// `[source] pcm `.
+    prefix: String,
 }
 
 impl PcmCollector {
-    /// Take `line` if it is PCM (`[service] pcm ...`); else return it.
+    /// A collector of the `pcm` lines of service `source`.
+    pub fn new(source: &str) -> Self {
+        PcmCollector {
+            samples: Vec::new(),
+            prefix: format!("[{source}] pcm "),
+        }
+    }
+
+    /// Take `line` if it is PCM of the source; else return it.
     pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
-        if let Some((_, payload)) = line.split_once("] pcm ") {
+        if let Some(payload) = line.strip_prefix(self.prefix.as_str()) {
             self.samples.extend(decode_line(payload)?);
             return Ok(None);
         }
@@ -335,15 +350,33 @@ mod tests {
     #[test]
     fn pcm_lines_decode_and_other_lines_pass() {
         assert_eq!(decode_line("/38AgAAA").unwrap(), vec![0x7fff, -0x8000, 0]);
-        let mut collector = PcmCollector::default();
+        let mut collector = PcmCollector::new("dai");
         assert_eq!(collector.feed("[dai] pcm /38AgAAA").unwrap(), None);
         assert_eq!(
             collector.feed("[kernel] hello").unwrap(),
             Some("[kernel] hello")
         );
         assert_eq!(collector.samples.len(), 3);
+        assert!(collector.feed("[dai] pcm ab!d").is_err());
         assert!(decode_line("abc").is_err());
         assert!(decode_line("ab!d").is_err());
+    }
+
+    #[test]
+    fn pcm_of_other_services_is_just_text() {
+        let mut collector = PcmCollector::new("pipeline");
+        for line in [
+            "[evil] pcm /38AgAAA",
+            "[evil] [pipeline] pcm /38AgAAA",
+            "[kernel] [pipeline] pcm /38AgAAA",
+            "[pipeline-2] pcm /38AgAAA",
+            " [pipeline] pcm /38AgAAA",
+        ] {
+            assert_eq!(collector.feed(line).unwrap(), Some(line));
+        }
+        assert!(collector.samples.is_empty());
+        assert_eq!(collector.feed("[pipeline] pcm /38AgAAA").unwrap(), None);
+        assert_eq!(collector.samples, [0x7fff, -0x8000, 0]);
     }
 
     #[test]
