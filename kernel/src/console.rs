@@ -332,6 +332,22 @@ pub fn service_write(service: usize, name: &str, bytes: &[u8]) {
     });
 }
 
+/// Bytes a service gave, shown as text: valid UTF-8 as it is, every other
+/// byte as `\xNN` (kernel lines escape control characters themselves).
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl fmt::Display for Bytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Print one kernel line on the running kernel's console (what
 /// `kprintln!` does).
 pub fn kernel_line(args: fmt::Arguments<'_>) {
@@ -590,5 +606,11 @@ mod tests {
             );
         }
         assert!(text.ends_with("[kernel] end\n"));
+    }
+
+    #[test]
+    fn bytes_show_valid_utf8_and_escape_the_rest() {
+        let shown = format!("{}", super::Bytes(b"ok \xc3\xa9 \xff\xfe!"));
+        assert_eq!(shown, "ok \u{e9} \\xff\\xfe!");
     }
 }

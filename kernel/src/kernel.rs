@@ -385,8 +385,7 @@ impl<H: Hardware> Kernel<H> {
                 let name = self.services[thread].name.clone();
                 match self.read_user(thread, args[0], &mut text[..len]) {
                     Ok(()) => {
-                        let message =
-                            core::str::from_utf8(&text[..len]).unwrap_or("(message is not UTF-8)");
+                        let message = crate::console::Bytes(&text[..len]);
                         self.report(format_args!("service {name} panicked: {message}"));
                     }
                     Err(error) => self.report(format_args!(
