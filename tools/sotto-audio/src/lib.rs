@@ -94,13 +94,27 @@ pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
 pub struct PcmCollector {
     /// Interleaved stereo samples so far.
     pub samples: Vec<i16>,
+    /// Periods of silence put in for `pcm-gap` lines.
+    pub gap_periods: usize,
 }
 
 impl PcmCollector {
-    /// Take `line` if it is PCM (`[service] pcm ...`); else return it.
+    /// Take `line` if it is PCM (`[service] pcm ...`, or `[service]
+    /// pcm-gap N`: N periods the DAI went without, which become silence,
+    /// so the samples keep the run's time); else return it.
     pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
         if let Some((_, payload)) = line.split_once("] pcm ") {
             self.samples.extend(decode_line(payload)?);
+            return Ok(None);
+        }
+        if let Some((_, periods)) = line.split_once("] pcm-gap ") {
+            let periods: usize = periods
+                .trim()
+                .parse()
+                .with_context(|| format!("a pcm-gap line without a count: {line:?}"))?;
+            self.samples
+                .resize(self.samples.len() + periods * PERIOD_SAMPLES, 0);
+            self.gap_periods += periods;
             return Ok(None);
         }
         Ok(Some(line))
@@ -278,7 +292,10 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PcmCollector, decode_line, plot, read_wav, spectrum, tone_amplitude, write_wav};
+    use super::{
+        PERIOD_SAMPLES, PcmCollector, decode_line, plot, read_wav, spectrum, tone_amplitude,
+        write_wav,
+    };
 
     /// A stereo 16-bit sine of `frequency` Hz, half scale.
     fn tone(frequency: f64, frames: usize) -> Vec<i16> {
@@ -342,6 +359,12 @@ mod tests {
             Some("[kernel] hello")
         );
         assert_eq!(collector.samples.len(), 3);
+        // A gap of two periods is two periods of silence.
+        assert_eq!(collector.feed("[pipeline] pcm-gap 2").unwrap(), None);
+        assert_eq!(collector.samples.len(), 3 + 2 * PERIOD_SAMPLES);
+        assert!(collector.samples[3..].iter().all(|sample| *sample == 0));
+        assert_eq!(collector.gap_periods, 2);
+        assert!(collector.feed("[pipeline] pcm-gap many").is_err());
         assert!(decode_line("abc").is_err());
         assert!(decode_line("ab!d").is_err());
     }
