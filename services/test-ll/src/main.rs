@@ -7,7 +7,9 @@
 //! 9 an overrunning task whose policy notifies the supervisor,
 //! 10 a task whose handler never returns (blocks from its 3rd run on;
 //! notify policy),
-//! 11 a client with 20 runs next to it, that then checks the supervisor.
+//! 11 a client with 20 runs next to it, that then checks the supervisor,
+//! 12 no client: from kernel tick `arg >> 20` spin for `(arg >> 8) & 0xFFF`
+//! ticks (run at priority 0: nothing else runs meanwhile).
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -245,6 +247,17 @@ fn beside_stuck() {
     println!("supervisor bits {bits:#x}");
 }
 
+/// Take the CPU from kernel tick `from` for `ticks` ticks.
+fn spin(from: u32, ticks: u32) {
+    let now = sys::ticks();
+    if from > now {
+        sys::sleep_us((from - now) * (1_000_000 / sys::tick_hz()));
+    }
+    let start = sys::ticks();
+    while sys::ticks() < start + ticks {}
+    println!("spun from tick {start} to tick {}", sys::ticks());
+}
+
 fn errors() {
     // Let another client register and make its task first.
     sys::sleep_us(5_000);
@@ -333,7 +346,8 @@ fn bench() {
     );
 }
 
-fn main(test: u32) {
+fn main(arg: u32) {
+    let test = arg & 0xFF;
     match test {
         0 => sof_boot(),
         1 => order(),
@@ -351,6 +365,7 @@ fn main(test: u32) {
         9 => overrun(Policy::Notify),
         10 => stuck(),
         11 => beside_stuck(),
+        12 => spin(arg >> 20, (arg >> 8) & 0xFFF),
         _ => check("a known test", false),
     }
     if FAILED.load(Ordering::Relaxed) {
