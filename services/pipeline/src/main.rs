@@ -52,8 +52,8 @@ fn main(periods: u32) {
     task.schedule().expect("schedule");
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut line = [0u8; 256];
-    // Cycles of the components alone, without streaming to the host.
-    // (over the periods played: missed ones took no cycles).
+    // Cycles of the components alone, without streaming to the host, over
+    // the periods played (missed ones took none).
     let (mut total, mut most, mut played) = (0u64, 0u32, 0u32);
     let mut dai = DaiClock::new(sys::tick_hz());
     let mut next_report = REPORT_EVERY;
