@@ -1,9 +1,12 @@
 //! The audio pipeline in QEMU: the default system's output, bit for bit
 //! against the host reference; a DP task that misses its deadline on
-//! purpose; a DP worker that faults.
+//! purpose; a DP worker that faults; a more urgent service that keeps the
+//! whole LL side off the CPU for 300 ticks.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Boot, boot_bytes, image, readme_pipeline_image};
+use sotto_tests::{
+    Boot, Start, boot_bytes, boot_services, image, readme_pipeline_image, test_image,
+};
 
 /// Ticks per LL period (the default system's tick is 1 ms).
 const PERIOD_TICKS: u32 = 1;
@@ -233,4 +236,110 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
     );
     assert!(samples.len() >= 1000 * audio_dsp::PERIOD_SAMPLES);
     assert!(samples == expected, "the output differs from the reference");
+}
+
+#[test]
+fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_underruns() {
+    // The audio services of the default system, in the test image, with
+    // ll-sched reporting every 100 LL ticks, and a priority-0 service
+    // that takes the CPU from tick 200 for 300 ticks.
+    const FROM: u32 = 200;
+    const SPIN: u32 = 300;
+    let run = boot_services(
+        &[
+            Start::new("ll-sched", 100 << 8 | 1).priority(1),
+            Start::new("pipeline", 0).priority(1),
+            Start::new("dp-sched", 0).priority(2),
+            Start::new("eq-worker", 0).priority(3),
+            Start::new("ll-b", 12 | SPIN << 8 | FROM << 20)
+                .named("spinner")
+                .priority(0),
+        ],
+        800,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let spun = last_line(&run, "spinner", "spun from tick ");
+    let words: Vec<u32> = spun
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let (start, end) = (words[0], words[1]);
+    assert!(end - start >= SPIN && start >= FROM, "{spun}");
+    // ll-sched: the ticks it never ran are counted, with their cause.
+    let missed_line = last_line(&run, "ll-sched", "MISSED TICKS");
+    let missed: u32 = missed_line
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("{missed_line}"));
+    assert!(
+        (SPIN - 1..=SPIN + 1).contains(&missed),
+        "{missed_line} after {spun}"
+    );
+    assert!(missed_line.ends_with("never ran (ll-sched did not run); counted as overruns"));
+    let report = run
+        .lines_of("ll-sched")
+        .into_iter()
+        .find(|line| line.contains("(missed ticks: "))
+        .unwrap_or_else(|| panic!("no report with missed ticks: {}", run.console));
+    assert!(
+        report.contains(&format!(
+            " overruns (missed ticks: {missed} (ll-sched did not run), "
+        )),
+        "{report}"
+    );
+    let overruns: u32 = report
+        .split(" cycles, ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(overruns >= missed, "{report}");
+    // The pipeline: as many underruns as periods went by without it,
+    // against time, not against the periods it ran.
+    let gaps: Vec<u32> = run
+        .lines_of("pipeline")
+        .iter()
+        .filter_map(|line| line.strip_prefix("pcm-gap "))
+        .map(|count| count.parse().unwrap())
+        .collect();
+    let lost: u32 = gaps.iter().sum();
+    assert!(
+        (missed..=missed + 2).contains(&lost),
+        "{lost} periods missed by the pipeline, {missed} ticks by ll-sched"
+    );
+    let stats = last_line(&run, "pipeline", "stats: ");
+    let underruns: u32 = stats.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(underruns, lost, "{stats}");
+    // The output keeps time: each period the pipeline missed is a period
+    // of silence, and what it played is the reference, before the gap and
+    // — only delayed, nothing lost — after it.
+    let samples = pcm(&run);
+    let bytes = std::fs::read(test_image()).unwrap();
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    let expected = sotto_audio::reference(
+        &pipeline,
+        &buffers,
+        samples.len() / audio_dsp::PERIOD_SAMPLES,
+    );
+    let period = audio_dsp::PERIOD_SAMPLES;
+    let gap_at = (0..samples.len() / period)
+        .find(|p| samples[p * period..(p + 1) * period] != expected[p * period..(p + 1) * period])
+        .expect("the output never left the reference");
+    assert!(
+        gap_at >= 150,
+        "the output left the reference at period {gap_at}, before the spin"
+    );
+    let shift = lost as usize * period;
+    let (gap, after) = (gap_at * period, gap_at * period + shift);
+    assert!(samples[gap..after].iter().all(|sample| *sample == 0));
+    assert!(
+        samples[after..] == expected[gap..samples.len() - shift],
+        "the output after the gap is not the reference delayed by {lost} periods"
+    );
+    assert!(
+        samples.len() - shift >= gap + 200 * period,
+        "too little after the gap"
+    );
 }

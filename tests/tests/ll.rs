@@ -1,6 +1,7 @@
 //! The LL scheduler as a service: SOF's boot test reproduced, tick order,
-//! periods with phases, cancel, overruns, API errors, and a client that
-//! faults with a task queued. Each test boots ll-sched with test clients.
+//! periods with phases, cancel, overruns, API errors, a client that
+//! faults with a task queued, and one whose task never returns. Each test
+//! boots ll-sched with test clients.
 
 use sotto_tests::{Boot, Start, boot_services};
 
@@ -143,6 +144,11 @@ fn an_overrunning_task_is_charged_and_skipped_once() {
         overrun.ends_with("charged to task 0 of client 1 (policy Skip)"),
         "{overrun}"
     );
+    // Its 1.5-tick run did not hold ll-sched: cut off at the end of the tick.
+    assert!(
+        overrun.contains(": no reply by the end of the LL tick"),
+        "{overrun}"
+    );
     let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
     // The tick after the long run is skipped; then it runs on its period again.
     assert_eq!(ticks.len(), 3, "{}", run.console);
@@ -202,10 +208,103 @@ fn an_overrun_of_a_notify_policy_task_signals_the_supervisor() {
         "{}",
         run.console
     );
-    // Notify does not skip: the task runs on consecutive ticks.
+    // Notify adds no skip: the one run missed is the tick the client was
+    // still busy in (cut off, it had to answer again first).
     let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
     assert!(
         ticks.windows(2).all(|pair| pair[1] - pair[0] <= 2),
         "{ticks:?}"
     );
+}
+
+#[test]
+fn a_task_that_never_returns_is_cut_off_and_the_other_clients_keep_ticking() {
+    // ll-sched reporting every 100 LL ticks; ll-a's task (LL priority 0,
+    // notify policy) never returns from its third run; ll-b's task
+    // (priority 1) runs 20 times beside it, then reads the supervisor.
+    let ll_sched = Start::new("ll-sched", 100 << 8 | 1).priority(1);
+    let run = boot_services(
+        &[
+            ll_sched,
+            Start::new("ll-a", 10).priority(1),
+            Start::new("ll-b", 11).priority(1),
+        ],
+        300,
+    );
+    assert_eq!(run.status, 0, "{}", run.console);
+    assert!(
+        run.lines_of("ll-a")
+            .iter()
+            .any(|line| line.starts_with("stuck in run 3")),
+        "{}",
+        run.console
+    );
+    // The other client's 20 runs all happened, uncharged, nothing missed,
+    // and the stuck task's policy (notify) reached the supervisor.
+    passed(&run, "ll-b", 11);
+    assert_eq!(runs(&run, "ll-b").len(), 20, "{}", run.console);
+    let sched = run.lines_of("ll-sched");
+    let cut: Vec<&&str> = sched
+        .iter()
+        .filter(|line| line.starts_with("OVERRUN"))
+        .collect();
+    assert_eq!(
+        cut.len(),
+        1,
+        "one overrun, then the client is stalled: {}",
+        run.console
+    );
+    assert!(
+        cut[0].contains("no reply by the end of the LL tick")
+            && cut[0].contains("client 1 stalled until it answers")
+            && cut[0].ends_with("(policy Notify)"),
+        "{}",
+        cut[0]
+    );
+    // ll-sched kept ticking all along: reports at 100 and 200 LL ticks,
+    // the first with the cut-off run as its one overrun and its cause.
+    let report = |ticks: u32| -> &str {
+        let start = format!("stats after {ticks} LL ticks");
+        sched
+            .iter()
+            .find(|line| line.starts_with(&start))
+            .unwrap_or_else(|| panic!("no {start:?} in {}", run.console))
+    };
+    assert!(
+        report(100).ends_with(
+            " 1 overruns (missed ticks: 0 (ll-sched did not run), runs cut off at their budget: 1)"
+        ),
+        "{}",
+        report(100)
+    );
+    assert!(report(200).ends_with(" 0 overruns"), "{}", report(200));
+    // The stuck task: 3 runs (the third cut off), 1 overrun, and every due
+    // run since counted as missed; its client is still stalled.
+    let missed_runs = |ticks: u32| -> u32 {
+        let index = sched
+            .iter()
+            .position(|line| line.starts_with(&format!("stats after {ticks} LL ticks")))
+            .unwrap();
+        let line = sched[index + 1..]
+            .iter()
+            .find(|line| line.contains("(client 1,"))
+            .unwrap();
+        assert!(
+            line.contains(": 3 runs,")
+                && line.contains(" 1 overruns, ")
+                && line.ends_with(", client stalled"),
+            "{line}"
+        );
+        let missed = line
+            .split(", ")
+            .find(|part| part.ends_with(" missed runs"))
+            .unwrap();
+        missed.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (at100, at200) = (missed_runs(100), missed_runs(200));
+    assert!(
+        (90..100).contains(&at100),
+        "{at100} missed runs by LL tick 100"
+    );
+    assert_eq!(at200 - at100, 100, "a missed run every tick");
 }

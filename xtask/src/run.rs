@@ -203,6 +203,13 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path, sink: Option<&str>) -> Resu
             frames as f64 / f64::from(audio_dsp::RATE),
             audio_dsp::RATE
         )?;
+        if pcm.gap_periods > 0 {
+            writeln!(
+                out,
+                "run: {} of its periods are silence the sink never produced (the pipeline did not run)",
+                pcm.gap_periods
+            )?;
+        }
     }
     let code = status.code().unwrap_or(1);
     match ImageExit::from_status(code) {

@@ -11,11 +11,12 @@ use crate::{CHANNELS, PERIOD_SAMPLES};
 pub struct Graph {
     /// One per component.
     pub states: heapless::Vec<State, { crate::config::MAX_COMPONENTS }>,
-    /// Sink periods that found no data.
+    /// Sink periods that found no data, and DAI periods that passed while
+    /// the pipeline did not run ([`Graph::missed_periods`]).
     pub underruns: u32,
     /// LL components that could not run for want of input or room.
     pub starved: u32,
-    /// Periods the sink played.
+    /// Periods the DAI consumed: played by the sink, or missed.
     pub periods: u32,
 }
 
@@ -36,6 +37,15 @@ impl Graph {
             starved: 0,
             periods: 0,
         }
+    }
+
+    /// `periods` DAI periods went by without the pipeline running (see
+    /// [`crate::dai::DaiClock`]): each is an underrun. Nothing upstream
+    /// ran either, so no data is lost, only late — as after an underrun
+    /// for want of DP output.
+    pub fn missed_periods(&mut self, periods: u32) {
+        self.periods += periods;
+        self.underruns += periods;
     }
 
     /// One LL period: every non-DP component in order. The sink's period

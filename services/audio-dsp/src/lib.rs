@@ -1,6 +1,7 @@
 //! Audio processing for Sotto, in fixed point (Q1.31, 48 kHz, stereo,
 //! 48-frame periods): a sine source, a gain with a linear ramp, a
-//! two-input mixer, a FIR equaliser, a sink that models the DAI, the
+//! two-input mixer, a FIR equaliser, a sink that models the DAI (and its
+//! clock: periods pass whether the pipeline runs or not), the
 //! single-producer ring buffers components exchange samples through (in
 //! shared memory regions), the pipeline description, and the DP
 //! scheduler's earliest-deadline-first rule.
@@ -14,6 +15,7 @@
 
 pub mod component;
 pub mod config;
+pub mod dai;
 pub mod edf;
 pub mod graph;
 pub mod q31;

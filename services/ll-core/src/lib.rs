@@ -11,4 +11,4 @@ extern crate alloc;
 pub mod proto;
 mod sched;
 
-pub use sched::{LlScheduler, Overrun, TickStats};
+pub use sched::{Cause, LlScheduler, Overrun, TaskStats, TickStats};

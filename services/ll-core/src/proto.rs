@@ -8,6 +8,7 @@
 pub enum Op {
     /// Register the caller's task endpoint, sent along as a capability
     /// (SEND + GRANT): the scheduler calls it to run the caller's tasks.
+    /// Reply: status, kernel ticks per LL tick (see [`budget_end`]).
     Register = 0,
     /// New task: word 1 = priority | policy << 8, word 2 = period | phase << 16.
     /// Reply: status, task id.
@@ -24,6 +25,16 @@ pub enum Op {
     Counts = 6,
     /// Cycle statistics of task (word 1). Reply: status, average, maximum.
     Cycles = 7,
+    /// The client listens again after a run that ran past its budget
+    /// (word 1 = that task, word 2 = the [`Outcome`] its handler returned,
+    /// which the scheduler never got: the kernel dropped the late reply).
+    /// Until then the scheduler calls none of the client's tasks. Reply:
+    /// status, 1 if the client had been stalled (0: the reply had come in
+    /// time after all, and nothing changes).
+    Resume = 8,
+    /// Due runs of task (word 1) that did not happen: ticks the scheduler
+    /// missed, or its client stalled. Reply: status, missed runs.
+    Missed = 9,
 }
 
 impl Op {
@@ -38,6 +49,8 @@ impl Op {
             Op::State,
             Op::Counts,
             Op::Cycles,
+            Op::Resume,
+            Op::Missed,
         ]
         .into_iter()
         .find(|op| *op as u32 == raw)
@@ -47,6 +60,17 @@ impl Op {
 /// Word 0 of the scheduler's call to a task's owner: run a task (word 1 =
 /// task id, word 2 = tick). The owner replies with an [`Outcome`] in word 0.
 pub const RUN: u32 = 0x52_55_4E;
+
+/// The budget of a run: a run called in the LL tick that began on kernel
+/// tick `tick` must reply before kernel tick `budget_end(tick, period)`,
+/// the start of the next LL tick (`period` kernel ticks per LL tick). The
+/// scheduler calls with that time limit and stops waiting then; a client
+/// whose handler returns at or after it knows its reply is lost and says
+/// [`Op::Resume`].
+pub fn budget_end(tick: u32, period: u32) -> u32 {
+    let period = period.max(1);
+    (tick / period).saturating_add(1).saturating_mul(period)
+}
 
 /// What a task's run returns (SOF's RESCHEDULE / COMPLETED).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,14 +223,14 @@ pub fn init_fields(words: [u32; 2]) -> (u32, u32, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{LlError, Op, Outcome, Policy, TaskState, init_fields, init_words};
+    use super::{LlError, Op, Outcome, Policy, TaskState, budget_end, init_fields, init_words};
 
     #[test]
     fn codes_round_trip() {
-        for op in 0..8 {
+        for op in 0..10 {
             assert_eq!(Op::from_raw(op).map(|op| op as u32), Some(op));
         }
-        assert_eq!(Op::from_raw(8), None);
+        assert_eq!(Op::from_raw(10), None);
         for error in LlError::ALL {
             assert_eq!(LlError::check(error as u32), Err(error));
         }
@@ -215,6 +239,22 @@ mod tests {
         assert_eq!(Policy::from_raw(2), Some(Policy::Notify));
         assert_eq!(Outcome::from_raw(0), Outcome::Reschedule);
         assert_eq!(Outcome::from_raw(77), Outcome::Completed);
+    }
+
+    #[test]
+    fn a_run_must_reply_by_the_start_of_the_next_ll_tick() {
+        // One kernel tick per LL tick: the next kernel tick.
+        assert_eq!(budget_end(41, 1), 42);
+        // Four per LL tick: the next multiple of four, wherever in the LL
+        // tick the run was called.
+        assert_eq!(budget_end(40, 4), 44);
+        assert_eq!(budget_end(43, 4), 44);
+        assert_eq!(budget_end(7, 0), 8, "a zero period counts as one");
+        assert_eq!(
+            budget_end(u32::MAX, 1),
+            u32::MAX,
+            "no wrap at the end of time"
+        );
     }
 
     #[test]

@@ -7,6 +7,15 @@
 //! A run returns RESCHEDULE (stays queued) or COMPLETED. Cancelling takes
 //! effect before the next run. A tick whose work takes longer than the tick
 //! period is an overrun, charged to the task that ran longest in it.
+//!
+//! Two more kinds of overrun, with their causes:
+//! - a run that does not reply by the end of its LL tick is cut off there
+//!   ([`LlScheduler::timed_out`]): charged to that task, and its owner is
+//!   *stalled* — none of its tasks runs (each due run is counted as
+//!   missed) until it says it listens again ([`LlScheduler::resume`]);
+//! - LL ticks in which the scheduler never ran (a more urgent thread had
+//!   the CPU) are counted as missed ticks ([`LlScheduler::missed`]), and
+//!   every queued task's due runs in them as missed runs.
 
 use alloc::vec::Vec;
 
@@ -21,8 +30,12 @@ pub struct TaskStats {
     pub total_cycles: u64,
     /// Longest run.
     pub max_cycles: u32,
-    /// Overruns charged to it.
+    /// Overruns charged to it (its tick took too long, or it was cut off
+    /// at its budget).
     pub overruns: u32,
+    /// Due runs that did not happen: ticks the scheduler missed, or its
+    /// owner was stalled.
+    pub missed: u32,
 }
 
 impl TaskStats {
@@ -48,7 +61,19 @@ struct Task {
     state: TaskState,
     queued_at: u64,
     skip_next: bool,
+    /// Its owner has not answered since a run was cut off: not called.
+    stalled: bool,
     stats: TaskStats,
+}
+
+/// Why an overrun was charged to a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The tick's work took longer than the tick; this task ran longest.
+    Work,
+    /// The task's run did not reply by the end of its LL tick and was cut
+    /// off; its owner is stalled until it answers.
+    Budget,
 }
 
 /// An overrun: the tick's work ran past the next tick.
@@ -60,8 +85,11 @@ pub struct Overrun {
     pub owner: u32,
     /// Its policy.
     pub policy: Policy,
-    /// Cycles the tick's work took.
+    /// Cycles the tick's work took ([`Cause::Work`]), or the run took
+    /// until it was cut off ([`Cause::Budget`]).
     pub cycles: u32,
+    /// Why.
+    pub cause: Cause,
 }
 
 /// Statistics over ticks that ran tasks.
@@ -73,8 +101,14 @@ pub struct TickStats {
     pub total_cycles: u64,
     /// Longest.
     pub max_cycles: u32,
-    /// Ticks that overran.
+    /// Overruns: ticks whose work overran, runs cut off at their budget,
+    /// and ticks missed.
     pub overruns: u32,
+    /// Of those, LL ticks that never ran (the scheduler did not run in
+    /// them).
+    pub missed: u32,
+    /// Of those, runs cut off at their budget.
+    pub cut_off: u32,
 }
 
 /// The LL scheduler's state (lives on `ll-sched`'s heap).
@@ -87,6 +121,9 @@ pub struct LlScheduler {
     pub window: TickStats,
     /// Tick statistics since boot.
     pub total: TickStats,
+    /// An overrun was charged in the current tick already (a run cut off):
+    /// the tick's work is not charged again.
+    charged: bool,
 }
 
 impl LlScheduler {
@@ -99,6 +136,7 @@ impl LlScheduler {
             next_order: 0,
             window: TickStats::default(),
             total: TickStats::default(),
+            charged: false,
         }
     }
 
@@ -150,6 +188,7 @@ impl LlScheduler {
             state: TaskState::Init,
             queued_at: 0,
             skip_next: false,
+            stalled: false,
             stats: TaskStats::default(),
         });
         Ok(id)
@@ -199,7 +238,8 @@ impl LlScheduler {
     }
 
     /// The tasks to run on tick `tick`, in order, with their owners. A task
-    /// marked to skip (overrun policy) is left out once.
+    /// marked to skip (overrun policy) is left out once; a task of a
+    /// stalled owner is left out and its run counted as missed.
     pub fn due(&mut self, tick: u32) -> Vec<(u32, u32)> {
         let mut due: Vec<&mut Task> = self
             .tasks
@@ -212,6 +252,11 @@ impl LlScheduler {
         due.sort_by_key(|task| (task.priority, task.queued_at));
         let mut order = Vec::with_capacity(due.len());
         for task in due {
+            if task.stalled {
+                task.stats.missed += 1;
+                task.skip_next = false;
+                continue;
+            }
             if core::mem::take(&mut task.skip_next) {
                 continue;
             }
@@ -220,9 +265,14 @@ impl LlScheduler {
         order
     }
 
-    /// Whether `id` may still run this tick (a cancel may have come in).
+    /// Whether `id` may still run this tick (a cancel may have come in, or
+    /// its owner stalled earlier in the tick: then the run is missed).
     pub fn begin(&mut self, id: u32) -> bool {
         match self.tasks.iter_mut().find(|task| task.id == id) {
+            Some(task) if task.state == TaskState::Queued && task.stalled => {
+                task.stats.missed += 1;
+                false
+            }
             Some(task) if task.state == TaskState::Queued => {
                 task.state = TaskState::Running;
                 true
@@ -264,7 +314,7 @@ impl LlScheduler {
             stats.total_cycles += u64::from(cycles);
             stats.max_cycles = stats.max_cycles.max(cycles);
         }
-        if cycles <= period_cycles {
+        if core::mem::take(&mut self.charged) || cycles <= period_cycles {
             return None;
         }
         self.window.overruns += 1;
@@ -282,7 +332,98 @@ impl LlScheduler {
             owner: task.owner,
             policy: task.policy,
             cycles,
+            cause: Cause::Work,
         })
+    }
+
+    /// The run of `id` did not reply within its budget and was cut off
+    /// after `cycles`: it counts as a run (its outcome unknown, the task
+    /// stays queued) and as an overrun of its tick, charged to it with its
+    /// policy; its owner is stalled. The tick is not charged again by
+    /// [`end_tick`](Self::end_tick).
+    pub fn timed_out(&mut self, id: u32, cycles: u32) -> Option<Overrun> {
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        task.stats.runs += 1;
+        task.stats.total_cycles += u64::from(cycles);
+        task.stats.max_cycles = task.stats.max_cycles.max(cycles);
+        task.stats.overruns += 1;
+        if task.state == TaskState::Running {
+            task.state = TaskState::Queued;
+        }
+        if task.policy == Policy::Skip {
+            task.skip_next = true;
+        }
+        let overrun = Overrun {
+            task: task.id,
+            owner: task.owner,
+            policy: task.policy,
+            cycles,
+            cause: Cause::Budget,
+        };
+        for task in self
+            .tasks
+            .iter_mut()
+            .filter(|task| task.owner == overrun.owner)
+        {
+            task.stalled = true;
+        }
+        for stats in [&mut self.window, &mut self.total] {
+            stats.overruns += 1;
+            stats.cut_off += 1;
+        }
+        self.charged = true;
+        Some(overrun)
+    }
+
+    /// Whether `owner` is stalled (a run of its was cut off and it has not
+    /// answered since).
+    pub fn stalled(&self, owner: u32) -> bool {
+        self.tasks
+            .iter()
+            .any(|task| task.owner == owner && task.stalled)
+    }
+
+    /// `owner` listens again after the cut-off run of its task `id`, whose
+    /// handler returned `outcome`: its tasks run from their next due tick,
+    /// and `id` completes if the handler said so. Returns whether it was
+    /// stalled (if not, its reply came in time and nothing changes).
+    pub fn resume(&mut self, owner: u32, id: u32, outcome: Outcome) -> bool {
+        if !self.stalled(owner) {
+            return false;
+        }
+        for task in self.tasks.iter_mut().filter(|task| task.owner == owner) {
+            task.stalled = false;
+            if task.id == id && outcome == Outcome::Completed && task.state == TaskState::Queued {
+                task.state = TaskState::Completed;
+            }
+        }
+        true
+    }
+
+    /// The scheduler runs LL tick `now` after LL tick `last`: the ticks in
+    /// between never ran. Each counts as a missed tick and an overrun, and
+    /// each queued task's due runs in them as missed runs. Returns how many
+    /// ticks were missed.
+    pub fn missed(&mut self, last: u32, now: u32) -> u32 {
+        let missed = now.saturating_sub(last).saturating_sub(1);
+        if missed == 0 {
+            return 0;
+        }
+        for stats in [&mut self.window, &mut self.total] {
+            stats.missed += missed;
+            stats.overruns += missed;
+        }
+        for task in self
+            .tasks
+            .iter_mut()
+            .filter(|task| task.state == TaskState::Queued)
+        {
+            let (period, phase) = (u32::from(task.period), u32::from(task.phase));
+            // Ticks below `end` on which the task is due.
+            let due_below = |end: u32| end / period + u32::from(end % period > phase);
+            task.stats.missed += due_below(now) - due_below(last + 1);
+        }
+        missed
     }
 
     /// The owner `owner` is gone: cancel its tasks. Returns their ids.
@@ -310,7 +451,7 @@ impl LlScheduler {
 
 #[cfg(test)]
 mod tests {
-    use super::LlScheduler;
+    use super::{Cause, LlScheduler};
     use crate::proto::{LlError, Outcome, Policy, TaskState};
 
     const A: u32 = 1;
@@ -461,6 +602,104 @@ mod tests {
             (s.total.ticks, s.total.overruns, s.total.max_cycles),
             (2, 1, 12_000)
         );
+    }
+
+    #[test]
+    fn ticks_the_scheduler_missed_are_overruns_and_missed_runs_of_the_due_tasks() {
+        let mut s = LlScheduler::new(8);
+        let every = s.init(A, 0, 0, 1, 0).unwrap();
+        let every4 = s.init(A, 1, 0, 4, 1).unwrap();
+        let idle = s.init(B, 0, 0, 1, 0).unwrap();
+        s.schedule(A, every).unwrap();
+        s.schedule(A, every4).unwrap();
+        // On time: nothing missed.
+        assert_eq!(s.missed(9, 10), 0);
+        assert_eq!(s.missed(10, 10), 0, "the same tick again is not a gap");
+        // Ticks 11..=19 never ran: `every` was due on all nine, `every4`
+        // on 13 and 17, `idle` (never queued) on none.
+        assert_eq!(s.missed(10, 20), 9);
+        assert_eq!(s.stats(A, every).unwrap().missed, 9);
+        assert_eq!(s.stats(A, every4).unwrap().missed, 2);
+        assert_eq!(s.stats(B, idle).unwrap().missed, 0);
+        assert_eq!((s.window.missed, s.window.overruns), (9, 9));
+        // Over a long gap the count is exact too (every 4th of 300 ticks).
+        assert_eq!(s.missed(100, 401), 300);
+        assert_eq!(s.stats(A, every4).unwrap().missed, 2 + 75);
+        assert_eq!((s.total.missed, s.total.overruns), (309, 309));
+        // No run was charged for them.
+        assert_eq!(s.stats(A, every).unwrap().overruns, 0);
+    }
+
+    #[test]
+    fn a_run_cut_off_at_its_budget_stalls_its_owner_until_it_answers() {
+        let mut s = LlScheduler::new(8);
+        let stuck = s.init(A, 0, Policy::Notify as u32, 1, 0).unwrap();
+        let sibling = s.init(A, 2, 0, 1, 0).unwrap();
+        let other = s.init(B, 1, 0, 1, 0).unwrap();
+        for (owner, id) in [(A, stuck), (A, sibling), (B, other)] {
+            s.schedule(owner, id).unwrap();
+        }
+        // Tick 0: `stuck` runs first and is cut off; `other` still runs;
+        // `sibling`, of the same owner, does not.
+        let due = s.due(0);
+        assert_eq!(due, vec![(stuck, A), (other, B), (sibling, A)]);
+        assert!(s.begin(stuck));
+        let overrun = s.timed_out(stuck, 9_800).unwrap();
+        assert_eq!(
+            (overrun.task, overrun.owner, overrun.policy, overrun.cause),
+            (stuck, A, Policy::Notify, Cause::Budget)
+        );
+        assert!(s.stalled(A) && !s.stalled(B));
+        assert!(s.begin(other));
+        s.finish(other, 100, Outcome::Reschedule);
+        assert!(!s.begin(sibling), "its owner is stalled");
+        // The tick took the whole period, but it is charged once.
+        assert_eq!(s.end_tick(10_500, 10_000, Some(stuck)), None);
+        assert_eq!((s.window.overruns, s.window.cut_off), (1, 1));
+        let stats = s.stats(A, stuck).unwrap();
+        assert_eq!(
+            (stats.runs, stats.overruns, stats.max_cycles),
+            (1, 1, 9_800)
+        );
+        assert_eq!(s.state(A, stuck), Ok(TaskState::Queued), "outcome unknown");
+        // While A is stalled, the others' ticks go on; A's runs are missed.
+        for tick in 1..4 {
+            assert_eq!(run_tick(&mut s, tick, |_| Outcome::Reschedule), vec![other]);
+            assert_eq!(s.end_tick(200, 10_000, Some(other)), None);
+        }
+        assert_eq!(s.stats(B, other).unwrap().runs, 4);
+        assert_eq!(s.stats(A, stuck).unwrap().missed, 3);
+        assert_eq!(s.stats(A, sibling).unwrap().missed, 4);
+        assert_eq!(s.stats(A, stuck).unwrap().overruns, 1, "charged once");
+        // B saying it resumes changes nothing; A resuming with the late
+        // outcome COMPLETED completes `stuck`, and `sibling` runs again.
+        assert!(!s.resume(B, other, Outcome::Completed));
+        assert_eq!(s.state(B, other), Ok(TaskState::Queued));
+        assert!(s.resume(A, stuck, Outcome::Completed));
+        assert!(!s.stalled(A));
+        assert_eq!(s.state(A, stuck), Ok(TaskState::Completed));
+        assert_eq!(
+            run_tick(&mut s, 4, |_| Outcome::Reschedule),
+            vec![other, sibling]
+        );
+        assert!(!s.resume(A, stuck, Outcome::Reschedule), "not stalled now");
+    }
+
+    #[test]
+    fn a_cut_off_task_with_the_skip_policy_skips_one_run_in_all() {
+        let mut s = LlScheduler::new(8);
+        let slow = s.init(A, 0, Policy::Skip as u32, 1, 0).unwrap();
+        s.schedule(A, slow).unwrap();
+        s.due(0);
+        assert!(s.begin(slow));
+        s.timed_out(slow, 10_000).unwrap();
+        // Tick 1 finds A stalled: that is the skipped run.
+        assert!(run_tick(&mut s, 1, |_| Outcome::Reschedule).is_empty());
+        assert!(s.resume(A, slow, Outcome::Reschedule));
+        assert_eq!(run_tick(&mut s, 2, |_| Outcome::Reschedule), vec![slow]);
+        assert_eq!(s.state(A, slow), Ok(TaskState::Queued));
+        let stats = s.stats(A, slow).unwrap();
+        assert_eq!((stats.runs, stats.overruns, stats.missed), (2, 1, 1));
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! owner's address space), measures it, and reports. With nothing queued
 //! it stops its timer, and re-arms it, on the tick grid, when a task is
 //! queued.
+//!
+//! No client can stall the tick: each run is a call with a time limit, the
+//! end of the LL tick it runs in. A run that has not replied by then is cut
+//! off and charged as an overrun, and its client is stalled (not called)
+//! until it says it listens again. LL ticks in which ll-sched never ran —
+//! a more urgent thread had the CPU — are counted as missed ticks, and as
+//! overruns.
 
 #![no_std]
 #![no_main]
@@ -13,10 +20,12 @@
 
 extern crate alloc;
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use ll_core::LlScheduler;
-use ll_core::proto::{LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, init_fields};
+use ll_core::proto::{LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields};
+use ll_core::{Cause, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
 use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
 
@@ -46,7 +55,14 @@ struct Ll {
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
+    /// Microseconds per kernel tick (the unit of a run's time limit).
+    us_per_tick: u32,
     armed: bool,
+    /// The last LL tick that ran (or, after arming, the one before the
+    /// first), to see ticks that never ran.
+    last_tick: u32,
+    /// LL ticks since the first, missed ones included.
+    ll_ticks: u32,
 }
 
 impl Ll {
@@ -63,13 +79,13 @@ impl Ll {
                 badge: owner,
                 slot: received_into,
             });
-            return Ok([0, 0]);
+            return Ok([self.period, 0]);
         }
         if !self.clients.iter().any(|client| client.badge == owner) {
             return Err(LlError::NotRegistered);
         }
         match op {
-            Op::Register => Ok([0, 0]),
+            Op::Register => Ok([self.period, 0]),
             Op::Init => {
                 let (priority, policy, period, phase) = init_fields([a, b]);
                 Ok([self.tasks.init(owner, priority, policy, period, phase)?, 0])
@@ -86,6 +102,17 @@ impl Ll {
                 .tasks
                 .stats(owner, a)
                 .map(|stats| [stats.average(), stats.max_cycles]),
+            Op::Missed => self.tasks.stats(owner, a).map(|stats| [stats.missed, 0]),
+            Op::Resume => {
+                let resumed = self.tasks.resume(owner, a, Outcome::from_raw(b));
+                if resumed {
+                    println!(
+                        "client {owner} answers again (task {a} returned {:?} late): its tasks run from their next tick",
+                        Outcome::from_raw(b)
+                    );
+                }
+                Ok([u32::from(resumed), 0])
+            }
         }
     }
 
@@ -95,15 +122,37 @@ impl Ll {
         let delay = self.period - now % self.period;
         sync::arm_ticks(TIMER, delay, self.period).expect("arm the LL timer");
         self.armed = true;
+        // The first LL tick is the next one: nothing before it was missed.
+        self.last_tick = now / self.period;
         println!(
             "timer armed at tick {now}: LL ticks every {} kernel tick(s)",
             self.period
         );
     }
 
-    fn tick(&mut self) {
+    /// One LL tick (the timer signalled). Returns the LL ticks that passed
+    /// since the last one that ran (1 when none was missed; 0 if this one
+    /// ran already).
+    fn tick(&mut self) -> u32 {
         let now = sys::ticks();
         let ll_tick = now / self.period;
+        if ll_tick <= self.last_tick {
+            // A signal left from the tick that already ran (its work ended
+            // past the next kernel tick of a multi-tick LL period).
+            return 0;
+        }
+        let missed = self.tasks.missed(self.last_tick, ll_tick);
+        if missed > 0 {
+            println!(
+                "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
+                self.last_tick + 1,
+                ll_tick - 1
+            );
+        }
+        let passed = ll_tick - self.last_tick;
+        self.last_tick = ll_tick;
+        // Every run of this tick must reply by the start of the next one.
+        let end = budget_end(now, self.period);
         let start = sys::cycles();
         let mut longest: Option<(u32, u32)> = None;
         for (id, owner) in self.tasks.due(ll_tick) {
@@ -120,14 +169,23 @@ impl Ll {
                 continue;
             };
             let before = sys::cycles();
-            let result = ipc::call(
+            // A run has what is left of the LL tick. One called after the
+            // tick's end (a run before it was cut off there) says so: its
+            // tick is the kernel tick it is called on, and its budget ends
+            // with the LL tick that one is in. The client sees the same
+            // end from the tick it is given (`budget_end`).
+            let called = sys::ticks();
+            let tick = if called >= end { called } else { now };
+            let left = budget_end(tick, self.period) - called;
+            let result = ipc::call_timeout(
                 slot,
                 &Message {
-                    words: [RUN, id, now],
+                    words: [RUN, id, tick],
                     len: 0,
                     cap: None,
                 },
                 None,
+                left.saturating_mul(self.us_per_tick),
             );
             let spent = sys::cycles().wrapping_sub(before);
             match result {
@@ -140,6 +198,11 @@ impl Ll {
                         println!(
                             "task {id} of client {owner} completed after {runs} runs (tick {now})"
                         );
+                    }
+                }
+                Err(sotto_rt::Error::TimedOut) => {
+                    if let Some(overrun) = self.tasks.timed_out(id, spent) {
+                        self.overrun(now, &overrun);
                     }
                 }
                 Err(error) => {
@@ -164,18 +227,35 @@ impl Ll {
                 self.tasks
                     .end_tick(work, self.cycles_per_tick, longest.map(|(id, _)| id))
         {
-            println!(
-                "OVERRUN at tick {now}: {} cycles > {} per tick, charged to task {} of client {} (policy {:?})",
-                overrun.cycles, self.cycles_per_tick, overrun.task, overrun.owner, overrun.policy
-            );
-            if overrun.policy == Policy::Notify {
-                let _ = sync::signal(SUPERVISOR, 1);
-            }
+            self.overrun(now, &overrun);
         }
         if !self.tasks.any_queued() && self.armed {
             let _ = sync::cancel(TIMER);
             self.armed = false;
             println!("no task queued: timer stopped at tick {now}");
+        }
+        passed
+    }
+
+    /// Report an overrun and apply its policy (skipping is ll-core's).
+    fn overrun(&self, now: u32, overrun: &Overrun) {
+        match overrun.cause {
+            Cause::Work => println!(
+                "OVERRUN at tick {now}: {} cycles > {} per tick, charged to task {} of client {} (policy {:?})",
+                overrun.cycles, self.cycles_per_tick, overrun.task, overrun.owner, overrun.policy
+            ),
+            Cause::Budget => println!(
+                "OVERRUN at tick {now}: no reply by the end of the LL tick (kernel tick {}): cut off after {} cycles, client {} stalled until it answers; charged to task {} of client {} (policy {:?})",
+                budget_end(now, self.period),
+                overrun.cycles,
+                overrun.owner,
+                overrun.task,
+                overrun.owner,
+                overrun.policy
+            ),
+        }
+        if overrun.policy == Policy::Notify {
+            let _ = sync::signal(SUPERVISOR, 1);
         }
     }
 
@@ -194,17 +274,35 @@ impl Ll {
         } else {
             (window.total_cycles / u64::from(window.ticks)) as u32
         };
+        let causes = if window.missed + window.cut_off > 0 {
+            format!(
+                " (missed ticks: {} (ll-sched did not run), runs cut off at their budget: {})",
+                window.missed, window.cut_off
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "stats after {ticks} LL ticks: tick work avg {average} max {} cycles, {} overruns",
-            window.max_cycles, window.overruns
+            "stats after {ticks} LL ticks: tick work avg {average} max {} cycles, {} overruns{}",
+            window.max_cycles,
+            window.overruns,
+            causes.as_str()
         );
         for (id, owner, priority, period, stats) in self.tasks.each() {
+            let mut missed = String::new();
+            if stats.missed > 0 {
+                missed = format!(", {} missed runs", stats.missed);
+            }
+            if self.tasks.stalled(owner) {
+                missed.push_str(", client stalled");
+            }
             println!(
-                "  task {id} (client {owner}, priority {priority}, every {period}): {} runs, avg {} max {} cycles, {} overruns",
+                "  task {id} (client {owner}, priority {priority}, every {period}): {} runs, avg {} max {} cycles, {} overruns{}",
                 stats.runs,
                 stats.average(),
                 stats.max_cycles,
-                stats.overruns
+                stats.overruns,
+                missed.as_str()
             );
         }
     }
@@ -217,20 +315,23 @@ fn main(arg: u32) {
         every => every,
     };
     let heap_size = heap::init(HEAP).expect("the scheduler's heap");
-    let cycles_per_tick = CCOUNT_HZ / sys::tick_hz() * period;
+    let tick_hz = sys::tick_hz();
+    let cycles_per_tick = CCOUNT_HZ / tick_hz * period;
     let mut ll = Ll {
         tasks: LlScheduler::new(MAX_TASKS),
         clients: Vec::with_capacity(MAX_CLIENTS),
         period,
         cycles_per_tick,
+        us_per_tick: 1_000_000u32.div_ceil(tick_hz),
         armed: false,
+        last_tick: 0,
+        ll_ticks: 0,
     };
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
         heap_size / 1024,
         ll.tasks.memory_use() + MAX_CLIENTS * core::mem::size_of::<Client>()
     );
-    let mut ll_ticks = 0;
     loop {
         let inbox = CLIENT_SLOTS + ll.clients.len() as u32;
         match ipc::receive_or_wait(ENDPOINT, TICK, Some(inbox)) {
@@ -253,10 +354,12 @@ fn main(arg: u32) {
                 }
             }
             Ok(Event::Signal(_)) => {
-                ll.tick();
-                ll_ticks += 1;
-                if ll_ticks % report_every == 0 {
-                    ll.report(ll_ticks);
+                let before = ll.ll_ticks;
+                ll.ll_ticks += ll.tick();
+                // Every `report_every` LL ticks, or once when missed
+                // ticks jump past a multiple of it.
+                if ll.ll_ticks / report_every != before / report_every {
+                    ll.report(ll.ll_ticks);
                 }
             }
             Err(error) => println!("receive failed: {error:?}"),

@@ -3,6 +3,13 @@
 //! then serves: each tick, `ll-sched` calls it for every due task and the
 //! handler runs here, in the owner's own address space.
 //!
+//! A run has a budget: the end of the LL tick it was called in. The
+//! scheduler stops waiting for a handler that has not returned by then (the
+//! kernel drops its late reply) and calls none of this service's tasks
+//! until it hears from it again; [`Scheduler::serve`] sees the lateness on
+//! the kernel's tick count and tells the scheduler ([`Op::Resume`], with the
+//! late outcome) before it receives the next call.
+//!
 //! ```ignore
 //! let ll = ll::Scheduler::connect(LL, TASKS)?;
 //! let task = ll::Task::new(0, 1).phase(0).create(&ll)?;
@@ -16,10 +23,11 @@
 use core::cell::Cell;
 
 pub use ll_core::proto::{LlError, Outcome, Policy, TaskState};
-use ll_core::proto::{Op, RUN, init_words};
+use ll_core::proto::{Op, RUN, budget_end, init_words};
 use sotto_rt::Rights;
 use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
+use sotto_rt::sys;
 
 /// The slot `connect` uses for a moment (the last one).
 pub const SCRATCH_SLOT: Slot = 31;
@@ -28,6 +36,8 @@ pub const SCRATCH_SLOT: Slot = 31;
 pub struct Scheduler {
     endpoint: Slot,
     live: Cell<u32>,
+    /// Kernel ticks per LL tick (from the registration's reply).
+    period: u32,
 }
 
 fn request(
@@ -57,10 +67,11 @@ impl Scheduler {
             .map_err(|_| LlError::BadRegistration)?;
         let registered = request(endpoint, Op::Register, [0, 0], Some(SCRATCH_SLOT));
         let _ = sotto_rt::cap::delete(SCRATCH_SLOT);
-        registered?;
+        let words = registered?;
         Ok(Scheduler {
             endpoint,
             live: Cell::new(0),
+            period: words[1].max(1),
         })
     }
 
@@ -70,6 +81,9 @@ impl Scheduler {
 
     /// Serve this service's tasks until each one scheduled has completed:
     /// every call of the scheduler runs `handler` with the task and tick.
+    /// A handler that returns after its run's budget (the end of the LL
+    /// tick) lost its reply: the scheduler is told, with the outcome, and
+    /// the next call is received as usual.
     pub fn serve(
         &self,
         task_endpoint: Slot,
@@ -98,6 +112,18 @@ impl Scheduler {
                 len: 0,
                 cap: None,
             };
+            if op == RUN && sys::ticks() >= budget_end(tick, self.period) {
+                // Past the budget: the scheduler has (most likely) stopped
+                // waiting, and this reply is dropped. Tell it we listen
+                // again; if the reply did arrive, that changes nothing.
+                ipc::reply(&reply).map_err(|_| LlError::Unreachable)?;
+                self.call(Op::Resume, [task, outcome as u32])?;
+                if self.live.get() == 0 {
+                    return Ok(());
+                }
+                call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
+                continue;
+            }
             if self.live.get() == 0 {
                 return ipc::reply(&reply).map_err(|_| LlError::Unreachable);
             }
@@ -204,6 +230,12 @@ impl Task<'_> {
     pub fn counts(&self) -> Result<(u32, u32), LlError> {
         let words = self.scheduler.call(Op::Counts, [self.id, 0])?;
         Ok((words[1], words[2]))
+    }
+
+    /// Due runs that did not happen: ticks the scheduler missed, or runs
+    /// left out while this service was stalled after a late run.
+    pub fn missed(&self) -> Result<u32, LlError> {
+        Ok(self.scheduler.call(Op::Missed, [self.id, 0])?[1])
     }
 
     /// Average and longest run, in cycles.

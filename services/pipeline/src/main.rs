@@ -5,6 +5,12 @@
 //! lines that `cargo xtask run` turns into a WAV file) and the DP
 //! scheduler is told a tick passed. The argument is how many periods to
 //! play (0: until stopped).
+//!
+//! Underruns are measured against time: the DAI takes a period every
+//! millisecond whether or not the pipeline ran. Periods that went by while
+//! it did not run (the kernel's tick count says how many) are underruns,
+//! streamed to the host as `pcm-gap N` lines: the host puts N periods of
+//! silence there, so `out.wav` keeps the run's time.
 
 #![no_std]
 #![no_main]
@@ -12,6 +18,7 @@
 
 use audio_dsp::PERIOD_SAMPLES;
 use audio_dsp::config::Pipeline;
+use audio_dsp::dai::DaiClock;
 use audio_dsp::edf;
 use audio_dsp::graph::{Graph, pcm_base64};
 use ll::{Outcome, Task};
@@ -45,25 +52,40 @@ fn main(periods: u32) {
     task.schedule().expect("schedule");
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut line = [0u8; 256];
-    // Cycles of the components alone, without streaming to the host.
-    let (mut total, mut most) = (0u64, 0u32);
+    // Cycles of the components alone, without streaming to the host, over
+    // the periods played (missed ones took none).
+    let (mut total, mut most, mut played) = (0u64, 0u32, 0u32);
+    let mut dai = DaiClock::new(sys::tick_hz());
+    let mut next_report = REPORT_EVERY;
     scheduler
         .serve(TASKS, |run| {
+            let missed = dai.missed(sys::ticks());
+            if missed > 0 {
+                graph.missed_periods(missed);
+                println!(
+                    "UNDERRUN: {missed} period(s) went by before tick {} without the pipeline running",
+                    run.tick
+                );
+                println!("pcm-gap {missed}");
+            }
             let start = sys::cycles();
             graph.ll_period(&pipeline, buffers, &mut out);
             let spent = sys::cycles().wrapping_sub(start);
             total += u64::from(spent);
+            played += 1;
             most = most.max(spent);
             pcm_base64(&out, &mut line);
             println!("pcm {}", core::str::from_utf8(&line).unwrap_or(""));
             let _ = sync::signal(DP_TICK, edf::TICK_BIT);
-            if graph.periods % REPORT_EVERY == 0 {
+            // Every REPORT_EVERY periods (once, if missed ones jump past it).
+            if graph.periods >= next_report {
+                next_report = (graph.periods / REPORT_EVERY + 1) * REPORT_EVERY;
                 println!(
                     "stats: {} periods, {} underruns, {} starved components; components avg {} max {most} cycles per period",
                     graph.periods,
                     graph.underruns,
                     graph.starved,
-                    total / u64::from(graph.periods.max(1))
+                    total / u64::from(played.max(1))
                 );
             }
             if periods != 0 && run.count >= periods {

@@ -10,7 +10,7 @@ use sotto_abi::syscall::{IPC_PAYLOAD_MAX, MsgInfo, NO_SLOT};
 
 use crate::Error;
 use crate::cap::Slot;
-use crate::sys::call_regs;
+use crate::sys::{call_regs, call_regs_a8};
 
 /// A message: words, payload length, and a capability slot to send.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +71,25 @@ pub fn call(
 ) -> Result<Received, Error> {
     let [raw_info, _, w0, w1, w2] =
         call_regs(Syscall::Call, args(endpoint, message, receive_into))?;
+    Ok(received(0, raw_info, [w0, w1, w2]))
+}
+
+/// [`call`], waiting at most `micros` microseconds for the reply (rounded
+/// up to whole kernel ticks, at least one; `u32::MAX` waits forever). On
+/// expiry it fails with [`Error::TimedOut`]: a call not yet received is
+/// withdrawn, and the reply to one already received is dropped by the
+/// kernel when it comes (the server is not told).
+pub fn call_timeout(
+    endpoint: Slot,
+    message: &Message,
+    receive_into: Option<Slot>,
+    micros: u32,
+) -> Result<Received, Error> {
+    let [raw_info, _, w0, w1, w2] = call_regs_a8(
+        Syscall::CallTimeout,
+        args(endpoint, message, receive_into),
+        micros,
+    )?;
     Ok(received(0, raw_info, [w0, w1, w2]))
 }
 

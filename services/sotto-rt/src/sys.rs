@@ -8,6 +8,7 @@ pub use sotto_abi::Syscall;
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
     fn sotto_rt_syscall_regs(regs: *mut [u32; 6]);
+    fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
@@ -16,6 +17,27 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
     // SAFETY: the stub reads and writes the six words of `regs`, a live
     // local array; the kernel checks every argument.
     unsafe { sotto_rt_syscall_regs(&mut regs) };
+    match Error::check(regs[0]) {
+        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
+        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
+    }
+}
+
+/// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
+pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
+    let mut regs = [
+        syscall as u32,
+        args[0],
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+        a8,
+    ];
+    // SAFETY: the stub reads the seven words of `regs`, a live local
+    // array, and writes back its first six; the kernel checks every
+    // argument.
+    unsafe { sotto_rt_syscall_regs7(&mut regs) };
     match Error::check(regs[0]) {
         Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
         Err(error) => Err(error.unwrap_or(Error::BadArgument)),

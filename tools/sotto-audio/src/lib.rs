@@ -99,8 +99,12 @@ pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
 pub struct PcmCollector {
     /// Interleaved stereo samples so far.
     pub samples: Vec<i16>,
+    /// Periods of silence put in for `pcm-gap` lines.
+    pub gap_periods: usize,
     /// `[source] pcm `.
     prefix: String,
+    /// `[source] pcm-gap `.
+    gap_prefix: String,
 }
 
 impl PcmCollector {
@@ -108,14 +112,28 @@ impl PcmCollector {
     pub fn new(source: &str) -> Self {
         PcmCollector {
             samples: Vec::new(),
+            gap_periods: 0,
             prefix: format!("[{source}] pcm "),
+            gap_prefix: format!("[{source}] pcm-gap "),
         }
     }
 
-    /// Take `line` if it is PCM of the source; else return it.
+    /// Take `line` if it is PCM of the source (`[source] pcm ...`, or
+    /// `[source] pcm-gap N`: N periods the DAI went without, which become
+    /// silence, so the samples keep the run's time); else return it.
     pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
         if let Some(payload) = line.strip_prefix(self.prefix.as_str()) {
             self.samples.extend(decode_line(payload)?);
+            return Ok(None);
+        }
+        if let Some(periods) = line.strip_prefix(self.gap_prefix.as_str()) {
+            let periods: usize = periods
+                .trim()
+                .parse()
+                .with_context(|| format!("a pcm-gap line without a count: {line:?}"))?;
+            self.samples
+                .resize(self.samples.len() + periods * PERIOD_SAMPLES, 0);
+            self.gap_periods += periods;
             return Ok(None);
         }
         Ok(Some(line))
@@ -293,7 +311,10 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PcmCollector, decode_line, plot, read_wav, spectrum, tone_amplitude, write_wav};
+    use super::{
+        PERIOD_SAMPLES, PcmCollector, decode_line, plot, read_wav, spectrum, tone_amplitude,
+        write_wav,
+    };
 
     /// A stereo 16-bit sine of `frequency` Hz, half scale.
     fn tone(frequency: f64, frames: usize) -> Vec<i16> {
@@ -358,6 +379,17 @@ mod tests {
         );
         assert_eq!(collector.samples.len(), 3);
         assert!(collector.feed("[dai] pcm ab!d").is_err());
+        // A gap of two periods is two periods of silence.
+        assert_eq!(collector.feed("[dai] pcm-gap 2").unwrap(), None);
+        assert_eq!(collector.samples.len(), 3 + 2 * PERIOD_SAMPLES);
+        assert!(collector.samples[3..].iter().all(|sample| *sample == 0));
+        assert_eq!(collector.gap_periods, 2);
+        assert!(collector.feed("[dai] pcm-gap many").is_err());
+        // Another service's gap is just text.
+        assert_eq!(
+            collector.feed("[other] pcm-gap 9").unwrap(),
+            Some("[other] pcm-gap 9")
+        );
         assert!(decode_line("abc").is_err());
         assert!(decode_line("ab!d").is_err());
     }

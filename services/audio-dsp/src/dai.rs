@@ -1,0 +1,89 @@
+//! The DAI's clock. Real DAI hardware consumes one period every period
+//! (1 ms) whether or not the pipeline ran to give it one; a period it did
+//! not get is an underrun just as much as an empty buffer is. The sink
+//! measures that against time — the kernel's tick count — rather than
+//! against the periods it happened to run, so an LL side kept off the CPU
+//! shows in the underrun count.
+
+use crate::{PERIOD_FRAMES, RATE};
+
+/// How many DAI periods have passed, from the kernel's tick count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaiClock {
+    tick_hz: u32,
+    /// Kernel tick of the first period.
+    start: Option<u32>,
+    /// Periods accounted for so far: played, or counted missed.
+    accounted: u64,
+}
+
+impl DaiClock {
+    /// A clock for a kernel ticking at `tick_hz`; it starts at the first
+    /// period.
+    pub const fn new(tick_hz: u32) -> DaiClock {
+        DaiClock {
+            tick_hz,
+            start: None,
+            accounted: 0,
+        }
+    }
+
+    /// The sink plays a period on kernel tick `now`. Returns how many
+    /// periods the DAI consumed since the last one without getting them
+    /// (0 when on time; never negative: a pipeline running ahead of the
+    /// clock, as at a faster kernel tick, is not counted).
+    pub fn missed(&mut self, now: u32) -> u32 {
+        let start = *self.start.get_or_insert(now);
+        let elapsed = u64::from(now.wrapping_sub(start));
+        // The period the DAI is in now, counted from the first.
+        let due =
+            elapsed * u64::from(RATE) / (PERIOD_FRAMES as u64 * u64::from(self.tick_hz.max(1)));
+        let missed = due.saturating_sub(self.accounted);
+        self.accounted = self.accounted.max(due) + 1;
+        u32::try_from(missed).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DaiClock;
+
+    #[test]
+    fn on_time_periods_miss_nothing() {
+        let mut clock = DaiClock::new(1000);
+        for tick in 7..1007 {
+            assert_eq!(clock.missed(tick), 0, "tick {tick}");
+        }
+    }
+
+    #[test]
+    fn ticks_the_pipeline_did_not_run_in_are_missed_periods() {
+        let mut clock = DaiClock::new(1000);
+        assert_eq!(clock.missed(100), 0);
+        assert_eq!(clock.missed(101), 0);
+        // Nothing ran on ticks 102..=401: 300 periods went by.
+        assert_eq!(clock.missed(402), 300);
+        assert_eq!(clock.missed(403), 0, "back on time");
+        // Two runs on one tick (one of them late) then the next on time.
+        assert_eq!(clock.missed(405), 1);
+        assert_eq!(clock.missed(405), 0);
+        assert_eq!(clock.missed(406), 0);
+    }
+
+    #[test]
+    fn other_tick_rates_count_milliseconds() {
+        // 4 kHz: a period is 4 ticks; a 100-tick gap is 25 periods.
+        let mut clock = DaiClock::new(4000);
+        assert_eq!(clock.missed(0), 0);
+        assert_eq!(clock.missed(4), 0);
+        assert_eq!(clock.missed(108), 25);
+        // Running every tick at 4 kHz is ahead of the clock: no misses.
+        let mut fast = DaiClock::new(4000);
+        assert!((0..100).all(|tick| fast.missed(tick) == 0));
+        // The tick count wrapping around is still time going on.
+        let mut wrap = DaiClock::new(1000);
+        assert_eq!(wrap.missed(u32::MAX - 1), 0);
+        assert_eq!(wrap.missed(u32::MAX), 0);
+        assert_eq!(wrap.missed(3), 3);
+    }
+}
