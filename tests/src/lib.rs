@@ -78,6 +78,12 @@ pub fn test_image() -> PathBuf {
     image_dir().join("test.elf")
 }
 
+/// The isolation test image (`tests/isolation.toml`): services that probe
+/// what the kernel keeps apart.
+pub fn isolation_image() -> PathBuf {
+    image_dir().join("isolation.elf")
+}
+
 /// The default system with the README's changed pipeline (FIR moved to LL,
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {
@@ -111,7 +117,12 @@ pub fn boot(config: &BootConfig) -> Boot {
 
 /// Boot the test image starting exactly `services`, with a time limit.
 pub fn boot_services(services: &[Start<'_>], time_limit_ms: u32) -> Boot {
-    let mut bytes = std::fs::read(test_image()).expect("reading the test image");
+    boot_services_of(&test_image(), services, time_limit_ms)
+}
+
+/// [`boot_services`] with the services of another test image.
+pub fn boot_services_of(image: &Path, services: &[Start<'_>], time_limit_ms: u32) -> Boot {
+    let mut bytes = std::fs::read(image).expect("reading the test image");
     sotto_image::start_services(&mut bytes, services).expect("choosing the services");
     let config = BootConfig {
         tick_hz: 1000,

@@ -3,11 +3,12 @@
 //! audio only from the service that hosts the DAI sink.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Boot, Start, boot_services};
+use sotto_tests::{Boot, Start, boot_services_of, isolation_image};
 
 /// A forger and an honest writer, interleaved by `yield`.
 fn forged() -> Boot {
-    boot_services(
+    boot_services_of(
+        &isolation_image(),
         &[
             Start::new("scribe", 0).named("evil"),
             Start::new("scribe", 1).named("honest"),

@@ -3,7 +3,7 @@
 //! their window), exact revoke and delete.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Start, boot_services};
+use sotto_tests::{Start, boot_services_of, isolation_image};
 
 /// Several services write their own values into every user-writable
 /// register (SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE), yield to
@@ -12,7 +12,8 @@ use sotto_tests::{Start, boot_services};
 /// the kernel's own `l32r`.
 #[test]
 fn user_writable_registers_are_per_service() {
-    let run = boot_services(
+    let run = boot_services_of(
+        &isolation_image(),
         &[
             Start::new("state", 1 | (1 << 8)).named("state-a"),
             Start::new("state", 1 | (2 << 8)).named("state-b"),
@@ -48,7 +49,8 @@ fn concurrent_atomics_in_several_services_lose_nothing() {
     const THOUSANDS: u32 = 1200;
     const TIMES: u32 = THOUSANDS * 1000;
     let arg = 2 | (THOUSANDS << 8) | (3 << 24);
-    let run = boot_services(
+    let run = boot_services_of(
+        &isolation_image(),
         &[
             Start::new("state", arg).named("atomic-a"),
             Start::new("state", arg).named("atomic-b"),
@@ -77,7 +79,8 @@ fn concurrent_atomics_in_several_services_lose_nothing() {
 /// write stops the service.
 #[test]
 fn revoke_ends_waits_and_queued_calls_and_downgrades_mappings() {
-    let run = boot_services(
+    let run = boot_services_of(
+        &isolation_image(),
         &[
             Start::new("revoke-owner", 0),
             Start::new("revoke-holder", 1),

@@ -76,8 +76,12 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     println!("test: host unit tests");
     let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
-        println!("test: building the default image, the test image and the README's pipeline");
-        for system in [paths.default_system(), paths.root.join("tests/system.toml")] {
+        println!("test: building the default image, the test images and the README's pipeline");
+        for system in [
+            paths.default_system(),
+            paths.root.join("tests/system.toml"),
+            paths.root.join("tests/isolation.toml"),
+        ] {
             BootArgs::for_system(system).build(paths, false)?;
         }
         BootArgs::for_system(paths.default_system())
