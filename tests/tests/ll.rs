@@ -308,3 +308,28 @@ fn a_task_that_never_returns_is_cut_off_and_the_other_clients_keep_ticking() {
     );
     assert_eq!(at200 - at100, 100, "a missed run every tick");
 }
+
+/// A client less urgent than ll-sched hands it an endpoint at run time (the
+/// build never sees that grant): ll-sched's call would run uphill, so the
+/// kernel refuses it with `PriorityInversion`, ll-sched drops that client
+/// with the reason, and a client at its own priority keeps its runs.
+#[test]
+fn a_client_less_urgent_than_ll_sched_is_refused_at_run_time() {
+    let starts = [
+        Start::new("ll-sched", 0).priority(1),
+        Start::new("ll-a", 0).priority(7),
+        Start::new("ll-b", 0).priority(1),
+    ];
+    let run = boot_services(&starts, 300);
+    assert_eq!(run.status, 0, "{}", run.console);
+    let sched = run.lines_of("ll-sched");
+    assert!(
+        sched.iter().any(|line| line.starts_with("client ")
+            && line.contains("is less urgent than ll-sched (a call may not run uphill)")),
+        "{}",
+        run.console
+    );
+    assert!(runs(&run, "ll-a").is_empty(), "{}", run.console);
+    passed(&run, "ll-b", 0);
+    assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
+}

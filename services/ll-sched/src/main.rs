@@ -209,10 +209,12 @@ impl Ll {
                     self.tasks.finish(id, spent, Outcome::Completed);
                     self.owner_gone(
                         owner,
-                        if error == sotto_rt::Error::PeerGone {
-                            "gone"
-                        } else {
-                            "unreachable"
+                        match error {
+                            sotto_rt::Error::PeerGone => "gone",
+                            sotto_rt::Error::PriorityInversion => {
+                                "less urgent than ll-sched (a call may not run uphill)"
+                            }
+                            _ => "unreachable",
                         },
                     );
                 }
