@@ -63,6 +63,11 @@ impl Notification {
     pub fn forget(&mut self, thread: ThreadId) {
         remove(&mut self.waiters, thread);
     }
+
+    /// The waiting threads, oldest first (read-only: invariant checks).
+    pub fn waiters(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.waiters.iter().map(|thread| usize::from(*thread))
+    }
 }
 
 /// A counting semaphore.
@@ -116,6 +121,11 @@ impl Semaphore {
     /// `thread` stops waiting (timeout, or it ended); whether it was waiting.
     pub fn forget(&mut self, thread: ThreadId) -> bool {
         remove(&mut self.waiters, thread)
+    }
+
+    /// The waiting threads, oldest first (read-only: invariant checks).
+    pub fn waiters(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.waiters.iter().map(|thread| usize::from(*thread))
     }
 }
 
