@@ -993,7 +993,6 @@ fn the_fuzzed_system_starts_consistent_and_the_checks_can_fail() {
 /// writable capability to a private region, sent in a call, lets the
 /// receiver map the region writable next to its owner.
 #[test]
-#[ignore = "D1: the kernel lets a second service map a private region writable"]
 fn a_private_region_is_never_writable_in_two_services() {
     let mut k = system();
     let rw = (Rights::READ | Rights::WRITE).bits();

@@ -126,6 +126,9 @@ pub enum Object {
         size: u32,
         /// Cache attribute.
         cache: Cache,
+        /// Whether several services may map it writable (else one at a
+        /// time: the build checks the boot grants, the kernel every map).
+        shared: bool,
     },
     /// The console.
     Console,
@@ -162,10 +165,16 @@ impl Object {
                 }
                 Object::Timer(timer)
             }
-            ObjectParams::Memory { size, cache, .. } => Object::Memory {
+            ObjectParams::Memory {
+                size,
+                cache,
+                shared,
+                ..
+            } => Object::Memory {
                 pa: memory_pa,
                 size,
                 cache,
+                shared,
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
@@ -704,12 +713,16 @@ impl<H: Hardware> Kernel<H> {
     ) -> Result<(ObjectId, u32, u32, Cache), Error> {
         let cap = self.cap(thread, slot, ObjectKind::Memory, rights)?;
         match self.objects.get(cap.object as usize) {
-            Some(Object::Memory { pa, size, cache }) => Ok((cap.object, *pa, *size, *cache)),
+            Some(Object::Memory {
+                pa, size, cache, ..
+            }) => Ok((cap.object, *pa, *size, *cache)),
             _ => Err(Error::WrongKind),
         }
     }
 
     /// Map region `slot` of `thread` at `va` with `rights` (READ, maybe WRITE).
+    /// A region not declared shared is writable in one live service at a
+    /// time: a second writable map is refused with `MissingRight`.
     pub fn mem_map(
         &mut self,
         thread: ThreadId,
@@ -732,6 +745,10 @@ impl<H: Hardware> Kernel<H> {
         if service.regions.is_full() {
             return Err(Error::BadArgument);
         }
+        if rights.contains(Rights::WRITE) && self.mapped_writable_elsewhere(thread, object) {
+            return Err(Error::MissingRight);
+        }
+        let service = &mut self.services[thread];
         let access = if rights.contains(Rights::WRITE) {
             Access::ReadWrite
         } else {
@@ -758,6 +775,28 @@ impl<H: Hardware> Kernel<H> {
             len: size,
         });
         Ok(())
+    }
+
+    /// Whether a private (not shared) region is mapped writable by a live
+    /// service other than `thread`: a capability with WRITE, copied to
+    /// another service, still does not make two writers.
+    fn mapped_writable_elsewhere(&self, thread: ThreadId, object: ObjectId) -> bool {
+        if let Some(Object::Memory { shared: true, .. }) = self.objects.get(object as usize) {
+            return false;
+        }
+        self.services.iter().enumerate().any(|(other, service)| {
+            other != thread
+                && service.ending.is_none()
+                && service.regions.iter().any(|region| {
+                    region.object == object
+                        && service.tables.translate(region.va).is_some_and(|pte| {
+                            matches!(
+                                pte.access(),
+                                Some(Access::ReadWrite | Access::ReadWriteExecute)
+                            )
+                        })
+                })
+        })
     }
 
     fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
