@@ -84,6 +84,12 @@ pub fn readme_pipeline_image() -> PathBuf {
     image_dir().join("sotto-readme-example.elf")
 }
 
+/// The default system with two hostile services next to it
+/// (`tests/hostile.toml`), as `cargo xtask test` builds it.
+pub fn hostile_image() -> PathBuf {
+    image_dir().join("hostile.elf")
+}
+
 /// Address of a symbol in the kernel (the same in every image).
 pub fn symbol(name: &str) -> u32 {
     let bytes = std::fs::read(image()).expect("reading the image");

@@ -85,3 +85,27 @@ sotto_rt_syscall_regs:
   s32i a6, a8, 16
   s32i a7, a8, 20
   ret
+
+# void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall,
+# a2..a7 back into regs (CallTimeout takes its time limit in a8, so the
+# array's address lives in a9 here, not in a8 as above).
+  .text
+  .global sotto_rt_syscall_regs7
+  .balign 4
+sotto_rt_syscall_regs7:
+  mov a9, a2
+  l32i a2, a9, 0
+  l32i a3, a9, 4
+  l32i a4, a9, 8
+  l32i a5, a9, 12
+  l32i a6, a9, 16
+  l32i a7, a9, 20
+  l32i a8, a9, 24
+  syscall
+  s32i a2, a9, 0
+  s32i a3, a9, 4
+  s32i a4, a9, 8
+  s32i a5, a9, 12
+  s32i a6, a9, 16
+  s32i a7, a9, 20
+  ret
