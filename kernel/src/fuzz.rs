@@ -54,13 +54,17 @@ const _: () = assert!(SERVICES <= MAX_SERVICES);
 #[derive(Clone, Debug)]
 enum Op {
     /// Service `who` (or, if it cannot run, the next one that can) makes
-    /// system call
-    /// `number` with a3..a7 = `args` and a8 = `a8`.
+    /// system call `number` with a3..a7 = `args` and a8 = `a8`. `aim` bit
+    /// 0 turns a3 into a slot the caller fills, bit 1 turns the second
+    /// slot-like argument into a filled or empty slot as the call wants
+    /// (a derive's target, a message's capability and receive slot) —
+    /// random slots are mostly empty, aimed ones reach deeper states.
     Syscall {
         who: usize,
         number: u32,
         args: [u32; 5],
         a8: u32,
+        aim: u8,
     },
     /// `ticks` ticks pass.
     Tick { ticks: u64 },
@@ -505,13 +509,15 @@ fn op() -> impl Strategy<Value = Op> {
                     Just(u32::MAX),
                     any::<u32>()
                 ],
+                prop_oneof![1 => Just(0u8), 3 => 1u8..4],
             )
         })
-        .prop_map(|(who, number, args, a8)| Op::Syscall {
+        .prop_map(|(who, number, args, a8, aim)| Op::Syscall {
             who,
             number,
             args,
             a8,
+            aim,
         });
     prop_oneof![
         300 => syscall,
@@ -551,8 +557,64 @@ thread_local! {
         const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
 }
 
-/// Apply one step; returns a description of what it did.
-fn apply(k: &mut Kernel<TestHw>, now: &mut u64, op: &Op) -> Result<(), String> {
+/// `args` with the slots `aim` asks for (see [`Op::Syscall`]).
+fn aimed(k: &Kernel<TestHw>, thread: usize, number: u32, mut args: [u32; 5], aim: u8) -> [u32; 5] {
+    let filled: Vec<u8> = k
+        .caps
+        .iter_space(thread as u8)
+        .map(|(slot, _)| slot)
+        .collect();
+    let empty: Vec<u8> = (0..CAP_SLOTS as u8)
+        .filter(|slot| !filled.contains(slot))
+        .collect();
+    let choose = |from: &[u8], seed: u32| -> Option<u8> {
+        (!from.is_empty()).then(|| from[seed as usize % from.len()])
+    };
+    if aim & 1 != 0
+        && let Some(slot) = choose(&filled, args[0])
+    {
+        args[0] = u32::from(slot);
+    }
+    if aim & 2 == 0 {
+        return args;
+    }
+    match Syscall::from_raw(number) {
+        Some(Syscall::CapDerive | Syscall::CapMove) => {
+            if let Some(slot) = choose(&empty, args[1]) {
+                args[1] = u32::from(slot);
+            }
+        }
+        Some(
+            Syscall::Call
+            | Syscall::CallTimeout
+            | Syscall::Reply
+            | Syscall::Recv
+            | Syscall::ReplyRecv
+            | Syscall::RecvOrWait,
+        ) => {
+            let mut info = MsgInfo::decode(args[1]);
+            info.send_cap = choose(&filled, args[2]).unwrap_or(0xFF);
+            info.recv_slot = choose(&empty, args[3]).unwrap_or(0xFF);
+            args[1] = info.encode();
+            if Syscall::from_raw(number) == Some(Syscall::RecvOrWait)
+                && let Some(slot) = choose(&filled, args[4])
+            {
+                args[2] = u32::from(slot);
+            }
+        }
+        Some(Syscall::MemMap) => args[1] = 0x5000_0000 + (args[1] % 16) * PAGE_SIZE,
+        _ => {}
+    }
+    args
+}
+
+/// Apply one step, logging the call it made (after aiming) if asked.
+fn apply(
+    k: &mut Kernel<TestHw>,
+    now: &mut u64,
+    op: &Op,
+    log: Option<&mut Vec<String>>,
+) -> Result<(), String> {
     match *op {
         Op::Tick { ticks } => {
             for _ in 0..ticks {
@@ -572,6 +634,7 @@ fn apply(k: &mut Kernel<TestHw>, now: &mut u64, op: &Op) -> Result<(), String> {
             number,
             args,
             a8,
+            aim,
         } => {
             let Some(thread) = (0..SERVICES)
                 .map(|offset| (who + offset) % SERVICES)
@@ -582,6 +645,12 @@ fn apply(k: &mut Kernel<TestHw>, now: &mut u64, op: &Op) -> Result<(), String> {
                 k.tick(*now);
                 return Ok(());
             };
+            let args = aimed(k, thread, number, args, aim);
+            if let Some(log) = log {
+                let name = Syscall::from_raw(number)
+                    .map_or_else(|| format!("#{number}"), |call| format!("{call:?}"));
+                log.push(format!("s{thread}: {name} {args:x?} a8={a8:#x}"));
+            }
             let revoked = (number == Syscall::CapRevoke as u32)
                 .then(|| CapRef {
                     space: thread as u8,
@@ -854,14 +923,21 @@ fn check_memory(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
     Ok(())
 }
 
-/// Run one sequence, checking after every step.
-fn run(ops: &[Op], strict: Strictness) -> Result<(), String> {
+/// Run one sequence, checking after every step; with `log`, note each
+/// step as it was made.
+fn run(ops: &[Op], strict: Strictness, mut log: Option<&mut Vec<String>>) -> Result<(), String> {
     let mut k = system();
     check(&k, strict).map_err(|e| format!("before any step: {e}"))?;
     let mut now = 0;
     for (index, op) in ops.iter().enumerate() {
-        apply(&mut k, &mut now, op).map_err(|e| format!("step {index} {op:?}: {e}"))?;
-        check(&k, strict).map_err(|e| format!("after step {index} {op:?}: {e}"))?;
+        if let Some(log) = log.as_deref_mut()
+            && !matches!(op, Op::Syscall { .. })
+        {
+            log.push(format!("{op:?}"));
+        }
+        apply(&mut k, &mut now, op, log.as_deref_mut())
+            .map_err(|e| format!("step {index}: {e}"))?;
+        check(&k, strict).map_err(|e| format!("after step {index}: {e}"))?;
     }
     Ok(())
 }
@@ -890,27 +966,14 @@ fn runner(cases: u32) -> TestRunner {
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
 }
 
-/// A readable reproduction of a failing sequence.
-fn show(ops: &[Op]) -> String {
-    let mut text = String::new();
-    for op in ops {
-        let _ = match op {
-            Op::Syscall {
-                who,
-                number,
-                args,
-                a8,
-            } => {
-                let name = Syscall::from_raw(*number)
-                    .map_or_else(|| format!("#{number}"), |call| format!("{call:?}"));
-                writeln!(text, "  s{who}: {name} {args:#x?} a8={a8:#x}")
-            }
-            other => writeln!(text, "  {other:?}"),
-        };
-    }
-    text.replace(",\n", ", ")
-        .replace("[\n", "[")
-        .replace("\n]", "]")
+/// A readable reproduction of a failing sequence: each step as made.
+fn show(ops: &[Op], strict: Strictness) -> String {
+    let mut log = Vec::new();
+    let _ = run(ops, strict, Some(&mut log));
+    log.iter()
+        .enumerate()
+        .map(|(index, line)| format!("  {index:>4} {line}\n"))
+        .collect()
 }
 
 #[test]
@@ -936,7 +999,7 @@ fn random_system_call_sequences_keep_the_kernel_invariants() {
             runner.new_rng(),
         );
         result = runner.run(&vec(op(), 1..=STEPS_PER_CASE), |ops| {
-            run(&ops, strict).map_err(TestCaseError::fail)?;
+            run(&ops, strict, None).map_err(TestCaseError::fail)?;
             steps.set(steps.get() + ops.len() as u64);
             cases.set(cases.get() + 1);
             Ok(())
@@ -948,7 +1011,7 @@ fn random_system_call_sequences_keep_the_kernel_invariants() {
                 format!(
                     "{reason}\nminimal sequence ({} steps):\n{}",
                     ops.len(),
-                    show(ops)
+                    show(ops, strict)
                 )
             }
             other => format!("{other}"),
