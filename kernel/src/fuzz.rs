@@ -16,7 +16,9 @@
 //!   writable in two live address spaces unless its object is shared;
 //! - waits: a blocked thread waits on exactly one thing (its [`Wait`]
 //!   matches its queue memberships exactly); a ready, running, sleeping or
-//!   ended thread is in no wait queue.
+//!   ended thread is in no wait queue; no wake-up is lost (no waiter on a
+//!   semaphore with a count, a notification with bits, an endpoint with
+//!   both callers and receivers).
 //!
 //! Steps: `SOTTO_FUZZ_STEPS` (default 10,240, `cargo xtask soak` runs 10^6),
 //! in sequences of up to [`STEPS_PER_CASE`]; `SOTTO_FUZZ_SEED` (a number) changes
@@ -776,6 +778,24 @@ fn memberships(k: &Kernel<TestHw>) -> Vec<Vec<(u16, &'static str)>> {
 }
 
 fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
+    // No lost wake-up: nobody waits for what is there to take.
+    for (index, object) in k.objects.iter().enumerate() {
+        let lost = match object {
+            Object::Semaphore(semaphore) => {
+                semaphore.waiters().next().is_some() && semaphore.count() > 0
+            }
+            Object::Notification(notification) => {
+                notification.waiters().next().is_some() && notification.pending() != 0
+            }
+            Object::Endpoint(endpoint) => {
+                !endpoint.callers.is_empty() && !endpoint.receivers.is_empty()
+            }
+            _ => false,
+        };
+        if lost {
+            return Err(format!("object {index} has waiters and what they wait for"));
+        }
+    }
     let queued = memberships(k);
     for (thread, service) in k.services.iter().enumerate() {
         let state = k.sched.state(thread);

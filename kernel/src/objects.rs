@@ -54,6 +54,11 @@ impl Notification {
         None
     }
 
+    /// The pending bits, left pending (read-only: invariant checks).
+    pub fn pending(&self) -> u32 {
+        self.bits
+    }
+
     /// The pending bits (cleared), without waiting.
     pub fn poll(&mut self) -> u32 {
         core::mem::take(&mut self.bits)
