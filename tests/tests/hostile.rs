@@ -7,7 +7,8 @@
 //! calls (their histograms are printed) with no oracle mismatch.
 //!
 //! `SOTTO_HOSTILE_KCALLS` sets the calls per instance in thousands
-//! (default 100; `cargo xtask soak` runs 500 each).
+//! (default 100; `cargo xtask soak` runs 500 each), `SOTTO_HOSTILE_SEED`
+//! another seed than tests/hostile.toml's.
 
 use sotto_abi::ExitCode;
 use sotto_tests::{Boot, boot_bytes, hostile_image, image};
@@ -26,21 +27,31 @@ fn kcalls() -> u32 {
         .unwrap_or(100)
 }
 
+fn seed() -> Option<u32> {
+    std::env::var("SOTTO_HOSTILE_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+}
+
 /// Boot `bytes` for `ticks` ticks; if `kcalls` is given, with that many
-/// thousand calls for each hostile instance.
+/// thousand calls for each hostile instance (and the seed of
+/// `SOTTO_HOSTILE_SEED`, if set).
 fn boot(mut bytes: Vec<u8>, ticks: u32, kcalls: Option<u32>) -> (Boot, Vec<u8>) {
     let mut config = sotto_image::read_boot_config(&bytes).unwrap();
     config.run_ticks = ticks;
     sotto_image::write_boot_config(&mut bytes, &config).unwrap();
     if let Some(kcalls) = kcalls {
         let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
-        for name in HOSTILE {
+        for (index, name) in HOSTILE.into_iter().enumerate() {
             let service = manifest
                 .services
                 .iter_mut()
                 .find(|service| service.name == name)
                 .unwrap_or_else(|| panic!("the hostile image has no {name}"));
-            service.arg = (kcalls << 8) | (service.arg & 0xFF);
+            let seed = seed().map_or(service.arg & 0x7F, |seed| {
+                (seed.wrapping_mul(2).wrapping_add(index as u32)) & 0x7F
+            });
+            service.arg = (kcalls << 8) | (service.arg & 0x80) | seed;
         }
         sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
     }

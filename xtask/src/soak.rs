@@ -22,7 +22,7 @@ pub struct SoakArgs {
     /// Thousands of calls each of the two hostile services makes.
     #[arg(long, default_value_t = 500)]
     pub kcalls: u32,
-    /// Fuzzer seed (the CI run's is fixed).
+    /// Seed of both fuzzers (the CI run's are fixed).
     #[arg(long)]
     pub seed: Option<u64>,
 }
@@ -65,6 +65,9 @@ pub fn soak(paths: &Paths, args: SoakArgs) -> Result<ExitCode> {
         .args(["--", "--nocapture"])
         .env(sotto_image::IMAGE_DIR_ENV, &paths.out)
         .env("SOTTO_HOSTILE_KCALLS", args.kcalls.to_string());
+    if let Some(seed) = args.seed {
+        qemu.env("SOTTO_HOSTILE_SEED", seed.to_string());
+    }
     let qemu_ok = run(
         &format!(
             "hostile services in QEMU, {} calls each",
