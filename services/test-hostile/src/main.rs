@@ -126,37 +126,157 @@ struct Fuzzer {
     rng: Rng,
     /// May make calls without a time limit.
     blocker: bool,
+    /// Slots it believes hold a capability (bit n: slot n), learnt from the
+    /// answers; the other instance may revoke what it derived, so this is
+    /// a guess that EmptySlot answers correct. Aiming at filled slots
+    /// reaches deeper states than random slots, which are mostly empty.
+    filled: u32,
+    /// Slots holding its original (granted) capabilities, wherever moves
+    /// took them: deleted only rarely, since what is gone stays gone.
+    originals: u32,
 }
 
 impl Fuzzer {
-    /// A slot: mostly granted ones, some free, some past the table.
+    /// A slot it believes filled, among `mask`.
+    fn filled_slot(&mut self, mask: u32) -> Option<u32> {
+        let candidates = self.filled & mask;
+        let count = candidates.count_ones();
+        if count == 0 {
+            return None;
+        }
+        let mut skip = self.rng.below(count);
+        (0..CAP_SLOTS as u32).find(|slot| {
+            candidates & (1 << slot) != 0 && {
+                let hit = skip == 0;
+                skip = skip.wrapping_sub(1);
+                hit
+            }
+        })
+    }
+
+    /// A slot: mostly filled ones, some free, some past the table.
     fn slot(&mut self) -> u32 {
         match self.rng.below(10) {
-            0..=5 => self.rng.pick(&GRANTED),
-            6..=8 => 9 + self.rng.below(CAP_SLOTS as u32 - 9),
+            0..=5 => match self.filled_slot(u32::MAX) {
+                Some(slot) => slot,
+                None => self.rng.pick(&GRANTED),
+            },
+            6..=8 => self.scratch_slot(),
             _ => self
                 .rng
                 .pick(&[CAP_SLOTS as u32, 255, 256, 0xFFFF, u32::MAX]),
         }
     }
 
-    /// A free slot, or one holding a derived or received capability.
+    /// A slot past the granted ones, mostly one believed free (a target).
     fn scratch_slot(&mut self) -> u32 {
-        9 + self.rng.below(CAP_SLOTS as u32 - 9)
+        let free = !self.filled & !((1 << GRANTED.len()) - 1);
+        if free != 0 && !self.rng.chance(4) {
+            let saved = self.filled;
+            self.filled = free;
+            let slot = self.filled_slot(u32::MAX);
+            self.filled = saved;
+            if let Some(slot) = slot {
+                return slot;
+            }
+        }
+        GRANTED.len() as u32 + self.rng.below(CAP_SLOTS as u32 - GRANTED.len() as u32)
     }
 
-    /// A slot that may be emptied: never a protected one, and a granted
-    /// one only rarely (what is gone stays gone).
+    /// A slot to move from: never a protected one.
+    fn movable_slot(&mut self) -> u32 {
+        let protected: u32 = PROTECTED.iter().map(|slot| 1 << slot).sum();
+        self.filled_slot(!protected)
+            .unwrap_or_else(|| self.scratch_slot())
+    }
+
+    /// A slot to delete: never a protected one, an original only rarely,
+    /// mostly a filled one holding a derived or received capability.
     fn expendable_slot(&mut self) -> u32 {
-        let slot = if self.rng.chance(64) {
-            self.slot()
-        } else {
-            self.scratch_slot()
-        };
-        if PROTECTED.contains(&slot) {
-            self.scratch_slot()
+        let protected: u32 = PROTECTED.iter().map(|slot| 1 << slot).sum();
+        if self.rng.chance(8192) {
+            return self
+                .filled_slot(!protected)
+                .unwrap_or_else(|| self.scratch_slot());
+        }
+        let slot = self
+            .filled_slot(!protected & !self.originals)
+            .unwrap_or_else(|| self.scratch_slot());
+        if self.originals & (1 << slot) != 0 {
+            // A scratch slot an original was moved to: leave it.
+            self.rng.pick(&[CAP_SLOTS as u32, 255])
         } else {
             slot
+        }
+    }
+
+    /// Learn from an answer which slots are filled.
+    fn learn(&mut self, plan: &Plan, status: u32, results: [u32; 5]) {
+        let Some(call) = Syscall::from_raw(plan.number) else {
+            return;
+        };
+        let mut set = |slot: u32, filled: bool| {
+            if slot < CAP_SLOTS as u32 {
+                if filled {
+                    self.filled |= 1 << slot;
+                } else {
+                    self.filled &= !(1 << slot);
+                }
+            }
+        };
+        let first = plan.args[0];
+        let takes_slot = !matches!(
+            call,
+            Syscall::Null
+                | Syscall::ConsoleWrite
+                | Syscall::Exit
+                | Syscall::Yield
+                | Syscall::Sleep
+                | Syscall::Panic
+                | Syscall::Cycles
+                | Syscall::Ticks
+                | Syscall::Reply
+        );
+        if takes_slot {
+            if status == Error::EmptySlot as u32 && call != Syscall::CapDerive {
+                set(first, false);
+            } else if status == 0
+                || status == Error::WrongKind as u32
+                || status == Error::MissingRight as u32
+            {
+                set(first, true);
+            }
+        }
+        match call {
+            Syscall::CapDerive if status == 0 || status == Error::SlotInUse as u32 => {
+                set(plan.args[1], true)
+            }
+            Syscall::CapMove if status == 0 => {
+                set(first, first == plan.args[1]);
+                set(plan.args[1], true);
+                if self.originals & (1 << first) != 0 && first != plan.args[1] {
+                    self.originals = (self.originals & !(1 << first)) | (1 << plan.args[1]);
+                }
+            }
+            Syscall::CapMove if status == Error::SlotInUse as u32 => set(plan.args[1], true),
+            Syscall::CapDelete if status == 0 => {
+                set(first, false);
+                self.originals &= !(1 << first);
+            }
+            // A capability received, in a call or in a reply.
+            Syscall::Recv | Syscall::ReplyRecv | Syscall::RecvOrWait if status == 0 => {
+                let info = MsgInfo::decode(results[1]);
+                if info.cap_received {
+                    set(u32::from(info.recv_slot), true);
+                }
+            }
+            Syscall::Call | Syscall::CallTimeout if status == 0 => {
+                let info = MsgInfo::decode(results[0]);
+                if info.cap_received {
+                    set(u32::from(info.recv_slot), true);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -357,7 +477,7 @@ impl Fuzzer {
                 let from = if bad_slot {
                     slot
                 } else {
-                    self.expendable_slot()
+                    self.movable_slot()
                 };
                 plan([from, self.scratch_slot(), 0, 0, 0, 0], slot_expect)
             }
@@ -626,6 +746,8 @@ fn main(arg: u32) {
     let mut fuzzer = Fuzzer {
         rng: Rng::new(u64::from(seed)),
         blocker,
+        filled: (1 << GRANTED.len()) - 1,
+        originals: (1 << GRANTED.len()) - 1,
     };
     println!(
         "hostile: seed {seed}, {total} calls, {}",
@@ -650,11 +772,13 @@ fn main(arg: u32) {
         let plan = fuzzer.plan();
         if plan.poll_first {
             let (status, _) = sys::raw_syscall_regs(poll.number, poll.args);
+            // Not learnt from: BITS is protected, always filled.
             histogram.record(&poll, status);
             made += 1;
         }
-        let (status, _) = sys::raw_syscall_regs(plan.number, plan.args);
+        let (status, results) = sys::raw_syscall_regs(plan.number, plan.args);
         histogram.record(&plan, status);
+        fuzzer.learn(&plan, status, results);
         made += 1;
     }
     histogram.print(made, arg);
