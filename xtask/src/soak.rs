@@ -64,7 +64,9 @@ pub fn soak(paths: &Paths, args: SoakArgs) -> Result<ExitCode> {
         .args(["test", "-p", "sotto-tests", "--test", "hostile"])
         .args(["--", "--nocapture"])
         .env(sotto_image::IMAGE_DIR_ENV, &paths.out)
-        .env("SOTTO_HOSTILE_KCALLS", args.kcalls.to_string());
+        .env("SOTTO_HOSTILE_KCALLS", args.kcalls.to_string())
+        // About 30 s for 10^6 calls; more on a busy machine.
+        .env("SOTTO_WALL_LIMIT_S", "900");
     if let Some(seed) = args.seed {
         qemu.env("SOTTO_HOSTILE_SEED", seed.to_string());
     }

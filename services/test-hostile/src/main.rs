@@ -474,11 +474,7 @@ impl Fuzzer {
                 },
             ),
             Syscall::CapMove => {
-                let from = if bad_slot {
-                    slot
-                } else {
-                    self.movable_slot()
-                };
+                let from = if bad_slot { slot } else { self.movable_slot() };
                 plan([from, self.scratch_slot(), 0, 0, 0, 0], slot_expect)
             }
             Syscall::CapDelete => {
