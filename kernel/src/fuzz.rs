@@ -8,6 +8,8 @@
 //! - no panic;
 //! - capability derivation: a derived capability's parent exists, names
 //!   the same object, and holds every right (and the badge) of the child;
+//! - badges: a server receives the badge of a capability its caller holds
+//!   for the endpoint;
 //! - revoke: after a successful `CapRevoke` no slot holds anything derived
 //!   from the revoked capability; nothing waits through, or maps, a
 //!   capability its service no longer holds;
@@ -615,6 +617,7 @@ fn apply(
     k: &mut Kernel<TestHw>,
     now: &mut u64,
     op: &Op,
+    strict: Strictness,
     log: Option<&mut Vec<String>>,
 ) -> Result<(), String> {
     match *op {
@@ -678,6 +681,42 @@ fn apply(
             });
             if status != 0 && runnable(k, thread) && Error::check(status) == Err(None) {
                 return Err(format!("status {status} is no error code"));
+            }
+            let received = matches!(
+                Syscall::from_raw(number),
+                Some(Syscall::Recv | Syscall::ReplyRecv | Syscall::RecvOrWait)
+            );
+            let frame = &k.services[thread].frame;
+            if received
+                && status == 0
+                && runnable(k, thread)
+                && !MsgInfo::decode(frame.a[4]).signalled
+                && let Some(caller) = k.services[thread].reply_to
+                && let Ok(endpoint) = k.caps.get(CapRef {
+                    space: thread as u8,
+                    slot: args[0] as u8,
+                })
+            {
+                // The badge is one the caller holds for this endpoint.
+                let badge = frame.a[3];
+                let badges: Vec<u32> = k
+                    .caps
+                    .iter_space(caller as u8)
+                    .filter(|(_, cap)| {
+                        cap.object == endpoint.object && cap.rights.contains(Rights::SEND)
+                    })
+                    .map(|(_, cap)| cap.badge)
+                    .collect();
+                if badges.is_empty() && strict.pending_revoke {
+                    return Err(format!(
+                        "thread {thread} received a call from {caller}, which holds no SEND capability to the endpoint"
+                    ));
+                }
+                if !badges.is_empty() && !badges.contains(&badge) {
+                    return Err(format!(
+                        "thread {thread} received badge {badge} from {caller}, whose capabilities carry {badges:?}"
+                    ));
+                }
             }
             if let Some(gone) = revoked
                 && status == 0
@@ -955,7 +994,7 @@ fn run(ops: &[Op], strict: Strictness, mut log: Option<&mut Vec<String>>) -> Res
         {
             log.push(format!("{op:?}"));
         }
-        apply(&mut k, &mut now, op, log.as_deref_mut())
+        apply(&mut k, &mut now, op, strict, log.as_deref_mut())
             .map_err(|e| format!("step {index}: {e}"))?;
         check(&k, strict).map_err(|e| format!("after step {index}: {e}"))?;
     }
