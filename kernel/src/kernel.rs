@@ -131,6 +131,9 @@ pub enum Object {
         size: u32,
         /// Cache attribute.
         cache: Cache,
+        /// Whether several services may map it writable (else one at a
+        /// time: the build checks the boot grants, the kernel every map).
+        shared: bool,
     },
     /// The console.
     Console,
@@ -167,10 +170,16 @@ impl Object {
                 }
                 Object::Timer(timer)
             }
-            ObjectParams::Memory { size, cache, .. } => Object::Memory {
+            ObjectParams::Memory {
+                size,
+                cache,
+                shared,
+                ..
+            } => Object::Memory {
                 pa: memory_pa,
                 size,
                 cache,
+                shared,
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
@@ -793,12 +802,16 @@ impl<H: Hardware> Kernel<H> {
     ) -> Result<(ObjectId, u32, u32, Cache), Error> {
         let cap = self.cap(thread, slot, ObjectKind::Memory, rights)?;
         match self.objects.get(cap.object as usize) {
-            Some(Object::Memory { pa, size, cache }) => Ok((cap.object, *pa, *size, *cache)),
+            Some(Object::Memory {
+                pa, size, cache, ..
+            }) => Ok((cap.object, *pa, *size, *cache)),
             _ => Err(Error::WrongKind),
         }
     }
 
     /// Map region `slot` of `thread` at `va` with `rights` (READ, maybe WRITE).
+    /// A region not declared shared is writable in one live service at a
+    /// time: a second writable map is refused with `MissingRight`.
     pub fn mem_map(
         &mut self,
         thread: ThreadId,
@@ -821,6 +834,10 @@ impl<H: Hardware> Kernel<H> {
         if service.regions.is_full() {
             return Err(Error::BadArgument);
         }
+        if rights.contains(Rights::WRITE) && self.mapped_writable_elsewhere(thread, object) {
+            return Err(Error::MissingRight);
+        }
+        let service = &mut self.services[thread];
         let access = if rights.contains(Rights::WRITE) {
             Access::ReadWrite
         } else {
@@ -848,6 +865,28 @@ impl<H: Hardware> Kernel<H> {
             writable: access == Access::ReadWrite,
         });
         Ok(())
+    }
+
+    /// Whether a private (not shared) region is mapped writable by a live
+    /// service other than `thread`: a capability with WRITE, copied to
+    /// another service, still does not make two writers.
+    fn mapped_writable_elsewhere(&self, thread: ThreadId, object: ObjectId) -> bool {
+        if let Some(Object::Memory { shared: true, .. }) = self.objects.get(object as usize) {
+            return false;
+        }
+        self.services.iter().enumerate().any(|(other, service)| {
+            other != thread
+                && service.ending.is_none()
+                && service.regions.iter().any(|region| {
+                    region.object == object
+                        && service.tables.translate(region.va).is_some_and(|pte| {
+                            matches!(
+                                pte.access(),
+                                Some(Access::ReadWrite | Access::ReadWriteExecute)
+                            )
+                        })
+                })
+        })
     }
 
     fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
@@ -1290,148 +1329,16 @@ pub const fn ipc_buffer_va() -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ending, Hardware, Kernel, Object, Service, Wait};
-    use crate::console::Console;
-    use crate::pagetable::{Access, CacheMode, ENTRIES, Mapping, PageTables, Table};
-    use crate::trap::TrapFrame;
+    use super::{Ending, Hardware, Kernel, Object, Wait};
+    use crate::pagetable::{Access, CacheMode};
+    use crate::testkit::{
+        REGION_PA, TestHw, add, blocked, call, data_pa, grant, ipc_pa, kernel, status,
+    };
     use sotto_abi::cap::{ObjectKind, Rights};
-    use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, USER_TEXT_BASE, pte_window};
+    use sotto_abi::layout::{PAGE_SIZE, USER_TEXT_BASE};
     use sotto_abi::manifest::{Cache, CapGrant, ObjectParams, TimerTarget};
     use sotto_abi::syscall::MsgInfo;
     use sotto_abi::{Error, Syscall};
-
-    /// RAM the test kernel hands out, from this physical address.
-    const RAM_BASE: u32 = 0x0040_0000;
-
-    struct TestHw {
-        ram: Vec<u8>,
-        console: Vec<u8>,
-        lines: Console,
-        flushes: u32,
-    }
-
-    impl Hardware for TestHw {
-        fn console(&mut self, service: usize, name: &str, bytes: &[u8]) {
-            let out = &mut self.console;
-            self.lines
-                .write(service, name, bytes, |chunk| out.extend_from_slice(chunk));
-        }
-        fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
-            let out = &mut self.console;
-            self.lines
-                .kernel_line(args, |chunk| out.extend_from_slice(chunk));
-        }
-        fn cycles(&self) -> u32 {
-            4242
-        }
-        fn phys(&mut self, pa: u32, len: u32) -> &mut [u8] {
-            let start = (pa - RAM_BASE) as usize;
-            &mut self.ram[start..start + len as usize]
-        }
-        fn flush_tlb(&mut self) {
-            self.flushes += 1;
-        }
-    }
-
-    /// Physical page of service `n`'s data page and IPC buffer.
-    fn data_pa(n: usize) -> u32 {
-        RAM_BASE + (2 * n as u32) * PAGE_SIZE
-    }
-    fn ipc_pa(n: usize) -> u32 {
-        data_pa(n) + PAGE_SIZE
-    }
-    /// Region objects get frames from here.
-    const REGION_PA: u32 = RAM_BASE + 0x10_0000;
-
-    fn kernel(objects: &[ObjectParams]) -> Kernel<TestHw> {
-        let mut k = Kernel::new(
-            TestHw {
-                ram: vec![0; 0x20_0000],
-                console: Vec::new(),
-                lines: Console::new(),
-                flushes: 0,
-            },
-            1000,
-        );
-        let mut region_pa = REGION_PA;
-        for params in objects {
-            let pa = region_pa;
-            if let ObjectParams::Memory { size, .. } = params {
-                region_pa += size;
-            }
-            assert!(k.objects.push(Object::new(params, pa, 0)).is_ok());
-        }
-        k
-    }
-
-    /// A service with one data page at USER_TEXT_BASE and its IPC buffer.
-    fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]) -> usize {
-        let n = k.services.len();
-        let l1: &'static mut Table = Box::leak(Box::new([0; ENTRIES]));
-        let l2: &'static mut [Table] = Box::leak(vec![[0; ENTRIES]; 4].into_boxed_slice());
-        let mut tables =
-            PageTables::new(l1, 0x10_0000, l2, 0x10_1000, pte_window(n as u32 + 1)).unwrap();
-        for (va, pa) in [(USER_TEXT_BASE, data_pa(n)), (IPC_BUFFER_VA, ipc_pa(n))] {
-            let mapping = Mapping {
-                va,
-                pa,
-                len: PAGE_SIZE,
-                ring: 1,
-                access: Access::ReadWrite,
-                cache: CacheMode::WriteBack,
-            };
-            tables.map(mapping).unwrap();
-        }
-        let service = Service {
-            name: heapless::String::try_from(name).unwrap(),
-            frame: TrapFrame::default(),
-            tables,
-            stack_guard: 0,
-            ipc_buffer: ipc_pa(n),
-            ending: None,
-            wait: Wait::None,
-            reply_to: None,
-            regions: heapless::Vec::new(),
-        };
-        k.add_service(service, priority, grants).unwrap()
-    }
-
-    fn grant(slot: u8, object: u16, rights: Rights) -> CapGrant {
-        CapGrant {
-            slot,
-            object,
-            rights,
-            badge: 0,
-            map_at: None,
-        }
-    }
-
-    /// Make `thread` current and run a system call; return (status, a3..a7).
-    fn call(
-        k: &mut Kernel<TestHw>,
-        thread: usize,
-        syscall: impl Into<u32>,
-        args: [u32; 5],
-    ) -> (u32, [u32; 5]) {
-        assert!(k.sched.switch_to(thread), "{thread} is not ready");
-        let frame = &mut k.services[thread].frame;
-        frame.a[2] = syscall.into();
-        frame.a[3..8].copy_from_slice(&args);
-        k.syscall(thread);
-        let a = k.services[thread].frame.a;
-        (a[2], [a[3], a[4], a[5], a[6], a[7]])
-    }
-
-    fn status(error: Error) -> u32 {
-        error as u32
-    }
-
-    fn blocked(k: &Kernel<TestHw>, thread: usize) -> bool {
-        matches!(
-            k.sched.state(thread),
-            crate::sched::ThreadState::Blocked { .. }
-        )
-    }
 
     #[test]
     fn no_service_can_start_a_line_under_another_name() {

@@ -33,3 +33,8 @@ pub mod pagetable;
 pub mod sched;
 pub mod timer;
 pub mod trap;
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod testkit;

@@ -54,6 +54,11 @@ impl Notification {
         None
     }
 
+    /// The pending bits, left pending (read-only: invariant checks).
+    pub fn pending(&self) -> u32 {
+        self.bits
+    }
+
     /// The pending bits (cleared), without waiting.
     pub fn poll(&mut self) -> u32 {
         core::mem::take(&mut self.bits)
@@ -62,6 +67,11 @@ impl Notification {
     /// `thread` stops waiting (it ended).
     pub fn forget(&mut self, thread: ThreadId) {
         remove(&mut self.waiters, thread);
+    }
+
+    /// The waiting threads, oldest first (read-only: invariant checks).
+    pub fn waiters(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.waiters.iter().map(|thread| usize::from(*thread))
     }
 }
 
@@ -116,6 +126,11 @@ impl Semaphore {
     /// `thread` stops waiting (timeout, or it ended); whether it was waiting.
     pub fn forget(&mut self, thread: ThreadId) -> bool {
         remove(&mut self.waiters, thread)
+    }
+
+    /// The waiting threads, oldest first (read-only: invariant checks).
+    pub fn waiters(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.waiters.iter().map(|thread| usize::from(*thread))
     }
 }
 

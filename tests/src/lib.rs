@@ -16,8 +16,16 @@ use sotto_image::qemu::{self, QemuOptions};
 pub use sotto_image::{IMAGE_DIR_ENV, Start};
 
 /// Wall-clock limit for one boot; a healthy test image ends in well under a
-/// second of host time.
+/// second of host time. `SOTTO_WALL_LIMIT_S` raises it for long runs
+/// (`cargo xtask soak`).
 const WALL_LIMIT: Duration = Duration::from_secs(60);
+
+fn wall_limit() -> Duration {
+    std::env::var("SOTTO_WALL_LIMIT_S")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .map_or(WALL_LIMIT, Duration::from_secs)
+}
 
 /// The result of one boot.
 #[derive(Debug)]
@@ -90,6 +98,12 @@ pub fn readme_pipeline_image() -> PathBuf {
     image_dir().join("sotto-readme-example.elf")
 }
 
+/// The default system with two hostile services next to it
+/// (`tests/hostile.toml`), as `cargo xtask test` builds it.
+pub fn hostile_image() -> PathBuf {
+    image_dir().join("hostile.elf")
+}
+
 /// Address of a symbol in the kernel (the same in every image).
 pub fn symbol(name: &str) -> u32 {
     let bytes = std::fs::read(image()).expect("reading the image");
@@ -156,7 +170,7 @@ pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
 }
 
 fn run_qemu(image: &Path) -> Result<Boot> {
-    let (console, status) = qemu::run_captured(image, &QemuOptions::default(), WALL_LIMIT)?;
+    let (console, status) = qemu::run_captured(image, &QemuOptions::default(), wall_limit())?;
     Ok(Boot { console, status })
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask`: Sotto's build system, in Rust.
 //!
 //! It installs the toolchain (`setup`), builds the Xtensa image (`build`),
-//! boots it in QEMU (`run`) and runs every test (`test`). For the Xtensa
+//! boots it in QEMU (`run`), runs every test (`test`) and soaks the kernel
+//! in its fuzzers (`soak`). For the Xtensa
 //! build it also runs as its own rustc wrapper and linker (see [`wrapper`]).
 
 mod bench;
@@ -11,6 +12,7 @@ mod new_service;
 mod pipeline;
 mod pipeline_file;
 mod run;
+mod soak;
 mod system;
 mod test;
 mod toolchain;
@@ -80,6 +82,12 @@ enum Command {
     NewService {
         /// Crate and service name (lowercase, digits, '-').
         name: String,
+    },
+    /// The fuzzers, longer than in `test`: 10^6 host kernel-fuzzer steps and
+    /// 10^6 hostile system calls in QEMU (not part of `test`).
+    Soak {
+        #[command(flatten)]
+        soak: soak::SoakArgs,
     },
     /// Run the host unit tests and the QEMU integration tests.
     Test {
@@ -253,6 +261,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             run::run(&built.image, &run, &wav, built.sink.as_deref())
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
+        Command::Soak { soak } => soak::soak(&paths, soak),
         Command::Bench => bench::run(&paths),
         Command::Caps {
             system,

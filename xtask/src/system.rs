@@ -20,6 +20,11 @@ use sotto_abi::manifest::{
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemFile {
+    /// Another system file (path relative to this one) whose objects and
+    /// services come first, before this file's; this file's `[kernel]`
+    /// settings override its. One level only.
+    #[serde(default)]
+    pub base: Option<String>,
     /// Kernel settings.
     #[serde(default)]
     pub kernel: KernelSection,
@@ -200,6 +205,9 @@ pub fn load(
             None => message,
         }])
     })?;
+    if let Some(base) = file.base.take() {
+        file = with_base(path, &base, file).map_err(|problem| error(vec![problem]))?;
+    }
     if let Some(pipeline) = pipeline {
         for object in &mut file.objects {
             if object.pipeline.is_some() {
@@ -227,6 +235,39 @@ pub fn load(
     } else {
         Err(error(problems))
     }
+}
+
+/// `file` (at `path`) after the objects and services of its base file
+/// `base`; pipeline files the base names stay relative to the base.
+fn with_base(path: &Path, base: &str, file: SystemFile) -> Result<SystemFile, String> {
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+    let text = std::fs::read_to_string(&base_path)
+        .map_err(|e| format!("base: cannot read {}: {e}", base_path.display()))?;
+    let mut first: SystemFile =
+        toml::from_str(&text).map_err(|e| format!("base: {base}: {}", e.message()))?;
+    if first.base.is_some() {
+        return Err(format!(
+            "base: {base} has a base of its own (one level only)"
+        ));
+    }
+    let base_dir = base_path.parent().unwrap_or(Path::new("."));
+    for object in &mut first.objects {
+        if let Some(pipeline) = &mut object.pipeline {
+            *pipeline = base_dir.join(&*pipeline).display().to_string();
+        }
+    }
+    first.objects.extend(file.objects);
+    first.services.extend(file.services);
+    Ok(SystemFile {
+        base: None,
+        kernel: KernelSection {
+            tick_hz: file.kernel.tick_hz.or(first.kernel.tick_hz),
+            time: file.kernel.time.or(first.kernel.time),
+            report_every: file.kernel.report_every.or(first.kernel.report_every),
+        },
+        objects: first.objects,
+        services: first.services,
+    })
 }
 
 /// Contents of memory objects filled from pipeline files; such an object
@@ -872,6 +913,50 @@ mod tests {
                 .collect();
             check_image_budget(&services, packed.contents)
         });
+    }
+
+    #[test]
+    fn a_base_file_comes_first_and_its_pipeline_stays_its_own() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let base = load(&root.join("system.toml"), |_| true, None).unwrap();
+        let hostile = load(&root.join("tests/hostile.toml"), |_| true, None).unwrap();
+        let names = |system: &super::System| -> Vec<String> {
+            system
+                .file
+                .services
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        let mut expected = names(&base);
+        expected.extend(["hostile-a".to_owned(), "hostile-b".to_owned()]);
+        assert_eq!(names(&hostile), expected);
+        // Same objects first (grants name them by index), the audio
+        // pipeline's contents read from system.toml's pipeline.toml.
+        assert_eq!(
+            hostile.objects[..base.objects.len()]
+                .iter()
+                .map(|object| object.params)
+                .collect::<Vec<_>>(),
+            base.objects
+                .iter()
+                .map(|object| object.params)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(hostile.inits, base.inits);
+        assert_eq!(hostile.grants[..base.grants.len()], base.grants[..]);
+        assert_eq!(hostile.file.kernel.time, base.file.kernel.time);
+
+        let dir = std::env::temp_dir().join(format!("sotto-base-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.toml"), "base = \"b.toml\"\n").unwrap();
+        std::fs::write(dir.join("b.toml"), "base = \"c.toml\"\n").unwrap();
+        let error = load(&dir.join("a.toml"), |_| true, None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "a.toml: base: b.toml has a base of its own (one level only)"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -70,17 +70,24 @@ fn cargo_test(
 /// `sotto-readme-example.elf`.
 const README_PIPELINE: &str = "xtask/tests/fixtures/pipelines/readme-example.toml";
 
+/// The default system with hostile services next to it, booted by
+/// `tests/tests/hostile.rs` as `hostile.elf`.
+pub const HOSTILE_SYSTEM: &str = "tests/hostile.toml";
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
     println!("test: host unit tests");
     let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
-        println!("test: building the default image, the test images and the README's pipeline");
+        println!(
+            "test: building the default image, the test images, the hostile image and the README's pipeline"
+        );
         for system in [
             paths.default_system(),
             paths.root.join("tests/system.toml"),
             paths.root.join("tests/isolation.toml"),
+            paths.root.join(HOSTILE_SYSTEM),
         ] {
             BootArgs::for_system(system).build(paths, false)?;
         }

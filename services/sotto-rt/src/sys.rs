@@ -65,6 +65,17 @@ pub fn raw_syscall(number: u32, args: [u32; 4]) -> (u32, u32) {
     (result as u32, (result >> 32) as u32)
 }
 
+/// Any call number with six argument registers (a3..a8: `CallTimeout`
+/// takes its time limit in a8), as the kernel answers it: the status (a2)
+/// and a3..a7. For tests that pass the kernel raw, possibly wrong values.
+pub fn raw_syscall_regs(number: u32, args: [u32; 6]) -> (u32, [u32; 5]) {
+    let mut regs = [number, args[0], args[1], args[2], args[3], args[4], args[5]];
+    // SAFETY: the stub reads the seven words of `regs` and writes the
+    // first six, a live local array; the kernel checks every argument.
+    unsafe { sotto_rt_syscall_regs7(&mut regs) };
+    (regs[0], [regs[1], regs[2], regs[3], regs[4], regs[5]])
+}
+
 /// The cheapest system call: enter the kernel and come back.
 pub fn null() {
     let _ = call(Syscall::Null, 0, 0, 0, 0);
