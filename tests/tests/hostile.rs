@@ -59,7 +59,7 @@ fn boot(mut bytes: Vec<u8>, ticks: u32, kcalls: Option<u32>) -> (Boot, Vec<u8>) 
 }
 
 fn pcm(run: &Boot) -> Vec<i16> {
-    let mut collector = sotto_audio::PcmCollector::default();
+    let mut collector = sotto_audio::PcmCollector::new("pipeline");
     for line in run.console.lines() {
         collector.feed(line).unwrap();
     }
