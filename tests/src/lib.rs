@@ -53,6 +53,25 @@ impl Boot {
             .collect()
     }
 
+    /// The last line of `service` starting with `start` (its prefix
+    /// removed), or a failure naming what is missing.
+    pub fn last_line(&self, service: &str, start: &str) -> &str {
+        self.lines_of(service)
+            .into_iter()
+            .rev()
+            .find(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no [{service}] line starting with {start:?}"))
+    }
+
+    /// The samples the pipeline streamed (its `pcm` and `pcm-gap` lines).
+    pub fn pcm(&self) -> Vec<i16> {
+        let mut collector = sotto_audio::PcmCollector::new("pipeline");
+        for line in self.console.lines() {
+            collector.feed(line).expect("a damaged PCM line");
+        }
+        collector.samples
+    }
+
     /// The first kernel line starting with `start`, or a failure showing the
     /// console.
     pub fn line_starting(&self, start: &str) -> &str {

@@ -32,29 +32,12 @@ fn boot_default(ticks: u32, eq_arg: Option<u32>) -> (Boot, Vec<u8>) {
     (run, bytes)
 }
 
-/// The last line of `service` starting with `start`.
-fn last_line<'a>(run: &'a Boot, service: &str, start: &str) -> &'a str {
-    run.lines_of(service)
-        .into_iter()
-        .rev()
-        .find(|line| line.starts_with(start))
-        .unwrap_or_else(|| panic!("no [{service}] line starting with {start:?}"))
-}
-
-fn pcm(run: &Boot) -> Vec<i16> {
-    let mut collector = sotto_audio::PcmCollector::new("pipeline");
-    for line in run.console.lines() {
-        collector.feed(line).unwrap();
-    }
-    collector.samples
-}
-
 #[test]
 fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     // A little past 10 s, so the statistics at 10,000 periods are printed.
     let (run, bytes) = boot_default(10_000 * PERIOD_TICKS + 20, None);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
-    let samples = pcm(&run);
+    let samples = run.pcm();
     let frames = samples.len() / audio_dsp::CHANNELS;
     assert!(
         frames >= 10_000 * audio_dsp::PERIOD_FRAMES,
@@ -110,21 +93,22 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     );
     assert!(level(1000.0) < 0.001, "1 kHz at {}", level(1000.0));
     assert_eq!(
-        last_line(&run, "pipeline", "stats: 10000 periods"),
-        last_line(&run, "pipeline", "stats:"),
+        run.last_line("pipeline", "stats: 10000 periods"),
+        run.last_line("pipeline", "stats:"),
     );
     assert!(
-        last_line(&run, "pipeline", "stats: 10000 periods")
+        run.last_line("pipeline", "stats: 10000 periods")
             .starts_with("stats: 10000 periods, 0 underruns, 0 starved components"),
         "{}",
         run.console
     );
     assert!(
-        last_line(&run, "ll-sched", "stats after 10000 LL ticks").ends_with(" 0 overruns"),
+        run.last_line("ll-sched", "stats after 10000 LL ticks")
+            .ends_with(" 0 overruns"),
         "{}",
-        last_line(&run, "ll-sched", "stats after")
+        run.last_line("ll-sched", "stats after")
     );
-    let dp = last_line(&run, "dp-sched", "stats: eq:");
+    let dp = run.last_line("dp-sched", "stats: eq:");
     assert!(dp.ends_with(" 0 deadline misses"), "{dp}");
     let blocks: u32 = dp.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(blocks >= 990, "{dp}");
@@ -143,23 +127,23 @@ fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
         .filter(|line| line.starts_with("DEADLINE MISS: eq"))
         .collect();
     assert_eq!(misses.len(), 1, "{}", run.console);
-    let stats = last_line(&run, "dp-sched", "stats: eq:");
+    let stats = run.last_line("dp-sched", "stats: eq:");
     assert!(stats.ends_with(" 1 deadline misses"), "{stats}");
     // The sink goes without for about the 5 ms the block was late, then the
     // worker catches up on the input that waited, and nothing is lost again.
     let underruns_at = |periods: u32| -> u32 {
-        let line = last_line(&run, "pipeline", &format!("stats: {periods} periods"));
+        let line = run.last_line("pipeline", &format!("stats: {periods} periods"));
         line.split_whitespace().nth(3).unwrap().parse().unwrap()
     };
     let lost = underruns_at(500);
     assert!((3..=8).contains(&lost), "{}", run.console);
     assert_eq!(underruns_at(1000), lost, "{}", run.console);
-    let ll = last_line(&run, "ll-sched", "stats after 1000 LL ticks");
+    let ll = run.last_line("ll-sched", "stats after 1000 LL ticks");
     assert!(ll.ends_with(" 0 overruns"), "{ll}");
     // No sample was lost, only delayed: every component upstream of the
     // empty period waited with its input buffered, so from then on the
     // output is the reference, `lost` periods late.
-    let samples = pcm(&run);
+    let samples = run.pcm();
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     let periods = samples.len() / audio_dsp::PERIOD_SAMPLES;
     let expected = sotto_audio::reference(&pipeline, &buffers, periods);
@@ -195,10 +179,10 @@ fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
     );
     // ...the sink runs dry once the prefilled blocks are gone, and keeps
     // its 1 ms pace: the LL side is not disturbed.
-    let sink = last_line(&run, "pipeline", "stats: 500 periods");
+    let sink = run.last_line("pipeline", "stats: 500 periods");
     let underruns: u32 = sink.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!((400..=490).contains(&underruns), "{sink}");
-    let ll = last_line(&run, "ll-sched", "stats after 500 LL ticks");
+    let ll = run.last_line("ll-sched", "stats after 500 LL ticks");
     assert!(ll.ends_with(" 0 overruns"), "{ll}");
     let end = run.line_starting("shutdown: 600 ticks");
     assert!(end.contains("1 stopped by a fault"), "{end}");
@@ -221,12 +205,12 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
         run.lines_of("eq-worker")[0],
         "the pipeline has no DP component #0: idle"
     );
-    let stats = last_line(&run, "pipeline", "stats: 1000 periods");
+    let stats = run.last_line("pipeline", "stats: 1000 periods");
     assert!(
         stats.starts_with("stats: 1000 periods, 0 underruns, 0 starved"),
         "{stats}"
     );
-    let samples = pcm(&run);
+    let samples = run.pcm();
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     assert!(pipeline.components.iter().any(|c| c.name == "master"));
     let expected = sotto_audio::reference(
@@ -258,7 +242,7 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
         800,
     );
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
-    let spun = last_line(&run, "spinner", "spun from tick ");
+    let spun = run.last_line("spinner", "spun from tick ");
     let words: Vec<u32> = spun
         .split_whitespace()
         .filter_map(|word| word.parse().ok())
@@ -266,7 +250,7 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
     let (start, end) = (words[0], words[1]);
     assert!(end - start >= SPIN && start >= FROM, "{spun}");
     // ll-sched: the ticks it never ran are counted, with their cause.
-    let missed_line = last_line(&run, "ll-sched", "MISSED TICKS");
+    let missed_line = run.last_line("ll-sched", "MISSED TICKS");
     let missed: u32 = missed_line
         .split(": ")
         .nth(1)
@@ -309,13 +293,13 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
         (missed..=missed + 2).contains(&lost),
         "{lost} periods missed by the pipeline, {missed} ticks by ll-sched"
     );
-    let stats = last_line(&run, "pipeline", "stats: ");
+    let stats = run.last_line("pipeline", "stats: ");
     let underruns: u32 = stats.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert_eq!(underruns, lost, "{stats}");
     // The output keeps time: each period the pipeline missed is a period
     // of silence, and what it played is the reference, before the gap and
     // — only delayed, nothing lost — after it.
-    let samples = pcm(&run);
+    let samples = run.pcm();
     let bytes = std::fs::read(test_image()).unwrap();
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     let expected = sotto_audio::reference(

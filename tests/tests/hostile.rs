@@ -58,22 +58,6 @@ fn boot(mut bytes: Vec<u8>, ticks: u32, kcalls: Option<u32>) -> (Boot, Vec<u8>) 
     (boot_bytes(&bytes).unwrap(), bytes)
 }
 
-fn pcm(run: &Boot) -> Vec<i16> {
-    let mut collector = sotto_audio::PcmCollector::new("pipeline");
-    for line in run.console.lines() {
-        collector.feed(line).unwrap();
-    }
-    collector.samples
-}
-
-fn last_line<'a>(run: &'a Boot, service: &str, start: &str) -> &'a str {
-    run.lines_of(service)
-        .into_iter()
-        .rev()
-        .find(|line| line.starts_with(start))
-        .unwrap_or_else(|| panic!("no [{service}] line starting with {start:?}"))
-}
-
 /// `histogram: N calls, M oracle mismatches (...)` of one instance, and
 /// the histogram's lines.
 fn histogram<'a>(run: &'a Boot, service: &str) -> (u64, u64, Vec<&'a str>) {
@@ -133,13 +117,13 @@ fn hostile_neighbours_change_nothing_in_the_audio_and_the_kernel_survives() {
     );
 
     // The audio: bit for bit the run without them, and the reference.
-    let samples = pcm(&hostile);
+    let samples = hostile.pcm();
     assert!(
         samples.len() >= periods as usize * audio_dsp::PERIOD_SAMPLES,
         "{} samples",
         samples.len()
     );
-    let without = pcm(&quiet);
+    let without = quiet.pcm();
     assert_eq!(
         samples.len(),
         without.len(),
@@ -158,17 +142,17 @@ fn hostile_neighbours_change_nothing_in_the_audio_and_the_kernel_survives() {
         samples.len() / audio_dsp::PERIOD_SAMPLES,
     );
     assert!(samples == expected, "the output differs from the reference");
-    let sink = last_line(&hostile, "pipeline", "stats:");
+    let sink = hostile.last_line("pipeline", "stats:");
     assert!(
         sink.starts_with(&format!("stats: {periods} periods, 0 underruns, 0 starved")),
         "{sink}"
     );
-    let ll = last_line(&hostile, "ll-sched", "stats after");
+    let ll = hostile.last_line("ll-sched", "stats after");
     assert!(
         ll.starts_with(&format!("stats after {periods} LL ticks")) && ll.ends_with(" 0 overruns"),
         "{ll}"
     );
-    let dp = last_line(&hostile, "dp-sched", "stats: eq:");
+    let dp = hostile.last_line("dp-sched", "stats: eq:");
     assert!(dp.ends_with(" 0 deadline misses"), "{dp}");
     assert!(!hostile.console.contains("DEADLINE MISS"));
 
