@@ -181,6 +181,27 @@ fn reading_ccount_is_privileged() {
     assert!(!line.contains("address="), "{line}");
 }
 
+/// A service points the zero-overhead loop registers into the user vector
+/// (LEND after its second instruction, LBEG at kernel code) and makes a
+/// system call: the vectors run with PS.EXCM set, where loops do not loop
+/// back, and the kernel clears LCOUNT first; the call returns normally.
+#[test]
+fn loop_registers_aimed_at_the_kernel_change_nothing() {
+    let run = boot_services(
+        &[Start::new("fault", 18), Start::new("worker", 2_020)],
+        2000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(
+        run.lines_of("fault")
+            .contains(&"loop registers aimed at the kernel: null call returned 0"),
+        "{}",
+        run.console
+    );
+    assert!(run.console.contains("[worker] done"), "{}", run.console);
+    assert!(!run.console.contains("KERNEL"), "{}", run.console);
+}
+
 /// `break` in user mode enters the debug vector (level 6): the kernel stops
 /// the service like any fault instead of stopping itself.
 #[test]

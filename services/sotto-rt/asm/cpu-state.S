@@ -123,3 +123,22 @@ sotto_rt_fault_break:
 sotto_rt_fault_break_n:
   break.n 1
   ret
+
+# u32 sotto_rt_fault_loop_into(lbeg, lend, lcount): point the zero-overhead
+# loop registers wherever asked (into the kernel's vectors), make a null
+# system call with them armed, clear LCOUNT again. The vectors run with
+# PS.EXCM set, where the loop-back is off, and the kernel clears LCOUNT
+# before running anything else: the call must simply return 0.
+  .global sotto_rt_fault_loop_into
+  .balign 4
+sotto_rt_fault_loop_into:
+  wsr a2, lbeg
+  wsr a3, lend
+  wsr a4, lcount
+  isync
+  movi a2, 0
+  syscall
+  movi a3, 0
+  wsr a3, lcount
+  isync
+  ret

@@ -21,6 +21,7 @@ unsafe extern "C" {
         arg: u32,
     ) -> u32;
     fn sotto_rt_atomic_add_slow(counter: *mut u32, times: u32);
+    fn sotto_rt_fault_loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32;
 }
 
 /// How many user-writable registers [`read_state`] and [`swap_state`] cover:
@@ -140,4 +141,14 @@ pub fn atomic_add_slow(counter: &core::sync::atomic::AtomicU32, times: u32) {
     // SAFETY: `counter` is a live, aligned word; the helper touches only
     // it, atomically.
     unsafe { sotto_rt_atomic_add_slow(counter.as_ptr(), times) }
+}
+
+/// Arm the zero-overhead loop registers to loop back from `lend` to `lbeg`
+/// (`lcount` more times), make a null system call, disarm them; returns
+/// the call's status.
+pub fn loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32 {
+    // SAFETY: the helper writes only the loop registers and clears LCOUNT
+    // before returning to compiled code; `lend` lies outside this service,
+    // so its own code never reaches it meanwhile.
+    unsafe { sotto_rt_fault_loop_into(lbeg, lend, lcount) }
 }

@@ -11,6 +11,8 @@ sotto_rt::entry!(main);
 
 /// Kernel text: mapped, but ring 0.
 const KERNEL_TEXT: u32 = 0x0010_0000;
+/// The user vector (VECBASE + 0x340).
+const USER_VECTOR: u32 = KERNEL_TEXT + 0x340;
 /// No page table covers this address.
 const FAR_UNMAPPED: u32 = 0x3000_0120;
 /// This service's page-table window (ring 0).
@@ -55,6 +57,13 @@ fn main(kind: u32) {
         15 => sotto_rt::sys::exit(3),
         16 => fault::breakpoint(),
         17 => fault::breakpoint_narrow(),
+        18 => {
+            // Loop back from inside the user vector (after its second
+            // instruction) to the start of kernel code, 1000 times.
+            let status = fault::loop_into(KERNEL_TEXT, USER_VECTOR + 6, 1000);
+            println!("loop registers aimed at the kernel: null call returned {status}");
+            sotto_rt::sys::exit(0);
+        }
         _ => println!("no such fault class"),
     }
     println!("FAIL: class {kind} did not fault");
