@@ -6,7 +6,8 @@ use sotto_abi::ExitCode;
 use sotto_tests::{Start, boot_services_of, isolation_image};
 
 /// Several services write their own values into every user-writable
-/// register (SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE), yield to
+/// register (SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE, and the
+/// user register EXPSTATE, which `wur` writes in any ring), yield to
 /// each other and read them back: each finds only its own values, and a
 /// fresh service finds zeros. LITBASE on at a system call used to redirect
 /// the kernel's own `l32r`.

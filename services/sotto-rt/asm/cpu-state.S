@@ -2,11 +2,12 @@
 # feature): write every register a service can write, make a system call,
 # read them back; breakpoints; a compare-and-swap increment with a wide
 # window between `wsr scompare1` and `s32c1i`. llvm-mc has no name for
-# LITBASE (special register 5): it is spelled as bytes.
+# LITBASE (special register 5) or EXPSTATE (user register 230, writable
+# in every ring on dc233c): they are spelled as bytes.
 
   .text
-# void sotto_rt_state_read(u32 out[9]): SCOMPARE1, THREADPTR, ACCLO, ACCHI,
-# M0..M3, LITBASE into out.
+# void sotto_rt_state_read(u32 out[10]): SCOMPARE1, THREADPTR, ACCLO, ACCHI,
+# M0..M3, LITBASE, EXPSTATE into out.
   .global sotto_rt_state_read
   .balign 4
 sotto_rt_state_read:
@@ -28,10 +29,12 @@ sotto_rt_state_read:
   s32i a3, a2, 28
   .byte 0x30, 0x05, 0x03          # rsr a3, litbase
   s32i a3, a2, 32
+  .byte 0x60, 0x3e, 0xe3          # rur a3, expstate
+  s32i a3, a2, 36
   ret
 
-# u32 sotto_rt_state_swap(const u32 values[9], u32 out[9], nr, arg): write
-# the nine registers from values, make system call nr (a3 = arg) with them
+# u32 sotto_rt_state_swap(const u32 values[10], u32 out[10], nr, arg): write
+# the ten registers from values, make system call nr (a3 = arg) with them
 # in place, read them back into out, turn LITBASE off again (this code uses
 # no l32r while it is on). Returns the call's status.
   .global sotto_rt_state_swap
@@ -57,6 +60,8 @@ sotto_rt_state_swap:
   wsr a6, m2
   l32i a6, a8, 28
   wsr a6, m3
+  l32i a6, a8, 36
+  .byte 0x60, 0xe6, 0xf3          # wur a6, expstate
   l32i a6, a8, 32
   .byte 0x60, 0x05, 0x13          # wsr a6, litbase
   isync
@@ -84,6 +89,8 @@ sotto_rt_state_swap:
   s32i a3, a9, 28
   .byte 0x30, 0x05, 0x03          # rsr a3, litbase
   s32i a3, a9, 32
+  .byte 0x60, 0x3e, 0xe3          # rur a3, expstate
+  s32i a3, a9, 36
   movi a3, 0
   .byte 0x30, 0x05, 0x13          # wsr a3, litbase: off again
   isync

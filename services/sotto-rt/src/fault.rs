@@ -25,8 +25,8 @@ unsafe extern "C" {
 }
 
 /// How many user-writable registers [`read_state`] and [`swap_state`] cover:
-/// SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE.
-pub const STATE_REGISTERS: usize = 9;
+/// SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE, EXPSTATE.
+pub const STATE_REGISTERS: usize = 10;
 
 /// Their names, in that order.
 pub const STATE_NAMES: [&str; STATE_REGISTERS] = [
@@ -39,6 +39,7 @@ pub const STATE_NAMES: [&str; STATE_REGISTERS] = [
     "M2",
     "M3",
     "LITBASE",
+    "EXPSTATE",
 ];
 
 // SAFETY (for every function below): the instruction faults in the user
@@ -114,7 +115,7 @@ pub fn breakpoint_narrow() {
 /// The user-writable registers as they are now.
 pub fn read_state() -> [u32; STATE_REGISTERS] {
     let mut out = [0; STATE_REGISTERS];
-    // SAFETY: the helper only stores nine words into `out`, a live local.
+    // SAFETY: the helper only stores ten words into `out`, a live local.
     unsafe { sotto_rt_state_read(&mut out) };
     out
 }
@@ -128,7 +129,7 @@ pub fn swap_state(
     arg: u32,
 ) -> ([u32; STATE_REGISTERS], u32) {
     let mut out = [0; STATE_REGISTERS];
-    // SAFETY: the helper reads nine words from `values` and writes nine
+    // SAFETY: the helper reads ten words from `values` and writes ten
     // into `out`; with LITBASE on it runs no `l32r`, and it turns LITBASE
     // off before returning to compiled code.
     let status = unsafe { sotto_rt_state_swap(values, &mut out, number, arg) };

@@ -2,7 +2,7 @@
 //! argument's low byte picks the check, the rest is a seed:
 //!
 //! - 1, registers: a fresh service finds SCOMPARE1, THREADPTR, ACCLO,
-//!   ACCHI, M0..M3 and LITBASE zero; then, many times, it writes its own
+//!   ACCHI, M0..M3, LITBASE and EXPSTATE zero; then, many times, it writes its own
 //!   values into all of them, yields (another service writes its values
 //!   meanwhile) and checks they are still its own.
 //! - 2, atomics: adds 1 to a shared counter 1000 × `arg >> 8 & 0xFFFF` times
