@@ -45,6 +45,9 @@ pub struct TrapFrame {
     pub acchi: u32,
     /// MAC16 operand registers M0..M3.
     pub m: [u32; 4],
+    /// EXPSTATE, user register 230: `wur`/`rur` reach it from every ring on
+    /// `dc233c`, so it is as much a service's own as THREADPTR.
+    pub expstate: u32,
 }
 
 /// Bytes the vectors reserve for a frame (kept a multiple of 16).
@@ -100,6 +103,12 @@ pub mod sr {
     pub const EPS6: u32 = 198;
 }
 
+/// User-register numbers (RUR/WUR) llvm-mc does not know by name.
+pub mod ur {
+    /// EXPSTATE (exported state), unprivileged on `dc233c`.
+    pub const EXPSTATE: u32 = 230;
+}
+
 /// Interrupt numbers of the `dc233c` core.
 pub mod irq {
     /// CCOMPARE0 timer, level 1.
@@ -111,7 +120,7 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 43] {
+pub fn asm_constants() -> [(&'static str, u32); 45] {
     [
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
@@ -132,6 +141,8 @@ pub fn asm_constants() -> [(&'static str, u32); 43] {
         ("FRAME_M1", offset_of!(TrapFrame, m) as u32 + 4),
         ("FRAME_M2", offset_of!(TrapFrame, m) as u32 + 8),
         ("FRAME_M3", offset_of!(TrapFrame, m) as u32 + 12),
+        ("FRAME_EXPSTATE", offset_of!(TrapFrame, expstate) as u32),
+        ("UR_EXPSTATE", ur::EXPSTATE),
         ("PS_EXCM", ps::EXCM),
         ("PS_UM", ps::UM),
         ("PS_KERNEL", ps::KERNEL),

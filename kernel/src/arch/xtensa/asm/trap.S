@@ -56,6 +56,8 @@
   s32i \tmp, \base, 0+FRAME_M2
   rsr \tmp, m3
   s32i \tmp, \base, 0+FRAME_M3
+  RUR_UR \tmp_number, UR_EXPSTATE   # user-writable in every ring
+  s32i \tmp, \base, 0+FRAME_EXPSTATE
   .endm
 
 # Clear LITBASE: with extended L32R enabled every `l32r` (so every `movi` of
@@ -134,6 +136,8 @@ _restore_frame:
   wsr a2, m2
   l32i a2, a1, 0+FRAME_M3
   wsr a2, m3
+  l32i a2, a1, 0+FRAME_EXPSTATE
+  WUR_UR 2, UR_EXPSTATE
   l32i a2, a1, 0+FRAME_LITBASE    # last: no `l32r` runs after this
   WSR_SR 2, SR_LITBASE
   isync
