@@ -2288,6 +2288,78 @@ mod tests {
     }
 
     #[test]
+    fn a_mapping_keeps_write_only_while_one_capability_allows_a_writable_map() {
+        // The holder maps the region writable through a read+write copy
+        // (slot 10). It also holds a read-only copy (slot 11) and a
+        // write-only copy (slot 12), both straight from the owner: with
+        // those two alone `MemMap` refuses a writable mapping (one
+        // capability must allow READ and WRITE), so when the read+write
+        // copy is revoked the mapping must become read-only, not stay
+        // writable on the union of the rights left.
+        let (mut k, owner, holder) = revoke_system();
+        let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
+        derive_to(&mut k, (owner, 3), (owner, 8), rw);
+        derive_to(
+            &mut k,
+            (owner, 8),
+            (holder, 10),
+            Rights::READ | Rights::WRITE,
+        );
+        derive_to(&mut k, (owner, 3), (holder, 11), Rights::READ);
+        derive_to(&mut k, (owner, 3), (holder, 12), Rights::WRITE);
+        let rw_bits = (Rights::READ | Rights::WRITE).bits();
+        for slot in [11, 12] {
+            assert_ne!(
+                call(
+                    &mut k,
+                    holder,
+                    Syscall::MemMap,
+                    [slot, 0x5000_0000, rw_bits, 0, 0]
+                )
+                .0,
+                0,
+                "slot {slot} alone does not map writable"
+            );
+        }
+        assert_eq!(
+            call(
+                &mut k,
+                holder,
+                Syscall::MemMap,
+                [10, 0x5000_0000, rw_bits, 0, 0]
+            )
+            .0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, owner, Syscall::CapRevoke, [8, 0, 0, 0, 0]).1[0],
+            1
+        );
+        let pte = k.services[holder].tables.translate(0x5000_0000).unwrap();
+        assert_eq!(
+            pte.access(),
+            Some(Access::Read),
+            "no remaining capability allows a writable mapping"
+        );
+        assert!(!k.services[holder].regions[0].writable);
+        // Mapping again from what is left: read-only works, writable not.
+        assert_eq!(
+            call(&mut k, holder, Syscall::MemUnmap, [11, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_ne!(
+            call(
+                &mut k,
+                holder,
+                Syscall::MemMap,
+                [12, 0x5000_0000, rw_bits, 0, 0]
+            )
+            .0,
+            0
+        );
+    }
+
+    #[test]
     fn an_owner_revoking_a_writable_grant_downgrades_a_mapping_made_through_it() {
         let (mut k, owner, holder) = revoke_system();
         let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
