@@ -587,10 +587,21 @@ impl<H: Hardware> Kernel<H> {
             .fold(Rights::empty(), |rights, (_, cap)| rights | cap.rights)
     }
 
+    /// Whether one capability of `space` on `object` holds all of `rights`
+    /// (what `MemMap` asks of the capability it maps through).
+    fn one_cap_holds(&self, space: usize, object: ObjectId, rights: Rights) -> bool {
+        self.caps
+            .iter_space(space as u8)
+            .any(|(_, cap)| cap.object == object && cap.rights.contains(rights))
+    }
+
     /// Make `thread`'s mapping of region `object` match the capabilities it
-    /// still holds: unmapped without READ, read-only without WRITE.
+    /// still holds, as `MemMap` would: unmapped unless one of them has
+    /// READ, read-only unless one of them has READ and WRITE (a read-only
+    /// and a write-only copy together do not keep a mapping writable).
     fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
-        let held = self.rights_held(thread, object);
+        let readable = self.one_cap_holds(thread, object, Rights::READ);
+        let writable = self.one_cap_holds(thread, object, Rights::READ | Rights::WRITE);
         let Some(region) = self.services[thread]
             .regions
             .iter()
@@ -599,11 +610,11 @@ impl<H: Hardware> Kernel<H> {
         else {
             return;
         };
-        if !held.contains(Rights::READ) {
+        if !readable {
             let _ = self.unmap_region(thread, object);
             return;
         }
-        if !region.writable || held.contains(Rights::WRITE) {
+        if !region.writable || writable {
             return;
         }
         let Some(Object::Memory { pa, cache, .. }) = self.objects.get(object as usize) else {
