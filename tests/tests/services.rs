@@ -413,3 +413,64 @@ fn initial_contents_outside_the_image_stop_the_boot_with_a_clear_message() {
         run.console
     );
 }
+
+/// Every instruction a hostile service might try beyond the faults above
+/// (window instructions with PS.WOE clear, returns from exceptions, TLB and
+/// cache operations on kernel addresses, external and special registers the
+/// user ring may not touch, atomics on kernel memory, `callx12`): each one
+/// either stops only that service, in one line, or does nothing; the kernel
+/// and the worker beside it always carry on.
+#[test]
+fn no_instruction_stops_the_kernel() {
+    // Probes (services/sotto-rt/asm/cpu-state.S) taking an address in a2:
+    // tried on kernel text, kernel data, own code and an unmapped address.
+    const WITH_ADDRESS: [u32; 11] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 31, 32];
+    const PROBES: u32 = 34;
+    let mut outcomes = Vec::new();
+    for probe in 0..PROBES {
+        let places: &[u32] = if WITH_ADDRESS.contains(&probe) {
+            &[0, 1, 2, 3]
+        } else {
+            &[0]
+        };
+        for &place in places {
+            let arg = 19 | (probe << 8) | (place << 16);
+            let run = boot_services(
+                &[Start::new("fault", arg), Start::new("worker", 2_020)],
+                2000,
+            );
+            let what = format!("probe {probe}, address choice {place}");
+            assert_eq!(
+                run.status,
+                ExitCode::Success as i32,
+                "{what}:\n{}",
+                run.console
+            );
+            for bad in ["KERNEL", "DOUBLE", "UNEXPECTED", "ABORT", "PANIC"] {
+                assert!(!run.console.contains(bad), "{what}:\n{}", run.console);
+            }
+            assert!(
+                run.console.contains("[worker] done"),
+                "{what}:\n{}",
+                run.console
+            );
+            let stops: Vec<&str> = run
+                .kernel_lines()
+                .filter(|line| line.starts_with("service fault stopped: "))
+                .collect();
+            let returned = run.lines_of("fault").iter().any(|line| {
+                line.starts_with(&format!("probe {probe} (")) && line.ends_with("returned")
+            });
+            assert!(
+                stops.len() == 1 && !returned || stops.is_empty() && returned,
+                "{what}: one stop line or a normal return:\n{}",
+                run.console
+            );
+            outcomes.push(format!(
+                "{what}: {}",
+                stops.first().copied().unwrap_or("returned")
+            ));
+        }
+    }
+    println!("{}", outcomes.join("\n"));
+}

@@ -153,3 +153,126 @@ pub fn loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32 {
     // so its own code never reaches it meanwhile.
     unsafe { sotto_rt_fault_loop_into(lbeg, lend, lcount) }
 }
+
+/// Instructions [`probe`] runs, by index (see `asm/cpu-state.S`).
+pub const PROBES: [&str; 34] = [
+    "entry a1, 32",
+    "retw",
+    "movsp a3, a1",
+    "rotw 1",
+    "l32e a3, a1, -64",
+    "s32e a3, a1, -64",
+    "rfwo",
+    "rfwu",
+    "rfe",
+    "rfde",
+    "rfi 6",
+    "waiti 0",
+    "rsil a3, 15",
+    "idtlb a2",
+    "ihi a2, 0",
+    "ipf a2, 0",
+    "dhwbi a2, 0",
+    "dhwb a2, 0",
+    "dhi a2, 0",
+    "iii a2, 0",
+    "rer a3, a2",
+    "wer a3, a2",
+    "rsr a3, 176",
+    "wsr a3, intset",
+    "xsr a3, excsave1",
+    "wsr a3, 40 (prefctl)",
+    "wur a3, 0",
+    "wsr a3, cpenable",
+    "wsr a3, ibreakenable",
+    "wsr a3, atomctl",
+    "wsr a3, windowstart",
+    "s32c1i a3, a2, 0",
+    "l32ai a3, a2, 0",
+    "callx12",
+];
+
+unsafe extern "C" {
+    fn sotto_rt_probe_0(address: u32);
+    fn sotto_rt_probe_1(address: u32);
+    fn sotto_rt_probe_2(address: u32);
+    fn sotto_rt_probe_3(address: u32);
+    fn sotto_rt_probe_4(address: u32);
+    fn sotto_rt_probe_5(address: u32);
+    fn sotto_rt_probe_6(address: u32);
+    fn sotto_rt_probe_7(address: u32);
+    fn sotto_rt_probe_8(address: u32);
+    fn sotto_rt_probe_9(address: u32);
+    fn sotto_rt_probe_10(address: u32);
+    fn sotto_rt_probe_11(address: u32);
+    fn sotto_rt_probe_12(address: u32);
+    fn sotto_rt_probe_13(address: u32);
+    fn sotto_rt_probe_14(address: u32);
+    fn sotto_rt_probe_15(address: u32);
+    fn sotto_rt_probe_16(address: u32);
+    fn sotto_rt_probe_17(address: u32);
+    fn sotto_rt_probe_18(address: u32);
+    fn sotto_rt_probe_19(address: u32);
+    fn sotto_rt_probe_20(address: u32);
+    fn sotto_rt_probe_21(address: u32);
+    fn sotto_rt_probe_22(address: u32);
+    fn sotto_rt_probe_23(address: u32);
+    fn sotto_rt_probe_24(address: u32);
+    fn sotto_rt_probe_25(address: u32);
+    fn sotto_rt_probe_26(address: u32);
+    fn sotto_rt_probe_27(address: u32);
+    fn sotto_rt_probe_28(address: u32);
+    fn sotto_rt_probe_29(address: u32);
+    fn sotto_rt_probe_30(address: u32);
+    fn sotto_rt_probe_31(address: u32);
+    fn sotto_rt_probe_32(address: u32);
+    fn sotto_rt_probe_33(address: u32);
+}
+
+/// Run probe `index` (one of [`PROBES`]) with a2 = `address`; `false` if
+/// there is no such probe. A probe that faults never returns.
+pub fn probe(index: usize, address: u32) -> bool {
+    const TABLE: [unsafe extern "C" fn(u32); 34] = [
+        sotto_rt_probe_0,
+        sotto_rt_probe_1,
+        sotto_rt_probe_2,
+        sotto_rt_probe_3,
+        sotto_rt_probe_4,
+        sotto_rt_probe_5,
+        sotto_rt_probe_6,
+        sotto_rt_probe_7,
+        sotto_rt_probe_8,
+        sotto_rt_probe_9,
+        sotto_rt_probe_10,
+        sotto_rt_probe_11,
+        sotto_rt_probe_12,
+        sotto_rt_probe_13,
+        sotto_rt_probe_14,
+        sotto_rt_probe_15,
+        sotto_rt_probe_16,
+        sotto_rt_probe_17,
+        sotto_rt_probe_18,
+        sotto_rt_probe_19,
+        sotto_rt_probe_20,
+        sotto_rt_probe_21,
+        sotto_rt_probe_22,
+        sotto_rt_probe_23,
+        sotto_rt_probe_24,
+        sotto_rt_probe_25,
+        sotto_rt_probe_26,
+        sotto_rt_probe_27,
+        sotto_rt_probe_28,
+        sotto_rt_probe_29,
+        sotto_rt_probe_30,
+        sotto_rt_probe_31,
+        sotto_rt_probe_32,
+        sotto_rt_probe_33,
+    ];
+    let Some(function) = TABLE.get(index) else {
+        return false;
+    };
+    // SAFETY: see the module comment; the probes that do not fault
+    // change only caller-saved registers (callx12 restores a12).
+    unsafe { function(address) };
+    true
+}

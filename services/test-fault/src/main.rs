@@ -19,8 +19,8 @@ const FAR_UNMAPPED: u32 = 0x3000_0120;
 const PTE_WINDOW: u32 = 0xC040_0000;
 
 fn main(kind: u32) {
-    println!("about to fault: class {kind}");
-    match kind {
+    println!("about to fault: class {}", kind & 0xFF);
+    match kind & 0xFF {
         0 => fault::illegal_instruction(),
         1 => {
             fault::read_ccount();
@@ -63,6 +63,25 @@ fn main(kind: u32) {
             let status = fault::loop_into(KERNEL_TEXT, USER_VECTOR + 6, 1000);
             println!("loop registers aimed at the kernel: null call returned {status}");
             sotto_rt::sys::exit(0);
+        }
+        19 => {
+            // Probe `kind >> 8 & 0xFF` (see sotto_rt::fault::PROBES) with
+            // an address picked by `kind >> 16`: kernel text, kernel data,
+            // own code, no page table.
+            let index = (kind >> 8 & 0xFF) as usize;
+            let address = match kind >> 16 {
+                0 => KERNEL_TEXT,
+                1 => KERNEL_TEXT + 0x3_0000,
+                2 => fault::own_code_address() & !3,
+                _ => FAR_UNMAPPED,
+            };
+            let name = fault::PROBES.get(index).copied().unwrap_or("?");
+            println!("probe {index} ({name}) at {address:#010x}");
+            if fault::probe(index, address) {
+                println!("probe {index} ({name}) returned");
+                sotto_rt::sys::exit(0);
+            }
+            println!("no such probe");
         }
         _ => println!("no such fault class"),
     }
