@@ -825,6 +825,19 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
             return Err(format!("object {index} has waiters and what they wait for"));
         }
     }
+    // No call runs uphill: a caller waits for the reply of a server at
+    // least as urgent as itself.
+    for (thread, service) in k.services.iter().enumerate() {
+        if let Wait::Reply(server) = service.wait
+            && k.sched.priority(server) > k.sched.priority(thread)
+        {
+            return Err(format!(
+                "thread {thread} (priority {}) waits for the reply of less urgent thread {server} (priority {})",
+                k.sched.priority(thread),
+                k.sched.priority(server)
+            ));
+        }
+    }
     let queued = memberships(k);
     for (thread, service) in k.services.iter().enumerate() {
         let state = k.sched.state(thread);
