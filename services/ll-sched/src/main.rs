@@ -24,7 +24,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ll_core::proto::{LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields};
+use ll_core::proto::{
+    LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields, timeout_us,
+};
 use ll_core::{Cause, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
 use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
@@ -55,8 +57,8 @@ struct Ll {
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
-    /// Microseconds per kernel tick (the unit of a run's time limit).
-    us_per_tick: u32,
+    /// Kernel ticks per second (a run's time limit is in microseconds).
+    tick_hz: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
     /// first), to see ticks that never ran.
@@ -185,7 +187,7 @@ impl Ll {
                     cap: None,
                 },
                 None,
-                left.saturating_mul(self.us_per_tick),
+                timeout_us(left, self.tick_hz),
             );
             let spent = sys::cycles().wrapping_sub(before);
             match result {
@@ -324,7 +326,7 @@ fn main(arg: u32) {
         clients: Vec::with_capacity(MAX_CLIENTS),
         period,
         cycles_per_tick,
-        us_per_tick: 1_000_000u32.div_ceil(tick_hz),
+        tick_hz,
         armed: false,
         last_tick: 0,
         ll_ticks: 0,
