@@ -333,3 +333,18 @@ fn a_client_less_urgent_than_ll_sched_is_refused_at_run_time() {
     passed(&run, "ll-b", 0);
     assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
 }
+
+/// Review S: ll-sched received a client's endpoint into slot `8 + number
+/// of clients`. A client registering again (reconnecting) kept its count
+/// the same but moved to the next slot, leaving its old capability behind
+/// and its new one where the next client's would go: every later client
+/// was refused (`BadRegistration`, its capability could not be received
+/// into the occupied slot). The same happened after a client in the middle
+/// of the table was dropped.
+#[test]
+fn a_client_registering_twice_does_not_lock_out_the_next_one() {
+    let run = run(&[Start::new("ll-a", 13), Start::new("ll-b", 14)]);
+    passed(&run, "ll-a", 13);
+    passed(&run, "ll-b", 14);
+    assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
+}

@@ -8,7 +8,10 @@
 
 extern crate alloc;
 
+mod clients;
 pub mod proto;
 mod sched;
+
+pub use clients::Clients;
 
 pub use sched::{Cause, LlScheduler, Overrun, TaskStats, TickStats};

@@ -22,12 +22,11 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use ll_core::proto::{
     LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields, timeout_us,
 };
-use ll_core::{Cause, LlScheduler, Overrun};
+use ll_core::{Cause, Clients, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
 use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
 
@@ -40,20 +39,15 @@ const TIMER: u32 = 3;
 const HEAP: u32 = 4;
 /// Slot 5: the clock (read implicitly by `sys::cycles`).
 const SUPERVISOR: u32 = 6;
-/// Clients' task endpoints arrive from here on.
+/// Clients' task endpoints arrive from here on (up to one slot past
+/// `MAX_CLIENTS` of them: one is always free to receive into).
 const CLIENT_SLOTS: u32 = 8;
 const MAX_CLIENTS: usize = 16;
 const MAX_TASKS: usize = 32;
 
-/// A registered client: its badge and the slot of its task endpoint.
-struct Client {
-    badge: u32,
-    slot: u32,
-}
-
 struct Ll {
     tasks: LlScheduler,
-    clients: Vec<Client>,
+    clients: Clients,
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
@@ -73,17 +67,16 @@ impl Ll {
         let owner = call.badge;
         let op = Op::from_raw(op).ok_or(LlError::UnknownOp)?;
         if op == Op::Register {
-            if !call.cap_received || self.clients.len() >= MAX_CLIENTS {
+            if !call.cap_received {
                 return Err(LlError::BadRegistration);
             }
-            self.clients.retain(|client| client.badge != owner);
-            self.clients.push(Client {
-                badge: owner,
-                slot: received_into,
-            });
+            // A client registering again: its old endpoint goes.
+            if let Some(old) = self.clients.register(owner, received_into)? {
+                let _ = cap::delete(old);
+            }
             return Ok([self.period, 0]);
         }
-        if !self.clients.iter().any(|client| client.badge == owner) {
+        if self.clients.slot(owner).is_none() {
             return Err(LlError::NotRegistered);
         }
         match op {
@@ -161,12 +154,7 @@ impl Ll {
             if !self.tasks.begin(id) {
                 continue;
             }
-            let Some(slot) = self
-                .clients
-                .iter()
-                .find(|client| client.badge == owner)
-                .map(|client| client.slot)
-            else {
+            let Some(slot) = self.clients.slot(owner) else {
                 self.owner_gone(owner, "not registered");
                 continue;
             };
@@ -265,8 +253,8 @@ impl Ll {
 
     fn owner_gone(&mut self, owner: u32, why: &str) {
         let cancelled = self.tasks.owner_gone(owner);
-        if let Some(index) = self.clients.iter().position(|client| client.badge == owner) {
-            let _ = cap::delete(self.clients.remove(index).slot);
+        if let Some(slot) = self.clients.remove(owner) {
+            let _ = cap::delete(slot);
         }
         println!("client {owner} is {why}: cancelled its tasks {cancelled:?}; going on");
     }
@@ -323,7 +311,7 @@ fn main(arg: u32) {
     let cycles_per_tick = CCOUNT_HZ / tick_hz * period;
     let mut ll = Ll {
         tasks: LlScheduler::new(MAX_TASKS),
-        clients: Vec::with_capacity(MAX_CLIENTS),
+        clients: Clients::new(CLIENT_SLOTS, MAX_CLIENTS),
         period,
         cycles_per_tick,
         tick_hz,
@@ -334,14 +322,14 @@ fn main(arg: u32) {
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
         heap_size / 1024,
-        ll.tasks.memory_use() + MAX_CLIENTS * core::mem::size_of::<Client>()
+        ll.tasks.memory_use() + ll.clients.memory_use()
     );
     loop {
-        let inbox = CLIENT_SLOTS + ll.clients.len() as u32;
+        let inbox = ll.clients.inbox();
         match ipc::receive_or_wait(ENDPOINT, TICK, Some(inbox)) {
             Ok(Event::Call(call)) => {
                 let result = ll.request(&call, inbox);
-                if call.cap_received && !ll.clients.iter().any(|client| client.slot == inbox) {
+                if call.cap_received && !ll.clients.holds(inbox) {
                     let _ = cap::delete(inbox);
                 }
                 let words = match result {

@@ -9,7 +9,9 @@
 //! notify policy),
 //! 11 a client with 20 runs next to it, that then checks the supervisor,
 //! 12 no client: from kernel tick `arg >> 20` spin for `(arg >> 8) & 0xFFF`
-//! ticks (run at priority 0: nothing else runs meanwhile).
+//! ticks (run at priority 0: nothing else runs meanwhile),
+//! 13 register twice (as a client reconnecting does), then the SOF boot
+//! test, 14 wait 20 ms (the others have registered), then the SOF boot test.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -366,6 +368,14 @@ fn main(arg: u32) {
         10 => stuck(),
         11 => beside_stuck(),
         12 => spin(arg >> 20, (arg >> 8) & 0xFFF),
+        13 => {
+            drop(connect());
+            sof_boot();
+        }
+        14 => {
+            sys::sleep_us(20_000);
+            sof_boot();
+        }
         _ => check("a known test", false),
     }
     if FAILED.load(Ordering::Relaxed) {
