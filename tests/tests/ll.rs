@@ -348,3 +348,21 @@ fn a_client_registering_twice_does_not_lock_out_the_next_one() {
     passed(&run, "ll-b", 14);
     assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
 }
+
+/// Review S: `serve` decides whether its reply is late by reading the tick
+/// count *before* replying. If the tick that ends the budget comes between
+/// that reading and the reply, ll-sched has already cut the run off and
+/// stalled the client, the kernel drops the reply without a word, and the
+/// client waits for a call that never comes: stalled for good, with no
+/// hostile code involved. test-ll 15 sweeps its handlers' return across
+/// the budget's end in steps of a few instructions.
+#[test]
+fn a_reply_racing_the_end_of_its_budget_does_not_stall_the_client_for_good() {
+    let starts = [
+        Start::new("ll-sched", 0).priority(1),
+        Start::new("ll-a", 15 | 600 << 8).priority(1),
+    ];
+    let run = boot_services(&starts, 2000);
+    assert_eq!(run.status, 0, "{}", run.console);
+    passed(&run, "ll-a", 15);
+}

@@ -8,7 +8,8 @@
 //! kernel drops its late reply) and calls none of this service's tasks
 //! until it hears from it again; [`Scheduler::serve`] sees the lateness on
 //! the kernel's tick count and tells the scheduler ([`Op::Resume`], with the
-//! late outcome) before it receives the next call.
+//! late outcome) before it receives the next call. It reads the tick count
+//! again after each reply, since the budget may end while it replies.
 //!
 //! ```ignore
 //! let ll = ll::Scheduler::connect(LL, TASKS)?;
@@ -127,8 +128,16 @@ impl Scheduler {
             if self.live.get() == 0 {
                 return ipc::reply(&reply).map_err(|_| LlError::Unreachable);
             }
-            call = ipc::reply_receive(task_endpoint, &reply, None)
-                .map_err(|_| LlError::Unreachable)?;
+            ipc::reply(&reply).map_err(|_| LlError::Unreachable)?;
+            if op == RUN && sys::ticks() >= budget_end(tick, self.period) {
+                // The budget ended between the reading above and the
+                // reply: the scheduler may have stopped waiting first, and
+                // the kernel then dropped the reply without a word. Say we
+                // listen (if the reply did arrive, that changes nothing);
+                // else the scheduler would never call again.
+                self.call(Op::Resume, [task, outcome as u32])?;
+            }
+            call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         }
     }
 }

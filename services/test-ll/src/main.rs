@@ -11,7 +11,9 @@
 //! 12 no client: from kernel tick `arg >> 20` spin for `(arg >> 8) & 0xFFF`
 //! ticks (run at priority 0: nothing else runs meanwhile),
 //! 13 register twice (as a client reconnecting does), then the SOF boot
-//! test, 14 wait 20 ms (the others have registered), then the SOF boot test.
+//! test, 14 wait 20 ms (the others have registered), then the SOF boot test,
+//! 15 runs whose handlers return ever later around the end of their budget
+//! (one instruction-scale step per run), `arg >> 8` runs in all.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -249,6 +251,55 @@ fn beside_stuck() {
     println!("supervisor bits {bits:#x}");
 }
 
+/// `runs` runs whose handlers return ever closer to, then past, the end of
+/// their budget (the next kernel tick), a few instructions later each run:
+/// one of them returns just before it, and the tick comes while `serve`
+/// replies. Every run must still happen: a reply dropped in that moment
+/// must not leave this client stalled for good.
+fn boundary(runs: u32) {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    task.schedule().expect("schedule");
+    let per_tick = sotto_rt::CCOUNT_HZ / sys::tick_hz();
+    // The cycle count at a tick's start (a little after it).
+    let now = sys::ticks();
+    while sys::ticks() == now {}
+    let phase = sys::cycles();
+    let mut late = 0u32;
+    // Cycles before the estimated tick start at which the handler stops
+    // spinning: one more after a late run, one less after one in time, so
+    // the returns hover around the budget's end.
+    let mut back = 50u32;
+    scheduler
+        .serve(TASKS, |run| {
+            let into = sys::cycles().wrapping_sub(phase) % per_tick;
+            let target = sys::cycles()
+                .wrapping_add(per_tick - into)
+                .wrapping_sub(back);
+            while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+            // Then a few instructions more per run, up to about 3 cycles.
+            let mut spin = 0u32;
+            for step in 0..run.count % 64 {
+                spin = core::hint::black_box(spin.wrapping_add(step));
+            }
+            if sys::ticks() > run.tick {
+                late += 1;
+                back += 1;
+            } else {
+                back = back.saturating_sub(1);
+            }
+            if run.count == runs {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    let (done, cut) = task.counts().unwrap_or((0, 0));
+    println!("boundary: {done} runs, {cut} cut off, {late} returned late");
+    check("every run happened", done == runs);
+}
+
 /// Take the CPU from kernel tick `from` for `ticks` ticks.
 fn spin(from: u32, ticks: u32) {
     let now = sys::ticks();
@@ -372,6 +423,7 @@ fn main(arg: u32) {
             drop(connect());
             sof_boot();
         }
+        15 => boundary(arg >> 8),
         14 => {
             sys::sleep_us(20_000);
             sof_boot();
