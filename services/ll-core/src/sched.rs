@@ -702,6 +702,25 @@ mod tests {
         assert_eq!((stats.runs, stats.overruns, stats.missed), (2, 1, 1));
     }
 
+    /// Review S, not fixed: the task table (32 in ll-sched) is shared with
+    /// no share per client, so one client that makes 32 tasks (and never
+    /// schedules them) leaves every other client `TooManyTasks`, the audio
+    /// pipeline starting after it included. A per-client share (or a
+    /// table per client, granted with its registration) is a policy
+    /// decision for the project: with 16 clients and 32 tasks, an even
+    /// share is 2 each.
+    #[test]
+    #[ignore = "review S: no per-client share of the task table; one client can take all of it"]
+    fn one_client_cannot_take_every_task_slot() {
+        let mut s = LlScheduler::new(32);
+        const HOSTILE: u32 = 9;
+        while s.init(HOSTILE, 0, 0, 1, 0).is_ok() {}
+        assert!(
+            s.init(A, 0, 0, 1, 0).is_ok(),
+            "a well-behaved client gets no task at all"
+        );
+    }
+
     #[test]
     fn a_gone_owner_loses_its_tasks_and_others_go_on() {
         let mut s = LlScheduler::new(8);
