@@ -26,7 +26,7 @@ use alloc::string::String;
 use ll_core::proto::{
     LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields, timeout_us,
 };
-use ll_core::{Cause, Clients, LlScheduler, Overrun};
+use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
 use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
 
@@ -55,8 +55,9 @@ struct Ll {
     tick_hz: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
-    /// first), to see ticks that never ran.
-    last_tick: u32,
+    /// first), to see ticks that never ran; across the wrap of the
+    /// kernel's 32-bit tick count.
+    clock: LlClock,
     /// LL ticks since the first, missed ones included.
     ll_ticks: u32,
 }
@@ -118,7 +119,7 @@ impl Ll {
         sync::arm_ticks(TIMER, delay, self.period).expect("arm the LL timer");
         self.armed = true;
         // The first LL tick is the next one: nothing before it was missed.
-        self.last_tick = now / self.period;
+        self.clock = LlClock::armed(now, self.period);
         println!(
             "timer armed at tick {now}: LL ticks every {} kernel tick(s)",
             self.period
@@ -130,22 +131,20 @@ impl Ll {
     /// ran already).
     fn tick(&mut self) -> u32 {
         let now = sys::ticks();
-        let ll_tick = now / self.period;
-        if ll_tick <= self.last_tick {
+        let Some((last, ll_tick)) = self.clock.advance(now) else {
             // A signal left from the tick that already ran (its work ended
             // past the next kernel tick of a multi-tick LL period).
             return 0;
-        }
-        let missed = self.tasks.missed(self.last_tick, ll_tick);
+        };
+        let missed = self.tasks.missed(last, ll_tick);
         if missed > 0 {
             println!(
                 "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
-                self.last_tick + 1,
-                ll_tick - 1
+                last.wrapping_add(1),
+                ll_tick.wrapping_sub(1)
             );
         }
-        let passed = ll_tick - self.last_tick;
-        self.last_tick = ll_tick;
+        let passed = ll_tick.wrapping_sub(last);
         // Every run of this tick must reply by the start of the next one.
         let end = budget_end(now, self.period);
         let start = sys::cycles();
@@ -165,8 +164,16 @@ impl Ll {
             // with the LL tick that one is in. The client sees the same
             // end from the tick it is given (`budget_end`).
             let called = sys::ticks();
-            let tick = if called >= end { called } else { now };
-            let left = budget_end(tick, self.period) - called;
+            // (Compared as distances from `now`, and at most one LL tick:
+            // the kernel's tick count wraps.)
+            let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
+                called
+            } else {
+                now
+            };
+            let left = budget_end(tick, self.period)
+                .wrapping_sub(called)
+                .min(self.period);
             let result = ipc::call_timeout(
                 slot,
                 &Message {
@@ -316,7 +323,7 @@ fn main(arg: u32) {
         cycles_per_tick,
         tick_hz,
         armed: false,
-        last_tick: 0,
+        clock: LlClock::armed(0, period),
         ll_ticks: 0,
     };
     println!(
@@ -347,7 +354,7 @@ fn main(arg: u32) {
             }
             Ok(Event::Signal(_)) => {
                 let before = ll.ll_ticks;
-                ll.ll_ticks += ll.tick();
+                ll.ll_ticks = ll.ll_ticks.wrapping_add(ll.tick());
                 // Every `report_every` LL ticks, or once when missed
                 // ticks jump past a multiple of it.
                 if ll.ll_ticks / report_every != before / report_every {
