@@ -169,7 +169,7 @@ fn every_api_misuse_gets_its_own_error() {
         .iter()
         .filter(|line| line.starts_with("pass "))
         .count();
-    assert_eq!(checks, 8, "{}", run.console);
+    assert_eq!(checks, 9, "{}", run.console);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use ll_core::proto::{
 };
 use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
-use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
+use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
 
 sotto_rt::entry!(main);
 
@@ -68,7 +68,7 @@ impl Ll {
         let owner = call.badge;
         let op = Op::from_raw(op).ok_or(LlError::UnknownOp)?;
         if op == Op::Register {
-            if !call.cap_received {
+            if !call.cap_received || !send_only(received_into) {
                 return Err(LlError::BadRegistration);
             }
             // A client registering again: its old endpoint goes.
@@ -305,6 +305,28 @@ impl Ll {
             );
         }
     }
+}
+
+/// A slot used for a moment (narrowing a received capability).
+const SCRATCH: u32 = 30;
+
+/// Keep only SEND of the endpoint capability a client sent into `slot`
+/// (it came with GRANT, which sending it needs): ll-sched calls its
+/// clients and can hand their endpoints to nobody. False, and the slot
+/// left as it is, if it is not an endpoint ll-sched may call.
+fn send_only(slot: u32) -> bool {
+    let Ok(info) = cap::info(slot) else {
+        return false;
+    };
+    if info.kind != sotto_rt::ObjectKind::Endpoint || !info.rights.contains(Rights::SEND) {
+        return false;
+    }
+    if cap::derive(slot, SCRATCH, Rights::SEND, 0).is_err() {
+        return false;
+    }
+    let moved = cap::delete(slot).is_ok() && cap::move_to(SCRATCH, slot).is_ok();
+    let _ = cap::delete(SCRATCH);
+    moved
 }
 
 fn main(arg: u32) {

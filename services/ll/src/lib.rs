@@ -61,7 +61,7 @@ impl Scheduler {
     /// Register with the scheduler at `endpoint` (SEND). `task_endpoint`
     /// is this service's endpoint capability with SEND + GRANT: the
     /// scheduler gets a copy and calls it to run this service's tasks.
-    /// The scheduler gets only SEND on it (a copy made in slot
+    /// The scheduler keeps only SEND on it (a copy made in slot
     /// [`SCRATCH_SLOT`], which is free again afterwards).
     pub fn connect(endpoint: Slot, task_endpoint: Slot) -> Result<Scheduler, LlError> {
         sotto_rt::cap::derive(task_endpoint, SCRATCH_SLOT, Rights::SEND | Rights::GRANT, 0)

@@ -320,6 +320,33 @@ fn errors() {
         "init before registering: NotRegistered",
         unregistered == Err(LlError::NotRegistered),
     );
+    // Registering an endpoint ll-sched could not call (no SEND).
+    let no_send = {
+        use sotto_rt::ipc::{self, Message};
+        const SCRATCH: u32 = 30;
+        sotto_rt::cap::derive(
+            TASKS,
+            SCRATCH,
+            sotto_rt::Rights::RECEIVE | sotto_rt::Rights::GRANT,
+            0,
+        )
+        .expect("derive");
+        let reply = ipc::call(
+            LL,
+            &Message {
+                words: [0, 0, 0],
+                len: 0,
+                cap: Some(SCRATCH),
+            },
+            None,
+        );
+        let _ = sotto_rt::cap::delete(SCRATCH);
+        reply.map(|reply| reply.message.words[0])
+    };
+    check(
+        "an endpoint without SEND: BadRegistration",
+        no_send == Ok(LlError::BadRegistration as u32),
+    );
     let scheduler = connect();
     check(
         "unknown request: UnknownOp",
