@@ -30,6 +30,9 @@ use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
 use sotto_rt::sys;
 
+/// A task id no task has (a `Resume` that completes nothing).
+const NO_TASK: u32 = u32::MAX;
+
 /// The slot `connect` uses for a moment (the last one).
 pub const SCRATCH_SLOT: Slot = 31;
 
@@ -85,11 +88,17 @@ impl Scheduler {
     /// A handler that returns after its run's budget (the end of the LL
     /// tick) lost its reply: the scheduler is told, with the outcome, and
     /// the next call is received as usual.
+    ///
+    /// It starts by telling the scheduler it listens: a run called before
+    /// this service got here (a task scheduled, then other work) waited
+    /// in vain until the end of its LL tick, and the scheduler would call
+    /// none of its tasks again.
     pub fn serve(
         &self,
         task_endpoint: Slot,
         mut handler: impl FnMut(Run) -> Outcome,
     ) -> Result<(), LlError> {
+        self.call(Op::Resume, [NO_TASK, Outcome::Reschedule as u32])?;
         let mut counts = [0u32; 64];
         let mut call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         loop {
