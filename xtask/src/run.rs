@@ -335,8 +335,7 @@ mod stream_tests {
         // then a real line.
         let endless = std::io::repeat(b'x').take(64 << 20);
         let tail = format!("[pipeline] pcm {PERIOD}\n[pipeline] pcm {PERIOD}\n");
-        let input =
-            std::io::BufReader::new(b"[evil] ".chain(endless).chain(tail.as_bytes()));
+        let input = std::io::BufReader::new(b"[evil] ".chain(endless).chain(tail.as_bytes()));
         let mut out = Vec::new();
         let streamed = stream(input, &mut out, Some("pipeline")).unwrap();
         assert_eq!(streamed.samples.len(), 3, "only the real line is audio");

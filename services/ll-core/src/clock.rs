@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn the_tick_count_wrapping_does_not_stop_the_ll_ticks() {
         let old_rule_runs = |now: u32, last: u32| now > last;
-        assert!(!old_rule_runs(0, u32::MAX), "the old rule stops at the wrap");
+        assert!(
+            !old_rule_runs(0, u32::MAX),
+            "the old rule stops at the wrap"
+        );
         let mut clock = LlClock::armed(u32::MAX - 1, 1);
         assert_eq!(clock.advance(u32::MAX), Some((u32::MAX - 1, u32::MAX)));
         assert_eq!(clock.advance(0), Some((u32::MAX, 0)), "on across the wrap");

@@ -162,7 +162,7 @@ impl PcmCollector {
                 .trim()
                 .parse()
                 .with_context(|| format!("a pcm-gap line without a count: {line:?}"))?;
-            let silence = periods.checked_mul(PERIOD_SAMPLES).unwrap_or(usize::MAX);
+            let silence = periods.saturating_mul(PERIOD_SAMPLES);
             self.room_for(silence)?;
             self.samples.resize(self.samples.len() + silence, 0);
             self.gap_periods += periods;
