@@ -392,4 +392,10 @@ fn a_client_that_serves_late_is_not_stalled_for_good() {
     let run = run(&[Start::new("ll-a", 17)]);
     passed(&run, "ll-a", 17);
     assert_eq!(runs(&run, "ll-a").len(), 4, "{}", run.console);
+    assert!(
+        run.lines_of("ll-sched").iter().any(|line| line
+            .starts_with("client 1 listens again (a run of its was called before it served)")),
+        "{}",
+        run.console
+    );
 }

@@ -101,10 +101,16 @@ impl Ll {
             Op::Missed => self.tasks.stats(owner, a).map(|stats| [stats.missed, 0]),
             Op::Resume => {
                 let resumed = self.tasks.resume(owner, a, Outcome::from_raw(b));
-                if resumed {
+                if resumed && self.tasks.state(owner, a).is_ok() {
                     println!(
                         "client {owner} answers again (task {a} returned {:?} late): its tasks run from their next tick",
                         Outcome::from_raw(b)
+                    );
+                } else if resumed {
+                    // No task of its: it listens again after a call it
+                    // never received (it was not serving yet).
+                    println!(
+                        "client {owner} listens again (a run of its was called before it served): its tasks run from their next tick"
                     );
                 }
                 Ok([u32::from(resumed), 0])
