@@ -116,23 +116,61 @@ struct Streamed {
     reports: LatestReports,
 }
 
+/// Bytes of a console line kept at most. The kernel ends a service's line
+/// only at its `\n` or when another writer writes, so one service can make
+/// a line as long as it likes; the rest of a longer line is dropped (never
+/// read as a line of its own: it could look like another service's).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Skip the rest of a line in `input`, up to and with its `\n`; returns
+/// the bytes skipped.
+fn skip_line(input: &mut impl std::io::BufRead) -> Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(skipped);
+        }
+        let (used, done) = match buffer.iter().position(|byte| *byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (buffer.len(), false),
+        };
+        input.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
+}
+
 /// Copy console `input` to `out` line by line, whatever its bytes (text
-/// that is not UTF-8 is shown with U+FFFD). `pcm` lines of `sink` (the
-/// service hosting the DAI sink) are collected instead of shown; those of
-/// any other service are ordinary text.
+/// that is not UTF-8 is shown with U+FFFD; lines are cut at [`MAX_LINE`]
+/// bytes). `pcm` lines of `sink` (the service hosting the DAI sink) are
+/// collected instead of shown; those of any other service are ordinary
+/// text.
 fn stream(
     mut input: impl std::io::BufRead,
     out: &mut impl std::io::Write,
     sink: Option<&str>,
 ) -> Result<Streamed> {
+    use std::io::{BufRead, Read};
     let mut pcm = sink.map(sotto_audio::PcmCollector::new);
     let mut reports = LatestReports::default();
     let mut bytes = Vec::new();
     loop {
         bytes.clear();
-        if input.read_until(b'\n', &mut bytes)? == 0 {
+        if (&mut input)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut bytes)?
+            == 0
+        {
             break;
         }
+        let dropped = if bytes.len() == MAX_LINE && !bytes.ends_with(b"\n") {
+            skip_line(&mut input)?
+        } else {
+            0
+        };
         let line = String::from_utf8_lossy(&bytes);
         let line = line.trim_end_matches('\n').trim_end_matches('\r');
         let shown = match pcm.as_mut().map(|pcm| pcm.feed(line)) {
@@ -146,6 +184,12 @@ fn stream(
         if let Some(text) = shown {
             reports.feed(text);
             writeln!(out, "{text}")?;
+        }
+        if dropped > 0 {
+            writeln!(
+                out,
+                "run: a line longer than {MAX_LINE} bytes: {dropped} bytes of it dropped"
+            )?;
         }
     }
     let gap_periods = pcm.as_ref().map_or(0, |pcm| pcm.gap_periods);
@@ -280,6 +324,27 @@ mod stream_tests {
              run: a PCM line is damaged (not base64: '!'); skipped\n\
              [b] no newline \u{fffd}\n"
         );
+    }
+
+    /// Review S: a line was read whole, however long: a service writing
+    /// without `\n` grew the host's buffer without bound.
+    #[test]
+    fn an_endless_line_is_cut_and_its_rest_never_read_as_a_line() {
+        use std::io::Read;
+        // 64 MiB of one line, then what looks like the sink's PCM in it,
+        // then a real line.
+        let endless = std::io::repeat(b'x').take(64 << 20);
+        let tail = format!("[pipeline] pcm {PERIOD}\n[pipeline] pcm {PERIOD}\n");
+        let input = std::io::BufReader::new(b"[evil] ".chain(endless).chain(tail.as_bytes()));
+        let mut out = Vec::new();
+        let streamed = stream(input, &mut out, Some("pipeline")).unwrap();
+        assert_eq!(streamed.samples.len(), 3, "only the real line is audio");
+        let shown = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 2, "the cut line and the note");
+        assert!(lines[1].len() < 100, "{}", lines[1]);
+        assert!(lines[0].len() <= super::MAX_LINE);
+        assert!(lines[1].starts_with("run: a line longer than 65536 bytes"));
     }
 
     #[test]

@@ -11,8 +11,11 @@ use crate::{PERIOD_FRAMES, RATE};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DaiClock {
     tick_hz: u32,
-    /// Kernel tick of the first period.
-    start: Option<u32>,
+    /// Kernel tick of the last period played (the count is 32 bits and
+    /// wraps: time is summed from one period to the next).
+    last: Option<u32>,
+    /// Kernel ticks since the first period.
+    elapsed: u64,
     /// Periods accounted for so far: played, or counted missed.
     accounted: u64,
 }
@@ -23,7 +26,8 @@ impl DaiClock {
     pub const fn new(tick_hz: u32) -> DaiClock {
         DaiClock {
             tick_hz,
-            start: None,
+            last: None,
+            elapsed: 0,
             accounted: 0,
         }
     }
@@ -33,11 +37,12 @@ impl DaiClock {
     /// (0 when on time; never negative: a pipeline running ahead of the
     /// clock, as at a faster kernel tick, is not counted).
     pub fn missed(&mut self, now: u32) -> u32 {
-        let start = *self.start.get_or_insert(now);
-        let elapsed = u64::from(now.wrapping_sub(start));
+        let last = *self.last.get_or_insert(now);
+        self.elapsed += u64::from(now.wrapping_sub(last));
+        self.last = Some(now);
         // The period the DAI is in now, counted from the first.
-        let due =
-            elapsed * u64::from(RATE) / (PERIOD_FRAMES as u64 * u64::from(self.tick_hz.max(1)));
+        let due = self.elapsed * u64::from(RATE)
+            / (PERIOD_FRAMES as u64 * u64::from(self.tick_hz.max(1)));
         let missed = due.saturating_sub(self.accounted);
         self.accounted = self.accounted.max(due) + 1;
         u32::try_from(missed).unwrap_or(u32::MAX)
@@ -85,5 +90,23 @@ mod tests {
         assert_eq!(wrap.missed(u32::MAX - 1), 0);
         assert_eq!(wrap.missed(u32::MAX), 0);
         assert_eq!(wrap.missed(3), 3);
+    }
+
+    /// Review S: the clock measured time as `now - start` in 32 bits, so
+    /// after 2^32 ticks (49.7 days at 1 kHz) it saw time start again: the
+    /// periods it had accounted for were ahead of it for another 49.7 days,
+    /// and no missed period was counted in all that time.
+    #[test]
+    fn missed_periods_are_counted_after_the_tick_count_wraps_past_the_start() {
+        let mut clock = DaiClock::new(1000);
+        assert_eq!(clock.missed(0), 0);
+        // Played on time up to just before the wrap (the periods between
+        // are accounted for at once here).
+        assert_eq!(clock.missed(u32::MAX), u32::MAX - 1);
+        assert_eq!(clock.missed(0), 0, "on time across the wrap");
+        assert_eq!(clock.missed(1), 0);
+        // A gap of 300 ticks after the wrap is 300 missed periods.
+        assert_eq!(clock.missed(302), 300);
+        assert_eq!(clock.missed(303), 0);
     }
 }

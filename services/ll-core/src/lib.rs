@@ -8,7 +8,12 @@
 
 extern crate alloc;
 
+mod clients;
+mod clock;
 pub mod proto;
 mod sched;
+
+pub use clients::Clients;
+pub use clock::LlClock;
 
 pub use sched::{Cause, LlScheduler, Overrun, TaskStats, TickStats};

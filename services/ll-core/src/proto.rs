@@ -72,6 +72,16 @@ pub fn budget_end(tick: u32, period: u32) -> u32 {
     (tick / period).saturating_add(1).saturating_mul(period)
 }
 
+/// The time limit, in microseconds (the unit of `CallTimeout`), of a run
+/// with `ticks` kernel ticks left of its budget, on a kernel ticking at
+/// `tick_hz`. The kernel turns microseconds back into ticks rounding up, so
+/// this rounds down: the limit ends on the budget's end, not a tick later
+/// (at least 1 µs: the kernel waits at least one tick).
+pub fn timeout_us(ticks: u32, tick_hz: u32) -> u32 {
+    let micros = u64::from(ticks) * 1_000_000 / u64::from(tick_hz.max(1));
+    u32::try_from(micros).unwrap_or(u32::MAX).max(1)
+}
+
 /// What a task's run returns (SOF's RESCHEDULE / COMPLETED).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -223,7 +233,9 @@ pub fn init_fields(words: [u32; 2]) -> (u32, u32, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{LlError, Op, Outcome, Policy, TaskState, budget_end, init_fields, init_words};
+    use super::{
+        LlError, Op, Outcome, Policy, TaskState, budget_end, init_fields, init_words, timeout_us,
+    };
 
     #[test]
     fn codes_round_trip() {
@@ -255,6 +267,35 @@ mod tests {
             u32::MAX,
             "no wrap at the end of time"
         );
+    }
+
+    /// Review S: ll-sched gave a run `left * ceil(10^6 / tick_hz)` µs and
+    /// the kernel waits `ceil(µs * tick_hz / 10^6)` ticks: at a tick rate
+    /// that does not divide 10^6 (640 or 3200 Hz are valid: they divide the
+    /// 10 MHz CCOUNT) a one-tick budget became two, so a client that never
+    /// replies held ll-sched past the next LL tick, which then never ran.
+    #[test]
+    fn a_runs_time_limit_ends_on_its_budgets_last_tick_at_any_tick_rate() {
+        // The kernel's conversion (kernel.rs, `ticks_for_us`, at least 1).
+        let kernel_ticks = |micros: u32, hz: u32| {
+            (u64::from(micros) * u64::from(hz))
+                .div_ceil(1_000_000)
+                .max(1)
+        };
+        // Every tick rate the boot configuration accepts up to 1 MHz.
+        let rates = (1..=1_000_000u32).filter(|hz| 10_000_000 % hz == 0);
+        for hz in rates {
+            for left in [1u32, 2, 3, 4, 7, 255] {
+                assert_eq!(
+                    kernel_ticks(timeout_us(left, hz), hz),
+                    u64::from(left),
+                    "{left} tick(s) at {hz} Hz"
+                );
+            }
+        }
+        // What ll-sched computed before: one tick too many at 3200 Hz.
+        let old = 1_000_000u32.div_ceil(3200);
+        assert_eq!(kernel_ticks(old, 3200), 2);
     }
 
     #[test]

@@ -22,12 +22,13 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 
-use ll_core::proto::{LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields};
-use ll_core::{Cause, LlScheduler, Overrun};
+use ll_core::proto::{
+    LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields, timeout_us,
+};
+use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
 use sotto_rt::ipc::{self, Event, Message, Received};
-use sotto_rt::{CCOUNT_HZ, cap, heap, println, sync, sys};
+use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
 
 sotto_rt::entry!(main);
 
@@ -38,29 +39,25 @@ const TIMER: u32 = 3;
 const HEAP: u32 = 4;
 /// Slot 5: the clock (read implicitly by `sys::cycles`).
 const SUPERVISOR: u32 = 6;
-/// Clients' task endpoints arrive from here on.
+/// Clients' task endpoints arrive from here on (up to one slot past
+/// `MAX_CLIENTS` of them: one is always free to receive into).
 const CLIENT_SLOTS: u32 = 8;
 const MAX_CLIENTS: usize = 16;
 const MAX_TASKS: usize = 32;
 
-/// A registered client: its badge and the slot of its task endpoint.
-struct Client {
-    badge: u32,
-    slot: u32,
-}
-
 struct Ll {
     tasks: LlScheduler,
-    clients: Vec<Client>,
+    clients: Clients,
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
-    /// Microseconds per kernel tick (the unit of a run's time limit).
-    us_per_tick: u32,
+    /// Kernel ticks per second (a run's time limit is in microseconds).
+    tick_hz: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
-    /// first), to see ticks that never ran.
-    last_tick: u32,
+    /// first), to see ticks that never ran; across the wrap of the
+    /// kernel's 32-bit tick count.
+    clock: LlClock,
     /// LL ticks since the first, missed ones included.
     ll_ticks: u32,
 }
@@ -71,17 +68,16 @@ impl Ll {
         let owner = call.badge;
         let op = Op::from_raw(op).ok_or(LlError::UnknownOp)?;
         if op == Op::Register {
-            if !call.cap_received || self.clients.len() >= MAX_CLIENTS {
+            if !call.cap_received || !send_only(received_into) {
                 return Err(LlError::BadRegistration);
             }
-            self.clients.retain(|client| client.badge != owner);
-            self.clients.push(Client {
-                badge: owner,
-                slot: received_into,
-            });
+            // A client registering again: its old endpoint goes.
+            if let Some(old) = self.clients.register(owner, received_into)? {
+                let _ = cap::delete(old);
+            }
             return Ok([self.period, 0]);
         }
-        if !self.clients.iter().any(|client| client.badge == owner) {
+        if self.clients.slot(owner).is_none() {
             return Err(LlError::NotRegistered);
         }
         match op {
@@ -105,10 +101,16 @@ impl Ll {
             Op::Missed => self.tasks.stats(owner, a).map(|stats| [stats.missed, 0]),
             Op::Resume => {
                 let resumed = self.tasks.resume(owner, a, Outcome::from_raw(b));
-                if resumed {
+                if resumed && self.tasks.state(owner, a).is_ok() {
                     println!(
                         "client {owner} answers again (task {a} returned {:?} late): its tasks run from their next tick",
                         Outcome::from_raw(b)
+                    );
+                } else if resumed {
+                    // No task of its: it listens again after a call it
+                    // never received (it was not serving yet).
+                    println!(
+                        "client {owner} listens again (a run of its was called before it served): its tasks run from their next tick"
                     );
                 }
                 Ok([u32::from(resumed), 0])
@@ -123,7 +125,7 @@ impl Ll {
         sync::arm_ticks(TIMER, delay, self.period).expect("arm the LL timer");
         self.armed = true;
         // The first LL tick is the next one: nothing before it was missed.
-        self.last_tick = now / self.period;
+        self.clock = LlClock::armed(now, self.period);
         println!(
             "timer armed at tick {now}: LL ticks every {} kernel tick(s)",
             self.period
@@ -135,22 +137,20 @@ impl Ll {
     /// ran already).
     fn tick(&mut self) -> u32 {
         let now = sys::ticks();
-        let ll_tick = now / self.period;
-        if ll_tick <= self.last_tick {
+        let Some((last, ll_tick)) = self.clock.advance(now) else {
             // A signal left from the tick that already ran (its work ended
             // past the next kernel tick of a multi-tick LL period).
             return 0;
-        }
-        let missed = self.tasks.missed(self.last_tick, ll_tick);
+        };
+        let missed = self.tasks.missed(last, ll_tick);
         if missed > 0 {
             println!(
                 "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
-                self.last_tick + 1,
-                ll_tick - 1
+                last.wrapping_add(1),
+                ll_tick.wrapping_sub(1)
             );
         }
-        let passed = ll_tick - self.last_tick;
-        self.last_tick = ll_tick;
+        let passed = ll_tick.wrapping_sub(last);
         // Every run of this tick must reply by the start of the next one.
         let end = budget_end(now, self.period);
         let start = sys::cycles();
@@ -159,12 +159,7 @@ impl Ll {
             if !self.tasks.begin(id) {
                 continue;
             }
-            let Some(slot) = self
-                .clients
-                .iter()
-                .find(|client| client.badge == owner)
-                .map(|client| client.slot)
-            else {
+            let Some(slot) = self.clients.slot(owner) else {
                 self.owner_gone(owner, "not registered");
                 continue;
             };
@@ -175,8 +170,16 @@ impl Ll {
             // with the LL tick that one is in. The client sees the same
             // end from the tick it is given (`budget_end`).
             let called = sys::ticks();
-            let tick = if called >= end { called } else { now };
-            let left = budget_end(tick, self.period) - called;
+            // (Compared as distances from `now`, and at most one LL tick:
+            // the kernel's tick count wraps.)
+            let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
+                called
+            } else {
+                now
+            };
+            let left = budget_end(tick, self.period)
+                .wrapping_sub(called)
+                .min(self.period);
             let result = ipc::call_timeout(
                 slot,
                 &Message {
@@ -185,7 +188,7 @@ impl Ll {
                     cap: None,
                 },
                 None,
-                left.saturating_mul(self.us_per_tick),
+                timeout_us(left, self.tick_hz),
             );
             let spent = sys::cycles().wrapping_sub(before);
             match result {
@@ -263,8 +266,8 @@ impl Ll {
 
     fn owner_gone(&mut self, owner: u32, why: &str) {
         let cancelled = self.tasks.owner_gone(owner);
-        if let Some(index) = self.clients.iter().position(|client| client.badge == owner) {
-            let _ = cap::delete(self.clients.remove(index).slot);
+        if let Some(slot) = self.clients.remove(owner) {
+            let _ = cap::delete(slot);
         }
         println!("client {owner} is {why}: cancelled its tasks {cancelled:?}; going on");
     }
@@ -310,6 +313,28 @@ impl Ll {
     }
 }
 
+/// A slot used for a moment (narrowing a received capability).
+const SCRATCH: u32 = 30;
+
+/// Keep only SEND of the endpoint capability a client sent into `slot`
+/// (it came with GRANT, which sending it needs): ll-sched calls its
+/// clients and can hand their endpoints to nobody. False, and the slot
+/// left as it is, if it is not an endpoint ll-sched may call.
+fn send_only(slot: u32) -> bool {
+    let Ok(info) = cap::info(slot) else {
+        return false;
+    };
+    if info.kind != sotto_rt::ObjectKind::Endpoint || !info.rights.contains(Rights::SEND) {
+        return false;
+    }
+    if cap::derive(slot, SCRATCH, Rights::SEND, 0).is_err() {
+        return false;
+    }
+    let moved = cap::delete(slot).is_ok() && cap::move_to(SCRATCH, slot).is_ok();
+    let _ = cap::delete(SCRATCH);
+    moved
+}
+
 fn main(arg: u32) {
     let period = (arg & 0xFF).max(1);
     let report_every = match (arg >> 8) & 0xFFFF {
@@ -321,25 +346,25 @@ fn main(arg: u32) {
     let cycles_per_tick = CCOUNT_HZ / tick_hz * period;
     let mut ll = Ll {
         tasks: LlScheduler::new(MAX_TASKS),
-        clients: Vec::with_capacity(MAX_CLIENTS),
+        clients: Clients::new(CLIENT_SLOTS, MAX_CLIENTS),
         period,
         cycles_per_tick,
-        us_per_tick: 1_000_000u32.div_ceil(tick_hz),
+        tick_hz,
         armed: false,
-        last_tick: 0,
+        clock: LlClock::armed(0, period),
         ll_ticks: 0,
     };
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
         heap_size / 1024,
-        ll.tasks.memory_use() + MAX_CLIENTS * core::mem::size_of::<Client>()
+        ll.tasks.memory_use() + ll.clients.memory_use()
     );
     loop {
-        let inbox = CLIENT_SLOTS + ll.clients.len() as u32;
+        let inbox = ll.clients.inbox();
         match ipc::receive_or_wait(ENDPOINT, TICK, Some(inbox)) {
             Ok(Event::Call(call)) => {
                 let result = ll.request(&call, inbox);
-                if call.cap_received && !ll.clients.iter().any(|client| client.slot == inbox) {
+                if call.cap_received && !ll.clients.holds(inbox) {
                     let _ = cap::delete(inbox);
                 }
                 let words = match result {
@@ -357,7 +382,7 @@ fn main(arg: u32) {
             }
             Ok(Event::Signal(_)) => {
                 let before = ll.ll_ticks;
-                ll.ll_ticks += ll.tick();
+                ll.ll_ticks = ll.ll_ticks.wrapping_add(ll.tick());
                 // Every `report_every` LL ticks, or once when missed
                 // ticks jump past a multiple of it.
                 if ll.ll_ticks / report_every != before / report_every {

@@ -8,7 +8,8 @@
 //! kernel drops its late reply) and calls none of this service's tasks
 //! until it hears from it again; [`Scheduler::serve`] sees the lateness on
 //! the kernel's tick count and tells the scheduler ([`Op::Resume`], with the
-//! late outcome) before it receives the next call.
+//! late outcome) before it receives the next call. It reads the tick count
+//! again after each reply, since the budget may end while it replies.
 //!
 //! ```ignore
 //! let ll = ll::Scheduler::connect(LL, TASKS)?;
@@ -28,6 +29,9 @@ use sotto_rt::Rights;
 use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
 use sotto_rt::sys;
+
+/// A task id no task has (a `Resume` that completes nothing).
+const NO_TASK: u32 = u32::MAX;
 
 /// The slot `connect` uses for a moment (the last one).
 pub const SCRATCH_SLOT: Slot = 31;
@@ -60,7 +64,7 @@ impl Scheduler {
     /// Register with the scheduler at `endpoint` (SEND). `task_endpoint`
     /// is this service's endpoint capability with SEND + GRANT: the
     /// scheduler gets a copy and calls it to run this service's tasks.
-    /// The scheduler gets only SEND on it (a copy made in slot
+    /// The scheduler keeps only SEND on it (a copy made in slot
     /// [`SCRATCH_SLOT`], which is free again afterwards).
     pub fn connect(endpoint: Slot, task_endpoint: Slot) -> Result<Scheduler, LlError> {
         sotto_rt::cap::derive(task_endpoint, SCRATCH_SLOT, Rights::SEND | Rights::GRANT, 0)
@@ -84,11 +88,17 @@ impl Scheduler {
     /// A handler that returns after its run's budget (the end of the LL
     /// tick) lost its reply: the scheduler is told, with the outcome, and
     /// the next call is received as usual.
+    ///
+    /// It starts by telling the scheduler it listens: a run called before
+    /// this service got here (a task scheduled, then other work) waited
+    /// in vain until the end of its LL tick, and the scheduler would call
+    /// none of its tasks again.
     pub fn serve(
         &self,
         task_endpoint: Slot,
         mut handler: impl FnMut(Run) -> Outcome,
     ) -> Result<(), LlError> {
+        self.call(Op::Resume, [NO_TASK, Outcome::Reschedule as u32])?;
         let mut counts = [0u32; 64];
         let mut call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         loop {
@@ -127,8 +137,16 @@ impl Scheduler {
             if self.live.get() == 0 {
                 return ipc::reply(&reply).map_err(|_| LlError::Unreachable);
             }
-            call = ipc::reply_receive(task_endpoint, &reply, None)
-                .map_err(|_| LlError::Unreachable)?;
+            ipc::reply(&reply).map_err(|_| LlError::Unreachable)?;
+            if op == RUN && sys::ticks() >= budget_end(tick, self.period) {
+                // The budget ended between the reading above and the
+                // reply: the scheduler may have stopped waiting first, and
+                // the kernel then dropped the reply without a word. Say we
+                // listen (if the reply did arrive, that changes nothing);
+                // else the scheduler would never call again.
+                self.call(Op::Resume, [task, outcome as u32])?;
+            }
+            call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         }
     }
 }

@@ -9,7 +9,15 @@
 //! notify policy),
 //! 11 a client with 20 runs next to it, that then checks the supervisor,
 //! 12 no client: from kernel tick `arg >> 20` spin for `(arg >> 8) & 0xFFF`
-//! ticks (run at priority 0: nothing else runs meanwhile).
+//! ticks (run at priority 0: nothing else runs meanwhile),
+//! 13 register twice (as a client reconnecting does), then the SOF boot
+//! test, 14 wait 20 ms (the others have registered), then the SOF boot test,
+//! 15 runs whose handlers return ever later around the end of their budget
+//! (one instruction-scale step per run), `arg >> 8` runs in all,
+//! 16 a greedy client: LL priority 0, each run returns just before the end
+//! of its tick, 200 runs, 17 the SOF boot test with 3 ms of other work
+//! between scheduling the task and serving it, 18 after 20 ms, 20 runs of
+//! 300 cycles each that must not be charged.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -247,6 +255,138 @@ fn beside_stuck() {
     println!("supervisor bits {bits:#x}");
 }
 
+/// `runs` runs whose handlers return ever closer to, then past, the end of
+/// their budget (the next kernel tick), a few instructions later each run:
+/// one of them returns just before it, and the tick comes while `serve`
+/// replies. Every run must still happen: a reply dropped in that moment
+/// must not leave this client stalled for good.
+fn boundary(runs: u32) {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    let per_tick = sotto_rt::CCOUNT_HZ / sys::tick_hz();
+    // The cycle count at a tick's start (a little after it).
+    let now = sys::ticks();
+    while sys::ticks() == now {}
+    let phase = sys::cycles();
+    task.schedule().expect("schedule");
+    let mut late = 0u32;
+    // Cycles before the estimated tick start at which the handler stops
+    // spinning: one more after a late run, one less after one in time, so
+    // the returns hover around the budget's end.
+    let mut back = 50u32;
+    scheduler
+        .serve(TASKS, |run| {
+            let into = sys::cycles().wrapping_sub(phase) % per_tick;
+            let target = sys::cycles()
+                .wrapping_add(per_tick - into)
+                .wrapping_sub(back);
+            while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+            // Then a few instructions more per run, up to about 3 cycles.
+            let mut spin = 0u32;
+            for step in 0..run.count % 64 {
+                spin = core::hint::black_box(spin.wrapping_add(step));
+            }
+            if sys::ticks() > run.tick {
+                late += 1;
+                back += 1;
+            } else {
+                back = back.saturating_sub(1);
+            }
+            if run.count == runs {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    let (done, cut) = task.counts().unwrap_or((0, 0));
+    println!("boundary: {done} runs, {cut} cut off, {late} returned late");
+    check("every run happened", done == runs);
+}
+
+/// Schedules a task, works 3 ms (its first runs are called meanwhile and
+/// cut off), then serves: its 4 runs must still happen.
+fn late_to_serve() {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    task.schedule().expect("schedule");
+    sys::sleep_us(3_000);
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.count == 4 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    check(
+        "4 runs served, the one called before serving cut off",
+        task.counts() == Ok((5, 1)),
+    );
+}
+
+/// A client with modest runs (300 cycles, 3% of a tick), queued after the
+/// others: none of its runs may be charged an overrun.
+fn modest() {
+    sys::sleep_us(20_000);
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    task.schedule().expect("schedule");
+    scheduler
+        .serve(TASKS, |run| {
+            let start = sys::cycles();
+            while sys::cycles().wrapping_sub(start) < 300 {}
+            if run.count == 20 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    let counts = task.counts();
+    println!("modest: (runs, overruns) {counts:?}");
+    check("20 runs, none charged", counts == Ok((20, 0)));
+}
+
+/// A client whose runs each take all of their tick but a few cycles, and
+/// (nearly always) return in time.
+fn greedy() {
+    let scheduler = connect();
+    let task = Task::new(0, 1).create(&scheduler).expect("init");
+    let per_tick = sotto_rt::CCOUNT_HZ / sys::tick_hz();
+    let now = sys::ticks();
+    while sys::ticks() == now {}
+    let phase = sys::cycles();
+    task.schedule().expect("schedule");
+    // Cycles before the estimated end of the tick it stops at: more after
+    // a late run, less after one in time (it ends up a few cycles short of
+    // the tick's end, a few hundred instructions).
+    let mut back = 300u32;
+    scheduler
+        .serve(TASKS, |run| {
+            let into = sys::cycles().wrapping_sub(phase) % per_tick;
+            let target = sys::cycles()
+                .wrapping_add(per_tick - into)
+                .wrapping_sub(back);
+            while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+            if sys::ticks() > run.tick {
+                back += 10;
+            } else {
+                back = back.saturating_sub(2);
+            }
+            if run.count == 200 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }
+        })
+        .expect("serve");
+    let (runs, overruns) = task.counts().unwrap_or((0, 0));
+    println!("greedy: {runs} runs, {overruns} overruns");
+}
+
 /// Take the CPU from kernel tick `from` for `ticks` ticks.
 fn spin(from: u32, ticks: u32) {
     let now = sys::ticks();
@@ -266,6 +406,33 @@ fn errors() {
     check(
         "init before registering: NotRegistered",
         unregistered == Err(LlError::NotRegistered),
+    );
+    // Registering an endpoint ll-sched could not call (no SEND).
+    let no_send = {
+        use sotto_rt::ipc::{self, Message};
+        const SCRATCH: u32 = 30;
+        sotto_rt::cap::derive(
+            TASKS,
+            SCRATCH,
+            sotto_rt::Rights::RECEIVE | sotto_rt::Rights::GRANT,
+            0,
+        )
+        .expect("derive");
+        let reply = ipc::call(
+            LL,
+            &Message {
+                words: [0, 0, 0],
+                len: 0,
+                cap: Some(SCRATCH),
+            },
+            None,
+        );
+        let _ = sotto_rt::cap::delete(SCRATCH);
+        reply.map(|reply| reply.message.words[0])
+    };
+    check(
+        "an endpoint without SEND: BadRegistration",
+        no_send == Ok(LlError::BadRegistration as u32),
     );
     let scheduler = connect();
     check(
@@ -366,6 +533,18 @@ fn main(arg: u32) {
         10 => stuck(),
         11 => beside_stuck(),
         12 => spin(arg >> 20, (arg >> 8) & 0xFFF),
+        13 => {
+            drop(connect());
+            sof_boot();
+        }
+        15 => boundary(arg >> 8),
+        16 => greedy(),
+        17 => late_to_serve(),
+        18 => modest(),
+        14 => {
+            sys::sleep_us(20_000);
+            sof_boot();
+        }
         _ => check("a known test", false),
     }
     if FAILED.load(Ordering::Relaxed) {

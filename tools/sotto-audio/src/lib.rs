@@ -105,17 +105,46 @@ pub struct PcmCollector {
     prefix: String,
     /// `[source] pcm-gap `.
     gap_prefix: String,
+    /// Samples it holds at most.
+    limit: usize,
 }
+
+/// Samples a [`PcmCollector`] holds at most unless told otherwise: an hour
+/// of 48 kHz stereo (691 MB as `i16`), far more than any run, and well
+/// inside what a WAV file can hold. A `pcm-gap` count is the sink's word;
+/// this keeps a wrong one (`pcm-gap 4294967295` is 824 GB of silence) from
+/// taking the host's memory.
+pub const MAX_SAMPLES: usize = 3600 * RATE as usize * CHANNELS;
 
 impl PcmCollector {
     /// A collector of the `pcm` lines of service `source`.
     pub fn new(source: &str) -> Self {
+        Self::with_limit(source, MAX_SAMPLES)
+    }
+
+    /// A collector that holds at most `limit` samples: PCM or a gap that
+    /// would take it past that is refused (an error, nothing added).
+    pub fn with_limit(source: &str, limit: usize) -> Self {
         PcmCollector {
             samples: Vec::new(),
             gap_periods: 0,
             prefix: format!("[{source}] pcm "),
             gap_prefix: format!("[{source}] pcm-gap "),
+            limit,
         }
+    }
+
+    /// Whether `more` samples fit under the limit.
+    fn room_for(&self, more: usize) -> Result<()> {
+        let room = self.limit.saturating_sub(self.samples.len());
+        if more > room {
+            bail!(
+                "{more} more samples are more than the {} the collector holds ({} taken)",
+                self.limit,
+                self.samples.len()
+            );
+        }
+        Ok(())
     }
 
     /// Take `line` if it is PCM of the source (`[source] pcm ...`, or
@@ -123,7 +152,9 @@ impl PcmCollector {
     /// silence, so the samples keep the run's time); else return it.
     pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
         if let Some(payload) = line.strip_prefix(self.prefix.as_str()) {
-            self.samples.extend(decode_line(payload)?);
+            let samples = decode_line(payload)?;
+            self.room_for(samples.len())?;
+            self.samples.extend(samples);
             return Ok(None);
         }
         if let Some(periods) = line.strip_prefix(self.gap_prefix.as_str()) {
@@ -131,8 +162,9 @@ impl PcmCollector {
                 .trim()
                 .parse()
                 .with_context(|| format!("a pcm-gap line without a count: {line:?}"))?;
-            self.samples
-                .resize(self.samples.len() + periods * PERIOD_SAMPLES, 0);
+            let silence = periods.saturating_mul(PERIOD_SAMPLES);
+            self.room_for(silence)?;
+            self.samples.resize(self.samples.len() + silence, 0);
             self.gap_periods += periods;
             return Ok(None);
         }
@@ -409,6 +441,34 @@ mod tests {
         assert!(collector.samples.is_empty());
         assert_eq!(collector.feed("[pipeline] pcm /38AgAAA").unwrap(), None);
         assert_eq!(collector.samples, [0x7fff, -0x8000, 0]);
+    }
+
+    /// Review S: a `pcm-gap` count is trusted as is — `pcm-gap 4294967295`
+    /// (the most the pipeline can print) asks for 824 GB of silence and
+    /// aborts the host on allocation failure; a count past `usize::MAX /
+    /// PERIOD_SAMPLES` overflows. The collector is bounded: a gap (or PCM)
+    /// past [`MAX_SAMPLES`] is refused, and nothing is allocated for it.
+    #[test]
+    fn a_huge_pcm_gap_is_refused_without_allocating() {
+        let mut collector = PcmCollector::new("dai");
+        assert_eq!(collector.feed("[dai] pcm-gap 1").unwrap(), None);
+        for huge in [
+            "[dai] pcm-gap 4294967295",
+            "[dai] pcm-gap 18446744073709551615",
+            "[dai] pcm-gap 192153584101141162",
+        ] {
+            let error = collector.feed(huge).unwrap_err();
+            assert!(format!("{error:#}").contains("more"), "{error:#}");
+        }
+        assert_eq!(collector.samples.len(), PERIOD_SAMPLES);
+        assert_eq!(collector.gap_periods, 1);
+        assert!(collector.samples.capacity() < 1 << 20, "nothing allocated");
+        // Up to the bound, gaps and PCM are taken; past it, refused.
+        let mut small = PcmCollector::with_limit("dai", 3 * PERIOD_SAMPLES);
+        assert_eq!(small.feed("[dai] pcm-gap 3").unwrap(), None);
+        assert!(small.feed("[dai] pcm-gap 1").is_err());
+        assert!(small.feed("[dai] pcm /38AgAAA").is_err());
+        assert_eq!(small.samples.len(), 3 * PERIOD_SAMPLES);
     }
 
     #[test]

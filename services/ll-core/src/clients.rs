@@ -1,0 +1,139 @@
+//! ll-sched's clients: each one's badge and the capability slot its task
+//! endpoint was received into.
+//!
+//! A capability is received into a slot named before the call arrives, so
+//! the table always has a free slot to offer ([`Clients::inbox`]): one
+//! more slot than clients, and a slot is free again when its client goes
+//! or registers anew (the old capability is handed back to be deleted).
+
+use alloc::vec::Vec;
+
+use crate::proto::LlError;
+
+/// The registered clients.
+pub struct Clients {
+    /// (badge, slot), in the order they registered.
+    clients: Vec<(u32, u32)>,
+    first_slot: u32,
+    max: usize,
+}
+
+impl Clients {
+    /// Room for `max` clients, whose endpoints go into slots
+    /// `first_slot..=first_slot + max` (one spare), allocated now.
+    pub fn new(first_slot: u32, max: usize) -> Clients {
+        Clients {
+            clients: Vec::with_capacity(max),
+            first_slot,
+            max,
+        }
+    }
+
+    /// Bytes of heap the table takes.
+    pub fn memory_use(&self) -> usize {
+        self.clients.capacity() * core::mem::size_of::<(u32, u32)>()
+    }
+
+    /// The slot the next capability is received into: one no client holds.
+    pub fn inbox(&self) -> u32 {
+        (self.first_slot..=self.first_slot + self.max as u32)
+            .find(|slot| !self.holds(*slot))
+            .unwrap_or(self.first_slot + self.max as u32)
+    }
+
+    /// Whether a client's endpoint is in `slot`.
+    pub fn holds(&self, slot: u32) -> bool {
+        self.clients.iter().any(|(_, held)| *held == slot)
+    }
+
+    /// `badge` registers the endpoint received into `slot`. Returns the
+    /// slot of the endpoint it had registered before, to delete; a new
+    /// client is refused when the table is full.
+    pub fn register(&mut self, badge: u32, slot: u32) -> Result<Option<u32>, LlError> {
+        if let Some(client) = self.clients.iter_mut().find(|(held, _)| *held == badge) {
+            return Ok(Some(core::mem::replace(&mut client.1, slot)));
+        }
+        if self.clients.len() >= self.max {
+            return Err(LlError::BadRegistration);
+        }
+        self.clients.push((badge, slot));
+        Ok(None)
+    }
+
+    /// The slot of `badge`'s endpoint, if it is registered.
+    pub fn slot(&self, badge: u32) -> Option<u32> {
+        self.clients
+            .iter()
+            .find(|(held, _)| *held == badge)
+            .map(|(_, slot)| *slot)
+    }
+
+    /// `badge` is gone: the slot of its endpoint, to delete.
+    pub fn remove(&mut self, badge: u32) -> Option<u32> {
+        let index = self.clients.iter().position(|(held, _)| *held == badge)?;
+        Some(self.clients.remove(index).1)
+    }
+
+    /// How many are registered.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clients;
+    use crate::proto::LlError;
+
+    /// What ll-sched did before (review S): receive into `8 + clients`.
+    fn old_inbox(clients: &Clients) -> u32 {
+        8 + clients.len() as u32
+    }
+
+    #[test]
+    fn the_old_inbox_lands_on_a_held_slot_after_a_reconnect_or_a_removal() {
+        let mut clients = Clients::new(8, 16);
+        clients.register(1, old_inbox(&clients)).unwrap();
+        // Client 1 registers again: ll-sched received into slot 9 and kept
+        // slot 8 (never deleted); the next inbox, 9, is client 1's.
+        let slot = old_inbox(&clients);
+        clients.register(1, slot).unwrap();
+        assert!(clients.holds(old_inbox(&clients)), "slot 9 is held");
+        let mut clients = Clients::new(8, 16);
+        for badge in 1..=3 {
+            clients.register(badge, old_inbox(&clients)).unwrap();
+        }
+        clients.remove(2);
+        assert!(clients.holds(old_inbox(&clients)), "slot 10 is held");
+    }
+
+    #[test]
+    fn the_inbox_is_always_a_free_slot() {
+        let mut clients = Clients::new(8, 3);
+        assert_eq!(clients.inbox(), 8);
+        for badge in 1..=3 {
+            let inbox = clients.inbox();
+            assert!(!clients.holds(inbox));
+            assert_eq!(clients.register(badge, inbox), Ok(None));
+        }
+        // Full: a fourth client is refused, but the spare slot is free for
+        // a client registering again, whose old slot comes back to delete.
+        assert_eq!(clients.inbox(), 11);
+        assert_eq!(clients.register(4, 11), Err(LlError::BadRegistration));
+        assert_eq!(clients.register(2, 11), Ok(Some(9)));
+        assert_eq!(clients.slot(2), Some(11));
+        assert_eq!(clients.inbox(), 9);
+        // A client in the middle goes: its slot is the next inbox.
+        assert_eq!(clients.remove(1), Some(8));
+        assert_eq!(clients.inbox(), 8);
+        assert_eq!(clients.register(4, 8), Ok(None));
+        assert_eq!((clients.slot(4), clients.slot(3)), (Some(8), Some(10)));
+        assert_eq!(clients.remove(1), None);
+        assert_eq!(clients.len(), 3);
+    }
+}
