@@ -216,6 +216,9 @@ pub fn load(
         }
     }
     let mut problems = Vec::new();
+    if let Some(problem) = pipeline_tick_problem(&file, file.kernel.tick_hz) {
+        problems.push(problem);
+    }
     // First, as it sizes objects filled from a pipeline file.
     let inits = initial_contents(
         &mut file,
@@ -235,6 +238,25 @@ pub fn load(
     } else {
         Err(error(problems))
     }
+}
+
+/// The audio pipeline plays one period (48 frames at 48 kHz) per LL tick,
+/// and ll-sched ticks once per kernel tick: a system with a pipeline needs
+/// a 1 ms tick, else its audio plays at the wrong speed or with a gap
+/// after every period. `tick_hz` is the rate the image will get (the
+/// system file's, or a command line's).
+pub fn pipeline_tick_problem(file: &SystemFile, tick_hz: Option<u32>) -> Option<String> {
+    let hz = tick_hz.unwrap_or(1000);
+    let has_pipeline = file.objects.iter().any(|object| object.pipeline.is_some());
+    let needed = audio_dsp::RATE / audio_dsp::PERIOD_FRAMES as u32;
+    (has_pipeline && hz != needed).then(|| {
+        format!(
+            "tick_hz: {hz} Hz, but the audio pipeline plays one {}-frame period ({} ms at {} Hz) per tick: it needs tick_hz = {needed}",
+            audio_dsp::PERIOD_FRAMES,
+            audio_dsp::PERIOD_FRAMES as u32 * 1000 / audio_dsp::RATE,
+            audio_dsp::RATE
+        )
+    })
 }
 
 /// `file` (at `path`) after the objects and services of its base file
@@ -968,7 +990,6 @@ mod tests {
     /// a `pcm-gap 1`. The build should refuse an LL tick other than 1 ms
     /// in a system that runs the pipeline.
     #[test]
-    #[ignore = "review S: a system whose LL tick is not 1 ms builds and plays at the wrong speed"]
     fn a_pipeline_needs_a_one_millisecond_ll_tick() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = std::env::temp_dir().join(format!("sotto-tick-{}", std::process::id()));
@@ -984,9 +1005,14 @@ mod tests {
         .unwrap();
         let loaded = load(&system, |_| true, None);
         std::fs::remove_dir_all(dir).unwrap();
+        let error = loaded
+            .err()
+            .expect("a 0.5 ms LL tick with the pipeline was accepted");
         assert!(
-            loaded.is_err(),
-            "a 0.5 ms LL tick with the pipeline was accepted"
+            error.to_string().contains(
+                "tick_hz: 2000 Hz, but the audio pipeline plays one 48-frame period (1 ms at 48000 Hz) per tick: it needs tick_hz = 1000"
+            ),
+            "{error}"
         );
     }
 
