@@ -140,6 +140,12 @@ impl LlScheduler {
         }
     }
 
+    /// Most tasks one client may hold: a quarter of the table (at least
+    /// one), so a client that takes all it can leaves room for three more.
+    pub fn per_owner(&self) -> usize {
+        (self.max_tasks / 4).max(1)
+    }
+
     /// Bytes of heap the table takes.
     pub fn memory_use(&self) -> usize {
         self.tasks.capacity() * core::mem::size_of::<Task>() + core::mem::size_of::<Self>()
@@ -173,7 +179,8 @@ impl LlScheduler {
         if period == 0 || period > u32::from(u16::MAX) || phase >= period {
             return Err(LlError::BadPeriod);
         }
-        if self.tasks.len() >= self.max_tasks {
+        let owned = self.tasks.iter().filter(|task| task.owner == owner).count();
+        if self.tasks.len() >= self.max_tasks || owned >= self.per_owner() {
             return Err(LlError::TooManyTasks);
         }
         let id = self.next_id;
@@ -710,19 +717,21 @@ mod tests {
         assert_eq!((stats.runs, stats.overruns, stats.missed), (2, 1, 1));
     }
 
-    /// Review S, not fixed: the task table (32 in ll-sched) is shared with
-    /// no share per client, so one client that makes 32 tasks (and never
-    /// schedules them) leaves every other client `TooManyTasks`, the audio
-    /// pipeline starting after it included. A per-client share (or a
-    /// table per client, granted with its registration) is a policy
-    /// decision for the project: with 16 clients and 32 tasks, an even
-    /// share is 2 each.
+    /// Found by review: the task table (32 in ll-sched) was shared with no
+    /// share per client, so one client that made 32 tasks (and never
+    /// scheduled them) left every other client `TooManyTasks`, the audio
+    /// pipeline included. Each client now holds at most a quarter of it.
     #[test]
-    #[ignore = "review S: no per-client share of the task table; one client can take all of it"]
     fn one_client_cannot_take_every_task_slot() {
         let mut s = LlScheduler::new(32);
         const HOSTILE: u32 = 9;
         while s.init(HOSTILE, 0, 0, 1, 0).is_ok() {}
+        assert_eq!(s.per_owner(), 8);
+        assert_eq!(
+            s.init(HOSTILE, 0, 0, 1, 0),
+            Err(LlError::TooManyTasks),
+            "its share is taken"
+        );
         assert!(
             s.init(A, 0, 0, 1, 0).is_ok(),
             "a well-behaved client gets no task at all"
