@@ -58,7 +58,10 @@ impl Cap {
 }
 
 /// Most capabilities one revoke can remove (every slot of every space).
-pub const MAX_REVOKED: usize = 16 * CAP_SLOTS;
+pub const MAX_REVOKED: usize = sotto_abi::manifest::MAX_SERVICES * CAP_SLOTS;
+
+/// What one revoke removed: where each capability was, and what it was.
+pub type Revoked = Vec<(CapRef, Cap), MAX_REVOKED>;
 
 /// Every service's table.
 pub struct CapSpaces<const SPACES: usize> {
@@ -205,10 +208,21 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
 
     /// Remove every capability derived from `at`, directly or not, in every
     /// space; `at` itself stays. Returns what was removed, so the caller
-    /// can undo its effects (unmap memory, ...).
-    pub fn revoke(&mut self, at: CapRef) -> Result<Vec<(CapRef, Cap), MAX_REVOKED>, Error> {
+    /// can undo its effects (unmap memory, ...). Host code and tests; the
+    /// kernel uses [`CapSpaces::revoke_into`] with a list it keeps off the
+    /// stack.
+    pub fn revoke(&mut self, at: CapRef) -> Result<Revoked, Error> {
+        let mut removed = Revoked::new();
+        self.revoke_into(at, &mut removed)?;
+        Ok(removed)
+    }
+
+    /// [`CapSpaces::revoke`] into `removed` (cleared first): the list can
+    /// hold every slot of every space, ~10 KiB, too much for the kernel
+    /// stack of every trap, so the kernel passes one of its own.
+    pub fn revoke_into(&mut self, at: CapRef, removed: &mut Revoked) -> Result<(), Error> {
         self.get(at)?;
-        let mut removed: Vec<(CapRef, Cap), MAX_REVOKED> = Vec::new();
+        removed.clear();
         // Breadth first: the removed list doubles as the work queue.
         let mut next = 0;
         let mut parent = at;
@@ -231,7 +245,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
             }
             match removed.get(next) {
                 Some((child, _)) => parent = *child,
-                None => return Ok(removed),
+                None => return Ok(()),
             }
             next += 1;
         }

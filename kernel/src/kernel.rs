@@ -20,7 +20,7 @@ use sotto_abi::syscall::{CONSOLE_WRITE_MAX, IPC_PAYLOAD_MAX, MsgInfo, NO_SLOT};
 use sotto_abi::{Error, Syscall};
 
 use crate::addrspace::check_user;
-use crate::cap::{Cap, CapRef, CapSpaces, ObjectId};
+use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{Scheduler, ThreadId};
@@ -203,6 +203,9 @@ pub struct Kernel<H: Hardware> {
     pub ticks: u64,
     /// Tick rate.
     pub tick_hz: u32,
+    /// What the running revoke removed (kept here, in the kernel's static
+    /// state, not on the stack of every trap).
+    revoked: Revoked,
 }
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
@@ -240,6 +243,7 @@ impl<H: Hardware> Kernel<H> {
             services: Vec::new(),
             ticks: 0,
             tick_hz,
+            revoked: Revoked::new(),
         }
     }
 
@@ -549,15 +553,18 @@ impl<H: Hardware> Kernel<H> {
             Ok(at) => at,
             Err(error) => return err(error),
         };
-        match self.caps.revoke(at) {
-            Ok(removed) => {
-                for (place, cap) in &removed {
-                    self.after_removal(*place, cap);
-                }
-                ok(removed.len() as u32)
-            }
-            Err(error) => err(error),
+        if let Err(error) = self.caps.revoke_into(at, &mut self.revoked) {
+            return err(error);
         }
+        // By index: `after_removal` needs the whole kernel, and the list
+        // stays where it is (no 10 KiB copy onto the stack).
+        for index in 0..self.revoked.len() {
+            let (place, cap) = self.revoked[index];
+            self.after_removal(place, &cap);
+        }
+        let count = self.revoked.len() as u32;
+        self.revoked.clear();
+        ok(count)
     }
 
     /// A capability left `place`. What its service can still name decides
