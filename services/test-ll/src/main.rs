@@ -49,6 +49,25 @@ fn connect() -> ll::Scheduler {
     ll::Scheduler::connect(LL, TASKS).expect("register")
 }
 
+/// `Completed` on a task's `last` run, `Reschedule` before.
+fn done_after(count: u32, last: u32) -> Outcome {
+    if count == last {
+        Outcome::Completed
+    } else {
+        Outcome::Reschedule
+    }
+}
+
+/// Serve, printing each run, until every task has run `last` times.
+fn serve_printing(scheduler: &ll::Scheduler, last: u32) {
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            done_after(run.count, last)
+        })
+        .expect("serve");
+}
+
 fn sof_boot() {
     let scheduler = connect();
     let task = Task::new(0, 1).create(&scheduler).expect("init");
@@ -63,11 +82,7 @@ fn sof_boot() {
         .serve(TASKS, |run| {
             println!("run {} at tick {}", run.task, run.tick);
             ticks[run.count as usize - 1] = run.tick;
-            if run.count == 4 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 4)
         })
         .expect("serve");
     check(
@@ -93,16 +108,7 @@ fn order() {
         "tasks: first {} urgent {} second {}",
         first.id, urgent.id, second.id
     );
-    scheduler
-        .serve(TASKS, |run| {
-            println!("run {} at tick {}", run.task, run.tick);
-            if run.count == 2 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
-        })
-        .expect("serve");
+    serve_printing(&scheduler, 2);
 }
 
 fn periods() {
@@ -112,16 +118,7 @@ fn periods() {
     every4.schedule().expect("schedule");
     every3.schedule().expect("schedule");
     println!("tasks: every4 {} every3 {}", every4.id, every3.id);
-    scheduler
-        .serve(TASKS, |run| {
-            println!("run {} at tick {}", run.task, run.tick);
-            if run.count == 3 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
-        })
-        .expect("serve");
+    serve_printing(&scheduler, 3);
 }
 
 fn cancel() {
@@ -142,11 +139,7 @@ fn cancel() {
             if run.task != kept.id {
                 others += 1;
             }
-            if run.count == 2 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 2)
         })
         .expect("serve");
     check(
@@ -170,11 +163,7 @@ fn overrun(policy: Policy) {
                 let start = sys::cycles();
                 while sys::cycles().wrapping_sub(start) < 15_000 {}
             }
-            if run.count == 3 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 3)
         })
         .expect("serve");
     check(
@@ -237,11 +226,7 @@ fn beside_stuck() {
             }
             steady &= run.tick >= last && run.tick <= first + run.count;
             last = run.tick;
-            if run.count == 20 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 20)
         })
         .expect("serve");
     check("ran on every tick, at most one tick late", steady);
@@ -292,11 +277,7 @@ fn boundary(runs: u32) {
             } else {
                 back = back.saturating_sub(1);
             }
-            if run.count == runs {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, runs)
         })
         .expect("serve");
     let (done, cut) = task.counts().unwrap_or((0, 0));
@@ -311,16 +292,7 @@ fn late_to_serve() {
     let task = Task::new(0, 1).create(&scheduler).expect("init");
     task.schedule().expect("schedule");
     sys::sleep_us(3_000);
-    scheduler
-        .serve(TASKS, |run| {
-            println!("run {} at tick {}", run.task, run.tick);
-            if run.count == 4 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
-        })
-        .expect("serve");
+    serve_printing(&scheduler, 4);
     check(
         "4 runs served, the one called before serving cut off",
         task.counts() == Ok((5, 1)),
@@ -338,11 +310,7 @@ fn modest() {
         .serve(TASKS, |run| {
             let start = sys::cycles();
             while sys::cycles().wrapping_sub(start) < 300 {}
-            if run.count == 20 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 20)
         })
         .expect("serve");
     let counts = task.counts();
@@ -376,11 +344,7 @@ fn greedy() {
             } else {
                 back = back.saturating_sub(2);
             }
-            if run.count == 200 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 200)
         })
         .expect("serve");
     let (runs, overruns) = task.counts().unwrap_or((0, 0));
@@ -501,11 +465,7 @@ fn bench() {
                 next_n += 1;
             }
             last = sys::cycles();
-            if run.count == 50 {
-                Outcome::Completed
-            } else {
-                Outcome::Reschedule
-            }
+            done_after(run.count, 50)
         })
         .expect("serve");
     println!(
