@@ -67,9 +67,14 @@ pub enum Syscall {
     /// Receive on endpoint a3 (RECEIVE); a4 = [`MsgInfo`] (receive slot).
     /// Returns a3 = badge, a4 = info, a5..a7 words.
     Recv = 24,
-    /// Reply to the last call received: a4 = info, a5..a7 words.
+    /// Reply to the last call received: a4 = info, a5..a7 words. Value: 1
+    /// if the reply reached its caller, 0 if the caller no longer waits for
+    /// it (it timed out or ended) and the reply was dropped.
     Reply = 25,
-    /// Reply, then receive on endpoint a3, in one call.
+    /// Reply, then receive on endpoint a3, in one call. With
+    /// [`MsgInfo::reply_dropped`] set in a4, a reply that is dropped makes
+    /// the call return at once (a4 = info with `reply_dropped` set, nothing
+    /// received), so a server can tell its caller it is listening again.
     ReplyRecv = 26,
     /// Receive on endpoint a3 (info a4) or take the bits of notification
     /// a5, whichever comes first: a server that also reacts to signals (a
@@ -151,6 +156,10 @@ pub struct MsgInfo {
     pub cap_received: bool,
     /// Set by the kernel (`RecvOrWait`): a notification, not a call.
     pub signalled: bool,
+    /// `ReplyRecv`: set by the server, "if my reply finds no caller (it
+    /// timed out or ended), return at once instead of receiving"; set by
+    /// the kernel in the info it then returns (nothing was received).
+    pub reply_dropped: bool,
 }
 
 /// Most payload bytes in one message (the IPC buffer is one page).
@@ -165,6 +174,7 @@ impl MsgInfo {
             recv_slot: NO_SLOT,
             cap_received: false,
             signalled: false,
+            reply_dropped: false,
         }
     }
 
@@ -174,6 +184,7 @@ impl MsgInfo {
         (self.len as u32 & 0x1FFF)
             | ((self.cap_received as u32) << 13)
             | ((self.signalled as u32) << 14)
+            | ((self.reply_dropped as u32) << 15)
             | ((self.send_cap.wrapping_add(1) as u32) << 16)
             | ((self.recv_slot.wrapping_add(1) as u32) << 24)
     }
@@ -184,6 +195,7 @@ impl MsgInfo {
             len: (raw & 0x1FFF) as u16,
             cap_received: raw & (1 << 13) != 0,
             signalled: raw & (1 << 14) != 0,
+            reply_dropped: raw & (1 << 15) != 0,
             send_cap: ((raw >> 16) as u8).wrapping_sub(1),
             recv_slot: ((raw >> 24) as u8).wrapping_sub(1),
         }
@@ -319,6 +331,7 @@ mod tests {
             recv_slot: 31,
             cap_received: true,
             signalled: true,
+            reply_dropped: true,
         };
         assert_eq!(super::MsgInfo::decode(info.encode()), info);
         assert_eq!(

@@ -293,6 +293,7 @@ fn arg() -> impl Strategy<Value = u32> {
                 recv_slot: slot(recv),
                 cap_received: false,
                 signalled: false,
+                reply_dropped: false,
             }
             .encode()
         }),
@@ -358,6 +359,7 @@ fn info() -> impl Strategy<Value = u32> {
                 recv_slot: if recv < 256 { recv as u8 } else { 0xFF },
                 cap_received: false,
                 signalled: false,
+                reply_dropped: false,
             }
             .encode()
         })

@@ -466,14 +466,22 @@ impl<H: Hardware> Kernel<H> {
             Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
             Syscall::RecvOrWait => self.ipc_recv(thread, args[0], args[1], Some(args[2])),
             Syscall::Reply => match self.ipc_reply(thread, args) {
-                Ok(()) => ok(0),
+                Ok(delivered) => ok(u32::from(delivered)),
                 Err(error) => err(error),
             },
             Syscall::ReplyRecv => {
-                if self.services[thread].reply_to.is_some()
-                    && let Err(error) = self.ipc_reply(thread, args)
-                {
-                    return err(error);
+                if self.services[thread].reply_to.is_some() {
+                    match self.ipc_reply(thread, args) {
+                        Err(error) => return err(error),
+                        Ok(false) if MsgInfo::decode(args[1]).reply_dropped => {
+                            let dropped = MsgInfo {
+                                reply_dropped: true,
+                                ..MsgInfo::new(0)
+                            };
+                            return ok_regs([0, dropped.encode(), 0, 0, 0]);
+                        }
+                        Ok(_) => {}
+                    }
                 }
                 self.ipc_recv(thread, args[0], args[1], None)
             }
@@ -1215,7 +1223,9 @@ impl<H: Hardware> Kernel<H> {
             .unwrap_or(0)
     }
 
-    fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<(), Error> {
+    /// Reply to the caller `thread` received from; whether it got the
+    /// reply (`false`: it no longer waits for it, the reply is dropped).
+    fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<bool, Error> {
         let caller = self.services[thread].reply_to.ok_or(Error::BadArgument)?;
         let info = MsgInfo::decode(args[1]);
         self.check_message(
@@ -1227,7 +1237,7 @@ impl<H: Hardware> Kernel<H> {
         )?;
         self.services[thread].reply_to = None;
         if self.services[caller].wait != Wait::Reply(thread) {
-            return Ok(()); // the caller ended meanwhile
+            return Ok(false); // the caller timed out or ended meanwhile
         }
         let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
         let delivered = self.transfer(thread, caller, info, recv_slot);
@@ -1236,7 +1246,7 @@ impl<H: Hardware> Kernel<H> {
             caller,
             Ok([delivered.encode(), 0, words[5], words[6], words[7]]),
         );
-        Ok(())
+        Ok(true)
     }
 
     /// A tick: wake sleepers, time out waits, fire timers.
@@ -2474,7 +2484,11 @@ mod tests {
         assert_eq!(k.services[server].frame.a[5], 2, "delivered");
         k.tick(2);
         assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
-        assert_eq!(call(&mut k, server, Syscall::Reply, [0, 0, 99, 0, 0]).0, 0);
+        assert_eq!(
+            call(&mut k, server, Syscall::Reply, [0, 0, 99, 0, 0]),
+            (0, [0, 0, 0, 0, 0]),
+            "status 0, value 0: the reply found no caller"
+        );
         assert_eq!(
             k.services[client].frame.a[5], 0,
             "the late reply (99) was dropped"
@@ -2484,9 +2498,36 @@ mod tests {
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 3, 0, 0]);
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         assert_eq!(k.services[server].frame.a[5], 3);
-        call(&mut k, server, Syscall::Reply, [0, 0, 30, 0, 0]);
+        assert_eq!(
+            call(&mut k, server, Syscall::Reply, [0, 0, 30, 0, 0]).1[0],
+            1,
+            "delivered"
+        );
         assert_eq!(k.services[client].frame.a[5], 30);
         assert_eq!(k.services[client].frame.a[2], 0);
+        // ReplyRecv asked to stop when its reply is dropped returns at once,
+        // receiving nothing, so the server can say it listens again.
+        k.services[client].frame.a[8] = 1000;
+        call(&mut k, client, Syscall::CallTimeout, [0, 0, 4, 0, 0]);
+        call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
+        k.tick(3);
+        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        let stop = MsgInfo {
+            reply_dropped: true,
+            ..MsgInfo::new(0)
+        }
+        .encode();
+        let (status_, got) = call(&mut k, server, Syscall::ReplyRecv, [0, stop, 40, 0, 0]);
+        assert_eq!(status_, 0);
+        assert!(MsgInfo::decode(got[1]).reply_dropped, "told, not receiving");
+        assert!(!blocked(&k, server));
+        // Without the flag, a dropped reply goes on to receive.
+        k.services[client].frame.a[8] = 1000;
+        call(&mut k, client, Syscall::CallTimeout, [0, 0, 5, 0, 0]);
+        call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
+        k.tick(4);
+        call(&mut k, server, Syscall::ReplyRecv, [0, 0, 50, 0, 0]);
+        assert!(blocked(&k, server), "receiving");
     }
 
     #[test]

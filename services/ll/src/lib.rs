@@ -24,11 +24,10 @@
 use core::cell::Cell;
 
 pub use ll_core::proto::{LlError, Outcome, Policy, TaskState};
-use ll_core::proto::{Op, RUN, budget_end, init_words};
+use ll_core::proto::{Op, RUN, init_words};
 use sotto_rt::Rights;
 use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
-use sotto_rt::sys;
 
 /// A task id no task has (a `Resume` that completes nothing).
 const NO_TASK: u32 = u32::MAX;
@@ -79,6 +78,11 @@ impl Scheduler {
         })
     }
 
+    /// Kernel ticks per LL tick, as the scheduler said at registration.
+    pub fn period_ticks(&self) -> u32 {
+        self.period
+    }
+
     fn call(&self, op: Op, words: [u32; 2]) -> Result<[u32; 3], LlError> {
         request(self.endpoint, op, words, None)
     }
@@ -122,31 +126,24 @@ impl Scheduler {
                 len: 0,
                 cap: None,
             };
-            if op == RUN && sys::ticks() >= budget_end(tick, self.period) {
-                // Past the budget: the scheduler has (most likely) stopped
-                // waiting, and this reply is dropped. Tell it we listen
-                // again; if the reply did arrive, that changes nothing.
-                ipc::reply(&reply).map_err(|_| LlError::Unreachable)?;
-                self.call(Op::Resume, [task, outcome as u32])?;
-                if self.live.get() == 0 {
-                    return Ok(());
-                }
-                call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
-                continue;
-            }
             if self.live.get() == 0 {
-                return ipc::reply(&reply).map_err(|_| LlError::Unreachable);
+                return ipc::reply(&reply)
+                    .map(drop)
+                    .map_err(|_| LlError::Unreachable);
             }
-            ipc::reply(&reply).map_err(|_| LlError::Unreachable)?;
-            if op == RUN && sys::ticks() >= budget_end(tick, self.period) {
-                // The budget ended between the reading above and the
-                // reply: the scheduler may have stopped waiting first, and
-                // the kernel then dropped the reply without a word. Say we
-                // listen (if the reply did arrive, that changes nothing);
-                // else the scheduler would never call again.
-                self.call(Op::Resume, [task, outcome as u32])?;
+            // The kernel says whether the reply reached the scheduler: a
+            // run past its budget was cut off there and its reply dropped;
+            // then say we listen again (the scheduler stalls this client's
+            // tasks until we do) and only then wait for the next call.
+            match ipc::reply_receive_unless_dropped(task_endpoint, &reply, None) {
+                Ok(Some(next)) => call = next,
+                Ok(None) => {
+                    let task = if op == RUN { task } else { NO_TASK };
+                    self.call(Op::Resume, [task, outcome as u32])?;
+                    call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
+                }
+                Err(_) => return Err(LlError::Unreachable),
             }
-            call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         }
     }
 }

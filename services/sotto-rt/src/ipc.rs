@@ -102,9 +102,30 @@ pub fn receive(endpoint: Slot, receive_into: Option<Slot>) -> Result<Received, E
     Ok(received(badge, raw_info, [w0, w1, w2]))
 }
 
-/// Reply to the call received last.
-pub fn reply(message: &Message) -> Result<(), Error> {
-    call_regs(Syscall::Reply, args(0, message, None)).map(drop)
+/// Reply to the call received last; whether the caller got it (`false`:
+/// it timed out or ended, and the reply was dropped).
+pub fn reply(message: &Message) -> Result<bool, Error> {
+    call_regs(Syscall::Reply, args(0, message, None)).map(|[delivered, ..]| delivered != 0)
+}
+
+/// Reply to the call received last, then wait for the next one, unless
+/// the reply was dropped (its caller timed out or ended): then `Ok(None)`
+/// at once, nothing received, so the server can tell the caller it is
+/// listening again before it waits.
+pub fn reply_receive_unless_dropped(
+    endpoint: Slot,
+    message: &Message,
+    receive_into: Option<Slot>,
+) -> Result<Option<Received>, Error> {
+    let mut info = MsgInfo::decode(info(message, receive_into));
+    info.reply_dropped = true;
+    let [slot, _, w0, w1, w2] = args(endpoint, message, receive_into);
+    let [badge, raw_info, w0, w1, w2] =
+        call_regs(Syscall::ReplyRecv, [slot, info.encode(), w0, w1, w2])?;
+    if MsgInfo::decode(raw_info).reply_dropped {
+        return Ok(None);
+    }
+    Ok(Some(received(badge, raw_info, [w0, w1, w2])))
 }
 
 /// Reply to the call received last, then wait for the next one.

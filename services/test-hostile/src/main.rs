@@ -334,6 +334,7 @@ impl Fuzzer {
             recv_slot,
             cap_received: self.rng.chance(8),
             signalled: self.rng.chance(8),
+            reply_dropped: self.rng.chance(8),
         }
         .encode()
     }
