@@ -367,17 +367,14 @@ fn a_reply_racing_the_end_of_its_budget_does_not_stall_the_client_for_good() {
     passed(&run, "ll-a", 15);
 }
 
-/// Review S, not fixed: a run's budget is what is left of the LL tick, so a
-/// client that takes nearly all of every tick — returning just in time, so
-/// never cut off or charged — leaves the clients after it (same or lower
-/// LL priority, queued later) a few hundred cycles: *their* runs are cut
-/// off, charged as overruns with their policy, and their clients stalled.
-/// The denial of service shows in the numbers, but against the victim.
-/// (ll-a, registered after the greedy ll-b, runs 20 runs of 300 cycles,
-/// 3% of a tick, and expects none charged.) A fix needs a budget per task,
-/// or charging the tick's consumers, a design decision.
+/// Found by review: a run's budget is what is left of the LL tick, so a
+/// client that takes nearly all of every tick — returning just in time,
+/// so never cut off itself — leaves the clients after it a few hundred
+/// cycles, and their runs are cut off. Such an overrun is now charged to
+/// the longer run of the same tick that caused it (the victim is still cut
+/// off and resumes by itself). ll-a, registered after the greedy ll-b,
+/// runs 20 runs of 300 cycles, 3% of a tick, and expects none charged.
 #[test]
-#[ignore = "review S: the overrun of a run starved by an earlier greedy run is charged to the victim"]
 fn a_greedy_client_cannot_get_the_clients_after_it_charged() {
     let run = run(&[Start::new("ll-b", 16), Start::new("ll-a", 18)]);
     passed(&run, "ll-a", 18);

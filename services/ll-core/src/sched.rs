@@ -90,6 +90,10 @@ pub struct Overrun {
     pub cycles: u32,
     /// Why.
     pub cause: Cause,
+    /// [`Cause::Budget`]: the client whose run was cut off (and is now
+    /// stalled); it may differ from `owner` when an earlier, longer run of
+    /// the tick left that run too little of it.
+    pub stalled: Option<u32>,
 }
 
 /// Statistics over ticks that ran tasks.
@@ -335,6 +339,7 @@ impl LlScheduler {
             task.skip_next = true;
         }
         Some(Overrun {
+            stalled: None,
             task: task.id,
             owner: task.owner,
             policy: task.policy,
@@ -345,33 +350,38 @@ impl LlScheduler {
 
     /// The run of `id` did not reply within its budget and was cut off
     /// after `cycles`: it counts as a run (its outcome unknown, the task
-    /// stays queued) and as an overrun of its tick, charged to it with its
-    /// policy; its owner is stalled. The tick is not charged again by
-    /// [`end_tick`](Self::end_tick).
-    pub fn timed_out(&mut self, id: u32, cycles: u32) -> Option<Overrun> {
+    /// stays queued) and its owner is stalled. The overrun of the tick is
+    /// charged, with its policy, to `id`, or to `longer` when that is
+    /// another task whose run in the same tick took longer than this one:
+    /// a greedy run that returned just in time, and left the runs after it
+    /// only the last few cycles, is what made the tick overrun. The tick is
+    /// not charged again by [`end_tick`](Self::end_tick).
+    pub fn timed_out(&mut self, id: u32, cycles: u32, longer: Option<u32>) -> Option<Overrun> {
         let task = self.tasks.iter_mut().find(|task| task.id == id)?;
         task.stats.runs += 1;
         task.stats.total_cycles += u64::from(cycles);
         task.stats.max_cycles = task.stats.max_cycles.max(cycles);
-        task.stats.overruns += 1;
         if task.state == TaskState::Running {
             task.state = TaskState::Queued;
         }
-        if task.policy == Policy::Skip {
-            task.skip_next = true;
+        let stalled = task.owner;
+        let charged_id = longer
+            .filter(|other| *other != id && self.tasks.iter().any(|task| task.id == *other))
+            .unwrap_or(id);
+        let charged = self.tasks.iter_mut().find(|task| task.id == charged_id)?;
+        charged.stats.overruns += 1;
+        if charged.policy == Policy::Skip {
+            charged.skip_next = true;
         }
         let overrun = Overrun {
-            task: task.id,
-            owner: task.owner,
-            policy: task.policy,
+            task: charged.id,
+            owner: charged.owner,
+            policy: charged.policy,
             cycles,
             cause: Cause::Budget,
+            stalled: Some(stalled),
         };
-        for task in self
-            .tasks
-            .iter_mut()
-            .filter(|task| task.owner == overrun.owner)
-        {
+        for task in self.tasks.iter_mut().filter(|task| task.owner == stalled) {
             task.stalled = true;
         }
         for stats in [&mut self.window, &mut self.total] {
@@ -646,6 +656,36 @@ mod tests {
     }
 
     #[test]
+    fn a_run_left_too_little_by_a_greedy_one_stalls_its_owner_but_charges_the_greedy() {
+        let mut s = LlScheduler::new(8);
+        let greedy = s.init(A, 0, Policy::Skip as u32, 1, 0).unwrap();
+        let modest = s.init(B, 0, Policy::Skip as u32, 1, 0).unwrap();
+        s.schedule(A, greedy).unwrap();
+        s.schedule(B, modest).unwrap();
+        assert_eq!(s.due(0), vec![(greedy, A), (modest, B)]);
+        assert!(s.begin(greedy));
+        s.finish(greedy, 9_700, Outcome::Reschedule);
+        assert!(s.begin(modest));
+        // Cut off after 300 cycles: the greedy run (9,700) took the tick.
+        let overrun = s.timed_out(modest, 300, Some(greedy)).unwrap();
+        assert_eq!(
+            (overrun.task, overrun.owner, overrun.stalled, overrun.policy),
+            (greedy, A, Some(B), Policy::Skip)
+        );
+        assert!(s.stalled(B) && !s.stalled(A));
+        let modest_stats = s.stats(B, modest).unwrap();
+        assert_eq!((modest_stats.runs, modest_stats.overruns), (1, 0));
+        let greedy_stats = s.stats(A, greedy).unwrap();
+        assert_eq!((greedy_stats.runs, greedy_stats.overruns), (1, 1));
+        // The greedy task's Skip policy applies to it, not to the victim.
+        assert!(s.resume(B, modest, Outcome::Reschedule));
+        assert_eq!(run_tick(&mut s, 1, |_| Outcome::Reschedule), vec![modest]);
+        // A run cut off by itself (no longer run before it) is its own.
+        let alone = s.timed_out(modest, 9_900, None).unwrap();
+        assert_eq!((alone.task, alone.stalled), (modest, Some(B)));
+    }
+
+    #[test]
     fn a_run_cut_off_at_its_budget_stalls_its_owner_until_it_answers() {
         let mut s = LlScheduler::new(8);
         let stuck = s.init(A, 0, Policy::Notify as u32, 1, 0).unwrap();
@@ -659,7 +699,7 @@ mod tests {
         let due = s.due(0);
         assert_eq!(due, vec![(stuck, A), (other, B), (sibling, A)]);
         assert!(s.begin(stuck));
-        let overrun = s.timed_out(stuck, 9_800).unwrap();
+        let overrun = s.timed_out(stuck, 9_800, None).unwrap();
         assert_eq!(
             (overrun.task, overrun.owner, overrun.policy, overrun.cause),
             (stuck, A, Policy::Notify, Cause::Budget)
@@ -707,7 +747,7 @@ mod tests {
         s.schedule(A, slow).unwrap();
         s.due(0);
         assert!(s.begin(slow));
-        s.timed_out(slow, 10_000).unwrap();
+        s.timed_out(slow, 10_000, None).unwrap();
         // Tick 1 finds A stalled: that is the skipped run.
         assert!(run_tick(&mut s, 1, |_| Outcome::Reschedule).is_empty());
         assert!(s.resume(A, slow, Outcome::Reschedule));

@@ -204,7 +204,12 @@ impl Ll {
                     }
                 }
                 Err(sotto_rt::Error::TimedOut) => {
-                    if let Some(overrun) = self.tasks.timed_out(id, spent) {
+                    // An earlier, longer run of this tick is what left this
+                    // one too little: that one is charged.
+                    let longer = longest
+                        .filter(|(_, cycles)| *cycles > spent)
+                        .map(|(task, _)| task);
+                    if let Some(overrun) = self.tasks.timed_out(id, spent, longer) {
                         self.overrun(now, &overrun);
                     }
                 }
@@ -253,7 +258,7 @@ impl Ll {
                 "OVERRUN at tick {now}: no reply by the end of the LL tick (kernel tick {}): cut off after {} cycles, client {} stalled until it answers; charged to task {} of client {} (policy {:?})",
                 budget_end(now, self.period),
                 overrun.cycles,
-                overrun.owner,
+                overrun.stalled.unwrap_or(overrun.owner),
                 overrun.task,
                 overrun.owner,
                 overrun.policy
