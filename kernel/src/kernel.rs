@@ -1704,53 +1704,29 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            call(
+            map_region(
                 &mut k,
                 reader,
-                Syscall::MemMap,
-                [3, 0x5100_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
-            )
-            .0,
+                3,
+                0x5100_0000,
+                (Rights::READ | Rights::WRITE).bits()
+            ),
             status(Error::MissingRight)
         );
         assert_eq!(
-            call(
-                &mut k,
-                reader,
-                Syscall::MemMap,
-                [3, 0x5100_0800, Rights::READ.bits(), 0, 0]
-            )
-            .0,
+            map_region(&mut k, reader, 3, 0x5100_0800, Rights::READ.bits()),
             status(Error::BadAddress)
         );
         assert_eq!(
-            call(
-                &mut k,
-                reader,
-                Syscall::MemMap,
-                [3, 0x1000_0000, Rights::READ.bits(), 0, 0]
-            )
-            .0,
+            map_region(&mut k, reader, 3, 0x1000_0000, Rights::READ.bits()),
             status(Error::BadAddress)
         );
         assert_eq!(
-            call(
-                &mut k,
-                reader,
-                Syscall::MemMap,
-                [3, 0x5100_0000, Rights::READ.bits(), 0, 0]
-            )
-            .0,
+            map_region(&mut k, reader, 3, 0x5100_0000, Rights::READ.bits()),
             0
         );
         assert_eq!(
-            call(
-                &mut k,
-                reader,
-                Syscall::MemMap,
-                [3, 0x5200_0000, Rights::READ.bits(), 0, 0]
-            )
-            .0,
+            map_region(&mut k, reader, 3, 0x5200_0000, Rights::READ.bits()),
             status(Error::SlotInUse)
         );
         assert_eq!(
@@ -2110,6 +2086,11 @@ mod tests {
         (k, owner, holder)
     }
 
+    /// `thread` maps region `slot` at `va` with `rights` (bits): the status.
+    fn map_region(k: &mut Kernel<TestHw>, thread: usize, slot: u32, va: u32, rights: u32) -> u32 {
+        call(k, thread, Syscall::MemMap, [slot, va, rights, 0, 0]).0
+    }
+
     fn derive_to(k: &mut Kernel<TestHw>, from: (usize, u8), to: (usize, u8), rights: Rights) {
         k.caps
             .derive(
@@ -2258,13 +2239,13 @@ mod tests {
         // A second, independent read-only copy from the owner (slot 12).
         derive_to(&mut k, (owner, 3), (holder, 12), Rights::READ);
         assert_eq!(
-            call(
+            map_region(
                 &mut k,
                 holder,
-                Syscall::MemMap,
-                [10, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
-            )
-            .0,
+                10,
+                0x5000_0000,
+                (Rights::READ | Rights::WRITE).bits()
+            ),
             0
         );
         let access = |k: &Kernel<TestHw>| {
@@ -2304,13 +2285,13 @@ mod tests {
         assert!(k.services[holder].regions.is_empty());
         // The owner's own writable mapping is untouched.
         assert_eq!(
-            call(
+            map_region(
                 &mut k,
                 owner,
-                Syscall::MemMap,
-                [3, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
-            )
-            .0,
+                3,
+                0x5000_0000,
+                (Rights::READ | Rights::WRITE).bits()
+            ),
             0
         );
     }
@@ -2338,27 +2319,12 @@ mod tests {
         let rw_bits = (Rights::READ | Rights::WRITE).bits();
         for slot in [11, 12] {
             assert_ne!(
-                call(
-                    &mut k,
-                    holder,
-                    Syscall::MemMap,
-                    [slot, 0x5000_0000, rw_bits, 0, 0]
-                )
-                .0,
+                map_region(&mut k, holder, slot, 0x5000_0000, rw_bits),
                 0,
                 "slot {slot} alone does not map writable"
             );
         }
-        assert_eq!(
-            call(
-                &mut k,
-                holder,
-                Syscall::MemMap,
-                [10, 0x5000_0000, rw_bits, 0, 0]
-            )
-            .0,
-            0
-        );
+        assert_eq!(map_region(&mut k, holder, 10, 0x5000_0000, rw_bits), 0);
         assert_eq!(
             call(&mut k, owner, Syscall::CapRevoke, [8, 0, 0, 0, 0]).1[0],
             1
@@ -2375,16 +2341,7 @@ mod tests {
             call(&mut k, holder, Syscall::MemUnmap, [11, 0, 0, 0, 0]).0,
             0
         );
-        assert_ne!(
-            call(
-                &mut k,
-                holder,
-                Syscall::MemMap,
-                [12, 0x5000_0000, rw_bits, 0, 0]
-            )
-            .0,
-            0
-        );
+        assert_ne!(map_region(&mut k, holder, 12, 0x5000_0000, rw_bits), 0);
     }
 
     #[test]
@@ -2397,13 +2354,13 @@ mod tests {
         derive_to(&mut k, (owner, 8), (holder, 10), rw);
         derive_to(&mut k, (owner, 3), (holder, 12), Rights::READ);
         assert_eq!(
-            call(
+            map_region(
                 &mut k,
                 holder,
-                Syscall::MemMap,
-                [10, 0x5000_0000, (Rights::READ | Rights::WRITE).bits(), 0, 0]
-            )
-            .0,
+                10,
+                0x5000_0000,
+                (Rights::READ | Rights::WRITE).bits()
+            ),
             0
         );
         assert_eq!(
@@ -2543,9 +2500,9 @@ mod tests {
         let rw = Rights::READ | Rights::WRITE;
         let grants: Vec<CapGrant> = (0..5).map(|n| grant(n as u8, n, rw)).collect();
         let user = add(&mut k, "user", 3, &grants);
+        // Slot n at the n-th 4 MiB span of the region window.
         let map = |k: &mut Kernel<TestHw>, slot: u32| {
-            let va = 0x5000_0000 + slot * span;
-            call(k, user, Syscall::MemMap, [slot, va, rw.bits(), 0, 0]).0
+            map_region(k, user, slot, 0x5000_0000 + slot * span, rw.bits())
         };
         let mut mapped = 0;
         while map(&mut k, mapped) == 0 {
