@@ -151,181 +151,73 @@ sotto_rt_fault_loop_into:
   ret
 
 # Probes: one instruction each, spelled as bytes (several need options
-# the services are not assembled with), then `ret`. a2 = an address for
-# the memory and cache forms. Each either faults (the kernel stops the
-# service) or does nothing a later `ret` cares about.
+# the services are not assembled with), then `ret`. Each either faults
+# (the kernel stops the service) or does nothing a later `ret` cares
+# about. They sit in a table of 8-byte entries, in the order of
+# `sotto_rt::fault::PROBES`.
+
+# void sotto_rt_probe(u32 index, u32 address): run probe `index` (the
+# caller checks it is in the table) with a2 = `address`, for the memory
+# and cache forms; the probe's `ret` returns to our caller.
   .text
-  .global sotto_rt_probe_0
+  .global sotto_rt_probe
   .balign 4
-sotto_rt_probe_0:
-  .byte 0x36, 0x41, 0x0  # entry a1, 32
+sotto_rt_probe:
+  movi a4, .Lprobes
+  slli a2, a2, 3
+  add a4, a4, a2
+  mov a2, a3
+  jx a4
+
+# One table entry: three instruction bytes and `ret` (6 bytes of 8).
+  .macro PROBE b0, b1, b2
+  .balign 8
+  .byte \b0, \b1, \b2
   ret
-  .global sotto_rt_probe_1
-  .balign 4
-sotto_rt_probe_1:
-  .byte 0x90, 0x0, 0x0  # retw
-  ret
-  .global sotto_rt_probe_2
-  .balign 4
-sotto_rt_probe_2:
-  .byte 0x30, 0x11, 0x0  # movsp a3, a1
-  ret
-  .global sotto_rt_probe_3
-  .balign 4
-sotto_rt_probe_3:
-  .byte 0x10, 0x80, 0x40  # rotw 1
-  ret
-  .global sotto_rt_probe_4
-  .balign 4
-sotto_rt_probe_4:
-  .byte 0x30, 0x1, 0x9  # l32e a3, a1, -64
-  ret
-  .global sotto_rt_probe_5
-  .balign 4
-sotto_rt_probe_5:
-  .byte 0x30, 0x1, 0x49  # s32e a3, a1, -64
-  ret
-  .global sotto_rt_probe_6
-  .balign 4
-sotto_rt_probe_6:
-  .byte 0x0, 0x34, 0x0  # rfwo
-  ret
-  .global sotto_rt_probe_7
-  .balign 4
-sotto_rt_probe_7:
-  .byte 0x0, 0x35, 0x0  # rfwu
-  ret
-  .global sotto_rt_probe_8
-  .balign 4
-sotto_rt_probe_8:
-  .byte 0x0, 0x30, 0x0  # rfe
-  ret
-  .global sotto_rt_probe_9
-  .balign 4
-sotto_rt_probe_9:
-  .byte 0x0, 0x32, 0x0  # rfde
-  ret
-  .global sotto_rt_probe_10
-  .balign 4
-sotto_rt_probe_10:
-  .byte 0x10, 0x36, 0x0  # rfi 6
-  ret
-  .global sotto_rt_probe_11
-  .balign 4
-sotto_rt_probe_11:
-  .byte 0x0, 0x70, 0x0  # waiti 0
-  ret
-  .global sotto_rt_probe_12
-  .balign 4
-sotto_rt_probe_12:
-  .byte 0x30, 0x6f, 0x0  # rsil a3, 15
-  ret
-  .global sotto_rt_probe_13
-  .balign 4
-sotto_rt_probe_13:
-  .byte 0x0, 0xc2, 0x50  # idtlb a2
-  ret
-  .global sotto_rt_probe_14
-  .balign 4
-sotto_rt_probe_14:
-  .byte 0xe2, 0x72, 0x0  # ihi a2, 0
-  ret
-  .global sotto_rt_probe_15
-  .balign 4
-sotto_rt_probe_15:
-  .byte 0xc2, 0x72, 0x0  # ipf a2, 0
-  ret
-  .global sotto_rt_probe_16
-  .balign 4
-sotto_rt_probe_16:
-  .byte 0x52, 0x72, 0x0  # dhwbi a2, 0
-  ret
-  .global sotto_rt_probe_17
-  .balign 4
-sotto_rt_probe_17:
-  .byte 0x42, 0x72, 0x0  # dhwb a2, 0
-  ret
-  .global sotto_rt_probe_18
-  .balign 4
-sotto_rt_probe_18:
-  .byte 0x62, 0x72, 0x0  # dhi a2, 0
-  ret
-  .global sotto_rt_probe_19
-  .balign 4
-sotto_rt_probe_19:
-  .byte 0xf2, 0x72, 0x0  # iii a2, 0
-  ret
-  .global sotto_rt_probe_20
-  .balign 4
-sotto_rt_probe_20:
-  .byte 0x30, 0x62, 0x40  # rer a3, a2
-  ret
-  .global sotto_rt_probe_21
-  .balign 4
-sotto_rt_probe_21:
-  .byte 0x30, 0x72, 0x40  # wer a3, a2
-  ret
-  .global sotto_rt_probe_22
-  .balign 4
-sotto_rt_probe_22:
-  .byte 0x30, 0xb0, 0x3  # rsr a3, 176
-  ret
-  .global sotto_rt_probe_23
-  .balign 4
-sotto_rt_probe_23:
-  .byte 0x30, 0xe2, 0x13  # wsr a3, intset
-  ret
-  .global sotto_rt_probe_24
-  .balign 4
-sotto_rt_probe_24:
-  .byte 0x30, 0xd1, 0x61  # xsr a3, excsave1
-  ret
-  .global sotto_rt_probe_25
-  .balign 4
-sotto_rt_probe_25:
-  .byte 0x30, 0x28, 0x13  # wsr a3, 40 (prefctl)
-  ret
-  .global sotto_rt_probe_26
-  .balign 4
-sotto_rt_probe_26:
-  .byte 0x30, 0x0, 0xf3  # wur a3, 0
-  ret
-  .global sotto_rt_probe_27
-  .balign 4
-sotto_rt_probe_27:
-  .byte 0x30, 0xe0, 0x13  # wsr a3, cpenable
-  ret
-  .global sotto_rt_probe_28
-  .balign 4
-sotto_rt_probe_28:
-  .byte 0x30, 0x60, 0x13  # wsr a3, ibreakenable
-  ret
-  .global sotto_rt_probe_29
-  .balign 4
-sotto_rt_probe_29:
-  .byte 0x30, 0x63, 0x13  # wsr a3, atomctl
-  ret
-  .global sotto_rt_probe_30
-  .balign 4
-sotto_rt_probe_30:
-  .byte 0x30, 0x49, 0x13  # wsr a3, windowstart
-  ret
-  .global sotto_rt_probe_31
-  .balign 4
-sotto_rt_probe_31:
-  .byte 0x32, 0xe2, 0x0  # s32c1i a3, a2, 0
-  ret
-  .global sotto_rt_probe_32
-  .balign 4
-sotto_rt_probe_32:
-  .byte 0x32, 0xb2, 0x0  # l32ai a3, a2, 0
-  ret
+  .endm
+
+  .balign 8
+.Lprobes:
+  PROBE 0x36, 0x41, 0x0  # 0: entry a1, 32
+  PROBE 0x90, 0x0, 0x0  # 1: retw
+  PROBE 0x30, 0x11, 0x0  # 2: movsp a3, a1
+  PROBE 0x10, 0x80, 0x40  # 3: rotw 1
+  PROBE 0x30, 0x1, 0x9  # 4: l32e a3, a1, -64
+  PROBE 0x30, 0x1, 0x49  # 5: s32e a3, a1, -64
+  PROBE 0x0, 0x34, 0x0  # 6: rfwo
+  PROBE 0x0, 0x35, 0x0  # 7: rfwu
+  PROBE 0x0, 0x30, 0x0  # 8: rfe
+  PROBE 0x0, 0x32, 0x0  # 9: rfde
+  PROBE 0x10, 0x36, 0x0  # 10: rfi 6
+  PROBE 0x0, 0x70, 0x0  # 11: waiti 0
+  PROBE 0x30, 0x6f, 0x0  # 12: rsil a3, 15
+  PROBE 0x0, 0xc2, 0x50  # 13: idtlb a2
+  PROBE 0xe2, 0x72, 0x0  # 14: ihi a2, 0
+  PROBE 0xc2, 0x72, 0x0  # 15: ipf a2, 0
+  PROBE 0x52, 0x72, 0x0  # 16: dhwbi a2, 0
+  PROBE 0x42, 0x72, 0x0  # 17: dhwb a2, 0
+  PROBE 0x62, 0x72, 0x0  # 18: dhi a2, 0
+  PROBE 0xf2, 0x72, 0x0  # 19: iii a2, 0
+  PROBE 0x30, 0x62, 0x40  # 20: rer a3, a2
+  PROBE 0x30, 0x72, 0x40  # 21: wer a3, a2
+  PROBE 0x30, 0xb0, 0x3  # 22: rsr a3, 176
+  PROBE 0x30, 0xe2, 0x13  # 23: wsr a3, intset
+  PROBE 0x30, 0xd1, 0x61  # 24: xsr a3, excsave1
+  PROBE 0x30, 0x28, 0x13  # 25: wsr a3, 40 (prefctl)
+  PROBE 0x30, 0x0, 0xf3  # 26: wur a3, 0
+  PROBE 0x30, 0xe0, 0x13  # 27: wsr a3, cpenable
+  PROBE 0x30, 0x60, 0x13  # 28: wsr a3, ibreakenable
+  PROBE 0x30, 0x63, 0x13  # 29: wsr a3, atomctl
+  PROBE 0x30, 0x49, 0x13  # 30: wsr a3, windowstart
+  PROBE 0x32, 0xe2, 0x0  # 31: s32c1i a3, a2, 0
+  PROBE 0x32, 0xb2, 0x0  # 32: l32ai a3, a2, 0
+  .org .Lprobes + 8 * 33      # fails to assemble if an entry outgrew 8 bytes
+  j .Lprobe_callx12           # 33: callx12 (more than one entry's room)
 
 # callx12 to the next instruction: PS.CALLINC = 3 and a12 written, in
 # user mode, without a window exception (PS.WOE = 0).
-  .global sotto_rt_probe_33
   .balign 4
-sotto_rt_probe_33:
+.Lprobe_callx12:
   mov a9, a12
   movi a2, .Lprobe_callx12_back
   .byte 0xf0, 0x02, 0x00          # callx12 a2

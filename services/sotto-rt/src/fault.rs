@@ -193,86 +193,18 @@ pub const PROBES: [&str; 34] = [
 ];
 
 unsafe extern "C" {
-    fn sotto_rt_probe_0(address: u32);
-    fn sotto_rt_probe_1(address: u32);
-    fn sotto_rt_probe_2(address: u32);
-    fn sotto_rt_probe_3(address: u32);
-    fn sotto_rt_probe_4(address: u32);
-    fn sotto_rt_probe_5(address: u32);
-    fn sotto_rt_probe_6(address: u32);
-    fn sotto_rt_probe_7(address: u32);
-    fn sotto_rt_probe_8(address: u32);
-    fn sotto_rt_probe_9(address: u32);
-    fn sotto_rt_probe_10(address: u32);
-    fn sotto_rt_probe_11(address: u32);
-    fn sotto_rt_probe_12(address: u32);
-    fn sotto_rt_probe_13(address: u32);
-    fn sotto_rt_probe_14(address: u32);
-    fn sotto_rt_probe_15(address: u32);
-    fn sotto_rt_probe_16(address: u32);
-    fn sotto_rt_probe_17(address: u32);
-    fn sotto_rt_probe_18(address: u32);
-    fn sotto_rt_probe_19(address: u32);
-    fn sotto_rt_probe_20(address: u32);
-    fn sotto_rt_probe_21(address: u32);
-    fn sotto_rt_probe_22(address: u32);
-    fn sotto_rt_probe_23(address: u32);
-    fn sotto_rt_probe_24(address: u32);
-    fn sotto_rt_probe_25(address: u32);
-    fn sotto_rt_probe_26(address: u32);
-    fn sotto_rt_probe_27(address: u32);
-    fn sotto_rt_probe_28(address: u32);
-    fn sotto_rt_probe_29(address: u32);
-    fn sotto_rt_probe_30(address: u32);
-    fn sotto_rt_probe_31(address: u32);
-    fn sotto_rt_probe_32(address: u32);
-    fn sotto_rt_probe_33(address: u32);
+    fn sotto_rt_probe(index: u32, address: u32);
 }
 
 /// Run probe `index` (one of [`PROBES`]) with a2 = `address`; `false` if
 /// there is no such probe. A probe that faults never returns.
 pub fn probe(index: usize, address: u32) -> bool {
-    const TABLE: [unsafe extern "C" fn(u32); 34] = [
-        sotto_rt_probe_0,
-        sotto_rt_probe_1,
-        sotto_rt_probe_2,
-        sotto_rt_probe_3,
-        sotto_rt_probe_4,
-        sotto_rt_probe_5,
-        sotto_rt_probe_6,
-        sotto_rt_probe_7,
-        sotto_rt_probe_8,
-        sotto_rt_probe_9,
-        sotto_rt_probe_10,
-        sotto_rt_probe_11,
-        sotto_rt_probe_12,
-        sotto_rt_probe_13,
-        sotto_rt_probe_14,
-        sotto_rt_probe_15,
-        sotto_rt_probe_16,
-        sotto_rt_probe_17,
-        sotto_rt_probe_18,
-        sotto_rt_probe_19,
-        sotto_rt_probe_20,
-        sotto_rt_probe_21,
-        sotto_rt_probe_22,
-        sotto_rt_probe_23,
-        sotto_rt_probe_24,
-        sotto_rt_probe_25,
-        sotto_rt_probe_26,
-        sotto_rt_probe_27,
-        sotto_rt_probe_28,
-        sotto_rt_probe_29,
-        sotto_rt_probe_30,
-        sotto_rt_probe_31,
-        sotto_rt_probe_32,
-        sotto_rt_probe_33,
-    ];
-    let Some(function) = TABLE.get(index) else {
+    if index >= PROBES.len() {
         return false;
-    };
-    // SAFETY: see the module comment; the probes that do not fault
-    // change only caller-saved registers (callx12 restores a12).
-    unsafe { function(address) };
+    }
+    // SAFETY: see the module comment; `index` is inside the assembly's
+    // table (one entry per name in PROBES), and the probes that do not
+    // fault change only caller-saved registers (callx12 restores a12).
+    unsafe { sotto_rt_probe(index as u32, address) };
     true
 }
