@@ -1005,9 +1005,9 @@ mod tests {
         .unwrap();
         let loaded = load(&system, |_| true, None);
         std::fs::remove_dir_all(dir).unwrap();
-        let error = loaded
-            .err()
-            .expect("a 0.5 ms LL tick with the pipeline was accepted");
+        let Err(error) = loaded else {
+            panic!("a 0.5 ms LL tick with the pipeline was accepted");
+        };
         assert!(
             error.to_string().contains(
                 "tick_hz: 2000 Hz, but the audio pipeline plays one 48-frame period (1 ms at 48000 Hz) per tick: it needs tick_hz = 1000"

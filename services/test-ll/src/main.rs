@@ -240,6 +240,35 @@ fn beside_stuck() {
     println!("supervisor bits {bits:#x}");
 }
 
+/// Where kernel ticks start, in cycles: to spin to a point of a later tick.
+struct TickPhase {
+    /// The cycle count at a tick's start (a little after it).
+    phase: u32,
+    /// Cycles per kernel tick.
+    per_tick: u32,
+}
+
+impl TickPhase {
+    /// Wait for the next kernel tick and note when it started.
+    fn next() -> TickPhase {
+        let now = sys::ticks();
+        while sys::ticks() == now {}
+        TickPhase {
+            phase: sys::cycles(),
+            per_tick: sotto_rt::CCOUNT_HZ / sys::tick_hz(),
+        }
+    }
+
+    /// Spin until `back` cycles before the end of the current tick.
+    fn spin_until_end_less(&self, back: u32) {
+        let into = sys::cycles().wrapping_sub(self.phase) % self.per_tick;
+        let target = sys::cycles()
+            .wrapping_add(self.per_tick - into)
+            .wrapping_sub(back);
+        while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+    }
+}
+
 /// `runs` runs whose handlers return ever closer to, then past, the end of
 /// their budget (the next kernel tick), a few instructions later each run:
 /// one of them returns just before it, and the tick comes while `serve`
@@ -248,11 +277,7 @@ fn beside_stuck() {
 fn boundary(runs: u32) {
     let scheduler = connect();
     let task = Task::new(0, 1).create(&scheduler).expect("init");
-    let per_tick = sotto_rt::CCOUNT_HZ / sys::tick_hz();
-    // The cycle count at a tick's start (a little after it).
-    let now = sys::ticks();
-    while sys::ticks() == now {}
-    let phase = sys::cycles();
+    let ticks = TickPhase::next();
     task.schedule().expect("schedule");
     let mut late = 0u32;
     // Cycles before the estimated tick start at which the handler stops
@@ -261,11 +286,7 @@ fn boundary(runs: u32) {
     let mut back = 50u32;
     scheduler
         .serve(TASKS, |run| {
-            let into = sys::cycles().wrapping_sub(phase) % per_tick;
-            let target = sys::cycles()
-                .wrapping_add(per_tick - into)
-                .wrapping_sub(back);
-            while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+            ticks.spin_until_end_less(back);
             // Then a few instructions more per run, up to about 3 cycles.
             let mut spin = 0u32;
             for step in 0..run.count % 64 {
@@ -323,10 +344,7 @@ fn modest() {
 fn greedy() {
     let scheduler = connect();
     let task = Task::new(0, 1).create(&scheduler).expect("init");
-    let per_tick = sotto_rt::CCOUNT_HZ / sys::tick_hz();
-    let now = sys::ticks();
-    while sys::ticks() == now {}
-    let phase = sys::cycles();
+    let ticks = TickPhase::next();
     task.schedule().expect("schedule");
     // Cycles before the estimated end of the tick it stops at: more after
     // a late run, less after one in time (it ends up a few cycles short of
@@ -334,11 +352,7 @@ fn greedy() {
     let mut back = 300u32;
     scheduler
         .serve(TASKS, |run| {
-            let into = sys::cycles().wrapping_sub(phase) % per_tick;
-            let target = sys::cycles()
-                .wrapping_add(per_tick - into)
-                .wrapping_sub(back);
-            while (target.wrapping_sub(sys::cycles()) as i32) > 0 {}
+            ticks.spin_until_end_less(back);
             if sys::ticks() > run.tick {
                 back += 10;
             } else {
