@@ -594,14 +594,6 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// The rights `space` still holds on `object` (union of its capabilities).
-    fn rights_held(&self, space: usize, object: ObjectId) -> Rights {
-        self.caps
-            .iter_space(space as u8)
-            .filter(|(_, cap)| cap.object == object)
-            .fold(Rights::empty(), |rights, (_, cap)| rights | cap.rights)
-    }
-
     /// Whether one capability of `space` on `object` holds all of `rights`
     /// (what `MemMap` asks of the capability it maps through).
     fn one_cap_holds(&self, space: usize, object: ObjectId, rights: Rights) -> bool {
@@ -617,14 +609,14 @@ impl<H: Hardware> Kernel<H> {
     fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
         let readable = self.one_cap_holds(thread, object, Rights::READ);
         let writable = self.one_cap_holds(thread, object, Rights::READ | Rights::WRITE);
-        let Some(region) = self.services[thread]
+        let Some(index) = self.services[thread]
             .regions
             .iter()
-            .find(|region| region.object == object)
-            .copied()
+            .position(|region| region.object == object)
         else {
             return;
         };
+        let region = self.services[thread].regions[index];
         if !readable {
             let _ = self.unmap_region(thread, object);
             return;
@@ -648,13 +640,7 @@ impl<H: Hardware> Kernel<H> {
             access: Access::Read,
             cache: cache_mode(cache),
         });
-        if let Some(mapping) = service
-            .regions
-            .iter_mut()
-            .find(|mapping| mapping.object == object)
-        {
-            mapping.writable = false;
-        }
+        service.regions[index].writable = false;
         if remapped.is_err() {
             let _ = self.unmap_region(thread, object);
         }
@@ -667,7 +653,7 @@ impl<H: Hardware> Kernel<H> {
     /// (waiting for its reply) is not undone.
     fn recheck_wait(&mut self, thread: ThreadId) {
         let can = |kernel: &Self, object: ObjectId, right: Rights| {
-            kernel.rights_held(thread, object).contains(right)
+            kernel.one_cap_holds(thread, object, right)
         };
         let lost = match self.services[thread].wait {
             Wait::Receiver(object) | Wait::Notification(object) | Wait::Semaphore(object) => {
@@ -947,21 +933,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Whether a live service other than `caller` can receive on `endpoint`
-    /// (a thread blocked in its own call can never answer it).
-    fn live_receiver(&self, endpoint: ObjectId, caller: Option<ThreadId>) -> bool {
-        self.services.iter().enumerate().any(|(space, service)| {
-            service.ending.is_none()
-                && Some(space) != caller
-                && self
-                    .caps
-                    .iter_space(space as u8)
-                    .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
-        })
-    }
-
     /// For a call by `caller` on `endpoint`: whether a live service other
-    /// than the caller can receive on it, and the least urgent priority
+    /// than the caller can receive on it (a thread blocked in its own call
+    /// can never answer it), and the least urgent priority
     /// (highest number) among the live services that can (0 when none). A
     /// call runs only where every possible server is at least as urgent as
     /// the caller: the build checks this for `system.toml`'s grants, this
@@ -994,7 +968,7 @@ impl<H: Hardware> Kernel<H> {
             .map(|caller| usize::from(*caller))
             .collect();
         for caller in callers {
-            if !self.live_receiver(endpoint, Some(caller)) {
+            if !self.receivers(endpoint, caller).0 {
                 if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
                     queue.forget(caller);
                 }
