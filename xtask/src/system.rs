@@ -241,17 +241,23 @@ pub fn load(
 }
 
 /// The audio pipeline plays one period (48 frames at 48 kHz) per LL tick,
-/// and ll-sched ticks once per kernel tick: a system with a pipeline needs
-/// a 1 ms tick, else its audio plays at the wrong speed or with a gap
-/// after every period. `tick_hz` is the rate the image will get (the
-/// system file's, or a command line's).
+/// and ll-sched's LL tick is `arg & 0xFF` kernel ticks (at least one): a
+/// system with a pipeline needs that to be 1 ms, else its audio plays at
+/// the wrong speed or with a gap after every period. `tick_hz` is the rate
+/// the image will get (the system file's, or a command line's).
 pub fn pipeline_tick_problem(file: &SystemFile, tick_hz: Option<u32>) -> Option<String> {
     let hz = tick_hz.unwrap_or(1000);
     let has_pipeline = file.objects.iter().any(|object| object.pipeline.is_some());
-    let needed = audio_dsp::RATE / audio_dsp::PERIOD_FRAMES as u32;
+    let ll_period = file
+        .services
+        .iter()
+        .find(|service| service.krate == "ll-sched")
+        .map_or(1, |service| (service.arg & 0xFF).max(1));
+    let periods_per_second = audio_dsp::RATE / audio_dsp::PERIOD_FRAMES as u32;
+    let needed = periods_per_second * ll_period;
     (has_pipeline && hz != needed).then(|| {
         format!(
-            "tick_hz: {hz} Hz, but the audio pipeline plays one {}-frame period ({} ms at {} Hz) per tick: it needs tick_hz = {needed}",
+            "tick_hz: {hz} Hz, but the audio pipeline plays one {}-frame period ({} ms at {} Hz) per LL tick of {ll_period} kernel tick(s): it needs tick_hz = {needed}",
             audio_dsp::PERIOD_FRAMES,
             audio_dsp::PERIOD_FRAMES as u32 * 1000 / audio_dsp::RATE,
             audio_dsp::RATE
@@ -981,14 +987,11 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// Review S, not fixed: the pipeline plays one 1 ms period per LL tick,
-    /// and an LL tick is ll-sched's `arg & 0xFF` kernel ticks; nothing
-    /// checks that this is 1 ms. The default system with `tick_hz = 2000`
-    /// builds and plays every period twice as fast: `out.wav` runs at
-    /// double speed and the DAI clock counts no underrun (a pipeline
-    /// ahead of it is not counted); at 500 Hz every period is followed by
-    /// a `pcm-gap 1`. The build should refuse an LL tick other than 1 ms
-    /// in a system that runs the pipeline.
+    /// Found by review: the pipeline plays one 1 ms period per LL tick, and
+    /// an LL tick is ll-sched's `arg & 0xFF` kernel ticks; nothing checked
+    /// that this is 1 ms. The default system with `tick_hz = 2000` built
+    /// and played every period twice as fast; at 500 Hz every period was
+    /// followed by a `pcm-gap 1`. Now refused, with the rate it needs.
     #[test]
     fn a_pipeline_needs_a_one_millisecond_ll_tick() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -1010,9 +1013,22 @@ mod tests {
         };
         assert!(
             error.to_string().contains(
-                "tick_hz: 2000 Hz, but the audio pipeline plays one 48-frame period (1 ms at 48000 Hz) per tick: it needs tick_hz = 1000"
+                "tick_hz: 2000 Hz, but the audio pipeline plays one 48-frame period (1 ms at 48000 Hz) per LL tick of 1 kernel tick(s): it needs tick_hz = 1000"
             ),
             "{error}"
+        );
+        // An LL tick of two kernel ticks at 2 kHz is 1 ms again: fine;
+        // at 1 kHz it would be 2 ms: refused.
+        let mut system = load(&root.join("system.toml"), |_| true, None).unwrap();
+        for service in &mut system.file.services {
+            if service.krate == "ll-sched" {
+                service.arg = (service.arg & !0xFF) | 2;
+            }
+        }
+        assert_eq!(super::pipeline_tick_problem(&system.file, Some(2000)), None);
+        assert!(
+            super::pipeline_tick_problem(&system.file, Some(1000))
+                .is_some_and(|problem| problem.ends_with("it needs tick_hz = 2000"))
         );
     }
 
