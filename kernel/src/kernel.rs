@@ -8,8 +8,6 @@
 //! one place ([`Kernel::syscall`]): registers out, or the caller blocks
 //! and someone later writes its registers and wakes it.
 
-use core::ops::Not;
-
 use heapless::{String, Vec};
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
@@ -665,9 +663,9 @@ impl<H: Hardware> Kernel<H> {
             } => !can(self, endpoint, Rights::RECEIVE) || !can(self, notification, Rights::RECEIVE),
             Wait::Caller(object) => {
                 let slot = self.services[thread].frame.a[3];
-                self.cap(thread, slot, ObjectKind::Endpoint, Rights::SEND)
+                !self
+                    .cap(thread, slot, ObjectKind::Endpoint, Rights::SEND)
                     .is_ok_and(|cap| cap.object == object)
-                    .not()
             }
             Wait::Reply(_) | Wait::None => false,
         };
@@ -889,15 +887,10 @@ impl<H: Hardware> Kernel<H> {
         self.services.iter().enumerate().any(|(other, service)| {
             other != thread
                 && service.ending.is_none()
-                && service.regions.iter().any(|region| {
-                    region.object == object
-                        && service.tables.translate(region.va).is_some_and(|pte| {
-                            matches!(
-                                pte.access(),
-                                Some(Access::ReadWrite | Access::ReadWriteExecute)
-                            )
-                        })
-                })
+                && service
+                    .regions
+                    .iter()
+                    .any(|region| region.object == object && region.writable)
         })
     }
 
