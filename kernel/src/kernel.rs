@@ -1131,25 +1131,21 @@ impl<H: Hardware> Kernel<H> {
         if self.services[thread].reply_to.is_some() {
             return err(Error::BadArgument);
         }
-        let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
+        if !matches!(
+            self.objects.get(cap.object as usize),
+            Some(Object::Endpoint(_))
+        ) {
             return err(Error::WrongKind);
-        };
-        let mut next = endpoint.next_caller();
+        }
+        let mut next = self.next_caller(cap.object);
         // A receiver less urgent than a queued caller (it got RECEIVE after
         // the call was queued) may not serve it.
         while let Some(caller) = next
             && self.sched.priority(caller) < self.sched.priority(thread)
         {
-            self.services[caller].wait = Wait::None;
             self.wake_with(caller, Err(Error::PriorityInversion));
-            next = match self.objects.get_mut(cap.object as usize) {
-                Some(Object::Endpoint(endpoint)) => endpoint.next_caller(),
-                _ => None,
-            };
+            next = self.next_caller(cap.object);
         }
-        let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) else {
-            return err(Error::WrongKind);
-        };
         match next {
             Some(caller) => {
                 let caller_info = MsgInfo::decode(self.services[caller].frame.a[4]);
@@ -1161,7 +1157,10 @@ impl<H: Hardware> Kernel<H> {
                 ok_regs([badge, delivered.encode(), words[5], words[6], words[7]])
             }
             None => {
-                let _ = endpoint.receivers.push_back(thread as u8);
+                if let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize)
+                {
+                    let _ = endpoint.receivers.push_back(thread as u8);
+                }
                 self.services[thread].frame.a[4] = raw_info;
                 self.services[thread].wait = match notification {
                     Some(object) => {
@@ -1180,6 +1179,14 @@ impl<H: Hardware> Kernel<H> {
                 self.sched.block_current(None);
                 Outcome::Blocked
             }
+        }
+    }
+
+    /// Take the next caller queued on `endpoint`, if any.
+    fn next_caller(&mut self, endpoint: ObjectId) -> Option<ThreadId> {
+        match self.objects.get_mut(endpoint as usize) {
+            Some(Object::Endpoint(queue)) => queue.next_caller(),
+            _ => None,
         }
     }
 
