@@ -92,9 +92,8 @@ _kernel_exception:
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
   s32i a2, a1, 0+FRAME_A0
-  addi a2, a1, 0+(FRAME_SIZE - 128)
-  addi a2, a2, 127
-  addi a2, a2, 1
+  addi a2, a1, 127                # a1 + FRAME_SIZE, again in two steps
+  addi a2, a2, 0+(FRAME_SIZE - 127)
   s32i a2, a1, 0+FRAME_A1
   SAVE_SPECIAL a1, a2, 2
   movi a2, 0                      # the kernel runs with LITBASE off
@@ -273,8 +272,7 @@ _debug_exception:
   WSR_SR 0, SR_EXCSAVE2
   j _user_debug_exception
 1:
-  CLEAR_LITBASE a2, 2
-  movi a2, 6
+  movi a2, 6                      # (_unexpected_vector clears LITBASE)
   RSR_SR 3, SR_EPC6
   j _unexpected_vector
 
