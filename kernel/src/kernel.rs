@@ -1131,12 +1131,6 @@ impl<H: Hardware> Kernel<H> {
         if self.services[thread].reply_to.is_some() {
             return err(Error::BadArgument);
         }
-        if !matches!(
-            self.objects.get(cap.object as usize),
-            Some(Object::Endpoint(_))
-        ) {
-            return err(Error::WrongKind);
-        }
         let mut next = self.next_caller(cap.object);
         // A receiver less urgent than a queued caller (it got RECEIVE after
         // the call was queued) may not serve it.
@@ -1157,10 +1151,11 @@ impl<H: Hardware> Kernel<H> {
                 ok_regs([badge, delivered.encode(), words[5], words[6], words[7]])
             }
             None => {
-                if let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize)
-                {
-                    let _ = endpoint.receivers.push_back(thread as u8);
-                }
+                let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize)
+                else {
+                    return err(Error::WrongKind);
+                };
+                let _ = endpoint.receivers.push_back(thread as u8);
                 self.services[thread].frame.a[4] = raw_info;
                 self.services[thread].wait = match notification {
                     Some(object) => {
