@@ -742,6 +742,25 @@ fn check(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
 }
 
 fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
+    // The receiver summary every call reads equals a fresh scan.
+    for (index, object) in k.objects.iter().enumerate() {
+        let Object::Endpoint(endpoint) = object else {
+            continue;
+        };
+        let (mut holders, mut least_urgent) = (0u16, 0u8);
+        for (space, service) in k.services.iter().enumerate() {
+            if service.ending.is_none() && holds(k, space, index as u16, Rights::RECEIVE) {
+                holders |= 1 << space;
+                least_urgent = least_urgent.max(k.sched.priority(space));
+            }
+        }
+        if (endpoint.holders, endpoint.least_urgent) != (holders, least_urgent) {
+            return Err(format!(
+                "endpoint {index}: summary {:#x}/{} but the tables say {holders:#x}/{least_urgent}",
+                endpoint.holders, endpoint.least_urgent
+            ));
+        }
+    }
     for space in 0..k.services.len() as u8 {
         for (slot, cap) in k.caps.iter_space(space) {
             let Some(parent_at) = cap.parent() else {

@@ -273,6 +273,7 @@ impl<H: Hardware> Kernel<H> {
                 let rights = grant.rights & (Rights::READ | Rights::WRITE);
                 self.mem_map(thread, u32::from(grant.slot), va, rights.bits())?;
             }
+            self.after_install(at);
         }
         Ok(thread)
     }
@@ -530,14 +531,20 @@ impl<H: Hardware> Kernel<H> {
             return err(Error::BadArgument);
         };
         let badge = (args[3] != 0).then_some(args[3]);
-        Outcome::Return(self.caps.derive(from, to, rights, badge).map(|_| [0; 5]))
+        let result = self.caps.derive(from, to, rights, badge);
+        if result.is_ok() {
+            self.after_install(to);
+        }
+        Outcome::Return(result.map(|_| [0; 5]))
     }
 
     fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
         let space = thread as u8;
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
         let to = CapSpaces::<MAX_SERVICES>::slot_ref(space, to)?;
-        self.caps.move_cap(from, to)
+        self.caps.move_cap(from, to)?;
+        self.after_install(to);
+        Ok(())
     }
 
     fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
@@ -588,6 +595,7 @@ impl<H: Hardware> Kernel<H> {
             self.recheck_wait(space);
         }
         if cap.kind == ObjectKind::Endpoint {
+            self.refresh_receivers(cap.object);
             self.fail_orphaned_callers(cap.object);
         }
     }
@@ -932,9 +940,22 @@ impl<H: Hardware> Kernel<H> {
     /// (highest number) among the live services that can (0 when none). A
     /// call runs only where every possible server is at least as urgent as
     /// the caller: the build checks this for `system.toml`'s grants, this
-    /// for capabilities handed over at run time. One pass over the tables.
+    /// for capabilities handed over at run time. Read from the summary
+    /// [`Self::refresh_receivers`] keeps, not from the tables.
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
-        let mut other = false;
+        match self.objects.get(endpoint as usize) {
+            Some(Object::Endpoint(queue)) => (
+                u32::from(queue.holders) & !(1 << caller) != 0,
+                queue.least_urgent,
+            ),
+            _ => (false, 0),
+        }
+    }
+
+    /// Recompute who can receive on `endpoint` (one pass over the tables):
+    /// after a capability on it came or went, or a holder ended.
+    fn refresh_receivers(&mut self, endpoint: ObjectId) {
+        let mut holders = 0u16;
         let mut least_urgent = 0;
         for (space, service) in self.services.iter().enumerate() {
             if service.ending.is_none()
@@ -943,11 +964,25 @@ impl<H: Hardware> Kernel<H> {
                     .iter_space(space as u8)
                     .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
             {
-                other |= space != caller;
+                holders |= 1 << space;
                 least_urgent = least_urgent.max(self.sched.priority(space));
             }
         }
-        (other, least_urgent)
+        if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+            queue.holders = holders;
+            queue.least_urgent = least_urgent;
+        }
+    }
+
+    /// A capability was installed at `at`: if it names an endpoint, that
+    /// endpoint's receivers may have changed.
+    fn after_install(&mut self, at: CapRef) {
+        if let Ok(cap) = self.caps.get(at)
+            && cap.kind == ObjectKind::Endpoint
+        {
+            let object = cap.object;
+            self.refresh_receivers(object);
+        }
     }
 
     /// Fail the callers queued on `endpoint` that nobody else can answer.
@@ -1009,6 +1044,9 @@ impl<H: Hardware> Kernel<H> {
             };
             if let Ok(cap) = self.caps.get(source).copied() {
                 received.cap_received = self.caps.derive(source, target, cap.rights, None).is_ok();
+                if received.cap_received {
+                    self.after_install(target);
+                }
             }
         }
         received
@@ -1302,6 +1340,7 @@ impl<H: Hardware> Kernel<H> {
             .collect();
         self.caps.clear_space(thread as u8);
         for endpoint in endpoints {
+            self.refresh_receivers(endpoint);
             self.fail_orphaned_callers(endpoint);
         }
     }

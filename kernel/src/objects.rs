@@ -200,6 +200,12 @@ pub struct Endpoint {
     pub callers: WaitQueue,
     /// Threads blocked in `receive`, oldest first.
     pub receivers: WaitQueue,
+    /// Live services holding a RECEIVE capability on it, one bit each
+    /// (kept by the kernel whenever such a capability comes or goes, so a
+    /// call needs no scan of the capability tables).
+    pub holders: u16,
+    /// The least urgent priority among `holders` (0 when none).
+    pub least_urgent: u8,
 }
 
 impl Endpoint {
