@@ -207,11 +207,11 @@ pub struct Kernel<H: Hardware> {
 }
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
-type Regs = [u32; 5];
+pub(crate) type Regs = [u32; 5];
 
 /// What a handler decided for its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// Resume with these registers.
     Return(Result<Regs, Error>),
     /// The caller is blocked (its registers are written when it wakes).
@@ -283,7 +283,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Write results into a thread's frame.
-    fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
+    pub(crate) fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         let frame = &mut self.services[thread].frame;
         match result {
             Ok(values) => {
@@ -304,7 +304,7 @@ impl<H: Hardware> Kernel<H> {
         self.sched.wake(thread);
     }
 
-    fn cap(
+    pub(crate) fn cap(
         &self,
         thread: ThreadId,
         slot: u32,
@@ -369,7 +369,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn dispatch(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
+    pub(crate) fn dispatch(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
         match call {
             Syscall::Null => ok(0),
             Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),

@@ -172,6 +172,35 @@ impl Scheduler {
         true
     }
 
+    /// Whether a thread more urgent than the current one is ready (the
+    /// next `schedule` would switch).
+    pub fn preempts_current(&self) -> bool {
+        match (self.current, self.most_urgent_ready()) {
+            (Some(current), Some(priority)) => priority < self.priority[current],
+            (None, _) => true,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether a thread of `priority` made ready now, with the current one
+    /// blocked, would run next: no ready thread is at least as urgent
+    /// (equals would go first, FIFO).
+    pub fn would_run_next(&self, priority: u8) -> bool {
+        self.ready_mask & ((2 << priority) - 1) == 0
+    }
+
+    /// The current thread blocks (at most until tick `until`) and `to`,
+    /// blocked until now, runs at once: the direct switch of an IPC fast
+    /// path, valid where [`Self::would_run_next`] holds for `to`. No queue
+    /// changes: neither thread is queued before or after.
+    pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
+        if let Some(current) = self.current {
+            self.state[current] = ThreadState::Blocked { until };
+        }
+        self.state[to] = ThreadState::Running;
+        self.current = Some(to);
+    }
+
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
         if self.state[id] == ThreadState::Ready {

@@ -1,0 +1,208 @@
+//! The light system-call path: what the trap entry may do without saving
+//! a full frame, decided here in plain Rust (the assembly only follows the
+//! answer).
+//!
+//! The entry runs [`Kernel::light_syscall`] with PS.EXCM still set, on the
+//! kernel stack, with the caller's a2..a8 as arguments and its a12..a15
+//! and special registers untouched (Rust preserves a12..a15 under call0
+//! and never touches the others). So a light call may touch only kernel
+//! memory (pinned): no user buffer, no page table. What it cannot do
+//! that way it hands to the full path ([`Light::Slow`]) *before* changing
+//! anything, with the arguments stored in the caller's frame, so the full
+//! path sees the call exactly as if it had taken it from the start.
+//!
+//! Two seL4-style IPC fast paths live here: `Call` to a server already
+//! waiting in `Recv`/`ReplyRecv`, and `ReplyRecv` whose reply finds its
+//! caller and whose receive finds no caller queued — both registers-only
+//! (no payload, no capability), both a direct switch to the other thread
+//! when the scheduler would pick it anyway. Their results equal the full
+//! path's, register for register (tested below against it).
+
+use sotto_abi::Syscall;
+use sotto_abi::cap::{ObjectKind, Rights};
+use sotto_abi::syscall::MsgInfo;
+
+use crate::kernel::{Hardware, Kernel, Object, Outcome, Wait};
+use crate::sched::ThreadId;
+
+/// What the light entry does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Light {
+    /// Return to the caller: a2 = status, a3 = value, a4..a11 zero.
+    Return(u32, u32),
+    /// Run this thread from its frame (the caller's own results, if it is
+    /// the one, are in its frame).
+    Resume(ThreadId),
+    /// Nothing is ready: save the caller and idle until something is.
+    Idle,
+    /// Not a light call: the arguments are in the caller's frame and
+    /// nothing changed; take the full path.
+    Slow,
+}
+
+/// `MsgInfo` of a plain message: no payload, no capability, no receive
+/// slot (the encoding of `MsgInfo::new(0)`).
+const PLAIN: u32 = MsgInfo::new(0).encode();
+/// `ReplyRecv`'s "tell me if my reply is dropped" flag.
+const REPLY_DROPPED: u32 = MsgInfo {
+    reply_dropped: true,
+    ..MsgInfo::new(0)
+}
+.encode();
+/// The receive-slot field of an info word.
+const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
+
+impl<H: Hardware> Kernel<H> {
+    /// Run system call `number` (a3..a8 = `args`) of the current thread on
+    /// the light path, or say it needs the full one.
+    pub fn light_syscall(&mut self, number: u32, args: [u32; 6]) -> Light {
+        let Some(thread) = self.sched.current() else {
+            return Light::Slow;
+        };
+        let words = [args[0], args[1], args[2], args[3], args[4]];
+        let outcome = match Syscall::from_raw(number) {
+            Some(Syscall::Null) => return Light::Return(0, 0),
+            // Calls that touch only kernel state: the full path's handler.
+            Some(
+                call @ (Syscall::Yield
+                | Syscall::Cycles
+                | Syscall::Ticks
+                | Syscall::NotifySignal
+                | Syscall::NotifyPoll
+                | Syscall::NotifyWait
+                | Syscall::SemGive),
+            ) => self.dispatch(thread, call, words),
+            Some(Syscall::Call) => match self.fast_call(thread, args, None) {
+                Some(light) => return light,
+                None => return self.to_slow(thread, number, args),
+            },
+            Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
+                Some(light) => return light,
+                None => return self.to_slow(thread, number, args),
+            },
+            _ => return self.to_slow(thread, number, args),
+        };
+        self.finish(thread, outcome)
+    }
+
+    /// Hand the call to the full path: its registers go into the frame as
+    /// the full entry would have saved them (a9..a11 are not preserved by
+    /// a system call: zero).
+    fn to_slow(&mut self, thread: ThreadId, number: u32, args: [u32; 6]) -> Light {
+        let frame = &mut self.services[thread].frame;
+        frame.a[2] = number;
+        frame.a[3..9].copy_from_slice(&args);
+        frame.a[9..12].fill(0);
+        Light::Slow
+    }
+
+    /// After a light handler: return directly when the caller keeps the
+    /// CPU, else leave its results in its frame and pick the next thread.
+    fn finish(&mut self, thread: ThreadId, outcome: Outcome) -> Light {
+        match outcome {
+            Outcome::Return(result) => {
+                if !self.sched.preempts_current() {
+                    match result {
+                        Ok([value, 0, 0, 0, 0]) => return Light::Return(0, value),
+                        Err(error) => return Light::Return(error as u32, 0),
+                        Ok(_) => {}
+                    }
+                }
+                self.set_result(thread, result);
+            }
+            Outcome::Yield => {
+                self.set_result(thread, Ok([0; 5]));
+                self.sched.yield_current();
+            }
+            Outcome::Blocked | Outcome::Ended => {}
+        }
+        match self.sched.schedule() {
+            Some(next) => Light::Resume(next),
+            None => Light::Idle,
+        }
+    }
+
+    /// `Call` to a server waiting in receive, registers only: the message
+    /// goes straight into the server's frame and the server runs — if the
+    /// scheduler would run it next anyway. `None`: the full path decides
+    /// (errors included), nothing changed.
+    fn fast_call(&mut self, thread: ThreadId, args: [u32; 6], until: Option<u64>) -> Option<Light> {
+        if args[1] != PLAIN {
+            return None;
+        }
+        let cap = self
+            .cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND)
+            .ok()?;
+        let Some(Object::Endpoint(endpoint)) = self.objects.get(cap.object as usize) else {
+            return None;
+        };
+        let server = usize::from(*endpoint.receivers.front()?);
+        let answerable = u32::from(endpoint.holders) & !(1 << thread) != 0;
+        if !answerable
+            || endpoint.least_urgent > self.sched.priority(thread)
+            || self.services[server].wait != Wait::Receiver(cap.object)
+            || !self.sched.would_run_next(self.sched.priority(server))
+        {
+            return None;
+        }
+        if let Some(Object::Endpoint(endpoint)) = self.objects.get_mut(cap.object as usize) {
+            endpoint.receivers.pop_front();
+        }
+        // The caller's registers, as the full entry would have saved them
+        // (a reply reads its receive slot from a4).
+        self.services[thread].frame.a[3..8].copy_from_slice(&args[..5]);
+        self.services[thread].wait = Wait::Reply(server);
+        let receiver = &mut self.services[server];
+        let delivered = receiver.frame.a[4] & RECV_SLOT_FIELD;
+        receiver.frame.a[2..8].copy_from_slice(&[
+            0,
+            cap.badge,
+            delivered,
+            args[2],
+            args[3],
+            args[4],
+        ]);
+        receiver.reply_to = Some(thread);
+        receiver.wait = Wait::None;
+        self.sched.hand_over(server, until);
+        Some(Light::Resume(server))
+    }
+
+    /// `ReplyRecv` whose reply finds its caller waiting and whose receive
+    /// finds no caller queued, registers only: the reply goes into the
+    /// caller's frame, this thread waits on the endpoint, the caller runs
+    /// — if the scheduler would run it next anyway.
+    fn fast_reply_recv(&mut self, thread: ThreadId, args: [u32; 6]) -> Option<Light> {
+        if args[1] & !REPLY_DROPPED != 0 {
+            return None;
+        }
+        let caller = self.services[thread].reply_to?;
+        if self.services[caller].wait != Wait::Reply(thread)
+            || !self.sched.would_run_next(self.sched.priority(caller))
+        {
+            return None;
+        }
+        let cap = self
+            .cap(thread, args[0], ObjectKind::Endpoint, Rights::RECEIVE)
+            .ok()?;
+        match self.objects.get_mut(cap.object as usize) {
+            Some(Object::Endpoint(endpoint)) if endpoint.callers.is_empty() => {
+                endpoint.receivers.push_back(thread as u8).ok()?;
+            }
+            _ => return None,
+        }
+        let server = &mut self.services[thread];
+        server.reply_to = None;
+        server.frame.a[4] = args[1];
+        server.wait = Wait::Receiver(cap.object);
+        let client = &mut self.services[caller];
+        let delivered = client.frame.a[4] & RECV_SLOT_FIELD;
+        client.frame.a[2..8].copy_from_slice(&[0, delivered, 0, args[2], args[3], args[4]]);
+        client.wait = Wait::None;
+        self.sched.hand_over(caller, None);
+        Some(Light::Resume(caller))
+    }
+}
+
+#[cfg(test)]
+mod tests;

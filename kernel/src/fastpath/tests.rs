@@ -1,0 +1,204 @@
+//! The light path against the full one: two identical kernels run the
+//! same random system calls, one through `light_syscall` (falling back to
+//! the full path when it says so), one through the full path only; after
+//! every call the threads, their waits, the objects and every register a
+//! thread sees when it runs must be the same.
+
+use proptest::prelude::{Just, Strategy, any, prop, prop_oneof, proptest};
+use proptest::test_runner::Config;
+use sotto_abi::Syscall;
+use sotto_abi::cap::Rights;
+use sotto_abi::manifest::ObjectParams;
+
+use super::Light;
+use crate::kernel::{Kernel, Object};
+use crate::sched::ThreadState;
+use crate::testkit::{TestHw, add, grant, kernel};
+
+/// Objects: clock, two endpoints, a notification, a semaphore.
+const CLOCK: u16 = 0;
+const EP_A: u16 = 1;
+const EP_B: u16 = 2;
+const NOTE: u16 = 3;
+const SEM: u16 = 4;
+
+/// Four services: two servers (priorities 1 and 2) and two clients
+/// (priorities 2 and 3), every one able to signal, give and wait; the
+/// servers receive on one endpoint each, clients call both (slots 1, 2).
+fn system() -> Kernel<TestHw> {
+    let mut k = kernel(&[
+        ObjectParams::Clock,
+        ObjectParams::Endpoint,
+        ObjectParams::Endpoint,
+        ObjectParams::Notification,
+        ObjectParams::Semaphore { initial: 1, max: 2 },
+    ]);
+    let all = Rights::SEND | Rights::RECEIVE;
+    let common = |first: u16, second: u16, rights| {
+        [
+            grant(1, first, rights),
+            grant(2, second, rights),
+            grant(3, NOTE, all),
+            grant(4, SEM, all),
+            grant(5, CLOCK, Rights::READ),
+        ]
+    };
+    add(&mut k, "server-a", 1, &common(EP_A, EP_B, Rights::RECEIVE));
+    add(&mut k, "server-b", 2, &common(EP_B, EP_A, Rights::RECEIVE));
+    add(&mut k, "client-a", 2, &common(EP_A, EP_B, Rights::SEND));
+    add(&mut k, "client-b", 3, &common(EP_B, EP_A, Rights::SEND));
+    k
+}
+
+/// One system call by whichever thread runs: number and a3..a8.
+#[derive(Clone, Debug)]
+struct Step {
+    number: u32,
+    args: [u32; 6],
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let number = prop_oneof![
+        Just(Syscall::Null as u32),
+        Just(Syscall::Yield as u32),
+        Just(Syscall::Cycles as u32),
+        Just(Syscall::NotifySignal as u32),
+        Just(Syscall::NotifyWait as u32),
+        Just(Syscall::NotifyPoll as u32),
+        Just(Syscall::SemGive as u32),
+        Just(Syscall::SemTake as u32),
+        Just(Syscall::Call as u32),
+        Just(Syscall::Call as u32),
+        Just(Syscall::Recv as u32),
+        Just(Syscall::Reply as u32),
+        Just(Syscall::ReplyRecv as u32),
+        Just(Syscall::ReplyRecv as u32),
+        Just(99u32),
+    ];
+    // Slots 1..5 mostly, sometimes out of range; plain infos mostly.
+    let slot = prop_oneof![8 => 1u32..6, 1 => any::<u32>()];
+    let info = prop_oneof![8 => Just(0u32), 1 => Just(1u32 << 15), 1 => any::<u32>()];
+    let step = (number, slot, info, any::<[u32; 4]>()).prop_map(|(number, slot, info, rest)| {
+        Step {
+            number,
+            args: [slot, info, rest[0], rest[1], rest[2], rest[3] | 1],
+        }
+    });
+    prop::collection::vec(step, 1..120)
+}
+
+/// Everything a thread can observe, and what the kernel keeps about it.
+fn snapshot(k: &Kernel<TestHw>) -> String {
+    let mut out = format!("current {:?}\n", k.sched.current());
+    for (index, service) in k.services.iter().enumerate() {
+        let state = k.sched.state(index);
+        // Registers are observable once the thread may run again.
+        let registers = if matches!(state, ThreadState::Ready | ThreadState::Running) {
+            format!("{:x?}", &service.frame.a[2..8])
+        } else {
+            String::from("-")
+        };
+        out += &format!(
+            "{index}: {state:?} wait {:?} reply_to {:?} regs {registers}\n",
+            service.wait, service.reply_to
+        );
+    }
+    for (index, object) in k.objects.iter().enumerate() {
+        let text = match object {
+            Object::Endpoint(endpoint) => format!(
+                "callers {:?} receivers {:?}",
+                endpoint.callers.iter().collect::<Vec<_>>(),
+                endpoint.receivers.iter().collect::<Vec<_>>()
+            ),
+            Object::Notification(notification) => format!(
+                "bits {} waiters {:?}",
+                notification.pending(),
+                notification.waiters().collect::<Vec<_>>()
+            ),
+            Object::Semaphore(semaphore) => format!("count {}", semaphore.count()),
+            _ => String::new(),
+        };
+        out += &format!("object {index}: {text}\n");
+    }
+    out
+}
+
+/// The full path as the trap entry runs it: registers into the frame,
+/// the handler, then the scheduler's choice.
+fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
+    let frame = &mut k.services[thread].frame;
+    frame.a[2] = step.number;
+    frame.a[3..9].copy_from_slice(&step.args);
+    k.syscall(thread);
+    k.sched.schedule();
+}
+
+/// The light path, falling back like the entry does; a direct return
+/// leaves its two results (and zeros) in the registers, here the frame.
+fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
+    let light = k.light_syscall(step.number, step.args);
+    match light {
+        Light::Return(status, value) => {
+            k.services[thread].frame.a[2..8].copy_from_slice(&[status, value, 0, 0, 0, 0]);
+        }
+        Light::Slow => {
+            assert_eq!(k.services[thread].frame.a[2], step.number);
+            k.syscall(thread);
+            k.sched.schedule();
+        }
+        Light::Resume(next) => assert_eq!(k.sched.current(), Some(next)),
+        Light::Idle => assert_eq!(k.sched.current(), None),
+    }
+    light
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 400, ..Config::default() })]
+
+    #[test]
+    fn the_light_path_does_what_the_full_path_does(steps in steps()) {
+        let (mut fast, mut slow) = (system(), system());
+        fast.sched.schedule();
+        slow.sched.schedule();
+        for (index, step) in steps.iter().enumerate() {
+            let Some(thread) = fast.sched.current() else { break };
+            light(&mut fast, thread, step);
+            full(&mut slow, thread, step);
+            assert_eq!(
+                snapshot(&fast),
+                snapshot(&slow),
+                "after step {index}: {step:?} by thread {thread}"
+            );
+        }
+    }
+}
+
+/// The fast paths are taken where they should be: a client calling a
+/// waiting server switches to it directly, and the server's `ReplyRecv`
+/// switches straight back.
+#[test]
+fn a_call_and_its_reply_take_the_fast_paths() {
+    let mut k = system();
+    assert_eq!(k.sched.schedule(), Some(0));
+    assert_eq!(
+        k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]),
+        Light::Slow
+    );
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1), "server-a waits; server-b runs");
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(1);
+    assert_eq!(k.sched.schedule(), Some(2));
+    let call = k.light_syscall(Syscall::Call as u32, [1, 0, 7, 8, 9, 0]);
+    assert_eq!(call, Light::Resume(0), "straight to the waiting server");
+    assert_eq!(&k.services[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
+    let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]);
+    assert_eq!(reply, Light::Resume(2), "straight back to the caller");
+    assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, 0, 10, 11, 12]);
+    assert_eq!(k.light_syscall(Syscall::Null as u32, [0; 6]), Light::Return(0, 0));
+    // A message with a payload is not registers-only: the full path.
+    assert_eq!(
+        k.light_syscall(Syscall::Call as u32, [1, 4, 0, 0, 0, 0]),
+        Light::Slow
+    );
+}
