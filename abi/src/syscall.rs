@@ -124,6 +124,7 @@ impl Syscall {
     ];
 
     /// Decode a number from a2.
+    #[inline]
     pub fn from_raw(raw: u32) -> Option<Syscall> {
         // A static, not `Self::ALL`: a const array would be built on the
         // stack at every call, on the kernel's hottest path.
@@ -167,6 +168,7 @@ pub const IPC_PAYLOAD_MAX: u16 = 4096;
 
 impl MsgInfo {
     /// A message with `len` payload bytes and no capability.
+    #[inline]
     pub const fn new(len: u16) -> MsgInfo {
         MsgInfo {
             len,
@@ -180,6 +182,7 @@ impl MsgInfo {
 
     /// Pack into a register. Slot fields hold `slot + 1`, so an all-zero
     /// register is a plain message with no capability.
+    #[inline]
     pub const fn encode(self) -> u32 {
         (self.len as u32 & 0x1FFF)
             | ((self.cap_received as u32) << 13)
@@ -190,6 +193,7 @@ impl MsgInfo {
     }
 
     /// Unpack a register.
+    #[inline]
     pub const fn decode(raw: u32) -> MsgInfo {
         MsgInfo {
             len: (raw & 0x1FFF) as u16,
@@ -274,11 +278,15 @@ impl Error {
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
     /// codes come back as `None` inside `Err`).
+    #[inline]
     pub fn check(status: u32) -> Result<(), Option<Error>> {
         if status == 0 {
             return Ok(());
         }
-        Err(Self::ALL.into_iter().find(|error| *error as u32 == status))
+        // A static, not `Self::ALL`: a const array would be copied onto the
+        // stack at every call, on every service's system-call path.
+        static ALL: [Error; Error::ALL.len()] = Error::ALL;
+        Err(ALL.iter().copied().find(|error| *error as u32 == status))
     }
 
     /// A short description.

@@ -55,23 +55,28 @@ const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
 impl<H: Hardware> Kernel<H> {
     /// Run system call `number` (a3..a8 = `args`) of the current thread on
     /// the light path, or say it needs the full one.
+    #[inline]
     pub fn light_syscall(&mut self, number: u32, args: [u32; 6]) -> Light {
+        if number == Syscall::Null as u32 {
+            return Light::Return(0, 0);
+        }
+        self.light_call(number, args)
+    }
+
+    /// Every light call but the null one (kept out of line, so the null
+    /// call pays for no stack frame).
+    #[inline(never)]
+    fn light_call(&mut self, number: u32, args: [u32; 6]) -> Light {
         let Some(thread) = self.sched.current() else {
             return Light::Slow;
         };
-        let words = [args[0], args[1], args[2], args[3], args[4]];
         let outcome = match Syscall::from_raw(number) {
-            Some(Syscall::Null) => return Light::Return(0, 0),
-            // Calls that touch only kernel state: the full path's handler.
-            Some(
-                call @ (Syscall::Yield
-                | Syscall::Cycles
-                | Syscall::Ticks
-                | Syscall::NotifySignal
-                | Syscall::NotifyPoll
-                | Syscall::NotifyWait
-                | Syscall::SemGive),
-            ) => self.dispatch(thread, call, words),
+            Some(Syscall::SemGive) => self.sem_give(thread, args[0]),
+            Some(Syscall::NotifySignal) => self.notify_signal(thread, args[0], args[1]),
+            Some(Syscall::NotifyWait) => self.notify_wait(thread, args[0], true),
+            Some(Syscall::NotifyPoll) => self.notify_wait(thread, args[0], false),
+            Some(Syscall::Cycles) => self.cycles(thread),
+            Some(Syscall::Yield) => Outcome::Yield,
             Some(Syscall::Call) => match self.fast_call(thread, args, None) {
                 Some(light) => return light,
                 None => return self.to_slow(thread, number, args),

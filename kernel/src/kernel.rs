@@ -408,10 +408,7 @@ impl<H: Hardware> Kernel<H> {
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
             }
-            Syscall::Cycles if self.holds(thread, ObjectKind::Clock, Rights::READ) => {
-                ok(self.hw.cycles())
-            }
-            Syscall::Cycles => err(Error::MissingRight),
+            Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.ticks as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
             Syscall::CapMove => {
@@ -683,7 +680,16 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
+    /// The cycle counter, for holders of a clock capability.
+    pub(crate) fn cycles(&mut self, thread: ThreadId) -> Outcome {
+        if self.holds(thread, ObjectKind::Clock, Rights::READ) {
+            ok(self.hw.cycles())
+        } else {
+            err(Error::MissingRight)
+        }
+    }
+
+    pub(crate) fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
@@ -720,7 +726,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
+    pub(crate) fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
@@ -741,7 +747,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+    pub(crate) fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),

@@ -20,7 +20,8 @@ use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
-use sotto_kernel::trap::{FaultReport, TrapFrame, ps};
+use sotto_kernel::fastpath::Light;
+use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 
 use crate::Global;
 
@@ -416,6 +417,41 @@ extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
     if interrupt {
         crate::on_interrupts();
     }
+    next_frame()
+}
+
+/// The seventh argument register (a8) of a light system call, stored here
+/// by `_syscall_light` (it does not fit the six register arguments).
+#[unsafe(no_mangle)]
+static mut sotto_light_a8: u32 = 0;
+
+/// The light system-call path (`_syscall_light`): the portable kernel
+/// decides; this gives the assembly its answer in a2 (status, or a
+/// [`light`] marker) and a3 (value, or the frame to run). (The entry
+/// answers the null call itself: status 0, value 0, as
+/// [`Kernel::light_syscall`] would.)
+#[unsafe(no_mangle)]
+extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> u64 {
+    let pack = |a2: u32, a3: u32| u64::from(a2) | (u64::from(a3) << 32);
+    // SAFETY: written by the trap entry before this call; nothing else
+    // writes it, and the kernel runs on one core without nesting.
+    let a8 = unsafe { *(&raw const sotto_light_a8) };
+    match KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8])) {
+        Light::Return(status, value) => pack(status, value),
+        Light::Slow => pack(light::SLOW, 0),
+        Light::Resume(thread) => {
+            switch_to(thread);
+            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
+            pack(light::SWITCH, frame as u32)
+        }
+        Light::Idle => pack(light::SWITCH, 0),
+    }
+}
+
+/// The light path found no thread ready (its caller is saved): idle with
+/// interrupts open until one is, and return its frame.
+#[unsafe(no_mangle)]
+extern "C" fn sotto_idle() -> *mut TrapFrame {
     next_frame()
 }
 

@@ -97,10 +97,23 @@ pub mod sr {
     pub const EXCSAVE4: u32 = 212;
     /// Literal base (extended L32R option), writable in every ring.
     pub const LITBASE: u32 = 5;
+    /// MISC0, a scratch register: the light system-call path keeps the
+    /// caller's stack pointer there.
+    pub const MISC0: u32 = 244;
     /// EPC of the debug level (6).
     pub const EPC6: u32 = 182;
     /// EPS of the debug level (6).
     pub const EPS6: u32 = 198;
+}
+
+/// What `sotto_syscall` (the light system-call path) returns in a2 besides
+/// a status code (status codes are small numbers).
+pub mod light {
+    /// Take the full path: the arguments are in the caller's frame.
+    pub const SLOW: u32 = 0xFFFF_FFFF;
+    /// Run the frame in a3 (the caller's own, or another thread's; 0:
+    /// none is ready, idle).
+    pub const SWITCH: u32 = 0xFFFF_FFFE;
 }
 
 /// User-register numbers (RUR/WUR) llvm-mc does not know by name.
@@ -120,8 +133,11 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 45] {
+pub fn asm_constants() -> [(&'static str, u32); 49] {
     [
+        ("LIGHT_SLOW", light::SLOW),
+        ("LIGHT_SWITCH", light::SWITCH),
+        ("SR_MISC0", sr::MISC0),
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
         ("FRAME_SAR", offset_of!(TrapFrame, sar) as u32),
@@ -160,6 +176,7 @@ pub fn asm_constants() -> [(&'static str, u32); 45] {
         ("SR_EPC6", sr::EPC6),
         ("SR_EPS6", sr::EPS6),
         ("EXCCAUSE_BREAKPOINT", ExceptionCause::Breakpoint.raw()),
+        ("EXCCAUSE_SYSCALL", ExceptionCause::Syscall.raw()),
         ("EXCCAUSE_ITLB_MISS", ExceptionCause::InstTlbMiss.raw()),
         ("EXCCAUSE_DTLB_MISS", ExceptionCause::LoadStoreTlbMiss.raw()),
         (

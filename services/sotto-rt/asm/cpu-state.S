@@ -40,8 +40,9 @@ sotto_rt_state_read:
   .global sotto_rt_state_swap
   .balign 4
 sotto_rt_state_swap:
+  addi a1, a1, -16                # out survives the call on the stack
+  s32i a3, a1, 0                  # (a system call keeps a12..a15 only)
   mov a8, a2
-  mov a9, a3
   mov a10, a4
   mov a11, a5
   l32i a6, a8, 0
@@ -71,6 +72,8 @@ sotto_rt_state_swap:
   movi a5, 0
   syscall
   mov a10, a2
+  l32i a9, a1, 0
+  addi a1, a1, 16
   rsr a3, scompare1
   s32i a3, a9, 0
   rur a3, threadptr

@@ -60,6 +60,58 @@
   s32i \tmp, \base, 0+FRAME_EXPSTATE
   .endm
 
+# Save the caller of a light system call that is switched away from into
+# its frame \f (a full frame: `_restore_frame` resumes it after the
+# `syscall`). a2..a7 hold its results or arguments already (fastpath.rs);
+# a8..a11, SAR, LCOUNT and LITBASE are zero by then (a system call does not
+# preserve a8..a11 or SAR; LCOUNT and LITBASE were checked zero). \t is a
+# scratch register, \t_number its number.
+  .macro SAVE_LIGHT_CALLER f, t, t_number
+  rsr \t, excsave1
+  s32i \t, \f, 0+FRAME_A0
+  RSR_SR \t_number, SR_MISC0
+  s32i \t, \f, 0+FRAME_A1
+  rsr \t, epc1
+  addi \t, \t, 3
+  s32i \t, \f, 0+FRAME_PC
+  rsr \t, ps
+  s32i \t, \f, 0+FRAME_PS
+  s32i a12, \f, 0+FRAME_A12
+  s32i a13, \f, 0+FRAME_A13
+  s32i a14, \f, 0+FRAME_A14
+  s32i a15, \f, 0+FRAME_A15
+  rsr \t, lbeg
+  s32i \t, \f, 0+FRAME_LBEG
+  rsr \t, lend
+  s32i \t, \f, 0+FRAME_LEND
+  rsr \t, scompare1
+  s32i \t, \f, 0+FRAME_SCOMPARE1
+  rur \t, threadptr
+  s32i \t, \f, 0+FRAME_THREADPTR
+  rsr \t, acclo
+  s32i \t, \f, 0+FRAME_ACCLO
+  rsr \t, acchi
+  s32i \t, \f, 0+FRAME_ACCHI
+  rsr \t, m0
+  s32i \t, \f, 0+FRAME_M0
+  rsr \t, m1
+  s32i \t, \f, 0+FRAME_M1
+  rsr \t, m2
+  s32i \t, \f, 0+FRAME_M2
+  rsr \t, m3
+  s32i \t, \f, 0+FRAME_M3
+  RUR_UR \t_number, UR_EXPSTATE
+  s32i \t, \f, 0+FRAME_EXPSTATE
+  movi \t, 0
+  s32i \t, \f, 0+FRAME_A8
+  s32i \t, \f, 0+FRAME_A9
+  s32i \t, \f, 0+FRAME_A10
+  s32i \t, \f, 0+FRAME_A11
+  s32i \t, \f, 0+FRAME_SAR
+  s32i \t, \f, 0+FRAME_LCOUNT
+  s32i \t, \f, 0+FRAME_LITBASE
+  .endm
+
 # Clear LITBASE: with extended L32R enabled every `l32r` (so every `movi` of
 # a symbol, and the Rust code) would load from where the user pointed it.
 # \tmp is free; \tmp_number its register number.
@@ -211,6 +263,105 @@ sotto_enter_user:
   s32i a2, a3, 0
   mov a1, a2
   j _restore_frame
+
+# The light system-call entry, from the user vector: the user's a0 in
+# EXCSAVE1, every other register the user's, PS.EXCM set. While LITBASE is
+# off and no zero-overhead loop is armed (else: the full path), it runs
+# `sotto_syscall` (kernel/src/fastpath.rs decides) with EXCM still set, on
+# the kernel stack, a2..a8 as arguments: call0 keeps a12..a15, the kernel
+# touches no other user register, and it touches only pinned kernel
+# memory. Nothing is saved unless the thread changes.
+  .global _syscall_light
+  .balign 4
+_syscall_light:
+  rsr a0, lcount
+  bnez a0, 9f
+  beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
+  RSR_SR 0, SR_LITBASE
+  bnez a0, 9f
+  WSR_SR 1, SR_MISC0
+  movi a1, sotto_light_a8         # the seventh argument
+  s32i a8, a1, 0
+  movi a1, _boot_stack_top
+  call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
+  bltz a2, 1f
+  movi a4, 0                      # a direct return: a2, a3 results, the
+  movi a5, 0                      # other scratch registers wiped
+  movi a6, 0
+  movi a7, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  RSR_SR 1, SR_MISC0
+  rsr a0, epc1
+  addi a0, a0, 3
+  wsr a0, epc1
+  rsr a0, excsave1
+  rfe
+8:
+  movi a3, 0
+  rsr a0, epc1
+  addi a0, a0, 3
+  wsr a0, epc1
+  rsr a0, excsave1
+  rfe
+9:
+  j _user_exception
+1:
+  addi a4, a2, 1
+  beqz a4, _syscall_slow          # LIGHT_SLOW
+  movi a4, sotto_current_frame    # LIGHT_SWITCH: run the frame in a3
+  l32i a5, a4, 0
+  bne a3, a5, 4f
+                                  # the caller again, results in its frame
+  l32i a2, a5, 0+FRAME_A2
+  l32i a3, a5, 0+FRAME_A3
+  l32i a4, a5, 0+FRAME_A4
+  l32i a6, a5, 0+FRAME_A6
+  l32i a7, a5, 0+FRAME_A7
+  l32i a5, a5, 0+FRAME_A5
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  RSR_SR 1, SR_MISC0
+  rsr a0, epc1
+  addi a0, a0, 3
+  wsr a0, epc1
+  rsr a0, excsave1
+  rfe
+4:                                # another thread: save the caller
+  SAVE_LIGHT_CALLER a5, a6, 6
+  beqz a3, 3f
+  s32i a3, a4, 0
+  mov a1, a3
+  j _restore_frame
+3:                                # nothing is ready: idle with EXCM clear
+  movi a1, _boot_stack_top
+  movi a0, 0
+  ENTER_KERNEL_PS a2
+  call0 sotto_idle                # -> a2 = the frame to run
+  j sotto_enter_user
+
+# The light path handed the call to the full one: a2..a8 are in the frame
+# (a9..a11 zero), the rest is still in the registers.
+_syscall_slow:
+  movi a2, sotto_current_frame
+  l32i a2, a2, 0
+  RSR_SR 3, SR_MISC0
+  s32i a3, a2, 0+FRAME_A1
+  rsr a3, excsave1
+  s32i a3, a2, 0+FRAME_A0
+  s32i a12, a2, 0+FRAME_A12
+  s32i a13, a2, 0+FRAME_A13
+  s32i a14, a2, 0+FRAME_A14
+  s32i a15, a2, 0+FRAME_A15
+  SAVE_SPECIAL a2, a3, 3
+  movi a3, 0
+  s32i a3, a2, 0+FRAME_LITBASE    # off (checked on entry)
+  s32i a3, a2, 0+FRAME_SAR        # not preserved by a system call
+  j _user_trap
 
 # Double exception. a2 = DEPC, original a2 in EXCSAVE3. A fault of a TLB
 # refill load becomes an ordinary exception (cause: the TLB miss, address:

@@ -53,11 +53,25 @@ _vector_base:
 _kernel_vector:
   LEVEL1_VECTOR _kernel_exception
 
-  # User vector: exceptions and level-1 interrupts with PS.UM = 1.
+  # User vector: exceptions and level-1 interrupts with PS.UM = 1. A
+  # system call goes to the light entry before anything else (reading
+  # EXCCAUSE refills nothing, so EXCVADDR is still intact for the rest).
   .org 0x340
   .global _user_vector
 _user_vector:
-  LEVEL1_VECTOR _user_exception
+  wsr a0, excsave1
+  rsr a0, exccause
+  bnei a0, 0+EXCCAUSE_SYSCALL, 1f
+  j _syscall_light
+1:
+  rsr a0, excvaddr
+  WSR_SR 0, SR_EXCSAVE2
+  rsr a0, exccause
+  addi a0, a0, -EXCCAUSE_DTLB_MISS
+  beqz a0, _dtlb_miss
+  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
+  beqz a0, _itlb_miss
+  j _user_exception
 
   # Double exception: an exception while PS.EXCM was set.
   .org 0x3c0
