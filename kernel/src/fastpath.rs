@@ -22,6 +22,7 @@ use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::syscall::MsgInfo;
 
+use crate::cap::{CapRef, ObjectId};
 use crate::kernel::{Hardware, Kernel, Object, Outcome, Wait};
 use crate::sched::ThreadId;
 
@@ -40,6 +41,20 @@ pub enum Light {
     Slow,
 }
 
+/// What the system-call entry may do through a capability slot without
+/// the kernel proper (its give and signal fast paths, in assembly): only
+/// while nobody waits (else a thread wakes) and, for a semaphore, below
+/// its most (else the error comes from the full handler).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastOp {
+    /// Nothing: the light path.
+    None = 0,
+    /// `SemGive`: count up.
+    Give = 1,
+    /// `NotifySignal`: OR the bits in.
+    Signal = 2,
+}
+
 /// `MsgInfo` of a plain message: no payload, no capability, no receive
 /// slot (the encoding of `MsgInfo::new(0)`).
 const PLAIN: u32 = MsgInfo::new(0).encode();
@@ -53,6 +68,44 @@ const REPLY_DROPPED: u32 = MsgInfo {
 const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
 
 impl<H: Hardware> Kernel<H> {
+    /// What the entry may do through slot `at` on its own: exactly what
+    /// the full handlers allow (`SemGive` and `NotifySignal` need SEND on
+    /// an object of the right kind).
+    pub fn fast_op(&self, at: CapRef) -> (FastOp, Option<ObjectId>) {
+        let Ok(cap) = self.caps.get(at) else {
+            return (FastOp::None, None);
+        };
+        let op = match (cap.kind, self.objects.get(cap.object as usize)) {
+            _ if !cap.rights.contains(Rights::SEND) => FastOp::None,
+            (ObjectKind::Semaphore, Some(Object::Semaphore(_))) => FastOp::Give,
+            (ObjectKind::Notification, Some(Object::Notification(_))) => FastOp::Signal,
+            _ => FastOp::None,
+        };
+        (op, Some(cap.object))
+    }
+
+    /// Recompute the entry's word for slot `at` (after it changed): the
+    /// address of the object's fast words (`objects::fast`) with the
+    /// operation in the low bits. Addresses are the kernel's own (pinned,
+    /// static); on the host they are only compared, never followed.
+    pub(crate) fn refresh_fast(&mut self, at: CapRef) {
+        let word = match self.fast_op(at) {
+            (FastOp::None, _) | (_, None) => 0,
+            (op, Some(object)) => match self.objects.get(object as usize) {
+                Some(Object::Semaphore(semaphore)) => {
+                    core::ptr::from_ref(semaphore) as usize as u32 | op as u32
+                }
+                Some(Object::Notification(notification)) => {
+                    core::ptr::from_ref(notification) as usize as u32 | op as u32
+                }
+                _ => 0,
+            },
+        };
+        if let Some(row) = self.fast_caps.get_mut(usize::from(at.space)) {
+            row[usize::from(at.slot)] = word;
+        }
+    }
+
     /// Run system call `number` (a3..a8 = `args`) of the current thread on
     /// the light path, or say it needs the full one.
     #[inline]
@@ -159,14 +212,8 @@ impl<H: Hardware> Kernel<H> {
         self.services[thread].wait = Wait::Reply(server);
         let receiver = &mut self.services[server];
         let delivered = receiver.frame.a[4] & RECV_SLOT_FIELD;
-        receiver.frame.a[2..8].copy_from_slice(&[
-            0,
-            cap.badge,
-            delivered,
-            args[2],
-            args[3],
-            args[4],
-        ]);
+        receiver.frame.a[2..8]
+            .copy_from_slice(&[0, cap.badge, delivered, args[2], args[3], args[4]]);
         receiver.reply_to = Some(thread);
         receiver.wait = Wait::None;
         self.sched.hand_over(server, until);

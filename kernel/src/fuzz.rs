@@ -742,6 +742,19 @@ fn check(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
 }
 
 fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
+    // The entry's fast words say exactly what the full handlers allow.
+    for space in 0..k.services.len() as u8 {
+        for slot in 0..sotto_abi::cap::CAP_SLOTS as u8 {
+            let at = CapRef { space, slot };
+            let word = k.fast_caps[usize::from(space)][usize::from(slot)];
+            let (op, _) = k.fast_op(at);
+            if word & 3 != op as u32 || (op != crate::fastpath::FastOp::None) != (word != 0) {
+                return Err(format!(
+                    "{at:?}: fast word {word:#x} but the rule says {op:?}"
+                ));
+            }
+        }
+    }
     // The receiver summary every call reads equals a fresh scan.
     for (index, object) in k.objects.iter().enumerate() {
         let Object::Endpoint(endpoint) = object else {

@@ -9,7 +9,7 @@
 //! and someone later writes its registers and wakes it.
 
 use heapless::{String, Vec};
-use sotto_abi::cap::{ObjectKind, Rights};
+use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights};
 use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
 use sotto_abi::manifest::{
     Cache, CapGrant, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, ObjectParams, TimerTarget,
@@ -204,6 +204,11 @@ pub struct Kernel<H: Hardware> {
     /// What the running revoke removed (kept here, in the kernel's static
     /// state, not on the stack of every trap).
     revoked: Revoked,
+    /// Per capability slot, what the system-call entry may do through it
+    /// on its own (see [`crate::fastpath::FastOp`]): the address of the
+    /// object's fast words with the operation in the low bits, or 0. Kept
+    /// by [`Self::refresh_fast`] whenever a slot changes.
+    pub fast_caps: [[u32; CAP_SLOTS]; MAX_SERVICES],
 }
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
@@ -242,6 +247,7 @@ impl<H: Hardware> Kernel<H> {
             ticks: 0,
             tick_hz,
             revoked: Revoked::new(),
+            fast_caps: [[0; CAP_SLOTS]; MAX_SERVICES],
         }
     }
 
@@ -540,6 +546,7 @@ impl<H: Hardware> Kernel<H> {
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
         let to = CapSpaces::<MAX_SERVICES>::slot_ref(space, to)?;
         self.caps.move_cap(from, to)?;
+        self.refresh_fast(from);
         self.after_install(to);
         Ok(())
     }
@@ -584,6 +591,7 @@ impl<H: Hardware> Kernel<H> {
     /// on an endpoint nobody can receive from any more fail with
     /// `PeerGone`.
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
+        self.refresh_fast(place);
         let space = place.space as usize;
         if space < self.services.len() && self.services[space].ending.is_none() {
             if cap.kind == ObjectKind::Memory {
@@ -983,6 +991,7 @@ impl<H: Hardware> Kernel<H> {
     /// A capability was installed at `at`: if it names an endpoint, that
     /// endpoint's receivers may have changed.
     fn after_install(&mut self, at: CapRef) {
+        self.refresh_fast(at);
         if let Ok(cap) = self.caps.get(at)
             && cap.kind == ObjectKind::Endpoint
         {
@@ -1345,6 +1354,9 @@ impl<H: Hardware> Kernel<H> {
             .map(|(_, cap)| cap.object)
             .collect();
         self.caps.clear_space(thread as u8);
+        if let Some(row) = self.fast_caps.get_mut(thread) {
+            row.fill(0);
+        }
         for endpoint in endpoints {
             self.refresh_receivers(endpoint);
             self.fail_orphaned_callers(endpoint);

@@ -26,11 +26,38 @@ fn remove(queue: &mut WaitQueue, thread: ThreadId) -> bool {
     found
 }
 
+/// Byte offsets of the words the system-call entry reads and writes
+/// itself in a [`Notification`] or [`Semaphore`] (its give and signal
+/// fast paths): the value (bits or count), the most it may count to, and
+/// how many threads wait.
+pub mod fast {
+    /// Bits of a notification, count of a semaphore.
+    pub const VALUE: u32 = 0;
+    /// A semaphore's most (a notification's: `u32::MAX`, unused).
+    pub const MAX: u32 = 4;
+    /// Threads waiting (the queue's length).
+    pub const WAITING: u32 = 8;
+}
+
 /// A word of signal bits.
-#[derive(Default)]
+#[repr(C)]
 pub struct Notification {
     bits: u32,
+    _max: u32,
+    /// `waiters.len()`, where the entry reads it.
+    waiting: u32,
     waiters: WaitQueue,
+}
+
+impl Default for Notification {
+    fn default() -> Self {
+        Notification {
+            bits: 0,
+            _max: u32::MAX,
+            waiting: 0,
+            waiters: WaitQueue::new(),
+        }
+    }
 }
 
 impl Notification {
@@ -42,6 +69,7 @@ impl Notification {
             return None;
         }
         let waiter = self.waiters.pop_front()? as usize;
+        self.waiting = self.waiters.len() as u32;
         Some((waiter, core::mem::take(&mut self.bits)))
     }
 
@@ -51,6 +79,7 @@ impl Notification {
             return Some(core::mem::take(&mut self.bits));
         }
         let _ = self.waiters.push_back(thread as u8);
+        self.waiting = self.waiters.len() as u32;
         None
     }
 
@@ -67,6 +96,7 @@ impl Notification {
     /// `thread` stops waiting (it ended).
     pub fn forget(&mut self, thread: ThreadId) {
         remove(&mut self.waiters, thread);
+        self.waiting = self.waiters.len() as u32;
     }
 
     /// The waiting threads, oldest first (read-only: invariant checks).
@@ -76,9 +106,12 @@ impl Notification {
 }
 
 /// A counting semaphore.
+#[repr(C)]
 pub struct Semaphore {
     count: u32,
     max: u32,
+    /// `waiters.len()`, where the entry reads it.
+    waiting: u32,
     waiters: WaitQueue,
 }
 
@@ -88,6 +121,7 @@ impl Semaphore {
         Semaphore {
             count: initial.min(max),
             max,
+            waiting: 0,
             waiters: WaitQueue::new(),
         }
     }
@@ -100,6 +134,7 @@ impl Semaphore {
     /// Give: wake the first waiter (returned) or count up.
     pub fn give(&mut self) -> Result<Option<ThreadId>, Error> {
         if let Some(waiter) = self.waiters.pop_front() {
+            self.waiting = self.waiters.len() as u32;
             return Ok(Some(waiter as usize));
         }
         if self.count >= self.max {
@@ -120,12 +155,15 @@ impl Semaphore {
             return Err(Error::WouldBlock);
         }
         let _ = self.waiters.push_back(thread as u8);
+        self.waiting = self.waiters.len() as u32;
         Ok(false)
     }
 
     /// `thread` stops waiting (timeout, or it ended); whether it was waiting.
     pub fn forget(&mut self, thread: ThreadId) -> bool {
-        remove(&mut self.waiters, thread)
+        let found = remove(&mut self.waiters, thread);
+        self.waiting = self.waiters.len() as u32;
+        found
     }
 
     /// The waiting threads, oldest first (read-only: invariant checks).
@@ -227,7 +265,27 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use super::{Endpoint, Notification, Semaphore, Timer};
+    use super::{Endpoint, Notification, Semaphore, Timer, fast};
+
+    #[test]
+    fn the_fast_words_are_where_the_entry_reads_them() {
+        use core::mem::offset_of;
+        assert_eq!(offset_of!(Semaphore, count) as u32, fast::VALUE);
+        assert_eq!(offset_of!(Semaphore, max) as u32, fast::MAX);
+        assert_eq!(offset_of!(Semaphore, waiting) as u32, fast::WAITING);
+        assert_eq!(offset_of!(Notification, bits) as u32, fast::VALUE);
+        assert_eq!(offset_of!(Notification, waiting) as u32, fast::WAITING);
+        let mut semaphore = Semaphore::new(0, 1);
+        assert_eq!(semaphore.take(3, true), Ok(false));
+        assert_eq!(semaphore.waiting, 1, "the mirror follows the queue");
+        assert!(semaphore.forget(3));
+        assert_eq!(semaphore.waiting, 0);
+        let mut note = Notification::default();
+        assert_eq!(note.wait(2), None);
+        assert_eq!(note.waiting, 1);
+        assert_eq!(note.signal(1), Some((2, 1)));
+        assert_eq!(note.waiting, 0);
+    }
     use sotto_abi::Error;
     use sotto_abi::manifest::TimerTarget;
 

@@ -16,11 +16,11 @@ use sotto_abi::manifest::{
 use sotto_abi::{ExceptionCause, ExitCode};
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::fastpath::Light;
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
-use sotto_kernel::fastpath::Light;
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 
 use crate::Global;
@@ -299,7 +299,15 @@ fn switch_to(thread: ThreadId) {
         space.l2_pin,
     );
     ACTIVE.with(|active| *active = Some(thread));
+    let row = KERNEL.with(|kernel| kernel.fast_caps[thread].as_ptr() as u32);
+    // SAFETY: only the trap entry reads it, and never while this runs.
+    unsafe { *(&raw mut sotto_fast_row) = row };
 }
+
+/// The running space's row of [`Kernel::fast_caps`], for the entry's
+/// give and signal fast paths.
+#[unsafe(no_mangle)]
+static mut sotto_fast_row: u32 = 0;
 
 /// Pick the next thread, idling until one is ready; switch to its address
 /// space and return its frame. Shuts the system down when every service

@@ -5,7 +5,11 @@
 use core::fmt;
 use core::mem::{offset_of, size_of};
 
-use sotto_abi::ExceptionCause;
+use sotto_abi::cap::CAP_SLOTS;
+use sotto_abi::{ExceptionCause, Syscall};
+
+use crate::fastpath::FastOp;
+use crate::objects;
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 
 /// Registers saved on every exception, in the layout the vectors use.
@@ -133,9 +137,17 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 49] {
+pub fn asm_constants() -> [(&'static str, u32); 57] {
     [
         ("LIGHT_SLOW", light::SLOW),
+        ("SYS_SEM_GIVE", Syscall::SemGive as u32),
+        ("SYS_NOTIFY_SIGNAL", Syscall::NotifySignal as u32),
+        ("FAST_GIVE", FastOp::Give as u32),
+        ("FAST_SIGNAL", FastOp::Signal as u32),
+        ("FAST_VALUE", objects::fast::VALUE),
+        ("FAST_MAX", objects::fast::MAX),
+        ("FAST_WAITING", objects::fast::WAITING),
+        ("CAP_SLOTS", CAP_SLOTS as u32),
         ("LIGHT_SWITCH", light::SWITCH),
         ("SR_MISC0", sr::MISC0),
         ("FRAME_SIZE", FRAME_SIZE),

@@ -78,12 +78,11 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     // Slots 1..5 mostly, sometimes out of range; plain infos mostly.
     let slot = prop_oneof![8 => 1u32..6, 1 => any::<u32>()];
     let info = prop_oneof![8 => Just(0u32), 1 => Just(1u32 << 15), 1 => any::<u32>()];
-    let step = (number, slot, info, any::<[u32; 4]>()).prop_map(|(number, slot, info, rest)| {
-        Step {
+    let step =
+        (number, slot, info, any::<[u32; 4]>()).prop_map(|(number, slot, info, rest)| Step {
             number,
             args: [slot, info, rest[0], rest[1], rest[2], rest[3] | 1],
-        }
-    });
+        });
     prop::collection::vec(step, 1..120)
 }
 
@@ -195,7 +194,10 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]);
     assert_eq!(reply, Light::Resume(2), "straight back to the caller");
     assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, 0, 10, 11, 12]);
-    assert_eq!(k.light_syscall(Syscall::Null as u32, [0; 6]), Light::Return(0, 0));
+    assert_eq!(
+        k.light_syscall(Syscall::Null as u32, [0; 6]),
+        Light::Return(0, 0)
+    );
     // A message with a payload is not registers-only: the full path.
     assert_eq!(
         k.light_syscall(Syscall::Call as u32, [1, 4, 0, 0, 0, 0]),

@@ -8,6 +8,7 @@ use crate::cap::Slot;
 use crate::sys::call;
 
 /// Set `bits` in a notification (SEND).
+#[inline]
 pub fn signal(notification: Slot, bits: u32) -> Result<(), Error> {
     call(Syscall::NotifySignal, notification, bits, 0, 0).map(drop)
 }
@@ -24,6 +25,7 @@ pub fn poll(notification: Slot) -> Result<u32, Error> {
 }
 
 /// Give a semaphore (SEND).
+#[inline]
 pub fn give(semaphore: Slot) -> Result<(), Error> {
     call(Syscall::SemGive, semaphore, 0, 0, 0).map(drop)
 }

@@ -45,6 +45,7 @@ pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.
+#[inline]
 pub(crate) fn call(syscall: Syscall, a: u32, b: u32, c: u32, d: u32) -> Result<u32, Error> {
     // SAFETY: a system call only passes registers to the kernel, which
     // validates every argument; memory the call reads or writes is the

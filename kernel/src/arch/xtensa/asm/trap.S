@@ -277,6 +277,62 @@ _syscall_light:
   rsr a0, lcount
   bnez a0, 9f
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
+  movi a0, 0+SYS_SEM_GIVE
+  beq a2, a0, 10f
+  movi a0, 0+SYS_NOTIFY_SIGNAL
+  beq a2, a0, 12f
+6:
+  j 7f
+  .if FAST_GIVE != 1 || FAST_SIGNAL != 2
+  .error "fast operations moved: update the bbci below"
+  .endif
+# Give and signal through a slot whose fast word (Kernel::fast_caps, kept
+# by fastpath.rs) allows it, while nobody waits and, for a semaphore,
+# below its most: count up or OR the bits in, return 0. Anything else
+# goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
+10:
+  bgeui a3, 0+CAP_SLOTS, 6b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  addx4 a9, a3, a9
+  l32i a9, a9, 0                  # the slot's fast word
+  bbci a9, 0, 6b                  # FAST_GIVE (bit 0)
+  addi a9, a9, -FAST_GIVE         # the semaphore's fast words
+  l32i a10, a9, 0+FAST_WAITING
+  bnez a10, 6b
+  l32i a10, a9, 0+FAST_VALUE
+  l32i a11, a9, 0+FAST_MAX
+  bgeu a10, a11, 6b
+  addi a10, a10, 1
+  s32i a10, a9, 0+FAST_VALUE
+  j 11f
+12:
+  bgeui a3, 0+CAP_SLOTS, 6b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  addx4 a9, a3, a9
+  l32i a9, a9, 0
+  bbci a9, 1, 6b                  # FAST_SIGNAL (bit 1)
+  addi a9, a9, -FAST_SIGNAL
+  l32i a10, a9, 0+FAST_WAITING
+  bnez a10, 6b
+  l32i a10, a9, 0+FAST_VALUE
+  or a10, a10, a4
+  s32i a10, a9, 0+FAST_VALUE
+11:                               # status 0, value 0, scratch wiped
+  movi a2, 0
+  movi a4, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+8:
+  movi a3, 0
+  rsr a0, epc1
+  addi a0, a0, 3
+  wsr a0, epc1
+  rsr a0, excsave1
+  rfe
+7:
   RSR_SR 0, SR_LITBASE
   bnez a0, 9f
   WSR_SR 1, SR_MISC0
@@ -294,13 +350,6 @@ _syscall_light:
   movi a10, 0
   movi a11, 0
   RSR_SR 1, SR_MISC0
-  rsr a0, epc1
-  addi a0, a0, 3
-  wsr a0, epc1
-  rsr a0, excsave1
-  rfe
-8:
-  movi a3, 0
   rsr a0, epc1
   addi a0, a0, 3
   wsr a0, epc1
