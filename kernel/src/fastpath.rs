@@ -116,9 +116,8 @@ impl<H: Hardware> Kernel<H> {
         self.light_call(number, args)
     }
 
-    /// Every light call but the null one (kept out of line, so the null
-    /// call pays for no stack frame).
-    #[inline(never)]
+    /// Every light call but the null one.
+    #[inline]
     fn light_call(&mut self, number: u32, args: [u32; 6]) -> Light {
         let Some(thread) = self.sched.current() else {
             return Light::Slow;

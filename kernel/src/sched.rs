@@ -2,7 +2,7 @@
 //! urgent), FIFO within a priority, round-robin among equals on every tick.
 //! Plain data, no hardware: the kernel binary drives it from traps.
 
-use heapless::{Deque, Vec};
+use heapless::Vec;
 
 /// Index of a thread.
 pub type ThreadId = usize;
@@ -10,6 +10,9 @@ pub type ThreadId = usize;
 pub const MAX_THREADS: usize = 16;
 /// Number of priority levels.
 pub const PRIORITIES: usize = 8;
+
+/// The end of a run queue.
+const NONE: u8 = u8::MAX;
 
 /// Where a thread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +41,11 @@ pub struct Scheduler {
     priority: [u8; MAX_THREADS],
     state: [ThreadState; MAX_THREADS],
     count: usize,
-    queues: [Deque<u8, MAX_THREADS>; PRIORITIES],
+    /// Run queues, intrusive: `head[p]`..`tail[p]` through `next` (no
+    /// copies, no capacity checks; [`NONE`] ends a list).
+    head: [u8; PRIORITIES],
+    tail: [u8; PRIORITIES],
+    next: [u8; MAX_THREADS],
     /// Bit `p` set when queue `p` is not empty: the most urgent ready
     /// priority is one count-trailing-zeros away.
     ready_mask: u32,
@@ -58,7 +65,9 @@ impl Scheduler {
             priority: [0; MAX_THREADS],
             state: [ThreadState::Ended; MAX_THREADS],
             count: 0,
-            queues: [const { Deque::new() }; PRIORITIES],
+            head: [NONE; PRIORITIES],
+            tail: [NONE; PRIORITIES],
+            next: [NONE; MAX_THREADS],
             ready_mask: 0,
             current: None,
         }
@@ -100,10 +109,15 @@ impl Scheduler {
     }
 
     fn enqueue(&mut self, id: ThreadId) {
-        // Capacity is MAX_THREADS per queue and a thread is queued at most
-        // once, so this cannot fail.
-        let priority = self.priority[id] as usize;
-        let _ = self.queues[priority].push_back(id as u8);
+        // A thread is queued at most once (only Ready threads are).
+        let priority = usize::from(self.priority[id]) % PRIORITIES;
+        let id = id as u8;
+        self.next[usize::from(id)] = NONE;
+        match self.tail[priority] {
+            NONE => self.head[priority] = id,
+            last => self.next[usize::from(last)] = id,
+        }
+        self.tail[priority] = id;
         self.ready_mask |= 1 << priority;
     }
 
@@ -142,16 +156,24 @@ impl Scheduler {
 
     /// Take a ready thread out of its queue, keeping the others' order.
     fn unqueue(&mut self, id: ThreadId) {
-        let priority = self.priority[id] as usize;
-        let queue = &mut self.queues[priority];
-        for _ in 0..queue.len() {
-            if let Some(queued) = queue.pop_front()
-                && queued as usize != id
-            {
-                let _ = queue.push_back(queued);
-            }
+        let priority = usize::from(self.priority[id]) % PRIORITIES;
+        let (mut previous, mut at) = (NONE, self.head[priority]);
+        while at != NONE && usize::from(at) != id {
+            previous = at;
+            at = self.next[usize::from(at)];
         }
-        if queue.is_empty() {
+        if at == NONE {
+            return;
+        }
+        let after = self.next[id];
+        match previous {
+            NONE => self.head[priority] = after,
+            before => self.next[usize::from(before)] = after,
+        }
+        if self.tail[priority] == at {
+            self.tail[priority] = previous;
+        }
+        if self.head[priority] == NONE {
             self.ready_mask &= !(1 << priority);
         }
     }
@@ -248,12 +270,18 @@ impl Scheduler {
     }
 
     fn dequeue(&mut self, priority: u8) -> Option<ThreadId> {
-        let queue = &mut self.queues[priority as usize];
-        let id = queue.pop_front()?;
-        if queue.is_empty() {
+        let priority = usize::from(priority) % PRIORITIES;
+        let id = self.head[priority];
+        if id == NONE {
+            return None;
+        }
+        let after = self.next[usize::from(id)];
+        self.head[priority] = after;
+        if after == NONE {
+            self.tail[priority] = NONE;
             self.ready_mask &= !(1 << priority);
         }
-        Some(id as usize)
+        Some(usize::from(id))
     }
 
     /// Choose the thread to run: the current one, unless a more urgent one
@@ -389,6 +417,35 @@ mod tests {
         s.end(a);
         assert_eq!(s.schedule(), None);
         assert!(s.all_ended());
+    }
+
+    #[test]
+    fn a_directed_switch_takes_a_thread_from_anywhere_in_its_queue() {
+        let mut s = Scheduler::new();
+        let ids: Vec<_> = (0..4).map(|_| s.add(3).unwrap()).collect();
+        assert!(s.switch_to(ids[2]), "from the middle");
+        assert!(
+            s.switch_to(ids[3]),
+            "from the tail (ids[2] went to the back)"
+        );
+        // Queue now: 0, 1, 2; 3 runs.
+        s.yield_current();
+        let order: Vec<_> = (0..4)
+            .map(|_| {
+                let next = s.schedule().unwrap();
+                s.yield_current();
+                next
+            })
+            .collect();
+        assert_eq!(order, [ids[0], ids[1], ids[2], ids[3]]);
+        s.end(ids[0]);
+        s.end(ids[3]);
+        assert_eq!(s.schedule(), Some(ids[1]));
+        s.yield_current();
+        assert_eq!(s.schedule(), Some(ids[2]));
+        s.end(ids[2]);
+        s.end(ids[1]);
+        assert_eq!(s.schedule(), None, "every queue empty, the mask clear");
     }
 
     #[test]
