@@ -197,7 +197,7 @@ impl<H: Hardware> Kernel<H> {
         let answerable = u32::from(endpoint.holders) & !(1 << thread) != 0;
         if !answerable
             || endpoint.least_urgent > self.sched.priority(thread)
-            || self.services[server].wait != Wait::Receiver(cap.object)
+            || !matches!(self.services[server].wait, Wait::Receiver(object) if object == cap.object)
             || !self.sched.would_run_next(self.sched.priority(server))
         {
             return None;
@@ -228,7 +228,7 @@ impl<H: Hardware> Kernel<H> {
             return None;
         }
         let caller = self.services[thread].reply_to?;
-        if self.services[caller].wait != Wait::Reply(thread)
+        if !matches!(self.services[caller].wait, Wait::Reply(server) if server == thread)
             || !self.sched.would_run_next(self.sched.priority(caller))
         {
             return None;

@@ -89,12 +89,18 @@ pub struct RegionMapping {
     pub writable: bool,
 }
 
-/// One service and its thread.
+/// One service and its thread. `repr(C)` with the hot fields first: the
+/// trap paths reach them with short load offsets.
+#[repr(C)]
 pub struct Service {
-    /// Name (console prefix, reports).
-    pub name: String<MAX_NAME>,
     /// Saved registers of its thread.
     pub frame: TrapFrame,
+    /// What it is blocked on.
+    pub wait: Wait,
+    /// The caller it received from and owes a reply.
+    pub reply_to: Option<ThreadId>,
+    /// Name (console prefix, reports).
+    pub name: String<MAX_NAME>,
     /// Its page tables.
     pub tables: PageTables<'static>,
     /// The unmapped page under its stack.
@@ -103,10 +109,6 @@ pub struct Service {
     pub ipc_buffer: u32,
     /// Set once it ended.
     pub ending: Option<Ending>,
-    /// What it is blocked on.
-    pub wait: Wait,
-    /// The caller it received from and owes a reply.
-    pub reply_to: Option<ThreadId>,
     /// Regions mapped into it.
     pub regions: Vec<RegionMapping, 8>,
 }

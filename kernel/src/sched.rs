@@ -36,20 +36,22 @@ pub enum ThreadState {
     Ended,
 }
 
-/// The run queues and thread states.
+/// The run queues and thread states. `repr(C)` with the small, hot fields
+/// first, so the switch paths reach them with short load offsets.
+#[repr(C)]
 pub struct Scheduler {
-    priority: [u8; MAX_THREADS],
-    state: [ThreadState; MAX_THREADS],
+    current: Option<ThreadId>,
+    /// Bit `p` set when queue `p` is not empty: the most urgent ready
+    /// priority is the lowest set bit.
+    ready_mask: u32,
     count: usize,
+    priority: [u8; MAX_THREADS],
     /// Run queues, intrusive: `head[p]`..`tail[p]` through `next` (no
     /// copies, no capacity checks; [`NONE`] ends a list).
     head: [u8; PRIORITIES],
     tail: [u8; PRIORITIES],
     next: [u8; MAX_THREADS],
-    /// Bit `p` set when queue `p` is not empty: the most urgent ready
-    /// priority is one count-trailing-zeros away.
-    ready_mask: u32,
-    current: Option<ThreadId>,
+    state: [ThreadState; MAX_THREADS],
 }
 
 impl Default for Scheduler {
