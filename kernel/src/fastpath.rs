@@ -128,7 +128,15 @@ impl<H: Hardware> Kernel<H> {
             Some(Syscall::NotifyWait) => self.notify_wait(thread, args[0], true),
             Some(Syscall::NotifyPoll) => self.notify_wait(thread, args[0], false),
             Some(Syscall::Cycles) => self.cycles(thread),
-            Some(Syscall::Yield) => Outcome::Yield,
+            Some(Syscall::Yield) => {
+                return match self.sched.rotate() {
+                    None => Light::Return(0, 0),
+                    Some(next) => {
+                        self.set_result(thread, Ok([0; 5]));
+                        Light::Resume(next)
+                    }
+                };
+            }
             Some(Syscall::Call) => match self.fast_call(thread, args, None) {
                 Some(light) => return light,
                 None => return self.to_slow(thread, number, args),
