@@ -187,18 +187,20 @@ impl Object {
     }
 }
 
-/// The whole kernel state.
+/// The whole kernel state. `repr(C)` with what the trap paths touch
+/// first, so their loads and stores reach it with short offsets.
+#[repr(C)]
 pub struct Kernel<H: Hardware> {
     /// The machine.
     pub hw: H,
     /// Run queues.
     pub sched: Scheduler,
-    /// Capability tables (space `n` is service `n`).
-    pub caps: CapSpaces<MAX_SERVICES>,
-    /// Kernel objects.
-    pub objects: Vec<Object, MAX_OBJECTS>,
     /// Services (thread `n` is service `n`).
     pub services: Vec<Service, MAX_SERVICES>,
+    /// Kernel objects.
+    pub objects: Vec<Object, MAX_OBJECTS>,
+    /// Capability tables (space `n` is service `n`).
+    pub caps: CapSpaces<MAX_SERVICES>,
     /// Ticks since boot.
     pub ticks: u64,
     /// Tick rate.

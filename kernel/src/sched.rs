@@ -14,6 +14,20 @@ pub const PRIORITIES: usize = 8;
 /// The end of a run queue.
 const NONE: u8 = u8::MAX;
 
+/// The lowest set bit of each byte ([`NONE`] for 0): the most urgent ready
+/// priority of a ready mask.
+static LOWEST_BIT: [u8; 256] = {
+    let mut table = [NONE; 256];
+    let mut mask = 1;
+    while mask < 256 {
+        table[mask] = (mask as u32).trailing_zeros() as u8;
+        mask += 1;
+    }
+    table
+};
+
+const _: () = assert!(PRIORITIES <= 8, "LOWEST_BIT covers eight priorities");
+
 /// Where a thread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadState {
@@ -283,10 +297,13 @@ impl Scheduler {
     }
 
     fn most_urgent_ready(&self) -> Option<u8> {
-        // The lowest set bit, through a leading-zero count: one `nsau` on
-        // Xtensa, where `trailing_zeros` is a 20-instruction bit trick.
-        let lowest = self.ready_mask & self.ready_mask.wrapping_neg();
-        (lowest != 0).then(|| (31 - lowest.leading_zeros()) as u8)
+        // The lowest set bit, from a table: LLVM's Xtensa backend expands
+        // both `trailing_zeros` and `leading_zeros` into a 20-instruction
+        // population count (it does not emit `nsau`).
+        match LOWEST_BIT[(self.ready_mask & 0xFF) as usize] {
+            NONE => None,
+            priority => Some(priority),
+        }
     }
 
     fn dequeue(&mut self, priority: u8) -> Option<ThreadId> {
