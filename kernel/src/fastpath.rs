@@ -34,6 +34,13 @@ pub enum Light {
     /// Run this thread from its frame (the caller's own results, if it is
     /// the one, are in its frame).
     Resume(ThreadId),
+    /// An IPC fast path hands the CPU to this thread, the caller blocked:
+    /// as `Resume`, but the caller's caller-saved state (SAR, the loop
+    /// registers, SCOMPARE1, MAC16) is not kept — a message call is a
+    /// function call to the caller, and those registers do not survive one
+    /// (`sotto_abi::syscall` documents it). Whoever runs next finds them
+    /// zero, never another thread's.
+    Handoff(ThreadId),
     /// Nothing is ready: save the caller and idle until something is.
     Idle,
     /// Not a light call: the arguments are in the caller's frame and
@@ -224,7 +231,7 @@ impl<H: Hardware> Kernel<H> {
         receiver.reply_to = Some(thread);
         receiver.wait = Wait::None;
         self.sched.hand_over(server, until);
-        Some(Light::Resume(server))
+        Some(Light::Handoff(server))
     }
 
     /// `ReplyRecv` whose reply finds its caller waiting and whose receive
@@ -259,7 +266,7 @@ impl<H: Hardware> Kernel<H> {
         client.frame.a[2..8].copy_from_slice(&[0, delivered, 0, args[2], args[3], args[4]]);
         client.wait = Wait::None;
         self.sched.hand_over(caller, None);
-        Some(Light::Resume(caller))
+        Some(Light::Handoff(caller))
     }
 }
 

@@ -452,6 +452,11 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
             let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
             pack(light::SWITCH, frame as u32)
         }
+        Light::Handoff(thread) => {
+            switch_to(thread);
+            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
+            pack(light::HANDOFF, frame as u32)
+        }
         Light::Idle => pack(light::SWITCH, 0),
     }
 }

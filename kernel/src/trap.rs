@@ -52,6 +52,8 @@ pub struct TrapFrame {
     /// EXPSTATE, user register 230: `wur`/`rur` reach it from every ring on
     /// `dc233c`, so it is as much a service's own as THREADPTR.
     pub expstate: u32,
+    /// Which registers are here ([`kind`]).
+    pub kind: u32,
 }
 
 /// Bytes the vectors reserve for a frame (kept a multiple of 16).
@@ -118,6 +120,19 @@ pub mod light {
     /// Run the frame in a3 (the caller's own, or another thread's; 0:
     /// none is ready, idle).
     pub const SWITCH: u32 = 0xFFFF_FFFE;
+    /// As `SWITCH`, from an IPC fast path: the caller's caller-saved
+    /// registers are not kept.
+    pub const HANDOFF: u32 = 0xFFFF_FFFD;
+}
+
+/// What a user thread's frame holds (`TrapFrame::kind`).
+pub mod kind {
+    /// Every register.
+    pub const FULL: u32 = 0;
+    /// Saved by an IPC fast path: a0, a1, PC, PS, a2..a7 (results),
+    /// a12..a15, THREADPTR and EXPSTATE; LCOUNT and LITBASE zero; the
+    /// caller-saved rest is not kept (restored as zero).
+    pub const IPC: u32 = 1;
 }
 
 /// User-register numbers (RUR/WUR) llvm-mc does not know by name.
@@ -137,9 +152,13 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 57] {
+pub fn asm_constants() -> [(&'static str, u32); 61] {
     [
         ("LIGHT_SLOW", light::SLOW),
+        ("LIGHT_HANDOFF", light::HANDOFF),
+        ("FRAME_KIND", offset_of!(TrapFrame, kind) as u32),
+        ("KIND_FULL", kind::FULL),
+        ("KIND_IPC", kind::IPC),
         ("SYS_SEM_GIVE", Syscall::SemGive as u32),
         ("SYS_NOTIFY_SIGNAL", Syscall::NotifySignal as u32),
         ("FAST_GIVE", FastOp::Give as u32),

@@ -145,7 +145,7 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
             k.syscall(thread);
             k.sched.schedule();
         }
-        Light::Resume(next) => assert_eq!(k.sched.current(), Some(next)),
+        Light::Resume(next) | Light::Handoff(next) => assert_eq!(k.sched.current(), Some(next)),
         Light::Idle => assert_eq!(k.sched.current(), None),
     }
     light
@@ -189,10 +189,10 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     k.syscall(1);
     assert_eq!(k.sched.schedule(), Some(2));
     let call = k.light_syscall(Syscall::Call as u32, [1, 0, 7, 8, 9, 0]);
-    assert_eq!(call, Light::Resume(0), "straight to the waiting server");
+    assert_eq!(call, Light::Handoff(0), "straight to the waiting server");
     assert_eq!(&k.services[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
     let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]);
-    assert_eq!(reply, Light::Resume(2), "straight back to the caller");
+    assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
     assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, 0, 10, 11, 12]);
     assert_eq!(
         k.light_syscall(Syscall::Null as u32, [0; 6]),

@@ -110,6 +110,37 @@
   s32i \t, \f, 0+FRAME_SAR
   s32i \t, \f, 0+FRAME_LCOUNT
   s32i \t, \f, 0+FRAME_LITBASE
+  s32i \t, \f, 0+FRAME_KIND       # KIND_FULL (0)
+  .endm
+
+# Save the caller of an IPC fast path (LIGHT_HANDOFF) into its frame \f:
+# only what survives a function call — a0, a1, PC, PS, a12..a15 — and the
+# thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
+# LCOUNT and LITBASE are written zero (they are, on this path), so even a
+# full restore of this frame cannot start a stale loop.
+  .macro SAVE_IPC_CALLER f, t, t_number
+  rsr \t, excsave1
+  s32i \t, \f, 0+FRAME_A0
+  RSR_SR \t_number, SR_MISC0
+  s32i \t, \f, 0+FRAME_A1
+  rsr \t, epc1
+  addi \t, \t, 3
+  s32i \t, \f, 0+FRAME_PC
+  rsr \t, ps
+  s32i \t, \f, 0+FRAME_PS
+  s32i a12, \f, 0+FRAME_A12
+  s32i a13, \f, 0+FRAME_A13
+  s32i a14, \f, 0+FRAME_A14
+  s32i a15, \f, 0+FRAME_A15
+  rur \t, threadptr
+  s32i \t, \f, 0+FRAME_THREADPTR
+  RUR_UR \t_number, UR_EXPSTATE
+  s32i \t, \f, 0+FRAME_EXPSTATE
+  movi \t, 0+KIND_IPC
+  s32i \t, \f, 0+FRAME_KIND
+  movi \t, 0
+  s32i \t, \f, 0+FRAME_LCOUNT
+  s32i \t, \f, 0+FRAME_LITBASE
   .endm
 
 # Clear LITBASE: with extended L32R enabled every `l32r` (so every `movi` of
@@ -230,6 +261,8 @@ _restore_frame:
   SAVE_SPECIAL a2, a3, 3
   RSR_SR 3, SR_EXCSAVE4
   s32i a3, a2, 0+FRAME_LITBASE
+  movi a3, 0+KIND_FULL
+  s32i a3, a2, 0+FRAME_KIND
   .endm
 
 # A debug exception (`break`, `break.n`) from user mode, turned by the
@@ -381,9 +414,20 @@ _syscall_light:
   rsr a0, excsave1
   rfe
 4:                                # another thread: save the caller
+  .if LIGHT_HANDOFF != 0xFFFFFFFD
+  .error "LIGHT_HANDOFF moved: update the addi below"
+  .endif
+  addi a6, a2, 3                  # LIGHT_HANDOFF: an IPC fast path
+  beqz a6, 5f
   SAVE_LIGHT_CALLER a5, a6, 6
   beqz a3, 3f
+  j 13f
+5:
+  SAVE_IPC_CALLER a5, a6, 6
+13:
   s32i a3, a4, 0
+  l32i a6, a3, 0+FRAME_KIND
+  bnez a6, _restore_ipc_frame
   mov a1, a3
   j _restore_frame
 3:                                # nothing is ready: idle with EXCM clear
@@ -392,6 +436,49 @@ _syscall_light:
   ENTER_KERNEL_PS a2
   call0 sotto_idle                # -> a2 = the frame to run
   j sotto_enter_user
+
+# Resume the frame at a3 saved by an IPC fast path (KIND_IPC): what it
+# holds comes back, the caller-saved special registers come back zero
+# (never the previous thread's), a8..a11 too.
+_restore_ipc_frame:
+  l32i a4, a3, 0+FRAME_PS
+  wsr a4, ps
+  rsync
+  l32i a4, a3, 0+FRAME_PC
+  wsr a4, epc1
+  l32i a4, a3, 0+FRAME_THREADPTR
+  wur a4, threadptr
+  l32i a4, a3, 0+FRAME_EXPSTATE
+  WUR_UR 4, UR_EXPSTATE
+  movi a4, 0
+  wsr a4, sar
+  wsr a4, lcount
+  wsr a4, lbeg
+  wsr a4, lend
+  wsr a4, scompare1
+  wsr a4, acclo
+  wsr a4, acchi
+  wsr a4, m0
+  wsr a4, m1
+  wsr a4, m2
+  wsr a4, m3
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  l32i a0, a3, 0+FRAME_A0
+  l32i a1, a3, 0+FRAME_A1
+  l32i a2, a3, 0+FRAME_A2
+  l32i a4, a3, 0+FRAME_A4
+  l32i a5, a3, 0+FRAME_A5
+  l32i a6, a3, 0+FRAME_A6
+  l32i a7, a3, 0+FRAME_A7
+  l32i a12, a3, 0+FRAME_A12
+  l32i a13, a3, 0+FRAME_A13
+  l32i a14, a3, 0+FRAME_A14
+  l32i a15, a3, 0+FRAME_A15
+  l32i a3, a3, 0+FRAME_A3
+  rfe
 
 # The light path handed the call to the full one: a2..a8 are in the frame
 # (a9..a11 zero), the rest is still in the registers.
@@ -410,6 +497,10 @@ _syscall_slow:
   movi a3, 0
   s32i a3, a2, 0+FRAME_LITBASE    # off (checked on entry)
   s32i a3, a2, 0+FRAME_SAR        # not preserved by a system call
+  .if KIND_FULL != 0
+  .error "KIND_FULL moved: store it explicitly"
+  .endif
+  s32i a3, a2, 0+FRAME_KIND
   j _user_trap
 
 # Double exception. a2 = DEPC, original a2 in EXCSAVE3. A fault of a TLB
