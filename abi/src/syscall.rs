@@ -1,9 +1,18 @@
 //! System calls: numbers, the register convention, and error codes.
 //!
 //! Convention (call0, so a stub is just `syscall; ret`): the number in a2,
-//! arguments in a3..a6; on return a2 holds the status ([`Error`] code or 0
-//! for success) and a3 a value. Numbers and codes are decoded with checks:
-//! an unknown number is an error code, never a crash.
+//! arguments in a3..a8; on return a2 holds the status ([`Error`] code or 0
+//! for success) and a3..a7 the values. Numbers and codes are decoded with
+//! checks: an unknown number is an error code, never a crash.
+//!
+//! What a system call keeps, like a call0 function call: a0, a1, a12..a15,
+//! THREADPTR, EXPSTATE and LITBASE always. a2..a11 and SAR are not kept
+//! (a register that carries no result comes back zero or with the caller's
+//! own value, never the kernel's or another service's). SCOMPARE1, MAC16
+//! (ACCLO, ACCHI, M0..M3) and the loop registers survive every call except
+//! a `Call`/`ReplyRecv` that takes the IPC fast path, which returns them
+//! zero: compilers keep none of them live across a call. A preempted
+//! thread keeps everything.
 
 /// A system call number.
 #[repr(u32)]

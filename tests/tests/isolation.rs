@@ -39,6 +39,42 @@ fn user_writable_registers_are_per_service() {
     }
 }
 
+/// A client and a server exchange messages on the IPC fast path, each
+/// with its own values in every user-writable register: after each call
+/// a register holds the thread's own value or zero (caller-saved state is
+/// not kept by a fast call), never the other side's.
+#[test]
+fn the_ipc_fast_path_leaves_no_register_of_the_other_side() {
+    let run = boot_services_of(
+        &isolation_image(),
+        &[
+            Start::new("state", 3 | (7 << 8)).named("state-server"),
+            Start::new("state", 4 | (8 << 8)).named("state-client"),
+        ],
+        2000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+    assert!(!run.console.contains("FAIL"), "{}", run.console);
+    for name in ["state-server", "state-client"] {
+        let line = run
+            .lines_of(name)
+            .into_iter()
+            .find(|line| line.starts_with("ipc: 2000 rounds, 0 leaks, "))
+            .unwrap_or_else(|| panic!("{name}:\n{}", run.console));
+        let cleared: u32 = line
+            .split_whitespace()
+            .nth(5)
+            .and_then(|n| n.parse().ok())
+            .expect("cleared count");
+        // Most rounds take the fast path, which clears what it does not keep.
+        assert!(
+            cleared > 1000,
+            "{name}: the fast path was not taken: {line}"
+        );
+    }
+}
+
 /// Three services add to one shared counter with compare-and-swap, each
 /// preempted many times between `wsr scompare1` and `s32c1i`: no update is
 /// lost.

@@ -5,6 +5,13 @@
 //!   ACCHI, M0..M3, LITBASE and EXPSTATE zero; then, many times, it writes its own
 //!   values into all of them, yields (another service writes its values
 //!   meanwhile) and checks they are still its own.
+//! - 3 and 4, IPC: a server (3) and a client (4) on the endpoint in slot 2
+//!   exchange `ROUNDS` registers-only messages (the IPC fast path), each
+//!   writing its own values into every register above (LITBASE off, so
+//!   the fast path is taken) before each call; after each, every register
+//!   must hold the thread's own value or zero (the fast path does not
+//!   keep caller-saved state), never the other side's. THREADPTR and
+//!   EXPSTATE must be the thread's own.
 //! - 2, atomics: adds 1 to a shared counter 1000 × `arg >> 8 & 0xFFFF` times
 //!   with compare-and-swap (a wide window between `wsr scompare1` and
 //!   `s32c1i`, so preemption lands inside it), then, once every one of
@@ -32,6 +39,8 @@ fn main(arg: u32) {
     match arg & 0xFF {
         1 => registers(arg >> 8),
         2 => atomics(((arg >> 8) & 0xFFFF) * 1000, arg >> 24),
+        3 => ipc(arg >> 8, true),
+        4 => ipc(arg >> 8, false),
         _ => println!("no such check"),
     }
 }
@@ -73,6 +82,44 @@ fn registers(seed: u32) {
         }
     }
     println!("registers: {ROUNDS} rounds, {lost} registers changed");
+}
+
+/// The endpoint both IPC sides hold (tests/isolation.toml).
+const ENDPOINT: u32 = 2;
+
+fn ipc(seed: u32, server: bool) {
+    let (mut leaks, mut cleared) = (0, 0);
+    for round in 0..ROUNDS {
+        let mut values = pattern(seed, round);
+        values[8] = 0; // LITBASE off: the fast path's condition
+        let call = match (server, round) {
+            (true, 0) => Syscall::Recv,
+            (true, _) => Syscall::ReplyRecv,
+            (false, _) => Syscall::Call,
+        };
+        let (seen, status) = fault::swap_state(&values, call as u32, ENDPOINT);
+        if status != 0 {
+            println!("FAIL: round {round}: status {status}");
+        }
+        for (index, ((name, wrote), read)) in STATE_NAMES.iter().zip(values).zip(seen).enumerate() {
+            // THREADPTR (1) and EXPSTATE (9) always survive.
+            let kept_only = index == 1 || index == 9;
+            let fine = read == wrote || (read == 0 && !kept_only);
+            if !fine && leaks < 10 {
+                println!("LEAK: round {round}: {name} was {wrote:#010x}, now {read:#010x}");
+            }
+            leaks += u32::from(!fine);
+            cleared += u32::from(read != wrote && fine);
+        }
+    }
+    if server {
+        let _ = sotto_rt::ipc::reply(&sotto_rt::ipc::Message {
+            words: [0; 3],
+            len: 0,
+            cap: None,
+        });
+    }
+    println!("ipc: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
 }
 
 fn atomics(times: u32, services: u32) {
