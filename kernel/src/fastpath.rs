@@ -146,13 +146,13 @@ impl<H: Hardware> Kernel<H> {
             }
             Some(Syscall::Call) => match self.fast_call(thread, args, None) {
                 Some(light) => return light,
-                None => return self.to_slow(thread, number, args),
+                None => return self.hand_to_full_path(thread, number, args),
             },
             Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
                 Some(light) => return light,
-                None => return self.to_slow(thread, number, args),
+                None => return self.hand_to_full_path(thread, number, args),
             },
-            _ => return self.to_slow(thread, number, args),
+            _ => return self.hand_to_full_path(thread, number, args),
         };
         self.finish(thread, outcome)
     }
@@ -160,7 +160,7 @@ impl<H: Hardware> Kernel<H> {
     /// Hand the call to the full path: its registers go into the frame as
     /// the full entry would have saved them (a9..a11 are not preserved by
     /// a system call: zero).
-    fn to_slow(&mut self, thread: ThreadId, number: u32, args: [u32; 6]) -> Light {
+    fn hand_to_full_path(&mut self, thread: ThreadId, number: u32, args: [u32; 6]) -> Light {
         let frame = &mut self.services[thread].frame;
         frame.a[2] = number;
         frame.a[3..9].copy_from_slice(&args);
