@@ -20,6 +20,11 @@
 //!    under QEMU `-icount` repeat to the instruction.
 //! 6. **Unsafe is rare and explained.** `unsafe_op_in_unsafe_fn` is
 //!    forbidden and every `unsafe` block carries a `SAFETY:` comment.
+//! 7. **Fast paths are decided in Rust, taken in assembly.** The system-call
+//!    entry saves nothing until the thread changes; what it may do on its
+//!    own (give, signal, the IPC fast paths) is decided by [`fastpath`],
+//!    tested on the host against the full path, and the entry only follows
+//!    tables that code keeps. Every check of the full path still happens.
 
 #![cfg_attr(not(test), no_std)]
 
