@@ -7,6 +7,7 @@
 #![no_main]
 
 mod boot;
+#[cfg(feature = "self-test")]
 mod selftest;
 mod services;
 
@@ -97,8 +98,18 @@ extern "C" fn sotto_kernel_main() -> ! {
     );
     match config.self_test {
         SelfTest::None => {}
+        #[cfg(feature = "self-test")]
         SelfTest::PageTables => selftest::page_tables(tables),
+        #[cfg(feature = "self-test")]
         fault => selftest::provoke_fault(fault),
+        #[cfg(not(feature = "self-test"))]
+        test => {
+            kprintln!(
+                "BOOT FAILED: self-test {} asked for, but this kernel was built without self-tests (`cargo xtask run --self-test NAME` builds one with them)",
+                test.name()
+            );
+            arch::exit(ExitCode::BadBootConfig);
+        }
     }
     let services = match services::load_all(&tables, config.tick_hz) {
         Ok(count) => count,

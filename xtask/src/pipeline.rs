@@ -399,6 +399,16 @@ pub fn load_system(paths: &Paths, path: &Path, pipeline: Option<&Path>) -> Resul
     )?)
 }
 
+/// Which kernel an image carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelVariant {
+    /// The kernel every system runs.
+    Normal,
+    /// The same kernel with its self-tests compiled in (feature
+    /// `self-test`), for `--self-test` and the QEMU tests of the kernel.
+    SelfTests,
+}
+
 /// Build the image of `system` with boot configuration `config`, written
 /// to `out`.
 pub fn build_image(
@@ -406,12 +416,13 @@ pub fn build_image(
     system: &System,
     config: &BootConfig,
     out: &Path,
+    kernel: KernelVariant,
     verbose: bool,
 ) -> Result<Built> {
     let started = Instant::now();
     prepare(paths)?;
     build_service_crates(paths, &[system], verbose)?;
-    let built = link_image(paths, system, config, out, verbose)?;
+    let built = link_image(paths, system, config, out, kernel, verbose)?;
     if verbose {
         eprintln!(
             "build: {} in {:.1} s",
@@ -428,6 +439,7 @@ pub fn link_image(
     system: &System,
     config: &BootConfig,
     out: &Path,
+    kernel: KernelVariant,
     verbose: bool,
 ) -> Result<Built> {
     let mut blob = Vec::new();
@@ -480,7 +492,10 @@ pub fn link_image(
         "--bin",
         "sotto-kernel",
         "--features",
-        "xtensa-image",
+        match kernel {
+            KernelVariant::Normal => "xtensa-image",
+            KernelVariant::SelfTests => "xtensa-image,self-test",
+        },
     ]);
     run_cargo(cargo, "building the kernel")?;
     let elf = release.join("sotto-kernel");
