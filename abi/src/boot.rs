@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::{BOOT_CONFIG_SIZE, CCOUNT_HZ};
 use crate::section::{self, SectionError};
+use crate::text::{Message, Part};
 
 /// Marks a written configuration; an all-zero section means "not written".
 pub const BOOT_MAGIC: [u8; 4] = *b"SOTB";
@@ -93,21 +94,43 @@ pub enum BootConfigError {
     BadTickRate(u32),
 }
 
+impl BootConfigError {
+    /// What went wrong, as the kernel prints it.
+    pub fn message(&self) -> Message {
+        match *self {
+            BootConfigError::NotWritten => Message::plain(&[Part::Str(
+                "no boot configuration was written into the image",
+            )]),
+            BootConfigError::Malformed => {
+                Message::plain(&[Part::Str("the boot configuration is malformed")])
+            }
+            BootConfigError::TooLarge => Message::one(
+                &[
+                    Part::Str("the boot configuration exceeds "),
+                    Part::Dec,
+                    Part::Str(" bytes"),
+                ],
+                BOOT_CONFIG_SIZE as u64,
+            ),
+            BootConfigError::BadTickRate(hz) => Message {
+                parts: &[
+                    Part::Str("tick rate "),
+                    Part::Dec,
+                    Part::Str(" Hz must be between 1 and "),
+                    Part::Dec,
+                    Part::Str(" and divide "),
+                    Part::Dec,
+                    Part::Str(" (the CCOUNT rate), or the tick drifts"),
+                ],
+                args: [hz as u64, CCOUNT_HZ as u64, CCOUNT_HZ as u64],
+            },
+        }
+    }
+}
+
 impl core::fmt::Display for BootConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            BootConfigError::NotWritten => {
-                write!(f, "no boot configuration was written into the image")
-            }
-            BootConfigError::Malformed => write!(f, "the boot configuration is malformed"),
-            BootConfigError::TooLarge => {
-                write!(f, "the boot configuration exceeds {BOOT_CONFIG_SIZE} bytes")
-            }
-            BootConfigError::BadTickRate(hz) => write!(
-                f,
-                "tick rate {hz} Hz must be between 1 and {CCOUNT_HZ} and divide {CCOUNT_HZ} (the CCOUNT rate), or the tick drifts"
-            ),
-        }
+        self.message().fmt(f)
     }
 }
 
@@ -195,6 +218,24 @@ mod tests {
         assert_eq!(
             BootConfig::decode(&section),
             Err(BootConfigError::Malformed)
+        );
+    }
+
+    #[test]
+    fn error_messages_name_the_limits() {
+        assert_eq!(
+            BootConfigError::BadTickRate(3).to_string(),
+            format!(
+                "tick rate 3 Hz must be between 1 and {hz} and divide {hz} (the CCOUNT rate), or the tick drifts",
+                hz = crate::layout::CCOUNT_HZ
+            )
+        );
+        assert_eq!(
+            BootConfigError::TooLarge.to_string(),
+            format!(
+                "the boot configuration exceeds {} bytes",
+                crate::layout::BOOT_CONFIG_SIZE
+            )
         );
     }
 

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod manifest;
 pub mod section;
 pub mod syscall;
+pub mod text;
 
 pub use boot::{BootConfig, SelfTest};
 pub use cause::ExceptionCause;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cap::{CAP_SLOTS, ObjectKind, Rights};
 use crate::section::{self, SectionError};
+use crate::text::{Message, Part};
 
 /// Most services an image may hold.
 pub const MAX_SERVICES: usize = 16;
@@ -198,17 +199,31 @@ pub enum ManifestError {
     TooLarge,
 }
 
+impl ManifestError {
+    /// What went wrong, as the kernel prints it.
+    pub fn message(&self) -> Message {
+        match *self {
+            ManifestError::NotWritten => {
+                Message::plain(&[Part::Str("no service manifest was written into the image")])
+            }
+            ManifestError::Malformed => {
+                Message::plain(&[Part::Str("the service manifest is malformed")])
+            }
+            ManifestError::TooLarge => Message::one(
+                &[
+                    Part::Str("the service manifest exceeds "),
+                    Part::Dec,
+                    Part::Str(" bytes"),
+                ],
+                MANIFEST_SIZE as u64,
+            ),
+        }
+    }
+}
+
 impl core::fmt::Display for ManifestError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ManifestError::NotWritten => {
-                write!(f, "no service manifest was written into the image")
-            }
-            ManifestError::Malformed => write!(f, "the service manifest is malformed"),
-            ManifestError::TooLarge => {
-                write!(f, "the service manifest exceeds {MANIFEST_SIZE} bytes")
-            }
-        }
+        self.message().fmt(f)
     }
 }
 

@@ -19,9 +19,11 @@ use sotto_abi::{Error, Syscall};
 
 use crate::addrspace::check_user;
 use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
+use crate::console::{Piece, Text};
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{Scheduler, ThreadId};
+use crate::text;
 use crate::trap::TrapFrame;
 
 /// What the kernel needs from the machine.
@@ -31,7 +33,7 @@ pub trait Hardware {
     /// escapes them.
     fn console(&mut self, service: ThreadId, name: &str, bytes: &[u8]);
     /// Write one kernel line on the same console.
-    fn console_line(&mut self, args: core::fmt::Arguments<'_>);
+    fn console_line(&mut self, line: &Text<'_>);
     /// The cycle counter.
     fn cycles(&self) -> u32;
     /// Kernel access to physical memory the kernel handed out (service
@@ -374,10 +376,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
             Syscall::Exit => {
                 let name = self.services[thread].name.clone();
-                self.report(format_args!(
-                    "service {name} exited with status {}",
-                    args[0]
-                ));
+                self.report(&text!["service ", &name, " exited with status ", args[0]]);
                 self.end_service(thread, Ending::Exited(args[0]));
                 Outcome::Ended
             }
@@ -395,14 +394,19 @@ impl<H: Hardware> Kernel<H> {
                 let len = (args[1] as usize).min(text.len());
                 let name = self.services[thread].name.clone();
                 match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => {
-                        let message = crate::console::Bytes(&text[..len]);
-                        self.report(format_args!("service {name} panicked: {message}"));
-                    }
-                    Err(error) => self.report(format_args!(
-                        "service {name} panicked (message unreadable: {})",
-                        error.describe()
-                    )),
+                    Ok(()) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked: ",
+                        Piece::Bytes(&text[..len])
+                    ]),
+                    Err(error) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked (message unreadable: ",
+                        error.describe(),
+                        ")"
+                    ]),
                 }
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
@@ -487,8 +491,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Print a kernel line about a service.
-    pub fn report(&mut self, args: core::fmt::Arguments<'_>) {
-        self.hw.console_line(args);
+    pub fn report(&mut self, line: &Text<'_>) {
+        self.hw.console_line(line);
     }
 
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {

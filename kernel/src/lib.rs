@@ -27,6 +27,7 @@ pub mod addrspace;
 pub mod arch;
 pub mod cap;
 pub mod console;
+pub mod describe;
 pub mod kernel;
 pub mod objects;
 pub mod pagetable;

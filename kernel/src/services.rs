@@ -6,6 +6,7 @@
 use core::ptr::addr_of;
 
 use heapless::String;
+use sotto_abi::ExceptionCause;
 use sotto_abi::layout::{
     FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
     USER_STACK_TOP,
@@ -13,14 +14,14 @@ use sotto_abi::layout::{
 use sotto_abi::manifest::{
     MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
 };
-use sotto_abi::{ExceptionCause, ExitCode};
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
-use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, ps};
+use sotto_kernel::{describe, kprintln, text};
 
 use crate::Global;
 
@@ -47,8 +48,8 @@ impl Hardware for Machine {
         sotto_kernel::console::service_write(service, name, bytes);
     }
 
-    fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
-        sotto_kernel::console::kernel_line(args);
+    fn console_line(&mut self, line: &Text<'_>) {
+        sotto_kernel::console::kernel_line(line);
     }
 
     fn cycles(&self) -> u32 {
@@ -189,20 +190,31 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
             .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
         SPACES.with(|spaces| spaces[index] = Some(space));
         kprintln!(
-            "service {}: priority {}, entry {:#010x}, stack {} KiB, ASID {}, {} capabilities",
-            service.name,
+            "service ",
+            &service.name,
+            ": priority ",
             service.priority,
-            service.entry,
+            ", entry ",
+            Piece::Hex(service.entry),
+            ", stack ",
             service.stack_size / 1024,
+            " KiB, ASID ",
             (space.rasid >> 8) & 0xFF,
-            service.caps.len()
+            ", ",
+            service.caps.len(),
+            " capabilities"
         );
         count += 1;
     }
     let objects = KERNEL.with(|kernel| kernel.objects.len());
     kprintln!(
-        "services: {count} loaded, {objects} objects, {} KiB of the pool left",
-        pool.free() / 1024
+        "services: ",
+        count,
+        " loaded, ",
+        objects,
+        " objects, ",
+        pool.free() / 1024,
+        " KiB of the pool left"
     );
     Ok(count)
 }
@@ -329,7 +341,14 @@ pub fn report_running() {
                 service.wait,
                 kernel.sched.state(index),
             );
-            kernel.report(format_args!("  {name}: {state:?}, waiting for {wait:?}"));
+            kernel.report(&text![
+                "  ",
+                &name,
+                ": ",
+                &describe::thread_state(state),
+                ", waiting for ",
+                &describe::wait(wait)
+            ]);
         }
     });
 }
@@ -366,17 +385,22 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         _ => "",
     };
     // EXCVADDR only where the cause defines it: elsewhere it is stale.
-    let mut address: heapless::String<20> = heapless::String::new();
-    if report.cause.has_address() {
-        use core::fmt::Write;
-        let _ = write!(address, " address={:#010x}", report.address);
-    }
-    kernel.report(format_args!(
-        "service {name} stopped: {}: {} at PC={:#010x}{address}{overflow}",
+    let address = match report.cause.has_address() {
+        true => Message::one(&[Part::Str(" address="), Part::Hex], report.address.into()),
+        false => Message::plain(&[]),
+    };
+    kernel.report(&text![
+        "service ",
+        &name,
+        " stopped: ",
         report.cause.name(),
+        ": ",
         report.cause.explain(),
-        report.pc,
-    ));
+        " at PC=",
+        Piece::Hex(report.pc),
+        &address,
+        overflow
+    ]);
     kernel.end_service(thread, Ending::Faulted);
 }
 
@@ -426,17 +450,23 @@ pub fn start() -> ! {
     arch::enter_user(frame)
 }
 
-/// Why loading failed, for the boot report.
-pub fn describe(failure: &LoadFailure) -> (ExitCode, heapless::String<160>) {
-    use core::fmt::Write;
-    let mut text = heapless::String::new();
-    let _ = match failure {
-        LoadFailure::Manifest(error) => write!(text, "{error}"),
-        LoadFailure::Object(name, error) => write!(text, "object {name}: {error}"),
-        LoadFailure::Service(name, error) => write!(text, "service {name}: {error}"),
-        LoadFailure::Grant(name, error) => {
-            write!(text, "service {name}: capabilities: {}", error.describe())
+/// Say why loading failed, in one `BOOT FAILED` line.
+#[inline(never)]
+#[cold]
+pub fn report_failure(failure: &LoadFailure) {
+    match failure {
+        LoadFailure::Manifest(error) => kprintln!("BOOT FAILED: ", &error.message()),
+        LoadFailure::Object(name, error) => {
+            kprintln!("BOOT FAILED: object ", name, ": ", &error.message())
         }
-    };
-    (ExitCode::BadManifest, text)
+        LoadFailure::Service(name, error) => {
+            kprintln!("BOOT FAILED: service ", name, ": ", &error.message())
+        }
+        LoadFailure::Grant(name, error) => kprintln!(
+            "BOOT FAILED: service ",
+            name,
+            ": capabilities: ",
+            error.describe()
+        ),
+    }
 }
