@@ -1,5 +1,9 @@
-//! The boot configuration: a small postcard blob in its own ELF section,
+//! The boot configuration: a fixed-layout record in its own ELF section,
 //! written by `cargo xtask` after linking, read by the kernel at boot.
+//!
+//! Layout (little-endian words): the magic [`BOOT_MAGIC`], `tick_hz`,
+//! `run_ticks`, `report_every`, the self-test's number (its position in
+//! [`SelfTest::ALL`]); zeros after.
 //!
 //! Patching a section instead of recompiling lets every integration test boot
 //! the same kernel binary with its own configuration.
@@ -7,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{BOOT_CONFIG_SIZE, CCOUNT_HZ};
-use crate::section::{self, SectionError};
 use crate::text::{Message, Part};
+use crate::wire::{Reader, Writer};
 
 /// Marks a written configuration; an all-zero section means "not written".
 pub const BOOT_MAGIC: [u8; 4] = *b"SOTB";
@@ -85,7 +89,7 @@ impl SelfTest {
 pub enum BootConfigError {
     /// The section does not start with [`BOOT_MAGIC`]: xtask did not write it.
     NotWritten,
-    /// The postcard payload is cut short or malformed.
+    /// A field is out of range (the self-test number).
     Malformed,
     /// The encoded configuration does not fit in the section.
     TooLarge,
@@ -163,24 +167,41 @@ impl BootConfig {
     /// Encode into the fixed-size section contents.
     pub fn encode(&self) -> Result<[u8; BOOT_CONFIG_SIZE], BootConfigError> {
         self.validate()?;
-        section::encode(BOOT_MAGIC, self).map_err(BootConfigError::from)
+        let mut section = [0u8; BOOT_CONFIG_SIZE];
+        let mut out = Writer::new(&mut section);
+        let test = SelfTest::ALL
+            .iter()
+            .position(|test| *test == self.self_test)
+            .unwrap_or(0) as u32;
+        let fits = out.bytes(0, &BOOT_MAGIC)
+            && out.u32(4, self.tick_hz)
+            && out.u32(8, self.run_ticks)
+            && out.u32(12, self.report_every)
+            && out.u32(16, test);
+        if !fits {
+            return Err(BootConfigError::TooLarge);
+        }
+        Ok(section)
     }
 
     /// Decode and validate the section contents.
     pub fn decode(bytes: &[u8]) -> Result<BootConfig, BootConfigError> {
-        let config: BootConfig = section::decode(BOOT_MAGIC, bytes)?;
+        if bytes.get(..4) != Some(&BOOT_MAGIC[..]) {
+            return Err(BootConfigError::NotWritten);
+        }
+        let record = Reader::new(bytes);
+        let field = |at| record.u32(at).ok_or(BootConfigError::Malformed);
+        let self_test = *SelfTest::ALL
+            .get(field(16)? as usize)
+            .ok_or(BootConfigError::Malformed)?;
+        let config = BootConfig {
+            tick_hz: field(4)?,
+            run_ticks: field(8)?,
+            report_every: field(12)?,
+            self_test,
+        };
         config.validate()?;
         Ok(config)
-    }
-}
-
-impl From<SectionError> for BootConfigError {
-    fn from(error: SectionError) -> Self {
-        match error {
-            SectionError::NotWritten => BootConfigError::NotWritten,
-            SectionError::Malformed => BootConfigError::Malformed,
-            SectionError::TooLarge => BootConfigError::TooLarge,
-        }
     }
 }
 
@@ -210,14 +231,20 @@ mod tests {
             Err(BootConfigError::NotWritten)
         );
         let mut section = BootConfig::default().encode().unwrap();
-        section[4] = 0xFF;
-        section[5] = 0xFF;
-        section[6] = 0xFF;
-        section[7] = 0xFF;
-        section[8] = 0xFF;
+        section[16..20].fill(0xFF);
         assert_eq!(
             BootConfig::decode(&section),
             Err(BootConfigError::Malformed)
+        );
+        assert_eq!(
+            BootConfig::decode(&section[..10]),
+            Err(BootConfigError::Malformed)
+        );
+        let mut section = BootConfig::default().encode().unwrap();
+        section[4..8].fill(0xFF);
+        assert_eq!(
+            BootConfig::decode(&section),
+            Err(BootConfigError::BadTickRate(u32::MAX))
         );
     }
 
