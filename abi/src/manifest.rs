@@ -312,11 +312,41 @@ fn name_bytes(name: &str) -> [u8; MAX_NAME] {
     bytes
 }
 
-fn read_name(record: &Reader<'_>) -> Result<String<MAX_NAME>, ManifestError> {
-    let bytes = record.bytes(0, MAX_NAME).ok_or(ManifestError::Malformed)?;
+/// The words of a record, read once; fields are then plain indexing.
+type Words<const N: usize> = [u32; N];
+
+/// Words in an object record.
+const OBJECT_WORDS: usize = OBJECT_RECORD / 4;
+/// Words in a service record.
+const SERVICE_WORDS: usize = SERVICE_RECORD / 4;
+
+fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
+    let mut words = [0u32; N];
+    let bytes = bytes.get(..N * 4)?;
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Some(words)
+}
+
+/// The name in the first four words: UTF-8, zero padded.
+fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
+    let mut bytes = [0u8; MAX_NAME];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
-    let text = core::str::from_utf8(&bytes[..len]).map_err(|_| ManifestError::Malformed)?;
-    String::try_from(text).map_err(|_| ManifestError::Malformed)
+    let text = core::str::from_utf8(&bytes[..len]).ok()?;
+    String::try_from(text).ok()
+}
+
+/// A 0/1 flag word.
+fn flag(word: u32) -> Option<bool> {
+    match word {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
 }
 
 /// Object kinds as the section numbers them.
@@ -385,45 +415,39 @@ impl Object {
         }
     }
 
-    fn decode(record: &Reader<'_>) -> Option<Result<Object, ManifestError>> {
-        let name = match read_name(record) {
-            Ok(name) => name,
-            Err(error) => return Some(Err(error)),
-        };
-        let word = |i: usize| record.u32(MAX_NAME + 4 + 4 * i);
-        let flag = |i: usize| record.flag(MAX_NAME + 4 + 4 * i);
-        let object16 = |i: usize| word(i).and_then(|n| u16::try_from(n).ok());
-        let params = match record.u32(MAX_NAME)? {
+    fn decode(w: &Words<OBJECT_WORDS>) -> Option<Object> {
+        // Words 0..4 the name, 4 the kind, 5.. the parameters.
+        let p = |i: usize| w[5 + i];
+        let object = |i: usize| u16::try_from(p(i)).ok();
+        let params = match w[4] {
             ENDPOINT => ObjectParams::Endpoint,
             NOTIFICATION => ObjectParams::Notification,
             SEMAPHORE => ObjectParams::Semaphore {
-                initial: word(0)?,
-                max: word(1)?,
+                initial: p(0),
+                max: p(1),
             },
             TIMER => ObjectParams::Timer {
-                target: match flag(0)? {
+                target: match flag(p(0))? {
                     true => TimerTarget::Notify {
-                        object: object16(1)?,
-                        bits: word(2)?,
+                        object: object(1)?,
+                        bits: p(2),
                     },
-                    false => TimerTarget::Give {
-                        object: object16(1)?,
-                    },
+                    false => TimerTarget::Give { object: object(1)? },
                 },
-                start: match flag(3)? {
-                    true => Some((word(4)?, word(5)?)),
+                start: match flag(p(3))? {
+                    true => Some((p(4), p(5))),
                     false => None,
                 },
             },
             MEMORY => ObjectParams::Memory {
-                size: word(0)?,
-                cache: match flag(1)? {
+                size: p(0),
+                cache: match flag(p(1))? {
                     true => Cache::Uncached,
                     false => Cache::Cached,
                 },
-                shared: flag(2)?,
-                init: match flag(3)? {
-                    true => Some((word(4)?, word(5)?)),
+                shared: flag(p(2))?,
+                init: match flag(p(3))? {
+                    true => Some((p(4), p(5))),
                     false => None,
                 },
             },
@@ -431,7 +455,10 @@ impl Object {
             CLOCK => ObjectParams::Clock,
             _ => return None,
         };
-        Some(Ok(Object { name, params }))
+        Some(Object {
+            name: read_name(w)?,
+            params,
+        })
     }
 }
 
@@ -481,28 +508,28 @@ impl Service {
         }
     }
 
-    fn decode(record: &Reader<'_>) -> Option<Result<Service, ManifestError>> {
-        let name = match read_name(record) {
-            Ok(name) => name,
-            Err(error) => return Some(Err(error)),
-        };
+    fn decode(w: &Words<SERVICE_WORDS>) -> Option<Service> {
+        // Words 0..4 the name; 4: priority, segment and capability counts
+        // (bytes 0, 1, 2); 5 entry, 6 stack size, 7 argument; then the
+        // segment and capability slots.
+        let [priority, segment_count, cap_count, _] = w[4].to_le_bytes();
         let mut service = Service {
-            name,
-            priority: record.u8(MAX_NAME)?,
-            entry: record.u32(MAX_NAME + 4)?,
-            stack_size: record.u32(MAX_NAME + 8)?,
-            arg: record.u32(MAX_NAME + 12)?,
+            name: read_name(w)?,
+            priority,
+            entry: w[5],
+            stack_size: w[6],
+            arg: w[7],
             segments: Vec::new(),
             caps: Vec::new(),
         };
-        for i in 0..usize::from(record.u8(MAX_NAME + 1)?) {
-            let at = SEGMENTS_AT + i * SEGMENT_SLOT;
+        let segments = w[SEGMENTS_AT / 4..CAPS_AT / 4].chunks_exact(SEGMENT_SLOT / 4);
+        for slot in segments.take(usize::from(segment_count)) {
             let segment = Segment {
-                vaddr: record.u32(at)?,
-                mem_size: record.u32(at + 4)?,
-                offset: record.u32(at + 8)?,
-                file_size: record.u32(at + 12)?,
-                kind: match record.u32(at + 16)? {
+                vaddr: slot[0],
+                mem_size: slot[1],
+                offset: slot[2],
+                file_size: slot[3],
+                kind: match slot[4] {
                     0 => SegmentKind::Code,
                     1 => SegmentKind::ReadOnly,
                     2 => SegmentKind::ReadWrite,
@@ -511,22 +538,29 @@ impl Service {
             };
             service.segments.push(segment).ok()?;
         }
-        for i in 0..usize::from(record.u8(MAX_NAME + 2)?) {
-            let at = CAPS_AT + i * CAP_SLOT;
+        if usize::from(segment_count) > MAX_SEGMENTS {
+            return None;
+        }
+        let caps = w[CAPS_AT / 4..].chunks_exact(CAP_SLOT / 4);
+        for slot in caps.take(usize::from(cap_count)) {
+            let [number, mapped, object_low, object_high] = slot[0].to_le_bytes();
             let grant = CapGrant {
-                slot: record.u8(at)?,
-                object: u16::from_le_bytes([record.u8(at + 2)?, record.u8(at + 3)?]),
-                rights: Rights::from_bits(record.u32(at + 4)?)?,
-                badge: record.u32(at + 8)?,
-                map_at: match record.u8(at + 1)? {
+                slot: number,
+                object: u16::from_le_bytes([object_low, object_high]),
+                rights: Rights::from_bits(slot[1])?,
+                badge: slot[2],
+                map_at: match mapped {
                     0 => None,
-                    1 => Some(record.u32(at + 12)?),
+                    1 => Some(slot[3]),
                     _ => return None,
                 },
             };
             service.caps.push(grant).ok()?;
         }
-        Some(Ok(service))
+        if usize::from(cap_count) > CAP_SLOTS {
+            return None;
+        }
+        Some(service)
     }
 }
 
@@ -577,7 +611,12 @@ impl<'a> ManifestReader<'a> {
         }
         let at = HEADER_SIZE + self.next_object as usize * OBJECT_RECORD;
         self.next_object += 1;
-        Some(self.record(at, OBJECT_RECORD, Object::decode))
+        Some(
+            read_words::<OBJECT_WORDS>(self.section.get(at..).unwrap_or_default())
+                .as_ref()
+                .and_then(Object::decode)
+                .ok_or(ManifestError::Malformed),
+        )
     }
 
     /// The next service, until they run out. Objects not read yet are
@@ -591,20 +630,12 @@ impl<'a> ManifestReader<'a> {
             + self.objects as usize * OBJECT_RECORD
             + self.next_service as usize * SERVICE_RECORD;
         self.next_service += 1;
-        Some(self.record(at, SERVICE_RECORD, Service::decode))
-    }
-
-    fn record<T>(
-        &self,
-        at: usize,
-        len: usize,
-        decode: fn(&Reader<'_>) -> Option<Result<T, ManifestError>>,
-    ) -> Result<T, ManifestError> {
-        let bytes = self
-            .section
-            .get(at..at + len)
-            .ok_or(ManifestError::Malformed)?;
-        decode(&Reader::new(bytes)).unwrap_or(Err(ManifestError::Malformed))
+        Some(
+            read_words::<SERVICE_WORDS>(self.section.get(at..).unwrap_or_default())
+                .as_ref()
+                .and_then(Service::decode)
+                .ok_or(ManifestError::Malformed),
+        )
     }
 }
 

@@ -48,23 +48,4 @@ impl<'a> Reader<'a> {
         let word = self.bytes.get(at..at + 4)?;
         Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
     }
-
-    /// The byte at `at`.
-    pub fn u8(&self, at: usize) -> Option<u8> {
-        self.bytes.get(at).copied()
-    }
-
-    /// `len` bytes at `at`.
-    pub fn bytes(&self, at: usize, len: usize) -> Option<&'a [u8]> {
-        self.bytes.get(at..at.checked_add(len)?)
-    }
-
-    /// A 0/1 flag at `at` (anything else is malformed).
-    pub fn flag(&self, at: usize) -> Option<bool> {
-        match self.u32(at)? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
 }

@@ -19,6 +19,7 @@ use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
 static BOOT_CONFIG: [u8; BOOT_CONFIG_SIZE] = [0; BOOT_CONFIG_SIZE];
 
 /// Decode the boot configuration the image carries.
+#[inline(never)]
 pub fn config() -> Result<BootConfig, BootConfigError> {
     let mut section = [0u8; BOOT_CONFIG_SIZE];
     for (i, byte) in section.iter_mut().enumerate() {
@@ -96,6 +97,7 @@ static mut TABLE_MEMORY: TableMemory = TableMemory {
 };
 
 /// Build the kernel's page tables and switch the MMU to them. Called once.
+#[inline(never)]
 pub fn page_tables() -> PageTables<'static> {
     let layout = KernelLayout::get();
     // SAFETY: called once at boot, before anything else refers to the table

@@ -199,32 +199,41 @@ pub fn on_interrupts() {
         }
     }
     if config.run_ticks != 0 && ticks >= u64::from(config.run_ticks) {
-        let (exited, failed, panicked, faulted) = services::endings();
-        let now = arch::read_ccount();
-        let start = CLOCK.with(|clock| clock.started_at);
-        kprintln!(
-            "shutdown: ",
-            ticks,
-            " ticks in ",
-            now - start,
-            " cycles of virtual time (",
-            (now - start) / 10,
-            " µs); services: ",
-            exited,
-            " exited, ",
-            failed,
-            " failed, ",
-            panicked,
-            " panicked, ",
-            faulted,
-            " stopped by a fault, the rest still running"
-        );
-        services::report_running();
-        arch::exit(ExitCode::Success);
+        shutdown_at_time_limit(ticks);
     }
 }
 
+/// The time limit is reached: report and stop (out of the tick's line).
+#[inline(never)]
+#[cold]
+fn shutdown_at_time_limit(ticks: u64) -> ! {
+    let (exited, failed, panicked, faulted) = services::endings();
+    let now = arch::read_ccount();
+    let start = CLOCK.with(|clock| clock.started_at);
+    kprintln!(
+        "shutdown: ",
+        ticks,
+        " ticks in ",
+        now - start,
+        " cycles of virtual time (",
+        (now - start) / 10,
+        " µs); services: ",
+        exited,
+        " exited, ",
+        failed,
+        " failed, ",
+        panicked,
+        " panicked, ",
+        faulted,
+        " stopped by a fault, the rest still running"
+    );
+    services::report_running();
+    arch::exit(ExitCode::Success);
+}
+
 /// Every service has ended: stop, with a status that says how they ended.
+#[inline(never)]
+#[cold]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
     let (ticks, _) = tick_state();
@@ -252,6 +261,8 @@ pub fn shutdown_after_services() -> ! {
 }
 
 /// A broken kernel invariant: report and stop.
+#[inline(never)]
+#[cold]
 pub fn fatal(what: &str) -> ! {
     kprintln!("KERNEL BUG: ", what);
     arch::exit(ExitCode::KernelPanic)

@@ -121,6 +121,7 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 
 /// Make the manifest's objects, then load every service into its own
 /// address space. Returns how many services there are.
+#[inline(never)]
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
     let blob = unsafe {
@@ -219,6 +220,7 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     Ok(count)
 }
 
+#[inline(never)]
 fn load_one(
     index: usize,
     service: &ServiceDesc,
@@ -329,6 +331,8 @@ pub fn next_frame() -> *mut TrapFrame {
 }
 
 /// One line per service still running, saying what it waits for.
+#[inline(never)]
+#[cold]
 pub fn report_running() {
     KERNEL.with(|kernel| {
         for index in 0..kernel.services.len() {
@@ -370,7 +374,10 @@ pub fn endings() -> (u32, u32, u32, u32) {
     })
 }
 
-/// Stop `thread` after a fault and say why, in one line.
+/// Stop `thread` after a fault and say why, in one line (out of the
+/// system-call path).
+#[inline(never)]
+#[cold]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
     let name = kernel.services[thread].name.clone();
     let guard = kernel.services[thread].stack_guard;

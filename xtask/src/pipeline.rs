@@ -131,7 +131,8 @@ SECTIONS
     _stack_guard = .;
     . += {PAGE_SIZE:#x};
     _boot_stack_bottom = .;
-    /* 32 KiB: decoding the boot manifest (postcard) takes ~12 KiB once. */
+    /* 32 KiB: sized when the boot manifest was postcard (~12 KiB of stack
+       once); the fixed-layout reader needs much less. */
     . += 0x8000;
     _boot_stack_top = .;
     . += 0x800;
