@@ -261,8 +261,6 @@ pub fn shutdown_after_services() -> ! {
 }
 
 /// A broken kernel invariant: report and stop.
-#[inline(never)]
-#[cold]
 pub fn fatal(what: &str) -> ! {
     kprintln!("KERNEL BUG: ", what);
     arch::exit(ExitCode::KernelPanic)
