@@ -145,66 +145,12 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     KERNEL.with(|kernel| kernel.tick_hz = tick_hz);
     while let Some(object) = reader.next_object() {
-        let object = object.map_err(LoadFailure::Manifest)?;
-        let size = match object.params {
-            ObjectParams::Memory { size, .. } => Some(size),
-            _ => None,
-        };
-        // One object at a time, in the order `addrspace::place_regions` uses.
-        let pa = addrspace::place_regions(core::iter::once(size), &mut pool)
-            .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
-        if let Some(size) = size {
-            let mut machine = Machine;
-            let memory = machine.phys(pa, size);
-            memory.fill(0);
-            if let ObjectParams::Memory {
-                init: Some((offset, len)),
-                ..
-            } = object.params
-            {
-                // The manifest is checked like a service's segments: a
-                // range outside the blob or larger than the object fails.
-                let bytes = offset
-                    .checked_add(len)
-                    .and_then(|end| blob.get(offset as usize..end as usize))
-                    .filter(|bytes| bytes.len() <= memory.len())
-                    .ok_or(LoadFailure::Object(
-                        object.name.clone(),
-                        LoadError::BadContents(offset, len),
-                    ))?;
-                memory[..bytes.len()].copy_from_slice(bytes);
-            }
-        }
-        let made = Object::new(&object.params, pa, 0);
-        if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
-            return Err(LoadFailure::Object(object.name, LoadError::OutOfMemory));
-        }
+        load_object(&object.map_err(LoadFailure::Manifest)?, &mut pool, blob)?;
     }
     let mut count = 0;
     while let Some(service) = reader.next_service() {
         let service = service.map_err(LoadFailure::Manifest)?;
-        let index = count;
-        let (loaded, space) = load_one(index, &service, kernel_tables, &mut pool, blob)
-            .map_err(|error| LoadFailure::Service(service.name.clone(), error))?;
-        KERNEL
-            .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
-            .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
-        SPACES.with(|spaces| spaces[index] = Some(space));
-        kprintln!(
-            "service ",
-            &service.name,
-            ": priority ",
-            service.priority,
-            ", entry ",
-            Piece::Hex(service.entry),
-            ", stack ",
-            service.stack_size / 1024,
-            " KiB, ASID ",
-            (space.rasid >> 8) & 0xFF,
-            ", ",
-            service.caps.len(),
-            " capabilities"
-        );
+        load_service(count, &service, kernel_tables, &mut pool, blob)?;
         count += 1;
     }
     let objects = KERNEL.with(|kernel| kernel.objects.len());
@@ -220,6 +166,82 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     Ok(count)
 }
 
+/// Make one object of the manifest (the pool hands out its memory).
+#[inline(never)]
+fn load_object(
+    object: &sotto_abi::manifest::Object,
+    pool: &mut FramePool,
+    blob: &[u8],
+) -> Result<(), LoadFailure> {
+    let size = match object.params {
+        ObjectParams::Memory { size, .. } => Some(size),
+        _ => None,
+    };
+    // One object at a time, in the order `addrspace::place_regions` uses.
+    let pa = addrspace::place_regions(core::iter::once(size), pool)
+        .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
+    if let Some(size) = size {
+        let mut machine = Machine;
+        let memory = machine.phys(pa, size);
+        memory.fill(0);
+        if let ObjectParams::Memory {
+            init: Some((offset, len)),
+            ..
+        } = object.params
+        {
+            // The manifest is checked like a service's segments: a
+            // range outside the blob or larger than the object fails.
+            let bytes = offset
+                .checked_add(len)
+                .and_then(|end| blob.get(offset as usize..end as usize))
+                .filter(|bytes| bytes.len() <= memory.len())
+                .ok_or(LoadFailure::Object(
+                    object.name.clone(),
+                    LoadError::BadContents(offset, len),
+                ))?;
+            memory[..bytes.len()].copy_from_slice(bytes);
+        }
+    }
+    let made = Object::new(&object.params, pa, 0);
+    if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
+        return Err(LoadFailure::Object(
+            object.name.clone(),
+            LoadError::OutOfMemory,
+        ));
+    }
+    Ok(())
+}
+
+/// Load service `index` into its own address space, give it its
+/// capabilities and say so.
+#[inline(never)]
+fn load_service(
+    index: usize,
+    service: &ServiceDesc,
+    kernel_tables: &PageTables<'static>,
+    pool: &mut FramePool,
+    blob: &[u8],
+) -> Result<(), LoadFailure> {
+    let space = load_one(index, service, kernel_tables, pool, blob)?;
+    SPACES.with(|spaces| spaces[index] = Some(space));
+    kprintln!(
+        "service ",
+        &service.name,
+        ": priority ",
+        service.priority,
+        ", entry ",
+        Piece::Hex(service.entry),
+        ", stack ",
+        service.stack_size / 1024,
+        " KiB, ASID ",
+        (space.rasid >> 8) & 0xFF,
+        ", ",
+        service.caps.len(),
+        " capabilities"
+    );
+    Ok(())
+}
+
 #[inline(never)]
 fn load_one(
     index: usize,
@@ -227,7 +249,8 @@ fn load_one(
     kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<(Service, SpaceRegs), LoadError> {
+) -> Result<SpaceRegs, LoadFailure> {
+    let failed = |error| LoadFailure::Service(service.name.clone(), error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
     let mut va = 0;
@@ -251,7 +274,8 @@ fn load_one(
             };
             PageTables::new(l1, l1_pa, l2, l2_pa, window)
         },
-    )?;
+    )
+    .map_err(failed)?;
     let tables = space.tables;
     let ipc_buffer = space.ipc_buffer;
     let mut machine = Machine;
@@ -262,7 +286,8 @@ fn load_one(
         if let Some((offset, size)) = placement.file {
             let bytes = blob
                 .get(offset as usize..(offset + size) as usize)
-                .ok_or(LoadError::BadSegment(placement.va))?;
+                .ok_or(LoadError::BadSegment(placement.va))
+                .map_err(failed)?;
             memory[..bytes.len()].copy_from_slice(bytes);
         }
     }
@@ -293,7 +318,10 @@ fn load_one(
         reply_to: None,
         regions: heapless::Vec::new(),
     };
-    Ok((loaded, space))
+    KERNEL
+        .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
+        .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
+    Ok(space)
 }
 
 fn switch_to(thread: ThreadId) {
