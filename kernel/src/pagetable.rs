@@ -193,7 +193,8 @@ pub enum MapError {
 }
 
 impl MapError {
-    /// What went wrong, as the kernel prints it.
+    /// What went wrong, as the kernel prints it (one copy: cold).
+    #[inline(never)]
     pub fn message(&self) -> Message {
         match *self {
             MapError::Empty => Message::plain(&[Part::Str("empty mapping")]),
