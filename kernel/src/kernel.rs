@@ -9,7 +9,7 @@
 //! and someone later writes its registers and wakes it.
 
 use heapless::{String, Vec};
-use sotto_abi::cap::{ObjectKind, Rights};
+use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights};
 use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
 use sotto_abi::manifest::{
     Cache, CapGrant, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, ObjectParams, TimerTarget,
@@ -22,7 +22,7 @@ use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
 use crate::console::{Piece, Text};
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
-use crate::sched::{Scheduler, ThreadId};
+use crate::sched::{MAX_THREADS, Scheduler, ThreadId};
 use crate::text;
 use crate::trap::TrapFrame;
 
@@ -959,11 +959,12 @@ impl<H: Hardware> Kernel<H> {
         let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
         };
-        let callers: Vec<ThreadId, 16> = queue
-            .callers
-            .iter()
-            .map(|caller| usize::from(*caller))
-            .collect();
+        // As many as the queue holds (pushes cannot fail); not `collect`,
+        // whose overflow panic would link `core::fmt` into the kernel.
+        let mut callers: Vec<ThreadId, MAX_THREADS> = Vec::new();
+        for caller in queue.callers.iter() {
+            let _ = callers.push(usize::from(*caller));
+        }
         for caller in callers {
             if !self.receivers(endpoint, caller).0 {
                 if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
@@ -1298,12 +1299,13 @@ impl<H: Hardware> Kernel<H> {
         {
             self.wake_with(caller, Err(Error::PeerGone));
         }
-        let endpoints: Vec<ObjectId, 32> = self
-            .caps
-            .iter_space(thread as u8)
-            .filter(|(_, cap)| cap.kind == ObjectKind::Endpoint)
-            .map(|(_, cap)| cap.object)
-            .collect();
+        // One per slot at most (pushes cannot fail; see above).
+        let mut endpoints: Vec<ObjectId, CAP_SLOTS> = Vec::new();
+        for (_, cap) in self.caps.iter_space(thread as u8) {
+            if cap.kind == ObjectKind::Endpoint {
+                let _ = endpoints.push(cap.object);
+            }
+        }
         self.caps.clear_space(thread as u8);
         for endpoint in endpoints {
             self.fail_orphaned_callers(endpoint);
