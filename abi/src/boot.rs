@@ -1,5 +1,9 @@
-//! The boot configuration: a small postcard blob in its own ELF section,
+//! The boot configuration: a fixed-layout record in its own ELF section,
 //! written by `cargo xtask` after linking, read by the kernel at boot.
+//!
+//! Layout (little-endian words): the magic [`BOOT_MAGIC`], `tick_hz`,
+//! `run_ticks`, `report_every`, the self-test's number (its position in
+//! [`SelfTest::ALL`]); zeros after.
 //!
 //! Patching a section instead of recompiling lets every integration test boot
 //! the same kernel binary with its own configuration.
@@ -7,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{BOOT_CONFIG_SIZE, CCOUNT_HZ};
-use crate::section::{self, SectionError};
+use crate::text::{Message, Part};
+use crate::wire::{Reader, Writer};
 
 /// Marks a written configuration; an all-zero section means "not written".
 pub const BOOT_MAGIC: [u8; 4] = *b"SOTB";
@@ -84,7 +89,7 @@ impl SelfTest {
 pub enum BootConfigError {
     /// The section does not start with [`BOOT_MAGIC`]: xtask did not write it.
     NotWritten,
-    /// The postcard payload is cut short or malformed.
+    /// A field is out of range (the self-test number).
     Malformed,
     /// The encoded configuration does not fit in the section.
     TooLarge,
@@ -93,21 +98,43 @@ pub enum BootConfigError {
     BadTickRate(u32),
 }
 
+impl BootConfigError {
+    /// What went wrong, as the kernel prints it.
+    pub fn message(&self) -> Message {
+        match *self {
+            BootConfigError::NotWritten => Message::plain(&[Part::Str(
+                "no boot configuration was written into the image",
+            )]),
+            BootConfigError::Malformed => {
+                Message::plain(&[Part::Str("the boot configuration is malformed")])
+            }
+            BootConfigError::TooLarge => Message::one(
+                &[
+                    Part::Str("the boot configuration exceeds "),
+                    Part::Dec,
+                    Part::Str(" bytes"),
+                ],
+                BOOT_CONFIG_SIZE as u64,
+            ),
+            BootConfigError::BadTickRate(hz) => Message {
+                parts: &[
+                    Part::Str("tick rate "),
+                    Part::Dec,
+                    Part::Str(" Hz must be between 1 and "),
+                    Part::Dec,
+                    Part::Str(" and divide "),
+                    Part::Dec,
+                    Part::Str(" (the CCOUNT rate), or the tick drifts"),
+                ],
+                args: [hz as u64, CCOUNT_HZ as u64, CCOUNT_HZ as u64],
+            },
+        }
+    }
+}
+
 impl core::fmt::Display for BootConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            BootConfigError::NotWritten => {
-                write!(f, "no boot configuration was written into the image")
-            }
-            BootConfigError::Malformed => write!(f, "the boot configuration is malformed"),
-            BootConfigError::TooLarge => {
-                write!(f, "the boot configuration exceeds {BOOT_CONFIG_SIZE} bytes")
-            }
-            BootConfigError::BadTickRate(hz) => write!(
-                f,
-                "tick rate {hz} Hz must be between 1 and {CCOUNT_HZ} and divide {CCOUNT_HZ} (the CCOUNT rate), or the tick drifts"
-            ),
-        }
+        self.message().fmt(f)
     }
 }
 
@@ -140,24 +167,41 @@ impl BootConfig {
     /// Encode into the fixed-size section contents.
     pub fn encode(&self) -> Result<[u8; BOOT_CONFIG_SIZE], BootConfigError> {
         self.validate()?;
-        section::encode(BOOT_MAGIC, self).map_err(BootConfigError::from)
+        let mut section = [0u8; BOOT_CONFIG_SIZE];
+        let mut out = Writer::new(&mut section);
+        let test = SelfTest::ALL
+            .iter()
+            .position(|test| *test == self.self_test)
+            .unwrap_or(0) as u32;
+        let fits = out.bytes(0, &BOOT_MAGIC)
+            && out.u32(4, self.tick_hz)
+            && out.u32(8, self.run_ticks)
+            && out.u32(12, self.report_every)
+            && out.u32(16, test);
+        if !fits {
+            return Err(BootConfigError::TooLarge);
+        }
+        Ok(section)
     }
 
     /// Decode and validate the section contents.
     pub fn decode(bytes: &[u8]) -> Result<BootConfig, BootConfigError> {
-        let config: BootConfig = section::decode(BOOT_MAGIC, bytes)?;
+        if bytes.get(..4) != Some(&BOOT_MAGIC[..]) {
+            return Err(BootConfigError::NotWritten);
+        }
+        let record = Reader::new(bytes);
+        let field = |at| record.u32(at).ok_or(BootConfigError::Malformed);
+        let self_test = *SelfTest::ALL
+            .get(field(16)? as usize)
+            .ok_or(BootConfigError::Malformed)?;
+        let config = BootConfig {
+            tick_hz: field(4)?,
+            run_ticks: field(8)?,
+            report_every: field(12)?,
+            self_test,
+        };
         config.validate()?;
         Ok(config)
-    }
-}
-
-impl From<SectionError> for BootConfigError {
-    fn from(error: SectionError) -> Self {
-        match error {
-            SectionError::NotWritten => BootConfigError::NotWritten,
-            SectionError::Malformed => BootConfigError::Malformed,
-            SectionError::TooLarge => BootConfigError::TooLarge,
-        }
     }
 }
 
@@ -187,14 +231,38 @@ mod tests {
             Err(BootConfigError::NotWritten)
         );
         let mut section = BootConfig::default().encode().unwrap();
-        section[4] = 0xFF;
-        section[5] = 0xFF;
-        section[6] = 0xFF;
-        section[7] = 0xFF;
-        section[8] = 0xFF;
+        section[16..20].fill(0xFF);
         assert_eq!(
             BootConfig::decode(&section),
             Err(BootConfigError::Malformed)
+        );
+        assert_eq!(
+            BootConfig::decode(&section[..10]),
+            Err(BootConfigError::Malformed)
+        );
+        let mut section = BootConfig::default().encode().unwrap();
+        section[4..8].fill(0xFF);
+        assert_eq!(
+            BootConfig::decode(&section),
+            Err(BootConfigError::BadTickRate(u32::MAX))
+        );
+    }
+
+    #[test]
+    fn error_messages_name_the_limits() {
+        assert_eq!(
+            BootConfigError::BadTickRate(3).to_string(),
+            format!(
+                "tick rate 3 Hz must be between 1 and {hz} and divide {hz} (the CCOUNT rate), or the tick drifts",
+                hz = crate::layout::CCOUNT_HZ
+            )
+        );
+        assert_eq!(
+            BootConfigError::TooLarge.to_string(),
+            format!(
+                "the boot configuration exceeds {} bytes",
+                crate::layout::BOOT_CONFIG_SIZE
+            )
         );
     }
 

@@ -13,8 +13,9 @@ pub mod cause;
 pub mod exit;
 pub mod layout;
 pub mod manifest;
-pub mod section;
 pub mod syscall;
+pub mod text;
+pub mod wire;
 
 pub use boot::{BootConfig, SelfTest};
 pub use cause::ExceptionCause;

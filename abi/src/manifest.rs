@@ -1,12 +1,29 @@
 //! The boot manifest: what `cargo xtask build` tells the kernel about the
-//! services packed into the image. Serialised with postcard into the
-//! `.sotto.manifest` section; the service segments sit in `.sotto.services`.
+//! services packed into the image, in the `.sotto.manifest` section; the
+//! service segments sit in `.sotto.services`.
+//!
+//! The section is fixed-layout little-endian records, so the kernel reads
+//! it field by field without a deserialiser, one record at a time:
+//!
+//! - header ([`HEADER_SIZE`] bytes): [`MANIFEST_MAGIC`], [`FORMAT_VERSION`],
+//!   the number of objects, the number of services;
+//! - one [`OBJECT_RECORD`]-byte record per object: name (16 bytes, zero
+//!   padded), kind, eight parameter words (see [`Object`]'s encoding);
+//! - one [`SERVICE_RECORD`]-byte record per service: name, priority and
+//!   the segment and capability counts (one byte each), entry, stack size,
+//!   argument, [`MAX_SEGMENTS`] segment slots of five words,
+//!   [`CAP_SLOTS`] capability slots of four words.
+//!
+//! Every read is checked: counts above the limits, records running past
+//! the section, unknown kinds or rights, names that are not UTF-8 are
+//! [`ManifestError::Malformed`], never a panic.
 
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 use crate::cap::{CAP_SLOTS, ObjectKind, Rights};
-use crate::section::{self, SectionError};
+use crate::text::{Message, Part};
+use crate::wire::{Reader, Writer};
 
 /// Most services an image may hold.
 pub const MAX_SERVICES: usize = 16;
@@ -27,6 +44,27 @@ pub const MAX_OBJECTS: usize = 64;
 pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
+/// Version of the section's layout.
+pub const FORMAT_VERSION: u32 = 2;
+/// Bytes of the header.
+pub const HEADER_SIZE: usize = 16;
+/// Bytes of one object record.
+pub const OBJECT_RECORD: usize = MAX_NAME + 4 + 8 * 4;
+/// Bytes of one segment slot in a service record.
+const SEGMENT_SLOT: usize = 5 * 4;
+/// Bytes of one capability slot in a service record.
+const CAP_SLOT: usize = 4 * 4;
+/// Where the segment slots start in a service record.
+const SEGMENTS_AT: usize = MAX_NAME + 4 + 3 * 4;
+/// Where the capability slots start in a service record.
+const CAPS_AT: usize = SEGMENTS_AT + MAX_SEGMENTS * SEGMENT_SLOT;
+/// Bytes of one service record.
+pub const SERVICE_RECORD: usize = CAPS_AT + CAP_SLOTS * CAP_SLOT;
+
+// The largest manifest fits its section.
+const _: () = assert!(
+    HEADER_SIZE + MAX_OBJECTS * OBJECT_RECORD + MAX_SERVICES * SERVICE_RECORD <= MANIFEST_SIZE
+);
 
 /// What a segment may be used for.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,105 +236,406 @@ pub enum ManifestError {
     TooLarge,
 }
 
+impl ManifestError {
+    /// What went wrong, as the kernel prints it.
+    pub fn message(&self) -> Message {
+        match *self {
+            ManifestError::NotWritten => {
+                Message::plain(&[Part::Str("no service manifest was written into the image")])
+            }
+            ManifestError::Malformed => {
+                Message::plain(&[Part::Str("the service manifest is malformed")])
+            }
+            ManifestError::TooLarge => Message::one(
+                &[
+                    Part::Str("the service manifest exceeds "),
+                    Part::Dec,
+                    Part::Str(" bytes"),
+                ],
+                MANIFEST_SIZE as u64,
+            ),
+        }
+    }
+}
+
 impl core::fmt::Display for ManifestError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ManifestError::NotWritten => {
-                write!(f, "no service manifest was written into the image")
-            }
-            ManifestError::Malformed => write!(f, "the service manifest is malformed"),
-            ManifestError::TooLarge => {
-                write!(f, "the service manifest exceeds {MANIFEST_SIZE} bytes")
-            }
-        }
+        self.message().fmt(f)
     }
 }
 
 impl Manifest {
     /// Encode into the fixed-size section contents.
     pub fn encode(&self) -> Result<[u8; MANIFEST_SIZE], ManifestError> {
-        section::encode(MANIFEST_MAGIC, self).map_err(ManifestError::from)
+        let mut section = [0u8; MANIFEST_SIZE];
+        let mut header = Writer::new(&mut section[..HEADER_SIZE]);
+        header.bytes(0, &MANIFEST_MAGIC);
+        header.u32(4, FORMAT_VERSION);
+        header.u32(8, self.objects.len() as u32);
+        header.u32(12, self.services.len() as u32);
+        let mut at = HEADER_SIZE;
+        for object in &self.objects {
+            let record = section
+                .get_mut(at..at + OBJECT_RECORD)
+                .ok_or(ManifestError::TooLarge)?;
+            object.encode(&mut Writer::new(record));
+            at += OBJECT_RECORD;
+        }
+        for service in &self.services {
+            let record = section
+                .get_mut(at..at + SERVICE_RECORD)
+                .ok_or(ManifestError::TooLarge)?;
+            service.encode(&mut Writer::new(record));
+            at += SERVICE_RECORD;
+        }
+        Ok(section)
     }
 
     /// Decode the section contents.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-        Ok(section::decode(MANIFEST_MAGIC, bytes)?)
+        let mut reader = ManifestReader::new(bytes)?;
+        let mut manifest = Manifest::default();
+        while let Some(object) = reader.next_object() {
+            // The reader's counts are within the limits.
+            let _ = manifest.objects.push(object?);
+        }
+        while let Some(service) = reader.next_service() {
+            let _ = manifest.services.push(service?);
+        }
+        Ok(manifest)
     }
 }
 
-/// Reads a manifest section one item at a time, so the kernel never holds
-/// the whole manifest on its stack. Postcard lays a `Vec` out as a varint
-/// count followed by the elements: [`Manifest`] is objects, then services.
+fn name_bytes(name: &str) -> [u8; MAX_NAME] {
+    let mut bytes = [0; MAX_NAME];
+    bytes[..name.len()].copy_from_slice(name.as_bytes());
+    bytes
+}
+
+/// The words of a record, read once; fields are then plain indexing.
+type Words<const N: usize> = [u32; N];
+
+/// Words in an object record.
+const OBJECT_WORDS: usize = OBJECT_RECORD / 4;
+/// Words in a service record.
+const SERVICE_WORDS: usize = SERVICE_RECORD / 4;
+
+fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
+    let mut words = [0u32; N];
+    let bytes = bytes.get(..N * 4)?;
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Some(words)
+}
+
+/// The name in the first four words: UTF-8, zero padded.
+fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
+    let mut bytes = [0u8; MAX_NAME];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
+    let text = core::str::from_utf8(&bytes[..len]).ok()?;
+    String::try_from(text).ok()
+}
+
+/// A 0/1 flag word.
+fn flag(word: u32) -> Option<bool> {
+    match word {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
+/// Object kinds as the section numbers them.
+const ENDPOINT: u32 = 0;
+const NOTIFICATION: u32 = 1;
+const SEMAPHORE: u32 = 2;
+const TIMER: u32 = 3;
+const MEMORY: u32 = 4;
+const CONSOLE: u32 = 5;
+const CLOCK: u32 = 6;
+
+impl Object {
+    /// Name, kind, then parameter words at 20, 24, ...: semaphore
+    /// `initial, max`; timer `notify?, object, bits, armed?, phase,
+    /// period`; memory `size, uncached?, shared?, init?, offset, len`.
+    fn encode(&self, out: &mut Writer<'_>) {
+        out.bytes(0, &name_bytes(&self.name));
+        let flag = |b: bool| u32::from(b);
+        let (kind, params): (u32, [u32; 6]) = match self.params {
+            ObjectParams::Endpoint => (ENDPOINT, [0; 6]),
+            ObjectParams::Notification => (NOTIFICATION, [0; 6]),
+            ObjectParams::Semaphore { initial, max } => (SEMAPHORE, [initial, max, 0, 0, 0, 0]),
+            ObjectParams::Timer { target, start } => {
+                let (notify, object, bits) = match target {
+                    TimerTarget::Notify { object, bits } => (1, object, bits),
+                    TimerTarget::Give { object } => (0, object, 0),
+                };
+                let (phase, period) = start.unwrap_or((0, 0));
+                (
+                    TIMER,
+                    [
+                        notify,
+                        u32::from(object),
+                        bits,
+                        flag(start.is_some()),
+                        phase,
+                        period,
+                    ],
+                )
+            }
+            ObjectParams::Memory {
+                size,
+                cache,
+                shared,
+                init,
+            } => {
+                let (offset, len) = init.unwrap_or((0, 0));
+                (
+                    MEMORY,
+                    [
+                        size,
+                        flag(cache == Cache::Uncached),
+                        flag(shared),
+                        flag(init.is_some()),
+                        offset,
+                        len,
+                    ],
+                )
+            }
+            ObjectParams::Console => (CONSOLE, [0; 6]),
+            ObjectParams::Clock => (CLOCK, [0; 6]),
+        };
+        out.u32(MAX_NAME, kind);
+        for (i, param) in params.into_iter().enumerate() {
+            out.u32(MAX_NAME + 4 + 4 * i, param);
+        }
+    }
+
+    fn decode(w: &Words<OBJECT_WORDS>) -> Option<Object> {
+        // Words 0..4 the name, 4 the kind, 5.. the parameters.
+        let p = |i: usize| w[5 + i];
+        let object = |i: usize| u16::try_from(p(i)).ok();
+        let params = match w[4] {
+            ENDPOINT => ObjectParams::Endpoint,
+            NOTIFICATION => ObjectParams::Notification,
+            SEMAPHORE => ObjectParams::Semaphore {
+                initial: p(0),
+                max: p(1),
+            },
+            TIMER => ObjectParams::Timer {
+                target: match flag(p(0))? {
+                    true => TimerTarget::Notify {
+                        object: object(1)?,
+                        bits: p(2),
+                    },
+                    false => TimerTarget::Give { object: object(1)? },
+                },
+                start: match flag(p(3))? {
+                    true => Some((p(4), p(5))),
+                    false => None,
+                },
+            },
+            MEMORY => ObjectParams::Memory {
+                size: p(0),
+                cache: match flag(p(1))? {
+                    true => Cache::Uncached,
+                    false => Cache::Cached,
+                },
+                shared: flag(p(2))?,
+                init: match flag(p(3))? {
+                    true => Some((p(4), p(5))),
+                    false => None,
+                },
+            },
+            CONSOLE => ObjectParams::Console,
+            CLOCK => ObjectParams::Clock,
+            _ => return None,
+        };
+        Some(Object {
+            name: read_name(w)?,
+            params,
+        })
+    }
+}
+
+impl Service {
+    fn encode(&self, out: &mut Writer<'_>) {
+        out.bytes(0, &name_bytes(&self.name));
+        out.bytes(
+            MAX_NAME,
+            &[
+                self.priority,
+                self.segments.len() as u8,
+                self.caps.len() as u8,
+                0,
+            ],
+        );
+        out.u32(MAX_NAME + 4, self.entry);
+        out.u32(MAX_NAME + 8, self.stack_size);
+        out.u32(MAX_NAME + 12, self.arg);
+        for (i, segment) in self.segments.iter().enumerate() {
+            let at = SEGMENTS_AT + i * SEGMENT_SLOT;
+            let kind = match segment.kind {
+                SegmentKind::Code => 0,
+                SegmentKind::ReadOnly => 1,
+                SegmentKind::ReadWrite => 2,
+            };
+            out.u32(at, segment.vaddr);
+            out.u32(at + 4, segment.mem_size);
+            out.u32(at + 8, segment.offset);
+            out.u32(at + 12, segment.file_size);
+            out.u32(at + 16, kind);
+        }
+        for (i, cap) in self.caps.iter().enumerate() {
+            let at = CAPS_AT + i * CAP_SLOT;
+            let [object_low, object_high] = cap.object.to_le_bytes();
+            out.bytes(
+                at,
+                &[
+                    cap.slot,
+                    u8::from(cap.map_at.is_some()),
+                    object_low,
+                    object_high,
+                ],
+            );
+            out.u32(at + 4, cap.rights.bits());
+            out.u32(at + 8, cap.badge);
+            out.u32(at + 12, cap.map_at.unwrap_or(0));
+        }
+    }
+
+    fn decode(w: &Words<SERVICE_WORDS>) -> Option<Service> {
+        // Words 0..4 the name; 4: priority, segment and capability counts
+        // (bytes 0, 1, 2); 5 entry, 6 stack size, 7 argument; then the
+        // segment and capability slots.
+        let [priority, segment_count, cap_count, _] = w[4].to_le_bytes();
+        let mut service = Service {
+            name: read_name(w)?,
+            priority,
+            entry: w[5],
+            stack_size: w[6],
+            arg: w[7],
+            segments: Vec::new(),
+            caps: Vec::new(),
+        };
+        let segments = w[SEGMENTS_AT / 4..CAPS_AT / 4].chunks_exact(SEGMENT_SLOT / 4);
+        for slot in segments.take(usize::from(segment_count)) {
+            let segment = Segment {
+                vaddr: slot[0],
+                mem_size: slot[1],
+                offset: slot[2],
+                file_size: slot[3],
+                kind: match slot[4] {
+                    0 => SegmentKind::Code,
+                    1 => SegmentKind::ReadOnly,
+                    2 => SegmentKind::ReadWrite,
+                    _ => return None,
+                },
+            };
+            service.segments.push(segment).ok()?;
+        }
+        if usize::from(segment_count) > MAX_SEGMENTS {
+            return None;
+        }
+        let caps = w[CAPS_AT / 4..].chunks_exact(CAP_SLOT / 4);
+        for slot in caps.take(usize::from(cap_count)) {
+            let [number, mapped, object_low, object_high] = slot[0].to_le_bytes();
+            let grant = CapGrant {
+                slot: number,
+                object: u16::from_le_bytes([object_low, object_high]),
+                rights: Rights::from_bits(slot[1])?,
+                badge: slot[2],
+                map_at: match mapped {
+                    0 => None,
+                    1 => Some(slot[3]),
+                    _ => return None,
+                },
+            };
+            service.caps.push(grant).ok()?;
+        }
+        if usize::from(cap_count) > CAP_SLOTS {
+            return None;
+        }
+        Some(service)
+    }
+}
+
+/// Reads a manifest section one record at a time, so the kernel never holds
+/// the whole manifest on its stack.
 pub struct ManifestReader<'a> {
-    rest: &'a [u8],
-    objects_left: u32,
-    services_left: Option<u32>,
+    section: &'a [u8],
+    objects: u32,
+    services: u32,
+    next_object: u32,
+    next_service: u32,
 }
 
 impl<'a> ManifestReader<'a> {
-    /// Start reading a section.
+    /// Start reading a section: its header is checked here (magic,
+    /// version, counts within the limits and the section).
     pub fn new(section: &'a [u8]) -> Result<Self, ManifestError> {
-        let payload = section
-            .strip_prefix(&MANIFEST_MAGIC[..])
-            .ok_or(ManifestError::NotWritten)?;
-        let (objects_left, rest) =
-            postcard::take_from_bytes::<u32>(payload).map_err(|_| ManifestError::Malformed)?;
+        if section.get(..4) != Some(&MANIFEST_MAGIC[..]) {
+            return Err(ManifestError::NotWritten);
+        }
+        let header = Reader::new(section);
+        let field = |at| header.u32(at).ok_or(ManifestError::Malformed);
+        if field(4)? != FORMAT_VERSION {
+            return Err(ManifestError::Malformed);
+        }
+        let (objects, services) = (field(8)?, field(12)?);
+        if objects as usize > MAX_OBJECTS || services as usize > MAX_SERVICES {
+            return Err(ManifestError::Malformed);
+        }
+        let end =
+            HEADER_SIZE + objects as usize * OBJECT_RECORD + services as usize * SERVICE_RECORD;
+        if end > section.len() {
+            return Err(ManifestError::Malformed);
+        }
         Ok(ManifestReader {
-            rest,
-            objects_left,
-            services_left: None,
+            section,
+            objects,
+            services,
+            next_object: 0,
+            next_service: 0,
         })
     }
 
     /// The next object, until they run out.
     pub fn next_object(&mut self) -> Option<Result<Object, ManifestError>> {
-        if self.objects_left == 0 {
+        if self.next_object >= self.objects {
             return None;
         }
-        self.objects_left -= 1;
-        Some(self.take())
+        let at = HEADER_SIZE + self.next_object as usize * OBJECT_RECORD;
+        self.next_object += 1;
+        Some(
+            read_words::<OBJECT_WORDS>(self.section.get(at..).unwrap_or_default())
+                .as_ref()
+                .and_then(Object::decode)
+                .ok_or(ManifestError::Malformed),
+        )
     }
 
-    /// The next service (after every object was read).
+    /// The next service, until they run out. Objects not read yet are
+    /// skipped (as in a stream: objects come first).
     pub fn next_service(&mut self) -> Option<Result<Service, ManifestError>> {
-        while self.objects_left > 0 {
-            if let Some(Err(error)) = self.next_object() {
-                return Some(Err(error));
-            }
-        }
-        let left = match self.services_left {
-            Some(left) => left,
-            None => match postcard::take_from_bytes::<u32>(self.rest) {
-                Ok((count, rest)) => {
-                    self.rest = rest;
-                    count
-                }
-                Err(_) => return Some(Err(ManifestError::Malformed)),
-            },
-        };
-        if left == 0 {
-            self.services_left = Some(0);
+        self.next_object = self.objects;
+        if self.next_service >= self.services {
             return None;
         }
-        self.services_left = Some(left - 1);
-        Some(self.take())
-    }
-
-    fn take<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ManifestError> {
-        let (item, rest) =
-            postcard::take_from_bytes(self.rest).map_err(|_| ManifestError::Malformed)?;
-        self.rest = rest;
-        Ok(item)
-    }
-}
-
-impl From<SectionError> for ManifestError {
-    fn from(error: SectionError) -> Self {
-        match error {
-            SectionError::NotWritten => ManifestError::NotWritten,
-            SectionError::Malformed => ManifestError::Malformed,
-            SectionError::TooLarge => ManifestError::TooLarge,
-        }
+        let at = HEADER_SIZE
+            + self.objects as usize * OBJECT_RECORD
+            + self.next_service as usize * SERVICE_RECORD;
+        self.next_service += 1;
+        Some(
+            read_words::<SERVICE_WORDS>(self.section.get(at..).unwrap_or_default())
+                .as_ref()
+                .and_then(Service::decode)
+                .ok_or(ManifestError::Malformed),
+        )
     }
 }
 
@@ -387,5 +726,129 @@ mod tests {
             Manifest::decode(&[0u8; 64]),
             Err(super::ManifestError::NotWritten)
         );
+    }
+
+    fn every_kind() -> Manifest {
+        let mut manifest = Manifest::default();
+        let params = [
+            ObjectParams::Endpoint,
+            ObjectParams::Notification,
+            ObjectParams::Semaphore { initial: 2, max: 9 },
+            ObjectParams::Timer {
+                target: TimerTarget::Give { object: 2 },
+                start: None,
+            },
+            ObjectParams::Timer {
+                target: TimerTarget::Notify {
+                    object: 1,
+                    bits: 0x8000_0001,
+                },
+                start: Some((0, 7)),
+            },
+            ObjectParams::Memory {
+                size: 0x2000,
+                cache: Cache::Uncached,
+                shared: true,
+                init: Some((0x40, 0x123)),
+            },
+            ObjectParams::Console,
+            ObjectParams::Clock,
+        ];
+        for (i, params) in params.into_iter().enumerate() {
+            let name = ["a", "b", "c", "d", "e", "f", "g", "sixteen-chars-ok"][i];
+            manifest
+                .objects
+                .push(Object {
+                    name: heapless::String::try_from(name).unwrap(),
+                    params,
+                })
+                .unwrap();
+        }
+        let caps: heapless::Vec<CapGrant, { super::CAP_SLOTS }> = (0..super::CAP_SLOTS as u8)
+            .map(|slot| CapGrant {
+                slot,
+                object: u16::from(slot) % 8,
+                rights: Rights::from_bits_truncate(u32::from(slot)),
+                badge: u32::from(slot) << 24,
+                map_at: (slot % 2 == 0).then_some(0x5000_0000 + u32::from(slot)),
+            })
+            .collect();
+        for n in 0..super::MAX_SERVICES as u32 {
+            let segments = (0..super::MAX_SEGMENTS as u32)
+                .map(|i| Segment {
+                    vaddr: 0x4000_0000 + i * 0x1000,
+                    mem_size: 0x1000,
+                    offset: n * 0x10_000 + i,
+                    file_size: i,
+                    kind: [
+                        SegmentKind::Code,
+                        SegmentKind::ReadOnly,
+                        SegmentKind::ReadWrite,
+                    ][i as usize % 3],
+                })
+                .collect();
+            manifest
+                .services
+                .push(Service {
+                    name: heapless::String::try_from("sérvice").unwrap(),
+                    priority: (n % 8) as u8,
+                    entry: 0x4000_0000 + n,
+                    stack_size: 0x1000 * (n + 1),
+                    arg: u32::MAX - n,
+                    segments,
+                    caps: if n == 0 {
+                        heapless::Vec::new()
+                    } else {
+                        caps.clone()
+                    },
+                })
+                .unwrap();
+        }
+        manifest
+    }
+
+    #[test]
+    fn the_largest_manifest_round_trips() {
+        let manifest = every_kind();
+        assert_eq!(Manifest::decode(&manifest.encode().unwrap()), Ok(manifest));
+    }
+
+    #[test]
+    fn damaged_sections_are_refused_not_panicked_on() {
+        use super::{HEADER_SIZE, MAX_NAME, ManifestError, OBJECT_RECORD};
+        let section = every_kind().encode().unwrap();
+        let damaged = |at: usize, bytes: &[u8]| {
+            let mut copy = section;
+            copy[at..at + bytes.len()].copy_from_slice(bytes);
+            Manifest::decode(&copy)
+        };
+        let malformed = Err(ManifestError::Malformed);
+        assert_eq!(damaged(4, &[9, 0, 0, 0]), malformed, "version");
+        assert_eq!(damaged(8, &[65, 0, 0, 0]), malformed, "too many objects");
+        assert_eq!(damaged(12, &[0xFF; 4]), malformed, "too many services");
+        assert_eq!(damaged(HEADER_SIZE, &[0xFF]), malformed, "name not UTF-8");
+        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[7]), malformed, "kind");
+        let timer = HEADER_SIZE + 4 * OBJECT_RECORD + MAX_NAME + 4;
+        assert_eq!(damaged(timer, &[2]), malformed, "a flag that is not 0/1");
+        assert_eq!(
+            damaged(timer + 4, &[0, 0, 1]),
+            malformed,
+            "object above u16"
+        );
+        let service = HEADER_SIZE + 8 * OBJECT_RECORD;
+        assert_eq!(damaged(service + MAX_NAME + 1, &[5]), malformed, "segments");
+        assert_eq!(damaged(service + MAX_NAME + 2, &[33]), malformed, "caps");
+        // A cut-short section: the header says more than there is.
+        assert_eq!(Manifest::decode(&section[..HEADER_SIZE + 10]), malformed);
+        // Any single damaged byte or word decodes or is refused, without
+        // a panic.
+        let mut state = 0x2468_ace1u32;
+        for _ in 0..4_000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let at = state as usize % (section.len() - 4);
+            let _ = damaged(at, &state.to_le_bytes()[..1 + (state >> 30) as usize]);
+        }
     }
 }

@@ -16,6 +16,8 @@
 
 use core::fmt;
 
+use sotto_abi::text::{Message, Part};
+
 use heapless::Vec;
 use sotto_abi::Error;
 use sotto_abi::layout::{
@@ -57,32 +59,76 @@ impl From<MapError> for LoadError {
     }
 }
 
+impl LoadError {
+    /// What went wrong, as the kernel prints it.
+    pub fn message(&self) -> Message {
+        match *self {
+            LoadError::BadSegment(va) => Message::one(
+                &[
+                    Part::Str("segment at "),
+                    Part::Hex,
+                    Part::Str(" is empty or not page aligned"),
+                ],
+                u64::from(va),
+            ),
+            LoadError::BadContents(offset, len) => Message {
+                parts: &[
+                    Part::Str("initial contents ("),
+                    Part::Dec,
+                    Part::Str(" bytes at offset "),
+                    Part::HexShort,
+                    Part::Str(") lie outside the image or exceed the object"),
+                ],
+                args: [u64::from(len), u64::from(offset), 0],
+            },
+            LoadError::SegmentOutOfRange(va) => Message {
+                parts: &[
+                    Part::Str("segment at "),
+                    Part::Hex,
+                    Part::Str(" lies outside "),
+                    Part::Hex,
+                    Part::Str(".."),
+                    Part::Hex,
+                ],
+                args: [
+                    u64::from(va),
+                    u64::from(USER_TEXT_BASE),
+                    u64::from(USER_IMAGE_LIMIT),
+                ],
+            },
+            LoadError::FileLargerThanSegment(va) => Message::one(
+                &[
+                    Part::Str("segment at "),
+                    Part::Hex,
+                    Part::Str(" has more bytes than room"),
+                ],
+                u64::from(va),
+            ),
+            LoadError::BadStack(size) => Message::one(
+                &[
+                    Part::Str("stack size "),
+                    Part::HexShort,
+                    Part::Str(" is zero, unaligned or too large"),
+                ],
+                u64::from(size),
+            ),
+            LoadError::BadEntry(entry) => Message::one(
+                &[
+                    Part::Str("entry point "),
+                    Part::Hex,
+                    Part::Str(" is not in a code segment"),
+                ],
+                u64::from(entry),
+            ),
+            LoadError::OutOfMemory => Message::plain(&[Part::Str("out of memory for services")]),
+            LoadError::Map(error) => error.message(),
+        }
+    }
+}
+
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::BadSegment(va) => {
-                write!(f, "segment at {va:#010x} is empty or not page aligned")
-            }
-            LoadError::BadContents(offset, len) => write!(
-                f,
-                "initial contents ({len} bytes at offset {offset:#x}) lie outside the image or exceed the object"
-            ),
-            LoadError::SegmentOutOfRange(va) => write!(
-                f,
-                "segment at {va:#010x} lies outside {USER_TEXT_BASE:#010x}..{USER_IMAGE_LIMIT:#010x}"
-            ),
-            LoadError::FileLargerThanSegment(va) => {
-                write!(f, "segment at {va:#010x} has more bytes than room")
-            }
-            LoadError::BadStack(size) => {
-                write!(f, "stack size {size:#x} is zero, unaligned or too large")
-            }
-            LoadError::BadEntry(entry) => {
-                write!(f, "entry point {entry:#010x} is not in a code segment")
-            }
-            LoadError::OutOfMemory => write!(f, "out of memory for services"),
-            LoadError::Map(error) => write!(f, "{error}"),
-        }
+        self.message().fmt(f)
     }
 }
 

@@ -9,6 +9,7 @@ use sotto_abi::layout::{
 };
 use sotto_abi::{BootConfig, ExitCode, boot::BootConfigError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::console::Piece;
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
 
@@ -18,6 +19,7 @@ use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Table};
 static BOOT_CONFIG: [u8; BOOT_CONFIG_SIZE] = [0; BOOT_CONFIG_SIZE];
 
 /// Decode the boot configuration the image carries.
+#[inline(never)]
 pub fn config() -> Result<BootConfig, BootConfigError> {
     let mut section = [0u8; BOOT_CONFIG_SIZE];
     for (i, byte) in section.iter_mut().enumerate() {
@@ -95,6 +97,7 @@ static mut TABLE_MEMORY: TableMemory = TableMemory {
 };
 
 /// Build the kernel's page tables and switch the MMU to them. Called once.
+#[inline(never)]
 pub fn page_tables() -> PageTables<'static> {
     let layout = KernelLayout::get();
     // SAFETY: called once at boot, before anything else refers to the table
@@ -133,7 +136,7 @@ pub fn page_tables() -> PageTables<'static> {
     let tables = match built {
         Ok(tables) => tables,
         Err(error) => {
-            kprintln!("BOOT FAILED: kernel page tables: {error}");
+            kprintln!("BOOT FAILED: kernel page tables: ", &error.message());
             arch::exit(ExitCode::KernelPanic);
         }
     };
@@ -141,13 +144,19 @@ pub fn page_tables() -> PageTables<'static> {
     // kernel, as ring 0) and live in a static for the life of the system.
     unsafe { arch::enable_mmu(&tables, KERNEL_BASE) };
     kprintln!(
-        "mmu: text {:#010x}..{:#010x} RX, rodata ..{:#010x} R, data ..{:#010x} RW, guard {:#010x}, stacks ..{:#010x} RW (ring 0, write-back)",
-        layout.text.0,
-        layout.text.1,
-        layout.rodata.1,
-        layout.data.1,
-        layout.stack_guard,
-        layout.stacks.1
+        "mmu: text ",
+        Piece::Hex(layout.text.0),
+        "..",
+        Piece::Hex(layout.text.1),
+        " RX, rodata ..",
+        Piece::Hex(layout.rodata.1),
+        " R, data ..",
+        Piece::Hex(layout.data.1),
+        " RW, guard ",
+        Piece::Hex(layout.stack_guard),
+        ", stacks ..",
+        Piece::Hex(layout.stacks.1),
+        " RW (ring 0, write-back)"
     );
     tables
 }

@@ -22,12 +22,16 @@
 //! where they arrive.
 //!
 //! Kernel lines (`kprintln!`, [`crate::kernel::Kernel::report`]) are
-//! formatted with `core::fmt` straight into the console; text in them that
-//! came from a service (a panic message) is escaped the same way, and a
-//! `\n` inside them is escaped too, so a kernel line is always one line.
+//! [`Text`]s — a static template and the values it shows (text, service
+//! bytes, decimal and hex numbers, errors' messages) — written straight
+//! into the console, without `core::fmt`; text in them that came
+//! from a service (a panic message) is escaped the same way, and a `\n`
+//! inside them is escaped too, so a kernel line is always one line.
 //! Output goes to the sink in chunks of up to 128 bytes.
 
 use core::fmt;
+
+pub use sotto_abi::text::{Message, Part, Piece, Text};
 
 /// What every kernel console line starts with.
 pub const PREFIX: &str = "[kernel] ";
@@ -184,21 +188,30 @@ impl Console {
         out.flush();
     }
 
-    /// Write one kernel line, `[kernel] ` and `args`, ending any open line
-    /// first.
-    pub fn kernel_line(&mut self, args: fmt::Arguments<'_>, sink: impl FnMut(&[u8])) {
+    /// Write one kernel line, `[kernel] ` and `line`, ending any open
+    /// line first.
+    pub fn kernel_line(&mut self, line: &Text<'_>, sink: impl FnMut(&[u8])) {
         let mut text = KernelText {
             console: self,
             out: Out::new(sink),
         };
-        text.console.end_line(&mut text.out);
-        text.out.bytes(PREFIX.as_bytes());
+        text.start();
+        line.emit(&mut |bytes| text.text(bytes));
+        text.finish();
+    }
+
+    /// [`Console::kernel_line`] formatted with `core::fmt`: only for the
+    /// kernel self-tests (the kernel proper prints [`Text`]s).
+    pub fn kernel_line_fmt(&mut self, args: fmt::Arguments<'_>, sink: impl FnMut(&[u8])) {
+        let mut text = KernelText {
+            console: self,
+            out: Out::new(sink),
+        };
+        text.start();
         // Writing into the console cannot fail; a formatting impl that
         // errors still gets its partial output shown.
         let _ = fmt::Write::write_fmt(&mut text, args);
-        text.console.escape_pending(&mut text.out);
-        text.out.byte(b'\n');
-        text.out.flush();
+        text.finish();
     }
 
     /// End the open line, if any: its writer's unfinished UTF-8, then `\n`.
@@ -271,11 +284,32 @@ struct KernelText<'c, F: FnMut(&[u8])> {
     out: Out<F>,
 }
 
-impl<F: FnMut(&[u8])> fmt::Write for KernelText<'_, F> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        for &byte in text.as_bytes() {
+impl<F: FnMut(&[u8])> KernelText<'_, F> {
+    /// End any open line and write the prefix.
+    fn start(&mut self) {
+        self.console.end_line(&mut self.out);
+        self.out.bytes(PREFIX.as_bytes());
+    }
+
+    /// Text of the line: control bytes and invalid UTF-8 escaped, a `\n`
+    /// too.
+    fn text(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
             self.console.feed(byte, &mut self.out, false);
         }
+    }
+
+    /// The line's unfinished UTF-8 escaped, then its end.
+    fn finish(&mut self) {
+        self.console.escape_pending(&mut self.out);
+        self.out.byte(b'\n');
+        self.out.flush();
+    }
+}
+
+impl<F: FnMut(&[u8])> fmt::Write for KernelText<'_, F> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.text(text.as_bytes());
         Ok(())
     }
 }
@@ -332,30 +366,15 @@ pub fn service_write(service: usize, name: &str, bytes: &[u8]) {
     });
 }
 
-/// Bytes a service gave, shown as text: valid UTF-8 as it is, every other
-/// byte as `\xNN` (kernel lines escape control characters themselves).
-pub struct Bytes<'a>(pub &'a [u8]);
-
-impl fmt::Display for Bytes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            for byte in chunk.invalid() {
-                write!(f, "\\x{byte:02x}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Print one kernel line on the running kernel's console (what
 /// `kprintln!` does).
-pub fn kernel_line(args: fmt::Arguments<'_>) {
+#[inline(never)]
+pub fn kernel_line(line: &Text<'_>) {
     #[cfg(target_arch = "xtensa")]
     {
         let sink = crate::arch::console_write;
         if shared::CONSOLE
-            .with(|console| console.kernel_line(args, sink))
+            .with(|console| console.kernel_line(line, sink))
             .is_some()
         {
             return;
@@ -364,14 +383,64 @@ pub fn kernel_line(args: fmt::Arguments<'_>) {
         // leave the shared state alone.
         sink(b"\n");
     }
-    Console::new().kernel_line(args, crate::arch::console_write);
+    Console::new().kernel_line(line, crate::arch::console_write);
 }
 
-/// Print a prefixed line on the kernel console.
+/// [`kernel_line`] formatted with `core::fmt`: only for the kernel
+/// self-tests, which print values' `Debug` forms.
+pub fn kernel_line_fmt(args: fmt::Arguments<'_>) {
+    #[cfg(target_arch = "xtensa")]
+    {
+        let sink = crate::arch::console_write;
+        if shared::CONSOLE
+            .with(|console| console.kernel_line_fmt(args, sink))
+            .is_some()
+        {
+            return;
+        }
+        sink(b"\n");
+    }
+    Console::new().kernel_line_fmt(args, crate::arch::console_write);
+}
+
+/// Print a prefixed line on the kernel console, made as [`text!`] makes
+/// it.
+///
+/// ```ignore
+/// kprintln!("tick ", ticks, " at ", Piece::Hex(pc));
+/// ```
 #[macro_export]
 macro_rules! kprintln {
-    ($($arg:tt)*) => {
-        $crate::console::kernel_line(format_args!($($arg)*))
+    ($($tokens:tt)*) => {
+        $crate::console::kernel_line(&$crate::text!($($tokens)*))
+    };
+}
+
+/// A [`Text`] from a comma-separated list: string literals go into the
+/// static template, every other item is a value converted to a [`Piece`]
+/// (`&str`, a heapless string, a number in decimal, `Piece::Hex(x)` for
+/// `0x%08x`, `&error.message()`).
+#[macro_export]
+macro_rules! text {
+    (@ [$($part:expr,)*] [$($arg:expr,)*]) => {
+        $crate::console::Text {
+            parts: &[$($part),*],
+            args: &[$($arg),*],
+        }
+    };
+    (@ [$($part:expr,)*] [$($arg:expr,)*] $text:literal $(, $($rest:tt)*)?) => {
+        $crate::text!(
+            @ [$($part,)* $crate::console::Part::Str($text),] [$($arg,)*] $($($rest)*)?
+        )
+    };
+    (@ [$($part:expr,)*] [$($arg:expr,)*] $value:expr $(, $($rest:tt)*)?) => {
+        $crate::text!(
+            @ [$($part,)* $crate::console::Part::Arg,]
+            [$($arg,)* $crate::console::Piece::from($value),] $($($rest)*)?
+        )
+    };
+    ($($tokens:tt)*) => {
+        $crate::text!(@ [] [] $($tokens)*)
     };
 }
 
@@ -407,7 +476,20 @@ mod tests {
                 out,
                 writes,
             } = self;
-            console.kernel_line(args, |chunk| {
+            console.kernel_line_fmt(args, |chunk| {
+                out.extend_from_slice(chunk);
+                *writes += 1;
+            });
+            self
+        }
+
+        fn line(&mut self, line: &super::Text<'_>) -> &mut Self {
+            let Screen {
+                console,
+                out,
+                writes,
+            } = self;
+            console.kernel_line(line, |chunk| {
                 out.extend_from_slice(chunk);
                 *writes += 1;
             });
@@ -610,7 +692,39 @@ mod tests {
 
     #[test]
     fn bytes_show_valid_utf8_and_escape_the_rest() {
-        let shown = format!("{}", super::Bytes(b"ok \xc3\xa9 \xff\xfe!"));
+        let shown = format!("{}", super::Piece::Bytes(b"ok \xc3\xa9 \xff\xfe!"));
         assert_eq!(shown, "ok \u{e9} \\xff\\xfe!");
+    }
+
+    #[test]
+    fn piece_lines_read_as_the_formatted_ones() {
+        use super::Piece;
+        // Service bytes: every kind of invalid or control sequence, the
+        // same whether shown by `Display` and escaped by the console or
+        // fed to the console raw.
+        let message: &[u8] =
+            b"boom\n[x] \x1b[H \x80 \xc0\xaf \xed\xa0\x80 \xe2\x82x \xff \xc2\x9b \xe2\x82";
+        let number = 4_294_967_296_u64 * 3 + 17;
+        let mut formatted = Screen::default();
+        formatted.kernel(format_args!(
+            "service x panicked: {} n={number} pc={:#010x} len={:#x}",
+            Piece::Bytes(message),
+            0x4000_02f4u32,
+            0x2000u32
+        ));
+        let mut pieces = Screen::default();
+        let len = super::Message::one(&[super::Part::HexShort], 0x2000);
+        pieces.line(&crate::text!(
+            "service x panicked: ",
+            Piece::Bytes(message),
+            " n=",
+            number,
+            " pc=",
+            Piece::Hex(0x4000_02f4),
+            " len=",
+            &len
+        ));
+        assert_eq!(pieces.text(), formatted.text());
+        assert_eq!(pieces.writes, formatted.writes);
     }
 }

@@ -19,9 +19,11 @@ use sotto_abi::{Error, Syscall};
 
 use crate::addrspace::check_user;
 use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
+use crate::console::{Piece, Text};
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
-use crate::sched::{Scheduler, ThreadId};
+use crate::sched::{MAX_THREADS, Scheduler, ThreadId};
+use crate::text;
 use crate::trap::TrapFrame;
 
 /// What the kernel needs from the machine.
@@ -31,7 +33,7 @@ pub trait Hardware {
     /// escapes them.
     fn console(&mut self, service: ThreadId, name: &str, bytes: &[u8]);
     /// Write one kernel line on the same console.
-    fn console_line(&mut self, args: core::fmt::Arguments<'_>);
+    fn console_line(&mut self, line: &Text<'_>);
     /// The cycle counter.
     fn cycles(&self) -> u32;
     /// Kernel access to physical memory the kernel handed out (service
@@ -385,10 +387,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
             Syscall::Exit => {
                 let name = self.services[thread].name.clone();
-                self.report(format_args!(
-                    "service {name} exited with status {}",
-                    args[0]
-                ));
+                self.report(&text!["service ", &name, " exited with status ", args[0]]);
                 self.end_service(thread, Ending::Exited(args[0]));
                 Outcome::Ended
             }
@@ -406,14 +405,19 @@ impl<H: Hardware> Kernel<H> {
                 let len = (args[1] as usize).min(text.len());
                 let name = self.services[thread].name.clone();
                 match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => {
-                        let message = crate::console::Bytes(&text[..len]);
-                        self.report(format_args!("service {name} panicked: {message}"));
-                    }
-                    Err(error) => self.report(format_args!(
-                        "service {name} panicked (message unreadable: {})",
-                        error.describe()
-                    )),
+                    Ok(()) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked: ",
+                        Piece::Bytes(&text[..len])
+                    ]),
+                    Err(error) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked (message unreadable: ",
+                        error.describe(),
+                        ")"
+                    ]),
                 }
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
@@ -495,8 +499,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Print a kernel line about a service.
-    pub fn report(&mut self, args: core::fmt::Arguments<'_>) {
-        self.hw.console_line(args);
+    pub fn report(&mut self, line: &Text<'_>) {
+        self.hw.console_line(line);
     }
 
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
@@ -1009,11 +1013,12 @@ impl<H: Hardware> Kernel<H> {
         let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
         };
-        let callers: Vec<ThreadId, 16> = queue
-            .callers
-            .iter()
-            .map(|caller| usize::from(*caller))
-            .collect();
+        // As many as the queue holds (pushes cannot fail); not `collect`,
+        // whose overflow panic would link `core::fmt` into the kernel.
+        let mut callers: Vec<ThreadId, MAX_THREADS> = Vec::new();
+        for caller in queue.callers.iter() {
+            let _ = callers.push(usize::from(*caller));
+        }
         for caller in callers {
             if !self.receivers(endpoint, caller).0 {
                 if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
@@ -1351,12 +1356,13 @@ impl<H: Hardware> Kernel<H> {
         {
             self.wake_with(caller, Err(Error::PeerGone));
         }
-        let endpoints: Vec<ObjectId, 32> = self
-            .caps
-            .iter_space(thread as u8)
-            .filter(|(_, cap)| cap.kind == ObjectKind::Endpoint)
-            .map(|(_, cap)| cap.object)
-            .collect();
+        // One per slot at most (pushes cannot fail; see above).
+        let mut endpoints: Vec<ObjectId, CAP_SLOTS> = Vec::new();
+        for (_, cap) in self.caps.iter_space(thread as u8) {
+            if cap.kind == ObjectKind::Endpoint {
+                let _ = endpoints.push(cap.object);
+            }
+        }
         self.caps.clear_space(thread as u8);
         if let Some(row) = self.fast_caps.get_mut(thread) {
             row.fill(0);

@@ -32,6 +32,7 @@ pub mod addrspace;
 pub mod arch;
 pub mod cap;
 pub mod console;
+pub mod describe;
 pub mod fastpath;
 pub mod kernel;
 pub mod objects;

@@ -7,6 +7,7 @@
 #![no_main]
 
 mod boot;
+#[cfg(feature = "self-test")]
 mod selftest;
 mod services;
 
@@ -14,6 +15,7 @@ use core::cell::UnsafeCell;
 
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::console::Piece;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::TickClock;
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
@@ -77,35 +79,49 @@ pub fn tick_state() -> (u64, u32) {
 #[unsafe(no_mangle)]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
-    kprintln!(
-        "Sotto kernel {} on dc233c (call0, MMU v3)",
-        env!("CARGO_PKG_VERSION")
-    );
+    kprintln!(concat!(
+        "Sotto kernel ",
+        env!("CARGO_PKG_VERSION"),
+        " on dc233c (call0, MMU v3)"
+    ));
     let config = match boot::config() {
         Ok(config) => config,
         Err(error) => {
-            kprintln!("BOOT FAILED: {error}");
+            kprintln!("BOOT FAILED: ", &error.message());
             arch::exit(ExitCode::BadBootConfig);
         }
     };
     let tables = boot::page_tables();
     kprintln!(
-        "mmu: page tables active, PTEVADDR={:#010x} RASID={:#010x}, {} L2 table(s)",
-        arch::read_ptevaddr(),
-        arch::read_rasid(),
-        tables.tables_used()
+        "mmu: page tables active, PTEVADDR=",
+        Piece::Hex(arch::read_ptevaddr()),
+        " RASID=",
+        Piece::Hex(arch::read_rasid()),
+        ", ",
+        tables.tables_used(),
+        " L2 table(s)"
     );
     match config.self_test {
         SelfTest::None => {}
+        #[cfg(feature = "self-test")]
         SelfTest::PageTables => selftest::page_tables(tables),
+        #[cfg(feature = "self-test")]
         fault => selftest::provoke_fault(fault),
+        #[cfg(not(feature = "self-test"))]
+        test => {
+            kprintln!(
+                "BOOT FAILED: self-test ",
+                test.name(),
+                " asked for, but this kernel was built without self-tests (`cargo xtask run --self-test NAME` builds one with them)"
+            );
+            arch::exit(ExitCode::BadBootConfig);
+        }
     }
     let services = match services::load_all(&tables, config.tick_hz) {
         Ok(count) => count,
         Err(failure) => {
-            let (code, text) = services::describe(&failure);
-            kprintln!("BOOT FAILED: {text}");
-            arch::exit(code);
+            services::report_failure(&failure);
+            arch::exit(ExitCode::BadManifest);
         }
     };
 
@@ -120,11 +136,15 @@ extern "C" fn sotto_kernel_main() -> ! {
     });
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
-        "timer: CCOMPARE0 at {} Hz ({} cycles), armed at ccount {} ({} from kernel entry)",
+        "timer: CCOMPARE0 at ",
         config.tick_hz,
+        " Hz (",
         period,
+        " cycles), armed at ccount ",
         start,
-        start - entry_ccount
+        " (",
+        start - entry_ccount,
+        " from kernel entry)"
     );
     if services > 0 {
         services::start();
@@ -162,8 +182,11 @@ pub fn on_interrupts() {
     }
     if let Some(at) = first {
         kprintln!(
-            "first tick at ccount {at} (about {} instructions after reset)",
-            u64::from(at) * 100
+            "first tick at ccount ",
+            at,
+            " (about ",
+            u64::from(at) * 100,
+            " instructions after reset)"
         );
     }
     services::KERNEL.with(|kernel| kernel.tick(ticks));
@@ -171,30 +194,61 @@ pub fn on_interrupts() {
     if every != 0 {
         for tick in ticks + 1 - u64::from(new)..=ticks {
             if tick % every == 0 {
-                kprintln!("tick {tick}");
+                kprintln!("tick ", tick);
             }
         }
     }
     if config.run_ticks != 0 && ticks >= u64::from(config.run_ticks) {
-        let (exited, failed, panicked, faulted) = services::endings();
-        let now = arch::read_ccount();
-        let start = CLOCK.with(|clock| clock.started_at);
-        kprintln!(
-            "shutdown: {ticks} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
-            now - start,
-            u64::from(now - start) / 10
-        );
-        services::report_running();
-        arch::exit(ExitCode::Success);
+        shutdown_at_time_limit(ticks);
     }
 }
 
+/// The time limit is reached: report and stop (out of the tick's line).
+#[inline(never)]
+#[cold]
+fn shutdown_at_time_limit(ticks: u64) -> ! {
+    let (exited, failed, panicked, faulted) = services::endings();
+    let now = arch::read_ccount();
+    let start = CLOCK.with(|clock| clock.started_at);
+    kprintln!(
+        "shutdown: ",
+        ticks,
+        " ticks in ",
+        now - start,
+        " cycles of virtual time (",
+        (now - start) / 10,
+        " µs); services: ",
+        exited,
+        " exited, ",
+        failed,
+        " failed, ",
+        panicked,
+        " panicked, ",
+        faulted,
+        " stopped by a fault, the rest still running"
+    );
+    services::report_running();
+    arch::exit(ExitCode::Success);
+}
+
 /// Every service has ended: stop, with a status that says how they ended.
+#[inline(never)]
+#[cold]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
     let (ticks, _) = tick_state();
     kprintln!(
-        "shutdown: all services ended after {ticks} ticks: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault"
+        "shutdown: all services ended after ",
+        ticks,
+        " ticks: ",
+        exited,
+        " exited, ",
+        failed,
+        " failed, ",
+        panicked,
+        " panicked, ",
+        faulted,
+        " stopped by a fault"
     );
     let code = if panicked > 0 {
         ExitCode::ServicePanicked
@@ -208,7 +262,7 @@ pub fn shutdown_after_services() -> ! {
 
 /// A broken kernel invariant: report and stop.
 pub fn fatal(what: &str) -> ! {
-    kprintln!("KERNEL BUG: {what}");
+    kprintln!("KERNEL BUG: ", what);
     arch::exit(ExitCode::KernelPanic)
 }
 
@@ -219,13 +273,17 @@ extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
     match classify_kernel_trap(frame) {
         KernelTrap::Interrupt => on_interrupts(),
         KernelTrap::Fault(report) => {
-            kprintln!("KERNEL FAULT: {report}");
+            let mut values = [Piece::Str(""); 6];
+            kprintln!("KERNEL FAULT: ", &report.text(&mut values));
             kprintln!(
-                "  a0={:#010x} a1={:#010x} a2={:#010x} a3={:#010x}",
-                frame.a[0],
-                frame.a[1],
-                frame.a[2],
-                frame.a[3]
+                "  a0=",
+                Piece::Hex(frame.a[0]),
+                " a1=",
+                Piece::Hex(frame.a[1]),
+                " a2=",
+                Piece::Hex(frame.a[2]),
+                " a3=",
+                Piece::Hex(frame.a[3])
             );
             arch::exit(ExitCode::KernelFault);
         }
@@ -245,14 +303,25 @@ extern "C" fn sotto_double_exception(
     let guard = boot::KernelLayout::get().stack_guard;
     if (guard..guard + sotto_abi::layout::PAGE_SIZE).contains(&excvaddr) {
         kprintln!(
-            "KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at {guard:#010x}"
+            "KERNEL STACK OVERFLOW: the kernel stack ran into its guard page at ",
+            Piece::Hex(guard)
         );
     }
     kprintln!(
-        "DOUBLE EXCEPTION: EXCCAUSE={} ({}: {}) DEPC={depc:#010x} EXCVADDR={excvaddr:#010x} EPC1={epc1:#010x} PS={ps:#010x}",
+        "DOUBLE EXCEPTION: EXCCAUSE=",
         cause.raw(),
+        " (",
         cause.name(),
-        cause.explain()
+        ": ",
+        cause.explain(),
+        ") DEPC=",
+        Piece::Hex(depc),
+        " EXCVADDR=",
+        Piece::Hex(excvaddr),
+        " EPC1=",
+        Piece::Hex(epc1),
+        " PS=",
+        Piece::Hex(ps)
     );
     arch::exit(ExitCode::DoubleException)
 }
@@ -261,8 +330,13 @@ extern "C" fn sotto_double_exception(
 #[unsafe(no_mangle)]
 extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
     match which {
-        7 => kprintln!("UNEXPECTED NMI at {epc:#010x}"),
-        level => kprintln!("UNEXPECTED level-{level} interrupt at {epc:#010x}"),
+        7 => kprintln!("UNEXPECTED NMI at ", Piece::Hex(epc)),
+        level => kprintln!(
+            "UNEXPECTED level-",
+            level,
+            " interrupt at ",
+            Piece::Hex(epc)
+        ),
     }
     arch::exit(ExitCode::UnexpectedVector)
 }
@@ -275,8 +349,27 @@ extern "C" fn abort() -> ! {
     arch::exit(ExitCode::Abort)
 }
 
+/// A kernel panic (a bug: nothing a service does may cause one): where,
+/// and the message when it is plain text. A formatted message is not
+/// shown: formatting it would link `core::fmt` into the kernel.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    kprintln!("PANIC: {info}");
+    let message = info
+        .message()
+        .as_str()
+        .unwrap_or("(formatted message not shown)");
+    match info.location() {
+        Some(at) => kprintln!(
+            "PANIC: panicked at ",
+            at.file(),
+            ":",
+            at.line(),
+            ":",
+            at.column(),
+            ": ",
+            message
+        ),
+        None => kprintln!("PANIC: ", message),
+    }
     arch::exit(ExitCode::KernelPanic)
 }

@@ -13,6 +13,8 @@
 
 use core::fmt;
 
+use sotto_abi::text::{Message, Part};
+
 use sotto_abi::layout::{L2_SPAN, PAGE_SIZE};
 
 /// Entries in one table.
@@ -190,27 +192,84 @@ pub enum MapError {
     SharedTable(u32),
 }
 
+impl MapError {
+    /// What went wrong, as the kernel prints it (one copy: cold).
+    #[inline(never)]
+    pub fn message(&self) -> Message {
+        match *self {
+            MapError::Empty => Message::plain(&[Part::Str("empty mapping")]),
+            MapError::UnalignedVirtual(va) => Message::one(
+                &[
+                    Part::Str("virtual address "),
+                    Part::Hex,
+                    Part::Str(" is not page aligned"),
+                ],
+                u64::from(va),
+            ),
+            MapError::UnalignedPhysical(pa) => Message::one(
+                &[
+                    Part::Str("physical address "),
+                    Part::Hex,
+                    Part::Str(" is not page aligned"),
+                ],
+                u64::from(pa),
+            ),
+            MapError::UnalignedLength(len) => Message::one(
+                &[
+                    Part::Str("length "),
+                    Part::HexShort,
+                    Part::Str(" is not a multiple of the page size"),
+                ],
+                u64::from(len),
+            ),
+            MapError::Wraps => {
+                Message::plain(&[Part::Str("range wraps past the end of the address space")])
+            }
+            MapError::BadRing(ring) => Message::one(
+                &[
+                    Part::Str("ring "),
+                    Part::Dec,
+                    Part::Str(" does not exist (0..=3)"),
+                ],
+                u64::from(ring),
+            ),
+            MapError::Overlap(va) => Message::one(
+                &[
+                    Part::Str("page "),
+                    Part::Hex,
+                    Part::Str(" is already mapped"),
+                ],
+                u64::from(va),
+            ),
+            MapError::InPteWindow(va) => Message::one(
+                &[
+                    Part::Str("page "),
+                    Part::Hex,
+                    Part::Str(" lies in the page-table window"),
+                ],
+                u64::from(va),
+            ),
+            MapError::OutOfTables => {
+                Message::plain(&[Part::Str("no second-level page table left")])
+            }
+            MapError::BadTableMemory => {
+                Message::plain(&[Part::Str("page-table memory is not page aligned")])
+            }
+            MapError::SharedTable(va) => Message::one(
+                &[
+                    Part::Str("page "),
+                    Part::Hex,
+                    Part::Str(" lies in a shared kernel table"),
+                ],
+                u64::from(va),
+            ),
+        }
+    }
+}
+
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MapError::Empty => write!(f, "empty mapping"),
-            MapError::UnalignedVirtual(va) => {
-                write!(f, "virtual address {va:#010x} is not page aligned")
-            }
-            MapError::UnalignedPhysical(pa) => {
-                write!(f, "physical address {pa:#010x} is not page aligned")
-            }
-            MapError::UnalignedLength(len) => {
-                write!(f, "length {len:#x} is not a multiple of the page size")
-            }
-            MapError::Wraps => write!(f, "range wraps past the end of the address space"),
-            MapError::BadRing(ring) => write!(f, "ring {ring} does not exist (0..=3)"),
-            MapError::Overlap(va) => write!(f, "page {va:#010x} is already mapped"),
-            MapError::InPteWindow(va) => write!(f, "page {va:#010x} lies in the page-table window"),
-            MapError::OutOfTables => write!(f, "no second-level page table left"),
-            MapError::BadTableMemory => write!(f, "page-table memory is not page aligned"),
-            MapError::SharedTable(va) => write!(f, "page {va:#010x} lies in a shared kernel table"),
-        }
+        self.message().fmt(f)
     }
 }
 

@@ -5,11 +5,18 @@
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 use sotto_abi::{ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa::{self as arch, KERNEL_RASID};
-use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Pte};
 use sotto_kernel::trap::irq;
 
 use crate::boot::KernelLayout;
+
+/// A kernel line formatted with `core::fmt`: the self-tests print values'
+/// `Debug` forms, and are built only into the self-test kernel.
+macro_rules! kprintln {
+    ($($arg:tt)*) => {
+        sotto_kernel::console::kernel_line_fmt(format_args!($($arg)*))
+    };
+}
 
 /// Counts checks; prints each failure.
 struct Checks {

@@ -6,6 +6,7 @@
 use core::ptr::addr_of;
 
 use heapless::String;
+use sotto_abi::ExceptionCause;
 use sotto_abi::layout::{
     FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
     USER_STACK_TOP,
@@ -13,15 +14,15 @@ use sotto_abi::layout::{
 use sotto_abi::manifest::{
     MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
 };
-use sotto_abi::{ExceptionCause, ExitCode};
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::fastpath::Light;
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
-use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
+use sotto_kernel::{describe, kprintln, text};
 
 use crate::Global;
 
@@ -48,8 +49,8 @@ impl Hardware for Machine {
         sotto_kernel::console::service_write(service, name, bytes);
     }
 
-    fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
-        sotto_kernel::console::kernel_line(args);
+    fn console_line(&mut self, line: &Text<'_>) {
+        sotto_kernel::console::kernel_line(line);
     }
 
     fn cycles(&self) -> u32 {
@@ -121,6 +122,7 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 
 /// Make the manifest's objects, then load every service into its own
 /// address space. Returns how many services there are.
+#[inline(never)]
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
     let blob = unsafe {
@@ -144,77 +146,112 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     KERNEL.with(|kernel| kernel.tick_hz = tick_hz);
     while let Some(object) = reader.next_object() {
-        let object = object.map_err(LoadFailure::Manifest)?;
-        let size = match object.params {
-            ObjectParams::Memory { size, .. } => Some(size),
-            _ => None,
-        };
-        // One object at a time, in the order `addrspace::place_regions` uses.
-        let pa = addrspace::place_regions(core::iter::once(size), &mut pool)
-            .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
-        if let Some(size) = size {
-            let mut machine = Machine;
-            let memory = machine.phys(pa, size);
-            memory.fill(0);
-            if let ObjectParams::Memory {
-                init: Some((offset, len)),
-                ..
-            } = object.params
-            {
-                // The manifest is checked like a service's segments: a
-                // range outside the blob or larger than the object fails.
-                let bytes = offset
-                    .checked_add(len)
-                    .and_then(|end| blob.get(offset as usize..end as usize))
-                    .filter(|bytes| bytes.len() <= memory.len())
-                    .ok_or(LoadFailure::Object(
-                        object.name.clone(),
-                        LoadError::BadContents(offset, len),
-                    ))?;
-                memory[..bytes.len()].copy_from_slice(bytes);
-            }
-        }
-        let made = Object::new(&object.params, pa, 0);
-        if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
-            return Err(LoadFailure::Object(object.name, LoadError::OutOfMemory));
-        }
+        load_object(&object.map_err(LoadFailure::Manifest)?, &mut pool, blob)?;
     }
     let mut count = 0;
     while let Some(service) = reader.next_service() {
         let service = service.map_err(LoadFailure::Manifest)?;
-        let index = count;
-        let (loaded, space) = load_one(index, &service, kernel_tables, &mut pool, blob)
-            .map_err(|error| LoadFailure::Service(service.name.clone(), error))?;
-        KERNEL
-            .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
-            .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
-        SPACES.with(|spaces| spaces[index] = Some(space));
-        kprintln!(
-            "service {}: priority {}, entry {:#010x}, stack {} KiB, ASID {}, {} capabilities",
-            service.name,
-            service.priority,
-            service.entry,
-            service.stack_size / 1024,
-            (space.rasid >> 8) & 0xFF,
-            service.caps.len()
-        );
+        load_service(count, &service, kernel_tables, &mut pool, blob)?;
         count += 1;
     }
     let objects = KERNEL.with(|kernel| kernel.objects.len());
     kprintln!(
-        "services: {count} loaded, {objects} objects, {} KiB of the pool left",
-        pool.free() / 1024
+        "services: ",
+        count,
+        " loaded, ",
+        objects,
+        " objects, ",
+        pool.free() / 1024,
+        " KiB of the pool left"
     );
     Ok(count)
 }
 
+/// Make one object of the manifest (the pool hands out its memory).
+#[inline(never)]
+fn load_object(
+    object: &sotto_abi::manifest::Object,
+    pool: &mut FramePool,
+    blob: &[u8],
+) -> Result<(), LoadFailure> {
+    let size = match object.params {
+        ObjectParams::Memory { size, .. } => Some(size),
+        _ => None,
+    };
+    // One object at a time, in the order `addrspace::place_regions` uses.
+    let pa = addrspace::place_regions(core::iter::once(size), pool)
+        .map_err(|error| LoadFailure::Object(object.name.clone(), error))?[0];
+    if let Some(size) = size {
+        let mut machine = Machine;
+        let memory = machine.phys(pa, size);
+        memory.fill(0);
+        if let ObjectParams::Memory {
+            init: Some((offset, len)),
+            ..
+        } = object.params
+        {
+            // The manifest is checked like a service's segments: a
+            // range outside the blob or larger than the object fails.
+            let bytes = offset
+                .checked_add(len)
+                .and_then(|end| blob.get(offset as usize..end as usize))
+                .filter(|bytes| bytes.len() <= memory.len())
+                .ok_or(LoadFailure::Object(
+                    object.name.clone(),
+                    LoadError::BadContents(offset, len),
+                ))?;
+            memory[..bytes.len()].copy_from_slice(bytes);
+        }
+    }
+    let made = Object::new(&object.params, pa, 0);
+    if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
+        return Err(LoadFailure::Object(
+            object.name.clone(),
+            LoadError::OutOfMemory,
+        ));
+    }
+    Ok(())
+}
+
+/// Load service `index` into its own address space, give it its
+/// capabilities and say so.
+#[inline(never)]
+fn load_service(
+    index: usize,
+    service: &ServiceDesc,
+    kernel_tables: &PageTables<'static>,
+    pool: &mut FramePool,
+    blob: &[u8],
+) -> Result<(), LoadFailure> {
+    let space = load_one(index, service, kernel_tables, pool, blob)?;
+    SPACES.with(|spaces| spaces[index] = Some(space));
+    kprintln!(
+        "service ",
+        &service.name,
+        ": priority ",
+        service.priority,
+        ", entry ",
+        Piece::Hex(service.entry),
+        ", stack ",
+        service.stack_size / 1024,
+        " KiB, ASID ",
+        (space.rasid >> 8) & 0xFF,
+        ", ",
+        service.caps.len(),
+        " capabilities"
+    );
+    Ok(())
+}
+
+#[inline(never)]
 fn load_one(
     index: usize,
     service: &ServiceDesc,
     kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<(Service, SpaceRegs), LoadError> {
+) -> Result<SpaceRegs, LoadFailure> {
+    let failed = |error| LoadFailure::Service(service.name.clone(), error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
     let mut va = 0;
@@ -238,7 +275,8 @@ fn load_one(
             };
             PageTables::new(l1, l1_pa, l2, l2_pa, window)
         },
-    )?;
+    )
+    .map_err(failed)?;
     let tables = space.tables;
     let ipc_buffer = space.ipc_buffer;
     let mut machine = Machine;
@@ -249,7 +287,8 @@ fn load_one(
         if let Some((offset, size)) = placement.file {
             let bytes = blob
                 .get(offset as usize..(offset + size) as usize)
-                .ok_or(LoadError::BadSegment(placement.va))?;
+                .ok_or(LoadError::BadSegment(placement.va))
+                .map_err(failed)?;
             memory[..bytes.len()].copy_from_slice(bytes);
         }
     }
@@ -280,7 +319,10 @@ fn load_one(
         reply_to: None,
         regions: heapless::Vec::new(),
     };
-    Ok((loaded, space))
+    KERNEL
+        .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
+        .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
+    Ok(space)
 }
 
 fn switch_to(thread: ThreadId) {
@@ -326,6 +368,8 @@ pub fn next_frame() -> *mut TrapFrame {
 }
 
 /// One line per service still running, saying what it waits for.
+#[inline(never)]
+#[cold]
 pub fn report_running() {
     KERNEL.with(|kernel| {
         for index in 0..kernel.services.len() {
@@ -338,7 +382,14 @@ pub fn report_running() {
                 service.wait,
                 kernel.sched.state(index),
             );
-            kernel.report(format_args!("  {name}: {state:?}, waiting for {wait:?}"));
+            kernel.report(&text![
+                "  ",
+                &name,
+                ": ",
+                &describe::thread_state(state),
+                ", waiting for ",
+                &describe::wait(wait)
+            ]);
         }
     });
 }
@@ -360,7 +411,10 @@ pub fn endings() -> (u32, u32, u32, u32) {
     })
 }
 
-/// Stop `thread` after a fault and say why, in one line.
+/// Stop `thread` after a fault and say why, in one line (out of the
+/// system-call path).
+#[inline(never)]
+#[cold]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
     let name = kernel.services[thread].name.clone();
     let guard = kernel.services[thread].stack_guard;
@@ -375,17 +429,22 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         _ => "",
     };
     // EXCVADDR only where the cause defines it: elsewhere it is stale.
-    let mut address: heapless::String<20> = heapless::String::new();
-    if report.cause.has_address() {
-        use core::fmt::Write;
-        let _ = write!(address, " address={:#010x}", report.address);
-    }
-    kernel.report(format_args!(
-        "service {name} stopped: {}: {} at PC={:#010x}{address}{overflow}",
+    let address = match report.cause.has_address() {
+        true => Message::one(&[Part::Str(" address="), Part::Hex], report.address.into()),
+        false => Message::plain(&[]),
+    };
+    kernel.report(&text![
+        "service ",
+        &name,
+        " stopped: ",
         report.cause.name(),
+        ": ",
         report.cause.explain(),
-        report.pc,
-    ));
+        " at PC=",
+        Piece::Hex(report.pc),
+        &address,
+        overflow
+    ]);
     kernel.end_service(thread, Ending::Faulted);
 }
 
@@ -475,17 +534,23 @@ pub fn start() -> ! {
     arch::enter_user(frame)
 }
 
-/// Why loading failed, for the boot report.
-pub fn describe(failure: &LoadFailure) -> (ExitCode, heapless::String<160>) {
-    use core::fmt::Write;
-    let mut text = heapless::String::new();
-    let _ = match failure {
-        LoadFailure::Manifest(error) => write!(text, "{error}"),
-        LoadFailure::Object(name, error) => write!(text, "object {name}: {error}"),
-        LoadFailure::Service(name, error) => write!(text, "service {name}: {error}"),
-        LoadFailure::Grant(name, error) => {
-            write!(text, "service {name}: capabilities: {}", error.describe())
+/// Say why loading failed, in one `BOOT FAILED` line.
+#[inline(never)]
+#[cold]
+pub fn report_failure(failure: &LoadFailure) {
+    match failure {
+        LoadFailure::Manifest(error) => kprintln!("BOOT FAILED: ", &error.message()),
+        LoadFailure::Object(name, error) => {
+            kprintln!("BOOT FAILED: object ", name, ": ", &error.message())
         }
-    };
-    (ExitCode::BadManifest, text)
+        LoadFailure::Service(name, error) => {
+            kprintln!("BOOT FAILED: service ", name, ": ", &error.message())
+        }
+        LoadFailure::Grant(name, error) => kprintln!(
+            "BOOT FAILED: service ",
+            name,
+            ": capabilities: ",
+            error.describe()
+        ),
+    }
 }

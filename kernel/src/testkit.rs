@@ -34,10 +34,10 @@ impl Hardware for TestHw {
         self.lines
             .write(service, name, bytes, |chunk| out.extend_from_slice(chunk));
     }
-    fn console_line(&mut self, args: core::fmt::Arguments<'_>) {
+    fn console_line(&mut self, line: &crate::console::Text<'_>) {
         let out = &mut self.console;
         self.lines
-            .kernel_line(args, |chunk| out.extend_from_slice(chunk));
+            .kernel_line(line, |chunk| out.extend_from_slice(chunk));
     }
     fn cycles(&self) -> u32 {
         4242

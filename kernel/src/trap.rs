@@ -3,7 +3,9 @@
 //! into what the kernel does about it.
 
 use core::fmt;
+
 use core::mem::{offset_of, size_of};
+use sotto_abi::text::{Part, Piece, Text};
 
 use sotto_abi::cap::CAP_SLOTS;
 use sotto_abi::{ExceptionCause, Syscall};
@@ -280,18 +282,40 @@ pub struct FaultReport {
     pub ps: u32,
 }
 
+impl FaultReport {
+    /// The report as the kernel prints it, its values kept in `args`.
+    pub fn text<'a>(&self, args: &'a mut [Piece<'static>; 6]) -> Text<'a> {
+        *args = [
+            Piece::Dec(u64::from(self.cause.raw())),
+            Piece::Str(self.cause.name()),
+            Piece::Str(self.cause.explain()),
+            Piece::Hex(self.pc),
+            Piece::Hex(self.address),
+            Piece::Hex(self.ps),
+        ];
+        Text {
+            parts: &[
+                Part::Str("EXCCAUSE="),
+                Part::Arg,
+                Part::Str(" ("),
+                Part::Arg,
+                Part::Str(": "),
+                Part::Arg,
+                Part::Str(") EPC1="),
+                Part::Arg,
+                Part::Str(" EXCVADDR="),
+                Part::Arg,
+                Part::Str(" PS="),
+                Part::Arg,
+            ],
+            args,
+        }
+    }
+}
+
 impl fmt::Display for FaultReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "EXCCAUSE={} ({}: {}) EPC1={:#010x} EXCVADDR={:#010x} PS={:#010x}",
-            self.cause.raw(),
-            self.cause.name(),
-            self.cause.explain(),
-            self.pc,
-            self.address,
-            self.ps
-        )
+        self.text(&mut [Piece::Str(""); 6]).fmt(f)
     }
 }
 

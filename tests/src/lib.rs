@@ -123,9 +123,26 @@ pub fn hostile_image() -> PathBuf {
     image_dir().join("hostile.elf")
 }
 
-/// Address of a symbol in the kernel (the same in every image).
+/// The default system with the kernel's self-tests compiled in (feature
+/// `self-test`), as `cargo xtask test` builds it: the image every
+/// [`self_test`] configuration boots.
+pub fn self_test_image() -> PathBuf {
+    image_dir().join("sotto-selftest.elf")
+}
+
+/// Address of a symbol in the kernel (the same in every image with the
+/// normal kernel).
 pub fn symbol(name: &str) -> u32 {
-    let bytes = std::fs::read(image()).expect("reading the image");
+    symbol_in(&image(), name)
+}
+
+/// Address of a symbol in the kernel of the self-test image.
+pub fn self_test_symbol(name: &str) -> u32 {
+    symbol_in(&self_test_image(), name)
+}
+
+fn symbol_in(image: &Path, name: &str) -> u32 {
+    let bytes = std::fs::read(image).expect("reading the image");
     let address = sotto_image::symbol_address(&bytes, name)
         .expect("parsing the image")
         .unwrap_or_else(|| panic!("the image has no symbol `{name}`"));
@@ -140,9 +157,19 @@ pub fn self_test(test: SelfTest) -> BootConfig {
     }
 }
 
-/// Boot the kernel alone (no services) with `config`.
+/// Boot the kernel alone (no services) with `config`: a self-test on the
+/// self-test image, anything else on the default image.
 pub fn boot(config: &BootConfig) -> Boot {
-    let mut bytes = std::fs::read(image()).expect("reading the image");
+    let image = match config.self_test {
+        SelfTest::None => image(),
+        _ => self_test_image(),
+    };
+    boot_kernel_of(&image, config)
+}
+
+/// Boot the kernel of `image` alone (no services) with `config`.
+pub fn boot_kernel_of(image: &Path, config: &BootConfig) -> Boot {
+    let mut bytes = std::fs::read(image).expect("reading the image");
     sotto_image::write_boot_config(&mut bytes, config).expect("writing the boot configuration");
     sotto_image::write_manifest(&mut bytes, &Manifest::default()).expect("writing the manifest");
     boot_bytes(&bytes).expect("booting the image")

@@ -3,7 +3,9 @@
 //! configuration and checks the console and the exit status.
 
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
-use sotto_tests::{boot, boot_bytes, field, image, self_test, symbol};
+use sotto_tests::{
+    boot, boot_bytes, boot_kernel_of, field, image, self_test, self_test_symbol as symbol,
+};
 
 const CCOUNT_HZ: u64 = sotto_abi::layout::CCOUNT_HZ as u64;
 
@@ -78,6 +80,24 @@ fn first_tick_comes_one_period_after_the_timer_is_armed() {
     assert!(
         (armed_at + 10_000..armed_at + 10_100).contains(&first_at),
         "armed {armed_at}, first tick {first_at}"
+    );
+}
+
+#[test]
+fn the_normal_kernel_has_no_self_tests_and_says_so() {
+    let run = boot_kernel_of(&image(), &self_test(SelfTest::PageTables));
+    assert_eq!(
+        run.status,
+        ExitCode::BadBootConfig as i32,
+        "{}",
+        run.console
+    );
+    assert!(
+        run.console.contains(
+            "BOOT FAILED: self-test page-tables asked for, but this kernel was built without self-tests"
+        ),
+        "{}",
+        run.console
     );
 }
 

@@ -124,6 +124,10 @@ struct BootArgs {
     /// (the image is then `target/sotto/<system>-<pipeline>.elf`).
     #[arg(long)]
     pipeline: Option<std::path::PathBuf>,
+    /// Build the kernel with its self-tests even without `--self-test`
+    /// (the QEMU tests boot one such image with each self-test).
+    #[arg(skip)]
+    self_tests: bool,
 }
 
 fn parse_self_test(name: &str) -> Result<SelfTest, String> {
@@ -146,6 +150,22 @@ impl BootArgs {
             report_every: None,
             self_test: SelfTest::None,
             pipeline: None,
+            self_tests: false,
+        }
+    }
+
+    /// The same, with the kernel's self-tests compiled in.
+    fn with_self_tests(mut self) -> BootArgs {
+        self.self_tests = true;
+        self
+    }
+
+    /// The kernel this image needs: self-tests only when asked for.
+    fn kernel(&self) -> pipeline::KernelVariant {
+        if self.self_tests || self.self_test != SelfTest::None {
+            pipeline::KernelVariant::SelfTests
+        } else {
+            pipeline::KernelVariant::Normal
         }
     }
 
@@ -219,7 +239,14 @@ impl BootArgs {
             let name = format!("{system_stem}-{}.elf", stem.to_string_lossy());
             image.set_file_name(name);
         }
-        pipeline::build_image(paths, &system, &config, &image, verbose)
+        let kernel = self.kernel();
+        if kernel == pipeline::KernelVariant::SelfTests {
+            // `sotto.elf` -> `sotto-selftest.elf`: a kernel of its own.
+            let stem = image.file_stem().unwrap_or_default().to_string_lossy();
+            let name = format!("{stem}-selftest.elf");
+            image.set_file_name(name);
+        }
+        pipeline::build_image(paths, &system, &config, &image, kernel, verbose)
     }
 }
 

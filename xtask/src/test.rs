@@ -81,7 +81,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
         println!(
-            "test: building the default image, the test images, the hostile image and the README's pipeline"
+            "test: building the default image, the test images, the hostile image, the README's pipeline and the self-test kernel"
         );
         for system in [
             paths.default_system(),
@@ -93,6 +93,11 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
         }
         BootArgs::for_system(paths.default_system())
             .with_pipeline(paths.root.join(README_PIPELINE))
+            .build(paths, false)?;
+        // The kernel's self-tests: the default system, its kernel built
+        // with them (`sotto-selftest.elf`).
+        BootArgs::for_system(paths.default_system())
+            .with_self_tests()
             .build(paths, false)?;
         println!("test: QEMU integration tests");
         ok = cargo_test(
