@@ -22,6 +22,7 @@ use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{Scheduler, ThreadId};
+use crate::timer::{DeadlineQueue, earliest};
 use crate::trap::TrapFrame;
 
 /// What the kernel needs from the machine.
@@ -39,6 +40,12 @@ pub trait Hardware {
     fn phys(&mut self, pa: u32, len: u32) -> &mut [u8];
     /// Drop cached translations after a mapping was removed.
     fn flush_tlb(&mut self);
+    /// The tick now, read from the clock, if the machine keeps one (the
+    /// DSP: no periodic interrupt updates [`Kernel::ticks`]). `None`: the
+    /// last tick [`Kernel::tick`] was given is the time (host tests).
+    fn ticks(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// How a service ended.
@@ -197,13 +204,16 @@ pub struct Kernel<H: Hardware> {
     pub objects: Vec<Object, MAX_OBJECTS>,
     /// Services (thread `n` is service `n`).
     pub services: Vec<Service, MAX_SERVICES>,
-    /// Ticks since boot.
+    /// Ticks since boot, as of the last look at the clock
+    /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
     /// Tick rate.
     pub tick_hz: u32,
     /// What the running revoke removed (kept here, in the kernel's static
     /// state, not on the stack of every trap).
     revoked: Revoked,
+    /// Armed timers (slot = object index), earliest expiry first.
+    timers: DeadlineQueue<MAX_OBJECTS>,
 }
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
@@ -242,6 +252,7 @@ impl<H: Hardware> Kernel<H> {
             ticks: 0,
             tick_hz,
             revoked: Revoked::new(),
+            timers: DeadlineQueue::new(),
         }
     }
 
@@ -275,6 +286,29 @@ impl<H: Hardware> Kernel<H> {
             }
         }
         Ok(thread)
+    }
+
+    /// Add an object (a timer armed by its declaration is queued).
+    pub fn add_object(&mut self, object: Object) -> Result<ObjectId, Object> {
+        let index = self.objects.len();
+        let deadline = match &object {
+            Object::Timer(timer) => timer.deadline(),
+            _ => None,
+        };
+        self.objects.push(object)?;
+        if let Some(deadline) = deadline {
+            self.timers.insert(index, deadline);
+        }
+        Ok(index as ObjectId)
+    }
+
+    /// The tick now (the clock's reading where there is a clock, else the
+    /// last tick given to [`Kernel::tick`]).
+    pub fn now(&mut self) -> u64 {
+        if let Some(now) = self.hw.ticks() {
+            self.ticks = self.ticks.max(now);
+        }
+        self.ticks
     }
 
     fn ticks_for_us(&self, micros: u32) -> u64 {
@@ -386,7 +420,8 @@ impl<H: Hardware> Kernel<H> {
                 0 => Outcome::Yield,
                 ticks => {
                     self.set_result(thread, Ok([0; 5]));
-                    self.sched.sleep_current(self.ticks + ticks);
+                    let until = self.now() + ticks;
+                    self.sched.sleep_current(until);
                     Outcome::Blocked
                 }
             },
@@ -411,7 +446,7 @@ impl<H: Hardware> Kernel<H> {
                 ok(self.hw.cycles())
             }
             Syscall::Cycles => err(Error::MissingRight),
-            Syscall::Ticks => Outcome::Return(Ok([self.ticks as u32, self.tick_hz, 0, 0, 0])),
+            Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
             Syscall::CapMove => {
                 Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))
@@ -440,13 +475,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::SemGive => self.sem_give(thread, args[0]),
             Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
             Syscall::TimerArm => self.timer_arm(thread, args),
-            Syscall::TimerCancel => match self.timer(thread, args[0]) {
-                Ok(timer) => {
-                    timer.cancel();
-                    ok(0)
-                }
-                Err(error) => err(error),
-            },
+            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
             Syscall::MemMap => Outcome::Return(
                 self.mem_map(thread, args[0], args[1], args[2])
                     .map(|()| [0; 5]),
@@ -457,7 +486,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::CallTimeout => {
                 let until = match self.services[thread].frame.a[8] {
                     u32::MAX => None,
-                    micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+                    micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
                 };
                 self.ipc_call(thread, args, until)
             }
@@ -762,7 +791,7 @@ impl<H: Hardware> Kernel<H> {
         };
         let until = match timeout_us {
             u32::MAX => None,
-            micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+            micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
         };
         let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
             return err(Error::WrongKind);
@@ -778,12 +807,12 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<&mut Timer, Error> {
+    fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
             .cap(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
             .object;
         match self.objects.get_mut(object as usize) {
-            Some(Object::Timer(timer)) => Ok(timer),
+            Some(Object::Timer(timer)) => Ok((object, timer)),
             _ => Err(Error::WrongKind),
         }
     }
@@ -794,10 +823,24 @@ impl<H: Hardware> Kernel<H> {
             1 => (self.ticks_for_us(args[1]), self.ticks_for_us(args[2])),
             _ => return err(Error::BadArgument),
         };
-        let now = self.ticks;
+        let now = self.now();
         match self.timer(thread, args[0]) {
-            Ok(timer) => {
+            Ok((object, timer)) => {
                 timer.arm(now, delay, period);
+                if let Some(deadline) = timer.deadline() {
+                    self.timers.insert(object as usize, deadline);
+                }
+                ok(0)
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn timer_cancel(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        match self.timer(thread, slot) {
+            Ok((object, timer)) => {
+                timer.cancel();
+                self.timers.remove(object as usize);
                 ok(0)
             }
             Err(error) => err(error),
@@ -1218,18 +1261,29 @@ impl<H: Hardware> Kernel<H> {
         Ok(true)
     }
 
-    /// A tick: wake sleepers, time out waits, fire timers.
+    /// Tick `now` has come (one or more ticks since the last call): wake
+    /// sleepers and time out waits that are due, time-slice, fire the
+    /// timers that are due (a periodic one as many times as it expired).
+    /// Only what is due is looked at: the cost does not grow with the
+    /// number of objects or threads.
     pub fn tick(&mut self, now: u64) {
-        self.ticks = now;
-        for thread in self.sched.tick(now) {
-            self.leave_wait(thread);
-            self.set_result(thread, Err(Error::TimedOut));
+        self.ticks = self.ticks.max(now);
+        while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
+            if timed_out {
+                self.leave_wait(thread);
+                self.set_result(thread, Err(Error::TimedOut));
+            }
         }
-        for index in 0..self.objects.len() {
-            let (expired, target) = match &mut self.objects[index] {
-                Object::Timer(timer) => (timer.expire(now), timer.target),
-                _ => continue,
+        self.sched.slice();
+        while let Some((index, _)) = self.timers.pop_due(now) {
+            let Some(Object::Timer(timer)) = self.objects.get_mut(index) else {
+                continue;
             };
+            let expired = timer.expire(now);
+            let target = timer.target;
+            if let Some(next) = timer.deadline() {
+                self.timers.insert(index, next);
+            }
             for _ in 0..expired {
                 match target {
                     TimerTarget::Notify { object, bits } => self.signal(object, bits),
@@ -1239,6 +1293,23 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+    }
+
+    /// The earliest tick anything waits for: a timer expiry, a sleep's
+    /// end, a wait's timeout. (Time slices are the caller's: see
+    /// [`Scheduler::slice_wanted`].)
+    pub fn next_due(&mut self) -> Option<u64> {
+        earliest(self.timers.earliest(), self.sched.next_timeout())
+    }
+
+    /// Whether [`Kernel::next_due`] may have changed since the last call.
+    pub fn take_due_changed(&mut self) -> bool {
+        self.timers.take_changed() | self.sched.take_timeouts_changed()
+    }
+
+    /// Where the timer `object` is queued (checks).
+    pub fn queued_timer(&self, object: ObjectId) -> Option<u64> {
+        self.timers.deadline(object as usize)
     }
 
     /// Take `thread` out of whatever queue it waits in (it ended, timed

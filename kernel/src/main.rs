@@ -1,5 +1,6 @@
 //! The Sotto kernel binary for Xtensa (`dc233c`): boot, page tables, the
-//! tick, services, and the trap handlers the assembly calls. Everything
+//! clock (tickless: CCOMPARE0 is set to the next tick anything is due at),
+//! services, and the trap handlers the assembly calls. Everything
 //! portable is in the `sotto_kernel` library; this file wires it to the
 //! hardware.
 
@@ -15,7 +16,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::TickClock;
+use sotto_kernel::timer::{ClockPlan, TickClock, earliest};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -43,12 +44,20 @@ impl<T> Global<T> {
     }
 }
 
-/// The tick and what the boot configuration asked for.
+/// The clock and what the boot configuration asked for.
 struct Clock {
     tick: Option<TickClock>,
     config: BootConfig,
+    plan: ClockPlan,
     started_at: u32,
-    first_tick_at: Option<u32>,
+    /// The last tick the kernel was told of ([`Kernel::tick`]).
+    ///
+    /// [`Kernel::tick`]: sotto_kernel::kernel::Kernel::tick
+    seen: u64,
+    /// The tick CCOMPARE0 is set for.
+    alarm: u64,
+    /// Timer interrupts taken.
+    interrupts: u64,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -59,18 +68,67 @@ static CLOCK: Global<Clock> = Global::new(Clock {
         report_every: 0,
         self_test: SelfTest::None,
     },
+    plan: ClockPlan::new(0, 0),
     started_at: 0,
-    first_tick_at: None,
+    seen: 0,
+    alarm: 0,
+    interrupts: 0,
 });
 
-/// Ticks so far and the tick rate.
-pub fn tick_state() -> (u64, u32) {
+/// The tick now (0 before the clock starts).
+pub fn current_tick() -> u64 {
     CLOCK.with(|clock| {
-        (
-            clock.tick.map_or(0, |tick| tick.ticks()),
-            clock.config.tick_hz,
-        )
+        clock
+            .tick
+            .as_mut()
+            .map_or(0, |tick| tick.now(arch::read_ccount()))
     })
+}
+
+/// CCOUNT cycles to come back after when the tick boundary an alarm was
+/// meant for passed while it was set (200 instructions under `-icount`).
+const LATE_ALARM_CYCLES: u32 = 2;
+
+/// Set CCOMPARE0 for the next tick anything is due at: a timer, a sleep's
+/// end, a wait's timeout, the kernel's own deadlines, and the next tick
+/// boundary if two threads of the running priority share the CPU. With
+/// nothing due, an alarm within 2^31 cycles keeps the count across
+/// CCOUNT wraps. Writing CCOMPARE0 also clears its interrupt.
+fn set_alarm() {
+    let (due, slice) = services::KERNEL.with(|kernel| {
+        kernel.take_due_changed();
+        (kernel.next_due(), kernel.sched.slice_wanted())
+    });
+    CLOCK.with(|clock| {
+        let Some(tick) = clock.tick.as_mut() else {
+            return;
+        };
+        let now = tick.now(arch::read_ccount());
+        let mut next = earliest(due, clock.plan.next_after(now));
+        if slice {
+            next = earliest(next, Some(now + 1));
+        }
+        let target = next.unwrap_or(u64::MAX).max(now + 1);
+        let mut compare = tick.compare_for(target);
+        clock.alarm = target;
+        arch::write_ccompare0(compare);
+        // The boundary passed while it was set: come back at once.
+        while TickClock::passed(arch::read_ccount(), compare) {
+            compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
+            arch::write_ccompare0(compare);
+        }
+    });
+}
+
+/// After the scheduler chose (the services' trap exit and the idle loop):
+/// set the alarm again if the earliest deadline changed, or if a time slice
+/// is wanted and no interrupt comes at the next tick boundary.
+pub fn timer_after_schedule() {
+    let (changed, slice) =
+        services::KERNEL.with(|kernel| (kernel.take_due_changed(), kernel.sched.slice_wanted()));
+    if changed || (slice && CLOCK.with(|clock| clock.alarm > clock.seen + 1)) {
+        set_alarm();
+    }
 }
 
 /// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
@@ -111,13 +169,13 @@ extern "C" fn sotto_kernel_main() -> ! {
 
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
-    let clock = TickClock::start(start, period);
-    arch::write_ccompare0(clock.deadline());
     CLOCK.with(|state| {
-        state.tick = Some(clock);
+        state.tick = Some(TickClock::start(start, period));
         state.config = config;
+        state.plan = ClockPlan::new(config.report_every, config.run_ticks);
         state.started_at = start;
     });
+    set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
         "timer: CCOMPARE0 at {} Hz ({} cycles), armed at ccount {} ({} from kernel entry)",
@@ -134,68 +192,65 @@ extern "C" fn sotto_kernel_main() -> ! {
     }
 }
 
-/// Handle pending level-1 interrupts (the tick).
+/// Handle pending level-1 interrupts (the timer: something is due).
 pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    let (ticks, new, config, first) = CLOCK.with(|clock| {
-        let new = match clock.tick.as_mut() {
-            Some(tick) => tick.on_interrupt(arch::read_ccount, arch::write_ccompare0),
-            None => 0,
-        };
-        let mut first = None;
-        if new > 0 && clock.first_tick_at.is_none() {
-            let now = arch::read_ccount();
-            clock.first_tick_at = Some(now);
-            first = Some(now);
-        }
-        (
-            clock.tick.map_or(0, |tick| tick.ticks()),
-            new,
-            clock.config,
-            first,
-        )
+    let (now, last, first) = CLOCK.with(|clock| {
+        clock.interrupts += 1;
+        let now = clock
+            .tick
+            .as_mut()
+            .map_or(0, |tick| tick.now(arch::read_ccount()));
+        let last = clock.seen;
+        clock.seen = now.max(last);
+        let first = clock.plan.first_tick(now).then(arch::read_ccount);
+        (now, last, first)
     });
-    if new == 0 {
-        return;
-    }
-    if let Some(at) = first {
-        kprintln!(
-            "first tick at ccount {at} (about {} instructions after reset)",
-            u64::from(at) * 100
-        );
-    }
-    services::KERNEL.with(|kernel| kernel.tick(ticks));
-    let every = u64::from(config.report_every);
-    if every != 0 {
-        for tick in ticks + 1 - u64::from(new)..=ticks {
-            if tick % every == 0 {
-                kprintln!("tick {tick}");
-            }
+    if now > last {
+        if let Some(at) = first {
+            kprintln!(
+                "first tick at ccount {at} (about {} instructions after reset)",
+                u64::from(at) * 100
+            );
+        }
+        services::KERNEL.with(|kernel| kernel.tick(now));
+        while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
+            kprintln!("tick {tick}");
+        }
+        if CLOCK.with(|clock| clock.plan.ends(now)) {
+            let (exited, failed, panicked, faulted) = services::endings();
+            let at = arch::read_ccount();
+            let start = CLOCK.with(|clock| clock.started_at);
+            kprintln!(
+                "shutdown: {now} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
+                at - start,
+                u64::from(at - start) / 10
+            );
+            report_interrupts(now);
+            services::report_running();
+            arch::exit(ExitCode::Success);
         }
     }
-    if config.run_ticks != 0 && ticks >= u64::from(config.run_ticks) {
-        let (exited, failed, panicked, faulted) = services::endings();
-        let now = arch::read_ccount();
-        let start = CLOCK.with(|clock| clock.started_at);
-        kprintln!(
-            "shutdown: {ticks} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
-            now - start,
-            u64::from(now - start) / 10
-        );
-        services::report_running();
-        arch::exit(ExitCode::Success);
-    }
+    set_alarm();
+}
+
+/// How many timer interrupts the run took (tickless: one per tick
+/// something was due at, not one per tick).
+fn report_interrupts(ticks: u64) {
+    let interrupts = CLOCK.with(|clock| clock.interrupts);
+    kprintln!("interrupts: {interrupts} timer interrupts in {ticks} ticks");
 }
 
 /// Every service has ended: stop, with a status that says how they ended.
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
-    let (ticks, _) = tick_state();
+    let ticks = current_tick();
     kprintln!(
         "shutdown: all services ended after {ticks} ticks: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault"
     );
+    report_interrupts(ticks);
     let code = if panicked > 0 {
         ExitCode::ServicePanicked
     } else if failed > 0 {

@@ -72,6 +72,10 @@ impl Hardware for Machine {
     fn flush_tlb(&mut self) {
         arch::flush_tlb();
     }
+
+    fn ticks(&mut self) -> Option<u64> {
+        Some(crate::current_tick())
+    }
 }
 
 /// The kernel state.
@@ -174,7 +178,7 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
             }
         }
         let made = Object::new(&object.params, pa, 0);
-        if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
+        if KERNEL.with(|kernel| kernel.add_object(made)).is_err() {
             return Err(LoadFailure::Object(object.name, LoadError::OutOfMemory));
         }
     }
@@ -305,7 +309,11 @@ fn switch_to(thread: ThreadId) {
 /// has ended.
 pub fn next_frame() -> *mut TrapFrame {
     loop {
-        if let Some(thread) = KERNEL.with(|kernel| kernel.sched.schedule()) {
+        let next = KERNEL.with(|kernel| kernel.sched.schedule());
+        // The earliest deadline or the need for a time slice may have
+        // changed: every path back to a thread or to idle passes here.
+        crate::timer_after_schedule();
+        if let Some(thread) = next {
             switch_to(thread);
             return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
         }
