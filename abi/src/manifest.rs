@@ -22,7 +22,7 @@ pub const MANIFEST_SECTION: &str = ".sotto.manifest";
 /// Size of the manifest section.
 pub const MANIFEST_SIZE: usize = 16 * 1024;
 /// Most kernel objects an image declares.
-pub const MAX_OBJECTS: usize = 64;
+pub const MAX_OBJECTS: usize = 128;
 /// Marks a written manifest.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
