@@ -298,6 +298,7 @@ impl<H: Hardware> Kernel<H> {
         self.objects.push(object)?;
         if let Some(deadline) = deadline {
             self.timers.insert(index, deadline);
+            self.note_timers_changed();
         }
         Ok(index as ObjectId)
     }
@@ -829,6 +830,7 @@ impl<H: Hardware> Kernel<H> {
                 timer.arm(now, delay, period);
                 if let Some(deadline) = timer.deadline() {
                     self.timers.insert(object as usize, deadline);
+                    self.note_timers_changed();
                 }
                 ok(0)
             }
@@ -841,6 +843,7 @@ impl<H: Hardware> Kernel<H> {
             Ok((object, timer)) => {
                 timer.cancel();
                 self.timers.remove(object as usize);
+                self.note_timers_changed();
                 ok(0)
             }
             Err(error) => err(error),
@@ -1302,9 +1305,12 @@ impl<H: Hardware> Kernel<H> {
         earliest(self.timers.earliest(), self.sched.next_timeout())
     }
 
-    /// Whether [`Kernel::next_due`] may have changed since the last call.
-    pub fn take_due_changed(&mut self) -> bool {
-        self.timers.take_changed() | self.sched.take_timeouts_changed()
+    /// Tell the scheduler (which decides when the alarm is set again) if
+    /// the earliest timer changed.
+    fn note_timers_changed(&mut self) {
+        if self.timers.take_changed() {
+            self.sched.deadlines_changed();
+        }
     }
 
     /// Where the timer `object` is queued (checks).

@@ -54,8 +54,6 @@ struct Clock {
     ///
     /// [`Kernel::tick`]: sotto_kernel::kernel::Kernel::tick
     seen: u64,
-    /// The tick CCOMPARE0 is set for.
-    alarm: u64,
     /// Timer interrupts taken.
     interrupts: u64,
 }
@@ -71,7 +69,6 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     plan: ClockPlan::new(0, 0),
     started_at: 0,
     seen: 0,
-    alarm: 0,
     interrupts: 0,
 });
 
@@ -95,14 +92,10 @@ const LATE_ALARM_CYCLES: u32 = 2;
 /// nothing due, an alarm within 2^31 cycles keeps the count across
 /// CCOUNT wraps. Writing CCOMPARE0 also clears its interrupt.
 fn set_alarm() {
-    let (due, slice) = services::KERNEL.with(|kernel| {
-        kernel.take_due_changed();
-        (kernel.next_due(), kernel.sched.slice_wanted())
-    });
-    CLOCK.with(|clock| {
-        let Some(tick) = clock.tick.as_mut() else {
-            return;
-        };
+    let (due, slice) =
+        services::KERNEL.with(|kernel| (kernel.next_due(), kernel.sched.slice_wanted()));
+    let next_boundary = CLOCK.with(|clock| {
+        let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
         let mut next = earliest(due, clock.plan.next_after(now));
         if slice {
@@ -110,23 +103,25 @@ fn set_alarm() {
         }
         let target = next.unwrap_or(u64::MAX).max(now + 1);
         let mut compare = tick.compare_for(target);
-        clock.alarm = target;
         arch::write_ccompare0(compare);
         // The boundary passed while it was set: come back at once.
         while TickClock::passed(arch::read_ccount(), compare) {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
         }
+        Some(target == now + 1)
     });
+    services::KERNEL.with(|kernel| kernel.sched.alarm_set(next_boundary.unwrap_or(false)));
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):
 /// set the alarm again if the earliest deadline changed, or if a time slice
 /// is wanted and no interrupt comes at the next tick boundary.
+/// Out of line: inlined, its constants are hoisted into the prologue of
+/// `next_frame`'s loop and cost more than the check itself.
+#[inline(never)]
 pub fn timer_after_schedule() {
-    let (changed, slice) =
-        services::KERNEL.with(|kernel| (kernel.take_due_changed(), kernel.sched.slice_wanted()));
-    if changed || (slice && CLOCK.with(|clock| clock.alarm > clock.seen + 1)) {
+    if services::KERNEL.with(|kernel| kernel.sched.alarm_wanted()) {
         set_alarm();
     }
 }

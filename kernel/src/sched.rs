@@ -51,7 +51,16 @@ pub struct Scheduler {
     /// woken earlier (its state no longer names that deadline) is skipped
     /// when it comes up.
     timeouts: DeadlineQueue<MAX_THREADS>,
+    /// [`ALARM_STALE`] and [`SLICE_ARMED`] (one byte: one load on the
+    /// trap exit's check).
+    alarm: u8,
 }
+
+/// The earliest deadline (of a timeout or, noted by the kernel, of a
+/// timer) changed since the alarm was set.
+const ALARM_STALE: u8 = 1;
+/// The alarm comes at the next tick boundary (which slices).
+const SLICE_ARMED: u8 = 2;
 
 impl Default for Scheduler {
     fn default() -> Self {
@@ -70,6 +79,7 @@ impl Scheduler {
             ready_mask: 0,
             current: None,
             timeouts: DeadlineQueue::new(),
+            alarm: 0,
         }
     }
 
@@ -129,6 +139,9 @@ impl Scheduler {
         if let Some(id) = self.current.take() {
             self.state[id] = ThreadState::Sleeping { until };
             self.timeouts.insert(id, until);
+            if self.timeouts.take_changed() {
+                self.alarm |= ALARM_STALE;
+            }
         }
     }
 
@@ -138,6 +151,9 @@ impl Scheduler {
             self.state[id] = ThreadState::Blocked { until };
             if let Some(until) = until {
                 self.timeouts.insert(id, until);
+                if self.timeouts.take_changed() {
+                    self.alarm |= ALARM_STALE;
+                }
             }
         }
     }
@@ -233,6 +249,7 @@ impl Scheduler {
     /// the current one is ready, the current one goes to the back of its
     /// queue.
     pub fn slice(&mut self) {
+        self.alarm &= !SLICE_ARMED;
         if let Some(current) = self.current
             && self
                 .most_urgent_ready()
@@ -245,6 +262,7 @@ impl Scheduler {
     /// Whether the next tick boundary must slice: another thread of the
     /// running thread's priority is ready. (A more urgent one would be
     /// running already.)
+    #[inline]
     pub fn slice_wanted(&self) -> bool {
         match self.current {
             Some(current) => self.ready_mask & (1 << self.priority[current]) != 0,
@@ -270,9 +288,26 @@ impl Scheduler {
         None
     }
 
-    /// Whether the earliest timeout changed since the last call.
-    pub fn take_timeouts_changed(&mut self) -> bool {
-        self.timeouts.take_changed()
+    /// The earliest deadline of something else (a timer) changed.
+    pub fn deadlines_changed(&mut self) {
+        self.alarm |= ALARM_STALE;
+    }
+
+    /// The alarm was set from the current deadlines; `slice_armed`: it
+    /// comes at the next tick boundary (which slices).
+    pub fn alarm_set(&mut self, slice_armed: bool) {
+        self.alarm = if slice_armed { SLICE_ARMED } else { 0 };
+    }
+
+    /// Whether the alarm must be set again after a scheduling decision: a
+    /// deadline changed, or a time slice is wanted and no interrupt comes
+    /// at the next tick boundary. Cheap: it runs on every trap exit.
+    #[inline]
+    pub fn alarm_wanted(&self) -> bool {
+        match self.alarm {
+            0 => self.ready_mask != 0 && self.slice_wanted(),
+            alarm => alarm & ALARM_STALE != 0,
+        }
     }
 
     /// Where `id` is in the timeout queue (checks).
@@ -474,5 +509,28 @@ mod tests {
         s.end(b);
         assert_eq!(s.schedule(), Some(low));
         assert!(!s.slice_wanted());
+    }
+
+    #[test]
+    fn the_alarm_is_wanted_after_a_new_earliest_deadline_or_an_unarmed_slice() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        assert!(s.alarm_wanted(), "b and a share the CPU: a slice");
+        s.alarm_set(true);
+        assert!(!s.alarm_wanted(), "the next boundary is armed");
+        s.slice();
+        assert_eq!(s.schedule(), Some(b));
+        assert!(s.alarm_wanted(), "the slice was taken: arm the next one");
+        s.block_current(Some(9));
+        assert_eq!(s.schedule(), Some(a));
+        assert!(s.alarm_wanted(), "a new earliest deadline");
+        s.alarm_set(false);
+        assert!(!s.alarm_wanted(), "a alone: no slice");
+        s.sleep_current(20);
+        assert!(!s.alarm_wanted(), "a later deadline changes nothing");
+        s.deadlines_changed();
+        assert!(s.alarm_wanted());
     }
 }
