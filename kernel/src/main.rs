@@ -54,6 +54,11 @@ struct Clock {
     ///
     /// [`Kernel::tick`]: sotto_kernel::kernel::Kernel::tick
     seen: u64,
+    /// The tick CCOMPARE0 is set for, not yet handled: time as the
+    /// services see it stops short of it until the interrupt is handled
+    /// (so a tick they see has fired its timers and sliced, as with a
+    /// periodic tick).
+    alarm: u64,
     /// Timer interrupts taken.
     interrupts: u64,
 }
@@ -69,16 +74,19 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     plan: ClockPlan::new(0, 0),
     started_at: 0,
     seen: 0,
+    alarm: u64::MAX,
     interrupts: 0,
 });
 
-/// The tick now (0 before the clock starts).
+/// The tick now as services see it (0 before the clock starts): not past
+/// the tick whose interrupt is still to be handled.
 pub fn current_tick() -> u64 {
     CLOCK.with(|clock| {
-        clock
+        let now = clock
             .tick
             .as_mut()
-            .map_or(0, |tick| tick.now(arch::read_ccount()))
+            .map_or(0, |tick| tick.now(arch::read_ccount()));
+        now.min(clock.alarm - 1)
     })
 }
 
@@ -102,7 +110,8 @@ fn set_alarm() {
             next = earliest(next, Some(now + 1));
         }
         let target = next.unwrap_or(u64::MAX).max(now + 1);
-        let mut compare = tick.compare_for(target);
+        let (mut compare, alarm) = tick.compare_for(target);
+        clock.alarm = alarm;
         arch::write_ccompare0(compare);
         // The boundary passed while it was set: come back at once.
         while TickClock::passed(arch::read_ccount(), compare) {

@@ -60,14 +60,18 @@ impl TickClock {
     }
 
     /// The comparator value for the start of tick `tick` (after the
-    /// current one; an earlier tick gives the next one). Beyond 2^31 cycles
-    /// ahead, the last tick boundary before that: an early interrupt with
-    /// nothing due, which keeps the count across counter wraps.
-    pub fn compare_for(&self, tick: u64) -> u32 {
+    /// current one; an earlier tick gives the next one), and the tick it
+    /// is the start of. Beyond 2^31 cycles ahead, the last tick boundary
+    /// before that: an early interrupt with nothing due, which keeps the
+    /// count across counter wraps.
+    pub fn compare_for(&self, tick: u64) -> (u32, u64) {
         let most = u64::from((1u32 << 31) / self.period);
         let ahead = tick.saturating_sub(self.tick).clamp(1, most) as u32;
-        self.tick_start
-            .wrapping_add(ahead.wrapping_mul(self.period))
+        (
+            self.tick_start
+                .wrapping_add(ahead.wrapping_mul(self.period)),
+            self.tick + u64::from(ahead),
+        )
     }
 
     /// Whether the counter, at `ccount`, is at or past `compare`.
@@ -274,20 +278,24 @@ mod tests {
     #[test]
     fn counts_ticks_on_the_grid_without_drift() {
         let mut clock = TickClock::start(1000, 10_000);
-        assert_eq!(clock.compare_for(1), 11_000);
+        assert_eq!(clock.compare_for(1), (11_000, 1));
         assert_eq!(clock.now(10_999), 0, "before the first boundary");
         // Seen late by 37 cycles: still tick 1, the grid unchanged.
         assert_eq!(clock.now(11_037), 1);
-        assert_eq!(clock.compare_for(2), 21_000);
-        assert_eq!(clock.compare_for(5), 51_000);
-        assert_eq!(clock.compare_for(0), 21_000, "a past tick: the next one");
+        assert_eq!(clock.compare_for(2), (21_000, 2));
+        assert_eq!(clock.compare_for(5), (51_000, 5));
+        assert_eq!(
+            clock.compare_for(0),
+            (21_000, 2),
+            "a past tick: the next one"
+        );
     }
 
     #[test]
     fn counts_every_tick_that_passed_unseen() {
         let mut clock = TickClock::start(0, 100);
         assert_eq!(clock.now(350), 3);
-        assert_eq!(clock.compare_for(4), 400);
+        assert_eq!(clock.compare_for(4), (400, 4));
         assert_eq!(clock.now(350), 3);
         assert_eq!(clock.now(400), 4);
     }
@@ -295,12 +303,12 @@ mod tests {
     #[test]
     fn survives_counter_wrap() {
         let mut clock = TickClock::start(u32::MAX - 50, 100);
-        assert_eq!(clock.compare_for(1), 49);
+        assert_eq!(clock.compare_for(1), (49, 1));
         assert_eq!(clock.now(u32::MAX), 0);
         assert!(!TickClock::passed(u32::MAX, 49));
         assert!(TickClock::passed(60, 49));
         assert_eq!(clock.now(60), 1);
-        assert_eq!(clock.compare_for(2), 149);
+        assert_eq!(clock.compare_for(2), (149, 2));
         // Many wraps, each seen within 2^31 cycles: the count goes on.
         let mut ccount = 60u32;
         for _ in 0..10 {
@@ -313,9 +321,10 @@ mod tests {
     #[test]
     fn a_far_alarm_comes_early_within_half_the_counter() {
         let clock = TickClock::start(0, 10_000);
-        let compare = clock.compare_for(1_000_000_000);
+        let (compare, tick) = clock.compare_for(1_000_000_000);
         assert!(compare <= 1 << 31 && compare > (1 << 31) - 10_000);
         assert_eq!(compare % 10_000, 0, "on the grid");
+        assert_eq!(u64::from(compare / 10_000), tick);
     }
 
     fn order<const N: usize>(queue: &DeadlineQueue<N>) -> Vec<(usize, u64)> {

@@ -10,7 +10,9 @@
 //! client with a capability in every call (the server drops it before
 //! the next receive); 10 the cost of a timer interrupt (a spin loop
 //! without and with a timer firing every tick); 11 idle (waits forever:
-//! the kernel counts the timer interrupts it takes).
+//! the kernel counts the timer interrupts it takes); 12 spins through 20
+//! ticks of its own and reports which ticks it ran in (two of them at one
+//! priority share the CPU a tick at a time).
 
 #![no_std]
 #![no_main]
@@ -179,6 +181,18 @@ fn main(role: u32) {
         }
         11 => {
             sync::wait(NOTE).expect("wait");
+        }
+        12 => {
+            let first = sys::ticks();
+            let (mut last, mut seen) = (first, 1);
+            while seen < 20 {
+                let now = sys::ticks();
+                if now != last {
+                    last = now;
+                    seen += 1;
+                }
+            }
+            println!("spun in {seen} ticks from tick {first} to tick {last}");
         }
         _ => println!("bench: unknown role {role}"),
     }
