@@ -16,7 +16,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::{ClockPlan, TickClock, earliest};
+use sotto_kernel::timer::{ClockPlan, TickClock};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -59,6 +59,9 @@ struct Clock {
     /// (so a tick they see has fired its timers and sliced, as with a
     /// periodic tick).
     alarm: u64,
+    /// The next tick the kernel needs for itself ([`ClockPlan`]), so the
+    /// interrupt looks at the plan only when it is due.
+    own: u64,
     /// Timer interrupts taken.
     interrupts: u64,
 }
@@ -75,6 +78,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     started_at: 0,
     seen: 0,
     alarm: u64::MAX,
+    own: u64::MAX,
     interrupts: 0,
 });
 
@@ -105,11 +109,12 @@ fn set_alarm() {
     let next_boundary = CLOCK.with(|clock| {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
-        let mut next = earliest(due, clock.plan.next_after(now));
-        if slice {
-            next = earliest(next, Some(now + 1));
-        }
-        let target = next.unwrap_or(u64::MAX).max(now + 1);
+        // A slice is due at the next boundary: nothing can come sooner.
+        let target = if slice {
+            now + 1
+        } else {
+            due.map_or(clock.own, |due| due.min(clock.own)).max(now + 1)
+        };
         let (mut compare, alarm) = tick.compare_for(target);
         clock.alarm = alarm;
         arch::write_ccompare0(compare);
@@ -177,6 +182,7 @@ extern "C" fn sotto_kernel_main() -> ! {
         state.tick = Some(TickClock::start(start, period));
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
         state.started_at = start;
     });
     set_alarm();
@@ -201,7 +207,7 @@ pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    let (now, last, first) = CLOCK.with(|clock| {
+    let (now, last, own) = CLOCK.with(|clock| {
         clock.interrupts += 1;
         let now = clock
             .tick
@@ -209,35 +215,46 @@ pub fn on_interrupts() {
             .map_or(0, |tick| tick.now(arch::read_ccount()));
         let last = clock.seen;
         clock.seen = now.max(last);
-        let first = clock.plan.first_tick(now).then(arch::read_ccount);
-        (now, last, first)
+        (now, last, now >= clock.own)
     });
     if now > last {
-        if let Some(at) = first {
+        if own
+            && let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount))
+        {
             kprintln!(
                 "first tick at ccount {at} (about {} instructions after reset)",
                 u64::from(at) * 100
             );
         }
         services::KERNEL.with(|kernel| kernel.tick(now));
-        while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
-            kprintln!("tick {tick}");
-        }
-        if CLOCK.with(|clock| clock.plan.ends(now)) {
-            let (exited, failed, panicked, faulted) = services::endings();
-            let at = arch::read_ccount();
-            let start = CLOCK.with(|clock| clock.started_at);
-            kprintln!(
-                "shutdown: {now} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
-                at - start,
-                u64::from(at - start) / 10
-            );
-            report_interrupts(now);
-            services::report_running();
-            arch::exit(ExitCode::Success);
+        if own {
+            kernel_deadlines(now);
         }
     }
     set_alarm();
+}
+
+/// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
+/// the run. (Out of line: most interrupts have none.)
+#[inline(never)]
+fn kernel_deadlines(now: u64) {
+    while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
+        kprintln!("tick {tick}");
+    }
+    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    if CLOCK.with(|clock| clock.plan.ends(now)) {
+        let (exited, failed, panicked, faulted) = services::endings();
+        let at = arch::read_ccount();
+        let start = CLOCK.with(|clock| clock.started_at);
+        kprintln!(
+            "shutdown: {now} ticks in {} cycles of virtual time ({} µs); services: {exited} exited, {failed} failed, {panicked} panicked, {faulted} stopped by a fault, the rest still running",
+            at - start,
+            u64::from(at - start) / 10
+        );
+        report_interrupts(now);
+        services::report_running();
+        arch::exit(ExitCode::Success);
+    }
 }
 
 /// How many timer interrupts the run took (tickless: one per tick
