@@ -16,7 +16,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::{ClockPlan, TickClock};
+use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -109,13 +109,15 @@ fn set_alarm() {
     let next_boundary = CLOCK.with(|clock| {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
-        // A slice is due at the next boundary: nothing can come sooner.
-        let target = if slice {
-            now + 1
+        let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
+        let target = alarm_target(now, due, clock.own, slice, pending);
+        let (mut compare, alarm) = if target <= now {
+            // Due already: its boundary passed in the kernel, and writing
+            // CCOMPARE0 clears the interrupt it raised. Come back at once.
+            (arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES), target)
         } else {
-            due.map_or(clock.own, |due| due.min(clock.own)).max(now + 1)
+            tick.compare_for(target)
         };
-        let (mut compare, alarm) = tick.compare_for(target);
         clock.alarm = alarm;
         arch::write_ccompare0(compare);
         // The boundary passed while it was set: come back at once.
@@ -123,7 +125,7 @@ fn set_alarm() {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
         }
-        Some(target == now + 1)
+        Some(alarm <= now + 1)
     });
     services::KERNEL.with(|kernel| kernel.sched.alarm_set(next_boundary.unwrap_or(false)));
 }

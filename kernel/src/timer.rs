@@ -270,6 +270,27 @@ impl ClockPlan {
     }
 }
 
+/// The tick to set the alarm for at tick `now`: the next boundary if a
+/// time slice is wanted, else the earliest of `due` (a timer, a sleep, a
+/// timeout) and `own` (the kernel's); an alarm set before and not handled
+/// yet (`pending`) is kept if it is earlier, since setting the comparator
+/// clears its interrupt. A tick at or before `now` means at once: it came
+/// while interrupts were masked and nothing has handled it.
+pub fn alarm_target(
+    now: u64,
+    due: Option<u64>,
+    own: u64,
+    slice: bool,
+    pending: Option<u64>,
+) -> u64 {
+    let target = if slice {
+        now + 1
+    } else {
+        due.map_or(own, |due| due.min(own))
+    };
+    pending.map_or(target, |pending| pending.min(target))
+}
+
 /// The earlier of two optional deadlines.
 pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
@@ -281,7 +302,30 @@ pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClockPlan, DeadlineQueue, TickClock, earliest};
+    use super::{ClockPlan, DeadlineQueue, TickClock, alarm_target, earliest};
+
+    #[test]
+    fn the_alarm_goes_to_the_earliest_deadline_or_the_next_slice() {
+        const NONE: u64 = u64::MAX;
+        // Idle: the kernel's own deadline, else none.
+        assert_eq!(alarm_target(10, None, 1000, false, None), 1000);
+        assert_eq!(alarm_target(10, None, NONE, false, None), NONE);
+        // The earliest of a timer and the kernel's own.
+        assert_eq!(alarm_target(10, Some(15), 1000, false, None), 15);
+        assert_eq!(alarm_target(10, Some(2000), 1000, false, None), 1000);
+        // Two threads share the CPU: the next boundary, nothing sooner.
+        assert_eq!(alarm_target(10, Some(15), 1000, true, None), 11);
+        // An alarm not handled yet stays when it is earlier...
+        assert_eq!(alarm_target(10, Some(15), 1000, false, Some(12)), 12);
+        assert_eq!(alarm_target(10, Some(15), 1000, false, Some(20)), 15);
+        // ... and one whose boundary passed while interrupts were masked
+        // (a timer armed then, or the pending alarm itself) means at once:
+        // setting the comparator would clear its interrupt.
+        assert_eq!(alarm_target(12, Some(15), 1000, false, Some(12)), 12);
+        assert_eq!(alarm_target(12, Some(12), 1000, true, None), 13);
+        assert_eq!(alarm_target(12, Some(11), 1000, false, None), 11);
+        assert_eq!(alarm_target(12, None, 1000, true, Some(12)), 12);
+    }
 
     #[test]
     fn counts_ticks_on_the_grid_without_drift() {
