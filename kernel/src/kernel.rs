@@ -304,7 +304,9 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// The tick now (the clock's reading where there is a clock, else the
-    /// last tick given to [`Kernel::tick`]).
+    /// last tick given to [`Kernel::tick`]). Out of line: five system
+    /// calls read it, none of them on a fast path.
+    #[inline(never)]
     pub fn now(&mut self) -> u64 {
         if let Some(now) = self.hw.ticks() {
             self.ticks = self.ticks.max(now);
