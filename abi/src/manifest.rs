@@ -37,9 +37,9 @@ pub const LOWEST_PRIORITY: u8 = 7;
 /// tests can start other services or arguments without relinking).
 pub const MANIFEST_SECTION: &str = ".sotto.manifest";
 /// Size of the manifest section.
-pub const MANIFEST_SIZE: usize = 16 * 1024;
+pub const MANIFEST_SIZE: usize = 24 * 1024;
 /// Most kernel objects an image declares.
-pub const MAX_OBJECTS: usize = 64;
+pub const MAX_OBJECTS: usize = 128;
 /// Marks a written manifest.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.

@@ -738,7 +738,51 @@ fn holds(k: &Kernel<TestHw>, thread: usize, object: u16, rights: Rights) -> bool
 fn check(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
     check_caps(k)?;
     check_waits(k, strict)?;
+    check_deadlines(k)?;
     check_memory(k, strict)
+}
+
+/// Every armed timer and every sleeper or waiter with a timeout is queued
+/// at its deadline (what the tick looks at instead of every object), and
+/// nothing is due that the last tick left behind.
+fn check_deadlines(k: &Kernel<TestHw>) -> Result<(), String> {
+    for (index, object) in k.objects.iter().enumerate() {
+        if let Object::Timer(timer) = object {
+            let queued = k.queued_timer(index as u16);
+            if queued != timer.deadline() {
+                return Err(format!(
+                    "timer {index} expires at {:?} but is queued at {queued:?}",
+                    timer.deadline()
+                ));
+            }
+            if timer.deadline().is_some_and(|deadline| deadline <= k.ticks) {
+                return Err(format!(
+                    "timer {index} was due at {:?} and is still armed at tick {}",
+                    timer.deadline(),
+                    k.ticks
+                ));
+            }
+        }
+    }
+    for thread in 0..k.services.len() {
+        let until = match k.sched.state(thread) {
+            ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) } => until,
+            _ => continue,
+        };
+        if k.sched.queued_timeout(thread) != Some(until) {
+            return Err(format!(
+                "thread {thread} waits until {until} but is queued at {:?}",
+                k.sched.queued_timeout(thread)
+            ));
+        }
+        if until <= k.ticks {
+            return Err(format!(
+                "thread {thread} waits until {until}, past at tick {}",
+                k.ticks
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {

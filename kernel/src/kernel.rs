@@ -24,6 +24,7 @@ use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{MAX_THREADS, Scheduler, ThreadId};
 use crate::text;
+use crate::timer::{DeadlineQueue, earliest};
 use crate::trap::TrapFrame;
 
 /// What the kernel needs from the machine.
@@ -41,6 +42,12 @@ pub trait Hardware {
     fn phys(&mut self, pa: u32, len: u32) -> &mut [u8];
     /// Drop cached translations after a mapping was removed.
     fn flush_tlb(&mut self);
+    /// The tick now, read from the clock, if the machine keeps one (the
+    /// DSP: no periodic interrupt updates [`Kernel::ticks`]). `None`: the
+    /// last tick [`Kernel::tick`] was given is the time (host tests).
+    fn ticks(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// How a service ended.
@@ -203,7 +210,8 @@ pub struct Kernel<H: Hardware> {
     pub objects: Vec<Object, MAX_OBJECTS>,
     /// Capability tables (space `n` is service `n`).
     pub caps: CapSpaces<MAX_SERVICES>,
-    /// Ticks since boot.
+    /// Ticks since boot, as of the last look at the clock
+    /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
     /// Tick rate.
     pub tick_hz: u32,
@@ -215,6 +223,8 @@ pub struct Kernel<H: Hardware> {
     /// object's fast words with the operation in the low bits, or 0. Kept
     /// by [`Self::refresh_fast`] whenever a slot changes.
     pub fast_caps: [[u32; CAP_SLOTS]; MAX_SERVICES],
+    /// Armed timers (slot = object index), earliest expiry first.
+    timers: DeadlineQueue<MAX_OBJECTS>,
 }
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
@@ -254,6 +264,7 @@ impl<H: Hardware> Kernel<H> {
             tick_hz,
             revoked: Revoked::new(),
             fast_caps: [[0; CAP_SLOTS]; MAX_SERVICES],
+            timers: DeadlineQueue::new(),
         }
     }
 
@@ -288,6 +299,32 @@ impl<H: Hardware> Kernel<H> {
             self.after_install(at);
         }
         Ok(thread)
+    }
+
+    /// Add an object (a timer armed by its declaration is queued).
+    pub fn add_object(&mut self, object: Object) -> Result<ObjectId, Object> {
+        let index = self.objects.len();
+        let deadline = match &object {
+            Object::Timer(timer) => timer.deadline(),
+            _ => None,
+        };
+        self.objects.push(object)?;
+        if let Some(deadline) = deadline {
+            self.timers.insert(index, deadline);
+            self.note_timers_changed();
+        }
+        Ok(index as ObjectId)
+    }
+
+    /// The tick now (the clock's reading where there is a clock, else the
+    /// last tick given to [`Kernel::tick`]). Out of line: five system
+    /// calls read it, none of them on a fast path.
+    #[inline(never)]
+    pub fn now(&mut self) -> u64 {
+        if let Some(now) = self.hw.ticks() {
+            self.ticks = self.ticks.max(now);
+        }
+        self.ticks
     }
 
     fn ticks_for_us(&self, micros: u32) -> u64 {
@@ -396,7 +433,8 @@ impl<H: Hardware> Kernel<H> {
                 0 => Outcome::Yield,
                 ticks => {
                     self.set_result(thread, Ok([0; 5]));
-                    self.sched.sleep_current(self.ticks + ticks);
+                    let until = self.now() + ticks;
+                    self.sched.sleep_current(until);
                     Outcome::Blocked
                 }
             },
@@ -423,7 +461,7 @@ impl<H: Hardware> Kernel<H> {
                 Outcome::Ended
             }
             Syscall::Cycles => self.cycles(thread),
-            Syscall::Ticks => Outcome::Return(Ok([self.ticks as u32, self.tick_hz, 0, 0, 0])),
+            Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
             Syscall::CapMove => {
                 Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))
@@ -452,13 +490,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::SemGive => self.sem_give(thread, args[0]),
             Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
             Syscall::TimerArm => self.timer_arm(thread, args),
-            Syscall::TimerCancel => match self.timer(thread, args[0]) {
-                Ok(timer) => {
-                    timer.cancel();
-                    ok(0)
-                }
-                Err(error) => err(error),
-            },
+            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
             Syscall::MemMap => Outcome::Return(
                 self.mem_map(thread, args[0], args[1], args[2])
                     .map(|()| [0; 5]),
@@ -469,7 +501,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::CallTimeout => {
                 let until = match self.services[thread].frame.a[8] {
                     u32::MAX => None,
-                    micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+                    micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
                 };
                 self.ipc_call(thread, args, until)
             }
@@ -792,7 +824,7 @@ impl<H: Hardware> Kernel<H> {
         };
         let until = match timeout_us {
             u32::MAX => None,
-            micros => Some(self.ticks + self.ticks_for_us(micros).max(1)),
+            micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
         };
         let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
             return err(Error::WrongKind);
@@ -808,12 +840,12 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<&mut Timer, Error> {
+    fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
             .cap(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
             .object;
         match self.objects.get_mut(object as usize) {
-            Some(Object::Timer(timer)) => Ok(timer),
+            Some(Object::Timer(timer)) => Ok((object, timer)),
             _ => Err(Error::WrongKind),
         }
     }
@@ -824,10 +856,26 @@ impl<H: Hardware> Kernel<H> {
             1 => (self.ticks_for_us(args[1]), self.ticks_for_us(args[2])),
             _ => return err(Error::BadArgument),
         };
-        let now = self.ticks;
+        let now = self.now();
         match self.timer(thread, args[0]) {
-            Ok(timer) => {
+            Ok((object, timer)) => {
                 timer.arm(now, delay, period);
+                if let Some(deadline) = timer.deadline() {
+                    self.timers.insert(object as usize, deadline);
+                    self.note_timers_changed();
+                }
+                ok(0)
+            }
+            Err(error) => err(error),
+        }
+    }
+
+    fn timer_cancel(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+        match self.timer(thread, slot) {
+            Ok((object, timer)) => {
+                timer.cancel();
+                self.timers.remove(object as usize);
+                self.note_timers_changed();
                 ok(0)
             }
             Err(error) => err(error),
@@ -1280,18 +1328,29 @@ impl<H: Hardware> Kernel<H> {
         Ok(true)
     }
 
-    /// A tick: wake sleepers, time out waits, fire timers.
+    /// Tick `now` has come (one or more ticks since the last call): wake
+    /// sleepers and time out waits that are due, time-slice, fire the
+    /// timers that are due (a periodic one as many times as it expired).
+    /// Only what is due is looked at: the cost does not grow with the
+    /// number of objects or threads.
     pub fn tick(&mut self, now: u64) {
-        self.ticks = now;
-        for thread in self.sched.tick(now) {
-            self.leave_wait(thread);
-            self.set_result(thread, Err(Error::TimedOut));
+        self.ticks = self.ticks.max(now);
+        while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
+            if timed_out {
+                self.leave_wait(thread);
+                self.set_result(thread, Err(Error::TimedOut));
+            }
         }
-        for index in 0..self.objects.len() {
-            let (expired, target) = match &mut self.objects[index] {
-                Object::Timer(timer) => (timer.expire(now), timer.target),
-                _ => continue,
+        self.sched.slice();
+        while let Some((index, _)) = self.timers.pop_due(now) {
+            let Some(Object::Timer(timer)) = self.objects.get_mut(index) else {
+                continue;
             };
+            let expired = timer.expire(now);
+            let target = timer.target;
+            if let Some(next) = timer.deadline() {
+                self.timers.insert(index, next);
+            }
             for _ in 0..expired {
                 match target {
                     TimerTarget::Notify { object, bits } => self.signal(object, bits),
@@ -1301,6 +1360,26 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+    }
+
+    /// The earliest tick anything waits for: a timer expiry, a sleep's
+    /// end, a wait's timeout. (Time slices are the caller's: see
+    /// [`Scheduler::slice_wanted`].)
+    pub fn next_due(&mut self) -> Option<u64> {
+        earliest(self.timers.earliest(), self.sched.next_timeout())
+    }
+
+    /// Tell the scheduler (which decides when the alarm is set again) if
+    /// the earliest timer changed.
+    fn note_timers_changed(&mut self) {
+        if self.timers.take_changed() {
+            self.sched.deadlines_changed();
+        }
+    }
+
+    /// Where the timer `object` is queued (checks).
+    pub fn queued_timer(&self, object: ObjectId) -> Option<u64> {
+        self.timers.deadline(object as usize)
     }
 
     /// Take `thread` out of whatever queue it waits in (it ended, timed

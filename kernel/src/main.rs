@@ -1,5 +1,6 @@
 //! The Sotto kernel binary for Xtensa (`dc233c`): boot, page tables, the
-//! tick, services, and the trap handlers the assembly calls. Everything
+//! clock (tickless: CCOMPARE0 is set to the next tick anything is due at),
+//! services, and the trap handlers the assembly calls. Everything
 //! portable is in the `sotto_kernel` library; this file wires it to the
 //! hardware.
 
@@ -17,7 +18,7 @@ use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::TickClock;
+use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -45,12 +46,26 @@ impl<T> Global<T> {
     }
 }
 
-/// The tick and what the boot configuration asked for.
+/// The clock and what the boot configuration asked for.
 struct Clock {
     tick: Option<TickClock>,
     config: BootConfig,
+    plan: ClockPlan,
     started_at: u32,
-    first_tick_at: Option<u32>,
+    /// The last tick the kernel was told of ([`Kernel::tick`]).
+    ///
+    /// [`Kernel::tick`]: sotto_kernel::kernel::Kernel::tick
+    seen: u64,
+    /// The tick CCOMPARE0 is set for, not yet handled: time as the
+    /// services see it stops short of it until the interrupt is handled
+    /// (so a tick they see has fired its timers and sliced, as with a
+    /// periodic tick).
+    alarm: u64,
+    /// The next tick the kernel needs for itself ([`ClockPlan`]), so the
+    /// interrupt looks at the plan only when it is due.
+    own: u64,
+    /// Timer interrupts taken.
+    interrupts: u64,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -61,18 +76,72 @@ static CLOCK: Global<Clock> = Global::new(Clock {
         report_every: 0,
         self_test: SelfTest::None,
     },
+    plan: ClockPlan::new(0, 0),
     started_at: 0,
-    first_tick_at: None,
+    seen: 0,
+    alarm: u64::MAX,
+    own: u64::MAX,
+    interrupts: 0,
 });
 
-/// Ticks so far and the tick rate.
-pub fn tick_state() -> (u64, u32) {
+/// The tick now as services see it (0 before the clock starts): not past
+/// the tick whose interrupt is still to be handled.
+pub fn current_tick() -> u64 {
     CLOCK.with(|clock| {
-        (
-            clock.tick.map_or(0, |tick| tick.ticks()),
-            clock.config.tick_hz,
-        )
+        let now = clock
+            .tick
+            .as_mut()
+            .map_or(0, |tick| tick.now(arch::read_ccount()));
+        now.min(clock.alarm - 1)
     })
+}
+
+/// CCOUNT cycles to come back after when the tick boundary an alarm was
+/// meant for passed while it was set (200 instructions under `-icount`).
+const LATE_ALARM_CYCLES: u32 = 2;
+
+/// Set CCOMPARE0 for the next tick anything is due at: a timer, a sleep's
+/// end, a wait's timeout, the kernel's own deadlines, and the next tick
+/// boundary if two threads of the running priority share the CPU. With
+/// nothing due, an alarm within 2^31 cycles keeps the count across
+/// CCOUNT wraps. Writing CCOMPARE0 also clears its interrupt.
+fn set_alarm() {
+    let (due, slice) =
+        services::KERNEL.with(|kernel| (kernel.next_due(), kernel.sched.slice_wanted()));
+    let next_boundary = CLOCK.with(|clock| {
+        let tick = clock.tick.as_mut()?;
+        let now = tick.now(arch::read_ccount());
+        let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
+        let target = alarm_target(now, due, clock.own, slice, pending);
+        let (mut compare, alarm) = if target <= now {
+            // Due already: its boundary passed in the kernel, and writing
+            // CCOMPARE0 clears the interrupt it raised. Come back at once.
+            (arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES), target)
+        } else {
+            tick.compare_for(target)
+        };
+        clock.alarm = alarm;
+        arch::write_ccompare0(compare);
+        // The boundary passed while it was set: come back at once.
+        while TickClock::passed(arch::read_ccount(), compare) {
+            compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
+            arch::write_ccompare0(compare);
+        }
+        Some(alarm <= now + 1)
+    });
+    services::KERNEL.with(|kernel| kernel.sched.alarm_set(next_boundary.unwrap_or(false)));
+}
+
+/// After the scheduler chose (the services' trap exit and the idle loop):
+/// set the alarm again if the earliest deadline changed, or if a time slice
+/// is wanted and no interrupt comes at the next tick boundary.
+/// Out of line: inlined, its constants are hoisted into the prologue of
+/// `next_frame`'s loop and cost more than the check itself.
+#[inline(never)]
+pub fn timer_after_schedule() {
+    if services::KERNEL.with(|kernel| kernel.sched.alarm_wanted()) {
+        set_alarm();
+    }
 }
 
 /// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
@@ -127,13 +196,14 @@ extern "C" fn sotto_kernel_main() -> ! {
 
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
-    let clock = TickClock::start(start, period);
-    arch::write_ccompare0(clock.deadline());
     CLOCK.with(|state| {
-        state.tick = Some(clock);
+        state.tick = Some(TickClock::start(start, period));
         state.config = config;
+        state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
         state.started_at = start;
     });
+    set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
         "timer: CCOMPARE0 at ",
@@ -154,81 +224,81 @@ extern "C" fn sotto_kernel_main() -> ! {
     }
 }
 
-/// Handle pending level-1 interrupts (the tick).
+/// Handle pending level-1 interrupts (the timer: something is due).
 pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    let (ticks, new, config, first) = CLOCK.with(|clock| {
-        let new = match clock.tick.as_mut() {
-            Some(tick) => tick.on_interrupt(arch::read_ccount, arch::write_ccompare0),
-            None => 0,
-        };
-        let mut first = None;
-        if new > 0 && clock.first_tick_at.is_none() {
-            let now = arch::read_ccount();
-            clock.first_tick_at = Some(now);
-            first = Some(now);
-        }
-        (
-            clock.tick.map_or(0, |tick| tick.ticks()),
-            new,
-            clock.config,
-            first,
-        )
+    let (now, last, own) = CLOCK.with(|clock| {
+        clock.interrupts += 1;
+        let now = clock
+            .tick
+            .as_mut()
+            .map_or(0, |tick| tick.now(arch::read_ccount()));
+        let last = clock.seen;
+        clock.seen = now.max(last);
+        (now, last, now >= clock.own)
     });
-    if new == 0 {
-        return;
-    }
-    if let Some(at) = first {
-        kprintln!(
-            "first tick at ccount ",
-            at,
-            " (about ",
-            u64::from(at) * 100,
-            " instructions after reset)"
-        );
-    }
-    services::KERNEL.with(|kernel| kernel.tick(ticks));
-    let every = u64::from(config.report_every);
-    if every != 0 {
-        for tick in ticks + 1 - u64::from(new)..=ticks {
-            if tick % every == 0 {
-                kprintln!("tick ", tick);
-            }
+    if now > last {
+        if own
+            && let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount))
+        {
+            kprintln!(
+                "first tick at ccount ",
+                at,
+                " (about ",
+                u64::from(at) * 100,
+                " instructions after reset)"
+            );
+        }
+        services::KERNEL.with(|kernel| kernel.tick(now));
+        if own {
+            kernel_deadlines(now);
         }
     }
-    if config.run_ticks != 0 && ticks >= u64::from(config.run_ticks) {
-        shutdown_at_time_limit(ticks);
+    set_alarm();
+}
+
+/// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
+/// the run. (Out of line: most interrupts have none.)
+#[inline(never)]
+fn kernel_deadlines(now: u64) {
+    while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
+        kprintln!("tick ", tick);
+    }
+    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    if CLOCK.with(|clock| clock.plan.ends(now)) {
+        let (exited, failed, panicked, faulted) = services::endings();
+        let at = arch::read_ccount();
+        let start = CLOCK.with(|clock| clock.started_at);
+        kprintln!(
+            "shutdown: ",
+            now,
+            " ticks in ",
+            at - start,
+            " cycles of virtual time (",
+            (at - start) / 10,
+            " µs); services: ",
+            exited,
+            " exited, ",
+            failed,
+            " failed, ",
+            panicked,
+            " panicked, ",
+            faulted,
+            " stopped by a fault, the rest still running"
+        );
+        report_interrupts(now);
+        services::report_running();
+        arch::exit(ExitCode::Success);
     }
 }
 
-/// The time limit is reached: report and stop (out of the tick's line).
-#[inline(never)]
-#[cold]
-fn shutdown_at_time_limit(ticks: u64) -> ! {
-    let (exited, failed, panicked, faulted) = services::endings();
-    let now = arch::read_ccount();
-    let start = CLOCK.with(|clock| clock.started_at);
-    kprintln!(
-        "shutdown: ",
-        ticks,
-        " ticks in ",
-        now - start,
-        " cycles of virtual time (",
-        (now - start) / 10,
-        " µs); services: ",
-        exited,
-        " exited, ",
-        failed,
-        " failed, ",
-        panicked,
-        " panicked, ",
-        faulted,
-        " stopped by a fault, the rest still running"
-    );
-    services::report_running();
-    arch::exit(ExitCode::Success);
+/// How many timer interrupts the run took (tickless: one per tick
+/// something was due at, not one per tick).
+fn report_interrupts(ticks: u64) {
+    let interrupts = CLOCK.with(|clock| clock.interrupts);
+    kprintln!("interrupts: ", interrupts, " timer interrupts in ", ticks, " ticks");
 }
 
 /// Every service has ended: stop, with a status that says how they ended.
@@ -236,7 +306,7 @@ fn shutdown_at_time_limit(ticks: u64) -> ! {
 #[cold]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
-    let (ticks, _) = tick_state();
+    let ticks = current_tick();
     kprintln!(
         "shutdown: all services ended after ",
         ticks,
@@ -250,6 +320,7 @@ pub fn shutdown_after_services() -> ! {
         faulted,
         " stopped by a fault"
     );
+    report_interrupts(ticks);
     let code = if panicked > 0 {
         ExitCode::ServicePanicked
     } else if failed > 0 {

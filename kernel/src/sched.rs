@@ -1,8 +1,12 @@
 //! Threads and the scheduler: preemptive fixed priorities (0 is the most
-//! urgent), FIFO within a priority, round-robin among equals on every tick.
-//! Plain data, no hardware: the kernel binary drives it from traps.
+//! urgent), FIFO within a priority, round-robin among equals at tick
+//! boundaries. Sleeps and wait timeouts sit in a [`DeadlineQueue`], so a
+//! tick looks only at what is due. Plain data, no hardware: the kernel
+//! binary drives it from traps.
 
 use heapless::Vec;
+
+use crate::timer::DeadlineQueue;
 
 /// Index of a thread.
 pub type ThreadId = usize;
@@ -55,6 +59,9 @@ pub enum ThreadState {
 #[repr(C)]
 pub struct Scheduler {
     current: Option<ThreadId>,
+    /// [`ALARM_STALE`] and [`SLICE_ARMED`] (one byte: one load on the
+    /// trap exit's check).
+    alarm: u8,
     /// Bit `p` set when queue `p` is not empty: the most urgent ready
     /// priority is the lowest set bit.
     ready_mask: u32,
@@ -66,7 +73,17 @@ pub struct Scheduler {
     tail: [u8; PRIORITIES],
     next: [u8; MAX_THREADS],
     state: [ThreadState; MAX_THREADS],
+    /// When sleepers wake and waits time out. An entry whose thread was
+    /// woken earlier (its state no longer names that deadline) is skipped
+    /// when it comes up.
+    timeouts: DeadlineQueue<MAX_THREADS>,
 }
+
+/// The earliest deadline (of a timeout or, noted by the kernel, of a
+/// timer) changed since the alarm was set.
+const ALARM_STALE: u8 = 1;
+/// The alarm comes at the next tick boundary (which slices).
+const SLICE_ARMED: u8 = 2;
 
 impl Default for Scheduler {
     fn default() -> Self {
@@ -86,6 +103,8 @@ impl Scheduler {
             next: [NONE; MAX_THREADS],
             ready_mask: 0,
             current: None,
+            timeouts: DeadlineQueue::new(),
+            alarm: 0,
         }
     }
 
@@ -149,6 +168,10 @@ impl Scheduler {
     pub fn sleep_current(&mut self, until: u64) {
         if let Some(id) = self.current.take() {
             self.state[id] = ThreadState::Sleeping { until };
+            self.timeouts.insert(id, until);
+            if self.timeouts.take_changed() {
+                self.alarm |= ALARM_STALE;
+            }
         }
     }
 
@@ -156,6 +179,12 @@ impl Scheduler {
     pub fn block_current(&mut self, until: Option<u64>) {
         if let Some(id) = self.current.take() {
             self.state[id] = ThreadState::Blocked { until };
+            if let Some(until) = until {
+                self.timeouts.insert(id, until);
+                if self.timeouts.take_changed() {
+                    self.alarm |= ALARM_STALE;
+                }
+            }
         }
     }
 
@@ -252,6 +281,12 @@ impl Scheduler {
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
         if let Some(current) = self.current {
             self.state[current] = ThreadState::Blocked { until };
+            if let Some(until) = until {
+                self.timeouts.insert(current, until);
+                if self.timeouts.take_changed() {
+                    self.alarm |= ALARM_STALE;
+                }
+            }
         }
         self.state[to] = ThreadState::Running;
         self.current = Some(to);
@@ -269,23 +304,43 @@ impl Scheduler {
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
-    /// thread whose wait timed out (in thread order; the timed-out ones are
-    /// returned, for the caller to tell them), then, if a thread at least
-    /// as urgent as the current one is ready, send the current one to the
-    /// back of its queue (time slicing).
+    /// thread whose wait timed out (earliest deadline first, FIFO among
+    /// equal ones; the timed-out ones are returned, for the caller to tell
+    /// them), then time-slice ([`Scheduler::slice`]). The kernel itself
+    /// uses [`Scheduler::wake_expired`] and [`Scheduler::slice`].
     pub fn tick(&mut self, now: u64) -> Vec<ThreadId, MAX_THREADS> {
         let mut timed_out = Vec::new();
-        for id in 0..self.count {
-            match self.state[id] {
-                ThreadState::Sleeping { until } if until <= now => {}
-                ThreadState::Blocked { until: Some(until) } if until <= now => {
-                    let _ = timed_out.push(id);
-                }
-                _ => continue,
+        while let Some((id, timeout)) = self.wake_expired(now) {
+            if timeout {
+                let _ = timed_out.push(id);
             }
+        }
+        self.slice();
+        timed_out
+    }
+
+    /// The next thread whose sleep ends or whose wait times out by tick
+    /// `now`, made ready: its id and whether it was a timed-out wait.
+    /// Looks only at the head of the deadline queue.
+    pub fn wake_expired(&mut self, now: u64) -> Option<(ThreadId, bool)> {
+        while let Some((id, deadline)) = self.timeouts.pop_due(now) {
+            let timed_out = match self.state[id] {
+                ThreadState::Sleeping { until } if until == deadline => false,
+                ThreadState::Blocked { until: Some(until) } if until == deadline => true,
+                _ => continue, // woken before its deadline
+            };
             self.state[id] = ThreadState::Ready;
             self.enqueue(id);
+            return Some((id, timed_out));
         }
+        None
+    }
+
+    /// Time slicing at a tick boundary: if a thread at least as urgent as
+    /// the current one is ready, the current one goes to the back of its
+    /// queue.
+    pub fn slice(&mut self) {
+        self.alarm &= !SLICE_ARMED;
         if let Some(current) = self.current
             && self
                 .most_urgent_ready()
@@ -293,7 +348,62 @@ impl Scheduler {
         {
             self.yield_current();
         }
-        timed_out
+    }
+
+    /// Whether the next tick boundary must slice: another thread of the
+    /// running thread's priority is ready. (A more urgent one would be
+    /// running already.)
+    #[inline]
+    pub fn slice_wanted(&self) -> bool {
+        match self.current {
+            Some(current) => self.ready_mask & (1 << self.priority[current]) != 0,
+            None => false,
+        }
+    }
+
+    /// The earliest sleep end or wait timeout still pending (entries of
+    /// threads woken earlier are dropped on the way).
+    pub fn next_timeout(&mut self) -> Option<u64> {
+        while let Some((id, deadline)) = self.timeouts.peek() {
+            match self.state[id] {
+                ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) }
+                    if until == deadline =>
+                {
+                    return Some(deadline);
+                }
+                _ => {
+                    self.timeouts.remove(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline of something else (a timer) changed.
+    pub fn deadlines_changed(&mut self) {
+        self.alarm |= ALARM_STALE;
+    }
+
+    /// The alarm was set from the current deadlines; `slice_armed`: it
+    /// comes at the next tick boundary (which slices).
+    pub fn alarm_set(&mut self, slice_armed: bool) {
+        self.alarm = if slice_armed { SLICE_ARMED } else { 0 };
+    }
+
+    /// Whether the alarm must be set again after a scheduling decision: a
+    /// deadline changed, or a time slice is wanted and no interrupt comes
+    /// at the next tick boundary. Cheap: it runs on every trap exit.
+    #[inline]
+    pub fn alarm_wanted(&self) -> bool {
+        match self.alarm {
+            0 => self.ready_mask != 0 && self.slice_wanted(),
+            alarm => alarm & ALARM_STALE != 0,
+        }
+    }
+
+    /// Where `id` is in the timeout queue (checks).
+    pub fn queued_timeout(&self, id: ThreadId) -> Option<u64> {
+        self.timeouts.deadline(id)
     }
 
     fn most_urgent_ready(&self) -> Option<u8> {
@@ -335,19 +445,6 @@ impl Scheduler {
         self.state[id] = ThreadState::Running;
         self.current = Some(id);
         Some(id)
-    }
-
-    /// The earliest tick a sleeper waits for.
-    pub fn next_wakeup(&self) -> Option<u64> {
-        self.state[..self.count]
-            .iter()
-            .filter_map(|state| match state {
-                ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) } => {
-                    Some(*until)
-                }
-                _ => None,
-            })
-            .min()
     }
 }
 
@@ -404,14 +501,14 @@ mod tests {
         let worker = s.add(4).unwrap();
         assert_eq!(s.schedule(), Some(urgent));
         s.sleep_current(10);
-        assert_eq!(s.next_wakeup(), Some(10));
+        assert_eq!(s.next_timeout(), Some(10));
         assert_eq!(s.schedule(), Some(worker));
         s.tick(9);
         assert_eq!(s.schedule(), Some(worker));
         s.tick(10);
         assert_eq!(s.schedule(), Some(urgent));
         assert_eq!(s.state(worker), ThreadState::Ready);
-        assert_eq!(s.next_wakeup(), None);
+        assert_eq!(s.next_timeout(), None);
     }
 
     #[test]
@@ -493,5 +590,79 @@ mod tests {
             assert!(s.add(7).is_some());
         }
         assert_eq!(s.add(7), None);
+    }
+
+    #[test]
+    fn a_thread_woken_before_its_timeout_is_not_woken_again() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(5));
+        assert_eq!(s.schedule(), Some(b));
+        s.block_current(Some(7));
+        assert_eq!(s.next_timeout(), Some(5));
+        s.wake(a); // woken by the object before tick 5
+        assert_eq!(s.next_timeout(), Some(7), "the stale entry is dropped");
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(None); // waits again, without a timeout
+        assert_eq!(s.wake_expired(6), None);
+        assert_eq!(s.wake_expired(7), Some((b, true)));
+        assert_eq!(s.wake_expired(100), None);
+        assert_eq!(s.state(a), ThreadState::Blocked { until: None });
+        // Sleepers and timeouts come out earliest first, FIFO among equals.
+        assert_eq!(s.schedule(), Some(b));
+        s.sleep_current(20);
+        s.wake(a);
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(20));
+        assert_eq!(s.tick(25).as_slice(), &[a], "a timed out, b slept");
+        assert_eq!(s.state(b), ThreadState::Ready);
+    }
+
+    #[test]
+    fn a_slice_is_wanted_only_with_two_ready_threads_of_the_running_priority() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let low = s.add(4).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        assert!(
+            !s.slice_wanted(),
+            "a less urgent ready thread needs no slice"
+        );
+        let b = s.add(2).unwrap();
+        assert!(s.slice_wanted());
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(b));
+        assert!(!s.slice_wanted());
+        s.wake(a);
+        assert!(s.slice_wanted());
+        s.end(a);
+        s.end(b);
+        assert_eq!(s.schedule(), Some(low));
+        assert!(!s.slice_wanted());
+    }
+
+    #[test]
+    fn the_alarm_is_wanted_after_a_new_earliest_deadline_or_an_unarmed_slice() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        assert!(s.alarm_wanted(), "b and a share the CPU: a slice");
+        s.alarm_set(true);
+        assert!(!s.alarm_wanted(), "the next boundary is armed");
+        s.slice();
+        assert_eq!(s.schedule(), Some(b));
+        assert!(s.alarm_wanted(), "the slice was taken: arm the next one");
+        s.block_current(Some(9));
+        assert_eq!(s.schedule(), Some(a));
+        assert!(s.alarm_wanted(), "a new earliest deadline");
+        s.alarm_set(false);
+        assert!(!s.alarm_wanted(), "a alone: no slice");
+        s.sleep_current(20);
+        assert!(!s.alarm_wanted(), "a later deadline changes nothing");
+        s.deadlines_changed();
+        assert!(s.alarm_wanted());
     }
 }

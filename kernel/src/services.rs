@@ -74,6 +74,10 @@ impl Hardware for Machine {
     fn flush_tlb(&mut self) {
         arch::flush_tlb();
     }
+
+    fn ticks(&mut self) -> Option<u64> {
+        Some(crate::current_tick())
+    }
 }
 
 /// The kernel state.
@@ -204,7 +208,7 @@ fn load_object(
         }
     }
     let made = Object::new(&object.params, pa, 0);
-    if KERNEL.with(|kernel| kernel.objects.push(made)).is_err() {
+    if KERNEL.with(|kernel| kernel.add_object(made)).is_err() {
         return Err(LoadFailure::Object(
             object.name.clone(),
             LoadError::OutOfMemory,
@@ -356,7 +360,11 @@ static mut sotto_fast_row: u32 = 0;
 /// has ended.
 pub fn next_frame() -> *mut TrapFrame {
     loop {
-        if let Some(thread) = KERNEL.with(|kernel| kernel.sched.schedule()) {
+        let next = KERNEL.with(|kernel| kernel.sched.schedule());
+        // The earliest deadline or the need for a time slice may have
+        // changed: every path back to a thread or to idle passes here.
+        crate::timer_after_schedule();
+        if let Some(thread) = next {
             switch_to(thread);
             return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
         }
@@ -503,7 +511,12 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // SAFETY: written by the trap entry before this call; nothing else
     // writes it, and the kernel runs on one core without nesting.
     let a8 = unsafe { *(&raw const sotto_light_a8) };
-    match KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8])) {
+    let light = KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]));
+    // A light call may have woken, blocked or switched threads: the alarm
+    // (deadlines, time slices) follows, as on every path through
+    // `next_frame`.
+    crate::timer_after_schedule();
+    match light {
         Light::Return(status, value) => pack(status, value),
         Light::Slow => pack(light::SLOW, 0),
         Light::Resume(thread) => {

@@ -80,7 +80,7 @@ pub fn kernel(objects: &[ObjectParams]) -> Kernel<TestHw> {
         if let ObjectParams::Memory { size, .. } = params {
             region_pa += size;
         }
-        assert!(k.objects.push(Object::new(params, pa, 0)).is_ok());
+        assert!(k.add_object(Object::new(params, pa, 0)).is_ok());
     }
     k
 }

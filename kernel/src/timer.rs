@@ -1,121 +1,502 @@
-//! The periodic tick on CCOMPARE0, as wrap-safe arithmetic on the 32-bit
-//! cycle counter. Deadlines advance by whole periods from the first one, so
-//! the tick never drifts, and ticks missed while interrupts were masked are
-//! counted rather than lost.
+//! Time without a periodic tick. The tick stays the unit of time (ticks =
+//! CCOUNT cycles since boot / tick period, 64-bit, wrap-safe), but the
+//! timer interrupt comes only when something is due: CCOMPARE0 is set to
+//! the earliest deadline of a [`DeadlineQueue`].
+//!
+//! - [`TickClock`]: the tick count, read from the free-running 32-bit cycle
+//!   counter, and the comparator value for a tick (always on the grid
+//!   `armed + n * period`, so nothing drifts).
+//! - [`DeadlineQueue`]: a sorted queue of deadlines in ticks over fixed
+//!   slots (a timer object, a thread): FIFO among equal deadlines, O(1)
+//!   head, removal and pop, insertion past the earlier deadlines only.
+//! - [`ClockPlan`]: the kernel's own deadlines (the first tick, `tick N`
+//!   reports, the end of the run) and the choice of the next one.
 
-/// A periodic deadline on a free-running 32-bit counter.
+/// The tick count on a free-running 32-bit counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TickClock {
     period: u32,
-    deadline: u32,
-    ticks: u64,
+    /// Most ticks an alarm is set ahead (2^31 cycles' worth).
+    most_ahead: u32,
+    /// The current tick (the last one the counter was seen past).
+    tick: u64,
+    /// Counter value at which `tick` began (on the grid).
+    tick_start: u32,
 }
 
 impl TickClock {
-    /// First deadline one period after `now`. `period` must be non-zero and
-    /// below 2^31 (so "passed" is unambiguous).
+    /// Tick 0 begins at `now`. `period` must be non-zero and below 2^31
+    /// (so "passed" is unambiguous).
     pub fn start(now: u32, period: u32) -> TickClock {
         debug_assert!(period > 0 && period < 1 << 31);
         TickClock {
             period,
-            deadline: now.wrapping_add(period),
-            ticks: 0,
+            most_ahead: (1 << 31) / period,
+            tick: 0,
+            tick_start: now,
         }
     }
 
-    /// The next deadline (the value for CCOMPARE0).
-    pub fn deadline(&self) -> u32 {
-        self.deadline
+    /// The tick period in counter cycles.
+    pub fn period(&self) -> u32 {
+        self.period
     }
 
-    /// Ticks counted so far.
+    /// The tick as of the last [`TickClock::now`].
     pub fn ticks(&self) -> u64 {
-        self.ticks
+        self.tick
     }
 
-    /// Whether `now` is at or past the deadline.
-    pub fn due(&self, now: u32) -> bool {
-        (now.wrapping_sub(self.deadline) as i32) >= 0
-    }
-
-    /// Account for every deadline at or before `now`; returns how many
-    /// ticks that was (0 for an early or spurious interrupt).
-    pub fn advance(&mut self, now: u32) -> u32 {
-        if !self.due(now) {
-            return 0;
+    /// The tick at counter value `ccount`. The counter must be read at
+    /// least once per 2^32 cycles; [`TickClock::compare_for`] never sets an
+    /// alarm further than 2^31 cycles ahead, so the interrupt sees to it.
+    pub fn now(&mut self, ccount: u32) -> u64 {
+        let elapsed = ccount.wrapping_sub(self.tick_start);
+        if elapsed >= self.period {
+            let ticks = elapsed / self.period;
+            self.tick += u64::from(ticks);
+            self.tick_start = self
+                .tick_start
+                .wrapping_add(ticks.wrapping_mul(self.period));
         }
-        let elapsed = now.wrapping_sub(self.deadline) / self.period + 1;
-        self.deadline = self
-            .deadline
-            .wrapping_add(elapsed.wrapping_mul(self.period));
-        self.ticks += u64::from(elapsed);
-        elapsed
+        self.tick
     }
 
-    /// Handle the timer interrupt: advance, program the comparator, and
-    /// repeat while the counter has already run past the new deadline (else
-    /// the next interrupt would come only after the counter wraps).
-    pub fn on_interrupt(
-        &mut self,
-        mut read_now: impl FnMut() -> u32,
-        mut program: impl FnMut(u32),
-    ) -> u32 {
-        let mut total = 0;
-        loop {
-            total += self.advance(read_now());
-            program(self.deadline);
-            if !self.due(read_now()) {
-                return total;
-            }
+    /// The comparator value for the start of tick `tick` (after the
+    /// current one; an earlier tick gives the next one), and the tick it
+    /// is the start of. Beyond 2^31 cycles ahead, the last tick boundary
+    /// before that: an early interrupt with nothing due, which keeps the
+    /// count across counter wraps.
+    pub fn compare_for(&self, tick: u64) -> (u32, u64) {
+        // In 32 bits where it can (64-bit compares cost a dozen
+        // instructions each on this core).
+        let ahead = match tick.checked_sub(self.tick) {
+            Some(ahead) if ahead >> 32 == 0 => (ahead as u32).clamp(1, self.most_ahead),
+            Some(_) => self.most_ahead,
+            None => 1,
+        };
+        (
+            self.tick_start
+                .wrapping_add(ahead.wrapping_mul(self.period)),
+            self.tick + u64::from(ahead),
+        )
+    }
+
+    /// Whether the counter, at `ccount`, is at or past `compare`.
+    pub fn passed(ccount: u32, compare: u32) -> bool {
+        (ccount.wrapping_sub(compare) as i32) >= 0
+    }
+}
+
+/// No slot (end of a list).
+const NIL: u16 = u16::MAX;
+
+/// A sorted queue of deadlines (in ticks) over `N` slots, each queued at
+/// most once: a doubly linked list through arrays, in deadline order,
+/// FIFO among equal deadlines.
+pub struct DeadlineQueue<const N: usize> {
+    deadline: [u64; N],
+    next: [u16; N],
+    prev: [u16; N],
+    queued: [bool; N],
+    head: u16,
+    /// Set when the head (the earliest deadline) changed.
+    changed: bool,
+}
+
+impl<const N: usize> Default for DeadlineQueue<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> DeadlineQueue<N> {
+    /// Empty.
+    pub const fn new() -> Self {
+        assert!(N < NIL as usize);
+        DeadlineQueue {
+            deadline: [0; N],
+            next: [NIL; N],
+            prev: [NIL; N],
+            queued: [false; N],
+            head: NIL,
+            changed: false,
         }
+    }
+
+    /// Queue `slot` at `deadline` (after every entry due at or before it),
+    /// replacing its earlier place if it had one. Walks past the earlier
+    /// deadlines only.
+    pub fn insert(&mut self, slot: usize, deadline: u64) {
+        self.remove(slot);
+        let mut prev = NIL;
+        let mut at = self.head;
+        while at != NIL && self.deadline[at as usize] <= deadline {
+            prev = at;
+            at = self.next[at as usize];
+        }
+        self.deadline[slot] = deadline;
+        self.next[slot] = at;
+        self.prev[slot] = prev;
+        self.queued[slot] = true;
+        if at != NIL {
+            self.prev[at as usize] = slot as u16;
+        }
+        if prev == NIL {
+            self.head = slot as u16;
+            self.changed = true;
+        } else {
+            self.next[prev as usize] = slot as u16;
+        }
+    }
+
+    /// Take `slot` out; whether it was queued.
+    pub fn remove(&mut self, slot: usize) -> bool {
+        if slot >= N || !self.queued[slot] {
+            return false;
+        }
+        let (prev, next) = (self.prev[slot], self.next[slot]);
+        if prev == NIL {
+            self.head = next;
+            self.changed = true;
+        } else {
+            self.next[prev as usize] = next;
+        }
+        if next != NIL {
+            self.prev[next as usize] = prev;
+        }
+        self.queued[slot] = false;
+        true
+    }
+
+    /// The earliest entry: slot and deadline.
+    pub fn peek(&self) -> Option<(usize, u64)> {
+        (self.head != NIL).then(|| (self.head as usize, self.deadline[self.head as usize]))
+    }
+
+    /// The earliest deadline.
+    pub fn earliest(&self) -> Option<u64> {
+        self.peek().map(|(_, deadline)| deadline)
+    }
+
+    /// Take the earliest entry if it is due at `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<(usize, u64)> {
+        let (slot, deadline) = self.peek()?;
+        if deadline > now {
+            return None;
+        }
+        self.remove(slot);
+        Some((slot, deadline))
+    }
+
+    /// Where `slot` is queued, if it is.
+    pub fn deadline(&self, slot: usize) -> Option<u64> {
+        (slot < N && self.queued[slot]).then(|| self.deadline[slot])
+    }
+
+    /// Whether the earliest deadline changed since the last call (it was
+    /// replaced, removed or preceded): the alarm must be set again.
+    pub fn take_changed(&mut self) -> bool {
+        core::mem::take(&mut self.changed)
+    }
+
+    /// Every entry, earliest first (checks and tests).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let mut at = self.head;
+        core::iter::from_fn(move || {
+            (at != NIL).then(|| {
+                let slot = at as usize;
+                at = self.next[slot];
+                (slot, self.deadline[slot])
+            })
+        })
+    }
+}
+
+/// The deadlines the kernel keeps for itself, from the boot configuration:
+/// the first tick (always taken: the boot report times it), a `tick N`
+/// line every `report_every` ticks, the end of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockPlan {
+    report_every: u32,
+    /// The next tick to report (0: none).
+    next_report: u64,
+    run_ticks: u32,
+    first_seen: bool,
+}
+
+impl ClockPlan {
+    /// Report every `report_every` ticks (0: never), stop at `run_ticks`
+    /// (0: never).
+    pub const fn new(report_every: u32, run_ticks: u32) -> ClockPlan {
+        ClockPlan {
+            report_every,
+            next_report: report_every as u64,
+            run_ticks,
+            first_seen: false,
+        }
+    }
+
+    /// The next tick after `now` the kernel itself needs an interrupt at.
+    pub fn next_after(&self, now: u64) -> Option<u64> {
+        let first = (!self.first_seen).then_some(1);
+        let report = (self.next_report != 0).then_some(self.next_report);
+        let end = (self.run_ticks != 0 && now < u64::from(self.run_ticks))
+            .then_some(u64::from(self.run_ticks));
+        earliest(earliest(first, report), end)
+    }
+
+    /// Tick `now` came: whether it is the first one seen.
+    pub fn first_tick(&mut self, now: u64) -> bool {
+        let first = now > 0 && !self.first_seen;
+        self.first_seen |= first;
+        first
+    }
+
+    /// The next tick at or before `now` to report, if any (call until
+    /// `None`: ticks passed unseen are reported too).
+    pub fn take_report(&mut self, now: u64) -> Option<u64> {
+        if self.next_report == 0 || self.next_report > now {
+            return None;
+        }
+        let tick = self.next_report;
+        self.next_report += u64::from(self.report_every);
+        Some(tick)
+    }
+
+    /// Whether the run ends at tick `now`.
+    pub fn ends(&self, now: u64) -> bool {
+        self.run_ticks != 0 && now >= u64::from(self.run_ticks)
+    }
+}
+
+/// The tick to set the alarm for at tick `now`: the next boundary if a
+/// time slice is wanted, else the earliest of `due` (a timer, a sleep, a
+/// timeout) and `own` (the kernel's); an alarm set before and not handled
+/// yet (`pending`) is kept if it is earlier, since setting the comparator
+/// clears its interrupt. A tick at or before `now` means at once: it came
+/// while interrupts were masked and nothing has handled it.
+pub fn alarm_target(
+    now: u64,
+    due: Option<u64>,
+    own: u64,
+    slice: bool,
+    pending: Option<u64>,
+) -> u64 {
+    let target = if slice {
+        now + 1
+    } else {
+        due.map_or(own, |due| due.min(own))
+    };
+    pending.map_or(target, |pending| pending.min(target))
+}
+
+/// The earlier of two optional deadlines.
+pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::TickClock;
+    use super::{ClockPlan, DeadlineQueue, TickClock, alarm_target, earliest};
 
     #[test]
-    fn ticks_without_drift() {
-        let mut clock = TickClock::start(1000, 10_000);
-        assert_eq!(clock.deadline(), 11_000);
-        assert_eq!(clock.advance(10_999), 0, "early interrupt counts nothing");
-        // Late by 37 cycles: the next deadline stays on the grid.
-        assert_eq!(clock.advance(11_037), 1);
-        assert_eq!(clock.deadline(), 21_000);
-        assert_eq!(clock.ticks(), 1);
+    fn the_alarm_goes_to_the_earliest_deadline_or_the_next_slice() {
+        const NONE: u64 = u64::MAX;
+        // Idle: the kernel's own deadline, else none.
+        assert_eq!(alarm_target(10, None, 1000, false, None), 1000);
+        assert_eq!(alarm_target(10, None, NONE, false, None), NONE);
+        // The earliest of a timer and the kernel's own.
+        assert_eq!(alarm_target(10, Some(15), 1000, false, None), 15);
+        assert_eq!(alarm_target(10, Some(2000), 1000, false, None), 1000);
+        // Two threads share the CPU: the next boundary, nothing sooner.
+        assert_eq!(alarm_target(10, Some(15), 1000, true, None), 11);
+        // An alarm not handled yet stays when it is earlier...
+        assert_eq!(alarm_target(10, Some(15), 1000, false, Some(12)), 12);
+        assert_eq!(alarm_target(10, Some(15), 1000, false, Some(20)), 15);
+        // ... and one whose boundary passed while interrupts were masked
+        // (a timer armed then, or the pending alarm itself) means at once:
+        // setting the comparator would clear its interrupt.
+        assert_eq!(alarm_target(12, Some(15), 1000, false, Some(12)), 12);
+        assert_eq!(alarm_target(12, Some(12), 1000, true, None), 13);
+        assert_eq!(alarm_target(12, Some(11), 1000, false, None), 11);
+        assert_eq!(alarm_target(12, None, 1000, true, Some(12)), 12);
     }
 
     #[test]
-    fn counts_missed_ticks() {
+    fn counts_ticks_on_the_grid_without_drift() {
+        let mut clock = TickClock::start(1000, 10_000);
+        assert_eq!(clock.compare_for(1), (11_000, 1));
+        assert_eq!(clock.now(10_999), 0, "before the first boundary");
+        // Seen late by 37 cycles: still tick 1, the grid unchanged.
+        assert_eq!(clock.now(11_037), 1);
+        assert_eq!(clock.compare_for(2), (21_000, 2));
+        assert_eq!(clock.compare_for(5), (51_000, 5));
+        assert_eq!(
+            clock.compare_for(0),
+            (21_000, 2),
+            "a past tick: the next one"
+        );
+    }
+
+    #[test]
+    fn counts_every_tick_that_passed_unseen() {
         let mut clock = TickClock::start(0, 100);
-        assert_eq!(clock.advance(350), 3);
-        assert_eq!(clock.deadline(), 400);
-        assert_eq!(clock.ticks(), 3);
+        assert_eq!(clock.now(350), 3);
+        assert_eq!(clock.compare_for(4), (400, 4));
+        assert_eq!(clock.now(350), 3);
+        assert_eq!(clock.now(400), 4);
     }
 
     #[test]
     fn survives_counter_wrap() {
         let mut clock = TickClock::start(u32::MAX - 50, 100);
-        assert_eq!(clock.deadline(), 49);
-        assert!(!clock.due(u32::MAX));
-        assert_eq!(clock.advance(60), 1);
-        assert_eq!(clock.deadline(), 149);
+        assert_eq!(clock.compare_for(1), (49, 1));
+        assert_eq!(clock.now(u32::MAX), 0);
+        assert!(!TickClock::passed(u32::MAX, 49));
+        assert!(TickClock::passed(60, 49));
+        assert_eq!(clock.now(60), 1);
+        assert_eq!(clock.compare_for(2), (149, 2));
+        // Many wraps, each seen within 2^31 cycles: the count goes on.
+        let mut ccount = 60u32;
+        for _ in 0..10 {
+            ccount = ccount.wrapping_add(1 << 31);
+            clock.now(ccount);
+        }
+        assert_eq!(clock.ticks(), (111 + 10 * (1u64 << 31)) / 100);
     }
 
     #[test]
-    fn reprograms_until_the_deadline_is_ahead() {
-        let mut clock = TickClock::start(0, 100);
-        // The counter reads 100 at the interrupt, then 250 after the
-        // comparator is written (a slow handler): one more pass is needed.
-        let mut reads = [100u32, 250, 250, 260].into_iter();
-        let mut programmed = Vec::new();
-        let ticks = clock.on_interrupt(
-            || reads.next().unwrap(),
-            |deadline| programmed.push(deadline),
+    fn a_far_alarm_comes_early_within_half_the_counter() {
+        let clock = TickClock::start(0, 10_000);
+        let (compare, tick) = clock.compare_for(1_000_000_000);
+        assert!(compare <= 1 << 31 && compare > (1 << 31) - 10_000);
+        assert_eq!(compare % 10_000, 0, "on the grid");
+        assert_eq!(u64::from(compare / 10_000), tick);
+    }
+
+    fn order<const N: usize>(queue: &DeadlineQueue<N>) -> Vec<(usize, u64)> {
+        queue.iter().collect()
+    }
+
+    #[test]
+    fn queue_keeps_deadline_order_and_fifo_among_equals() {
+        let mut q = DeadlineQueue::<8>::new();
+        assert_eq!(q.peek(), None);
+        q.insert(3, 50);
+        q.insert(1, 20);
+        q.insert(5, 50);
+        q.insert(0, 20);
+        q.insert(7, 90);
+        q.insert(2, 50);
+        assert_eq!(
+            order(&q),
+            vec![(1, 20), (0, 20), (3, 50), (5, 50), (2, 50), (7, 90)]
         );
-        assert_eq!(ticks, 2);
-        assert_eq!(programmed, vec![200, 300]);
-        assert_eq!(clock.ticks(), 2);
+        assert_eq!(q.pop_due(19), None);
+        assert_eq!(q.pop_due(20), Some((1, 20)));
+        assert_eq!(q.pop_due(60), Some((0, 20)));
+        assert_eq!(q.pop_due(60), Some((3, 50)));
+        assert_eq!(q.pop_due(60), Some((5, 50)));
+        assert_eq!(q.pop_due(60), Some((2, 50)));
+        assert_eq!(q.pop_due(60), None);
+        assert_eq!(q.earliest(), Some(90));
+    }
+
+    #[test]
+    fn queue_cancel_and_rearm() {
+        let mut q = DeadlineQueue::<4>::new();
+        q.insert(0, 10);
+        q.insert(1, 20);
+        q.insert(2, 30);
+        assert!(q.take_changed(), "a first head");
+        assert!(q.remove(1), "cancel in the middle");
+        assert!(!q.remove(1), "twice: nothing");
+        assert!(!q.take_changed(), "the head stayed");
+        assert_eq!(order(&q), vec![(0, 10), (2, 30)]);
+        // Re-arming replaces the earlier place, never duplicates.
+        q.insert(0, 40);
+        assert!(q.take_changed());
+        assert_eq!(order(&q), vec![(2, 30), (0, 40)]);
+        q.insert(2, 40);
+        assert_eq!(order(&q), vec![(0, 40), (2, 40)], "re-armed: behind equals");
+        assert_eq!(q.deadline(2), Some(40));
+        assert_eq!(q.deadline(1), None);
+        assert!(q.remove(0));
+        assert!(q.take_changed(), "the head was cancelled");
+        assert!(q.remove(2));
+        assert_eq!(q.peek(), None);
+        assert!(!q.remove(9), "out of range");
+        // Deadlines far apart, near the top of the range.
+        q.insert(3, u64::MAX);
+        q.insert(1, u64::MAX - 1);
+        assert_eq!(order(&q), vec![(1, u64::MAX - 1), (3, u64::MAX)]);
+    }
+
+    #[test]
+    fn queue_matches_a_sorted_model() {
+        // Pseudo-random inserts, removals and pops against a stable sort.
+        let mut q = DeadlineQueue::<16>::new();
+        let mut model: Vec<(usize, u64, u64)> = Vec::new(); // slot, deadline, order
+        let mut seed = 12345u64;
+        let mut stamp = 0;
+        for _ in 0..5000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let slot = (seed >> 33) as usize % 16;
+            let deadline = (seed >> 50) % 32;
+            match (seed >> 20) % 3 {
+                0 | 1 => {
+                    q.insert(slot, deadline);
+                    model.retain(|entry| entry.0 != slot);
+                    stamp += 1;
+                    model.push((slot, deadline, stamp));
+                }
+                _ => {
+                    let was = model.iter().any(|entry| entry.0 == slot);
+                    assert_eq!(q.remove(slot), was);
+                    model.retain(|entry| entry.0 != slot);
+                }
+            }
+            model.sort_by_key(|entry| (entry.1, entry.2));
+            let expected: Vec<(usize, u64)> = model.iter().map(|e| (e.0, e.1)).collect();
+            assert_eq!(order(&q), expected);
+        }
+    }
+
+    #[test]
+    fn plan_takes_the_first_tick_reports_and_the_end() {
+        let mut plan = ClockPlan::new(250, 1000);
+        assert_eq!(plan.next_after(0), Some(1));
+        assert!(plan.first_tick(1));
+        assert!(!plan.first_tick(2));
+        assert_eq!(plan.next_after(1), Some(250));
+        assert_eq!(plan.take_report(249), None);
+        assert_eq!(plan.take_report(250), Some(250));
+        assert_eq!(plan.take_report(250), None);
+        assert_eq!(plan.next_after(250), Some(500));
+        // Ticks passed unseen are reported all the same.
+        assert_eq!(plan.take_report(1000), Some(500));
+        assert_eq!(plan.take_report(1000), Some(750));
+        assert_eq!(plan.take_report(1000), Some(1000));
+        assert_eq!(plan.take_report(1000), None);
+        assert!(!plan.ends(999));
+        assert!(plan.ends(1000));
+        let mut plan = ClockPlan::new(0, 1000);
+        assert!(plan.first_tick(3), "a first tick seen late");
+        assert_eq!(plan.next_after(10), Some(1000));
+        assert_eq!(plan.take_report(5000), None);
+        let mut plan = ClockPlan::new(0, 0);
+        plan.first_tick(1);
+        assert_eq!(plan.next_after(10), None);
+        assert!(!plan.ends(u64::MAX));
+        assert_eq!(earliest(None, Some(3)), Some(3));
+        assert_eq!(earliest(Some(4), Some(3)), Some(3));
+        assert_eq!(earliest(None, None), None);
     }
 }

@@ -45,6 +45,72 @@ fn check_tick_rate(tick_hz: u32, run_ticks: u32, report_every: u32) {
         .map(|i| i * report_every)
         .collect();
     assert_eq!(reported, expected_reports, "{}", run.console);
+    // Tickless: an interrupt for the first tick (timed by the boot report)
+    // and one per report (the last one is the end of the run), no others.
+    let interrupts = format!(
+        "interrupts: {} timer interrupts in {run_ticks} ticks",
+        1 + run_ticks / report_every
+    );
+    assert_eq!(
+        run.line_starting("interrupts:"),
+        interrupts,
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn an_idle_second_takes_no_timer_interrupt_but_the_first_tick_and_the_end() {
+    let run = boot(&BootConfig {
+        run_ticks: 1000,
+        report_every: 0,
+        ..BootConfig::default()
+    });
+    assert_eq!(run.status, 0, "{}", run.console);
+    assert_eq!(
+        run.line_starting("interrupts:"),
+        "interrupts: 2 timer interrupts in 1000 ticks",
+        "{}",
+        run.console
+    );
+    // A service waiting for good changes nothing.
+    let run = sotto_tests::boot_services(&[sotto_image::Start::new("bench", 11)], 1000);
+    assert_eq!(run.status, 0, "{}", run.console);
+    assert_eq!(
+        run.line_starting("interrupts:"),
+        "interrupts: 2 timer interrupts in 1000 ticks",
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn two_spinning_services_of_one_priority_share_the_cpu_a_tick_at_a_time() {
+    let run = sotto_tests::boot_services(
+        &[
+            sotto_image::Start::new("bench", 12).named("spin-a"),
+            sotto_image::Start::new("bench", 12).named("spin-b"),
+        ],
+        1000,
+    );
+    assert_eq!(run.status, 0, "{}", run.console);
+    let span = |name: &str| -> (u32, u32) {
+        let line = run.last_line(name, "spun in 20 ticks");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        (words[6].parse().unwrap(), words[9].parse().unwrap())
+    };
+    let (a, b) = (span("spin-a"), span("spin-b"));
+    // Each ran in every other tick: 20 ticks of its own over about 40.
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "no overlap: {a:?} {b:?}\n{}",
+        run.console
+    );
+    assert!(
+        a.1 - a.0 >= 37 && b.1 - b.0 >= 37,
+        "{a:?} {b:?}\n{}",
+        run.console
+    );
 }
 
 #[test]

@@ -2,11 +2,17 @@
 //! `-icount shift=0` (one instruction per nanosecond; CCOUNT at 10 MHz
 //! advances once per 100 instructions). Each benchmark boots the test image
 //! with the services it needs and reads the numbers they print.
+//!
+//! `--check` compares the counts with the budgets in `xtask/budgets.toml`
+//! and fails naming every measure over its budget ([`budget`]).
 
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use sotto_abi::manifest::{Manifest, Object, ObjectParams, TimerTarget};
 use sotto_abi::{BootConfig, SelfTest};
 use sotto_image::Start;
 use sotto_image::qemu::{self, QemuOptions};
@@ -33,18 +39,146 @@ fn line_with<'c>(console: &'c str, prefix: &str) -> Result<&'c str> {
         .with_context(|| format!("no line with `{prefix}` in:\n{console}"))
 }
 
-/// Boot the test image starting `starts` and return the console.
-fn run_services(paths: &Paths, image: &[u8], starts: &[Start<'_>], name: &str) -> Result<String> {
+/// The test image starting `starts`, for `run_ticks` ticks at 1 kHz.
+fn with_services(image: &[u8], starts: &[Start<'_>], run_ticks: u32) -> Result<Vec<u8>> {
     let mut bytes = image.to_vec();
     sotto_image::start_services(&mut bytes, starts)?;
     let config = BootConfig {
         tick_hz: 1000,
-        run_ticks: 10_000,
+        run_ticks,
         report_every: 0,
         self_test: SelfTest::None,
     };
     sotto_image::write_boot_config(&mut bytes, &config)?;
-    boot(paths, &bytes, name)
+    Ok(bytes)
+}
+
+/// `manifest` with exactly `total` objects: the ones its services hold
+/// (and the ones their timers target), renumbered, then fillers of every
+/// kind that has no frames: notifications, semaphores, disarmed timers and
+/// timers armed far in the future (1,000 s).
+fn with_object_count(manifest: &Manifest, total: usize) -> Result<Manifest> {
+    let mut keep: Vec<u16> = Vec::new();
+    let need = |object: u16, keep: &mut Vec<u16>| {
+        if !keep.contains(&object) {
+            keep.push(object);
+        }
+    };
+    for service in &manifest.services {
+        for grant in &service.caps {
+            need(grant.object, &mut keep);
+        }
+    }
+    for index in keep.clone() {
+        if let ObjectParams::Timer { target, .. } = manifest.objects[index as usize].params {
+            let (TimerTarget::Notify { object, .. } | TimerTarget::Give { object }) = target;
+            need(object, &mut keep);
+        }
+    }
+    if keep.len() > total {
+        bail!(
+            "the services hold {} objects, more than {total}",
+            keep.len()
+        );
+    }
+    let renumber = |object: u16| keep.iter().position(|kept| *kept == object).unwrap() as u16;
+    let mut out = Manifest::default();
+    for &index in &keep {
+        let mut object = manifest.objects[index as usize].clone();
+        if let ObjectParams::Timer { target, .. } = &mut object.params {
+            match target {
+                TimerTarget::Notify { object, .. } | TimerTarget::Give { object } => {
+                    *object = renumber(*object)
+                }
+            }
+        }
+        out.objects
+            .push(object)
+            .map_err(|_| anyhow::anyhow!("too many objects"))?;
+    }
+    let first_filler = out.objects.len() as u16;
+    for n in out.objects.len()..total {
+        let params = match (n - first_filler as usize) % 4 {
+            0 => ObjectParams::Notification,
+            1 => ObjectParams::Semaphore { initial: 0, max: 1 },
+            filler => ObjectParams::Timer {
+                target: TimerTarget::Notify {
+                    object: first_filler,
+                    bits: 1,
+                },
+                start: (filler == 3).then_some((1_000_000, 1_000_000)),
+            },
+        };
+        let name = heapless::String::try_from(format!("filler-{n}").as_str())
+            .map_err(|_| anyhow::anyhow!("filler name"))?;
+        out.objects
+            .push(Object { name, params })
+            .map_err(|_| anyhow::anyhow!("{total} objects do not fit a manifest"))?;
+    }
+    for service in &manifest.services {
+        let mut service = service.clone();
+        for grant in service.caps.iter_mut() {
+            grant.object = renumber(grant.object);
+        }
+        out.services
+            .push(service)
+            .map_err(|_| anyhow::anyhow!("too many services"))?;
+    }
+    Ok(out)
+}
+
+/// Instructions one timer interrupt costs the thread it interrupts (the
+/// kernel's tick: a timer fires, its notification has no waiter): the
+/// same spin loop with and without an interrupt every tick.
+fn tick_cost(console: &str) -> Result<f64> {
+    let line = line_with(console, "bench tick-cost: ")?;
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [interrupts, busy, quiet, _] = numbers[..] else {
+        bail!("unexpected tick-cost line: {line}");
+    };
+    if interrupts == 0 || busy < quiet {
+        bail!("the tick-cost benchmark saw no interrupts: {line}");
+    }
+    let per = f64::from(sotto_abi::layout::INSTRUCTIONS_PER_CCOUNT);
+    Ok((busy - quiet) as f64 * per / interrupts as f64)
+}
+
+/// The count in a measurement's text: its first number (`381.79
+/// instructions`, `1,628 instructions (...)`, `74565 bytes`).
+pub fn parse_count(text: &str) -> Option<f64> {
+    let word = text.split_whitespace().next()?.replace([',', '_'], "");
+    word.parse::<f64>().ok().filter(|count| count.is_finite())
+}
+
+/// Boot every image of `jobs` (name, bytes), two at a time, and return
+/// their consoles in order.
+fn boot_all(paths: &Paths, jobs: Vec<(String, Vec<u8>)>) -> Result<Vec<String>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<String>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((name, bytes)) = jobs.get(index) else {
+                        break;
+                    };
+                    let console = boot(paths, bytes, name);
+                    results.lock().unwrap()[index] = Some(console);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|result| result.unwrap_or_else(|| bail!("a benchmark did not run")))
+        .collect()
 }
 
 /// Instructions from the tick interrupt to the woken thread running: the
@@ -136,69 +270,41 @@ fn audio(console: &str) -> Result<(String, String)> {
     ))
 }
 
-/// Run every benchmark and print a table.
-pub fn run(paths: &Paths) -> Result<ExitCode> {
+/// One result: the budget file's name for it, the table's, the count and
+/// the text printed.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Name in `xtask/budgets.toml`.
+    pub id: &'static str,
+    /// Description.
+    pub label: &'static str,
+    /// The number compared with the budget.
+    pub count: Option<f64>,
+    /// What the benchmark printed.
+    pub text: String,
+}
+
+fn measured(id: &'static str, label: &'static str, text: String) -> Measured {
+    Measured {
+        id,
+        label,
+        count: parse_count(&text),
+        text,
+    }
+}
+
+/// Run every benchmark.
+pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
     let test_system = paths.root.join("tests/system.toml");
     let built = BootArgs::for_system(test_system).build(paths, false)?;
     let image = std::fs::read(&built.image)?;
-    let measure = |starts: &[Start<'_>], name: &str, prefix: &str| -> Result<String> {
-        let console = run_services(paths, &image, starts, name)?;
-        Ok(line_with(&console, prefix)?.to_owned())
+    let services = |starts: &[Start<'_>]| with_services(&image, starts, 10_000);
+    let with_objects = |total: usize| -> Result<Vec<u8>> {
+        let mut bytes = with_services(&image, &[Start::new("bench", 10)], 10_000)?;
+        let manifest = sotto_image::read_manifest(&bytes)?;
+        sotto_image::write_manifest(&mut bytes, &with_object_count(&manifest, total)?)?;
+        Ok(bytes)
     };
-    let null_syscall = measure(
-        &[Start::new("bench", 0)],
-        "null-syscall",
-        "bench null-syscall: ",
-    )?;
-    let context_switch = measure(
-        &[
-            Start::new("bench", 1).named("bench-a"),
-            Start::new("bench", 2).named("bench-b"),
-        ],
-        "context-switch",
-        "bench context-switch: ",
-    )?;
-    let ipc = measure(
-        &[
-            Start::new("bench", 3).named("server").priority(2),
-            Start::new("bench", 4).named("client"),
-        ],
-        "ipc",
-        "bench ipc-round-trip: ",
-    )?;
-    let give = measure(
-        &[Start::new("bench", 5)],
-        "semaphore",
-        "bench semaphore-give: ",
-    )?;
-    let signal = measure(
-        &[Start::new("bench", 6)],
-        "notification",
-        "bench notification-signal: ",
-    )?;
-    let timer = timer_wake_latency(&run_services(
-        paths,
-        &image,
-        &[Start::new("bench", 7)],
-        "timer",
-    )?)?;
-    let (ll_first, ll_next) = ll_dispatch(&run_services(
-        paths,
-        &image,
-        &[
-            Start::new("ll-sched", 0).priority(1),
-            Start::new("ll-a", 7).priority(1),
-        ],
-        "ll",
-    )?)?;
-    let (audio_ll, audio_dp) = audio(&run_services(
-        paths,
-        &image,
-        &[Start::new("bench-audio", 0)],
-        "audio",
-    )?)?;
-    let console = run_services(paths, &image, &[], "boot")?;
-    let armed = line_with(&console, "armed at ccount ")?.to_owned();
     let kernel_only = {
         let mut bytes = image.clone();
         sotto_image::start_services(&mut bytes, &[])?;
@@ -211,27 +317,456 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
                 self_test: SelfTest::None,
             },
         )?;
-        boot(paths, &bytes, "first-tick")?
+        bytes
     };
-    let first_tick = line_with(&kernel_only, "first tick at ccount ")?.to_owned();
-
+    let jobs: Vec<(&str, Vec<u8>)> = vec![
+        ("null-syscall", services(&[Start::new("bench", 0)])?),
+        (
+            "context-switch",
+            services(&[
+                Start::new("bench", 1).named("bench-a"),
+                Start::new("bench", 2).named("bench-b"),
+            ])?,
+        ),
+        (
+            "ipc",
+            services(&[
+                Start::new("bench", 3).named("server").priority(2),
+                Start::new("bench", 4).named("client"),
+            ])?,
+        ),
+        (
+            "ipc-cap",
+            services(&[
+                Start::new("bench", 8).named("server").priority(2),
+                Start::new("bench", 9).named("client"),
+            ])?,
+        ),
+        ("semaphore", services(&[Start::new("bench", 5)])?),
+        ("notification", services(&[Start::new("bench", 6)])?),
+        ("timer", services(&[Start::new("bench", 7)])?),
+        ("tick-10", with_objects(10)?),
+        ("tick-100", with_objects(100)?),
+        (
+            "idle",
+            with_services(&image, &[Start::new("bench", 11)], 1000)?,
+        ),
+        (
+            "ll",
+            services(&[
+                Start::new("ll-sched", 0).priority(1),
+                Start::new("ll-a", 7).priority(1),
+            ])?,
+        ),
+        ("audio", services(&[Start::new("bench-audio", 0)])?),
+        ("boot", services(&[])?),
+        ("first-tick", kernel_only),
+    ];
+    let consoles = boot_all(
+        paths,
+        jobs.into_iter()
+            .map(|(name, bytes)| (name.to_owned(), bytes))
+            .collect(),
+    )?;
+    let [
+        null_syscall,
+        context_switch,
+        ipc,
+        ipc_cap,
+        give,
+        signal,
+        timer,
+        tick_10,
+        tick_100,
+        idle,
+        ll,
+        audio_run,
+        boot_run,
+        first_tick_run,
+    ] = &consoles[..]
+    else {
+        bail!("{} consoles for 14 benchmarks", consoles.len());
+    };
+    let line = |console: &str, prefix: &str| -> Result<String> {
+        Ok(line_with(console, prefix)?.to_owned())
+    };
+    let (ll_first, ll_next) = ll_dispatch(ll)?;
+    let (audio_ll, audio_dp) = audio(audio_run)?;
+    let (tick_10, tick_100) = (tick_cost(tick_10)?, tick_cost(tick_100)?);
+    let idle_interrupts = line(idle, "interrupts: ")?;
     let text = sotto_image::section_size(&image, ".text")?.unwrap_or(0)
         + sotto_image::section_size(&image, ".vectors")?.unwrap_or(0);
+    Ok(vec![
+        measured(
+            "null-syscall",
+            "null system call (user -> kernel -> user)",
+            line(null_syscall, "bench null-syscall: ")?,
+        ),
+        measured(
+            "context-switch",
+            "context switch between two services (yield)",
+            line(context_switch, "bench context-switch: ")?,
+        ),
+        measured(
+            "ipc-round-trip",
+            "IPC call + reply round trip, two services",
+            line(ipc, "bench ipc-round-trip: ")?,
+        ),
+        measured(
+            "ipc-cap-round-trip",
+            "IPC round trip carrying one capability",
+            format!(
+                "{} (the server drops it)",
+                line(ipc_cap, "bench ipc-cap-round-trip: ")?
+            ),
+        ),
+        measured(
+            "semaphore-give",
+            "semaphore give, no waiter",
+            line(give, "bench semaphore-give: ")?,
+        ),
+        measured(
+            "notification-signal",
+            "notification signal, no waiter",
+            line(signal, "bench notification-signal: ")?,
+        ),
+        measured(
+            "timer-wake",
+            "timer interrupt to the waiting thread running",
+            timer_wake_latency(timer)?,
+        ),
+        measured(
+            "tick-10-objects",
+            "kernel tick (a timer fires), 10 objects",
+            format!("{tick_10:.2} instructions per timer interrupt"),
+        ),
+        measured(
+            "tick-100-objects",
+            "kernel tick (a timer fires), 100 objects",
+            format!("{tick_100:.2} instructions per timer interrupt"),
+        ),
+        measured(
+            "tick-100-minus-10-objects",
+            "kernel tick, 100 objects minus 10 objects",
+            format!("{:.2} instructions", tick_100 - tick_10),
+        ),
+        measured(
+            "idle-interrupts",
+            "timer interrupts in one idle second",
+            format!("{idle_interrupts} (the first tick and the end of the run)"),
+        ),
+        measured(
+            "ll-first-handler",
+            "LL: timer interrupt to the first task handler",
+            ll_first,
+        ),
+        measured(
+            "ll-next-task",
+            "LL: each additional task dispatched",
+            ll_next,
+        ),
+        measured(
+            "audio-ll",
+            "audio: LL components of one 1 ms period",
+            audio_ll,
+        ),
+        measured("audio-dp", "audio: DP FIR, one 10 ms block", audio_dp),
+        measured(
+            "reset-to-armed",
+            "reset to timer armed (CCOUNT)",
+            line(boot_run, "armed at ccount ")?,
+        ),
+        measured(
+            "reset-to-first-tick",
+            "reset to first tick (CCOUNT)",
+            line(first_tick_run, "first tick at ccount ")?,
+        ),
+        measured(
+            "kernel-text",
+            "kernel .vectors + .text",
+            format!("{text} bytes"),
+        ),
+    ])
+}
+
+/// Run every benchmark and print the results; with `check`, also the
+/// budget table, failing if a measure is over its budget.
+pub fn run(paths: &Paths, check: bool) -> Result<ExitCode> {
+    Ok(if run_and_check(paths, check)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// [`run`]: whether every measure is within its budget (always, without
+/// `check`).
+pub fn run_and_check(paths: &Paths, check: bool) -> Result<bool> {
+    // Read the budgets first: a broken file fails before minutes of QEMU.
+    let budgets = if check {
+        let path = paths.root.join(budget::FILE);
+        Some(budget::load(&path).map_err(|error| anyhow::anyhow!("{error}"))?)
+    } else {
+        None
+    };
+    let results = measure_all(paths)?;
     println!(
         "benchmarks (QEMU dc233c, -icount shift=0: 1 instruction = 1 ns, 1 CCOUNT = 100 instructions)"
     );
-    println!("  null system call (user -> kernel -> user)     : {null_syscall}");
-    println!("  context switch between two services (yield)  : {context_switch}");
-    println!("  IPC call + reply round trip, two services     : {ipc}");
-    println!("  semaphore give, no waiter                     : {give}");
-    println!("  notification signal, no waiter                : {signal}");
-    println!("  timer interrupt to the waiting thread running : {timer}");
-    println!("  LL: timer interrupt to the first task handler : {ll_first}");
-    println!("  LL: each additional task dispatched           : {ll_next}");
-    println!("  audio: LL components of one 1 ms period       : {audio_ll}");
-    println!("  audio: DP FIR, one 10 ms block                : {audio_dp}");
-    println!("  reset to timer armed (CCOUNT)                 : {armed}");
-    println!("  reset to first tick (CCOUNT)                  : {first_tick}");
-    println!("  kernel .vectors + .text                       : {text} bytes");
-    Ok(ExitCode::SUCCESS)
+    let width = results.iter().map(|m| m.label.len()).max().unwrap_or(0);
+    for m in &results {
+        println!("  {:width$} : {}", m.label, m.text);
+    }
+    let Some(budgets) = budgets else {
+        return Ok(true);
+    };
+    let counts: Vec<(&str, &str, Option<f64>)> =
+        results.iter().map(|m| (m.id, m.label, m.count)).collect();
+    let (table, verdict) = budget::check(&budgets, &counts);
+    println!();
+    print!("{table}");
+    match verdict {
+        Ok(()) => {
+            println!(
+                "bench --check: every measure is within its budget ({})",
+                budget::FILE
+            );
+            Ok(true)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(false)
+        }
+    }
+}
+
+/// The budget file and the check against it (host logic, tested against
+/// `xtask/tests/fixtures/bench-budgets/`).
+pub mod budget {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    use std::path::Path;
+
+    use serde::Deserialize;
+
+    /// The budget file, from the workspace root.
+    pub const FILE: &str = "xtask/budgets.toml";
+
+    /// Every measure that has a budget: its name in the file, and what it
+    /// is.
+    pub const GATED: &[(&str, &str)] = &[
+        ("null-syscall", "null system call"),
+        ("semaphore-give", "semaphore give, no waiter"),
+        ("notification-signal", "notification signal, no waiter"),
+        (
+            "context-switch",
+            "context switch between two services (yield)",
+        ),
+        ("ipc-round-trip", "IPC call + reply round trip"),
+        (
+            "ipc-cap-round-trip",
+            "IPC round trip carrying one capability",
+        ),
+        (
+            "timer-wake",
+            "timer interrupt to the waiting thread running",
+        ),
+        (
+            "ll-first-handler",
+            "LL: timer interrupt to the first task handler",
+        ),
+        ("ll-next-task", "LL: each additional task"),
+        (
+            "tick-100-minus-10-objects",
+            "kernel tick cost, 100 objects minus 10 (independent of the object count)",
+        ),
+        ("kernel-text", "kernel .vectors + .text (bytes)"),
+    ];
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        budgets: BTreeMap<String, u64>,
+    }
+
+    /// The budgets, by measure name, every gated measure present.
+    pub type Budgets = BTreeMap<String, u64>;
+
+    /// Read and check the budget file.
+    pub fn load(path: &Path) -> Result<Budgets, String> {
+        let shown = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("{shown}: cannot read the budget file: {error}"))?;
+        parse(&shown, &text)
+    }
+
+    /// Parse budget file text (`shown` names it in messages).
+    pub fn parse(shown: &str, text: &str) -> Result<Budgets, String> {
+        let file: File = toml::from_str(text).map_err(|error| {
+            let message = error.message().trim_end();
+            match error.span() {
+                Some(span) => {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!("{shown}: line {line}: {message}")
+                }
+                None => format!("{shown}: {message}"),
+            }
+        })?;
+        let mut problems = Vec::new();
+        for name in file.budgets.keys() {
+            if !GATED.iter().any(|(id, _)| id == name) {
+                let known: Vec<&str> = GATED.iter().map(|(id, _)| *id).collect();
+                problems.push(format!(
+                    "{shown}: budgets: unknown measure \"{name}\" (measures: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        for (id, what) in GATED {
+            if !file.budgets.contains_key(*id) {
+                problems.push(format!("{shown}: budgets: no budget for \"{id}\" ({what})"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(file.budgets)
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// The table (measure, count, budget, ok or OVER) of every gated
+    /// measure, and an error naming each one over its budget or not
+    /// measured. `counts` are (name, description, count).
+    pub fn check(
+        budgets: &Budgets,
+        counts: &[(&str, &str, Option<f64>)],
+    ) -> (String, Result<(), String>) {
+        let mut table = String::new();
+        let _ = writeln!(
+            table,
+            "{:<28} {:>12} {:>10}  verdict",
+            "measure", "count", "budget"
+        );
+        let mut failures = Vec::new();
+        for (id, _) in GATED {
+            let Some(budget) = budgets.get(*id) else {
+                continue;
+            };
+            let count = counts
+                .iter()
+                .find(|(name, _, _)| name == id)
+                .and_then(|(_, _, count)| *count);
+            let (shown, verdict) = match count {
+                Some(count) if count <= *budget as f64 => (format!("{count:.2}"), "ok"),
+                Some(count) => {
+                    failures.push(format!("{id} {count:.2} > {budget}"));
+                    (format!("{count:.2}"), "OVER")
+                }
+                None => {
+                    failures.push(format!("{id} not measured"));
+                    ("-".to_owned(), "MISSING")
+                }
+            };
+            let _ = writeln!(table, "{id:<28} {shown:>12} {budget:>10}  {verdict}");
+        }
+        let verdict = if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "bench --check: {} of {} measures over budget or not measured: {}",
+                failures.len(),
+                budgets.len(),
+                failures.join("; ")
+            ))
+        };
+        (table, verdict)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{GATED, check, parse};
+        use crate::bench::parse_count;
+
+        /// A count for every gated measure: 100, kernel text 40,000.
+        fn counts() -> Vec<(&'static str, &'static str, Option<f64>)> {
+            GATED
+                .iter()
+                .map(|(id, what)| {
+                    let count = if *id == "kernel-text" {
+                        40_000.0
+                    } else {
+                        100.0
+                    };
+                    (*id, *what, Some(count))
+                })
+                .collect()
+        }
+
+        #[test]
+        fn budget_files_load_or_fail_with_their_message() {
+            crate::fixtures::check("bench-budgets", 6, |path| {
+                let budgets = super::load(path)?;
+                check(&budgets, &counts()).1
+            });
+        }
+
+        #[test]
+        fn the_committed_budget_file_loads() {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("budgets.toml");
+            let budgets = super::load(&path).unwrap();
+            assert_eq!(budgets["null-syscall"], 50);
+            assert_eq!(budgets["kernel-text"], 32768);
+        }
+
+        #[test]
+        fn over_under_and_missing_measures() {
+            let text: String = GATED
+                .iter()
+                .map(|(id, _)| format!("{id} = 100\n"))
+                .collect();
+            let budgets = parse("b.toml", &format!("[budgets]\n{text}")).unwrap();
+            let mut counts = counts();
+            counts[0].2 = Some(100.0); // exactly the budget: ok
+            counts[1].2 = Some(100.01);
+            counts[2].2 = None;
+            let (table, verdict) = check(&budgets, &counts);
+            assert!(table.contains("null-syscall"));
+            assert!(
+                table
+                    .lines()
+                    .any(|line| line.starts_with("semaphore-give") && line.ends_with("OVER")),
+                "{table}"
+            );
+            assert!(
+                table.lines().any(
+                    |line| line.starts_with("notification-signal") && line.ends_with("MISSING")
+                ),
+                "{table}"
+            );
+            assert_eq!(
+                verdict.unwrap_err(),
+                "bench --check: 3 of 11 measures over budget or not measured: \
+                 semaphore-give 100.01 > 100; notification-signal not measured; \
+                 kernel-text 40000.00 > 100"
+            );
+        }
+
+        #[test]
+        fn counts_are_read_from_what_the_benchmarks_print() {
+            assert_eq!(parse_count("381.79 instructions"), Some(381.79));
+            assert_eq!(
+                parse_count("1628 instructions (CCOUNT resolution: 100)"),
+                Some(1628.0)
+            );
+            assert_eq!(parse_count("1,628 instructions"), Some(1628.0));
+            assert_eq!(parse_count("74565 bytes"), Some(74565.0));
+            assert_eq!(parse_count("-3.50 instructions"), Some(-3.5));
+            assert_eq!(parse_count("no number"), None);
+            assert_eq!(parse_count(""), None);
+            assert_eq!(parse_count("NaN instructions"), None);
+        }
+    }
 }

@@ -51,7 +51,12 @@ enum Command {
         run: run::RunArgs,
     },
     /// Count instructions of kernel operations under QEMU -icount.
-    Bench,
+    Bench {
+        /// Compare the counts with `xtask/budgets.toml`; fail naming every
+        /// measure over its budget.
+        #[arg(long)]
+        check: bool,
+    },
     /// Show what the built image grants: capabilities, memory map, reachability.
     Caps {
         /// The system description to build and inspect.
@@ -292,7 +297,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Soak { soak } => soak::soak(&paths, soak),
-        Command::Bench => bench::run(&paths),
+        Command::Bench { check } => bench::run(&paths, check),
         Command::Caps {
             system,
             dot,

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: host unit tests, then the QEMU integration tests
-//! (`tests/`) against a freshly built image, ending with one summary line.
+//! (`tests/`) against a freshly built image, then the instruction budgets
+//! (`cargo xtask bench --check`), ending with one summary line.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -106,6 +107,22 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             Some(&paths.out),
             &mut tally,
         )?;
+        // Last, and counted as one test: the budgets of
+        // `xtask/budgets.toml` (deterministic instruction counts).
+        println!("test: instruction budgets (cargo xtask bench --check)");
+        let within = match crate::bench::run_and_check(paths, true) {
+            Ok(within) => within,
+            Err(error) => {
+                eprintln!("bench --check: {error:#}");
+                false
+            }
+        };
+        if within {
+            tally.passed += 1;
+        } else {
+            tally.failed += 1;
+        }
+        ok &= within;
     }
     if !ok && tally.failed == 0 {
         // A build error, not a failing test: still not a pass.

@@ -6,14 +6,20 @@
 //! 3 IPC server and 4 IPC client (call + reply round trip); 5 semaphore
 //! give with no waiter; 6 notification signal with no waiter; 7 timer
 //! interrupt to this thread running (prints the wake-up cycle counts for
-//! `cargo xtask bench` to subtract the tick grid).
+//! `cargo xtask bench` to subtract the tick grid); 8 IPC server and 9 IPC
+//! client with a capability in every call (the server drops it before
+//! the next receive); 10 the cost of a timer interrupt (a spin loop
+//! without and with a timer firing every tick); 11 idle (waits forever:
+//! the kernel counts the timer interrupts it takes); 12 spins through 20
+//! ticks of its own and reports which ticks it ran in (two of them at one
+//! priority share the CPU a tick at a time).
 
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use sotto_rt::ipc::{self, Message};
-use sotto_rt::{println, sync, sys};
+use sotto_rt::{cap, println, sync, sys};
 
 sotto_rt::entry!(main);
 
@@ -22,6 +28,10 @@ const ENDPOINT: u32 = 1;
 const SEMAPHORE: u32 = 2;
 const NOTE: u32 = 3;
 const TIMER: u32 = 4;
+/// The semaphore again, with the right to pass it on.
+const GRANTABLE: u32 = 6;
+/// Where the IPC server receives a capability.
+const RECEIVED: u32 = 7;
 
 const REPETITIONS: u32 = 10_000;
 
@@ -112,6 +122,77 @@ fn main(role: u32) {
             }
             sync::cancel(TIMER).expect("cancel");
             println!("bench timer-wake: {WAKES} wakes, phase sum {sum}");
+        }
+        8 => {
+            let mut request = ipc::receive(ENDPOINT, Some(RECEIVED)).expect("receive");
+            loop {
+                assert!(request.cap_received, "a capability with every call");
+                cap::delete(RECEIVED).expect("drop the capability");
+                let reply = Message {
+                    words: [request.message.words[0] + 1, 0, 0],
+                    len: 0,
+                    cap: None,
+                };
+                request = ipc::reply_receive(ENDPOINT, &reply, Some(RECEIVED))
+                    .expect("reply and receive");
+            }
+        }
+        9 => {
+            let mut value = 0;
+            measure("ipc-cap-round-trip", || {
+                let reply = ipc::call(
+                    ENDPOINT,
+                    &Message {
+                        words: [value, 0, 0],
+                        len: 0,
+                        cap: Some(GRANTABLE),
+                    },
+                    None,
+                )
+                .expect("call");
+                value = reply.message.words[0];
+            });
+            println!("bench ipc-cap-round-trip: {value} replies checked");
+            sys::exit(0);
+        }
+        10 => {
+            // About 1,000 ticks (10^9 instructions) of spinning; the same loop without any
+            // interrupt, then with a timer firing on every tick.
+            const SPINS: u32 = 200_000_000;
+            let spin = || {
+                for i in 0..SPINS {
+                    core::hint::black_box(i);
+                }
+            };
+            let window = || {
+                let (ticks, start) = (sys::ticks(), sys::cycles());
+                spin();
+                let counts = sys::cycles().wrapping_sub(start);
+                (sys::ticks().wrapping_sub(ticks), counts)
+            };
+            spin();
+            let (quiet_ticks, quiet) = window();
+            sync::arm_ticks(TIMER, 1, 1).expect("arm");
+            let (ticks, busy) = window();
+            sync::cancel(TIMER).expect("cancel");
+            println!(
+                "bench tick-cost: {ticks} interrupts, counts {busy} with them, {quiet} without ({quiet_ticks} ticks)"
+            );
+        }
+        11 => {
+            sync::wait(NOTE).expect("wait");
+        }
+        12 => {
+            let first = sys::ticks();
+            let (mut last, mut seen) = (first, 1);
+            while seen < 20 {
+                let now = sys::ticks();
+                if now != last {
+                    last = now;
+                    seen += 1;
+                }
+            }
+            println!("spun in {seen} ticks from tick {first} to tick {last}");
         }
         _ => println!("bench: unknown role {role}"),
     }

@@ -75,18 +75,21 @@ pub fn exit(code: ExitCode) -> ! {
 }
 
 /// The cycle counter (10 MHz on the `sim` machine).
+#[inline]
 pub fn read_ccount() -> u32 {
     // SAFETY: reads a special register; no memory is touched.
     unsafe { raw::sotto_read_ccount() }
 }
 
 /// Program the CCOMPARE0 comparator (this also clears its interrupt).
+#[inline]
 pub fn write_ccompare0(value: u32) {
     // SAFETY: writes a timer comparator; no memory is touched.
     unsafe { raw::sotto_write_ccompare0(value) }
 }
 
 /// Pending interrupts (INTERRUPT register).
+#[inline]
 pub fn pending_interrupts() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_interrupt() }
