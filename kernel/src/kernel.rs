@@ -204,7 +204,16 @@ pub struct Kernel<H: Hardware> {
     /// What the running revoke removed (kept here, in the kernel's static
     /// state, not on the stack of every trap).
     revoked: Revoked,
+    /// Bit `n`: service `n` holds a clock capability with READ (it may read
+    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
+    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
+    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
+    /// the hot paths test one bit instead of scanning a table.
+    clock_holders: u32,
 }
+
+// One bit per service in `clock_holders`.
+const _: () = assert!(MAX_SERVICES <= 32);
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
 type Regs = [u32; 5];
@@ -242,6 +251,7 @@ impl<H: Hardware> Kernel<H> {
             ticks: 0,
             tick_hz,
             revoked: Revoked::new(),
+            clock_holders: 0,
         }
     }
 
@@ -274,7 +284,37 @@ impl<H: Hardware> Kernel<H> {
                 self.mem_map(thread, u32::from(grant.slot), va, rights.bits())?;
             }
         }
+        self.refresh_clock(thread);
         Ok(thread)
+    }
+
+    /// Recompute whether service `space` holds a clock capability with READ
+    /// (a scan of its table: only where capabilities come or go).
+    fn refresh_clock(&mut self, space: usize) {
+        if space >= MAX_SERVICES {
+            return;
+        }
+        let holds = self
+            .caps
+            .iter_space(space as u8)
+            .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
+        let bit = 1u32 << space;
+        if holds {
+            self.clock_holders |= bit;
+        } else {
+            self.clock_holders &= !bit;
+        }
+    }
+
+    /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
+    /// clock capability (READ), else 0.
+    #[inline]
+    fn cycles_for(&self, thread: ThreadId) -> u32 {
+        if self.clock_holders & (1 << thread) != 0 {
+            self.hw.cycles()
+        } else {
+            0
+        }
     }
 
     fn ticks_for_us(&self, micros: u32) -> u64 {
@@ -407,9 +447,7 @@ impl<H: Hardware> Kernel<H> {
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
             }
-            Syscall::Cycles if self.holds(thread, ObjectKind::Clock, Rights::READ) => {
-                ok(self.hw.cycles())
-            }
+            Syscall::Cycles if self.clock_holders & (1 << thread) != 0 => ok(self.hw.cycles()),
             Syscall::Cycles => err(Error::MissingRight),
             Syscall::Ticks => Outcome::Return(Ok([self.ticks as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
@@ -530,14 +568,18 @@ impl<H: Hardware> Kernel<H> {
             return err(Error::BadArgument);
         };
         let badge = (args[3] != 0).then_some(args[3]);
-        Outcome::Return(self.caps.derive(from, to, rights, badge).map(|_| [0; 5]))
+        let derived = self.caps.derive(from, to, rights, badge).map(|_| [0; 5]);
+        self.refresh_clock(thread);
+        Outcome::Return(derived)
     }
 
     fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
         let space = thread as u8;
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
         let to = CapSpaces::<MAX_SERVICES>::slot_ref(space, to)?;
-        self.caps.move_cap(from, to)
+        let moved = self.caps.move_cap(from, to);
+        self.refresh_clock(thread);
+        moved
     }
 
     fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
@@ -581,6 +623,9 @@ impl<H: Hardware> Kernel<H> {
     /// `PeerGone`.
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
         let space = place.space as usize;
+        if cap.kind == ObjectKind::Clock {
+            self.refresh_clock(space);
+        }
         if space < self.services.len() && self.services[space].ending.is_none() {
             if cap.kind == ObjectKind::Memory {
                 self.narrow_mapping(space, cap.object);
@@ -694,17 +739,7 @@ impl<H: Hardware> Kernel<H> {
                     if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
                         queue.forget(waiter);
                     }
-                    [
-                        0,
-                        MsgInfo {
-                            signalled: true,
-                            ..MsgInfo::new(0)
-                        }
-                        .encode(),
-                        delivered,
-                        0,
-                        0,
-                    ]
+                    self.signalled_regs(waiter, delivered)
                 }
                 _ => [delivered, 0, 0, 0, 0],
             };
@@ -1009,6 +1044,9 @@ impl<H: Hardware> Kernel<H> {
             };
             if let Ok(cap) = self.caps.get(source).copied() {
                 received.cap_received = self.caps.derive(source, target, cap.rights, None).is_ok();
+                if cap.kind == ObjectKind::Clock {
+                    self.refresh_clock(to);
+                }
             }
         }
         received
@@ -1104,17 +1142,7 @@ impl<H: Hardware> Kernel<H> {
         {
             let pending = bits.poll();
             if pending != 0 {
-                return ok_regs([
-                    0,
-                    MsgInfo {
-                        signalled: true,
-                        ..MsgInfo::new(0)
-                    }
-                    .encode(),
-                    pending,
-                    0,
-                    0,
-                ]);
+                return ok_regs(self.signalled_regs(thread, pending));
             }
         }
         let info = MsgInfo::decode(raw_info);
@@ -1177,6 +1205,24 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// The results of a `RecvOrWait` that took notification bits `bits`:
+    /// a3 = 0, a4 = info (`signalled`), a5 = the bits, a6 = CCOUNT now (0
+    /// unless `thread` holds a clock capability), a7 = the tick count (low
+    /// 32 bits): what a tick-driven server reads first, without a syscall.
+    fn signalled_regs(&self, thread: ThreadId, bits: u32) -> Regs {
+        let info = MsgInfo {
+            signalled: true,
+            ..MsgInfo::new(0)
+        };
+        [
+            0,
+            info.encode(),
+            bits,
+            self.cycles_for(thread),
+            self.ticks as u32,
+        ]
+    }
+
     /// Take the next caller queued on `endpoint`, if any.
     fn next_caller(&mut self, endpoint: ObjectId) -> Option<ThreadId> {
         match self.objects.get_mut(endpoint as usize) {
@@ -1211,9 +1257,12 @@ impl<H: Hardware> Kernel<H> {
         let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
         let delivered = self.transfer(thread, caller, info, recv_slot);
         let words = self.services[caller].frame.a;
+        // a4: CCOUNT as the reply is delivered, for a caller that may read
+        // it (`Syscall::Call`): it times the call without a `Cycles` call.
+        let cycles = self.cycles_for(caller);
         self.wake_with(
             caller,
-            Ok([delivered.encode(), 0, words[5], words[6], words[7]]),
+            Ok([delivered.encode(), cycles, words[5], words[6], words[7]]),
         );
         Ok(true)
     }
@@ -1301,6 +1350,7 @@ impl<H: Hardware> Kernel<H> {
             .map(|(_, cap)| cap.object)
             .collect();
         self.caps.clear_space(thread as u8);
+        self.refresh_clock(thread);
         for endpoint in endpoints {
             self.fail_orphaned_callers(endpoint);
         }
@@ -1334,7 +1384,7 @@ mod tests {
     use sotto_abi::cap::{ObjectKind, Rights};
     use sotto_abi::layout::{PAGE_SIZE, USER_TEXT_BASE};
     use sotto_abi::manifest::{Cache, CapGrant, ObjectParams, TimerTarget};
-    use sotto_abi::syscall::MsgInfo;
+    use sotto_abi::syscall::{MsgInfo, NO_SLOT};
     use sotto_abi::{Error, Syscall};
 
     #[test]
@@ -2004,6 +2054,134 @@ mod tests {
             call(&mut k, blind, Syscall::Cycles, [0; 5]).0,
             status_of(Error::MissingRight)
         );
+    }
+
+    /// A reply carries CCOUNT in a4 to a caller holding a clock capability
+    /// (READ), 0 to one without; the kernel's cached flag follows the
+    /// capability as it is derived, deleted, revoked and transferred.
+    #[test]
+    fn a_reply_carries_the_cycle_counter_only_to_a_caller_with_a_clock() {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Clock,
+            ObjectParams::Notification,
+        ]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[
+                grant(0, 0, Rights::RECEIVE),
+                grant(1, 1, Rights::READ | Rights::GRANT),
+                grant(2, 2, Rights::RECEIVE),
+            ],
+        );
+        let timed = add(
+            &mut k,
+            "timed",
+            2,
+            &[
+                grant(0, 0, Rights::SEND),
+                grant(1, 1, Rights::READ | Rights::GRANT),
+            ],
+        );
+        let blind = add(
+            &mut k,
+            "blind",
+            2,
+            &[grant(0, 0, Rights::SEND), grant(2, 2, Rights::SEND)],
+        );
+        // One round trip of `caller` (a `CallTimeout` if `limit` is set);
+        // the server replies with words 7, 8, 9 and may send slot `cap`.
+        let round_trip = |k: &mut Kernel<TestHw>, caller: usize, limit: Option<u32>, cap: u32| {
+            call(k, server, Syscall::Recv, [0; 5]);
+            assert!(blocked(k, server));
+            let number = match limit {
+                Some(micros) => {
+                    k.services[caller].frame.a[8] = micros;
+                    Syscall::CallTimeout
+                }
+                None => Syscall::Call,
+            };
+            let receive_into = MsgInfo {
+                recv_slot: 5,
+                ..MsgInfo::new(0)
+            };
+            call(k, caller, number, [0, receive_into.encode(), 1, 2, 3]);
+            let info = MsgInfo {
+                send_cap: if cap == u32::MAX { NO_SLOT } else { cap as u8 },
+                ..MsgInfo::new(0)
+            };
+            assert_eq!(
+                call(k, server, Syscall::Reply, [0, info.encode(), 7, 8, 9]),
+                (0, [1, 0, 0, 0, 0])
+            );
+            let a = k.services[caller].frame.a;
+            (a[2], a[4], [a[5], a[6], a[7]])
+        };
+        assert_eq!(
+            round_trip(&mut k, timed, None, u32::MAX),
+            (0, 4242, [7, 8, 9])
+        );
+        assert_eq!(round_trip(&mut k, timed, Some(5_000), u32::MAX).1, 4242);
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX), (0, 0, [7, 8, 9]));
+        assert_eq!(round_trip(&mut k, blind, Some(u32::MAX), u32::MAX).1, 0);
+        // A copy keeps the right when the original goes; the last one
+        // going takes it.
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDerive, [1, 3, 1, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDelete, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(call(&mut k, timed, Syscall::Cycles, [0; 5]).0, 0);
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 4242);
+        assert_eq!(call(&mut k, timed, Syscall::CapMove, [3, 4, 0, 0, 0]).0, 0);
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 4242);
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDelete, [4, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, timed, Syscall::Cycles, [0; 5]).0,
+            status_of(Error::MissingRight)
+        );
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 0);
+        // A clock that arrives with a reply counts from that reply on.
+        assert_eq!(round_trip(&mut k, blind, None, 1).1, 4242);
+        assert_eq!(
+            call(&mut k, blind, Syscall::Cycles, [0; 5]),
+            (0, [4242, 0, 0, 0, 0])
+        );
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX).1, 4242);
+        // Revoking what was derived from the server's clock takes it again.
+        assert_eq!(
+            call(&mut k, server, Syscall::CapRevoke, [1, 0, 0, 0, 0]),
+            (0, [1, 0, 0, 0, 0])
+        );
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX).1, 0);
+        // A signalled `RecvOrWait`: a6 = CCOUNT (with a clock), a7 = ticks,
+        // whether the bits wake the server or were pending already.
+        k.tick(77);
+        call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert!(blocked(&k, server));
+        call(&mut k, blind, Syscall::NotifySignal, [2, 4, 0, 0, 0]);
+        let a = k.services[server].frame.a;
+        assert_eq!((a[2], a[3], a[5], a[6], a[7]), (0, 0, 4, 4242, 77));
+        assert!(MsgInfo::decode(a[4]).signalled);
+        call(&mut k, blind, Syscall::NotifySignal, [2, 1, 0, 0, 0]);
+        let (status, got) = call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert_eq!((status, got[2], got[3], got[4]), (0, 1, 4242, 77));
+        // Without a clock: no CCOUNT, the tick count still.
+        assert_eq!(
+            call(&mut k, server, Syscall::CapDelete, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        call(&mut k, blind, Syscall::NotifySignal, [2, 1, 0, 0, 0]);
+        let (status, got) = call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert_eq!((status, got[2], got[3], got[4]), (0, 1, 0, 77));
     }
 
     #[test]
