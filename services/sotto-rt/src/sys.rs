@@ -137,6 +137,12 @@ pub fn cycles() -> u32 {
     call(Syscall::Cycles, 0, 0, 0, 0).unwrap_or(0)
 }
 
+/// The cycle counter, or the kernel's error (`MissingRight` without a clock
+/// capability): whether this service may read it at all.
+pub fn try_cycles() -> Result<u32, Error> {
+    call(Syscall::Cycles, 0, 0, 0, 0)
+}
+
 /// Ticks since boot.
 pub fn ticks() -> u32 {
     call(Syscall::Ticks, 0, 0, 0, 0).unwrap_or(0)
