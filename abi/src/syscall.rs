@@ -193,6 +193,7 @@ impl MsgInfo {
 
     /// Pack into a register. Slot fields hold `slot + 1`, so an all-zero
     /// register is a plain message with no capability.
+    #[inline]
     pub const fn encode(self) -> u32 {
         (self.len as u32 & 0x1FFF)
             | ((self.cap_received as u32) << 13)
@@ -203,6 +204,7 @@ impl MsgInfo {
     }
 
     /// Unpack a register.
+    #[inline]
     pub const fn decode(raw: u32) -> MsgInfo {
         MsgInfo {
             len: (raw & 0x1FFF) as u16,
@@ -287,6 +289,7 @@ impl Error {
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
     /// codes come back as `None` inside `Err`).
+    #[inline]
     pub fn check(status: u32) -> Result<(), Option<Error>> {
         if status == 0 {
             return Ok(());

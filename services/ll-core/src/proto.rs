@@ -81,18 +81,24 @@ pub const MAX_BATCH: usize = 5;
 /// Local task indices of one client are below this (4 bits in [`RUN`]).
 pub const MAX_LOCAL: usize = 16;
 
-/// The words of a [`RUN`] call of the tasks with local indices `locals`
-/// (at most [`MAX_BATCH`], each below [`MAX_LOCAL`]) on kernel tick `tick`.
-pub fn run_words(tick: u32, locals: &[u8]) -> [u32; 3] {
-    let mut packed = 0;
-    for (i, local) in locals.iter().take(MAX_BATCH).enumerate() {
-        packed |= u32::from(*local & 0xF) << (4 * i);
-    }
-    [
-        RUN | (locals.len().min(MAX_BATCH) as u32) << 24,
-        tick,
-        packed,
-    ]
+/// The words of a [`RUN`] call on kernel tick `tick` of `count` tasks
+/// (1..=[`MAX_BATCH`]) whose local indices are `packed`, 4 bits each in
+/// run order ([`pack_locals`]).
+#[inline]
+pub fn run_words(tick: u32, count: usize, packed: u32) -> [u32; 3] {
+    [RUN | (count as u32) << 24, tick, packed]
+}
+
+/// Local indices (each below [`MAX_LOCAL`], at most [`MAX_BATCH`]) packed
+/// as a [`RUN`] call carries them.
+pub fn pack_locals(locals: &[u8]) -> u32 {
+    locals
+        .iter()
+        .take(MAX_BATCH)
+        .enumerate()
+        .fold(0, |packed, (i, local)| {
+            packed | u32::from(*local & 0xF) << (4 * i)
+        })
 }
 
 /// A [`RUN`] call's fields: the tick, how many tasks, and their packed
@@ -172,9 +178,12 @@ pub fn batch_cycles(words: [u32; 3], count: usize, start: u32, end: u32) -> [u32
 /// scheduler calls with that time limit and stops waiting then; a client
 /// whose handler returns at or after it knows its reply is lost and says
 /// [`Op::Resume`].
+#[inline]
 pub fn budget_end(tick: u32, period: u32) -> u32 {
     let period = period.max(1);
-    (tick / period).saturating_add(1).saturating_mul(period)
+    // The LL tick's start plus a period, at most the end of time (no
+    // 64-bit multiply: this is on every tick's path).
+    (tick - tick % period).saturating_add(period)
 }
 
 /// The time limit, in microseconds (the unit of `CallTimeout`), of a run
@@ -340,7 +349,8 @@ pub fn init_fields(words: [u32; 2]) -> (u32, u32, u32, u32) {
 mod tests {
     use super::{
         LlError, Op, Outcome, Policy, RUN, TaskState, batch_completed, batch_cycles, batch_reply,
-        budget_end, init_fields, init_words, local_at, run_fields, run_words, timeout_us,
+        budget_end, init_fields, init_words, local_at, pack_locals, run_fields, run_words,
+        timeout_us,
     };
 
     #[test]
@@ -373,6 +383,27 @@ mod tests {
             u32::MAX,
             "no wrap at the end of time"
         );
+        // As `(tick / period + 1) * period`, saturated, in every case.
+        let old = |tick: u32, period: u32| (tick / period).saturating_add(1).saturating_mul(period);
+        for period in [1, 2, 3, 4, 7, 255, 1000, u32::MAX / 2, u32::MAX] {
+            for tick in [
+                0,
+                1,
+                5,
+                41,
+                999,
+                u32::MAX / 2,
+                u32::MAX - 300,
+                u32::MAX - 1,
+                u32::MAX,
+            ] {
+                assert_eq!(
+                    budget_end(tick, period),
+                    old(tick, period),
+                    "{tick} {period}"
+                );
+            }
+        }
     }
 
     /// Review S: ll-sched gave a run `left * ceil(10^6 / tick_hz)` µs and
@@ -406,12 +437,15 @@ mod tests {
 
     #[test]
     fn a_run_call_names_up_to_five_tasks_by_local_index() {
-        let words = run_words(77, &[3, 15, 0, 9, 1]);
+        let words = run_words(77, 5, pack_locals(&[3, 15, 0, 9, 1]));
         let (tick, count, packed) = run_fields(words).unwrap();
         assert_eq!((tick, count), (77, 5));
         let locals: Vec<usize> = (0..count).map(|i| local_at(packed, i)).collect();
         assert_eq!(locals, vec![3, 15, 0, 9, 1]);
-        assert_eq!(run_fields(run_words(5, &[2])), Some((5, 1, 2)));
+        assert_eq!(
+            run_fields(run_words(5, 1, pack_locals(&[2]))),
+            Some((5, 1, 2))
+        );
         assert_eq!(run_fields([RUN, 1, 2]), None, "no count");
         assert_eq!(run_fields([RUN | 6 << 24, 1, 2]), None, "too many");
         assert_eq!(run_fields([0x1234, 1, 2]), None);

@@ -122,49 +122,31 @@ pub struct TickStats {
     pub cut_off: u32,
 }
 
-/// Consecutive due tasks of one owner, run by one call into it, in order.
+/// Consecutive due tasks of one owner, run by one call into it, in order
+/// (small: it is handed out once per call, on the tick's path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Batch {
     /// Their owner.
     pub owner: u32,
+    /// Their local indices, 4 bits each in run order, as the `RUN` call
+    /// carries them ([`crate::proto::run_words`]).
+    pub locals: u32,
     len: u8,
     /// Their places in the table.
     at: [u8; MAX_BATCH],
-    /// Their ids.
-    ids: [u32; MAX_BATCH],
-    /// Their local indices.
-    locals: [u8; MAX_BATCH],
 }
 
 impl Batch {
-    fn new(owner: u32) -> Batch {
-        Batch {
-            owner,
-            len: 0,
-            at: [0; MAX_BATCH],
-            ids: [0; MAX_BATCH],
-            locals: [0; MAX_BATCH],
-        }
-    }
-
     /// How many tasks.
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
     /// Whether it has none (never, from [`LlScheduler::next_batch`]).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Their ids, in run order.
-    pub fn ids(&self) -> &[u32] {
-        &self.ids[..self.len()]
-    }
-
-    /// Their local indices, in run order (the words of the `RUN` call).
-    pub fn locals(&self) -> &[u8] {
-        &self.locals[..self.len()]
     }
 }
 
@@ -347,7 +329,12 @@ impl LlScheduler {
     /// scheduler serves none meanwhile), so the table stays as it is.
     pub fn next_batch(&mut self, max: impl Fn(u32) -> usize) -> Option<Batch> {
         let tick = self.walk_tick;
-        let mut batch: Option<Batch> = None;
+        let mut batch = Batch {
+            owner: 0,
+            locals: 0,
+            len: 0,
+            at: [0; MAX_BATCH],
+        };
         let mut limit = 1;
         while let Some(task) = self.tasks.get_mut(self.walk_next) {
             if task.state != TaskState::Queued
@@ -367,24 +354,28 @@ impl LlScheduler {
                 self.walk_next += 1;
                 continue;
             }
-            if let Some(batch) = &batch
-                && (batch.owner != task.owner || batch.len() >= limit)
-            {
+            let n = batch.len();
+            if n == 0 {
+                batch.owner = task.owner;
+                limit = max(task.owner).clamp(1, MAX_BATCH);
+            } else if batch.owner != task.owner || n >= limit {
                 break;
             }
-            if batch.is_none() {
-                limit = max(task.owner).clamp(1, MAX_BATCH);
-            }
-            let batch = batch.get_or_insert(Batch::new(task.owner));
-            let n = batch.len();
             batch.at[n] = self.walk_next as u8;
-            batch.ids[n] = task.id;
-            batch.locals[n] = task.local;
+            batch.locals |= u32::from(task.local) << (4 * n);
             batch.len += 1;
             task.state = TaskState::Running;
             self.walk_next += 1;
         }
-        batch
+        (batch.len > 0).then_some(batch)
+    }
+
+    /// The id of the `i`-th task of `batch`.
+    #[inline]
+    pub fn batch_id(&self, batch: &Batch, i: usize) -> u32 {
+        self.tasks
+            .get(usize::from(batch.at[i % MAX_BATCH]))
+            .map_or(u32::MAX, |task| task.id)
     }
 
     /// A batch ran: its `i`-th task took `cycles[i]` and completed if bit
@@ -437,7 +428,7 @@ impl LlScheduler {
         cycles: u32,
         longer: Option<u32>,
     ) -> Option<Overrun> {
-        let overrun = self.timed_out(batch.ids[0], cycles, longer);
+        let overrun = self.timed_out(self.batch_id(batch, 0), cycles, longer);
         for &at in &batch.at[1..batch.len()] {
             if let Some(task) = self.tasks.get_mut(usize::from(at)) {
                 task.stats.missed += 1;
@@ -636,16 +627,28 @@ mod tests {
         s.start_tick(tick);
         let mut ran = Vec::new();
         while let Some(batch) = s.next_batch(|_| max) {
-            let completed = batch
-                .ids()
+            let ids = ids(s, &batch);
+            let completed = ids
                 .iter()
                 .enumerate()
                 .filter(|(_, id)| outcome(**id) == Outcome::Completed)
                 .fold(0, |bits, (i, _)| bits | 1 << i);
             s.finish_batch(&batch, &[100; 5], completed);
-            ran.push((batch.owner, batch.ids().to_vec()));
+            ran.push((batch.owner, ids));
         }
         ran
+    }
+
+    /// The ids of a batch's tasks, in run order.
+    fn ids(s: &LlScheduler, batch: &Batch) -> Vec<u32> {
+        (0..batch.len()).map(|i| s.batch_id(batch, i)).collect()
+    }
+
+    /// Its local indices, in run order.
+    fn locals(batch: &Batch) -> Vec<u32> {
+        (0..batch.len())
+            .map(|i| batch.locals >> (4 * i) & 0xF)
+            .collect()
     }
 
     /// The tasks run on tick `tick`, one call each, in order.
@@ -796,7 +799,7 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(batch) = s.next_batch(|owner| if owner == A { 2 } else { 5 }) {
             s.finish_batch(&batch, &[1, 2], 0);
-            seen.push(batch.ids().to_vec());
+            seen.push(ids(&s, &batch));
         }
         assert_eq!(
             seen,
@@ -812,7 +815,7 @@ mod tests {
         // B stalled: its runs are missed and do not split A's batches; at
         // most five a call.
         let batch = first_batch(&mut s, 2, 5);
-        assert_eq!(batch.ids(), &[b_first]);
+        assert_eq!(ids(&s, &batch), vec![b_first]);
         s.timed_out_batch(&batch, 10_000, None).unwrap();
         let total = |s: &mut LlScheduler| -> Vec<u64> {
             [a[0], a[1], a[3], a[4], a[5], a[6]]
@@ -824,7 +827,7 @@ mod tests {
         let mut rest = Vec::new();
         while let Some(batch) = s.next_batch(|_| 5) {
             s.finish_batch(&batch, &[10, 20, 30, 40, 50], 0b10);
-            rest.push(batch.ids().to_vec());
+            rest.push(ids(&s, &batch));
         }
         assert_eq!(
             rest,
@@ -870,11 +873,11 @@ mod tests {
         }
         // In run order: a3, a0 (priority 0, queued in that order), b0, a2.
         let batch = first_batch(&mut s, 0, 5);
-        assert_eq!(batch.ids(), &[a3, a0]);
-        assert_eq!(batch.locals(), &[1, 0]);
+        assert_eq!(ids(&s, &batch), vec![a3, a0]);
+        assert_eq!(locals(&batch), vec![1, 0]);
         s.finish_batch(&batch, &[0, 0], 0);
-        assert_eq!(s.next_batch(|_| 5).unwrap().locals(), &[0]);
-        assert_eq!(s.next_batch(|_| 5).unwrap().locals(), &[2]);
+        assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![0]);
+        assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![2]);
     }
 
     /// A batch cut off at its budget: its first task is charged the run,
@@ -888,7 +891,7 @@ mod tests {
             s.schedule(A, id).unwrap();
         }
         let batch = first_batch(&mut s, 0, 5);
-        assert_eq!(batch.ids(), &ids[..]);
+        assert_eq!(super::tests::ids(&s, &batch), ids);
         let overrun = s.timed_out_batch(&batch, 10_000, None).unwrap();
         assert_eq!((overrun.task, overrun.cause), (ids[0], Cause::Budget));
         assert_eq!(s.next_batch(|_| 5), None);
@@ -1047,10 +1050,10 @@ mod tests {
         s.schedule(A, greedy).unwrap();
         s.schedule(B, modest).unwrap();
         let first = first_batch(&mut s, 0, 5);
-        assert_eq!((first.owner, first.ids()), (A, &[greedy][..]));
+        assert_eq!((first.owner, ids(&s, &first)), (A, vec![greedy]));
         s.finish_batch(&first, &[9_700], 0);
         let second = s.next_batch(|_| 5).unwrap();
-        assert_eq!((second.owner, second.ids()), (B, &[modest][..]));
+        assert_eq!((second.owner, ids(&s, &second)), (B, vec![modest]));
         // Cut off after 300 cycles: the greedy run (9,700) took the tick.
         let overrun = s.timed_out_batch(&second, 300, Some(greedy)).unwrap();
         assert_eq!(
@@ -1067,7 +1070,7 @@ mod tests {
         assert_eq!(run_tick(&mut s, 1, |_| Outcome::Reschedule), vec![modest]);
         // A run cut off by itself (no longer run before it) is its own.
         let first = first_batch(&mut s, 2, 5);
-        assert_eq!(first.ids(), &[greedy]);
+        assert_eq!(ids(&s, &first), vec![greedy]);
         s.finish_batch(&first, &[50], 0);
         let batch = s.next_batch(|_| 5).unwrap();
         let alone = s.timed_out_batch(&batch, 9_900, None).unwrap();
@@ -1086,7 +1089,7 @@ mod tests {
         // Tick 0: `stuck` runs first and is cut off; `other` still runs;
         // `sibling`, of the same owner, does not.
         let batch = first_batch(&mut s, 0, 5);
-        assert_eq!((batch.owner, batch.ids()), (A, &[stuck][..]));
+        assert_eq!((batch.owner, ids(&s, &batch)), (A, vec![stuck]));
         let overrun = s.timed_out_batch(&batch, 9_800, None).unwrap();
         assert_eq!(
             (overrun.task, overrun.owner, overrun.policy, overrun.cause),
@@ -1094,7 +1097,7 @@ mod tests {
         );
         assert!(s.stalled(A) && !s.stalled(B));
         let batch = s.next_batch(|_| 5).unwrap();
-        assert_eq!((batch.owner, batch.ids()), (B, &[other][..]));
+        assert_eq!((batch.owner, ids(&s, &batch)), (B, vec![other]));
         s.finish_batch(&batch, &[100], 0);
         assert_eq!(s.next_batch(|_| 5), None, "sibling's owner is stalled");
         // The tick took the whole period, but it is charged once.

@@ -62,6 +62,8 @@ struct Ll {
     cycles_per_tick: u32,
     /// Kernel ticks per second (a run's time limit is in microseconds).
     tick_hz: u32,
+    /// The time limit of a call with a whole LL tick left (most are).
+    full_timeout: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
     /// first), to see ticks that never ran; across the wrap of the
@@ -167,7 +169,11 @@ impl Ll {
             // past the next kernel tick of a multi-tick LL period).
             return 0;
         };
-        let missed = self.tasks.missed(last, ll_tick);
+        let missed = if ll_tick.wrapping_sub(last) > 1 {
+            self.tasks.missed(last, ll_tick)
+        } else {
+            0
+        };
         if missed > 0 {
             println!(
                 "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
@@ -218,12 +224,16 @@ impl Ll {
             let result = ipc::call_timeout(
                 slot,
                 &Message {
-                    words: run_words(tick, batch.locals()),
+                    words: run_words(tick, batch.len(), batch.locals),
                     len: 0,
                     cap: None,
                 },
                 None,
-                timeout_us(left, self.tick_hz),
+                if left == self.period {
+                    self.full_timeout
+                } else {
+                    timeout_us(left, self.tick_hz)
+                },
             );
             match result {
                 Ok(reply) => {
@@ -235,7 +245,8 @@ impl Ll {
                         &cycles,
                         batch_completed(words, batch.len()),
                     );
-                    for (i, (&id, &spent)) in batch.ids().iter().zip(&cycles).enumerate() {
+                    for (i, &spent) in cycles.iter().take(batch.len()).enumerate() {
+                        let id = self.tasks.batch_id(&batch, i);
                         if longest.is_none_or(|(_, most)| spent > most) {
                             longest = Some((id, spent));
                         }
@@ -258,7 +269,7 @@ impl Ll {
                         self.overrun(now, &overrun);
                     }
                     if longest.is_none_or(|(_, most)| spent > most) {
-                        longest = Some((batch.ids()[0], spent));
+                        longest = Some((self.tasks.batch_id(&batch, 0), spent));
                     }
                 }
                 Err(error) => {
@@ -414,6 +425,7 @@ fn main(arg: u32) {
         period,
         cycles_per_tick,
         tick_hz,
+        full_timeout: timeout_us(period, tick_hz),
         armed: false,
         clock: LlClock::armed(0, period),
         ll_ticks: 0,

@@ -69,6 +69,7 @@ fn args(slot: Slot, message: &Message, receive_into: Option<Slot>) -> [u32; 5] {
 
 /// Call `endpoint` and wait for the reply; a capability in the reply lands
 /// in `receive_into`.
+#[inline]
 pub fn call(
     endpoint: Slot,
     message: &Message,
@@ -87,6 +88,7 @@ pub fn call(
 /// expiry it fails with [`Error::TimedOut`]: a call not yet received is
 /// withdrawn, and the reply to one already received is dropped by the
 /// kernel when it comes (the server is not told).
+#[inline]
 pub fn call_timeout(
     endpoint: Slot,
     message: &Message,
@@ -105,6 +107,7 @@ pub fn call_timeout(
 }
 
 /// Wait for a call on `endpoint`; a capability in it lands in `receive_into`.
+#[inline]
 pub fn receive(endpoint: Slot, receive_into: Option<Slot>) -> Result<Received, Error> {
     let [badge, raw_info, w0, w1, w2] = call_regs(
         Syscall::Recv,
@@ -123,6 +126,7 @@ pub fn reply(message: &Message) -> Result<bool, Error> {
 /// the reply was dropped (its caller timed out or ended): then `Ok(None)`
 /// at once, nothing received, so the server can tell the caller it is
 /// listening again before it waits.
+#[inline]
 pub fn reply_receive_unless_dropped(
     endpoint: Slot,
     message: &Message,
@@ -182,6 +186,7 @@ pub fn receive_or_wait(
 /// [`receive_or_wait`], and for a signal when the kernel took it: the
 /// cycle counter and the tick count, read by the kernel (no `Cycles` or
 /// `Ticks` call). For a call, both are 0.
+#[inline]
 pub fn receive_or_wait_at(
     endpoint: Slot,
     notification: Slot,
