@@ -150,6 +150,26 @@ impl Batch {
     }
 }
 
+/// What [`LlScheduler::finish_batch`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// Bit `i`: the batch's `i`-th task completed.
+    pub completed: u32,
+    /// The place in the batch of the first of its longest runs.
+    pub longest: usize,
+    /// Its cycles.
+    pub most: u32,
+}
+
+impl TickStats {
+    #[inline]
+    fn add_tick(&mut self, cycles: u32) {
+        self.ticks += 1;
+        self.total_cycles += u64::from(cycles);
+        self.max_cycles = self.max_cycles.max(cycles);
+    }
+}
+
 /// The LL scheduler's state (lives on `ll-sched`'s heap).
 pub struct LlScheduler {
     /// In run order: priority, then the order they were queued.
@@ -378,27 +398,43 @@ impl LlScheduler {
             .map_or(u32::MAX, |task| task.id)
     }
 
-    /// A batch ran: its `i`-th task took `cycles[i]` and completed if bit
-    /// `i` of `completed` is set (else it is queued again). Returns the
-    /// bits of those that completed.
-    pub fn finish_batch(&mut self, batch: &Batch, cycles: &[u32], completed: u32) -> u32 {
-        let mut done = 0;
+    /// A batch ran: its `i`-th task took the `i`-th of `cycles` (0 if
+    /// there are fewer) and completed if bit `i` of `completed` is set
+    /// (else it is queued again). Returns the bits of those that
+    /// completed, and the first of the longest runs: its place in the
+    /// batch and its cycles.
+    pub fn finish_batch(
+        &mut self,
+        batch: &Batch,
+        cycles: impl IntoIterator<Item = u32>,
+        completed: u32,
+    ) -> Finished {
+        let mut finished = Finished {
+            completed: 0,
+            longest: 0,
+            most: 0,
+        };
+        let mut cycles = cycles.into_iter();
         for i in 0..batch.len() {
             let outcome = if completed & 1 << i != 0 {
                 Outcome::Completed
             } else {
                 Outcome::Reschedule
             };
-            let cycles = cycles.get(i).copied().unwrap_or(0);
-            if self.finish_at(usize::from(batch.at[i]), cycles, outcome) {
-                done |= 1 << i;
+            let spent = cycles.next().unwrap_or(0);
+            if i == 0 || spent > finished.most {
+                (finished.longest, finished.most) = (i, spent);
+            }
+            if self.finish_at(usize::from(batch.at[i]), spent, outcome) {
+                finished.completed |= 1 << i;
             }
         }
-        done
+        finished
     }
 
     /// The run of the task at `at` ended: account `cycles`; the task is
     /// queued again or done. Returns whether it completed.
+    #[inline]
     fn finish_at(&mut self, at: usize, cycles: u32, outcome: Outcome) -> bool {
         let Some(task) = self.tasks.get_mut(at) else {
             return false;
@@ -444,7 +480,7 @@ impl LlScheduler {
     /// each of its tasks counts a run ending its work, of `cycles` for the
     /// first.
     pub fn abandon_batch(&mut self, batch: &Batch, cycles: u32) {
-        self.finish_batch(batch, &[cycles], u32::MAX);
+        self.finish_batch(batch, [cycles], u32::MAX);
     }
 
     /// Close a tick whose work took `cycles` of a `period_cycles` tick;
@@ -455,11 +491,9 @@ impl LlScheduler {
         period_cycles: u32,
         longest: Option<u32>,
     ) -> Option<Overrun> {
-        for stats in [&mut self.window, &mut self.total] {
-            stats.ticks += 1;
-            stats.total_cycles += u64::from(cycles);
-            stats.max_cycles = stats.max_cycles.max(cycles);
-        }
+        // (Both by hand: a loop over the two is an iterator on every tick.)
+        self.window.add_tick(cycles);
+        self.total.add_tick(cycles);
         if core::mem::take(&mut self.charged) || cycles <= period_cycles {
             return None;
         }
@@ -600,11 +634,21 @@ impl LlScheduler {
         cancelled
     }
 
-    /// Every task: id, owner, priority, period, statistics (for reports).
+    /// Every task: id, owner, priority, period, statistics (for reports),
+    /// by id (the order they were made, whatever order they run in).
     pub fn each(&self) -> impl Iterator<Item = (u32, u32, u8, u16, TaskStats)> + '_ {
-        self.tasks
-            .iter()
-            .map(|task| (task.id, task.owner, task.priority, task.period, task.stats))
+        // The next id above the last one each time: no allocation, and
+        // the table is small.
+        let mut last: Option<u32> = None;
+        core::iter::from_fn(move || {
+            let task = self
+                .tasks
+                .iter()
+                .filter(|task| last.is_none_or(|last| task.id > last))
+                .min_by_key(|task| task.id)?;
+            last = Some(task.id);
+            Some((task.id, task.owner, task.priority, task.period, task.stats))
+        })
     }
 }
 
@@ -633,7 +677,7 @@ mod tests {
                 .enumerate()
                 .filter(|(_, id)| outcome(**id) == Outcome::Completed)
                 .fold(0, |bits, (i, _)| bits | 1 << i);
-            s.finish_batch(&batch, &[100; 5], completed);
+            s.finish_batch(&batch, [100; 5], completed);
             ran.push((batch.owner, ids));
         }
         ran
@@ -798,7 +842,7 @@ mod tests {
         s.start_tick(1);
         let mut seen = Vec::new();
         while let Some(batch) = s.next_batch(|owner| if owner == A { 2 } else { 5 }) {
-            s.finish_batch(&batch, &[1, 2], 0);
+            s.finish_batch(&batch, [1, 2], 0);
             seen.push(ids(&s, &batch));
         }
         assert_eq!(
@@ -826,7 +870,7 @@ mod tests {
         let before = total(&mut s);
         let mut rest = Vec::new();
         while let Some(batch) = s.next_batch(|_| 5) {
-            s.finish_batch(&batch, &[10, 20, 30, 40, 50], 0b10);
+            s.finish_batch(&batch, [10, 20, 30, 40, 50], 0b10);
             rest.push(ids(&s, &batch));
         }
         assert_eq!(
@@ -875,7 +919,7 @@ mod tests {
         let batch = first_batch(&mut s, 0, 5);
         assert_eq!(ids(&s, &batch), vec![a3, a0]);
         assert_eq!(locals(&batch), vec![1, 0]);
-        s.finish_batch(&batch, &[0, 0], 0);
+        s.finish_batch(&batch, [0, 0], 0);
         assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![0]);
         assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![2]);
     }
@@ -915,6 +959,23 @@ mod tests {
             batches(&mut s, 2, 5, |_| Outcome::Reschedule),
             vec![(A, vec![ids[1]])]
         );
+    }
+
+    #[test]
+    fn reports_list_tasks_by_id_whatever_order_they_run_in() {
+        let mut s = LlScheduler::new(8);
+        let late = s.init(A, 9, 0, 1, 0).unwrap();
+        let early = s.init(B, 0, 0, 1, 0).unwrap();
+        let middle = s.init(A, 5, 0, 1, 0).unwrap();
+        for (owner, id) in [(B, early), (A, middle), (A, late)] {
+            s.schedule(owner, id).unwrap();
+        }
+        assert_eq!(
+            run_tick(&mut s, 0, |_| Outcome::Reschedule),
+            vec![early, middle, late]
+        );
+        let ids: Vec<u32> = s.each().map(|(id, ..)| id).collect();
+        assert_eq!(ids, vec![late, early, middle]);
     }
 
     #[test]
@@ -1051,7 +1112,7 @@ mod tests {
         s.schedule(B, modest).unwrap();
         let first = first_batch(&mut s, 0, 5);
         assert_eq!((first.owner, ids(&s, &first)), (A, vec![greedy]));
-        s.finish_batch(&first, &[9_700], 0);
+        s.finish_batch(&first, [9_700], 0);
         let second = s.next_batch(|_| 5).unwrap();
         assert_eq!((second.owner, ids(&s, &second)), (B, vec![modest]));
         // Cut off after 300 cycles: the greedy run (9,700) took the tick.
@@ -1071,7 +1132,7 @@ mod tests {
         // A run cut off by itself (no longer run before it) is its own.
         let first = first_batch(&mut s, 2, 5);
         assert_eq!(ids(&s, &first), vec![greedy]);
-        s.finish_batch(&first, &[50], 0);
+        s.finish_batch(&first, [50], 0);
         let batch = s.next_batch(|_| 5).unwrap();
         let alone = s.timed_out_batch(&batch, 9_900, None).unwrap();
         assert_eq!((alone.task, alone.stalled), (modest, Some(B)));
@@ -1098,7 +1159,7 @@ mod tests {
         assert!(s.stalled(A) && !s.stalled(B));
         let batch = s.next_batch(|_| 5).unwrap();
         assert_eq!((batch.owner, ids(&s, &batch)), (B, vec![other]));
-        s.finish_batch(&batch, &[100], 0);
+        s.finish_batch(&batch, [100], 0);
         assert_eq!(s.next_batch(|_| 5), None, "sibling's owner is stalled");
         // The tick took the whole period, but it is charged once.
         assert_eq!(s.end_tick(10_500, 10_000, Some(stuck)), None);

@@ -240,18 +240,21 @@ impl Ll {
                     let words = reply.message.words;
                     let cycles = batch_cycles(words, batch.len(), mark, reply.cycles);
                     mark = reply.cycles;
-                    let done = self.tasks.finish_batch(
+                    let finished = self.tasks.finish_batch(
                         &batch,
-                        &cycles,
+                        cycles,
                         batch_completed(words, batch.len()),
                     );
-                    for (i, &spent) in cycles.iter().take(batch.len()).enumerate() {
-                        let id = self.tasks.batch_id(&batch, i);
-                        if longest.is_none_or(|(_, most)| spent > most) {
-                            longest = Some((id, spent));
-                        }
-                        if done & 1 << i != 0 {
-                            self.completed(owner, id, now);
+                    if longest.is_none_or(|(_, most)| finished.most > most) {
+                        let id = self.tasks.batch_id(&batch, finished.longest);
+                        longest = Some((id, finished.most));
+                    }
+                    if finished.completed != 0 {
+                        for i in 0..batch.len() {
+                            if finished.completed & 1 << i != 0 {
+                                let id = self.tasks.batch_id(&batch, i);
+                                self.completed(owner, id, now);
+                            }
                         }
                     }
                 }
@@ -441,6 +444,8 @@ fn main(arg: u32) {
         heap_size / 1024,
         ll.tasks.memory_use() + ll.clients.memory_use()
     );
+    // LL ticks until the next report.
+    let mut until_report = report_every;
     loop {
         let inbox = ll.inbox;
         match ipc::receive_or_wait_at(ENDPOINT, TICK, Some(inbox)) {
@@ -466,12 +471,16 @@ fn main(arg: u32) {
                 }
             }
             Ok((Event::Signal(_), time)) => {
-                let before = ll.ll_ticks;
-                ll.ll_ticks = ll.ll_ticks.wrapping_add(ll.tick(time));
+                let passed = ll.tick(time);
+                ll.ll_ticks = ll.ll_ticks.wrapping_add(passed);
                 // Every `report_every` LL ticks, or once when missed
-                // ticks jump past a multiple of it.
-                if ll.ll_ticks / report_every != before / report_every {
+                // ticks jump past a multiple of it (counted down: no
+                // division on every tick).
+                if passed >= until_report {
                     ll.report(ll.ll_ticks);
+                    until_report = report_every - ll.ll_ticks % report_every;
+                } else {
+                    until_report -= passed;
                 }
             }
             Err(error) => println!("receive failed: {error:?}"),
