@@ -396,3 +396,20 @@ fn a_client_that_serves_late_is_not_stalled_for_good() {
         run.console
     );
 }
+
+/// Consecutive due tasks of one client run in one call (a batch), in
+/// order, and each is charged its own cycles (the client reports when
+/// each ended; the reply brings the kernel's count at its delivery).
+#[test]
+fn a_batch_of_one_clients_tasks_charges_each_its_own_cycles() {
+    let run = run(&[Start::new("ll-a", 19)]);
+    passed(&run, "ll-a", 19);
+    let costs = run
+        .lines_of("ll-a")
+        .into_iter()
+        .find(|line| line.starts_with("batch: "))
+        .unwrap_or_default()
+        .to_owned();
+    println!("{costs}");
+    assert!(!costs.is_empty(), "{}", run.console);
+}

@@ -150,8 +150,10 @@ impl Scheduler {
                         locals_done |= 1 << local;
                         self.live.set(self.live.get().saturating_sub(1));
                     }
-                    if i + 1 < tasks {
-                        ends[i] = sotto_rt::sys::cycles();
+                    if i + 1 < tasks
+                        && let Some(end) = ends.get_mut(i)
+                    {
+                        *end = sotto_rt::sys::cycles();
                     }
                 }
             } else {
