@@ -189,8 +189,10 @@ pub struct LlScheduler {
 }
 
 impl LlScheduler {
-    /// Room for `max_tasks` tasks, allocated now.
+    /// Room for `max_tasks` tasks (at most 255: a batch names its tasks'
+    /// places in a byte), allocated now.
     pub fn new(max_tasks: usize) -> LlScheduler {
+        let max_tasks = max_tasks.min(usize::from(u8::MAX));
         LlScheduler {
             tasks: Vec::with_capacity(max_tasks),
             max_tasks,
@@ -356,37 +358,40 @@ impl LlScheduler {
             at: [0; MAX_BATCH],
         };
         let mut limit = 1;
-        while let Some(task) = self.tasks.get_mut(self.walk_next) {
+        let mut n = 0;
+        // The place walked, in a local (not re-read through `self`).
+        let mut next = self.walk_next;
+        while let Some(task) = self.tasks.get_mut(next) {
             if task.state != TaskState::Queued
                 || (task.period != 1 && tick % u32::from(task.period) != u32::from(task.phase))
             {
-                self.walk_next += 1;
+                next += 1;
                 continue;
             }
-            if task.stalled {
-                task.stats.missed += 1;
+            if task.stalled || task.skip_next {
+                if task.stalled {
+                    task.stats.missed += 1;
+                }
                 task.skip_next = false;
-                self.walk_next += 1;
+                next += 1;
                 continue;
             }
-            if task.skip_next {
-                task.skip_next = false;
-                self.walk_next += 1;
-                continue;
-            }
-            let n = batch.len();
             if n == 0 {
                 batch.owner = task.owner;
                 limit = max(task.owner).clamp(1, MAX_BATCH);
             } else if batch.owner != task.owner || n >= limit {
                 break;
             }
-            batch.at[n] = self.walk_next as u8;
+            if let Some(at) = batch.at.get_mut(n) {
+                *at = next as u8;
+            }
             batch.locals |= u32::from(task.local) << (4 * n);
-            batch.len += 1;
+            n += 1;
             task.state = TaskState::Running;
-            self.walk_next += 1;
+            next += 1;
         }
+        self.walk_next = next;
+        batch.len = n as u8;
         (batch.len > 0).then_some(batch)
     }
 

@@ -38,6 +38,7 @@ pub struct Received {
     pub cycles: u32,
 }
 
+#[inline]
 fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
     MsgInfo {
         send_cap: message.cap.map_or(NO_SLOT, |slot| slot as u8),
@@ -47,6 +48,7 @@ fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
     .encode()
 }
 
+#[inline]
 fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
     let info = MsgInfo::decode(raw_info);
     Received {
@@ -62,6 +64,7 @@ fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
 }
 
 /// Registers a3..a7 of an IPC call: the slot, the info word, the words.
+#[inline]
 fn args(slot: Slot, message: &Message, receive_into: Option<Slot>) -> [u32; 5] {
     let [w0, w1, w2] = message.words;
     [slot, info(message, receive_into), w0, w1, w2]
