@@ -413,3 +413,26 @@ fn a_batch_of_one_clients_tasks_charges_each_its_own_cycles() {
     println!("{costs}");
     assert!(!costs.is_empty(), "{}", run.console);
 }
+
+/// A batch cut off at its budget: its first task is charged, its client is
+/// stalled until `Resume`, which says the late second task completed.
+#[test]
+fn a_batch_cut_off_reports_its_late_completions_with_resume() {
+    let run = run(&[Start::new("ll-a", 20)]);
+    passed(&run, "ll-a", 20);
+    let sched = run.lines_of("ll-sched");
+    assert!(
+        sched.iter().any(|line| line.starts_with("OVERRUN at tick ")
+            && line.contains("no reply by the end of the LL tick")
+            && line.contains("charged to task 0 of client 1")),
+        "{}",
+        run.console
+    );
+    assert!(
+        sched.iter().any(
+            |line| line.starts_with("client 1 answers again (task 0 returned Reschedule late)")
+        ),
+        "{}",
+        run.console
+    );
+}

@@ -18,7 +18,8 @@
 //! of its tick, 200 runs, 17 the SOF boot test with 3 ms of other work
 //! between scheduling the task and serving it, 18 after 20 ms, 20 runs of
 //! 300 cycles each that must not be charged, 19 a batch: three tasks due
-//! on the same ticks, one of them spinning, each charged its own cycles.
+//! on the same ticks, one of them spinning, each charged its own cycles,
+//! 20 a batch cut off at its budget whose second task completes late.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -425,6 +426,48 @@ fn batch_costs() {
     );
 }
 
+/// Two tasks in one batch; the second spins 1.5 ticks on its third run
+/// and completes then, after its batch was cut off: the late reply is
+/// dropped, `serve` tells ll-sched which tasks of the batch completed
+/// (`Resume`), and the first task goes on to its fifth run.
+fn batch_cut_off() {
+    let scheduler = connect();
+    let first = Task::new(0, 1).create(&scheduler).expect("init");
+    let second = Task::new(0, 1).create(&scheduler).expect("init");
+    first.schedule().expect("schedule");
+    second.schedule().expect("schedule");
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.task == second.id {
+                if run.count < 3 {
+                    return Outcome::Reschedule;
+                }
+                let start = sys::cycles();
+                while sys::cycles().wrapping_sub(start) < 15_000 {}
+                return Outcome::Completed;
+            }
+            done_after(run.count, 5)
+        })
+        .expect("serve");
+    check(
+        "the late task completed (its outcome came with Resume)",
+        second.state() == Ok(TaskState::Completed),
+    );
+    check(
+        "the late task ran twice in time and missed the two cut-off ticks",
+        second.counts() == Ok((2, 0)) && second.missed() == Ok(2),
+    );
+    check(
+        "the batch's first task ran 5 times and was charged the cut-off",
+        first.counts() == Ok((5, 1)) && first.missed() == Ok(1),
+    );
+    check(
+        "the first task completed",
+        first.state() == Ok(TaskState::Completed),
+    );
+}
+
 fn errors() {
     // Let another client register and make its task first.
     sys::sleep_us(5_000);
@@ -565,6 +608,7 @@ fn main(arg: u32) {
         17 => late_to_serve(),
         18 => modest(),
         19 => batch_costs(),
+        20 => batch_cut_off(),
         14 => {
             sys::sleep_us(20_000);
             sof_boot();
