@@ -71,7 +71,16 @@ impl Clients {
         Ok(None)
     }
 
+    /// `badge`'s endpoint slot and whether it runs batches, if it is
+    /// registered (one lookup, on the tick's path).
+    #[inline]
+    pub fn entry(&self, badge: u32) -> Option<(u32, bool)> {
+        let index = self.clients.iter().position(|(held, _)| *held == badge)?;
+        Some((self.clients[index].1, self.batches[index]))
+    }
+
     /// Whether `badge` runs batches of tasks (false if not registered).
+    #[inline]
     pub fn batches(&self, badge: u32) -> bool {
         self.clients
             .iter()
@@ -80,6 +89,7 @@ impl Clients {
     }
 
     /// The slot of `badge`'s endpoint, if it is registered.
+    #[inline]
     pub fn slot(&self, badge: u32) -> Option<u32> {
         self.clients
             .iter()
@@ -146,6 +156,9 @@ mod tests {
         assert_eq!(clients.inbox(), 11);
         assert_eq!(clients.register(4, 11, true), Err(LlError::BadRegistration));
         assert!(clients.batches(2) && !clients.batches(1));
+        assert_eq!(clients.entry(2), Some((9, true)));
+        assert_eq!(clients.entry(1), Some((8, false)));
+        assert_eq!(clients.entry(7), None);
         assert_eq!(clients.register(2, 11, false), Ok(Some(9)));
         assert!(!clients.batches(2), "as it says the last time");
         assert_eq!(clients.slot(2), Some(11));

@@ -135,6 +135,7 @@ pub fn batch_reply(completed: u32, ends: &[u32]) -> [u32; 3] {
 }
 
 /// Which tasks of a batch completed (bit `i`: the `i`-th), from a reply.
+#[inline]
 pub fn batch_completed(words: [u32; 3], count: usize) -> u32 {
     words[0] & ((1 << count.min(8)) - 1)
 }
@@ -218,6 +219,7 @@ pub fn budget_end(tick: u32, period: u32) -> u32 {
 /// `tick_hz`. The kernel turns microseconds back into ticks rounding up, so
 /// this rounds down: the limit ends on the budget's end, not a tick later
 /// (at least 1 µs: the kernel waits at least one tick).
+#[inline]
 pub fn timeout_us(ticks: u32, tick_hz: u32) -> u32 {
     let micros = u64::from(ticks) * 1_000_000 / u64::from(tick_hz.max(1));
     u32::try_from(micros).unwrap_or(u32::MAX).max(1)

@@ -337,6 +337,7 @@ impl LlScheduler {
     }
 
     /// Start walking tick `tick`'s due tasks ([`next_batch`](Self::next_batch)).
+    #[inline]
     pub fn start_tick(&mut self, tick: u32) {
         self.walk_tick = tick;
         self.walk_next = 0;
@@ -490,6 +491,7 @@ impl LlScheduler {
 
     /// Close a tick whose work took `cycles` of a `period_cycles` tick;
     /// `longest` ran longest. An overrun is charged and returned.
+    #[inline]
     pub fn end_tick(
         &mut self,
         cycles: u32,

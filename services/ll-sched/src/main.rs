@@ -28,6 +28,8 @@
 
 extern crate alloc;
 
+use core::cell::Cell;
+
 use alloc::format;
 use alloc::string::String;
 
@@ -192,13 +194,22 @@ impl Ll {
         let mut calls = 0u32;
         let batch_max = self.batch_max;
         self.tasks.start_tick(ll_tick);
+        // The client of the batch, looked up once: its endpoint's slot and
+        // whether it runs batches.
+        let client = Cell::new(None);
         while let Some(batch) = {
             let clients = &self.clients;
-            self.tasks
-                .next_batch(|owner| if clients.batches(owner) { batch_max } else { 1 })
+            self.tasks.next_batch(|owner| {
+                let entry = clients.entry(owner);
+                client.set(entry);
+                match entry {
+                    Some((_, true)) => batch_max,
+                    _ => 1,
+                }
+            })
         } {
             let owner = batch.owner;
-            let Some(slot) = self.clients.slot(owner) else {
+            let Some((slot, _)) = client.get() else {
                 self.tasks.abandon_batch(&batch, 0);
                 self.owner_gone(owner, "not registered");
                 continue;
