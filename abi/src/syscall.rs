@@ -32,7 +32,9 @@ pub enum Syscall {
     /// Report a panic message (`ptr`, `len` in a3, a4) and end the service.
     Panic = 5,
     /// Value: the kernel's cycle counter (CCOUNT, 10 MHz on QEMU `sim`);
-    /// needs a clock capability (READ).
+    /// needs a clock capability (READ). A caller holding one also gets
+    /// CCOUNT with IPC results, without this call: see [`Syscall::Call`]
+    /// and [`Syscall::RecvOrWait`].
     Cycles = 6,
     /// Value: ticks since boot; a4 = the tick rate in Hz.
     Ticks = 7,
@@ -71,7 +73,12 @@ pub enum Syscall {
     /// Where region a3 is mapped: a3 = address (0: not mapped), a4 = size.
     MemInfo = 22,
     /// Call endpoint a3 (SEND): a4 = [`MsgInfo`], a5..a7 words; blocks for
-    /// the reply, which comes back the same way.
+    /// the reply, which comes back the same way: a3 = info, a5..a7 words,
+    /// and a4 = the cycle counter (CCOUNT) read by the kernel as it
+    /// delivered the reply, if the caller holds a clock capability (READ,
+    /// as [`Syscall::Cycles`] needs), else 0. A caller times its calls
+    /// with it, without a `Cycles` call after each. (On an error, a3..a7
+    /// are 0.)
     Call = 23,
     /// Receive on endpoint a3 (RECEIVE); a4 = [`MsgInfo`] (receive slot).
     /// Returns a3 = badge, a4 = info, a5..a7 words.
@@ -88,13 +95,19 @@ pub enum Syscall {
     /// Receive on endpoint a3 (info a4) or take the bits of notification
     /// a5, whichever comes first: a server that also reacts to signals (a
     /// timer). A signal returns a3 = 0, a4 = info with `signalled` set,
-    /// a5 = the bits.
+    /// a5 = the bits, a6 = the cycle counter (CCOUNT) as the kernel took
+    /// the bits for it (0 unless the caller holds a clock capability with
+    /// READ) and a7 = the tick count then (low 32 bits, as
+    /// [`Syscall::Ticks`]): a tick-driven server starts its tick without a
+    /// `Cycles` or `Ticks` call. A call returns as from [`Syscall::Recv`].
     RecvOrWait = 27,
     /// `Call` with a time limit: as `Call` (a3 endpoint, a4 info, a5..a7
     /// words), and a8 = the most microseconds to wait for the reply
     /// (rounded up to whole ticks, at least one; `u32::MAX`: forever). On
     /// expiry the call fails with [`Error::TimedOut`]: a queued message is
-    /// withdrawn, a received one's reply is discarded when it comes.
+    /// withdrawn, a received one's reply is discarded when it comes. A
+    /// reply in time comes back as from [`Syscall::Call`], a4 = CCOUNT
+    /// included.
     CallTimeout = 28,
 }
 

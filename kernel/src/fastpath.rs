@@ -261,9 +261,10 @@ impl<H: Hardware> Kernel<H> {
         server.reply_to = None;
         server.frame.a[4] = args[1];
         server.wait = Wait::Receiver(cap.object);
+        let cycles = self.cycles_for(caller);
         let client = &mut self.services[caller];
         let delivered = client.frame.a[4] & RECV_SLOT_FIELD;
-        client.frame.a[2..8].copy_from_slice(&[0, delivered, 0, args[2], args[3], args[4]]);
+        client.frame.a[2..8].copy_from_slice(&[0, delivered, cycles, args[2], args[3], args[4]]);
         client.wait = Wait::None;
         self.sched.hand_over(caller, None);
         Some(Light::Handoff(caller))

@@ -225,7 +225,16 @@ pub struct Kernel<H: Hardware> {
     pub fast_caps: [[u32; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
     timers: DeadlineQueue<MAX_OBJECTS>,
+    /// Bit `n`: service `n` holds a clock capability with READ (it may read
+    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
+    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
+    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
+    /// the hot paths test one bit instead of scanning a table.
+    clock_holders: u32,
 }
+
+// One bit per service in `clock_holders`.
+const _: () = assert!(MAX_SERVICES <= 32);
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
 pub(crate) type Regs = [u32; 5];
@@ -265,6 +274,7 @@ impl<H: Hardware> Kernel<H> {
             revoked: Revoked::new(),
             fast_caps: [[0; CAP_SLOTS]; MAX_SERVICES],
             timers: DeadlineQueue::new(),
+            clock_holders: 0,
         }
     }
 
@@ -298,6 +308,7 @@ impl<H: Hardware> Kernel<H> {
             }
             self.after_install(at);
         }
+        self.refresh_clock(thread);
         Ok(thread)
     }
 
@@ -325,6 +336,35 @@ impl<H: Hardware> Kernel<H> {
             self.ticks = self.ticks.max(now);
         }
         self.ticks
+    }
+
+    /// Recompute whether service `space` holds a clock capability with READ
+    /// (a scan of its table: only where capabilities come or go).
+    fn refresh_clock(&mut self, space: usize) {
+        if space >= MAX_SERVICES {
+            return;
+        }
+        let holds = self
+            .caps
+            .iter_space(space as u8)
+            .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
+        let bit = 1u32 << space;
+        if holds {
+            self.clock_holders |= bit;
+        } else {
+            self.clock_holders &= !bit;
+        }
+    }
+
+    /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
+    /// clock capability (READ), else 0.
+    #[inline]
+    pub(crate) fn cycles_for(&self, thread: ThreadId) -> u32 {
+        if self.clock_holders & (1 << thread) != 0 {
+            self.hw.cycles()
+        } else {
+            0
+        }
     }
 
     fn ticks_for_us(&self, micros: u32) -> u64 {
@@ -633,6 +673,9 @@ impl<H: Hardware> Kernel<H> {
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
         self.refresh_fast(place);
         let space = place.space as usize;
+        if cap.kind == ObjectKind::Clock {
+            self.refresh_clock(space);
+        }
         if space < self.services.len() && self.services[space].ending.is_none() {
             if cap.kind == ObjectKind::Memory {
                 self.narrow_mapping(space, cap.object);
@@ -730,7 +773,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// The cycle counter, for holders of a clock capability.
     pub(crate) fn cycles(&mut self, thread: ThreadId) -> Outcome {
-        if self.holds(thread, ObjectKind::Clock, Rights::READ) {
+        if self.clock_holders & (1 << thread) != 0 {
             ok(self.hw.cycles())
         } else {
             err(Error::MissingRight)
@@ -756,17 +799,7 @@ impl<H: Hardware> Kernel<H> {
                     if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
                         queue.forget(waiter);
                     }
-                    [
-                        0,
-                        MsgInfo {
-                            signalled: true,
-                            ..MsgInfo::new(0)
-                        }
-                        .encode(),
-                        delivered,
-                        0,
-                        0,
-                    ]
+                    self.signalled_regs(waiter, delivered)
                 }
                 _ => [delivered, 0, 0, 0, 0],
             };
@@ -1048,6 +1081,7 @@ impl<H: Hardware> Kernel<H> {
     /// endpoint's receivers may have changed.
     fn after_install(&mut self, at: CapRef) {
         self.refresh_fast(at);
+        self.refresh_clock(usize::from(at.space));
         if let Ok(cap) = self.caps.get(at)
             && cap.kind == ObjectKind::Endpoint
         {
@@ -1214,17 +1248,7 @@ impl<H: Hardware> Kernel<H> {
         {
             let pending = bits.poll();
             if pending != 0 {
-                return ok_regs([
-                    0,
-                    MsgInfo {
-                        signalled: true,
-                        ..MsgInfo::new(0)
-                    }
-                    .encode(),
-                    pending,
-                    0,
-                    0,
-                ]);
+                return ok_regs(self.signalled_regs(thread, pending));
             }
         }
         let info = MsgInfo::decode(raw_info);
@@ -1287,6 +1311,24 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// The results of a `RecvOrWait` that took notification bits `bits`:
+    /// a3 = 0, a4 = info (`signalled`), a5 = the bits, a6 = CCOUNT now (0
+    /// unless `thread` holds a clock capability), a7 = the tick count (low
+    /// 32 bits): what a tick-driven server reads first, without a syscall.
+    fn signalled_regs(&self, thread: ThreadId, bits: u32) -> Regs {
+        let info = MsgInfo {
+            signalled: true,
+            ..MsgInfo::new(0)
+        };
+        [
+            0,
+            info.encode(),
+            bits,
+            self.cycles_for(thread),
+            self.ticks as u32,
+        ]
+    }
+
     /// Take the next caller queued on `endpoint`, if any.
     fn next_caller(&mut self, endpoint: ObjectId) -> Option<ThreadId> {
         match self.objects.get_mut(endpoint as usize) {
@@ -1321,9 +1363,12 @@ impl<H: Hardware> Kernel<H> {
         let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
         let delivered = self.transfer(thread, caller, info, recv_slot);
         let words = self.services[caller].frame.a;
+        // a4: CCOUNT as the reply is delivered, for a caller that may read
+        // it (`Syscall::Call`): it times the call without a `Cycles` call.
+        let cycles = self.cycles_for(caller);
         self.wake_with(
             caller,
-            Ok([delivered.encode(), 0, words[5], words[6], words[7]]),
+            Ok([delivered.encode(), cycles, words[5], words[6], words[7]]),
         );
         Ok(true)
     }
@@ -1446,6 +1491,7 @@ impl<H: Hardware> Kernel<H> {
         if let Some(row) = self.fast_caps.get_mut(thread) {
             row.fill(0);
         }
+        self.refresh_clock(thread);
         for endpoint in endpoints {
             self.refresh_receivers(endpoint);
             self.fail_orphaned_callers(endpoint);
@@ -1480,7 +1526,7 @@ mod tests {
     use sotto_abi::cap::{ObjectKind, Rights};
     use sotto_abi::layout::{PAGE_SIZE, USER_TEXT_BASE};
     use sotto_abi::manifest::{Cache, CapGrant, ObjectParams, TimerTarget};
-    use sotto_abi::syscall::MsgInfo;
+    use sotto_abi::syscall::{MsgInfo, NO_SLOT};
     use sotto_abi::{Error, Syscall};
 
     #[test]
@@ -2150,6 +2196,134 @@ mod tests {
             call(&mut k, blind, Syscall::Cycles, [0; 5]).0,
             status_of(Error::MissingRight)
         );
+    }
+
+    /// A reply carries CCOUNT in a4 to a caller holding a clock capability
+    /// (READ), 0 to one without; the kernel's cached flag follows the
+    /// capability as it is derived, deleted, revoked and transferred.
+    #[test]
+    fn a_reply_carries_the_cycle_counter_only_to_a_caller_with_a_clock() {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Clock,
+            ObjectParams::Notification,
+        ]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[
+                grant(0, 0, Rights::RECEIVE),
+                grant(1, 1, Rights::READ | Rights::GRANT),
+                grant(2, 2, Rights::RECEIVE),
+            ],
+        );
+        let timed = add(
+            &mut k,
+            "timed",
+            2,
+            &[
+                grant(0, 0, Rights::SEND),
+                grant(1, 1, Rights::READ | Rights::GRANT),
+            ],
+        );
+        let blind = add(
+            &mut k,
+            "blind",
+            2,
+            &[grant(0, 0, Rights::SEND), grant(2, 2, Rights::SEND)],
+        );
+        // One round trip of `caller` (a `CallTimeout` if `limit` is set);
+        // the server replies with words 7, 8, 9 and may send slot `cap`.
+        let round_trip = |k: &mut Kernel<TestHw>, caller: usize, limit: Option<u32>, cap: u32| {
+            call(k, server, Syscall::Recv, [0; 5]);
+            assert!(blocked(k, server));
+            let number = match limit {
+                Some(micros) => {
+                    k.services[caller].frame.a[8] = micros;
+                    Syscall::CallTimeout
+                }
+                None => Syscall::Call,
+            };
+            let receive_into = MsgInfo {
+                recv_slot: 5,
+                ..MsgInfo::new(0)
+            };
+            call(k, caller, number, [0, receive_into.encode(), 1, 2, 3]);
+            let info = MsgInfo {
+                send_cap: if cap == u32::MAX { NO_SLOT } else { cap as u8 },
+                ..MsgInfo::new(0)
+            };
+            assert_eq!(
+                call(k, server, Syscall::Reply, [0, info.encode(), 7, 8, 9]),
+                (0, [1, 0, 0, 0, 0])
+            );
+            let a = k.services[caller].frame.a;
+            (a[2], a[4], [a[5], a[6], a[7]])
+        };
+        assert_eq!(
+            round_trip(&mut k, timed, None, u32::MAX),
+            (0, 4242, [7, 8, 9])
+        );
+        assert_eq!(round_trip(&mut k, timed, Some(5_000), u32::MAX).1, 4242);
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX), (0, 0, [7, 8, 9]));
+        assert_eq!(round_trip(&mut k, blind, Some(u32::MAX), u32::MAX).1, 0);
+        // A copy keeps the right when the original goes; the last one
+        // going takes it.
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDerive, [1, 3, 1, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDelete, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(call(&mut k, timed, Syscall::Cycles, [0; 5]).0, 0);
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 4242);
+        assert_eq!(call(&mut k, timed, Syscall::CapMove, [3, 4, 0, 0, 0]).0, 0);
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 4242);
+        assert_eq!(
+            call(&mut k, timed, Syscall::CapDelete, [4, 0, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, timed, Syscall::Cycles, [0; 5]).0,
+            status_of(Error::MissingRight)
+        );
+        assert_eq!(round_trip(&mut k, timed, None, u32::MAX).1, 0);
+        // A clock that arrives with a reply counts from that reply on.
+        assert_eq!(round_trip(&mut k, blind, None, 1).1, 4242);
+        assert_eq!(
+            call(&mut k, blind, Syscall::Cycles, [0; 5]),
+            (0, [4242, 0, 0, 0, 0])
+        );
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX).1, 4242);
+        // Revoking what was derived from the server's clock takes it again.
+        assert_eq!(
+            call(&mut k, server, Syscall::CapRevoke, [1, 0, 0, 0, 0]),
+            (0, [1, 0, 0, 0, 0])
+        );
+        assert_eq!(round_trip(&mut k, blind, None, u32::MAX).1, 0);
+        // A signalled `RecvOrWait`: a6 = CCOUNT (with a clock), a7 = ticks,
+        // whether the bits wake the server or were pending already.
+        k.tick(77);
+        call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert!(blocked(&k, server));
+        call(&mut k, blind, Syscall::NotifySignal, [2, 4, 0, 0, 0]);
+        let a = k.services[server].frame.a;
+        assert_eq!((a[2], a[3], a[5], a[6], a[7]), (0, 0, 4, 4242, 77));
+        assert!(MsgInfo::decode(a[4]).signalled);
+        call(&mut k, blind, Syscall::NotifySignal, [2, 1, 0, 0, 0]);
+        let (status, got) = call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert_eq!((status, got[2], got[3], got[4]), (0, 1, 4242, 77));
+        // Without a clock: no CCOUNT, the tick count still.
+        assert_eq!(
+            call(&mut k, server, Syscall::CapDelete, [1, 0, 0, 0, 0]).0,
+            0
+        );
+        call(&mut k, blind, Syscall::NotifySignal, [2, 1, 0, 0, 0]);
+        let (status, got) = call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
+        assert_eq!((status, got[2], got[3], got[4]), (0, 1, 0, 77));
     }
 
     #[test]

@@ -298,7 +298,13 @@ fn kernel_deadlines(now: u64) {
 /// something was due at, not one per tick).
 fn report_interrupts(ticks: u64) {
     let interrupts = CLOCK.with(|clock| clock.interrupts);
-    kprintln!("interrupts: ", interrupts, " timer interrupts in ", ticks, " ticks");
+    kprintln!(
+        "interrupts: ",
+        interrupts,
+        " timer interrupts in ",
+        ticks,
+        " ticks"
+    );
 }
 
 /// Every service has ended: stop, with a status that says how they ended.

@@ -396,3 +396,43 @@ fn a_client_that_serves_late_is_not_stalled_for_good() {
         run.console
     );
 }
+
+/// Consecutive due tasks of one client run in one call (a batch), in
+/// order, and each is charged its own cycles (the client reports when
+/// each ended; the reply brings the kernel's count at its delivery).
+#[test]
+fn a_batch_of_one_clients_tasks_charges_each_its_own_cycles() {
+    let run = run(&[Start::new("ll-a", 19)]);
+    passed(&run, "ll-a", 19);
+    let costs = run
+        .lines_of("ll-a")
+        .into_iter()
+        .find(|line| line.starts_with("batch: "))
+        .unwrap_or_default()
+        .to_owned();
+    println!("{costs}");
+    assert!(!costs.is_empty(), "{}", run.console);
+}
+
+/// A batch cut off at its budget: its first task is charged, its client is
+/// stalled until `Resume`, which says the late second task completed.
+#[test]
+fn a_batch_cut_off_reports_its_late_completions_with_resume() {
+    let run = run(&[Start::new("ll-a", 20)]);
+    passed(&run, "ll-a", 20);
+    let sched = run.lines_of("ll-sched");
+    assert!(
+        sched.iter().any(|line| line.starts_with("OVERRUN at tick ")
+            && line.contains("no reply by the end of the LL tick")
+            && line.contains("charged to task 0 of client 1")),
+        "{}",
+        run.console
+    );
+    assert!(
+        sched.iter().any(
+            |line| line.starts_with("client 1 answers again (task 0 returned Reschedule late)")
+        ),
+        "{}",
+        run.console
+    );
+}

@@ -11,7 +11,7 @@ use sotto_abi::cap::Rights;
 use sotto_abi::manifest::ObjectParams;
 
 use super::Light;
-use crate::kernel::{Kernel, Object};
+use crate::kernel::{Hardware, Kernel, Object};
 use crate::sched::ThreadState;
 use crate::testkit::{TestHw, add, grant, kernel};
 
@@ -193,7 +193,9 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     assert_eq!(&k.services[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
     let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]);
     assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
-    assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, 0, 10, 11, 12]);
+    // The caller holds a clock: a4 carries CCOUNT at the reply.
+    let cycles = k.hw.cycles();
+    assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, cycles, 10, 11, 12]);
     assert_eq!(
         k.light_syscall(Syscall::Null as u32, [0; 6]),
         Light::Return(0, 0)

@@ -28,6 +28,7 @@ impl LlClock {
     /// The timer signalled on kernel tick `now`: the LL tick that ran last
     /// and the one `now` is in, or `None` if that one ran already (a signal
     /// left from a tick whose work ended past the next kernel tick).
+    #[inline]
     pub fn advance(&mut self, now: u32) -> Option<(u32, u32)> {
         let passed = now.wrapping_sub(self.start) / self.period;
         if passed == 0 {

@@ -8,6 +8,12 @@
 //! effect before the next run. A tick whose work takes longer than the tick
 //! period is an overrun, charged to the task that ran longest in it.
 //!
+//! The table is kept in run order: scheduling a task puts it after every
+//! task of its priority or a more urgent one, so a tick only walks it and
+//! tests each QUEUED task for being due — no allocation and no sorting per
+//! tick. The walk hands out [`Batch`]es: consecutive due tasks of one owner,
+//! run by one call into it ([`LlScheduler::next_batch`]).
+//!
 //! Two more kinds of overrun, with their causes:
 //! - a run that does not reply by the end of its LL tick is cut off there
 //!   ([`LlScheduler::timed_out`]): charged to that task, and its owner is
@@ -19,7 +25,7 @@
 
 use alloc::vec::Vec;
 
-use crate::proto::{LlError, MAX_PRIORITY, Outcome, Policy, TaskState};
+use crate::proto::{LlError, MAX_BATCH, MAX_LOCAL, MAX_PRIORITY, Outcome, Policy, TaskState};
 
 /// Per-task statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,12 +60,13 @@ impl TaskStats {
 struct Task {
     id: u32,
     owner: u32,
+    /// Its index among its owner's tasks (below [`MAX_LOCAL`]).
+    local: u8,
     priority: u8,
     period: u16,
     phase: u16,
     policy: Policy,
     state: TaskState,
-    queued_at: u64,
     skip_next: bool,
     /// Its owner has not answered since a run was cut off: not called.
     stalled: bool,
@@ -115,12 +122,63 @@ pub struct TickStats {
     pub cut_off: u32,
 }
 
+/// Consecutive due tasks of one owner, run by one call into it, in order
+/// (small: it is handed out once per call, on the tick's path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Their owner.
+    pub owner: u32,
+    /// Their local indices, 4 bits each in run order, as the `RUN` call
+    /// carries them ([`crate::proto::run_words`]).
+    pub locals: u32,
+    len: u8,
+    /// Their places in the table.
+    at: [u8; MAX_BATCH],
+}
+
+impl Batch {
+    /// How many tasks.
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether it has none (never, from [`LlScheduler::next_batch`]).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What [`LlScheduler::finish_batch`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// Bit `i`: the batch's `i`-th task completed.
+    pub completed: u32,
+    /// The place in the batch of the first of its longest runs.
+    pub longest: usize,
+    /// Its cycles.
+    pub most: u32,
+}
+
+impl TickStats {
+    #[inline]
+    fn add_tick(&mut self, cycles: u32) {
+        self.ticks += 1;
+        self.total_cycles += u64::from(cycles);
+        self.max_cycles = self.max_cycles.max(cycles);
+    }
+}
+
 /// The LL scheduler's state (lives on `ll-sched`'s heap).
 pub struct LlScheduler {
+    /// In run order: priority, then the order they were queued.
     tasks: Vec<Task>,
     max_tasks: usize,
     next_id: u32,
-    next_order: u64,
+    /// The tick being walked and where the walk is.
+    walk_tick: u32,
+    walk_next: usize,
     /// Tick statistics since the last report.
     pub window: TickStats,
     /// Tick statistics since boot.
@@ -131,13 +189,16 @@ pub struct LlScheduler {
 }
 
 impl LlScheduler {
-    /// Room for `max_tasks` tasks, allocated now.
+    /// Room for `max_tasks` tasks (at most 255: a batch names its tasks'
+    /// places in a byte), allocated now.
     pub fn new(max_tasks: usize) -> LlScheduler {
+        let max_tasks = max_tasks.min(usize::from(u8::MAX));
         LlScheduler {
             tasks: Vec::with_capacity(max_tasks),
             max_tasks,
             next_id: 0,
-            next_order: 0,
+            walk_tick: 0,
+            walk_next: usize::MAX,
             window: TickStats::default(),
             total: TickStats::default(),
             charged: false,
@@ -145,9 +206,10 @@ impl LlScheduler {
     }
 
     /// Most tasks one client may hold: a quarter of the table (at least
-    /// one), so a client that takes all it can leaves room for three more.
+    /// one, at most [`MAX_LOCAL`]), so a client that takes all it can
+    /// leaves room for three more.
     pub fn per_owner(&self) -> usize {
-        (self.max_tasks / 4).max(1)
+        (self.max_tasks / 4).clamp(1, MAX_LOCAL)
     }
 
     /// Bytes of heap the table takes.
@@ -187,17 +249,26 @@ impl LlScheduler {
         if self.tasks.len() >= self.max_tasks || owned >= self.per_owner() {
             return Err(LlError::TooManyTasks);
         }
+        // The lowest local index its owner does not use (there is one: it
+        // holds fewer than `per_owner` <= MAX_LOCAL tasks).
+        let used = self
+            .tasks
+            .iter()
+            .filter(|task| task.owner == owner)
+            .fold(0u32, |used, task| used | 1 << task.local);
+        let local = (!used).trailing_zeros() as u8;
         let id = self.next_id;
         self.next_id += 1;
+        // Not queued: where it stands does not matter until it is.
         self.tasks.push(Task {
             id,
             owner,
+            local,
             priority: priority as u8,
             period: period as u16,
             phase: phase as u16,
             policy,
             state: TaskState::Init,
-            queued_at: 0,
             skip_next: false,
             stalled: false,
             stats: TaskStats::default(),
@@ -205,16 +276,33 @@ impl LlScheduler {
         Ok(id)
     }
 
-    /// Queue a task (from INIT, CANCELLED or COMPLETED).
+    /// A task's index among its owner's tasks (the `RUN` call names it so).
+    pub fn local(&mut self, owner: u32, id: u32) -> Result<u32, LlError> {
+        Ok(u32::from(self.find(owner, id)?.local))
+    }
+
+    /// Queue a task (from INIT, CANCELLED or COMPLETED): it moves behind
+    /// every task of its priority and the more urgent ones (FIFO among
+    /// equals), so the table stays in run order.
     pub fn schedule(&mut self, owner: u32, id: u32) -> Result<(), LlError> {
-        let order = self.next_order;
         let task = self.find(owner, id)?;
         if matches!(task.state, TaskState::Queued | TaskState::Running) {
             return Err(LlError::AlreadyScheduled);
         }
         task.state = TaskState::Queued;
-        task.queued_at = order;
-        self.next_order += 1;
+        let priority = task.priority;
+        let from = self
+            .tasks
+            .iter()
+            .position(|task| task.id == id)
+            .ok_or(LlError::UnknownTask)?;
+        let task = self.tasks.remove(from);
+        let to = self
+            .tasks
+            .iter()
+            .position(|other| other.priority > priority)
+            .unwrap_or(self.tasks.len());
+        self.tasks.insert(to, task);
         Ok(())
     }
 
@@ -248,54 +336,113 @@ impl LlScheduler {
             .any(|task| task.state == TaskState::Queued)
     }
 
-    /// The tasks to run on tick `tick`, in order, with their owners. A task
+    /// Start walking tick `tick`'s due tasks ([`next_batch`](Self::next_batch)).
+    #[inline]
+    pub fn start_tick(&mut self, tick: u32) {
+        self.walk_tick = tick;
+        self.walk_next = 0;
+    }
+
+    /// The next batch of the tick being walked: consecutive due tasks of
+    /// one owner, at most `max(owner)` (and [`MAX_BATCH`]) of them, in
+    /// run order, marked RUNNING; `None` when the tick has no more. A task
     /// marked to skip (overrun policy) is left out once; a task of a
-    /// stalled owner is left out and its run counted as missed.
-    pub fn due(&mut self, tick: u32) -> Vec<(u32, u32)> {
-        let mut due: Vec<&mut Task> = self
-            .tasks
-            .iter_mut()
-            .filter(|task| {
-                task.state == TaskState::Queued
-                    && tick % u32::from(task.period) == u32::from(task.phase)
-            })
-            .collect();
-        due.sort_by_key(|task| (task.priority, task.queued_at));
-        let mut order = Vec::with_capacity(due.len());
-        for task in due {
-            if task.stalled {
-                task.stats.missed += 1;
+    /// stalled owner is left out and its run counted as missed (neither
+    /// ends a batch: neither runs). No request comes in during a tick (the
+    /// scheduler serves none meanwhile), so the table stays as it is.
+    pub fn next_batch(&mut self, max: impl Fn(u32) -> usize) -> Option<Batch> {
+        let tick = self.walk_tick;
+        let mut batch = Batch {
+            owner: 0,
+            locals: 0,
+            len: 0,
+            at: [0; MAX_BATCH],
+        };
+        let mut limit = 1;
+        let mut n = 0;
+        // The place walked, in a local (not re-read through `self`).
+        let mut next = self.walk_next;
+        while let Some(task) = self.tasks.get_mut(next) {
+            if task.state != TaskState::Queued
+                || (task.period != 1 && tick % u32::from(task.period) != u32::from(task.phase))
+            {
+                next += 1;
+                continue;
+            }
+            if task.stalled || task.skip_next {
+                if task.stalled {
+                    task.stats.missed += 1;
+                }
                 task.skip_next = false;
+                next += 1;
                 continue;
             }
-            if core::mem::take(&mut task.skip_next) {
-                continue;
+            if n == 0 {
+                batch.owner = task.owner;
+                limit = max(task.owner).clamp(1, MAX_BATCH);
+            } else if batch.owner != task.owner || n >= limit {
+                break;
             }
-            order.push((task.id, task.owner));
+            if let Some(at) = batch.at.get_mut(n) {
+                *at = next as u8;
+            }
+            batch.locals |= u32::from(task.local) << (4 * n);
+            n += 1;
+            task.state = TaskState::Running;
+            next += 1;
         }
-        order
+        self.walk_next = next;
+        batch.len = n as u8;
+        (batch.len > 0).then_some(batch)
     }
 
-    /// Whether `id` may still run this tick (a cancel may have come in, or
-    /// its owner stalled earlier in the tick: then the run is missed).
-    pub fn begin(&mut self, id: u32) -> bool {
-        match self.tasks.iter_mut().find(|task| task.id == id) {
-            Some(task) if task.state == TaskState::Queued && task.stalled => {
-                task.stats.missed += 1;
-                false
-            }
-            Some(task) if task.state == TaskState::Queued => {
-                task.state = TaskState::Running;
-                true
-            }
-            _ => false,
-        }
+    /// The id of the `i`-th task of `batch`.
+    #[inline]
+    pub fn batch_id(&self, batch: &Batch, i: usize) -> u32 {
+        self.tasks
+            .get(usize::from(batch.at[i % MAX_BATCH]))
+            .map_or(u32::MAX, |task| task.id)
     }
 
-    /// A run ended: account `cycles`; the task is queued again or done.
-    /// Returns whether it completed.
-    pub fn finish(&mut self, id: u32, cycles: u32, outcome: Outcome) -> bool {
-        let Some(task) = self.tasks.iter_mut().find(|task| task.id == id) else {
+    /// A batch ran: its `i`-th task took the `i`-th of `cycles` (0 if
+    /// there are fewer) and completed if bit `i` of `completed` is set
+    /// (else it is queued again). Returns the bits of those that
+    /// completed, and the first of the longest runs: its place in the
+    /// batch and its cycles.
+    pub fn finish_batch(
+        &mut self,
+        batch: &Batch,
+        cycles: impl IntoIterator<Item = u32>,
+        completed: u32,
+    ) -> Finished {
+        let mut finished = Finished {
+            completed: 0,
+            longest: 0,
+            most: 0,
+        };
+        let mut cycles = cycles.into_iter();
+        for i in 0..batch.len() {
+            let outcome = if completed & 1 << i != 0 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            };
+            let spent = cycles.next().unwrap_or(0);
+            if i == 0 || spent > finished.most {
+                (finished.longest, finished.most) = (i, spent);
+            }
+            if self.finish_at(usize::from(batch.at[i]), spent, outcome) {
+                finished.completed |= 1 << i;
+            }
+        }
+        finished
+    }
+
+    /// The run of the task at `at` ended: account `cycles`; the task is
+    /// queued again or done. Returns whether it completed.
+    #[inline]
+    fn finish_at(&mut self, at: usize, cycles: u32, outcome: Outcome) -> bool {
+        let Some(task) = self.tasks.get_mut(at) else {
             return false;
         };
         task.stats.runs += 1;
@@ -312,19 +459,48 @@ impl LlScheduler {
         completed
     }
 
+    /// A batch was not answered by the end of its budget: cut off after
+    /// `cycles`. Its first task counts the run and is charged (as
+    /// [`timed_out`](Self::timed_out)); the others' runs are counted as
+    /// missed (their outcomes, if they ran, come with the owner's
+    /// [`resume`](Self::resume)), and they stay queued.
+    pub fn timed_out_batch(
+        &mut self,
+        batch: &Batch,
+        cycles: u32,
+        longer: Option<u32>,
+    ) -> Option<Overrun> {
+        let overrun = self.timed_out(self.batch_id(batch, 0), cycles, longer);
+        for &at in &batch.at[1..batch.len()] {
+            if let Some(task) = self.tasks.get_mut(usize::from(at)) {
+                task.stats.missed += 1;
+                if task.state == TaskState::Running {
+                    task.state = TaskState::Queued;
+                }
+            }
+        }
+        overrun
+    }
+
+    /// A batch's call failed (its owner is gone or may not be called):
+    /// each of its tasks counts a run ending its work, of `cycles` for the
+    /// first.
+    pub fn abandon_batch(&mut self, batch: &Batch, cycles: u32) {
+        self.finish_batch(batch, [cycles], u32::MAX);
+    }
+
     /// Close a tick whose work took `cycles` of a `period_cycles` tick;
     /// `longest` ran longest. An overrun is charged and returned.
+    #[inline]
     pub fn end_tick(
         &mut self,
         cycles: u32,
         period_cycles: u32,
         longest: Option<u32>,
     ) -> Option<Overrun> {
-        for stats in [&mut self.window, &mut self.total] {
-            stats.ticks += 1;
-            stats.total_cycles += u64::from(cycles);
-            stats.max_cycles = stats.max_cycles.max(cycles);
-        }
+        // (Both by hand: a loop over the two is an iterator on every tick.)
+        self.window.add_tick(cycles);
+        self.total.add_tick(cycles);
         if core::mem::take(&mut self.charged) || cycles <= period_cycles {
             return None;
         }
@@ -401,16 +577,19 @@ impl LlScheduler {
     }
 
     /// `owner` listens again after the cut-off run of its task `id`, whose
-    /// handler returned `outcome`: its tasks run from their next due tick,
-    /// and `id` completes if the handler said so. Returns whether it was
-    /// stalled (if not, its reply came in time and nothing changes).
-    pub fn resume(&mut self, owner: u32, id: u32, outcome: Outcome) -> bool {
+    /// handler returned `outcome`, in a batch whose tasks with the local
+    /// indices in `completed` (one bit each) completed too: its tasks run
+    /// from their next due tick, and those complete. Returns whether it
+    /// was stalled (if not, its reply came in time and nothing changes).
+    pub fn resume(&mut self, owner: u32, id: u32, outcome: Outcome, completed: u32) -> bool {
         if !self.stalled(owner) {
             return false;
         }
         for task in self.tasks.iter_mut().filter(|task| task.owner == owner) {
             task.stalled = false;
-            if task.id == id && outcome == Outcome::Completed && task.state == TaskState::Queued {
+            let done = (task.id == id && outcome == Outcome::Completed)
+                || completed & 1 << task.local != 0;
+            if done && task.state == TaskState::Queued {
                 task.state = TaskState::Completed;
             }
         }
@@ -462,32 +641,79 @@ impl LlScheduler {
         cancelled
     }
 
-    /// Every task: id, owner, priority, period, statistics (for reports).
+    /// Every task: id, owner, priority, period, statistics (for reports),
+    /// by id (the order they were made, whatever order they run in).
     pub fn each(&self) -> impl Iterator<Item = (u32, u32, u8, u16, TaskStats)> + '_ {
-        self.tasks
-            .iter()
-            .map(|task| (task.id, task.owner, task.priority, task.period, task.stats))
+        // The next id above the last one each time: no allocation, and
+        // the table is small.
+        let mut last: Option<u32> = None;
+        core::iter::from_fn(move || {
+            let task = self
+                .tasks
+                .iter()
+                .filter(|task| last.is_none_or(|last| task.id > last))
+                .min_by_key(|task| task.id)?;
+            last = Some(task.id);
+            Some((task.id, task.owner, task.priority, task.period, task.stats))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Cause, LlScheduler};
+    use super::{Batch, Cause, LlScheduler};
     use crate::proto::{LlError, Outcome, Policy, TaskState};
 
     const A: u32 = 1;
     const B: u32 = 2;
 
-    fn run_tick(s: &mut LlScheduler, tick: u32, outcome: impl Fn(u32) -> Outcome) -> Vec<u32> {
-        let due = s.due(tick);
+    /// The batches of tick `tick`, at most `max` tasks each, as (owner,
+    /// ids); each task takes 100 cycles and returns `outcome(id)`.
+    fn batches(
+        s: &mut LlScheduler,
+        tick: u32,
+        max: usize,
+        outcome: impl Fn(u32) -> Outcome,
+    ) -> Vec<(u32, Vec<u32>)> {
+        s.start_tick(tick);
         let mut ran = Vec::new();
-        for (id, _) in due {
-            if s.begin(id) {
-                s.finish(id, 100, outcome(id));
-                ran.push(id);
-            }
+        while let Some(batch) = s.next_batch(|_| max) {
+            let ids = ids(s, &batch);
+            let completed = ids
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| outcome(**id) == Outcome::Completed)
+                .fold(0, |bits, (i, _)| bits | 1 << i);
+            s.finish_batch(&batch, [100; 5], completed);
+            ran.push((batch.owner, ids));
         }
         ran
+    }
+
+    /// The ids of a batch's tasks, in run order.
+    fn ids(s: &LlScheduler, batch: &Batch) -> Vec<u32> {
+        (0..batch.len()).map(|i| s.batch_id(batch, i)).collect()
+    }
+
+    /// Its local indices, in run order.
+    fn locals(batch: &Batch) -> Vec<u32> {
+        (0..batch.len())
+            .map(|i| batch.locals >> (4 * i) & 0xF)
+            .collect()
+    }
+
+    /// The tasks run on tick `tick`, one call each, in order.
+    fn run_tick(s: &mut LlScheduler, tick: u32, outcome: impl Fn(u32) -> Outcome) -> Vec<u32> {
+        batches(s, tick, 1, outcome)
+            .into_iter()
+            .flat_map(|(_, ids)| ids)
+            .collect()
+    }
+
+    /// The first batch of tick `tick` (the walk goes on from there).
+    fn first_batch(s: &mut LlScheduler, tick: u32, max: usize) -> Batch {
+        s.start_tick(tick);
+        s.next_batch(|_| max).expect("a due task")
     }
 
     #[test]
@@ -531,6 +757,234 @@ mod tests {
         );
     }
 
+    /// SOF's order: priority first, then the order tasks were *queued*
+    /// (not made), whoever owns them; a task queued again goes behind its
+    /// equals, and one of a more urgent priority queued later still runs
+    /// before them.
+    #[test]
+    fn sof_order_is_priority_then_queueing_order_across_owners() {
+        let mut s = LlScheduler::new(16);
+        let a1 = s.init(A, 3, 0, 1, 0).unwrap();
+        let b1 = s.init(B, 3, 0, 1, 0).unwrap();
+        let a2 = s.init(A, 3, 0, 1, 0).unwrap();
+        let b_urgent = s.init(B, 0, 0, 1, 0).unwrap();
+        let a_last = s.init(A, 7, 0, 1, 0).unwrap();
+        // Queued in another order than made.
+        for (owner, id) in [(A, a_last), (A, a2), (B, b1), (A, a1), (B, b_urgent)] {
+            s.schedule(owner, id).unwrap();
+        }
+        let reschedule = |_| Outcome::Reschedule;
+        assert_eq!(
+            run_tick(&mut s, 0, reschedule),
+            vec![b_urgent, a2, b1, a1, a_last]
+        );
+        // Batched, the order is the same; consecutive tasks of one owner
+        // share a call.
+        assert_eq!(
+            batches(&mut s, 1, 5, reschedule),
+            vec![
+                (B, vec![b_urgent]),
+                (A, vec![a2]),
+                (B, vec![b1]),
+                (A, vec![a1, a_last])
+            ]
+        );
+        // b1 completes, is queued again: behind a1 now.
+        assert_eq!(
+            run_tick(&mut s, 2, |id| if id == b1 {
+                Outcome::Completed
+            } else {
+                Outcome::Reschedule
+            }),
+            vec![b_urgent, a2, b1, a1, a_last]
+        );
+        s.schedule(B, b1).unwrap();
+        assert_eq!(
+            batches(&mut s, 3, 5, reschedule),
+            vec![
+                (B, vec![b_urgent]),
+                (A, vec![a2, a1]),
+                (B, vec![b1]),
+                (A, vec![a_last])
+            ]
+        );
+    }
+
+    /// A batch ends at another owner's task, at the owner's limit, and at
+    /// five; tasks that do not run (not due, skipped, stalled owner) do
+    /// not end it. Each task of a batch gets its own cycles and outcome.
+    #[test]
+    fn batches_are_runs_of_one_owner_and_end_where_they_must() {
+        let mut s = LlScheduler::new(32);
+        // A: seven tasks of priority 1, one of them every 2 ticks (phase
+        // 1); B: one of priority 1 between them, one of priority 0.
+        let a: Vec<u32> = (0..7)
+            .map(|i| {
+                s.init(A, 1, 0, if i == 2 { 2 } else { 1 }, u32::from(i == 2))
+                    .unwrap()
+            })
+            .collect();
+        let b_first = s.init(B, 0, 0, 1, 0).unwrap();
+        let b_mid = s.init(B, 1, 0, 1, 0).unwrap();
+        for &id in &a[..3] {
+            s.schedule(A, id).unwrap();
+        }
+        s.schedule(B, b_mid).unwrap();
+        for &id in &a[3..] {
+            s.schedule(A, id).unwrap();
+        }
+        s.schedule(B, b_first).unwrap();
+        let reschedule = |_| Outcome::Reschedule;
+        // Tick 0: a[2] is not due (odd ticks only).
+        assert_eq!(
+            batches(&mut s, 0, 5, reschedule),
+            vec![
+                (B, vec![b_first]),
+                (A, vec![a[0], a[1]]),
+                (B, vec![b_mid]),
+                (A, vec![a[3], a[4], a[5], a[6]])
+            ]
+        );
+        // Tick 1: a[2] is due; an owner limit of 2 splits A's runs.
+        s.start_tick(1);
+        let mut seen = Vec::new();
+        while let Some(batch) = s.next_batch(|owner| if owner == A { 2 } else { 5 }) {
+            s.finish_batch(&batch, [1, 2], 0);
+            seen.push(ids(&s, &batch));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                vec![b_first],
+                vec![a[0], a[1]],
+                vec![a[2]],
+                vec![b_mid],
+                vec![a[3], a[4]],
+                vec![a[5], a[6]]
+            ]
+        );
+        // B stalled: its runs are missed and do not split A's batches; at
+        // most five a call.
+        let batch = first_batch(&mut s, 2, 5);
+        assert_eq!(ids(&s, &batch), vec![b_first]);
+        s.timed_out_batch(&batch, 10_000, None).unwrap();
+        let total = |s: &mut LlScheduler| -> Vec<u64> {
+            [a[0], a[1], a[3], a[4], a[5], a[6]]
+                .iter()
+                .map(|id| s.stats(A, *id).unwrap().total_cycles)
+                .collect()
+        };
+        let before = total(&mut s);
+        let mut rest = Vec::new();
+        while let Some(batch) = s.next_batch(|_| 5) {
+            s.finish_batch(&batch, [10, 20, 30, 40, 50], 0b10);
+            rest.push(ids(&s, &batch));
+        }
+        assert_eq!(
+            rest,
+            vec![vec![a[0], a[1], a[3], a[4], a[5]], vec![a[6]]],
+            "a[2] not due; b_mid missed"
+        );
+        assert_eq!(s.stats(B, b_mid).unwrap().missed, 1);
+        // Each task of the batch got its own share and outcome.
+        let cycles: Vec<u64> = total(&mut s)
+            .iter()
+            .zip(before)
+            .map(|(after, before)| after - before)
+            .collect();
+        assert_eq!(cycles, vec![10, 20, 30, 40, 50, 10]);
+        assert_eq!(s.state(A, a[1]), Ok(TaskState::Completed));
+        assert_eq!(
+            s.state(A, a[6]),
+            Ok(TaskState::Queued),
+            "first of its batch"
+        );
+        assert_eq!(s.state(A, a[0]), Ok(TaskState::Queued));
+    }
+
+    /// Local indices: the lowest one free among the owner's tasks, each
+    /// owner counting from 0, reused after a free; a batch names its tasks
+    /// by them.
+    #[test]
+    fn tasks_have_local_indices_per_owner() {
+        let mut s = LlScheduler::new(32);
+        let a0 = s.init(A, 0, 0, 1, 0).unwrap();
+        let b0 = s.init(B, 0, 0, 1, 0).unwrap();
+        let a1 = s.init(A, 0, 0, 1, 0).unwrap();
+        let a2 = s.init(A, 1, 0, 1, 0).unwrap();
+        assert_eq!(s.local(A, a0), Ok(0));
+        assert_eq!(s.local(B, b0), Ok(0));
+        assert_eq!(s.local(A, a1), Ok(1));
+        assert_eq!(s.local(A, a2), Ok(2));
+        s.free(A, a1).unwrap();
+        let a3 = s.init(A, 0, 0, 1, 0).unwrap();
+        assert_eq!(s.local(A, a3), Ok(1), "reused");
+        for (owner, id) in [(A, a2), (A, a3), (A, a0), (B, b0)] {
+            s.schedule(owner, id).unwrap();
+        }
+        // In run order: a3, a0 (priority 0, queued in that order), b0, a2.
+        let batch = first_batch(&mut s, 0, 5);
+        assert_eq!(ids(&s, &batch), vec![a3, a0]);
+        assert_eq!(locals(&batch), vec![1, 0]);
+        s.finish_batch(&batch, [0, 0], 0);
+        assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![0]);
+        assert_eq!(locals(&s.next_batch(|_| 5).unwrap()), vec![2]);
+    }
+
+    /// A batch cut off at its budget: its first task is charged the run,
+    /// the others' runs are missed; the owner's `Resume` reports which of
+    /// them completed (by local index).
+    #[test]
+    fn a_batch_cut_off_stalls_its_owner_and_resume_completes_what_it_says() {
+        let mut s = LlScheduler::new(32);
+        let ids: Vec<u32> = (0..3).map(|_| s.init(A, 0, 0, 1, 0).unwrap()).collect();
+        for &id in &ids {
+            s.schedule(A, id).unwrap();
+        }
+        let batch = first_batch(&mut s, 0, 5);
+        assert_eq!(super::tests::ids(&s, &batch), ids);
+        let overrun = s.timed_out_batch(&batch, 10_000, None).unwrap();
+        assert_eq!((overrun.task, overrun.cause), (ids[0], Cause::Budget));
+        assert_eq!(s.next_batch(|_| 5), None);
+        let stats: Vec<(u32, u32, u32)> = ids
+            .iter()
+            .map(|id| {
+                let stats = s.stats(A, *id).unwrap();
+                (stats.runs, stats.overruns, stats.missed)
+            })
+            .collect();
+        assert_eq!(stats, vec![(1, 1, 0), (0, 0, 1), (0, 0, 1)]);
+        assert!(s.stalled(A));
+        assert!(batches(&mut s, 1, 5, |_| Outcome::Reschedule).is_empty());
+        // The client says its batch's tasks with local indices 0 and 2
+        // completed.
+        assert!(s.resume(A, u32::MAX, Outcome::Reschedule, 0b101));
+        assert_eq!(s.state(A, ids[0]), Ok(TaskState::Completed));
+        assert_eq!(s.state(A, ids[1]), Ok(TaskState::Queued));
+        assert_eq!(s.state(A, ids[2]), Ok(TaskState::Completed));
+        assert_eq!(
+            batches(&mut s, 2, 5, |_| Outcome::Reschedule),
+            vec![(A, vec![ids[1]])]
+        );
+    }
+
+    #[test]
+    fn reports_list_tasks_by_id_whatever_order_they_run_in() {
+        let mut s = LlScheduler::new(8);
+        let late = s.init(A, 9, 0, 1, 0).unwrap();
+        let early = s.init(B, 0, 0, 1, 0).unwrap();
+        let middle = s.init(A, 5, 0, 1, 0).unwrap();
+        for (owner, id) in [(B, early), (A, middle), (A, late)] {
+            s.schedule(owner, id).unwrap();
+        }
+        assert_eq!(
+            run_tick(&mut s, 0, |_| Outcome::Reschedule),
+            vec![early, middle, late]
+        );
+        let ids: Vec<u32> = s.each().map(|(id, ..)| id).collect();
+        assert_eq!(ids, vec![late, early, middle]);
+    }
+
     #[test]
     fn periods_and_phases() {
         let mut s = LlScheduler::new(8);
@@ -566,11 +1020,12 @@ mod tests {
         s.cancel(A, id).unwrap();
         assert!(run_tick(&mut s, 0, |_| Outcome::Reschedule).is_empty());
         assert_eq!(s.state(A, id), Ok(TaskState::Cancelled));
-        // A cancel arriving between `due` and the run also stops it.
+        // Queued again, it runs; cancelled between two ticks, it does not.
         s.schedule(A, id).unwrap();
-        let due = s.due(1);
+        assert_eq!(run_tick(&mut s, 1, |_| Outcome::Reschedule), vec![id]);
         s.cancel(A, id).unwrap();
-        assert!(!s.begin(due[0].0));
+        assert!(run_tick(&mut s, 2, |_| Outcome::Reschedule).is_empty());
+        assert_eq!(s.stats(A, id).unwrap().runs, 1);
     }
 
     #[test]
@@ -662,12 +1117,13 @@ mod tests {
         let modest = s.init(B, 0, Policy::Skip as u32, 1, 0).unwrap();
         s.schedule(A, greedy).unwrap();
         s.schedule(B, modest).unwrap();
-        assert_eq!(s.due(0), vec![(greedy, A), (modest, B)]);
-        assert!(s.begin(greedy));
-        s.finish(greedy, 9_700, Outcome::Reschedule);
-        assert!(s.begin(modest));
+        let first = first_batch(&mut s, 0, 5);
+        assert_eq!((first.owner, ids(&s, &first)), (A, vec![greedy]));
+        s.finish_batch(&first, [9_700], 0);
+        let second = s.next_batch(|_| 5).unwrap();
+        assert_eq!((second.owner, ids(&s, &second)), (B, vec![modest]));
         // Cut off after 300 cycles: the greedy run (9,700) took the tick.
-        let overrun = s.timed_out(modest, 300, Some(greedy)).unwrap();
+        let overrun = s.timed_out_batch(&second, 300, Some(greedy)).unwrap();
         assert_eq!(
             (overrun.task, overrun.owner, overrun.stalled, overrun.policy),
             (greedy, A, Some(B), Policy::Skip)
@@ -678,10 +1134,14 @@ mod tests {
         let greedy_stats = s.stats(A, greedy).unwrap();
         assert_eq!((greedy_stats.runs, greedy_stats.overruns), (1, 1));
         // The greedy task's Skip policy applies to it, not to the victim.
-        assert!(s.resume(B, modest, Outcome::Reschedule));
+        assert!(s.resume(B, modest, Outcome::Reschedule, 0));
         assert_eq!(run_tick(&mut s, 1, |_| Outcome::Reschedule), vec![modest]);
         // A run cut off by itself (no longer run before it) is its own.
-        let alone = s.timed_out(modest, 9_900, None).unwrap();
+        let first = first_batch(&mut s, 2, 5);
+        assert_eq!(ids(&s, &first), vec![greedy]);
+        s.finish_batch(&first, [50], 0);
+        let batch = s.next_batch(|_| 5).unwrap();
+        let alone = s.timed_out_batch(&batch, 9_900, None).unwrap();
         assert_eq!((alone.task, alone.stalled), (modest, Some(B)));
     }
 
@@ -696,18 +1156,18 @@ mod tests {
         }
         // Tick 0: `stuck` runs first and is cut off; `other` still runs;
         // `sibling`, of the same owner, does not.
-        let due = s.due(0);
-        assert_eq!(due, vec![(stuck, A), (other, B), (sibling, A)]);
-        assert!(s.begin(stuck));
-        let overrun = s.timed_out(stuck, 9_800, None).unwrap();
+        let batch = first_batch(&mut s, 0, 5);
+        assert_eq!((batch.owner, ids(&s, &batch)), (A, vec![stuck]));
+        let overrun = s.timed_out_batch(&batch, 9_800, None).unwrap();
         assert_eq!(
             (overrun.task, overrun.owner, overrun.policy, overrun.cause),
             (stuck, A, Policy::Notify, Cause::Budget)
         );
         assert!(s.stalled(A) && !s.stalled(B));
-        assert!(s.begin(other));
-        s.finish(other, 100, Outcome::Reschedule);
-        assert!(!s.begin(sibling), "its owner is stalled");
+        let batch = s.next_batch(|_| 5).unwrap();
+        assert_eq!((batch.owner, ids(&s, &batch)), (B, vec![other]));
+        s.finish_batch(&batch, [100], 0);
+        assert_eq!(s.next_batch(|_| 5), None, "sibling's owner is stalled");
         // The tick took the whole period, but it is charged once.
         assert_eq!(s.end_tick(10_500, 10_000, Some(stuck)), None);
         assert_eq!((s.window.overruns, s.window.cut_off), (1, 1));
@@ -728,16 +1188,19 @@ mod tests {
         assert_eq!(s.stats(A, stuck).unwrap().overruns, 1, "charged once");
         // B saying it resumes changes nothing; A resuming with the late
         // outcome COMPLETED completes `stuck`, and `sibling` runs again.
-        assert!(!s.resume(B, other, Outcome::Completed));
+        assert!(!s.resume(B, other, Outcome::Completed, 0));
         assert_eq!(s.state(B, other), Ok(TaskState::Queued));
-        assert!(s.resume(A, stuck, Outcome::Completed));
+        assert!(s.resume(A, stuck, Outcome::Completed, 0));
         assert!(!s.stalled(A));
         assert_eq!(s.state(A, stuck), Ok(TaskState::Completed));
         assert_eq!(
             run_tick(&mut s, 4, |_| Outcome::Reschedule),
             vec![other, sibling]
         );
-        assert!(!s.resume(A, stuck, Outcome::Reschedule), "not stalled now");
+        assert!(
+            !s.resume(A, stuck, Outcome::Reschedule, 0),
+            "not stalled now"
+        );
     }
 
     #[test]
@@ -745,12 +1208,11 @@ mod tests {
         let mut s = LlScheduler::new(8);
         let slow = s.init(A, 0, Policy::Skip as u32, 1, 0).unwrap();
         s.schedule(A, slow).unwrap();
-        s.due(0);
-        assert!(s.begin(slow));
-        s.timed_out(slow, 10_000, None).unwrap();
+        let batch = first_batch(&mut s, 0, 5);
+        s.timed_out_batch(&batch, 10_000, None).unwrap();
         // Tick 1 finds A stalled: that is the skipped run.
         assert!(run_tick(&mut s, 1, |_| Outcome::Reschedule).is_empty());
-        assert!(s.resume(A, slow, Outcome::Reschedule));
+        assert!(s.resume(A, slow, Outcome::Reschedule, 0));
         assert_eq!(run_tick(&mut s, 2, |_| Outcome::Reschedule), vec![slow]);
         assert_eq!(s.state(A, slow), Ok(TaskState::Queued));
         let stats = s.stats(A, slow).unwrap();

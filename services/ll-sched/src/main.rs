@@ -7,6 +7,14 @@
 //! it stops its timer, and re-arms it, on the tick grid, when a task is
 //! queued.
 //!
+//! A tick costs ll-sched little: the kernel hands it the cycle counter and
+//! the tick count with the timer's signal, the task table is kept in run
+//! order (a tick walks it, no allocation or sorting), consecutive due tasks
+//! of one client run in one call (a batch), and each reply brings the
+//! cycle counter at its delivery, from which, with the ends the client
+//! reports, each task's cost follows — no `Cycles` or `Ticks` call on the
+//! way (only a second client's call in the same tick reads the tick count).
+//!
 //! No client can stall the tick: each run is a call with a time limit, the
 //! end of the LL tick it runs in. A run that has not replied by then is cut
 //! off and charged as an overrun, and its client is stalled (not called)
@@ -20,14 +28,17 @@
 
 extern crate alloc;
 
+use core::cell::Cell;
+
 use alloc::format;
 use alloc::string::String;
 
 use ll_core::proto::{
-    LlError, MAX_PRIORITY, Op, Outcome, Policy, RUN, budget_end, init_fields, timeout_us,
+    LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
+    batch_cycles, budget_end, init_fields, run_words, timeout_us,
 };
 use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
-use sotto_rt::ipc::{self, Event, Message, Received};
+use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
 use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
 
 sotto_rt::entry!(main);
@@ -53,6 +64,8 @@ struct Ll {
     cycles_per_tick: u32,
     /// Kernel ticks per second (a run's time limit is in microseconds).
     tick_hz: u32,
+    /// The time limit of a call with a whole LL tick left (most are).
+    full_timeout: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
     /// first), to see ticks that never ran; across the wrap of the
@@ -60,6 +73,16 @@ struct Ll {
     clock: LlClock,
     /// LL ticks since the first, missed ones included.
     ll_ticks: u32,
+    /// Most tasks in one call to a client that runs batches: a batch's
+    /// reply carries its tasks' ends as 16-bit distances, so only while
+    /// every run is cut off before 2^15 cycles (else one task a call).
+    batch_max: usize,
+    /// The slot the next capability is received into (changes only when
+    /// a client registers or goes).
+    inbox: u32,
+    /// A task may have left the queue since the last tick (a request, a
+    /// completion, a client gone): whether the timer can stop is checked.
+    maybe_idle: bool,
 }
 
 impl Ll {
@@ -72,9 +95,11 @@ impl Ll {
                 return Err(LlError::BadRegistration);
             }
             // A client registering again: its old endpoint goes.
-            if let Some(old) = self.clients.register(owner, received_into)? {
+            let batches = a & REGISTER_BATCHES != 0;
+            if let Some(old) = self.clients.register(owner, received_into, batches)? {
                 let _ = cap::delete(old);
             }
+            self.inbox = self.clients.inbox();
             return Ok([self.period, 0]);
         }
         if self.clients.slot(owner).is_none() {
@@ -84,7 +109,8 @@ impl Ll {
             Op::Register => Ok([self.period, 0]),
             Op::Init => {
                 let (priority, policy, period, phase) = init_fields([a, b]);
-                Ok([self.tasks.init(owner, priority, policy, period, phase)?, 0])
+                let id = self.tasks.init(owner, priority, policy, period, phase)?;
+                Ok([id, self.tasks.local(owner, id)?])
             }
             Op::Schedule => self.tasks.schedule(owner, a).map(|()| [0, 0]),
             Op::Cancel => self.tasks.cancel(owner, a).map(|()| [0, 0]),
@@ -100,11 +126,13 @@ impl Ll {
                 .map(|stats| [stats.average(), stats.max_cycles]),
             Op::Missed => self.tasks.stats(owner, a).map(|stats| [stats.missed, 0]),
             Op::Resume => {
-                let resumed = self.tasks.resume(owner, a, Outcome::from_raw(b));
+                let resumed = self
+                    .tasks
+                    .resume(owner, a, Outcome::from_raw(b & 0xFF), b >> 8);
                 if resumed && self.tasks.state(owner, a).is_ok() {
                     println!(
                         "client {owner} answers again (task {a} returned {:?} late): its tasks run from their next tick",
-                        Outcome::from_raw(b)
+                        Outcome::from_raw(b & 0xFF)
                     );
                 } else if resumed {
                     // No task of its: it listens again after a call it
@@ -132,17 +160,22 @@ impl Ll {
         );
     }
 
-    /// One LL tick (the timer signalled). Returns the LL ticks that passed
-    /// since the last one that ran (1 when none was missed; 0 if this one
-    /// ran already).
-    fn tick(&mut self) -> u32 {
-        let now = sys::ticks();
+    /// One LL tick (the timer signalled at `time`: the kernel's cycle
+    /// counter and tick count as it took the signal for ll-sched). Returns
+    /// the LL ticks that passed since the last one that ran (1 when none
+    /// was missed; 0 if this one ran already).
+    fn tick(&mut self, time: SignalTime) -> u32 {
+        let now = time.ticks;
         let Some((last, ll_tick)) = self.clock.advance(now) else {
             // A signal left from the tick that already ran (its work ended
             // past the next kernel tick of a multi-tick LL period).
             return 0;
         };
-        let missed = self.tasks.missed(last, ll_tick);
+        let missed = if ll_tick.wrapping_sub(last) > 1 {
+            self.tasks.missed(last, ll_tick)
+        } else {
+            0
+        };
         if missed > 0 {
             println!(
                 "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
@@ -153,23 +186,42 @@ impl Ll {
         let passed = ll_tick.wrapping_sub(last);
         // Every run of this tick must reply by the start of the next one.
         let end = budget_end(now, self.period);
-        let start = sys::cycles();
+        // The tick's work is timed from the signal on; each batch from the
+        // end of the one before (the kernel's count at its reply).
+        let start = time.cycles;
+        let mut mark = start;
         let mut longest: Option<(u32, u32)> = None;
-        for (id, owner) in self.tasks.due(ll_tick) {
-            if !self.tasks.begin(id) {
-                continue;
-            }
-            let Some(slot) = self.clients.slot(owner) else {
+        let mut calls = 0u32;
+        let batch_max = self.batch_max;
+        self.tasks.start_tick(ll_tick);
+        // The client of the batch, looked up once: its endpoint's slot and
+        // whether it runs batches.
+        let client = Cell::new(None);
+        while let Some(batch) = {
+            let clients = &self.clients;
+            self.tasks.next_batch(|owner| {
+                let entry = clients.entry(owner);
+                client.set(entry);
+                match entry {
+                    Some((_, true)) => batch_max,
+                    _ => 1,
+                }
+            })
+        } {
+            let owner = batch.owner;
+            let Some((slot, _)) = client.get() else {
+                self.tasks.abandon_batch(&batch, 0);
                 self.owner_gone(owner, "not registered");
                 continue;
             };
-            let before = sys::cycles();
-            // A run has what is left of the LL tick. One called after the
-            // tick's end (a run before it was cut off there) says so: its
-            // tick is the kernel tick it is called on, and its budget ends
-            // with the LL tick that one is in. The client sees the same
-            // end from the tick it is given (`budget_end`).
-            let called = sys::ticks();
+            // A batch has what is left of the LL tick. One called after
+            // the tick's end (a batch before it was cut off there) says
+            // so: its tick is the kernel tick it is called on, and its
+            // budget ends with the LL tick that one is in. The client sees
+            // the same end from the tick it is given (`budget_end`). The
+            // first call of the tick is made on the tick signalled.
+            let called = if calls == 0 { now } else { sys::ticks() };
+            calls += 1;
             // (Compared as distances from `now`, and at most one LL tick:
             // the kernel's tick count wraps.)
             let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
@@ -183,38 +235,61 @@ impl Ll {
             let result = ipc::call_timeout(
                 slot,
                 &Message {
-                    words: [RUN, id, tick],
+                    words: run_words(tick, batch.len(), batch.locals),
                     len: 0,
                     cap: None,
                 },
                 None,
-                timeout_us(left, self.tick_hz),
+                if left == self.period {
+                    self.full_timeout
+                } else {
+                    timeout_us(left, self.tick_hz)
+                },
             );
-            let spent = sys::cycles().wrapping_sub(before);
             match result {
                 Ok(reply) => {
-                    if self
-                        .tasks
-                        .finish(id, spent, Outcome::from_raw(reply.message.words[0]))
-                    {
-                        let runs = self.tasks.stats(owner, id).map_or(0, |stats| stats.runs);
-                        println!(
-                            "task {id} of client {owner} completed after {runs} runs (tick {now})"
-                        );
+                    let words = reply.message.words;
+                    let cycles = batch_cycles(words, batch.len(), mark, reply.cycles);
+                    mark = reply.cycles;
+                    let finished = self.tasks.finish_batch(
+                        &batch,
+                        cycles,
+                        batch_completed(words, batch.len()),
+                    );
+                    if longest.is_none_or(|(_, most)| finished.most > most) {
+                        let id = self.tasks.batch_id(&batch, finished.longest);
+                        longest = Some((id, finished.most));
+                    }
+                    if finished.completed != 0 {
+                        for i in 0..batch.len() {
+                            if finished.completed & 1 << i != 0 {
+                                let id = self.tasks.batch_id(&batch, i);
+                                self.completed(owner, id, now);
+                            }
+                        }
                     }
                 }
                 Err(sotto_rt::Error::TimedOut) => {
+                    // (No count with an error: read it.)
+                    let at = sys::cycles();
+                    let spent = at.wrapping_sub(mark);
+                    mark = at;
                     // An earlier, longer run of this tick is what left this
                     // one too little: that one is charged.
                     let longer = longest
                         .filter(|(_, cycles)| *cycles > spent)
                         .map(|(task, _)| task);
-                    if let Some(overrun) = self.tasks.timed_out(id, spent, longer) {
+                    if let Some(overrun) = self.tasks.timed_out_batch(&batch, spent, longer) {
                         self.overrun(now, &overrun);
+                    }
+                    if longest.is_none_or(|(_, most)| spent > most) {
+                        longest = Some((self.tasks.batch_id(&batch, 0), spent));
                     }
                 }
                 Err(error) => {
-                    self.tasks.finish(id, spent, Outcome::Completed);
+                    let at = sys::cycles();
+                    self.tasks.abandon_batch(&batch, at.wrapping_sub(mark));
+                    mark = at;
                     self.owner_gone(
                         owner,
                         match error {
@@ -227,24 +302,29 @@ impl Ll {
                     );
                 }
             }
-            if longest.is_none_or(|(_, cycles)| spent > cycles) {
-                longest = Some((id, spent));
-            }
         }
-        let work = sys::cycles().wrapping_sub(start);
-        if longest.is_some()
-            && let Some(overrun) =
+        if calls > 0 {
+            let work = mark.wrapping_sub(start);
+            if let Some(overrun) =
                 self.tasks
                     .end_tick(work, self.cycles_per_tick, longest.map(|(id, _)| id))
-        {
-            self.overrun(now, &overrun);
+            {
+                self.overrun(now, &overrun);
+            }
         }
-        if !self.tasks.any_queued() && self.armed {
+        if core::mem::take(&mut self.maybe_idle) && !self.tasks.any_queued() && self.armed {
             let _ = sync::cancel(TIMER);
             self.armed = false;
             println!("no task queued: timer stopped at tick {now}");
         }
         passed
+    }
+
+    /// Task `id` of `owner` completed on tick `now`.
+    fn completed(&mut self, owner: u32, id: u32, now: u32) {
+        self.maybe_idle = true;
+        let runs = self.tasks.stats(owner, id).map_or(0, |stats| stats.runs);
+        println!("task {id} of client {owner} completed after {runs} runs (tick {now})");
     }
 
     /// Report an overrun and apply its policy (skipping is ll-core's).
@@ -271,9 +351,11 @@ impl Ll {
 
     fn owner_gone(&mut self, owner: u32, why: &str) {
         let cancelled = self.tasks.owner_gone(owner);
+        self.maybe_idle = true;
         if let Some(slot) = self.clients.remove(owner) {
             let _ = cap::delete(slot);
         }
+        self.inbox = self.clients.inbox();
         println!("client {owner} is {why}: cancelled its tasks {cancelled:?}; going on");
     }
 
@@ -349,25 +431,36 @@ fn main(arg: u32) {
     let heap_size = heap::init(HEAP).expect("the scheduler's heap");
     let tick_hz = sys::tick_hz();
     let cycles_per_tick = CCOUNT_HZ / tick_hz * period;
+    let clients = Clients::new(CLIENT_SLOTS, MAX_CLIENTS);
     let mut ll = Ll {
         tasks: LlScheduler::new(MAX_TASKS),
-        clients: Clients::new(CLIENT_SLOTS, MAX_CLIENTS),
+        inbox: clients.inbox(),
+        clients,
         period,
         cycles_per_tick,
         tick_hz,
+        full_timeout: timeout_us(period, tick_hz),
         armed: false,
         clock: LlClock::armed(0, period),
         ll_ticks: 0,
+        batch_max: if cycles_per_tick < 1 << 15 {
+            MAX_BATCH
+        } else {
+            1
+        },
+        maybe_idle: false,
     };
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
         heap_size / 1024,
         ll.tasks.memory_use() + ll.clients.memory_use()
     );
+    // LL ticks until the next report.
+    let mut until_report = report_every;
     loop {
-        let inbox = ll.clients.inbox();
-        match ipc::receive_or_wait(ENDPOINT, TICK, Some(inbox)) {
-            Ok(Event::Call(call)) => {
+        let inbox = ll.inbox;
+        match ipc::receive_or_wait_at(ENDPOINT, TICK, Some(inbox)) {
+            Ok((Event::Call(call), _)) => {
                 let result = ll.request(&call, inbox);
                 if call.cap_received && !ll.clients.holds(inbox) {
                     let _ = cap::delete(inbox);
@@ -381,17 +474,24 @@ fn main(arg: u32) {
                     len: 0,
                     cap: None,
                 });
+                // (A cancel, a free: the next tick sees whether any is
+                // queued still.)
+                ll.maybe_idle = true;
                 if ll.tasks.any_queued() && !ll.armed {
                     ll.arm();
                 }
             }
-            Ok(Event::Signal(_)) => {
-                let before = ll.ll_ticks;
-                ll.ll_ticks = ll.ll_ticks.wrapping_add(ll.tick());
+            Ok((Event::Signal(_), time)) => {
+                let passed = ll.tick(time);
+                ll.ll_ticks = ll.ll_ticks.wrapping_add(passed);
                 // Every `report_every` LL ticks, or once when missed
-                // ticks jump past a multiple of it.
-                if ll.ll_ticks / report_every != before / report_every {
+                // ticks jump past a multiple of it (counted down: no
+                // division on every tick).
+                if passed >= until_report {
                     ll.report(ll.ll_ticks);
+                    until_report = report_every - ll.ll_ticks % report_every;
+                } else {
+                    until_report -= passed;
                 }
             }
             Err(error) => println!("receive failed: {error:?}"),

@@ -1,7 +1,12 @@
 //! Client library of the LL scheduler (`ll-sched`). A service registers the
 //! endpoint the scheduler calls to run its tasks, makes tasks, queues them,
-//! then serves: each tick, `ll-sched` calls it for every due task and the
-//! handler runs here, in the owner's own address space.
+//! then serves: each tick, `ll-sched` calls it for its due tasks and the
+//! handler runs here, in the owner's own address space. Consecutive due
+//! tasks of this service come in one call (a batch), run in order; a
+//! service that holds a clock capability reads the cycle counter after
+//! each task but the last of a batch, and the reply tells the scheduler
+//! when each ended (a service without one gets one task per call, timed
+//! by the scheduler alone).
 //!
 //! A run has a budget: the end of the LL tick it was called in. The
 //! scheduler stops waiting for a handler that has not returned by then (the
@@ -24,7 +29,9 @@
 use core::cell::Cell;
 
 pub use ll_core::proto::{LlError, Outcome, Policy, TaskState};
-use ll_core::proto::{Op, RUN, init_words};
+use ll_core::proto::{
+    MAX_BATCH, MAX_LOCAL, Op, REGISTER_BATCHES, batch_reply, init_words, local_at, run_fields,
+};
 use sotto_rt::Rights;
 use sotto_rt::cap::Slot;
 use sotto_rt::ipc::{self, Message};
@@ -41,6 +48,11 @@ pub struct Scheduler {
     live: Cell<u32>,
     /// Kernel ticks per LL tick (from the registration's reply).
     period: u32,
+    /// This service's task ids by local index (the scheduler's calls name
+    /// tasks by it).
+    ids: [Cell<u32>; MAX_LOCAL],
+    /// Whether it runs batches (it may read the cycle counter).
+    batches: bool,
 }
 
 fn request(
@@ -68,13 +80,18 @@ impl Scheduler {
     pub fn connect(endpoint: Slot, task_endpoint: Slot) -> Result<Scheduler, LlError> {
         sotto_rt::cap::derive(task_endpoint, SCRATCH_SLOT, Rights::SEND | Rights::GRANT, 0)
             .map_err(|_| LlError::BadRegistration)?;
-        let registered = request(endpoint, Op::Register, [0, 0], Some(SCRATCH_SLOT));
+        // Batches need each task's end: only with the cycle counter.
+        let batches = sotto_rt::sys::try_cycles().is_ok();
+        let flags = if batches { REGISTER_BATCHES } else { 0 };
+        let registered = request(endpoint, Op::Register, [flags, 0], Some(SCRATCH_SLOT));
         let _ = sotto_rt::cap::delete(SCRATCH_SLOT);
         let words = registered?;
         Ok(Scheduler {
             endpoint,
             live: Cell::new(0),
             period: words[1].max(1),
+            ids: core::array::from_fn(|_| Cell::new(NO_TASK)),
+            batches,
         })
     }
 
@@ -103,26 +120,48 @@ impl Scheduler {
         mut handler: impl FnMut(Run) -> Outcome,
     ) -> Result<(), LlError> {
         self.call(Op::Resume, [NO_TASK, Outcome::Reschedule as u32])?;
-        let mut counts = [0u32; 64];
+        let mut counts = [0u32; MAX_LOCAL];
         let mut call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         loop {
-            let [op, task, tick] = call.message.words;
-            let outcome = if op == RUN {
-                let slot = &mut counts[task as usize % counts.len()];
-                *slot += 1;
-                handler(Run {
-                    task,
-                    tick,
-                    count: *slot,
-                })
+            // What the handlers returned: bit `i` for the batch's `i`-th
+            // task that completed, bit `local` for each such task; the
+            // first task and its outcome (for a lost reply).
+            let (mut completed, mut locals_done) = (0u32, 0u32);
+            let (mut first, mut first_outcome) = (NO_TASK, Outcome::Completed);
+            let mut ends = [0u32; MAX_BATCH - 1];
+            let mut count = 0;
+            if let Some((tick, tasks, packed)) = run_fields(call.message.words) {
+                count = tasks;
+                for i in 0..tasks {
+                    let local = local_at(packed, i);
+                    let runs = &mut counts[local];
+                    *runs += 1;
+                    let task = self.ids[local].get();
+                    let outcome = handler(Run {
+                        task,
+                        tick,
+                        count: *runs,
+                    });
+                    if i == 0 {
+                        (first, first_outcome) = (task, outcome);
+                    }
+                    if outcome == Outcome::Completed {
+                        completed |= 1 << i;
+                        locals_done |= 1 << local;
+                        self.live.set(self.live.get().saturating_sub(1));
+                    }
+                    if i + 1 < tasks
+                        && let Some(end) = ends.get_mut(i)
+                    {
+                        *end = sotto_rt::sys::cycles();
+                    }
+                }
             } else {
-                Outcome::Completed
-            };
-            if outcome == Outcome::Completed && op == RUN {
-                self.live.set(self.live.get().saturating_sub(1));
+                // Not a run: answered as one that completed.
+                completed = 1;
             }
             let reply = Message {
-                words: [outcome as u32, 0, 0],
+                words: batch_reply(completed, &ends[..count.saturating_sub(1)]),
                 len: 0,
                 cap: None,
             };
@@ -133,18 +172,24 @@ impl Scheduler {
             }
             // The kernel says whether the reply reached the scheduler: a
             // run past its budget was cut off there and its reply dropped;
-            // then say we listen again (the scheduler stalls this client's
-            // tasks until we do) and only then wait for the next call.
+            // then say we listen again, with what the lost reply said (the
+            // scheduler stalls this client's tasks until we do), and only
+            // then wait for the next call.
             match ipc::reply_receive_unless_dropped(task_endpoint, &reply, None) {
                 Ok(Some(next)) => call = next,
                 Ok(None) => {
-                    let task = if op == RUN { task } else { NO_TASK };
-                    self.call(Op::Resume, [task, outcome as u32])?;
+                    self.call(Op::Resume, [first, first_outcome as u32 | locals_done << 8])?;
                     call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
                 }
                 Err(_) => return Err(LlError::Unreachable),
             }
         }
+    }
+
+    /// Whether this service runs several tasks in one call of the
+    /// scheduler (it holds a clock capability to time each).
+    pub fn batches(&self) -> bool {
+        self.batches
     }
 }
 
@@ -206,6 +251,9 @@ impl TaskBuilder {
             Op::Init,
             init_words(self.priority, self.policy, self.period, self.phase),
         )?;
+        if let Some(slot) = scheduler.ids.get(words[2] as usize) {
+            slot.set(words[1]);
+        }
         Ok(Task {
             scheduler,
             id: words[1],

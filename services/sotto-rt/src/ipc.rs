@@ -32,8 +32,13 @@ pub struct Received {
     pub message: Message,
     /// Whether a capability arrived in the slot asked for.
     pub cap_received: bool,
+    /// A reply ([`call`], [`call_timeout`]): the cycle counter (CCOUNT)
+    /// the kernel read as it delivered it, if this service holds a clock
+    /// capability, else 0 (see `Syscall::Call`). 0 for received calls.
+    pub cycles: u32,
 }
 
+#[inline]
 fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
     MsgInfo {
         send_cap: message.cap.map_or(NO_SLOT, |slot| slot as u8),
@@ -43,9 +48,11 @@ fn info(message: &Message, receive_into: Option<Slot>) -> u32 {
     .encode()
 }
 
+#[inline]
 fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
     let info = MsgInfo::decode(raw_info);
     Received {
+        cycles: 0,
         badge,
         message: Message {
             words,
@@ -57,6 +64,7 @@ fn received(badge: u32, raw_info: u32, words: [u32; 3]) -> Received {
 }
 
 /// Registers a3..a7 of an IPC call: the slot, the info word, the words.
+#[inline]
 fn args(slot: Slot, message: &Message, receive_into: Option<Slot>) -> [u32; 5] {
     let [w0, w1, w2] = message.words;
     [slot, info(message, receive_into), w0, w1, w2]
@@ -64,14 +72,18 @@ fn args(slot: Slot, message: &Message, receive_into: Option<Slot>) -> [u32; 5] {
 
 /// Call `endpoint` and wait for the reply; a capability in the reply lands
 /// in `receive_into`.
+#[inline]
 pub fn call(
     endpoint: Slot,
     message: &Message,
     receive_into: Option<Slot>,
 ) -> Result<Received, Error> {
-    let [raw_info, _, w0, w1, w2] =
+    let [raw_info, cycles, w0, w1, w2] =
         call_regs(Syscall::Call, args(endpoint, message, receive_into))?;
-    Ok(received(0, raw_info, [w0, w1, w2]))
+    Ok(Received {
+        cycles,
+        ..received(0, raw_info, [w0, w1, w2])
+    })
 }
 
 /// [`call`], waiting at most `micros` microseconds for the reply (rounded
@@ -79,21 +91,26 @@ pub fn call(
 /// expiry it fails with [`Error::TimedOut`]: a call not yet received is
 /// withdrawn, and the reply to one already received is dropped by the
 /// kernel when it comes (the server is not told).
+#[inline]
 pub fn call_timeout(
     endpoint: Slot,
     message: &Message,
     receive_into: Option<Slot>,
     micros: u32,
 ) -> Result<Received, Error> {
-    let [raw_info, _, w0, w1, w2] = call_regs_a8(
+    let [raw_info, cycles, w0, w1, w2] = call_regs_a8(
         Syscall::CallTimeout,
         args(endpoint, message, receive_into),
         micros,
     )?;
-    Ok(received(0, raw_info, [w0, w1, w2]))
+    Ok(Received {
+        cycles,
+        ..received(0, raw_info, [w0, w1, w2])
+    })
 }
 
 /// Wait for a call on `endpoint`; a capability in it lands in `receive_into`.
+#[inline]
 pub fn receive(endpoint: Slot, receive_into: Option<Slot>) -> Result<Received, Error> {
     let [badge, raw_info, w0, w1, w2] = call_regs(
         Syscall::Recv,
@@ -112,6 +129,7 @@ pub fn reply(message: &Message) -> Result<bool, Error> {
 /// the reply was dropped (its caller timed out or ended): then `Ok(None)`
 /// at once, nothing received, so the server can tell the caller it is
 /// listening again before it waits.
+#[inline]
 pub fn reply_receive_unless_dropped(
     endpoint: Slot,
     message: &Message,
@@ -148,6 +166,16 @@ pub enum Event {
     Signal(u32),
 }
 
+/// When the kernel took a signal's bits for [`receive_or_wait_at`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalTime {
+    /// The cycle counter (CCOUNT) then, if this service holds a clock
+    /// capability, else 0.
+    pub cycles: u32,
+    /// The kernel's tick count then (low 32 bits, as [`crate::sys::ticks`]).
+    pub ticks: u32,
+}
+
 /// Wait for a call on `endpoint` or bits of `notification`, whichever
 /// comes first (pending bits win): a server that also runs on a timer.
 pub fn receive_or_wait(
@@ -155,6 +183,18 @@ pub fn receive_or_wait(
     notification: Slot,
     receive_into: Option<Slot>,
 ) -> Result<Event, Error> {
+    receive_or_wait_at(endpoint, notification, receive_into).map(|(event, _)| event)
+}
+
+/// [`receive_or_wait`], and for a signal when the kernel took it: the
+/// cycle counter and the tick count, read by the kernel (no `Cycles` or
+/// `Ticks` call). For a call, both are 0.
+#[inline]
+pub fn receive_or_wait_at(
+    endpoint: Slot,
+    notification: Slot,
+    receive_into: Option<Slot>,
+) -> Result<(Event, SignalTime), Error> {
     let [badge, raw_info, w0, w1, w2] = call_regs(
         Syscall::RecvOrWait,
         [
@@ -166,9 +206,16 @@ pub fn receive_or_wait(
         ],
     )?;
     if MsgInfo::decode(raw_info).signalled {
-        return Ok(Event::Signal(w0));
+        let time = SignalTime {
+            cycles: w1,
+            ticks: w2,
+        };
+        return Ok((Event::Signal(w0), time));
     }
-    Ok(Event::Call(received(badge, raw_info, [w0, w1, w2])))
+    Ok((
+        Event::Call(received(badge, raw_info, [w0, w1, w2])),
+        SignalTime::default(),
+    ))
 }
 
 static BUFFER_IN_USE: AtomicBool = AtomicBool::new(false);

@@ -12,6 +12,7 @@ unsafe extern "C" {
 }
 
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
+#[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
     let mut regs = [syscall as u32, args[0], args[1], args[2], args[3], args[4]];
     // SAFETY: the stub reads and writes the six words of `regs`, a live
@@ -24,6 +25,7 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
 }
 
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
+#[inline]
 pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
     let mut regs = [
         syscall as u32,
@@ -135,11 +137,20 @@ pub fn sleep_us(micros: u32) {
 }
 
 /// The cycle counter (10 MHz on QEMU's `sim` machine).
+#[inline]
 pub fn cycles() -> u32 {
     call(Syscall::Cycles, 0, 0, 0, 0).unwrap_or(0)
 }
 
+/// The cycle counter, or the kernel's error (`MissingRight` without a clock
+/// capability): whether this service may read it at all.
+#[inline]
+pub fn try_cycles() -> Result<u32, Error> {
+    call(Syscall::Cycles, 0, 0, 0, 0)
+}
+
 /// Ticks since boot.
+#[inline]
 pub fn ticks() -> u32 {
     call(Syscall::Ticks, 0, 0, 0, 0).unwrap_or(0)
 }

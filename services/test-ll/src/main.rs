@@ -17,7 +17,9 @@
 //! 16 a greedy client: LL priority 0, each run returns just before the end
 //! of its tick, 200 runs, 17 the SOF boot test with 3 ms of other work
 //! between scheduling the task and serving it, 18 after 20 ms, 20 runs of
-//! 300 cycles each that must not be charged.
+//! 300 cycles each that must not be charged, 19 a batch: three tasks due
+//! on the same ticks, one of them spinning, each charged its own cycles,
+//! 20 a batch cut off at its budget whose second task completes late.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -376,6 +378,96 @@ fn spin(from: u32, ticks: u32) {
     println!("spun from tick {start} to tick {}", sys::ticks());
 }
 
+/// Three tasks of this client due on every tick run in one call (a
+/// batch), in order; the middle one spins 2,000 cycles on each run. Each
+/// is charged its own cycles, not the batch's.
+fn batch_costs() {
+    let scheduler = connect();
+    check(
+        "this client runs batches (it holds the clock)",
+        scheduler.batches(),
+    );
+    let tasks: [Task<'_>; 3] =
+        core::array::from_fn(|_| Task::new(0, 1).create(&scheduler).expect("init"));
+    for task in &tasks {
+        task.schedule().expect("schedule");
+    }
+    let spinner = tasks[1].id;
+    let mut order_ok = true;
+    let mut last = (u32::MAX, 0u32);
+    scheduler
+        .serve(TASKS, |run| {
+            // Within a tick the tasks come in the order they were queued.
+            if run.tick == last.0 {
+                order_ok &= run.task > last.1;
+            }
+            last = (run.tick, run.task);
+            if run.task == spinner {
+                let start = sys::cycles();
+                while sys::cycles().wrapping_sub(start) < 2_000 {}
+            }
+            done_after(run.count, 10)
+        })
+        .expect("serve");
+    check("in queueing order within each tick", order_ok);
+    let cycles: [(u32, u32); 3] = core::array::from_fn(|i| tasks[i].cycles().expect("cycles"));
+    println!("batch: (avg, max) cycles per task {cycles:?}");
+    check(
+        "the spinning task is charged its spin",
+        (2_000..3_000).contains(&cycles[1].0),
+    );
+    check(
+        "the others are not",
+        cycles[0].1 < 1_000 && cycles[2].1 < 1_000,
+    );
+    check(
+        "each ran 10 times",
+        tasks.iter().all(|task| task.counts() == Ok((10, 0))),
+    );
+}
+
+/// Two tasks in one batch; the second spins 1.5 ticks on its third run
+/// and completes then, after its batch was cut off: the late reply is
+/// dropped, `serve` tells ll-sched which tasks of the batch completed
+/// (`Resume`), and the first task goes on to its fifth run.
+fn batch_cut_off() {
+    let scheduler = connect();
+    let first = Task::new(0, 1).create(&scheduler).expect("init");
+    let second = Task::new(0, 1).create(&scheduler).expect("init");
+    first.schedule().expect("schedule");
+    second.schedule().expect("schedule");
+    scheduler
+        .serve(TASKS, |run| {
+            println!("run {} at tick {}", run.task, run.tick);
+            if run.task == second.id {
+                if run.count < 3 {
+                    return Outcome::Reschedule;
+                }
+                let start = sys::cycles();
+                while sys::cycles().wrapping_sub(start) < 15_000 {}
+                return Outcome::Completed;
+            }
+            done_after(run.count, 5)
+        })
+        .expect("serve");
+    check(
+        "the late task completed (its outcome came with Resume)",
+        second.state() == Ok(TaskState::Completed),
+    );
+    check(
+        "the late task ran twice in time and missed the two cut-off ticks",
+        second.counts() == Ok((2, 0)) && second.missed() == Ok(2),
+    );
+    check(
+        "the batch's first task ran 5 times and was charged the cut-off",
+        first.counts() == Ok((5, 1)) && first.missed() == Ok(1),
+    );
+    check(
+        "the first task completed",
+        first.state() == Ok(TaskState::Completed),
+    );
+}
+
 fn errors() {
     // Let another client register and make its task first.
     sys::sleep_us(5_000);
@@ -515,6 +607,8 @@ fn main(arg: u32) {
         16 => greedy(),
         17 => late_to_serve(),
         18 => modest(),
+        19 => batch_costs(),
+        20 => batch_cut_off(),
         14 => {
             sys::sleep_us(20_000);
             sof_boot();
