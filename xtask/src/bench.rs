@@ -717,8 +717,11 @@ pub mod budget {
         fn the_committed_budget_file_loads() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("budgets.toml");
             let budgets = super::load(&path).unwrap();
+            // The targets where they are met; ratchets elsewhere.
             assert_eq!(budgets["null-syscall"], 50);
-            assert_eq!(budgets["kernel-text"], 32768);
+            assert_eq!(budgets["semaphore-give"], 60);
+            assert_eq!(budgets["notification-signal"], 60);
+            assert!(budgets["kernel-text"] <= 65536);
         }
 
         #[test]
