@@ -175,6 +175,16 @@ impl Scheduler {
         }
     }
 
+    /// `id` times out at tick `until` (out of line: the fast paths never
+    /// wait with a time limit).
+    #[inline(never)]
+    fn queue_timeout(&mut self, id: ThreadId, until: u64) {
+        self.timeouts.insert(id, until);
+        if self.timeouts.take_changed() {
+            self.alarm |= ALARM_STALE;
+        }
+    }
+
     /// The current thread waits for an object, at most until tick `until`.
     pub fn block_current(&mut self, until: Option<u64>) {
         if let Some(id) = self.current.take() {
@@ -278,14 +288,12 @@ impl Scheduler {
     /// blocked until now, runs at once: the direct switch of an IPC fast
     /// path, valid where [`Self::would_run_next`] holds for `to`. No queue
     /// changes: neither thread is queued before or after.
+    #[inline]
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
         if let Some(current) = self.current {
             self.state[current] = ThreadState::Blocked { until };
             if let Some(until) = until {
-                self.timeouts.insert(current, until);
-                if self.timeouts.take_changed() {
-                    self.alarm |= ALARM_STALE;
-                }
+                self.queue_timeout(current, until);
             }
         }
         self.state[to] = ThreadState::Running;

@@ -147,6 +147,7 @@ pub fn reply_receive_unless_dropped(
 }
 
 /// Reply to the call received last, then wait for the next one.
+#[inline]
 pub fn reply_receive(
     endpoint: Slot,
     message: &Message,
