@@ -500,6 +500,7 @@ pub fn link_image(
     ]);
     run_cargo(cargo, "building the kernel")?;
     let elf = release.join("sotto-kernel");
+    check_kernel_instructions(&elf)?;
     let mut bytes = fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
     sotto_image::write_boot_config(&mut bytes, config)?;
     sotto_image::write_manifest(&mut bytes, &manifest)?;
@@ -509,6 +510,78 @@ pub fn link_image(
         manifest,
         sink: crate::run::sink_service(&system.file.services),
     })
+}
+
+/// Mnemonics the kernel must not contain. Its light system-call path runs
+/// Rust with PS.EXCM set and the caller's special registers in place: a
+/// zero-overhead loop would not loop there (QEMU applies loop-back only
+/// with EXCM clear) and would overwrite the caller's LBEG/LEND/LCOUNT;
+/// `s32c1i` and MAC16 would overwrite its SCOMPARE1, ACC and M0..M3.
+const KERNEL_FORBIDDEN: [&str; 10] = [
+    "loop", "loopnez", "loopgtz", "s32c1i", "mula.", "muls.", "mul.", "umul.", "ldinc", "lddec",
+];
+
+/// Disassemble the kernel and refuse it if the compiler put in an
+/// instruction the light path cannot live with (see [`KERNEL_FORBIDDEN`]).
+fn check_kernel_instructions(elf: &Path) -> Result<()> {
+    let output = Command::new(crate::toolchain::LLVM_OBJDUMP)
+        .args(["-d", "--triple=xtensa"])
+        .arg(format!("--mattr={}", crate::toolchain::CPU_FEATURES))
+        .arg(elf)
+        .output()
+        .with_context(|| format!("running {}", crate::toolchain::LLVM_OBJDUMP))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed on {}: {}",
+            crate::toolchain::LLVM_OBJDUMP,
+            elf.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let found = forbidden_instructions(&String::from_utf8_lossy(&output.stdout));
+    if !found.is_empty() {
+        bail!(
+            "the kernel contains instructions its light system-call path cannot run (PS.EXCM set, the caller's loop, SCOMPARE1 and MAC16 registers live): {}",
+            found.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The forbidden instructions in an `llvm-objdump -d` listing, as
+/// `mnemonic at address` (the first ten). Bytes under a section's own
+/// label (`<.text>:`, no symbol: the literal pools the linker script puts
+/// first) are data, not instructions, and are skipped.
+fn forbidden_instructions(listing: &str) -> Vec<String> {
+    let mut in_literals = false;
+    listing
+        .lines()
+        .filter_map(|line| {
+            // A label line starts at column 0: `00100420 <.text>:`.
+            if let Some(label) = line
+                .split_once(" <")
+                .filter(|_| !line.starts_with(char::is_whitespace))
+                .map(|(_, label)| label)
+            {
+                in_literals = label.starts_with('.');
+                return None;
+            }
+            if in_literals {
+                return None;
+            }
+            let (address, rest) = line.trim().split_once(':')?;
+            u32::from_str_radix(address, 16).ok()?;
+            // Address, then the encoding bytes, then the mnemonic.
+            let mnemonic = rest
+                .split_whitespace()
+                .find(|word| !(word.len() == 2 && u8::from_str_radix(word, 16).is_ok()))?;
+            KERNEL_FORBIDDEN
+                .iter()
+                .any(|bad| mnemonic == *bad || (bad.ends_with('.') && mnemonic.starts_with(bad)))
+                .then(|| format!("{mnemonic} at 0x{address}"))
+        })
+        .take(10)
+        .collect()
 }
 
 /// Write the service segments where `image.S` includes them into the
@@ -567,7 +640,31 @@ fn archive_asm(
 
 #[cfg(test)]
 mod tests {
-    use super::kernel_linker_script;
+    use super::{forbidden_instructions, kernel_linker_script};
+
+    #[test]
+    fn the_kernel_check_finds_loops_atomics_and_mac16_only() {
+        let listing = "\
+00100000 <.text>:
+  100000: 04 10 18     \tmula.dd.ll.lddec\t m1, a0, m0, m2
+00100000 <_start>:
+  100000: 82 c1 a0     \taddi\ta8, a1, -96
+  100003: 76 83 04     \tloop\ta3, 0x10000b
+  100006: 20 0c 13     \twsr\ta2, scompare1
+  100009: 50 32 34     \tmula.aa.ll\ta2, a3
+  10000c: 40 32 c0     \ts32c1i\ta3, a2, 0
+  10000f: 80 00 00     \tret
+";
+        assert_eq!(
+            forbidden_instructions(listing),
+            [
+                "loop at 0x100003",
+                "mula.aa.ll at 0x100009",
+                "s32c1i at 0x10000c"
+            ]
+        );
+        assert!(forbidden_instructions("  100000: 80 00 00 \tret\n").is_empty());
+    }
 
     #[test]
     fn linker_script_puts_literals_before_code_and_guards_the_stack() {

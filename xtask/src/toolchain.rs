@@ -25,6 +25,8 @@ pub const CARGO: &str = "/usr/bin/cargo";
 pub const LLVM_MC: &str = "llvm-mc-22";
 /// LLVM's archiver.
 pub const LLVM_AR: &str = "llvm-ar-22";
+/// LLVM's disassembler (the kernel's instruction check).
+pub const LLVM_OBJDUMP: &str = "llvm-objdump-22";
 /// GNU ld for Xtensa (ld.lld cannot link Xtensa).
 pub const LD: &str = "xtensa-lx106-elf-ld";
 
