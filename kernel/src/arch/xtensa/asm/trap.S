@@ -34,16 +34,25 @@
   s32i \tmp, \base, 0+FRAME_EXCCAUSE
   RSR_SR \tmp_number, SR_EXCSAVE2 # EXCVADDR as the vector found it
   s32i \tmp, \base, 0+FRAME_EXCVADDR
+  rsr \tmp, lcount
+  s32i \tmp, \base, 0+FRAME_LCOUNT
+  rur \tmp, threadptr
+  s32i \tmp, \base, 0+FRAME_THREADPTR
+  RUR_UR \tmp_number, UR_EXPSTATE   # user-writable in every ring
+  s32i \tmp, \base, 0+FRAME_EXPSTATE
+  SAVE_CALLER_SAVED_SPECIAL \base, \tmp
+  .endm
+
+# Store the special registers a call does not keep (compilers keep none of
+# them live across one) but a thread switch must: the loop bounds,
+# SCOMPARE1 and MAC16 (ACCLO, ACCHI, M0..M3).
+  .macro SAVE_CALLER_SAVED_SPECIAL base, tmp
   rsr \tmp, lbeg
   s32i \tmp, \base, 0+FRAME_LBEG
   rsr \tmp, lend
   s32i \tmp, \base, 0+FRAME_LEND
-  rsr \tmp, lcount
-  s32i \tmp, \base, 0+FRAME_LCOUNT
   rsr \tmp, scompare1
   s32i \tmp, \base, 0+FRAME_SCOMPARE1
-  rur \tmp, threadptr
-  s32i \tmp, \base, 0+FRAME_THREADPTR
   rsr \tmp, acclo
   s32i \tmp, \base, 0+FRAME_ACCLO
   rsr \tmp, acchi
@@ -56,17 +65,13 @@
   s32i \tmp, \base, 0+FRAME_M2
   rsr \tmp, m3
   s32i \tmp, \base, 0+FRAME_M3
-  RUR_UR \tmp_number, UR_EXPSTATE   # user-writable in every ring
-  s32i \tmp, \base, 0+FRAME_EXPSTATE
   .endm
 
-# Save the caller of a light system call that is switched away from into
-# its frame \f (a full frame: `_restore_frame` resumes it after the
-# `syscall`). a2..a7 hold its results or arguments already (fastpath.rs);
-# a8..a11, SAR, LCOUNT and LITBASE are zero by then (a system call does not
-# preserve a8..a11 or SAR; LCOUNT and LITBASE were checked zero). \t is a
-# scratch register, \t_number its number.
-  .macro SAVE_LIGHT_CALLER f, t, t_number
+# Store what a call0 call keeps of the caller of a light system call, into
+# its frame \f: a0 (in EXCSAVE1), a1 (in MISC0), PC past the `syscall`, PS,
+# a12..a15, and the thread-owned THREADPTR and EXPSTATE. \t is a scratch
+# register, \t_number its number.
+  .macro SAVE_CALL_KEPT f, t, t_number
   rsr \t, excsave1
   s32i \t, \f, 0+FRAME_A0
   RSR_SR \t_number, SR_MISC0
@@ -80,28 +85,21 @@
   s32i a13, \f, 0+FRAME_A13
   s32i a14, \f, 0+FRAME_A14
   s32i a15, \f, 0+FRAME_A15
-  rsr \t, lbeg
-  s32i \t, \f, 0+FRAME_LBEG
-  rsr \t, lend
-  s32i \t, \f, 0+FRAME_LEND
-  rsr \t, scompare1
-  s32i \t, \f, 0+FRAME_SCOMPARE1
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
-  rsr \t, acclo
-  s32i \t, \f, 0+FRAME_ACCLO
-  rsr \t, acchi
-  s32i \t, \f, 0+FRAME_ACCHI
-  rsr \t, m0
-  s32i \t, \f, 0+FRAME_M0
-  rsr \t, m1
-  s32i \t, \f, 0+FRAME_M1
-  rsr \t, m2
-  s32i \t, \f, 0+FRAME_M2
-  rsr \t, m3
-  s32i \t, \f, 0+FRAME_M3
   RUR_UR \t_number, UR_EXPSTATE
   s32i \t, \f, 0+FRAME_EXPSTATE
+  .endm
+
+# Save the caller of a light system call that is switched away from into
+# its frame \f (a full frame: `_restore_frame` resumes it after the
+# `syscall`). a2..a7 hold its results or arguments already (fastpath.rs);
+# a8..a11, SAR, LCOUNT and LITBASE are written zero (a system call does not
+# preserve a8..a11 or SAR; LCOUNT and LITBASE were checked zero). \t is a
+# scratch register, \t_number its number.
+  .macro SAVE_LIGHT_CALLER f, t, t_number
+  SAVE_CALL_KEPT \f, \t, \t_number
+  SAVE_CALLER_SAVED_SPECIAL \f, \t
   movi \t, 0
   s32i \t, \f, 0+FRAME_A8
   s32i \t, \f, 0+FRAME_A9
@@ -119,28 +117,22 @@
 # LCOUNT and LITBASE are written zero (they are, on this path), so even a
 # full restore of this frame cannot start a stale loop.
   .macro SAVE_IPC_CALLER f, t, t_number
-  rsr \t, excsave1
-  s32i \t, \f, 0+FRAME_A0
-  RSR_SR \t_number, SR_MISC0
-  s32i \t, \f, 0+FRAME_A1
-  rsr \t, epc1
-  addi \t, \t, 3
-  s32i \t, \f, 0+FRAME_PC
-  rsr \t, ps
-  s32i \t, \f, 0+FRAME_PS
-  s32i a12, \f, 0+FRAME_A12
-  s32i a13, \f, 0+FRAME_A13
-  s32i a14, \f, 0+FRAME_A14
-  s32i a15, \f, 0+FRAME_A15
-  rur \t, threadptr
-  s32i \t, \f, 0+FRAME_THREADPTR
-  RUR_UR \t_number, UR_EXPSTATE
-  s32i \t, \f, 0+FRAME_EXPSTATE
+  SAVE_CALL_KEPT \f, \t, \t_number
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
   movi \t, 0
   s32i \t, \f, 0+FRAME_LCOUNT
   s32i \t, \f, 0+FRAME_LITBASE
+  .endm
+
+# Return from a system call to the instruction after its `syscall`, with
+# the caller's a0 from EXCSAVE1 (every other register set already).
+  .macro RETURN_PAST_SYSCALL
+  rsr a0, epc1
+  addi a0, a0, 3
+  wsr a0, epc1
+  rsr a0, excsave1
+  rfe
   .endm
 
 # Clear LITBASE: with extended L32R enabled every `l32r` (so every `movi` of
@@ -360,11 +352,7 @@ _syscall_light:
   movi a11, 0
 8:
   movi a3, 0
-  rsr a0, epc1
-  addi a0, a0, 3
-  wsr a0, epc1
-  rsr a0, excsave1
-  rfe
+  RETURN_PAST_SYSCALL
 7:
   RSR_SR 0, SR_LITBASE
   bnez a0, 9f
@@ -383,11 +371,7 @@ _syscall_light:
   movi a10, 0
   movi a11, 0
   RSR_SR 1, SR_MISC0
-  rsr a0, epc1
-  addi a0, a0, 3
-  wsr a0, epc1
-  rsr a0, excsave1
-  rfe
+  RETURN_PAST_SYSCALL
 9:
   j _user_exception
 1:
@@ -408,11 +392,7 @@ _syscall_light:
   movi a10, 0
   movi a11, 0
   RSR_SR 1, SR_MISC0
-  rsr a0, epc1
-  addi a0, a0, 3
-  wsr a0, epc1
-  rsr a0, excsave1
-  rfe
+  RETURN_PAST_SYSCALL
 4:                                # another thread: save the caller
   .if LIGHT_HANDOFF != 0xFFFFFFFD
   .error "LIGHT_HANDOFF moved: update the addi below"

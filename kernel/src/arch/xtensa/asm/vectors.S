@@ -3,11 +3,16 @@
 # sit before every literal pool.
   .include "macros.inc"
 
-# Level-1 vector body: keep a0 in EXCSAVE1 and EXCVADDR in EXCSAVE2 (first:
-# any TLB refill overwrites EXCVADDR), refill TLB misses right here, send
-# everything else to \slow_path.
+# Level-1 vector body: keep a0 in EXCSAVE1, then the rest.
   .macro LEVEL1_VECTOR slow_path
   wsr a0, excsave1
+  LEVEL1_REFILL_OR \slow_path
+  .endm
+
+# With a0 in EXCSAVE1: keep EXCVADDR in EXCSAVE2 (before any TLB refill
+# overwrites it), refill TLB misses right here, send everything else to
+# \slow_path.
+  .macro LEVEL1_REFILL_OR slow_path
   rsr a0, excvaddr
   WSR_SR 0, SR_EXCSAVE2
   rsr a0, exccause
@@ -64,14 +69,7 @@ _user_vector:
   bnei a0, 0+EXCCAUSE_SYSCALL, 1f
   j _syscall_light
 1:
-  rsr a0, excvaddr
-  WSR_SR 0, SR_EXCSAVE2
-  rsr a0, exccause
-  addi a0, a0, -EXCCAUSE_DTLB_MISS
-  beqz a0, _dtlb_miss
-  addi a0, a0, 0+DTLB_MINUS_ITLB_MISS
-  beqz a0, _itlb_miss
-  j _user_exception
+  LEVEL1_REFILL_OR _user_exception
 
   # Double exception: an exception while PS.EXCM was set.
   .org 0x3c0
