@@ -27,6 +27,7 @@ use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 /// `wait_for_interrupt`, no `with` borrow is held across that call, and the
 /// trap handlers never nest, so two accesses to a `Global` never overlap on
 /// this single core.
+#[repr(transparent)]
 pub struct Global<T>(UnsafeCell<T>);
 
 // SAFETY: see the type's documentation: accesses never overlap.

@@ -99,7 +99,8 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
         };
         out += &format!(
             "{index}: {state:?} wait {:?} reply_to {:?} regs {registers}\n",
-            service.wait, service.reply_to
+            service.wait,
+            service.reply_to()
         );
     }
     for (index, object) in k.objects.iter().enumerate() {

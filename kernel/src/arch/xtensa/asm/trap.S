@@ -308,9 +308,6 @@ _syscall_light:
   beq a2, a0, 12f
 6:
   j 7f
-  .if FAST_GIVE != 1 || FAST_SIGNAL != 2
-  .error "fast operations moved: update the bbci below"
-  .endif
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
 # by fastpath.rs) allows it, while nobody waits and, for a semaphore,
 # below its most: count up or OR the bits in, return 0. Anything else
@@ -319,10 +316,11 @@ _syscall_light:
   bgeui a3, 0+CAP_SLOTS, 6b
   movi a9, sotto_fast_row
   l32i a9, a9, 0
-  addx4 a9, a3, a9
-  l32i a9, a9, 0                  # the slot's fast word
-  bbci a9, 0, 6b                  # FAST_GIVE (bit 0)
-  addi a9, a9, -FAST_GIVE         # the semaphore's fast words
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # the slot as the entry sees it
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_GIVE_BIT, 6b
+  l32i a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
   l32i a10, a9, 0+FAST_VALUE
@@ -335,10 +333,11 @@ _syscall_light:
   bgeui a3, 0+CAP_SLOTS, 6b
   movi a9, sotto_fast_row
   l32i a9, a9, 0
-  addx4 a9, a3, a9
-  l32i a9, a9, 0
-  bbci a9, 1, 6b                  # FAST_SIGNAL (bit 1)
-  addi a9, a9, -FAST_SIGNAL
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_SIGNAL_BIT, 6b
+  l32i a9, a9, 0+SLOT_OBJECT
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
   l32i a10, a9, 0+FAST_VALUE
