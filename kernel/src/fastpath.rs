@@ -170,7 +170,7 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
 }
 .encode();
 /// The receive-slot field of an info word.
-const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
+pub const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
 
 impl<H: Hardware> Kernel<H> {
     /// What the entry may do through slot `at` on its own: exactly what

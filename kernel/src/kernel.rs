@@ -428,6 +428,12 @@ impl<H: Hardware> Kernel<H> {
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
     /// clock capability (READ), else 0.
     #[inline]
+    /// Where [`Self::cycles_for`] looks (one bit per thread), for the
+    /// entry's IPC fast paths.
+    pub fn clock_holders_word(&self) -> &u32 {
+        &self.clock_holders
+    }
+
     pub(crate) fn cycles_for(&self, thread: ThreadId) -> u32 {
         if self.clock_holders & (1 << thread) != 0 {
             self.hw.cycles()

@@ -32,6 +32,20 @@ static LOWEST_BIT: [u8; 256] = {
 
 const _: () = assert!(PRIORITIES <= 8, "LOWEST_BIT covers eight priorities");
 
+/// For each priority `p`, the ready-mask bits of `p` and everything more
+/// urgent (`(2 << p) - 1`): [`Scheduler::would_run_next`] and the entry's
+/// IPC fast paths read it.
+#[unsafe(no_mangle)]
+pub static sotto_urgent_masks: [u32; PRIORITIES] = {
+    let mut masks = [0; PRIORITIES];
+    let mut priority = 0;
+    while priority < PRIORITIES {
+        masks[priority] = (2 << priority) - 1;
+        priority += 1;
+    }
+    masks
+};
+
 /// Where a thread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadState {
@@ -357,7 +371,7 @@ impl Scheduler {
     /// blocked, would run next: no ready thread is at least as urgent
     /// (equals would go first, FIFO).
     pub fn would_run_next(&self, priority: u8) -> bool {
-        self.ready_mask & ((2 << priority) - 1) == 0
+        self.ready_mask & sotto_urgent_masks[usize::from(priority) % PRIORITIES] == 0
     }
 
     /// The current thread blocks (at most until tick `until`) and `to`,

@@ -106,6 +106,10 @@ const NO_ACTIVE: u32 = u32::MAX;
 #[unsafe(no_mangle)]
 static sotto_fast_row: Global<u32> = Global::new(0);
 
+/// `Kernel::clock_holders`, for the entry's IPC fast paths (set at boot).
+#[unsafe(no_mangle)]
+static sotto_clock_holders: Global<u32> = Global::new(0);
+
 /// The scheduler, for the entry's IPC fast paths (set at boot).
 #[unsafe(no_mangle)]
 static sotto_sched: Global<u32> = Global::new(0);
@@ -242,6 +246,7 @@ fn load_service(
         };
         sotto_threads.with(|threads| threads[index] = entry);
         sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
+        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
     });
     kprintln!(
         "service ",

@@ -125,6 +125,68 @@
   s32i \t, \f, 0+FRAME_LITBASE
   .endm
 
+# Switch the MMU to the address space of thread \thread, whose
+# `sotto_threads` entry is at \entry, and note it (`sotto_active`,
+# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15, \t1
+# and \t2; the registers are written from registers only, in one aligned
+# block (as `sotto_switch_space`), so nothing is fetched or loaded while
+# the window and its pins disagree.
+  .macro SWITCH_SPACE entry, thread, t1, t2
+  l32i a12, \entry, 0+THREAD_FAST_ROW
+  movi a13, sotto_fast_row
+  s32i a12, a13, 0
+  movi a13, sotto_active
+  s32i \thread, a13, 0
+  l32i a12, \entry, 0+THREAD_SPACE
+  l32i a13, \entry, 0+THREAD_SPACE+4
+  l32i a14, \entry, 0+THREAD_SPACE+8
+  l32i a15, \entry, 0+THREAD_SPACE+12
+  l32i \t1, \entry, 0+THREAD_SPACE+16
+  l32i \t2, \entry, 0+THREAD_SPACE+20
+  j 1f
+  .balign 32
+1:
+  WSR_SR 12, SR_PTEVADDR
+  WSR_SR 13, SR_RASID
+  wdtlb a14, a15
+  wdtlb \t1, \t2
+  dsync
+  isync
+  .endm
+
+# Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
+# PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
+# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's;
+# LCOUNT is zero on the paths that use this). Clobbers a8 only.
+  .macro RESUME_IPC f
+  l32i a8, \f, 0+FRAME_PS
+  wsr a8, ps
+  rsync
+  l32i a8, \f, 0+FRAME_PC
+  wsr a8, epc1
+  l32i a8, \f, 0+FRAME_THREADPTR
+  wur a8, threadptr
+  l32i a8, \f, 0+FRAME_EXPSTATE
+  WUR_UR 8, UR_EXPSTATE
+  movi a8, 0
+  wsr a8, sar
+  wsr a8, lbeg
+  wsr a8, lend
+  wsr a8, scompare1
+  wsr a8, acclo
+  wsr a8, acchi
+  wsr a8, m0
+  wsr a8, m1
+  wsr a8, m2
+  wsr a8, m3
+  l32i a0, \f, 0+FRAME_A0
+  l32i a1, \f, 0+FRAME_A1
+  l32i a12, \f, 0+FRAME_A12
+  l32i a13, \f, 0+FRAME_A13
+  l32i a14, \f, 0+FRAME_A14
+  l32i a15, \f, 0+FRAME_A15
+  .endm
+
 # Return from a system call to the instruction after its `syscall`, with
 # the caller's a0 from EXCSAVE1 (every other register set already).
   .macro RETURN_PAST_SYSCALL
@@ -302,16 +364,22 @@ _syscall_light:
   rsr a0, lcount
   bnez a0, 9f
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
+  RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
+  bnez a0, 9f                     # l32r (movi of a symbol) below
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
+  movi a0, 0+SYS_CALL
+  beq a2, a0, 5f
+  movi a0, 0+SYS_REPLY_RECV
+  bne a2, a0, 6f
+  j 30f                           # (branches reach only 128 bytes)
+5:
+  j 20f
 6:
   j 7f
-# Give and signal through a slot whose fast word (Kernel::fast_caps, kept
-# by fastpath.rs) allows it, while nobody waits and, for a semaphore,
-# below its most: count up or OR the bits in, return 0. Anything else
-# goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
+
 10:
   bgeui a3, 0+CAP_SLOTS, 6b
   movi a9, sotto_fast_row
@@ -352,9 +420,243 @@ _syscall_light:
 8:
   movi a3, 0
   RETURN_PAST_SYSCALL
+
+# The IPC express paths: `Call` and `ReplyRecv` done here, registers
+# only, when the light path's Rust (`Kernel::fast_call`,
+# `Kernel::fast_reply_recv`) would do the same: the same conditions, read
+# from the words Rust keeps for the entry (fast slots, the endpoint's
+# queues, the scheduler's kinds, `sotto_threads`), and the same effects.
+# They decline more often than Rust (a thread whose frame is not
+# KIND_IPC, a second parked receiver, a stale alarm): then the light path
+# takes the call as if the entry had not looked. Until the marked commit
+# point nothing is written but scratch registers; a2, a4 and a1 are
+# restored on the way out (28, 38).
+
+26:
+  j 7f
+
+# Call through slot a3 (CALL bit) with a plain message (a4) to an endpoint
+# whose oldest receiver S waits in a plain receive, holds RECEIVE on it,
+# is at least as urgent as the caller (else the full path's
+# PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
+# badge, a4 = its receive-slot field, a5..a7 the message; the caller
+# waits for the reply with what a call keeps in its frame.
+20:
+  movi a9, 0+MSG_PLAIN
+  bne a4, a9, 26b
+  bgeui a3, 0+CAP_SLOTS, 26b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # a9: the slot
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_CALL_BIT, 26b
+  l32i a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  beqz a11, 26b
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  add a11, a10, a11
+  l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
+  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
+  l16ui a4, a10, 0+EP_HOLDERS
+  bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a4, a2, 0+SCHED_ALARM
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
+  j 21f
+28:                               # (branches reach only 128 bytes)
+  RSR_SR 1, SR_MISC0
+  movi a2, 0+SYS_CALL
+  movi a4, 0+MSG_PLAIN
+  j 7f
+21:
+  l8ui a4, a2, 0+SCHED_CURRENT
+  add a4, a2, a4
+  l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
+  l8ui a1, a10, 0+EP_LEAST_URGENT
+  bltu a4, a1, 28b                # a less urgent holder: uphill
+  add a4, a2, a11
+  l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
+  movi a1, sotto_urgent_masks
+  addx4 a1, a4, a1
+  l32i a1, a1, 0                  # (2 << priority) - 1
+  l32i a4, a2, 0+SCHED_READY_MASK
+  and a4, a4, a1
+  bnez a4, 28b                    # one at least as urgent is ready
+  movi a0, sotto_threads
+  slli a4, a11, 0+THREAD_SHIFT
+  add a0, a0, a4                  # a0: S's thread entry
+  l32i a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
+  l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
+  bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
+  l32i a1, a4, 0+FRAME_KIND
+  bnei a1, 0+KIND_IPC, 28b
+  # Commit. The receiver leaves the queue.
+  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  addi a1, a1, 1
+  extui a1, a1, 0, 0+MAX_THREADS_BITS
+  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a1, a1, -1
+  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  l32i a10, a9, 0+SLOT_BADGE      # a10: the badge
+  l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
+  add a1, a2, a3                  # C blocks, S runs
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a1, 0+SCHED_KIND
+  add a1, a2, a11
+  movi a9, 0+KIND_RUNNING
+  s8i a9, a1, 0+SCHED_KIND
+  s8i a11, a2, 0+SCHED_CURRENT
+  s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
+  movi a9, 0+WAIT_NONE
+  s8i a9, a4, 0+SERVICE_WAIT
+  movi a2, sotto_current_frame
+  l32i a1, a2, 0                  # a1: C's frame (its service)
+  s32i a4, a2, 0
+  movi a9, 0+WAIT_REPLY           # C waits for S's reply
+  s8i a9, a1, 0+SERVICE_WAIT
+  s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  SAVE_IPC_CALLER a1, a9, 9
+  movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
+  s32i a9, a1, 0+FRAME_A4
+  SWITCH_SPACE a0, a11, a2, a3
+  l32i a9, a4, 0+FRAME_A4         # S's receive-slot field
+  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  slli a9, a9, 0+RECV_SLOT_SHIFT
+  mov a3, a10
+  mov a2, a4
+  RESUME_IPC a2
+  mov a4, a9
+  movi a2, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  rfe
+
+36:
+  j 7f
+
+# ReplyRecv through slot a3 (RECEIVE bit) with a plain info (a4, perhaps
+# asking to hear of a dropped reply): the reply goes to the caller C this
+# thread S owes one, S parks as the endpoint's only receiver (no caller
+# queued), and C runs if it would anyway: C gets a2 = 0, a3 = its
+# receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
+# the reply.
+30:
+  movi a9, 0+MSG_REPLY_DROPPED
+  or a10, a4, a9
+  bne a10, a9, 36b
+  bgeui a3, 0+CAP_SLOTS, 36b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # a9: the slot
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_RECEIVE_BIT, 36b
+  l32i a10, a9, 0+SLOT_OBJECT     # the endpoint
+  l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
+  bnez a11, 36b                    # a caller queued: the receive takes it
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  bnez a11, 36b
+  movi a11, sotto_current_frame
+  l32i a11, a11, 0                # a11: S's frame (its service)
+  s32i a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
+  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
+  l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
+  .if MAX_THREADS_BITS != 4
+  .error "MAX_THREADS moved: update the bgeui below"
+  .endif
+  bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
+  movi a2, sotto_threads
+  slli a1, a0, 0+THREAD_SHIFT
+  add a2, a2, a1
+  l32i a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
+  l8ui a4, a1, 0+SERVICE_WAIT
+  bnei a4, 0+WAIT_REPLY, 38f
+  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  movi a2, sotto_active
+  l32i a2, a2, 0                  # S (its space is the active one)
+  bne a4, a2, 38f                 # C waits for S's reply
+  j 31f
+38:                               # (branches reach only 128 bytes)
+  RSR_SR 1, SR_MISC0
+  movi a2, 0+SYS_REPLY_RECV
+  movi a4, sotto_current_frame
+  l32i a4, a4, 0
+  l32i a4, a4, 0+FRAME_A4
+  j 7f
+31:
+  l32i a4, a1, 0+FRAME_KIND
+  bnei a4, 0+KIND_IPC, 38b
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a4, a2, 0+SCHED_ALARM
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
+  add a4, a2, a0
+  l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
+  movi a10, sotto_urgent_masks
+  addx4 a10, a4, a10
+  l32i a10, a10, 0
+  l32i a4, a2, 0+SCHED_READY_MASK
+  and a4, a4, a10
+  bnez a4, 38b
+  # Commit. S parks on the endpoint.
+  l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
+  l32i a10, a9, 0+SLOT_OBJECT
+  l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  add a4, a10, a4
+  s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
+  movi a4, 1
+  s8i a4, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  movi a4, -1                     # NO_THREAD (16 bits)
+  s16i a4, a11, 0+SERVICE_REPLY
+  movi a4, 0+WAIT_RECEIVER
+  s8i a4, a11, 0+SERVICE_WAIT
+  l32i a4, a9, 0+SLOT_ID
+  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  add a4, a2, a3                  # S blocks, C runs
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a4, 0+SCHED_KIND
+  add a4, a2, a0
+  movi a9, 0+KIND_RUNNING
+  s8i a9, a4, 0+SCHED_KIND
+  s8i a0, a2, 0+SCHED_CURRENT
+  movi a9, 0+WAIT_NONE
+  s8i a9, a1, 0+SERVICE_WAIT
+  movi a2, sotto_current_frame
+  s32i a1, a2, 0
+  SAVE_IPC_CALLER a11, a9, 9
+  movi a4, 0                      # CCOUNT for a clock holder
+  movi a9, sotto_clock_holders
+  l32i a9, a9, 0
+  l32i a9, a9, 0
+  bbc a9, a0, 1f
+  rsr a4, ccount
+1:
+  movi a2, sotto_threads
+  slli a3, a0, 0+THREAD_SHIFT
+  add a2, a2, a3                  # C's thread entry
+  SWITCH_SPACE a2, a0, a3, a9
+  l32i a3, a1, 0+FRAME_A4         # C's receive-slot field
+  extui a3, a3, 0+RECV_SLOT_SHIFT, 8
+  slli a3, a3, 0+RECV_SLOT_SHIFT
+  mov a2, a1
+  RESUME_IPC a2
+  movi a2, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  rfe
+
+# Give and signal through a slot whose fast word (Kernel::fast_caps, kept
+# by fastpath.rs) allows it, while nobody waits and, for a semaphore,
+# below its most: count up or OR the bits in, return 0. Anything else
+# goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
 7:
-  RSR_SR 0, SR_LITBASE
-  bnez a0, 9f
   WSR_SR 1, SR_MISC0
   movi a1, sotto_light_a8         # the seventh argument
   s32i a8, a1, 0
