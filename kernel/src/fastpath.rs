@@ -25,6 +25,7 @@ use sotto_abi::syscall::MsgInfo;
 use crate::cap::CapRef;
 use crate::kernel::{Hardware, Kernel, Object, Outcome, ThreadNo, Wait};
 use crate::sched::ThreadId;
+use crate::trap::kind;
 
 /// What the light entry does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,6 +301,60 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// Whether the entry's IPC express paths (trap.S, labels 20 and 30)
+    /// take system call `number` (a3..a8 = `args`) of the current thread
+    /// themselves: their decision, in Rust, over the same words. Where it
+    /// holds, the light path's fast path holds too (tested), and the
+    /// assembly repeats that path's effects.
+    pub fn express(&self, number: u32, args: [u32; 6]) -> bool {
+        let Some(thread) = self.sched.current() else {
+            return false;
+        };
+        let fast = |ops: u32| {
+            let slot = self.fast_caps[thread].get(args[0] as usize)?;
+            if slot.ops & ops == 0 {
+                return None;
+            }
+            match self.objects.get(slot.id as usize) {
+                Some(Object::Endpoint(endpoint)) => Some(endpoint),
+                _ => None,
+            }
+        };
+        let runs_next = |other: ThreadId| {
+            !self.sched.alarm_stale()
+                && self.sched.would_run_next(self.sched.priority(other))
+                && self.services[other].frame.kind == kind::IPC
+        };
+        if number == Syscall::Call as u32 {
+            let Some(endpoint) = fast(fast_op::CALL).filter(|_| args[1] == PLAIN) else {
+                return false;
+            };
+            let Some(&server) = endpoint.receivers.front() else {
+                return false;
+            };
+            let server = usize::from(server);
+            endpoint.holders & (1 << server) != 0
+                && self.sched.priority(thread) >= endpoint.least_urgent
+                && runs_next(server)
+                && matches!(self.services[server].wait, Wait::Receiver(_))
+        } else if number == Syscall::ReplyRecv as u32 {
+            let Some(endpoint) =
+                fast(fast_op::RECEIVE).filter(|_| args[1] | REPLY_DROPPED == REPLY_DROPPED)
+            else {
+                return false;
+            };
+            let Some(caller) = self.services[thread].reply_to() else {
+                return false;
+            };
+            endpoint.callers.is_empty()
+                && endpoint.receivers.is_empty()
+                && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
+                && runs_next(caller)
+        } else {
+            false
+        }
+    }
+
     /// `Call` to a server waiting in receive, registers only: the message
     /// goes straight into the server's frame and the server runs — if the
     /// scheduler would run it next anyway. `None`: the full path decides
@@ -330,6 +385,8 @@ impl<H: Hardware> Kernel<H> {
         // (a reply reads its receive slot from a4).
         self.services[thread].frame.a[3..8].copy_from_slice(&args[..5]);
         self.services[thread].wait = Wait::Reply(server as ThreadNo);
+        // Saved as the entry saves a caller it hands off (`SAVE_IPC_CALLER`).
+        self.services[thread].frame.kind = kind::IPC;
         let receiver = &mut self.services[server];
         let delivered = receiver.frame.a[4] & RECV_SLOT_FIELD;
         receiver.frame.a[2..8]
@@ -367,6 +424,7 @@ impl<H: Hardware> Kernel<H> {
         server.set_reply_to(None);
         server.frame.a[4] = args[1];
         server.wait = Wait::Receiver(cap.object);
+        server.frame.kind = kind::IPC;
         let cycles = self.cycles_for(caller);
         let client = &mut self.services[caller];
         let delivered = client.frame.a[4] & RECV_SLOT_FIELD;

@@ -477,6 +477,13 @@ impl Scheduler {
         None
     }
 
+    /// Whether a deadline changed since the alarm was set (the IPC
+    /// express paths leave such a switch to the light path, which sets the
+    /// alarm again).
+    pub fn alarm_stale(&self) -> bool {
+        self.alarm & ALARM_STALE != 0
+    }
+
     /// The earliest deadline of something else (a timer) changed.
     pub fn deadlines_changed(&mut self) {
         self.alarm |= ALARM_STALE;

@@ -200,7 +200,10 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("QUEUE_HEAD", queue::HEAD),
         ("QUEUE_LEN", queue::LEN),
         ("MAX_THREADS_BITS", MAX_THREADS.trailing_zeros()),
-        ("RECV_SLOT_SHIFT", crate::fastpath::RECV_SLOT_FIELD.trailing_zeros()),
+        (
+            "RECV_SLOT_SHIFT",
+            crate::fastpath::RECV_SLOT_FIELD.trailing_zeros(),
+        ),
         ("SCHED_CURRENT", sched::layout::CURRENT),
         ("SCHED_ALARM", sched::layout::ALARM),
         (
