@@ -111,7 +111,7 @@ pub mod slot {
 }
 
 /// One thread as the entry's IPC fast paths see it (the kernel binary
-/// keeps a table of them, `sotto_threads`). `repr(C)`, eight words.
+/// keeps a table of them, `sotto_threads`). `repr(C)`, sixteen words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ThreadEntry {
@@ -120,10 +120,12 @@ pub struct ThreadEntry {
     pub service: u32,
     /// Address of its row of `Kernel::fast_caps`.
     pub fast_row: u32,
-    /// Its address space: PTEVADDR, RASID, and the two pinned DTLB entries
-    /// (`wdtlb` operands: its L1 in the page-table window, the kernel's
-    /// L2).
-    pub space: [u32; 6],
+    /// Its address space: PTEVADDR, RASID, and the three wired DTLB
+    /// entries (`wdtlb` operands: its L1 in the page-table window, the
+    /// kernel's L2, the L2 of its stack region).
+    pub space: [u32; 8],
+    /// To sixteen words (the entry indexes by a shift).
+    pub reserved: [u32; 6],
 }
 
 impl ThreadEntry {
@@ -131,7 +133,8 @@ impl ThreadEntry {
     pub const NONE: ThreadEntry = ThreadEntry {
         service: 0,
         fast_row: 0,
-        space: [0; 6],
+        space: [0; 8],
+        reserved: [0; 6],
     };
 }
 
@@ -150,7 +153,7 @@ pub mod thread {
     /// `space[0]`.
     pub const SPACE: u32 = offset_of!(ThreadEntry, space) as u32;
     /// log2 of its size.
-    pub const SHIFT: u32 = 5;
+    pub const SHIFT: u32 = 6;
     const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);
     /// `Service::frame` (the assembly takes a service's address as its
     /// frame's).

@@ -243,6 +243,7 @@ fn load_service(
             service: core::ptr::from_ref(&kernel.services[index]) as u32,
             fast_row: kernel.fast_caps[index].as_ptr() as u32,
             space,
+            reserved: [0; 6],
         };
         sotto_threads.with(|threads| threads[index] = entry);
         sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
@@ -273,7 +274,7 @@ fn load_one(
     kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<[u32; 6], LoadFailure> {
+) -> Result<[u32; 8], LoadFailure> {
     let failed = |error| LoadFailure::Service(service.name.clone(), error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
@@ -317,8 +318,11 @@ fn load_one(
     }
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
-    // PTEVADDR, RASID, then the two pinned DTLB entries (`wdtlb`
-    // operands): its L1 in the page-table window, the kernel's L2.
+    // PTEVADDR, RASID, then the three wired DTLB entries (`wdtlb`
+    // operands): its L1 in the page-table window, the kernel's L2, and the
+    // L2 of its stack region (stack and IPC buffer: without it, the first
+    // touch of the stack after every switch takes a refill exception).
+    let stack = USER_STACK_TOP - PAGE_SIZE;
     let space = [
         window,
         0xFFFE_0001 | (asid << 8),
@@ -326,6 +330,8 @@ fn load_one(
         (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | 7,
         tables.l1_entry(KERNEL_BASE).0,
         (tables.pte_vaddr(KERNEL_BASE) & !(PAGE_SIZE - 1)) | 8,
+        tables.l1_entry(stack).0,
+        (tables.pte_vaddr(stack) & !(PAGE_SIZE - 1)) | 9,
     ];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;
@@ -354,14 +360,16 @@ fn switch_to(thread: ThreadId) {
     if sotto_active.with(|active| *active) == thread as u32 {
         return;
     }
-    let entry = sotto_threads.with(|threads| threads[thread]);
-    if entry.service == 0 {
-        crate::fatal("a thread without an address space");
-    }
-    let [ptevaddr, rasid, l1_pte, l1_pin, l2_pte, l2_pin] = entry.space;
-    arch::switch_space(ptevaddr, rasid, l1_pte, l1_pin, l2_pte, l2_pin);
+    let fast_row = sotto_threads.with(|threads| {
+        let entry = &threads[thread];
+        if entry.service == 0 {
+            crate::fatal("a thread without an address space");
+        }
+        arch::switch_space(&entry.space);
+        entry.fast_row
+    });
     sotto_active.with(|active| *active = thread as u32);
-    sotto_fast_row.with(|row| *row = entry.fast_row);
+    sotto_fast_row.with(|row| *row = fast_row);
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address

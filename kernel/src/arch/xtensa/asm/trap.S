@@ -131,7 +131,7 @@
 # and \t2; the registers are written from registers only, in one aligned
 # block (as `sotto_switch_space`), so nothing is fetched or loaded while
 # the window and its pins disagree.
-  .macro SWITCH_SPACE entry, thread, t1, t2
+  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
   l32i a12, \entry, 0+THREAD_FAST_ROW
   movi a13, sotto_fast_row
   s32i a12, a13, 0
@@ -143,6 +143,8 @@
   l32i a15, \entry, 0+THREAD_SPACE+12
   l32i \t1, \entry, 0+THREAD_SPACE+16
   l32i \t2, \entry, 0+THREAD_SPACE+20
+  l32i \t3, \entry, 0+THREAD_SPACE+24
+  l32i \t4, \entry, 0+THREAD_SPACE+28
   j 1f
   .balign 32
 1:
@@ -150,6 +152,7 @@
   WSR_SR 13, SR_RASID
   wdtlb a14, a15
   wdtlb \t1, \t2
+  wdtlb \t3, \t4
   dsync
   isync
   .endm
@@ -521,7 +524,7 @@ _syscall_light:
   SAVE_IPC_CALLER a1, a9, 9
   movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
   s32i a9, a1, 0+FRAME_A4
-  SWITCH_SPACE a0, a11, a2, a3
+  SWITCH_SPACE a0, a11, a1, a2, a3, a9
   l32i a9, a4, 0+FRAME_A4         # S's receive-slot field
   extui a9, a9, 0+RECV_SLOT_SHIFT, 8
   slli a9, a9, 0+RECV_SLOT_SHIFT
@@ -639,7 +642,7 @@ _syscall_light:
   movi a2, sotto_threads
   slli a3, a0, 0+THREAD_SHIFT
   add a2, a2, a3                  # C's thread entry
-  SWITCH_SPACE a2, a0, a3, a9
+  SWITCH_SPACE a2, a0, a3, a9, a10, a11
   l32i a3, a1, 0+FRAME_A4         # C's receive-slot field
   extui a3, a3, 0+RECV_SLOT_SHIFT, 8
   slli a3, a3, 0+RECV_SLOT_SHIFT
