@@ -304,11 +304,12 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Whether the entry's IPC express paths (trap.S, labels 20 and 30)
-    /// take system call `number` (a3..a8 = `args`) of the current thread
-    /// themselves: their decision, in Rust, over the same words. Where it
-    /// holds, the light path's fast path holds too (tested), and the
-    /// assembly repeats that path's effects.
+    /// Whether the entry's express paths (trap.S: `Call` 20, `ReplyRecv`
+    /// 30, `Yield` 40) take system call `number` (a3..a8 = `args`) of the
+    /// current thread themselves: their decision, in Rust, over the same
+    /// words. Where it holds, the light path's fast path (or, for a yield,
+    /// its switch) holds too (tested), and the assembly repeats that
+    /// path's effects.
     pub fn express(&self, number: u32, args: [u32; 6]) -> bool {
         let Some(thread) = self.sched.current() else {
             return false;
@@ -340,6 +341,9 @@ impl<H: Hardware> Kernel<H> {
                 && self.sched.priority(thread) >= endpoint.least_urgent
                 && runs_next(server)
                 && matches!(self.services[server].wait, Wait::Receiver(_))
+        } else if number == Syscall::Yield as u32 {
+            // `rotate` switches; the slice alarm stays as it is.
+            self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
         } else if number == Syscall::ReplyRecv as u32 {
             let Some(endpoint) =
                 fast(fast_op::RECEIVE).filter(|_| args[1] | REPLY_DROPPED == REPLY_DROPPED)

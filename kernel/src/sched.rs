@@ -20,7 +20,8 @@ const NONE: u8 = u8::MAX;
 
 /// The lowest set bit of each byte ([`NONE`] for 0): the most urgent ready
 /// priority of a ready mask.
-static LOWEST_BIT: [u8; 256] = {
+#[unsafe(no_mangle)]
+pub static sotto_lowest_bit: [u8; 256] = {
     let mut table = [NONE; 256];
     let mut mask = 1;
     while mask < 256 {
@@ -30,7 +31,7 @@ static LOWEST_BIT: [u8; 256] = {
     table
 };
 
-const _: () = assert!(PRIORITIES <= 8, "LOWEST_BIT covers eight priorities");
+const _: () = assert!(PRIORITIES <= 8, "sotto_lowest_bit covers eight priorities");
 
 /// For each priority `p`, the ready-mask bits of `p` and everything more
 /// urgent (`(2 << p) - 1`): [`Scheduler::would_run_next`] and the entry's
@@ -132,6 +133,15 @@ pub mod layout {
     pub const PRIORITY: u32 = offset_of!(Scheduler, priority) as u32;
     /// `kind[0]`.
     pub const KIND: u32 = offset_of!(Scheduler, kind) as u32;
+    /// `head[0]` (run queues).
+    pub const HEAD: u32 = offset_of!(Scheduler, head) as u32;
+    /// `tail[0]`.
+    pub const TAIL: u32 = offset_of!(Scheduler, tail) as u32;
+    /// `next[0]`.
+    pub const NEXT: u32 = offset_of!(Scheduler, next) as u32;
+    /// The alarm value with which a yield may skip setting the alarm: a
+    /// slice armed, no deadline changed ([`super::SLICE_ARMED`]).
+    pub const ALARM_SLICE_ONLY: u32 = super::SLICE_ARMED as u32;
     /// The alarm bit that makes a fast path decline ([`super::ALARM_STALE`]).
     pub const ALARM_STALE: u32 = super::ALARM_STALE as u32;
 }
@@ -477,6 +487,12 @@ impl Scheduler {
         None
     }
 
+    /// Whether the alarm is set for a time slice and nothing else changed
+    /// (a yield then needs no new alarm: the entry's express yield).
+    pub fn alarm_slice_only(&self) -> bool {
+        self.alarm == SLICE_ARMED
+    }
+
     /// Whether a deadline changed since the alarm was set (the IPC
     /// express paths leave such a switch to the light path, which sets the
     /// alarm again).
@@ -515,7 +531,7 @@ impl Scheduler {
         // The lowest set bit, from a table: LLVM's Xtensa backend expands
         // both `trailing_zeros` and `leading_zeros` into a 20-instruction
         // population count (it does not emit `nsau`).
-        match LOWEST_BIT[(self.ready_mask & 0xFF) as usize] {
+        match sotto_lowest_bit[(self.ready_mask & 0xFF) as usize] {
             NONE => None,
             priority => Some(priority),
         }

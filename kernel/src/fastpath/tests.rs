@@ -146,11 +146,24 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     let express = k.express(step.number, step.args);
     let light = k.light_syscall(step.number, step.args);
     if express {
+        let switched = if step.number == Syscall::Yield as u32 {
+            matches!(light, Light::Resume(next) if next != thread)
+        } else {
+            matches!(light, Light::Handoff(_))
+        };
         assert!(
-            matches!(light, Light::Handoff(_)),
+            switched,
             "the entry's express path took {step:?}, the light path says {light:?}"
         );
         EXPRESS.with(|count| count.set(count.get() + 1));
+    }
+    // The frame the entry saves a thread switched away from: an express
+    // path's (and a fast path's hand-off) keep what a call keeps, the
+    // light path's switch everything.
+    if let Light::Resume(next) = light
+        && next != thread
+    {
+        k.services[thread].frame.kind = if express { kind::IPC } else { kind::FULL };
     }
     match light {
         Light::Return(status, value) => {
@@ -297,4 +310,28 @@ fn the_second_round_trip_is_express_both_ways() {
     // A thread more urgent than the caller is ready: the light path decides.
     k.sched.wake(1);
     assert!(!k.express(Syscall::ReplyRecv as u32, reply));
+}
+
+/// Two threads of one priority yielding to each other: once the slice
+/// alarm is armed, every yield is the entry's express path.
+#[test]
+fn yields_between_equals_are_express_once_the_slice_is_armed() {
+    let mut k = system();
+    assert_eq!(k.sched.schedule(), Some(0));
+    // Servers wait; the clients (priorities 2 and 3) and server-b (2) remain.
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1));
+    let yield_ = Syscall::Yield as u32;
+    assert!(!k.express(yield_, [0; 6]), "no slice armed yet");
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(2));
+    k.sched.alarm_set(true);
+    assert!(
+        k.express(yield_, [0; 6]),
+        "server-b is ready at client-a's priority"
+    );
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(1));
+    // A deadline changed: the light path sets the alarm again.
+    k.sched.deadlines_changed();
+    assert!(!k.express(yield_, [0; 6]));
 }

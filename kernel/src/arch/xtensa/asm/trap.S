@@ -376,8 +376,12 @@ _syscall_light:
   movi a0, 0+SYS_CALL
   beq a2, a0, 5f
   movi a0, 0+SYS_REPLY_RECV
+  beq a2, a0, 4f
+  movi a0, 0+SYS_YIELD
   bne a2, a0, 6f
-  j 30f                           # (branches reach only 128 bytes)
+  j 40f                           # (branches reach only 128 bytes)
+4:
+  j 30f
 5:
   j 20f
 6:
@@ -659,6 +663,120 @@ _syscall_light:
 # by fastpath.rs) allows it, while nobody waits and, for a semaphore,
 # below its most: count up or OR the bits in, return 0. Anything else
 # goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
+# Yield when the light path's `Scheduler::rotate` would switch and the
+# alarm is armed for a time slice only (so none is set again): the caller
+# goes to the back of its queue, the most urgent ready thread runs. Like a
+# call, a yield keeps only what a call keeps (`sotto_abi::syscall`): the
+# caller's frame is KIND_IPC, with results 0. a3..a11 are scratch (a
+# yield has no arguments); a2 is restored on the way out (48).
+48:
+  movi a2, 0+SYS_YIELD
+  j 7f
+40:
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a3, a2, 0+SCHED_ALARM
+  bnei a3, 0+SCHED_ALARM_SLICE_ONLY, 48b
+  l8ui a4, a2, 0+SCHED_CURRENT    # a4: the caller C
+  add a5, a2, a4
+  l8ui a5, a5, 0+SCHED_PRIORITY   # a5: its priority p
+  movi a6, sotto_urgent_masks
+  addx4 a6, a5, a6
+  l32i a6, a6, 0
+  l32i a7, a2, 0+SCHED_READY_MASK # a7: the ready mask
+  and a6, a6, a7
+  beqz a6, 47f                    # none at least as urgent: C goes on
+  # Commit. N, the head of the most urgent queue q, leaves it.
+  movi a6, sotto_lowest_bit
+  add a6, a6, a7
+  l8ui a6, a6, 0                  # a6: q
+  add a8, a2, a6
+  l8ui a9, a8, 0+SCHED_HEAD       # a9: N
+  add a10, a2, a9
+  l8ui a11, a10, 0+SCHED_NEXT
+  s8i a11, a8, 0+SCHED_HEAD
+  bbci a11, 7, 1f                 # NONE (255): q is empty now
+  s8i a11, a8, 0+SCHED_TAIL
+  movi a3, sotto_urgent_masks
+  addx4 a3, a6, a3
+  l32i a3, a3, 0
+  srli a8, a3, 1
+  xor a3, a3, a8                  # 1 << q
+  xor a7, a7, a3
+1:                                # C goes to the back of queue p
+  add a8, a2, a4
+  movi a3, -1
+  s8i a3, a8, 0+SCHED_NEXT
+  movi a3, 0+KIND_READY
+  s8i a3, a8, 0+SCHED_KIND
+  add a10, a2, a5
+  l8ui a11, a10, 0+SCHED_TAIL
+  s8i a4, a10, 0+SCHED_TAIL
+  bbsi a11, 7, 2f
+  add a11, a2, a11
+  s8i a4, a11, 0+SCHED_NEXT
+  j 3f
+2:
+  s8i a4, a10, 0+SCHED_HEAD
+3:
+  movi a3, sotto_urgent_masks
+  addx4 a3, a5, a3
+  l32i a3, a3, 0
+  srli a8, a3, 1
+  xor a3, a3, a8                  # 1 << p
+  or a7, a7, a3
+  s32i a7, a2, 0+SCHED_READY_MASK
+  add a8, a2, a9                  # N runs
+  movi a3, 0+KIND_RUNNING
+  s8i a3, a8, 0+SCHED_KIND
+  s8i a9, a2, 0+SCHED_CURRENT
+  movi a2, sotto_current_frame
+  l32i a3, a2, 0                  # a3: C's frame
+  movi a5, 0                      # its results: 0
+  s32i a5, a3, 0+FRAME_A2
+  s32i a5, a3, 0+FRAME_A3
+  s32i a5, a3, 0+FRAME_A4
+  s32i a5, a3, 0+FRAME_A5
+  s32i a5, a3, 0+FRAME_A6
+  s32i a5, a3, 0+FRAME_A7
+  WSR_SR 1, SR_MISC0
+  SAVE_IPC_CALLER a3, a5, 5
+  movi a4, sotto_threads
+  slli a5, a9, 0+THREAD_SHIFT
+  add a4, a4, a5                  # a4: N's thread entry
+  l32i a3, a4, 0+THREAD_SERVICE   # a3: N's frame
+  s32i a3, a2, 0
+  SWITCH_SPACE a4, a9, a5, a6, a7, a8
+  l32i a4, a3, 0+FRAME_KIND
+  beqz a4, 49f                    # KIND_FULL: every register from the frame
+  RESUME_IPC a3
+  l32i a2, a3, 0+FRAME_A2
+  l32i a4, a3, 0+FRAME_A4
+  l32i a5, a3, 0+FRAME_A5
+  l32i a6, a3, 0+FRAME_A6
+  l32i a7, a3, 0+FRAME_A7
+  l32i a3, a3, 0+FRAME_A3
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  rfe
+47:                               # C goes on: status 0, value 0
+  movi a2, 0
+  movi a3, 0
+  movi a4, 0
+  movi a5, 0
+  movi a6, 0
+  movi a7, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  RETURN_PAST_SYSCALL
+49:
+  mov a1, a3
+  j _restore_frame
+
 7:
   WSR_SR 1, SR_MISC0
   movi a1, sotto_light_a8         # the seventh argument
