@@ -258,6 +258,18 @@ impl<H: Hardware> Kernel<H> {
                 Some(light) => return light,
                 None => return self.hand_to_full_path(thread, number, args),
             },
+            Some(Syscall::CallTimeout) => {
+                // a8 (`args[5]`): the limit, as the full handler reads it.
+                let until = match args[5] {
+                    u32::MAX => None,
+                    micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
+                };
+                match self.fast_call(thread, args, until) {
+                    Some(light) => return light,
+                    None => return self.hand_to_full_path(thread, number, args),
+                }
+            }
+
             Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
                 Some(light) => return light,
                 None => return self.hand_to_full_path(thread, number, args),

@@ -369,21 +369,16 @@ _syscall_light:
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
   bnez a0, 9f                     # l32r (movi of a symbol) below
+  addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
+  beqz a0, 20f
+  addi a0, a2, -SYS_REPLY_RECV
+  beqz a0, 30f
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
-  movi a0, 0+SYS_CALL
-  beq a2, a0, 5f
-  movi a0, 0+SYS_REPLY_RECV
-  beq a2, a0, 4f
-  movi a0, 0+SYS_YIELD
-  bne a2, a0, 6f
-  j 40f                           # (branches reach only 128 bytes)
-4:
-  j 30f
-5:
-  j 20f
+  addi a0, a2, -SYS_YIELD
+  beqz a0, 40f
 6:
   j 7f
 
