@@ -19,6 +19,15 @@ unsafe extern "C" {
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
+/// a2..a7 after a call: `Ok([a3..a7])`, or the kernel's error (a2).
+#[inline]
+fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
+    match Error::check(regs[0]) {
+        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
+        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
+    }
+}
+
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
@@ -38,10 +47,7 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
         );
         out.assume_init()
     };
-    match Error::check(regs[0]) {
-        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
-        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
-    }
+    results(&regs)
 }
 
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
@@ -60,10 +66,7 @@ pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5
     // array, and writes back its first six; the kernel checks every
     // argument.
     unsafe { sotto_rt_syscall_regs7(&mut regs) };
-    match Error::check(regs[0]) {
-        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
-        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
-    }
+    results(&regs)
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.

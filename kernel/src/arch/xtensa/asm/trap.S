@@ -190,6 +190,21 @@
   l32i a15, \f, 0+FRAME_A15
   .endm
 
+# A thread's results a2..a7 from its frame at \f (register a\n, loaded
+# last), and a8..a11 zero.
+  .macro RESULTS_FROM f, n
+  .irp r, 2, 3, 4, 5, 6, 7
+  .if \r != \n
+  l32i a\r, \f, 0+FRAME_A\r
+  .endif
+  .endr
+  l32i \f, \f, 0+FRAME_A\n
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  .endm
+
 # Return from a system call to the instruction after its `syscall`, with
 # the caller's a0 from EXCSAVE1 (every other register set already).
   .macro RETURN_PAST_SYSCALL
@@ -745,16 +760,7 @@ _syscall_light:
   l32i a4, a3, 0+FRAME_KIND
   beqz a4, 49f                    # KIND_FULL: every register from the frame
   RESUME_IPC a3
-  l32i a2, a3, 0+FRAME_A2
-  l32i a4, a3, 0+FRAME_A4
-  l32i a5, a3, 0+FRAME_A5
-  l32i a6, a3, 0+FRAME_A6
-  l32i a7, a3, 0+FRAME_A7
-  l32i a3, a3, 0+FRAME_A3
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  RESULTS_FROM a3, 3
   rfe
 47:                               # C goes on: status 0, value 0
   movi a2, 0
@@ -798,16 +804,7 @@ _syscall_light:
   l32i a5, a4, 0
   bne a3, a5, 4f
                                   # the caller again, results in its frame
-  l32i a2, a5, 0+FRAME_A2
-  l32i a3, a5, 0+FRAME_A3
-  l32i a4, a5, 0+FRAME_A4
-  l32i a6, a5, 0+FRAME_A6
-  l32i a7, a5, 0+FRAME_A7
-  l32i a5, a5, 0+FRAME_A5
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  RESULTS_FROM a5, 5
   RSR_SR 1, SR_MISC0
   RETURN_PAST_SYSCALL
 4:                                # another thread: save the caller
