@@ -68,14 +68,19 @@
   .endm
 
 # Store what a call0 call keeps of the caller of a light system call, into
-# its frame \f: a0 (in EXCSAVE1), a1 (in MISC0), PC past the `syscall`, PS,
+# its frame \f: a0 (in EXCSAVE1), a1 (in MISC0, or live in a1 with
+# a1_live), PC past the `syscall`, PS,
 # a12..a15, and the thread-owned THREADPTR and EXPSTATE. \t is a scratch
 # register, \t_number its number.
-  .macro SAVE_CALL_KEPT f, t, t_number
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0
   rsr \t, excsave1
   s32i \t, \f, 0+FRAME_A0
+  .if \a1_live
+  s32i a1, \f, 0+FRAME_A1
+  .else
   RSR_SR \t_number, SR_MISC0
   s32i \t, \f, 0+FRAME_A1
+  .endif
   rsr \t, epc1
   addi \t, \t, 3
   s32i \t, \f, 0+FRAME_PC
@@ -116,8 +121,8 @@
 # thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
 # LCOUNT and LITBASE are written zero (they are, on this path), so even a
 # full restore of this frame cannot start a stale loop.
-  .macro SAVE_IPC_CALLER f, t, t_number
-  SAVE_CALL_KEPT \f, \t, \t_number
+  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
   movi \t, 0
@@ -388,12 +393,12 @@ _syscall_light:
   beqz a0, 20f
   addi a0, a2, -SYS_REPLY_RECV
   beqz a0, 30f
+  addi a0, a2, -SYS_YIELD
+  beqz a0, 40f
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
-  addi a0, a2, -SYS_YIELD
-  beqz a0, 40f
 6:
   j 7f
 
@@ -749,8 +754,7 @@ _syscall_light:
   s32i a5, a3, 0+FRAME_A5
   s32i a5, a3, 0+FRAME_A6
   s32i a5, a3, 0+FRAME_A7
-  WSR_SR 1, SR_MISC0
-  SAVE_IPC_CALLER a3, a5, 5
+  SAVE_IPC_CALLER a3, a5, 5, 1    # (a1 is still the caller's)
   movi a4, sotto_threads
   slli a5, a9, 0+THREAD_SHIFT
   add a4, a4, a5                  # a4: N's thread entry
