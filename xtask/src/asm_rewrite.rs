@@ -89,11 +89,7 @@ fn instruction(line: &str) -> Option<(&str, Vec<&str>)> {
 
 /// The number of an address register operand (`a8` -> 8).
 fn register(operand: &str) -> Option<usize> {
-    operand
-        .strip_prefix('a')?
-        .parse()
-        .ok()
-        .filter(|n| *n < 16)
+    operand.strip_prefix('a')?.parse().ok().filter(|n| *n < 16)
 }
 
 /// Whether control may leave the straight line here (branches, jumps,
