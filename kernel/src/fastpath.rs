@@ -22,7 +22,9 @@ use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::syscall::MsgInfo;
 
-use crate::cap::{CapRef, ObjectId};
+use sotto_abi::manifest::MAX_SERVICES;
+
+use crate::cap::{CapRef, CapSpaces, ObjectId};
 use crate::kernel::{Hardware, Kernel, Object, Outcome, Wait};
 use crate::sched::ThreadId;
 
@@ -73,6 +75,12 @@ const REPLY_DROPPED: u32 = MsgInfo {
 .encode();
 /// The receive-slot field of an info word.
 const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
+/// The "a capability arrived" flag of an info word.
+const CAP_RECEIVED: u32 = MsgInfo {
+    cap_received: true,
+    ..MsgInfo::new(0)
+}
+.encode();
 
 impl<H: Hardware> Kernel<H> {
     /// What the entry may do through slot `at` on its own: exactly what
@@ -143,6 +151,14 @@ impl<H: Hardware> Kernel<H> {
                     }
                 };
             }
+            Some(Syscall::Call) if args[1] != PLAIN => return self.fast_call_cap(thread, args),
+            Some(Syscall::ReplyRecv) if args[1] & !REPLY_DROPPED != 0 => {
+                return self.fast_reply_recv_cap(thread, args);
+            }
+            Some(Syscall::CapDelete) => match self.light_cap_delete(thread, args[0]) {
+                Some(outcome) => outcome,
+                None => return self.hand_to_full_path(thread, number, args),
+            },
             Some(Syscall::Call) => match self.fast_call(thread, args, None) {
                 Some(light) => return light,
                 None => return self.hand_to_full_path(thread, number, args),
@@ -267,6 +283,99 @@ impl<H: Hardware> Kernel<H> {
         client.wait = Wait::None;
         self.sched.hand_over(caller, None);
         Some(Light::Handoff(caller))
+    }
+}
+
+/// Whether `raw` is an info word with no payload and nothing set but a
+/// capability to send, a receive window and, where `dropped_flag`
+/// allows it, `ReplyRecv`'s "reply dropped" flag: the messages the
+/// capability fast paths take. Its decoding, then.
+fn cap_message(raw: u32, dropped_flag: bool) -> Option<MsgInfo> {
+    let info = MsgInfo::decode(raw);
+    let only = MsgInfo {
+        send_cap: info.send_cap,
+        recv_slot: info.recv_slot,
+        reply_dropped: info.reply_dropped && dropped_flag,
+        ..MsgInfo::new(0)
+    };
+    (only.encode() == raw).then_some(info)
+}
+
+/// The capability fast paths: a `Call` or `ReplyRecv` whose message
+/// carries a capability (or opens a receive window), no payload, and the
+/// `CapDelete` a server makes of what it received. Each checks what the
+/// full path checks (the sender's slot holds a capability with GRANT, the
+/// windows are slots, the receiver's window is free when the copy is
+/// made), runs the registers-only fast path for the rest, then moves the
+/// capability as `transfer` does; anything else, and every error, goes
+/// to the full path untouched.
+impl<H: Hardware> Kernel<H> {
+    /// `Call` carrying a capability to a server waiting in receive.
+    fn fast_call_cap(&mut self, thread: ThreadId, args: [u32; 6]) -> Light {
+        match self.try_call_cap(thread, args) {
+            Some(light) => light,
+            None => self.hand_to_full_path(thread, Syscall::Call as u32, args),
+        }
+    }
+
+    fn try_call_cap(&mut self, thread: ThreadId, args: [u32; 6]) -> Option<Light> {
+        let info = cap_message(args[1], false)?;
+        self.check_message(thread, info).ok()?;
+        let mut plain = args;
+        plain[1] = PLAIN;
+        let light = self.fast_call(thread, plain, None)?;
+        // The caller's info as the full entry saves it: a reply reads
+        // the caller's window from it.
+        self.services[thread].frame.a[4] = args[1];
+        if let Wait::Reply(server) = self.services[thread].wait {
+            // The server's info (a4) names its window, as every receive's.
+            let window = MsgInfo::decode(self.services[server].frame.a[4]).recv_slot;
+            if self.pass_cap(thread, info.send_cap, server, window) {
+                self.services[server].frame.a[4] |= CAP_RECEIVED;
+            }
+        }
+        Some(light)
+    }
+
+    /// `ReplyRecv` whose reply carries a capability or whose receive opens
+    /// a window.
+    fn fast_reply_recv_cap(&mut self, thread: ThreadId, args: [u32; 6]) -> Light {
+        match self.try_reply_recv_cap(thread, args) {
+            Some(light) => light,
+            None => self.hand_to_full_path(thread, Syscall::ReplyRecv as u32, args),
+        }
+    }
+
+    fn try_reply_recv_cap(&mut self, thread: ThreadId, args: [u32; 6]) -> Option<Light> {
+        let info = cap_message(args[1], true)?;
+        self.check_message(thread, info).ok()?;
+        let caller = self.services[thread].reply_to?;
+        let mut plain = args;
+        plain[1] = args[1] & REPLY_DROPPED;
+        let light = self.fast_reply_recv(thread, plain)?;
+        // The receive's info as the full path keeps it: the next call
+        // reads the window from it.
+        self.services[thread].frame.a[4] = args[1];
+        // The caller's info (a3) names its window, as every reply's.
+        let window = MsgInfo::decode(self.services[caller].frame.a[3]).recv_slot;
+        if self.pass_cap(thread, info.send_cap, caller, window) {
+            self.services[caller].frame.a[3] |= CAP_RECEIVED;
+        }
+        Some(light)
+    }
+
+    /// `CapDelete` on the light path, but for a memory capability (its
+    /// mapping may have to shrink: page tables). `None`: the full path.
+    fn light_cap_delete(&mut self, thread: ThreadId, slot: u32) -> Option<Outcome> {
+        if let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot)
+            && self
+                .caps
+                .get(at)
+                .is_ok_and(|cap| cap.kind == ObjectKind::Memory)
+        {
+            return None;
+        }
+        Some(self.cap_delete(thread, slot))
     }
 }
 

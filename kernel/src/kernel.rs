@@ -631,7 +631,7 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
-    fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+    pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),
@@ -1096,7 +1096,10 @@ impl<H: Hardware> Kernel<H> {
             return;
         };
         let space = usize::from(at.space);
-        if cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ) && space < MAX_SERVICES {
+        if cap.kind == ObjectKind::Clock
+            && cap.rights.contains(Rights::READ)
+            && space < MAX_SERVICES
+        {
             self.clock_holders |= 1 << space;
         }
         if cap.kind == ObjectKind::Endpoint
@@ -1161,27 +1164,43 @@ impl<H: Hardware> Kernel<H> {
             recv_slot,
             ..MsgInfo::new(len)
         };
-        if info.send_cap != NO_SLOT && recv_slot != NO_SLOT {
-            let source = CapRef {
-                space: from as u8,
-                slot: info.send_cap,
-            };
-            let target = CapRef {
-                space: to as u8,
-                slot: recv_slot,
-            };
-            if let Ok(cap) = self.caps.get(source).copied() {
-                received.cap_received = self.caps.derive(source, target, cap.rights, None).is_ok();
-                if received.cap_received {
-                    self.after_install(target);
-                }
-            }
-        }
+        received.cap_received = self.pass_cap(from, info.send_cap, to, recv_slot);
         received
     }
 
+    /// The capability part of a message: a copy of `from`'s slot
+    /// `send_cap` (same rights and badge) into `to`'s slot `recv_slot`,
+    /// when both name a slot and the copy is allowed; whether it arrived.
+    pub(crate) fn pass_cap(
+        &mut self,
+        from: ThreadId,
+        send_cap: u8,
+        to: ThreadId,
+        recv_slot: u8,
+    ) -> bool {
+        if send_cap == NO_SLOT || recv_slot == NO_SLOT {
+            return false;
+        }
+        let source = CapRef {
+            space: from as u8,
+            slot: send_cap,
+        };
+        let target = CapRef {
+            space: to as u8,
+            slot: recv_slot,
+        };
+        let Ok(cap) = self.caps.get(source).copied() else {
+            return false;
+        };
+        let arrived = self.caps.derive(source, target, cap.rights, None).is_ok();
+        if arrived {
+            self.after_install(target);
+        }
+        arrived
+    }
+
     /// Check a message's own fields before anything is queued.
-    fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
+    pub(crate) fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
         if info.len > IPC_PAYLOAD_MAX {
             return Err(Error::BadLength);
         }
