@@ -140,6 +140,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
 
     /// Copy `from` into the empty slot `to` (any space) with `rights` (a
     /// subset of the source's) and optionally a badge.
+    #[inline(never)]
     pub fn derive(
         &mut self,
         from: CapRef,

@@ -631,6 +631,8 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    /// Out of line: the light path runs it too.
+    #[inline(never)]
     pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
@@ -1058,6 +1060,7 @@ impl<H: Hardware> Kernel<H> {
     /// Recompute whether service `space` can receive on `endpoint` (a pass
     /// over its own table), after a capability of its on it went or it
     /// ended; the least urgent priority follows from the holders.
+    #[inline(never)]
     fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
         if space >= MAX_SERVICES {
             return;
