@@ -631,9 +631,7 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
-    /// Out of line: the light path runs it too.
-    #[inline(never)]
-    pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+    fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),
@@ -1174,13 +1172,7 @@ impl<H: Hardware> Kernel<H> {
     /// The capability part of a message: a copy of `from`'s slot
     /// `send_cap` (same rights and badge) into `to`'s slot `recv_slot`,
     /// when both name a slot and the copy is allowed; whether it arrived.
-    pub(crate) fn pass_cap(
-        &mut self,
-        from: ThreadId,
-        send_cap: u8,
-        to: ThreadId,
-        recv_slot: u8,
-    ) -> bool {
+    fn pass_cap(&mut self, from: ThreadId, send_cap: u8, to: ThreadId, recv_slot: u8) -> bool {
         if send_cap == NO_SLOT || recv_slot == NO_SLOT {
             return false;
         }
@@ -1203,7 +1195,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Check a message's own fields before anything is queued.
-    pub(crate) fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
+    fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
         if info.len > IPC_PAYLOAD_MAX {
             return Err(Error::BadLength);
         }
