@@ -197,8 +197,10 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// Remove the capability at `at`; its children keep working and now
     /// descend from its parent.
     pub fn delete(&mut self, at: CapRef) -> Result<Cap, Error> {
-        let cap = *self.get(at)?;
-        self.slots[at.space as usize][at.slot as usize] = None;
+        self.check(at)?;
+        let cap = self.slots[at.space as usize][at.slot as usize]
+            .take()
+            .ok_or(Error::EmptySlot)?;
         if let Some(parent) = cap.parent {
             self.children[parent.space as usize][parent.slot as usize] -= 1;
         }
@@ -206,13 +208,18 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         Ok(cap)
     }
 
-    /// The children of `old` (an emptied slot) now descend from `new`;
+    /// The children of `old` (an emptied slot) now descend from `new`:
     /// a scan of every table, only when `old` has children.
+    #[inline]
     fn reparent(&mut self, old: CapRef, new: Option<CapRef>) {
         let moved = core::mem::take(&mut self.children[old.space as usize][old.slot as usize]);
-        if moved == 0 {
-            return;
+        if moved != 0 {
+            self.reparent_children(old, new, moved);
         }
+    }
+
+    #[inline(never)]
+    fn reparent_children(&mut self, old: CapRef, new: Option<CapRef>, moved: u16) {
         if let Some(new) = new {
             self.children[new.space as usize][new.slot as usize] += moved;
         }

@@ -671,7 +671,30 @@ impl<H: Hardware> Kernel<H> {
     /// on an endpoint nobody can receive from any more fail with
     /// `PeerGone`.
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
-        self.refresh_fast(place);
+        // The slot is empty: the entry can do nothing through it.
+        if let Some(row) = self.fast_caps.get_mut(usize::from(place.space)) {
+            row[usize::from(place.slot)] = 0;
+        }
+        // Nothing else to do for a capability no summary or mapping
+        // follows, of a service waiting for nothing (a server dropping
+        // what it received, typically).
+        let waits = self
+            .services
+            .get(usize::from(place.space))
+            .is_some_and(|service| service.wait != Wait::None);
+        if waits
+            || matches!(
+                cap.kind,
+                ObjectKind::Clock | ObjectKind::Memory | ObjectKind::Endpoint
+            )
+        {
+            self.after_removal_rest(place, cap);
+        }
+    }
+
+    /// The rest of [`Self::after_removal`].
+    #[inline(never)]
+    fn after_removal_rest(&mut self, place: CapRef, cap: &Cap) {
         let space = place.space as usize;
         if cap.kind == ObjectKind::Clock {
             self.refresh_clock(space);

@@ -549,6 +549,10 @@ fn faulting_client() {
 /// Benchmark: four tasks on every tick for 50 ticks. The first handler
 /// of each tick records its phase within the tick (CCOUNT % 10,000, one
 /// tick at 1 kHz); each later one the counts since the previous handler.
+/// Phases are summed unwrapped around the first one, plus one tick (the
+/// reader takes the mean modulo a tick): where the ticks fall just before
+/// a multiple of 10,000 counts, a handler's phase wraps to 0 in some ticks
+/// and not in others, which would ruin a plain sum.
 fn bench() {
     let scheduler = connect();
     let tasks: [Task<'_>; 4] =
@@ -559,11 +563,21 @@ fn bench() {
     let (mut first_sum, mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64, 0u64);
     let mut last = 0u32;
     let mut last_tick = u32::MAX;
+    let mut first_phase = None;
     scheduler
         .serve(TASKS, |run| {
             let now = sys::cycles();
             if run.tick != last_tick {
-                first_sum += u64::from(now % 10_000);
+                let phase = now % 10_000;
+                let origin = *first_phase.get_or_insert(phase);
+                let ahead = (phase + 10_000 - origin) % 10_000;
+                // In (-5,000, 5,000] counts of the first phase, plus a tick.
+                let unwrapped = if ahead > 5_000 {
+                    origin + ahead
+                } else {
+                    origin + 10_000 + ahead
+                };
+                first_sum += u64::from(unwrapped);
                 first_n += 1;
                 last_tick = run.tick;
             } else {
