@@ -176,7 +176,7 @@ const PROTOCOL: u32 = u32::MAX;
 
 /// `step` with [`PROTOCOL`] made the call `thread`'s role makes.
 fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
-    if step.number == Syscall::CapDelete as u32 && step.args[4] % 4 != 0 {
+    if step.number == Syscall::CapDelete as u32 && !step.args[4].is_multiple_of(4) {
         // Mostly what a server received (slots 7..11), not its own.
         let mut args = step.args;
         args[0] = 7 + args[0] % 5;
