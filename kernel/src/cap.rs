@@ -66,6 +66,10 @@ pub type Revoked = Vec<(CapRef, Cap), MAX_REVOKED>;
 /// Every service's table.
 pub struct CapSpaces<const SPACES: usize> {
     slots: [[Option<Cap>; CAP_SLOTS]; SPACES],
+    /// Per slot, how many capabilities name it as their parent: a delete
+    /// or move of a capability nothing was derived from (a transferred
+    /// one, typically) skips the scan of every table for its children.
+    children: [[u16; CAP_SLOTS]; SPACES],
 }
 
 impl<const SPACES: usize> Default for CapSpaces<SPACES> {
@@ -79,6 +83,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     pub const fn new() -> Self {
         CapSpaces {
             slots: [[None; CAP_SLOTS]; SPACES],
+            children: [[0; CAP_SLOTS]; SPACES],
         }
     }
 
@@ -135,6 +140,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
 
     /// Copy `from` into the empty slot `to` (any space) with `rights` (a
     /// subset of the source's) and optionally a badge.
+    #[inline(never)]
     pub fn derive(
         &mut self,
         from: CapRef,
@@ -167,6 +173,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
             ..source
         };
         self.slots[to.space as usize][to.slot as usize] = Some(derived);
+        self.children[from.space as usize][from.slot as usize] += 1;
         Ok(derived)
     }
 
@@ -190,16 +197,32 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// Remove the capability at `at`; its children keep working and now
     /// descend from its parent.
     pub fn delete(&mut self, at: CapRef) -> Result<Cap, Error> {
-        let cap = *self.get(at)?;
-        self.slots[at.space as usize][at.slot as usize] = None;
+        self.check(at)?;
+        let cap = self.slots[at.space as usize][at.slot as usize]
+            .take()
+            .ok_or(Error::EmptySlot)?;
+        if let Some(parent) = cap.parent {
+            self.children[parent.space as usize][parent.slot as usize] -= 1;
+        }
         self.reparent(at, cap.parent);
         Ok(cap)
     }
 
-    // Out of line: a scan of every slot, compiled on its own it keeps its
-    // loop in registers whatever the caller has live.
-    #[inline(never)]
+    /// The children of `old` (an emptied slot) now descend from `new`:
+    /// a scan of every table, only when `old` has children.
+    #[inline]
     fn reparent(&mut self, old: CapRef, new: Option<CapRef>) {
+        let moved = core::mem::take(&mut self.children[old.space as usize][old.slot as usize]);
+        if moved != 0 {
+            self.reparent_children(old, new, moved);
+        }
+    }
+
+    #[inline(never)]
+    fn reparent_children(&mut self, old: CapRef, new: Option<CapRef>, moved: u16) {
+        if let Some(new) = new {
+            self.children[new.space as usize][new.slot as usize] += moved;
+        }
         for space in self.slots.iter_mut() {
             for cap in space.iter_mut().flatten() {
                 if cap.parent == Some(old) {
@@ -207,6 +230,15 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
                 }
             }
         }
+    }
+
+    /// How many capabilities were derived from the one at `at` (checks).
+    pub fn children(&self, at: CapRef) -> u16 {
+        self.children
+            .get(at.space as usize)
+            .and_then(|space| space.get(at.slot as usize))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Remove every capability derived from `at`, directly or not, in every
@@ -230,27 +262,37 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         let mut next = 0;
         let mut parent = at;
         loop {
-            for space in 0..SPACES {
-                for slot in 0..CAP_SLOTS {
-                    if let Some(cap) = self.slots[space][slot]
-                        && cap.parent == Some(parent)
-                    {
-                        self.slots[space][slot] = None;
-                        let _ = removed.push((
-                            CapRef {
-                                space: space as u8,
-                                slot: slot as u8,
-                            },
-                            cap,
-                        ));
-                    }
-                }
-            }
+            self.remove_children(parent, removed);
             match removed.get(next) {
                 Some((child, _)) => parent = *child,
                 None => return Ok(()),
             }
             next += 1;
+        }
+    }
+
+    /// Empty every slot whose capability descends directly from `parent`,
+    /// onto `removed`; a leaf needs no scan.
+    fn remove_children(&mut self, parent: CapRef, removed: &mut Revoked) {
+        let count = &mut self.children[parent.space as usize][parent.slot as usize];
+        if core::mem::take(count) == 0 {
+            return;
+        }
+        for space in 0..SPACES {
+            for slot in 0..CAP_SLOTS {
+                if let Some(cap) = self.slots[space][slot]
+                    && cap.parent == Some(parent)
+                {
+                    self.slots[space][slot] = None;
+                    let _ = removed.push((
+                        CapRef {
+                            space: space as u8,
+                            slot: slot as u8,
+                        },
+                        cap,
+                    ));
+                }
+            }
         }
     }
 

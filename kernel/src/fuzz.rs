@@ -821,6 +821,22 @@ fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
             ));
         }
     }
+    // The child counts that spare a delete its scan equal a fresh count.
+    for space in 0..k.services.len() as u8 {
+        for slot in 0..sotto_abi::cap::CAP_SLOTS as u8 {
+            let at = CapRef { space, slot };
+            let children = (0..k.services.len() as u8)
+                .flat_map(|other| k.caps.iter_space(other))
+                .filter(|(_, cap)| cap.parent() == Some(at))
+                .count();
+            if usize::from(k.caps.children(at)) != children {
+                return Err(format!(
+                    "{at:?}: {} children counted but {children} in the tables",
+                    k.caps.children(at)
+                ));
+            }
+        }
+    }
     for space in 0..k.services.len() as u8 {
         for (slot, cap) in k.caps.iter_space(space) {
             let Some(parent_at) = cap.parent() else {

@@ -746,7 +746,30 @@ impl<H: Hardware> Kernel<H> {
     /// on an endpoint nobody can receive from any more fail with
     /// `PeerGone`.
     fn after_removal(&mut self, place: CapRef, cap: &Cap) {
-        self.refresh_fast(place);
+        // The slot is empty: the entry can do nothing through it.
+        if let Some(row) = self.fast_caps.get_mut(usize::from(place.space)) {
+            row[usize::from(place.slot)] = FastSlot::ZERO;
+        }
+        // Nothing else to do for a capability no summary or mapping
+        // follows, of a service waiting for nothing (a server dropping
+        // what it received, typically).
+        let waits = self
+            .services
+            .get(usize::from(place.space))
+            .is_some_and(|service| service.wait != Wait::None);
+        if waits
+            || matches!(
+                cap.kind,
+                ObjectKind::Clock | ObjectKind::Memory | ObjectKind::Endpoint
+            )
+        {
+            self.after_removal_rest(place, cap);
+        }
+    }
+
+    /// The rest of [`Self::after_removal`].
+    #[inline(never)]
+    fn after_removal_rest(&mut self, place: CapRef, cap: &Cap) {
         let space = place.space as usize;
         if cap.kind == ObjectKind::Clock {
             self.refresh_clock(space);
@@ -758,7 +781,7 @@ impl<H: Hardware> Kernel<H> {
             self.recheck_wait(space);
         }
         if cap.kind == ObjectKind::Endpoint {
-            self.refresh_receivers(cap.object);
+            self.refresh_receiver(cap.object, space);
             self.fail_orphaned_callers(cap.object);
         }
     }
@@ -1119,7 +1142,7 @@ impl<H: Hardware> Kernel<H> {
     /// call runs only where every possible server is at least as urgent as
     /// the caller: the build checks this for `system.toml`'s grants, this
     /// for capabilities handed over at run time. Read from the summary
-    /// [`Self::refresh_receivers`] keeps, not from the tables.
+    /// [`Self::after_install`] and [`Self::refresh_receiver`] keep, not from the tables.
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
         match self.objects.get(endpoint as usize) {
             Some(Object::Endpoint(queue)) => (
@@ -1130,38 +1153,64 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Recompute who can receive on `endpoint` (one pass over the tables):
-    /// after a capability on it came or went, or a holder ended.
-    fn refresh_receivers(&mut self, endpoint: ObjectId) {
-        let mut holders = 0u16;
+    /// Recompute whether service `space` can receive on `endpoint` (a pass
+    /// over its own table), after a capability of its on it went or it
+    /// ended; the least urgent priority follows from the holders.
+    #[inline(never)]
+    fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
+        if space >= MAX_SERVICES {
+            return;
+        }
+        let holds = self
+            .services
+            .get(space)
+            .is_some_and(|service| service.ending.is_none())
+            && self.one_cap_holds(space, endpoint, Rights::RECEIVE);
+        let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) else {
+            return;
+        };
+        let bit = 1u16 << space;
+        queue.holders = if holds {
+            queue.holders | bit
+        } else {
+            queue.holders & !bit
+        };
         let mut least_urgent = 0;
-        for (space, service) in self.services.iter().enumerate() {
-            if service.ending.is_none()
-                && self
-                    .caps
-                    .iter_space(space as u8)
-                    .any(|(_, cap)| cap.object == endpoint && cap.rights.contains(Rights::RECEIVE))
-            {
-                holders |= 1 << space;
-                least_urgent = least_urgent.max(self.sched.priority(space));
-            }
+        let mut rest = queue.holders;
+        while rest != 0 {
+            let holder = rest.trailing_zeros() as usize;
+            least_urgent = least_urgent.max(self.sched.priority(holder));
+            rest &= rest - 1;
         }
-        if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
-            queue.holders = holders;
-            queue.least_urgent = least_urgent;
-        }
+        queue.least_urgent = least_urgent;
     }
 
-    /// A capability was installed at `at`: if it names an endpoint, that
-    /// endpoint's receivers may have changed.
+    /// A capability was installed at `at`: it can only add to what its
+    /// service may do, so the summaries grow by it (no rescan) — the
+    /// entry's word for the slot, the clock holders, an endpoint's
+    /// receivers.
     fn after_install(&mut self, at: CapRef) {
         self.refresh_fast(at);
-        self.refresh_clock(usize::from(at.space));
-        if let Ok(cap) = self.caps.get(at)
-            && cap.kind == ObjectKind::Endpoint
+        let Ok(cap) = self.caps.get(at).copied() else {
+            return;
+        };
+        let space = usize::from(at.space);
+        if cap.kind == ObjectKind::Clock
+            && cap.rights.contains(Rights::READ)
+            && space < MAX_SERVICES
         {
-            let object = cap.object;
-            self.refresh_receivers(object);
+            self.clock_holders |= 1 << space;
+        }
+        if cap.kind == ObjectKind::Endpoint
+            && cap.rights.contains(Rights::RECEIVE)
+            && self
+                .services
+                .get(space)
+                .is_some_and(|service| service.ending.is_none())
+            && let Some(Object::Endpoint(queue)) = self.objects.get_mut(cap.object as usize)
+        {
+            queue.holders |= 1 << space;
+            queue.least_urgent = queue.least_urgent.max(self.sched.priority(space));
         }
     }
 
@@ -1214,23 +1263,33 @@ impl<H: Hardware> Kernel<H> {
             recv_slot,
             ..MsgInfo::new(len)
         };
-        if info.send_cap != NO_SLOT && recv_slot != NO_SLOT {
-            let source = CapRef {
-                space: from as u8,
-                slot: info.send_cap,
-            };
-            let target = CapRef {
-                space: to as u8,
-                slot: recv_slot,
-            };
-            if let Ok(cap) = self.caps.get(source).copied() {
-                received.cap_received = self.caps.derive(source, target, cap.rights, None).is_ok();
-                if received.cap_received {
-                    self.after_install(target);
-                }
-            }
-        }
+        received.cap_received = self.pass_cap(from, info.send_cap, to, recv_slot);
         received
+    }
+
+    /// The capability part of a message: a copy of `from`'s slot
+    /// `send_cap` (same rights and badge) into `to`'s slot `recv_slot`,
+    /// when both name a slot and the copy is allowed; whether it arrived.
+    fn pass_cap(&mut self, from: ThreadId, send_cap: u8, to: ThreadId, recv_slot: u8) -> bool {
+        if send_cap == NO_SLOT || recv_slot == NO_SLOT {
+            return false;
+        }
+        let source = CapRef {
+            space: from as u8,
+            slot: send_cap,
+        };
+        let target = CapRef {
+            space: to as u8,
+            slot: recv_slot,
+        };
+        let Ok(cap) = self.caps.get(source).copied() else {
+            return false;
+        };
+        let arrived = self.caps.derive(source, target, cap.rights, None).is_ok();
+        if arrived {
+            self.after_install(target);
+        }
+        arrived
     }
 
     /// Check a message's own fields before anything is queued.
@@ -1568,7 +1627,7 @@ impl<H: Hardware> Kernel<H> {
         }
         self.refresh_clock(thread);
         for endpoint in endpoints {
-            self.refresh_receivers(endpoint);
+            self.refresh_receiver(endpoint, thread);
             self.fail_orphaned_callers(endpoint);
         }
     }

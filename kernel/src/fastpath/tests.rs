@@ -9,8 +9,10 @@ use proptest::test_runner::Config;
 use sotto_abi::Syscall;
 use sotto_abi::cap::Rights;
 use sotto_abi::manifest::ObjectParams;
+use sotto_abi::syscall::{MsgInfo, NO_SLOT};
 
 use super::Light;
+use crate::cap::CapRef;
 use crate::kernel::{Hardware, Kernel, Object};
 use crate::sched::ThreadState;
 use crate::testkit::{TestHw, add, grant, kernel};
@@ -40,19 +42,45 @@ fn system() -> Kernel<TestHw> {
         ObjectParams::Semaphore { initial: 1, max: 2 },
     ]);
     let all = Rights::SEND | Rights::RECEIVE;
-    let common = |first: u16, second: u16, rights| {
+    // Slots 3 and 4 may be passed on (GRANT), and slot 6, a copy of the
+    // first endpoint that may be: a server's with every right (a client
+    // it reaches can then receive on it too), a client's to call.
+    let common = |first: u16, second: u16, rights, copy| {
         [
             grant(1, first, rights),
             grant(2, second, rights),
-            grant(3, NOTE, all),
-            grant(4, SEM, all),
+            grant(3, NOTE, all | Rights::GRANT),
+            grant(4, SEM, all | Rights::GRANT),
             grant(5, CLOCK, Rights::READ),
+            grant(6, first, copy | Rights::GRANT),
         ]
     };
-    add(&mut k, "server-a", 1, &common(EP_A, EP_B, Rights::RECEIVE));
-    add(&mut k, "server-b", 2, &common(EP_B, EP_A, Rights::RECEIVE));
-    add(&mut k, "client-a", 2, &common(EP_A, EP_B, Rights::SEND));
-    add(&mut k, "client-b", 3, &common(EP_B, EP_A, Rights::SEND));
+    let server = (Rights::RECEIVE, all);
+    let client = (Rights::SEND, Rights::SEND);
+    add(
+        &mut k,
+        "server-a",
+        1,
+        &common(EP_A, EP_B, server.0, server.1),
+    );
+    add(
+        &mut k,
+        "server-b",
+        2,
+        &common(EP_B, EP_A, server.0, server.1),
+    );
+    add(
+        &mut k,
+        "client-a",
+        2,
+        &common(EP_A, EP_B, client.0, client.1),
+    );
+    add(
+        &mut k,
+        "client-b",
+        3,
+        &common(EP_B, EP_A, client.0, client.1),
+    );
     k
 }
 
@@ -63,34 +91,126 @@ struct Step {
     args: [u32; 6],
 }
 
-fn steps() -> impl Strategy<Value = Vec<Step>> {
-    let number = prop_oneof![
-        Just(Syscall::Null as u32),
-        Just(Syscall::Yield as u32),
-        Just(Syscall::Cycles as u32),
-        Just(Syscall::NotifySignal as u32),
-        Just(Syscall::NotifyWait as u32),
-        Just(Syscall::NotifyPoll as u32),
-        Just(Syscall::SemGive as u32),
-        Just(Syscall::SemTake as u32),
-        Just(Syscall::Call as u32),
-        Just(Syscall::Call as u32),
-        Just(Syscall::CallTimeout as u32),
-        Just(Syscall::Recv as u32),
-        Just(Syscall::Reply as u32),
-        Just(Syscall::ReplyRecv as u32),
-        Just(Syscall::ReplyRecv as u32),
-        Just(99u32),
+/// Any call, or the protocol's next.
+fn any_call() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        1 => Just(Syscall::Null as u32),
+        1 => Just(Syscall::Yield as u32),
+        1 => Just(Syscall::Cycles as u32),
+        1 => Just(Syscall::NotifySignal as u32),
+        1 => Just(Syscall::NotifyWait as u32),
+        1 => Just(Syscall::NotifyPoll as u32),
+        1 => Just(Syscall::SemGive as u32),
+        1 => Just(Syscall::SemTake as u32),
+        1 => Just(Syscall::Call as u32),
+        1 => Just(Syscall::Call as u32),
+        1 => Just(Syscall::CallTimeout as u32),
+        1 => Just(Syscall::Recv as u32),
+        1 => Just(Syscall::Reply as u32),
+        1 => Just(Syscall::ReplyRecv as u32),
+        1 => Just(Syscall::ReplyRecv as u32),
+        1 => Just(Syscall::CapDelete as u32),
+        1 => Just(99u32),
+        8 => Just(PROTOCOL),
+    ]
+}
+
+/// Mostly the protocol's next call, with deletes of what was received:
+/// capability messages meeting waiting peers.
+fn protocol_call() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        12 => Just(PROTOCOL),
+        3 => Just(Syscall::CapDelete as u32),
+        1 => Just(Syscall::Yield as u32),
+        1 => Just(Syscall::SemGive as u32),
+    ]
+}
+
+fn steps(number: impl Strategy<Value = u32>) -> impl Strategy<Value = Vec<Step>> {
+    // Slots 1..5 mostly, sometimes a received capability's or out of
+    // range; plain infos mostly, else a capability to send and a window
+    // to receive one (sometimes bad slots, a payload or stray flags).
+    let slot = prop_oneof![8 => 1u32..6, 2 => 6u32..12, 1 => any::<u32>()];
+    let send_cap = prop_oneof![
+        6 => 3u8..7,
+        2 => 7u8..12,
+        1 => Just(NO_SLOT),
+        1 => any::<u8>()
     ];
-    // Slots 1..5 mostly, sometimes out of range; plain infos mostly.
-    let slot = prop_oneof![8 => 1u32..6, 1 => any::<u32>()];
-    let info = prop_oneof![8 => Just(0u32), 1 => Just(1u32 << 15), 1 => any::<u32>()];
+    let window = prop_oneof![
+        6 => 7u8..12,
+        1 => 3u8..7,
+        1 => Just(NO_SLOT),
+        1 => any::<u8>()
+    ];
+    let with_cap = (send_cap, window, any::<bool>(), 0u8..8).prop_map(
+        |(send_cap, recv_slot, reply_dropped, extra)| {
+            let info = MsgInfo {
+                send_cap,
+                recv_slot,
+                reply_dropped,
+                ..MsgInfo::new(0)
+            };
+            // Mostly clean; sometimes a payload or a kernel-set flag.
+            let stray = match extra {
+                0 => 4,
+                1 => 1 << 13,
+                2 => 1 << 14,
+                _ => 0,
+            };
+            info.encode() | stray
+        },
+    );
+    let info = prop_oneof![
+        4 => Just(0u32),
+        1 => Just(1u32 << 15),
+        6 => with_cap,
+        1 => any::<u32>()
+    ];
     let step =
         (number, slot, info, any::<[u32; 4]>()).prop_map(|(number, slot, info, rest)| Step {
             number,
             args: [slot, info, rest[0], rest[1], rest[2], rest[3] | 1],
         });
     prop::collection::vec(step, 1..120)
+}
+
+/// A step number meaning "what this thread's role does next": a server
+/// receives on its endpoint (replying first if it owes a reply), a client
+/// calls one of the two; the random info word is kept (capabilities,
+/// windows), so the capability paths meet waiting peers often.
+const PROTOCOL: u32 = u32::MAX;
+
+/// `step` with [`PROTOCOL`] made the call `thread`'s role makes.
+fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
+    if step.number == Syscall::CapDelete as u32 && !step.args[4].is_multiple_of(4) {
+        // Mostly what a server received (slots 7..11), not its own.
+        let mut args = step.args;
+        args[0] = 7 + args[0] % 5;
+        return Step {
+            number: step.number,
+            args,
+        };
+    }
+    if step.number != PROTOCOL {
+        return step.clone();
+    }
+    let mut args = step.args;
+    let number = if thread < 2 {
+        args[0] = 1;
+        if k.services[thread].reply_to().is_some() {
+            Syscall::ReplyRecv
+        } else {
+            Syscall::Recv
+        }
+    } else {
+        args[0] = 1 + args[4] % 2;
+        Syscall::Call
+    };
+    Step {
+        number: number as u32,
+        args,
+    }
 }
 
 /// Everything a thread can observe, and what the kernel keeps about it.
@@ -126,6 +246,30 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
             _ => String::new(),
         };
         out += &format!("object {index}: {text}\n");
+    }
+    // Capabilities: where each is, what it is, where it came from; and
+    // the summaries the paths keep of them.
+    for space in 0..k.services.len() as u8 {
+        for (slot, cap) in k.caps.iter_space(space) {
+            let at = CapRef { space, slot };
+            // The fast slot but its address (each kernel's own).
+            let fast = k.fast_caps[usize::from(space)][usize::from(slot)];
+            out += &format!(
+                "cap {at:?}: {cap:?}, {} children, fast ops {:#x} badge {} object {}\n",
+                k.caps.children(at),
+                fast.ops,
+                fast.badge,
+                fast.id
+            );
+        }
+    }
+    for (index, object) in k.objects.iter().enumerate() {
+        if let Object::Endpoint(endpoint) = object {
+            out += &format!(
+                "endpoint {index}: holders {:#x}, least urgent {}\n",
+                endpoint.holders, endpoint.least_urgent
+            );
+        }
     }
     out
 }
@@ -182,8 +326,9 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     light
 }
 
-/// Run `steps` on two kernels, light and full, comparing after each.
-fn run(steps: &[Step]) {
+/// Run `steps` on two identical kernels, light and full; they must agree
+/// after every one.
+fn differential(steps: &[Step]) {
     let (mut fast, mut slow) = (system(), system());
     fast.sched.schedule();
     slow.sched.schedule();
@@ -191,6 +336,7 @@ fn run(steps: &[Step]) {
         let Some(thread) = fast.sched.current() else {
             break;
         };
+        let step = &resolve(&fast, thread, step);
         light(&mut fast, thread, step);
         full(&mut slow, thread, step);
         assert_eq!(
@@ -205,8 +351,15 @@ proptest! {
     #![proptest_config(Config { cases: 400, ..Config::default() })]
 
     #[test]
-    fn the_light_path_does_what_the_full_path_does(steps in steps()) {
-        run(&steps);
+    fn the_light_path_does_what_the_full_path_does(steps in steps(any_call())) {
+        differential(&steps);
+    }
+
+    #[test]
+    fn capability_messages_on_the_light_path_do_what_the_full_path_does(
+        steps in steps(protocol_call())
+    ) {
+        differential(&steps);
     }
 }
 
@@ -218,8 +371,11 @@ fn random_steps_reach_the_express_paths() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let before = EXPRESS.with(std::cell::Cell::get);
     for _ in 0..100 {
-        let steps = steps().new_tree(&mut runner).expect("steps").current();
-        run(&steps);
+        let steps = steps(any_call())
+            .new_tree(&mut runner)
+            .expect("steps")
+            .current();
+        differential(&steps);
     }
     let taken = EXPRESS.with(std::cell::Cell::get) - before;
     assert!(taken > 0, "express paths taken {taken} times");
