@@ -134,6 +134,7 @@ impl<H: Hardware> Kernel<H> {
             Some(Syscall::NotifySignal) => self.notify_signal(thread, args[0], args[1]),
             Some(Syscall::NotifyWait) => self.notify_wait(thread, args[0], true),
             Some(Syscall::NotifyPoll) => self.notify_wait(thread, args[0], false),
+            Some(Syscall::Cycles) => self.cycles(thread),
             Some(Syscall::Yield) => {
                 return match self.sched.rotate() {
                     None => Light::Return(0, 0),

@@ -556,14 +556,15 @@ fn bench() {
     for task in &tasks {
         task.schedule().expect("schedule");
     }
-    let (mut first_sum, mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64, 0u64);
+    let mut first = sys::PhaseSum::new(10_000);
+    let (mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64);
     let mut last = 0u32;
     let mut last_tick = u32::MAX;
     scheduler
         .serve(TASKS, |run| {
             let now = sys::cycles();
             if run.tick != last_tick {
-                first_sum += u64::from(now % 10_000);
+                first.add(now);
                 first_n += 1;
                 last_tick = run.tick;
             } else {
@@ -574,6 +575,7 @@ fn bench() {
             done_after(run.count, 50)
         })
         .expect("serve");
+    let first_sum = first.sum;
     println!(
         "ll-bench: first handler phase sum {first_sum} over {first_n} ticks; next handler sum {next_sum} over {next_n}"
     );
