@@ -24,7 +24,8 @@ use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 /// State shared between kernel code and the trap handlers.
 ///
 /// Kernel code runs with every maskable interrupt masked except inside
-/// `wait_for_interrupt`, no `with` borrow is held across that call, and the
+/// `wait_for_interrupt` and `arch::idle`, no `with` borrow is held across
+/// either (idle never returns: its interrupt starts the stack over), and the
 /// trap handlers never nest, so two accesses to a `Global` never overlap on
 /// this single core.
 pub struct Global<T>(UnsafeCell<T>);

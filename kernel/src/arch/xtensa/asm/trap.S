@@ -157,6 +157,17 @@
 
   .text
 
+# An interrupt while idle (`sotto_idle_wait`): nothing to save, nothing to
+# resume. Handle it on the empty kernel stack, then run the thread the
+# scheduler picks (or idle again inside, never returning here).
+  .balign 4
+_idle_interrupt:
+  movi a1, _boot_stack_top
+  movi a0, 0
+  ENTER_KERNEL_PS a2
+  call0 sotto_idle_interrupt      # -> a2 = the frame to run
+  j sotto_enter_user
+
 # Kernel exception slow path. On entry: PS.EXCM = 1, original a0 in
 # EXCSAVE1, a1 = the interrupted kernel stack, EPC1/EXCCAUSE/EXCVADDR set.
   .global _kernel_exception
@@ -164,6 +175,10 @@
 _kernel_exception:
   addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
   addi a1, a1, -(FRAME_SIZE - 128)
+  s32i a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
+  rsr a2, epc1
+  movi a0, _idle_resume
+  beq a2, a0, _idle_interrupt
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
   s32i a2, a1, 0+FRAME_A0
