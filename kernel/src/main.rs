@@ -109,7 +109,7 @@ const LATE_ALARM_CYCLES: u32 = 2;
 fn set_alarm() {
     let (due, slice) =
         services::KERNEL.with(|kernel| (kernel.next_due(), kernel.sched.slice_wanted()));
-    let next_boundary = CLOCK.with(|clock| {
+    let armed = CLOCK.with(|clock| {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
         let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
@@ -128,9 +128,14 @@ fn set_alarm() {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
         }
-        Some(alarm <= now + 1)
+        Some((alarm <= now + 1, alarm))
     });
-    services::KERNEL.with(|kernel| kernel.sched.alarm_set(next_boundary.unwrap_or(false)));
+    services::KERNEL.with(|kernel| {
+        kernel.sched.alarm_set(
+            armed.is_some_and(|(slice, _)| slice),
+            armed.map(|(_, alarm)| alarm),
+        )
+    });
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):

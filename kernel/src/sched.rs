@@ -77,6 +77,10 @@ pub struct Scheduler {
     /// woken earlier (its state no longer names that deadline) is skipped
     /// when it comes up.
     timeouts: DeadlineQueue<MAX_THREADS>,
+    /// The tick the alarm is set for (`u64::MAX`: not known): a deadline
+    /// at or after it needs no new alarm (that one comes first and sets
+    /// the next).
+    armed: u64,
 }
 
 /// The earliest deadline (of a timeout or, noted by the kernel, of a
@@ -105,6 +109,7 @@ impl Scheduler {
             current: None,
             timeouts: DeadlineQueue::new(),
             alarm: 0,
+            armed: u64::MAX,
         }
     }
 
@@ -168,19 +173,18 @@ impl Scheduler {
     pub fn sleep_current(&mut self, until: u64) {
         if let Some(id) = self.current.take() {
             self.state[id] = ThreadState::Sleeping { until };
-            self.timeouts.insert(id, until);
-            if self.timeouts.take_changed() {
-                self.alarm |= ALARM_STALE;
-            }
+            self.queue_timeout(id, until);
         }
     }
 
-    /// `id` times out at tick `until` (out of line: the fast paths never
-    /// wait with a time limit).
+    /// `id` times out at tick `until`. The alarm is set again only for a
+    /// deadline before the one it is set for: a later one is found when
+    /// that alarm comes (out of line: most fast paths wait without a
+    /// time limit).
     #[inline(never)]
     fn queue_timeout(&mut self, id: ThreadId, until: u64) {
         self.timeouts.insert(id, until);
-        if self.timeouts.take_changed() {
+        if self.timeouts.take_changed() && until < self.armed {
             self.alarm |= ALARM_STALE;
         }
     }
@@ -190,10 +194,7 @@ impl Scheduler {
         if let Some(id) = self.current.take() {
             self.state[id] = ThreadState::Blocked { until };
             if let Some(until) = until {
-                self.timeouts.insert(id, until);
-                if self.timeouts.take_changed() {
-                    self.alarm |= ALARM_STALE;
-                }
+                self.queue_timeout(id, until);
             }
         }
     }
@@ -392,10 +393,12 @@ impl Scheduler {
         self.alarm |= ALARM_STALE;
     }
 
-    /// The alarm was set from the current deadlines; `slice_armed`: it
-    /// comes at the next tick boundary (which slices).
-    pub fn alarm_set(&mut self, slice_armed: bool) {
+    /// The alarm was set from the current deadlines, for tick `at`
+    /// (`None`: not known); `slice_armed`: it comes at the next tick
+    /// boundary (which slices).
+    pub fn alarm_set(&mut self, slice_armed: bool, at: Option<u64>) {
         self.alarm = if slice_armed { SLICE_ARMED } else { 0 };
+        self.armed = at.unwrap_or(u64::MAX);
     }
 
     /// Whether the alarm must be set again after a scheduling decision: a
@@ -658,7 +661,7 @@ mod tests {
         let b = s.add(2).unwrap();
         assert_eq!(s.schedule(), Some(a));
         assert!(s.alarm_wanted(), "b and a share the CPU: a slice");
-        s.alarm_set(true);
+        s.alarm_set(true, None);
         assert!(!s.alarm_wanted(), "the next boundary is armed");
         s.slice();
         assert_eq!(s.schedule(), Some(b));
@@ -666,11 +669,34 @@ mod tests {
         s.block_current(Some(9));
         assert_eq!(s.schedule(), Some(a));
         assert!(s.alarm_wanted(), "a new earliest deadline");
-        s.alarm_set(false);
+        s.alarm_set(false, None);
         assert!(!s.alarm_wanted(), "a alone: no slice");
         s.sleep_current(20);
         assert!(!s.alarm_wanted(), "a later deadline changes nothing");
         s.deadlines_changed();
         assert!(s.alarm_wanted());
+    }
+
+    #[test]
+    fn a_deadline_at_or_after_the_armed_alarm_needs_no_new_one() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(3).unwrap();
+        let c = s.add(4).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.alarm_set(false, Some(10));
+        s.block_current(Some(10));
+        assert!(!s.alarm_wanted(), "the alarm at 10 comes anyway");
+        assert_eq!(s.schedule(), Some(b));
+        s.sleep_current(12);
+        assert!(!s.alarm_wanted(), "later: found when the alarm at 10 comes");
+        assert_eq!(s.schedule(), Some(c));
+        s.block_current(Some(9));
+        assert!(s.alarm_wanted(), "earlier than the armed alarm");
+        s.alarm_set(false, None);
+        s.wake(a);
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(5));
+        assert!(s.alarm_wanted(), "no alarm known: any new earliest");
     }
 }

@@ -69,6 +69,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         Just(Syscall::SemTake as u32),
         Just(Syscall::Call as u32),
         Just(Syscall::Call as u32),
+        Just(Syscall::CallTimeout as u32),
         Just(Syscall::Recv as u32),
         Just(Syscall::Reply as u32),
         Just(Syscall::ReplyRecv as u32),
