@@ -356,6 +356,12 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// Where the clock holders' bits live (static: the kernel is), for
+    /// the trap entry's `Cycles` fast path, which reads them live.
+    pub fn clock_holders_word(&self) -> *const u32 {
+        &self.clock_holders
+    }
+
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
     /// clock capability (READ), else 0.
     #[inline]

@@ -355,6 +355,16 @@ fn switch_to(thread: ThreadId) {
 #[unsafe(no_mangle)]
 static mut sotto_fast_row: u32 = 0;
 
+/// Where [`Kernel::fast_caps`] starts (the running service is which row
+/// `sotto_fast_row` is) and where the clock holders' bits are
+/// ([`Kernel::clock_holders_word`]), for the entry's `Cycles` fast path.
+/// Set once: the kernel is static.
+#[unsafe(no_mangle)]
+static mut sotto_fast_base: u32 = 0;
+/// See [`sotto_fast_base`].
+#[unsafe(no_mangle)]
+static mut sotto_clock_holders: u32 = 0;
+
 /// Pick the next thread, idling until one is ready; switch to its address
 /// space and return its frame. Shuts the system down when every service
 /// has ended. Idling does not return here: the interrupt that ends it
@@ -552,6 +562,17 @@ extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
 /// Enter the first service. Never returns: from here on the kernel runs
 /// only in traps.
 pub fn start() -> ! {
+    let (base, holders) = KERNEL.with(|kernel| {
+        (
+            kernel.fast_caps.as_ptr() as u32,
+            kernel.clock_holders_word() as u32,
+        )
+    });
+    // SAFETY: only the trap entry reads them, and no trap has come yet.
+    unsafe {
+        *(&raw mut sotto_fast_base) = base;
+        *(&raw mut sotto_clock_holders) = holders;
+    }
     let frame = next_frame();
     arch::enter_user(frame)
 }

@@ -154,7 +154,7 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 61] {
+pub fn asm_constants() -> [(&'static str, u32); 62] {
     [
         ("LIGHT_SLOW", light::SLOW),
         ("LIGHT_HANDOFF", light::HANDOFF),
@@ -163,6 +163,7 @@ pub fn asm_constants() -> [(&'static str, u32); 61] {
         ("KIND_IPC", kind::IPC),
         ("SYS_SEM_GIVE", Syscall::SemGive as u32),
         ("SYS_NOTIFY_SIGNAL", Syscall::NotifySignal as u32),
+        ("SYS_CYCLES", Syscall::Cycles as u32),
         ("FAST_GIVE", FastOp::Give as u32),
         ("FAST_SIGNAL", FastOp::Signal as u32),
         ("FAST_VALUE", objects::fast::VALUE),

@@ -176,7 +176,8 @@ _kernel_exception:
   addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
   addi a1, a1, -(FRAME_SIZE - 128)
   s32i a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
-  rsr a2, epc1
+  CLEAR_LITBASE a0, 0             # (kernel code runs with it off; the frame
+  rsr a2, epc1                    # says so) before the `l32r` below
   movi a0, _idle_resume
   beq a2, a0, _idle_interrupt
   SAVE_A2_TO_A15 a1
@@ -316,13 +317,41 @@ sotto_enter_user:
 _syscall_light:
   rsr a0, lcount
   bnez a0, 9f
+  RSR_SR 0, SR_LITBASE            # before the first `l32r` (the `movi` of a
+  bnez a0, 9f                     # symbol): the user's LITBASE would steer it
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
+  movi a0, 0+SYS_CYCLES
+  beq a2, a0, 14f
 6:
   j 7f
+# Cycles for a caller whose service holds a clock capability
+# (Kernel::clock_holders, read live: a capability deleted a moment ago
+# counts; the service is the row of Kernel::fast_caps the entry uses):
+# CCOUNT in a3, status 0. Without one, the light path answers.
+  .if CAP_SLOTS * 4 != 128
+  .error "a fast_caps row is no longer 128 bytes: update the srli below"
+  .endif
+14:
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  movi a10, sotto_fast_base
+  l32i a10, a10, 0
+  sub a9, a9, a10
+  srli a9, a9, 7                  # the running service
+  movi a10, sotto_clock_holders
+  l32i a10, a10, 0
+  l32i a10, a10, 0
+  bbc a10, a9, 6b
+  rsr a3, ccount
+  movi a2, 0
+  movi a4, 0
+  movi a9, 0
+  movi a10, 0
+  RETURN_PAST_SYSCALL
   .if FAST_GIVE != 1 || FAST_SIGNAL != 2
   .error "fast operations moved: update the bbci below"
   .endif
@@ -369,8 +398,6 @@ _syscall_light:
   movi a3, 0
   RETURN_PAST_SYSCALL
 7:
-  RSR_SR 0, SR_LITBASE
-  bnez a0, 9f
   WSR_SR 1, SR_MISC0
   movi a1, sotto_light_a8         # the seventh argument
   s32i a8, a1, 0
