@@ -1397,21 +1397,34 @@ impl<H: Hardware> Kernel<H> {
     /// number of objects or threads.
     pub fn tick(&mut self, now: u64) {
         self.ticks = self.ticks.max(now);
-        while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
-            if timed_out {
-                self.leave_wait(thread);
-                self.set_result(thread, Err(Error::TimedOut));
+        // One compare against the head of the timeout queue when nothing
+        // is due (the common case: a timer fired).
+        if self.sched.timeout_due(now) {
+            while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
+                if timed_out {
+                    self.leave_wait(thread);
+                    self.set_result(thread, Err(Error::TimedOut));
+                }
             }
         }
         self.sched.slice();
-        while let Some((index, _)) = self.timers.pop_due(now) {
+        while let Some((index, deadline)) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
             let Some(Object::Timer(timer)) = self.objects.get_mut(index) else {
+                self.timers.remove(index);
                 continue;
             };
             let expired = timer.expire(now);
             let target = timer.target;
-            if let Some(next) = timer.deadline() {
-                self.timers.insert(index, next);
+            // A periodic timer stays queued: its entry moves, mostly in
+            // place (it stays first).
+            match timer.deadline() {
+                Some(next) => self.timers.advance_head(next),
+                None => {
+                    self.timers.remove(index);
+                }
             }
             for _ in 0..expired {
                 match target {

@@ -18,7 +18,7 @@ use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target};
+use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -113,13 +113,17 @@ fn set_alarm() {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
         let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
-        let target = alarm_target(now, due, clock.own, slice, pending);
-        let (mut compare, alarm) = if target <= now {
+        // In ticks after `now`, 32 bits (see `alarm_ahead`).
+        let ahead = alarm_ahead(now, due, clock.own, slice, pending);
+        let (mut compare, alarm) = if ahead == 0 {
             // Due already: its boundary passed in the kernel, and writing
             // CCOMPARE0 clears the interrupt it raised. Come back at once.
-            (arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES), target)
+            (
+                arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES),
+                alarm_target(now, due, clock.own, slice, pending),
+            )
         } else {
-            tick.compare_for(target)
+            tick.compare_ahead(ahead)
         };
         clock.alarm = alarm;
         arch::write_ccompare0(compare);
@@ -128,7 +132,8 @@ fn set_alarm() {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
         }
-        Some((alarm <= now + 1, alarm))
+        // At the next tick boundary (or at once): it slices.
+        Some((ahead <= 1, alarm))
     });
     services::KERNEL.with(|kernel| {
         kernel.sched.alarm_set(

@@ -370,9 +370,26 @@ impl Scheduler {
         }
     }
 
+    /// Whether a sleep or a wait timeout (or a stale entry) is due at
+    /// `now`: one compare against the head of the queue.
+    #[inline]
+    pub fn timeout_due(&self, now: u64) -> bool {
+        self.timeouts.earliest().is_some_and(|deadline| deadline <= now)
+    }
+
     /// The earliest sleep end or wait timeout still pending (entries of
     /// threads woken earlier are dropped on the way).
+    #[inline]
     pub fn next_timeout(&mut self) -> Option<u64> {
+        if self.timeouts.is_empty() {
+            return None;
+        }
+        self.next_live_timeout()
+    }
+
+    /// [`Scheduler::next_timeout`] with entries queued.
+    #[inline(never)]
+    fn next_live_timeout(&mut self) -> Option<u64> {
         while let Some((id, deadline)) = self.timeouts.peek() {
             match self.state[id] {
                 ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) }
