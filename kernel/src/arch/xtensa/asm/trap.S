@@ -317,11 +317,16 @@ sotto_enter_user:
 _syscall_light:
   rsr a0, lcount
   bnez a0, 9f
+  beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # before the first `l32r` (the `movi` of a
   bnez a0, 9f                     # symbol): the user's LITBASE would steer it
-  beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
+  .if SYS_CYCLES != 6 || SYS_SEM_GIVE != 16 || SYS_NOTIFY_SIGNAL <= 6 || SYS_NOTIFY_SIGNAL >= 16
+  .error "fast system-call numbers moved: update the range checks below"
+  .endif
+  bltui a2, 6, 6f                 # below the fast ones (Yield...)
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
+  bgeui a2, 16, 6f                # past them (Call, ReplyRecv...)
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
   movi a0, 0+SYS_CYCLES
