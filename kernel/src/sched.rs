@@ -289,7 +289,7 @@ impl Scheduler {
     /// blocked until now, runs at once: the direct switch of an IPC fast
     /// path, valid where [`Self::would_run_next`] holds for `to`. No queue
     /// changes: neither thread is queued before or after.
-    #[inline]
+    #[inline(always)]
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
         if let Some(current) = self.current {
             self.state[current] = ThreadState::Blocked { until };
