@@ -205,9 +205,21 @@ impl Scheduler {
             self.state[id],
             ThreadState::Blocked { .. } | ThreadState::Sleeping { .. }
         ) {
+            if self.timeouts.is_queued(id) {
+                self.forget_timeout(id);
+            }
             self.state[id] = ThreadState::Ready;
             self.enqueue(id);
         }
+    }
+
+    /// `id` no longer waits for its deadline: its entry leaves the queue
+    /// now, not when it comes up (a stale head would cost the tick that
+    /// finds it, or an interrupt for nothing). The alarm is not set again
+    /// for it: at worst it comes early and finds nothing due.
+    #[inline(never)]
+    fn forget_timeout(&mut self, id: ThreadId) {
+        self.timeouts.forget(id);
     }
 
     /// Take a ready thread out of its queue, keeping the others' order.
@@ -296,6 +308,9 @@ impl Scheduler {
             if let Some(until) = until {
                 self.queue_timeout(current, until);
             }
+        }
+        if self.timeouts.is_queued(to) {
+            self.forget_timeout(to);
         }
         self.state[to] = ThreadState::Running;
         self.current = Some(to);
@@ -715,5 +730,33 @@ mod tests {
         assert_eq!(s.schedule(), Some(a));
         s.block_current(Some(5));
         assert!(s.alarm_wanted(), "no alarm known: any new earliest");
+    }
+
+    #[test]
+    fn a_thread_woken_before_its_deadline_leaves_the_timeout_queue() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        let c = s.add(3).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(5));
+        assert_eq!(s.schedule(), Some(b));
+        s.sleep_current(9);
+        assert_eq!(s.schedule(), Some(c));
+        assert_eq!(s.queued_timeout(a), Some(5));
+        s.wake(a);
+        assert_eq!(s.queued_timeout(a), None, "woken: its entry goes");
+        assert_eq!(s.next_timeout(), Some(9));
+        s.wake(b);
+        assert_eq!(s.queued_timeout(b), None, "a sleep cut short too");
+        assert_eq!(s.next_timeout(), None);
+        // The direct switch of a reply to a timed call.
+        assert_eq!(s.schedule(), Some(a));
+        s.hand_over(b, Some(20));
+        assert_eq!(s.queued_timeout(a), Some(20));
+        s.hand_over(a, None);
+        assert_eq!(s.queued_timeout(a), None, "replied to in time");
+        assert_eq!(s.state(a), ThreadState::Running);
+        assert_eq!(s.state(b), ThreadState::Blocked { until: None });
     }
 }

@@ -152,13 +152,24 @@ impl<const N: usize> DeadlineQueue<N> {
 
     /// Take `slot` out; whether it was queued.
     pub fn remove(&mut self, slot: usize) -> bool {
+        self.unlink(slot, true)
+    }
+
+    /// [`DeadlineQueue::remove`], not counted as a change of the earliest
+    /// deadline: for an entry whose deadline no longer matters (an alarm
+    /// set for it finds nothing due).
+    pub fn forget(&mut self, slot: usize) -> bool {
+        self.unlink(slot, false)
+    }
+
+    fn unlink(&mut self, slot: usize, note_change: bool) -> bool {
         if slot >= N || !self.queued[slot] {
             return false;
         }
         let (prev, next) = (self.prev[slot], self.next[slot]);
         if prev == NIL {
             self.head = next;
-            self.changed = true;
+            self.changed |= note_change;
         } else {
             self.next[prev as usize] = next;
         }
@@ -172,6 +183,12 @@ impl<const N: usize> DeadlineQueue<N> {
     /// The earliest entry: slot and deadline.
     pub fn peek(&self) -> Option<(usize, u64)> {
         (self.head != NIL).then(|| (self.head as usize, self.deadline[self.head as usize]))
+    }
+
+    /// Whether `slot` is queued.
+    #[inline]
+    pub fn is_queued(&self, slot: usize) -> bool {
+        slot < N && self.queued[slot]
     }
 
     /// Whether nothing is queued.
