@@ -144,10 +144,17 @@ impl<H: Hardware> Kernel<H> {
                     }
                 };
             }
-            Some(Syscall::Call) => match self.fast_call(thread, args, None) {
-                Some(light) => return light,
-                None => return self.hand_to_full_path(thread, number, args),
-            },
+            Some(call @ (Syscall::Call | Syscall::CallTimeout)) => {
+                // One call site: `fast_call` stays inlined.
+                let until = match call {
+                    Syscall::CallTimeout => self.deadline_after_us(args[5]),
+                    _ => None,
+                };
+                match self.fast_call(thread, args, until) {
+                    Some(light) => return light,
+                    None => return self.hand_to_full_path(thread, number, args),
+                }
+            }
             Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
                 Some(light) => return light,
                 None => return self.hand_to_full_path(thread, number, args),
@@ -155,23 +162,6 @@ impl<H: Hardware> Kernel<H> {
             _ => return self.hand_to_full_path(thread, number, args),
         };
         self.finish(thread, outcome)
-    }
-
-    /// `CallTimeout` on the light path (a3..a8 = `args`, a8 the time limit
-    /// in microseconds): the `Call` fast path with the caller's wait
-    /// limited, else the full path. The trap entry (`sotto_syscall`) calls
-    /// it instead of [`Kernel::light_syscall`], out of line: in the light
-    /// path's body, its own copy of the call fast path and the clock read
-    /// would grow every light call's prologue.
-    pub fn light_call_timeout(&mut self, args: [u32; 6]) -> Light {
-        let Some(thread) = self.sched.current() else {
-            return Light::Slow;
-        };
-        let until = self.deadline_after_us(args[5]);
-        match self.fast_call(thread, args, until) {
-            Some(light) => light,
-            None => self.hand_to_full_path(thread, Syscall::CallTimeout as u32, args),
-        }
     }
 
     /// Hand the call to the full path: its registers go into the frame as
@@ -215,7 +205,6 @@ impl<H: Hardware> Kernel<H> {
     /// goes straight into the server's frame and the server runs — if the
     /// scheduler would run it next anyway. `None`: the full path decides
     /// (errors included), nothing changed.
-    #[inline(always)]
     fn fast_call(&mut self, thread: ThreadId, args: [u32; 6], until: Option<u64>) -> Option<Light> {
         if args[1] != PLAIN {
             return None;

@@ -377,6 +377,7 @@ impl<H: Hardware> Kernel<H> {
     /// where a tick is a whole number of microseconds (any rate dividing
     /// 1 MHz): the 64-bit multiply and division are builtin calls of about
     /// 150 instructions on this core, on the path of every timed call.
+    #[inline(never)]
     pub(crate) fn ticks_for_us(&self, micros: u32) -> u64 {
         let hz = self.tick_hz;
         if hz != 0 && 1_000_000 % hz == 0 {
@@ -386,7 +387,10 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// The tick a wait of `micros` microseconds ends at (`u32::MAX`: no
-    /// limit), at least one tick from now.
+    /// limit), at least one tick from now. Out of line: the light path's
+    /// timed call takes it with a scalar argument, so every light call's
+    /// prologue stays small (and the full path needs only one copy).
+    #[inline(never)]
     pub(crate) fn deadline_after_us(&mut self, micros: u32) -> Option<u64> {
         match micros {
             u32::MAX => None,

@@ -120,7 +120,7 @@ fn set_alarm() {
             // CCOMPARE0 clears the interrupt it raised. Come back at once.
             (
                 arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES),
-                alarm_target(now, due, clock.own, slice, pending),
+                late_alarm(now, due, clock.own, slice, pending),
             )
         } else {
             tick.compare_ahead(ahead)
@@ -141,6 +141,13 @@ fn set_alarm() {
             armed.map(|(_, alarm)| alarm),
         )
     });
+}
+
+/// The tick a late alarm is for ([`alarm_target`]; rare, out of line).
+#[cold]
+#[inline(never)]
+fn late_alarm(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u64 {
+    alarm_target(now, due, own, slice, pending)
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):

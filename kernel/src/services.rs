@@ -6,7 +6,7 @@
 use core::ptr::addr_of;
 
 use heapless::String;
-use sotto_abi::{ExceptionCause, Syscall};
+use sotto_abi::ExceptionCause;
 use sotto_abi::layout::{
     FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
     USER_STACK_TOP,
@@ -520,25 +520,7 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // SAFETY: written by the trap entry before this call; nothing else
     // writes it, and the kernel runs on one core without nesting.
     let a8 = unsafe { *(&raw const sotto_light_a8) };
-    if number == Syscall::CallTimeout as u32 {
-        return light_call_timeout(a3, a4, a5, a6, a7, a8);
-    }
     let light = KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]));
-    light_answer(light)
-}
-
-/// `CallTimeout` on the light path, apart: in `sotto_syscall`, its own
-/// copy of the call fast path and the clock read would grow every light
-/// call's prologue.
-#[inline(never)]
-fn light_call_timeout(a3: u32, a4: u32, a5: u32, a6: u32, a7: u32, a8: u32) -> u64 {
-    let light = KERNEL.with(|kernel| kernel.light_call_timeout([a3, a4, a5, a6, a7, a8]));
-    light_answer(light)
-}
-
-/// What the light entry does after `light`, packed for it (a2, a3).
-#[inline(always)]
-fn light_answer(light: Light) -> u64 {
     let pack = |a2: u32, a3: u32| u64::from(a2) | (u64::from(a3) << 32);
     // A light call may have woken, blocked or switched threads: the alarm
     // (deadlines, time slices) follows, as on every path through

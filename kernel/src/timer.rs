@@ -126,7 +126,9 @@ impl<const N: usize> DeadlineQueue<N> {
 
     /// Queue `slot` at `deadline` (after every entry due at or before it),
     /// replacing its earlier place if it had one. Walks past the earlier
-    /// deadlines only.
+    /// deadlines only. (Out of line: one copy per queue, not one per
+    /// caller.)
+    #[inline(never)]
     pub fn insert(&mut self, slot: usize, deadline: u64) {
         self.remove(slot);
         let mut prev = NIL;

@@ -136,12 +136,7 @@ fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
 /// The light path, falling back like the entry does; a direct return
 /// leaves its two results (and zeros) in the registers, here the frame.
 fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
-    // As the entry does (`sotto_syscall`).
-    let light = if step.number == Syscall::CallTimeout as u32 {
-        k.light_call_timeout(step.args)
-    } else {
-        k.light_syscall(step.number, step.args)
-    };
+    let light = k.light_syscall(step.number, step.args);
     match light {
         Light::Return(status, value) => {
             k.services[thread].frame.a[2..8].copy_from_slice(&[status, value, 0, 0, 0, 0]);
