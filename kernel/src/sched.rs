@@ -389,7 +389,9 @@ impl Scheduler {
     /// `now`: one compare against the head of the queue.
     #[inline]
     pub fn timeout_due(&self, now: u64) -> bool {
-        self.timeouts.earliest().is_some_and(|deadline| deadline <= now)
+        self.timeouts
+            .earliest()
+            .is_some_and(|deadline| deadline <= now)
     }
 
     /// The earliest sleep end or wait timeout still pending (entries of

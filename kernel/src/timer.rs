@@ -347,13 +347,7 @@ pub fn ticks_ahead(now: u64, tick: u64) -> u32 {
 /// subtraction per deadline, then 32-bit minimums (64-bit compares and
 /// selects cost a dozen instructions each on this core, and the alarm is
 /// set on every timer interrupt).
-pub fn alarm_ahead(
-    now: u64,
-    due: Option<u64>,
-    own: u64,
-    slice: bool,
-    pending: Option<u64>,
-) -> u32 {
+pub fn alarm_ahead(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u32 {
     let target = if slice {
         1
     } else {
@@ -456,7 +450,20 @@ mod tests {
     #[test]
     fn the_alarm_ahead_is_the_alarm_target_in_ticks_after_now() {
         const NONE: u64 = u64::MAX;
-        let ticks = [0, 1, 9, 10, 11, 12, 15, 1000, 1 << 32, (1 << 32) + 10, NONE - 1, NONE];
+        let ticks = [
+            0,
+            1,
+            9,
+            10,
+            11,
+            12,
+            15,
+            1000,
+            1 << 32,
+            (1 << 32) + 10,
+            NONE - 1,
+            NONE,
+        ];
         for now in [0, 10, 12, (1 << 32) + 5] {
             for due in ticks.iter().map(|&t| Some(t)).chain([None]) {
                 for own in ticks {
