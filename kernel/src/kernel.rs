@@ -1400,7 +1400,9 @@ impl<H: Hardware> Kernel<H> {
     /// Only what is due is looked at: the cost does not grow with the
     /// number of objects or threads.
     pub fn tick(&mut self, now: u64) {
-        self.ticks = self.ticks.max(now);
+        if now > self.ticks {
+            self.ticks = now;
+        }
         // One compare against the head of the timeout queue when nothing
         // is due (the common case: a timer fired).
         if self.sched.timeout_due(now) {

@@ -247,27 +247,21 @@ pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    let (now, last, own) = CLOCK.with(|clock| {
+    // A tick not seen yet (64-bit compares spelled as branches: LLVM's
+    // branch-free selects for `max` cost more here), and whether the
+    // kernel's own deadline is due.
+    let due = CLOCK.with(|clock| {
         clock.interrupts += 1;
-        let now = clock
-            .tick
-            .as_mut()
-            .map_or(0, |tick| tick.now(arch::read_ccount()));
-        let last = clock.seen;
-        clock.seen = now.max(last);
-        (now, last, now >= clock.own)
+        let now = clock.tick.as_mut()?.now(arch::read_ccount());
+        if now <= clock.seen {
+            return None;
+        }
+        clock.seen = now;
+        Some((now, now >= clock.own))
     });
-    if now > last {
-        if own
-            && let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount))
-        {
-            kprintln!(
-                "first tick at ccount ",
-                at,
-                " (about ",
-                u64::from(at) * 100,
-                " instructions after reset)"
-            );
+    if let Some((now, own)) = due {
+        if own {
+            report_first_tick(now);
         }
         services::KERNEL.with(|kernel| kernel.tick(now));
         if own {
@@ -275,6 +269,21 @@ pub fn on_interrupts() {
         }
     }
     set_alarm();
+}
+
+/// The boot report's first tick, timed as it is seen (out of line: once).
+#[cold]
+#[inline(never)]
+fn report_first_tick(now: u64) {
+    if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
+        kprintln!(
+            "first tick at ccount ",
+            at,
+            " (about ",
+            u64::from(at) * 100,
+            " instructions after reset)"
+        );
+    }
 }
 
 /// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
