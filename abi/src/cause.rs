@@ -83,7 +83,7 @@ impl ExceptionCause {
     }
 
     /// The register value this cause decodes from.
-    pub fn raw(self) -> u32 {
+    pub const fn raw(self) -> u32 {
         match self {
             Self::IllegalInstruction => 0,
             Self::Syscall => 1,

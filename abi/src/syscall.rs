@@ -10,9 +10,9 @@
 //! (a register that carries no result comes back zero or with the caller's
 //! own value, never the kernel's or another service's). SCOMPARE1, MAC16
 //! (ACCLO, ACCHI, M0..M3) and the loop registers survive every call except
-//! a `Call`/`ReplyRecv` that takes the IPC fast path, which returns them
-//! zero: compilers keep none of them live across a call. A preempted
-//! thread keeps everything.
+//! a `Call`, `ReplyRecv` or `Yield` that switches threads on a fast path,
+//! which returns them zero: compilers keep none of them live across a
+//! call. A preempted thread keeps everything.
 
 /// A system call number.
 #[repr(u32)]

@@ -66,7 +66,7 @@ pub fn wait(wait: Wait) -> Message {
         },
         Wait::Reply(thread) => Message::one(
             &[Part::Str("Reply("), Part::Dec, Part::Str(")")],
-            thread as u64,
+            u64::from(thread),
         ),
     }
 }

@@ -22,9 +22,10 @@ use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::syscall::MsgInfo;
 
-use crate::cap::{CapRef, ObjectId};
-use crate::kernel::{Hardware, Kernel, Object, Outcome, Wait};
+use crate::cap::CapRef;
+use crate::kernel::{Hardware, Kernel, Object, Outcome, ThreadNo, Wait};
 use crate::sched::ThreadId;
+use crate::trap::kind;
 
 /// What the light entry does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,68 +49,178 @@ pub enum Light {
     Slow,
 }
 
-/// What the system-call entry may do through a capability slot without
-/// the kernel proper (its give and signal fast paths, in assembly): only
-/// while nobody waits (else a thread wakes) and, for a semaphore, below
-/// its most (else the error comes from the full handler).
+/// What the system-call entry may do through a capability slot on its
+/// own (its fast paths, in assembly), as bits of [`FastSlot::ops`]:
+/// exactly what the full handlers allow through that slot. The assembly
+/// checks the dynamic conditions (nobody waits, a receiver is parked, the
+/// scheduler would pick it) itself; [`Kernel::fast_slot`] is the rule.
+pub mod fast_op {
+    /// `SemGive` (a semaphore, SEND).
+    pub const GIVE: u32 = 1;
+    /// `NotifySignal` (a notification, SEND).
+    pub const SIGNAL: u32 = 2;
+    /// `Call` (an endpoint, SEND).
+    pub const CALL: u32 = 4;
+    /// The receive of `ReplyRecv` (an endpoint, RECEIVE).
+    pub const RECEIVE: u32 = 8;
+}
+
+/// One capability slot as the entry sees it (`Kernel::fast_caps`).
+/// `repr(C)`, four words: the entry indexes a row by `slot << 4`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FastSlot {
+    /// [`fast_op`] bits; 0: nothing (the light path decides).
+    pub ops: u32,
+    /// The object's address in kernel memory (pinned, static); on the host
+    /// only compared, never followed.
+    pub object: u32,
+    /// The capability's badge.
+    pub badge: u32,
+    /// The object's number.
+    pub id: u32,
+}
+
+impl FastSlot {
+    /// Nothing through this slot.
+    pub const ZERO: FastSlot = FastSlot {
+        ops: 0,
+        object: 0,
+        badge: 0,
+        id: 0,
+    };
+}
+
+/// Offsets into [`FastSlot`] for the assembly.
+pub mod slot {
+    use core::mem::offset_of;
+
+    use super::FastSlot;
+
+    /// `ops`.
+    pub const OPS: u32 = offset_of!(FastSlot, ops) as u32;
+    /// `object`.
+    pub const OBJECT: u32 = offset_of!(FastSlot, object) as u32;
+    /// `badge`.
+    pub const BADGE: u32 = offset_of!(FastSlot, badge) as u32;
+    /// `id`.
+    pub const ID: u32 = offset_of!(FastSlot, id) as u32;
+    /// log2 of its size.
+    pub const SHIFT: u32 = 4;
+    const _: () = assert!(size_of::<FastSlot>() == 1 << SHIFT);
+}
+
+/// One thread as the entry's IPC fast paths see it (the kernel binary
+/// keeps a table of them, `sotto_threads`). `repr(C)`, sixteen words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FastOp {
-    /// Nothing: the light path.
-    None = 0,
-    /// `SemGive`: count up.
-    Give = 1,
-    /// `NotifySignal`: OR the bits in.
-    Signal = 2,
+#[repr(C)]
+pub struct ThreadEntry {
+    /// Address of its [`crate::kernel::Service`] (whose frame comes first);
+    /// 0: no such thread.
+    pub service: u32,
+    /// Address of its row of `Kernel::fast_caps`.
+    pub fast_row: u32,
+    /// Its address space: PTEVADDR, RASID, and the three wired DTLB
+    /// entries (`wdtlb` operands: its L1 in the page-table window, the
+    /// kernel's L2, the L2 of its stack region).
+    pub space: [u32; 8],
+    /// To sixteen words (the entry indexes by a shift).
+    pub reserved: [u32; 6],
+}
+
+impl ThreadEntry {
+    /// No thread.
+    pub const NONE: ThreadEntry = ThreadEntry {
+        service: 0,
+        fast_row: 0,
+        space: [0; 8],
+        reserved: [0; 6],
+    };
+}
+
+/// Offsets into [`ThreadEntry`] and [`crate::kernel::Service`] for the
+/// assembly.
+pub mod thread {
+    use core::mem::offset_of;
+
+    use super::ThreadEntry;
+    use crate::kernel::Service;
+
+    /// `service`.
+    pub const SERVICE: u32 = offset_of!(ThreadEntry, service) as u32;
+    /// `fast_row`.
+    pub const FAST_ROW: u32 = offset_of!(ThreadEntry, fast_row) as u32;
+    /// `space[0]`.
+    pub const SPACE: u32 = offset_of!(ThreadEntry, space) as u32;
+    /// log2 of its size.
+    pub const SHIFT: u32 = 6;
+    const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);
+    /// `Service::frame` (the assembly takes a service's address as its
+    /// frame's).
+    const _: () = assert!(offset_of!(Service, frame) == 0);
+    /// `Service::wait`.
+    pub const WAIT: u32 = offset_of!(Service, wait) as u32;
+    /// `Service::reply`.
+    pub const REPLY: u32 = offset_of!(Service, reply) as u32;
 }
 
 /// `MsgInfo` of a plain message: no payload, no capability, no receive
 /// slot (the encoding of `MsgInfo::new(0)`).
-const PLAIN: u32 = MsgInfo::new(0).encode();
+pub const PLAIN: u32 = MsgInfo::new(0).encode();
 /// `ReplyRecv`'s "tell me if my reply is dropped" flag.
-const REPLY_DROPPED: u32 = MsgInfo {
+pub const REPLY_DROPPED: u32 = MsgInfo {
     reply_dropped: true,
     ..MsgInfo::new(0)
 }
 .encode();
 /// The receive-slot field of an info word.
-const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
+pub const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
 
 impl<H: Hardware> Kernel<H> {
     /// What the entry may do through slot `at` on its own: exactly what
     /// the full handlers allow (`SemGive` and `NotifySignal` need SEND on
-    /// an object of the right kind).
-    pub fn fast_op(&self, at: CapRef) -> (FastOp, Option<ObjectId>) {
+    /// an object of the right kind, `Call` SEND on an endpoint, a receive
+    /// RECEIVE on one).
+    pub fn fast_slot(&self, at: CapRef) -> FastSlot {
         let Ok(cap) = self.caps.get(at) else {
-            return (FastOp::None, None);
+            return FastSlot::default();
         };
-        let op = match (cap.kind, self.objects.get(cap.object as usize)) {
-            _ if !cap.rights.contains(Rights::SEND) => FastOp::None,
-            (ObjectKind::Semaphore, Some(Object::Semaphore(_))) => FastOp::Give,
-            (ObjectKind::Notification, Some(Object::Notification(_))) => FastOp::Signal,
-            _ => FastOp::None,
+        let send = cap.rights.contains(Rights::SEND);
+        let (ops, object) = match (cap.kind, self.objects.get(cap.object as usize)) {
+            (ObjectKind::Semaphore, Some(Object::Semaphore(semaphore))) if send => {
+                (fast_op::GIVE, core::ptr::from_ref(semaphore) as usize)
+            }
+            (ObjectKind::Notification, Some(Object::Notification(notification))) if send => {
+                (fast_op::SIGNAL, core::ptr::from_ref(notification) as usize)
+            }
+            (ObjectKind::Endpoint, Some(Object::Endpoint(endpoint))) => {
+                let mut ops = 0;
+                if send {
+                    ops |= fast_op::CALL;
+                }
+                if cap.rights.contains(Rights::RECEIVE) {
+                    ops |= fast_op::RECEIVE;
+                }
+                (ops, core::ptr::from_ref(endpoint) as usize)
+            }
+            _ => (0, 0),
         };
-        (op, Some(cap.object))
+        if ops == 0 {
+            return FastSlot::default();
+        }
+        FastSlot {
+            ops,
+            object: object as u32,
+            badge: cap.badge,
+            id: u32::from(cap.object),
+        }
     }
 
-    /// Recompute the entry's word for slot `at` (after it changed): the
-    /// address of the object's fast words (`objects::fast`) with the
-    /// operation in the low bits. Addresses are the kernel's own (pinned,
-    /// static); on the host they are only compared, never followed.
+    /// Recompute the entry's view of slot `at` (after it changed).
     pub(crate) fn refresh_fast(&mut self, at: CapRef) {
-        let word = match self.fast_op(at) {
-            (FastOp::None, _) | (_, None) => 0,
-            (op, Some(object)) => match self.objects.get(object as usize) {
-                Some(Object::Semaphore(semaphore)) => {
-                    core::ptr::from_ref(semaphore) as usize as u32 | op as u32
-                }
-                Some(Object::Notification(notification)) => {
-                    core::ptr::from_ref(notification) as usize as u32 | op as u32
-                }
-                _ => 0,
-            },
-        };
+        let fast = self.fast_slot(at);
         if let Some(row) = self.fast_caps.get_mut(usize::from(at.space)) {
-            row[usize::from(at.slot)] = word;
+            row[usize::from(at.slot)] = fast;
         }
     }
 
@@ -144,12 +255,13 @@ impl<H: Hardware> Kernel<H> {
                     }
                 };
             }
-            Some(call @ (Syscall::Call | Syscall::CallTimeout)) => {
-                // One call site: `fast_call` stays inlined.
-                let until = match call {
-                    Syscall::CallTimeout => self.deadline_after_us(args[5]),
-                    _ => None,
-                };
+            Some(Syscall::Call) => match self.fast_call(thread, args, None) {
+                Some(light) => return light,
+                None => return self.hand_to_full_path(thread, number, args),
+            },
+            Some(Syscall::CallTimeout) => {
+                // a8 (`args[5]`): the limit, as the full handler reads it.
+                let until = self.deadline_after_us(args[5]);
                 match self.fast_call(thread, args, until) {
                     Some(light) => return light,
                     None => return self.hand_to_full_path(thread, number, args),
@@ -201,6 +313,64 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// Whether the entry's express paths (trap.S: `Call` 20, `ReplyRecv`
+    /// 30, `Yield` 40) take system call `number` (a3..a8 = `args`) of the
+    /// current thread themselves: their decision, in Rust, over the same
+    /// words. Where it holds, the light path's fast path (or, for a yield,
+    /// its switch) holds too (tested), and the assembly repeats that
+    /// path's effects.
+    pub fn express(&self, number: u32, args: [u32; 6]) -> bool {
+        let Some(thread) = self.sched.current() else {
+            return false;
+        };
+        let fast = |ops: u32| {
+            let slot = self.fast_caps[thread].get(args[0] as usize)?;
+            if slot.ops & ops == 0 {
+                return None;
+            }
+            match self.objects.get(slot.id as usize) {
+                Some(Object::Endpoint(endpoint)) => Some(endpoint),
+                _ => None,
+            }
+        };
+        let runs_next = |other: ThreadId| {
+            !self.sched.alarm_stale()
+                && self.sched.would_run_next(self.sched.priority(other))
+                && self.services[other].frame.kind == kind::IPC
+        };
+        if number == Syscall::Call as u32 {
+            let Some(endpoint) = fast(fast_op::CALL).filter(|_| args[1] == PLAIN) else {
+                return false;
+            };
+            let Some(&server) = endpoint.receivers.front() else {
+                return false;
+            };
+            let server = usize::from(server);
+            endpoint.holders & (1 << server) != 0
+                && self.sched.priority(thread) >= endpoint.least_urgent
+                && runs_next(server)
+                && matches!(self.services[server].wait, Wait::Receiver(_))
+        } else if number == Syscall::Yield as u32 {
+            // `rotate` switches; the slice alarm stays as it is.
+            self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
+        } else if number == Syscall::ReplyRecv as u32 {
+            let Some(endpoint) =
+                fast(fast_op::RECEIVE).filter(|_| args[1] | REPLY_DROPPED == REPLY_DROPPED)
+            else {
+                return false;
+            };
+            let Some(caller) = self.services[thread].reply_to() else {
+                return false;
+            };
+            endpoint.callers.is_empty()
+                && endpoint.receivers.is_empty()
+                && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
+                && runs_next(caller)
+        } else {
+            false
+        }
+    }
+
     /// `Call` to a server waiting in receive, registers only: the message
     /// goes straight into the server's frame and the server runs — if the
     /// scheduler would run it next anyway. `None`: the full path decides
@@ -230,12 +400,14 @@ impl<H: Hardware> Kernel<H> {
         // The caller's registers, as the full entry would have saved them
         // (a reply reads its receive slot from a4).
         self.services[thread].frame.a[3..8].copy_from_slice(&args[..5]);
-        self.services[thread].wait = Wait::Reply(server);
+        self.services[thread].wait = Wait::Reply(server as ThreadNo);
+        // Saved as the entry saves a caller it hands off (`SAVE_IPC_CALLER`).
+        self.services[thread].frame.kind = kind::IPC;
         let receiver = &mut self.services[server];
         let delivered = receiver.frame.a[4] & RECV_SLOT_FIELD;
         receiver.frame.a[2..8]
             .copy_from_slice(&[0, cap.badge, delivered, args[2], args[3], args[4]]);
-        receiver.reply_to = Some(thread);
+        receiver.set_reply_to(Some(thread));
         receiver.wait = Wait::None;
         self.sched.hand_over(server, until);
         Some(Light::Handoff(server))
@@ -249,8 +421,8 @@ impl<H: Hardware> Kernel<H> {
         if args[1] & !REPLY_DROPPED != 0 {
             return None;
         }
-        let caller = self.services[thread].reply_to?;
-        if !matches!(self.services[caller].wait, Wait::Reply(server) if server == thread)
+        let caller = self.services[thread].reply_to()?;
+        if !matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
             || !self.sched.would_run_next(self.sched.priority(caller))
         {
             return None;
@@ -265,9 +437,10 @@ impl<H: Hardware> Kernel<H> {
             _ => return None,
         }
         let server = &mut self.services[thread];
-        server.reply_to = None;
+        server.set_reply_to(None);
         server.frame.a[4] = args[1];
         server.wait = Wait::Receiver(cap.object);
+        server.frame.kind = kind::IPC;
         let cycles = self.cycles_for(caller);
         let client = &mut self.services[caller];
         let delivered = client.frame.a[4] & RECV_SLOT_FIELD;

@@ -683,7 +683,7 @@ fn apply(
                 && status == 0
                 && runnable(k, thread)
                 && !MsgInfo::decode(frame.a[4]).signalled
-                && let Some(caller) = k.services[thread].reply_to
+                && let Some(caller) = k.services[thread].reply_to()
                 && let Ok(endpoint) = k.caps.get(CapRef {
                     space: thread as u8,
                     slot: args[0] as u8,
@@ -786,15 +786,18 @@ fn check_deadlines(k: &Kernel<TestHw>) -> Result<(), String> {
 }
 
 fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
+    use crate::fastpath::FastSlot;
     // The entry's fast words say exactly what the full handlers allow.
     for space in 0..k.services.len() as u8 {
         for slot in 0..sotto_abi::cap::CAP_SLOTS as u8 {
             let at = CapRef { space, slot };
-            let word = k.fast_caps[usize::from(space)][usize::from(slot)];
-            let (op, _) = k.fast_op(at);
-            if word & 3 != op as u32 || (op != crate::fastpath::FastOp::None) != (word != 0) {
+            let fast = k.fast_caps[usize::from(space)][usize::from(slot)];
+            let rule = k.fast_slot(at);
+            // Addresses are compared only in place: the host moves kernels.
+            let same = |a: FastSlot, b: FastSlot| (a.ops, a.badge, a.id) == (b.ops, b.badge, b.id);
+            if !same(fast, rule) {
                 return Err(format!(
-                    "{at:?}: fast word {word:#x} but the rule says {op:?}"
+                    "{at:?}: fast slot {fast:?} but the rule says {rule:?}"
                 ));
             }
         }
@@ -906,7 +909,7 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
     // No call runs uphill: a caller waits for the reply of a server at
     // least as urgent as itself.
     for (thread, service) in k.services.iter().enumerate() {
-        if let Wait::Reply(server) = service.wait
+        if let Some(server) = service.wait.reply_of()
             && k.sched.priority(server) > k.sched.priority(thread)
         {
             return Err(format!(
@@ -946,12 +949,14 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
                 service.wait
             ));
         }
-        if let Wait::Reply(server) = service.wait
-            && (k.services[server].reply_to != Some(thread) || k.services[server].ending.is_some())
+        if let Some(server) = service.wait.reply_of()
+            && (k.services[server].reply_to() != Some(thread)
+                || k.services[server].ending.is_some())
         {
             return Err(format!(
                 "thread {thread} waits for the reply of {server}, which owes it none (reply_to {:?}, ending {:?})",
-                k.services[server].reply_to, k.services[server].ending
+                k.services[server].reply_to(),
+                k.services[server].ending
             ));
         }
         if service.ending.is_some() && (state != ThreadState::Ended || service.wait != Wait::None) {

@@ -20,6 +20,7 @@ use sotto_abi::{Error, Syscall};
 use crate::addrspace::check_user;
 use crate::cap::{Cap, CapRef, CapSpaces, ObjectId, Revoked};
 use crate::console::{Piece, Text};
+use crate::fastpath::FastSlot;
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 use crate::sched::{MAX_THREADS, Scheduler, ThreadId};
@@ -61,8 +62,17 @@ pub enum Ending {
     Faulted,
 }
 
-/// What a blocked thread waits for.
+/// A thread's number where it is stored for the assembly (fixed width).
+pub type ThreadNo = u16;
+
+/// No thread, in a [`ThreadNo`] field.
+pub const NO_THREAD: ThreadNo = ThreadNo::MAX;
+
+/// What a blocked thread waits for. `repr(C, u8)` with fixed-width
+/// payloads: the entry's IPC fast paths read and write it (tags and
+/// offsets in [`wait`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, u8)]
 pub enum Wait {
     /// Nothing.
     None,
@@ -82,7 +92,44 @@ pub enum Wait {
         notification: ObjectId,
     },
     /// The reply of this server thread.
-    Reply(ThreadId),
+    Reply(ThreadNo),
+}
+
+impl Wait {
+    /// The server whose reply this waits for, if that is what it waits for.
+    pub fn reply_of(self) -> Option<ThreadId> {
+        match self {
+            Wait::Reply(server) => Some(usize::from(server)),
+            _ => None,
+        }
+    }
+}
+
+/// Tags and payload offsets of [`Wait`] for the assembly.
+pub mod wait {
+    use super::Wait;
+
+    /// `Wait::None`.
+    pub const NONE: u32 = 0;
+    /// `Wait::Receiver`.
+    pub const RECEIVER: u32 = 4;
+    /// `Wait::Reply`.
+    pub const REPLY: u32 = 6;
+    /// The payload (an object or a thread number, 16 bits).
+    pub const PAYLOAD: u32 = 2;
+
+    /// The tag byte of `wait` (its first, `Wait` being `repr(C, u8)`).
+    const fn tag(wait: &Wait) -> u32 {
+        // SAFETY: a `repr(C, u8)` enum starts with its `u8` tag.
+        (unsafe { *core::ptr::from_ref(wait).cast::<u8>() }) as u32
+    }
+
+    const _: () = {
+        assert!(tag(&Wait::None) == NONE);
+        assert!(tag(&Wait::Receiver(0)) == RECEIVER);
+        assert!(tag(&Wait::Reply(0)) == REPLY);
+        assert!(core::mem::size_of::<Wait>() == 6);
+    };
 }
 
 /// A memory region mapped into a service.
@@ -106,8 +153,9 @@ pub struct Service {
     pub frame: TrapFrame,
     /// What it is blocked on.
     pub wait: Wait,
-    /// The caller it received from and owes a reply.
-    pub reply_to: Option<ThreadId>,
+    /// The caller it received from and owes a reply ([`NO_THREAD`]: none;
+    /// see [`Service::reply_to`]).
+    pub reply: ThreadNo,
     /// Name (console prefix, reports).
     pub name: String<MAX_NAME>,
     /// Its page tables.
@@ -120,6 +168,27 @@ pub struct Service {
     pub ending: Option<Ending>,
     /// Regions mapped into it.
     pub regions: Vec<RegionMapping, 8>,
+}
+
+impl Service {
+    /// The caller it owes a reply, if any.
+    #[inline]
+    pub fn reply_to(&self) -> Option<ThreadId> {
+        (self.reply != NO_THREAD).then_some(usize::from(self.reply))
+    }
+
+    /// Owe a reply to `caller` (or to nobody).
+    #[inline]
+    pub fn set_reply_to(&mut self, caller: Option<ThreadId>) {
+        self.reply = caller.map_or(NO_THREAD, |caller| caller as ThreadNo);
+    }
+
+    /// The caller it owed a reply, now owed none.
+    pub fn take_reply_to(&mut self) -> Option<ThreadId> {
+        let caller = self.reply_to();
+        self.reply = NO_THREAD;
+        caller
+    }
 }
 
 /// A kernel object.
@@ -222,7 +291,7 @@ pub struct Kernel<H: Hardware> {
     /// on its own (see [`crate::fastpath::FastOp`]): the address of the
     /// object's fast words with the operation in the low bits, or 0. Kept
     /// by [`Self::refresh_fast`] whenever a slot changes.
-    pub fast_caps: [[u32; CAP_SLOTS]; MAX_SERVICES],
+    pub fast_caps: [[FastSlot; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
     timers: DeadlineQueue<MAX_OBJECTS>,
     /// Bit `n`: service `n` holds a clock capability with READ (it may read
@@ -272,7 +341,7 @@ impl<H: Hardware> Kernel<H> {
             ticks: 0,
             tick_hz,
             revoked: Revoked::new(),
-            fast_caps: [[0; CAP_SLOTS]; MAX_SERVICES],
+            fast_caps: [[FastSlot::ZERO; CAP_SLOTS]; MAX_SERVICES],
             timers: DeadlineQueue::new(),
             clock_holders: 0,
         }
@@ -356,15 +425,15 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Where the clock holders' bits live (static: the kernel is), for
-    /// the trap entry's `Cycles` fast path, which reads them live.
-    pub fn clock_holders_word(&self) -> *const u32 {
-        &self.clock_holders
-    }
-
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
     /// clock capability (READ), else 0.
     #[inline]
+    /// Where [`Self::cycles_for`] looks (one bit per thread), for the
+    /// entry's IPC fast paths.
+    pub fn clock_holders_word(&self) -> &u32 {
+        &self.clock_holders
+    }
+
     pub(crate) fn cycles_for(&self, thread: ThreadId) -> u32 {
         if self.clock_holders & (1 << thread) != 0 {
             self.hw.cycles()
@@ -576,7 +645,7 @@ impl<H: Hardware> Kernel<H> {
                 Err(error) => err(error),
             },
             Syscall::ReplyRecv => {
-                if self.services[thread].reply_to.is_some() {
+                if self.services[thread].reply_to().is_some() {
                     match self.ipc_reply(thread, args) {
                         Err(error) => return err(error),
                         Ok(false) if MsgInfo::decode(args[1]).reply_dropped => {
@@ -1228,13 +1297,13 @@ impl<H: Hardware> Kernel<H> {
                 }
                 let recv_slot = MsgInfo::decode(self.services[server].frame.a[4]).recv_slot;
                 let delivered = self.transfer(thread, server, info, recv_slot);
-                self.services[server].reply_to = Some(thread);
+                self.services[server].set_reply_to(Some(thread));
                 let words = self.services[server].frame.a;
                 self.wake_with(
                     server,
                     Ok([cap.badge, delivered.encode(), words[5], words[6], words[7]]),
                 );
-                self.services[thread].wait = Wait::Reply(server);
+                self.services[thread].wait = Wait::Reply(server as ThreadNo);
             }
             None => {
                 let _ = endpoint.callers.push_back(thread as u8);
@@ -1283,7 +1352,7 @@ impl<H: Hardware> Kernel<H> {
         ) {
             return err(error);
         }
-        if self.services[thread].reply_to.is_some() {
+        if self.services[thread].reply_to().is_some() {
             return err(Error::BadArgument);
         }
         let mut next = self.next_caller(cap.object);
@@ -1300,8 +1369,8 @@ impl<H: Hardware> Kernel<H> {
                 let caller_info = MsgInfo::decode(self.services[caller].frame.a[4]);
                 let badge = self.caller_badge(caller, self.services[caller].frame.a[3]);
                 let delivered = self.transfer(caller, thread, caller_info, info.recv_slot);
-                self.services[thread].reply_to = Some(caller);
-                self.services[caller].wait = Wait::Reply(thread);
+                self.services[thread].set_reply_to(Some(caller));
+                self.services[caller].wait = Wait::Reply(thread as ThreadNo);
                 let words = self.services[thread].frame.a;
                 ok_regs([badge, delivered.encode(), words[5], words[6], words[7]])
             }
@@ -1368,7 +1437,7 @@ impl<H: Hardware> Kernel<H> {
     /// Reply to the caller `thread` received from; whether it got the
     /// reply (`false`: it no longer waits for it, the reply is dropped).
     fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<bool, Error> {
-        let caller = self.services[thread].reply_to.ok_or(Error::BadArgument)?;
+        let caller = self.services[thread].reply_to().ok_or(Error::BadArgument)?;
         let info = MsgInfo::decode(args[1]);
         self.check_message(
             thread,
@@ -1377,8 +1446,8 @@ impl<H: Hardware> Kernel<H> {
                 ..info
             },
         )?;
-        self.services[thread].reply_to = None;
-        if self.services[caller].wait != Wait::Reply(thread) {
+        self.services[thread].set_reply_to(None);
+        if self.services[caller].wait != Wait::Reply(thread as ThreadNo) {
             return Ok(false); // the caller timed out or ended meanwhile
         }
         let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
@@ -1511,8 +1580,8 @@ impl<H: Hardware> Kernel<H> {
         self.services[thread].ending = Some(ending);
         self.sched.end(thread);
         self.leave_wait(thread);
-        if let Some(caller) = self.services[thread].reply_to.take()
-            && self.services[caller].wait == Wait::Reply(thread)
+        if let Some(caller) = self.services[thread].take_reply_to()
+            && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
         {
             self.wake_with(caller, Err(Error::PeerGone));
         }
@@ -1525,7 +1594,7 @@ impl<H: Hardware> Kernel<H> {
         }
         self.caps.clear_space(thread as u8);
         if let Some(row) = self.fast_caps.get_mut(thread) {
-            row.fill(0);
+            row.fill(FastSlot::ZERO);
         }
         self.refresh_clock(thread);
         for endpoint in endpoints {
@@ -2481,7 +2550,7 @@ mod tests {
         );
         assert!(blocked(&k, client));
         assert_eq!(k.hw.phys(ipc_pa(holder), 6), &[0; 6]);
-        assert_eq!(k.services[holder].reply_to, None);
+        assert_eq!(k.services[holder].reply_to(), None);
         assert_eq!(
             call(&mut k, holder, Syscall::Recv, [5, 0, 0, 0, 0]).0,
             status(Error::EmptySlot)

@@ -28,6 +28,7 @@ use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 /// either (idle never returns: its interrupt starts the stack over), and the
 /// trap handlers never nest, so two accesses to a `Global` never overlap on
 /// this single core.
+#[repr(transparent)]
 pub struct Global<T>(UnsafeCell<T>);
 
 // SAFETY: see the type's documentation: accesses never overlap.

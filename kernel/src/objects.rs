@@ -2,15 +2,96 @@
 //! timers and endpoint queues. They say who wakes up; the kernel binary
 //! moves registers and tells the scheduler.
 
-use heapless::Deque;
 use sotto_abi::Error;
 use sotto_abi::manifest::TimerTarget;
 
 use crate::sched::{MAX_THREADS, ThreadId};
 
 /// A FIFO of waiting threads (each thread waits on one thing at a time, so
-/// it never overflows).
-pub type WaitQueue = Deque<u8, MAX_THREADS>;
+/// it never overflows): a ring of thread numbers. `repr(C)`, fixed width:
+/// the entry's IPC fast paths read and write an endpoint's queues
+/// ([`queue`] has the offsets).
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct WaitQueue {
+    ring: [u8; MAX_THREADS],
+    head: u8,
+    len: u8,
+}
+
+/// Offsets into [`WaitQueue`] for the assembly.
+pub mod queue {
+    use core::mem::offset_of;
+
+    use super::WaitQueue;
+
+    /// `ring[0]`.
+    pub const RING: u32 = offset_of!(WaitQueue, ring) as u32;
+    /// `head` (index of the oldest).
+    pub const HEAD: u32 = offset_of!(WaitQueue, head) as u32;
+    /// `len`.
+    pub const LEN: u32 = offset_of!(WaitQueue, len) as u32;
+}
+
+const _: () = assert!(MAX_THREADS.is_power_of_two() && MAX_THREADS <= 128);
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitQueue {
+    /// Nobody waits.
+    pub const fn new() -> WaitQueue {
+        WaitQueue {
+            ring: [0; MAX_THREADS],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// How many wait.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The oldest.
+    pub fn front(&self) -> Option<&u8> {
+        (self.len != 0).then(|| &self.ring[usize::from(self.head) % MAX_THREADS])
+    }
+
+    /// Take the oldest.
+    pub fn pop_front(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let thread = self.ring[usize::from(self.head) % MAX_THREADS];
+        self.head = ((usize::from(self.head) + 1) % MAX_THREADS) as u8;
+        self.len -= 1;
+        Some(thread)
+    }
+
+    /// Add the newest; `Err` (with it) when full.
+    pub fn push_back(&mut self, thread: u8) -> Result<(), u8> {
+        if usize::from(self.len) == MAX_THREADS {
+            return Err(thread);
+        }
+        self.ring[(usize::from(self.head) + usize::from(self.len)) % MAX_THREADS] = thread;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &u8> {
+        (0..usize::from(self.len)).map(|at| &self.ring[(usize::from(self.head) + at) % MAX_THREADS])
+    }
+}
 
 fn remove(queue: &mut WaitQueue, thread: ThreadId) -> bool {
     let mut found = false;
@@ -238,8 +319,10 @@ impl Timer {
 }
 
 /// The queues of an endpoint: callers waiting for a receiver, receivers
-/// waiting for a caller.
+/// waiting for a caller. `repr(C)`, fixed width: the entry's IPC fast
+/// paths reach it by the offsets of [`endpoint`].
 #[derive(Default)]
+#[repr(C)]
 pub struct Endpoint {
     /// Threads blocked in `call`, oldest first.
     pub callers: WaitQueue,
@@ -251,6 +334,22 @@ pub struct Endpoint {
     pub holders: u16,
     /// The least urgent priority among `holders` (0 when none).
     pub least_urgent: u8,
+}
+
+/// Offsets into [`Endpoint`] for the assembly.
+pub mod endpoint {
+    use core::mem::offset_of;
+
+    use super::Endpoint;
+
+    /// `callers`.
+    pub const CALLERS: u32 = offset_of!(Endpoint, callers) as u32;
+    /// `receivers`.
+    pub const RECEIVERS: u32 = offset_of!(Endpoint, receivers) as u32;
+    /// `holders`.
+    pub const HOLDERS: u32 = offset_of!(Endpoint, holders) as u32;
+    /// `least_urgent`.
+    pub const LEAST_URGENT: u32 = offset_of!(Endpoint, least_urgent) as u32;
 }
 
 impl Endpoint {

@@ -20,7 +20,8 @@ const NONE: u8 = u8::MAX;
 
 /// The lowest set bit of each byte ([`NONE`] for 0): the most urgent ready
 /// priority of a ready mask.
-static LOWEST_BIT: [u8; 256] = {
+#[unsafe(no_mangle)]
+pub static sotto_lowest_bit: [u8; 256] = {
     let mut table = [NONE; 256];
     let mut mask = 1;
     while mask < 256 {
@@ -30,7 +31,21 @@ static LOWEST_BIT: [u8; 256] = {
     table
 };
 
-const _: () = assert!(PRIORITIES <= 8, "LOWEST_BIT covers eight priorities");
+const _: () = assert!(PRIORITIES <= 8, "sotto_lowest_bit covers eight priorities");
+
+/// For each priority `p`, the ready-mask bits of `p` and everything more
+/// urgent (`(2 << p) - 1`): [`Scheduler::would_run_next`] and the entry's
+/// IPC fast paths read it.
+#[unsafe(no_mangle)]
+pub static sotto_urgent_masks: [u32; PRIORITIES] = {
+    let mut masks = [0; PRIORITIES];
+    let mut priority = 0;
+    while priority < PRIORITIES {
+        masks[priority] = (2 << priority) - 1;
+        priority += 1;
+    }
+    masks
+};
 
 /// Where a thread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,21 +73,27 @@ pub enum ThreadState {
 /// first, so the switch paths reach them with short load offsets.
 #[repr(C)]
 pub struct Scheduler {
-    current: Option<ThreadId>,
+    /// The thread on the CPU ([`NONE`]: none). The fields up to `kind`
+    /// have the same layout on the host and the target: the entry's IPC
+    /// fast paths (trap.S) reach them by the offsets of [`layout`].
+    current: u8,
     /// [`ALARM_STALE`] and [`SLICE_ARMED`] (one byte: one load on the
     /// trap exit's check).
     alarm: u8,
     /// Bit `p` set when queue `p` is not empty: the most urgent ready
     /// priority is the lowest set bit.
     ready_mask: u32,
-    count: usize,
     priority: [u8; MAX_THREADS],
+    /// Each thread's state, one of [`kind`] (its tick, if it has one, in
+    /// `until`): [`Scheduler::state`] builds the [`ThreadState`].
+    kind: [u8; MAX_THREADS],
     /// Run queues, intrusive: `head[p]`..`tail[p]` through `next` (no
     /// copies, no capacity checks; [`NONE`] ends a list).
     head: [u8; PRIORITIES],
     tail: [u8; PRIORITIES],
     next: [u8; MAX_THREADS],
-    state: [ThreadState; MAX_THREADS],
+    count: usize,
+    until: [u64; MAX_THREADS],
     /// When sleepers wake and waits time out. An entry whose thread was
     /// woken earlier (its state no longer names that deadline) is skipped
     /// when it comes up.
@@ -81,6 +102,52 @@ pub struct Scheduler {
     /// at or after it needs no new alarm (that one comes first and sets
     /// the next).
     armed: u64,
+}
+
+/// How [`ThreadState`] is stored (`Scheduler::kind`).
+pub mod kind {
+    /// [`super::ThreadState::Ready`].
+    pub const READY: u8 = 0;
+    /// [`super::ThreadState::Running`].
+    pub const RUNNING: u8 = 1;
+    /// [`super::ThreadState::Sleeping`].
+    pub const SLEEPING: u8 = 2;
+    /// [`super::ThreadState::Blocked`] without a time limit.
+    pub const BLOCKED: u8 = 3;
+    /// [`super::ThreadState::Blocked`] until a tick.
+    pub const BLOCKED_UNTIL: u8 = 4;
+    /// [`super::ThreadState::Ended`].
+    pub const ENDED: u8 = 5;
+}
+
+/// Offsets into [`Scheduler`] for the assembly (equal on host and target:
+/// only fixed-width fields come before them).
+pub mod layout {
+    use core::mem::offset_of;
+
+    use super::Scheduler;
+
+    /// `current`.
+    pub const CURRENT: u32 = offset_of!(Scheduler, current) as u32;
+    /// `alarm`.
+    pub const ALARM: u32 = offset_of!(Scheduler, alarm) as u32;
+    /// `ready_mask`.
+    pub const READY_MASK: u32 = offset_of!(Scheduler, ready_mask) as u32;
+    /// `priority[0]`.
+    pub const PRIORITY: u32 = offset_of!(Scheduler, priority) as u32;
+    /// `kind[0]`.
+    pub const KIND: u32 = offset_of!(Scheduler, kind) as u32;
+    /// `head[0]` (run queues).
+    pub const HEAD: u32 = offset_of!(Scheduler, head) as u32;
+    /// `tail[0]`.
+    pub const TAIL: u32 = offset_of!(Scheduler, tail) as u32;
+    /// `next[0]`.
+    pub const NEXT: u32 = offset_of!(Scheduler, next) as u32;
+    /// The alarm value with which a yield may skip setting the alarm: a
+    /// slice armed, no deadline changed ([`super::SLICE_ARMED`]).
+    pub const ALARM_SLICE_ONLY: u32 = super::SLICE_ARMED as u32;
+    /// The alarm bit that makes a fast path decline ([`super::ALARM_STALE`]).
+    pub const ALARM_STALE: u32 = super::ALARM_STALE as u32;
 }
 
 /// The earliest deadline (of a timeout or, noted by the kernel, of a
@@ -100,13 +167,14 @@ impl Scheduler {
     pub const fn new() -> Scheduler {
         Scheduler {
             priority: [0; MAX_THREADS],
-            state: [ThreadState::Ended; MAX_THREADS],
+            kind: [kind::ENDED; MAX_THREADS],
+            until: [0; MAX_THREADS],
             count: 0,
             head: [NONE; PRIORITIES],
             tail: [NONE; PRIORITIES],
             next: [NONE; MAX_THREADS],
             ready_mask: 0,
-            current: None,
+            current: NONE,
             timeouts: DeadlineQueue::new(),
             alarm: 0,
             armed: u64::MAX,
@@ -121,19 +189,51 @@ impl Scheduler {
         let id = self.count;
         self.count += 1;
         self.priority[id] = priority;
-        self.state[id] = ThreadState::Ready;
+        self.kind[id] = kind::READY;
         self.enqueue(id);
         Some(id)
     }
 
     /// The thread on the CPU, if any.
     pub fn current(&self) -> Option<ThreadId> {
-        self.current
+        (self.current != NONE).then_some(usize::from(self.current))
+    }
+
+    /// The current thread, which leaves the CPU.
+    fn take_current(&mut self) -> Option<ThreadId> {
+        let current = self.current();
+        self.current = NONE;
+        current
     }
 
     /// A thread's state.
     pub fn state(&self, id: ThreadId) -> ThreadState {
-        self.state[id]
+        match self.kind[id] {
+            kind::READY => ThreadState::Ready,
+            kind::RUNNING => ThreadState::Running,
+            kind::SLEEPING => ThreadState::Sleeping {
+                until: self.until[id],
+            },
+            kind::BLOCKED => ThreadState::Blocked { until: None },
+            kind::BLOCKED_UNTIL => ThreadState::Blocked {
+                until: Some(self.until[id]),
+            },
+            _ => ThreadState::Ended,
+        }
+    }
+
+    /// Store a thread's state (kind and, where it has one, its tick).
+    fn set_state(&mut self, id: ThreadId, state: ThreadState) {
+        let (kind, until) = match state {
+            ThreadState::Ready => (kind::READY, 0),
+            ThreadState::Running => (kind::RUNNING, 0),
+            ThreadState::Sleeping { until } => (kind::SLEEPING, until),
+            ThreadState::Blocked { until: None } => (kind::BLOCKED, 0),
+            ThreadState::Blocked { until: Some(until) } => (kind::BLOCKED_UNTIL, until),
+            ThreadState::Ended => (kind::ENDED, 0),
+        };
+        self.kind[id] = kind;
+        self.until[id] = until;
     }
 
     /// A thread's priority.
@@ -143,9 +243,9 @@ impl Scheduler {
 
     /// Whether every thread has ended.
     pub fn all_ended(&self) -> bool {
-        self.state[..self.count]
+        self.kind[..self.count]
             .iter()
-            .all(|state| *state == ThreadState::Ended)
+            .all(|kind| *kind == kind::ENDED)
     }
 
     fn enqueue(&mut self, id: ThreadId) {
@@ -163,16 +263,16 @@ impl Scheduler {
 
     /// The current thread gives up the CPU and goes to the back of its queue.
     pub fn yield_current(&mut self) {
-        if let Some(id) = self.current.take() {
-            self.state[id] = ThreadState::Ready;
+        if let Some(id) = self.take_current() {
+            self.set_state(id, ThreadState::Ready);
             self.enqueue(id);
         }
     }
 
     /// The current thread sleeps until tick `until`.
     pub fn sleep_current(&mut self, until: u64) {
-        if let Some(id) = self.current.take() {
-            self.state[id] = ThreadState::Sleeping { until };
+        if let Some(id) = self.take_current() {
+            self.set_state(id, ThreadState::Sleeping { until });
             self.queue_timeout(id, until);
         }
     }
@@ -191,8 +291,8 @@ impl Scheduler {
 
     /// The current thread waits for an object, at most until tick `until`.
     pub fn block_current(&mut self, until: Option<u64>) {
-        if let Some(id) = self.current.take() {
-            self.state[id] = ThreadState::Blocked { until };
+        if let Some(id) = self.take_current() {
+            self.set_state(id, ThreadState::Blocked { until });
             if let Some(until) = until {
                 self.queue_timeout(id, until);
             }
@@ -202,13 +302,13 @@ impl Scheduler {
     /// Make a blocked or sleeping thread ready (no effect otherwise).
     pub fn wake(&mut self, id: ThreadId) {
         if matches!(
-            self.state[id],
+            self.state(id),
             ThreadState::Blocked { .. } | ThreadState::Sleeping { .. }
         ) {
             if self.timeouts.is_queued(id) {
                 self.forget_timeout(id);
             }
-            self.state[id] = ThreadState::Ready;
+            self.set_state(id, ThreadState::Ready);
             self.enqueue(id);
         }
     }
@@ -249,16 +349,16 @@ impl Scheduler {
     /// Run `id` now (a directed switch, as IPC does): the current thread
     /// goes back to its queue. `id` must be ready or already current.
     pub fn switch_to(&mut self, id: ThreadId) -> bool {
-        if self.current == Some(id) {
+        if self.current() == Some(id) {
             return true;
         }
-        if self.state[id] != ThreadState::Ready {
+        if self.state(id) != ThreadState::Ready {
             return false;
         }
         self.unqueue(id);
         self.yield_current();
-        self.state[id] = ThreadState::Running;
-        self.current = Some(id);
+        self.set_state(id, ThreadState::Running);
+        self.current = id as u8;
         true
     }
 
@@ -268,22 +368,22 @@ impl Scheduler {
     /// changed at all. `yield_current` then `schedule`, in one step.
     #[inline]
     pub fn rotate(&mut self) -> Option<ThreadId> {
-        let current = self.current?;
+        let current = self.current()?;
         if self.would_run_next(self.priority[current]) {
             return None;
         }
-        self.state[current] = ThreadState::Ready;
+        self.set_state(current, ThreadState::Ready);
         self.enqueue(current);
         let next = self.dequeue(self.most_urgent_ready()?)?;
-        self.state[next] = ThreadState::Running;
-        self.current = Some(next);
+        self.set_state(next, ThreadState::Running);
+        self.current = next as u8;
         Some(next)
     }
 
     /// Whether a thread more urgent than the current one is ready (the
     /// next `schedule` would switch).
     pub fn preempts_current(&self) -> bool {
-        match (self.current, self.most_urgent_ready()) {
+        match (self.current(), self.most_urgent_ready()) {
             (Some(current), Some(priority)) => priority < self.priority[current],
             (None, _) => true,
             (Some(_), None) => false,
@@ -294,7 +394,7 @@ impl Scheduler {
     /// blocked, would run next: no ready thread is at least as urgent
     /// (equals would go first, FIFO).
     pub fn would_run_next(&self, priority: u8) -> bool {
-        self.ready_mask & ((2 << priority) - 1) == 0
+        self.ready_mask & sotto_urgent_masks[usize::from(priority) % PRIORITIES] == 0
     }
 
     /// The current thread blocks (at most until tick `until`) and `to`,
@@ -303,8 +403,8 @@ impl Scheduler {
     /// changes: neither thread is queued before or after.
     #[inline(always)]
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
-        if let Some(current) = self.current {
-            self.state[current] = ThreadState::Blocked { until };
+        if let Some(current) = self.current() {
+            self.set_state(current, ThreadState::Blocked { until });
             if let Some(until) = until {
                 self.queue_timeout(current, until);
             }
@@ -312,19 +412,19 @@ impl Scheduler {
         if self.timeouts.is_queued(to) {
             self.forget_timeout(to);
         }
-        self.state[to] = ThreadState::Running;
-        self.current = Some(to);
+        self.kind[to] = kind::RUNNING;
+        self.current = to as u8;
     }
 
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
-        if self.state[id] == ThreadState::Ready {
+        if self.state(id) == ThreadState::Ready {
             self.unqueue(id);
         }
-        if self.current == Some(id) {
-            self.current = None;
+        if self.current() == Some(id) {
+            self.current = NONE;
         }
-        self.state[id] = ThreadState::Ended;
+        self.set_state(id, ThreadState::Ended);
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
@@ -348,12 +448,12 @@ impl Scheduler {
     /// Looks only at the head of the deadline queue.
     pub fn wake_expired(&mut self, now: u64) -> Option<(ThreadId, bool)> {
         while let Some((id, deadline)) = self.timeouts.pop_due(now) {
-            let timed_out = match self.state[id] {
+            let timed_out = match self.state(id) {
                 ThreadState::Sleeping { until } if until == deadline => false,
                 ThreadState::Blocked { until: Some(until) } if until == deadline => true,
                 _ => continue, // woken before its deadline
             };
-            self.state[id] = ThreadState::Ready;
+            self.set_state(id, ThreadState::Ready);
             self.enqueue(id);
             return Some((id, timed_out));
         }
@@ -365,7 +465,7 @@ impl Scheduler {
     /// queue.
     pub fn slice(&mut self) {
         self.alarm &= !SLICE_ARMED;
-        if let Some(current) = self.current
+        if let Some(current) = self.current()
             && self
                 .most_urgent_ready()
                 .is_some_and(|priority| priority <= self.priority[current])
@@ -379,7 +479,7 @@ impl Scheduler {
     /// running already.)
     #[inline]
     pub fn slice_wanted(&self) -> bool {
-        match self.current {
+        match self.current() {
             Some(current) => self.ready_mask & (1 << self.priority[current]) != 0,
             None => false,
         }
@@ -408,7 +508,7 @@ impl Scheduler {
     #[inline(never)]
     fn next_live_timeout(&mut self) -> Option<u64> {
         while let Some((id, deadline)) = self.timeouts.peek() {
-            match self.state[id] {
+            match self.state(id) {
                 ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) }
                     if until == deadline =>
                 {
@@ -420,6 +520,19 @@ impl Scheduler {
             }
         }
         None
+    }
+
+    /// Whether the alarm is set for a time slice and nothing else changed
+    /// (a yield then needs no new alarm: the entry's express yield).
+    pub fn alarm_slice_only(&self) -> bool {
+        self.alarm == SLICE_ARMED
+    }
+
+    /// Whether a deadline changed since the alarm was set (the IPC
+    /// express paths leave such a switch to the light path, which sets the
+    /// alarm again).
+    pub fn alarm_stale(&self) -> bool {
+        self.alarm & ALARM_STALE != 0
     }
 
     /// The earliest deadline of something else (a timer) changed.
@@ -455,7 +568,7 @@ impl Scheduler {
         // The lowest set bit, from a table: LLVM's Xtensa backend expands
         // both `trailing_zeros` and `leading_zeros` into a 20-instruction
         // population count (it does not emit `nsau`).
-        match LOWEST_BIT[(self.ready_mask & 0xFF) as usize] {
+        match sotto_lowest_bit[(self.ready_mask & 0xFF) as usize] {
             NONE => None,
             priority => Some(priority),
         }
@@ -479,7 +592,7 @@ impl Scheduler {
     /// Choose the thread to run: the current one, unless a more urgent one
     /// is ready; else the head of the most urgent non-empty queue.
     pub fn schedule(&mut self) -> Option<ThreadId> {
-        if let Some(current) = self.current {
+        if let Some(current) = self.current() {
             match self.most_urgent_ready() {
                 Some(priority) if priority < self.priority[current] => self.yield_current(),
                 _ => return Some(current),
@@ -487,8 +600,8 @@ impl Scheduler {
         }
         let priority = self.most_urgent_ready()?;
         let id = self.dequeue(priority)?;
-        self.state[id] = ThreadState::Running;
-        self.current = Some(id);
+        self.set_state(id, ThreadState::Running);
+        self.current = id as u8;
         Some(id)
     }
 }

@@ -17,7 +17,7 @@ use sotto_abi::manifest::{
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::{Message, Part, Piece, Text};
-use sotto_kernel::fastpath::Light;
+use sotto_kernel::fastpath::{Light, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
@@ -83,26 +83,36 @@ impl Hardware for Machine {
 /// The kernel state.
 pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 1000));
 
-/// The address space currently in the MMU (`None`: the boot tables).
-static ACTIVE: Global<Option<ThreadId>> = Global::new(None);
-
 /// The frame the user vector saves into; the assembly reads and writes it.
 #[unsafe(no_mangle)]
 static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
 
-/// The registers that select an address space.
-#[derive(Clone, Copy)]
-struct SpaceRegs {
-    ptevaddr: u32,
-    rasid: u32,
-    l1_pte: u32,
-    l1_pin: u32,
-    l2_pte: u32,
-    l2_pin: u32,
-}
+/// Each thread as the entry's IPC fast paths see it (its service, its row
+/// of [`Kernel::fast_caps`], its address space); `service` 0: no thread.
+#[unsafe(no_mangle)]
+static sotto_threads: Global<[ThreadEntry; sotto_abi::manifest::MAX_SERVICES]> =
+    Global::new([ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES]);
 
-static SPACES: Global<[Option<SpaceRegs>; sotto_abi::manifest::MAX_SERVICES]> =
-    Global::new([None; sotto_abi::manifest::MAX_SERVICES]);
+/// The thread whose address space is in the MMU ([`NO_ACTIVE`]: the boot
+/// tables'); the fast paths keep it too.
+#[unsafe(no_mangle)]
+static sotto_active: Global<u32> = Global::new(NO_ACTIVE);
+
+/// No address space of a thread is active.
+const NO_ACTIVE: u32 = u32::MAX;
+
+/// The running space's row of [`Kernel::fast_caps`], for the entry's fast
+/// paths.
+#[unsafe(no_mangle)]
+static sotto_fast_row: Global<u32> = Global::new(0);
+
+/// `Kernel::clock_holders`, for the entry's IPC fast paths (set at boot).
+#[unsafe(no_mangle)]
+static sotto_clock_holders: Global<u32> = Global::new(0);
+
+/// The scheduler, for the entry's IPC fast paths (set at boot).
+#[unsafe(no_mangle)]
+static sotto_sched: Global<u32> = Global::new(0);
 
 /// Why the services could not be loaded.
 pub enum LoadFailure {
@@ -228,7 +238,17 @@ fn load_service(
     blob: &[u8],
 ) -> Result<(), LoadFailure> {
     let space = load_one(index, service, kernel_tables, pool, blob)?;
-    SPACES.with(|spaces| spaces[index] = Some(space));
+    KERNEL.with(|kernel| {
+        let entry = ThreadEntry {
+            service: core::ptr::from_ref(&kernel.services[index]) as u32,
+            fast_row: kernel.fast_caps[index].as_ptr() as u32,
+            space,
+            reserved: [0; 6],
+        };
+        sotto_threads.with(|threads| threads[index] = entry);
+        sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
+        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
+    });
     kprintln!(
         "service ",
         &service.name,
@@ -239,7 +259,7 @@ fn load_service(
         ", stack ",
         service.stack_size / 1024,
         " KiB, ASID ",
-        (space.rasid >> 8) & 0xFF,
+        (space[1] >> 8) & 0xFF,
         ", ",
         service.caps.len(),
         " capabilities"
@@ -254,7 +274,7 @@ fn load_one(
     kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<SpaceRegs, LoadFailure> {
+) -> Result<[u32; 8], LoadFailure> {
     let failed = |error| LoadFailure::Service(service.name.clone(), error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
@@ -298,14 +318,21 @@ fn load_one(
     }
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
-    let space = SpaceRegs {
-        ptevaddr: window,
-        rasid: 0xFFFE_0001 | (asid << 8),
-        l1_pte: tables.l1_entry(window).0,
-        l1_pin: (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | 7,
-        l2_pte: tables.l1_entry(KERNEL_BASE).0,
-        l2_pin: (tables.pte_vaddr(KERNEL_BASE) & !(PAGE_SIZE - 1)) | 8,
-    };
+    // PTEVADDR, RASID, then the three wired DTLB entries (`wdtlb`
+    // operands): its L1 in the page-table window, the kernel's L2, and the
+    // L2 of its stack region (stack and IPC buffer: without it, the first
+    // touch of the stack after every switch takes a refill exception).
+    let stack = USER_STACK_TOP - PAGE_SIZE;
+    let space = [
+        window,
+        0xFFFE_0001 | (asid << 8),
+        tables.l1_entry(window).0,
+        (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | 7,
+        tables.l1_entry(KERNEL_BASE).0,
+        (tables.pte_vaddr(KERNEL_BASE) & !(PAGE_SIZE - 1)) | 8,
+        tables.l1_entry(stack).0,
+        (tables.pte_vaddr(stack) & !(PAGE_SIZE - 1)) | 9,
+    ];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;
     frame.a[1] = USER_STACK_TOP;
@@ -320,7 +347,7 @@ fn load_one(
         ipc_buffer,
         ending: None,
         wait: Wait::None,
-        reply_to: None,
+        reply: sotto_kernel::kernel::NO_THREAD,
         regions: heapless::Vec::new(),
     };
     KERNEL
@@ -330,40 +357,20 @@ fn load_one(
 }
 
 fn switch_to(thread: ThreadId) {
-    if ACTIVE.with(|active| *active) == Some(thread) {
+    if sotto_active.with(|active| *active) == thread as u32 {
         return;
     }
-    let Some(space) = SPACES.with(|spaces| spaces[thread]) else {
-        crate::fatal("a thread without an address space");
-    };
-    arch::switch_space(
-        space.ptevaddr,
-        space.rasid,
-        space.l1_pte,
-        space.l1_pin,
-        space.l2_pte,
-        space.l2_pin,
-    );
-    ACTIVE.with(|active| *active = Some(thread));
-    let row = KERNEL.with(|kernel| kernel.fast_caps[thread].as_ptr() as u32);
-    // SAFETY: only the trap entry reads it, and never while this runs.
-    unsafe { *(&raw mut sotto_fast_row) = row };
+    let fast_row = sotto_threads.with(|threads| {
+        let entry = &threads[thread];
+        if entry.service == 0 {
+            crate::fatal("a thread without an address space");
+        }
+        arch::switch_space(&entry.space);
+        entry.fast_row
+    });
+    sotto_active.with(|active| *active = thread as u32);
+    sotto_fast_row.with(|row| *row = fast_row);
 }
-
-/// The running space's row of [`Kernel::fast_caps`], for the entry's
-/// give and signal fast paths.
-#[unsafe(no_mangle)]
-static mut sotto_fast_row: u32 = 0;
-
-/// Where [`Kernel::fast_caps`] starts (the running service is which row
-/// `sotto_fast_row` is) and where the clock holders' bits are
-/// ([`Kernel::clock_holders_word`]), for the entry's `Cycles` fast path.
-/// Set once: the kernel is static.
-#[unsafe(no_mangle)]
-static mut sotto_fast_base: u32 = 0;
-/// See [`sotto_fast_base`].
-#[unsafe(no_mangle)]
-static mut sotto_clock_holders: u32 = 0;
 
 /// Pick the next thread, idling until one is ready; switch to its address
 /// space and return its frame. Shuts the system down when every service
@@ -517,11 +524,11 @@ static mut sotto_light_a8: u32 = 0;
 /// [`Kernel::light_syscall`] would.)
 #[unsafe(no_mangle)]
 extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> u64 {
+    let pack = |a2: u32, a3: u32| u64::from(a2) | (u64::from(a3) << 32);
     // SAFETY: written by the trap entry before this call; nothing else
     // writes it, and the kernel runs on one core without nesting.
     let a8 = unsafe { *(&raw const sotto_light_a8) };
     let light = KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]));
-    let pack = |a2: u32, a3: u32| u64::from(a2) | (u64::from(a3) << 32);
     // A light call may have woken, blocked or switched threads: the alarm
     // (deadlines, time slices) follows, as on every path through
     // `next_frame`.
@@ -562,17 +569,6 @@ extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
 /// Enter the first service. Never returns: from here on the kernel runs
 /// only in traps.
 pub fn start() -> ! {
-    let (base, holders) = KERNEL.with(|kernel| {
-        (
-            kernel.fast_caps.as_ptr() as u32,
-            kernel.clock_holders_word() as u32,
-        )
-    });
-    // SAFETY: only the trap entry reads them, and no trap has come yet.
-    unsafe {
-        *(&raw mut sotto_fast_base) = base;
-        *(&raw mut sotto_clock_holders) = holders;
-    }
     let frame = next_frame();
     arch::enter_user(frame)
 }

@@ -111,7 +111,7 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
         ipc_buffer: ipc_pa(n),
         ending: None,
         wait: Wait::None,
-        reply_to: None,
+        reply: crate::kernel::NO_THREAD,
         regions: heapless::Vec::new(),
     };
     k.add_service(service, priority, grants).unwrap()

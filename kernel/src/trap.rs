@@ -10,8 +10,11 @@ use sotto_abi::text::{Part, Piece, Text};
 use sotto_abi::cap::CAP_SLOTS;
 use sotto_abi::{ExceptionCause, Syscall};
 
-use crate::fastpath::FastOp;
+use crate::fastpath::{fast_op, slot, thread};
+use crate::kernel::wait;
 use crate::objects;
+use crate::objects::{endpoint, queue};
+use crate::sched::{self, MAX_THREADS};
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 
 /// Registers saved on every exception, in the layout the vectors use.
@@ -154,8 +157,12 @@ pub mod irq {
 /// Constants shared with the assembly, by name. `cargo xtask build` writes
 /// them into `sotto-constants.inc`, so the `.S` files never hard-code a
 /// frame offset or a layout number.
-pub fn asm_constants() -> [(&'static str, u32); 62] {
-    [
+pub fn asm_constants() -> &'static [(&'static str, u32)] {
+    ASM_CONSTANTS
+}
+
+const ASM_CONSTANTS: &[(&str, u32)] = {
+    &[
         ("LIGHT_SLOW", light::SLOW),
         ("LIGHT_HANDOFF", light::HANDOFF),
         ("FRAME_KIND", offset_of!(TrapFrame, kind) as u32),
@@ -164,8 +171,59 @@ pub fn asm_constants() -> [(&'static str, u32); 62] {
         ("SYS_SEM_GIVE", Syscall::SemGive as u32),
         ("SYS_NOTIFY_SIGNAL", Syscall::NotifySignal as u32),
         ("SYS_CYCLES", Syscall::Cycles as u32),
-        ("FAST_GIVE", FastOp::Give as u32),
-        ("FAST_SIGNAL", FastOp::Signal as u32),
+        ("SYS_CALL", Syscall::Call as u32),
+        ("SYS_REPLY_RECV", Syscall::ReplyRecv as u32),
+        ("FAST_GIVE_BIT", fast_op::GIVE.trailing_zeros()),
+        ("FAST_SIGNAL_BIT", fast_op::SIGNAL.trailing_zeros()),
+        ("FAST_CALL_BIT", fast_op::CALL.trailing_zeros()),
+        ("FAST_RECEIVE_BIT", fast_op::RECEIVE.trailing_zeros()),
+        ("SLOT_OPS", slot::OPS),
+        ("SLOT_OBJECT", slot::OBJECT),
+        ("SLOT_BADGE", slot::BADGE),
+        ("SLOT_ID", slot::ID),
+        ("SLOT_SHIFT", slot::SHIFT),
+        ("THREAD_SERVICE", thread::SERVICE),
+        ("THREAD_FAST_ROW", thread::FAST_ROW),
+        ("THREAD_SPACE", thread::SPACE),
+        ("THREAD_SHIFT", thread::SHIFT),
+        ("SERVICE_WAIT", thread::WAIT),
+        ("SERVICE_REPLY", thread::REPLY),
+        ("WAIT_NONE", wait::NONE),
+        ("WAIT_RECEIVER", wait::RECEIVER),
+        ("WAIT_REPLY", wait::REPLY),
+        ("WAIT_PAYLOAD", wait::PAYLOAD),
+        ("NO_THREAD", crate::kernel::NO_THREAD as u32),
+        ("EP_CALLERS", endpoint::CALLERS),
+        ("EP_RECEIVERS", endpoint::RECEIVERS),
+        ("EP_HOLDERS", endpoint::HOLDERS),
+        ("EP_LEAST_URGENT", endpoint::LEAST_URGENT),
+        ("QUEUE_RING", queue::RING),
+        ("QUEUE_HEAD", queue::HEAD),
+        ("QUEUE_LEN", queue::LEN),
+        ("MAX_THREADS_BITS", MAX_THREADS.trailing_zeros()),
+        (
+            "RECV_SLOT_SHIFT",
+            crate::fastpath::RECV_SLOT_FIELD.trailing_zeros(),
+        ),
+        ("SCHED_CURRENT", sched::layout::CURRENT),
+        ("SCHED_ALARM", sched::layout::ALARM),
+        (
+            "SCHED_ALARM_STALE_BIT",
+            sched::layout::ALARM_STALE.trailing_zeros(),
+        ),
+        ("SCHED_READY_MASK", sched::layout::READY_MASK),
+        ("SCHED_PRIORITY", sched::layout::PRIORITY),
+        ("SCHED_KIND", sched::layout::KIND),
+        ("KIND_RUNNING", sched::kind::RUNNING as u32),
+        ("KIND_READY", sched::kind::READY as u32),
+        ("SCHED_HEAD", sched::layout::HEAD),
+        ("SCHED_TAIL", sched::layout::TAIL),
+        ("SCHED_NEXT", sched::layout::NEXT),
+        ("SCHED_ALARM_SLICE_ONLY", sched::layout::ALARM_SLICE_ONLY),
+        ("SYS_YIELD", Syscall::Yield as u32),
+        ("KIND_BLOCKED", sched::kind::BLOCKED as u32),
+        ("MSG_PLAIN", crate::fastpath::PLAIN),
+        ("MSG_REPLY_DROPPED", crate::fastpath::REPLY_DROPPED),
         ("FAST_VALUE", objects::fast::VALUE),
         ("FAST_MAX", objects::fast::MAX),
         ("FAST_WAITING", objects::fast::WAITING),
@@ -222,7 +280,7 @@ pub fn asm_constants() -> [(&'static str, u32); 62] {
         ("PAGE_SIZE", PAGE_SIZE),
         ("ATOMCTL_VALUE", 0x29),
     ]
-}
+};
 
 /// Render [`asm_constants`] as an assembler include file.
 pub fn asm_constants_include() -> impl fmt::Display {

@@ -3,7 +3,7 @@
 //! their window), exact revoke and delete.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Start, boot_services_of, isolation_image};
+use sotto_tests::{Boot, Start, boot_services_of, isolation_image};
 
 /// Several services write their own values into every user-writable
 /// register (SCOMPARE1, THREADPTR, ACCLO, ACCHI, M0..M3, LITBASE, and the
@@ -53,26 +53,53 @@ fn the_ipc_fast_path_leaves_no_register_of_the_other_side() {
         ],
         2000,
     );
+    // Most rounds take the fast path, which clears what it does not keep.
+    assert_no_leak_and_fast(&run, ["state-server", "state-client"], "ipc");
+}
+
+/// `run` ended cleanly, no service saw another's register, and each of
+/// `names` reported its 2,000 `what` rounds with more than 1,000
+/// registers cleared (so the fast path, which clears what it does not
+/// keep, was taken).
+fn assert_no_leak_and_fast(run: &Boot, names: [&str; 2], what: &str) {
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
     assert!(!run.console.contains("FAIL"), "{}", run.console);
-    for name in ["state-server", "state-client"] {
+    for name in names {
         let line = run
             .lines_of(name)
             .into_iter()
-            .find(|line| line.starts_with("ipc: 2000 rounds, 0 leaks, "))
+            .find(|line| line.starts_with(&format!("{what}: 2000 rounds, 0 leaks, ")))
             .unwrap_or_else(|| panic!("{name}:\n{}", run.console));
         let cleared: u32 = line
             .split_whitespace()
             .nth(5)
             .and_then(|n| n.parse().ok())
             .expect("cleared count");
-        // Most rounds take the fast path, which clears what it does not keep.
         assert!(
             cleared > 1000,
             "{name}: the fast path was not taken: {line}"
         );
     }
+}
+
+/// Two services of one priority yield to each other 2,000 times, each
+/// with its own values in every user-writable register before each yield:
+/// the entry's express yield returns the caller-saved ones zero or the
+/// thread's own, never the other service's.
+#[test]
+fn the_express_yield_leaves_no_register_of_the_other_side() {
+    let run = boot_services_of(
+        &isolation_image(),
+        &[
+            Start::new("state", 5 | (9 << 8)).named("state-a"),
+            Start::new("state", 5 | (10 << 8)).named("state-b"),
+        ],
+        2000,
+    );
+    // Once the slice alarm is armed, yields are express: they clear the
+    // caller-saved specials.
+    assert_no_leak_and_fast(&run, ["state-a", "state-b"], "yields");
 }
 
 /// Three services add to one shared counter with compare-and-swap, each

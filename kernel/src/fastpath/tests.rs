@@ -14,6 +14,12 @@ use super::Light;
 use crate::kernel::{Hardware, Kernel, Object};
 use crate::sched::ThreadState;
 use crate::testkit::{TestHw, add, grant, kernel};
+use crate::trap::kind;
+
+std::thread_local! {
+    /// System calls the entry's express paths took, in this test thread.
+    static EXPRESS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
 
 /// Objects: clock, two endpoints, a notification, a semaphore.
 const CLOCK: u16 = 0;
@@ -100,7 +106,8 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
         };
         out += &format!(
             "{index}: {state:?} wait {:?} reply_to {:?} regs {registers}\n",
-            service.wait, service.reply_to
+            service.wait,
+            service.reply_to()
         );
     }
     for (index, object) in k.objects.iter().enumerate() {
@@ -127,6 +134,7 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
 /// the handler, then the scheduler's choice.
 fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
     let frame = &mut k.services[thread].frame;
+    frame.kind = kind::FULL; // as the full entry saves it
     frame.a[2] = step.number;
     frame.a[3..9].copy_from_slice(&step.args);
     k.syscall(thread);
@@ -136,13 +144,35 @@ fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
 /// The light path, falling back like the entry does; a direct return
 /// leaves its two results (and zeros) in the registers, here the frame.
 fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
+    let express = k.express(step.number, step.args);
     let light = k.light_syscall(step.number, step.args);
+    if express {
+        let switched = if step.number == Syscall::Yield as u32 {
+            matches!(light, Light::Resume(next) if next != thread)
+        } else {
+            matches!(light, Light::Handoff(_))
+        };
+        assert!(
+            switched,
+            "the entry's express path took {step:?}, the light path says {light:?}"
+        );
+        EXPRESS.with(|count| count.set(count.get() + 1));
+    }
+    // The frame the entry saves a thread switched away from: an express
+    // path's (and a fast path's hand-off) keep what a call keeps, the
+    // light path's switch everything.
+    if let Light::Resume(next) = light
+        && next != thread
+    {
+        k.services[thread].frame.kind = if express { kind::IPC } else { kind::FULL };
+    }
     match light {
         Light::Return(status, value) => {
             k.services[thread].frame.a[2..8].copy_from_slice(&[status, value, 0, 0, 0, 0]);
         }
         Light::Slow => {
             assert_eq!(k.services[thread].frame.a[2], step.number);
+            k.services[thread].frame.kind = kind::FULL;
             k.syscall(thread);
             k.sched.schedule();
         }
@@ -152,25 +182,47 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     light
 }
 
+/// Run `steps` on two kernels, light and full, comparing after each.
+fn run(steps: &[Step]) {
+    let (mut fast, mut slow) = (system(), system());
+    fast.sched.schedule();
+    slow.sched.schedule();
+    for (index, step) in steps.iter().enumerate() {
+        let Some(thread) = fast.sched.current() else {
+            break;
+        };
+        light(&mut fast, thread, step);
+        full(&mut slow, thread, step);
+        assert_eq!(
+            snapshot(&fast),
+            snapshot(&slow),
+            "after step {index}: {step:?} by thread {thread}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(Config { cases: 400, ..Config::default() })]
 
     #[test]
     fn the_light_path_does_what_the_full_path_does(steps in steps()) {
-        let (mut fast, mut slow) = (system(), system());
-        fast.sched.schedule();
-        slow.sched.schedule();
-        for (index, step) in steps.iter().enumerate() {
-            let Some(thread) = fast.sched.current() else { break };
-            light(&mut fast, thread, step);
-            full(&mut slow, thread, step);
-            assert_eq!(
-                snapshot(&fast),
-                snapshot(&slow),
-                "after step {index}: {step:?} by thread {thread}"
-            );
-        }
+        run(&steps);
     }
+}
+
+/// The random sequences do reach the entry's express paths (so the test
+/// above checks their decision against the light path's).
+#[test]
+fn random_steps_reach_the_express_paths() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let before = EXPRESS.with(std::cell::Cell::get);
+    for _ in 0..100 {
+        let steps = steps().new_tree(&mut runner).expect("steps").current();
+        run(&steps);
+    }
+    let taken = EXPRESS.with(std::cell::Cell::get) - before;
+    assert!(taken > 0, "express paths taken {taken} times");
 }
 
 /// The fast paths are taken where they should be: a client calling a
@@ -192,6 +244,10 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     let call = k.light_syscall(Syscall::Call as u32, [1, 0, 7, 8, 9, 0]);
     assert_eq!(call, Light::Handoff(0), "straight to the waiting server");
     assert_eq!(&k.services[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
+    assert!(
+        k.express(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]),
+        "the caller's frame is the fast path's (KIND_IPC): the entry takes the reply itself"
+    );
     let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]);
     assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
     // The caller holds a clock: a4 carries CCOUNT at the reply.
@@ -206,4 +262,77 @@ fn a_call_and_its_reply_take_the_fast_paths() {
         k.light_syscall(Syscall::Call as u32, [1, 4, 0, 0, 0, 0]),
         Light::Slow
     );
+}
+
+/// From the second round trip on, both halves are the entry's express
+/// paths: the frames they left are `KIND_IPC`, the receiver is parked.
+#[test]
+fn the_second_round_trip_is_express_both_ways() {
+    let mut k = system();
+    assert_eq!(k.sched.schedule(), Some(0));
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1));
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(1);
+    assert_eq!(k.sched.schedule(), Some(2));
+    let call = [1, sotto_abi::syscall::MsgInfo::new(0).encode(), 7, 8, 9, 0];
+    assert!(
+        !k.express(Syscall::Call as u32, call),
+        "server-a's frame is a full one"
+    );
+    assert_eq!(
+        k.light_syscall(Syscall::Call as u32, call),
+        Light::Handoff(0)
+    );
+    let reply = [
+        1,
+        sotto_abi::syscall::MsgInfo::new(0).encode(),
+        10,
+        11,
+        12,
+        0,
+    ];
+    assert!(
+        k.express(Syscall::ReplyRecv as u32, reply),
+        "client-a's frame is KIND_IPC"
+    );
+    assert_eq!(
+        k.light_syscall(Syscall::ReplyRecv as u32, reply),
+        Light::Handoff(2)
+    );
+    assert!(k.express(Syscall::Call as u32, call), "and server-a's");
+    assert_eq!(
+        k.light_syscall(Syscall::Call as u32, call),
+        Light::Handoff(0)
+    );
+    // Not plain: a payload length.
+    assert!(!k.express(Syscall::ReplyRecv as u32, [1, 4, 0, 0, 0, 0]));
+    // A thread more urgent than the caller is ready: the light path decides.
+    k.sched.wake(1);
+    assert!(!k.express(Syscall::ReplyRecv as u32, reply));
+}
+
+/// Two threads of one priority yielding to each other: once the slice
+/// alarm is armed, every yield is the entry's express path.
+#[test]
+fn yields_between_equals_are_express_once_the_slice_is_armed() {
+    let mut k = system();
+    assert_eq!(k.sched.schedule(), Some(0));
+    // Servers wait; the clients (priorities 2 and 3) and server-b (2) remain.
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1));
+    let yield_ = Syscall::Yield as u32;
+    assert!(!k.express(yield_, [0; 6]), "no slice armed yet");
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(2));
+    k.sched.alarm_set(true, None);
+    assert!(
+        k.express(yield_, [0; 6]),
+        "server-b is ready at client-a's priority"
+    );
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(1));
+    // A deadline changed: the light path sets the alarm again.
+    k.sched.deadlines_changed();
+    assert!(!k.express(yield_, [0; 6]));
 }

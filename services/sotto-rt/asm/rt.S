@@ -64,23 +64,13 @@ sotto_rt_fault_simcall:
 sotto_rt_fault_jump:
   jx a2
 
-# void sotto_rt_syscall_regs(u32 regs[6]): a2..a7 from regs, syscall, a2..a7
-# back into regs (calls with several results: IPC, capability info). A
-# system call preserves a0, a1 and a12..a15 only (a8..a11 come back zero),
-# so the array's address waits on the stack.
+# void sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7, u32 out[6]): the call0
+# arguments are a2..a7 already; the seventh (on the stack) is where a2..a7
+# go after the call (a system call keeps a1).
   .text
-  .global sotto_rt_syscall_regs
+  .global sotto_rt_syscall_out
   .balign 4
-sotto_rt_syscall_regs:
-  addi a1, a1, -16
-  s32i a2, a1, 0
-  mov a8, a2
-  l32i a2, a8, 0
-  l32i a3, a8, 4
-  l32i a4, a8, 8
-  l32i a5, a8, 12
-  l32i a6, a8, 16
-  l32i a7, a8, 20
+sotto_rt_syscall_out:
   syscall
   l32i a8, a1, 0
   s32i a2, a8, 0
@@ -89,11 +79,12 @@ sotto_rt_syscall_regs:
   s32i a5, a8, 12
   s32i a6, a8, 16
   s32i a7, a8, 20
-  addi a1, a1, 16
   ret
 
-# void sotto_rt_syscall_regs7(u32 regs[7]): as sotto_rt_syscall_regs, and
-# a8 from regs[6] (a seventh argument: CallTimeout's time limit).
+# void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall, a2..a7
+# back into regs (a8: a seventh argument, CallTimeout's time limit). A
+# system call preserves a0, a1 and a12..a15 only, so the array's address
+# waits on the stack.
   .global sotto_rt_syscall_regs7
   .balign 4
 sotto_rt_syscall_regs7:

@@ -7,21 +7,47 @@ pub use sotto_abi::Syscall;
 
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
-    fn sotto_rt_syscall_regs(regs: *mut [u32; 6]);
+    fn sotto_rt_syscall_out(
+        number: u32,
+        a3: u32,
+        a4: u32,
+        a5: u32,
+        a6: u32,
+        a7: u32,
+        out: *mut [u32; 6],
+    );
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
+}
+
+/// a2..a7 after a call: `Ok([a3..a7])`, or the kernel's error (a2).
+#[inline]
+fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
+    match Error::check(regs[0]) {
+        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
+        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
+    }
 }
 
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
-    let mut regs = [syscall as u32, args[0], args[1], args[2], args[3], args[4]];
-    // SAFETY: the stub reads and writes the six words of `regs`, a live
-    // local array; the kernel checks every argument.
-    unsafe { sotto_rt_syscall_regs(&mut regs) };
-    match Error::check(regs[0]) {
-        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
-        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
-    }
+    let mut out = core::mem::MaybeUninit::<[u32; 6]>::uninit();
+    // SAFETY: the arguments are registers, which the kernel checks; the
+    // stub writes all six words of `out`, a live local (no zeroing first:
+    // that would cost a `memset` call on every IPC).
+    let regs = unsafe {
+        sotto_rt_syscall_out(
+            syscall as u32,
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            out.as_mut_ptr(),
+        );
+        out.assume_init()
+    };
+    results(&regs)
 }
 
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
@@ -40,10 +66,7 @@ pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5
     // array, and writes back its first six; the kernel checks every
     // argument.
     unsafe { sotto_rt_syscall_regs7(&mut regs) };
-    match Error::check(regs[0]) {
-        Ok(()) => Ok([regs[1], regs[2], regs[3], regs[4], regs[5]]),
-        Err(error) => Err(error.unwrap_or(Error::BadArgument)),
-    }
+    results(&regs)
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.

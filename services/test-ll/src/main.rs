@@ -548,7 +548,10 @@ fn faulting_client() {
 
 /// Benchmark: four tasks on every tick for 50 ticks. The first handler
 /// of each tick records its phase within the tick (CCOUNT % 10,000, one
-/// tick at 1 kHz); each later one the counts since the previous handler.
+/// tick at 1 kHz), unwrapped around the first tick's phase: handlers that
+/// straddle the end of the period (some at 9,990, some at 10) average to
+/// 10,000, not 5,000. Each later handler records the counts since the
+/// previous one.
 fn bench() {
     let scheduler = connect();
     let tasks: [Task<'_>; 4] =

@@ -15,6 +15,10 @@
 //!   must hold the thread's own value or zero (the fast path does not
 //!   keep caller-saved state), never the other side's. THREADPTR and
 //!   EXPSTATE must be the thread's own.
+//! - 5, yields: as 3 and 4 with `Yield` between two services of one
+//!   priority (LITBASE off, so the entry's express yield is taken once the
+//!   slice alarm is armed): every register holds the thread's own value
+//!   or zero after each yield, never the other's.
 //! - 2, atomics: adds 1 to a shared counter 1000 × `arg >> 8 & 0xFFFF` times
 //!   with compare-and-swap (a wide window between `wsr scompare1` and
 //!   `s32c1i`, so preemption lands inside it), then, once every one of
@@ -46,6 +50,7 @@ fn main(arg: u32) {
         2 => atomics(((arg >> 8) & 0xFFFF) * 1000, arg >> 24),
         3 => ipc(arg >> 8, true),
         4 => ipc(arg >> 8, false),
+        5 => yields(arg >> 8),
         _ => println!("no such check"),
     }
 }
@@ -96,30 +101,38 @@ fn registers(seed: u32) {
 /// The endpoint both IPC sides hold (tests/isolation.toml).
 const ENDPOINT: u32 = 2;
 
+/// Round `round` of an exchange: write the pattern (LITBASE off: the fast
+/// paths' condition), make system call `call` on `slot`, and count the
+/// registers that came back the thread's own, zero (`cleared`), or
+/// anything else (`leaks`, reported).
+fn exchange(seed: u32, round: u32, call: Syscall, slot: u32, leaks: &mut u32, cleared: &mut u32) {
+    let mut values = pattern(seed, round);
+    values[8] = 0;
+    let (seen, status) = fault::swap_state(&values, call as u32, slot);
+    if status != 0 {
+        println!("FAIL: round {round}: status {status}");
+    }
+    for (index, ((name, wrote), read)) in STATE_NAMES.iter().zip(values).zip(seen).enumerate() {
+        // THREADPTR (1) and EXPSTATE (9) always survive.
+        let kept_only = index == 1 || index == 9;
+        let fine = read == wrote || (read == 0 && !kept_only);
+        if !fine && *leaks < 10 {
+            println!("LEAK: round {round}: {name} was {wrote:#010x}, now {read:#010x}");
+        }
+        *leaks += u32::from(!fine);
+        *cleared += u32::from(read != wrote && fine);
+    }
+}
+
 fn ipc(seed: u32, server: bool) {
     let (mut leaks, mut cleared) = (0, 0);
     for round in 0..ROUNDS {
-        let mut values = pattern(seed, round);
-        values[8] = 0; // LITBASE off: the fast path's condition
         let call = match (server, round) {
             (true, 0) => Syscall::Recv,
             (true, _) => Syscall::ReplyRecv,
             (false, _) => Syscall::Call,
         };
-        let (seen, status) = fault::swap_state(&values, call as u32, ENDPOINT);
-        if status != 0 {
-            println!("FAIL: round {round}: status {status}");
-        }
-        for (index, ((name, wrote), read)) in STATE_NAMES.iter().zip(values).zip(seen).enumerate() {
-            // THREADPTR (1) and EXPSTATE (9) always survive.
-            let kept_only = index == 1 || index == 9;
-            let fine = read == wrote || (read == 0 && !kept_only);
-            if !fine && leaks < 10 {
-                println!("LEAK: round {round}: {name} was {wrote:#010x}, now {read:#010x}");
-            }
-            leaks += u32::from(!fine);
-            cleared += u32::from(read != wrote && fine);
-        }
+        exchange(seed, round, call, ENDPOINT, &mut leaks, &mut cleared);
     }
     if server {
         let _ = sotto_rt::ipc::reply(&sotto_rt::ipc::Message {
@@ -129,6 +142,14 @@ fn ipc(seed: u32, server: bool) {
         });
     }
     println!("ipc: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
+}
+
+fn yields(seed: u32) {
+    let (mut leaks, mut cleared) = (0, 0);
+    for round in 0..ROUNDS {
+        exchange(seed, round, Syscall::Yield, 0, &mut leaks, &mut cleared);
+    }
+    println!("yields: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
 }
 
 fn atomics(times: u32, services: u32) {

@@ -28,14 +28,7 @@ mod raw {
             l2_pin: u32,
         );
         pub fn sotto_tlb_flush_autorefill();
-        pub fn sotto_switch_space(
-            ptevaddr: u32,
-            rasid: u32,
-            l1_pte: u32,
-            l1_pin: u32,
-            l2_pte: u32,
-            l2_pin: u32,
-        );
+        pub fn sotto_switch_space(space: *const [u32; 8]);
         pub fn sotto_enter_user(frame: *mut crate::trap::TrapFrame) -> !;
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;
@@ -188,14 +181,16 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     }
 }
 
-/// Make another address space current: its window, its ASIDs, and its L1
-/// and the kernel's L2 pinned in its window. `ptevaddr`..`l2_pin` come from
-/// tables built like the boot tables (kernel regions shared).
-pub fn switch_space(ptevaddr: u32, rasid: u32, l1_pte: u32, l1_pin: u32, l2_pte: u32, l2_pin: u32) {
+/// Make another address space current: its window, its ASIDs, and its L1,
+/// the kernel's L2 and its stack region's L2 wired in its window. `space`
+/// (`fastpath::ThreadEntry::space`) comes from tables built like the boot
+/// tables (kernel regions shared).
+pub fn switch_space(space: &[u32; 8]) {
     // SAFETY: every address space maps the kernel exactly as the boot
     // tables do (shared L2 tables), so the code and stack in use stay
-    // mapped across the switch; the assembly touches no memory meanwhile.
-    unsafe { raw::sotto_switch_space(ptevaddr, rasid, l1_pte, l1_pin, l2_pte, l2_pin) }
+    // mapped across the switch; the assembly reads `space` before it
+    // touches the MMU and no memory meanwhile.
+    unsafe { raw::sotto_switch_space(space) }
 }
 
 /// Restore `frame` (a user thread's) and return to user mode.

@@ -138,14 +138,24 @@ sotto_mmu_enable:
   ret
 
   .text
-# Switch to another address space: a2 = PTEVADDR, a3 = RASID, a4/a5 = PTE
-# and way-7 address of its L1 pin, a6/a7 = PTE and way-8 address of the
-# kernel L2 pin in its window. No TLB flush: entries are tagged by ASID and
-# every space has its own window. Registers only, in one aligned block, so
-# no fetch or load happens while the window and its pins disagree.
+# Switch to another address space: a2 points at its eight words (see
+# `fastpath::ThreadEntry::space`): PTEVADDR, RASID, then PTE and wired-way
+# address of its L1 pin (way 7), of the kernel L2 pin (way 8) and of the L2
+# page of its stack region (way 9) in its window. No TLB flush: entries are
+# tagged by ASID and every space has its own window. Registers only, in
+# one aligned block, so no fetch or load happens while the window and its
+# pins disagree.
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
+  l32i a3, a2, 4
+  l32i a4, a2, 8
+  l32i a5, a2, 12
+  l32i a6, a2, 16
+  l32i a7, a2, 20
+  l32i a8, a2, 24
+  l32i a9, a2, 28
+  l32i a2, a2, 0
   j 1f
   .balign 32
 1:
@@ -153,6 +163,7 @@ sotto_switch_space:
   WSR_SR 3, SR_RASID
   wdtlb a4, a5
   wdtlb a6, a7
+  wdtlb a8, a9
   dsync
   isync
   ret

@@ -68,14 +68,19 @@
   .endm
 
 # Store what a call0 call keeps of the caller of a light system call, into
-# its frame \f: a0 (in EXCSAVE1), a1 (in MISC0), PC past the `syscall`, PS,
+# its frame \f: a0 (in EXCSAVE1), a1 (in MISC0, or live in a1 with
+# a1_live), PC past the `syscall`, PS,
 # a12..a15, and the thread-owned THREADPTR and EXPSTATE. \t is a scratch
 # register, \t_number its number.
-  .macro SAVE_CALL_KEPT f, t, t_number
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0
   rsr \t, excsave1
   s32i \t, \f, 0+FRAME_A0
+  .if \a1_live
+  s32i a1, \f, 0+FRAME_A1
+  .else
   RSR_SR \t_number, SR_MISC0
   s32i \t, \f, 0+FRAME_A1
+  .endif
   rsr \t, epc1
   addi \t, \t, 3
   s32i \t, \f, 0+FRAME_PC
@@ -116,13 +121,93 @@
 # thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
 # LCOUNT and LITBASE are written zero (they are, on this path), so even a
 # full restore of this frame cannot start a stale loop.
-  .macro SAVE_IPC_CALLER f, t, t_number
-  SAVE_CALL_KEPT \f, \t, \t_number
+  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
   movi \t, 0
   s32i \t, \f, 0+FRAME_LCOUNT
   s32i \t, \f, 0+FRAME_LITBASE
+  .endm
+
+# Switch the MMU to the address space of thread \thread, whose
+# `sotto_threads` entry is at \entry, and note it (`sotto_active`,
+# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15, \t1
+# and \t2; the registers are written from registers only, in one aligned
+# block (as `sotto_switch_space`), so nothing is fetched or loaded while
+# the window and its pins disagree.
+  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
+  l32i a12, \entry, 0+THREAD_FAST_ROW
+  movi a13, sotto_fast_row
+  s32i a12, a13, 0
+  movi a13, sotto_active
+  s32i \thread, a13, 0
+  l32i a12, \entry, 0+THREAD_SPACE
+  l32i a13, \entry, 0+THREAD_SPACE+4
+  l32i a14, \entry, 0+THREAD_SPACE+8
+  l32i a15, \entry, 0+THREAD_SPACE+12
+  l32i \t1, \entry, 0+THREAD_SPACE+16
+  l32i \t2, \entry, 0+THREAD_SPACE+20
+  l32i \t3, \entry, 0+THREAD_SPACE+24
+  l32i \t4, \entry, 0+THREAD_SPACE+28
+  j 1f
+  .balign 32
+1:
+  WSR_SR 12, SR_PTEVADDR
+  WSR_SR 13, SR_RASID
+  wdtlb a14, a15
+  wdtlb \t1, \t2
+  wdtlb \t3, \t4
+  dsync
+  isync
+  .endm
+
+# Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
+# PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
+# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's;
+# LCOUNT is zero on the paths that use this). Clobbers a8 only.
+  .macro RESUME_IPC f
+  l32i a8, \f, 0+FRAME_PS
+  wsr a8, ps
+  rsync
+  l32i a8, \f, 0+FRAME_PC
+  wsr a8, epc1
+  l32i a8, \f, 0+FRAME_THREADPTR
+  wur a8, threadptr
+  l32i a8, \f, 0+FRAME_EXPSTATE
+  WUR_UR 8, UR_EXPSTATE
+  movi a8, 0
+  wsr a8, sar
+  wsr a8, lbeg
+  wsr a8, lend
+  wsr a8, scompare1
+  wsr a8, acclo
+  wsr a8, acchi
+  wsr a8, m0
+  wsr a8, m1
+  wsr a8, m2
+  wsr a8, m3
+  l32i a0, \f, 0+FRAME_A0
+  l32i a1, \f, 0+FRAME_A1
+  l32i a12, \f, 0+FRAME_A12
+  l32i a13, \f, 0+FRAME_A13
+  l32i a14, \f, 0+FRAME_A14
+  l32i a15, \f, 0+FRAME_A15
+  .endm
+
+# A thread's results a2..a7 from its frame at \f (register a\n, loaded
+# last), and a8..a11 zero.
+  .macro RESULTS_FROM f, n
+  .irp r, 2, 3, 4, 5, 6, 7
+  .if \r != \n
+  l32i a\r, \f, 0+FRAME_A\r
+  .endif
+  .endr
+  l32i \f, \f, 0+FRAME_A\n
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
   .endm
 
 # Return from a system call to the instruction after its `syscall`, with
@@ -318,15 +403,16 @@ _syscall_light:
   rsr a0, lcount
   bnez a0, 9f
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
-  RSR_SR 0, SR_LITBASE            # before the first `l32r` (the `movi` of a
-  bnez a0, 9f                     # symbol): the user's LITBASE would steer it
-  .if SYS_CYCLES != 6 || SYS_SEM_GIVE != 16 || SYS_NOTIFY_SIGNAL <= 6 || SYS_NOTIFY_SIGNAL >= 16
-  .error "fast system-call numbers moved: update the range checks below"
-  .endif
-  bltui a2, 6, 6f                 # below the fast ones (Yield...)
+  RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
+  bnez a0, 9f                     # l32r (movi of a symbol) below
+  addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
+  beqz a0, 20f
+  addi a0, a2, -SYS_REPLY_RECV
+  beqz a0, 30f
+  addi a0, a2, -SYS_YIELD
+  beqz a0, 40f
   movi a0, 0+SYS_SEM_GIVE
   beq a2, a0, 10f
-  bgeui a2, 16, 6f                # past them (Call, ReplyRecv...)
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
   movi a0, 0+SYS_CYCLES
@@ -335,18 +421,11 @@ _syscall_light:
   j 7f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
-# counts; the service is the row of Kernel::fast_caps the entry uses):
-# CCOUNT in a3, status 0. Without one, the light path answers.
-  .if CAP_SLOTS * 4 != 128
-  .error "a fast_caps row is no longer 128 bytes: update the srli below"
-  .endif
+# counts): CCOUNT in a3, status 0, a4 and the scratch registers used
+# wiped. Without one, the light path answers (MissingRight).
 14:
-  movi a9, sotto_fast_row
-  l32i a9, a9, 0
-  movi a10, sotto_fast_base
-  l32i a10, a10, 0
-  sub a9, a9, a10
-  srli a9, a9, 7                  # the running service
+  movi a9, sotto_active
+  l32i a9, a9, 0                  # the running thread: its service's bit
   movi a10, sotto_clock_holders
   l32i a10, a10, 0
   l32i a10, a10, 0
@@ -357,21 +436,16 @@ _syscall_light:
   movi a9, 0
   movi a10, 0
   RETURN_PAST_SYSCALL
-  .if FAST_GIVE != 1 || FAST_SIGNAL != 2
-  .error "fast operations moved: update the bbci below"
-  .endif
-# Give and signal through a slot whose fast word (Kernel::fast_caps, kept
-# by fastpath.rs) allows it, while nobody waits and, for a semaphore,
-# below its most: count up or OR the bits in, return 0. Anything else
-# goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
+
 10:
   bgeui a3, 0+CAP_SLOTS, 6b
   movi a9, sotto_fast_row
   l32i a9, a9, 0
-  addx4 a9, a3, a9
-  l32i a9, a9, 0                  # the slot's fast word
-  bbci a9, 0, 6b                  # FAST_GIVE (bit 0)
-  addi a9, a9, -FAST_GIVE         # the semaphore's fast words
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # the slot as the entry sees it
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_GIVE_BIT, 6b
+  l32i a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
   l32i a10, a9, 0+FAST_VALUE
@@ -384,10 +458,11 @@ _syscall_light:
   bgeui a3, 0+CAP_SLOTS, 6b
   movi a9, sotto_fast_row
   l32i a9, a9, 0
-  addx4 a9, a3, a9
-  l32i a9, a9, 0
-  bbci a9, 1, 6b                  # FAST_SIGNAL (bit 1)
-  addi a9, a9, -FAST_SIGNAL
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_SIGNAL_BIT, 6b
+  l32i a9, a9, 0+SLOT_OBJECT
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
   l32i a10, a9, 0+FAST_VALUE
@@ -402,6 +477,346 @@ _syscall_light:
 8:
   movi a3, 0
   RETURN_PAST_SYSCALL
+
+# The IPC express paths: `Call` and `ReplyRecv` done here, registers
+# only, when the light path's Rust (`Kernel::fast_call`,
+# `Kernel::fast_reply_recv`) would do the same: the same conditions, read
+# from the words Rust keeps for the entry (fast slots, the endpoint's
+# queues, the scheduler's kinds, `sotto_threads`), and the same effects.
+# They decline more often than Rust (a thread whose frame is not
+# KIND_IPC, a second parked receiver, a stale alarm): then the light path
+# takes the call as if the entry had not looked. Until the marked commit
+# point nothing is written but scratch registers; a2, a4 and a1 are
+# restored on the way out (28, 38).
+
+26:
+  j 7f
+
+# Call through slot a3 (CALL bit) with a plain message (a4) to an endpoint
+# whose oldest receiver S waits in a plain receive, holds RECEIVE on it,
+# is at least as urgent as the caller (else the full path's
+# PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
+# badge, a4 = its receive-slot field, a5..a7 the message; the caller
+# waits for the reply with what a call keeps in its frame.
+20:
+  movi a9, 0+MSG_PLAIN
+  bne a4, a9, 26b
+  bgeui a3, 0+CAP_SLOTS, 26b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # a9: the slot
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_CALL_BIT, 26b
+  l32i a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  beqz a11, 26b
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  add a11, a10, a11
+  l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
+  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
+  l16ui a4, a10, 0+EP_HOLDERS
+  bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a4, a2, 0+SCHED_ALARM
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
+  j 21f
+28:                               # (branches reach only 128 bytes)
+  RSR_SR 1, SR_MISC0
+  movi a2, 0+SYS_CALL
+  movi a4, 0+MSG_PLAIN
+  j 7f
+21:
+  l8ui a4, a2, 0+SCHED_CURRENT
+  add a4, a2, a4
+  l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
+  l8ui a1, a10, 0+EP_LEAST_URGENT
+  bltu a4, a1, 28b                # a less urgent holder: uphill
+  add a4, a2, a11
+  l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
+  movi a1, sotto_urgent_masks
+  addx4 a1, a4, a1
+  l32i a1, a1, 0                  # (2 << priority) - 1
+  l32i a4, a2, 0+SCHED_READY_MASK
+  and a4, a4, a1
+  bnez a4, 28b                    # one at least as urgent is ready
+  movi a0, sotto_threads
+  slli a4, a11, 0+THREAD_SHIFT
+  add a0, a0, a4                  # a0: S's thread entry
+  l32i a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
+  l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
+  bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
+  l32i a1, a4, 0+FRAME_KIND
+  bnei a1, 0+KIND_IPC, 28b
+  # Commit. The receiver leaves the queue.
+  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  addi a1, a1, 1
+  extui a1, a1, 0, 0+MAX_THREADS_BITS
+  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a1, a1, -1
+  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  l32i a10, a9, 0+SLOT_BADGE      # a10: the badge
+  l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
+  add a1, a2, a3                  # C blocks, S runs
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a1, 0+SCHED_KIND
+  add a1, a2, a11
+  movi a9, 0+KIND_RUNNING
+  s8i a9, a1, 0+SCHED_KIND
+  s8i a11, a2, 0+SCHED_CURRENT
+  s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
+  movi a9, 0+WAIT_NONE
+  s8i a9, a4, 0+SERVICE_WAIT
+  movi a2, sotto_current_frame
+  l32i a1, a2, 0                  # a1: C's frame (its service)
+  s32i a4, a2, 0
+  movi a9, 0+WAIT_REPLY           # C waits for S's reply
+  s8i a9, a1, 0+SERVICE_WAIT
+  s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  SAVE_IPC_CALLER a1, a9, 9
+  movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
+  s32i a9, a1, 0+FRAME_A4
+  SWITCH_SPACE a0, a11, a1, a2, a3, a9
+  l32i a9, a4, 0+FRAME_A4         # S's receive-slot field
+  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  slli a9, a9, 0+RECV_SLOT_SHIFT
+  mov a3, a10
+  mov a2, a4
+  RESUME_IPC a2
+  mov a4, a9
+  movi a2, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  rfe
+
+36:
+  j 7f
+
+# ReplyRecv through slot a3 (RECEIVE bit) with a plain info (a4, perhaps
+# asking to hear of a dropped reply): the reply goes to the caller C this
+# thread S owes one, S parks as the endpoint's only receiver (no caller
+# queued), and C runs if it would anyway: C gets a2 = 0, a3 = its
+# receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
+# the reply.
+30:
+  movi a9, 0+MSG_REPLY_DROPPED
+  or a10, a4, a9
+  bne a10, a9, 36b
+  bgeui a3, 0+CAP_SLOTS, 36b
+  movi a9, sotto_fast_row
+  l32i a9, a9, 0
+  slli a10, a3, 0+SLOT_SHIFT
+  add a9, a9, a10                 # a9: the slot
+  l32i a10, a9, 0+SLOT_OPS
+  bbci a10, 0+FAST_RECEIVE_BIT, 36b
+  l32i a10, a9, 0+SLOT_OBJECT     # the endpoint
+  l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
+  bnez a11, 36b                    # a caller queued: the receive takes it
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  bnez a11, 36b
+  movi a11, sotto_current_frame
+  l32i a11, a11, 0                # a11: S's frame (its service)
+  s32i a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
+  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
+  l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
+  .if MAX_THREADS_BITS != 4
+  .error "MAX_THREADS moved: update the bgeui below"
+  .endif
+  bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
+  movi a2, sotto_threads
+  slli a1, a0, 0+THREAD_SHIFT
+  add a2, a2, a1
+  l32i a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
+  l8ui a4, a1, 0+SERVICE_WAIT
+  bnei a4, 0+WAIT_REPLY, 38f
+  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  movi a2, sotto_active
+  l32i a2, a2, 0                  # S (its space is the active one)
+  bne a4, a2, 38f                 # C waits for S's reply
+  j 31f
+38:                               # (branches reach only 128 bytes)
+  RSR_SR 1, SR_MISC0
+  movi a2, 0+SYS_REPLY_RECV
+  movi a4, sotto_current_frame
+  l32i a4, a4, 0
+  l32i a4, a4, 0+FRAME_A4
+  j 7f
+31:
+  l32i a4, a1, 0+FRAME_KIND
+  bnei a4, 0+KIND_IPC, 38b
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a4, a2, 0+SCHED_ALARM
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
+  add a4, a2, a0
+  l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
+  movi a10, sotto_urgent_masks
+  addx4 a10, a4, a10
+  l32i a10, a10, 0
+  l32i a4, a2, 0+SCHED_READY_MASK
+  and a4, a4, a10
+  bnez a4, 38b
+  # Commit. S parks on the endpoint.
+  l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
+  l32i a10, a9, 0+SLOT_OBJECT
+  l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  add a4, a10, a4
+  s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
+  movi a4, 1
+  s8i a4, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  movi a4, -1                     # NO_THREAD (16 bits)
+  s16i a4, a11, 0+SERVICE_REPLY
+  movi a4, 0+WAIT_RECEIVER
+  s8i a4, a11, 0+SERVICE_WAIT
+  l32i a4, a9, 0+SLOT_ID
+  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  add a4, a2, a3                  # S blocks, C runs
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a4, 0+SCHED_KIND
+  add a4, a2, a0
+  movi a9, 0+KIND_RUNNING
+  s8i a9, a4, 0+SCHED_KIND
+  s8i a0, a2, 0+SCHED_CURRENT
+  movi a9, 0+WAIT_NONE
+  s8i a9, a1, 0+SERVICE_WAIT
+  movi a2, sotto_current_frame
+  s32i a1, a2, 0
+  SAVE_IPC_CALLER a11, a9, 9
+  movi a4, 0                      # CCOUNT for a clock holder
+  movi a9, sotto_clock_holders
+  l32i a9, a9, 0
+  l32i a9, a9, 0
+  bbc a9, a0, 1f
+  rsr a4, ccount
+1:
+  movi a2, sotto_threads
+  slli a3, a0, 0+THREAD_SHIFT
+  add a2, a2, a3                  # C's thread entry
+  SWITCH_SPACE a2, a0, a3, a9, a10, a11
+  l32i a3, a1, 0+FRAME_A4         # C's receive-slot field
+  extui a3, a3, 0+RECV_SLOT_SHIFT, 8
+  slli a3, a3, 0+RECV_SLOT_SHIFT
+  mov a2, a1
+  RESUME_IPC a2
+  movi a2, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  rfe
+
+# Give and signal through a slot whose fast word (Kernel::fast_caps, kept
+# by fastpath.rs) allows it, while nobody waits and, for a semaphore,
+# below its most: count up or OR the bits in, return 0. Anything else
+# goes to the light path with a2..a8 intact (scratch: a0, a9..a11).
+# Yield when the light path's `Scheduler::rotate` would switch and the
+# alarm is armed for a time slice only (so none is set again): the caller
+# goes to the back of its queue, the most urgent ready thread runs. Like a
+# call, a yield keeps only what a call keeps (`sotto_abi::syscall`): the
+# caller's frame is KIND_IPC, with results 0. a3..a11 are scratch (a
+# yield has no arguments); a2 is restored on the way out (48).
+48:
+  movi a2, 0+SYS_YIELD
+  j 7f
+40:
+  movi a2, sotto_sched
+  l32i a2, a2, 0                  # a2: the scheduler
+  l8ui a3, a2, 0+SCHED_ALARM
+  bnei a3, 0+SCHED_ALARM_SLICE_ONLY, 48b
+  l8ui a4, a2, 0+SCHED_CURRENT    # a4: the caller C
+  add a5, a2, a4
+  l8ui a5, a5, 0+SCHED_PRIORITY   # a5: its priority p
+  movi a6, sotto_urgent_masks
+  addx4 a6, a5, a6
+  l32i a6, a6, 0
+  l32i a7, a2, 0+SCHED_READY_MASK # a7: the ready mask
+  and a6, a6, a7
+  beqz a6, 47f                    # none at least as urgent: C goes on
+  # Commit. N, the head of the most urgent queue q, leaves it.
+  movi a6, sotto_lowest_bit
+  add a6, a6, a7
+  l8ui a6, a6, 0                  # a6: q
+  add a8, a2, a6
+  l8ui a9, a8, 0+SCHED_HEAD       # a9: N
+  add a10, a2, a9
+  l8ui a11, a10, 0+SCHED_NEXT
+  s8i a11, a8, 0+SCHED_HEAD
+  bbci a11, 7, 1f                 # NONE (255): q is empty now
+  s8i a11, a8, 0+SCHED_TAIL
+  movi a3, sotto_urgent_masks
+  addx4 a3, a6, a3
+  l32i a3, a3, 0
+  srli a8, a3, 1
+  xor a3, a3, a8                  # 1 << q
+  xor a7, a7, a3
+1:                                # C goes to the back of queue p
+  add a8, a2, a4
+  movi a3, -1
+  s8i a3, a8, 0+SCHED_NEXT
+  movi a3, 0+KIND_READY
+  s8i a3, a8, 0+SCHED_KIND
+  add a10, a2, a5
+  l8ui a11, a10, 0+SCHED_TAIL
+  s8i a4, a10, 0+SCHED_TAIL
+  bbsi a11, 7, 2f
+  add a11, a2, a11
+  s8i a4, a11, 0+SCHED_NEXT
+  j 3f
+2:
+  s8i a4, a10, 0+SCHED_HEAD
+3:
+  movi a3, sotto_urgent_masks
+  addx4 a3, a5, a3
+  l32i a3, a3, 0
+  srli a8, a3, 1
+  xor a3, a3, a8                  # 1 << p
+  or a7, a7, a3
+  s32i a7, a2, 0+SCHED_READY_MASK
+  add a8, a2, a9                  # N runs
+  movi a3, 0+KIND_RUNNING
+  s8i a3, a8, 0+SCHED_KIND
+  s8i a9, a2, 0+SCHED_CURRENT
+  movi a2, sotto_current_frame
+  l32i a3, a2, 0                  # a3: C's frame
+  movi a5, 0                      # its results: 0
+  s32i a5, a3, 0+FRAME_A2
+  s32i a5, a3, 0+FRAME_A3
+  s32i a5, a3, 0+FRAME_A4
+  s32i a5, a3, 0+FRAME_A5
+  s32i a5, a3, 0+FRAME_A6
+  s32i a5, a3, 0+FRAME_A7
+  SAVE_IPC_CALLER a3, a5, 5, 1    # (a1 is still the caller's)
+  movi a4, sotto_threads
+  slli a5, a9, 0+THREAD_SHIFT
+  add a4, a4, a5                  # a4: N's thread entry
+  l32i a3, a4, 0+THREAD_SERVICE   # a3: N's frame
+  s32i a3, a2, 0
+  SWITCH_SPACE a4, a9, a5, a6, a7, a8
+  l32i a4, a3, 0+FRAME_KIND
+  beqz a4, 49f                    # KIND_FULL: every register from the frame
+  RESUME_IPC a3
+  RESULTS_FROM a3, 3
+  rfe
+47:                               # C goes on: status 0, value 0
+  movi a2, 0
+  movi a3, 0
+  movi a4, 0
+  movi a5, 0
+  movi a6, 0
+  movi a7, 0
+  movi a8, 0
+  movi a9, 0
+  movi a10, 0
+  movi a11, 0
+  RETURN_PAST_SYSCALL
+49:
+  mov a1, a3
+  j _restore_frame
+
 7:
   WSR_SR 1, SR_MISC0
   movi a1, sotto_light_a8         # the seventh argument
@@ -428,16 +843,7 @@ _syscall_light:
   l32i a5, a4, 0
   bne a3, a5, 4f
                                   # the caller again, results in its frame
-  l32i a2, a5, 0+FRAME_A2
-  l32i a3, a5, 0+FRAME_A3
-  l32i a4, a5, 0+FRAME_A4
-  l32i a6, a5, 0+FRAME_A6
-  l32i a7, a5, 0+FRAME_A7
-  l32i a5, a5, 0+FRAME_A5
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  RESULTS_FROM a5, 5
   RSR_SR 1, SR_MISC0
   RETURN_PAST_SYSCALL
 4:                                # another thread: save the caller
