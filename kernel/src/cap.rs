@@ -196,6 +196,9 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         Ok(cap)
     }
 
+    // Out of line: a scan of every slot, compiled on its own it keeps its
+    // loop in registers whatever the caller has live.
+    #[inline(never)]
     fn reparent(&mut self, old: CapRef, new: Option<CapRef>) {
         for space in self.slots.iter_mut() {
             for cap in space.iter_mut().flatten() {

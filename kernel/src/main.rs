@@ -6,6 +6,9 @@
 
 #![no_std]
 #![no_main]
+// Cold code (boot, loading, reports) is compiled for size, the rest for
+// speed (`size_only` below).
+#![feature(optimize_attribute)]
 
 mod boot;
 #[cfg(feature = "self-test")]
@@ -446,35 +449,18 @@ extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
     arch::exit(ExitCode::UnexpectedVector)
 }
 
-/// LLVM lowers traps (`unreachable`, failed bounds checks in some paths) to
-/// a call to `abort`.
+/// A kernel panic (a bug: nothing a service does may cause one) or an
+/// LLVM trap (`unreachable`). The kernel is built with the immediate-abort
+/// panic strategy (xtask's `KERNEL_RUSTFLAGS`): a failed bounds check or
+/// `unwrap` calls `abort` (arch/xtensa/asm/cpu.S) at once, which passes
+/// the address of that call; `addr2line -e` the kernel ELF names its line.
+/// No message is formatted: that would link `core::fmt` into the kernel.
 #[unsafe(no_mangle)]
-extern "C" fn abort() -> ! {
-    kprintln!("ABORT (LLVM trap)");
-    arch::exit(ExitCode::Abort)
-}
-
-/// A kernel panic (a bug: nothing a service does may cause one): where,
-/// and the message when it is plain text. A formatted message is not
-/// shown: formatting it would link `core::fmt` into the kernel.
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let message = info
-        .message()
-        .as_str()
-        .unwrap_or("(formatted message not shown)");
-    match info.location() {
-        Some(at) => kprintln!(
-            "PANIC: panicked at ",
-            at.file(),
-            ":",
-            at.line(),
-            ":",
-            at.column(),
-            ": ",
-            message
-        ),
-        None => kprintln!("PANIC: ", message),
-    }
+extern "C" fn sotto_abort(pc: u32) -> ! {
+    kprintln!(
+        "PANIC: kernel panic or trap at PC=",
+        Piece::Hex(pc),
+        " (addr2line -e the kernel ELF names the line)"
+    );
     arch::exit(ExitCode::KernelPanic)
 }

@@ -5,6 +5,7 @@
 //! in its fuzzers (`soak`). For the Xtensa
 //! build it also runs as its own rustc wrapper and linker (see [`wrapper`]).
 
+mod asm_rewrite;
 mod bench;
 #[cfg(test)]
 mod fixtures;

@@ -487,6 +487,10 @@ pub fn link_image(
         "libsotto_arch.a",
     )?;
     let mut cargo = xtensa_cargo(paths, verbose)?;
+    // A kernel panic is a bug to find by its address (`abort` reports
+    // it), not a formatted message: with this strategy `core` calls
+    // `abort` where it would panic, and no formatting code is linked in.
+    cargo.env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS.join("\x1f"));
     cargo.args([
         "-p",
         "sotto-kernel",
@@ -511,6 +515,10 @@ pub fn link_image(
         sink: crate::run::sink_service(&system.file.services),
     })
 }
+
+/// Extra rustc flags of every crate of the kernel build (services keep
+/// their panic messages: they are built without them).
+const KERNEL_RUSTFLAGS: [&str; 2] = ["-Zunstable-options", "-Cpanic=immediate-abort"];
 
 /// Mnemonics the kernel must not contain. Its light system-call path runs
 /// Rust with PS.EXCM set and the caller's special registers in place: a

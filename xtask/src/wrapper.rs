@@ -17,6 +17,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+use crate::asm_rewrite;
 use crate::toolchain::{CPU_FEATURES, LD, LLVM_AR, LLVM_MC, run_tool};
 
 /// Environment variable naming the role of this executable.
@@ -151,6 +152,17 @@ pub fn assemble(source: &Path, object: &Path, include_dirs: &[&Path]) -> Result<
     run_tool(&mut command, &format!("assembling {}", source.display()))
 }
 
+/// Assemble rustc's assembly of a crate after [`asm_rewrite`]'s size
+/// rewrites (the rewritten text is kept next to it, `.direct.s`).
+fn assemble_rust(assembly: &Path, object: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(assembly)
+        .with_context(|| format!("reading {}", assembly.display()))?;
+    let rewritten = assembly.with_extension("direct.s");
+    std::fs::write(&rewritten, asm_rewrite::rewrite(&text))
+        .with_context(|| format!("writing {}", rewritten.display()))?;
+    assemble(&rewritten, object, &[])
+}
+
 fn swap_rlib_object(out_dir: &Path, stem: &str) -> Result<()> {
     let assembly = out_dir.join(format!("{stem}.s"));
     let object = out_dir.join(format!("{stem}.mc.o"));
@@ -158,7 +170,7 @@ fn swap_rlib_object(out_dir: &Path, stem: &str) -> Result<()> {
     if !assembly.exists() {
         bail!("rustc wrote no assembly at {}", assembly.display());
     }
-    assemble(&assembly, &object, &[])?;
+    assemble_rust(&assembly, &object)?;
     let listing = Command::new(LLVM_AR)
         .arg("t")
         .arg(&rlib)
@@ -253,7 +265,7 @@ fn reassembled_object(object: &Path) -> Result<String> {
         return Ok(object.display().to_string());
     }
     let replacement = dir.join(format!("{stem}.mc.o"));
-    assemble(&assembly, &replacement, &[])?;
+    assemble_rust(&assembly, &replacement)?;
     Ok(replacement.display().to_string())
 }
 

@@ -60,6 +60,15 @@ sotto_read_rasid:
   RSR_SR 2, SR_RASID
   ret
 
+# A kernel panic or an LLVM trap: the kernel is built with the
+# immediate-abort panic strategy, so both call `abort`. It hands Rust the
+# address of that call (a0 = the return address, 3 bytes on).
+  .global abort
+  .balign 4
+abort:
+  addi a2, a0, -3
+  j sotto_abort
+
 # Wait for an interrupt with every level-1 interrupt unmasked; the handler
 # runs, then interrupts are masked again before returning to Rust.
   .global sotto_wait_for_interrupt

@@ -381,14 +381,18 @@ _user_trap:
   ENTER_KERNEL_PS a3
   call0 sotto_user_trap           # fn(frame) -> frame of the thread to run
   # fall through with a2 = that frame
-
-# Run the thread whose frame is at a2 (in the current address space).
-  .global sotto_enter_user
-sotto_enter_user:
+_enter_user:
   movi a3, sotto_current_frame
   s32i a2, a3, 0
   mov a1, a2
   j _restore_frame
+
+# Run the thread whose frame is at a2 (in the current address space). Rust
+# calls it with `call0`, which needs an aligned target.
+  .global sotto_enter_user
+  .balign 4
+sotto_enter_user:
+  j _enter_user
 
 # The light system-call entry, from the user vector: the user's a0 in
 # EXCSAVE1, every other register the user's, PS.EXCM set. While LITBASE is
@@ -868,7 +872,7 @@ _syscall_light:
   movi a0, 0
   ENTER_KERNEL_PS a2
   call0 sotto_idle                # -> a2 = the frame to run
-  j sotto_enter_user
+  j _enter_user
 
 # Resume the frame at a3 saved by an IPC fast path (KIND_IPC): what it
 # holds comes back, the caller-saved special registers come back zero

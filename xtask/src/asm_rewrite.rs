@@ -1,0 +1,453 @@
+//! Two size rewrites of the assembly LLVM's Xtensa backend prints, applied
+//! before llvm-mc assembles it (see [`crate::wrapper`]).
+//!
+//! 1. Direct calls. The backend always calls through a register: the
+//!    callee's address from the literal pool (`l32r a8, .LCPIn_m`), then
+//!    `callx0 a8`: 6 bytes of code, a 4-byte literal and one instruction
+//!    more than `call0 callee` (3 bytes, reaching ±512 KiB: every image is
+//!    far smaller). GNU ld would relax such pairs itself, but only where
+//!    GNU as marked them; llvm-mc does not. So the pair is rewritten here,
+//!    only where that is equivalent: both in one basic block, the address
+//!    register a scratch one that is no argument (a8..a11: a call clobbers
+//!    it anyway), and not read or written in between.
+//! 2. Shared literals. LLVM gives every use its own literal, even in one
+//!    function. Literals of equal value are merged into one, in a section
+//!    of its own. Every literal of an image lies before all its code (the
+//!    linker scripts), within `l32r` reach, so any of them serves.
+//!
+//! 3. Stack pointer moves. The backend moves the stack pointer through a8
+//!    (`addi a8, a1, -N` then `or a1, a8, a8`; large frames: `movi a8, N`,
+//!    `add a8, a1, a8`, `or a1, a8, a8`): in every prologue and epilogue
+//!    one instruction more than `addi a1, a1, -N`. Where nothing reads a8
+//!    before it is written again (or the function returns or calls), the
+//!    move is done on a1 directly.
+//!
+//! A literal no longer loaded is dropped. Nothing else changes.
+
+use std::collections::HashMap;
+
+/// The rewritten assembly of one crate.
+pub fn rewrite(text: &str) -> String {
+    let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
+    let literals = literal_values(text);
+    direct_calls(&mut lines, &literals);
+    stack_moves(&mut lines);
+    drop_unused_literals(&mut lines);
+    let shared = merge_literals(&mut lines);
+    let mut out = String::with_capacity(text.len());
+    for line in &lines {
+        match line {
+            Line::Keep(text) => out.push_str(text),
+            Line::Changed(text) => out.push_str(text),
+            Line::Gone => continue,
+        }
+        out.push('\n');
+    }
+    out.push_str(&shared);
+    out
+}
+
+enum Line<'a> {
+    Keep(&'a str),
+    Changed(String),
+    Gone,
+}
+
+impl Line<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Line::Keep(text) => text,
+            Line::Changed(text) => text,
+            Line::Gone => "",
+        }
+    }
+}
+
+/// `.literal LABEL, VALUE` -> (label, value).
+fn literal_definition(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim().strip_prefix(".literal")?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let (label, value) = rest.split_once(',')?;
+    Some((label.trim(), value.trim()))
+}
+
+fn literal_values(text: &str) -> HashMap<&str, &str> {
+    text.lines().filter_map(literal_definition).collect()
+}
+
+/// Mnemonic and operands of an instruction line; `None` for labels,
+/// directives, comments and blank lines.
+fn instruction(line: &str) -> Option<(&str, Vec<&str>)> {
+    let line = line.split('#').next().unwrap_or_default().trim();
+    if line.is_empty() || line.starts_with('.') || line.ends_with(':') {
+        return None;
+    }
+    let (mnemonic, operands) = line
+        .split_once([' ', '\t'])
+        .map_or((line, ""), |(m, o)| (m, o.trim()));
+    let operands = operands
+        .split(',')
+        .map(str::trim)
+        .filter(|op| !op.is_empty())
+        .collect();
+    Some((mnemonic, operands))
+}
+
+/// The number of an address register operand (`a8` -> 8).
+fn register(operand: &str) -> Option<usize> {
+    operand.strip_prefix('a')?.parse().ok().filter(|n| *n < 16)
+}
+
+/// Whether control may leave the straight line here (branches, jumps,
+/// calls, returns, loops, exceptions): the end of a basic block.
+fn transfers_control(mnemonic: &str) -> bool {
+    let mnemonic = mnemonic.trim_end_matches(".n");
+    mnemonic.starts_with(['b', 'j'])
+        || mnemonic.starts_with("call")
+        || mnemonic.starts_with("ret")
+        || mnemonic.starts_with("loop")
+        || mnemonic.starts_with("rf")
+        || matches!(mnemonic, "syscall" | "ill" | "waiti")
+}
+
+/// A plain symbol (a function), not a number or an expression.
+fn is_symbol(value: &str) -> bool {
+    value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
+}
+
+/// Scratch registers that carry no argument: a call clobbers them.
+const CALL_REGISTERS: std::ops::RangeInclusive<usize> = 8..=11;
+
+fn direct_calls(lines: &mut [Line], literals: &HashMap<&str, &str>) {
+    // Per register: the `l32r` that loaded a symbol into it in this block.
+    let mut loaded: [Option<(usize, String)>; 16] = Default::default();
+    for index in 0..lines.len() {
+        let Some((mnemonic, operands)) = instruction(lines[index].text()) else {
+            // Labels start a block; directives may switch sections.
+            let text = lines[index].text().trim();
+            if !text.is_empty() && !text.starts_with('#') {
+                loaded = Default::default();
+            }
+            continue;
+        };
+        let target = operands.first().and_then(|op| register(op));
+        if mnemonic == "callx0"
+            && let Some(reg) = target
+            && let Some((load, symbol)) = loaded[reg].take()
+        {
+            lines[load] = Line::Gone;
+            lines[index] = Line::Changed(format!("\tcall0\t{symbol}"));
+            loaded = Default::default();
+            continue;
+        }
+        if transfers_control(mnemonic) {
+            loaded = Default::default();
+            continue;
+        }
+        // Any mention of a register (read or write) ends what we know of it.
+        for operand in &operands {
+            if let Some(reg) = register(operand) {
+                loaded[reg] = None;
+            }
+        }
+        if mnemonic == "l32r"
+            && let [dest, label] = operands[..]
+            && let Some(reg) = register(dest)
+            && CALL_REGISTERS.contains(&reg)
+            && let Some(value) = literals.get(label)
+            && is_symbol(value)
+        {
+            loaded[reg] = Some((index, (*value).to_owned()));
+        }
+    }
+}
+
+/// Instructions that write their first operand and read only the others.
+const WRITES_FIRST: [&str; 44] = [
+    "l32i", "l32r", "l8ui", "l16ui", "l16si", "movi", "mov", "addi", "addmi", "add", "sub", "or",
+    "and", "xor", "extui", "slli", "srli", "srai", "sll", "srl", "sra", "mull", "neg", "abs",
+    "addx2", "addx4", "addx8", "subx2", "subx4", "subx8", "min", "max", "minu", "maxu", "sext",
+    "nsa", "nsau", "rsr", "quou", "quos", "remu", "rems", "mul16u", "mul16s",
+];
+
+/// Whether a8 is dead after line `from`: written before any read, or the
+/// function returns or calls (a8 is no argument and a call clobbers it).
+/// Unsure (a branch, a label, an unknown use): no.
+fn a8_dead_after(lines: &[Line], from: usize) -> bool {
+    for line in &lines[from + 1..] {
+        let Some((mnemonic, operands)) = instruction(line.text()) else {
+            let text = line.text().trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            return false;
+        };
+        let mnemonic = mnemonic.trim_end_matches(".n");
+        let mentions = |ops: &[&str]| ops.iter().any(|op| register(op) == Some(8));
+        if mnemonic == "ret" {
+            return true;
+        }
+        if mnemonic.starts_with("call") {
+            return !mentions(&operands);
+        }
+        if WRITES_FIRST.contains(&mnemonic)
+            && operands.first().and_then(|op| register(op)) == Some(8)
+        {
+            return !mentions(&operands[1..]);
+        }
+        if mentions(&operands) || transfers_control(mnemonic) {
+            return false;
+        }
+    }
+    false
+}
+
+fn stack_moves(lines: &mut [Line]) {
+    for index in 1..lines.len() {
+        let Some(("or", operands)) = instruction(lines[index].text()) else {
+            continue;
+        };
+        if operands != ["a1", "a8", "a8"] {
+            continue;
+        }
+        let Some((mnemonic, ops)) = instruction(lines[index - 1].text()) else {
+            continue;
+        };
+        let replacement = match (mnemonic, &ops[..]) {
+            ("addi", ["a8", "a1", imm]) => format!("\taddi\ta1, a1, {imm}"),
+            ("add", ["a8", "a1", "a8"]) => "\tadd\ta1, a1, a8".to_owned(),
+            _ => continue,
+        };
+        if a8_dead_after(lines, index) {
+            lines[index - 1] = Line::Changed(replacement);
+            lines[index] = Line::Gone;
+        }
+    }
+}
+
+/// Literals of equal value, loaded from more than one place, become one
+/// literal in a section of its own: so the linker's garbage collection
+/// still drops every literal (and what it names) no kept code loads. (A
+/// literal kept in the pool of its first function would keep that whole
+/// pool, and every function it names, alive.) Returns the new sections.
+fn merge_literals(lines: &mut [Line]) -> String {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for line in lines.iter() {
+        if let Some((_, value)) = literal_definition(line.text()) {
+            *count.entry(value.to_owned()).or_default() += 1;
+        }
+    }
+    let mut shared: HashMap<String, String> = HashMap::new();
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut sections = String::new();
+    for line in lines.iter_mut() {
+        let Some((label, value)) = literal_definition(line.text()) else {
+            continue;
+        };
+        if count[value] < 2 {
+            continue;
+        }
+        let next = shared.len();
+        let name = shared.entry(value.to_owned()).or_insert_with(|| {
+            sections.push_str(&format!(
+                "\t.section\t.literal.sotto_shared.{next},\"a\",@progbits\n\t.p2align\t2\n.Lsotto_shared_{next}:\n\t.long\t{value}\n"
+            ));
+            format!(".Lsotto_shared_{next}")
+        });
+        renamed.insert(label.to_owned(), name.clone());
+        *line = Line::Gone;
+    }
+    for line in lines.iter_mut() {
+        let Some(("l32r", operands)) = instruction(line.text()) else {
+            continue;
+        };
+        if let [dest, label] = operands[..]
+            && let Some(kept) = renamed.get(label)
+        {
+            *line = Line::Changed(format!("\tl32r\t{dest}, {kept}"));
+        }
+    }
+    sections
+}
+
+fn drop_unused_literals(lines: &mut [Line]) {
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for line in lines.iter() {
+        if literal_definition(line.text()).is_some() {
+            continue;
+        }
+        if let Some((_, operands)) = instruction(line.text()) {
+            used.extend(operands.iter().map(|op| (*op).to_owned()));
+        } else {
+            // A directive may name a literal too (`.word .LCPI0_0`).
+            used.extend(
+                line.text()
+                    .split([' ', '\t', ','])
+                    .map(|word| word.trim().to_owned()),
+            );
+        }
+    }
+    for line in lines.iter_mut() {
+        if let Some((label, _)) = literal_definition(line.text())
+            && !used.contains(label)
+        {
+            *line = Line::Gone;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite;
+
+    const BEFORE: &str = "\t.literal_position
+\t.literal .LCPI0_0, callee
+\t.literal .LCPI0_1, other
+\t.literal .LCPI0_2, callee
+\t.literal .LCPI0_3, DATA
+\t.literal .LCPI0_4, 65535
+\t.section\t.text.f,\"ax\",@progbits
+f:
+\tl32r\ta8, .LCPI0_0
+\tor\ta2, a13, a13
+\tcallx0\ta8
+\tl32r\ta8, .LCPI0_2
+\tcallx0\ta8
+\tl32r\ta2, .LCPI0_3
+\tl32r\ta3, .LCPI0_4
+\tret
+\t.literal_position
+\t.literal .LCPI1_0, DATA
+\t.literal .LCPI1_1, 65535
+\t.section\t.text.g,\"ax\",@progbits
+g:
+\tl32r\ta2, .LCPI1_0
+\tl32r\ta3, .LCPI1_1
+\tret
+";
+
+    #[test]
+    fn calls_become_direct_and_literals_are_shared() {
+        let after = rewrite(BEFORE);
+        assert_eq!(
+            after,
+            "\t.literal_position
+\t.section\t.text.f,\"ax\",@progbits
+f:
+\tor\ta2, a13, a13
+\tcall0\tcallee
+\tcall0\tcallee
+\tl32r\ta2, .Lsotto_shared_0
+\tl32r\ta3, .Lsotto_shared_1
+\tret
+\t.literal_position
+\t.section\t.text.g,\"ax\",@progbits
+g:
+\tl32r\ta2, .Lsotto_shared_0
+\tl32r\ta3, .Lsotto_shared_1
+\tret
+\t.section\t.literal.sotto_shared.0,\"a\",@progbits
+\t.p2align\t2
+.Lsotto_shared_0:
+\t.long\tDATA
+\t.section\t.literal.sotto_shared.1,\"a\",@progbits
+\t.p2align\t2
+.Lsotto_shared_1:
+\t.long\t65535
+"
+        );
+    }
+
+    #[test]
+    fn calls_stay_indirect_where_the_register_matters() {
+        let text = "\t.literal .LCPI0_0, callee
+f:
+\tl32r\ta8, .LCPI0_0
+\tor\ta2, a8, a8
+\tcallx0\ta8
+\tl32r\ta9, .LCPI0_0
+\tbeqz\ta2, .LBB0_1
+\tcallx0\ta9
+\tl32r\ta10, .LCPI0_0
+.LBB0_1:
+\tcallx0\ta10
+\tl32r\ta2, .LCPI0_0
+\tcallx0\ta2
+\tl32r\ta12, .LCPI0_0
+\tcallx0\ta12
+\tl32r\ta8, .LCPI0_0
+\tl32i\ta8, a8, 0
+\tcallx0\ta8
+";
+        assert_eq!(rewrite(text), text);
+    }
+
+    #[test]
+    fn numbers_are_not_called() {
+        let text = "\t.literal .LCPI0_0, 4096
+f:
+\tl32r\ta8, .LCPI0_0
+\tcallx0\ta8
+";
+        assert_eq!(rewrite(text), text);
+    }
+
+    #[test]
+    fn the_stack_pointer_moves_directly_where_a8_is_dead() {
+        let text = "f:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta0, a1, 12
+\tl32i\ta8, a2, 0
+\tmovi\ta8, 192
+\tadd\ta8, a1, a8
+\tor\ta1, a8, a8
+\tret
+g:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta8, a1, 12
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\tbeqz\ta2, .LBB0_1
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+.LBB0_1:
+\taddi\ta8, a1, 16
+\tor\ta1, a8, a8
+\tmovnez\ta8, a2, a3
+";
+        assert_eq!(
+            rewrite(text),
+            "f:
+\taddi\ta1, a1, -16
+\ts32i\ta0, a1, 12
+\tl32i\ta8, a2, 0
+\tmovi\ta8, 192
+\tadd\ta1, a1, a8
+\tret
+g:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta8, a1, 12
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\tbeqz\ta2, .LBB0_1
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+.LBB0_1:
+\taddi\ta8, a1, 16
+\tor\ta1, a8, a8
+\tmovnez\ta8, a2, a3
+"
+        );
+    }
+}
