@@ -1617,6 +1617,12 @@ pub const fn ipc_buffer_va() -> u32 {
 /// rest of the product is split in base-1000 digits so no part overflows.
 fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     const MILLION: u32 = 1_000_000;
+    // A tick of whole microseconds (any rate dividing 1 MHz, 1 kHz among
+    // them): one division, no 64-bit multiply (a library call here, on the
+    // path of every timed call).
+    if hz != 0 && MILLION % hz == 0 {
+        return u64::from(micros.div_ceil(MILLION / hz));
+    }
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
@@ -1656,6 +1662,13 @@ mod tests {
                     exact(micros, hz),
                     "{micros} us at {hz} Hz"
                 );
+            }
+        }
+        // Every rate with a whole number of microseconds per tick (its
+        // own shortcut).
+        for hz in (1..=1_000_000).filter(|hz| 1_000_000 % hz == 0) {
+            for micros in values {
+                assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
             }
         }
         proptest::proptest!(|(micros: u32, hz: u32)| {
