@@ -1620,7 +1620,7 @@ fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     // A tick of whole microseconds (any rate dividing 1 MHz, 1 kHz among
     // them): one division, no 64-bit multiply (a library call here, on the
     // path of every timed call).
-    if hz != 0 && MILLION % hz == 0 {
+    if MILLION.is_multiple_of(hz) {
         return u64::from(micros.div_ceil(MILLION / hz));
     }
     let (secs, rest) = (micros / MILLION, micros % MILLION);
@@ -1666,7 +1666,7 @@ mod tests {
         }
         // Every rate with a whole number of microseconds per tick (its
         // own shortcut).
-        for hz in (1..=1_000_000).filter(|hz| 1_000_000 % hz == 0) {
+        for hz in (1..=1_000_000u32).filter(|hz| 1_000_000u32.is_multiple_of(*hz)) {
             for micros in values {
                 assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
             }
