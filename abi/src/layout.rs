@@ -17,10 +17,18 @@ pub const KERNEL_BASE: u32 = 0x0010_0000;
 /// The page holding the MMU switch-over code, outside the kernel's first
 /// megabyte (which the switch-over pins in the ITLB).
 pub const TRAMPOLINE_BASE: u32 = 0x0020_0000;
+/// The kernel's stacks, data and bss: a megabyte of their own, mapped at
+/// boot by one wired 1 MiB DTLB entry (way 4, ring 0, read-write), so the
+/// kernel's data accesses never take a TLB refill nor evict a service's
+/// entries, while its code and read-only data keep their page-table
+/// protection. The stacks come first: the unmapped guard page under the
+/// boot stack is the page below this megabyte.
+pub const KERNEL_DATA_BASE: u32 = 0x0030_0000;
 /// Of the kernel's first megabyte (from [`KERNEL_BASE`] to
-/// [`TRAMPOLINE_BASE`]), what is kept for the kernel itself: code, data,
-/// the boot configuration and manifest, stacks (about 211 KiB in December
-/// 2026). The integration tests check a built kernel stays within it.
+/// [`TRAMPOLINE_BASE`]), what is kept for the kernel itself: code,
+/// read-only data, the boot configuration and manifest (its data and
+/// stacks are in [`KERNEL_DATA_BASE`]'s megabyte). The integration tests
+/// check a built kernel stays within it.
 pub const KERNEL_OWN_RESERVE: u32 = 256 << 10;
 /// What the rest of the first megabyte holds: the services' code and data
 /// and the memory objects' initial contents, packed into the kernel image.

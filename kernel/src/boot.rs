@@ -39,7 +39,7 @@ unsafe extern "C" {
     static _data_end: u8;
     static _stack_guard: u8;
     static _boot_stack_bottom: u8;
-    static _kernel_end: u8;
+    static _stacks_end: u8;
     static _trampoline_start: u8;
     static _trampoline_end: u8;
 }
@@ -74,7 +74,7 @@ impl KernelLayout {
                 rodata: (address(&_rodata_start), up(address(&_rodata_end))),
                 data: (address(&_data_start), address(&_data_end)),
                 stack_guard: address(&_stack_guard),
-                stacks: (address(&_boot_stack_bottom), address(&_kernel_end)),
+                stacks: (address(&_boot_stack_bottom), address(&_stacks_end)),
                 trampoline: (address(&_trampoline_start), address(&_trampoline_end)),
             }
         }
@@ -150,13 +150,13 @@ pub fn page_tables() -> PageTables<'static> {
         Piece::Hex(layout.text.1),
         " RX, rodata ..",
         Piece::Hex(layout.rodata.1),
-        " R, data ..",
-        Piece::Hex(layout.data.1),
-        " RW, guard ",
+        " R, guard ",
         Piece::Hex(layout.stack_guard),
         ", stacks ..",
         Piece::Hex(layout.stacks.1),
-        " RW (ring 0, write-back)"
+        ", data ..",
+        Piece::Hex(layout.data.1),
+        " RW (ring 0, write-back; stacks and data wired in DTLB way 4)"
     );
     tables
 }

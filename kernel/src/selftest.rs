@@ -2,7 +2,7 @@
 //! image each by the integration tests: the page tables as the hardware
 //! sees them, and faults the kernel provokes on itself.
 
-use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
+use sotto_abi::layout::{KERNEL_BASE, KERNEL_DATA_BASE, PAGE_SIZE};
 use sotto_abi::{ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa::{self as arch, KERNEL_RASID};
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Pte};
@@ -83,8 +83,13 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::raw_load(va);
         match arch::probe_dtlb(va) {
             Some(entry) => {
+                let page = if access == Access::ReadWrite {
+                    KERNEL_DATA_BASE
+                } else {
+                    va
+                };
                 checks.check(
-                    entry.pte.pa() == va,
+                    entry.pte.pa() == page,
                     format_args!("{name} DTLB PPN {:#x}", entry.pte.pa()),
                 );
                 checks.check(
@@ -99,9 +104,12 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
                     entry.asid == 1,
                     format_args!("{name} DTLB ASID {} (ring 0 is ASID 1)", entry.asid),
                 );
+                // Stacks and data sit under the wired 1 MiB entry (way 4);
+                // text and rodata are refilled page by page.
+                let wired = access == Access::ReadWrite;
                 checks.check(
-                    entry.way < 4,
-                    format_args!("{name} refilled into way {}", entry.way),
+                    if wired { entry.way == 4 } else { entry.way < 4 },
+                    format_args!("{name} in DTLB way {}", entry.way),
                 );
             }
             None => checks.check(
@@ -181,12 +189,10 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::raw_store(va + 4 * i as u32, 0x5077_0000 + i as u32);
     }
     // Evict by touching every kernel page, then read the values back.
-    let mut page = layout.text.0;
-    while page < layout.stacks.1 {
-        if page < layout.stack_guard || page >= layout.stacks.0 {
+    for (start, end) in [layout.text, layout.rodata, layout.stacks, layout.data] {
+        for page in (start..end).step_by(PAGE_SIZE as usize) {
             arch::raw_load(page);
         }
-        page += PAGE_SIZE;
     }
     for (i, va) in SCRATCH_PAGES.into_iter().enumerate() {
         let value = arch::raw_load(va + 4 * i as u32);

@@ -277,6 +277,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ),
         ("PS_UM_BIT", ps::UM.trailing_zeros()),
         ("KERNEL_BASE", KERNEL_BASE),
+        ("KERNEL_DATA_BASE", sotto_abi::layout::KERNEL_DATA_BASE),
         ("PAGE_SIZE", PAGE_SIZE),
         ("ATOMCTL_VALUE", 0x29),
     ]

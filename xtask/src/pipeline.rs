@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use sotto_abi::layout::{
-    BOOT_CONFIG_SECTION, KERNEL_BASE, KERNEL_LIMIT, L32R_REACH, PAGE_SIZE, TRAMPOLINE_BASE,
-    USER_IMAGE_LIMIT, USER_TEXT_BASE,
+    BOOT_CONFIG_SECTION, KERNEL_BASE, KERNEL_DATA_BASE, KERNEL_LIMIT, L32R_REACH, PAGE_SIZE,
+    TRAMPOLINE_BASE, USER_IMAGE_LIMIT, USER_TEXT_BASE,
 };
 use sotto_abi::manifest::{MANIFEST_SECTION, MAX_SEGMENTS, SERVICES_SECTION, Segment, SegmentKind};
 use sotto_abi::{BootConfig, Manifest};
@@ -116,17 +116,19 @@ SECTIONS
   }}
   _rodata_end = .;
   . = ALIGN({PAGE_SIZE:#x});
-  _data_start = .;
-  .data : {{ *(.data .data.*) }}
-  .bss (NOLOAD) : ALIGN(16) {{
-    _bss_start = .;
-    *(.bss .bss.*) *(COMMON)
-    . = ALIGN(16);
-    _bss_end = .;
+  _kernel_code_end = .;
+  ASSERT(_kernel_code_end <= {TRAMPOLINE_BASE:#x}, "the kernel's code and read-only data must fit in its first megabyte, below the trampoline")
+  . = {TRAMPOLINE_BASE:#x};
+  .trampoline : {{
+    _trampoline_start = .;
+    KEEP(*(.trampoline.text))
+    . = ALIGN({PAGE_SIZE:#x});
+    _trampoline_end = .;
   }}
-  . = ALIGN({PAGE_SIZE:#x});
-  _data_end = .;
-  /* An unmapped guard page under the kernel stack. */
+  /* Stacks, data and bss: their own megabyte, wired in the DTLB at boot.
+     The stacks first, so the unmapped guard page under the boot stack is
+     the page below the megabyte, outside the wired entry. */
+  . = {KERNEL_DATA_BASE:#x} - {PAGE_SIZE:#x};
   .stack (NOLOAD) : {{
     _stack_guard = .;
     . += {PAGE_SIZE:#x};
@@ -138,16 +140,21 @@ SECTIONS
     . += 0x800;
     _emergency_stack_top = .;
     . = ALIGN({PAGE_SIZE:#x});
+    _stacks_end = .;
   }}
+  _data_start = .;
+  .data : {{ *(.data .data.*) }}
+  .bss (NOLOAD) : ALIGN(16) {{
+    _bss_start = .;
+    *(.bss .bss.*) *(COMMON)
+    . = ALIGN(16);
+    _bss_end = .;
+  }}
+  . = ALIGN({PAGE_SIZE:#x});
+  _data_end = .;
   _kernel_end = .;
-  ASSERT(_kernel_end <= {TRAMPOLINE_BASE:#x}, "the kernel must fit in its first megabyte, below the trampoline")
-  . = {TRAMPOLINE_BASE:#x};
-  .trampoline : {{
-    _trampoline_start = .;
-    KEEP(*(.trampoline.text))
-    . = ALIGN({PAGE_SIZE:#x});
-    _trampoline_end = .;
-  }}
+  ASSERT(_kernel_end <= {KERNEL_DATA_BASE:#x} + 0x100000, "the kernel's stacks and data must fit in their megabyte")
+  ASSERT({KERNEL_DATA_BASE:#x} + 0x100000 <= {KERNEL_LIMIT:#x}, "the kernel's data megabyte must end below KERNEL_LIMIT")
   ASSERT(_trampoline_end <= {KERNEL_LIMIT:#x}, "the trampoline must end below KERNEL_LIMIT")
   ASSERT(_text_end - _text_start <= {L32R_REACH:#x}, "kernel text exceeds l32r reach")
   /DISCARD/ : {{ *(.eh_frame) *(.eh_frame_hdr) *(.note.*) }}

@@ -95,6 +95,10 @@ _idle_resume:
 # PTEVADDR, a3 = RASID, a4/a5 = PTE and way-7 address of the L1 pin, a6/a7 =
 # PTE and way-8 address of the kernel's L2 pin.
 #
+# The kernel's stacks, data and bss (KERNEL_DATA_BASE's megabyte) get one
+# wired 1 MiB DTLB entry (way 4, ring 0, RW): its data accesses never
+# refill, so they never evict a service's TLB entries.
+#
 # Kernel instruction fetches then go through one wired 1 MiB ITLB entry
 # (way 4, ring 0, RX) over the kernel's megabyte, as Zephyr does: the
 # vectors never miss in the ITLB. That matters beyond speed: QEMU writes
@@ -130,6 +134,15 @@ sotto_mmu_enable:
   isync
   witlb a10, a11                  # fetches here hit way 6 only
   isync
+  .if KERNEL_DATA_BASE != 0x300000
+  .error "the trampoline builds KERNEL_DATA_BASE by hand: update it"
+  .endif
+  movi a4, 3
+  slli a4, a4, 20                 # KERNEL_DATA_BASE: the data megabyte
+  addi a5, a4, 4                 # way 4
+  addi a4, a4, 6                 # PTE: ring 0, RW write-back
+  wdtlb a4, a5
+  dsync
   iitlb a9                        # from here they refill from the tables
   isync
   movi a10, 1
