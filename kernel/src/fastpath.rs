@@ -245,6 +245,7 @@ impl<H: Hardware> Kernel<H> {
             Some(Syscall::NotifySignal) => self.notify_signal(thread, args[0], args[1]),
             Some(Syscall::NotifyWait) => self.notify_wait(thread, args[0], true),
             Some(Syscall::NotifyPoll) => self.notify_wait(thread, args[0], false),
+            Some(Syscall::Cycles) => self.cycles(thread),
             Some(Syscall::Yield) => {
                 return match self.sched.rotate() {
                     None => Light::Return(0, 0),
@@ -260,16 +261,12 @@ impl<H: Hardware> Kernel<H> {
             },
             Some(Syscall::CallTimeout) => {
                 // a8 (`args[5]`): the limit, as the full handler reads it.
-                let until = match args[5] {
-                    u32::MAX => None,
-                    micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
-                };
+                let until = self.deadline_after_us(args[5]);
                 match self.fast_call(thread, args, until) {
                     Some(light) => return light,
                     None => return self.hand_to_full_path(thread, number, args),
                 }
             }
-
             Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
                 Some(light) => return light,
                 None => return self.hand_to_full_path(thread, number, args),

@@ -446,6 +446,18 @@ impl<H: Hardware> Kernel<H> {
         ticks_for_us(micros, self.tick_hz)
     }
 
+    /// The tick a wait of `micros` microseconds ends at (`u32::MAX`: no
+    /// limit), at least one tick from now. Out of line: the light path's
+    /// timed call takes it with a scalar argument, so every light call's
+    /// prologue stays small (and the full path needs only one copy).
+    #[inline(never)]
+    pub(crate) fn deadline_after_us(&mut self, micros: u32) -> Option<u64> {
+        match micros {
+            u32::MAX => None,
+            micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
+        }
+    }
+
     /// Write results into a thread's frame.
     pub(crate) fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         let frame = &mut self.services[thread].frame;
@@ -614,10 +626,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::MemInfo => self.mem_info(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
-                let until = match self.services[thread].frame.a[8] {
-                    u32::MAX => None,
-                    micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
-                };
+                let until = self.deadline_after_us(self.services[thread].frame.a[8]);
                 self.ipc_call(thread, args, until)
             }
             Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
@@ -953,10 +962,7 @@ impl<H: Hardware> Kernel<H> {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
-        let until = match timeout_us {
-            u32::MAX => None,
-            micros => Some(self.now() + self.ticks_for_us(micros).max(1)),
-        };
+        let until = self.deadline_after_us(timeout_us);
         let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
             return err(Error::WrongKind);
         };
@@ -1513,22 +1519,37 @@ impl<H: Hardware> Kernel<H> {
     /// Only what is due is looked at: the cost does not grow with the
     /// number of objects or threads.
     pub fn tick(&mut self, now: u64) {
-        self.ticks = self.ticks.max(now);
-        while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
-            if timed_out {
-                self.leave_wait(thread);
-                self.set_result(thread, Err(Error::TimedOut));
+        if now > self.ticks {
+            self.ticks = now;
+        }
+        // One compare against the head of the timeout queue when nothing
+        // is due (the common case: a timer fired).
+        if self.sched.timeout_due(now) {
+            while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
+                if timed_out {
+                    self.leave_wait(thread);
+                    self.set_result(thread, Err(Error::TimedOut));
+                }
             }
         }
         self.sched.slice();
-        while let Some((index, _)) = self.timers.pop_due(now) {
+        while let Some((index, deadline)) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
             let Some(Object::Timer(timer)) = self.objects.get_mut(index) else {
+                self.timers.remove(index);
                 continue;
             };
             let expired = timer.expire(now);
             let target = timer.target;
-            if let Some(next) = timer.deadline() {
-                self.timers.insert(index, next);
+            // A periodic timer stays queued: its entry moves, mostly in
+            // place (it stays first).
+            match timer.deadline() {
+                Some(next) => self.timers.advance_head(next),
+                None => {
+                    self.timers.remove(index);
+                }
             }
             for _ in 0..expired {
                 match target {
@@ -1655,6 +1676,12 @@ pub const fn ipc_buffer_va() -> u32 {
 /// rest of the product is split in base-1000 digits so no part overflows.
 fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     const MILLION: u32 = 1_000_000;
+    // A tick of whole microseconds (any rate dividing 1 MHz, 1 kHz among
+    // them): one division, no 64-bit multiply (a library call here, on the
+    // path of every timed call).
+    if MILLION.is_multiple_of(hz) {
+        return u64::from(micros.div_ceil(MILLION / hz));
+    }
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
@@ -1694,6 +1721,13 @@ mod tests {
                     exact(micros, hz),
                     "{micros} us at {hz} Hz"
                 );
+            }
+        }
+        // Every rate with a whole number of microseconds per tick (its
+        // own shortcut).
+        for hz in (1..=1_000_000u32).filter(|hz| 1_000_000u32.is_multiple_of(*hz)) {
+            for micros in values {
+                assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
             }
         }
         proptest::proptest!(|(micros: u32, hz: u32)| {

@@ -21,13 +21,14 @@ use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
 use sotto_kernel::kprintln;
-use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target};
+use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
 ///
 /// Kernel code runs with every maskable interrupt masked except inside
-/// `wait_for_interrupt`, no `with` borrow is held across that call, and the
+/// `wait_for_interrupt` and `arch::idle`, no `with` borrow is held across
+/// either (idle never returns: its interrupt starts the stack over), and the
 /// trap handlers never nest, so two accesses to a `Global` never overlap on
 /// this single core.
 #[repr(transparent)]
@@ -112,17 +113,21 @@ const LATE_ALARM_CYCLES: u32 = 2;
 fn set_alarm() {
     let (due, slice) =
         services::KERNEL.with(|kernel| (kernel.next_due(), kernel.sched.slice_wanted()));
-    let next_boundary = CLOCK.with(|clock| {
+    let armed = CLOCK.with(|clock| {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
         let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
-        let target = alarm_target(now, due, clock.own, slice, pending);
-        let (mut compare, alarm) = if target <= now {
+        // In ticks after `now`, 32 bits (see `alarm_ahead`).
+        let ahead = alarm_ahead(now, due, clock.own, slice, pending);
+        let (mut compare, alarm) = if ahead == 0 {
             // Due already: its boundary passed in the kernel, and writing
             // CCOMPARE0 clears the interrupt it raised. Come back at once.
-            (arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES), target)
+            (
+                arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES),
+                late_alarm(now, due, clock.own, slice, pending),
+            )
         } else {
-            tick.compare_for(target)
+            tick.compare_ahead(ahead)
         };
         clock.alarm = alarm;
         arch::write_ccompare0(compare);
@@ -131,9 +136,22 @@ fn set_alarm() {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
         }
-        Some(alarm <= now + 1)
+        // At the next tick boundary (or at once): it slices.
+        Some((ahead <= 1, alarm))
     });
-    services::KERNEL.with(|kernel| kernel.sched.alarm_set(next_boundary.unwrap_or(false)));
+    services::KERNEL.with(|kernel| {
+        kernel.sched.alarm_set(
+            armed.is_some_and(|(slice, _)| slice),
+            armed.map(|(_, alarm)| alarm),
+        )
+    });
+}
+
+/// The tick a late alarm is for ([`alarm_target`]; rare, out of line).
+#[cold]
+#[inline(never)]
+fn late_alarm(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u64 {
+    alarm_target(now, due, own, slice, pending)
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):
@@ -233,27 +251,21 @@ pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    let (now, last, own) = CLOCK.with(|clock| {
+    // A tick not seen yet (64-bit compares spelled as branches: LLVM's
+    // branch-free selects for `max` cost more here), and whether the
+    // kernel's own deadline is due.
+    let due = CLOCK.with(|clock| {
         clock.interrupts += 1;
-        let now = clock
-            .tick
-            .as_mut()
-            .map_or(0, |tick| tick.now(arch::read_ccount()));
-        let last = clock.seen;
-        clock.seen = now.max(last);
-        (now, last, now >= clock.own)
+        let now = clock.tick.as_mut()?.now(arch::read_ccount());
+        if now <= clock.seen {
+            return None;
+        }
+        clock.seen = now;
+        Some((now, now >= clock.own))
     });
-    if now > last {
-        if own
-            && let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount))
-        {
-            kprintln!(
-                "first tick at ccount ",
-                at,
-                " (about ",
-                u64::from(at) * 100,
-                " instructions after reset)"
-            );
+    if let Some((now, own)) = due {
+        if own {
+            report_first_tick(now);
         }
         services::KERNEL.with(|kernel| kernel.tick(now));
         if own {
@@ -261,6 +273,21 @@ pub fn on_interrupts() {
         }
     }
     set_alarm();
+}
+
+/// The boot report's first tick, timed as it is seen (out of line: once).
+#[cold]
+#[inline(never)]
+fn report_first_tick(now: u64) {
+    if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
+        kprintln!(
+            "first tick at ccount ",
+            at,
+            " (about ",
+            u64::from(at) * 100,
+            " instructions after reset)"
+        );
+    }
 }
 
 /// The kernel's own deadlines at tick `now`: `tick N` reports, the end of

@@ -298,15 +298,22 @@ impl Timer {
     /// Expiries due at tick `now`. A periodic timer advances on its own
     /// grid (`deadline += period`), so it never drifts.
     pub fn expire(&mut self, now: u64) -> u32 {
-        let mut count = 0;
-        while let Some(deadline) = self.deadline {
-            if deadline > now {
-                break;
-            }
-            count += 1;
+        let Some(mut next) = self.deadline.filter(|deadline| *deadline <= now) else {
+            return 0;
+        };
+        if self.period == 0 {
+            self.deadline = None;
             self.fired += 1;
-            self.deadline = (self.period > 0).then(|| deadline + self.period);
+            return 1;
         }
+        // Mostly once: a loop, no 64-bit division (a builtin call here).
+        let mut count = 0;
+        while next <= now {
+            count += 1;
+            next += self.period;
+        }
+        self.fired += u64::from(count);
+        self.deadline = Some(next);
         count
     }
 }

@@ -98,6 +98,10 @@ pub struct Scheduler {
     /// woken earlier (its state no longer names that deadline) is skipped
     /// when it comes up.
     timeouts: DeadlineQueue<MAX_THREADS>,
+    /// The tick the alarm is set for (`u64::MAX`: not known): a deadline
+    /// at or after it needs no new alarm (that one comes first and sets
+    /// the next).
+    armed: u64,
 }
 
 /// How [`ThreadState`] is stored (`Scheduler::kind`).
@@ -173,6 +177,7 @@ impl Scheduler {
             current: NONE,
             timeouts: DeadlineQueue::new(),
             alarm: 0,
+            armed: u64::MAX,
         }
     }
 
@@ -268,19 +273,18 @@ impl Scheduler {
     pub fn sleep_current(&mut self, until: u64) {
         if let Some(id) = self.take_current() {
             self.set_state(id, ThreadState::Sleeping { until });
-            self.timeouts.insert(id, until);
-            if self.timeouts.take_changed() {
-                self.alarm |= ALARM_STALE;
-            }
+            self.queue_timeout(id, until);
         }
     }
 
-    /// `id` times out at tick `until` (out of line: the fast paths never
-    /// wait with a time limit).
+    /// `id` times out at tick `until`. The alarm is set again only for a
+    /// deadline before the one it is set for: a later one is found when
+    /// that alarm comes (out of line: most fast paths wait without a
+    /// time limit).
     #[inline(never)]
     fn queue_timeout(&mut self, id: ThreadId, until: u64) {
         self.timeouts.insert(id, until);
-        if self.timeouts.take_changed() {
+        if self.timeouts.take_changed() && until < self.armed {
             self.alarm |= ALARM_STALE;
         }
     }
@@ -290,10 +294,7 @@ impl Scheduler {
         if let Some(id) = self.take_current() {
             self.set_state(id, ThreadState::Blocked { until });
             if let Some(until) = until {
-                self.timeouts.insert(id, until);
-                if self.timeouts.take_changed() {
-                    self.alarm |= ALARM_STALE;
-                }
+                self.queue_timeout(id, until);
             }
         }
     }
@@ -304,9 +305,21 @@ impl Scheduler {
             self.state(id),
             ThreadState::Blocked { .. } | ThreadState::Sleeping { .. }
         ) {
+            if self.timeouts.is_queued(id) {
+                self.forget_timeout(id);
+            }
             self.set_state(id, ThreadState::Ready);
             self.enqueue(id);
         }
+    }
+
+    /// `id` no longer waits for its deadline: its entry leaves the queue
+    /// now, not when it comes up (a stale head would cost the tick that
+    /// finds it, or an interrupt for nothing). The alarm is not set again
+    /// for it: at worst it comes early and finds nothing due.
+    #[inline(never)]
+    fn forget_timeout(&mut self, id: ThreadId) {
+        self.timeouts.forget(id);
     }
 
     /// Take a ready thread out of its queue, keeping the others' order.
@@ -388,13 +401,16 @@ impl Scheduler {
     /// blocked until now, runs at once: the direct switch of an IPC fast
     /// path, valid where [`Self::would_run_next`] holds for `to`. No queue
     /// changes: neither thread is queued before or after.
-    #[inline]
+    #[inline(always)]
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
         if let Some(current) = self.current() {
             self.set_state(current, ThreadState::Blocked { until });
             if let Some(until) = until {
                 self.queue_timeout(current, until);
             }
+        }
+        if self.timeouts.is_queued(to) {
+            self.forget_timeout(to);
         }
         self.kind[to] = kind::RUNNING;
         self.current = to as u8;
@@ -469,9 +485,28 @@ impl Scheduler {
         }
     }
 
+    /// Whether a sleep or a wait timeout (or a stale entry) is due at
+    /// `now`: one compare against the head of the queue.
+    #[inline]
+    pub fn timeout_due(&self, now: u64) -> bool {
+        self.timeouts
+            .earliest()
+            .is_some_and(|deadline| deadline <= now)
+    }
+
     /// The earliest sleep end or wait timeout still pending (entries of
     /// threads woken earlier are dropped on the way).
+    #[inline]
     pub fn next_timeout(&mut self) -> Option<u64> {
+        if self.timeouts.is_empty() {
+            return None;
+        }
+        self.next_live_timeout()
+    }
+
+    /// [`Scheduler::next_timeout`] with entries queued.
+    #[inline(never)]
+    fn next_live_timeout(&mut self) -> Option<u64> {
         while let Some((id, deadline)) = self.timeouts.peek() {
             match self.state(id) {
                 ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) }
@@ -505,10 +540,12 @@ impl Scheduler {
         self.alarm |= ALARM_STALE;
     }
 
-    /// The alarm was set from the current deadlines; `slice_armed`: it
-    /// comes at the next tick boundary (which slices).
-    pub fn alarm_set(&mut self, slice_armed: bool) {
+    /// The alarm was set from the current deadlines, for tick `at`
+    /// (`None`: not known); `slice_armed`: it comes at the next tick
+    /// boundary (which slices).
+    pub fn alarm_set(&mut self, slice_armed: bool, at: Option<u64>) {
         self.alarm = if slice_armed { SLICE_ARMED } else { 0 };
+        self.armed = at.unwrap_or(u64::MAX);
     }
 
     /// Whether the alarm must be set again after a scheduling decision: a
@@ -771,7 +808,7 @@ mod tests {
         let b = s.add(2).unwrap();
         assert_eq!(s.schedule(), Some(a));
         assert!(s.alarm_wanted(), "b and a share the CPU: a slice");
-        s.alarm_set(true);
+        s.alarm_set(true, None);
         assert!(!s.alarm_wanted(), "the next boundary is armed");
         s.slice();
         assert_eq!(s.schedule(), Some(b));
@@ -779,11 +816,62 @@ mod tests {
         s.block_current(Some(9));
         assert_eq!(s.schedule(), Some(a));
         assert!(s.alarm_wanted(), "a new earliest deadline");
-        s.alarm_set(false);
+        s.alarm_set(false, None);
         assert!(!s.alarm_wanted(), "a alone: no slice");
         s.sleep_current(20);
         assert!(!s.alarm_wanted(), "a later deadline changes nothing");
         s.deadlines_changed();
         assert!(s.alarm_wanted());
+    }
+
+    #[test]
+    fn a_deadline_at_or_after_the_armed_alarm_needs_no_new_one() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(3).unwrap();
+        let c = s.add(4).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.alarm_set(false, Some(10));
+        s.block_current(Some(10));
+        assert!(!s.alarm_wanted(), "the alarm at 10 comes anyway");
+        assert_eq!(s.schedule(), Some(b));
+        s.sleep_current(12);
+        assert!(!s.alarm_wanted(), "later: found when the alarm at 10 comes");
+        assert_eq!(s.schedule(), Some(c));
+        s.block_current(Some(9));
+        assert!(s.alarm_wanted(), "earlier than the armed alarm");
+        s.alarm_set(false, None);
+        s.wake(a);
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(5));
+        assert!(s.alarm_wanted(), "no alarm known: any new earliest");
+    }
+
+    #[test]
+    fn a_thread_woken_before_its_deadline_leaves_the_timeout_queue() {
+        let mut s = Scheduler::new();
+        let a = s.add(2).unwrap();
+        let b = s.add(2).unwrap();
+        let c = s.add(3).unwrap();
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(5));
+        assert_eq!(s.schedule(), Some(b));
+        s.sleep_current(9);
+        assert_eq!(s.schedule(), Some(c));
+        assert_eq!(s.queued_timeout(a), Some(5));
+        s.wake(a);
+        assert_eq!(s.queued_timeout(a), None, "woken: its entry goes");
+        assert_eq!(s.next_timeout(), Some(9));
+        s.wake(b);
+        assert_eq!(s.queued_timeout(b), None, "a sleep cut short too");
+        assert_eq!(s.next_timeout(), None);
+        // The direct switch of a reply to a timed call.
+        assert_eq!(s.schedule(), Some(a));
+        s.hand_over(b, Some(20));
+        assert_eq!(s.queued_timeout(a), Some(20));
+        s.hand_over(a, None);
+        assert_eq!(s.queued_timeout(a), None, "replied to in time");
+        assert_eq!(s.state(a), ThreadState::Running);
+        assert_eq!(s.state(b), ThreadState::Blocked { until: None });
     }
 }

@@ -378,22 +378,22 @@ fn switch_to(thread: ThreadId) {
 
 /// Pick the next thread, idling until one is ready; switch to its address
 /// space and return its frame. Shuts the system down when every service
-/// has ended.
+/// has ended. Idling does not return here: the interrupt that ends it
+/// comes back through `sotto_idle_interrupt`, so nothing may be live on
+/// the caller's stack.
 pub fn next_frame() -> *mut TrapFrame {
-    loop {
-        let next = KERNEL.with(|kernel| kernel.sched.schedule());
-        // The earliest deadline or the need for a time slice may have
-        // changed: every path back to a thread or to idle passes here.
-        crate::timer_after_schedule();
-        if let Some(thread) = next {
-            switch_to(thread);
-            return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
-        }
-        if KERNEL.with(|kernel| kernel.sched.all_ended()) {
-            crate::shutdown_after_services();
-        }
-        arch::wait_for_interrupt();
+    let next = KERNEL.with(|kernel| kernel.sched.schedule());
+    // The earliest deadline or the need for a time slice may have
+    // changed: every path back to a thread or to idle passes here.
+    crate::timer_after_schedule();
+    if let Some(thread) = next {
+        switch_to(thread);
+        return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
     }
+    if KERNEL.with(|kernel| kernel.sched.all_ended()) {
+        crate::shutdown_after_services();
+    }
+    arch::idle()
 }
 
 /// One line per service still running, saying what it waits for.
@@ -558,6 +558,15 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
 /// interrupts open until one is, and return its frame.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_idle() -> *mut TrapFrame {
+    next_frame()
+}
+
+/// Called by `_kernel_exception` for an interrupt taken while idle
+/// ([`arch::idle`]), on the empty kernel stack, PS.EXCM clear and
+/// interrupts masked: handle it, return the frame of the thread to run.
+#[unsafe(no_mangle)]
+extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
+    crate::on_interrupts();
     next_frame()
 }
 

@@ -68,13 +68,13 @@ impl TickClock {
     /// before that: an early interrupt with nothing due, which keeps the
     /// count across counter wraps.
     pub fn compare_for(&self, tick: u64) -> (u32, u64) {
-        // In 32 bits where it can (64-bit compares cost a dozen
-        // instructions each on this core).
-        let ahead = match tick.checked_sub(self.tick) {
-            Some(ahead) if ahead >> 32 == 0 => (ahead as u32).clamp(1, self.most_ahead),
-            Some(_) => self.most_ahead,
-            None => 1,
-        };
+        self.compare_ahead(ticks_ahead(self.tick, tick))
+    }
+
+    /// [`TickClock::compare_for`] the tick `ahead` ticks after the current
+    /// one (0 counts as 1), in 32 bits.
+    pub fn compare_ahead(&self, ahead: u32) -> (u32, u64) {
+        let ahead = ahead.clamp(1, self.most_ahead);
         (
             self.tick_start
                 .wrapping_add(ahead.wrapping_mul(self.period)),
@@ -126,7 +126,9 @@ impl<const N: usize> DeadlineQueue<N> {
 
     /// Queue `slot` at `deadline` (after every entry due at or before it),
     /// replacing its earlier place if it had one. Walks past the earlier
-    /// deadlines only.
+    /// deadlines only. (Out of line: one copy per queue, not one per
+    /// caller.)
+    #[inline(never)]
     pub fn insert(&mut self, slot: usize, deadline: u64) {
         self.remove(slot);
         let mut prev = NIL;
@@ -152,13 +154,24 @@ impl<const N: usize> DeadlineQueue<N> {
 
     /// Take `slot` out; whether it was queued.
     pub fn remove(&mut self, slot: usize) -> bool {
+        self.unlink(slot, true)
+    }
+
+    /// [`DeadlineQueue::remove`], not counted as a change of the earliest
+    /// deadline: for an entry whose deadline no longer matters (an alarm
+    /// set for it finds nothing due).
+    pub fn forget(&mut self, slot: usize) -> bool {
+        self.unlink(slot, false)
+    }
+
+    fn unlink(&mut self, slot: usize, note_change: bool) -> bool {
         if slot >= N || !self.queued[slot] {
             return false;
         }
         let (prev, next) = (self.prev[slot], self.next[slot]);
         if prev == NIL {
             self.head = next;
-            self.changed = true;
+            self.changed |= note_change;
         } else {
             self.next[prev as usize] = next;
         }
@@ -174,9 +187,38 @@ impl<const N: usize> DeadlineQueue<N> {
         (self.head != NIL).then(|| (self.head as usize, self.deadline[self.head as usize]))
     }
 
+    /// Whether `slot` is queued.
+    #[inline]
+    pub fn is_queued(&self, slot: usize) -> bool {
+        slot < N && self.queued[slot]
+    }
+
+    /// Whether nothing is queued.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.head == NIL
+    }
+
     /// The earliest deadline.
     pub fn earliest(&self) -> Option<u64> {
         self.peek().map(|(_, deadline)| deadline)
+    }
+
+    /// Move the earliest entry to `deadline` (not before its current one):
+    /// in place when it stays first (FIFO: strictly before the next
+    /// entry), as a periodic timer's re-arm mostly does; else re-inserted.
+    pub fn advance_head(&mut self, deadline: u64) {
+        let head = self.head;
+        if head == NIL {
+            return;
+        }
+        let next = self.next[head as usize];
+        if next == NIL || self.deadline[next as usize] > deadline {
+            self.deadline[head as usize] = deadline;
+            self.changed = true;
+        } else {
+            self.insert(head as usize, deadline);
+        }
     }
 
     /// Take the earliest entry if it is due at `now`.
@@ -291,6 +333,30 @@ pub fn alarm_target(
     pending.map_or(target, |pending| pending.min(target))
 }
 
+/// How many ticks `tick` is after `now`: 0 if it is not, `u32::MAX` if it
+/// is that many or more (as good as never: no alarm is set that far).
+pub fn ticks_ahead(now: u64, tick: u64) -> u32 {
+    match tick.checked_sub(now) {
+        Some(ahead) if ahead >> 32 == 0 => ahead as u32,
+        Some(_) => u32::MAX,
+        None => 0,
+    }
+}
+
+/// [`alarm_target`] as ticks after `now` ([`ticks_ahead`]): one 64-bit
+/// subtraction per deadline, then 32-bit minimums (64-bit compares and
+/// selects cost a dozen instructions each on this core, and the alarm is
+/// set on every timer interrupt).
+pub fn alarm_ahead(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u32 {
+    let target = if slice {
+        1
+    } else {
+        let own = ticks_ahead(now, own);
+        due.map_or(own, |due| ticks_ahead(now, due).min(own))
+    };
+    pending.map_or(target, |pending| ticks_ahead(now, pending).min(target))
+}
+
 /// The earlier of two optional deadlines.
 pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
@@ -302,7 +368,9 @@ pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClockPlan, DeadlineQueue, TickClock, alarm_target, earliest};
+    use super::{
+        ClockPlan, DeadlineQueue, TickClock, alarm_ahead, alarm_target, earliest, ticks_ahead,
+    };
 
     #[test]
     fn the_alarm_goes_to_the_earliest_deadline_or_the_next_slice() {
@@ -377,6 +445,66 @@ mod tests {
         assert!(compare <= 1 << 31 && compare > (1 << 31) - 10_000);
         assert_eq!(compare % 10_000, 0, "on the grid");
         assert_eq!(u64::from(compare / 10_000), tick);
+    }
+
+    #[test]
+    fn the_alarm_ahead_is_the_alarm_target_in_ticks_after_now() {
+        const NONE: u64 = u64::MAX;
+        let ticks = [
+            0,
+            1,
+            9,
+            10,
+            11,
+            12,
+            15,
+            1000,
+            1 << 32,
+            (1 << 32) + 10,
+            NONE - 1,
+            NONE,
+        ];
+        for now in [0, 10, 12, (1 << 32) + 5] {
+            for due in ticks.iter().map(|&t| Some(t)).chain([None]) {
+                for own in ticks {
+                    for pending in ticks.iter().map(|&t| Some(t)).chain([None]) {
+                        for slice in [false, true] {
+                            let target = alarm_target(now, due, own, slice, pending);
+                            assert_eq!(
+                                alarm_ahead(now, due, own, slice, pending),
+                                ticks_ahead(now, target),
+                                "now {now} due {due:?} own {own} slice {slice} pending {pending:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(ticks_ahead(10, 9), 0);
+        assert_eq!(ticks_ahead(10, 10), 0);
+        assert_eq!(ticks_ahead(10, 11), 1);
+        assert_eq!(ticks_ahead(10, 10 + (1 << 32)), u32::MAX);
+    }
+
+    #[test]
+    fn the_head_advances_in_place_while_it_stays_first() {
+        let mut q = DeadlineQueue::<4>::new();
+        q.insert(0, 10);
+        q.insert(1, 20);
+        q.take_changed();
+        q.advance_head(15);
+        assert_eq!(order(&q), vec![(0, 15), (1, 20)]);
+        assert!(q.take_changed(), "the earliest deadline moved");
+        q.advance_head(20);
+        assert_eq!(order(&q), vec![(1, 20), (0, 20)], "FIFO: after its equal");
+        q.advance_head(30);
+        assert_eq!(order(&q), vec![(0, 20), (1, 30)]);
+        q.remove(0);
+        q.advance_head(40);
+        assert_eq!(order(&q), vec![(1, 40)], "alone: in place");
+        q.remove(1);
+        q.advance_head(50);
+        assert_eq!(order(&q), vec![], "empty: nothing");
     }
 
     fn order<const N: usize>(queue: &DeadlineQueue<N>) -> Vec<(usize, u64)> {

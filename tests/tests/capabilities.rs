@@ -113,7 +113,7 @@ fn a_service_allocates_on_its_granted_heap() {
 fn every_capability_misuse_gets_its_own_error() {
     let run = boot_services(&[Start::new("objects", 3)], 2000);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
-    all_pass(&run, "objects", 20);
+    all_pass(&run, "objects", 22);
     assert!(!run.console.contains("KERNEL"), "{}", run.console);
 }
 

@@ -482,7 +482,7 @@ fn yields_between_equals_are_express_once_the_slice_is_armed() {
     let yield_ = Syscall::Yield as u32;
     assert!(!k.express(yield_, [0; 6]), "no slice armed yet");
     assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(2));
-    k.sched.alarm_set(true);
+    k.sched.alarm_set(true, None);
     assert!(
         k.express(yield_, [0; 6]),
         "server-b is ready at client-a's priority"

@@ -115,11 +115,12 @@ fn main(role: u32) {
             sync::arm_ticks(TIMER, 1, 1).expect("arm");
             sync::wait(NOTE).expect("first wait");
             // One tick is 10,000 counts (1 kHz tick, 10 MHz CCOUNT).
-            let mut sum: u64 = 0;
+            let mut phases = sys::PhaseSum::new(10_000);
             for _ in 0..WAKES {
                 sync::wait(NOTE).expect("wait");
-                sum += u64::from(sys::cycles() % 10_000);
+                phases.add(sys::cycles());
             }
+            let sum = phases.sum;
             sync::cancel(TIMER).expect("cancel");
             println!("bench timer-wake: {WAKES} wakes, phase sum {sum}");
         }

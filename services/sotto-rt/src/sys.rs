@@ -182,3 +182,41 @@ pub fn ticks() -> u32 {
 pub fn tick_hz() -> u32 {
     call_regs(Syscall::Ticks, [0; 5]).map_or(1000, |regs| regs[1])
 }
+
+/// A sum of cycle-counter phases within a period (`CCOUNT % period`), for
+/// benchmarks that average how far past a grid point something runs.
+/// Each phase is unwrapped against the first one (the samples lie within
+/// half a period of each other), so samples on both sides of the period's
+/// wrap average correctly; each counts one period high, which keeps the
+/// sum positive (its reader takes the average modulo the period).
+///
+/// Without the unwrapping, a grid point just before the wrap (the LL
+/// bench's was at phase 9,965 of 10,000) splits the samples: some at
+/// 9,999, some at 0, and the average lands a whole tick off.
+pub struct PhaseSum {
+    period: u32,
+    first: Option<u32>,
+    /// The unwrapped phases, one period added to each.
+    pub sum: u64,
+}
+
+impl PhaseSum {
+    /// No samples; `period` in counts, below 2^31.
+    pub const fn new(period: u32) -> PhaseSum {
+        PhaseSum {
+            period,
+            first: None,
+            sum: 0,
+        }
+    }
+
+    /// Add the phase of counter value `ccount`.
+    pub fn add(&mut self, ccount: u32) {
+        let phase = ccount % self.period;
+        let first = *self.first.get_or_insert(phase);
+        let half = self.period / 2;
+        // phase - first, in [-half, period - half), plus half.
+        let from_first = (phase + self.period + half - first) % self.period;
+        self.sum += u64::from(first + self.period + from_first - half);
+    }
+}

@@ -559,19 +559,15 @@ fn bench() {
     for task in &tasks {
         task.schedule().expect("schedule");
     }
-    let (mut first_sum, mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64, 0u64);
+    let mut first = sys::PhaseSum::new(10_000);
+    let (mut first_n, mut next_sum, mut next_n) = (0u64, 0u64, 0u64);
     let mut last = 0u32;
     let mut last_tick = u32::MAX;
-    let mut reference = None;
     scheduler
         .serve(TASKS, |run| {
             let now = sys::cycles();
             if run.tick != last_tick {
-                let phase = now % 10_000;
-                let reference = *reference.get_or_insert(phase);
-                // reference + 10,000 + (the signed distance from it), all
-                // positive; `cargo xtask bench` takes the sum modulo a tick.
-                first_sum += u64::from(reference + 5_000 + (phase + 15_000 - reference) % 10_000);
+                first.add(now);
                 first_n += 1;
                 last_tick = run.tick;
             } else {
@@ -582,6 +578,7 @@ fn bench() {
             done_after(run.count, 50)
         })
         .expect("serve");
+    let first_sum = first.sum;
     println!(
         "ll-bench: first handler phase sum {first_sum} over {first_n} ticks; next handler sum {next_sum} over {next_n}"
     );

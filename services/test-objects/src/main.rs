@@ -26,6 +26,7 @@ const SEMAPHORE: u32 = 3;
 const HEAP: u32 = 4;
 const NOTE: u32 = 5;
 const ENDPOINT: u32 = 6;
+const CLOCK: u32 = 7;
 
 static FAILED: AtomicBool = AtomicBool::new(false);
 
@@ -112,6 +113,15 @@ fn heap_test() {
 }
 
 fn misuse() {
+    // The entry reads the counter on its own for a clock holder: the
+    // right is looked up live, so a deleted capability counts at once.
+    check("the cycle counter with a clock", sys::try_cycles().is_ok());
+    cap::delete(CLOCK).expect("delete the clock");
+    expect(
+        "the cycle counter without a clock",
+        sys::try_cycles(),
+        Error::MissingRight,
+    );
     expect("bad slot", cap::info(40), Error::BadSlot);
     expect("empty slot", cap::info(30), Error::EmptySlot);
     expect("wrong kind", sync::give(BITS), Error::WrongKind);

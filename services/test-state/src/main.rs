@@ -4,7 +4,10 @@
 //! - 1, registers: a fresh service finds SCOMPARE1, THREADPTR, ACCLO,
 //!   ACCHI, M0..M3, LITBASE and EXPSTATE zero; then, many times, it writes its own
 //!   values into all of them, yields (another service writes its values
-//!   meanwhile) and checks they are still its own.
+//!   meanwhile) and checks they are still its own. Every other round it
+//!   signals a notification instead of yielding: with LITBASE on, a
+//!   system call the entry handles on its own (give, signal, the cycle
+//!   counter) must not let the user's LITBASE steer the entry's `l32r`.
 //! - 3 and 4, IPC: a server (3) and a client (4) on the endpoint in slot 2
 //!   exchange `ROUNDS` registers-only messages (the IPC fast path), each
 //!   writing its own values into every register above (LITBASE off, so
@@ -36,6 +39,8 @@ sotto_rt::entry!(main);
 /// The shared region (tests/system.toml): word 0 the counter, word 1 how
 /// many services are done.
 const SHARED: u32 = 1;
+/// A notification the registers check signals (tests/isolation.toml).
+const NOTE: u32 = 3;
 /// Register rounds in the registers check.
 const ROUNDS: u32 = 2000;
 
@@ -75,9 +80,13 @@ fn registers(seed: u32) {
     let mut lost = 0;
     for round in 0..ROUNDS {
         let values = pattern(seed, round);
-        let (seen, status) = fault::swap_state(&values, Syscall::Yield as u32, 0);
+        let call = match round % 2 {
+            0 => Syscall::Yield,
+            _ => Syscall::NotifySignal,
+        };
+        let (seen, status) = fault::swap_state(&values, call as u32, NOTE);
         if status != 0 {
-            println!("FAIL: yield returned {status}");
+            println!("FAIL: {call:?} returned {status}");
         }
         for ((name, wrote), read) in STATE_NAMES.iter().zip(values).zip(seen) {
             if wrote != read && lost < 10 {

@@ -18,6 +18,7 @@ mod raw {
         pub fn sotto_read_ptevaddr() -> u32;
         pub fn sotto_read_rasid() -> u32;
         pub fn sotto_wait_for_interrupt();
+        pub fn sotto_idle_wait() -> !;
         pub fn sotto_mmu_enable(
             ptevaddr: u32,
             rasid: u32,
@@ -125,6 +126,17 @@ pub fn wait_for_interrupt() {
     // SAFETY: `waiti 0` unmasks interrupts only while waiting; the trap
     // path saves and restores every register.
     unsafe { raw::sotto_wait_for_interrupt() }
+}
+
+/// Idle until an interrupt, which does not return here: the trap entry
+/// sees it was taken while idle and runs `sotto_idle_interrupt` on the
+/// empty kernel stack (kernel/src/services.rs). Nothing may be live on
+/// the caller's stack.
+pub fn idle() -> ! {
+    // SAFETY: `waiti 0` unmasks interrupts only while waiting; the entry
+    // abandons this context (the kernel stack starts over), which the
+    // caller allows.
+    unsafe { raw::sotto_idle_wait() }
 }
 
 /// RASID of the boot tables: ring 0 = ASID 1 (fixed by the hardware), and

@@ -78,6 +78,19 @@ sotto_wait_for_interrupt:
   rsil a2, 15
   ret
 
+# The scheduler's idle: wait for an interrupt, never to come back here. An
+# interrupt taken at `_idle_resume` (EPC1 of a `waiti`) is one taken while
+# idle: `_kernel_exception` saves nothing of this context (there is nothing
+# to resume: the kernel stack is empty again, no borrow is held) and runs
+# `sotto_idle_interrupt`, which handles it and picks the thread to run.
+  .global sotto_idle_wait
+  .global _idle_resume
+  .balign 4
+sotto_idle_wait:
+  waiti 0
+_idle_resume:
+  j sotto_idle_wait               # not reached: see above
+
 # The MMU switch-over from the reset mapping (Zephyr's sequence): a2 =
 # PTEVADDR, a3 = RASID, a4/a5 = PTE and way-7 address of the L1 pin, a6/a7 =
 # PTE and way-8 address of the kernel's L2 pin.

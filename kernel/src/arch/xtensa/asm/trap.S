@@ -242,6 +242,17 @@
 
   .text
 
+# An interrupt while idle (`sotto_idle_wait`): nothing to save, nothing to
+# resume. Handle it on the empty kernel stack, then run the thread the
+# scheduler picks (or idle again inside, never returning here).
+  .balign 4
+_idle_interrupt:
+  movi a1, _boot_stack_top
+  movi a0, 0
+  ENTER_KERNEL_PS a2
+  call0 sotto_idle_interrupt      # -> a2 = the frame to run
+  j sotto_enter_user
+
 # Kernel exception slow path. On entry: PS.EXCM = 1, original a0 in
 # EXCSAVE1, a1 = the interrupted kernel stack, EPC1/EXCCAUSE/EXCVADDR set.
   .global _kernel_exception
@@ -249,6 +260,11 @@
 _kernel_exception:
   addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
   addi a1, a1, -(FRAME_SIZE - 128)
+  s32i a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
+  CLEAR_LITBASE a0, 0             # (kernel code runs with it off; the frame
+  rsr a2, epc1                    # says so) before the `l32r` below
+  movi a0, _idle_resume
+  beq a2, a0, _idle_interrupt
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
   s32i a2, a1, 0+FRAME_A0
@@ -403,8 +419,27 @@ _syscall_light:
   beq a2, a0, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
+  movi a0, 0+SYS_CYCLES
+  beq a2, a0, 14f
 6:
   j 7f
+# Cycles for a caller whose service holds a clock capability
+# (Kernel::clock_holders, read live: a capability deleted a moment ago
+# counts): CCOUNT in a3, status 0, a4 and the scratch registers used
+# wiped. Without one, the light path answers (MissingRight).
+14:
+  movi a9, sotto_active
+  l32i a9, a9, 0                  # the running thread: its service's bit
+  movi a10, sotto_clock_holders
+  l32i a10, a10, 0
+  l32i a10, a10, 0
+  bbc a10, a9, 6b
+  rsr a3, ccount
+  movi a2, 0
+  movi a4, 0
+  movi a9, 0
+  movi a10, 0
+  RETURN_PAST_SYSCALL
 
 10:
   bgeui a3, 0+CAP_SLOTS, 6b
