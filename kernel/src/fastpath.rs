@@ -22,7 +22,9 @@ use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::syscall::MsgInfo;
 
-use crate::cap::CapRef;
+use sotto_abi::manifest::MAX_SERVICES;
+
+use crate::cap::{CapRef, CapSpaces};
 use crate::kernel::{Hardware, Kernel, Object, Outcome, ThreadNo, Wait};
 use crate::sched::ThreadId;
 use crate::trap::kind;
@@ -175,6 +177,23 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
 .encode();
 /// The receive-slot field of an info word.
 pub const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
+/// The two slot fields of an info word (capability to send, window).
+const SLOT_FIELDS: u32 = 0xFFFF_0000;
+const _: () = assert!(
+    MsgInfo {
+        send_cap: 0xFE,
+        recv_slot: 0xFE,
+        ..MsgInfo::new(0)
+    }
+    .encode()
+        == SLOT_FIELDS
+);
+/// The "a capability arrived" flag of an info word.
+const CAP_RECEIVED: u32 = MsgInfo {
+    cap_received: true,
+    ..MsgInfo::new(0)
+}
+.encode();
 
 impl<H: Hardware> Kernel<H> {
     /// What the entry may do through slot `at` on its own: exactly what
@@ -255,10 +274,6 @@ impl<H: Hardware> Kernel<H> {
                     }
                 };
             }
-            Some(Syscall::Call) => match self.fast_call(thread, args, None) {
-                Some(light) => return light,
-                None => return self.hand_to_full_path(thread, number, args),
-            },
             Some(Syscall::CallTimeout) => {
                 // a8 (`args[5]`): the limit, as the full handler reads it.
                 let until = self.deadline_after_us(args[5]);
@@ -267,10 +282,47 @@ impl<H: Hardware> Kernel<H> {
                     None => return self.hand_to_full_path(thread, number, args),
                 }
             }
-            Some(Syscall::ReplyRecv) => match self.fast_reply_recv(thread, args) {
-                Some(light) => return light,
+            Some(Syscall::CapDelete) => match self.light_cap_delete(thread, args[0]) {
+                Some(outcome) => outcome,
                 None => return self.hand_to_full_path(thread, number, args),
             },
+            Some(Syscall::Call) => {
+                // A capability message goes as a plain one, its capability
+                // moved after (`carried`, `carries`).
+                let info = match args[1] {
+                    PLAIN => PLAIN,
+                    raw => self.carried(thread, raw, PLAIN),
+                };
+                let plain = [args[0], info, args[2], args[3], args[4], args[5]];
+                match self.fast_call(thread, plain, None) {
+                    Some(light) => {
+                        if info != args[1] {
+                            self.carries(thread, None, args[1]);
+                        }
+                        return light;
+                    }
+                    None => return self.hand_to_full_path(thread, number, args),
+                }
+            }
+            Some(Syscall::ReplyRecv) => {
+                let (info, caller) = match args[1] & !REPLY_DROPPED {
+                    0 => (args[1], None),
+                    _ => (
+                        self.carried(thread, args[1], args[1] & REPLY_DROPPED),
+                        self.services[thread].reply_to(),
+                    ),
+                };
+                let plain = [args[0], info, args[2], args[3], args[4], args[5]];
+                match self.fast_reply_recv(thread, plain) {
+                    Some(light) => {
+                        if info != args[1] {
+                            self.carries(thread, caller, args[1]);
+                        }
+                        return light;
+                    }
+                    None => return self.hand_to_full_path(thread, number, args),
+                }
+            }
             _ => return self.hand_to_full_path(thread, number, args),
         };
         self.finish(thread, outcome)
@@ -448,6 +500,72 @@ impl<H: Hardware> Kernel<H> {
         client.wait = Wait::None;
         self.sched.hand_over(caller, None);
         Some(Light::Handoff(caller))
+    }
+}
+
+/// Whether `raw` is an info word with no payload and nothing set but a
+/// capability to send, a receive window and, where `dropped_flag`
+/// allows it, `ReplyRecv`'s "reply dropped" flag: the messages the
+/// capability fast paths take. Its decoding, then.
+fn cap_message(raw: u32, dropped_flag: bool) -> Option<MsgInfo> {
+    let allowed = SLOT_FIELDS | if dropped_flag { REPLY_DROPPED } else { 0 };
+    (raw & !allowed == 0).then(|| MsgInfo::decode(raw))
+}
+
+/// The capability fast paths: a `Call` or `ReplyRecv` whose message
+/// carries a capability (or opens a receive window), no payload, and the
+/// `CapDelete` a server makes of what it received. The message is checked
+/// as the full path checks it (the sender's slot holds a capability with
+/// GRANT, the windows are slots), takes the registers-only fast path as a
+/// plain one (which decides the rest), and its capability then moves as
+/// `transfer` moves it (only into a free window); anything else, and
+/// every error, goes to the full path untouched.
+impl<H: Hardware> Kernel<H> {
+    /// The info word the registers-only paths get for `thread`'s message
+    /// with info `raw`: `plain` if the capability fast paths take it and
+    /// it passes the full path's checks, else `raw` (which they decline).
+    #[inline(never)]
+    fn carried(&self, thread: ThreadId, raw: u32, plain: u32) -> u32 {
+        match cap_message(raw, plain != PLAIN) {
+            Some(info) if self.check_message(thread, info).is_ok() => plain,
+            _ => raw,
+        }
+    }
+
+    /// After the registers-only path delivered `thread`'s capability
+    /// message (info `raw`) to `caller` (a reply) or to the server it
+    /// now waits for (a call): `thread`'s info as the full path keeps it
+    /// (a reply, a call, reads the window there), and the capability into
+    /// the peer's window, which the info it was given names (a3 for a
+    /// caller, a4 for a server).
+    #[inline(never)]
+    fn carries(&mut self, thread: ThreadId, caller: Option<ThreadId>, raw: u32) {
+        self.services[thread].frame.a[4] = raw;
+        let (peer, info_at) = match (caller, self.services[thread].wait) {
+            (Some(caller), _) => (caller, 3),
+            (None, Wait::Reply(server)) => (usize::from(server), 4),
+            _ => return,
+        };
+        let window = MsgInfo::decode(self.services[peer].frame.a[info_at]).recv_slot;
+        let send_cap = MsgInfo::decode(raw).send_cap;
+        if self.pass_cap(thread, send_cap, peer, window) {
+            self.services[peer].frame.a[info_at] |= CAP_RECEIVED;
+        }
+    }
+
+    /// `CapDelete` on the light path, but for a memory capability (its
+    /// mapping may have to shrink: page tables). `None`: the full path.
+    #[inline(never)]
+    fn light_cap_delete(&mut self, thread: ThreadId, slot: u32) -> Option<Outcome> {
+        if let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot)
+            && self
+                .caps
+                .get(at)
+                .is_ok_and(|cap| cap.kind == ObjectKind::Memory)
+        {
+            return None;
+        }
+        Some(self.cap_delete(thread, slot))
     }
 }
 

@@ -715,7 +715,9 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
-    fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+    /// Out of line: the light path runs it too.
+    #[inline(never)]
+    pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),
@@ -1276,7 +1278,13 @@ impl<H: Hardware> Kernel<H> {
     /// The capability part of a message: a copy of `from`'s slot
     /// `send_cap` (same rights and badge) into `to`'s slot `recv_slot`,
     /// when both name a slot and the copy is allowed; whether it arrived.
-    fn pass_cap(&mut self, from: ThreadId, send_cap: u8, to: ThreadId, recv_slot: u8) -> bool {
+    pub(crate) fn pass_cap(
+        &mut self,
+        from: ThreadId,
+        send_cap: u8,
+        to: ThreadId,
+        recv_slot: u8,
+    ) -> bool {
         if send_cap == NO_SLOT || recv_slot == NO_SLOT {
             return false;
         }
@@ -1299,7 +1307,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Check a message's own fields before anything is queued.
-    fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
+    pub(crate) fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
         if info.len > IPC_PAYLOAD_MAX {
             return Err(Error::BadLength);
         }

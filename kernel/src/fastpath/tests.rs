@@ -6,10 +6,10 @@
 
 use proptest::prelude::{Just, Strategy, any, prop, prop_oneof, proptest};
 use proptest::test_runner::Config;
-use sotto_abi::Syscall;
 use sotto_abi::cap::Rights;
 use sotto_abi::manifest::ObjectParams;
 use sotto_abi::syscall::{MsgInfo, NO_SLOT};
+use sotto_abi::{Error, Syscall};
 
 use super::Light;
 use crate::cap::CapRef;
@@ -491,4 +491,58 @@ fn yields_between_equals_are_express_once_the_slice_is_armed() {
     // A deadline changed: the light path sets the alarm again.
     k.sched.deadlines_changed();
     assert!(!k.express(yield_, [0; 6]));
+}
+
+/// A call carrying a capability to a server waiting with a window, the
+/// server's delete of it and its reply with a window open again (the
+/// `ipc-cap-round-trip` benchmark) all stay on the light path.
+#[test]
+fn a_capability_round_trip_takes_the_light_paths() {
+    let mut k = system();
+    let window = |slot: u8| {
+        MsgInfo {
+            recv_slot: slot,
+            ..MsgInfo::new(0)
+        }
+        .encode()
+    };
+    assert_eq!(k.sched.schedule(), Some(0));
+    k.light_syscall(Syscall::Recv as u32, [1, window(8), 0, 0, 0, 0]);
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1));
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(1);
+    assert_eq!(k.sched.schedule(), Some(2));
+    for round in 0..3 {
+        let carrying = MsgInfo {
+            send_cap: 4,
+            ..MsgInfo::new(0)
+        }
+        .encode();
+        let call = k.light_syscall(Syscall::Call as u32, [1, carrying, round, 8, 9, 0]);
+        assert_eq!(call, Light::Handoff(0), "straight to the waiting server");
+        let received = MsgInfo {
+            cap_received: true,
+            ..MsgInfo::decode(window(8))
+        };
+        assert_eq!(
+            &k.services[0].frame.a[2..8],
+            &[0, 0, received.encode(), round, 8, 9]
+        );
+        let copy = k.caps.get(CapRef { space: 0, slot: 8 }).copied().unwrap();
+        assert_eq!(copy.parent(), Some(CapRef { space: 2, slot: 4 }));
+        assert_eq!(
+            k.light_syscall(Syscall::CapDelete as u32, [8, 0, 0, 0, 0, 0]),
+            Light::Return(0, 0)
+        );
+        assert_eq!(k.caps.children(CapRef { space: 2, slot: 4 }), 0);
+        let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, window(8), 10, 11, 12, 0]);
+        assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
+        assert_eq!(k.services[2].frame.a[2..4], [0, 0]);
+    }
+    // A delete's error comes straight back, as the full path gives it.
+    assert_eq!(
+        k.light_syscall(Syscall::CapDelete as u32, [30, 0, 0, 0, 0, 0]),
+        Light::Return(Error::EmptySlot as u32, 0)
+    );
 }
