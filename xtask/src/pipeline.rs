@@ -486,6 +486,21 @@ pub fn link_image(
     write_services(&link_dir, &blob)?;
     let asm_dir = paths.root.join("kernel/src/arch/xtensa/asm");
     let mut sources = asm_sources(&asm_dir)?;
+    for source in &sources {
+        let text =
+            fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
+        let bare = bare_symbol_loads(&text);
+        if !bare.is_empty() {
+            bail!(
+                "{}: `movi` of a symbol (an l32r a user's LITBASE could steer) on line(s) {}: write `LA reg, symbol`, which refuses to assemble before LITBASE is cleared or checked",
+                source.display(),
+                bare.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     sources.push(link_dir.join("image.S"));
     archive_asm(
         &sources,
@@ -614,6 +629,24 @@ fn write_services(link_dir: &Path, blob: &[u8]) -> Result<()> {
     )
 }
 
+/// Lines (1-based) of kernel assembly `text` with a `movi` of a symbol:
+/// its operand starts with a name, not a number or a constant written
+/// `0+NAME` (the macros' own `movi \reg, \sym` is not a use).
+fn bare_symbol_loads(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let code = line.split('#').next().unwrap_or("").trim();
+            let operands = code
+                .strip_prefix("movi")?
+                .strip_prefix(char::is_whitespace)?;
+            let value = operands.split_once(',')?.1.trim();
+            let named = value.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            named.then_some(index + 1)
+        })
+        .collect()
+}
+
 fn asm_sources(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut sources: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -655,7 +688,25 @@ fn archive_asm(
 
 #[cfg(test)]
 mod tests {
-    use super::{forbidden_instructions, kernel_linker_script};
+    use super::{asm_sources, bare_symbol_loads, forbidden_instructions, kernel_linker_script};
+
+    #[test]
+    fn a_bare_movi_of_a_symbol_in_kernel_assembly_is_refused() {
+        let text = "  movi a0, 0+SYS_CALL\n  LA a9, sotto_fast_row\n  movi a2, -3\n  movi a9, sotto_fast_row # here\n  movi a1, _boot_stack_top\n  movi \\reg, \\sym\n";
+        assert_eq!(bare_symbol_loads(text), vec![4, 5]);
+        // The kernel's own sources have none.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/src/arch/xtensa/asm");
+        for source in asm_sources(&dir).expect("the kernel's assembly") {
+            let text = std::fs::read_to_string(&source).expect("readable");
+            assert_eq!(
+                bare_symbol_loads(&text),
+                Vec::<usize>::new(),
+                "{}",
+                source.display()
+            );
+        }
+    }
 
     #[test]
     fn the_kernel_check_finds_loops_atomics_and_mac16_only() {

@@ -7,8 +7,8 @@
   .balign 4
 _start:
   movi a0, 0
-  movi a1, _boot_stack_top
-  movi a2, _vector_base
+  LA a1, _boot_stack_top
+  LA a2, _vector_base
   wsr a2, vecbase
   movi a2, 0+ATOMCTL_VALUE          # S32C1I allowed on bypass memory too
   WSR_SR 2, SR_ATOMCTL
@@ -16,8 +16,8 @@ _start:
   wsr a2, ps
   rsync
   isync
-  movi a2, _bss_start
-  movi a3, _bss_end
+  LA a2, _bss_start
+  LA a3, _bss_end
 1:
   bgeu a2, a3, 2f
   s32i a0, a2, 0

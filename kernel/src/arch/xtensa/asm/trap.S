@@ -138,9 +138,9 @@
 # the window and its pins disagree.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
   l32i a12, \entry, 0+THREAD_FAST_ROW
-  movi a13, sotto_fast_row
+  LA a13, sotto_fast_row
   s32i a12, a13, 0
-  movi a13, sotto_active
+  LA a13, sotto_active
   s32i \thread, a13, 0
   l32i a12, \entry, 0+THREAD_SPACE
   l32i a13, \entry, 0+THREAD_SPACE+4
@@ -227,6 +227,7 @@
   movi \tmp, 0
   WSR_SR \tmp_number, SR_LITBASE
   isync
+  .set LITBASE_SAFE, 1
   .endm
 
 # Leave exception mode for the Rust handler: no stray zero-overhead loop,
@@ -247,7 +248,7 @@
 # scheduler picks (or idle again inside, never returning here).
   .balign 4
 _idle_interrupt:
-  movi a1, _boot_stack_top
+  LA a1, _boot_stack_top
   movi a0, 0
   ENTER_KERNEL_PS a2
   call0 sotto_idle_interrupt      # -> a2 = the frame to run
@@ -258,12 +259,13 @@ _idle_interrupt:
   .global _kernel_exception
   .balign 4
 _kernel_exception:
+  .set LITBASE_SAFE, 0
   addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
   addi a1, a1, -(FRAME_SIZE - 128)
   s32i a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
   CLEAR_LITBASE a0, 0             # (kernel code runs with it off; the frame
   rsr a2, epc1                    # says so) before the `l32r` below
-  movi a0, _idle_resume
+  LA a0, _idle_resume
   beq a2, a0, _idle_interrupt
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
@@ -344,7 +346,7 @@ _restore_frame:
   RSR_SR 0, SR_LITBASE
   WSR_SR 0, SR_EXCSAVE4
   CLEAR_LITBASE a0, 0
-  movi a0, sotto_current_frame
+  LA a0, sotto_current_frame
   l32i a0, a0, 0
   s32i a1, a0, 0+FRAME_A1
   SAVE_A2_TO_A15 a0
@@ -364,6 +366,7 @@ _restore_frame:
   .global _user_debug_exception
   .balign 4
 _user_debug_exception:
+  .set LITBASE_SAFE, 0
   SAVE_USER_FRAME
   movi a3, 0+EXCCAUSE_BREAKPOINT
   s32i a3, a2, 0+FRAME_EXCCAUSE
@@ -374,15 +377,16 @@ _user_debug_exception:
   .global _user_exception
   .balign 4
 _user_exception:
+  .set LITBASE_SAFE, 0
   SAVE_USER_FRAME
 _user_trap:
-  movi a1, _boot_stack_top        # the one kernel stack, empty on entry
+  LA a1, _boot_stack_top        # the one kernel stack, empty on entry
   movi a0, 0
   ENTER_KERNEL_PS a3
   call0 sotto_user_trap           # fn(frame) -> frame of the thread to run
   # fall through with a2 = that frame
 _enter_user:
-  movi a3, sotto_current_frame
+  LA a3, sotto_current_frame
   s32i a2, a3, 0
   mov a1, a2
   j _restore_frame
@@ -404,11 +408,13 @@ sotto_enter_user:
   .global _syscall_light
   .balign 4
 _syscall_light:
+  .set LITBASE_SAFE, 0
   rsr a0, lcount
   bnez a0, 9f
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
   bnez a0, 9f                     # l32r (movi of a symbol) below
+  .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
   beqz a0, 20f
   addi a0, a2, -SYS_REPLY_RECV
@@ -428,9 +434,9 @@ _syscall_light:
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
 # wiped. Without one, the light path answers (MissingRight).
 14:
-  movi a9, sotto_active
+  LA a9, sotto_active
   l32i a9, a9, 0                  # the running thread: its service's bit
-  movi a10, sotto_clock_holders
+  LA a10, sotto_clock_holders
   l32i a10, a10, 0
   l32i a10, a10, 0
   bbc a10, a9, 6b
@@ -443,7 +449,7 @@ _syscall_light:
 
 10:
   bgeui a3, 0+CAP_SLOTS, 6b
-  movi a9, sotto_fast_row
+  LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
   add a9, a9, a10                 # the slot as the entry sees it
@@ -460,7 +466,7 @@ _syscall_light:
   j 11f
 12:
   bgeui a3, 0+CAP_SLOTS, 6b
-  movi a9, sotto_fast_row
+  LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
   add a9, a9, a10
@@ -506,7 +512,7 @@ _syscall_light:
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
   bgeui a3, 0+CAP_SLOTS, 26b
-  movi a9, sotto_fast_row
+  LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
   add a9, a9, a10                 # a9: the slot
@@ -521,7 +527,7 @@ _syscall_light:
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
   l16ui a4, a10, 0+EP_HOLDERS
   bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
-  movi a2, sotto_sched
+  LA a2, sotto_sched
   l32i a2, a2, 0                  # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
@@ -539,13 +545,13 @@ _syscall_light:
   bltu a4, a1, 28b                # a less urgent holder: uphill
   add a4, a2, a11
   l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
-  movi a1, sotto_urgent_masks
+  LA a1, sotto_urgent_masks
   addx4 a1, a4, a1
   l32i a1, a1, 0                  # (2 << priority) - 1
   l32i a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a1
   bnez a4, 28b                    # one at least as urgent is ready
-  movi a0, sotto_threads
+  LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
   add a0, a0, a4                  # a0: S's thread entry
   l32i a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
@@ -573,7 +579,7 @@ _syscall_light:
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   movi a9, 0+WAIT_NONE
   s8i a9, a4, 0+SERVICE_WAIT
-  movi a2, sotto_current_frame
+  LA a2, sotto_current_frame
   l32i a1, a2, 0                  # a1: C's frame (its service)
   s32i a4, a2, 0
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
@@ -611,7 +617,7 @@ _syscall_light:
   or a10, a4, a9
   bne a10, a9, 36b
   bgeui a3, 0+CAP_SLOTS, 36b
-  movi a9, sotto_fast_row
+  LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
   add a9, a9, a10                 # a9: the slot
@@ -622,7 +628,7 @@ _syscall_light:
   bnez a11, 36b                    # a caller queued: the receive takes it
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   bnez a11, 36b
-  movi a11, sotto_current_frame
+  LA a11, sotto_current_frame
   l32i a11, a11, 0                # a11: S's frame (its service)
   s32i a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
@@ -631,34 +637,34 @@ _syscall_light:
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
   bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
-  movi a2, sotto_threads
+  LA a2, sotto_threads
   slli a1, a0, 0+THREAD_SHIFT
   add a2, a2, a1
   l32i a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  movi a2, sotto_active
+  LA a2, sotto_active
   l32i a2, a2, 0                  # S (its space is the active one)
   bne a4, a2, 38f                 # C waits for S's reply
   j 31f
 38:                               # (branches reach only 128 bytes)
   RSR_SR 1, SR_MISC0
   movi a2, 0+SYS_REPLY_RECV
-  movi a4, sotto_current_frame
+  LA a4, sotto_current_frame
   l32i a4, a4, 0
   l32i a4, a4, 0+FRAME_A4
   j 7f
 31:
   l32i a4, a1, 0+FRAME_KIND
   bnei a4, 0+KIND_IPC, 38b
-  movi a2, sotto_sched
+  LA a2, sotto_sched
   l32i a2, a2, 0                  # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
   add a4, a2, a0
   l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
-  movi a10, sotto_urgent_masks
+  LA a10, sotto_urgent_masks
   addx4 a10, a4, a10
   l32i a10, a10, 0
   l32i a4, a2, 0+SCHED_READY_MASK
@@ -687,17 +693,17 @@ _syscall_light:
   s8i a0, a2, 0+SCHED_CURRENT
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
-  movi a2, sotto_current_frame
+  LA a2, sotto_current_frame
   s32i a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9
   movi a4, 0                      # CCOUNT for a clock holder
-  movi a9, sotto_clock_holders
+  LA a9, sotto_clock_holders
   l32i a9, a9, 0
   l32i a9, a9, 0
   bbc a9, a0, 1f
   rsr a4, ccount
 1:
-  movi a2, sotto_threads
+  LA a2, sotto_threads
   slli a3, a0, 0+THREAD_SHIFT
   add a2, a2, a3                  # C's thread entry
   SWITCH_SPACE a2, a0, a3, a9, a10, a11
@@ -727,21 +733,21 @@ _syscall_light:
   movi a2, 0+SYS_YIELD
   j 7f
 40:
-  movi a2, sotto_sched
+  LA a2, sotto_sched
   l32i a2, a2, 0                  # a2: the scheduler
   l8ui a3, a2, 0+SCHED_ALARM
   bnei a3, 0+SCHED_ALARM_SLICE_ONLY, 48b
   l8ui a4, a2, 0+SCHED_CURRENT    # a4: the caller C
   add a5, a2, a4
   l8ui a5, a5, 0+SCHED_PRIORITY   # a5: its priority p
-  movi a6, sotto_urgent_masks
+  LA a6, sotto_urgent_masks
   addx4 a6, a5, a6
   l32i a6, a6, 0
   l32i a7, a2, 0+SCHED_READY_MASK # a7: the ready mask
   and a6, a6, a7
   beqz a6, 47f                    # none at least as urgent: C goes on
   # Commit. N, the head of the most urgent queue q, leaves it.
-  movi a6, sotto_lowest_bit
+  LA a6, sotto_lowest_bit
   add a6, a6, a7
   l8ui a6, a6, 0                  # a6: q
   add a8, a2, a6
@@ -751,7 +757,7 @@ _syscall_light:
   s8i a11, a8, 0+SCHED_HEAD
   bbci a11, 7, 1f                 # NONE (255): q is empty now
   s8i a11, a8, 0+SCHED_TAIL
-  movi a3, sotto_urgent_masks
+  LA a3, sotto_urgent_masks
   addx4 a3, a6, a3
   l32i a3, a3, 0
   srli a8, a3, 1
@@ -773,7 +779,7 @@ _syscall_light:
 2:
   s8i a4, a10, 0+SCHED_HEAD
 3:
-  movi a3, sotto_urgent_masks
+  LA a3, sotto_urgent_masks
   addx4 a3, a5, a3
   l32i a3, a3, 0
   srli a8, a3, 1
@@ -784,7 +790,7 @@ _syscall_light:
   movi a3, 0+KIND_RUNNING
   s8i a3, a8, 0+SCHED_KIND
   s8i a9, a2, 0+SCHED_CURRENT
-  movi a2, sotto_current_frame
+  LA a2, sotto_current_frame
   l32i a3, a2, 0                  # a3: C's frame
   movi a5, 0                      # its results: 0
   s32i a5, a3, 0+FRAME_A2
@@ -794,7 +800,7 @@ _syscall_light:
   s32i a5, a3, 0+FRAME_A6
   s32i a5, a3, 0+FRAME_A7
   SAVE_IPC_CALLER a3, a5, 5, 1    # (a1 is still the caller's)
-  movi a4, sotto_threads
+  LA a4, sotto_threads
   slli a5, a9, 0+THREAD_SHIFT
   add a4, a4, a5                  # a4: N's thread entry
   l32i a3, a4, 0+THREAD_SERVICE   # a3: N's frame
@@ -823,9 +829,9 @@ _syscall_light:
 
 7:
   WSR_SR 1, SR_MISC0
-  movi a1, sotto_light_a8         # the seventh argument
+  LA a1, sotto_light_a8         # the seventh argument
   s32i a8, a1, 0
-  movi a1, _boot_stack_top
+  LA a1, _boot_stack_top
   call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
   bltz a2, 1f
   movi a4, 0                      # a direct return: a2, a3 results, the
@@ -843,7 +849,7 @@ _syscall_light:
 1:
   addi a4, a2, 1
   beqz a4, _syscall_slow          # LIGHT_SLOW
-  movi a4, sotto_current_frame    # LIGHT_SWITCH: run the frame in a3
+  LA a4, sotto_current_frame    # LIGHT_SWITCH: run the frame in a3
   l32i a5, a4, 0
   bne a3, a5, 4f
                                   # the caller again, results in its frame
@@ -868,7 +874,7 @@ _syscall_light:
   mov a1, a3
   j _restore_frame
 3:                                # nothing is ready: idle with EXCM clear
-  movi a1, _boot_stack_top
+  LA a1, _boot_stack_top
   movi a0, 0
   ENTER_KERNEL_PS a2
   call0 sotto_idle                # -> a2 = the frame to run
@@ -920,7 +926,7 @@ _restore_ipc_frame:
 # The light path handed the call to the full one: a2..a8 are in the frame
 # (a9..a11 zero), the rest is still in the registers.
 _syscall_slow:
-  movi a2, sotto_current_frame
+  LA a2, sotto_current_frame
   l32i a2, a2, 0
   RSR_SR 3, SR_MISC0
   s32i a3, a2, 0+FRAME_A1
@@ -946,12 +952,13 @@ _syscall_slow:
   .global _double_exception
   .balign 4
 _double_exception:
+  .set LITBASE_SAFE, 0
   CLEAR_LITBASE a0, 0             # a user's LITBASE must not steer these l32r
-  movi a0, _dtlb_refill_load
+  LA a0, _dtlb_refill_load
   beq a2, a0, 1f
-  movi a0, _itlb_refill_load
+  LA a0, _itlb_refill_load
   beq a2, a0, 2f
-  movi a1, _emergency_stack_top
+  LA a1, _emergency_stack_top
   rsr a2, exccause
   rsr a3, depc
   RSR_SR 4, SR_EXCSAVE4            # EXCVADDR as the double vector found it
@@ -985,6 +992,7 @@ _double_exception:
   .global _debug_exception
   .balign 4
 _debug_exception:
+  .set LITBASE_SAFE, 0
   wsr a0, excsave1
   RSR_SR 0, SR_EPS6
   .if PS_UM_BIT != 5
@@ -1009,8 +1017,9 @@ _debug_exception:
   .global _unexpected_vector
   .balign 4
 _unexpected_vector:
+  .set LITBASE_SAFE, 0
   CLEAR_LITBASE a1, 1
-  movi a1, _emergency_stack_top
+  LA a1, _emergency_stack_top
   call0 sotto_unexpected_vector   # never returns
 1:
   j 1b

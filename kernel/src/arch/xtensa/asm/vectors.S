@@ -2,6 +2,7 @@
 # Vector code uses no literals (only jumps and short immediates), so it may
 # sit before every literal pool.
   .include "macros.inc"
+  .set LITBASE_SAFE, 0              # vectors load no literals
 
 # Level-1 vector body: keep a0 in EXCSAVE1, then the rest.
   .macro LEVEL1_VECTOR slow_path
