@@ -368,7 +368,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn ticks_for_us(&self, micros: u32) -> u64 {
-        (u64::from(micros) * u64::from(self.tick_hz)).div_ceil(1_000_000)
+        ticks_for_us(micros, self.tick_hz)
     }
 
     /// Write results into a thread's frame.
@@ -1516,8 +1516,57 @@ pub const fn ipc_buffer_va() -> u32 {
     IPC_BUFFER_VA
 }
 
+/// `micros * hz / 10^6`, rounded up, with 32-bit divisions only: a 64-bit
+/// one is a 1 KiB library routine on this core. Whole seconds apart, the
+/// rest of the product is split in base-1000 digits so no part overflows.
+fn ticks_for_us(micros: u32, hz: u32) -> u64 {
+    const MILLION: u32 = 1_000_000;
+    let (secs, rest) = (micros / MILLION, micros % MILLION);
+    let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
+    // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
+    let whole = u64::from(secs) * u64::from(hz) + u64::from(rest) * u64::from(hz_whole);
+    // rest * hz_rest = (high * 1000 + low) * hz_rest, each product < 10^9.
+    let (high, low) = (rest / 1000, rest % 1000);
+    let (a, b) = (high * hz_rest, low * hz_rest);
+    // a * 1000 + b = (a / 1000) * 10^6 + ((a % 1000) * 1000 + b), the
+    // last part < 10^6 + 10^9.
+    let part = (a % 1000) * 1000 + b;
+    whole + u64::from(a / 1000) + u64::from(part.div_ceil(MILLION))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ticks_for_us_matches_64_bit_division() {
+        let exact = |micros: u32, hz: u32| (u64::from(micros) * u64::from(hz)).div_ceil(1_000_000);
+        let values = [
+            0,
+            1,
+            7,
+            999,
+            1000,
+            999_999,
+            1_000_000,
+            1_000_001,
+            48_000,
+            4_000_000,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for micros in values {
+            for hz in values {
+                assert_eq!(
+                    super::ticks_for_us(micros, hz),
+                    exact(micros, hz),
+                    "{micros} us at {hz} Hz"
+                );
+            }
+        }
+        proptest::proptest!(|(micros: u32, hz: u32)| {
+            proptest::prop_assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
+        });
+    }
+
     use super::{Ending, Hardware, Kernel, Object, Wait};
     use crate::pagetable::{Access, CacheMode};
     use crate::testkit::{

@@ -6,6 +6,9 @@
 
 #![no_std]
 #![no_main]
+// Cold code (boot, loading, reports) is compiled for size, the rest for
+// speed (`size_only` below).
+#![feature(optimize_attribute)]
 
 mod boot;
 #[cfg(feature = "self-test")]

@@ -126,6 +126,7 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 
 /// Make the manifest's objects, then load every service into its own
 /// address space. Returns how many services there are.
+#[optimize(size)]
 #[inline(never)]
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
@@ -172,6 +173,7 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
 }
 
 /// Make one object of the manifest (the pool hands out its memory).
+#[optimize(size)]
 #[inline(never)]
 fn load_object(
     object: &sotto_abi::manifest::Object,
@@ -219,6 +221,7 @@ fn load_object(
 
 /// Load service `index` into its own address space, give it its
 /// capabilities and say so.
+#[optimize(size)]
 #[inline(never)]
 fn load_service(
     index: usize,
@@ -247,6 +250,7 @@ fn load_service(
     Ok(())
 }
 
+#[optimize(size)]
 #[inline(never)]
 fn load_one(
     index: usize,
