@@ -15,6 +15,13 @@
 //!    of its own. Every literal of an image lies before all its code (the
 //!    linker scripts), within `l32r` reach, so any of them serves.
 //!
+//! 3. Stack pointer moves. The backend moves the stack pointer through a8
+//!    (`addi a8, a1, -N` then `or a1, a8, a8`; large frames: `movi a8, N`,
+//!    `add a8, a1, a8`, `or a1, a8, a8`): in every prologue and epilogue
+//!    one instruction more than `addi a1, a1, -N`. Where nothing reads a8
+//!    before it is written again (or the function returns or calls), the
+//!    move is done on a1 directly.
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -24,6 +31,7 @@ pub fn rewrite(text: &str) -> String {
     let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
+    stack_moves(&mut lines);
     drop_unused_literals(&mut lines);
     let shared = merge_literals(&mut lines);
     let mut out = String::with_capacity(text.len());
@@ -158,6 +166,69 @@ fn direct_calls(lines: &mut [Line], literals: &HashMap<&str, &str>) {
             && is_symbol(value)
         {
             loaded[reg] = Some((index, (*value).to_owned()));
+        }
+    }
+}
+
+/// Instructions that write their first operand and read only the others.
+const WRITES_FIRST: [&str; 44] = [
+    "l32i", "l32r", "l8ui", "l16ui", "l16si", "movi", "mov", "addi", "addmi", "add", "sub", "or",
+    "and", "xor", "extui", "slli", "srli", "srai", "sll", "srl", "sra", "mull", "neg", "abs",
+    "addx2", "addx4", "addx8", "subx2", "subx4", "subx8", "min", "max", "minu", "maxu", "sext",
+    "nsa", "nsau", "rsr", "quou", "quos", "remu", "rems", "mul16u", "mul16s",
+];
+
+/// Whether a8 is dead after line `from`: written before any read, or the
+/// function returns or calls (a8 is no argument and a call clobbers it).
+/// Unsure (a branch, a label, an unknown use): no.
+fn a8_dead_after(lines: &[Line], from: usize) -> bool {
+    for line in &lines[from + 1..] {
+        let Some((mnemonic, operands)) = instruction(line.text()) else {
+            let text = line.text().trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            return false;
+        };
+        let mnemonic = mnemonic.trim_end_matches(".n");
+        let mentions = |ops: &[&str]| ops.iter().any(|op| register(op) == Some(8));
+        if mnemonic == "ret" {
+            return true;
+        }
+        if mnemonic.starts_with("call") {
+            return !mentions(&operands);
+        }
+        if WRITES_FIRST.contains(&mnemonic)
+            && operands.first().and_then(|op| register(op)) == Some(8)
+        {
+            return !mentions(&operands[1..]);
+        }
+        if mentions(&operands) || transfers_control(mnemonic) {
+            return false;
+        }
+    }
+    false
+}
+
+fn stack_moves(lines: &mut [Line]) {
+    for index in 1..lines.len() {
+        let Some(("or", operands)) = instruction(lines[index].text()) else {
+            continue;
+        };
+        if operands != ["a1", "a8", "a8"] {
+            continue;
+        }
+        let Some((mnemonic, ops)) = instruction(lines[index - 1].text()) else {
+            continue;
+        };
+        let replacement = match (mnemonic, &ops[..]) {
+            ("addi", ["a8", "a1", imm]) => format!("\taddi\ta1, a1, {imm}"),
+            ("add", ["a8", "a1", "a8"]) => "\tadd\ta1, a1, a8".to_owned(),
+            _ => continue,
+        };
+        if a8_dead_after(lines, index) {
+            lines[index - 1] = Line::Changed(replacement);
+            lines[index] = Line::Gone;
         }
     }
 }
@@ -327,5 +398,56 @@ f:
 \tcallx0\ta8
 ";
         assert_eq!(rewrite(text), text);
+    }
+
+    #[test]
+    fn the_stack_pointer_moves_directly_where_a8_is_dead() {
+        let text = "f:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta0, a1, 12
+\tl32i\ta8, a2, 0
+\tmovi\ta8, 192
+\tadd\ta8, a1, a8
+\tor\ta1, a8, a8
+\tret
+g:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta8, a1, 12
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\tbeqz\ta2, .LBB0_1
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+.LBB0_1:
+\taddi\ta8, a1, 16
+\tor\ta1, a8, a8
+\tmovnez\ta8, a2, a3
+";
+        assert_eq!(
+            rewrite(text),
+            "f:
+\taddi\ta1, a1, -16
+\ts32i\ta0, a1, 12
+\tl32i\ta8, a2, 0
+\tmovi\ta8, 192
+\tadd\ta1, a1, a8
+\tret
+g:
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\ts32i\ta8, a1, 12
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+\tbeqz\ta2, .LBB0_1
+\taddi\ta8, a1, -16
+\tor\ta1, a8, a8
+.LBB0_1:
+\taddi\ta8, a1, 16
+\tor\ta1, a8, a8
+\tmovnez\ta8, a2, a3
+"
+        );
     }
 }
