@@ -232,6 +232,7 @@ impl Console {
 
     /// Pass one byte on, escaped if it must be; whether it ended the line
     /// (a `\n`, when `newlines` allows them).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn feed<F: FnMut(&[u8])>(&mut self, byte: u8, out: &mut Out<F>, newlines: bool) -> bool {
         if self.pending_len > 0 {
             let continues = match self.pending_len {
