@@ -87,6 +87,7 @@ impl<F: FnMut(&[u8])> Out<F> {
     }
 
     /// `byte` as `\xNN`.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn escape(&mut self, byte: u8) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.bytes(&[
