@@ -98,6 +98,7 @@ static mut TABLE_MEMORY: TableMemory = TableMemory {
 
 /// Build the kernel's page tables and switch the MMU to them. Called once.
 #[inline(never)]
+#[optimize(size)]
 pub fn page_tables() -> PageTables<'static> {
     let layout = KernelLayout::get();
     // SAFETY: called once at boot, before anything else refers to the table

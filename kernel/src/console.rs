@@ -87,6 +87,7 @@ impl<F: FnMut(&[u8])> Out<F> {
     }
 
     /// `byte` as `\xNN`.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn escape(&mut self, byte: u8) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.bytes(&[
@@ -232,6 +233,7 @@ impl Console {
 
     /// Pass one byte on, escaped if it must be; whether it ended the line
     /// (a `\n`, when `newlines` allows them).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn feed<F: FnMut(&[u8])>(&mut self, byte: u8, out: &mut Out<F>, newlines: bool) -> bool {
         if self.pending_len > 0 {
             let continues = match self.pending_len {

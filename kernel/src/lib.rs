@@ -27,6 +27,8 @@
 //!    tables that code keeps. Every check of the full path still happens.
 
 #![cfg_attr(not(test), no_std)]
+// Some cold functions are compiled for size on the target (`optimize`).
+#![cfg_attr(target_arch = "xtensa", feature(optimize_attribute))]
 
 pub mod addrspace;
 pub mod arch;

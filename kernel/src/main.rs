@@ -453,14 +453,15 @@ extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
 /// LLVM trap (`unreachable`). The kernel is built with the immediate-abort
 /// panic strategy (xtask's `KERNEL_RUSTFLAGS`): a failed bounds check or
 /// `unwrap` calls `abort` (arch/xtensa/asm/cpu.S) at once, which passes
-/// the address of that call; `addr2line -e` the kernel ELF names its line.
+/// the address of that call; `llvm-addr2line -f -e` on the kernel ELF
+/// names its function.
 /// No message is formatted: that would link `core::fmt` into the kernel.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_abort(pc: u32) -> ! {
     kprintln!(
         "PANIC: kernel panic or trap at PC=",
         Piece::Hex(pc),
-        " (addr2line -e the kernel ELF names the line)"
+        " (llvm-addr2line -f -e on the kernel ELF names the function)"
     );
     arch::exit(ExitCode::KernelPanic)
 }

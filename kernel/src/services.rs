@@ -444,6 +444,7 @@ pub fn endings() -> (u32, u32, u32, u32) {
 /// system-call path).
 #[inline(never)]
 #[cold]
+#[optimize(size)]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
     let name = kernel.services[thread].name.clone();
     let guard = kernel.services[thread].stack_guard;

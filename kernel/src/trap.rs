@@ -344,6 +344,7 @@ pub struct FaultReport {
 
 impl FaultReport {
     /// The report as the kernel prints it, its values kept in `args`.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn text<'a>(&self, args: &'a mut [Piece<'static>; 6]) -> Text<'a> {
         *args = [
             Piece::Dec(u64::from(self.cause.raw())),

@@ -22,6 +22,12 @@
 //!    before it is written again (or the function returns or calls), the
 //!    move is done on a1 directly.
 //!
+//! 4. Narrow instructions. The core has the code density option, but the
+//!    backend never emits its 2-byte forms and llvm-mc does not pick them
+//!    (GNU as does). Each instruction that has an exact narrow twin
+//!    becomes it (`l32i.n`, `s32i.n`, `movi.n`, `add.n`, `addi.n`,
+//!    `mov.n`, `ret.n`): the same instructions, a byte shorter each.
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -32,6 +38,7 @@ pub fn rewrite(text: &str) -> String {
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
     stack_moves(&mut lines);
+    narrow(&mut lines);
     drop_unused_literals(&mut lines);
     let shared = merge_literals(&mut lines);
     let mut out = String::with_capacity(text.len());
@@ -233,6 +240,53 @@ fn stack_moves(lines: &mut [Line]) {
     }
 }
 
+/// The 2-byte twin of an instruction, if it has one (same operation,
+/// operands in the narrow form's range).
+fn narrow_form(mnemonic: &str, operands: &[&str]) -> Option<String> {
+    let number = |op: &str| op.parse::<i32>().ok();
+    let is_register = |op: &str| register(op).is_some();
+    match (mnemonic, operands) {
+        ("l32i" | "s32i", [t, s, offset])
+            if is_register(t)
+                && is_register(s)
+                && number(offset).is_some_and(|o| (0..=60).contains(&o) && o % 4 == 0) =>
+        {
+            Some(format!("\t{mnemonic}.n\t{t}, {s}, {offset}"))
+        }
+        ("movi", [t, value])
+            if is_register(t) && number(value).is_some_and(|v| (-32..=95).contains(&v)) =>
+        {
+            Some(format!("\tmovi.n\t{t}, {value}"))
+        }
+        ("add", [r, s, t]) if is_register(r) && is_register(s) && is_register(t) => {
+            Some(format!("\tadd.n\t{r}, {s}, {t}"))
+        }
+        ("addi", [r, s, value])
+            if is_register(r)
+                && is_register(s)
+                && number(value).is_some_and(|v| v == -1 || (1..=15).contains(&v)) =>
+        {
+            Some(format!("\taddi.n\t{r}, {s}, {value}"))
+        }
+        ("or", [t, s, s2]) if is_register(t) && is_register(s) && s == s2 => {
+            Some(format!("\tmov.n\t{t}, {s}"))
+        }
+        ("ret", []) => Some("\tret.n".to_owned()),
+        _ => None,
+    }
+}
+
+fn narrow(lines: &mut [Line]) {
+    for line in lines.iter_mut() {
+        let Some((mnemonic, operands)) = instruction(line.text()) else {
+            continue;
+        };
+        if let Some(narrow) = narrow_form(mnemonic, &operands) {
+            *line = Line::Changed(narrow);
+        }
+    }
+}
+
 /// Literals of equal value, loaded from more than one place, become one
 /// literal in a section of its own: so the linker's garbage collection
 /// still drops every literal (and what it names) no kept code loads. (A
@@ -306,7 +360,18 @@ fn drop_unused_literals(lines: &mut [Line]) {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite;
+    use super::{Line, narrow, rewrite};
+
+    /// `text` after the narrowing pass alone: what the other passes'
+    /// expectations become once every pass has run.
+    fn narrowed(text: &str) -> String {
+        let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
+        narrow(&mut lines);
+        lines
+            .iter()
+            .map(|line| format!("{}\n", line.text()))
+            .collect()
+    }
 
     const BEFORE: &str = "\t.literal_position
 \t.literal .LCPI0_0, callee
@@ -339,7 +404,8 @@ g:
         let after = rewrite(BEFORE);
         assert_eq!(
             after,
-            "\t.literal_position
+            narrowed(
+                "\t.literal_position
 \t.section\t.text.f,\"ax\",@progbits
 f:
 \tor\ta2, a13, a13
@@ -363,6 +429,7 @@ g:
 .Lsotto_shared_1:
 \t.long\t65535
 "
+            )
         );
     }
 
@@ -387,7 +454,7 @@ f:
 \tl32i\ta8, a8, 0
 \tcallx0\ta8
 ";
-        assert_eq!(rewrite(text), text);
+        assert_eq!(rewrite(text), narrowed(text));
     }
 
     #[test]
@@ -427,7 +494,8 @@ g:
 ";
         assert_eq!(
             rewrite(text),
-            "f:
+            narrowed(
+                "f:
 \taddi\ta1, a1, -16
 \ts32i\ta0, a1, 12
 \tl32i\ta8, a2, 0
@@ -447,6 +515,46 @@ g:
 \taddi\ta8, a1, 16
 \tor\ta1, a8, a8
 \tmovnez\ta8, a2, a3
+"
+            )
+        );
+    }
+
+    #[test]
+    fn instructions_with_a_narrow_twin_take_it() {
+        let text = "f:
+\tl32i\ta2, a3, 60
+\tl32i\ta2, a3, 64
+\ts32i\ta2, a1, 2
+\ts32i\ta2, a1, 0
+\tmovi\ta2, -32
+\tmovi\ta2, 96
+\tmovi\ta2, .LBB0_1
+\tadd\ta2, a3, a4
+\taddi\ta2, a3, 0
+\taddi\ta2, a3, 15
+\taddi\ta2, a3, -2
+\tor\ta1, a8, a8
+\tor\ta1, a8, a9
+\tret
+";
+        assert_eq!(
+            rewrite(text),
+            "f:
+\tl32i.n\ta2, a3, 60
+\tl32i\ta2, a3, 64
+\ts32i\ta2, a1, 2
+\ts32i.n\ta2, a1, 0
+\tmovi.n\ta2, -32
+\tmovi\ta2, 96
+\tmovi\ta2, .LBB0_1
+\tadd.n\ta2, a3, a4
+\taddi\ta2, a3, 0
+\taddi.n\ta2, a3, 15
+\taddi\ta2, a3, -2
+\tmov.n\ta1, a8
+\tor\ta1, a8, a9
+\tret.n
 "
         );
     }
