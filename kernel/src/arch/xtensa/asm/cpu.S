@@ -164,9 +164,9 @@ sotto_mmu_enable:
 # `fastpath::ThreadEntry::space`): PTEVADDR, RASID, then PTE and wired-way
 # address of its L1 pin (way 7), of the kernel L2 pin (way 8) and of the L2
 # page of its stack region (way 9) in its window. No TLB flush: entries are
-# tagged by ASID and every space has its own window. Registers only, in
-# one aligned block, so no fetch or load happens while the window and its
-# pins disagree.
+# tagged by ASID and every space has its own window. Registers only, so no
+# load happens while the window and its pins disagree; kernel code is
+# fetched through its wired ITLB entry, which no window change touches.
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
@@ -178,9 +178,6 @@ sotto_switch_space:
   l32i a8, a2, 24
   l32i a9, a2, 28
   l32i a2, a2, 0
-  j 1f
-  .balign 32
-1:
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
   wdtlb a4, a5

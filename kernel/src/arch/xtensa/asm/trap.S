@@ -69,10 +69,12 @@
 
 # Store what a call0 call keeps of the caller of a light system call, into
 # its frame \f: a0 (in EXCSAVE1), a1 (in MISC0, or live in a1 with
-# a1_live), PC past the `syscall`, PS,
-# a12..a15, and the thread-owned THREADPTR and EXPSTATE. \t is a scratch
-# register, \t_number its number.
-  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0
+# a1_live), PC past the `syscall`, PS (unless ps=0: a user thread's PS at
+# a system call is the same constant its frame was made with — UM, ring 1,
+# EXCM — and call0 code never sets CALLINC), a12..a15, and the
+# thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
+# \t_number its number.
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1
   rsr \t, excsave1
   s32i \t, \f, 0+FRAME_A0
   .if \a1_live
@@ -84,8 +86,10 @@
   rsr \t, epc1
   addi \t, \t, 3
   s32i \t, \f, 0+FRAME_PC
+  .if \ps
   rsr \t, ps
   s32i \t, \f, 0+FRAME_PS
+  .endif
   s32i a12, \f, 0+FRAME_A12
   s32i a13, \f, 0+FRAME_A13
   s32i a14, \f, 0+FRAME_A14
@@ -117,25 +121,24 @@
   .endm
 
 # Save the caller of an IPC fast path (LIGHT_HANDOFF) into its frame \f:
-# only what survives a function call — a0, a1, PC, PS, a12..a15 — and the
+# only what survives a function call — a0, a1, PC, a12..a15 — and the
 # thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
-# LCOUNT and LITBASE are written zero (they are, on this path), so even a
-# full restore of this frame cannot start a stale loop.
+# The frame is KIND_IPC: every way back to user mode (`_enter_user`, the
+# light and express paths) resumes it with `_restore_ipc_frame` or
+# RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
+# and leave LITBASE off, as it was at the call.
   .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0
-  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
-  movi \t, 0
-  s32i \t, \f, 0+FRAME_LCOUNT
-  s32i \t, \f, 0+FRAME_LITBASE
   .endm
 
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_active`,
-# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15, \t1
-# and \t2; the registers are written from registers only, in one aligned
-# block (as `sotto_switch_space`), so nothing is fetched or loaded while
-# the window and its pins disagree.
+# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15 and
+# \t1..\t4. The registers are written from registers only, so nothing is
+# loaded while the window and its pins disagree; kernel code is fetched
+# through its wired ITLB entry, which no window change touches.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
   l32i a12, \entry, 0+THREAD_FAST_ROW
   LA a13, sotto_fast_row
@@ -150,9 +153,6 @@
   l32i \t2, \entry, 0+THREAD_SPACE+20
   l32i \t3, \entry, 0+THREAD_SPACE+24
   l32i \t4, \entry, 0+THREAD_SPACE+28
-  j 1f
-  .balign 32
-1:
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
   wdtlb a14, a15
@@ -388,8 +388,11 @@ _user_trap:
 _enter_user:
   LA a3, sotto_current_frame
   s32i a2, a3, 0
+  l32i a3, a2, 0+FRAME_KIND
   mov a1, a2
-  j _restore_frame
+  beqz a3, _restore_frame         # KIND_FULL
+  mov a3, a2                      # KIND_IPC: what it keeps, the rest zero
+  j _restore_ipc_frame
 
 # Run the thread whose frame is at a2 (in the current address space). Rust
 # calls it with `call0`, which needs an aligned target.
