@@ -416,6 +416,13 @@ impl Scheduler {
         self.current = to as u8;
     }
 
+    /// Blocked thread `id` (blocked by the entry's express `CallTimeout`)
+    /// waits at most until tick `until`, as `hand_over` would have queued it.
+    pub fn block_until(&mut self, id: ThreadId, until: u64) {
+        self.set_state(id, ThreadState::Blocked { until: Some(until) });
+        self.queue_timeout(id, until);
+    }
+
     /// End a thread, wherever it is.
     pub fn end(&mut self, id: ThreadId) {
         if self.state(id) == ThreadState::Ready {

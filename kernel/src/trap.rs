@@ -172,6 +172,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SYS_NOTIFY_SIGNAL", Syscall::NotifySignal as u32),
         ("SYS_CYCLES", Syscall::Cycles as u32),
         ("SYS_CALL", Syscall::Call as u32),
+        ("SYS_CALL_TIMEOUT", Syscall::CallTimeout as u32),
         ("SYS_REPLY_RECV", Syscall::ReplyRecv as u32),
         ("FAST_GIVE_BIT", fast_op::GIVE.trailing_zeros()),
         ("FAST_SIGNAL_BIT", fast_op::SIGNAL.trailing_zeros()),

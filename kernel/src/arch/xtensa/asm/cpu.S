@@ -7,59 +7,50 @@
   .balign 4
 sotto_semihost:
   SIMCALL
-  ret
-
+  ret.n
   .global sotto_read_ccount
   .balign 4
 sotto_read_ccount:
   rsr a2, ccount
-  ret
-
+  ret.n
   .global sotto_write_ccompare0
   .balign 4
 sotto_write_ccompare0:
   wsr a2, ccompare0
   esync
-  ret
-
+  ret.n
   .global sotto_read_interrupt
   .balign 4
 sotto_read_interrupt:
   rsr a2, interrupt
-  ret
-
+  ret.n
   .global sotto_write_intenable
   .balign 4
 sotto_write_intenable:
   wsr a2, intenable
   rsync
-  ret
-
+  ret.n
   .global sotto_write_intset      # raise software interrupts
   .balign 4
 sotto_write_intset:
   WSR_SR 2, SR_INTSET
   rsync
-  ret
-
+  ret.n
   .global sotto_read_ps
   .balign 4
 sotto_read_ps:
   rsr a2, ps
-  ret
-
+  ret.n
   .global sotto_read_ptevaddr
   .balign 4
 sotto_read_ptevaddr:
   RSR_SR 2, SR_PTEVADDR
-  ret
-
+  ret.n
   .global sotto_read_rasid
   .balign 4
 sotto_read_rasid:
   RSR_SR 2, SR_RASID
-  ret
-
+  ret.n
 # A kernel panic or an LLVM trap: the kernel is built with the
 # immediate-abort panic strategy, so both call `abort`. It hands Rust the
 # address of that call (a0 = the return address, 3 bytes on).
@@ -76,8 +67,7 @@ abort:
 sotto_wait_for_interrupt:
   waiti 0
   rsil a2, 15
-  ret
-
+  ret.n
 # The scheduler's idle: wait for an interrupt, never to come back here. An
 # interrupt taken at `_idle_resume` (EPC1 of a `waiti`) is one taken while
 # idle: `_kernel_exception` saves nothing of this context (there is nothing
@@ -116,8 +106,8 @@ sotto_mmu_enable:
   extui a8, a2, 29, 3
   slli a8, a8, 29
   addi a8, a8, 6                  # the way-6 entry covering PTEVADDR
-  movi a9, 6                      # the way-6 entry covering 0..512 MiB
-  movi a10, 1
+  movi.n a9, 6                      # the way-6 entry covering 0..512 MiB
+  movi.n a10, 1
   slli a10, a10, 20               # KERNEL_BASE, the megabyte to pin
   .if KERNEL_BASE != 0x100000
   .error "the trampoline builds KERNEL_BASE by hand: update it"
@@ -137,7 +127,7 @@ sotto_mmu_enable:
   .if KERNEL_DATA_BASE != 0x300000
   .error "the trampoline builds KERNEL_DATA_BASE by hand: update it"
   .endif
-  movi a4, 3
+  movi.n a4, 3
   slli a4, a4, 20                 # KERNEL_DATA_BASE: the data megabyte
   addi a5, a4, 4                 # way 4
   addi a4, a4, 6                 # PTE: ring 0, RW write-back
@@ -145,20 +135,19 @@ sotto_mmu_enable:
   dsync
   iitlb a9                        # from here they refill from the tables
   isync
-  movi a10, 1
+  movi.n a10, 1
   slli a10, a10, 29               # drop the rest of way 6, both TLBs
-  movi a11, 6
-  movi a9, 8
+  movi.n a11, 6
+  movi.n a9, 8
 2:
   iitlb a11
   idtlb a11
-  add a11, a11, a10
+  add.n a11, a11, a10
   addi a9, a9, -1
   bnez a9, 2b
   dsync
   isync
-  ret
-
+  ret.n
   .text
 # Switch to another address space: a2 points at its eight words (see
 # `fastpath::ThreadEntry::space`): PTEVADDR, RASID, then PTE and wired-way
@@ -185,14 +174,13 @@ sotto_switch_space:
   wdtlb a8, a9
   dsync
   isync
-  ret
-
+  ret.n
 # Invalidate the autorefill ways (0..3, four entries each) of both TLBs:
 # needed after a page-table entry changes.
   .global sotto_tlb_flush_autorefill
   .balign 4
 sotto_tlb_flush_autorefill:
-  movi a2, 0
+  movi.n a2, 0
   movi a4, 0x1000
   movi a5, 0x4000
 1:
@@ -208,46 +196,44 @@ sotto_tlb_flush_autorefill:
   addi a3, a2, 3
   iitlb a3
   idtlb a3
-  add a2, a2, a4
+  add.n a2, a2, a4
   bltu a2, a5, 1b
   dsync
   isync
-  ret
-
+  ret.n
 # TLB probes for the page-table self-test.
   .global sotto_pdtlb
   .balign 4
 sotto_pdtlb:
   pdtlb a2, a2
-  ret
+  ret.n
   .global sotto_pitlb
   .balign 4
 sotto_pitlb:
   pitlb a2, a2
-  ret
+  ret.n
   .global sotto_rdtlb0
   .balign 4
 sotto_rdtlb0:
   rdtlb0 a2, a2
-  ret
+  ret.n
   .global sotto_rdtlb1
   .balign 4
 sotto_rdtlb1:
   rdtlb1 a2, a2
-  ret
+  ret.n
   .global sotto_ritlb1
   .balign 4
 sotto_ritlb1:
   ritlb1 a2, a2
-  ret
-
+  ret.n
 # Raw memory access and an illegal instruction, for the fault self-tests:
 # Rust cannot express a load from an arbitrary address without UB.
   .global sotto_load
   .balign 4
 sotto_load:
   l32i a2, a2, 0
-  ret
+  ret.n
 # Load from a2, then probe the DTLB for a3 with no memory access between:
 # shows which entries that one load brought in.
   .global sotto_load_then_pdtlb
@@ -255,16 +241,15 @@ sotto_load:
 sotto_load_then_pdtlb:
   l32i a4, a2, 0
   pdtlb a2, a3
-  ret
-
+  ret.n
   .global sotto_store
   .balign 4
 sotto_store:
   s32i a3, a2, 0
   memw
-  ret
+  ret.n
   .global sotto_illegal
   .balign 4
 sotto_illegal:
   ill
-  ret
+  ret.n

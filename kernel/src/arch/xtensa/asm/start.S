@@ -6,7 +6,7 @@
   .global _start
   .balign 4
 _start:
-  movi a0, 0
+  movi.n a0, 0
   LA a1, _boot_stack_top
   LA a2, _vector_base
   wsr a2, vecbase

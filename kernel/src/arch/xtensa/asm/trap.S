@@ -76,12 +76,12 @@
 # \t_number its number.
   .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1
   rsr \t, excsave1
-  s32i \t, \f, 0+FRAME_A0
+  s32i.n \t, \f, 0+FRAME_A0
   .if \a1_live
-  s32i a1, \f, 0+FRAME_A1
+  s32i.n a1, \f, 0+FRAME_A1
   .else
   RSR_SR \t_number, SR_MISC0
-  s32i \t, \f, 0+FRAME_A1
+  s32i.n \t, \f, 0+FRAME_A1
   .endif
   rsr \t, epc1
   addi \t, \t, 3
@@ -90,10 +90,10 @@
   rsr \t, ps
   s32i \t, \f, 0+FRAME_PS
   .endif
-  s32i a12, \f, 0+FRAME_A12
-  s32i a13, \f, 0+FRAME_A13
-  s32i a14, \f, 0+FRAME_A14
-  s32i a15, \f, 0+FRAME_A15
+  s32i.n a12, \f, 0+FRAME_A12
+  s32i.n a13, \f, 0+FRAME_A13
+  s32i.n a14, \f, 0+FRAME_A14
+  s32i.n a15, \f, 0+FRAME_A15
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
   RUR_UR \t_number, UR_EXPSTATE
@@ -110,10 +110,10 @@
   SAVE_CALL_KEPT \f, \t, \t_number
   SAVE_CALLER_SAVED_SPECIAL \f, \t
   movi \t, 0
-  s32i \t, \f, 0+FRAME_A8
-  s32i \t, \f, 0+FRAME_A9
-  s32i \t, \f, 0+FRAME_A10
-  s32i \t, \f, 0+FRAME_A11
+  s32i.n \t, \f, 0+FRAME_A8
+  s32i.n \t, \f, 0+FRAME_A9
+  s32i.n \t, \f, 0+FRAME_A10
+  s32i.n \t, \f, 0+FRAME_A11
   s32i \t, \f, 0+FRAME_SAR
   s32i \t, \f, 0+FRAME_LCOUNT
   s32i \t, \f, 0+FRAME_LITBASE
@@ -176,7 +176,7 @@
   wur a8, threadptr
   l32i a8, \f, 0+FRAME_EXPSTATE
   WUR_UR 8, UR_EXPSTATE
-  movi a8, 0
+  movi.n a8, 0
   wsr a8, sar
   wsr a8, lbeg
   wsr a8, lend
@@ -187,12 +187,12 @@
   wsr a8, m1
   wsr a8, m2
   wsr a8, m3
-  l32i a0, \f, 0+FRAME_A0
-  l32i a1, \f, 0+FRAME_A1
-  l32i a12, \f, 0+FRAME_A12
-  l32i a13, \f, 0+FRAME_A13
-  l32i a14, \f, 0+FRAME_A14
-  l32i a15, \f, 0+FRAME_A15
+  l32i.n a0, \f, 0+FRAME_A0
+  l32i.n a1, \f, 0+FRAME_A1
+  l32i.n a12, \f, 0+FRAME_A12
+  l32i.n a13, \f, 0+FRAME_A13
+  l32i.n a14, \f, 0+FRAME_A14
+  l32i.n a15, \f, 0+FRAME_A15
   .endm
 
 # A thread's results a2..a7 from its frame at \f (register a\n, loaded
@@ -200,14 +200,14 @@
   .macro RESULTS_FROM f, n
   .irp r, 2, 3, 4, 5, 6, 7
   .if \r != \n
-  l32i a\r, \f, 0+FRAME_A\r
+  l32i.n a\r, \f, 0+FRAME_A\r
   .endif
   .endr
-  l32i \f, \f, 0+FRAME_A\n
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  l32i.n \f, \f, 0+FRAME_A\n
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
   .endm
 
 # Return from a system call to the instruction after its `syscall`, with
@@ -249,7 +249,7 @@
   .balign 4
 _idle_interrupt:
   LA a1, _boot_stack_top
-  movi a0, 0
+  movi.n a0, 0
   ENTER_KERNEL_PS a2
   call0 sotto_idle_interrupt      # -> a2 = the frame to run
   j sotto_enter_user
@@ -262,22 +262,22 @@ _kernel_exception:
   .set LITBASE_SAFE, 0
   addi a1, a1, -128               # FRAME_SIZE in two steps (addi: -128..127)
   addi a1, a1, -(FRAME_SIZE - 128)
-  s32i a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
+  s32i.n a2, a1, 0+FRAME_A2         # (a2 again below: one register to compare)
   CLEAR_LITBASE a0, 0             # (kernel code runs with it off; the frame
   rsr a2, epc1                    # says so) before the `l32r` below
   LA a0, _idle_resume
   beq a2, a0, _idle_interrupt
   SAVE_A2_TO_A15 a1
   rsr a2, excsave1
-  s32i a2, a1, 0+FRAME_A0
+  s32i.n a2, a1, 0+FRAME_A0
   addi a2, a1, 127                # a1 + FRAME_SIZE, again in two steps
   addi a2, a2, 0+(FRAME_SIZE - 127)
-  s32i a2, a1, 0+FRAME_A1
+  s32i.n a2, a1, 0+FRAME_A1
   SAVE_SPECIAL a1, a2, 2
-  movi a2, 0                      # the kernel runs with LITBASE off
+  movi.n a2, 0                      # the kernel runs with LITBASE off
   s32i a2, a1, 0+FRAME_LITBASE
   ENTER_KERNEL_PS a2
-  mov a2, a1
+  mov.n a2, a1
   call0 sotto_kernel_trap         # fn(frame: &mut TrapFrame)
   # fall through: a1 = the frame
 
@@ -318,22 +318,22 @@ _restore_frame:
   l32i a2, a1, 0+FRAME_LITBASE    # last: no `l32r` runs after this
   WSR_SR 2, SR_LITBASE
   isync
-  l32i a0, a1, 0+FRAME_A0
-  l32i a2, a1, 0+FRAME_A2
-  l32i a3, a1, 0+FRAME_A3
-  l32i a4, a1, 0+FRAME_A4
-  l32i a5, a1, 0+FRAME_A5
-  l32i a6, a1, 0+FRAME_A6
-  l32i a7, a1, 0+FRAME_A7
-  l32i a8, a1, 0+FRAME_A8
-  l32i a9, a1, 0+FRAME_A9
-  l32i a10, a1, 0+FRAME_A10
-  l32i a11, a1, 0+FRAME_A11
-  l32i a12, a1, 0+FRAME_A12
-  l32i a13, a1, 0+FRAME_A13
-  l32i a14, a1, 0+FRAME_A14
-  l32i a15, a1, 0+FRAME_A15
-  l32i a1, a1, 0+FRAME_A1
+  l32i.n a0, a1, 0+FRAME_A0
+  l32i.n a2, a1, 0+FRAME_A2
+  l32i.n a3, a1, 0+FRAME_A3
+  l32i.n a4, a1, 0+FRAME_A4
+  l32i.n a5, a1, 0+FRAME_A5
+  l32i.n a6, a1, 0+FRAME_A6
+  l32i.n a7, a1, 0+FRAME_A7
+  l32i.n a8, a1, 0+FRAME_A8
+  l32i.n a9, a1, 0+FRAME_A9
+  l32i.n a10, a1, 0+FRAME_A10
+  l32i.n a11, a1, 0+FRAME_A11
+  l32i.n a12, a1, 0+FRAME_A12
+  l32i.n a13, a1, 0+FRAME_A13
+  l32i.n a14, a1, 0+FRAME_A14
+  l32i.n a15, a1, 0+FRAME_A15
+  l32i.n a1, a1, 0+FRAME_A1
   rfe
 
 # Save the running user thread's registers into its frame (found through
@@ -348,11 +348,11 @@ _restore_frame:
   CLEAR_LITBASE a0, 0
   LA a0, sotto_current_frame
   l32i a0, a0, 0
-  s32i a1, a0, 0+FRAME_A1
+  s32i.n a1, a0, 0+FRAME_A1
   SAVE_A2_TO_A15 a0
-  mov a2, a0
+  mov.n a2, a0
   rsr a3, excsave1
-  s32i a3, a2, 0+FRAME_A0
+  s32i.n a3, a2, 0+FRAME_A0
   SAVE_SPECIAL a2, a3, 3
   RSR_SR 3, SR_EXCSAVE4
   s32i a3, a2, 0+FRAME_LITBASE
@@ -381,7 +381,7 @@ _user_exception:
   SAVE_USER_FRAME
 _user_trap:
   LA a1, _boot_stack_top        # the one kernel stack, empty on entry
-  movi a0, 0
+  movi.n a0, 0
   ENTER_KERNEL_PS a3
   call0 sotto_user_trap           # fn(frame) -> frame of the thread to run
   # fall through with a2 = that frame
@@ -389,9 +389,9 @@ _enter_user:
   LA a3, sotto_current_frame
   s32i a2, a3, 0
   l32i a3, a2, 0+FRAME_KIND
-  mov a1, a2
+  mov.n a1, a2
   beqz a3, _restore_frame         # KIND_FULL
-  mov a3, a2                      # KIND_IPC: what it keeps, the rest zero
+  mov.n a3, a2                      # KIND_IPC: what it keeps, the rest zero
   j _restore_ipc_frame
 
 # Run the thread whose frame is at a2 (in the current address space). Rust
@@ -400,6 +400,10 @@ _enter_user:
   .balign 4
 sotto_enter_user:
   j _enter_user
+
+# (The light entry's way to the full path, within its branches' reach.)
+9:
+  j _user_exception
 
 # The light system-call entry, from the user vector: the user's a0 in
 # EXCSAVE1, every other register the user's, PS.EXCM set. While LITBASE is
@@ -413,13 +417,15 @@ sotto_enter_user:
 _syscall_light:
   .set LITBASE_SAFE, 0
   rsr a0, lcount
-  bnez a0, 9f
+  bnez a0, 9b
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
-  bnez a0, 9f                     # l32r (movi of a symbol) below
+  bnez a0, 9b                     # l32r (movi of a symbol) below
   .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
   beqz a0, 20f
+  addi a0, a2, -SYS_CALL_TIMEOUT
+  beqz a0, 22f
   addi a0, a2, -SYS_REPLY_RECV
   beqz a0, 30f
   addi a0, a2, -SYS_YIELD
@@ -444,10 +450,10 @@ _syscall_light:
   l32i a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
-  movi a2, 0
-  movi a4, 0
-  movi a9, 0
-  movi a10, 0
+  movi.n a2, 0
+  movi.n a4, 0
+  movi.n a9, 0
+  movi.n a10, 0
   RETURN_PAST_SYSCALL
 
 10:
@@ -455,7 +461,7 @@ _syscall_light:
   LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
-  add a9, a9, a10                 # the slot as the entry sees it
+  add.n a9, a9, a10                 # the slot as the entry sees it
   l32i a10, a9, 0+SLOT_OPS
   bbci a10, 0+FAST_GIVE_BIT, 6b
   l32i a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
@@ -472,7 +478,7 @@ _syscall_light:
   LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
-  add a9, a9, a10
+  add.n a9, a9, a10
   l32i a10, a9, 0+SLOT_OPS
   bbci a10, 0+FAST_SIGNAL_BIT, 6b
   l32i a9, a9, 0+SLOT_OBJECT
@@ -482,13 +488,13 @@ _syscall_light:
   or a10, a10, a4
   s32i a10, a9, 0+FAST_VALUE
 11:                               # status 0, value 0, scratch wiped
-  movi a2, 0
-  movi a4, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  movi.n a2, 0
+  movi.n a4, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
 8:
-  movi a3, 0
+  movi.n a3, 0
   RETURN_PAST_SYSCALL
 
 # The IPC express paths: `Call` and `ReplyRecv` done here, registers
@@ -502,30 +508,32 @@ _syscall_light:
 # point nothing is written but scratch registers; a2, a4 and a1 are
 # restored on the way out (28, 38).
 
+# Call (\timed = 0) or CallTimeout (1, the limit in a8) through slot a3
+# (CALL bit), entered at \label, a2 = \number.
+  .macro CALL_EXPRESS label, timed, number
 26:
   j 7f
-
 # Call through slot a3 (CALL bit) with a plain message (a4) to an endpoint
 # whose oldest receiver S waits in a plain receive, holds RECEIVE on it,
 # is at least as urgent as the caller (else the full path's
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
 # badge, a4 = its receive-slot field, a5..a7 the message; the caller
 # waits for the reply with what a call keeps in its frame.
-20:
+\label:
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
   bgeui a3, 0+CAP_SLOTS, 26b
   LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
-  add a9, a9, a10                 # a9: the slot
+  add.n a9, a9, a10                 # a9: the slot
   l32i a10, a9, 0+SLOT_OPS
   bbci a10, 0+FAST_CALL_BIT, 26b
   l32i a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  add a11, a10, a11
+  add.n a11, a10, a11
   l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
   l16ui a4, a10, 0+EP_HOLDERS
@@ -537,16 +545,16 @@ _syscall_light:
   j 21f
 28:                               # (branches reach only 128 bytes)
   RSR_SR 1, SR_MISC0
-  movi a2, 0+SYS_CALL
+  movi a2, 0+\number
   movi a4, 0+MSG_PLAIN
   j 7f
 21:
   l8ui a4, a2, 0+SCHED_CURRENT
-  add a4, a2, a4
+  add.n a4, a2, a4
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
   l8ui a1, a10, 0+EP_LEAST_URGENT
   bltu a4, a1, 28b                # a less urgent holder: uphill
-  add a4, a2, a11
+  add.n a4, a2, a11
   l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
   LA a1, sotto_urgent_masks
   addx4 a1, a4, a1
@@ -556,7 +564,7 @@ _syscall_light:
   bnez a4, 28b                    # one at least as urgent is ready
   LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
-  add a0, a0, a4                  # a0: S's thread entry
+  add.n a0, a0, a4                  # a0: S's thread entry
   l32i a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
   l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
   bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
@@ -572,10 +580,10 @@ _syscall_light:
   s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  add a1, a2, a3                  # C blocks, S runs
+  add.n a1, a2, a3                  # C blocks, S runs
   movi a9, 0+KIND_BLOCKED
   s8i a9, a1, 0+SCHED_KIND
-  add a1, a2, a11
+  add.n a1, a2, a11
   movi a9, 0+KIND_RUNNING
   s8i a9, a1, 0+SCHED_KIND
   s8i a11, a2, 0+SCHED_CURRENT
@@ -590,21 +598,49 @@ _syscall_light:
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
   SAVE_IPC_CALLER a1, a9, 9
   movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
-  s32i a9, a1, 0+FRAME_A4
+  s32i.n a9, a1, 0+FRAME_A4
+  .if \timed
+  # CallTimeout: C waits at most a8 µs (the light path's limit, computed
+  # and queued by Rust: `sotto_express_timeout`, which sets the alarm if
+  # it must). Across the call0: S's message in its frame, the rest in
+  # a12..a15 (C's are saved).
+  s32i.n a5, a4, 0+FRAME_A5
+  s32i.n a6, a4, 0+FRAME_A6
+  s32i.n a7, a4, 0+FRAME_A7
+  mov.n a12, a0
+  mov.n a13, a4
+  mov.n a14, a10
+  mov.n a15, a11
+  mov.n a2, a3
+  mov.n a3, a8
+  LA a1, _boot_stack_top
+  call0 sotto_express_timeout
+  mov.n a0, a12
+  mov.n a4, a13
+  mov.n a10, a14
+  mov.n a11, a15
+  l32i.n a5, a4, 0+FRAME_A5
+  l32i.n a6, a4, 0+FRAME_A6
+  l32i.n a7, a4, 0+FRAME_A7
+  .endif
   SWITCH_SPACE a0, a11, a1, a2, a3, a9
-  l32i a9, a4, 0+FRAME_A4         # S's receive-slot field
+  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field
   extui a9, a9, 0+RECV_SLOT_SHIFT, 8
   slli a9, a9, 0+RECV_SLOT_SHIFT
-  mov a3, a10
-  mov a2, a4
+  mov.n a3, a10
+  mov.n a2, a4
   RESUME_IPC a2
-  mov a4, a9
-  movi a2, 0
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  mov.n a4, a9
+  movi.n a2, 0
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
   rfe
+  .endm
+
+  CALL_EXPRESS 20, 0, SYS_CALL
+  CALL_EXPRESS 22, 1, SYS_CALL_TIMEOUT
 
 36:
   j 7f
@@ -623,7 +659,7 @@ _syscall_light:
   LA a9, sotto_fast_row
   l32i a9, a9, 0
   slli a10, a3, 0+SLOT_SHIFT
-  add a9, a9, a10                 # a9: the slot
+  add.n a9, a9, a10                 # a9: the slot
   l32i a10, a9, 0+SLOT_OPS
   bbci a10, 0+FAST_RECEIVE_BIT, 36b
   l32i a10, a9, 0+SLOT_OBJECT     # the endpoint
@@ -633,7 +669,7 @@ _syscall_light:
   bnez a11, 36b
   LA a11, sotto_current_frame
   l32i a11, a11, 0                # a11: S's frame (its service)
-  s32i a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
+  s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
   l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
   .if MAX_THREADS_BITS != 4
@@ -642,7 +678,7 @@ _syscall_light:
   bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
   LA a2, sotto_threads
   slli a1, a0, 0+THREAD_SHIFT
-  add a2, a2, a1
+  add.n a2, a2, a1
   l32i a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
@@ -656,7 +692,7 @@ _syscall_light:
   movi a2, 0+SYS_REPLY_RECV
   LA a4, sotto_current_frame
   l32i a4, a4, 0
-  l32i a4, a4, 0+FRAME_A4
+  l32i.n a4, a4, 0+FRAME_A4
   j 7f
 31:
   l32i a4, a1, 0+FRAME_KIND
@@ -665,7 +701,7 @@ _syscall_light:
   l32i a2, a2, 0                  # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
-  add a4, a2, a0
+  add.n a4, a2, a0
   l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
   LA a10, sotto_urgent_masks
   addx4 a10, a4, a10
@@ -677,20 +713,20 @@ _syscall_light:
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
   l32i a10, a9, 0+SLOT_OBJECT
   l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  add a4, a10, a4
+  add.n a4, a10, a4
   s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
-  movi a4, 1
+  movi.n a4, 1
   s8i a4, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  movi a4, -1                     # NO_THREAD (16 bits)
+  movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
   movi a4, 0+WAIT_RECEIVER
   s8i a4, a11, 0+SERVICE_WAIT
   l32i a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add a4, a2, a3                  # S blocks, C runs
+  add.n a4, a2, a3                  # S blocks, C runs
   movi a9, 0+KIND_BLOCKED
   s8i a9, a4, 0+SCHED_KIND
-  add a4, a2, a0
+  add.n a4, a2, a0
   movi a9, 0+KIND_RUNNING
   s8i a9, a4, 0+SCHED_KIND
   s8i a0, a2, 0+SCHED_CURRENT
@@ -699,7 +735,7 @@ _syscall_light:
   LA a2, sotto_current_frame
   s32i a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9
-  movi a4, 0                      # CCOUNT for a clock holder
+  movi.n a4, 0                      # CCOUNT for a clock holder
   LA a9, sotto_clock_holders
   l32i a9, a9, 0
   l32i a9, a9, 0
@@ -708,18 +744,18 @@ _syscall_light:
 1:
   LA a2, sotto_threads
   slli a3, a0, 0+THREAD_SHIFT
-  add a2, a2, a3                  # C's thread entry
+  add.n a2, a2, a3                  # C's thread entry
   SWITCH_SPACE a2, a0, a3, a9, a10, a11
-  l32i a3, a1, 0+FRAME_A4         # C's receive-slot field
+  l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
   extui a3, a3, 0+RECV_SLOT_SHIFT, 8
   slli a3, a3, 0+RECV_SLOT_SHIFT
-  mov a2, a1
+  mov.n a2, a1
   RESUME_IPC a2
-  movi a2, 0
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  movi.n a2, 0
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
   rfe
 
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
@@ -741,7 +777,7 @@ _syscall_light:
   l8ui a3, a2, 0+SCHED_ALARM
   bnei a3, 0+SCHED_ALARM_SLICE_ONLY, 48b
   l8ui a4, a2, 0+SCHED_CURRENT    # a4: the caller C
-  add a5, a2, a4
+  add.n a5, a2, a4
   l8ui a5, a5, 0+SCHED_PRIORITY   # a5: its priority p
   LA a6, sotto_urgent_masks
   addx4 a6, a5, a6
@@ -751,11 +787,11 @@ _syscall_light:
   beqz a6, 47f                    # none at least as urgent: C goes on
   # Commit. N, the head of the most urgent queue q, leaves it.
   LA a6, sotto_lowest_bit
-  add a6, a6, a7
+  add.n a6, a6, a7
   l8ui a6, a6, 0                  # a6: q
-  add a8, a2, a6
+  add.n a8, a2, a6
   l8ui a9, a8, 0+SCHED_HEAD       # a9: N
-  add a10, a2, a9
+  add.n a10, a2, a9
   l8ui a11, a10, 0+SCHED_NEXT
   s8i a11, a8, 0+SCHED_HEAD
   bbci a11, 7, 1f                 # NONE (255): q is empty now
@@ -767,16 +803,16 @@ _syscall_light:
   xor a3, a3, a8                  # 1 << q
   xor a7, a7, a3
 1:                                # C goes to the back of queue p
-  add a8, a2, a4
-  movi a3, -1
+  add.n a8, a2, a4
+  movi.n a3, -1
   s8i a3, a8, 0+SCHED_NEXT
   movi a3, 0+KIND_READY
   s8i a3, a8, 0+SCHED_KIND
-  add a10, a2, a5
+  add.n a10, a2, a5
   l8ui a11, a10, 0+SCHED_TAIL
   s8i a4, a10, 0+SCHED_TAIL
   bbsi a11, 7, 2f
-  add a11, a2, a11
+  add.n a11, a2, a11
   s8i a4, a11, 0+SCHED_NEXT
   j 3f
 2:
@@ -789,23 +825,23 @@ _syscall_light:
   xor a3, a3, a8                  # 1 << p
   or a7, a7, a3
   s32i a7, a2, 0+SCHED_READY_MASK
-  add a8, a2, a9                  # N runs
+  add.n a8, a2, a9                  # N runs
   movi a3, 0+KIND_RUNNING
   s8i a3, a8, 0+SCHED_KIND
   s8i a9, a2, 0+SCHED_CURRENT
   LA a2, sotto_current_frame
   l32i a3, a2, 0                  # a3: C's frame
-  movi a5, 0                      # its results: 0
-  s32i a5, a3, 0+FRAME_A2
-  s32i a5, a3, 0+FRAME_A3
-  s32i a5, a3, 0+FRAME_A4
-  s32i a5, a3, 0+FRAME_A5
-  s32i a5, a3, 0+FRAME_A6
-  s32i a5, a3, 0+FRAME_A7
+  movi.n a5, 0                      # its results: 0
+  s32i.n a5, a3, 0+FRAME_A2
+  s32i.n a5, a3, 0+FRAME_A3
+  s32i.n a5, a3, 0+FRAME_A4
+  s32i.n a5, a3, 0+FRAME_A5
+  s32i.n a5, a3, 0+FRAME_A6
+  s32i.n a5, a3, 0+FRAME_A7
   SAVE_IPC_CALLER a3, a5, 5, 1    # (a1 is still the caller's)
   LA a4, sotto_threads
   slli a5, a9, 0+THREAD_SHIFT
-  add a4, a4, a5                  # a4: N's thread entry
+  add.n a4, a4, a5                  # a4: N's thread entry
   l32i a3, a4, 0+THREAD_SERVICE   # a3: N's frame
   s32i a3, a2, 0
   SWITCH_SPACE a4, a9, a5, a6, a7, a8
@@ -815,19 +851,19 @@ _syscall_light:
   RESULTS_FROM a3, 3
   rfe
 47:                               # C goes on: status 0, value 0
-  movi a2, 0
-  movi a3, 0
-  movi a4, 0
-  movi a5, 0
-  movi a6, 0
-  movi a7, 0
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  movi.n a2, 0
+  movi.n a3, 0
+  movi.n a4, 0
+  movi.n a5, 0
+  movi.n a6, 0
+  movi.n a7, 0
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
   RETURN_PAST_SYSCALL
 49:
-  mov a1, a3
+  mov.n a1, a3
   j _restore_frame
 
 7:
@@ -837,18 +873,16 @@ _syscall_light:
   LA a1, _boot_stack_top
   call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
   bltz a2, 1f
-  movi a4, 0                      # a direct return: a2, a3 results, the
-  movi a5, 0                      # other scratch registers wiped
-  movi a6, 0
-  movi a7, 0
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
+  movi.n a4, 0                      # a direct return: a2, a3 results, the
+  movi.n a5, 0                      # other scratch registers wiped
+  movi.n a6, 0
+  movi.n a7, 0
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
   RSR_SR 1, SR_MISC0
   RETURN_PAST_SYSCALL
-9:
-  j _user_exception
 1:
   addi a4, a2, 1
   beqz a4, _syscall_slow          # LIGHT_SLOW
@@ -874,11 +908,11 @@ _syscall_light:
   s32i a3, a4, 0
   l32i a6, a3, 0+FRAME_KIND
   bnez a6, _restore_ipc_frame
-  mov a1, a3
+  mov.n a1, a3
   j _restore_frame
 3:                                # nothing is ready: idle with EXCM clear
   LA a1, _boot_stack_top
-  movi a0, 0
+  movi.n a0, 0
   ENTER_KERNEL_PS a2
   call0 sotto_idle                # -> a2 = the frame to run
   j _enter_user
@@ -896,7 +930,7 @@ _restore_ipc_frame:
   wur a4, threadptr
   l32i a4, a3, 0+FRAME_EXPSTATE
   WUR_UR 4, UR_EXPSTATE
-  movi a4, 0
+  movi.n a4, 0
   wsr a4, sar
   wsr a4, lcount
   wsr a4, lbeg
@@ -908,22 +942,22 @@ _restore_ipc_frame:
   wsr a4, m1
   wsr a4, m2
   wsr a4, m3
-  movi a8, 0
-  movi a9, 0
-  movi a10, 0
-  movi a11, 0
-  l32i a0, a3, 0+FRAME_A0
-  l32i a1, a3, 0+FRAME_A1
-  l32i a2, a3, 0+FRAME_A2
-  l32i a4, a3, 0+FRAME_A4
-  l32i a5, a3, 0+FRAME_A5
-  l32i a6, a3, 0+FRAME_A6
-  l32i a7, a3, 0+FRAME_A7
-  l32i a12, a3, 0+FRAME_A12
-  l32i a13, a3, 0+FRAME_A13
-  l32i a14, a3, 0+FRAME_A14
-  l32i a15, a3, 0+FRAME_A15
-  l32i a3, a3, 0+FRAME_A3
+  movi.n a8, 0
+  movi.n a9, 0
+  movi.n a10, 0
+  movi.n a11, 0
+  l32i.n a0, a3, 0+FRAME_A0
+  l32i.n a1, a3, 0+FRAME_A1
+  l32i.n a2, a3, 0+FRAME_A2
+  l32i.n a4, a3, 0+FRAME_A4
+  l32i.n a5, a3, 0+FRAME_A5
+  l32i.n a6, a3, 0+FRAME_A6
+  l32i.n a7, a3, 0+FRAME_A7
+  l32i.n a12, a3, 0+FRAME_A12
+  l32i.n a13, a3, 0+FRAME_A13
+  l32i.n a14, a3, 0+FRAME_A14
+  l32i.n a15, a3, 0+FRAME_A15
+  l32i.n a3, a3, 0+FRAME_A3
   rfe
 
 # The light path handed the call to the full one: a2..a8 are in the frame
@@ -932,15 +966,15 @@ _syscall_slow:
   LA a2, sotto_current_frame
   l32i a2, a2, 0
   RSR_SR 3, SR_MISC0
-  s32i a3, a2, 0+FRAME_A1
+  s32i.n a3, a2, 0+FRAME_A1
   rsr a3, excsave1
-  s32i a3, a2, 0+FRAME_A0
-  s32i a12, a2, 0+FRAME_A12
-  s32i a13, a2, 0+FRAME_A13
-  s32i a14, a2, 0+FRAME_A14
-  s32i a15, a2, 0+FRAME_A15
+  s32i.n a3, a2, 0+FRAME_A0
+  s32i.n a12, a2, 0+FRAME_A12
+  s32i.n a13, a2, 0+FRAME_A13
+  s32i.n a14, a2, 0+FRAME_A14
+  s32i.n a15, a2, 0+FRAME_A15
   SAVE_SPECIAL a2, a3, 3
-  movi a3, 0
+  movi.n a3, 0
   s32i a3, a2, 0+FRAME_LITBASE    # off (checked on entry)
   s32i a3, a2, 0+FRAME_SAR        # not preserved by a system call
   .if KIND_FULL != 0
@@ -1007,11 +1041,11 @@ _debug_exception:
   rsync
   RSR_SR 0, SR_EPC6
   wsr a0, epc1
-  movi a0, 0
+  movi.n a0, 0
   WSR_SR 0, SR_EXCSAVE2
   j _user_debug_exception
 1:
-  movi a2, 6                      # (_unexpected_vector clears LITBASE)
+  movi.n a2, 6                      # (_unexpected_vector clears LITBASE)
   RSR_SR 3, SR_EPC6
   j _unexpected_vector
 
