@@ -195,6 +195,15 @@
   l32i.n a15, \f, 0+FRAME_A15
   .endm
 
+# a\first..a11 zero (scratch a system call does not keep).
+  .macro ZERO_TO_A11 first
+  .irp r, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+  .if \r >= \first
+  movi.n a\r, 0
+  .endif
+  .endr
+  .endm
+
 # A thread's results a2..a7 from its frame at \f (register a\n, loaded
 # last), and a8..a11 zero.
   .macro RESULTS_FROM f, n
@@ -851,16 +860,7 @@ _syscall_light:
   RESULTS_FROM a3, 3
   rfe
 47:                               # C goes on: status 0, value 0
-  movi.n a2, 0
-  movi.n a3, 0
-  movi.n a4, 0
-  movi.n a5, 0
-  movi.n a6, 0
-  movi.n a7, 0
-  movi.n a8, 0
-  movi.n a9, 0
-  movi.n a10, 0
-  movi.n a11, 0
+  ZERO_TO_A11 2
   RETURN_PAST_SYSCALL
 49:
   mov.n a1, a3
@@ -873,15 +873,8 @@ _syscall_light:
   LA a1, _boot_stack_top
   call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
   bltz a2, 1f
-  movi.n a4, 0                      # a direct return: a2, a3 results, the
-  movi.n a5, 0                      # other scratch registers wiped
-  movi.n a6, 0
-  movi.n a7, 0
-  movi.n a8, 0
-  movi.n a9, 0
-  movi.n a10, 0
-  movi.n a11, 0
-  RSR_SR 1, SR_MISC0
+  ZERO_TO_A11 4                   # a direct return: a2, a3 results, the
+  RSR_SR 1, SR_MISC0              # other scratch registers wiped
   RETURN_PAST_SYSCALL
 1:
   addi a4, a2, 1
