@@ -404,9 +404,11 @@ impl Scheduler {
     #[inline(always)]
     pub fn hand_over(&mut self, to: ThreadId, until: Option<u64>) {
         if let Some(current) = self.current() {
-            self.set_state(current, ThreadState::Blocked { until });
-            if let Some(until) = until {
-                self.queue_timeout(current, until);
+            match until {
+                // (The kind byte alone: `set_state` out of line costs more
+                // than the rest of a hand-over.)
+                None => self.kind[current] = kind::BLOCKED,
+                Some(until) => self.block_until(current, until),
             }
         }
         if self.timeouts.is_queued(to) {
