@@ -175,6 +175,22 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
     ..MsgInfo::new(0)
 }
 .encode();
+/// The bits the entry's express `ReplyRecv` allows in its info word: the
+/// "reply dropped" flag and a receive window of slot 0..=30 (the field
+/// holds slot + 1 below 32): a window the full path accepts, and nothing
+/// its reply would carry.
+pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
+const _: () = assert!(
+    MsgInfo {
+        recv_slot: 30,
+        reply_dropped: true,
+        ..MsgInfo::new(0)
+    }
+    .encode()
+        | EXPRESS_REPLY_INFO
+        == EXPRESS_REPLY_INFO
+);
+const _: () = assert!(sotto_abi::cap::CAP_SLOTS > 30);
 /// The receive-slot field of an info word.
 pub const RECV_SLOT_FIELD: u32 = 0xFF00_0000;
 /// The two slot fields of an info word (capability to send, window).
@@ -407,7 +423,7 @@ impl<H: Hardware> Kernel<H> {
             self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
         } else if number == Syscall::ReplyRecv as u32 {
             let Some(endpoint) =
-                fast(fast_op::RECEIVE).filter(|_| args[1] | REPLY_DROPPED == REPLY_DROPPED)
+                fast(fast_op::RECEIVE).filter(|_| args[1] | EXPRESS_REPLY_INFO == EXPRESS_REPLY_INFO)
             else {
                 return false;
             };

@@ -224,7 +224,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SYS_YIELD", Syscall::Yield as u32),
         ("KIND_BLOCKED", sched::kind::BLOCKED as u32),
         ("MSG_PLAIN", crate::fastpath::PLAIN),
-        ("MSG_REPLY_DROPPED", crate::fastpath::REPLY_DROPPED),
+        ("MSG_EXPRESS_REPLY", crate::fastpath::EXPRESS_REPLY_INFO),
         ("FAST_VALUE", objects::fast::VALUE),
         ("FAST_MAX", objects::fast::MAX),
         ("FAST_WAITING", objects::fast::WAITING),

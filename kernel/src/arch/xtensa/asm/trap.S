@@ -654,14 +654,15 @@ _syscall_light:
 36:
   j 7f
 
-# ReplyRecv through slot a3 (RECEIVE bit) with a plain info (a4, perhaps
-# asking to hear of a dropped reply): the reply goes to the caller C this
+# ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
+# nothing — at most a receive window for the next call and the request to
+# hear of a dropped reply (EXPRESS_REPLY_INFO): the reply goes to the caller C this
 # thread S owes one, S parks as the endpoint's only receiver (no caller
 # queued), and C runs if it would anyway: C gets a2 = 0, a3 = its
 # receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
 # the reply.
 30:
-  movi a9, 0+MSG_REPLY_DROPPED
+  movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
   or a10, a4, a9
   bne a10, a9, 36b
   bgeui a3, 0+CAP_SLOTS, 36b
