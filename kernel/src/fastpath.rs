@@ -422,8 +422,8 @@ impl<H: Hardware> Kernel<H> {
             // `rotate` switches; the slice alarm stays as it is.
             self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
         } else if number == Syscall::ReplyRecv as u32 {
-            let Some(endpoint) =
-                fast(fast_op::RECEIVE).filter(|_| args[1] | EXPRESS_REPLY_INFO == EXPRESS_REPLY_INFO)
+            let Some(endpoint) = fast(fast_op::RECEIVE)
+                .filter(|_| args[1] | EXPRESS_REPLY_INFO == EXPRESS_REPLY_INFO)
             else {
                 return false;
             };
