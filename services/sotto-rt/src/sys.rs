@@ -35,16 +35,9 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
     // SAFETY: the arguments are registers, which the kernel checks; the
     // stub writes all six words of `out`, a live local (no zeroing first:
     // that would cost a `memset` call on every IPC).
+    let [a3, a4, a5, a6, a7] = args;
     let regs = unsafe {
-        sotto_rt_syscall_out(
-            syscall as u32,
-            args[0],
-            args[1],
-            args[2],
-            args[3],
-            args[4],
-            out.as_mut_ptr(),
-        );
+        sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
         out.assume_init()
     };
     results(&regs)
@@ -53,15 +46,8 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
 #[inline]
 pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
-    let mut regs = [
-        syscall as u32,
-        args[0],
-        args[1],
-        args[2],
-        args[3],
-        args[4],
-        a8,
-    ];
+    let [a3, a4, a5, a6, a7] = args;
+    let mut regs = [syscall as u32, a3, a4, a5, a6, a7, a8];
     // SAFETY: the stub reads the seven words of `regs`, a live local
     // array, and writes back its first six; the kernel checks every
     // argument.

@@ -195,6 +195,19 @@
   l32i.n a15, \f, 0+FRAME_A15
   .endm
 
+# The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
+# \s, going to \fail unless it is a slot and its operations include bit
+# \bit; \t is scratch.
+  .macro FAST_SLOT s, t, bit, fail
+  bgeui a3, 0+CAP_SLOTS, \fail
+  LA \s, sotto_fast_row
+  l32i \s, \s, 0
+  slli \t, a3, 0+SLOT_SHIFT
+  add.n \s, \s, \t
+  l32i \t, \s, 0+SLOT_OPS
+  bbci \t, 0+\bit, \fail
+  .endm
+
 # a\first..a11 zero (scratch a system call does not keep).
   .macro ZERO_TO_A11 first
   .irp r, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -466,13 +479,7 @@ _syscall_light:
   RETURN_PAST_SYSCALL
 
 10:
-  bgeui a3, 0+CAP_SLOTS, 6b
-  LA a9, sotto_fast_row
-  l32i a9, a9, 0
-  slli a10, a3, 0+SLOT_SHIFT
-  add.n a9, a9, a10                 # the slot as the entry sees it
-  l32i a10, a9, 0+SLOT_OPS
-  bbci a10, 0+FAST_GIVE_BIT, 6b
+  FAST_SLOT a9, a10, FAST_GIVE_BIT, 6b
   l32i a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
@@ -483,13 +490,7 @@ _syscall_light:
   s32i a10, a9, 0+FAST_VALUE
   j 11f
 12:
-  bgeui a3, 0+CAP_SLOTS, 6b
-  LA a9, sotto_fast_row
-  l32i a9, a9, 0
-  slli a10, a3, 0+SLOT_SHIFT
-  add.n a9, a9, a10
-  l32i a10, a9, 0+SLOT_OPS
-  bbci a10, 0+FAST_SIGNAL_BIT, 6b
+  FAST_SLOT a9, a10, FAST_SIGNAL_BIT, 6b
   l32i a9, a9, 0+SLOT_OBJECT
   l32i a10, a9, 0+FAST_WAITING
   bnez a10, 6b
@@ -531,13 +532,7 @@ _syscall_light:
 \label:
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
-  bgeui a3, 0+CAP_SLOTS, 26b
-  LA a9, sotto_fast_row
-  l32i a9, a9, 0
-  slli a10, a3, 0+SLOT_SHIFT
-  add.n a9, a9, a10                 # a9: the slot
-  l32i a10, a9, 0+SLOT_OPS
-  bbci a10, 0+FAST_CALL_BIT, 26b
+  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
   l32i a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
@@ -665,13 +660,7 @@ _syscall_light:
   movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
   or a10, a4, a9
   bne a10, a9, 36b
-  bgeui a3, 0+CAP_SLOTS, 36b
-  LA a9, sotto_fast_row
-  l32i a9, a9, 0
-  slli a10, a3, 0+SLOT_SHIFT
-  add.n a9, a9, a10                 # a9: the slot
-  l32i a10, a9, 0+SLOT_OPS
-  bbci a10, 0+FAST_RECEIVE_BIT, 36b
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b
   l32i a10, a9, 0+SLOT_OBJECT     # the endpoint
   l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
   bnez a11, 36b                    # a caller queued: the receive takes it
