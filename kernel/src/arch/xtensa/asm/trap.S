@@ -208,6 +208,19 @@
   bbci \t, 0+\bit, \fail
   .endm
 
+# The scheduler at \sched hands the CPU from thread \from (blocked) to
+# thread \to (running, current), as `Scheduler::hand_over` does without a
+# time limit; \t and \u are scratch.
+  .macro HAND_OVER sched, from, to, t, u
+  add.n \t, \sched, \from
+  movi \u, 0+KIND_BLOCKED
+  s8i \u, \t, 0+SCHED_KIND
+  add.n \t, \sched, \to
+  movi \u, 0+KIND_RUNNING
+  s8i \u, \t, 0+SCHED_KIND
+  s8i \to, \sched, 0+SCHED_CURRENT
+  .endm
+
 # a\first..a11 zero (scratch a system call does not keep).
   .macro ZERO_TO_A11 first
   .irp r, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -584,13 +597,7 @@ _syscall_light:
   s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  add.n a1, a2, a3                  # C blocks, S runs
-  movi a9, 0+KIND_BLOCKED
-  s8i a9, a1, 0+SCHED_KIND
-  add.n a1, a2, a11
-  movi a9, 0+KIND_RUNNING
-  s8i a9, a1, 0+SCHED_KIND
-  s8i a11, a2, 0+SCHED_CURRENT
+  HAND_OVER a2, a3, a11, a1, a9
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   movi a9, 0+WAIT_NONE
   s8i a9, a4, 0+SERVICE_WAIT
@@ -722,13 +729,7 @@ _syscall_light:
   s8i a4, a11, 0+SERVICE_WAIT
   l32i a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add.n a4, a2, a3                  # S blocks, C runs
-  movi a9, 0+KIND_BLOCKED
-  s8i a9, a4, 0+SCHED_KIND
-  add.n a4, a2, a0
-  movi a9, 0+KIND_RUNNING
-  s8i a9, a4, 0+SCHED_KIND
-  s8i a0, a2, 0+SCHED_CURRENT
+  HAND_OVER a2, a3, a0, a4, a9
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
