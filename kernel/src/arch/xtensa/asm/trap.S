@@ -643,10 +643,7 @@ _syscall_light:
   RESUME_IPC a2
   mov.n a4, a9
   movi.n a2, 0
-  movi.n a8, 0
-  movi.n a9, 0
-  movi.n a10, 0
-  movi.n a11, 0
+  ZERO_TO_A11 8
   rfe
   .endm
 
@@ -752,10 +749,7 @@ _syscall_light:
   mov.n a2, a1
   RESUME_IPC a2
   movi.n a2, 0
-  movi.n a8, 0
-  movi.n a9, 0
-  movi.n a10, 0
-  movi.n a11, 0
+  ZERO_TO_A11 8
   rfe
 
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
