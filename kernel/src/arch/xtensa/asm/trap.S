@@ -221,6 +221,17 @@
   s8i \to, \sched, 0+SCHED_CURRENT
   .endm
 
+# \d = 1 << priority \p, from `sotto_urgent_masks` ((2 << p) - 1 xor its
+# half), without SAR (a user's, not kept by a call but not to be leaked
+# into either); \t is scratch.
+  .macro PRIORITY_BIT d, p, t
+  LA \d, sotto_urgent_masks
+  addx4 \d, \p, \d
+  l32i \d, \d, 0
+  srli \t, \d, 1
+  xor \d, \d, \t
+  .endm
+
 # a\first..a11 zero (scratch a system call does not keep).
   .macro ZERO_TO_A11 first
   .irp r, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -790,11 +801,7 @@ _syscall_light:
   s8i a11, a8, 0+SCHED_HEAD
   bbci a11, 7, 1f                 # NONE (255): q is empty now
   s8i a11, a8, 0+SCHED_TAIL
-  LA a3, sotto_urgent_masks
-  addx4 a3, a6, a3
-  l32i a3, a3, 0
-  srli a8, a3, 1
-  xor a3, a3, a8                  # 1 << q
+  PRIORITY_BIT a3, a6, a8         # 1 << q
   xor a7, a7, a3
 1:                                # C goes to the back of queue p
   add.n a8, a2, a4
@@ -812,11 +819,7 @@ _syscall_light:
 2:
   s8i a4, a10, 0+SCHED_HEAD
 3:
-  LA a3, sotto_urgent_masks
-  addx4 a3, a5, a3
-  l32i a3, a3, 0
-  srli a8, a3, 1
-  xor a3, a3, a8                  # 1 << p
+  PRIORITY_BIT a3, a5, a8         # 1 << p
   or a7, a7, a3
   s32i a7, a2, 0+SCHED_READY_MASK
   add.n a8, a2, a9                  # N runs
