@@ -418,6 +418,13 @@ impl Scheduler {
         self.current = to as u8;
     }
 
+    /// Thread `id`, handed the CPU by the entry's express `ReplyRecv`
+    /// after a timed wait, leaves the timeout queue, as `hand_over` takes
+    /// it out (no new alarm: a later one is harmless).
+    pub fn forget_timeout_of(&mut self, id: ThreadId) {
+        self.forget_timeout(id);
+    }
+
     /// Blocked thread `id` (blocked by the entry's express `CallTimeout`)
     /// waits at most until tick `until`, as `hand_over` would have queued it.
     pub fn block_until(&mut self, id: ThreadId, until: u64) {

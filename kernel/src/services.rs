@@ -564,6 +564,14 @@ extern "C" fn sotto_express_timeout(caller: u32, micros: u32) {
     crate::timer_after_schedule();
 }
 
+/// The entry's express `ReplyRecv` handed the CPU to a caller that waited
+/// with a time limit: its timeout leaves the queue (as the light path's
+/// hand-over takes it out), so no tick pops it stale.
+#[unsafe(no_mangle)]
+extern "C" fn sotto_express_forget(thread: u32) {
+    KERNEL.with(|kernel| kernel.sched.forget_timeout_of(thread as ThreadId));
+}
+
 /// The light path found no thread ready (its caller is saved): idle with
 /// interrupts open until one is, and return its frame.
 #[unsafe(no_mangle)]

@@ -223,6 +223,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SCHED_ALARM_SLICE_ONLY", sched::layout::ALARM_SLICE_ONLY),
         ("SYS_YIELD", Syscall::Yield as u32),
         ("KIND_BLOCKED", sched::kind::BLOCKED as u32),
+        ("KIND_BLOCKED_UNTIL", sched::kind::BLOCKED_UNTIL as u32),
         ("MSG_PLAIN", crate::fastpath::PLAIN),
         ("MSG_EXPRESS_REPLY", crate::fastpath::EXPRESS_REPLY_INFO),
         ("FAST_VALUE", objects::fast::VALUE),

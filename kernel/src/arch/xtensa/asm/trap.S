@@ -737,12 +737,33 @@ _syscall_light:
   s8i a4, a11, 0+SERVICE_WAIT
   l32i a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  add.n a10, a2, a0
+  l8ui a10, a10, 0+SCHED_KIND     # a10: how C waited
   HAND_OVER a2, a3, a0, a4, a9
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
   s32i a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9
+  bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
+  # C waited with a time limit (a CallTimeout): its queued timeout goes,
+  # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
+  # Across the call0: the reply in C's frame, C and its frame in a12, a13
+  # (S's are saved).
+  s32i.n a5, a1, 0+FRAME_A5
+  s32i.n a6, a1, 0+FRAME_A6
+  s32i.n a7, a1, 0+FRAME_A7
+  mov.n a12, a0
+  mov.n a13, a1
+  mov.n a2, a0
+  LA a1, _boot_stack_top
+  call0 sotto_express_forget
+  mov.n a0, a12
+  mov.n a1, a13
+  l32i.n a5, a1, 0+FRAME_A5
+  l32i.n a6, a1, 0+FRAME_A6
+  l32i.n a7, a1, 0+FRAME_A7
+2:
   movi.n a4, 0                      # CCOUNT for a clock holder
   LA a9, sotto_clock_holders
   l32i a9, a9, 0
