@@ -232,6 +232,19 @@
   xor \d, \d, \t
   .endm
 
+# Keep the message a5..a7 in the frame at \f across a call into Rust
+# (STASH), and take it back (UNSTASH).
+  .macro STASH_MESSAGE f
+  s32i.n a5, \f, 0+FRAME_A5
+  s32i.n a6, \f, 0+FRAME_A6
+  s32i.n a7, \f, 0+FRAME_A7
+  .endm
+  .macro UNSTASH_MESSAGE f
+  l32i.n a5, \f, 0+FRAME_A5
+  l32i.n a6, \f, 0+FRAME_A6
+  l32i.n a7, \f, 0+FRAME_A7
+  .endm
+
 # a\first..a11 zero (scratch a system call does not keep).
   .macro ZERO_TO_A11 first
   .irp r, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -368,9 +381,7 @@ _restore_frame:
   l32i.n a2, a1, 0+FRAME_A2
   l32i.n a3, a1, 0+FRAME_A3
   l32i.n a4, a1, 0+FRAME_A4
-  l32i.n a5, a1, 0+FRAME_A5
-  l32i.n a6, a1, 0+FRAME_A6
-  l32i.n a7, a1, 0+FRAME_A7
+  UNSTASH_MESSAGE a1
   l32i.n a8, a1, 0+FRAME_A8
   l32i.n a9, a1, 0+FRAME_A9
   l32i.n a10, a1, 0+FRAME_A10
@@ -626,9 +637,7 @@ _syscall_light:
   # and queued by Rust: `sotto_express_timeout`, which sets the alarm if
   # it must). Across the call0: S's message in its frame, the rest in
   # a12..a15 (C's are saved).
-  s32i.n a5, a4, 0+FRAME_A5
-  s32i.n a6, a4, 0+FRAME_A6
-  s32i.n a7, a4, 0+FRAME_A7
+  STASH_MESSAGE a4
   mov.n a12, a0
   mov.n a13, a4
   mov.n a14, a10
@@ -641,9 +650,7 @@ _syscall_light:
   mov.n a4, a13
   mov.n a10, a14
   mov.n a11, a15
-  l32i.n a5, a4, 0+FRAME_A5
-  l32i.n a6, a4, 0+FRAME_A6
-  l32i.n a7, a4, 0+FRAME_A7
+  UNSTASH_MESSAGE a4
   .endif
   SWITCH_SPACE a0, a11, a1, a2, a3, a9
   l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field
@@ -750,9 +757,7 @@ _syscall_light:
   # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
   # Across the call0: the reply in C's frame, C and its frame in a12, a13
   # (S's are saved).
-  s32i.n a5, a1, 0+FRAME_A5
-  s32i.n a6, a1, 0+FRAME_A6
-  s32i.n a7, a1, 0+FRAME_A7
+  STASH_MESSAGE a1
   mov.n a12, a0
   mov.n a13, a1
   mov.n a2, a0
@@ -760,9 +765,7 @@ _syscall_light:
   call0 sotto_express_forget
   mov.n a0, a12
   mov.n a1, a13
-  l32i.n a5, a1, 0+FRAME_A5
-  l32i.n a6, a1, 0+FRAME_A6
-  l32i.n a7, a1, 0+FRAME_A7
+  UNSTASH_MESSAGE a1
 2:
   movi.n a4, 0                      # CCOUNT for a clock holder
   LA a9, sotto_clock_holders
