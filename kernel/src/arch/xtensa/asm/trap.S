@@ -381,7 +381,9 @@ _restore_frame:
   l32i.n a2, a1, 0+FRAME_A2
   l32i.n a3, a1, 0+FRAME_A3
   l32i.n a4, a1, 0+FRAME_A4
-  UNSTASH_MESSAGE a1
+  l32i.n a5, a1, 0+FRAME_A5
+  l32i.n a6, a1, 0+FRAME_A6
+  l32i.n a7, a1, 0+FRAME_A7
   l32i.n a8, a1, 0+FRAME_A8
   l32i.n a9, a1, 0+FRAME_A9
   l32i.n a10, a1, 0+FRAME_A10
