@@ -544,16 +544,21 @@ _syscall_light:
   movi.n a3, 0
   RETURN_PAST_SYSCALL
 
-# The IPC express paths: `Call` and `ReplyRecv` done here, registers
-# only, when the light path's Rust (`Kernel::fast_call`,
-# `Kernel::fast_reply_recv`) would do the same: the same conditions, read
-# from the words Rust keeps for the entry (fast slots, the endpoint's
-# queues, the scheduler's kinds, `sotto_threads`), and the same effects.
-# They decline more often than Rust (a thread whose frame is not
-# KIND_IPC, a second parked receiver, a stale alarm): then the light path
-# takes the call as if the entry had not looked. Until the marked commit
-# point nothing is written but scratch registers; a2, a4 and a1 are
-# restored on the way out (28, 38).
+# The express paths: `Call`, `CallTimeout`, `ReplyRecv` (and, further
+# down, `Yield`) done here, registers only, when the light path's Rust
+# (`Kernel::fast_call`, `Kernel::fast_reply_recv`, `Scheduler::rotate`)
+# would do the same: the same conditions, read from the words Rust keeps
+# for the entry (fast slots, the endpoint's queues, the scheduler's kinds,
+# `sotto_threads`), and the same effects. `Kernel::express` is the
+# decision in Rust, tested against the light path. They decline more often
+# than Rust (a thread whose frame is not KIND_IPC, a second parked
+# receiver, a stale alarm): then the light path takes the call as if the
+# entry had not looked. Until the marked commit point nothing is written
+# but scratch registers (and, for ReplyRecv, the caller's own a4 in its
+# frame, which every path stores); a2, a4 and a1 are restored on the way
+# out (28, 38). A time limit to queue or drop goes to Rust after the
+# commit (`sotto_express_timeout`, `sotto_express_forget`), on the kernel
+# stack with PS.EXCM still set, as the light path runs.
 
 # Call (\timed = 0) or CallTimeout (1, the limit in a8) through slot a3
 # (CALL bit), entered at \label, a2 = \number.
