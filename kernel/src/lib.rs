@@ -22,9 +22,15 @@
 //!    forbidden and every `unsafe` block carries a `SAFETY:` comment.
 //! 7. **Fast paths are decided in Rust, taken in assembly.** The system-call
 //!    entry saves nothing until the thread changes; what it may do on its
-//!    own (give, signal, the IPC fast paths) is decided by [`fastpath`],
+//!    own (give, signal, cycles, the express call, reply and yield) is
+//!    decided by [`fastpath`] (`Kernel::express`, `Kernel::fast_slot`),
 //!    tested on the host against the full path, and the entry only follows
-//!    tables that code keeps. Every check of the full path still happens.
+//!    fixed-width tables that code keeps, whose offsets it generates. Every
+//!    check of the full path still happens.
+//! 8. **Layouts the assembly reads are pinned.** Anything the entry touches
+//!    is `repr(C)` with fixed-width fields, so host and target agree on
+//!    every offset (asserted at compile time); kernel memory sits under
+//!    wired TLB entries, so no kernel access ever refills.
 
 #![cfg_attr(not(test), no_std)]
 // Some cold functions are compiled for size on the target (`optimize`).
