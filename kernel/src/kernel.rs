@@ -288,9 +288,10 @@ pub struct Kernel<H: Hardware> {
     /// state, not on the stack of every trap).
     revoked: Revoked,
     /// Per capability slot, what the system-call entry may do through it
-    /// on its own (see [`crate::fastpath::FastOp`]): the address of the
-    /// object's fast words with the operation in the low bits, or 0. Kept
-    /// by [`Self::refresh_fast`] whenever a slot changes.
+    /// on its own ([`FastSlot`]: the operations of
+    /// [`crate::fastpath::fast_op`], the object's address, the badge, the
+    /// object's number). Kept by `refresh_fast` whenever a slot changes;
+    /// [`Kernel::fast_slot`] is the rule.
     pub fast_caps: [[FastSlot; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
     timers: DeadlineQueue<MAX_OBJECTS>,
