@@ -1726,7 +1726,10 @@ impl<H: Hardware> Kernel<H> {
         if let Some(Object::Notification(notification)) = self.objects.get_mut(usize::from(object))
             && let Some((waiter, delivered)) = notification.signal(plan.bits)
         {
-            let result = self.signal_result(waiter, delivered);
+            let result = match self.services[waiter].wait {
+                Wait::Notification(_) => [delivered, 0, 0, 0, 0],
+                _ => self.signal_result(waiter, delivered),
+            };
             self.set_result(waiter, Ok(result));
             self.services[waiter].wait = Wait::None;
             self.sched.run_woken(waiter);
@@ -1734,16 +1737,13 @@ impl<H: Hardware> Kernel<H> {
         // The same plan for the next expiry (nothing else moved), while
         // the timer stays ahead of every other deadline after it.
         let headroom = plan.headroom - plan.period;
-        self.plan = if headroom > plan.period {
-            TickPlan {
-                tick: next,
-                headroom,
-                timers_version: self.timers.version(),
-                ..plan
-            }
+        self.plan.tick = if headroom > plan.period {
+            next
         } else {
-            TickPlan::NONE
+            TickPlan::NONE.tick
         };
+        self.plan.headroom = headroom;
+        self.plan.timers_version = self.timers.version();
         Some((waiter, plan.period))
     }
 
