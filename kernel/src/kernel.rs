@@ -1726,11 +1726,14 @@ impl<H: Hardware> Kernel<H> {
         if let Some(Object::Notification(notification)) = self.objects.get_mut(usize::from(object))
             && let Some((waiter, delivered)) = notification.signal(plan.bits)
         {
-            let result = match self.services[waiter].wait {
-                Wait::Notification(_) => [delivered, 0, 0, 0, 0],
-                _ => self.signal_result(waiter, delivered),
-            };
-            self.set_result(waiter, Ok(result));
+            if let Wait::Notification(_) = self.services[waiter].wait {
+                // `set_result` of a plain wait's bits, in place.
+                let a = &mut self.services[waiter].frame.a;
+                a[2..8].copy_from_slice(&[0, delivered, 0, 0, 0, 0]);
+            } else {
+                let result = self.signal_result(waiter, delivered);
+                self.set_result(waiter, Ok(result));
+            }
             self.services[waiter].wait = Wait::None;
             self.sched.run_woken(waiter);
         }

@@ -144,7 +144,7 @@ impl Default for Notification {
 impl Notification {
     /// Set `bits`. If a thread waits, it gets every pending bit (and they
     /// are cleared): returns it and the bits.
-    #[inline]
+    #[inline(always)]
     pub fn signal(&mut self, bits: u32) -> Option<(ThreadId, u32)> {
         self.bits |= bits;
         if self.bits == 0 {
