@@ -1711,7 +1711,9 @@ impl<H: Hardware> Kernel<H> {
             } => on == object,
             _ => false,
         };
-        if !waits_here || !self.sched.blocked_untimed(waiter) || self.sched.has_timeout(waiter) {
+        // (No timeout is queued: the plan was made with none, and the
+        // queue's version is the same.)
+        if !waits_here || !self.sched.blocked_untimed(waiter) {
             return None;
         }
         // Commit: what `tick` and `schedule` would do.

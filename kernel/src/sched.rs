@@ -451,12 +451,6 @@ impl Scheduler {
         self.current == NONE && self.ready_mask == 0
     }
 
-    /// Whether `id` has an entry in the timeout queue (perhaps stale).
-    #[inline]
-    pub fn has_timeout(&self, id: ThreadId) -> bool {
-        self.timeouts.is_queued(id)
-    }
-
     /// Whether the timeout queue has entries (perhaps stale).
     #[inline]
     pub fn has_timeouts(&self) -> bool {
@@ -477,10 +471,10 @@ impl Scheduler {
 
     /// A tick's time slice, [`Scheduler::wake`] of `id` and
     /// [`Scheduler::schedule`] in one step, where they come to this: on
-    /// an idle CPU with nothing ready ([`Scheduler::idle_and_nothing_due`])
-    /// `id`, [blocked without a time limit](Scheduler::blocked_untimed),
-    /// runs.
-    /// (`id` has no timeout queued: [`Scheduler::has_timeout`].)
+    /// an idle CPU with nothing ready
+    /// ([`Scheduler::idle_and_nothing_ready`]) and no timeout queued
+    /// ([`Scheduler::has_timeouts`]), `id`, [blocked without a time
+    /// limit](Scheduler::blocked_untimed), runs.
     #[inline]
     pub fn run_woken(&mut self, id: ThreadId) {
         self.alarm &= !SLICE_ARMED;
