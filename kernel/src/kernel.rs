@@ -273,6 +273,9 @@ pub struct Kernel<H: Hardware> {
     pub hw: H,
     /// Run queues.
     pub sched: Scheduler,
+    /// What the idle timer interrupt may do on its own at the alarm
+    /// (near the start: short offsets on the interrupt's path).
+    plan: TickPlan,
     /// Services (thread `n` is service `n`).
     pub services: Vec<Service, MAX_SERVICES>,
     /// Kernel objects.
@@ -301,6 +304,42 @@ pub struct Kernel<H: Hardware> {
     /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
     /// the hot paths test one bit instead of scanning a table.
     clock_holders: u32,
+}
+
+/// What the idle timer interrupt may do without the full tick
+/// ([`Kernel::planned`]): at `tick`, the periodic
+/// timer `timer` fires into `notification` (bits `bits`) and stays the
+/// earliest deadline (`headroom` ticks to another timer or the kernel's
+/// own deadline, more than its `period`; no sleep or wait timeout is
+/// queued), so the next alarm is `period` ticks later. It holds while
+/// both deadline queues keep the versions it was made for; what it does
+/// not fix (who waits, who is ready) [`Kernel::express_tick`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickPlan {
+    /// The alarm's tick (`u64::MAX`: no plan).
+    pub tick: u64,
+    timer: u16,
+    notification: ObjectId,
+    bits: u32,
+    /// The timer's period, in ticks.
+    pub period: u32,
+    headroom: u32,
+    timers_version: u32,
+    timeouts_version: u32,
+}
+
+impl TickPlan {
+    /// No plan.
+    pub const NONE: TickPlan = TickPlan {
+        tick: u64::MAX,
+        timer: 0,
+        notification: 0,
+        bits: 0,
+        period: 0,
+        headroom: 0,
+        timers_version: 0,
+        timeouts_version: 0,
+    };
 }
 
 // One bit per service in `clock_holders`.
@@ -345,6 +384,7 @@ impl<H: Hardware> Kernel<H> {
             fast_caps: [[FastSlot::ZERO; CAP_SLOTS]; MAX_SERVICES],
             timers: DeadlineQueue::new(),
             clock_holders: 0,
+            plan: TickPlan::NONE,
         }
     }
 
@@ -904,16 +944,24 @@ impl<H: Hardware> Kernel<H> {
         if let Some(Object::Notification(notification)) = self.objects.get_mut(object as usize)
             && let Some((waiter, delivered)) = notification.signal(bits)
         {
-            let result = match self.services[waiter].wait {
-                Wait::ReceiverOrSignal { endpoint, .. } => {
-                    if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
-                        queue.forget(waiter);
-                    }
-                    self.signalled_regs(waiter, delivered)
-                }
-                _ => [delivered, 0, 0, 0, 0],
-            };
+            let result = self.signal_result(waiter, delivered);
             self.wake_with(waiter, Ok(result));
+        }
+    }
+
+    /// What a signal delivering `delivered` returns to `waiter`, which
+    /// waited for it (a receive that also waits for a signal leaves the
+    /// endpoint's queue).
+    #[inline]
+    fn signal_result(&mut self, waiter: ThreadId, delivered: u32) -> Regs {
+        match self.services[waiter].wait {
+            Wait::ReceiverOrSignal { endpoint, .. } => {
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+                    queue.forget(waiter);
+                }
+                self.signalled_regs(waiter, delivered)
+            }
+            _ => [delivered, 0, 0, 0, 0],
         }
     }
 
@@ -1569,6 +1617,140 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+    }
+
+    /// The plan for the alarm set for tick `alarm` (see [`TickPlan`]),
+    /// with the kernel's own next deadline at `own` and alarms at most
+    /// `most_ahead` ticks ahead; [`TickPlan::NONE`] where it does not
+    /// apply. Reads only (stale timeouts count: a bound is enough).
+    pub fn planned(&self, alarm: u64, own: u64, most_ahead: u32) -> TickPlan {
+        // Only where nothing times out (the test first: it is the cheap
+        // way out for systems with timeouts, such as the LL scheduler's).
+        if self.sched.has_timeouts() {
+            return TickPlan::NONE;
+        }
+        let Some((index, deadline)) = self.timers.peek() else {
+            return TickPlan::NONE;
+        };
+        let Some(Object::Timer(timer)) = self.objects.get(index) else {
+            return TickPlan::NONE;
+        };
+        let TimerTarget::Notify { object, bits } = timer.target else {
+            return TickPlan::NONE;
+        };
+        let period = timer.period();
+        if deadline != alarm || bits == 0 || period == 0 || period > u64::from(most_ahead) {
+            return TickPlan::NONE;
+        }
+        let others = self.timers.second().map_or(own, |second| second.min(own));
+        let headroom = crate::timer::ticks_ahead(alarm, others);
+        if u64::from(headroom) <= period {
+            return TickPlan::NONE;
+        }
+        TickPlan {
+            tick: alarm,
+            timer: index as u16,
+            notification: object,
+            bits,
+            period: period as u32,
+            headroom,
+            timers_version: self.timers.version(),
+            timeouts_version: self.sched.timeouts_version(),
+        }
+    }
+
+    /// Make the plan for an alarm at tick `alarm` ([`Kernel::planned`]).
+    /// Out of line: made once, followed for many ticks.
+    #[inline(never)]
+    pub fn plan_tick(&mut self, alarm: u64, own: u64, most_ahead: u32) {
+        self.plan = self.planned(alarm, own, most_ahead);
+    }
+
+    /// The plan the idle interrupt follows ([`Kernel::express_tick`]).
+    pub fn plan(&self) -> TickPlan {
+        self.plan
+    }
+
+    /// [`Kernel::tick`] at `now` (the tick the alarm is set for; `own` the
+    /// kernel's own next deadline, alarms at most `most_ahead` ticks
+    /// ahead) followed by [`Scheduler::schedule`], when the plan for it
+    /// ([`Kernel::planned`], kept from the last tick while the deadline
+    /// queues are unchanged, else made anew) holds and they come to
+    /// this: the CPU idle with nothing ready, the plan's periodic timer
+    /// due now and the earliest deadline after it re-arms (by `period`
+    /// ticks), its notification's oldest waiter waiting for it
+    /// ([`Wait::Notification`] or [`Wait::ReceiverOrSignal`], no time
+    /// limit), which then runs. Returns
+    /// that thread and the ticks to the next alarm (the plan moves on to
+    /// it), or `None` with nothing changed (the full path decides). The
+    /// idle interrupt's express path; the differential test in
+    /// `fastpath/tests.rs` holds it to the full one.
+    #[inline]
+    pub fn express_tick(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<(ThreadId, u32)> {
+        if !self.sched.idle_and_nothing_ready() {
+            return None;
+        }
+        if self.plan.tick != now
+            || self.plan.timers_version != self.timers.version()
+            || self.plan.timeouts_version != self.sched.timeouts_version()
+        {
+            self.plan_tick(now, own, most_ahead);
+            if self.plan.tick != now {
+                return None;
+            }
+        }
+        let plan = self.plan;
+        let object = plan.notification;
+        let Some(Object::Notification(notification)) = self.objects.get(usize::from(object)) else {
+            return None;
+        };
+        let waiter = notification.first_waiter()?;
+        let waits_here = match self.services.get(waiter)?.wait {
+            Wait::Notification(on)
+            | Wait::ReceiverOrSignal {
+                notification: on, ..
+            } => on == object,
+            _ => false,
+        };
+        // (No timeout is queued: the plan was made with none, and the
+        // queue's version is the same.)
+        if !waits_here || !self.sched.blocked_untimed(waiter) {
+            return None;
+        }
+        // Commit: what `tick` and `schedule` would do.
+        if now > self.ticks {
+            self.ticks = now;
+        }
+        let next = now + u64::from(plan.period);
+        if let Some(Object::Timer(timer)) = self.objects.get_mut(usize::from(plan.timer)) {
+            timer.fire_once(next);
+        }
+        self.timers.advance_head_in_place(next);
+        if let Some(Object::Notification(notification)) = self.objects.get_mut(usize::from(object))
+            && let Some((waiter, delivered)) = notification.signal(plan.bits)
+        {
+            if let Wait::Notification(_) = self.services[waiter].wait {
+                // `set_result` of a plain wait's bits, in place.
+                let a = &mut self.services[waiter].frame.a;
+                a[2..8].copy_from_slice(&[0, delivered, 0, 0, 0, 0]);
+            } else {
+                let result = self.signal_result(waiter, delivered);
+                self.set_result(waiter, Ok(result));
+            }
+            self.services[waiter].wait = Wait::None;
+            self.sched.run_woken(waiter);
+        }
+        // The same plan for the next expiry (nothing else moved), while
+        // the timer stays ahead of every other deadline after it.
+        let headroom = plan.headroom - plan.period;
+        self.plan.tick = if headroom > plan.period {
+            next
+        } else {
+            TickPlan::NONE.tick
+        };
+        self.plan.headroom = headroom;
+        self.plan.timers_version = self.timers.version();
+        Some((waiter, plan.period))
     }
 
     /// The earliest tick anything waits for: a timer expiry, a sleep's

@@ -275,6 +275,45 @@ pub fn on_interrupts() {
     set_alarm();
 }
 
+/// The timer interrupt of an idle CPU, when it only wakes one thread
+/// ([`Kernel::express_tick`]): the tick right after the last one seen, the
+/// one the alarm is set for (so after `clock.seen`, not after
+/// `clock.own`), nothing timing out; the thread to run, the alarm set
+/// again. `None`: nothing changed but the clock's reading (as
+/// `on_interrupts` would read it) and the plan, the full path decides.
+///
+/// [`Kernel::express_tick`]: sotto_kernel::kernel::Kernel::express_tick
+#[inline(never)]
+pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
+    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
+        return None;
+    }
+    CLOCK.with(|clock| {
+        let tick = clock.tick.as_mut()?;
+        let now = tick.next_tick(arch::read_ccount())?;
+        if now != clock.alarm {
+            return None;
+        }
+        services::KERNEL.with(|kernel| {
+            let (thread, ahead) = kernel.express_tick(now, clock.own, tick.most_ahead())?;
+            clock.interrupts += 1;
+            clock.seen = now;
+            // `set_alarm` as it goes here: nothing pending (the alarm was
+            // for `now`), no slice wanted (nothing else is ready), the
+            // timer's next expiry the earliest deadline (the plan says).
+            let (mut compare, alarm) = tick.compare_ahead(ahead);
+            clock.alarm = alarm;
+            arch::write_ccompare0(compare);
+            while TickClock::passed(arch::read_ccount(), compare) {
+                compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
+                arch::write_ccompare0(compare);
+            }
+            kernel.sched.alarm_set(ahead <= 1, Some(alarm));
+            Some(thread)
+        })
+    })
+}
+
 /// The boot report's first tick, timed as it is seen (out of line: once).
 #[cold]
 #[inline(never)]

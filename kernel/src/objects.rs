@@ -144,6 +144,7 @@ impl Default for Notification {
 impl Notification {
     /// Set `bits`. If a thread waits, it gets every pending bit (and they
     /// are cleared): returns it and the bits.
+    #[inline(always)]
     pub fn signal(&mut self, bits: u32) -> Option<(ThreadId, u32)> {
         self.bits |= bits;
         if self.bits == 0 {
@@ -162,6 +163,12 @@ impl Notification {
         let _ = self.waiters.push_back(thread as u8);
         self.waiting = self.waiters.len() as u32;
         None
+    }
+
+    /// The thread a signal would wake now (the oldest waiter), if any.
+    #[inline]
+    pub fn first_waiter(&self) -> Option<ThreadId> {
+        self.waiters.front().map(|thread| usize::from(*thread))
     }
 
     /// The pending bits, left pending (read-only: invariant checks).
@@ -290,9 +297,23 @@ impl Timer {
         self.deadline
     }
 
+    /// Ticks between expiries (0: once).
+    #[inline]
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
     /// Times fired so far.
     pub fn fired(&self) -> u64 {
         self.fired
+    }
+
+    /// One expiry, the next at `next` (its deadline plus its period: what
+    /// [`Timer::expire`] does when exactly one is due).
+    #[inline]
+    pub fn fire_once(&mut self, next: u64) {
+        self.fired += 1;
+        self.deadline = Some(next);
     }
 
     /// Expiries due at tick `now`. A periodic timer advances on its own

@@ -459,6 +459,47 @@ impl Scheduler {
         timed_out
     }
 
+    /// Whether nothing runs and nothing is ready: a tick that wakes one
+    /// thread (and times nothing out) then only has to run it
+    /// ([`Scheduler::run_woken`]).
+    #[inline]
+    pub fn idle_and_nothing_ready(&self) -> bool {
+        self.current == NONE && self.ready_mask == 0
+    }
+
+    /// Whether the timeout queue has entries (perhaps stale).
+    #[inline]
+    pub fn has_timeouts(&self) -> bool {
+        !self.timeouts.is_empty()
+    }
+
+    /// The timeout queue's [version](DeadlineQueue::version).
+    #[inline]
+    pub fn timeouts_version(&self) -> u32 {
+        self.timeouts.version()
+    }
+
+    /// Whether `id` is blocked without a time limit.
+    #[inline]
+    pub fn blocked_untimed(&self, id: ThreadId) -> bool {
+        self.kind.get(id) == Some(&kind::BLOCKED)
+    }
+
+    /// A tick's time slice, [`Scheduler::wake`] of `id` and
+    /// [`Scheduler::schedule`] in one step, where they come to this: on
+    /// an idle CPU with nothing ready
+    /// ([`Scheduler::idle_and_nothing_ready`]) and no timeout queued
+    /// ([`Scheduler::has_timeouts`]), `id`, [blocked without a time
+    /// limit](Scheduler::blocked_untimed), runs.
+    #[inline]
+    pub fn run_woken(&mut self, id: ThreadId) {
+        self.alarm &= !SLICE_ARMED;
+        let id = id % MAX_THREADS;
+        self.kind[id] = kind::RUNNING;
+        self.next[id] = NONE;
+        self.current = id as u8;
+    }
+
     /// The next thread whose sleep ends or whose wait times out by tick
     /// `now`, made ready: its id and whether it was a timed-out wait.
     /// Looks only at the head of the deadline queue.

@@ -584,6 +584,14 @@ extern "C" fn sotto_idle() -> *mut TrapFrame {
 /// interrupts masked: handle it, return the frame of the thread to run.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
+    // Nothing times out (the cheap test first: the express path does not
+    // handle timeouts).
+    if !KERNEL.with(|kernel| kernel.sched.has_timeouts())
+        && let Some(thread) = crate::express_interrupt()
+    {
+        switch_to(thread);
+        return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
+    }
     crate::on_interrupts();
     next_frame()
 }

@@ -37,6 +37,11 @@ impl TickClock {
         }
     }
 
+    /// The most ticks an alarm is set ahead (`compare_ahead` clamps).
+    pub fn most_ahead(&self) -> u32 {
+        self.most_ahead
+    }
+
     /// The tick period in counter cycles.
     pub fn period(&self) -> u32 {
         self.period
@@ -62,6 +67,21 @@ impl TickClock {
         self.tick
     }
 
+    /// [`TickClock::now`] when the counter, at `ccount`, is in the tick
+    /// right after the current one (one boundary passed, not two): that
+    /// tick, counted; else `None`, nothing changed. The express tick's
+    /// reading: 32-bit compares only.
+    #[inline]
+    pub fn next_tick(&mut self, ccount: u32) -> Option<u64> {
+        let elapsed = ccount.wrapping_sub(self.tick_start);
+        if elapsed < self.period || elapsed - self.period >= self.period {
+            return None;
+        }
+        self.tick += 1;
+        self.tick_start = self.tick_start.wrapping_add(self.period);
+        Some(self.tick)
+    }
+
     /// The comparator value for the start of tick `tick` (after the
     /// current one; an earlier tick gives the next one), and the tick it
     /// is the start of. Beyond 2^31 cycles ahead, the last tick boundary
@@ -73,6 +93,7 @@ impl TickClock {
 
     /// [`TickClock::compare_for`] the tick `ahead` ticks after the current
     /// one (0 counts as 1), in 32 bits.
+    #[inline]
     pub fn compare_ahead(&self, ahead: u32) -> (u32, u64) {
         let ahead = ahead.clamp(1, self.most_ahead);
         (
@@ -102,6 +123,9 @@ pub struct DeadlineQueue<const N: usize> {
     head: u16,
     /// Set when the head (the earliest deadline) changed.
     changed: bool,
+    /// Counts every change of the queue (an express plan made for one
+    /// version holds only while it lasts).
+    version: u32,
 }
 
 impl<const N: usize> Default for DeadlineQueue<N> {
@@ -121,6 +145,7 @@ impl<const N: usize> DeadlineQueue<N> {
             queued: [false; N],
             head: NIL,
             changed: false,
+            version: 0,
         }
     }
 
@@ -141,6 +166,7 @@ impl<const N: usize> DeadlineQueue<N> {
         self.next[slot] = at;
         self.prev[slot] = prev;
         self.queued[slot] = true;
+        self.version = self.version.wrapping_add(1);
         if at != NIL {
             self.prev[at as usize] = slot as u16;
         }
@@ -179,6 +205,7 @@ impl<const N: usize> DeadlineQueue<N> {
             self.prev[next as usize] = prev;
         }
         self.queued[slot] = false;
+        self.version = self.version.wrapping_add(1);
         true
     }
 
@@ -199,6 +226,23 @@ impl<const N: usize> DeadlineQueue<N> {
         self.head == NIL
     }
 
+    /// The number of changes so far (wrapping): equal numbers, the same
+    /// queue.
+    #[inline]
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The deadline of the entry after the earliest, if any.
+    #[inline]
+    pub fn second(&self) -> Option<u64> {
+        if self.head == NIL {
+            return None;
+        }
+        let next = *self.next.get(self.head as usize)?;
+        (next != NIL).then(|| self.deadline.get(next as usize).copied())?
+    }
+
     /// The earliest deadline.
     pub fn earliest(&self) -> Option<u64> {
         self.peek().map(|(_, deadline)| deadline)
@@ -216,8 +260,20 @@ impl<const N: usize> DeadlineQueue<N> {
         if next == NIL || self.deadline[next as usize] > deadline {
             self.deadline[head as usize] = deadline;
             self.changed = true;
+            self.version = self.version.wrapping_add(1);
         } else {
             self.insert(head as usize, deadline);
+        }
+    }
+
+    /// [`DeadlineQueue::advance_head`] where the head stays first
+    /// (`deadline` before the next entry's: the caller knows).
+    #[inline]
+    pub fn advance_head_in_place(&mut self, deadline: u64) {
+        if let Some(at) = self.deadline.get_mut(self.head as usize) {
+            *at = deadline;
+            self.changed = true;
+            self.version = self.version.wrapping_add(1);
         }
     }
 
@@ -421,6 +477,20 @@ mod tests {
     }
 
     #[test]
+    fn the_next_tick_is_counted_only_one_boundary_ahead() {
+        let mut clock = TickClock::start(u32::MAX - 50, 100);
+        assert_eq!(clock.next_tick(u32::MAX), None, "before the boundary");
+        assert_eq!(clock.next_tick(150), None, "two boundaries: not this way");
+        assert_eq!(clock.ticks(), 0);
+        let mut other = clock;
+        assert_eq!(clock.next_tick(60), Some(1), "across the wrap");
+        assert_eq!(other.now(60), 1);
+        assert_eq!(clock, other, "as `now` counts it");
+        assert_eq!(clock.next_tick(149), Some(2), "on the boundary");
+        assert_eq!(clock.next_tick(149), None);
+    }
+
+    #[test]
     fn survives_counter_wrap() {
         let mut clock = TickClock::start(u32::MAX - 50, 100);
         assert_eq!(clock.compare_for(1), (49, 1));
@@ -494,6 +564,7 @@ mod tests {
         q.take_changed();
         q.advance_head(15);
         assert_eq!(order(&q), vec![(0, 15), (1, 20)]);
+        assert_eq!(q.second(), Some(20));
         assert!(q.take_changed(), "the earliest deadline moved");
         q.advance_head(20);
         assert_eq!(order(&q), vec![(1, 20), (0, 20)], "FIFO: after its equal");
@@ -502,6 +573,7 @@ mod tests {
         q.remove(0);
         q.advance_head(40);
         assert_eq!(order(&q), vec![(1, 40)], "alone: in place");
+        assert_eq!(q.second(), None);
         q.remove(1);
         q.advance_head(50);
         assert_eq!(order(&q), vec![], "empty: nothing");

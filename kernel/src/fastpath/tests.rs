@@ -546,3 +546,261 @@ fn a_capability_round_trip_takes_the_light_paths() {
         Light::Return(Error::EmptySlot as u32, 0)
     );
 }
+
+/// The idle timer interrupt's express tick against the full one.
+mod express_tick {
+    use proptest::prelude::{Strategy, prop, prop_oneof, proptest};
+    use proptest::test_runner::Config;
+    use sotto_abi::Syscall;
+    use sotto_abi::cap::Rights;
+    use sotto_abi::manifest::{ObjectParams, TimerTarget};
+
+    use super::snapshot;
+    use crate::kernel::Kernel;
+    use crate::testkit::{TestHw, add, grant, kernel};
+
+    std::thread_local! {
+        /// Ticks the express path took, in this test thread.
+        static TAKEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Two notifications, four timers (two signal the first notification,
+    /// two the second, one of them with no bits), an endpoint, a clock;
+    /// three threads (priorities 1, 1, 2) that may wait on both
+    /// notifications (alone or with a receive), arm and cancel every
+    /// timer, sleep and yield.
+    fn system() -> Kernel<TestHw> {
+        let timer = |object, bits| ObjectParams::Timer {
+            target: TimerTarget::Notify { object, bits },
+            start: None,
+        };
+        let mut k = kernel(&[
+            ObjectParams::Notification,
+            ObjectParams::Notification,
+            timer(0, 1),
+            timer(0, 2),
+            timer(1, 0),
+            timer(1, 4),
+            ObjectParams::Endpoint,
+            ObjectParams::Clock,
+        ]);
+        let note = Rights::SEND | Rights::RECEIVE;
+        let grants = [
+            grant(1, 0, note),
+            grant(2, 1, note),
+            grant(3, 2, Rights::CONTROL),
+            grant(4, 3, Rights::CONTROL),
+            grant(5, 4, Rights::CONTROL),
+            grant(6, 5, Rights::CONTROL),
+            grant(7, 6, note),
+            grant(8, 7, Rights::READ),
+        ];
+        for (name, priority) in [("a", 1), ("b", 1), ("c", 2)] {
+            add(&mut k, name, priority, &grants);
+        }
+        k
+    }
+
+    /// A system call by the running thread (number, a3..a6); `Tick`: the
+    /// next tick; `Plan`: the alarm is set (for the earliest deadline).
+    #[derive(Clone, Copy, Debug)]
+    enum Step {
+        Call(Syscall, [u32; 4]),
+        Tick,
+        Plan,
+    }
+    use Step::{Call, Plan, Tick};
+
+    /// The kernel's own next deadline, and the most ticks an alarm is set
+    /// ahead, in these tests.
+    const OWN: u64 = 40;
+    const MOST_AHEAD: u32 = 2;
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let small = 0u32..4;
+        let step = prop_oneof![
+            6 => proptest::strategy::Just(Tick),
+            2 => proptest::strategy::Just(Plan),
+            8 => (1u32..3).prop_map(|slot| Call(Syscall::NotifyWait, [slot, 0, 0, 0])),
+            4 => (1u32..3).prop_map(|slot| Call(Syscall::RecvOrWait, [7, 0, slot, 0])),
+            1 => (1u32..3, 0u32..8).prop_map(|(slot, bits)| Call(Syscall::NotifySignal, [slot, bits, 0, 0])),
+            3 => (3u32..7, small.clone(), small).prop_map(|(slot, delay, period)| Call(Syscall::TimerArm, [slot, delay, period, 0])),
+            1 => (3u32..7).prop_map(|slot| Call(Syscall::TimerCancel, [slot, 0, 0, 0])),
+            1 => (1u32..3000).prop_map(|us| Call(Syscall::Sleep, [us, 0, 0, 0])),
+            1 => proptest::strategy::Just(Call(Syscall::Yield, [0; 4])),
+        ];
+        prop::collection::vec(step, 1..150)
+    }
+
+    /// Everything `snapshot` shows, and the clock's side: ticks, thread
+    /// states, queued timers and timeouts, the alarm's bits.
+    fn state(k: &Kernel<TestHw>) -> String {
+        let mut out = snapshot(k);
+        out += &format!("ticks {}\n", k.ticks);
+        for object in 0..k.objects.len() as u16 {
+            out += &format!("timer {object}: {:?}\n", k.queued_timer(object));
+        }
+        for thread in 0..k.services.len() {
+            out += &format!(
+                "thread {thread}: {:?} timeout {:?}\n",
+                k.sched.state(thread),
+                k.sched.queued_timeout(thread)
+            );
+        }
+        out += &format!(
+            "alarm stale {} slice only {}\n",
+            k.sched.alarm_stale(),
+            k.sched.alarm_slice_only()
+        );
+        out
+    }
+
+    fn differential(steps: &[Step]) {
+        let (mut fast, mut slow) = (system(), system());
+        fast.sched.schedule();
+        slow.sched.schedule();
+        let mut now = 0;
+        for (index, step) in steps.iter().enumerate() {
+            match (*step, fast.sched.current()) {
+                (Call(number, args), Some(thread)) => {
+                    for k in [&mut fast, &mut slow] {
+                        let frame = &mut k.services[thread].frame;
+                        frame.a[2] = number as u32;
+                        frame.a[3..7].copy_from_slice(&args);
+                        k.syscall(thread);
+                        k.sched.schedule();
+                    }
+                }
+                (Plan, _) => {
+                    // A plan made at another time, perhaps not followed.
+                    let alarm = fast.next_due().map_or(OWN, |due| due.min(OWN));
+                    slow.next_due();
+                    fast.plan_tick(alarm.max(now + 1), OWN, MOST_AHEAD);
+                }
+                _ => {
+                    now += 1;
+                    let express = fast.express_tick(now, OWN, MOST_AHEAD);
+                    if let Some((_, ahead)) = express {
+                        TAKEN.with(|taken| taken.set(taken.get() + 1));
+                        let made = fast.planned(now + u64::from(ahead), OWN, MOST_AHEAD);
+                        if made.tick == u64::MAX {
+                            assert_eq!(fast.plan().tick, u64::MAX, "no plan for the next");
+                        } else {
+                            assert_eq!(fast.plan(), made, "the plan moved on as one made anew");
+                        }
+                    } else {
+                        assert_eq!(state(&fast), state(&slow), "declined: nothing changed");
+                        fast.tick(now);
+                        fast.sched.schedule();
+                    }
+                    slow.tick(now);
+                    let next = slow.sched.schedule();
+                    if let Some((thread, ahead)) = express {
+                        assert_eq!(Some(thread), next, "the thread the scheduler picks");
+                        let due = slow.next_due();
+                        fast.next_due();
+                        assert_eq!(
+                            due.map(|due| due.min(OWN)),
+                            Some(now + u64::from(ahead)),
+                            "the next alarm"
+                        );
+                    }
+                }
+            }
+            assert_eq!(state(&fast), state(&slow), "after step {index}: {step:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 300, ..Config::default() })]
+
+        #[test]
+        fn the_express_tick_does_what_the_full_tick_does(steps in steps()) {
+            differential(&steps);
+        }
+    }
+
+    /// `thread` waits on the notification in `slot`.
+    fn frame_wait(k: &mut Kernel<TestHw>, thread: usize, slot: u32) {
+        let frame = &mut k.services[thread].frame;
+        frame.a[2] = Syscall::NotifyWait as u32;
+        frame.a[3] = slot;
+        k.syscall(thread);
+    }
+
+    /// The random sequences reach the express tick.
+    #[test]
+    fn random_steps_reach_the_express_tick() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let before = TAKEN.with(std::cell::Cell::get);
+        for _ in 0..100 {
+            differential(&steps().new_tree(&mut runner).expect("steps").current());
+        }
+        let taken = TAKEN.with(std::cell::Cell::get) - before;
+        assert!(taken > 10, "express ticks taken {taken} times");
+    }
+
+    /// The timer-wake benchmark's shape: a periodic timer, its
+    /// notification's only waiter, nothing else: every tick is express.
+    #[test]
+    fn a_periodic_wake_is_express() {
+        let mut k = system();
+        assert_eq!(k.sched.schedule(), Some(0));
+        for k_thread in [0, 1, 2] {
+            assert_eq!(k.sched.current(), Some(k_thread));
+            let frame = &mut k.services[k_thread].frame;
+            frame.a[2] = Syscall::NotifyWait as u32;
+            frame.a[3] = if k_thread == 0 { 1 } else { 2 };
+            if k_thread == 0 {
+                // Arm the first timer, every tick, then wait.
+                frame.a[2] = Syscall::TimerArm as u32;
+                frame.a[3..7].copy_from_slice(&[3, 1, 1, 0]);
+                k.syscall(0);
+                let frame = &mut k.services[0].frame;
+                frame.a[2] = Syscall::NotifyWait as u32;
+                frame.a[3] = 1;
+            }
+            k.syscall(k_thread);
+            k.sched.schedule();
+        }
+        assert_eq!(k.sched.current(), None);
+        for now in 1..5 {
+            assert_eq!(
+                k.express_tick(now, OWN, MOST_AHEAD),
+                Some((0, 1)),
+                "tick {now}"
+            );
+            assert_eq!(k.services[0].frame.a[2..4], [0, 1]);
+            let frame = &mut k.services[0].frame;
+            frame.a[2] = Syscall::NotifyWait as u32;
+            frame.a[3] = 1;
+            k.syscall(0);
+            assert_eq!(k.sched.schedule(), None);
+        }
+        assert_eq!(
+            k.express_tick(6, OWN, MOST_AHEAD),
+            None,
+            "a tick skipped: the full path"
+        );
+        // A timer armed behind it changes the queue: the plan is void.
+        let frame = &mut k.services[1].frame;
+        frame.a[2] = Syscall::NotifySignal as u32;
+        frame.a[3..5].copy_from_slice(&[2, 1]);
+        k.syscall(1);
+        assert_eq!(k.sched.schedule(), Some(1));
+        let frame = &mut k.services[1].frame;
+        frame.a[2] = Syscall::TimerArm as u32;
+        frame.a[3..7].copy_from_slice(&[4, 30, 0, 0]);
+        k.syscall(1);
+        frame_wait(&mut k, 1, 2);
+        assert_eq!(k.sched.schedule(), None);
+        let version = k.plan();
+        assert_eq!(
+            k.express_tick(5, OWN, MOST_AHEAD),
+            Some((0, 1)),
+            "planned again"
+        );
+        assert_ne!(k.plan(), version, "the timers changed: a new plan");
+    }
+}
