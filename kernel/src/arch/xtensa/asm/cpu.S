@@ -159,14 +159,14 @@ sotto_mmu_enable:
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
-  l32i a3, a2, 4
-  l32i a4, a2, 8
-  l32i a5, a2, 12
-  l32i a6, a2, 16
-  l32i a7, a2, 20
-  l32i a8, a2, 24
-  l32i a9, a2, 28
-  l32i a2, a2, 0
+  l32i.n a3, a2, 4
+  l32i.n a4, a2, 8
+  l32i.n a5, a2, 12
+  l32i.n a6, a2, 16
+  l32i.n a7, a2, 20
+  l32i.n a8, a2, 24
+  l32i.n a9, a2, 28
+  l32i.n a2, a2, 0
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
   wdtlb a4, a5
@@ -232,20 +232,20 @@ sotto_ritlb1:
   .global sotto_load
   .balign 4
 sotto_load:
-  l32i a2, a2, 0
+  l32i.n a2, a2, 0
   ret.n
 # Load from a2, then probe the DTLB for a3 with no memory access between:
 # shows which entries that one load brought in.
   .global sotto_load_then_pdtlb
   .balign 4
 sotto_load_then_pdtlb:
-  l32i a4, a2, 0
+  l32i.n a4, a2, 0
   pdtlb a2, a3
   ret.n
   .global sotto_store
   .balign 4
 sotto_store:
-  s32i a3, a2, 0
+  s32i.n a3, a2, 0
   memw
   ret.n
   .global sotto_illegal

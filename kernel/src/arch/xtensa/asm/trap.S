@@ -142,7 +142,7 @@
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
   l32i a12, \entry, 0+THREAD_FAST_ROW
   LA a13, sotto_fast_row
-  s32i a12, a13, 0
+  s32i.n a12, a13, 0
   LA a13, sotto_active
   s32i \thread, a13, 0
   l32i a12, \entry, 0+THREAD_SPACE
@@ -406,7 +406,7 @@ _restore_frame:
   WSR_SR 0, SR_EXCSAVE4
   CLEAR_LITBASE a0, 0
   LA a0, sotto_current_frame
-  l32i a0, a0, 0
+  l32i.n a0, a0, 0
   s32i.n a1, a0, 0+FRAME_A1
   SAVE_A2_TO_A15 a0
   mov.n a2, a0
@@ -446,7 +446,7 @@ _user_trap:
   # fall through with a2 = that frame
 _enter_user:
   LA a3, sotto_current_frame
-  s32i a2, a3, 0
+  s32i.n a2, a3, 0
   l32i a3, a2, 0+FRAME_KIND
   mov.n a1, a2
   beqz a3, _restore_frame         # KIND_FULL
@@ -503,10 +503,10 @@ _syscall_light:
 # wiped. Without one, the light path answers (MissingRight).
 14:
   LA a9, sotto_active
-  l32i a9, a9, 0                  # the running thread: its service's bit
+  l32i.n a9, a9, 0                  # the running thread: its service's bit
   LA a10, sotto_clock_holders
-  l32i a10, a10, 0
-  l32i a10, a10, 0
+  l32i.n a10, a10, 0
+  l32i.n a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
   movi.n a2, 0
@@ -517,23 +517,23 @@ _syscall_light:
 
 10:
   FAST_SLOT a9, a10, FAST_GIVE_BIT, 6b
-  l32i a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
-  l32i a10, a9, 0+FAST_WAITING
+  l32i.n a9, a9, 0+SLOT_OBJECT      # the semaphore's fast words
+  l32i.n a10, a9, 0+FAST_WAITING
   bnez a10, 6b
-  l32i a10, a9, 0+FAST_VALUE
-  l32i a11, a9, 0+FAST_MAX
+  l32i.n a10, a9, 0+FAST_VALUE
+  l32i.n a11, a9, 0+FAST_MAX
   bgeu a10, a11, 6b
   addi a10, a10, 1
-  s32i a10, a9, 0+FAST_VALUE
+  s32i.n a10, a9, 0+FAST_VALUE
   j 11f
 12:
   FAST_SLOT a9, a10, FAST_SIGNAL_BIT, 6b
-  l32i a9, a9, 0+SLOT_OBJECT
-  l32i a10, a9, 0+FAST_WAITING
+  l32i.n a9, a9, 0+SLOT_OBJECT
+  l32i.n a10, a9, 0+FAST_WAITING
   bnez a10, 6b
-  l32i a10, a9, 0+FAST_VALUE
+  l32i.n a10, a9, 0+FAST_VALUE
   or a10, a10, a4
-  s32i a10, a9, 0+FAST_VALUE
+  s32i.n a10, a9, 0+FAST_VALUE
 11:                               # status 0, value 0, scratch wiped
   movi.n a2, 0
   movi.n a4, 0
@@ -575,7 +575,7 @@ _syscall_light:
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
   FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
-  l32i a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
@@ -585,7 +585,7 @@ _syscall_light:
   l16ui a4, a10, 0+EP_HOLDERS
   bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
   LA a2, sotto_sched
-  l32i a2, a2, 0                  # a2: the scheduler
+  l32i.n a2, a2, 0                  # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
   j 21f
@@ -604,14 +604,14 @@ _syscall_light:
   l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
   LA a1, sotto_urgent_masks
   addx4 a1, a4, a1
-  l32i a1, a1, 0                  # (2 << priority) - 1
-  l32i a4, a2, 0+SCHED_READY_MASK
+  l32i.n a1, a1, 0                  # (2 << priority) - 1
+  l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a1
   bnez a4, 28b                    # one at least as urgent is ready
   LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
   add.n a0, a0, a4                  # a0: S's thread entry
-  l32i a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
+  l32i.n a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
   l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
   bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
   l32i a1, a4, 0+FRAME_KIND
@@ -624,15 +624,15 @@ _syscall_light:
   l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
   addi a1, a1, -1
   s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  l32i a10, a9, 0+SLOT_BADGE      # a10: the badge
+  l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
   HAND_OVER a2, a3, a11, a1, a9
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   movi a9, 0+WAIT_NONE
   s8i a9, a4, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
-  l32i a1, a2, 0                  # a1: C's frame (its service)
-  s32i a4, a2, 0
+  l32i.n a1, a2, 0                  # a1: C's frame (its service)
+  s32i.n a4, a2, 0
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
   s8i a9, a1, 0+SERVICE_WAIT
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
@@ -690,13 +690,13 @@ _syscall_light:
   or a10, a4, a9
   bne a10, a9, 36b
   FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b
-  l32i a10, a9, 0+SLOT_OBJECT     # the endpoint
+  l32i.n a10, a9, 0+SLOT_OBJECT     # the endpoint
   l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
   bnez a11, 36b                    # a caller queued: the receive takes it
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   bnez a11, 36b
   LA a11, sotto_current_frame
-  l32i a11, a11, 0                # a11: S's frame (its service)
+  l32i.n a11, a11, 0                # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
   l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
@@ -707,39 +707,39 @@ _syscall_light:
   LA a2, sotto_threads
   slli a1, a0, 0+THREAD_SHIFT
   add.n a2, a2, a1
-  l32i a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
+  l32i.n a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
   LA a2, sotto_active
-  l32i a2, a2, 0                  # S (its space is the active one)
+  l32i.n a2, a2, 0                  # S (its space is the active one)
   bne a4, a2, 38f                 # C waits for S's reply
   j 31f
 38:                               # (branches reach only 128 bytes)
   RSR_SR 1, SR_MISC0
   movi a2, 0+SYS_REPLY_RECV
   LA a4, sotto_current_frame
-  l32i a4, a4, 0
+  l32i.n a4, a4, 0
   l32i.n a4, a4, 0+FRAME_A4
   j 7f
 31:
   l32i a4, a1, 0+FRAME_KIND
   bnei a4, 0+KIND_IPC, 38b
   LA a2, sotto_sched
-  l32i a2, a2, 0                  # a2: the scheduler
+  l32i.n a2, a2, 0                  # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
   add.n a4, a2, a0
   l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
   LA a10, sotto_urgent_masks
   addx4 a10, a4, a10
-  l32i a10, a10, 0
-  l32i a4, a2, 0+SCHED_READY_MASK
+  l32i.n a10, a10, 0
+  l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a10
   bnez a4, 38b
   # Commit. S parks on the endpoint.
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
-  l32i a10, a9, 0+SLOT_OBJECT
+  l32i.n a10, a9, 0+SLOT_OBJECT
   l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
   add.n a4, a10, a4
   s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
@@ -749,7 +749,7 @@ _syscall_light:
   s16i a4, a11, 0+SERVICE_REPLY
   movi a4, 0+WAIT_RECEIVER
   s8i a4, a11, 0+SERVICE_WAIT
-  l32i a4, a9, 0+SLOT_ID
+  l32i.n a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
   add.n a10, a2, a0
   l8ui a10, a10, 0+SCHED_KIND     # a10: how C waited
@@ -757,7 +757,7 @@ _syscall_light:
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
-  s32i a1, a2, 0
+  s32i.n a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9
   bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
   # C waited with a time limit (a CallTimeout): its queued timeout goes,
@@ -776,8 +776,8 @@ _syscall_light:
 2:
   movi.n a4, 0                      # CCOUNT for a clock holder
   LA a9, sotto_clock_holders
-  l32i a9, a9, 0
-  l32i a9, a9, 0
+  l32i.n a9, a9, 0
+  l32i.n a9, a9, 0
   bbc a9, a0, 1f
   rsr a4, ccount
 1:
@@ -809,7 +809,7 @@ _syscall_light:
   j 7f
 40:
   LA a2, sotto_sched
-  l32i a2, a2, 0                  # a2: the scheduler
+  l32i.n a2, a2, 0                  # a2: the scheduler
   l8ui a3, a2, 0+SCHED_ALARM
   bnei a3, 0+SCHED_ALARM_SLICE_ONLY, 48b
   l8ui a4, a2, 0+SCHED_CURRENT    # a4: the caller C
@@ -817,8 +817,8 @@ _syscall_light:
   l8ui a5, a5, 0+SCHED_PRIORITY   # a5: its priority p
   LA a6, sotto_urgent_masks
   addx4 a6, a5, a6
-  l32i a6, a6, 0
-  l32i a7, a2, 0+SCHED_READY_MASK # a7: the ready mask
+  l32i.n a6, a6, 0
+  l32i.n a7, a2, 0+SCHED_READY_MASK # a7: the ready mask
   and a6, a6, a7
   beqz a6, 47f                    # none at least as urgent: C goes on
   # Commit. N, the head of the most urgent queue q, leaves it.
@@ -852,13 +852,13 @@ _syscall_light:
 3:
   PRIORITY_BIT a3, a5, a8         # 1 << p
   or a7, a7, a3
-  s32i a7, a2, 0+SCHED_READY_MASK
+  s32i.n a7, a2, 0+SCHED_READY_MASK
   add.n a8, a2, a9                  # N runs
   movi a3, 0+KIND_RUNNING
   s8i a3, a8, 0+SCHED_KIND
   s8i a9, a2, 0+SCHED_CURRENT
   LA a2, sotto_current_frame
-  l32i a3, a2, 0                  # a3: C's frame
+  l32i.n a3, a2, 0                  # a3: C's frame
   movi.n a5, 0                      # its results: 0
   s32i.n a5, a3, 0+FRAME_A2
   s32i.n a5, a3, 0+FRAME_A3
@@ -870,8 +870,8 @@ _syscall_light:
   LA a4, sotto_threads
   slli a5, a9, 0+THREAD_SHIFT
   add.n a4, a4, a5                  # a4: N's thread entry
-  l32i a3, a4, 0+THREAD_SERVICE   # a3: N's frame
-  s32i a3, a2, 0
+  l32i.n a3, a4, 0+THREAD_SERVICE   # a3: N's frame
+  s32i.n a3, a2, 0
   SWITCH_SPACE a4, a9, a5, a6, a7, a8
   l32i a4, a3, 0+FRAME_KIND
   beqz a4, 49f                    # KIND_FULL: every register from the frame
@@ -888,7 +888,7 @@ _syscall_light:
 7:
   WSR_SR 1, SR_MISC0
   LA a1, sotto_light_a8         # the seventh argument
-  s32i a8, a1, 0
+  s32i.n a8, a1, 0
   LA a1, _boot_stack_top
   call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
   bltz a2, 1f
@@ -899,7 +899,7 @@ _syscall_light:
   addi a4, a2, 1
   beqz a4, _syscall_slow          # LIGHT_SLOW
   LA a4, sotto_current_frame    # LIGHT_SWITCH: run the frame in a3
-  l32i a5, a4, 0
+  l32i.n a5, a4, 0
   bne a3, a5, 4f
                                   # the caller again, results in its frame
   RESULTS_FROM a5, 5
@@ -917,7 +917,7 @@ _syscall_light:
 5:
   SAVE_IPC_CALLER a5, a6, 6
 13:
-  s32i a3, a4, 0
+  s32i.n a3, a4, 0
   l32i a6, a3, 0+FRAME_KIND
   bnez a6, _restore_ipc_frame
   mov.n a1, a3
@@ -976,7 +976,7 @@ _restore_ipc_frame:
 # (a9..a11 zero), the rest is still in the registers.
 _syscall_slow:
   LA a2, sotto_current_frame
-  l32i a2, a2, 0
+  l32i.n a2, a2, 0
   RSR_SR 3, SR_MISC0
   s32i.n a3, a2, 0+FRAME_A1
   rsr a3, excsave1
