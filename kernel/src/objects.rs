@@ -87,6 +87,24 @@ impl WaitQueue {
         Ok(())
     }
 
+    /// Take `thread` out, keeping the others' order; whether it waited.
+    /// (A thread waits at most once: the first match is the only one.)
+    pub fn remove(&mut self, thread: ThreadId) -> bool {
+        let len = usize::from(self.len);
+        let head = usize::from(self.head);
+        let Some(at) =
+            (0..len).find(|at| usize::from(self.ring[(head + at) % MAX_THREADS]) == thread)
+        else {
+            return false;
+        };
+        // Close the gap: the younger ones move up one place.
+        for later in at..len - 1 {
+            self.ring[(head + later) % MAX_THREADS] = self.ring[(head + later + 1) % MAX_THREADS];
+        }
+        self.len -= 1;
+        true
+    }
+
     /// Oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &u8> {
         (0..usize::from(self.len)).map(|at| &self.ring[(usize::from(self.head) + at) % MAX_THREADS])
@@ -94,17 +112,7 @@ impl WaitQueue {
 }
 
 fn remove(queue: &mut WaitQueue, thread: ThreadId) -> bool {
-    let mut found = false;
-    for _ in 0..queue.len() {
-        if let Some(waiting) = queue.pop_front() {
-            if waiting as usize == thread {
-                found = true;
-            } else {
-                let _ = queue.push_back(waiting);
-            }
-        }
-    }
-    found
+    queue.remove(thread)
 }
 
 /// Byte offsets of the words the system-call entry reads and writes
@@ -393,6 +401,34 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::{Endpoint, Notification, Semaphore, Timer, fast};
+
+    #[test]
+    fn a_wait_queue_removes_from_anywhere_and_keeps_the_order() {
+        let mut queue = super::WaitQueue::new();
+        // Wrap the ring first, so the removal crosses its end.
+        for thread in 0..14u8 {
+            queue.push_back(thread).unwrap();
+        }
+        for _ in 0..12 {
+            queue.pop_front();
+        }
+        for thread in [3u8, 4, 5, 6] {
+            queue.push_back(thread).unwrap();
+        }
+        assert_eq!(
+            queue.iter().copied().collect::<Vec<_>>(),
+            [12, 13, 3, 4, 5, 6]
+        );
+        assert!(queue.remove(13));
+        assert!(!queue.remove(13), "gone");
+        assert!(queue.remove(6));
+        assert!(queue.remove(12));
+        assert_eq!(queue.iter().copied().collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(queue.front(), Some(&3));
+        queue.push_back(9).unwrap();
+        assert_eq!(queue.iter().copied().collect::<Vec<_>>(), [3, 4, 5, 9]);
+        assert!(!queue.remove(7));
+    }
 
     #[test]
     fn the_fast_words_are_where_the_entry_reads_them() {
