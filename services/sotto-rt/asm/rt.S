@@ -64,21 +64,20 @@ sotto_rt_fault_simcall:
 sotto_rt_fault_jump:
   jx a2
 
-# void sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7, u32 out[6]): the call0
-# arguments are a2..a7 already; the seventh (on the stack) is where a2..a7
-# go after the call (a system call keeps a1).
+# u64 sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7, u32 out[4]): the call0
+# arguments are a2..a7 already; a2 (status) and a3 come back as the u64
+# result, a4..a7 go where the seventh argument (on the stack) points (a
+# system call keeps a1).
   .text
   .global sotto_rt_syscall_out
   .balign 4
 sotto_rt_syscall_out:
   syscall
   l32i a8, a1, 0
-  s32i a2, a8, 0
-  s32i a3, a8, 4
-  s32i a4, a8, 8
-  s32i a5, a8, 12
-  s32i a6, a8, 16
-  s32i a7, a8, 20
+  s32i a4, a8, 0
+  s32i a5, a8, 4
+  s32i a6, a8, 8
+  s32i a7, a8, 12
   ret
 
 # void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall, a2..a7

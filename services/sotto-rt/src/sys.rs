@@ -14,8 +14,8 @@ unsafe extern "C" {
         a5: u32,
         a6: u32,
         a7: u32,
-        out: *mut [u32; 6],
-    );
+        out: *mut [u32; 4],
+    ) -> u64;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
@@ -31,16 +31,17 @@ fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
-    let mut out = core::mem::MaybeUninit::<[u32; 6]>::uninit();
-    // SAFETY: the arguments are registers, which the kernel checks; the
-    // stub writes all six words of `out`, a live local (no zeroing first:
-    // that would cost a `memset` call on every IPC).
+    let mut out = core::mem::MaybeUninit::<[u32; 4]>::uninit();
     let [a3, a4, a5, a6, a7] = args;
-    let regs = unsafe {
-        sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
-        out.assume_init()
+    // SAFETY: the arguments are registers, which the kernel checks; the
+    // stub returns a2 and a3 and writes all four words of `out` (a4..a7),
+    // a live local (no zeroing first: that would cost a `memset` call on
+    // every IPC).
+    let (status, first, [b, c, d, e]) = unsafe {
+        let pair = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
+        (pair as u32, (pair >> 32) as u32, out.assume_init())
     };
-    results(&regs)
+    results(&[status, first, b, c, d, e])
 }
 
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
