@@ -821,6 +821,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// The rest of [`Self::after_removal`].
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn after_removal_rest(&mut self, place: CapRef, cap: &Cap) {
         let space = place.space as usize;
         if cap.kind == ObjectKind::Clock {
@@ -1272,6 +1273,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Fail the callers queued on `endpoint` that nobody else can answer.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn fail_orphaned_callers(&mut self, endpoint: ObjectId) {
         let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
@@ -1662,6 +1664,7 @@ impl<H: Hardware> Kernel<H> {
     /// Make the plan for an alarm at tick `alarm` ([`Kernel::planned`]).
     /// Out of line: made once, followed for many ticks.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn plan_tick(&mut self, alarm: u64, own: u64, most_ahead: u32) {
         self.plan = self.planned(alarm, own, most_ahead);
     }
@@ -1817,6 +1820,7 @@ impl<H: Hardware> Kernel<H> {
     /// Stop a service: it leaves every queue, threads waiting on it learn
     /// it is gone, and its capabilities go (what others derived from them
     /// stays).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn end_service(&mut self, thread: ThreadId, ending: Ending) {
         self.services[thread].ending = Some(ending);
         self.sched.end(thread);
