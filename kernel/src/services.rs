@@ -159,7 +159,13 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         MANIFEST_COPY.with(|bytes| unsafe { &*(bytes as *const [u8; MANIFEST_SIZE]) });
     let mut reader = ManifestReader::new(bytes).map_err(LoadFailure::Manifest)?;
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
-    KERNEL.with(|kernel| kernel.tick_hz = tick_hz);
+    KERNEL.with(|kernel| {
+        kernel.tick_hz = tick_hz;
+        // Where the entry's fast paths find the scheduler and the clock
+        // holders (the kernel is a static: they never move).
+        sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
+        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
+    });
     while let Some(object) = reader.next_object() {
         load_object(&object.map_err(LoadFailure::Manifest)?, &mut pool, blob)?;
     }
@@ -249,8 +255,6 @@ fn load_service(
             reserved: [0; 6],
         };
         sotto_threads.with(|threads| threads[index] = entry);
-        sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
-        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
     });
     kprintln!(
         "service ",

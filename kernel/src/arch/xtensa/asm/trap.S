@@ -164,9 +164,10 @@
 
 # Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
-# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's;
-# LCOUNT is zero on the paths that use this). Clobbers a8 only.
-  .macro RESUME_IPC f
+# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
+# LCOUNT is zero already on the system-call paths; with lcount=1 it is
+# written zero too. Clobbers a8 only.
+  .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
   rsync
@@ -178,6 +179,9 @@
   WUR_UR 8, UR_EXPSTATE
   movi.n a8, 0
   wsr a8, sar
+  .if \lcount
+  wsr a8, lcount
+  .endif
   wsr a8, lbeg
   wsr a8, lend
   wsr a8, scompare1
@@ -933,43 +937,8 @@ _syscall_light:
 # holds comes back, the caller-saved special registers come back zero
 # (never the previous thread's), a8..a11 too.
 _restore_ipc_frame:
-  l32i a4, a3, 0+FRAME_PS
-  wsr a4, ps
-  rsync
-  l32i a4, a3, 0+FRAME_PC
-  wsr a4, epc1
-  l32i a4, a3, 0+FRAME_THREADPTR
-  wur a4, threadptr
-  l32i a4, a3, 0+FRAME_EXPSTATE
-  WUR_UR 4, UR_EXPSTATE
-  movi.n a4, 0
-  wsr a4, sar
-  wsr a4, lcount
-  wsr a4, lbeg
-  wsr a4, lend
-  wsr a4, scompare1
-  wsr a4, acclo
-  wsr a4, acchi
-  wsr a4, m0
-  wsr a4, m1
-  wsr a4, m2
-  wsr a4, m3
-  movi.n a8, 0
-  movi.n a9, 0
-  movi.n a10, 0
-  movi.n a11, 0
-  l32i.n a0, a3, 0+FRAME_A0
-  l32i.n a1, a3, 0+FRAME_A1
-  l32i.n a2, a3, 0+FRAME_A2
-  l32i.n a4, a3, 0+FRAME_A4
-  l32i.n a5, a3, 0+FRAME_A5
-  l32i.n a6, a3, 0+FRAME_A6
-  l32i.n a7, a3, 0+FRAME_A7
-  l32i.n a12, a3, 0+FRAME_A12
-  l32i.n a13, a3, 0+FRAME_A13
-  l32i.n a14, a3, 0+FRAME_A14
-  l32i.n a15, a3, 0+FRAME_A15
-  l32i.n a3, a3, 0+FRAME_A3
+  RESUME_IPC a3, 1
+  RESULTS_FROM a3, 3
   rfe
 
 # The light path handed the call to the full one: a2..a8 are in the frame
