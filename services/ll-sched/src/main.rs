@@ -37,7 +37,7 @@ use ll_core::proto::{
     LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
     batch_cycles, budget_end, init_fields, run_words, timeout_us,
 };
-use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
+use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
 use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
 use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
 
@@ -55,6 +55,21 @@ const SUPERVISOR: u32 = 6;
 const CLIENT_SLOTS: u32 = 8;
 const MAX_CLIENTS: usize = 16;
 const MAX_TASKS: usize = 32;
+
+/// The next LL tick's first call, prepared while ll-sched waits for the
+/// tick ([`Ll::prepare`]): its batch, its client's endpoint and whether
+/// that client runs batches, its message.
+/// (Kept in place, all words: nothing to move on the tick's path.)
+#[derive(Default)]
+struct First {
+    /// The kernel tick the LL tick starts on: the call is for a signal on
+    /// that tick (later, the time left differs: the tick walks as usual).
+    start: u32,
+    /// The client's endpoint.
+    slot: u32,
+    words: [u32; 3],
+    prepared: Prepared,
+}
 
 struct Ll {
     tasks: LlScheduler,
@@ -77,6 +92,9 @@ struct Ll {
     /// reply carries its tasks' ends as 16-bit distances, so only while
     /// every run is cut off before 2^15 cycles (else one task a call).
     batch_max: usize,
+    /// The next LL tick's first call, if `first_ready`.
+    first: First,
+    first_ready: bool,
     /// The slot the next capability is received into (changes only when
     /// a client registers or goes).
     inbox: u32,
@@ -160,92 +178,129 @@ impl Ll {
         );
     }
 
+    /// The first call of the next LL tick, made ready before ll-sched
+    /// waits for it: when the tick comes, it goes out at once (nothing can
+    /// change the table or the clients while ll-sched waits; if anything
+    /// did, the table's version says so and the tick walks as usual).
+    fn prepare(&mut self) {
+        self.first_ready = false;
+        if !self.armed {
+            return;
+        }
+        let (tick, start) = self.clock.next();
+        let client = Cell::new(None);
+        let Some(prepared) = self.tasks.prepare(tick, |owner| {
+            batch_limit(&self.clients, self.batch_max, owner, &client)
+        }) else {
+            return;
+        };
+        // (A client not registered: the tick walks as usual, and says so.)
+        let Some((slot, _)) = client.get() else {
+            return;
+        };
+        let batch = prepared.batch();
+        self.first = First {
+            start,
+            slot,
+            words: run_words(start, batch.len(), batch.locals),
+            prepared,
+        };
+        self.first_ready = true;
+    }
+
     /// One LL tick (the timer signalled at `time`: the kernel's cycle
     /// counter and tick count as it took the signal for ll-sched). Returns
     /// the LL ticks that passed since the last one that ran (1 when none
     /// was missed; 0 if this one ran already).
     fn tick(&mut self, time: SignalTime) -> u32 {
         let now = time.ticks;
+        // The first call as prepared, if the signal came on the tick it
+        // was prepared for (then none was missed) and the table is as it
+        // was: it goes out first, the bookkeeping follows (nothing sees
+        // the table meanwhile).
+        let mut first = if core::mem::take(&mut self.first_ready)
+            && now == self.first.start
+            && self.tasks.is_current(&self.first.prepared)
+        {
+            let first = &self.first;
+            Some(ipc::call_timeout(
+                first.slot,
+                &Message {
+                    words: first.words,
+                    len: 0,
+                    cap: None,
+                },
+                None,
+                // Called on the tick's first kernel tick: the whole LL
+                // tick is left.
+                self.full_timeout,
+            ))
+        } else {
+            None
+        };
         let Some((last, ll_tick)) = self.clock.advance(now) else {
             // A signal left from the tick that already ran (its work ended
             // past the next kernel tick of a multi-tick LL period).
             return 0;
         };
-        let missed = if ll_tick.wrapping_sub(last) > 1 {
-            self.tasks.missed(last, ll_tick)
-        } else {
-            0
-        };
-        if missed > 0 {
-            println!(
-                "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
-                last.wrapping_add(1),
-                ll_tick.wrapping_sub(1)
-            );
-        }
         let passed = ll_tick.wrapping_sub(last);
-        // Every run of this tick must reply by the start of the next one.
-        let end = budget_end(now, self.period);
+        if first.is_some() {
+            self.tasks.start_prepared(&self.first.prepared);
+        } else {
+            let missed = if passed > 1 {
+                self.tasks.missed(last, ll_tick)
+            } else {
+                0
+            };
+            if missed > 0 {
+                println!(
+                    "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
+                    last.wrapping_add(1),
+                    ll_tick.wrapping_sub(1)
+                );
+            }
+            self.tasks.start_tick(ll_tick);
+        }
         // The tick's work is timed from the signal on; each batch from the
         // end of the one before (the kernel's count at its reply).
         let start = time.cycles;
         let mut mark = start;
         let mut longest: Option<(u32, u32)> = None;
         let mut calls = 0u32;
-        let batch_max = self.batch_max;
-        self.tasks.start_tick(ll_tick);
         // The client of the batch, looked up once: its endpoint's slot and
         // whether it runs batches.
         let client = Cell::new(None);
-        while let Some(batch) = {
-            let clients = &self.clients;
-            self.tasks.next_batch(|owner| {
-                let entry = clients.entry(owner);
-                client.set(entry);
-                match entry {
-                    Some((_, true)) => batch_max,
-                    _ => 1,
-                }
-            })
-        } {
-            let owner = batch.owner;
-            let Some((slot, _)) = client.get() else {
-                self.tasks.abandon_batch(&batch, 0);
-                self.owner_gone(owner, "not registered");
-                continue;
-            };
-            // A batch has what is left of the LL tick. One called after
-            // the tick's end (a batch before it was cut off there) says
-            // so: its tick is the kernel tick it is called on, and its
-            // budget ends with the LL tick that one is in. The client sees
-            // the same end from the tick it is given (`budget_end`). The
-            // first call of the tick is made on the tick signalled.
-            let called = if calls == 0 { now } else { sys::ticks() };
-            calls += 1;
-            // (Compared as distances from `now`, and at most one LL tick:
-            // the kernel's tick count wraps.)
-            let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
-                called
+        loop {
+            let (batch, result) = if let Some(result) = first.take() {
+                (*self.first.prepared.batch(), result)
             } else {
-                now
+                let (clients, batch_max) = (&self.clients, self.batch_max);
+                let Some(batch) = self
+                    .tasks
+                    .next_batch(|owner| batch_limit(clients, batch_max, owner, &client))
+                else {
+                    break;
+                };
+                let Some((slot, _)) = client.get() else {
+                    self.tasks.abandon_batch(&batch, 0);
+                    self.owner_gone(batch.owner, "not registered");
+                    continue;
+                };
+                let (tick, timeout) = self.budget(now, calls);
+                let result = ipc::call_timeout(
+                    slot,
+                    &Message {
+                        words: run_words(tick, batch.len(), batch.locals),
+                        len: 0,
+                        cap: None,
+                    },
+                    None,
+                    timeout,
+                );
+                (batch, result)
             };
-            let left = budget_end(tick, self.period)
-                .wrapping_sub(called)
-                .min(self.period);
-            let result = ipc::call_timeout(
-                slot,
-                &Message {
-                    words: run_words(tick, batch.len(), batch.locals),
-                    len: 0,
-                    cap: None,
-                },
-                None,
-                if left == self.period {
-                    self.full_timeout
-                } else {
-                    timeout_us(left, self.tick_hz)
-                },
-            );
+            calls += 1;
+            let owner = batch.owner;
             match result {
                 Ok(reply) => {
                     let words = reply.message.words;
@@ -318,6 +373,36 @@ impl Ll {
             println!("no task queued: timer stopped at tick {now}");
         }
         passed
+    }
+
+    /// The tick a call of the LL tick signalled on kernel tick `now` is
+    /// made for, after `calls` calls, and its time limit. A batch has what
+    /// is left of the LL tick. One called after the tick's end (a batch
+    /// before it was cut off there) says so: its tick is the kernel tick
+    /// it is called on, and its budget ends with the LL tick that one is
+    /// in. The client sees the same end from the tick it is given
+    /// (`budget_end`). The first call of the tick is made on the tick
+    /// signalled.
+    fn budget(&self, now: u32, calls: u32) -> (u32, u32) {
+        // Every run of this tick must reply by the start of the next one.
+        let end = budget_end(now, self.period);
+        let called = if calls == 0 { now } else { sys::ticks() };
+        // (Compared as distances from `now`, and at most one LL tick:
+        // the kernel's tick count wraps.)
+        let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
+            called
+        } else {
+            now
+        };
+        let left = budget_end(tick, self.period)
+            .wrapping_sub(called)
+            .min(self.period);
+        let timeout = if left == self.period {
+            self.full_timeout
+        } else {
+            timeout_us(left, self.tick_hz)
+        };
+        (tick, timeout)
     }
 
     /// Task `id` of `owner` completed on tick `now`.
@@ -400,6 +485,24 @@ impl Ll {
     }
 }
 
+/// Most tasks in a call to `owner` (at most `batch_max`, one unless it
+/// runs batches); its entry (endpoint slot, runs batches) goes into
+/// `client`.
+#[inline]
+fn batch_limit(
+    clients: &Clients,
+    batch_max: usize,
+    owner: u32,
+    client: &Cell<Option<(u32, bool)>>,
+) -> usize {
+    let entry = clients.entry(owner);
+    client.set(entry);
+    match entry {
+        Some((_, true)) => batch_max,
+        _ => 1,
+    }
+}
+
 /// A slot used for a moment (narrowing a received capability).
 const SCRATCH: u32 = 30;
 
@@ -449,6 +552,8 @@ fn main(arg: u32) {
             1
         },
         maybe_idle: false,
+        first: First::default(),
+        first_ready: false,
     };
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
@@ -459,6 +564,7 @@ fn main(arg: u32) {
     let mut until_report = report_every;
     loop {
         let inbox = ll.inbox;
+        ll.prepare();
         match ipc::receive_or_wait_at(ENDPOINT, TICK, Some(inbox)) {
             Ok((Event::Call(call), _)) => {
                 let result = ll.request(&call, inbox);
