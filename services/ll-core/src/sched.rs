@@ -141,21 +141,34 @@ pub struct Batch {
     /// Their local indices, 4 bits each in run order, as the `RUN` call
     /// carries them ([`crate::proto::run_words`]).
     pub locals: u32,
-    len: u8,
+    len: u32,
     /// Their places in the table (room for [`MAX_BATCH`]; the rest fills
-    /// the word, so that a batch is four words, copied as such).
-    at: [u8; PLACES],
+    /// whole words: a batch is moved as five words).
+    at: [u8; 8],
 }
 
-/// [`Batch::at`]'s length.
-const PLACES: usize = 7;
-const _: () = assert!(MAX_BATCH <= PLACES && core::mem::size_of::<Batch>() == 16);
+const _: () = assert!(MAX_BATCH <= 8 && core::mem::size_of::<Batch>() == 20);
 
 impl Batch {
     /// How many tasks.
     #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.len)
+        self.len as usize
+    }
+
+    /// The place in the table of its `i`-th task.
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        usize::from(self.at[i % 8])
+    }
+
+    /// The places of its tasks, in order.
+    #[inline]
+    fn places(&self) -> impl Iterator<Item = usize> + '_ {
+        self.at
+            .iter()
+            .take(self.len())
+            .map(|place| usize::from(*place))
     }
 
     /// Whether it has none (never, from [`LlScheduler::next_batch`]).
@@ -468,13 +481,13 @@ impl LlScheduler {
             owner: 0,
             locals: 0,
             len: 0,
-            at: [0; PLACES],
+            at: [0; 8],
         };
         let mut passed = false;
         let mut limit = 1;
         let mut n = 0;
         let mut next = from;
-        while let Some(task) = self.tasks.get(next) {
+        for task in self.tasks.get(from..).unwrap_or_default() {
             if !task.due(tick) {
                 next += 1;
                 continue;
@@ -497,7 +510,7 @@ impl LlScheduler {
             n += 1;
             next += 1;
         }
-        batch.len = n as u8;
+        batch.len = n as u32;
         Scan {
             batch,
             next,
@@ -508,34 +521,41 @@ impl LlScheduler {
     /// Take the walk `scan` (which starts at the walk's place): its
     /// batch's tasks are RUNNING, the tasks it left out are skipped once
     /// or counted as missed, and the walk goes on where it stopped.
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, scan: &Scan) {
         self.changed();
         if scan.passed {
-            let tick = self.walk_tick;
-            let (from, to) = (self.walk_next, scan.next);
-            for task in self.tasks.get_mut(from..to).into_iter().flatten() {
-                if task.due(tick) && (task.stalled || task.skip_next) {
-                    if task.stalled {
-                        task.stats.missed += 1;
-                    }
-                    task.skip_next = false;
-                }
-            }
+            self.take_passed(scan.next);
         }
-        for &at in &scan.batch.at[..scan.batch.len()] {
-            if let Some(task) = self.tasks.get_mut(usize::from(at)) {
+        for at in scan.batch.places() {
+            if let Some(task) = self.tasks.get_mut(at) {
                 task.state = TaskState::Running;
             }
         }
         self.walk_next = scan.next;
     }
 
+    /// The tasks the walk passes up to place `to` (one to skip, a stalled
+    /// owner's) are skipped once or counted as missed (seldom: out of line).
+    #[inline(never)]
+    fn take_passed(&mut self, to: usize) {
+        let tick = self.walk_tick;
+        let from = self.walk_next;
+        for task in self.tasks.get_mut(from..to).into_iter().flatten() {
+            if task.due(tick) && (task.stalled || task.skip_next) {
+                if task.stalled {
+                    task.stats.missed += 1;
+                }
+                task.skip_next = false;
+            }
+        }
+    }
+
     /// The id of the `i`-th task of `batch`.
     #[inline]
     pub fn batch_id(&self, batch: &Batch, i: usize) -> u32 {
         self.tasks
-            .get(usize::from(batch.at[i % MAX_BATCH]))
+            .get(batch.at(i % MAX_BATCH))
             .map_or(u32::MAX, |task| task.id)
     }
 
@@ -556,7 +576,8 @@ impl LlScheduler {
             most: 0,
         };
         let mut cycles = cycles.into_iter();
-        for i in 0..batch.len() {
+        self.changed();
+        for (i, at) in batch.places().enumerate() {
             let outcome = if completed & 1 << i != 0 {
                 Outcome::Completed
             } else {
@@ -566,7 +587,7 @@ impl LlScheduler {
             if i == 0 || spent > finished.most {
                 (finished.longest, finished.most) = (i, spent);
             }
-            if self.finish_at(usize::from(batch.at[i]), spent, outcome) {
+            if self.finish_at(at, spent, outcome) {
                 finished.completed |= 1 << i;
             }
         }
@@ -577,7 +598,6 @@ impl LlScheduler {
     /// queued again or done. Returns whether it completed.
     #[inline]
     fn finish_at(&mut self, at: usize, cycles: u32, outcome: Outcome) -> bool {
-        self.changed();
         let Some(task) = self.tasks.get_mut(at) else {
             return false;
         };
@@ -607,8 +627,8 @@ impl LlScheduler {
         longer: Option<u32>,
     ) -> Option<Overrun> {
         let overrun = self.timed_out(self.batch_id(batch, 0), cycles, longer);
-        for &at in &batch.at[1..batch.len()] {
-            if let Some(task) = self.tasks.get_mut(usize::from(at)) {
+        for at in batch.places().skip(1) {
+            if let Some(task) = self.tasks.get_mut(at) {
                 task.stats.missed += 1;
                 if task.state == TaskState::Running {
                     task.state = TaskState::Queued;

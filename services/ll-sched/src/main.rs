@@ -37,9 +37,9 @@ use ll_core::proto::{
     LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
     batch_cycles, budget_end, init_fields, run_words, timeout_us,
 };
-use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
+use ll_core::{Batch, Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
 use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
-use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
+use sotto_rt::{CCOUNT_HZ, Error, Rights, cap, heap, println, sync, sys};
 
 sotto_rt::entry!(main);
 
@@ -69,6 +69,17 @@ struct First {
     slot: u32,
     words: [u32; 3],
     prepared: Prepared,
+}
+
+/// Where an LL tick's calls are.
+struct Walk {
+    /// The kernel tick the tick was signalled on.
+    now: u32,
+    /// The cycle count the last call ended at (the signal's, at first).
+    mark: u32,
+    /// The task that ran longest so far, and its cycles.
+    longest: Option<(u32, u32)>,
+    calls: u32,
 }
 
 struct Ll {
@@ -182,6 +193,7 @@ impl Ll {
     /// waits for it: when the tick comes, it goes out at once (nothing can
     /// change the table or the clients while ll-sched waits; if anything
     /// did, the table's version says so and the tick walks as usual).
+    #[inline(never)]
     fn prepare(&mut self) {
         self.first_ready = false;
         if !self.armed {
@@ -212,18 +224,28 @@ impl Ll {
     /// counter and tick count as it took the signal for ll-sched). Returns
     /// the LL ticks that passed since the last one that ran (1 when none
     /// was missed; 0 if this one ran already).
+    #[inline(never)]
     fn tick(&mut self, time: SignalTime) -> u32 {
         let now = time.ticks;
+        // The tick's work is timed from the signal on; each batch from the
+        // end of the one before (the kernel's count at its reply).
+        let mut walk = Walk {
+            now,
+            mark: time.cycles,
+            longest: None,
+            calls: 0,
+        };
+        let passed;
         // The first call as prepared, if the signal came on the tick it
         // was prepared for (then none was missed) and the table is as it
         // was: it goes out first, the bookkeeping follows (nothing sees
         // the table meanwhile).
-        let mut first = if core::mem::take(&mut self.first_ready)
+        if core::mem::take(&mut self.first_ready)
             && now == self.first.start
             && self.tasks.is_current(&self.first.prepared)
         {
             let first = &self.first;
-            Some(ipc::call_timeout(
+            let result = ipc::call_timeout(
                 first.slot,
                 &Message {
                     words: first.words,
@@ -234,24 +256,23 @@ impl Ll {
                 // Called on the tick's first kernel tick: the whole LL
                 // tick is left.
                 self.full_timeout,
-            ))
-        } else {
-            None
-        };
-        let Some((last, ll_tick)) = self.clock.advance(now) else {
-            // A signal left from the tick that already ran (its work ended
-            // past the next kernel tick of a multi-tick LL period).
-            return 0;
-        };
-        let passed = ll_tick.wrapping_sub(last);
-        if first.is_some() {
+            );
+            // (One LL tick on from the last: `start` is the next one's.)
+            self.clock.advance(now);
+            passed = 1;
             self.tasks.start_prepared(&self.first.prepared);
+            let batch = *self.first.prepared.batch();
+            walk.calls = 1;
+            self.answered(&mut walk, &batch, result);
         } else {
-            let missed = if passed > 1 {
-                self.tasks.missed(last, ll_tick)
-            } else {
-                0
+            let Some((last, ll_tick)) = self.clock.advance(now) else {
+                // A signal left from the tick that already ran (its work
+                // ended past the next kernel tick of a multi-tick LL
+                // period).
+                return 0;
             };
+            passed = ll_tick.wrapping_sub(last);
+            let missed = self.tasks.missed(last, ll_tick);
             if missed > 0 {
                 println!(
                     "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
@@ -261,103 +282,43 @@ impl Ll {
             }
             self.tasks.start_tick(ll_tick);
         }
-        // The tick's work is timed from the signal on; each batch from the
-        // end of the one before (the kernel's count at its reply).
-        let start = time.cycles;
-        let mut mark = start;
-        let mut longest: Option<(u32, u32)> = None;
-        let mut calls = 0u32;
         // The client of the batch, looked up once: its endpoint's slot and
         // whether it runs batches.
         let client = Cell::new(None);
         loop {
-            let (batch, result) = if let Some(result) = first.take() {
-                (*self.first.prepared.batch(), result)
-            } else {
-                let (clients, batch_max) = (&self.clients, self.batch_max);
-                let Some(batch) = self
-                    .tasks
-                    .next_batch(|owner| batch_limit(clients, batch_max, owner, &client))
-                else {
-                    break;
-                };
-                let Some((slot, _)) = client.get() else {
-                    self.tasks.abandon_batch(&batch, 0);
-                    self.owner_gone(batch.owner, "not registered");
-                    continue;
-                };
-                let (tick, timeout) = self.budget(now, calls);
-                let result = ipc::call_timeout(
-                    slot,
-                    &Message {
-                        words: run_words(tick, batch.len(), batch.locals),
-                        len: 0,
-                        cap: None,
-                    },
-                    None,
-                    timeout,
-                );
-                (batch, result)
+            let (clients, batch_max) = (&self.clients, self.batch_max);
+            let Some(batch) = self
+                .tasks
+                .next_batch(|owner| batch_limit(clients, batch_max, owner, &client))
+            else {
+                break;
             };
-            calls += 1;
-            let owner = batch.owner;
-            match result {
-                Ok(reply) => {
-                    let words = reply.message.words;
-                    let cycles = batch_cycles(words, batch.len(), mark, reply.cycles);
-                    mark = reply.cycles;
-                    let finished = self.tasks.finish_batch(
-                        &batch,
-                        cycles,
-                        batch_completed(words, batch.len()),
-                    );
-                    if longest.is_none_or(|(_, most)| finished.most > most) {
-                        let id = self.tasks.batch_id(&batch, finished.longest);
-                        longest = Some((id, finished.most));
-                    }
-                    if finished.completed != 0 {
-                        for i in 0..batch.len() {
-                            if finished.completed & 1 << i != 0 {
-                                let id = self.tasks.batch_id(&batch, i);
-                                self.completed(owner, id, now);
-                            }
-                        }
-                    }
-                }
-                Err(sotto_rt::Error::TimedOut) => {
-                    // (No count with an error: read it.)
-                    let at = sys::cycles();
-                    let spent = at.wrapping_sub(mark);
-                    mark = at;
-                    // An earlier, longer run of this tick is what left this
-                    // one too little: that one is charged.
-                    let longer = longest
-                        .filter(|(_, cycles)| *cycles > spent)
-                        .map(|(task, _)| task);
-                    if let Some(overrun) = self.tasks.timed_out_batch(&batch, spent, longer) {
-                        self.overrun(now, &overrun);
-                    }
-                    if longest.is_none_or(|(_, most)| spent > most) {
-                        longest = Some((self.tasks.batch_id(&batch, 0), spent));
-                    }
-                }
-                Err(error) => {
-                    let at = sys::cycles();
-                    self.tasks.abandon_batch(&batch, at.wrapping_sub(mark));
-                    mark = at;
-                    self.owner_gone(
-                        owner,
-                        match error {
-                            sotto_rt::Error::PeerGone => "gone",
-                            sotto_rt::Error::PriorityInversion => {
-                                "less urgent than ll-sched (a call may not run uphill)"
-                            }
-                            _ => "unreachable",
-                        },
-                    );
-                }
-            }
+            let Some((slot, _)) = client.get() else {
+                self.tasks.abandon_batch(&batch, 0);
+                self.owner_gone(batch.owner, "not registered");
+                continue;
+            };
+            let (tick, timeout) = self.budget(now, walk.calls);
+            let result = ipc::call_timeout(
+                slot,
+                &Message {
+                    words: run_words(tick, batch.len(), batch.locals),
+                    len: 0,
+                    cap: None,
+                },
+                None,
+                timeout,
+            );
+            walk.calls += 1;
+            self.answered(&mut walk, &batch, result);
         }
+        let Walk {
+            mark,
+            longest,
+            calls,
+            ..
+        } = walk;
+        let start = time.cycles;
         if calls > 0 {
             let work = mark.wrapping_sub(start);
             if let Some(overrun) =
@@ -373,6 +334,67 @@ impl Ll {
             println!("no task queued: timer stopped at tick {now}");
         }
         passed
+    }
+
+    /// The call of `batch` returned `result`: its tasks' runs are
+    /// accounted, or its cut-off, or its client's end.
+    fn answered(&mut self, walk: &mut Walk, batch: &Batch, result: Result<Received, Error>) {
+        let (now, owner) = (walk.now, batch.owner);
+        match result {
+            Ok(reply) => {
+                let words = reply.message.words;
+                let cycles = batch_cycles(words, batch.len(), walk.mark, reply.cycles);
+                walk.mark = reply.cycles;
+                let finished =
+                    self.tasks
+                        .finish_batch(batch, cycles, batch_completed(words, batch.len()));
+                if walk.longest.is_none_or(|(_, most)| finished.most > most) {
+                    let id = self.tasks.batch_id(batch, finished.longest);
+                    walk.longest = Some((id, finished.most));
+                }
+                if finished.completed != 0 {
+                    for i in 0..batch.len() {
+                        if finished.completed & 1 << i != 0 {
+                            let id = self.tasks.batch_id(batch, i);
+                            self.completed(owner, id, now);
+                        }
+                    }
+                }
+            }
+            Err(Error::TimedOut) => {
+                // (No count with an error: read it.)
+                let at = sys::cycles();
+                let spent = at.wrapping_sub(walk.mark);
+                walk.mark = at;
+                // An earlier, longer run of this tick is what left this
+                // one too little: that one is charged.
+                let longer = walk
+                    .longest
+                    .filter(|(_, cycles)| *cycles > spent)
+                    .map(|(task, _)| task);
+                if let Some(overrun) = self.tasks.timed_out_batch(batch, spent, longer) {
+                    self.overrun(now, &overrun);
+                }
+                if walk.longest.is_none_or(|(_, most)| spent > most) {
+                    walk.longest = Some((self.tasks.batch_id(batch, 0), spent));
+                }
+            }
+            Err(error) => {
+                let at = sys::cycles();
+                self.tasks.abandon_batch(batch, at.wrapping_sub(walk.mark));
+                walk.mark = at;
+                self.owner_gone(
+                    owner,
+                    match error {
+                        Error::PeerGone => "gone",
+                        Error::PriorityInversion => {
+                            "less urgent than ll-sched (a call may not run uphill)"
+                        }
+                        _ => "unreachable",
+                    },
+                );
+            }
+        }
     }
 
     /// The tick a call of the LL tick signalled on kernel tick `now` is
