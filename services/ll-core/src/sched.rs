@@ -424,6 +424,10 @@ impl LlScheduler {
     /// ends a batch: neither runs). No request comes in during a tick (the
     /// scheduler serves none meanwhile), so the table stays as it is.
     pub fn next_batch(&mut self, max: impl Fn(u32) -> usize) -> Option<Batch> {
+        if self.walk_next >= self.tasks.len() {
+            // (Walked to the end: the common last call of a tick.)
+            return None;
+        }
         let scan = self.scan(self.walk_tick, self.walk_next, max);
         self.take(&scan);
         (scan.batch.len > 0).then_some(scan.batch)
