@@ -14,6 +14,8 @@
 //! cycle counter at its delivery, from which, with the ends the client
 //! reports, each task's cost follows — no `Cycles` or `Ticks` call on the
 //! way (only a second client's call in the same tick reads the tick count).
+//! The tick's first call is prepared while ll-sched waits ([`Ll::prepare`])
+//! and goes out as soon as the signal comes.
 //!
 //! No client can stall the tick: each run is a call with a time limit, the
 //! end of the LL tick it runs in. A run that has not replied by then is cut
