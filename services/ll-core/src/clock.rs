@@ -25,6 +25,16 @@ impl LlClock {
         }
     }
 
+    /// The LL tick after the last one that ran, and the kernel tick it
+    /// starts on (where the timer signals it, if nothing is missed).
+    #[inline]
+    pub fn next(&self) -> (u32, u32) {
+        (
+            self.tick.wrapping_add(1),
+            self.start.wrapping_add(self.period),
+        )
+    }
+
     /// The timer signalled on kernel tick `now`: the LL tick that ran last
     /// and the one `now` is in, or `None` if that one ran already (a signal
     /// left from a tick whose work ended past the next kernel tick).
@@ -49,10 +59,12 @@ mod tests {
     fn ll_ticks_follow_the_kernel_ticks_and_skip_stale_signals() {
         let mut clock = LlClock::armed(10, 1);
         assert_eq!(clock.advance(10), None, "the arming tick ran");
+        assert_eq!(clock.next(), (11, 11));
         assert_eq!(clock.advance(11), Some((10, 11)));
         assert_eq!(clock.advance(11), None);
         assert_eq!(clock.advance(20), Some((11, 20)), "8 missed");
         let mut four = LlClock::armed(41, 4);
+        assert_eq!(four.next(), (11, 44), "LL tick 11 starts on kernel tick 44");
         assert_eq!(four.advance(43), None, "still LL tick 10");
         assert_eq!(four.advance(44), Some((10, 11)));
         assert_eq!(four.advance(47), None);

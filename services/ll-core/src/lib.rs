@@ -16,4 +16,4 @@ mod sched;
 pub use clients::Clients;
 pub use clock::LlClock;
 
-pub use sched::{Batch, Cause, Finished, LlScheduler, Overrun, TaskStats, TickStats};
+pub use sched::{Batch, Cause, Finished, LlScheduler, Overrun, Prepared, TaskStats, TickStats};

@@ -103,6 +103,7 @@ pub fn pack_locals(locals: &[u8]) -> u32 {
 
 /// A [`RUN`] call's fields: the tick, how many tasks, and their packed
 /// local indices ([`local_at`]); `None` for any other call.
+#[inline]
 pub fn run_fields(words: [u32; 3]) -> Option<(u32, usize, u32)> {
     let count = (words[0] >> 24) as usize;
     (words[0] & 0xFF_FFFF == RUN && (1..=MAX_BATCH).contains(&count))
@@ -110,6 +111,7 @@ pub fn run_fields(words: [u32; 3]) -> Option<(u32, usize, u32)> {
 }
 
 /// The local index of the `i`-th task of a batch (packed as in [`RUN`]).
+#[inline]
 pub fn local_at(packed: u32, i: usize) -> usize {
     (packed >> (4 * i) & 0xF) as usize
 }

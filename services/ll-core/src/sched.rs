@@ -73,6 +73,16 @@ struct Task {
     stats: TaskStats,
 }
 
+impl Task {
+    /// Whether it runs on tick `tick` if nothing stops it: queued, and
+    /// the tick is on its period and phase.
+    #[inline]
+    fn due(&self, tick: u32) -> bool {
+        self.state == TaskState::Queued
+            && (self.period == 1 || tick % u32::from(self.period) == u32::from(self.phase))
+    }
+}
+
 /// Why an overrun was charged to a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
@@ -124,29 +134,80 @@ pub struct TickStats {
 
 /// Consecutive due tasks of one owner, run by one call into it, in order
 /// (small: it is handed out once per call, on the tick's path).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
     /// Their owner.
     pub owner: u32,
     /// Their local indices, 4 bits each in run order, as the `RUN` call
     /// carries them ([`crate::proto::run_words`]).
     pub locals: u32,
-    len: u8,
-    /// Their places in the table.
-    at: [u8; MAX_BATCH],
+    len: u32,
+    /// Their places in the table (room for [`MAX_BATCH`]; the rest fills
+    /// whole words: a batch is moved as five words).
+    at: [u8; 8],
 }
+
+const _: () = assert!(MAX_BATCH <= 8 && core::mem::size_of::<Batch>() == 20);
 
 impl Batch {
     /// How many tasks.
     #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.len)
+        self.len as usize
+    }
+
+    /// The place in the table of its `i`-th task.
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        usize::from(self.at[i % 8])
+    }
+
+    /// The places of its tasks, in order.
+    #[inline]
+    fn places(&self) -> impl Iterator<Item = usize> + '_ {
+        self.at
+            .iter()
+            .take(self.len())
+            .map(|place| usize::from(*place))
     }
 
     /// Whether it has none (never, from [`LlScheduler::next_batch`]).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// A walk of the table ([`LlScheduler::next_batch`]'s), before it is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scan {
+    /// The batch it makes (none: `len` 0).
+    batch: Batch,
+    /// Where the walk goes on.
+    next: usize,
+    /// It passed a due task it leaves out (one to skip, a stalled
+    /// owner's): taking it changes that task.
+    passed: bool,
+}
+
+/// The first batch of an LL tick, found before the tick
+/// ([`LlScheduler::prepare`]; the default is none, of no tick).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// The LL tick.
+    pub tick: u32,
+    /// The table's version it was found in.
+    version: u32,
+    /// Where the walk goes on after it.
+    next: u32,
+    batch: Batch,
+}
+
+impl Prepared {
+    /// The batch.
+    #[inline]
+    pub fn batch(&self) -> &Batch {
+        &self.batch
     }
 }
 
@@ -179,6 +240,9 @@ pub struct LlScheduler {
     /// The tick being walked and where the walk is.
     walk_tick: u32,
     walk_next: usize,
+    /// Changes with every change of the table that a walk sees (a
+    /// [`Prepared`] batch is good only in the version it was found in).
+    version: u32,
     /// Tick statistics since the last report.
     pub window: TickStats,
     /// Tick statistics since boot.
@@ -199,6 +263,7 @@ impl LlScheduler {
             next_id: 0,
             walk_tick: 0,
             walk_next: usize::MAX,
+            version: 0,
             window: TickStats::default(),
             total: TickStats::default(),
             charged: false,
@@ -217,7 +282,14 @@ impl LlScheduler {
         self.tasks.capacity() * core::mem::size_of::<Task>() + core::mem::size_of::<Self>()
     }
 
+    /// The table changed (or may: whoever gets a task to change).
+    #[inline]
+    fn changed(&mut self) {
+        self.version = self.version.wrapping_add(1);
+    }
+
     fn find(&mut self, owner: u32, id: u32) -> Result<&mut Task, LlError> {
+        self.changed();
         let task = self
             .tasks
             .iter_mut()
@@ -259,6 +331,7 @@ impl LlScheduler {
         let local = (!used).trailing_zeros() as u8;
         let id = self.next_id;
         self.next_id += 1;
+        self.changed();
         // Not queued: where it stands does not matter until it is.
         self.tasks.push(Task {
             id,
@@ -351,29 +424,80 @@ impl LlScheduler {
     /// ends a batch: neither runs). No request comes in during a tick (the
     /// scheduler serves none meanwhile), so the table stays as it is.
     pub fn next_batch(&mut self, max: impl Fn(u32) -> usize) -> Option<Batch> {
-        let tick = self.walk_tick;
+        if self.walk_next >= self.tasks.len() {
+            // (Walked to the end: the common last call of a tick.)
+            return None;
+        }
+        let scan = self.scan(self.walk_tick, self.walk_next, max);
+        self.take(&scan);
+        (scan.batch.len > 0).then_some(scan.batch)
+    }
+
+    /// The first batch of LL tick `tick`, as [`start_tick`](Self::start_tick)
+    /// and [`next_batch`](Self::next_batch) would make it, found without
+    /// changing anything: made while the scheduler waits, so that the
+    /// tick's first call goes out as soon as the tick comes
+    /// ([`start_prepared`](Self::start_prepared)). `None` if the tick has
+    /// no due task, or if the walk to the batch would change a task it
+    /// passes (one to skip, a stalled owner's): that tick walks as usual.
+    pub fn prepare(&self, tick: u32, max: impl Fn(u32) -> usize) -> Option<Prepared> {
+        let scan = self.scan(tick, 0, max);
+        (scan.batch.len > 0 && !scan.passed).then_some(Prepared {
+            tick,
+            version: self.version,
+            next: scan.next as u32,
+            batch: scan.batch,
+        })
+    }
+
+    /// Whether the table is as it was when `prepared` was made (then
+    /// [`start_prepared`](Self::start_prepared) takes it).
+    #[inline]
+    pub fn is_current(&self, prepared: &Prepared) -> bool {
+        prepared.version == self.version
+    }
+
+    /// Start walking LL tick `prepared.tick` with the batch prepared for
+    /// it, taken as [`next_batch`](Self::next_batch) would take it (marked
+    /// RUNNING; the walk goes on after it). False, nothing changed, if
+    /// the table changed since it was prepared.
+    #[inline]
+    pub fn start_prepared(&mut self, prepared: &Prepared) -> bool {
+        if !self.is_current(prepared) {
+            return false;
+        }
+        self.walk_tick = prepared.tick;
+        self.walk_next = 0;
+        self.take(&Scan {
+            batch: prepared.batch,
+            next: prepared.next as usize,
+            passed: false,
+        });
+        true
+    }
+
+    /// The walk of tick `tick` from place `from`, changing nothing: the
+    /// batch it makes, where it stops, whether it passed a due task it
+    /// leaves out (one to skip, a stalled owner's).
+    #[inline]
+    fn scan(&self, tick: u32, from: usize, max: impl Fn(u32) -> usize) -> Scan {
         let mut batch = Batch {
             owner: 0,
             locals: 0,
             len: 0,
-            at: [0; MAX_BATCH],
+            at: [0; 8],
         };
+        let mut passed = false;
         let mut limit = 1;
         let mut n = 0;
-        // The place walked, in a local (not re-read through `self`).
-        let mut next = self.walk_next;
-        while let Some(task) = self.tasks.get_mut(next) {
-            if task.state != TaskState::Queued
-                || (task.period != 1 && tick % u32::from(task.period) != u32::from(task.phase))
-            {
+        let mut next = from;
+        for task in self.tasks.get(from..).unwrap_or_default() {
+            if !task.due(tick) {
                 next += 1;
                 continue;
             }
             if task.stalled || task.skip_next {
-                if task.stalled {
-                    task.stats.missed += 1;
-                }
-                task.skip_next = false;
+                passed = true;
                 next += 1;
                 continue;
             }
@@ -388,19 +512,54 @@ impl LlScheduler {
             }
             batch.locals |= u32::from(task.local) << (4 * n);
             n += 1;
-            task.state = TaskState::Running;
             next += 1;
         }
-        self.walk_next = next;
-        batch.len = n as u8;
-        (batch.len > 0).then_some(batch)
+        batch.len = n as u32;
+        Scan {
+            batch,
+            next,
+            passed,
+        }
+    }
+
+    /// Take the walk `scan` (which starts at the walk's place): its
+    /// batch's tasks are RUNNING, the tasks it left out are skipped once
+    /// or counted as missed, and the walk goes on where it stopped.
+    #[inline(always)]
+    fn take(&mut self, scan: &Scan) {
+        self.changed();
+        if scan.passed {
+            self.take_passed(scan.next);
+        }
+        for at in scan.batch.places() {
+            if let Some(task) = self.tasks.get_mut(at) {
+                task.state = TaskState::Running;
+            }
+        }
+        self.walk_next = scan.next;
+    }
+
+    /// The tasks the walk passes up to place `to` (one to skip, a stalled
+    /// owner's) are skipped once or counted as missed (seldom: out of line).
+    #[inline(never)]
+    fn take_passed(&mut self, to: usize) {
+        let tick = self.walk_tick;
+        let from = self.walk_next;
+        for task in self.tasks.get_mut(from..to).into_iter().flatten() {
+            if task.due(tick) && (task.stalled || task.skip_next) {
+                if task.stalled {
+                    task.stats.missed += 1;
+                }
+                task.skip_next = false;
+            }
+        }
     }
 
     /// The id of the `i`-th task of `batch`.
     #[inline]
     pub fn batch_id(&self, batch: &Batch, i: usize) -> u32 {
         self.tasks
-            .get(usize::from(batch.at[i % MAX_BATCH]))
+            .get(batch.at(i % MAX_BATCH))
             .map_or(u32::MAX, |task| task.id)
     }
 
@@ -421,7 +580,8 @@ impl LlScheduler {
             most: 0,
         };
         let mut cycles = cycles.into_iter();
-        for i in 0..batch.len() {
+        self.changed();
+        for (i, at) in batch.places().enumerate() {
             let outcome = if completed & 1 << i != 0 {
                 Outcome::Completed
             } else {
@@ -431,7 +591,7 @@ impl LlScheduler {
             if i == 0 || spent > finished.most {
                 (finished.longest, finished.most) = (i, spent);
             }
-            if self.finish_at(usize::from(batch.at[i]), spent, outcome) {
+            if self.finish_at(at, spent, outcome) {
                 finished.completed |= 1 << i;
             }
         }
@@ -471,8 +631,8 @@ impl LlScheduler {
         longer: Option<u32>,
     ) -> Option<Overrun> {
         let overrun = self.timed_out(self.batch_id(batch, 0), cycles, longer);
-        for &at in &batch.at[1..batch.len()] {
-            if let Some(task) = self.tasks.get_mut(usize::from(at)) {
+        for at in batch.places().skip(1) {
+            if let Some(task) = self.tasks.get_mut(at) {
                 task.stats.missed += 1;
                 if task.state == TaskState::Running {
                     task.state = TaskState::Queued;
@@ -506,6 +666,7 @@ impl LlScheduler {
         }
         self.window.overruns += 1;
         self.total.overruns += 1;
+        self.changed();
         let task = self
             .tasks
             .iter_mut()
@@ -533,6 +694,7 @@ impl LlScheduler {
     /// only the last few cycles, is what made the tick overrun. The tick is
     /// not charged again by [`end_tick`](Self::end_tick).
     pub fn timed_out(&mut self, id: u32, cycles: u32, longer: Option<u32>) -> Option<Overrun> {
+        self.changed();
         let task = self.tasks.iter_mut().find(|task| task.id == id)?;
         task.stats.runs += 1;
         task.stats.total_cycles += u64::from(cycles);
@@ -585,6 +747,7 @@ impl LlScheduler {
         if !self.stalled(owner) {
             return false;
         }
+        self.changed();
         for task in self.tasks.iter_mut().filter(|task| task.owner == owner) {
             task.stalled = false;
             let done = (task.id == id && outcome == Outcome::Completed)
@@ -628,6 +791,7 @@ impl LlScheduler {
 
     /// The owner `owner` is gone: cancel its tasks. Returns their ids.
     pub fn owner_gone(&mut self, owner: u32) -> Vec<u32> {
+        self.changed();
         let mut cancelled = Vec::new();
         for task in self.tasks.iter_mut().filter(|task| task.owner == owner) {
             if matches!(
@@ -1250,5 +1414,151 @@ mod tests {
         assert_eq!(s.owner_gone(A), vec![mine]);
         assert_eq!(run_tick(&mut s, 0, |_| Outcome::Reschedule), vec![theirs]);
         assert!(s.memory_use() > 0);
+    }
+
+    /// A batch prepared before its tick is the one the tick's walk makes,
+    /// taken with the same effects, whatever happened to the table (tasks
+    /// made, queued, cancelled, completed, cut off, skipped, owners
+    /// stalled and resumed, periods and phases); one prepared before a
+    /// change is refused. Two tables get the same requests, one walks
+    /// each tick as usual, the other starts with the prepared batch
+    /// where there is one.
+    #[test]
+    fn a_prepared_first_batch_is_the_walks_first_batch() {
+        let mut seed = 0x2545_f491_u32;
+        let mut random = move |below: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed % below
+        };
+        let max = |owner: u32| if owner == 3 { 1 } else { owner as usize + 2 };
+        let (mut prepared_used, mut refused) = (0, 0);
+        for _ in 0..40 {
+            let (mut usual, mut early) = (LlScheduler::new(32), LlScheduler::new(32));
+            let mut ids: Vec<(u32, u32)> = Vec::new();
+            for tick in 0..60u32 {
+                // A prepared batch from before this tick's requests.
+                let stale = early.prepare(tick, max);
+                // Whether a request changed the table.
+                let mut changed = false;
+                for _ in 0..random(4) {
+                    let pick = ids.get(random(ids.len().max(1) as u32) as usize).copied();
+                    match (random(7), pick) {
+                        (0 | 1, _) => {
+                            let owner = 1 + random(3);
+                            let period = 1 + random(3);
+                            let args = (owner, random(3), random(2), period, random(period));
+                            let made = usual.init(args.0, args.1, args.2, args.3, args.4);
+                            let again = early.init(args.0, args.1, args.2, args.3, args.4);
+                            assert_eq!(made, again);
+                            if let Ok(id) = made {
+                                ids.push((owner, id));
+                                changed = true;
+                            }
+                        }
+                        (2 | 3, Some((owner, id))) => {
+                            let queued = usual.schedule(owner, id);
+                            assert_eq!(queued, early.schedule(owner, id));
+                            changed |= queued.is_ok();
+                        }
+                        (4, Some((owner, id))) => {
+                            let cancelled = usual.cancel(owner, id);
+                            assert_eq!(cancelled, early.cancel(owner, id));
+                            changed |= cancelled.is_ok();
+                        }
+                        (5, Some((owner, id))) => {
+                            let outcome = Outcome::from_raw(random(2));
+                            let resumed = usual.resume(owner, id, outcome, 0);
+                            assert_eq!(resumed, early.resume(owner, id, outcome, 0));
+                            changed |= resumed;
+                        }
+                        _ => {}
+                    }
+                }
+                let fresh = early.prepare(tick, max);
+                if changed && let Some(stale) = stale {
+                    assert!(!early.start_prepared(&stale), "changed since");
+                    refused += 1;
+                }
+                // Both walk the tick; the same outcomes, cycles, cut-offs.
+                usual.start_tick(tick);
+                let mut first = match fresh {
+                    Some(fresh) => {
+                        prepared_used += 1;
+                        assert!(early.start_prepared(&fresh), "unchanged");
+                        Some(*fresh.batch())
+                    }
+                    None => {
+                        early.start_tick(tick);
+                        None
+                    }
+                };
+                let mut cycles_seen = 0;
+                loop {
+                    let expected = usual.next_batch(max);
+                    let got = first.take().or_else(|| early.next_batch(max));
+                    assert_eq!(expected, got, "tick {tick}");
+                    let Some(batch) = expected else { break };
+                    let cycles = 50 + random(200);
+                    cycles_seen += cycles;
+                    if random(12) == 0 {
+                        let longer = Some(usual.batch_id(&batch, 0));
+                        assert_eq!(
+                            usual.timed_out_batch(&batch, cycles, longer),
+                            early.timed_out_batch(&batch, cycles, longer)
+                        );
+                    } else {
+                        let completed = random(1 << batch.len()) & random(4);
+                        assert_eq!(
+                            usual.finish_batch(&batch, [cycles; 5], completed),
+                            early.finish_batch(&batch, [cycles; 5], completed)
+                        );
+                    }
+                }
+                let longest = ids.first().map(|(_, id)| *id);
+                assert_eq!(
+                    usual.end_tick(cycles_seen, 300, longest),
+                    early.end_tick(cycles_seen, 300, longest)
+                );
+                let table = |s: &LlScheduler| s.each().collect::<Vec<_>>();
+                assert_eq!(table(&usual), table(&early));
+                for &(owner, id) in &ids {
+                    assert_eq!(usual.state(owner, id), early.state(owner, id));
+                    assert_eq!(usual.stalled(owner), early.stalled(owner));
+                }
+            }
+        }
+        assert!(
+            prepared_used > 500 && refused > 100,
+            "{prepared_used} {refused}"
+        );
+    }
+
+    /// Ticks that skip or miss a task are not prepared (the walk changes
+    /// the task it passes): the tick walks as usual.
+    #[test]
+    fn no_batch_is_prepared_past_a_task_the_walk_changes() {
+        let mut s = LlScheduler::new(8);
+        let first = s.init(A, 0, Policy::Skip as u32, 1, 0).unwrap();
+        let second = s.init(B, 1, 0, 1, 0).unwrap();
+        s.schedule(A, first).unwrap();
+        s.schedule(B, second).unwrap();
+        let prepared = s.prepare(0, |_| 5).expect("a batch");
+        assert_eq!(ids(&s, prepared.batch()), vec![first]);
+        assert!(s.start_prepared(&prepared));
+        s.finish_batch(prepared.batch(), [500], 0);
+        let batch = s.next_batch(|_| 5).unwrap();
+        s.finish_batch(&batch, [10], 0);
+        assert!(s.next_batch(|_| 5).is_none());
+        // `first` overran: its next run is skipped.
+        assert!(s.end_tick(510, 300, Some(first)).is_some());
+        assert_eq!(s.prepare(1, |_| 5), None);
+        assert_eq!(run_tick(&mut s, 1, |_| Outcome::Reschedule), vec![second]);
+        assert_eq!(
+            ids(&s, s.prepare(2, |_| 5).as_ref().unwrap().batch()),
+            vec![first]
+        );
+        assert_eq!(s.prepare(3, |_| 5).map(|p| p.tick), Some(3));
     }
 }

@@ -14,6 +14,8 @@
 //! cycle counter at its delivery, from which, with the ends the client
 //! reports, each task's cost follows — no `Cycles` or `Ticks` call on the
 //! way (only a second client's call in the same tick reads the tick count).
+//! The tick's first call is prepared while ll-sched waits ([`Ll::prepare`])
+//! and goes out as soon as the signal comes.
 //!
 //! No client can stall the tick: each run is a call with a time limit, the
 //! end of the LL tick it runs in. A run that has not replied by then is cut
@@ -37,9 +39,9 @@ use ll_core::proto::{
     LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
     batch_cycles, budget_end, init_fields, run_words, timeout_us,
 };
-use ll_core::{Cause, Clients, LlClock, LlScheduler, Overrun};
+use ll_core::{Batch, Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
 use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
-use sotto_rt::{CCOUNT_HZ, Rights, cap, heap, println, sync, sys};
+use sotto_rt::{CCOUNT_HZ, Error, Rights, cap, heap, println, sync, sys};
 
 sotto_rt::entry!(main);
 
@@ -55,6 +57,32 @@ const SUPERVISOR: u32 = 6;
 const CLIENT_SLOTS: u32 = 8;
 const MAX_CLIENTS: usize = 16;
 const MAX_TASKS: usize = 32;
+
+/// The next LL tick's first call, prepared while ll-sched waits for the
+/// tick ([`Ll::prepare`]): its batch, its client's endpoint and whether
+/// that client runs batches, its message.
+/// (Kept in place, all words: nothing to move on the tick's path.)
+#[derive(Default)]
+struct First {
+    /// The kernel tick the LL tick starts on: the call is for a signal on
+    /// that tick (later, the time left differs: the tick walks as usual).
+    start: u32,
+    /// The client's endpoint.
+    slot: u32,
+    words: [u32; 3],
+    prepared: Prepared,
+}
+
+/// Where an LL tick's calls are.
+struct Walk {
+    /// The kernel tick the tick was signalled on.
+    now: u32,
+    /// The cycle count the last call ended at (the signal's, at first).
+    mark: u32,
+    /// The task that ran longest so far, and its cycles.
+    longest: Option<(u32, u32)>,
+    calls: u32,
+}
 
 struct Ll {
     tasks: LlScheduler,
@@ -77,6 +105,9 @@ struct Ll {
     /// reply carries its tasks' ends as 16-bit distances, so only while
     /// every run is cut off before 2^15 cycles (else one task a call).
     batch_max: usize,
+    /// The next LL tick's first call, if `first_ready`.
+    first: First,
+    first_ready: bool,
     /// The slot the next capability is received into (changes only when
     /// a client registers or goes).
     inbox: u32,
@@ -160,78 +191,116 @@ impl Ll {
         );
     }
 
+    /// The first call of the next LL tick, made ready before ll-sched
+    /// waits for it: when the tick comes, it goes out at once (nothing can
+    /// change the table or the clients while ll-sched waits; if anything
+    /// did, the table's version says so and the tick walks as usual).
+    #[inline(never)]
+    fn prepare(&mut self) {
+        self.first_ready = false;
+        if !self.armed {
+            return;
+        }
+        let (tick, start) = self.clock.next();
+        let client = Cell::new(None);
+        let Some(prepared) = self.tasks.prepare(tick, |owner| {
+            batch_limit(&self.clients, self.batch_max, owner, &client)
+        }) else {
+            return;
+        };
+        // (A client not registered: the tick walks as usual, and says so.)
+        let Some((slot, _)) = client.get() else {
+            return;
+        };
+        let batch = prepared.batch();
+        self.first = First {
+            start,
+            slot,
+            words: run_words(start, batch.len(), batch.locals),
+            prepared,
+        };
+        self.first_ready = true;
+    }
+
     /// One LL tick (the timer signalled at `time`: the kernel's cycle
     /// counter and tick count as it took the signal for ll-sched). Returns
     /// the LL ticks that passed since the last one that ran (1 when none
     /// was missed; 0 if this one ran already).
+    #[inline(never)]
     fn tick(&mut self, time: SignalTime) -> u32 {
         let now = time.ticks;
-        let Some((last, ll_tick)) = self.clock.advance(now) else {
-            // A signal left from the tick that already ran (its work ended
-            // past the next kernel tick of a multi-tick LL period).
-            return 0;
-        };
-        let missed = if ll_tick.wrapping_sub(last) > 1 {
-            self.tasks.missed(last, ll_tick)
-        } else {
-            0
-        };
-        if missed > 0 {
-            println!(
-                "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
-                last.wrapping_add(1),
-                ll_tick.wrapping_sub(1)
-            );
-        }
-        let passed = ll_tick.wrapping_sub(last);
-        // Every run of this tick must reply by the start of the next one.
-        let end = budget_end(now, self.period);
         // The tick's work is timed from the signal on; each batch from the
         // end of the one before (the kernel's count at its reply).
-        let start = time.cycles;
-        let mut mark = start;
-        let mut longest: Option<(u32, u32)> = None;
-        let mut calls = 0u32;
-        let batch_max = self.batch_max;
-        self.tasks.start_tick(ll_tick);
+        let mut walk = Walk {
+            now,
+            mark: time.cycles,
+            longest: None,
+            calls: 0,
+        };
+        let passed;
+        // The first call as prepared, if the signal came on the tick it
+        // was prepared for (then none was missed) and the table is as it
+        // was: it goes out first, the bookkeeping follows (nothing sees
+        // the table meanwhile).
+        if core::mem::take(&mut self.first_ready)
+            && now == self.first.start
+            && self.tasks.is_current(&self.first.prepared)
+        {
+            let first = &self.first;
+            let result = ipc::call_timeout(
+                first.slot,
+                &Message {
+                    words: first.words,
+                    len: 0,
+                    cap: None,
+                },
+                None,
+                // Called on the tick's first kernel tick: the whole LL
+                // tick is left.
+                self.full_timeout,
+            );
+            // (One LL tick on from the last: `start` is the next one's.)
+            self.clock.advance(now);
+            passed = 1;
+            self.tasks.start_prepared(&self.first.prepared);
+            let batch = *self.first.prepared.batch();
+            walk.calls = 1;
+            self.answered(&mut walk, &batch, result);
+        } else {
+            let Some((last, ll_tick)) = self.clock.advance(now) else {
+                // A signal left from the tick that already ran (its work
+                // ended past the next kernel tick of a multi-tick LL
+                // period).
+                return 0;
+            };
+            passed = ll_tick.wrapping_sub(last);
+            let missed = self.tasks.missed(last, ll_tick);
+            if missed > 0 {
+                println!(
+                    "MISSED TICKS at tick {now}: {missed} LL tick(s) {}..={} never ran (ll-sched did not run); counted as overruns",
+                    last.wrapping_add(1),
+                    ll_tick.wrapping_sub(1)
+                );
+            }
+            self.tasks.start_tick(ll_tick);
+        }
         // The client of the batch, looked up once: its endpoint's slot and
         // whether it runs batches.
         let client = Cell::new(None);
-        while let Some(batch) = {
-            let clients = &self.clients;
-            self.tasks.next_batch(|owner| {
-                let entry = clients.entry(owner);
-                client.set(entry);
-                match entry {
-                    Some((_, true)) => batch_max,
-                    _ => 1,
-                }
-            })
-        } {
-            let owner = batch.owner;
+        loop {
+            let (clients, batch_max) = (&self.clients, self.batch_max);
+            let Some(batch) = self
+                .tasks
+                .next_batch(|owner| batch_limit(clients, batch_max, owner, &client))
+            else {
+                break;
+            };
             let Some((slot, _)) = client.get() else {
                 self.tasks.abandon_batch(&batch, 0);
-                self.owner_gone(owner, "not registered");
+                self.owner_gone(batch.owner, "not registered");
                 continue;
             };
-            // A batch has what is left of the LL tick. One called after
-            // the tick's end (a batch before it was cut off there) says
-            // so: its tick is the kernel tick it is called on, and its
-            // budget ends with the LL tick that one is in. The client sees
-            // the same end from the tick it is given (`budget_end`). The
-            // first call of the tick is made on the tick signalled.
-            let called = if calls == 0 { now } else { sys::ticks() };
-            calls += 1;
-            // (Compared as distances from `now`, and at most one LL tick:
-            // the kernel's tick count wraps.)
-            let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
-                called
-            } else {
-                now
-            };
-            let left = budget_end(tick, self.period)
-                .wrapping_sub(called)
-                .min(self.period);
+            let (tick, timeout) = self.budget(now, walk.calls);
             let result = ipc::call_timeout(
                 slot,
                 &Message {
@@ -240,69 +309,18 @@ impl Ll {
                     cap: None,
                 },
                 None,
-                if left == self.period {
-                    self.full_timeout
-                } else {
-                    timeout_us(left, self.tick_hz)
-                },
+                timeout,
             );
-            match result {
-                Ok(reply) => {
-                    let words = reply.message.words;
-                    let cycles = batch_cycles(words, batch.len(), mark, reply.cycles);
-                    mark = reply.cycles;
-                    let finished = self.tasks.finish_batch(
-                        &batch,
-                        cycles,
-                        batch_completed(words, batch.len()),
-                    );
-                    if longest.is_none_or(|(_, most)| finished.most > most) {
-                        let id = self.tasks.batch_id(&batch, finished.longest);
-                        longest = Some((id, finished.most));
-                    }
-                    if finished.completed != 0 {
-                        for i in 0..batch.len() {
-                            if finished.completed & 1 << i != 0 {
-                                let id = self.tasks.batch_id(&batch, i);
-                                self.completed(owner, id, now);
-                            }
-                        }
-                    }
-                }
-                Err(sotto_rt::Error::TimedOut) => {
-                    // (No count with an error: read it.)
-                    let at = sys::cycles();
-                    let spent = at.wrapping_sub(mark);
-                    mark = at;
-                    // An earlier, longer run of this tick is what left this
-                    // one too little: that one is charged.
-                    let longer = longest
-                        .filter(|(_, cycles)| *cycles > spent)
-                        .map(|(task, _)| task);
-                    if let Some(overrun) = self.tasks.timed_out_batch(&batch, spent, longer) {
-                        self.overrun(now, &overrun);
-                    }
-                    if longest.is_none_or(|(_, most)| spent > most) {
-                        longest = Some((self.tasks.batch_id(&batch, 0), spent));
-                    }
-                }
-                Err(error) => {
-                    let at = sys::cycles();
-                    self.tasks.abandon_batch(&batch, at.wrapping_sub(mark));
-                    mark = at;
-                    self.owner_gone(
-                        owner,
-                        match error {
-                            sotto_rt::Error::PeerGone => "gone",
-                            sotto_rt::Error::PriorityInversion => {
-                                "less urgent than ll-sched (a call may not run uphill)"
-                            }
-                            _ => "unreachable",
-                        },
-                    );
-                }
-            }
+            walk.calls += 1;
+            self.answered(&mut walk, &batch, result);
         }
+        let Walk {
+            mark,
+            longest,
+            calls,
+            ..
+        } = walk;
+        let start = time.cycles;
         if calls > 0 {
             let work = mark.wrapping_sub(start);
             if let Some(overrun) =
@@ -318,6 +336,97 @@ impl Ll {
             println!("no task queued: timer stopped at tick {now}");
         }
         passed
+    }
+
+    /// The call of `batch` returned `result`: its tasks' runs are
+    /// accounted, or its cut-off, or its client's end.
+    fn answered(&mut self, walk: &mut Walk, batch: &Batch, result: Result<Received, Error>) {
+        let (now, owner) = (walk.now, batch.owner);
+        match result {
+            Ok(reply) => {
+                let words = reply.message.words;
+                let cycles = batch_cycles(words, batch.len(), walk.mark, reply.cycles);
+                walk.mark = reply.cycles;
+                let finished =
+                    self.tasks
+                        .finish_batch(batch, cycles, batch_completed(words, batch.len()));
+                if walk.longest.is_none_or(|(_, most)| finished.most > most) {
+                    let id = self.tasks.batch_id(batch, finished.longest);
+                    walk.longest = Some((id, finished.most));
+                }
+                if finished.completed != 0 {
+                    for i in 0..batch.len() {
+                        if finished.completed & 1 << i != 0 {
+                            let id = self.tasks.batch_id(batch, i);
+                            self.completed(owner, id, now);
+                        }
+                    }
+                }
+            }
+            Err(Error::TimedOut) => {
+                // (No count with an error: read it.)
+                let at = sys::cycles();
+                let spent = at.wrapping_sub(walk.mark);
+                walk.mark = at;
+                // An earlier, longer run of this tick is what left this
+                // one too little: that one is charged.
+                let longer = walk
+                    .longest
+                    .filter(|(_, cycles)| *cycles > spent)
+                    .map(|(task, _)| task);
+                if let Some(overrun) = self.tasks.timed_out_batch(batch, spent, longer) {
+                    self.overrun(now, &overrun);
+                }
+                if walk.longest.is_none_or(|(_, most)| spent > most) {
+                    walk.longest = Some((self.tasks.batch_id(batch, 0), spent));
+                }
+            }
+            Err(error) => {
+                let at = sys::cycles();
+                self.tasks.abandon_batch(batch, at.wrapping_sub(walk.mark));
+                walk.mark = at;
+                self.owner_gone(
+                    owner,
+                    match error {
+                        Error::PeerGone => "gone",
+                        Error::PriorityInversion => {
+                            "less urgent than ll-sched (a call may not run uphill)"
+                        }
+                        _ => "unreachable",
+                    },
+                );
+            }
+        }
+    }
+
+    /// The tick a call of the LL tick signalled on kernel tick `now` is
+    /// made for, after `calls` calls, and its time limit. A batch has what
+    /// is left of the LL tick. One called after the tick's end (a batch
+    /// before it was cut off there) says so: its tick is the kernel tick
+    /// it is called on, and its budget ends with the LL tick that one is
+    /// in. The client sees the same end from the tick it is given
+    /// (`budget_end`). The first call of the tick is made on the tick
+    /// signalled.
+    fn budget(&self, now: u32, calls: u32) -> (u32, u32) {
+        // Every run of this tick must reply by the start of the next one.
+        let end = budget_end(now, self.period);
+        let called = if calls == 0 { now } else { sys::ticks() };
+        // (Compared as distances from `now`, and at most one LL tick:
+        // the kernel's tick count wraps.)
+        let tick = if called.wrapping_sub(now) >= end.wrapping_sub(now) {
+            called
+        } else {
+            now
+        };
+        let left = budget_end(tick, self.period)
+            .wrapping_sub(called)
+            .min(self.period);
+        let timeout = if left == self.period {
+            self.full_timeout
+        } else {
+            timeout_us(left, self.tick_hz)
+        };
+        (tick, timeout)
     }
 
     /// Task `id` of `owner` completed on tick `now`.
@@ -400,6 +509,24 @@ impl Ll {
     }
 }
 
+/// Most tasks in a call to `owner` (at most `batch_max`, one unless it
+/// runs batches); its entry (endpoint slot, runs batches) goes into
+/// `client`.
+#[inline]
+fn batch_limit(
+    clients: &Clients,
+    batch_max: usize,
+    owner: u32,
+    client: &Cell<Option<(u32, bool)>>,
+) -> usize {
+    let entry = clients.entry(owner);
+    client.set(entry);
+    match entry {
+        Some((_, true)) => batch_max,
+        _ => 1,
+    }
+}
+
 /// A slot used for a moment (narrowing a received capability).
 const SCRATCH: u32 = 30;
 
@@ -449,6 +576,8 @@ fn main(arg: u32) {
             1
         },
         maybe_idle: false,
+        first: First::default(),
+        first_ready: false,
     };
     println!(
         "ready: {} KiB heap, {} bytes for {MAX_TASKS} tasks and {MAX_CLIENTS} clients, priorities 0..={MAX_PRIORITY}, report every {report_every} LL ticks",
@@ -459,6 +588,7 @@ fn main(arg: u32) {
     let mut until_report = report_every;
     loop {
         let inbox = ll.inbox;
+        ll.prepare();
         match ipc::receive_or_wait_at(ENDPOINT, TICK, Some(inbox)) {
             Ok((Event::Call(call), _)) => {
                 let result = ll.request(&call, inbox);

@@ -90,8 +90,9 @@ pub fn call(
 /// up to whole kernel ticks, at least one; `u32::MAX` waits forever). On
 /// expiry it fails with [`Error::TimedOut`]: a call not yet received is
 /// withdrawn, and the reply to one already received is dropped by the
-/// kernel when it comes (the server is not told).
-#[inline]
+/// kernel when it comes (the server is not told). (Always inline: the LL
+/// scheduler's call to its first task goes out right after the tick.)
+#[inline(always)]
 pub fn call_timeout(
     endpoint: Slot,
     message: &Message,
