@@ -306,6 +306,25 @@ pub struct Kernel<H: Hardware> {
     clock_holders: u32,
 }
 
+/// An express tick made ready ([`Kernel::prepare_express`]): every check
+/// done, what [`Kernel::commit_express`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpressWake {
+    /// The thread that runs.
+    pub waiter: ThreadId,
+    /// Ticks from `tick` to the next alarm (the timer's period).
+    pub ahead: u32,
+    /// The tick it is for (the alarm's).
+    pub tick: u64,
+    /// The next alarm's tick, the timer's next expiry.
+    pub next: u64,
+    /// The bits the waiter gets.
+    delivered: u32,
+    /// The endpoint the waiter also receives on (`ReceiverOrSignal`), if
+    /// it does.
+    endpoint: Option<ObjectId>,
+}
+
 /// What the idle timer interrupt may do without the full tick
 /// ([`Kernel::planned`]): at `tick`, the periodic
 /// timer `timer` fires into `notification` (bits `bits`) and stays the
@@ -1676,20 +1695,32 @@ impl<H: Hardware> Kernel<H> {
 
     /// [`Kernel::tick`] at `now` (the tick the alarm is set for; `own` the
     /// kernel's own next deadline, alarms at most `most_ahead` ticks
-    /// ahead) followed by [`Scheduler::schedule`], when the plan for it
-    /// ([`Kernel::planned`], kept from the last tick while the deadline
-    /// queues are unchanged, else made anew) holds and they come to
-    /// this: the CPU idle with nothing ready, the plan's periodic timer
-    /// due now and the earliest deadline after it re-arms (by `period`
-    /// ticks), its notification's oldest waiter waiting for it
-    /// ([`Wait::Notification`] or [`Wait::ReceiverOrSignal`], no time
-    /// limit), which then runs. Returns
-    /// that thread and the ticks to the next alarm (the plan moves on to
+    /// ahead) followed by [`Scheduler::schedule`], when
+    /// [`Kernel::prepare_express`] finds they come to its
+    /// [`ExpressWake`]: [`Kernel::commit_express`] of it. Returns the thread
+    /// that runs and the ticks to the next alarm (the plan moves on to
     /// it), or `None` with nothing changed (the full path decides). The
-    /// idle interrupt's express path; the differential test in
-    /// `fastpath/tests.rs` holds it to the full one.
+    /// differential test in `fastpath/tests.rs` holds it to the full one.
     #[inline]
     pub fn express_tick(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<(ThreadId, u32)> {
+        let wake = self.prepare_express(now, own, most_ahead)?;
+        self.commit_express(&wake);
+        Some((wake.waiter, wake.ahead))
+    }
+
+    /// Whether the express tick applies at `now` (see
+    /// [`Kernel::express_tick`]), and what it then writes: the plan for it
+    /// ([`Kernel::planned`], kept from the last tick while the deadline
+    /// queues are unchanged, else made anew) holds, the CPU is idle with
+    /// nothing ready, the plan's periodic timer is due now and the earliest
+    /// deadline after it re-arms (by `period` ticks), its notification's
+    /// oldest waiter waits for it ([`Wait::Notification`] or
+    /// [`Wait::ReceiverOrSignal`], no time limit). Changes nothing but the
+    /// plan (a cache). The idle loop prepares it before it waits: nothing
+    /// else runs until the interrupt, so it still holds then, and the
+    /// interrupt only commits it.
+    #[inline(never)]
+    pub fn prepare_express(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<ExpressWake> {
         if !self.sched.idle_and_nothing_ready() {
             return None;
         }
@@ -1708,52 +1739,78 @@ impl<H: Hardware> Kernel<H> {
             return None;
         };
         let waiter = notification.first_waiter()?;
-        let waits_here = match self.services.get(waiter)?.wait {
-            Wait::Notification(on)
-            | Wait::ReceiverOrSignal {
-                notification: on, ..
-            } => on == object,
-            _ => false,
+        let delivered = notification.pending() | plan.bits;
+        let endpoint = match self.services.get(waiter)?.wait {
+            Wait::Notification(on) if on == object => None,
+            Wait::ReceiverOrSignal {
+                endpoint,
+                notification: on,
+            } if on == object => Some(endpoint),
+            _ => return None,
         };
         // (No timeout is queued: the plan was made with none, and the
         // queue's version is the same.)
-        if !waits_here || !self.sched.blocked_untimed(waiter) {
+        if !self.sched.blocked_untimed(waiter) {
             return None;
         }
-        // Commit: what `tick` and `schedule` would do.
-        if now > self.ticks {
-            self.ticks = now;
+        Some(ExpressWake {
+            waiter,
+            ahead: plan.period,
+            tick: now,
+            next: now + u64::from(plan.period),
+            delivered,
+            endpoint,
+        })
+    }
+
+    /// The express tick `wake` ([`Kernel::prepare_express`], made since
+    /// nothing changed): what [`Kernel::tick`] and [`Scheduler::schedule`]
+    /// would do.
+    #[inline(never)]
+    pub fn commit_express(&mut self, wake: &ExpressWake) {
+        let plan = &mut self.plan;
+        if wake.tick > self.ticks {
+            self.ticks = wake.tick;
         }
-        let next = now + u64::from(plan.period);
         if let Some(Object::Timer(timer)) = self.objects.get_mut(usize::from(plan.timer)) {
-            timer.fire_once(next);
+            timer.fire_once(wake.next);
         }
-        self.timers.advance_head_in_place(next);
-        if let Some(Object::Notification(notification)) = self.objects.get_mut(usize::from(object))
-            && let Some((waiter, delivered)) = notification.signal(plan.bits)
-        {
-            if let Wait::Notification(_) = self.services[waiter].wait {
-                // `set_result` of a plain wait's bits, in place.
-                let a = &mut self.services[waiter].frame.a;
-                a[2..8].copy_from_slice(&[0, delivered, 0, 0, 0, 0]);
-            } else {
-                let result = self.signal_result(waiter, delivered);
-                self.set_result(waiter, Ok(result));
-            }
-            self.services[waiter].wait = Wait::None;
-            self.sched.run_woken(waiter);
-        }
+        self.timers.advance_head_in_place(wake.next);
         // The same plan for the next expiry (nothing else moved), while
         // the timer stays ahead of every other deadline after it.
         let headroom = plan.headroom - plan.period;
-        self.plan.tick = if headroom > plan.period {
-            next
+        plan.tick = if headroom > plan.period {
+            wake.next
         } else {
             TickPlan::NONE.tick
         };
-        self.plan.headroom = headroom;
-        self.plan.timers_version = self.timers.version();
-        Some((waiter, plan.period))
+        plan.headroom = headroom;
+        plan.timers_version = self.timers.version();
+        let waiter = wake.waiter;
+        if let Some(Object::Notification(notification)) =
+            self.objects.get_mut(usize::from(plan.notification))
+        {
+            notification.hand_to_first();
+        }
+        match wake.endpoint {
+            None => {
+                // `set_result` of a plain wait's bits, in place.
+                if let Some(service) = self.services.get_mut(waiter) {
+                    service.frame.a[2..8].copy_from_slice(&[0, wake.delivered, 0, 0, 0, 0]);
+                }
+            }
+            Some(endpoint) => {
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(usize::from(endpoint)) {
+                    queue.forget(waiter);
+                }
+                let result = self.signalled_regs(waiter, wake.delivered);
+                self.set_result(waiter, Ok(result));
+            }
+        }
+        if let Some(service) = self.services.get_mut(waiter) {
+            service.wait = Wait::None;
+        }
+        self.sched.run_woken(waiter);
     }
 
     /// The earliest tick anything waits for: a timer expiry, a sleep's

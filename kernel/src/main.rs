@@ -20,6 +20,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
+use sotto_kernel::kernel::ExpressWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
@@ -71,6 +72,10 @@ struct Clock {
     own: u64,
     /// Timer interrupts taken.
     interrupts: u64,
+    /// CCOMPARE0 when it is set for the start of tick `alarm` (on the
+    /// grid; `None`: a late alarm, off it): the idle interrupt's test for
+    /// "the alarm's tick, not later" is one 32-bit compare.
+    compare: Option<u32>,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -87,6 +92,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     alarm: u64::MAX,
     own: u64::MAX,
     interrupts: 0,
+    compare: None,
 });
 
 /// The tick now as services see it (0 before the clock starts): not past
@@ -130,11 +136,13 @@ fn set_alarm() {
             tick.compare_ahead(ahead)
         };
         clock.alarm = alarm;
+        clock.compare = (ahead != 0).then_some(compare);
         arch::write_ccompare0(compare);
         // The boundary passed while it was set: come back at once.
         while TickClock::passed(arch::read_ccount(), compare) {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
+            clock.compare = None;
         }
         // At the next tick boundary (or at once): it slices.
         Some((ahead <= 1, alarm))
@@ -275,43 +283,100 @@ pub fn on_interrupts() {
     set_alarm();
 }
 
-/// The timer interrupt of an idle CPU, when it only wakes one thread
-/// ([`Kernel::express_tick`]): the tick right after the last one seen, the
-/// one the alarm is set for (so after `clock.seen`, not after
-/// `clock.own`), nothing timing out; the thread to run, the alarm set
-/// again. `None`: nothing changed but the clock's reading (as
-/// `on_interrupts` would read it) and the plan, the full path decides.
+/// The express tick the idle CPU's next timer interrupt takes, if it
+/// comes at the alarm's tick ([`prepare_idle`]).
+struct IdleWake {
+    wake: ExpressWake,
+    /// CCOMPARE0: the start of the alarm's tick.
+    compare: u32,
+    /// CCOMPARE0 for the next alarm, `wake.ahead` ticks later.
+    next_compare: u32,
+    /// The tick period in cycles.
+    period: u32,
+}
+
+static IDLE_WAKE: Global<Option<IdleWake>> = Global::new(None);
+
+/// Before the CPU idles: prepare the express tick of the interrupt that
+/// ends it ([`Kernel::prepare_express`] for the alarm's tick). Nothing
+/// runs until that interrupt (the timer is the only one enabled), so
+/// what it checks still holds then; the interrupt checks only that it
+/// came at the alarm's tick (`express_interrupt`).
 ///
-/// [`Kernel::express_tick`]: sotto_kernel::kernel::Kernel::express_tick
+/// [`Kernel::prepare_express`]: sotto_kernel::kernel::Kernel::prepare_express
 #[inline(never)]
-pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
-    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
-        return None;
-    }
-    CLOCK.with(|clock| {
-        let tick = clock.tick.as_mut()?;
-        let now = tick.next_tick(arch::read_ccount())?;
-        if now != clock.alarm {
+pub fn prepare_idle() {
+    let wake = CLOCK.with(|clock| {
+        let tick = clock.tick.as_ref()?;
+        let compare = clock.compare?;
+        if clock.alarm <= clock.seen {
             return None;
         }
-        services::KERNEL.with(|kernel| {
-            let (thread, ahead) = kernel.express_tick(now, clock.own, tick.most_ahead())?;
-            clock.interrupts += 1;
-            clock.seen = now;
-            // `set_alarm` as it goes here: nothing pending (the alarm was
-            // for `now`), no slice wanted (nothing else is ready), the
-            // timer's next expiry the earliest deadline (the plan says).
-            let (mut compare, alarm) = tick.compare_ahead(ahead);
-            clock.alarm = alarm;
-            arch::write_ccompare0(compare);
-            while TickClock::passed(arch::read_ccount(), compare) {
-                compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
-                arch::write_ccompare0(compare);
-            }
-            kernel.sched.alarm_set(ahead <= 1, Some(alarm));
-            Some(thread)
+        let wake = services::KERNEL
+            .with(|kernel| kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead()))?;
+        Some(IdleWake {
+            wake,
+            compare,
+            // (The clock's current tick may be behind the alarm's:
+            // counted from the alarm's start.)
+            next_compare: compare.wrapping_add(wake.ahead.wrapping_mul(tick.period())),
+            period: tick.period(),
         })
-    })
+    });
+    IDLE_WAKE.with(|idle| *idle = wake);
+}
+
+/// The timer interrupt of an idle CPU ([`prepare_idle`]'s): when it came
+/// in the alarm's tick, commit the prepared express tick
+/// ([`Kernel::commit_express`]), set the alarm again and return the thread
+/// to run. `None`: nothing changed, the full path decides.
+///
+/// [`Kernel::commit_express`]: sotto_kernel::kernel::Kernel::commit_express
+#[inline(never)]
+pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
+    let idle = IDLE_WAKE.with(Option::take)?;
+    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0
+        || arch::read_ccount().wrapping_sub(idle.compare) >= idle.period
+    {
+        return None;
+    }
+    let wake = idle.wake;
+    services::KERNEL.with(|kernel| {
+        kernel.commit_express(&wake);
+        kernel.sched.alarm_set(wake.ahead <= 1, Some(wake.next));
+    });
+    CLOCK.with(|clock| {
+        clock.interrupts += 1;
+        clock.seen = wake.tick;
+        clock.alarm = wake.next;
+        clock.compare = Some(idle.next_compare);
+        if let Some(tick) = clock.tick.as_mut() {
+            tick.arrive(wake.tick, idle.compare);
+        }
+        // `set_alarm` as it goes here: nothing pending (the alarm was
+        // for now), no slice wanted (nothing else is ready), the timer's
+        // next expiry the earliest deadline (the plan says).
+        arch::write_ccompare0(idle.next_compare);
+        if TickClock::passed(arch::read_ccount(), idle.next_compare) {
+            late_express(clock);
+        }
+    });
+    Some(wake.waiter)
+}
+
+/// The express tick's next alarm passed while it was set: come back at
+/// once (rare, out of line).
+#[cold]
+#[inline(never)]
+fn late_express(clock: &mut Clock) {
+    clock.compare = None;
+    loop {
+        let compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
+        arch::write_ccompare0(compare);
+        if !TickClock::passed(arch::read_ccount(), compare) {
+            break;
+        }
+    }
 }
 
 /// The boot report's first tick, timed as it is seen (out of line: once).
