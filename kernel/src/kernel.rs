@@ -325,6 +325,40 @@ pub struct ExpressWake {
     endpoint: Option<ObjectId>,
 }
 
+/// The express tick the idle CPU's timer interrupt takes
+/// (`_idle_interrupt`, trap.S): made and committed by the idle loop
+/// before it waits (`prepare_idle`, kernel/src/main.rs). The entry reads
+/// it by the offsets of [`idle_wake`] (fixed-width fields only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdleWake {
+    /// Non-zero: committed, not yet taken.
+    pub armed: u32,
+    /// CCOMPARE0 for the next alarm.
+    pub next_compare: u32,
+    /// The thread that runs.
+    pub thread: u32,
+    /// Where the cycle counter goes as it runs (a clock holder's
+    /// signalled receive), or 0.
+    pub cycles_at: u32,
+}
+
+/// Offsets into [`IdleWake`] for the assembly.
+pub mod idle_wake {
+    use core::mem::offset_of;
+
+    use super::IdleWake;
+
+    /// `armed`.
+    pub const ARMED: u32 = offset_of!(IdleWake, armed) as u32;
+    /// `next_compare`.
+    pub const NEXT_COMPARE: u32 = offset_of!(IdleWake, next_compare) as u32;
+    /// `thread`.
+    pub const THREAD: u32 = offset_of!(IdleWake, thread) as u32;
+    /// `cycles_at`.
+    pub const CYCLES_AT: u32 = offset_of!(IdleWake, cycles_at) as u32;
+}
+
 /// What the idle timer interrupt may do without the full tick
 /// ([`Kernel::planned`]): at `tick`, the periodic
 /// timer `timer` fires into `notification` (bits `bits`) and stays the
@@ -1720,6 +1754,7 @@ impl<H: Hardware> Kernel<H> {
     /// else runs until the interrupt, so it still holds then, and the
     /// interrupt only commits it.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn prepare_express(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<ExpressWake> {
         if !self.sched.idle_and_nothing_ready() {
             return None;
@@ -1765,10 +1800,13 @@ impl<H: Hardware> Kernel<H> {
 
     /// The express tick `wake` ([`Kernel::prepare_express`], made since
     /// nothing changed): what [`Kernel::tick`] and [`Scheduler::schedule`]
-    /// would do.
+    /// would do. (The idle loop commits it before the interrupt comes:
+    /// nothing else runs until then.)
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn commit_express(&mut self, wake: &ExpressWake) {
-        let plan = &mut self.plan;
+        let plan = self.plan;
+        let waiter = wake.waiter;
         if wake.tick > self.ticks {
             self.ticks = wake.tick;
         }
@@ -1779,14 +1817,13 @@ impl<H: Hardware> Kernel<H> {
         // The same plan for the next expiry (nothing else moved), while
         // the timer stays ahead of every other deadline after it.
         let headroom = plan.headroom - plan.period;
-        plan.tick = if headroom > plan.period {
+        self.plan.tick = if headroom > plan.period {
             wake.next
         } else {
             TickPlan::NONE.tick
         };
-        plan.headroom = headroom;
-        plan.timers_version = self.timers.version();
-        let waiter = wake.waiter;
+        self.plan.headroom = headroom;
+        self.plan.timers_version = self.timers.version();
         if let Some(Object::Notification(notification)) =
             self.objects.get_mut(usize::from(plan.notification))
         {
@@ -1811,6 +1848,19 @@ impl<H: Hardware> Kernel<H> {
             service.wait = Wait::None;
         }
         self.sched.run_woken(waiter);
+    }
+
+    /// The word of `wake`'s waiter's results that gets the cycle counter
+    /// when it runs (a clock holder's signalled receive: the count as the
+    /// interrupt reads it, not as the idle loop did), if any.
+    pub fn express_cycles_slot(&mut self, wake: &ExpressWake) -> Option<&mut u32> {
+        if wake.endpoint.is_none() || self.clock_holders & (1 << wake.waiter) == 0 {
+            return None;
+        }
+        // `signalled_regs`: a3..a7 = [0, info, bits, cycles, ticks].
+        self.services
+            .get_mut(wake.waiter)
+            .map(|service| &mut service.frame.a[6])
     }
 
     /// The earliest tick anything waits for: a timer expiry, a sleep's

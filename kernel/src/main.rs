@@ -20,7 +20,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
-use sotto_kernel::kernel::ExpressWake;
+use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
@@ -283,100 +283,90 @@ pub fn on_interrupts() {
     set_alarm();
 }
 
-/// The express tick the idle CPU's next timer interrupt takes, if it
-/// comes at the alarm's tick ([`prepare_idle`]).
-struct IdleWake {
-    wake: ExpressWake,
-    /// CCOMPARE0: the start of the alarm's tick.
-    compare: u32,
-    /// CCOMPARE0 for the next alarm, `wake.ahead` ticks later.
-    next_compare: u32,
-    /// The tick period in cycles.
-    period: u32,
-}
+/// The express tick committed before the CPU idled, for the entry
+/// (`_idle_interrupt`, trap.S), which takes it when the timer's
+/// interrupt comes.
+#[unsafe(no_mangle)]
+static mut sotto_idle_wake: IdleWake = IdleWake {
+    armed: 0,
+    next_compare: 0,
+    thread: 0,
+    cycles_at: 0,
+};
 
-static IDLE_WAKE: Global<Option<IdleWake>> = Global::new(None);
-
-/// Before the CPU idles: prepare the express tick of the interrupt that
-/// ends it ([`Kernel::prepare_express`] for the alarm's tick). Nothing
-/// runs until that interrupt (the timer is the only one enabled), so
-/// what it checks still holds then; the interrupt checks only that it
-/// came at the alarm's tick (`express_interrupt`).
+/// Before the CPU idles: if the alarm's interrupt, which ends it, only
+/// wakes one thread ([`Kernel::prepare_express`]), commit that tick now
+/// ([`Kernel::commit_express`], with what `on_interrupts` and `set_alarm`
+/// do to the clock and the alarm there) and arm `sotto_idle_wake`: the
+/// entry then only sets CCOMPARE0 and runs the thread. Nothing runs in
+/// between (the CPU waits; the timer is the only interrupt enabled and
+/// the alarm's is the next it raises), so no one sees the tick early. An
+/// interrupt that comes late (past the alarm's tick) is the alarm's tick
+/// handled late: the entry finds the next alarm passed and comes back at
+/// once (`sotto_express_late`), for the full tick of the ticks since.
 ///
 /// [`Kernel::prepare_express`]: sotto_kernel::kernel::Kernel::prepare_express
-#[inline(never)]
-pub fn prepare_idle() {
-    let wake = CLOCK.with(|clock| {
-        let tick = clock.tick.as_ref()?;
-        let compare = clock.compare?;
-        if clock.alarm <= clock.seen {
-            return None;
-        }
-        let wake = services::KERNEL
-            .with(|kernel| kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead()))?;
-        Some(IdleWake {
-            wake,
-            compare,
-            // (The clock's current tick may be behind the alarm's:
-            // counted from the alarm's start.)
-            next_compare: compare.wrapping_add(wake.ahead.wrapping_mul(tick.period())),
-            period: tick.period(),
-        })
-    });
-    IDLE_WAKE.with(|idle| *idle = wake);
-}
-
-/// The timer interrupt of an idle CPU ([`prepare_idle`]'s): when it came
-/// in the alarm's tick, commit the prepared express tick
-/// ([`Kernel::commit_express`]), set the alarm again and return the thread
-/// to run. `None`: nothing changed, the full path decides.
-///
 /// [`Kernel::commit_express`]: sotto_kernel::kernel::Kernel::commit_express
 #[inline(never)]
-pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
-    let idle = IDLE_WAKE.with(Option::take)?;
-    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0
-        || arch::read_ccount().wrapping_sub(idle.compare) >= idle.period
-    {
-        return None;
-    }
-    let wake = idle.wake;
-    services::KERNEL.with(|kernel| {
-        kernel.commit_express(&wake);
-        kernel.sched.alarm_set(wake.ahead <= 1, Some(wake.next));
-    });
+#[optimize(size)]
+pub fn prepare_idle() {
     CLOCK.with(|clock| {
-        clock.interrupts += 1;
-        clock.seen = wake.tick;
-        clock.alarm = wake.next;
-        clock.compare = Some(idle.next_compare);
-        if let Some(tick) = clock.tick.as_mut() {
-            tick.arrive(wake.tick, idle.compare);
+        let (Some(tick), Some(compare)) = (clock.tick.as_mut(), clock.compare) else {
+            return;
+        };
+        if clock.alarm <= clock.seen {
+            return;
         }
-        // `set_alarm` as it goes here: nothing pending (the alarm was
-        // for now), no slice wanted (nothing else is ready), the timer's
-        // next expiry the earliest deadline (the plan says).
-        arch::write_ccompare0(idle.next_compare);
-        if TickClock::passed(arch::read_ccount(), idle.next_compare) {
-            late_express(clock);
-        }
+        services::KERNEL.with(|kernel| {
+            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead())
+            else {
+                return;
+            };
+            kernel.commit_express(&wake);
+            kernel.sched.alarm_set(wake.ahead <= 1, Some(wake.next));
+            let cycles_at = kernel
+                .express_cycles_slot(&wake)
+                .map_or(0, |at| at as *mut u32 as u32);
+            // `on_interrupts` and `set_alarm` as they go here: the tick
+            // counted, nothing pending (the alarm was for it), no slice
+            // wanted (nothing else is ready), the timer's next expiry the
+            // earliest deadline (the plan says), on the grid.
+            let next_compare = compare.wrapping_add(wake.ahead.wrapping_mul(tick.period()));
+            clock.interrupts += 1;
+            clock.seen = wake.tick;
+            clock.alarm = wake.next;
+            clock.compare = Some(next_compare);
+            tick.arrive(wake.tick, compare);
+            // SAFETY: only this function and the entry (while the CPU does
+            // nothing else) touch it; single core, no nesting.
+            unsafe {
+                *(&raw mut sotto_idle_wake) = IdleWake {
+                    armed: 1,
+                    next_compare,
+                    thread: wake.waiter as u32,
+                    cycles_at,
+                };
+            }
+        });
     });
-    Some(wake.waiter)
 }
 
-/// The express tick's next alarm passed while it was set: come back at
-/// once (rare, out of line).
-#[cold]
-#[inline(never)]
-fn late_express(clock: &mut Clock) {
-    clock.compare = None;
-    loop {
-        let compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
-        arch::write_ccompare0(compare);
-        if !TickClock::passed(arch::read_ccount(), compare) {
-            break;
+/// The entry took the express tick but found the next alarm's boundary
+/// passed as it set it (the interrupt came late): come back at once, off
+/// the grid.
+#[unsafe(no_mangle)]
+#[optimize(size)]
+extern "C" fn sotto_express_late() {
+    CLOCK.with(|clock| {
+        clock.compare = None;
+        loop {
+            let compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
+            arch::write_ccompare0(compare);
+            if !TickClock::passed(arch::read_ccount(), compare) {
+                break;
+            }
         }
-    }
+    });
 }
 
 /// The boot report's first tick, timed as it is seen (out of line: once).

@@ -585,14 +585,11 @@ extern "C" fn sotto_idle() -> *mut TrapFrame {
 }
 
 /// Called by `_kernel_exception` for an interrupt taken while idle
-/// ([`arch::idle`]), on the empty kernel stack, PS.EXCM clear and
-/// interrupts masked: handle it, return the frame of the thread to run.
+/// ([`arch::idle`]) with no express tick committed for it, on the empty
+/// kernel stack, PS.EXCM clear and interrupts masked: handle it, return
+/// the frame of the thread to run.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
-    if let Some(thread) = crate::express_interrupt() {
-        switch_to(thread);
-        return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
-    }
     crate::on_interrupts();
     next_frame()
 }
