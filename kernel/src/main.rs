@@ -302,8 +302,9 @@ static mut sotto_idle_wake: IdleWake = IdleWake {
 /// between (the CPU waits; the timer is the only interrupt enabled and
 /// the alarm's is the next it raises), so no one sees the tick early. An
 /// interrupt that comes late (past the alarm's tick) is the alarm's tick
-/// handled late: the entry finds the next alarm passed and comes back at
-/// once (`sotto_express_late`), for the full tick of the ticks since.
+/// handled late: the entry finds the next alarm passed and has the
+/// interrupt come back at once, for the full tick of the ticks since
+/// (whose `set_alarm` finds the grid again).
 ///
 /// [`Kernel::prepare_express`]: sotto_kernel::kernel::Kernel::prepare_express
 /// [`Kernel::commit_express`]: sotto_kernel::kernel::Kernel::commit_express
@@ -348,24 +349,6 @@ pub fn prepare_idle() {
                 };
             }
         });
-    });
-}
-
-/// The entry took the express tick but found the next alarm's boundary
-/// passed as it set it (the interrupt came late): come back at once, off
-/// the grid.
-#[unsafe(no_mangle)]
-#[optimize(size)]
-extern "C" fn sotto_express_late() {
-    CLOCK.with(|clock| {
-        clock.compare = None;
-        loop {
-            let compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
-            arch::write_ccompare0(compare);
-            if !TickClock::passed(arch::read_ccount(), compare) {
-                break;
-            }
-        }
     });
 }
 

@@ -177,7 +177,14 @@ fn ticked(seed: u32) {
         if sotto_rt::sync::signal(WAKE, 1).is_err() {
             println!("FAIL: signal");
         }
-        exchange(seed, round, Syscall::NotifyWait, TICK, &mut leaks, &mut cleared);
+        exchange(
+            seed,
+            round,
+            Syscall::NotifyWait,
+            TICK,
+            &mut leaks,
+            &mut cleared,
+        );
     }
     let _ = sotto_rt::sync::cancel(TIMER);
     println!("ticks: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
@@ -186,7 +193,14 @@ fn ticked(seed: u32) {
 fn woken(seed: u32) {
     let (mut leaks, mut cleared) = (0, 0);
     for round in 0..ROUNDS {
-        exchange(seed, round, Syscall::NotifyWait, WAKE, &mut leaks, &mut cleared);
+        exchange(
+            seed,
+            round,
+            Syscall::NotifyWait,
+            WAKE,
+            &mut leaks,
+            &mut cleared,
+        );
     }
     println!("woken: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
 }
