@@ -274,7 +274,7 @@ pub struct Kernel<H: Hardware> {
     /// Run queues.
     pub sched: Scheduler,
     /// What the idle timer interrupt may do on its own at the alarm
-    /// (near the start: short offsets on the interrupt's path).
+    /// (followed by the idle loop's express tick).
     plan: TickPlan,
     /// Services (thread `n` is service `n`).
     pub services: Vec<Service, MAX_SERVICES>,
