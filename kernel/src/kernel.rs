@@ -1979,6 +1979,7 @@ pub const fn ipc_buffer_va() -> u32 {
 /// `micros * hz / 10^6`, rounded up, with 32-bit divisions only: a 64-bit
 /// one is a 1 KiB library routine on this core. Whole seconds apart, the
 /// rest of the product is split in base-1000 digits so no part overflows.
+#[inline(always)]
 fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     const MILLION: u32 = 1_000_000;
     // A tick of whole microseconds (any rate dividing 1 MHz, 1 kHz among
@@ -1987,6 +1988,15 @@ fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     if MILLION.is_multiple_of(hz) {
         return u64::from(micros.div_ceil(MILLION / hz));
     }
+    ticks_for_us_any_rate(micros, hz)
+}
+
+/// [`ticks_for_us`] at a rate that does not divide 1 MHz (out of line:
+/// its registers would weigh on every timed call's prologue).
+#[cold]
+#[inline(never)]
+fn ticks_for_us_any_rate(micros: u32, hz: u32) -> u64 {
+    const MILLION: u32 = 1_000_000;
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
