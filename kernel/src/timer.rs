@@ -172,6 +172,24 @@ impl<const N: usize> DeadlineQueue<N> {
         }
     }
 
+    /// [`DeadlineQueue::insert`] into an empty queue, where `slot` is the
+    /// only entry and nothing is walked; `false` (nothing done) if the
+    /// queue is not empty.
+    #[inline]
+    pub fn insert_alone(&mut self, slot: usize, deadline: u64) -> bool {
+        if self.head != NIL || slot >= N {
+            return false;
+        }
+        self.deadline[slot] = deadline;
+        self.next[slot] = NIL;
+        self.prev[slot] = NIL;
+        self.queued[slot] = true;
+        self.version = self.version.wrapping_add(1);
+        self.head = slot as u16;
+        self.changed = true;
+        true
+    }
+
     /// Take `slot` out; whether it was queued.
     pub fn remove(&mut self, slot: usize) -> bool {
         self.unlink(slot, true)
@@ -468,6 +486,30 @@ mod tests {
         assert_eq!(clock.compare_for(4), (400, 4));
         assert_eq!(clock.now(350), 3);
         assert_eq!(clock.now(400), 4);
+    }
+
+    #[test]
+    fn inserting_alone_is_inserting_into_an_empty_queue() {
+        let (mut alone, mut walked) = (DeadlineQueue::<4>::new(), DeadlineQueue::<4>::new());
+        assert!(alone.insert_alone(2, 7));
+        walked.insert(2, 7);
+        assert_eq!(
+            alone.iter().collect::<Vec<_>>(),
+            walked.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(alone.version(), walked.version());
+        assert_eq!(alone.take_changed(), walked.take_changed());
+        assert!(!alone.insert_alone(1, 3), "not empty: nothing done");
+        assert!(
+            !DeadlineQueue::<4>::new().insert_alone(4, 3),
+            "no such slot"
+        );
+        alone.insert(1, 3);
+        walked.insert(1, 3);
+        assert_eq!(
+            alone.iter().collect::<Vec<_>>(),
+            walked.iter().collect::<Vec<_>>()
+        );
     }
 
     #[test]
