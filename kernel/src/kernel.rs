@@ -1753,9 +1753,9 @@ impl<H: Hardware> Kernel<H> {
     /// deadline after it re-arms (by `period` ticks), its notification's
     /// oldest waiter waits for it ([`Wait::Notification`] or
     /// [`Wait::ReceiverOrSignal`], no time limit). Changes nothing but the
-    /// plan (a cache). The idle loop prepares it before it waits: nothing
-    /// else runs until the interrupt, so it still holds then, and the
-    /// interrupt only commits it.
+    /// plan (a cache). The idle loop prepares and commits it before it
+    /// waits (nothing else runs until the interrupt, which only takes it:
+    /// `prepare_idle`, kernel/src/main.rs).
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn prepare_express(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<ExpressWake> {

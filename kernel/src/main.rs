@@ -73,8 +73,8 @@ struct Clock {
     /// Timer interrupts taken.
     interrupts: u64,
     /// CCOMPARE0 when it is set for the start of tick `alarm` (on the
-    /// grid; `None`: a late alarm, off it): the idle interrupt's test for
-    /// "the alarm's tick, not later" is one 32-bit compare.
+    /// grid; `None`: a late alarm, off it): where the express tick's next
+    /// alarm is counted from (`prepare_idle`).
     compare: Option<u32>,
 }
 
