@@ -274,7 +274,7 @@ pub struct Kernel<H: Hardware> {
     /// Run queues.
     pub sched: Scheduler,
     /// What the idle timer interrupt may do on its own at the alarm
-    /// (near the start: short offsets on the interrupt's path).
+    /// (followed by the idle loop's express tick).
     plan: TickPlan,
     /// Services (thread `n` is service `n`).
     pub services: Vec<Service, MAX_SERVICES>,
@@ -304,6 +304,59 @@ pub struct Kernel<H: Hardware> {
     /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
     /// the hot paths test one bit instead of scanning a table.
     clock_holders: u32,
+}
+
+/// An express tick made ready ([`Kernel::prepare_express`]): every check
+/// done, what [`Kernel::commit_express`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpressWake {
+    /// The thread that runs.
+    pub waiter: ThreadId,
+    /// Ticks from `tick` to the next alarm (the timer's period).
+    pub ahead: u32,
+    /// The tick it is for (the alarm's).
+    pub tick: u64,
+    /// The next alarm's tick, the timer's next expiry.
+    pub next: u64,
+    /// The bits the waiter gets.
+    delivered: u32,
+    /// The endpoint the waiter also receives on (`ReceiverOrSignal`), if
+    /// it does.
+    endpoint: Option<ObjectId>,
+}
+
+/// The express tick the idle CPU's timer interrupt takes
+/// (`_idle_interrupt`, trap.S): made and committed by the idle loop
+/// before it waits (`prepare_idle`, kernel/src/main.rs). The entry reads
+/// it by the offsets of [`idle_wake`] (fixed-width fields only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdleWake {
+    /// Non-zero: committed, not yet taken.
+    pub armed: u32,
+    /// CCOMPARE0 for the next alarm.
+    pub next_compare: u32,
+    /// The thread that runs.
+    pub thread: u32,
+    /// Where the cycle counter goes as it runs (a clock holder's
+    /// signalled receive), or 0.
+    pub cycles_at: u32,
+}
+
+/// Offsets into [`IdleWake`] for the assembly.
+pub mod idle_wake {
+    use core::mem::offset_of;
+
+    use super::IdleWake;
+
+    /// `armed`.
+    pub const ARMED: u32 = offset_of!(IdleWake, armed) as u32;
+    /// `next_compare`.
+    pub const NEXT_COMPARE: u32 = offset_of!(IdleWake, next_compare) as u32;
+    /// `thread`.
+    pub const THREAD: u32 = offset_of!(IdleWake, thread) as u32;
+    /// `cycles_at`.
+    pub const CYCLES_AT: u32 = offset_of!(IdleWake, cycles_at) as u32;
 }
 
 /// What the idle timer interrupt may do without the full tick
@@ -442,8 +495,11 @@ impl<H: Hardware> Kernel<H> {
     /// calls read it, none of them on a fast path.
     #[inline(never)]
     pub fn now(&mut self) -> u64 {
-        if let Some(now) = self.hw.ticks() {
-            self.ticks = self.ticks.max(now);
+        // (As a branch: LLVM's branch-free `max` of 64 bits costs more.)
+        if let Some(now) = self.hw.ticks()
+            && now > self.ticks
+        {
+            self.ticks = now;
         }
         self.ticks
     }
@@ -1676,20 +1732,33 @@ impl<H: Hardware> Kernel<H> {
 
     /// [`Kernel::tick`] at `now` (the tick the alarm is set for; `own` the
     /// kernel's own next deadline, alarms at most `most_ahead` ticks
-    /// ahead) followed by [`Scheduler::schedule`], when the plan for it
-    /// ([`Kernel::planned`], kept from the last tick while the deadline
-    /// queues are unchanged, else made anew) holds and they come to
-    /// this: the CPU idle with nothing ready, the plan's periodic timer
-    /// due now and the earliest deadline after it re-arms (by `period`
-    /// ticks), its notification's oldest waiter waiting for it
-    /// ([`Wait::Notification`] or [`Wait::ReceiverOrSignal`], no time
-    /// limit), which then runs. Returns
-    /// that thread and the ticks to the next alarm (the plan moves on to
+    /// ahead) followed by [`Scheduler::schedule`], when
+    /// [`Kernel::prepare_express`] finds they come to its
+    /// [`ExpressWake`]: [`Kernel::commit_express`] of it. Returns the thread
+    /// that runs and the ticks to the next alarm (the plan moves on to
     /// it), or `None` with nothing changed (the full path decides). The
-    /// idle interrupt's express path; the differential test in
-    /// `fastpath/tests.rs` holds it to the full one.
+    /// differential test in `fastpath/tests.rs` holds it to the full one.
     #[inline]
     pub fn express_tick(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<(ThreadId, u32)> {
+        let wake = self.prepare_express(now, own, most_ahead)?;
+        self.commit_express(&wake);
+        Some((wake.waiter, wake.ahead))
+    }
+
+    /// Whether the express tick applies at `now` (see
+    /// [`Kernel::express_tick`]), and what it then writes: the plan for it
+    /// ([`Kernel::planned`], kept from the last tick while the deadline
+    /// queues are unchanged, else made anew) holds, the CPU is idle with
+    /// nothing ready, the plan's periodic timer is due now and the earliest
+    /// deadline after it re-arms (by `period` ticks), its notification's
+    /// oldest waiter waits for it ([`Wait::Notification`] or
+    /// [`Wait::ReceiverOrSignal`], no time limit). Changes nothing but the
+    /// plan (a cache). The idle loop prepares and commits it before it
+    /// waits (nothing else runs until the interrupt, which only takes it:
+    /// `prepare_idle`, kernel/src/main.rs).
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn prepare_express(&mut self, now: u64, own: u64, most_ahead: u32) -> Option<ExpressWake> {
         if !self.sched.idle_and_nothing_ready() {
             return None;
         }
@@ -1708,52 +1777,93 @@ impl<H: Hardware> Kernel<H> {
             return None;
         };
         let waiter = notification.first_waiter()?;
-        let waits_here = match self.services.get(waiter)?.wait {
-            Wait::Notification(on)
-            | Wait::ReceiverOrSignal {
-                notification: on, ..
-            } => on == object,
-            _ => false,
+        let delivered = notification.pending() | plan.bits;
+        let endpoint = match self.services.get(waiter)?.wait {
+            Wait::Notification(on) if on == object => None,
+            Wait::ReceiverOrSignal {
+                endpoint,
+                notification: on,
+            } if on == object => Some(endpoint),
+            _ => return None,
         };
         // (No timeout is queued: the plan was made with none, and the
         // queue's version is the same.)
-        if !waits_here || !self.sched.blocked_untimed(waiter) {
+        if !self.sched.blocked_untimed(waiter) {
             return None;
         }
-        // Commit: what `tick` and `schedule` would do.
-        if now > self.ticks {
-            self.ticks = now;
+        Some(ExpressWake {
+            waiter,
+            ahead: plan.period,
+            tick: now,
+            next: now + u64::from(plan.period),
+            delivered,
+            endpoint,
+        })
+    }
+
+    /// The express tick `wake` ([`Kernel::prepare_express`], made since
+    /// nothing changed): what [`Kernel::tick`] and [`Scheduler::schedule`]
+    /// would do. (The idle loop commits it before the interrupt comes:
+    /// nothing else runs until then.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn commit_express(&mut self, wake: &ExpressWake) {
+        let plan = self.plan;
+        let waiter = wake.waiter;
+        if wake.tick > self.ticks {
+            self.ticks = wake.tick;
         }
-        let next = now + u64::from(plan.period);
         if let Some(Object::Timer(timer)) = self.objects.get_mut(usize::from(plan.timer)) {
-            timer.fire_once(next);
+            timer.fire_once(wake.next);
         }
-        self.timers.advance_head_in_place(next);
-        if let Some(Object::Notification(notification)) = self.objects.get_mut(usize::from(object))
-            && let Some((waiter, delivered)) = notification.signal(plan.bits)
-        {
-            if let Wait::Notification(_) = self.services[waiter].wait {
-                // `set_result` of a plain wait's bits, in place.
-                let a = &mut self.services[waiter].frame.a;
-                a[2..8].copy_from_slice(&[0, delivered, 0, 0, 0, 0]);
-            } else {
-                let result = self.signal_result(waiter, delivered);
-                self.set_result(waiter, Ok(result));
-            }
-            self.services[waiter].wait = Wait::None;
-            self.sched.run_woken(waiter);
-        }
+        self.timers.advance_head_in_place(wake.next);
         // The same plan for the next expiry (nothing else moved), while
         // the timer stays ahead of every other deadline after it.
         let headroom = plan.headroom - plan.period;
         self.plan.tick = if headroom > plan.period {
-            next
+            wake.next
         } else {
             TickPlan::NONE.tick
         };
         self.plan.headroom = headroom;
         self.plan.timers_version = self.timers.version();
-        Some((waiter, plan.period))
+        if let Some(Object::Notification(notification)) =
+            self.objects.get_mut(usize::from(plan.notification))
+        {
+            notification.hand_to_first();
+        }
+        match wake.endpoint {
+            None => {
+                // `set_result` of a plain wait's bits, in place.
+                if let Some(service) = self.services.get_mut(waiter) {
+                    service.frame.a[2..8].copy_from_slice(&[0, wake.delivered, 0, 0, 0, 0]);
+                }
+            }
+            Some(endpoint) => {
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(usize::from(endpoint)) {
+                    queue.forget(waiter);
+                }
+                let result = self.signalled_regs(waiter, wake.delivered);
+                self.set_result(waiter, Ok(result));
+            }
+        }
+        if let Some(service) = self.services.get_mut(waiter) {
+            service.wait = Wait::None;
+        }
+        self.sched.run_woken(waiter);
+    }
+
+    /// The word of `wake`'s waiter's results that gets the cycle counter
+    /// when it runs (a clock holder's signalled receive: the count as the
+    /// interrupt reads it, not as the idle loop did), if any.
+    pub fn express_cycles_slot(&mut self, wake: &ExpressWake) -> Option<&mut u32> {
+        if wake.endpoint.is_none() || self.clock_holders & (1 << wake.waiter) == 0 {
+            return None;
+        }
+        // `signalled_regs`: a3..a7 = [0, info, bits, cycles, ticks].
+        self.services
+            .get_mut(wake.waiter)
+            .map(|service| &mut service.frame.a[6])
     }
 
     /// The earliest tick anything waits for: a timer expiry, a sleep's
@@ -1869,6 +1979,7 @@ pub const fn ipc_buffer_va() -> u32 {
 /// `micros * hz / 10^6`, rounded up, with 32-bit divisions only: a 64-bit
 /// one is a 1 KiB library routine on this core. Whole seconds apart, the
 /// rest of the product is split in base-1000 digits so no part overflows.
+#[inline(always)]
 fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     const MILLION: u32 = 1_000_000;
     // A tick of whole microseconds (any rate dividing 1 MHz, 1 kHz among
@@ -1877,6 +1988,15 @@ fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     if MILLION.is_multiple_of(hz) {
         return u64::from(micros.div_ceil(MILLION / hz));
     }
+    ticks_for_us_any_rate(micros, hz)
+}
+
+/// [`ticks_for_us`] at a rate that does not divide 1 MHz (out of line:
+/// its registers would weigh on every timed call's prologue).
+#[cold]
+#[inline(never)]
+fn ticks_for_us_any_rate(micros: u32, hz: u32) -> u64 {
+    const MILLION: u32 = 1_000_000;
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.

@@ -26,7 +26,10 @@
 //!    decided by [`fastpath`] (`Kernel::express`, `Kernel::fast_slot`),
 //!    tested on the host against the full path, and the entry only follows
 //!    fixed-width tables that code keeps, whose offsets it generates. Every
-//!    check of the full path still happens.
+//!    check of the full path still happens. The idle timer interrupt's
+//!    express tick is decided and committed by the idle loop
+//!    (`Kernel::prepare_express`, `Kernel::commit_express`); the entry
+//!    only sets the next alarm and runs the woken thread.
 //! 8. **Layouts the assembly reads are pinned.** Anything the entry touches
 //!    is `repr(C)` with fixed-width fields, so host and target agree on
 //!    every offset (asserted at compile time); kernel memory sits under

@@ -20,6 +20,7 @@ use core::cell::UnsafeCell;
 use sotto_abi::{BootConfig, ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
+use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
@@ -71,6 +72,10 @@ struct Clock {
     own: u64,
     /// Timer interrupts taken.
     interrupts: u64,
+    /// CCOMPARE0 when it is set for the start of tick `alarm` (on the
+    /// grid; `None`: a late alarm, off it): where the express tick's next
+    /// alarm is counted from (`prepare_idle`).
+    compare: Option<u32>,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -87,17 +92,24 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     alarm: u64::MAX,
     own: u64::MAX,
     interrupts: 0,
+    compare: None,
 });
 
 /// The tick now as services see it (0 before the clock starts): not past
 /// the tick whose interrupt is still to be handled.
 pub fn current_tick() -> u64 {
     CLOCK.with(|clock| {
-        let now = clock
-            .tick
-            .as_mut()
-            .map_or(0, |tick| tick.now(arch::read_ccount()));
-        now.min(clock.alarm - 1)
+        let Some(tick) = clock.tick.as_mut() else {
+            return 0;
+        };
+        let now = tick.now(arch::read_ccount());
+        // (A 64-bit compare spelled as a branch: LLVM's branch-free
+        // select for `min` costs more here.)
+        if now < clock.alarm {
+            now
+        } else {
+            clock.alarm - 1
+        }
     })
 }
 
@@ -130,11 +142,13 @@ fn set_alarm() {
             tick.compare_ahead(ahead)
         };
         clock.alarm = alarm;
+        clock.compare = (ahead != 0).then_some(compare);
         arch::write_ccompare0(compare);
         // The boundary passed while it was set: come back at once.
         while TickClock::passed(arch::read_ccount(), compare) {
             compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
             arch::write_ccompare0(compare);
+            clock.compare = None;
         }
         // At the next tick boundary (or at once): it slices.
         Some((ahead <= 1, alarm))
@@ -275,43 +289,73 @@ pub fn on_interrupts() {
     set_alarm();
 }
 
-/// The timer interrupt of an idle CPU, when it only wakes one thread
-/// ([`Kernel::express_tick`]): the tick right after the last one seen, the
-/// one the alarm is set for (so after `clock.seen`, not after
-/// `clock.own`), nothing timing out; the thread to run, the alarm set
-/// again. `None`: nothing changed but the clock's reading (as
-/// `on_interrupts` would read it) and the plan, the full path decides.
+/// The express tick committed before the CPU idled, for the entry
+/// (`_idle_interrupt`, trap.S), which takes it when the timer's
+/// interrupt comes.
+#[unsafe(no_mangle)]
+static mut sotto_idle_wake: IdleWake = IdleWake {
+    armed: 0,
+    next_compare: 0,
+    thread: 0,
+    cycles_at: 0,
+};
+
+/// Before the CPU idles: if the alarm's interrupt, which ends it, only
+/// wakes one thread ([`Kernel::prepare_express`]), commit that tick now
+/// ([`Kernel::commit_express`], with what `on_interrupts` and `set_alarm`
+/// do to the clock and the alarm there) and arm `sotto_idle_wake`: the
+/// entry then only sets CCOMPARE0 and runs the thread. Nothing runs in
+/// between (the CPU waits; the timer is the only interrupt enabled and
+/// the alarm's is the next it raises), so no one sees the tick early. An
+/// interrupt that comes late (past the alarm's tick) is the alarm's tick
+/// handled late: the entry finds the next alarm passed and has the
+/// interrupt come back at once, for the full tick of the ticks since
+/// (whose `set_alarm` finds the grid again).
 ///
-/// [`Kernel::express_tick`]: sotto_kernel::kernel::Kernel::express_tick
+/// [`Kernel::prepare_express`]: sotto_kernel::kernel::Kernel::prepare_express
+/// [`Kernel::commit_express`]: sotto_kernel::kernel::Kernel::commit_express
 #[inline(never)]
-pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
-    if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
-        return None;
-    }
+#[optimize(size)]
+pub fn prepare_idle() {
     CLOCK.with(|clock| {
-        let tick = clock.tick.as_mut()?;
-        let now = tick.next_tick(arch::read_ccount())?;
-        if now != clock.alarm {
-            return None;
+        let (Some(tick), Some(compare)) = (clock.tick.as_mut(), clock.compare) else {
+            return;
+        };
+        if clock.alarm <= clock.seen {
+            return;
         }
         services::KERNEL.with(|kernel| {
-            let (thread, ahead) = kernel.express_tick(now, clock.own, tick.most_ahead())?;
+            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead())
+            else {
+                return;
+            };
+            kernel.commit_express(&wake);
+            kernel.sched.alarm_set(wake.ahead <= 1, Some(wake.next));
+            let cycles_at = kernel
+                .express_cycles_slot(&wake)
+                .map_or(0, |at| at as *mut u32 as u32);
+            // `on_interrupts` and `set_alarm` as they go here: the tick
+            // counted, nothing pending (the alarm was for it), no slice
+            // wanted (nothing else is ready), the timer's next expiry the
+            // earliest deadline (the plan says), on the grid.
+            let next_compare = compare.wrapping_add(wake.ahead.wrapping_mul(tick.period()));
             clock.interrupts += 1;
-            clock.seen = now;
-            // `set_alarm` as it goes here: nothing pending (the alarm was
-            // for `now`), no slice wanted (nothing else is ready), the
-            // timer's next expiry the earliest deadline (the plan says).
-            let (mut compare, alarm) = tick.compare_ahead(ahead);
-            clock.alarm = alarm;
-            arch::write_ccompare0(compare);
-            while TickClock::passed(arch::read_ccount(), compare) {
-                compare = arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES);
-                arch::write_ccompare0(compare);
+            clock.seen = wake.tick;
+            clock.alarm = wake.next;
+            clock.compare = Some(next_compare);
+            tick.arrive(wake.tick, compare);
+            // SAFETY: only this function and the entry (while the CPU does
+            // nothing else) touch it; single core, no nesting.
+            unsafe {
+                *(&raw mut sotto_idle_wake) = IdleWake {
+                    armed: 1,
+                    next_compare,
+                    thread: wake.waiter as u32,
+                    cycles_at,
+                };
             }
-            kernel.sched.alarm_set(ahead <= 1, Some(alarm));
-            Some(thread)
-        })
-    })
+        });
+    });
 }
 
 /// The boot report's first tick, timed as it is seen (out of line: once).

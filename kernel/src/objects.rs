@@ -173,6 +173,16 @@ impl Notification {
         None
     }
 
+    /// The oldest waiter takes every pending bit (the express tick's
+    /// signal, whose bits its plan knows): it leaves the queue, nothing
+    /// stays pending.
+    #[inline(always)]
+    pub fn hand_to_first(&mut self) {
+        let _ = self.waiters.pop_front();
+        self.waiting = self.waiters.len() as u32;
+        self.bits = 0;
+    }
+
     /// The thread a signal would wake now (the oldest waiter), if any.
     #[inline]
     pub fn first_waiter(&self) -> Option<ThreadId> {

@@ -397,6 +397,7 @@ pub fn next_frame() -> *mut TrapFrame {
     if KERNEL.with(|kernel| kernel.sched.all_ended()) {
         crate::shutdown_after_services();
     }
+    crate::prepare_idle();
     arch::idle()
 }
 
@@ -584,18 +585,11 @@ extern "C" fn sotto_idle() -> *mut TrapFrame {
 }
 
 /// Called by `_kernel_exception` for an interrupt taken while idle
-/// ([`arch::idle`]), on the empty kernel stack, PS.EXCM clear and
-/// interrupts masked: handle it, return the frame of the thread to run.
+/// ([`arch::idle`]) with no express tick committed for it, on the empty
+/// kernel stack, PS.EXCM clear and interrupts masked: handle it, return
+/// the frame of the thread to run.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
-    // Nothing times out (the cheap test first: the express path does not
-    // handle timeouts).
-    if !KERNEL.with(|kernel| kernel.sched.has_timeouts())
-        && let Some(thread) = crate::express_interrupt()
-    {
-        switch_to(thread);
-        return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
-    }
     crate::on_interrupts();
     next_frame()
 }

@@ -67,19 +67,13 @@ impl TickClock {
         self.tick
     }
 
-    /// [`TickClock::now`] when the counter, at `ccount`, is in the tick
-    /// right after the current one (one boundary passed, not two): that
-    /// tick, counted; else `None`, nothing changed. The express tick's
-    /// reading: 32-bit compares only.
+    /// The counter is in tick `tick`, which began at `start` (on the
+    /// grid, not before the current tick): what [`TickClock::now`] would
+    /// count there.
     #[inline]
-    pub fn next_tick(&mut self, ccount: u32) -> Option<u64> {
-        let elapsed = ccount.wrapping_sub(self.tick_start);
-        if elapsed < self.period || elapsed - self.period >= self.period {
-            return None;
-        }
-        self.tick += 1;
-        self.tick_start = self.tick_start.wrapping_add(self.period);
-        Some(self.tick)
+    pub fn arrive(&mut self, tick: u64, start: u32) {
+        self.tick = tick;
+        self.tick_start = start;
     }
 
     /// The comparator value for the start of tick `tick` (after the
@@ -176,6 +170,24 @@ impl<const N: usize> DeadlineQueue<N> {
         } else {
             self.next[prev as usize] = slot as u16;
         }
+    }
+
+    /// [`DeadlineQueue::insert`] into an empty queue, where `slot` is the
+    /// only entry and nothing is walked; `false` (nothing done) if the
+    /// queue is not empty.
+    #[inline]
+    pub fn insert_alone(&mut self, slot: usize, deadline: u64) -> bool {
+        if self.head != NIL || slot >= N {
+            return false;
+        }
+        self.deadline[slot] = deadline;
+        self.next[slot] = NIL;
+        self.prev[slot] = NIL;
+        self.queued[slot] = true;
+        self.version = self.version.wrapping_add(1);
+        self.head = slot as u16;
+        self.changed = true;
+        true
     }
 
     /// Take `slot` out; whether it was queued.
@@ -477,17 +489,43 @@ mod tests {
     }
 
     #[test]
-    fn the_next_tick_is_counted_only_one_boundary_ahead() {
-        let mut clock = TickClock::start(u32::MAX - 50, 100);
-        assert_eq!(clock.next_tick(u32::MAX), None, "before the boundary");
-        assert_eq!(clock.next_tick(150), None, "two boundaries: not this way");
-        assert_eq!(clock.ticks(), 0);
-        let mut other = clock;
-        assert_eq!(clock.next_tick(60), Some(1), "across the wrap");
-        assert_eq!(other.now(60), 1);
-        assert_eq!(clock, other, "as `now` counts it");
-        assert_eq!(clock.next_tick(149), Some(2), "on the boundary");
-        assert_eq!(clock.next_tick(149), None);
+    fn inserting_alone_is_inserting_into_an_empty_queue() {
+        let (mut alone, mut walked) = (DeadlineQueue::<4>::new(), DeadlineQueue::<4>::new());
+        assert!(alone.insert_alone(2, 7));
+        walked.insert(2, 7);
+        assert_eq!(
+            alone.iter().collect::<Vec<_>>(),
+            walked.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(alone.version(), walked.version());
+        assert_eq!(alone.take_changed(), walked.take_changed());
+        assert!(!alone.insert_alone(1, 3), "not empty: nothing done");
+        assert!(
+            !DeadlineQueue::<4>::new().insert_alone(4, 3),
+            "no such slot"
+        );
+        alone.insert(1, 3);
+        walked.insert(1, 3);
+        assert_eq!(
+            alone.iter().collect::<Vec<_>>(),
+            walked.iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn arriving_at_an_alarm_counts_as_now_does() {
+        // An alarm three ticks ahead, across the counter's wrap; the
+        // interrupt comes anywhere in that tick.
+        let clock = TickClock::start(u32::MAX - 50, 100);
+        let (compare, tick) = clock.compare_ahead(3);
+        assert_eq!((compare, tick), (249, 3));
+        for ccount in [249, 300, 348] {
+            assert!(ccount - compare < clock.period(), "the express test");
+            let (mut arrived, mut counted) = (clock, clock);
+            arrived.arrive(tick, compare);
+            assert_eq!(counted.now(ccount), 3);
+            assert_eq!(arrived, counted, "at {ccount}");
+        }
     }
 
     #[test]

@@ -102,6 +102,35 @@ fn the_express_yield_leaves_no_register_of_the_other_side() {
     assert_no_leak_and_fast(&run, ["state-a", "state-b"], "yields");
 }
 
+/// A service waits for a periodic timer 2,000 times while another, woken
+/// by it, writes its own values into every user-writable register and
+/// waits, so the CPU idles with them in the registers: the timer's
+/// express tick (taken by the entry on an idle CPU) runs the first one
+/// with its own values or zeros, never the other's.
+#[test]
+fn the_express_tick_leaves_no_register_of_the_other_side() {
+    let run = boot_services_of(
+        &isolation_image(),
+        &[
+            Start::new("state", 6 | (11 << 8)).named("state-ticked"),
+            Start::new("state", 7 | (12 << 8)).named("state-woken"),
+        ],
+        4000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+    assert!(!run.console.contains("FAIL"), "{}", run.console);
+    for (name, what) in [("state-ticked", "ticks"), ("state-woken", "woken")] {
+        assert!(
+            run.lines_of(name)
+                .iter()
+                .any(|line| line.starts_with(&format!("{what}: 2000 rounds, 0 leaks, "))),
+            "{name}:\n{}",
+            run.console
+        );
+    }
+}
+
 /// Three services add to one shared counter with compare-and-swap, each
 /// preempted many times between `wsr scompare1` and `s32c1i`: no update is
 /// lost.

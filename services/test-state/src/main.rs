@@ -19,6 +19,14 @@
 //!   priority (LITBASE off, so the entry's express yield is taken once the
 //!   slice alarm is armed): every register holds the thread's own value
 //!   or zero after each yield, never the other's.
+//! - 6 and 7, timer wakes: the ticked one (6) arms a periodic timer and,
+//!   `ROUNDS` times, wakes the other (7, through a notification), writes
+//!   its own values into every register above (LITBASE off) and waits for
+//!   the timer; the other writes its values and waits for the next wake,
+//!   so the CPU idles with them in the registers and the timer's express
+//!   tick (the entry's, on an idle CPU) runs the ticked one: after each
+//!   wait, every register holds the thread's own value or zero, never the
+//!   other's.
 //! - 2, atomics: adds 1 to a shared counter 1000 × `arg >> 8 & 0xFFFF` times
 //!   with compare-and-swap (a wide window between `wsr scompare1` and
 //!   `s32c1i`, so preemption lands inside it), then, once every one of
@@ -51,6 +59,8 @@ fn main(arg: u32) {
         3 => ipc(arg >> 8, true),
         4 => ipc(arg >> 8, false),
         5 => yields(arg >> 8),
+        6 => ticked(arg >> 8),
+        7 => woken(arg >> 8),
         _ => println!("no such check"),
     }
 }
@@ -150,6 +160,49 @@ fn yields(seed: u32) {
         exchange(seed, round, Syscall::Yield, 0, &mut leaks, &mut cleared);
     }
     println!("yields: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
+}
+
+/// The timer the ticked service arms, the notification it signals, and
+/// the one that wakes the other service (tests/isolation.toml).
+const TIMER: u32 = 4;
+const TICK: u32 = 5;
+const WAKE: u32 = 6;
+
+fn ticked(seed: u32) {
+    let (mut leaks, mut cleared) = (0, 0);
+    if sotto_rt::sync::arm_ticks(TIMER, 1, 1).is_err() {
+        println!("FAIL: arm");
+    }
+    for round in 0..ROUNDS {
+        if sotto_rt::sync::signal(WAKE, 1).is_err() {
+            println!("FAIL: signal");
+        }
+        exchange(
+            seed,
+            round,
+            Syscall::NotifyWait,
+            TICK,
+            &mut leaks,
+            &mut cleared,
+        );
+    }
+    let _ = sotto_rt::sync::cancel(TIMER);
+    println!("ticks: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
+}
+
+fn woken(seed: u32) {
+    let (mut leaks, mut cleared) = (0, 0);
+    for round in 0..ROUNDS {
+        exchange(
+            seed,
+            round,
+            Syscall::NotifyWait,
+            WAKE,
+            &mut leaks,
+            &mut cleared,
+        );
+    }
+    println!("woken: {ROUNDS} rounds, {leaks} leaks, {cleared} registers cleared");
 }
 
 fn atomics(times: u32, services: u32) {

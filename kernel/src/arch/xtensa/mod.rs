@@ -129,9 +129,10 @@ pub fn wait_for_interrupt() {
 }
 
 /// Idle until an interrupt, which does not return here: the trap entry
-/// sees it was taken while idle and runs `sotto_idle_interrupt` on the
-/// empty kernel stack (kernel/src/services.rs). Nothing may be live on
-/// the caller's stack.
+/// sees it was taken while idle and takes the express tick committed for
+/// it (`prepare_idle`, kernel/src/main.rs) or runs `sotto_idle_interrupt`
+/// on the empty kernel stack (kernel/src/services.rs). Nothing may be
+/// live on the caller's stack.
 pub fn idle() -> ! {
     // SAFETY: `waiti 0` unmasks interrupts only while waiting; the entry
     // abandons this context (the kernel stack starts over), which the

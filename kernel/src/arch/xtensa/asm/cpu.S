@@ -71,7 +71,8 @@ sotto_wait_for_interrupt:
 # The scheduler's idle: wait for an interrupt, never to come back here. An
 # interrupt taken at `_idle_resume` (EPC1 of a `waiti`) is one taken while
 # idle: `_kernel_exception` saves nothing of this context (there is nothing
-# to resume: the kernel stack is empty again, no borrow is held) and runs
+# to resume: the kernel stack is empty again, no borrow is held) and takes
+# the express tick committed for it (`_idle_interrupt`) or runs
 # `sotto_idle_interrupt`, which handles it and picks the thread to run.
   .global sotto_idle_wait
   .global _idle_resume

@@ -307,10 +307,28 @@
   .text
 
 # An interrupt while idle (`sotto_idle_wait`): nothing to save, nothing to
-# resume. Handle it on the empty kernel stack, then run the thread the
-# scheduler picks (or idle again inside, never returning here).
+# resume. The express tick: the idle loop committed the tick of the
+# alarm and armed `sotto_idle_wake` (kernel/src/main.rs, `prepare_idle`);
+# when the timer's interrupt comes, set the next alarm (which also
+# clears this one), give a clock holder the cycle count it asked for, and
+# run the woken thread: its space switched, its frame restored whole (so
+# no register of the kernel or of a thread before it remains). Armed but
+# not the timer (spurious: it is the only interrupt enabled): wait on.
+# Not armed: the full path on the empty kernel stack, then the thread
+# the scheduler picks (or idle again inside, never returning here).
   .balign 4
 _idle_interrupt:
+  LA a2, sotto_idle_wake
+  l32i.n a3, a2, 0+WAKE_ARMED
+  beqz a3, 8f
+  rsr a3, interrupt
+  bbci a3, 0+IRQ_TIMER0, 7f
+  j _idle_express
+7:
+  LA a1, _boot_stack_top
+  ENTER_KERNEL_PS a2
+  j sotto_idle_wait
+8:
   LA a1, _boot_stack_top
   movi.n a0, 0
   ENTER_KERNEL_PS a2
@@ -463,6 +481,37 @@ _enter_user:
   .balign 4
 sotto_enter_user:
   j _enter_user
+
+# The express tick taken (`_idle_interrupt`): a2 = `sotto_idle_wake`.
+_idle_express:
+  movi.n a3, 0                      # taken
+  s32i.n a3, a2, 0+WAKE_ARMED
+  l32i.n a3, a2, 0+WAKE_NEXT_COMPARE
+  wsr a3, ccompare0
+  rsr a4, ccount
+  sub a4, a4, a3
+  bgez a4, 6f                     # passed already: the interrupt came late
+1:
+  l32i.n a4, a2, 0+WAKE_CYCLES_AT
+  beqz a4, 2f
+  rsr a5, ccount
+  s32i.n a5, a4, 0
+2:
+  l32i.n a6, a2, 0+WAKE_THREAD
+  LA a5, sotto_threads
+  slli a4, a6, 0+THREAD_SHIFT
+  add.n a5, a5, a4                  # its thread entry
+  SWITCH_SPACE a5, a6, a7, a8, a9, a10
+  l32i.n a2, a5, 0+THREAD_SERVICE   # its frame (first in its service)
+  j _enter_user
+6:                                # come back at once (the full tick of
+  rsr a3, ccount                  # the ticks since sets the alarm again)
+  addi a3, a3, 2
+  wsr a3, ccompare0
+  rsr a4, ccount
+  sub a4, a4, a3
+  bgez a4, 6b
+  j 1b
 
 # (The light entry's way to the full path, within its branches' reach.)
 9:
