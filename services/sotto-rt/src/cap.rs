@@ -22,6 +22,7 @@ pub fn move_to(from: Slot, to: Slot) -> Result<(), Error> {
 }
 
 /// Empty a slot.
+#[inline]
 pub fn delete(slot: Slot) -> Result<(), Error> {
     call(Syscall::CapDelete, slot, 0, 0, 0).map(drop)
 }
