@@ -260,19 +260,28 @@ impl<H: Hardware> Kernel<H> {
             }
             _ => (0, 0),
         };
-        // Kinds whose removal changes a summary (DROP never), and the
-        // right whose copy does (GRANT not with it).
-        let (removal, summarised) = match cap.kind {
-            ObjectKind::Clock => (true, Rights::READ),
-            ObjectKind::Endpoint => (true, Rights::RECEIVE),
-            ObjectKind::Memory => (true, Rights::empty()),
-            _ => (false, Rights::empty()),
+        // Kinds whose removal changes a summary (a mapping, the clock
+        // holders, an endpoint's receivers): never DROP. Per kind, the
+        // rights whose copy changes one: never GRANT with them.
+        const REMOVAL_SUMMARISED: u32 = 1 << ObjectKind::Memory as u32
+            | 1 << ObjectKind::Clock as u32
+            | 1 << ObjectKind::Endpoint as u32;
+        const COPY_SUMMARISED: [Rights; ObjectKind::ALL.len()] = {
+            let mut rights = [Rights::empty(); ObjectKind::ALL.len()];
+            rights[ObjectKind::Clock as usize] = Rights::READ;
+            rights[ObjectKind::Endpoint as usize] = Rights::RECEIVE;
+            rights
         };
+        let kind = cap.kind as usize;
         let mut ops = ops;
-        if !removal {
+        if REMOVAL_SUMMARISED & (1 << kind) == 0 {
             ops |= fast_op::DROP;
         }
-        if cap.rights.contains(Rights::GRANT) && !cap.rights.intersects(summarised) {
+        if cap.rights.contains(Rights::GRANT)
+            && !cap
+                .rights
+                .intersects(COPY_SUMMARISED[kind % COPY_SUMMARISED.len()])
+        {
             ops |= fast_op::GRANT;
         }
         if ops == 0 {
