@@ -323,6 +323,31 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         }
     }
 
+    /// What the entry's express `Call` does to pass a capability (trap.S,
+    /// no checks: it made them): `to` gets `from`'s capability with
+    /// `from` as its parent, which counts one child more. Tests compare
+    /// it with [`CapSpaces::derive`].
+    #[cfg(test)]
+    pub fn express_copy(&mut self, from: CapRef, to: CapRef) {
+        let cap = self.slots[from.space as usize][from.slot as usize].expect("a capability");
+        self.slots[to.space as usize][to.slot as usize] = Some(Cap {
+            parent: Some(from),
+            ..cap
+        });
+        self.children[from.space as usize][from.slot as usize] += 1;
+    }
+
+    /// What the entry's express `CapDelete` does (trap.S, no checks: it
+    /// made them): the slot empties, its parent counts one child less
+    /// (nothing to hand on). Tests compare it with [`CapSpaces::delete`].
+    #[cfg(test)]
+    pub fn express_empty(&mut self, at: CapRef) {
+        let cap = self.slots[at.space as usize][at.slot as usize].take();
+        if let Some(parent) = cap.and_then(|cap| cap.parent) {
+            self.children[parent.space as usize][parent.slot as usize] -= 1;
+        }
+    }
+
     /// How many capabilities were derived from the one at `at` (checks).
     pub fn children(&self, at: CapRef) -> u16 {
         self.children
