@@ -424,20 +424,23 @@ proptest! {
     }
 }
 
+/// Run 100 deterministic random sequences of `number`'s calls through
+/// [`differential`].
+fn run_sequences<S: Strategy<Value = u32>>(number: impl Fn() -> S) {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..100 {
+        let tree = steps(number()).new_tree(&mut runner);
+        differential(&tree.expect("steps").current());
+    }
+}
+
 /// The random sequences do reach the entry's express paths (so the test
 /// above checks their decision against the light path's).
 #[test]
 fn random_steps_reach_the_express_paths() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
     let before = EXPRESS.with(std::cell::Cell::get);
-    for _ in 0..100 {
-        let steps = steps(any_call())
-            .new_tree(&mut runner)
-            .expect("steps")
-            .current();
-        differential(&steps);
-    }
+    run_sequences(any_call);
     let taken = EXPRESS.with(std::cell::Cell::get) - before;
     assert!(taken > 0, "express paths taken {taken} times");
 }
@@ -447,22 +450,13 @@ fn random_steps_reach_the_express_paths() {
 /// checked against the full path).
 #[test]
 fn capability_steps_reach_the_express_capability_paths() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (calls, deletes) = EXPRESS_CAPS.with(std::cell::Cell::get);
-    for _ in 0..100 {
-        let steps = steps(protocol_call())
-            .new_tree(&mut runner)
-            .expect("steps")
-            .current();
-        differential(&steps);
-    }
+    run_sequences(protocol_call);
     let (now_calls, now_deletes) = EXPRESS_CAPS.with(std::cell::Cell::get);
+    let (calls, deletes) = (now_calls - calls, now_deletes - deletes);
     assert!(
-        now_calls - calls > 5 && now_deletes - deletes > 10,
-        "express capability calls {}, deletes {}",
-        now_calls - calls,
-        now_deletes - deletes
+        calls > 5 && deletes > 10,
+        "express capability calls {calls}, deletes {deletes}"
     );
 }
 
