@@ -643,16 +643,16 @@ impl<H: Hardware> Kernel<H> {
     /// Whether the entry's express `CapDelete` (trap.S, 16) takes
     /// `thread`'s delete of `slot`: a capability whose removal changes
     /// nothing but its slot, its fast word and its parent's count (the
-    /// DROP bit; nothing was derived from it, so nothing is handed on),
-    /// of a service waiting for nothing, while nothing more urgent is
-    /// ready: the light path would return 0 at once.
+    /// DROP bit, and nothing was derived from it, so nothing is handed
+    /// on; the caller runs, so it waits for nothing: fuzz-checked), while
+    /// nothing more urgent is ready: the light path would return 0 at
+    /// once.
     fn deletes_express(&self, thread: ThreadId, slot: u32) -> bool {
         let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) else {
             return false;
         };
         self.fast_caps[thread][usize::from(at.slot)].ops & fast_op::DROP != 0
             && self.caps.children(at) == 0
-            && self.services[thread].wait == Wait::None
             && !self.sched.preempts_current()
     }
 

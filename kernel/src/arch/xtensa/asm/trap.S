@@ -236,13 +236,12 @@
   xor \d, \d, \t
   .endm
 
-# \d = the address of the child count (`CapSpaces::children`, a u16) of
-# slot \slot in capability space \space; \t is scratch.
-  .macro CHILD_COUNT d, space, slot, t
-  LA \d, sotto_cap_children
-  l32i.n \d, \d, 0
-  slli \t, \space, 0+CAP_CHILDREN_SHIFT
-  add.n \d, \d, \t
+# \d = the address of the child count (a u16) of slot \slot in
+# capability space \space, in the counts at \base (`sotto_cap_children`);
+# \d may be \space, not \base or \slot.
+  .macro CHILD_COUNT d, base, space, slot
+  slli \d, \space, 0+CAP_CHILDREN_SHIFT
+  add.n \d, \base, \d
   addx2 \d, \slot, \d
   .endm
 
@@ -507,10 +506,11 @@ _syscall_light:
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
   beqi a2, 0+SYS_CYCLES, 14f
-  addi a0, a2, -SYS_CAP_DELETE
-  beqz a0, 16f
+  beqi a2, 0+SYS_CAP_DELETE, 17f
 6:
   j 7f
+17:
+  j 16f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
@@ -560,8 +560,8 @@ _syscall_light:
 
 # CapDelete of slot a3 where it is express (Kernel::deletes_express): a
 # capability whose removal changes no summary but its fast word (the
-# DROP bit), nothing derived from it, a caller waiting for nothing and
-# no ready thread more urgent (it keeps the CPU). The slot empties
+# DROP bit; the caller, running, waits for nothing), nothing derived
+# from it, and no ready thread more urgent (the caller keeps the CPU). The slot empties
 # (cap.rs `layout`), its parent counts one child less, its fast word
 # goes; status 0, value 0 (11). Anything else goes to the light path with
 # a3..a8 intact (scratch: a0, a2, a9..a11; a2 restored at 18).
@@ -582,14 +582,9 @@ _syscall_light:
   srli a0, a0, 1                  # the more urgent: (1 << p) - 1
   and a0, a0, a10
   bnez a0, 18b                    # one is ready: the light path switches
-  LA a0, sotto_current_frame
-  l32i.n a0, a0, 0                  # T's service
-  l8ui a0, a0, 0+SERVICE_WAIT
-  .if WAIT_NONE != 0
-  .error "WAIT_NONE moved: update the bnez below"
-  .endif
-  bnez a0, 18b
-  CHILD_COUNT a10, a11, a3, a0
+  LA a2, sotto_cap_children
+  l32i.n a2, a2, 0                  # a2: the child counts
+  CHILD_COUNT a10, a2, a11, a3
   l16ui a0, a10, 0
   bnez a0, 18b                    # its children would be handed on
   # Commit. The slot empties.
@@ -605,7 +600,7 @@ _syscall_light:
   bnei a0, 0+CAP_HAS_PARENT, 19f
   l8ui a0, a10, 0+CAP_PARENT_SPACE
   l8ui a11, a10, 0+CAP_PARENT_SLOT
-  CHILD_COUNT a10, a0, a11, a0
+  CHILD_COUNT a10, a2, a0, a11
   l16ui a0, a10, 0
   addi a0, a0, -1
   s16i a0, a10, 0
@@ -806,10 +801,12 @@ _syscall_light:
   s8i a2, a13, 0+CAP_TAG
   s8i a3, a13, 0+CAP_PARENT_SPACE
   s8i a1, a13, 0+CAP_PARENT_SLOT
-  CHILD_COUNT a12, a3, a1, a13
-  l16ui a13, a12, 0
-  addi.n a13, a13, 1
-  s16i a13, a12, 0
+  LA a12, sotto_cap_children
+  l32i.n a12, a12, 0
+  CHILD_COUNT a13, a12, a3, a1
+  l16ui a2, a13, 0
+  addi.n a2, a2, 1
+  s16i a2, a13, 0
   l32i a12, a0, 0+THREAD_FAST_ROW # S's row of fast words
   add.n a12, a12, a9
   LA a13, sotto_fast_row
