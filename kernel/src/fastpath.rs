@@ -17,6 +17,15 @@
 //! (no payload, no capability), both a direct switch to the other thread
 //! when the scheduler would pick it anyway. Their results equal the full
 //! path's, register for register (tested below against it).
+//!
+//! The entry's express `Call` also carries a capability when the info
+//! word holds nothing else and the slot's fast word has the GRANT bit
+//! (GRANT, and a copy that changes no summary), and its express
+//! `CapDelete` takes a slot with the DROP bit (a removal that changes no
+//! summary) nothing was derived from: both move the capability in
+//! assembly, over the slot layout `cap::layout` reads from the compiler.
+//! [`Kernel::express`] is their decision; the tests model their steps
+//! and compare them with the full path, for every kind and right.
 
 use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
@@ -426,11 +435,11 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Whether the entry's express paths (trap.S: `Call` 20, `ReplyRecv`
-    /// 30, `Yield` 40) take system call `number` (a3..a8 = `args`) of the
-    /// current thread themselves: their decision, in Rust, over the same
-    /// words. Where it holds, the light path's fast path (or, for a yield,
-    /// its switch) holds too (tested), and the assembly repeats that
-    /// path's effects.
+    /// 30, `Yield` 40, `CapDelete` 16) take system call `number` (a3..a8
+    /// = `args`) of the current thread themselves: their decision, in
+    /// Rust, over the same words. Where it holds, the light path's fast
+    /// path (or, for a yield, its switch; for a delete, its direct return)
+    /// holds too (tested), and the assembly repeats that path's effects.
     pub fn express(&self, number: u32, args: [u32; 6]) -> bool {
         let Some(thread) = self.sched.current() else {
             return false;

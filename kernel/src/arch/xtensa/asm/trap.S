@@ -613,7 +613,7 @@ _syscall_light:
   j 11b
 
 # The express paths: `Call`, `CallTimeout`, `ReplyRecv` (and, further
-# down, `Yield`) done here, registers only, when the light path's Rust
+# down, `Yield`; above, `CapDelete`) done here, registers only, when the light path's Rust
 # (`Kernel::fast_call`, `Kernel::fast_reply_recv`, `Scheduler::rotate`)
 # would do the same: the same conditions, read from the words Rust keeps
 # for the entry (fast slots, the endpoint's queues, the scheduler's kinds,
@@ -652,8 +652,10 @@ _syscall_light:
   bbci a10, 0+FAST_GRANT_BIT, 26b
   j 24f
   .endif
-# Call through slot a3 (CALL bit) with a plain message (a4) to an endpoint
-# whose oldest receiver S waits in a plain receive, holds RECEIVE on it,
+# Call through slot a3 (CALL bit) with a plain message (a4; for `Call`,
+# or one carrying only a capability, which follows after the commit into
+# S's window) to an endpoint whose oldest receiver S waits in a plain
+# receive, holds RECEIVE on it,
 # is at least as urgent as the caller (else the full path's
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
 # badge, a4 = its receive-slot field, a5..a7 the message; the caller
