@@ -57,6 +57,97 @@ impl Cap {
     }
 }
 
+/// Where the entry's express paths (trap.S: a `Call` carrying a
+/// capability, `CapDelete`) find a slot's parts: offsets into
+/// [`CapSpaces`] and into a slot (`Option<Cap>`), and the bytes that say
+/// whether a slot is empty and whether its capability has a parent — read
+/// from the compiler's own layout at build time (a layout these cannot
+/// describe stops the build).
+pub mod layout {
+    use core::mem::{MaybeUninit, offset_of, size_of, transmute};
+
+    use super::{Cap, CapRef, CapSpaces};
+    use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights};
+
+    type Spaces = CapSpaces<{ sotto_abi::manifest::MAX_SERVICES }>;
+
+    /// `CapSpaces::slots`.
+    pub const SLOTS: u32 = offset_of!(Spaces, slots) as u32;
+    /// `CapSpaces::children`.
+    pub const CHILDREN: u32 = offset_of!(Spaces, children) as u32;
+    /// log2 of a slot's size.
+    pub const SLOT_SHIFT: u32 = size_of::<Option<Cap>>().trailing_zeros();
+    /// log2 of a space's slots' size.
+    pub const SPACE_SHIFT: u32 = SLOT_SHIFT + CAP_SLOTS.trailing_zeros();
+    /// log2 of a space's child counts' size.
+    pub const CHILDREN_SHIFT: u32 = 1 + CAP_SLOTS.trailing_zeros();
+    const _: () = assert!(size_of::<Option<Cap>>() == 1 << SLOT_SHIFT);
+    const _: () = assert!(size_of::<Option<Cap>>() == size_of::<Cap>());
+    const _: () = assert!(size_of::<u16>() == 2 && CAP_SLOTS.is_power_of_two());
+
+    /// A parent's bytes: space 0xA5, slot 0x5A.
+    const PARENT: [u8; 3] = {
+        assert!(size_of::<Option<CapRef>>() == 3);
+        // SAFETY: every byte of a `Some(CapRef)` is initialised (a tag and
+        // two `u8`s, no padding: the size is checked).
+        unsafe {
+            transmute::<Option<CapRef>, [u8; 3]>(Some(CapRef {
+                space: 0xA5,
+                slot: 0x5A,
+            }))
+        }
+    };
+    const fn find(byte: u8) -> usize {
+        let mut at = 0;
+        while PARENT[at] != byte {
+            at += 1;
+        }
+        at
+    }
+    const PARENT_AT: usize = offset_of!(Cap, parent);
+    /// The parent's space (a `u8`), in a slot.
+    pub const PARENT_SPACE: u32 = (PARENT_AT + find(0xA5)) as u32;
+    /// The parent's slot (a `u8`), in a slot.
+    pub const PARENT_SLOT: u32 = (PARENT_AT + find(0xA5)) as u32 + 1;
+    const TAG_IN_PARENT: usize = 3 - find(0xA5) - find(0x5A);
+    const _: () = assert!(find(0x5A) == find(0xA5) + 1 && TAG_IN_PARENT < 3);
+    /// The byte that tells a parent from none and an empty slot from a
+    /// capability.
+    pub const TAG: u32 = (PARENT_AT + TAG_IN_PARENT) as u32;
+    /// `TAG`'s value: a capability with a parent.
+    pub const HAS_PARENT: u32 = PARENT[TAG_IN_PARENT] as u32;
+    /// `TAG`'s value: a capability without one.
+    // SAFETY: the tag byte of a `None` is initialised (reading another
+    // would stop the build).
+    pub const NO_PARENT: u32 = unsafe {
+        transmute::<Option<CapRef>, [MaybeUninit<u8>; 3]>(None)[TAG_IN_PARENT].assume_init()
+    } as u32;
+    /// `TAG`'s value: an empty slot (`None`, whose niche is that byte).
+    // SAFETY: as above; a `None` whose niche is elsewhere leaves this
+    // byte uninitialised, and reading it stops the build.
+    pub const EMPTY: u32 = unsafe {
+        transmute::<Option<Cap>, [MaybeUninit<u8>; size_of::<Cap>()]>(None)[TAG as usize]
+            .assume_init()
+    } as u32;
+    const _: () = assert!(EMPTY != HAS_PARENT && EMPTY != NO_PARENT && HAS_PARENT != NO_PARENT);
+    // A capability's tag is one of the two (never the empty one).
+    const _: () = {
+        let cap = Cap {
+            object: 0,
+            kind: ObjectKind::Endpoint,
+            rights: Rights::empty(),
+            badge: 0,
+            parent: None,
+        };
+        // SAFETY: any bytes may be viewed as `MaybeUninit`.
+        let bytes =
+            unsafe { transmute::<Option<Cap>, [MaybeUninit<u8>; size_of::<Cap>()]>(Some(cap)) };
+        // SAFETY: the tag byte of a `Some` is initialised.
+        let tag = unsafe { bytes[TAG as usize].assume_init() };
+        assert!(tag as u32 == NO_PARENT);
+    };
+}
+
 /// Most capabilities one revoke can remove (every slot of every space).
 pub const MAX_REVOKED: usize = sotto_abi::manifest::MAX_SERVICES * CAP_SLOTS;
 
@@ -229,6 +320,31 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
                     cap.parent = new;
                 }
             }
+        }
+    }
+
+    /// What the entry's express `Call` does to pass a capability (trap.S,
+    /// no checks: it made them): `to` gets `from`'s capability with
+    /// `from` as its parent, which counts one child more. Tests compare
+    /// it with [`CapSpaces::derive`].
+    #[cfg(test)]
+    pub fn express_copy(&mut self, from: CapRef, to: CapRef) {
+        let cap = self.slots[from.space as usize][from.slot as usize].expect("a capability");
+        self.slots[to.space as usize][to.slot as usize] = Some(Cap {
+            parent: Some(from),
+            ..cap
+        });
+        self.children[from.space as usize][from.slot as usize] += 1;
+    }
+
+    /// What the entry's express `CapDelete` does (trap.S, no checks: it
+    /// made them): the slot empties, its parent counts one child less
+    /// (nothing to hand on). Tests compare it with [`CapSpaces::delete`].
+    #[cfg(test)]
+    pub fn express_empty(&mut self, at: CapRef) {
+        let cap = self.slots[at.space as usize][at.slot as usize].take();
+        if let Some(parent) = cap.and_then(|cap| cap.parent) {
+            self.children[parent.space as usize][parent.slot as usize] -= 1;
         }
     }
 

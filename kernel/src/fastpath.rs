@@ -17,6 +17,15 @@
 //! (no payload, no capability), both a direct switch to the other thread
 //! when the scheduler would pick it anyway. Their results equal the full
 //! path's, register for register (tested below against it).
+//!
+//! The entry's express `Call` also carries a capability when the info
+//! word holds nothing else and the slot's fast word has the GRANT bit
+//! (GRANT, and a copy that changes no summary), and its express
+//! `CapDelete` takes a slot with the DROP bit (a removal that changes no
+//! summary) nothing was derived from: both move the capability in
+//! assembly, over the slot layout `cap::layout` reads from the compiler.
+//! [`Kernel::express`] is their decision; the tests model their steps
+//! and compare them with the full path, for every kind and right.
 
 use sotto_abi::Syscall;
 use sotto_abi::cap::{ObjectKind, Rights};
@@ -65,6 +74,15 @@ pub mod fast_op {
     pub const CALL: u32 = 4;
     /// The receive of `ReplyRecv` (an endpoint, RECEIVE).
     pub const RECEIVE: u32 = 8;
+    /// Sending it in a `Call` (GRANT, as `check_message` asks), where
+    /// its copy changes no summary but its slot's fast word (not a clock
+    /// with READ, not an endpoint with RECEIVE): the express `Call` copies
+    /// it itself.
+    pub const GRANT: u32 = 16;
+    /// `CapDelete` where its removal changes no summary but its slot's
+    /// fast word (not a memory region, a clock or an endpoint): the
+    /// express `CapDelete` empties the slot itself.
+    pub const DROP: u32 = 32;
 }
 
 /// One capability slot as the entry sees it (`Kernel::fast_caps`).
@@ -204,8 +222,19 @@ const _: () = assert!(
     .encode()
         == SLOT_FIELDS
 );
+/// The send-capability field of an info word, and its shift.
+pub const SEND_CAP_FIELD: u32 = 0x00FF_0000;
+const SEND_CAP_SHIFT: u32 = SEND_CAP_FIELD.trailing_zeros();
+const _: () = assert!(
+    MsgInfo {
+        send_cap: 0xFE,
+        ..MsgInfo::new(0)
+    }
+    .encode()
+        == SEND_CAP_FIELD
+);
 /// The "a capability arrived" flag of an info word.
-const CAP_RECEIVED: u32 = MsgInfo {
+pub const CAP_RECEIVED: u32 = MsgInfo {
     cap_received: true,
     ..MsgInfo::new(0)
 }
@@ -240,6 +269,30 @@ impl<H: Hardware> Kernel<H> {
             }
             _ => (0, 0),
         };
+        // Kinds whose removal changes a summary (a mapping, the clock
+        // holders, an endpoint's receivers): never DROP. Per kind, the
+        // rights whose copy changes one: never GRANT with them.
+        const REMOVAL_SUMMARISED: u32 = 1 << ObjectKind::Memory as u32
+            | 1 << ObjectKind::Clock as u32
+            | 1 << ObjectKind::Endpoint as u32;
+        const COPY_SUMMARISED: [Rights; ObjectKind::ALL.len()] = {
+            let mut rights = [Rights::empty(); ObjectKind::ALL.len()];
+            rights[ObjectKind::Clock as usize] = Rights::READ;
+            rights[ObjectKind::Endpoint as usize] = Rights::RECEIVE;
+            rights
+        };
+        let kind = cap.kind as usize;
+        let mut ops = ops;
+        if REMOVAL_SUMMARISED & (1 << kind) == 0 {
+            ops |= fast_op::DROP;
+        }
+        if cap.rights.contains(Rights::GRANT)
+            && !cap
+                .rights
+                .intersects(COPY_SUMMARISED[kind % COPY_SUMMARISED.len()])
+        {
+            ops |= fast_op::GRANT;
+        }
         if ops == 0 {
             return FastSlot::default();
         }
@@ -382,11 +435,11 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Whether the entry's express paths (trap.S: `Call` 20, `ReplyRecv`
-    /// 30, `Yield` 40) take system call `number` (a3..a8 = `args`) of the
-    /// current thread themselves: their decision, in Rust, over the same
-    /// words. Where it holds, the light path's fast path (or, for a yield,
-    /// its switch) holds too (tested), and the assembly repeats that
-    /// path's effects.
+    /// 30, `Yield` 40, `CapDelete` 16) take system call `number` (a3..a8
+    /// = `args`) of the current thread themselves: their decision, in
+    /// Rust, over the same words. Where it holds, the light path's fast
+    /// path (or, for a yield, its switch; for a delete, its direct return)
+    /// holds too (tested), and the assembly repeats that path's effects.
     pub fn express(&self, number: u32, args: [u32; 6]) -> bool {
         let Some(thread) = self.sched.current() else {
             return false;
@@ -406,8 +459,14 @@ impl<H: Hardware> Kernel<H> {
                 && self.sched.would_run_next(self.sched.priority(other))
                 && self.services[other].frame.kind == kind::IPC
         };
+        if number == Syscall::CapDelete as u32 {
+            return self.deletes_express(thread, args[0]);
+        }
         if number == Syscall::Call as u32 || number == Syscall::CallTimeout as u32 {
-            let Some(endpoint) = fast(fast_op::CALL).filter(|_| args[1] == PLAIN) else {
+            // `Call` may carry a capability (the entry copies it).
+            let message = args[1] == PLAIN
+                || (number == Syscall::Call as u32 && self.carries_express(thread, args[1]));
+            let Some(endpoint) = fast(fast_op::CALL).filter(|_| message) else {
                 return false;
             };
             let Some(&server) = endpoint.receivers.front() else {
@@ -576,6 +635,34 @@ impl<H: Hardware> Kernel<H> {
         if self.pass_cap(thread, send_cap, peer, window) {
             self.services[peer].frame.a[info_at] |= CAP_RECEIVED;
         }
+    }
+
+    /// Whether the entry's express `Call` takes `thread`'s message with
+    /// info `raw` as a capability message: nothing in it but a capability
+    /// to send, from a slot whose fast word says GRANT (so
+    /// `check_message` passes it). The rest is a plain call's decision.
+    pub fn carries_express(&self, thread: ThreadId, raw: u32) -> bool {
+        let send = (raw >> SEND_CAP_SHIFT).wrapping_sub(1);
+        raw & !SEND_CAP_FIELD == 0
+            && self.fast_caps[thread]
+                .get(send as usize)
+                .is_some_and(|slot| slot.ops & fast_op::GRANT != 0)
+    }
+
+    /// Whether the entry's express `CapDelete` (trap.S, 16) takes
+    /// `thread`'s delete of `slot`: a capability whose removal changes
+    /// nothing but its slot, its fast word and its parent's count (the
+    /// DROP bit, and nothing was derived from it, so nothing is handed
+    /// on; the caller runs, so it waits for nothing: fuzz-checked), while
+    /// nothing more urgent is ready: the light path would return 0 at
+    /// once.
+    fn deletes_express(&self, thread: ThreadId, slot: u32) -> bool {
+        let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) else {
+            return false;
+        };
+        self.fast_caps[thread][usize::from(at.slot)].ops & fast_op::DROP != 0
+            && self.caps.children(at) == 0
+            && !self.sched.preempts_current()
     }
 
     /// `CapDelete` on the light path, but for a memory capability (its

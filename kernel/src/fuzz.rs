@@ -1331,6 +1331,8 @@ fn revoking_a_waiters_capability_ends_its_wait() {
                 None,
             )
             .unwrap();
+        // (The entry's word for the slot, as `CapDerive` keeps it.)
+        k.refresh_fast(CapRef { space: 2, slot: to });
     }
     // S2 starts at 0: the take waits.
     run(&mut k, 2, &[Syscall::SemTake as u32, 20, u32::MAX]);

@@ -645,13 +645,15 @@ impl<H: Hardware> Kernel<H> {
     pub(crate) fn dispatch(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
         match call {
             Syscall::Null => ok(0),
+            Syscall::Exit
+            | Syscall::Panic
+            | Syscall::CapDerive
+            | Syscall::CapMove
+            | Syscall::CapRevoke
+            | Syscall::CapInfo
+            | Syscall::MemUnmap
+            | Syscall::MemInfo => self.dispatch_cold(thread, call, args),
             Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
-            Syscall::Exit => {
-                let name = self.services[thread].name.clone();
-                self.report(&text!["service ", &name, " exited with status ", args[0]]);
-                self.end_service(thread, Ending::Exited(args[0]));
-                Outcome::Ended
-            }
             Syscall::Yield => Outcome::Yield,
             Syscall::Sleep => match self.ticks_for_us(args[0]) {
                 0 => Outcome::Yield,
@@ -662,51 +664,9 @@ impl<H: Hardware> Kernel<H> {
                     Outcome::Blocked
                 }
             },
-            Syscall::Panic => {
-                let mut text = [0u8; 256];
-                let len = (args[1] as usize).min(text.len());
-                let name = self.services[thread].name.clone();
-                match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => self.report(&text![
-                        "service ",
-                        &name,
-                        " panicked: ",
-                        Piece::Bytes(&text[..len])
-                    ]),
-                    Err(error) => self.report(&text![
-                        "service ",
-                        &name,
-                        " panicked (message unreadable: ",
-                        error.describe(),
-                        ")"
-                    ]),
-                }
-                self.end_service(thread, Ending::Panicked);
-                Outcome::Ended
-            }
             Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
-            Syscall::CapDerive => self.cap_derive(thread, args),
-            Syscall::CapMove => {
-                Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))
-            }
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
-            Syscall::CapRevoke => self.cap_revoke(thread, args[0]),
-            Syscall::CapInfo => {
-                let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, args[0]) {
-                    Ok(at) => at,
-                    Err(error) => return err(error),
-                };
-                Outcome::Return(self.caps.get(at).map(|cap| {
-                    [
-                        cap.kind as u32,
-                        cap.rights.bits(),
-                        cap.badge,
-                        u32::from(cap.object),
-                        0,
-                    ]
-                }))
-            }
             Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
             Syscall::NotifyWait | Syscall::NotifyPoll => {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
@@ -719,8 +679,6 @@ impl<H: Hardware> Kernel<H> {
                 self.mem_map(thread, args[0], args[1], args[2])
                     .map(|()| [0; 5]),
             ),
-            Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
-            Syscall::MemInfo => self.mem_info(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
                 let until = self.deadline_after_us(self.services[thread].frame.a[8]);
@@ -748,6 +706,66 @@ impl<H: Hardware> Kernel<H> {
                 }
                 self.ipc_recv(thread, args[0], args[1], None)
             }
+        }
+    }
+
+    /// The calls no fast or frequent path makes (ending, capability
+    /// management, region queries): out of line and compiled for size.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
+        match call {
+            Syscall::Exit => {
+                let name = self.services[thread].name.clone();
+                self.report(&text!["service ", &name, " exited with status ", args[0]]);
+                self.end_service(thread, Ending::Exited(args[0]));
+                Outcome::Ended
+            }
+            Syscall::Panic => {
+                let mut text = [0u8; 256];
+                let len = (args[1] as usize).min(text.len());
+                let name = self.services[thread].name.clone();
+                match self.read_user(thread, args[0], &mut text[..len]) {
+                    Ok(()) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked: ",
+                        Piece::Bytes(&text[..len])
+                    ]),
+                    Err(error) => self.report(&text![
+                        "service ",
+                        &name,
+                        " panicked (message unreadable: ",
+                        error.describe(),
+                        ")"
+                    ]),
+                }
+                self.end_service(thread, Ending::Panicked);
+                Outcome::Ended
+            }
+            Syscall::CapDerive => self.cap_derive(thread, args),
+            Syscall::CapMove => {
+                Outcome::Return(self.cap_move(thread, args[0], args[1]).map(|()| [0; 5]))
+            }
+            Syscall::CapRevoke => self.cap_revoke(thread, args[0]),
+            Syscall::CapInfo => {
+                let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, args[0]) {
+                    Ok(at) => at,
+                    Err(error) => return err(error),
+                };
+                Outcome::Return(self.caps.get(at).map(|cap| {
+                    [
+                        cap.kind as u32,
+                        cap.rights.bits(),
+                        cap.badge,
+                        u32::from(cap.object),
+                        0,
+                    ]
+                }))
+            }
+            Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
+            Syscall::MemInfo => self.mem_info(thread, args[0]),
+            _ => err(Error::UnknownSyscall),
         }
     }
 

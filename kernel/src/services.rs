@@ -16,6 +16,7 @@ use sotto_abi::manifest::{
 };
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
+use sotto_kernel::cap::layout as cap_layout;
 use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::fastpath::{Light, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
@@ -110,6 +111,14 @@ static sotto_fast_row: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static sotto_clock_holders: Global<u32> = Global::new(0);
 
+/// The capability slots (`CapSpaces::slots`) and their child counts
+/// (`CapSpaces::children`), for the entry's express `Call` carrying a
+/// capability and `CapDelete` (set at boot).
+#[unsafe(no_mangle)]
+static sotto_cap_slots: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static sotto_cap_children: Global<u32> = Global::new(0);
+
 /// The scheduler, for the entry's IPC fast paths (set at boot).
 #[unsafe(no_mangle)]
 static sotto_sched: Global<u32> = Global::new(0);
@@ -165,6 +174,9 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         // holders (the kernel is a static: they never move).
         sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
         sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
+        let caps = core::ptr::from_ref(&kernel.caps) as u32;
+        sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
+        sotto_cap_children.with(|word| *word = caps + cap_layout::CHILDREN);
     });
     while let Some(object) = reader.next_object() {
         load_object(&object.map_err(LoadFailure::Manifest)?, &mut pool, blob)?;

@@ -21,6 +21,8 @@ use crate::trap::kind;
 std::thread_local! {
     /// System calls the entry's express paths took, in this test thread.
     static EXPRESS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Of them, calls carrying a capability and deletes (`express_model`).
+    static EXPRESS_CAPS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// Objects: clock, two endpoints, a notification, a semaphore.
@@ -293,6 +295,10 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     if express {
         let switched = if step.number == Syscall::Yield as u32 {
             matches!(light, Light::Resume(next) if next != thread)
+        } else if step.number == Syscall::CapDelete as u32 {
+            // The express delete returns 0 to its caller (and empties the
+            // slot as the light path does: compared below).
+            light == Light::Return(0, 0)
         } else {
             matches!(light, Light::Handoff(_))
         };
@@ -329,9 +335,10 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
 /// Run `steps` on two identical kernels, light and full; they must agree
 /// after every one.
 fn differential(steps: &[Step]) {
-    let (mut fast, mut slow) = (system(), system());
+    let (mut fast, mut slow, mut model) = (system(), system(), system());
     fast.sched.schedule();
     slow.sched.schedule();
+    model.sched.schedule();
     for (index, step) in steps.iter().enumerate() {
         let Some(thread) = fast.sched.current() else {
             break;
@@ -339,12 +346,66 @@ fn differential(steps: &[Step]) {
         let step = &resolve(&fast, thread, step);
         light(&mut fast, thread, step);
         full(&mut slow, thread, step);
-        assert_eq!(
-            snapshot(&fast),
-            snapshot(&slow),
-            "after step {index}: {step:?} by thread {thread}"
-        );
+        if !express_model(&mut model, thread, step) {
+            light(&mut model, thread, step);
+        }
+        let full = snapshot(&slow);
+        let context = format!("after step {index}: {step:?} by thread {thread}");
+        assert_eq!(snapshot(&fast), full, "light path {context}");
+        assert_eq!(snapshot(&model), full, "express model {context}");
     }
+}
+
+/// Where the entry's express paths take `step`, what their assembly
+/// (trap.S) does with a capability, step by step: a `Call` carrying one
+/// is the plain express call (tested against the light path above) and
+/// then a raw copy into the server's window if it is a free slot (the
+/// copy's fast word the source's, nothing else changed: the GRANT bit);
+/// a `CapDelete` empties the slot and counts its parent down, zeroes its
+/// fast word and returns 0 (nothing else: the DROP bit). Whether it took
+/// the step.
+fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
+    let args = step.args;
+    let carrying = step.number == Syscall::Call as u32 && args[1] != super::PLAIN;
+    let delete = step.number == Syscall::CapDelete as u32;
+    if !(carrying || delete) || !k.express(step.number, args) {
+        return false;
+    }
+    EXPRESS_CAPS.with(|count| {
+        let (calls, deletes) = count.get();
+        count.set((calls + u32::from(carrying), deletes + u32::from(delete)));
+    });
+    if delete {
+        let at = CapRef {
+            space: thread as u8,
+            slot: args[0] as u8,
+        };
+        k.caps.express_empty(at);
+        k.fast_caps[thread][args[0] as usize] = super::FastSlot::ZERO;
+        k.services[thread].frame.a[2..8].fill(0);
+        return true;
+    }
+    let plain = [args[0], super::PLAIN, args[2], args[3], args[4], args[5]];
+    let Light::Handoff(server) = k.light_syscall(Syscall::Call as u32, plain) else {
+        panic!("the express call is the plain fast call");
+    };
+    k.services[thread].frame.a[4] = args[1];
+    let window = MsgInfo::decode(k.services[server].frame.a[4]).recv_slot;
+    let send = MsgInfo::decode(args[1]).send_cap;
+    let target = CapRef {
+        space: server as u8,
+        slot: window,
+    };
+    if usize::from(window) < sotto_abi::cap::CAP_SLOTS && k.caps.get(target).is_err() {
+        let source = CapRef {
+            space: thread as u8,
+            slot: send,
+        };
+        k.caps.express_copy(source, target);
+        k.fast_caps[server][usize::from(window)] = k.fast_caps[thread][usize::from(send)];
+        k.services[server].frame.a[4] |= super::CAP_RECEIVED;
+    }
+    true
 }
 
 proptest! {
@@ -363,22 +424,40 @@ proptest! {
     }
 }
 
+/// Run 100 deterministic random sequences of `number`'s calls through
+/// [`differential`].
+fn run_sequences<S: Strategy<Value = u32>>(number: impl Fn() -> S) {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..100 {
+        let tree = steps(number()).new_tree(&mut runner);
+        differential(&tree.expect("steps").current());
+    }
+}
+
 /// The random sequences do reach the entry's express paths (so the test
 /// above checks their decision against the light path's).
 #[test]
 fn random_steps_reach_the_express_paths() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
     let before = EXPRESS.with(std::cell::Cell::get);
-    for _ in 0..100 {
-        let steps = steps(any_call())
-            .new_tree(&mut runner)
-            .expect("steps")
-            .current();
-        differential(&steps);
-    }
+    run_sequences(any_call);
     let taken = EXPRESS.with(std::cell::Cell::get) - before;
     assert!(taken > 0, "express paths taken {taken} times");
+}
+
+/// The capability protocol's sequences reach the express `Call` carrying
+/// a capability and the express `CapDelete` (so the model above is
+/// checked against the full path).
+#[test]
+fn capability_steps_reach_the_express_capability_paths() {
+    let (calls, deletes) = EXPRESS_CAPS.with(std::cell::Cell::get);
+    run_sequences(protocol_call);
+    let (now_calls, now_deletes) = EXPRESS_CAPS.with(std::cell::Cell::get);
+    let (calls, deletes) = (now_calls - calls, now_deletes - deletes);
+    assert!(
+        calls > 5 && deletes > 10,
+        "express capability calls {calls}, deletes {deletes}"
+    );
 }
 
 /// The fast paths are taken where they should be: a client calling a
@@ -519,6 +598,12 @@ fn a_capability_round_trip_takes_the_light_paths() {
             ..MsgInfo::new(0)
         }
         .encode();
+        // From the second round on (the server's frame is the express
+        // reply's), the entry takes the call and the delete itself.
+        assert_eq!(
+            k.express(Syscall::Call as u32, [1, carrying, round, 8, 9, 0]),
+            round > 0
+        );
         let call = k.light_syscall(Syscall::Call as u32, [1, carrying, round, 8, 9, 0]);
         assert_eq!(call, Light::Handoff(0), "straight to the waiting server");
         let received = MsgInfo {
@@ -531,6 +616,7 @@ fn a_capability_round_trip_takes_the_light_paths() {
         );
         let copy = k.caps.get(CapRef { space: 0, slot: 8 }).copied().unwrap();
         assert_eq!(copy.parent(), Some(CapRef { space: 2, slot: 4 }));
+        assert!(k.express(Syscall::CapDelete as u32, [8, 0, 0, 0, 0, 0]));
         assert_eq!(
             k.light_syscall(Syscall::CapDelete as u32, [8, 0, 0, 0, 0, 0]),
             Light::Return(0, 0)
@@ -540,11 +626,110 @@ fn a_capability_round_trip_takes_the_light_paths() {
         assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
         assert_eq!(k.services[2].frame.a[2..4], [0, 0]);
     }
+    // Not express: a capability with more than its own slot in the info
+    // (a window for the reply's), one without GRANT (the clock), an
+    // empty slot to delete.
+    let window_too = MsgInfo {
+        send_cap: 4,
+        recv_slot: 9,
+        ..MsgInfo::new(0)
+    };
+    let clock = MsgInfo {
+        send_cap: 5,
+        ..MsgInfo::new(0)
+    };
+    for info in [window_too, clock] {
+        assert!(!k.express(Syscall::Call as u32, [1, info.encode(), 0, 0, 0, 0]));
+    }
+    assert!(!k.express(Syscall::CapDelete as u32, [30, 0, 0, 0, 0, 0]));
     // A delete's error comes straight back, as the full path gives it.
     assert_eq!(
         k.light_syscall(Syscall::CapDelete as u32, [30, 0, 0, 0, 0, 0]),
         Light::Return(Error::EmptySlot as u32, 0)
     );
+}
+
+/// Every kind, every set of rights: where a slot's fast word has the
+/// GRANT bit, passing it (`pass_cap`) does nothing but what the express
+/// `Call` does (`express_model`); where it has the DROP bit, deleting it
+/// (`cap_delete`) nothing but what the express `CapDelete` does — no
+/// summary (clock holders, receivers, mappings) changes.
+#[test]
+fn the_grant_and_drop_bits_mean_nothing_else_changes() {
+    use sotto_abi::cap::ObjectKind;
+    use sotto_abi::manifest::{Cache, TimerTarget};
+    let objects = [
+        ObjectParams::Endpoint,
+        ObjectParams::Notification,
+        ObjectParams::Semaphore { initial: 0, max: 1 },
+        ObjectParams::Timer {
+            target: TimerTarget::Notify { object: 1, bits: 1 },
+            start: None,
+        },
+        ObjectParams::Memory {
+            size: 4096,
+            cache: Cache::Cached,
+            shared: false,
+            init: None,
+        },
+        ObjectParams::Console,
+        ObjectParams::Clock,
+    ];
+    let state = |k: &Kernel<TestHw>| {
+        let regions: Vec<_> = k.services.iter().map(|s| s.regions.len()).collect();
+        let clock = k.clock_holders_word();
+        format!(
+            "{}clock holders {clock:#x}, regions {regions:?}\n",
+            snapshot(k)
+        )
+    };
+    let (mut passes, mut drops) = (0, 0);
+    for (object, kind) in ObjectKind::ALL.iter().enumerate() {
+        assert_eq!(k_kind(&objects, object), *kind);
+        for bits in 0..64u32 {
+            let rights = Rights::from_bits_truncate(bits);
+            let make = || {
+                let mut k = kernel(&objects);
+                // A region readable through it is mapped (its delete unmaps it).
+                let map_at = (*kind == ObjectKind::Memory && rights.contains(Rights::READ))
+                    .then_some(0x5000_0000);
+                let cap = sotto_abi::manifest::CapGrant {
+                    map_at,
+                    ..grant(1, object as u16, rights)
+                };
+                add(&mut k, "holder", 1, &[cap]);
+                add(&mut k, "peer", 2, &[]);
+                k
+            };
+            let (from, to) = (CapRef { space: 0, slot: 1 }, CapRef { space: 1, slot: 5 });
+            let ops = make().fast_caps[0][1].ops;
+            if ops & super::fast_op::GRANT != 0 {
+                let (mut real, mut model) = (make(), make());
+                assert!(real.pass_cap(0, 1, 1, 5), "{kind:?} {rights:?} passes");
+                model.caps.express_copy(from, to);
+                model.fast_caps[1][5] = model.fast_caps[0][1];
+                assert_eq!(state(&real), state(&model), "pass {kind:?} {rights:?}");
+                passes += 1;
+            }
+            if ops & super::fast_op::DROP != 0 {
+                let (mut real, mut model) = (make(), make());
+                real.cap_delete(0, 1);
+                model.caps.express_empty(from);
+                model.fast_caps[0][1] = super::FastSlot::ZERO;
+                assert_eq!(state(&real), state(&model), "delete {kind:?} {rights:?}");
+                drops += 1;
+            }
+        }
+    }
+    assert!(
+        passes > 100 && drops > 100,
+        "{passes} passes, {drops} deletes"
+    );
+}
+
+/// The kind of object `index` of `objects` (as the kernel makes it).
+fn k_kind(objects: &[ObjectParams], index: usize) -> sotto_abi::cap::ObjectKind {
+    kernel(objects).objects[index].kind()
 }
 
 /// The idle timer interrupt's express tick against the full one.

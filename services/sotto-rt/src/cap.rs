@@ -21,7 +21,9 @@ pub fn move_to(from: Slot, to: Slot) -> Result<(), Error> {
     call(Syscall::CapMove, from, to, 0, 0).map(drop)
 }
 
-/// Empty a slot.
+/// Empty a slot. (Inlined: a server dropping what it received on every
+/// call pays no call of its own.)
+#[inline(always)]
 pub fn delete(slot: Slot) -> Result<(), Error> {
     call(Syscall::CapDelete, slot, 0, 0, 0).map(drop)
 }

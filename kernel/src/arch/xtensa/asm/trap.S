@@ -236,6 +236,15 @@
   xor \d, \d, \t
   .endm
 
+# \d = the address of the child count (a u16) of slot \slot in
+# capability space \space, in the counts at \base (`sotto_cap_children`);
+# \d may be \space, not \base or \slot.
+  .macro CHILD_COUNT d, base, space, slot
+  slli \d, \space, 0+CAP_CHILDREN_SHIFT
+  add.n \d, \base, \d
+  addx2 \d, \slot, \d
+  .endm
+
 # Keep the message a5..a7 in the frame at \f across a call into Rust
 # (STASH), and take it back (UNSTASH).
   .macro STASH_MESSAGE f
@@ -542,14 +551,15 @@ _syscall_light:
   beqz a0, 30f
   addi a0, a2, -SYS_YIELD
   beqz a0, 40f
-  movi a0, 0+SYS_SEM_GIVE
-  beq a2, a0, 10f
+  beqi a2, 0+SYS_SEM_GIVE, 10f     # (beqi: numbers among its constants)
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
-  movi a0, 0+SYS_CYCLES
-  beq a2, a0, 14f
+  beqi a2, 0+SYS_CYCLES, 14f
+  beqi a2, 0+SYS_CAP_DELETE, 17f
 6:
   j 7f
+17:
+  j 16f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
@@ -597,8 +607,62 @@ _syscall_light:
   movi.n a3, 0
   RETURN_PAST_SYSCALL
 
+# CapDelete of slot a3 where it is express (Kernel::deletes_express): a
+# capability whose removal changes no summary but its fast word (the
+# DROP bit; the caller, running, waits for nothing), nothing derived
+# from it, and no ready thread more urgent (the caller keeps the CPU). The slot empties
+# (cap.rs `layout`), its parent counts one child less, its fast word
+# goes; status 0, value 0 (11). Anything else goes to the light path with
+# a3..a8 intact (scratch: a0, a2, a9..a11; a2 restored at 18).
+18:
+  movi a2, 0+SYS_CAP_DELETE
+  j 7f
+16:
+  FAST_SLOT a9, a10, FAST_DROP_BIT, 18b
+  LA a10, sotto_sched
+  l32i.n a10, a10, 0                # the scheduler
+  l8ui a11, a10, 0+SCHED_CURRENT  # a11: the caller T
+  add.n a0, a10, a11
+  l8ui a0, a0, 0+SCHED_PRIORITY   # its priority p
+  l32i.n a10, a10, 0+SCHED_READY_MASK
+  LA a2, sotto_urgent_masks
+  addx4 a0, a0, a2
+  l32i.n a0, a0, 0                  # (2 << p) - 1
+  srli a0, a0, 1                  # the more urgent: (1 << p) - 1
+  and a0, a0, a10
+  bnez a0, 18b                    # one is ready: the light path switches
+  LA a2, sotto_cap_children
+  l32i.n a2, a2, 0                  # a2: the child counts
+  CHILD_COUNT a10, a2, a11, a3
+  l16ui a0, a10, 0
+  bnez a0, 18b                    # its children would be handed on
+  # Commit. The slot empties.
+  LA a10, sotto_cap_slots
+  l32i.n a10, a10, 0
+  slli a11, a11, 0+CAP_SPACE_SHIFT
+  add.n a10, a10, a11
+  slli a11, a3, 0+CAP_SLOT_SHIFT
+  add.n a10, a10, a11               # a10: the slot
+  l8ui a0, a10, 0+CAP_TAG
+  movi a11, 0+CAP_EMPTY
+  s8i a11, a10, 0+CAP_TAG
+  bnei a0, 0+CAP_HAS_PARENT, 19f
+  l8ui a0, a10, 0+CAP_PARENT_SPACE
+  l8ui a11, a10, 0+CAP_PARENT_SLOT
+  CHILD_COUNT a10, a2, a0, a11
+  l16ui a0, a10, 0
+  addi a0, a0, -1
+  s16i a0, a10, 0
+19:
+  movi.n a0, 0                      # its fast word: FastSlot::ZERO
+  s32i.n a0, a9, 0
+  s32i.n a0, a9, 4
+  s32i.n a0, a9, 8
+  s32i.n a0, a9, 12
+  j 11b
+
 # The express paths: `Call`, `CallTimeout`, `ReplyRecv` (and, further
-# down, `Yield`) done here, registers only, when the light path's Rust
+# down, `Yield`; above, `CapDelete`) done here, registers only, when the light path's Rust
 # (`Kernel::fast_call`, `Kernel::fast_reply_recv`, `Scheduler::rotate`)
 # would do the same: the same conditions, read from the words Rust keeps
 # for the entry (fast slots, the endpoint's queues, the scheduler's kinds,
@@ -618,15 +682,45 @@ _syscall_light:
   .macro CALL_EXPRESS label, timed, number
 26:
   j 7f
-# Call through slot a3 (CALL bit) with a plain message (a4) to an endpoint
-# whose oldest receiver S waits in a plain receive, holds RECEIVE on it,
+  .if \timed == 0
+# A `Call` whose info (a4, kept in a8) holds nothing but a capability to
+# send: its slot must hold one with GRANT (the fast word's GRANT bit), as
+# `check_message` asks (Kernel::carries_express); the rest is a plain
+# call's, and the capability follows after the commit.
+25:
+  extui a9, a4, 0+SEND_CAP_SHIFT, 8 # the slot + 1
+  slli a10, a9, 0+SEND_CAP_SHIFT
+  bne a4, a10, 26b
+  addi a9, a9, -1
+  bgeui a9, 0+CAP_SLOTS, 26b
+  LA a10, sotto_fast_row
+  l32i.n a10, a10, 0
+  slli a9, a9, 0+SLOT_SHIFT
+  add.n a10, a10, a9
+  l32i.n a10, a10, 0+SLOT_OPS
+  bbci a10, 0+FAST_GRANT_BIT, 26b
+  j 24f
+  .endif
+# Call through slot a3 (CALL bit) with a plain message (a4; for `Call`,
+# or one carrying only a capability, which follows after the commit into
+# S's window) to an endpoint whose oldest receiver S waits in a plain
+# receive, holds RECEIVE on it,
 # is at least as urgent as the caller (else the full path's
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
 # badge, a4 = its receive-slot field, a5..a7 the message; the caller
 # waits for the reply with what a call keeps in its frame.
 \label:
+  .if \timed == 0
+  .if MSG_PLAIN != 0
+  .error "MSG_PLAIN moved: update the bnez below"
+  .endif
+  mov.n a8, a4                      # a8: the info (plain: 0)
+  bnez a4, 25b
+24:
+  .else
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
+  .endif
   FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
@@ -645,7 +739,11 @@ _syscall_light:
 28:                               # (branches reach only 128 bytes)
   RSR_SR 1, SR_MISC0
   movi a2, 0+\number
+  .if \timed == 0
+  mov.n a4, a8
+  .else
   movi a4, 0+MSG_PLAIN
+  .endif
   j 7f
 21:
   l8ui a4, a2, 0+SCHED_CURRENT
@@ -690,8 +788,12 @@ _syscall_light:
   s8i a9, a1, 0+SERVICE_WAIT
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
   SAVE_IPC_CALLER a1, a9, 9
+  .if \timed == 0
+  s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
+  .else
   movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
   s32i.n a9, a1, 0+FRAME_A4
+  .endif
   .if \timed
   # CallTimeout: C waits at most a8 µs (the light path's limit, computed
   # and queued by Rust: `sotto_express_timeout`, which sets the alarm if
@@ -712,10 +814,77 @@ _syscall_light:
   mov.n a11, a15
   UNSTASH_MESSAGE a4
   .endif
-  SWITCH_SPACE a0, a11, a1, a2, a3, a9
+  .if \timed == 0
+  beqz a8, 23f
+  # The capability follows into S's window, as `pass_cap` copies it
+  # (only into a free slot; the GRANT bit: nothing but its fast word
+  # follows it): C's capability, with C's slot as its parent, which
+  # counts one child more; the same fast word. a8: CAP_RECEIVED if it
+  # arrived, else 0. (cap.rs `layout`; a1, a2, a9, a12..a15 are scratch.)
+  .if RECV_SLOT_SHIFT != 24
+  .error "the receive-slot field moved: update the l8ui below"
+  .endif
+  l8ui a9, a4, 0+FRAME_A4+3         # S's window + 1
+  addi a9, a9, -1
+  bgeui a9, 0+CAP_SLOTS, 29f      # no window
+  LA a12, sotto_cap_slots
+  l32i.n a12, a12, 0
+  slli a13, a11, 0+CAP_SPACE_SHIFT
+  add.n a13, a12, a13
+  .if CAP_SLOT_SHIFT != SLOT_SHIFT
+  .error "a slot and its fast word differ in size: shift twice below"
+  .endif
+  slli a9, a9, 0+CAP_SLOT_SHIFT   # (the window's offset in both tables)
+  add.n a13, a13, a9                # a13: S's window
+  l8ui a14, a13, 0+CAP_TAG
+  bnei a14, 0+CAP_EMPTY, 29f      # taken: nothing arrives
+  extui a1, a8, 0+SEND_CAP_SHIFT, 8
+  addi a1, a1, -1                 # a1: C's slot (checked: < CAP_SLOTS)
+  slli a14, a3, 0+CAP_SPACE_SHIFT
+  add.n a14, a12, a14
+  slli a15, a1, 0+CAP_SLOT_SHIFT  # (its offset in both tables)
+  add.n a14, a14, a15               # a14: C's slot
+  .irp w, 0, 4, 8, 12
+  l32i.n a2, a14, \w
+  s32i.n a2, a13, \w
+  .endr
+  movi.n a2, 0+CAP_HAS_PARENT
+  s8i a2, a13, 0+CAP_TAG
+  s8i a3, a13, 0+CAP_PARENT_SPACE
+  s8i a1, a13, 0+CAP_PARENT_SLOT
+  LA a12, sotto_cap_children
+  l32i.n a12, a12, 0
+  CHILD_COUNT a13, a12, a3, a1
+  l16ui a2, a13, 0
+  addi.n a2, a2, 1
+  s16i a2, a13, 0
+  l32i a12, a0, 0+THREAD_FAST_ROW # S's row of fast words
+  add.n a12, a12, a9
+  LA a13, sotto_fast_row
+  l32i.n a13, a13, 0                # C's row (the running space's)
+  add.n a13, a13, a15
+  .irp w, 0, 4, 8, 12
+  l32i.n a14, a13, \w
+  s32i.n a14, a12, \w
+  .endr
+  movi.n a8, 1
+  slli a8, a8, 0+CAP_RECEIVED_SHIFT
+  j 35f
+29:
+  movi.n a8, 0                      # nothing arrived
+35:
+  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field, and the flag
+  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  slli a9, a9, 0+RECV_SLOT_SHIFT
+  or a9, a9, a8
+  j 27f
+23:
+  .endif
   l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field
   extui a9, a9, 0+RECV_SLOT_SHIFT, 8
   slli a9, a9, 0+RECV_SLOT_SHIFT
+27:
+  SWITCH_SPACE a0, a11, a1, a2, a3, a8
   mov.n a3, a10
   mov.n a2, a4
   RESUME_IPC a2
