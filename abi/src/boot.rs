@@ -100,6 +100,10 @@ pub enum BootConfigError {
 
 impl BootConfigError {
     /// What went wrong, as the kernel prints it.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             BootConfigError::NotWritten => Message::plain(&[Part::Str(
@@ -156,6 +160,10 @@ impl BootConfig {
     }
 
     /// Check the values the kernel relies on.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_validate")
+    )]
     pub fn validate(&self) -> Result<(), BootConfigError> {
         if self.tick_hz == 0 || self.tick_hz > CCOUNT_HZ || !CCOUNT_HZ.is_multiple_of(self.tick_hz)
         {
@@ -185,6 +193,10 @@ impl BootConfig {
     }
 
     /// Decode and validate the section contents.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_decode")
+    )]
     pub fn decode(bytes: &[u8]) -> Result<BootConfig, BootConfigError> {
         if bytes.get(..4) != Some(&BOOT_MAGIC[..]) {
             return Err(BootConfigError::NotWritten);

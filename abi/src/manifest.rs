@@ -238,6 +238,10 @@ pub enum ManifestError {
 
 impl ManifestError {
     /// What went wrong, as the kernel prints it.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             ManifestError::NotWritten => {
@@ -330,6 +334,10 @@ fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
 }
 
 /// The name in the first four words: UTF-8, zero padded.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_read_name")
+)]
 fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
     let mut bytes = [0u8; MAX_NAME];
     for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
@@ -341,6 +349,10 @@ fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
 }
 
 /// A 0/1 flag word.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_flag")
+)]
 fn flag(word: u32) -> Option<bool> {
     match word {
         0 => Some(false),
@@ -415,6 +427,10 @@ impl Object {
         }
     }
 
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_object_decode")
+    )]
     fn decode(w: &Words<OBJECT_WORDS>) -> Option<Object> {
         // Words 0..4 the name, 4 the kind, 5.. the parameters.
         let p = |i: usize| w[5 + i];
@@ -508,6 +524,10 @@ impl Service {
         }
     }
 
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_service_decode")
+    )]
     fn decode(w: &Words<SERVICE_WORDS>) -> Option<Service> {
         // Words 0..4 the name; 4: priority, segment and capability counts
         // (bytes 0, 1, 2); 5 entry, 6 stack size, 7 argument; then the
@@ -577,6 +597,10 @@ pub struct ManifestReader<'a> {
 impl<'a> ManifestReader<'a> {
     /// Start reading a section: its header is checked here (magic,
     /// version, counts within the limits and the section).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_new")
+    )]
     pub fn new(section: &'a [u8]) -> Result<Self, ManifestError> {
         if section.get(..4) != Some(&MANIFEST_MAGIC[..]) {
             return Err(ManifestError::NotWritten);
@@ -605,6 +629,10 @@ impl<'a> ManifestReader<'a> {
     }
 
     /// The next object, until they run out.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_next_object")
+    )]
     pub fn next_object(&mut self) -> Option<Result<Object, ManifestError>> {
         if self.next_object >= self.objects {
             return None;
@@ -621,6 +649,10 @@ impl<'a> ManifestReader<'a> {
 
     /// The next service, until they run out. Objects not read yet are
     /// skipped (as in a stream: objects come first).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_next_service")
+    )]
     pub fn next_service(&mut self) -> Option<Result<Service, ManifestError>> {
         self.next_object = self.objects;
         if self.next_service >= self.services {

@@ -166,8 +166,11 @@ pub fn timer_after_schedule() {
     }
 }
 
-/// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
+/// Entry from `_start` (stack set, .bss zeroed, VECBASE installed). Boot
+/// code, as `_start` is: it ends by handing over to [`run`], which unmaps
+/// both.
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.sotto_boot.main_sotto_kernel_main")]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
     kprintln!(concat!(
@@ -238,6 +241,21 @@ extern "C" fn sotto_kernel_main() -> ! {
         start - entry_ccount,
         " from kernel entry)"
     );
+    run(tables, services)
+}
+
+/// The end of boot: unmap the boot code (`.boot.text`: the loader, the
+/// manifest reader, `_start` and the boot half of `sotto_kernel_main`) so
+/// that nothing can run it again (a stray call faults), then start the
+/// services. Resident: boot code calls it once and it never returns there.
+#[inline(never)]
+fn run(mut tables: sotto_kernel::pagetable::PageTables<'static>, services: usize) -> ! {
+    let (start, end) = boot::KernelLayout::get().boot_text;
+    if tables.unmap(start, end - start).is_err() {
+        fatal("the boot code could not be unmapped");
+    }
+    // Its translations may be in the autorefill ways of either TLB.
+    arch::flush_tlb();
     if services > 0 {
         services::start();
     }

@@ -126,6 +126,10 @@ pub enum LoadFailure {
     Grant(String<MAX_NAME>, sotto_abi::Error),
 }
 
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_section")
+)]
 fn section(start: &u8, end: &u8) -> &'static [u8] {
     let start = start as *const u8;
     let len = end as *const u8 as usize - start as usize;
@@ -138,6 +142,10 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 /// address space. Returns how many services there are.
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_all")
+)]
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
     let blob = unsafe {
@@ -191,6 +199,10 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
 /// Make one object of the manifest (the pool hands out its memory).
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_object")
+)]
 fn load_object(
     object: &sotto_abi::manifest::Object,
     pool: &mut FramePool,
@@ -239,6 +251,10 @@ fn load_object(
 /// capabilities and say so.
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_service")
+)]
 fn load_service(
     index: usize,
     service: &ServiceDesc,
@@ -276,6 +292,10 @@ fn load_service(
 
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_one")
+)]
 fn load_one(
     index: usize,
     service: &ServiceDesc,
@@ -610,6 +630,10 @@ pub fn start() -> ! {
 /// Say why loading failed, in one `BOOT FAILED` line.
 #[inline(never)]
 #[cold]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_report_failure")
+)]
 pub fn report_failure(failure: &LoadFailure) {
     match failure {
         LoadFailure::Manifest(error) => kprintln!("BOOT FAILED: ", &error.message()),
