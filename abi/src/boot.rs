@@ -49,11 +49,13 @@ pub enum SelfTest {
     KernelStackOverflow,
     /// Raise a level-3 software interrupt, which the kernel does not use.
     UnexpectedInterrupt,
+    /// Once boot is over, call into the boot code (unmapped by then).
+    CallBootCode,
 }
 
 impl SelfTest {
     /// Every self-test, for the command line and for tests.
-    pub const ALL: [SelfTest; 8] = [
+    pub const ALL: [SelfTest; 9] = [
         SelfTest::None,
         SelfTest::PageTables,
         SelfTest::IllegalInstruction,
@@ -62,6 +64,7 @@ impl SelfTest {
         SelfTest::StoreToText,
         SelfTest::KernelStackOverflow,
         SelfTest::UnexpectedInterrupt,
+        SelfTest::CallBootCode,
     ];
 
     /// The name used on the command line and in console lines.
@@ -75,6 +78,7 @@ impl SelfTest {
             SelfTest::StoreToText => "store-to-text",
             SelfTest::KernelStackOverflow => "kernel-stack-overflow",
             SelfTest::UnexpectedInterrupt => "unexpected-interrupt",
+            SelfTest::CallBootCode => "call-boot-code",
         }
     }
 

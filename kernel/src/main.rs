@@ -199,6 +199,9 @@ extern "C" fn sotto_kernel_main() -> ! {
         SelfTest::None => {}
         #[cfg(feature = "self-test")]
         SelfTest::PageTables => selftest::page_tables(tables),
+        // After boot, in `run`.
+        #[cfg(feature = "self-test")]
+        SelfTest::CallBootCode => {}
         #[cfg(feature = "self-test")]
         fault => selftest::provoke_fault(fault),
         #[cfg(not(feature = "self-test"))]
@@ -256,6 +259,10 @@ fn run(mut tables: sotto_kernel::pagetable::PageTables<'static>, services: usize
     }
     // Its translations may be in the autorefill ways of either TLB.
     arch::flush_tlb();
+    #[cfg(feature = "self-test")]
+    if CLOCK.with(|clock| clock.config.self_test) == SelfTest::CallBootCode {
+        selftest::call_boot_code(start);
+    }
     if services > 0 {
         services::start();
     }
