@@ -344,8 +344,42 @@ fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
-    let text = core::str::from_utf8(&bytes[..len]).ok()?;
-    String::try_from(text).ok()
+    utf8_name(&bytes[..len])
+}
+
+/// `bytes` as a name if they are UTF-8: what `core::str::from_utf8`
+/// accepts (a test compares the two), decoded here so that the kernel,
+/// which reads names only at boot, does not keep `from_utf8` in its
+/// resident text.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_utf8_name")
+)]
+fn utf8_name(bytes: &[u8]) -> Option<String<MAX_NAME>> {
+    let mut name = String::new();
+    let mut rest = bytes;
+    while let Some((&lead, tail)) = rest.split_first() {
+        // Sequence length, smallest value (no overlong forms), lead bits.
+        let (len, least, mut value) = match lead {
+            0x00..=0x7F => (0, 0, u32::from(lead)),
+            0xC2..=0xDF => (1, 0x80, u32::from(lead & 0x1F)),
+            0xE0..=0xEF => (2, 0x800, u32::from(lead & 0x0F)),
+            0xF0..=0xF4 => (3, 0x1_0000, u32::from(lead & 0x07)),
+            _ => return None,
+        };
+        let continuation = tail.get(..len)?;
+        for &byte in continuation {
+            if byte & 0xC0 != 0x80 {
+                return None;
+            }
+            value = (value << 6) | u32::from(byte & 0x3F);
+        }
+        // `from_u32` refuses surrogates and values above U+10FFFF.
+        let c = char::from_u32(value).filter(|_| value >= least)?;
+        name.push(c).ok()?;
+        rest = &tail[len..];
+    }
+    Some(name)
 }
 
 /// A 0/1 flag word.
@@ -837,6 +871,51 @@ mod tests {
                 .unwrap();
         }
         manifest
+    }
+
+    #[test]
+    fn names_decode_exactly_as_core_decodes_utf8() {
+        use super::MAX_NAME;
+        let core = |bytes: &[u8]| {
+            core::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| heapless::String::<MAX_NAME>::try_from(text).ok())
+        };
+        let check = |bytes: &[u8]| assert_eq!(super::utf8_name(bytes), core(bytes), "{bytes:x?}");
+        // Every sequence of one and two bytes, every three-byte sequence
+        // with a three-byte lead, each also after an ASCII byte.
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+                check(&[b'x', a, b]);
+            }
+        }
+        for a in 0xE0..=0xEFu8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    check(&[a, b, c]);
+                }
+            }
+        }
+        // Four-byte leads with pseudo-random continuations, and names that
+        // are too long.
+        let mut state = 0x2545_F491_u32;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let [b, c, d, lead] = state.to_le_bytes();
+            check(&[0xF0 | (lead % 8), b, c, d]);
+            check(&[
+                0xF0 | (lead % 8),
+                0x80 | (b & 0x3F),
+                0x80 | (c & 0x3F),
+                0x80 | (d & 0x3F),
+            ]);
+        }
+        check("sérvice-名前-😀".as_bytes());
+        check(&[b'a'; MAX_NAME + 1]);
     }
 
     #[test]

@@ -311,24 +311,8 @@ fn load_one(
         let _ = shared.push((va, kernel_tables.l1_entry(va).pa()));
         va += L2_SPAN;
     }
-    let space = addrspace::build_space(
-        service,
-        index as u32,
-        pool,
-        &shared,
-        |l1_pa, l2_pa, window| {
-            // SAFETY: the frames were just taken from the pool, which is mapped
-            // ring 0 in the kernel's tables (identity) and handed out once.
-            let (l1, l2) = unsafe {
-                (
-                    &mut *(l1_pa as *mut Table),
-                    core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
-                )
-            };
-            PageTables::new(l1, l1_pa, l2, l2_pa, window)
-        },
-    )
-    .map_err(failed)?;
+    let space = addrspace::build_space(service, index as u32, pool, &shared, service_tables)
+        .map_err(failed)?;
     let tables = space.tables;
     let ipc_buffer = space.ipc_buffer;
     let mut machine = Machine;
@@ -382,6 +366,28 @@ fn load_one(
         .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
         .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
     Ok(space)
+}
+
+/// A service's page tables in the frames `build_space` took for them (a
+/// named function, not a closure, so that it can be boot code).
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_service_tables")
+)]
+fn service_tables(
+    l1_pa: u32,
+    l2_pa: u32,
+    window: u32,
+) -> Result<PageTables<'static>, sotto_kernel::pagetable::MapError> {
+    // SAFETY: the frames were just taken from the pool, which is mapped
+    // ring 0 in the kernel's tables (identity) and handed out once.
+    let (l1, l2) = unsafe {
+        (
+            &mut *(l1_pa as *mut Table),
+            core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
+        )
+    };
+    PageTables::new(l1, l1_pa, l2, l2_pa, window)
 }
 
 fn switch_to(thread: ThreadId) {
