@@ -342,6 +342,7 @@ pub fn express_interrupt() -> Option<sotto_kernel::sched::ThreadId> {
 /// The boot report's first tick, timed as it is seen (out of line: once).
 #[cold]
 #[inline(never)]
+#[optimize(size)]
 fn report_first_tick(now: u64) {
     if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
         kprintln!(
@@ -357,6 +358,7 @@ fn report_first_tick(now: u64) {
 /// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
 /// the run. (Out of line: most interrupts have none.)
 #[inline(never)]
+#[optimize(size)]
 fn kernel_deadlines(now: u64) {
     while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
         kprintln!("tick ", tick);
@@ -391,6 +393,7 @@ fn kernel_deadlines(now: u64) {
 
 /// How many timer interrupts the run took (tickless: one per tick
 /// something was due at, not one per tick).
+#[optimize(size)]
 fn report_interrupts(ticks: u64) {
     let interrupts = CLOCK.with(|clock| clock.interrupts);
     kprintln!(
@@ -405,6 +408,7 @@ fn report_interrupts(ticks: u64) {
 /// Every service has ended: stop, with a status that says how they ended.
 #[inline(never)]
 #[cold]
+#[optimize(size)]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
     let ticks = current_tick();
@@ -433,6 +437,7 @@ pub fn shutdown_after_services() -> ! {
 }
 
 /// A broken kernel invariant: report and stop.
+#[optimize(size)]
 pub fn fatal(what: &str) -> ! {
     kprintln!("KERNEL BUG: ", what);
     arch::exit(ExitCode::KernelPanic)
@@ -464,6 +469,7 @@ extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
 
 /// Called by the double-exception vector for anything but a refill fault.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_double_exception(
     cause: u32,
     depc: u32,
@@ -500,6 +506,7 @@ extern "C" fn sotto_double_exception(
 
 /// Called by vectors the kernel does not use.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
     match which {
         7 => kprintln!("UNEXPECTED NMI at ", Piece::Hex(epc)),
@@ -521,6 +528,7 @@ extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
 /// names its function.
 /// No message is formatted: that would link `core::fmt` into the kernel.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_abort(pc: u32) -> ! {
     kprintln!(
         "PANIC: kernel panic or trap at PC=",

@@ -429,6 +429,7 @@ pub fn next_frame() -> *mut TrapFrame {
 /// One line per service still running, saying what it waits for.
 #[inline(never)]
 #[cold]
+#[optimize(size)]
 pub fn report_running() {
     KERNEL.with(|kernel| {
         for index in 0..kernel.services.len() {
