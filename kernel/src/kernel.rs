@@ -602,12 +602,7 @@ impl<H: Hardware> Kernel<H> {
         match call {
             Syscall::Null => ok(0),
             Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
-            Syscall::Exit => {
-                let name = self.services[thread].name.clone();
-                self.report(&text!["service ", &name, " exited with status ", args[0]]);
-                self.end_service(thread, Ending::Exited(args[0]));
-                Outcome::Ended
-            }
+            Syscall::Exit => self.exit(thread, args[0]),
             Syscall::Yield => Outcome::Yield,
             Syscall::Sleep => match self.ticks_for_us(args[0]) {
                 0 => Outcome::Yield,
@@ -618,28 +613,7 @@ impl<H: Hardware> Kernel<H> {
                     Outcome::Blocked
                 }
             },
-            Syscall::Panic => {
-                let mut text = [0u8; 256];
-                let len = (args[1] as usize).min(text.len());
-                let name = self.services[thread].name.clone();
-                match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => self.report(&text![
-                        "service ",
-                        &name,
-                        " panicked: ",
-                        Piece::Bytes(&text[..len])
-                    ]),
-                    Err(error) => self.report(&text![
-                        "service ",
-                        &name,
-                        " panicked (message unreadable: ",
-                        error.describe(),
-                        ")"
-                    ]),
-                }
-                self.end_service(thread, Ending::Panicked);
-                Outcome::Ended
-            }
+            Syscall::Panic => self.panic(thread, args[0], args[1]),
             Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDerive => self.cap_derive(thread, args),
@@ -705,6 +679,46 @@ impl<H: Hardware> Kernel<H> {
                 self.ipc_recv(thread, args[0], args[1], None)
             }
         }
+    }
+
+    /// `Exit`: say so and end the service (once per service: out of the
+    /// dispatcher, compiled for size).
+    #[cold]
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn exit(&mut self, thread: ThreadId, status: u32) -> Outcome {
+        let name = self.services[thread].name.clone();
+        self.report(&text!["service ", &name, " exited with status ", status]);
+        self.end_service(thread, Ending::Exited(status));
+        Outcome::Ended
+    }
+
+    /// `Panic`: print the message at `va` (`len` bytes, at most 256) and
+    /// end the service (out of the dispatcher, compiled for size).
+    #[cold]
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn panic(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
+        let mut text = [0u8; 256];
+        let len = (len as usize).min(text.len());
+        let name = self.services[thread].name.clone();
+        match self.read_user(thread, va, &mut text[..len]) {
+            Ok(()) => self.report(&text![
+                "service ",
+                &name,
+                " panicked: ",
+                Piece::Bytes(&text[..len])
+            ]),
+            Err(error) => self.report(&text![
+                "service ",
+                &name,
+                " panicked (message unreadable: ",
+                error.describe(),
+                ")"
+            ]),
+        }
+        self.end_service(thread, Ending::Panicked);
+        Outcome::Ended
     }
 
     /// Print a kernel line about a service.
