@@ -28,6 +28,13 @@
 //!    becomes it (`l32i.n`, `s32i.n`, `movi.n`, `add.n`, `addi.n`,
 //!    `mov.n`, `ret.n`): the same instructions, a byte shorter each.
 //!
+//! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections are
+//!    linked below the kernel and unmapped after boot: their literal pools
+//!    go into their own sections (not the previous function's), their
+//!    jump tables to `.boot.rodata.*`, and no literal is shared between
+//!    boot and resident code (the boot code lies below the resident
+//!    literals, out of `l32r` reach, and must not be read after boot).
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;

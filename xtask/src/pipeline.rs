@@ -910,5 +910,10 @@ mod tests {
         assert!(script.contains(". = 0x100000;"));
         assert!(script.contains("_stack_guard = .;\n    . += 0x1000;"));
         assert!(script.contains(".sotto.boot : ALIGN(4)"));
+        // Boot code first: ld gives a section to the first pattern that
+        // matches, and `.text.*` would match boot code too.
+        let boot = script.find("*(.text.sotto_boot.*)").unwrap();
+        assert!(boot < text);
+        assert!(script.find("*(.literal.sotto_boot.*)").unwrap() < literal);
     }
 }
