@@ -49,11 +49,13 @@ pub enum SelfTest {
     KernelStackOverflow,
     /// Raise a level-3 software interrupt, which the kernel does not use.
     UnexpectedInterrupt,
+    /// Once boot is over, call into the boot code (unmapped by then).
+    CallBootCode,
 }
 
 impl SelfTest {
     /// Every self-test, for the command line and for tests.
-    pub const ALL: [SelfTest; 8] = [
+    pub const ALL: [SelfTest; 9] = [
         SelfTest::None,
         SelfTest::PageTables,
         SelfTest::IllegalInstruction,
@@ -62,6 +64,7 @@ impl SelfTest {
         SelfTest::StoreToText,
         SelfTest::KernelStackOverflow,
         SelfTest::UnexpectedInterrupt,
+        SelfTest::CallBootCode,
     ];
 
     /// The name used on the command line and in console lines.
@@ -75,6 +78,7 @@ impl SelfTest {
             SelfTest::StoreToText => "store-to-text",
             SelfTest::KernelStackOverflow => "kernel-stack-overflow",
             SelfTest::UnexpectedInterrupt => "unexpected-interrupt",
+            SelfTest::CallBootCode => "call-boot-code",
         }
     }
 
@@ -100,6 +104,10 @@ pub enum BootConfigError {
 
 impl BootConfigError {
     /// What went wrong, as the kernel prints it.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             BootConfigError::NotWritten => Message::plain(&[Part::Str(
@@ -156,6 +164,10 @@ impl BootConfig {
     }
 
     /// Check the values the kernel relies on.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_validate")
+    )]
     pub fn validate(&self) -> Result<(), BootConfigError> {
         if self.tick_hz == 0 || self.tick_hz > CCOUNT_HZ || !CCOUNT_HZ.is_multiple_of(self.tick_hz)
         {
@@ -185,6 +197,10 @@ impl BootConfig {
     }
 
     /// Decode and validate the section contents.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.boot_decode")
+    )]
     pub fn decode(bytes: &[u8]) -> Result<BootConfig, BootConfigError> {
         if bytes.get(..4) != Some(&BOOT_MAGIC[..]) {
             return Err(BootConfigError::NotWritten);

@@ -238,6 +238,10 @@ pub enum ManifestError {
 
 impl ManifestError {
     /// What went wrong, as the kernel prints it.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             ManifestError::NotWritten => {
@@ -330,17 +334,59 @@ fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
 }
 
 /// The name in the first four words: UTF-8, zero padded.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_read_name")
+)]
 fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
     let mut bytes = [0u8; MAX_NAME];
     for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
-    let text = core::str::from_utf8(&bytes[..len]).ok()?;
-    String::try_from(text).ok()
+    utf8_name(&bytes[..len])
+}
+
+/// `bytes` as a name if they are UTF-8: what `core::str::from_utf8`
+/// accepts (a test compares the two), decoded here so that the kernel,
+/// which reads names only at boot, does not keep `from_utf8` in its
+/// resident text.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_utf8_name")
+)]
+fn utf8_name(bytes: &[u8]) -> Option<String<MAX_NAME>> {
+    let mut name = String::new();
+    let mut rest = bytes;
+    while let Some((&lead, tail)) = rest.split_first() {
+        // Sequence length, smallest value (no overlong forms), lead bits.
+        let (len, least, mut value) = match lead {
+            0x00..=0x7F => (0, 0, u32::from(lead)),
+            0xC2..=0xDF => (1, 0x80, u32::from(lead & 0x1F)),
+            0xE0..=0xEF => (2, 0x800, u32::from(lead & 0x0F)),
+            0xF0..=0xF4 => (3, 0x1_0000, u32::from(lead & 0x07)),
+            _ => return None,
+        };
+        let continuation = tail.get(..len)?;
+        for &byte in continuation {
+            if byte & 0xC0 != 0x80 {
+                return None;
+            }
+            value = (value << 6) | u32::from(byte & 0x3F);
+        }
+        // `from_u32` refuses surrogates and values above U+10FFFF.
+        let c = char::from_u32(value).filter(|_| value >= least)?;
+        name.push(c).ok()?;
+        rest = &tail[len..];
+    }
+    Some(name)
 }
 
 /// A 0/1 flag word.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.manifest_flag")
+)]
 fn flag(word: u32) -> Option<bool> {
     match word {
         0 => Some(false),
@@ -415,6 +461,10 @@ impl Object {
         }
     }
 
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_object_decode")
+    )]
     fn decode(w: &Words<OBJECT_WORDS>) -> Option<Object> {
         // Words 0..4 the name, 4 the kind, 5.. the parameters.
         let p = |i: usize| w[5 + i];
@@ -508,6 +558,10 @@ impl Service {
         }
     }
 
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_service_decode")
+    )]
     fn decode(w: &Words<SERVICE_WORDS>) -> Option<Service> {
         // Words 0..4 the name; 4: priority, segment and capability counts
         // (bytes 0, 1, 2); 5 entry, 6 stack size, 7 argument; then the
@@ -577,6 +631,10 @@ pub struct ManifestReader<'a> {
 impl<'a> ManifestReader<'a> {
     /// Start reading a section: its header is checked here (magic,
     /// version, counts within the limits and the section).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_new")
+    )]
     pub fn new(section: &'a [u8]) -> Result<Self, ManifestError> {
         if section.get(..4) != Some(&MANIFEST_MAGIC[..]) {
             return Err(ManifestError::NotWritten);
@@ -605,6 +663,10 @@ impl<'a> ManifestReader<'a> {
     }
 
     /// The next object, until they run out.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_next_object")
+    )]
     pub fn next_object(&mut self) -> Option<Result<Object, ManifestError>> {
         if self.next_object >= self.objects {
             return None;
@@ -621,6 +683,10 @@ impl<'a> ManifestReader<'a> {
 
     /// The next service, until they run out. Objects not read yet are
     /// skipped (as in a stream: objects come first).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_next_service")
+    )]
     pub fn next_service(&mut self) -> Option<Result<Service, ManifestError>> {
         self.next_object = self.objects;
         if self.next_service >= self.services {
@@ -805,6 +871,51 @@ mod tests {
                 .unwrap();
         }
         manifest
+    }
+
+    #[test]
+    fn names_decode_exactly_as_core_decodes_utf8() {
+        use super::MAX_NAME;
+        let core = |bytes: &[u8]| {
+            core::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| heapless::String::<MAX_NAME>::try_from(text).ok())
+        };
+        let check = |bytes: &[u8]| assert_eq!(super::utf8_name(bytes), core(bytes), "{bytes:x?}");
+        // Every sequence of one and two bytes, every three-byte sequence
+        // with a three-byte lead, each also after an ASCII byte.
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+                check(&[b'x', a, b]);
+            }
+        }
+        for a in 0xE0..=0xEFu8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    check(&[a, b, c]);
+                }
+            }
+        }
+        // Four-byte leads with pseudo-random continuations, and names that
+        // are too long.
+        let mut state = 0x2545_F491_u32;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let [b, c, d, lead] = state.to_le_bytes();
+            check(&[0xF0 | (lead % 8), b, c, d]);
+            check(&[
+                0xF0 | (lead % 8),
+                0x80 | (b & 0x3F),
+                0x80 | (c & 0x3F),
+                0x80 | (d & 0x3F),
+            ]);
+        }
+        check("sérvice-名前-😀".as_bytes());
+        check(&[b'a'; MAX_NAME + 1]);
     }
 
     #[test]

@@ -61,6 +61,10 @@ impl From<MapError> for LoadError {
 
 impl LoadError {
     /// What went wrong, as the kernel prints it.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.addrspace_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             LoadError::BadSegment(va) => Message::one(
@@ -178,6 +182,10 @@ pub struct Placement {
 }
 
 /// The stack region of a service with `stack_size` bytes of stack.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_stack_range")
+)]
 pub fn stack_range(stack_size: u32) -> Result<(u32, u32), LoadError> {
     // The stack, its guard page and nothing else share its 4 MiB table.
     let max = (4 << 20) - 2 * PAGE_SIZE;
@@ -189,6 +197,10 @@ pub fn stack_range(stack_size: u32) -> Result<(u32, u32), LoadError> {
 
 /// Map `service` into `tables` (already sharing the kernel's tables), with
 /// frames from `pool`. Returns where each region went.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_load")
+)]
 pub fn load(
     service: &Service,
     tables: &mut PageTables<'_>,
@@ -280,6 +292,10 @@ pub struct Space<'t> {
 /// `make_tables` turning their frames into tables, the kernel's tables
 /// shared for `shared` (4 MiB region address, L2 physical address), then
 /// segments, stack and the IPC buffer. Frames are not zeroed here.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_build_space")
+)]
 pub fn build_space<'t>(
     service: &Service,
     index: u32,
@@ -313,6 +329,10 @@ pub fn build_space<'t>(
 
 /// Physical addresses of the memory objects, in declaration order, taken
 /// from `pool` before any service (the order the kernel uses).
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_place_regions")
+)]
 pub fn place_regions(
     sizes: impl Iterator<Item = Option<u32>>,
     pool: &mut FramePool,

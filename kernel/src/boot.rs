@@ -20,6 +20,10 @@ static BOOT_CONFIG: [u8; BOOT_CONFIG_SIZE] = [0; BOOT_CONFIG_SIZE];
 
 /// Decode the boot configuration the image carries.
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.boot_config")
+)]
 pub fn config() -> Result<BootConfig, BootConfigError> {
     let mut section = [0u8; BOOT_CONFIG_SIZE];
     for (i, byte) in section.iter_mut().enumerate() {
@@ -42,6 +46,8 @@ unsafe extern "C" {
     static _stacks_end: u8;
     static _trampoline_start: u8;
     static _trampoline_end: u8;
+    static _boot_text_start: u8;
+    static _boot_text_end: u8;
 }
 
 /// Section boundaries from the linker script (page aligned except the ends
@@ -60,6 +66,8 @@ pub struct KernelLayout {
     pub stacks: (u32, u32),
     /// The MMU switch-over code.
     pub trampoline: (u32, u32),
+    /// Code run only at boot, unmapped after it (page aligned).
+    pub boot_text: (u32, u32),
 }
 
 impl KernelLayout {
@@ -76,6 +84,7 @@ impl KernelLayout {
                 stack_guard: address(&_stack_guard),
                 stacks: (address(&_boot_stack_bottom), address(&_stacks_end)),
                 trampoline: (address(&_trampoline_start), address(&_trampoline_end)),
+                boot_text: (address(&_boot_text_start), address(&_boot_text_end)),
             }
         }
     }
@@ -99,6 +108,10 @@ static mut TABLE_MEMORY: TableMemory = TableMemory {
 /// Build the kernel's page tables and switch the MMU to them. Called once.
 #[inline(never)]
 #[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.boot_page_tables")
+)]
 pub fn page_tables() -> PageTables<'static> {
     let layout = KernelLayout::get();
     // SAFETY: called once at boot, before anything else refers to the table
@@ -127,6 +140,8 @@ pub fn page_tables() -> PageTables<'static> {
         tables.map(kernel(layout.data, Access::ReadWrite))?;
         tables.map(kernel(layout.stacks, Access::ReadWrite))?;
         tables.map(kernel(layout.trampoline, Access::ReadExecute))?;
+        // Until `run` unmaps it once boot is over.
+        tables.map(kernel(layout.boot_text, Access::ReadExecute))?;
         // The frame pool, so the kernel can zero and fill service memory.
         tables.map(kernel(
             (USER_POOL_BASE, USER_POOL_BASE + USER_POOL_SIZE),

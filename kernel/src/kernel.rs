@@ -234,6 +234,10 @@ impl Object {
     }
 
     /// A fresh object from its declaration; memory needs its frames.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_new")
+    )]
     pub fn new(params: &ObjectParams, memory_pa: u32, now: u64) -> Object {
         match *params {
             ObjectParams::Endpoint => Object::Endpoint(Endpoint::default()),
@@ -444,6 +448,10 @@ impl<H: Hardware> Kernel<H> {
     /// Add a service whose memory is in place: `frame` ready to enter,
     /// `tables` mapping it, and give it the capabilities `grants` (regions
     /// with an address are mapped there).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_add_service")
+    )]
     pub fn add_service(
         &mut self,
         service: Service,
@@ -476,6 +484,10 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Add an object (a timer armed by its declaration is queued).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_add_object")
+    )]
     pub fn add_object(&mut self, object: Object) -> Result<ObjectId, Object> {
         let index = self.objects.len();
         let deadline = match &object {

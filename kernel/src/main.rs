@@ -180,8 +180,11 @@ pub fn timer_after_schedule() {
     }
 }
 
-/// Entry from `_start` (stack set, .bss zeroed, VECBASE installed).
+/// Entry from `_start` (stack set, .bss zeroed, VECBASE installed). Boot
+/// code, as `_start` is: it ends by handing over to [`run`], which unmaps
+/// both.
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.sotto_boot.main_sotto_kernel_main")]
 extern "C" fn sotto_kernel_main() -> ! {
     let entry_ccount = arch::read_ccount();
     kprintln!(concat!(
@@ -210,6 +213,9 @@ extern "C" fn sotto_kernel_main() -> ! {
         SelfTest::None => {}
         #[cfg(feature = "self-test")]
         SelfTest::PageTables => selftest::page_tables(tables),
+        // After boot, in `run`.
+        #[cfg(feature = "self-test")]
+        SelfTest::CallBootCode => {}
         #[cfg(feature = "self-test")]
         fault => selftest::provoke_fault(fault),
         #[cfg(not(feature = "self-test"))]
@@ -252,6 +258,25 @@ extern "C" fn sotto_kernel_main() -> ! {
         start - entry_ccount,
         " from kernel entry)"
     );
+    run(tables, services)
+}
+
+/// The end of boot: unmap the boot code (`.boot.text`: the loader, the
+/// manifest reader, `_start` and the boot half of `sotto_kernel_main`) so
+/// that nothing can run it again (a stray call faults), then start the
+/// services. Resident: boot code calls it once and it never returns there.
+#[inline(never)]
+fn run(mut tables: sotto_kernel::pagetable::PageTables<'static>, services: usize) -> ! {
+    let (start, end) = boot::KernelLayout::get().boot_text;
+    if tables.unmap(start, end - start).is_err() {
+        fatal("the boot code could not be unmapped");
+    }
+    // Its translations may be in the autorefill ways of either TLB.
+    arch::flush_tlb();
+    #[cfg(feature = "self-test")]
+    if CLOCK.with(|clock| clock.config.self_test) == SelfTest::CallBootCode {
+        selftest::call_boot_code(start);
+    }
     if services > 0 {
         services::start();
     }
@@ -361,6 +386,7 @@ pub fn prepare_idle() {
 /// The boot report's first tick, timed as it is seen (out of line: once).
 #[cold]
 #[inline(never)]
+#[optimize(size)]
 fn report_first_tick(now: u64) {
     if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
         kprintln!(
@@ -376,6 +402,7 @@ fn report_first_tick(now: u64) {
 /// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
 /// the run. (Out of line: most interrupts have none.)
 #[inline(never)]
+#[optimize(size)]
 fn kernel_deadlines(now: u64) {
     while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
         kprintln!("tick ", tick);
@@ -410,6 +437,7 @@ fn kernel_deadlines(now: u64) {
 
 /// How many timer interrupts the run took (tickless: one per tick
 /// something was due at, not one per tick).
+#[optimize(size)]
 fn report_interrupts(ticks: u64) {
     let interrupts = CLOCK.with(|clock| clock.interrupts);
     kprintln!(
@@ -424,6 +452,7 @@ fn report_interrupts(ticks: u64) {
 /// Every service has ended: stop, with a status that says how they ended.
 #[inline(never)]
 #[cold]
+#[optimize(size)]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
     let ticks = current_tick();
@@ -452,6 +481,7 @@ pub fn shutdown_after_services() -> ! {
 }
 
 /// A broken kernel invariant: report and stop.
+#[optimize(size)]
 pub fn fatal(what: &str) -> ! {
     kprintln!("KERNEL BUG: ", what);
     arch::exit(ExitCode::KernelPanic)
@@ -483,6 +513,7 @@ extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
 
 /// Called by the double-exception vector for anything but a refill fault.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_double_exception(
     cause: u32,
     depc: u32,
@@ -519,6 +550,7 @@ extern "C" fn sotto_double_exception(
 
 /// Called by vectors the kernel does not use.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
     match which {
         7 => kprintln!("UNEXPECTED NMI at ", Piece::Hex(epc)),
@@ -540,6 +572,7 @@ extern "C" fn sotto_unexpected_vector(which: u32, epc: u32) -> ! {
 /// names its function.
 /// No message is formatted: that would link `core::fmt` into the kernel.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_abort(pc: u32) -> ! {
     kprintln!(
         "PANIC: kernel panic or trap at PC=",

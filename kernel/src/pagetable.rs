@@ -195,6 +195,10 @@ pub enum MapError {
 impl MapError {
     /// What went wrong, as the kernel prints it (one copy: cold).
     #[inline(never)]
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.pagetable_message")
+    )]
     pub fn message(&self) -> Message {
         match *self {
             MapError::Empty => Message::plain(&[Part::Str("empty mapping")]),
@@ -287,6 +291,10 @@ pub struct PageTables<'t> {
 
 impl<'t> PageTables<'t> {
     /// Start empty tables whose window sits at `ptevaddr` (4 MiB aligned).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.pagetable_new")
+    )]
     pub fn new(
         l1: &'t mut Table,
         l1_pa: u32,
@@ -335,6 +343,10 @@ impl<'t> PageTables<'t> {
     /// Use an existing second-level table (at physical `l2_pa`, owned by
     /// someone else: the kernel's tables) for the 4 MiB region holding `va`.
     /// Every address space shares the kernel's L2 tables this way.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.pagetable_share")
+    )]
     pub fn share(&mut self, va: u32, l2_pa: u32) -> Result<(), MapError> {
         if !l2_pa.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadTableMemory);

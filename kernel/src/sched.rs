@@ -182,6 +182,10 @@ impl Scheduler {
     }
 
     /// Add a ready thread; `None` when full or the priority does not exist.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.sched_add")
+    )]
     pub fn add(&mut self, priority: u8) -> Option<ThreadId> {
         if self.count == MAX_THREADS || priority as usize >= PRIORITIES {
             return None;

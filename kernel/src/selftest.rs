@@ -238,6 +238,22 @@ fn recurse(depth: u32) -> u32 {
     recurse(depth + 1).wrapping_add(u32::from(frame[depth as usize % 256]))
 }
 
+/// Call the first word of the boot code, at `address`, once boot is over:
+/// its pages are unmapped by then, so the fetch faults, as any stray call
+/// into boot code would; the fault path reports and exits.
+pub fn call_boot_code(address: u32) -> ! {
+    kprintln!(
+        "self-test: call into the unmapped boot code at {:#010x}",
+        address
+    );
+    // SAFETY: nothing runs there: the fetch of its first instruction takes
+    // a kernel fault, which reports and exits.
+    let boot = unsafe { core::mem::transmute::<usize, extern "C" fn()>(address as usize) };
+    boot();
+    kprintln!("self-test: FAIL: the boot code ran after boot");
+    arch::exit(ExitCode::SelfTestFailed)
+}
+
 /// Make the kernel fault on itself; the fault path reports and exits.
 pub fn provoke_fault(test: SelfTest) -> ! {
     match test {
@@ -277,7 +293,7 @@ pub fn provoke_fault(test: SelfTest) -> ! {
             arch::raise_software_interrupt(1 << irq::SOFTWARE_LEVEL3);
             arch::wait_for_interrupt();
         }
-        SelfTest::None | SelfTest::PageTables => {}
+        SelfTest::None | SelfTest::PageTables | SelfTest::CallBootCode => {}
     }
     kprintln!("self-test: FAIL: {} did not fault", test.name());
     arch::exit(ExitCode::SelfTestFailed)

@@ -135,6 +135,10 @@ pub enum LoadFailure {
     Grant(String<MAX_NAME>, sotto_abi::Error),
 }
 
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_section")
+)]
 fn section(start: &u8, end: &u8) -> &'static [u8] {
     let start = start as *const u8;
     let len = end as *const u8 as usize - start as usize;
@@ -147,6 +151,10 @@ fn section(start: &u8, end: &u8) -> &'static [u8] {
 /// address space. Returns how many services there are.
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_all")
+)]
 pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usize, LoadFailure> {
     // SAFETY: only the addresses of the linker symbols are taken.
     let blob = unsafe {
@@ -203,6 +211,10 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
 /// Make one object of the manifest (the pool hands out its memory).
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_object")
+)]
 fn load_object(
     object: &sotto_abi::manifest::Object,
     pool: &mut FramePool,
@@ -251,6 +263,10 @@ fn load_object(
 /// capabilities and say so.
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_service")
+)]
 fn load_service(
     index: usize,
     service: &ServiceDesc,
@@ -288,6 +304,10 @@ fn load_service(
 
 #[optimize(size)]
 #[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_one")
+)]
 fn load_one(
     index: usize,
     service: &ServiceDesc,
@@ -303,24 +323,8 @@ fn load_one(
         let _ = shared.push((va, kernel_tables.l1_entry(va).pa()));
         va += L2_SPAN;
     }
-    let space = addrspace::build_space(
-        service,
-        index as u32,
-        pool,
-        &shared,
-        |l1_pa, l2_pa, window| {
-            // SAFETY: the frames were just taken from the pool, which is mapped
-            // ring 0 in the kernel's tables (identity) and handed out once.
-            let (l1, l2) = unsafe {
-                (
-                    &mut *(l1_pa as *mut Table),
-                    core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
-                )
-            };
-            PageTables::new(l1, l1_pa, l2, l2_pa, window)
-        },
-    )
-    .map_err(failed)?;
+    let space = addrspace::build_space(service, index as u32, pool, &shared, service_tables)
+        .map_err(failed)?;
     let tables = space.tables;
     let ipc_buffer = space.ipc_buffer;
     let mut machine = Machine;
@@ -376,6 +380,28 @@ fn load_one(
     Ok(space)
 }
 
+/// A service's page tables in the frames `build_space` took for them (a
+/// named function, not a closure, so that it can be boot code).
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_service_tables")
+)]
+fn service_tables(
+    l1_pa: u32,
+    l2_pa: u32,
+    window: u32,
+) -> Result<PageTables<'static>, sotto_kernel::pagetable::MapError> {
+    // SAFETY: the frames were just taken from the pool, which is mapped
+    // ring 0 in the kernel's tables (identity) and handed out once.
+    let (l1, l2) = unsafe {
+        (
+            &mut *(l1_pa as *mut Table),
+            core::slice::from_raw_parts_mut(l2_pa as *mut Table, SERVICE_L2_TABLES),
+        )
+    };
+    PageTables::new(l1, l1_pa, l2, l2_pa, window)
+}
+
 fn switch_to(thread: ThreadId) {
     if sotto_active.with(|active| *active) == thread as u32 {
         return;
@@ -416,6 +442,7 @@ pub fn next_frame() -> *mut TrapFrame {
 /// One line per service still running, saying what it waits for.
 #[inline(never)]
 #[cold]
+#[optimize(size)]
 pub fn report_running() {
     KERNEL.with(|kernel| {
         for index in 0..kernel.services.len() {
@@ -616,6 +643,10 @@ pub fn start() -> ! {
 /// Say why loading failed, in one `BOOT FAILED` line.
 #[inline(never)]
 #[cold]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_report_failure")
+)]
 pub fn report_failure(failure: &LoadFailure) {
     match failure {
         LoadFailure::Manifest(error) => kprintln!("BOOT FAILED: ", &error.message()),

@@ -107,19 +107,30 @@ impl TickClock {
 const NIL: u16 = u16::MAX;
 
 /// A sorted queue of deadlines (in ticks) over `N` slots, each queued at
-/// most once: a doubly linked list through arrays, in deadline order,
-/// FIFO among equal deadlines.
-pub struct DeadlineQueue<const N: usize> {
-    deadline: [u64; N],
-    next: [u16; N],
-    prev: [u16; N],
-    queued: [bool; N],
+/// most once: a doubly linked list through its slots, in deadline order,
+/// FIFO among equal deadlines. Its code is written once, for
+/// [`Queue<[Slot]>`](Queue) (what a queue of any size derefs to), so the
+/// kernel's two queues share one copy of it.
+pub type DeadlineQueue<const N: usize> = Queue<[Slot; N]>;
+
+/// One slot of a [`DeadlineQueue`].
+#[derive(Clone, Copy)]
+pub struct Slot {
+    deadline: u64,
+    next: u16,
+    prev: u16,
+    queued: bool,
+}
+
+/// A [`DeadlineQueue`] over slots `S`: an array, or a slice of any length.
+pub struct Queue<S: ?Sized> {
     head: u16,
     /// Set when the head (the earliest deadline) changed.
     changed: bool,
     /// Counts every change of the queue (an express plan made for one
     /// version holds only while it lasts).
     version: u32,
+    slots: S,
 }
 
 impl<const N: usize> Default for DeadlineQueue<N> {
@@ -132,43 +143,68 @@ impl<const N: usize> DeadlineQueue<N> {
     /// Empty.
     pub const fn new() -> Self {
         assert!(N < NIL as usize);
-        DeadlineQueue {
-            deadline: [0; N],
-            next: [NIL; N],
-            prev: [NIL; N],
-            queued: [false; N],
+        Queue {
             head: NIL,
             changed: false,
             version: 0,
+            slots: [Slot {
+                deadline: 0,
+                next: NIL,
+                prev: NIL,
+                queued: false,
+            }; N],
         }
     }
+}
 
+impl<const N: usize> core::ops::Deref for DeadlineQueue<N> {
+    type Target = Queue<[Slot]>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Queue<[Slot]> {
+        self
+    }
+}
+
+impl<const N: usize> core::ops::DerefMut for DeadlineQueue<N> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Queue<[Slot]> {
+        self
+    }
+}
+
+impl Queue<[Slot]> {
     /// Queue `slot` at `deadline` (after every entry due at or before it),
     /// replacing its earlier place if it had one. Walks past the earlier
-    /// deadlines only. (Out of line: one copy per queue, not one per
+    /// deadlines only. (Out of line: one copy for every queue, not one per
     /// caller.)
     #[inline(never)]
     pub fn insert(&mut self, slot: usize, deadline: u64) {
         self.remove(slot);
         let mut prev = NIL;
         let mut at = self.head;
-        while at != NIL && self.deadline[at as usize] <= deadline {
+        while let Some(entry) = self.slots.get(at as usize)
+            && entry.deadline <= deadline
+        {
             prev = at;
-            at = self.next[at as usize];
+            at = entry.next;
         }
-        self.deadline[slot] = deadline;
-        self.next[slot] = at;
-        self.prev[slot] = prev;
-        self.queued[slot] = true;
+        self.slots[slot] = Slot {
+            deadline,
+            next: at,
+            prev,
+            queued: true,
+        };
         self.version = self.version.wrapping_add(1);
-        if at != NIL {
-            self.prev[at as usize] = slot as u16;
+        if let Some(entry) = self.slots.get_mut(at as usize) {
+            entry.prev = slot as u16;
         }
-        if prev == NIL {
-            self.head = slot as u16;
-            self.changed = true;
-        } else {
-            self.next[prev as usize] = slot as u16;
+        match self.slots.get_mut(prev as usize) {
+            Some(entry) => entry.next = slot as u16,
+            None => {
+                self.head = slot as u16;
+                self.changed = true;
+            }
         }
     }
 
@@ -177,13 +213,18 @@ impl<const N: usize> DeadlineQueue<N> {
     /// queue is not empty.
     #[inline]
     pub fn insert_alone(&mut self, slot: usize, deadline: u64) -> bool {
-        if self.head != NIL || slot >= N {
+        if self.head != NIL {
             return false;
         }
-        self.deadline[slot] = deadline;
-        self.next[slot] = NIL;
-        self.prev[slot] = NIL;
-        self.queued[slot] = true;
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        *entry = Slot {
+            deadline,
+            next: NIL,
+            prev: NIL,
+            queued: true,
+        };
         self.version = self.version.wrapping_add(1);
         self.head = slot as u16;
         self.changed = true;
@@ -195,7 +236,7 @@ impl<const N: usize> DeadlineQueue<N> {
         self.unlink(slot, true)
     }
 
-    /// [`DeadlineQueue::remove`], not counted as a change of the earliest
+    /// [`Queue::remove`], not counted as a change of the earliest
     /// deadline: for an entry whose deadline no longer matters (an alarm
     /// set for it finds nothing due).
     pub fn forget(&mut self, slot: usize) -> bool {
@@ -203,33 +244,35 @@ impl<const N: usize> DeadlineQueue<N> {
     }
 
     fn unlink(&mut self, slot: usize, note_change: bool) -> bool {
-        if slot >= N || !self.queued[slot] {
+        let Some(entry) = self.slots.get_mut(slot).filter(|entry| entry.queued) else {
             return false;
+        };
+        entry.queued = false;
+        let (prev, next) = (entry.prev, entry.next);
+        match self.slots.get_mut(prev as usize) {
+            Some(entry) => entry.next = next,
+            None => {
+                self.head = next;
+                self.changed |= note_change;
+            }
         }
-        let (prev, next) = (self.prev[slot], self.next[slot]);
-        if prev == NIL {
-            self.head = next;
-            self.changed |= note_change;
-        } else {
-            self.next[prev as usize] = next;
+        if let Some(entry) = self.slots.get_mut(next as usize) {
+            entry.prev = prev;
         }
-        if next != NIL {
-            self.prev[next as usize] = prev;
-        }
-        self.queued[slot] = false;
         self.version = self.version.wrapping_add(1);
         true
     }
 
     /// The earliest entry: slot and deadline.
     pub fn peek(&self) -> Option<(usize, u64)> {
-        (self.head != NIL).then(|| (self.head as usize, self.deadline[self.head as usize]))
+        let head = self.head as usize;
+        self.slots.get(head).map(|entry| (head, entry.deadline))
     }
 
     /// Whether `slot` is queued.
     #[inline]
     pub fn is_queued(&self, slot: usize) -> bool {
-        slot < N && self.queued[slot]
+        self.slots.get(slot).is_some_and(|entry| entry.queued)
     }
 
     /// Whether nothing is queued.
@@ -248,11 +291,8 @@ impl<const N: usize> DeadlineQueue<N> {
     /// The deadline of the entry after the earliest, if any.
     #[inline]
     pub fn second(&self) -> Option<u64> {
-        if self.head == NIL {
-            return None;
-        }
-        let next = *self.next.get(self.head as usize)?;
-        (next != NIL).then(|| self.deadline.get(next as usize).copied())?
+        let next = self.slots.get(self.head as usize)?.next;
+        self.slots.get(next as usize).map(|entry| entry.deadline)
     }
 
     /// The earliest deadline.
@@ -265,12 +305,16 @@ impl<const N: usize> DeadlineQueue<N> {
     /// entry), as a periodic timer's re-arm mostly does; else re-inserted.
     pub fn advance_head(&mut self, deadline: u64) {
         let head = self.head;
-        if head == NIL {
+        let Some(entry) = self.slots.get(head as usize) else {
             return;
-        }
-        let next = self.next[head as usize];
-        if next == NIL || self.deadline[next as usize] > deadline {
-            self.deadline[head as usize] = deadline;
+        };
+        let next = entry.next;
+        if self
+            .slots
+            .get(next as usize)
+            .is_none_or(|entry| entry.deadline > deadline)
+        {
+            self.slots[head as usize].deadline = deadline;
             self.changed = true;
             self.version = self.version.wrapping_add(1);
         } else {
@@ -278,12 +322,12 @@ impl<const N: usize> DeadlineQueue<N> {
         }
     }
 
-    /// [`DeadlineQueue::advance_head`] where the head stays first
+    /// [`Queue::advance_head`] where the head stays first
     /// (`deadline` before the next entry's: the caller knows).
     #[inline]
     pub fn advance_head_in_place(&mut self, deadline: u64) {
-        if let Some(at) = self.deadline.get_mut(self.head as usize) {
-            *at = deadline;
+        if let Some(entry) = self.slots.get_mut(self.head as usize) {
+            entry.deadline = deadline;
             self.changed = true;
             self.version = self.version.wrapping_add(1);
         }
@@ -301,7 +345,10 @@ impl<const N: usize> DeadlineQueue<N> {
 
     /// Where `slot` is queued, if it is.
     pub fn deadline(&self, slot: usize) -> Option<u64> {
-        (slot < N && self.queued[slot]).then(|| self.deadline[slot])
+        self.slots
+            .get(slot)
+            .filter(|entry| entry.queued)
+            .map(|entry| entry.deadline)
     }
 
     /// Whether the earliest deadline changed since the last call (it was
@@ -314,11 +361,10 @@ impl<const N: usize> DeadlineQueue<N> {
     pub fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         let mut at = self.head;
         core::iter::from_fn(move || {
-            (at != NIL).then(|| {
-                let slot = at as usize;
-                at = self.next[slot];
-                (slot, self.deadline[slot])
-            })
+            let slot = at as usize;
+            let entry = self.slots.get(slot)?;
+            at = entry.next;
+            Some((slot, entry.deadline))
         })
     }
 }

@@ -225,6 +225,13 @@ fn load_from_an_address_without_page_table_is_reported() {
 }
 
 #[test]
+fn boot_code_is_unmapped_once_boot_is_over() {
+    let (_, line) = fault(SelfTest::CallBootCode);
+    assert!(line.contains("EXCCAUSE=20 (InstFetchProhibited:"), "{line}");
+    assert_eq!(field(&line, "EPC1"), symbol("_boot_text_start"));
+}
+
+#[test]
 fn store_to_kernel_text_is_reported() {
     let (_, line) = fault(SelfTest::StoreToText);
     assert!(line.contains("EXCCAUSE=29 (StoreProhibited:"), "{line}");

@@ -28,6 +28,13 @@
 //!    becomes it (`l32i.n`, `s32i.n`, `movi.n`, `add.n`, `addi.n`,
 //!    `mov.n`, `ret.n`): the same instructions, a byte shorter each.
 //!
+//! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections are
+//!    linked below the kernel and unmapped after boot: their literal pools
+//!    go into their own sections (not the previous function's), their
+//!    jump tables to `.boot.rodata.*`, and no literal is shared between
+//!    boot and resident code (the boot code lies below the resident
+//!    literals, out of `l32r` reach, and must not be read after boot).
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -35,6 +42,8 @@ use std::collections::HashMap;
 /// The rewritten assembly of one crate.
 pub fn rewrite(text: &str) -> String {
     let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
+    boot_jump_tables(&mut lines);
+    let mut lines = place_literal_pools(lines);
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
     stack_moves(&mut lines);
@@ -66,6 +75,117 @@ impl Line<'_> {
             Line::Keep(text) => text,
             Line::Changed(text) => text,
             Line::Gone => "",
+        }
+    }
+}
+
+/// Sections of boot code start so: `link_section =
+/// ".text.sotto_boot.NAME"`, one per function (LLVM's object writer fails
+/// on two functions in one section), linked apart from the kernel's text
+/// and unmapped after boot.
+pub const BOOT_TEXT: &str = ".text.sotto_boot.";
+
+/// The section a `.section NAME,...` (or `.text`) directive switches to.
+fn section_switch(line: &str) -> Option<&str> {
+    let line = line.trim();
+    if line == ".text" {
+        return Some(".text");
+    }
+    let rest = line.strip_prefix(".section")?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.trim().split(',').next().unwrap_or_default().trim())
+}
+
+/// Whether `section` holds boot code (or its literals).
+pub fn is_boot_section(section: &str) -> bool {
+    section.starts_with(BOOT_TEXT) || section.starts_with(".boot.")
+}
+
+/// LLVM prints a function's literal pool (`.literal_position` and its
+/// `.literal`s) before the `.section` of the function, so llvm-mc puts it
+/// in the literal section of the function before (`.literal.PREVIOUS`):
+/// the pool of boot code could land in resident text and the reverse, and
+/// the linker keeps a pool for its neighbour's sake. Where boot code is
+/// the function or the one before, the pool moves to just after its own
+/// function's last `.section` directive, so its section is its
+/// function's (`.literal.NAME`, `.literal.sotto_boot.NAME`).
+fn place_literal_pools(lines: Vec<Line>) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::with_capacity(lines.len());
+    let mut current = String::from(".text");
+    let mut lines = lines.into_iter().peekable();
+    while let Some(line) = lines.next() {
+        if line.text().trim() != ".literal_position" {
+            if let Some(section) = section_switch(line.text()) {
+                current = section.to_owned();
+            }
+            out.push(line);
+            continue;
+        }
+        let mut pool = vec![line];
+        while let Some(next) = lines.next_if(|next| literal_definition(next.text()).is_some()) {
+            pool.push(next);
+        }
+        // The directives up to the function's label, its section last.
+        let mut directives = Vec::new();
+        while let Some(next) = lines.next_if(|next| {
+            let text = next.text().trim();
+            text.is_empty()
+                || (text.starts_with('.') && !text.ends_with(':') && text != ".literal_position")
+        }) {
+            directives.push(next);
+        }
+        let own = directives
+            .iter()
+            .rev()
+            .find_map(|line| section_switch(line.text()))
+            .map(str::to_owned);
+        // Only where boot code is on either side: elsewhere the resident
+        // layout stays as it was (instruction counts depend on which
+        // pages the hot paths' literals share, through TLB refills).
+        let moves = own
+            .as_deref()
+            .is_some_and(|own| is_boot_section(own) || is_boot_section(&current));
+        if !moves {
+            out.append(&mut pool);
+        }
+        let last = directives
+            .iter()
+            .rposition(|line| section_switch(line.text()).is_some());
+        for (index, directive) in directives.into_iter().enumerate() {
+            if let Some(section) = section_switch(directive.text()) {
+                current = section.to_owned();
+            }
+            out.push(directive);
+            if moves && Some(index) == last {
+                out.append(&mut pool);
+            }
+        }
+    }
+    out
+}
+
+/// A boot function's jump tables (`.rodata.NAME` switched to from its
+/// section) go with it: to `.boot.rodata.NAME`, linked and unmapped with
+/// the boot code, so no resident data points into it.
+fn boot_jump_tables(lines: &mut [Line]) {
+    let mut current = String::from(".text");
+    let mut moved: Vec<String> = Vec::new();
+    for line in lines.iter_mut() {
+        let Some(section) = section_switch(line.text()).map(str::to_owned) else {
+            continue;
+        };
+        let follows_boot = is_boot_section(&current) && section.starts_with(".rodata");
+        if follows_boot || moved.contains(&section) {
+            let renamed = format!(".boot{section}");
+            *line = Line::Changed(line.text().replacen(&section, &renamed, 1));
+            if !moved.contains(&section) {
+                moved.push(section);
+            }
+            current = renamed;
+        } else {
+            current = section;
         }
     }
 }
@@ -292,27 +412,48 @@ fn narrow(lines: &mut [Line]) {
 /// still drops every literal (and what it names) no kept code loads. (A
 /// literal kept in the pool of its first function would keep that whole
 /// pool, and every function it names, alive.) Returns the new sections.
+///
+/// Boot code's literals are shared only with boot code, in sections of
+/// their own (`.boot.literal.N`): linked with it, below it, unmapped with
+/// it, and never a resident function's.
 fn merge_literals(lines: &mut [Line]) -> String {
-    let mut count: HashMap<String, usize> = HashMap::new();
+    // (boot, value) of each literal, by the section it is defined in.
+    let mut section = String::from(".text");
+    let mut classes: Vec<Option<(bool, String)>> = Vec::with_capacity(lines.len());
     for line in lines.iter() {
-        if let Some((_, value)) = literal_definition(line.text()) {
-            *count.entry(value.to_owned()).or_default() += 1;
+        if let Some(switched) = section_switch(line.text()) {
+            section = switched.to_owned();
         }
+        classes.push(
+            literal_definition(line.text())
+                .map(|(_, value)| (is_boot_section(&section), value.to_owned())),
+        );
     }
-    let mut shared: HashMap<String, String> = HashMap::new();
+    let mut count: HashMap<(bool, String), usize> = HashMap::new();
+    for class in classes.iter().flatten() {
+        *count.entry(class.clone()).or_default() += 1;
+    }
+    let mut shared: HashMap<(bool, String), String> = HashMap::new();
     let mut renamed: HashMap<String, String> = HashMap::new();
     let mut sections = String::new();
-    for line in lines.iter_mut() {
-        let Some((label, value)) = literal_definition(line.text()) else {
+    for (line, class) in lines.iter_mut().zip(classes) {
+        let Some((label, _)) = literal_definition(line.text()) else {
             continue;
         };
-        if count[value] < 2 {
+        let Some(class) = class else { continue };
+        if count[&class] < 2 {
             continue;
         }
         let next = shared.len();
-        let name = shared.entry(value.to_owned()).or_insert_with(|| {
+        let name = shared.entry(class.clone()).or_insert_with(|| {
+            let (boot, value) = &class;
+            let section = if *boot {
+                format!(".boot.literal.{next}")
+            } else {
+                format!(".literal.sotto_shared.{next}")
+            };
             sections.push_str(&format!(
-                "\t.section\t.literal.sotto_shared.{next},\"a\",@progbits\n\t.p2align\t2\n.Lsotto_shared_{next}:\n\t.long\t{value}\n"
+                "\t.section\t{section},\"a\",@progbits\n\t.p2align\t2\n.Lsotto_shared_{next}:\n\t.long\t{value}\n"
             ));
             format!(".Lsotto_shared_{next}")
         });
@@ -455,6 +596,44 @@ f:
 \tcallx0\ta8
 ";
         assert_eq!(rewrite(text), narrowed(text));
+    }
+
+    #[test]
+    fn boot_code_keeps_its_literals_and_jump_tables_apart() {
+        let text = "\t.section\t.text.a,\"ax\",@progbits
+a:
+\tret
+\t.literal_position
+\t.literal .LCPI1_0, .LJTI1_0
+\t.literal .LCPI1_1, 4096
+\t.section\t.text.a,\"ax\",@progbits
+\t.section\t.text.sotto_boot.b,\"ax\",@progbits
+b:
+\tl32r\ta2, .LCPI1_0
+\tl32r\ta3, .LCPI1_1
+\tret
+\t.section\t.rodata.b,\"a\",@progbits
+.LJTI1_0:
+\t.long\t.LBB1_1
+\t.literal_position
+\t.literal .LCPI2_0, 4096
+\t.section\t.rodata.b,\"a\",@progbits
+\t.section\t.text.c,\"ax\",@progbits
+c:
+\tl32r\ta3, .LCPI2_0
+\tret
+";
+        let after = rewrite(text);
+        // b's pool in b's section, its jump table renamed; c's pool in
+        // c's section, and the value both load is not shared across.
+        assert!(after.contains(
+            "\t.section\t.text.sotto_boot.b,\"ax\",@progbits\n\t.literal_position\n\t.literal .LCPI1_0, .LJTI1_0\n\t.literal .LCPI1_1, 4096\nb:"
+        ), "{after}");
+        assert!(after.contains("\t.section\t.boot.rodata.b,\"a\",@progbits\n.LJTI1_0:"));
+        assert!(after.contains(
+            "\t.section\t.text.c,\"ax\",@progbits\n\t.literal_position\n\t.literal .LCPI2_0, 4096\nc:"
+        ), "{after}");
+        assert!(!after.contains("sotto_shared"), "{after}");
     }
 
     #[test]

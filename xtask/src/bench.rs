@@ -396,6 +396,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
     let idle_interrupts = line(idle, "interrupts: ")?;
     let text = sotto_image::section_size(&image, ".text")?.unwrap_or(0)
         + sotto_image::section_size(&image, ".vectors")?.unwrap_or(0);
+    let boot_text = sotto_image::section_size(&image, ".boot.text")?.unwrap_or(0);
     Ok(vec![
         measured(
             "null-syscall",
@@ -483,8 +484,13 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
         ),
         measured(
             "kernel-text",
-            "kernel .vectors + .text",
+            "kernel resident .vectors + .text",
             format!("{text} bytes"),
+        ),
+        measured(
+            "kernel-boot-text",
+            "kernel boot text, unmapped after boot",
+            format!("{boot_text} bytes"),
         ),
     ])
 }
@@ -580,7 +586,7 @@ pub mod budget {
             "tick-100-minus-10-objects",
             "kernel tick cost, 100 objects minus 10 (independent of the object count)",
         ),
-        ("kernel-text", "kernel .vectors + .text (bytes)"),
+        ("kernel-text", "kernel resident .vectors + .text (bytes)"),
     ];
 
     #[derive(Deserialize)]

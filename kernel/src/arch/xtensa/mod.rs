@@ -158,6 +158,10 @@ const WAY_KERNEL_L2_PIN: u32 = 8;
 /// kernel touches afterwards, as ring 0, and must stay in place (and
 /// unchanged except through `map` followed by a TLB flush) for as long as
 /// it is active.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.mod_enable_mmu")
+)]
 pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     let ptevaddr = tables.ptevaddr();
     let l1_window_page = tables.pte_vaddr(ptevaddr) & !0xFFF;

@@ -1,8 +1,9 @@
 # Reset entry (the generic loader jumps here with PS = 0x1f, the reset TLB
 # mapping in way 6): stack, VECBASE, ATOMCTL, PS, zeroed .bss, then Rust.
+# Boot code (`.text.sotto_boot.*`), unmapped once boot is over.
   .include "macros.inc"
 
-  .section .text.entry, "ax"
+  .section .text.sotto_boot.entry, "ax"
   .global _start
   .balign 4
 _start:
