@@ -1,5 +1,5 @@
 //! A hostile neighbour: the default system with two instances of
-//! `services/test-hostile` (tests/hostile.toml) making random raw system
+//! `tests/services/test-hostile` (tests/hostile.toml) making random raw system
 //! calls at the lowest priority. The audio must come out bit for bit as
 //! without them and as the host reference, with no underrun, LL overrun
 //! or DP deadline miss, no kernel fault, and every service but the

@@ -324,7 +324,7 @@ fn a_panic_is_reported_with_its_message_and_location() {
     let line = run.line_starting("service fault panicked: ");
     assert!(
         line.starts_with(
-            "service fault panicked: deliberate panic, class 14 at services/test-fault/src/main.rs:"
+            "service fault panicked: deliberate panic, class 14 at tests/services/test-fault/src/main.rs:"
         ),
         "{line}"
     );

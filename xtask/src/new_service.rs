@@ -104,8 +104,11 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn create(root: &Path, name: &str) -> Result<()> {
     check_name(name)?;
     let dir = root.join("services").join(name);
-    if dir.exists() {
-        bail!("{} already exists", dir.display());
+    // A test or benchmark service of that name would clash as a crate.
+    for taken in crate::pipeline::SERVICE_DIRS.map(|parent| root.join(parent).join(name)) {
+        if taken.exists() {
+            bail!("{} already exists", taken.display());
+        }
     }
     let system_path = root.join("system.toml");
     let system = fs::read_to_string(&system_path)

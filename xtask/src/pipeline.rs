@@ -313,17 +313,19 @@ fn prepare(paths: &Paths) -> Result<()> {
     )
 }
 
+/// Where service crates live: the product under `services/`, the test and
+/// benchmark services under `tests/services/` (so `services/` shows what
+/// ships).
+pub const SERVICE_DIRS: [&str; 2] = ["services", "tests/services"];
+
 /// Whether `name` is a service crate of this checkout.
 pub fn is_service_crate(paths: &Paths, name: &str) -> bool {
     name != "sotto-rt"
         && !name.is_empty()
         && !name.contains(['/', '\\', '.'])
-        && paths
-            .root
-            .join("services")
-            .join(name)
-            .join("Cargo.toml")
-            .is_file()
+        && SERVICE_DIRS
+            .iter()
+            .any(|dir| paths.root.join(dir).join(name).join("Cargo.toml").is_file())
 }
 
 /// Build the crates of `systems` (once each).

@@ -120,7 +120,7 @@ pub struct KernelSection {
 pub struct ServiceEntry {
     /// Unique name (console prefix, fault reports).
     pub name: String,
-    /// Crate under `services/`.
+    /// Crate under `services/` (or `tests/services/`).
     #[serde(rename = "crate")]
     pub krate: String,
     /// 0 (most urgent) ..= 7.
@@ -740,8 +740,8 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
             problem(
                 "crate",
                 format!(
-                    "\"{}\" is not a service crate (no services/{}/Cargo.toml)",
-                    service.krate, service.krate
+                    "\"{0}\" is not a service crate (no services/{0}/Cargo.toml or tests/services/{0}/Cargo.toml)",
+                    service.krate
                 ),
             );
         }
