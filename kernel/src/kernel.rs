@@ -664,18 +664,14 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::CapRevoke
             | Syscall::CapInfo
             | Syscall::MemUnmap
-            | Syscall::MemInfo => self.dispatch_cold(thread, call, args),
-            Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
+            | Syscall::MemInfo
+            | Syscall::ConsoleWrite
+            | Syscall::Sleep
+            | Syscall::SemTake
+            | Syscall::TimerArm
+            | Syscall::TimerCancel
+            | Syscall::MemMap => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
-            Syscall::Sleep => match self.ticks_for_us(args[0]) {
-                0 => Outcome::Yield,
-                ticks => {
-                    self.set_result(thread, Ok([0; 5]));
-                    let until = self.now() + ticks;
-                    self.sched.sleep_current(until);
-                    Outcome::Blocked
-                }
-            },
             Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -684,13 +680,6 @@ impl<H: Hardware> Kernel<H> {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
             }
             Syscall::SemGive => self.sem_give(thread, args[0]),
-            Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
-            Syscall::TimerArm => self.timer_arm(thread, args),
-            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
-            Syscall::MemMap => Outcome::Return(
-                self.mem_map(thread, args[0], args[1], args[2])
-                    .map(|()| [0; 5]),
-            ),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
                 let until = self.deadline_after_us(self.services[thread].frame.a[8]);
@@ -722,7 +711,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// The calls no fast or frequent path makes (ending, capability
-    /// management, region queries): out of line and compiled for size.
+    /// management, regions, printing, sleeping, semaphore takes, timer
+    /// control): out of line and compiled for size.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
@@ -777,6 +767,23 @@ impl<H: Hardware> Kernel<H> {
             }
             Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
             Syscall::MemInfo => self.mem_info(thread, args[0]),
+            Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
+            Syscall::Sleep => match self.ticks_for_us(args[0]) {
+                0 => Outcome::Yield,
+                ticks => {
+                    self.set_result(thread, Ok([0; 5]));
+                    let until = self.now() + ticks;
+                    self.sched.sleep_current(until);
+                    Outcome::Blocked
+                }
+            },
+            Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
+            Syscall::TimerArm => self.timer_arm(thread, args),
+            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
+            Syscall::MemMap => Outcome::Return(
+                self.mem_map(thread, args[0], args[1], args[2])
+                    .map(|()| [0; 5]),
+            ),
             _ => err(Error::UnknownSyscall),
         }
     }

@@ -582,21 +582,17 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // (deadlines, time slices) follows, as on every path through
     // `next_frame`.
     crate::timer_after_schedule();
-    match light {
-        Light::Return(status, value) => pack(status, value),
-        Light::Slow => pack(light::SLOW, 0),
-        Light::Resume(thread) => {
-            switch_to(thread);
-            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
-            pack(light::SWITCH, frame as u32)
-        }
-        Light::Handoff(thread) => {
-            switch_to(thread);
-            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
-            pack(light::HANDOFF, frame as u32)
-        }
-        Light::Idle => pack(light::SWITCH, 0),
-    }
+    let (marker, thread) = match light {
+        Light::Return(status, value) => return pack(status, value),
+        Light::Slow => return pack(light::SLOW, 0),
+        Light::Idle => return pack(light::SWITCH, 0),
+        Light::Resume(thread) => (light::SWITCH, thread),
+        Light::Handoff(thread) => (light::HANDOFF, thread),
+    };
+    // One switch for both (inlined twice, it was twice the code).
+    switch_to(thread);
+    let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
+    pack(marker, frame as u32)
 }
 
 /// The entry's express `CallTimeout` (trap.S) handed the CPU to the server:
