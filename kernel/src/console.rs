@@ -197,7 +197,7 @@ impl Console {
             out: Out::new(sink),
         };
         text.start();
-        line.emit(&mut |bytes| text.text(bytes));
+        line.emit(&mut |bytes: &[u8]| text.text(bytes));
         text.finish();
     }
 
@@ -223,6 +223,9 @@ impl Console {
         }
     }
 
+    /// Out of line: ending a line (another writer's, or a kernel line)
+    /// shares it.
+    #[inline(never)]
     fn escape_pending<F: FnMut(&[u8])>(&mut self, out: &mut Out<F>) {
         let len = usize::from(self.pending_len).min(self.pending.len());
         for &byte in &self.pending[..len] {

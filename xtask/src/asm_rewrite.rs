@@ -308,9 +308,8 @@ fn direct_calls(lines: &mut [Line], literals: &HashMap<&str, &str>) {
 
 /// Whether `line` is a direct call of `abort` (it never returns).
 fn calls_abort(line: &str) -> bool {
-    instruction(line).is_some_and(|(mnemonic, operands)| {
-        mnemonic == "call0" && operands.as_slice() == ["abort"]
-    })
+    instruction(line)
+        .is_some_and(|(mnemonic, operands)| mnemonic == "call0" && operands.as_slice() == ["abort"])
 }
 
 /// Drop each `call0 abort` that only labels (blank lines, comments)
