@@ -589,6 +589,19 @@ impl<H: Hardware> Kernel<H> {
         self.sched.wake(thread);
     }
 
+    /// [`Self::cap`] out of line, for the calls no fast path makes (one
+    /// copy instead of one per caller).
+    #[inline(never)]
+    fn cap_cold(
+        &self,
+        thread: ThreadId,
+        slot: u32,
+        kind: ObjectKind,
+        rights: Rights,
+    ) -> Result<Cap, Error> {
+        self.cap(thread, slot, kind, rights)
+    }
+
     pub(crate) fn cap(
         &self,
         thread: ThreadId,
@@ -1004,7 +1017,7 @@ impl<H: Hardware> Kernel<H> {
             Wait::Caller(object) => {
                 let slot = self.services[thread].frame.a[3];
                 !self
-                    .cap(thread, slot, ObjectKind::Endpoint, Rights::SEND)
+                    .cap_cold(thread, slot, ObjectKind::Endpoint, Rights::SEND)
                     .is_ok_and(|cap| cap.object == object)
             }
             Wait::Reply(_) | Wait::None => false,
@@ -1103,7 +1116,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn sem_take(&mut self, thread: ThreadId, slot: u32, timeout_us: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1124,7 +1137,7 @@ impl<H: Hardware> Kernel<H> {
 
     fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
-            .cap(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
+            .cap_cold(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
             .object;
         match self.objects.get_mut(object as usize) {
             Some(Object::Timer(timer)) => Ok((object, timer)),
@@ -1170,7 +1183,7 @@ impl<H: Hardware> Kernel<H> {
         slot: u32,
         rights: Rights,
     ) -> Result<(ObjectId, u32, u32, Cache), Error> {
-        let cap = self.cap(thread, slot, ObjectKind::Memory, rights)?;
+        let cap = self.cap_cold(thread, slot, ObjectKind::Memory, rights)?;
         match self.objects.get(cap.object as usize) {
             Some(Object::Memory {
                 pa, size, cache, ..
@@ -1471,7 +1484,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5], until: Option<u64>) -> Outcome {
-        let cap = match self.cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
+        let cap = match self.cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
             Ok(cap) => cap,
             Err(error) => return err(error),
         };
@@ -1523,12 +1536,12 @@ impl<H: Hardware> Kernel<H> {
         raw_info: u32,
         signal_slot: Option<u32>,
     ) -> Outcome {
-        let cap = match self.cap(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
+        let cap = match self.cap_cold(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
             Ok(cap) => cap,
             Err(error) => return err(error),
         };
         let notification = match signal_slot
-            .map(|slot| self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE))
+            .map(|slot| self.cap_cold(thread, slot, ObjectKind::Notification, Rights::RECEIVE))
         {
             Some(Ok(cap)) => Some(cap.object),
             Some(Err(error)) => return err(error),
