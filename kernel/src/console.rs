@@ -65,6 +65,7 @@ impl<F: FnMut(&[u8])> Out<F> {
         }
     }
 
+    #[inline(never)]
     fn bytes(&mut self, mut bytes: &[u8]) {
         if bytes.len() >= CHUNK / 2 {
             // Long runs go out as they are, without a copy.
