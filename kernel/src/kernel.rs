@@ -1104,7 +1104,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Give semaphore `object`, waking a waiter.
+    /// Give semaphore `object`, waking a waiter. (Out of line: a timer's
+    /// give is rare, the tick's loop stays small.)
+    #[inline(never)]
     pub fn give(&mut self, object: ObjectId) -> Result<(), Error> {
         let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
             return Err(Error::WrongKind);
