@@ -1694,8 +1694,7 @@ impl<H: Hardware> Kernel<H> {
         if self.sched.timeout_due(now) {
             while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
                 if timed_out {
-                    self.leave_wait(thread);
-                    self.set_result(thread, Err(Error::TimedOut));
+                    self.time_out(thread);
                 }
             }
         }
@@ -1727,6 +1726,14 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+    }
+
+    /// `thread`'s wait timed out (rare: out of the tick's loop).
+    #[cold]
+    #[inline(never)]
+    fn time_out(&mut self, thread: ThreadId) {
+        self.leave_wait(thread);
+        self.set_result(thread, Err(Error::TimedOut));
     }
 
     /// The plan for the alarm set for tick `alarm` (see [`TickPlan`]),
