@@ -60,6 +60,20 @@ pub struct Text<'a> {
     pub args: &'a [Piece<'a>],
 }
 
+/// Where emitted bytes go, in runs: any `FnMut(&[u8])`. (A trait of its
+/// own rather than `dyn FnMut`, whose table also holds a `call_once` copy
+/// of the closure that nothing calls.)
+pub trait Sink {
+    /// Take the next run of bytes.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl<F: FnMut(&[u8])> Sink for F {
+    fn put(&mut self, bytes: &[u8]) {
+        self(bytes)
+    }
+}
+
 /// Numbers a [`Message`] holds at most.
 pub const MESSAGE_ARGS: usize = 3;
 
@@ -92,16 +106,16 @@ impl Message {
     }
 
     /// Pass the message's bytes to `emit`, in runs.
-    pub fn emit(&self, emit: &mut dyn FnMut(&[u8])) {
+    pub fn emit(&self, emit: &mut dyn Sink) {
         let mut args = self.args.iter();
         for part in self.parts {
             let mut next = || args.next().copied().unwrap_or(0);
             match *part {
-                Part::Str(text) => emit(text.as_bytes()),
+                Part::Str(text) => emit.put(text.as_bytes()),
                 Part::Arg => {}
-                Part::Dec => emit(decimal(next(), &mut [0; 20])),
-                Part::Hex => emit(hex(next() as u32, 8, &mut [0; 10])),
-                Part::HexShort => emit(hex(next() as u32, 1, &mut [0; 10])),
+                Part::Dec => emit.put(decimal(next(), &mut [0; 20])),
+                Part::Hex => emit.put(hex(next() as u32, 8, &mut [0; 10])),
+                Part::HexShort => emit.put(hex(next() as u32, 1, &mut [0; 10])),
             }
         }
     }
@@ -110,11 +124,11 @@ impl Message {
 impl Text<'_> {
     /// Pass the line's bytes to `emit`, in runs. `Bytes` pass through
     /// unescaped: the sink escapes what is not UTF-8.
-    pub fn emit(&self, emit: &mut dyn FnMut(&[u8])) {
+    pub fn emit(&self, emit: &mut dyn Sink) {
         let mut args = self.args.iter();
         for part in self.parts {
             match *part {
-                Part::Str(text) => emit(text.as_bytes()),
+                Part::Str(text) => emit.put(text.as_bytes()),
                 Part::Arg => {
                     if let Some(piece) = args.next() {
                         piece.emit(emit);
@@ -129,12 +143,12 @@ impl Text<'_> {
 
 impl Piece<'_> {
     /// Pass the piece's bytes to `emit`, in runs.
-    pub fn emit(&self, emit: &mut dyn FnMut(&[u8])) {
+    pub fn emit(&self, emit: &mut dyn Sink) {
         match *self {
-            Piece::Str(text) => emit(text.as_bytes()),
-            Piece::Bytes(bytes) => emit(bytes),
-            Piece::Dec(n) => emit(decimal(n, &mut [0; 20])),
-            Piece::Hex(n) => emit(hex(n, 8, &mut [0; 10])),
+            Piece::Str(text) => emit.put(text.as_bytes()),
+            Piece::Bytes(bytes) => emit.put(bytes),
+            Piece::Dec(n) => emit.put(decimal(n, &mut [0; 20])),
+            Piece::Hex(n) => emit.put(hex(n, 8, &mut [0; 10])),
             Piece::Message(message) => message.emit(emit),
             Piece::Text(text) => text.emit(emit),
         }
@@ -235,9 +249,9 @@ impl From<usize> for Piece<'_> {
 }
 
 /// Show what `emit` passes, as UTF-8 (anything else replaced).
-fn show(f: &mut fmt::Formatter<'_>, emit: impl FnOnce(&mut dyn FnMut(&[u8]))) -> fmt::Result {
+fn show(f: &mut fmt::Formatter<'_>, emit: impl FnOnce(&mut dyn Sink)) -> fmt::Result {
     let mut result = Ok(());
-    emit(&mut |bytes| {
+    emit(&mut |bytes: &[u8]| {
         if result.is_ok() {
             for chunk in bytes.utf8_chunks() {
                 result = result.and_then(|()| f.write_str(chunk.valid()));

@@ -65,6 +65,7 @@ impl<F: FnMut(&[u8])> Out<F> {
         }
     }
 
+    #[inline(never)]
     fn bytes(&mut self, mut bytes: &[u8]) {
         if bytes.len() >= CHUNK / 2 {
             // Long runs go out as they are, without a copy.
@@ -197,7 +198,7 @@ impl Console {
             out: Out::new(sink),
         };
         text.start();
-        line.emit(&mut |bytes| text.text(bytes));
+        line.emit(&mut |bytes: &[u8]| text.text(bytes));
         text.finish();
     }
 
@@ -223,6 +224,9 @@ impl Console {
         }
     }
 
+    /// Out of line: ending a line (another writer's, or a kernel line)
+    /// shares it.
+    #[inline(never)]
     fn escape_pending<F: FnMut(&[u8])>(&mut self, out: &mut Out<F>) {
         let len = usize::from(self.pending_len).min(self.pending.len());
         for &byte in &self.pending[..len] {

@@ -399,7 +399,10 @@ impl<H: Hardware> Kernel<H> {
 
     /// Hand the call to the full path: its registers go into the frame as
     /// the full entry would have saved them (a9..a11 are not preserved by
-    /// a system call: zero).
+    /// a system call: zero). Out of line: every light call's fallback
+    /// shares one copy.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn hand_to_full_path(&mut self, thread: ThreadId, number: u32, args: [u32; 6]) -> Light {
         let frame = &mut self.services[thread].frame;
         frame.a[2] = number;

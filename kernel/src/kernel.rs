@@ -589,6 +589,19 @@ impl<H: Hardware> Kernel<H> {
         self.sched.wake(thread);
     }
 
+    /// [`Self::cap`] out of line, for the calls no fast path makes (one
+    /// copy instead of one per caller).
+    #[inline(never)]
+    fn cap_cold(
+        &self,
+        thread: ThreadId,
+        slot: u32,
+        kind: ObjectKind,
+        rights: Rights,
+    ) -> Result<Cap, Error> {
+        self.cap(thread, slot, kind, rights)
+    }
+
     pub(crate) fn cap(
         &self,
         thread: ThreadId,
@@ -664,18 +677,14 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::CapRevoke
             | Syscall::CapInfo
             | Syscall::MemUnmap
-            | Syscall::MemInfo => self.dispatch_cold(thread, call, args),
-            Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
+            | Syscall::MemInfo
+            | Syscall::ConsoleWrite
+            | Syscall::Sleep
+            | Syscall::SemTake
+            | Syscall::TimerArm
+            | Syscall::TimerCancel
+            | Syscall::MemMap => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
-            Syscall::Sleep => match self.ticks_for_us(args[0]) {
-                0 => Outcome::Yield,
-                ticks => {
-                    self.set_result(thread, Ok([0; 5]));
-                    let until = self.now() + ticks;
-                    self.sched.sleep_current(until);
-                    Outcome::Blocked
-                }
-            },
             Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -684,13 +693,6 @@ impl<H: Hardware> Kernel<H> {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
             }
             Syscall::SemGive => self.sem_give(thread, args[0]),
-            Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
-            Syscall::TimerArm => self.timer_arm(thread, args),
-            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
-            Syscall::MemMap => Outcome::Return(
-                self.mem_map(thread, args[0], args[1], args[2])
-                    .map(|()| [0; 5]),
-            ),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
                 let until = self.deadline_after_us(self.services[thread].frame.a[8]);
@@ -722,7 +724,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// The calls no fast or frequent path makes (ending, capability
-    /// management, region queries): out of line and compiled for size.
+    /// management, regions, printing, sleeping, semaphore takes, timer
+    /// control): out of line and compiled for size.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
@@ -777,6 +780,23 @@ impl<H: Hardware> Kernel<H> {
             }
             Syscall::MemUnmap => Outcome::Return(self.mem_unmap(thread, args[0]).map(|()| [0; 5])),
             Syscall::MemInfo => self.mem_info(thread, args[0]),
+            Syscall::ConsoleWrite => self.console_write(thread, args[0], args[1]),
+            Syscall::Sleep => match self.ticks_for_us(args[0]) {
+                0 => Outcome::Yield,
+                ticks => {
+                    self.set_result(thread, Ok([0; 5]));
+                    let until = self.now() + ticks;
+                    self.sched.sleep_current(until);
+                    Outcome::Blocked
+                }
+            },
+            Syscall::SemTake => self.sem_take(thread, args[0], args[1]),
+            Syscall::TimerArm => self.timer_arm(thread, args),
+            Syscall::TimerCancel => self.timer_cancel(thread, args[0]),
+            Syscall::MemMap => Outcome::Return(
+                self.mem_map(thread, args[0], args[1], args[2])
+                    .map(|()| [0; 5]),
+            ),
             _ => err(Error::UnknownSyscall),
         }
     }
@@ -997,7 +1017,7 @@ impl<H: Hardware> Kernel<H> {
             Wait::Caller(object) => {
                 let slot = self.services[thread].frame.a[3];
                 !self
-                    .cap(thread, slot, ObjectKind::Endpoint, Rights::SEND)
+                    .cap_cold(thread, slot, ObjectKind::Endpoint, Rights::SEND)
                     .is_ok_and(|cap| cap.object == object)
             }
             Wait::Reply(_) | Wait::None => false,
@@ -1084,7 +1104,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// Give semaphore `object`, waking a waiter.
+    /// Give semaphore `object`, waking a waiter. (Out of line: a timer's
+    /// give is rare, the tick's loop stays small.)
+    #[inline(never)]
     pub fn give(&mut self, object: ObjectId) -> Result<(), Error> {
         let Some(Object::Semaphore(semaphore)) = self.objects.get_mut(object as usize) else {
             return Err(Error::WrongKind);
@@ -1096,7 +1118,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn sem_take(&mut self, thread: ThreadId, slot: u32, timeout_us: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1117,7 +1139,7 @@ impl<H: Hardware> Kernel<H> {
 
     fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
-            .cap(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
+            .cap_cold(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
             .object;
         match self.objects.get_mut(object as usize) {
             Some(Object::Timer(timer)) => Ok((object, timer)),
@@ -1163,7 +1185,7 @@ impl<H: Hardware> Kernel<H> {
         slot: u32,
         rights: Rights,
     ) -> Result<(ObjectId, u32, u32, Cache), Error> {
-        let cap = self.cap(thread, slot, ObjectKind::Memory, rights)?;
+        let cap = self.cap_cold(thread, slot, ObjectKind::Memory, rights)?;
         match self.objects.get(cap.object as usize) {
             Some(Object::Memory {
                 pa, size, cache, ..
@@ -1464,7 +1486,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5], until: Option<u64>) -> Outcome {
-        let cap = match self.cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
+        let cap = match self.cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
             Ok(cap) => cap,
             Err(error) => return err(error),
         };
@@ -1516,12 +1538,12 @@ impl<H: Hardware> Kernel<H> {
         raw_info: u32,
         signal_slot: Option<u32>,
     ) -> Outcome {
-        let cap = match self.cap(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
+        let cap = match self.cap_cold(thread, slot, ObjectKind::Endpoint, Rights::RECEIVE) {
             Ok(cap) => cap,
             Err(error) => return err(error),
         };
         let notification = match signal_slot
-            .map(|slot| self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE))
+            .map(|slot| self.cap_cold(thread, slot, ObjectKind::Notification, Rights::RECEIVE))
         {
             Some(Ok(cap)) => Some(cap.object),
             Some(Err(error)) => return err(error),
@@ -1672,8 +1694,7 @@ impl<H: Hardware> Kernel<H> {
         if self.sched.timeout_due(now) {
             while let Some((thread, timed_out)) = self.sched.wake_expired(now) {
                 if timed_out {
-                    self.leave_wait(thread);
-                    self.set_result(thread, Err(Error::TimedOut));
+                    self.time_out(thread);
                 }
             }
         }
@@ -1705,6 +1726,14 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+    }
+
+    /// `thread`'s wait timed out (rare: out of the tick's loop).
+    #[cold]
+    #[inline(never)]
+    fn time_out(&mut self, thread: ThreadId) {
+        self.leave_wait(thread);
+        self.set_result(thread, Err(Error::TimedOut));
     }
 
     /// The plan for the alarm set for tick `alarm` (see [`TickPlan`]),

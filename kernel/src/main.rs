@@ -44,7 +44,9 @@ impl<T> Global<T> {
         Global(UnsafeCell::new(value))
     }
 
-    /// Run `f` on the value.
+    /// Run `f` on the value. (Always inlined: an out-of-line copy for a
+    /// boot closure would be resident code.)
+    #[inline(always)]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: accesses never overlap (type documentation); callers do
         // not nest `with` on the same global.
@@ -238,13 +240,7 @@ extern "C" fn sotto_kernel_main() -> ! {
 
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
-    CLOCK.with(|state| {
-        state.tick = Some(TickClock::start(start, period));
-        state.config = config;
-        state.plan = ClockPlan::new(config.report_every, config.run_ticks);
-        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
-        state.started_at = start;
-    });
+    start_clock(config, start, period);
     set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
@@ -259,6 +255,20 @@ extern "C" fn sotto_kernel_main() -> ! {
         " from kernel entry)"
     );
     run(tables, services)
+}
+
+/// Start the clock at CCOUNT `start` (a named boot function: a closure
+/// of boot code would be resident code).
+#[inline(never)]
+#[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
+fn start_clock(config: BootConfig, start: u32, period: u32) {
+    CLOCK.with(|state| {
+        state.tick = Some(TickClock::start(start, period));
+        state.config = config;
+        state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        state.started_at = start;
+    });
 }
 
 /// The end of boot: unmap the boot code (`.boot.text`: the loader, the

@@ -58,6 +58,11 @@ impl Hardware for Machine {
         arch::read_ccount()
     }
 
+    // Boot code: the loader's (the kernel's own copies are inlined).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.services_phys")
+    )]
     fn phys(&mut self, pa: u32, len: u32) -> &mut [u8] {
         let in_pool = pa >= USER_POOL_BASE
             && pa
@@ -315,7 +320,8 @@ fn load_one(
     pool: &mut FramePool,
     blob: &[u8],
 ) -> Result<[u32; 8], LoadFailure> {
-    let failed = |error| LoadFailure::Service(service.name.clone(), error);
+    // (A function, not a closure: a closure would be resident code.)
+    let failed = |error| failed_service(service, error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
     let mut shared: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
     let mut va = 0;
@@ -378,6 +384,16 @@ fn load_one(
         .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
         .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
     Ok(space)
+}
+
+/// Loading `service` failed with `error`.
+#[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_failed_service")
+)]
+fn failed_service(service: &ServiceDesc, error: LoadError) -> LoadFailure {
+    LoadFailure::Service(service.name.clone(), error)
 }
 
 /// A service's page tables in the frames `build_space` took for them (a
@@ -582,21 +598,17 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // (deadlines, time slices) follows, as on every path through
     // `next_frame`.
     crate::timer_after_schedule();
-    match light {
-        Light::Return(status, value) => pack(status, value),
-        Light::Slow => pack(light::SLOW, 0),
-        Light::Resume(thread) => {
-            switch_to(thread);
-            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
-            pack(light::SWITCH, frame as u32)
-        }
-        Light::Handoff(thread) => {
-            switch_to(thread);
-            let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
-            pack(light::HANDOFF, frame as u32)
-        }
-        Light::Idle => pack(light::SWITCH, 0),
-    }
+    let (marker, thread) = match light {
+        Light::Return(status, value) => return pack(status, value),
+        Light::Slow => return pack(light::SLOW, 0),
+        Light::Idle => return pack(light::SWITCH, 0),
+        Light::Resume(thread) => (light::SWITCH, thread),
+        Light::Handoff(thread) => (light::HANDOFF, thread),
+    };
+    // One switch for both (inlined twice, it was twice the code).
+    switch_to(thread);
+    let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
+    pack(marker, frame as u32)
 }
 
 /// The entry's express `CallTimeout` (trap.S) handed the CPU to the server:

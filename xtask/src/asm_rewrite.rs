@@ -35,6 +35,14 @@
 //!    boot and resident code (the boot code lies below the resident
 //!    literals, out of `l32r` reach, and must not be read after boot).
 //!
+//! 6. One abort call per run. A failed bounds check or `unwrap` calls
+//!    `abort`, which never returns; LLVM gives each check its own
+//!    `call0 abort` block, and puts them one after the other at the end
+//!    of the function. Where only labels separate two such calls, the
+//!    first is dropped: its label falls through to the next (3 bytes
+//!    each). The kernel's `abort` reports the call's PC, which still
+//!    names the function (`llvm-addr2line -f`), not which check failed.
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -46,6 +54,7 @@ pub fn rewrite(text: &str) -> String {
     let mut lines = place_literal_pools(lines);
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
+    merge_abort_calls(&mut lines);
     stack_moves(&mut lines);
     narrow(&mut lines);
     drop_unused_literals(&mut lines);
@@ -293,6 +302,35 @@ fn direct_calls(lines: &mut [Line], literals: &HashMap<&str, &str>) {
             && is_symbol(value)
         {
             loaded[reg] = Some((index, (*value).to_owned()));
+        }
+    }
+}
+
+/// Whether `line` is a direct call of `abort` (it never returns).
+fn calls_abort(line: &str) -> bool {
+    instruction(line)
+        .is_some_and(|(mnemonic, operands)| mnemonic == "call0" && operands.as_slice() == ["abort"])
+}
+
+/// Drop each `call0 abort` that only labels (blank lines, comments)
+/// separate from the next one: its labels fall through to that call.
+fn merge_abort_calls(lines: &mut [Line]) {
+    for index in 0..lines.len() {
+        if !calls_abort(lines[index].text()) {
+            continue;
+        }
+        for later in &lines[index + 1..] {
+            let text = later.text().split('#').next().unwrap_or_default().trim();
+            if matches!(later, Line::Gone) || text.is_empty() {
+                continue;
+            }
+            if text.ends_with(':') && !text.contains([' ', '\t']) {
+                continue;
+            }
+            if calls_abort(later.text()) {
+                lines[index] = Line::Gone;
+            }
+            break;
         }
     }
 }
@@ -694,6 +732,53 @@ g:
 \taddi\ta8, a1, 16
 \tor\ta1, a8, a8
 \tmovnez\ta8, a2, a3
+"
+            )
+        );
+    }
+
+    #[test]
+    fn abort_calls_separated_only_by_labels_become_one() {
+        let text = "\t.literal .LCPI0_0, abort
+f:
+\tbeqz\ta2, .LBB0_2
+\tcall0\tabort
+\tbnez\ta3, .LBB0_3
+\tret
+.LBB0_2:
+\tl32r\ta8, .LCPI0_0
+\tcallx0\ta8
+# a comment
+.LBB0_3:
+
+\tcall0\tabort
+.LBB0_4:
+\tcall0\tabort
+.Lfunc_end0:
+\t.size\tf, .Lfunc_end0-f
+g:
+\tcall0\tabort
+\tcall0\tother
+";
+        assert_eq!(
+            rewrite(text),
+            narrowed(
+                "f:
+\tbeqz\ta2, .LBB0_2
+\tcall0\tabort
+\tbnez\ta3, .LBB0_3
+\tret
+.LBB0_2:
+# a comment
+.LBB0_3:
+
+.LBB0_4:
+\tcall0\tabort
+.Lfunc_end0:
+\t.size\tf, .Lfunc_end0-f
+g:
+\tcall0\tabort
+\tcall0\tother
 "
             )
         );

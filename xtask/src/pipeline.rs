@@ -594,10 +594,18 @@ const KERNEL_FORBIDDEN: [&str; 10] = [
 
 /// Disassemble the kernel and refuse it if the compiler put in an
 /// instruction the light path cannot live with (see [`KERNEL_FORBIDDEN`]).
+/// The assembly's features too: an `rsr`/`wsr` of a register the
+/// disassembler does not know would be read as a 2-byte unknown, and
+/// the bytes after it out of step (a literal offset then reads as
+/// `s32c1i`).
 fn check_kernel_instructions(elf: &Path) -> Result<()> {
     let output = Command::new(crate::toolchain::LLVM_OBJDUMP)
         .args(["-d", "--triple=xtensa"])
-        .arg(format!("--mattr={}", crate::toolchain::CPU_FEATURES))
+        .arg(format!(
+            "--mattr={},{}",
+            crate::toolchain::CPU_FEATURES,
+            crate::toolchain::ASM_EXTRA_FEATURES
+        ))
         .arg(elf)
         .output()
         .with_context(|| format!("running {}", crate::toolchain::LLVM_OBJDUMP))?;
