@@ -683,16 +683,18 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::SemTake
             | Syscall::TimerArm
             | Syscall::TimerCancel
-            | Syscall::MemMap => self.dispatch_cold(thread, call, args),
+            | Syscall::MemMap
+            // The light path answers these whole (the full path sees them
+            // only from a thread with a loop armed or LITBASE set): its
+            // inlined copies are the fast ones.
+            | Syscall::Cycles
+            | Syscall::NotifySignal
+            | Syscall::NotifyWait
+            | Syscall::NotifyPoll
+            | Syscall::SemGive => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
-            Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
-            Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
-            Syscall::NotifyWait | Syscall::NotifyPoll => {
-                self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
-            }
-            Syscall::SemGive => self.sem_give(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
                 let until = self.deadline_after_us(self.services[thread].frame.a[8]);
@@ -725,7 +727,8 @@ impl<H: Hardware> Kernel<H> {
 
     /// The calls no fast or frequent path makes (ending, capability
     /// management, regions, printing, sleeping, semaphore takes, timer
-    /// control): out of line and compiled for size.
+    /// control; and the full path's rare copies of the light path's own
+    /// calls): out of line and compiled for size.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
@@ -797,6 +800,12 @@ impl<H: Hardware> Kernel<H> {
                 self.mem_map(thread, args[0], args[1], args[2])
                     .map(|()| [0; 5]),
             ),
+            Syscall::Cycles => self.cycles(thread),
+            Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
+            Syscall::NotifyWait | Syscall::NotifyPoll => {
+                self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
+            }
+            Syscall::SemGive => self.sem_give(thread, args[0]),
             _ => err(Error::UnknownSyscall),
         }
     }
@@ -1197,6 +1206,7 @@ impl<H: Hardware> Kernel<H> {
     /// Map region `slot` of `thread` at `va` with `rights` (READ, maybe WRITE).
     /// A region not declared shared is writable in one live service at a
     /// time: a second writable map is refused with `MissingRight`.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn mem_map(
         &mut self,
         thread: ThreadId,
@@ -1255,6 +1265,7 @@ impl<H: Hardware> Kernel<H> {
     /// Whether a private (not shared) region is mapped writable by a live
     /// service other than `thread`: a capability with WRITE, copied to
     /// another service, still does not make two writers.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mapped_writable_elsewhere(&self, thread: ThreadId, object: ObjectId) -> bool {
         if let Some(Object::Memory { shared: true, .. }) = self.objects.get(object as usize) {
             return false;
@@ -1269,6 +1280,7 @@ impl<H: Hardware> Kernel<H> {
         })
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
         let service = &mut self.services[thread];
         let index = service

@@ -90,6 +90,9 @@ pub fn pending_interrupts() -> u32 {
 }
 
 /// Enable exactly the interrupts in `mask`.
+/// (Inlined: only boot and self-test code call it, and an out-of-line
+/// copy would be resident code.)
+#[inline(always)]
 pub fn set_interrupt_enable(mask: u32) {
     // SAFETY: the kernel runs with INTLEVEL 15 outside `wait_for_interrupt`,
     // so enabling changes nothing until the kernel is ready to take them.
@@ -110,12 +113,16 @@ pub fn read_ps() -> u32 {
 
 /// Current PTEVADDR (the window base: reads also show EXCVADDR >> 10 in
 /// the low bits, which are dropped).
+/// (Inlined, as [`set_interrupt_enable`].)
+#[inline(always)]
 pub fn read_ptevaddr() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_ptevaddr() & 0xFFC0_0000 }
 }
 
 /// Current RASID.
+/// (Inlined, as [`set_interrupt_enable`].)
+#[inline(always)]
 pub fn read_rasid() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_rasid() }
