@@ -228,6 +228,7 @@ impl Console {
 
     /// Out of line: ending a line (another writer's, or a kernel line)
     /// shares it.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     #[inline(never)]
     fn escape_pending<F: FnMut(&[u8])>(&mut self, out: &mut Out<F>) {
         let len = usize::from(self.pending_len).min(self.pending.len());

@@ -2006,8 +2006,10 @@ impl<H: Hardware> Kernel<H> {
         self.services[thread].ending = Some(ending);
         self.sched.end(thread);
         self.leave_wait(thread);
+        // (`matches!`, not `==`: the derived comparison is an out-of-line
+        // function only this would call.)
         if let Some(caller) = self.services[thread].take_reply_to()
-            && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
+            && matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
         {
             self.wake_with(caller, Err(Error::PeerGone));
         }
@@ -2062,6 +2064,16 @@ fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     ticks_for_us_any_rate(micros, hz)
 }
 
+/// `a * b` in full, from four 32-bit products of 16-bit halves: a 64-bit
+/// `*` is a library call on the target (`__muldi3`, 110 bytes of resident
+/// code), and nothing that multiplies here is on a fast path.
+pub fn wide_mul(a: u32, b: u32) -> u64 {
+    let (a_high, a_low) = (a >> 16, a & 0xFFFF);
+    let (b_high, b_low) = (b >> 16, b & 0xFFFF);
+    let middle = u64::from(a_high * b_low) + u64::from(a_low * b_high);
+    (u64::from(a_high * b_high) << 32) + (middle << 16) + u64::from(a_low * b_low)
+}
+
 /// [`ticks_for_us`] at a rate that does not divide 1 MHz (out of line:
 /// its registers would weigh on every timed call's prologue).
 #[cold]
@@ -2071,7 +2083,7 @@ fn ticks_for_us_any_rate(micros: u32, hz: u32) -> u64 {
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
-    let whole = u64::from(secs) * u64::from(hz) + u64::from(rest) * u64::from(hz_whole);
+    let whole = wide_mul(secs, hz) + wide_mul(rest, hz_whole);
     // rest * hz_rest = (high * 1000 + low) * hz_rest, each product < 10^9.
     let (high, low) = (rest / 1000, rest % 1000);
     let (a, b) = (high * hz_rest, low * hz_rest);
@@ -2118,6 +2130,21 @@ mod tests {
         }
         proptest::proptest!(|(micros: u32, hz: u32)| {
             proptest::prop_assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
+        });
+    }
+
+    #[test]
+    fn wide_mul_is_the_64_bit_product() {
+        for (a, b) in [
+            (0, 0),
+            (u32::MAX, u32::MAX),
+            (u32::MAX, 1),
+            (0x1_0000, 0xFFFF),
+        ] {
+            assert_eq!(super::wide_mul(a, b), u64::from(a) * u64::from(b));
+        }
+        proptest::proptest!(|(a: u32, b: u32)| {
+            proptest::prop_assert_eq!(super::wide_mul(a, b), u64::from(a) * u64::from(b));
         });
     }
 
