@@ -1497,6 +1497,9 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5], until: Option<u64>) -> Outcome {
         let cap = match self.cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
             Ok(cap) => cap,
@@ -1543,6 +1546,9 @@ impl<H: Hardware> Kernel<H> {
         Outcome::Blocked
     }
 
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_recv(
         &mut self,
         thread: ThreadId,
@@ -1665,6 +1671,9 @@ impl<H: Hardware> Kernel<H> {
 
     /// Reply to the caller `thread` received from; whether it got the
     /// reply (`false`: it no longer waits for it, the reply is dropped).
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<bool, Error> {
         let caller = self.services[thread].reply_to().ok_or(Error::BadArgument)?;
         let info = MsgInfo::decode(args[1]);
