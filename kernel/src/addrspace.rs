@@ -362,6 +362,7 @@ pub struct UserSlice {
 /// not mapped to the user ring (kernel memory, unmapped pages, a range
 /// running off its mapping) is `BadAddress`; a range that wraps or exceeds
 /// `max_len` is `BadLength`.
+#[cfg_attr(target_arch = "xtensa", optimize(size))]
 pub fn check_user(
     tables: &PageTables<'_>,
     ptr: u32,

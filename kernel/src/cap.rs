@@ -310,6 +310,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     }
 
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn reparent_children(&mut self, old: CapRef, new: Option<CapRef>, moved: u16) {
         if let Some(new) = new {
             self.children[new.space as usize][new.slot as usize] += moved;

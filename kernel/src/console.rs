@@ -121,14 +121,16 @@ fn sequence_len(lead: u8) -> u8 {
 /// Whether `byte` may follow `lead` (no overlong forms, no surrogates,
 /// nothing above U+10FFFF).
 fn valid_second(lead: u8, byte: u8) -> bool {
-    let range = match lead {
-        0xE0 => 0xA0..=0xBF,
-        0xED => 0x80..=0x9F,
-        0xF0 => 0x90..=0xBF,
-        0xF4 => 0x80..=0x8F,
-        _ => 0x80..=0xBF,
+    // Two compares, not `RangeInclusive::contains` (an out-of-line call
+    // on the target).
+    let (low, high) = match lead {
+        0xE0 => (0xA0, 0xBF),
+        0xED => (0x80, 0x9F),
+        0xF0 => (0x90, 0xBF),
+        0xF4 => (0x80, 0x8F),
+        _ => (0x80, 0xBF),
     };
-    range.contains(&byte)
+    low <= byte && byte <= high
 }
 
 /// The system's console line state (see the module documentation).
@@ -172,7 +174,7 @@ impl Console {
             let plain = match self.pending_len {
                 0 => rest
                     .iter()
-                    .position(|byte| !(0x20..=0x7E).contains(byte))
+                    .position(|byte| !matches!(byte, 0x20..=0x7E))
                     .unwrap_or(rest.len()),
                 _ => 0,
             };
@@ -226,6 +228,7 @@ impl Console {
 
     /// Out of line: ending a line (another writer's, or a kernel line)
     /// shares it.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     #[inline(never)]
     fn escape_pending<F: FnMut(&[u8])>(&mut self, out: &mut Out<F>) {
         let len = usize::from(self.pending_len).min(self.pending.len());
@@ -242,7 +245,7 @@ impl Console {
         if self.pending_len > 0 {
             let continues = match self.pending_len {
                 1 => valid_second(self.pending[0], byte),
-                _ => (0x80..=0xBF).contains(&byte),
+                _ => matches!(byte, 0x80..=0xBF),
             };
             if continues {
                 let len = usize::from(self.pending_len);
@@ -365,6 +368,7 @@ mod shared {
 
 /// Write `bytes` of service `service` on the running kernel's console.
 #[cfg(target_arch = "xtensa")]
+#[cfg_attr(target_arch = "xtensa", optimize(size))]
 pub fn service_write(service: usize, name: &str, bytes: &[u8]) {
     // Not re-entered: a fault while printing stops the kernel first.
     let _ = shared::CONSOLE.with(|console| {

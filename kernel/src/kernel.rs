@@ -683,16 +683,18 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::SemTake
             | Syscall::TimerArm
             | Syscall::TimerCancel
-            | Syscall::MemMap => self.dispatch_cold(thread, call, args),
+            | Syscall::MemMap
+            // The light path answers these whole (the full path sees them
+            // only from a thread with a loop armed or LITBASE set): its
+            // inlined copies are the fast ones.
+            | Syscall::Cycles
+            | Syscall::NotifySignal
+            | Syscall::NotifyWait
+            | Syscall::NotifyPoll
+            | Syscall::SemGive => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
-            Syscall::Cycles => self.cycles(thread),
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
-            Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
-            Syscall::NotifyWait | Syscall::NotifyPoll => {
-                self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
-            }
-            Syscall::SemGive => self.sem_give(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
                 let until = self.deadline_after_us(self.services[thread].frame.a[8]);
@@ -725,7 +727,8 @@ impl<H: Hardware> Kernel<H> {
 
     /// The calls no fast or frequent path makes (ending, capability
     /// management, regions, printing, sleeping, semaphore takes, timer
-    /// control): out of line and compiled for size.
+    /// control; and the full path's rare copies of the light path's own
+    /// calls): out of line and compiled for size.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
@@ -797,6 +800,12 @@ impl<H: Hardware> Kernel<H> {
                 self.mem_map(thread, args[0], args[1], args[2])
                     .map(|()| [0; 5]),
             ),
+            Syscall::Cycles => self.cycles(thread),
+            Syscall::NotifySignal => self.notify_signal(thread, args[0], args[1]),
+            Syscall::NotifyWait | Syscall::NotifyPoll => {
+                self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
+            }
+            Syscall::SemGive => self.sem_give(thread, args[0]),
             _ => err(Error::UnknownSyscall),
         }
     }
@@ -1197,6 +1206,7 @@ impl<H: Hardware> Kernel<H> {
     /// Map region `slot` of `thread` at `va` with `rights` (READ, maybe WRITE).
     /// A region not declared shared is writable in one live service at a
     /// time: a second writable map is refused with `MissingRight`.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn mem_map(
         &mut self,
         thread: ThreadId,
@@ -1255,6 +1265,7 @@ impl<H: Hardware> Kernel<H> {
     /// Whether a private (not shared) region is mapped writable by a live
     /// service other than `thread`: a capability with WRITE, copied to
     /// another service, still does not make two writers.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mapped_writable_elsewhere(&self, thread: ThreadId, object: ObjectId) -> bool {
         if let Some(Object::Memory { shared: true, .. }) = self.objects.get(object as usize) {
             return false;
@@ -1269,6 +1280,7 @@ impl<H: Hardware> Kernel<H> {
         })
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
         let service = &mut self.services[thread];
         let index = service
@@ -1485,6 +1497,9 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_call(&mut self, thread: ThreadId, args: [u32; 5], until: Option<u64>) -> Outcome {
         let cap = match self.cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND) {
             Ok(cap) => cap,
@@ -1531,6 +1546,9 @@ impl<H: Hardware> Kernel<H> {
         Outcome::Blocked
     }
 
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_recv(
         &mut self,
         thread: ThreadId,
@@ -1653,6 +1671,9 @@ impl<H: Hardware> Kernel<H> {
 
     /// Reply to the caller `thread` received from; whether it got the
     /// reply (`false`: it no longer waits for it, the reply is dropped).
+    /// (Compiled for size: the entry's and the light path's fast IPC
+    /// take the frequent cases; these take the rest.)
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<bool, Error> {
         let caller = self.services[thread].reply_to().ok_or(Error::BadArgument)?;
         let info = MsgInfo::decode(args[1]);
@@ -1994,8 +2015,10 @@ impl<H: Hardware> Kernel<H> {
         self.services[thread].ending = Some(ending);
         self.sched.end(thread);
         self.leave_wait(thread);
+        // (`matches!`, not `==`: the derived comparison is an out-of-line
+        // function only this would call.)
         if let Some(caller) = self.services[thread].take_reply_to()
-            && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
+            && matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
         {
             self.wake_with(caller, Err(Error::PeerGone));
         }
@@ -2050,6 +2073,16 @@ fn ticks_for_us(micros: u32, hz: u32) -> u64 {
     ticks_for_us_any_rate(micros, hz)
 }
 
+/// `a * b` in full, from four 32-bit products of 16-bit halves: a 64-bit
+/// `*` is a library call on the target (`__muldi3`, 110 bytes of resident
+/// code), and nothing that multiplies here is on a fast path.
+pub fn wide_mul(a: u32, b: u32) -> u64 {
+    let (a_high, a_low) = (a >> 16, a & 0xFFFF);
+    let (b_high, b_low) = (b >> 16, b & 0xFFFF);
+    let middle = u64::from(a_high * b_low) + u64::from(a_low * b_high);
+    (u64::from(a_high * b_high) << 32) + (middle << 16) + u64::from(a_low * b_low)
+}
+
 /// [`ticks_for_us`] at a rate that does not divide 1 MHz (out of line:
 /// its registers would weigh on every timed call's prologue).
 #[cold]
@@ -2059,7 +2092,7 @@ fn ticks_for_us_any_rate(micros: u32, hz: u32) -> u64 {
     let (secs, rest) = (micros / MILLION, micros % MILLION);
     let (hz_whole, hz_rest) = (hz / MILLION, hz % MILLION);
     // micros * hz = secs * hz * 10^6 + rest * hz_whole * 10^6 + rest * hz_rest.
-    let whole = u64::from(secs) * u64::from(hz) + u64::from(rest) * u64::from(hz_whole);
+    let whole = wide_mul(secs, hz) + wide_mul(rest, hz_whole);
     // rest * hz_rest = (high * 1000 + low) * hz_rest, each product < 10^9.
     let (high, low) = (rest / 1000, rest % 1000);
     let (a, b) = (high * hz_rest, low * hz_rest);
@@ -2106,6 +2139,21 @@ mod tests {
         }
         proptest::proptest!(|(micros: u32, hz: u32)| {
             proptest::prop_assert_eq!(super::ticks_for_us(micros, hz), exact(micros, hz));
+        });
+    }
+
+    #[test]
+    fn wide_mul_is_the_64_bit_product() {
+        for (a, b) in [
+            (0, 0),
+            (u32::MAX, u32::MAX),
+            (u32::MAX, 1),
+            (0x1_0000, 0xFFFF),
+        ] {
+            assert_eq!(super::wide_mul(a, b), u64::from(a) * u64::from(b));
+        }
+        proptest::proptest!(|(a: u32, b: u32)| {
+            proptest::prop_assert_eq!(super::wide_mul(a, b), u64::from(a) * u64::from(b));
         });
     }
 

@@ -23,7 +23,7 @@ use sotto_kernel::console::Piece;
 use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
-use sotto_kernel::trap::{KernelTrap, TrapFrame, classify_kernel_trap, irq};
+use sotto_kernel::trap::{FaultReport, KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
 ///
@@ -403,7 +403,7 @@ fn report_first_tick(now: u64) {
             "first tick at ccount ",
             at,
             " (about ",
-            u64::from(at) * 100,
+            sotto_kernel::kernel::wide_mul(at, 100),
             " instructions after reset)"
         );
     }
@@ -465,7 +465,9 @@ fn report_interrupts(ticks: u64) {
 #[optimize(size)]
 pub fn shutdown_after_services() -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
-    let ticks = current_tick();
+    // The kernel's reading (the clock's, as `current_tick` gives it): its
+    // copy is out of line already.
+    let ticks = services::KERNEL.with(|kernel| kernel.now());
     kprintln!(
         "shutdown: all services ended after ",
         ticks,
@@ -503,22 +505,28 @@ pub fn fatal(what: &str) -> ! {
 extern "C" fn sotto_kernel_trap(frame: &mut TrapFrame) {
     match classify_kernel_trap(frame) {
         KernelTrap::Interrupt => on_interrupts(),
-        KernelTrap::Fault(report) => {
-            let mut values = [Piece::Str(""); 6];
-            kprintln!("KERNEL FAULT: ", &report.text(&mut values));
-            kprintln!(
-                "  a0=",
-                Piece::Hex(frame.a[0]),
-                " a1=",
-                Piece::Hex(frame.a[1]),
-                " a2=",
-                Piece::Hex(frame.a[2]),
-                " a3=",
-                Piece::Hex(frame.a[3])
-            );
-            arch::exit(ExitCode::KernelFault);
-        }
+        KernelTrap::Fault(report) => kernel_fault(frame, &report),
     }
+}
+
+/// A kernel fault: report and stop (out of line, compiled for size).
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+fn kernel_fault(frame: &TrapFrame, report: &FaultReport) -> ! {
+    let mut values = [Piece::Str(""); 6];
+    kprintln!("KERNEL FAULT: ", &report.text(&mut values));
+    kprintln!(
+        "  a0=",
+        Piece::Hex(frame.a[0]),
+        " a1=",
+        Piece::Hex(frame.a[1]),
+        " a2=",
+        Piece::Hex(frame.a[2]),
+        " a3=",
+        Piece::Hex(frame.a[3])
+    );
+    arch::exit(ExitCode::KernelFault);
 }
 
 /// Called by the double-exception vector for anything but a refill fault.

@@ -90,6 +90,9 @@ pub fn pending_interrupts() -> u32 {
 }
 
 /// Enable exactly the interrupts in `mask`.
+/// (Inlined: only boot and self-test code call it, and its assembly is
+/// boot code.)
+#[inline(always)]
 pub fn set_interrupt_enable(mask: u32) {
     // SAFETY: the kernel runs with INTLEVEL 15 outside `wait_for_interrupt`,
     // so enabling changes nothing until the kernel is ready to take them.
@@ -97,12 +100,18 @@ pub fn set_interrupt_enable(mask: u32) {
 }
 
 /// Raise the software interrupts in `mask`.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn raise_software_interrupt(mask: u32) {
     // SAFETY: sets pending bits; the interrupt is taken by its vector.
     unsafe { raw::sotto_write_intset(mask) }
 }
 
 /// Current PS.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn read_ps() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_ps() }
@@ -110,12 +119,16 @@ pub fn read_ps() -> u32 {
 
 /// Current PTEVADDR (the window base: reads also show EXCVADDR >> 10 in
 /// the low bits, which are dropped).
+/// (Inlined, as [`set_interrupt_enable`].)
+#[inline(always)]
 pub fn read_ptevaddr() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_ptevaddr() & 0xFFC0_0000 }
 }
 
 /// Current RASID.
+/// (Inlined, as [`set_interrupt_enable`].)
+#[inline(always)]
 pub fn read_rasid() -> u32 {
     // SAFETY: reads a special register.
     unsafe { raw::sotto_read_rasid() }
@@ -224,6 +237,9 @@ pub struct TlbEntry {
 }
 
 /// The DTLB entry translating `va`, if the DTLB holds one (no refill).
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn probe_dtlb(va: u32) -> Option<TlbEntry> {
     // SAFETY: probes read TLB state only.
     let hit = unsafe { raw::sotto_pdtlb(va) };
@@ -241,6 +257,9 @@ pub fn probe_dtlb(va: u32) -> Option<TlbEntry> {
 }
 
 /// The ITLB entry translating `va`, if the ITLB holds one (no refill).
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn probe_itlb(va: u32) -> Option<TlbEntry> {
     // SAFETY: probes read TLB state only.
     let hit = unsafe { raw::sotto_pitlb(va) };
@@ -258,6 +277,9 @@ pub fn probe_itlb(va: u32) -> Option<TlbEntry> {
 }
 
 /// Load a word from any address (faults are the caller's intent).
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn raw_load(address: u32) -> u32 {
     // SAFETY: the assembly performs the access itself; a fault is taken by
     // the kernel vector and reported, never undefined behaviour in Rust.
@@ -266,29 +288,44 @@ pub fn raw_load(address: u32) -> u32 {
 
 /// Load from `address`, then report whether the DTLB holds an entry for
 /// `probe`, with no other memory access in between.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn load_then_probe_dtlb(address: u32, probe: u32) -> bool {
     // SAFETY: as for `raw_load`; the probe only reads TLB state.
     unsafe { raw::sotto_load_then_pdtlb(address, probe) & 0x10 != 0 }
 }
 
 /// Store a word to any address (faults are the caller's intent).
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn raw_store(address: u32, value: u32) {
     // SAFETY: as for `raw_load`.
     unsafe { raw::sotto_store(address, value) }
 }
 
 /// Execute an illegal instruction.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn illegal_instruction() {
     // SAFETY: the fault is taken by the kernel vector and reported.
     unsafe { raw::sotto_illegal() }
 }
 
 /// Address of the function that executes the illegal instruction.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn illegal_instruction_address() -> u32 {
     raw::sotto_illegal as *const () as u32
 }
 
 /// Address of the function that performs raw stores.
+/// (Inlined: only boot-time self-tests use it, and its assembly is boot
+/// code.)
+#[inline(always)]
 pub fn raw_store_address() -> u32 {
     raw::sotto_store as *const () as u32
 }

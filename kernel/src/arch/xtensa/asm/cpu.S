@@ -1,4 +1,7 @@
 # Small privileged helpers called from Rust (call0: args a2.., result a2).
+# Helpers only boot and the self-tests call have a section each
+# (`.text.sotto_selftest.*`): the linker keeps only those something calls,
+# so a kernel without self-tests has none of the self-tests' own.
   .include "macros.inc"
 
   .text
@@ -23,33 +26,6 @@ sotto_write_ccompare0:
   .balign 4
 sotto_read_interrupt:
   rsr a2, interrupt
-  ret.n
-  .global sotto_write_intenable
-  .balign 4
-sotto_write_intenable:
-  wsr a2, intenable
-  rsync
-  ret.n
-  .global sotto_write_intset      # raise software interrupts
-  .balign 4
-sotto_write_intset:
-  WSR_SR 2, SR_INTSET
-  rsync
-  ret.n
-  .global sotto_read_ps
-  .balign 4
-sotto_read_ps:
-  rsr a2, ps
-  ret.n
-  .global sotto_read_ptevaddr
-  .balign 4
-sotto_read_ptevaddr:
-  RSR_SR 2, SR_PTEVADDR
-  ret.n
-  .global sotto_read_rasid
-  .balign 4
-sotto_read_rasid:
-  RSR_SR 2, SR_RASID
   ret.n
 # A kernel panic or an LLVM trap: the kernel is built with the
 # immediate-abort panic strategy, so both call `abort`. It hands Rust the
@@ -203,26 +179,31 @@ sotto_tlb_flush_autorefill:
   isync
   ret.n
 # TLB probes for the page-table self-test.
+  .section .text.sotto_selftest.pdtlb, "ax"
   .global sotto_pdtlb
   .balign 4
 sotto_pdtlb:
   pdtlb a2, a2
   ret.n
+  .section .text.sotto_selftest.pitlb, "ax"
   .global sotto_pitlb
   .balign 4
 sotto_pitlb:
   pitlb a2, a2
   ret.n
+  .section .text.sotto_selftest.rdtlb0, "ax"
   .global sotto_rdtlb0
   .balign 4
 sotto_rdtlb0:
   rdtlb0 a2, a2
   ret.n
+  .section .text.sotto_selftest.rdtlb1, "ax"
   .global sotto_rdtlb1
   .balign 4
 sotto_rdtlb1:
   rdtlb1 a2, a2
   ret.n
+  .section .text.sotto_selftest.ritlb1, "ax"
   .global sotto_ritlb1
   .balign 4
 sotto_ritlb1:
@@ -230,6 +211,7 @@ sotto_ritlb1:
   ret.n
 # Raw memory access and an illegal instruction, for the fault self-tests:
 # Rust cannot express a load from an arbitrary address without UB.
+  .section .text.sotto_selftest.load, "ax"
   .global sotto_load
   .balign 4
 sotto_load:
@@ -237,20 +219,56 @@ sotto_load:
   ret.n
 # Load from a2, then probe the DTLB for a3 with no memory access between:
 # shows which entries that one load brought in.
+  .section .text.sotto_selftest.load_then_pdtlb, "ax"
   .global sotto_load_then_pdtlb
   .balign 4
 sotto_load_then_pdtlb:
   l32i.n a4, a2, 0
   pdtlb a2, a3
   ret.n
+  .section .text.sotto_selftest.store, "ax"
   .global sotto_store
   .balign 4
 sotto_store:
   s32i.n a3, a2, 0
   memw
   ret.n
+  .section .text.sotto_selftest.illegal, "ax"
   .global sotto_illegal
   .balign 4
 sotto_illegal:
   ill
+  ret.n
+
+  .section .text.sotto_selftest.write_intenable, "ax"
+  .global sotto_write_intenable
+  .balign 4
+sotto_write_intenable:
+  wsr a2, intenable
+  rsync
+  ret.n
+  .section .text.sotto_selftest.write_intset, "ax"
+  .global sotto_write_intset      # raise software interrupts
+  .balign 4
+sotto_write_intset:
+  WSR_SR 2, SR_INTSET
+  rsync
+  ret.n
+  .section .text.sotto_selftest.read_ps, "ax"
+  .global sotto_read_ps
+  .balign 4
+sotto_read_ps:
+  rsr a2, ps
+  ret.n
+  .section .text.sotto_selftest.read_ptevaddr, "ax"
+  .global sotto_read_ptevaddr
+  .balign 4
+sotto_read_ptevaddr:
+  RSR_SR 2, SR_PTEVADDR
+  ret.n
+  .section .text.sotto_selftest.read_rasid, "ax"
+  .global sotto_read_rasid
+  .balign 4
+sotto_read_rasid:
+  RSR_SR 2, SR_RASID
   ret.n
