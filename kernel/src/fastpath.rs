@@ -344,9 +344,9 @@ impl<H: Hardware> Kernel<H> {
                 };
             }
             Some(Syscall::CallTimeout) => {
-                // a8 (`args[5]`): the limit, as the full handler reads it.
-                let until = self.deadline_after_us(args[5]);
-                match self.fast_call(thread, args, until) {
+                // a8 (`args[5]`): the deadline, as the full handler reads it.
+                let until = self.deadline_at(args[5]);
+                match self.fast_call(thread, args, Some(until)) {
                     Some(light) => return light,
                     None => return self.hand_to_full_path(thread, number, args),
                 }
@@ -499,12 +499,12 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// The rest of the entry's express `CallTimeout`: the caller (blocked,
-    /// its reply owed by the server now running) waits at most `micros`
-    /// µs, as the light path's `fast_call` would have it wait.
-    pub fn express_timeout(&mut self, caller: ThreadId, micros: u32) {
-        if let Some(until) = self.deadline_after_us(micros) {
-            self.sched.block_until(caller, until);
-        }
+    /// its reply owed by the server now running) waits at most until
+    /// deadline `until` (a8), as the light path's `fast_call` would have
+    /// it wait.
+    pub fn express_timeout(&mut self, caller: ThreadId, until: u32) {
+        let until = self.deadline_at(until);
+        self.sched.block_until(caller, until);
     }
 
     /// `Call` to a server waiting in receive, registers only: the message

@@ -600,11 +600,12 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
 }
 
 /// The entry's express `CallTimeout` (trap.S) handed the CPU to the server:
-/// its caller waits at most `micros` µs. Runs as the light path does (PS.EXCM
-/// set, the kernel stack), and sets the alarm if the new deadline asks.
+/// its caller waits at most until tick `until` (its a8). Runs as the light
+/// path does (PS.EXCM set, the kernel stack), and sets the alarm if the new
+/// deadline asks.
 #[unsafe(no_mangle)]
-extern "C" fn sotto_express_timeout(caller: u32, micros: u32) {
-    KERNEL.with(|kernel| kernel.express_timeout(caller as ThreadId, micros));
+extern "C" fn sotto_express_timeout(caller: u32, until: u32) {
+    KERNEL.with(|kernel| kernel.express_timeout(caller as ThreadId, until));
     crate::timer_after_schedule();
 }
 

@@ -37,7 +37,7 @@ use alloc::string::String;
 
 use ll_core::proto::{
     LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
-    batch_cycles, budget_end, init_fields, run_words, timeout_us,
+    batch_cycles, budget_end, init_fields, run_words,
 };
 use ll_core::{Batch, Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
 use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
@@ -90,10 +90,6 @@ struct Ll {
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
-    /// Kernel ticks per second (a run's time limit is in microseconds).
-    tick_hz: u32,
-    /// The time limit of a call with a whole LL tick left (most are).
-    full_timeout: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
     /// first), to see ticks that never ran; across the wrap of the
@@ -257,7 +253,7 @@ impl Ll {
                 None,
                 // Called on the tick's first kernel tick: the whole LL
                 // tick is left.
-                self.full_timeout,
+                now.wrapping_add(self.period),
             );
             // (One LL tick on from the last: `start` is the next one's.)
             self.clock.advance(now);
@@ -300,7 +296,7 @@ impl Ll {
                 self.owner_gone(batch.owner, "not registered");
                 continue;
             };
-            let (tick, timeout) = self.budget(now, walk.calls);
+            let (tick, until) = self.budget(now, walk.calls);
             let result = ipc::call_timeout(
                 slot,
                 &Message {
@@ -309,7 +305,7 @@ impl Ll {
                     cap: None,
                 },
                 None,
-                timeout,
+                until,
             );
             walk.calls += 1;
             self.answered(&mut walk, &batch, result);
@@ -400,8 +396,9 @@ impl Ll {
     }
 
     /// The tick a call of the LL tick signalled on kernel tick `now` is
-    /// made for, after `calls` calls, and its time limit. A batch has what
-    /// is left of the LL tick. One called after the tick's end (a batch
+    /// made for, after `calls` calls, and its deadline (the kernel tick
+    /// it must reply by, `CallTimeout`'s unit). A batch has what is left
+    /// of the LL tick. One called after the tick's end (a batch
     /// before it was cut off there) says so: its tick is the kernel tick
     /// it is called on, and its budget ends with the LL tick that one is
     /// in. The client sees the same end from the tick it is given
@@ -418,15 +415,7 @@ impl Ll {
         } else {
             now
         };
-        let left = budget_end(tick, self.period)
-            .wrapping_sub(called)
-            .min(self.period);
-        let timeout = if left == self.period {
-            self.full_timeout
-        } else {
-            timeout_us(left, self.tick_hz)
-        };
-        (tick, timeout)
+        (tick, budget_end(tick, self.period))
     }
 
     /// Task `id` of `owner` completed on tick `now`.
@@ -565,8 +554,6 @@ fn main(arg: u32) {
         clients,
         period,
         cycles_per_tick,
-        tick_hz,
-        full_timeout: timeout_us(period, tick_hz),
         armed: false,
         clock: LlClock::armed(0, period),
         ll_ticks: 0,
