@@ -477,6 +477,9 @@ impl<H: Hardware> Kernel<H> {
                 && self.sched.priority(thread) >= endpoint.least_urgent
                 && runs_next(server)
                 && matches!(self.services[server].wait, Wait::Receiver(_))
+                // A deadline the entry queues itself (`express_timeout`).
+                && (number != Syscall::CallTimeout as u32
+                    || self.sched.timeout_express(self.deadline_at(args[5])))
         } else if number == Syscall::Yield as u32 {
             // `rotate` switches; the slice alarm stays as it is.
             self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
@@ -493,6 +496,7 @@ impl<H: Hardware> Kernel<H> {
                 && endpoint.receivers.is_empty()
                 && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
                 && runs_next(caller)
+                && self.sched.forget_express(caller)
         } else {
             false
         }
@@ -501,7 +505,12 @@ impl<H: Hardware> Kernel<H> {
     /// The rest of the entry's express `CallTimeout`: the caller (blocked,
     /// its reply owed by the server now running) waits at most until
     /// deadline `until` (a8), as the light path's `fast_call` would have
-    /// it wait.
+    /// it wait. Where [`Kernel::express`] takes the call, this is
+    /// [`Scheduler::timeout_express`]'s case, which the assembly repeats
+    /// (trap.S, 22): the caller's kind and tick, its slot alone in the
+    /// timeout queue, the head-changed flag taken, the alarm left as it is.
+    ///
+    /// [`Scheduler::timeout_express`]: crate::sched::Scheduler::timeout_express
     pub fn express_timeout(&mut self, caller: ThreadId, until: u32) {
         let until = self.deadline_at(until);
         self.sched.block_until(caller, until);

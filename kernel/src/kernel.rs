@@ -562,8 +562,10 @@ impl<H: Hardware> Kernel<H> {
     /// junk). No clock read and no division: the caller did the sums (in
     /// the tick it already has), and a count behind the clock only makes
     /// a passed deadline due at the next tick handled, which comes at
-    /// once (the alarm is set for it).
-    #[inline(always)]
+    /// once (the alarm is set for it). (Out of line: the light and the
+    /// full path share it; the entry's express path has its own, trap.S
+    /// `DEADLINE`.)
+    #[inline(never)]
     pub(crate) fn deadline_at(&self, until: u32) -> u64 {
         let ahead = until.wrapping_sub(self.ticks as u32) as i32;
         self.ticks + ahead.max(1) as u64

@@ -23,8 +23,9 @@ std::thread_local! {
     static EXPRESS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// Of them, calls carrying a capability and deletes (`express_model`).
     static EXPRESS_CAPS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
-    /// Of them, `CallTimeout`s (`express_model`).
-    static EXPRESS_TIMED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Of them, `CallTimeout`s (`express_model`), and `ReplyRecv`s to a
+    /// caller with a deadline.
+    static EXPRESS_TIMED: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// Objects: clock, two endpoints, a notification, a semaphore.
@@ -209,7 +210,13 @@ fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
         }
     } else {
         args[0] = 1 + args[4] % 2;
-        Syscall::Call
+        // A plain one now and then with a deadline (random: passed, near
+        // or far).
+        if args[4] % 8 < 2 && args[1] == super::PLAIN {
+            Syscall::CallTimeout
+        } else {
+            Syscall::Call
+        }
     };
     Step {
         number: number as u32,
@@ -293,6 +300,16 @@ fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
 /// leaves its two results (and zeros) in the registers, here the frame.
 fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     let express = k.express(step.number, step.args);
+    if express
+        && step.number == Syscall::ReplyRecv as u32
+        && let Some(caller) = k.services[thread].reply_to()
+        && matches!(
+            k.sched.state(caller),
+            ThreadState::Blocked { until: Some(_) }
+        )
+    {
+        EXPRESS_TIMED.with(|count| count.set((count.get().0, count.get().1 + 1)));
+    }
     let light = k.light_syscall(step.number, step.args);
     if express {
         let switched = if step.number == Syscall::Yield as u32 {
@@ -338,6 +355,15 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
 /// after every one.
 fn differential(steps: &[Step]) {
     let (mut fast, mut slow, mut model) = (system(), system(), system());
+    // The tick the alarm is set for (a timed call is express only if its
+    // deadline is not before it), from the first step: none, or soon.
+    let armed = match steps.first().map_or(0, |step| step.args[2] % 4) {
+        0 => None,
+        n => Some(u64::from(n)),
+    };
+    for k in [&mut fast, &mut slow, &mut model] {
+        k.sched.alarm_set(false, armed);
+    }
     fast.sched.schedule();
     slow.sched.schedule();
     model.sched.schedule();
@@ -384,7 +410,7 @@ fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
             Light::Handoff(_)
         ));
         k.express_timeout(thread, args[5]);
-        EXPRESS_TIMED.with(|count| count.set(count.get() + 1));
+        EXPRESS_TIMED.with(|count| count.set((count.get().0 + 1, count.get().1)));
         return true;
     }
     EXPRESS_CAPS.with(|count| {
@@ -457,13 +483,14 @@ fn run_sequences<S: Strategy<Value = u32>>(number: impl Fn() -> S) {
 #[test]
 fn random_steps_reach_the_express_paths() {
     let before = EXPRESS.with(std::cell::Cell::get);
-    let timed_before = EXPRESS_TIMED.with(std::cell::Cell::get);
+    let (calls, replies) = EXPRESS_TIMED.with(std::cell::Cell::get);
     run_sequences(any_call);
     let taken = EXPRESS.with(std::cell::Cell::get) - before;
-    let timed = EXPRESS_TIMED.with(std::cell::Cell::get) - timed_before;
+    let (now_calls, now_replies) = EXPRESS_TIMED.with(std::cell::Cell::get);
+    let (calls, replies) = (now_calls - calls, now_replies - replies);
     assert!(
-        taken > 0 && timed > 0,
-        "express paths taken {taken} times, timed calls {timed}"
+        taken > 0 && calls > 0 && replies > 0,
+        "express paths taken {taken} times, timed calls {calls}, replies to them {replies}"
     );
 }
 
