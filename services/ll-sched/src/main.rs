@@ -218,12 +218,41 @@ impl Ll {
         self.first_ready = true;
     }
 
+    /// The first call as prepared, if the signal (at `time`) came on the
+    /// tick it was prepared for (then none was missed) and the table is as
+    /// it was: made first thing after the signal (inline, before
+    /// [`Ll::tick`]'s own setup); its result for `tick`.
+    #[inline(always)]
+    fn call_first(&mut self, time: SignalTime) -> Option<Result<Received, Error>> {
+        let now = time.ticks;
+        if !(core::mem::take(&mut self.first_ready)
+            && now == self.first.start
+            && self.tasks.is_current(&self.first.prepared))
+        {
+            return None;
+        }
+        let first = &self.first;
+        Some(ipc::call_timeout(
+            first.slot,
+            &Message {
+                words: first.words,
+                len: 0,
+                cap: None,
+            },
+            None,
+            // Called on the tick's first kernel tick: the whole LL tick
+            // is left.
+            now.wrapping_add(self.period),
+        ))
+    }
+
     /// One LL tick (the timer signalled at `time`: the kernel's cycle
-    /// counter and tick count as it took the signal for ll-sched). Returns
-    /// the LL ticks that passed since the last one that ran (1 when none
-    /// was missed; 0 if this one ran already).
+    /// counter and tick count as it took the signal for ll-sched), `first`
+    /// the prepared first call's result if [`Ll::call_first`] made it.
+    /// Returns the LL ticks that passed since the last one that ran (1
+    /// when none was missed; 0 if this one ran already).
     #[inline(never)]
-    fn tick(&mut self, time: SignalTime) -> u32 {
+    fn tick(&mut self, time: SignalTime, first: Option<Result<Received, Error>>) -> u32 {
         let now = time.ticks;
         // The tick's work is timed from the signal on; each batch from the
         // end of the one before (the kernel's count at its reply).
@@ -234,27 +263,9 @@ impl Ll {
             calls: 0,
         };
         let passed;
-        // The first call as prepared, if the signal came on the tick it
-        // was prepared for (then none was missed) and the table is as it
-        // was: it goes out first, the bookkeeping follows (nothing sees
-        // the table meanwhile).
-        if core::mem::take(&mut self.first_ready)
-            && now == self.first.start
-            && self.tasks.is_current(&self.first.prepared)
-        {
-            let first = &self.first;
-            let result = ipc::call_timeout(
-                first.slot,
-                &Message {
-                    words: first.words,
-                    len: 0,
-                    cap: None,
-                },
-                None,
-                // Called on the tick's first kernel tick: the whole LL
-                // tick is left.
-                now.wrapping_add(self.period),
-            );
+        // The first call went out as prepared: the bookkeeping follows
+        // (nothing saw the table meanwhile).
+        if let Some(result) = first {
             // (One LL tick on from the last: `start` is the next one's.)
             self.clock.advance(now);
             passed = 1;
@@ -599,7 +610,8 @@ fn main(arg: u32) {
                 }
             }
             Ok((Event::Signal(_), time)) => {
-                let passed = ll.tick(time);
+                let first = ll.call_first(time);
+                let passed = ll.tick(time, first);
                 ll.ll_ticks = ll.ll_ticks.wrapping_add(passed);
                 // Every `report_every` LL ticks, or once when missed
                 // ticks jump past a multiple of it (counted down: no
