@@ -215,9 +215,9 @@
 # The scheduler at \sched hands the CPU from thread \from (blocked) to
 # thread \to (running, current), as `Scheduler::hand_over` does without a
 # time limit; \t and \u are scratch.
-  .macro HAND_OVER sched, from, to, t, u
+  .macro HAND_OVER sched, from, to, t, u, from_kind=KIND_BLOCKED
   add.n \t, \sched, \from
-  movi \u, 0+KIND_BLOCKED
+  movi \u, 0+\from_kind
   s8i \u, \t, 0+SCHED_KIND
   add.n \t, \sched, \to
   movi \u, 0+KIND_RUNNING
@@ -797,33 +797,34 @@ _syscall_light:
   s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  HAND_OVER a2, a3, a11, a1, a9
   .if \timed
   # CallTimeout: C waits until its deadline, as `block_until` queues it
   # here (`Kernel::express_timeout`): its kind and tick, its slot the
   # queue's only entry (`insert_alone`), the head-changed flag taken
   # (`queue_timeout`); the alarm stays.
+  HAND_OVER a2, a3, a11, a1, a9, KIND_BLOCKED_UNTIL
   DEADLINE a8, a8, a9, a1
   addx8 a1, a3, a2
   s32i a8, a1, 0+SCHED_UNTIL
   s32i a9, a1, 0+SCHED_UNTIL+4
-  slli a1, a3, 0+TIMEOUT_SLOT_SHIFT
-  add.n a1, a1, a2
+  .if (1 << TIMEOUT_SLOT_SHIFT) != 16
+  .error "a timeout slot is no longer 16 bytes: update the addx8 below"
+  .endif
+  addx8 a1, a3, a1                  # sched + 16 * C
   s32i a8, a1, 0+SCHED_TIMEOUT_DEADLINE
   s32i a9, a1, 0+SCHED_TIMEOUT_DEADLINE+4
   movi.n a8, -1                     # next, prev: NIL
   s32i a8, a1, 0+SCHED_TIMEOUT_LINKS
   movi.n a8, 1
   s8i a8, a1, 0+SCHED_TIMEOUT_QUEUED
-  add.n a1, a2, a3
-  movi.n a8, 0+KIND_BLOCKED_UNTIL
-  s8i a8, a1, 0+SCHED_KIND
   s16i a3, a2, 0+SCHED_TIMEOUTS_HEAD
   movi.n a8, 0
   s8i a8, a2, 0+SCHED_TIMEOUTS_CHANGED
   l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   addi.n a8, a8, 1
   s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  .else
+  HAND_OVER a2, a3, a11, a1, a9
   .endif
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   movi a9, 0+WAIT_NONE
