@@ -344,9 +344,9 @@ impl<H: Hardware> Kernel<H> {
                 };
             }
             Some(Syscall::CallTimeout) => {
-                // a8 (`args[5]`): the limit, as the full handler reads it.
-                let until = self.deadline_after_us(args[5]);
-                match self.fast_call(thread, args, until) {
+                // a8 (`args[5]`): the deadline, as the full handler reads it.
+                let until = self.deadline_at(args[5]);
+                match self.fast_call(thread, args, Some(until)) {
                     Some(light) => return light,
                     None => return self.hand_to_full_path(thread, number, args),
                 }
@@ -477,6 +477,9 @@ impl<H: Hardware> Kernel<H> {
                 && self.sched.priority(thread) >= endpoint.least_urgent
                 && runs_next(server)
                 && matches!(self.services[server].wait, Wait::Receiver(_))
+                // A deadline the entry queues itself (`express_timeout`).
+                && (number != Syscall::CallTimeout as u32
+                    || self.sched.timeout_express(self.deadline_at(args[5])))
         } else if number == Syscall::Yield as u32 {
             // `rotate` switches; the slice alarm stays as it is.
             self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
@@ -493,18 +496,24 @@ impl<H: Hardware> Kernel<H> {
                 && endpoint.receivers.is_empty()
                 && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
                 && runs_next(caller)
+                && self.sched.forget_express(caller)
         } else {
             false
         }
     }
 
     /// The rest of the entry's express `CallTimeout`: the caller (blocked,
-    /// its reply owed by the server now running) waits at most `micros`
-    /// µs, as the light path's `fast_call` would have it wait.
-    pub fn express_timeout(&mut self, caller: ThreadId, micros: u32) {
-        if let Some(until) = self.deadline_after_us(micros) {
-            self.sched.block_until(caller, until);
-        }
+    /// its reply owed by the server now running) waits at most until
+    /// deadline `until` (a8), as the light path's `fast_call` would have
+    /// it wait. Where [`Kernel::express`] takes the call, this is
+    /// [`Scheduler::timeout_express`]'s case, which the assembly repeats
+    /// (trap.S, 22): the caller's kind and tick, its slot alone in the
+    /// timeout queue, the head-changed flag taken, the alarm left as it is.
+    ///
+    /// [`Scheduler::timeout_express`]: crate::sched::Scheduler::timeout_express
+    pub fn express_timeout(&mut self, caller: ThreadId, until: u32) {
+        let until = self.deadline_at(until);
+        self.sched.block_until(caller, until);
     }
 
     /// `Call` to a server waiting in receive, registers only: the message

@@ -123,6 +123,11 @@ static sotto_cap_children: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static sotto_sched: Global<u32> = Global::new(0);
 
+/// `Kernel::ticks` (a u64), for the entry's express `CallTimeout`, which
+/// turns a deadline into a tick from it (set at boot).
+#[unsafe(no_mangle)]
+static sotto_kernel_ticks: Global<u32> = Global::new(0);
+
 /// Why the services could not be loaded.
 pub enum LoadFailure {
     /// The manifest section does not decode.
@@ -181,6 +186,7 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         // Where the entry's fast paths find the scheduler and the clock
         // holders (the kernel is a static: they never move).
         sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
+        sotto_kernel_ticks.with(|word| *word = core::ptr::from_ref(&kernel.ticks) as u32);
         sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
         let caps = core::ptr::from_ref(&kernel.caps) as u32;
         sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
@@ -597,23 +603,6 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
         }
         Light::Idle => pack(light::SWITCH, 0),
     }
-}
-
-/// The entry's express `CallTimeout` (trap.S) handed the CPU to the server:
-/// its caller waits at most `micros` µs. Runs as the light path does (PS.EXCM
-/// set, the kernel stack), and sets the alarm if the new deadline asks.
-#[unsafe(no_mangle)]
-extern "C" fn sotto_express_timeout(caller: u32, micros: u32) {
-    KERNEL.with(|kernel| kernel.express_timeout(caller as ThreadId, micros));
-    crate::timer_after_schedule();
-}
-
-/// The entry's express `ReplyRecv` handed the CPU to a caller that waited
-/// with a time limit: its timeout leaves the queue (as the light path's
-/// hand-over takes it out), so no tick pops it stale.
-#[unsafe(no_mangle)]
-extern "C" fn sotto_express_forget(thread: u32) {
-    KERNEL.with(|kernel| kernel.sched.forget_timeout_of(thread as ThreadId));
 }
 
 /// The light path found no thread ready (its caller is saved): idle with

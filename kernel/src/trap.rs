@@ -15,6 +15,7 @@ use crate::kernel::wait;
 use crate::objects;
 use crate::objects::{endpoint, queue};
 use crate::sched::{self, MAX_THREADS};
+use crate::timer;
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 
 /// Registers saved on every exception, in the layout the vectors use.
@@ -234,6 +235,33 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SCHED_READY_MASK", sched::layout::READY_MASK),
         ("SCHED_PRIORITY", sched::layout::PRIORITY),
         ("SCHED_KIND", sched::layout::KIND),
+        ("SCHED_UNTIL", sched::layout::UNTIL),
+        ("SCHED_ARMED", sched::layout::ARMED),
+        (
+            "SCHED_TIMEOUTS_HEAD",
+            sched::layout::TIMEOUTS + timer::layout::HEAD,
+        ),
+        (
+            "SCHED_TIMEOUTS_CHANGED",
+            sched::layout::TIMEOUTS + timer::layout::CHANGED,
+        ),
+        (
+            "SCHED_TIMEOUTS_VERSION",
+            sched::layout::TIMEOUTS + timer::layout::VERSION,
+        ),
+        (
+            "SCHED_TIMEOUT_DEADLINE",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::DEADLINE,
+        ),
+        (
+            "SCHED_TIMEOUT_LINKS",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::LINKS,
+        ),
+        (
+            "SCHED_TIMEOUT_QUEUED",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::QUEUED,
+        ),
+        ("TIMEOUT_SLOT_SHIFT", timer::layout::SLOT_SHIFT),
         ("KIND_RUNNING", sched::kind::RUNNING as u32),
         ("KIND_READY", sched::kind::READY as u32),
         ("SCHED_HEAD", sched::layout::HEAD),

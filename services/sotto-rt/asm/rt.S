@@ -80,6 +80,24 @@ sotto_rt_syscall_out:
   s32i a7, a8, 12
   ret
 
+# u64 sotto_rt_syscall_out8(nr, a3, a4, a5, a6, a7, a8, u32 out[4]): as
+# sotto_rt_syscall_out, with a seventh argument register (a8: CallTimeout's
+# deadline); call0 passes the seventh and eighth arguments on the stack.
+# (Its own section: services that make no timed call link none of it.)
+  .section .text.sotto_rt_syscall_out8, "ax"
+  .global sotto_rt_syscall_out8
+  .balign 4
+sotto_rt_syscall_out8:
+  l32i a8, a1, 0
+  syscall
+  l32i a8, a1, 4
+  s32i a4, a8, 0
+  s32i a5, a8, 4
+  s32i a6, a8, 8
+  s32i a7, a8, 12
+  ret
+
+  .text
 # void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall, a2..a7
 # back into regs (a8: a seventh argument, CallTimeout's time limit). A
 # system call preserves a0, a1 and a12..a15 only, so the array's address

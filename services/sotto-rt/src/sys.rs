@@ -16,6 +16,16 @@ unsafe extern "C" {
         a7: u32,
         out: *mut [u32; 4],
     ) -> u64;
+    fn sotto_rt_syscall_out8(
+        number: u32,
+        a3: u32,
+        a4: u32,
+        a5: u32,
+        a6: u32,
+        a7: u32,
+        a8: u32,
+        out: *mut [u32; 4],
+    ) -> u64;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
@@ -44,16 +54,20 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
     results(&[status, first, b, c, d, e])
 }
 
-/// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
-#[inline]
+/// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s deadline).
+/// (Always inline, as `ipc::call_timeout`: the LL scheduler's first call
+/// of a tick.)
+#[inline(always)]
 pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
+    let mut out = core::mem::MaybeUninit::<[u32; 4]>::uninit();
     let [a3, a4, a5, a6, a7] = args;
-    let mut regs = [syscall as u32, a3, a4, a5, a6, a7, a8];
-    // SAFETY: the stub reads the seven words of `regs`, a live local
-    // array, and writes back its first six; the kernel checks every
-    // argument.
-    unsafe { sotto_rt_syscall_regs7(&mut regs) };
-    results(&regs)
+    // SAFETY: as in `call_regs`: registers only, which the kernel checks;
+    // the stub writes all four words of `out`, a live local.
+    let (status, first, [b, c, d, e]) = unsafe {
+        let pair = sotto_rt_syscall_out8(syscall as u32, a3, a4, a5, a6, a7, a8, out.as_mut_ptr());
+        (pair as u32, (pair >> 32) as u32, out.assume_init())
+    };
+    results(&[status, first, b, c, d, e])
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.

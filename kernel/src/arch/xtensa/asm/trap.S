@@ -215,14 +215,33 @@
 # The scheduler at \sched hands the CPU from thread \from (blocked) to
 # thread \to (running, current), as `Scheduler::hand_over` does without a
 # time limit; \t and \u are scratch.
-  .macro HAND_OVER sched, from, to, t, u
+  .macro HAND_OVER sched, from, to, t, u, from_kind=KIND_BLOCKED
   add.n \t, \sched, \from
-  movi \u, 0+KIND_BLOCKED
+  movi \u, 0+\from_kind
   s8i \u, \t, 0+SCHED_KIND
   add.n \t, \sched, \to
   movi \u, 0+KIND_RUNNING
   s8i \u, \t, 0+SCHED_KIND
   s8i \to, \sched, 0+SCHED_CURRENT
+  .endm
+
+# \lo, \hi = the tick a `CallTimeout` with deadline \until (its a8) ends
+# at, from the kernel's tick count (`Kernel::deadline_at`): the count
+# plus the deadline's 32-bit distance from it, at least one. \lo may be
+# \until; \hi and \t are scratch, distinct from both.
+  .macro DEADLINE until, lo, hi, t
+  LA \hi, sotto_kernel_ticks
+  l32i.n \hi, \hi, 0
+  l32i.n \t, \hi, 0                # the count's low word
+  sub \lo, \until, \t
+  bgei \lo, 1, 1f
+  movi.n \lo, 1                    # not after the count: the next tick
+1:
+  add.n \lo, \t, \lo
+  l32i.n \hi, \hi, 4
+  bgeu \lo, \t, 1f
+  addi.n \hi, \hi, 1               # the carry
+1:
   .endm
 
 # \d = 1 << priority \p, from `sotto_urgent_masks` ((2 << p) - 1 xor its
@@ -243,19 +262,6 @@
   slli \d, \space, 0+CAP_CHILDREN_SHIFT
   add.n \d, \base, \d
   addx2 \d, \slot, \d
-  .endm
-
-# Keep the message a5..a7 in the frame at \f across a call into Rust
-# (STASH), and take it back (UNSTASH).
-  .macro STASH_MESSAGE f
-  s32i.n a5, \f, 0+FRAME_A5
-  s32i.n a6, \f, 0+FRAME_A6
-  s32i.n a7, \f, 0+FRAME_A7
-  .endm
-  .macro UNSTASH_MESSAGE f
-  l32i.n a5, \f, 0+FRAME_A5
-  l32i.n a6, \f, 0+FRAME_A6
-  l32i.n a7, \f, 0+FRAME_A7
   .endm
 
 # a\first..a11 zero (scratch a system call does not keep).
@@ -673,11 +679,11 @@ _syscall_light:
 # entry had not looked. Until the marked commit point nothing is written
 # but scratch registers (and, for ReplyRecv, the caller's own a4 in its
 # frame, which every path stores); a2, a4 and a1 are restored on the way
-# out (28, 38). A time limit to queue or drop goes to Rust after the
-# commit (`sotto_express_timeout`, `sotto_express_forget`), on the kernel
-# stack with PS.EXCM still set, as the light path runs.
+# out (28, 38). A deadline of a `CallTimeout` is queued, and dropped by
+# the reply, here too, where it is the timeout queue's only entry
+# (`Kernel::express_timeout`, `Scheduler::forget_express`).
 
-# Call (\timed = 0) or CallTimeout (1, the limit in a8) through slot a3
+# Call (\timed = 0) or CallTimeout (1, the deadline in a8) through slot a3
 # (CALL bit), entered at \label, a2 = \number.
   .macro CALL_EXPRESS label, timed, number
 26:
@@ -718,8 +724,7 @@ _syscall_light:
   bnez a4, 25b
 24:
   .else
-  movi a9, 0+MSG_PLAIN
-  bne a4, a9, 26b
+  bnez a4, 26b                    # not plain (MSG_PLAIN: 0)
   .endif
   FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
@@ -759,6 +764,21 @@ _syscall_light:
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a1
   bnez a4, 28b                    # one at least as urgent is ready
+  .if \timed
+  # CallTimeout: here only where Rust's `block_until` queues the deadline
+  # alone and leaves the alarm (`Scheduler::timeout_express`): the
+  # timeout queue empty (head NIL), the deadline not before the armed
+  # alarm (64 bits).
+  l16si a4, a2, 0+SCHED_TIMEOUTS_HEAD
+  bnei a4, -1, 28b
+  DEADLINE a8, a0, a1, a4
+  l32i a4, a2, 0+SCHED_ARMED+4
+  bltu a1, a4, 28b
+  bne a1, a4, 32f
+  l32i a4, a2, 0+SCHED_ARMED
+  bltu a0, a4, 28b
+32:
+  .endif
   LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
   add.n a0, a0, a4                  # a0: S's thread entry
@@ -777,7 +797,35 @@ _syscall_light:
   s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
+  .if \timed
+  # CallTimeout: C waits until its deadline, as `block_until` queues it
+  # here (`Kernel::express_timeout`): its kind and tick, its slot the
+  # queue's only entry (`insert_alone`), the head-changed flag taken
+  # (`queue_timeout`); the alarm stays.
+  HAND_OVER a2, a3, a11, a1, a9, KIND_BLOCKED_UNTIL
+  DEADLINE a8, a8, a9, a1
+  addx8 a1, a3, a2
+  s32i a8, a1, 0+SCHED_UNTIL
+  s32i a9, a1, 0+SCHED_UNTIL+4
+  .if (1 << TIMEOUT_SLOT_SHIFT) != 16
+  .error "a timeout slot is no longer 16 bytes: update the addx8 below"
+  .endif
+  addx8 a1, a3, a1                  # sched + 16 * C
+  s32i a8, a1, 0+SCHED_TIMEOUT_DEADLINE
+  s32i a9, a1, 0+SCHED_TIMEOUT_DEADLINE+4
+  movi.n a8, -1                     # next, prev: NIL
+  s32i a8, a1, 0+SCHED_TIMEOUT_LINKS
+  movi.n a8, 1
+  s8i a8, a1, 0+SCHED_TIMEOUT_QUEUED
+  s16i a3, a2, 0+SCHED_TIMEOUTS_HEAD
+  movi.n a8, 0
+  s8i a8, a2, 0+SCHED_TIMEOUTS_CHANGED
+  l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  addi.n a8, a8, 1
+  s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  .else
   HAND_OVER a2, a3, a11, a1, a9
+  .endif
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   movi a9, 0+WAIT_NONE
   s8i a9, a4, 0+SERVICE_WAIT
@@ -793,26 +841,6 @@ _syscall_light:
   .else
   movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
   s32i.n a9, a1, 0+FRAME_A4
-  .endif
-  .if \timed
-  # CallTimeout: C waits at most a8 µs (the light path's limit, computed
-  # and queued by Rust: `sotto_express_timeout`, which sets the alarm if
-  # it must). Across the call0: S's message in its frame, the rest in
-  # a12..a15 (C's are saved).
-  STASH_MESSAGE a4
-  mov.n a12, a0
-  mov.n a13, a4
-  mov.n a14, a10
-  mov.n a15, a11
-  mov.n a2, a3
-  mov.n a3, a8
-  LA a1, _boot_stack_top
-  call0 sotto_express_timeout
-  mov.n a0, a12
-  mov.n a4, a13
-  mov.n a10, a14
-  mov.n a11, a15
-  UNSTASH_MESSAGE a4
   .endif
   .if \timed == 0
   beqz a8, 23f
@@ -959,6 +987,27 @@ _syscall_light:
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a10
   bnez a4, 38b
+  add.n a10, a2, a0
+  l8ui a10, a10, 0+SCHED_KIND
+  bnei a10, 0+KIND_BLOCKED_UNTIL, 33f
+  # C waits with a deadline (a CallTimeout): here only where it is the
+  # timeout queue's only entry (`Scheduler::forget_express`), which
+  # leaves as `hand_over` drops it (`forget`): the queue empty, the slot
+  # not queued, a new version. (Written once nothing declines: the
+  # commit.)
+  l16ui a4, a2, 0+SCHED_TIMEOUTS_HEAD
+  bne a4, a0, 38b
+  slli a10, a0, 0+TIMEOUT_SLOT_SHIFT
+  add.n a10, a10, a2
+  l32i a4, a10, 0+SCHED_TIMEOUT_LINKS
+  bnei a4, -1, 38b                # next, prev: not both NIL
+  s16i a4, a2, 0+SCHED_TIMEOUTS_HEAD  # NIL (a4: -1)
+  movi.n a4, 0
+  s8i a4, a10, 0+SCHED_TIMEOUT_QUEUED
+  l32i a4, a2, 0+SCHED_TIMEOUTS_VERSION
+  addi.n a4, a4, 1
+  s32i a4, a2, 0+SCHED_TIMEOUTS_VERSION
+33:
   # Commit. S parks on the endpoint.
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
   l32i.n a10, a9, 0+SLOT_OBJECT
@@ -973,29 +1022,12 @@ _syscall_light:
   s8i a4, a11, 0+SERVICE_WAIT
   l32i.n a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add.n a10, a2, a0
-  l8ui a10, a10, 0+SCHED_KIND     # a10: how C waited
   HAND_OVER a2, a3, a0, a4, a9
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
   s32i.n a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9
-  bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
-  # C waited with a time limit (a CallTimeout): its queued timeout goes,
-  # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
-  # Across the call0: the reply in C's frame, C and its frame in a12, a13
-  # (S's are saved).
-  STASH_MESSAGE a1
-  mov.n a12, a0
-  mov.n a13, a1
-  mov.n a2, a0
-  LA a1, _boot_stack_top
-  call0 sotto_express_forget
-  mov.n a0, a12
-  mov.n a1, a13
-  UNSTASH_MESSAGE a1
-2:
   movi.n a4, 0                      # CCOUNT for a clock holder
   LA a9, sotto_clock_holders
   l32i.n a9, a9, 0
