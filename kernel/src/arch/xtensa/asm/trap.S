@@ -73,8 +73,8 @@
 # a system call is the same constant its frame was made with — UM, ring 1,
 # EXCM — and call0 code never sets CALLINC), a12..a15, and the
 # thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
-# \t_number its number.
-  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1
+# \t_number its number. With kept=0, a12..a15 are in the frame already.
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1
   rsr \t, excsave1
   s32i.n \t, \f, 0+FRAME_A0
   .if \a1_live
@@ -90,10 +90,12 @@
   rsr \t, ps
   s32i \t, \f, 0+FRAME_PS
   .endif
+  .if \kept
   s32i.n a12, \f, 0+FRAME_A12
   s32i.n a13, \f, 0+FRAME_A13
   s32i.n a14, \f, 0+FRAME_A14
   s32i.n a15, \f, 0+FRAME_A15
+  .endif
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
   RUR_UR \t_number, UR_EXPSTATE
@@ -126,11 +128,16 @@
 # The frame is KIND_IPC: every way back to user mode (`_enter_user`, the
 # light and express paths) resumes it with `_restore_ipc_frame` or
 # RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
-# and leave LITBASE off, as it was at the call.
-  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0
-  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0
+# and leave LITBASE off, as it was at the call. kept=0: a12..a15 are in
+# the frame already; \kind, if given, is a register holding KIND_IPC.
+  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0, kept=1, kind
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept
+  .ifb \kind
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
+  .else
+  s32i \kind, \f, 0+FRAME_KIND
+  .endif
   .endm
 
 # Switch the MMU to the address space of thread \thread, whose
@@ -545,13 +552,13 @@ _syscall_light:
   .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
   beqz a0, 20f
-  addi a0, a2, -SYS_CALL_TIMEOUT
-  beqz a0, 22f
-  addi a0, a2, -SYS_REPLY_RECV
-  beqz a0, 30f
-  addi a0, a2, -SYS_YIELD
-  beqz a0, 40f
-  beqi a2, 0+SYS_SEM_GIVE, 10f     # (beqi: numbers among its constants)
+  .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
+  .error "the system-call numbers moved: update the beqi below"
+  .endif
+  beqi a0, 5, 3f                  # CallTimeout (beqi: numbers among its
+  beqi a0, 3, 4f                  # constants, but a shorter reach)
+  beqi a2, 3, 5f                  # Yield
+  beqi a2, 0+SYS_SEM_GIVE, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
   beqi a2, 0+SYS_CYCLES, 14f
@@ -560,6 +567,12 @@ _syscall_light:
   j 7f
 17:
   j 16f
+3:
+  j 22f
+4:
+  j 30f
+5:
+  j 40f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
@@ -671,9 +684,11 @@ _syscall_light:
 # than Rust (a thread whose frame is not KIND_IPC, a second parked
 # receiver, a stale alarm): then the light path takes the call as if the
 # entry had not looked. Until the marked commit point nothing is written
-# but scratch registers (and, for ReplyRecv, the caller's own a4 in its
-# frame, which every path stores); a2, a4 and a1 are restored on the way
-# out (28, 38). A time limit to queue or drop goes to Rust after the
+# but scratch registers and the caller's own frame: its a12..a15 (so
+# they serve as scratch; its frame is dead while it runs, and every path
+# that saves it writes the same values) and, for ReplyRecv, its a4 (which
+# every path stores); a2, a4, a1 and a12..a15 are restored on the way out
+# (28, 38). A time limit to queue or drop goes to Rust after the
 # commit (`sotto_express_timeout`, `sotto_express_forget`), on the kernel
 # stack with PS.EXCM still set, as the light path runs.
 
@@ -725,10 +740,16 @@ _syscall_light:
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  add.n a11, a10, a11
-  l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
+  LA a1, sotto_current_frame
+  l32i.n a1, a1, 0                  # a1: C's frame (its service)
+  s32i.n a12, a1, 0+FRAME_A12       # what C keeps, in its frame now: from
+  s32i.n a13, a1, 0+FRAME_A13       # here a12..a15 are scratch too (28
+  s32i.n a14, a1, 0+FRAME_A14       # takes them back)
+  s32i.n a15, a1, 0+FRAME_A15
+  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD  # a12: the queue's head
+  add.n a11, a10, a12
+  l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
   l16ui a4, a10, 0+EP_HOLDERS
   bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
   LA a2, sotto_sched
@@ -737,6 +758,10 @@ _syscall_light:
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
   j 21f
 28:                               # (branches reach only 128 bytes)
+  l32i.n a12, a1, 0+FRAME_A12
+  l32i.n a13, a1, 0+FRAME_A13
+  l32i.n a14, a1, 0+FRAME_A14
+  l32i.n a15, a1, 0+FRAME_A15
   RSR_SR 1, SR_MISC0
   movi a2, 0+\number
   .if \timed == 0
@@ -749,45 +774,50 @@ _syscall_light:
   l8ui a4, a2, 0+SCHED_CURRENT
   add.n a4, a2, a4
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
-  l8ui a1, a10, 0+EP_LEAST_URGENT
-  bltu a4, a1, 28b                # a less urgent holder: uphill
-  add.n a4, a2, a11
-  l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
-  LA a1, sotto_urgent_masks
-  addx4 a1, a4, a1
-  l32i.n a1, a1, 0                  # (2 << priority) - 1
-  l32i.n a4, a2, 0+SCHED_READY_MASK
-  and a4, a4, a1
-  bnez a4, 28b                    # one at least as urgent is ready
+  l8ui a14, a10, 0+EP_LEAST_URGENT
+  bltu a4, a14, 28b               # a less urgent holder: uphill
   LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
   add.n a0, a0, a4                  # a0: S's thread entry
   l32i.n a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
-  l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
-  bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
-  l32i a1, a4, 0+FRAME_KIND
-  bnei a1, 0+KIND_IPC, 28b
+  l8ui a14, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
+  bnei a14, 0+WAIT_RECEIVER, 28b  # endpoint (fuzz-checked): a plain receive
+  l32i a14, a4, 0+FRAME_KIND
+  bnei a14, 0+KIND_IPC, 28b
+  add.n a14, a2, a11                # a14: S's scheduler bytes
+  l8ui a15, a14, 0+SCHED_PRIORITY # S's priority
+  LA a13, sotto_urgent_masks
+  addx4 a13, a15, a13
+  l32i.n a13, a13, 0                # (2 << priority) - 1
+  l32i.n a15, a2, 0+SCHED_READY_MASK
+  and a15, a15, a13
+  bnez a15, 28b                   # one at least as urgent is ready
   # Commit. The receiver leaves the queue.
-  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  addi a1, a1, 1
-  extui a1, a1, 0, 0+MAX_THREADS_BITS
-  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  addi a1, a1, -1
-  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a12, a12, 1
+  extui a12, a12, 0, 0+MAX_THREADS_BITS
+  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a12, a12, -1
+  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  HAND_OVER a2, a3, a11, a1, a9
+  .if KIND_RUNNING != 1 || KIND_IPC != 1 || WAIT_NONE != 0
+  .error "KIND_RUNNING, KIND_IPC or WAIT_NONE moved: a13 holds 1, a15 0 below"
+  .endif
+  add.n a12, a2, a3                 # C blocks, S runs (as HAND_OVER)
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a12, 0+SCHED_KIND
+  movi.n a13, 1                     # KIND_RUNNING, KIND_IPC
+  s8i a13, a14, 0+SCHED_KIND
+  s8i a11, a2, 0+SCHED_CURRENT
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
-  movi a9, 0+WAIT_NONE
-  s8i a9, a4, 0+SERVICE_WAIT
+  s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
   LA a2, sotto_current_frame
-  l32i.n a1, a2, 0                  # a1: C's frame (its service)
   s32i.n a4, a2, 0
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
   s8i a9, a1, 0+SERVICE_WAIT
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  SAVE_IPC_CALLER a1, a9, 9
+  SAVE_IPC_CALLER a1, a9, 9, 0, 0, a13
   .if \timed == 0
   s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
   .else
@@ -912,7 +942,7 @@ _syscall_light:
   or a10, a4, a9
   bne a10, a9, 36b
   FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b
-  l32i.n a10, a9, 0+SLOT_OBJECT     # the endpoint
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
   bnez a11, 36b                    # a caller queued: the receive takes it
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
@@ -920,80 +950,90 @@ _syscall_light:
   LA a11, sotto_current_frame
   l32i.n a11, a11, 0                # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
+  s32i.n a12, a11, 0+FRAME_A12      # what S keeps, in its frame now: from
+  s32i.n a13, a11, 0+FRAME_A13      # here a12..a15 are scratch (38 takes
+  s32i.n a14, a11, 0+FRAME_A14      # them back)
+  s32i.n a15, a11, 0+FRAME_A15
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
   l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
   bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
-  LA a2, sotto_threads
+  LA a2, sotto_sched
+  l32i.n a2, a2, 0                  # a2: the scheduler
+  l8ui a4, a2, 0+SCHED_ALARM
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38f
+  LA a12, sotto_threads
   slli a1, a0, 0+THREAD_SHIFT
-  add.n a2, a2, a1
-  l32i.n a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
+  add.n a12, a12, a1                # a12: C's thread entry
+  l32i.n a1, a12, 0+THREAD_SERVICE  # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  LA a2, sotto_active
-  l32i.n a2, a2, 0                  # S (its space is the active one)
-  bne a4, a2, 38f                 # C waits for S's reply
+  LA a13, sotto_active
+  l32i.n a13, a13, 0                # a13: S (its space is the active one)
+  bne a4, a13, 38f                # C waits for S's reply
   j 31f
 38:                               # (branches reach only 128 bytes)
+  l32i.n a12, a11, 0+FRAME_A12
+  l32i.n a13, a11, 0+FRAME_A13
+  l32i.n a14, a11, 0+FRAME_A14
+  l32i.n a15, a11, 0+FRAME_A15
+  l32i.n a4, a11, 0+FRAME_A4
   RSR_SR 1, SR_MISC0
   movi a2, 0+SYS_REPLY_RECV
-  LA a4, sotto_current_frame
-  l32i.n a4, a4, 0
-  l32i.n a4, a4, 0+FRAME_A4
   j 7f
 31:
   l32i a4, a1, 0+FRAME_KIND
   bnei a4, 0+KIND_IPC, 38b
-  LA a2, sotto_sched
-  l32i.n a2, a2, 0                  # a2: the scheduler
-  l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
-  add.n a4, a2, a0
-  l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
-  LA a10, sotto_urgent_masks
-  addx4 a10, a4, a10
-  l32i.n a10, a10, 0
+  add.n a14, a2, a0                 # a14: C's scheduler bytes
+  l8ui a4, a14, 0+SCHED_PRIORITY  # C's priority
+  LA a15, sotto_urgent_masks
+  addx4 a15, a4, a15
+  l32i.n a15, a15, 0
   l32i.n a4, a2, 0+SCHED_READY_MASK
-  and a4, a4, a10
+  and a4, a4, a15
   bnez a4, 38b
   # Commit. S parks on the endpoint.
-  l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
-  l32i.n a10, a9, 0+SLOT_OBJECT
   l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
   add.n a4, a10, a4
-  s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
-  movi.n a4, 1
-  s8i a4, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  s8i a13, a4, 0+EP_RECEIVERS+QUEUE_RING
+  .if KIND_RUNNING != 1 || KIND_IPC != 1
+  .error "KIND_RUNNING or KIND_IPC moved: a15 holds a length of 1 and both"
+  .endif
+  movi.n a15, 1
+  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
   movi a4, 0+WAIT_RECEIVER
   s8i a4, a11, 0+SERVICE_WAIT
   l32i.n a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add.n a10, a2, a0
-  l8ui a10, a10, 0+SCHED_KIND     # a10: how C waited
-  HAND_OVER a2, a3, a0, a4, a9
+  l8ui a10, a14, 0+SCHED_KIND     # a10: how C waited
+  add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a4, 0+SCHED_KIND
+  s8i a15, a14, 0+SCHED_KIND      # KIND_RUNNING
+  s8i a0, a2, 0+SCHED_CURRENT
   movi a9, 0+WAIT_NONE
   s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
   s32i.n a1, a2, 0
-  SAVE_IPC_CALLER a11, a9, 9
+  SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
   bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
   # C waited with a time limit (a CallTimeout): its queued timeout goes,
   # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
-  # Across the call0: the reply in C's frame, C and its frame in a12, a13
-  # (S's are saved).
+  # Across the call0: the reply in C's frame, C and its frame in a14,
+  # a15, its thread entry in a12.
   STASH_MESSAGE a1
-  mov.n a12, a0
-  mov.n a13, a1
+  mov.n a14, a0
+  mov.n a15, a1
   mov.n a2, a0
   LA a1, _boot_stack_top
   call0 sotto_express_forget
-  mov.n a0, a12
-  mov.n a1, a13
+  mov.n a0, a14
+  mov.n a1, a15
   UNSTASH_MESSAGE a1
 2:
   movi.n a4, 0                      # CCOUNT for a clock holder
@@ -1003,9 +1043,7 @@ _syscall_light:
   bbc a9, a0, 1f
   rsr a4, ccount
 1:
-  LA a2, sotto_threads
-  slli a3, a0, 0+THREAD_SHIFT
-  add.n a2, a2, a3                  # C's thread entry
+  mov.n a2, a12                     # C's thread entry
   SWITCH_SPACE a2, a0, a3, a9, a10, a11
   l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
   extui a3, a3, 0+RECV_SLOT_SHIFT, 8
