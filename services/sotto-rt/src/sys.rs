@@ -14,10 +14,15 @@ unsafe extern "C" {
         a5: u32,
         a6: u32,
         a7: u32,
-        out: *mut [u32; 4],
-    ) -> u64;
+        out: *mut [u32; 2],
+    ) -> Regs4;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
+
+/// a2..a5 after a call, as `sotto_rt_syscall_out` returns them: the call0
+/// ABI returns a 16-byte aggregate in a2..a5, so they need no memory.
+#[repr(C)]
+struct Regs4([u32; 4]);
 
 /// a2..a7 after a call: `Ok([a3..a7])`, or the kernel's error (a2).
 #[inline]
@@ -31,15 +36,15 @@ fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
-    let mut out = core::mem::MaybeUninit::<[u32; 4]>::uninit();
+    let mut out = core::mem::MaybeUninit::<[u32; 2]>::uninit();
     let [a3, a4, a5, a6, a7] = args;
     // SAFETY: the arguments are registers, which the kernel checks; the
-    // stub returns a2 and a3 and writes all four words of `out` (a4..a7),
-    // a live local (no zeroing first: that would cost a `memset` call on
-    // every IPC).
-    let (status, first, [b, c, d, e]) = unsafe {
-        let pair = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
-        (pair as u32, (pair >> 32) as u32, out.assume_init())
+    // stub returns a2..a5 and writes both words of `out` (a6, a7), a live
+    // local (no zeroing first: that would cost a `memset` call on every
+    // IPC).
+    let (Regs4([status, first, b, c]), [d, e]) = unsafe {
+        let regs = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
+        (regs, out.assume_init())
     };
     results(&[status, first, b, c, d, e])
 }
