@@ -971,8 +971,7 @@ _syscall_light:
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  LA a13, sotto_active
-  l32i.n a13, a13, 0                # a13: S (its space is the active one)
+  l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
   bne a4, a13, 38f                # C waits for S's reply
   j 31f
 38:                               # (branches reach only 128 bytes)
@@ -995,7 +994,11 @@ _syscall_light:
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a15
   bnez a4, 38b
-  # Commit. S parks on the endpoint.
+  # Commit. S parks on the endpoint; C waits no more.
+  .if WAIT_NONE != 0
+  .error "WAIT_NONE moved: store it from a register that holds it"
+  .endif
+  s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
   l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
   add.n a4, a10, a4
   s8i a13, a4, 0+EP_RECEIVERS+QUEUE_RING
@@ -1016,8 +1019,6 @@ _syscall_light:
   s8i a9, a4, 0+SCHED_KIND
   s8i a15, a14, 0+SCHED_KIND      # KIND_RUNNING
   s8i a0, a2, 0+SCHED_CURRENT
-  movi a9, 0+WAIT_NONE
-  s8i a9, a1, 0+SERVICE_WAIT
   LA a2, sotto_current_frame
   s32i.n a1, a2, 0
   SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
