@@ -198,6 +198,26 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
 /// holds slot + 1 below 32): a window the full path accepts, and nothing
 /// its reply would carry.
 pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
+
+/// The words the entry's fast paths read on every express call, in one
+/// block (the kernel's `sotto_fast`), so that one base address in a
+/// register reaches them all. `repr(C)`: the assembly reads them at the
+/// `FAST_*` offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FastWords {
+    /// The frame the user vector saves into: the running thread's.
+    pub current_frame: u32,
+    /// The thread whose address space is in the MMU (`u32::MAX`: the
+    /// boot tables').
+    pub active: u32,
+    /// The running space's row of [`Kernel::fast_caps`].
+    pub fast_row: u32,
+    /// Where `Kernel::clock_holders` is (set at boot).
+    pub clock_holders: u32,
+    /// Where the scheduler is (set at boot).
+    pub sched: u32,
+}
 const _: () = assert!(
     MsgInfo {
         recv_slot: 30,

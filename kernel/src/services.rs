@@ -18,7 +18,7 @@ use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::cap::layout as cap_layout;
 use sotto_kernel::console::{Message, Part, Piece, Text};
-use sotto_kernel::fastpath::{Light, ThreadEntry};
+use sotto_kernel::fastpath::{FastWords, Light, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
@@ -84,9 +84,18 @@ impl Hardware for Machine {
 /// The kernel state.
 pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 1000));
 
-/// The frame the user vector saves into; the assembly reads and writes it.
+/// The words the entry's fast paths read (the frame the user vector saves
+/// into, the active thread and its row of fast words, where the
+/// scheduler and the clock holders are); the assembly reads and writes
+/// them.
 #[unsafe(no_mangle)]
-static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
+static sotto_fast: Global<FastWords> = Global::new(FastWords {
+    current_frame: 0,
+    active: NO_ACTIVE,
+    fast_row: 0,
+    clock_holders: 0,
+    sched: 0,
+});
 
 /// Each thread as the entry's IPC fast paths see it (its service, its row
 /// of [`Kernel::fast_caps`], its address space); `service` 0: no thread.
@@ -94,22 +103,8 @@ static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
 static sotto_threads: Global<[ThreadEntry; sotto_abi::manifest::MAX_SERVICES]> =
     Global::new([ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES]);
 
-/// The thread whose address space is in the MMU ([`NO_ACTIVE`]: the boot
-/// tables'); the fast paths keep it too.
-#[unsafe(no_mangle)]
-static sotto_active: Global<u32> = Global::new(NO_ACTIVE);
-
-/// No address space of a thread is active.
+/// No address space of a thread is active (`FastWords::active`).
 const NO_ACTIVE: u32 = u32::MAX;
-
-/// The running space's row of [`Kernel::fast_caps`], for the entry's fast
-/// paths.
-#[unsafe(no_mangle)]
-static sotto_fast_row: Global<u32> = Global::new(0);
-
-/// `Kernel::clock_holders`, for the entry's IPC fast paths (set at boot).
-#[unsafe(no_mangle)]
-static sotto_clock_holders: Global<u32> = Global::new(0);
 
 /// The capability slots (`CapSpaces::slots`) and their child counts
 /// (`CapSpaces::children`), for the entry's express `Call` carrying a
@@ -118,10 +113,6 @@ static sotto_clock_holders: Global<u32> = Global::new(0);
 static sotto_cap_slots: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static sotto_cap_children: Global<u32> = Global::new(0);
-
-/// The scheduler, for the entry's IPC fast paths (set at boot).
-#[unsafe(no_mangle)]
-static sotto_sched: Global<u32> = Global::new(0);
 
 /// Why the services could not be loaded.
 pub enum LoadFailure {
@@ -180,8 +171,10 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         kernel.tick_hz = tick_hz;
         // Where the entry's fast paths find the scheduler and the clock
         // holders (the kernel is a static: they never move).
-        sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
-        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
+        sotto_fast.with(|fast| {
+            fast.sched = core::ptr::from_ref(&kernel.sched) as u32;
+            fast.clock_holders = kernel.clock_holders_word() as *const u32 as u32;
+        });
         let caps = core::ptr::from_ref(&kernel.caps) as u32;
         sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
         sotto_cap_children.with(|word| *word = caps + cap_layout::CHILDREN);
@@ -403,7 +396,7 @@ fn service_tables(
 }
 
 fn switch_to(thread: ThreadId) {
-    if sotto_active.with(|active| *active) == thread as u32 {
+    if sotto_fast.with(|fast| fast.active) == thread as u32 {
         return;
     }
     let fast_row = sotto_threads.with(|threads| {
@@ -414,8 +407,10 @@ fn switch_to(thread: ThreadId) {
         arch::switch_space(&entry.space);
         entry.fast_row
     });
-    sotto_active.with(|active| *active = thread as u32);
-    sotto_fast_row.with(|row| *row = fast_row);
+    sotto_fast.with(|fast| {
+        fast.active = thread as u32;
+        fast.fast_row = fast_row;
+    });
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address

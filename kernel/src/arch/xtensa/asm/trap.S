@@ -3,6 +3,13 @@
 # restore and return.
   .include "macros.inc"
 
+# The words of `sotto_fast` (fastpath.rs `FastWords`) by name.
+  .set sotto_current_frame, sotto_fast + FAST_CURRENT_FRAME
+  .set sotto_active, sotto_fast + FAST_ACTIVE
+  .set sotto_fast_row, sotto_fast + FAST_ROW
+  .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
+  .set sotto_sched, sotto_fast + FAST_SCHED
+
 # Store a2..a15 into the frame at \base (a0 or a1, saved separately).
   .macro SAVE_A2_TO_A15 base
   s32i a2, \base, 0+FRAME_A2
@@ -141,17 +148,22 @@
   .endm
 
 # Switch the MMU to the address space of thread \thread, whose
-# `sotto_threads` entry is at \entry, and note it (`sotto_active`,
-# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15 and
-# \t1..\t4. The registers are written from registers only, so nothing is
+# `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
+# thread, fast row; at \base if given), as `services::switch_to` does.
+# Clobbers a12..a15 and \t1..\t4. The registers are written from registers only, so nothing is
 # loaded while the window and its pins disagree; kernel code is fetched
 # through its wired ITLB entry, which no window change touches.
-  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
+  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base
   l32i a12, \entry, 0+THREAD_FAST_ROW
+  .ifb \base
   LA a13, sotto_fast_row
   s32i.n a12, a13, 0
   LA a13, sotto_active
   s32i \thread, a13, 0
+  .else
+  s32i a12, \base, 0+FAST_ROW
+  s32i \thread, \base, 0+FAST_ACTIVE
+  .endif
   l32i a12, \entry, 0+THREAD_SPACE
   l32i a13, \entry, 0+THREAD_SPACE+4
   l32i a14, \entry, 0+THREAD_SPACE+8
@@ -208,11 +220,15 @@
 
 # The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
 # \s, going to \fail unless it is a slot and its operations include bit
-# \bit; \t is scratch.
-  .macro FAST_SLOT s, t, bit, fail
+# \bit; \t is scratch. With \base, `sotto_fast` is at \base already.
+  .macro FAST_SLOT s, t, bit, fail, base
   bgeui a3, 0+CAP_SLOTS, \fail
+  .ifb \base
   LA \s, sotto_fast_row
   l32i \s, \s, 0
+  .else
+  l32i \s, \base, 0+FAST_ROW
+  .endif
   slli \t, a3, 0+SLOT_SHIFT
   add.n \s, \s, \t
   l32i \t, \s, 0+SLOT_OPS
@@ -434,7 +450,7 @@ _restore_frame:
   rfe
 
 # Save the running user thread's registers into its frame (found through
-# `sotto_current_frame`; the user stack is never touched). On entry: PS.EXCM
+# `sotto_fast`; the user stack is never touched). On entry: PS.EXCM
 # = 1, the user's a0 in EXCSAVE1, every other register the user's. Leaves
 # a2 = the frame. The user's LITBASE goes through EXCSAVE4 (free outside a
 # double exception, which has consumed it by the time it jumps here): it
@@ -736,13 +752,13 @@ _syscall_light:
   movi a9, 0+MSG_PLAIN
   bne a4, a9, 26b
   .endif
-  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
+  LA a0, sotto_fast               # a0: the fast words
+  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
-  LA a1, sotto_current_frame
-  l32i.n a1, a1, 0                  # a1: C's frame (its service)
+  l32i.n a1, a0, 0+FAST_CURRENT_FRAME # a1: C's frame (its service)
   s32i.n a12, a1, 0+FRAME_A12       # what C keeps, in its frame now: from
   s32i.n a13, a1, 0+FRAME_A13       # here a12..a15 are scratch too (28
   s32i.n a14, a1, 0+FRAME_A14       # takes them back)
@@ -752,8 +768,7 @@ _syscall_light:
   l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
   l16ui a4, a10, 0+EP_HOLDERS
   bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
-  LA a2, sotto_sched
-  l32i.n a2, a2, 0                  # a2: the scheduler
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
   j 21f
@@ -941,31 +956,30 @@ _syscall_light:
   movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
   or a10, a4, a9
   bne a10, a9, 36b
-  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b
+  LA a0, sotto_fast               # a0: the fast words
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
   bnez a11, 36b                    # a caller queued: the receive takes it
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   bnez a11, 36b
-  LA a11, sotto_current_frame
-  l32i.n a11, a11, 0                # a11: S's frame (its service)
+  l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   s32i.n a12, a11, 0+FRAME_A12      # what S keeps, in its frame now: from
   s32i.n a13, a11, 0+FRAME_A13      # here a12..a15 are scratch (38 takes
   s32i.n a14, a11, 0+FRAME_A14      # them back)
   s32i.n a15, a11, 0+FRAME_A15
   WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
-  l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
+  l16ui a14, a11, 0+SERVICE_REPLY # a14: C
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
-  bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
-  LA a2, sotto_sched
-  l32i.n a2, a2, 0                  # a2: the scheduler
+  bgeui a14, 16, 38f              # owes no reply (NO_THREAD)
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38f
   LA a12, sotto_threads
-  slli a1, a0, 0+THREAD_SHIFT
+  slli a1, a14, 0+THREAD_SHIFT
   add.n a12, a12, a1                # a12: C's thread entry
   l32i.n a1, a12, 0+THREAD_SERVICE  # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
@@ -986,8 +1000,8 @@ _syscall_light:
 31:
   l32i a4, a1, 0+FRAME_KIND
   bnei a4, 0+KIND_IPC, 38b
-  add.n a14, a2, a0                 # a14: C's scheduler bytes
-  l8ui a4, a14, 0+SCHED_PRIORITY  # C's priority
+  add.n a15, a2, a14
+  l8ui a4, a15, 0+SCHED_PRIORITY  # C's priority
   LA a15, sotto_urgent_masks
   addx4 a15, a4, a15
   l32i.n a15, a15, 0
@@ -1013,39 +1027,37 @@ _syscall_light:
   s8i a4, a11, 0+SERVICE_WAIT
   l32i.n a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  l8ui a10, a14, 0+SCHED_KIND     # a10: how C waited
+  add.n a3, a2, a14                 # a3: C's scheduler bytes
+  l8ui a10, a3, 0+SCHED_KIND      # a10: how C waited
   add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
   movi a9, 0+KIND_BLOCKED
   s8i a9, a4, 0+SCHED_KIND
-  s8i a15, a14, 0+SCHED_KIND      # KIND_RUNNING
-  s8i a0, a2, 0+SCHED_CURRENT
-  LA a2, sotto_current_frame
-  s32i.n a1, a2, 0
+  s8i a15, a3, 0+SCHED_KIND       # KIND_RUNNING
+  s8i a14, a2, 0+SCHED_CURRENT
+  s32i.n a1, a0, 0+FAST_CURRENT_FRAME
   SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
   bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
   # C waited with a time limit (a CallTimeout): its queued timeout goes,
   # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
-  # Across the call0: the reply in C's frame, C and its frame in a14,
-  # a15, its thread entry in a12.
+  # Across the call0: the reply in C's frame, C, its thread entry and
+  # its frame in a12, a14, a15.
   STASH_MESSAGE a1
-  mov.n a14, a0
   mov.n a15, a1
-  mov.n a2, a0
+  mov.n a2, a14
   LA a1, _boot_stack_top
   call0 sotto_express_forget
-  mov.n a0, a14
   mov.n a1, a15
+  LA a0, sotto_fast
   UNSTASH_MESSAGE a1
 2:
   movi.n a4, 0                      # CCOUNT for a clock holder
-  LA a9, sotto_clock_holders
+  l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
   l32i.n a9, a9, 0
-  l32i.n a9, a9, 0
-  bbc a9, a0, 1f
+  bbc a9, a14, 1f
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry
-  SWITCH_SPACE a2, a0, a3, a9, a10, a11
+  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0
   l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
   extui a3, a3, 0+RECV_SLOT_SHIFT, 8
   slli a3, a3, 0+RECV_SLOT_SHIFT
