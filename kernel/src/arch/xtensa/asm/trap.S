@@ -150,7 +150,7 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12..a15 and \t1..\t4. The registers are written from registers only, so nothing is
+# Clobbers a12..a15 and \t1..\t4 (\thread, stored first, may be one). The registers are written from registers only, so nothing is
 # loaded while the window and its pins disagree; kernel code is fetched
 # through its wired ITLB entry, which no window change touches.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base
@@ -827,8 +827,8 @@ _syscall_light:
   s8i a11, a2, 0+SCHED_CURRENT
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
-  LA a2, sotto_current_frame
-  s32i.n a4, a2, 0
+  LA a2, sotto_fast               # a2: the fast words (to 27)
+  s32i.n a4, a2, 0+FAST_CURRENT_FRAME
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
   s8i a9, a1, 0+SERVICE_WAIT
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
@@ -858,6 +858,7 @@ _syscall_light:
   mov.n a10, a14
   mov.n a11, a15
   UNSTASH_MESSAGE a4
+  LA a2, sotto_fast
   .endif
   .if \timed == 0
   beqz a8, 23f
@@ -922,6 +923,7 @@ _syscall_light:
   extui a9, a9, 0+RECV_SLOT_SHIFT, 8
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
+  LA a2, sotto_fast
   j 27f
 23:
   .endif
@@ -929,7 +931,7 @@ _syscall_light:
   extui a9, a9, 0+RECV_SLOT_SHIFT, 8
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  SWITCH_SPACE a0, a11, a1, a2, a3, a8
+  SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2 # (S stored before a11 is loaded)
   mov.n a3, a10
   mov.n a2, a4
   RESUME_IPC a2
