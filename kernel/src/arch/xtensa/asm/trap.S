@@ -80,15 +80,18 @@
 # a system call is the same constant its frame was made with — UM, ring 1,
 # EXCM — and call0 code never sets CALLINC), a12..a15, and the
 # thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
-# \t_number its number. With kept=0, a12..a15 are in the frame already.
+# \t_number its number. With kept=0, a1 and a12..a15 are in the frame
+# already.
   .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1
   rsr \t, excsave1
   s32i.n \t, \f, 0+FRAME_A0
+  .if \kept
   .if \a1_live
   s32i.n a1, \f, 0+FRAME_A1
   .else
   RSR_SR \t_number, SR_MISC0
   s32i.n \t, \f, 0+FRAME_A1
+  .endif
   .endif
   rsr \t, epc1
   addi \t, \t, 3
@@ -136,7 +139,8 @@
 # light and express paths) resumes it with `_restore_ipc_frame` or
 # RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
 # and leave LITBASE off, as it was at the call. kept=0: a12..a15 are in
-# the frame already; \kind, if given, is a register holding KIND_IPC.
+# the frame already, and a1; \kind, if given, is a register holding
+# KIND_IPC.
   .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0, kept=1, kind
   SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept
   .ifb \kind
@@ -757,11 +761,12 @@ _syscall_light:
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
-  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
-  l32i.n a1, a0, 0+FAST_CURRENT_FRAME # a1: C's frame (its service)
-  s32i.n a12, a1, 0+FRAME_A12       # what C keeps, in its frame now: from
-  s32i.n a13, a1, 0+FRAME_A13       # here a12..a15 are scratch too (28
-  s32i.n a14, a1, 0+FRAME_A14       # takes them back)
+  l32i.n a4, a0, 0+FAST_CURRENT_FRAME
+  s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
+  mov.n a1, a4                      # here a1, a2, a4 and a12..a15 are
+  s32i.n a12, a1, 0+FRAME_A12       # scratch (28 takes them back)
+  s32i.n a13, a1, 0+FRAME_A13       # a1: C's frame (its service)
+  s32i.n a14, a1, 0+FRAME_A14
   s32i.n a15, a1, 0+FRAME_A15
   l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD  # a12: the queue's head
   add.n a11, a10, a12
@@ -777,7 +782,7 @@ _syscall_light:
   l32i.n a13, a1, 0+FRAME_A13
   l32i.n a14, a1, 0+FRAME_A14
   l32i.n a15, a1, 0+FRAME_A15
-  RSR_SR 1, SR_MISC0
+  l32i.n a1, a1, 0+FRAME_A1
   movi a2, 0+\number
   .if \timed == 0
   mov.n a4, a8
@@ -967,11 +972,11 @@ _syscall_light:
   bnez a11, 36b
   l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
-  s32i.n a12, a11, 0+FRAME_A12      # what S keeps, in its frame now: from
-  s32i.n a13, a11, 0+FRAME_A13      # here a12..a15 are scratch (38 takes
-  s32i.n a14, a11, 0+FRAME_A14      # them back)
+  s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
+  s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
+  s32i.n a13, a11, 0+FRAME_A13      # scratch (38 takes them back)
+  s32i.n a14, a11, 0+FRAME_A14
   s32i.n a15, a11, 0+FRAME_A15
-  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
   l16ui a14, a11, 0+SERVICE_REPLY # a14: C
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
@@ -996,7 +1001,7 @@ _syscall_light:
   l32i.n a14, a11, 0+FRAME_A14
   l32i.n a15, a11, 0+FRAME_A15
   l32i.n a4, a11, 0+FRAME_A4
-  RSR_SR 1, SR_MISC0
+  l32i.n a1, a11, 0+FRAME_A1
   movi a2, 0+SYS_REPLY_RECV
   j 7f
 31:
