@@ -217,6 +217,8 @@ pub struct FastWords {
     pub clock_holders: u32,
     /// Where the scheduler is (set at boot).
     pub sched: u32,
+    /// [`crate::sched::URGENT_MASKS`], one base address away.
+    pub urgent_masks: [u32; crate::sched::PRIORITIES],
 }
 const _: () = assert!(
     MsgInfo {

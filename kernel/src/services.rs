@@ -21,7 +21,7 @@ use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::fastpath::{FastWords, Light, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
-use sotto_kernel::sched::ThreadId;
+use sotto_kernel::sched::{self, ThreadId};
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 use sotto_kernel::{describe, kprintln, text};
 
@@ -95,6 +95,7 @@ static sotto_fast: Global<FastWords> = Global::new(FastWords {
     fast_row: 0,
     clock_holders: 0,
     sched: 0,
+    urgent_masks: sched::URGENT_MASKS,
 });
 
 /// Each thread as the entry's IPC fast paths see it (its service, its row

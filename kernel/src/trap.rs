@@ -208,6 +208,10 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
             offset_of!(FastWords, clock_holders) as u32,
         ),
         ("FAST_SCHED", offset_of!(FastWords, sched) as u32),
+        (
+            "FAST_URGENT_MASKS",
+            offset_of!(FastWords, urgent_masks) as u32,
+        ),
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
         ("SLOT_BADGE", slot::BADGE),

@@ -796,22 +796,21 @@ _syscall_light:
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
   l8ui a14, a10, 0+EP_LEAST_URGENT
   bltu a4, a14, 28b               # a less urgent holder: uphill
+  add.n a14, a2, a11                # a14: S's scheduler bytes
+  l8ui a15, a14, 0+SCHED_PRIORITY # S's priority
+  addx4 a13, a15, a0
+  l32i.n a13, a13, 0+FAST_URGENT_MASKS # (2 << priority) - 1
+  l32i.n a15, a2, 0+SCHED_READY_MASK
+  and a15, a15, a13
+  bnez a15, 28b                   # one at least as urgent is ready
   LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
   add.n a0, a0, a4                  # a0: S's thread entry
   l32i.n a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
-  l8ui a14, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
-  bnei a14, 0+WAIT_RECEIVER, 28b  # endpoint (fuzz-checked): a plain receive
-  l32i a14, a4, 0+FRAME_KIND
-  bnei a14, 0+KIND_IPC, 28b
-  add.n a14, a2, a11                # a14: S's scheduler bytes
-  l8ui a15, a14, 0+SCHED_PRIORITY # S's priority
-  LA a13, sotto_urgent_masks
-  addx4 a13, a15, a13
-  l32i.n a13, a13, 0                # (2 << priority) - 1
-  l32i.n a15, a2, 0+SCHED_READY_MASK
-  and a15, a15, a13
-  bnez a15, 28b                   # one at least as urgent is ready
+  l8ui a13, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
+  bnei a13, 0+WAIT_RECEIVER, 28b  # endpoint (fuzz-checked): a plain receive
+  l32i a13, a4, 0+FRAME_KIND
+  bnei a13, 0+KIND_IPC, 28b
   # Commit. The receiver leaves the queue.
   addi a12, a12, 1
   extui a12, a12, 0, 0+MAX_THREADS_BITS
@@ -821,14 +820,13 @@ _syscall_light:
   s8i a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  .if KIND_RUNNING != 1 || KIND_IPC != 1 || WAIT_NONE != 0
-  .error "KIND_RUNNING, KIND_IPC or WAIT_NONE moved: a13 holds 1, a15 0 below"
+  .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
+  .error "KIND_RUNNING or WAIT_NONE moved: a13 holds KIND_IPC, a15 0 below"
   .endif
   add.n a12, a2, a3                 # C blocks, S runs (as HAND_OVER)
   movi a9, 0+KIND_BLOCKED
   s8i a9, a12, 0+SCHED_KIND
-  movi.n a13, 1                     # KIND_RUNNING, KIND_IPC
-  s8i a13, a14, 0+SCHED_KIND
+  s8i a13, a14, 0+SCHED_KIND      # KIND_RUNNING (a13: KIND_IPC)
   s8i a11, a2, 0+SCHED_CURRENT
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
   s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
@@ -1009,9 +1007,8 @@ _syscall_light:
   bnei a4, 0+KIND_IPC, 38b
   add.n a15, a2, a14
   l8ui a4, a15, 0+SCHED_PRIORITY  # C's priority
-  LA a15, sotto_urgent_masks
-  addx4 a15, a4, a15
-  l32i.n a15, a15, 0
+  addx4 a15, a4, a0
+  l32i.n a15, a15, 0+FAST_URGENT_MASKS
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a15
   bnez a4, 38b
