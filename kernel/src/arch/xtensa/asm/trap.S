@@ -189,7 +189,7 @@
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only.
+# written zero too. Clobbers a8 only; \f may be a1 (loaded last).
   .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
@@ -215,11 +215,11 @@
   wsr a8, m2
   wsr a8, m3
   l32i.n a0, \f, 0+FRAME_A0
-  l32i.n a1, \f, 0+FRAME_A1
   l32i.n a12, \f, 0+FRAME_A12
   l32i.n a13, \f, 0+FRAME_A13
   l32i.n a14, \f, 0+FRAME_A14
   l32i.n a15, \f, 0+FRAME_A15
+  l32i.n a1, \f, 0+FRAME_A1        # last: \f may be a1
   .endm
 
 # The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
@@ -936,8 +936,7 @@ _syscall_light:
 27:
   SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2 # (S stored before a11 is loaded)
   mov.n a3, a10
-  mov.n a2, a4
-  RESUME_IPC a2
+  RESUME_IPC a4
   mov.n a4, a9
   movi.n a2, 0
   ZERO_TO_A11 8
@@ -1065,8 +1064,7 @@ _syscall_light:
   l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
   extui a3, a3, 0+RECV_SLOT_SHIFT, 8
   slli a3, a3, 0+RECV_SLOT_SHIFT
-  mov.n a2, a1
-  RESUME_IPC a2
+  RESUME_IPC a1
   movi.n a2, 0
   ZERO_TO_A11 8
   rfe
