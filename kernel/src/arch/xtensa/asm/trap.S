@@ -922,16 +922,17 @@ _syscall_light:
 29:
   movi.n a8, 0                      # nothing arrived
 35:
-  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field, and the flag
-  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field, and the flag
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
   LA a2, sotto_fast
   j 27f
 23:
   .endif
-  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field
-  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  .if RECV_SLOT_SHIFT != 24
+  .error "the receive-slot field moved: update the l8ui below"
+  .endif
+  l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
   SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2 # (S stored before a11 is loaded)
@@ -1061,8 +1062,7 @@ _syscall_light:
 1:
   mov.n a2, a12                     # C's thread entry
   SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0
-  l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
-  extui a3, a3, 0+RECV_SLOT_SHIFT, 8
+  l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
   movi.n a2, 0
