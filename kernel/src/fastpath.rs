@@ -131,7 +131,7 @@ pub mod slot {
 }
 
 /// One thread as the entry's IPC fast paths see it (the kernel binary
-/// keeps a table of them, `sotto_threads`). `repr(C)`, sixteen words.
+/// keeps a table of them, `FastWords::threads`). `repr(C)`, sixteen words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ThreadEntry {
@@ -219,6 +219,12 @@ pub struct FastWords {
     pub sched: u32,
     /// [`crate::sched::URGENT_MASKS`], one base address away.
     pub urgent_masks: [u32; crate::sched::PRIORITIES],
+    /// Each thread as the entry's IPC fast paths see it (its service, its
+    /// row of [`Kernel::fast_caps`], its address space; `service` 0: no
+    /// thread). Thread `t`'s entry is `t << THREAD_SHIFT` bytes past
+    /// this field: the base plus that, with this field's offset added to
+    /// every field's.
+    pub threads: [ThreadEntry; MAX_SERVICES],
 }
 const _: () = assert!(
     MsgInfo {

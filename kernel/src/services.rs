@@ -86,8 +86,8 @@ pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 10
 
 /// The words the entry's fast paths read (the frame the user vector saves
 /// into, the active thread and its row of fast words, where the
-/// scheduler and the clock holders are); the assembly reads and writes
-/// them.
+/// scheduler and the clock holders are, the urgent masks, each thread's
+/// entry); the assembly reads and writes them.
 #[unsafe(no_mangle)]
 static sotto_fast: Global<FastWords> = Global::new(FastWords {
     current_frame: 0,
@@ -96,13 +96,8 @@ static sotto_fast: Global<FastWords> = Global::new(FastWords {
     clock_holders: 0,
     sched: 0,
     urgent_masks: sched::URGENT_MASKS,
+    threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
 });
-
-/// Each thread as the entry's IPC fast paths see it (its service, its row
-/// of [`Kernel::fast_caps`], its address space); `service` 0: no thread.
-#[unsafe(no_mangle)]
-static sotto_threads: Global<[ThreadEntry; sotto_abi::manifest::MAX_SERVICES]> =
-    Global::new([ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES]);
 
 /// No address space of a thread is active (`FastWords::active`).
 const NO_ACTIVE: u32 = u32::MAX;
@@ -276,7 +271,7 @@ fn load_service(
             space,
             reserved: [0; 6],
         };
-        sotto_threads.with(|threads| threads[index] = entry);
+        sotto_fast.with(|fast| fast.threads[index] = entry);
     });
     kprintln!(
         "service ",
@@ -400,8 +395,8 @@ fn switch_to(thread: ThreadId) {
     if sotto_fast.with(|fast| fast.active) == thread as u32 {
         return;
     }
-    let fast_row = sotto_threads.with(|threads| {
-        let entry = &threads[thread];
+    let fast_row = sotto_fast.with(|fast| {
+        let entry = &fast.threads[thread];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }

@@ -212,6 +212,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
             "FAST_URGENT_MASKS",
             offset_of!(FastWords, urgent_masks) as u32,
         ),
+        ("FAST_THREADS", offset_of!(FastWords, threads) as u32),
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
         ("SLOT_BADGE", slot::BADGE),

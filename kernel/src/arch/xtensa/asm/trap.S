@@ -9,6 +9,7 @@
   .set sotto_fast_row, sotto_fast + FAST_ROW
   .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
   .set sotto_sched, sotto_fast + FAST_SCHED
+  .set sotto_threads, sotto_fast + FAST_THREADS
 
 # Store a2..a15 into the frame at \base (a0 or a1, saved separately).
   .macro SAVE_A2_TO_A15 base
@@ -154,11 +155,12 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12..a15 and \t1..\t4 (\thread, stored first, may be one). The registers are written from registers only, so nothing is
+# Clobbers a12..a15 and \t1..\t4 (\thread, stored first, may be one).
+# With \eoff, the entry is at \entry + \eoff. The registers are written from registers only, so nothing is
 # loaded while the window and its pins disagree; kernel code is fetched
 # through its wired ITLB entry, which no window change touches.
-  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base
-  l32i a12, \entry, 0+THREAD_FAST_ROW
+  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
+  l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
   LA a13, sotto_fast_row
   s32i.n a12, a13, 0
@@ -168,14 +170,14 @@
   s32i a12, \base, 0+FAST_ROW
   s32i \thread, \base, 0+FAST_ACTIVE
   .endif
-  l32i a12, \entry, 0+THREAD_SPACE
-  l32i a13, \entry, 0+THREAD_SPACE+4
-  l32i a14, \entry, 0+THREAD_SPACE+8
-  l32i a15, \entry, 0+THREAD_SPACE+12
-  l32i \t1, \entry, 0+THREAD_SPACE+16
-  l32i \t2, \entry, 0+THREAD_SPACE+20
-  l32i \t3, \entry, 0+THREAD_SPACE+24
-  l32i \t4, \entry, 0+THREAD_SPACE+28
+  l32i a12, \entry, 0+\eoff+THREAD_SPACE
+  l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
+  l32i a14, \entry, 0+\eoff+THREAD_SPACE+8
+  l32i a15, \entry, 0+\eoff+THREAD_SPACE+12
+  l32i \t1, \entry, 0+\eoff+THREAD_SPACE+16
+  l32i \t2, \entry, 0+\eoff+THREAD_SPACE+20
+  l32i \t3, \entry, 0+\eoff+THREAD_SPACE+24
+  l32i \t4, \entry, 0+\eoff+THREAD_SPACE+28
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
   wdtlb a14, a15
@@ -803,10 +805,9 @@ _syscall_light:
   l32i.n a15, a2, 0+SCHED_READY_MASK
   and a15, a15, a13
   bnez a15, 28b                   # one at least as urgent is ready
-  LA a0, sotto_threads
   slli a4, a11, 0+THREAD_SHIFT
-  add.n a0, a0, a4                  # a0: S's thread entry
-  l32i.n a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
+  add.n a0, a0, a4                  # a0: S's thread entry - FAST_THREADS
+  l32i.n a4, a0, 0+FAST_THREADS+THREAD_SERVICE # a4: S's service (frame first)
   l8ui a13, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
   bnei a13, 0+WAIT_RECEIVER, 28b  # endpoint (fuzz-checked): a plain receive
   l32i a13, a4, 0+FRAME_KIND
@@ -907,7 +908,7 @@ _syscall_light:
   l16ui a2, a13, 0
   addi.n a2, a2, 1
   s16i a2, a13, 0
-  l32i a12, a0, 0+THREAD_FAST_ROW # S's row of fast words
+  l32i a12, a0, 0+FAST_THREADS+THREAD_FAST_ROW # S's row of fast words
   add.n a12, a12, a9
   LA a13, sotto_fast_row
   l32i.n a13, a13, 0                # C's row (the running space's)
@@ -935,7 +936,7 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2 # (S stored before a11 is loaded)
+  SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2, FAST_THREADS # (S stored first)
   mov.n a3, a10
   RESUME_IPC a4
   mov.n a4, a9
@@ -983,10 +984,9 @@ _syscall_light:
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38f
-  LA a12, sotto_threads
   slli a1, a14, 0+THREAD_SHIFT
-  add.n a12, a12, a1                # a12: C's thread entry
-  l32i.n a1, a12, 0+THREAD_SERVICE  # a1: C's service (frame first)
+  add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
+  l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
   bnei a4, 0+WAIT_REPLY, 38f
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
@@ -1060,8 +1060,8 @@ _syscall_light:
   bbc a9, a14, 1f
   rsr a4, ccount
 1:
-  mov.n a2, a12                     # C's thread entry
-  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0
+  mov.n a2, a12                     # C's thread entry - FAST_THREADS
+  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
