@@ -950,6 +950,15 @@ _syscall_light:
 
 36:
   j 7f
+38:                               # (within the branches' 128 bytes)
+  l32i.n a12, a11, 0+FRAME_A12
+  l32i.n a13, a11, 0+FRAME_A13
+  l32i.n a14, a11, 0+FRAME_A14
+  l32i.n a15, a11, 0+FRAME_A15
+  l32i.n a4, a11, 0+FRAME_A4
+  l32i.n a1, a11, 0+FRAME_A1
+  movi a2, 0+SYS_REPLY_RECV
+  j 7f
 
 # ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
 # nothing — at most a receive window for the next call and the request to
@@ -980,29 +989,18 @@ _syscall_light:
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
-  bgeui a14, 16, 38f              # owes no reply (NO_THREAD)
+  bgeui a14, 16, 38b              # owes no reply (NO_THREAD)
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38f
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
   slli a1, a14, 0+THREAD_SHIFT
   add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
   l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
   l8ui a4, a1, 0+SERVICE_WAIT
-  bnei a4, 0+WAIT_REPLY, 38f
+  bnei a4, 0+WAIT_REPLY, 38b
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
   l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
-  bne a4, a13, 38f                # C waits for S's reply
-  j 31f
-38:                               # (branches reach only 128 bytes)
-  l32i.n a12, a11, 0+FRAME_A12
-  l32i.n a13, a11, 0+FRAME_A13
-  l32i.n a14, a11, 0+FRAME_A14
-  l32i.n a15, a11, 0+FRAME_A15
-  l32i.n a4, a11, 0+FRAME_A4
-  l32i.n a1, a11, 0+FRAME_A1
-  movi a2, 0+SYS_REPLY_RECV
-  j 7f
-31:
+  bne a4, a13, 38b                # C waits for S's reply
   l32i a4, a1, 0+FRAME_KIND
   bnei a4, 0+KIND_IPC, 38b
   add.n a15, a2, a14
