@@ -64,16 +64,16 @@ sotto_rt_fault_simcall:
 sotto_rt_fault_jump:
   jx a2
 
-# [u32; 4] sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7, u32 out[2]): the
-# call0 arguments are a2..a7 already; a2 (status)..a5 come back as the
-# result (a 16-byte aggregate: a2..a5), a6 and a7 go where the seventh
-# argument (on the stack) points (a system call keeps a1).
+# [u32; 4] sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7): the call0
+# arguments are a2..a7 already; a2 (status)..a5 come back as the result
+# (a 16-byte aggregate: a2..a5), a6 and a7 go into `sotto_rt_a6_a7`
+# (sys.rs).
   .text
   .global sotto_rt_syscall_out
   .balign 4
 sotto_rt_syscall_out:
   syscall
-  l32i a8, a1, 0
+  movi a8, sotto_rt_a6_a7
   s32i a6, a8, 0
   s32i a7, a8, 4
   ret

@@ -14,7 +14,6 @@ unsafe extern "C" {
         a5: u32,
         a6: u32,
         a7: u32,
-        out: *mut [u32; 2],
     ) -> Regs4;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
@@ -23,6 +22,12 @@ unsafe extern "C" {
 /// ABI returns a 16-byte aggregate in a2..a5, so they need no memory.
 #[repr(C)]
 struct Regs4([u32; 4]);
+
+/// a6 and a7 after the last `sotto_rt_syscall_out`, stored by the stub (a
+/// service is one thread, and nothing else runs its code in between: a
+/// static needs no pointer passed on the stack).
+#[unsafe(no_mangle)]
+static mut sotto_rt_a6_a7: [u32; 2] = [0; 2];
 
 /// a2..a7 after a call: `Ok([a3..a7])`, or the kernel's error (a2).
 #[inline]
@@ -36,15 +41,14 @@ fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
-    let mut out = core::mem::MaybeUninit::<[u32; 2]>::uninit();
     let [a3, a4, a5, a6, a7] = args;
     // SAFETY: the arguments are registers, which the kernel checks; the
-    // stub returns a2..a5 and writes both words of `out` (a6, a7), a live
-    // local (no zeroing first: that would cost a `memset` call on every
-    // IPC).
+    // stub returns a2..a5 and stores a6, a7 into `sotto_rt_a6_a7`, read
+    // here by value right after (this thread is the only one that runs
+    // this service's code).
     let (Regs4([status, first, b, c]), [d, e]) = unsafe {
-        let regs = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
-        (regs, out.assume_init())
+        let regs = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7);
+        (regs, (&raw const sotto_rt_a6_a7).read())
     };
     results(&[status, first, b, c, d, e])
 }
