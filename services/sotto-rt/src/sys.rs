@@ -7,14 +7,7 @@ pub use sotto_abi::Syscall;
 
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
-    fn sotto_rt_syscall_out(
-        number: u32,
-        a3: u32,
-        a4: u32,
-        a5: u32,
-        a6: u32,
-        a7: u32,
-    ) -> Regs4;
+    fn sotto_rt_syscall_out(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> Regs4;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
