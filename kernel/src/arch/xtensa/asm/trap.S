@@ -191,7 +191,7 @@
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only; \f may be a1 (loaded last).
+# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
   .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
@@ -941,7 +941,7 @@ _syscall_light:
   RESUME_IPC a4
   mov.n a4, a9
   movi.n a2, 0
-  ZERO_TO_A11 8
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
   .endm
 
@@ -1064,7 +1064,7 @@ _syscall_light:
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
   movi.n a2, 0
-  ZERO_TO_A11 8
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
 
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
