@@ -600,10 +600,9 @@ _syscall_light:
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
 # wiped. Without one, the light path answers (MissingRight).
 14:
-  LA a9, sotto_active
-  l32i.n a9, a9, 0                  # the running thread: its service's bit
-  LA a10, sotto_clock_holders
-  l32i.n a10, a10, 0
+  LA a10, sotto_fast
+  l32i.n a9, a10, 0+FAST_ACTIVE     # the running thread: its service's bit
+  l32i.n a10, a10, 0+FAST_CLOCK_HOLDERS
   l32i.n a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
