@@ -716,6 +716,19 @@ _syscall_light:
 # Call (\timed = 0) or CallTimeout (1, the limit in a8) through slot a3
 # (CALL bit), entered at \label, a2 = \number.
   .macro CALL_EXPRESS label, timed, number
+29:                               # (28 jumps here: the checks' decline)
+  l32i.n a12, a1, 0+FRAME_A12
+  l32i.n a13, a1, 0+FRAME_A13
+  l32i.n a14, a1, 0+FRAME_A14
+  l32i.n a15, a1, 0+FRAME_A15
+  l32i.n a1, a1, 0+FRAME_A1
+  movi a2, 0+\number
+  .if \timed == 0
+  mov.n a4, a8
+  .else
+  movi a4, 0+MSG_PLAIN
+  .endif
+  j 7f
 26:
   j 7f
   .if \timed == 0
@@ -745,6 +758,8 @@ _syscall_light:
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
 # badge, a4 = its receive-slot field, a5..a7 the message; the caller
 # waits for the reply with what a call keeps in its frame.
+28:                               # (within the branches' 128 bytes)
+  j 29b
 \label:
   .if \timed == 0
   .if MSG_PLAIN != 0
@@ -773,25 +788,10 @@ _syscall_light:
   add.n a11, a10, a12
   l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
   l16ui a4, a10, 0+EP_HOLDERS
-  bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
+  bbc a4, a11, 28b                # S holds RECEIVE: the call is answerable
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
-  j 21f
-28:                               # (branches reach only 128 bytes)
-  l32i.n a12, a1, 0+FRAME_A12
-  l32i.n a13, a1, 0+FRAME_A13
-  l32i.n a14, a1, 0+FRAME_A14
-  l32i.n a15, a1, 0+FRAME_A15
-  l32i.n a1, a1, 0+FRAME_A1
-  movi a2, 0+\number
-  .if \timed == 0
-  mov.n a4, a8
-  .else
-  movi a4, 0+MSG_PLAIN
-  .endif
-  j 7f
-21:
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28b
   l8ui a4, a2, 0+SCHED_CURRENT
   add.n a4, a2, a4
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
