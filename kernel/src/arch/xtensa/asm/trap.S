@@ -949,7 +949,7 @@ _syscall_light:
 
 36:
   j 7f
-38:                               # (within the branches' 128 bytes)
+39:                               # (38 jumps here: the checks' decline)
   l32i.n a12, a11, 0+FRAME_A12
   l32i.n a13, a11, 0+FRAME_A13
   l32i.n a14, a11, 0+FRAME_A14
@@ -958,6 +958,8 @@ _syscall_light:
   l32i.n a1, a11, 0+FRAME_A1
   movi a2, 0+SYS_REPLY_RECV
   j 7f
+38:                               # (within the branches' 128 bytes)
+  j 39b
 
 # ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
 # nothing — at most a receive window for the next call and the request to
@@ -1000,8 +1002,6 @@ _syscall_light:
   l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
   l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
   bne a4, a13, 38b                # C waits for S's reply
-  l32i a4, a1, 0+FRAME_KIND
-  bnei a4, 0+KIND_IPC, 38b
   add.n a15, a2, a14
   l8ui a4, a15, 0+SCHED_PRIORITY  # C's priority
   addx4 a15, a4, a0
@@ -1009,6 +1009,8 @@ _syscall_light:
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a15
   bnez a4, 38b
+  l32i a15, a1, 0+FRAME_KIND
+  bnei a15, 0+KIND_IPC, 38b
   # Commit. S parks on the endpoint; C waits no more.
   .if WAIT_NONE != 0
   .error "WAIT_NONE moved: store it from a register that holds it"
@@ -1018,9 +1020,8 @@ _syscall_light:
   add.n a4, a10, a4
   s8i a13, a4, 0+EP_RECEIVERS+QUEUE_RING
   .if KIND_RUNNING != 1 || KIND_IPC != 1
-  .error "KIND_RUNNING or KIND_IPC moved: a15 holds a length of 1 and both"
+  .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
   .endif
-  movi.n a15, 1
   s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
