@@ -131,7 +131,7 @@ pub mod slot {
 }
 
 /// One thread as the entry's IPC fast paths see it (the kernel binary
-/// keeps a table of them, `sotto_threads`). `repr(C)`, sixteen words.
+/// keeps a table of them, `FastWords::threads`). `repr(C)`, sixteen words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ThreadEntry {
@@ -198,6 +198,37 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
 /// holds slot + 1 below 32): a window the full path accepts, and nothing
 /// its reply would carry.
 pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
+
+/// The words the entry's fast paths read on every express call, in one
+/// block (the kernel's `sotto_fast`), so that one base address in a
+/// register reaches them all. `repr(C)`: the assembly reads them at the
+/// `FAST_*` offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FastWords {
+    /// The frame the user vector saves into: the running thread's.
+    pub current_frame: u32,
+    /// The thread whose address space is in the MMU (`u32::MAX`: the
+    /// boot tables').
+    pub active: u32,
+    /// The running space's row of [`Kernel::fast_caps`].
+    pub fast_row: u32,
+    /// Where `Kernel::clock_holders` is (set at boot).
+    pub clock_holders: u32,
+    /// Where the scheduler is (set at boot).
+    pub sched: u32,
+    /// Where `Kernel::ticks` (a u64) is, for the express `CallTimeout`,
+    /// which turns its deadline into a tick from it (set at boot).
+    pub ticks: u32,
+    /// [`crate::sched::URGENT_MASKS`], one base address away.
+    pub urgent_masks: [u32; crate::sched::PRIORITIES],
+    /// Each thread as the entry's IPC fast paths see it (its service, its
+    /// row of [`Kernel::fast_caps`], its address space; `service` 0: no
+    /// thread). Thread `t`'s entry is `t << THREAD_SHIFT` bytes past
+    /// this field: the base plus that, with this field's offset added to
+    /// every field's.
+    pub threads: [ThreadEntry; MAX_SERVICES],
+}
 const _: () = assert!(
     MsgInfo {
         recv_slot: 30,

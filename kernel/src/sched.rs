@@ -37,7 +37,11 @@ const _: () = assert!(PRIORITIES <= 8, "sotto_lowest_bit covers eight priorities
 /// urgent (`(2 << p) - 1`): [`Scheduler::would_run_next`] and the entry's
 /// IPC fast paths read it.
 #[unsafe(no_mangle)]
-pub static sotto_urgent_masks: [u32; PRIORITIES] = {
+pub static sotto_urgent_masks: [u32; PRIORITIES] = URGENT_MASKS;
+
+/// The table of [`sotto_urgent_masks`] (the express IPC paths read a copy
+/// next to their other words, `FastWords::urgent_masks`).
+pub const URGENT_MASKS: [u32; PRIORITIES] = {
     let mut masks = [0; PRIORITIES];
     let mut priority = 0;
     while priority < PRIORITIES {

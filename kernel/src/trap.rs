@@ -10,7 +10,7 @@ use sotto_abi::text::{Part, Piece, Text};
 use sotto_abi::cap::CAP_SLOTS;
 use sotto_abi::{ExceptionCause, Syscall};
 
-use crate::fastpath::{fast_op, slot, thread};
+use crate::fastpath::{FastWords, fast_op, slot, thread};
 use crate::kernel::wait;
 use crate::objects;
 use crate::objects::{endpoint, queue};
@@ -198,6 +198,23 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
             "SEND_CAP_SHIFT",
             crate::fastpath::SEND_CAP_FIELD.trailing_zeros(),
         ),
+        (
+            "FAST_CURRENT_FRAME",
+            offset_of!(FastWords, current_frame) as u32,
+        ),
+        ("FAST_ACTIVE", offset_of!(FastWords, active) as u32),
+        ("FAST_ROW", offset_of!(FastWords, fast_row) as u32),
+        (
+            "FAST_CLOCK_HOLDERS",
+            offset_of!(FastWords, clock_holders) as u32,
+        ),
+        ("FAST_SCHED", offset_of!(FastWords, sched) as u32),
+        ("FAST_TICKS", offset_of!(FastWords, ticks) as u32),
+        (
+            "FAST_URGENT_MASKS",
+            offset_of!(FastWords, urgent_masks) as u32,
+        ),
+        ("FAST_THREADS", offset_of!(FastWords, threads) as u32),
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
         ("SLOT_BADGE", slot::BADGE),

@@ -391,9 +391,9 @@ fn differential(steps: &[Step]) {
 /// copy's fast word the source's, nothing else changed: the GRANT bit);
 /// a `CapDelete` empties the slot and counts its parent down, zeroes its
 /// fast word and returns 0 (nothing else: the DROP bit). A `CallTimeout`
-/// is the plain express call, then its deadline queued by Rust
-/// (`sotto_express_timeout`: `Kernel::express_timeout` with a8). Whether
-/// it took the step.
+/// is the plain express call, then its deadline queued as the entry
+/// queues it (trap.S, 22: `Kernel::express_timeout` with a8). Whether it
+/// took the step.
 fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
     let args = step.args;
     let carrying = step.number == Syscall::Call as u32 && args[1] != super::PLAIN;
