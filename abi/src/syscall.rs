@@ -101,13 +101,18 @@ pub enum Syscall {
     /// [`Syscall::Ticks`]): a tick-driven server starts its tick without a
     /// `Cycles` or `Ticks` call. A call returns as from [`Syscall::Recv`].
     RecvOrWait = 27,
-    /// `Call` with a time limit: as `Call` (a3 endpoint, a4 info, a5..a7
-    /// words), and a8 = the most microseconds to wait for the reply
-    /// (rounded up to whole ticks, at least one; `u32::MAX`: forever). On
-    /// expiry the call fails with [`Error::TimedOut`]: a queued message is
-    /// withdrawn, a received one's reply is discarded when it comes. A
-    /// reply in time comes back as from [`Syscall::Call`], a4 = CCOUNT
-    /// included.
+    /// `Call` with a deadline: as `Call` (a3 endpoint, a4 info, a5..a7
+    /// words), and a8 = the tick by which the reply must come, as the low
+    /// 32 bits of the tick count ([`Syscall::Ticks`], or a7 of a signalled
+    /// [`Syscall::RecvOrWait`]; wrapping: at most 2^31 ticks ahead). The
+    /// caller computes it from the tick it already has, so the kernel
+    /// reads no clock and converts no unit. A deadline not after the
+    /// kernel's tick count (passed, or any other value) ends the wait at
+    /// the next tick, as a limit of one tick would: every value is
+    /// accepted. On expiry the call fails with [`Error::TimedOut`]: a
+    /// queued message is withdrawn, a received one's reply is discarded
+    /// when it comes. A reply in time comes back as from
+    /// [`Syscall::Call`], a4 = CCOUNT included.
     CallTimeout = 28,
 }
 

@@ -131,7 +131,7 @@ pub mod slot {
 }
 
 /// One thread as the entry's IPC fast paths see it (the kernel binary
-/// keeps a table of them, `sotto_threads`). `repr(C)`, sixteen words.
+/// keeps a table of them, `FastWords::threads`). `repr(C)`, sixteen words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ThreadEntry {
@@ -198,6 +198,37 @@ pub const REPLY_DROPPED: u32 = MsgInfo {
 /// holds slot + 1 below 32): a window the full path accepts, and nothing
 /// its reply would carry.
 pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
+
+/// The words the entry's fast paths read on every express call, in one
+/// block (the kernel's `sotto_fast`), so that one base address in a
+/// register reaches them all. `repr(C)`: the assembly reads them at the
+/// `FAST_*` offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FastWords {
+    /// The frame the user vector saves into: the running thread's.
+    pub current_frame: u32,
+    /// The thread whose address space is in the MMU (`u32::MAX`: the
+    /// boot tables').
+    pub active: u32,
+    /// The running space's row of [`Kernel::fast_caps`].
+    pub fast_row: u32,
+    /// Where `Kernel::clock_holders` is (set at boot).
+    pub clock_holders: u32,
+    /// Where the scheduler is (set at boot).
+    pub sched: u32,
+    /// Where `Kernel::ticks` (a u64) is, for the express `CallTimeout`,
+    /// which turns its deadline into a tick from it (set at boot).
+    pub ticks: u32,
+    /// [`crate::sched::URGENT_MASKS`], one base address away.
+    pub urgent_masks: [u32; crate::sched::PRIORITIES],
+    /// Each thread as the entry's IPC fast paths see it (its service, its
+    /// row of [`Kernel::fast_caps`], its address space; `service` 0: no
+    /// thread). Thread `t`'s entry is `t << THREAD_SHIFT` bytes past
+    /// this field: the base plus that, with this field's offset added to
+    /// every field's.
+    pub threads: [ThreadEntry; MAX_SERVICES],
+}
 const _: () = assert!(
     MsgInfo {
         recv_slot: 30,
@@ -344,9 +375,9 @@ impl<H: Hardware> Kernel<H> {
                 };
             }
             Some(Syscall::CallTimeout) => {
-                // a8 (`args[5]`): the limit, as the full handler reads it.
-                let until = self.deadline_after_us(args[5]);
-                match self.fast_call(thread, args, until) {
+                // a8 (`args[5]`): the deadline, as the full handler reads it.
+                let until = self.deadline_at(args[5]);
+                match self.fast_call(thread, args, Some(until)) {
                     Some(light) => return light,
                     None => return self.hand_to_full_path(thread, number, args),
                 }
@@ -480,6 +511,9 @@ impl<H: Hardware> Kernel<H> {
                 && self.sched.priority(thread) >= endpoint.least_urgent
                 && runs_next(server)
                 && matches!(self.services[server].wait, Wait::Receiver(_))
+                // A deadline the entry queues itself (`express_timeout`).
+                && (number != Syscall::CallTimeout as u32
+                    || self.sched.timeout_express(self.deadline_at(args[5])))
         } else if number == Syscall::Yield as u32 {
             // `rotate` switches; the slice alarm stays as it is.
             self.sched.alarm_slice_only() && !self.sched.would_run_next(self.sched.priority(thread))
@@ -496,18 +530,24 @@ impl<H: Hardware> Kernel<H> {
                 && endpoint.receivers.is_empty()
                 && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
                 && runs_next(caller)
+                && self.sched.forget_express(caller)
         } else {
             false
         }
     }
 
     /// The rest of the entry's express `CallTimeout`: the caller (blocked,
-    /// its reply owed by the server now running) waits at most `micros`
-    /// µs, as the light path's `fast_call` would have it wait.
-    pub fn express_timeout(&mut self, caller: ThreadId, micros: u32) {
-        if let Some(until) = self.deadline_after_us(micros) {
-            self.sched.block_until(caller, until);
-        }
+    /// its reply owed by the server now running) waits at most until
+    /// deadline `until` (a8), as the light path's `fast_call` would have
+    /// it wait. Where [`Kernel::express`] takes the call, this is
+    /// [`Scheduler::timeout_express`]'s case, which the assembly repeats
+    /// (trap.S, 22): the caller's kind and tick, its slot alone in the
+    /// timeout queue, the head-changed flag taken, the alarm left as it is.
+    ///
+    /// [`Scheduler::timeout_express`]: crate::sched::Scheduler::timeout_express
+    pub fn express_timeout(&mut self, caller: ThreadId, until: u32) {
+        let until = self.deadline_at(until);
+        self.sched.block_until(caller, until);
     }
 
     /// `Call` to a server waiting in receive, registers only: the message

@@ -555,10 +555,24 @@ impl<H: Hardware> Kernel<H> {
         ticks_for_us(micros, self.tick_hz)
     }
 
+    /// The tick a `CallTimeout` with deadline `until` (the low 32 bits of
+    /// a tick, as `Ticks` and `RecvOrWait` give them) ends at: the tick
+    /// with those low bits at most 2^31 ticks after the kernel's count,
+    /// or the next tick if it is not after it (a deadline passed, or
+    /// junk). No clock read and no division: the caller did the sums (in
+    /// the tick it already has), and a count behind the clock only makes
+    /// a passed deadline due at the next tick handled, which comes at
+    /// once (the alarm is set for it). (Out of line: the light and the
+    /// full path share it; the entry's express path has its own, trap.S
+    /// `DEADLINE`.)
+    #[inline(never)]
+    pub(crate) fn deadline_at(&self, until: u32) -> u64 {
+        let ahead = until.wrapping_sub(self.ticks as u32) as i32;
+        self.ticks + ahead.max(1) as u64
+    }
+
     /// The tick a wait of `micros` microseconds ends at (`u32::MAX`: no
-    /// limit), at least one tick from now. Out of line: the light path's
-    /// timed call takes it with a scalar argument, so every light call's
-    /// prologue stays small (and the full path needs only one copy).
+    /// limit), at least one tick from now (`SemTake`'s limit).
     #[inline(never)]
     pub(crate) fn deadline_after_us(&mut self, micros: u32) -> Option<u64> {
         match micros {
@@ -697,8 +711,8 @@ impl<H: Hardware> Kernel<H> {
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
-                let until = self.deadline_after_us(self.services[thread].frame.a[8]);
-                self.ipc_call(thread, args, until)
+                let until = self.deadline_at(self.services[thread].frame.a[8]);
+                self.ipc_call(thread, args, Some(until))
             }
             Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
             Syscall::RecvOrWait => self.ipc_recv(thread, args[0], args[1], Some(args[2])),
@@ -2159,6 +2173,7 @@ mod tests {
 
     use super::{Ending, Hardware, Kernel, Object, Wait};
     use crate::pagetable::{Access, CacheMode};
+    use crate::sched::ThreadState;
     use crate::testkit::{
         REGION_PA, TestHw, add, blocked, call, data_pa, grant, ipc_pa, kernel, status,
     };
@@ -2878,8 +2893,8 @@ mod tests {
             call(k, server, Syscall::Recv, [0; 5]);
             assert!(blocked(k, server));
             let number = match limit {
-                Some(micros) => {
-                    k.services[caller].frame.a[8] = micros;
+                Some(until) => {
+                    k.services[caller].frame.a[8] = until;
                     Syscall::CallTimeout
                 }
                 None => Syscall::Call,
@@ -3350,8 +3365,8 @@ mod tests {
     #[test]
     fn a_call_with_a_time_limit_is_withdrawn_or_its_late_reply_dropped() {
         let (mut k, server, client) = endpoint_system();
-        // Queued, nobody receives: withdrawn after one tick (1000 µs at 1 kHz).
-        k.services[client].frame.a[8] = 1000;
+        // Queued, nobody receives: withdrawn at its deadline, tick 1.
+        k.services[client].frame.a[8] = 1;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 1, 0, 0]);
         assert!(blocked(&k, client));
         k.tick(1);
@@ -3364,7 +3379,7 @@ mod tests {
         );
         // Delivered, but the reply is late: the client times out, the late
         // reply is dropped, and its next call is answered properly.
-        k.services[client].frame.a[8] = 1000;
+        k.services[client].frame.a[8] = 2;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 2, 0, 0]);
         assert_eq!(k.services[server].frame.a[5], 2, "delivered");
         k.tick(2);
@@ -3379,8 +3394,15 @@ mod tests {
             "the late reply (99) was dropped"
         );
         assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
-        k.services[client].frame.a[8] = u32::MAX;
+        // A deadline far ahead (2^31 - 1 ticks: the furthest).
+        k.services[client].frame.a[8] = (1 << 31) + 1;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 3, 0, 0]);
+        assert_eq!(
+            k.sched.state(client),
+            ThreadState::Blocked {
+                until: Some((1 << 31) + 1)
+            }
+        );
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         assert_eq!(k.services[server].frame.a[5], 3);
         assert_eq!(
@@ -3392,7 +3414,7 @@ mod tests {
         assert_eq!(k.services[client].frame.a[2], 0);
         // ReplyRecv asked to stop when its reply is dropped returns at once,
         // receiving nothing, so the server can say it listens again.
-        k.services[client].frame.a[8] = 1000;
+        k.services[client].frame.a[8] = 3;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 4, 0, 0]);
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         k.tick(3);
@@ -3407,12 +3429,32 @@ mod tests {
         assert!(MsgInfo::decode(got[1]).reply_dropped, "told, not receiving");
         assert!(!blocked(&k, server));
         // Without the flag, a dropped reply goes on to receive.
-        k.services[client].frame.a[8] = 1000;
+        k.services[client].frame.a[8] = 4;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 5, 0, 0]);
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         k.tick(4);
         call(&mut k, server, Syscall::ReplyRecv, [0, 0, 50, 0, 0]);
         assert!(blocked(&k, server), "receiving");
+        // A deadline not ahead of the tick count (passed, now, or any word
+        // over 2^31 ticks ahead) ends the wait at the next tick.
+        for (now, ahead) in (4u32..).zip([-4i32, -1, 0, i32::MIN]) {
+            let until = now.wrapping_add_signed(ahead);
+            k.services[client].frame.a[8] = until;
+            call(&mut k, client, Syscall::CallTimeout, [0, 0, 6, 0, 0]);
+            assert_eq!(
+                k.sched.state(client),
+                ThreadState::Blocked {
+                    until: Some(u64::from(now) + 1)
+                },
+                "{until}"
+            );
+            k.tick(u64::from(now));
+            assert!(blocked(&k, client), "not before the next tick");
+            k.tick(u64::from(now) + 1);
+            assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+            call(&mut k, server, Syscall::ReplyRecv, [0, 0, 60, 0, 0]);
+            assert!(blocked(&k, server), "its reply dropped, receiving");
+        }
     }
 
     #[test]

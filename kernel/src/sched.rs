@@ -37,7 +37,11 @@ const _: () = assert!(PRIORITIES <= 8, "sotto_lowest_bit covers eight priorities
 /// urgent (`(2 << p) - 1`): [`Scheduler::would_run_next`] and the entry's
 /// IPC fast paths read it.
 #[unsafe(no_mangle)]
-pub static sotto_urgent_masks: [u32; PRIORITIES] = {
+pub static sotto_urgent_masks: [u32; PRIORITIES] = URGENT_MASKS;
+
+/// The table of [`sotto_urgent_masks`] (the express IPC paths read a copy
+/// next to their other words, `FastWords::urgent_masks`).
+pub const URGENT_MASKS: [u32; PRIORITIES] = {
     let mut masks = [0; PRIORITIES];
     let mut priority = 0;
     while priority < PRIORITIES {
@@ -92,6 +96,8 @@ pub struct Scheduler {
     head: [u8; PRIORITIES],
     tail: [u8; PRIORITIES],
     next: [u8; MAX_THREADS],
+    /// Threads added (a usize, 8-aligned: `until` is at the same offset
+    /// on host and target, asserted in [`layout`]).
     count: usize,
     until: [u64; MAX_THREADS],
     /// When sleepers wake and waits time out. An entry whose thread was
@@ -148,6 +154,18 @@ pub mod layout {
     pub const ALARM_SLICE_ONLY: u32 = super::SLICE_ARMED as u32;
     /// The alarm bit that makes a fast path decline ([`super::ALARM_STALE`]).
     pub const ALARM_STALE: u32 = super::ALARM_STALE as u32;
+    /// `until[0]` (u64s).
+    pub const UNTIL: u32 = offset_of!(Scheduler, until) as u32;
+    /// `timeouts` (a [`crate::timer::layout`] queue).
+    pub const TIMEOUTS: u32 = offset_of!(Scheduler, timeouts) as u32;
+    /// `armed` (a u64).
+    pub const ARMED: u32 = offset_of!(Scheduler, armed) as u32;
+    const _: () =
+        assert!(UNTIL.is_multiple_of(8) && ARMED.is_multiple_of(8) && TIMEOUTS.is_multiple_of(8));
+    // `count` (a usize) ends 8 bytes on, padded or not: host and target
+    // agree on `until` and what follows it.
+    const _: () = assert!(offset_of!(Scheduler, count).is_multiple_of(8));
+    const _: () = assert!(UNTIL as usize == offset_of!(Scheduler, count) + 8);
 }
 
 /// The earliest deadline (of a timeout or, noted by the kernel, of a
@@ -424,15 +442,27 @@ impl Scheduler {
         self.current = to as u8;
     }
 
-    /// Thread `id`, handed the CPU by the entry's express `ReplyRecv`
-    /// after a timed wait, leaves the timeout queue, as `hand_over` takes
-    /// it out (no new alarm: a later one is harmless).
-    pub fn forget_timeout_of(&mut self, id: ThreadId) {
-        self.forget_timeout(id);
+    /// Whether handing the CPU to blocked thread `id` ([`Self::hand_over`])
+    /// drops at most the timeout queue's only entry: `id` waits without a
+    /// deadline, or its deadline is alone in the queue. The entry's express
+    /// `ReplyRecv` then empties the queue itself (trap.S); else it declines.
+    pub fn forget_express(&self, id: ThreadId) -> bool {
+        self.kind[id] != kind::BLOCKED_UNTIL
+            || (self.timeouts.peek().is_some_and(|(head, _)| head == id)
+                && self.timeouts.second().is_none())
     }
 
-    /// Blocked thread `id` (blocked by the entry's express `CallTimeout`)
-    /// waits at most until tick `until`, as `hand_over` would have queued it.
+    /// Whether blocking a thread until tick `until` ([`Self::block_until`])
+    /// queues it alone and leaves the alarm as it is: the timeout queue is
+    /// empty (`insert_alone`) and the alarm is set for `until` or before
+    /// (no [`ALARM_STALE`]). The entry's express `CallTimeout` then queues
+    /// the deadline itself (trap.S); else it declines.
+    pub fn timeout_express(&self, until: u64) -> bool {
+        self.timeouts.is_empty() && until >= self.armed
+    }
+
+    /// Blocked thread `id` waits at most until tick `until`, as
+    /// `hand_over` queues it.
     pub fn block_until(&mut self, id: ThreadId, until: u64) {
         self.set_state(id, ThreadState::Blocked { until: Some(until) });
         self.queue_timeout(id, until);
@@ -908,6 +938,52 @@ mod tests {
         assert_eq!(s.schedule(), Some(a));
         s.block_current(Some(5));
         assert!(s.alarm_wanted(), "no alarm known: any new earliest");
+    }
+
+    /// What the entry's express `CallTimeout` and `ReplyRecv` write
+    /// (trap.S) is all that `block_until` and `hand_over` change where
+    /// `timeout_express` and `forget_express` hold: the kind and tick, one
+    /// slot alone in the queue (or none), the head-changed flag clear, a
+    /// new version, the alarm as it was.
+    #[test]
+    fn the_express_deadline_is_a_lone_entry_and_leaves_the_alarm() {
+        for armed in [None, Some(1), Some(5), Some(6), Some(1 << 40)] {
+            for until in [1, 5, 6, 7, 1 << 40, (1 << 40) + 1] {
+                let mut s = Scheduler::new();
+                let (a, b) = (s.add(2).unwrap(), s.add(2).unwrap());
+                assert_eq!(s.schedule(), Some(a));
+                s.alarm_set(false, armed);
+                let express = s.timeout_express(until);
+                assert_eq!(express, armed.is_some_and(|armed| until >= armed));
+                let version = s.timeouts.version();
+                s.unqueue(b);
+                s.hand_over(b, Some(until));
+                if express {
+                    assert_eq!(s.kind[a], super::kind::BLOCKED_UNTIL);
+                    assert_eq!(s.until[a], until);
+                    assert_eq!(s.timeouts.iter().collect::<Vec<_>>(), [(a, until)]);
+                    assert_eq!(s.timeouts.version(), version.wrapping_add(1));
+                    assert!(!s.alarm_stale() && !s.timeouts.take_changed());
+                }
+                // The reply: `a`'s deadline alone in the queue leaves it.
+                assert!(s.forget_express(a));
+                let version = s.timeouts.version();
+                s.hand_over(a, None);
+                assert!(s.timeouts.is_empty() && !s.timeouts.is_queued(a));
+                assert_eq!(s.timeouts.version(), version.wrapping_add(1));
+            }
+        }
+        // Not alone: the entry declines.
+        let mut s = Scheduler::new();
+        let (a, b, c) = (s.add(2).unwrap(), s.add(2).unwrap(), s.add(2).unwrap());
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(Some(9));
+        assert_eq!(s.schedule(), Some(b));
+        assert!(!s.timeout_express(u64::MAX), "the queue holds a's deadline");
+        s.unqueue(c);
+        s.hand_over(c, Some(8));
+        assert!(!s.forget_express(a) && !s.forget_express(b), "two entries");
+        assert!(s.forget_express(c), "no deadline");
     }
 
     #[test]

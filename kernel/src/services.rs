@@ -18,10 +18,10 @@ use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::cap::layout as cap_layout;
 use sotto_kernel::console::{Message, Part, Piece, Text};
-use sotto_kernel::fastpath::{Light, ThreadEntry};
+use sotto_kernel::fastpath::{FastWords, Light, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
-use sotto_kernel::sched::ThreadId;
+use sotto_kernel::sched::{self, ThreadId};
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 use sotto_kernel::{describe, kprintln, text};
 
@@ -89,32 +89,24 @@ impl Hardware for Machine {
 /// The kernel state.
 pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 1000));
 
-/// The frame the user vector saves into; the assembly reads and writes it.
+/// The words the entry's fast paths read (the frame the user vector saves
+/// into, the active thread and its row of fast words, where the
+/// scheduler, the tick count and the clock holders are, the urgent masks,
+/// each thread's entry); the assembly reads and writes them.
 #[unsafe(no_mangle)]
-static mut sotto_current_frame: *mut TrapFrame = core::ptr::null_mut();
+static sotto_fast: Global<FastWords> = Global::new(FastWords {
+    current_frame: 0,
+    active: NO_ACTIVE,
+    fast_row: 0,
+    clock_holders: 0,
+    sched: 0,
+    ticks: 0,
+    urgent_masks: sched::URGENT_MASKS,
+    threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
+});
 
-/// Each thread as the entry's IPC fast paths see it (its service, its row
-/// of [`Kernel::fast_caps`], its address space); `service` 0: no thread.
-#[unsafe(no_mangle)]
-static sotto_threads: Global<[ThreadEntry; sotto_abi::manifest::MAX_SERVICES]> =
-    Global::new([ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES]);
-
-/// The thread whose address space is in the MMU ([`NO_ACTIVE`]: the boot
-/// tables'); the fast paths keep it too.
-#[unsafe(no_mangle)]
-static sotto_active: Global<u32> = Global::new(NO_ACTIVE);
-
-/// No address space of a thread is active.
+/// No address space of a thread is active (`FastWords::active`).
 const NO_ACTIVE: u32 = u32::MAX;
-
-/// The running space's row of [`Kernel::fast_caps`], for the entry's fast
-/// paths.
-#[unsafe(no_mangle)]
-static sotto_fast_row: Global<u32> = Global::new(0);
-
-/// `Kernel::clock_holders`, for the entry's IPC fast paths (set at boot).
-#[unsafe(no_mangle)]
-static sotto_clock_holders: Global<u32> = Global::new(0);
 
 /// The capability slots (`CapSpaces::slots`) and their child counts
 /// (`CapSpaces::children`), for the entry's express `Call` carrying a
@@ -123,10 +115,6 @@ static sotto_clock_holders: Global<u32> = Global::new(0);
 static sotto_cap_slots: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static sotto_cap_children: Global<u32> = Global::new(0);
-
-/// The scheduler, for the entry's IPC fast paths (set at boot).
-#[unsafe(no_mangle)]
-static sotto_sched: Global<u32> = Global::new(0);
 
 /// Why the services could not be loaded.
 pub enum LoadFailure {
@@ -183,10 +171,13 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     KERNEL.with(|kernel| {
         kernel.tick_hz = tick_hz;
-        // Where the entry's fast paths find the scheduler and the clock
-        // holders (the kernel is a static: they never move).
-        sotto_sched.with(|sched| *sched = core::ptr::from_ref(&kernel.sched) as u32);
-        sotto_clock_holders.with(|word| *word = kernel.clock_holders_word() as *const u32 as u32);
+        // Where the entry's fast paths find the scheduler, the tick count
+        // and the clock holders (the kernel is a static: they never move).
+        sotto_fast.with(|fast| {
+            fast.sched = core::ptr::from_ref(&kernel.sched) as u32;
+            fast.ticks = core::ptr::from_ref(&kernel.ticks) as u32;
+            fast.clock_holders = kernel.clock_holders_word() as *const u32 as u32;
+        });
         let caps = core::ptr::from_ref(&kernel.caps) as u32;
         sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
         sotto_cap_children.with(|word| *word = caps + cap_layout::CHILDREN);
@@ -287,7 +278,7 @@ fn load_service(
             space,
             reserved: [0; 6],
         };
-        sotto_threads.with(|threads| threads[index] = entry);
+        sotto_fast.with(|fast| fast.threads[index] = entry);
     });
     kprintln!(
         "service ",
@@ -419,19 +410,21 @@ fn service_tables(
 }
 
 fn switch_to(thread: ThreadId) {
-    if sotto_active.with(|active| *active) == thread as u32 {
+    if sotto_fast.with(|fast| fast.active) == thread as u32 {
         return;
     }
-    let fast_row = sotto_threads.with(|threads| {
-        let entry = &threads[thread];
+    let fast_row = sotto_fast.with(|fast| {
+        let entry = &fast.threads[thread];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }
         arch::switch_space(&entry.space);
         entry.fast_row
     });
-    sotto_active.with(|active| *active = thread as u32);
-    sotto_fast_row.with(|row| *row = fast_row);
+    sotto_fast.with(|fast| {
+        fast.active = thread as u32;
+        fast.fast_row = fast_row;
+    });
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address
@@ -609,23 +602,6 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     switch_to(thread);
     let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
     pack(marker, frame as u32)
-}
-
-/// The entry's express `CallTimeout` (trap.S) handed the CPU to the server:
-/// its caller waits at most `micros` µs. Runs as the light path does (PS.EXCM
-/// set, the kernel stack), and sets the alarm if the new deadline asks.
-#[unsafe(no_mangle)]
-extern "C" fn sotto_express_timeout(caller: u32, micros: u32) {
-    KERNEL.with(|kernel| kernel.express_timeout(caller as ThreadId, micros));
-    crate::timer_after_schedule();
-}
-
-/// The entry's express `ReplyRecv` handed the CPU to a caller that waited
-/// with a time limit: its timeout leaves the queue (as the light path's
-/// hand-over takes it out), so no tick pops it stale.
-#[unsafe(no_mangle)]
-extern "C" fn sotto_express_forget(thread: u32) {
-    KERNEL.with(|kernel| kernel.sched.forget_timeout_of(thread as ThreadId));
 }
 
 /// The light path found no thread ready (its caller is saved): idle with

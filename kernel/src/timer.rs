@@ -113,8 +113,11 @@ const NIL: u16 = u16::MAX;
 /// kernel's two queues share one copy of it.
 pub type DeadlineQueue<const N: usize> = Queue<[Slot; N]>;
 
-/// One slot of a [`DeadlineQueue`].
+/// One slot of a [`DeadlineQueue`]. `repr(C)`, fixed-width fields: the
+/// entry's express `CallTimeout` queues a deadline alone in assembly
+/// ([`layout`]).
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub struct Slot {
     deadline: u64,
     next: u16,
@@ -123,6 +126,8 @@ pub struct Slot {
 }
 
 /// A [`DeadlineQueue`] over slots `S`: an array, or a slice of any length.
+/// `repr(C)`, as [`Slot`].
+#[repr(C)]
 pub struct Queue<S: ?Sized> {
     head: u16,
     /// Set when the head (the earliest deadline) changed.
@@ -131,6 +136,35 @@ pub struct Queue<S: ?Sized> {
     /// version holds only while it lasts).
     version: u32,
     slots: S,
+}
+
+/// Offsets into a [`Queue`] and its [`Slot`]s for the assembly (the same
+/// on host and target: `repr(C)`, fixed-width fields).
+pub mod layout {
+    use core::mem::offset_of;
+
+    use super::{Queue, Slot};
+
+    /// `head` (a u16; [`super::NIL`]: empty).
+    pub const HEAD: u32 = offset_of!(Queue<[Slot; 1]>, head) as u32;
+    /// `changed` (a byte).
+    pub const CHANGED: u32 = offset_of!(Queue<[Slot; 1]>, changed) as u32;
+    /// `version`.
+    pub const VERSION: u32 = offset_of!(Queue<[Slot; 1]>, version) as u32;
+    /// `slots[0]`.
+    pub const SLOTS: u32 = offset_of!(Queue<[Slot; 1]>, slots) as u32;
+    /// A slot's `deadline` (a u64).
+    pub const DEADLINE: u32 = offset_of!(Slot, deadline) as u32;
+    /// A slot's `next`, then its `prev`: one word stores both.
+    pub const LINKS: u32 = offset_of!(Slot, next) as u32;
+    /// A slot's `queued` (a byte).
+    pub const QUEUED: u32 = offset_of!(Slot, queued) as u32;
+    /// log2 of a slot's size.
+    pub const SLOT_SHIFT: u32 = 4;
+    const _: () = assert!(size_of::<Slot>() == 1 << SLOT_SHIFT);
+    const _: () = assert!(offset_of!(Slot, prev) == offset_of!(Slot, next) + 2);
+    const _: () = assert!(LINKS.is_multiple_of(4) && DEADLINE.is_multiple_of(4));
+    const _: () = assert!(super::NIL == u16::MAX, "NIL: a halfword of ones");
 }
 
 impl<const N: usize> Default for DeadlineQueue<N> {

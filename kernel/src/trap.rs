@@ -10,11 +10,12 @@ use sotto_abi::text::{Part, Piece, Text};
 use sotto_abi::cap::CAP_SLOTS;
 use sotto_abi::{ExceptionCause, Syscall};
 
-use crate::fastpath::{fast_op, slot, thread};
+use crate::fastpath::{FastWords, fast_op, slot, thread};
 use crate::kernel::wait;
 use crate::objects;
 use crate::objects::{endpoint, queue};
 use crate::sched::{self, MAX_THREADS};
+use crate::timer;
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
 
 /// Registers saved on every exception, in the layout the vectors use.
@@ -197,6 +198,23 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
             "SEND_CAP_SHIFT",
             crate::fastpath::SEND_CAP_FIELD.trailing_zeros(),
         ),
+        (
+            "FAST_CURRENT_FRAME",
+            offset_of!(FastWords, current_frame) as u32,
+        ),
+        ("FAST_ACTIVE", offset_of!(FastWords, active) as u32),
+        ("FAST_ROW", offset_of!(FastWords, fast_row) as u32),
+        (
+            "FAST_CLOCK_HOLDERS",
+            offset_of!(FastWords, clock_holders) as u32,
+        ),
+        ("FAST_SCHED", offset_of!(FastWords, sched) as u32),
+        ("FAST_TICKS", offset_of!(FastWords, ticks) as u32),
+        (
+            "FAST_URGENT_MASKS",
+            offset_of!(FastWords, urgent_masks) as u32,
+        ),
+        ("FAST_THREADS", offset_of!(FastWords, threads) as u32),
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
         ("SLOT_BADGE", slot::BADGE),
@@ -234,6 +252,33 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SCHED_READY_MASK", sched::layout::READY_MASK),
         ("SCHED_PRIORITY", sched::layout::PRIORITY),
         ("SCHED_KIND", sched::layout::KIND),
+        ("SCHED_UNTIL", sched::layout::UNTIL),
+        ("SCHED_ARMED", sched::layout::ARMED),
+        (
+            "SCHED_TIMEOUTS_HEAD",
+            sched::layout::TIMEOUTS + timer::layout::HEAD,
+        ),
+        (
+            "SCHED_TIMEOUTS_CHANGED",
+            sched::layout::TIMEOUTS + timer::layout::CHANGED,
+        ),
+        (
+            "SCHED_TIMEOUTS_VERSION",
+            sched::layout::TIMEOUTS + timer::layout::VERSION,
+        ),
+        (
+            "SCHED_TIMEOUT_DEADLINE",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::DEADLINE,
+        ),
+        (
+            "SCHED_TIMEOUT_LINKS",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::LINKS,
+        ),
+        (
+            "SCHED_TIMEOUT_QUEUED",
+            sched::layout::TIMEOUTS + timer::layout::SLOTS + timer::layout::QUEUED,
+        ),
+        ("TIMEOUT_SLOT_SHIFT", timer::layout::SLOT_SHIFT),
         ("KIND_RUNNING", sched::kind::RUNNING as u32),
         ("KIND_READY", sched::kind::READY as u32),
         ("SCHED_HEAD", sched::layout::HEAD),

@@ -23,6 +23,9 @@ std::thread_local! {
     static EXPRESS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// Of them, calls carrying a capability and deletes (`express_model`).
     static EXPRESS_CAPS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+    /// Of them, `CallTimeout`s (`express_model`), and `ReplyRecv`s to a
+    /// caller with a deadline.
+    static EXPRESS_TIMED: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// Objects: clock, two endpoints, a notification, a semaphore.
@@ -207,7 +210,13 @@ fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
         }
     } else {
         args[0] = 1 + args[4] % 2;
-        Syscall::Call
+        // A plain one now and then with a deadline (random: passed, near
+        // or far).
+        if args[4] % 8 < 2 && args[1] == super::PLAIN {
+            Syscall::CallTimeout
+        } else {
+            Syscall::Call
+        }
     };
     Step {
         number: number as u32,
@@ -291,6 +300,16 @@ fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
 /// leaves its two results (and zeros) in the registers, here the frame.
 fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     let express = k.express(step.number, step.args);
+    if express
+        && step.number == Syscall::ReplyRecv as u32
+        && let Some(caller) = k.services[thread].reply_to()
+        && matches!(
+            k.sched.state(caller),
+            ThreadState::Blocked { until: Some(_) }
+        )
+    {
+        EXPRESS_TIMED.with(|count| count.set((count.get().0, count.get().1 + 1)));
+    }
     let light = k.light_syscall(step.number, step.args);
     if express {
         let switched = if step.number == Syscall::Yield as u32 {
@@ -336,6 +355,15 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
 /// after every one.
 fn differential(steps: &[Step]) {
     let (mut fast, mut slow, mut model) = (system(), system(), system());
+    // The tick the alarm is set for (a timed call is express only if its
+    // deadline is not before it), from the first step: none, or soon.
+    let armed = match steps.first().map_or(0, |step| step.args[2] % 4) {
+        0 => None,
+        n => Some(u64::from(n)),
+    };
+    for k in [&mut fast, &mut slow, &mut model] {
+        k.sched.alarm_set(false, armed);
+    }
     fast.sched.schedule();
     slow.sched.schedule();
     model.sched.schedule();
@@ -362,14 +390,28 @@ fn differential(steps: &[Step]) {
 /// then a raw copy into the server's window if it is a free slot (the
 /// copy's fast word the source's, nothing else changed: the GRANT bit);
 /// a `CapDelete` empties the slot and counts its parent down, zeroes its
-/// fast word and returns 0 (nothing else: the DROP bit). Whether it took
-/// the step.
+/// fast word and returns 0 (nothing else: the DROP bit). A `CallTimeout`
+/// is the plain express call, then its deadline queued as the entry
+/// queues it (trap.S, 22: `Kernel::express_timeout` with a8). Whether it
+/// took the step.
 fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
     let args = step.args;
     let carrying = step.number == Syscall::Call as u32 && args[1] != super::PLAIN;
     let delete = step.number == Syscall::CapDelete as u32;
-    if !(carrying || delete) || !k.express(step.number, args) {
+    let timed = step.number == Syscall::CallTimeout as u32;
+    if !(carrying || delete || timed) || !k.express(step.number, args) {
         return false;
+    }
+    if timed {
+        let plain = [args[0], args[1], args[2], args[3], args[4], 0];
+        assert_eq!(args[1], super::PLAIN, "the express timed call is plain");
+        assert!(matches!(
+            k.light_syscall(Syscall::Call as u32, plain),
+            Light::Handoff(_)
+        ));
+        k.express_timeout(thread, args[5]);
+        EXPRESS_TIMED.with(|count| count.set((count.get().0 + 1, count.get().1)));
+        return true;
     }
     EXPRESS_CAPS.with(|count| {
         let (calls, deletes) = count.get();
@@ -436,13 +478,20 @@ fn run_sequences<S: Strategy<Value = u32>>(number: impl Fn() -> S) {
 }
 
 /// The random sequences do reach the entry's express paths (so the test
-/// above checks their decision against the light path's).
+/// above checks their decision against the light path's), the timed call
+/// among them (its model against the full path).
 #[test]
 fn random_steps_reach_the_express_paths() {
     let before = EXPRESS.with(std::cell::Cell::get);
+    let (calls, replies) = EXPRESS_TIMED.with(std::cell::Cell::get);
     run_sequences(any_call);
     let taken = EXPRESS.with(std::cell::Cell::get) - before;
-    assert!(taken > 0, "express paths taken {taken} times");
+    let (now_calls, now_replies) = EXPRESS_TIMED.with(std::cell::Cell::get);
+    let (calls, replies) = (now_calls - calls, now_replies - replies);
+    assert!(
+        taken > 0 && calls > 0 && replies > 0,
+        "express paths taken {taken} times, timed calls {calls}, replies to them {replies}"
+    );
 }
 
 /// The capability protocol's sequences reach the express `Call` carrying

@@ -205,7 +205,8 @@ impl Iterator for BatchCycles {
 /// The budget of a run: a run called in the LL tick that began on kernel
 /// tick `tick` must reply before kernel tick `budget_end(tick, period)`,
 /// the start of the next LL tick (`period` kernel ticks per LL tick). The
-/// scheduler calls with that time limit and stops waiting then; a client
+/// scheduler calls with that deadline (`CallTimeout`'s, in kernel ticks)
+/// and stops waiting then; a client
 /// whose handler returns at or after it knows its reply is lost and says
 /// [`Op::Resume`].
 #[inline]
@@ -214,17 +215,6 @@ pub fn budget_end(tick: u32, period: u32) -> u32 {
     // The LL tick's start plus a period, at most the end of time (no
     // 64-bit multiply: this is on every tick's path).
     (tick - tick % period).saturating_add(period)
-}
-
-/// The time limit, in microseconds (the unit of `CallTimeout`), of a run
-/// with `ticks` kernel ticks left of its budget, on a kernel ticking at
-/// `tick_hz`. The kernel turns microseconds back into ticks rounding up, so
-/// this rounds down: the limit ends on the budget's end, not a tick later
-/// (at least 1 µs: the kernel waits at least one tick).
-#[inline]
-pub fn timeout_us(ticks: u32, tick_hz: u32) -> u32 {
-    let micros = u64::from(ticks) * 1_000_000 / u64::from(tick_hz.max(1));
-    u32::try_from(micros).unwrap_or(u32::MAX).max(1)
 }
 
 /// What a task's run returns (SOF's RESCHEDULE / COMPLETED).
@@ -381,7 +371,6 @@ mod tests {
     use super::{
         LlError, Op, Outcome, Policy, RUN, TaskState, batch_completed, batch_cycles, batch_reply,
         budget_end, init_fields, init_words, local_at, pack_locals, run_fields, run_words,
-        timeout_us,
     };
 
     #[test]
@@ -435,35 +424,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// Review S: ll-sched gave a run `left * ceil(10^6 / tick_hz)` µs and
-    /// the kernel waits `ceil(µs * tick_hz / 10^6)` ticks: at a tick rate
-    /// that does not divide 10^6 (640 or 3200 Hz are valid: they divide the
-    /// 10 MHz CCOUNT) a one-tick budget became two, so a client that never
-    /// replies held ll-sched past the next LL tick, which then never ran.
-    #[test]
-    fn a_runs_time_limit_ends_on_its_budgets_last_tick_at_any_tick_rate() {
-        // The kernel's conversion (kernel.rs, `ticks_for_us`, at least 1).
-        let kernel_ticks = |micros: u32, hz: u32| {
-            (u64::from(micros) * u64::from(hz))
-                .div_ceil(1_000_000)
-                .max(1)
-        };
-        // Every tick rate the boot configuration accepts up to 1 MHz.
-        let rates = (1..=1_000_000u32).filter(|hz| 10_000_000 % hz == 0);
-        for hz in rates {
-            for left in [1u32, 2, 3, 4, 7, 255] {
-                assert_eq!(
-                    kernel_ticks(timeout_us(left, hz), hz),
-                    u64::from(left),
-                    "{left} tick(s) at {hz} Hz"
-                );
-            }
-        }
-        // What ll-sched computed before: one tick too many at 3200 Hz.
-        let old = 1_000_000u32.div_ceil(3200);
-        assert_eq!(kernel_ticks(old, 3200), 2);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use alloc::string::String;
 
 use ll_core::proto::{
     LlError, MAX_BATCH, MAX_PRIORITY, Op, Outcome, Policy, REGISTER_BATCHES, batch_completed,
-    batch_cycles, budget_end, init_fields, run_words, timeout_us,
+    batch_cycles, budget_end, init_fields, run_words,
 };
 use ll_core::{Batch, Cause, Clients, LlClock, LlScheduler, Overrun, Prepared};
 use sotto_rt::ipc::{self, Event, Message, Received, SignalTime};
@@ -90,10 +90,6 @@ struct Ll {
     /// Kernel ticks per LL tick.
     period: u32,
     cycles_per_tick: u32,
-    /// Kernel ticks per second (a run's time limit is in microseconds).
-    tick_hz: u32,
-    /// The time limit of a call with a whole LL tick left (most are).
-    full_timeout: u32,
     armed: bool,
     /// The last LL tick that ran (or, after arming, the one before the
     /// first), to see ticks that never ran; across the wrap of the
@@ -222,12 +218,41 @@ impl Ll {
         self.first_ready = true;
     }
 
+    /// The first call as prepared, if the signal (at `time`) came on the
+    /// tick it was prepared for (then none was missed) and the table is as
+    /// it was: made first thing after the signal (inline, before
+    /// [`Ll::tick`]'s own setup); its result for `tick`.
+    #[inline(always)]
+    fn call_first(&mut self, time: SignalTime) -> Option<Result<Received, Error>> {
+        let now = time.ticks;
+        if !(core::mem::take(&mut self.first_ready)
+            && now == self.first.start
+            && self.tasks.is_current(&self.first.prepared))
+        {
+            return None;
+        }
+        let first = &self.first;
+        Some(ipc::call_timeout(
+            first.slot,
+            &Message {
+                words: first.words,
+                len: 0,
+                cap: None,
+            },
+            None,
+            // Called on the tick's first kernel tick: the whole LL tick
+            // is left.
+            now.wrapping_add(self.period),
+        ))
+    }
+
     /// One LL tick (the timer signalled at `time`: the kernel's cycle
-    /// counter and tick count as it took the signal for ll-sched). Returns
-    /// the LL ticks that passed since the last one that ran (1 when none
-    /// was missed; 0 if this one ran already).
+    /// counter and tick count as it took the signal for ll-sched), `first`
+    /// the prepared first call's result if [`Ll::call_first`] made it.
+    /// Returns the LL ticks that passed since the last one that ran (1
+    /// when none was missed; 0 if this one ran already).
     #[inline(never)]
-    fn tick(&mut self, time: SignalTime) -> u32 {
+    fn tick(&mut self, time: SignalTime, first: Option<Result<Received, Error>>) -> u32 {
         let now = time.ticks;
         // The tick's work is timed from the signal on; each batch from the
         // end of the one before (the kernel's count at its reply).
@@ -238,27 +263,9 @@ impl Ll {
             calls: 0,
         };
         let passed;
-        // The first call as prepared, if the signal came on the tick it
-        // was prepared for (then none was missed) and the table is as it
-        // was: it goes out first, the bookkeeping follows (nothing sees
-        // the table meanwhile).
-        if core::mem::take(&mut self.first_ready)
-            && now == self.first.start
-            && self.tasks.is_current(&self.first.prepared)
-        {
-            let first = &self.first;
-            let result = ipc::call_timeout(
-                first.slot,
-                &Message {
-                    words: first.words,
-                    len: 0,
-                    cap: None,
-                },
-                None,
-                // Called on the tick's first kernel tick: the whole LL
-                // tick is left.
-                self.full_timeout,
-            );
+        // The first call went out as prepared: the bookkeeping follows
+        // (nothing saw the table meanwhile).
+        if let Some(result) = first {
             // (One LL tick on from the last: `start` is the next one's.)
             self.clock.advance(now);
             passed = 1;
@@ -300,7 +307,7 @@ impl Ll {
                 self.owner_gone(batch.owner, "not registered");
                 continue;
             };
-            let (tick, timeout) = self.budget(now, walk.calls);
+            let (tick, until) = self.budget(now, walk.calls);
             let result = ipc::call_timeout(
                 slot,
                 &Message {
@@ -309,7 +316,7 @@ impl Ll {
                     cap: None,
                 },
                 None,
-                timeout,
+                until,
             );
             walk.calls += 1;
             self.answered(&mut walk, &batch, result);
@@ -400,8 +407,9 @@ impl Ll {
     }
 
     /// The tick a call of the LL tick signalled on kernel tick `now` is
-    /// made for, after `calls` calls, and its time limit. A batch has what
-    /// is left of the LL tick. One called after the tick's end (a batch
+    /// made for, after `calls` calls, and its deadline (the kernel tick
+    /// it must reply by, `CallTimeout`'s unit). A batch has what is left
+    /// of the LL tick. One called after the tick's end (a batch
     /// before it was cut off there) says so: its tick is the kernel tick
     /// it is called on, and its budget ends with the LL tick that one is
     /// in. The client sees the same end from the tick it is given
@@ -418,15 +426,7 @@ impl Ll {
         } else {
             now
         };
-        let left = budget_end(tick, self.period)
-            .wrapping_sub(called)
-            .min(self.period);
-        let timeout = if left == self.period {
-            self.full_timeout
-        } else {
-            timeout_us(left, self.tick_hz)
-        };
-        (tick, timeout)
+        (tick, budget_end(tick, self.period))
     }
 
     /// Task `id` of `owner` completed on tick `now`.
@@ -565,8 +565,6 @@ fn main(arg: u32) {
         clients,
         period,
         cycles_per_tick,
-        tick_hz,
-        full_timeout: timeout_us(period, tick_hz),
         armed: false,
         clock: LlClock::armed(0, period),
         ll_ticks: 0,
@@ -612,7 +610,8 @@ fn main(arg: u32) {
                 }
             }
             Ok((Event::Signal(_), time)) => {
-                let passed = ll.tick(time);
+                let first = ll.call_first(time);
+                let passed = ll.tick(time, first);
                 ll.ll_ticks = ll.ll_ticks.wrapping_add(passed);
                 // Every `report_every` LL ticks, or once when missed
                 // ticks jump past a multiple of it (counted down: no

@@ -121,6 +121,10 @@ impl Scheduler {
     ) -> Result<(), LlError> {
         self.call(Op::Resume, [NO_TASK, Outcome::Reschedule as u32])?;
         let mut counts = [0u32; MAX_LOCAL];
+        // The cycle counts as each task but a batch's last ended: a batch
+        // of `count` replies with the first `count - 1`, all written by
+        // its runs (so not cleared for each call).
+        let mut ends = [0u32; MAX_BATCH - 1];
         let mut call = ipc::receive(task_endpoint, None).map_err(|_| LlError::Unreachable)?;
         loop {
             // What the handlers returned: bit `i` for the batch's `i`-th
@@ -128,7 +132,6 @@ impl Scheduler {
             // first task and its outcome (for a lost reply).
             let (mut completed, mut locals_done) = (0u32, 0u32);
             let (mut first, mut first_outcome) = (NO_TASK, Outcome::Completed);
-            let mut ends = [0u32; MAX_BATCH - 1];
             let mut count = 0;
             if let Some((tick, tasks, packed)) = run_fields(call.message.words) {
                 count = tasks;

@@ -64,22 +64,36 @@ sotto_rt_fault_simcall:
 sotto_rt_fault_jump:
   jx a2
 
-# u64 sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7, u32 out[4]): the call0
-# arguments are a2..a7 already; a2 (status) and a3 come back as the u64
-# result, a4..a7 go where the seventh argument (on the stack) points (a
-# system call keeps a1).
+# [u32; 4] sotto_rt_syscall_out(nr, a3, a4, a5, a6, a7): the call0
+# arguments are a2..a7 already; a2 (status)..a5 come back as the result
+# (a 16-byte aggregate: a2..a5), a6 and a7 go into `sotto_rt_a6_a7`
+# (sys.rs).
   .text
   .global sotto_rt_syscall_out
   .balign 4
 sotto_rt_syscall_out:
   syscall
-  l32i a8, a1, 0
-  s32i a4, a8, 0
-  s32i a5, a8, 4
-  s32i a6, a8, 8
-  s32i a7, a8, 12
+  movi a8, sotto_rt_a6_a7
+  s32i a6, a8, 0
+  s32i a7, a8, 4
   ret
 
+# [u32; 4] sotto_rt_syscall_out8(nr, a3, a4, a5, a6, a7, a8): as
+# sotto_rt_syscall_out, with a seventh argument register (a8: CallTimeout's
+# deadline), which call0 passes on the stack.
+# (Its own section: services that make no timed call link none of it.)
+  .section .text.sotto_rt_syscall_out8, "ax"
+  .global sotto_rt_syscall_out8
+  .balign 4
+sotto_rt_syscall_out8:
+  l32i a8, a1, 0
+  syscall
+  movi a8, sotto_rt_a6_a7
+  s32i a6, a8, 0
+  s32i a7, a8, 4
+  ret
+
+  .text
 # void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall, a2..a7
 # back into regs (a8: a seventh argument, CallTimeout's time limit). A
 # system call preserves a0, a1 and a12..a15 only, so the array's address

@@ -86,23 +86,24 @@ pub fn call(
     })
 }
 
-/// [`call`], waiting at most `micros` microseconds for the reply (rounded
-/// up to whole kernel ticks, at least one; `u32::MAX` waits forever). On
-/// expiry it fails with [`Error::TimedOut`]: a call not yet received is
-/// withdrawn, and the reply to one already received is dropped by the
-/// kernel when it comes (the server is not told). (Always inline: the LL
-/// scheduler's call to its first task goes out right after the tick.)
+/// [`call`], waiting for the reply until kernel tick `until` at most (the
+/// low 32 bits of a tick count, as [`crate::sys::ticks`] gives it; one not
+/// ahead of the kernel's count waits until the next tick). On expiry it
+/// fails with [`Error::TimedOut`]: a call not yet received is withdrawn,
+/// and the reply to one already received is dropped by the kernel when it
+/// comes (the server is not told). (Always inline: the LL scheduler's
+/// call to its first task goes out right after the tick.)
 #[inline(always)]
 pub fn call_timeout(
     endpoint: Slot,
     message: &Message,
     receive_into: Option<Slot>,
-    micros: u32,
+    until: u32,
 ) -> Result<Received, Error> {
     let [raw_info, cycles, w0, w1, w2] = call_regs_a8(
         Syscall::CallTimeout,
         args(endpoint, message, receive_into),
-        micros,
+        until,
     )?;
     Ok(Received {
         cycles,

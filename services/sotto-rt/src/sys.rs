@@ -7,17 +7,29 @@ pub use sotto_abi::Syscall;
 
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
-    fn sotto_rt_syscall_out(
+    fn sotto_rt_syscall_out(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> Regs4;
+    fn sotto_rt_syscall_out8(
         number: u32,
         a3: u32,
         a4: u32,
         a5: u32,
         a6: u32,
         a7: u32,
-        out: *mut [u32; 4],
-    ) -> u64;
+        a8: u32,
+    ) -> Regs4;
     fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
+
+/// a2..a5 after a call, as `sotto_rt_syscall_out` returns them: the call0
+/// ABI returns a 16-byte aggregate in a2..a5, so they need no memory.
+#[repr(C)]
+struct Regs4([u32; 4]);
+
+/// a6 and a7 after the last `sotto_rt_syscall_out` or `_out8`, stored by
+/// the stub (a service is one thread, and nothing else runs its code in
+/// between: a static needs no pointer passed on the stack).
+#[unsafe(no_mangle)]
+static mut sotto_rt_a6_a7: [u32; 2] = [0; 2];
 
 /// a2..a7 after a call: `Ok([a3..a7])`, or the kernel's error (a2).
 #[inline]
@@ -31,29 +43,31 @@ fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
-    let mut out = core::mem::MaybeUninit::<[u32; 4]>::uninit();
     let [a3, a4, a5, a6, a7] = args;
     // SAFETY: the arguments are registers, which the kernel checks; the
-    // stub returns a2 and a3 and writes all four words of `out` (a4..a7),
-    // a live local (no zeroing first: that would cost a `memset` call on
-    // every IPC).
-    let (status, first, [b, c, d, e]) = unsafe {
-        let pair = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7, out.as_mut_ptr());
-        (pair as u32, (pair >> 32) as u32, out.assume_init())
+    // stub returns a2..a5 and stores a6, a7 into `sotto_rt_a6_a7`, read
+    // here by value right after (this thread is the only one that runs
+    // this service's code).
+    let (Regs4([status, first, b, c]), [d, e]) = unsafe {
+        let regs = sotto_rt_syscall_out(syscall as u32, a3, a4, a5, a6, a7);
+        (regs, (&raw const sotto_rt_a6_a7).read())
     };
     results(&[status, first, b, c, d, e])
 }
 
-/// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s limit).
-#[inline]
+/// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s deadline).
+/// (Always inline, as `ipc::call_timeout`: the LL scheduler's first call
+/// of a tick.)
+#[inline(always)]
 pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
     let [a3, a4, a5, a6, a7] = args;
-    let mut regs = [syscall as u32, a3, a4, a5, a6, a7, a8];
-    // SAFETY: the stub reads the seven words of `regs`, a live local
-    // array, and writes back its first six; the kernel checks every
-    // argument.
-    unsafe { sotto_rt_syscall_regs7(&mut regs) };
-    results(&regs)
+    // SAFETY: as in `call_regs`: registers only, which the kernel checks;
+    // the stub returns a2..a5 and stores a6, a7 into `sotto_rt_a6_a7`.
+    let (Regs4([status, first, b, c]), [d, e]) = unsafe {
+        let regs = sotto_rt_syscall_out8(syscall as u32, a3, a4, a5, a6, a7, a8);
+        (regs, (&raw const sotto_rt_a6_a7).read())
+    };
+    results(&[status, first, b, c, d, e])
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.

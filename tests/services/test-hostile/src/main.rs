@@ -368,6 +368,16 @@ impl Fuzzer {
         }
     }
 
+    /// A `CallTimeout` deadline near the kernel's tick count: passed (it
+    /// ends the wait at the next tick), or one or two ticks ahead.
+    fn near_deadline(&mut self) -> u32 {
+        let now = sys::ticks();
+        match self.rng.below(4) {
+            0 => now.wrapping_sub(self.rng.below(3)),
+            _ => now.wrapping_add(1 + self.rng.below(2)),
+        }
+    }
+
     fn console_write(&mut self) -> Plan {
         let text = LINE.as_ptr() as u32;
         let (va, len, expect) = match self.rng.below(10) {
@@ -536,10 +546,13 @@ impl Fuzzer {
                 )
             }
             Syscall::CallTimeout if wait => {
+                // Any word is a deadline (at most 2^31 ticks ahead: as
+                // good as none, the blocker's only); else one near now,
+                // passed or a tick or two ahead.
                 let limit = if self.blocker && self.rng.chance(16) {
-                    u32::MAX
+                    junk[5]
                 } else {
-                    self.short_wait()
+                    self.near_deadline()
                 };
                 let slot = if self.rng.chance(2) { ENDPOINT } else { slot };
                 plan(
@@ -548,7 +561,7 @@ impl Fuzzer {
                 )
             }
             Syscall::CallTimeout => plan(
-                [quick_slot, self.info(), junk[2], junk[3], junk[4], 0],
+                [quick_slot, self.info(), junk[2], junk[3], junk[4], junk[5]],
                 quick_expect,
             ),
             // Only the heartbeat ends this wait for sure: the notification
@@ -732,7 +745,8 @@ fn keep_the_blocker_going() -> ! {
         let _ = sys::raw_syscall_regs(Syscall::NotifyPoll as u32, [BITS, 0, 0, 0, 0, 0]);
         let _ = sys::raw_syscall_regs(Syscall::RecvOrWait as u32, [ENDPOINT, 0, BITS, 0, 0, 0]);
         let _ = sys::raw_syscall_regs(Syscall::Reply as u32, [0; 6]);
-        let _ = sys::raw_syscall_regs(Syscall::CallTimeout as u32, [ENDPOINT, 0, 0, 0, 0, 2000]);
+        let until = sys::ticks().wrapping_add(2);
+        let _ = sys::raw_syscall_regs(Syscall::CallTimeout as u32, [ENDPOINT, 0, 0, 0, 0, until]);
     }
 }
 

@@ -3,6 +3,15 @@
 # restore and return.
   .include "macros.inc"
 
+# The words of `sotto_fast` (fastpath.rs `FastWords`) by name.
+  .set sotto_current_frame, sotto_fast + FAST_CURRENT_FRAME
+  .set sotto_active, sotto_fast + FAST_ACTIVE
+  .set sotto_fast_row, sotto_fast + FAST_ROW
+  .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
+  .set sotto_sched, sotto_fast + FAST_SCHED
+  .set sotto_kernel_ticks, sotto_fast + FAST_TICKS
+  .set sotto_threads, sotto_fast + FAST_THREADS
+
 # Store a2..a15 into the frame at \base (a0 or a1, saved separately).
   .macro SAVE_A2_TO_A15 base
   s32i a2, \base, 0+FRAME_A2
@@ -73,15 +82,18 @@
 # a system call is the same constant its frame was made with — UM, ring 1,
 # EXCM — and call0 code never sets CALLINC), a12..a15, and the
 # thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
-# \t_number its number.
-  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1
+# \t_number its number. With kept=0, a1 and a12..a15 are in the frame
+# already.
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1
   rsr \t, excsave1
   s32i.n \t, \f, 0+FRAME_A0
+  .if \kept
   .if \a1_live
   s32i.n a1, \f, 0+FRAME_A1
   .else
   RSR_SR \t_number, SR_MISC0
   s32i.n \t, \f, 0+FRAME_A1
+  .endif
   .endif
   rsr \t, epc1
   addi \t, \t, 3
@@ -90,10 +102,12 @@
   rsr \t, ps
   s32i \t, \f, 0+FRAME_PS
   .endif
+  .if \kept
   s32i.n a12, \f, 0+FRAME_A12
   s32i.n a13, \f, 0+FRAME_A13
   s32i.n a14, \f, 0+FRAME_A14
   s32i.n a15, \f, 0+FRAME_A15
+  .endif
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
   RUR_UR \t_number, UR_EXPSTATE
@@ -126,33 +140,45 @@
 # The frame is KIND_IPC: every way back to user mode (`_enter_user`, the
 # light and express paths) resumes it with `_restore_ipc_frame` or
 # RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
-# and leave LITBASE off, as it was at the call.
-  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0
-  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0
+# and leave LITBASE off, as it was at the call. kept=0: a12..a15 are in
+# the frame already, and a1; \kind, if given, is a register holding
+# KIND_IPC.
+  .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0, kept=1, kind
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept
+  .ifb \kind
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
+  .else
+  s32i \kind, \f, 0+FRAME_KIND
+  .endif
   .endm
 
 # Switch the MMU to the address space of thread \thread, whose
-# `sotto_threads` entry is at \entry, and note it (`sotto_active`,
-# `sotto_fast_row`), as `services::switch_to` does. Clobbers a12..a15 and
-# \t1..\t4. The registers are written from registers only, so nothing is
+# `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
+# thread, fast row; at \base if given), as `services::switch_to` does.
+# Clobbers a12..a15 and \t1..\t4 (\thread, stored first, may be one).
+# With \eoff, the entry is at \entry + \eoff. The registers are written from registers only, so nothing is
 # loaded while the window and its pins disagree; kernel code is fetched
 # through its wired ITLB entry, which no window change touches.
-  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4
-  l32i a12, \entry, 0+THREAD_FAST_ROW
+  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
+  l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
+  .ifb \base
   LA a13, sotto_fast_row
   s32i.n a12, a13, 0
   LA a13, sotto_active
   s32i \thread, a13, 0
-  l32i a12, \entry, 0+THREAD_SPACE
-  l32i a13, \entry, 0+THREAD_SPACE+4
-  l32i a14, \entry, 0+THREAD_SPACE+8
-  l32i a15, \entry, 0+THREAD_SPACE+12
-  l32i \t1, \entry, 0+THREAD_SPACE+16
-  l32i \t2, \entry, 0+THREAD_SPACE+20
-  l32i \t3, \entry, 0+THREAD_SPACE+24
-  l32i \t4, \entry, 0+THREAD_SPACE+28
+  .else
+  s32i a12, \base, 0+FAST_ROW
+  s32i \thread, \base, 0+FAST_ACTIVE
+  .endif
+  l32i a12, \entry, 0+\eoff+THREAD_SPACE
+  l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
+  l32i a14, \entry, 0+\eoff+THREAD_SPACE+8
+  l32i a15, \entry, 0+\eoff+THREAD_SPACE+12
+  l32i \t1, \entry, 0+\eoff+THREAD_SPACE+16
+  l32i \t2, \entry, 0+\eoff+THREAD_SPACE+20
+  l32i \t3, \entry, 0+\eoff+THREAD_SPACE+24
+  l32i \t4, \entry, 0+\eoff+THREAD_SPACE+28
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
   wdtlb a14, a15
@@ -162,11 +188,20 @@
   isync
   .endm
 
+# a12..a15 back from the frame at \f, where an express path put them to
+# use them as scratch (its decline).
+  .macro UNSTASH_KEPT f
+  l32i.n a12, \f, 0+FRAME_A12
+  l32i.n a13, \f, 0+FRAME_A13
+  l32i.n a14, \f, 0+FRAME_A14
+  l32i.n a15, \f, 0+FRAME_A15
+  .endm
+
 # Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only.
+# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
   .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
@@ -192,20 +227,24 @@
   wsr a8, m2
   wsr a8, m3
   l32i.n a0, \f, 0+FRAME_A0
-  l32i.n a1, \f, 0+FRAME_A1
   l32i.n a12, \f, 0+FRAME_A12
   l32i.n a13, \f, 0+FRAME_A13
   l32i.n a14, \f, 0+FRAME_A14
   l32i.n a15, \f, 0+FRAME_A15
+  l32i.n a1, \f, 0+FRAME_A1        # last: \f may be a1
   .endm
 
 # The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
 # \s, going to \fail unless it is a slot and its operations include bit
-# \bit; \t is scratch.
-  .macro FAST_SLOT s, t, bit, fail
+# \bit; \t is scratch. With \base, `sotto_fast` is at \base already.
+  .macro FAST_SLOT s, t, bit, fail, base
   bgeui a3, 0+CAP_SLOTS, \fail
+  .ifb \base
   LA \s, sotto_fast_row
   l32i \s, \s, 0
+  .else
+  l32i \s, \base, 0+FAST_ROW
+  .endif
   slli \t, a3, 0+SLOT_SHIFT
   add.n \s, \s, \t
   l32i \t, \s, 0+SLOT_OPS
@@ -215,14 +254,38 @@
 # The scheduler at \sched hands the CPU from thread \from (blocked) to
 # thread \to (running, current), as `Scheduler::hand_over` does without a
 # time limit; \t and \u are scratch.
-  .macro HAND_OVER sched, from, to, t, u
+  .macro HAND_OVER sched, from, to, t, u, from_kind=KIND_BLOCKED
   add.n \t, \sched, \from
-  movi \u, 0+KIND_BLOCKED
+  movi \u, 0+\from_kind
   s8i \u, \t, 0+SCHED_KIND
   add.n \t, \sched, \to
   movi \u, 0+KIND_RUNNING
   s8i \u, \t, 0+SCHED_KIND
   s8i \to, \sched, 0+SCHED_CURRENT
+  .endm
+
+# \lo, \hi = the tick a `CallTimeout` with deadline \until (its a8) ends
+# at, from the kernel's tick count (`Kernel::deadline_at`): the count
+# plus the deadline's 32-bit distance from it, at least one. \lo may be
+# \until; \hi and \t are scratch, distinct from both. With \base,
+# `sotto_fast` is at \base already.
+  .macro DEADLINE until, lo, hi, t, base
+  .ifb \base
+  LA \hi, sotto_kernel_ticks
+  l32i.n \hi, \hi, 0
+  .else
+  l32i.n \hi, \base, 0+FAST_TICKS  # where `Kernel::ticks` is
+  .endif
+  l32i.n \t, \hi, 0                # the count's low word
+  sub \lo, \until, \t
+  bgei \lo, 1, 1f
+  movi.n \lo, 1                    # not after the count: the next tick
+1:
+  add.n \lo, \t, \lo
+  l32i.n \hi, \hi, 4
+  bgeu \lo, \t, 1f
+  addi.n \hi, \hi, 1               # the carry
+1:
   .endm
 
 # \d = 1 << priority \p, from `sotto_urgent_masks` ((2 << p) - 1 xor its
@@ -243,19 +306,6 @@
   slli \d, \space, 0+CAP_CHILDREN_SHIFT
   add.n \d, \base, \d
   addx2 \d, \slot, \d
-  .endm
-
-# Keep the message a5..a7 in the frame at \f across a call into Rust
-# (STASH), and take it back (UNSTASH).
-  .macro STASH_MESSAGE f
-  s32i.n a5, \f, 0+FRAME_A5
-  s32i.n a6, \f, 0+FRAME_A6
-  s32i.n a7, \f, 0+FRAME_A7
-  .endm
-  .macro UNSTASH_MESSAGE f
-  l32i.n a5, \f, 0+FRAME_A5
-  l32i.n a6, \f, 0+FRAME_A6
-  l32i.n a7, \f, 0+FRAME_A7
   .endm
 
 # a\first..a11 zero (scratch a system call does not keep).
@@ -427,7 +477,7 @@ _restore_frame:
   rfe
 
 # Save the running user thread's registers into its frame (found through
-# `sotto_current_frame`; the user stack is never touched). On entry: PS.EXCM
+# `sotto_fast`; the user stack is never touched). On entry: PS.EXCM
 # = 1, the user's a0 in EXCSAVE1, every other register the user's. Leaves
 # a2 = the frame. The user's LITBASE goes through EXCSAVE4 (free outside a
 # double exception, which has consumed it by the time it jumps here): it
@@ -545,13 +595,13 @@ _syscall_light:
   .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
   beqz a0, 20f
-  addi a0, a2, -SYS_CALL_TIMEOUT
-  beqz a0, 22f
-  addi a0, a2, -SYS_REPLY_RECV
-  beqz a0, 30f
-  addi a0, a2, -SYS_YIELD
-  beqz a0, 40f
-  beqi a2, 0+SYS_SEM_GIVE, 10f     # (beqi: numbers among its constants)
+  .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
+  .error "the system-call numbers moved: update the beqi below"
+  .endif
+  beqi a0, 5, 3f                  # CallTimeout (beqi: numbers among its
+  beqi a0, 3, 4f                  # constants, but a shorter reach)
+  beqi a2, 3, 5f                  # Yield
+  beqi a2, 0+SYS_SEM_GIVE, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
   beq a2, a0, 12f
   beqi a2, 0+SYS_CYCLES, 14f
@@ -560,15 +610,20 @@ _syscall_light:
   j 7f
 17:
   j 16f
+3:
+  j 22f
+4:
+  j 30f
+5:
+  j 40f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
 # wiped. Without one, the light path answers (MissingRight).
 14:
-  LA a9, sotto_active
-  l32i.n a9, a9, 0                  # the running thread: its service's bit
-  LA a10, sotto_clock_holders
-  l32i.n a10, a10, 0
+  LA a10, sotto_fast
+  l32i.n a9, a10, 0+FAST_ACTIVE     # the running thread: its service's bit
+  l32i.n a10, a10, 0+FAST_CLOCK_HOLDERS
   l32i.n a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
@@ -671,15 +726,27 @@ _syscall_light:
 # than Rust (a thread whose frame is not KIND_IPC, a second parked
 # receiver, a stale alarm): then the light path takes the call as if the
 # entry had not looked. Until the marked commit point nothing is written
-# but scratch registers (and, for ReplyRecv, the caller's own a4 in its
-# frame, which every path stores); a2, a4 and a1 are restored on the way
-# out (28, 38). A time limit to queue or drop goes to Rust after the
-# commit (`sotto_express_timeout`, `sotto_express_forget`), on the kernel
-# stack with PS.EXCM still set, as the light path runs.
+# but scratch registers and the caller's own frame: its a12..a15 (so
+# they serve as scratch; its frame is dead while it runs, and every path
+# that saves it writes the same values) and, for ReplyRecv, its a4 (which
+# every path stores); a2, a4, a1 and a12..a15 are restored on the way out
+# (28, 38). A deadline of a `CallTimeout` is queued, and dropped by the
+# reply, here too, where it is the timeout queue's only entry
+# (`Kernel::express_timeout`, `Scheduler::forget_express`).
 
-# Call (\timed = 0) or CallTimeout (1, the limit in a8) through slot a3
+# Call (\timed = 0) or CallTimeout (1, the deadline in a8) through slot a3
 # (CALL bit), entered at \label, a2 = \number.
   .macro CALL_EXPRESS label, timed, number
+29:                               # (28 jumps here: the checks' decline)
+  UNSTASH_KEPT a1
+  l32i.n a1, a1, 0+FRAME_A1
+  movi a2, 0+\number
+  .if \timed == 0
+  mov.n a4, a8
+  .else
+  movi a4, 0+MSG_PLAIN
+  .endif
+  j 7f
 26:
   j 7f
   .if \timed == 0
@@ -709,6 +776,9 @@ _syscall_light:
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
 # badge, a4 = its receive-slot field, a5..a7 the message; the caller
 # waits for the reply with what a call keeps in its frame.
+28:                               # (within the branches' 128 bytes)
+31:                               # (CallTimeout's checks add one nearer)
+  j 29b
 \label:
   .if \timed == 0
   .if MSG_PLAIN != 0
@@ -718,101 +788,125 @@ _syscall_light:
   bnez a4, 25b
 24:
   .else
-  movi a9, 0+MSG_PLAIN
-  bne a4, a9, 26b
+  bnez a4, 26b                    # not plain (MSG_PLAIN: 0)
   .endif
-  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b
+  LA a0, sotto_fast               # a0: the fast words
+  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   beqz a11, 26b
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  add.n a11, a10, a11
+  l32i.n a4, a0, 0+FAST_CURRENT_FRAME
+  s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
+  mov.n a1, a4                      # here a1, a2, a4 and a12..a15 are
+  s32i.n a12, a1, 0+FRAME_A12       # scratch (28 takes them back)
+  s32i.n a13, a1, 0+FRAME_A13       # a1: C's frame (its service)
+  s32i.n a14, a1, 0+FRAME_A14
+  s32i.n a15, a1, 0+FRAME_A15
+  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD  # a12: the queue's head
+  add.n a11, a10, a12
   l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
-  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (28)
   l16ui a4, a10, 0+EP_HOLDERS
-  bbc a4, a11, 28f                # S holds RECEIVE: the call is answerable
-  LA a2, sotto_sched
-  l32i.n a2, a2, 0                  # a2: the scheduler
+  bbc a4, a11, 28b                # S holds RECEIVE: the call is answerable
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28f
-  j 21f
-28:                               # (branches reach only 128 bytes)
-  RSR_SR 1, SR_MISC0
-  movi a2, 0+\number
-  .if \timed == 0
-  mov.n a4, a8
-  .else
-  movi a4, 0+MSG_PLAIN
-  .endif
-  j 7f
-21:
+  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28b
   l8ui a4, a2, 0+SCHED_CURRENT
   add.n a4, a2, a4
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
-  l8ui a1, a10, 0+EP_LEAST_URGENT
-  bltu a4, a1, 28b                # a less urgent holder: uphill
-  add.n a4, a2, a11
-  l8ui a4, a4, 0+SCHED_PRIORITY   # S's priority
-  LA a1, sotto_urgent_masks
-  addx4 a1, a4, a1
-  l32i.n a1, a1, 0                  # (2 << priority) - 1
-  l32i.n a4, a2, 0+SCHED_READY_MASK
-  and a4, a4, a1
-  bnez a4, 28b                    # one at least as urgent is ready
-  LA a0, sotto_threads
+  l8ui a14, a10, 0+EP_LEAST_URGENT
+  bltu a4, a14, 28b               # a less urgent holder: uphill
+  .if \timed
+  # CallTimeout: here only where Rust's `block_until` queues the deadline
+  # alone and leaves the alarm (`Scheduler::timeout_express`): the
+  # timeout queue empty (head NIL), the deadline not before the armed
+  # alarm (64 bits).
+  l16si a4, a2, 0+SCHED_TIMEOUTS_HEAD
+  bnei a4, -1, 28b
+  DEADLINE a8, a13, a14, a4, a0
+  l32i a4, a2, 0+SCHED_ARMED+4
+  bltu a14, a4, 28b
+  bne a14, a4, 32f
+  l32i a4, a2, 0+SCHED_ARMED
+  bgeu a13, a4, 32f
+31:                               # (the checks below reach 28 no more)
+  j 29b
+32:
+  .endif
+  add.n a14, a2, a11                # a14: S's scheduler bytes
+  l8ui a15, a14, 0+SCHED_PRIORITY # S's priority
+  addx4 a13, a15, a0
+  l32i.n a13, a13, 0+FAST_URGENT_MASKS # (2 << priority) - 1
+  l32i.n a15, a2, 0+SCHED_READY_MASK
+  and a15, a15, a13
+  bnez a15, 31b                   # one at least as urgent is ready
   slli a4, a11, 0+THREAD_SHIFT
-  add.n a0, a0, a4                  # a0: S's thread entry
-  l32i.n a4, a0, 0+THREAD_SERVICE   # a4: S's service (frame first)
-  l8ui a1, a4, 0+SERVICE_WAIT     # in the queue, so its wait names this
-  bnei a1, 0+WAIT_RECEIVER, 28b   # endpoint (fuzz-checked): a plain receive
-  l32i a1, a4, 0+FRAME_KIND
-  bnei a1, 0+KIND_IPC, 28b
+  add.n a0, a0, a4                  # a0: S's thread entry - FAST_THREADS
+  l32i.n a4, a0, 0+FAST_THREADS+THREAD_SERVICE # a4: S's service (frame first)
+  l8ui a13, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
+  bnei a13, 0+WAIT_RECEIVER, 31b  # endpoint (fuzz-checked): a plain receive
+  l32i a13, a4, 0+FRAME_KIND
+  bnei a13, 0+KIND_IPC, 31b
   # Commit. The receiver leaves the queue.
-  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  addi a1, a1, 1
-  extui a1, a1, 0, 0+MAX_THREADS_BITS
-  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  l8ui a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  addi a1, a1, -1
-  s8i a1, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a12, a12, 1
+  extui a12, a12, 0, 0+MAX_THREADS_BITS
+  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD
+  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  addi a12, a12, -1
+  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
-  HAND_OVER a2, a3, a11, a1, a9
+  .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
+  .error "KIND_RUNNING or WAIT_NONE moved: a13 holds KIND_IPC, a15 0 below"
+  .endif
+  add.n a12, a2, a3                 # C blocks, S runs (as HAND_OVER)
+  .if \timed
+  movi a9, 0+KIND_BLOCKED_UNTIL
+  .else
+  movi a9, 0+KIND_BLOCKED
+  .endif
+  s8i a9, a12, 0+SCHED_KIND
+  s8i a13, a14, 0+SCHED_KIND      # KIND_RUNNING (a13: KIND_IPC)
+  s8i a11, a2, 0+SCHED_CURRENT
+  .if \timed
+  # CallTimeout: C waits until its deadline, as `block_until` queues it
+  # here (`Kernel::express_timeout`): its kind (above) and tick, its slot
+  # the queue's only entry (`insert_alone`), the head-changed flag taken
+  # (`queue_timeout`); the alarm stays.
+  DEADLINE a8, a8, a9, a12
+  addx8 a12, a3, a2
+  s32i a8, a12, 0+SCHED_UNTIL
+  s32i a9, a12, 0+SCHED_UNTIL+4
+  .if (1 << TIMEOUT_SLOT_SHIFT) != 16
+  .error "a timeout slot is no longer 16 bytes: update the addx8 below"
+  .endif
+  addx8 a12, a3, a12                # sched + 16 * C
+  s32i a8, a12, 0+SCHED_TIMEOUT_DEADLINE
+  s32i a9, a12, 0+SCHED_TIMEOUT_DEADLINE+4
+  movi.n a8, -1                     # next, prev: NIL
+  s32i a8, a12, 0+SCHED_TIMEOUT_LINKS
+  .if KIND_IPC != 1
+  .error "KIND_IPC moved: a13 (KIND_IPC) is no longer true below"
+  .endif
+  s8i a13, a12, 0+SCHED_TIMEOUT_QUEUED # true (a13: KIND_IPC, 1)
+  s16i a3, a2, 0+SCHED_TIMEOUTS_HEAD
+  s8i a15, a2, 0+SCHED_TIMEOUTS_CHANGED # false (a15: 0)
+  l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  addi.n a8, a8, 1
+  s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  .endif
   s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
-  movi a9, 0+WAIT_NONE
-  s8i a9, a4, 0+SERVICE_WAIT
-  LA a2, sotto_current_frame
-  l32i.n a1, a2, 0                  # a1: C's frame (its service)
-  s32i.n a4, a2, 0
+  s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
+  LA a2, sotto_fast               # a2: the fast words (to 27)
+  s32i.n a4, a2, 0+FAST_CURRENT_FRAME
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
   s8i a9, a1, 0+SERVICE_WAIT
   s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  SAVE_IPC_CALLER a1, a9, 9
+  SAVE_IPC_CALLER a1, a9, 9, 0, 0, a13
   .if \timed == 0
   s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
   .else
   movi a9, 0+MSG_PLAIN            # where a reply's capability goes: none
   s32i.n a9, a1, 0+FRAME_A4
-  .endif
-  .if \timed
-  # CallTimeout: C waits at most a8 µs (the light path's limit, computed
-  # and queued by Rust: `sotto_express_timeout`, which sets the alarm if
-  # it must). Across the call0: S's message in its frame, the rest in
-  # a12..a15 (C's are saved).
-  STASH_MESSAGE a4
-  mov.n a12, a0
-  mov.n a13, a4
-  mov.n a14, a10
-  mov.n a15, a11
-  mov.n a2, a3
-  mov.n a3, a8
-  LA a1, _boot_stack_top
-  call0 sotto_express_timeout
-  mov.n a0, a12
-  mov.n a4, a13
-  mov.n a10, a14
-  mov.n a11, a15
-  UNSTASH_MESSAGE a4
   .endif
   .if \timed == 0
   beqz a8, 23f
@@ -858,7 +952,7 @@ _syscall_light:
   l16ui a2, a13, 0
   addi.n a2, a2, 1
   s16i a2, a13, 0
-  l32i a12, a0, 0+THREAD_FAST_ROW # S's row of fast words
+  l32i a12, a0, 0+FAST_THREADS+THREAD_FAST_ROW # S's row of fast words
   add.n a12, a12, a9
   LA a13, sotto_fast_row
   l32i.n a13, a13, 0                # C's row (the running space's)
@@ -873,24 +967,25 @@ _syscall_light:
 29:
   movi.n a8, 0                      # nothing arrived
 35:
-  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field, and the flag
-  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field, and the flag
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
+  LA a2, sotto_fast
   j 27f
 23:
   .endif
-  l32i.n a9, a4, 0+FRAME_A4         # S's receive-slot field
-  extui a9, a9, 0+RECV_SLOT_SHIFT, 8
+  .if RECV_SLOT_SHIFT != 24
+  .error "the receive-slot field moved: update the l8ui below"
+  .endif
+  l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  SWITCH_SPACE a0, a11, a1, a2, a3, a8
+  SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2, FAST_THREADS # (S stored first)
   mov.n a3, a10
-  mov.n a2, a4
-  RESUME_IPC a2
+  RESUME_IPC a4
   mov.n a4, a9
   movi.n a2, 0
-  ZERO_TO_A11 8
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
   .endm
 
@@ -899,6 +994,17 @@ _syscall_light:
 
 36:
   j 7f
+39:                               # (38 jumps here: the checks' decline)
+  UNSTASH_KEPT a11
+  l32i.n a4, a11, 0+FRAME_A4
+  movi.n a8, 0                      # scratch below, not an argument of
+                                  # ReplyRecv: it comes back zero, never
+                                  # the kernel's (sotto_abi::syscall)
+  l32i.n a1, a11, 0+FRAME_A1
+  movi a2, 0+SYS_REPLY_RECV
+  j 7f
+38:                               # (within the branches' 128 bytes)
+  j 39b
 
 # ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
 # nothing — at most a receive window for the next call and the request to
@@ -911,109 +1017,107 @@ _syscall_light:
   movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
   or a10, a4, a9
   bne a10, a9, 36b
-  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b
-  l32i.n a10, a9, 0+SLOT_OBJECT     # the endpoint
+  LA a0, sotto_fast               # a0: the fast words
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
   bnez a11, 36b                    # a caller queued: the receive takes it
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
   bnez a11, 36b
-  LA a11, sotto_current_frame
-  l32i.n a11, a11, 0                # a11: S's frame (its service)
+  l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
-  WSR_SR 1, SR_MISC0              # from here a1, a2, a4 are scratch (38)
-  l16ui a0, a11, 0+SERVICE_REPLY  # a0: C
+  s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
+  s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
+  s32i.n a13, a11, 0+FRAME_A13      # scratch (38 takes them back)
+  s32i.n a14, a11, 0+FRAME_A14
+  s32i.n a15, a11, 0+FRAME_A15
+  l16ui a14, a11, 0+SERVICE_REPLY # a14: C
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
-  bgeui a0, 16, 38f               # owes no reply (NO_THREAD)
-  LA a2, sotto_threads
-  slli a1, a0, 0+THREAD_SHIFT
-  add.n a2, a2, a1
-  l32i.n a1, a2, 0+THREAD_SERVICE   # a1: C's service (frame first)
-  l8ui a4, a1, 0+SERVICE_WAIT
-  bnei a4, 0+WAIT_REPLY, 38f
-  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  LA a2, sotto_active
-  l32i.n a2, a2, 0                  # S (its space is the active one)
-  bne a4, a2, 38f                 # C waits for S's reply
-  j 31f
-38:                               # (branches reach only 128 bytes)
-  RSR_SR 1, SR_MISC0
-  movi a2, 0+SYS_REPLY_RECV
-  LA a4, sotto_current_frame
-  l32i.n a4, a4, 0
-  l32i.n a4, a4, 0+FRAME_A4
-  j 7f
-31:
-  l32i a4, a1, 0+FRAME_KIND
-  bnei a4, 0+KIND_IPC, 38b
-  LA a2, sotto_sched
-  l32i.n a2, a2, 0                  # a2: the scheduler
+  bgeui a14, 16, 38b              # owes no reply (NO_THREAD)
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   l8ui a4, a2, 0+SCHED_ALARM
   bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
-  add.n a4, a2, a0
-  l8ui a4, a4, 0+SCHED_PRIORITY   # C's priority
-  LA a10, sotto_urgent_masks
-  addx4 a10, a4, a10
-  l32i.n a10, a10, 0
+  slli a1, a14, 0+THREAD_SHIFT
+  add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
+  l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
+  l8ui a4, a1, 0+SERVICE_WAIT
+  bnei a4, 0+WAIT_REPLY, 38b
+  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
+  bne a4, a13, 38b                # C waits for S's reply
+  add.n a15, a2, a14
+  l8ui a4, a15, 0+SCHED_PRIORITY  # C's priority
+  l8ui a8, a15, 0+SCHED_KIND      # a8: how C waits (scratch: 39 zeroes it)
+  addx4 a15, a4, a0
+  l32i.n a15, a15, 0+FAST_URGENT_MASKS
   l32i.n a4, a2, 0+SCHED_READY_MASK
-  and a4, a4, a10
+  and a4, a4, a15
   bnez a4, 38b
-  # Commit. S parks on the endpoint.
-  l8ui a3, a2, 0+SCHED_CURRENT    # a3: S
-  l32i.n a10, a9, 0+SLOT_OBJECT
+  l32i a15, a1, 0+FRAME_KIND
+  bnei a15, 0+KIND_IPC, 38b
+  bnei a8, 0+KIND_BLOCKED_UNTIL, 33f
+  # C waits with a deadline (a CallTimeout): here only where it is the
+  # timeout queue's only entry (`Scheduler::forget_express`), which
+  # leaves as `hand_over` drops it (`forget`): the queue empty, the slot
+  # not queued, a new version. (Written once nothing declines: the
+  # commit.)
+  l16ui a4, a2, 0+SCHED_TIMEOUTS_HEAD
+  bne a4, a14, 37f
+  slli a8, a14, 0+TIMEOUT_SLOT_SHIFT
+  add.n a8, a8, a2
+  l32i a4, a8, 0+SCHED_TIMEOUT_LINKS
+  beqi a4, -1, 34f                # next, prev: both NIL
+37:                               # (beyond 38's reach)
+  j 39b
+34:
+  s16i a4, a2, 0+SCHED_TIMEOUTS_HEAD  # NIL (a4: -1)
+  movi.n a4, 0                      # (a4: 0 again, for WAIT_NONE below)
+  s8i a4, a8, 0+SCHED_TIMEOUT_QUEUED
+  l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  addi.n a8, a8, 1
+  s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+33:
+  # Commit. S parks on the endpoint; C waits no more.
+  .if WAIT_NONE != 0
+  .error "WAIT_NONE moved: store it from a register that holds it"
+  .endif
+  s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
   l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
   add.n a4, a10, a4
-  s8i a3, a4, 0+EP_RECEIVERS+QUEUE_RING
-  movi.n a4, 1
-  s8i a4, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  s8i a13, a4, 0+EP_RECEIVERS+QUEUE_RING
+  .if KIND_RUNNING != 1 || KIND_IPC != 1
+  .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
+  .endif
+  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
   movi a4, 0+WAIT_RECEIVER
   s8i a4, a11, 0+SERVICE_WAIT
   l32i.n a4, a9, 0+SLOT_ID
   s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add.n a10, a2, a0
-  l8ui a10, a10, 0+SCHED_KIND     # a10: how C waited
-  HAND_OVER a2, a3, a0, a4, a9
-  movi a9, 0+WAIT_NONE
-  s8i a9, a1, 0+SERVICE_WAIT
-  LA a2, sotto_current_frame
-  s32i.n a1, a2, 0
-  SAVE_IPC_CALLER a11, a9, 9
-  bnei a10, 0+KIND_BLOCKED_UNTIL, 2f
-  # C waited with a time limit (a CallTimeout): its queued timeout goes,
-  # as `Scheduler::hand_over` drops it (Rust: `sotto_express_forget`).
-  # Across the call0: the reply in C's frame, C and its frame in a12, a13
-  # (S's are saved).
-  STASH_MESSAGE a1
-  mov.n a12, a0
-  mov.n a13, a1
-  mov.n a2, a0
-  LA a1, _boot_stack_top
-  call0 sotto_express_forget
-  mov.n a0, a12
-  mov.n a1, a13
-  UNSTASH_MESSAGE a1
-2:
+  add.n a3, a2, a14                 # a3: C's scheduler bytes
+  add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a4, 0+SCHED_KIND
+  s8i a15, a3, 0+SCHED_KIND       # KIND_RUNNING
+  s8i a14, a2, 0+SCHED_CURRENT
+  s32i.n a1, a0, 0+FAST_CURRENT_FRAME
+  SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
   movi.n a4, 0                      # CCOUNT for a clock holder
-  LA a9, sotto_clock_holders
+  l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
   l32i.n a9, a9, 0
-  l32i.n a9, a9, 0
-  bbc a9, a0, 1f
+  bbc a9, a14, 1f
   rsr a4, ccount
 1:
-  LA a2, sotto_threads
-  slli a3, a0, 0+THREAD_SHIFT
-  add.n a2, a2, a3                  # C's thread entry
-  SWITCH_SPACE a2, a0, a3, a9, a10, a11
-  l32i.n a3, a1, 0+FRAME_A4         # C's receive-slot field
-  extui a3, a3, 0+RECV_SLOT_SHIFT, 8
+  mov.n a2, a12                     # C's thread entry - FAST_THREADS
+  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
+  l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
-  mov.n a2, a1
-  RESUME_IPC a2
+  RESUME_IPC a1
   movi.n a2, 0
-  ZERO_TO_A11 8
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
 
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
