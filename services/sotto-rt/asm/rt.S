@@ -95,7 +95,7 @@ sotto_rt_syscall_out8:
 
   .text
 # void sotto_rt_syscall_regs7(u32 regs[7]): a2..a8 from regs, syscall, a2..a7
-# back into regs (a8: a seventh argument, CallTimeout's time limit). A
+# back into regs (a8: a seventh argument, CallTimeout's deadline tick). A
 # system call preserves a0, a1 and a12..a15 only, so the array's address
 # waits on the stack.
   .global sotto_rt_syscall_regs7

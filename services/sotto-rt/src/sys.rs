@@ -93,7 +93,7 @@ pub fn raw_syscall(number: u32, args: [u32; 4]) -> (u32, u32) {
 }
 
 /// Any call number with six argument registers (a3..a8: `CallTimeout`
-/// takes its time limit in a8), as the kernel answers it: the status (a2)
+/// takes its deadline tick in a8), as the kernel answers it: the status (a2)
 /// and a3..a7. For tests that pass the kernel raw, possibly wrong values.
 pub fn raw_syscall_regs(number: u32, args: [u32; 6]) -> (u32, [u32; 5]) {
     let mut regs = [number, args[0], args[1], args[2], args[3], args[4], args[5]];
