@@ -305,9 +305,7 @@ impl Scheduler {
     /// time limit).
     #[inline(never)]
     fn queue_timeout(&mut self, id: ThreadId, until: u64) {
-        if !self.timeouts.insert_alone(id, until) {
-            self.timeouts.insert(id, until);
-        }
+        self.timeouts.insert(id, until);
         if self.timeouts.take_changed() && until < self.armed {
             self.alarm |= ALARM_STALE;
         }

@@ -211,9 +211,13 @@ impl Queue<[Slot]> {
     /// Queue `slot` at `deadline` (after every entry due at or before it),
     /// replacing its earlier place if it had one. Walks past the earlier
     /// deadlines only. (Out of line: one copy for every queue, not one per
-    /// caller.)
+    /// caller.) Into an empty queue it is [`Queue::insert_alone`]: nothing
+    /// to take out or walk past.
     #[inline(never)]
     pub fn insert(&mut self, slot: usize, deadline: u64) {
+        if self.insert_alone(slot, deadline) {
+            return;
+        }
         self.remove(slot);
         let mut prev = NIL;
         let mut at = self.head;
