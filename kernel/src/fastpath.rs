@@ -144,8 +144,14 @@ pub struct ThreadEntry {
     /// entries (`wdtlb` operands: its L1 in the page-table window, the
     /// kernel's L2, the L2 of its stack region).
     pub space: [u32; 8],
+    /// The ready-mask bits of the threads at least as urgent as this one,
+    /// `(2 << priority) - 1` ([`crate::sched::URGENT_MASKS`]): whether it
+    /// would run next is one load and one `and` for the express paths.
+    /// Kept in step with its priority in the scheduler (fixed today; a
+    /// priority change must write both).
+    pub urgent: u32,
     /// To sixteen words (the entry indexes by a shift).
-    pub reserved: [u32; 6],
+    pub reserved: [u32; 5],
 }
 
 impl ThreadEntry {
@@ -154,8 +160,26 @@ impl ThreadEntry {
         service: 0,
         fast_row: 0,
         space: [0; 8],
-        reserved: [0; 6],
+        urgent: 0,
+        reserved: [0; 5],
     };
+
+    /// The entry of a thread of priority `priority` whose service is at
+    /// `service`, its fast row at `fast_row`, in address space `space`.
+    /// A priority the scheduler has no queue for gets every bit: such a
+    /// thread never runs, and the express paths never pick it.
+    pub fn new(service: u32, fast_row: u32, space: [u32; 8], priority: u8) -> ThreadEntry {
+        ThreadEntry {
+            service,
+            fast_row,
+            space,
+            urgent: crate::sched::URGENT_MASKS
+                .get(usize::from(priority))
+                .copied()
+                .unwrap_or(u32::MAX),
+            reserved: [0; 5],
+        }
+    }
 }
 
 /// Offsets into [`ThreadEntry`] and [`crate::kernel::Service`] for the
@@ -172,6 +196,8 @@ pub mod thread {
     pub const FAST_ROW: u32 = offset_of!(ThreadEntry, fast_row) as u32;
     /// `space[0]`.
     pub const SPACE: u32 = offset_of!(ThreadEntry, space) as u32;
+    /// `urgent`.
+    pub const URGENT: u32 = offset_of!(ThreadEntry, urgent) as u32;
     /// log2 of its size.
     pub const SHIFT: u32 = 6;
     const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);

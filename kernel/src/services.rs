@@ -272,12 +272,12 @@ fn load_service(
 ) -> Result<(), LoadFailure> {
     let space = load_one(index, service, kernel_tables, pool, blob)?;
     KERNEL.with(|kernel| {
-        let entry = ThreadEntry {
-            service: core::ptr::from_ref(&kernel.services[index]) as u32,
-            fast_row: kernel.fast_caps[index].as_ptr() as u32,
+        let entry = ThreadEntry::new(
+            core::ptr::from_ref(&kernel.services[index]) as u32,
+            kernel.fast_caps[index].as_ptr() as u32,
             space,
-            reserved: [0; 6],
-        };
+            service.priority,
+        );
         sotto_fast.with(|fast| fast.threads[index] = entry);
     });
     kprintln!(

@@ -223,6 +223,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("THREAD_SERVICE", thread::SERVICE),
         ("THREAD_FAST_ROW", thread::FAST_ROW),
         ("THREAD_SPACE", thread::SPACE),
+        ("THREAD_URGENT", thread::URGENT),
         ("THREAD_SHIFT", thread::SHIFT),
         ("SERVICE_WAIT", thread::WAIT),
         ("SERVICE_REPLY", thread::REPLY),

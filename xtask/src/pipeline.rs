@@ -592,6 +592,14 @@ const KERNEL_FORBIDDEN: [&str; 10] = [
     "loop", "loopnez", "loopgtz", "s32c1i", "mula.", "muls.", "mul.", "umul.", "ldinc", "lddec",
 ];
 
+/// The one MAC16 instruction the kernel may hold: the entry's wipe of
+/// ACCLO and ACCHI (`0 * 0` into the accumulator, one instruction for two
+/// `wsr`s) on its way back to a thread whose MAC16 registers are written
+/// anyway, and only in the entry's own code.
+const KERNEL_ACC_WIPE: (&str, &str) = ("mul.aa.ll", "a8, a8");
+/// The entry's symbols that may wipe the accumulator ([`KERNEL_ACC_WIPE`]).
+const KERNEL_ACC_WIPERS: [&str; 2] = ["_syscall_light", "_restore_ipc_frame"];
+
 /// Disassemble the kernel and refuse it if the compiler put in an
 /// instruction the light path cannot live with (see [`KERNEL_FORBIDDEN`]).
 /// The assembly's features too: an `rsr`/`wsr` of a register the
@@ -634,6 +642,7 @@ fn check_kernel_instructions(elf: &Path) -> Result<()> {
 /// not instructions, and are skipped.
 fn forbidden_instructions(listing: &str) -> Vec<String> {
     let mut in_literals = false;
+    let mut in_wiper = false;
     listing
         .lines()
         .filter_map(|line| {
@@ -643,8 +652,9 @@ fn forbidden_instructions(listing: &str) -> Vec<String> {
                 .filter(|_| !line.starts_with(char::is_whitespace))
                 .map(|(_, label)| label)
             {
-                in_literals =
-                    label.starts_with('.') || BOOT_BOUNDS.contains(&label.trim_end_matches(">:"));
+                let label = label.trim_end_matches(">:");
+                in_literals = label.starts_with('.') || BOOT_BOUNDS.contains(&label);
+                in_wiper = KERNEL_ACC_WIPERS.contains(&label);
                 return None;
             }
             if in_literals {
@@ -656,6 +666,12 @@ fn forbidden_instructions(listing: &str) -> Vec<String> {
             let mnemonic = rest
                 .split_whitespace()
                 .find(|word| !(word.len() == 2 && u8::from_str_radix(word, 16).is_ok()))?;
+            let operands = rest
+                .split_once(mnemonic)
+                .map_or("", |(_, after)| after.trim());
+            if in_wiper && (mnemonic, operands) == KERNEL_ACC_WIPE {
+                return None;
+            }
             KERNEL_FORBIDDEN
                 .iter()
                 .any(|bad| mnemonic == *bad || (bad.ends_with('.') && mnemonic.starts_with(bad)))
@@ -909,6 +925,21 @@ mod tests {
             ]
         );
         assert!(forbidden_instructions("  100000: 80 00 00 \tret\n").is_empty());
+    }
+
+    #[test]
+    fn only_the_entry_may_wipe_the_accumulator_and_only_with_zero() {
+        let listing = "\
+00107734 <_syscall_light>:
+  107734: 84 08 74     \tmul.aa.ll\ta8, a8
+  107737: 84 09 74     \tmul.aa.ll\ta8, a9
+00108000 <_ZN5sotto4tick17h0123456789abcdefE>:
+  108000: 84 08 74     \tmul.aa.ll\ta8, a8
+";
+        assert_eq!(
+            forbidden_instructions(listing),
+            ["mul.aa.ll at 0x107737", "mul.aa.ll at 0x108000"]
+        );
     }
 
     #[test]

@@ -1038,3 +1038,29 @@ mod express_tick {
         assert_ne!(k.plan(), version, "the timers changed: a new plan");
     }
 }
+
+/// A thread entry's `urgent` word answers "would it run next?" as the
+/// scheduler does, for every priority and ready mask the express paths
+/// can meet: `ready & urgent == 0` exactly when `would_run_next`.
+#[test]
+fn the_thread_entrys_urgency_word_agrees_with_the_scheduler() {
+    use super::ThreadEntry;
+    use crate::sched::{PRIORITIES, Scheduler};
+    for priority in 0..PRIORITIES as u8 {
+        let entry = ThreadEntry::new(0, 0, [0; 8], priority);
+        for ready in 0..1u32 << PRIORITIES {
+            // One ready thread at each priority of the mask.
+            let mut sched = Scheduler::new();
+            for queued in (0..PRIORITIES as u8).filter(|p| ready & 1 << p != 0) {
+                sched.add(queued);
+            }
+            assert_eq!(
+                ready & entry.urgent == 0,
+                sched.would_run_next(priority),
+                "priority {priority}, ready mask {ready:#b}"
+            );
+        }
+    }
+    let nowhere = ThreadEntry::new(0, 0, [0; 8], PRIORITIES as u8);
+    assert_eq!(nowhere.urgent, u32::MAX, "no queue: never picked");
+}

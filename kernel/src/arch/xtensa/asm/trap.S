@@ -201,11 +201,16 @@
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
-  .macro RESUME_IPC f, lcount=0
+# written zero too. With ps=0 the caller has written PS already, before
+# an `isync` (which includes `rsync`): the express paths do it before
+# their space switch's. Clobbers a8 only (it ends zero); \f may be a1
+# (loaded last).
+  .macro RESUME_IPC f, lcount=0, ps=1
+  .if \ps
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
   rsync
+  .endif
   l32i a8, \f, 0+FRAME_PC
   wsr a8, epc1
   l32i a8, \f, 0+FRAME_THREADPTR
@@ -220,8 +225,7 @@
   wsr a8, lbeg
   wsr a8, lend
   wsr a8, scompare1
-  wsr a8, acclo
-  wsr a8, acchi
+  mul.aa.ll a8, a8                # ACCLO, ACCHI = 0 * 0 (one write for both)
   wsr a8, m0
   wsr a8, m1
   wsr a8, m2
@@ -598,8 +602,8 @@ _syscall_light:
   .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
   .error "the system-call numbers moved: update the beqi below"
   .endif
-  beqi a0, 5, 3f                  # CallTimeout (beqi: numbers among its
-  beqi a0, 3, 4f                  # constants, but a shorter reach)
+  beqi a0, 3, 4f                  # ReplyRecv (beqi: numbers among its
+  beqi a0, 5, 3f                  # constants, but a shorter reach); CallTimeout
   beqi a2, 3, 5f                  # Yield
   beqi a2, 0+SYS_SEM_GIVE, 10f
   movi a0, 0+SYS_NOTIFY_SIGNAL
@@ -833,14 +837,12 @@ _syscall_light:
 32:
   .endif
   add.n a14, a2, a11                # a14: S's scheduler bytes
-  l8ui a15, a14, 0+SCHED_PRIORITY # S's priority
-  addx4 a13, a15, a0
-  l32i.n a13, a13, 0+FAST_URGENT_MASKS # (2 << priority) - 1
+  slli a4, a11, 0+THREAD_SHIFT
+  add.n a0, a0, a4                  # a0: S's thread entry - FAST_THREADS
+  l32i a13, a0, 0+FAST_THREADS+THREAD_URGENT # (2 << its priority) - 1
   l32i.n a15, a2, 0+SCHED_READY_MASK
   and a15, a15, a13
   bnez a15, 31b                   # one at least as urgent is ready
-  slli a4, a11, 0+THREAD_SHIFT
-  add.n a0, a0, a4                  # a0: S's thread entry - FAST_THREADS
   l32i.n a4, a0, 0+FAST_THREADS+THREAD_SERVICE # a4: S's service (frame first)
   l8ui a13, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
   bnei a13, 0+WAIT_RECEIVER, 31b  # endpoint (fuzz-checked): a plain receive
@@ -980,9 +982,11 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
+  l32i a12, a4, 0+FRAME_PS         # S's PS, synchronised by the switch's isync
+  wsr a12, ps
   SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2, FAST_THREADS # (S stored first)
   mov.n a3, a10
-  RESUME_IPC a4
+  RESUME_IPC a4, 0, 0
   mov.n a4, a9
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
@@ -1048,10 +1052,8 @@ _syscall_light:
   l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
   bne a4, a13, 38b                # C waits for S's reply
   add.n a15, a2, a14
-  l8ui a4, a15, 0+SCHED_PRIORITY  # C's priority
   l8ui a8, a15, 0+SCHED_KIND      # a8: how C waits (scratch: 39 zeroes it)
-  addx4 a15, a4, a0
-  l32i.n a15, a15, 0+FAST_URGENT_MASKS
+  l32i a15, a12, 0+FAST_THREADS+THREAD_URGENT # (2 << C's priority) - 1
   l32i.n a4, a2, 0+SCHED_READY_MASK
   and a4, a4, a15
   bnez a4, 38b
@@ -1112,10 +1114,12 @@ _syscall_light:
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry - FAST_THREADS
+  l32i a12, a1, 0+FRAME_PS         # C's PS, synchronised by the switch's isync
+  wsr a12, ps
   SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
-  RESUME_IPC a1
+  RESUME_IPC a1, 0, 0
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
