@@ -529,7 +529,12 @@ impl<H: Hardware> Kernel<H> {
             let Some(endpoint) = fast(fast_op::CALL).filter(|_| message) else {
                 return false;
             };
-            let Some(&server) = endpoint.receivers.front() else {
+            // The only receiver: the entry does not move the others up.
+            let Some(&server) = endpoint
+                .receivers
+                .front()
+                .filter(|_| endpoint.receivers.len() == 1)
+            else {
                 return false;
             };
             let server = usize::from(server);

@@ -8,14 +8,15 @@ use sotto_abi::manifest::TimerTarget;
 use crate::sched::{MAX_THREADS, ThreadId};
 
 /// A FIFO of waiting threads (each thread waits on one thing at a time, so
-/// it never overflows): a ring of thread numbers. `repr(C)`, fixed width:
-/// the entry's IPC fast paths read and write an endpoint's queues
-/// ([`queue`] has the offsets).
+/// it never overflows): thread numbers, oldest first, always from
+/// `threads[0]` (taking one moves the rest up: at most fifteen bytes, and
+/// the oldest is one load, with no head index, for the entry's IPC fast
+/// paths). `repr(C)`, fixed width: those paths read and write an
+/// endpoint's queues ([`queue`] has the offsets).
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct WaitQueue {
-    ring: [u8; MAX_THREADS],
-    head: u8,
+    threads: [u8; MAX_THREADS],
     len: u8,
 }
 
@@ -25,10 +26,8 @@ pub mod queue {
 
     use super::WaitQueue;
 
-    /// `ring[0]`.
-    pub const RING: u32 = offset_of!(WaitQueue, ring) as u32;
-    /// `head` (index of the oldest).
-    pub const HEAD: u32 = offset_of!(WaitQueue, head) as u32;
+    /// `threads[0]`: the oldest.
+    pub const THREADS: u32 = offset_of!(WaitQueue, threads) as u32;
     /// `len`.
     pub const LEN: u32 = offset_of!(WaitQueue, len) as u32;
 }
@@ -45,8 +44,7 @@ impl WaitQueue {
     /// Nobody waits.
     pub const fn new() -> WaitQueue {
         WaitQueue {
-            ring: [0; MAX_THREADS],
-            head: 0,
+            threads: [0; MAX_THREADS],
             len: 0,
         }
     }
@@ -62,19 +60,15 @@ impl WaitQueue {
     }
 
     /// The oldest.
+    #[inline]
     pub fn front(&self) -> Option<&u8> {
-        (self.len != 0).then(|| &self.ring[usize::from(self.head) % MAX_THREADS])
+        (self.len != 0).then_some(&self.threads[0])
     }
 
     /// Take the oldest.
+    #[inline]
     pub fn pop_front(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let thread = self.ring[usize::from(self.head) % MAX_THREADS];
-        self.head = ((usize::from(self.head) + 1) % MAX_THREADS) as u8;
-        self.len -= 1;
-        Some(thread)
+        (self.len != 0).then(|| self.take(0))
     }
 
     /// Add the newest; `Err` (with it) when full.
@@ -82,7 +76,7 @@ impl WaitQueue {
         if usize::from(self.len) == MAX_THREADS {
             return Err(thread);
         }
-        self.ring[(usize::from(self.head) + usize::from(self.len)) % MAX_THREADS] = thread;
+        self.threads[usize::from(self.len) % MAX_THREADS] = thread;
         self.len += 1;
         Ok(())
     }
@@ -90,24 +84,31 @@ impl WaitQueue {
     /// Take `thread` out, keeping the others' order; whether it waited.
     /// (A thread waits at most once: the first match is the only one.)
     pub fn remove(&mut self, thread: ThreadId) -> bool {
-        let len = usize::from(self.len);
-        let head = usize::from(self.head);
-        let Some(at) =
-            (0..len).find(|at| usize::from(self.ring[(head + at) % MAX_THREADS]) == thread)
+        let Some(at) = (0..usize::from(self.len))
+            .find(|&at| usize::from(self.threads[at % MAX_THREADS]) == thread)
         else {
             return false;
         };
-        // Close the gap: the younger ones move up one place.
-        for later in at..len - 1 {
-            self.ring[(head + later) % MAX_THREADS] = self.ring[(head + later + 1) % MAX_THREADS];
-        }
-        self.len -= 1;
+        self.take(at);
         true
     }
 
     /// Oldest first.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &u8> {
-        (0..usize::from(self.len)).map(|at| &self.ring[(usize::from(self.head) + at) % MAX_THREADS])
+        self.threads.iter().take(usize::from(self.len))
+    }
+
+    /// Take the one at `at` (below `len`, which is not 0): the younger
+    /// ones move up one place. (Out of line: one copy for every queue.)
+    #[inline(never)]
+    fn take(&mut self, at: usize) -> u8 {
+        let thread = self.threads[at % MAX_THREADS];
+        for later in at..usize::from(self.len).saturating_sub(1) {
+            self.threads[later % MAX_THREADS] = self.threads[(later + 1) % MAX_THREADS];
+        }
+        self.len = self.len.saturating_sub(1);
+        thread
     }
 }
 
@@ -393,11 +394,13 @@ pub mod endpoint {
 
 impl Endpoint {
     /// Pop the oldest caller.
+    #[inline]
     pub fn next_caller(&mut self) -> Option<ThreadId> {
         self.callers.pop_front().map(usize::from)
     }
 
     /// Pop the oldest receiver.
+    #[inline]
     pub fn next_receiver(&mut self) -> Option<ThreadId> {
         self.receivers.pop_front().map(usize::from)
     }
@@ -438,6 +441,36 @@ mod tests {
         queue.push_back(9).unwrap();
         assert_eq!(queue.iter().copied().collect::<Vec<_>>(), [3, 4, 5, 9]);
         assert!(!queue.remove(7));
+    }
+
+    /// The entry reads the oldest waiter at `queue::THREADS`, with no
+    /// head index: it is always `threads[0]`, however the queue was used,
+    /// and a full queue refuses one more.
+    #[test]
+    fn a_wait_queues_oldest_is_always_first() {
+        let mut queue = super::WaitQueue::new();
+        for round in 0..40u8 {
+            if queue.len() < 16 {
+                queue.push_back(round % 16).unwrap();
+            }
+            if round % 3 == 0 {
+                queue.pop_front();
+            }
+            if round % 5 == 0 {
+                queue.remove(usize::from(round % 16));
+            }
+            if let Some(&oldest) = queue.front() {
+                assert_eq!(queue.threads[0], oldest, "round {round}");
+            }
+        }
+        let mut full = super::WaitQueue::new();
+        for thread in 0..16u8 {
+            full.push_back(thread).unwrap();
+        }
+        assert_eq!(full.push_back(16), Err(16));
+        assert_eq!(full.pop_front(), Some(0));
+        assert_eq!(full.threads[0], 1);
+        assert_eq!(full.len(), 15);
     }
 
     #[test]

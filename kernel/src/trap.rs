@@ -236,8 +236,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("EP_RECEIVERS", endpoint::RECEIVERS),
         ("EP_HOLDERS", endpoint::HOLDERS),
         ("EP_LEAST_URGENT", endpoint::LEAST_URGENT),
-        ("QUEUE_RING", queue::RING),
-        ("QUEUE_HEAD", queue::HEAD),
+        ("QUEUE_THREADS", queue::THREADS),
         ("QUEUE_LEN", queue::LEN),
         ("MAX_THREADS_BITS", MAX_THREADS.trailing_zeros()),
         (

@@ -774,7 +774,7 @@ _syscall_light:
   .endif
 # Call through slot a3 (CALL bit) with a plain message (a4; for `Call`,
 # or one carrying only a capability, which follows after the commit into
-# S's window) to an endpoint whose oldest receiver S waits in a plain
+# S's window) to an endpoint whose only receiver S waits in a plain
 # receive, holds RECEIVE on it,
 # is at least as urgent as the caller (else the full path's
 # PriorityInversion) and would run next anyway: S gets a2 = 0, a3 = the
@@ -798,7 +798,7 @@ _syscall_light:
   FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  beqz a11, 26b
+  bnei a11, 1, 26b                # one receiver (more: Rust moves them up)
   l32i.n a4, a0, 0+FAST_CURRENT_FRAME
   s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
   mov.n a1, a4                      # here a1, a2, a4 and a12..a15 are
@@ -806,9 +806,7 @@ _syscall_light:
   s32i.n a13, a1, 0+FRAME_A13       # a1: C's frame (its service)
   s32i.n a14, a1, 0+FRAME_A14
   s32i.n a15, a1, 0+FRAME_A15
-  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD  # a12: the queue's head
-  add.n a11, a10, a12
-  l8ui a11, a11, 0+EP_RECEIVERS+QUEUE_RING  # a11: S, the oldest receiver
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_THREADS # a11: S, the receiver
   l16ui a4, a10, 0+EP_HOLDERS
   bbc a4, a11, 28b                # S holds RECEIVE: the call is answerable
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
@@ -848,13 +846,8 @@ _syscall_light:
   bnei a13, 0+WAIT_RECEIVER, 31b  # endpoint (fuzz-checked): a plain receive
   l32i a13, a4, 0+FRAME_KIND
   bnei a13, 0+KIND_IPC, 31b
-  # Commit. The receiver leaves the queue.
-  addi a12, a12, 1
-  extui a12, a12, 0, 0+MAX_THREADS_BITS
-  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  l8ui a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  addi a12, a12, -1
-  s8i a12, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  # Commit. The receiver leaves the queue, empty now (a15: 0).
+  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
   .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
@@ -1086,9 +1079,7 @@ _syscall_light:
   .error "WAIT_NONE moved: store it from a register that holds it"
   .endif
   s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
-  l8ui a4, a10, 0+EP_RECEIVERS+QUEUE_HEAD
-  add.n a4, a10, a4
-  s8i a13, a4, 0+EP_RECEIVERS+QUEUE_RING
+  s8i a13, a10, 0+EP_RECEIVERS+QUEUE_THREADS # the only receiver
   .if KIND_RUNNING != 1 || KIND_IPC != 1
   .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
   .endif
