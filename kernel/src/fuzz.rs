@@ -820,6 +820,19 @@ fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
                 endpoint.holders, endpoint.least_urgent
             ));
         }
+        // The entry's express call takes the queued receiver as one that
+        // can answer (it reads no `holders` bit): every receiver is a
+        // holder.
+        if let Some(receiver) = endpoint
+            .receivers
+            .iter()
+            .find(|&&receiver| endpoint.holders & (1 << receiver) == 0)
+        {
+            return Err(format!(
+                "endpoint {index}: receiver {receiver} is queued but holds no RECEIVE (holders {:#x})",
+                endpoint.holders
+            ));
+        }
     }
     // The child counts that spare a delete its scan equal a fresh count.
     for space in 0..k.services.len() as u8 {

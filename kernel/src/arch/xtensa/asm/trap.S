@@ -807,11 +807,10 @@ _syscall_light:
   s32i.n a14, a1, 0+FRAME_A14
   s32i.n a15, a1, 0+FRAME_A15
   l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_THREADS # a11: S, the receiver
-  l16ui a4, a10, 0+EP_HOLDERS
-  bbc a4, a11, 28b                # S holds RECEIVE: the call is answerable
-  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
-  l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 28b
+                                  # (it holds RECEIVE: a receiver that
+                                  # loses it leaves the queue, `Revoked`)
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler (its alarm is
+                                  # never stale while a thread runs)
   l8ui a4, a2, 0+SCHED_CURRENT
   add.n a4, a2, a4
   l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
@@ -1034,8 +1033,6 @@ _syscall_light:
   .endif
   bgeui a14, 16, 38b              # owes no reply (NO_THREAD)
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
-  l8ui a4, a2, 0+SCHED_ALARM
-  bbsi a4, 0+SCHED_ALARM_STALE_BIT, 38b
   slli a1, a14, 0+THREAD_SHIFT
   add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
   l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
