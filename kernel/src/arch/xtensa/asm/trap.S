@@ -602,13 +602,13 @@ _syscall_light:
   .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
   .error "the system-call numbers moved: update the beqi below"
   .endif
-  beqi a0, 3, 4f                  # ReplyRecv (beqi: numbers among its
+  beqi a0, 3, 30f                  # ReplyRecv (beqi: numbers among its
   beqi a0, 5, 3f                  # constants, but a shorter reach); CallTimeout
   beqi a2, 3, 5f                  # Yield
-  beqi a2, 0+SYS_SEM_GIVE, 10f
+  beqi a2, 0+SYS_SEM_GIVE, 1f
   movi a0, 0+SYS_NOTIFY_SIGNAL
-  beq a2, a0, 12f
-  beqi a2, 0+SYS_CYCLES, 14f
+  beq a2, a0, 2f
+  beqi a2, 0+SYS_CYCLES, 4f
   beqi a2, 0+SYS_CAP_DELETE, 17f
 6:
   j 7f
@@ -616,10 +616,142 @@ _syscall_light:
   j 16f
 3:
   j 22f
-4:
-  j 30f
 5:
   j 40f
+1:
+  j 10f
+2:
+  j 12f
+4:
+  j 14f
+# The express ReplyRecv (30), within the dispatch's reach.
+36:
+  j 7f
+39:                               # (38 jumps here: the checks' decline)
+  UNSTASH_KEPT a11
+  l32i.n a4, a11, 0+FRAME_A4
+  movi.n a8, 0                      # scratch below, not an argument of
+                                  # ReplyRecv: it comes back zero, never
+                                  # the kernel's (sotto_abi::syscall)
+  l32i.n a1, a11, 0+FRAME_A1
+  movi a2, 0+SYS_REPLY_RECV
+  j 7f
+38:                               # (within the branches' 128 bytes)
+  j 39b
+
+# ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
+# nothing — at most a receive window for the next call and the request to
+# hear of a dropped reply (EXPRESS_REPLY_INFO): the reply goes to the caller C this
+# thread S owes one, S parks as the endpoint's only receiver (no caller
+# queued), and C runs if it would anyway: C gets a2 = 0, a3 = its
+# receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
+# the reply.
+30:
+  movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
+  or a10, a4, a9
+  bne a10, a9, 36b
+  LA a0, sotto_fast               # a0: the fast words
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
+  bnez a11, 36b                    # a caller queued: the receive takes it
+  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  bnez a11, 36b
+  l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
+  s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
+  s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
+  s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
+  s32i.n a13, a11, 0+FRAME_A13      # scratch (38 takes them back)
+  s32i.n a14, a11, 0+FRAME_A14
+  s32i.n a15, a11, 0+FRAME_A15
+  l16ui a14, a11, 0+SERVICE_REPLY # a14: C
+  .if MAX_THREADS_BITS != 4
+  .error "MAX_THREADS moved: update the bgeui below"
+  .endif
+  bgeui a14, 16, 38b              # owes no reply (NO_THREAD)
+  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
+  slli a1, a14, 0+THREAD_SHIFT
+  add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
+  l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
+  l8ui a4, a1, 0+SERVICE_WAIT
+  bnei a4, 0+WAIT_REPLY, 38b
+  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
+  bne a4, a13, 38b                # C waits for S's reply
+  add.n a15, a2, a14
+  l8ui a8, a15, 0+SCHED_KIND      # a8: how C waits (scratch: 39 zeroes it)
+  l32i a15, a12, 0+FAST_THREADS+THREAD_URGENT # (2 << C's priority) - 1
+  l32i.n a4, a2, 0+SCHED_READY_MASK
+  and a4, a4, a15
+  bnez a4, 38b
+  l32i a15, a1, 0+FRAME_KIND
+  bnei a15, 0+KIND_IPC, 38b
+  bnei a8, 0+KIND_BLOCKED_UNTIL, 33f
+  # C waits with a deadline (a CallTimeout): here only where it is the
+  # timeout queue's only entry (`Scheduler::forget_express`), which
+  # leaves as `hand_over` drops it (`forget`): the queue empty, the slot
+  # not queued, a new version. (Written once nothing declines: the
+  # commit.)
+  l16ui a4, a2, 0+SCHED_TIMEOUTS_HEAD
+  bne a4, a14, 37f
+  slli a8, a14, 0+TIMEOUT_SLOT_SHIFT
+  add.n a8, a8, a2
+  l32i a4, a8, 0+SCHED_TIMEOUT_LINKS
+  beqi a4, -1, 34f                # next, prev: both NIL
+37:                               # (beyond 38's reach)
+  j 39b
+34:
+  s16i a4, a2, 0+SCHED_TIMEOUTS_HEAD  # NIL (a4: -1)
+  movi.n a4, 0                      # (a4: 0 again, for WAIT_NONE below)
+  s8i a4, a8, 0+SCHED_TIMEOUT_QUEUED
+  l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+  addi.n a8, a8, 1
+  s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
+33:
+  # Commit. S parks on the endpoint; C waits no more.
+  .if WAIT_NONE != 0
+  .error "WAIT_NONE moved: store it from a register that holds it"
+  .endif
+  s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
+  s8i a13, a10, 0+EP_RECEIVERS+QUEUE_THREADS # the only receiver
+  .if KIND_RUNNING != 1 || KIND_IPC != 1
+  .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
+  .endif
+  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  movi.n a4, -1                     # NO_THREAD (16 bits)
+  s16i a4, a11, 0+SERVICE_REPLY
+  movi a4, 0+WAIT_RECEIVER
+  s8i a4, a11, 0+SERVICE_WAIT
+  l32i.n a4, a9, 0+SLOT_ID
+  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  add.n a3, a2, a14                 # a3: C's scheduler bytes
+  add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
+  movi a9, 0+KIND_BLOCKED
+  s8i a9, a4, 0+SCHED_KIND
+  s8i a15, a3, 0+SCHED_KIND       # KIND_RUNNING
+  s8i a14, a2, 0+SCHED_CURRENT
+  s32i.n a1, a0, 0+FAST_CURRENT_FRAME
+  SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
+  movi.n a4, 0                      # CCOUNT for a clock holder
+  l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
+  l32i.n a9, a9, 0
+  bbc a9, a14, 1f
+  rsr a4, ccount
+1:
+  mov.n a2, a12                     # C's thread entry - FAST_THREADS
+  l32i a12, a1, 0+FRAME_PS         # C's PS, synchronised by the switch's isync
+  wsr a12, ps
+  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
+  l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
+  slli a3, a3, 0+RECV_SLOT_SHIFT
+  RESUME_IPC a1, 0, 0
+  movi.n a2, 0
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
+  rfe
+
+# (The declines of the paths below.)
+6:
+  j 7f
 # Cycles for a caller whose service holds a clock capability
 # (Kernel::clock_holders, read live: a capability deleted a moment ago
 # counts): CCOUNT in a3, status 0, a4 and the scratch registers used
@@ -987,130 +1119,6 @@ _syscall_light:
 
   CALL_EXPRESS 20, 0, SYS_CALL
   CALL_EXPRESS 22, 1, SYS_CALL_TIMEOUT
-
-36:
-  j 7f
-39:                               # (38 jumps here: the checks' decline)
-  UNSTASH_KEPT a11
-  l32i.n a4, a11, 0+FRAME_A4
-  movi.n a8, 0                      # scratch below, not an argument of
-                                  # ReplyRecv: it comes back zero, never
-                                  # the kernel's (sotto_abi::syscall)
-  l32i.n a1, a11, 0+FRAME_A1
-  movi a2, 0+SYS_REPLY_RECV
-  j 7f
-38:                               # (within the branches' 128 bytes)
-  j 39b
-
-# ReplyRecv through slot a3 (RECEIVE bit) with an info (a4) that carries
-# nothing — at most a receive window for the next call and the request to
-# hear of a dropped reply (EXPRESS_REPLY_INFO): the reply goes to the caller C this
-# thread S owes one, S parks as the endpoint's only receiver (no caller
-# queued), and C runs if it would anyway: C gets a2 = 0, a3 = its
-# receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
-# the reply.
-30:
-  movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
-  or a10, a4, a9
-  bne a10, a9, 36b
-  LA a0, sotto_fast               # a0: the fast words
-  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
-  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
-  l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
-  bnez a11, 36b                    # a caller queued: the receive takes it
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  bnez a11, 36b
-  l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
-  s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
-  s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
-  s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
-  s32i.n a13, a11, 0+FRAME_A13      # scratch (38 takes them back)
-  s32i.n a14, a11, 0+FRAME_A14
-  s32i.n a15, a11, 0+FRAME_A15
-  l16ui a14, a11, 0+SERVICE_REPLY # a14: C
-  .if MAX_THREADS_BITS != 4
-  .error "MAX_THREADS moved: update the bgeui below"
-  .endif
-  bgeui a14, 16, 38b              # owes no reply (NO_THREAD)
-  l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
-  slli a1, a14, 0+THREAD_SHIFT
-  add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
-  l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
-  l8ui a4, a1, 0+SERVICE_WAIT
-  bnei a4, 0+WAIT_REPLY, 38b
-  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
-  bne a4, a13, 38b                # C waits for S's reply
-  add.n a15, a2, a14
-  l8ui a8, a15, 0+SCHED_KIND      # a8: how C waits (scratch: 39 zeroes it)
-  l32i a15, a12, 0+FAST_THREADS+THREAD_URGENT # (2 << C's priority) - 1
-  l32i.n a4, a2, 0+SCHED_READY_MASK
-  and a4, a4, a15
-  bnez a4, 38b
-  l32i a15, a1, 0+FRAME_KIND
-  bnei a15, 0+KIND_IPC, 38b
-  bnei a8, 0+KIND_BLOCKED_UNTIL, 33f
-  # C waits with a deadline (a CallTimeout): here only where it is the
-  # timeout queue's only entry (`Scheduler::forget_express`), which
-  # leaves as `hand_over` drops it (`forget`): the queue empty, the slot
-  # not queued, a new version. (Written once nothing declines: the
-  # commit.)
-  l16ui a4, a2, 0+SCHED_TIMEOUTS_HEAD
-  bne a4, a14, 37f
-  slli a8, a14, 0+TIMEOUT_SLOT_SHIFT
-  add.n a8, a8, a2
-  l32i a4, a8, 0+SCHED_TIMEOUT_LINKS
-  beqi a4, -1, 34f                # next, prev: both NIL
-37:                               # (beyond 38's reach)
-  j 39b
-34:
-  s16i a4, a2, 0+SCHED_TIMEOUTS_HEAD  # NIL (a4: -1)
-  movi.n a4, 0                      # (a4: 0 again, for WAIT_NONE below)
-  s8i a4, a8, 0+SCHED_TIMEOUT_QUEUED
-  l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
-  addi.n a8, a8, 1
-  s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
-33:
-  # Commit. S parks on the endpoint; C waits no more.
-  .if WAIT_NONE != 0
-  .error "WAIT_NONE moved: store it from a register that holds it"
-  .endif
-  s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
-  s8i a13, a10, 0+EP_RECEIVERS+QUEUE_THREADS # the only receiver
-  .if KIND_RUNNING != 1 || KIND_IPC != 1
-  .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
-  .endif
-  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  movi.n a4, -1                     # NO_THREAD (16 bits)
-  s16i a4, a11, 0+SERVICE_REPLY
-  movi a4, 0+WAIT_RECEIVER
-  s8i a4, a11, 0+SERVICE_WAIT
-  l32i.n a4, a9, 0+SLOT_ID
-  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
-  add.n a3, a2, a14                 # a3: C's scheduler bytes
-  add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
-  movi a9, 0+KIND_BLOCKED
-  s8i a9, a4, 0+SCHED_KIND
-  s8i a15, a3, 0+SCHED_KIND       # KIND_RUNNING
-  s8i a14, a2, 0+SCHED_CURRENT
-  s32i.n a1, a0, 0+FAST_CURRENT_FRAME
-  SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
-  movi.n a4, 0                      # CCOUNT for a clock holder
-  l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
-  l32i.n a9, a9, 0
-  bbc a9, a14, 1f
-  rsr a4, ccount
-1:
-  mov.n a2, a12                     # C's thread entry - FAST_THREADS
-  l32i a12, a1, 0+FRAME_PS         # C's PS, synchronised by the switch's isync
-  wsr a12, ps
-  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
-  l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
-  slli a3, a3, 0+RECV_SLOT_SHIFT
-  RESUME_IPC a1, 0, 0
-  movi.n a2, 0
-  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
-  rfe
 
 # Give and signal through a slot whose fast word (Kernel::fast_caps, kept
 # by fastpath.rs) allows it, while nobody waits and, for a semaphore,
