@@ -140,21 +140,28 @@ pub struct ThreadEntry {
     pub service: u32,
     /// Address of its row of `Kernel::fast_caps`.
     pub fast_row: u32,
-    /// Its address space: PTEVADDR, RASID, and the three wired DTLB
-    /// entries (`wdtlb` operands: its L1 in the page-table window, the
-    /// kernel's L2, the L2 of its stack region).
-    pub space: [u32; 8],
+    /// Its address space: see [`SpaceWords`].
+    pub space: SpaceWords,
     /// To sixteen words (the entry indexes by a shift).
-    pub reserved: [u32; 6],
+    pub reserved: [u32; 14 - SPACE_WORDS],
 }
+
+/// Words of an address space as a switch writes them to the MMU.
+pub const SPACE_WORDS: usize = 6;
+
+/// An address space as a switch writes it: PTEVADDR, RASID, and the two
+/// wired DTLB entries (`wdtlb` operands: its L1 in its page-table window,
+/// the L2 of its stack region). The kernel's own pages need none: its code
+/// and data megabytes have wired 1 MiB entries (way 4) in every space.
+pub type SpaceWords = [u32; SPACE_WORDS];
 
 impl ThreadEntry {
     /// No thread.
     pub const NONE: ThreadEntry = ThreadEntry {
         service: 0,
         fast_row: 0,
-        space: [0; 8],
-        reserved: [0; 6],
+        space: [0; SPACE_WORDS],
+        reserved: [0; 14 - SPACE_WORDS],
     };
 }
 

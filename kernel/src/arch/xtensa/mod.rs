@@ -28,7 +28,7 @@ mod raw {
             l2_pin: u32,
         );
         pub fn sotto_tlb_flush_autorefill();
-        pub fn sotto_switch_space(space: *const [u32; 8]);
+        pub fn sotto_switch_space(space: *const crate::fastpath::SpaceWords);
         pub fn sotto_enter_user(frame: *mut crate::trap::TrapFrame) -> !;
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;
@@ -158,12 +158,17 @@ pub fn idle() -> ! {
 /// 0xFE, 0xFF for rings 2 and 3).
 pub const KERNEL_RASID: u32 = 0xFFFE_FD01;
 /// DTLB way holding the pinned L1 (its window page).
-const WAY_L1_PIN: u32 = 7;
-/// DTLB way holding the pinned L2 of the kernel's 4 MiB.
-const WAY_KERNEL_L2_PIN: u32 = 8;
+pub const WAY_L1_PIN: u32 = 7;
+/// DTLB way holding the pinned L2 of the kernel's 4 MiB: at boot only (in
+/// the boot tables' window), for the boot code and the trampoline.
+pub const WAY_KERNEL_L2_PIN: u32 = 8;
+/// DTLB way holding the pinned L2 of a service's stack region.
+pub const WAY_STACK_L2_PIN: u32 = 9;
 
 /// Leave the reset mapping for `tables`: pin the L1 and the kernel's L2
-/// (the PTE page covering `kernel_va`) in the wired DTLB ways, drop way 6.
+/// (the PTE page covering `kernel_va`, for the boot code and the
+/// trampoline: no later switch pins it again) in the wired DTLB ways, wire
+/// the kernel's code and data megabytes (way 4), drop way 6.
 ///
 /// # Safety
 ///
@@ -199,15 +204,16 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     }
 }
 
-/// Make another address space current: its window, its ASIDs, and its L1,
-/// the kernel's L2 and its stack region's L2 wired in its window. `space`
+/// Make another address space current: its window, its ASIDs, and its L1
+/// and its stack region's L2 wired in its window. `space`
 /// (`fastpath::ThreadEntry::space`) comes from tables built like the boot
 /// tables (kernel regions shared).
-pub fn switch_space(space: &[u32; 8]) {
+pub fn switch_space(space: &crate::fastpath::SpaceWords) {
     // SAFETY: every address space maps the kernel exactly as the boot
-    // tables do (shared L2 tables), so the code and stack in use stay
-    // mapped across the switch; the assembly reads `space` before it
-    // touches the MMU and no memory meanwhile.
+    // tables do (shared L2 tables), and the kernel's code and data are
+    // under wired 1 MiB entries (ASID 1) that no switch touches, so the
+    // code and stack in use stay mapped across the switch; the assembly
+    // reads `space` before it touches the MMU and no memory meanwhile.
     unsafe { raw::sotto_switch_space(space) }
 }
 
@@ -221,7 +227,7 @@ pub fn enter_user(frame: *mut crate::trap::TrapFrame) -> ! {
 /// Drop every autorefilled TLB entry (after a page-table change).
 pub fn flush_tlb() {
     // SAFETY: invalidating refillable entries only costs refills later; the
-    // wired entries (ways 7 and 8) stay.
+    // wired entries (ways 4, 7, 8 and 9) stay.
     unsafe { raw::sotto_tlb_flush_autorefill() }
 }
 
