@@ -147,12 +147,16 @@ pub struct ThreadEntry {
 }
 
 /// Words of an address space as a switch writes them to the MMU.
-pub const SPACE_WORDS: usize = 6;
+pub const SPACE_WORDS: usize = 4;
 
-/// An address space as a switch writes it: PTEVADDR, RASID, and the two
-/// wired DTLB entries (`wdtlb` operands: its L1 in its page-table window,
-/// the L2 of its stack region). The kernel's own pages need none: its code
-/// and data megabytes have wired 1 MiB entries (way 4) in every space.
+/// An address space as a switch writes it: PTEVADDR, RASID, and the wired
+/// DTLB entry of its L1 in its page-table window (`wdtlb` operands). The
+/// kernel's own pages need no pin: its code and data megabytes have wired
+/// 1 MiB entries (way 4) in every space. Nor do the service's: their TLB
+/// entries and those of their PTE pages (ASID-tagged, at this space's
+/// window) survive switches, and when evicted the hardware or the
+/// TLB-miss vector refills them through the L1 pin (no path with PS.EXCM
+/// set touches user memory).
 pub type SpaceWords = [u32; SPACE_WORDS];
 
 impl ThreadEntry {

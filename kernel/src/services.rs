@@ -338,19 +338,13 @@ fn load_one(
     }
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
-    // PTEVADDR, RASID, then the two wired DTLB entries (`wdtlb`
-    // operands): its L1 in the page-table window, and the L2 of its stack
-    // region (stack and IPC buffer: without it, the first touch of the
-    // stack after every switch takes a refill exception). The kernel's
-    // pages need no pin: they are under wired 1 MiB entries.
-    let stack = USER_STACK_TOP - PAGE_SIZE;
+    // PTEVADDR, RASID, then its L1 pin in the page-table window (`wdtlb`
+    // operands): see `SpaceWords`.
     let space = [
         window,
         0xFFFE_0001 | (asid << 8),
         tables.l1_entry(window).0,
         (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | arch::WAY_L1_PIN,
-        tables.l1_entry(stack).0,
-        (tables.pte_vaddr(stack) & !(PAGE_SIZE - 1)) | arch::WAY_STACK_L2_PIN,
     ];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;

@@ -162,8 +162,6 @@ pub const WAY_L1_PIN: u32 = 7;
 /// DTLB way holding the pinned L2 of the kernel's 4 MiB: at boot only (in
 /// the boot tables' window), for the boot code and the trampoline.
 pub const WAY_KERNEL_L2_PIN: u32 = 8;
-/// DTLB way holding the pinned L2 of a service's stack region.
-pub const WAY_STACK_L2_PIN: u32 = 9;
 
 /// Leave the reset mapping for `tables`: pin the L1 and the kernel's L2
 /// (the PTE page covering `kernel_va`, for the boot code and the
@@ -205,7 +203,7 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
 }
 
 /// Make another address space current: its window, its ASIDs, and its L1
-/// and its stack region's L2 wired in its window. `space`
+/// wired in its window. `space`
 /// (`fastpath::ThreadEntry::space`) comes from tables built like the boot
 /// tables (kernel regions shared).
 pub fn switch_space(space: &crate::fastpath::SpaceWords) {
@@ -227,7 +225,7 @@ pub fn enter_user(frame: *mut crate::trap::TrapFrame) -> ! {
 /// Drop every autorefilled TLB entry (after a page-table change).
 pub fn flush_tlb() {
     // SAFETY: invalidating refillable entries only costs refills later; the
-    // wired entries (ways 4, 7, 8 and 9) stay.
+    // wired entries (ways 4, 7 and 8) stay.
     unsafe { raw::sotto_tlb_flush_autorefill() }
 }
 

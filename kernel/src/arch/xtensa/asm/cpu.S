@@ -133,28 +133,24 @@ sotto_mmu_enable:
   isync
   ret.n
   .text
-# Switch to another address space: a2 points at its six words (see
-# `fastpath::ThreadEntry::space`): PTEVADDR, RASID, then PTE and wired-way
-# address of its L1 pin (way 7) and of the L2 page of its stack region
-# (way 9) in its window. No TLB flush: entries are tagged by ASID and every
-# space has its own window. Registers only, so no load happens while the
-# window and its pins disagree; kernel code is fetched through its wired
-# ITLB entry and kernel data through wired DTLB entries, which no window
-# change touches.
+# Switch to another address space: a2 points at its four words (see
+# `fastpath::SpaceWords`): PTEVADDR, RASID, then PTE and wired-way address
+# of its L1 pin (way 7) in its window. No TLB flush: entries are tagged by
+# ASID and every space has its own window. Registers only, so no load
+# happens while the window and its pin disagree; kernel code is fetched
+# through its wired ITLB entry and kernel data through wired DTLB entries,
+# which no switch touches. `isync` performs `dsync` too (ISA), as in
+# SWITCH_SPACE (trap.S).
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
   l32i.n a3, a2, 4
   l32i.n a4, a2, 8
   l32i.n a5, a2, 12
-  l32i.n a6, a2, 16
-  l32i.n a7, a2, 20
   l32i.n a2, a2, 0
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
   wdtlb a4, a5
-  wdtlb a6, a7
-  dsync
   isync
   ret.n
 # Invalidate the autorefill ways (0..3, four entries each) of both TLBs:

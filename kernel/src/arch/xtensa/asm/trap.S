@@ -156,11 +156,14 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12..a15 and \t1, \t2 (\thread, stored first, may be one;
-# \t3, \t4 are left alone). With \eoff, the entry is at \entry + \eoff.
-# The registers are written from registers only, so nothing is loaded
-# while the window and its pins disagree; kernel code and data are reached
-# through wired way-4 entries (ASID 1), which no window change touches.
+# Clobbers a12..a15 (\thread, stored first, may be one); \t1..\t4 are no
+# longer used (kept so the callers need not change). With \eoff, the entry
+# is at \entry + \eoff. The MMU is written from registers only, so nothing
+# is loaded while the window and its pin disagree; kernel code and data
+# are reached through wired way-4 entries (ASID 1), which no switch
+# touches. `isync` also performs `dsync` (Xtensa ISA: "RSYNC, ESYNC, and
+# DSYNC are performed as part of this instruction"): one sync covers the
+# RASID and PTEVADDR writes (fetch and data) and the `wdtlb` (data).
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
@@ -176,13 +179,9 @@
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
   l32i a14, \entry, 0+\eoff+THREAD_SPACE+8
   l32i a15, \entry, 0+\eoff+THREAD_SPACE+12
-  l32i \t1, \entry, 0+\eoff+THREAD_SPACE+16
-  l32i \t2, \entry, 0+\eoff+THREAD_SPACE+20
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
   wdtlb a14, a15
-  wdtlb \t1, \t2
-  dsync
   isync
   .endm
 
