@@ -167,10 +167,9 @@
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
-  LA a13, sotto_fast_row
-  s32i.n a12, a13, 0
-  LA a13, sotto_active
-  s32i \thread, a13, 0
+  LA a13, sotto_fast
+  s32i a12, a13, 0+FAST_ROW
+  s32i \thread, a13, 0+FAST_ACTIVE
   .else
   s32i a12, \base, 0+FAST_ROW
   s32i \thread, \base, 0+FAST_ACTIVE
