@@ -147,16 +147,16 @@ pub struct ThreadEntry {
 }
 
 /// Words of an address space as a switch writes them to the MMU.
-pub const SPACE_WORDS: usize = 4;
+pub const SPACE_WORDS: usize = 2;
 
-/// An address space as a switch writes it: PTEVADDR, RASID, and the wired
-/// DTLB entry of its L1 in its page-table window (`wdtlb` operands). The
-/// kernel's own pages need no pin: its code and data megabytes have wired
-/// 1 MiB entries (way 4) in every space. Nor do the service's: their TLB
-/// entries and those of their PTE pages (ASID-tagged, at this space's
-/// window) survive switches, and when evicted the hardware or the
-/// TLB-miss vector refills them through the L1 pin (no path with PS.EXCM
-/// set touches user memory).
+/// An address space as a switch writes it: PTEVADDR and RASID. No wired
+/// entry: the kernel's code and data megabytes have wired 1 MiB entries
+/// (way 4) in every space; the service's TLB entries and those of its PTE
+/// pages (ASID-tagged, at its own window) survive switches, and when
+/// evicted the hardware or the TLB-miss vector refills them (no path with
+/// PS.EXCM set touches user memory); and the first refill that needs the
+/// space's L1, which the switch leaves unpinned, takes a double exception
+/// that pins it (`arch::xtensa::register_l1`, `vectors.S`).
 pub type SpaceWords = [u32; SPACE_WORDS];
 
 impl ThreadEntry {

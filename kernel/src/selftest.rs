@@ -226,6 +226,27 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::load_then_probe_dtlb(SCRATCH_BYPASS, window_page(SCRATCH_BYPASS)),
         format_args!("the TLB-miss handler did not load the PTE page"),
     );
+    // A space switch leaves the L1 pin to the previous space: the first
+    // refill that needs the L1 takes a double exception that pins it again
+    // (`_l1_miss`), and the access goes through.
+    arch::unpin_l1(l1_window);
+    arch::flush_tlb();
+    checks.check(
+        arch::probe_dtlb(l1_window).is_none(),
+        format_args!("the L1 is still pinned after unpinning it"),
+    );
+    let value = arch::raw_load(SCRATCH_WRITE_BACK);
+    checks.check(
+        value == 0x5077_0000,
+        format_args!("scratch read back {value:#x} through a re-pinned L1"),
+    );
+    match arch::probe_dtlb(l1_window) {
+        Some(entry) => checks.check(
+            entry.way == 7 && entry.pte.pa() == tables.l1_pa(),
+            format_args!("L1 pinned again as {entry:?}"),
+        ),
+        None => checks.check(false, format_args!("a refill did not pin the L1 again")),
+    }
     arch::raw_load(SCRATCH_BYPASS);
     match arch::probe_dtlb(SCRATCH_BYPASS) {
         Some(entry) => checks.check(

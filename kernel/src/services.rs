@@ -338,14 +338,9 @@ fn load_one(
     }
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
-    // PTEVADDR, RASID, then its L1 pin in the page-table window (`wdtlb`
-    // operands): see `SpaceWords`.
-    let space = [
-        window,
-        0xFFFE_0001 | (asid << 8),
-        tables.l1_entry(window).0,
-        (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | arch::WAY_L1_PIN,
-    ];
+    // PTEVADDR and RASID (`SpaceWords`); its L1 is pinned on demand.
+    arch::register_l1(window, tables.l1_entry(window));
+    let space = [window, 0xFFFE_0001 | (asid << 8)];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;
     frame.a[1] = USER_STACK_TOP;

@@ -133,26 +133,33 @@ sotto_mmu_enable:
   isync
   ret.n
   .text
-# Switch to another address space: a2 points at its four words (see
-# `fastpath::SpaceWords`): PTEVADDR, RASID, then PTE and wired-way address
-# of its L1 pin (way 7) in its window. No TLB flush: entries are tagged by
-# ASID and every space has its own window. Registers only, so no load
-# happens while the window and its pin disagree; kernel code is fetched
-# through its wired ITLB entry and kernel data through wired DTLB entries,
-# which no switch touches. `isync` performs `dsync` too (ISA), as in
-# SWITCH_SPACE (trap.S).
+# Switch to another address space: a2 points at its two words (see
+# `fastpath::SpaceWords`): PTEVADDR and RASID. No TLB flush: entries are
+# tagged by ASID and every space has its own window; its L1 is pinned by
+# the first refill that needs it (the double vector). Kernel code is
+# fetched through its wired ITLB entry and kernel data through wired DTLB
+# entries, which no switch touches. `isync` performs `dsync` too (ISA), as
+# in SWITCH_SPACE (trap.S).
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
   l32i.n a3, a2, 4
-  l32i.n a4, a2, 8
-  l32i.n a5, a2, 12
   l32i.n a2, a2, 0
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
-  wdtlb a4, a5
   isync
   ret.n
+
+# Keep the address of the L1 pins by window (a2) in MISC1, for the double
+# vector (`arch::xtensa::register_l1`). Boot only.
+  .section .text.sotto_boot.set_l1_pins, "ax"
+  .global sotto_set_l1_pins
+  .balign 4
+sotto_set_l1_pins:
+  WSR_SR 2, SR_MISC1
+  isync
+  ret.n
+  .text
 # Invalidate the autorefill ways (0..3, four entries each) of both TLBs:
 # needed after a page-table entry changes.
   .global sotto_tlb_flush_autorefill
@@ -218,6 +225,16 @@ sotto_ritlb1:
 sotto_load:
   l32i.n a2, a2, 0
   ret.n
+# Invalidate the wired L1 pin a2 (window page | way 7), as a switch
+# leaves it for the next space (self-test).
+  .section .text.sotto_selftest.unpin_l1, "ax"
+  .global sotto_unpin_l1
+  .balign 4
+sotto_unpin_l1:
+  idtlb a2
+  dsync
+  ret.n
+
 # Load from a2, then probe the DTLB for a3 with no memory access between:
 # shows which entries that one load brought in.
   .section .text.sotto_selftest.load_then_pdtlb, "ax"

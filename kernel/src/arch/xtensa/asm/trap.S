@@ -156,14 +156,14 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12..a15 (\thread, stored first, may be one); \t1..\t4 are no
+# Clobbers a12, a13 (\thread, stored first, may be one); \t1..\t4 are no
 # longer used (kept so the callers need not change). With \eoff, the entry
-# is at \entry + \eoff. The MMU is written from registers only, so nothing
-# is loaded while the window and its pin disagree; kernel code and data
-# are reached through wired way-4 entries (ASID 1), which no switch
-# touches. `isync` also performs `dsync` (Xtensa ISA: "RSYNC, ESYNC, and
-# DSYNC are performed as part of this instruction"): one sync covers the
-# RASID and PTEVADDR writes (fetch and data) and the `wdtlb` (data).
+# is at \entry + \eoff. Only the window and the ASIDs change: kernel code
+# and data are reached through wired way-4 entries (ASID 1), the space's
+# own entries are ASID-tagged, and its L1 is pinned by the first refill
+# that needs it (the double vector, vectors.S). `isync` makes the new
+# RASID and PTEVADDR hold for fetches and data (it performs DSYNC too,
+# Xtensa ISA) before anything runs in the new space.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
@@ -176,11 +176,8 @@
   .endif
   l32i a12, \entry, 0+\eoff+THREAD_SPACE
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
-  l32i a14, \entry, 0+\eoff+THREAD_SPACE+8
-  l32i a15, \entry, 0+\eoff+THREAD_SPACE+12
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
-  wdtlb a14, a15
   isync
   .endm
 
