@@ -88,7 +88,8 @@ _double_other:
   j _double_exception
 
   # TLB refill: load the missing PTE through the page-table window. The L1
-  # is pinned in the DTLB, so this load refills the PTE page and the
+  # is pinned in the DTLB (after a space switch, by `_l1_miss` on this
+  # load's first miss), so this load refills the PTE page and the
   # faulting access is retried. If the L1 entry is illegal (no L2 table),
   # the load faults inside the vector: a double exception whose DEPC is the
   # load, which `_double_exception` turns into a page fault. EXCSAVE2 holds
