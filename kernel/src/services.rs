@@ -339,7 +339,9 @@ fn load_one(
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
     // PTEVADDR and RASID (`SpaceWords`); its L1 is pinned on demand.
-    arch::register_l1(window, tables.l1_entry(window));
+    // SAFETY: these tables' frames are taken from the pool for good, and
+    // `window` is theirs (`build_space`).
+    unsafe { arch::register_l1(window, tables.l1_entry(window)) };
     let space = [window, 0xFFFE_0001 | (asid << 8)];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;

@@ -174,11 +174,20 @@ const _: () = assert!(PTE_WINDOW_BASE.is_multiple_of(MAX_ADDRESS_SPACES * L2_SPA
 
 /// Note the L1 of the space whose window is at `ptevaddr` (its PTE
 /// `l1_pte`), before that space first becomes current.
-pub fn register_l1(ptevaddr: u32, l1_pte: Pte) {
+/// (Inlined: only boot code calls it.)
+///
+/// # Safety
+///
+/// `l1_pte` must map the L1 of the page tables whose window is
+/// `ptevaddr`, and those tables must stay in place for as long as a space
+/// with that window can be current: the MMU walks whatever it maps.
+#[inline(always)]
+pub unsafe fn register_l1(ptevaddr: u32, l1_pte: Pte) {
     let slot = (ptevaddr >> 22) % MAX_ADDRESS_SPACES;
     // SAFETY: one core; the double vector only reads the entry of the
     // current window, which this is not yet (or is, with the same value:
-    // a space's L1 never moves); the index is in bounds.
+    // a space's L1 never moves); the index is in bounds; the caller
+    // vouches for the value.
     unsafe {
         core::ptr::addr_of_mut!(L1_PINS)
             .cast::<u32>()
@@ -208,7 +217,8 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     let l1_pte = tables.l1_entry(ptevaddr);
     let l2_window_page = tables.pte_vaddr(kernel_va) & !0xFFF;
     let l2_pte = tables.l1_entry(kernel_va);
-    register_l1(ptevaddr, l1_pte);
+    // SAFETY: the boot tables are the caller's, in place for good.
+    unsafe { register_l1(ptevaddr, l1_pte) };
     // SAFETY: MISC1 is the kernel's own scratch register, read only by the
     // double vector; the table lives for the life of the system.
     unsafe { raw::sotto_set_l1_pins(core::ptr::addr_of!(L1_PINS).cast::<u32>()) };
