@@ -161,9 +161,12 @@
 # is at \entry + \eoff. Only the window and the ASIDs change: kernel code
 # and data are reached through wired way-4 entries (ASID 1), the space's
 # own entries are ASID-tagged, and its L1 is pinned by the first refill
-# that needs it (the double vector, vectors.S). `isync` makes the new
-# RASID and PTEVADDR hold for fetches and data (it performs DSYNC too,
-# Xtensa ISA) before anything runs in the new space.
+# that needs it (the double vector, vectors.S). No sync here: the new
+# RASID and PTEVADDR only affect translations of the new space (ring 1)
+# and refills, none of which happens before the `isync` of the resume
+# that follows every use (RESUME_IPC, `_restore_frame`; Xtensa ISA: ISYNC
+# performs RSYNC, ESYNC and DSYNC too) and the `rfe` after it: the
+# kernel's accesses in between hit wired ASID-1 entries.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
@@ -178,7 +181,6 @@
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
-  isync
   .endm
 
 # a12..a15 back from the frame at \f, where an express path put them to
@@ -195,10 +197,12 @@
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
 # written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
+# Its `isync` (an RSYNC for PS, and more) also settles a SWITCH_SPACE before
+# it, as `_restore_frame`'s does.
   .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
-  rsync
+  isync
   l32i a8, \f, 0+FRAME_PC
   wsr a8, epc1
   l32i a8, \f, 0+FRAME_THREADPTR
