@@ -26,11 +26,12 @@ pub const BOOT_TEXT_LIMIT: u32 = 64 << 10;
 /// megabyte (which the switch-over pins in the ITLB).
 pub const TRAMPOLINE_BASE: u32 = 0x0020_0000;
 /// The kernel's stacks, data and bss: a megabyte of their own, mapped at
-/// boot by one wired 1 MiB DTLB entry (way 4, ring 0, read-write), so the
-/// kernel's data accesses never take a TLB refill nor evict a service's
-/// entries, while its code and read-only data keep their page-table
-/// protection. The stacks come first: the unmapped guard page under the
-/// boot stack is the page below this megabyte.
+/// boot by one wired 1 MiB DTLB entry (way 4, ring 0, read-write), as the
+/// first megabyte (code and read-only data) is by another (read-only), so
+/// the kernel's data accesses never take a TLB refill nor evict a
+/// service's entries, and no address space switch has a kernel page to
+/// pin. The stacks come first: the unmapped guard page under the boot
+/// stack is the page below this megabyte.
 pub const KERNEL_DATA_BASE: u32 = 0x0030_0000;
 /// Of the kernel's first megabyte (from [`KERNEL_BASE`] to
 /// [`TRAMPOLINE_BASE`]), what is kept for the kernel itself: code,
@@ -43,8 +44,9 @@ pub const KERNEL_OWN_RESERVE: u32 = 256 << 10;
 /// `cargo xtask build` refuses a system that needs more.
 pub const IMAGE_PAYLOAD_BUDGET: u32 = TRAMPOLINE_BASE - KERNEL_BASE - KERNEL_OWN_RESERVE;
 /// The kernel (code, data, stacks, boot page tables) must end below this:
-/// everything it touches on an exception path then sits under one L2 table,
-/// whose PTE page stays pinned in the DTLB so vector fetches never miss.
+/// all of it sits under one L2 table, whose PTE page the boot pins in the
+/// DTLB for the boot code and the MMU trampoline (once booted, the kernel
+/// runs under its wired 1 MiB entries).
 pub const KERNEL_LIMIT: u32 = L2_SPAN;
 /// Base of the page-table windows (`PTEVADDR`). Address space `n` uses the
 /// 4 MiB window at `PTE_WINDOW_BASE + n * L2_SPAN`, so refilled window

@@ -172,7 +172,7 @@ pub fn page_tables() -> PageTables<'static> {
         Piece::Hex(layout.stacks.1),
         ", data ..",
         Piece::Hex(layout.data.1),
-        " RW (ring 0, write-back; stacks and data wired in DTLB way 4)"
+        " RW (ring 0, write-back; DTLB way 4 wires the code and data megabytes)"
     );
     tables
 }

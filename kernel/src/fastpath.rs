@@ -140,10 +140,8 @@ pub struct ThreadEntry {
     pub service: u32,
     /// Address of its row of `Kernel::fast_caps`.
     pub fast_row: u32,
-    /// Its address space: PTEVADDR, RASID, and the three wired DTLB
-    /// entries (`wdtlb` operands: its L1 in the page-table window, the
-    /// kernel's L2, the L2 of its stack region).
-    pub space: [u32; 8],
+    /// Its address space: see [`SpaceWords`].
+    pub space: SpaceWords,
     /// The ready-mask bits of the threads at least as urgent as this one,
     /// `(2 << priority) - 1` ([`crate::sched::URGENT_MASKS`]): whether it
     /// would run next is one load and one `and` for the express paths.
@@ -151,24 +149,37 @@ pub struct ThreadEntry {
     /// priority change must write both).
     pub urgent: u32,
     /// To sixteen words (the entry indexes by a shift).
-    pub reserved: [u32; 5],
+    pub reserved: [u32; 13 - SPACE_WORDS],
 }
+
+/// Words of an address space as a switch writes them to the MMU.
+pub const SPACE_WORDS: usize = 2;
+
+/// An address space as a switch writes it: PTEVADDR and RASID. No wired
+/// entry: the kernel's code and data megabytes have wired 1 MiB entries
+/// (way 4) in every space; the service's TLB entries and those of its PTE
+/// pages (ASID-tagged, at its own window) survive switches, and when
+/// evicted the hardware or the TLB-miss vector refills them (no path with
+/// PS.EXCM set touches user memory); and the first refill that needs the
+/// space's L1, which the switch leaves unpinned, takes a double exception
+/// that pins it (`arch::xtensa::register_l1`, `vectors.S`).
+pub type SpaceWords = [u32; SPACE_WORDS];
 
 impl ThreadEntry {
     /// No thread.
     pub const NONE: ThreadEntry = ThreadEntry {
         service: 0,
         fast_row: 0,
-        space: [0; 8],
+        space: [0; SPACE_WORDS],
         urgent: 0,
-        reserved: [0; 5],
+        reserved: [0; 13 - SPACE_WORDS],
     };
 
     /// The entry of a thread of priority `priority` whose service is at
     /// `service`, its fast row at `fast_row`, in address space `space`.
     /// A priority the scheduler has no queue for gets every bit: such a
     /// thread never runs, and the express paths never pick it.
-    pub fn new(service: u32, fast_row: u32, space: [u32; 8], priority: u8) -> ThreadEntry {
+    pub fn new(service: u32, fast_row: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
         ThreadEntry {
             service,
             fast_row,
@@ -177,7 +188,7 @@ impl ThreadEntry {
                 .get(usize::from(priority))
                 .copied()
                 .unwrap_or(u32::MAX),
-            reserved: [0; 5],
+            reserved: [0; 13 - SPACE_WORDS],
         }
     }
 }

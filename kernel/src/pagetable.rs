@@ -20,6 +20,17 @@ use sotto_abi::layout::{L2_SPAN, PAGE_SIZE};
 /// Entries in one table.
 pub const ENTRIES: usize = 1024;
 
+/// The wired 4 KiB DTLB ways (7, 8, 9: never refilled by the hardware) the
+/// kernel uses.
+pub mod way {
+    /// The current space's L1, at its page in the space's window: pinned
+    /// on demand by the double vector (`vectors.S`), not by the switch.
+    pub const L1_PIN: u32 = 7;
+    /// The kernel's L2 in the boot tables' window: at boot only, for the
+    /// boot code and the MMU trampoline.
+    pub const KERNEL_L2_PIN: u32 = 8;
+}
+
 /// One page table (L1 or L2), exactly one page.
 pub type Table = [u32; ENTRIES];
 

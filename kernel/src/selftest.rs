@@ -2,7 +2,7 @@
 //! image each by the integration tests: the page tables as the hardware
 //! sees them, and faults the kernel provokes on itself.
 
-use sotto_abi::layout::{KERNEL_BASE, KERNEL_DATA_BASE, PAGE_SIZE};
+use sotto_abi::layout::{KERNEL_BASE, KERNEL_DATA_BASE, PAGE_SIZE, USER_POOL_BASE};
 use sotto_abi::{ExitCode, SelfTest};
 use sotto_kernel::arch::xtensa::{self as arch, KERNEL_RASID};
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables, Pte};
@@ -39,6 +39,9 @@ impl Checks {
 /// `sim` machine.
 const SCRATCH_WRITE_BACK: u32 = 0x0100_0000;
 const SCRATCH_BYPASS: u32 = 0x0140_0000;
+/// Pool pages loaded to evict the scratch pages: twice the 16 entries of
+/// the DTLB's refill ways.
+const EVICTING_PAGES: u32 = 32;
 /// The scratch pages written and read back: two of each cache mode.
 const SCRATCH_PAGES: [u32; 4] = [
     SCRATCH_WRITE_BACK,
@@ -83,32 +86,34 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::raw_load(va);
         match arch::probe_dtlb(va) {
             Some(entry) => {
-                let page = if access == Access::ReadWrite {
-                    KERNEL_DATA_BASE
+                // Every kernel page sits under a wired 1 MiB entry (way
+                // 4): stacks and data under the read-write one, text and
+                // rodata under the read-only one (the DTLB only reads
+                // them: fetches go through the ITLB's own entry).
+                let writable = access == Access::ReadWrite;
+                let (megabyte, data_access) = if writable {
+                    (KERNEL_DATA_BASE, access)
                 } else {
-                    va
+                    (KERNEL_BASE, Access::Read)
                 };
+                let attribute = Pte::new(va, 0, data_access, CacheMode::WriteBack).attribute();
                 checks.check(
-                    entry.pte.pa() == page,
+                    entry.pte.pa() == megabyte,
                     format_args!("{name} DTLB PPN {:#x}", entry.pte.pa()),
                 );
                 checks.check(
-                    entry.pte.attribute() == expected.attribute(),
+                    entry.pte.attribute() == attribute,
                     format_args!(
-                        "{name} DTLB attribute {:#x}, expected {:#x}",
+                        "{name} DTLB attribute {:#x}, expected {attribute:#x}",
                         entry.pte.attribute(),
-                        expected.attribute()
                     ),
                 );
                 checks.check(
                     entry.asid == 1,
                     format_args!("{name} DTLB ASID {} (ring 0 is ASID 1)", entry.asid),
                 );
-                // Stacks and data sit under the wired 1 MiB entry (way 4);
-                // text and rodata are refilled page by page.
-                let wired = access == Access::ReadWrite;
                 checks.check(
-                    if wired { entry.way == 4 } else { entry.way < 4 },
+                    entry.way == 4,
                     format_args!("{name} in DTLB way {}", entry.way),
                 );
             }
@@ -144,7 +149,9 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         );
     }
 
-    // The wired entries: the L1 in way 7, the kernel's L2 in way 8.
+    // The wired entries: the L1 in way 7, the kernel's L2 in way 8 (at
+    // boot only: the boot code and the trampoline are outside the wired
+    // megabytes; a switch to a service's space pins neither).
     let ptevaddr = tables.ptevaddr();
     let l1_window = tables.pte_vaddr(ptevaddr);
     match arch::probe_dtlb(l1_window) {
@@ -188,11 +195,22 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
     for (i, va) in SCRATCH_PAGES.into_iter().enumerate() {
         arch::raw_store(va + 4 * i as u32, 0x5077_0000 + i as u32);
     }
-    // Evict by touching every kernel page, then read the values back.
+    // Kernel pages are wired: touching them all evicts nothing.
     for (start, end) in [layout.text, layout.rodata, layout.stacks, layout.data] {
         for page in (start..end).step_by(PAGE_SIZE as usize) {
             arch::raw_load(page);
         }
+    }
+    for va in SCRATCH_PAGES {
+        checks.check(
+            arch::probe_dtlb(va).is_some_and(|entry| entry.way < 4),
+            format_args!("scratch {va:#x} evicted by kernel accesses"),
+        );
+    }
+    // Evict by touching more pool pages than the refill ways hold, then
+    // read the values back.
+    for page in (0..EVICTING_PAGES).map(|n| USER_POOL_BASE + n * PAGE_SIZE) {
+        arch::raw_load(page);
     }
     for (i, va) in SCRATCH_PAGES.into_iter().enumerate() {
         let value = arch::raw_load(va + 4 * i as u32);
@@ -208,6 +226,27 @@ pub fn page_tables(mut tables: PageTables<'static>) -> ! {
         arch::load_then_probe_dtlb(SCRATCH_BYPASS, window_page(SCRATCH_BYPASS)),
         format_args!("the TLB-miss handler did not load the PTE page"),
     );
+    // A space switch leaves the L1 pin to the previous space: the first
+    // refill that needs the L1 takes a double exception that pins it again
+    // (`_l1_miss`), and the access goes through.
+    arch::unpin_l1(l1_window);
+    arch::flush_tlb();
+    checks.check(
+        arch::probe_dtlb(l1_window).is_none(),
+        format_args!("the L1 is still pinned after unpinning it"),
+    );
+    let value = arch::raw_load(SCRATCH_WRITE_BACK);
+    checks.check(
+        value == 0x5077_0000,
+        format_args!("scratch read back {value:#x} through a re-pinned L1"),
+    );
+    match arch::probe_dtlb(l1_window) {
+        Some(entry) => checks.check(
+            entry.way == 7 && entry.pte.pa() == tables.l1_pa(),
+            format_args!("L1 pinned again as {entry:?}"),
+        ),
+        None => checks.check(false, format_args!("a refill did not pin the L1 again")),
+    }
     arch::raw_load(SCRATCH_BYPASS);
     match arch::probe_dtlb(SCRATCH_BYPASS) {
         Some(entry) => checks.check(

@@ -8,8 +8,7 @@ use core::ptr::addr_of;
 use heapless::String;
 use sotto_abi::ExceptionCause;
 use sotto_abi::layout::{
-    FIRST_SERVICE_ASID, KERNEL_BASE, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE,
-    USER_STACK_TOP,
+    FIRST_SERVICE_ASID, L2_SPAN, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE, USER_STACK_TOP,
 };
 use sotto_abi::manifest::{
     MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
@@ -18,7 +17,7 @@ use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::cap::layout as cap_layout;
 use sotto_kernel::console::{Message, Part, Piece, Text};
-use sotto_kernel::fastpath::{FastWords, Light, ThreadEntry};
+use sotto_kernel::fastpath::{FastWords, Light, SpaceWords, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::{self, ThreadId};
@@ -310,7 +309,7 @@ fn load_one(
     kernel_tables: &PageTables<'static>,
     pool: &mut FramePool,
     blob: &[u8],
-) -> Result<[u32; 8], LoadFailure> {
+) -> Result<SpaceWords, LoadFailure> {
     // (A function, not a closure: a closure would be resident code.)
     let failed = |error| failed_service(service, error);
     // Kernel code, data and the frame pool: the kernel's own L2 tables.
@@ -339,21 +338,11 @@ fn load_one(
     }
     let window = tables.ptevaddr();
     let asid = u32::from(FIRST_SERVICE_ASID) + index as u32;
-    // PTEVADDR, RASID, then the three wired DTLB entries (`wdtlb`
-    // operands): its L1 in the page-table window, the kernel's L2, and the
-    // L2 of its stack region (stack and IPC buffer: without it, the first
-    // touch of the stack after every switch takes a refill exception).
-    let stack = USER_STACK_TOP - PAGE_SIZE;
-    let space = [
-        window,
-        0xFFFE_0001 | (asid << 8),
-        tables.l1_entry(window).0,
-        (tables.pte_vaddr(window) & !(PAGE_SIZE - 1)) | 7,
-        tables.l1_entry(KERNEL_BASE).0,
-        (tables.pte_vaddr(KERNEL_BASE) & !(PAGE_SIZE - 1)) | 8,
-        tables.l1_entry(stack).0,
-        (tables.pte_vaddr(stack) & !(PAGE_SIZE - 1)) | 9,
-    ];
+    // PTEVADDR and RASID (`SpaceWords`); its L1 is pinned on demand.
+    // SAFETY: these tables' frames are taken from the pool for good, and
+    // `window` is theirs (`build_space`).
+    unsafe { arch::register_l1(window, tables.l1_entry(window)) };
+    let space = [window, 0xFFFE_0001 | (asid << 8)];
     let mut frame = TrapFrame::default();
     frame.pc = service.entry;
     frame.a[1] = USER_STACK_TOP;

@@ -112,6 +112,9 @@ pub mod sr {
     /// MISC0, a scratch register: the light system-call path keeps the
     /// caller's stack pointer there.
     pub const MISC0: u32 = 244;
+    /// MISC1: the address of the L1 pins by page-table window
+    /// (`arch::xtensa::L1_PINS`), for the double vector; set once at boot.
+    pub const MISC1: u32 = 245;
     /// EPC of the debug level (6).
     pub const EPC6: u32 = 182;
     /// EPS of the debug level (6).
@@ -301,6 +304,8 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("CAP_SLOTS", CAP_SLOTS as u32),
         ("LIGHT_SWITCH", light::SWITCH),
         ("SR_MISC0", sr::MISC0),
+        ("SR_MISC1", sr::MISC1),
+        ("WAY_L1_PIN", crate::pagetable::way::L1_PIN),
         ("FRAME_SIZE", FRAME_SIZE),
         ("FRAME_A0", offset_of!(TrapFrame, a) as u32),
         ("FRAME_SAR", offset_of!(TrapFrame, sar) as u32),
@@ -350,6 +355,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("KERNEL_BASE", KERNEL_BASE),
         ("KERNEL_DATA_BASE", sotto_abi::layout::KERNEL_DATA_BASE),
         ("PAGE_SIZE", PAGE_SIZE),
+        ("MAX_ADDRESS_SPACES", sotto_abi::layout::MAX_ADDRESS_SPACES),
         ("ATOMCTL_VALUE", 0x29),
     ]
 };

@@ -83,14 +83,6 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> Result<()> {
     fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The autorefill TLB set (VA bits 13:12; 4 ways each) the kernel's
-/// `.rodata` starts in. The IPC paths read literals from the first pages
-/// of `.text` and jump tables from `.rodata`; where both fell in one set
-/// with the services' pages, a capability round trip took two more TLB
-/// miss exceptions (1,297.73 -> 1,321.73 instructions when moving the boot
-/// code out of `.text` shifted `.rodata` by two pages).
-const RODATA_TLB_SET: u32 = 1;
-
 /// The kernel's linker script, from the layout in `sotto-abi`.
 pub fn kernel_linker_script() -> String {
     format!(
@@ -131,10 +123,8 @@ SECTIONS
   }}
   _text_end = .;
   . = ALIGN({PAGE_SIZE:#x});
-  /* Read-only data starts in autorefill TLB set {RODATA_TLB_SET} (VA bits 13:12): the
-     system-call paths' literal and jump-table pages then do not evict
-     each other (see RODATA_TLB_SET). */
-  . += (({RODATA_TLB_SET} - (. >> 12)) & 3) * {PAGE_SIZE:#x};
+  /* (No placement for the TLB's sake: the kernel's first megabyte is
+     under one wired 1 MiB DTLB entry, so its pages never refill.) */
   _rodata_start = .;
   .rodata : {{ *(.rodata .rodata.*) }}
   {BOOT_CONFIG_SECTION} : ALIGN(4) {{ KEEP(*({BOOT_CONFIG_SECTION})) }}

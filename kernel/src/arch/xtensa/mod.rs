@@ -4,6 +4,9 @@
 
 use sotto_abi::ExitCode;
 
+use sotto_abi::layout::{L2_SPAN, MAX_ADDRESS_SPACES, PTE_WINDOW_BASE};
+
+use crate::pagetable::way::{KERNEL_L2_PIN as WAY_KERNEL_L2_PIN, L1_PIN as WAY_L1_PIN};
 use crate::pagetable::{PageTables, Pte};
 
 mod raw {
@@ -28,7 +31,9 @@ mod raw {
             l2_pin: u32,
         );
         pub fn sotto_tlb_flush_autorefill();
-        pub fn sotto_switch_space(space: *const [u32; 8]);
+        pub fn sotto_set_l1_pins(table: *const u32);
+        pub fn sotto_unpin_l1(pin: u32);
+        pub fn sotto_switch_space(space: *const crate::fastpath::SpaceWords);
         pub fn sotto_enter_user(frame: *mut crate::trap::TrapFrame) -> !;
         pub fn sotto_pdtlb(va: u32) -> u32;
         pub fn sotto_pitlb(va: u32) -> u32;
@@ -157,13 +162,44 @@ pub fn idle() -> ! {
 /// rings 1..3 ASIDs no service ever gets (services use 2.. for ring 1 and
 /// 0xFE, 0xFF for rings 2 and 3).
 pub const KERNEL_RASID: u32 = 0xFFFE_FD01;
-/// DTLB way holding the pinned L1 (its window page).
-const WAY_L1_PIN: u32 = 7;
-/// DTLB way holding the pinned L2 of the kernel's 4 MiB.
-const WAY_KERNEL_L2_PIN: u32 = 8;
+/// The PTE of each page-table window's L1 (indexed by window slot:
+/// `(PTEVADDR >> 22) % MAX_ADDRESS_SPACES`, the windows being aligned to
+/// that many 4 MiB spans), for the double vector: a space switch does not
+/// pin its L1, so the first refill that needs it misses on the L1's own
+/// window page, and the vector pins it from here (`vectors.S`). Written
+/// before its space first becomes current, then only read; 0: no space.
+static mut L1_PINS: [u32; MAX_ADDRESS_SPACES as usize] = [0; MAX_ADDRESS_SPACES as usize];
+
+const _: () = assert!(PTE_WINDOW_BASE.is_multiple_of(MAX_ADDRESS_SPACES * L2_SPAN));
+
+/// Note the L1 of the space whose window is at `ptevaddr` (its PTE
+/// `l1_pte`), before that space first becomes current.
+/// (Inlined: only boot code calls it.)
+///
+/// # Safety
+///
+/// `l1_pte` must map the L1 of the page tables whose window is
+/// `ptevaddr`, and those tables must stay in place for as long as a space
+/// with that window can be current: the MMU walks whatever it maps.
+#[inline(always)]
+pub unsafe fn register_l1(ptevaddr: u32, l1_pte: Pte) {
+    let slot = (ptevaddr >> 22) % MAX_ADDRESS_SPACES;
+    // SAFETY: one core; the double vector only reads the entry of the
+    // current window, which this is not yet (or is, with the same value:
+    // a space's L1 never moves); the index is in bounds; the caller
+    // vouches for the value.
+    unsafe {
+        core::ptr::addr_of_mut!(L1_PINS)
+            .cast::<u32>()
+            .add(slot as usize)
+            .write_volatile(l1_pte.0)
+    };
+}
 
 /// Leave the reset mapping for `tables`: pin the L1 and the kernel's L2
-/// (the PTE page covering `kernel_va`) in the wired DTLB ways, drop way 6.
+/// (the PTE page covering `kernel_va`, for the boot code and the
+/// trampoline: no later switch pins it again) in the wired DTLB ways, wire
+/// the kernel's code and data megabytes (way 4), drop way 6.
 ///
 /// # Safety
 ///
@@ -181,6 +217,11 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     let l1_pte = tables.l1_entry(ptevaddr);
     let l2_window_page = tables.pte_vaddr(kernel_va) & !0xFFF;
     let l2_pte = tables.l1_entry(kernel_va);
+    // SAFETY: the boot tables are the caller's, in place for good.
+    unsafe { register_l1(ptevaddr, l1_pte) };
+    // SAFETY: MISC1 is the kernel's own scratch register, read only by the
+    // double vector; the table lives for the life of the system.
+    unsafe { raw::sotto_set_l1_pins(core::ptr::addr_of!(L1_PINS).cast::<u32>()) };
     // The trampoline is more than a `call0` away: call through a pointer.
     let enable: unsafe extern "C" fn(u32, u32, u32, u32, u32, u32) =
         core::hint::black_box(raw::sotto_mmu_enable);
@@ -199,16 +240,27 @@ pub unsafe fn enable_mmu(tables: &PageTables<'_>, kernel_va: u32) {
     }
 }
 
-/// Make another address space current: its window, its ASIDs, and its L1,
-/// the kernel's L2 and its stack region's L2 wired in its window. `space`
+/// Make another address space current: its window and its ASIDs. Its L1
+/// is pinned on demand (see [`register_l1`]). `space`
 /// (`fastpath::ThreadEntry::space`) comes from tables built like the boot
-/// tables (kernel regions shared).
-pub fn switch_space(space: &[u32; 8]) {
+/// tables (kernel regions shared), whose L1 was registered.
+pub fn switch_space(space: &crate::fastpath::SpaceWords) {
     // SAFETY: every address space maps the kernel exactly as the boot
-    // tables do (shared L2 tables), so the code and stack in use stay
-    // mapped across the switch; the assembly reads `space` before it
-    // touches the MMU and no memory meanwhile.
+    // tables do (shared L2 tables), and the kernel's code and data are
+    // under wired 1 MiB entries (ASID 1) that no switch touches, so the
+    // code and stack in use stay mapped across the switch; the assembly
+    // reads `space` before it touches the MMU and no memory meanwhile.
     unsafe { raw::sotto_switch_space(space) }
+}
+
+/// Drop the L1 pin (way 7) covering `l1_window_page`, as a space switch
+/// leaves it for the next space, so that the next refill through the
+/// window pins it again. (Inlined: only boot-time self-tests use it.)
+#[inline(always)]
+pub fn unpin_l1(l1_window_page: u32) {
+    // SAFETY: the next window refill pins the L1 again (double vector);
+    // nothing else needs the entry.
+    unsafe { raw::sotto_unpin_l1((l1_window_page & !0xFFF) | WAY_L1_PIN) }
 }
 
 /// Restore `frame` (a user thread's) and return to user mode.
@@ -221,7 +273,7 @@ pub fn enter_user(frame: *mut crate::trap::TrapFrame) -> ! {
 /// Drop every autorefilled TLB entry (after a page-table change).
 pub fn flush_tlb() {
     // SAFETY: invalidating refillable entries only costs refills later; the
-    // wired entries (ways 7 and 8) stay.
+    // wired entries (ways 4, 7 and 8) stay.
     unsafe { raw::sotto_tlb_flush_autorefill() }
 }
 

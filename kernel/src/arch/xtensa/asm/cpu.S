@@ -63,8 +63,12 @@ _idle_resume:
 # PTE and way-8 address of the kernel's L2 pin.
 #
 # The kernel's stacks, data and bss (KERNEL_DATA_BASE's megabyte) get one
-# wired 1 MiB DTLB entry (way 4, ring 0, RW): its data accesses never
-# refill, so they never evict a service's TLB entries.
+# wired 1 MiB DTLB entry (way 4, ring 0, RW), and its first megabyte (code,
+# literals, read-only data) another (way 4, ring 0, read-only): its data
+# accesses never refill, so they never evict a service's TLB entries and
+# never need the PTE page of the kernel's 4 MiB. So that page is wired
+# (way 8) only at boot, for the boot code and this trampoline; an address
+# space switch has no kernel page to pin.
 #
 # Kernel instruction fetches then go through one wired 1 MiB ITLB entry
 # (way 4, ring 0, RX) over the kernel's megabyte, as Zephyr does: the
@@ -109,6 +113,9 @@ sotto_mmu_enable:
   addi a5, a4, 4                 # way 4
   addi a4, a4, 6                 # PTE: ring 0, RW write-back
   wdtlb a4, a5
+  addi a4, a10, -1                # PTE: KERNEL_BASE, ring 0, R write-back
+  mov.n a5, a11                     # way 4, at KERNEL_BASE
+  wdtlb a4, a5
   dsync
   iitlb a9                        # from here they refill from the tables
   isync
@@ -126,32 +133,33 @@ sotto_mmu_enable:
   isync
   ret.n
   .text
-# Switch to another address space: a2 points at its eight words (see
-# `fastpath::ThreadEntry::space`): PTEVADDR, RASID, then PTE and wired-way
-# address of its L1 pin (way 7), of the kernel L2 pin (way 8) and of the L2
-# page of its stack region (way 9) in its window. No TLB flush: entries are
-# tagged by ASID and every space has its own window. Registers only, so no
-# load happens while the window and its pins disagree; kernel code is
-# fetched through its wired ITLB entry, which no window change touches.
+# Switch to another address space: a2 points at its two words (see
+# `fastpath::SpaceWords`): PTEVADDR and RASID. No TLB flush: entries are
+# tagged by ASID and every space has its own window; its L1 is pinned by
+# the first refill that needs it (the double vector). Kernel code is
+# fetched through its wired ITLB entry and kernel data through wired DTLB
+# entries, which no switch touches. `isync` performs `dsync` too (ISA), as
+# in SWITCH_SPACE (trap.S).
   .global sotto_switch_space
   .balign 4
 sotto_switch_space:
   l32i.n a3, a2, 4
-  l32i.n a4, a2, 8
-  l32i.n a5, a2, 12
-  l32i.n a6, a2, 16
-  l32i.n a7, a2, 20
-  l32i.n a8, a2, 24
-  l32i.n a9, a2, 28
   l32i.n a2, a2, 0
   WSR_SR 2, SR_PTEVADDR
   WSR_SR 3, SR_RASID
-  wdtlb a4, a5
-  wdtlb a6, a7
-  wdtlb a8, a9
-  dsync
   isync
   ret.n
+
+# Keep the address of the L1 pins by window (a2) in MISC1, for the double
+# vector (`arch::xtensa::register_l1`). Boot only.
+  .section .text.sotto_boot.set_l1_pins, "ax"
+  .global sotto_set_l1_pins
+  .balign 4
+sotto_set_l1_pins:
+  WSR_SR 2, SR_MISC1
+  isync
+  ret.n
+  .text
 # Invalidate the autorefill ways (0..3, four entries each) of both TLBs:
 # needed after a page-table entry changes.
   .global sotto_tlb_flush_autorefill
@@ -217,6 +225,16 @@ sotto_ritlb1:
 sotto_load:
   l32i.n a2, a2, 0
   ret.n
+# Invalidate the wired L1 pin a2 (window page | way 7), as a switch
+# leaves it for the next space (self-test).
+  .section .text.sotto_selftest.unpin_l1, "ax"
+  .global sotto_unpin_l1
+  .balign 4
+sotto_unpin_l1:
+  idtlb a2
+  dsync
+  ret.n
+
 # Load from a2, then probe the DTLB for a3 with no memory access between:
 # shows which entries that one load brought in.
   .section .text.sotto_selftest.load_then_pdtlb, "ax"

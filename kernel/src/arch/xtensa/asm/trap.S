@@ -156,36 +156,31 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12..a15 and \t1..\t4 (\thread, stored first, may be one).
-# With \eoff, the entry is at \entry + \eoff. The registers are written from registers only, so nothing is
-# loaded while the window and its pins disagree; kernel code is fetched
-# through its wired ITLB entry, which no window change touches.
+# Clobbers a12, a13 (\thread, stored first, may be one); \t1..\t4 are no
+# longer used (kept so the callers need not change). With \eoff, the entry
+# is at \entry + \eoff. Only the window and the ASIDs change: kernel code
+# and data are reached through wired way-4 entries (ASID 1), the space's
+# own entries are ASID-tagged, and its L1 is pinned by the first refill
+# that needs it (the double vector, vectors.S). No sync here: the new
+# RASID and PTEVADDR only affect translations of the new space (ring 1)
+# and refills, none of which happens before the `isync` of the resume
+# that follows every use (RESUME_IPC, `_restore_frame`; Xtensa ISA: ISYNC
+# performs RSYNC, ESYNC and DSYNC too) and the `rfe` after it: the
+# kernel's accesses in between hit wired ASID-1 entries.
   .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
-  LA a13, sotto_fast_row
-  s32i.n a12, a13, 0
-  LA a13, sotto_active
-  s32i \thread, a13, 0
+  LA a13, sotto_fast
+  s32i a12, a13, 0+FAST_ROW
+  s32i \thread, a13, 0+FAST_ACTIVE
   .else
   s32i a12, \base, 0+FAST_ROW
   s32i \thread, \base, 0+FAST_ACTIVE
   .endif
   l32i a12, \entry, 0+\eoff+THREAD_SPACE
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
-  l32i a14, \entry, 0+\eoff+THREAD_SPACE+8
-  l32i a15, \entry, 0+\eoff+THREAD_SPACE+12
-  l32i \t1, \entry, 0+\eoff+THREAD_SPACE+16
-  l32i \t2, \entry, 0+\eoff+THREAD_SPACE+20
-  l32i \t3, \entry, 0+\eoff+THREAD_SPACE+24
-  l32i \t4, \entry, 0+\eoff+THREAD_SPACE+28
   WSR_SR 12, SR_PTEVADDR
   WSR_SR 13, SR_RASID
-  wdtlb a14, a15
-  wdtlb \t1, \t2
-  wdtlb \t3, \t4
-  dsync
-  isync
   .endm
 
 # a12..a15 back from the frame at \f, where an express path put them to
@@ -201,16 +196,13 @@
 # PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
 # the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
 # LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. With ps=0 the caller has written PS already, before
-# an `isync` (which includes `rsync`): the express paths do it before
-# their space switch's. Clobbers a8 only (it ends zero); \f may be a1
-# (loaded last).
-  .macro RESUME_IPC f, lcount=0, ps=1
-  .if \ps
+# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
+# Its `isync` (an RSYNC for PS, and more) also settles a SWITCH_SPACE before
+# it, as `_restore_frame`'s does.
+  .macro RESUME_IPC f, lcount=0
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
-  rsync
-  .endif
+  isync
   l32i a8, \f, 0+FRAME_PC
   wsr a8, epc1
   l32i a8, \f, 0+FRAME_THREADPTR
@@ -739,12 +731,10 @@ _syscall_light:
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry - FAST_THREADS
-  l32i a12, a1, 0+FRAME_PS         # C's PS, synchronised by the switch's isync
-  wsr a12, ps
   SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
-  RESUME_IPC a1, 0, 0
+  RESUME_IPC a1
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
@@ -1106,11 +1096,9 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  l32i a12, a4, 0+FRAME_PS         # S's PS, synchronised by the switch's isync
-  wsr a12, ps
   SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2, FAST_THREADS # (S stored first)
   mov.n a3, a10
-  RESUME_IPC a4, 0, 0
+  RESUME_IPC a4
   mov.n a4, a9
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
