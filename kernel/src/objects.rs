@@ -8,111 +8,154 @@ use sotto_abi::manifest::TimerTarget;
 use crate::sched::{MAX_THREADS, ThreadId};
 
 /// A FIFO of waiting threads (each thread waits on one thing at a time, so
-/// it never overflows): thread numbers, oldest first, always from
-/// `threads[0]` (taking one moves the rest up: at most fifteen bytes, and
-/// the oldest is one load, with no head index, for the entry's IPC fast
-/// paths). `repr(C)`, fixed width: those paths read and write an
-/// endpoint's queues ([`queue`] has the offsets).
+/// it never overflows): thread numbers, oldest first, always from the
+/// first (taking one moves the rest up: at most fifteen bytes, and the
+/// oldest is one load, with no head index, for the entry's IPC fast
+/// paths), and their count, after them or, with `LEN_FIRST`, before them
+/// (an endpoint's receivers: its two counts are then one halfword, which
+/// the express `ReplyRecv` reads at once). Fixed width: those paths read
+/// and write an endpoint's queues ([`queue`] has the offsets).
 #[derive(Clone, Debug)]
 #[repr(C)]
-pub struct WaitQueue {
-    threads: [u8; MAX_THREADS],
-    len: u8,
+pub struct WaitQueue<const LEN_FIRST: bool = false> {
+    bytes: [u8; MAX_THREADS + 1],
 }
 
-/// Offsets into [`WaitQueue`] for the assembly.
+/// Offsets into a [`WaitQueue`] for the assembly.
 pub mod queue {
-    use core::mem::offset_of;
+    use super::{MAX_THREADS, WaitQueue};
 
-    use super::WaitQueue;
-
-    /// `threads[0]`: the oldest.
-    pub const THREADS: u32 = offset_of!(WaitQueue, threads) as u32;
-    /// `len`.
-    pub const LEN: u32 = offset_of!(WaitQueue, len) as u32;
+    /// The count.
+    pub const fn len(len_first: bool) -> u32 {
+        if len_first { 0 } else { MAX_THREADS as u32 }
+    }
+    /// The oldest thread.
+    pub const fn oldest(len_first: bool) -> u32 {
+        if len_first { 1 } else { 0 }
+    }
+    const _: () = assert!(size_of::<WaitQueue<true>>() == MAX_THREADS + 1);
+    const _: () = assert!(size_of::<WaitQueue<false>>() == MAX_THREADS + 1);
 }
 
 const _: () = assert!(MAX_THREADS.is_power_of_two() && MAX_THREADS <= 128);
 
-impl Default for WaitQueue {
+impl<const LEN_FIRST: bool> Default for WaitQueue<LEN_FIRST> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl WaitQueue {
+impl<const LEN_FIRST: bool> WaitQueue<LEN_FIRST> {
+    /// Where the count is.
+    const LEN_AT: usize = queue::len(LEN_FIRST) as usize;
+    /// Where the oldest is.
+    const OLDEST_AT: usize = queue::oldest(LEN_FIRST) as usize;
+
     /// Nobody waits.
-    pub const fn new() -> WaitQueue {
+    pub const fn new() -> Self {
         WaitQueue {
-            threads: [0; MAX_THREADS],
-            len: 0,
+            bytes: [0; MAX_THREADS + 1],
         }
     }
 
     /// How many wait.
+    #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.len)
+        usize::from(self.bytes[Self::LEN_AT])
     }
 
     /// Whether nobody waits.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The oldest.
     #[inline]
     pub fn front(&self) -> Option<&u8> {
-        (self.len != 0).then_some(&self.threads[0])
+        (!self.is_empty()).then_some(&self.bytes[Self::OLDEST_AT])
     }
 
     /// Take the oldest.
     #[inline]
     pub fn pop_front(&mut self) -> Option<u8> {
-        (self.len != 0).then(|| self.take(0))
+        (!self.is_empty()).then(|| take(&mut self.bytes, Self::OLDEST_AT, Self::LEN_AT, 0))
     }
 
     /// Add the newest; `Err` (with it) when full.
+    #[inline]
     pub fn push_back(&mut self, thread: u8) -> Result<(), u8> {
-        if usize::from(self.len) == MAX_THREADS {
-            return Err(thread);
-        }
-        self.threads[usize::from(self.len) % MAX_THREADS] = thread;
-        self.len += 1;
-        Ok(())
+        push(&mut self.bytes, Self::OLDEST_AT, Self::LEN_AT, thread)
     }
 
     /// Take `thread` out, keeping the others' order; whether it waited.
     /// (A thread waits at most once: the first match is the only one.)
+    #[inline]
     pub fn remove(&mut self, thread: ThreadId) -> bool {
-        let Some(at) = (0..usize::from(self.len))
-            .find(|&at| usize::from(self.threads[at % MAX_THREADS]) == thread)
-        else {
-            return false;
-        };
-        self.take(at);
-        true
+        remove_thread(&mut self.bytes, Self::OLDEST_AT, Self::LEN_AT, thread)
     }
 
     /// Oldest first.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &u8> {
-        self.threads.iter().take(usize::from(self.len))
-    }
-
-    /// Take the one at `at` (below `len`, which is not 0): the younger
-    /// ones move up one place. (Out of line: one copy for every queue.)
-    #[inline(never)]
-    fn take(&mut self, at: usize) -> u8 {
-        let thread = self.threads[at % MAX_THREADS];
-        for later in at..usize::from(self.len).saturating_sub(1) {
-            self.threads[later % MAX_THREADS] = self.threads[(later + 1) % MAX_THREADS];
-        }
-        self.len = self.len.saturating_sub(1);
-        thread
+        self.bytes[Self::OLDEST_AT..Self::OLDEST_AT + self.len().min(MAX_THREADS)].iter()
     }
 }
 
-fn remove(queue: &mut WaitQueue, thread: ThreadId) -> bool {
+/// Take the thread `at` places after the oldest (at `oldest_at`) of a
+/// queue's bytes whose count (not 0) is at `len_at`: the younger ones move
+/// up one place. (Out of line, for both layouts: one copy for every
+/// queue.)
+#[inline(never)]
+fn take(bytes: &mut [u8; MAX_THREADS + 1], oldest_at: usize, len_at: usize, at: usize) -> u8 {
+    let place = |index: usize| (oldest_at + index).min(MAX_THREADS);
+    let len = usize::from(bytes[len_at.min(MAX_THREADS)]);
+    let thread = bytes[place(at)];
+    for later in at..len.saturating_sub(1) {
+        bytes[place(later)] = bytes[place(later + 1)];
+    }
+    bytes[len_at.min(MAX_THREADS)] = len.saturating_sub(1) as u8;
+    thread
+}
+
+/// Take `thread` out of a queue's bytes (as [`take`]), keeping the
+/// others' order; whether it waited.
+#[inline(never)]
+fn remove_thread(
+    bytes: &mut [u8; MAX_THREADS + 1],
+    oldest_at: usize,
+    len_at: usize,
+    thread: ThreadId,
+) -> bool {
+    let len = usize::from(bytes[len_at.min(MAX_THREADS)]);
+    let Some(at) =
+        (0..len).find(|&at| usize::from(bytes[(oldest_at + at).min(MAX_THREADS)]) == thread)
+    else {
+        return false;
+    };
+    take(bytes, oldest_at, len_at, at);
+    true
+}
+
+/// Add `thread` after the others in a queue's bytes (as [`take`]); `Err`
+/// (with it) when full.
+#[inline(never)]
+fn push(
+    bytes: &mut [u8; MAX_THREADS + 1],
+    oldest_at: usize,
+    len_at: usize,
+    thread: u8,
+) -> Result<(), u8> {
+    let len = usize::from(bytes[len_at.min(MAX_THREADS)]);
+    if len >= MAX_THREADS {
+        return Err(thread);
+    }
+    bytes[(oldest_at + len).min(MAX_THREADS)] = thread;
+    bytes[len_at.min(MAX_THREADS)] = len as u8 + 1;
+    Ok(())
+}
+
+fn remove<const LEN_FIRST: bool>(queue: &mut WaitQueue<LEN_FIRST>, thread: ThreadId) -> bool {
     queue.remove(thread)
 }
 
@@ -366,8 +409,9 @@ impl Timer {
 pub struct Endpoint {
     /// Threads blocked in `call`, oldest first.
     pub callers: WaitQueue,
-    /// Threads blocked in `receive`, oldest first.
-    pub receivers: WaitQueue,
+    /// Threads blocked in `receive`, oldest first (its count first: the
+    /// two counts are one halfword, `endpoint::LENS`).
+    pub receivers: WaitQueue<true>,
     /// Live services holding a RECEIVE capability on it, one bit each
     /// (kept by the kernel whenever such a capability comes or goes, so a
     /// call needs no scan of the capability tables).
@@ -382,10 +426,17 @@ pub mod endpoint {
 
     use super::Endpoint;
 
-    /// `callers`.
-    pub const CALLERS: u32 = offset_of!(Endpoint, callers) as u32;
-    /// `receivers`.
-    pub const RECEIVERS: u32 = offset_of!(Endpoint, receivers) as u32;
+    use super::queue;
+
+    /// The callers' count (a byte).
+    pub const CALLERS_LEN: u32 = offset_of!(Endpoint, callers) as u32 + queue::len(false);
+    /// The receivers' count (a byte).
+    pub const RECEIVERS_LEN: u32 = offset_of!(Endpoint, receivers) as u32 + queue::len(true);
+    /// The oldest receiver (a byte).
+    pub const RECEIVERS_OLDEST: u32 = offset_of!(Endpoint, receivers) as u32 + queue::oldest(true);
+    /// Both counts, a halfword: nonzero when anyone waits.
+    pub const LENS: u32 = CALLERS_LEN;
+    const _: () = assert!(RECEIVERS_LEN == CALLERS_LEN + 1 && CALLERS_LEN.is_multiple_of(2));
     /// `holders`.
     pub const HOLDERS: u32 = offset_of!(Endpoint, holders) as u32;
     /// `least_urgent`.
@@ -417,7 +468,7 @@ mod tests {
 
     #[test]
     fn a_wait_queue_removes_from_anywhere_and_keeps_the_order() {
-        let mut queue = super::WaitQueue::new();
+        let mut queue = super::WaitQueue::<false>::new();
         // Wrap the ring first, so the removal crosses its end.
         for thread in 0..14u8 {
             queue.push_back(thread).unwrap();
@@ -448,7 +499,7 @@ mod tests {
     /// and a full queue refuses one more.
     #[test]
     fn a_wait_queues_oldest_is_always_first() {
-        let mut queue = super::WaitQueue::new();
+        let mut queue = super::WaitQueue::<false>::new();
         for round in 0..40u8 {
             if queue.len() < 16 {
                 queue.push_back(round % 16).unwrap();
@@ -460,16 +511,16 @@ mod tests {
                 queue.remove(usize::from(round % 16));
             }
             if let Some(&oldest) = queue.front() {
-                assert_eq!(queue.threads[0], oldest, "round {round}");
+                assert_eq!(queue.bytes[0], oldest, "round {round}");
             }
         }
-        let mut full = super::WaitQueue::new();
+        let mut full = super::WaitQueue::<false>::new();
         for thread in 0..16u8 {
             full.push_back(thread).unwrap();
         }
         assert_eq!(full.push_back(16), Err(16));
         assert_eq!(full.pop_front(), Some(0));
-        assert_eq!(full.threads[0], 1);
+        assert_eq!(full.bytes[0], 1);
         assert_eq!(full.len(), 15);
     }
 

@@ -13,7 +13,7 @@ use sotto_abi::{ExceptionCause, Syscall};
 use crate::fastpath::{FastWords, fast_op, slot, thread};
 use crate::kernel::wait;
 use crate::objects;
-use crate::objects::{endpoint, queue};
+use crate::objects::endpoint;
 use crate::sched::{self, MAX_THREADS};
 use crate::timer;
 use sotto_abi::layout::{KERNEL_BASE, PAGE_SIZE};
@@ -235,12 +235,12 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("WAIT_REPLY", wait::REPLY),
         ("WAIT_PAYLOAD", wait::PAYLOAD),
         ("NO_THREAD", crate::kernel::NO_THREAD as u32),
-        ("EP_CALLERS", endpoint::CALLERS),
-        ("EP_RECEIVERS", endpoint::RECEIVERS),
+        ("EP_CALLERS_LEN", endpoint::CALLERS_LEN),
+        ("EP_RECEIVERS_LEN", endpoint::RECEIVERS_LEN),
+        ("EP_RECEIVERS_OLDEST", endpoint::RECEIVERS_OLDEST),
+        ("EP_LENS", endpoint::LENS),
         ("EP_HOLDERS", endpoint::HOLDERS),
         ("EP_LEAST_URGENT", endpoint::LEAST_URGENT),
-        ("QUEUE_THREADS", queue::THREADS),
-        ("QUEUE_LEN", queue::LEN),
         ("MAX_THREADS_BITS", MAX_THREADS.trailing_zeros()),
         (
             "RECV_SLOT_SHIFT",

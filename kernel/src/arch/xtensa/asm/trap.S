@@ -645,10 +645,9 @@ _syscall_light:
   LA a0, sotto_fast               # a0: the fast words
   FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
-  l8ui a11, a10, 0+EP_CALLERS+QUEUE_LEN
-  bnez a11, 36b                    # a caller queued: the receive takes it
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
-  bnez a11, 36b
+  l16ui a11, a10, 0+EP_LENS        # both queues' counts
+  bnez a11, 36b                    # a caller queued (the receive takes
+                                  # it) or another receiver
   l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
@@ -705,11 +704,11 @@ _syscall_light:
   .error "WAIT_NONE moved: store it from a register that holds it"
   .endif
   s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
-  s8i a13, a10, 0+EP_RECEIVERS+QUEUE_THREADS # the only receiver
+  s8i a13, a10, 0+EP_RECEIVERS_OLDEST # the only receiver
   .if KIND_RUNNING != 1 || KIND_IPC != 1
   .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
   .endif
-  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  s8i a15, a10, 0+EP_RECEIVERS_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
   movi a4, 0+WAIT_RECEIVER
@@ -919,7 +918,7 @@ _syscall_light:
   LA a0, sotto_fast               # a0: the fast words
   FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  l8ui a11, a10, 0+EP_RECEIVERS_LEN
   bnei a11, 1, 26b                # one receiver (more: Rust moves them up)
   l32i.n a4, a0, 0+FAST_CURRENT_FRAME
   s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
@@ -928,7 +927,7 @@ _syscall_light:
   s32i.n a13, a1, 0+FRAME_A13       # a1: C's frame (its service)
   s32i.n a14, a1, 0+FRAME_A14
   s32i.n a15, a1, 0+FRAME_A15
-  l8ui a11, a10, 0+EP_RECEIVERS+QUEUE_THREADS # a11: S, the receiver
+  l8ui a11, a10, 0+EP_RECEIVERS_OLDEST # a11: S, the receiver
                                   # (it holds RECEIVE: a receiver that
                                   # loses it leaves the queue, `Revoked`)
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler (its alarm is
@@ -968,7 +967,7 @@ _syscall_light:
   l32i a13, a4, 0+FRAME_KIND
   bnei a13, 0+KIND_IPC, 31b
   # Commit. The receiver leaves the queue, empty now (a15: 0).
-  s8i a15, a10, 0+EP_RECEIVERS+QUEUE_LEN
+  s8i a15, a10, 0+EP_RECEIVERS_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
   l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
   .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
