@@ -849,8 +849,11 @@ _syscall_light:
 # `sotto_threads`), and the same effects. `Kernel::express` is the
 # decision in Rust, tested against the light path. They decline more often
 # than Rust (a thread whose frame is not KIND_IPC, a second parked
-# receiver, a stale alarm): then the light path takes the call as if the
-# entry had not looked. Until the marked commit point nothing is written
+# receiver, a deadline that moves the alarm): then the light path takes
+# the call as if the entry had not looked. What holds whenever a thread
+# runs is not checked again: the alarm is not stale (every way back to a
+# thread sets it), and a parked receiver holds RECEIVE (one that loses it
+# is woken with `Revoked`; the fuzzer checks both). Until the marked commit point nothing is written
 # but scratch registers and the caller's own frame: its a12..a15 (so
 # they serve as scratch; its frame is dead while it runs, and every path
 # that saves it writes the same values) and, for ReplyRecv, its a4 (which
