@@ -935,9 +935,9 @@ _syscall_light:
                                   # loses it leaves the queue, `Revoked`)
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler (its alarm is
                                   # never stale while a thread runs)
-  l8ui a4, a2, 0+SCHED_CURRENT
-  add.n a4, a2, a4
-  l8ui a4, a4, 0+SCHED_PRIORITY   # the caller's priority
+  l8ui a12, a2, 0+SCHED_CURRENT
+  add.n a12, a2, a12                # a12: C's scheduler bytes (to the commit)
+  l8ui a4, a12, 0+SCHED_PRIORITY  # the caller's priority
   l8ui a14, a10, 0+EP_LEAST_URGENT
   bltu a4, a14, 28b               # a less urgent holder: uphill
   .if \timed
@@ -972,11 +972,11 @@ _syscall_light:
   # Commit. The receiver leaves the queue, empty now (a15: 0).
   s8i a15, a10, 0+EP_RECEIVERS_LEN
   l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
-  l8ui a3, a2, 0+SCHED_CURRENT    # a3: the caller C
+  sub a3, a12, a2                 # a3: the caller C
   .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
   .error "KIND_RUNNING or WAIT_NONE moved: a13 holds KIND_IPC, a15 0 below"
   .endif
-  add.n a12, a2, a3                 # C blocks, S runs (as HAND_OVER)
+                                  # C blocks, S runs (as HAND_OVER)
   .if \timed
   movi a9, 0+KIND_BLOCKED_UNTIL
   .else
