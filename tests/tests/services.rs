@@ -425,7 +425,9 @@ fn no_instruction_stops_the_kernel() {
     // Probes (services/sotto-rt/asm/cpu-state.S) taking an address in a2:
     // tried on kernel text, kernel data, own code and an unmapped address.
     const WITH_ADDRESS: [u32; 11] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 31, 32];
-    const PROBES: u32 = 34;
+    const PROBES: u32 = 36;
+    // Reads of the kernel's scratch registers: they must stop the service.
+    const MUST_STOP: [u32; 2] = [34, 35];
     let mut outcomes = Vec::new();
     for probe in 0..PROBES {
         let places: &[u32] = if WITH_ADDRESS.contains(&probe) {
@@ -464,6 +466,11 @@ fn no_instruction_stops_the_kernel() {
             assert!(
                 stops.len() == 1 && !returned || stops.is_empty() && returned,
                 "{what}: one stop line or a normal return:\n{}",
+                run.console
+            );
+            assert!(
+                !MUST_STOP.contains(&probe) || stops.len() == 1,
+                "{what}: must stop the service:\n{}",
                 run.console
             );
             outcomes.push(format!(

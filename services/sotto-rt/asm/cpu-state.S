@@ -278,6 +278,8 @@ sotto_rt_probe:
   PROBE 0x32, 0xb2, 0x0  # 32: l32ai a3, a2, 0
   .org .Lprobes + 8 * 33      # fails to assemble if an entry outgrew 8 bytes
   j .Lprobe_callx12           # 33: callx12 (more than one entry's room)
+  PROBE 0x30, 0xf4, 0x3  # 34: rsr a3, misc0 (the light entry's a1)
+  PROBE 0x30, 0xf5, 0x3  # 35: rsr a3, misc1 (the L1 pins' table)
 
 # callx12 to the next instruction: PS.CALLINC = 3 and a12 written, in
 # user mode, without a window exception (PS.WOE = 0).

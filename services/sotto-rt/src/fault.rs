@@ -183,7 +183,7 @@ pub fn loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32 {
 }
 
 /// Instructions [`probe`] runs, by index (see `asm/cpu-state.S`).
-pub const PROBES: [&str; 34] = [
+pub const PROBES: [&str; 36] = [
     "entry a1, 32",
     "retw",
     "movsp a3, a1",
@@ -218,6 +218,8 @@ pub const PROBES: [&str; 34] = [
     "s32c1i a3, a2, 0",
     "l32ai a3, a2, 0",
     "callx12",
+    "rsr a3, misc0",
+    "rsr a3, misc1",
 ];
 
 unsafe extern "C" {
