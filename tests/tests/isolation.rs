@@ -220,6 +220,7 @@ fn no_system_call_leaves_the_kernels_scratch_registers() {
     );
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
+    assert!(!run.console.contains("FAIL"), "{}", run.console);
     for name in ["scratch-a", "scratch-b"] {
         assert!(
             run.lines_of(name).contains(&"scratch: 200 rounds, 0 leaks"),

@@ -31,7 +31,8 @@
 //!   a4..a11) comes back zero or the caller's own, never the kernel's,
 //!   and LCOUNT zero, for calls each kind of entry path answers (the
 //!   express give/signal/cycles, the light path in Rust, the full path,
-//!   the express yield), `ROUNDS` rounds of each.
+//!   the express yield), `ROUNDS` / 10 rounds of each, then the express
+//!   delete once for two capabilities.
 //! - 9 and 10, scratch IPC: as 3 and 4, with SAR, the loop bounds and
 //!   a8..a11 (a server (9), a client (10)): after each call they hold the
 //!   thread's own value or zero, never the other side's or the kernel's.
@@ -268,6 +269,14 @@ fn scratch(seed: u32) {
         for (call, arg) in calls {
             scratch_round(seed, round, call, arg, &mut leaks);
         }
+    }
+    // The entry's express delete (a capability with the DROP bit, no
+    // children): the timer and the wake notification, once each.
+    for slot in [TIMER, WAKE] {
+        scratch_round(seed, ROUNDS, Syscall::CapDelete, slot, &mut leaks);
+    }
+    if sotto_rt::cap::info(TIMER).is_ok() || sotto_rt::cap::info(WAKE).is_ok() {
+        println!("FAIL: a deleted capability is still there");
     }
     println!("scratch: {} rounds, {leaks} leaks", ROUNDS / 10);
 }
