@@ -41,7 +41,7 @@ use crate::trap::kind;
 /// What the light entry does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Light {
-    /// Return to the caller: a2 = status, a3 = value, a4..a11 zero.
+    /// Return to the caller: a2 = status, a3 = value, a4..a11 and SAR zero.
     Return(u32, u32),
     /// Run this thread from its frame (the caller's own results, if it is
     /// the one, are in its frame).

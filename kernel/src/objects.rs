@@ -524,6 +524,96 @@ mod tests {
         assert_eq!(full.len(), 15);
     }
 
+    /// Both layouts against a plain list, through full capacity (16),
+    /// removals from anywhere and refusals when full: the order, the
+    /// count, and where the entry reads them (the oldest and the count at
+    /// their layout's bytes; an endpoint's two counts in one halfword).
+    #[test]
+    fn both_wait_queue_layouts_follow_a_list_at_any_fill() {
+        fn check<const LEN_FIRST: bool>(seed: u32) {
+            let mut queue = super::WaitQueue::<LEN_FIRST>::new();
+            let mut model: Vec<u8> = Vec::new();
+            let mut state = seed;
+            for step in 0..4000 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let thread = ((state >> 16) % 16) as u8;
+                match (state >> 8) % 4 {
+                    0 | 1 if !model.contains(&thread) => {
+                        let pushed = queue.push_back(thread);
+                        if model.len() == 16 {
+                            assert_eq!(pushed, Err(thread), "step {step}");
+                        } else {
+                            assert_eq!(pushed, Ok(()), "step {step}");
+                            model.push(thread);
+                        }
+                    }
+                    2 => {
+                        let expected = model.iter().position(|&t| t == thread);
+                        assert_eq!(queue.remove(usize::from(thread)), expected.is_some());
+                        if let Some(at) = expected {
+                            model.remove(at);
+                        }
+                    }
+                    _ => {
+                        let expected = (!model.is_empty()).then(|| model.remove(0));
+                        assert_eq!(queue.pop_front(), expected, "step {step}");
+                    }
+                }
+                assert_eq!(
+                    queue.iter().copied().collect::<Vec<_>>(),
+                    model,
+                    "step {step}"
+                );
+                assert_eq!(queue.len(), model.len());
+                let len_at = super::queue::len(LEN_FIRST) as usize;
+                let oldest_at = super::queue::oldest(LEN_FIRST) as usize;
+                assert_eq!(usize::from(queue.bytes[len_at]), model.len());
+                if let Some(&oldest) = model.first() {
+                    assert_eq!(queue.bytes[oldest_at], oldest, "step {step}");
+                }
+            }
+        }
+        for seed in 0..8 {
+            check::<false>(seed);
+            check::<true>(seed);
+        }
+        let mut endpoint = Endpoint::default();
+        for thread in 0..16u8 {
+            endpoint.receivers.push_back(thread).unwrap();
+        }
+        for thread in 0..3u8 {
+            endpoint.callers.push_back(thread).unwrap();
+        }
+        assert!(endpoint.forget(7));
+        // SAFETY: `Endpoint` is `repr(C)`, at least 2-aligned (`holders`),
+        // and `LENS` is an even offset within it.
+        let lens = unsafe {
+            core::ptr::from_ref(&endpoint)
+                .cast::<u8>()
+                .add(super::endpoint::LENS as usize)
+                .cast::<u16>()
+                .read()
+        };
+        assert_eq!(
+            lens,
+            3 | (15 << 8),
+            "the callers' count low, the receivers' high"
+        );
+        // SAFETY: as above, a byte within it.
+        let oldest = unsafe {
+            core::ptr::from_ref(&endpoint)
+                .cast::<u8>()
+                .add(super::endpoint::RECEIVERS_OLDEST as usize)
+                .read()
+        };
+        assert_eq!(oldest, 0);
+        assert_eq!(endpoint.next_receiver(), Some(0));
+        assert_eq!(
+            endpoint.receivers.iter().copied().collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15]
+        );
+    }
+
     #[test]
     fn the_fast_words_are_where_the_entry_reads_them() {
         use core::mem::offset_of;

@@ -201,3 +201,56 @@ fn revoke_ends_waits_and_queued_calls_and_downgrades_mappings() {
     assert!(stop.contains("StoreProhibited"), "{stop}");
     assert_eq!(sotto_tests::field(stop, "address"), 0x5000_0000, "{stop}");
 }
+
+/// Two services of one priority set SAR, the loop bounds and a6..a11 to
+/// their own values before every kind of system call the entry answers
+/// on its own, in Rust with EXCM set, or on the full path (and yield to
+/// each other): what comes back in a register a call does not keep is
+/// the caller's own value or zero, never the kernel's nor the other
+/// service's (`sotto_abi::syscall`), and LCOUNT is zero.
+#[test]
+fn no_system_call_leaves_the_kernels_scratch_registers() {
+    let run = boot_services_of(
+        &isolation_image(),
+        &[
+            Start::new("state", 8 | (13 << 8)).named("scratch-a"),
+            Start::new("state", 8 | (14 << 8)).named("scratch-b"),
+        ],
+        4000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+    assert!(!run.console.contains("FAIL"), "{}", run.console);
+    for name in ["scratch-a", "scratch-b"] {
+        assert!(
+            run.lines_of(name).contains(&"scratch: 200 rounds, 0 leaks"),
+            "{name}:\n{}",
+            run.console
+        );
+    }
+}
+
+/// As above across the IPC fast and express paths: a client and a server
+/// with their own SAR, loop bounds and a8..a11 before each call find them
+/// their own or zero after it.
+#[test]
+fn ipc_leaves_no_scratch_register_of_the_other_side() {
+    let run = boot_services_of(
+        &isolation_image(),
+        &[
+            Start::new("state", 9 | (15 << 8)).named("scratch-server"),
+            Start::new("state", 10 | (16 << 8)).named("scratch-client"),
+        ],
+        4000,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+    for name in ["scratch-server", "scratch-client"] {
+        assert!(
+            run.lines_of(name)
+                .contains(&"scratch ipc: 2000 rounds, 0 leaks"),
+            "{name}:\n{}",
+            run.console
+        );
+    }
+}

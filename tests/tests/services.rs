@@ -425,7 +425,9 @@ fn no_instruction_stops_the_kernel() {
     // Probes (services/sotto-rt/asm/cpu-state.S) taking an address in a2:
     // tried on kernel text, kernel data, own code and an unmapped address.
     const WITH_ADDRESS: [u32; 11] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 31, 32];
-    const PROBES: u32 = 34;
+    const PROBES: u32 = 36;
+    // Reads of the kernel's scratch registers: they must stop the service.
+    const MUST_STOP: [u32; 2] = [34, 35];
     let mut outcomes = Vec::new();
     for probe in 0..PROBES {
         let places: &[u32] = if WITH_ADDRESS.contains(&probe) {
@@ -466,6 +468,11 @@ fn no_instruction_stops_the_kernel() {
                 "{what}: one stop line or a normal return:\n{}",
                 run.console
             );
+            assert!(
+                !MUST_STOP.contains(&probe) || stops.len() == 1,
+                "{what}: must stop the service:\n{}",
+                run.console
+            );
             outcomes.push(format!(
                 "{what}: {}",
                 stops.first().copied().unwrap_or("returned")
@@ -473,4 +480,41 @@ fn no_instruction_stops_the_kernel() {
         }
     }
     println!("{}", outcomes.join("\n"));
+}
+
+/// Page-table windows and the kernel's wired megabytes, from user mode:
+/// the service's own L1 (its window's self-map page, pinned on demand by
+/// the double vector), the other service's window and L1, the boot
+/// tables' window (its kernel L2 still wired from boot) and L1, kernel
+/// data and code under their wired 1 MiB entries (ends included), the
+/// guard page and the trampoline megabyte. Each load, store or jump stops
+/// only the faulting service (never the kernel), and the worker, whose
+/// refills go on through its own L1, finishes.
+#[test]
+fn window_and_wired_addresses_fault_from_user_mode() {
+    // (The fault service is service 0, window 0xC040_0000; the worker
+    // service 1, window 0xC080_0000; the boot window 0xC000_0000. A
+    // window W's L1 is at W + (W >> 10).)
+    let addresses = [
+        0xC070_1000u32, // own L1
+        0xC040_0000,    // own window, first page
+        0xC0B0_2000,    // the worker's L1
+        0xC080_0000,    // the worker's window
+        0xC030_0000,    // the boot tables' L1
+        0xC000_0000,    // the boot window's kernel L2 (way 8)
+        0xC3FF_F000,    // the last page of the last window
+        0x0030_0000,    // kernel data, wired
+        0x003F_FF00,    // the wired data megabyte's end
+        0x001F_FF00,    // the wired code megabyte's end
+        0x0010_0300,    // the kernel vector
+        0x002F_F000,    // the guard page
+        0x0020_0000,    // the trampoline
+    ];
+    for address in addresses {
+        for class in [20, 21, 22] {
+            let line = fault(address | class);
+            // A privilege or a missing-table fault at that very address.
+            assert_eq!(field(&line, "address"), address, "class {class}: {line}");
+        }
+    }
 }

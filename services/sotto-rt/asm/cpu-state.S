@@ -100,6 +100,68 @@ sotto_rt_state_swap:
   mov a2, a10
   ret
 
+# u32 sotto_rt_scratch_swap(const u32 values[4], u32 out[12], nr, arg):
+# write SAR, LBEG, LEND from values[0..3] and values[3] into a6..a11, make
+# system call nr (a3 = arg, a4 = a5 = 0), then store SAR, LBEG, LEND,
+# LCOUNT and a4..a11 as the call left them into out. Returns the status.
+  .global sotto_rt_scratch_swap
+  .balign 4
+sotto_rt_scratch_swap:
+  addi a1, a1, -48
+  s32i a3, a1, 0                  # out (a system call keeps a1)
+  l32i a6, a2, 0
+  wsr a6, sar
+  l32i a6, a2, 4
+  wsr a6, lbeg
+  l32i a6, a2, 8
+  wsr a6, lend
+  l32i a6, a2, 12
+  mov a7, a6
+  mov a8, a6
+  mov a9, a6
+  mov a10, a6
+  mov a11, a6
+  mov a2, a4
+  mov a3, a5
+  movi a4, 0
+  movi a5, 0
+  syscall
+  s32i a4, a1, 16
+  s32i a5, a1, 20
+  s32i a6, a1, 24
+  s32i a7, a1, 28
+  s32i a8, a1, 32
+  s32i a9, a1, 36
+  s32i a10, a1, 40
+  s32i a11, a1, 44
+  rsr a4, sar
+  rsr a5, lbeg
+  rsr a6, lend
+  rsr a7, lcount
+  l32i a8, a1, 0
+  s32i a4, a8, 0
+  s32i a5, a8, 4
+  s32i a6, a8, 8
+  s32i a7, a8, 12
+  l32i a9, a1, 16
+  s32i a9, a8, 16
+  l32i a9, a1, 20
+  s32i a9, a8, 20
+  l32i a9, a1, 24
+  s32i a9, a8, 24
+  l32i a9, a1, 28
+  s32i a9, a8, 28
+  l32i a9, a1, 32
+  s32i a9, a8, 32
+  l32i a9, a1, 36
+  s32i a9, a8, 36
+  l32i a9, a1, 40
+  s32i a9, a8, 40
+  l32i a9, a1, 44
+  s32i a9, a8, 44
+  addi a1, a1, 48
+  ret
+
 # void sotto_rt_atomic_add_slow(u32 *counter, u32 times): add 1 to *counter
 # `times` times with s32c1i, the expected value set long before the
 # exchange, so a preemption in between is likely.
@@ -216,6 +278,8 @@ sotto_rt_probe:
   PROBE 0x32, 0xb2, 0x0  # 32: l32ai a3, a2, 0
   .org .Lprobes + 8 * 33      # fails to assemble if an entry outgrew 8 bytes
   j .Lprobe_callx12           # 33: callx12 (more than one entry's room)
+  PROBE 0x30, 0xf4, 0x3  # 34: rsr a3, misc0 (the light entry's a1)
+  PROBE 0x30, 0xf5, 0x3  # 35: rsr a3, misc1 (the L1 pins' table)
 
 # callx12 to the next instruction: PS.CALLINC = 3 and a12 written, in
 # user mode, without a window exception (PS.WOE = 0).

@@ -20,6 +20,12 @@ unsafe extern "C" {
         number: u32,
         arg: u32,
     ) -> u32;
+    fn sotto_rt_scratch_swap(
+        values: *const [u32; 4],
+        out: *mut [u32; SCRATCH_REGISTERS],
+        number: u32,
+        arg: u32,
+    ) -> u32;
     fn sotto_rt_atomic_add_slow(counter: *mut u32, times: u32);
     fn sotto_rt_fault_loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32;
 }
@@ -136,6 +142,28 @@ pub fn swap_state(
     (out, status)
 }
 
+/// How many registers [`swap_scratch`] reads back: SAR, LBEG, LEND,
+/// LCOUNT, a4..a11.
+pub const SCRATCH_REGISTERS: usize = 12;
+
+/// Their names, in that order.
+pub const SCRATCH_NAMES: [&str; SCRATCH_REGISTERS] = [
+    "SAR", "LBEG", "LEND", "LCOUNT", "a4", "a5", "a6", "a7", "a8", "a9", "a10", "a11",
+];
+
+/// Write SAR, LBEG and LEND from `values[0..3]` and `values[3]` into
+/// a6..a11, make system call `number` (a3 = `arg`, a4 = a5 = 0), and read
+/// back what the call left in the registers it does not keep (SAR, the
+/// loop registers, a4..a11). Returns them and the call's status.
+pub fn swap_scratch(values: &[u32; 4], number: u32, arg: u32) -> ([u32; SCRATCH_REGISTERS], u32) {
+    let mut out = [0; SCRATCH_REGISTERS];
+    // SAFETY: the helper reads four words from `values`, writes twelve
+    // into `out` (live locals), and restores its stack; LCOUNT stays zero,
+    // so the loop bounds it writes never loop.
+    let status = unsafe { sotto_rt_scratch_swap(values, &mut out, number, arg) };
+    (out, status)
+}
+
 /// Add 1 to the word at `counter` `times` times with compare-and-swap,
 /// leaving a wide window between setting SCOMPARE1 and the exchange.
 pub fn atomic_add_slow(counter: &core::sync::atomic::AtomicU32, times: u32) {
@@ -155,7 +183,7 @@ pub fn loop_into(lbeg: u32, lend: u32, lcount: u32) -> u32 {
 }
 
 /// Instructions [`probe`] runs, by index (see `asm/cpu-state.S`).
-pub const PROBES: [&str; 34] = [
+pub const PROBES: [&str; 36] = [
     "entry a1, 32",
     "retw",
     "movsp a3, a1",
@@ -190,6 +218,8 @@ pub const PROBES: [&str; 34] = [
     "s32c1i a3, a2, 0",
     "l32ai a3, a2, 0",
     "callx12",
+    "rsr a3, misc0",
+    "rsr a3, misc1",
 ];
 
 unsafe extern "C" {

@@ -83,6 +83,13 @@ fn main(kind: u32) {
             }
             println!("no such probe");
         }
+        // An address of the caller's choosing (the argument with its low
+        // byte cleared): load from it, store to it, jump to it.
+        20 => {
+            fault::load(kind & !0xFF);
+        }
+        21 => fault::store(kind & !0xFF, 0x5A5A_5A5A),
+        22 => fault::jump(kind & !0xFF),
         _ => println!("no such fault class"),
     }
     println!("FAIL: class {kind} did not fault");

@@ -1209,7 +1209,8 @@ _syscall_light:
   call0 sotto_syscall             # -> a2 status or marker, a3 value or frame
   bltz a2, 1f
   ZERO_TO_A11 4                   # a direct return: a2, a3 results, the
-  RSR_SR 1, SR_MISC0              # other scratch registers wiped
+  wsr a4, sar                     # other scratch registers wiped (SAR:
+  RSR_SR 1, SR_MISC0              # the Rust code's shifts, never kept)
   RETURN_PAST_SYSCALL
 1:
   addi a4, a2, 1
@@ -1219,6 +1220,7 @@ _syscall_light:
   bne a3, a5, 4f
                                   # the caller again, results in its frame
   RESULTS_FROM a5, 5
+  wsr a8, sar                     # (a8: 0) not the Rust code's
   RSR_SR 1, SR_MISC0
   RETURN_PAST_SYSCALL
 4:                                # another thread: save the caller
