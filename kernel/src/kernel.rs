@@ -506,6 +506,7 @@ impl<H: Hardware> Kernel<H> {
     /// last tick given to [`Kernel::tick`]). Out of line: five system
     /// calls read it, none of them on a fast path.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn now(&mut self) -> u64 {
         // (As a branch: LLVM's branch-free `max` of 64 bits costs more.)
         if let Some(now) = self.hw.ticks()
@@ -518,6 +519,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Recompute whether service `space` holds a clock capability with READ
     /// (a scan of its table: only where capabilities come or go).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn refresh_clock(&mut self, space: usize) {
         if space >= MAX_SERVICES {
             return;
@@ -574,6 +576,7 @@ impl<H: Hardware> Kernel<H> {
     /// The tick a wait of `micros` microseconds ends at (`u32::MAX`: no
     /// limit), at least one tick from now (`SemTake`'s limit).
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn deadline_after_us(&mut self, micros: u32) -> Option<u64> {
         match micros {
             u32::MAX => None,
@@ -629,6 +632,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Whether `thread` holds any capability of `kind` with `rights` (the
     /// console and the clock are used without naming a slot).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn holds(&self, thread: ThreadId, kind: ObjectKind, rights: Rights) -> bool {
         self.caps
             .iter_space(thread as u8)
@@ -637,6 +641,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Copy a checked user buffer of `thread` into `out` (through the
     /// physical pages its tables map).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn read_user(&mut self, thread: ThreadId, va: u32, out: &mut [u8]) -> Result<(), Error> {
         let tables = &self.services[thread].tables;
         check_user(tables, va, out.len() as u32, false, u32::MAX)?;
@@ -829,6 +834,7 @@ impl<H: Hardware> Kernel<H> {
         self.hw.console_line(line);
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
         if !self.holds(thread, ObjectKind::Console, Rights::SEND) {
             return err(Error::MissingRight);
@@ -856,6 +862,7 @@ impl<H: Hardware> Kernel<H> {
         ok(len)
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_derive(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
         let space = thread as u8;
         let refs = CapSpaces::<MAX_SERVICES>::slot_ref(space, args[0])
@@ -875,6 +882,7 @@ impl<H: Hardware> Kernel<H> {
         Outcome::Return(result.map(|_| [0; 5]))
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
         let space = thread as u8;
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
@@ -887,6 +895,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Out of line: the light path runs it too.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
@@ -901,6 +910,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
@@ -970,6 +980,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Whether one capability of `space` on `object` holds all of `rights`
     /// (what `MemMap` asks of the capability it maps through).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn one_cap_holds(&self, space: usize, object: ObjectId, rights: Rights) -> bool {
         self.caps
             .iter_space(space as u8)
@@ -980,6 +991,7 @@ impl<H: Hardware> Kernel<H> {
     /// still holds, as `MemMap` would: unmapped unless one of them has
     /// READ, read-only unless one of them has READ and WRITE (a read-only
     /// and a write-only copy together do not keep a mapping writable).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
         let readable = self.one_cap_holds(thread, object, Rights::READ);
         let writable = self.one_cap_holds(thread, object, Rights::READ | Rights::WRITE);
@@ -1025,6 +1037,7 @@ impl<H: Hardware> Kernel<H> {
     /// the wait needs: RECEIVE on what it receives or waits on, the SEND
     /// capability a queued call went through. A call already delivered
     /// (waiting for its reply) is not undone.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn recheck_wait(&mut self, thread: ThreadId) {
         let can = |kernel: &Self, object: ObjectId, right: Rights| {
             kernel.one_cap_holds(thread, object, right)
@@ -1140,6 +1153,7 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn sem_take(&mut self, thread: ThreadId, slot: u32, timeout_us: u32) -> Outcome {
         let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
             Ok(cap) => cap.object,
@@ -1160,6 +1174,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
             .cap_cold(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
@@ -1170,6 +1185,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer_arm(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
         let (delay, period) = match args[3] {
             0 => (u64::from(args[1]), u64::from(args[2])),
@@ -1190,6 +1206,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer_cancel(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         match self.timer(thread, slot) {
             Ok((object, timer)) => {
@@ -1202,6 +1219,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn region(
         &self,
         thread: ThreadId,
@@ -1308,11 +1326,13 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_unmap(&mut self, thread: ThreadId, slot: u32) -> Result<(), Error> {
         let (object, ..) = self.region(thread, slot, Rights::empty())?;
         self.unmap_region(thread, object)
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_info(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         match self.region(thread, slot, Rights::empty()) {
             Ok((object, _, size, _)) => {
@@ -1335,6 +1355,7 @@ impl<H: Hardware> Kernel<H> {
     /// the caller: the build checks this for `system.toml`'s grants, this
     /// for capabilities handed over at run time. Read from the summary
     /// [`Self::after_install`] and [`Self::refresh_receiver`] keep, not from the tables.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
         match self.objects.get(endpoint as usize) {
             Some(Object::Endpoint(queue)) => (
@@ -1349,6 +1370,7 @@ impl<H: Hardware> Kernel<H> {
     /// over its own table), after a capability of its on it went or it
     /// ended; the least urgent priority follows from the holders.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
         if space >= MAX_SERVICES {
             return;
@@ -1381,6 +1403,7 @@ impl<H: Hardware> Kernel<H> {
     /// service may do, so the summaries grow by it (no rescan) — the
     /// entry's word for the slot, the clock holders, an endpoint's
     /// receivers.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn after_install(&mut self, at: CapRef) {
         self.refresh_fast(at);
         let Ok(cap) = self.caps.get(at).copied() else {
@@ -1431,6 +1454,7 @@ impl<H: Hardware> Kernel<H> {
     /// Move a message from `from` (registers a5..a7, its IPC buffer, maybe
     /// a capability) to `to`. `info` is the sender's; `recv_slot` where `to`
     /// takes a capability. Returns the info `to` sees.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn transfer(&mut self, from: ThreadId, to: ThreadId, info: MsgInfo, recv_slot: u8) -> MsgInfo {
         let words = [
             self.services[from].frame.a[5],
@@ -1766,6 +1790,7 @@ impl<H: Hardware> Kernel<H> {
     /// `thread`'s wait timed out (rare: out of the tick's loop).
     #[cold]
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn time_out(&mut self, thread: ThreadId) {
         self.leave_wait(thread);
         self.set_result(thread, Err(Error::TimedOut));
@@ -1984,6 +2009,7 @@ impl<H: Hardware> Kernel<H> {
     /// out, or lost the capability it waited through); its wait is `None`
     /// afterwards. A caller waiting for a reply leaves the server's
     /// `reply_to` in place: the reply finds no one and is dropped.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn leave_wait(&mut self, thread: ThreadId) {
         match self.services[thread].wait {
             Wait::Notification(object) => {

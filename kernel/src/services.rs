@@ -58,7 +58,9 @@ impl Hardware for Machine {
         arch::read_ccount()
     }
 
-    // Boot code: the loader's (the kernel's own copies are inlined).
+    // Boot code: the loader's (the kernel's own copies are inlined, also
+    // into its callers compiled for size).
+    #[inline(always)]
     #[cfg_attr(
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_boot.services_phys")
