@@ -26,7 +26,8 @@
 //!    backend never emits its 2-byte forms and llvm-mc does not pick them
 //!    (GNU as does). Each instruction that has an exact narrow twin
 //!    becomes it (`l32i.n`, `s32i.n`, `movi.n`, `add.n`, `addi.n`,
-//!    `mov.n`, `ret.n`): the same instructions, a byte shorter each.
+//!    `mov.n`, `ret.n`; an `addi` of 0 is a `mov.n`): the same
+//!    instructions, a byte shorter each.
 //!
 //! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections are
 //!    linked below the kernel and unmapped after boot: their literal pools
@@ -43,6 +44,12 @@
 //!    each). The kernel's `abort` reports the call's PC, which still
 //!    names the function (`llvm-addr2line -f`), not which check failed.
 //!
+//! 7. Short forward branches. `beqz`/`bnez` to a label a few
+//!    instructions ahead become `beqz.n`/`bnez.n` (2 bytes, reaching 0..63
+//!    bytes forward). Only llvm-mc knows the distance: where it reports a
+//!    narrowed branch out of range, [`widen_branch`] restores it and the
+//!    wrapper assembles again (see `crate::wrapper`).
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -57,6 +64,7 @@ pub fn rewrite(text: &str) -> String {
     merge_abort_calls(&mut lines);
     stack_moves(&mut lines);
     narrow(&mut lines);
+    short_branches(&mut lines);
     drop_unused_literals(&mut lines);
     let shared = merge_literals(&mut lines);
     let mut out = String::with_capacity(text.len());
@@ -429,6 +437,11 @@ fn narrow_form(mnemonic: &str, operands: &[&str]) -> Option<String> {
         ("or", [t, s, s2]) if is_register(t) && is_register(s) && s == s2 => {
             Some(format!("\tmov.n\t{t}, {s}"))
         }
+        // An add of 0 is a move (`addi.n` has no 0; LLVM adds 0 to a
+        // frame address).
+        ("addi", [t, s, "0"]) if is_register(t) && is_register(s) => {
+            Some(format!("\tmov.n\t{t}, {s}"))
+        }
         ("ret", []) => Some("\tret.n".to_owned()),
         _ => None,
     }
@@ -442,6 +455,61 @@ fn narrow(lines: &mut [Line]) {
         if let Some(narrow) = narrow_form(mnemonic, &operands) {
             *line = Line::Changed(narrow);
         }
+    }
+}
+
+/// Most instructions between a branch and its label for a narrow branch
+/// to be tried (64 bytes hold at most 32 narrow instructions; llvm-mc
+/// judges the rest).
+const SHORT_BRANCH_LINES: usize = 32;
+
+/// `beqz`/`bnez` to a label defined within [`SHORT_BRANCH_LINES`]
+/// instructions ahead (only instructions, labels and comments between)
+/// become their narrow forms.
+fn short_branches(lines: &mut [Line]) {
+    for index in 0..lines.len() {
+        let Some((mnemonic @ ("beqz" | "bnez"), operands)) = instruction(lines[index].text())
+        else {
+            continue;
+        };
+        let [register, target] = operands[..] else {
+            continue;
+        };
+        let mut instructions = 0;
+        let mut near = false;
+        for later in &lines[index + 1..] {
+            let text = later.text().split('#').next().unwrap_or_default().trim();
+            if matches!(later, Line::Gone) || text.is_empty() {
+                continue;
+            }
+            if let Some(label) = text.strip_suffix(':') {
+                if label == target {
+                    near = true;
+                    break;
+                }
+                continue;
+            }
+            if text.starts_with('.') || instructions == SHORT_BRANCH_LINES {
+                break;
+            }
+            instructions += 1;
+        }
+        if near {
+            lines[index] = Line::Changed(format!("\t{mnemonic}.n\t{register}, {target}"));
+        }
+    }
+}
+
+/// The wide form of a narrow branch [`short_branches`] made (for a line
+/// llvm-mc found out of range), if `line` is one.
+pub fn widen_branch(line: &str) -> Option<String> {
+    match instruction(line)? {
+        (mnemonic @ ("beqz.n" | "bnez.n"), operands) => Some(format!(
+            "\t{}\t{}",
+            mnemonic.trim_end_matches(".n"),
+            operands.join(", ")
+        )),
+        _ => None,
     }
 }
 
@@ -539,13 +607,14 @@ fn drop_unused_literals(lines: &mut [Line]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Line, narrow, rewrite};
+    use super::{Line, narrow, rewrite, short_branches};
 
-    /// `text` after the narrowing pass alone: what the other passes'
+    /// `text` after the narrowing passes alone: what the other passes'
     /// expectations become once every pass has run.
     fn narrowed(text: &str) -> String {
         let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
         narrow(&mut lines);
+        short_branches(&mut lines);
         lines
             .iter()
             .map(|line| format!("{}\n", line.text()))
@@ -785,6 +854,44 @@ g:
     }
 
     #[test]
+    fn short_forward_branches_are_narrowed_and_widen_back() {
+        let text = "f:
+\tbeqz\ta2, .LBB0_2
+\tbnez\ta3, .LBB0_1
+\tmov.n\ta2, a3
+.LBB0_1:
+\tret.n
+\tbeqz\ta2, .LBB0_1
+\tbnez\ta2, .LBB0_3
+.LBB0_2:
+\t.p2align\t2
+.LBB0_3:
+\tret.n
+";
+        assert_eq!(
+            rewrite(text),
+            "f:
+\tbeqz.n\ta2, .LBB0_2
+\tbnez.n\ta3, .LBB0_1
+\tmov.n\ta2, a3
+.LBB0_1:
+\tret.n
+\tbeqz\ta2, .LBB0_1
+\tbnez\ta2, .LBB0_3
+.LBB0_2:
+\t.p2align\t2
+.LBB0_3:
+\tret.n
+"
+        );
+        assert_eq!(
+            super::widen_branch("\tbeqz.n\ta2, .LBB0_2").as_deref(),
+            Some("\tbeqz\ta2, .LBB0_2")
+        );
+        assert_eq!(super::widen_branch("\tmov.n\ta2, a3"), None);
+    }
+
+    #[test]
     fn instructions_with_a_narrow_twin_take_it() {
         let text = "f:
 \tl32i\ta2, a3, 60
@@ -813,7 +920,7 @@ g:
 \tmovi\ta2, 96
 \tmovi\ta2, .LBB0_1
 \tadd.n\ta2, a3, a4
-\taddi\ta2, a3, 0
+\tmov.n\ta2, a3
 \taddi.n\ta2, a3, 15
 \taddi\ta2, a3, -2
 \tmov.n\ta1, a8
