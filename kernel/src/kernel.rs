@@ -146,8 +146,12 @@ pub struct RegionMapping {
 }
 
 /// One service and its thread. `repr(C)` with the hot fields first: the
-/// trap paths reach them with short load offsets.
+/// trap paths reach them with short load offsets. On the target a
+/// power-of-two size (312 bytes padded to 512): `services[thread]` is a
+/// shift, not a multiply by a constant loaded first (about a hundred
+/// places in the kernel's text).
 #[repr(C)]
+#[cfg_attr(target_arch = "xtensa", repr(align(512)))]
 pub struct Service {
     /// Saved registers of its thread.
     pub frame: TrapFrame,
@@ -191,7 +195,9 @@ impl Service {
     }
 }
 
-/// A kernel object.
+/// A kernel object. On the target a power-of-two size (48 bytes padded to
+/// 64), as [`Service`]: `objects[index]` is a shift.
+#[cfg_attr(target_arch = "xtensa", repr(align(64)))]
 pub enum Object {
     /// Synchronous IPC.
     Endpoint(Endpoint),
