@@ -132,8 +132,10 @@ pub mod wait {
     };
 }
 
-/// A memory region mapped into a service.
+/// A memory region mapped into a service. (16 bytes on the target, a
+/// power of two, as [`Service`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(target_arch = "xtensa", repr(align(16)))]
 pub struct RegionMapping {
     /// The memory object.
     pub object: ObjectId,
