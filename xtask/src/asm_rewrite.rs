@@ -43,6 +43,9 @@
 //!    first is dropped: its label falls through to the next (3 bytes
 //!    each). The kernel's `abort` reports the call's PC, which still
 //!    names the function (`llvm-addr2line -f`), not which check failed.
+//!    A `j` to such a call becomes the call itself (the same 3 bytes: a
+//!    far branch to the end of the function relaxed into a jump); a call
+//!    no branch reaches any more, after an unconditional transfer, goes.
 //!
 //! 7. Short forward branches. `beqz`/`bnez` to a label a few
 //!    instructions ahead become `beqz.n`/`bnez.n` (2 bytes, reaching 0..63
@@ -62,6 +65,7 @@ pub fn rewrite(text: &str) -> String {
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
     merge_abort_calls(&mut lines);
+    abort_jumps(&mut lines);
     stack_moves(&mut lines);
     narrow(&mut lines);
     short_branches(&mut lines);
@@ -340,6 +344,94 @@ fn merge_abort_calls(lines: &mut [Line]) {
             }
             break;
         }
+    }
+}
+
+/// The code text of a line without its comment, trimmed.
+fn code<'a>(line: &'a Line<'_>) -> &'a str {
+    line.text().split('#').next().unwrap_or_default().trim()
+}
+
+/// Whether `text` (see [`code`]) is a label definition.
+fn is_label(text: &str) -> bool {
+    text.ends_with(':') && !text.contains([' ', '\t'])
+}
+
+/// Each `j` to a label of a `call0 abort` becomes that call; then each
+/// `call0 abort` whose labels nothing names any more, after an
+/// unconditional transfer (nothing falls into it), is dropped.
+fn abort_jumps(lines: &mut [Line]) {
+    // The labels of each abort call: those only labels, blank lines and
+    // comments separate from it.
+    let mut abort_labels: HashMap<String, usize> = HashMap::new();
+    let mut pending: Vec<String> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let text = code(line);
+        if matches!(line, Line::Gone) || text.is_empty() {
+            continue;
+        }
+        if is_label(text) {
+            pending.push(text.trim_end_matches(':').to_owned());
+            continue;
+        }
+        if calls_abort(line.text()) {
+            for label in pending.drain(..) {
+                abort_labels.insert(label, index);
+            }
+        }
+        pending.clear();
+    }
+    for line in lines.iter_mut() {
+        if let Some(("j", operands)) = instruction(line.text())
+            && let [target] = operands[..]
+            && abort_labels.contains_key(target)
+        {
+            *line = Line::Changed("\tcall0\tabort".to_owned());
+        }
+    }
+    // Labels still named anywhere (branches, jump tables, expressions).
+    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for line in lines.iter() {
+        let text = code(line);
+        if is_label(text) {
+            continue;
+        }
+        for token in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '$'))) {
+            if abort_labels.contains_key(token) {
+                named.insert(token);
+            }
+        }
+    }
+    let unnamed: std::collections::HashSet<usize> = abort_labels
+        .iter()
+        .filter(|(label, _)| !named.contains(label.as_str()))
+        .map(|(_, index)| *index)
+        .collect();
+    let named_calls: std::collections::HashSet<usize> = abort_labels
+        .iter()
+        .filter(|(label, _)| named.contains(label.as_str()))
+        .map(|(_, index)| *index)
+        .collect();
+    let mut previous: Option<usize> = None;
+    for index in 0..lines.len() {
+        let text = code(&lines[index]);
+        if matches!(lines[index], Line::Gone) || text.is_empty() || is_label(text) {
+            continue;
+        }
+        let after_transfer = previous.is_some_and(|at| {
+            calls_abort(lines[at].text())
+                || instruction(lines[at].text())
+                    .is_some_and(|(mnemonic, _)| matches!(mnemonic, "j" | "jx" | "ret" | "ret.n"))
+        });
+        if calls_abort(lines[index].text())
+            && unnamed.contains(&index)
+            && !named_calls.contains(&index)
+            && after_transfer
+        {
+            lines[index] = Line::Gone;
+            continue;
+        }
+        previous = Some(index);
     }
 }
 
@@ -848,6 +940,46 @@ g:
 g:
 \tcall0\tabort
 \tcall0\tother
+"
+            )
+        );
+    }
+
+    #[test]
+    fn jumps_to_an_abort_call_become_it_and_the_call_goes() {
+        let text = "f:
+\tbltu\ta2, a3, .LBB0_1
+\tj\t.LBB0_3
+.LBB0_1:
+\tbeqz\ta2, .LBB0_4
+\tj\t.LBB0_3
+\tret
+.LBB0_3:
+\tcall0\tabort
+.LBB0_4:
+\tcall0\tabort
+g:
+\tcall0\tother
+.LBB1_1:
+\tcall0\tabort
+";
+        assert_eq!(
+            rewrite(text),
+            narrowed(
+                "f:
+\tbltu\ta2, a3, .LBB0_1
+\tcall0\tabort
+.LBB0_1:
+\tbeqz\ta2, .LBB0_4
+\tcall0\tabort
+\tret
+.LBB0_3:
+.LBB0_4:
+\tcall0\tabort
+g:
+\tcall0\tother
+.LBB1_1:
+\tcall0\tabort
 "
             )
         );
