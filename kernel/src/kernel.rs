@@ -760,26 +760,31 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
         match call {
+            // The name borrowed, not copied: the console is a field of its
+            // own.
             Syscall::Exit => {
-                let name = self.services[thread].name.clone();
-                self.report(&text!["service ", &name, " exited with status ", args[0]]);
+                self.hw.console_line(&text![
+                    "service ",
+                    &self.services[thread].name,
+                    " exited with status ",
+                    args[0]
+                ]);
                 self.end_service(thread, Ending::Exited(args[0]));
                 Outcome::Ended
             }
             Syscall::Panic => {
                 let mut text = [0u8; 256];
                 let len = (args[1] as usize).min(text.len());
-                let name = self.services[thread].name.clone();
                 match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => self.report(&text![
+                    Ok(()) => self.hw.console_line(&text![
                         "service ",
-                        &name,
+                        &self.services[thread].name,
                         " panicked: ",
                         Piece::Bytes(&text[..len])
                     ]),
-                    Err(error) => self.report(&text![
+                    Err(error) => self.hw.console_line(&text![
                         "service ",
-                        &name,
+                        &self.services[thread].name,
                         " panicked (message unreadable: ",
                         error.describe(),
                         ")"

@@ -461,14 +461,10 @@ pub fn report_running() {
             if service.ending.is_some() {
                 continue;
             }
-            let (name, wait, state) = (
-                service.name.clone(),
-                service.wait,
-                kernel.sched.state(index),
-            );
-            kernel.report(&text![
+            let (wait, state) = (service.wait, kernel.sched.state(index));
+            kernel.hw.console_line(&text![
                 "  ",
-                &name,
+                &service.name,
                 ": ",
                 &describe::thread_state(state),
                 ", waiting for ",
@@ -501,7 +497,6 @@ pub fn endings() -> (u32, u32, u32, u32) {
 #[cold]
 #[optimize(size)]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
-    let name = kernel.services[thread].name.clone();
     let guard = kernel.services[thread].stack_guard;
     let overflow = match report.cause {
         ExceptionCause::LoadProhibited
@@ -518,9 +513,10 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         true => Message::one(&[Part::Str(" address="), Part::Hex], report.address.into()),
         false => Message::plain(&[]),
     };
-    kernel.report(&text![
+    // The name borrowed, not copied: the console is a field of its own.
+    kernel.hw.console_line(&text![
         "service ",
-        &name,
+        &kernel.services[thread].name,
         " stopped: ",
         report.cause.name(),
         ": ",
