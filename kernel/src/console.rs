@@ -194,7 +194,9 @@ impl Console {
     }
 
     /// Write one kernel line, `[kernel] ` and `line`, ending any open
-    /// line first.
+    /// line first. (Out of line: [`kernel_line`] calls it for the shared
+    /// console and for a fresh one.)
+    #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn kernel_line(&mut self, line: &Text<'_>, sink: impl FnMut(&[u8])) {
         let mut text = KernelText {
