@@ -286,7 +286,9 @@ fn load_service(
         "service ",
         &service.name,
         ": priority ",
-        service.priority,
+        // (As a u32: the u8 conversion would be resident code only boot
+        // calls.)
+        u32::from(service.priority),
         ", entry ",
         Piece::Hex(service.entry),
         ", stack ",
