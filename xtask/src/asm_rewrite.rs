@@ -53,6 +53,13 @@
 //!    narrowed branch out of range, [`widen_branch`] restores it and the
 //!    wrapper assembles again (see `crate::wrapper`).
 //!
+//! 8. Shared abort calls. A bounds check whose abort call is out of
+//!    branch reach is a branch around a `call0 abort` of its own (6
+//!    bytes). Where another abort call of the function lies a few
+//!    instructions back (surely in reach), the check branches there
+//!    instead, with the condition inverted, and its own call goes (3
+//!    bytes each).
+//!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
 use std::collections::HashMap;
@@ -66,6 +73,7 @@ pub fn rewrite(text: &str) -> String {
     direct_calls(&mut lines, &literals);
     merge_abort_calls(&mut lines);
     abort_jumps(&mut lines);
+    let mut lines = shared_abort_calls(lines);
     stack_moves(&mut lines);
     narrow(&mut lines);
     short_branches(&mut lines);
@@ -433,6 +441,118 @@ fn abort_jumps(lines: &mut [Line]) {
         }
         previous = Some(index);
     }
+}
+
+/// Most instructions between an abort call and a branch back to it: every
+/// instruction is at most 3 bytes, so the call is at most 3 + 3 * 36
+/// bytes back, within the 128 bytes of the shortest conditional branch.
+const ABORT_REACH: usize = 36;
+
+/// The branch taken exactly when `mnemonic` is not.
+fn inverse_branch(mnemonic: &str) -> Option<&'static str> {
+    Some(match mnemonic {
+        "beq" => "bne",
+        "bne" => "beq",
+        "blt" => "bge",
+        "bge" => "blt",
+        "bltu" => "bgeu",
+        "bgeu" => "bltu",
+        "beqi" => "bnei",
+        "bnei" => "beqi",
+        "blti" => "bgei",
+        "bgei" => "blti",
+        "bltui" => "bgeui",
+        "bgeui" => "bltui",
+        "beqz" => "bnez",
+        "bnez" => "beqz",
+        "bltz" => "bgez",
+        "bgez" => "bltz",
+        "bany" => "bnone",
+        "bnone" => "bany",
+        "ball" => "bnall",
+        "bnall" => "ball",
+        "bbc" => "bbs",
+        "bbs" => "bbc",
+        "bbci" => "bbsi",
+        "bbsi" => "bbci",
+        _ => return None,
+    })
+}
+
+/// The index of the next line after `index` that is not gone, blank or a
+/// comment.
+fn next_significant(lines: &[Line], index: usize) -> Option<usize> {
+    (index + 1..lines.len())
+        .find(|&at| !matches!(lines[at], Line::Gone) && !code(&lines[at]).is_empty())
+}
+
+/// See 8 in the module documentation: `b<cc> ..., .Lskip; call0 abort;
+/// .Lskip:` becomes `b<not cc> ..., .Lsotto_abort_N`, that label put on
+/// an abort call at most [`ABORT_REACH`] instructions back (only
+/// instructions, labels and comments between: no directive, so no
+/// function boundary).
+fn shared_abort_calls(mut lines: Vec<Line>) -> Vec<Line> {
+    // (line of the abort call, instructions since, its label if made).
+    let mut anchor: Option<(usize, usize)> = None;
+    let mut labels: HashMap<usize, String> = HashMap::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let text = code(&lines[index]);
+        if matches!(lines[index], Line::Gone) || text.is_empty() || is_label(text) {
+            index += 1;
+            continue;
+        }
+        if text.starts_with('.') {
+            anchor = None;
+            index += 1;
+            continue;
+        }
+        if calls_abort(lines[index].text()) {
+            anchor = Some((index, 0));
+            index += 1;
+            continue;
+        }
+        let pair = instruction(lines[index].text()).and_then(|(mnemonic, operands)| {
+            let inverse = inverse_branch(mnemonic)?;
+            let (target, rest) = operands.split_last()?;
+            let call = next_significant(&lines, index)?;
+            if !calls_abort(lines[call].text()) {
+                return None;
+            }
+            let after = next_significant(&lines, call)?;
+            (code(&lines[after]) == format!("{target}:"))
+                .then(|| (format!("{inverse}\t{}", rest.join(", ")), call))
+        });
+        match (pair, anchor) {
+            (Some((branch, call)), Some((at, since))) if since < ABORT_REACH => {
+                let next = labels.len();
+                let label = labels
+                    .entry(at)
+                    .or_insert_with(|| format!(".Lsotto_abort_{next}"))
+                    .clone();
+                lines[index] = Line::Changed(format!("\t{branch}, {label}"));
+                lines[call] = Line::Gone;
+                anchor = Some((at, since + 1));
+            }
+            _ => {
+                anchor = anchor
+                    .map(|(at, since)| (at, since + 1))
+                    .filter(|&(_, since)| since < ABORT_REACH);
+            }
+        }
+        index += 1;
+    }
+    if labels.is_empty() {
+        return lines;
+    }
+    let mut out = Vec::with_capacity(lines.len() + labels.len());
+    for (index, line) in lines.into_iter().enumerate() {
+        if let Some(label) = labels.get(&index) {
+            out.push(Line::Changed(format!("{label}:")));
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// Instructions that write their first operand and read only the others.
@@ -980,6 +1100,47 @@ g:
 \tcall0\tother
 .LBB1_1:
 \tcall0\tabort
+"
+            )
+        );
+    }
+
+    #[test]
+    fn a_check_branches_back_to_an_abort_call_in_reach() {
+        let text = "f:
+\tbltu\ta2, a3, .LBB0_1
+\tcall0\tabort
+.LBB0_1:
+\tl32i\ta4, a2, 0
+\tbgeui\ta4, 16, .LBB0_2
+\tcall0\tabort
+.LBB0_2:
+\tret
+\t.p2align\t2
+g:
+\tbnez\ta2, .LBB1_1
+\tcall0\tabort
+.LBB1_1:
+\tret
+";
+        assert_eq!(
+            rewrite(text),
+            narrowed(
+                "f:
+\tbltu\ta2, a3, .LBB0_1
+.Lsotto_abort_0:
+\tcall0\tabort
+.LBB0_1:
+\tl32i\ta4, a2, 0
+\tbltui\ta4, 16, .Lsotto_abort_0
+.LBB0_2:
+\tret
+\t.p2align\t2
+g:
+\tbnez\ta2, .LBB1_1
+\tcall0\tabort
+.LBB1_1:
+\tret
 "
             )
         );
