@@ -278,7 +278,9 @@ impl Object {
 }
 
 /// The whole kernel state. `repr(C)` with what the trap paths touch
-/// first, so their loads and stores reach it with short offsets.
+/// first, so their loads and stores reach it with short offsets; the
+/// revoke list (10 KiB, touched only by a revoke) last, where it pushes
+/// no other field to a long offset.
 #[repr(C)]
 pub struct Kernel<H: Hardware> {
     /// The machine.
@@ -292,16 +294,19 @@ pub struct Kernel<H: Hardware> {
     pub services: Vec<Service, MAX_SERVICES>,
     /// Kernel objects.
     pub objects: Vec<Object, MAX_OBJECTS>,
-    /// Capability tables (space `n` is service `n`).
-    pub caps: CapSpaces<MAX_SERVICES>,
     /// Ticks since boot, as of the last look at the clock
     /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
     /// Tick rate.
     pub tick_hz: u32,
-    /// What the running revoke removed (kept here, in the kernel's static
-    /// state, not on the stack of every trap).
-    revoked: Revoked,
+    /// Bit `n`: service `n` holds a clock capability with READ (it may read
+    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
+    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
+    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
+    /// the hot paths test one bit instead of scanning a table.
+    clock_holders: u32,
+    /// Capability tables (space `n` is service `n`).
+    pub caps: CapSpaces<MAX_SERVICES>,
     /// Per capability slot, what the system-call entry may do through it
     /// on its own ([`FastSlot`]: the operations of
     /// [`crate::fastpath::fast_op`], the object's address, the badge, the
@@ -310,12 +315,9 @@ pub struct Kernel<H: Hardware> {
     pub fast_caps: [[FastSlot; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
     timers: DeadlineQueue<MAX_OBJECTS>,
-    /// Bit `n`: service `n` holds a clock capability with READ (it may read
-    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
-    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
-    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
-    /// the hot paths test one bit instead of scanning a table.
-    clock_holders: u32,
+    /// What the running revoke removed (kept here, in the kernel's static
+    /// state, not on the stack of every trap).
+    revoked: Revoked,
 }
 
 /// An express tick made ready ([`Kernel::prepare_express`]): every check
