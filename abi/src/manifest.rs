@@ -327,8 +327,12 @@ const SERVICE_WORDS: usize = SERVICE_RECORD / 4;
 fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
     let mut words = [0u32; N];
     let bytes = bytes.get(..N * 4)?;
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
-        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    // By index, not `zip`: core's out-of-line iterator helpers would be
+    // resident kernel code only boot calls.
+    for (index, word) in words.iter_mut().enumerate() {
+        if let Some(&[a, b, c, d]) = bytes.get(index * 4..index * 4 + 4) {
+            *word = u32::from_le_bytes([a, b, c, d]);
+        }
     }
     Some(words)
 }
@@ -339,10 +343,9 @@ fn read_words<const N: usize>(bytes: &[u8]) -> Option<Words<N>> {
     unsafe(link_section = ".text.sotto_boot.manifest_read_name")
 )]
 fn read_name(words: &[u32]) -> Option<String<MAX_NAME>> {
-    let mut bytes = [0u8; MAX_NAME];
-    for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
+    // The four words as one little-endian number (see `read_words`).
+    let word = |index: usize| u128::from(words.get(index).copied().unwrap_or(0)) << (32 * index);
+    let bytes: [u8; MAX_NAME] = (word(0) | word(1) | word(2) | word(3)).to_le_bytes();
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
     utf8_name(&bytes[..len])
 }

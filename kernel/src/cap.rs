@@ -195,6 +195,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     }
 
     /// The capability at `at`, if any.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn get(&self, at: CapRef) -> Result<&Cap, Error> {
         self.check(at)?;
         self.slots[at.space as usize][at.slot as usize]
@@ -232,6 +233,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// Copy `from` into the empty slot `to` (any space) with `rights` (a
     /// subset of the source's) and optionally a badge.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn derive(
         &mut self,
         from: CapRef,

@@ -66,6 +66,7 @@ impl<F: FnMut(&[u8])> Out<F> {
     }
 
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn bytes(&mut self, mut bytes: &[u8]) {
         if bytes.len() >= CHUNK / 2 {
             // Long runs go out as they are, without a copy.
@@ -193,7 +194,10 @@ impl Console {
     }
 
     /// Write one kernel line, `[kernel] ` and `line`, ending any open
-    /// line first.
+    /// line first. (Out of line: [`kernel_line`] calls it for the shared
+    /// console and for a fresh one.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn kernel_line(&mut self, line: &Text<'_>, sink: impl FnMut(&[u8])) {
         let mut text = KernelText {
             console: self,
@@ -379,6 +383,7 @@ pub fn service_write(service: usize, name: &str, bytes: &[u8]) {
 /// Print one kernel line on the running kernel's console (what
 /// `kprintln!` does).
 #[inline(never)]
+#[cfg_attr(target_arch = "xtensa", optimize(size))]
 pub fn kernel_line(line: &Text<'_>) {
     #[cfg(target_arch = "xtensa")]
     {

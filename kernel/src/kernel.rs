@@ -132,8 +132,10 @@ pub mod wait {
     };
 }
 
-/// A memory region mapped into a service.
+/// A memory region mapped into a service. (16 bytes on the target, a
+/// power of two, as [`Service`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(target_arch = "xtensa", repr(align(16)))]
 pub struct RegionMapping {
     /// The memory object.
     pub object: ObjectId,
@@ -146,8 +148,12 @@ pub struct RegionMapping {
 }
 
 /// One service and its thread. `repr(C)` with the hot fields first: the
-/// trap paths reach them with short load offsets.
+/// trap paths reach them with short load offsets. On the target a
+/// power-of-two size (312 bytes padded to 512): `services[thread]` is a
+/// shift, not a multiply by a constant loaded first (about a hundred
+/// places in the kernel's text).
 #[repr(C)]
+#[cfg_attr(target_arch = "xtensa", repr(align(512)))]
 pub struct Service {
     /// Saved registers of its thread.
     pub frame: TrapFrame,
@@ -191,7 +197,9 @@ impl Service {
     }
 }
 
-/// A kernel object.
+/// A kernel object. On the target a power-of-two size (48 bytes padded to
+/// 64), as [`Service`]: `objects[index]` is a shift.
+#[cfg_attr(target_arch = "xtensa", repr(align(64)))]
 pub enum Object {
     /// Synchronous IPC.
     Endpoint(Endpoint),
@@ -270,7 +278,9 @@ impl Object {
 }
 
 /// The whole kernel state. `repr(C)` with what the trap paths touch
-/// first, so their loads and stores reach it with short offsets.
+/// first, so their loads and stores reach it with short offsets; the
+/// revoke list (10 KiB, touched only by a revoke) last, where it pushes
+/// no other field to a long offset.
 #[repr(C)]
 pub struct Kernel<H: Hardware> {
     /// The machine.
@@ -284,16 +294,19 @@ pub struct Kernel<H: Hardware> {
     pub services: Vec<Service, MAX_SERVICES>,
     /// Kernel objects.
     pub objects: Vec<Object, MAX_OBJECTS>,
-    /// Capability tables (space `n` is service `n`).
-    pub caps: CapSpaces<MAX_SERVICES>,
     /// Ticks since boot, as of the last look at the clock
     /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
     /// Tick rate.
     pub tick_hz: u32,
-    /// What the running revoke removed (kept here, in the kernel's static
-    /// state, not on the stack of every trap).
-    revoked: Revoked,
+    /// Bit `n`: service `n` holds a clock capability with READ (it may read
+    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
+    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
+    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
+    /// the hot paths test one bit instead of scanning a table.
+    clock_holders: u32,
+    /// Capability tables (space `n` is service `n`).
+    pub caps: CapSpaces<MAX_SERVICES>,
     /// Per capability slot, what the system-call entry may do through it
     /// on its own ([`FastSlot`]: the operations of
     /// [`crate::fastpath::fast_op`], the object's address, the badge, the
@@ -302,12 +315,9 @@ pub struct Kernel<H: Hardware> {
     pub fast_caps: [[FastSlot; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
     timers: DeadlineQueue<MAX_OBJECTS>,
-    /// Bit `n`: service `n` holds a clock capability with READ (it may read
-    /// the cycle counter: `Cycles`, and CCOUNT in IPC results, see
-    /// [`sotto_abi::syscall::Syscall::Call`]). Kept up to date wherever a
-    /// capability enters or leaves a space ([`Kernel::refresh_clock`]), so
-    /// the hot paths test one bit instead of scanning a table.
-    clock_holders: u32,
+    /// What the running revoke removed (kept here, in the kernel's static
+    /// state, not on the stack of every trap).
+    revoked: Revoked,
 }
 
 /// An express tick made ready ([`Kernel::prepare_express`]): every check
@@ -506,6 +516,7 @@ impl<H: Hardware> Kernel<H> {
     /// last tick given to [`Kernel::tick`]). Out of line: five system
     /// calls read it, none of them on a fast path.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn now(&mut self) -> u64 {
         // (As a branch: LLVM's branch-free `max` of 64 bits costs more.)
         if let Some(now) = self.hw.ticks()
@@ -518,6 +529,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Recompute whether service `space` holds a clock capability with READ
     /// (a scan of its table: only where capabilities come or go).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn refresh_clock(&mut self, space: usize) {
         if space >= MAX_SERVICES {
             return;
@@ -574,6 +586,7 @@ impl<H: Hardware> Kernel<H> {
     /// The tick a wait of `micros` microseconds ends at (`u32::MAX`: no
     /// limit), at least one tick from now (`SemTake`'s limit).
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn deadline_after_us(&mut self, micros: u32) -> Option<u64> {
         match micros {
             u32::MAX => None,
@@ -629,6 +642,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Whether `thread` holds any capability of `kind` with `rights` (the
     /// console and the clock are used without naming a slot).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn holds(&self, thread: ThreadId, kind: ObjectKind, rights: Rights) -> bool {
         self.caps
             .iter_space(thread as u8)
@@ -637,6 +651,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Copy a checked user buffer of `thread` into `out` (through the
     /// physical pages its tables map).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn read_user(&mut self, thread: ThreadId, va: u32, out: &mut [u8]) -> Result<(), Error> {
         let tables = &self.services[thread].tables;
         check_user(tables, va, out.len() as u32, false, u32::MAX)?;
@@ -747,26 +762,31 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn dispatch_cold(&mut self, thread: ThreadId, call: Syscall, args: [u32; 5]) -> Outcome {
         match call {
+            // The name borrowed, not copied: the console is a field of its
+            // own.
             Syscall::Exit => {
-                let name = self.services[thread].name.clone();
-                self.report(&text!["service ", &name, " exited with status ", args[0]]);
+                self.hw.console_line(&text![
+                    "service ",
+                    &self.services[thread].name,
+                    " exited with status ",
+                    args[0]
+                ]);
                 self.end_service(thread, Ending::Exited(args[0]));
                 Outcome::Ended
             }
             Syscall::Panic => {
                 let mut text = [0u8; 256];
                 let len = (args[1] as usize).min(text.len());
-                let name = self.services[thread].name.clone();
                 match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => self.report(&text![
+                    Ok(()) => self.hw.console_line(&text![
                         "service ",
-                        &name,
+                        &self.services[thread].name,
                         " panicked: ",
                         Piece::Bytes(&text[..len])
                     ]),
-                    Err(error) => self.report(&text![
+                    Err(error) => self.hw.console_line(&text![
                         "service ",
-                        &name,
+                        &self.services[thread].name,
                         " panicked (message unreadable: ",
                         error.describe(),
                         ")"
@@ -829,6 +849,7 @@ impl<H: Hardware> Kernel<H> {
         self.hw.console_line(line);
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
         if !self.holds(thread, ObjectKind::Console, Rights::SEND) {
             return err(Error::MissingRight);
@@ -856,6 +877,7 @@ impl<H: Hardware> Kernel<H> {
         ok(len)
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_derive(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
         let space = thread as u8;
         let refs = CapSpaces::<MAX_SERVICES>::slot_ref(space, args[0])
@@ -875,6 +897,7 @@ impl<H: Hardware> Kernel<H> {
         Outcome::Return(result.map(|_| [0; 5]))
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
         let space = thread as u8;
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
@@ -887,6 +910,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Out of line: the light path runs it too.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
@@ -901,6 +925,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
             Ok(at) => at,
@@ -970,6 +995,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Whether one capability of `space` on `object` holds all of `rights`
     /// (what `MemMap` asks of the capability it maps through).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn one_cap_holds(&self, space: usize, object: ObjectId, rights: Rights) -> bool {
         self.caps
             .iter_space(space as u8)
@@ -980,6 +1006,7 @@ impl<H: Hardware> Kernel<H> {
     /// still holds, as `MemMap` would: unmapped unless one of them has
     /// READ, read-only unless one of them has READ and WRITE (a read-only
     /// and a write-only copy together do not keep a mapping writable).
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
         let readable = self.one_cap_holds(thread, object, Rights::READ);
         let writable = self.one_cap_holds(thread, object, Rights::READ | Rights::WRITE);
@@ -1025,6 +1052,7 @@ impl<H: Hardware> Kernel<H> {
     /// the wait needs: RECEIVE on what it receives or waits on, the SEND
     /// capability a queued call went through. A call already delivered
     /// (waiting for its reply) is not undone.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn recheck_wait(&mut self, thread: ThreadId) {
         let can = |kernel: &Self, object: ObjectId, right: Rights| {
             kernel.one_cap_holds(thread, object, right)
@@ -1140,6 +1168,7 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn sem_take(&mut self, thread: ThreadId, slot: u32, timeout_us: u32) -> Outcome {
         let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::RECEIVE) {
             Ok(cap) => cap.object,
@@ -1160,6 +1189,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer(&mut self, thread: ThreadId, slot: u32) -> Result<(ObjectId, &mut Timer), Error> {
         let object = self
             .cap_cold(thread, slot, ObjectKind::Timer, Rights::CONTROL)?
@@ -1170,6 +1200,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer_arm(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
         let (delay, period) = match args[3] {
             0 => (u64::from(args[1]), u64::from(args[2])),
@@ -1190,6 +1221,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn timer_cancel(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         match self.timer(thread, slot) {
             Ok((object, timer)) => {
@@ -1202,6 +1234,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn region(
         &self,
         thread: ThreadId,
@@ -1308,11 +1341,13 @@ impl<H: Hardware> Kernel<H> {
         Ok(())
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_unmap(&mut self, thread: ThreadId, slot: u32) -> Result<(), Error> {
         let (object, ..) = self.region(thread, slot, Rights::empty())?;
         self.unmap_region(thread, object)
     }
 
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_info(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         match self.region(thread, slot, Rights::empty()) {
             Ok((object, _, size, _)) => {
@@ -1335,6 +1370,7 @@ impl<H: Hardware> Kernel<H> {
     /// the caller: the build checks this for `system.toml`'s grants, this
     /// for capabilities handed over at run time. Read from the summary
     /// [`Self::after_install`] and [`Self::refresh_receiver`] keep, not from the tables.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
         match self.objects.get(endpoint as usize) {
             Some(Object::Endpoint(queue)) => (
@@ -1349,6 +1385,7 @@ impl<H: Hardware> Kernel<H> {
     /// over its own table), after a capability of its on it went or it
     /// ended; the least urgent priority follows from the holders.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
         if space >= MAX_SERVICES {
             return;
@@ -1381,6 +1418,7 @@ impl<H: Hardware> Kernel<H> {
     /// service may do, so the summaries grow by it (no rescan) — the
     /// entry's word for the slot, the clock holders, an endpoint's
     /// receivers.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn after_install(&mut self, at: CapRef) {
         self.refresh_fast(at);
         let Ok(cap) = self.caps.get(at).copied() else {
@@ -1431,6 +1469,7 @@ impl<H: Hardware> Kernel<H> {
     /// Move a message from `from` (registers a5..a7, its IPC buffer, maybe
     /// a capability) to `to`. `info` is the sender's; `recv_slot` where `to`
     /// takes a capability. Returns the info `to` sees.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn transfer(&mut self, from: ThreadId, to: ThreadId, info: MsgInfo, recv_slot: u8) -> MsgInfo {
         let words = [
             self.services[from].frame.a[5],
@@ -1766,6 +1805,7 @@ impl<H: Hardware> Kernel<H> {
     /// `thread`'s wait timed out (rare: out of the tick's loop).
     #[cold]
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn time_out(&mut self, thread: ThreadId) {
         self.leave_wait(thread);
         self.set_result(thread, Err(Error::TimedOut));
@@ -1984,6 +2024,7 @@ impl<H: Hardware> Kernel<H> {
     /// out, or lost the capability it waited through); its wait is `None`
     /// afterwards. A caller waiting for a reply leaves the server's
     /// `reply_to` in place: the reply finds no one and is dropped.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn leave_wait(&mut self, thread: ThreadId) {
         match self.services[thread].wait {
             Wait::Notification(object) => {

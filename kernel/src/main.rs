@@ -166,6 +166,7 @@ fn set_alarm() {
 /// The tick a late alarm is for ([`alarm_target`]; rare, out of line).
 #[cold]
 #[inline(never)]
+#[optimize(size)]
 fn late_alarm(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u64 {
     alarm_target(now, due, own, slice, pending)
 }
@@ -276,6 +277,7 @@ fn start_clock(config: BootConfig, start: u32, period: u32) {
 /// that nothing can run it again (a stray call faults), then start the
 /// services. Resident: boot code calls it once and it never returns there.
 #[inline(never)]
+#[optimize(size)]
 fn run(mut tables: sotto_kernel::pagetable::PageTables<'static>, services: usize) -> ! {
     let (start, end) = boot::KernelLayout::get().boot_text;
     if tables.unmap(start, end - start).is_err() {

@@ -458,6 +458,7 @@ impl<'t> PageTables<'t> {
     /// how many pages were mapped. A pool table left with no mapping goes
     /// back to the pool (its L1 entry becomes illegal again). The caller
     /// flushes the TLB.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn unmap(&mut self, va: u32, len: u32) -> Result<u32, MapError> {
         if !va.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::UnalignedVirtual(va));
@@ -490,6 +491,7 @@ impl<'t> PageTables<'t> {
     }
 
     /// The PTE mapping `va`, if any.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn translate(&self, va: u32) -> Option<Pte> {
         let l2 = self.l2_index(va)?;
         let pte = Pte(self.pool[l2][Self::l2_slot(va)]);

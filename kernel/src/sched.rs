@@ -264,6 +264,7 @@ impl Scheduler {
     }
 
     /// Whether every thread has ended.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn all_ended(&self) -> bool {
         self.kind[..self.count]
             .iter()
@@ -284,6 +285,7 @@ impl Scheduler {
     }
 
     /// The current thread gives up the CPU and goes to the back of its queue.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn yield_current(&mut self) {
         if let Some(id) = self.take_current() {
             self.set_state(id, ThreadState::Ready);
@@ -304,6 +306,7 @@ impl Scheduler {
     /// that alarm comes (out of line: most fast paths wait without a
     /// time limit).
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn queue_timeout(&mut self, id: ThreadId, until: u64) {
         self.timeouts.insert(id, until);
         if self.timeouts.take_changed() && until < self.armed {
@@ -340,6 +343,7 @@ impl Scheduler {
     /// finds it, or an interrupt for nothing). The alarm is not set again
     /// for it: at worst it comes early and finds nothing due.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn forget_timeout(&mut self, id: ThreadId) {
         self.timeouts.forget(id);
     }
@@ -467,6 +471,7 @@ impl Scheduler {
     }
 
     /// End a thread, wherever it is.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn end(&mut self, id: ThreadId) {
         if self.state(id) == ThreadState::Ready {
             self.unqueue(id);
@@ -537,6 +542,7 @@ impl Scheduler {
     /// The next thread whose sleep ends or whose wait times out by tick
     /// `now`, made ready: its id and whether it was a timed-out wait.
     /// Looks only at the head of the deadline queue.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn wake_expired(&mut self, now: u64) -> Option<(ThreadId, bool)> {
         while let Some((id, deadline)) = self.timeouts.pop_due(now) {
             let timed_out = match self.state(id) {
@@ -597,6 +603,7 @@ impl Scheduler {
 
     /// [`Scheduler::next_timeout`] with entries queued.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn next_live_timeout(&mut self) -> Option<u64> {
         while let Some((id, deadline)) = self.timeouts.peek() {
             match self.state(id) {

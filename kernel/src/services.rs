@@ -57,7 +57,9 @@ impl Hardware for Machine {
         arch::read_ccount()
     }
 
-    // Boot code: the loader's (the kernel's own copies are inlined).
+    // Boot code: the loader's (the kernel's own copies are inlined, also
+    // into its callers compiled for size).
+    #[inline(always)]
     #[cfg_attr(
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_boot.services_phys")
@@ -283,7 +285,9 @@ fn load_service(
         "service ",
         &service.name,
         ": priority ",
-        service.priority,
+        // (As a u32: the u8 conversion would be resident code only boot
+        // calls.)
+        u32::from(service.priority),
         ", entry ",
         Piece::Hex(service.entry),
         ", stack ",
@@ -448,14 +452,10 @@ pub fn report_running() {
             if service.ending.is_some() {
                 continue;
             }
-            let (name, wait, state) = (
-                service.name.clone(),
-                service.wait,
-                kernel.sched.state(index),
-            );
-            kernel.report(&text![
+            let (wait, state) = (service.wait, kernel.sched.state(index));
+            kernel.hw.console_line(&text![
                 "  ",
-                &name,
+                &service.name,
                 ": ",
                 &describe::thread_state(state),
                 ", waiting for ",
@@ -488,7 +488,6 @@ pub fn endings() -> (u32, u32, u32, u32) {
 #[cold]
 #[optimize(size)]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
-    let name = kernel.services[thread].name.clone();
     let guard = kernel.services[thread].stack_guard;
     let overflow = match report.cause {
         ExceptionCause::LoadProhibited
@@ -505,9 +504,10 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         true => Message::one(&[Part::Str(" address="), Part::Hex], report.address.into()),
         false => Message::plain(&[]),
     };
-    kernel.report(&text![
+    // The name borrowed, not copied: the console is a field of its own.
+    kernel.hw.console_line(&text![
         "service ",
-        &name,
+        &kernel.services[thread].name,
         " stopped: ",
         report.cause.name(),
         ": ",

@@ -214,6 +214,7 @@ impl Queue<[Slot]> {
     /// caller.) Into an empty queue it is [`Queue::insert_alone`]: nothing
     /// to take out or walk past.
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn insert(&mut self, slot: usize, deadline: u64) {
         if self.insert_alone(slot, deadline) {
             return;
@@ -270,6 +271,7 @@ impl Queue<[Slot]> {
     }
 
     /// Take `slot` out; whether it was queued.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn remove(&mut self, slot: usize) -> bool {
         self.unlink(slot, true)
     }
@@ -341,6 +343,7 @@ impl Queue<[Slot]> {
     /// Move the earliest entry to `deadline` (not before its current one):
     /// in place when it stays first (FIFO: strictly before the next
     /// entry), as a periodic timer's re-arm mostly does; else re-inserted.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn advance_head(&mut self, deadline: u64) {
         let head = self.head;
         let Some(entry) = self.slots.get(head as usize) else {
@@ -432,6 +435,7 @@ impl ClockPlan {
     }
 
     /// The next tick after `now` the kernel itself needs an interrupt at.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn next_after(&self, now: u64) -> Option<u64> {
         let first = (!self.first_seen).then_some(1);
         let report = (self.next_report != 0).then_some(self.next_report);

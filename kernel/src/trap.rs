@@ -393,6 +393,7 @@ pub enum KernelTrap {
 }
 
 /// Decide what a trap frame taken from kernel mode is.
+#[cfg_attr(target_arch = "xtensa", optimize(size))]
 pub fn classify_kernel_trap(frame: &TrapFrame) -> KernelTrap {
     match ExceptionCause::from_raw(frame.exccause) {
         ExceptionCause::Level1Interrupt => KernelTrap::Interrupt,

@@ -26,7 +26,8 @@
 //!    backend never emits its 2-byte forms and llvm-mc does not pick them
 //!    (GNU as does). Each instruction that has an exact narrow twin
 //!    becomes it (`l32i.n`, `s32i.n`, `movi.n`, `add.n`, `addi.n`,
-//!    `mov.n`, `ret.n`): the same instructions, a byte shorter each.
+//!    `mov.n`, `ret.n`; an `addi` of 0 is a `mov.n`): the same
+//!    instructions, a byte shorter each.
 //!
 //! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections are
 //!    linked below the kernel and unmapped after boot: their literal pools
@@ -42,6 +43,22 @@
 //!    first is dropped: its label falls through to the next (3 bytes
 //!    each). The kernel's `abort` reports the call's PC, which still
 //!    names the function (`llvm-addr2line -f`), not which check failed.
+//!    A `j` to such a call becomes the call itself (the same 3 bytes: a
+//!    far branch to the end of the function relaxed into a jump); a call
+//!    no branch reaches any more, after an unconditional transfer, goes.
+//!
+//! 7. Short forward branches. `beqz`/`bnez` to a label a few
+//!    instructions ahead become `beqz.n`/`bnez.n` (2 bytes, reaching 0..63
+//!    bytes forward). Only llvm-mc knows the distance: where it reports a
+//!    narrowed branch out of range, [`widen_branch`] restores it and the
+//!    wrapper assembles again (see `crate::wrapper`).
+//!
+//! 8. Shared abort calls. A bounds check whose abort call is out of
+//!    branch reach is a branch around a `call0 abort` of its own (6
+//!    bytes). Where another abort call of the function lies a few
+//!    instructions back (surely in reach), the check branches there
+//!    instead, with the condition inverted, and its own call goes (3
+//!    bytes each).
 //!
 //! A literal no longer loaded is dropped. Nothing else changes.
 
@@ -55,8 +72,11 @@ pub fn rewrite(text: &str) -> String {
     let literals = literal_values(text);
     direct_calls(&mut lines, &literals);
     merge_abort_calls(&mut lines);
+    abort_jumps(&mut lines);
+    let mut lines = shared_abort_calls(lines);
     stack_moves(&mut lines);
     narrow(&mut lines);
+    short_branches(&mut lines);
     drop_unused_literals(&mut lines);
     let shared = merge_literals(&mut lines);
     let mut out = String::with_capacity(text.len());
@@ -335,6 +355,206 @@ fn merge_abort_calls(lines: &mut [Line]) {
     }
 }
 
+/// The code text of a line without its comment, trimmed.
+fn code<'a>(line: &'a Line<'_>) -> &'a str {
+    line.text().split('#').next().unwrap_or_default().trim()
+}
+
+/// Whether `text` (see [`code`]) is a label definition.
+fn is_label(text: &str) -> bool {
+    text.ends_with(':') && !text.contains([' ', '\t'])
+}
+
+/// Each `j` to a label of a `call0 abort` becomes that call; then each
+/// `call0 abort` whose labels nothing names any more, after an
+/// unconditional transfer (nothing falls into it), is dropped.
+fn abort_jumps(lines: &mut [Line]) {
+    // The labels of each abort call: those only labels, blank lines and
+    // comments separate from it.
+    let mut abort_labels: HashMap<String, usize> = HashMap::new();
+    let mut pending: Vec<String> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let text = code(line);
+        if matches!(line, Line::Gone) || text.is_empty() {
+            continue;
+        }
+        if is_label(text) {
+            pending.push(text.trim_end_matches(':').to_owned());
+            continue;
+        }
+        if calls_abort(line.text()) {
+            for label in pending.drain(..) {
+                abort_labels.insert(label, index);
+            }
+        }
+        pending.clear();
+    }
+    for line in lines.iter_mut() {
+        if let Some(("j", operands)) = instruction(line.text())
+            && let [target] = operands[..]
+            && abort_labels.contains_key(target)
+        {
+            *line = Line::Changed("\tcall0\tabort".to_owned());
+        }
+    }
+    // Labels still named anywhere (branches, jump tables, expressions).
+    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for line in lines.iter() {
+        let text = code(line);
+        if is_label(text) {
+            continue;
+        }
+        for token in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '$'))) {
+            if abort_labels.contains_key(token) {
+                named.insert(token);
+            }
+        }
+    }
+    let unnamed: std::collections::HashSet<usize> = abort_labels
+        .iter()
+        .filter(|(label, _)| !named.contains(label.as_str()))
+        .map(|(_, index)| *index)
+        .collect();
+    let named_calls: std::collections::HashSet<usize> = abort_labels
+        .iter()
+        .filter(|(label, _)| named.contains(label.as_str()))
+        .map(|(_, index)| *index)
+        .collect();
+    let mut previous: Option<usize> = None;
+    for index in 0..lines.len() {
+        let text = code(&lines[index]);
+        if matches!(lines[index], Line::Gone) || text.is_empty() || is_label(text) {
+            continue;
+        }
+        let after_transfer = previous.is_some_and(|at| {
+            calls_abort(lines[at].text())
+                || instruction(lines[at].text())
+                    .is_some_and(|(mnemonic, _)| matches!(mnemonic, "j" | "jx" | "ret" | "ret.n"))
+        });
+        if calls_abort(lines[index].text())
+            && unnamed.contains(&index)
+            && !named_calls.contains(&index)
+            && after_transfer
+        {
+            lines[index] = Line::Gone;
+            continue;
+        }
+        previous = Some(index);
+    }
+}
+
+/// Most instructions between an abort call and a branch back to it: every
+/// instruction is at most 3 bytes, so the call is at most 3 + 3 * 36
+/// bytes back, within the 128 bytes of the shortest conditional branch.
+const ABORT_REACH: usize = 36;
+
+/// The branch taken exactly when `mnemonic` is not.
+fn inverse_branch(mnemonic: &str) -> Option<&'static str> {
+    Some(match mnemonic {
+        "beq" => "bne",
+        "bne" => "beq",
+        "blt" => "bge",
+        "bge" => "blt",
+        "bltu" => "bgeu",
+        "bgeu" => "bltu",
+        "beqi" => "bnei",
+        "bnei" => "beqi",
+        "blti" => "bgei",
+        "bgei" => "blti",
+        "bltui" => "bgeui",
+        "bgeui" => "bltui",
+        "beqz" => "bnez",
+        "bnez" => "beqz",
+        "bltz" => "bgez",
+        "bgez" => "bltz",
+        "bany" => "bnone",
+        "bnone" => "bany",
+        "ball" => "bnall",
+        "bnall" => "ball",
+        "bbc" => "bbs",
+        "bbs" => "bbc",
+        "bbci" => "bbsi",
+        "bbsi" => "bbci",
+        _ => return None,
+    })
+}
+
+/// The index of the next line after `index` that is not gone, blank or a
+/// comment.
+fn next_significant(lines: &[Line], index: usize) -> Option<usize> {
+    (index + 1..lines.len())
+        .find(|&at| !matches!(lines[at], Line::Gone) && !code(&lines[at]).is_empty())
+}
+
+/// See 8 in the module documentation: `b<cc> ..., .Lskip; call0 abort;
+/// .Lskip:` becomes `b<not cc> ..., .Lsotto_abort_N`, that label put on
+/// an abort call at most [`ABORT_REACH`] instructions back (only
+/// instructions, labels and comments between: no directive, so no
+/// function boundary).
+fn shared_abort_calls(mut lines: Vec<Line>) -> Vec<Line> {
+    // (line of the abort call, instructions since, its label if made).
+    let mut anchor: Option<(usize, usize)> = None;
+    let mut labels: HashMap<usize, String> = HashMap::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let text = code(&lines[index]);
+        if matches!(lines[index], Line::Gone) || text.is_empty() || is_label(text) {
+            index += 1;
+            continue;
+        }
+        if text.starts_with('.') {
+            anchor = None;
+            index += 1;
+            continue;
+        }
+        if calls_abort(lines[index].text()) {
+            anchor = Some((index, 0));
+            index += 1;
+            continue;
+        }
+        let pair = instruction(lines[index].text()).and_then(|(mnemonic, operands)| {
+            let inverse = inverse_branch(mnemonic)?;
+            let (target, rest) = operands.split_last()?;
+            let call = next_significant(&lines, index)?;
+            if !calls_abort(lines[call].text()) {
+                return None;
+            }
+            let after = next_significant(&lines, call)?;
+            (code(&lines[after]) == format!("{target}:"))
+                .then(|| (format!("{inverse}\t{}", rest.join(", ")), call))
+        });
+        match (pair, anchor) {
+            (Some((branch, call)), Some((at, since))) if since < ABORT_REACH => {
+                let next = labels.len();
+                let label = labels
+                    .entry(at)
+                    .or_insert_with(|| format!(".Lsotto_abort_{next}"))
+                    .clone();
+                lines[index] = Line::Changed(format!("\t{branch}, {label}"));
+                lines[call] = Line::Gone;
+                anchor = Some((at, since + 1));
+            }
+            _ => {
+                anchor = anchor
+                    .map(|(at, since)| (at, since + 1))
+                    .filter(|&(_, since)| since < ABORT_REACH);
+            }
+        }
+        index += 1;
+    }
+    if labels.is_empty() {
+        return lines;
+    }
+    let mut out = Vec::with_capacity(lines.len() + labels.len());
+    for (index, line) in lines.into_iter().enumerate() {
+        if let Some(label) = labels.get(&index) {
+            out.push(Line::Changed(format!("{label}:")));
+        }
+        out.push(line);
+    }
+    out
+}
+
 /// Instructions that write their first operand and read only the others.
 const WRITES_FIRST: [&str; 44] = [
     "l32i", "l32r", "l8ui", "l16ui", "l16si", "movi", "mov", "addi", "addmi", "add", "sub", "or",
@@ -429,6 +649,11 @@ fn narrow_form(mnemonic: &str, operands: &[&str]) -> Option<String> {
         ("or", [t, s, s2]) if is_register(t) && is_register(s) && s == s2 => {
             Some(format!("\tmov.n\t{t}, {s}"))
         }
+        // An add of 0 is a move (`addi.n` has no 0; LLVM adds 0 to a
+        // frame address).
+        ("addi", [t, s, "0"]) if is_register(t) && is_register(s) => {
+            Some(format!("\tmov.n\t{t}, {s}"))
+        }
         ("ret", []) => Some("\tret.n".to_owned()),
         _ => None,
     }
@@ -442,6 +667,61 @@ fn narrow(lines: &mut [Line]) {
         if let Some(narrow) = narrow_form(mnemonic, &operands) {
             *line = Line::Changed(narrow);
         }
+    }
+}
+
+/// Most instructions between a branch and its label for a narrow branch
+/// to be tried (64 bytes hold at most 32 narrow instructions; llvm-mc
+/// judges the rest).
+const SHORT_BRANCH_LINES: usize = 32;
+
+/// `beqz`/`bnez` to a label defined within [`SHORT_BRANCH_LINES`]
+/// instructions ahead (only instructions, labels and comments between)
+/// become their narrow forms.
+fn short_branches(lines: &mut [Line]) {
+    for index in 0..lines.len() {
+        let Some((mnemonic @ ("beqz" | "bnez"), operands)) = instruction(lines[index].text())
+        else {
+            continue;
+        };
+        let [register, target] = operands[..] else {
+            continue;
+        };
+        let mut instructions = 0;
+        let mut near = false;
+        for later in &lines[index + 1..] {
+            let text = later.text().split('#').next().unwrap_or_default().trim();
+            if matches!(later, Line::Gone) || text.is_empty() {
+                continue;
+            }
+            if let Some(label) = text.strip_suffix(':') {
+                if label == target {
+                    near = true;
+                    break;
+                }
+                continue;
+            }
+            if text.starts_with('.') || instructions == SHORT_BRANCH_LINES {
+                break;
+            }
+            instructions += 1;
+        }
+        if near {
+            lines[index] = Line::Changed(format!("\t{mnemonic}.n\t{register}, {target}"));
+        }
+    }
+}
+
+/// The wide form of a narrow branch [`short_branches`] made (for a line
+/// llvm-mc found out of range), if `line` is one.
+pub fn widen_branch(line: &str) -> Option<String> {
+    match instruction(line)? {
+        (mnemonic @ ("beqz.n" | "bnez.n"), operands) => Some(format!(
+            "\t{}\t{}",
+            mnemonic.trim_end_matches(".n"),
+            operands.join(", ")
+        )),
+        _ => None,
     }
 }
 
@@ -539,13 +819,14 @@ fn drop_unused_literals(lines: &mut [Line]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Line, narrow, rewrite};
+    use super::{Line, narrow, rewrite, short_branches};
 
-    /// `text` after the narrowing pass alone: what the other passes'
+    /// `text` after the narrowing passes alone: what the other passes'
     /// expectations become once every pass has run.
     fn narrowed(text: &str) -> String {
         let mut lines: Vec<Line> = text.lines().map(Line::Keep).collect();
         narrow(&mut lines);
+        short_branches(&mut lines);
         lines
             .iter()
             .map(|line| format!("{}\n", line.text()))
@@ -785,6 +1066,108 @@ g:
     }
 
     #[test]
+    fn jumps_to_an_abort_call_become_it_and_the_call_goes() {
+        let text = "f:
+\tbltu\ta2, a3, .LBB0_1
+\tj\t.LBB0_3
+.LBB0_1:
+\tbeqz\ta2, .LBB0_4
+\tj\t.LBB0_3
+\tret
+.LBB0_3:
+\tcall0\tabort
+.LBB0_4:
+\tcall0\tabort
+g:
+\tcall0\tother
+.LBB1_1:
+\tcall0\tabort
+";
+        assert_eq!(
+            rewrite(text),
+            narrowed(
+                "f:
+\tbltu\ta2, a3, .LBB0_1
+\tcall0\tabort
+.LBB0_1:
+\tbeqz\ta2, .LBB0_4
+\tcall0\tabort
+\tret
+.LBB0_3:
+.LBB0_4:
+\tcall0\tabort
+g:
+\tcall0\tother
+.LBB1_1:
+\tcall0\tabort
+"
+            )
+        );
+    }
+
+    #[test]
+    fn a_check_branches_back_to_an_abort_call_in_reach() {
+        let text = "f:
+\tbltu\ta2, a3, .LBB0_1
+\tcall0\tabort
+.LBB0_1:
+\tl32i\ta4, a2, 0
+\tbgeui\ta4, 16, .LBB0_2
+\tcall0\tabort
+.LBB0_2:
+\tret
+\t.p2align\t2
+g:
+\tbnez\ta2, .LBB1_1
+\tcall0\tabort
+.LBB1_1:
+\tret
+";
+        // The second check of f branches back to the first one's call; g's
+        // only check has no call before it (a directive between).
+        let expected = text
+            .replacen(
+                "\tcall0\tabort\n.LBB0_1:",
+                ".Lsotto_abort_0:\n\tcall0\tabort\n.LBB0_1:",
+                1,
+            )
+            .replacen(
+                "\tbgeui\ta4, 16, .LBB0_2\n\tcall0\tabort\n",
+                "\tbltui\ta4, 16, .Lsotto_abort_0\n",
+                1,
+            );
+        assert_eq!(rewrite(text), narrowed(&expected));
+    }
+
+    #[test]
+    fn short_forward_branches_are_narrowed_and_widen_back() {
+        let text = "f:
+\tbeqz\ta2, .LBB0_2
+\tbnez\ta3, .LBB0_1
+\tmov.n\ta2, a3
+.LBB0_1:
+\tret.n
+\tbeqz\ta2, .LBB0_1
+\tbnez\ta2, .LBB0_3
+.LBB0_2:
+\t.p2align\t2
+.LBB0_3:
+\tret.n
+";
+        // Only the two branches to a label just ahead narrow (not the one
+        // back, nor the one past a directive).
+        let expected = text
+            .replacen("\tbeqz\ta2, .LBB0_2", "\tbeqz.n\ta2, .LBB0_2", 1)
+            .replacen("\tbnez\ta3, .LBB0_1", "\tbnez.n\ta3, .LBB0_1", 1);
+        assert_eq!(rewrite(text), expected);
+        assert_eq!(
+            super::widen_branch("\tbeqz.n\ta2, .LBB0_2").as_deref(),
+            Some("\tbeqz\ta2, .LBB0_2")
+        );
+        assert_eq!(super::widen_branch("\tmov.n\ta2, a3"), None);
+    }
+
+    #[test]
     fn instructions_with_a_narrow_twin_take_it() {
         let text = "f:
 \tl32i\ta2, a3, 60
@@ -813,7 +1196,7 @@ g:
 \tmovi\ta2, 96
 \tmovi\ta2, .LBB0_1
 \tadd.n\ta2, a3, a4
-\taddi\ta2, a3, 0
+\tmov.n\ta2, a3
 \taddi.n\ta2, a3, 15
 \taddi\ta2, a3, -2
 \tmov.n\ta1, a8

@@ -158,9 +158,42 @@ fn assemble_rust(assembly: &Path, object: &Path) -> Result<()> {
     let text = std::fs::read_to_string(assembly)
         .with_context(|| format!("reading {}", assembly.display()))?;
     let rewritten = assembly.with_extension("direct.s");
-    std::fs::write(&rewritten, asm_rewrite::rewrite(&text))
-        .with_context(|| format!("writing {}", rewritten.display()))?;
-    assemble(&rewritten, object, &[])
+    let mut lines: Vec<String> = asm_rewrite::rewrite(&text)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // Narrow branches llvm-mc finds out of range go back to their wide
+    // form, until it finds none (each round only widens: it ends).
+    loop {
+        std::fs::write(&rewritten, lines.join("\n") + "\n")
+            .with_context(|| format!("writing {}", rewritten.display()))?;
+        let Err(error) = assemble(&rewritten, object, &[]) else {
+            return Ok(());
+        };
+        let widened = out_of_range_lines(&format!("{error:#}"), &rewritten)
+            .filter_map(|number| {
+                let line = lines.get_mut(number.checked_sub(1)?)?;
+                *line = asm_rewrite::widen_branch(line)?;
+                Some(())
+            })
+            .count();
+        if widened == 0 {
+            return Err(error);
+        }
+    }
+}
+
+/// The line numbers llvm-mc's message names with "fixup value out of
+/// range" in `source`.
+fn out_of_range_lines<'a>(message: &'a str, source: &Path) -> impl Iterator<Item = usize> + 'a {
+    let prefix = format!("{}:", source.display());
+    message.lines().filter_map(move |line| {
+        let rest = line.strip_prefix(prefix.as_str())?;
+        if !rest.ends_with("error: fixup value out of range") {
+            return None;
+        }
+        rest.split(':').next()?.parse().ok()
+    })
 }
 
 fn swap_rlib_object(out_dir: &Path, stem: &str) -> Result<()> {
@@ -346,7 +379,19 @@ fn culprit_of(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::explain_link_failure;
+    use super::{explain_link_failure, out_of_range_lines};
+
+    #[test]
+    fn finds_the_lines_llvm_mc_found_out_of_range() {
+        let message = "assembling /t/k.direct.s failed (exit status: 1):\n\
+                       /t/k.direct.s:5:13: error: fixup value out of range\n\
+                       \tbnez.n  a3, .L2\n\
+                       /t/k.direct.s:9:2: error: unknown instruction\n\
+                       /t/k.direct.s:12:13: error: fixup value out of range\n";
+        let lines: Vec<usize> =
+            out_of_range_lines(message, std::path::Path::new("/t/k.direct.s")).collect();
+        assert_eq!(lines, [5, 12]);
+    }
 
     #[test]
     fn names_the_crate_beyond_l32r_reach() {

@@ -2,61 +2,9 @@
 # Helpers only boot and the self-tests call have a section each
 # (`.text.sotto_selftest.*`): the linker keeps only those something calls,
 # so a kernel without self-tests has none of the self-tests' own.
+# The helpers every kernel calls are in helpers.inc, which vectors.S
+# includes in the window vectors' space.
   .include "macros.inc"
-
-  .text
-
-  .global sotto_semihost        # u32 (nr, a, b, c)
-  .balign 4
-sotto_semihost:
-  SIMCALL
-  ret.n
-  .global sotto_read_ccount
-  .balign 4
-sotto_read_ccount:
-  rsr a2, ccount
-  ret.n
-  .global sotto_write_ccompare0
-  .balign 4
-sotto_write_ccompare0:
-  wsr a2, ccompare0
-  esync
-  ret.n
-  .global sotto_read_interrupt
-  .balign 4
-sotto_read_interrupt:
-  rsr a2, interrupt
-  ret.n
-# A kernel panic or an LLVM trap: the kernel is built with the
-# immediate-abort panic strategy, so both call `abort`. It hands Rust the
-# address of that call (a0 = the return address, 3 bytes on).
-  .global abort
-  .balign 4
-abort:
-  addi a2, a0, -3
-  j sotto_abort
-
-# Wait for an interrupt with every level-1 interrupt unmasked; the handler
-# runs, then interrupts are masked again before returning to Rust.
-  .global sotto_wait_for_interrupt
-  .balign 4
-sotto_wait_for_interrupt:
-  waiti 0
-  rsil a2, 15
-  ret.n
-# The scheduler's idle: wait for an interrupt, never to come back here. An
-# interrupt taken at `_idle_resume` (EPC1 of a `waiti`) is one taken while
-# idle: `_kernel_exception` saves nothing of this context (there is nothing
-# to resume: the kernel stack is empty again, no borrow is held) and takes
-# the express tick committed for it (`_idle_interrupt`) or runs
-# `sotto_idle_interrupt`, which handles it and picks the thread to run.
-  .global sotto_idle_wait
-  .global _idle_resume
-  .balign 4
-sotto_idle_wait:
-  waiti 0
-_idle_resume:
-  j sotto_idle_wait               # not reached: see above
 
 # The MMU switch-over from the reset mapping (Zephyr's sequence): a2 =
 # PTEVADDR, a3 = RASID, a4/a5 = PTE and way-7 address of the L1 pin, a6/a7 =

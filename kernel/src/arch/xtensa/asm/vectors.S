@@ -27,7 +27,11 @@
   .section .vectors, "ax"
   .global _vector_base
 _vector_base:
-  # 0x000..0x17f: window overflow/underflow, never taken with call0 (WOE=0).
+  # 0x000..0x17f: window overflow/underflow, never taken with call0 (WOE=0):
+  # code that loads no literals lives there instead (`.org` below fails
+  # the build if it outgrows the space).
+  .include "mem.inc"
+  .include "helpers.inc"
 
   .org 0x180                    # level-2 interrupt
   movi a2, 2
