@@ -34,8 +34,9 @@
 //!   the express yield), `ROUNDS` / 10 rounds of each, then the express
 //!   delete once for two capabilities.
 //! - 9 and 10, scratch IPC: as 3 and 4, with SAR, the loop bounds and
-//!   a8..a11 (a server (9), a client (10)): after each call they hold the
-//!   thread's own value or zero, never the other side's or the kernel's.
+//!   a8..a11 (a server (9), a client (10), whose every other call is a
+//!   `CallTimeout`): after each call they hold the thread's own value or
+//!   zero, never the other side's or the kernel's.
 //! - 2, atomics: adds 1 to a shared counter 1000 × `arg >> 8 & 0xFFFF` times
 //!   with compare-and-swap (a wide window between `wsr scompare1` and
 //!   `s32c1i`, so preemption lands inside it), then, once every one of
@@ -284,9 +285,14 @@ fn scratch(seed: u32) {
 fn scratch_ipc(seed: u32, server: bool) {
     let mut leaks = 0;
     for round in 0..ROUNDS {
+        // Every other call is a `CallTimeout` (its a8, the deadline tick,
+        // is the fill word: any deadline is valid, a passed one ends the
+        // wait at the next tick, and the server answers before that): the
+        // entry's express timed call wipes as the plain one does.
         let call = match (server, round) {
             (true, 0) => Syscall::Recv,
             (true, _) => Syscall::ReplyRecv,
+            (false, _) if round % 2 == 1 => Syscall::CallTimeout,
             (false, _) => Syscall::Call,
         };
         scratch_round(seed, round, call, ENDPOINT, &mut leaks);
