@@ -22,6 +22,7 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=--no-whole-archive");
     println!("cargo:rustc-link-arg-bins=-T{dir}/kernel.ld");
     // Relocations kept in the ELF: `cargo xtask build` checks with them that
-    // no resident code or data refers to boot code (unmapped after boot).
+    // no resident code or data refers to boot code (unmapped after boot),
+    // but for the exit gate's call of the exit code.
     println!("cargo:rustc-link-arg-bins=--emit-relocs");
 }

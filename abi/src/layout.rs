@@ -15,10 +15,11 @@ pub const RAM_SIZE: u32 = 128 << 20;
 /// Where the kernel image is linked and loaded (virtual = physical).
 pub const KERNEL_BASE: u32 = 0x0010_0000;
 /// Where the kernel's boot-only code (`.boot.text`: the loader, the
-/// manifest reader) is linked: below [`KERNEL_BASE`], outside the first
-/// megabyte the ITLB pins for the kernel's code, so that once boot is over
-/// unmapping its pages leaves nothing to run it through; and within
-/// `call0` reach of that code (it calls the kernel's functions directly).
+/// manifest reader; and the exit code, mapped again at shutdown) is
+/// linked: below [`KERNEL_BASE`], outside the first megabyte the ITLB
+/// pins for the kernel's code, so that once boot is over unmapping its
+/// pages leaves nothing to run it through; and within `call0` reach of
+/// that code (it calls the kernel's functions directly).
 pub const BOOT_TEXT_BASE: u32 = KERNEL_BASE - BOOT_TEXT_LIMIT;
 /// Most bytes of boot-only code (with its literals).
 pub const BOOT_TEXT_LIMIT: u32 = 64 << 10;

@@ -1,6 +1,8 @@
 //! Kernel state as console lines show it, without `core::fmt`: the same
 //! text as the types' `Debug` forms (the shutdown report prints what each
-//! running service waits for), checked against them by the tests.
+//! running service waits for), checked against them by the tests. Only
+//! that report uses it: exit code (`.text.sotto_exit.*`, unmapped while
+//! services run).
 
 use sotto_abi::text::{Message, Part};
 
@@ -8,6 +10,10 @@ use crate::kernel::Wait;
 use crate::sched::ThreadState;
 
 /// `state` as `{:?}` shows it.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.describe_thread_state")
+)]
 pub fn thread_state(state: ThreadState) -> Message {
     // A template per state and its number (tables, not a message built
     // in each arm: less code in the shutdown report).
@@ -35,6 +41,10 @@ pub fn thread_state(state: ThreadState) -> Message {
 }
 
 /// `wait` as `{:?}` shows it.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.describe_wait")
+)]
 pub fn wait(wait: Wait) -> Message {
     // As in `thread_state`: a template per kind of wait, and its numbers.
     static PARTS: [&[Part]; 7] = [

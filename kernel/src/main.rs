@@ -22,6 +22,7 @@ use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::console::Piece;
 use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
+use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables};
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
 use sotto_kernel::trap::{FaultReport, KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
@@ -273,18 +274,21 @@ fn start_clock(config: BootConfig, start: u32, period: u32) {
 }
 
 /// The end of boot: unmap the boot code (`.boot.text`: the loader, the
-/// manifest reader, `_start` and the boot half of `sotto_kernel_main`) so
-/// that nothing can run it again (a stray call faults), then start the
-/// services. Resident: boot code calls it once and it never returns there.
+/// manifest reader, `_start` and the boot half of `sotto_kernel_main`;
+/// the exit code with it, see [`sotto_exit_gate`]) so that nothing can
+/// run it again (a stray call faults), then start the services.
+/// Resident: boot code calls it once and it never returns there.
 #[inline(never)]
 #[optimize(size)]
-fn run(mut tables: sotto_kernel::pagetable::PageTables<'static>, services: usize) -> ! {
+fn run(mut tables: PageTables<'static>, services: usize) -> ! {
     let (start, end) = boot::KernelLayout::get().boot_text;
     if tables.unmap(start, end - start).is_err() {
         fatal("the boot code could not be unmapped");
     }
     // Its translations may be in the autorefill ways of either TLB.
     arch::flush_tlb();
+    // For the exit gate, which maps the range again at shutdown.
+    KERNEL_TABLES.with(|kept| *kept = Some(tables));
     #[cfg(feature = "self-test")]
     if CLOCK.with(|clock| clock.config.self_test) == SelfTest::CallBootCode {
         selftest::call_boot_code(start);
@@ -412,7 +416,8 @@ fn report_first_tick(now: u64) {
 }
 
 /// The kernel's own deadlines at tick `now`: `tick N` reports, the end of
-/// the run. (Out of line: most interrupts have none.)
+/// the run (through the exit gate). (Out of line: most interrupts have
+/// none.)
 #[inline(never)]
 #[optimize(size)]
 fn kernel_deadlines(now: u64) {
@@ -421,59 +426,74 @@ fn kernel_deadlines(now: u64) {
     }
     CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
     if CLOCK.with(|clock| clock.plan.ends(now)) {
-        let (exited, failed, panicked, faulted) = services::endings();
-        let at = arch::read_ccount();
-        let start = CLOCK.with(|clock| clock.started_at);
-        kprintln!(
-            "shutdown: ",
-            now,
-            " ticks in ",
-            at - start,
-            " cycles of virtual time (",
-            (at - start) / 10,
-            " µs); services: ",
-            exited,
-            " exited, ",
-            failed,
-            " failed, ",
-            panicked,
-            " panicked, ",
-            faulted,
-            " stopped by a fault, the rest still running"
-        );
-        report_interrupts(now);
-        services::report_running();
-        arch::exit(ExitCode::Success);
+        sotto_exit_gate(Shutdown::RunOver);
     }
 }
 
-/// How many timer interrupts the run took (tickless: one per tick
-/// something was due at, not one per tick).
-#[optimize(size)]
-fn report_interrupts(ticks: u64) {
-    let interrupts = CLOCK.with(|clock| clock.interrupts);
-    kprintln!(
-        "interrupts: ",
-        interrupts,
-        " timer interrupts in ",
-        ticks,
-        " ticks"
-    );
+/// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].
+static KERNEL_TABLES: Global<Option<PageTables<'static>>> = Global::new(None);
+
+/// Why the run ends, for the exit code's report.
+#[derive(Clone, Copy)]
+pub enum Shutdown {
+    /// The boot configuration's `run_ticks` passed, at the tick the timer
+    /// interrupt saw last (`Clock::seen`: the `now` of `kernel_deadlines`).
+    RunOver,
+    /// Every service has ended.
+    ServicesEnded,
 }
 
-/// Every service has ended: stop, with a status that says how they ended.
-#[inline(never)]
-#[cold]
-#[optimize(size)]
+/// Every service has ended: stop, with a status that says how they ended
+/// (through [`sotto_exit_gate`]).
+#[inline(always)]
 pub fn shutdown_after_services() -> ! {
+    sotto_exit_gate(Shutdown::ServicesEnded)
+}
+
+/// The one way from resident code into the exit code (as Linux's
+/// `.exit.text`: `link_section = ".text.sotto_exit.NAME"`, linked with
+/// the boot code and unmapped with it while services run): map that
+/// range again (the same frames, identity, ring 0, read/execute), then
+/// run its entry, [`sotto_exit`], which prints the shutdown report and
+/// stops. The build allows this function's call of `sotto_exit` and no
+/// other reference from resident code into the range (xtask's
+/// `check_boot_references`).
+#[unsafe(no_mangle)]
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+fn sotto_exit_gate(why: Shutdown) -> ! {
+    let (start, end) = boot::KernelLayout::get().boot_text;
+    let mapped = KERNEL_TABLES.with(|tables| {
+        tables.as_mut().map(|tables| {
+            tables.map(Mapping {
+                va: start,
+                pa: start,
+                len: end - start,
+                ring: 0,
+                access: Access::ReadExecute,
+                cache: CacheMode::WriteBack,
+            })
+        })
+    });
+    if !matches!(mapped, Some(Ok(()))) {
+        fatal("the exit code could not be mapped");
+    }
+    // Drop what a stray access since the unmapping may have left there.
+    arch::flush_tlb();
+    sotto_exit(why)
+}
+
+/// The exit code's entry: the shutdown report, then stop (with a status
+/// that says how the services ended, when they all have).
+#[unsafe(no_mangle)]
+#[inline(never)]
+#[optimize(size)]
+#[unsafe(link_section = ".text.sotto_exit.main_sotto_exit")]
+fn sotto_exit(why: Shutdown) -> ! {
     let (exited, failed, panicked, faulted) = services::endings();
-    // The kernel's reading (the clock's, as `current_tick` gives it): its
-    // copy is out of line already.
-    let ticks = services::KERNEL.with(|kernel| kernel.now());
-    kprintln!(
-        "shutdown: all services ended after ",
-        ticks,
-        " ticks: ",
+    // How the services ended, in the words of both reports.
+    let endings = sotto_kernel::text![
         exited,
         " exited, ",
         failed,
@@ -482,14 +502,56 @@ pub fn shutdown_after_services() -> ! {
         " panicked, ",
         faulted,
         " stopped by a fault"
+    ];
+    let ticks = match why {
+        Shutdown::RunOver => {
+            let now = CLOCK.with(|clock| clock.seen);
+            let at = arch::read_ccount();
+            let start = CLOCK.with(|clock| clock.started_at);
+            kprintln!(
+                "shutdown: ",
+                now,
+                " ticks in ",
+                at - start,
+                " cycles of virtual time (",
+                (at - start) / 10,
+                " µs); services: ",
+                &endings,
+                ", the rest still running"
+            );
+            now
+        }
+        Shutdown::ServicesEnded => {
+            // The kernel's reading (the clock's, as `current_tick` gives
+            // it): its copy is out of line already.
+            let ticks = services::KERNEL.with(|kernel| kernel.now());
+            kprintln!(
+                "shutdown: all services ended after ",
+                ticks,
+                " ticks: ",
+                &endings
+            );
+            ticks
+        }
+    };
+    // How many timer interrupts the run took (tickless: one per tick
+    // something was due at, not one per tick).
+    let interrupts = CLOCK.with(|clock| clock.interrupts);
+    kprintln!(
+        "interrupts: ",
+        interrupts,
+        " timer interrupts in ",
+        ticks,
+        " ticks"
     );
-    report_interrupts(ticks);
-    let code = if panicked > 0 {
-        ExitCode::ServicePanicked
-    } else if failed > 0 {
-        ExitCode::ServiceFailed
-    } else {
-        ExitCode::Success
+    let code = match why {
+        Shutdown::RunOver => {
+            services::report_running();
+            ExitCode::Success
+        }
+        Shutdown::ServicesEnded if panicked > 0 => ExitCode::ServicePanicked,
+        Shutdown::ServicesEnded if failed > 0 => ExitCode::ServiceFailed,
+        Shutdown::ServicesEnded => ExitCode::Success,
     };
     arch::exit(code)
 }

@@ -441,10 +441,15 @@ pub fn next_frame() -> *mut TrapFrame {
     arch::idle()
 }
 
-/// One line per service still running, saying what it waits for.
+/// One line per service still running, saying what it waits for (exit
+/// code: see `sotto_exit_gate`).
 #[inline(never)]
 #[cold]
 #[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.services_report_running")
+)]
 pub fn report_running() {
     KERNEL.with(|kernel| {
         for index in 0..kernel.services.len() {
@@ -465,7 +470,14 @@ pub fn report_running() {
     });
 }
 
-/// How services ended: (exited 0, exited non-zero, panicked, faulted).
+/// How services ended: (exited 0, exited non-zero, panicked, faulted)
+/// (exit code).
+#[inline(never)]
+#[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.services_endings")
+)]
 pub fn endings() -> (u32, u32, u32, u32) {
     KERNEL.with(|kernel| {
         let mut counts = (0, 0, 0, 0);

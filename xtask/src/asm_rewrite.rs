@@ -29,7 +29,8 @@
 //!    `mov.n`, `ret.n`; an `addi` of 0 is a `mov.n`): the same
 //!    instructions, a byte shorter each.
 //!
-//! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections are
+//! 5. Boot code apart. Functions in `.text.sotto_boot.*` sections (and
+//!    the exit code's, `.text.sotto_exit.*`, linked with them) are
 //!    linked below the kernel and unmapped after boot: their literal pools
 //!    go into their own sections (not the previous function's), their
 //!    jump tables to `.boot.rodata.*`, and no literal is shared between
@@ -114,6 +115,11 @@ impl Line<'_> {
 /// and unmapped after boot.
 pub const BOOT_TEXT: &str = ".text.sotto_boot.";
 
+/// Sections of exit code (the shutdown report) start so: linked with the
+/// boot code and unmapped with it while services run; the kernel's exit
+/// gate maps it again to stop.
+pub const EXIT_TEXT: &str = ".text.sotto_exit.";
+
 /// The section a `.section NAME,...` (or `.text`) directive switches to.
 fn section_switch(line: &str) -> Option<&str> {
     let line = line.trim();
@@ -127,9 +133,11 @@ fn section_switch(line: &str) -> Option<&str> {
     Some(rest.trim().split(',').next().unwrap_or_default().trim())
 }
 
-/// Whether `section` holds boot code (or its literals).
+/// Whether `section` holds boot or exit code (or their literals).
 pub fn is_boot_section(section: &str) -> bool {
-    section.starts_with(BOOT_TEXT) || section.starts_with(".boot.")
+    section.starts_with(BOOT_TEXT)
+        || section.starts_with(EXIT_TEXT)
+        || section.starts_with(".boot.")
 }
 
 /// LLVM prints a function's literal pool (`.literal_position` and its
@@ -918,8 +926,16 @@ f:
     }
 
     #[test]
-    fn boot_code_keeps_its_literals_and_jump_tables_apart() {
-        let text = "\t.section\t.text.a,\"ax\",@progbits
+    fn boot_and_exit_code_keep_their_literals_and_jump_tables_apart() {
+        for kind in ["sotto_boot", "sotto_exit"] {
+            boot_code_apart(kind);
+        }
+    }
+
+    /// The rewrite of a function in `.text.KIND.b` between two resident
+    /// ones.
+    fn boot_code_apart(kind: &str) {
+        let template = "\t.section\t.text.a,\"ax\",@progbits
 a:
 \tret
 \t.literal_position
@@ -942,17 +958,25 @@ c:
 \tl32r\ta3, .LCPI2_0
 \tret
 ";
-        let after = rewrite(text);
+        let text = template.replace("sotto_boot", kind);
+        let after = rewrite(&text);
         // b's pool in b's section, its jump table renamed; c's pool in
         // c's section, and the value both load is not shared across.
-        assert!(after.contains(
-            "\t.section\t.text.sotto_boot.b,\"ax\",@progbits\n\t.literal_position\n\t.literal .LCPI1_0, .LJTI1_0\n\t.literal .LCPI1_1, 4096\nb:"
-        ), "{after}");
+        assert!(after.contains(&format!(
+            "\t.section\t.text.{kind}.b,\"ax\",@progbits\n\t.literal_position\n\t.literal .LCPI1_0, .LJTI1_0\n\t.literal .LCPI1_1, 4096\nb:"
+        )), "{after}");
         assert!(after.contains("\t.section\t.boot.rodata.b,\"a\",@progbits\n.LJTI1_0:"));
         assert!(after.contains(
             "\t.section\t.text.c,\"ax\",@progbits\n\t.literal_position\n\t.literal .LCPI2_0, 4096\nc:"
         ), "{after}");
         assert!(!after.contains("sotto_shared"), "{after}");
+    }
+
+    #[test]
+    fn exit_code_is_boot_code_to_the_rewrite() {
+        assert!(super::is_boot_section(".text.sotto_exit.main_sotto_exit"));
+        assert!(super::is_boot_section(".text.sotto_boot.main_start_clock"));
+        assert!(!super::is_boot_section(".text.sotto_exited"));
     }
 
     #[test]

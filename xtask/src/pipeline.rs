@@ -91,17 +91,18 @@ ENTRY(_start)
 EXTERN(_vector_base)
 SECTIONS
 {{
-  /* Boot-only code (`link_section = ".text.sotto_boot.NAME"`, `_start`),
-     its literals before it (the assembly rewrite keeps them apart from
-     the resident code's): mapped until boot is over, then unmapped. Below
-     the kernel's first megabyte, so its wired ITLB entry does not cover
-     it. First in the script, so the patterns of `.text` below do not
-     take these sections. */
+  /* Boot-only code (`link_section = ".text.sotto_boot.NAME"`, `_start`)
+     and exit code (`.text.sotto_exit.NAME`: the shutdown report), their
+     literals before them (the assembly rewrite keeps them apart from the
+     resident code's): mapped until boot is over, then unmapped; the exit
+     gate maps them again to stop. Below the kernel's first megabyte, so
+     its wired ITLB entry does not cover them. First in the script, so the
+     patterns of `.text` below do not take these sections. */
   . = {BOOT_TEXT_BASE:#x};
   _boot_text_start = .;
   .boot.text : {{
-    *(.boot.literal.*) *(.literal.sotto_boot.*)
-    KEEP(*(.text.sotto_boot.entry)) *(.text.sotto_boot.*)
+    *(.boot.literal.*) *(.literal.sotto_boot.*) *(.literal.sotto_exit.*)
+    KEEP(*(.text.sotto_boot.entry)) *(.text.sotto_boot.*) *(.text.sotto_exit.*)
   }}
   /* Its jump tables. */
   .boot.rodata : ALIGN(4) {{ *(.boot.rodata.*) }}
@@ -679,6 +680,18 @@ fn forbidden_instructions(listing: &str) -> Vec<String> {
 /// it loads them as data, which is no reference to its code.
 const BOOT_BOUNDS: [&str; 2] = ["_boot_text_start", "_boot_text_end"];
 
+/// The kernel's exit gate (resident: maps the boot range again at
+/// shutdown) and the exit code's entry it calls there: the one reference
+/// from resident code into the boot range that is allowed.
+const EXIT_GATE: (&str, &str) = ("sotto_exit_gate", "sotto_exit");
+
+/// Where the exit gate's code lies and the address of the entry it may
+/// call (see [`EXIT_GATE`]).
+struct ExitGate {
+    code: std::ops::Range<u64>,
+    entry: u64,
+}
+
 /// One relocation of the linked kernel (kept by `--emit-relocs`): where,
 /// in which output section, and the address it refers to, by which symbol.
 struct Reference<'a> {
@@ -691,19 +704,24 @@ struct Reference<'a> {
 /// Refuse a kernel whose resident code or data refers to its boot code
 /// (`.boot.text`, unmapped once boot is over): a `call0`, a jump, a literal
 /// or a pointer to it would run, or read, unmapped memory after boot.
-/// Boot code may call resident code, never the reverse.
+/// Boot code may call resident code, never the reverse; the one exception
+/// is the exit gate's call of the exit code's entry ([`EXIT_GATE`]: the
+/// gate maps the range again first).
 fn check_boot_references(elf: &[u8]) -> Result<()> {
     use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags};
     let file = object::File::parse(elf)?;
-    let bound = |name: &str| {
-        file.symbols()
-            .find(|symbol| symbol.name() == Ok(name))
-            .map(|symbol| symbol.address())
-    };
+    let symbol = |name: &str| file.symbols().find(|symbol| symbol.name() == Ok(name));
+    let bound = |name: &str| symbol(name).map(|symbol| symbol.address());
     let (Some(start), Some(end)) = (bound(BOOT_BOUNDS[0]), bound(BOOT_BOUNDS[1])) else {
         return Ok(());
     };
     let boot_range = start..end;
+    let gate = symbol(EXIT_GATE.0)
+        .zip(bound(EXIT_GATE.1))
+        .map(|(gate, entry)| ExitGate {
+            code: gate.address()..gate.address() + gate.size(),
+            entry,
+        });
     let mut references = Vec::new();
     let mut relocated = 0;
     for section in file.sections() {
@@ -735,10 +753,11 @@ fn check_boot_references(elf: &[u8]) -> Result<()> {
     if relocated == 0 {
         bail!("the kernel ELF carries no relocations (linked without --emit-relocs?)");
     }
-    let found = references_to_boot(&references, &boot_range);
+    let found = references_to_boot(&references, &boot_range, gate.as_ref());
     if !found.is_empty() {
         bail!(
-            "resident kernel code or data refers to boot code, which is unmapped after boot (call resident code from boot code, never the reverse): {}",
+            "resident kernel code or data refers to boot code, which is unmapped after boot (call resident code from boot code, never the reverse; exit code only through the exit gate, `{}`): {}",
+            EXIT_GATE.0,
             found.join("; ")
         );
     }
@@ -747,12 +766,22 @@ fn check_boot_references(elf: &[u8]) -> Result<()> {
 
 /// The references (as text, the first ten) from outside the boot sections
 /// (`.boot.text`, `.boot.rodata`) into `boot`, their range, other than its
-/// bounds.
-fn references_to_boot(references: &[Reference<'_>], boot: &std::ops::Range<u64>) -> Vec<String> {
+/// bounds and the exit gate's: from inside `gate`'s code, by the entry's
+/// name, to exactly the entry.
+fn references_to_boot(
+    references: &[Reference<'_>],
+    boot: &std::ops::Range<u64>,
+    gate: Option<&ExitGate>,
+) -> Vec<String> {
+    let through_gate = |r: &Reference<'_>| {
+        gate.is_some_and(|gate| {
+            r.symbol == EXIT_GATE.1 && r.target == gate.entry && gate.code.contains(&r.place)
+        })
+    };
     references
         .iter()
         .filter(|r| !r.section.starts_with(".boot.") && !BOOT_BOUNDS.contains(&r.symbol))
-        .filter(|r| boot.contains(&r.target))
+        .filter(|r| boot.contains(&r.target) && !through_gate(r))
         .map(|r| {
             format!(
                 "{} at {:#x} -> {:#x} ({})",
@@ -838,8 +867,8 @@ fn archive_asm(
 #[cfg(test)]
 mod tests {
     use super::{
-        Reference, asm_sources, bare_symbol_loads, forbidden_instructions, kernel_linker_script,
-        references_to_boot,
+        ExitGate, Reference, asm_sources, bare_symbol_loads, forbidden_instructions,
+        kernel_linker_script, references_to_boot,
     };
 
     #[test]
@@ -861,7 +890,7 @@ mod tests {
             reference(".text", 0xf_0000, "_boot_text_start"),
             reference(".text", 0xf_2000, "_boot_text_end"),
         ];
-        assert!(references_to_boot(&fine, &boot).is_empty());
+        assert!(references_to_boot(&fine, &boot, None).is_empty());
         let bad = [
             // A call0 or literal naming a boot function; a pointer to one
             // in data; a section-relative reference into it.
@@ -870,11 +899,56 @@ mod tests {
             reference(".text", 0xf_1ffc, ".boot.text"),
         ];
         assert_eq!(
-            references_to_boot(&bad, &boot),
+            references_to_boot(&bad, &boot, None),
             [
                 ".text at 0x100100 -> 0xf0040 (load_one)",
                 ".rodata at 0x100100 -> 0xf0080 (next_service)",
                 ".text at 0x100100 -> 0xf1ffc (.boot.text)",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_exit_gate_may_call_the_exit_code_and_only_its_entry() {
+        let boot = 0xf_0000..0xf_2000;
+        let gate = ExitGate {
+            code: 0x10_0200..0x10_0240,
+            entry: 0xf_1800,
+        };
+        let reference = |section, place, target, symbol| Reference {
+            section,
+            place,
+            target,
+            symbol,
+        };
+        // The gate's call of the entry.
+        let call = [reference(".text", 0x10_0230, 0xf_1800, "sotto_exit")];
+        assert!(references_to_boot(&call, &boot, Some(&gate)).is_empty());
+        // Without a gate in the kernel, not even that.
+        assert_eq!(
+            references_to_boot(&call, &boot, None),
+            [".text at 0x100230 -> 0xf1800 (sotto_exit)"]
+        );
+        let bad = [
+            // The entry named from outside the gate (a literal pool, other
+            // code, data).
+            reference(".text", 0x10_0010, 0xf_1800, "sotto_exit"),
+            reference(".text", 0x10_0240, 0xf_1800, "sotto_exit"),
+            reference(".rodata", 0x10_9000, 0xf_1800, "sotto_exit"),
+            // From inside the gate: past the entry, or another function.
+            reference(".text", 0x10_0230, 0xf_1804, "sotto_exit"),
+            reference(".text", 0x10_0230, 0xf_1900, "run_over"),
+            reference(".text", 0x10_0230, 0xf_1800, ".boot.text"),
+        ];
+        assert_eq!(
+            references_to_boot(&bad, &boot, Some(&gate)),
+            [
+                ".text at 0x100010 -> 0xf1800 (sotto_exit)",
+                ".text at 0x100240 -> 0xf1800 (sotto_exit)",
+                ".rodata at 0x109000 -> 0xf1800 (sotto_exit)",
+                ".text at 0x100230 -> 0xf1804 (sotto_exit)",
+                ".text at 0x100230 -> 0xf1900 (run_over)",
+                ".text at 0x100230 -> 0xf1800 (.boot.text)",
             ]
         );
     }
@@ -950,5 +1024,8 @@ mod tests {
         let boot = script.find("*(.text.sotto_boot.*)").unwrap();
         assert!(boot < text);
         assert!(script.find("*(.literal.sotto_boot.*)").unwrap() < literal);
+        // Exit code with it, in the range unmapped while services run.
+        assert!(script.find("*(.text.sotto_exit.*)").unwrap() < text);
+        assert!(script.find("*(.literal.sotto_exit.*)").unwrap() < literal);
     }
 }
