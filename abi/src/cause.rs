@@ -44,10 +44,11 @@ pub enum ExceptionCause {
     StoreProhibited,
     /// 32..39: coprocessor n disabled.
     CoprocessorDisabled(u32),
-    /// Not an `EXCCAUSE`: a debug exception (`break`, `break.n`) taken in
-    /// user mode, which the kernel reports like any other fault. Its value
-    /// (64) lies outside the 6-bit register, so it can never be confused
-    /// with a hardware cause.
+    /// 63, a cause the dc233c never raises (the ISA reserves it): a debug
+    /// exception (`break`, `break.n`) taken in user mode, which the kernel
+    /// reports like any other fault. The debug vector writes it into
+    /// `EXCCAUSE` and joins the user exception path, so one copy of that
+    /// path saves both.
     Breakpoint,
     /// Any other value.
     Unknown(u32),
@@ -77,7 +78,7 @@ impl ExceptionCause {
             28 => Self::LoadProhibited,
             29 => Self::StoreProhibited,
             32..=39 => Self::CoprocessorDisabled(raw - 32),
-            64 => Self::Breakpoint,
+            63 => Self::Breakpoint,
             _ => Self::Unknown(raw),
         }
     }
@@ -108,7 +109,7 @@ impl ExceptionCause {
             Self::LoadProhibited => 28,
             Self::StoreProhibited => 29,
             Self::CoprocessorDisabled(n) => 32 + n,
-            Self::Breakpoint => 64,
+            Self::Breakpoint => 63,
         }
     }
 
@@ -199,6 +200,7 @@ mod tests {
     #[test]
     fn every_value_round_trips() {
         for raw in 0..=64 {
+            // (Every 6-bit value, and one beyond.)
             assert_eq!(ExceptionCause::from_raw(raw).raw(), raw);
         }
     }

@@ -496,20 +496,9 @@ _restore_frame:
   s32i a3, a2, 0+FRAME_KIND
   .endm
 
-# A debug exception (`break`, `break.n`) from user mode, turned by the
-# debug vector into a level-1 exception state: it is saved like any user
-# exception, with the kernel's pseudo-cause for breakpoints.
-  .global _user_debug_exception
-  .balign 4
-_user_debug_exception:
-  .set LITBASE_SAFE, 0
-  SAVE_USER_FRAME
-  movi a3, 0+EXCCAUSE_BREAKPOINT
-  s32i a3, a2, 0+FRAME_EXCCAUSE
-  j _user_trap
-
 # User exception slow path (syscalls, faults, interrupts taken in user
-# mode).
+# mode, and debug exceptions from user mode, which the debug vector turns
+# into a level-1 exception state with the breakpoint's cause).
   .global _user_exception
   .balign 4
 _user_exception:
@@ -1338,7 +1327,12 @@ _debug_exception:
   wsr a0, epc1
   movi.n a0, 0
   WSR_SR 0, SR_EXCSAVE2
-  j _user_debug_exception
+  .if EXCCAUSE_BREAKPOINT > 63
+  .error "the breakpoint's cause no longer fits EXCCAUSE"
+  .endif
+  movi a0, 0+EXCCAUSE_BREAKPOINT  # (no literal: LITBASE may be the user's)
+  wsr a0, exccause
+  j _user_exception
 1:
   movi.n a2, 6                      # (_unexpected_vector clears LITBASE)
   RSR_SR 3, SR_EPC6
