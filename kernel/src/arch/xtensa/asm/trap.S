@@ -477,7 +477,8 @@ _restore_frame:
 # = 1, the user's a0 in EXCSAVE1, every other register the user's. Leaves
 # a2 = the frame. The user's LITBASE goes through EXCSAVE4 (free outside a
 # double exception, which has consumed it by the time it jumps here): it
-# must be off before the first `l32r`.
+# must be off before the first `l32r`. Expanded once (`_user_exception`):
+# its label is where `_syscall_slow` joins it.
   .macro SAVE_USER_FRAME
   RSR_SR 0, SR_LITBASE
   WSR_SR 0, SR_EXCSAVE4
@@ -489,6 +490,7 @@ _restore_frame:
   mov.n a2, a0
   rsr a3, excsave1
   s32i.n a3, a2, 0+FRAME_A0
+_user_save_special:               # (the light path's handoff joins here)
   SAVE_SPECIAL a2, a3, 3
   RSR_SR 3, SR_EXCSAVE4
   s32i a3, a2, 0+FRAME_LITBASE
@@ -1257,15 +1259,10 @@ _syscall_slow:
   s32i.n a13, a2, 0+FRAME_A13
   s32i.n a14, a2, 0+FRAME_A14
   s32i.n a15, a2, 0+FRAME_A15
-  SAVE_SPECIAL a2, a3, 3
   movi.n a3, 0
-  s32i a3, a2, 0+FRAME_LITBASE    # off (checked on entry)
-  s32i a3, a2, 0+FRAME_SAR        # not preserved by a system call
-  .if KIND_FULL != 0
-  .error "KIND_FULL moved: store it explicitly"
-  .endif
-  s32i a3, a2, 0+FRAME_KIND
-  j _user_trap
+  wsr a3, sar                     # not preserved by a system call: saved 0
+  WSR_SR 3, SR_EXCSAVE4           # the LITBASE it saves: off (checked on entry)
+  j _user_save_special            # the rest as a user exception saves it
 
 # Double exception. a2 = DEPC, original a2 in EXCSAVE3. A fault of a TLB
 # refill load becomes an ordinary exception (cause: the TLB miss, address:
