@@ -356,7 +356,7 @@ fn load_one(
     let loaded = Service {
         name: service.name.clone(),
         frame,
-        tables,
+        tables: Some(tables),
         stack_guard: USER_STACK_TOP - service.stack_size - PAGE_SIZE,
         ipc_buffer,
         ending: None,
