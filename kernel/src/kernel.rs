@@ -2106,7 +2106,10 @@ impl<H: Hardware> Kernel<H> {
     /// end, a wait's timeout. (Time slices are the caller's: see
     /// [`Scheduler::slice_wanted`].)
     pub fn next_due(&mut self) -> Option<u64> {
-        earliest(self.timers.earliest(), self.sched.next_timeout())
+        // (The timeouts first: their out-of-line part is then called from
+        // one place, not once per case of the timers' head.)
+        let timeout = self.sched.next_timeout();
+        earliest(self.timers.earliest(), timeout)
     }
 
     /// Tell the scheduler (which decides when the alarm is set again) if

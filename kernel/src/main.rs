@@ -138,7 +138,7 @@ fn set_alarm() {
             // CCOMPARE0 clears the interrupt it raised. Come back at once.
             (
                 arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES),
-                late_alarm(now, due, clock.own, slice, pending),
+                late_alarm(clock, now, &due, slice),
             )
         } else {
             tick.compare_ahead(ahead)
@@ -163,12 +163,14 @@ fn set_alarm() {
     });
 }
 
-/// The tick a late alarm is for ([`alarm_target`]; rare, out of line).
+/// The tick a late alarm is for ([`alarm_target`]; rare, out of line, and
+/// with few arguments: each one costs the tick path's code a move).
 #[cold]
 #[inline(never)]
 #[optimize(size)]
-fn late_alarm(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u64 {
-    alarm_target(now, due, own, slice, pending)
+fn late_alarm(clock: &Clock, now: u64, due: &Option<u64>, slice: bool) -> u64 {
+    let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
+    alarm_target(now, *due, clock.own, slice, pending)
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):
