@@ -258,6 +258,95 @@ impl core::ops::IndexMut<ThreadId> for Services {
     }
 }
 
+/// The kernel objects: [`MAX_OBJECTS`] slots, the first `len` in use, the
+/// rest a placeholder ([`Object::Clock`]: no state, and no capability
+/// names it). [`Objects::get`] masks the index into the array (a power of
+/// two) instead of checking it against `len`: object numbers reach the
+/// kernel only through capabilities, waits, timers and plans, which name
+/// objects that exist; [`Objects::checked`] is for a number from the boot
+/// configuration. As a slice ([`Deref`](core::ops::Deref)) it is the
+/// objects in use.
+pub struct Objects {
+    slots: [Object; MAX_OBJECTS],
+    len: usize,
+}
+
+const _: () = assert!(MAX_OBJECTS.is_power_of_two());
+
+impl Objects {
+    /// None.
+    pub const fn new() -> Self {
+        Objects {
+            slots: [const { Object::Clock }; MAX_OBJECTS],
+            len: 0,
+        }
+    }
+
+    /// Objects in use.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add one (`Err` when full). Inlined, as [`Services::push`].
+    #[inline(always)]
+    pub fn push(&mut self, object: Object) -> Result<(), Object> {
+        match self.slots.get_mut(self.len) {
+            Some(slot) => {
+                *slot = object;
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(object),
+        }
+    }
+
+    /// Object `index`, an object number the kernel holds (from a
+    /// capability, a wait, a timer): masked into the array, never `None`
+    /// (an `Option` for the callers' `let Some(Object::..) = ..` matches).
+    #[inline(always)]
+    pub fn get(&self, index: usize) -> Option<&Object> {
+        Some(&self.slots[index % MAX_OBJECTS])
+    }
+
+    /// [`Objects::get`], mutable.
+    #[inline(always)]
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Object> {
+        Some(&mut self.slots[index % MAX_OBJECTS])
+    }
+
+    /// Object `index` if it exists (a number from outside the kernel).
+    pub fn checked(&self, index: usize) -> Option<&Object> {
+        self.slots.get(..self.len)?.get(index)
+    }
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::ops::Deref for Objects {
+    type Target = [Object];
+
+    fn deref(&self) -> &[Object] {
+        self.slots.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl core::ops::DerefMut for Objects {
+    fn deref_mut(&mut self) -> &mut [Object] {
+        self.slots.get_mut(..self.len).unwrap_or_default()
+    }
+}
+
 impl Service {
     /// An empty slot of [`Services`]: no tables, no name, no thread.
     pub const EMPTY: Service = Service {
@@ -388,7 +477,7 @@ pub struct Kernel<H: Hardware> {
     /// Services (thread `n` is service `n`).
     pub services: Services,
     /// Kernel objects.
-    pub objects: Vec<Object, MAX_OBJECTS>,
+    pub objects: Objects,
     /// Ticks since boot, as of the last look at the clock
     /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
@@ -538,7 +627,7 @@ impl<H: Hardware> Kernel<H> {
             hw,
             sched: Scheduler::new(),
             caps: CapSpaces::new(),
-            objects: Vec::new(),
+            objects: Objects::new(),
             services: Services::new(),
             ticks: 0,
             tick_hz,
@@ -570,7 +659,7 @@ impl<H: Hardware> Kernel<H> {
         for grant in grants {
             let kind = self
                 .objects
-                .get(grant.object as usize)
+                .checked(grant.object as usize)
                 .ok_or(Error::BadArgument)?
                 .kind();
             let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(grant.slot))?;
