@@ -582,7 +582,7 @@ impl Scheduler {
     #[inline]
     pub fn slice_wanted(&self) -> bool {
         match self.current() {
-            Some(current) => self.ready_mask & (1 << self.priority[current]) != 0,
+            Some(current) => self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0,
             None => false,
         }
     }
