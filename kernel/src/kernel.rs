@@ -211,14 +211,17 @@ impl Services {
         self.len == 0
     }
 
-    /// Add one (`Err` when full). Inlined: a by-value [`Service`] (512-byte
-    /// aligned) is best not passed between functions on this target.
+    /// Add one; whether there was room. Inlined: a by-value [`Service`]
+    /// (512-byte aligned) is best not passed between functions on this
+    /// target (a boot with an out-of-line push started a zeroed frame).
     #[inline(always)]
-    pub fn push(&mut self, service: Service) -> Result<(), ()> {
-        let slot = self.slots.get_mut(self.len).ok_or(())?;
+    pub fn push(&mut self, service: Service) -> bool {
+        let Some(slot) = self.slots.get_mut(self.len) else {
+            return false;
+        };
         *slot = service;
         self.len += 1;
-        Ok(())
+        true
     }
 }
 
@@ -653,7 +656,7 @@ impl<H: Hardware> Kernel<H> {
         grants: &[CapGrant],
     ) -> Result<ThreadId, Error> {
         let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
-        if self.services.push(service).is_err() || thread != self.services.len() - 1 {
+        if !self.services.push(service) || thread != self.services.len() - 1 {
             return Err(Error::BadArgument);
         }
         for grant in grants {
