@@ -271,7 +271,11 @@ impl Scheduler {
     /// Whether every thread has ended.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn all_ended(&self) -> bool {
-        self.kind[..self.count]
+        // (`get`: `count` is at most `MAX_THREADS`, and a range index
+        // would keep an abort path for it.)
+        self.kind
+            .get(..self.count)
+            .unwrap_or_default()
             .iter()
             .all(|kind| *kind == kind::ENDED)
     }

@@ -407,7 +407,7 @@ fn switch_to(thread: ThreadId) {
         return;
     }
     let fast_row = sotto_fast.with(|fast| {
-        let entry = &fast.threads[thread];
+        let entry = &fast.threads[thread % sotto_abi::manifest::MAX_SERVICES];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }
