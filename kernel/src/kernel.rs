@@ -367,7 +367,8 @@ impl Service {
     /// The caller it owes a reply, if any.
     #[inline]
     pub fn reply_to(&self) -> Option<ThreadId> {
-        (self.reply != NO_THREAD).then_some(usize::from(self.reply))
+        // (Masked, as `Scheduler::current`: no bounds check where it is used.)
+        (self.reply != NO_THREAD).then_some(usize::from(self.reply) % MAX_SERVICES)
     }
 
     /// Owe a reply to `caller` (or to nobody).

@@ -223,7 +223,8 @@ impl Scheduler {
 
     /// The thread on the CPU, if any.
     pub fn current(&self) -> Option<ThreadId> {
-        (self.current != NONE).then_some(usize::from(self.current))
+        // (Masked: what indexes by it then needs no bounds check.)
+        (self.current != NONE).then_some(usize::from(self.current) % MAX_THREADS)
     }
 
     /// The current thread, which leaves the CPU.
@@ -693,7 +694,7 @@ impl Scheduler {
             self.tail[priority] = NONE;
             self.ready_mask &= !(1 << priority);
         }
-        Some(usize::from(id))
+        Some(usize::from(id) % MAX_THREADS)
     }
 
     /// Choose the thread to run: the current one, unless a more urgent one
