@@ -178,6 +178,10 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         }
     }
 
+    /// Whether `at` is in the tables. The operations check it first, then
+    /// index with `% SPACES` and `% CAP_SLOTS` (the identity after the
+    /// check): LLVM does not always drop the bounds checks the check makes
+    /// redundant, and each one left costs a branch to an abort.
     fn check(&self, at: CapRef) -> Result<(), Error> {
         if at.space as usize >= SPACES || at.slot as usize >= CAP_SLOTS {
             return Err(Error::BadSlot);
@@ -198,7 +202,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn get(&self, at: CapRef) -> Result<&Cap, Error> {
         self.check(at)?;
-        self.slots[at.space as usize][at.slot as usize]
+        self.slots[at.space as usize % SPACES][at.slot as usize % CAP_SLOTS]
             .as_ref()
             .ok_or(Error::EmptySlot)
     }
@@ -219,7 +223,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// Put an original capability into an empty slot (boot).
     pub fn install(&mut self, at: CapRef, cap: Cap) -> Result<(), Error> {
         self.check(at)?;
-        let slot = &mut self.slots[at.space as usize][at.slot as usize];
+        let slot = &mut self.slots[at.space as usize % SPACES][at.slot as usize % CAP_SLOTS];
         if slot.is_some() {
             return Err(Error::SlotInUse);
         }
@@ -256,7 +260,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
             Some(badge) => badge,
             None => source.badge,
         };
-        if self.slots[to.space as usize][to.slot as usize].is_some() {
+        if self.slots[to.space as usize % SPACES][to.slot as usize % CAP_SLOTS].is_some() {
             return Err(Error::SlotInUse);
         }
         let derived = Cap {
@@ -265,8 +269,8 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
             parent: Some(from),
             ..source
         };
-        self.slots[to.space as usize][to.slot as usize] = Some(derived);
-        self.children[from.space as usize][from.slot as usize] += 1;
+        self.slots[to.space as usize % SPACES][to.slot as usize % CAP_SLOTS] = Some(derived);
+        self.children[from.space as usize % SPACES][from.slot as usize % CAP_SLOTS] += 1;
         Ok(derived)
     }
 
@@ -278,11 +282,11 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
         if from == to {
             return Ok(());
         }
-        if self.slots[to.space as usize][to.slot as usize].is_some() {
+        if self.slots[to.space as usize % SPACES][to.slot as usize % CAP_SLOTS].is_some() {
             return Err(Error::SlotInUse);
         }
-        self.slots[to.space as usize][to.slot as usize] = Some(cap);
-        self.slots[from.space as usize][from.slot as usize] = None;
+        self.slots[to.space as usize % SPACES][to.slot as usize % CAP_SLOTS] = Some(cap);
+        self.slots[from.space as usize % SPACES][from.slot as usize % CAP_SLOTS] = None;
         self.reparent(from, Some(to));
         Ok(())
     }
@@ -291,11 +295,11 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// descend from its parent.
     pub fn delete(&mut self, at: CapRef) -> Result<Cap, Error> {
         self.check(at)?;
-        let cap = self.slots[at.space as usize][at.slot as usize]
+        let cap = self.slots[at.space as usize % SPACES][at.slot as usize % CAP_SLOTS]
             .take()
             .ok_or(Error::EmptySlot)?;
         if let Some(parent) = cap.parent {
-            self.children[parent.space as usize][parent.slot as usize] -= 1;
+            self.children[parent.space as usize % SPACES][parent.slot as usize % CAP_SLOTS] -= 1;
         }
         self.reparent(at, cap.parent);
         Ok(cap)
@@ -305,7 +309,9 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     /// a scan of every table, only when `old` has children.
     #[inline]
     fn reparent(&mut self, old: CapRef, new: Option<CapRef>) {
-        let moved = core::mem::take(&mut self.children[old.space as usize][old.slot as usize]);
+        let moved = core::mem::take(
+            &mut self.children[old.space as usize % SPACES][old.slot as usize % CAP_SLOTS],
+        );
         if moved != 0 {
             self.reparent_children(old, new, moved);
         }
@@ -315,7 +321,7 @@ impl<const SPACES: usize> CapSpaces<SPACES> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn reparent_children(&mut self, old: CapRef, new: Option<CapRef>, moved: u16) {
         if let Some(new) = new {
-            self.children[new.space as usize][new.slot as usize] += moved;
+            self.children[new.space as usize % SPACES][new.slot as usize % CAP_SLOTS] += moved;
         }
         for space in self.slots.iter_mut() {
             for cap in space.iter_mut().flatten() {

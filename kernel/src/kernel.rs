@@ -164,8 +164,8 @@ pub struct Service {
     pub reply: ThreadNo,
     /// Name (console prefix, reports).
     pub name: String<MAX_NAME>,
-    /// Its page tables.
-    pub tables: PageTables<'static>,
+    /// Its page tables (`None` only in an empty slot of [`Services`]).
+    pub tables: Option<PageTables<'static>>,
     /// The unmapped page under its stack.
     pub stack_guard: u32,
     /// Physical address of its IPC buffer (mapped at [`IPC_BUFFER_VA`]).
@@ -176,11 +176,199 @@ pub struct Service {
     pub regions: Vec<RegionMapping, 8>,
 }
 
+/// The services: [`MAX_SERVICES`] slots, the first `len` in use, the rest
+/// [`Service::EMPTY`]. Indexing by thread masks the index into the array
+/// (a power of two) instead of checking it against `len`: thread numbers
+/// are the kernel's own (the scheduler's, a reply link, a wait), never a
+/// service's word, and a slot past `len` is an empty service, so there is
+/// no abort path at each of the hundred or so places that index it. As a
+/// slice ([`Deref`](core::ops::Deref)) it is the services in use.
+pub struct Services {
+    slots: [Service; MAX_SERVICES],
+    len: usize,
+}
+
+const _: () = assert!(MAX_SERVICES.is_power_of_two());
+
+impl Services {
+    /// None.
+    pub const fn new() -> Self {
+        Services {
+            slots: [const { Service::EMPTY }; MAX_SERVICES],
+            len: 0,
+        }
+    }
+
+    /// Services in use.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add one; whether there was room. Inlined: a by-value [`Service`]
+    /// (512-byte aligned) is best not passed between functions on this
+    /// target (a boot with an out-of-line push started a zeroed frame).
+    #[inline(always)]
+    pub fn push(&mut self, service: Service) -> bool {
+        let Some(slot) = self.slots.get_mut(self.len) else {
+            return false;
+        };
+        *slot = service;
+        self.len += 1;
+        true
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::ops::Deref for Services {
+    type Target = [Service];
+
+    fn deref(&self) -> &[Service] {
+        self.slots.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl core::ops::DerefMut for Services {
+    fn deref_mut(&mut self) -> &mut [Service] {
+        self.slots.get_mut(..self.len).unwrap_or_default()
+    }
+}
+
+impl core::ops::Index<ThreadId> for Services {
+    type Output = Service;
+
+    #[inline(always)]
+    fn index(&self, thread: ThreadId) -> &Service {
+        &self.slots[thread % MAX_SERVICES]
+    }
+}
+
+impl core::ops::IndexMut<ThreadId> for Services {
+    #[inline(always)]
+    fn index_mut(&mut self, thread: ThreadId) -> &mut Service {
+        &mut self.slots[thread % MAX_SERVICES]
+    }
+}
+
+/// The kernel objects: [`MAX_OBJECTS`] slots, the first `len` in use, the
+/// rest a placeholder ([`Object::Clock`]: no state, and no capability
+/// names it). [`Objects::get`] masks the index into the array (a power of
+/// two) instead of checking it against `len`: object numbers reach the
+/// kernel only through capabilities, waits, timers and plans, which name
+/// objects that exist; [`Objects::checked`] is for a number from the boot
+/// configuration. As a slice ([`Deref`](core::ops::Deref)) it is the
+/// objects in use.
+pub struct Objects {
+    slots: [Object; MAX_OBJECTS],
+    len: usize,
+}
+
+const _: () = assert!(MAX_OBJECTS.is_power_of_two());
+
+impl Objects {
+    /// None.
+    pub const fn new() -> Self {
+        Objects {
+            slots: [const { Object::Clock }; MAX_OBJECTS],
+            len: 0,
+        }
+    }
+
+    /// Objects in use.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add one (`Err` when full). Inlined, as [`Services::push`].
+    #[inline(always)]
+    pub fn push(&mut self, object: Object) -> Result<(), Object> {
+        match self.slots.get_mut(self.len) {
+            Some(slot) => {
+                *slot = object;
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(object),
+        }
+    }
+
+    /// Object `index`, an object number the kernel holds (from a
+    /// capability, a wait, a timer): masked into the array, never `None`
+    /// (an `Option` for the callers' `let Some(Object::..) = ..` matches).
+    #[inline(always)]
+    pub fn get(&self, index: usize) -> Option<&Object> {
+        Some(&self.slots[index % MAX_OBJECTS])
+    }
+
+    /// [`Objects::get`], mutable.
+    #[inline(always)]
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Object> {
+        Some(&mut self.slots[index % MAX_OBJECTS])
+    }
+
+    /// Object `index` if it exists (a number from outside the kernel).
+    pub fn checked(&self, index: usize) -> Option<&Object> {
+        self.slots.get(..self.len)?.get(index)
+    }
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::ops::Deref for Objects {
+    type Target = [Object];
+
+    fn deref(&self) -> &[Object] {
+        self.slots.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl core::ops::DerefMut for Objects {
+    fn deref_mut(&mut self) -> &mut [Object] {
+        self.slots.get_mut(..self.len).unwrap_or_default()
+    }
+}
+
 impl Service {
+    /// An empty slot of [`Services`]: no tables, no name, no thread.
+    pub const EMPTY: Service = Service {
+        frame: TrapFrame::ZERO,
+        wait: Wait::None,
+        reply: NO_THREAD,
+        name: String::new(),
+        tables: None,
+        stack_guard: 0,
+        ipc_buffer: 0,
+        ending: None,
+        regions: Vec::new(),
+    };
+
     /// The caller it owes a reply, if any.
     #[inline]
     pub fn reply_to(&self) -> Option<ThreadId> {
-        (self.reply != NO_THREAD).then_some(usize::from(self.reply))
+        // (Masked, as `Scheduler::current`: no bounds check where it is used.)
+        (self.reply != NO_THREAD).then_some(usize::from(self.reply) % MAX_SERVICES)
     }
 
     /// Owe a reply to `caller` (or to nobody).
@@ -291,9 +479,9 @@ pub struct Kernel<H: Hardware> {
     /// (followed by the idle loop's express tick).
     plan: TickPlan,
     /// Services (thread `n` is service `n`).
-    pub services: Vec<Service, MAX_SERVICES>,
+    pub services: Services,
     /// Kernel objects.
-    pub objects: Vec<Object, MAX_OBJECTS>,
+    pub objects: Objects,
     /// Ticks since boot, as of the last look at the clock
     /// ([`Kernel::now`]) or the last [`Kernel::tick`].
     pub ticks: u64,
@@ -443,8 +631,8 @@ impl<H: Hardware> Kernel<H> {
             hw,
             sched: Scheduler::new(),
             caps: CapSpaces::new(),
-            objects: Vec::new(),
-            services: Vec::new(),
+            objects: Objects::new(),
+            services: Services::new(),
             ticks: 0,
             tick_hz,
             revoked: Revoked::new(),
@@ -469,13 +657,13 @@ impl<H: Hardware> Kernel<H> {
         grants: &[CapGrant],
     ) -> Result<ThreadId, Error> {
         let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
-        if self.services.push(service).is_err() || thread != self.services.len() - 1 {
+        if !self.services.push(service) || thread != self.services.len() - 1 {
             return Err(Error::BadArgument);
         }
         for grant in grants {
             let kind = self
                 .objects
-                .get(grant.object as usize)
+                .checked(grant.object as usize)
                 .ok_or(Error::BadArgument)?
                 .kind();
             let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(grant.slot))?;
@@ -653,14 +841,17 @@ impl<H: Hardware> Kernel<H> {
     /// physical pages its tables map).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn read_user(&mut self, thread: ThreadId, va: u32, out: &mut [u8]) -> Result<(), Error> {
-        let tables = &self.services[thread].tables;
+        let Some(tables) = &self.services[thread].tables else {
+            return Err(Error::BadAddress);
+        };
         check_user(tables, va, out.len() as u32, false, u32::MAX)?;
         let mut done = 0;
         while done < out.len() {
             let at = va + done as u32;
             let pte = self.services[thread]
                 .tables
-                .translate(at)
+                .as_ref()
+                .and_then(|tables| tables.translate(at))
                 .ok_or(Error::BadAddress)?;
             let offset = at % PAGE_SIZE;
             let take = (PAGE_SIZE - offset).min((out.len() - done) as u32);
@@ -854,13 +1045,10 @@ impl<H: Hardware> Kernel<H> {
         if !self.holds(thread, ObjectKind::Console, Rights::SEND) {
             return err(Error::MissingRight);
         }
-        if let Err(error) = check_user(
-            &self.services[thread].tables,
-            va,
-            len,
-            false,
-            CONSOLE_WRITE_MAX,
-        ) {
+        let Some(tables) = &self.services[thread].tables else {
+            return err(Error::BadAddress);
+        };
+        if let Err(error) = check_user(tables, va, len, false, CONSOLE_WRITE_MAX) {
             return err(error);
         }
         let mut chunk = [0u8; 128];
@@ -1030,10 +1218,13 @@ impl<H: Hardware> Kernel<H> {
         };
         let (pa, cache) = (*pa, *cache);
         let service = &mut self.services[thread];
-        let _ = service.tables.unmap(region.va, region.len);
+        let Some(tables) = &mut service.tables else {
+            return;
+        };
+        let _ = tables.unmap(region.va, region.len);
         // The same pages, the same tables (the unmap only freed what the
         // map takes again), read-only: this cannot fail.
-        let remapped = service.tables.map(Mapping {
+        let remapped = tables.map(Mapping {
             va: region.va,
             pa,
             len: region.len,
@@ -1288,6 +1479,8 @@ impl<H: Hardware> Kernel<H> {
         let cache = cache_mode(cache);
         service
             .tables
+            .as_mut()
+            .ok_or(Error::BadAddress)?
             .map(Mapping {
                 va,
                 pa,
@@ -1336,7 +1529,9 @@ impl<H: Hardware> Kernel<H> {
             .position(|region| region.object == object)
             .ok_or(Error::BadArgument)?;
         let region = service.regions.swap_remove(index);
-        let _ = service.tables.unmap(region.va, region.len);
+        if let Some(tables) = &mut service.tables {
+            let _ = tables.unmap(region.va, region.len);
+        }
         self.hw.flush_tlb();
         Ok(())
     }
@@ -2004,7 +2199,10 @@ impl<H: Hardware> Kernel<H> {
     /// end, a wait's timeout. (Time slices are the caller's: see
     /// [`Scheduler::slice_wanted`].)
     pub fn next_due(&mut self) -> Option<u64> {
-        earliest(self.timers.earliest(), self.sched.next_timeout())
+        // (The timeouts first: their out-of-line part is then called from
+        // one place, not once per case of the timers' head.)
+        let timeout = self.sched.next_timeout();
+        earliest(self.timers.earliest(), timeout)
     }
 
     /// Tell the scheduler (which decides when the alarm is set again) if
@@ -2541,7 +2739,12 @@ mod tests {
             }],
         );
         let reader = add(&mut k, "reader", 3, &[]);
-        let pte = k.services[writer].tables.translate(0x5000_1000).unwrap();
+        let pte = k.services[writer]
+            .tables
+            .as_ref()
+            .unwrap()
+            .translate(0x5000_1000)
+            .unwrap();
         assert_eq!(
             (pte.pa(), pte.access(), pte.cache()),
             (
@@ -2589,7 +2792,12 @@ mod tests {
             call(&mut k, reader, Syscall::MemInfo, [3, 0, 0, 0, 0]),
             (0, [0x5100_0000, 2 * PAGE_SIZE, 0, 0, 0])
         );
-        let pte = k.services[reader].tables.translate(0x5100_0000).unwrap();
+        let pte = k.services[reader]
+            .tables
+            .as_ref()
+            .unwrap()
+            .translate(0x5100_0000)
+            .unwrap();
         assert_eq!((pte.pa(), pte.access()), (REGION_PA, Some(Access::Read)));
         // Revoking the writer's capability removes the reader's copy and
         // with it the mapping.
@@ -2598,14 +2806,33 @@ mod tests {
             call(&mut k, writer, Syscall::CapRevoke, [0; 5]),
             (0, [1, 0, 0, 0, 0])
         );
-        assert_eq!(k.services[reader].tables.translate(0x5100_0000), None);
+        assert_eq!(
+            k.services[reader]
+                .tables
+                .as_ref()
+                .unwrap()
+                .translate(0x5100_0000),
+            None
+        );
         assert!(k.hw.flushes > flushes);
         assert!(
-            k.services[writer].tables.translate(0x5000_0000).is_some(),
+            k.services[writer]
+                .tables
+                .as_ref()
+                .unwrap()
+                .translate(0x5000_0000)
+                .is_some(),
             "the writer keeps its own"
         );
         assert_eq!(call(&mut k, writer, Syscall::MemUnmap, [0; 5]).0, 0);
-        assert_eq!(k.services[writer].tables.translate(0x5000_0000), None);
+        assert_eq!(
+            k.services[writer]
+                .tables
+                .as_ref()
+                .unwrap()
+                .translate(0x5000_0000),
+            None
+        );
         assert_eq!(
             call(&mut k, writer, Syscall::MemInfo, [0; 5]),
             (0, [0, 2 * PAGE_SIZE, 0, 0, 0])
@@ -3235,6 +3462,8 @@ mod tests {
         let access = |k: &Kernel<TestHw>| {
             k.services[holder]
                 .tables
+                .as_ref()
+                .unwrap()
                 .translate(0x5000_1000)
                 .map(|pte| pte.access())
         };
@@ -3313,7 +3542,12 @@ mod tests {
             call(&mut k, owner, Syscall::CapRevoke, [8, 0, 0, 0, 0]).1[0],
             1
         );
-        let pte = k.services[holder].tables.translate(0x5000_0000).unwrap();
+        let pte = k.services[holder]
+            .tables
+            .as_ref()
+            .unwrap()
+            .translate(0x5000_0000)
+            .unwrap();
         assert_eq!(
             pte.access(),
             Some(Access::Read),
@@ -3351,7 +3585,12 @@ mod tests {
             call(&mut k, owner, Syscall::CapRevoke, [8, 0, 0, 0, 0]).1[0],
             1
         );
-        let pte = k.services[holder].tables.translate(0x5000_0000).unwrap();
+        let pte = k.services[holder]
+            .tables
+            .as_ref()
+            .unwrap()
+            .translate(0x5000_0000)
+            .unwrap();
         assert_eq!(pte.access(), Some(Access::Read));
         assert_eq!(pte.pa(), REGION_PA);
     }

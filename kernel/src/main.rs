@@ -23,7 +23,7 @@ use sotto_kernel::console::Piece;
 use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables};
-use sotto_kernel::timer::{ClockPlan, TickClock, alarm_ahead, alarm_target};
+use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target, ticks_ahead};
 use sotto_kernel::trap::{FaultReport, KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
 /// State shared between kernel code and the trap handlers.
@@ -132,15 +132,15 @@ fn set_alarm() {
         let tick = clock.tick.as_mut()?;
         let now = tick.now(arch::read_ccount());
         let pending = (clock.alarm > clock.seen).then_some(clock.alarm);
-        // In ticks after `now`, 32 bits (see `alarm_ahead`).
-        let ahead = alarm_ahead(now, due, clock.own, slice, pending);
+        let target = alarm_target(now, due, clock.own, slice, pending);
+        // In ticks after `now`, 32 bits: `alarm_ahead`, which is this
+        // (tested), spelled with the 64-bit minimums first, so a late
+        // alarm's tick is at hand.
+        let ahead = ticks_ahead(now, target);
         let (mut compare, alarm) = if ahead == 0 {
             // Due already: its boundary passed in the kernel, and writing
             // CCOMPARE0 clears the interrupt it raised. Come back at once.
-            (
-                arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES),
-                late_alarm(now, due, clock.own, slice, pending),
-            )
+            (arch::read_ccount().wrapping_add(LATE_ALARM_CYCLES), target)
         } else {
             tick.compare_ahead(ahead)
         };
@@ -162,14 +162,6 @@ fn set_alarm() {
             armed.map(|(_, alarm)| alarm),
         )
     });
-}
-
-/// The tick a late alarm is for ([`alarm_target`]; rare, out of line).
-#[cold]
-#[inline(never)]
-#[optimize(size)]
-fn late_alarm(now: u64, due: Option<u64>, own: u64, slice: bool, pending: Option<u64>) -> u64 {
-    alarm_target(now, due, own, slice, pending)
 }
 
 /// After the scheduler chose (the services' trap exit and the idle loop):

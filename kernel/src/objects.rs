@@ -230,7 +230,10 @@ impl Notification {
     /// The thread a signal would wake now (the oldest waiter), if any.
     #[inline]
     pub fn first_waiter(&self) -> Option<ThreadId> {
-        self.waiters.front().map(|thread| usize::from(*thread))
+        // (Masked, as `Scheduler::current`: no bounds check where it is used.)
+        self.waiters
+            .front()
+            .map(|thread| usize::from(*thread) % MAX_THREADS)
     }
 
     /// The pending bits, left pending (read-only: invariant checks).
@@ -447,13 +450,17 @@ impl Endpoint {
     /// Pop the oldest caller.
     #[inline]
     pub fn next_caller(&mut self) -> Option<ThreadId> {
-        self.callers.pop_front().map(usize::from)
+        self.callers
+            .pop_front()
+            .map(|thread| usize::from(thread) % MAX_THREADS)
     }
 
     /// Pop the oldest receiver.
     #[inline]
     pub fn next_receiver(&mut self) -> Option<ThreadId> {
-        self.receivers.pop_front().map(usize::from)
+        self.receivers
+            .pop_front()
+            .map(|thread| usize::from(thread) % MAX_THREADS)
     }
 
     /// `thread` stops waiting here; whether it was.

@@ -12,6 +12,7 @@ use crate::timer::DeadlineQueue;
 pub type ThreadId = usize;
 /// Most threads the kernel runs.
 pub const MAX_THREADS: usize = 16;
+const _: () = assert!(MAX_THREADS.is_power_of_two());
 /// Number of priority levels.
 pub const PRIORITIES: usize = 8;
 
@@ -74,7 +75,11 @@ pub enum ThreadState {
 }
 
 /// The run queues and thread states. `repr(C)` with the small, hot fields
-/// first, so the switch paths reach them with short load offsets.
+/// first, so the switch paths reach them with short load offsets. The
+/// out-of-line operations index the per-thread arrays by thread masked
+/// into them (`% MAX_THREADS`, a power of two): thread numbers are the
+/// kernel's own, and the mask costs no more than the bounds check it
+/// replaces, without its abort path.
 #[repr(C)]
 pub struct Scheduler {
     /// The thread on the CPU ([`NONE`]: none). The fields up to `kind`
@@ -210,15 +215,16 @@ impl Scheduler {
         }
         let id = self.count;
         self.count += 1;
-        self.priority[id] = priority;
-        self.kind[id] = kind::READY;
+        self.priority[id % MAX_THREADS] = priority;
+        self.kind[id % MAX_THREADS] = kind::READY;
         self.enqueue(id);
         Some(id)
     }
 
     /// The thread on the CPU, if any.
     pub fn current(&self) -> Option<ThreadId> {
-        (self.current != NONE).then_some(usize::from(self.current))
+        // (Masked: what indexes by it then needs no bounds check.)
+        (self.current != NONE).then_some(usize::from(self.current) % MAX_THREADS)
     }
 
     /// The current thread, which leaves the CPU.
@@ -230,15 +236,15 @@ impl Scheduler {
 
     /// A thread's state.
     pub fn state(&self, id: ThreadId) -> ThreadState {
-        match self.kind[id] {
+        match self.kind[id % MAX_THREADS] {
             kind::READY => ThreadState::Ready,
             kind::RUNNING => ThreadState::Running,
             kind::SLEEPING => ThreadState::Sleeping {
-                until: self.until[id],
+                until: self.until[id % MAX_THREADS],
             },
             kind::BLOCKED => ThreadState::Blocked { until: None },
             kind::BLOCKED_UNTIL => ThreadState::Blocked {
-                until: Some(self.until[id]),
+                until: Some(self.until[id % MAX_THREADS]),
             },
             _ => ThreadState::Ended,
         }
@@ -254,31 +260,35 @@ impl Scheduler {
             ThreadState::Blocked { until: Some(until) } => (kind::BLOCKED_UNTIL, until),
             ThreadState::Ended => (kind::ENDED, 0),
         };
-        self.kind[id] = kind;
-        self.until[id] = until;
+        self.kind[id % MAX_THREADS] = kind;
+        self.until[id % MAX_THREADS] = until;
     }
 
     /// A thread's priority.
     pub fn priority(&self, id: ThreadId) -> u8 {
-        self.priority[id]
+        self.priority[id % MAX_THREADS]
     }
 
     /// Whether every thread has ended.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn all_ended(&self) -> bool {
-        self.kind[..self.count]
+        // (`get`: `count` is at most `MAX_THREADS`, and a range index
+        // would keep an abort path for it.)
+        self.kind
+            .get(..self.count)
+            .unwrap_or_default()
             .iter()
             .all(|kind| *kind == kind::ENDED)
     }
 
     fn enqueue(&mut self, id: ThreadId) {
         // A thread is queued at most once (only Ready threads are).
-        let priority = usize::from(self.priority[id]) % PRIORITIES;
+        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let id = id as u8;
-        self.next[usize::from(id)] = NONE;
+        self.next[usize::from(id) % MAX_THREADS] = NONE;
         match self.tail[priority] {
             NONE => self.head[priority] = id,
-            last => self.next[usize::from(last)] = id,
+            last => self.next[usize::from(last) % MAX_THREADS] = id,
         }
         self.tail[priority] = id;
         self.ready_mask |= 1 << priority;
@@ -350,19 +360,19 @@ impl Scheduler {
 
     /// Take a ready thread out of its queue, keeping the others' order.
     fn unqueue(&mut self, id: ThreadId) {
-        let priority = usize::from(self.priority[id]) % PRIORITIES;
+        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let (mut previous, mut at) = (NONE, self.head[priority]);
         while at != NONE && usize::from(at) != id {
             previous = at;
-            at = self.next[usize::from(at)];
+            at = self.next[usize::from(at) % MAX_THREADS];
         }
         if at == NONE {
             return;
         }
-        let after = self.next[id];
+        let after = self.next[id % MAX_THREADS];
         match previous {
             NONE => self.head[priority] = after,
-            before => self.next[usize::from(before)] = after,
+            before => self.next[usize::from(before) % MAX_THREADS] = after,
         }
         if self.tail[priority] == at {
             self.tail[priority] = previous;
@@ -565,7 +575,7 @@ impl Scheduler {
         if let Some(current) = self.current()
             && self
                 .most_urgent_ready()
-                .is_some_and(|priority| priority <= self.priority[current])
+                .is_some_and(|priority| priority <= self.priority[current % MAX_THREADS])
         {
             self.yield_current();
         }
@@ -577,7 +587,7 @@ impl Scheduler {
     #[inline]
     pub fn slice_wanted(&self) -> bool {
         match self.current() {
-            Some(current) => self.ready_mask & (1 << self.priority[current]) != 0,
+            Some(current) => self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0,
             None => false,
         }
     }
@@ -678,13 +688,13 @@ impl Scheduler {
         if id == NONE {
             return None;
         }
-        let after = self.next[usize::from(id)];
+        let after = self.next[usize::from(id) % MAX_THREADS];
         self.head[priority] = after;
         if after == NONE {
             self.tail[priority] = NONE;
             self.ready_mask &= !(1 << priority);
         }
-        Some(usize::from(id))
+        Some(usize::from(id) % MAX_THREADS)
     }
 
     /// Choose the thread to run: the current one, unless a more urgent one
@@ -692,7 +702,9 @@ impl Scheduler {
     pub fn schedule(&mut self) -> Option<ThreadId> {
         if let Some(current) = self.current() {
             match self.most_urgent_ready() {
-                Some(priority) if priority < self.priority[current] => self.yield_current(),
+                Some(priority) if priority < self.priority[current % MAX_THREADS] => {
+                    self.yield_current()
+                }
                 _ => return Some(current),
             }
         }

@@ -356,7 +356,7 @@ fn load_one(
     let loaded = Service {
         name: service.name.clone(),
         frame,
-        tables,
+        tables: Some(tables),
         stack_guard: USER_STACK_TOP - service.stack_size - PAGE_SIZE,
         ipc_buffer,
         ending: None,
@@ -407,7 +407,7 @@ fn switch_to(thread: ThreadId) {
         return;
     }
     let fast_row = sotto_fast.with(|fast| {
-        let entry = &fast.threads[thread];
+        let entry = &fast.threads[thread % sotto_abi::manifest::MAX_SERVICES];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }

@@ -106,7 +106,7 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
     let service = Service {
         name: heapless::String::try_from(name).unwrap(),
         frame: TrapFrame::default(),
-        tables,
+        tables: Some(tables),
         stack_guard: 0,
         ipc_buffer: ipc_pa(n),
         ending: None,

@@ -62,6 +62,29 @@ pub struct TrapFrame {
     pub kind: u32,
 }
 
+impl TrapFrame {
+    /// Every register zero (an empty service slot's frame).
+    pub const ZERO: TrapFrame = TrapFrame {
+        a: [0; 16],
+        sar: 0,
+        ps: 0,
+        pc: 0,
+        exccause: 0,
+        excvaddr: 0,
+        lbeg: 0,
+        lend: 0,
+        lcount: 0,
+        litbase: 0,
+        scompare1: 0,
+        threadptr: 0,
+        acclo: 0,
+        acchi: 0,
+        m: [0; 4],
+        expstate: 0,
+        kind: 0,
+    };
+}
+
 /// Bytes the vectors reserve for a frame (kept a multiple of 16).
 pub const FRAME_SIZE: u32 = (size_of::<TrapFrame>() as u32 + 15) & !15;
 
