@@ -135,7 +135,6 @@ pub mod wait {
 /// A memory region mapped into a service. (16 bytes on the target, a
 /// power of two, as [`Service`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(target_arch = "xtensa", repr(align(16)))]
 pub struct RegionMapping {
     /// The memory object.
     pub object: ObjectId,
@@ -145,15 +144,21 @@ pub struct RegionMapping {
     pub len: u32,
     /// Mapped writable (else read-only).
     pub writable: bool,
+    /// To 16 bytes on the target (a power of two: indexing is a shift),
+    /// by size, not by alignment (see [`Service`]).
+    #[cfg(target_arch = "xtensa")]
+    pub pad: u32,
 }
+
+#[cfg(target_arch = "xtensa")]
+const _: () = assert!(core::mem::size_of::<RegionMapping>() == 16);
 
 /// One service and its thread. `repr(C)` with the hot fields first: the
 /// trap paths reach them with short load offsets. On the target a
-/// power-of-two size (312 bytes padded to 512): `services[thread]` is a
+/// power-of-two size (344 bytes padded to 512 by `pad`): `services[thread]` is a
 /// shift, not a multiply by a constant loaded first (about a hundred
 /// places in the kernel's text).
 #[repr(C)]
-#[cfg_attr(target_arch = "xtensa", repr(align(512)))]
 pub struct Service {
     /// Saved registers of its thread.
     pub frame: TrapFrame,
@@ -174,7 +179,19 @@ pub struct Service {
     pub ending: Option<Ending>,
     /// Regions mapped into it.
     pub regions: Vec<RegionMapping, 8>,
+    /// To 512 bytes on the target, by size rather than by alignment: an
+    /// over-aligned value passed by value between functions is not safe
+    /// with this target's compiler (a boot with a 512-byte-aligned
+    /// `Service` passed to an out-of-line function started a zeroed frame).
+    #[cfg(target_arch = "xtensa")]
+    pub pad: [u8; SERVICE_PAD],
 }
+
+/// Bytes that pad a [`Service`] to 512 on the target.
+#[cfg(target_arch = "xtensa")]
+pub const SERVICE_PAD: usize = 512 - 344;
+#[cfg(target_arch = "xtensa")]
+const _: () = assert!(core::mem::size_of::<Service>() == 512);
 
 /// The services: [`MAX_SERVICES`] slots, the first `len` in use, the rest
 /// [`Service::EMPTY`]. Indexing by thread masks the index into the array
@@ -211,9 +228,9 @@ impl Services {
         self.len == 0
     }
 
-    /// Add one; whether there was room. Inlined: a by-value [`Service`]
-    /// (512-byte aligned) is best not passed between functions on this
-    /// target (a boot with an out-of-line push started a zeroed frame).
+    /// Add one; whether there was room. (A [`Service`] is padded, not
+    /// over-aligned, so it may be passed by value; inlined anyway: it is
+    /// 512 bytes, copied once.)
     #[inline(always)]
     pub fn push(&mut self, service: Service) -> bool {
         let Some(slot) = self.slots.get_mut(self.len) else {
@@ -362,6 +379,8 @@ impl Service {
         ipc_buffer: 0,
         ending: None,
         regions: Vec::new(),
+        #[cfg(target_arch = "xtensa")]
+        pad: [0; SERVICE_PAD],
     };
 
     /// The caller it owes a reply, if any.
@@ -1498,6 +1517,8 @@ impl<H: Hardware> Kernel<H> {
             va,
             len: size,
             writable: access == Access::ReadWrite,
+            #[cfg(target_arch = "xtensa")]
+            pad: 0,
         });
         Ok(())
     }

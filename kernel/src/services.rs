@@ -363,6 +363,7 @@ fn load_one(
         wait: Wait::None,
         reply: sotto_kernel::kernel::NO_THREAD,
         regions: heapless::Vec::new(),
+        pad: [0; sotto_kernel::kernel::SERVICE_PAD],
     };
     KERNEL
         .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
