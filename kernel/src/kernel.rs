@@ -404,9 +404,10 @@ impl Service {
     }
 }
 
-/// A kernel object. On the target a power-of-two size (48 bytes padded to
-/// 64), as [`Service`]: `objects[index]` is a shift.
-#[cfg_attr(target_arch = "xtensa", repr(align(64)))]
+/// A kernel object (48 bytes on the target). Not over-aligned to a power
+/// of two, as [`Service`] is not: an over-aligned value passed by value
+/// is not safe with this target's compiler, and objects are passed by
+/// value at boot.
 pub enum Object {
     /// Synchronous IPC.
     Endpoint(Endpoint),
