@@ -193,30 +193,46 @@ pub const SERVICE_PAD: usize = 512 - 344;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Service>() == 512);
 
-/// The services: [`MAX_SERVICES`] slots, the first `len` in use, the rest
-/// [`Service::EMPTY`]. Indexing by thread masks the index into the array
-/// (a power of two) instead of checking it against `len`: thread numbers
-/// are the kernel's own (the scheduler's, a reply link, a wait), never a
-/// service's word, and a slot past `len` is an empty service, so there is
-/// no abort path at each of the hundred or so places that index it. As a
-/// slice ([`Deref`](core::ops::Deref)) it is the services in use.
-pub struct Services {
-    slots: [Service; MAX_SERVICES],
+/// A value that fills the unused slots of a [`Table`].
+pub trait Placeholder {
+    /// The filler: no state, nothing names it.
+    const PLACEHOLDER: Self;
+}
+
+/// A fixed table of `N` slots (a power of two), the first `len` in use,
+/// the rest [`Placeholder::PLACEHOLDER`]. Indexing by a number the kernel
+/// holds masks it into the array instead of checking it against `len`,
+/// so there is no abort path at each of the places that index it: such
+/// numbers are the kernel's own (the scheduler's thread numbers, a reply
+/// link, a wait; object numbers from capabilities, waits, timers and
+/// plans), never a service's word. [`Table::checked`] is for a number
+/// from outside the kernel. As a slice ([`Deref`](core::ops::Deref)) it
+/// is the slots in use.
+pub struct Table<T, const N: usize> {
+    slots: [T; N],
     len: usize,
 }
 
-const _: () = assert!(MAX_SERVICES.is_power_of_two());
+/// The services (thread `n` is service `n`); an empty slot is
+/// [`Service::EMPTY`].
+pub type Services = Table<Service, MAX_SERVICES>;
+/// The kernel objects; an empty slot is [`Object::Clock`] (no state, and
+/// no capability names it).
+pub type Objects = Table<Object, MAX_OBJECTS>;
 
-impl Services {
+impl<T: Placeholder, const N: usize> Table<T, N> {
     /// None.
     pub const fn new() -> Self {
-        Services {
-            slots: [const { Service::EMPTY }; MAX_SERVICES],
+        const { assert!(N.is_power_of_two()) };
+        Table {
+            slots: [const { T::PLACEHOLDER }; N],
             len: 0,
         }
     }
+}
 
-    /// Services in use.
+impl<T, const N: usize> Table<T, N> {
+    /// Slots in use.
     #[inline]
     pub fn len(&self) -> usize {
         self.len
@@ -228,143 +244,82 @@ impl Services {
         self.len == 0
     }
 
-    /// Add one; whether there was room. (A [`Service`] is padded, not
-    /// over-aligned, so it may be passed by value; inlined anyway: it is
-    /// 512 bytes, copied once.)
+    /// Add one (`Err`, with it, when full). Inlined: a value is copied
+    /// once, straight into its slot.
     #[inline(always)]
-    pub fn push(&mut self, service: Service) -> bool {
-        let Some(slot) = self.slots.get_mut(self.len) else {
-            return false;
-        };
-        *slot = service;
-        self.len += 1;
-        true
-    }
-}
-
-impl Default for Services {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl core::ops::Deref for Services {
-    type Target = [Service];
-
-    fn deref(&self) -> &[Service] {
-        self.slots.get(..self.len).unwrap_or_default()
-    }
-}
-
-impl core::ops::DerefMut for Services {
-    fn deref_mut(&mut self) -> &mut [Service] {
-        self.slots.get_mut(..self.len).unwrap_or_default()
-    }
-}
-
-impl core::ops::Index<ThreadId> for Services {
-    type Output = Service;
-
-    #[inline(always)]
-    fn index(&self, thread: ThreadId) -> &Service {
-        &self.slots[thread % MAX_SERVICES]
-    }
-}
-
-impl core::ops::IndexMut<ThreadId> for Services {
-    #[inline(always)]
-    fn index_mut(&mut self, thread: ThreadId) -> &mut Service {
-        &mut self.slots[thread % MAX_SERVICES]
-    }
-}
-
-/// The kernel objects: [`MAX_OBJECTS`] slots, the first `len` in use, the
-/// rest a placeholder ([`Object::Clock`]: no state, and no capability
-/// names it). [`Objects::get`] masks the index into the array (a power of
-/// two) instead of checking it against `len`: object numbers reach the
-/// kernel only through capabilities, waits, timers and plans, which name
-/// objects that exist; [`Objects::checked`] is for a number from the boot
-/// configuration. As a slice ([`Deref`](core::ops::Deref)) it is the
-/// objects in use.
-pub struct Objects {
-    slots: [Object; MAX_OBJECTS],
-    len: usize,
-}
-
-const _: () = assert!(MAX_OBJECTS.is_power_of_two());
-
-impl Objects {
-    /// None.
-    pub const fn new() -> Self {
-        Objects {
-            slots: [const { Object::Clock }; MAX_OBJECTS],
-            len: 0,
-        }
-    }
-
-    /// Objects in use.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there is none.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Add one (`Err` when full). Inlined, as [`Services::push`].
-    #[inline(always)]
-    pub fn push(&mut self, object: Object) -> Result<(), Object> {
+    pub fn push(&mut self, value: T) -> Result<(), T> {
         match self.slots.get_mut(self.len) {
             Some(slot) => {
-                *slot = object;
+                *slot = value;
                 self.len += 1;
                 Ok(())
             }
-            None => Err(object),
+            None => Err(value),
         }
     }
 
-    /// Object `index`, an object number the kernel holds (from a
-    /// capability, a wait, a timer): masked into the array, never `None`
-    /// (an `Option` for the callers' `let Some(Object::..) = ..` matches).
+    /// Slot `index`, a number the kernel holds: masked into the array,
+    /// never `None` (an `Option` for the callers' `let Some(..) = ..`
+    /// matches).
     #[inline(always)]
-    pub fn get(&self, index: usize) -> Option<&Object> {
-        Some(&self.slots[index % MAX_OBJECTS])
+    pub fn get(&self, index: usize) -> Option<&T> {
+        Some(&self.slots[index % N])
     }
 
-    /// [`Objects::get`], mutable.
+    /// [`Table::get`], mutable.
     #[inline(always)]
-    pub fn get_mut(&mut self, index: usize) -> Option<&mut Object> {
-        Some(&mut self.slots[index % MAX_OBJECTS])
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        Some(&mut self.slots[index % N])
     }
 
-    /// Object `index` if it exists (a number from outside the kernel).
-    pub fn checked(&self, index: usize) -> Option<&Object> {
+    /// Slot `index` if it is in use (a number from outside the kernel).
+    pub fn checked(&self, index: usize) -> Option<&T> {
         self.slots.get(..self.len)?.get(index)
     }
 }
 
-impl Default for Objects {
+impl<T: Placeholder, const N: usize> Default for Table<T, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl core::ops::Deref for Objects {
-    type Target = [Object];
+impl<T, const N: usize> core::ops::Deref for Table<T, N> {
+    type Target = [T];
 
-    fn deref(&self) -> &[Object] {
+    fn deref(&self) -> &[T] {
         self.slots.get(..self.len).unwrap_or_default()
     }
 }
 
-impl core::ops::DerefMut for Objects {
-    fn deref_mut(&mut self) -> &mut [Object] {
+impl<T, const N: usize> core::ops::DerefMut for Table<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
         self.slots.get_mut(..self.len).unwrap_or_default()
     }
+}
+
+impl<T, const N: usize> core::ops::Index<usize> for Table<T, N> {
+    type Output = T;
+
+    #[inline(always)]
+    fn index(&self, index: usize) -> &T {
+        &self.slots[index % N]
+    }
+}
+
+impl<T, const N: usize> core::ops::IndexMut<usize> for Table<T, N> {
+    #[inline(always)]
+    fn index_mut(&mut self, index: usize) -> &mut T {
+        &mut self.slots[index % N]
+    }
+}
+
+impl Placeholder for Service {
+    const PLACEHOLDER: Service = Service::EMPTY;
+}
+
+impl Placeholder for Object {
+    const PLACEHOLDER: Object = Object::Clock;
 }
 
 impl Service {
@@ -677,7 +632,7 @@ impl<H: Hardware> Kernel<H> {
         grants: &[CapGrant],
     ) -> Result<ThreadId, Error> {
         let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
-        if !self.services.push(service) || thread != self.services.len() - 1 {
+        if self.services.push(service).is_err() || thread != self.services.len() - 1 {
             return Err(Error::BadArgument);
         }
         for grant in grants {
