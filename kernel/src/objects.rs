@@ -155,10 +155,6 @@ fn push(
     Ok(())
 }
 
-fn remove<const LEN_FIRST: bool>(queue: &mut WaitQueue<LEN_FIRST>, thread: ThreadId) -> bool {
-    queue.remove(thread)
-}
-
 /// Byte offsets of the words the system-call entry reads and writes
 /// itself in a [`Notification`] or [`Semaphore`] (its give and signal
 /// fast paths): the value (bits or count), the most it may count to, and
@@ -248,7 +244,7 @@ impl Notification {
 
     /// `thread` stops waiting (it ended).
     pub fn forget(&mut self, thread: ThreadId) {
-        remove(&mut self.waiters, thread);
+        self.waiters.remove(thread);
         self.waiting = self.waiters.len() as u32;
     }
 
@@ -314,7 +310,7 @@ impl Semaphore {
 
     /// `thread` stops waiting (timeout, or it ended); whether it was waiting.
     pub fn forget(&mut self, thread: ThreadId) -> bool {
-        let found = remove(&mut self.waiters, thread);
+        let found = self.waiters.remove(thread);
         self.waiting = self.waiters.len() as u32;
         found
     }
@@ -465,7 +461,7 @@ impl Endpoint {
 
     /// `thread` stops waiting here; whether it was.
     pub fn forget(&mut self, thread: ThreadId) -> bool {
-        remove(&mut self.callers, thread) | remove(&mut self.receivers, thread)
+        self.callers.remove(thread) | self.receivers.remove(thread)
     }
 }
 
