@@ -1056,13 +1056,9 @@ fn check_memory(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
             }
             for page in 0..size / PAGE_SIZE {
                 let va = region.va + page * PAGE_SIZE;
-                let pte = service
-                    .tables
-                    .as_ref()
-                    .and_then(|tables| tables.translate(va))
-                    .ok_or_else(|| {
-                        format!("thread {thread}: region {region:?} page {va:#x} unmapped")
-                    })?;
+                let pte = service.translate(va).ok_or_else(|| {
+                    format!("thread {thread}: region {region:?} page {va:#x} unmapped")
+                })?;
                 if pte.pa() != pa + page * PAGE_SIZE {
                     return Err(format!(
                         "thread {thread}: {va:#x} maps {:#x}, not its region's frame",
