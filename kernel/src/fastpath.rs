@@ -257,8 +257,6 @@ pub struct FastWords {
     /// Where `Kernel::ticks` (a u64) is, for the express `CallTimeout`,
     /// which turns its deadline into a tick from it (set at boot).
     pub ticks: u32,
-    /// [`crate::sched::URGENT_MASKS`], one base address away.
-    pub urgent_masks: [u32; crate::sched::PRIORITIES],
     /// Each thread as the entry's IPC fast paths see it (its service, its
     /// row of [`Kernel::fast_caps`], its address space; `service` 0: no
     /// thread). Thread `t`'s entry is `t << THREAD_SHIFT` bytes past

@@ -436,8 +436,6 @@ pub mod endpoint {
     /// Both counts, a halfword: nonzero when anyone waits.
     pub const LENS: u32 = CALLERS_LEN;
     const _: () = assert!(RECEIVERS_LEN == CALLERS_LEN + 1 && CALLERS_LEN.is_multiple_of(2));
-    /// `holders`.
-    pub const HOLDERS: u32 = offset_of!(Endpoint, holders) as u32;
     /// `least_urgent`.
     pub const LEAST_URGENT: u32 = offset_of!(Endpoint, least_urgent) as u32;
 }

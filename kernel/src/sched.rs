@@ -40,8 +40,8 @@ const _: () = assert!(PRIORITIES <= 8, "sotto_lowest_bit covers eight priorities
 #[unsafe(no_mangle)]
 pub static sotto_urgent_masks: [u32; PRIORITIES] = URGENT_MASKS;
 
-/// The table of [`sotto_urgent_masks`] (the express IPC paths read a copy
-/// next to their other words, `FastWords::urgent_masks`).
+/// The table of [`sotto_urgent_masks`] (the express IPC paths read a
+/// thread's own mask from its entry, `ThreadEntry::urgent`).
 pub const URGENT_MASKS: [u32; PRIORITIES] = {
     let mut masks = [0; PRIORITIES];
     let mut priority = 0;
@@ -157,8 +157,6 @@ pub mod layout {
     /// The alarm value with which a yield may skip setting the alarm: a
     /// slice armed, no deadline changed ([`super::SLICE_ARMED`]).
     pub const ALARM_SLICE_ONLY: u32 = super::SLICE_ARMED as u32;
-    /// The alarm bit that makes a fast path decline ([`super::ALARM_STALE`]).
-    pub const ALARM_STALE: u32 = super::ALARM_STALE as u32;
     /// `until[0]` (u64s).
     pub const UNTIL: u32 = offset_of!(Scheduler, until) as u32;
     /// `timeouts` (a [`crate::timer::layout`] queue).

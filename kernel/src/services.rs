@@ -20,7 +20,7 @@ use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::fastpath::{FastWords, Light, SpaceWords, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
 use sotto_kernel::pagetable::{PageTables, Table};
-use sotto_kernel::sched::{self, ThreadId};
+use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 use sotto_kernel::{describe, kprintln, text};
 
@@ -102,7 +102,6 @@ static sotto_fast: Global<FastWords> = Global::new(FastWords {
     clock_holders: 0,
     sched: 0,
     ticks: 0,
-    urgent_masks: sched::URGENT_MASKS,
     threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
 });
 

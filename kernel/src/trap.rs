@@ -236,10 +236,6 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ),
         ("FAST_SCHED", offset_of!(FastWords, sched) as u32),
         ("FAST_TICKS", offset_of!(FastWords, ticks) as u32),
-        (
-            "FAST_URGENT_MASKS",
-            offset_of!(FastWords, urgent_masks) as u32,
-        ),
         ("FAST_THREADS", offset_of!(FastWords, threads) as u32),
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
@@ -262,7 +258,6 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("EP_RECEIVERS_LEN", endpoint::RECEIVERS_LEN),
         ("EP_RECEIVERS_OLDEST", endpoint::RECEIVERS_OLDEST),
         ("EP_LENS", endpoint::LENS),
-        ("EP_HOLDERS", endpoint::HOLDERS),
         ("EP_LEAST_URGENT", endpoint::LEAST_URGENT),
         ("MAX_THREADS_BITS", MAX_THREADS.trailing_zeros()),
         (
@@ -271,10 +266,6 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ),
         ("SCHED_CURRENT", sched::layout::CURRENT),
         ("SCHED_ALARM", sched::layout::ALARM),
-        (
-            "SCHED_ALARM_STALE_BIT",
-            sched::layout::ALARM_STALE.trailing_zeros(),
-        ),
         ("SCHED_READY_MASK", sched::layout::READY_MASK),
         ("SCHED_PRIORITY", sched::layout::PRIORITY),
         ("SCHED_KIND", sched::layout::KIND),

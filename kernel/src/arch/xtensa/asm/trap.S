@@ -156,9 +156,8 @@
 # Switch the MMU to the address space of thread \thread, whose
 # `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
 # thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12, a13 (\thread, stored first, may be one); \t1..\t4 are no
-# longer used (kept so the callers need not change). With \eoff, the entry
-# is at \entry + \eoff. Only the window and the ASIDs change: kernel code
+# Clobbers a12, a13 (\thread, stored first, may be one). With \eoff, the
+# entry is at \entry + \eoff. Only the window and the ASIDs change: kernel code
 # and data are reached through wired way-4 entries (ASID 1), the space's
 # own entries are ASID-tagged, and its L1 is pinned by the first refill
 # that needs it (the double vector, vectors.S). No sync here: the new
@@ -167,7 +166,7 @@
 # that follows every use (RESUME_IPC, `_restore_frame`; Xtensa ISA: ISYNC
 # performs RSYNC, ESYNC and DSYNC too) and the `rfe` after it: the
 # kernel's accesses in between hit wired ASID-1 entries.
-  .macro SWITCH_SPACE entry, thread, t1, t2, t3, t4, base, eoff=0
+  .macro SWITCH_SPACE entry, thread, base, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
   .ifb \base
   LA a13, sotto_fast
@@ -547,7 +546,7 @@ _idle_express:
   LA a5, sotto_threads
   slli a4, a6, 0+THREAD_SHIFT
   add.n a5, a5, a4                  # its thread entry
-  SWITCH_SPACE a5, a6, a7, a8, a9, a10
+  SWITCH_SPACE a5, a6
   l32i.n a2, a5, 0+THREAD_SERVICE   # its frame (first in its service)
   j _enter_user
 6:                                # come back at once (the full tick of
@@ -721,7 +720,7 @@ _syscall_light:
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry - FAST_THREADS
-  SWITCH_SPACE a2, a14, a3, a9, a10, a11, a0, FAST_THREADS
+  SWITCH_SPACE a2, a14, a0, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
@@ -1089,7 +1088,7 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  SWITCH_SPACE a0, a11, a1, a3, a8, a11, a2, FAST_THREADS # (S stored first)
+  SWITCH_SPACE a0, a11, a2, FAST_THREADS # (S stored first)
   mov.n a3, a10
   RESUME_IPC a4
   mov.n a4, a9
@@ -1179,7 +1178,7 @@ _syscall_light:
   add.n a4, a4, a5                  # a4: N's thread entry
   l32i.n a3, a4, 0+THREAD_SERVICE   # a3: N's frame
   s32i.n a3, a2, 0
-  SWITCH_SPACE a4, a9, a5, a6, a7, a8
+  SWITCH_SPACE a4, a9
   l32i a4, a3, 0+FRAME_KIND
   beqz a4, 49f                    # KIND_FULL: every register from the frame
   RESUME_IPC a3
