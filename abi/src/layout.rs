@@ -66,9 +66,21 @@ pub const USER_POOL_SIZE: u32 = 8 << 20;
 pub const USER_TEXT_BASE: u32 = 0x4000_0000;
 /// Highest address a service's code and data may reach.
 pub const USER_IMAGE_LIMIT: u32 = 0x4040_0000;
-/// Top of every service's stack; an unmapped guard page sits under the
-/// stack's lowest page.
+/// Top of every service's (main thread's) stack; an unmapped guard page
+/// sits under the stack's lowest page. A service's further threads get
+/// their stacks below it, in declaration order, each under the guard page
+/// of the one above ([`thread_stack_top`]), all above [`USER_STACK_FLOOR`].
 pub const USER_STACK_TOP: u32 = 0x6000_0000;
+/// Lowest address a service's stacks and their guard pages may use (above
+/// the IPC buffer, in the same 4 MiB table).
+pub const USER_STACK_FLOOR: u32 = IPC_BUFFER_VA + PAGE_SIZE;
+
+/// The top of the next thread's stack, under a stack whose lowest address
+/// is `bottom_above`: one unmapped guard page lower.
+#[inline(always)]
+pub const fn thread_stack_top(bottom_above: u32) -> u32 {
+    bottom_above.saturating_sub(PAGE_SIZE)
+}
 /// Each service thread's IPC buffer (one page, RW): message payloads are
 /// copied between buffers by the kernel.
 pub const IPC_BUFFER_VA: u32 = 0x5FC0_0000;

@@ -12,7 +12,9 @@
 //! - one [`SERVICE_RECORD`]-byte record per service: name, priority and
 //!   the segment and capability counts (one byte each), entry, stack size,
 //!   argument, [`MAX_SEGMENTS`] segment slots of five words,
-//!   [`CAP_SLOTS`] capability slots of four words.
+//!   [`CAP_SLOTS`] capability slots of four words, [`MAX_SERVICE_THREADS`]
+//!   thread slots of eight words (name, priority, ceiling, entry, stack
+//!   size, argument; the count is the fourth byte after the name).
 //!
 //! Every read is checked: counts above the limits, records running past
 //! the section, unknown kinds or rights, names that are not UTF-8 are
@@ -27,6 +29,11 @@ use crate::wire::{Reader, Writer};
 
 /// Most services an image may hold.
 pub const MAX_SERVICES: usize = 16;
+/// Most threads an image may hold (every service's main thread and its
+/// further ones).
+pub const MAX_THREADS: usize = 16;
+/// Most further threads (besides its main one) a service may declare.
+pub const MAX_SERVICE_THREADS: usize = 7;
 /// Most loadable segments per service (text, rodata, data/bss, ...).
 pub const MAX_SEGMENTS: usize = 4;
 /// Longest service name.
@@ -45,7 +52,7 @@ pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
 /// Version of the section's layout.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 16;
 /// Bytes of one object record.
@@ -58,8 +65,12 @@ const CAP_SLOT: usize = 4 * 4;
 const SEGMENTS_AT: usize = MAX_NAME + 4 + 3 * 4;
 /// Where the capability slots start in a service record.
 const CAPS_AT: usize = SEGMENTS_AT + MAX_SEGMENTS * SEGMENT_SLOT;
+/// Bytes of one thread slot in a service record.
+const THREAD_SLOT: usize = MAX_NAME + 4 * 4;
+/// Where the thread slots start in a service record.
+const THREADS_AT: usize = CAPS_AT + CAP_SLOTS * CAP_SLOT;
 /// Bytes of one service record.
-pub const SERVICE_RECORD: usize = CAPS_AT + CAP_SLOTS * CAP_SLOT;
+pub const SERVICE_RECORD: usize = THREADS_AT + MAX_SERVICE_THREADS * THREAD_SLOT;
 
 // The largest manifest fits its section.
 const _: () = assert!(
@@ -109,6 +120,29 @@ pub struct Service {
     pub segments: Vec<Segment, MAX_SEGMENTS>,
     /// The capabilities it starts with.
     pub caps: Vec<CapGrant, CAP_SLOTS>,
+    /// Its further threads (its main thread is the service's own
+    /// `priority`, `entry`, `stack_size` and `arg`).
+    pub threads: Vec<Thread, MAX_SERVICE_THREADS>,
+}
+
+/// A further thread of a service: it shares the service's address space
+/// and capabilities, and has its own stack (with a guard page under it),
+/// registers and priority.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    /// Name, as in `system.toml` (reports say `service/name`).
+    pub name: String<MAX_NAME>,
+    /// 0 = most urgent .. [`LOWEST_PRIORITY`].
+    pub priority: u8,
+    /// Its ceiling: the most urgent priority (the lowest number, at most
+    /// `priority`) a holder of its thread capability may give it.
+    pub max_priority: u8,
+    /// Entry point.
+    pub entry: u32,
+    /// Stack size in bytes (page multiple); a guard page sits under it.
+    pub stack_size: u32,
+    /// Passed to the entry point in a2.
+    pub arg: u32,
 }
 
 /// A capability a service starts with.
@@ -524,7 +558,7 @@ impl Service {
                 self.priority,
                 self.segments.len() as u8,
                 self.caps.len() as u8,
-                0,
+                self.threads.len() as u8,
             ],
         );
         out.u32(MAX_NAME + 4, self.entry);
@@ -559,6 +593,14 @@ impl Service {
             out.u32(at + 8, cap.badge);
             out.u32(at + 12, cap.map_at.unwrap_or(0));
         }
+        for (i, thread) in self.threads.iter().enumerate() {
+            let at = THREADS_AT + i * THREAD_SLOT;
+            out.bytes(at, &name_bytes(&thread.name));
+            out.bytes(at + MAX_NAME, &[thread.priority, thread.max_priority, 0, 0]);
+            out.u32(at + MAX_NAME + 4, thread.entry);
+            out.u32(at + MAX_NAME + 8, thread.stack_size);
+            out.u32(at + MAX_NAME + 12, thread.arg);
+        }
     }
 
     #[cfg_attr(
@@ -569,7 +611,7 @@ impl Service {
         // Words 0..4 the name; 4: priority, segment and capability counts
         // (bytes 0, 1, 2); 5 entry, 6 stack size, 7 argument; then the
         // segment and capability slots.
-        let [priority, segment_count, cap_count, _] = w[4].to_le_bytes();
+        let [priority, segment_count, cap_count, thread_count] = w[4].to_le_bytes();
         let mut service = Service {
             name: read_name(w)?,
             priority,
@@ -578,6 +620,7 @@ impl Service {
             arg: w[7],
             segments: Vec::new(),
             caps: Vec::new(),
+            threads: Vec::new(),
         };
         let segments = w[SEGMENTS_AT / 4..CAPS_AT / 4].chunks_exact(SEGMENT_SLOT / 4);
         for slot in segments.take(usize::from(segment_count)) {
@@ -598,7 +641,7 @@ impl Service {
         if usize::from(segment_count) > MAX_SEGMENTS {
             return None;
         }
-        let caps = w[CAPS_AT / 4..].chunks_exact(CAP_SLOT / 4);
+        let caps = w[CAPS_AT / 4..THREADS_AT / 4].chunks_exact(CAP_SLOT / 4);
         for slot in caps.take(usize::from(cap_count)) {
             let [number, mapped, object_low, object_high] = slot[0].to_le_bytes();
             let grant = CapGrant {
@@ -615,6 +658,22 @@ impl Service {
             service.caps.push(grant).ok()?;
         }
         if usize::from(cap_count) > CAP_SLOTS {
+            return None;
+        }
+        let threads = w[THREADS_AT / 4..].chunks_exact(THREAD_SLOT / 4);
+        for slot in threads.take(usize::from(thread_count)) {
+            let [priority, max_priority, _, _] = slot[4].to_le_bytes();
+            let thread = Thread {
+                name: read_name(slot)?,
+                priority,
+                max_priority,
+                entry: slot[5],
+                stack_size: slot[6],
+                arg: slot[7],
+            };
+            service.threads.push(thread).ok()?;
+        }
+        if usize::from(thread_count) > MAX_SERVICE_THREADS {
             return None;
         }
         Some(service)
@@ -746,6 +805,15 @@ mod tests {
                     map_at: Some(0x5000_0000),
                 }])
                 .unwrap(),
+                threads: heapless::Vec::from_slice(&[super::Thread {
+                    name: heapless::String::try_from("fir").unwrap(),
+                    priority: 5,
+                    max_priority: 4,
+                    entry: 0x4000_0100,
+                    stack_size: 0x3000,
+                    arg: 1,
+                }])
+                .unwrap(),
             })
             .unwrap();
         for (name, params) in [
@@ -870,6 +938,16 @@ mod tests {
                     } else {
                         caps.clone()
                     },
+                    threads: (0..n % 8)
+                        .map(|t| super::Thread {
+                            name: heapless::String::try_from("thréad").unwrap(),
+                            priority: t as u8,
+                            max_priority: 0,
+                            entry: 0x4000_0000 + t,
+                            stack_size: 0x1000 * (t + 1),
+                            arg: t,
+                        })
+                        .collect(),
                 })
                 .unwrap();
         }

@@ -11,6 +11,7 @@
 //! USER_TEXT_BASE ..         code RX, rodata R, data+bss RW   (ring 1)
 //!                           ... unmapped ...
 //! USER_STACK_TOP - stack    stack RW (ring 1), guard page below unmapped
+//!   below, per thread        each further thread's stack, guard page below
 //! PTE_WINDOW_BASE + n*4MiB  this space's page-table window (ring 0)
 //! ```
 
@@ -21,10 +22,10 @@ use sotto_abi::text::{Message, Part};
 use heapless::Vec;
 use sotto_abi::Error;
 use sotto_abi::layout::{
-    IPC_BUFFER_VA, PAGE_SIZE, USER_IMAGE_LIMIT, USER_RING, USER_STACK_TOP, USER_TEXT_BASE,
-    pte_window,
+    IPC_BUFFER_VA, PAGE_SIZE, USER_IMAGE_LIMIT, USER_RING, USER_STACK_FLOOR, USER_STACK_TOP,
+    USER_TEXT_BASE, pte_window, thread_stack_top,
 };
-use sotto_abi::manifest::{MAX_SEGMENTS, SegmentKind, Service};
+use sotto_abi::manifest::{MAX_SEGMENTS, MAX_SERVICE_THREADS, SegmentKind, Service};
 
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables};
 
@@ -187,12 +188,42 @@ pub struct Placement {
     unsafe(link_section = ".text.sotto_boot.addrspace_stack_range")
 )]
 pub fn stack_range(stack_size: u32) -> Result<(u32, u32), LoadError> {
-    // The stack, its guard page and nothing else share its 4 MiB table.
-    let max = (4 << 20) - 2 * PAGE_SIZE;
-    if stack_size == 0 || !stack_size.is_multiple_of(PAGE_SIZE) || stack_size > max {
+    stack_under(USER_STACK_TOP, stack_size)
+}
+
+/// The stack region of `stack_size` bytes ending at `top`, its guard page
+/// under it: all above [`USER_STACK_FLOOR`] (the stacks, their guard
+/// pages and nothing else share their 4 MiB table with the IPC buffer).
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_stack_under")
+)]
+pub fn stack_under(top: u32, stack_size: u32) -> Result<(u32, u32), LoadError> {
+    let room = top.saturating_sub(USER_STACK_FLOOR + PAGE_SIZE);
+    if stack_size == 0 || !stack_size.is_multiple_of(PAGE_SIZE) || stack_size > room {
         return Err(LoadError::BadStack(stack_size));
     }
-    Ok((USER_STACK_TOP - stack_size, USER_STACK_TOP))
+    Ok((top - stack_size, top))
+}
+
+/// Every stack of `service` (its main thread's first, then its further
+/// threads' in order, each under the guard page of the one before), as
+/// (bottom, top).
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.addrspace_stacks")
+)]
+pub fn stacks(
+    service: &Service,
+) -> Result<Vec<(u32, u32), { MAX_SERVICE_THREADS + 1 }>, LoadError> {
+    let mut stacks = Vec::new();
+    let mut range = stack_range(service.stack_size)?;
+    let _ = stacks.push(range);
+    for thread in &service.threads {
+        range = stack_under(thread_stack_top(range.0), thread.stack_size)?;
+        let _ = stacks.push(range);
+    }
+    Ok(stacks)
 }
 
 /// Map `service` into `tables` (already sharing the kernel's tables), with
@@ -205,9 +236,10 @@ pub fn load(
     service: &Service,
     tables: &mut PageTables<'_>,
     pool: &mut FramePool,
-) -> Result<Vec<Placement, { MAX_SEGMENTS + 1 }>, LoadError> {
+) -> Result<Vec<Placement, { MAX_SEGMENTS + 1 + MAX_SERVICE_THREADS }>, LoadError> {
     let mut placements = Vec::new();
     let mut entry_ok = false;
+    let mut entries_ok = 0;
     for segment in &service.segments {
         let va = segment.vaddr;
         if segment.mem_size == 0
@@ -233,6 +265,11 @@ pub fn load(
         if segment.kind == SegmentKind::Code && (va..end).contains(&service.entry) {
             entry_ok = true;
         }
+        for thread in &service.threads {
+            if segment.kind == SegmentKind::Code && (va..end).contains(&thread.entry) {
+                entries_ok += 1;
+            }
+        }
         let pa = pool.alloc(segment.mem_size / PAGE_SIZE)?;
         tables.map(Mapping {
             va,
@@ -243,7 +280,7 @@ pub fn load(
             cache: CacheMode::WriteBack,
         })?;
         let file = (segment.file_size > 0).then_some((segment.offset, segment.file_size));
-        // Capacity is MAX_SEGMENTS + 1: the segments and the stack.
+        // Capacity: the segments and the stacks.
         let _ = placements.push(Placement {
             va,
             pa,
@@ -254,22 +291,33 @@ pub fn load(
     if !entry_ok {
         return Err(LoadError::BadEntry(service.entry));
     }
-    let (stack_bottom, stack_top) = stack_range(service.stack_size)?;
-    let pa = pool.alloc(service.stack_size / PAGE_SIZE)?;
-    tables.map(Mapping {
-        va: stack_bottom,
-        pa,
-        len: stack_top - stack_bottom,
-        ring: USER_RING,
-        access: Access::ReadWrite,
-        cache: CacheMode::WriteBack,
-    })?;
-    let _ = placements.push(Placement {
-        va: stack_bottom,
-        pa,
-        len: stack_top - stack_bottom,
-        file: None,
-    });
+    if entries_ok != service.threads.len() {
+        let bad = service.threads.iter().find(|thread| {
+            !service.segments.iter().any(|segment| {
+                segment.kind == SegmentKind::Code
+                    && thread.entry >= segment.vaddr
+                    && thread.entry - segment.vaddr < segment.mem_size
+            })
+        });
+        return Err(LoadError::BadEntry(bad.map_or(0, |thread| thread.entry)));
+    }
+    for (stack_bottom, stack_top) in stacks(service)? {
+        let pa = pool.alloc((stack_top - stack_bottom) / PAGE_SIZE)?;
+        tables.map(Mapping {
+            va: stack_bottom,
+            pa,
+            len: stack_top - stack_bottom,
+            ring: USER_RING,
+            access: Access::ReadWrite,
+            cache: CacheMode::WriteBack,
+        })?;
+        let _ = placements.push(Placement {
+            va: stack_bottom,
+            pa,
+            len: stack_top - stack_bottom,
+            file: None,
+        });
+    }
     Ok(placements)
 }
 
@@ -281,7 +329,7 @@ pub struct Space<'t> {
     /// Physical address of the L1 table.
     pub l1_pa: u32,
     /// Segments and stack.
-    pub placements: Vec<Placement, { MAX_SEGMENTS + 1 }>,
+    pub placements: Vec<Placement, { MAX_SEGMENTS + 1 + MAX_SERVICE_THREADS }>,
     /// Physical address of the IPC buffer page.
     pub ipc_buffer: u32,
 }
@@ -421,6 +469,7 @@ mod tests {
             arg: 0,
             segments: heapless::Vec::from_slice(segments).unwrap(),
             caps: heapless::Vec::new(),
+            threads: heapless::Vec::new(),
         }
     }
 
@@ -488,6 +537,62 @@ mod tests {
         assert_eq!(placed[0].file, Some((0x100, 0x1800)));
         assert_eq!(placed[3].file, None);
         assert_eq!(pool.free(), 0x10_0000 - 8 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn threads_get_stacks_under_guard_pages() {
+        let mut svc = standard();
+        for (name, pages, entry) in [("a", 1, 0x20), ("b", 3, 0x1ffc)] {
+            svc.threads
+                .push(sotto_abi::manifest::Thread {
+                    name: heapless::String::try_from(name).unwrap(),
+                    priority: 4,
+                    max_priority: 4,
+                    entry: USER_TEXT_BASE + entry,
+                    stack_size: pages * PAGE_SIZE,
+                    arg: 0,
+                })
+                .unwrap();
+        }
+        let stacks = super::stacks(&svc).unwrap();
+        let top = USER_STACK_TOP;
+        assert_eq!(
+            &stacks[..],
+            &[
+                (top - 0x2000, top),
+                (top - 0x4000, top - 0x3000),
+                (top - 0x8000, top - 0x5000)
+            ]
+        );
+        let mut space = Space::new();
+        let mut tables = space.tables();
+        let placed = load(
+            &svc,
+            &mut tables,
+            &mut FramePool::new(0x0050_0000, 0x10_0000),
+        )
+        .unwrap();
+        assert_eq!(placed.len(), 6);
+        for (bottom, top) in stacks {
+            assert!(tables.translate(bottom).is_some());
+            assert!(tables.translate(top - 4).is_some());
+            assert_eq!(tables.translate(bottom - PAGE_SIZE), None, "guard page");
+        }
+        // An entry outside the code, a stack running into the IPC buffer.
+        svc.threads[1].entry = USER_TEXT_BASE + 0x2000;
+        let mut pool = FramePool::new(0x0050_0000, 0x10_0000);
+        assert_eq!(
+            load(&svc, &mut space.tables(), &mut pool).err(),
+            Some(LoadError::BadEntry(USER_TEXT_BASE + 0x2000))
+        );
+        svc.threads[1].entry = USER_TEXT_BASE;
+        svc.threads[1].stack_size = (4 << 20) - 6 * PAGE_SIZE;
+        assert_eq!(
+            super::stacks(&svc),
+            Err(LoadError::BadStack((4 << 20) - 6 * PAGE_SIZE))
+        );
+        svc.threads[1].stack_size = (4 << 20) - 7 * PAGE_SIZE;
+        assert!(super::stacks(&svc).is_ok());
     }
 
     #[test]

@@ -135,9 +135,9 @@ pub mod slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ThreadEntry {
-    /// Address of its [`crate::kernel::Service`] (whose frame comes first);
+    /// Address of its [`crate::kernel::Thread`] (whose frame comes first);
     /// 0: no such thread.
-    pub service: u32,
+    pub thread: u32,
     /// Address of its row of `Kernel::fast_caps`.
     pub fast_row: u32,
     /// Its address space: see [`SpaceWords`].
@@ -168,20 +168,20 @@ pub type SpaceWords = [u32; SPACE_WORDS];
 impl ThreadEntry {
     /// No thread.
     pub const NONE: ThreadEntry = ThreadEntry {
-        service: 0,
+        thread: 0,
         fast_row: 0,
         space: [0; SPACE_WORDS],
         urgent: 0,
         reserved: [0; 13 - SPACE_WORDS],
     };
 
-    /// The entry of a thread of priority `priority` whose service is at
-    /// `service`, its fast row at `fast_row`, in address space `space`.
+    /// The entry of a thread of priority `priority` at `thread`, its fast
+    /// row at `fast_row`, in address space `space`.
     /// A priority the scheduler has no queue for gets every bit: such a
     /// thread never runs, and the express paths never pick it.
-    pub fn new(service: u32, fast_row: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
+    pub fn new(thread: u32, fast_row: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
         ThreadEntry {
-            service,
+            thread,
             fast_row,
             space,
             urgent: crate::sched::URGENT_MASKS
@@ -193,16 +193,16 @@ impl ThreadEntry {
     }
 }
 
-/// Offsets into [`ThreadEntry`] and [`crate::kernel::Service`] for the
+/// Offsets into [`ThreadEntry`] and [`crate::kernel::Thread`] for the
 /// assembly.
 pub mod thread {
     use core::mem::offset_of;
 
     use super::ThreadEntry;
-    use crate::kernel::Service;
+    use crate::kernel::Thread;
 
-    /// `service`.
-    pub const SERVICE: u32 = offset_of!(ThreadEntry, service) as u32;
+    /// `thread`.
+    pub const FRAME: u32 = offset_of!(ThreadEntry, thread) as u32;
     /// `fast_row`.
     pub const FAST_ROW: u32 = offset_of!(ThreadEntry, fast_row) as u32;
     /// `space[0]`.
@@ -212,13 +212,13 @@ pub mod thread {
     /// log2 of its size.
     pub const SHIFT: u32 = 6;
     const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);
-    /// `Service::frame` (the assembly takes a service's address as its
+    /// `Thread::frame` (the assembly takes a thread's address as its
     /// frame's).
-    const _: () = assert!(offset_of!(Service, frame) == 0);
-    /// `Service::wait`.
-    pub const WAIT: u32 = offset_of!(Service, wait) as u32;
-    /// `Service::reply`.
-    pub const REPLY: u32 = offset_of!(Service, reply) as u32;
+    const _: () = assert!(offset_of!(Thread, frame) == 0);
+    /// `Thread::wait`.
+    pub const WAIT: u32 = offset_of!(Thread, wait) as u32;
+    /// `Thread::reply`.
+    pub const REPLY: u32 = offset_of!(Thread, reply) as u32;
 }
 
 /// `MsgInfo` of a plain message: no payload, no capability, no receive
@@ -257,8 +257,8 @@ pub struct FastWords {
     /// Where `Kernel::ticks` (a u64) is, for the express `CallTimeout`,
     /// which turns its deadline into a tick from it (set at boot).
     pub ticks: u32,
-    /// Each thread as the entry's IPC fast paths see it (its service, its
-    /// row of [`Kernel::fast_caps`], its address space; `service` 0: no
+    /// Each thread as the entry's IPC fast paths see it (its thread, its
+    /// row of [`Kernel::fast_caps`], its address space; `thread` 0: no
     /// thread). Thread `t`'s entry is `t << THREAD_SHIFT` bytes past
     /// this field: the base plus that, with this field's offset added to
     /// every field's.
@@ -444,7 +444,7 @@ impl<H: Hardware> Kernel<H> {
                     0 => (args[1], None),
                     _ => (
                         self.carried(thread, args[1], args[1] & REPLY_DROPPED),
-                        self.services[thread].reply_to(),
+                        self.threads[thread].reply_to(),
                     ),
                 };
                 let plain = [args[0], info, args[2], args[3], args[4], args[5]];
@@ -470,7 +470,7 @@ impl<H: Hardware> Kernel<H> {
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn hand_to_full_path(&mut self, thread: ThreadId, number: u32, args: [u32; 6]) -> Light {
-        let frame = &mut self.services[thread].frame;
+        let frame = &mut self.threads[thread].frame;
         frame.a[2] = number;
         frame.a[3..9].copy_from_slice(&args);
         frame.a[9..12].fill(0);
@@ -514,7 +514,7 @@ impl<H: Hardware> Kernel<H> {
             return false;
         };
         let fast = |ops: u32| {
-            let slot = self.fast_caps[thread].get(args[0] as usize)?;
+            let slot = self.fast_row(thread).get(args[0] as usize)?;
             if slot.ops & ops == 0 {
                 return None;
             }
@@ -528,7 +528,7 @@ impl<H: Hardware> Kernel<H> {
         // path makes it so (the differential test compares it).
         let runs_next = |other: ThreadId| {
             self.sched.would_run_next(self.sched.priority(other))
-                && self.services[other].frame.kind == kind::IPC
+                && self.threads[other].frame.kind == kind::IPC
         };
         if number == Syscall::CapDelete as u32 {
             return self.deletes_express(thread, args[0]);
@@ -553,7 +553,7 @@ impl<H: Hardware> Kernel<H> {
             // with `Revoked`; the fuzzer checks both that and `holders`).
             self.sched.priority(thread) >= endpoint.least_urgent
                 && runs_next(server)
-                && matches!(self.services[server].wait, Wait::Receiver(_))
+                && matches!(self.threads[server].wait, Wait::Receiver(_))
                 // A deadline the entry queues itself (`express_timeout`).
                 && (number != Syscall::CallTimeout as u32
                     || self.sched.timeout_express(self.deadline_at(args[5])))
@@ -566,12 +566,12 @@ impl<H: Hardware> Kernel<H> {
             else {
                 return false;
             };
-            let Some(caller) = self.services[thread].reply_to() else {
+            let Some(caller) = self.threads[thread].reply_to() else {
                 return false;
             };
             endpoint.callers.is_empty()
                 && endpoint.receivers.is_empty()
-                && self.services[caller].wait == Wait::Reply(thread as ThreadNo)
+                && self.threads[caller].wait == Wait::Reply(thread as ThreadNo)
                 && runs_next(caller)
                 && self.sched.forget_express(caller)
         } else {
@@ -608,10 +608,10 @@ impl<H: Hardware> Kernel<H> {
             return None;
         };
         let server = usize::from(*endpoint.receivers.front()?);
-        let answerable = u32::from(endpoint.holders) & !(1 << thread) != 0;
+        let answerable = self.answerable(endpoint.holders, thread);
         if !answerable
             || endpoint.least_urgent > self.sched.priority(thread)
-            || !matches!(self.services[server].wait, Wait::Receiver(object) if object == cap.object)
+            || !matches!(self.threads[server].wait, Wait::Receiver(object) if object == cap.object)
             || !self.sched.would_run_next(self.sched.priority(server))
         {
             return None;
@@ -621,11 +621,11 @@ impl<H: Hardware> Kernel<H> {
         }
         // The caller's registers, as the full entry would have saved them
         // (a reply reads its receive slot from a4).
-        self.services[thread].frame.a[3..8].copy_from_slice(&args[..5]);
-        self.services[thread].wait = Wait::Reply(server as ThreadNo);
+        self.threads[thread].frame.a[3..8].copy_from_slice(&args[..5]);
+        self.threads[thread].wait = Wait::Reply(server as ThreadNo);
         // Saved as the entry saves a caller it hands off (`SAVE_IPC_CALLER`).
-        self.services[thread].frame.kind = kind::IPC;
-        let receiver = &mut self.services[server];
+        self.threads[thread].frame.kind = kind::IPC;
+        let receiver = &mut self.threads[server];
         let delivered = receiver.frame.a[4] & RECV_SLOT_FIELD;
         receiver.frame.a[2..8]
             .copy_from_slice(&[0, cap.badge, delivered, args[2], args[3], args[4]]);
@@ -640,11 +640,14 @@ impl<H: Hardware> Kernel<H> {
     /// caller's frame, this thread waits on the endpoint, the caller runs
     /// — if the scheduler would run it next anyway.
     fn fast_reply_recv(&mut self, thread: ThreadId, args: [u32; 6]) -> Option<Light> {
-        if args[1] & !REPLY_DROPPED != 0 {
+        // Only a main thread parks as a receiver here: one whose frame is
+        // an IPC one is a receiver the entry's express `Call` may deliver
+        // a capability to, by the thread's number (`Kernel::fast_row`).
+        if args[1] & !REPLY_DROPPED != 0 || self.space(thread) != thread {
             return None;
         }
-        let caller = self.services[thread].reply_to()?;
-        if !matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
+        let caller = self.threads[thread].reply_to()?;
+        if !matches!(self.threads[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
             || !self.sched.would_run_next(self.sched.priority(caller))
         {
             return None;
@@ -658,13 +661,13 @@ impl<H: Hardware> Kernel<H> {
             }
             _ => return None,
         }
-        let server = &mut self.services[thread];
+        let server = &mut self.threads[thread];
         server.set_reply_to(None);
         server.frame.a[4] = args[1];
         server.wait = Wait::Receiver(cap.object);
         server.frame.kind = kind::IPC;
         let cycles = self.cycles_for(caller);
-        let client = &mut self.services[caller];
+        let client = &mut self.threads[caller];
         let delivered = client.frame.a[4] & RECV_SLOT_FIELD;
         client.frame.a[2..8].copy_from_slice(&[0, delivered, cycles, args[2], args[3], args[4]]);
         client.wait = Wait::None;
@@ -710,16 +713,16 @@ impl<H: Hardware> Kernel<H> {
     /// caller, a4 for a server).
     #[inline(never)]
     fn carries(&mut self, thread: ThreadId, caller: Option<ThreadId>, raw: u32) {
-        self.services[thread].frame.a[4] = raw;
-        let (peer, info_at) = match (caller, self.services[thread].wait) {
+        self.threads[thread].frame.a[4] = raw;
+        let (peer, info_at) = match (caller, self.threads[thread].wait) {
             (Some(caller), _) => (caller, 3),
             (None, Wait::Reply(server)) => (usize::from(server), 4),
             _ => return,
         };
-        let window = MsgInfo::decode(self.services[peer].frame.a[info_at]).recv_slot;
+        let window = MsgInfo::decode(self.threads[peer].frame.a[info_at]).recv_slot;
         let send_cap = MsgInfo::decode(raw).send_cap;
         if self.pass_cap(thread, send_cap, peer, window) {
-            self.services[peer].frame.a[info_at] |= CAP_RECEIVED;
+            self.threads[peer].frame.a[info_at] |= CAP_RECEIVED;
         }
     }
 
@@ -730,7 +733,8 @@ impl<H: Hardware> Kernel<H> {
     pub fn carries_express(&self, thread: ThreadId, raw: u32) -> bool {
         let send = (raw >> SEND_CAP_SHIFT).wrapping_sub(1);
         raw & !SEND_CAP_FIELD == 0
-            && self.fast_caps[thread]
+            && self
+                .fast_row(thread)
                 .get(send as usize)
                 .is_some_and(|slot| slot.ops & fast_op::GRANT != 0)
     }
@@ -743,10 +747,10 @@ impl<H: Hardware> Kernel<H> {
     /// nothing more urgent is ready: the light path would return 0 at
     /// once.
     fn deletes_express(&self, thread: ThreadId, slot: u32) -> bool {
-        let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) else {
+        let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot) else {
             return false;
         };
-        self.fast_caps[thread][usize::from(at.slot)].ops & fast_op::DROP != 0
+        self.fast_row(thread)[usize::from(at.slot)].ops & fast_op::DROP != 0
             && self.caps.children(at) == 0
             && !self.sched.preempts_current()
     }
@@ -755,7 +759,7 @@ impl<H: Hardware> Kernel<H> {
     /// mapping may have to shrink: page tables). `None`: the full path.
     #[inline(never)]
     fn light_cap_delete(&mut self, thread: ThreadId, slot: u32) -> Option<Outcome> {
-        if let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot)
+        if let Ok(at) = CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot)
             && self
                 .caps
                 .get(at)

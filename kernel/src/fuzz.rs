@@ -656,12 +656,12 @@ fn apply(
                 .filter(|at| args[0] < CAP_SLOTS as u32 && k.caps.get(*at).is_ok())
                 .map(|at| descendants(k, at));
             assert!(k.sched.switch_to(thread));
-            let frame = &mut k.services[thread].frame;
+            let frame = &mut k.threads[thread].frame;
             frame.a[2] = number;
             frame.a[3..8].copy_from_slice(&args);
             frame.a[8] = a8;
             k.syscall(thread);
-            let status = k.services[thread].frame.a[2];
+            let status = k.threads[thread].frame.a[2];
             let outcome = if runnable(k, thread) {
                 status
             } else {
@@ -678,12 +678,12 @@ fn apply(
                 Syscall::from_raw(number),
                 Some(Syscall::Recv | Syscall::ReplyRecv | Syscall::RecvOrWait)
             );
-            let frame = &k.services[thread].frame;
+            let frame = &k.threads[thread].frame;
             if received
                 && status == 0
                 && runnable(k, thread)
                 && !MsgInfo::decode(frame.a[4]).signalled
-                && let Some(caller) = k.services[thread].reply_to()
+                && let Some(caller) = k.threads[thread].reply_to()
                 && let Ok(endpoint) = k.caps.get(CapRef {
                     space: thread as u8,
                     slot: args[0] as u8,
@@ -937,7 +937,7 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
     }
     // No call runs uphill: a caller waits for the reply of a server at
     // least as urgent as itself.
-    for (thread, service) in k.services.iter().enumerate() {
+    for (thread, service) in k.threads.iter().enumerate() {
         if let Some(server) = service.wait.reply_of()
             && k.sched.priority(server) > k.sched.priority(thread)
         {
@@ -949,7 +949,8 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
         }
     }
     let queued = memberships(k);
-    for (thread, service) in k.services.iter().enumerate() {
+    for (thread, service) in k.threads.iter().enumerate() {
+        let ending = k.services[k.space(thread)].ending;
         let state = k.sched.state(thread);
         let mut expected: Vec<(u16, &'static str)> = match service.wait {
             Wait::None | Wait::Reply(_) => Vec::new(),
@@ -979,16 +980,16 @@ fn check_waits(k: &Kernel<TestHw>, strict: Strictness) -> Result<(), String> {
             ));
         }
         if let Some(server) = service.wait.reply_of()
-            && (k.services[server].reply_to() != Some(thread)
-                || k.services[server].ending.is_some())
+            && (k.threads[server].reply_to() != Some(thread)
+                || k.services[k.space(server)].ending.is_some())
         {
             return Err(format!(
                 "thread {thread} waits for the reply of {server}, which owes it none (reply_to {:?}, ending {:?})",
-                k.services[server].reply_to(),
-                k.services[server].ending
+                k.threads[server].reply_to(),
+                k.services[k.space(server)].ending
             ));
         }
-        if service.ending.is_some() && (state != ThreadState::Ended || service.wait != Wait::None) {
+        if ending.is_some() && (state != ThreadState::Ended || service.wait != Wait::None) {
             return Err(format!(
                 "ended thread {thread} is {state:?}, {:?}",
                 service.wait
@@ -1229,9 +1230,9 @@ fn the_fuzzed_system_starts_consistent_and_the_checks_can_fail() {
     assert_eq!(check(&k, strict), Ok(()));
 
     // Corrupt the state by hand: each check must notice.
-    k.services[2].wait = Wait::Semaphore(obj::S1);
+    k.threads[2].wait = Wait::Semaphore(obj::S1);
     assert!(check(&k, strict).unwrap_err().contains("queued in []"));
-    k.services[2].wait = Wait::None;
+    k.threads[2].wait = Wait::None;
     let kinds: Vec<ObjectKind> = k.caps.iter_space(0).map(|(_, cap)| cap.kind).collect();
     assert!(kinds.contains(&ObjectKind::Memory));
     // s1 maps M1 (s0's private region) writable too, behind the kernel's
@@ -1283,7 +1284,7 @@ fn a_private_region_is_never_writable_in_two_services() {
     }
     .encode();
     assert!(k.sched.switch_to(1));
-    k.services[1].frame.a[2..5].copy_from_slice(&[Syscall::Recv as u32, 3, receive]);
+    k.threads[1].frame.a[2..5].copy_from_slice(&[Syscall::Recv as u32, 3, receive]);
     k.syscall(1);
     // s0 calls EP_B (slot 8) and sends its writable M1 capability (slot 6).
     let send = MsgInfo {
@@ -1292,14 +1293,14 @@ fn a_private_region_is_never_writable_in_two_services() {
     }
     .encode();
     assert!(k.sched.switch_to(0));
-    k.services[0].frame.a[2..5].copy_from_slice(&[Syscall::Call as u32, 8, send]);
+    k.threads[0].frame.a[2..5].copy_from_slice(&[Syscall::Call as u32, 8, send]);
     k.syscall(0);
-    assert!(MsgInfo::decode(k.services[1].frame.a[4]).cap_received);
+    assert!(MsgInfo::decode(k.threads[1].frame.a[4]).cap_received);
     // s1 now holds M1 with READ | WRITE: mapping it writable must fail.
     assert!(k.sched.switch_to(1));
-    k.services[1].frame.a[2..6].copy_from_slice(&[Syscall::MemMap as u32, 20, 0x5020_0000, rw]);
+    k.threads[1].frame.a[2..6].copy_from_slice(&[Syscall::MemMap as u32, 20, 0x5020_0000, rw]);
     k.syscall(1);
-    let status = k.services[1].frame.a[2];
+    let status = k.threads[1].frame.a[2];
     let lenient = Strictness::CURRENT;
     assert_eq!(check(&k, lenient), Ok(()));
     assert_eq!(
@@ -1308,14 +1309,14 @@ fn a_private_region_is_never_writable_in_two_services() {
         "the map must be refused"
     );
     // Read-only is fine, as for echo's loan in the default system.
-    k.services[1].frame.a[2..6].copy_from_slice(&[
+    k.threads[1].frame.a[2..6].copy_from_slice(&[
         Syscall::MemMap as u32,
         20,
         0x5020_0000,
         Rights::READ.bits(),
     ]);
     k.syscall(1);
-    assert_eq!(k.services[1].frame.a[2], 0);
+    assert_eq!(k.threads[1].frame.a[2], 0);
 }
 
 /// Defect D2: a thread blocked in `SemTake` or `NotifyWait` keeps waiting
@@ -1327,9 +1328,9 @@ fn revoking_a_waiters_capability_ends_its_wait() {
     let mut k = system();
     let run = |k: &mut Kernel<TestHw>, thread: usize, regs: &[u32]| {
         assert!(k.sched.switch_to(thread), "{thread} cannot run");
-        k.services[thread].frame.a[2..2 + regs.len()].copy_from_slice(regs);
+        k.threads[thread].frame.a[2..2 + regs.len()].copy_from_slice(regs);
         k.syscall(thread);
-        k.services[thread].frame.a[2]
+        k.threads[thread].frame.a[2]
     };
     // s2 gets derived RECEIVE copies of s3's S2 and N2 (slots 5 and 4),
     // objects it holds no other capability to (holding another RECEIVE
@@ -1351,19 +1352,19 @@ fn revoking_a_waiters_capability_ends_its_wait() {
     }
     // S2 starts at 0: the take waits.
     run(&mut k, 2, &[Syscall::SemTake as u32, 20, u32::MAX]);
-    assert_eq!(k.services[2].wait, Wait::Semaphore(obj::S2));
+    assert_eq!(k.threads[2].wait, Wait::Semaphore(obj::S2));
     assert_eq!(run(&mut k, 3, &[Syscall::CapRevoke as u32, 5]), 0);
     assert_eq!(
-        k.services[2].frame.a[2],
+        k.threads[2].frame.a[2],
         Error::Revoked as u32,
         "the semaphore waiter is told"
     );
     assert_eq!(check(&k, Strictness::ALL), Ok(()));
     // The same for a notification waiter.
     run(&mut k, 2, &[Syscall::NotifyWait as u32, 21]);
-    assert_eq!(k.services[2].wait, Wait::Notification(obj::N2));
+    assert_eq!(k.threads[2].wait, Wait::Notification(obj::N2));
     assert_eq!(run(&mut k, 3, &[Syscall::CapRevoke as u32, 4]), 0);
-    assert_eq!(k.services[2].frame.a[2], Error::Revoked as u32);
+    assert_eq!(k.threads[2].frame.a[2], Error::Revoked as u32);
     assert_eq!(check(&k, Strictness::ALL), Ok(()));
 }
 
@@ -1381,19 +1382,19 @@ fn every_console_line_starts_with_its_writers_prefix() {
     k.hw.phys(data, 5).copy_from_slice(b"line\n");
     let write = |k: &mut Kernel<TestHw>, thread: usize, len: u32| {
         assert!(k.sched.switch_to(thread));
-        k.services[thread].frame.a[2..5].copy_from_slice(&[
+        k.threads[thread].frame.a[2..5].copy_from_slice(&[
             Syscall::ConsoleWrite as u32,
             sotto_abi::layout::USER_TEXT_BASE,
             len,
         ]);
         k.syscall(thread);
-        assert_eq!(k.services[thread].frame.a[2], 0);
+        assert_eq!(k.threads[thread].frame.a[2], 0);
     };
     write(&mut k, 0, 3); // "abc", no newline yet
     write(&mut k, 1, 5); // "line\n"
     // s2 exits: the kernel reports it on a line of its own.
     assert!(k.sched.switch_to(2));
-    k.services[2].frame.a[2..4].copy_from_slice(&[Syscall::Exit as u32, 0]);
+    k.threads[2].frame.a[2..4].copy_from_slice(&[Syscall::Exit as u32, 0]);
     k.syscall(2);
     write(&mut k, 0, 4); // "abc\n"
     let console = String::from_utf8(k.hw.console.clone()).unwrap();

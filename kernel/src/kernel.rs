@@ -153,33 +153,65 @@ pub struct RegionMapping {
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<RegionMapping>() == 16);
 
-/// One service and its thread. `repr(C)` with the hot fields first: the
-/// trap paths reach them with short load offsets. On the target a
-/// power-of-two size (344 bytes padded to 512 by `pad`): `services[thread]` is a
-/// shift, not a multiply by a constant loaded first (about a hundred
-/// places in the kernel's text).
+/// One thread: its registers, what it waits for, whom it owes a reply,
+/// its service. `repr(C)` with the hot fields first: the trap paths reach
+/// them with short load offsets, and the assembly takes a thread's
+/// address as its frame's. On the target a power-of-two size (padded to
+/// 256 bytes by `pad`): `threads[thread]` is a shift, not a multiply by a
+/// constant loaded first.
 #[repr(C)]
-pub struct Service {
-    /// Saved registers of its thread.
+pub struct Thread {
+    /// Saved registers.
     pub frame: TrapFrame,
     /// What it is blocked on.
     pub wait: Wait,
     /// The caller it received from and owes a reply ([`NO_THREAD`]: none;
-    /// see [`Service::reply_to`]).
+    /// see [`Thread::reply_to`]).
     pub reply: ThreadNo,
+    /// Its service (whose address space and capabilities it uses).
+    pub service: u16,
+    /// Its number within its service (0: the service's main thread).
+    pub index: u16,
+    /// The unmapped page under its stack.
+    pub stack_guard: u32,
+    /// Name (empty for a service's main thread: reports use the
+    /// service's; else `service/name`).
+    pub name: String<MAX_NAME>,
+    /// To 256 bytes on the target, by size rather than by alignment (see
+    /// [`Service`]).
+    #[cfg(target_arch = "xtensa")]
+    pub pad: [u8; THREAD_PAD],
+}
+
+/// Bytes that pad a [`Thread`] to 256 on the target.
+#[cfg(target_arch = "xtensa")]
+pub const THREAD_PAD: usize = 256 - 176;
+#[cfg(target_arch = "xtensa")]
+const _: () = assert!(core::mem::size_of::<Thread>() == 256);
+
+/// One service: its address space, regions, IPC buffer and how it ended;
+/// its threads are in [`Threads`] (its main thread's number is its own:
+/// [`Kernel::add_service`]). On the target a power-of-two size (padded to
+/// 256 bytes by `pad`): `services[n]` is a shift.
+#[repr(C)]
+pub struct Service {
     /// Name (console prefix, reports).
     pub name: String<MAX_NAME>,
     /// Its page tables (`None` only in an empty slot of [`Services`]).
     pub tables: Option<PageTables<'static>>,
-    /// The unmapped page under its stack.
-    pub stack_guard: u32,
     /// Physical address of its IPC buffer (mapped at [`IPC_BUFFER_VA`]).
     pub ipc_buffer: u32,
     /// Set once it ended.
     pub ending: Option<Ending>,
+    /// Its threads, a bit per thread number (its main thread's included).
+    pub thread_mask: u16,
+    /// How many threads it has.
+    pub threads: u8,
+    /// The least urgent priority (highest number) of its threads.
+    pub least_urgent: u8,
     /// Regions mapped into it.
     pub regions: Vec<RegionMapping, 8>,
-    /// To 512 bytes on the target, by size rather than by alignment: an
+    /// To 256 bytes on the target, by size rather than by alignment: an
     /// over-aligned value passed by value between functions is not safe
     /// with this target's compiler (a boot with a 512-byte-aligned
     /// `Service` passed to an out-of-line function started a zeroed frame).
@@ -187,11 +219,11 @@ pub struct Service {
     pub pad: [u8; SERVICE_PAD],
 }
 
-/// Bytes that pad a [`Service`] to 512 on the target.
+/// Bytes that pad a [`Service`] to 256 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const SERVICE_PAD: usize = 512 - 344;
+pub const SERVICE_PAD: usize = 256 - 196;
 #[cfg(target_arch = "xtensa")]
-const _: () = assert!(core::mem::size_of::<Service>() == 512);
+const _: () = assert!(core::mem::size_of::<Service>() == 256);
 
 /// A value that fills the unused slots of a [`Table`].
 pub trait Placeholder {
@@ -213,9 +245,12 @@ pub struct Table<T, const N: usize> {
     len: usize,
 }
 
-/// The services (thread `n` is service `n`); an empty slot is
-/// [`Service::EMPTY`].
+/// The services (service `n`'s main thread is thread `n`); an empty slot
+/// is [`Service::EMPTY`].
 pub type Services = Table<Service, MAX_SERVICES>;
+/// The threads (the services' main threads first, then the others); an
+/// empty slot is [`Thread::EMPTY`].
+pub type Threads = Table<Thread, MAX_THREADS>;
 /// The kernel objects; an empty slot is [`Object::Clock`] (no state, and
 /// no capability names it).
 pub type Objects = Table<Object, MAX_OBJECTS>;
@@ -318,6 +353,10 @@ impl Placeholder for Service {
     const PLACEHOLDER: Service = Service::EMPTY;
 }
 
+impl Placeholder for Thread {
+    const PLACEHOLDER: Thread = Thread::EMPTY;
+}
+
 impl Placeholder for Object {
     const PLACEHOLDER: Object = Object::Clock;
 }
@@ -325,14 +364,13 @@ impl Placeholder for Object {
 impl Service {
     /// An empty slot of [`Services`]: no tables, no name, no thread.
     pub const EMPTY: Service = Service {
-        frame: TrapFrame::ZERO,
-        wait: Wait::None,
-        reply: NO_THREAD,
         name: String::new(),
         tables: None,
-        stack_guard: 0,
         ipc_buffer: 0,
         ending: None,
+        thread_mask: 0,
+        threads: 0,
+        least_urgent: 0,
         regions: Vec::new(),
         #[cfg(target_arch = "xtensa")]
         pad: [0; SERVICE_PAD],
@@ -345,12 +383,49 @@ impl Service {
     pub fn translate(&self, va: u32) -> Option<Pte> {
         self.tables.as_ref()?.translate(va)
     }
+}
+
+impl Thread {
+    /// An empty slot of [`Threads`].
+    pub const EMPTY: Thread = Thread {
+        frame: TrapFrame::ZERO,
+        wait: Wait::None,
+        reply: NO_THREAD,
+        service: 0,
+        index: 0,
+        stack_guard: 0,
+        name: String::new(),
+        #[cfg(target_arch = "xtensa")]
+        pad: [0; THREAD_PAD],
+    };
+
+    /// A thread of service `service` (its `index`th, 0 the main one)
+    /// entering with `frame`, its stack's guard page at `stack_guard`.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_thread_new")
+    )]
+    pub fn new(
+        frame: TrapFrame,
+        service: usize,
+        index: usize,
+        stack_guard: u32,
+        name: &str,
+    ) -> Thread {
+        let mut thread = Thread::EMPTY;
+        thread.frame = frame;
+        thread.service = service as u16;
+        thread.index = index as u16;
+        thread.stack_guard = stack_guard;
+        let _ = thread.name.push_str(name);
+        thread
+    }
 
     /// The caller it owes a reply, if any.
     #[inline]
     pub fn reply_to(&self) -> Option<ThreadId> {
         // (Masked, as `Scheduler::current`: no bounds check where it is used.)
-        (self.reply != NO_THREAD).then_some(usize::from(self.reply) % MAX_SERVICES)
+        (self.reply != NO_THREAD).then_some(usize::from(self.reply) % MAX_THREADS)
     }
 
     /// Owe a reply to `caller` (or to nobody).
@@ -461,7 +536,9 @@ pub struct Kernel<H: Hardware> {
     /// What the idle timer interrupt may do on its own at the alarm
     /// (followed by the idle loop's express tick).
     plan: TickPlan,
-    /// Services (thread `n` is service `n`).
+    /// Threads (service `n`'s main thread is thread `n`).
+    pub threads: Threads,
+    /// Services.
     pub services: Services,
     /// Kernel objects.
     pub objects: Objects,
@@ -489,6 +566,11 @@ pub struct Kernel<H: Hardware> {
     /// What the running revoke removed (kept here, in the kernel's static
     /// state, not on the stack of every trap).
     revoked: Revoked,
+    /// The fast row of a thread that is not its service's main one: no
+    /// fast word (the entry's express paths index capabilities by the
+    /// thread's number, which only a main thread shares with its service),
+    /// so its calls take the light path, which maps it to its service.
+    pub fast_none: [FastSlot; CAP_SLOTS],
 }
 
 /// An express tick made ready ([`Kernel::prepare_express`]): every check
@@ -580,8 +662,8 @@ impl TickPlan {
     };
 }
 
-// One bit per service in `clock_holders`.
-const _: () = assert!(MAX_SERVICES <= 32);
+// One bit per thread in `clock_holders`.
+const _: () = assert!(MAX_THREADS <= 32);
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
 pub(crate) type Regs = [u32; 5];
@@ -615,6 +697,7 @@ impl<H: Hardware> Kernel<H> {
             sched: Scheduler::new(),
             caps: CapSpaces::new(),
             objects: Objects::new(),
+            threads: Threads::new(),
             services: Services::new(),
             ticks: 0,
             tick_hz,
@@ -623,12 +706,15 @@ impl<H: Hardware> Kernel<H> {
             timers: DeadlineQueue::new(),
             clock_holders: 0,
             plan: TickPlan::NONE,
+            fast_none: [FastSlot::ZERO; CAP_SLOTS],
         }
     }
 
-    /// Add a service whose memory is in place: `frame` ready to enter,
-    /// `tables` mapping it, and give it the capabilities `grants` (regions
-    /// with an address are mapped there).
+    /// Add a service whose memory is in place, with its main thread
+    /// `main` (ready to enter, `tables` mapping it), and give it the
+    /// capabilities `grants` (regions with an address are mapped there).
+    /// Every service comes before any thread added by
+    /// [`Self::add_thread`]: a service's main thread has its number.
     #[cfg_attr(
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_boot.kernel_add_service")
@@ -636,13 +722,26 @@ impl<H: Hardware> Kernel<H> {
     pub fn add_service(
         &mut self,
         service: Service,
+        main: Thread,
         priority: u8,
         grants: &[CapGrant],
     ) -> Result<ThreadId, Error> {
-        let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
-        if self.services.push(service).is_err() || thread != self.services.len() - 1 {
+        if self.threads.len() != self.services.len() {
             return Err(Error::BadArgument);
         }
+        let thread = self.sched.add(priority).ok_or(Error::BadArgument)?;
+        if self.services.push(service).is_err()
+            || thread != self.services.len() - 1
+            || self.threads.push(main).is_err()
+        {
+            return Err(Error::BadArgument);
+        }
+        self.threads[thread].service = thread as u16;
+        self.threads[thread].index = 0;
+        let service = &mut self.services[thread];
+        service.thread_mask = 1 << thread;
+        service.threads = 1;
+        service.least_urgent = priority;
         for grant in grants {
             let kind = self
                 .objects
@@ -662,6 +761,65 @@ impl<H: Hardware> Kernel<H> {
         }
         self.refresh_clock(thread);
         Ok(thread)
+    }
+
+    /// Add a further thread (ready to enter) to service `thread.service`
+    /// (added already), at `priority`.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_add_thread")
+    )]
+    pub fn add_thread(&mut self, thread: Thread, priority: u8) -> Result<ThreadId, Error> {
+        let space = usize::from(thread.service);
+        if space >= self.services.len() {
+            return Err(Error::BadArgument);
+        }
+        let id = self.sched.add(priority).ok_or(Error::BadArgument)?;
+        if self.threads.push(thread).is_err() || id != self.threads.len() - 1 {
+            return Err(Error::BadArgument);
+        }
+        self.threads[id].index = u16::from(self.services[space].threads);
+        let service = &mut self.services[space];
+        service.thread_mask |= 1 << id;
+        service.threads += 1;
+        service.least_urgent = service.least_urgent.max(priority);
+        // The summaries that follow a service's threads: its clock bit,
+        // the least urgent receiver of the endpoints it receives on.
+        self.refresh_clock(space);
+        let mut endpoints: Vec<ObjectId, CAP_SLOTS> = Vec::new();
+        for (_, cap) in self.caps.iter_space(space as u8) {
+            if cap.kind == ObjectKind::Endpoint {
+                let _ = endpoints.push(cap.object);
+            }
+        }
+        for endpoint in endpoints {
+            self.refresh_receiver(endpoint, space);
+        }
+        Ok(id)
+    }
+
+    /// The service of `thread` (whose address space and capability space
+    /// it uses).
+    #[inline(always)]
+    pub fn space(&self, thread: ThreadId) -> usize {
+        usize::from(self.threads[thread].service) % MAX_SERVICES
+    }
+
+    /// The threads of service `space`, as a bit per thread.
+    #[inline]
+    pub fn threads_of(&self, space: usize) -> u32 {
+        u32::from(self.services[space].thread_mask)
+    }
+
+    /// The row of fast words the entry uses for `thread`: its service's
+    /// for a main thread, else none ([`Kernel::fast_none`]).
+    #[inline]
+    pub fn fast_row(&self, thread: ThreadId) -> &[FastSlot; CAP_SLOTS] {
+        if self.space(thread) == thread {
+            &self.fast_caps[thread % MAX_SERVICES]
+        } else {
+            &self.fast_none
+        }
     }
 
     /// Add an object (a timer armed by its declaration is queued).
@@ -709,11 +867,11 @@ impl<H: Hardware> Kernel<H> {
             .caps
             .iter_space(space as u8)
             .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
-        let bit = 1u32 << space;
+        let bits = self.threads_of(space);
         if holds {
-            self.clock_holders |= bit;
+            self.clock_holders |= bits;
         } else {
-            self.clock_holders &= !bit;
+            self.clock_holders &= !bits;
         }
     }
 
@@ -767,7 +925,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Write results into a thread's frame.
     pub(crate) fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
-        let frame = &mut self.services[thread].frame;
+        let frame = &mut self.threads[thread].frame;
         match result {
             Ok(values) => {
                 frame.a[2] = 0;
@@ -783,7 +941,7 @@ impl<H: Hardware> Kernel<H> {
     /// Wake a blocked thread with a result.
     fn wake_with(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         self.set_result(thread, result);
-        self.services[thread].wait = Wait::None;
+        self.threads[thread].wait = Wait::None;
         self.sched.wake(thread);
     }
 
@@ -807,7 +965,7 @@ impl<H: Hardware> Kernel<H> {
         kind: ObjectKind,
         rights: Rights,
     ) -> Result<Cap, Error> {
-        let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot)?;
+        let at = CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot)?;
         self.caps.lookup(at, kind, rights).copied()
     }
 
@@ -816,7 +974,7 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn holds(&self, thread: ThreadId, kind: ObjectKind, rights: Rights) -> bool {
         self.caps
-            .iter_space(thread as u8)
+            .iter_space(self.space(thread) as u8)
             .any(|(_, cap)| cap.kind == kind && cap.rights.contains(rights))
     }
 
@@ -824,14 +982,15 @@ impl<H: Hardware> Kernel<H> {
     /// physical pages its tables map).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn read_user(&mut self, thread: ThreadId, va: u32, out: &mut [u8]) -> Result<(), Error> {
-        let Some(tables) = &self.services[thread].tables else {
+        let space = self.space(thread);
+        let Some(tables) = &self.services[space].tables else {
             return Err(Error::BadAddress);
         };
         check_user(tables, va, out.len() as u32, false, u32::MAX)?;
         let mut done = 0;
         while done < out.len() {
             let at = va + done as u32;
-            let pte = self.services[thread]
+            let pte = self.services[space]
                 .translate(at)
                 .ok_or(Error::BadAddress)?;
             let offset = at % PAGE_SIZE;
@@ -846,7 +1005,7 @@ impl<H: Hardware> Kernel<H> {
     /// Handle the system call `thread` just made (its registers are in its
     /// frame, PC already past the `syscall`).
     pub fn syscall(&mut self, thread: ThreadId) {
-        let registers = &self.services[thread].frame.a;
+        let registers = &self.threads[thread].frame.a;
         let args = [
             registers[3],
             registers[4],
@@ -898,7 +1057,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
             Syscall::Call => self.ipc_call(thread, args, None),
             Syscall::CallTimeout => {
-                let until = self.deadline_at(self.services[thread].frame.a[8]);
+                let until = self.deadline_at(self.threads[thread].frame.a[8]);
                 self.ipc_call(thread, args, Some(until))
             }
             Syscall::Recv => self.ipc_recv(thread, args[0], args[1], None),
@@ -908,7 +1067,7 @@ impl<H: Hardware> Kernel<H> {
                 Err(error) => err(error),
             },
             Syscall::ReplyRecv => {
-                if self.services[thread].reply_to().is_some() {
+                if self.threads[thread].reply_to().is_some() {
                     match self.ipc_reply(thread, args) {
                         Err(error) => return err(error),
                         Ok(false) if MsgInfo::decode(args[1]).reply_dropped => {
@@ -937,12 +1096,7 @@ impl<H: Hardware> Kernel<H> {
             // The name borrowed, not copied: the console is a field of its
             // own.
             Syscall::Exit => {
-                self.hw.console_line(&text![
-                    "service ",
-                    &self.services[thread].name,
-                    " exited with status ",
-                    args[0]
-                ]);
+                self.say(thread, &text![" exited with status ", args[0]]);
                 self.end_service(thread, Ending::Exited(args[0]));
                 Outcome::Ended
             }
@@ -950,19 +1104,11 @@ impl<H: Hardware> Kernel<H> {
                 let mut text = [0u8; 256];
                 let len = (args[1] as usize).min(text.len());
                 match self.read_user(thread, args[0], &mut text[..len]) {
-                    Ok(()) => self.hw.console_line(&text![
-                        "service ",
-                        &self.services[thread].name,
-                        " panicked: ",
-                        Piece::Bytes(&text[..len])
-                    ]),
-                    Err(error) => self.hw.console_line(&text![
-                        "service ",
-                        &self.services[thread].name,
-                        " panicked (message unreadable: ",
-                        error.describe(),
-                        ")"
-                    ]),
+                    Ok(()) => self.say(thread, &text![" panicked: ", Piece::Bytes(&text[..len])]),
+                    Err(error) => self.say(
+                        thread,
+                        &text![" panicked (message unreadable: ", error.describe(), ")"],
+                    ),
                 }
                 self.end_service(thread, Ending::Panicked);
                 Outcome::Ended
@@ -973,10 +1119,11 @@ impl<H: Hardware> Kernel<H> {
             }
             Syscall::CapRevoke => self.cap_revoke(thread, args[0]),
             Syscall::CapInfo => {
-                let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, args[0]) {
-                    Ok(at) => at,
-                    Err(error) => return err(error),
-                };
+                let at =
+                    match CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, args[0]) {
+                        Ok(at) => at,
+                        Err(error) => return err(error),
+                    };
                 Outcome::Return(self.caps.get(at).map(|cap| {
                     [
                         cap.kind as u32,
@@ -1021,12 +1168,25 @@ impl<H: Hardware> Kernel<H> {
         self.hw.console_line(line);
     }
 
+    /// A kernel line about `thread`: `service NAME` (`NAME/THREAD` for a
+    /// further thread), then `rest`. (Out of line: every report shares it.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn say(&mut self, thread: ThreadId, rest: &Text<'_>) {
+        let own = self.threads[thread].name.as_str();
+        let service = &self.services[self.space(thread)].name;
+        let slash = if own.is_empty() { "" } else { "/" };
+        self.hw
+            .console_line(&text!["service ", service, slash, own, rest]);
+    }
+
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn console_write(&mut self, thread: ThreadId, va: u32, len: u32) -> Outcome {
         if !self.holds(thread, ObjectKind::Console, Rights::SEND) {
             return err(Error::MissingRight);
         }
-        let Some(tables) = &self.services[thread].tables else {
+        let space = self.space(thread);
+        let Some(tables) = &self.services[space].tables else {
             return err(Error::BadAddress);
         };
         if let Err(error) = check_user(tables, va, len, false, CONSOLE_WRITE_MAX) {
@@ -1040,7 +1200,7 @@ impl<H: Hardware> Kernel<H> {
                 return err(error);
             }
             let Kernel { services, hw, .. } = self;
-            hw.console(thread, &services[thread].name, &chunk[..take]);
+            hw.console(thread, &services[space].name, &chunk[..take]);
             done += take as u32;
         }
         ok(len)
@@ -1048,7 +1208,7 @@ impl<H: Hardware> Kernel<H> {
 
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_derive(&mut self, thread: ThreadId, args: [u32; 5]) -> Outcome {
-        let space = thread as u8;
+        let space = self.space(thread) as u8;
         let refs = CapSpaces::<MAX_SERVICES>::slot_ref(space, args[0])
             .and_then(|from| Ok((from, CapSpaces::<MAX_SERVICES>::slot_ref(space, args[1])?)));
         let (from, to) = match refs {
@@ -1068,7 +1228,7 @@ impl<H: Hardware> Kernel<H> {
 
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_move(&mut self, thread: ThreadId, from: u32, to: u32) -> Result<(), Error> {
-        let space = thread as u8;
+        let space = self.space(thread) as u8;
         let from = CapSpaces::<MAX_SERVICES>::slot_ref(space, from)?;
         let to = CapSpaces::<MAX_SERVICES>::slot_ref(space, to)?;
         self.caps.move_cap(from, to)?;
@@ -1081,7 +1241,7 @@ impl<H: Hardware> Kernel<H> {
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn cap_delete(&mut self, thread: ThreadId, slot: u32) -> Outcome {
-        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
+        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),
         };
@@ -1096,7 +1256,7 @@ impl<H: Hardware> Kernel<H> {
 
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
-        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, slot) {
+        let at = match CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),
         };
@@ -1128,10 +1288,15 @@ impl<H: Hardware> Kernel<H> {
         // Nothing else to do for a capability no summary or mapping
         // follows, of a service waiting for nothing (a server dropping
         // what it received, typically).
+        let space = usize::from(place.space);
         let waits = self
             .services
-            .get(usize::from(place.space))
-            .is_some_and(|service| service.wait != Wait::None);
+            .get(space)
+            .is_some_and(|service| service.threads > 1)
+            || self
+                .threads
+                .get(space)
+                .is_some_and(|main| main.wait != Wait::None);
         if waits
             || matches!(
                 cap.kind,
@@ -1154,7 +1319,11 @@ impl<H: Hardware> Kernel<H> {
             if cap.kind == ObjectKind::Memory {
                 self.narrow_mapping(space, cap.object);
             }
-            self.recheck_wait(space);
+            let mut threads = self.threads_of(space);
+            while threads != 0 {
+                self.recheck_wait(threads.trailing_zeros() as usize);
+                threads &= threads - 1;
+            }
         }
         if cap.kind == ObjectKind::Endpoint {
             self.refresh_receiver(cap.object, space);
@@ -1176,7 +1345,8 @@ impl<H: Hardware> Kernel<H> {
     /// READ, read-only unless one of them has READ and WRITE (a read-only
     /// and a write-only copy together do not keep a mapping writable).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn narrow_mapping(&mut self, thread: ThreadId, object: ObjectId) {
+    fn narrow_mapping(&mut self, space: usize, object: ObjectId) {
+        let thread = space;
         let readable = self.one_cap_holds(thread, object, Rights::READ);
         let writable = self.one_cap_holds(thread, object, Rights::READ | Rights::WRITE);
         let Some(index) = self.services[thread]
@@ -1226,10 +1396,11 @@ impl<H: Hardware> Kernel<H> {
     /// (waiting for its reply) is not undone.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn recheck_wait(&mut self, thread: ThreadId) {
+        let space = self.space(thread);
         let can = |kernel: &Self, object: ObjectId, right: Rights| {
-            kernel.one_cap_holds(thread, object, right)
+            kernel.one_cap_holds(space, object, right)
         };
-        let lost = match self.services[thread].wait {
+        let lost = match self.threads[thread].wait {
             Wait::Receiver(object) | Wait::Notification(object) | Wait::Semaphore(object) => {
                 !can(self, object, Rights::RECEIVE)
             }
@@ -1238,7 +1409,7 @@ impl<H: Hardware> Kernel<H> {
                 notification,
             } => !can(self, endpoint, Rights::RECEIVE) || !can(self, notification, Rights::RECEIVE),
             Wait::Caller(object) => {
-                let slot = self.services[thread].frame.a[3];
+                let slot = self.threads[thread].frame.a[3];
                 !self
                     .cap_cold(thread, slot, ObjectKind::Endpoint, Rights::SEND)
                     .is_ok_and(|cap| cap.object == object)
@@ -1284,7 +1455,7 @@ impl<H: Hardware> Kernel<H> {
     /// endpoint's queue).
     #[inline]
     fn signal_result(&mut self, waiter: ThreadId, delivered: u32) -> Regs {
-        match self.services[waiter].wait {
+        match self.threads[waiter].wait {
             Wait::ReceiverOrSignal { endpoint, .. } => {
                 if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
                     queue.forget(waiter);
@@ -1309,7 +1480,7 @@ impl<H: Hardware> Kernel<H> {
         match notification.wait(thread) {
             Some(bits) => ok(bits),
             None => {
-                self.services[thread].wait = Wait::Notification(object);
+                self.threads[thread].wait = Wait::Notification(object);
                 self.sched.block_current(None);
                 Outcome::Blocked
             }
@@ -1353,7 +1524,7 @@ impl<H: Hardware> Kernel<H> {
         match semaphore.take(thread, timeout_us != 0) {
             Ok(true) => ok(0),
             Ok(false) => {
-                self.services[thread].wait = Wait::Semaphore(object);
+                self.threads[thread].wait = Wait::Semaphore(object);
                 self.sched.block_current(until);
                 Outcome::Blocked
             }
@@ -1437,6 +1608,7 @@ impl<H: Hardware> Kernel<H> {
             .filter(|r| r.contains(Rights::READ))
             .ok_or(Error::BadArgument)?;
         let (object, pa, size, cache) = self.region(thread, slot, rights)?;
+        let thread = self.space(thread);
         let end = va.checked_add(size).ok_or(Error::BadAddress)?;
         if !va.is_multiple_of(PAGE_SIZE) || va < REGION_WINDOW.0 || end > REGION_WINDOW.1 {
             return Err(Error::BadAddress);
@@ -1486,8 +1658,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Whether a private (not shared) region is mapped writable by a live
-    /// service other than `thread`: a capability with WRITE, copied to
-    /// another service, still does not make two writers.
+    /// service other than `thread` (a service's number): a capability with
+    /// WRITE, copied to another service, still does not make two writers.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mapped_writable_elsewhere(&self, thread: ThreadId, object: ObjectId) -> bool {
         if let Some(Object::Memory { shared: true, .. }) = self.objects.get(object as usize) {
@@ -1522,14 +1694,14 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_unmap(&mut self, thread: ThreadId, slot: u32) -> Result<(), Error> {
         let (object, ..) = self.region(thread, slot, Rights::empty())?;
-        self.unmap_region(thread, object)
+        self.unmap_region(self.space(thread), object)
     }
 
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn mem_info(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         match self.region(thread, slot, Rights::empty()) {
             Ok((object, _, size, _)) => {
-                let va = self.services[thread]
+                let va = self.services[self.space(thread)]
                     .regions
                     .iter()
                     .find(|r| r.object == object)
@@ -1551,12 +1723,28 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
         match self.objects.get(endpoint as usize) {
-            Some(Object::Endpoint(queue)) => (
-                u32::from(queue.holders) & !(1 << caller) != 0,
-                queue.least_urgent,
-            ),
+            Some(Object::Endpoint(queue)) => {
+                (self.answerable(queue.holders, caller), queue.least_urgent)
+            }
             _ => (false, 0),
         }
+    }
+
+    /// Whether a call by `caller` on an endpoint the services `holders`
+    /// can receive on may be answered: another service can, or another
+    /// thread of the caller's own.
+    #[inline]
+    pub(crate) fn answerable(&self, holders: u16, caller: ThreadId) -> bool {
+        let space = self.space(caller);
+        let others = u32::from(holders) & !(1 << space);
+        others != 0 || (u32::from(holders) & (1 << space) != 0 && self.services[space].threads > 1)
+    }
+
+    /// The least urgent priority (highest number) of service `space`'s
+    /// threads (fixed at boot today: a priority change must update it).
+    #[inline]
+    fn least_urgent_of(&self, space: usize) -> u8 {
+        self.services[space].least_urgent
     }
 
     /// Recompute whether service `space` can receive on `endpoint` (a pass
@@ -1582,14 +1770,17 @@ impl<H: Hardware> Kernel<H> {
         } else {
             queue.holders & !bit
         };
+        let holders = queue.holders;
         let mut least_urgent = 0;
-        let mut rest = queue.holders;
+        let mut rest = holders;
         while rest != 0 {
             let holder = rest.trailing_zeros() as usize;
-            least_urgent = least_urgent.max(self.sched.priority(holder));
+            least_urgent = least_urgent.max(self.least_urgent_of(holder));
             rest &= rest - 1;
         }
-        queue.least_urgent = least_urgent;
+        if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+            queue.least_urgent = least_urgent;
+        }
     }
 
     /// A capability was installed at `at`: it can only add to what its
@@ -1607,8 +1798,9 @@ impl<H: Hardware> Kernel<H> {
             && cap.rights.contains(Rights::READ)
             && space < MAX_SERVICES
         {
-            self.clock_holders |= 1 << space;
+            self.clock_holders |= self.threads_of(space);
         }
+        let least = self.least_urgent_of(space);
         if cap.kind == ObjectKind::Endpoint
             && cap.rights.contains(Rights::RECEIVE)
             && self
@@ -1618,7 +1810,7 @@ impl<H: Hardware> Kernel<H> {
             && let Some(Object::Endpoint(queue)) = self.objects.get_mut(cap.object as usize)
         {
             queue.holders |= 1 << space;
-            queue.least_urgent = queue.least_urgent.max(self.sched.priority(space));
+            queue.least_urgent = queue.least_urgent.max(least);
         }
     }
 
@@ -1650,11 +1842,11 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn transfer(&mut self, from: ThreadId, to: ThreadId, info: MsgInfo, recv_slot: u8) -> MsgInfo {
         let words = [
-            self.services[from].frame.a[5],
-            self.services[from].frame.a[6],
-            self.services[from].frame.a[7],
+            self.threads[from].frame.a[5],
+            self.threads[from].frame.a[6],
+            self.threads[from].frame.a[7],
         ];
-        self.services[to].frame.a[5..8].copy_from_slice(&words);
+        self.threads[to].frame.a[5..8].copy_from_slice(&words);
         let len = info.len.min(IPC_PAYLOAD_MAX);
         if len > 0 {
             let mut payload = [0u8; 256];
@@ -1691,11 +1883,11 @@ impl<H: Hardware> Kernel<H> {
             return false;
         }
         let source = CapRef {
-            space: from as u8,
+            space: self.space(from) as u8,
             slot: send_cap,
         };
         let target = CapRef {
-            space: to as u8,
+            space: self.space(to) as u8,
             slot: recv_slot,
         };
         let Ok(cap) = self.caps.get(source).copied() else {
@@ -1715,7 +1907,7 @@ impl<H: Hardware> Kernel<H> {
         }
         if info.send_cap != NO_SLOT {
             let cap = self.caps.get(CapRef {
-                space: thread as u8,
+                space: self.space(thread) as u8,
                 slot: info.send_cap,
             })?;
             if !cap.rights.contains(Rights::GRANT) {
@@ -1723,7 +1915,10 @@ impl<H: Hardware> Kernel<H> {
             }
         }
         if info.recv_slot != NO_SLOT {
-            CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(info.recv_slot))?;
+            CapSpaces::<MAX_SERVICES>::slot_ref(
+                self.space(thread) as u8,
+                u32::from(info.recv_slot),
+            )?;
         }
         Ok(())
     }
@@ -1752,25 +1947,25 @@ impl<H: Hardware> Kernel<H> {
         };
         match endpoint.next_receiver() {
             Some(server) => {
-                if let Wait::ReceiverOrSignal { notification, .. } = self.services[server].wait
+                if let Wait::ReceiverOrSignal { notification, .. } = self.threads[server].wait
                     && let Some(Object::Notification(waiters)) =
                         self.objects.get_mut(notification as usize)
                 {
                     waiters.forget(server);
                 }
-                let recv_slot = MsgInfo::decode(self.services[server].frame.a[4]).recv_slot;
+                let recv_slot = MsgInfo::decode(self.threads[server].frame.a[4]).recv_slot;
                 let delivered = self.transfer(thread, server, info, recv_slot);
-                self.services[server].set_reply_to(Some(thread));
-                let words = self.services[server].frame.a;
+                self.threads[server].set_reply_to(Some(thread));
+                let words = self.threads[server].frame.a;
                 self.wake_with(
                     server,
                     Ok([cap.badge, delivered.encode(), words[5], words[6], words[7]]),
                 );
-                self.services[thread].wait = Wait::Reply(server as ThreadNo);
+                self.threads[thread].wait = Wait::Reply(server as ThreadNo);
             }
             None => {
                 let _ = endpoint.callers.push_back(thread as u8);
-                self.services[thread].wait = Wait::Caller(cap.object);
+                self.threads[thread].wait = Wait::Caller(cap.object);
             }
         }
         self.sched.block_current(until);
@@ -1818,7 +2013,7 @@ impl<H: Hardware> Kernel<H> {
         ) {
             return err(error);
         }
-        if self.services[thread].reply_to().is_some() {
+        if self.threads[thread].reply_to().is_some() {
             return err(Error::BadArgument);
         }
         let mut next = self.next_caller(cap.object);
@@ -1832,12 +2027,12 @@ impl<H: Hardware> Kernel<H> {
         }
         match next {
             Some(caller) => {
-                let caller_info = MsgInfo::decode(self.services[caller].frame.a[4]);
-                let badge = self.caller_badge(caller, self.services[caller].frame.a[3]);
+                let caller_info = MsgInfo::decode(self.threads[caller].frame.a[4]);
+                let badge = self.caller_badge(caller, self.threads[caller].frame.a[3]);
                 let delivered = self.transfer(caller, thread, caller_info, info.recv_slot);
-                self.services[thread].set_reply_to(Some(caller));
-                self.services[caller].wait = Wait::Reply(thread as ThreadNo);
-                let words = self.services[thread].frame.a;
+                self.threads[thread].set_reply_to(Some(caller));
+                self.threads[caller].wait = Wait::Reply(thread as ThreadNo);
+                let words = self.threads[thread].frame.a;
                 ok_regs([badge, delivered.encode(), words[5], words[6], words[7]])
             }
             None => {
@@ -1846,8 +2041,8 @@ impl<H: Hardware> Kernel<H> {
                     return err(Error::WrongKind);
                 };
                 let _ = endpoint.receivers.push_back(thread as u8);
-                self.services[thread].frame.a[4] = raw_info;
-                self.services[thread].wait = match notification {
+                self.threads[thread].frame.a[4] = raw_info;
+                self.threads[thread].wait = match notification {
                     Some(object) => {
                         if let Some(Object::Notification(waiters)) =
                             self.objects.get_mut(object as usize)
@@ -1895,7 +2090,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// The badge of the endpoint capability `caller` called through.
     fn caller_badge(&self, caller: ThreadId, slot: u32) -> u32 {
-        CapSpaces::<MAX_SERVICES>::slot_ref(caller as u8, slot)
+        CapSpaces::<MAX_SERVICES>::slot_ref(self.space(caller) as u8, slot)
             .and_then(|at| self.caps.get(at).map(|cap| cap.badge))
             .unwrap_or(0)
     }
@@ -1906,7 +2101,7 @@ impl<H: Hardware> Kernel<H> {
     /// take the frequent cases; these take the rest.)
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn ipc_reply(&mut self, thread: ThreadId, args: [u32; 5]) -> Result<bool, Error> {
-        let caller = self.services[thread].reply_to().ok_or(Error::BadArgument)?;
+        let caller = self.threads[thread].reply_to().ok_or(Error::BadArgument)?;
         let info = MsgInfo::decode(args[1]);
         self.check_message(
             thread,
@@ -1915,13 +2110,13 @@ impl<H: Hardware> Kernel<H> {
                 ..info
             },
         )?;
-        self.services[thread].set_reply_to(None);
-        if self.services[caller].wait != Wait::Reply(thread as ThreadNo) {
+        self.threads[thread].set_reply_to(None);
+        if self.threads[caller].wait != Wait::Reply(thread as ThreadNo) {
             return Ok(false); // the caller timed out or ended meanwhile
         }
-        let recv_slot = MsgInfo::decode(self.services[caller].frame.a[4]).recv_slot;
+        let recv_slot = MsgInfo::decode(self.threads[caller].frame.a[4]).recv_slot;
         let delivered = self.transfer(thread, caller, info, recv_slot);
-        let words = self.services[caller].frame.a;
+        let words = self.threads[caller].frame.a;
         // a4: CCOUNT as the reply is delivered, for a caller that may read
         // it (`Syscall::Call`): it times the call without a `Cycles` call.
         let cycles = self.cycles_for(caller);
@@ -2090,7 +2285,7 @@ impl<H: Hardware> Kernel<H> {
         };
         let waiter = notification.first_waiter()?;
         let delivered = notification.pending() | plan.bits;
-        let endpoint = match self.services.get(waiter)?.wait {
+        let endpoint = match self.threads.get(waiter)?.wait {
             Wait::Notification(on) if on == object => None,
             Wait::ReceiverOrSignal {
                 endpoint,
@@ -2147,8 +2342,8 @@ impl<H: Hardware> Kernel<H> {
         match wake.endpoint {
             None => {
                 // `set_result` of a plain wait's bits, in place.
-                if let Some(service) = self.services.get_mut(waiter) {
-                    service.frame.a[2..8].copy_from_slice(&[0, wake.delivered, 0, 0, 0, 0]);
+                if let Some(thread) = self.threads.get_mut(waiter) {
+                    thread.frame.a[2..8].copy_from_slice(&[0, wake.delivered, 0, 0, 0, 0]);
                 }
             }
             Some(endpoint) => {
@@ -2159,8 +2354,8 @@ impl<H: Hardware> Kernel<H> {
                 self.set_result(waiter, Ok(result));
             }
         }
-        if let Some(service) = self.services.get_mut(waiter) {
-            service.wait = Wait::None;
+        if let Some(thread) = self.threads.get_mut(waiter) {
+            thread.wait = Wait::None;
         }
         self.sched.run_woken(waiter);
     }
@@ -2173,9 +2368,9 @@ impl<H: Hardware> Kernel<H> {
             return None;
         }
         // `signalled_regs`: a3..a7 = [0, info, bits, cycles, ticks].
-        self.services
+        self.threads
             .get_mut(wake.waiter)
-            .map(|service| &mut service.frame.a[6])
+            .map(|thread| &mut thread.frame.a[6])
     }
 
     /// The earliest tick anything waits for: a timer expiry, a sleep's
@@ -2207,7 +2402,7 @@ impl<H: Hardware> Kernel<H> {
     /// `reply_to` in place: the reply finds no one and is dropped.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn leave_wait(&mut self, thread: ThreadId) {
-        match self.services[thread].wait {
+        match self.threads[thread].wait {
             Wait::Notification(object) => {
                 if let Some(Object::Notification(notification)) =
                     self.objects.get_mut(object as usize)
@@ -2240,41 +2435,64 @@ impl<H: Hardware> Kernel<H> {
             }
             Wait::Reply(_) | Wait::None => {}
         }
-        self.services[thread].wait = Wait::None;
+        self.threads[thread].wait = Wait::None;
     }
 
-    /// Stop a service: it leaves every queue, threads waiting on it learn
-    /// it is gone, and its capabilities go (what others derived from them
-    /// stays).
+    /// Stop a service (`thread`'s; every thread of it): they leave every
+    /// queue, threads waiting on them learn they are gone, and its
+    /// capabilities go (what others derived from them stays).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn end_service(&mut self, thread: ThreadId, ending: Ending) {
-        self.services[thread].ending = Some(ending);
-        self.sched.end(thread);
-        self.leave_wait(thread);
-        // (`matches!`, not `==`: the derived comparison is an out-of-line
-        // function only this would call.)
-        if let Some(caller) = self.services[thread].take_reply_to()
-            && matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
-        {
-            self.wake_with(caller, Err(Error::PeerGone));
+        let space = self.space(thread);
+        self.services[space].ending = Some(ending);
+        let mut threads = self.threads_of(space);
+        while threads != 0 {
+            let thread = threads.trailing_zeros() as usize;
+            threads &= threads - 1;
+            self.sched.end(thread);
+            self.leave_wait(thread);
+            // (`matches!`, not `==`: the derived comparison is an
+            // out-of-line function only this would call.)
+            if let Some(caller) = self.threads[thread].take_reply_to()
+                && matches!(self.threads[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
+            {
+                self.wake_with(caller, Err(Error::PeerGone));
+            }
         }
         // One per slot at most (pushes cannot fail; see above).
         let mut endpoints: Vec<ObjectId, CAP_SLOTS> = Vec::new();
-        for (_, cap) in self.caps.iter_space(thread as u8) {
+        for (_, cap) in self.caps.iter_space(space as u8) {
             if cap.kind == ObjectKind::Endpoint {
                 let _ = endpoints.push(cap.object);
             }
         }
-        self.caps.clear_space(thread as u8);
-        if let Some(row) = self.fast_caps.get_mut(thread) {
+        self.caps.clear_space(space as u8);
+        if let Some(row) = self.fast_caps.get_mut(space) {
             row.fill(FastSlot::ZERO);
         }
-        self.refresh_clock(thread);
+        self.refresh_clock(space);
         for endpoint in endpoints {
-            self.refresh_receiver(endpoint, thread);
+            self.refresh_receiver(endpoint, space);
             self.fail_orphaned_callers(endpoint);
         }
     }
+}
+
+/// How reports name `thread`: its service's name, then `/` and its own if
+/// it is not the main thread (three pieces of a line: `pipeline`, `/`,
+/// `fir`). (Exit code: `report_running`.)
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.kernel_names")
+)]
+pub fn names<'k>(
+    threads: &'k Threads,
+    services: &'k Services,
+    thread: ThreadId,
+) -> (&'k str, &'k str, &'k str) {
+    let own = threads[thread].name.as_str();
+    let service = services[usize::from(threads[thread].service)].name.as_str();
+    (service, if own.is_empty() { "" } else { "/" }, own)
 }
 
 /// The page attribute of a region's cache setting.
@@ -2597,7 +2815,7 @@ mod tests {
             0
         );
         assert!(!blocked(&k, waiter));
-        assert_eq!(&k.services[waiter].frame.a[2..4], &[0, 0b1010]);
+        assert_eq!(&k.threads[waiter].frame.a[2..4], &[0, 0b1010]);
         assert_eq!(
             call(&mut k, signaller, Syscall::NotifyWait, [0; 5]).0,
             status(Error::MissingRight)
@@ -2620,7 +2838,7 @@ mod tests {
         k.tick(2);
         assert!(blocked(&k, taker));
         k.tick(3);
-        assert_eq!(k.services[taker].frame.a[2], status(Error::TimedOut));
+        assert_eq!(k.threads[taker].frame.a[2], status(Error::TimedOut));
         // The timed-out waiter left the queue: a give now counts up.
         assert_eq!(call(&mut k, giver, Syscall::SemGive, [0; 5]).0, 0);
         assert_eq!(
@@ -2636,7 +2854,7 @@ mod tests {
         k.tick(1000);
         assert!(blocked(&k, taker));
         assert_eq!(call(&mut k, giver, Syscall::SemGive, [0; 5]).0, 0);
-        assert_eq!(k.services[taker].frame.a[2], 0);
+        assert_eq!(k.threads[taker].frame.a[2], 0);
         assert!(!blocked(&k, taker));
     }
 
@@ -2697,7 +2915,7 @@ mod tests {
         call(&mut k, owner, Syscall::NotifyWait, [0; 5]);
         assert!(blocked(&k, owner));
         k.tick(25);
-        assert_eq!(&k.services[owner].frame.a[2..4], &[0, 0b100]);
+        assert_eq!(&k.threads[owner].frame.a[2..4], &[0, 0b100]);
     }
 
     #[test]
@@ -2837,7 +3055,7 @@ mod tests {
         call(&mut k, client, Syscall::Call, [0, info, 10, 20, 30]);
         assert!(blocked(&k, client));
         assert!(!blocked(&k, server));
-        let got = k.services[server].frame.a;
+        let got = k.threads[server].frame.a;
         assert_eq!(got[2], 0);
         assert_eq!(got[3], 77, "the client's badge");
         let got_info = MsgInfo::decode(got[4]);
@@ -2871,7 +3089,7 @@ mod tests {
             0
         );
         assert!(!blocked(&k, client));
-        let back = k.services[client].frame.a;
+        let back = k.threads[client].frame.a;
         assert_eq!((back[2], MsgInfo::decode(back[3]).len), (0, 2));
         assert_eq!(&back[5..8], &[7, 8, 9]);
         assert_eq!(k.hw.phys(ipc_pa(client), 2), b"ok");
@@ -2926,7 +3144,7 @@ mod tests {
         );
         let (status_, got) = call(&mut k, server, Syscall::ReplyRecv, [0, 0, 101, 0, 0]);
         assert_eq!((status_, got[0], got[2]), (0, 2, 200));
-        assert_eq!(k.services[first].frame.a[5], 101);
+        assert_eq!(k.threads[first].frame.a[5], 101);
         assert!(!blocked(&k, first));
         assert!(blocked(&k, second));
     }
@@ -2944,7 +3162,7 @@ mod tests {
         );
         k.end_service(server, Ending::Faulted);
         assert!(!blocked(&k, client));
-        assert_eq!(k.services[client].frame.a[2], status(Error::PeerGone));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::PeerGone));
         // And new calls fail at once: nobody can receive any more.
         assert_eq!(
             call(&mut k, client, Syscall::Call, [0; 5]).0,
@@ -2958,7 +3176,7 @@ mod tests {
         call(&mut k, client, Syscall::Call, [0; 5]);
         assert!(blocked(&k, client));
         k.end_service(server, Ending::Exited(0));
-        assert_eq!(k.services[client].frame.a[2], status(Error::PeerGone));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::PeerGone));
         assert!(!blocked(&k, client));
     }
 
@@ -3004,7 +3222,7 @@ mod tests {
             call(&mut k, server, Syscall::Reply, [0; 5]).0,
             status(Error::BadArgument)
         );
-        assert_eq!(k.services[server].wait, Wait::None);
+        assert_eq!(k.threads[server].wait, Wait::None);
     }
 
     #[test]
@@ -3026,7 +3244,7 @@ mod tests {
         call(&mut k, server, Syscall::RecvOrWait, [0, 0, 1, 0, 0]);
         assert!(blocked(&k, server));
         call(&mut k, client, Syscall::NotifySignal, [1, 0b110, 0, 0, 0]);
-        let got = k.services[server].frame.a;
+        let got = k.threads[server].frame.a;
         assert_eq!((got[2], got[3], got[5]), (0, 0, 0b110));
         assert!(MsgInfo::decode(got[4]).signalled);
         if let Object::Endpoint(queue) = &k.objects[0] {
@@ -3035,7 +3253,7 @@ mod tests {
         // A call while waiting: the notification forgets the server.
         call(&mut k, server, Syscall::RecvOrWait, [0, 0, 1, 0, 0]);
         call(&mut k, client, Syscall::Call, [0, 0, 9, 0, 0]);
-        let got = k.services[server].frame.a;
+        let got = k.threads[server].frame.a;
         assert!(!MsgInfo::decode(got[4]).signalled);
         assert_eq!(got[5], 9);
         assert_eq!(call(&mut k, server, Syscall::Reply, [0; 5]).0, 0);
@@ -3116,7 +3334,7 @@ mod tests {
             assert!(blocked(k, server));
             let number = match limit {
                 Some(until) => {
-                    k.services[caller].frame.a[8] = until;
+                    k.threads[caller].frame.a[8] = until;
                     Syscall::CallTimeout
                 }
                 None => Syscall::Call,
@@ -3134,7 +3352,7 @@ mod tests {
                 call(k, server, Syscall::Reply, [0, info.encode(), 7, 8, 9]),
                 (0, [1, 0, 0, 0, 0])
             );
-            let a = k.services[caller].frame.a;
+            let a = k.threads[caller].frame.a;
             (a[2], a[4], [a[5], a[6], a[7]])
         };
         assert_eq!(
@@ -3186,7 +3404,7 @@ mod tests {
         call(&mut k, server, Syscall::RecvOrWait, [0, 0, 2, 0, 0]);
         assert!(blocked(&k, server));
         call(&mut k, blind, Syscall::NotifySignal, [2, 4, 0, 0, 0]);
-        let a = k.services[server].frame.a;
+        let a = k.threads[server].frame.a;
         assert_eq!((a[2], a[3], a[5], a[6], a[7]), (0, 0, 4, 4242, 77));
         assert!(MsgInfo::decode(a[4]).signalled);
         call(&mut k, blind, Syscall::NotifySignal, [2, 1, 0, 0, 0]);
@@ -3293,8 +3511,8 @@ mod tests {
         assert!(blocked(&k, holder));
         assert_eq!(call(&mut k, owner, Syscall::CapRevoke, [0; 5]).0, 0);
         assert!(!blocked(&k, holder), "woken by the revoke");
-        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
-        assert_eq!(k.services[holder].wait, Wait::None);
+        assert_eq!(k.threads[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(k.threads[holder].wait, Wait::None);
         // The next call queues for the owner (still a receiver), and is
         // never delivered to the revoked holder.
         k.hw.phys(ipc_pa(client), 6).copy_from_slice(b"secret");
@@ -3306,7 +3524,7 @@ mod tests {
         );
         assert!(blocked(&k, client));
         assert_eq!(k.hw.phys(ipc_pa(holder), 6), &[0; 6]);
-        assert_eq!(k.services[holder].reply_to(), None);
+        assert_eq!(k.threads[holder].reply_to(), None);
         assert_eq!(
             call(&mut k, holder, Syscall::Recv, [5, 0, 0, 0, 0]).0,
             status(Error::EmptySlot)
@@ -3323,7 +3541,7 @@ mod tests {
             call(&mut k, owner, Syscall::CapRevoke, [1, 0, 0, 0, 0]).0,
             0
         );
-        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(k.threads[holder].frame.a[2], status(Error::Revoked));
         // The signal that follows is not taken by the gone waiter.
         call(&mut k, owner, Syscall::NotifySignal, [1, 4, 0, 0, 0]);
         assert_eq!(
@@ -3349,7 +3567,7 @@ mod tests {
             },
             &cap,
         );
-        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(k.threads[holder].frame.a[2], status(Error::Revoked));
         assert_eq!(call(&mut k, owner, Syscall::SemGive, [2, 0, 0, 0, 0]).0, 0);
         assert_eq!(
             call(&mut k, owner, Syscall::SemTake, [2, 0, 0, 0, 0]).0,
@@ -3386,7 +3604,7 @@ mod tests {
             (0, [1, 0, 0, 0, 0])
         );
         assert!(!blocked(&k, holder));
-        assert_eq!(k.services[holder].frame.a[2], status(Error::Revoked));
+        assert_eq!(k.threads[holder].frame.a[2], status(Error::Revoked));
         // The owner's receive finds no call: it waits.
         call(&mut k, owner, Syscall::Recv, [0, 0, 0, 0, 0]);
         assert!(blocked(&k, owner), "the revoked call was withdrawn");
@@ -3577,7 +3795,7 @@ mod tests {
         call(&mut k, late, Syscall::Recv, [0, 0, 0, 0, 0]);
         assert!(blocked(&k, late), "nothing it may serve");
         assert_eq!(
-            k.services[caller].frame.a[2],
+            k.threads[caller].frame.a[2],
             status(Error::PriorityInversion)
         );
         assert!(!blocked(&k, caller));
@@ -3587,12 +3805,12 @@ mod tests {
     fn a_call_with_a_time_limit_is_withdrawn_or_its_late_reply_dropped() {
         let (mut k, server, client) = endpoint_system();
         // Queued, nobody receives: withdrawn at its deadline, tick 1.
-        k.services[client].frame.a[8] = 1;
+        k.threads[client].frame.a[8] = 1;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 1, 0, 0]);
         assert!(blocked(&k, client));
         k.tick(1);
         assert!(!blocked(&k, client));
-        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::TimedOut));
         let (status_, _) = call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         assert!(
             blocked(&k, server),
@@ -3600,23 +3818,23 @@ mod tests {
         );
         // Delivered, but the reply is late: the client times out, the late
         // reply is dropped, and its next call is answered properly.
-        k.services[client].frame.a[8] = 2;
+        k.threads[client].frame.a[8] = 2;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 2, 0, 0]);
-        assert_eq!(k.services[server].frame.a[5], 2, "delivered");
+        assert_eq!(k.threads[server].frame.a[5], 2, "delivered");
         k.tick(2);
-        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::TimedOut));
         assert_eq!(
             call(&mut k, server, Syscall::Reply, [0, 0, 99, 0, 0]),
             (0, [0, 0, 0, 0, 0]),
             "status 0, value 0: the reply found no caller"
         );
         assert_eq!(
-            k.services[client].frame.a[5], 0,
+            k.threads[client].frame.a[5], 0,
             "the late reply (99) was dropped"
         );
-        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::TimedOut));
         // A deadline far ahead (2^31 - 1 ticks: the furthest).
-        k.services[client].frame.a[8] = (1 << 31) + 1;
+        k.threads[client].frame.a[8] = (1 << 31) + 1;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 3, 0, 0]);
         assert_eq!(
             k.sched.state(client),
@@ -3625,21 +3843,21 @@ mod tests {
             }
         );
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
-        assert_eq!(k.services[server].frame.a[5], 3);
+        assert_eq!(k.threads[server].frame.a[5], 3);
         assert_eq!(
             call(&mut k, server, Syscall::Reply, [0, 0, 30, 0, 0]).1[0],
             1,
             "delivered"
         );
-        assert_eq!(k.services[client].frame.a[5], 30);
-        assert_eq!(k.services[client].frame.a[2], 0);
+        assert_eq!(k.threads[client].frame.a[5], 30);
+        assert_eq!(k.threads[client].frame.a[2], 0);
         // ReplyRecv asked to stop when its reply is dropped returns at once,
         // receiving nothing, so the server can say it listens again.
-        k.services[client].frame.a[8] = 3;
+        k.threads[client].frame.a[8] = 3;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 4, 0, 0]);
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         k.tick(3);
-        assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::TimedOut));
         let stop = MsgInfo {
             reply_dropped: true,
             ..MsgInfo::new(0)
@@ -3650,7 +3868,7 @@ mod tests {
         assert!(MsgInfo::decode(got[1]).reply_dropped, "told, not receiving");
         assert!(!blocked(&k, server));
         // Without the flag, a dropped reply goes on to receive.
-        k.services[client].frame.a[8] = 4;
+        k.threads[client].frame.a[8] = 4;
         call(&mut k, client, Syscall::CallTimeout, [0, 0, 5, 0, 0]);
         call(&mut k, server, Syscall::Recv, [0, 0, 0, 0, 0]);
         k.tick(4);
@@ -3660,7 +3878,7 @@ mod tests {
         // over 2^31 ticks ahead) ends the wait at the next tick.
         for (now, ahead) in (4u32..).zip([-4i32, -1, 0, i32::MIN]) {
             let until = now.wrapping_add_signed(ahead);
-            k.services[client].frame.a[8] = until;
+            k.threads[client].frame.a[8] = until;
             call(&mut k, client, Syscall::CallTimeout, [0, 0, 6, 0, 0]);
             assert_eq!(
                 k.sched.state(client),
@@ -3672,7 +3890,7 @@ mod tests {
             k.tick(u64::from(now));
             assert!(blocked(&k, client), "not before the next tick");
             k.tick(u64::from(now) + 1);
-            assert_eq!(k.services[client].frame.a[2], status(Error::TimedOut));
+            assert_eq!(k.threads[client].frame.a[2], status(Error::TimedOut));
             call(&mut k, server, Syscall::ReplyRecv, [0, 0, 60, 0, 0]);
             assert!(blocked(&k, server), "its reply dropped, receiving");
         }

@@ -18,7 +18,7 @@ use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::cap::layout as cap_layout;
 use sotto_kernel::console::{Message, Part, Piece, Text};
 use sotto_kernel::fastpath::{FastWords, Light, SpaceWords, ThreadEntry};
-use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Wait};
+use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Thread};
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
@@ -102,7 +102,7 @@ static sotto_fast: Global<FastWords> = Global::new(FastWords {
     clock_holders: 0,
     sched: 0,
     ticks: 0,
-    threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
+    threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_THREADS],
 });
 
 /// No address space of a thread is active (`FastWords::active`).
@@ -191,6 +191,15 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
         load_service(count, &service, kernel_tables, &mut pool, blob)?;
         count += 1;
     }
+    // The further threads after every main thread (whose numbers are
+    // their services'): a second pass over the manifest.
+    let mut reader = ManifestReader::new(bytes).map_err(LoadFailure::Manifest)?;
+    let mut index = 0;
+    while let Some(service) = reader.next_service() {
+        let service = service.map_err(LoadFailure::Manifest)?;
+        load_threads(index, &service)?;
+        index += 1;
+    }
     let objects = KERNEL.with(|kernel| kernel.objects.len());
     kprintln!(
         "services: ",
@@ -273,7 +282,7 @@ fn load_service(
     let space = load_one(index, service, kernel_tables, pool, blob)?;
     KERNEL.with(|kernel| {
         let entry = ThreadEntry::new(
-            core::ptr::from_ref(&kernel.services[index]) as u32,
+            core::ptr::from_ref(&kernel.threads[index]) as u32,
             kernel.fast_caps[index].as_ptr() as u32,
             space,
             service.priority,
@@ -346,28 +355,85 @@ fn load_one(
     // `window` is theirs (`build_space`).
     unsafe { arch::register_l1(window, tables.l1_entry(window)) };
     let space = [window, 0xFFFE_0001 | (asid << 8)];
-    let mut frame = TrapFrame::default();
-    frame.pc = service.entry;
-    frame.a[1] = USER_STACK_TOP;
-    frame.a[2] = service.arg;
-    // Ring 1, user vector, EXCM set until `rfe`, every interrupt enabled.
-    frame.ps = ps::UM | (1 << ps::RING_SHIFT) | ps::EXCM;
+    let frame = entry_frame(service.entry, USER_STACK_TOP, service.arg);
     let loaded = Service {
         name: service.name.clone(),
-        frame,
         tables: Some(tables),
-        stack_guard: USER_STACK_TOP - service.stack_size - PAGE_SIZE,
         ipc_buffer,
         ending: None,
-        wait: Wait::None,
-        reply: sotto_kernel::kernel::NO_THREAD,
+        thread_mask: 0,
+        threads: 0,
+        least_urgent: 0,
         regions: heapless::Vec::new(),
         pad: [0; sotto_kernel::kernel::SERVICE_PAD],
     };
+    let guard = USER_STACK_TOP - service.stack_size - PAGE_SIZE;
+    let main = Thread::new(frame, index, 0, guard, "");
     KERNEL
-        .with(|kernel| kernel.add_service(loaded, service.priority, &service.caps))
+        .with(|kernel| kernel.add_service(loaded, main, service.priority, &service.caps))
         .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
     Ok(space)
+}
+
+/// The registers a thread enters with: at `entry`, its stack pointer at
+/// `stack_top`, `arg` in a2; ring 1, user vector, EXCM set until `rfe`,
+/// every interrupt enabled.
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_entry_frame")
+)]
+fn entry_frame(entry: u32, stack_top: u32, arg: u32) -> TrapFrame {
+    let mut frame = TrapFrame::default();
+    frame.pc = entry;
+    frame.a[1] = stack_top;
+    frame.a[2] = arg;
+    frame.ps = ps::UM | (1 << ps::RING_SHIFT) | ps::EXCM;
+    frame
+}
+
+/// Add the further threads of service `index` (loaded): each with its own
+/// stack (mapped by `load_one`), sharing the service's address space,
+/// with no fast words of its own (`Kernel::fast_none`).
+#[optimize(size)]
+#[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_load_threads")
+)]
+fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> {
+    let stacks = addrspace::stacks(service).map_err(|error| failed_service(service, error))?;
+    let space = sotto_fast.with(|fast| fast.threads[index].space);
+    for (number, thread) in service.threads.iter().enumerate() {
+        let (bottom, top) = stacks[number + 1];
+        let frame = entry_frame(thread.entry, top, thread.arg);
+        let made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
+        let id = KERNEL
+            .with(|kernel| kernel.add_thread(made, thread.priority))
+            .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
+        KERNEL.with(|kernel| {
+            let entry = ThreadEntry::new(
+                core::ptr::from_ref(&kernel.threads[id]) as u32,
+                kernel.fast_none.as_ptr() as u32,
+                space,
+                thread.priority,
+            );
+            sotto_fast.with(|fast| fast.threads[id % sotto_abi::manifest::MAX_THREADS] = entry);
+        });
+        kprintln!(
+            "thread ",
+            &service.name,
+            "/",
+            &thread.name,
+            ": priority ",
+            u32::from(thread.priority),
+            ", entry ",
+            Piece::Hex(thread.entry),
+            ", stack ",
+            thread.stack_size / 1024,
+            " KiB"
+        );
+    }
+    Ok(())
 }
 
 /// Loading `service` failed with `error`.
@@ -407,8 +473,8 @@ fn switch_to(thread: ThreadId) {
         return;
     }
     let fast_row = sotto_fast.with(|fast| {
-        let entry = &fast.threads[thread % sotto_abi::manifest::MAX_SERVICES];
-        if entry.service == 0 {
+        let entry = &fast.threads[thread % sotto_abi::manifest::MAX_THREADS];
+        if entry.thread == 0 {
             crate::fatal("a thread without an address space");
         }
         arch::switch_space(&entry.space);
@@ -432,7 +498,7 @@ pub fn next_frame() -> *mut TrapFrame {
     crate::timer_after_schedule();
     if let Some(thread) = next {
         switch_to(thread);
-        return KERNEL.with(|kernel| &mut kernel.services[thread].frame as *mut TrapFrame);
+        return KERNEL.with(|kernel| &mut kernel.threads[thread].frame as *mut TrapFrame);
     }
     if KERNEL.with(|kernel| kernel.sched.all_ended()) {
         crate::shutdown_after_services();
@@ -452,15 +518,23 @@ pub fn next_frame() -> *mut TrapFrame {
 )]
 pub fn report_running() {
     KERNEL.with(|kernel| {
-        for index in 0..kernel.services.len() {
-            let service = &kernel.services[index];
-            if service.ending.is_some() {
+        for index in 0..kernel.threads.len() {
+            if kernel.services[kernel.space(index)].ending.is_some() {
                 continue;
             }
-            let (wait, state) = (service.wait, kernel.sched.state(index));
-            kernel.hw.console_line(&text![
+            let (wait, state) = (kernel.threads[index].wait, kernel.sched.state(index));
+            let Kernel {
+                threads,
+                services,
+                hw,
+                ..
+            } = kernel;
+            let (service, slash, own) = sotto_kernel::kernel::names(threads, services, index);
+            hw.console_line(&text![
                 "  ",
-                &service.name,
+                service,
+                slash,
+                own,
                 ": ",
                 &describe::thread_state(state),
                 ", waiting for ",
@@ -500,7 +574,7 @@ pub fn endings() -> (u32, u32, u32, u32) {
 #[cold]
 #[optimize(size)]
 fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport) {
-    let guard = kernel.services[thread].stack_guard;
+    let guard = kernel.threads[thread].stack_guard;
     let overflow = match report.cause {
         ExceptionCause::LoadProhibited
         | ExceptionCause::StoreProhibited
@@ -516,19 +590,19 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
         true => Message::one(&[Part::Str(" address="), Part::Hex], report.address.into()),
         false => Message::plain(&[]),
     };
-    // The name borrowed, not copied: the console is a field of its own.
-    kernel.hw.console_line(&text![
-        "service ",
-        &kernel.services[thread].name,
-        " stopped: ",
-        report.cause.name(),
-        ": ",
-        report.cause.explain(),
-        " at PC=",
-        Piece::Hex(report.pc),
-        &address,
-        overflow
-    ]);
+    kernel.say(
+        thread,
+        &text![
+            " stopped: ",
+            report.cause.name(),
+            ": ",
+            report.cause.explain(),
+            " at PC=",
+            Piece::Hex(report.pc),
+            &address,
+            overflow
+        ],
+    );
     kernel.end_service(thread, Ending::Faulted);
 }
 
@@ -540,7 +614,7 @@ extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
         let Some(thread) = kernel.sched.current() else {
             crate::fatal("user trap with no current thread");
         };
-        let frame = &mut kernel.services[thread].frame;
+        let frame = &mut kernel.threads[thread].frame;
         match ExceptionCause::from_raw(frame.exccause) {
             ExceptionCause::Syscall => {
                 frame.pc = frame.pc.wrapping_add(3);
@@ -601,7 +675,7 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     };
     // One switch for both (inlined twice, it was twice the code).
     switch_to(thread);
-    let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
+    let frame = KERNEL.with(|kernel| &raw mut kernel.threads[thread].frame);
     pack(marker, frame as u32)
 }
 

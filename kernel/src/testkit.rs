@@ -4,7 +4,7 @@
 //! Shared by the kernel's unit tests and the state-machine fuzzer.
 
 use crate::console::Console;
-use crate::kernel::{Hardware, Kernel, Object, Service, Wait};
+use crate::kernel::{Hardware, Kernel, Object, Service, Thread};
 use crate::pagetable::{Access, CacheMode, ENTRIES, Mapping, PageTables, Table};
 use crate::trap::TrapFrame;
 use sotto_abi::Error;
@@ -105,16 +105,22 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
     }
     let service = Service {
         name: heapless::String::try_from(name).unwrap(),
-        frame: TrapFrame::default(),
         tables: Some(tables),
-        stack_guard: 0,
         ipc_buffer: ipc_pa(n),
         ending: None,
-        wait: Wait::None,
-        reply: crate::kernel::NO_THREAD,
+        thread_mask: 0,
+        threads: 0,
+        least_urgent: 0,
         regions: heapless::Vec::new(),
     };
-    k.add_service(service, priority, grants).unwrap()
+    let main = Thread::new(TrapFrame::default(), n, 0, 0, "");
+    k.add_service(service, main, priority, grants).unwrap()
+}
+
+/// A further thread named `name` of service `service`, at `priority`.
+pub fn add_thread(k: &mut Kernel<TestHw>, service: usize, name: &str, priority: u8) -> usize {
+    let thread = Thread::new(TrapFrame::default(), service, 0, 0, name);
+    k.add_thread(thread, priority).unwrap()
 }
 
 /// An unbadged, unmapped grant of `object` into `slot`.
@@ -136,11 +142,11 @@ pub fn call(
     args: [u32; 5],
 ) -> (u32, [u32; 5]) {
     assert!(k.sched.switch_to(thread), "{thread} is not ready");
-    let frame = &mut k.services[thread].frame;
+    let frame = &mut k.threads[thread].frame;
     frame.a[2] = syscall.into();
     frame.a[3..8].copy_from_slice(&args);
     k.syscall(thread);
-    let a = k.services[thread].frame.a;
+    let a = k.threads[thread].frame.a;
     (a[2], [a[3], a[4], a[5], a[6], a[7]])
 }
 

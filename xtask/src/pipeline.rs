@@ -344,7 +344,7 @@ fn pack_service(
     elf_path: &Path,
     blob: &mut Vec<u8>,
 ) -> Result<sotto_abi::manifest::Service> {
-    use object::{Object, ObjectSegment, SegmentFlags};
+    use object::{Object, ObjectSegment, ObjectSymbol, SegmentFlags};
     let bytes = fs::read(elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
     let file =
         object::File::parse(&*bytes).with_context(|| format!("parsing {}", elf_path.display()))?;
@@ -398,6 +398,28 @@ fn pack_service(
             })?;
     }
     crate::system::check_fit(entry, image_bytes).map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let symbols: std::collections::HashMap<&str, u32> = file
+        .symbols()
+        .filter(|symbol| symbol.kind() == object::SymbolKind::Text)
+        .filter_map(|symbol| Some((symbol.name().ok()?, symbol.address() as u32)))
+        .collect();
+    let entries = crate::system::thread_entries(entry, |name| symbols.get(name).copied())
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let mut threads = heapless::Vec::new();
+    for (number, (thread, address)) in entry.thread.iter().zip(entries).enumerate() {
+        let made = sotto_abi::manifest::Thread {
+            name: heapless::String::try_from(thread.name.as_str())
+                .map_err(|_| anyhow::anyhow!("name too long"))?,
+            priority: thread.priority,
+            max_priority: thread.ceiling(),
+            entry: address,
+            stack_size: thread.stack_size,
+            arg: thread.arg.unwrap_or(number as u32 + 1),
+        };
+        threads
+            .push(made)
+            .map_err(|_| anyhow::anyhow!("service \"{}\": too many threads", entry.name))?;
+    }
     Ok(sotto_abi::manifest::Service {
         name: heapless::String::try_from(entry.name.as_str())
             .map_err(|_| anyhow::anyhow!("name too long"))?,
@@ -408,6 +430,7 @@ fn pack_service(
         segments,
         caps: heapless::Vec::from_slice(grants)
             .map_err(|_| anyhow::anyhow!("service \"{}\": too many capabilities", entry.name))?,
+        threads,
     })
 }
 

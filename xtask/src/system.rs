@@ -9,11 +9,11 @@ use serde::Deserialize;
 use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights, parse_rights, rights_text};
 use sotto_abi::layout::{
     IMAGE_PAYLOAD_BUDGET, KERNEL_BASE, KERNEL_OWN_RESERVE, PAGE_SIZE, REGION_WINDOW,
-    TRAMPOLINE_BASE, USER_POOL_SIZE,
+    TRAMPOLINE_BASE, USER_POOL_SIZE, USER_STACK_FLOOR, USER_STACK_TOP,
 };
 use sotto_abi::manifest::{
-    Cache, CapGrant, LOWEST_PRIORITY, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, Object, ObjectParams,
-    TimerTarget,
+    Cache, CapGrant, LOWEST_PRIORITY, MAX_NAME, MAX_OBJECTS, MAX_SERVICE_THREADS, MAX_SERVICES,
+    MAX_THREADS, Object, ObjectParams, TimerTarget,
 };
 
 /// The file as written.
@@ -136,6 +136,69 @@ pub struct ServiceEntry {
     /// The capabilities it starts with.
     #[serde(default)]
     pub caps: Vec<GrantEntry>,
+    /// Its further threads (`[[service.thread]]`), besides its main one.
+    #[serde(default)]
+    pub thread: Vec<ThreadSpec>,
+}
+
+/// `[[service.thread]]`: a further thread of a service, in its address
+/// space, with its capabilities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadSpec {
+    /// Unique within the service (reports say `service/name`).
+    pub name: String,
+    /// The function it runs: a symbol of the service's binary (defined
+    /// with `sotto_rt::thread!`).
+    pub entry: String,
+    /// 0 (most urgent) ..= 7.
+    pub priority: u8,
+    /// Stack bytes (page multiple); a guard page sits under it.
+    pub stack_size: u32,
+    /// The most urgent priority a holder of its thread capability may
+    /// give it (default: `priority`).
+    #[serde(default)]
+    pub max_priority: Option<u8>,
+    /// Passed to its function (default: its number in the service, 1 for
+    /// the first further thread).
+    #[serde(default)]
+    pub arg: Option<u32>,
+}
+
+impl ThreadSpec {
+    /// Its ceiling.
+    pub fn ceiling(&self) -> u8 {
+        self.max_priority.unwrap_or(self.priority)
+    }
+}
+
+impl ServiceEntry {
+    /// The most urgent priority of its threads.
+    pub fn most_urgent(&self) -> u8 {
+        self.thread
+            .iter()
+            .map(|thread| thread.priority)
+            .fold(self.priority, u8::min)
+    }
+
+    /// The least urgent priority of its threads.
+    pub fn least_urgent(&self) -> u8 {
+        self.thread
+            .iter()
+            .map(|thread| thread.priority)
+            .fold(self.priority, u8::max)
+    }
+
+    /// Bytes of all its stacks (and their guard pages, which take no
+    /// memory).
+    pub fn stacks_bytes(&self) -> u32 {
+        self.stack_size
+            + self
+                .thread
+                .iter()
+                .map(|thread| thread.stack_size)
+                .sum::<u32>()
+    }
 }
 
 /// A checked system.
@@ -660,6 +723,8 @@ fn resolve(
     }
     // A client may only call a server at least as urgent as itself: a more
     // urgent client blocked on a less urgent server is priority inversion.
+    // Any thread of a service may call or receive: its most urgent one
+    // calls, its least urgent one serves (the kernel's rule too).
     for &(endpoint, client, rights) in &endpoint_users {
         if !rights.contains(Rights::SEND) {
             continue;
@@ -669,7 +734,7 @@ fn resolve(
             if other == endpoint
                 && server != client
                 && server_rights.contains(Rights::RECEIVE)
-                && server_entry.priority > client_entry.priority
+                && server_entry.least_urgent() > client_entry.most_urgent()
             {
                 problems.push(format!(
                     "service \"{}\" (#{}): caps: calls \"{}\" through \"{}\", but the server has priority {} and the client {}: a server must be at least as urgent as its clients",
@@ -677,8 +742,8 @@ fn resolve(
                     client + 1,
                     server_entry.name,
                     file.objects[endpoint as usize].name,
-                    server_entry.priority,
-                    client_entry.priority
+                    server_entry.least_urgent(),
+                    client_entry.most_urgent()
                 ));
             }
         }
@@ -710,6 +775,7 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
         ));
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut threads = 0;
     for (index, service) in file.services.iter().enumerate() {
         let mut problem = |field: &str, what: String| {
             problems.push(format!(
@@ -779,6 +845,13 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
                 ),
             );
         }
+        check_threads(service, &mut problem);
+        threads += 1 + service.thread.len();
+    }
+    if threads > MAX_THREADS && file.services.len() <= MAX_SERVICES {
+        problems.push(format!(
+            "{threads} threads declared (every service's main thread and its [[service.thread]]s), at most {MAX_THREADS} fit in an image"
+        ));
     }
     let services: u64 = file
         .services
@@ -802,14 +875,132 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
     problems
 }
 
+/// The `[[service.thread]]`s of `service`: names, priorities, stacks and
+/// how many (the entry symbols are checked against the built binary:
+/// [`thread_entries`]).
+fn check_threads(service: &ServiceEntry, problem: &mut impl FnMut(&str, String)) {
+    if service.thread.len() > MAX_SERVICE_THREADS {
+        problem(
+            "thread",
+            format!(
+                "{} threads declared, at most {MAX_SERVICE_THREADS} besides the main one",
+                service.thread.len()
+            ),
+        );
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (number, thread) in service.thread.iter().enumerate() {
+        let field = |what: &str| format!("thread \"{}\": {what}", thread.name);
+        let name = thread.name.as_str();
+        if name.is_empty() || name.len() > MAX_NAME {
+            problem(
+                &field("name"),
+                format!("must be 1 to {MAX_NAME} bytes long"),
+            );
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problem(
+                &field("name"),
+                "may use only ASCII letters, digits, '-' and '_'".into(),
+            );
+        }
+        if let Some(first) = names.insert(name, number) {
+            problem(
+                &field("name"),
+                format!(
+                    "duplicate: thread #{} of this service has the same name",
+                    first + 1
+                ),
+            );
+        }
+        if thread.entry.is_empty() {
+            problem(&field("entry"), "must name a function".into());
+        }
+        if thread.priority > LOWEST_PRIORITY {
+            problem(
+                &field("priority"),
+                format!(
+                    "{} is out of range (0 = most urgent ..= {LOWEST_PRIORITY})",
+                    thread.priority
+                ),
+            );
+        }
+        if thread.ceiling() > thread.priority {
+            problem(
+                &field("max_priority"),
+                format!(
+                    "{} is less urgent than its priority {} (the ceiling is the most urgent priority it may be given)",
+                    thread.ceiling(),
+                    thread.priority
+                ),
+            );
+        }
+        if thread.stack_size == 0 {
+            problem(&field("stack_size"), "must not be 0".into());
+        } else if !thread.stack_size.is_multiple_of(PAGE_SIZE) {
+            problem(
+                &field("stack_size"),
+                format!(
+                    "{} is not a multiple of the page size ({PAGE_SIZE})",
+                    thread.stack_size
+                ),
+            );
+        }
+    }
+    // All stacks and their guard pages share one 4 MiB table with the IPC
+    // buffer (`sotto_abi::layout`).
+    let guards = (1 + service.thread.len() as u64) * u64::from(PAGE_SIZE);
+    let room = u64::from(USER_STACK_TOP - USER_STACK_FLOOR);
+    if u64::from(service.stacks_bytes()) + guards > room {
+        problem(
+            "thread",
+            format!(
+                "the stacks ({} bytes) and their guard pages do not fit the {} KiB stack area",
+                service.stacks_bytes(),
+                room / 1024
+            ),
+        );
+    }
+}
+
+/// The entry addresses of `service`'s further threads, resolved in its
+/// built binary's symbols by `symbol` (name to address), or the problems.
+pub fn thread_entries(
+    service: &ServiceEntry,
+    symbol: impl Fn(&str) -> Option<u32>,
+) -> Result<Vec<u32>, String> {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for thread in &service.thread {
+        match symbol(&thread.entry) {
+            Some(address) => entries.push(address),
+            None => problems.push(format!(
+                "service \"{}\": thread \"{}\": entry: no function \"{}\" in the service's binary (define it with sotto_rt::thread!({}, your_function))",
+                service.name, thread.name, thread.entry, thread.entry
+            )),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(entries),
+        false => Err(problems.join("\n")),
+    }
+}
+
 /// Check that a built service fits its budget: `image_bytes` of segments
-/// (page-rounded) plus stack and page tables.
+/// (page-rounded) plus stacks and page tables.
 pub fn check_fit(service: &ServiceEntry, image_bytes: u32) -> Result<(), String> {
-    let needed = image_bytes + service.stack_size + PAGE_TABLE_BYTES;
+    let stacks = service.stacks_bytes();
+    let needed = image_bytes + stacks + PAGE_TABLE_BYTES;
     if needed > service.memory {
+        let what = match service.thread.is_empty() {
+            true => "the stack",
+            false => "the stacks",
+        };
         return Err(format!(
-            "service \"{}\": memory: {} bytes do not fit: code and data take {image_bytes}, the stack {}, page tables and IPC buffer {PAGE_TABLE_BYTES} (need {needed})",
-            service.name, service.memory, service.stack_size
+            "service \"{}\": memory: {} bytes do not fit: code and data take {image_bytes}, {what} {stacks}, page tables and IPC buffer {PAGE_TABLE_BYTES} (need {needed})",
+            service.name, service.memory
         ));
     }
     Ok(())
@@ -1042,11 +1233,51 @@ mod tests {
             memory: 45056,
             arg: 0,
             caps: Vec::new(),
+            thread: Vec::new(),
         };
         assert_eq!(check_fit(&service, 12288), Ok(()));
         assert_eq!(
             check_fit(&service, 16384),
             Err("service \"hello\": memory: 45056 bytes do not fit: code and data take 16384, the stack 8192, page tables and IPC buffer 24576 (need 49152)".into())
         );
+        let mut threaded = service.clone();
+        threaded.thread.push(super::ThreadSpec {
+            name: "fir".into(),
+            entry: "fir_main".into(),
+            priority: 5,
+            stack_size: 4096,
+            max_priority: None,
+            arg: None,
+        });
+        assert_eq!(
+            check_fit(&threaded, 12288),
+            Err("service \"hello\": memory: 45056 bytes do not fit: code and data take 12288, the stacks 12288, page tables and IPC buffer 24576 (need 49152)".into())
+        );
+    }
+
+    /// A thread's entry is a symbol of the service's binary: one that is
+    /// not names the service, the thread and the symbol.
+    #[test]
+    fn thread_entries_are_symbols_of_the_binary() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/threads-good.toml");
+        let system = load(&path, |krate| ["hello", "ticker"].contains(&krate), None).unwrap();
+        let service = &system.file.services[0];
+        let symbols = |name: &str| (name == "fir_main").then_some(0x4000_0100);
+        assert_eq!(
+            super::thread_entries(service, symbols),
+            Err("service \"pipeline\": thread \"eq\": entry: no function \"eq_main\" in the service's binary (define it with sotto_rt::thread!(eq_main, your_function))".into())
+        );
+        let symbols = |name: &str| match name {
+            "fir_main" => Some(0x4000_0100),
+            "eq_main" => Some(0x4000_0200),
+            _ => None,
+        };
+        assert_eq!(
+            super::thread_entries(service, symbols),
+            Ok(vec![0x4000_0100, 0x4000_0200])
+        );
+        assert_eq!(system.file.services[0].thread[0].ceiling(), 4);
+        assert_eq!(system.file.services[0].thread[1].ceiling(), 6);
     }
 }

@@ -203,7 +203,7 @@ fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
     let mut args = step.args;
     let number = if thread < 2 {
         args[0] = 1;
-        if k.services[thread].reply_to().is_some() {
+        if k.threads[thread].reply_to().is_some() {
             Syscall::ReplyRecv
         } else {
             Syscall::Recv
@@ -227,7 +227,7 @@ fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
 /// Everything a thread can observe, and what the kernel keeps about it.
 fn snapshot(k: &Kernel<TestHw>) -> String {
     let mut out = format!("current {:?}\n", k.sched.current());
-    for (index, service) in k.services.iter().enumerate() {
+    for (index, service) in k.threads.iter().enumerate() {
         let state = k.sched.state(index);
         // Registers are observable once the thread may run again.
         let registers = if matches!(state, ThreadState::Ready | ThreadState::Running) {
@@ -288,7 +288,7 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
 /// The full path as the trap entry runs it: registers into the frame,
 /// the handler, then the scheduler's choice.
 fn full(k: &mut Kernel<TestHw>, thread: usize, step: &Step) {
-    let frame = &mut k.services[thread].frame;
+    let frame = &mut k.threads[thread].frame;
     frame.kind = kind::FULL; // as the full entry saves it
     frame.a[2] = step.number;
     frame.a[3..9].copy_from_slice(&step.args);
@@ -302,7 +302,7 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     let express = k.express(step.number, step.args);
     if express
         && step.number == Syscall::ReplyRecv as u32
-        && let Some(caller) = k.services[thread].reply_to()
+        && let Some(caller) = k.threads[thread].reply_to()
         && matches!(
             k.sched.state(caller),
             ThreadState::Blocked { until: Some(_) }
@@ -333,15 +333,15 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
     if let Light::Resume(next) = light
         && next != thread
     {
-        k.services[thread].frame.kind = if express { kind::IPC } else { kind::FULL };
+        k.threads[thread].frame.kind = if express { kind::IPC } else { kind::FULL };
     }
     match light {
         Light::Return(status, value) => {
-            k.services[thread].frame.a[2..8].copy_from_slice(&[status, value, 0, 0, 0, 0]);
+            k.threads[thread].frame.a[2..8].copy_from_slice(&[status, value, 0, 0, 0, 0]);
         }
         Light::Slow => {
-            assert_eq!(k.services[thread].frame.a[2], step.number);
-            k.services[thread].frame.kind = kind::FULL;
+            assert_eq!(k.threads[thread].frame.a[2], step.number);
+            k.threads[thread].frame.kind = kind::FULL;
             k.syscall(thread);
             k.sched.schedule();
         }
@@ -424,15 +424,15 @@ fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
         };
         k.caps.express_empty(at);
         k.fast_caps[thread][args[0] as usize] = super::FastSlot::ZERO;
-        k.services[thread].frame.a[2..8].fill(0);
+        k.threads[thread].frame.a[2..8].fill(0);
         return true;
     }
     let plain = [args[0], super::PLAIN, args[2], args[3], args[4], args[5]];
     let Light::Handoff(server) = k.light_syscall(Syscall::Call as u32, plain) else {
         panic!("the express call is the plain fast call");
     };
-    k.services[thread].frame.a[4] = args[1];
-    let window = MsgInfo::decode(k.services[server].frame.a[4]).recv_slot;
+    k.threads[thread].frame.a[4] = args[1];
+    let window = MsgInfo::decode(k.threads[server].frame.a[4]).recv_slot;
     let send = MsgInfo::decode(args[1]).send_cap;
     let target = CapRef {
         space: server as u8,
@@ -445,7 +445,7 @@ fn express_model(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> bool {
         };
         k.caps.express_copy(source, target);
         k.fast_caps[server][usize::from(window)] = k.fast_caps[thread][usize::from(send)];
-        k.services[server].frame.a[4] |= super::CAP_RECEIVED;
+        k.threads[server].frame.a[4] |= super::CAP_RECEIVED;
     }
     true
 }
@@ -527,7 +527,7 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     assert_eq!(k.sched.schedule(), Some(2));
     let call = k.light_syscall(Syscall::Call as u32, [1, 0, 7, 8, 9, 0]);
     assert_eq!(call, Light::Handoff(0), "straight to the waiting server");
-    assert_eq!(&k.services[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
+    assert_eq!(&k.threads[0].frame.a[2..8], &[0, 0, 0, 7, 8, 9]);
     assert!(
         k.express(Syscall::ReplyRecv as u32, [1, 0, 10, 11, 12, 0]),
         "the caller's frame is the fast path's (KIND_IPC): the entry takes the reply itself"
@@ -536,7 +536,7 @@ fn a_call_and_its_reply_take_the_fast_paths() {
     assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
     // The caller holds a clock: a4 carries CCOUNT at the reply.
     let cycles = k.hw.cycles();
-    assert_eq!(&k.services[2].frame.a[2..8], &[0, 0, cycles, 10, 11, 12]);
+    assert_eq!(&k.threads[2].frame.a[2..8], &[0, 0, cycles, 10, 11, 12]);
     assert_eq!(
         k.light_syscall(Syscall::Null as u32, [0; 6]),
         Light::Return(0, 0)
@@ -660,7 +660,7 @@ fn a_capability_round_trip_takes_the_light_paths() {
             ..MsgInfo::decode(window(8))
         };
         assert_eq!(
-            &k.services[0].frame.a[2..8],
+            &k.threads[0].frame.a[2..8],
             &[0, 0, received.encode(), round, 8, 9]
         );
         let copy = k.caps.get(CapRef { space: 0, slot: 8 }).copied().unwrap();
@@ -673,7 +673,7 @@ fn a_capability_round_trip_takes_the_light_paths() {
         assert_eq!(k.caps.children(CapRef { space: 2, slot: 4 }), 0);
         let reply = k.light_syscall(Syscall::ReplyRecv as u32, [1, window(8), 10, 11, 12, 0]);
         assert_eq!(reply, Light::Handoff(2), "straight back to the caller");
-        assert_eq!(k.services[2].frame.a[2..4], [0, 0]);
+        assert_eq!(k.threads[2].frame.a[2..4], [0, 0]);
     }
     // Not express: a capability with more than its own slot in the info
     // (a window for the reply's), one without GRANT (the clock), an
@@ -898,7 +898,7 @@ mod express_tick {
             match (*step, fast.sched.current()) {
                 (Call(number, args), Some(thread)) => {
                     for k in [&mut fast, &mut slow] {
-                        let frame = &mut k.services[thread].frame;
+                        let frame = &mut k.threads[thread].frame;
                         frame.a[2] = number as u32;
                         frame.a[3..7].copy_from_slice(&args);
                         k.syscall(thread);
@@ -956,7 +956,7 @@ mod express_tick {
 
     /// `thread` waits on the notification in `slot`.
     fn frame_wait(k: &mut Kernel<TestHw>, thread: usize, slot: u32) {
-        let frame = &mut k.services[thread].frame;
+        let frame = &mut k.threads[thread].frame;
         frame.a[2] = Syscall::NotifyWait as u32;
         frame.a[3] = slot;
         k.syscall(thread);
@@ -983,7 +983,7 @@ mod express_tick {
         assert_eq!(k.sched.schedule(), Some(0));
         for k_thread in [0, 1, 2] {
             assert_eq!(k.sched.current(), Some(k_thread));
-            let frame = &mut k.services[k_thread].frame;
+            let frame = &mut k.threads[k_thread].frame;
             frame.a[2] = Syscall::NotifyWait as u32;
             frame.a[3] = if k_thread == 0 { 1 } else { 2 };
             if k_thread == 0 {
@@ -991,7 +991,7 @@ mod express_tick {
                 frame.a[2] = Syscall::TimerArm as u32;
                 frame.a[3..7].copy_from_slice(&[3, 1, 1, 0]);
                 k.syscall(0);
-                let frame = &mut k.services[0].frame;
+                let frame = &mut k.threads[0].frame;
                 frame.a[2] = Syscall::NotifyWait as u32;
                 frame.a[3] = 1;
             }
@@ -1005,8 +1005,8 @@ mod express_tick {
                 Some((0, 1)),
                 "tick {now}"
             );
-            assert_eq!(k.services[0].frame.a[2..4], [0, 1]);
-            let frame = &mut k.services[0].frame;
+            assert_eq!(k.threads[0].frame.a[2..4], [0, 1]);
+            let frame = &mut k.threads[0].frame;
             frame.a[2] = Syscall::NotifyWait as u32;
             frame.a[3] = 1;
             k.syscall(0);
@@ -1018,12 +1018,12 @@ mod express_tick {
             "a tick skipped: the full path"
         );
         // A timer armed behind it changes the queue: the plan is void.
-        let frame = &mut k.services[1].frame;
+        let frame = &mut k.threads[1].frame;
         frame.a[2] = Syscall::NotifySignal as u32;
         frame.a[3..5].copy_from_slice(&[2, 1]);
         k.syscall(1);
         assert_eq!(k.sched.schedule(), Some(1));
-        let frame = &mut k.services[1].frame;
+        let frame = &mut k.threads[1].frame;
         frame.a[2] = Syscall::TimerArm as u32;
         frame.a[3..7].copy_from_slice(&[4, 30, 0, 0]);
         k.syscall(1);

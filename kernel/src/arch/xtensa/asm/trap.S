@@ -547,7 +547,7 @@ _idle_express:
   slli a4, a6, 0+THREAD_SHIFT
   add.n a5, a5, a4                  # its thread entry
   SWITCH_SPACE a5, a6
-  l32i.n a2, a5, 0+THREAD_SERVICE   # its frame (first in its service)
+  l32i.n a2, a5, 0+THREAD_FRAME   # its frame (first in its thread)
   j _enter_user
 6:                                # come back at once (the full tick of
   rsr a3, ccount                  # the ticks since sets the alarm again)
@@ -645,7 +645,7 @@ _syscall_light:
   s32i.n a13, a11, 0+FRAME_A13      # scratch (38 takes them back)
   s32i.n a14, a11, 0+FRAME_A14
   s32i.n a15, a11, 0+FRAME_A15
-  l16ui a14, a11, 0+SERVICE_REPLY # a14: C
+  l16ui a14, a11, 0+THREAD_REPLY # a14: C
   .if MAX_THREADS_BITS != 4
   .error "MAX_THREADS moved: update the bgeui below"
   .endif
@@ -653,10 +653,10 @@ _syscall_light:
   l32i.n a2, a0, 0+FAST_SCHED       # a2: the scheduler
   slli a1, a14, 0+THREAD_SHIFT
   add.n a12, a0, a1                 # a12: C's thread entry - FAST_THREADS
-  l32i.n a1, a12, 0+FAST_THREADS+THREAD_SERVICE # a1: C's service (frame first)
-  l8ui a4, a1, 0+SERVICE_WAIT
+  l32i.n a1, a12, 0+FAST_THREADS+THREAD_FRAME # a1: C's thread (frame first)
+  l8ui a4, a1, 0+THREAD_WAIT
   bnei a4, 0+WAIT_REPLY, 38b
-  l16ui a4, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l16ui a4, a1, 0+THREAD_WAIT+WAIT_PAYLOAD
   l8ui a13, a2, 0+SCHED_CURRENT   # a13: S
   bne a4, a13, 38b                # C waits for S's reply
   add.n a15, a2, a14
@@ -693,18 +693,18 @@ _syscall_light:
   .if WAIT_NONE != 0
   .error "WAIT_NONE moved: store it from a register that holds it"
   .endif
-  s8i a4, a1, 0+SERVICE_WAIT      # WAIT_NONE (a4: 0)
+  s8i a4, a1, 0+THREAD_WAIT      # WAIT_NONE (a4: 0)
   s8i a13, a10, 0+EP_RECEIVERS_OLDEST # the only receiver
   .if KIND_RUNNING != 1 || KIND_IPC != 1
   .error "KIND_RUNNING or KIND_IPC moved: a15 (KIND_IPC) is a length of 1 and both"
   .endif
   s8i a15, a10, 0+EP_RECEIVERS_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
-  s16i a4, a11, 0+SERVICE_REPLY
+  s16i a4, a11, 0+THREAD_REPLY
   movi a4, 0+WAIT_RECEIVER
-  s8i a4, a11, 0+SERVICE_WAIT
+  s8i a4, a11, 0+THREAD_WAIT
   l32i.n a4, a9, 0+SLOT_ID
-  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  s16i a4, a11, 0+THREAD_WAIT+WAIT_PAYLOAD
   add.n a3, a2, a14                 # a3: C's scheduler bytes
   add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
   movi a9, 0+KIND_BLOCKED
@@ -954,8 +954,8 @@ _syscall_light:
   l32i.n a15, a2, 0+SCHED_READY_MASK
   and a15, a15, a13
   bnez a15, 31b                   # one at least as urgent is ready
-  l32i.n a4, a0, 0+FAST_THREADS+THREAD_SERVICE # a4: S's service (frame first)
-  l8ui a13, a4, 0+SERVICE_WAIT    # in the queue, so its wait names this
+  l32i.n a4, a0, 0+FAST_THREADS+THREAD_FRAME # a4: S's thread (frame first)
+  l8ui a13, a4, 0+THREAD_WAIT    # in the queue, so its wait names this
   bnei a13, 0+WAIT_RECEIVER, 31b  # endpoint (fuzz-checked): a plain receive
   l32i a13, a4, 0+FRAME_KIND
   bnei a13, 0+KIND_IPC, 31b
@@ -1002,13 +1002,13 @@ _syscall_light:
   addi.n a8, a8, 1
   s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   .endif
-  s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
-  s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
+  s16i a3, a4, 0+THREAD_REPLY    # S owes C the reply
+  s8i a15, a4, 0+THREAD_WAIT     # WAIT_NONE (a15: 0)
   LA a2, sotto_fast               # a2: the fast words (to 27)
   s32i.n a4, a2, 0+FAST_CURRENT_FRAME
   movi a9, 0+WAIT_REPLY           # C waits for S's reply
-  s8i a9, a1, 0+SERVICE_WAIT
-  s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  s8i a9, a1, 0+THREAD_WAIT
+  s16i a11, a1, 0+THREAD_WAIT+WAIT_PAYLOAD
   SAVE_IPC_CALLER a1, a9, 9, 0, 0, a13
   .if \timed == 0
   s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
@@ -1176,7 +1176,7 @@ _syscall_light:
   LA a4, sotto_threads
   slli a5, a9, 0+THREAD_SHIFT
   add.n a4, a4, a5                  # a4: N's thread entry
-  l32i.n a3, a4, 0+THREAD_SERVICE   # a3: N's frame
+  l32i.n a3, a4, 0+THREAD_FRAME   # a3: N's frame
   s32i.n a3, a2, 0
   SWITCH_SPACE a4, a9
   l32i a4, a3, 0+FRAME_KIND
