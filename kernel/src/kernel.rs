@@ -206,9 +206,7 @@ pub struct Service {
     /// Its threads, a bit per thread number (its main thread's included).
     pub thread_mask: u16,
     /// How many threads it has.
-    pub threads: u8,
-    /// The least urgent priority (highest number) of its threads.
-    pub least_urgent: u8,
+    pub threads: u16,
     /// Regions mapped into it.
     pub regions: Vec<RegionMapping, 8>,
     /// To 256 bytes on the target, by size rather than by alignment: an
@@ -370,7 +368,6 @@ impl Service {
         ending: None,
         thread_mask: 0,
         threads: 0,
-        least_urgent: 0,
         regions: Vec::new(),
         #[cfg(target_arch = "xtensa")]
         pad: [0; SERVICE_PAD],
@@ -741,7 +738,6 @@ impl<H: Hardware> Kernel<H> {
         let service = &mut self.services[thread];
         service.thread_mask = 1 << thread;
         service.threads = 1;
-        service.least_urgent = priority;
         for grant in grants {
             let kind = self
                 .objects
@@ -778,23 +774,12 @@ impl<H: Hardware> Kernel<H> {
         if self.threads.push(thread).is_err() || id != self.threads.len() - 1 {
             return Err(Error::BadArgument);
         }
-        self.threads[id].index = u16::from(self.services[space].threads);
+        self.threads[id].index = self.services[space].threads;
         let service = &mut self.services[space];
         service.thread_mask |= 1 << id;
         service.threads += 1;
-        service.least_urgent = service.least_urgent.max(priority);
-        // The summaries that follow a service's threads: its clock bit,
-        // the least urgent receiver of the endpoints it receives on.
+        // The summary that follows a service's threads: its clock bit.
         self.refresh_clock(space);
-        let mut endpoints: Vec<ObjectId, CAP_SLOTS> = Vec::new();
-        for (_, cap) in self.caps.iter_space(space as u8) {
-            if cap.kind == ObjectKind::Endpoint {
-                let _ = endpoints.push(cap.object);
-            }
-        }
-        for endpoint in endpoints {
-            self.refresh_receiver(endpoint, space);
-        }
         Ok(id)
     }
 
@@ -1740,11 +1725,13 @@ impl<H: Hardware> Kernel<H> {
         others != 0 || (u32::from(holders) & (1 << space) != 0 && self.services[space].threads > 1)
     }
 
-    /// The least urgent priority (highest number) of service `space`'s
-    /// threads (fixed at boot today: a priority change must update it).
+    /// The priority a service serves at: its own (its main thread's).
+    /// Its further threads may receive too; those less urgent than the
+    /// service are the service's own choice, as its clients are checked
+    /// against the service's priority (the build does the same).
     #[inline]
     fn least_urgent_of(&self, space: usize) -> u8 {
-        self.services[space].least_urgent
+        self.sched.priority(space)
     }
 
     /// Recompute whether service `space` can receive on `endpoint` (a pass
@@ -2615,7 +2602,7 @@ mod tests {
     use crate::pagetable::{Access, CacheMode};
     use crate::sched::ThreadState;
     use crate::testkit::{
-        REGION_PA, TestHw, add, blocked, call, data_pa, grant, ipc_pa, kernel, status,
+        REGION_PA, TestHw, add, add_thread, blocked, call, data_pa, grant, ipc_pa, kernel, status,
     };
     use sotto_abi::cap::{ObjectKind, Rights};
     use sotto_abi::layout::{PAGE_SIZE, USER_TEXT_BASE};
@@ -2820,6 +2807,147 @@ mod tests {
             call(&mut k, signaller, Syscall::NotifyWait, [0; 5]).0,
             status(Error::MissingRight)
         );
+    }
+
+    /// Threads of one service share its capabilities and address space:
+    /// one receives on an endpoint another calls (no other service can
+    /// answer), and a secondary thread's calls go through the service's
+    /// table; each thread has its own registers and wait.
+    #[test]
+    fn threads_of_a_service_share_its_capabilities() {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Notification,
+            ObjectParams::Clock,
+        ]);
+        let other = add(&mut k, "other", 3, &[]);
+        let service = add(
+            &mut k,
+            "pipeline",
+            3,
+            &[
+                grant(0, 0, Rights::SEND | Rights::RECEIVE),
+                grant(1, 1, Rights::SEND | Rights::RECEIVE),
+                grant(2, 2, Rights::READ),
+            ],
+        );
+        let fir = add_thread(&mut k, service, "fir", 3);
+        assert_eq!((other, service, fir), (0, 1, 2));
+        assert_eq!(k.space(fir), service);
+        assert_eq!(k.threads[fir].index, 1);
+        assert_eq!(k.threads_of(service), 0b110);
+        // The secondary thread reads the clock through its service's
+        // capability; the other service holds none.
+        assert_eq!(call(&mut k, fir, Syscall::Cycles, [0; 5]).0, 0);
+        assert_eq!(
+            call(&mut k, other, Syscall::Cycles, [0; 5]).0,
+            status(Error::MissingRight)
+        );
+        // The main thread receives, the secondary one calls: answerable.
+        call(&mut k, service, Syscall::Recv, [0, 0, 0, 0, 0]);
+        assert!(blocked(&k, service));
+        call(&mut k, fir, Syscall::Call, [0, 0, 10, 20, 30]);
+        assert!(blocked(&k, fir));
+        assert_eq!(&k.threads[service].frame.a[5..8], &[10, 20, 30]);
+        assert_eq!(k.threads[service].reply_to(), Some(fir));
+        assert_eq!(call(&mut k, service, Syscall::Reply, [0, 0, 7, 8, 9]).0, 0);
+        assert!(!blocked(&k, fir));
+        assert_eq!(&k.threads[fir].frame.a[5..8], &[7, 8, 9]);
+        // And the other way round: the secondary thread waits on the
+        // notification, the main one signals it.
+        call(&mut k, fir, Syscall::NotifyWait, [1, 0, 0, 0, 0]);
+        assert!(blocked(&k, fir));
+        assert_eq!(k.threads[fir].wait, Wait::Notification(1));
+        assert_eq!(
+            call(&mut k, service, Syscall::NotifySignal, [1, 0b10, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(&k.threads[fir].frame.a[2..4], &[0, 0b10]);
+        // Services come before further threads (their main threads' numbers
+        // are theirs).
+        let main = crate::kernel::Thread::new(Default::default(), 3, 0, 0, "");
+        assert_eq!(
+            k.add_service(crate::kernel::Service::EMPTY, main, 3, &[]),
+            Err(Error::BadArgument)
+        );
+    }
+
+    /// A fault (or an exit) in any thread stops the whole service: every
+    /// thread of it ends, leaves its queues, and a caller waiting for one
+    /// of them learns the peer is gone; other services run on.
+    #[test]
+    fn ending_a_thread_ends_its_whole_service() {
+        let mut k = kernel(&[ObjectParams::Endpoint, ObjectParams::Notification]);
+        let client = add(&mut k, "client", 3, &[grant(0, 0, Rights::SEND)]);
+        let service = add(
+            &mut k,
+            "pipeline",
+            3,
+            &[grant(0, 0, Rights::RECEIVE), grant(1, 1, Rights::RECEIVE)],
+        );
+        let echo = add_thread(&mut k, service, "echo", 3);
+        let worker = add_thread(&mut k, service, "worker", 3);
+        // The echo thread serves the client; the worker waits.
+        call(&mut k, echo, Syscall::Recv, [0, 0, 0, 0, 0]);
+        call(&mut k, client, Syscall::Call, [0, 0, 1, 2, 3]);
+        assert_eq!(k.threads[echo].reply_to(), Some(client));
+        call(&mut k, worker, Syscall::NotifyWait, [1, 0, 0, 0, 0]);
+        assert!(blocked(&k, worker));
+        // The main thread panics (a fault ends it the same way).
+        k.end_service(service, Ending::Faulted);
+        for thread in [service, echo, worker] {
+            assert_eq!(k.sched.state(thread), ThreadState::Ended, "{thread}");
+            assert_eq!(k.threads[thread].wait, Wait::None, "{thread}");
+        }
+        assert_eq!(k.services[service].ending, Some(Ending::Faulted));
+        assert_eq!(k.threads[client].frame.a[2], status(Error::PeerGone));
+        assert!(!blocked(&k, client));
+        // Nobody receives on the endpoint any more.
+        assert_eq!(
+            call(&mut k, client, Syscall::Call, [0, 0, 0, 0, 0]).0,
+            status(Error::PeerGone)
+        );
+        if let Object::Notification(notification) = &k.objects[1] {
+            assert!(notification.waiters().next().is_none());
+        }
+        // A report names a further thread after its service.
+        k.say(worker, &crate::text![" stopped"]);
+        k.say(service, &crate::text![" stopped"]);
+        let console = String::from_utf8_lossy(&k.hw.console).into_owned();
+        assert!(
+            console.contains("service pipeline/worker stopped"),
+            "{console}"
+        );
+        assert!(console.contains("service pipeline stopped"), "{console}");
+    }
+
+    /// The entry's express paths index capabilities by thread number: a
+    /// further thread has no fast words (its calls take the light path,
+    /// which maps it to its service), and never parks as a receiver with
+    /// an IPC frame the express `Call` could deliver a capability to.
+    #[test]
+    fn further_threads_take_no_express_path() {
+        let mut k = kernel(&[
+            ObjectParams::Endpoint,
+            ObjectParams::Semaphore { initial: 0, max: 9 },
+        ]);
+        let service = add(
+            &mut k,
+            "pipeline",
+            3,
+            &[
+                grant(0, 0, Rights::SEND | Rights::RECEIVE | Rights::GRANT),
+                grant(1, 1, Rights::SEND | Rights::GRANT),
+            ],
+        );
+        let fir = add_thread(&mut k, service, "fir", 3);
+        assert_ne!(k.fast_row(service)[1].ops, 0);
+        assert!(k.fast_row(fir).iter().all(|slot| slot.ops == 0));
+        // Its give still works (the light path).
+        assert_eq!(call(&mut k, fir, Syscall::SemGive, [1, 0, 0, 0, 0]).0, 0);
+        assert!(k.sched.switch_to(fir));
+        assert!(!k.express(Syscall::SemGive as u32, [1, 0, 0, 0, 0, 0]));
+        assert!(!k.express(Syscall::CapDelete as u32, [1, 0, 0, 0, 0, 0]));
     }
 
     #[test]

@@ -363,7 +363,6 @@ fn load_one(
         ending: None,
         thread_mask: 0,
         threads: 0,
-        least_urgent: 0,
         regions: heapless::Vec::new(),
         pad: [0; sotto_kernel::kernel::SERVICE_PAD],
     };

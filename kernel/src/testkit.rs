@@ -110,7 +110,6 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
         ending: None,
         thread_mask: 0,
         threads: 0,
-        least_urgent: 0,
         regions: heapless::Vec::new(),
     };
     let main = Thread::new(TrapFrame::default(), n, 0, 0, "");

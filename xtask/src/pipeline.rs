@@ -202,7 +202,7 @@ SECTIONS
   . = {USER_TEXT_BASE:#x};
   .text : {{
     *(.literal.entry) *(.literal .literal.* *.literal)
-    KEEP(*(.text.entry)) *(.text .text.*)
+    KEEP(*(.text.entry)) KEEP(*(.text.sotto_thread.*)) *(.text .text.*)
   }} :code
   . = ALIGN({PAGE_SIZE:#x});
   .rodata : {{ *(.rodata .rodata.*) }} :rodata

@@ -181,14 +181,6 @@ impl ServiceEntry {
             .fold(self.priority, u8::min)
     }
 
-    /// The least urgent priority of its threads.
-    pub fn least_urgent(&self) -> u8 {
-        self.thread
-            .iter()
-            .map(|thread| thread.priority)
-            .fold(self.priority, u8::max)
-    }
-
     /// Bytes of all its stacks (and their guard pages, which take no
     /// memory).
     pub fn stacks_bytes(&self) -> u32 {
@@ -723,8 +715,8 @@ fn resolve(
     }
     // A client may only call a server at least as urgent as itself: a more
     // urgent client blocked on a less urgent server is priority inversion.
-    // Any thread of a service may call or receive: its most urgent one
-    // calls, its least urgent one serves (the kernel's rule too).
+    // Any thread of a client may call: its most urgent one counts; a
+    // server serves at its own priority (the kernel's rule too).
     for &(endpoint, client, rights) in &endpoint_users {
         if !rights.contains(Rights::SEND) {
             continue;
@@ -734,7 +726,7 @@ fn resolve(
             if other == endpoint
                 && server != client
                 && server_rights.contains(Rights::RECEIVE)
-                && server_entry.least_urgent() > client_entry.most_urgent()
+                && server_entry.priority > client_entry.most_urgent()
             {
                 problems.push(format!(
                     "service \"{}\" (#{}): caps: calls \"{}\" through \"{}\", but the server has priority {} and the client {}: a server must be at least as urgent as its clients",
@@ -742,7 +734,7 @@ fn resolve(
                     client + 1,
                     server_entry.name,
                     file.objects[endpoint as usize].name,
-                    server_entry.least_urgent(),
+                    server_entry.priority,
                     client_entry.most_urgent()
                 ));
             }

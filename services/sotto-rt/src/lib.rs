@@ -15,6 +15,17 @@
 //!     sotto_rt::println!("hello, arg {arg}");
 //! }
 //! ```
+//!
+//! A service with further threads (`[[service.thread]]` in `system.toml`,
+//! `entry = "fir_main"`) names each one's function with [`thread!`]
+//! (feature `threads`):
+//!
+//! ```ignore
+//! sotto_rt::thread!(fir_main, fir);
+//! fn fir(arg: u32) {
+//!     // Runs on its own stack, with the service's capabilities.
+//! }
+//! ```
 
 #![no_std]
 
@@ -44,6 +55,40 @@ macro_rules! entry {
             main(arg)
         }
     };
+}
+
+/// Declare a further thread's function: `thread!(symbol, function)`
+/// defines the entry `symbol` (what `entry = "symbol"` of a
+/// `[[service.thread]]` in `system.toml` names; the build checks it
+/// exists) running `function: fn(arg: u32)`, with `arg` the thread's
+/// `arg` (default: its number in the service, 1 for the first further
+/// thread). Each thread has its own stack (a guard page under it) and
+/// registers, and shares the service's memory and capabilities. A
+/// thread whose function returns sleeps for good; the service ends when
+/// its main function returns or any thread exits, panics or faults.
+#[cfg(feature = "threads")]
+#[macro_export]
+macro_rules! thread {
+    ($symbol:ident, $function:path) => {
+        // Its own section, which the service linker script keeps: nothing
+        // in the service calls it, the kernel enters it.
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = concat!(".text.sotto_thread.", stringify!($symbol)))]
+        extern "C" fn $symbol(arg: u32) -> ! {
+            let function: fn(u32) = $function;
+            function(arg);
+            $crate::thread_returned()
+        }
+    };
+}
+
+/// Where a further thread's function returns to: it sleeps for good (the
+/// service goes on).
+#[cfg(feature = "threads")]
+pub fn thread_returned() -> ! {
+    loop {
+        sys::sleep_us(u32::MAX - 1);
+    }
 }
 
 unsafe extern "C" {

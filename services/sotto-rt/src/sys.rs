@@ -7,6 +7,11 @@ pub use sotto_abi::Syscall;
 
 unsafe extern "C" {
     fn sotto_rt_syscall(number: u32, a: u32, b: u32, c: u32, d: u32) -> u64;
+    fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
+}
+
+#[cfg(not(feature = "threads"))]
+unsafe extern "C" {
     fn sotto_rt_syscall_out(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> Regs4;
     fn sotto_rt_syscall_out8(
         number: u32,
@@ -17,17 +22,18 @@ unsafe extern "C" {
         a7: u32,
         a8: u32,
     ) -> Regs4;
-    fn sotto_rt_syscall_regs7(regs: *mut [u32; 7]);
 }
 
 /// a2..a5 after a call, as `sotto_rt_syscall_out` returns them: the call0
 /// ABI returns a 16-byte aggregate in a2..a5, so they need no memory.
+#[cfg(not(feature = "threads"))]
 #[repr(C)]
 struct Regs4([u32; 4]);
 
 /// a6 and a7 after the last `sotto_rt_syscall_out` or `_out8`, stored by
-/// the stub (a service is one thread, and nothing else runs its code in
-/// between: a static needs no pointer passed on the stack).
+/// the stub (a service of one thread: nothing else runs its code in
+/// between, so a static needs no pointer passed on the stack; with the
+/// `threads` feature, calls use `sotto_rt_syscall_regs7` instead).
 #[unsafe(no_mangle)]
 static mut sotto_rt_a6_a7: [u32; 2] = [0; 2];
 
@@ -41,6 +47,7 @@ fn results(regs: &[u32]) -> Result<[u32; 5], Error> {
 }
 
 /// A call with five arguments (a3..a7) and five results: `Ok([a3..a7])`.
+#[cfg(not(feature = "threads"))]
 #[inline]
 pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
     let [a3, a4, a5, a6, a7] = args;
@@ -58,6 +65,7 @@ pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
 /// [`call_regs`] with a sixth argument in a8 (`CallTimeout`'s deadline).
 /// (Always inline, as `ipc::call_timeout`: the LL scheduler's first call
 /// of a tick.)
+#[cfg(not(feature = "threads"))]
 #[inline(always)]
 pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
     let [a3, a4, a5, a6, a7] = args;
@@ -68,6 +76,29 @@ pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5
         (regs, (&raw const sotto_rt_a6_a7).read())
     };
     results(&[status, first, b, c, d, e])
+}
+
+/// [`call_regs`] of a service with several threads: the results come
+/// back in an array on the calling thread's stack, not through the one
+/// word pair the single-threaded stub shares (another thread of the
+/// service could overwrite it between the call and the read).
+#[cfg(feature = "threads")]
+#[inline]
+pub fn call_regs(syscall: Syscall, args: [u32; 5]) -> Result<[u32; 5], Error> {
+    call_regs_a8(syscall, args, 0)
+}
+
+/// [`call_regs_a8`] of a service with several threads (see [`call_regs`]).
+#[cfg(feature = "threads")]
+#[inline]
+pub fn call_regs_a8(syscall: Syscall, args: [u32; 5], a8: u32) -> Result<[u32; 5], Error> {
+    let [a3, a4, a5, a6, a7] = args;
+    let mut regs = [syscall as u32, a3, a4, a5, a6, a7, a8];
+    // SAFETY: the stub reads the seven words of `regs` and writes the
+    // first six, a live local array on this thread's stack; the kernel
+    // checks every argument.
+    unsafe { sotto_rt_syscall_regs7(&mut regs) };
+    results(&regs)
 }
 
 /// Make a system call; `Ok(value)` or the kernel's error.

@@ -1,5 +1,6 @@
 //! Reads a built Sotto image (not `system.toml`) and tells what it grants:
-//! every service's capability table, its memory map (virtual and physical,
+//! every service's threads (name, entry, priority, ceiling, stack), its
+//! capability table, its memory map (virtual and physical,
 //! with rights and cache attributes, computed by the kernel's own
 //! address-space builder), and who can reach whom through endpoints,
 //! notifications, semaphores and shared memory. Output as text tables,
@@ -50,6 +51,23 @@ pub struct MapRow {
     pub cache: String,
 }
 
+/// One thread of a service (its main thread first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ThreadRow {
+    /// Name (`main` for the service's own).
+    pub name: String,
+    /// Entry address.
+    pub entry: u32,
+    /// Priority.
+    pub priority: u8,
+    /// The most urgent priority its thread capability may give it.
+    pub ceiling: u8,
+    /// Stack bytes.
+    pub stack_size: u32,
+    /// Its stack's top (the guard page lies under its bottom).
+    pub stack_top: u32,
+}
+
 /// One service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceRow {
@@ -59,6 +77,8 @@ pub struct ServiceRow {
     pub priority: u8,
     /// ASID it runs with.
     pub asid: u32,
+    /// Its threads, the main one first.
+    pub threads: Vec<ThreadRow>,
     /// Capability table.
     pub caps: Vec<CapRow>,
     /// Memory map.
@@ -184,24 +204,39 @@ pub fn report(manifest: &Manifest) -> Report {
             &[],
             |l1_pa, l2_pa, window| PageTables::new(l1, l1_pa, l2, l2_pa, window),
         );
+        let stacks = addrspace::stacks(service).unwrap_or_default();
+        let mut threads = vec![ThreadRow {
+            name: "main".to_owned(),
+            entry: service.entry,
+            priority: service.priority,
+            ceiling: service.priority,
+            stack_size: service.stack_size,
+            stack_top: USER_STACK_TOP,
+        }];
+        for (number, thread) in service.threads.iter().enumerate() {
+            threads.push(ThreadRow {
+                name: thread.name.to_string(),
+                entry: thread.entry,
+                priority: thread.priority,
+                ceiling: thread.max_priority,
+                stack_size: thread.stack_size,
+                stack_top: stacks.get(number + 1).map_or(0, |stack| stack.1),
+            });
+        }
         if let Ok(space) = space {
-            let segment_kinds = service
-                .segments
-                .iter()
-                .map(|segment| segment.kind)
-                .chain([SegmentKind::ReadWrite]);
-            for (placement, kind) in space.placements.iter().zip(segment_kinds) {
-                let (what, rights) = if placement.va >= USER_STACK_TOP - service.stack_size {
-                    ("stack", "rw")
-                } else {
-                    match kind {
-                        SegmentKind::Code => ("code", "rx"),
-                        SegmentKind::ReadOnly => ("rodata", "r"),
-                        SegmentKind::ReadWrite => ("data", "rw"),
-                    }
+            let segments = service.segments.len();
+            for (number, placement) in space.placements.iter().enumerate() {
+                let (what, rights) = match service.segments.get(number).map(|s| s.kind) {
+                    Some(SegmentKind::Code) => ("code".to_owned(), "rx"),
+                    Some(SegmentKind::ReadOnly) => ("rodata".to_owned(), "r"),
+                    Some(SegmentKind::ReadWrite) => ("data".to_owned(), "rw"),
+                    None => match number - segments {
+                        0 => ("stack".to_owned(), "rw"),
+                        thread => (format!("stack of {}", threads[thread].name), "rw"),
+                    },
                 };
                 memory.push(MapRow {
-                    what: what.to_owned(),
+                    what,
                     va: placement.va,
                     va_end: placement.va + placement.len,
                     pa: placement.pa,
@@ -257,6 +292,7 @@ pub fn report(manifest: &Manifest) -> Report {
             name: service.name.to_string(),
             priority: service.priority,
             asid: u32::from(FIRST_SERVICE_ASID) + index as u32,
+            threads,
             caps,
             memory,
         });
@@ -331,6 +367,22 @@ pub fn render_text(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
+            "  thread            entry       priority  ceiling  stack"
+        );
+        for thread in &service.threads {
+            let _ = writeln!(
+                out,
+                "  {:<16}  {:#010x}  {:<8}  {:<7}  {} KiB under {:#010x}",
+                thread.name,
+                thread.entry,
+                thread.priority,
+                thread.ceiling,
+                thread.stack_size / 1024,
+                thread.stack_top
+            );
+        }
+        let _ = writeln!(
+            out,
             "  slot  object           kind          rights                 badge"
         );
         for cap in &service.caps {
@@ -374,8 +426,14 @@ pub fn render_dot(report: &Report) -> String {
     for service in &report.services {
         let _ = writeln!(
             out,
-            "  \"{}\" [label=\"{}\\npriority {}\"];",
-            service.name, service.name, service.priority
+            "  \"{}\" [label=\"{}\\npriority {}{}\"];",
+            service.name,
+            service.name,
+            service.priority,
+            match service.threads.len() {
+                1 => String::new(),
+                n => format!("\\n{n} threads"),
+            }
         );
     }
     for edge in &report.edges {
@@ -428,11 +486,36 @@ pub fn diff(old: &Report, new: &Report) -> String {
     let names = |report: &Report| -> BTreeSet<String> {
         report.services.iter().map(|s| s.name.clone()).collect()
     };
+    let thread_lines = |report: &Report| -> BTreeSet<String> {
+        report
+            .services
+            .iter()
+            .flat_map(|service| {
+                service.threads.iter().map(move |thread| {
+                    format!(
+                        "{}: thread {} priority {} ceiling {} stack {}",
+                        service.name,
+                        thread.name,
+                        thread.priority,
+                        thread.ceiling,
+                        thread.stack_size
+                    )
+                })
+            })
+            .collect()
+    };
     for name in names(old).difference(&names(new)) {
         let _ = writeln!(out, "- service {name}");
     }
     for name in names(new).difference(&names(old)) {
         let _ = writeln!(out, "+ service {name}");
+    }
+    let (before, after) = (thread_lines(old), thread_lines(new));
+    for line in before.difference(&after) {
+        let _ = writeln!(out, "- {line}");
+    }
+    for line in after.difference(&before) {
+        let _ = writeln!(out, "+ {line}");
     }
     let (before, after) = (cap_lines(old), cap_lines(new));
     for line in before.difference(&after) {

@@ -59,6 +59,19 @@ fn service(name: &str, priority: u8, caps: &[CapGrant]) -> Service {
         arg: 0,
         segments: heapless::Vec::from_slice(&segments).unwrap(),
         caps: heapless::Vec::from_slice(caps).unwrap(),
+        threads: heapless::Vec::new(),
+    }
+}
+
+/// A further thread `name` at `priority`, ceiling `ceiling`.
+fn thread(name: &str, priority: u8, ceiling: u8) -> sotto_abi::manifest::Thread {
+    sotto_abi::manifest::Thread {
+        name: heapless::String::try_from(name).unwrap(),
+        priority,
+        max_priority: ceiling,
+        entry: 0x4000_0200,
+        stack_size: 0x1000,
+        arg: 1,
     }
 }
 
@@ -122,6 +135,11 @@ fn manifest() -> Manifest {
     ] {
         manifest.services.push(service).unwrap();
     }
+    // The server answers with a second thread.
+    manifest.services[0]
+        .threads
+        .push(thread("worker", 4, 3))
+        .unwrap();
     manifest
 }
 
@@ -165,8 +183,10 @@ fn json() {
 fn diff_of_two_images() {
     let old = sotto_caps::report(&manifest());
     let mut changed = manifest();
-    // The client loses its buffer; the ticker may now give jobs.
+    // The client loses its buffer; the ticker may now give jobs; the
+    // server's worker is less urgent.
     changed.services[1].caps.retain(|cap| cap.object != 2);
+    changed.services[0].threads[0].priority = 5;
     changed.services[2]
         .caps
         .push(grant(5, 5, Rights::SEND, 0, None))
