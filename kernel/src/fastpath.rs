@@ -349,7 +349,14 @@ impl<H: Hardware> Kernel<H> {
         };
         let kind = cap.kind as usize;
         let mut ops = ops;
-        if REMOVAL_SUMMARISED & (1 << kind) == 0 {
+        // Nor in a service of several threads: the caller runs, but another
+        // thread of its may wait through the capability (its removal ends
+        // that wait).
+        let alone = self
+            .services
+            .get(usize::from(at.space))
+            .is_some_and(|service| service.threads <= 1);
+        if REMOVAL_SUMMARISED & (1 << kind) == 0 && alone {
             ops |= fast_op::DROP;
         }
         if cap.rights.contains(Rights::GRANT)
@@ -608,7 +615,7 @@ impl<H: Hardware> Kernel<H> {
             return None;
         };
         let server = usize::from(*endpoint.receivers.front()?);
-        let answerable = self.answerable(endpoint.holders, thread);
+        let answerable = u32::from(endpoint.holders) & !(1 << thread) != 0;
         if !answerable
             || endpoint.least_urgent > self.sched.priority(thread)
             || !matches!(self.threads[server].wait, Wait::Receiver(object) if object == cap.object)

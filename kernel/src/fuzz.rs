@@ -810,7 +810,7 @@ fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
         let (mut holders, mut least_urgent) = (0u16, 0u8);
         for (space, service) in k.services.iter().enumerate() {
             if service.ending.is_none() && holds(k, space, index as u16, Rights::RECEIVE) {
-                holders |= 1 << space;
+                holders |= service.thread_mask;
                 least_urgent = least_urgent.max(k.sched.priority(space));
             }
         }

@@ -1,6 +1,8 @@
-//! The kernel's state and every system call, in portable Rust: services
-//! (one thread each), their capability tables, the kernel objects, the
-//! scheduler. The hardware is reached only through [`Hardware`], so the
+//! The kernel's state and every system call, in portable Rust: threads
+//! (registers, waits, replies), services (an address space and a
+//! capability table their threads share; service `n`'s main thread is
+//! thread `n`, further threads follow all main threads), the kernel
+//! objects, the scheduler. The hardware is reached only through [`Hardware`], so the
 //! whole of it runs in host unit tests as it runs on the DSP.
 //!
 //! Each system call has the same shape: the caller's registers in (a2 =
@@ -659,8 +661,10 @@ impl TickPlan {
     };
 }
 
-// One bit per thread in `clock_holders`.
+// One bit per thread in `clock_holders`; the manifest's limit is the
+// scheduler's.
 const _: () = assert!(MAX_THREADS <= 32);
+const _: () = assert!(MAX_THREADS == sotto_abi::manifest::MAX_THREADS);
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
 pub(crate) type Regs = [u32; 5];
@@ -778,8 +782,23 @@ impl<H: Hardware> Kernel<H> {
         let service = &mut self.services[space];
         service.thread_mask |= 1 << id;
         service.threads += 1;
-        // The summary that follows a service's threads: its clock bit.
+        // The summaries that follow a service's threads: its clock bit, the
+        // receivers of the endpoints it receives on, its fast words (no
+        // express delete: `Kernel::fast_slot`).
         self.refresh_clock(space);
+        for object in self.objects.iter_mut() {
+            if let Object::Endpoint(queue) = object
+                && queue.holders & (1 << space) != 0
+            {
+                queue.holders |= 1 << id;
+            }
+        }
+        for slot in 0..CAP_SLOTS as u8 {
+            self.refresh_fast(CapRef {
+                space: space as u8,
+                slot,
+            });
+        }
         Ok(id)
     }
 
@@ -1660,9 +1679,10 @@ impl<H: Hardware> Kernel<H> {
         })
     }
 
+    /// Unmap region `object` from service `space`.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn unmap_region(&mut self, thread: ThreadId, object: ObjectId) -> Result<(), Error> {
-        let service = &mut self.services[thread];
+    fn unmap_region(&mut self, space: usize, object: ObjectId) -> Result<(), Error> {
+        let service = &mut self.services[space];
         let index = service
             .regions
             .iter()
@@ -1697,9 +1717,10 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// For a call by `caller` on `endpoint`: whether a live service other
-    /// than the caller can receive on it (a thread blocked in its own call
-    /// can never answer it), and the least urgent priority
+    /// For a call by `caller` on `endpoint`: whether a thread of a live
+    /// service other than the caller can receive on it (a thread blocked in
+    /// its own call can never answer it; another thread of its service
+    /// can), and the least urgent priority
     /// (highest number) among the live services that can (0 when none). A
     /// call runs only where every possible server is at least as urgent as
     /// the caller: the build checks this for `system.toml`'s grants, this
@@ -1708,21 +1729,12 @@ impl<H: Hardware> Kernel<H> {
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn receivers(&self, endpoint: ObjectId, caller: ThreadId) -> (bool, u8) {
         match self.objects.get(endpoint as usize) {
-            Some(Object::Endpoint(queue)) => {
-                (self.answerable(queue.holders, caller), queue.least_urgent)
-            }
+            Some(Object::Endpoint(queue)) => (
+                u32::from(queue.holders) & !(1 << caller) != 0,
+                queue.least_urgent,
+            ),
             _ => (false, 0),
         }
-    }
-
-    /// Whether a call by `caller` on an endpoint the services `holders`
-    /// can receive on may be answered: another service can, or another
-    /// thread of the caller's own.
-    #[inline]
-    pub(crate) fn answerable(&self, holders: u16, caller: ThreadId) -> bool {
-        let space = self.space(caller);
-        let others = u32::from(holders) & !(1 << space);
-        others != 0 || (u32::from(holders) & (1 << space) != 0 && self.services[space].threads > 1)
     }
 
     /// The priority a service serves at: its own (its main thread's).
@@ -1751,18 +1763,18 @@ impl<H: Hardware> Kernel<H> {
         let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) else {
             return;
         };
-        let bit = 1u16 << space;
+        let bits = self.services[space].thread_mask;
         queue.holders = if holds {
-            queue.holders | bit
+            queue.holders | bits
         } else {
-            queue.holders & !bit
+            queue.holders & !bits
         };
         let holders = queue.holders;
         let mut least_urgent = 0;
         let mut rest = holders;
         while rest != 0 {
             let holder = rest.trailing_zeros() as usize;
-            least_urgent = least_urgent.max(self.least_urgent_of(holder));
+            least_urgent = least_urgent.max(self.least_urgent_of(self.space(holder)));
             rest &= rest - 1;
         }
         if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
@@ -1787,7 +1799,10 @@ impl<H: Hardware> Kernel<H> {
         {
             self.clock_holders |= self.threads_of(space);
         }
-        let least = self.least_urgent_of(space);
+        let (least, bits) = (
+            self.least_urgent_of(space),
+            self.services[space].thread_mask,
+        );
         if cap.kind == ObjectKind::Endpoint
             && cap.rights.contains(Rights::RECEIVE)
             && self
@@ -1796,7 +1811,7 @@ impl<H: Hardware> Kernel<H> {
                 .is_some_and(|service| service.ending.is_none())
             && let Some(Object::Endpoint(queue)) = self.objects.get_mut(cap.object as usize)
         {
-            queue.holders |= 1 << space;
+            queue.holders |= bits;
             queue.least_urgent = queue.least_urgent.max(least);
         }
     }
@@ -1837,7 +1852,10 @@ impl<H: Hardware> Kernel<H> {
         let len = info.len.min(IPC_PAYLOAD_MAX);
         if len > 0 {
             let mut payload = [0u8; 256];
-            let (source, target) = (self.services[from].ipc_buffer, self.services[to].ipc_buffer);
+            let (source, target) = (
+                self.services[self.space(from)].ipc_buffer,
+                self.services[self.space(to)].ipc_buffer,
+            );
             let mut done = 0;
             while done < u32::from(len) {
                 let take = (u32::from(len) - done).min(payload.len() as u32);
@@ -2887,10 +2905,14 @@ mod tests {
         );
         let echo = add_thread(&mut k, service, "echo", 3);
         let worker = add_thread(&mut k, service, "worker", 3);
-        // The echo thread serves the client; the worker waits.
+        // The echo thread serves the client (a payload arrives in its
+        // service's IPC buffer); the worker waits.
         call(&mut k, echo, Syscall::Recv, [0, 0, 0, 0, 0]);
-        call(&mut k, client, Syscall::Call, [0, 0, 1, 2, 3]);
+        k.hw.phys(ipc_pa(client), 4).copy_from_slice(b"ping");
+        let info = MsgInfo::new(4).encode();
+        call(&mut k, client, Syscall::Call, [0, info, 1, 2, 3]);
         assert_eq!(k.threads[echo].reply_to(), Some(client));
+        assert_eq!(k.hw.phys(ipc_pa(service), 4), b"ping");
         call(&mut k, worker, Syscall::NotifyWait, [1, 0, 0, 0, 0]);
         assert!(blocked(&k, worker));
         // The main thread panics (a fault ends it the same way).

@@ -411,11 +411,12 @@ pub struct Endpoint {
     /// Threads blocked in `receive`, oldest first (its count first: the
     /// two counts are one halfword, `endpoint::LENS`).
     pub receivers: WaitQueue<true>,
-    /// Live services holding a RECEIVE capability on it, one bit each
-    /// (kept by the kernel whenever such a capability comes or goes, so a
-    /// call needs no scan of the capability tables).
+    /// The threads of the live services holding a RECEIVE capability on
+    /// it, one bit each (kept by the kernel whenever such a capability
+    /// comes or goes, so a call needs no scan of the capability tables).
     pub holders: u16,
-    /// The least urgent priority among `holders` (0 when none).
+    /// The least urgent priority among the services of `holders` (theirs:
+    /// their main threads'; 0 when none).
     pub least_urgent: u8,
 }
 

@@ -432,6 +432,17 @@ pub fn print_services(manifest: &sotto_abi::Manifest) {
             service.stack_size,
             service.arg
         );
+        for thread in &service.threads {
+            println!(
+                "    thread {:<15} priority {}  ceiling {}  entry {:#010x}  stack {:>6} B  arg {}",
+                thread.name.as_str(),
+                thread.priority,
+                thread.max_priority,
+                thread.entry,
+                thread.stack_size,
+                thread.arg
+            );
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::Light;
 use crate::cap::CapRef;
 use crate::kernel::{Hardware, Kernel, Object};
 use crate::sched::ThreadState;
-use crate::testkit::{TestHw, add, grant, kernel};
+use crate::testkit::{TestHw, add, add_thread, grant, kernel};
 use crate::trap::kind;
 
 std::thread_local! {
@@ -86,6 +86,17 @@ fn system() -> Kernel<TestHw> {
         3,
         &common(EP_B, EP_A, client.0, client.1),
     );
+    k
+}
+
+/// [`system`] with a further thread in the first server (a server too,
+/// at its priority) and one in the first client (a client): threads 4 and
+/// 5, which the entry's express paths never take (no fast words of their
+/// own) but the light path does, through their services' capabilities.
+fn system_with_threads() -> Kernel<TestHw> {
+    let mut k = system();
+    add_thread(&mut k, 0, "server-a2", 1);
+    add_thread(&mut k, 2, "client-a2", 2);
     k
 }
 
@@ -201,7 +212,7 @@ fn resolve(k: &Kernel<TestHw>, thread: usize, step: &Step) -> Step {
         return step.clone();
     }
     let mut args = step.args;
-    let number = if thread < 2 {
+    let number = if k.space(thread) < 2 {
         args[0] = 1;
         if k.threads[thread].reply_to().is_some() {
             Syscall::ReplyRecv
@@ -354,6 +365,11 @@ fn light(k: &mut Kernel<TestHw>, thread: usize, step: &Step) -> Light {
 /// Run `steps` on two identical kernels, light and full; they must agree
 /// after every one.
 fn differential(steps: &[Step]) {
+    differential_of(system, steps);
+}
+
+/// [`differential`] on the kernels `system` makes.
+fn differential_of(system: fn() -> Kernel<TestHw>, steps: &[Step]) {
     let (mut fast, mut slow, mut model) = (system(), system(), system());
     // The tick the alarm is set for (a timed call is express only if its
     // deadline is not before it), from the first step: none, or soon.
@@ -463,6 +479,22 @@ proptest! {
         steps in steps(protocol_call())
     ) {
         differential(&steps);
+    }
+
+    /// With further threads in a server and a client: the light path
+    /// maps them to their services' capabilities as the full path does,
+    /// and the express model (which indexes capabilities by thread
+    /// number, as the assembly does) never meets one.
+    #[test]
+    fn threads_on_the_light_path_do_what_the_full_path_does(steps in steps(any_call())) {
+        differential_of(system_with_threads, &steps);
+    }
+
+    #[test]
+    fn threads_capability_messages_do_what_the_full_path_does(
+        steps in steps(protocol_call())
+    ) {
+        differential_of(system_with_threads, &steps);
     }
 }
 
