@@ -162,8 +162,8 @@ pub mod kind {
     /// Every register.
     pub const FULL: u32 = 0;
     /// Saved by an IPC fast path: a0, a1, PC, PS, a2..a7 (results),
-    /// a12..a15, THREADPTR and EXPSTATE; LCOUNT and LITBASE zero; the
-    /// caller-saved rest is not kept (restored as zero).
+    /// a12..a15 and THREADPTR; LITBASE zero; the caller-saved rest
+    /// (LCOUNT and EXPSTATE included) is not kept (restored as zero).
     pub const IPC: u32 = 1;
 }
 

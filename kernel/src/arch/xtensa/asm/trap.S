@@ -84,7 +84,7 @@
 # thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
 # \t_number its number. With kept=0, a1 and a12..a15 are in the frame
 # already.
-  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1, exp=1
   rsr \t, excsave1
   s32i.n \t, \f, 0+FRAME_A0
   .if \kept
@@ -110,8 +110,10 @@
   .endif
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
+  .if \exp
   RUR_UR \t_number, UR_EXPSTATE
   s32i \t, \f, 0+FRAME_EXPSTATE
+  .endif
   .endm
 
 # Save the caller of a light system call that is switched away from into
@@ -136,15 +138,17 @@
 
 # Save the caller of an IPC fast path (LIGHT_HANDOFF) into its frame \f:
 # only what survives a function call — a0, a1, PC, a12..a15 — and the
-# thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
-# The frame is KIND_IPC: every way back to user mode (`_enter_user`, the
-# light and express paths) resumes it with `_restore_ipc_frame` or
-# RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
-# and leave LITBASE off, as it was at the call. kept=0: a12..a15 are in
+# thread-owned THREADPTR; a2..a7 are in the frame already. EXPSTATE, like
+# MAC16 and the loop registers, is not kept by a fast-path switch
+# (`sotto_abi::syscall`). The frame is KIND_IPC: every way back to user
+# mode (`_enter_user`, the light and express paths) resumes it with
+# `_restore_ipc_frame` or RESUME_IPC, which set LCOUNT, EXPSTATE and the
+# other caller-saved registers zero and leave LITBASE off, as it was at
+# the call. kept=0: a12..a15 are in
 # the frame already, and a1; \kind, if given, is a register holding
 # KIND_IPC.
   .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0, kept=1, kind
-  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept, 0
   .ifb \kind
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
@@ -192,13 +196,14 @@
   .endm
 
 # Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
-# PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
-# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
-# LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
+# PS, PC, THREADPTR, a0, a1 and a12..a15 from the frame; SAR, LCOUNT,
+# the loop bounds, SCOMPARE1, MAC16 and EXPSTATE zero (never another
+# thread's: the express Call and ReplyRecv run with the caller's LCOUNT,
+# loops being off while PS.EXCM is set). Clobbers a8 only (it ends zero);
+# \f may be a1 (loaded last).
 # Its `isync` (an RSYNC for PS, and more) also settles a SWITCH_SPACE before
 # it, as `_restore_frame`'s does.
-  .macro RESUME_IPC f, lcount=0
+  .macro RESUME_IPC f
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
   isync
@@ -206,13 +211,10 @@
   wsr a8, epc1
   l32i a8, \f, 0+FRAME_THREADPTR
   wur a8, threadptr
-  l32i a8, \f, 0+FRAME_EXPSTATE
-  WUR_UR 8, UR_EXPSTATE
   movi.n a8, 0
+  WUR_UR 8, UR_EXPSTATE
   wsr a8, sar
-  .if \lcount
   wsr a8, lcount
-  .endif
   wsr a8, lbeg
   wsr a8, lend
   wsr a8, scompare1
@@ -563,8 +565,11 @@ _idle_express:
   j _user_exception
 
 # The light system-call entry, from the user vector: the user's a0 in
-# EXCSAVE1, every other register the user's, PS.EXCM set. While LITBASE is
-# off and no zero-overhead loop is armed (else: the full path), it runs
+# EXCSAVE1, every other register the user's, PS.EXCM set (so no
+# zero-overhead loop runs: the ISA loops back only with EXCM clear). While
+# LITBASE is off (else: the full path), it answers the express calls in
+# assembly; the rest, while no loop is armed (else: the full path, which
+# keeps LCOUNT), runs
 # `sotto_syscall` (kernel/src/fastpath.rs decides) with EXCM still set, on
 # the kernel stack, a2..a8 as arguments: call0 keeps a12..a15, the kernel
 # touches no other user register, and it touches only pinned kernel
@@ -573,8 +578,6 @@ _idle_express:
   .balign 4
 _syscall_light:
   .set LITBASE_SAFE, 0
-  rsr a0, lcount
-  bnez a0, 9b
   beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
   bnez a0, 9b                     # l32r (movi of a symbol) below
@@ -1191,7 +1194,11 @@ _syscall_light:
   mov.n a1, a3
   j _restore_frame
 
+50:
+  j _user_exception
 7:
+  rsr a0, lcount                  # the light path saves a caller it
+  bnez a0, 50b                    # switches away from with LCOUNT zero
   WSR_SR 1, SR_MISC0
   LA a1, sotto_light_a8         # the seventh argument
   s32i.n a8, a1, 0
@@ -1241,7 +1248,7 @@ _syscall_light:
 # holds comes back, the caller-saved special registers come back zero
 # (never the previous thread's), a8..a11 too.
 _restore_ipc_frame:
-  RESUME_IPC a3, 1
+  RESUME_IPC a3
   RESULTS_FROM a3, 3
   rfe
 
