@@ -138,8 +138,6 @@ pub struct ThreadEntry {
     /// Address of its [`crate::kernel::Service`] (whose frame comes first);
     /// 0: no such thread.
     pub service: u32,
-    /// Address of its row of `Kernel::fast_caps`.
-    pub fast_row: u32,
     /// Its address space: see [`SpaceWords`].
     pub space: SpaceWords,
     /// The ready-mask bits of the threads at least as urgent as this one,
@@ -149,7 +147,7 @@ pub struct ThreadEntry {
     /// priority change must write both).
     pub urgent: u32,
     /// To sixteen words (the entry indexes by a shift).
-    pub reserved: [u32; 13 - SPACE_WORDS],
+    pub reserved: [u32; 14 - SPACE_WORDS],
 }
 
 /// Words of an address space as a switch writes them to the MMU.
@@ -169,26 +167,24 @@ impl ThreadEntry {
     /// No thread.
     pub const NONE: ThreadEntry = ThreadEntry {
         service: 0,
-        fast_row: 0,
         space: [0; SPACE_WORDS],
         urgent: 0,
-        reserved: [0; 13 - SPACE_WORDS],
+        reserved: [0; 14 - SPACE_WORDS],
     };
 
     /// The entry of a thread of priority `priority` whose service is at
-    /// `service`, its fast row at `fast_row`, in address space `space`.
+    /// `service`, in address space `space`.
     /// A priority the scheduler has no queue for gets every bit: such a
     /// thread never runs, and the express paths never pick it.
-    pub fn new(service: u32, fast_row: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
+    pub fn new(service: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
         ThreadEntry {
             service,
-            fast_row,
             space,
             urgent: crate::sched::URGENT_MASKS
                 .get(usize::from(priority))
                 .copied()
                 .unwrap_or(u32::MAX),
-            reserved: [0; 13 - SPACE_WORDS],
+            reserved: [0; 14 - SPACE_WORDS],
         }
     }
 }
@@ -203,8 +199,6 @@ pub mod thread {
 
     /// `service`.
     pub const SERVICE: u32 = offset_of!(ThreadEntry, service) as u32;
-    /// `fast_row`.
-    pub const FAST_ROW: u32 = offset_of!(ThreadEntry, fast_row) as u32;
     /// `space[0]`.
     pub const SPACE: u32 = offset_of!(ThreadEntry, space) as u32;
     /// `urgent`.
@@ -219,6 +213,8 @@ pub mod thread {
     pub const WAIT: u32 = offset_of!(Service, wait) as u32;
     /// `Service::reply`.
     pub const REPLY: u32 = offset_of!(Service, reply) as u32;
+    /// `Service::fast_row`.
+    pub const SERVICE_FAST_ROW: u32 = offset_of!(Service, fast_row) as u32;
 }
 
 /// `MsgInfo` of a plain message: no payload, no capability, no receive
@@ -243,13 +239,10 @@ pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FastWords {
-    /// The frame the user vector saves into: the running thread's.
+    /// The frame the user vector saves into: the running thread's (its
+    /// `Service`, whose `fast_row` leads to its slots). Which space is
+    /// in the MMU, RASID itself tells (every space has its own ASID).
     pub current_frame: u32,
-    /// The thread whose address space is in the MMU (`u32::MAX`: the
-    /// boot tables').
-    pub active: u32,
-    /// The running space's row of [`Kernel::fast_caps`].
-    pub fast_row: u32,
     /// Where `Kernel::clock_holders` is (set at boot).
     pub clock_holders: u32,
     /// Where the scheduler is (set at boot).

@@ -167,6 +167,10 @@ pub struct Service {
     /// The caller it received from and owes a reply ([`NO_THREAD`]: none;
     /// see [`Service::reply_to`]).
     pub reply: ThreadNo,
+    /// Address of its row of `Kernel::fast_caps` (set at load; 0: none):
+    /// the entry's fast paths reach the running thread's slots through
+    /// its frame, so a switch writes no row pointer.
+    pub fast_row: u32,
     /// Name (console prefix, reports).
     pub name: String<MAX_NAME>,
     /// Its page tables (`None` only in an empty slot of [`Services`]).
@@ -189,7 +193,7 @@ pub struct Service {
 
 /// Bytes that pad a [`Service`] to 512 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const SERVICE_PAD: usize = 512 - 344;
+pub const SERVICE_PAD: usize = 512 - 348;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Service>() == 512);
 
@@ -328,6 +332,7 @@ impl Service {
         frame: TrapFrame::ZERO,
         wait: Wait::None,
         reply: NO_THREAD,
+        fast_row: 0,
         name: String::new(),
         tables: None,
         stack_guard: 0,

@@ -97,16 +97,11 @@ pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 10
 #[unsafe(no_mangle)]
 static sotto_fast: Global<FastWords> = Global::new(FastWords {
     current_frame: 0,
-    active: NO_ACTIVE,
-    fast_row: 0,
     clock_holders: 0,
     sched: 0,
     ticks: 0,
     threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
 });
-
-/// No address space of a thread is active (`FastWords::active`).
-const NO_ACTIVE: u32 = u32::MAX;
 
 /// The capability slots (`CapSpaces::slots`) and their child counts
 /// (`CapSpaces::children`), for the entry's express `Call` carrying a
@@ -272,9 +267,9 @@ fn load_service(
 ) -> Result<(), LoadFailure> {
     let space = load_one(index, service, kernel_tables, pool, blob)?;
     KERNEL.with(|kernel| {
+        kernel.services[index].fast_row = kernel.fast_caps[index].as_ptr() as u32;
         let entry = ThreadEntry::new(
             core::ptr::from_ref(&kernel.services[index]) as u32,
-            kernel.fast_caps[index].as_ptr() as u32,
             space,
             service.priority,
         );
@@ -361,6 +356,7 @@ fn load_one(
         ending: None,
         wait: Wait::None,
         reply: sotto_kernel::kernel::NO_THREAD,
+        fast_row: 0,
         regions: heapless::Vec::new(),
         pad: [0; sotto_kernel::kernel::SERVICE_PAD],
     };
@@ -403,21 +399,18 @@ fn service_tables(
 }
 
 fn switch_to(thread: ThreadId) {
-    if sotto_fast.with(|fast| fast.active) == thread as u32 {
-        return;
-    }
-    let fast_row = sotto_fast.with(|fast| {
+    let space = sotto_fast.with(|fast| {
         let entry = &fast.threads[thread % sotto_abi::manifest::MAX_SERVICES];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }
-        arch::switch_space(&entry.space);
-        entry.fast_row
+        entry.space
     });
-    sotto_fast.with(|fast| {
-        fast.active = thread as u32;
-        fast.fast_row = fast_row;
-    });
+    // RASID names the space in the MMU (each has its own ring-1 ASID):
+    // no shadow word for the express paths to keep in step.
+    if arch::read_rasid() != space[1] {
+        arch::switch_space(&space);
+    }
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address

@@ -112,6 +112,7 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
         ending: None,
         wait: Wait::None,
         reply: crate::kernel::NO_THREAD,
+        fast_row: 0,
         regions: heapless::Vec::new(),
     };
     k.add_service(service, priority, grants).unwrap()

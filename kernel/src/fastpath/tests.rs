@@ -1047,7 +1047,7 @@ fn the_thread_entrys_urgency_word_agrees_with_the_scheduler() {
     use super::ThreadEntry;
     use crate::sched::{PRIORITIES, Scheduler};
     for priority in 0..PRIORITIES as u8 {
-        let entry = ThreadEntry::new(0, 0, [0; super::SPACE_WORDS], priority);
+        let entry = ThreadEntry::new(0, [0; super::SPACE_WORDS], priority);
         for ready in 0..1u32 << PRIORITIES {
             // One ready thread at each priority of the mask.
             let mut sched = Scheduler::new();
@@ -1061,6 +1061,6 @@ fn the_thread_entrys_urgency_word_agrees_with_the_scheduler() {
             );
         }
     }
-    let nowhere = ThreadEntry::new(0, 0, [0; super::SPACE_WORDS], PRIORITIES as u8);
+    let nowhere = ThreadEntry::new(0, [0; super::SPACE_WORDS], PRIORITIES as u8);
     assert_eq!(nowhere.urgent, u32::MAX, "no queue: never picked");
 }

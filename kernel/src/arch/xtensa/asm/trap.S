@@ -5,8 +5,6 @@
 
 # The words of `sotto_fast` (fastpath.rs `FastWords`) by name.
   .set sotto_current_frame, sotto_fast + FAST_CURRENT_FRAME
-  .set sotto_active, sotto_fast + FAST_ACTIVE
-  .set sotto_fast_row, sotto_fast + FAST_ROW
   .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
   .set sotto_sched, sotto_fast + FAST_SCHED
   .set sotto_kernel_ticks, sotto_fast + FAST_TICKS
@@ -157,11 +155,11 @@
   .endif
   .endm
 
-# Switch the MMU to the address space of thread \thread, whose
-# `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
-# thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12, a13 (\thread, stored first, may be one). With \eoff, the
-# entry is at \entry + \eoff. Only the window and the ASIDs change: kernel code
+# Switch the MMU to the address space of the thread whose
+# `sotto_threads` entry is at \entry (+ \eoff), as `services::switch_to`
+# does: nothing is noted (RASID names the space, the running thread's
+# frame leads to its fast row). Clobbers a12, a13. Only the window and the
+# ASIDs change: kernel code
 # and data are reached through wired way-4 entries (ASID 1), the space's
 # own entries are ASID-tagged, and its L1 is pinned by the first refill
 # that needs it (the double vector, vectors.S). No sync here: the new
@@ -170,16 +168,7 @@
 # that follows every use (RESUME_IPC, `_restore_frame`; Xtensa ISA: ISYNC
 # performs RSYNC, ESYNC and DSYNC too) and the `rfe` after it: the
 # kernel's accesses in between hit wired ASID-1 entries.
-  .macro SWITCH_SPACE entry, thread, base, eoff=0
-  l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
-  .ifb \base
-  LA a13, sotto_fast
-  s32i a12, a13, 0+FAST_ROW
-  s32i \thread, a13, 0+FAST_ACTIVE
-  .else
-  s32i a12, \base, 0+FAST_ROW
-  s32i \thread, \base, 0+FAST_ACTIVE
-  .endif
+  .macro SWITCH_SPACE entry, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_SPACE
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
   WSR_SR 12, SR_PTEVADDR
@@ -233,14 +222,16 @@
 
 # The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
 # \s, going to \fail unless it is a slot and its operations include bit
-# \bit; \t is scratch. With \base, `sotto_fast` is at \base already.
-  .macro FAST_SLOT s, t, bit, fail, base
+# \bit; \t is scratch. With \frame, the running thread's frame (its
+# service, which holds its fast row) is in \frame already.
+  .macro FAST_SLOT s, t, bit, fail, frame
   bgeui a3, 0+CAP_SLOTS, \fail
-  .ifb \base
-  LA \s, sotto_fast_row
+  .ifb \frame
+  LA \s, sotto_current_frame
   l32i \s, \s, 0
+  l32i \s, \s, 0+SERVICE_FAST_ROW
   .else
-  l32i \s, \base, 0+FAST_ROW
+  l32i \s, \frame, 0+SERVICE_FAST_ROW
   .endif
   slli \t, a3, 0+SLOT_SHIFT
   add.n \s, \s, \t
@@ -548,7 +539,7 @@ _idle_express:
   LA a5, sotto_threads
   slli a4, a6, 0+THREAD_SHIFT
   add.n a5, a5, a4                  # its thread entry
-  SWITCH_SPACE a5, a6
+  SWITCH_SPACE a5
   l32i.n a2, a5, 0+THREAD_SERVICE   # its frame (first in its service)
   j _enter_user
 6:                                # come back at once (the full tick of
@@ -611,6 +602,7 @@ _syscall_light:
   j 14f
 # The express ReplyRecv (30), within the dispatch's reach.
 36:
+  movi a2, 0+SYS_REPLY_RECV
   j 7f
 39:                               # (38 jumps here: the checks' decline)
   UNSTASH_KEPT a11
@@ -632,16 +624,15 @@ _syscall_light:
 # receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
 # the reply.
 30:
-  movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
-  or a10, a4, a9
-  bne a10, a9, 36b
+  movi a9, ~MSG_EXPRESS_REPLY     # nothing but the dropped flag and a
+  bany a4, a9, 36b                # window 0..=30
   LA a0, sotto_fast               # a0: the fast words
-  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
-  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
-  l16ui a11, a10, 0+EP_LENS        # both queues' counts
-  bnez a11, 36b                    # a caller queued (the receive takes
-                                  # it) or another receiver
   l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a11
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l16ui a2, a10, 0+EP_LENS         # both queues' counts (36 restores a2)
+  bnez a2, 36b                     # a caller queued (the receive takes
+                                  # it) or another receiver
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
   s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
@@ -723,7 +714,7 @@ _syscall_light:
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry - FAST_THREADS
-  SWITCH_SPACE a2, a14, a0, FAST_THREADS
+  SWITCH_SPACE a2, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
@@ -740,7 +731,8 @@ _syscall_light:
 # wiped. Without one, the light path answers (MissingRight).
 14:
   LA a10, sotto_fast
-  l32i.n a9, a10, 0+FAST_ACTIVE     # the running thread: its service's bit
+  l32i.n a9, a10, 0+FAST_SCHED
+  l8ui a9, a9, 0+SCHED_CURRENT    # the running thread: its service's bit
   l32i.n a10, a10, 0+FAST_CLOCK_HOLDERS
   l32i.n a10, a10, 0
   bbc a10, a9, 6b
@@ -869,6 +861,11 @@ _syscall_light:
   .endif
   j 7f
 26:
+  .if \timed == 0
+  mov.n a4, a8
+  .else
+  movi.n a4, 0+MSG_PLAIN
+  .endif
   j 7f
   .if \timed == 0
 # A `Call` whose info (a4, kept in a8) holds nothing but a capability to
@@ -881,8 +878,9 @@ _syscall_light:
   bne a4, a10, 26b
   addi a9, a9, -1
   bgeui a9, 0+CAP_SLOTS, 26b
-  LA a10, sotto_fast_row
+  LA a10, sotto_current_frame
   l32i.n a10, a10, 0
+  l32i a10, a10, 0+SERVICE_FAST_ROW
   slli a9, a9, 0+SLOT_SHIFT
   add.n a10, a10, a9
   l32i.n a10, a10, 0+SLOT_OPS
@@ -912,11 +910,11 @@ _syscall_light:
   bnez a4, 26b                    # not plain (MSG_PLAIN: 0)
   .endif
   LA a0, sotto_fast               # a0: the fast words
-  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
+  l32i.n a4, a0, 0+FAST_CURRENT_FRAME # a4: C's frame (26 restores a4)
+  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a4
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS_LEN
   bnei a11, 1, 26b                # one receiver (more: Rust moves them up)
-  l32i.n a4, a0, 0+FAST_CURRENT_FRAME
   s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
   mov.n a1, a4                      # here a1, a2, a4 and a12..a15 are
   s32i.n a12, a1, 0+FRAME_A12       # scratch (28 takes them back)
@@ -1043,6 +1041,7 @@ _syscall_light:
   add.n a13, a13, a9                # a13: S's window
   l8ui a14, a13, 0+CAP_TAG
   bnei a14, 0+CAP_EMPTY, 29f      # taken: nothing arrives
+  l32i a2, a1, 0+SERVICE_FAST_ROW # a2: C's row of fast words
   extui a1, a8, 0+SEND_CAP_SHIFT, 8
   addi a1, a1, -1                 # a1: C's slot (checked: < CAP_SLOTS)
   slli a14, a3, 0+CAP_SPACE_SHIFT
@@ -1050,24 +1049,22 @@ _syscall_light:
   slli a15, a1, 0+CAP_SLOT_SHIFT  # (its offset in both tables)
   add.n a14, a14, a15               # a14: C's slot
   .irp w, 0, 4, 8, 12
-  l32i.n a2, a14, \w
-  s32i.n a2, a13, \w
+  l32i.n a8, a14, \w
+  s32i.n a8, a13, \w
   .endr
-  movi.n a2, 0+CAP_HAS_PARENT
-  s8i a2, a13, 0+CAP_TAG
+  movi.n a8, 0+CAP_HAS_PARENT
+  s8i a8, a13, 0+CAP_TAG
   s8i a3, a13, 0+CAP_PARENT_SPACE
   s8i a1, a13, 0+CAP_PARENT_SLOT
   LA a12, sotto_cap_children
   l32i.n a12, a12, 0
   CHILD_COUNT a13, a12, a3, a1
-  l16ui a2, a13, 0
-  addi.n a2, a2, 1
-  s16i a2, a13, 0
-  l32i a12, a0, 0+FAST_THREADS+THREAD_FAST_ROW # S's row of fast words
+  l16ui a8, a13, 0
+  addi.n a8, a8, 1
+  s16i a8, a13, 0
+  l32i a12, a4, 0+SERVICE_FAST_ROW # S's row of fast words
   add.n a12, a12, a9
-  LA a13, sotto_fast_row
-  l32i.n a13, a13, 0                # C's row (the running space's)
-  add.n a13, a13, a15
+  add.n a13, a2, a15                # C's slot's fast word
   .irp w, 0, 4, 8, 12
   l32i.n a14, a13, \w
   s32i.n a14, a12, \w
@@ -1081,7 +1078,6 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field, and the flag
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
-  LA a2, sotto_fast
   j 27f
 23:
   .endif
@@ -1091,7 +1087,7 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
   slli a9, a9, 0+RECV_SLOT_SHIFT
 27:
-  SWITCH_SPACE a0, a11, a2, FAST_THREADS # (S stored first)
+  SWITCH_SPACE a0, FAST_THREADS
   mov.n a3, a10
   RESUME_IPC a4
   mov.n a4, a9
@@ -1181,7 +1177,7 @@ _syscall_light:
   add.n a4, a4, a5                  # a4: N's thread entry
   l32i.n a3, a4, 0+THREAD_SERVICE   # a3: N's frame
   s32i.n a3, a2, 0
-  SWITCH_SPACE a4, a9
+  SWITCH_SPACE a4
   l32i a4, a3, 0+FRAME_KIND
   beqz a4, 49f                    # KIND_FULL: every register from the frame
   RESUME_IPC a3
