@@ -49,6 +49,10 @@ pub trait Hardware {
     fn ticks(&mut self) -> Option<u64> {
         None
     }
+    /// [`Kernel::clock_holders_word`] changed to `holders`: the target
+    /// keeps a copy beside the other words the entry's fast paths read
+    /// (one load where a pointer would take two).
+    fn clock_holders(&mut self, holders: u32);
 }
 
 /// How a service ended.
@@ -716,10 +720,16 @@ impl<H: Hardware> Kernel<H> {
             .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
         let bit = 1u32 << space;
         if holds {
-            self.clock_holders |= bit;
+            self.set_clock_holders(self.clock_holders | bit);
         } else {
-            self.clock_holders &= !bit;
+            self.set_clock_holders(self.clock_holders & !bit);
         }
+    }
+
+    /// The one place `clock_holders` changes: the machine's copy follows.
+    fn set_clock_holders(&mut self, holders: u32) {
+        self.clock_holders = holders;
+        self.hw.clock_holders(holders);
     }
 
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
@@ -1612,7 +1622,7 @@ impl<H: Hardware> Kernel<H> {
             && cap.rights.contains(Rights::READ)
             && space < MAX_SERVICES
         {
-            self.clock_holders |= 1 << space;
+            self.set_clock_holders(self.clock_holders | 1 << space);
         }
         if cap.kind == ObjectKind::Endpoint
             && cap.rights.contains(Rights::RECEIVE)

@@ -85,6 +85,10 @@ impl Hardware for Machine {
     fn ticks(&mut self) -> Option<u64> {
         Some(crate::current_tick())
     }
+
+    fn clock_holders(&mut self, holders: u32) {
+        sotto_fast.with(|fast| fast.clock_holders = holders);
+    }
 }
 
 /// The kernel state.
@@ -166,12 +170,11 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     KERNEL.with(|kernel| {
         kernel.tick_hz = tick_hz;
-        // Where the entry's fast paths find the scheduler, the tick count
-        // and the clock holders (the kernel is a static: they never move).
+        // Where the entry's fast paths find the scheduler and the tick
+        // count (the kernel is a static: they never move).
         sotto_fast.with(|fast| {
             fast.sched = core::ptr::from_ref(&kernel.sched) as u32;
             fast.ticks = core::ptr::from_ref(&kernel.ticks) as u32;
-            fast.clock_holders = kernel.clock_holders_word() as *const u32 as u32;
         });
         let caps = core::ptr::from_ref(&kernel.caps) as u32;
         sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
@@ -269,6 +272,7 @@ fn load_service(
     KERNEL.with(|kernel| {
         kernel.services[index].fast_row = kernel.fast_caps[index].as_ptr() as u32;
         let entry = ThreadEntry::new(
+            index as sotto_kernel::kernel::ThreadNo,
             core::ptr::from_ref(&kernel.services[index]) as u32,
             space,
             service.priority,

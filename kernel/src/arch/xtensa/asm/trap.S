@@ -5,7 +5,6 @@
 
 # The words of `sotto_fast` (fastpath.rs `FastWords`) by name.
   .set sotto_current_frame, sotto_fast + FAST_CURRENT_FRAME
-  .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
   .set sotto_sched, sotto_fast + FAST_SCHED
   .set sotto_kernel_ticks, sotto_fast + FAST_TICKS
   .set sotto_threads, sotto_fast + FAST_THREADS
@@ -695,10 +694,8 @@ _syscall_light:
   s8i a15, a10, 0+EP_RECEIVERS_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
-  movi a4, 0+WAIT_RECEIVER
-  s8i a4, a11, 0+SERVICE_WAIT
-  l32i.n a4, a9, 0+SLOT_ID
-  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l32i.n a4, a9, 0+SLOT_RECEIVER_WAIT # Wait::Receiver(the endpoint), whole
+  s32i a4, a11, 0+SERVICE_WAIT
   add.n a3, a2, a14                 # a3: C's scheduler bytes
   add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
   movi a9, 0+KIND_BLOCKED
@@ -709,7 +706,6 @@ _syscall_light:
   SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
   movi.n a4, 0                      # CCOUNT for a clock holder
   l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
-  l32i.n a9, a9, 0
   bbc a9, a14, 1f
   rsr a4, ccount
 1:
@@ -734,7 +730,6 @@ _syscall_light:
   l32i.n a9, a10, 0+FAST_SCHED
   l8ui a9, a9, 0+SCHED_CURRENT    # the running thread: its service's bit
   l32i.n a10, a10, 0+FAST_CLOCK_HOLDERS
-  l32i.n a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
   movi.n a2, 0
@@ -962,8 +957,8 @@ _syscall_light:
   bnei a13, 0+KIND_IPC, 31b
   # Commit. The receiver leaves the queue, empty now (a15: 0).
   s8i a15, a10, 0+EP_RECEIVERS_LEN
-  l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
-  sub a3, a12, a2                 # a3: the caller C
+  l32i.n a3, a9, 0+SLOT_BADGE       # a3: the badge (S's result)
+  sub a10, a12, a2                # a10: the caller C
   .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
   .error "KIND_RUNNING or WAIT_NONE moved: a13 holds KIND_IPC, a15 0 below"
   .endif
@@ -982,13 +977,13 @@ _syscall_light:
   # the queue's only entry (`insert_alone`), the head-changed flag taken
   # (`queue_timeout`); the alarm stays.
   DEADLINE a8, a8, a9, a12
-  addx8 a12, a3, a2
+  addx8 a12, a10, a2
   s32i a8, a12, 0+SCHED_UNTIL
   s32i a9, a12, 0+SCHED_UNTIL+4
   .if (1 << TIMEOUT_SLOT_SHIFT) != 16
   .error "a timeout slot is no longer 16 bytes: update the addx8 below"
   .endif
-  addx8 a12, a3, a12                # sched + 16 * C
+  addx8 a12, a10, a12                # sched + 16 * C
   s32i a8, a12, 0+SCHED_TIMEOUT_DEADLINE
   s32i a9, a12, 0+SCHED_TIMEOUT_DEADLINE+4
   movi.n a8, -1                     # next, prev: NIL
@@ -997,19 +992,18 @@ _syscall_light:
   .error "KIND_IPC moved: a13 (KIND_IPC) is no longer true below"
   .endif
   s8i a13, a12, 0+SCHED_TIMEOUT_QUEUED # true (a13: KIND_IPC, 1)
-  s16i a3, a2, 0+SCHED_TIMEOUTS_HEAD
+  s16i a10, a2, 0+SCHED_TIMEOUTS_HEAD
   s8i a15, a2, 0+SCHED_TIMEOUTS_CHANGED # false (a15: 0)
   l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   addi.n a8, a8, 1
   s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   .endif
-  s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
+  s16i a10, a4, 0+SERVICE_REPLY    # S owes C the reply
   s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
   LA a2, sotto_fast               # a2: the fast words (to 27)
   s32i.n a4, a2, 0+FAST_CURRENT_FRAME
-  movi a9, 0+WAIT_REPLY           # C waits for S's reply
-  s8i a9, a1, 0+SERVICE_WAIT
-  s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l32i a9, a0, 0+FAST_THREADS+THREAD_REPLY_WAIT # C waits for S's reply:
+  s32i a9, a1, 0+SERVICE_WAIT     # Wait::Reply(S), whole
   SAVE_IPC_CALLER a1, a9, 9, 0, 0, a13
   .if \timed == 0
   s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
@@ -1044,7 +1038,7 @@ _syscall_light:
   l32i a2, a1, 0+SERVICE_FAST_ROW # a2: C's row of fast words
   extui a1, a8, 0+SEND_CAP_SHIFT, 8
   addi a1, a1, -1                 # a1: C's slot (checked: < CAP_SLOTS)
-  slli a14, a3, 0+CAP_SPACE_SHIFT
+  slli a14, a10, 0+CAP_SPACE_SHIFT
   add.n a14, a12, a14
   slli a15, a1, 0+CAP_SLOT_SHIFT  # (its offset in both tables)
   add.n a14, a14, a15               # a14: C's slot
@@ -1054,11 +1048,11 @@ _syscall_light:
   .endr
   movi.n a8, 0+CAP_HAS_PARENT
   s8i a8, a13, 0+CAP_TAG
-  s8i a3, a13, 0+CAP_PARENT_SPACE
+  s8i a10, a13, 0+CAP_PARENT_SPACE
   s8i a1, a13, 0+CAP_PARENT_SLOT
   LA a12, sotto_cap_children
   l32i.n a12, a12, 0
-  CHILD_COUNT a13, a12, a3, a1
+  CHILD_COUNT a13, a12, a10, a1
   l16ui a8, a13, 0
   addi.n a8, a8, 1
   s16i a8, a13, 0
@@ -1078,19 +1072,21 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field, and the flag
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
-  j 27f
+  SWITCH_SPACE a0, FAST_THREADS
+  RESUME_IPC a4
+  mov.n a4, a9
+  movi.n a2, 0
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
+  rfe
 23:
   .endif
   .if RECV_SLOT_SHIFT != 24
   .error "the receive-slot field moved: update the l8ui below"
   .endif
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
-  slli a9, a9, 0+RECV_SLOT_SHIFT
-27:
   SWITCH_SPACE a0, FAST_THREADS
-  mov.n a3, a10
   RESUME_IPC a4
-  mov.n a4, a9
+  slli a4, a9, 0+RECV_SLOT_SHIFT  # (a9: zero below)
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
