@@ -235,7 +235,7 @@ pub mod thread {
     /// `Service::wait`, word-aligned: an express path stores a whole
     /// [`super::wait_word`] into it.
     pub const WAIT: u32 = offset_of!(Service, wait) as u32;
-    const _: () = assert!(WAIT % 4 == 0);
+    const _: () = assert!(WAIT.is_multiple_of(4));
     /// `Service::reply`.
     pub const REPLY: u32 = offset_of!(Service, reply) as u32;
     /// `Service::fast_row`.
