@@ -568,17 +568,19 @@ _idle_express:
   .balign 4
 _syscall_light:
   .set LITBASE_SAFE, 0
-  beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
   bnez a0, 9b                     # l32r (movi of a symbol) below
   .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
-  beqz a0, 20f
+  beqz a0, 20f                    # Call and ReplyRecv first: the IPC
   .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
   .error "the system-call numbers moved: update the beqi below"
   .endif
-  beqi a0, 3, 30f                  # ReplyRecv (beqi: numbers among its
-  beqi a0, 5, 3f                  # constants, but a shorter reach); CallTimeout
+  beqi a0, 3, 30f                 # round trip pays no other test (beqi:
+  beqz a2, 8f                     # numbers among its constants, but a
+                                  # shorter reach); Null: touches nothing
+                                  # (fastpath.rs agrees)
+  beqi a0, 5, 3f                  # CallTimeout
   beqi a2, 3, 5f                  # Yield
   beqi a2, 0+SYS_SEM_GIVE, 1f
   movi a0, 0+SYS_NOTIFY_SIGNAL
