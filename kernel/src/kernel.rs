@@ -51,6 +51,10 @@ pub trait Hardware {
     fn ticks(&mut self) -> Option<u64> {
         None
     }
+    /// [`Kernel::clock_holders_word`] changed to `holders`: the target
+    /// keeps a copy beside the other words the entry's fast paths read
+    /// (one load where a pointer would take two).
+    fn clock_holders(&mut self, holders: u32);
 }
 
 /// How a service ended.
@@ -170,6 +174,10 @@ pub struct Thread {
     /// The caller it received from and owes a reply ([`NO_THREAD`]: none;
     /// see [`Thread::reply_to`]).
     pub reply: ThreadNo,
+    /// Address of its service's row of `Kernel::fast_caps` (set when the
+    /// kernel adds it; 0: none): the entry's fast paths reach the running
+    /// thread's slots through its frame, so a switch writes no row pointer.
+    pub fast_row: u32,
     /// Its service (whose address space and capabilities it uses).
     pub service: u16,
     /// Its number within its service (0: the service's main thread).
@@ -187,7 +195,7 @@ pub struct Thread {
 
 /// Bytes that pad a [`Thread`] to 256 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const THREAD_PAD: usize = 256 - 176;
+pub const THREAD_PAD: usize = 256 - 180;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Thread>() == 256);
 
@@ -390,6 +398,7 @@ impl Thread {
         frame: TrapFrame::ZERO,
         wait: Wait::None,
         reply: NO_THREAD,
+        fast_row: 0,
         service: 0,
         index: 0,
         stack_guard: 0,
@@ -739,6 +748,7 @@ impl<H: Hardware> Kernel<H> {
         }
         self.threads[thread].service = thread as u16;
         self.threads[thread].index = 0;
+        self.threads[thread].fast_row = self.fast_row(thread).as_ptr() as u32;
         let service = &mut self.services[thread];
         service.thread_mask = 1 << thread;
         service.threads = 1;
@@ -779,6 +789,7 @@ impl<H: Hardware> Kernel<H> {
             return Err(Error::BadArgument);
         }
         self.threads[id].index = self.services[space].threads;
+        self.threads[id].fast_row = self.fast_row(id).as_ptr() as u32;
         let service = &mut self.services[space];
         service.thread_mask |= 1 << id;
         service.threads += 1;
@@ -873,10 +884,16 @@ impl<H: Hardware> Kernel<H> {
             .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
         let bits = self.threads_of(space);
         if holds {
-            self.clock_holders |= bits;
+            self.set_clock_holders(self.clock_holders | bits);
         } else {
-            self.clock_holders &= !bits;
+            self.set_clock_holders(self.clock_holders & !bits);
         }
+    }
+
+    /// The one place `clock_holders` changes: the machine's copy follows.
+    fn set_clock_holders(&mut self, holders: u32) {
+        self.clock_holders = holders;
+        self.hw.clock_holders(holders);
     }
 
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
@@ -1797,7 +1814,7 @@ impl<H: Hardware> Kernel<H> {
             && cap.rights.contains(Rights::READ)
             && space < MAX_SERVICES
         {
-            self.clock_holders |= self.threads_of(space);
+            self.set_clock_holders(self.clock_holders | self.threads_of(space));
         }
         let (least, bits) = (
             self.least_urgent_of(space),
