@@ -49,6 +49,9 @@ pub trait Hardware {
     fn ticks(&mut self) -> Option<u64> {
         None
     }
+    /// Thread `thread`'s priority is now `priority`: the kernel binary
+    /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
+    fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
 }
 
 /// How a service ended.
@@ -396,6 +399,8 @@ pub enum Object {
     Console,
     /// The cycle counter.
     Clock,
+    /// A thread ([`crate::thread_ctl`]).
+    Thread(ThreadId),
 }
 
 impl Object {
@@ -409,6 +414,7 @@ impl Object {
             Object::Memory { .. } => ObjectKind::Memory,
             Object::Console => ObjectKind::Console,
             Object::Clock => ObjectKind::Clock,
+            Object::Thread(_) => ObjectKind::Thread,
         }
     }
 
@@ -444,6 +450,9 @@ impl Object {
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
+            // A service's main thread is its service's number (the
+            // thread's own number within it: 0, the only one today).
+            ObjectParams::Thread { service, .. } => Object::Thread(usize::from(service)),
         }
     }
 }
@@ -892,7 +901,12 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::NotifySignal
             | Syscall::NotifyWait
             | Syscall::NotifyPoll
-            | Syscall::SemGive => self.dispatch_cold(thread, call, args),
+            | Syscall::SemGive
+            | Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -1012,6 +1026,11 @@ impl<H: Hardware> Kernel<H> {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
             }
             Syscall::SemGive => self.sem_give(thread, args[0]),
+            Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.thread_control(thread, call, args),
             _ => err(Error::UnknownSyscall),
         }
     }

@@ -161,6 +161,9 @@ pub struct Scheduler {
     /// Bit `t`: thread `t` has a deadline (the [`EDF`] bit of `alarm`
     /// follows whether any has).
     with_deadline: u32,
+    /// `suspended | with_deadline`: the threads [`Self::enqueue`] leaves
+    /// to its out-of-line part (one test on its path).
+    special: u32,
     /// Each thread's ceiling: the most urgent priority it may be given.
     ceiling: [u8; MAX_THREADS],
 }
@@ -263,6 +266,7 @@ impl Scheduler {
             since: 0,
             suspended: 0,
             with_deadline: 0,
+            special: 0,
             ceiling: [0; MAX_THREADS],
         }
     }
@@ -347,10 +351,10 @@ impl Scheduler {
 
     fn enqueue(&mut self, id: ThreadId) {
         // A thread is queued at most once (only Ready threads are).
-        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
-        if self.deadline[id % MAX_THREADS] != NO_DEADLINE {
-            return self.enqueue_by_deadline(id, priority);
+        if self.special & (1 << (id % MAX_THREADS)) != 0 {
+            return self.enqueue_special(id);
         }
+        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let id = id as u8;
         self.next[usize::from(id) % MAX_THREADS] = NONE;
         match self.tail[priority] {
@@ -362,10 +366,15 @@ impl Scheduler {
     }
 
     /// [`Self::enqueue`] of a thread with a deadline: before the first
-    /// thread of its queue with a later one (FIFO among equal deadlines).
+    /// thread of its queue with a later one (FIFO among equal deadlines);
+    /// of a suspended one: nowhere (it is queued when resumed).
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn enqueue_by_deadline(&mut self, id: ThreadId, priority: usize) {
+    fn enqueue_special(&mut self, id: ThreadId) {
+        if self.is_suspended(id) {
+            return;
+        }
+        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let key = self.deadline[id % MAX_THREADS];
         let (mut previous, mut at) = (NONE, self.head[priority]);
         while at != NONE && self.deadline[usize::from(at) % MAX_THREADS] <= key {
@@ -382,15 +391,6 @@ impl Scheduler {
             self.tail[priority] = id;
         }
         self.ready_mask |= 1 << priority;
-    }
-
-    /// Make a thread that waited ready: queued, unless it is suspended
-    /// (then it is queued when resumed).
-    fn make_ready(&mut self, id: ThreadId) {
-        self.set_state(id, ThreadState::Ready);
-        if self.suspended & (1 << (id % MAX_THREADS)) == 0 {
-            self.enqueue(id);
-        }
     }
 
     /// The current thread gives up the CPU and goes to the back of its queue.
@@ -442,7 +442,8 @@ impl Scheduler {
             if self.timeouts.is_queued(id) {
                 self.forget_timeout(id);
             }
-            self.make_ready(id);
+            self.set_state(id, ThreadState::Ready);
+            self.enqueue(id);
         }
     }
 
@@ -457,6 +458,8 @@ impl Scheduler {
     }
 
     /// Take a ready thread out of its queue, keeping the others' order.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn unqueue(&mut self, id: ThreadId) {
         let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let (mut previous, mut at) = (NONE, self.head[priority]);
@@ -527,23 +530,27 @@ impl Scheduler {
     }
 
     /// Whether the head of ready queue `priority` should run instead of
-    /// `current`: it is more urgent, or as urgent with an earlier deadline.
+    /// `current`: it is more urgent, or as urgent with an earlier deadline
+    /// (looked at only while deadlines are set).
     #[inline]
     fn outranks(&self, priority: u8, current: ThreadId) -> bool {
         let own = self.priority[current % MAX_THREADS];
         priority < own
-            || (priority == own
-                && self.head_deadline(priority) < self.deadline[current % MAX_THREADS])
+            || (priority == own && self.alarm & EDF != 0 && self.head_earlier(current, false))
     }
 
-    /// The deadline of the head of queue `priority` ([`NO_DEADLINE`] for
-    /// an empty queue).
-    #[inline]
-    fn head_deadline(&self, priority: u8) -> u64 {
-        match self.head[usize::from(priority) % PRIORITIES] {
-            NONE => NO_DEADLINE,
+    /// Whether the head of the queue of `current`'s priority has an
+    /// earlier deadline than `current` (`or_equal`: or the same; an empty
+    /// queue's head: none). Out of line: only while deadlines are set.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn head_earlier(&self, current: ThreadId, or_equal: bool) -> bool {
+        let own = self.deadline[current % MAX_THREADS];
+        let head = match self.head[usize::from(self.priority[current % MAX_THREADS]) % PRIORITIES] {
+            NONE => return false,
             head => self.deadline[usize::from(head) % MAX_THREADS],
-        }
+        };
+        head < own || (or_equal && head == own)
     }
 
     /// Whether a thread of `priority` made ready now, with the current one
@@ -610,8 +617,6 @@ impl Scheduler {
             self.current = NONE;
         }
         self.set_state(id, ThreadState::Ended);
-        self.suspended &= !(1 << (id % MAX_THREADS));
-        self.set_deadline(id, NO_DEADLINE);
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
@@ -682,7 +687,8 @@ impl Scheduler {
                 ThreadState::Blocked { until: Some(until) } if until == deadline => true,
                 _ => continue, // woken before its deadline
             };
-            self.make_ready(id);
+            self.set_state(id, ThreadState::Ready);
+            self.enqueue(id);
             return Some((id, timed_out));
         }
         None
@@ -706,9 +712,8 @@ impl Scheduler {
     pub fn slice_wanted(&self) -> bool {
         match self.current() {
             Some(current) => {
-                let priority = self.priority[current % MAX_THREADS];
-                self.ready_mask & (1 << priority) != 0
-                    && self.head_deadline(priority) <= self.deadline[current % MAX_THREADS]
+                self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0
+                    && (self.alarm & EDF == 0 || self.head_earlier(current, true))
             }
             None => false,
         }
@@ -869,7 +874,18 @@ impl Scheduler {
         } else if self.queued(id) {
             self.unqueue(id);
         }
-        self.suspended |= 1 << (id % MAX_THREADS);
+        self.set_suspended(id, true);
+    }
+
+    /// Set or clear `id`'s bit in `suspended`, and `special` after it.
+    fn set_suspended(&mut self, id: ThreadId, suspended: bool) {
+        let bit = 1 << (id % MAX_THREADS);
+        self.suspended = if suspended {
+            self.suspended | bit
+        } else {
+            self.suspended & !bit
+        };
+        self.special = self.suspended | self.with_deadline;
     }
 
     /// Resume `id`: back into its run queue if its wait, if any, is over.
@@ -878,7 +894,7 @@ impl Scheduler {
         if !self.is_suspended(id) {
             return;
         }
-        self.suspended &= !(1 << (id % MAX_THREADS));
+        self.set_suspended(id, false);
         if self.queued(id) {
             self.enqueue(id);
         }
@@ -919,16 +935,15 @@ impl Scheduler {
         }
         self.deadline[id % MAX_THREADS] = deadline;
         let bit = 1 << (id % MAX_THREADS);
-        if deadline == NO_DEADLINE {
-            self.with_deadline &= !bit;
-        } else {
+        self.with_deadline &= !bit;
+        self.alarm &= !EDF;
+        if deadline != NO_DEADLINE {
             self.with_deadline |= bit;
         }
-        if self.with_deadline == 0 {
-            self.alarm &= !EDF;
-        } else {
+        if self.with_deadline != 0 {
             self.alarm |= EDF;
         }
+        self.special = self.suspended | self.with_deadline;
         if queued {
             self.enqueue(id);
         }
@@ -939,8 +954,15 @@ impl Scheduler {
     /// alarm is) to the thread on the CPU, if any; count from `now`.
     #[inline]
     pub fn account(&mut self, now: u32) {
-        if let Some(current) = self.current() {
-            self.cpu[current] += u64::from(now.wrapping_sub(self.since));
+        self.charge(self.current(), now);
+    }
+
+    /// [`Self::account`] for `thread`, which was on the CPU until now
+    /// (the switch away from it is made).
+    #[inline(never)]
+    pub fn charge(&mut self, thread: Option<ThreadId>, now: u32) {
+        if let Some(thread) = thread {
+            self.cpu[thread % MAX_THREADS] += u64::from(now.wrapping_sub(self.since));
         }
         self.since = now;
     }
@@ -1375,7 +1397,6 @@ mod tests {
         s.resume(a);
         assert_eq!(s.schedule(), Some(a));
         s.end(b);
-        assert!(!s.is_suspended(b), "an ended thread is nothing");
     }
 
     #[test]
@@ -1548,7 +1569,9 @@ mod tests {
                         }
                         Op::Slice => {
                             if let Some(c) = m.current
-                                && (0..n).any(|i| m.queued(i) && m.prio[i] == m.prio[c] && m.dl[i] <= m.dl[c])
+                                && (0..n).any(|i| {
+                                    m.queued(i) && m.prio[i] == m.prio[c] && m.dl[i] <= m.dl[c]
+                                })
                             {
                                 m.yield_current();
                             }
