@@ -6,13 +6,14 @@
 //! checks: an unknown number is an error code, never a crash.
 //!
 //! What a system call keeps, like a call0 function call: a0, a1, a12..a15,
-//! THREADPTR, EXPSTATE and LITBASE always. a2..a11 and SAR are not kept
+//! THREADPTR and LITBASE always. a2..a11 and SAR are not kept
 //! (a register that carries no result comes back zero or with the caller's
 //! own value, never the kernel's or another service's). SCOMPARE1, MAC16
-//! (ACCLO, ACCHI, M0..M3) and the loop registers survive every call except
-//! a `Call`, `ReplyRecv` or `Yield` that switches threads on a fast path,
-//! which returns them zero: compilers keep none of them live across a
-//! call. A preempted thread keeps everything.
+//! (ACCLO, ACCHI, M0..M3), EXPSTATE and the loop registers (LBEG, LEND,
+//! LCOUNT) survive every call except a `Call`, `CallTimeout`, `ReplyRecv`
+//! or `Yield` that switches threads on a fast path, which returns them
+//! zero: compilers keep none of them live across a call. A preempted
+//! thread keeps everything.
 
 /// A system call number.
 #[repr(u32)]

@@ -97,8 +97,10 @@ pub struct FastSlot {
     pub object: u32,
     /// The capability's badge.
     pub badge: u32,
-    /// The object's number.
-    pub id: u32,
+    /// `Wait::Receiver` of the object, as the word the entry stores into
+    /// a thread's `wait` (tag, a zero padding byte, the object's number:
+    /// [`wait_word`]); its number is [`FastSlot::id`].
+    pub receiver_wait: u32,
 }
 
 impl FastSlot {
@@ -107,8 +109,22 @@ impl FastSlot {
         ops: 0,
         object: 0,
         badge: 0,
-        id: 0,
+        receiver_wait: 0,
     };
+
+    /// The object's number.
+    pub fn id(&self) -> u32 {
+        self.receiver_wait >> 16
+    }
+}
+
+/// The word an express path stores into a thread's `wait` (aligned, see
+/// [`thread::WAIT`]) for a wait with tag `tag` and 16-bit payload
+/// `payload` (an object or a thread number): little-endian, the tag in
+/// the first byte and the payload at [`crate::kernel::wait::PAYLOAD`],
+/// as `Wait` (`repr(C, u8)`) lays them out (tested).
+pub const fn wait_word(tag: u32, payload: u32) -> u32 {
+    tag | payload << (8 * crate::kernel::wait::PAYLOAD)
 }
 
 /// Offsets into [`FastSlot`] for the assembly.
@@ -123,8 +139,8 @@ pub mod slot {
     pub const OBJECT: u32 = offset_of!(FastSlot, object) as u32;
     /// `badge`.
     pub const BADGE: u32 = offset_of!(FastSlot, badge) as u32;
-    /// `id`.
-    pub const ID: u32 = offset_of!(FastSlot, id) as u32;
+    /// `receiver_wait`.
+    pub const RECEIVER_WAIT: u32 = offset_of!(FastSlot, receiver_wait) as u32;
     /// log2 of its size.
     pub const SHIFT: u32 = 4;
     const _: () = assert!(size_of::<FastSlot>() == 1 << SHIFT);
@@ -138,8 +154,6 @@ pub struct ThreadEntry {
     /// Address of its [`crate::kernel::Service`] (whose frame comes first);
     /// 0: no such thread.
     pub service: u32,
-    /// Address of its row of `Kernel::fast_caps`.
-    pub fast_row: u32,
     /// Its address space: see [`SpaceWords`].
     pub space: SpaceWords,
     /// The ready-mask bits of the threads at least as urgent as this one,
@@ -148,6 +162,9 @@ pub struct ThreadEntry {
     /// Kept in step with its priority in the scheduler (fixed today; a
     /// priority change must write both).
     pub urgent: u32,
+    /// `Wait::Reply` of this thread, as the word the express `Call`
+    /// stores into its caller's `wait` ([`wait_word`]).
+    pub reply_wait: u32,
     /// To sixteen words (the entry indexes by a shift).
     pub reserved: [u32; 13 - SPACE_WORDS],
 }
@@ -169,25 +186,25 @@ impl ThreadEntry {
     /// No thread.
     pub const NONE: ThreadEntry = ThreadEntry {
         service: 0,
-        fast_row: 0,
         space: [0; SPACE_WORDS],
         urgent: 0,
+        reply_wait: 0,
         reserved: [0; 13 - SPACE_WORDS],
     };
 
-    /// The entry of a thread of priority `priority` whose service is at
-    /// `service`, its fast row at `fast_row`, in address space `space`.
+    /// The entry of thread `thread`, of priority `priority`, whose service
+    /// is at `service`, in address space `space`.
     /// A priority the scheduler has no queue for gets every bit: such a
     /// thread never runs, and the express paths never pick it.
-    pub fn new(service: u32, fast_row: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
+    pub fn new(thread: ThreadNo, service: u32, space: SpaceWords, priority: u8) -> ThreadEntry {
         ThreadEntry {
             service,
-            fast_row,
             space,
             urgent: crate::sched::URGENT_MASKS
                 .get(usize::from(priority))
                 .copied()
                 .unwrap_or(u32::MAX),
+            reply_wait: wait_word(crate::kernel::wait::REPLY, u32::from(thread)),
             reserved: [0; 13 - SPACE_WORDS],
         }
     }
@@ -211,22 +228,26 @@ pub mod thread {
 
     /// `service`.
     pub const SERVICE: u32 = offset_of!(ThreadEntry, service) as u32;
-    /// `fast_row`.
-    pub const FAST_ROW: u32 = offset_of!(ThreadEntry, fast_row) as u32;
     /// `space[0]`.
     pub const SPACE: u32 = offset_of!(ThreadEntry, space) as u32;
     /// `urgent`.
     pub const URGENT: u32 = offset_of!(ThreadEntry, urgent) as u32;
+    /// `reply_wait`.
+    pub const REPLY_WAIT: u32 = offset_of!(ThreadEntry, reply_wait) as u32;
     /// log2 of its size.
     pub const SHIFT: u32 = 6;
     const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);
     /// `Service::frame` (the assembly takes a service's address as its
     /// frame's).
     const _: () = assert!(offset_of!(Service, frame) == 0);
-    /// `Service::wait`.
+    /// `Service::wait`, word-aligned: an express path stores a whole
+    /// [`super::wait_word`] into it.
     pub const WAIT: u32 = offset_of!(Service, wait) as u32;
+    const _: () = assert!(WAIT.is_multiple_of(4));
     /// `Service::reply`.
     pub const REPLY: u32 = offset_of!(Service, reply) as u32;
+    /// `Service::fast_row`.
+    pub const SERVICE_FAST_ROW: u32 = offset_of!(Service, fast_row) as u32;
 }
 
 /// `MsgInfo` of a plain message: no payload, no capability, no receive
@@ -251,14 +272,12 @@ pub const EXPRESS_REPLY_INFO: u32 = REPLY_DROPPED | (0x1F << 24);
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FastWords {
-    /// The frame the user vector saves into: the running thread's.
+    /// The frame the user vector saves into: the running thread's (its
+    /// `Service`, whose `fast_row` leads to its slots). Which space is
+    /// in the MMU, RASID itself tells (every space has its own ASID).
     pub current_frame: u32,
-    /// The thread whose address space is in the MMU (`u32::MAX`: the
-    /// boot tables').
-    pub active: u32,
-    /// The running space's row of [`Kernel::fast_caps`].
-    pub fast_row: u32,
-    /// Where `Kernel::clock_holders` is (set at boot).
+    /// `Kernel::clock_holders` (one bit per thread), copied by
+    /// `Hardware::clock_holders` whenever it changes.
     pub clock_holders: u32,
     /// Where the scheduler is (set at boot).
     pub sched: u32,
@@ -374,7 +393,7 @@ impl<H: Hardware> Kernel<H> {
             ops,
             object: object as u32,
             badge: cap.badge,
-            id: u32::from(cap.object),
+            receiver_wait: wait_word(crate::kernel::wait::RECEIVER, u32::from(cap.object)),
         }
     }
 
@@ -526,7 +545,7 @@ impl<H: Hardware> Kernel<H> {
             if slot.ops & ops == 0 {
                 return None;
             }
-            match self.objects.get(slot.id as usize) {
+            match self.objects.get(slot.id() as usize) {
                 Some(Object::Endpoint(endpoint)) => Some(endpoint),
                 _ => None,
             }

@@ -814,6 +814,13 @@ fn check_deadlines(k: &Kernel<TestHw>) -> Result<(), String> {
 
 fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
     use crate::fastpath::FastSlot;
+    if k.hw.clock_holders != *k.clock_holders_word() {
+        return Err(format!(
+            "the machine's clock holders {:#x}, the kernel's {:#x}",
+            k.hw.clock_holders,
+            k.clock_holders_word()
+        ));
+    }
     // The entry's fast words say exactly what the full handlers allow.
     for space in 0..k.services.len() as u8 {
         for slot in 0..sotto_abi::cap::CAP_SLOTS as u8 {
@@ -821,7 +828,9 @@ fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
             let fast = k.fast_caps[usize::from(space)][usize::from(slot)];
             let rule = k.fast_slot(at);
             // Addresses are compared only in place: the host moves kernels.
-            let same = |a: FastSlot, b: FastSlot| (a.ops, a.badge, a.id) == (b.ops, b.badge, b.id);
+            let same = |a: FastSlot, b: FastSlot| {
+                (a.ops, a.badge, a.receiver_wait) == (b.ops, b.badge, b.receiver_wait)
+            };
             if !same(fast, rule) {
                 return Err(format!(
                     "{at:?}: fast slot {fast:?} but the rule says {rule:?}"

@@ -52,6 +52,10 @@ pub trait Hardware {
     /// Thread `thread`'s priority is now `priority`: the kernel binary
     /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
     fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
+    /// [`Kernel::clock_holders_word`] changed to `holders`: the target
+    /// keeps a copy beside the other words the entry's fast paths read
+    /// (one load where a pointer would take two).
+    fn clock_holders(&mut self, holders: u32);
 }
 
 /// How a service ended.
@@ -170,6 +174,10 @@ pub struct Service {
     /// The caller it received from and owes a reply ([`NO_THREAD`]: none;
     /// see [`Service::reply_to`]).
     pub reply: ThreadNo,
+    /// Address of its row of `Kernel::fast_caps` (set at load; 0: none):
+    /// the entry's fast paths reach the running thread's slots through
+    /// its frame, so a switch writes no row pointer.
+    pub fast_row: u32,
     /// Name (console prefix, reports).
     pub name: String<MAX_NAME>,
     /// Its page tables (`None` only in an empty slot of [`Services`]).
@@ -192,7 +200,7 @@ pub struct Service {
 
 /// Bytes that pad a [`Service`] to 512 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const SERVICE_PAD: usize = 512 - 344;
+pub const SERVICE_PAD: usize = 512 - 348;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Service>() == 512);
 
@@ -331,6 +339,7 @@ impl Service {
         frame: TrapFrame::ZERO,
         wait: Wait::None,
         reply: NO_THREAD,
+        fast_row: 0,
         name: String::new(),
         tables: None,
         stack_guard: 0,
@@ -720,10 +729,16 @@ impl<H: Hardware> Kernel<H> {
             .any(|(_, cap)| cap.kind == ObjectKind::Clock && cap.rights.contains(Rights::READ));
         let bit = 1u32 << space;
         if holds {
-            self.clock_holders |= bit;
+            self.set_clock_holders(self.clock_holders | bit);
         } else {
-            self.clock_holders &= !bit;
+            self.set_clock_holders(self.clock_holders & !bit);
         }
+    }
+
+    /// The one place `clock_holders` changes: the machine's copy follows.
+    fn set_clock_holders(&mut self, holders: u32) {
+        self.clock_holders = holders;
+        self.hw.clock_holders(holders);
     }
 
     /// The cycle counter for `thread`'s results: CCOUNT now if it holds a
@@ -1626,7 +1641,7 @@ impl<H: Hardware> Kernel<H> {
             && cap.rights.contains(Rights::READ)
             && space < MAX_SERVICES
         {
-            self.clock_holders |= 1 << space;
+            self.set_clock_holders(self.clock_holders | 1 << space);
         }
         if cap.kind == ObjectKind::Endpoint
             && cap.rights.contains(Rights::RECEIVE)

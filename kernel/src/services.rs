@@ -93,6 +93,10 @@ impl Hardware for Machine {
             }
         });
     }
+
+    fn clock_holders(&mut self, holders: u32) {
+        sotto_fast.with(|fast| fast.clock_holders = holders);
+    }
 }
 
 /// The kernel state.
@@ -105,16 +109,11 @@ pub static KERNEL: Global<Kernel<Machine>> = Global::new(Kernel::new(Machine, 10
 #[unsafe(no_mangle)]
 static sotto_fast: Global<FastWords> = Global::new(FastWords {
     current_frame: 0,
-    active: NO_ACTIVE,
-    fast_row: 0,
     clock_holders: 0,
     sched: 0,
     ticks: 0,
     threads: [ThreadEntry::NONE; sotto_abi::manifest::MAX_SERVICES],
 });
-
-/// No address space of a thread is active (`FastWords::active`).
-const NO_ACTIVE: u32 = u32::MAX;
 
 /// The capability slots (`CapSpaces::slots`) and their child counts
 /// (`CapSpaces::children`), for the entry's express `Call` carrying a
@@ -179,12 +178,11 @@ pub fn load_all(kernel_tables: &PageTables<'static>, tick_hz: u32) -> Result<usi
     let mut pool = FramePool::new(USER_POOL_BASE, USER_POOL_SIZE);
     KERNEL.with(|kernel| {
         kernel.tick_hz = tick_hz;
-        // Where the entry's fast paths find the scheduler, the tick count
-        // and the clock holders (the kernel is a static: they never move).
+        // Where the entry's fast paths find the scheduler and the tick
+        // count (the kernel is a static: they never move).
         sotto_fast.with(|fast| {
             fast.sched = core::ptr::from_ref(&kernel.sched) as u32;
             fast.ticks = core::ptr::from_ref(&kernel.ticks) as u32;
-            fast.clock_holders = kernel.clock_holders_word() as *const u32 as u32;
         });
         let caps = core::ptr::from_ref(&kernel.caps) as u32;
         sotto_cap_slots.with(|word| *word = caps + cap_layout::SLOTS);
@@ -280,9 +278,10 @@ fn load_service(
 ) -> Result<(), LoadFailure> {
     let space = load_one(index, service, kernel_tables, pool, blob)?;
     KERNEL.with(|kernel| {
+        kernel.services[index].fast_row = kernel.fast_caps[index].as_ptr() as u32;
         let entry = ThreadEntry::new(
+            index as sotto_kernel::kernel::ThreadNo,
             core::ptr::from_ref(&kernel.services[index]) as u32,
-            kernel.fast_caps[index].as_ptr() as u32,
             space,
             service.priority,
         );
@@ -369,6 +368,7 @@ fn load_one(
         ending: None,
         wait: Wait::None,
         reply: sotto_kernel::kernel::NO_THREAD,
+        fast_row: 0,
         regions: heapless::Vec::new(),
         pad: [0; sotto_kernel::kernel::SERVICE_PAD],
     };
@@ -411,21 +411,18 @@ fn service_tables(
 }
 
 fn switch_to(thread: ThreadId) {
-    if sotto_fast.with(|fast| fast.active) == thread as u32 {
-        return;
-    }
-    let fast_row = sotto_fast.with(|fast| {
+    let space = sotto_fast.with(|fast| {
         let entry = &fast.threads[thread % sotto_abi::manifest::MAX_SERVICES];
         if entry.service == 0 {
             crate::fatal("a thread without an address space");
         }
-        arch::switch_space(&entry.space);
-        entry.fast_row
+        entry.space
     });
-    sotto_fast.with(|fast| {
-        fast.active = thread as u32;
-        fast.fast_row = fast_row;
-    });
+    // RASID names the space in the MMU (each has its own ring-1 ASID):
+    // no shadow word for the express paths to keep in step.
+    if arch::read_rasid() != space[1] {
+        arch::switch_space(&space);
+    }
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address

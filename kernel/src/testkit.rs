@@ -26,9 +26,15 @@ pub struct TestHw {
     pub lines: Console,
     /// TLB flushes so far.
     pub flushes: u32,
+    /// The machine's copy of the clock holders (`Hardware::clock_holders`).
+    pub clock_holders: u32,
 }
 
 impl Hardware for TestHw {
+    fn clock_holders(&mut self, holders: u32) {
+        self.clock_holders = holders;
+    }
+
     fn console(&mut self, service: usize, name: &str, bytes: &[u8]) {
         let out = &mut self.console;
         self.lines
@@ -71,6 +77,7 @@ pub fn kernel(objects: &[ObjectParams]) -> Kernel<TestHw> {
             console: Vec::new(),
             lines: Console::new(),
             flushes: 0,
+            clock_holders: 0,
         },
         1000,
     );
@@ -112,6 +119,7 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
         ending: None,
         wait: Wait::None,
         reply: crate::kernel::NO_THREAD,
+        fast_row: 0,
         regions: heapless::Vec::new(),
     };
     k.add_service(service, priority, grants).unwrap()

@@ -162,8 +162,8 @@ pub mod kind {
     /// Every register.
     pub const FULL: u32 = 0;
     /// Saved by an IPC fast path: a0, a1, PC, PS, a2..a7 (results),
-    /// a12..a15, THREADPTR and EXPSTATE; LCOUNT and LITBASE zero; the
-    /// caller-saved rest is not kept (restored as zero).
+    /// a12..a15 and THREADPTR; LITBASE zero; the caller-saved rest
+    /// (LCOUNT and EXPSTATE included) is not kept (restored as zero).
     pub const IPC: u32 = 1;
 }
 
@@ -228,8 +228,6 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
             "FAST_CURRENT_FRAME",
             offset_of!(FastWords, current_frame) as u32,
         ),
-        ("FAST_ACTIVE", offset_of!(FastWords, active) as u32),
-        ("FAST_ROW", offset_of!(FastWords, fast_row) as u32),
         (
             "FAST_CLOCK_HOLDERS",
             offset_of!(FastWords, clock_holders) as u32,
@@ -240,15 +238,16 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SLOT_OPS", slot::OPS),
         ("SLOT_OBJECT", slot::OBJECT),
         ("SLOT_BADGE", slot::BADGE),
-        ("SLOT_ID", slot::ID),
+        ("SLOT_RECEIVER_WAIT", slot::RECEIVER_WAIT),
+        ("THREAD_REPLY_WAIT", thread::REPLY_WAIT),
         ("SLOT_SHIFT", slot::SHIFT),
         ("THREAD_SERVICE", thread::SERVICE),
-        ("THREAD_FAST_ROW", thread::FAST_ROW),
         ("THREAD_SPACE", thread::SPACE),
         ("THREAD_URGENT", thread::URGENT),
         ("THREAD_SHIFT", thread::SHIFT),
         ("SERVICE_WAIT", thread::WAIT),
         ("SERVICE_REPLY", thread::REPLY),
+        ("SERVICE_FAST_ROW", thread::SERVICE_FAST_ROW),
         ("WAIT_NONE", wait::NONE),
         ("WAIT_RECEIVER", wait::RECEIVER),
         ("WAIT_REPLY", wait::REPLY),

@@ -270,7 +270,7 @@ fn snapshot(k: &Kernel<TestHw>) -> String {
                 k.caps.children(at),
                 fast.ops,
                 fast.badge,
-                fast.id
+                fast.id()
             );
         }
     }
@@ -1067,4 +1067,30 @@ fn the_thread_entrys_urgency_word_agrees_with_the_scheduler() {
     }
     let nowhere = ThreadEntry::new(0, 0, [0; super::SPACE_WORDS], PRIORITIES as u8);
     assert_eq!(nowhere.urgent, u32::MAX, "no queue: never picked");
+}
+
+/// The words the express paths store whole into a thread's `wait` are the
+/// `Wait` values they stand for: the tag byte first, a padding byte, the
+/// 16-bit payload at `wait::PAYLOAD` (little-endian, as on the target).
+#[test]
+fn wait_words_lay_out_as_wait() {
+    use crate::kernel::{Wait, wait};
+    for (word, expected) in [
+        (
+            super::wait_word(wait::RECEIVER, 0x1234),
+            Wait::Receiver(0x1234),
+        ),
+        (super::wait_word(wait::REPLY, 7), Wait::Reply(7)),
+        (super::wait_word(wait::REPLY, 0), Wait::Reply(0)),
+    ] {
+        let mut stored = Wait::Caller(0xFFFF);
+        // SAFETY: `Wait` is `repr(C, u8)` and at least four bytes; the
+        // word's tag is one of its tags and the payload fits its field.
+        unsafe {
+            core::ptr::from_mut(&mut stored)
+                .cast::<[u8; 4]>()
+                .write_unaligned(word.to_le_bytes());
+        }
+        assert_eq!(stored, expected);
+    }
 }

@@ -5,9 +5,6 @@
 
 # The words of `sotto_fast` (fastpath.rs `FastWords`) by name.
   .set sotto_current_frame, sotto_fast + FAST_CURRENT_FRAME
-  .set sotto_active, sotto_fast + FAST_ACTIVE
-  .set sotto_fast_row, sotto_fast + FAST_ROW
-  .set sotto_clock_holders, sotto_fast + FAST_CLOCK_HOLDERS
   .set sotto_sched, sotto_fast + FAST_SCHED
   .set sotto_kernel_ticks, sotto_fast + FAST_TICKS
   .set sotto_threads, sotto_fast + FAST_THREADS
@@ -84,7 +81,7 @@
 # thread-owned THREADPTR and EXPSTATE. \t is a scratch register,
 # \t_number its number. With kept=0, a1 and a12..a15 are in the frame
 # already.
-  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1
+  .macro SAVE_CALL_KEPT f, t, t_number, a1_live=0, ps=1, kept=1, exp=1
   rsr \t, excsave1
   s32i.n \t, \f, 0+FRAME_A0
   .if \kept
@@ -110,8 +107,10 @@
   .endif
   rur \t, threadptr
   s32i \t, \f, 0+FRAME_THREADPTR
+  .if \exp
   RUR_UR \t_number, UR_EXPSTATE
   s32i \t, \f, 0+FRAME_EXPSTATE
+  .endif
   .endm
 
 # Save the caller of a light system call that is switched away from into
@@ -136,15 +135,17 @@
 
 # Save the caller of an IPC fast path (LIGHT_HANDOFF) into its frame \f:
 # only what survives a function call — a0, a1, PC, a12..a15 — and the
-# thread-owned THREADPTR and EXPSTATE; a2..a7 are in the frame already.
-# The frame is KIND_IPC: every way back to user mode (`_enter_user`, the
-# light and express paths) resumes it with `_restore_ipc_frame` or
-# RESUME_IPC, which set LCOUNT and the other caller-saved registers zero
-# and leave LITBASE off, as it was at the call. kept=0: a12..a15 are in
+# thread-owned THREADPTR; a2..a7 are in the frame already. EXPSTATE, like
+# MAC16 and the loop registers, is not kept by a fast-path switch
+# (`sotto_abi::syscall`). The frame is KIND_IPC: every way back to user
+# mode (`_enter_user`, the light and express paths) resumes it with
+# `_restore_ipc_frame` or RESUME_IPC, which set LCOUNT, EXPSTATE and the
+# other caller-saved registers zero and leave LITBASE off, as it was at
+# the call. kept=0: a12..a15 are in
 # the frame already, and a1; \kind, if given, is a register holding
 # KIND_IPC.
   .macro SAVE_IPC_CALLER f, t, t_number, a1_live=0, kept=1, kind
-  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept
+  SAVE_CALL_KEPT \f, \t, \t_number, \a1_live, 0, \kept, 0
   .ifb \kind
   movi \t, 0+KIND_IPC
   s32i \t, \f, 0+FRAME_KIND
@@ -153,11 +154,11 @@
   .endif
   .endm
 
-# Switch the MMU to the address space of thread \thread, whose
-# `sotto_threads` entry is at \entry, and note it (`sotto_fast`: active
-# thread, fast row; at \base if given), as `services::switch_to` does.
-# Clobbers a12, a13 (\thread, stored first, may be one). With \eoff, the
-# entry is at \entry + \eoff. Only the window and the ASIDs change: kernel code
+# Switch the MMU to the address space of the thread whose
+# `sotto_threads` entry is at \entry (+ \eoff), as `services::switch_to`
+# does: nothing is noted (RASID names the space, the running thread's
+# frame leads to its fast row). Clobbers a12, a13. Only the window and the
+# ASIDs change: kernel code
 # and data are reached through wired way-4 entries (ASID 1), the space's
 # own entries are ASID-tagged, and its L1 is pinned by the first refill
 # that needs it (the double vector, vectors.S). No sync here: the new
@@ -166,16 +167,7 @@
 # that follows every use (RESUME_IPC, `_restore_frame`; Xtensa ISA: ISYNC
 # performs RSYNC, ESYNC and DSYNC too) and the `rfe` after it: the
 # kernel's accesses in between hit wired ASID-1 entries.
-  .macro SWITCH_SPACE entry, thread, base, eoff=0
-  l32i a12, \entry, 0+\eoff+THREAD_FAST_ROW
-  .ifb \base
-  LA a13, sotto_fast
-  s32i a12, a13, 0+FAST_ROW
-  s32i \thread, a13, 0+FAST_ACTIVE
-  .else
-  s32i a12, \base, 0+FAST_ROW
-  s32i \thread, \base, 0+FAST_ACTIVE
-  .endif
+  .macro SWITCH_SPACE entry, eoff=0
   l32i a12, \entry, 0+\eoff+THREAD_SPACE
   l32i a13, \entry, 0+\eoff+THREAD_SPACE+4
   WSR_SR 12, SR_PTEVADDR
@@ -192,13 +184,14 @@
   .endm
 
 # Resume, up to its a2..a11, the thread whose KIND_IPC frame is at \f:
-# PS, PC, THREADPTR, EXPSTATE, a0, a1 and a12..a15 from the frame; SAR,
-# the loop bounds, SCOMPARE1 and MAC16 zero (never another thread's).
-# LCOUNT is zero already on the system-call paths; with lcount=1 it is
-# written zero too. Clobbers a8 only (it ends zero); \f may be a1 (loaded last).
+# PS, PC, THREADPTR, a0, a1 and a12..a15 from the frame; SAR, LCOUNT,
+# the loop bounds, SCOMPARE1, MAC16 and EXPSTATE zero (never another
+# thread's: the express Call and ReplyRecv run with the caller's LCOUNT,
+# loops being off while PS.EXCM is set). Clobbers a8 only (it ends zero);
+# \f may be a1 (loaded last).
 # Its `isync` (an RSYNC for PS, and more) also settles a SWITCH_SPACE before
 # it, as `_restore_frame`'s does.
-  .macro RESUME_IPC f, lcount=0
+  .macro RESUME_IPC f
   l32i a8, \f, 0+FRAME_PS
   wsr a8, ps
   isync
@@ -206,13 +199,10 @@
   wsr a8, epc1
   l32i a8, \f, 0+FRAME_THREADPTR
   wur a8, threadptr
-  l32i a8, \f, 0+FRAME_EXPSTATE
-  WUR_UR 8, UR_EXPSTATE
   movi.n a8, 0
+  WUR_UR 8, UR_EXPSTATE
   wsr a8, sar
-  .if \lcount
   wsr a8, lcount
-  .endif
   wsr a8, lbeg
   wsr a8, lend
   wsr a8, scompare1
@@ -231,14 +221,16 @@
 
 # The slot a3 as the entry sees it (`Kernel::fast_caps`, four words) into
 # \s, going to \fail unless it is a slot and its operations include bit
-# \bit; \t is scratch. With \base, `sotto_fast` is at \base already.
-  .macro FAST_SLOT s, t, bit, fail, base
+# \bit; \t is scratch. With \frame, the running thread's frame (its
+# service, which holds its fast row) is in \frame already.
+  .macro FAST_SLOT s, t, bit, fail, frame
   bgeui a3, 0+CAP_SLOTS, \fail
-  .ifb \base
-  LA \s, sotto_fast_row
+  .ifb \frame
+  LA \s, sotto_current_frame
   l32i \s, \s, 0
+  l32i \s, \s, 0+SERVICE_FAST_ROW
   .else
-  l32i \s, \base, 0+FAST_ROW
+  l32i \s, \frame, 0+SERVICE_FAST_ROW
   .endif
   slli \t, a3, 0+SLOT_SHIFT
   add.n \s, \s, \t
@@ -546,7 +538,7 @@ _idle_express:
   LA a5, sotto_threads
   slli a4, a6, 0+THREAD_SHIFT
   add.n a5, a5, a4                  # its thread entry
-  SWITCH_SPACE a5, a6
+  SWITCH_SPACE a5
   l32i.n a2, a5, 0+THREAD_SERVICE   # its frame (first in its service)
   j _enter_user
 6:                                # come back at once (the full tick of
@@ -563,8 +555,11 @@ _idle_express:
   j _user_exception
 
 # The light system-call entry, from the user vector: the user's a0 in
-# EXCSAVE1, every other register the user's, PS.EXCM set. While LITBASE is
-# off and no zero-overhead loop is armed (else: the full path), it runs
+# EXCSAVE1, every other register the user's, PS.EXCM set (so no
+# zero-overhead loop runs: the ISA loops back only with EXCM clear). While
+# LITBASE is off (else: the full path), it answers the express calls in
+# assembly; the rest, while no loop is armed (else: the full path, which
+# keeps LCOUNT), runs
 # `sotto_syscall` (kernel/src/fastpath.rs decides) with EXCM still set, on
 # the kernel stack, a2..a8 as arguments: call0 keeps a12..a15, the kernel
 # touches no other user register, and it touches only pinned kernel
@@ -573,19 +568,19 @@ _idle_express:
   .balign 4
 _syscall_light:
   .set LITBASE_SAFE, 0
-  rsr a0, lcount
-  bnez a0, 9b
-  beqz a2, 8f                     # Null: touches nothing (fastpath.rs agrees)
   RSR_SR 0, SR_LITBASE            # a user's LITBASE would steer every
   bnez a0, 9b                     # l32r (movi of a symbol) below
   .set LITBASE_SAFE, 1
   addi a0, a2, -SYS_CALL          # (beqz reaches further than beq)
-  beqz a0, 20f
+  beqz a0, 20f                    # Call and ReplyRecv first: the IPC
   .if SYS_CALL_TIMEOUT - SYS_CALL != 5 || SYS_REPLY_RECV - SYS_CALL != 3 || SYS_YIELD != 3
   .error "the system-call numbers moved: update the beqi below"
   .endif
-  beqi a0, 3, 30f                  # ReplyRecv (beqi: numbers among its
-  beqi a0, 5, 3f                  # constants, but a shorter reach); CallTimeout
+  beqi a0, 3, 30f                 # round trip pays no other test (beqi:
+  beqz a2, 8f                     # numbers among its constants, but a
+                                  # shorter reach); Null: touches nothing
+                                  # (fastpath.rs agrees)
+  beqi a0, 5, 3f                  # CallTimeout
   beqi a2, 3, 5f                  # Yield
   beqi a2, 0+SYS_SEM_GIVE, 1f
   movi a0, 0+SYS_NOTIFY_SIGNAL
@@ -608,6 +603,7 @@ _syscall_light:
   j 14f
 # The express ReplyRecv (30), within the dispatch's reach.
 36:
+  movi a2, 0+SYS_REPLY_RECV
   j 7f
 39:                               # (38 jumps here: the checks' decline)
   UNSTASH_KEPT a11
@@ -629,16 +625,15 @@ _syscall_light:
 # receive-slot field, a4 = CCOUNT if it holds the clock (else 0), a5..a7
 # the reply.
 30:
-  movi a9, 0+MSG_EXPRESS_REPLY      # the dropped flag, a window 0..=30
-  or a10, a4, a9
-  bne a10, a9, 36b
+  movi a9, ~MSG_EXPRESS_REPLY     # nothing but the dropped flag and a
+  bany a4, a9, 36b                # window 0..=30
   LA a0, sotto_fast               # a0: the fast words
-  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a0
-  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
-  l16ui a11, a10, 0+EP_LENS        # both queues' counts
-  bnez a11, 36b                    # a caller queued (the receive takes
-                                  # it) or another receiver
   l32i.n a11, a0, 0+FAST_CURRENT_FRAME # a11: S's frame (its service)
+  FAST_SLOT a9, a10, FAST_RECEIVE_BIT, 36b, a11
+  l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
+  l16ui a2, a10, 0+EP_LENS         # both queues' counts (36 restores a2)
+  bnez a2, 36b                     # a caller queued (the receive takes
+                                  # it) or another receiver
   s32i.n a4, a11, 0+FRAME_A4        # its receive info (every path stores it)
   s32i.n a1, a11, 0+FRAME_A1        # what S keeps, in its frame now: from
   s32i.n a12, a11, 0+FRAME_A12      # here a1, a2, a4 and a12..a15 are
@@ -701,10 +696,8 @@ _syscall_light:
   s8i a15, a10, 0+EP_RECEIVERS_LEN
   movi.n a4, -1                     # NO_THREAD (16 bits)
   s16i a4, a11, 0+SERVICE_REPLY
-  movi a4, 0+WAIT_RECEIVER
-  s8i a4, a11, 0+SERVICE_WAIT
-  l32i.n a4, a9, 0+SLOT_ID
-  s16i a4, a11, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l32i.n a4, a9, 0+SLOT_RECEIVER_WAIT # Wait::Receiver(the endpoint), whole
+  s32i a4, a11, 0+SERVICE_WAIT
   add.n a3, a2, a14                 # a3: C's scheduler bytes
   add.n a4, a2, a13                 # S blocks, C runs (as HAND_OVER)
   movi a9, 0+KIND_BLOCKED
@@ -715,12 +708,11 @@ _syscall_light:
   SAVE_IPC_CALLER a11, a9, 9, 0, 0, a15
   movi.n a4, 0                      # CCOUNT for a clock holder
   l32i.n a9, a0, 0+FAST_CLOCK_HOLDERS
-  l32i.n a9, a9, 0
   bbc a9, a14, 1f
   rsr a4, ccount
 1:
   mov.n a2, a12                     # C's thread entry - FAST_THREADS
-  SWITCH_SPACE a2, a14, a0, FAST_THREADS
+  SWITCH_SPACE a2, FAST_THREADS
   l8ui a3, a1, 0+FRAME_A4+3         # C's receive-slot field (the top byte)
   slli a3, a3, 0+RECV_SLOT_SHIFT
   RESUME_IPC a1
@@ -737,9 +729,9 @@ _syscall_light:
 # wiped. Without one, the light path answers (MissingRight).
 14:
   LA a10, sotto_fast
-  l32i.n a9, a10, 0+FAST_ACTIVE     # the running thread: its service's bit
+  l32i.n a9, a10, 0+FAST_SCHED
+  l8ui a9, a9, 0+SCHED_CURRENT    # the running thread: its service's bit
   l32i.n a10, a10, 0+FAST_CLOCK_HOLDERS
-  l32i.n a10, a10, 0
   bbc a10, a9, 6b
   rsr a3, ccount
   movi.n a2, 0
@@ -866,6 +858,11 @@ _syscall_light:
   .endif
   j 7f
 26:
+  .if \timed == 0
+  mov.n a4, a8
+  .else
+  movi.n a4, 0+MSG_PLAIN
+  .endif
   j 7f
   .if \timed == 0
 # A `Call` whose info (a4, kept in a8) holds nothing but a capability to
@@ -878,8 +875,9 @@ _syscall_light:
   bne a4, a10, 26b
   addi a9, a9, -1
   bgeui a9, 0+CAP_SLOTS, 26b
-  LA a10, sotto_fast_row
+  LA a10, sotto_current_frame
   l32i.n a10, a10, 0
+  l32i a10, a10, 0+SERVICE_FAST_ROW
   slli a9, a9, 0+SLOT_SHIFT
   add.n a10, a10, a9
   l32i.n a10, a10, 0+SLOT_OPS
@@ -909,11 +907,11 @@ _syscall_light:
   bnez a4, 26b                    # not plain (MSG_PLAIN: 0)
   .endif
   LA a0, sotto_fast               # a0: the fast words
-  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a0
+  l32i.n a4, a0, 0+FAST_CURRENT_FRAME # a4: C's frame (26 restores a4)
+  FAST_SLOT a9, a10, FAST_CALL_BIT, 26b, a4
   l32i.n a10, a9, 0+SLOT_OBJECT     # a10: the endpoint
   l8ui a11, a10, 0+EP_RECEIVERS_LEN
   bnei a11, 1, 26b                # one receiver (more: Rust moves them up)
-  l32i.n a4, a0, 0+FAST_CURRENT_FRAME
   s32i.n a1, a4, 0+FRAME_A1         # what C keeps, in its frame now: from
   mov.n a1, a4                      # here a1, a2, a4 and a12..a15 are
   s32i.n a12, a1, 0+FRAME_A12       # scratch (28 takes them back)
@@ -961,8 +959,8 @@ _syscall_light:
   bnei a13, 0+KIND_IPC, 31b
   # Commit. The receiver leaves the queue, empty now (a15: 0).
   s8i a15, a10, 0+EP_RECEIVERS_LEN
-  l32i.n a10, a9, 0+SLOT_BADGE      # a10: the badge
-  sub a3, a12, a2                 # a3: the caller C
+  l32i.n a3, a9, 0+SLOT_BADGE       # a3: the badge (S's result)
+  sub a10, a12, a2                # a10: the caller C
   .if KIND_RUNNING != KIND_IPC || WAIT_NONE != 0
   .error "KIND_RUNNING or WAIT_NONE moved: a13 holds KIND_IPC, a15 0 below"
   .endif
@@ -981,13 +979,13 @@ _syscall_light:
   # the queue's only entry (`insert_alone`), the head-changed flag taken
   # (`queue_timeout`); the alarm stays.
   DEADLINE a8, a8, a9, a12
-  addx8 a12, a3, a2
+  addx8 a12, a10, a2
   s32i a8, a12, 0+SCHED_UNTIL
   s32i a9, a12, 0+SCHED_UNTIL+4
   .if (1 << TIMEOUT_SLOT_SHIFT) != 16
   .error "a timeout slot is no longer 16 bytes: update the addx8 below"
   .endif
-  addx8 a12, a3, a12                # sched + 16 * C
+  addx8 a12, a10, a12                # sched + 16 * C
   s32i a8, a12, 0+SCHED_TIMEOUT_DEADLINE
   s32i a9, a12, 0+SCHED_TIMEOUT_DEADLINE+4
   movi.n a8, -1                     # next, prev: NIL
@@ -996,19 +994,18 @@ _syscall_light:
   .error "KIND_IPC moved: a13 (KIND_IPC) is no longer true below"
   .endif
   s8i a13, a12, 0+SCHED_TIMEOUT_QUEUED # true (a13: KIND_IPC, 1)
-  s16i a3, a2, 0+SCHED_TIMEOUTS_HEAD
+  s16i a10, a2, 0+SCHED_TIMEOUTS_HEAD
   s8i a15, a2, 0+SCHED_TIMEOUTS_CHANGED # false (a15: 0)
   l32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   addi.n a8, a8, 1
   s32i a8, a2, 0+SCHED_TIMEOUTS_VERSION
   .endif
-  s16i a3, a4, 0+SERVICE_REPLY    # S owes C the reply
+  s16i a10, a4, 0+SERVICE_REPLY    # S owes C the reply
   s8i a15, a4, 0+SERVICE_WAIT     # WAIT_NONE (a15: 0)
   LA a2, sotto_fast               # a2: the fast words (to 27)
   s32i.n a4, a2, 0+FAST_CURRENT_FRAME
-  movi a9, 0+WAIT_REPLY           # C waits for S's reply
-  s8i a9, a1, 0+SERVICE_WAIT
-  s16i a11, a1, 0+SERVICE_WAIT+WAIT_PAYLOAD
+  l32i a9, a0, 0+FAST_THREADS+THREAD_REPLY_WAIT # C waits for S's reply:
+  s32i a9, a1, 0+SERVICE_WAIT     # Wait::Reply(S), whole
   SAVE_IPC_CALLER a1, a9, 9, 0, 0, a13
   .if \timed == 0
   s32i.n a8, a1, 0+FRAME_A4         # its info: no window for a reply's capability
@@ -1040,31 +1037,30 @@ _syscall_light:
   add.n a13, a13, a9                # a13: S's window
   l8ui a14, a13, 0+CAP_TAG
   bnei a14, 0+CAP_EMPTY, 29f      # taken: nothing arrives
+  l32i a2, a1, 0+SERVICE_FAST_ROW # a2: C's row of fast words
   extui a1, a8, 0+SEND_CAP_SHIFT, 8
   addi a1, a1, -1                 # a1: C's slot (checked: < CAP_SLOTS)
-  slli a14, a3, 0+CAP_SPACE_SHIFT
+  slli a14, a10, 0+CAP_SPACE_SHIFT
   add.n a14, a12, a14
   slli a15, a1, 0+CAP_SLOT_SHIFT  # (its offset in both tables)
   add.n a14, a14, a15               # a14: C's slot
   .irp w, 0, 4, 8, 12
-  l32i.n a2, a14, \w
-  s32i.n a2, a13, \w
+  l32i.n a8, a14, \w
+  s32i.n a8, a13, \w
   .endr
-  movi.n a2, 0+CAP_HAS_PARENT
-  s8i a2, a13, 0+CAP_TAG
-  s8i a3, a13, 0+CAP_PARENT_SPACE
+  movi.n a8, 0+CAP_HAS_PARENT
+  s8i a8, a13, 0+CAP_TAG
+  s8i a10, a13, 0+CAP_PARENT_SPACE
   s8i a1, a13, 0+CAP_PARENT_SLOT
   LA a12, sotto_cap_children
   l32i.n a12, a12, 0
-  CHILD_COUNT a13, a12, a3, a1
-  l16ui a2, a13, 0
-  addi.n a2, a2, 1
-  s16i a2, a13, 0
-  l32i a12, a0, 0+FAST_THREADS+THREAD_FAST_ROW # S's row of fast words
+  CHILD_COUNT a13, a12, a10, a1
+  l16ui a8, a13, 0
+  addi.n a8, a8, 1
+  s16i a8, a13, 0
+  l32i a12, a4, 0+SERVICE_FAST_ROW # S's row of fast words
   add.n a12, a12, a9
-  LA a13, sotto_fast_row
-  l32i.n a13, a13, 0                # C's row (the running space's)
-  add.n a13, a13, a15
+  add.n a13, a2, a15                # C's slot's fast word
   .irp w, 0, 4, 8, 12
   l32i.n a14, a13, \w
   s32i.n a14, a12, \w
@@ -1078,20 +1074,21 @@ _syscall_light:
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field, and the flag
   slli a9, a9, 0+RECV_SLOT_SHIFT
   or a9, a9, a8
-  LA a2, sotto_fast
-  j 27f
+  SWITCH_SPACE a0, FAST_THREADS
+  RESUME_IPC a4
+  mov.n a4, a9
+  movi.n a2, 0
+  ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
+  rfe
 23:
   .endif
   .if RECV_SLOT_SHIFT != 24
   .error "the receive-slot field moved: update the l8ui below"
   .endif
   l8ui a9, a4, 0+FRAME_A4+3         # S's receive-slot field (the top byte)
-  slli a9, a9, 0+RECV_SLOT_SHIFT
-27:
-  SWITCH_SPACE a0, a11, a2, FAST_THREADS # (S stored first)
-  mov.n a3, a10
+  SWITCH_SPACE a0, FAST_THREADS
   RESUME_IPC a4
-  mov.n a4, a9
+  slli a4, a9, 0+RECV_SLOT_SHIFT  # (a9: zero below)
   movi.n a2, 0
   ZERO_TO_A11 9                   # (a8: zero from RESUME_IPC)
   rfe
@@ -1178,7 +1175,7 @@ _syscall_light:
   add.n a4, a4, a5                  # a4: N's thread entry
   l32i.n a3, a4, 0+THREAD_SERVICE   # a3: N's frame
   s32i.n a3, a2, 0
-  SWITCH_SPACE a4, a9
+  SWITCH_SPACE a4
   l32i a4, a3, 0+FRAME_KIND
   beqz a4, 49f                    # KIND_FULL: every register from the frame
   RESUME_IPC a3
@@ -1191,7 +1188,11 @@ _syscall_light:
   mov.n a1, a3
   j _restore_frame
 
+50:
+  j _user_exception
 7:
+  rsr a0, lcount                  # the light path saves a caller it
+  bnez a0, 50b                    # switches away from with LCOUNT zero
   WSR_SR 1, SR_MISC0
   LA a1, sotto_light_a8         # the seventh argument
   s32i.n a8, a1, 0
@@ -1241,7 +1242,7 @@ _syscall_light:
 # holds comes back, the caller-saved special registers come back zero
 # (never the previous thread's), a8..a11 too.
 _restore_ipc_frame:
-  RESUME_IPC a3, 1
+  RESUME_IPC a3
   RESULTS_FROM a3, 3
   rfe
 
