@@ -21,7 +21,12 @@
 //! declines while any thread has a deadline ([`EDF`] in the alarm byte).
 //! The running thread keeps the CPU against ready threads of its priority
 //! with a deadline no earlier than its own; one that becomes ready with an
-//! earlier one preempts it ([`Scheduler::preempts_current`]).
+//! earlier one preempts it ([`Scheduler::preempts_current`]): where that
+//! comes about (a sorted insertion, a change of deadline, priority or
+//! suspension) the scheduler notes it, so the hot decisions compare no
+//! 64-bit deadline. A tick's slice puts the running thread back sorted:
+//! with the earliest deadline it runs on, with an equal one it goes
+//! round-robin.
 //!
 //! # Suspension
 //!
@@ -32,9 +37,15 @@
 //! # CPU time
 //!
 //! [`Scheduler::account`] charges the cycles since the last accounted
-//! event to the thread on the CPU: the kernel calls it at every switch it
-//! makes in Rust and at every interrupt taken from a thread (see
-//! `kernel/src/services.rs`).
+//! event to the thread on the CPU, [`Scheduler::charge`] to the thread
+//! that just left it: the kernel binary (`kernel/src/services.rs`) calls
+//! them on every full trap (interrupts, slow system calls, faults) and
+//! every switch of the light path, and restarts the count without
+//! charging anyone when the CPU idled. The entry's express IPC and yield
+//! hand-offs account nothing (they stay as short as they are): the time
+//! of the threads they run goes to the thread running at the next
+//! accounted event. Threads switched by interrupts and ordinary system
+//! calls are charged exactly.
 
 use heapless::Vec;
 
