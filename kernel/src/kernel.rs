@@ -51,6 +51,9 @@ pub trait Hardware {
     fn ticks(&mut self) -> Option<u64> {
         None
     }
+    /// Thread `thread`'s priority is now `priority`: the kernel binary
+    /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
+    fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
     /// [`Kernel::clock_holders_word`] changed to `holders`: the target
     /// keeps a copy beside the other words the entry's fast paths read
     /// (one load where a pointer would take two).
@@ -479,6 +482,8 @@ pub enum Object {
     Console,
     /// The cycle counter.
     Clock,
+    /// A thread ([`crate::thread_ctl`]).
+    Thread(ThreadId),
 }
 
 impl Object {
@@ -492,6 +497,7 @@ impl Object {
             Object::Memory { .. } => ObjectKind::Memory,
             Object::Console => ObjectKind::Console,
             Object::Clock => ObjectKind::Clock,
+            Object::Thread(_) => ObjectKind::Thread,
         }
     }
 
@@ -527,6 +533,9 @@ impl Object {
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
+            // A service's main thread is its service's number (the
+            // thread's own number within it: 0, the only one today).
+            ObjectParams::Thread { service, .. } => Object::Thread(usize::from(service)),
         }
     }
 }
@@ -969,7 +978,7 @@ impl<H: Hardware> Kernel<H> {
     /// [`Self::cap`] out of line, for the calls no fast path makes (one
     /// copy instead of one per caller).
     #[inline(never)]
-    fn cap_cold(
+    pub(crate) fn cap_cold(
         &self,
         thread: ThreadId,
         slot: u32,
@@ -1072,7 +1081,12 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::NotifySignal
             | Syscall::NotifyWait
             | Syscall::NotifyPoll
-            | Syscall::SemGive => self.dispatch_cold(thread, call, args),
+            | Syscall::SemGive
+            | Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -1180,6 +1194,11 @@ impl<H: Hardware> Kernel<H> {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
             }
             Syscall::SemGive => self.sem_give(thread, args[0]),
+            Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.thread_control(thread, call, args),
             _ => err(Error::UnknownSyscall),
         }
     }
@@ -1768,7 +1787,7 @@ impl<H: Hardware> Kernel<H> {
     /// ended; the least urgent priority follows from the holders.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
+    pub(crate) fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
         if space >= MAX_SERVICES {
             return;
         }

@@ -116,6 +116,11 @@ pub fn threads_image() -> PathBuf {
     image_dir().join("threads.elf")
 }
 
+/// The thread-control test image (`tests/thread-control.toml`).
+pub fn thread_control_image() -> PathBuf {
+    image_dir().join("thread-control.elf")
+}
+
 /// The default system with the README's changed pipeline (FIR moved to LL,
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {
