@@ -1238,6 +1238,13 @@ impl<H: Hardware> Kernel<H> {
         self.caps.move_cap(from, to)?;
         self.refresh_fast(from);
         self.after_install(to);
+        // Another thread of the service may have a call queued through the
+        // slot it left (the caller runs: not its own).
+        let mut threads = self.threads_of(usize::from(space)) & !(1 << thread);
+        while threads != 0 {
+            self.recheck_wait(threads.trailing_zeros() as usize);
+            threads &= threads - 1;
+        }
         Ok(())
     }
 
