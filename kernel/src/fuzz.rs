@@ -43,7 +43,7 @@ use crate::cap::CapRef;
 use crate::kernel::{Ending, Hardware, Kernel, Object, RegionMapping, Wait};
 use crate::pagetable::{Access, CacheMode, Mapping};
 use crate::sched::ThreadState;
-use crate::testkit::{REGION_PA, TestHw, add, kernel};
+use crate::testkit::{REGION_PA, TestHw, add, add_thread, kernel};
 
 /// Steps in one generated sequence (one proptest case).
 const STEPS_PER_CASE: usize = 1024;
@@ -52,11 +52,14 @@ const CI_STEPS: usize = 10_240;
 /// Services in the fuzzed system.
 const SERVICES: usize = 4;
 const _: () = assert!(SERVICES <= MAX_SERVICES);
+/// Threads in it: the services' main threads, then a further thread of
+/// `s0` and one of `s2`.
+const THREADS: usize = SERVICES + 2;
 
 /// One step of a sequence.
 #[derive(Clone, Debug)]
 enum Op {
-    /// Service `who` (or, if it cannot run, the next one that can) makes
+    /// Thread `who` (or, if it cannot run, the next one that can) makes
     /// system call `number` with a3..a7 = `args` and a8 = `a8`. `aim` bit
     /// 0 turns a3 into a slot the caller fills, bit 1 turns the second
     /// slot-like argument into a filled or empty slot as the call wants
@@ -71,7 +74,7 @@ enum Op {
     },
     /// `ticks` ticks pass.
     Tick { ticks: u64 },
-    /// Service `who` faults (the kernel stops it).
+    /// Thread `who` faults (the kernel stops its service).
     Fault { who: usize },
 }
 
@@ -262,6 +265,10 @@ fn system() -> Kernel<TestHw> {
             cap(8, obj::M3, r | g, 0, None),
         ],
     );
+    // Further threads sharing s0's and s2's capabilities and spaces.
+    add_thread(&mut k, 0, "s0-t", 3);
+    add_thread(&mut k, 2, "s2-t", 3);
+    assert_eq!(k.threads.len(), THREADS);
     k
 }
 
@@ -518,7 +525,7 @@ fn args_for(number: u32) -> BoxedStrategy<[u32; 5]> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let syscall = (0..SERVICES, number())
+    let syscall = (0..THREADS, number())
         .prop_flat_map(|(who, number)| {
             (
                 Just(who),
@@ -545,7 +552,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         300 => syscall,
         10 => (1u64..4).prop_map(|ticks| Op::Tick { ticks }),
-        1 => (0..SERVICES).prop_map(|who| Op::Fault { who }),
+        1 => (0..THREADS).prop_map(|who| Op::Fault { who }),
     ]
 }
 
@@ -584,7 +591,7 @@ thread_local! {
 fn aimed(k: &Kernel<TestHw>, thread: usize, number: u32, mut args: [u32; 5], aim: u8) -> [u32; 5] {
     let filled: Vec<u8> = k
         .caps
-        .iter_space(thread as u8)
+        .iter_space(k.space(thread) as u8)
         .map(|(slot, _)| slot)
         .collect();
     let empty: Vec<u8> = (0..CAP_SLOTS as u8)
@@ -648,7 +655,7 @@ fn apply(
             Ok(())
         }
         Op::Fault { who } => {
-            if k.services[who].ending.is_none() {
+            if k.services[k.space(who)].ending.is_none() {
                 k.end_service(who, Ending::Faulted);
             }
             Ok(())
@@ -660,8 +667,8 @@ fn apply(
             a8,
             aim,
         } => {
-            let Some(thread) = (0..SERVICES)
-                .map(|offset| (who + offset) % SERVICES)
+            let Some(thread) = (0..THREADS)
+                .map(|offset| (who + offset) % THREADS)
                 .find(|thread| runnable(k, *thread))
             else {
                 // Nobody can run: time passes instead.
@@ -677,7 +684,7 @@ fn apply(
             }
             let revoked = (number == Syscall::CapRevoke as u32)
                 .then(|| CapRef {
-                    space: thread as u8,
+                    space: k.space(thread) as u8,
                     slot: args[0] as u8,
                 })
                 .filter(|at| args[0] < CAP_SLOTS as u32 && k.caps.get(*at).is_ok())
@@ -712,7 +719,7 @@ fn apply(
                 && !MsgInfo::decode(frame.a[4]).signalled
                 && let Some(caller) = k.threads[thread].reply_to()
                 && let Ok(endpoint) = k.caps.get(CapRef {
-                    space: thread as u8,
+                    space: k.space(thread) as u8,
                     slot: args[0] as u8,
                 })
             {
@@ -720,7 +727,7 @@ fn apply(
                 let badge = frame.a[3];
                 let badges: Vec<u32> = k
                     .caps
-                    .iter_space(caller as u8)
+                    .iter_space(k.space(caller) as u8)
                     .filter(|(_, cap)| {
                         cap.object == endpoint.object && cap.rights.contains(Rights::SEND)
                     })
@@ -757,7 +764,7 @@ fn apply(
 /// Rights needed to wait on each kind of queue.
 fn holds(k: &Kernel<TestHw>, thread: usize, object: u16, rights: Rights) -> bool {
     k.caps
-        .iter_space(thread as u8)
+        .iter_space(k.space(thread) as u8)
         .any(|(_, cap)| cap.object == object && cap.rights.contains(rights))
 }
 
@@ -791,7 +798,7 @@ fn check_deadlines(k: &Kernel<TestHw>) -> Result<(), String> {
             }
         }
     }
-    for thread in 0..k.services.len() {
+    for thread in 0..k.threads.len() {
         let until = match k.sched.state(thread) {
             ThreadState::Sleeping { until } | ThreadState::Blocked { until: Some(until) } => until,
             _ => continue,
@@ -921,7 +928,7 @@ fn check_caps(k: &Kernel<TestHw>) -> Result<(), String> {
 
 /// Where each thread is queued: (object, queue name) pairs.
 fn memberships(k: &Kernel<TestHw>) -> Vec<Vec<(u16, &'static str)>> {
-    let mut queued = vec![Vec::new(); k.services.len()];
+    let mut queued = vec![Vec::new(); k.threads.len()];
     for (index, object) in k.objects.iter().enumerate() {
         let index = index as u16;
         let mut note = |thread: usize, queue| {

@@ -185,6 +185,13 @@ pub struct Thread {
     pub service: u16,
     /// Its number within its service (0: the service's main thread).
     pub index: u16,
+    /// Its ceiling: the most urgent priority (lowest number) a holder of
+    /// its thread capability may give it (`max_priority` in
+    /// `system.toml`; a service's main thread: the service's priority).
+    /// Never more urgent than this; [`Kernel::add_service`] and
+    /// [`Kernel::add_thread`] make one less urgent than the thread's
+    /// priority (as [`Thread::EMPTY`]'s) its priority.
+    pub ceiling: u8,
     /// The unmapped page under its stack.
     pub stack_guard: u32,
     /// Name (empty for a service's main thread: reports use the
@@ -404,6 +411,7 @@ impl Thread {
         fast_row: 0,
         service: 0,
         index: 0,
+        ceiling: u8::MAX,
         stack_guard: 0,
         name: String::new(),
         #[cfg(target_arch = "xtensa")]
@@ -758,6 +766,7 @@ impl<H: Hardware> Kernel<H> {
         self.threads[thread].service = thread as u16;
         self.threads[thread].index = 0;
         self.threads[thread].fast_row = self.fast_row(thread).as_ptr() as u32;
+        self.threads[thread].ceiling = priority;
         let service = &mut self.services[thread];
         service.thread_mask = 1 << thread;
         service.threads = 1;
@@ -799,6 +808,8 @@ impl<H: Hardware> Kernel<H> {
         }
         self.threads[id].index = self.services[space].threads;
         self.threads[id].fast_row = self.fast_row(id).as_ptr() as u32;
+        self.threads[id].ceiling = self.threads[id].ceiling.min(priority);
+        self.sched.set_ceiling(id, self.threads[id].ceiling);
         let service = &mut self.services[space];
         service.thread_mask |= 1 << id;
         service.threads += 1;
@@ -1274,6 +1285,9 @@ impl<H: Hardware> Kernel<H> {
         self.caps.move_cap(from, to)?;
         self.refresh_fast(from);
         self.after_install(to);
+        // Another thread of the service may have a call queued through the
+        // slot it left (the caller runs: not its own).
+        self.recheck_waits(usize::from(space), 1 << thread);
         Ok(())
     }
 
@@ -1359,11 +1373,7 @@ impl<H: Hardware> Kernel<H> {
             if cap.kind == ObjectKind::Memory {
                 self.narrow_mapping(space, cap.object);
             }
-            let mut threads = self.threads_of(space);
-            while threads != 0 {
-                self.recheck_wait(threads.trailing_zeros() as usize);
-                threads &= threads - 1;
-            }
+            self.recheck_waits(space, 0);
         }
         if cap.kind == ObjectKind::Endpoint {
             self.refresh_receiver(cap.object, space);
@@ -1428,6 +1438,18 @@ impl<H: Hardware> Kernel<H> {
             let _ = self.unmap_region(thread, object);
         }
         self.hw.flush_tlb();
+    }
+
+    /// [`Self::recheck_wait`] for every thread of service `space` but those
+    /// of `except` (a bit per thread).
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn recheck_waits(&mut self, space: usize, except: u32) {
+        let mut threads = self.threads_of(space) & !except;
+        while threads != 0 {
+            self.recheck_wait(threads.trailing_zeros() as usize);
+            threads &= threads - 1;
+        }
     }
 
     /// End `thread`'s wait with `Revoked` if it no longer holds the right
@@ -2887,6 +2909,9 @@ mod tests {
         );
         let fir = add_thread(&mut k, service, "fir", 3);
         assert_eq!((other, service, fir), (0, 1, 2));
+        // Ceilings: the main thread's is its priority, as is a further
+        // thread's given none.
+        assert_eq!((k.threads[service].ceiling, k.threads[fir].ceiling), (3, 3));
         assert_eq!(k.space(fir), service);
         assert_eq!(k.threads[fir].index, 1);
         assert_eq!(k.threads_of(service), 0b110);

@@ -920,6 +920,13 @@ impl Scheduler {
         self.ceiling[id % MAX_THREADS]
     }
 
+    /// Make `ceiling` the most urgent priority thread `id` may be given
+    /// (`system.toml`'s `max_priority`; [`Scheduler::add`] starts it at
+    /// the thread's priority).
+    pub fn set_ceiling(&mut self, id: ThreadId, ceiling: u8) {
+        self.ceiling[id % MAX_THREADS] = ceiling;
+    }
+
     /// Give `id` priority `priority` (a queue the scheduler has: the caller
     /// checks it and the ceiling).
     pub fn set_priority(&mut self, id: ThreadId, priority: u8) {

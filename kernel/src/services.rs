@@ -295,24 +295,51 @@ fn load_service(
         );
         sotto_fast.with(|fast| fast.threads[index] = entry);
     });
+    say_loaded(
+        ("service ", &service.name, ""),
+        (service.priority, service.entry, service.stack_size),
+        &text![
+            ", ASID ",
+            (space[1] >> 8) & 0xFF,
+            ", ",
+            service.caps.len(),
+            " capabilities"
+        ],
+    );
+    Ok(())
+}
+
+/// The boot line of a service or thread: `kind`, its service's name and
+/// its own (`""` for a service), its priority, entry and stack size, then
+/// `rest`.
+#[optimize(size)]
+#[inline(never)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_boot.services_say_loaded")
+)]
+fn say_loaded(
+    (kind, service, own): (&str, &str, &str),
+    (priority, entry, stack): (u8, u32, u32),
+    rest: &Text<'_>,
+) {
+    let slash = if own.is_empty() { "" } else { "/" };
     kprintln!(
-        "service ",
-        &service.name,
+        kind,
+        service,
+        slash,
+        own,
         ": priority ",
         // (As a u32: the u8 conversion would be resident code only boot
         // calls.)
-        u32::from(service.priority),
+        u32::from(priority),
         ", entry ",
-        Piece::Hex(service.entry),
+        Piece::Hex(entry),
         ", stack ",
-        service.stack_size / 1024,
-        " KiB, ASID ",
-        (space[1] >> 8) & 0xFF,
-        ", ",
-        service.caps.len(),
-        " capabilities"
+        stack / 1024,
+        " KiB",
+        rest
     );
-    Ok(())
 }
 
 #[optimize(size)]
@@ -411,7 +438,8 @@ fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> 
     for (number, thread) in service.threads.iter().enumerate() {
         let (bottom, top) = stacks[number + 1];
         let frame = entry_frame(thread.entry, top, thread.arg);
-        let made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
+        let mut made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
+        made.ceiling = thread.max_priority;
         let id = KERNEL
             .with(|kernel| kernel.add_thread(made, thread.priority))
             .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
@@ -424,18 +452,10 @@ fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> 
             );
             sotto_fast.with(|fast| fast.threads[id % sotto_abi::manifest::MAX_THREADS] = entry);
         });
-        kprintln!(
-            "thread ",
-            &service.name,
-            "/",
-            &thread.name,
-            ": priority ",
-            u32::from(thread.priority),
-            ", entry ",
-            Piece::Hex(thread.entry),
-            ", stack ",
-            thread.stack_size / 1024,
-            " KiB"
+        say_loaded(
+            ("thread ", &service.name, &thread.name),
+            (thread.priority, thread.entry, thread.stack_size),
+            &text![],
         );
     }
     Ok(())

@@ -389,44 +389,41 @@ pub fn render_text(report: &Report) -> String {
             "\nservice {} (priority {}, ASID {})",
             service.name, service.priority, service.asid
         );
-        let _ = writeln!(
-            out,
-            "  thread            entry       priority  ceiling  stack"
+        table(
+            &mut out,
+            "  thread            entry       priority  ceiling  stack",
+            service.threads.iter().map(|thread| {
+                format!(
+                    "  {:<16}  {:#010x}  {:<8}  {:<7}  {} KiB under {:#010x}",
+                    thread.name,
+                    thread.entry,
+                    thread.priority,
+                    thread.ceiling,
+                    thread.stack_size / 1024,
+                    thread.stack_top
+                )
+            }),
         );
-        for thread in &service.threads {
-            let _ = writeln!(
-                out,
-                "  {:<16}  {:#010x}  {:<8}  {:<7}  {} KiB under {:#010x}",
-                thread.name,
-                thread.entry,
-                thread.priority,
-                thread.ceiling,
-                thread.stack_size / 1024,
-                thread.stack_top
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  slot  object           kind          rights                 badge"
+        table(
+            &mut out,
+            "  slot  object           kind          rights                 badge",
+            service.caps.iter().map(|cap| {
+                format!(
+                    "  {:>4}  {:<16} {:<13} {:<22} {}",
+                    cap.slot, cap.object, cap.kind, cap.rights, cap.badge
+                )
+            }),
         );
-        for cap in &service.caps {
-            let _ = writeln!(
-                out,
-                "  {:>4}  {:<16} {:<13} {:<22} {}",
-                cap.slot, cap.object, cap.kind, cap.rights, cap.badge
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  memory: virtual                   physical     rights  cache     what"
+        table(
+            &mut out,
+            "  memory: virtual                   physical     rights  cache     what",
+            service.memory.iter().map(|row| {
+                format!(
+                    "    {:#010x}..{:#010x}  {:#010x}   {:<6}  {:<8}  {}",
+                    row.va, row.va_end, row.pa, row.rights, row.cache, row.what
+                )
+            }),
         );
-        for row in &service.memory {
-            let _ = writeln!(
-                out,
-                "    {:#010x}..{:#010x}  {:#010x}   {:<6}  {:<8}  {}",
-                row.va, row.va_end, row.pa, row.rights, row.cache, row.what
-            );
-        }
     }
     let _ = writeln!(out, "\nreachability");
     if report.edges.is_empty() {
@@ -440,6 +437,14 @@ pub fn render_text(report: &Report) -> String {
         );
     }
     out
+}
+
+/// A header line, then a line per row.
+fn table(out: &mut String, header: &str, rows: impl Iterator<Item = String>) {
+    let _ = writeln!(out, "{header}");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
 }
 
 /// The reachability graph in Graphviz's language.
