@@ -205,7 +205,7 @@ pub struct Thread {
 
 /// Bytes that pad a [`Thread`] to 256 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const THREAD_PAD: usize = 256 - 180;
+pub const THREAD_PAD: usize = 256 - 184;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Thread>() == 256);
 
