@@ -644,7 +644,9 @@ impl Scheduler {
             self.current = NONE;
         }
         self.set_state(id, ThreadState::Ended);
-        self.refresh_preempt();
+        // Its deadline goes (the express yield may come back); the
+        // preemption note follows (`change`).
+        self.change(id, Change::Deadline(NO_DEADLINE));
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
