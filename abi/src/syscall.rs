@@ -330,6 +330,15 @@ pub enum Error {
     ThreadEnded = 22,
 }
 
+// `Error::check` indexes `Error::ALL` by code - 1.
+const _: () = {
+    let mut i = 0;
+    while i < Error::ALL.len() {
+        assert!(Error::ALL[i] as usize == i + 1);
+        i += 1;
+    }
+};
+
 impl Error {
     /// Every error, in code order.
     pub const ALL: [Error; 22] = [
@@ -366,8 +375,10 @@ impl Error {
         }
         // A static, not `Self::ALL`: a const array would be copied onto the
         // stack at every call, on every service's system-call path.
+        // Codes run 1..=N in `ALL`'s order (asserted below): an index, not
+        // a search, so every service's `call` stays small enough to inline.
         static ALL: [Error; Error::ALL.len()] = Error::ALL;
-        Err(ALL.iter().copied().find(|error| *error as u32 == status))
+        Err(ALL.get(status.wrapping_sub(1) as usize).copied())
     }
 
     /// A short description.
