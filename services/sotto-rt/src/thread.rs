@@ -8,7 +8,7 @@ use sotto_abi::Syscall;
 
 use crate::Error;
 use crate::cap::Slot;
-use crate::sys::{call, call_regs};
+use crate::sys::call_regs;
 
 /// "No deadline", as the kernel takes it.
 pub const NO_DEADLINE: u64 = u64::MAX;
@@ -16,20 +16,19 @@ pub const NO_DEADLINE: u64 = u64::MAX;
 /// Give the thread priority `priority` (0 = most urgent ..= 7);
 /// [`Error::AboveCeiling`] above its ceiling.
 pub fn set_priority(thread: Slot, priority: u8) -> Result<(), Error> {
-    call(Syscall::ThreadPriority, thread, u32::from(priority), 0, 0).map(drop)
+    control(
+        Syscall::ThreadPriority,
+        [thread, u32::from(priority), 0, 0, 0],
+    )
 }
 
 /// Set the thread's absolute deadline (by convention a 64-bit cycle
 /// count, see [`Clock64`]); [`NO_DEADLINE`] clears it.
 pub fn set_deadline(thread: Slot, deadline: u64) -> Result<(), Error> {
-    call(
+    control(
         Syscall::ThreadDeadline,
-        thread,
-        deadline as u32,
-        (deadline >> 32) as u32,
-        0,
+        [thread, deadline as u32, (deadline >> 32) as u32, 0, 0],
     )
-    .map(drop)
 }
 
 /// Clear the thread's deadline (it goes after the threads with one).
@@ -39,18 +38,25 @@ pub fn clear_deadline(thread: Slot) -> Result<(), Error> {
 
 /// Suspend the thread: never picked until [`resume`]d.
 pub fn suspend(thread: Slot) -> Result<(), Error> {
-    call(Syscall::ThreadSuspend, thread, 0, 0, 0).map(drop)
+    control(Syscall::ThreadSuspend, [thread, 0, 0, 0, 0])
 }
 
 /// Resume a suspended thread.
 pub fn resume(thread: Slot) -> Result<(), Error> {
-    call(Syscall::ThreadResume, thread, 0, 0, 0).map(drop)
+    control(Syscall::ThreadResume, [thread, 0, 0, 0, 0])
 }
 
 /// The thread's CPU time in cycles (as of the kernel's last accounting).
 pub fn cpu_time(thread: Slot) -> Result<u64, Error> {
     call_regs(Syscall::ThreadCpuTime, [thread, 0, 0, 0, 0])
         .map(|regs| u64::from(regs[0]) | (u64::from(regs[1]) << 32))
+}
+
+/// One thread control call. (Through `call_regs`, not `sys::call`: more
+/// callers of that would have it out of line in every service, on the
+/// path of `yield_now` too.)
+fn control(call: Syscall, args: [u32; 5]) -> Result<(), Error> {
+    call_regs(call, args).map(drop)
 }
 
 /// The cycle counter extended to 64 bits (the deadlines' time base), kept

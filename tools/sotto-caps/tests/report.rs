@@ -75,7 +75,8 @@ fn thread(name: &str, priority: u8, ceiling: u8) -> sotto_abi::manifest::Thread 
     }
 }
 
-/// A server, a client sharing a buffer with it, and a timer-driven service.
+/// A server, a client sharing a buffer with it, and a timer-driven service
+/// that controls the server's thread.
 fn manifest() -> Manifest {
     let mut manifest = Manifest::default();
     for object in [
@@ -99,6 +100,13 @@ fn manifest() -> Manifest {
             },
         ),
         object("jobs", ObjectParams::Semaphore { initial: 0, max: 4 }),
+        object(
+            "server",
+            ObjectParams::Thread {
+                service: 0,
+                thread: 0,
+            },
+        ),
     ] {
         manifest.objects.push(object).unwrap();
     }
@@ -130,6 +138,7 @@ fn manifest() -> Manifest {
             &[
                 grant(0, 3, Rights::RECEIVE, 0, None),
                 grant(1, 4, Rights::CONTROL, 0, None),
+                grant(2, 6, Rights::CONTROL, 0, None),
             ],
         ),
     ] {
@@ -215,6 +224,7 @@ fn reachability_follows_rights() {
             "client shares memory with server via frames",
             "client gives server via jobs",
             "client calls server via requests",
+            "ticker controls the thread of server via server",
         ]
     );
 }
