@@ -20,7 +20,8 @@ bitflags::bitflags! {
         /// Endpoint: receive and reply. Notification: wait, poll.
         /// Semaphore: take.
         const RECEIVE = 1 << 3;
-        /// Timer: arm, cancel.
+        /// Timer: arm, cancel. Thread: priority, deadline, suspend,
+        /// resume, CPU time.
         const CONTROL = 1 << 4;
         /// May be derived (copied) and transferred to another service.
         const GRANT = 1 << 5;
@@ -44,11 +45,13 @@ pub enum ObjectKind {
     Console,
     /// The cycle counter (CCOUNT is privileged; reading it needs this).
     Clock,
+    /// A thread (a service's main thread today).
+    Thread,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 7] = [
+    pub const ALL: [ObjectKind; 8] = [
         ObjectKind::Endpoint,
         ObjectKind::Notification,
         ObjectKind::Semaphore,
@@ -56,6 +59,7 @@ impl ObjectKind {
         ObjectKind::Memory,
         ObjectKind::Console,
         ObjectKind::Clock,
+        ObjectKind::Thread,
     ];
 
     /// The rights that mean something for this kind (GRANT always does).
@@ -65,7 +69,7 @@ impl ObjectKind {
                 ObjectKind::Endpoint | ObjectKind::Notification | ObjectKind::Semaphore => {
                     Rights::SEND | Rights::RECEIVE
                 }
-                ObjectKind::Timer => Rights::CONTROL,
+                ObjectKind::Timer | ObjectKind::Thread => Rights::CONTROL,
                 ObjectKind::Memory => Rights::READ | Rights::WRITE,
                 ObjectKind::Console => Rights::SEND,
                 ObjectKind::Clock => Rights::READ,
@@ -82,6 +86,7 @@ impl ObjectKind {
             ObjectKind::Memory => "memory",
             ObjectKind::Console => "console",
             ObjectKind::Clock => "clock",
+            ObjectKind::Thread => "thread",
         }
     }
 }

@@ -45,7 +45,7 @@ pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
 /// Version of the section's layout.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 16;
 /// Bytes of one object record.
@@ -190,6 +190,15 @@ pub enum ObjectParams {
     Console,
     /// The cycle counter: holders may read it.
     Clock,
+    /// A thread: holders with CONTROL set its priority and deadline,
+    /// suspend and resume it, read its CPU time. Made by the build for a
+    /// `{ thread = "service" }` grant.
+    Thread {
+        /// Index of the service.
+        service: u16,
+        /// The thread within it (0: its main thread, the only one today).
+        thread: u16,
+    },
 }
 
 impl ObjectParams {
@@ -203,6 +212,7 @@ impl ObjectParams {
             ObjectParams::Memory { .. } => ObjectKind::Memory,
             ObjectParams::Console => ObjectKind::Console,
             ObjectParams::Clock => ObjectKind::Clock,
+            ObjectParams::Thread { .. } => ObjectKind::Thread,
         }
     }
 }
@@ -406,11 +416,13 @@ const TIMER: u32 = 3;
 const MEMORY: u32 = 4;
 const CONSOLE: u32 = 5;
 const CLOCK: u32 = 6;
+const THREAD: u32 = 7;
 
 impl Object {
     /// Name, kind, then parameter words at 20, 24, ...: semaphore
     /// `initial, max`; timer `notify?, object, bits, armed?, phase,
-    /// period`; memory `size, uncached?, shared?, init?, offset, len`.
+    /// period`; memory `size, uncached?, shared?, init?, offset, len`;
+    /// thread `service, thread`.
     fn encode(&self, out: &mut Writer<'_>) {
         out.bytes(0, &name_bytes(&self.name));
         let flag = |b: bool| u32::from(b);
@@ -457,6 +469,9 @@ impl Object {
             }
             ObjectParams::Console => (CONSOLE, [0; 6]),
             ObjectParams::Clock => (CLOCK, [0; 6]),
+            ObjectParams::Thread { service, thread } => {
+                (THREAD, [u32::from(service), u32::from(thread), 0, 0, 0, 0])
+            }
         };
         out.u32(MAX_NAME, kind);
         for (i, param) in params.into_iter().enumerate() {
@@ -506,6 +521,10 @@ impl Object {
             },
             CONSOLE => ObjectParams::Console,
             CLOCK => ObjectParams::Clock,
+            THREAD => ObjectParams::Thread {
+                service: object(0)?,
+                thread: object(1)?,
+            },
             _ => return None,
         };
         Some(Object {
@@ -822,9 +841,13 @@ mod tests {
             },
             ObjectParams::Console,
             ObjectParams::Clock,
+            ObjectParams::Thread {
+                service: 3,
+                thread: 0,
+            },
         ];
         for (i, params) in params.into_iter().enumerate() {
-            let name = ["a", "b", "c", "d", "e", "f", "g", "sixteen-chars-ok"][i];
+            let name = ["a", "b", "c", "d", "e", "f", "g", "sixteen-chars-ok", "t"][i];
             manifest
                 .objects
                 .push(Object {
@@ -941,7 +964,7 @@ mod tests {
         assert_eq!(damaged(8, &[65, 0, 0, 0]), malformed, "too many objects");
         assert_eq!(damaged(12, &[0xFF; 4]), malformed, "too many services");
         assert_eq!(damaged(HEADER_SIZE, &[0xFF]), malformed, "name not UTF-8");
-        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[7]), malformed, "kind");
+        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[8]), malformed, "kind");
         let timer = HEADER_SIZE + 4 * OBJECT_RECORD + MAX_NAME + 4;
         assert_eq!(damaged(timer, &[2]), malformed, "a flag that is not 0/1");
         assert_eq!(
@@ -949,7 +972,7 @@ mod tests {
             malformed,
             "object above u16"
         );
-        let service = HEADER_SIZE + 8 * OBJECT_RECORD;
+        let service = HEADER_SIZE + 9 * OBJECT_RECORD;
         assert_eq!(damaged(service + MAX_NAME + 1, &[5]), malformed, "segments");
         assert_eq!(damaged(service + MAX_NAME + 2, &[33]), malformed, "caps");
         // A cut-short section: the header says more than there is.

@@ -115,11 +115,46 @@ pub enum Syscall {
     /// when it comes. A reply in time comes back as from
     /// [`Syscall::Call`], a4 = CCOUNT included.
     CallTimeout = 28,
+    /// Give thread a3 (a `thread` capability with CONTROL) priority a4
+    /// (0 = most urgent ..= 7), never more urgent than its ceiling (its
+    /// priority in `system.toml`): [`Error::AboveCeiling`]. A queued
+    /// thread moves to the back of its new priority's threads of its
+    /// deadline; the caller is preempted at once if the change makes
+    /// another thread outrank it. Calls through endpoints follow the new
+    /// priority (a server made less urgent than a caller refuses its
+    /// calls, [`Error::PriorityInversion`]).
+    ThreadPriority = 29,
+    /// Set thread a3's (CONTROL) absolute deadline to a4 | a5 << 32, or
+    /// clear it with `u64::MAX`. Among ready threads of one priority the
+    /// earliest deadline runs, threads without one after them
+    /// (round-robin); a thread that becomes ready (woken, resumed, given
+    /// an earlier deadline) with an earlier deadline than the running
+    /// thread of its priority preempts it. The kernel only compares
+    /// deadlines: by convention they are CCOUNT cycles extended to 64
+    /// bits (`sotto_rt::thread::Clock64`), the time base of
+    /// [`Syscall::ThreadCpuTime`].
+    ThreadDeadline = 30,
+    /// Suspend thread a3 (CONTROL; the caller's own thread too): it is
+    /// never picked until resumed. A blocked thread keeps its wait and
+    /// runs only when both are over. [`Error::AlreadySuspended`] if it is.
+    ThreadSuspend = 31,
+    /// Resume thread a3 (CONTROL). [`Error::NotSuspended`] if it is not.
+    ThreadResume = 32,
+    /// Thread a3's (CONTROL) CPU time in cycles: a3 = low, a4 = high word.
+    /// Charged at every switch the kernel makes outside the entry's
+    /// express paths and at every interrupt taken from a thread; the time
+    /// of an express IPC or yield hand-off (trap.S) goes to the thread
+    /// running at the next such event (so a server called through the
+    /// express path is charged to the caller that is then running, or the
+    /// other way round). Exact for threads switched by interrupts and
+    /// ordinary system calls (preemption, blocking, waking). An ended
+    /// thread's stays readable.
+    ThreadCpuTime = 33,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 29] = [
+    pub const ALL: [Syscall; 34] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -149,6 +184,11 @@ impl Syscall {
         Syscall::ReplyRecv,
         Syscall::RecvOrWait,
         Syscall::CallTimeout,
+        Syscall::ThreadPriority,
+        Syscall::ThreadDeadline,
+        Syscall::ThreadSuspend,
+        Syscall::ThreadResume,
+        Syscall::ThreadCpuTime,
     ];
 
     /// Decode a number from a2.
@@ -279,11 +319,19 @@ pub enum Error {
     /// The kernel has no free page table for this mapping (unmap another
     /// region first).
     OutOfTables = 18,
+    /// A thread may not be given a priority more urgent than its ceiling.
+    AboveCeiling = 19,
+    /// The thread is suspended already.
+    AlreadySuspended = 20,
+    /// The thread is not suspended.
+    NotSuspended = 21,
+    /// The thread has ended (its service exited, panicked or faulted).
+    ThreadEnded = 22,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 18] = [
+    pub const ALL: [Error; 22] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::BadLength,
@@ -302,6 +350,10 @@ impl Error {
         Error::Revoked,
         Error::PriorityInversion,
         Error::OutOfTables,
+        Error::AboveCeiling,
+        Error::AlreadySuspended,
+        Error::NotSuspended,
+        Error::ThreadEnded,
     ];
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
@@ -338,6 +390,10 @@ impl Error {
             Error::Revoked => "capability revoked while waiting",
             Error::PriorityInversion => "receiver less urgent than the caller",
             Error::OutOfTables => "no free page table",
+            Error::AboveCeiling => "priority above the thread's ceiling",
+            Error::AlreadySuspended => "thread already suspended",
+            Error::NotSuspended => "thread not suspended",
+            Error::ThreadEnded => "thread ended",
         }
     }
 }

@@ -208,6 +208,14 @@ impl ThreadEntry {
             reserved: [0; 13 - SPACE_WORDS],
         }
     }
+
+    /// Its thread's priority changed (`ThreadPriority`): `urgent` follows.
+    pub fn set_priority(&mut self, priority: u8) {
+        self.urgent = crate::sched::URGENT_MASKS
+            .get(usize::from(priority))
+            .copied()
+            .unwrap_or(u32::MAX);
+    }
 }
 
 /// Offsets into [`ThreadEntry`] and [`crate::kernel::Service`] for the
@@ -632,6 +640,7 @@ impl<H: Hardware> Kernel<H> {
             || endpoint.least_urgent > self.sched.priority(thread)
             || !matches!(self.services[server].wait, Wait::Receiver(object) if object == cap.object)
             || !self.sched.would_run_next(self.sched.priority(server))
+            || self.sched.is_suspended(server)
         {
             return None;
         }
@@ -665,6 +674,7 @@ impl<H: Hardware> Kernel<H> {
         let caller = self.services[thread].reply_to()?;
         if !matches!(self.services[caller].wait, Wait::Reply(server) if usize::from(server) == thread)
             || !self.sched.would_run_next(self.sched.priority(caller))
+            || self.sched.is_suspended(caller)
         {
             return None;
         }

@@ -122,6 +122,9 @@ mod obj {
     pub const M1: u16 = 10;
     pub const M2: u16 = 11;
     pub const M3: u16 = 12;
+    /// The threads of s1 and s3.
+    pub const TH1: u16 = 13;
+    pub const TH3: u16 = 14;
 }
 
 /// The objects: console, clock, two endpoints, two notifications, two
@@ -156,6 +159,14 @@ fn objects() -> Vec<ObjectParams> {
         memory(2, Cache::Cached, false),
         memory(1, Cache::Uncached, false),
         memory(1, Cache::Uncached, true),
+        ObjectParams::Thread {
+            service: 1,
+            thread: 0,
+        },
+        ObjectParams::Thread {
+            service: 3,
+            thread: 0,
+        },
     ]
 }
 
@@ -201,6 +212,7 @@ fn system() -> Kernel<TestHw> {
             cap(6, obj::M1, r | w | g, 0, Some(window)),
             cap(7, obj::M3, r | w | g, 0, None),
             cap(8, obj::EP_B, s | g, 1, None),
+            cap(9, obj::TH1, c | g, 0, None),
         ],
     );
     add(
@@ -230,6 +242,8 @@ fn system() -> Kernel<TestHw> {
             cap(4, obj::N1, s | rc | g, 0, None),
             cap(5, obj::S1, s | rc, 0, None),
             cap(6, obj::M1, r, 0, None),
+            cap(7, obj::TH3, c, 0, None),
+            cap(8, obj::TH1, g, 0, None),
         ],
     );
     add(
@@ -417,6 +431,19 @@ fn args_for(number: u32) -> BoxedStrategy<[u32; 5]> {
             any_arg(),
             any_arg(),
         ],
+        Some(
+            Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime,
+        ) => [
+            slot().boxed(),
+            prop_oneof![3 => 0u32..9, 1 => any::<u32>()].boxed(),
+            prop_oneof![3 => 0u32..3, 1 => Just(u32::MAX)].boxed(),
+            any_arg(),
+            any_arg(),
+        ],
         Some(Syscall::MemMap) => [
             slot().boxed(),
             window().boxed(),
@@ -526,7 +553,7 @@ fn runnable(k: &Kernel<TestHw>, thread: usize) -> bool {
     matches!(
         k.sched.state(thread),
         ThreadState::Ready | ThreadState::Running
-    )
+    ) && !k.sched.is_suspended(thread)
 }
 
 /// Every slot holding a capability descended from `root` (not `root`).

@@ -53,6 +53,9 @@ pub trait Hardware {
     /// keeps a copy beside the other words the entry's fast paths read
     /// (one load where a pointer would take two).
     fn clock_holders(&mut self, holders: u32);
+    /// Thread `thread`'s priority is now `priority`: the kernel binary
+    /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
+    fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
 }
 
 /// How a service ended.
@@ -405,6 +408,8 @@ pub enum Object {
     Console,
     /// The cycle counter.
     Clock,
+    /// A thread ([`crate::thread_ctl`]).
+    Thread(ThreadId),
 }
 
 impl Object {
@@ -418,6 +423,7 @@ impl Object {
             Object::Memory { .. } => ObjectKind::Memory,
             Object::Console => ObjectKind::Console,
             Object::Clock => ObjectKind::Clock,
+            Object::Thread(_) => ObjectKind::Thread,
         }
     }
 
@@ -453,6 +459,9 @@ impl Object {
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
+            // A service's main thread is its service's number (the
+            // thread's own number within it: 0, the only one today).
+            ObjectParams::Thread { service, .. } => Object::Thread(usize::from(service)),
         }
     }
 }
@@ -907,7 +916,12 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::NotifySignal
             | Syscall::NotifyWait
             | Syscall::NotifyPoll
-            | Syscall::SemGive => self.dispatch_cold(thread, call, args),
+            | Syscall::SemGive
+            | Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -1027,6 +1041,11 @@ impl<H: Hardware> Kernel<H> {
                 self.notify_wait(thread, args[0], call == Syscall::NotifyWait)
             }
             Syscall::SemGive => self.sem_give(thread, args[0]),
+            Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => self.thread_control(thread, call, args),
             _ => err(Error::UnknownSyscall),
         }
     }

@@ -364,6 +364,9 @@ pub fn prepare_idle() {
             };
             kernel.commit_express(&wake);
             kernel.sched.alarm_set(wake.ahead <= 1, Some(wake.next));
+            // The waiter's CPU time starts with the interrupt, at CCOMPARE0
+            // (the CPU idles until then).
+            kernel.sched.count_from(compare);
             let cycles_at = kernel
                 .express_cycles_slot(&wake)
                 .map_or(0, |at| at as *mut u32 as u32);

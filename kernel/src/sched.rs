@@ -1,8 +1,40 @@
 //! Threads and the scheduler: preemptive fixed priorities (0 is the most
-//! urgent), FIFO within a priority, round-robin among equals at tick
-//! boundaries. Sleeps and wait timeouts sit in a [`DeadlineQueue`], so a
-//! tick looks only at what is due. Plain data, no hardware: the kernel
-//! binary drives it from traps.
+//! urgent); within a priority, earliest deadline first (EDF), then the
+//! threads without a deadline, FIFO and round-robin at tick boundaries.
+//! Sleeps and wait timeouts sit in a [`DeadlineQueue`], so a tick looks
+//! only at what is due. Plain data, no hardware: the kernel binary drives
+//! it from traps.
+//!
+//! # Deadlines (mechanism only)
+//!
+//! A thread's deadline is an absolute 64-bit time that the kernel only
+//! compares, never reads a clock for: [`NO_DEADLINE`] (`u64::MAX`) is
+//! none. The convention (`sotto_abi::syscall::Syscall::ThreadDeadline`) is
+//! CCOUNT cycles extended to 64 bits, finer than the tick (a 2 ms and a
+//! 20 ms block differ by 20,000 and 200,000 cycles at 10 MHz). Each run
+//! queue is kept sorted by deadline, FIFO among equal ones (so threads
+//! without a deadline, all at `u64::MAX`, come last, in arrival order):
+//! the head of a queue is the thread EDF picks, and the entry's express
+//! paths, which only ever take the head of a queue or a thread with no
+//! ready rival at least as urgent, need not know about deadlines. The one
+//! express path that would put a thread back into a queue (the yield)
+//! declines while any thread has a deadline ([`EDF`] in the alarm byte).
+//! The running thread keeps the CPU against ready threads of its priority
+//! with a deadline no earlier than its own; one that becomes ready with an
+//! earlier one preempts it ([`Scheduler::preempts_current`]).
+//!
+//! # Suspension
+//!
+//! A suspended thread is in no run queue: it is never picked until
+//! resumed. Its wait goes on (a blocked thread stays blocked and may be
+//! woken); it runs again only when both are over.
+//!
+//! # CPU time
+//!
+//! [`Scheduler::account`] charges the cycles since the last accounted
+//! event to the thread on the CPU: the kernel calls it at every switch it
+//! makes in Rust and at every interrupt taken from a thread (see
+//! `kernel/src/services.rs`).
 
 use heapless::Vec;
 
@@ -18,6 +50,9 @@ pub const PRIORITIES: usize = 8;
 
 /// The end of a run queue.
 const NONE: u8 = u8::MAX;
+
+/// No deadline (sorts after every deadline).
+pub const NO_DEADLINE: u64 = u64::MAX;
 
 /// The lowest set bit of each byte ([`NONE`] for 0): the most urgent ready
 /// priority of a ready mask.
@@ -113,7 +148,30 @@ pub struct Scheduler {
     /// at or after it needs no new alarm (that one comes first and sets
     /// the next).
     armed: u64,
+    // What follows is read by Rust only (no assembly offsets).
+    /// Each thread's absolute deadline ([`NO_DEADLINE`]: none): the order
+    /// of its run queue.
+    deadline: [u64; MAX_THREADS],
+    /// Each thread's CPU time, in cycles ([`Scheduler::account`]).
+    cpu: [u64; MAX_THREADS],
+    /// CCOUNT at the last accounted event.
+    since: u32,
+    /// Bit `t`: thread `t` is suspended.
+    suspended: u32,
+    /// Bit `t`: thread `t` has a deadline (the [`EDF`] bit of `alarm`
+    /// follows whether any has).
+    with_deadline: u32,
+    /// `suspended | with_deadline`: the threads [`Self::enqueue`] leaves
+    /// to its out-of-line part (one test on its path).
+    special: u32,
+    /// Each thread's ceiling: the most urgent priority it may be given.
+    ceiling: [u8; MAX_THREADS],
 }
+
+const _: () = assert!(
+    MAX_THREADS <= 32,
+    "suspended and with_deadline are u32 masks"
+);
 
 /// How [`ThreadState`] is stored (`Scheduler::kind`).
 pub mod kind {
@@ -176,6 +234,10 @@ pub mod layout {
 const ALARM_STALE: u8 = 1;
 /// The alarm comes at the next tick boundary (which slices).
 const SLICE_ARMED: u8 = 2;
+/// A thread has a deadline: the entry's express yield, which puts its
+/// caller at the back of its queue, declines (its check of the alarm
+/// byte against [`SLICE_ARMED`] fails), so Rust's `rotate` sorts it in.
+pub const EDF: u8 = 4;
 
 impl Default for Scheduler {
     fn default() -> Self {
@@ -199,6 +261,13 @@ impl Scheduler {
             timeouts: DeadlineQueue::new(),
             alarm: 0,
             armed: u64::MAX,
+            deadline: [NO_DEADLINE; MAX_THREADS],
+            cpu: [0; MAX_THREADS],
+            since: 0,
+            suspended: 0,
+            with_deadline: 0,
+            special: 0,
+            ceiling: [0; MAX_THREADS],
         }
     }
 
@@ -214,6 +283,7 @@ impl Scheduler {
         let id = self.count;
         self.count += 1;
         self.priority[id % MAX_THREADS] = priority;
+        self.ceiling[id % MAX_THREADS] = priority;
         self.kind[id % MAX_THREADS] = kind::READY;
         self.enqueue(id);
         Some(id)
@@ -281,6 +351,9 @@ impl Scheduler {
 
     fn enqueue(&mut self, id: ThreadId) {
         // A thread is queued at most once (only Ready threads are).
+        if self.special & (1 << (id % MAX_THREADS)) != 0 {
+            return self.enqueue_special(id);
+        }
         let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let id = id as u8;
         self.next[usize::from(id) % MAX_THREADS] = NONE;
@@ -289,6 +362,34 @@ impl Scheduler {
             last => self.next[usize::from(last) % MAX_THREADS] = id,
         }
         self.tail[priority] = id;
+        self.ready_mask |= 1 << priority;
+    }
+
+    /// [`Self::enqueue`] of a thread with a deadline: before the first
+    /// thread of its queue with a later one (FIFO among equal deadlines);
+    /// of a suspended one: nowhere (it is queued when resumed).
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn enqueue_special(&mut self, id: ThreadId) {
+        if self.is_suspended(id) {
+            return;
+        }
+        let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
+        let key = self.deadline[id % MAX_THREADS];
+        let (mut previous, mut at) = (NONE, self.head[priority]);
+        while at != NONE && self.deadline[usize::from(at) % MAX_THREADS] <= key {
+            previous = at;
+            at = self.next[usize::from(at) % MAX_THREADS];
+        }
+        let id = id as u8;
+        self.next[usize::from(id) % MAX_THREADS] = at;
+        match previous {
+            NONE => self.head[priority] = id,
+            before => self.next[usize::from(before) % MAX_THREADS] = id,
+        }
+        if at == NONE {
+            self.tail[priority] = id;
+        }
         self.ready_mask |= 1 << priority;
     }
 
@@ -357,6 +458,8 @@ impl Scheduler {
     }
 
     /// Take a ready thread out of its queue, keeping the others' order.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn unqueue(&mut self, id: ThreadId) {
         let priority = usize::from(self.priority[id % MAX_THREADS]) % PRIORITIES;
         let (mut previous, mut at) = (NONE, self.head[priority]);
@@ -386,7 +489,7 @@ impl Scheduler {
         if self.current() == Some(id) {
             return true;
         }
-        if self.state(id) != ThreadState::Ready {
+        if self.state(id) != ThreadState::Ready || self.is_suspended(id) {
             return false;
         }
         self.unqueue(id);
@@ -411,17 +514,43 @@ impl Scheduler {
         let next = self.dequeue(self.most_urgent_ready()?)?;
         self.set_state(next, ThreadState::Running);
         self.current = next as u8;
-        Some(next)
+        // Sorted back in first (its deadline is the earliest): it goes on,
+        // the queue as it was.
+        (next != current).then_some(next)
     }
 
     /// Whether a thread more urgent than the current one is ready (the
     /// next `schedule` would switch).
     pub fn preempts_current(&self) -> bool {
         match (self.current(), self.most_urgent_ready()) {
-            (Some(current), Some(priority)) => priority < self.priority[current],
+            (Some(current), Some(priority)) => self.outranks(priority, current),
             (None, _) => true,
             (Some(_), None) => false,
         }
+    }
+
+    /// Whether the head of ready queue `priority` should run instead of
+    /// `current`: it is more urgent, or as urgent with an earlier deadline
+    /// (looked at only while deadlines are set).
+    #[inline]
+    fn outranks(&self, priority: u8, current: ThreadId) -> bool {
+        let own = self.priority[current % MAX_THREADS];
+        priority < own
+            || (priority == own && self.alarm & EDF != 0 && self.head_earlier(current, false))
+    }
+
+    /// Whether the head of the queue of `current`'s priority has an
+    /// earlier deadline than `current` (`or_equal`: or the same; an empty
+    /// queue's head: none). Out of line: only while deadlines are set.
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    fn head_earlier(&self, current: ThreadId, or_equal: bool) -> bool {
+        let own = self.deadline[current % MAX_THREADS];
+        let head = match self.head[usize::from(self.priority[current % MAX_THREADS]) % PRIORITIES] {
+            NONE => return false,
+            head => self.deadline[usize::from(head) % MAX_THREADS],
+        };
+        head < own || (or_equal && head == own)
     }
 
     /// Whether a thread of `priority` made ready now, with the current one
@@ -529,7 +658,7 @@ impl Scheduler {
     /// Whether `id` is blocked without a time limit.
     #[inline]
     pub fn blocked_untimed(&self, id: ThreadId) -> bool {
-        self.kind.get(id) == Some(&kind::BLOCKED)
+        self.kind.get(id) == Some(&kind::BLOCKED) && !self.is_suspended(id)
     }
 
     /// A tick's time slice, [`Scheduler::wake`] of `id` and
@@ -570,22 +699,22 @@ impl Scheduler {
     /// queue.
     pub fn slice(&mut self) {
         self.alarm &= !SLICE_ARMED;
-        if let Some(current) = self.current()
-            && self
-                .most_urgent_ready()
-                .is_some_and(|priority| priority <= self.priority[current % MAX_THREADS])
-        {
+        if self.slice_wanted() {
             self.yield_current();
         }
     }
 
     /// Whether the next tick boundary must slice: another thread of the
-    /// running thread's priority is ready. (A more urgent one would be
-    /// running already.)
+    /// running thread's priority is ready, with a deadline no later than
+    /// its own (threads without one: round-robin). (A more urgent one
+    /// would be running already.)
     #[inline]
     pub fn slice_wanted(&self) -> bool {
         match self.current() {
-            Some(current) => self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0,
+            Some(current) => {
+                self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0
+                    && (self.alarm & EDF == 0 || self.head_earlier(current, true))
+            }
             None => false,
         }
     }
@@ -650,7 +779,7 @@ impl Scheduler {
     /// (`None`: not known); `slice_armed`: it comes at the next tick
     /// boundary (which slices).
     pub fn alarm_set(&mut self, slice_armed: bool, at: Option<u64>) {
-        self.alarm = if slice_armed { SLICE_ARMED } else { 0 };
+        self.alarm = (self.alarm & EDF) | if slice_armed { SLICE_ARMED } else { 0 };
         self.armed = at.unwrap_or(u64::MAX);
     }
 
@@ -659,7 +788,7 @@ impl Scheduler {
     /// at the next tick boundary. Cheap: it runs on every trap exit.
     #[inline]
     pub fn alarm_wanted(&self) -> bool {
-        match self.alarm {
+        match self.alarm & !EDF {
             0 => self.ready_mask != 0 && self.slice_wanted(),
             alarm => alarm & ALARM_STALE != 0,
         }
@@ -700,9 +829,7 @@ impl Scheduler {
     pub fn schedule(&mut self) -> Option<ThreadId> {
         if let Some(current) = self.current() {
             match self.most_urgent_ready() {
-                Some(priority) if priority < self.priority[current % MAX_THREADS] => {
-                    self.yield_current()
-                }
+                Some(priority) if self.outranks(priority, current) => self.yield_current(),
                 _ => return Some(current),
             }
         }
@@ -711,6 +838,145 @@ impl Scheduler {
         self.set_state(id, ThreadState::Running);
         self.current = id as u8;
         Some(id)
+    }
+}
+
+/// Thread control ([`crate::thread_ctl`]) and CPU time: out of the hot
+/// paths, compiled for size.
+impl Scheduler {
+    /// Whether thread `id` is suspended.
+    #[inline]
+    pub fn is_suspended(&self, id: ThreadId) -> bool {
+        self.suspended & (1 << (id % MAX_THREADS)) != 0
+    }
+
+    /// Whether `id` is a thread that was added and has not ended.
+    pub fn is_live(&self, id: ThreadId) -> bool {
+        id < self.count && self.kind[id % MAX_THREADS] != kind::ENDED
+    }
+
+    /// Whether `id` sits in its run queue (ready, not suspended, not on
+    /// the CPU).
+    fn queued(&self, id: ThreadId) -> bool {
+        self.kind[id % MAX_THREADS] == kind::READY && !self.is_suspended(id)
+    }
+
+    /// Suspend `id`: out of its run queue (off the CPU if it runs), its
+    /// wait, if any, kept. No effect on a suspended thread.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn suspend(&mut self, id: ThreadId) {
+        if self.is_suspended(id) {
+            return;
+        }
+        if self.current() == Some(id) {
+            self.current = NONE;
+            self.set_state(id, ThreadState::Ready);
+        } else if self.queued(id) {
+            self.unqueue(id);
+        }
+        self.set_suspended(id, true);
+    }
+
+    /// Set or clear `id`'s bit in `suspended`, and `special` after it.
+    fn set_suspended(&mut self, id: ThreadId, suspended: bool) {
+        let bit = 1 << (id % MAX_THREADS);
+        self.suspended = if suspended {
+            self.suspended | bit
+        } else {
+            self.suspended & !bit
+        };
+        self.special = self.suspended | self.with_deadline;
+    }
+
+    /// Resume `id`: back into its run queue if its wait, if any, is over.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn resume(&mut self, id: ThreadId) {
+        if !self.is_suspended(id) {
+            return;
+        }
+        self.set_suspended(id, false);
+        if self.queued(id) {
+            self.enqueue(id);
+        }
+    }
+
+    /// The most urgent priority `id` may be given.
+    pub fn ceiling(&self, id: ThreadId) -> u8 {
+        self.ceiling[id % MAX_THREADS]
+    }
+
+    /// Give `id` priority `priority` (a queue the scheduler has: the caller
+    /// checks it and the ceiling). A queued thread moves to the new queue,
+    /// sorted by its deadline.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn set_priority(&mut self, id: ThreadId, priority: u8) {
+        let queued = self.queued(id);
+        if queued {
+            self.unqueue(id);
+        }
+        self.priority[id % MAX_THREADS] = priority % PRIORITIES as u8;
+        if queued {
+            self.enqueue(id);
+        }
+    }
+
+    /// `id`'s absolute deadline ([`NO_DEADLINE`]: none).
+    pub fn deadline(&self, id: ThreadId) -> u64 {
+        self.deadline[id % MAX_THREADS]
+    }
+
+    /// Set (or, with [`NO_DEADLINE`], clear) `id`'s absolute deadline; a
+    /// queued thread is sorted in again.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn set_deadline(&mut self, id: ThreadId, deadline: u64) {
+        let queued = self.queued(id);
+        if queued {
+            self.unqueue(id);
+        }
+        self.deadline[id % MAX_THREADS] = deadline;
+        let bit = 1 << (id % MAX_THREADS);
+        self.with_deadline &= !bit;
+        self.alarm &= !EDF;
+        if deadline != NO_DEADLINE {
+            self.with_deadline |= bit;
+        }
+        if self.with_deadline != 0 {
+            self.alarm |= EDF;
+        }
+        self.special = self.suspended | self.with_deadline;
+        if queued {
+            self.enqueue(id);
+        }
+    }
+
+    /// Charge the cycles since the last accounted event (CCOUNT `now`,
+    /// 32-bit wrapping: events are less than 2^31 cycles apart, as the
+    /// alarm is) to the thread on the CPU, if any; count from `now`.
+    #[inline]
+    pub fn account(&mut self, now: u32) {
+        self.charge(self.current(), now);
+    }
+
+    /// [`Self::account`] for `thread`, which was on the CPU until now
+    /// (the switch away from it is made).
+    #[inline(never)]
+    pub fn charge(&mut self, thread: Option<ThreadId>, now: u32) {
+        if let Some(thread) = thread {
+            self.cpu[thread % MAX_THREADS] += u64::from(now.wrapping_sub(self.since));
+        }
+        self.since = now;
+    }
+
+    /// Count from CCOUNT `now` without charging anyone (the CPU idled
+    /// until then).
+    #[inline]
+    pub fn count_from(&mut self, now: u32) {
+        self.since = now;
+    }
+
+    /// `id`'s CPU time in cycles, as of the last accounted event.
+    pub fn cpu_time(&self, id: ThreadId) -> u64 {
+        self.cpu[id % MAX_THREADS]
     }
 }
 
@@ -1027,5 +1293,371 @@ mod tests {
         assert_eq!(s.queued_timeout(a), None, "replied to in time");
         assert_eq!(s.state(a), ThreadState::Running);
         assert_eq!(s.state(b), ThreadState::Blocked { until: None });
+    }
+
+    /// A thread that becomes ready with an earlier deadline than the
+    /// running one of its priority preempts it; one with a later deadline
+    /// or none waits; a more urgent priority still comes first.
+    #[test]
+    fn an_earlier_deadline_preempts_an_equal_priority() {
+        let mut s = Scheduler::new();
+        let long = s.add(3).unwrap();
+        let short = s.add(3).unwrap();
+        let plain = s.add(3).unwrap();
+        s.set_deadline(long, 200);
+        assert_eq!(s.schedule(), Some(long), "a deadline comes before none");
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(short));
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(plain));
+        s.wake(long);
+        assert!(
+            s.preempts_current(),
+            "a deadline preempts a thread with none"
+        );
+        assert_eq!(s.schedule(), Some(long));
+        s.set_deadline(short, 20);
+        s.wake(short);
+        assert!(s.preempts_current(), "an earlier deadline preempts");
+        assert_eq!(s.schedule(), Some(short));
+        assert!(!s.slice_wanted(), "no slice for later deadlines");
+        s.slice();
+        assert_eq!(s.schedule(), Some(short), "the tick leaves the earliest");
+        assert_eq!(s.rotate(), None, "a yield keeps the earliest deadline on");
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(long));
+        s.set_deadline(short, 500);
+        s.wake(short);
+        assert!(!s.preempts_current(), "a later deadline waits");
+        let urgent = s.add(1).unwrap();
+        assert!(s.preempts_current(), "priority first");
+        assert_eq!(s.schedule(), Some(urgent));
+        s.end(urgent);
+        assert_eq!(s.schedule(), Some(long));
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(short));
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(plain), "no deadline: last");
+    }
+
+    #[test]
+    fn equal_deadlines_and_no_deadlines_go_round_robin() {
+        let mut s = Scheduler::new();
+        let (a, b, c) = (s.add(2).unwrap(), s.add(2).unwrap(), s.add(2).unwrap());
+        s.set_deadline(a, 7);
+        s.set_deadline(b, 7);
+        assert_eq!(
+            s.alarm & super::EDF,
+            super::EDF,
+            "the express yield declines"
+        );
+        assert_eq!(s.schedule(), Some(a));
+        assert!(s.slice_wanted());
+        assert_eq!(s.rotate(), Some(b));
+        assert_eq!(s.rotate(), Some(a));
+        s.set_deadline(a, super::NO_DEADLINE);
+        assert!(s.preempts_current(), "a lost its deadline");
+        assert_eq!(s.schedule(), Some(b));
+        s.set_deadline(b, super::NO_DEADLINE);
+        assert_eq!(s.alarm & super::EDF, 0, "no deadline left");
+        assert!(!s.preempts_current());
+        assert_eq!(s.rotate(), Some(c), "FIFO again: c, then a");
+        assert_eq!(s.rotate(), Some(a));
+        assert_eq!(s.rotate(), Some(b));
+    }
+
+    #[test]
+    fn a_suspended_thread_runs_only_when_resumed_and_its_wait_is_over() {
+        let mut s = Scheduler::new();
+        let (a, b) = (s.add(2).unwrap(), s.add(4).unwrap());
+        assert_eq!(s.schedule(), Some(a));
+        s.suspend(a);
+        assert_eq!(s.current(), None, "off the CPU");
+        assert_eq!(s.schedule(), Some(b));
+        s.resume(a);
+        assert_eq!(s.schedule(), Some(a), "resumed: it preempts b");
+        s.block_current(Some(9));
+        s.suspend(a);
+        assert!(!s.blocked_untimed(a));
+        assert_eq!(s.schedule(), Some(b));
+        assert_eq!(s.tick(9).as_slice(), &[a], "its wait still times out");
+        assert_eq!(s.schedule(), Some(b), "but it stays suspended");
+        s.resume(a);
+        assert_eq!(s.schedule(), Some(a));
+        s.block_current(None);
+        s.suspend(a);
+        s.resume(a);
+        assert_eq!(s.schedule(), Some(b), "resumed, still blocked");
+        s.suspend(a);
+        s.wake(a);
+        assert_eq!(s.schedule(), Some(b), "woken, still suspended");
+        assert!(!s.switch_to(a));
+        s.suspend(b);
+        assert_eq!(s.schedule(), None);
+        s.resume(a);
+        assert_eq!(s.schedule(), Some(a));
+        s.end(b);
+    }
+
+    #[test]
+    fn a_priority_change_moves_a_queued_thread_and_keeps_the_ceiling() {
+        let mut s = Scheduler::new();
+        let (a, b) = (s.add(3).unwrap(), s.add(5).unwrap());
+        assert_eq!((s.ceiling(a), s.ceiling(b)), (3, 5));
+        assert_eq!(s.schedule(), Some(a));
+        s.set_priority(b, 1);
+        assert!(s.preempts_current());
+        assert_eq!(s.schedule(), Some(b));
+        s.set_priority(b, 6);
+        assert_eq!(s.schedule(), Some(a), "lowered while running: preempted");
+        assert_eq!(s.ceiling(b), 5, "the ceiling stays");
+    }
+
+    #[test]
+    fn cpu_time_goes_to_the_thread_on_the_cpu() {
+        let mut s = Scheduler::new();
+        let (a, b) = (s.add(2).unwrap(), s.add(2).unwrap());
+        s.count_from(u32::MAX - 9);
+        assert_eq!(s.schedule(), Some(a));
+        s.account(90); // wraps: 100 cycles
+        s.block_current(None);
+        assert_eq!(s.schedule(), Some(b));
+        s.account(120);
+        s.block_current(None);
+        s.account(500); // idle: nobody
+        assert_eq!((s.cpu_time(a), s.cpu_time(b)), (100, 30));
+    }
+
+    mod model {
+        use proptest::prelude::*;
+
+        use super::super::{NO_DEADLINE, Scheduler, ThreadState};
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum St {
+            Ready,
+            Running,
+            Blocked,
+        }
+
+        /// The rule, written plainly: pick = min by (priority, deadline
+        /// (none last), order of becoming ready).
+        struct Model {
+            prio: Vec<u8>,
+            dl: Vec<u64>,
+            st: Vec<St>,
+            seq: Vec<u64>,
+            suspended: Vec<bool>,
+            current: Option<usize>,
+            clock: u64,
+        }
+
+        impl Model {
+            fn queued(&self, i: usize) -> bool {
+                self.st[i] == St::Ready && !self.suspended[i]
+            }
+            fn enqueue(&mut self, i: usize) {
+                self.clock += 1;
+                self.seq[i] = self.clock;
+            }
+            fn best(&self) -> Option<usize> {
+                (0..self.prio.len())
+                    .filter(|&i| self.queued(i))
+                    .min_by_key(|&i| (self.prio[i], self.dl[i], self.seq[i]))
+            }
+            fn outranks(&self, r: usize, c: usize) -> bool {
+                self.prio[r] < self.prio[c]
+                    || (self.prio[r] == self.prio[c] && self.dl[r] < self.dl[c])
+            }
+            fn yield_current(&mut self) {
+                if let Some(c) = self.current.take() {
+                    self.st[c] = St::Ready;
+                    self.enqueue(c);
+                }
+            }
+            fn run(&mut self, i: usize) {
+                self.st[i] = St::Running;
+                self.current = Some(i);
+            }
+            fn schedule(&mut self) -> Option<usize> {
+                if let Some(c) = self.current {
+                    match self.best() {
+                        Some(r) if self.outranks(r, c) => self.yield_current(),
+                        _ => return Some(c),
+                    }
+                }
+                let next = self.best()?;
+                self.run(next);
+                Some(next)
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Schedule,
+            Yield,
+            Rotate,
+            Slice,
+            Block,
+            Wake(usize),
+            Deadline(usize, Option<u64>),
+            Priority(usize, u8),
+            Suspend(usize),
+            Resume(usize),
+        }
+
+        fn op(n: usize) -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => Just(Op::Schedule),
+                1 => Just(Op::Yield),
+                1 => Just(Op::Rotate),
+                1 => Just(Op::Slice),
+                2 => Just(Op::Block),
+                3 => (0..n).prop_map(Op::Wake),
+                3 => (0..n, proptest::option::of(0u64..4)).prop_map(|(i, d)| Op::Deadline(i, d)),
+                1 => (0..n, 0u8..3).prop_map(|(i, p)| Op::Priority(i, p)),
+                1 => (0..n).prop_map(Op::Suspend),
+                1 => (0..n).prop_map(Op::Resume),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn the_scheduler_picks_as_the_reference_model(
+                prios in proptest::collection::vec(0u8..3, 6),
+                ops in proptest::collection::vec(op(6), 1..60),
+            ) {
+                let n = prios.len();
+                let mut s = Scheduler::new();
+                let mut m = Model {
+                    prio: prios.clone(),
+                    dl: vec![NO_DEADLINE; n],
+                    st: vec![St::Ready; n],
+                    seq: vec![0; n],
+                    suspended: vec![false; n],
+                    current: None,
+                    clock: 0,
+                };
+                for (i, p) in prios.iter().enumerate() {
+                    prop_assert_eq!(s.add(*p), Some(i));
+                    m.enqueue(i);
+                }
+                for op in ops {
+                    match op {
+                        Op::Schedule => prop_assert_eq!(s.schedule(), m.schedule()),
+                        Op::Yield => {
+                            s.yield_current();
+                            m.yield_current();
+                        }
+                        Op::Rotate => {
+                            let expected = match m.current {
+                                None => None,
+                                Some(c) => {
+                                    let rival = (0..n).any(|i| m.queued(i) && m.prio[i] <= m.prio[c]);
+                                    if !rival {
+                                        None
+                                    } else {
+                                        m.yield_current();
+                                        let next = m.best().unwrap();
+                                        m.run(next);
+                                        (next != c).then_some(next)
+                                    }
+                                }
+                            };
+                            prop_assert_eq!(s.rotate(), expected);
+                        }
+                        Op::Slice => {
+                            if let Some(c) = m.current
+                                && (0..n).any(|i| {
+                                    m.queued(i) && m.prio[i] == m.prio[c] && m.dl[i] <= m.dl[c]
+                                })
+                            {
+                                m.yield_current();
+                            }
+                            s.slice();
+                        }
+                        Op::Block => {
+                            if let Some(c) = m.current.take() {
+                                m.st[c] = St::Blocked;
+                            }
+                            s.block_current(None);
+                        }
+                        Op::Wake(i) => {
+                            if m.st[i] == St::Blocked {
+                                m.st[i] = St::Ready;
+                                m.enqueue(i);
+                            }
+                            s.wake(i);
+                        }
+                        Op::Deadline(i, d) => {
+                            let d = d.unwrap_or(NO_DEADLINE);
+                            m.dl[i] = d;
+                            if m.queued(i) {
+                                m.enqueue(i);
+                            }
+                            s.set_deadline(i, d);
+                        }
+                        Op::Priority(i, p) => {
+                            m.prio[i] = p;
+                            if m.queued(i) {
+                                m.enqueue(i);
+                            }
+                            s.set_priority(i, p);
+                        }
+                        Op::Suspend(i) => {
+                            if m.current == Some(i) {
+                                m.current = None;
+                                m.st[i] = St::Ready;
+                            }
+                            m.suspended[i] = true;
+                            s.suspend(i);
+                        }
+                        Op::Resume(i) => {
+                            if m.suspended[i] {
+                                m.suspended[i] = false;
+                                if m.queued(i) {
+                                    m.enqueue(i);
+                                }
+                            }
+                            s.resume(i);
+                        }
+                    }
+                    // Every queue holds exactly the model's queued threads
+                    // of its priority, in its order; the states agree.
+                    prop_assert_eq!(s.current(), m.current);
+                    for p in 0..3u8 {
+                        let mut expected: Vec<usize> =
+                            (0..n).filter(|&i| m.queued(i) && m.prio[i] == p).collect();
+                        expected.sort_by_key(|&i| (m.dl[i], m.seq[i]));
+                        let mut got = Vec::new();
+                        let mut at = s.head[usize::from(p)];
+                        while at != super::super::NONE {
+                            got.push(usize::from(at));
+                            at = s.next[usize::from(at)];
+                        }
+                        prop_assert_eq!(s.ready_mask & (1 << p) != 0, !got.is_empty());
+                        let tail = got.last().map_or(super::super::NONE, |&t| t as u8);
+                        prop_assert_eq!(s.tail[usize::from(p)], tail);
+                        prop_assert_eq!(got, expected, "queue {}", p);
+                    }
+                    for i in 0..n {
+                        let state = match m.st[i] {
+                            St::Ready => ThreadState::Ready,
+                            St::Running => ThreadState::Running,
+                            St::Blocked => ThreadState::Blocked { until: None },
+                        };
+                        prop_assert_eq!(s.state(i), state);
+                        prop_assert_eq!(s.is_suspended(i), m.suspended[i]);
+                    }
+                    // The running thread is never outranked after a pick.
+                    if let Some(c) = m.current
+                        && let Some(r) = m.best()
+                    {
+                        prop_assert_eq!(s.preempts_current(), m.outranks(r, c));
+                    }
+                }
+            }
+        }
     }
 }

@@ -89,6 +89,14 @@ impl Hardware for Machine {
     fn clock_holders(&mut self, holders: u32) {
         sotto_fast.with(|fast| fast.clock_holders = holders);
     }
+
+    fn priority_changed(&mut self, thread: ThreadId, priority: u8) {
+        sotto_fast.with(|fast| {
+            if let Some(entry) = fast.threads.get_mut(thread) {
+                entry.set_priority(priority);
+            }
+        });
+    }
 }
 
 /// The kernel state.
@@ -534,6 +542,9 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
 #[unsafe(no_mangle)]
 extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
     let interrupt = KERNEL.with(|kernel| {
+        // CPU time up to here goes to the thread that trapped (and to it
+        // what the express paths ran since the last account).
+        kernel.sched.account(arch::read_ccount());
         let Some(thread) = kernel.sched.current() else {
             crate::fatal("user trap with no current thread");
         };
@@ -584,7 +595,13 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // SAFETY: written by the trap entry before this call; nothing else
     // writes it, and the kernel runs on one core without nesting.
     let a8 = unsafe { *(&raw const sotto_light_a8) };
-    let light = KERNEL.with(|kernel| kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]));
+    let (caller, light) = KERNEL.with(|kernel| {
+        let caller = kernel.sched.current();
+        (
+            caller,
+            kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]),
+        )
+    });
     // A light call may have woken, blocked or switched threads: the alarm
     // (deadlines, time slices) follows, as on every path through
     // `next_frame`.
@@ -592,14 +609,27 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     let (marker, thread) = match light {
         Light::Return(status, value) => return pack(status, value),
         Light::Slow => return pack(light::SLOW, 0),
-        Light::Idle => return pack(light::SWITCH, 0),
+        Light::Idle => {
+            charge(caller);
+            return pack(light::SWITCH, 0);
+        }
         Light::Resume(thread) => (light::SWITCH, thread),
         Light::Handoff(thread) => (light::HANDOFF, thread),
     };
+    charge(caller);
     // One switch for both (inlined twice, it was twice the code).
     switch_to(thread);
     let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
     pack(marker, frame as u32)
+}
+
+/// The light path switched away from `caller`: the CPU time up to here
+/// is its (`Scheduler::account` charges the thread on the CPU, which the
+/// switch changed already).
+#[inline(never)]
+fn charge(caller: Option<ThreadId>) {
+    let now = arch::read_ccount();
+    KERNEL.with(|kernel| kernel.sched.charge(caller, now));
 }
 
 /// The light path found no thread ready (its caller is saved): idle with
@@ -615,6 +645,8 @@ extern "C" fn sotto_idle() -> *mut TrapFrame {
 /// the frame of the thread to run.
 #[unsafe(no_mangle)]
 extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
+    // The CPU idled: nobody is charged for it.
+    KERNEL.with(|kernel| kernel.sched.count_from(arch::read_ccount()));
     crate::on_interrupts();
     next_frame()
 }
@@ -622,6 +654,7 @@ extern "C" fn sotto_idle_interrupt() -> *mut TrapFrame {
 /// Enter the first service. Never returns: from here on the kernel runs
 /// only in traps.
 pub fn start() -> ! {
+    KERNEL.with(|kernel| kernel.sched.count_from(arch::read_ccount()));
     let frame = next_frame();
     arch::enter_user(frame)
 }

@@ -111,6 +111,11 @@ pub fn isolation_image() -> PathBuf {
     image_dir().join("isolation.elf")
 }
 
+/// The thread-control test image (`tests/threads.toml`).
+pub fn threads_image() -> PathBuf {
+    image_dir().join("threads.elf")
+}
+
 /// The default system with the README's changed pipeline (FIR moved to LL,
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {

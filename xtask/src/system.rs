@@ -87,8 +87,14 @@ pub struct ObjectEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantEntry {
-    /// Object name.
+    /// Object name (or, instead, `thread`).
+    #[serde(default)]
     pub object: String,
+    /// A thread capability: the service whose main thread it names
+    /// (instead of `object`). The build makes one `thread` object per
+    /// service named so.
+    #[serde(default)]
+    pub thread: Option<String>,
     /// Rights, e.g. "send+receive".
     pub rights: String,
     /// Slot (default: its position in the list).
@@ -431,6 +437,13 @@ fn resolve(
             ObjectKind::Notification => ObjectParams::Notification,
             ObjectKind::Console => ObjectParams::Console,
             ObjectKind::Clock => ObjectParams::Clock,
+            ObjectKind::Thread => {
+                problem(
+                    "kind",
+                    "thread objects are not declared: grant `{ thread = \"service\" }`".into(),
+                );
+                continue;
+            }
             ObjectKind::Semaphore => {
                 let max = object.max.unwrap_or(1);
                 let initial = object.initial.unwrap_or(0);
@@ -522,6 +535,8 @@ fn resolve(
 
     let mut grants = Vec::new();
     let mut held = vec![false; file.objects.len()];
+    // The `thread` objects made for grants, by service index.
+    let mut thread_objects: HashMap<usize, u16> = HashMap::new();
     let mut writers: HashMap<u16, Vec<&str>> = HashMap::new();
     // (endpoint, service index, rights) for the uphill-call rule.
     let mut endpoint_users: Vec<(u16, usize, Rights)> = Vec::new();
@@ -538,14 +553,31 @@ fn resolve(
         let mut ranges: Vec<(u32, u32, &str)> = Vec::new();
         for (i, grant) in service.caps.iter().enumerate() {
             let field = format!("caps[{i}]");
-            let Some(&(object, kind)) = index.get(grant.object.as_str()) else {
-                problem(
-                    format!("{field}.object"),
-                    format!("no object is named \"{}\"", grant.object),
-                );
+            let found = match &grant.thread {
+                Some(_) if !grant.object.is_empty() => {
+                    problem(
+                        format!("{field}.thread"),
+                        "names a thread and an object: one of them".into(),
+                    );
+                    continue;
+                }
+                Some(name) => thread_object(file, name, &mut objects, &mut thread_objects)
+                    .map_err(|what| problem(format!("{field}.thread"), what))
+                    .ok(),
+                None => index.get(grant.object.as_str()).copied().or_else(|| {
+                    problem(
+                        format!("{field}.object"),
+                        format!("no object is named \"{}\"", grant.object),
+                    );
+                    None
+                }),
+            };
+            let Some((object, kind)) = found else {
                 continue;
             };
-            held[object as usize] = true;
+            if let Some(held) = held.get_mut(object as usize) {
+                *held = true;
+            }
             let rights = match parse_rights(&grant.rights) {
                 Ok(rights) => rights,
                 Err(word) => {
@@ -683,6 +715,13 @@ fn resolve(
             }
         }
     }
+    if objects.len() > MAX_OBJECTS && file.objects.len() <= MAX_OBJECTS {
+        problems.push(format!(
+            "{} objects with the thread capabilities' ({} declared), at most {MAX_OBJECTS} fit in an image",
+            objects.len(),
+            file.objects.len()
+        ));
+    }
     let warnings = file
         .objects
         .iter()
@@ -699,6 +738,37 @@ fn resolve(
         .map(|(object, _)| format!("object \"{}\" is held by no service", object.name))
         .collect();
     (objects, grants, warnings)
+}
+
+/// The `thread` object of the main thread of service `name` (made on
+/// its first grant, after the declared objects, named after the service),
+/// or why there is none.
+fn thread_object(
+    file: &SystemFile,
+    name: &str,
+    objects: &mut Vec<Object>,
+    made: &mut HashMap<usize, u16>,
+) -> Result<(u16, ObjectKind), String> {
+    let Some(service) = file
+        .services
+        .iter()
+        .position(|service| service.name == name)
+    else {
+        return Err(format!("no service is named \"{name}\""));
+    };
+    if let Some(&object) = made.get(&service) {
+        return Ok((object, ObjectKind::Thread));
+    }
+    let object = u16::try_from(objects.len()).unwrap_or(u16::MAX);
+    objects.push(Object {
+        name: heapless::String::try_from(name).unwrap_or_default(),
+        params: ObjectParams::Thread {
+            service: service as u16,
+            thread: 0,
+        },
+    });
+    made.insert(service, object);
+    Ok((object, ObjectKind::Thread))
 }
 
 fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> {
@@ -869,7 +939,20 @@ mod tests {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/objects-good.toml");
         let system = load(&path, |_| true, None).unwrap();
-        assert_eq!(system.objects.len(), 5);
+        // The five declared, and one made for the thread capability.
+        assert_eq!(system.objects.len(), 6);
+        assert_eq!(
+            system.objects[5].params,
+            ObjectParams::Thread {
+                service: 0,
+                thread: 0
+            }
+        );
+        assert_eq!(system.objects[5].name.as_str(), "hello");
+        assert_eq!(
+            (system.grants[1][3].object, system.grants[1][3].rights),
+            (5, Rights::CONTROL)
+        );
         assert_eq!(
             system.objects[3].params,
             ObjectParams::Timer {

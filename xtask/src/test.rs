@@ -88,6 +88,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             paths.default_system(),
             paths.root.join("tests/system.toml"),
             paths.root.join("tests/isolation.toml"),
+            paths.root.join("tests/threads.toml"),
             paths.root.join(HOSTILE_SYSTEM),
         ] {
             BootArgs::for_system(system).build(paths, false)?;

@@ -723,6 +723,10 @@ fn the_grant_and_drop_bits_mean_nothing_else_changes() {
         },
         ObjectParams::Console,
         ObjectParams::Clock,
+        ObjectParams::Thread {
+            service: 1,
+            thread: 0,
+        },
     ];
     let state = |k: &Kernel<TestHw>| {
         let regions: Vec<_> = k.services.iter().map(|s| s.regions.len()).collect();

@@ -28,6 +28,7 @@ pub mod ipc;
 pub mod mem;
 pub mod sync;
 pub mod sys;
+pub mod thread;
 
 pub use sotto_abi::Error;
 pub use sotto_abi::cap::{ObjectKind, Rights};

@@ -114,6 +114,13 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
         | ObjectParams::Notification
         | ObjectParams::Console
         | ObjectParams::Clock => String::new(),
+        ObjectParams::Thread { service, thread } => format!(
+            "thread {thread} of {}",
+            manifest
+                .services
+                .get(usize::from(service))
+                .map_or("?", |service| service.name.as_str())
+        ),
         ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
         ObjectParams::Timer { target, start } => {
             let target = match target {
@@ -284,12 +291,29 @@ fn reachability(manifest: &Manifest) -> Vec<Edge> {
             })
             .collect();
         let kind = object.params.kind();
+        if let ObjectParams::Thread { service, .. } = object.params
+            && let Some(target) = manifest.services.get(usize::from(service))
+        {
+            for (from, rights) in &holders {
+                if rights.contains(Rights::CONTROL) {
+                    edges.insert(Edge {
+                        from: (*from).to_owned(),
+                        to: target.name.to_string(),
+                        via: object.name.to_string(),
+                        how: "controls the thread of".to_owned(),
+                    });
+                }
+            }
+            continue;
+        }
         let (act, receive, how) = match kind {
             ObjectKind::Endpoint => (Rights::SEND, Rights::RECEIVE, "calls"),
             ObjectKind::Notification => (Rights::SEND, Rights::RECEIVE, "signals"),
             ObjectKind::Semaphore => (Rights::SEND, Rights::RECEIVE, "gives"),
             ObjectKind::Memory => (Rights::WRITE, Rights::READ, "shares memory with"),
-            ObjectKind::Timer | ObjectKind::Console | ObjectKind::Clock => continue,
+            ObjectKind::Timer | ObjectKind::Console | ObjectKind::Clock | ObjectKind::Thread => {
+                continue;
+            }
         };
         for (from, from_rights) in &holders {
             for (to, to_rights) in &holders {

@@ -1,0 +1,275 @@
+//! Thread control by capability: a `thread` capability with CONTROL sets
+//! its thread's priority (never more urgent than its ceiling) and
+//! absolute deadline, suspends and resumes it, and reads its CPU time
+//! (`sotto_abi::Syscall::ThreadPriority` ..= `ThreadCpuTime`). The
+//! scheduling itself is [`crate::sched`]'s; this checks the arguments and
+//! keeps what else follows a thread's priority in step (the entry's
+//! urgency word, the endpoints' least urgent receiver).
+
+use sotto_abi::cap::{ObjectKind, Rights};
+use sotto_abi::manifest::LOWEST_PRIORITY;
+use sotto_abi::{Error, Syscall};
+
+use crate::kernel::{Hardware, Kernel, Object, Outcome};
+use crate::sched::ThreadId;
+use crate::trap::{TrapFrame, kind};
+
+impl<H: Hardware> Kernel<H> {
+    /// The thread control calls (out of line, compiled for size: none is
+    /// on a fast path).
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub(crate) fn thread_control(
+        &mut self,
+        caller: ThreadId,
+        call: Syscall,
+        args: [u32; 5],
+    ) -> Outcome {
+        Outcome::Return(
+            self.control(caller, call, args)
+                .map(|time| [time as u32, (time >> 32) as u32, 0, 0, 0]),
+        )
+    }
+
+    /// [`Self::thread_control`]'s work; the value is the CPU time (0 for
+    /// the other calls).
+    fn control(&mut self, caller: ThreadId, call: Syscall, args: [u32; 5]) -> Result<u64, Error> {
+        let cap = self.cap(caller, args[0], ObjectKind::Thread, Rights::CONTROL)?;
+        let Some(&Object::Thread(target)) = self.objects.get(usize::from(cap.object)) else {
+            return Err(Error::WrongKind);
+        };
+        // (An ended thread's CPU time stays readable.)
+        if call == Syscall::ThreadCpuTime {
+            return Ok(self.sched.cpu_time(target));
+        }
+        if !self.sched.is_live(target) {
+            return Err(Error::ThreadEnded);
+        }
+        match call {
+            Syscall::ThreadPriority => {
+                let priority = u8::try_from(args[1])
+                    .ok()
+                    .filter(|priority| *priority <= LOWEST_PRIORITY)
+                    .ok_or(Error::BadArgument)?;
+                if priority < self.sched.ceiling(target) {
+                    return Err(Error::AboveCeiling);
+                }
+                self.sched.set_priority(target, priority);
+                self.hw.priority_changed(target, priority);
+                self.refresh_least_urgent();
+            }
+            Syscall::ThreadDeadline => {
+                self.sched
+                    .set_deadline(target, u64::from(args[1]) | (u64::from(args[2]) << 32));
+            }
+            Syscall::ThreadSuspend => {
+                if self.sched.is_suspended(target) {
+                    return Err(Error::AlreadySuspended);
+                }
+                self.sched.suspend(target);
+                // The entry's express paths run only a thread whose frame
+                // an IPC path saved (KIND_IPC): as a full frame, restored
+                // to the same registers, they leave it to Rust, which
+                // knows it is suspended.
+                if let Some(service) = self.services.get_mut(target) {
+                    make_full(&mut service.frame);
+                }
+            }
+            Syscall::ThreadResume => {
+                if !self.sched.is_suspended(target) {
+                    return Err(Error::NotSuspended);
+                }
+                self.sched.resume(target);
+            }
+            _ => return Err(Error::UnknownSyscall),
+        }
+        Ok(0)
+    }
+
+    /// Every endpoint's least urgent receiver again, after a priority
+    /// changed (a pass over the objects: rare).
+    fn refresh_least_urgent(&mut self) {
+        for index in 0..self.objects.len() {
+            if let Some(Object::Endpoint(queue)) = self.objects.get(index) {
+                let mut least_urgent = 0;
+                let mut rest = queue.holders;
+                while rest != 0 {
+                    let holder = rest.trailing_zeros() as usize;
+                    least_urgent = least_urgent.max(self.sched.priority(holder));
+                    rest &= rest - 1;
+                }
+                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(index) {
+                    queue.least_urgent = least_urgent;
+                }
+            }
+        }
+    }
+}
+
+/// Turn a frame an IPC path saved ([`kind::IPC`]: what a call keeps, the
+/// caller-saved rest restored as zero) into the full frame that restores
+/// the same registers.
+pub fn make_full(frame: &mut TrapFrame) {
+    if frame.kind != kind::IPC {
+        return;
+    }
+    frame.a[8..12].fill(0);
+    frame.sar = 0;
+    frame.lbeg = 0;
+    frame.lend = 0;
+    frame.lcount = 0;
+    frame.litbase = 0;
+    frame.scompare1 = 0;
+    frame.acclo = 0;
+    frame.acchi = 0;
+    frame.m = [0; 4];
+    frame.kind = kind::FULL;
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_abi::cap::Rights;
+    use sotto_abi::manifest::ObjectParams;
+    use sotto_abi::{Error, Syscall};
+
+    use crate::sched::{NO_DEADLINE, ThreadState};
+    use crate::testkit::{add, call, grant, kernel, status};
+    use crate::trap::kind;
+
+    fn thread(service: u16) -> ObjectParams {
+        ObjectParams::Thread { service, thread: 0 }
+    }
+
+    #[test]
+    fn a_thread_capability_controls_its_thread_and_misuse_has_its_codes() {
+        // Objects: threads 1 and 2 (the workers), thread 3 (never added),
+        // a semaphore.
+        let mut k = kernel(&[
+            thread(1),
+            thread(2),
+            thread(3),
+            ObjectParams::Semaphore { initial: 0, max: 1 },
+        ]);
+        let control = Rights::CONTROL;
+        let boss = add(
+            &mut k,
+            "boss",
+            1,
+            &[
+                grant(0, 0, control),
+                grant(1, 1, Rights::GRANT),
+                grant(2, 2, control),
+                grant(3, 3, Rights::SEND),
+            ],
+        );
+        let a = add(&mut k, "a", 4, &[]);
+        let b = add(&mut k, "b", 4, &[]);
+        let run = |k: &mut crate::kernel::Kernel<_>, call_: Syscall, args: [u32; 5]| {
+            call(k, boss, call_, args)
+        };
+        // Misuse.
+        assert_eq!(
+            run(&mut k, Syscall::ThreadSuspend, [3, 0, 0, 0, 0]).0,
+            status(Error::WrongKind)
+        );
+        assert_eq!(
+            run(&mut k, Syscall::ThreadSuspend, [1, 0, 0, 0, 0]).0,
+            status(Error::MissingRight)
+        );
+        assert_eq!(
+            run(&mut k, Syscall::ThreadSuspend, [2, 0, 0, 0, 0]).0,
+            status(Error::ThreadEnded)
+        );
+        assert_eq!(
+            run(&mut k, Syscall::ThreadResume, [0, 0, 0, 0, 0]).0,
+            status(Error::NotSuspended)
+        );
+        assert_eq!(
+            run(&mut k, Syscall::ThreadPriority, [0, 3, 0, 0, 0]).0,
+            status(Error::AboveCeiling)
+        );
+        assert_eq!(
+            run(&mut k, Syscall::ThreadPriority, [0, 8, 0, 0, 0]).0,
+            status(Error::BadArgument)
+        );
+        // Priority within the ceiling.
+        assert_eq!(run(&mut k, Syscall::ThreadPriority, [0, 6, 0, 0, 0]).0, 0);
+        assert_eq!(k.sched.priority(a), 6);
+        assert_eq!(run(&mut k, Syscall::ThreadPriority, [0, 4, 0, 0, 0]).0, 0);
+        // Deadline: 64 bits; u64::MAX clears it.
+        assert_eq!(run(&mut k, Syscall::ThreadDeadline, [0, 5, 1, 0, 0]).0, 0);
+        assert_eq!(k.sched.deadline(a), (1 << 32) | 5);
+        assert_eq!(
+            run(
+                &mut k,
+                Syscall::ThreadDeadline,
+                [0, u32::MAX, u32::MAX, 0, 0]
+            )
+            .0,
+            0
+        );
+        assert_eq!(k.sched.deadline(a), NO_DEADLINE);
+        // Suspend and resume; a suspended thread is never picked.
+        k.services[a].frame.kind = kind::IPC;
+        k.services[a].frame.a[9] = 7;
+        assert_eq!(run(&mut k, Syscall::ThreadSuspend, [0, 0, 0, 0, 0]).0, 0);
+        assert_eq!(
+            k.services[a].frame.kind,
+            kind::FULL,
+            "no express path runs it"
+        );
+        assert_eq!(k.services[a].frame.a[9], 0, "what an IPC frame restores");
+        assert_eq!(
+            run(&mut k, Syscall::ThreadSuspend, [0, 0, 0, 0, 0]).0,
+            status(Error::AlreadySuspended)
+        );
+        k.sched.block_current(None);
+        assert_eq!(k.sched.schedule(), Some(b));
+        k.sched.block_current(None);
+        assert_eq!(k.sched.schedule(), None);
+        assert_eq!(k.sched.state(a), ThreadState::Ready);
+        k.sched.wake(boss);
+        assert_eq!(run(&mut k, Syscall::ThreadResume, [0, 0, 0, 0, 0]).0, 0);
+        k.sched.block_current(None);
+        assert_eq!(k.sched.schedule(), Some(a));
+        // CPU time: two words.
+        k.sched.count_from(0);
+        k.sched.account(u32::MAX);
+        k.sched.account(1);
+        k.sched.block_current(None);
+        k.sched.wake(boss);
+        let (status_, values) = run(&mut k, Syscall::ThreadCpuTime, [0, 0, 0, 0, 0]);
+        assert_eq!(
+            (status_, values[0], values[1]),
+            (0, 1, 1),
+            "2^32 + 1 cycles"
+        );
+        // An ended thread: its CPU time stays readable.
+        k.end_service(a, crate::kernel::Ending::Exited(0));
+        assert_eq!(
+            run(&mut k, Syscall::ThreadResume, [0, 0, 0, 0, 0]).0,
+            status(Error::ThreadEnded)
+        );
+        assert_eq!(run(&mut k, Syscall::ThreadCpuTime, [0, 0, 0, 0, 0]).1[1], 1);
+    }
+
+    #[test]
+    fn a_priority_change_moves_the_endpoints_least_urgent_receiver() {
+        let mut k = kernel(&[thread(1), ObjectParams::Endpoint]);
+        let boss = add(
+            &mut k,
+            "boss",
+            1,
+            &[grant(0, 0, Rights::CONTROL), grant(1, 1, Rights::SEND)],
+        );
+        let server = add(&mut k, "server", 2, &[grant(0, 1, Rights::RECEIVE)]);
+        let lowered = [0, 5, 0, 0, 0];
+        assert_eq!(call(&mut k, boss, Syscall::ThreadPriority, lowered).0, 0);
+        assert_eq!(k.sched.priority(server), 5);
+        assert_eq!(
+            call(&mut k, boss, Syscall::Call, [1, 0, 0, 0, 0]).0,
+            status(Error::PriorityInversion),
+            "a call may not run uphill to the lowered server"
+        );
+    }
+}
