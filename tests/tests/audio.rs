@@ -109,7 +109,7 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
         run.last_line("ll-sched", "stats after")
     );
     let dp = run.last_line("dp-sched", "stats: eq:");
-    assert!(dp.ends_with(" 0 deadline misses"), "{dp}");
+    assert!(dp.contains(", 0 deadline misses"), "{dp}");
     let blocks: u32 = dp.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(blocks >= 990, "{dp}");
     assert!(!run.console.contains("DEADLINE MISS"), "{}", run.console);
@@ -128,7 +128,7 @@ fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
         .collect();
     assert_eq!(misses.len(), 1, "{}", run.console);
     let stats = run.last_line("dp-sched", "stats: eq:");
-    assert!(stats.ends_with(" 1 deadline misses"), "{stats}");
+    assert!(stats.contains(", 1 deadline misses"), "{stats}");
     // The sink goes without for about the 5 ms the block was late, then the
     // worker catches up on the input that waited, and nothing is lost again.
     let underruns_at = |periods: u32| -> u32 {
