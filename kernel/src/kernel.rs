@@ -49,13 +49,13 @@ pub trait Hardware {
     fn ticks(&mut self) -> Option<u64> {
         None
     }
+    /// Thread `thread`'s priority is now `priority`: the kernel binary
+    /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
+    fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
     /// [`Kernel::clock_holders_word`] changed to `holders`: the target
     /// keeps a copy beside the other words the entry's fast paths read
     /// (one load where a pointer would take two).
     fn clock_holders(&mut self, holders: u32);
-    /// Thread `thread`'s priority is now `priority`: the kernel binary
-    /// keeps the entry's copy (`ThreadEntry::urgent`) in step.
-    fn priority_changed(&mut self, _thread: ThreadId, _priority: u8) {}
 }
 
 /// How a service ended.

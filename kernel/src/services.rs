@@ -86,16 +86,16 @@ impl Hardware for Machine {
         Some(crate::current_tick())
     }
 
-    fn clock_holders(&mut self, holders: u32) {
-        sotto_fast.with(|fast| fast.clock_holders = holders);
-    }
-
     fn priority_changed(&mut self, thread: ThreadId, priority: u8) {
         sotto_fast.with(|fast| {
             if let Some(entry) = fast.threads.get_mut(thread) {
                 entry.set_priority(priority);
             }
         });
+    }
+
+    fn clock_holders(&mut self, holders: u32) {
+        sotto_fast.with(|fast| fast.clock_holders = holders);
     }
 }
 
