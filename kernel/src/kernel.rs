@@ -814,7 +814,7 @@ impl<H: Hardware> Kernel<H> {
     /// [`Self::cap`] out of line, for the calls no fast path makes (one
     /// copy instead of one per caller).
     #[inline(never)]
-    fn cap_cold(
+    pub(crate) fn cap_cold(
         &self,
         thread: ThreadId,
         slot: u32,
@@ -1598,7 +1598,7 @@ impl<H: Hardware> Kernel<H> {
     /// ended; the least urgent priority follows from the holders.
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
+    pub(crate) fn refresh_receiver(&mut self, endpoint: ObjectId, space: usize) {
         if space >= MAX_SERVICES {
             return;
         }

@@ -21,7 +21,12 @@
 //! declines while any thread has a deadline ([`EDF`] in the alarm byte).
 //! The running thread keeps the CPU against ready threads of its priority
 //! with a deadline no earlier than its own; one that becomes ready with an
-//! earlier one preempts it ([`Scheduler::preempts_current`]).
+//! earlier one preempts it ([`Scheduler::preempts_current`]): where that
+//! comes about (a sorted insertion, a change of deadline, priority or
+//! suspension) the scheduler notes it, so the hot decisions compare no
+//! 64-bit deadline. A tick's slice puts the running thread back sorted:
+//! with the earliest deadline it runs on, with an equal one it goes
+//! round-robin.
 //!
 //! # Suspension
 //!
@@ -32,9 +37,15 @@
 //! # CPU time
 //!
 //! [`Scheduler::account`] charges the cycles since the last accounted
-//! event to the thread on the CPU: the kernel calls it at every switch it
-//! makes in Rust and at every interrupt taken from a thread (see
-//! `kernel/src/services.rs`).
+//! event to the thread on the CPU, [`Scheduler::charge`] to the thread
+//! that just left it: the kernel binary (`kernel/src/services.rs`) calls
+//! them on every full trap (interrupts, slow system calls, faults) and
+//! every switch of the light path, and restarts the count without
+//! charging anyone when the CPU idled. The entry's express IPC and yield
+//! hand-offs account nothing (they stay as short as they are): the time
+//! of the threads they run goes to the thread running at the next
+//! accounted event. Threads switched by interrupts and ordinary system
+//! calls are charged exactly.
 
 use heapless::Vec;
 
@@ -166,6 +177,13 @@ pub struct Scheduler {
     special: u32,
     /// Each thread's ceiling: the most urgent priority it may be given.
     ceiling: [u8; MAX_THREADS],
+    /// The running thread when the head of its queue has an earlier
+    /// deadline ([`NONE`]: none): noted where a thread becomes ready or a
+    /// deadline, priority or suspension changes, cleared when a queue's
+    /// head runs. A value left behind by a switch the entry made
+    /// (express IPC) names a thread that can only run again through Rust,
+    /// which clears it, while that head is still queued.
+    preempt: u8,
 }
 
 const _: () = assert!(
@@ -267,6 +285,7 @@ impl Scheduler {
             suspended: 0,
             with_deadline: 0,
             special: 0,
+            preempt: NONE,
             ceiling: [0; MAX_THREADS],
         }
     }
@@ -349,6 +368,7 @@ impl Scheduler {
             .all(|kind| *kind == kind::ENDED)
     }
 
+    #[inline(never)]
     fn enqueue(&mut self, id: ThreadId) {
         // A thread is queued at most once (only Ready threads are).
         if self.special & (1 << (id % MAX_THREADS)) != 0 {
@@ -391,6 +411,9 @@ impl Scheduler {
             self.tail[priority] = id;
         }
         self.ready_mask |= 1 << priority;
+        // Ready with an earlier deadline than the running thread of its
+        // priority: it preempts it (`outranks`).
+        self.refresh_preempt();
     }
 
     /// The current thread gives up the CPU and goes to the back of its queue.
@@ -496,6 +519,7 @@ impl Scheduler {
         self.yield_current();
         self.set_state(id, ThreadState::Running);
         self.current = id as u8;
+        self.refresh_preempt();
         true
     }
 
@@ -531,26 +555,29 @@ impl Scheduler {
 
     /// Whether the head of ready queue `priority` should run instead of
     /// `current`: it is more urgent, or as urgent with an earlier deadline
-    /// (looked at only while deadlines are set).
+    /// (`preempt`, noted where that came about: no deadline is compared
+    /// here).
     #[inline]
     fn outranks(&self, priority: u8, current: ThreadId) -> bool {
-        let own = self.priority[current % MAX_THREADS];
-        priority < own
-            || (priority == own && self.alarm & EDF != 0 && self.head_earlier(current, false))
+        priority < self.priority[current % MAX_THREADS] || self.preempt == current as u8
     }
 
-    /// Whether the head of the queue of `current`'s priority has an
-    /// earlier deadline than `current` (`or_equal`: or the same; an empty
-    /// queue's head: none). Out of line: only while deadlines are set.
+    /// Note whether the head of the running thread's queue has an earlier
+    /// deadline than it ([`Self::outranks`]), after something changed
+    /// that may have made it so or not (a change of priority, deadline or
+    /// suspension, an end, a directed switch).
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn head_earlier(&self, current: ThreadId, or_equal: bool) -> bool {
-        let own = self.deadline[current % MAX_THREADS];
-        let head = match self.head[usize::from(self.priority[current % MAX_THREADS]) % PRIORITIES] {
-            NONE => return false,
-            head => self.deadline[usize::from(head) % MAX_THREADS],
-        };
-        head < own || (or_equal && head == own)
+    fn refresh_preempt(&mut self) {
+        self.preempt = NONE;
+        if let Some(current) = self.current() {
+            let head = self.head[usize::from(self.priority[current]) % PRIORITIES];
+            if head != NONE
+                && self.deadline[usize::from(head) % MAX_THREADS] < self.deadline[current]
+            {
+                self.preempt = current as u8;
+            }
+        }
     }
 
     /// Whether a thread of `priority` made ready now, with the current one
@@ -617,6 +644,7 @@ impl Scheduler {
             self.current = NONE;
         }
         self.set_state(id, ThreadState::Ended);
+        self.refresh_preempt();
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
@@ -699,22 +727,24 @@ impl Scheduler {
     /// queue.
     pub fn slice(&mut self) {
         self.alarm &= !SLICE_ARMED;
-        if self.slice_wanted() {
+        if let Some(current) = self.current()
+            && self
+                .most_urgent_ready()
+                .is_some_and(|priority| priority <= self.priority[current % MAX_THREADS])
+        {
             self.yield_current();
         }
     }
 
     /// Whether the next tick boundary must slice: another thread of the
-    /// running thread's priority is ready, with a deadline no later than
-    /// its own (threads without one: round-robin). (A more urgent one
-    /// would be running already.)
+    /// running thread's priority is ready. (A more urgent one would be
+    /// running already.) With deadlines, the slice puts the running thread
+    /// back sorted by its deadline: an earlier one than the others' runs
+    /// on, an equal one goes round-robin.
     #[inline]
     pub fn slice_wanted(&self) -> bool {
         match self.current() {
-            Some(current) => {
-                self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0
-                    && (self.alarm & EDF == 0 || self.head_earlier(current, true))
-            }
+            Some(current) => self.ready_mask & (1 << self.priority[current % MAX_THREADS]) != 0,
             None => false,
         }
     }
@@ -821,6 +851,8 @@ impl Scheduler {
             self.tail[priority] = NONE;
             self.ready_mask &= !(1 << priority);
         }
+        // What runs next is the head: nothing of its queue outranks it.
+        self.preempt = NONE;
         Some(usize::from(id) % MAX_THREADS)
     }
 
@@ -839,6 +871,17 @@ impl Scheduler {
         self.current = id as u8;
         Some(id)
     }
+}
+
+/// What [`Scheduler::change`] changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The priority (a queue the scheduler has).
+    Priority(u8),
+    /// The absolute deadline ([`NO_DEADLINE`]: none).
+    Deadline(u64),
+    /// Suspended (`true`) or resumed.
+    Suspend(bool),
 }
 
 /// Thread control ([`crate::thread_ctl`]) and CPU time: out of the hot
@@ -862,42 +905,14 @@ impl Scheduler {
     }
 
     /// Suspend `id`: out of its run queue (off the CPU if it runs), its
-    /// wait, if any, kept. No effect on a suspended thread.
-    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    /// wait, if any, kept.
     pub fn suspend(&mut self, id: ThreadId) {
-        if self.is_suspended(id) {
-            return;
-        }
-        if self.current() == Some(id) {
-            self.current = NONE;
-            self.set_state(id, ThreadState::Ready);
-        } else if self.queued(id) {
-            self.unqueue(id);
-        }
-        self.set_suspended(id, true);
-    }
-
-    /// Set or clear `id`'s bit in `suspended`, and `special` after it.
-    fn set_suspended(&mut self, id: ThreadId, suspended: bool) {
-        let bit = 1 << (id % MAX_THREADS);
-        self.suspended = if suspended {
-            self.suspended | bit
-        } else {
-            self.suspended & !bit
-        };
-        self.special = self.suspended | self.with_deadline;
+        self.change(id, Change::Suspend(true));
     }
 
     /// Resume `id`: back into its run queue if its wait, if any, is over.
-    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn resume(&mut self, id: ThreadId) {
-        if !self.is_suspended(id) {
-            return;
-        }
-        self.set_suspended(id, false);
-        if self.queued(id) {
-            self.enqueue(id);
-        }
+        self.change(id, Change::Suspend(false));
     }
 
     /// The most urgent priority `id` may be given.
@@ -906,18 +921,9 @@ impl Scheduler {
     }
 
     /// Give `id` priority `priority` (a queue the scheduler has: the caller
-    /// checks it and the ceiling). A queued thread moves to the new queue,
-    /// sorted by its deadline.
-    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    /// checks it and the ceiling).
     pub fn set_priority(&mut self, id: ThreadId, priority: u8) {
-        let queued = self.queued(id);
-        if queued {
-            self.unqueue(id);
-        }
-        self.priority[id % MAX_THREADS] = priority % PRIORITIES as u8;
-        if queued {
-            self.enqueue(id);
-        }
+        self.change(id, Change::Priority(priority));
     }
 
     /// `id`'s absolute deadline ([`NO_DEADLINE`]: none).
@@ -925,28 +931,50 @@ impl Scheduler {
         self.deadline[id % MAX_THREADS]
     }
 
-    /// Set (or, with [`NO_DEADLINE`], clear) `id`'s absolute deadline; a
-    /// queued thread is sorted in again.
-    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    /// Set (or, with [`NO_DEADLINE`], clear) `id`'s absolute deadline.
     pub fn set_deadline(&mut self, id: ThreadId, deadline: u64) {
-        let queued = self.queued(id);
-        if queued {
+        self.change(id, Change::Deadline(deadline));
+    }
+
+    /// Change `id`'s priority, deadline or suspension. A queued thread
+    /// leaves its queue first and comes back sorted in by what it is now
+    /// (not at all while suspended); a running one that is suspended
+    /// leaves the CPU. (One copy of the requeueing for every change.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    pub fn change(&mut self, id: ThreadId, change: Change) {
+        let id = id % MAX_THREADS;
+        let bit = 1 << id;
+        if self.queued(id) {
             self.unqueue(id);
         }
-        self.deadline[id % MAX_THREADS] = deadline;
-        let bit = 1 << (id % MAX_THREADS);
-        self.with_deadline &= !bit;
-        self.alarm &= !EDF;
-        if deadline != NO_DEADLINE {
-            self.with_deadline |= bit;
+        match change {
+            Change::Priority(priority) => self.priority[id] = priority % PRIORITIES as u8,
+            Change::Deadline(deadline) => {
+                self.deadline[id] = deadline;
+                self.with_deadline &= !bit;
+                if deadline != NO_DEADLINE {
+                    self.with_deadline |= bit;
+                }
+            }
+            Change::Suspend(true) => {
+                if usize::from(self.current) == id {
+                    self.current = NONE;
+                    self.kind[id] = kind::READY;
+                }
+                self.suspended |= bit;
+            }
+            Change::Suspend(false) => self.suspended &= !bit,
         }
+        self.special = self.suspended | self.with_deadline;
+        self.alarm &= !EDF;
         if self.with_deadline != 0 {
             self.alarm |= EDF;
         }
-        self.special = self.suspended | self.with_deadline;
-        if queued {
+        if self.queued(id) {
             self.enqueue(id);
         }
+        self.refresh_preempt();
     }
 
     /// Charge the cycles since the last accounted event (CCOUNT `now`,
@@ -1320,9 +1348,12 @@ mod tests {
         s.wake(short);
         assert!(s.preempts_current(), "an earlier deadline preempts");
         assert_eq!(s.schedule(), Some(short));
-        assert!(!s.slice_wanted(), "no slice for later deadlines");
         s.slice();
-        assert_eq!(s.schedule(), Some(short), "the tick leaves the earliest");
+        assert_eq!(
+            s.schedule(),
+            Some(short),
+            "the tick's slice sorts it back first"
+        );
         assert_eq!(s.rotate(), None, "a yield keeps the earliest deadline on");
         s.block_current(None);
         assert_eq!(s.schedule(), Some(long));
@@ -1504,6 +1535,8 @@ mod tests {
             Priority(usize, u8),
             Suspend(usize),
             Resume(usize),
+            /// The IPC fast paths' direct switch to a blocked thread.
+            HandOver(usize),
         }
 
         fn op(n: usize) -> impl Strategy<Value = Op> {
@@ -1518,6 +1551,7 @@ mod tests {
                 1 => (0..n, 0u8..3).prop_map(|(i, p)| Op::Priority(i, p)),
                 1 => (0..n).prop_map(Op::Suspend),
                 1 => (0..n).prop_map(Op::Resume),
+                2 => (0..n).prop_map(Op::HandOver),
             ]
         }
 
@@ -1569,9 +1603,7 @@ mod tests {
                         }
                         Op::Slice => {
                             if let Some(c) = m.current
-                                && (0..n).any(|i| {
-                                    m.queued(i) && m.prio[i] == m.prio[c] && m.dl[i] <= m.dl[c]
-                                })
+                                && (0..n).any(|i| m.queued(i) && m.prio[i] <= m.prio[c])
                             {
                                 m.yield_current();
                             }
@@ -1613,12 +1645,31 @@ mod tests {
                             m.suspended[i] = true;
                             s.suspend(i);
                         }
-                        Op::Resume(i) => {
-                            if m.suspended[i] {
-                                m.suspended[i] = false;
-                                if m.queued(i) {
-                                    m.enqueue(i);
+                        Op::HandOver(i) => {
+                            // Where the fast paths take it: `i` waits,
+                            // nothing at least as urgent is ready.
+                            let takes = m.st[i] == St::Blocked
+                                && !m.suspended[i]
+                                && s.would_run_next(m.prio[i]);
+                            prop_assert_eq!(
+                                s.would_run_next(m.prio[i]),
+                                !(0..n).any(|j| m.queued(j) && m.prio[j] <= m.prio[i])
+                            );
+                            if takes {
+                                if let Some(c) = m.current.take() {
+                                    m.st[c] = St::Blocked;
                                 }
+                                m.run(i);
+                                s.hand_over(i, None);
+                            }
+                        }
+                        Op::Resume(i) => {
+                            // (A queued thread that was not suspended goes
+                            // to the back of its equals, as any change
+                            // does: the system call refuses that case.)
+                            m.suspended[i] = false;
+                            if m.queued(i) {
+                                m.enqueue(i);
                             }
                             s.resume(i);
                         }

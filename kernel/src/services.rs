@@ -624,8 +624,7 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
 }
 
 /// The light path switched away from `caller`: the CPU time up to here
-/// is its (`Scheduler::account` charges the thread on the CPU, which the
-/// switch changed already).
+/// is its (`Scheduler::account` would charge the thread chosen already).
 #[inline(never)]
 fn charge(caller: Option<ThreadId>) {
     let now = arch::read_ccount();

@@ -10,8 +10,9 @@ use sotto_abi::cap::{ObjectKind, Rights};
 use sotto_abi::manifest::LOWEST_PRIORITY;
 use sotto_abi::{Error, Syscall};
 
+use crate::cap::ObjectId;
 use crate::kernel::{Hardware, Kernel, Object, Outcome};
-use crate::sched::ThreadId;
+use crate::sched::{Change, ThreadId};
 use crate::trap::{TrapFrame, kind};
 
 impl<H: Hardware> Kernel<H> {
@@ -34,7 +35,7 @@ impl<H: Hardware> Kernel<H> {
     /// [`Self::thread_control`]'s work; the value is the CPU time (0 for
     /// the other calls).
     fn control(&mut self, caller: ThreadId, call: Syscall, args: [u32; 5]) -> Result<u64, Error> {
-        let cap = self.cap(caller, args[0], ObjectKind::Thread, Rights::CONTROL)?;
+        let cap = self.cap_cold(caller, args[0], ObjectKind::Thread, Rights::CONTROL)?;
         let Some(&Object::Thread(target)) = self.objects.get(usize::from(cap.object)) else {
             return Err(Error::WrongKind);
         };
@@ -45,64 +46,46 @@ impl<H: Hardware> Kernel<H> {
         if !self.sched.is_live(target) {
             return Err(Error::ThreadEnded);
         }
-        match call {
+        let suspended = self.sched.is_suspended(target);
+        let change = match call {
             Syscall::ThreadPriority => {
-                let priority = u8::try_from(args[1])
-                    .ok()
-                    .filter(|priority| *priority <= LOWEST_PRIORITY)
-                    .ok_or(Error::BadArgument)?;
-                if priority < self.sched.ceiling(target) {
+                if args[1] > u32::from(LOWEST_PRIORITY) {
+                    return Err(Error::BadArgument);
+                }
+                if args[1] < u32::from(self.sched.ceiling(target)) {
                     return Err(Error::AboveCeiling);
                 }
-                self.sched.set_priority(target, priority);
-                self.hw.priority_changed(target, priority);
-                self.refresh_least_urgent();
+                Change::Priority(args[1] as u8)
             }
             Syscall::ThreadDeadline => {
-                self.sched
-                    .set_deadline(target, u64::from(args[1]) | (u64::from(args[2]) << 32));
+                Change::Deadline(u64::from(args[1]) | (u64::from(args[2]) << 32))
             }
-            Syscall::ThreadSuspend => {
-                if self.sched.is_suspended(target) {
-                    return Err(Error::AlreadySuspended);
-                }
-                self.sched.suspend(target);
-                // The entry's express paths run only a thread whose frame
-                // an IPC path saved (KIND_IPC): as a full frame, restored
-                // to the same registers, they leave it to Rust, which
-                // knows it is suspended.
-                if let Some(service) = self.services.get_mut(target) {
-                    make_full(&mut service.frame);
+            Syscall::ThreadSuspend if suspended => return Err(Error::AlreadySuspended),
+            Syscall::ThreadResume if !suspended => return Err(Error::NotSuspended),
+            _ => Change::Suspend(call == Syscall::ThreadSuspend),
+        };
+        self.sched.change(target, change);
+        match change {
+            Change::Priority(priority) => {
+                self.hw.priority_changed(target, priority);
+                // The endpoints it receives on: their least urgent
+                // receiver follows.
+                for index in 0..self.objects.len() {
+                    if let Some(Object::Endpoint(queue)) = self.objects.get(index)
+                        && queue.holders & (1 << target) != 0
+                    {
+                        self.refresh_receiver(index as ObjectId, target);
+                    }
                 }
             }
-            Syscall::ThreadResume => {
-                if !self.sched.is_suspended(target) {
-                    return Err(Error::NotSuspended);
-                }
-                self.sched.resume(target);
-            }
-            _ => return Err(Error::UnknownSyscall),
+            // The entry's express paths run only a thread whose frame an
+            // IPC path saved (KIND_IPC): as a full frame, restored to the
+            // same registers, they leave it to Rust, which knows it is
+            // suspended.
+            Change::Suspend(true) => make_full(&mut self.services[target].frame),
+            _ => {}
         }
         Ok(0)
-    }
-
-    /// Every endpoint's least urgent receiver again, after a priority
-    /// changed (a pass over the objects: rare).
-    fn refresh_least_urgent(&mut self) {
-        for index in 0..self.objects.len() {
-            if let Some(Object::Endpoint(queue)) = self.objects.get(index) {
-                let mut least_urgent = 0;
-                let mut rest = queue.holders;
-                while rest != 0 {
-                    let holder = rest.trailing_zeros() as usize;
-                    least_urgent = least_urgent.max(self.sched.priority(holder));
-                    rest &= rest - 1;
-                }
-                if let Some(Object::Endpoint(queue)) = self.objects.get_mut(index) {
-                    queue.least_urgent = least_urgent;
-                }
-            }
-        }
     }
 }
 

@@ -496,6 +496,12 @@ impl Fuzzer {
                 };
                 plan([target, 0, 0, 0, 0, 0], slot_expect)
             }
+            // It holds no thread capability: these fail on the slot.
+            Syscall::ThreadPriority
+            | Syscall::ThreadDeadline
+            | Syscall::ThreadSuspend
+            | Syscall::ThreadResume
+            | Syscall::ThreadCpuTime => plan([slot, junk[1], junk[2], 0, 0, 0], slot_expect),
             Syscall::CapRevoke
             | Syscall::CapInfo
             | Syscall::NotifyPoll
