@@ -509,13 +509,6 @@ impl Fuzzer {
             | Syscall::TimerCancel
             | Syscall::MemUnmap
             | Syscall::MemInfo => plan([slot, junk[1], 0, 0, 0, 0], slot_expect),
-            // No thread capability is within its reach (none is granted
-            // to it or to its peer): these fail with an error code.
-            Syscall::ThreadPriority
-            | Syscall::ThreadDeadline
-            | Syscall::ThreadSuspend
-            | Syscall::ThreadResume
-            | Syscall::ThreadCpuTime => plan([slot, junk[1], junk[2], 0, 0, 0], slot_expect),
             // Every notification it can reach is signalled every tick.
             Syscall::NotifyWait if wait => plan([slot, 0, 0, 0, 0, 0], slot_expect),
             Syscall::NotifyWait => plan([quick_slot, 0, 0, 0, 0, 0], quick_expect),
