@@ -242,6 +242,13 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
         800,
     );
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    // dp-sched's thread capability names eq-worker among the services
+    // started (start_services follows it), and sets its deadlines.
+    assert!(
+        !run.console.contains("cannot set DP task"),
+        "{}",
+        run.console
+    );
     let spun = run.last_line("spinner", "spun from tick ");
     let words: Vec<u32> = spun
         .split_whitespace()
