@@ -16,6 +16,11 @@ const PERIODS: u32 = 1000;
 /// Boot the proof image with dp-sched's argument `arg` (0 preemptive, 1
 /// one task at a time). Returns the run and the image.
 fn boot(arg: u32) -> (Boot, Vec<u8>) {
+    boot_with(arg, 0)
+}
+
+/// [`boot`], with `worker_arg` added to fir2-worker's argument.
+fn boot_with(arg: u32, worker_arg: u32) -> (Boot, Vec<u8>) {
     let mut bytes = std::fs::read(dp_edf_image()).unwrap();
     let mut config = sotto_image::read_boot_config(&bytes).unwrap();
     config.run_ticks = PERIODS + 10;
@@ -27,6 +32,12 @@ fn boot(arg: u32) -> (Boot, Vec<u8>) {
         .find(|service| service.name == "dp-sched")
         .expect("the proof image has dp-sched")
         .arg = arg;
+    manifest
+        .services
+        .iter_mut()
+        .find(|service| service.name == "fir2-worker")
+        .expect("the proof image has fir2-worker")
+        .arg |= worker_arg;
     sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
     let run = boot_bytes(&bytes).unwrap();
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
@@ -123,4 +134,56 @@ fn only_preemptive_edf_meets_every_deadline_of_a_long_and_a_short_dp_task() {
         "{}",
         run.console
     );
+}
+
+/// Preemption latency: from dp-sched's release of the 2 ms task (its read
+/// of the cycle counter just before giving the semaphore) to the worker's
+/// first read after its take returns, over blocks 100..120, released at
+/// ticks 202 to 240: the first four preempt the 40 ms task's block of
+/// tick 200, the others find the DP priority idle. It includes the rest
+/// of dp-sched's pass and its wait. CCOUNT counts 100 instructions, so
+/// each sample is within 100 instructions.
+#[test]
+fn a_released_dp_task_preempts_the_running_one_within_microseconds() {
+    let (run, _) = boot_with(2, 1 << 10);
+    let cycle = |line: &str| -> (u32, u32) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let block = words.iter().position(|w| *w == "block").unwrap() + 1;
+        (
+            words[block].parse().unwrap(),
+            words.last().unwrap().parse().unwrap(),
+        )
+    };
+    let releases: Vec<(u32, u32)> = run
+        .lines_of("dp-sched")
+        .into_iter()
+        .filter(|line| line.starts_with("release: fir2 block "))
+        .map(cycle)
+        .collect();
+    let starts: Vec<(u32, u32)> = run
+        .lines_of("fir2-worker")
+        .into_iter()
+        .filter(|line| line.starts_with("start: block "))
+        .map(cycle)
+        .collect();
+    assert_eq!(releases.len(), 20, "{}", run.console);
+    assert_eq!(
+        releases.iter().map(|r| r.0).collect::<Vec<_>>(),
+        starts.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    let latencies: Vec<u32> = releases
+        .iter()
+        .zip(&starts)
+        .map(|(release, start)| start.1.wrapping_sub(release.1))
+        .collect();
+    let most = *latencies.iter().max().unwrap();
+    let average = latencies.iter().sum::<u32>() as f64 / latencies.len() as f64;
+    eprintln!(
+        "release to running: avg {:.0} max {} instructions over {} releases",
+        average * 100.0,
+        most * 100,
+        latencies.len()
+    );
+    // Microseconds, not the milliseconds a block of the long task takes.
+    assert!(most < 100, "{latencies:?}");
 }

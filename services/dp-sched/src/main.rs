@@ -44,6 +44,11 @@ const THREADS: u32 = 20;
 
 /// Argument bit 0: release one task at a time (non-preemptive).
 const ONE_AT_A_TIME: u32 = 1;
+/// Argument bit 1 (for tests): print the cycle of each release of the
+/// blocks in [`TRACED`], to measure the latency to the worker's start.
+const TRACE_RELEASES: u32 = 2;
+/// The blocks (numbered from 0 per task) a trace covers.
+const TRACED: core::ops::Range<u32> = 100..120;
 
 /// Print statistics this often (LL ticks).
 const REPORT_EVERY: u32 = 500;
@@ -117,8 +122,15 @@ fn main(arg: u32) {
     // ticks: deadlines stay in periods whatever the kernel's tick rate, and
     // a block that ends just after a tick interrupt is not judged by it.
     let mut ticks = 0u32;
+    let mut traced: [Option<(u32, u32)>; MAX_COMPONENTS] = [None; MAX_COMPONENTS];
     loop {
         let bits = sync::wait(DP_TICK).expect("wait");
+        for (number, (index, _)) in dp.iter().enumerate() {
+            if let Some((block, cycle)) = traced[number].take() {
+                let name = &pipeline.components[*index].name;
+                println!("release: {name} block {block} at cycle {cycle}");
+            }
+        }
         let now = ticks;
         for (number, (index, _)) in dp.iter().enumerate() {
             let task = &mut tasks[number];
@@ -201,8 +213,14 @@ fn main(arg: u32) {
                 println!("cannot set DP task {number}'s deadline: it runs without one");
                 controlled[number] = false;
             }
+            let released_at = sotto_rt::sys::cycles();
             if sync::give(WORKERS + number as u32).is_ok() {
                 tasks[number].running = true;
+                if arg & TRACE_RELEASES != 0 && TRACED.contains(&tasks[number].runs) {
+                    // Printed at the next wake: not between the release
+                    // and the switch to the worker it measures.
+                    traced[number] = Some((tasks[number].runs, released_at));
+                }
             } else {
                 println!("cannot release DP task {number}: it will not run");
                 schedulable[number] = false;
