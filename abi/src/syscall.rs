@@ -141,14 +141,15 @@ pub enum Syscall {
     /// Resume thread a3 (CONTROL). [`Error::NotSuspended`] if it is not.
     ThreadResume = 32,
     /// Thread a3's (CONTROL) CPU time in cycles: a3 = low, a4 = high word.
-    /// Charged at every switch the kernel makes outside the entry's
-    /// express paths and at every interrupt taken from a thread; the time
-    /// of an express IPC or yield hand-off (trap.S) goes to the thread
-    /// running at the next such event (so a server called through the
-    /// express path is charged to the caller that is then running, or the
-    /// other way round). Exact for threads switched by interrupts and
-    /// ordinary system calls (preemption, blocking, waking). An ended
-    /// thread's stays readable.
+    /// Charged, to the thread that ran, whenever the kernel's Rust code is
+    /// entered from a thread (every interrupt, every system call the entry
+    /// does not answer itself); the entry's express IPC and yield
+    /// hand-offs (trap.S) account nothing, so the time of a thread they
+    /// run goes to the thread running at the next such entry (a server
+    /// called through the express path is charged to its client if the
+    /// client is the one running then, or the other way round). Exact for
+    /// threads switched by interrupts and ordinary system calls
+    /// (preemption, blocking, waking). An ended thread's stays readable.
     ThreadCpuTime = 33,
 }
 

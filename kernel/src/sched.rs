@@ -37,11 +37,11 @@
 //! # CPU time
 //!
 //! [`Scheduler::account`] charges the cycles since the last accounted
-//! event to the thread on the CPU, [`Scheduler::charge`] to the thread
-//! that just left it: the kernel binary (`kernel/src/services.rs`) calls
-//! them on every full trap (interrupts, slow system calls, faults) and
-//! every switch of the light path, and restarts the count without
-//! charging anyone when the CPU idled. The entry's express IPC and yield
+//! event to the thread on the CPU: the kernel binary
+//! (`kernel/src/services.rs`) calls it on every entry into Rust from a
+//! thread (interrupts, system calls on the light or the full path,
+//! faults), and restarts the count without charging anyone when the CPU
+//! idled ([`Scheduler::count_from`]). The entry's express IPC and yield
 //! hand-offs account nothing (they stay as short as they are): the time
 //! of the threads they run goes to the thread running at the next
 //! accounted event. Threads switched by interrupts and ordinary system
@@ -644,7 +644,9 @@ impl Scheduler {
             self.current = NONE;
         }
         self.set_state(id, ThreadState::Ended);
-        self.refresh_preempt();
+        // Its deadline goes (the express yield may come back); the
+        // preemption note follows (`change`).
+        self.change(id, Change::Deadline(NO_DEADLINE));
     }
 
     /// A tick: wake every sleeper whose time has come and every blocked
@@ -985,10 +987,9 @@ impl Scheduler {
         self.charge(self.current(), now);
     }
 
-    /// [`Self::account`] for `thread`, which was on the CPU until now
-    /// (the switch away from it is made).
+    /// [`Self::account`] for `thread`, on the CPU until now.
     #[inline(never)]
-    pub fn charge(&mut self, thread: Option<ThreadId>, now: u32) {
+    fn charge(&mut self, thread: Option<ThreadId>, now: u32) {
         if let Some(thread) = thread {
             self.cpu[thread % MAX_THREADS] += u64::from(now.wrapping_sub(self.since));
         }

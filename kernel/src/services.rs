@@ -595,12 +595,11 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     // SAFETY: written by the trap entry before this call; nothing else
     // writes it, and the kernel runs on one core without nesting.
     let a8 = unsafe { *(&raw const sotto_light_a8) };
-    let (caller, light) = KERNEL.with(|kernel| {
-        let caller = kernel.sched.current();
-        (
-            caller,
-            kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8]),
-        )
+    let light = KERNEL.with(|kernel| {
+        // CPU time up to here goes to the caller (and to it what the
+        // express paths ran since the last account).
+        kernel.sched.account(arch::read_ccount());
+        kernel.light_syscall(number, [a3, a4, a5, a6, a7, a8])
     });
     // A light call may have woken, blocked or switched threads: the alarm
     // (deadlines, time slices) follows, as on every path through
@@ -609,26 +608,14 @@ extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7:
     let (marker, thread) = match light {
         Light::Return(status, value) => return pack(status, value),
         Light::Slow => return pack(light::SLOW, 0),
-        Light::Idle => {
-            charge(caller);
-            return pack(light::SWITCH, 0);
-        }
+        Light::Idle => return pack(light::SWITCH, 0),
         Light::Resume(thread) => (light::SWITCH, thread),
         Light::Handoff(thread) => (light::HANDOFF, thread),
     };
-    charge(caller);
     // One switch for both (inlined twice, it was twice the code).
     switch_to(thread);
     let frame = KERNEL.with(|kernel| &raw mut kernel.services[thread].frame);
     pack(marker, frame as u32)
-}
-
-/// The light path switched away from `caller`: the CPU time up to here
-/// is its (`Scheduler::account` would charge the thread chosen already).
-#[inline(never)]
-fn charge(caller: Option<ThreadId>) {
-    let now = arch::read_ccount();
-    KERNEL.with(|kernel| kernel.sched.charge(caller, now));
 }
 
 /// The light path found no thread ready (its caller is saved): idle with

@@ -90,8 +90,9 @@ impl<H: Hardware> Kernel<H> {
 }
 
 /// Turn a frame an IPC path saved ([`kind::IPC`]: what a call keeps, the
-/// caller-saved rest restored as zero) into the full frame that restores
-/// the same registers.
+/// caller-saved rest restored as zero, EXPSTATE and LCOUNT included: trap.S
+/// `RESUME_IPC`, `RESULTS_FROM`) into the full frame that restores the
+/// same registers.
 pub fn make_full(frame: &mut TrapFrame) {
     if frame.kind != kind::IPC {
         return;
@@ -106,6 +107,7 @@ pub fn make_full(frame: &mut TrapFrame) {
     frame.acclo = 0;
     frame.acchi = 0;
     frame.m = [0; 4];
+    frame.expstate = 0;
     frame.kind = kind::FULL;
 }
 
@@ -195,6 +197,7 @@ mod tests {
         // Suspend and resume; a suspended thread is never picked.
         k.services[a].frame.kind = kind::IPC;
         k.services[a].frame.a[9] = 7;
+        k.services[a].frame.expstate = 7;
         assert_eq!(run(&mut k, Syscall::ThreadSuspend, [0, 0, 0, 0, 0]).0, 0);
         assert_eq!(
             k.services[a].frame.kind,
@@ -202,6 +205,10 @@ mod tests {
             "no express path runs it"
         );
         assert_eq!(k.services[a].frame.a[9], 0, "what an IPC frame restores");
+        assert_eq!(
+            k.services[a].frame.expstate, 0,
+            "what an IPC frame restores"
+        );
         assert_eq!(
             run(&mut k, Syscall::ThreadSuspend, [0, 0, 0, 0, 0]).0,
             status(Error::AlreadySuspended)
@@ -234,6 +241,21 @@ mod tests {
             status(Error::ThreadEnded)
         );
         assert_eq!(run(&mut k, Syscall::ThreadCpuTime, [0, 0, 0, 0, 0]).1[1], 1);
+    }
+
+    /// `ThreadPriority` keeps the entry's urgency word as a thread of the
+    /// new priority gets it at boot.
+    #[test]
+    fn a_priority_change_keeps_the_entrys_urgency_word() {
+        use crate::fastpath::{SPACE_WORDS, ThreadEntry};
+        for from in 0..=8 {
+            for to in 0..=8 {
+                let mut entry = ThreadEntry::new(0, 0, [0; SPACE_WORDS], from);
+                entry.set_priority(to);
+                let fresh = ThreadEntry::new(0, 0, [0; SPACE_WORDS], to);
+                assert_eq!(entry.urgent, fresh.urgent, "{from} -> {to}");
+            }
+        }
     }
 
     #[test]

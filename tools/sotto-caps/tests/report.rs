@@ -62,7 +62,8 @@ fn service(name: &str, priority: u8, caps: &[CapGrant]) -> Service {
     }
 }
 
-/// A server, a client sharing a buffer with it, and a timer-driven service.
+/// A server, a client sharing a buffer with it, and a timer-driven service
+/// that controls the server's thread.
 fn manifest() -> Manifest {
     let mut manifest = Manifest::default();
     for object in [
@@ -86,6 +87,13 @@ fn manifest() -> Manifest {
             },
         ),
         object("jobs", ObjectParams::Semaphore { initial: 0, max: 4 }),
+        object(
+            "server",
+            ObjectParams::Thread {
+                service: 0,
+                thread: 0,
+            },
+        ),
     ] {
         manifest.objects.push(object).unwrap();
     }
@@ -117,6 +125,7 @@ fn manifest() -> Manifest {
             &[
                 grant(0, 3, Rights::RECEIVE, 0, None),
                 grant(1, 4, Rights::CONTROL, 0, None),
+                grant(2, 6, Rights::CONTROL, 0, None),
             ],
         ),
     ] {
@@ -195,6 +204,7 @@ fn reachability_follows_rights() {
             "client shares memory with server via frames",
             "client gives server via jobs",
             "client calls server via requests",
+            "ticker controls the thread of server via server",
         ]
     );
 }
