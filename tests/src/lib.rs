@@ -127,6 +127,12 @@ pub fn readme_pipeline_image() -> PathBuf {
     image_dir().join("sotto-readme-example.elf")
 }
 
+/// The preemption proof (`tests/dp-edf.toml`): a 40 ms and a 2 ms DP
+/// task, each in a worker service.
+pub fn dp_edf_image() -> PathBuf {
+    image_dir().join("dp-edf.elf")
+}
+
 /// The default system with two hostile services next to it
 /// (`tests/hostile.toml`), as `cargo xtask test` builds it.
 pub fn hostile_image() -> PathBuf {

@@ -153,7 +153,7 @@ fn hostile_neighbours_change_nothing_in_the_audio_and_the_kernel_survives() {
         "{ll}"
     );
     let dp = hostile.last_line("dp-sched", "stats: eq:");
-    assert!(dp.ends_with(" 0 deadline misses"), "{dp}");
+    assert!(dp.contains(", 0 deadline misses"), "{dp}");
     assert!(!hostile.console.contains("DEADLINE MISS"));
 
     // The hostile services did their part.

@@ -1,7 +1,12 @@
 //! Pipeline files (`pipeline.toml`): the audio topology and parameters,
 //! turned into the configuration the pipeline services read and the initial
 //! contents of the shared buffer region (rings formatted, DP outputs
-//! pre-filled with `DP_PREFILL_BLOCKS` blocks of silence).
+//! pre-filled with `DP_PREFILL_BLOCKS` blocks of silence). Each DP
+//! component may have its own block size (`block_frames` in its
+//! `[[component]]`; the file's top-level `block_frames` is the default):
+//! a ring holds `RING_BLOCKS` of the largest block among the file's
+//! default and the blocks of its writer and reader, and a DP component's
+//! output starts with `DP_PREFILL_BLOCKS` of that component's blocks.
 //! Errors name the file, the component and the field.
 
 use std::collections::HashMap;
@@ -17,7 +22,9 @@ use serde::Deserialize;
 /// lets the DP task finish within a block period without the LL side ever
 /// running dry.
 pub const DP_PREFILL_BLOCKS: u32 = 2;
-/// Every ring holds this many DP blocks.
+/// Every ring holds this many blocks (of the largest of the default block,
+/// its writer's and its reader's): a DP input takes a block while the next
+/// one arrives, a DP output holds its prefill and room for one more.
 const RING_BLOCKS: u32 = 4;
 /// The longest gain ramp (ms): ten minutes.
 const MAX_RAMP_MS: u32 = 600_000;
@@ -71,6 +78,9 @@ struct ComponentEntry {
     cutoff_hz: Option<f64>,
     #[serde(default)]
     dp: bool,
+    /// Frames per block of a DP component (default: the file's).
+    #[serde(default)]
+    block_frames: Option<u32>,
 }
 
 /// A built pipeline: its description and the buffer region's contents.
@@ -115,6 +125,24 @@ pub fn lowpass(taps: usize, cutoff_hz: f64) -> Vec<i32> {
         .collect()
 }
 
+/// A block size (frames) that is a whole number of LL periods and fits the
+/// DP scratch, or why not.
+fn check_block(frames: u32) -> Result<u32, String> {
+    if frames == 0 || !frames.is_multiple_of(PERIOD_FRAMES as u32) {
+        return Err(format!(
+            "{frames} is not a whole number of {PERIOD_FRAMES}-frame ({} ms) periods",
+            PERIOD_FRAMES as u32 * 1000 / RATE
+        ));
+    }
+    if frames as usize > MAX_BLOCK_FRAMES {
+        return Err(format!(
+            "{frames} is more than the largest block, {MAX_BLOCK_FRAMES} frames ({} ms)",
+            MAX_BLOCK_FRAMES as u32 * 1000 / RATE
+        ));
+    }
+    Ok(frames)
+}
+
 /// Read and check a pipeline file.
 pub fn load(path: &Path) -> Result<Built> {
     let shown = path.file_name().map_or_else(
@@ -132,16 +160,8 @@ pub fn load(path: &Path) -> Result<Built> {
             None => anyhow::anyhow!("{shown}: {}", error.message()),
         }
     })?;
-    if file.block_frames == 0
-        || !file.block_frames.is_multiple_of(PERIOD_FRAMES as u32)
-        || file.block_frames as usize > MAX_BLOCK_FRAMES
-    {
-        bail!(
-            "{shown}: block_frames: {} is not a multiple of the {PERIOD_FRAMES}-frame period in 1..={MAX_BLOCK_FRAMES}",
-            file.block_frames
-        );
-    }
-    let block_samples = file.block_frames * CHANNELS as u32;
+    check_block(file.block_frames)
+        .map_err(|why| anyhow::anyhow!("{shown}: block_frames: {why}"))?;
     let index: HashMap<&str, u8> = file
         .buffers
         .iter()
@@ -159,6 +179,10 @@ pub fn load(path: &Path) -> Result<Built> {
     let mut pipeline = Pipeline::default();
     let mut produced = vec![false; file.buffers.len()];
     let mut consumed = vec![false; file.buffers.len()];
+    // Frames per run of each buffer's writer and reader, and whether its
+    // writer is a DP component.
+    let mut writer_block = vec![0u32; file.buffers.len()];
+    let mut reader_block = vec![0u32; file.buffers.len()];
     let mut dp_outputs = vec![false; file.buffers.len()];
     for entry in &file.components {
         let name = entry.name.as_str();
@@ -232,10 +256,15 @@ pub fn load(path: &Path) -> Result<Built> {
                         field("cutoff_hz")
                     );
                 }
-                let block_frames = if entry.dp {
-                    file.block_frames
-                } else {
-                    PERIOD_FRAMES as u32
+                let block_frames = match (entry.dp, entry.block_frames) {
+                    (true, Some(frames)) => check_block(frames)
+                        .map_err(|why| anyhow::anyhow!("{}: {why}", field("block_frames")))?,
+                    (true, None) => file.block_frames,
+                    (false, None) => PERIOD_FRAMES as u32,
+                    (false, Some(_)) => bail!(
+                        "{}: only a DP component (`dp = true`) has a block size of its own; an LL component runs one {PERIOD_FRAMES}-frame period per tick",
+                        field("block_frames")
+                    ),
                 };
                 (
                     Kind::Fir {
@@ -252,6 +281,16 @@ pub fn load(path: &Path) -> Result<Built> {
                 "{}: \"{other}\" is not sine, gain, mixer, fir or sink",
                 field("kind")
             ),
+        };
+        if entry.block_frames.is_some() && !matches!(kind, Kind::Fir { .. }) {
+            bail!(
+                "{}: only a DP component (a `fir` with `dp = true`) has a block size of its own",
+                field("block_frames")
+            );
+        }
+        let block = match kind {
+            Kind::Fir { block_frames, .. } => block_frames,
+            _ => PERIOD_FRAMES as u32,
         };
         if inputs.len() != wants_inputs {
             bail!(
@@ -277,6 +316,7 @@ pub fn load(path: &Path) -> Result<Built> {
                     file.buffers[*input as usize].name
                 );
             }
+            reader_block[*input as usize] = block;
             if std::mem::replace(&mut consumed[*input as usize], true) {
                 bail!(
                     "{}: buffer \"{}\" already has a reader (a buffer has one writer and one reader)",
@@ -294,6 +334,7 @@ pub fn load(path: &Path) -> Result<Built> {
                 );
             }
             dp_outputs[output as usize] = entry.dp;
+            writer_block[output as usize] = block;
         }
         pipeline
             .components
@@ -327,9 +368,10 @@ pub fn load(path: &Path) -> Result<Built> {
     }
     let mut offset = 0u32;
     for (i, _) in file.buffers.iter().enumerate() {
-        let samples = RING_BLOCKS * block_samples;
+        let largest = file.block_frames.max(writer_block[i]).max(reader_block[i]);
+        let samples = RING_BLOCKS * largest * CHANNELS as u32;
         let prefill = if dp_outputs[i] {
-            DP_PREFILL_BLOCKS * block_samples
+            DP_PREFILL_BLOCKS * writer_block[i] * CHANNELS as u32
         } else {
             0
         };
@@ -395,7 +437,7 @@ mod tests {
     /// or fails with exactly the text of its `.err` file.
     #[test]
     fn fixtures() {
-        crate::fixtures::check("pipelines", 12, |path| {
+        crate::fixtures::check("pipelines", 17, |path| {
             load(path).map(|_| ()).map_err(|error| format!("{error:#}"))
         });
     }
@@ -424,6 +466,58 @@ mod tests {
         let full_scale = f64::from(i32::MAX);
         let level = f64::from(late) / full_scale;
         assert!((0.1..0.17).contains(&level), "peak {level}");
+    }
+
+    /// Per-component block sizes: rings sized for the largest block at
+    /// either end (never below the file's default), each DP output
+    /// prefilled with two of its own component's blocks; and the host
+    /// reference of a 40 ms FIR feeding a 2 ms one is exactly the same two
+    /// filters run in the LL tick, delayed by the two prefills (a FIR's
+    /// output does not depend on how its input is cut into blocks).
+    #[test]
+    fn dp_components_have_block_sizes_of_their_own() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines");
+        let path = dir.join("two-block-sizes.toml");
+        let built = load(&path).unwrap();
+        let pipeline = Pipeline::decode(&built.config).unwrap();
+        let blocks: Vec<u32> = pipeline
+            .components
+            .iter()
+            .filter_map(|c| match c.kind {
+                audio_dsp::config::Kind::Fir { block_frames, .. } => Some(block_frames),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(blocks, [1920, 96]);
+        let sizes: Vec<(u32, u32)> = pipeline
+            .buffers
+            .iter()
+            .map(|b| (b.samples / 2, b.prefill / 2))
+            .collect();
+        // tone: LL writer, 40 ms reader; long: 40 ms writer, 2 ms reader;
+        // short: 2 ms writer, LL reader (the 10 ms default is larger).
+        assert_eq!(
+            sizes,
+            [(4 * 1920, 0), (4 * 1920, 2 * 1920), (4 * 480, 2 * 96)]
+        );
+        // The same filters in the LL tick.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("dp = true\nblock_frames = 1920\n", "")
+            .replace("dp = true\nblock_frames = 96\n", "");
+        let ll_path = std::env::temp_dir().join(format!("sotto-ll-{}.toml", std::process::id()));
+        std::fs::write(&ll_path, text).unwrap();
+        let ll_built = load(&ll_path).unwrap();
+        std::fs::remove_file(&ll_path).unwrap();
+        let ll = Pipeline::decode(&ll_built.config).unwrap();
+        assert_eq!(ll.dp_components().count(), 0);
+        let periods = 400;
+        let dp_out = sotto_audio::reference(&pipeline, &built.buffers, periods);
+        let ll_out = sotto_audio::reference(&ll, &ll_built.buffers, periods);
+        let latency = 2 * (2 * 1920 + 2 * 96);
+        assert!(dp_out[..latency].iter().all(|s| *s == 0));
+        assert_eq!(dp_out[latency..], ll_out[..dp_out.len() - latency]);
+        assert!(ll_out.iter().any(|s| *s != 0));
     }
 
     #[test]

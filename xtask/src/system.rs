@@ -1225,20 +1225,34 @@ mod tests {
         let mut expected = names(&base);
         expected.extend(["hostile-a".to_owned(), "hostile-b".to_owned()]);
         assert_eq!(names(&hostile), expected);
-        // Same objects first (grants name them by index), the audio
-        // pipeline's contents read from system.toml's pipeline.toml.
+        // Same declared objects first, the audio pipeline's contents read
+        // from system.toml's pipeline.toml; the same grants, each of the
+        // same object (the objects made for thread capabilities come
+        // after all declared ones, so their indices differ).
+        let declared = base.file.objects.len();
         assert_eq!(
-            hostile.objects[..base.objects.len()]
+            hostile.objects[..declared]
                 .iter()
                 .map(|object| object.params)
                 .collect::<Vec<_>>(),
-            base.objects
+            base.objects[..declared]
                 .iter()
                 .map(|object| object.params)
                 .collect::<Vec<_>>()
         );
         assert_eq!(hostile.inits, base.inits);
-        assert_eq!(hostile.grants[..base.grants.len()], base.grants[..]);
+        let resolved = |system: &super::System, service: usize| {
+            system.grants[service]
+                .iter()
+                .map(|grant| {
+                    let params = system.objects[grant.object as usize].params;
+                    (grant.slot, params, grant.rights, grant.badge, grant.map_at)
+                })
+                .collect::<Vec<_>>()
+        };
+        for service in 0..base.grants.len() {
+            assert_eq!(resolved(&hostile, service), resolved(&base, service));
+        }
         assert_eq!(hostile.file.kernel.time, base.file.kernel.time);
 
         let dir = std::env::temp_dir().join(format!("sotto-base-{}", std::process::id()));

@@ -75,6 +75,10 @@ const README_PIPELINE: &str = "xtask/tests/fixtures/pipelines/readme-example.tom
 /// `tests/tests/hostile.rs` as `hostile.elf`.
 pub const HOSTILE_SYSTEM: &str = "tests/hostile.toml";
 
+/// The preemption proof's system (a 40 ms and a 2 ms DP task), booted by
+/// `tests/tests/dp_edf.rs` as `dp-edf.elf`.
+pub const DP_EDF_SYSTEM: &str = "tests/dp-edf.toml";
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
@@ -90,6 +94,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             paths.root.join("tests/isolation.toml"),
             paths.root.join("tests/threads.toml"),
             paths.root.join("tests/thread-control.toml"),
+            paths.root.join(DP_EDF_SYSTEM),
             paths.root.join(HOSTILE_SYSTEM),
         ] {
             BootArgs::for_system(system).build(paths, false)?;

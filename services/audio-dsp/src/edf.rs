@@ -1,7 +1,10 @@
 //! The DP scheduler's rule. After each LL tick a DP task is ready when its
 //! input holds a full block and its output has room for one; each ready
-//! task gets a deadline one block period after it became ready; the ready
-//! task with the earliest deadline runs next (ties: lower index).
+//! task gets a deadline one block period after it became ready. Released
+//! preemptively ([`next_preemptive`]), every ready task is released at
+//! once and the kernel runs them earliest deadline first, preempting a
+//! later one; one at a time ([`next`]), the ready task with the earliest
+//! deadline runs next and to the end of its block (ties: lower index).
 
 /// The bit of the DP scheduler's notification the pipeline signals after
 /// each LL tick.
@@ -54,6 +57,14 @@ pub fn next(tasks: &[DpTask]) -> Option<usize> {
     if tasks.iter().any(|task| task.running && !task.late) {
         return None;
     }
+    next_preemptive(tasks)
+}
+
+/// The next task to release when the kernel orders released tasks by
+/// deadline: the ready, not running one with the earliest deadline,
+/// whatever runs (a task is released once per block: not again while it
+/// runs).
+pub fn next_preemptive(tasks: &[DpTask]) -> Option<usize> {
     tasks
         .iter()
         .enumerate()
@@ -88,7 +99,7 @@ pub fn done(task: &mut DpTask, now: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{DpTask, done, next, overdue, ready, update};
+    use super::{DpTask, done, next, next_preemptive, overdue, ready, update};
 
     #[test]
     fn readiness_needs_a_full_block_in_and_room_out() {
@@ -119,6 +130,29 @@ mod tests {
         assert!(done(&mut tasks[0], 21), "late");
         assert_eq!((tasks[0].runs, tasks[0].misses), (1, 1));
         assert_eq!(next(&tasks), None);
+    }
+
+    #[test]
+    fn preemptive_release_lets_every_ready_task_go() {
+        let mut tasks = [DpTask::default(); 3];
+        update(&mut tasks[0], true, 0, 40); // deadline 40
+        assert_eq!(next_preemptive(&tasks), Some(0));
+        tasks[0].running = true;
+        assert_eq!(next_preemptive(&tasks), None, "released once per block");
+        // A short task ready while the long one runs is released at once
+        // (one at a time, it would wait).
+        update(&mut tasks[1], true, 2, 2); // deadline 4
+        update(&mut tasks[2], true, 2, 1); // deadline 3
+        assert_eq!(next(&tasks), None);
+        assert_eq!(next_preemptive(&tasks), Some(2), "earliest first");
+        tasks[2].running = true;
+        assert_eq!(next_preemptive(&tasks), Some(1));
+        tasks[1].running = true;
+        assert_eq!(next_preemptive(&tasks), None);
+        assert!(!done(&mut tasks[2], 3));
+        assert!(!done(&mut tasks[1], 4));
+        assert!(!done(&mut tasks[0], 30));
+        assert_eq!(tasks.map(|task| task.misses), [0, 0, 0]);
     }
 
     #[test]

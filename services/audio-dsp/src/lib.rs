@@ -30,8 +30,8 @@ pub const CHANNELS: usize = 2;
 /// Samples per LL period.
 pub const PERIOD_SAMPLES: usize = PERIOD_FRAMES * CHANNELS;
 
-/// The largest DP block (frames): 20 ms.
-pub const MAX_BLOCK_FRAMES: usize = 960;
+/// The largest DP block (frames): 40 ms.
+pub const MAX_BLOCK_FRAMES: usize = 1920;
 
 /// Scratch a DP block needs (input and output, samples): `dp_block`'s
 /// `scratch` argument must be at least this long.

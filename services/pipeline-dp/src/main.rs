@@ -3,8 +3,9 @@
 //! true` component of the pipeline file, wherever it stands) one block at
 //! a time, each time dp-sched gives its semaphore, and signals dp-sched
 //! when done (bit `number + 1`). For tests, argument bit 8 delays its
-//! first block by 15 ms (a deadline miss on purpose) and bit 9 makes it
-//! fault on its first block.
+//! first block by 15 ms (a deadline miss on purpose), bit 9 makes it
+//! fault on its first block, and bit 10 prints the cycle each of blocks
+//! 100..120 starts at (dp-sched's argument bit 1 prints their releases).
 
 #![no_std]
 #![no_main]
@@ -50,6 +51,9 @@ fn main(arg: u32) {
     let (mut total, mut most) = (0u64, 0u32);
     loop {
         sync::take(GO, Timeout::Forever).expect("wait to be released");
+        if arg & (1 << 10) != 0 && (100..120).contains(&blocks) {
+            println!("start: block {blocks} at cycle {}", sys::cycles());
+        }
         if blocks == 0 && arg & (1 << 9) != 0 {
             println!("faulting on purpose");
             fault::illegal_instruction();

@@ -203,9 +203,10 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>> {
 }
 
 /// The reference output: `periods` periods of `pipeline` starting from the
-/// buffer region `buffers`, DP blocks run as soon as they are ready (the
-/// emulated system releases DP output with a fixed latency, so its output
-/// is the same as long as no deadline is missed).
+/// buffer region `buffers`, DP blocks run as soon as they are ready, each
+/// DP component on blocks of its own size (the emulated system releases
+/// DP output with a fixed latency, two of the component's blocks, so its
+/// output is the same as long as no deadline is missed).
 pub fn reference(pipeline: &Pipeline, buffers: &[u8], periods: usize) -> Vec<i16> {
     let mut region = buffers.to_vec();
     let mut graph = Graph::new(pipeline);

@@ -179,6 +179,20 @@ pub fn start_services(elf: &mut [u8], starts: &[Start<'_>]) -> Result<(), ImageE
             .push(service)
             .map_err(|_| ImageError::Manifest(ManifestError::TooLarge))?;
     }
+    // A thread object names its service by number: follow it to the
+    // first copy of that service started, or past the started ones if
+    // none is (its holders then find the thread ended), so a thread
+    // capability never reaches another service's thread.
+    for object in manifest.objects.iter_mut() {
+        if let sotto_abi::manifest::ObjectParams::Thread { service, .. } = &mut object.params {
+            let name = all
+                .services
+                .get(usize::from(*service))
+                .map(|s| s.name.as_str());
+            let started = starts.iter().position(|start| Some(start.from) == name);
+            *service = started.unwrap_or(starts.len()) as u16;
+        }
+    }
     write_manifest(elf, &manifest)
 }
 
