@@ -748,6 +748,7 @@ impl<H: Hardware> Kernel<H> {
     /// the peer's window, which the info it was given names (a3 for a
     /// caller, a4 for a server).
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn carries(&mut self, thread: ThreadId, caller: Option<ThreadId>, raw: u32) {
         self.threads[thread].frame.a[4] = raw;
         let (peer, info_at) = match (caller, self.threads[thread].wait) {

@@ -1075,8 +1075,9 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::TimerCancel
             | Syscall::MemMap
             // The light path answers these whole (the full path sees them
-            // only from a thread with a loop armed or LITBASE set): its
-            // inlined copies are the fast ones.
+            // only from a thread with a loop armed or LITBASE set); both
+            // share one out-of-line copy (the entry's express paths answer
+            // the measured give and signal).
             | Syscall::Cycles
             | Syscall::NotifySignal
             | Syscall::NotifyWait
@@ -1462,7 +1463,11 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// The cycle counter, for holders of a clock capability.
+    /// The cycle counter, for holders of a clock capability. (Out of line,
+    /// as the notification and semaphore calls: the light and the full
+    /// path share one copy.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn cycles(&mut self, thread: ThreadId) -> Outcome {
         if self.clock_holders & (1 << thread) != 0 {
             ok(self.hw.cycles())
@@ -1471,6 +1476,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::SEND) {
             Ok(cap) => cap.object,
@@ -1506,6 +1512,8 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
             Ok(cap) => cap.object,
@@ -1527,6 +1535,7 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
             Ok(cap) => cap.object,
@@ -2173,6 +2182,7 @@ impl<H: Hardware> Kernel<H> {
     /// timers that are due (a periodic one as many times as it expired).
     /// Only what is due is looked at: the cost does not grow with the
     /// number of objects or threads.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn tick(&mut self, now: u64) {
         if now > self.ticks {
             self.ticks = now;

@@ -611,6 +611,7 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
 /// Called by `_user_exception` with the running thread's saved frame
 /// (inside the kernel state); returns the frame of the thread to run next.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
     let interrupt = KERNEL.with(|kernel| {
         // CPU time up to here goes to the thread that trapped (and to it
