@@ -631,6 +631,7 @@ impl<H: Hardware> Kernel<H> {
     /// goes straight into the server's frame and the server runs — if the
     /// scheduler would run it next anyway. `None`: the full path decides
     /// (errors included), nothing changed.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn fast_call(&mut self, thread: ThreadId, args: [u32; 6], until: Option<u64>) -> Option<Light> {
         if args[1] != PLAIN {
             return None;
