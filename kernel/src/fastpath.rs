@@ -637,7 +637,7 @@ impl<H: Hardware> Kernel<H> {
             return None;
         }
         let cap = self
-            .cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND)
+            .cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND)
             .ok()?;
         let Some(Object::Endpoint(endpoint)) = self.objects.get(cap.object as usize) else {
             return None;

@@ -1478,7 +1478,7 @@ impl<H: Hardware> Kernel<H> {
 
     #[inline(never)]
     pub(crate) fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::SEND) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Notification, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1515,7 +1515,7 @@ impl<H: Hardware> Kernel<H> {
     #[inline(never)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1537,7 +1537,7 @@ impl<H: Hardware> Kernel<H> {
 
     #[inline(never)]
     pub(crate) fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
