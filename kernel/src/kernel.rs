@@ -914,6 +914,9 @@ impl<H: Hardware> Kernel<H> {
         &self.clock_holders
     }
 
+    /// The cycle counter for `thread`: 0 unless it holds a clock
+    /// capability. (Out of line: every wake with a signal shares it.)
+    #[inline(never)]
     pub(crate) fn cycles_for(&self, thread: ThreadId) -> u32 {
         if self.clock_holders & (1 << thread) != 0 {
             self.hw.cycles()
@@ -922,6 +925,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// `micros` microseconds in ticks, rounded up. (Out of line: no fast
+    /// path sleeps or arms a timer, and the sum is long.)
+    #[inline(never)]
     pub(crate) fn ticks_for_us(&self, micros: u32) -> u64 {
         ticks_for_us(micros, self.tick_hz)
     }
@@ -954,6 +960,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Write results into a thread's frame.
+    /// (Out of line: one copy for every path that answers a call.)
+    #[inline(never)]
     pub(crate) fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         let frame = &mut self.threads[thread].frame;
         match result {
@@ -2116,6 +2124,7 @@ impl<H: Hardware> Kernel<H> {
     /// a3 = 0, a4 = info (`signalled`), a5 = the bits, a6 = CCOUNT now (0
     /// unless `thread` holds a clock capability), a7 = the tick count (low
     /// 32 bits): what a tick-driven server reads first, without a syscall.
+    #[inline(never)]
     fn signalled_regs(&self, thread: ThreadId, bits: u32) -> Regs {
         let info = MsgInfo {
             signalled: true,

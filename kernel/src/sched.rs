@@ -839,6 +839,9 @@ impl Scheduler {
         }
     }
 
+    /// Take the head of `priority`'s queue. (Out of line: one copy for
+    /// the schedule and the rotation.)
+    #[inline(never)]
     fn dequeue(&mut self, priority: u8) -> Option<ThreadId> {
         let priority = usize::from(priority) % PRIORITIES;
         let id = self.head[priority];

@@ -60,6 +60,9 @@ impl TickClock {
     /// The tick at counter value `ccount`. The counter must be read at
     /// least once per 2^32 cycles; [`TickClock::compare_for`] never sets an
     /// alarm further than 2^31 cycles ahead, so the interrupt sees to it.
+    /// (Out of line: the division is long, and every path through the
+    /// clock shares one copy.)
+    #[inline(never)]
     pub fn now(&mut self, ccount: u32) -> u64 {
         let elapsed = ccount.wrapping_sub(self.tick_start);
         if elapsed >= self.period.get() {
@@ -279,6 +282,7 @@ impl Queue<[Slot]> {
 
     /// Take `slot` out; whether it was queued.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    #[inline(never)]
     pub fn remove(&mut self, slot: usize) -> bool {
         self.unlink(slot, true)
     }
