@@ -294,6 +294,8 @@ impl Queue<[Slot]> {
         self.unlink(slot, false)
     }
 
+    // (Out of line: remove and forget share one copy.)
+    #[inline(never)]
     fn unlink(&mut self, slot: usize, note_change: bool) -> bool {
         let Some(entry) = self.slots.get_mut(slot).filter(|entry| entry.queued) else {
             return false;
@@ -502,6 +504,7 @@ pub fn alarm_target(
 
 /// How many ticks `tick` is after `now`: 0 if it is not, `u32::MAX` if it
 /// is that many or more (as good as never: no alarm is set that far).
+#[inline(never)]
 pub fn ticks_ahead(now: u64, tick: u64) -> u32 {
     match tick.checked_sub(now) {
         Some(ahead) if ahead >> 32 == 0 => ahead as u32,
