@@ -55,6 +55,8 @@ impl<F: FnMut(&[u8])> Out<F> {
         }
     }
 
+    // (Out of line: every printer of a byte shares one copy.)
+    #[inline(never)]
     fn byte(&mut self, byte: u8) {
         if self.len >= CHUNK {
             self.flush();
@@ -100,6 +102,8 @@ impl<F: FnMut(&[u8])> Out<F> {
         ]);
     }
 
+    // (Out of line: one copy for every writer.)
+    #[inline(never)]
     fn flush(&mut self) {
         if self.len > 0 {
             (self.sink)(&self.buf[..self.len.min(CHUNK)]);
@@ -223,6 +227,7 @@ impl Console {
     }
 
     /// End the open line, if any: its writer's unfinished UTF-8, then `\n`.
+    #[inline(never)]
     fn end_line<F: FnMut(&[u8])>(&mut self, out: &mut Out<F>) {
         if self.open.take().is_some() {
             self.escape_pending(out);

@@ -631,12 +631,13 @@ impl<H: Hardware> Kernel<H> {
     /// goes straight into the server's frame and the server runs — if the
     /// scheduler would run it next anyway. `None`: the full path decides
     /// (errors included), nothing changed.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn fast_call(&mut self, thread: ThreadId, args: [u32; 6], until: Option<u64>) -> Option<Light> {
         if args[1] != PLAIN {
             return None;
         }
         let cap = self
-            .cap(thread, args[0], ObjectKind::Endpoint, Rights::SEND)
+            .cap_cold(thread, args[0], ObjectKind::Endpoint, Rights::SEND)
             .ok()?;
         let Some(Object::Endpoint(endpoint)) = self.objects.get(cap.object as usize) else {
             return None;
@@ -748,6 +749,7 @@ impl<H: Hardware> Kernel<H> {
     /// the peer's window, which the info it was given names (a3 for a
     /// caller, a4 for a server).
     #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn carries(&mut self, thread: ThreadId, caller: Option<ThreadId>, raw: u32) {
         self.threads[thread].frame.a[4] = raw;
         let (peer, info_at) = match (caller, self.threads[thread].wait) {

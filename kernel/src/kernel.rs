@@ -925,6 +925,9 @@ impl<H: Hardware> Kernel<H> {
         &self.clock_holders
     }
 
+    /// The cycle counter for `thread`: 0 unless it holds a clock
+    /// capability. (Out of line: every wake with a signal shares it.)
+    #[inline(never)]
     pub(crate) fn cycles_for(&self, thread: ThreadId) -> u32 {
         if self.clock_holders & (1 << thread) != 0 {
             self.hw.cycles()
@@ -933,6 +936,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    /// `micros` microseconds in ticks, rounded up. (Out of line: no fast
+    /// path sleeps or arms a timer, and the sum is long.)
+    #[inline(never)]
     pub(crate) fn ticks_for_us(&self, micros: u32) -> u64 {
         ticks_for_us(micros, self.tick_hz)
     }
@@ -965,6 +971,8 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Write results into a thread's frame.
+    /// (Out of line: one copy for every path that answers a call.)
+    #[inline(never)]
     pub(crate) fn set_result(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         let frame = &mut self.threads[thread].frame;
         match result {
@@ -1086,8 +1094,9 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::TimerCancel
             | Syscall::MemMap
             // The light path answers these whole (the full path sees them
-            // only from a thread with a loop armed or LITBASE set): its
-            // inlined copies are the fast ones.
+            // only from a thread with a loop armed or LITBASE set); both
+            // share one out-of-line copy (the entry's express paths answer
+            // the measured give and signal).
             | Syscall::Cycles
             | Syscall::NotifySignal
             | Syscall::NotifyWait
@@ -1484,7 +1493,11 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
-    /// The cycle counter, for holders of a clock capability.
+    /// The cycle counter, for holders of a clock capability. (Out of line,
+    /// as the notification and semaphore calls: the light and the full
+    /// path share one copy.)
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn cycles(&mut self, thread: ThreadId) -> Outcome {
         if self.clock_holders & (1 << thread) != 0 {
             ok(self.hw.cycles())
@@ -1493,8 +1506,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn notify_signal(&mut self, thread: ThreadId, slot: u32, bits: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::SEND) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Notification, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1528,8 +1542,10 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub(crate) fn notify_wait(&mut self, thread: ThreadId, slot: u32, may_wait: bool) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Notification, Rights::RECEIVE) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -1549,8 +1565,9 @@ impl<H: Hardware> Kernel<H> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn sem_give(&mut self, thread: ThreadId, slot: u32) -> Outcome {
-        let object = match self.cap(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
+        let object = match self.cap_cold(thread, slot, ObjectKind::Semaphore, Rights::SEND) {
             Ok(cap) => cap.object,
             Err(error) => return err(error),
         };
@@ -2129,6 +2146,7 @@ impl<H: Hardware> Kernel<H> {
     /// a3 = 0, a4 = info (`signalled`), a5 = the bits, a6 = CCOUNT now (0
     /// unless `thread` holds a clock capability), a7 = the tick count (low
     /// 32 bits): what a tick-driven server reads first, without a syscall.
+    #[inline(never)]
     fn signalled_regs(&self, thread: ThreadId, bits: u32) -> Regs {
         let info = MsgInfo {
             signalled: true,
@@ -2195,6 +2213,7 @@ impl<H: Hardware> Kernel<H> {
     /// timers that are due (a periodic one as many times as it expired).
     /// Only what is due is looked at: the cost does not grow with the
     /// number of objects or threads.
+    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn tick(&mut self, now: u64) {
         if now > self.ticks {
             self.ticks = now;

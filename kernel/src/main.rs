@@ -125,6 +125,7 @@ const LATE_ALARM_CYCLES: u32 = 2;
 /// boundary if two threads of the running priority share the CPU. With
 /// nothing due, an alarm within 2^31 cycles keeps the count across
 /// CCOUNT wraps. Writing CCOMPARE0 also clears its interrupt.
+#[optimize(size)]
 fn set_alarm() {
     let (due, slice) =
         services::KERNEL.with(|kernel| (kernel.next_due(), kernel.sched.slice_wanted()));

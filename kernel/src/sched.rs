@@ -418,6 +418,7 @@ impl Scheduler {
 
     /// The current thread gives up the CPU and goes to the back of its queue.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    #[inline(never)]
     pub fn yield_current(&mut self) {
         if let Some(id) = self.take_current() {
             self.set_state(id, ThreadState::Ready);
@@ -841,6 +842,9 @@ impl Scheduler {
         }
     }
 
+    /// Take the head of `priority`'s queue. (Out of line: one copy for
+    /// the schedule and the rotation.)
+    #[inline(never)]
     fn dequeue(&mut self, priority: u8) -> Option<ThreadId> {
         let priority = usize::from(priority) % PRIORITIES;
         let id = self.head[priority];

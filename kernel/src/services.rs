@@ -631,6 +631,7 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
 /// Called by `_user_exception` with the running thread's saved frame
 /// (inside the kernel state); returns the frame of the thread to run next.
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_user_trap(_frame: *mut TrapFrame) -> *mut TrapFrame {
     let interrupt = KERNEL.with(|kernel| {
         // CPU time up to here goes to the thread that trapped (and to it
@@ -681,6 +682,7 @@ static mut sotto_light_a8: u32 = 0;
 /// answers the null call itself: status 0, value 0, as
 /// [`Kernel::light_syscall`] would.)
 #[unsafe(no_mangle)]
+#[optimize(size)]
 extern "C" fn sotto_syscall(number: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32) -> u64 {
     let pack = |a2: u32, a3: u32| u64::from(a2) | (u64::from(a3) << 32);
     // SAFETY: written by the trap entry before this call; nothing else

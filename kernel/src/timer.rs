@@ -60,6 +60,9 @@ impl TickClock {
     /// The tick at counter value `ccount`. The counter must be read at
     /// least once per 2^32 cycles; [`TickClock::compare_for`] never sets an
     /// alarm further than 2^31 cycles ahead, so the interrupt sees to it.
+    /// (Out of line: the division is long, and every path through the
+    /// clock shares one copy.)
+    #[inline(never)]
     pub fn now(&mut self, ccount: u32) -> u64 {
         let elapsed = ccount.wrapping_sub(self.tick_start);
         if elapsed >= self.period.get() {
@@ -279,6 +282,7 @@ impl Queue<[Slot]> {
 
     /// Take `slot` out; whether it was queued.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    #[inline(never)]
     pub fn remove(&mut self, slot: usize) -> bool {
         self.unlink(slot, true)
     }
@@ -290,6 +294,8 @@ impl Queue<[Slot]> {
         self.unlink(slot, false)
     }
 
+    // (Out of line: remove and forget share one copy.)
+    #[inline(never)]
     fn unlink(&mut self, slot: usize, note_change: bool) -> bool {
         let Some(entry) = self.slots.get_mut(slot).filter(|entry| entry.queued) else {
             return false;
@@ -498,6 +504,7 @@ pub fn alarm_target(
 
 /// How many ticks `tick` is after `now`: 0 if it is not, `u32::MAX` if it
 /// is that many or more (as good as never: no alarm is set that far).
+#[inline(never)]
 pub fn ticks_ahead(now: u64, tick: u64) -> u32 {
     match tick.checked_sub(now) {
         Some(ahead) if ahead >> 32 == 0 => ahead as u32,
