@@ -319,6 +319,12 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
         )?;
         bytes
     };
+    // Threads of one service: an image of its own, whose crate enables
+    // sotto-rt's `threads` feature (a build of its own, so the `bench`
+    // crate's stubs stay as they are).
+    let threads_system = paths.root.join("tests/bench-threads.toml");
+    let threads_built = BootArgs::for_system(threads_system).build(paths, false)?;
+    let threads_image = std::fs::read(&threads_built.image)?;
     let jobs: Vec<(&str, Vec<u8>)> = vec![
         ("null-syscall", services(&[Start::new("bench", 0)])?),
         (
@@ -327,6 +333,10 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
                 Start::new("bench", 1).named("bench-a"),
                 Start::new("bench", 2).named("bench-b"),
             ])?,
+        ),
+        (
+            "context-switch-threads",
+            with_services(&threads_image, &[Start::new("bench-threads", 0)], 10_000)?,
         ),
         (
             "ipc",
@@ -371,6 +381,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
     let [
         null_syscall,
         context_switch,
+        context_switch_threads,
         ipc,
         ipc_cap,
         give,
@@ -385,7 +396,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
         first_tick_run,
     ] = &consoles[..]
     else {
-        bail!("{} consoles for 14 benchmarks", consoles.len());
+        bail!("{} consoles for 15 benchmarks", consoles.len());
     };
     let line = |console: &str, prefix: &str| -> Result<String> {
         Ok(line_with(console, prefix)?.to_owned())
@@ -408,6 +419,11 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
             "context-switch",
             "context switch between two services (yield)",
             line(context_switch, "bench context-switch: ")?,
+        ),
+        measured(
+            "context-switch-threads",
+            "context switch between two threads of one service (yield)",
+            line(context_switch_threads, "bench context-switch-threads: ")?,
         ),
         measured(
             "ipc-round-trip",
@@ -569,6 +585,10 @@ pub mod budget {
             "context-switch",
             "context switch between two services (yield)",
         ),
+        (
+            "context-switch-threads",
+            "context switch between two threads of one service (yield)",
+        ),
         ("ipc-round-trip", "IPC call + reply round trip"),
         (
             "ipc-cap-round-trip",
@@ -728,6 +748,7 @@ pub mod budget {
             assert_eq!(budgets["null-syscall"], 50);
             assert_eq!(budgets["semaphore-give"], 60);
             assert_eq!(budgets["notification-signal"], 60);
+            assert_eq!(budgets["context-switch-threads"], 200);
             assert!(budgets["kernel-text"] <= 65536);
         }
 
@@ -758,7 +779,7 @@ pub mod budget {
             );
             assert_eq!(
                 verdict.unwrap_err(),
-                "bench --check: 3 of 11 measures over budget or not measured: \
+                "bench --check: 3 of 12 measures over budget or not measured: \
                  semaphore-give 100.01 > 100; notification-signal not measured; \
                  kernel-text 40000.00 > 100"
             );
