@@ -1466,6 +1466,7 @@ impl<H: Hardware> Kernel<H> {
     /// capability a queued call went through. A call already delivered
     /// (waiting for its reply) is not undone.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
+    #[inline(never)]
     fn recheck_wait(&mut self, thread: ThreadId) {
         let space = self.space(thread);
         let can = |kernel: &Self, object: ObjectId, right: Rights| {
@@ -1981,6 +1982,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Check a message's own fields before anything is queued.
+    #[inline(never)]
     pub(crate) fn check_message(&self, thread: ThreadId, info: MsgInfo) -> Result<(), Error> {
         if info.len > IPC_PAYLOAD_MAX {
             return Err(Error::BadLength);

@@ -238,6 +238,7 @@ impl Notification {
     }
 
     /// The pending bits (cleared), without waiting.
+    #[inline(never)]
     pub fn poll(&mut self) -> u32 {
         core::mem::take(&mut self.bits)
     }
