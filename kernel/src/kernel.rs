@@ -541,9 +541,9 @@ impl Object {
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
-            // A service's main thread is its service's number (the
-            // thread's own number within it: 0, the only one today).
-            ObjectParams::Thread { service, .. } => Object::Thread(usize::from(service)),
+            // The build numbers the thread as the kernel does
+            // (`sotto_abi::manifest::thread_id`).
+            ObjectParams::Thread { id, .. } => Object::Thread(usize::from(id)),
         }
     }
 }

@@ -90,9 +90,9 @@ pub struct GrantEntry {
     /// Object name (or, instead, `thread`).
     #[serde(default)]
     pub object: String,
-    /// A thread capability: the service whose main thread it names
-    /// (instead of `object`). The build makes one `thread` object per
-    /// service named so.
+    /// A thread capability (instead of `object`): `"service"` names the
+    /// service's main thread, `"service/thread"` one of its further
+    /// threads. The build makes one `thread` object per thread named so.
     #[serde(default)]
     pub thread: Option<String>,
     /// Rights, e.g. "send+receive".
@@ -591,7 +591,7 @@ fn resolve(
     let mut grants = Vec::new();
     let mut held = vec![false; file.objects.len()];
     // The `thread` objects made for grants, by service index.
-    let mut thread_objects: HashMap<usize, u16> = HashMap::new();
+    let mut thread_objects: HashMap<(usize, usize), u16> = HashMap::new();
     let mut writers: HashMap<u16, Vec<&str>> = HashMap::new();
     // (endpoint, service index, rights) for the uphill-call rule.
     let mut endpoint_users: Vec<(u16, usize, Rights)> = Vec::new();
@@ -804,27 +804,50 @@ fn thread_object(
     file: &SystemFile,
     name: &str,
     objects: &mut Vec<Object>,
-    made: &mut HashMap<usize, u16>,
+    made: &mut HashMap<(usize, usize), u16>,
 ) -> Result<(u16, ObjectKind), String> {
+    let (service_name, thread_name) = match name.split_once('/') {
+        Some((service, thread)) => (service, Some(thread)),
+        None => (name, None),
+    };
     let Some(service) = file
         .services
         .iter()
-        .position(|service| service.name == name)
+        .position(|service| service.name == service_name)
     else {
-        return Err(format!("no service is named \"{name}\""));
+        return Err(format!("no service is named \"{service_name}\""));
     };
-    if let Some(&object) = made.get(&service) {
+    let thread = match thread_name {
+        None => 0,
+        Some(thread_name) => {
+            let Some(number) = file.services[service]
+                .thread
+                .iter()
+                .position(|thread| thread.name == thread_name)
+            else {
+                return Err(format!(
+                    "service \"{service_name}\" declares no thread named \"{thread_name}\""
+                ));
+            };
+            number + 1
+        }
+    };
+    if let Some(&object) = made.get(&(service, thread)) {
         return Ok((object, ObjectKind::Thread));
     }
+    let further: Vec<usize> = file.services.iter().map(|s| s.thread.len()).collect();
+    let id = sotto_abi::manifest::thread_id(&further, service, thread)
+        .ok_or_else(|| format!("\"{name}\" is not a thread"))?;
     let object = u16::try_from(objects.len()).unwrap_or(u16::MAX);
     objects.push(Object {
         name: heapless::String::try_from(name).unwrap_or_default(),
         params: ObjectParams::Thread {
             service: service as u16,
-            thread: 0,
+            thread: thread as u16,
+            id: id as u16,
         },
     });
-    made.insert(service, object);
+    made.insert((service, thread), object);
     Ok((object, ObjectKind::Thread))
 }
 
@@ -1128,7 +1151,8 @@ mod tests {
             system.objects[5].params,
             ObjectParams::Thread {
                 service: 0,
-                thread: 0
+                thread: 0,
+                id: 0,
             }
         );
         assert_eq!(system.objects[5].name.as_str(), "hello");
@@ -1368,5 +1392,34 @@ mod tests {
         );
         assert_eq!(system.file.services[0].thread[0].ceiling(), 4);
         assert_eq!(system.file.services[0].thread[1].ceiling(), 6);
+    }
+
+    /// `{ thread = "service/thread" }` names a further thread by the
+    /// kernel's number for it: after every main thread.
+    #[test]
+    fn further_threads_grants_name_the_kernels_thread() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/threads-good.toml");
+        let system = load(&path, |krate| ["hello", "ticker"].contains(&krate), None).unwrap();
+        let granted: Vec<(String, ObjectParams)> = system.grants[1]
+            .iter()
+            .map(|grant| {
+                let object = &system.objects[usize::from(grant.object)];
+                (object.name.to_string(), object.params)
+            })
+            .collect();
+        let thread = |service, thread, id| ObjectParams::Thread {
+            service,
+            thread,
+            id,
+        };
+        assert_eq!(
+            granted,
+            vec![
+                ("pipeline/eq".to_owned(), thread(0, 2, 3)),
+                ("pipeline".to_owned(), thread(0, 0, 0)),
+                ("pipeline/fir".to_owned(), thread(0, 1, 2)),
+            ]
+        );
     }
 }
