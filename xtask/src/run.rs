@@ -68,7 +68,10 @@ impl LatestReports {
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|word| word.strip_suffix(':'))
                 .unwrap_or("");
-            let key = format!("{service}:{reporter}");
+            let key = match reporter {
+                "" => service.to_owned(),
+                reporter => format!("{service}:{reporter}"),
+            };
             let index = match self.reports.iter().position(|(name, _)| *name == key) {
                 Some(index) => index,
                 None => {
@@ -397,6 +400,7 @@ mod report_tests {
             "[ll-sched] stats after 500 LL ticks: 0 overruns",
             "[ll-sched]   task 0: 500 runs",
             "[pipeline] stats: 500 periods, 0 underruns",
+            "[pipeline] stats eq: 50 blocks",
             "[ll-sched] stats after 1000 LL ticks: 1 overruns",
             "[ll-sched]   task 0: 1000 runs",
             "[ll-sched] task 0 completed",
@@ -418,6 +422,11 @@ mod report_tests {
                 (
                     "pipeline".to_owned(),
                     vec!["[pipeline] stats: 500 periods, 0 underruns".to_owned()]
+                ),
+                // A DP thread's report, beside its service's.
+                (
+                    "pipeline:eq".to_owned(),
+                    vec!["[pipeline] stats eq: 50 blocks".to_owned()]
                 ),
             ]
         );
