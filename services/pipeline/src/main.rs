@@ -67,7 +67,7 @@ fn dp(arg: u32) {
         number as usize,
         slots,
         "DP thread",
-        |_| {},
+        dp_task::test_hooks(arg),
     )
 }
 
