@@ -2966,6 +2966,12 @@ mod tests {
         );
         let echo = add_thread(&mut k, service, "echo", 3);
         let worker = add_thread(&mut k, service, "worker", 3);
+        // Numbered as the build numbers them for thread capabilities.
+        let further = [0, 2];
+        assert_eq!(
+            [echo, worker].map(Some),
+            [1, 2].map(|thread| sotto_abi::manifest::thread_id(&further, service, thread))
+        );
         // The echo thread serves the client (a payload arrives in its
         // service's IPC buffer); the worker waits.
         call(&mut k, echo, Syscall::Recv, [0, 0, 0, 0, 0]);
