@@ -957,6 +957,49 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
             USER_POOL_SIZE / 1024
         ));
     }
+    problems.extend(check_dp_runners(file));
+    problems
+}
+
+/// The crate of the audio pipeline, whose `dp_main` threads run DP
+/// components, and that of the isolated DP worker service.
+const PIPELINE_CRATE: &str = "pipeline";
+const DP_WORKER_CRATE: &str = "pipeline-dp";
+
+/// Each DP component runs in one place: a DP thread of the pipeline
+/// (`entry = "dp_main"`) or a worker service (crate `pipeline-dp`), the
+/// DP number in bits 0..8 of its `arg`. Two would take the same blocks.
+fn check_dp_runners(file: &SystemFile) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut runners: HashMap<u32, String> = HashMap::new();
+    for (index, service) in file.services.iter().enumerate() {
+        let mut found = Vec::new();
+        if service.krate == DP_WORKER_CRATE {
+            found.push((service.name.clone(), "arg".to_owned(), service.arg));
+        }
+        if service.krate == PIPELINE_CRATE {
+            for (number, thread) in service.thread.iter().enumerate() {
+                if thread.entry == "dp_main" {
+                    let arg = thread.arg.unwrap_or(number as u32 + 1);
+                    let runner = format!("{}/{}", service.name, thread.name);
+                    found.push((runner, format!("thread \"{}\": arg", thread.name), arg));
+                }
+            }
+        }
+        for (runner, field, arg) in found {
+            let dp = arg & 0xFF;
+            match runners.get(&dp) {
+                Some(other) => problems.push(format!(
+                    "service \"{}\" (#{}): {field}: DP component #{dp} already runs in \"{other}\" (one DP thread or worker per DP component)",
+                    service.name,
+                    index + 1
+                )),
+                None => {
+                    runners.insert(dp, runner);
+                }
+            }
+        }
+    }
     problems
 }
 
@@ -1134,9 +1177,13 @@ mod tests {
     #[test]
     fn fixtures() {
         crate::fixtures::check("systems", 8, |path| {
-            load(path, |krate| ["hello", "ticker"].contains(&krate), None)
-                .map(|_| ())
-                .map_err(|error| error.to_string())
+            load(
+                path,
+                |krate| ["hello", "ticker", "pipeline", "pipeline-dp"].contains(&krate),
+                None,
+            )
+            .map(|_| ())
+            .map_err(|error| error.to_string())
         });
     }
 
