@@ -34,6 +34,24 @@ pub const MAX_SERVICES: usize = 16;
 pub const MAX_THREADS: usize = 16;
 /// Most further threads (besides its main one) a service may declare.
 pub const MAX_SERVICE_THREADS: usize = 7;
+
+/// The kernel's number of thread `thread` (0: the main one, 1.. its
+/// further threads in declaration order) of service `service`, given how
+/// many further threads each service declares (`further`, in manifest
+/// order): a main thread is its service's number; further threads come
+/// after every main thread, service by service, in declaration order —
+/// the order the kernel adds them at boot. `None` for a service or
+/// thread that does not exist.
+pub fn thread_id(further: &[usize], service: usize, thread: usize) -> Option<usize> {
+    let count = *further.get(service)?;
+    match thread {
+        0 => Some(service),
+        _ if thread <= count => {
+            Some(further.len() + further[..service].iter().sum::<usize>() + thread - 1)
+        }
+        _ => None,
+    }
+}
 /// Most loadable segments per service (text, rodata, data/bss, ...).
 pub const MAX_SEGMENTS: usize = 4;
 /// Longest service name.
@@ -226,12 +244,16 @@ pub enum ObjectParams {
     Clock,
     /// A thread: holders with CONTROL set its priority and deadline,
     /// suspend and resume it, read its CPU time. Made by the build for a
-    /// `{ thread = "service" }` grant.
+    /// `{ thread = "service" }` or `{ thread = "service/thread" }` grant.
     Thread {
         /// Index of the service.
         service: u16,
-        /// The thread within it (0: its main thread, the only one today).
+        /// The thread within it (0: its main thread, 1.. its further
+        /// threads in declaration order).
         thread: u16,
+        /// The kernel's number of that thread ([`thread_id`]): what the
+        /// capability names.
+        id: u16,
     },
 }
 
@@ -503,9 +525,21 @@ impl Object {
             }
             ObjectParams::Console => (CONSOLE, [0; 6]),
             ObjectParams::Clock => (CLOCK, [0; 6]),
-            ObjectParams::Thread { service, thread } => {
-                (THREAD, [u32::from(service), u32::from(thread), 0, 0, 0, 0])
-            }
+            ObjectParams::Thread {
+                service,
+                thread,
+                id,
+            } => (
+                THREAD,
+                [
+                    u32::from(service),
+                    u32::from(thread),
+                    u32::from(id),
+                    0,
+                    0,
+                    0,
+                ],
+            ),
         };
         out.u32(MAX_NAME, kind);
         for (i, param) in params.into_iter().enumerate() {
@@ -558,6 +592,7 @@ impl Object {
             THREAD => ObjectParams::Thread {
                 service: object(0)?,
                 thread: object(1)?,
+                id: object(2)?,
             },
             _ => return None,
         };
@@ -790,9 +825,23 @@ impl<'a> ManifestReader<'a> {
 mod tests {
     use super::{
         Cache, CapGrant, Manifest, ManifestReader, Object, ObjectParams, Segment, SegmentKind,
-        Service, TimerTarget,
+        Service, TimerTarget, thread_id,
     };
     use crate::cap::Rights;
+
+    #[test]
+    fn further_threads_are_numbered_after_every_main_thread() {
+        // Three services: the first with two further threads, the third
+        // with one.
+        let further = [2, 0, 1];
+        assert_eq!(thread_id(&further, 1, 0), Some(1));
+        assert_eq!(thread_id(&further, 0, 1), Some(3));
+        assert_eq!(thread_id(&further, 0, 2), Some(4));
+        assert_eq!(thread_id(&further, 2, 1), Some(5));
+        assert_eq!(thread_id(&further, 1, 1), None);
+        assert_eq!(thread_id(&further, 0, 3), None);
+        assert_eq!(thread_id(&further, 3, 0), None);
+    }
 
     #[test]
     fn round_trips() {
@@ -911,7 +960,8 @@ mod tests {
             ObjectParams::Clock,
             ObjectParams::Thread {
                 service: 3,
-                thread: 0,
+                thread: 1,
+                id: 9,
             },
         ];
         for (i, params) in params.into_iter().enumerate() {

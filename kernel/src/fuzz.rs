@@ -165,10 +165,12 @@ fn objects() -> Vec<ObjectParams> {
         ObjectParams::Thread {
             service: 1,
             thread: 0,
+            id: 1,
         },
         ObjectParams::Thread {
             service: 3,
             thread: 0,
+            id: 3,
         },
     ]
 }

@@ -541,9 +541,9 @@ impl Object {
             },
             ObjectParams::Console => Object::Console,
             ObjectParams::Clock => Object::Clock,
-            // A service's main thread is its service's number (the
-            // thread's own number within it: 0, the only one today).
-            ObjectParams::Thread { service, .. } => Object::Thread(usize::from(service)),
+            // The build numbers the thread as the kernel does
+            // (`sotto_abi::manifest::thread_id`).
+            ObjectParams::Thread { id, .. } => Object::Thread(usize::from(id)),
         }
     }
 }
@@ -2987,6 +2987,12 @@ mod tests {
         );
         let echo = add_thread(&mut k, service, "echo", 3);
         let worker = add_thread(&mut k, service, "worker", 3);
+        // Numbered as the build numbers them for thread capabilities.
+        let further = [0, 2];
+        assert_eq!(
+            [echo, worker].map(Some),
+            [1, 2].map(|thread| sotto_abi::manifest::thread_id(&further, service, thread))
+        );
         // The echo thread serves the client (a payload arrives in its
         // service's IPC buffer); the worker waits.
         call(&mut k, echo, Syscall::Recv, [0, 0, 0, 0, 0]);

@@ -122,7 +122,11 @@ mod tests {
     use crate::trap::kind;
 
     fn thread(service: u16) -> ObjectParams {
-        ObjectParams::Thread { service, thread: 0 }
+        ObjectParams::Thread {
+            service,
+            thread: 0,
+            id: service,
+        }
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub fn readme_pipeline_image() -> PathBuf {
 }
 
 /// The preemption proof (`tests/dp-edf.toml`): a 40 ms and a 2 ms DP
-/// task, each in a worker service.
+/// task, each in a DP thread of the pipeline.
 pub fn dp_edf_image() -> PathBuf {
     image_dir().join("dp-edf.elf")
 }

@@ -1,6 +1,6 @@
 //! The audio pipeline in QEMU: the default system's output, bit for bit
 //! against the host reference; a DP task that misses its deadline on
-//! purpose; a DP worker that faults; a more urgent service that keeps the
+//! purpose; an isolated DP worker that faults; a more urgent service that keeps the
 //! whole LL side off the CPU for 300 ticks.
 
 use sotto_abi::ExitCode;
@@ -11,8 +11,9 @@ use sotto_tests::{
 /// Ticks per LL period (the default system's tick is 1 ms).
 const PERIOD_TICKS: u32 = 1;
 
-/// Boot the default image for `ticks` ticks, with the eq worker's argument
-/// replaced by `eq_arg` if given. Returns the run and the image.
+/// Boot the default image for `ticks` ticks, with the argument of the
+/// pipeline's eq thread replaced by `eq_arg` if given. Returns the run and
+/// the image.
 fn boot_default(ticks: u32, eq_arg: Option<u32>) -> (Boot, Vec<u8>) {
     let mut bytes = std::fs::read(image()).unwrap();
     let mut config = sotto_image::read_boot_config(&bytes).unwrap();
@@ -20,12 +21,13 @@ fn boot_default(ticks: u32, eq_arg: Option<u32>) -> (Boot, Vec<u8>) {
     sotto_image::write_boot_config(&mut bytes, &config).unwrap();
     if let Some(arg) = eq_arg {
         let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
-        let worker = manifest
+        let thread = manifest
             .services
             .iter_mut()
-            .find(|service| service.name == "eq-worker")
-            .expect("the default system has an eq worker");
-        worker.arg = arg;
+            .find(|service| service.name == "pipeline")
+            .and_then(|service| service.threads.iter_mut().find(|t| t.name == "eq"))
+            .expect("the default system runs eq in a DP thread of the pipeline");
+        thread.arg = arg;
         sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
     }
     let run = boot_bytes(&bytes).unwrap();
@@ -117,7 +119,7 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
 
 #[test]
 fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
-    // DP worker #0 (eq), first block delayed 15 ms: its deadline is 10 ms
+    // DP thread #0 (eq), first block delayed 15 ms: its deadline is 10 ms
     // after its input filled, and the prefilled output lasts until then.
     let (run, bytes) = boot_default(1010, Some(1 << 8));
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
@@ -161,7 +163,18 @@ fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
 
 #[test]
 fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
-    let (run, _) = boot_default(600, Some(1 << 9));
+    // The isolated variant: the audio services of the default system in
+    // the test image, with eq in its own worker service (as
+    // tests/system.toml declares it), which faults on its first block.
+    let run = boot_services(
+        &[
+            Start::new("ll-sched", 500 << 8 | 1).priority(1),
+            Start::new("pipeline", 0).priority(1),
+            Start::new("dp-sched", 0).priority(2),
+            Start::new("eq-worker", 1 << 9).priority(3),
+        ],
+        600,
+    );
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     assert!(
         run.kernel_lines()
@@ -201,9 +214,12 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
         run.lines_of("pipeline")[0],
         "7 components (0 DP), 6 buffers; streaming PCM"
     );
-    assert_eq!(
-        run.lines_of("eq-worker")[0],
-        "the pipeline has no DP component #0: idle"
+    // Its DP thread has nothing to run.
+    assert!(
+        run.lines_of("pipeline")
+            .contains(&"the pipeline has no DP component #0: idle"),
+        "{}",
+        run.console
     );
     let stats = run.last_line("pipeline", "stats: 1000 periods");
     assert!(

@@ -1,7 +1,8 @@
 //! Preemption matters (`tests/dp-edf.toml`, `tests/dp-edf-pipeline.toml`):
 //! a 64-tap FIR on 40 ms blocks (~8 ms of CPU each) next to a 16-tap FIR
-//! on 2 ms blocks, each in its own DP worker at the one DP priority. Under
-//! preemptive EDF (dp-sched sets each released worker's deadline, the
+//! on 2 ms blocks, each in its own DP thread of the pipeline at the one DP
+//! priority. Under preemptive EDF (dp-sched sets each released thread's
+//! deadline, the
 //! kernel preempts) every deadline is met and the output is the host
 //! reference bit for bit; released one at a time, the short task waits
 //! for the long block and misses its deadlines. Same image, same task
@@ -19,8 +20,9 @@ fn boot(arg: u32) -> (Boot, Vec<u8>) {
     boot_with(arg, 0)
 }
 
-/// [`boot`], with `worker_arg` added to fir2-worker's argument.
-fn boot_with(arg: u32, worker_arg: u32) -> (Boot, Vec<u8>) {
+/// [`boot`], with `thread_arg` added to the argument of the pipeline's
+/// fir2 thread.
+fn boot_with(arg: u32, thread_arg: u32) -> (Boot, Vec<u8>) {
     let mut bytes = std::fs::read(dp_edf_image()).unwrap();
     let mut config = sotto_image::read_boot_config(&bytes).unwrap();
     config.run_ticks = PERIODS + 10;
@@ -35,9 +37,10 @@ fn boot_with(arg: u32, worker_arg: u32) -> (Boot, Vec<u8>) {
     manifest
         .services
         .iter_mut()
-        .find(|service| service.name == "fir2-worker")
-        .expect("the proof image has fir2-worker")
-        .arg |= worker_arg;
+        .find(|service| service.name == "pipeline")
+        .and_then(|service| service.threads.iter_mut().find(|t| t.name == "fir2"))
+        .expect("the proof image has the DP thread pipeline/fir2")
+        .arg |= thread_arg;
     sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
     let run = boot_bytes(&bytes).unwrap();
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
@@ -83,7 +86,7 @@ fn only_preemptive_edf_meets_every_deadline_of_a_long_and_a_short_dp_task() {
     assert_eq!(underruns(&run), 0, "{}", run.console);
     assert!(long_blocks >= 23 && short_blocks >= 490, "{}", run.console);
     // The long task's share is its ~8 ms per 40 ms, the short one's ~0.1
-    // ms per 2 ms (from the kernel's CPU time of each worker thread).
+    // ms per 2 ms (from the kernel's CPU time of each DP thread).
     assert!((12.0..30.0).contains(&long_cpu), "fir40 cpu {long_cpu}%");
     assert!((2.0..10.0).contains(&short_cpu), "fir2 cpu {short_cpu}%");
     let ll = run.last_line("ll-sched", &format!("stats after {PERIODS} LL ticks"));
@@ -137,8 +140,8 @@ fn only_preemptive_edf_meets_every_deadline_of_a_long_and_a_short_dp_task() {
 }
 
 /// Preemption latency: from dp-sched's release of the 2 ms task (its read
-/// of the cycle counter just before giving the semaphore) to the worker's
-/// first read after its take returns, over blocks 100..120, released at
+/// of the cycle counter just before giving the semaphore) to the DP
+/// thread's first read after its take returns, over blocks 100..120, released at
 /// ticks 202 to 240: the first four preempt the 40 ms task's block of
 /// tick 200, the others find the DP priority idle. It includes the rest
 /// of dp-sched's pass and its wait. CCOUNT counts 100 instructions, so
@@ -161,7 +164,7 @@ fn a_released_dp_task_preempts_the_running_one_within_microseconds() {
         .map(cycle)
         .collect();
     let starts: Vec<(u32, u32)> = run
-        .lines_of("fir2-worker")
+        .lines_of("pipeline")
         .into_iter()
         .filter(|line| line.starts_with("start: block "))
         .map(cycle)

@@ -20,7 +20,6 @@ fn the_default_system_runs_its_services_in_user_rings_and_exits_cleanly() {
         ("render", 7),
         ("pipeline", 8),
         ("dp-sched", 9),
-        ("eq-worker", 10),
     ] {
         let line = run.line_starting(&format!("service {name}: priority"));
         assert!(line.contains(&format!("ASID {asid},")), "{line}");

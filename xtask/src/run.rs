@@ -42,10 +42,12 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
 }
 
 /// The last statistics report of each service: a line of its with
-/// `stats` in it and the indented lines of its that follow.
+/// `stats` in it and the indented lines of its that follow; one per
+/// reporter of a service that says which it is (`stats NAME: ...`, as
+/// its DP threads do).
 #[derive(Default)]
 struct LatestReports {
-    /// (service, lines), in the order services first reported.
+    /// (service and reporter, lines), in the order they first reported.
     reports: Vec<(String, Vec<String>)>,
     /// The service whose report is being read.
     current: Option<usize>,
@@ -61,17 +63,26 @@ impl LatestReports {
             return;
         };
         if text.starts_with("stats") {
-            let index = match self.reports.iter().position(|(name, _)| name == service) {
+            let reporter = text
+                .strip_prefix("stats ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|word| word.strip_suffix(':'))
+                .unwrap_or("");
+            let key = match reporter {
+                "" => service.to_owned(),
+                reporter => format!("{service}:{reporter}"),
+            };
+            let index = match self.reports.iter().position(|(name, _)| *name == key) {
                 Some(index) => index,
                 None => {
-                    self.reports.push((service.to_owned(), Vec::new()));
+                    self.reports.push((key, Vec::new()));
                     self.reports.len() - 1
                 }
             };
             self.reports[index].1 = vec![line.to_owned()];
             self.current = Some(index);
         } else if let Some(index) = self.current
-            && self.reports[index].0 == service
+            && self.reports[index].0.split(':').next() == Some(service)
             && text.starts_with("  ")
         {
             self.reports[index].1.push(line.to_owned());
@@ -389,6 +400,7 @@ mod report_tests {
             "[ll-sched] stats after 500 LL ticks: 0 overruns",
             "[ll-sched]   task 0: 500 runs",
             "[pipeline] stats: 500 periods, 0 underruns",
+            "[pipeline] stats eq: 50 blocks",
             "[ll-sched] stats after 1000 LL ticks: 1 overruns",
             "[ll-sched]   task 0: 1000 runs",
             "[ll-sched] task 0 completed",
@@ -410,6 +422,11 @@ mod report_tests {
                 (
                     "pipeline".to_owned(),
                     vec!["[pipeline] stats: 500 periods, 0 underruns".to_owned()]
+                ),
+                // A DP thread's report, beside its service's.
+                (
+                    "pipeline:eq".to_owned(),
+                    vec!["[pipeline] stats eq: 50 blocks".to_owned()]
                 ),
             ]
         );

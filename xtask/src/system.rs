@@ -90,9 +90,9 @@ pub struct GrantEntry {
     /// Object name (or, instead, `thread`).
     #[serde(default)]
     pub object: String,
-    /// A thread capability: the service whose main thread it names
-    /// (instead of `object`). The build makes one `thread` object per
-    /// service named so.
+    /// A thread capability (instead of `object`): `"service"` names the
+    /// service's main thread, `"service/thread"` one of its further
+    /// threads. The build makes one `thread` object per thread named so.
     #[serde(default)]
     pub thread: Option<String>,
     /// Rights, e.g. "send+receive".
@@ -591,7 +591,7 @@ fn resolve(
     let mut grants = Vec::new();
     let mut held = vec![false; file.objects.len()];
     // The `thread` objects made for grants, by service index.
-    let mut thread_objects: HashMap<usize, u16> = HashMap::new();
+    let mut thread_objects: HashMap<(usize, usize), u16> = HashMap::new();
     let mut writers: HashMap<u16, Vec<&str>> = HashMap::new();
     // (endpoint, service index, rights) for the uphill-call rule.
     let mut endpoint_users: Vec<(u16, usize, Rights)> = Vec::new();
@@ -804,27 +804,50 @@ fn thread_object(
     file: &SystemFile,
     name: &str,
     objects: &mut Vec<Object>,
-    made: &mut HashMap<usize, u16>,
+    made: &mut HashMap<(usize, usize), u16>,
 ) -> Result<(u16, ObjectKind), String> {
+    let (service_name, thread_name) = match name.split_once('/') {
+        Some((service, thread)) => (service, Some(thread)),
+        None => (name, None),
+    };
     let Some(service) = file
         .services
         .iter()
-        .position(|service| service.name == name)
+        .position(|service| service.name == service_name)
     else {
-        return Err(format!("no service is named \"{name}\""));
+        return Err(format!("no service is named \"{service_name}\""));
     };
-    if let Some(&object) = made.get(&service) {
+    let thread = match thread_name {
+        None => 0,
+        Some(thread_name) => {
+            let Some(number) = file.services[service]
+                .thread
+                .iter()
+                .position(|thread| thread.name == thread_name)
+            else {
+                return Err(format!(
+                    "service \"{service_name}\" declares no thread named \"{thread_name}\""
+                ));
+            };
+            number + 1
+        }
+    };
+    if let Some(&object) = made.get(&(service, thread)) {
         return Ok((object, ObjectKind::Thread));
     }
+    let further: Vec<usize> = file.services.iter().map(|s| s.thread.len()).collect();
+    let id = sotto_abi::manifest::thread_id(&further, service, thread)
+        .ok_or_else(|| format!("\"{name}\" is not a thread"))?;
     let object = u16::try_from(objects.len()).unwrap_or(u16::MAX);
     objects.push(Object {
         name: heapless::String::try_from(name).unwrap_or_default(),
         params: ObjectParams::Thread {
             service: service as u16,
-            thread: 0,
+            thread: thread as u16,
+            id: id as u16,
         },
     });
-    made.insert(service, object);
+    made.insert((service, thread), object);
     Ok((object, ObjectKind::Thread))
 }
 
@@ -933,6 +956,49 @@ fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> 
             total / 1024,
             USER_POOL_SIZE / 1024
         ));
+    }
+    problems.extend(check_dp_runners(file));
+    problems
+}
+
+/// The crate of the audio pipeline, whose `dp_main` threads run DP
+/// components, and that of the isolated DP worker service.
+const PIPELINE_CRATE: &str = "pipeline";
+const DP_WORKER_CRATE: &str = "pipeline-dp";
+
+/// Each DP component runs in one place: a DP thread of the pipeline
+/// (`entry = "dp_main"`) or a worker service (crate `pipeline-dp`), the
+/// DP number in bits 0..8 of its `arg`. Two would take the same blocks.
+fn check_dp_runners(file: &SystemFile) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut runners: HashMap<u32, String> = HashMap::new();
+    for (index, service) in file.services.iter().enumerate() {
+        let mut found = Vec::new();
+        if service.krate == DP_WORKER_CRATE {
+            found.push((service.name.clone(), "arg".to_owned(), service.arg));
+        }
+        if service.krate == PIPELINE_CRATE {
+            for (number, thread) in service.thread.iter().enumerate() {
+                if thread.entry == "dp_main" {
+                    let arg = thread.arg.unwrap_or(number as u32 + 1);
+                    let runner = format!("{}/{}", service.name, thread.name);
+                    found.push((runner, format!("thread \"{}\": arg", thread.name), arg));
+                }
+            }
+        }
+        for (runner, field, arg) in found {
+            let dp = arg & 0xFF;
+            match runners.get(&dp) {
+                Some(other) => problems.push(format!(
+                    "service \"{}\" (#{}): {field}: DP component #{dp} already runs in \"{other}\" (one DP thread or worker per DP component)",
+                    service.name,
+                    index + 1
+                )),
+                None => {
+                    runners.insert(dp, runner);
+                }
+            }
+        }
     }
     problems
 }
@@ -1111,9 +1177,13 @@ mod tests {
     #[test]
     fn fixtures() {
         crate::fixtures::check("systems", 8, |path| {
-            load(path, |krate| ["hello", "ticker"].contains(&krate), None)
-                .map(|_| ())
-                .map_err(|error| error.to_string())
+            load(
+                path,
+                |krate| ["hello", "ticker", "pipeline", "pipeline-dp"].contains(&krate),
+                None,
+            )
+            .map(|_| ())
+            .map_err(|error| error.to_string())
         });
     }
 
@@ -1128,7 +1198,8 @@ mod tests {
             system.objects[5].params,
             ObjectParams::Thread {
                 service: 0,
-                thread: 0
+                thread: 0,
+                id: 0,
             }
         );
         assert_eq!(system.objects[5].name.as_str(), "hello");
@@ -1228,7 +1299,9 @@ mod tests {
         // Same declared objects first, the audio pipeline's contents read
         // from system.toml's pipeline.toml; the same grants, each of the
         // same object (the objects made for thread capabilities come
-        // after all declared ones, so their indices differ).
+        // after all declared ones, so their indices differ; and further
+        // threads are numbered after every main thread, so the kernel's
+        // number of one moves with the services added).
         let declared = base.file.objects.len();
         assert_eq!(
             hostile.objects[..declared]
@@ -1245,7 +1318,10 @@ mod tests {
             system.grants[service]
                 .iter()
                 .map(|grant| {
-                    let params = system.objects[grant.object as usize].params;
+                    let mut params = system.objects[grant.object as usize].params;
+                    if let ObjectParams::Thread { id, .. } = &mut params {
+                        *id = 0;
+                    }
                     (grant.slot, params, grant.rights, grant.badge, grant.map_at)
                 })
                 .collect::<Vec<_>>()
@@ -1368,5 +1444,34 @@ mod tests {
         );
         assert_eq!(system.file.services[0].thread[0].ceiling(), 4);
         assert_eq!(system.file.services[0].thread[1].ceiling(), 6);
+    }
+
+    /// `{ thread = "service/thread" }` names a further thread by the
+    /// kernel's number for it: after every main thread.
+    #[test]
+    fn further_threads_grants_name_the_kernels_thread() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/threads-good.toml");
+        let system = load(&path, |krate| ["hello", "ticker"].contains(&krate), None).unwrap();
+        let granted: Vec<(String, ObjectParams)> = system.grants[1]
+            .iter()
+            .map(|grant| {
+                let object = &system.objects[usize::from(grant.object)];
+                (object.name.to_string(), object.params)
+            })
+            .collect();
+        let thread = |service, thread, id| ObjectParams::Thread {
+            service,
+            thread,
+            id,
+        };
+        assert_eq!(
+            granted,
+            vec![
+                ("pipeline/eq".to_owned(), thread(0, 2, 3)),
+                ("pipeline".to_owned(), thread(0, 0, 0)),
+                ("pipeline/fir".to_owned(), thread(0, 1, 2)),
+            ]
+        );
     }
 }

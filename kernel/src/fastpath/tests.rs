@@ -758,6 +758,7 @@ fn the_grant_and_drop_bits_mean_nothing_else_changes() {
         ObjectParams::Thread {
             service: 1,
             thread: 0,
+            id: 1,
         },
     ];
     let state = |k: &Kernel<TestHw>| {

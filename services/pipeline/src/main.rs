@@ -11,6 +11,16 @@
 //! it did not run (the kernel's tick count says how many) are underruns,
 //! streamed to the host as `pcm-gap N` lines: the host puts N periods of
 //! silence there, so `out.wav` keeps the run's time.
+//!
+//! Its DP components run in its further threads (`[[service.thread]]`
+//! with `entry = "dp_main"` in `system.toml`, `arg` = which DP component,
+//! counting only DP components), one thread each, at a priority below
+//! every LL thread: each runs `dp_task::run` on the pipeline's own
+//! mappings, released by dp-sched through the semaphore at slot
+//! `DP_GO + arg`, and dp-sched sets its kernel deadline through the
+//! thread's capability. (A DP component may instead run isolated in a
+//! `pipeline-dp` worker service: then the pipeline declares no thread
+//! for it.)
 
 #![no_std]
 #![no_main]
@@ -21,10 +31,12 @@ use audio_dsp::config::Pipeline;
 use audio_dsp::dai::DaiClock;
 use audio_dsp::edf;
 use audio_dsp::graph::{Graph, pcm_base64};
+use dp_task::Slots;
 use ll::{Outcome, Task};
 use sotto_rt::{mem, println, sync, sys};
 
 sotto_rt::entry!(main);
+sotto_rt::thread!(dp_main, dp);
 
 /// Slots, as `system.toml` grants them (0 is the console, 3 the clock).
 const LL: u32 = 1;
@@ -32,9 +44,32 @@ const TASKS: u32 = 2;
 const CONFIG: u32 = 4;
 const BUFFERS: u32 = 5;
 const DP_TICK: u32 = 6;
+/// DP thread N's release semaphore.
+const DP_GO: u32 = 10;
 
 /// Print statistics this often (periods).
 const REPORT_EVERY: u32 = 500;
+
+/// A DP thread: DP component `arg` bits 0..8 (counting only DP
+/// components; the other bits are `dp_task::test_hooks`').
+fn dp(arg: u32) {
+    let number = arg & 0xFF;
+    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
+        .expect("a pipeline description");
+    let buffers = mem::mapped(BUFFERS).expect("the buffer region");
+    let slots = Slots {
+        go: DP_GO + number,
+        dp_tick: DP_TICK,
+    };
+    dp_task::run(
+        &pipeline,
+        buffers,
+        number as usize,
+        slots,
+        "DP thread",
+        dp_task::test_hooks(arg),
+    )
+}
 
 fn main(periods: u32) {
     let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))

@@ -134,13 +134,19 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
         | ObjectParams::Notification
         | ObjectParams::Console
         | ObjectParams::Clock => String::new(),
-        ObjectParams::Thread { service, thread } => format!(
-            "thread {thread} of {}",
-            manifest
-                .services
-                .get(usize::from(service))
-                .map_or("?", |service| service.name.as_str())
-        ),
+        ObjectParams::Thread {
+            service, thread, ..
+        } => {
+            let service = manifest.services.get(usize::from(service));
+            let further = usize::from(thread)
+                .checked_sub(1)
+                .and_then(|further| service?.threads.get(further))
+                .map_or(String::new(), |further| format!(" ({})", further.name));
+            format!(
+                "thread {thread} of {}{further}",
+                service.map_or("?", |service| service.name.as_str())
+            )
+        }
         ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
         ObjectParams::Timer { target, start } => {
             let target = match target {

@@ -105,6 +105,7 @@ fn manifest() -> Manifest {
             ObjectParams::Thread {
                 service: 0,
                 thread: 0,
+                id: 0,
             },
         ),
     ] {

@@ -180,17 +180,30 @@ pub fn start_services(elf: &mut [u8], starts: &[Start<'_>]) -> Result<(), ImageE
             .map_err(|_| ImageError::Manifest(ManifestError::TooLarge))?;
     }
     // A thread object names its service by number: follow it to the
-    // first copy of that service started, or past the started ones if
-    // none is (its holders then find the thread ended), so a thread
-    // capability never reaches another service's thread.
+    // first copy of that service started, or past every thread if none
+    // is (its holders then find no thread), so a thread capability never
+    // reaches another service's thread; and number the thread again as
+    // the kernel will.
+    let further: Vec<usize> = manifest.services.iter().map(|s| s.threads.len()).collect();
+    let past = further.len() + further.iter().sum::<usize>();
     for object in manifest.objects.iter_mut() {
-        if let sotto_abi::manifest::ObjectParams::Thread { service, .. } = &mut object.params {
+        if let sotto_abi::manifest::ObjectParams::Thread {
+            service,
+            thread,
+            id,
+        } = &mut object.params
+        {
             let name = all
                 .services
                 .get(usize::from(*service))
                 .map(|s| s.name.as_str());
             let started = starts.iter().position(|start| Some(start.from) == name);
             *service = started.unwrap_or(starts.len()) as u16;
+            *id = started
+                .and_then(|started| {
+                    sotto_abi::manifest::thread_id(&further, started, usize::from(*thread))
+                })
+                .unwrap_or(past) as u16;
         }
     }
     write_manifest(elf, &manifest)
