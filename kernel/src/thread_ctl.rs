@@ -55,7 +55,23 @@ impl<H: Hardware> Kernel<H> {
                 if args[1] < u32::from(self.sched.ceiling(target)) {
                     return Err(Error::AboveCeiling);
                 }
-                Change::Priority(args[1] as u8)
+                let priority = args[1] as u8;
+                // A call in flight never runs uphill (as `Call` refuses
+                // one): the server it waits for stays at least as urgent,
+                // the caller it owes (or owed, if that one gave up
+                // waiting) a reply no more urgent.
+                let thread = &self.threads[target];
+                if thread
+                    .wait
+                    .reply_of()
+                    .is_some_and(|server| priority < self.sched.priority(server))
+                    || thread
+                        .reply_to()
+                        .is_some_and(|caller| priority > self.sched.priority(caller))
+                {
+                    return Err(Error::PriorityInversion);
+                }
+                Change::Priority(priority)
             }
             Syscall::ThreadDeadline => {
                 Change::Deadline(u64::from(args[1]) | (u64::from(args[2]) << 32))
@@ -276,6 +292,193 @@ mod tests {
             call(&mut k, boss, Syscall::Call, [1, 0, 0, 0, 0]).0,
             status(Error::PriorityInversion),
             "a call may not run uphill to the lowered server"
+        );
+    }
+}
+
+/// Probes of suspension against the IPC paths and the end of a service.
+#[cfg(test)]
+mod suspension {
+    use sotto_abi::cap::Rights;
+    use sotto_abi::manifest::ObjectParams;
+    use sotto_abi::{Error, Syscall};
+
+    use crate::fastpath::Light;
+    use crate::kernel::Ending;
+    use crate::sched::ThreadState;
+    use crate::testkit::{add, add_thread, blocked, call, grant, kernel, status};
+    use crate::trap::kind;
+
+    fn thread(id: u16) -> ObjectParams {
+        ObjectParams::Thread {
+            service: id,
+            thread: 0,
+            id,
+        }
+    }
+
+    /// Whether `thread` can be picked by any means before it is resumed.
+    fn never_picked(k: &mut crate::kernel::Kernel<crate::testkit::TestHw>, thread: usize) {
+        for _ in 0..4 {
+            assert_ne!(k.sched.schedule(), Some(thread), "suspended {thread} runs");
+            k.sched.yield_current();
+        }
+        assert_ne!(k.sched.schedule(), Some(thread));
+    }
+
+    #[test]
+    fn a_suspended_receiver_is_delivered_to_but_no_ipc_path_runs_it() {
+        // Objects: server's thread (0), the endpoint (1).
+        let mut k = kernel(&[thread(0), ObjectParams::Endpoint]);
+        let server = add(&mut k, "server", 2, &[grant(1, 1, Rights::RECEIVE)]);
+        let client = add(
+            &mut k,
+            "client",
+            2,
+            &[grant(0, 0, Rights::CONTROL), grant(1, 1, Rights::SEND)],
+        );
+        call(&mut k, server, Syscall::Recv, [1, 0, 0, 0, 0]);
+        assert!(blocked(&k, server));
+        // Parked as the entry's express `ReplyRecv` parks it.
+        k.threads[server].frame.kind = kind::IPC;
+        assert_eq!(call(&mut k, client, Syscall::ThreadSuspend, [0; 5]).0, 0);
+        let plain = [1, 0, 7, 0, 0, 0];
+        assert!(!k.express(Syscall::Call as u32, plain), "express call");
+        assert!(
+            !matches!(
+                k.light_syscall(Syscall::Call as u32, plain),
+                Light::Handoff(_)
+            ),
+            "light call"
+        );
+        // The full path delivers; the server stays off the CPU.
+        k.threads[client].frame.kind = kind::FULL;
+        call(&mut k, client, Syscall::Call, [1, 0, 7, 0, 0]);
+        assert!(blocked(&k, client));
+        assert_eq!(k.sched.state(server), ThreadState::Ready);
+        never_picked(&mut k, server);
+        // Resumed (by a thread of the client's service): it runs.
+        let helper = add_thread(&mut k, client, "helper", 3);
+        assert_eq!(call(&mut k, helper, Syscall::ThreadResume, [0; 5]).0, 0);
+        k.sched.block_current(None);
+        assert_eq!(k.sched.schedule(), Some(server));
+        assert_eq!(k.threads[server].frame.a[2], 0);
+    }
+
+    #[test]
+    fn a_suspended_caller_gets_its_reply_but_runs_only_when_resumed() {
+        // Objects: client's thread (1), the endpoint (1).
+        let mut k = kernel(&[thread(1), ObjectParams::Endpoint]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[grant(0, 0, Rights::CONTROL), grant(1, 1, Rights::RECEIVE)],
+        );
+        let client = add(&mut k, "client", 2, &[grant(1, 1, Rights::SEND)]);
+        call(&mut k, server, Syscall::Recv, [1, 0, 0, 0, 0]);
+        call(&mut k, client, Syscall::Call, [1, 0, 0, 0, 0]);
+        k.threads[client].frame.kind = kind::IPC;
+        assert_eq!(k.sched.schedule(), Some(server));
+        assert_eq!(call(&mut k, server, Syscall::ThreadSuspend, [0; 5]).0, 0);
+        let reply = [1, 0, 5, 0, 0, 0];
+        assert!(
+            !k.express(Syscall::ReplyRecv as u32, reply),
+            "express reply"
+        );
+        assert!(
+            !matches!(
+                k.light_syscall(Syscall::ReplyRecv as u32, reply),
+                Light::Handoff(_)
+            ),
+            "light reply"
+        );
+        call(&mut k, server, Syscall::ReplyRecv, [1, 0, 5, 0, 0]);
+        assert!(blocked(&k, server));
+        assert!(!blocked(&k, client), "the reply is delivered");
+        never_picked(&mut k, client);
+    }
+
+    #[test]
+    fn a_thread_suspends_itself_and_its_service_ends_with_a_reply_owed() {
+        // Objects: the server's thread (0), the endpoint (1).
+        let mut k = kernel(&[thread(0), ObjectParams::Endpoint]);
+        let server = add(
+            &mut k,
+            "server",
+            2,
+            &[grant(0, 0, Rights::CONTROL), grant(1, 1, Rights::RECEIVE)],
+        );
+        let client = add(&mut k, "client", 2, &[grant(1, 1, Rights::SEND)]);
+        let other = add(&mut k, "other", 3, &[]);
+        let helper = add_thread(&mut k, server, "helper", 2);
+        call(&mut k, server, Syscall::Recv, [1, 0, 0, 0, 0]);
+        call(&mut k, client, Syscall::Call, [1, 0, 0, 0, 0]);
+        // The server suspends itself, owing the reply.
+        assert_eq!(call(&mut k, server, Syscall::ThreadSuspend, [0; 5]).0, 0);
+        assert_eq!(k.sched.current(), None, "off the CPU at once");
+        never_picked(&mut k, server);
+        // Its helper faults: the whole service ends, the caller learns it.
+        assert!(k.sched.switch_to(helper));
+        k.end_service(helper, Ending::Faulted);
+        for thread in [server, helper] {
+            assert_eq!(k.sched.state(thread), ThreadState::Ended);
+        }
+        assert_eq!(k.threads[client].frame.a[2], status(Error::PeerGone));
+        assert!(!blocked(&k, client));
+        assert_ne!(k.sched.state(other), ThreadState::Ended);
+        assert_eq!(
+            call(&mut k, other, Syscall::Null, [0; 5]).0,
+            0,
+            "others run on"
+        );
+    }
+
+    #[test]
+    fn a_priority_change_never_makes_a_call_in_flight_run_uphill() {
+        // Objects: the server's thread (0), the client's (1), the endpoint.
+        let mut k = kernel(&[thread(0), thread(1), ObjectParams::Endpoint]);
+        let server = add(&mut k, "server", 2, &[grant(2, 2, Rights::RECEIVE)]);
+        let client = add(&mut k, "client", 4, &[grant(2, 2, Rights::SEND)]);
+        let boss = add(
+            &mut k,
+            "boss",
+            1,
+            &[grant(0, 0, Rights::CONTROL), grant(1, 1, Rights::CONTROL)],
+        );
+        k.sched.set_ceiling(client, 0);
+        call(&mut k, server, Syscall::Recv, [2, 0, 0, 0, 0]);
+        call(&mut k, client, Syscall::Call, [2, 0, 0, 0, 0]);
+        assert_eq!(k.threads[server].reply_to(), Some(client));
+        let inversion = status(Error::PriorityInversion);
+        // The server owes a reply to a priority-4 caller: not below it.
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [0, 5, 0, 0, 0]).0,
+            inversion
+        );
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [0, 4, 0, 0, 0]).0,
+            0
+        );
+        // The caller waits for a priority-4 server: not above it.
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [1, 3, 0, 0, 0]).0,
+            inversion
+        );
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [1, 6, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!((k.sched.priority(server), k.sched.priority(client)), (4, 6));
+        // Once replied, both are free again.
+        call(&mut k, server, Syscall::Reply, [0, 0, 0, 0, 0]);
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [0, 7, 0, 0, 0]).0,
+            0
+        );
+        assert_eq!(
+            call(&mut k, boss, Syscall::ThreadPriority, [1, 0, 0, 0, 0]).0,
+            0
         );
     }
 }
