@@ -122,7 +122,10 @@ pub enum Syscall {
     /// deadline; the caller is preempted at once if the change makes
     /// another thread outrank it. Calls through endpoints follow the new
     /// priority (a server made less urgent than a caller refuses its
-    /// calls, [`Error::PriorityInversion`]).
+    /// calls, [`Error::PriorityInversion`]). A call in flight never runs
+    /// uphill: a server may not be made less urgent than the caller it
+    /// owes a reply, nor a caller more urgent than the server whose reply
+    /// it waits for ([`Error::PriorityInversion`], nothing changed).
     ThreadPriority = 29,
     /// Set thread a3's (CONTROL) absolute deadline to a4 | a5 << 32, or
     /// clear it with `u64::MAX`. Among ready threads of one priority the
