@@ -248,3 +248,23 @@ pub fn field(line: &str, key: &str) -> u32 {
     }
     .unwrap_or_else(|_| panic!("{key}={value} is not a number"))
 }
+
+/// Assert that `samples`, the PCM a run of `image` (its bytes) streamed,
+/// equal the host reference of the image's pipeline over as many whole
+/// periods, naming the first sample that differs.
+pub fn assert_bit_exact(image: &[u8], samples: &[i16]) {
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(image).unwrap();
+    let expected = sotto_audio::reference(
+        &pipeline,
+        &buffers,
+        samples.len() / audio_dsp::PERIOD_SAMPLES,
+    );
+    if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
+        panic!(
+            "sample {first} (frame {}) differs: emulated {} reference {}",
+            first / audio_dsp::CHANNELS,
+            samples[first],
+            expected[first]
+        );
+    }
+}
