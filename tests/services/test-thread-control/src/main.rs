@@ -1,5 +1,5 @@
 //! Test service for thread control and deadline scheduling
-//! (`tests/threads.toml`). Argument 0: the boss, which holds `thread`
+//! (`tests/thread-control.toml`). Argument 0: the boss, which holds `thread`
 //! capabilities to the two workers and drives the phases below; 1: worker
 //! `a`; 2: worker `b` (both CPU-bound, at one priority). Prints
 //! `pass`/`FAIL` lines; the boss exits 1 on any failure.
@@ -25,7 +25,7 @@ use sotto_rt::{Error, println, sys};
 
 sotto_rt::entry!(main);
 
-/// The boss's slots (`tests/threads.toml`; 0 is the console).
+/// The boss's slots (`tests/thread-control.toml`; 0 is the console).
 const CLOCK: u32 = 1;
 const A: u32 = 2;
 const B: u32 = 3;
