@@ -185,13 +185,6 @@ pub struct Thread {
     pub service: u16,
     /// Its number within its service (0: the service's main thread).
     pub index: u16,
-    /// Its ceiling: the most urgent priority (lowest number) a holder of
-    /// its thread capability may give it (`max_priority` in
-    /// `system.toml`; a service's main thread: the service's priority).
-    /// Never more urgent than this; [`Kernel::add_service`] and
-    /// [`Kernel::add_thread`] make one less urgent than the thread's
-    /// priority (as [`Thread::EMPTY`]'s) its priority.
-    pub ceiling: u8,
     /// The unmapped page under its stack.
     pub stack_guard: u32,
     /// Name (empty for a service's main thread: reports use the
@@ -205,7 +198,7 @@ pub struct Thread {
 
 /// Bytes that pad a [`Thread`] to 256 on the target.
 #[cfg(target_arch = "xtensa")]
-pub const THREAD_PAD: usize = 256 - 184;
+pub const THREAD_PAD: usize = 256 - 180;
 #[cfg(target_arch = "xtensa")]
 const _: () = assert!(core::mem::size_of::<Thread>() == 256);
 
@@ -411,7 +404,6 @@ impl Thread {
         fast_row: 0,
         service: 0,
         index: 0,
-        ceiling: u8::MAX,
         stack_guard: 0,
         name: String::new(),
         #[cfg(target_arch = "xtensa")]
@@ -766,7 +758,6 @@ impl<H: Hardware> Kernel<H> {
         self.threads[thread].service = thread as u16;
         self.threads[thread].index = 0;
         self.threads[thread].fast_row = self.fast_row(thread).as_ptr() as u32;
-        self.threads[thread].ceiling = priority;
         let service = &mut self.services[thread];
         service.thread_mask = 1 << thread;
         service.threads = 1;
@@ -792,12 +783,21 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Add a further thread (ready to enter) to service `thread.service`
-    /// (added already), at `priority`.
+    /// (added already), at `priority`, its ceiling `ceiling` (the most
+    /// urgent priority a holder of its thread capability may give it:
+    /// `max_priority` in `system.toml`; one less urgent than `priority`
+    /// becomes `priority`, as a main thread's ceiling is its priority).
+    /// The scheduler keeps it (`Scheduler::ceiling`).
     #[cfg_attr(
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_boot.kernel_add_thread")
     )]
-    pub fn add_thread(&mut self, thread: Thread, priority: u8) -> Result<ThreadId, Error> {
+    pub fn add_thread(
+        &mut self,
+        thread: Thread,
+        priority: u8,
+        ceiling: u8,
+    ) -> Result<ThreadId, Error> {
         let space = usize::from(thread.service);
         if space >= self.services.len() {
             return Err(Error::BadArgument);
@@ -808,8 +808,7 @@ impl<H: Hardware> Kernel<H> {
         }
         self.threads[id].index = self.services[space].threads;
         self.threads[id].fast_row = self.fast_row(id).as_ptr() as u32;
-        self.threads[id].ceiling = self.threads[id].ceiling.min(priority);
-        self.sched.set_ceiling(id, self.threads[id].ceiling);
+        self.sched.set_ceiling(id, ceiling.min(priority));
         let service = &mut self.services[space];
         service.thread_mask |= 1 << id;
         service.threads += 1;
@@ -2932,7 +2931,7 @@ mod tests {
         assert_eq!((other, service, fir), (0, 1, 2));
         // Ceilings: the main thread's is its priority, as is a further
         // thread's given none.
-        assert_eq!((k.threads[service].ceiling, k.threads[fir].ceiling), (3, 3));
+        assert_eq!((k.sched.ceiling(service), k.sched.ceiling(fir)), (3, 3));
         assert_eq!(k.space(fir), service);
         assert_eq!(k.threads[fir].index, 1);
         assert_eq!(k.threads_of(service), 0b110);

@@ -438,10 +438,9 @@ fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> 
     for (number, thread) in service.threads.iter().enumerate() {
         let (bottom, top) = stacks[number + 1];
         let frame = entry_frame(thread.entry, top, thread.arg);
-        let mut made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
-        made.ceiling = thread.max_priority;
+        let made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
         let id = KERNEL
-            .with(|kernel| kernel.add_thread(made, thread.priority))
+            .with(|kernel| kernel.add_thread(made, thread.priority, thread.max_priority))
             .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
         KERNEL.with(|kernel| {
             let entry = ThreadEntry::new(

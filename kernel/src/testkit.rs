@@ -123,10 +123,11 @@ pub fn add(k: &mut Kernel<TestHw>, name: &str, priority: u8, grants: &[CapGrant]
     k.add_service(service, main, priority, grants).unwrap()
 }
 
-/// A further thread named `name` of service `service`, at `priority`.
+/// A further thread named `name` of service `service`, at `priority`
+/// (its ceiling: none given, so its priority).
 pub fn add_thread(k: &mut Kernel<TestHw>, service: usize, name: &str, priority: u8) -> usize {
     let thread = Thread::new(TrapFrame::default(), service, 0, 0, name);
-    k.add_thread(thread, priority).unwrap()
+    k.add_thread(thread, priority, u8::MAX).unwrap()
 }
 
 /// An unbadged, unmapped grant of `object` into `slot`.
