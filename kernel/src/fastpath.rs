@@ -165,8 +165,12 @@ pub struct ThreadEntry {
     /// `Wait::Reply` of this thread, as the word the express `Call`
     /// stores into its caller's `wait` ([`wait_word`]).
     pub reply_wait: u32,
+    /// 1 while its service has this one thread (the express `CapDelete`
+    /// takes no other: `Kernel::deletes_express`); 0 once a further
+    /// thread is added.
+    pub alone: u32,
     /// To sixteen words (the entry indexes by a shift).
-    pub reserved: [u32; 13 - SPACE_WORDS],
+    pub reserved: [u32; 12 - SPACE_WORDS],
 }
 
 /// Words of an address space as a switch writes them to the MMU.
@@ -189,7 +193,8 @@ impl ThreadEntry {
         space: [0; SPACE_WORDS],
         urgent: 0,
         reply_wait: 0,
-        reserved: [0; 13 - SPACE_WORDS],
+        alone: 0,
+        reserved: [0; 12 - SPACE_WORDS],
     };
 
     /// The entry of thread `number`, of priority `priority`, at `thread`
@@ -205,7 +210,8 @@ impl ThreadEntry {
                 .copied()
                 .unwrap_or(u32::MAX),
             reply_wait: wait_word(crate::kernel::wait::REPLY, u32::from(number)),
-            reserved: [0; 13 - SPACE_WORDS],
+            alone: 1,
+            reserved: [0; 12 - SPACE_WORDS],
         }
     }
 
@@ -234,6 +240,8 @@ pub mod thread {
     pub const URGENT: u32 = offset_of!(ThreadEntry, urgent) as u32;
     /// `reply_wait`.
     pub const REPLY_WAIT: u32 = offset_of!(ThreadEntry, reply_wait) as u32;
+    /// `alone`.
+    pub const ALONE: u32 = offset_of!(ThreadEntry, alone) as u32;
     /// log2 of its size.
     pub const SHIFT: u32 = 6;
     const _: () = assert!(size_of::<ThreadEntry>() == 1 << SHIFT);
@@ -376,14 +384,10 @@ impl<H: Hardware> Kernel<H> {
         };
         let kind = cap.kind as usize;
         let mut ops = ops;
-        // Nor in a service of several threads: the caller runs, but another
-        // thread of its may wait through the capability (its removal ends
-        // that wait).
-        let alone = self
-            .services
-            .get(usize::from(at.space))
-            .is_some_and(|service| service.threads <= 1);
-        if REMOVAL_SUMMARISED & (1 << kind) == 0 && alone {
+        // (A service of several threads is `deletes_express`'s to refuse:
+        // the bit follows the capability when the entry copies it to
+        // another service.)
+        if REMOVAL_SUMMARISED & (1 << kind) == 0 {
             ops |= fast_op::DROP;
         }
         if cap.rights.contains(Rights::GRANT)
@@ -789,6 +793,10 @@ impl<H: Hardware> Kernel<H> {
             return false;
         };
         self.fast_row(thread)[usize::from(at.slot)].ops & fast_op::DROP != 0
+            // Not in a service of several threads: the caller runs, but
+            // another thread of its may wait through the capability (its
+            // removal ends that wait). (`ThreadEntry::alone`.)
+            && self.services[self.space(thread)].threads <= 1
             && self.caps.children(at) == 0
             && !self.sched.preempts_current()
     }

@@ -449,7 +449,11 @@ fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> 
                 space,
                 thread.priority,
             );
-            sotto_fast.with(|fast| fast.threads[id % sotto_abi::manifest::MAX_THREADS] = entry);
+            sotto_fast.with(|fast| {
+                fast.threads[id % sotto_abi::manifest::MAX_THREADS] = entry;
+                // Its service's main thread is alone no more.
+                fast.threads[index % sotto_abi::manifest::MAX_THREADS].alone = 0;
+            });
         });
         say_loaded(
             ("thread ", &service.name, &thread.name),

@@ -240,6 +240,7 @@ const ASM_CONSTANTS: &[(&str, u32)] = {
         ("SLOT_BADGE", slot::BADGE),
         ("SLOT_RECEIVER_WAIT", slot::RECEIVER_WAIT),
         ("THREAD_REPLY_WAIT", thread::REPLY_WAIT),
+        ("THREAD_ALONE", thread::ALONE),
         ("SLOT_SHIFT", slot::SHIFT),
         ("THREAD_FRAME", thread::FRAME),
         ("THREAD_SPACE", thread::SPACE),

@@ -771,7 +771,8 @@ _syscall_light:
 
 # CapDelete of slot a3 where it is express (Kernel::deletes_express): a
 # capability whose removal changes no summary but its fast word (the
-# DROP bit; the caller, running, waits for nothing), nothing derived
+# DROP bit; the caller, running, waits for nothing; its service has no
+# other thread, `ThreadEntry::alone`), nothing derived
 # from it, and no ready thread more urgent (the caller keeps the CPU). The slot empties
 # (cap.rs `layout`), its parent counts one child less, its fast word
 # goes; status 0, value 0 (11). Anything else goes to the light path with
@@ -784,7 +785,12 @@ _syscall_light:
   LA a10, sotto_sched
   l32i.n a10, a10, 0                # the scheduler
   l8ui a11, a10, 0+SCHED_CURRENT  # a11: the caller T
-  add.n a0, a10, a11
+  LA a0, sotto_threads
+  slli a2, a11, 0+THREAD_SHIFT
+  add.n a0, a0, a2
+  l32i a0, a0, 0+THREAD_ALONE
+  beqz a0, 18b                    # another thread of its service may wait
+  add.n a0, a10, a11              # through it (Kernel::deletes_express)
   l8ui a0, a0, 0+SCHED_PRIORITY   # its priority p
   l32i.n a10, a10, 0+SCHED_READY_MASK
   LA a2, sotto_urgent_masks
