@@ -3,7 +3,8 @@
 //!
 //! Layout (little-endian words): the magic [`BOOT_MAGIC`], `tick_hz`,
 //! `run_ticks`, `report_every`, the self-test's number (its position in
-//! [`SelfTest::ALL`]); zeros after.
+//! [`SelfTest::ALL`]), the number of injected faults, then each as two
+//! words (thread, tick), in tick order; zeros after.
 //!
 //! Patching a section instead of recompiling lets every integration test boot
 //! the same kernel binary with its own configuration.
@@ -28,6 +29,34 @@ pub struct BootConfig {
     pub report_every: u32,
     /// A kernel self-test to run instead of the normal system.
     pub self_test: SelfTest,
+    /// Faults the kernel injects (`cargo xtask run --fault`): the first
+    /// `fault_count`, in tick order.
+    pub faults: [InjectedFault; MAX_INJECTED_FAULTS],
+    /// How many of `faults` are in use.
+    pub fault_count: u8,
+}
+
+/// Most faults one boot configuration injects.
+pub const MAX_INJECTED_FAULTS: usize = 16;
+
+/// A fault the kernel injects into a thread at a tick, as if the thread
+/// had taken an exception there (`cargo xtask run --fault SERVICE@TIME`):
+/// its service stops and its supervisor hears of it, with no code in the
+/// service.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InjectedFault {
+    /// The kernel's thread number (`crate::manifest::thread_id`).
+    pub thread: u16,
+    /// The tick it is injected at (the first time the kernel looks at
+    /// the clock at or after it).
+    pub tick: u32,
+}
+
+impl BootConfig {
+    /// The injected faults in use.
+    pub fn injected(&self) -> &[InjectedFault] {
+        &self.faults[..usize::from(self.fault_count).min(MAX_INJECTED_FAULTS)]
+    }
 }
 
 /// Kernel self-tests, each booted as its own image by the integration tests.
@@ -153,6 +182,8 @@ impl Default for BootConfig {
             run_ticks: 1000,
             report_every: 250,
             self_test: SelfTest::None,
+            faults: [InjectedFault { thread: 0, tick: 0 }; MAX_INJECTED_FAULTS],
+            fault_count: 0,
         }
     }
 }
@@ -173,6 +204,14 @@ impl BootConfig {
         {
             return Err(BootConfigError::BadTickRate(self.tick_hz));
         }
+        let count = usize::from(self.fault_count);
+        if count > MAX_INJECTED_FAULTS
+            || self.faults[..count]
+                .windows(2)
+                .any(|pair| pair[0].tick > pair[1].tick)
+        {
+            return Err(BootConfigError::Malformed);
+        }
         Ok(())
     }
 
@@ -189,7 +228,11 @@ impl BootConfig {
             && out.u32(4, self.tick_hz)
             && out.u32(8, self.run_ticks)
             && out.u32(12, self.report_every)
-            && out.u32(16, test);
+            && out.u32(16, test)
+            && out.u32(20, u32::from(self.fault_count))
+            && self.injected().iter().enumerate().all(|(i, fault)| {
+                out.u32(24 + 8 * i, u32::from(fault.thread)) && out.u32(28 + 8 * i, fault.tick)
+            });
         if !fits {
             return Err(BootConfigError::TooLarge);
         }
@@ -210,11 +253,25 @@ impl BootConfig {
         let self_test = *SelfTest::ALL
             .get(field(16)? as usize)
             .ok_or(BootConfigError::Malformed)?;
+        let fault_count = field(20)?;
+        if fault_count as usize > MAX_INJECTED_FAULTS {
+            return Err(BootConfigError::Malformed);
+        }
+        let mut faults = [InjectedFault { thread: 0, tick: 0 }; MAX_INJECTED_FAULTS];
+        for (i, fault) in faults.iter_mut().enumerate().take(fault_count as usize) {
+            *fault = InjectedFault {
+                thread: u16::try_from(field(24 + 8 * i)?)
+                    .map_err(|_| BootConfigError::Malformed)?,
+                tick: field(28 + 8 * i)?,
+            };
+        }
         let config = BootConfig {
             tick_hz: field(4)?,
             run_ticks: field(8)?,
             report_every: field(12)?,
             self_test,
+            faults,
+            fault_count: fault_count as u8,
         };
         config.validate()?;
         Ok(config)
@@ -223,7 +280,7 @@ impl BootConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::{BootConfig, BootConfigError, SelfTest};
+    use super::{BootConfig, BootConfigError, InjectedFault, MAX_INJECTED_FAULTS, SelfTest};
 
     #[test]
     fn round_trips_every_self_test() {
@@ -233,11 +290,34 @@ mod tests {
                 run_ticks: 7,
                 report_every: 3,
                 self_test,
+                ..BootConfig::default()
             };
             let section = config.encode().unwrap();
             assert_eq!(BootConfig::decode(&section), Ok(config));
             assert_eq!(SelfTest::from_name(self_test.name()), Some(self_test));
         }
+    }
+
+    #[test]
+    fn injected_faults_round_trip_in_tick_order_only() {
+        let mut config = BootConfig::default();
+        config.faults[0] = InjectedFault {
+            thread: 3,
+            tick: 500,
+        };
+        config.faults[1] = InjectedFault {
+            thread: 9,
+            tick: 1200,
+        };
+        config.fault_count = 2;
+        let section = config.encode().unwrap();
+        let decoded = BootConfig::decode(&section).unwrap();
+        assert_eq!(decoded, config);
+        assert_eq!(decoded.injected(), &config.faults[..2]);
+        config.faults.swap(0, 1);
+        assert_eq!(config.encode(), Err(BootConfigError::Malformed));
+        config.fault_count = MAX_INJECTED_FAULTS as u8 + 1;
+        assert_eq!(config.encode(), Err(BootConfigError::Malformed));
     }
 
     #[test]

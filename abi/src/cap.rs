@@ -21,7 +21,7 @@ bitflags::bitflags! {
         /// Semaphore: take.
         const RECEIVE = 1 << 3;
         /// Timer: arm, cancel. Thread: priority, deadline, suspend,
-        /// resume, CPU time.
+        /// resume, CPU time. Service: restart, stop, query.
         const CONTROL = 1 << 4;
         /// May be derived (copied) and transferred to another service.
         const GRANT = 1 << 5;
@@ -47,11 +47,14 @@ pub enum ObjectKind {
     Clock,
     /// A thread (a service's main thread today).
     Thread,
+    /// A service: holders with CONTROL restart, stop and query it (its
+    /// supervisor).
+    Service,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Endpoint,
         ObjectKind::Notification,
         ObjectKind::Semaphore,
@@ -60,6 +63,7 @@ impl ObjectKind {
         ObjectKind::Console,
         ObjectKind::Clock,
         ObjectKind::Thread,
+        ObjectKind::Service,
     ];
 
     /// The rights that mean something for this kind (GRANT always does).
@@ -69,7 +73,7 @@ impl ObjectKind {
                 ObjectKind::Endpoint | ObjectKind::Notification | ObjectKind::Semaphore => {
                     Rights::SEND | Rights::RECEIVE
                 }
-                ObjectKind::Timer | ObjectKind::Thread => Rights::CONTROL,
+                ObjectKind::Timer | ObjectKind::Thread | ObjectKind::Service => Rights::CONTROL,
                 ObjectKind::Memory => Rights::READ | Rights::WRITE,
                 ObjectKind::Console => Rights::SEND,
                 ObjectKind::Clock => Rights::READ,
@@ -87,6 +91,7 @@ impl ObjectKind {
             ObjectKind::Console => "console",
             ObjectKind::Clock => "clock",
             ObjectKind::Thread => "thread",
+            ObjectKind::Service => "service",
         }
     }
 }

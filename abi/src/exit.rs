@@ -30,11 +30,13 @@ pub enum ExitCode {
     ServiceFailed = 10,
     /// The services in the image could not be loaded.
     BadManifest = 11,
+    /// A supervisor faulted: nothing is left to restart what it watches.
+    SupervisorFaulted = 12,
 }
 
 impl ExitCode {
     /// Every exit code, for decoding and for tests.
-    pub const ALL: [ExitCode; 11] = [
+    pub const ALL: [ExitCode; 12] = [
         ExitCode::Success,
         ExitCode::SelfTestFailed,
         ExitCode::KernelFault,
@@ -46,6 +48,7 @@ impl ExitCode {
         ExitCode::ServicePanicked,
         ExitCode::ServiceFailed,
         ExitCode::BadManifest,
+        ExitCode::SupervisorFaulted,
     ];
 
     /// The exit code with this process status, if it is one of ours.
@@ -67,6 +70,7 @@ impl ExitCode {
             ExitCode::ServicePanicked => "a service panicked",
             ExitCode::ServiceFailed => "a service exited with a non-zero status",
             ExitCode::BadManifest => "the services in the image could not be loaded",
+            ExitCode::SupervisorFaulted => "a supervisor faulted",
         }
     }
 }

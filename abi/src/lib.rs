@@ -13,6 +13,7 @@ pub mod cause;
 pub mod exit;
 pub mod layout;
 pub mod manifest;
+pub mod supervise;
 pub mod syscall;
 pub mod text;
 pub mod wire;

@@ -24,6 +24,7 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 use crate::cap::{CAP_SLOTS, ObjectKind, Rights};
+use crate::supervise::{NO_SERVICE, Restart, Supervision};
 use crate::text::{Message, Part};
 use crate::wire::{Reader, Writer};
 
@@ -70,7 +71,7 @@ pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
 /// Version of the section's layout.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 16;
 /// Bytes of one object record.
@@ -87,8 +88,12 @@ const CAPS_AT: usize = SEGMENTS_AT + MAX_SEGMENTS * SEGMENT_SLOT;
 const THREAD_SLOT: usize = MAX_NAME + 4 * 4;
 /// Where the thread slots start in a service record.
 const THREADS_AT: usize = CAPS_AT + CAP_SLOTS * CAP_SLOT;
+/// Where the supervision words start in a service record.
+const SUPERVISION_AT: usize = THREADS_AT + MAX_SERVICE_THREADS * THREAD_SLOT;
+/// Bytes of the supervision words.
+const SUPERVISION_SIZE: usize = 5 * 4;
 /// Bytes of one service record.
-pub const SERVICE_RECORD: usize = THREADS_AT + MAX_SERVICE_THREADS * THREAD_SLOT;
+pub const SERVICE_RECORD: usize = SUPERVISION_AT + SUPERVISION_SIZE;
 
 // The largest manifest fits its section.
 const _: () = assert!(
@@ -141,6 +146,9 @@ pub struct Service {
     /// Its further threads (its main thread is the service's own
     /// `priority`, `entry`, `stack_size` and `arg`).
     pub threads: Vec<Thread, MAX_SERVICE_THREADS>,
+    /// Who supervises it and how (`supervisor`, `restart`, `min_run`,
+    /// `max_restarts`, `window`; a supervisor's `faults`).
+    pub supervision: Supervision,
 }
 
 /// A further thread of a service: it shares the service's address space
@@ -237,6 +245,9 @@ pub enum ObjectParams {
         /// Initial contents: offset and length in `.sotto.services` (the
         /// rest is zero), e.g. a configuration the services read.
         init: Option<(u32, u32)>,
+        /// Kept across a restart of a service that may write it (else a
+        /// restart puts it back as the image has it).
+        keep: bool,
     },
     /// The console: holders may print.
     Console,
@@ -255,6 +266,12 @@ pub enum ObjectParams {
         /// capability names.
         id: u16,
     },
+    /// A service: holders with CONTROL restart, stop and query it. Made by
+    /// the build for a `{ service = "name" }` grant.
+    Service {
+        /// Index of the service.
+        service: u16,
+    },
 }
 
 impl ObjectParams {
@@ -269,6 +286,7 @@ impl ObjectParams {
             ObjectParams::Console => ObjectKind::Console,
             ObjectParams::Clock => ObjectKind::Clock,
             ObjectParams::Thread { .. } => ObjectKind::Thread,
+            ObjectParams::Service { .. } => ObjectKind::Service,
         }
     }
 }
@@ -473,19 +491,20 @@ const MEMORY: u32 = 4;
 const CONSOLE: u32 = 5;
 const CLOCK: u32 = 6;
 const THREAD: u32 = 7;
+const SERVICE: u32 = 8;
 
 impl Object {
     /// Name, kind, then parameter words at 20, 24, ...: semaphore
     /// `initial, max`; timer `notify?, object, bits, armed?, phase,
-    /// period`; memory `size, uncached?, shared?, init?, offset, len`;
-    /// thread `service, thread`.
+    /// period`; memory `size, uncached?, shared?, init?, offset, len, keep?`;
+    /// thread `service, thread, id`; service `service`.
     fn encode(&self, out: &mut Writer<'_>) {
         out.bytes(0, &name_bytes(&self.name));
         let flag = |b: bool| u32::from(b);
-        let (kind, params): (u32, [u32; 6]) = match self.params {
-            ObjectParams::Endpoint => (ENDPOINT, [0; 6]),
-            ObjectParams::Notification => (NOTIFICATION, [0; 6]),
-            ObjectParams::Semaphore { initial, max } => (SEMAPHORE, [initial, max, 0, 0, 0, 0]),
+        let (kind, params): (u32, [u32; 7]) = match self.params {
+            ObjectParams::Endpoint => (ENDPOINT, [0; 7]),
+            ObjectParams::Notification => (NOTIFICATION, [0; 7]),
+            ObjectParams::Semaphore { initial, max } => (SEMAPHORE, [initial, max, 0, 0, 0, 0, 0]),
             ObjectParams::Timer { target, start } => {
                 let (notify, object, bits) = match target {
                     TimerTarget::Notify { object, bits } => (1, object, bits),
@@ -501,6 +520,7 @@ impl Object {
                         flag(start.is_some()),
                         phase,
                         period,
+                        0,
                     ],
                 )
             }
@@ -509,6 +529,7 @@ impl Object {
                 cache,
                 shared,
                 init,
+                keep,
             } => {
                 let (offset, len) = init.unwrap_or((0, 0));
                 (
@@ -520,11 +541,13 @@ impl Object {
                         flag(init.is_some()),
                         offset,
                         len,
+                        flag(keep),
                     ],
                 )
             }
-            ObjectParams::Console => (CONSOLE, [0; 6]),
-            ObjectParams::Clock => (CLOCK, [0; 6]),
+            ObjectParams::Console => (CONSOLE, [0; 7]),
+            ObjectParams::Clock => (CLOCK, [0; 7]),
+            ObjectParams::Service { service } => (SERVICE, [u32::from(service), 0, 0, 0, 0, 0, 0]),
             ObjectParams::Thread {
                 service,
                 thread,
@@ -535,6 +558,7 @@ impl Object {
                     u32::from(service),
                     u32::from(thread),
                     u32::from(id),
+                    0,
                     0,
                     0,
                     0,
@@ -586,6 +610,7 @@ impl Object {
                     true => Some((p(4), p(5))),
                     false => None,
                 },
+                keep: flag(p(6))?,
             },
             CONSOLE => ObjectParams::Console,
             CLOCK => ObjectParams::Clock,
@@ -593,6 +618,9 @@ impl Object {
                 service: object(0)?,
                 thread: object(1)?,
                 id: object(2)?,
+            },
+            SERVICE => ObjectParams::Service {
+                service: object(0)?,
             },
             _ => return None,
         };
@@ -655,6 +683,20 @@ impl Service {
             out.u32(at + MAX_NAME + 8, thread.stack_size);
             out.u32(at + MAX_NAME + 12, thread.arg);
         }
+        let policy = &self.supervision;
+        out.bytes(
+            SUPERVISION_AT,
+            &[
+                policy.supervisor.unwrap_or(NO_SERVICE),
+                policy.restart as u8,
+                u8::from(policy.faults.is_some()),
+                0,
+            ],
+        );
+        out.u32(SUPERVISION_AT + 4, policy.min_run_ticks);
+        out.u32(SUPERVISION_AT + 8, policy.max_restarts);
+        out.u32(SUPERVISION_AT + 12, policy.window_ticks);
+        out.u32(SUPERVISION_AT + 16, u32::from(policy.faults.unwrap_or(0)));
     }
 
     #[cfg_attr(
@@ -675,6 +717,7 @@ impl Service {
             segments: Vec::new(),
             caps: Vec::new(),
             threads: Vec::new(),
+            supervision: Supervision::default(),
         };
         let segments = w[SEGMENTS_AT / 4..CAPS_AT / 4].chunks_exact(SEGMENT_SLOT / 4);
         for slot in segments.take(usize::from(segment_count)) {
@@ -714,7 +757,7 @@ impl Service {
         if usize::from(cap_count) > CAP_SLOTS {
             return None;
         }
-        let threads = w[THREADS_AT / 4..].chunks_exact(THREAD_SLOT / 4);
+        let threads = w[THREADS_AT / 4..SUPERVISION_AT / 4].chunks_exact(THREAD_SLOT / 4);
         for slot in threads.take(usize::from(thread_count)) {
             let [priority, max_priority, _, _] = slot[4].to_le_bytes();
             let thread = Thread {
@@ -730,6 +773,23 @@ impl Service {
         if usize::from(thread_count) > MAX_SERVICE_THREADS {
             return None;
         }
+        let policy = &w[SUPERVISION_AT / 4..];
+        let [supervisor, restart, has_faults, _] = policy[0].to_le_bytes();
+        service.supervision = Supervision {
+            supervisor: (supervisor != NO_SERVICE).then_some(supervisor),
+            restart: match restart {
+                0 => Restart::Always,
+                1 => Restart::Never,
+                _ => return None,
+            },
+            min_run_ticks: policy[1],
+            max_restarts: policy[2],
+            window_ticks: policy[3],
+            faults: match flag(u32::from(has_faults))? {
+                true => Some(u16::try_from(policy[4]).ok()?),
+                false => None,
+            },
+        };
         Some(service)
     }
 }
@@ -882,6 +942,14 @@ mod tests {
                     arg: 1,
                 }])
                 .unwrap(),
+                supervision: crate::supervise::Supervision {
+                    supervisor: Some(0),
+                    restart: crate::supervise::Restart::Never,
+                    min_run_ticks: 20,
+                    max_restarts: 5,
+                    window_ticks: 1000,
+                    faults: Some(0),
+                },
             })
             .unwrap();
         for (name, params) in [
@@ -893,6 +961,7 @@ mod tests {
                     cache: Cache::Cached,
                     shared: false,
                     init: None,
+                    keep: true,
                 },
             ),
             (
@@ -955,6 +1024,7 @@ mod tests {
                 cache: Cache::Uncached,
                 shared: true,
                 init: Some((0x40, 0x123)),
+                keep: false,
             },
             ObjectParams::Console,
             ObjectParams::Clock,
@@ -963,9 +1033,21 @@ mod tests {
                 thread: 1,
                 id: 9,
             },
+            ObjectParams::Service { service: 2 },
         ];
         for (i, params) in params.into_iter().enumerate() {
-            let name = ["a", "b", "c", "d", "e", "f", "g", "sixteen-chars-ok", "t"][i];
+            let name = [
+                "a",
+                "b",
+                "c",
+                "d",
+                "e",
+                "f",
+                "g",
+                "sixteen-chars-ok",
+                "t",
+                "s",
+            ][i];
             manifest
                 .objects
                 .push(Object {
@@ -1021,6 +1103,18 @@ mod tests {
                             arg: t,
                         })
                         .collect(),
+                    supervision: crate::supervise::Supervision {
+                        supervisor: (n % 3 == 1).then_some((n / 2) as u8),
+                        restart: if n % 2 == 0 {
+                            crate::supervise::Restart::Always
+                        } else {
+                            crate::supervise::Restart::Never
+                        },
+                        min_run_ticks: n * 7,
+                        max_restarts: n,
+                        window_ticks: n * 100,
+                        faults: (n % 4 == 2).then_some(n as u16),
+                    },
                 })
                 .unwrap();
         }
@@ -1092,7 +1186,7 @@ mod tests {
         assert_eq!(damaged(8, &[65, 0, 0, 0]), malformed, "too many objects");
         assert_eq!(damaged(12, &[0xFF; 4]), malformed, "too many services");
         assert_eq!(damaged(HEADER_SIZE, &[0xFF]), malformed, "name not UTF-8");
-        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[8]), malformed, "kind");
+        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[9]), malformed, "kind");
         let timer = HEADER_SIZE + 4 * OBJECT_RECORD + MAX_NAME + 4;
         assert_eq!(damaged(timer, &[2]), malformed, "a flag that is not 0/1");
         assert_eq!(

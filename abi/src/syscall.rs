@@ -154,11 +154,36 @@ pub enum Syscall {
     /// threads switched by interrupts and ordinary system calls
     /// (preemption, blocking, waking). An ended thread's stays readable.
     ThreadCpuTime = 33,
+    /// Restart service a3 (a service capability with CONTROL; not the
+    /// caller's own): every thread back to its entry with its stack and
+    /// registers as the image has them, data and bss put back, its
+    /// capabilities back to the manifest's grants (mappings with them),
+    /// the timers it controls disarmed (a timer the manifest arms at boot
+    /// is armed again from now), memory objects it may write put back as
+    /// the image has them unless declared `keep = true`; threads waiting
+    /// for its replies get [`Error::PeerRestarted`], and so does a thread
+    /// blocked receiving on an endpoint only the restarted service could
+    /// call (its copies of runtime capabilities are gone). Works on a
+    /// running, faulted or stopped service. See `crate::supervise`.
+    ServiceRestart = 34,
+    /// Stop service a3 (CONTROL; not the caller's own) for good, as a
+    /// fault without a supervisor does: its callers get
+    /// [`Error::PeerGone`]. A stopped service may still be restarted.
+    ServiceStop = 35,
+    /// Service a3's (CONTROL) state and policy:
+    /// `crate::supervise::ServiceStatus` in a3..a7.
+    ServiceQuery = 36,
+    /// The next fault of a service the caller supervises:
+    /// `crate::supervise::FaultMessage` in a3..a7; [`Error::WouldBlock`]
+    /// when none is pending. The kernel signals the supervisor's faults
+    /// notification (`faults` in `system.toml`) with
+    /// `crate::supervise::FAULT_BIT` when it queues one.
+    FaultTake = 37,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 34] = [
+    pub const ALL: [Syscall; 38] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -193,6 +218,10 @@ impl Syscall {
         Syscall::ThreadSuspend,
         Syscall::ThreadResume,
         Syscall::ThreadCpuTime,
+        Syscall::ServiceRestart,
+        Syscall::ServiceStop,
+        Syscall::ServiceQuery,
+        Syscall::FaultTake,
     ];
 
     /// Decode a number from a2.
@@ -331,6 +360,13 @@ pub enum Error {
     NotSuspended = 21,
     /// The thread has ended (its service exited, panicked or faulted).
     ThreadEnded = 22,
+    /// The server was restarted while the call was in flight (received,
+    /// not yet answered), or a receive could only have been answered by a
+    /// service that was restarted; calls through the same capability
+    /// reach the new instance.
+    PeerRestarted = 23,
+    /// The service is not in a state the operation applies to.
+    BadState = 24,
 }
 
 // `Error::check` indexes `Error::ALL` by code - 1.
@@ -344,7 +380,7 @@ const _: () = {
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 22] = [
+    pub const ALL: [Error; 24] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::BadLength,
@@ -367,6 +403,8 @@ impl Error {
         Error::AlreadySuspended,
         Error::NotSuspended,
         Error::ThreadEnded,
+        Error::PeerRestarted,
+        Error::BadState,
     ];
 
     /// Decode a status from a2: `Ok(())` for 0, else the error (unknown
@@ -409,6 +447,8 @@ impl Error {
             Error::AlreadySuspended => "thread already suspended",
             Error::NotSuspended => "thread not suspended",
             Error::ThreadEnded => "thread ended",
+            Error::PeerRestarted => "peer restarted",
+            Error::BadState => "service not in a state for that",
         }
     }
 }

@@ -470,6 +470,7 @@ mod tests {
             segments: heapless::Vec::from_slice(segments).unwrap(),
             caps: heapless::Vec::new(),
             threads: heapless::Vec::new(),
+            supervision: sotto_abi::supervise::Supervision::default(),
         }
     }
 

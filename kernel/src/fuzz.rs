@@ -138,6 +138,7 @@ fn objects() -> Vec<ObjectParams> {
         cache,
         shared,
         init: None,
+        keep: false,
     };
     vec![
         ObjectParams::Console,

@@ -484,6 +484,9 @@ pub enum Object {
     Clock,
     /// A thread ([`crate::thread_ctl`]).
     Thread(ThreadId),
+    /// A service (its index): its supervisor's handle
+    /// ([`crate::supervise`]).
+    Service(u16),
 }
 
 impl Object {
@@ -498,6 +501,7 @@ impl Object {
             Object::Console => ObjectKind::Console,
             Object::Clock => ObjectKind::Clock,
             Object::Thread(_) => ObjectKind::Thread,
+            Object::Service(_) => ObjectKind::Service,
         }
     }
 
@@ -536,6 +540,7 @@ impl Object {
             // The build numbers the thread as the kernel does
             // (`sotto_abi::manifest::thread_id`).
             ObjectParams::Thread { id, .. } => Object::Thread(usize::from(id)),
+            ObjectParams::Service { service } => Object::Service(service),
         }
     }
 }
@@ -1105,7 +1110,11 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::ThreadDeadline
             | Syscall::ThreadSuspend
             | Syscall::ThreadResume
-            | Syscall::ThreadCpuTime => self.dispatch_cold(thread, call, args),
+            | Syscall::ThreadCpuTime
+            | Syscall::ServiceRestart
+            | Syscall::ServiceStop
+            | Syscall::ServiceQuery
+            | Syscall::FaultTake => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -3162,6 +3171,7 @@ mod tests {
             cache: Cache::Uncached,
             shared: true,
             init: None,
+            keep: false,
         }]);
         let rw = Rights::READ | Rights::WRITE | Rights::GRANT;
         let writer = add(
@@ -3687,6 +3697,7 @@ mod tests {
                 cache: Cache::Cached,
                 shared: true,
                 init: None,
+                keep: false,
             },
         ]);
         let all = Rights::SEND | Rights::RECEIVE | Rights::GRANT;
@@ -4141,6 +4152,7 @@ mod tests {
             cache: Cache::Cached,
             shared: false,
             init: None,
+            keep: false,
         };
         let mut k = kernel(&[region, region, region, region, region]);
         let rw = Rights::READ | Rights::WRITE;

@@ -48,6 +48,7 @@ fn with_services(image: &[u8], starts: &[Start<'_>], run_ticks: u32) -> Result<V
         run_ticks,
         report_every: 0,
         self_test: SelfTest::None,
+        ..BootConfig::default()
     };
     sotto_image::write_boot_config(&mut bytes, &config)?;
     Ok(bytes)
@@ -315,6 +316,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
                 run_ticks: 2,
                 report_every: 0,
                 self_test: SelfTest::None,
+                ..BootConfig::default()
             },
         )?;
         bytes

@@ -210,6 +210,7 @@ impl BootArgs {
             run_ticks: ticks(time)?,
             report_every: ticks(report_every)?,
             self_test: self.self_test,
+            ..BootConfig::default()
         };
         config
             .validate()

@@ -474,6 +474,7 @@ fn pack_service(
         caps: heapless::Vec::from_slice(grants)
             .map_err(|_| anyhow::anyhow!("service \"{}\": too many capabilities", entry.name))?,
         threads,
+        supervision: sotto_abi::supervise::Supervision::default(),
     })
 }
 

@@ -492,6 +492,13 @@ fn resolve(
             ObjectKind::Notification => ObjectParams::Notification,
             ObjectKind::Console => ObjectParams::Console,
             ObjectKind::Clock => ObjectParams::Clock,
+            ObjectKind::Service => {
+                problem(
+                    "kind",
+                    "service objects are not declared: grant `{ service = \"name\" }`".into(),
+                );
+                continue;
+            }
             ObjectKind::Thread => {
                 problem(
                     "kind",
@@ -579,6 +586,7 @@ fn resolve(
                     cache,
                     shared: object.shared,
                     init: None,
+                    keep: false,
                 }
             }
         };

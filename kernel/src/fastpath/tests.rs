@@ -752,6 +752,7 @@ fn the_grant_and_drop_bits_mean_nothing_else_changes() {
             cache: Cache::Cached,
             shared: false,
             init: None,
+            keep: false,
         },
         ObjectParams::Console,
         ObjectParams::Clock,
@@ -760,6 +761,7 @@ fn the_grant_and_drop_bits_mean_nothing_else_changes() {
             thread: 0,
             id: 1,
         },
+        ObjectParams::Service { service: 1 },
     ];
     let state = |k: &Kernel<TestHw>| {
         let regions: Vec<_> = k.services.iter().map(|s| s.regions.len()).collect();

@@ -147,6 +147,13 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
                 service.map_or("?", |service| service.name.as_str())
             )
         }
+        ObjectParams::Service { service } => format!(
+            "service {}",
+            manifest
+                .services
+                .get(usize::from(service))
+                .map_or("?", |service| service.name.as_str())
+        ),
         ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
         ObjectParams::Timer { target, start } => {
             let target = match target {
@@ -168,11 +175,13 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
             cache,
             shared,
             init,
+            keep,
         } => format!(
-            "{size} bytes, {}{}{}",
+            "{size} bytes, {}{}{}{}",
             cache_text(cache),
             if shared { ", shared" } else { "" },
-            if init.is_some() { ", initialised" } else { "" }
+            if init.is_some() { ", initialised" } else { "" },
+            if keep { ", kept across restarts" } else { "" }
         ),
     }
 }
@@ -353,7 +362,11 @@ fn reachability(manifest: &Manifest) -> Vec<Edge> {
             ObjectKind::Notification => (Rights::SEND, Rights::RECEIVE, "signals"),
             ObjectKind::Semaphore => (Rights::SEND, Rights::RECEIVE, "gives"),
             ObjectKind::Memory => (Rights::WRITE, Rights::READ, "shares memory with"),
-            ObjectKind::Timer | ObjectKind::Console | ObjectKind::Clock | ObjectKind::Thread => {
+            ObjectKind::Timer
+            | ObjectKind::Console
+            | ObjectKind::Clock
+            | ObjectKind::Thread
+            | ObjectKind::Service => {
                 continue;
             }
         };

@@ -60,6 +60,7 @@ fn service(name: &str, priority: u8, caps: &[CapGrant]) -> Service {
         segments: heapless::Vec::from_slice(&segments).unwrap(),
         caps: heapless::Vec::from_slice(caps).unwrap(),
         threads: heapless::Vec::new(),
+        supervision: sotto_abi::supervise::Supervision::default(),
     }
 }
 
@@ -89,6 +90,7 @@ fn manifest() -> Manifest {
                 cache: Cache::Uncached,
                 shared: true,
                 init: None,
+                keep: false,
             },
         ),
         object("tick", ObjectParams::Notification),
