@@ -20,7 +20,9 @@ pub struct RunArgs {
     icount_shift: u8,
 }
 
-/// Parse `1s`, `250ms`, `500us` or a bare number of microseconds.
+/// Parse `1s`, `1.2s`, `250ms`, `0.5ms`, `500us` or a bare number of
+/// microseconds (a fraction finer than a microsecond is refused, never
+/// rounded).
 pub fn parse_duration_us(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
@@ -32,13 +34,31 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
     } else {
         (text, 1)
     };
-    let value: u64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 2s, 250ms or 500us"))?;
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too long"))
+    let malformed = || format!("`{text}` is not a duration like 2s, 1.5s, 250ms or 500us");
+    let too_long = || format!("`{text}` is too long");
+    let (whole, fraction) = match number.trim().split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (number.trim(), ""),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) {
+        return Err(malformed());
+    }
+    let whole: u64 = whole.parse().map_err(|_| too_long())?;
+    let mut value = whole.checked_mul(scale).ok_or_else(too_long)?;
+    // Each fractional digit is worth a tenth of the one before.
+    let mut unit = scale;
+    for digit in fraction.bytes().map(|b| u64::from(b - b'0')) {
+        if unit < 10 {
+            if digit != 0 {
+                return Err(format!("`{text}` is finer than a microsecond"));
+            }
+            continue;
+        }
+        unit /= 10;
+        value = value.checked_add(digit * unit).ok_or_else(too_long)?;
+    }
+    Ok(value)
 }
 
 /// The last statistics report of each service: a line of its with
@@ -486,6 +506,27 @@ mod tests {
         assert_eq!(parse_duration_us("250ms"), Ok(250_000));
         assert_eq!(parse_duration_us("7us"), Ok(7));
         assert_eq!(parse_duration_us("0"), Ok(0));
+        assert_eq!(parse_duration_us("1.2s"), Ok(1_200_000));
+        assert_eq!(parse_duration_us("0.5ms"), Ok(500));
+        assert_eq!(parse_duration_us("2.000001s"), Ok(2_000_001));
+        assert_eq!(
+            parse_duration_us("1.50us"),
+            Err("`1.50us` is finer than a microsecond".into())
+        );
+        assert_eq!(parse_duration_us("1.0us"), Ok(1));
+        for bad in ["1.s", ".5s", "1..2s", "-1s", "1e3ms", "", "ms"] {
+            assert!(
+                parse_duration_us(bad)
+                    .unwrap_err()
+                    .contains("not a duration"),
+                "{bad}"
+            );
+        }
+        assert!(
+            parse_duration_us("99999999999999999999s")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(
             parse_duration_us("fast")
                 .unwrap_err()
