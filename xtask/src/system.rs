@@ -993,6 +993,13 @@ fn supervision(
         let window = duration("window", &service.window);
         policy.min_run_us = min_run.unwrap_or(0);
         policy.max_restarts = service.max_restarts.unwrap_or(0);
+        // A status query reports it in 16 bits.
+        if policy.max_restarts > u32::from(u16::MAX) {
+            problem(
+                "max_restarts",
+                format!("{} is more than {}", policy.max_restarts, u16::MAX),
+            );
+        }
         match (service.max_restarts, window) {
             (None | Some(0), _) if service.window.is_some() => problem(
                 "window",
