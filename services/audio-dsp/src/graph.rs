@@ -138,17 +138,29 @@ impl Staged {
 impl Graph {
     /// Fresh state for `pipeline`.
     pub fn new(pipeline: &Pipeline) -> Graph {
-        Graph {
-            states: pipeline
-                .components
-                .iter()
-                .map(|component| component.state())
-                .collect(),
+        // State by state, into place: a graph is large for a stack.
+        let mut graph = Graph {
+            states: heapless::Vec::new(),
             underruns: 0,
             starved: 0,
             periods: 0,
             ll_ends: Ends::ll(pipeline),
+        };
+        for component in &pipeline.components {
+            // As many as the pipeline's own list holds.
+            let _ = graph.states.push(component.state());
         }
+        graph
+    }
+
+    /// Fresh state again, in place (a graph is large for a stack).
+    pub fn reset(&mut self, pipeline: &Pipeline) {
+        for (state, component) in self.states.iter_mut().zip(&pipeline.components) {
+            *state = component.state();
+        }
+        self.underruns = 0;
+        self.starved = 0;
+        self.periods = 0;
     }
 
     /// `periods` DAI periods went by without the pipeline running (see

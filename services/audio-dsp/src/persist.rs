@@ -145,6 +145,16 @@ impl<'a> Store<'a> {
         })
     }
 
+    /// The store over `words` (at least [`AREA_BYTES`] / 4 of them).
+    pub fn attach_words(words: &'a mut [u32], config: u32) -> Option<Store<'a>> {
+        Some(Store {
+            words: words.get_mut(..AREA_BYTES / 4)?,
+            config,
+            epoch: 0,
+            sequence: 0,
+        })
+    }
+
     /// The epoch saves carry: restores so far (0 after a cold start).
     pub fn epoch(&self) -> u32 {
         self.epoch
@@ -267,9 +277,13 @@ pub struct Writer<'s, 'a> {
 impl Writer<'_, '_> {
     /// Append a word (past [`MAX_RECORD_WORDS`], the record is refused
     /// at [`Writer::finish`]).
+    #[inline]
     pub fn push(&mut self, word: u32) {
-        if self.length < MAX_RECORD_WORDS {
-            self.store.words[self.index * SLOT_WORDS + HEADER_WORDS + self.length] = word;
+        let at = self.index * SLOT_WORDS + HEADER_WORDS + self.length;
+        if self.length < MAX_RECORD_WORDS
+            && let Some(slot) = self.store.words.get_mut(at)
+        {
+            *slot = word;
         }
         self.length += 1;
     }
@@ -449,10 +463,8 @@ pub fn save_ll(
     writer.finish()
 }
 
-/// What a restored LL side continues with.
+/// What a restored LL side continues with (besides its graph).
 pub struct LlResumed {
-    /// Its components and counters.
-    pub graph: Graph,
     /// Its DAI clock.
     pub dai: DaiClock,
     /// The LL task id it had (to free: a new instance makes a new task).
@@ -461,16 +473,30 @@ pub struct LlResumed {
     pub staged: Staged,
 }
 
-/// Restore the LL side from `store`'s newest record, publishing the
-/// saved period's ring indices again; or why it must start cold.
+/// Restore the LL side into `graph` (in place: a graph is large for a
+/// stack) from `store`'s newest record, publishing the saved period's
+/// ring indices again; or why it must start cold (`graph` fresh then).
 pub fn restore_ll(
     store: &mut Store<'_>,
     pipeline: &Pipeline,
     region: &mut [u8],
+    graph: &mut Graph,
+) -> Result<LlResumed, Rebuild> {
+    let result = read_ll(store, pipeline, region, graph);
+    if result.is_err() {
+        graph.reset(pipeline);
+    }
+    result
+}
+
+fn read_ll(
+    store: &mut Store<'_>,
+    pipeline: &Pipeline,
+    region: &mut [u8],
+    graph: &mut Graph,
 ) -> Result<LlResumed, Rebuild> {
     let mut reader = store.restore()?;
     reader.expect(LL_TAG)?;
-    let mut graph = Graph::new(pipeline);
     graph.periods = reader.word()?;
     graph.underruns = reader.word()?;
     graph.starved = reader.word()?;
@@ -488,12 +514,7 @@ pub fn restore_ll(
     }
     reader.end()?;
     resume_rings(pipeline, region, &staged)?;
-    Ok(LlResumed {
-        graph,
-        dai,
-        task,
-        staged,
-    })
+    Ok(LlResumed { dai, task, staged })
 }
 
 /// Save DP component `index` after a block ([`Graph::dp_stage`]),
@@ -519,33 +540,41 @@ pub fn save_dp(
     writer.finish()
 }
 
-/// What a restored DP runner continues with.
-pub struct DpResumed {
-    /// Its component's state (the others are fresh and unused).
-    pub graph: Graph,
-    /// Blocks done so far.
-    pub blocks: u32,
-}
-
-/// Restore DP component `index` from `store`'s newest record, publishing
-/// the saved block's ring indices again; or why it must start cold.
+/// Restore DP component `index` into `graph` (in place) from `store`'s
+/// newest record, publishing the saved block's ring indices again: the
+/// blocks done so far; or why it must start cold (`graph` fresh then).
 pub fn restore_dp(
     store: &mut Store<'_>,
     pipeline: &Pipeline,
     index: usize,
     region: &mut [u8],
-) -> Result<DpResumed, Rebuild> {
+    graph: &mut Graph,
+) -> Result<u32, Rebuild> {
+    let result = read_dp(store, pipeline, index, region, graph);
+    if result.is_err() {
+        graph.reset(pipeline);
+    }
+    result
+}
+
+fn read_dp(
+    store: &mut Store<'_>,
+    pipeline: &Pipeline,
+    index: usize,
+    region: &mut [u8],
+    graph: &mut Graph,
+) -> Result<u32, Rebuild> {
     let mut reader = store.restore()?;
     reader.expect(DP_TAG)?;
     reader.expect(index as u32)?;
     let blocks = reader.word()?;
     let staged = restore_cursors(&mut reader, pipeline, Ends::dp(pipeline, index))?;
-    let mut graph = Graph::new(pipeline);
     let component = pipeline.components.get(index).ok_or(Rebuild::Record)?;
-    restore_state(&mut reader, &component.kind, &mut graph.states[index])?;
+    let state = graph.states.get_mut(index).ok_or(Rebuild::Record)?;
+    restore_state(&mut reader, &component.kind, state)?;
     reader.end()?;
     resume_rings(pipeline, region, &staged)?;
-    Ok(DpResumed { graph, blocks })
+    Ok(blocks)
 }
 
 #[cfg(test)]
@@ -729,16 +758,12 @@ mod tests {
             region: &mut [u8],
             (ll_store, dp_store): (&mut Store<'_>, &mut Store<'_>),
         ) -> Result<Runners, Rebuild> {
-            let ll = restore_ll(ll_store, pipeline, region)?;
+            let mut runners = Runners::cold(pipeline);
+            let ll = restore_ll(ll_store, pipeline, region, &mut runners.ll)?;
             assert_eq!(ll.task, 7);
-            let dp = restore_dp(dp_store, pipeline, 2, region)?;
-            Ok(Runners {
-                ll: ll.graph,
-                dai: ll.dai,
-                dp: dp.graph,
-                blocks: dp.blocks,
-                scratch: vec![0i32; DP_SCRATCH_SAMPLES],
-            })
+            runners.dai = ll.dai;
+            runners.blocks = restore_dp(dp_store, pipeline, 2, region, &mut runners.dp)?;
+            Ok(runners)
         }
     }
 
@@ -960,7 +985,12 @@ mod tests {
         };
         let restore = |words: &mut Vec<u32>, region: &mut Vec<u8>, config: u32| {
             let mut store = Store::attach(&mut bytes(words)[..AREA_BYTES], config).unwrap();
-            restore_ll(&mut store, &pipeline, region).map(|resumed| resumed.graph.periods)
+            let mut graph = Graph::new(&pipeline);
+            let result = restore_ll(&mut store, &pipeline, region, &mut graph);
+            if result.is_err() {
+                assert_eq!(graph.periods, 0, "a graph that failed to restore is fresh");
+            }
+            result.map(|_| graph.periods)
         };
         assert_eq!(
             restore(&mut words, &mut region, config).err(),
@@ -1016,7 +1046,14 @@ mod tests {
         words[512 - at] = 0;
         let mut store = Store::attach(&mut bytes(&mut words)[..AREA_BYTES], config).unwrap();
         assert_eq!(
-            restore_dp(&mut store, &pipeline, 2, &mut region).err(),
+            restore_dp(
+                &mut store,
+                &pipeline,
+                2,
+                &mut region,
+                &mut Graph::new(&pipeline)
+            )
+            .err(),
             Some(Rebuild::Record)
         );
         // Rings reset under the saved state (not kept).
@@ -1051,7 +1088,9 @@ mod tests {
         assert_eq!(store.epoch(), 0);
         for epoch in 1..=5 {
             let mut store = Store::attach(&mut bytes(&mut words)[..AREA_BYTES], config).unwrap();
-            let resumed = restore_ll(&mut store, &pipeline, &mut region).map(|r| r.graph.periods);
+            let mut graph = Graph::new(&pipeline);
+            let resumed =
+                restore_ll(&mut store, &pipeline, &mut region, &mut graph).map(|_| graph.periods);
             assert_eq!((resumed, store.epoch()), (Ok(1), epoch));
         }
     }

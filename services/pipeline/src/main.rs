@@ -31,6 +31,7 @@ use audio_dsp::config::Pipeline;
 use audio_dsp::dai::DaiClock;
 use audio_dsp::edf;
 use audio_dsp::graph::{Graph, pcm_base64};
+use audio_dsp::persist::{self, Rebuild, Store};
 use dp_task::Slots;
 use ll::{Outcome, Task};
 use sotto_rt::{mem, println, sync, sys};
@@ -44,6 +45,8 @@ const TASKS: u32 = 2;
 const CONFIG: u32 = 4;
 const BUFFERS: u32 = 5;
 const DP_TICK: u32 = 6;
+/// The kept state region (`keep = true`), if granted.
+const STATE: u32 = 8;
 /// DP thread N's release semaphore.
 const DP_GO: u32 = 10;
 
@@ -54,9 +57,13 @@ const REPORT_EVERY: u32 = 500;
 /// components; the other bits are `dp_task::test_hooks`').
 fn dp(arg: u32) {
     let number = arg & 0xFF;
-    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
-        .expect("a pipeline description");
+    let config = mem::mapped(CONFIG).expect("the configuration region");
+    let pipeline = Pipeline::decode(config).expect("a pipeline description");
+    let config = persist::config_id(config);
     let buffers = mem::mapped(BUFFERS).expect("the buffer region");
+    let state = mem::mapped(STATE)
+        .ok()
+        .and_then(|region| persist::area(region, 1 + number as usize));
     let slots = Slots {
         go: DP_GO + number,
         dp_tick: DP_TICK,
@@ -67,45 +74,103 @@ fn dp(arg: u32) {
         number as usize,
         slots,
         "DP thread",
+        state,
+        config,
         dp_task::test_hooks(arg),
     )
 }
 
 fn main(periods: u32) {
-    let pipeline = Pipeline::decode(mem::mapped(CONFIG).expect("the configuration region"))
-        .expect("a pipeline description");
+    let config = mem::mapped(CONFIG).expect("the configuration region");
+    let pipeline = Pipeline::decode(config).expect("a pipeline description");
+    let config = persist::config_id(config);
     let buffers = mem::mapped(BUFFERS).expect("the buffer region");
-    let mut graph = Graph::new(&pipeline);
+    let mut store = mem::mapped(STATE)
+        .ok()
+        .and_then(|region| persist::area(region, 0))
+        .and_then(|area| Store::attach(area, config));
     let dp = pipeline.dp_components().count();
     println!(
         "{} components ({dp} DP), {} buffers; streaming PCM",
         pipeline.components.len(),
         pipeline.buffers.len()
     );
+    let mut graph = Graph::new(&pipeline);
+    let restored = store
+        .as_mut()
+        .map(|store| persist::restore_ll(store, &pipeline, buffers, &mut graph));
+    let (mut dai, old_task) = match restored {
+        Some(Ok(resumed)) => {
+            println!(
+                "state: resumed after period {} (epoch {}) at tick {}",
+                graph.periods,
+                store.as_ref().map_or(0, Store::epoch),
+                sys::ticks()
+            );
+            (resumed.dai, Some(resumed.task))
+        }
+        Some(Err(Rebuild::Empty)) | None => (DaiClock::new(sys::tick_hz()), None),
+        Some(Err(why)) => {
+            println!(
+                "state: rebuilt ({why}) at tick {}: a cold start",
+                sys::ticks()
+            );
+            (DaiClock::new(sys::tick_hz()), None)
+        }
+    };
     let scheduler = ll::Scheduler::connect(LL, TASKS).expect("register with ll-sched");
+    if let Some(old) = old_task {
+        // The previous instance's task would call this one too.
+        let _ = ll::raw_request(&scheduler, ll_core::proto::Op::Free as u32, [old, 0]);
+    }
     let task = Task::new(0, 1).create(&scheduler).expect("the LL task");
     task.schedule().expect("schedule");
     let mut out = [0i32; PERIOD_SAMPLES];
     let mut line = [0u8; 256];
     // Cycles of the components alone, without streaming to the host, over
-    // the periods played (missed ones took none).
+    // the periods played (missed ones took none), and of saving the state.
     let (mut total, mut most, mut played) = (0u64, 0u32, 0u32);
-    let mut dai = DaiClock::new(sys::tick_hz());
-    let mut next_report = REPORT_EVERY;
+    let (mut saving, mut kept) = (0u64, true);
+    // After a restore, periods missed are run (output dropped); else they
+    // are late (nothing upstream ran either).
+    let mut catch_up = old_task.is_some();
+    let mut next_report = (graph.periods / REPORT_EVERY + 1) * REPORT_EVERY;
     scheduler
         .serve(TASKS, |run| {
             let missed = dai.missed(sys::ticks());
             if missed > 0 {
-                graph.missed_periods(missed);
                 println!(
                     "UNDERRUN: {missed} period(s) went by before tick {} without the pipeline running",
                     run.tick
                 );
                 println!("pcm-gap {missed}");
+                if catch_up {
+                    for _ in 0..missed {
+                        let staged = graph.ll_stage_missed(&pipeline, buffers);
+                        if let Some(store) = store.as_mut() {
+                            kept &= persist::save_ll(store, &pipeline, &graph, &staged, &dai, task.id);
+                        }
+                        staged.publish(&pipeline, buffers);
+                    }
+                } else {
+                    graph.missed_periods(missed);
+                }
             }
+            catch_up = false;
             let start = sys::cycles();
-            graph.ll_period(&pipeline, buffers, &mut out);
-            let spent = sys::cycles().wrapping_sub(start);
+            let staged = graph.ll_stage(&pipeline, buffers, &mut out);
+            let computed = sys::cycles();
+            if let Some(store) = store.as_mut()
+                && !persist::save_ll(store, &pipeline, &graph, &staged, &dai, task.id)
+                && kept
+            {
+                println!("state: does not fit its area: not kept");
+                kept = false;
+            }
+            let saved = sys::cycles();
+            staged.publish(&pipeline, buffers);
+            let spent = computed.wrapping_sub(start) + sys::cycles().wrapping_sub(saved);
+            saving += u64::from(saved.wrapping_sub(computed));
             total += u64::from(spent);
             played += 1;
             most = most.max(spent);
@@ -116,11 +181,12 @@ fn main(periods: u32) {
             if graph.periods >= next_report {
                 next_report = (graph.periods / REPORT_EVERY + 1) * REPORT_EVERY;
                 println!(
-                    "stats: {} periods, {} underruns, {} starved components; components avg {} max {most} cycles per period",
+                    "stats: {} periods, {} underruns, {} starved components; components avg {} max {most} cycles per period, saving state avg {}",
                     graph.periods,
                     graph.underruns,
                     graph.starved,
-                    total / u64::from(played.max(1))
+                    total / u64::from(played.max(1)),
+                    saving / u64::from(played.max(1))
                 );
             }
             if periods != 0 && run.count >= periods {

@@ -1,0 +1,255 @@
+//! Audio across restarts (issue 12, "audio state survives"): the audio
+//! services of the test image (`tests/system.toml`: the pipeline's LL side
+//! in `pipeline`, the FIR in the isolated DP worker `eq-worker`) under a
+//! minimal supervisor, `restarter`, which restarts whatever faults. Each
+//! runner saves its state after every period or block in a kept region
+//! and resumes from it.
+//!
+//! - The DP worker faults in the middle of every 100th block (a load from
+//!   address 0): it is running again within one tick of each fault, the
+//!   LL side keeps its pace (0 overruns), and no block is lost — the one
+//!   cut short is redone from the saved state — so the output is the
+//!   reference, bit for bit, with 0 underruns.
+//! - The pipeline faults mid-tone (a fault the kernel injects at a tick):
+//!   it is restarted, the periods the DAI went without are `pcm-gap`
+//!   silence, and after the gap the 440 Hz tone has the phase and the gain
+//!   ramp the position they would have had: the samples are the
+//!   fault-free reference's at the same time.
+
+use sotto_abi::ExitCode;
+use sotto_abi::boot::InjectedFault;
+use sotto_abi::cap::Rights;
+use sotto_abi::manifest::{CapGrant, Object, ObjectParams};
+use sotto_abi::{BootConfig, SelfTest};
+use sotto_tests::{Boot, Start, boot_bytes, test_image};
+
+/// `dp_task::FAULT_EVERY_100`: the DP worker's argument bit.
+const FAULT_EVERY_100: u32 = 1 << 11;
+
+/// Boot the test image with `starts`, `restarter` (started too)
+/// supervising the services named in `supervised`, faults injected into
+/// the main threads of `faults` (service, tick), for `ticks` ticks.
+/// Returns the run and the image booted.
+fn boot_supervised(
+    starts: &[Start<'_>],
+    supervised: &[&str],
+    faults: &[(&str, u32)],
+    ticks: u32,
+) -> (Boot, Vec<u8>) {
+    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut all = starts.to_vec();
+    all.push(Start::new("restarter", 0).priority(0));
+    sotto_image::start_services(&mut bytes, &all).unwrap();
+    let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
+    let names: Vec<String> = manifest
+        .services
+        .iter()
+        .map(|service| service.name.to_string())
+        .collect();
+    let index = |name: &str| {
+        names
+            .iter()
+            .position(|service| service == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+    };
+    let restarter = index("restarter");
+    let notification = manifest
+        .objects
+        .iter()
+        .position(|object| object.name == "restarter-faults")
+        .unwrap();
+    manifest.services[restarter].supervision.faults = Some(notification as u16);
+    for (n, name) in supervised.iter().enumerate() {
+        let service = index(name);
+        manifest.services[service].supervision.supervisor = Some(restarter as u8);
+        manifest
+            .objects
+            .push(Object {
+                name: (*name).try_into().unwrap(),
+                params: ObjectParams::Service {
+                    service: service as u16,
+                },
+            })
+            .unwrap();
+        manifest.services[restarter]
+            .caps
+            .push(CapGrant {
+                slot: 2 + n as u8,
+                object: (manifest.objects.len() - 1) as u16,
+                rights: Rights::CONTROL,
+                badge: 0,
+                map_at: None,
+            })
+            .unwrap();
+    }
+    let mut config = BootConfig {
+        tick_hz: 1000,
+        run_ticks: ticks,
+        report_every: 0,
+        self_test: SelfTest::None,
+        ..BootConfig::default()
+    };
+    for (service, tick) in faults {
+        // A main thread's kernel number is its service's.
+        config.faults[usize::from(config.fault_count)] = InjectedFault {
+            thread: index(service) as u16,
+            tick: *tick,
+        };
+        config.fault_count += 1;
+    }
+    sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    (boot_bytes(&bytes).unwrap(), bytes)
+}
+
+/// The number after `word` in `line`.
+fn number_after(line: &str, word: &str) -> u32 {
+    let rest = line
+        .split_once(word)
+        .unwrap_or_else(|| panic!("no {word:?} in {line:?}"))
+        .1;
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {word:?} in {line:?}"))
+}
+
+#[test]
+fn a_dp_worker_faulting_every_100th_block_is_back_within_a_tick_and_loses_nothing() {
+    const TICKS: u32 = 3100;
+    let (run, bytes) = boot_supervised(
+        &[
+            Start::new("ll-sched", 500 << 8 | 1).priority(1),
+            Start::new("pipeline", 0).priority(1),
+            Start::new("dp-sched", 0).priority(2),
+            Start::new("eq-worker", FAULT_EVERY_100).priority(3),
+        ],
+        &["eq-worker"],
+        &[],
+        TICKS,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let worker = run.lines_of("eq-worker");
+    let faults: Vec<(u32, u32)> = worker
+        .iter()
+        .filter(|line| line.starts_with("faulting on purpose in block "))
+        .map(|line| (number_after(line, "block"), number_after(line, "at tick")))
+        .collect();
+    let resumed: Vec<(u32, u32, u32)> = worker
+        .iter()
+        .filter(|line| line.contains(" resumed after block "))
+        .map(|line| {
+            (
+                number_after(line, "after block"),
+                number_after(line, "(epoch"),
+                number_after(line, "at tick"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        faults.iter().map(|(block, _)| *block).collect::<Vec<_>>(),
+        [100, 200, 300],
+        "{}",
+        run.console
+    );
+    assert_eq!(resumed.len(), faults.len(), "{}", run.console);
+    for ((block, fault_tick), (after, epoch, tick)) in faults.iter().zip(&resumed) {
+        // The block cut short was not saved: the worker resumes after the
+        // one before it, and runs it again.
+        assert_eq!(*after, block - 1);
+        assert_eq!(*epoch, block / 100, "one restore per fault");
+        assert!(
+            tick - fault_tick <= 1,
+            "faulted at tick {fault_tick}, running again at tick {tick}"
+        );
+    }
+    // The supervisor saw each fault as a message and restarted the worker.
+    let restarts = run
+        .lines_of("restarter")
+        .into_iter()
+        .filter(|line| line.contains(": restart done at tick"))
+        .count();
+    assert_eq!(restarts, faults.len(), "{}", run.console);
+    // No block lost: the worker's count goes on, every block's output is
+    // the reference's, and the LL side never ran dry or late.
+    let blocks = run.last_line("eq-worker", "stats eq: 300 blocks");
+    assert!(blocks.starts_with("stats eq: 300 blocks"), "{blocks}");
+    let ll = run.last_line("ll-sched", "stats after 3000 LL ticks");
+    assert!(ll.ends_with(" 0 overruns"), "{ll}");
+    let stats = run.last_line("pipeline", "stats: 3000 periods");
+    assert!(
+        stats.starts_with("stats: 3000 periods, 0 underruns, 0 starved"),
+        "{stats}"
+    );
+    let samples = run.pcm();
+    assert!(samples.len() >= 3000 * audio_dsp::PERIOD_SAMPLES);
+    sotto_tests::assert_bit_exact(&bytes, &samples);
+    let dp = run.last_line("dp-sched", "stats: eq:");
+    assert!(dp.contains(", 0 deadline misses"), "{dp}");
+}
+
+#[test]
+fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
+    // Mid-ramp (the gain ramps over 500 ms) and mid-tone.
+    const FAULT_AT: u32 = 300;
+    const TICKS: u32 = 700;
+    let (run, bytes) = boot_supervised(
+        &[
+            Start::new("ll-sched", 100 << 8 | 1).priority(1),
+            Start::new("pipeline", 0).priority(1),
+            Start::new("dp-sched", 0).priority(2),
+            Start::new("eq-worker", 0).priority(3),
+        ],
+        &["pipeline"],
+        &[("pipeline", FAULT_AT)],
+        TICKS,
+    );
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let restarts: Vec<&str> = run
+        .lines_of("restarter")
+        .into_iter()
+        .filter(|line| line.contains(": restart done at tick"))
+        .collect();
+    assert_eq!(restarts.len(), 1, "{}", run.console);
+    let resumed = run.last_line("pipeline", "state: resumed after period");
+    let saved = number_after(resumed, "after period");
+    assert_eq!(number_after(resumed, "(epoch"), 1);
+    assert!((FAULT_AT - 2..=FAULT_AT + 1).contains(&saved), "{resumed}");
+    // The periods it was down for: silence in the output, counted.
+    let gaps: Vec<u32> = run
+        .lines_of("pipeline")
+        .iter()
+        .filter_map(|line| line.strip_prefix("pcm-gap "))
+        .map(|count| count.parse().unwrap())
+        .collect();
+    assert_eq!(gaps.len(), 1, "{}", run.console);
+    let lost = gaps[0] as usize;
+    assert!((1..=3).contains(&lost), "{lost} periods lost");
+    let stats = run.last_line("pipeline", "stats: 600 periods");
+    let underruns = number_after(stats, "periods,");
+    assert_eq!(underruns as usize, lost, "{stats}");
+    // Before the gap the reference; then silence; after it the reference
+    // at the same time: the tone in phase, the ramp where it would be.
+    let samples = run.pcm();
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    let period = audio_dsp::PERIOD_SAMPLES;
+    let periods = samples.len() / period;
+    assert!(periods >= 600, "{periods} periods");
+    let expected = sotto_audio::reference(&pipeline, &buffers, periods);
+    let (gap, after) = (saved as usize * period, (saved as usize + lost) * period);
+    assert!(samples[..gap] == expected[..gap], "before the fault");
+    assert!(samples[gap..after].iter().all(|sample| *sample == 0));
+    assert!(expected[gap..after].iter().any(|sample| *sample != 0));
+    if let Some(first) = (after..periods * period).find(|i| samples[*i] != expected[*i]) {
+        panic!(
+            "after the gap, sample {first} (frame {}) is {} where the uninterrupted run has {}",
+            first / audio_dsp::CHANNELS,
+            samples[first],
+            expected[first]
+        );
+    }
+    // The ramp had not ended at the fault: the level after the gap is the
+    // ramp's, not its start's.
+    assert!(saved < 500);
+}
