@@ -17,88 +17,30 @@
 //!   fault-free reference's at the same time.
 
 use sotto_abi::ExitCode;
-use sotto_abi::boot::InjectedFault;
-use sotto_abi::cap::Rights;
-use sotto_abi::manifest::{CapGrant, Object, ObjectParams};
 use sotto_abi::{BootConfig, SelfTest};
-use sotto_tests::{Boot, Start, boot_bytes, test_image};
+use sotto_tests::{Boot, Start, boot_bytes, test_image, with_faults};
 
 /// `dp_task::FAULT_EVERY_100`: the DP worker's argument bit.
 const FAULT_EVERY_100: u32 = 1 << 11;
 
-/// Boot the test image with `starts`, `restarter` (started too)
-/// supervising the services named in `supervised`, faults injected into
-/// the main threads of `faults` (service, tick), for `ticks` ticks.
-/// Returns the run and the image booted.
-fn boot_supervised(
-    starts: &[Start<'_>],
-    supervised: &[&str],
-    faults: &[(&str, u32)],
-    ticks: u32,
-) -> (Boot, Vec<u8>) {
+/// Boot the test image with `starts` and `restarter` (started too, most
+/// urgent), which supervises `pipeline` and `eq-worker` (tests/system.toml),
+/// with faults injected into the main threads of `faults` (service, tick),
+/// for `ticks` ticks. Returns the run and the image booted.
+fn boot_supervised(starts: &[Start<'_>], faults: &[(&str, u32)], ticks: u32) -> (Boot, Vec<u8>) {
     let mut bytes = std::fs::read(test_image()).unwrap();
     let mut all = starts.to_vec();
     all.push(Start::new("restarter", 0).priority(0));
     sotto_image::start_services(&mut bytes, &all).unwrap();
-    let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
-    let names: Vec<String> = manifest
-        .services
-        .iter()
-        .map(|service| service.name.to_string())
-        .collect();
-    let index = |name: &str| {
-        names
-            .iter()
-            .position(|service| service == name)
-            .unwrap_or_else(|| panic!("no service {name}"))
-    };
-    let restarter = index("restarter");
-    let notification = manifest
-        .objects
-        .iter()
-        .position(|object| object.name == "restarter-faults")
-        .unwrap();
-    manifest.services[restarter].supervision.faults = Some(notification as u16);
-    for (n, name) in supervised.iter().enumerate() {
-        let service = index(name);
-        manifest.services[service].supervision.supervisor = Some(restarter as u8);
-        manifest
-            .objects
-            .push(Object {
-                name: (*name).try_into().unwrap(),
-                params: ObjectParams::Service {
-                    service: service as u16,
-                },
-            })
-            .unwrap();
-        manifest.services[restarter]
-            .caps
-            .push(CapGrant {
-                slot: 2 + n as u8,
-                object: (manifest.objects.len() - 1) as u16,
-                rights: Rights::CONTROL,
-                badge: 0,
-                map_at: None,
-            })
-            .unwrap();
-    }
-    let mut config = BootConfig {
+    let config = BootConfig {
         tick_hz: 1000,
         run_ticks: ticks,
         report_every: 0,
         self_test: SelfTest::None,
         ..BootConfig::default()
     };
-    for (service, tick) in faults {
-        // A main thread's kernel number is its service's.
-        config.faults[usize::from(config.fault_count)] = InjectedFault {
-            thread: index(service) as u16,
-            tick: *tick,
-        };
-        config.fault_count += 1;
-    }
-    sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
     sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    with_faults(&mut bytes, faults);
     (boot_bytes(&bytes).unwrap(), bytes)
 }
 
@@ -125,7 +67,6 @@ fn a_dp_worker_faulting_every_100th_block_is_back_within_a_tick_and_loses_nothin
             Start::new("dp-sched", 0).priority(2),
             Start::new("eq-worker", FAULT_EVERY_100).priority(3),
         ],
-        &["eq-worker"],
         &[],
         TICKS,
     );
@@ -201,7 +142,6 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
             Start::new("dp-sched", 0).priority(2),
             Start::new("eq-worker", 0).priority(3),
         ],
-        &["pipeline"],
         &[("pipeline", FAULT_AT)],
         TICKS,
     );
@@ -226,7 +166,7 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
     assert_eq!(gaps.len(), 1, "{}", run.console);
     let lost = gaps[0] as usize;
     assert!((1..=3).contains(&lost), "{lost} periods lost");
-    let stats = run.last_line("pipeline", "stats: 600 periods");
+    let stats = run.last_line("pipeline", "stats: 500 periods");
     let underruns = number_after(stats, "periods,");
     assert_eq!(underruns as usize, lost, "{stats}");
     // Before the gap the reference; then silence; after it the reference
