@@ -18,7 +18,7 @@
 
 use sotto_abi::ExitCode;
 use sotto_abi::{BootConfig, SelfTest};
-use sotto_tests::{Boot, Start, boot_bytes, test_image, with_faults};
+use sotto_tests::{Boot, Start, boot_bytes, boot_with_faults, image, test_image, with_faults};
 
 /// `dp_task::FAULT_EVERY_100`: the DP worker's argument bit.
 const FAULT_EVERY_100: u32 = 1 << 11;
@@ -42,6 +42,50 @@ fn boot_supervised(starts: &[Start<'_>], faults: &[(&str, u32)], ticks: u32) -> 
     sotto_image::write_boot_config(&mut bytes, &config).unwrap();
     with_faults(&mut bytes, faults);
     (boot_bytes(&bytes).unwrap(), bytes)
+}
+
+/// Assert that the PCM the pipeline streamed is the fault-free
+/// reference's, sample for sample at the same time, but in its gaps
+/// (`pcm-gap N` lines: periods the DAI went without, silence). Returns the
+/// gaps: (first period, periods).
+fn assert_reference_but_gaps(run: &Boot, image: &[u8]) -> Vec<(usize, usize)> {
+    let mut gaps = Vec::new();
+    let mut at = 0usize;
+    for line in run.lines_of("pipeline") {
+        if line.starts_with("pcm ") {
+            at += 1;
+        } else if let Some(count) = line.strip_prefix("pcm-gap ") {
+            let count: usize = count.parse().unwrap();
+            gaps.push((at, count));
+            at += count;
+        }
+    }
+    let samples = run.pcm();
+    let period = audio_dsp::PERIOD_SAMPLES;
+    assert_eq!(samples.len(), at * period);
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(image).unwrap();
+    let expected = sotto_audio::reference(&pipeline, &buffers, at);
+    let in_gap = |p: usize| {
+        gaps.iter()
+            .any(|(first, n)| (*first..first + n).contains(&p))
+    };
+    for p in 0..at {
+        let range = p * period..(p + 1) * period;
+        if in_gap(p) {
+            assert!(samples[range.clone()].iter().all(|s| *s == 0), "period {p}");
+            assert!(
+                expected[range].iter().any(|s| *s != 0),
+                "the reference is silent in the gap at period {p}"
+            );
+        } else if samples[range.clone()] != expected[range.clone()] {
+            let first = range.clone().find(|i| samples[*i] != expected[*i]).unwrap();
+            panic!(
+                "period {p} (gaps {gaps:?}): sample {first} is {} where the uninterrupted run has {}",
+                samples[first], expected[first]
+            );
+        }
+    }
+    gaps
 }
 
 /// The number after `word` in `line`.
@@ -109,7 +153,7 @@ fn a_dp_worker_faulting_every_100th_block_is_back_within_a_tick_and_loses_nothin
     let restarts = run
         .lines_of("restarter")
         .into_iter()
-        .filter(|line| line.contains(": restart done at tick"))
+        .filter(|line| line.contains(" restarted at tick "))
         .count();
     assert_eq!(restarts, faults.len(), "{}", run.console);
     // No block lost: the worker's count goes on, every block's output is
@@ -149,7 +193,7 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
     let restarts: Vec<&str> = run
         .lines_of("restarter")
         .into_iter()
-        .filter(|line| line.contains(": restart done at tick"))
+        .filter(|line| line.contains(" restarted at tick "))
         .collect();
     assert_eq!(restarts.len(), 1, "{}", run.console);
     let resumed = run.last_line("pipeline", "state: resumed after period");
@@ -171,25 +215,39 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
     assert_eq!(underruns as usize, lost, "{stats}");
     // Before the gap the reference; then silence; after it the reference
     // at the same time: the tone in phase, the ramp where it would be.
-    let samples = run.pcm();
-    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
-    let period = audio_dsp::PERIOD_SAMPLES;
-    let periods = samples.len() / period;
-    assert!(periods >= 600, "{periods} periods");
-    let expected = sotto_audio::reference(&pipeline, &buffers, periods);
-    let (gap, after) = (saved as usize * period, (saved as usize + lost) * period);
-    assert!(samples[..gap] == expected[..gap], "before the fault");
-    assert!(samples[gap..after].iter().all(|sample| *sample == 0));
-    assert!(expected[gap..after].iter().any(|sample| *sample != 0));
-    if let Some(first) = (after..periods * period).find(|i| samples[*i] != expected[*i]) {
-        panic!(
-            "after the gap, sample {first} (frame {}) is {} where the uninterrupted run has {}",
-            first / audio_dsp::CHANNELS,
-            samples[first],
-            expected[first]
-        );
-    }
+    let gaps = assert_reference_but_gaps(&run, &bytes);
+    assert_eq!(gaps, [(saved as usize, lost)], "{}", run.console);
     // The ramp had not ended at the fault: the level after the gap is the
     // ramp's, not its start's.
     assert!(saved < 500);
+}
+
+#[test]
+fn the_default_system_recovers_from_faults_of_its_pipeline_and_its_dp_thread_in_phase() {
+    // Its supervisor restarts the pipeline service, both threads: first
+    // the LL side faults (mid-ramp), then the DP thread (mid-tone).
+    let (run, bytes) =
+        boot_with_faults(&image(), 1600, &[("pipeline", 300), ("pipeline/eq", 1002)]);
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let resumed: Vec<&str> = run
+        .lines_of("pipeline")
+        .into_iter()
+        .filter(|line| line.starts_with("state: resumed after period"))
+        .collect();
+    assert_eq!(resumed.len(), 2, "{}", run.console);
+    for (n, line) in resumed.iter().enumerate() {
+        assert_eq!(number_after(line, "(epoch"), n as u32 + 1, "{line}");
+    }
+    // The DP thread resumed each time from its own saved state.
+    let dp: Vec<&str> = run
+        .lines_of("pipeline")
+        .into_iter()
+        .filter(|line| line.starts_with("DP thread #0: component 2 (eq) resumed after block"))
+        .collect();
+    assert_eq!(dp.len(), 2, "{}", run.console);
+    let gaps = assert_reference_but_gaps(&run, &bytes);
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    for (_, periods) in &gaps {
+        assert!((1..=3).contains(periods), "{gaps:?}");
+    }
 }

@@ -437,18 +437,17 @@ fn resume_rings(pipeline: &Pipeline, region: &mut [u8], staged: &Staged) -> Resu
 }
 
 /// Save the LL side after a period ([`Graph::ll_stage`]), before
-/// publishing it: counters, DAI clock, the LL task's id at ll-sched
-/// (`task`), cursors and every LL component's state.
+/// publishing it: counters, DAI clock, cursors and every LL component's
+/// state.
 pub fn save_ll(
     store: &mut Store<'_>,
     pipeline: &Pipeline,
     graph: &Graph,
     staged: &Staged,
     dai: &DaiClock,
-    task: u32,
 ) -> bool {
     let mut writer = store.writer();
-    for word in [LL_TAG, graph.periods, graph.underruns, graph.starved, task] {
+    for word in [LL_TAG, graph.periods, graph.underruns, graph.starved] {
         writer.push(word);
     }
     for word in dai.to_words() {
@@ -467,8 +466,6 @@ pub fn save_ll(
 pub struct LlResumed {
     /// Its DAI clock.
     pub dai: DaiClock,
-    /// The LL task id it had (to free: a new instance makes a new task).
-    pub task: u32,
     /// The last period saved (already published again).
     pub staged: Staged,
 }
@@ -500,7 +497,6 @@ fn read_ll(
     graph.periods = reader.word()?;
     graph.underruns = reader.word()?;
     graph.starved = reader.word()?;
-    let task = reader.word()?;
     let mut words = [0u32; DaiClock::WORDS];
     for word in &mut words {
         *word = reader.word()?;
@@ -514,7 +510,7 @@ fn read_ll(
     }
     reader.end()?;
     resume_rings(pipeline, region, &staged)?;
-    Ok(LlResumed { dai, task, staged })
+    Ok(LlResumed { dai, staged })
 }
 
 /// Save DP component `index` after a block ([`Graph::dp_stage`]),
@@ -730,14 +726,14 @@ mod tests {
             let missed = self.dai.missed(tick);
             for _ in 0..missed {
                 let staged = self.ll.ll_stage_missed(pipeline, region);
-                assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai, 7));
+                assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai));
                 staged.publish(pipeline, region);
                 played.extend_from_slice(&[0; PERIOD_SAMPLES]);
                 self.blocks(pipeline, region, dp_store);
             }
             let mut out = [0i32; PERIOD_SAMPLES];
             let staged = self.ll.ll_stage(pipeline, region, &mut out);
-            assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai, 7));
+            assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai));
             staged.publish(pipeline, region);
             played.extend_from_slice(&out);
             self.blocks(pipeline, region, dp_store);
@@ -760,7 +756,6 @@ mod tests {
         ) -> Result<Runners, Rebuild> {
             let mut runners = Runners::cold(pipeline);
             let ll = restore_ll(ll_store, pipeline, region, &mut runners.ll)?;
-            assert_eq!(ll.task, 7);
             runners.dai = ll.dai;
             runners.blocks = restore_dp(dp_store, pipeline, 2, region, &mut runners.dp)?;
             Ok(runners)
@@ -899,7 +894,6 @@ mod tests {
                         &runners.ll,
                         &staged,
                         &runners.dai,
-                        7
                     ));
                     played.extend_from_slice(&out);
                 }
@@ -910,7 +904,6 @@ mod tests {
                         &runners.ll,
                         &staged,
                         &runners.dai,
-                        7
                     ));
                     staged.publish(&pipeline, &mut region);
                     played.extend_from_slice(&out);
@@ -978,7 +971,6 @@ mod tests {
                     &graph,
                     &staged,
                     &DaiClock::new(1000),
-                    1
                 ));
                 staged.publish(&pipeline, region);
             }
@@ -1082,7 +1074,6 @@ mod tests {
             &graph,
             &staged,
             &DaiClock::new(1000),
-            1
         ));
         staged.publish(&pipeline, &mut region);
         assert_eq!(store.epoch(), 0);

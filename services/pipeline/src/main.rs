@@ -99,7 +99,7 @@ fn main(periods: u32) {
     let restored = store
         .as_mut()
         .map(|store| persist::restore_ll(store, &pipeline, buffers, &mut graph));
-    let (mut dai, old_task) = match restored {
+    let (mut dai, resumed) = match restored {
         Some(Ok(resumed)) => {
             println!(
                 "state: resumed after period {} (epoch {}) at tick {}",
@@ -118,11 +118,9 @@ fn main(periods: u32) {
             (DaiClock::new(sys::tick_hz()), None)
         }
     };
+    // Registering again, a restarted pipeline's previous tasks are
+    // dropped by ll-sched: it makes its task anew.
     let scheduler = ll::Scheduler::connect(LL, TASKS).expect("register with ll-sched");
-    if let Some(old) = old_task {
-        // The previous instance's task would call this one too.
-        let _ = ll::raw_request(&scheduler, ll_core::proto::Op::Free as u32, [old, 0]);
-    }
     let task = Task::new(0, 1).create(&scheduler).expect("the LL task");
     task.schedule().expect("schedule");
     let mut out = [0i32; PERIOD_SAMPLES];
@@ -133,7 +131,7 @@ fn main(periods: u32) {
     let (mut saving, mut kept) = (0u64, true);
     // After a restore, periods missed are run (output dropped); else they
     // are late (nothing upstream ran either).
-    let mut catch_up = old_task.is_some();
+    let mut catch_up = resumed;
     let mut next_report = (graph.periods / REPORT_EVERY + 1) * REPORT_EVERY;
     scheduler
         .serve(TASKS, |run| {
@@ -148,7 +146,7 @@ fn main(periods: u32) {
                     for _ in 0..missed {
                         let staged = graph.ll_stage_missed(&pipeline, buffers);
                         if let Some(store) = store.as_mut() {
-                            kept &= persist::save_ll(store, &pipeline, &graph, &staged, &dai, task.id);
+                            kept &= persist::save_ll(store, &pipeline, &graph, &staged, &dai);
                         }
                         staged.publish(&pipeline, buffers);
                     }
@@ -161,7 +159,7 @@ fn main(periods: u32) {
             let staged = graph.ll_stage(&pipeline, buffers, &mut out);
             let computed = sys::cycles();
             if let Some(store) = store.as_mut()
-                && !persist::save_ll(store, &pipeline, &graph, &staged, &dai, task.id)
+                && !persist::save_ll(store, &pipeline, &graph, &staged, &dai)
                 && kept
             {
                 println!("state: does not fit its area: not kept");

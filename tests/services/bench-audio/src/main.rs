@@ -67,7 +67,7 @@ fn main(_: u32) {
     let (mut ll_save, mut dp_save) = (0u64, 0u64);
     for _ in 0..PERIODS {
         let start = sys::cycles();
-        persist::save_ll(&mut store, &pipeline, &graph, &staged, &dai, 0);
+        persist::save_ll(&mut store, &pipeline, &graph, &staged, &dai);
         ll_save += u64::from(sys::cycles().wrapping_sub(start));
     }
     if let Some(index) = dp.first() {
