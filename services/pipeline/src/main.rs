@@ -107,15 +107,15 @@ fn main(periods: u32) {
                 store.as_ref().map_or(0, Store::epoch),
                 sys::ticks()
             );
-            (resumed.dai, Some(resumed.task))
+            (resumed.dai, true)
         }
-        Some(Err(Rebuild::Empty)) | None => (DaiClock::new(sys::tick_hz()), None),
+        Some(Err(Rebuild::Empty)) | None => (DaiClock::new(sys::tick_hz()), false),
         Some(Err(why)) => {
             println!(
                 "state: rebuilt ({why}) at tick {}: a cold start",
                 sys::ticks()
             );
-            (DaiClock::new(sys::tick_hz()), None)
+            (DaiClock::new(sys::tick_hz()), false)
         }
     };
     // Registering again, a restarted pipeline's previous tasks are
