@@ -170,8 +170,17 @@ fn a_dp_worker_faulting_every_100th_block_is_back_within_a_tick_and_loses_nothin
     let samples = run.pcm();
     assert!(samples.len() >= 3000 * audio_dsp::PERIOD_SAMPLES);
     sotto_tests::assert_bit_exact(&bytes, &samples);
+    // dp-sched released each voided block again, and counts the restarts
+    // apart from the blocks (its last report came before the third).
+    let again = run
+        .lines_of("dp-sched")
+        .into_iter()
+        .filter(|line| line.starts_with("eq: its runner started again at tick"))
+        .count();
+    assert_eq!(again, faults.len(), "{}", run.console);
     let dp = run.last_line("dp-sched", "stats: eq:");
     assert!(dp.contains(", 0 deadline misses"), "{dp}");
+    assert!(dp.ends_with(", 2 restarts of its runner"), "{dp}");
 }
 
 #[test]
@@ -199,6 +208,11 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
     let resumed = run.last_line("pipeline", "state: resumed after period");
     let saved = number_after(resumed, "after period");
     assert_eq!(number_after(resumed, "(epoch"), 1);
+    let back = number_after(resumed, "at tick");
+    assert!(
+        back - FAULT_AT <= 1,
+        "faulted at tick {FAULT_AT}, back at {back}"
+    );
     assert!((FAULT_AT - 2..=FAULT_AT + 1).contains(&saved), "{resumed}");
     // The periods it was down for: silence in the output, counted.
     let gaps: Vec<u32> = run
@@ -226,6 +240,16 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
 fn the_default_system_recovers_from_faults_of_its_pipeline_and_its_dp_thread_in_phase() {
     // Its supervisor restarts the pipeline service, both threads: first
     // the LL side faults (mid-ramp), then the DP thread (mid-tone).
+    let manifest = sotto_image::read_manifest(&std::fs::read(image()).unwrap()).unwrap();
+    let pipeline = manifest
+        .services
+        .iter()
+        .find(|s| s.name == "pipeline")
+        .unwrap();
+    assert!(
+        pipeline.supervision.supervisor.is_some(),
+        "system.toml names no supervisor for the pipeline (services/supervisor)"
+    );
     let (run, bytes) =
         boot_with_faults(&image(), 1600, &[("pipeline", 300), ("pipeline/eq", 1002)]);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
@@ -235,8 +259,10 @@ fn the_default_system_recovers_from_faults_of_its_pipeline_and_its_dp_thread_in_
         .filter(|line| line.starts_with("state: resumed after period"))
         .collect();
     assert_eq!(resumed.len(), 2, "{}", run.console);
-    for (n, line) in resumed.iter().enumerate() {
+    for ((n, line), fault) in resumed.iter().enumerate().zip([300, 1002]) {
         assert_eq!(number_after(line, "(epoch"), n as u32 + 1, "{line}");
+        let back = number_after(line, "at tick");
+        assert!(back - fault <= 1, "faulted at tick {fault}: {line}");
     }
     // The DP thread resumed each time from its own saved state.
     let dp: Vec<&str> = run

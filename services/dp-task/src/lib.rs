@@ -12,9 +12,9 @@
 //! runner resumes from the area when it checks out — completing a block
 //! saved but not published, redoing one staged but not saved, so no block
 //! is lost — and starts cold when it does not (one console line says
-//! which). Either way it first signals its done bit: the release its
-//! previous instance took died with it, and dp-sched releases the block
-//! again on its next tick.
+//! which). Either way it first signals its started bit
+//! (`edf::started_bit`): the release its previous instance took died with
+//! it, and dp-sched releases the block again on its next tick.
 //!
 //! It uses no IPC buffer (semaphore, notification and console calls take
 //! registers and its own stack), so it may run as a further thread of a
@@ -151,8 +151,8 @@ pub fn run(
             0
         }
     };
-    // Free for a release: a release a previous instance took is void.
-    let _ = sync::signal(slots.dp_tick, done);
+    // Started: a release a previous instance took is void.
+    let _ = sync::signal(slots.dp_tick, edf::started_bit(number));
     let mut scratch = [0i32; audio_dsp::DP_SCRATCH_SAMPLES];
     let (mut total, mut most, mut ran) = (0u64, 0u32, 0u32);
     let mut kept = true;
