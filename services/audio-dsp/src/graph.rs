@@ -138,29 +138,36 @@ impl Staged {
 impl Graph {
     /// Fresh state for `pipeline`.
     pub fn new(pipeline: &Pipeline) -> Graph {
-        // State by state, into place: a graph is large for a stack.
-        let mut graph = Graph {
+        let mut graph = Graph::empty();
+        graph.reset(pipeline);
+        graph
+    }
+
+    /// A graph of no components, for [`Graph::reset`] to fill in place:
+    /// a graph is large (some 10 KiB), and a runner's stack holds one
+    /// next to its scratch, so it is not built elsewhere and copied.
+    #[inline(always)]
+    pub const fn empty() -> Graph {
+        Graph {
             states: heapless::Vec::new(),
             underruns: 0,
             starved: 0,
             periods: 0,
-            ll_ends: Ends::ll(pipeline),
-        };
-        for component in &pipeline.components {
-            // As many as the pipeline's own list holds.
-            let _ = graph.states.push(component.state());
+            ll_ends: Ends { write: 0, read: 0 },
         }
-        graph
     }
 
-    /// Fresh state again, in place (a graph is large for a stack).
+    /// Fresh state for `pipeline` again, in place.
     pub fn reset(&mut self, pipeline: &Pipeline) {
-        for (state, component) in self.states.iter_mut().zip(&pipeline.components) {
-            *state = component.state();
+        self.states.clear();
+        for component in &pipeline.components {
+            // As many as the pipeline's own list holds.
+            let _ = self.states.push(component.state());
         }
         self.underruns = 0;
         self.starved = 0;
         self.periods = 0;
+        self.ll_ends = Ends::ll(pipeline);
     }
 
     /// `periods` DAI periods went by without the pipeline running (see

@@ -123,7 +123,8 @@ pub fn run(
     let done = edf::done_bit(number);
     let name = pipeline.components[index].name.as_str();
     let mut store = state.and_then(|area| Store::attach(area, config));
-    let mut graph = Graph::new(pipeline);
+    let mut graph = Graph::empty();
+    graph.reset(pipeline);
     let restored = store
         .as_mut()
         .map(|store| persist::restore_dp(store, pipeline, index, buffers, &mut graph));

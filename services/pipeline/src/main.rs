@@ -95,7 +95,8 @@ fn main(periods: u32) {
         pipeline.components.len(),
         pipeline.buffers.len()
     );
-    let mut graph = Graph::new(&pipeline);
+    let mut graph = Graph::empty();
+    graph.reset(&pipeline);
     let restored = store
         .as_mut()
         .map(|store| persist::restore_ll(store, &pipeline, buffers, &mut graph));
