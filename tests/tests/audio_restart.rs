@@ -277,3 +277,51 @@ fn the_default_system_recovers_from_faults_of_its_pipeline_and_its_dp_thread_in_
         assert!((1..=3).contains(periods), "{gaps:?}");
     }
 }
+
+#[test]
+fn without_kept_rings_a_restarted_worker_finds_them_reset_and_starts_cold() {
+    // Why `audio-buffers` is `keep = true`: the same worker restart with
+    // the rings not kept. The kernel puts the region back as the image has
+    // it (every writer's restart resets it), under the running pipeline;
+    // the worker's saved cursors no longer match, and it says so and
+    // starts cold rather than resume on rings that are not its own.
+    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut starts = vec![
+        Start::new("ll-sched", 500 << 8 | 1).priority(1),
+        Start::new("pipeline", 0).priority(1),
+        Start::new("dp-sched", 0).priority(2),
+        Start::new("eq-worker", FAULT_EVERY_100).priority(3),
+    ];
+    starts.push(Start::new("restarter", 0).priority(0));
+    sotto_image::start_services(&mut bytes, &starts).unwrap();
+    let mut manifest = sotto_image::read_manifest(&bytes).unwrap();
+    for object in manifest.objects.iter_mut() {
+        if object.name == "audio-buffers"
+            && let sotto_abi::manifest::ObjectParams::Memory { keep, .. } = &mut object.params
+        {
+            assert!(*keep, "tests/system.toml keeps the rings");
+            *keep = false;
+        }
+    }
+    sotto_image::write_manifest(&mut bytes, &manifest).unwrap();
+    let config = BootConfig {
+        tick_hz: 1000,
+        run_ticks: 1200,
+        report_every: 0,
+        self_test: SelfTest::None,
+        ..BootConfig::default()
+    };
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let rebuilt = run.last_line("eq-worker", "DP worker #0: component 2 (eq) state rebuilt");
+    assert!(
+        rebuilt.contains("(the rings are not those it was saved with)"),
+        "{rebuilt}"
+    );
+    assert!(
+        !run.console.contains(" resumed after block "),
+        "{}",
+        run.console
+    );
+}
