@@ -21,6 +21,24 @@
 //! thread's capability. (A DP component may instead run isolated in a
 //! `pipeline-dp` worker service: then the pipeline declares no thread
 //! for it.)
+//!
+//! A restart (its supervisor's, after a fault) starts the service over
+//! from its image, so what the audio must not forget lives in a kept
+//! memory object (`keep = true`, slot 8, optional): area 0 holds the LL
+//! side's state — every LL component's (sine phase, ramp position, ...),
+//! the ring cursors it owns, the DAI clock and the counters — saved after
+//! every period (`audio_dsp::persist`), and area 1 + N DP thread N's. A
+//! restarted pipeline resumes from it when it checks out (one line says
+//! so, or why it starts cold): it registers with ll-sched again (which
+//! drops its previous instance's task) and makes its task anew, and the
+//! periods the DAI went without while it was down are streamed as
+//! `pcm-gap N` and run with their output dropped, so what it plays next is
+//! what it would have played then — the tone in phase, the ramp where it
+//! would be. The shared buffer region must be kept as well: its rings hold
+//! the samples between the components, and the saved cursors refer to
+//! them. (A period is staged, saved, published, then streamed: a fault in
+//! the few hundred instructions between its save and its `pcm` line would
+//! leave the stream one period short.)
 
 #![no_std]
 #![no_main]
