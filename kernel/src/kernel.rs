@@ -47,11 +47,6 @@ pub trait Hardware {
     fn phys(&mut self, pa: u32, len: u32) -> &mut [u8];
     /// Drop cached translations after a mapping was removed.
     fn flush_tlb(&mut self);
-    /// Zero `len` bytes at `pa` (as [`Hardware::phys`] reaches them): a
-    /// restart's stacks and memory, so the target's may store words.
-    fn zero(&mut self, pa: u32, len: u32) {
-        self.phys(pa, len).fill(0);
-    }
     /// The tick now, read from the clock, if the machine keeps one (the
     /// DSP: no periodic interrupt updates [`Kernel::ticks`]). `None`: the
     /// last tick [`Kernel::tick`] was given is the time (host tests).

@@ -84,25 +84,6 @@ impl Hardware for Machine {
         arch::flush_tlb();
     }
 
-    /// Word stores (volatile: not turned back into the byte loop of
-    /// `memset`, ten times slower here). Cold code: a restart's.
-    #[cfg_attr(
-        target_arch = "xtensa",
-        unsafe(link_section = ".text.sotto_exit.services_zero")
-    )]
-    fn zero(&mut self, pa: u32, len: u32) {
-        let memory = self.phys(pa, len);
-        // SAFETY: any bit pattern is a valid u32; the slices are the
-        // parts of one exclusive borrow.
-        let (head, words, tail) = unsafe { memory.align_to_mut::<u32>() };
-        head.fill(0);
-        for word in words {
-            // SAFETY: `word` is a valid, exclusive reference.
-            unsafe { core::ptr::write_volatile(word, 0) };
-        }
-        tail.fill(0);
-    }
-
     fn ticks(&mut self) -> Option<u64> {
         Some(crate::current_tick())
     }

@@ -567,7 +567,7 @@ impl<H: Hardware> Kernel<H> {
         }
         let ipc = self.services[space].ipc_buffer;
         if ipc != 0 {
-            self.hw.zero(ipc, PAGE_SIZE);
+            self.hw.phys(ipc, PAGE_SIZE).fill(0);
         }
         for grant in &desc.caps {
             if !grant.rights.contains(Rights::WRITE) {
@@ -584,8 +584,8 @@ impl<H: Hardware> Kernel<H> {
                 continue;
             };
             let (pa, size) = (*pa, *size);
-            self.hw.zero(pa, size);
             let memory = self.hw.phys(pa, size);
+            memory.fill(0);
             if let Some((offset, len)) = init
                 && let Some(bytes) = blob.get(offset as usize..offset.saturating_add(len) as usize)
                 && bytes.len() <= memory.len()
@@ -606,12 +606,11 @@ impl<H: Hardware> Kernel<H> {
         let mut done = 0;
         while done < len {
             if let Some(pte) = self.services[space].translate(va + done) {
-                self.hw.zero(pte.pa(), PAGE_SIZE);
+                let page = self.hw.phys(pte.pa(), PAGE_SIZE);
+                page.fill(0);
                 let from = (done as usize).min(bytes.len());
                 let part = &bytes[from..(from + PAGE_SIZE as usize).min(bytes.len())];
-                if !part.is_empty() {
-                    self.hw.phys(pte.pa(), PAGE_SIZE)[..part.len()].copy_from_slice(part);
-                }
+                page[..part.len()].copy_from_slice(part);
             }
             done += PAGE_SIZE;
         }
