@@ -461,10 +461,14 @@ pub fn inject_faults() {
             Some(fault.thread)
         });
         let Some(thread) = due else {
-            return;
+            break;
         };
         services::inject_fault(usize::from(thread));
     }
+    // The kernel's next deadline without the faults just injected
+    // (`kernel_deadlines` took it before they were: left so, the alarm
+    // would come back at once for the rest of the tick).
+    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
 }
 
 /// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].
