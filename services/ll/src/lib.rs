@@ -177,6 +177,27 @@ impl Scheduler {
         }
     }
 
+    /// The reply to a run did not reach the scheduler (`Ok`: it was cut
+    /// off at its budget, or restarted under it) or the wait for the next
+    /// call failed (`Err`): say we listen again, with what the lost reply
+    /// said (`words`: the scheduler stalls this client's tasks until we
+    /// do), registering again if the scheduler restarted, and wait for the
+    /// next call. (Out of line: not the hot path, and `serve` is made once
+    /// per handler.)
+    #[inline(never)]
+    fn after_lost_reply(
+        &self,
+        result: Result<(), Error>,
+        words: [u32; 2],
+    ) -> Result<Received, LlError> {
+        match result {
+            Ok(()) => self.book.listen(self, words)?,
+            Err(Error::PeerRestarted) => self.again()?,
+            Err(_) => return Err(LlError::Unreachable),
+        }
+        self.next_call()
+    }
+
     /// Register again after a restart, then say we listen.
     #[inline(never)]
     fn again(&self) -> Result<(), LlError> {
@@ -262,19 +283,13 @@ impl Scheduler {
             // again, with what the lost reply said (the scheduler stalls
             // this client's tasks until we do), and only then wait for
             // the next call.
-            match ipc::reply_receive_unless_dropped(self.task_endpoint, &reply, None) {
-                Ok(Some(next)) => call = next,
-                Ok(None) => {
-                    self.book
-                        .listen(self, [first, first_outcome as u32 | locals_done << 8])?;
-                    call = self.next_call()?;
-                }
-                Err(Error::PeerRestarted) => {
-                    self.again()?;
-                    call = self.next_call()?;
-                }
-                Err(_) => return Err(LlError::Unreachable),
-            }
+            call = match ipc::reply_receive_unless_dropped(self.task_endpoint, &reply, None) {
+                Ok(Some(next)) => next,
+                other => self.after_lost_reply(
+                    other.map(drop),
+                    [first, first_outcome as u32 | locals_done << 8],
+                )?,
+            };
         }
     }
 
