@@ -7,16 +7,48 @@
 //! ll-sched restarts, and ll-sched drops the old tasks of a client that
 //! registers again after it restarted.
 
-use sotto_tests::{Boot, boot_with_faults, test_image};
+use sotto_tests::{Boot, Start, boot_bytes, test_image, with_faults};
 
 /// The image `cargo xtask test` builds from `tests/ll-restart.toml`.
 fn image() -> std::path::PathBuf {
     test_image().with_file_name("ll-restart.elf")
 }
 
-/// Boot it for 200 ticks with `faults` (service, tick).
-fn boot(faults: &[(&str, u32)]) -> Boot {
-    let (run, _) = boot_with_faults(&image(), 200, faults);
+/// ll-sched's argument: `period` kernel ticks per LL tick, statistics
+/// every 500 LL ticks.
+fn ll_sched(period: u32) -> Start<'static> {
+    Start::new("ll-sched", period | 500 << 8).priority(1)
+}
+
+/// The supervisor, most urgent.
+const RESTARTER: Start<'static> = Start {
+    from: "restarter",
+    name: "restarter",
+    priority: 0,
+    arg: 0,
+};
+
+/// ll-sched and the two demos, as the system file has them.
+fn demos() -> [Start<'static>; 4] {
+    [
+        RESTARTER,
+        ll_sched(1),
+        // 120 runs, LL priority 0, every tick, phase 0.
+        Start::new("capture", 0x0001_0078).priority(1),
+        // 60 runs, LL priority 2, every 2 ticks, phase 1.
+        Start::new("render", 0x0102_023C).priority(1),
+    ]
+}
+
+/// Boot `starts` for 200 ticks with `faults` (service, tick).
+fn boot(starts: &[Start<'_>], faults: &[(&str, u32)]) -> Boot {
+    let mut bytes = std::fs::read(image()).expect("reading the image");
+    sotto_image::start_services(&mut bytes, starts).expect("choosing the services");
+    let mut config = sotto_image::read_boot_config(&bytes).expect("the boot configuration");
+    config.run_ticks = 200;
+    sotto_image::write_boot_config(&mut bytes, &config).expect("the boot configuration");
+    with_faults(&mut bytes, faults);
+    let run = boot_bytes(&bytes).expect("booting the image");
     assert_eq!(run.status, 0, "{}", run.console);
     for line in run.console.lines() {
         assert!(
@@ -63,7 +95,7 @@ fn longest_gap(runs: &[(u32, u32)], period: u32) -> u32 {
 /// go on (120 and 60 runs in all, each count once, in order).
 #[test]
 fn ll_sched_restarts_and_its_clients_tasks_run_again_by_themselves() {
-    let run = boot(&[("ll-sched", 40), ("ll-sched", 91)]);
+    let run = boot(&demos(), &[("ll-sched", 40), ("ll-sched", 91)]);
     // The supervisor heard of both faults and restarted ll-sched, which
     // started from nothing three times.
     assert_eq!(
@@ -131,7 +163,7 @@ fn ll_sched_restarts_and_its_clients_tasks_run_again_by_themselves() {
 /// instance's; `capture`, next to it, keeps its pace: a run on every tick.
 #[test]
 fn a_client_that_restarts_registers_again_and_its_old_tasks_are_dropped() {
-    let run = boot(&[("render", 41)]);
+    let run = boot(&demos(), &[("render", 41)]);
     assert_eq!(count(&run, "restarter", "service 3 restarted at tick"), 1);
     let sched = run.lines_of("ll-sched");
     assert!(
@@ -174,6 +206,88 @@ fn a_client_that_restarts_registers_again_and_its_old_tasks_are_dropped() {
     assert!(
         run.last_line("capture", "done: ")
             .starts_with("done: state Completed, 120 runs, 0 overruns"),
+        "{}",
+        run.console
+    );
+}
+
+/// ll-sched restarts while a client's handler runs (ll-sched waits in its
+/// call): the handler's reply finds no caller, the library's `Resume` is
+/// refused by the new instance (`NotRegistered`), and the library
+/// registers again and serves on. Its runs count on to 30; the run that
+/// was in flight counts once.
+#[test]
+fn ll_sched_restarting_during_a_run_loses_the_reply_and_the_client_goes_on() {
+    // LL ticks every 2 kernel ticks: the run of tick 10 spins into tick
+    // 11, in its budget; ll-sched faults on tick 11.
+    let run = boot(
+        &[
+            RESTARTER,
+            ll_sched(2),
+            Start::new("ll-spin", 21).priority(1),
+        ],
+        &[("ll-sched", 11)],
+    );
+    let spin = run.lines_of("ll-spin");
+    assert!(spin.contains(&"spinning from tick 10"), "{}", run.console);
+    assert!(
+        spin.contains(
+            &"ll: ll-sched restarted: registered again, 1 task(s) made again, 1 queued again"
+        ),
+        "{}",
+        run.console
+    );
+    let counts: Vec<u32> = runs(&run, "ll-spin")
+        .iter()
+        .map(|(count, _)| *count)
+        .collect();
+    assert_eq!(counts, (1..=30).collect::<Vec<_>>(), "{}", run.console);
+    assert_eq!(
+        run.last_line("ll-spin", "done: "),
+        "done: state Ok(Completed) after 30 runs",
+        "{}",
+        run.console
+    );
+    assert_eq!(count(&run, "ll-sched", "ready: "), 2, "{}", run.console);
+}
+
+/// A client restarts while ll-sched calls it: the call fails with
+/// `PeerRestarted`, ll-sched treats the client as gone (at once, not at
+/// the end of the LL tick), and its new instance registers again (the old tasks
+/// dropped) and runs its 30 runs.
+#[test]
+fn a_client_restarting_during_a_run_is_gone_until_it_registers_again() {
+    let run = boot(
+        &[
+            RESTARTER,
+            ll_sched(2),
+            Start::new("ll-spin", 21).priority(1),
+        ],
+        &[("ll-spin", 11)],
+    );
+    let sched = run.lines_of("ll-sched");
+    // (The task of the failed call counts as ended with it: no task is
+    // left to cancel.)
+    assert!(
+        sched.contains(&"client 3 is restarted: cancelled its tasks []; going on"),
+        "{}",
+        run.console
+    );
+    assert!(
+        sched.contains(&"client 3 registered again: dropped the tasks of its old registration [0]"),
+        "{}",
+        run.console
+    );
+    assert!(
+        !sched.iter().any(|line| line.starts_with("OVERRUN")),
+        "no run was cut off: {}",
+        run.console
+    );
+    // The new instance: 30 runs of its own (its count from 1 again).
+    assert_eq!(count(&run, "ll-spin", "spinning from tick"), 2);
+    assert_eq!(
+        run.last_line("ll-spin", "done: "),
+        "done: state Ok(Completed) after 30 runs",
         "{}",
         run.console
     );

@@ -218,6 +218,10 @@ impl Scheduler {
     /// this service got here (a task scheduled, then other work) waited
     /// in vain until the end of its LL tick, and the scheduler would call
     /// none of its tasks again.
+    ///
+    /// `task_endpoint` is the endpoint given to [`connect`](Self::connect)
+    /// (the connection keeps it, to register it again after a restart;
+    /// the argument stays for callers that name it).
     pub fn serve(
         &self,
         task_endpoint: Slot,
