@@ -221,11 +221,7 @@ fn ll_sched_restarting_during_a_run_loses_the_reply_and_the_client_goes_on() {
     // LL ticks every 2 kernel ticks: the run of tick 10 spins into tick
     // 11, in its budget; ll-sched faults on tick 11.
     let run = boot(
-        &[
-            RESTARTER,
-            ll_sched(2),
-            Start::new("ll-spin", 21).priority(1),
-        ],
+        &[RESTARTER, ll_sched(2), Start::new("ll-spin", 0).priority(1)],
         &[("ll-sched", 11)],
     );
     let spin = run.lines_of("ll-spin");
@@ -258,11 +254,7 @@ fn ll_sched_restarting_during_a_run_loses_the_reply_and_the_client_goes_on() {
 #[test]
 fn a_client_restarting_during_a_run_is_gone_until_it_registers_again() {
     let run = boot(
-        &[
-            RESTARTER,
-            ll_sched(2),
-            Start::new("ll-spin", 21).priority(1),
-        ],
+        &[RESTARTER, ll_sched(2), Start::new("ll-spin", 0).priority(1)],
         &[("ll-spin", 11)],
     );
     let sched = run.lines_of("ll-sched");

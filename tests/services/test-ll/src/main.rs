@@ -19,10 +19,7 @@
 //! between scheduling the task and serving it, 18 after 20 ms, 20 runs of
 //! 300 cycles each that must not be charged, 19 a batch: three tasks due
 //! on the same ticks, one of them spinning, each charged its own cycles,
-//! 20 a batch cut off at its budget whose second task completes late,
-//! 21 30 runs of a task every LL tick whose first run on kernel tick 10 or
-//! later spins into the next kernel tick (`tests/ll-restart.toml` injects
-//! a fault there: of ll-sched, or of this client, while ll-sched calls it).
+//! 20 a batch cut off at its budget whose second task completes late.
 //! Each run prints `run T at tick N`; checks print `pass`/`FAIL`.
 
 #![no_std]
@@ -589,32 +586,6 @@ fn bench() {
     );
 }
 
-/// 30 runs, each printed as `run COUNT at tick N`; the first run on
-/// kernel tick 10 or later spins into the next kernel tick (with a 2-tick
-/// LL period it still replies in time). No check of its own: with a fault
-/// injected there, what happens is the QEMU test's to read.
-fn spin_across_a_tick() {
-    let scheduler = connect();
-    let task = Task::new(0, 1).create(&scheduler).expect("init");
-    task.schedule().expect("schedule");
-    let mut spun = false;
-    scheduler
-        .serve(TASKS, |run| {
-            println!("run {} at tick {}", run.count, run.tick);
-            if !spun && run.tick >= 10 {
-                spun = true;
-                println!("spinning from tick {}", sys::ticks());
-                while sys::ticks() <= run.tick {}
-                let start = sys::cycles();
-                while sys::cycles().wrapping_sub(start) < 1_000 {}
-                println!("spun until tick {}", sys::ticks());
-            }
-            done_after(run.count, 30)
-        })
-        .expect("serve");
-    println!("done: state {:?} after {} runs", task.state(), task.runs());
-}
-
 fn main(arg: u32) {
     let test = arg & 0xFF;
     match test {
@@ -645,7 +616,6 @@ fn main(arg: u32) {
         18 => modest(),
         19 => batch_costs(),
         20 => batch_cut_off(),
-        21 => spin_across_a_tick(),
         14 => {
             sys::sleep_us(20_000);
             sof_boot();
