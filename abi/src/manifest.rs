@@ -857,6 +857,26 @@ impl<'a> ManifestReader<'a> {
         )
     }
 
+    /// Object `index` (records have a fixed size: no other is read).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_object")
+    )]
+    pub fn object(&mut self, index: u32) -> Option<Result<Object, ManifestError>> {
+        self.next_object = index;
+        self.next_object()
+    }
+
+    /// Service `index` (no other is read).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.manifest_service")
+    )]
+    pub fn service(&mut self, index: u32) -> Option<Result<Service, ManifestError>> {
+        self.next_service = index;
+        self.next_service()
+    }
+
     /// The next service, until they run out. Objects not read yet are
     /// skipped (as in a stream: objects come first).
     #[cfg_attr(
@@ -982,6 +1002,13 @@ mod tests {
         }
         let section = manifest.encode().unwrap();
         assert_eq!(Manifest::decode(&section).unwrap(), manifest);
+        // Records are read by index too.
+        let mut reader = ManifestReader::new(&section).unwrap();
+        assert_eq!(reader.object(2).unwrap().unwrap(), manifest.objects[2]);
+        assert_eq!(reader.object(0).unwrap().unwrap(), manifest.objects[0]);
+        assert!(reader.object(3).is_none());
+        assert_eq!(reader.service(0).unwrap().unwrap(), manifest.services[0]);
+        assert!(reader.service(1).is_none());
         // The streaming reader sees the same items.
         let mut reader = ManifestReader::new(&section).unwrap();
         assert_eq!(reader.next_object().unwrap().unwrap(), manifest.objects[0]);

@@ -732,29 +732,15 @@ pub fn restart(space: usize) {
     // SAFETY: written once at boot (`load_all`), only read since.
     let bytes: &'static [u8] =
         MANIFEST_COPY.with(|bytes| unsafe { &*(bytes as *const [u8; MANIFEST_SIZE]) });
-    let desc = ManifestReader::new(bytes).ok().and_then(|mut reader| {
-        let mut index = 0;
-        while let Some(service) = reader.next_service() {
-            if index == space {
-                return service.ok();
-            }
-            index += 1;
-        }
-        None
-    });
+    let desc = ManifestReader::new(bytes)
+        .ok()
+        .and_then(|mut reader| reader.service(space as u32)?.ok());
     let Some(desc) = desc else {
         crate::fatal("a restarted service is not in the manifest");
     };
     let params = |object: u16| {
-        let mut reader = ManifestReader::new(bytes).ok()?;
-        let mut index = 0;
-        while let Some(declared) = reader.next_object() {
-            if index == object {
-                return declared.ok().map(|declared| declared.params);
-            }
-            index += 1;
-        }
-        None
+        let declared = ManifestReader::new(bytes).ok()?.object(u32::from(object))?;
+        declared.ok().map(|declared| declared.params)
     };
     KERNEL.with(|kernel| {
         let result = kernel.restart(space, &desc, blob, &params);
