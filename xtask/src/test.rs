@@ -79,6 +79,10 @@ pub const HOSTILE_SYSTEM: &str = "tests/hostile.toml";
 /// `tests/tests/dp_edf.rs` as `dp-edf.elf`.
 pub const DP_EDF_SYSTEM: &str = "tests/dp-edf.toml";
 
+/// LL scheduling across restarts: ll-sched and two clients under a test
+/// supervisor (`tests/tests/ll_restart.rs`).
+pub const LL_RESTART_SYSTEM: &str = "tests/ll-restart.toml";
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
@@ -94,6 +98,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             paths.root.join("tests/isolation.toml"),
             paths.root.join("tests/threads.toml"),
             paths.root.join("tests/thread-control.toml"),
+            paths.root.join(LL_RESTART_SYSTEM),
             paths.root.join(DP_EDF_SYSTEM),
             paths.root.join(HOSTILE_SYSTEM),
         ] {

@@ -5,10 +5,25 @@
 //! the table always has a free slot to offer ([`Clients::inbox`]): one
 //! more slot than clients, and a slot is free again when its client goes
 //! or registers anew (the old capability is handed back to be deleted).
+//!
+//! A client that registers again is a new instance of it (it restarted,
+//! or ll-sched dropped it as unreachable): [`Clients::admit`] drops the
+//! tasks of its earlier registration, which it knows nothing of.
 
 use alloc::vec::Vec;
 
+use crate::LlScheduler;
 use crate::proto::LlError;
+
+/// What [`Clients::admit`] replaced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The slot of the endpoint the client had registered before (to
+    /// delete).
+    pub old_slot: Option<u32>,
+    /// The ids of the tasks of its earlier registration, dropped.
+    pub dropped: Vec<u32>,
+}
 
 /// The registered clients.
 pub struct Clients {
@@ -71,6 +86,24 @@ impl Clients {
         Ok(None)
     }
 
+    /// `badge` registers (as [`register`](Self::register)); if it is
+    /// accepted, the tasks it held in `tasks` from an earlier
+    /// registration are dropped ([`LlScheduler::drop_owner`]). Refused,
+    /// nothing changes.
+    pub fn admit(
+        &mut self,
+        tasks: &mut LlScheduler,
+        badge: u32,
+        slot: u32,
+        batches: bool,
+    ) -> Result<Admitted, LlError> {
+        let old_slot = self.register(badge, slot, batches)?;
+        Ok(Admitted {
+            old_slot,
+            dropped: tasks.drop_owner(badge),
+        })
+    }
+
     /// `badge`'s endpoint slot and whether it runs batches, if it is
     /// registered (one lookup, on the tick's path).
     #[inline]
@@ -117,8 +150,143 @@ impl Clients {
 
 #[cfg(test)]
 mod tests {
-    use super::Clients;
-    use crate::proto::LlError;
+    use super::{Admitted, Clients};
+    use crate::LlScheduler;
+    use crate::proto::{LlError, Policy, TaskState};
+
+    /// The ids run on LL tick `tick` (each a batch of one; every run
+    /// reschedules, 100 cycles).
+    fn tick(tasks: &mut LlScheduler, clients: &Clients, tick: u32) -> Vec<(u32, u32)> {
+        tasks.start_tick(tick);
+        let mut ran = Vec::new();
+        while let Some(batch) = tasks.next_batch(|_| 1) {
+            assert!(
+                clients.slot(batch.owner).is_some(),
+                "a task of a client not registered"
+            );
+            ran.push((batch.owner, tasks.batch_id(&batch, 0)));
+            tasks.finish_batch(&batch, [100], 0);
+        }
+        tasks.end_tick(100 * ran.len() as u32, 10_000, None);
+        ran
+    }
+
+    /// Review of issue 12: a client that restarts registers again with
+    /// the same badge while ll-sched still holds its old tasks (queued,
+    /// even stalled by the run cut off when it faulted). They go, with
+    /// their share of the table and their local indices; the other
+    /// client's tasks run on every tick throughout.
+    #[test]
+    fn a_client_registering_again_drops_its_old_tasks_and_the_others_keep_their_pace() {
+        const PIPELINE: u32 = 3;
+        const DEMO: u32 = 1;
+        let (mut tasks, mut clients) = (LlScheduler::new(32), Clients::new(8, 16));
+        assert_eq!(
+            clients.admit(&mut tasks, DEMO, 8, true),
+            Ok(Admitted::default())
+        );
+        assert_eq!(
+            clients.admit(&mut tasks, PIPELINE, 9, true),
+            Ok(Admitted::default())
+        );
+        let demo = tasks.init(DEMO, 1, 0, 1, 0).unwrap();
+        tasks.schedule(DEMO, demo).unwrap();
+        let old: Vec<u32> = (0..8)
+            .map(|_| tasks.init(PIPELINE, 0, Policy::Skip as u32, 1, 0).unwrap())
+            .collect();
+        for id in &old[..3] {
+            tasks.schedule(PIPELINE, *id).unwrap();
+        }
+        assert_eq!(tasks.init(PIPELINE, 0, 0, 1, 0), Err(LlError::TooManyTasks));
+        assert_eq!(tick(&mut tasks, &clients, 0).len(), 4);
+        // Tick 1: the pipeline faults in its run, which is cut off (it is
+        // stalled); the demo's run still happens.
+        tasks.start_tick(1);
+        let batch = tasks.next_batch(|_| 1).unwrap();
+        assert_eq!(batch.owner, PIPELINE);
+        assert!(tasks.timed_out_batch(&batch, 9_000, None).is_some());
+        while let Some(batch) = tasks.next_batch(|_| 1) {
+            assert_eq!(batch.owner, DEMO);
+            tasks.finish_batch(&batch, [100], 0);
+        }
+        assert!(tasks.stalled(PIPELINE));
+        assert_eq!(tick(&mut tasks, &clients, 2), vec![(DEMO, demo)]);
+        // Its new instance registers again (an endpoint received into a
+        // new slot): the old slot comes back to delete, the old tasks go.
+        let inbox = clients.inbox();
+        let admitted = clients.admit(&mut tasks, PIPELINE, inbox, true).unwrap();
+        assert_eq!(admitted.old_slot, Some(9));
+        assert_eq!(admitted.dropped, old);
+        assert!(!tasks.stalled(PIPELINE));
+        for id in &old {
+            assert_eq!(tasks.state(PIPELINE, *id), Err(LlError::UnknownTask));
+        }
+        assert_eq!(tick(&mut tasks, &clients, 3), vec![(DEMO, demo)]);
+        // Its new tasks get local indices from 0 and its whole share.
+        let new = tasks.init(PIPELINE, 0, 0, 1, 0).unwrap();
+        assert!(!old.contains(&new));
+        assert_eq!(tasks.local(PIPELINE, new), Ok(0));
+        tasks.schedule(PIPELINE, new).unwrap();
+        for _ in 1..8 {
+            tasks.init(PIPELINE, 0, 0, 1, 0).unwrap();
+        }
+        assert_eq!(
+            tick(&mut tasks, &clients, 4),
+            vec![(PIPELINE, new), (DEMO, demo)]
+        );
+        // The demo ran on every tick, none missed or charged.
+        let stats = tasks.stats(DEMO, demo).unwrap();
+        assert_eq!((stats.runs, stats.missed, stats.overruns), (5, 0, 0));
+        assert_eq!(tasks.each().count(), 9, "no stale task is reported");
+    }
+
+    /// A client found gone (its call failed: it faulted, or restarted
+    /// while being called, `PeerRestarted`) is removed and its tasks are
+    /// cancelled; when it registers again they are dropped, not revived.
+    #[test]
+    fn a_client_found_gone_registers_again_without_its_cancelled_tasks() {
+        const CLIENT: u32 = 5;
+        let (mut tasks, mut clients) = (LlScheduler::new(8), Clients::new(8, 4));
+        clients.admit(&mut tasks, CLIENT, 8, false).unwrap();
+        let (a, b) = (
+            tasks.init(CLIENT, 0, 0, 1, 0).unwrap(),
+            tasks.init(CLIENT, 0, 0, 1, 0).unwrap(),
+        );
+        tasks.schedule(CLIENT, a).unwrap();
+        // (In table order: `a`, queued, moved behind `b`.)
+        assert_eq!(tasks.owner_gone(CLIENT), vec![b, a]);
+        assert_eq!(clients.remove(CLIENT), Some(8));
+        assert_eq!(tasks.state(CLIENT, a), Ok(TaskState::Cancelled));
+        // Cancelled tasks still hold its share (2 of 2 here).
+        assert_eq!(tasks.init(CLIENT, 0, 0, 1, 0), Err(LlError::TooManyTasks));
+        let admitted = clients.admit(&mut tasks, CLIENT, 8, false).unwrap();
+        assert_eq!(
+            admitted,
+            Admitted {
+                old_slot: None,
+                dropped: vec![b, a]
+            }
+        );
+        let again = tasks.init(CLIENT, 0, 0, 1, 0).unwrap();
+        tasks.schedule(CLIENT, again).unwrap();
+        assert_eq!(tick(&mut tasks, &clients, 0), vec![(CLIENT, again)]);
+        assert_eq!(tasks.each().count(), 1, "no stale task is reported");
+    }
+
+    /// A registration refused (the table is full) drops nothing.
+    #[test]
+    fn a_refused_registration_drops_no_task() {
+        let (mut tasks, mut clients) = (LlScheduler::new(8), Clients::new(8, 1));
+        clients.admit(&mut tasks, 1, 8, false).unwrap();
+        // Client 2 was dropped before and still has a cancelled task.
+        let stale = tasks.init(2, 0, 0, 1, 0).unwrap();
+        tasks.owner_gone(2);
+        assert_eq!(
+            clients.admit(&mut tasks, 2, 9, false),
+            Err(LlError::BadRegistration)
+        );
+        assert_eq!(tasks.state(2, stale), Ok(TaskState::Cancelled));
+    }
 
     /// What ll-sched did before (review S): receive into `8 + clients`.
     fn old_inbox(clients: &Clients) -> u32 {

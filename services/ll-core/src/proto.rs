@@ -316,11 +316,17 @@ pub enum LlError {
     BadRegistration = 9,
     /// The scheduler cannot be reached (transport error).
     Unreachable = 10,
+    /// The scheduler restarted while the request was in flight (the
+    /// kernel's `PeerRestarted`): its new instance knows nothing of this
+    /// client. The `ll` library registers again, makes its tasks again and
+    /// retries by itself ([`crate::book`]); a client sees it only if that
+    /// keeps failing.
+    Restarted = 11,
 }
 
 impl LlError {
     /// Every error.
-    pub const ALL: [LlError; 10] = [
+    pub const ALL: [LlError; 11] = [
         LlError::UnknownTask,
         LlError::NotOwner,
         LlError::AlreadyScheduled,
@@ -331,7 +337,16 @@ impl LlError {
         LlError::UnknownOp,
         LlError::BadRegistration,
         LlError::Unreachable,
+        LlError::Restarted,
     ];
+
+    /// Whether the scheduler this client talks to has forgotten it: it
+    /// restarted with the request in flight ([`LlError::Restarted`]), or a
+    /// new instance (or one that dropped this client) does not know it
+    /// ([`LlError::NotRegistered`]). Either way the client registers again.
+    pub fn forgotten(self) -> bool {
+        matches!(self, LlError::Restarted | LlError::NotRegistered)
+    }
 
     /// Decode a status word: `Ok(())` for 0.
     pub fn check(status: u32) -> Result<(), LlError> {

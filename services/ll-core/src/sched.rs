@@ -805,6 +805,28 @@ impl LlScheduler {
         cancelled
     }
 
+    /// `owner` registers (again): the tasks of its earlier registration
+    /// are forgotten, whatever their state — queued, stalled, cancelled
+    /// when it was found gone. A client that registers again is a new
+    /// instance (it restarted, or the scheduler dropped it): it makes its
+    /// tasks anew and knows nothing of the old ones, which would otherwise
+    /// run into an instance that never asked for them and hold its share
+    /// of the table and its local indices. Returns their ids, in table
+    /// order.
+    pub fn drop_owner(&mut self, owner: u32) -> Vec<u32> {
+        let dropped: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|task| task.owner == owner)
+            .map(|task| task.id)
+            .collect();
+        if !dropped.is_empty() {
+            self.changed();
+            self.tasks.retain(|task| task.owner != owner);
+        }
+        dropped
+    }
+
     /// Every task: id, owner, priority, period, statistics (for reports),
     /// by id (the order they were made, whatever order they run in).
     pub fn each(&self) -> impl Iterator<Item = (u32, u32, u8, u16, TaskStats)> + '_ {

@@ -29,7 +29,7 @@ fn main(arg: u32) {
     task.schedule().expect("schedule");
     println!(
         "task {} queued: LL priority {priority}, every {period} tick(s), phase {phase}, {runs} runs",
-        task.id
+        task.id()
     );
     scheduler
         .serve(TASKS, |run| {

@@ -17,6 +17,14 @@
 //! The tick's first call is prepared while ll-sched waits ([`Ll::prepare`])
 //! and goes out as soon as the signal comes.
 //!
+//! A restart (by a supervisor, after a fault) starts ll-sched from nothing:
+//! its heap is zeroed, its copies of its clients' endpoints are gone, its
+//! timer disarmed. Its clients' `ll` library registers them again and
+//! makes their tasks again by itself. The other way round, a client that
+//! registers again (it restarted) loses the tasks of its old registration;
+//! one that restarts while ll-sched calls it (`PeerRestarted`) is treated
+//! as gone until it registers again.
+//!
 //! No client can stall the tick: each run is a call with a time limit, the
 //! end of the LL tick it runs in. A run that has not replied by then is cut
 //! off and charged as an overrun, and its client is stalled (not called)
@@ -121,10 +129,22 @@ impl Ll {
             if !call.cap_received || !send_only(received_into) {
                 return Err(LlError::BadRegistration);
             }
-            // A client registering again: its old endpoint goes.
+            // A client registering again is a new instance of it (it
+            // restarted, or was dropped as unreachable): its old endpoint
+            // and the tasks of its old registration go.
             let batches = a & REGISTER_BATCHES != 0;
-            if let Some(old) = self.clients.register(owner, received_into, batches)? {
+            let admitted = self
+                .clients
+                .admit(&mut self.tasks, owner, received_into, batches)?;
+            if let Some(old) = admitted.old_slot {
                 let _ = cap::delete(old);
+            }
+            if !admitted.dropped.is_empty() {
+                self.maybe_idle = true;
+                println!(
+                    "client {owner} registered again: dropped the tasks of its old registration {:?}",
+                    admitted.dropped
+                );
             }
             self.inbox = self.clients.inbox();
             return Ok([self.period, 0]);
@@ -274,6 +294,11 @@ impl Ll {
             walk.calls = 1;
             self.answered(&mut walk, &batch, result);
         } else {
+            if !self.armed {
+                // A signal of the timer from before ll-sched restarted (or
+                // stopped it): no LL tick.
+                return 0;
+            }
             let Some((last, ll_tick)) = self.clock.advance(now) else {
                 // A signal left from the tick that already ran (its work
                 // ended past the next kernel tick of a multi-tick LL
@@ -396,6 +421,9 @@ impl Ll {
                     owner,
                     match error {
                         Error::PeerGone => "gone",
+                        // It restarted while being called: gone until its
+                        // new instance registers (which drops these tasks).
+                        Error::PeerRestarted => "restarted",
                         Error::PriorityInversion => {
                             "less urgent than ll-sched (a call may not run uphill)"
                         }

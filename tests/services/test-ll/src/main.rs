@@ -108,7 +108,9 @@ fn order() {
     }
     println!(
         "tasks: first {} urgent {} second {}",
-        first.id, urgent.id, second.id
+        first.id(),
+        urgent.id(),
+        second.id()
     );
     serve_printing(&scheduler, 2);
 }
@@ -119,7 +121,7 @@ fn periods() {
     let every3 = Task::new(0, 3).create(&scheduler).expect("init");
     every4.schedule().expect("schedule");
     every3.schedule().expect("schedule");
-    println!("tasks: every4 {} every3 {}", every4.id, every3.id);
+    println!("tasks: every4 {} every3 {}", every4.id(), every3.id());
     serve_printing(&scheduler, 3);
 }
 
@@ -138,7 +140,7 @@ fn cancel() {
     scheduler
         .serve(TASKS, |run| {
             println!("run {} at tick {}", run.task, run.tick);
-            if run.task != kept.id {
+            if run.task != kept.id() {
                 others += 1;
             }
             done_after(run.count, 2)
@@ -392,7 +394,7 @@ fn batch_costs() {
     for task in &tasks {
         task.schedule().expect("schedule");
     }
-    let spinner = tasks[1].id;
+    let spinner = tasks[1].id();
     let mut order_ok = true;
     let mut last = (u32::MAX, 0u32);
     scheduler
@@ -439,7 +441,7 @@ fn batch_cut_off() {
     scheduler
         .serve(TASKS, |run| {
             println!("run {} at tick {}", run.task, run.tick);
-            if run.task == second.id {
+            if run.task == second.id() {
                 if run.count < 3 {
                     return Outcome::Reschedule;
                 }
@@ -532,7 +534,7 @@ fn errors() {
         ll::raw_request(&scheduler, 5, [999, 0]) == Err(LlError::UnknownTask),
     );
     let others =
-        (0..task.id).any(|id| ll::raw_request(&scheduler, 3, [id, 0]) == Err(LlError::NotOwner));
+        (0..task.id()).any(|id| ll::raw_request(&scheduler, 3, [id, 0]) == Err(LlError::NotOwner));
     check("another client's task: NotOwner", others);
     task.cancel().expect("cancel");
     task.free().expect("free");
@@ -542,7 +544,7 @@ fn faulting_client() {
     let scheduler = connect();
     let task = Task::new(0, 1).create(&scheduler).expect("init");
     task.schedule().expect("schedule");
-    println!("task {} queued; faulting now", task.id);
+    println!("task {} queued; faulting now", task.id());
     fault::illegal_instruction();
 }
 
@@ -605,7 +607,7 @@ fn main(arg: u32) {
         11 => beside_stuck(),
         12 => spin(arg >> 20, (arg >> 8) & 0xFFF),
         13 => {
-            drop(connect());
+            let _first = connect();
             sof_boot();
         }
         15 => boundary(arg >> 8),
