@@ -189,3 +189,47 @@ fn a_faulting_supervisor_stops_the_system() {
     // out long before tick 50, and the crasher is held by then.
     assert!(!console.contains("FAIL"), "{console}");
 }
+
+#[test]
+fn the_default_system_restarts_an_injected_fault_within_the_tick() {
+    let mut bytes = std::fs::read(sotto_tests::image()).unwrap();
+    let manifest = sotto_image::read_manifest(&bytes).unwrap();
+    let ticker = manifest
+        .services
+        .iter()
+        .position(|service| service.name == "ticker")
+        .expect("a ticker in the default system");
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.faults[0] = InjectedFault {
+        thread: ticker as u16,
+        tick: 25,
+    };
+    config.fault_count = 1;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    let console = &run.console;
+    let start = run
+        .lines_of("supervisor")
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no supervisor line:\n{console}"));
+    assert!(
+        start.starts_with("supervising 8 services: echo (always, min_run 20 ms, 3 restarts in 1000 ms), hello (never), "),
+        "{console}"
+    );
+    let decision = run.last_line("supervisor", "ticker faulted");
+    assert!(
+        decision.starts_with("ticker faulted (injected fault at pc 0x")
+            && decision
+                .ends_with(", thread ticker) at tick 25: restarted (restart 1 of 3 in 1000 ms)"),
+        "{console}"
+    );
+    // Its rounds start again from 1 after the restart, on its boot-armed
+    // timer, re-armed from the restart.
+    let rounds = run
+        .lines_of("ticker")
+        .iter()
+        .filter(|line| line.starts_with("round 1:"))
+        .count();
+    assert_eq!(rounds, 2, "{console}");
+}
