@@ -14,8 +14,10 @@
 //! optionally a readable memory region holding the names table
 //! (`supervisor_core::names`; without one, services go by index).
 //!
-//! It runs at priority 0: a service that faulted is restarted before
-//! anything else runs, within the tick of its fault.
+//! A service its policy holds is stopped (`ServiceStop`): callers waiting
+//! for its replies get `PeerGone`. It runs at priority 0: a service that
+//! faulted is restarted before anything else runs, within the tick of its
+//! fault.
 
 #![no_std]
 #![no_main]
@@ -167,6 +169,12 @@ impl Supervisor {
             Some(outcome) => outcome,
             None => self.restart(i, decision),
         };
+        // A held service is stopped for good: what waits for its replies
+        // gets PeerGone instead of waiting for a restart that never comes.
+        let stopped = match outcome {
+            Outcome::Held(_) => supervise::stop(entry.slot),
+            _ => Ok(()),
+        };
         println!(
             "{}",
             FaultLine {
@@ -177,6 +185,12 @@ impl Supervisor {
                 hz: self.hz,
             }
         );
+        if let Err(error) = stopped {
+            println!(
+                "stopping {} failed: {error:?}",
+                names.show_service(fault.service)
+            );
+        }
         self.arm();
     }
 
