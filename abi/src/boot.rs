@@ -54,6 +54,7 @@ pub struct InjectedFault {
 
 impl BootConfig {
     /// The injected faults in use.
+    #[inline]
     pub fn injected(&self) -> &[InjectedFault] {
         &self.faults[..usize::from(self.fault_count).min(MAX_INJECTED_FAULTS)]
     }

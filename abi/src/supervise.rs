@@ -92,6 +92,7 @@ pub struct FaultMessage {
 
 impl FaultMessage {
     /// As a3..a7.
+    #[inline]
     pub const fn to_words(self) -> [u32; 5] {
         [
             self.service as u32 | (self.thread as u32) << 8 | (self.kind as u32) << 16,
@@ -167,6 +168,7 @@ pub struct ServiceStatus {
 
 impl ServiceStatus {
     /// As a3..a7 (`max_restarts` saturates at 65535).
+    #[inline]
     pub fn to_words(self) -> [u32; 5] {
         let policy = &self.supervision;
         [

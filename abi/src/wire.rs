@@ -44,6 +44,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The little-endian word at `at`.
+    #[inline]
     pub fn u32(&self, at: usize) -> Option<u32> {
         let word = self.bytes.get(at..at + 4)?;
         Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))

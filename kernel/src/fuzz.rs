@@ -35,14 +35,18 @@ use proptest::prelude::{BoxedStrategy, Just, Strategy, any, prop_oneof};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights};
 use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, USER_STACK_TOP, USER_TEXT_BASE};
-use sotto_abi::manifest::{Cache, CapGrant, MAX_SERVICES, ObjectParams, TimerTarget};
+use sotto_abi::manifest::{
+    Cache, CapGrant, MAX_SERVICES, ObjectParams, Service as ServiceDesc, TimerTarget,
+};
+use sotto_abi::supervise::{FaultKind, Supervision};
 use sotto_abi::syscall::MsgInfo;
 use sotto_abi::{Error, Syscall};
 
 use crate::cap::CapRef;
-use crate::kernel::{Ending, Hardware, Kernel, Object, RegionMapping, Wait};
+use crate::kernel::{Hardware, Kernel, Object, RegionMapping, Wait};
 use crate::pagetable::{Access, CacheMode, Mapping};
 use crate::sched::ThreadState;
+use crate::supervise::Action;
 use crate::testkit::{REGION_PA, TestHw, add, add_thread, kernel};
 
 /// Steps in one generated sequence (one proptest case).
@@ -128,6 +132,10 @@ mod obj {
     /// The threads of s1 and s3.
     pub const TH1: u16 = 13;
     pub const TH3: u16 = 14;
+    /// Service objects of s1, s2 and s3 (s0 supervises them).
+    pub const SV1: u16 = 15;
+    pub const SV2: u16 = 16;
+    pub const SV3: u16 = 17;
 }
 
 /// The objects: console, clock, two endpoints, two notifications, two
@@ -173,6 +181,9 @@ fn objects() -> Vec<ObjectParams> {
             thread: 0,
             id: 3,
         },
+        ObjectParams::Service { service: 1 },
+        ObjectParams::Service { service: 2 },
+        ObjectParams::Service { service: 3 },
     ]
 }
 
@@ -190,10 +201,11 @@ fn cap(slot: u8, object: u16, rights: Rights, badge: u32, map_at: Option<u32>) -
     }
 }
 
-/// A kernel with four services holding overlapping sets of capabilities,
-/// most with GRANT so that derivations and transfers happen. As at build
-/// time, only the shared region is writable in two services at boot.
-fn system() -> Kernel<TestHw> {
+/// The capabilities service `space` starts with: overlapping sets, most
+/// with GRANT so that derivations and transfers happen. As at build time,
+/// only the shared region is writable in two services at boot. s0
+/// supervises the others (service capabilities in slots 10..12).
+fn grants(space: usize) -> Vec<CapGrant> {
     let (r, w, s, rc, c, g) = (
         Rights::READ,
         Rights::WRITE,
@@ -202,13 +214,9 @@ fn system() -> Kernel<TestHw> {
         Rights::CONTROL,
         Rights::GRANT,
     );
-    let mut k = kernel(&objects());
     let window = 0x5000_0000;
-    add(
-        &mut k,
-        "s0",
-        3,
-        &[
+    match space {
+        0 => vec![
             cap(0, obj::CONSOLE, s, 0, None),
             cap(1, obj::CLOCK, r, 0, None),
             cap(2, obj::EP_A, s | rc | g, 0, None),
@@ -219,13 +227,11 @@ fn system() -> Kernel<TestHw> {
             cap(7, obj::M3, r | w | g, 0, None),
             cap(8, obj::EP_B, s | g, 1, None),
             cap(9, obj::TH1, c | g, 0, None),
+            cap(10, obj::SV1, c | g, 0, None),
+            cap(11, obj::SV2, c, 0, None),
+            cap(12, obj::SV3, c | g, 0, None),
         ],
-    );
-    add(
-        &mut k,
-        "s1",
-        3,
-        &[
+        1 => vec![
             cap(0, obj::CONSOLE, s, 0, None),
             cap(2, obj::EP_A, s | g, 2, None),
             cap(3, obj::EP_B, s | rc | g, 0, None),
@@ -236,12 +242,7 @@ fn system() -> Kernel<TestHw> {
             cap(8, obj::M3, r | w | g, 0, Some(window + 0x10_0000)),
             cap(9, obj::M1, r | g, 0, None),
         ],
-    );
-    add(
-        &mut k,
-        "s2",
-        3,
-        &[
+        2 => vec![
             cap(0, obj::CONSOLE, s, 0, None),
             cap(2, obj::EP_A, rc | g, 0, None),
             cap(3, obj::EP_B, s | g, 3, None),
@@ -251,12 +252,7 @@ fn system() -> Kernel<TestHw> {
             cap(7, obj::TH3, c, 0, None),
             cap(8, obj::TH1, g, 0, None),
         ],
-    );
-    add(
-        &mut k,
-        "s3",
-        5,
-        &[
+        _ => vec![
             cap(2, obj::EP_A, s, 4, None),
             // SEND only: a receiver at priority 5 would make every call on
             // EP_B by the others run uphill (refused: PriorityInversion).
@@ -267,12 +263,91 @@ fn system() -> Kernel<TestHw> {
             cap(7, obj::M2, r | g, 0, None),
             cap(8, obj::M3, r | g, 0, None),
         ],
-    );
+    }
+}
+
+/// The services' priorities.
+const PRIORITIES: [u8; 4] = [3, 3, 3, 5];
+
+/// Service `space` as its manifest entry would describe it (for a
+/// restart: its grants and threads; no segments, the test kit's data page
+/// is not the image's).
+fn desc(space: usize) -> ServiceDesc {
+    let threads = match space {
+        0 | 2 => heapless::Vec::from_slice(&[sotto_abi::manifest::Thread {
+            name: heapless::String::try_from("t").unwrap(),
+            priority: 3,
+            max_priority: 3,
+            entry: 0x4000_0100,
+            stack_size: PAGE_SIZE,
+            arg: 1,
+        }])
+        .unwrap(),
+        _ => heapless::Vec::new(),
+    };
+    ServiceDesc {
+        name: heapless::String::try_from(format!("s{space}").as_str()).unwrap(),
+        priority: PRIORITIES[space],
+        entry: 0x4000_0000,
+        stack_size: PAGE_SIZE,
+        arg: 0,
+        segments: heapless::Vec::new(),
+        caps: heapless::Vec::from_slice(&grants(space)).unwrap(),
+        threads,
+        supervision: Supervision::default(),
+    }
+}
+
+/// A kernel with four services (see [`grants`]); s0 supervises the
+/// others, its faults notification N1.
+fn system() -> Kernel<TestHw> {
+    let mut k = kernel(&objects());
+    for (space, priority) in PRIORITIES.into_iter().enumerate() {
+        add(&mut k, &format!("s{space}"), priority, &grants(space));
+    }
     // Further threads sharing s0's and s2's capabilities and spaces.
     add_thread(&mut k, 0, "s0-t", 3);
     add_thread(&mut k, 2, "s2-t", 3);
+    k.set_supervision(
+        0,
+        Supervision {
+            faults: Some(obj::N1),
+            ..Supervision::default()
+        },
+    );
+    for space in 1..4 {
+        k.set_supervision(
+            space,
+            Supervision {
+                supervisor: Some(0),
+                ..Supervision::default()
+            },
+        );
+    }
     assert_eq!(k.threads.len(), THREADS);
     k
+}
+
+/// Carry out what the kernel asks for before a thread runs again, as the
+/// kernel binary does (a supervisor's fault stops the real system: here
+/// the run goes on, its services unsupervised from then).
+fn settle(k: &mut Kernel<TestHw>) {
+    let declared = objects();
+    let params = |object: u16| declared.get(usize::from(object)).copied();
+    loop {
+        match k.take_action() {
+            Action::None | Action::SupervisorFaulted | Action::Inject => return,
+            Action::Fault(thread) => {
+                k.route_fault(thread);
+            }
+            Action::Call(thread) => {
+                if let Some(space) = k.supervise_call(thread) {
+                    k.restart(space, &desc(space), &[], &params)
+                        .expect("a restart of a fuzzed service");
+                }
+            }
+        }
+    }
 }
 
 /// Values an argument register takes: slots (valid, out of range, huge),
@@ -659,7 +734,8 @@ fn apply(
         }
         Op::Fault { who } => {
             if k.services[k.space(who)].ending.is_none() {
-                k.end_service(who, Ending::Faulted);
+                k.note_fault(who, FaultKind::Exception, 28, 0, 0);
+                settle(k);
             }
             Ok(())
         }
@@ -698,6 +774,7 @@ fn apply(
             frame.a[3..8].copy_from_slice(&args);
             frame.a[8] = a8;
             k.syscall(thread);
+            settle(k);
             let status = k.threads[thread].frame.a[2];
             let outcome = if runnable(k, thread) {
                 status

@@ -16,6 +16,7 @@ use sotto_abi::layout::{IPC_BUFFER_VA, PAGE_SIZE, REGION_WINDOW, USER_RING};
 use sotto_abi::manifest::{
     Cache, CapGrant, MAX_NAME, MAX_OBJECTS, MAX_SERVICES, ObjectParams, TimerTarget,
 };
+use sotto_abi::supervise::FaultKind;
 use sotto_abi::syscall::{CONSOLE_WRITE_MAX, IPC_PAYLOAD_MAX, MsgInfo, NO_SLOT};
 use sotto_abi::{Error, Syscall};
 
@@ -26,6 +27,7 @@ use crate::fastpath::FastSlot;
 use crate::objects::{Endpoint, Notification, Semaphore, Timer};
 use crate::pagetable::{Access, CacheMode, MapError, Mapping, PageTables, Pte};
 use crate::sched::{MAX_THREADS, Scheduler, ThreadId};
+use crate::supervise::{Action, Supervised};
 use crate::text;
 use crate::timer::{DeadlineQueue, earliest};
 use crate::trap::TrapFrame;
@@ -584,7 +586,7 @@ pub struct Kernel<H: Hardware> {
     /// [`Kernel::fast_slot`] is the rule.
     pub fast_caps: [[FastSlot; CAP_SLOTS]; MAX_SERVICES],
     /// Armed timers (slot = object index), earliest expiry first.
-    timers: DeadlineQueue<MAX_OBJECTS>,
+    pub(crate) timers: DeadlineQueue<MAX_OBJECTS>,
     /// What the running revoke removed (kept here, in the kernel's static
     /// state, not on the stack of every trap).
     revoked: Revoked,
@@ -593,6 +595,11 @@ pub struct Kernel<H: Hardware> {
     /// thread's number, which only a main thread shares with its service),
     /// so its calls take the light path, which maps it to its service.
     pub fast_none: [FastSlot; CAP_SLOTS],
+    /// Each service's supervision ([`crate::supervise`]).
+    pub supervision: [Supervised; MAX_SERVICES],
+    /// What the kernel binary has to do before a thread runs again
+    /// ([`Kernel::take_action`]).
+    pub(crate) action: Action,
 }
 
 /// An express tick made ready ([`Kernel::prepare_express`]): every check
@@ -690,11 +697,11 @@ const _: () = assert!(MAX_THREADS <= 32);
 const _: () = assert!(MAX_THREADS == sotto_abi::manifest::MAX_THREADS);
 
 /// Registers a call returns: a2 = status, a3..a7 = values.
-pub(crate) type Regs = [u32; 5];
+pub type Regs = [u32; 5];
 
 /// What a handler decided for its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Resume with these registers.
     Return(Result<Regs, Error>),
     /// The caller is blocked (its registers are written when it wakes).
@@ -731,6 +738,8 @@ impl<H: Hardware> Kernel<H> {
             clock_holders: 0,
             plan: TickPlan::NONE,
             fast_none: [FastSlot::ZERO; CAP_SLOTS],
+            supervision: [Supervised::NEW; MAX_SERVICES],
+            action: Action::None,
         }
     }
 
@@ -766,23 +775,7 @@ impl<H: Hardware> Kernel<H> {
         let service = &mut self.services[thread];
         service.thread_mask = 1 << thread;
         service.threads = 1;
-        for grant in grants {
-            let kind = self
-                .objects
-                .checked(grant.object as usize)
-                .ok_or(Error::BadArgument)?
-                .kind();
-            let at = CapSpaces::<MAX_SERVICES>::slot_ref(thread as u8, u32::from(grant.slot))?;
-            self.caps.install(
-                at,
-                Cap::original(grant.object, kind, grant.rights, grant.badge),
-            )?;
-            if let Some(va) = grant.map_at {
-                let rights = grant.rights & (Rights::READ | Rights::WRITE);
-                self.mem_map(thread, u32::from(grant.slot), va, rights.bits())?;
-            }
-            self.after_install(at);
-        }
+        self.install_grants(thread, grants)?;
         self.refresh_clock(thread);
         Ok(thread)
     }
@@ -898,7 +891,7 @@ impl<H: Hardware> Kernel<H> {
     /// Recompute whether service `space` holds a clock capability with READ
     /// (a scan of its table: only where capabilities come or go).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn refresh_clock(&mut self, space: usize) {
+    pub(crate) fn refresh_clock(&mut self, space: usize) {
         if space >= MAX_SERVICES {
             return;
         }
@@ -992,7 +985,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     /// Wake a blocked thread with a result.
-    fn wake_with(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
+    pub(crate) fn wake_with(&mut self, thread: ThreadId, result: Result<Regs, Error>) {
         self.set_result(thread, result);
         self.threads[thread].wait = Wait::None;
         self.sched.wake(thread);
@@ -1161,6 +1154,7 @@ impl<H: Hardware> Kernel<H> {
             Syscall::Exit => {
                 self.say(thread, &text![" exited with status ", args[0]]);
                 self.end_service(thread, Ending::Exited(args[0]));
+                self.note_exit(self.space(thread));
                 Outcome::Ended
             }
             Syscall::Panic => {
@@ -1173,7 +1167,8 @@ impl<H: Hardware> Kernel<H> {
                         &text![" panicked (message unreadable: ", error.describe(), ")"],
                     ),
                 }
-                self.end_service(thread, Ending::Panicked);
+                let pc = self.threads[thread].frame.pc;
+                self.note_fault(thread, FaultKind::Panic, 0, pc, 0);
                 Outcome::Ended
             }
             Syscall::CapDerive => self.cap_derive(thread, args),
@@ -1227,6 +1222,10 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::ThreadSuspend
             | Syscall::ThreadResume
             | Syscall::ThreadCpuTime => self.thread_control(thread, call, args),
+            Syscall::ServiceRestart
+            | Syscall::ServiceStop
+            | Syscall::ServiceQuery
+            | Syscall::FaultTake => self.supervision_call(thread),
             _ => err(Error::UnknownSyscall),
         }
     }
@@ -1765,7 +1764,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Unmap region `object` from service `space`.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn unmap_region(&mut self, space: usize, object: ObjectId) -> Result<(), Error> {
+    pub(crate) fn unmap_region(&mut self, space: usize, object: ObjectId) -> Result<(), Error> {
         let service = &mut self.services[space];
         let index = service
             .regions
@@ -1871,7 +1870,7 @@ impl<H: Hardware> Kernel<H> {
     /// entry's word for the slot, the clock holders, an endpoint's
     /// receivers.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn after_install(&mut self, at: CapRef) {
+    pub(crate) fn after_install(&mut self, at: CapRef) {
         self.refresh_fast(at);
         let Ok(cap) = self.caps.get(at).copied() else {
             return;
@@ -1902,7 +1901,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Fail the callers queued on `endpoint` that nobody else can answer.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn fail_orphaned_callers(&mut self, endpoint: ObjectId) {
+    pub(crate) fn fail_orphaned_callers(&mut self, endpoint: ObjectId) {
         let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
         };
@@ -2477,7 +2476,7 @@ impl<H: Hardware> Kernel<H> {
 
     /// Tell the scheduler (which decides when the alarm is set again) if
     /// the earliest timer changed.
-    fn note_timers_changed(&mut self) {
+    pub(crate) fn note_timers_changed(&mut self) {
         if self.timers.take_changed() {
             self.sched.deadlines_changed();
         }
@@ -2493,7 +2492,7 @@ impl<H: Hardware> Kernel<H> {
     /// afterwards. A caller waiting for a reply leaves the server's
     /// `reply_to` in place: the reply finds no one and is dropped.
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn leave_wait(&mut self, thread: ThreadId) {
+    pub(crate) fn leave_wait(&mut self, thread: ThreadId) {
         match self.threads[thread].wait {
             Wait::Notification(object) => {
                 if let Some(Object::Notification(notification)) =

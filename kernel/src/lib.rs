@@ -49,6 +49,7 @@ pub mod kernel;
 pub mod objects;
 pub mod pagetable;
 pub mod sched;
+pub mod supervise;
 pub mod thread_ctl;
 pub mod timer;
 pub mod trap;

@@ -23,6 +23,7 @@ use sotto_kernel::console::Piece;
 use sotto_kernel::kernel::IdleWake;
 use sotto_kernel::kprintln;
 use sotto_kernel::pagetable::{Access, CacheMode, Mapping, PageTables};
+use sotto_kernel::supervise::Action;
 use sotto_kernel::timer::{ClockPlan, TickClock, alarm_target, ticks_ahead};
 use sotto_kernel::trap::{FaultReport, KernelTrap, TrapFrame, classify_kernel_trap, irq};
 
@@ -79,6 +80,8 @@ struct Clock {
     /// grid; `None`: a late alarm, off it): where the express tick's next
     /// alarm is counted from (`prepare_idle`).
     compare: Option<u32>,
+    /// The next of `config`'s injected faults.
+    next_fault: usize,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -88,6 +91,9 @@ static CLOCK: Global<Clock> = Global::new(Clock {
         run_ticks: 0,
         report_every: 0,
         self_test: SelfTest::None,
+        faults: [sotto_abi::boot::InjectedFault { thread: 0, tick: 0 };
+            sotto_abi::boot::MAX_INJECTED_FAULTS],
+        fault_count: 0,
     },
     plan: ClockPlan::new(0, 0),
     started_at: 0,
@@ -96,6 +102,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     own: u64::MAX,
     interrupts: 0,
     compare: None,
+    next_fault: 0,
 });
 
 /// The tick now as services see it (0 before the clock starts): not past
@@ -261,6 +268,9 @@ fn start_clock(config: BootConfig, start: u32, period: u32) {
         state.tick = Some(TickClock::start(start, period));
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        if let Some(first) = config.injected().first() {
+            state.plan.set_fault_at(u64::from(first.tick.max(1)));
+        }
         state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
         state.started_at = start;
     });
@@ -420,9 +430,40 @@ fn kernel_deadlines(now: u64) {
     while let Some(tick) = CLOCK.with(|clock| clock.plan.take_report(now)) {
         kprintln!("tick ", tick);
     }
+    // Injected at once, before anything runs (`next_frame`).
+    if CLOCK.with(|clock| clock.plan.fault_due(now)) {
+        services::KERNEL.with(|kernel| kernel.put_action(Action::Inject));
+    }
     CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
     if CLOCK.with(|clock| clock.plan.ends(now)) {
-        sotto_exit_gate(Shutdown::RunOver);
+        sotto_exit_gate(Cold::Exit(Shutdown::RunOver));
+    }
+}
+
+/// The faults the boot configuration injects at or before tick `now`
+/// (`cargo xtask run --fault`): each stops its thread's service as a
+/// fault would, and its supervisor hears of it. Cold code (the gate maps
+/// it: `services::cold_action`).
+#[inline(never)]
+#[optimize(size)]
+#[unsafe(link_section = ".text.sotto_exit.main_inject_faults")]
+pub fn inject_faults() {
+    let now = CLOCK.with(|clock| clock.seen);
+    loop {
+        let due = CLOCK.with(|clock| {
+            let fault = clock.config.injected().get(clock.next_fault).copied()?;
+            if u64::from(fault.tick) > now {
+                clock.plan.set_fault_at(u64::from(fault.tick));
+                return None;
+            }
+            clock.next_fault += 1;
+            clock.plan.set_fault_at(0);
+            Some(fault.thread)
+        });
+        let Some(thread) = due else {
+            return;
+        };
+        services::inject_fault(usize::from(thread));
     }
 }
 
@@ -437,28 +478,61 @@ pub enum Shutdown {
     RunOver,
     /// Every service has ended.
     ServicesEnded,
+    /// A supervisor faulted.
+    SupervisorFaulted,
+}
+
+/// What the cold code (mapped only while it runs) is asked to do.
+#[derive(Clone, Copy)]
+pub enum Cold {
+    /// Stop the system.
+    Exit(Shutdown),
+    /// What the portable kernel asked for ([`services::cold_action`]).
+    Act,
 }
 
 /// Every service has ended: stop, with a status that says how they ended
 /// (through [`sotto_exit_gate`]).
 #[inline(always)]
 pub fn shutdown_after_services() -> ! {
-    sotto_exit_gate(Shutdown::ServicesEnded)
+    sotto_exit_gate(Cold::Exit(Shutdown::ServicesEnded));
+    unreachable_exit()
 }
 
-/// The one way from resident code into the exit code (as Linux's
+/// After an exit through the gate (which never comes back).
+#[cold]
+fn unreachable_exit() -> ! {
+    fatal("the exit code returned")
+}
+
+/// Do what the portable kernel asked for before a thread runs again: a
+/// restart, or the stop after a supervisor's fault.
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+pub fn act() {
+    sotto_exit_gate(Cold::Act);
+    // All done but a supervisor's fault, if one came of it.
+    if services::KERNEL.with(|kernel| kernel.action_pending()) {
+        sotto_exit_gate(Cold::Exit(Shutdown::SupervisorFaulted));
+        unreachable_exit()
+    }
+}
+
+/// The one way from resident code into the cold code (as Linux's
 /// `.exit.text`: `link_section = ".text.sotto_exit.NAME"`, linked with
-/// the boot code and unmapped with it while services run): map that
-/// range again (the same frames, identity, ring 0, read/execute), then
-/// run its entry, [`sotto_exit`], which prints the shutdown report and
-/// stops. The build allows this function's call of `sotto_exit` and no
-/// other reference from resident code into the range (xtask's
+/// the boot code and unmapped with it while services run: the shutdown
+/// report, a service's restart): map that range again (the same frames,
+/// identity, ring 0, read/execute), run its entry, [`sotto_exit`], and
+/// unmap it again if that comes back (a restart does; a stop does not).
+/// The build allows this function's call of `sotto_exit` and no other
+/// reference from resident code into the range (xtask's
 /// `check_boot_references`).
 #[unsafe(no_mangle)]
 #[cold]
 #[inline(never)]
 #[optimize(size)]
-fn sotto_exit_gate(why: Shutdown) -> ! {
+fn sotto_exit_gate(what: Cold) {
     let (start, end) = boot::KernelLayout::get().boot_text;
     let mapped = KERNEL_TABLES.with(|tables| {
         tables.as_mut().map(|tables| {
@@ -477,16 +551,29 @@ fn sotto_exit_gate(why: Shutdown) -> ! {
     }
     // Drop what a stray access since the unmapping may have left there.
     arch::flush_tlb();
-    sotto_exit(why)
+    sotto_exit(what);
+    let unmapped = KERNEL_TABLES.with(|tables| {
+        tables
+            .as_mut()
+            .map(|tables| tables.unmap(start, end - start))
+    });
+    if !matches!(unmapped, Some(Ok(_))) {
+        fatal("the cold code could not be unmapped");
+    }
+    arch::flush_tlb();
 }
 
-/// The exit code's entry: the shutdown report, then stop (with a status
-/// that says how the services ended, when they all have).
+/// The cold code's entry: a restart, or the shutdown report and stop
+/// (with a status that says how the services ended, when they all have).
 #[unsafe(no_mangle)]
 #[inline(never)]
 #[optimize(size)]
 #[unsafe(link_section = ".text.sotto_exit.main_sotto_exit")]
-fn sotto_exit(why: Shutdown) -> ! {
+fn sotto_exit(what: Cold) {
+    let why = match what {
+        Cold::Act => return services::cold_action(),
+        Cold::Exit(why) => why,
+    };
     let (exited, failed, panicked, faulted) = services::endings();
     // How the services ended, in the words of both reports.
     let endings = sotto_kernel::text![
@@ -529,6 +616,17 @@ fn sotto_exit(why: Shutdown) -> ! {
             );
             ticks
         }
+        Shutdown::SupervisorFaulted => {
+            let ticks = services::KERNEL.with(|kernel| kernel.now());
+            kprintln!(
+                "shutdown: a supervisor faulted after ",
+                ticks,
+                " ticks: nothing is left to restart what it supervised; the system stops (services: ",
+                &endings,
+                ")"
+            );
+            ticks
+        }
     };
     // How many timer interrupts the run took (tickless: one per tick
     // something was due at, not one per tick).
@@ -548,6 +646,7 @@ fn sotto_exit(why: Shutdown) -> ! {
         Shutdown::ServicesEnded if panicked > 0 => ExitCode::ServicePanicked,
         Shutdown::ServicesEnded if failed > 0 => ExitCode::ServiceFailed,
         Shutdown::ServicesEnded => ExitCode::Success,
+        Shutdown::SupervisorFaulted => ExitCode::SupervisorFaulted,
     };
     arch::exit(code)
 }

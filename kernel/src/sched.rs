@@ -650,6 +650,30 @@ impl Scheduler {
         self.change(id, Change::Deadline(NO_DEADLINE));
     }
 
+    /// Bring ended thread `id` back (its service restarted): ready at
+    /// `priority`, its ceiling `ceiling`, no deadline, not suspended; its
+    /// CPU time is kept. No effect on a thread that has not ended. (Cold
+    /// code, as the restart that calls it.)
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_exit.sched_revive")
+    )]
+    pub fn revive(&mut self, id: ThreadId, priority: u8, ceiling: u8) {
+        if id >= self.count || self.kind[id % MAX_THREADS] != kind::ENDED {
+            return;
+        }
+        if self.timeouts.is_queued(id) {
+            self.forget_timeout(id);
+        }
+        // Not queued while ended: the changes only set the fields.
+        self.change(id, Change::Suspend(false));
+        self.change(id, Change::Deadline(NO_DEADLINE));
+        self.priority[id % MAX_THREADS] = priority % PRIORITIES as u8;
+        self.ceiling[id % MAX_THREADS] = ceiling.min(priority);
+        self.set_state(id, ThreadState::Ready);
+        self.enqueue(id);
+    }
+
     /// A tick: wake every sleeper whose time has come and every blocked
     /// thread whose wait timed out (earliest deadline first, FIFO among
     /// equal ones; the timed-out ones are returned, for the caller to tell

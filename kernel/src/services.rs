@@ -13,6 +13,7 @@ use sotto_abi::layout::{
 use sotto_abi::manifest::{
     MANIFEST_SIZE, MAX_NAME, ManifestError, ManifestReader, ObjectParams, Service as ServiceDesc,
 };
+use sotto_abi::supervise::{FaultKind, ServiceState};
 use sotto_kernel::addrspace::{self, FramePool, LoadError};
 use sotto_kernel::arch::xtensa as arch;
 use sotto_kernel::cap::layout as cap_layout;
@@ -21,6 +22,7 @@ use sotto_kernel::fastpath::{FastWords, Light, SpaceWords, ThreadEntry};
 use sotto_kernel::kernel::{Ending, Hardware, Kernel, Object, Service, Thread};
 use sotto_kernel::pagetable::{PageTables, Table};
 use sotto_kernel::sched::ThreadId;
+use sotto_kernel::supervise::Action;
 use sotto_kernel::trap::{FaultReport, TrapFrame, light, ps};
 use sotto_kernel::{describe, kprintln, text};
 
@@ -402,7 +404,11 @@ fn load_one(
     let guard = USER_STACK_TOP - service.stack_size - PAGE_SIZE;
     let main = Thread::new(frame, index, 0, guard, "");
     KERNEL
-        .with(|kernel| kernel.add_service(loaded, main, service.priority, &service.caps))
+        .with(|kernel| {
+            kernel
+                .add_service(loaded, main, service.priority, &service.caps)
+                .map(|_| kernel.set_supervision(index, service.supervision))
+        })
         .map_err(|error| LoadFailure::Grant(service.name.clone(), error))?;
     Ok(space)
 }
@@ -415,12 +421,7 @@ fn load_one(
     unsafe(link_section = ".text.sotto_boot.services_entry_frame")
 )]
 fn entry_frame(entry: u32, stack_top: u32, arg: u32) -> TrapFrame {
-    let mut frame = TrapFrame::default();
-    frame.pc = entry;
-    frame.a[1] = stack_top;
-    frame.a[2] = arg;
-    frame.ps = ps::UM | (1 << ps::RING_SHIFT) | ps::EXCM;
-    frame
+    TrapFrame::entry(entry, stack_top, arg)
 }
 
 /// Add the further threads of service `index` (loaded): each with its own
@@ -517,6 +518,9 @@ fn switch_to(thread: ThreadId) {
 /// comes back through `sotto_idle_interrupt`, so nothing may be live on
 /// the caller's stack.
 pub fn next_frame() -> *mut TrapFrame {
+    if KERNEL.with(|kernel| kernel.action_pending()) {
+        crate::act();
+    }
     let next = KERNEL.with(|kernel| kernel.sched.schedule());
     // The earliest deadline or the need for a time slice may have
     // changed: every path back to a thread or to idle passes here.
@@ -580,7 +584,11 @@ pub fn report_running() {
 pub fn endings() -> (u32, u32, u32, u32) {
     KERNEL.with(|kernel| {
         let mut counts = (0, 0, 0, 0);
-        for service in kernel.services.iter() {
+        for (space, service) in kernel.services.iter().enumerate() {
+            if kernel.supervision[space].state == ServiceState::Faulted {
+                counts.3 += 1;
+                continue;
+            }
             match service.ending {
                 Some(Ending::Exited(0)) => counts.0 += 1,
                 Some(Ending::Exited(_)) => counts.1 += 1,
@@ -628,7 +636,150 @@ fn on_fault(kernel: &mut Kernel<Machine>, thread: ThreadId, report: FaultReport)
             overflow
         ],
     );
-    kernel.end_service(thread, Ending::Faulted);
+    kernel.note_fault(
+        thread,
+        FaultKind::Exception,
+        report.cause.raw(),
+        report.pc,
+        report.address,
+    );
+}
+
+/// Inject a fault into `thread` (`cargo xtask run --fault`), as if it had
+/// taken an exception where it is: its service stops and its supervisor
+/// hears of it. A thread whose service is not running is left alone.
+/// Cold code (the gate maps it).
+#[inline(never)]
+#[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.services_inject_fault")
+)]
+pub fn inject_fault(thread: ThreadId) {
+    KERNEL.with(|kernel| {
+        if thread >= kernel.threads.len()
+            || kernel.supervision[kernel.space(thread)].state != ServiceState::Running
+        {
+            kprintln!(
+                "fault injection: thread ",
+                thread,
+                " is not running; nothing injected"
+            );
+            return;
+        }
+        let pc = kernel.threads[thread].frame.pc;
+        kernel.say(
+            thread,
+            &text![" stopped: injected fault (--fault) at PC=", Piece::Hex(pc)],
+        );
+        kernel.note_fault(thread, FaultKind::Injected, 0, pc, 0);
+    });
+    cold_action();
+}
+
+/// Carry out what the portable kernel asked for (cold code): route a
+/// fault, answer a supervision call (and restart), until nothing is left
+/// but, possibly, the stop after a supervisor's fault, which the gate's
+/// caller does.
+#[inline(never)]
+#[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.services_cold_action")
+)]
+pub fn cold_action() {
+    loop {
+        let action = KERNEL.with(|kernel| {
+            let action = kernel.take_action();
+            if matches!(action, Action::SupervisorFaulted) {
+                // For the gate's caller.
+                kernel.put_action(action);
+            }
+            action
+        });
+        match action {
+            Action::None | Action::SupervisorFaulted => return,
+            Action::Fault(thread) => {
+                KERNEL.with(|kernel| kernel.route_fault(thread));
+            }
+            Action::Inject => crate::inject_faults(),
+            Action::Call(thread) => {
+                if let Some(space) = KERNEL.with(|kernel| kernel.supervise_call(thread)) {
+                    restart(space);
+                }
+            }
+        }
+    }
+}
+
+/// Restart service `space` from the manifest and the image (cold code:
+/// the exit gate maps it to run it). Says so in one line, with the cycle
+/// counter, so the time from a fault to the restart can be read off.
+#[inline(never)]
+#[optimize(size)]
+#[cfg_attr(
+    target_arch = "xtensa",
+    unsafe(link_section = ".text.sotto_exit.services_restart")
+)]
+pub fn restart(space: usize) {
+    // SAFETY: only the addresses of the linker symbols are taken.
+    let blob = unsafe {
+        section(
+            &*addr_of!(_sotto_services_start),
+            &*addr_of!(_sotto_services_end),
+        )
+    };
+    // SAFETY: written once at boot (`load_all`), only read since.
+    let bytes: &'static [u8] =
+        MANIFEST_COPY.with(|bytes| unsafe { &*(bytes as *const [u8; MANIFEST_SIZE]) });
+    let desc = ManifestReader::new(bytes).ok().and_then(|mut reader| {
+        let mut index = 0;
+        while let Some(service) = reader.next_service() {
+            if index == space {
+                return service.ok();
+            }
+            index += 1;
+        }
+        None
+    });
+    let Some(desc) = desc else {
+        crate::fatal("a restarted service is not in the manifest");
+    };
+    let params = |object: u16| {
+        let mut reader = ManifestReader::new(bytes).ok()?;
+        let mut index = 0;
+        while let Some(declared) = reader.next_object() {
+            if index == object {
+                return declared.ok().map(|declared| declared.params);
+            }
+            index += 1;
+        }
+        None
+    };
+    KERNEL.with(|kernel| {
+        let result = kernel.restart(space, &desc, blob, &params);
+        let restarts = u32::from(kernel.supervision[space].restarts);
+        let now = kernel.now();
+        let at = arch::read_ccount();
+        let since = at.wrapping_sub(kernel.supervision[space].fault_cycles);
+        match result {
+            Ok(()) => kernel.say(
+                space,
+                &text![
+                    " restarted (restart ",
+                    restarts,
+                    ") at tick ",
+                    now,
+                    ", ccount ",
+                    at,
+                    ", ",
+                    since,
+                    " cycles after its last fault"
+                ],
+            ),
+            Err(error) => kernel.say(space, &text![" could not be restarted: ", error.describe()]),
+        }
+    });
 }
 
 /// Called by `_user_exception` with the running thread's saved frame

@@ -425,7 +425,8 @@ impl Queue<[Slot]> {
 
 /// The deadlines the kernel keeps for itself, from the boot configuration:
 /// the first tick (always taken: the boot report times it), a `tick N`
-/// line every `report_every` ticks, the end of the run.
+/// line every `report_every` ticks, the end of the run, the next fault to
+/// inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClockPlan {
     report_every: u32,
@@ -433,6 +434,8 @@ pub struct ClockPlan {
     next_report: u64,
     run_ticks: u32,
     first_seen: bool,
+    /// The tick of the next fault to inject (0: none).
+    fault_at: u64,
 }
 
 impl ClockPlan {
@@ -444,7 +447,18 @@ impl ClockPlan {
             next_report: report_every as u64,
             run_ticks,
             first_seen: false,
+            fault_at: 0,
         }
+    }
+
+    /// The next fault to inject is at tick `tick` (0: none left).
+    pub fn set_fault_at(&mut self, tick: u64) {
+        self.fault_at = tick;
+    }
+
+    /// Whether a fault is to be injected at tick `now`.
+    pub fn fault_due(&self, now: u64) -> bool {
+        self.fault_at != 0 && self.fault_at <= now
     }
 
     /// The next tick after `now` the kernel itself needs an interrupt at.
@@ -454,7 +468,10 @@ impl ClockPlan {
         let report = (self.next_report != 0).then_some(self.next_report);
         let end = (self.run_ticks != 0 && now < u64::from(self.run_ticks))
             .then_some(u64::from(self.run_ticks));
-        earliest(earliest(first, report), end)
+        // (Never at or before `now`: a due one is injected, and the next
+        // set, before the kernel asks.)
+        let fault = (self.fault_at != 0).then_some(self.fault_at);
+        earliest(earliest(first, report), earliest(end, fault))
     }
 
     /// Tick `now` came: whether it is the first one seen.

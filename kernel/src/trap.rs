@@ -63,6 +63,26 @@ pub struct TrapFrame {
 }
 
 impl TrapFrame {
+    /// The registers a thread enters with: at `entry`, its stack pointer
+    /// at `stack_top`, `arg` in a2; ring 1, user vector, EXCM set until
+    /// `rfe`, every interrupt enabled. (Boot code: the loader's and the
+    /// restart's, both in the range mapped only while they run.)
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.trap_entry")
+    )]
+    pub fn entry(entry: u32, stack_top: u32, arg: u32) -> TrapFrame {
+        let mut a = [0; 16];
+        a[1] = stack_top;
+        a[2] = arg;
+        TrapFrame {
+            a,
+            pc: entry,
+            ps: ps::UM | (1 << ps::RING_SHIFT) | ps::EXCM,
+            ..TrapFrame::default()
+        }
+    }
+
     /// Every register zero (an empty service slot's frame).
     pub const ZERO: TrapFrame = TrapFrame {
         a: [0; 16],

@@ -211,9 +211,31 @@ pub fn boot_services_of(image: &Path, services: &[Start<'_>], time_limit_ms: u32
         run_ticks: time_limit_ms,
         report_every: 0,
         self_test: SelfTest::None,
+        ..BootConfig::default()
     };
     sotto_image::write_boot_config(&mut bytes, &config).expect("writing the boot configuration");
     boot_bytes(&bytes).expect("booting the test image")
+}
+
+/// Make the image `bytes` inject `faults`: each a service of its
+/// manifest (its main thread) or `service/thread`, and the tick it faults
+/// at (replacing any faults its boot configuration had; the order does
+/// not matter). Call it after choosing the services and the time (e.g.
+/// after [`sotto_image::start_services`] or a `write_boot_config`), as the
+/// thread numbers follow the manifest.
+pub fn with_faults(bytes: &mut [u8], faults: &[(&str, u32)]) {
+    sotto_image::inject_faults(bytes, faults).expect("injecting the faults");
+}
+
+/// Boot `image` as built, for `ticks` ticks, with `faults` injected
+/// ([`with_faults`]); returns the run and the image booted.
+pub fn boot_with_faults(image: &Path, ticks: u32, faults: &[(&str, u32)]) -> (Boot, Vec<u8>) {
+    let mut bytes = std::fs::read(image).expect("reading the image");
+    let mut config = sotto_image::read_boot_config(&bytes).expect("reading the boot configuration");
+    config.run_ticks = ticks;
+    sotto_image::write_boot_config(&mut bytes, &config).expect("writing the boot configuration");
+    with_faults(&mut bytes, faults);
+    (boot_bytes(&bytes).expect("booting the image"), bytes)
 }
 
 /// Boot an image given as bytes (for tests that damage an image on purpose).

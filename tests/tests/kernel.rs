@@ -21,6 +21,7 @@ fn check_tick_rate(tick_hz: u32, run_ticks: u32, report_every: u32) {
         run_ticks,
         report_every,
         self_test: SelfTest::None,
+        ..BootConfig::default()
     };
     let run = boot(&config);
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);

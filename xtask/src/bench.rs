@@ -121,6 +121,8 @@ fn with_object_count(manifest: &Manifest, total: usize) -> Result<Manifest> {
         for grant in service.caps.iter_mut() {
             grant.object = renumber(grant.object);
         }
+        // A supervisor's faults notification is one of its grants.
+        service.supervision.faults = service.supervision.faults.map(renumber);
         out.services
             .push(service)
             .map_err(|_| anyhow::anyhow!("too many services"))?;

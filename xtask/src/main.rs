@@ -130,6 +130,12 @@ struct BootArgs {
     /// (the image is then `target/sotto/<system>-<pipeline>.elf`).
     #[arg(long)]
     pipeline: Option<std::path::PathBuf>,
+    /// Make a service's main thread (SERVICE) or one of its threads
+    /// (SERVICE/THREAD) fault at a virtual time (e.g. `pipeline@500ms`,
+    /// `pipeline/eq@1.2s`), as if it took an exception there; repeatable,
+    /// at most 16.
+    #[arg(long = "fault", value_name = "SERVICE[/THREAD]@TIME", value_parser = run::parse_fault)]
+    faults: Vec<run::FaultArg>,
     /// Build the kernel with its self-tests even without `--self-test`
     /// (the QEMU tests boot one such image with each self-test).
     #[arg(skip)]
@@ -156,6 +162,7 @@ impl BootArgs {
             report_every: None,
             self_test: SelfTest::None,
             pipeline: None,
+            faults: Vec::new(),
             self_tests: false,
         }
     }
@@ -236,7 +243,9 @@ impl BootArgs {
         for warning in &system.warnings {
             eprintln!("warning: {}: {warning}", path.display());
         }
-        let config = self.config(&system.file.kernel)?;
+        let mut config = self.config(&system.file.kernel)?;
+        run::inject_faults(&self.faults, &system.file.services, &mut config)
+            .map_err(|problem| anyhow::anyhow!("{problem}"))?;
         if let Some(problem) = system::pipeline_tick_problem(&system.file, Some(config.tick_hz)) {
             anyhow::bail!("{}: {problem}", self.system.display());
         }

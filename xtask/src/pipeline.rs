@@ -384,6 +384,7 @@ fn uses_threads(paths: &Paths, krate: &str) -> bool {
 fn pack_service(
     entry: &ServiceEntry,
     grants: &[sotto_abi::manifest::CapGrant],
+    supervision: sotto_abi::supervise::Supervision,
     elf_path: &Path,
     blob: &mut Vec<u8>,
 ) -> Result<sotto_abi::manifest::Service> {
@@ -474,7 +475,7 @@ fn pack_service(
         caps: heapless::Vec::from_slice(grants)
             .map_err(|_| anyhow::anyhow!("service \"{}\": too many capabilities", entry.name))?,
         threads,
-        supervision: sotto_abi::supervise::Supervision::default(),
+        supervision,
     })
 }
 
@@ -561,9 +562,24 @@ pub fn link_image(
     let contents = blob.len() as u32;
     let release = paths.xtensa_target.join(TARGET_NAME).join("release");
     let mut packed = Vec::new();
-    for (entry, grants) in system.file.services.iter().zip(&system.grants) {
+    for ((entry, grants), policy) in system
+        .file
+        .services
+        .iter()
+        .zip(&system.grants)
+        .zip(&system.policies)
+    {
         let before = blob.len();
-        let service = pack_service(entry, grants, &release.join(&entry.krate), &mut blob)?;
+        let supervision = policy
+            .at(config.tick_hz)
+            .map_err(|problem| anyhow::anyhow!("service \"{}\": {problem}", entry.name))?;
+        let service = pack_service(
+            entry,
+            grants,
+            supervision,
+            &release.join(&entry.krate),
+            &mut blob,
+        )?;
         packed.push((entry.name.as_str(), (blob.len() - before) as u32));
         manifest
             .services

@@ -20,7 +20,9 @@ pub struct RunArgs {
     icount_shift: u8,
 }
 
-/// Parse `1s`, `250ms`, `500us` or a bare number of microseconds.
+/// Parse `1s`, `1.2s`, `250ms`, `0.5ms`, `500us` or a bare number of
+/// microseconds (a fraction finer than a microsecond is refused, never
+/// rounded).
 pub fn parse_duration_us(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
@@ -32,13 +34,102 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
     } else {
         (text, 1)
     };
-    let value: u64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 2s, 250ms or 500us"))?;
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too long"))
+    let malformed = || format!("`{text}` is not a duration like 2s, 1.5s, 250ms or 500us");
+    let too_long = || format!("`{text}` is too long");
+    let (whole, fraction) = match number.trim().split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (number.trim(), ""),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) {
+        return Err(malformed());
+    }
+    let whole: u64 = whole.parse().map_err(|_| too_long())?;
+    let mut value = whole.checked_mul(scale).ok_or_else(too_long)?;
+    // Each fractional digit is worth a tenth of the one before.
+    let mut unit = scale;
+    for digit in fraction.bytes().map(|b| u64::from(b - b'0')) {
+        if unit < 10 {
+            if digit != 0 {
+                return Err(format!("`{text}` is finer than a microsecond"));
+            }
+            continue;
+        }
+        unit /= 10;
+        value = value.checked_add(digit * unit).ok_or_else(too_long)?;
+    }
+    Ok(value)
+}
+
+/// A `--fault SERVICE[/THREAD]@TIME`: make that thread fault at that
+/// virtual time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultArg {
+    /// `service` (its main thread) or `service/thread`.
+    pub target: String,
+    /// When, in microseconds of virtual time.
+    pub at_us: u64,
+    /// As written, for messages.
+    pub text: String,
+}
+
+/// Parse `SERVICE[/THREAD]@TIME`, e.g. `eq-worker@500ms`,
+/// `pipeline/eq@1.2s`.
+pub fn parse_fault(text: &str) -> Result<FaultArg, String> {
+    let Some((target, time)) = text.rsplit_once('@') else {
+        return Err(format!(
+            "`{text}` is not SERVICE[/THREAD]@TIME (e.g. pipeline@500ms)"
+        ));
+    };
+    if target.is_empty() || target.split('/').any(str::is_empty) || target.matches('/').count() > 1
+    {
+        return Err(format!(
+            "`{text}`: `{target}` is not SERVICE or SERVICE/THREAD"
+        ));
+    }
+    let at_us = parse_duration_us(time).map_err(|e| format!("`{text}`: {e}"))?;
+    Ok(FaultArg {
+        target: target.to_owned(),
+        at_us,
+        text: text.to_owned(),
+    })
+}
+
+/// Put `faults` into `config`: each resolved to the kernel's thread
+/// number among `services` and to the tick it falls in at the
+/// configuration's rate (rounded up: never before the time asked), in
+/// tick order. Refused: an unknown service or thread (naming those
+/// there are), a time at or after the end of the run, more than
+/// [`sotto_abi::boot::MAX_INJECTED_FAULTS`].
+pub fn inject_faults(
+    faults: &[FaultArg],
+    services: &[crate::system::ServiceEntry],
+    config: &mut sotto_abi::BootConfig,
+) -> Result<(), String> {
+    let names: Vec<sotto_image::ServiceThreads<'_>> = services
+        .iter()
+        .map(|service| {
+            let threads = service.thread.iter().map(|t| t.name.as_str()).collect();
+            (service.name.as_str(), threads)
+        })
+        .collect();
+    let mut resolved = Vec::new();
+    for fault in faults {
+        let problem = |what: String| format!("--fault {}: {what}", fault.text);
+        let thread = sotto_image::fault_thread(&names, &fault.target).map_err(problem)?;
+        let ticks = (u128::from(fault.at_us) * u128::from(config.tick_hz)).div_ceil(1_000_000);
+        let tick = u32::try_from(ticks)
+            .ok()
+            .filter(|&tick| config.run_ticks == 0 || tick < config.run_ticks)
+            .ok_or_else(|| {
+                problem(format!(
+                    "tick {ticks} at {} Hz is not before the end of the run (tick {}: --time or [kernel] time)",
+                    config.tick_hz, config.run_ticks
+                ))
+            })?;
+        resolved.push(sotto_abi::boot::InjectedFault { thread, tick });
+    }
+    sotto_image::set_injected_faults(config, &resolved).map_err(|what| format!("--fault: {what}"))
 }
 
 /// The last statistics report of each service: a line of its with
@@ -478,7 +569,96 @@ pub fn print_sizes(image: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration_us;
+    use super::{inject_faults, parse_duration_us, parse_fault};
+    use sotto_abi::BootConfig;
+    use sotto_abi::boot::InjectedFault;
+
+    /// `--fault` names a service or one of its threads and a time; it
+    /// becomes the kernel's thread number and the tick, in tick order.
+    #[test]
+    fn faults_become_threads_and_ticks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/systems/threads-good.toml");
+        let system = crate::system::load(&path, |_| true, None).unwrap();
+        let services = &system.file.services;
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["pipeline", "boss"]);
+        let faults: Vec<_> = [
+            "pipeline/eq@1.2s",
+            "boss@500ms",
+            "pipeline@0.0005s",
+            "pipeline/fir@2",
+        ]
+        .into_iter()
+        .map(|text| parse_fault(text).unwrap())
+        .collect();
+        let mut config = BootConfig {
+            tick_hz: 4000,
+            run_ticks: 8000,
+            ..BootConfig::default()
+        };
+        inject_faults(&faults, services, &mut config).unwrap();
+        let fault = |thread, tick| InjectedFault { thread, tick };
+        // Main threads are their services' numbers (0, 1); pipeline's
+        // fir and eq come after them (2, 3). 0.5 ms is 2 ticks at 4 kHz,
+        // 2 µs rounds up to the first tick.
+        assert_eq!(
+            config.injected(),
+            &[fault(2, 1), fault(0, 2), fault(1, 2000), fault(3, 4800)]
+        );
+        assert!(config.encode().is_ok());
+
+        let refused = |text: &str| {
+            let mut config = BootConfig::default();
+            let faults = [parse_fault(text)?];
+            inject_faults(&faults, services, &mut config).map(|()| config.fault_count)
+        };
+        assert_eq!(
+            refused("echo@1s"),
+            Err(
+                "--fault echo@1s: no service is named \"echo\" (the services: pipeline, boss)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            refused("pipeline/dp@1ms"),
+            Err("--fault pipeline/dp@1ms: service \"pipeline\" has no thread named \"dp\" (its threads: fir, eq; \"pipeline\" alone is its main thread)".into())
+        );
+        // The default run is 1000 ticks.
+        assert_eq!(
+            refused("boss@1s"),
+            Err("--fault boss@1s: tick 1000 at 1000 Hz is not before the end of the run (tick 1000: --time or [kernel] time)".into())
+        );
+        assert_eq!(refused("boss@999ms"), Ok(1));
+        assert_eq!(
+            refused("boss@soon"),
+            Err("`boss@soon`: `soon` is not a duration like 2s, 1.5s, 250ms or 500us".into())
+        );
+        assert_eq!(
+            refused("boss"),
+            Err("`boss` is not SERVICE[/THREAD]@TIME (e.g. pipeline@500ms)".into())
+        );
+        assert_eq!(
+            refused("a/b/c@1ms"),
+            Err("`a/b/c@1ms`: `a/b/c` is not SERVICE or SERVICE/THREAD".into())
+        );
+        assert_eq!(
+            refused("@1ms"),
+            Err("`@1ms`: `` is not SERVICE or SERVICE/THREAD".into())
+        );
+        let many = vec![parse_fault("boss@1ms").unwrap(); 17];
+        assert_eq!(
+            inject_faults(&many, services, &mut BootConfig::default()),
+            Err("--fault: 17 faults, at most 16 fit in the boot configuration".into())
+        );
+        // A run without a time limit takes any time.
+        let mut endless = BootConfig {
+            run_ticks: 0,
+            ..BootConfig::default()
+        };
+        inject_faults(&[parse_fault("boss@100s").unwrap()], services, &mut endless).unwrap();
+        assert_eq!(endless.injected(), &[fault(1, 100_000)]);
+    }
 
     #[test]
     fn durations() {
@@ -486,6 +666,27 @@ mod tests {
         assert_eq!(parse_duration_us("250ms"), Ok(250_000));
         assert_eq!(parse_duration_us("7us"), Ok(7));
         assert_eq!(parse_duration_us("0"), Ok(0));
+        assert_eq!(parse_duration_us("1.2s"), Ok(1_200_000));
+        assert_eq!(parse_duration_us("0.5ms"), Ok(500));
+        assert_eq!(parse_duration_us("2.000001s"), Ok(2_000_001));
+        assert_eq!(
+            parse_duration_us("1.50us"),
+            Err("`1.50us` is finer than a microsecond".into())
+        );
+        assert_eq!(parse_duration_us("1.0us"), Ok(1));
+        for bad in ["1.s", ".5s", "1..2s", "-1s", "1e3ms", "", "ms"] {
+            assert!(
+                parse_duration_us(bad)
+                    .unwrap_err()
+                    .contains("not a duration"),
+                "{bad}"
+            );
+        }
+        assert!(
+            parse_duration_us("99999999999999999999s")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(
             parse_duration_us("fast")
                 .unwrap_err()

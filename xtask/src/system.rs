@@ -15,6 +15,7 @@ use sotto_abi::manifest::{
     Cache, CapGrant, LOWEST_PRIORITY, MAX_NAME, MAX_OBJECTS, MAX_SERVICE_THREADS, MAX_SERVICES,
     MAX_THREADS, Object, ObjectParams, TimerTarget,
 };
+use sotto_abi::supervise::{Restart, Supervision};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -83,6 +84,10 @@ pub struct ObjectEntry {
     /// service (for a supervisor's lines).
     #[serde(default)]
     pub contents: Option<String>,
+    /// Memory: kept as it is across a restart of a service that may
+    /// write it (else a restart puts it back as the image has it).
+    #[serde(default)]
+    pub keep: Option<bool>,
 }
 
 /// One capability in a service's `caps` list.
@@ -97,6 +102,11 @@ pub struct GrantEntry {
     /// threads. The build makes one `thread` object per thread named so.
     #[serde(default)]
     pub thread: Option<String>,
+    /// A service capability (instead of `object`): `control` restarts,
+    /// stops and queries the service named. The build makes one `service`
+    /// object per service named so.
+    #[serde(default)]
+    pub service: Option<String>,
     /// Rights, e.g. "send+receive".
     pub rights: String,
     /// Slot (default: its position in the list).
@@ -123,7 +133,7 @@ pub struct KernelSection {
 }
 
 /// `[[service]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
     /// Unique name (console prefix, fault reports).
@@ -147,6 +157,30 @@ pub struct ServiceEntry {
     /// Its further threads (`[[service.thread]]`), besides its main one.
     #[serde(default)]
     pub thread: Vec<ThreadSpec>,
+    /// The service that hears of its faults and may restart it (it must
+    /// hold `{ service = "this", rights = "control" }`).
+    #[serde(default)]
+    pub supervisor: Option<String>,
+    /// With a supervisor: "always" (default) or "never" restart it.
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// With a supervisor: a fault sooner than this after its (re)start
+    /// is restarted only this long after that start, e.g. "20ms"
+    /// (default 0).
+    #[serde(default)]
+    pub min_run: Option<String>,
+    /// With a supervisor: more restarts than this within `window` and it
+    /// is held (default 0: no limit).
+    #[serde(default)]
+    pub max_restarts: Option<u32>,
+    /// With `max_restarts`: the window its restarts are counted in, e.g.
+    /// "1s" (the default).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// A supervisor's: the notification (held with `receive`) the kernel
+    /// signals with `FAULT_BIT` when a service it supervises faults.
+    #[serde(default)]
+    pub faults: Option<String>,
 }
 
 /// `[[service.thread]]`: a further thread of a service, in its address
@@ -214,6 +248,50 @@ pub struct System {
     pub warnings: Vec<String>,
     /// Initial contents of memory objects, by object index.
     pub inits: Vec<(u16, Vec<u8>)>,
+    /// Per service, its supervision (durations in microseconds: the
+    /// tick rate is known only when the image is linked).
+    pub policies: Vec<Policy>,
+}
+
+/// A service's supervision as `system.toml` declares it, checked; the
+/// manifest's [`Supervision`] at a tick rate ([`Policy::at`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Its supervisor's service index.
+    pub supervisor: Option<u8>,
+    /// Restart after a fault, or not.
+    pub restart: Restart,
+    /// `min_run`, in microseconds.
+    pub min_run_us: u64,
+    /// `max_restarts` (0: no limit).
+    pub max_restarts: u32,
+    /// `window`, in microseconds.
+    pub window_us: u64,
+    /// A supervisor's faults notification (object index).
+    pub faults: Option<u16>,
+}
+
+/// The default `window` of `max_restarts`: one second.
+pub const DEFAULT_WINDOW_US: u64 = 1_000_000;
+
+impl Policy {
+    /// As the manifest carries it, its durations in ticks of `tick_hz`
+    /// (rounded up: a backoff or window is never shorter than written).
+    pub fn at(&self, tick_hz: u32) -> Result<Supervision, String> {
+        let ticks = |us: u64, field: &str| {
+            let ticks = (u128::from(us) * u128::from(tick_hz)).div_ceil(1_000_000);
+            u32::try_from(ticks)
+                .map_err(|_| format!("{field}: {us} µs is too long at {tick_hz} Hz"))
+        };
+        Ok(Supervision {
+            supervisor: self.supervisor,
+            restart: self.restart,
+            min_run_ticks: ticks(self.min_run_us, "min_run")?,
+            max_restarts: self.max_restarts,
+            window_ticks: ticks(self.window_us, "window")?,
+            faults: self.faults,
+        })
+    }
 }
 
 /// Everything wrong with a system file.
@@ -290,6 +368,7 @@ pub fn load(
     );
     problems.extend(check(&file, crate_exists));
     let (objects, grants, warnings) = resolve(&file, &mut problems);
+    let policies = supervision(&file, &objects, &grants, &mut problems);
     if problems.is_empty() {
         Ok(System {
             file,
@@ -297,6 +376,7 @@ pub fn load(
             grants,
             warnings,
             inits,
+            policies,
         })
     } else {
         Err(error(problems))
@@ -527,6 +607,15 @@ fn resolve(
                 i + 1
             ));
         };
+        if object.keep.is_some() && kind != ObjectKind::Memory {
+            problem(
+                "keep",
+                format!(
+                    "only memory objects are kept across restarts (this is kind = \"{}\")",
+                    kind.name()
+                ),
+            );
+        }
         let params = match kind {
             ObjectKind::Endpoint => ObjectParams::Endpoint,
             ObjectKind::Notification => ObjectParams::Notification,
@@ -626,7 +715,7 @@ fn resolve(
                     cache,
                     shared: object.shared,
                     init: None,
-                    keep: false,
+                    keep: object.keep.unwrap_or(false),
                 }
             }
         };
@@ -640,6 +729,8 @@ fn resolve(
     let mut held = vec![false; file.objects.len()];
     // The `thread` objects made for grants, by service index.
     let mut thread_objects: HashMap<(usize, usize), u16> = HashMap::new();
+    // The `service` objects made for grants, by service index.
+    let mut service_objects: HashMap<usize, u16> = HashMap::new();
     let mut writers: HashMap<u16, Vec<&str>> = HashMap::new();
     // (endpoint, service index, rights) for the uphill-call rule.
     let mut endpoint_users: Vec<(u16, usize, Rights)> = Vec::new();
@@ -656,18 +747,37 @@ fn resolve(
         let mut ranges: Vec<(u32, u32, &str)> = Vec::new();
         for (i, grant) in service.caps.iter().enumerate() {
             let field = format!("caps[{i}]");
-            let found = match &grant.thread {
-                Some(_) if !grant.object.is_empty() => {
+            let found = match (&grant.thread, &grant.service) {
+                (Some(_), Some(_)) => {
+                    problem(
+                        format!("{field}.service"),
+                        "names a service and a thread: one of them".into(),
+                    );
+                    continue;
+                }
+                (Some(_), None) if !grant.object.is_empty() => {
                     problem(
                         format!("{field}.thread"),
                         "names a thread and an object: one of them".into(),
                     );
                     continue;
                 }
-                Some(name) => thread_object(file, name, &mut objects, &mut thread_objects)
+                (None, Some(_)) if !grant.object.is_empty() => {
+                    problem(
+                        format!("{field}.service"),
+                        "names a service and an object: one of them".into(),
+                    );
+                    continue;
+                }
+                (Some(name), None) => thread_object(file, name, &mut objects, &mut thread_objects)
                     .map_err(|what| problem(format!("{field}.thread"), what))
                     .ok(),
-                None => index.get(grant.object.as_str()).copied().or_else(|| {
+                (None, Some(name)) => {
+                    service_object(file, name, &mut objects, &mut service_objects)
+                        .map_err(|what| problem(format!("{field}.service"), what))
+                        .ok()
+                }
+                (None, None) => index.get(grant.object.as_str()).copied().or_else(|| {
                     problem(
                         format!("{field}.object"),
                         format!("no object is named \"{}\"", grant.object),
@@ -720,14 +830,20 @@ fn resolve(
                 );
             }
             if let Some(at) = grant.at {
-                let size = match file.objects[object as usize].size {
+                // Objects made for thread and service grants come after
+                // the declared ones: none of them is a region.
+                let size = match file.objects.get(object as usize).and_then(|o| o.size) {
                     Some(size) if kind == ObjectKind::Memory => size,
                     _ => {
+                        let name = grant
+                            .thread
+                            .as_deref()
+                            .or(grant.service.as_deref())
+                            .unwrap_or(&grant.object);
                         problem(
                             format!("{field}.at"),
                             format!(
-                                "only memory regions are mapped; \"{}\" is a {}",
-                                grant.object,
+                                "only memory regions are mapped; \"{name}\" is a {}",
                                 kind.name()
                             ),
                         );
@@ -822,7 +938,7 @@ fn resolve(
     }
     if objects.len() > MAX_OBJECTS && file.objects.len() <= MAX_OBJECTS {
         problems.push(format!(
-            "{} objects with the thread capabilities' ({} declared), at most {MAX_OBJECTS} fit in an image",
+            "{} objects with those made for thread and service capabilities ({} declared), at most {MAX_OBJECTS} fit in an image",
             objects.len(),
             file.objects.len()
         ));
@@ -843,6 +959,235 @@ fn resolve(
         .map(|(object, _)| format!("object \"{}\" is held by no service", object.name))
         .collect();
     (objects, grants, warnings)
+}
+
+/// Each service's supervision, checked against the services and the
+/// grants: a supervisor is another service, supervision has no cycles,
+/// policy fields need a supervisor, a supervisor receives on its `faults`
+/// notification and holds `control` of every service it supervises.
+fn supervision(
+    file: &SystemFile,
+    objects: &[Object],
+    grants: &[Vec<CapGrant>],
+    problems: &mut Vec<String>,
+) -> Vec<Policy> {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (index, service) in file.services.iter().enumerate() {
+        names.entry(service.name.as_str()).or_insert(index);
+    }
+    let mut policies = vec![Policy::default(); file.services.len()];
+    for (s, service) in file.services.iter().enumerate() {
+        let mut problem = |field: &str, what: String| {
+            problems.push(format!(
+                "service \"{}\" (#{}): {field}: {what}",
+                service.name,
+                s + 1
+            ));
+        };
+        let policy = &mut policies[s];
+        let fields = [
+            ("restart", service.restart.is_some()),
+            ("min_run", service.min_run.is_some()),
+            ("max_restarts", service.max_restarts.is_some()),
+            ("window", service.window.is_some()),
+        ];
+        match &service.supervisor {
+            None => {
+                for (field, _) in fields.iter().filter(|(_, given)| *given) {
+                    problem(
+                        field,
+                        "needs `supervisor` (without one a fault stops the service for good)"
+                            .into(),
+                    );
+                }
+            }
+            Some(name) => match names.get(name.as_str()) {
+                None => problem("supervisor", format!("no service is named \"{name}\"")),
+                Some(&index) if index == s => {
+                    problem("supervisor", "a service cannot supervise itself".into())
+                }
+                Some(&index) => policy.supervisor = Some(index as u8),
+            },
+        }
+        policy.restart = match service.restart.as_deref() {
+            None | Some("always") => Restart::Always,
+            Some("never") => Restart::Never,
+            Some(other) => {
+                problem(
+                    "restart",
+                    format!("\"{other}\" is not \"always\" or \"never\""),
+                );
+                Restart::Always
+            }
+        };
+        let mut duration = |field: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(crate::run::parse_duration_us)
+                .transpose()
+                .unwrap_or_else(|what| {
+                    problem(field, what);
+                    None
+                })
+        };
+        let min_run = duration("min_run", &service.min_run);
+        let window = duration("window", &service.window);
+        policy.min_run_us = min_run.unwrap_or(0);
+        policy.max_restarts = service.max_restarts.unwrap_or(0);
+        // A status query reports it in 16 bits.
+        if policy.max_restarts > u32::from(u16::MAX) {
+            problem(
+                "max_restarts",
+                format!("{} is more than {}", policy.max_restarts, u16::MAX),
+            );
+        }
+        match (service.max_restarts, window) {
+            (None | Some(0), _) if service.window.is_some() => problem(
+                "window",
+                "needs `max_restarts` (the window is what restarts are counted in)".into(),
+            ),
+            (Some(1..), Some(0)) => problem("window", "must be longer than 0".into()),
+            (Some(1..), window) => policy.window_us = window.unwrap_or(DEFAULT_WINDOW_US),
+            _ => {}
+        }
+        if policy.restart == Restart::Never && service.supervisor.is_some() {
+            for field in ["min_run", "max_restarts", "window"] {
+                if fields.iter().any(|(name, given)| *name == field && *given) {
+                    problem(
+                        field,
+                        "has no effect with restart = \"never\" (nothing is restarted)".into(),
+                    );
+                }
+            }
+        }
+    }
+    for (s, service) in file.services.iter().enumerate() {
+        let mut problem = |field: &str, what: String| {
+            problems.push(format!(
+                "service \"{}\" (#{}): {field}: {what}",
+                service.name,
+                s + 1
+            ));
+        };
+        let supervised: Vec<usize> = (0..policies.len())
+            .filter(|&other| policies[other].supervisor == Some(s as u8))
+            .collect();
+        let mut listed = supervised
+            .iter()
+            .map(|&other| format!("\"{}\"", file.services[other].name))
+            .collect::<Vec<_>>();
+        let last = listed.pop().unwrap_or_default();
+        let listed = match listed.is_empty() {
+            true => last,
+            false => format!("{} and {last}", listed.join(", ")),
+        };
+        match &service.faults {
+            None if !supervised.is_empty() => problem(
+                "faults",
+                format!(
+                    "missing: it supervises {listed}, so it needs `faults = \"NOTIFICATION\"`, a notification it holds with `receive`, for the kernel to signal their faults on"
+                ),
+            ),
+            None => {}
+            Some(name) => {
+                if supervised.is_empty() {
+                    problem(
+                        "faults",
+                        format!(
+                            "\"{name}\" is named, but no service names \"{}\" as its supervisor",
+                            service.name
+                        ),
+                    );
+                }
+                match file.objects.iter().position(|object| object.name == *name) {
+                    None => problem("faults", format!("no object is named \"{name}\"")),
+                    Some(index)
+                        if kind_of(&file.objects[index].kind) != Some(ObjectKind::Notification) =>
+                    {
+                        problem(
+                            "faults",
+                            format!(
+                                "\"{name}\" is not a notification (kind = \"{}\")",
+                                file.objects[index].kind
+                            ),
+                        )
+                    }
+                    Some(index) => {
+                        let receives = grants[s].iter().any(|grant| {
+                            usize::from(grant.object) == index
+                                && grant.rights.contains(Rights::RECEIVE)
+                        });
+                        if receives {
+                            policies[s].faults = Some(index as u16);
+                        } else {
+                            problem(
+                                "faults",
+                                format!(
+                                    "it does not hold \"{name}\" with `receive`: add {{ object = \"{name}\", rights = \"receive\" }} to its caps"
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for &other in &supervised {
+            let controls = grants[s].iter().any(|grant| {
+                grant.rights.contains(Rights::CONTROL)
+                    && objects
+                        .get(usize::from(grant.object))
+                        .map(|object| object.params)
+                        == Some(ObjectParams::Service {
+                            service: other as u16,
+                        })
+            });
+            if !controls {
+                let name = &file.services[other].name;
+                problem(
+                    "caps",
+                    format!(
+                        "supervises \"{name}\" but holds no {{ service = \"{name}\", rights = \"control\" }}"
+                    ),
+                );
+            }
+        }
+    }
+    // A cycle is reported once, at its first service.
+    for (s, service) in file.services.iter().enumerate() {
+        let mut chain = vec![s];
+        let mut current = policies[s].supervisor;
+        while let Some(next) = current.map(usize::from) {
+            if next == s {
+                if chain.iter().all(|&member| member >= s) {
+                    let links: Vec<String> = chain
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &member)| {
+                            let supervisor = policies[member].supervisor.map_or(0, usize::from);
+                            format!(
+                                "\"{}\"{} by \"{}\"",
+                                file.services[member].name,
+                                if i == 0 { " is supervised" } else { "" },
+                                file.services[supervisor].name
+                            )
+                        })
+                        .collect();
+                    problems.push(format!(
+                        "service \"{}\" (#{}): supervisor: a supervision cycle: {}",
+                        service.name,
+                        s + 1,
+                        links.join(", ")
+                    ));
+                }
+                break;
+            }
+            if chain.contains(&next) || chain.len() > file.services.len() {
+                break;
+            }
+            chain.push(next);
+            current = policies[next].supervisor;
+        }
+    }
+    policies
 }
 
 /// The `thread` object of the main thread of service `name` (made on
@@ -897,6 +1242,36 @@ fn thread_object(
     });
     made.insert((service, thread), object);
     Ok((object, ObjectKind::Thread))
+}
+
+/// The `service` object of service `name` (made on its first grant,
+/// after the declared objects, named after the service), or why there is
+/// none.
+fn service_object(
+    file: &SystemFile,
+    name: &str,
+    objects: &mut Vec<Object>,
+    made: &mut HashMap<usize, u16>,
+) -> Result<(u16, ObjectKind), String> {
+    let Some(service) = file
+        .services
+        .iter()
+        .position(|service| service.name == name)
+    else {
+        return Err(format!("no service is named \"{name}\""));
+    };
+    if let Some(&object) = made.get(&service) {
+        return Ok((object, ObjectKind::Service));
+    }
+    let object = u16::try_from(objects.len()).unwrap_or(u16::MAX);
+    objects.push(Object {
+        name: heapless::String::try_from(name).unwrap_or_default(),
+        params: ObjectParams::Service {
+            service: service as u16,
+        },
+    });
+    made.insert(service, object);
+    Ok((object, ObjectKind::Service))
 }
 
 fn check(file: &SystemFile, crate_exists: impl Fn(&str) -> bool) -> Vec<String> {
@@ -1506,9 +1881,7 @@ mod tests {
             priority: 3,
             stack_size: 8192,
             memory: 45056,
-            arg: 0,
-            caps: Vec::new(),
-            thread: Vec::new(),
+            ..ServiceEntry::default()
         };
         assert_eq!(check_fit(&service, 12288), Ok(()));
         assert_eq!(
@@ -1554,6 +1927,116 @@ mod tests {
         );
         assert_eq!(system.file.services[0].thread[0].ceiling(), 4);
         assert_eq!(system.file.services[0].thread[1].ceiling(), 6);
+    }
+
+    /// `supervisor`, its policy and a supervisor's `faults` become the
+    /// manifest's `Supervision`, at the image's tick rate; a `{ service =
+    /// ... }` grant becomes one `service` object per service named;
+    /// `keep = true` marks the memory object.
+    #[test]
+    fn supervision_becomes_the_manifests() {
+        use sotto_abi::supervise::{Restart, Supervision};
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/systems/supervision-good.toml");
+        let system = load(&path, |_| true, None).unwrap();
+        let at = |service: usize, hz| system.policies[service].at(hz).unwrap();
+        let worker = Supervision {
+            supervisor: Some(1),
+            restart: Restart::Always,
+            min_run_ticks: 20,
+            max_restarts: 3,
+            window_ticks: 1500,
+            faults: None,
+        };
+        assert_eq!(at(0, 1000), worker);
+        assert_eq!(
+            at(0, 4000),
+            Supervision {
+                min_run_ticks: 80,
+                window_ticks: 6000,
+                ..worker
+            }
+        );
+        assert_eq!(
+            at(1, 1000),
+            Supervision {
+                faults: Some(1),
+                ..Supervision::default()
+            }
+        );
+        assert_eq!(
+            at(2, 1000),
+            Supervision {
+                supervisor: Some(1),
+                restart: Restart::Never,
+                ..Supervision::default()
+            }
+        );
+        // `window` defaults to a second once `max_restarts` is given.
+        assert_eq!(at(3, 1000).window_ticks, 1000);
+        assert_eq!(at(3, 1000).max_restarts, 2);
+        // Durations round up to whole ticks; an overflow is refused.
+        let policy = super::Policy {
+            min_run_us: 1,
+            window_us: 1_500,
+            ..super::Policy::default()
+        };
+        assert_eq!(policy.at(1000).unwrap().min_run_ticks, 1);
+        assert_eq!(policy.at(1000).unwrap().window_ticks, 2);
+        let long = super::Policy {
+            min_run_us: u64::MAX / 2,
+            ..super::Policy::default()
+        };
+        assert!(long.at(1000).unwrap_err().starts_with("min_run: "));
+
+        // Three declared objects, then one per service named in a grant,
+        // named after it, in the order first granted.
+        let made: Vec<(String, ObjectParams)> = system.objects[3..]
+            .iter()
+            .map(|object| (object.name.to_string(), object.params))
+            .collect();
+        assert_eq!(
+            made,
+            vec![
+                ("worker".to_owned(), ObjectParams::Service { service: 0 }),
+                ("once".to_owned(), ObjectParams::Service { service: 2 }),
+                ("watcher".to_owned(), ObjectParams::Service { service: 3 }),
+            ]
+        );
+        let boss: Vec<(u16, Rights)> = system.grants[1]
+            .iter()
+            .map(|grant| (grant.object, grant.rights))
+            .collect();
+        assert_eq!(
+            boss,
+            vec![
+                (0, Rights::SEND),
+                (1, Rights::RECEIVE),
+                (3, Rights::CONTROL),
+                (4, Rights::CONTROL | Rights::GRANT),
+                (5, Rights::CONTROL),
+            ]
+        );
+        assert_eq!(system.grants[3][0].object, 3);
+        assert!(matches!(
+            system.objects[2].params,
+            ObjectParams::Memory { keep: true, .. }
+        ));
+        assert!(system.warnings.is_empty(), "{:?}", system.warnings);
+        // The default system keeps nothing it does not declare kept.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let default = load(&root.join("system.toml"), |_| true, None).unwrap();
+        for object in &default.objects {
+            if let ObjectParams::Memory { keep, .. } = object.params {
+                let declared = default
+                    .file
+                    .objects
+                    .iter()
+                    .find(|o| o.name == object.name.as_str())
+                    .unwrap();
+                assert_eq!(keep, declared.keep == Some(true), "{}", object.name);
+            }
+        }
     }
 
     /// `{ thread = "service/thread" }` names a further thread by the

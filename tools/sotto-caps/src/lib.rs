@@ -2,8 +2,10 @@
 //! every service's threads (name, entry, priority, ceiling, stack), its
 //! capability table, its memory map (virtual and physical,
 //! with rights and cache attributes, computed by the kernel's own
-//! address-space builder), and who can reach whom through endpoints,
-//! notifications, semaphores and shared memory. Output as text tables,
+//! address-space builder), who supervises whom and how (policies, the
+//! faults notification, memory kept across restarts), and who can reach
+//! whom through endpoints, notifications, semaphores, shared memory and
+//! thread and service control. Output as text tables,
 //! Graphviz, JSON, or the difference between two images.
 
 use std::collections::BTreeSet;
@@ -16,6 +18,7 @@ use sotto_abi::layout::{
     FIRST_SERVICE_ASID, IPC_BUFFER_VA, PAGE_SIZE, USER_POOL_BASE, USER_POOL_SIZE, USER_STACK_TOP,
 };
 use sotto_abi::manifest::{Cache, ObjectParams, SegmentKind, TimerTarget};
+use sotto_abi::supervise::Restart;
 use sotto_kernel::addrspace::{self, FramePool, SERVICE_L2_TABLES};
 use sotto_kernel::pagetable::{ENTRIES, PageTables, Table};
 
@@ -68,6 +71,22 @@ pub struct ThreadRow {
     pub stack_top: u32,
 }
 
+/// How a supervised service is supervised (ticks: the manifest's unit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SupervisionRow {
+    /// Its supervisor's name.
+    pub supervisor: String,
+    /// `always` or `never`.
+    pub restart: String,
+    /// Backoff: restarted no sooner than this after its (re)start.
+    pub min_run_ticks: u32,
+    /// More restarts than this within the window and it is held (0: no
+    /// limit).
+    pub max_restarts: u32,
+    /// The window of `max_restarts`.
+    pub window_ticks: u32,
+}
+
 /// One service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceRow {
@@ -83,6 +102,11 @@ pub struct ServiceRow {
     pub caps: Vec<CapRow>,
     /// Memory map.
     pub memory: Vec<MapRow>,
+    /// Its supervisor and policy, if it has one.
+    pub supervision: Option<SupervisionRow>,
+    /// A supervisor's: the notification the kernel signals its services'
+    /// faults on.
+    pub faults: Option<String>,
 }
 
 /// One kernel object.
@@ -181,8 +205,19 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
             cache_text(cache),
             if shared { ", shared" } else { "" },
             if init.is_some() { ", initialised" } else { "" },
-            if keep { ", kept across restarts" } else { "" }
+            if keep { KEPT } else { "" }
         ),
+    }
+}
+
+/// How a memory object's detail ends when it is kept across restarts.
+const KEPT: &str = ", kept across restarts";
+
+/// A policy's restart limit, in words.
+fn limit_text(policy: &SupervisionRow) -> String {
+    match policy.max_restarts {
+        0 => "no limit".to_owned(),
+        n => format!("held after {n} restarts in {} ticks", policy.window_ticks),
     }
 }
 
@@ -290,11 +325,18 @@ pub fn report(manifest: &Manifest) -> Report {
                 rights: rights_text(grant.rights).to_string(),
                 badge: grant.badge,
             });
-            if let (Some(va), ObjectParams::Memory { size, cache, .. }) =
-                (grant.map_at, object.params)
+            if let (
+                Some(va),
+                ObjectParams::Memory {
+                    size, cache, keep, ..
+                },
+            ) = (grant.map_at, object.params)
             {
                 memory.push(MapRow {
-                    what: object.name.to_string(),
+                    what: match keep {
+                        true => format!("{} (kept)", object.name),
+                        false => object.name.to_string(),
+                    },
                     va,
                     va_end: va + size,
                     pa: region_pa.get(grant.object as usize).copied().unwrap_or(0),
@@ -310,6 +352,27 @@ pub fn report(manifest: &Manifest) -> Report {
         }
         caps.sort_by_key(|cap| cap.slot);
         memory.sort_by_key(|row| row.va);
+        let policy = &service.supervision;
+        let supervision = policy.supervisor.map(|supervisor| SupervisionRow {
+            supervisor: manifest
+                .services
+                .get(usize::from(supervisor))
+                .map_or("?".to_owned(), |s| s.name.to_string()),
+            restart: match policy.restart {
+                Restart::Always => "always",
+                Restart::Never => "never",
+            }
+            .to_owned(),
+            min_run_ticks: policy.min_run_ticks,
+            max_restarts: policy.max_restarts,
+            window_ticks: policy.window_ticks,
+        });
+        let faults = policy.faults.map(|object| {
+            manifest
+                .objects
+                .get(usize::from(object))
+                .map_or("?".to_owned(), |o| o.name.to_string())
+        });
         services.push(ServiceRow {
             name: service.name.to_string(),
             priority: service.priority,
@@ -317,6 +380,8 @@ pub fn report(manifest: &Manifest) -> Report {
             threads,
             caps,
             memory,
+            supervision,
+            faults,
         });
     }
     let edges = reachability(manifest);
@@ -352,6 +417,32 @@ fn reachability(manifest: &Manifest) -> Vec<Edge> {
                         to: target.name.to_string(),
                         via: object.name.to_string(),
                         how: "controls the thread of".to_owned(),
+                    });
+                }
+            }
+            continue;
+        }
+        // A service's control: "supervises" from its supervisor, else
+        // "controls the service".
+        if let ObjectParams::Service { service } = object.params
+            && let Some(target) = manifest.services.get(usize::from(service))
+        {
+            let supervisor = target
+                .supervision
+                .supervisor
+                .and_then(|index| manifest.services.get(usize::from(index)))
+                .map(|s| s.name.as_str());
+            for (from, rights) in &holders {
+                if rights.contains(Rights::CONTROL) {
+                    edges.insert(Edge {
+                        from: (*from).to_owned(),
+                        to: target.name.to_string(),
+                        via: object.name.to_string(),
+                        how: match supervisor == Some(*from) {
+                            true => "supervises",
+                            false => "controls the service",
+                        }
+                        .to_owned(),
                     });
                 }
             }
@@ -444,6 +535,49 @@ pub fn render_text(report: &Report) -> String {
             }),
         );
     }
+    let _ = writeln!(out, "\nsupervision");
+    let supervised: Vec<&ServiceRow> = report
+        .services
+        .iter()
+        .filter(|service| service.supervision.is_some())
+        .collect();
+    if supervised.is_empty() {
+        let _ = writeln!(out, "  (no service is supervised)");
+    } else {
+        table(
+            &mut out,
+            "  service          supervisor       restart  min_run       limit",
+            supervised.iter().filter_map(|service| {
+                let policy = service.supervision.as_ref()?;
+                Some(format!(
+                    "  {:<16} {:<16} {:<8} {:<13} {}",
+                    service.name,
+                    policy.supervisor,
+                    policy.restart,
+                    format!("{} ticks", policy.min_run_ticks),
+                    limit_text(policy)
+                ))
+            }),
+        );
+    }
+    for service in &report.services {
+        if let Some(faults) = &service.faults {
+            let _ = writeln!(
+                out,
+                "  {} hears of faults on {faults} (notification)",
+                service.name
+            );
+        }
+    }
+    let kept: Vec<&str> = report
+        .objects
+        .iter()
+        .filter(|object| object.detail.ends_with(KEPT))
+        .map(|object| object.name.as_str())
+        .collect();
+    if !kept.is_empty() {
+        let _ = writeln!(out, "  kept across restarts: {}", kept.join(", "));
+    }
     let _ = writeln!(out, "\nreachability");
     if report.edges.is_empty() {
         let _ = writeln!(out, "  (no service can reach another)");
@@ -488,6 +622,7 @@ pub fn render_dot(report: &Report) -> String {
         let style = match edge.how.as_str() {
             "calls" => "solid",
             "shares memory with" => "dashed",
+            "supervises" => "bold",
             _ => "dotted",
         };
         let _ = writeln!(
@@ -552,6 +687,29 @@ pub fn diff(old: &Report, new: &Report) -> String {
             })
             .collect()
     };
+    let supervision_lines = |report: &Report| -> BTreeSet<String> {
+        report
+            .services
+            .iter()
+            .flat_map(|service| {
+                let policy = service.supervision.as_ref().map(|policy| {
+                    format!(
+                        "{}: supervised by {}, restart {}, min_run {} ticks, {}",
+                        service.name,
+                        policy.supervisor,
+                        policy.restart,
+                        policy.min_run_ticks,
+                        limit_text(policy)
+                    )
+                });
+                let faults = service
+                    .faults
+                    .as_ref()
+                    .map(|faults| format!("{}: hears of faults on {faults}", service.name));
+                policy.into_iter().chain(faults)
+            })
+            .collect()
+    };
     for name in names(old).difference(&names(new)) {
         let _ = writeln!(out, "- service {name}");
     }
@@ -559,6 +717,13 @@ pub fn diff(old: &Report, new: &Report) -> String {
         let _ = writeln!(out, "+ service {name}");
     }
     let (before, after) = (thread_lines(old), thread_lines(new));
+    for line in before.difference(&after) {
+        let _ = writeln!(out, "- {line}");
+    }
+    for line in after.difference(&before) {
+        let _ = writeln!(out, "+ {line}");
+    }
+    let (before, after) = (supervision_lines(old), supervision_lines(new));
     for line in before.difference(&after) {
         let _ = writeln!(out, "- {line}");
     }
@@ -585,7 +750,7 @@ pub fn diff(old: &Report, new: &Report) -> String {
         let _ = writeln!(out, "+ reach: {line}");
     }
     if out.is_empty() {
-        out.push_str("no difference in services, capabilities or reachability\n");
+        out.push_str("no difference in services, supervision, capabilities or reachability\n");
     }
     out
 }

@@ -9,6 +9,7 @@ use sotto_abi::cap::Rights;
 use sotto_abi::manifest::{
     Cache, CapGrant, Object, ObjectParams, Segment, SegmentKind, Service, TimerTarget,
 };
+use sotto_abi::supervise::{Restart, Supervision};
 
 fn object(name: &str, params: ObjectParams) -> Object {
     Object {
@@ -76,8 +77,9 @@ fn thread(name: &str, priority: u8, ceiling: u8) -> sotto_abi::manifest::Thread 
     }
 }
 
-/// A server, a client sharing a buffer with it, and a timer-driven service
-/// that controls the server's thread.
+/// A server, a client sharing a (kept) buffer with it, and a timer-driven
+/// service that controls the server's thread and the server, and
+/// supervises the client.
 fn manifest() -> Manifest {
     let mut manifest = Manifest::default();
     for object in [
@@ -90,7 +92,7 @@ fn manifest() -> Manifest {
                 cache: Cache::Uncached,
                 shared: true,
                 init: None,
-                keep: false,
+                keep: true,
             },
         ),
         object("tick", ObjectParams::Notification),
@@ -110,6 +112,9 @@ fn manifest() -> Manifest {
                 id: 0,
             },
         ),
+        object("faults", ObjectParams::Notification),
+        object("client", ObjectParams::Service { service: 1 }),
+        object("server", ObjectParams::Service { service: 0 }),
     ] {
         manifest.objects.push(object).unwrap();
     }
@@ -142,11 +147,25 @@ fn manifest() -> Manifest {
                 grant(0, 3, Rights::RECEIVE, 0, None),
                 grant(1, 4, Rights::CONTROL, 0, None),
                 grant(2, 6, Rights::CONTROL, 0, None),
+                grant(3, 7, Rights::RECEIVE, 0, None),
+                grant(4, 8, Rights::CONTROL, 0, None),
+                grant(5, 9, Rights::CONTROL, 0, None),
             ],
         ),
     ] {
         manifest.services.push(service).unwrap();
     }
+    // The ticker supervises the client (restarts it, with backoff and a
+    // limit), and controls the server without supervising it.
+    manifest.services[1].supervision = Supervision {
+        supervisor: Some(2),
+        restart: Restart::Always,
+        min_run_ticks: 20,
+        max_restarts: 3,
+        window_ticks: 1000,
+        faults: None,
+    };
+    manifest.services[2].supervision.faults = Some(7);
     // The server answers with a second thread.
     manifest.services[0]
         .threads
@@ -201,15 +220,18 @@ fn diff_of_two_images() {
     changed.services[0].threads[0].priority = 5;
     changed.services[2]
         .caps
-        .push(grant(5, 5, Rights::SEND, 0, None))
+        .push(grant(6, 5, Rights::SEND, 0, None))
         .unwrap();
+    // The client is restarted sooner, and without a limit.
+    changed.services[1].supervision.min_run_ticks = 5;
+    changed.services[1].supervision.max_restarts = 0;
     check(
         "diff.txt",
         &sotto_caps::diff(&old, &sotto_caps::report(&changed)),
     );
     assert_eq!(
         sotto_caps::diff(&old, &old),
-        "no difference in services, capabilities or reachability\n"
+        "no difference in services, supervision, capabilities or reachability\n"
     );
 }
 
@@ -227,7 +249,16 @@ fn reachability_follows_rights() {
             "client shares memory with server via frames",
             "client gives server via jobs",
             "client calls server via requests",
+            "ticker supervises client via client",
+            "ticker controls the service server via server",
             "ticker controls the thread of server via server",
         ]
     );
+    let client = &report.services[1];
+    assert_eq!(
+        client.supervision.as_ref().map(|s| s.supervisor.as_str()),
+        Some("ticker")
+    );
+    assert_eq!(report.services[2].faults.as_deref(), Some("faults"));
+    assert_eq!(report.services[2].supervision, None);
 }
