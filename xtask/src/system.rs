@@ -1798,7 +1798,32 @@ mod tests {
                 .map(|object| object.params)
                 .collect::<Vec<_>>()
         );
-        assert_eq!(hostile.inits, base.inits);
+        // The same initial contents, but for the names table, which
+        // names the added services too.
+        let names_object = |system: &super::System| {
+            system
+                .file
+                .objects
+                .iter()
+                .position(|object| object.contents.as_deref() == Some(super::NAMES))
+                .map(|i| i as u16)
+        };
+        let split = |system: &super::System| {
+            let names = names_object(system);
+            let (names, others): (Vec<_>, Vec<_>) = system
+                .inits
+                .iter()
+                .cloned()
+                .partition(|(object, _)| Some(*object) == names);
+            (names.into_iter().next().map(|(_, bytes)| bytes), others)
+        };
+        let (base_names, base_inits) = split(&base);
+        let (hostile_names, hostile_inits) = split(&hostile);
+        assert_eq!(hostile_inits, base_inits);
+        if let Some(mut names) = base_names {
+            names.extend_from_slice(b"hostile-a\nhostile-b\n");
+            assert_eq!(hostile_names, Some(names));
+        }
         let resolved = |system: &super::System, service: usize| {
             system.grants[service]
                 .iter()
