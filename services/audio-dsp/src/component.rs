@@ -23,6 +23,17 @@ impl Sine {
         }
     }
 
+    /// The phase of the next frame (a 2^32 turn), the whole state a
+    /// restart must keep.
+    pub fn phase(&self) -> u32 {
+        self.phase
+    }
+
+    /// Continue from `phase` (see [`Sine::phase`]).
+    pub fn set_phase(&mut self, phase: u32) {
+        self.phase = phase;
+    }
+
     /// Fill `out` (frames of both channels).
     pub fn process(&mut self, out: &mut [i32]) {
         for frame in out.chunks_exact_mut(CHANNELS) {
@@ -63,6 +74,18 @@ impl Gain {
         } else {
             saturate(self.current)
         }
+    }
+
+    /// Where the ramp is: the gain (64-bit, before saturation) and the
+    /// ramp frames left; start, target and step come from the pipeline.
+    pub fn position(&self) -> (i64, u32) {
+        (self.current, self.remaining)
+    }
+
+    /// Continue the ramp from `position` (see [`Gain::position`]).
+    pub fn set_position(&mut self, (current, remaining): (i64, u32)) {
+        self.current = current;
+        self.remaining = remaining;
     }
 
     /// Apply in place.
@@ -119,6 +142,10 @@ impl Split {
             low: value as u16,
         }
     }
+
+    const fn value(self) -> i32 {
+        (self.high as i32) << 16 | self.low as i32
+    }
 }
 
 /// `round(sum(taps[k] * samples[k]) / 2^31)` before saturation, the sum
@@ -164,6 +191,38 @@ impl Fir {
             taps,
             history: [[Split::default(); 2 * MAX_TAPS]; CHANNELS],
             position: 0,
+        }
+    }
+
+    /// Its coefficients.
+    pub fn taps(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// The history, newest input first, per channel, into `out` (`taps()`
+    /// samples per channel, the channels one after the other): the whole
+    /// state a restart must keep (with the coefficients, which come from
+    /// the pipeline).
+    pub fn history(&self, out: &mut impl FnMut(i32)) {
+        let count = self.taps.len();
+        for channel in &self.history {
+            for split in &channel[self.position..self.position + count] {
+                out(split.value());
+            }
+        }
+    }
+
+    /// Continue from a history [`Fir::history`] gave: `next` yields
+    /// `taps()` samples per channel, newest first.
+    pub fn set_history(&mut self, next: &mut impl FnMut() -> i32) {
+        let count = self.taps.len();
+        self.position = 0;
+        for channel in self.history.iter_mut() {
+            for k in 0..count {
+                let split = Split::of(next());
+                channel[k] = split;
+                channel[k + count] = split;
+            }
         }
     }
 

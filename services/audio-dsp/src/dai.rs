@@ -32,6 +32,39 @@ impl DaiClock {
         }
     }
 
+    /// Words a saved clock takes ([`DaiClock::to_words`]).
+    pub const WORDS: usize = 7;
+
+    /// The clock as words, to keep across a restart: a restarted
+    /// pipeline's clock goes on from its last period, so the periods it
+    /// was down for count as missed.
+    pub fn to_words(&self) -> [u32; Self::WORDS] {
+        [
+            self.tick_hz,
+            u32::from(self.last.is_some()),
+            self.last.unwrap_or(0),
+            self.elapsed as u32,
+            (self.elapsed >> 32) as u32,
+            self.accounted as u32,
+            (self.accounted >> 32) as u32,
+        ]
+    }
+
+    /// A clock [`DaiClock::to_words`] saved.
+    pub fn from_words(words: [u32; Self::WORDS]) -> DaiClock {
+        DaiClock {
+            tick_hz: words[0],
+            last: (words[1] != 0).then_some(words[2]),
+            elapsed: u64::from(words[3]) | u64::from(words[4]) << 32,
+            accounted: u64::from(words[5]) | u64::from(words[6]) << 32,
+        }
+    }
+
+    /// The tick rate it counts in.
+    pub fn tick_hz(&self) -> u32 {
+        self.tick_hz
+    }
+
     /// The sink plays a period on kernel tick `now`. Returns how many
     /// periods the DAI consumed since the last one without getting them
     /// (0 when on time; never negative: a pipeline running ahead of the
@@ -73,6 +106,23 @@ mod tests {
         assert_eq!(clock.missed(405), 1);
         assert_eq!(clock.missed(405), 0);
         assert_eq!(clock.missed(406), 0);
+    }
+
+    #[test]
+    fn a_saved_clock_counts_the_ticks_its_pipeline_was_down_as_missed() {
+        let mut clock = DaiClock::new(1000);
+        for tick in 10..20 {
+            assert_eq!(clock.missed(tick), 0);
+        }
+        let mut restored = DaiClock::from_words(clock.to_words());
+        assert_eq!(restored, clock);
+        // Last period on tick 19; back on tick 23: 20, 21, 22 went by.
+        assert_eq!(restored.missed(23), 3);
+        assert_eq!(restored.missed(24), 0);
+        assert_eq!(
+            DaiClock::from_words(DaiClock::new(48).to_words()),
+            DaiClock::new(48)
+        );
     }
 
     #[test]

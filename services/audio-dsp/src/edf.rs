@@ -16,6 +16,13 @@ pub const fn done_bit(number: usize) -> u32 {
     2 << number
 }
 
+/// The bit DP runner `number` signals when it (re)starts: a release its
+/// previous instance took died with it (done bits are 1..=15, these
+/// 16..=30).
+pub const fn started_bit(number: usize) -> u32 {
+    1 << (16 + number)
+}
+
 /// A DP task as the DP scheduler tracks it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpTask {
@@ -29,6 +36,10 @@ pub struct DpTask {
     pub misses: u32,
     /// The running block's deadline passed (already counted).
     pub late: bool,
+    /// Times its runner started again while a block was released to it
+    /// (a restart after a fault): the block was not done, and is
+    /// released again.
+    pub restarts: u32,
 }
 
 /// Whether a task with these buffer levels can run a block.
@@ -97,9 +108,42 @@ pub fn done(task: &mut DpTask, now: u32) -> bool {
     newly_missed
 }
 
+/// The task's runner (re)started: a block released to its previous
+/// instance is void — not done, not run — and the task is free to be
+/// released again (on the next tick it is ready). Returns whether a
+/// release was voided (a runner's first start voids none).
+pub fn restarted(task: &mut DpTask) -> bool {
+    let voided = task.running;
+    if voided {
+        task.restarts += 1;
+    }
+    task.running = false;
+    task.late = false;
+    task.deadline = None;
+    voided
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{DpTask, done, next, next_preemptive, overdue, ready, update};
+    use super::{DpTask, done, next, next_preemptive, overdue, ready, restarted, update};
+
+    #[test]
+    fn a_restarted_runner_voids_its_release_and_is_released_again() {
+        let mut task = DpTask::default();
+        assert!(!restarted(&mut task), "a first start voids nothing");
+        update(&mut task, true, 10, 10);
+        task.running = true;
+        assert!(restarted(&mut task));
+        assert_eq!((task.runs, task.restarts, task.running), (0, 1, false));
+        assert_eq!(next_preemptive(&[task]), None, "released again once ready");
+        update(&mut task, true, 11, 10);
+        assert_eq!(task.deadline, Some(21));
+        assert_eq!(next_preemptive(&[task]), Some(0));
+        task.running = true;
+        assert!(!done(&mut task, 15));
+        assert_eq!((task.runs, task.misses), (1, 0));
+        assert!(super::started_bit(0) & (super::done_bit(14) | super::TICK_BIT) == 0);
+    }
 
     #[test]
     fn readiness_needs_a_full_block_in_and_room_out() {

@@ -3,8 +3,8 @@
 //! call these, and so does the host reference: the emulated system and the
 //! reference run the same code on the same data.
 
-use crate::config::{Kind, Pipeline, State};
-use crate::ring::Ring;
+use crate::config::{Kind, MAX_BUFFERS, Pipeline, State};
+use crate::ring::Cursor;
 use crate::{CHANNELS, PERIOD_SAMPLES};
 
 /// The processing state of every component, in pipeline order.
@@ -18,25 +18,156 @@ pub struct Graph {
     pub starved: u32,
     /// Periods the DAI consumed: played by the sink, or missed.
     pub periods: u32,
+    /// The ring ends the LL side owns.
+    ll_ends: Ends,
 }
 
-fn ring<'r>(pipeline: &Pipeline, region: &'r mut [u8], buffer: u8) -> Ring<'r> {
-    Ring::attach(&mut region[pipeline.buffers[buffer as usize].range()])
+/// The ring ends one runner owns, by buffer: it alone moves the write
+/// index of a buffer it writes and the read index of one it reads (each
+/// ring has one writer and one reader; the LL side is one runner, each DP
+/// component another).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// Bit b: this runner writes buffer b.
+    pub write: u8,
+    /// Bit b: this runner reads buffer b.
+    pub read: u8,
+}
+
+impl Ends {
+    /// The ends of the components `runs` picks (by index).
+    fn of(pipeline: &Pipeline, runs: impl Fn(usize) -> bool) -> Ends {
+        let mut ends = Ends::default();
+        for (index, component) in pipeline.components.iter().enumerate() {
+            if !runs(index) {
+                continue;
+            }
+            if let Some(output) = component.output {
+                ends.write |= 1 << output;
+            }
+            for input in &component.inputs {
+                ends.read |= 1 << input;
+            }
+        }
+        ends
+    }
+
+    /// The LL side's: every component that is not DP.
+    pub fn ll(pipeline: &Pipeline) -> Ends {
+        Ends::of(pipeline, |index| !pipeline.components[index].is_dp())
+    }
+
+    /// DP component `index`'s.
+    pub fn dp(pipeline: &Pipeline, index: usize) -> Ends {
+        Ends::of(pipeline, |at| at == index)
+    }
+
+    fn owns(&self, buffer: usize) -> bool {
+        (self.write | self.read) & 1 << buffer != 0
+    }
+}
+
+/// A period or block computed but not yet visible: its output samples
+/// are in free slots of the rings and its inputs are read, but the
+/// indices that say so are not published. A runner that keeps its state
+/// across restarts saves it with these cursors, then [`Staged::publish`]es
+/// them: a fault before the save leaves the rings as they were before the
+/// period (it is computed again, or counted missed), one after it is
+/// completed on restore by publishing the saved cursors again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    /// The ends this runner owns.
+    pub ends: Ends,
+    /// Every buffer's indices before the period (as published then).
+    pub before: [Cursor; MAX_BUFFERS],
+    /// After it (only the owned ends differ).
+    pub after: [Cursor; MAX_BUFFERS],
+}
+
+impl Staged {
+    /// Nothing staged yet: the published indices.
+    pub fn load(pipeline: &Pipeline, region: &[u8], ends: Ends) -> Staged {
+        let mut before = [Cursor::default(); MAX_BUFFERS];
+        for (cursor, buffer) in before.iter_mut().zip(&pipeline.buffers) {
+            *cursor = Cursor::load(&region[buffer.range()]);
+        }
+        Staged {
+            ends,
+            before,
+            after: before,
+        }
+    }
+
+    /// Publish the owned ends: writes first (the new samples become
+    /// readable), then reads (the slots read become free).
+    pub fn publish(&self, pipeline: &Pipeline, region: &mut [u8]) {
+        for (b, buffer) in pipeline.buffers.iter().enumerate() {
+            if self.ends.write & 1 << b != 0 {
+                self.after[b].publish_write(&mut region[buffer.range()]);
+            }
+        }
+        for (b, buffer) in pipeline.buffers.iter().enumerate() {
+            if self.ends.read & 1 << b != 0 {
+                self.after[b].publish_read(&mut region[buffer.range()]);
+            }
+        }
+    }
+
+    /// Whether the rings are as these cursors were saved against: each
+    /// owned end published either before the period (the fault came
+    /// before publishing) or after it, and every cursor possible for its
+    /// ring. Not so when the rings were reset or another pipeline's.
+    pub fn matches(&self, pipeline: &Pipeline, region: &[u8]) -> bool {
+        pipeline.buffers.iter().enumerate().all(|(b, buffer)| {
+            if !self.ends.owns(b) {
+                return true;
+            }
+            let bytes = &region[buffer.range()];
+            let now = Cursor::load(bytes);
+            let (before, after) = (self.before[b], self.after[b]);
+            let write_ok = self.ends.write & 1 << b == 0
+                || now.write == before.write
+                || now.write == after.write;
+            let read_ok =
+                self.ends.read & 1 << b == 0 || now.read == before.read || now.read == after.read;
+            write_ok && read_ok && before.fits(bytes) && after.fits(bytes)
+        })
+    }
 }
 
 impl Graph {
     /// Fresh state for `pipeline`.
     pub fn new(pipeline: &Pipeline) -> Graph {
+        let mut graph = Graph::empty();
+        graph.reset(pipeline);
+        graph
+    }
+
+    /// A graph of no components, for [`Graph::reset`] to fill in place:
+    /// a graph is large (some 10 KiB), and a runner's stack holds one
+    /// next to its scratch, so it is not built elsewhere and copied.
+    #[inline(always)]
+    pub const fn empty() -> Graph {
         Graph {
-            states: pipeline
-                .components
-                .iter()
-                .map(|component| component.state())
-                .collect(),
+            states: heapless::Vec::new(),
             underruns: 0,
             starved: 0,
             periods: 0,
+            ll_ends: Ends { write: 0, read: 0 },
         }
+    }
+
+    /// Fresh state for `pipeline` again, in place.
+    pub fn reset(&mut self, pipeline: &Pipeline) {
+        self.states.clear();
+        for component in &pipeline.components {
+            // As many as the pipeline's own list holds.
+            let _ = self.states.push(component.state());
+        }
+        self.underruns = 0;
+        self.starved = 0;
+        self.periods = 0;
+        self.ll_ends = Ends::ll(pipeline);
     }
 
     /// `periods` DAI periods went by without the pipeline running (see
@@ -56,27 +187,58 @@ impl Graph {
         region: &mut [u8],
         out: &mut [i32; PERIOD_SAMPLES],
     ) {
+        self.ll_stage(pipeline, region, out)
+            .publish(pipeline, region);
+    }
+
+    /// A period the DAI went without while a restarted pipeline was down:
+    /// every LL component runs it, as it would have, but the sink's
+    /// output is dropped (the DAI played silence: an underrun). What the
+    /// pipeline plays after such periods is what an uninterrupted one
+    /// plays at that time. Publish the result as [`Graph::ll_stage`]'s.
+    pub fn ll_stage_missed(&mut self, pipeline: &Pipeline, region: &mut [u8]) -> Staged {
+        let mut out = [0i32; PERIOD_SAMPLES];
+        let underruns = self.underruns;
+        let staged = self.ll_stage(pipeline, region, &mut out);
+        self.underruns = underruns + 1;
+        staged
+    }
+
+    /// [`Graph::ll_period`] without publishing: the result, for the
+    /// caller to save and then publish.
+    pub fn ll_stage(
+        &mut self,
+        pipeline: &Pipeline,
+        region: &mut [u8],
+        out: &mut [i32; PERIOD_SAMPLES],
+    ) -> Staged {
+        let mut staged = Staged::load(pipeline, region, self.ll_ends);
+        let cursors = &mut staged.after;
         out.fill(0);
         for (component, state) in pipeline.components.iter().zip(self.states.iter_mut()) {
             if component.is_dp() {
                 continue;
             }
+            let bytes = |buffer: u8| pipeline.buffers[buffer as usize].range();
             let mut a = [0i32; PERIOD_SAMPLES];
             let mut b = [0i32; PERIOD_SAMPLES];
-            let inputs_ok = component
-                .inputs
-                .iter()
-                .zip([&mut a, &mut b])
-                .all(|(input, samples)| ring(pipeline, region, *input).levels().0 >= samples.len());
-            let room = component
-                .output
-                .is_none_or(|output| ring(pipeline, region, output).levels().1 >= PERIOD_SAMPLES);
+            let inputs_ok =
+                component
+                    .inputs
+                    .iter()
+                    .zip([&mut a, &mut b])
+                    .all(|(input, samples)| {
+                        cursors[*input as usize].levels(&region[bytes(*input)]).0 >= samples.len()
+                    });
+            let room = component.output.is_none_or(|output| {
+                cursors[output as usize].levels(&region[bytes(output)]).1 >= PERIOD_SAMPLES
+            });
             if matches!(state, State::Sink) {
                 self.periods += 1;
                 let Some(input) = component.inputs.first() else {
                     continue;
                 };
-                if !ring(pipeline, region, *input).read(out) {
+                if !cursors[*input as usize].read(&region[bytes(*input)], out) {
                     self.underruns += 1;
                 }
                 continue;
@@ -86,7 +248,7 @@ impl Graph {
                 continue;
             }
             for (input, samples) in component.inputs.iter().zip([&mut a, &mut b]) {
-                ring(pipeline, region, *input).read(samples);
+                cursors[*input as usize].read(&region[bytes(*input)], samples);
             }
             let mut result = [0i32; PERIOD_SAMPLES];
             match state {
@@ -100,9 +262,10 @@ impl Graph {
                 State::Sink => {}
             }
             if let Some(output) = component.output {
-                ring(pipeline, region, output).write(&result);
+                cursors[output as usize].write(&mut region[bytes(output)], &result);
             }
         }
+        staged
     }
 
     /// Whether DP component `index` can run a block now.
@@ -127,21 +290,42 @@ impl Graph {
         index: usize,
         scratch: &mut [i32],
     ) -> bool {
+        match self.dp_stage(pipeline, region, index, scratch) {
+            Some(staged) => {
+                staged.publish(pipeline, region);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`Graph::dp_block`] without publishing (see [`Graph::ll_stage`]);
+    /// None if it was not ready.
+    pub fn dp_stage(
+        &mut self,
+        pipeline: &Pipeline,
+        region: &mut [u8],
+        index: usize,
+        scratch: &mut [i32],
+    ) -> Option<Staged> {
         if !Self::dp_ready(pipeline, region, index) {
-            return false;
+            return None;
         }
         let component = &pipeline.components[index];
-        let (Kind::Fir { block_frames, .. }, State::Fir(fir)) =
-            (&component.kind, &mut self.states[index])
+        let (Kind::Fir { block_frames, .. }, State::Fir(fir), Some(output)) =
+            (&component.kind, &mut self.states[index], component.output)
         else {
-            return false;
+            return None;
         };
+        let mut staged = Staged::load(pipeline, region, Ends::dp(pipeline, index));
+        let range = |buffer: u8| pipeline.buffers[buffer as usize].range();
         let block = *block_frames as usize * CHANNELS;
-        let (input, output) = scratch.split_at_mut(block);
-        ring(pipeline, region, component.inputs[0]).read(input);
-        fir.process(input, &mut output[..block]);
-        ring(pipeline, region, component.output.unwrap_or(0)).write(&output[..block]);
-        true
+        let (input, rest) = scratch.split_at_mut(block);
+        let input_buffer = component.inputs[0];
+        staged.after[input_buffer as usize].read(&region[range(input_buffer)], input);
+        fir.process(input, &mut rest[..block]);
+        staged.after[output as usize].write(&mut region[range(output)], &rest[..block]);
+        Some(staged)
     }
 }
 

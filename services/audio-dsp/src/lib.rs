@@ -4,7 +4,8 @@
 //! clock: periods pass whether the pipeline runs or not), the
 //! single-producer ring buffers components exchange samples through (in
 //! shared memory regions), the pipeline description, and the DP
-//! scheduler's earliest-deadline-first rule.
+//! scheduler's earliest-deadline-first rule, and the state a restarted
+//! pipeline or DP runner resumes from (`persist`).
 //!
 //! Everything is integer arithmetic with defined rounding and saturation,
 //! so the services on the DSP and the host reference produce the same
@@ -18,6 +19,7 @@ pub mod config;
 pub mod dai;
 pub mod edf;
 pub mod graph;
+pub mod persist;
 pub mod q31;
 pub mod ring;
 

@@ -41,27 +41,133 @@ fn capacity_of(bytes: &[u8]) -> usize {
     bytes.len().saturating_sub(HEADER) / 4
 }
 
-/// The indices run modulo twice the capacity, so "full" and "empty" differ
-/// and no capacity has to divide 2^32. Values out of range (a damaged
-/// header) are reduced, never trusted: the worst a bad header can do is
-/// garble this ring's samples, not make its users panic.
-fn indices(bytes: &[u8], capacity: usize) -> (usize, usize, usize) {
-    let span = 2 * capacity;
-    let write = word(bytes, 0) as usize % span;
-    let read = word(bytes, 4) as usize % span;
-    let available = ((write + span - read) % span).min(capacity);
-    (write, read, available)
-}
-
 /// Fill levels of a ring, read without changing it (for observers such
 /// as the DP scheduler, which maps the buffers read-only).
 pub fn levels(bytes: &[u8]) -> (usize, usize) {
-    let capacity = capacity_of(bytes);
-    if capacity == 0 {
-        return (0, 0);
+    Cursor::load(bytes).levels(bytes)
+}
+
+/// A ring's two indices as a runner sees them while it stages a period
+/// or a block: samples are written into free slots and read from filled
+/// ones at once, but the indices that make that visible are published
+/// only afterwards, each runner publishing only the ends it owns (see
+/// [`crate::graph::Staged`]). Until then nothing another service can see
+/// has changed: a slot past the published write index is free, and one
+/// before the published read index keeps its sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Write index (modulo twice the capacity).
+    pub write: u32,
+    /// Read index.
+    pub read: u32,
+}
+
+impl Cursor {
+    /// The indices published in the ring's header.
+    pub fn load(bytes: &[u8]) -> Cursor {
+        Cursor {
+            write: word(bytes, 0),
+            read: word(bytes, 4),
+        }
     }
-    let (_, _, available) = indices(bytes, capacity);
-    (available, capacity - available)
+
+    /// Publish the write index (after the samples it makes visible).
+    pub fn publish_write(&self, bytes: &mut [u8]) {
+        compiler_fence(Ordering::Release);
+        set_word(bytes, 0, self.write);
+    }
+
+    /// Publish the read index (after the samples it frees were read).
+    pub fn publish_read(&self, bytes: &mut [u8]) {
+        compiler_fence(Ordering::Release);
+        set_word(bytes, 4, self.read);
+    }
+
+    /// (samples readable, samples writable) at these indices in a ring
+    /// over `bytes`.
+    pub fn levels(&self, bytes: &[u8]) -> (usize, usize) {
+        let capacity = capacity_of(bytes);
+        if capacity == 0 {
+            return (0, 0);
+        }
+        let (_, _, available) = self.reduced(capacity);
+        (available, capacity - available)
+    }
+
+    /// Whether these indices describe a ring of `capacity` samples (no
+    /// more than it holds between them): what a saved cursor must be.
+    pub fn fits(&self, bytes: &[u8]) -> bool {
+        let span = 2 * capacity_of(bytes) as u64;
+        span > 0
+            && u64::from(self.write) < span
+            && u64::from(self.read) < span
+            && (u64::from(self.write) + span - u64::from(self.read)) % span <= span / 2
+    }
+
+    fn reduced(&self, capacity: usize) -> (usize, usize, usize) {
+        let span = 2 * capacity;
+        let write = self.write as usize % span;
+        let read = self.read as usize % span;
+        let available = ((write + span - read) % span).min(capacity);
+        (write, read, available)
+    }
+
+    /// Write all of `samples` into the ring over `bytes` at the write
+    /// index, advancing it (not published), or nothing if they do not
+    /// fit.
+    pub fn write(&mut self, bytes: &mut [u8], samples: &[i32]) -> bool {
+        let capacity = capacity_of(bytes);
+        if capacity == 0 {
+            return samples.is_empty();
+        }
+        let (write, _, available) = self.reduced(capacity);
+        if samples.len() > capacity - available {
+            return false;
+        }
+        let start = write % capacity;
+        let first = samples.len().min(capacity - start);
+        let area = &mut bytes[HEADER..HEADER + capacity * 4];
+        if let Ok(slots) = <[i32]>::mut_from_bytes(area) {
+            slots[start..start + first].copy_from_slice(&samples[..first]);
+            slots[..samples.len() - first].copy_from_slice(&samples[first..]);
+        } else {
+            for (i, sample) in samples.iter().enumerate() {
+                let at = (start + i) % capacity * 4;
+                area[at..at + 4].copy_from_slice(&sample.to_le_bytes());
+            }
+        }
+        self.write = ((write + samples.len()) % (2 * capacity)) as u32;
+        true
+    }
+
+    /// Read exactly `out.len()` samples at the read index, advancing it
+    /// (not published), or nothing if fewer are there.
+    pub fn read(&mut self, bytes: &[u8], out: &mut [i32]) -> bool {
+        let capacity = capacity_of(bytes);
+        if capacity == 0 {
+            return out.is_empty();
+        }
+        let (_, read, available) = self.reduced(capacity);
+        if out.len() > available {
+            return false;
+        }
+        compiler_fence(Ordering::Acquire);
+        let start = read % capacity;
+        let first = out.len().min(capacity - start);
+        let area = &bytes[HEADER..HEADER + capacity * 4];
+        if let Ok(slots) = <[i32]>::ref_from_bytes(area) {
+            let rest = out.len() - first;
+            out[..first].copy_from_slice(&slots[start..start + first]);
+            out[first..].copy_from_slice(&slots[..rest]);
+        } else {
+            for (i, sample) in out.iter_mut().enumerate() {
+                let at = (start + i) % capacity * 4;
+                *sample = i32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]]);
+            }
+        }
+        self.read = ((read + out.len()) % (2 * capacity)) as u32;
+        true
+    }
 }
 
 /// A ring over a byte region.
@@ -96,60 +202,22 @@ impl<'a> Ring<'a> {
 
     /// Write all of `samples`, or nothing if they do not fit.
     pub fn write(&mut self, samples: &[i32]) -> bool {
-        let capacity = self.capacity();
-        if capacity == 0 {
-            return samples.is_empty();
-        }
-        let (write, _, available) = indices(self.bytes, capacity);
-        if samples.len() > capacity - available {
+        let mut cursor = Cursor::load(self.bytes);
+        if !cursor.write(self.bytes, samples) {
             return false;
         }
-        let start = write % capacity;
-        let first = samples.len().min(capacity - start);
-        let area = &mut self.bytes[HEADER..HEADER + capacity * 4];
-        if let Ok(slots) = <[i32]>::mut_from_bytes(area) {
-            slots[start..start + first].copy_from_slice(&samples[..first]);
-            slots[..samples.len() - first].copy_from_slice(&samples[first..]);
-        } else {
-            for (i, sample) in samples.iter().enumerate() {
-                let at = (start + i) % capacity * 4;
-                area[at..at + 4].copy_from_slice(&sample.to_le_bytes());
-            }
-        }
         // The samples before the index that makes them visible.
-        compiler_fence(Ordering::Release);
-        let next = (write + samples.len()) % (2 * capacity);
-        set_word(self.bytes, 0, next as u32);
+        cursor.publish_write(self.bytes);
         true
     }
 
     /// Read exactly `out.len()` samples, or nothing if fewer are there.
     pub fn read(&mut self, out: &mut [i32]) -> bool {
-        let capacity = self.capacity();
-        if capacity == 0 {
-            return out.is_empty();
-        }
-        let (_, read, available) = indices(self.bytes, capacity);
-        if out.len() > available {
+        let mut cursor = Cursor::load(self.bytes);
+        if !cursor.read(self.bytes, out) {
             return false;
         }
-        compiler_fence(Ordering::Acquire);
-        let start = read % capacity;
-        let first = out.len().min(capacity - start);
-        let area = &self.bytes[HEADER..HEADER + capacity * 4];
-        if let Ok(slots) = <[i32]>::ref_from_bytes(area) {
-            let rest = out.len() - first;
-            out[..first].copy_from_slice(&slots[start..start + first]);
-            out[first..].copy_from_slice(&slots[..rest]);
-        } else {
-            for (i, sample) in out.iter_mut().enumerate() {
-                let at = (start + i) % capacity * 4;
-                *sample = i32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]]);
-            }
-        }
-        compiler_fence(Ordering::Release);
-        let next = (read + out.len()) % (2 * capacity);
-        set_word(self.bytes, 4, next as u32);
+        cursor.publish_read(self.bytes);
         true
     }
 }

@@ -16,6 +16,10 @@
 //!
 //! Finishing after the deadline, or still running when it passes, is a
 //! miss, and a task past its deadline no longer holds the others back.
+//! A runner that starts again (restarted by its supervisor after a fault)
+//! signals bit 16 + N: the block released to its previous instance was
+//! not done, and is released again on the next tick (counted as a
+//! restart, not as a block).
 //! DP workers run at a lower priority than every LL thread, and their
 //! output starts with two blocks of prefilled latency, so the LL side
 //! never waits for a DP task that meets its deadlines. The statistics give
@@ -55,6 +59,19 @@ const REPORT_EVERY: u32 = 500;
 
 /// CCOUNT cycles per LL period.
 const PERIOD_CYCLES: u64 = CCOUNT_HZ as u64 * PERIOD_FRAMES as u64 / RATE as u64;
+
+/// `, N restarts` in a task's statistics, when there were any.
+struct Restarts(u32);
+
+impl core::fmt::Display for Restarts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            1 => f.write_str(", 1 restart of its runner"),
+            n => write!(f, ", {n} restarts of its runner"),
+        }
+    }
+}
 
 /// Whether `slot` holds a capability of `kind` with `rights`.
 fn holds(slot: u32, kind: ObjectKind, rights: Rights) -> bool {
@@ -134,6 +151,12 @@ fn main(arg: u32) {
         let now = ticks;
         for (number, (index, _)) in dp.iter().enumerate() {
             let task = &mut tasks[number];
+            if bits & edf::started_bit(number) != 0 && edf::restarted(task) {
+                println!(
+                    "{}: its runner started again at tick {now}: the block released to it goes again",
+                    pipeline.components[*index].name
+                );
+            }
             if bits & edf::done_bit(number) != 0 && task.running {
                 let deadline = task.deadline.unwrap_or(0);
                 if edf::done(task, now) {
@@ -181,16 +204,19 @@ fn main(arg: u32) {
                                 / elapsed;
                             cpu_then[number] = cpu;
                             println!(
-                                "stats: {name}: {} blocks, {} deadline misses, cpu {}.{}%",
+                                "stats: {name}: {} blocks, {} deadline misses, cpu {}.{}%{}",
                                 task.runs,
                                 task.misses,
                                 share / 10,
-                                share % 10
+                                share % 10,
+                                Restarts(task.restarts)
                             );
                         }
                         _ => println!(
-                            "stats: {name}: {} blocks, {} deadline misses",
-                            task.runs, task.misses
+                            "stats: {name}: {} blocks, {} deadline misses{}",
+                            task.runs,
+                            task.misses,
+                            Restarts(task.restarts)
                         ),
                     }
                 }

@@ -4,7 +4,9 @@
 //! each period and each DP block separately (CCOUNT before and after) and
 //! prints the sums, which `cargo xtask bench` turns into instructions.
 //! Without ll-sched, streaming or other services, nothing but the rare
-//! kernel tick interrupts the measured code.
+//! kernel tick interrupts the measured code. A second line gives what
+//! saving the state that outlives a restart costs (`audio_dsp::persist`:
+//! the LL side after each period, the DP FIR after each block).
 
 #![no_std]
 #![no_main]
@@ -12,7 +14,9 @@
 
 use audio_dsp::PERIOD_SAMPLES;
 use audio_dsp::config::Pipeline;
-use audio_dsp::graph::Graph;
+use audio_dsp::dai::DaiClock;
+use audio_dsp::graph::{Ends, Graph, Staged};
+use audio_dsp::persist::{self, Store};
 use sotto_rt::{mem, println, sys};
 
 sotto_rt::entry!(main);
@@ -53,6 +57,30 @@ fn main(_: u32) {
         let start = sys::cycles();
         empty += u64::from(sys::cycles().wrapping_sub(start));
     }
+    // Saving: the LL side's record after a period, the DP FIR's after a
+    // block, into a kept area (here on the stack).
+    let mut kept = [0u32; persist::AREA_BYTES / 4];
+    let config = persist::config_id(mem::mapped(CONFIG).expect("the configuration region"));
+    let mut store = Store::attach_words(&mut kept, config).expect("an area");
+    let dai = DaiClock::new(sys::tick_hz());
+    let staged = Staged::load(&pipeline, buffers, Ends::ll(&pipeline));
+    let (mut ll_save, mut dp_save) = (0u64, 0u64);
+    for _ in 0..PERIODS {
+        let start = sys::cycles();
+        persist::save_ll(&mut store, &pipeline, &graph, &staged, &dai);
+        ll_save += u64::from(sys::cycles().wrapping_sub(start));
+    }
+    if let Some(index) = dp.first() {
+        let staged = Staged::load(&pipeline, buffers, Ends::dp(&pipeline, *index));
+        for _ in 0..PERIODS {
+            let start = sys::cycles();
+            persist::save_dp(&mut store, &pipeline, *index, &graph, &staged, blocks);
+            dp_save += u64::from(sys::cycles().wrapping_sub(start));
+        }
+    }
+    println!(
+        "bench audio-save: {PERIODS} LL saves {ll_save} cycles, {PERIODS} DP saves {dp_save} cycles, empty {empty} cycles"
+    );
     println!(
         "bench audio: {PERIODS} periods {ll_cycles} cycles, {blocks} blocks {dp_cycles} cycles, empty {empty} cycles, {} underruns",
         graph.underruns

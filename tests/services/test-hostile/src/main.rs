@@ -502,6 +502,12 @@ impl Fuzzer {
             | Syscall::ThreadSuspend
             | Syscall::ThreadResume
             | Syscall::ThreadCpuTime => plan([slot, junk[1], junk[2], 0, 0, 0], slot_expect),
+            // It holds no service capability either; it supervises nobody,
+            // so no fault is ever pending for it.
+            Syscall::ServiceRestart | Syscall::ServiceStop | Syscall::ServiceQuery => {
+                plan([slot, junk[1], junk[2], 0, 0, 0], slot_expect)
+            }
+            Syscall::FaultTake => plan(junk, Expect::Fails(Error::WouldBlock)),
             Syscall::CapRevoke
             | Syscall::CapInfo
             | Syscall::NotifyPoll
@@ -665,6 +671,8 @@ fn error_name(error: Error) -> &'static str {
         Error::AlreadySuspended => "AlreadySuspended",
         Error::NotSuspended => "NotSuspended",
         Error::ThreadEnded => "ThreadEnded",
+        Error::PeerRestarted => "PeerRestarted",
+        Error::BadState => "BadState",
     }
 }
 
