@@ -121,6 +121,12 @@ pub fn thread_control_image() -> PathBuf {
     image_dir().join("thread-control.elf")
 }
 
+/// The supervision test image (`tests/supervision.toml`): the supervisor
+/// with a crash loop, a server that faults mid-call and its client.
+pub fn supervision_image() -> PathBuf {
+    image_dir().join("supervision.elf")
+}
+
 /// The default system with the README's changed pipeline (FIR moved to LL,
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {

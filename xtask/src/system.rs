@@ -79,7 +79,9 @@ pub struct ObjectEntry {
     /// file) ...
     #[serde(default)]
     pub pipeline: Option<String>,
-    /// ... with its "config" or its "buffers".
+    /// ... with its "config" or its "buffers"; or, without `pipeline`,
+    /// "names": the names of the services and their threads, one line per
+    /// service (for a supervisor's lines).
     #[serde(default)]
     pub contents: Option<String>,
     /// Memory: kept as it is across a restart of a service that may
@@ -439,8 +441,29 @@ fn with_base(path: &Path, base: &str, file: SystemFile) -> Result<SystemFile, St
     })
 }
 
-/// Contents of memory objects filled from pipeline files; such an object
-/// without a `size` gets its contents' size, rounded up to a page.
+/// `contents` of a memory object that holds the names of the services
+/// and their threads (for a supervisor's lines, see
+/// `services/supervisor-core/src/names.rs`).
+const NAMES: &str = "names";
+
+/// The names table: one line per service, in declaration order, its name
+/// and then its further threads' names, separated by spaces.
+fn names_table(services: &[ServiceEntry]) -> Vec<u8> {
+    let mut text = String::new();
+    for service in services {
+        text.push_str(&service.name);
+        for thread in &service.thread {
+            text.push(' ');
+            text.push_str(&thread.name);
+        }
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// Contents of memory objects filled from pipeline files (or with the
+/// names table, `contents = "names"`); such an object without a `size`
+/// gets its contents' size, rounded up to a page.
 fn initial_contents(
     file: &mut SystemFile,
     dir: &Path,
@@ -449,11 +472,28 @@ fn initial_contents(
     let mut inits = Vec::new();
     // The services pair the description with the buffers it lays out.
     let mut first_pipeline: Option<(String, String)> = None;
+    let names = names_table(&file.services);
     for (i, object) in file.objects.iter_mut().enumerate() {
+        if object.pipeline.is_none() && object.contents.as_deref() == Some(NAMES) {
+            let size = *object.size.get_or_insert_with(|| {
+                u32::try_from(names.len().max(1).next_multiple_of(PAGE_SIZE as usize)).unwrap_or(0)
+            }) as usize;
+            if names.len() > size {
+                problems.push(format!(
+                    "object \"{}\" (#{}): size: {size} bytes cannot hold the {} bytes of the names table",
+                    object.name,
+                    i + 1,
+                    names.len()
+                ));
+                continue;
+            }
+            inits.push((i as u16, names.clone()));
+            continue;
+        }
         let Some(pipeline) = &object.pipeline else {
             if object.contents.is_some() {
                 problems.push(format!(
-                    "object \"{}\" (#{}): contents: needs `pipeline`",
+                    "object \"{}\" (#{}): contents: needs `pipeline` (or is \"{NAMES}\")",
                     object.name,
                     i + 1
                 ));
@@ -1550,7 +1590,7 @@ pub fn check_image_budget(services: &[(&str, u32)], contents: u32) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::{ServiceEntry, check_fit, check_image_budget, load};
+    use super::{ServiceEntry, check_fit, check_image_budget, load, names_table};
     use sotto_abi::cap::Rights;
     use sotto_abi::manifest::{CapGrant, ObjectParams, TimerTarget};
     use std::path::Path;
@@ -1568,6 +1608,68 @@ mod tests {
             .map(|_| ())
             .map_err(|error| error.to_string())
         });
+    }
+
+    #[test]
+    fn a_names_object_holds_every_service_and_thread_name() {
+        let file: super::SystemFile = toml::from_str(
+            r#"
+            [[object]]
+            name = "names"
+            kind = "memory"
+            contents = "names"
+
+            [[service]]
+            name = "echo"
+            crate = "hello"
+            priority = 2
+            stack_size = 4096
+            memory = 65536
+
+            [[service]]
+            name = "pipeline"
+            crate = "pipeline"
+            priority = 1
+            stack_size = 4096
+            memory = 65536
+
+            [[service.thread]]
+            name = "eq"
+            entry = "dp_main"
+            priority = 3
+            stack_size = 4096
+            "#,
+        )
+        .unwrap();
+        assert_eq!(names_table(&file.services), b"echo\npipeline eq\n");
+        let dir = std::env::temp_dir().join(format!("sotto-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("names.toml");
+        let text = r#"
+            [[object]]
+            name = "console"
+            kind = "console"
+
+            [[object]]
+            name = "names"
+            kind = "memory"
+            contents = "names"
+
+            [[service]]
+            name = "hello"
+            crate = "hello"
+            priority = 2
+            stack_size = 4096
+            memory = 65536
+            caps = [
+              { object = "console", rights = "send" },
+              { object = "names", rights = "read", at = 0x50000000 },
+            ]
+            "#;
+        std::fs::write(&path, text).unwrap();
+        let system = load(&path, |_| true, None).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(system.inits, vec![(1, b"hello\n".to_vec())]);
     }
 
     #[test]
@@ -1696,7 +1798,32 @@ mod tests {
                 .map(|object| object.params)
                 .collect::<Vec<_>>()
         );
-        assert_eq!(hostile.inits, base.inits);
+        // The same initial contents, but for the names table, which
+        // names the added services too.
+        let names_object = |system: &super::System| {
+            system
+                .file
+                .objects
+                .iter()
+                .position(|object| object.contents.as_deref() == Some(super::NAMES))
+                .map(|i| i as u16)
+        };
+        let split = |system: &super::System| {
+            let names = names_object(system);
+            let (names, others): (Vec<_>, Vec<_>) = system
+                .inits
+                .iter()
+                .cloned()
+                .partition(|(object, _)| Some(*object) == names);
+            (names.into_iter().next().map(|(_, bytes)| bytes), others)
+        };
+        let (base_names, base_inits) = split(&base);
+        let (hostile_names, hostile_inits) = split(&hostile);
+        assert_eq!(hostile_inits, base_inits);
+        if let Some(mut names) = base_names {
+            names.extend_from_slice(b"hostile-a\nhostile-b\n");
+            assert_eq!(hostile_names, Some(names));
+        }
         let resolved = |system: &super::System, service: usize| {
             system.grants[service]
                 .iter()

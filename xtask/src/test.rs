@@ -99,6 +99,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             paths.root.join("tests/threads.toml"),
             paths.root.join("tests/thread-control.toml"),
             paths.root.join(LL_RESTART_SYSTEM),
+            paths.root.join("tests/supervision.toml"),
             paths.root.join(DP_EDF_SYSTEM),
             paths.root.join(HOSTILE_SYSTEM),
         ] {

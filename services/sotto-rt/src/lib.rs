@@ -37,6 +37,7 @@ pub mod fault;
 pub mod heap;
 pub mod ipc;
 pub mod mem;
+pub mod supervise;
 pub mod sync;
 pub mod sys;
 pub mod thread;
