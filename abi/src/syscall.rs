@@ -158,7 +158,10 @@ pub enum Syscall {
     /// caller's own): every thread back to its entry with its stack and
     /// registers as the image has them, data and bss put back, its
     /// capabilities back to the manifest's grants (mappings with them),
-    /// the timers it controls disarmed (a timer the manifest arms at boot
+    /// what it derived for other services revoked (a loan withdrawn, a
+    /// copy of its endpoint gone: `EmptySlot` there, not a wait for an
+    /// instance that does not know the caller), the timers it controls
+    /// disarmed (a timer the manifest arms at boot
     /// is armed again from now), memory objects it may write put back as
     /// the image has them unless declared `keep = true`; threads waiting
     /// for its replies get [`Error::PeerRestarted`], and so does a thread

@@ -1325,7 +1325,7 @@ impl<H: Hardware> Kernel<H> {
     }
 
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
-    fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
+    pub(crate) fn cap_revoke(&mut self, thread: ThreadId, slot: u32) -> Outcome {
         let at = match CapSpaces::<MAX_SERVICES>::slot_ref(self.space(thread) as u8, slot) {
             Ok(at) => at,
             Err(error) => return err(error),

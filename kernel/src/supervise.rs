@@ -16,7 +16,8 @@
 //! the image has them (data copied, bss zeroed; code and read-only data
 //! are mapped read-only to the service and cannot have changed), the IPC
 //! buffer zeroed, the capability space back to the manifest's grants (the
-//! grants' mappings with them, every mapping made since gone), the timers
+//! grants' mappings with them, every mapping made since gone; what the
+//! old instance derived for others revoked), the timers
 //! it controls disarmed (one the manifest arms at boot armed again from
 //! now), the memory objects the manifest lets it write put back as the
 //! image has them unless declared `keep = true`. Threads waiting for its
@@ -451,6 +452,13 @@ impl<H: Hardware> Kernel<H> {
                     set.insert(cap.object);
                 }
             }
+        }
+        // What the old instance gave others goes (the new one gave
+        // nothing): a loan is withdrawn, a copy of its endpoint another
+        // service calls it through fails at once (`EmptySlot`) instead of
+        // waiting for an instance that does not know the caller yet.
+        for slot in 0..CAP_SLOTS as u32 {
+            let _ = self.cap_revoke(space, slot);
         }
         self.caps.clear_space(space as u8);
         if let Some(row) = self.fast_caps.get_mut(space) {
@@ -966,6 +974,36 @@ mod tests {
         assert!(k.queued_timer(5).is_none(), "its timer disarmed");
         let held: Vec<u8> = k.caps.iter_space(1).map(|(slot, _)| slot).collect();
         assert_eq!(held, vec![0, 1, 2, 3], "exactly the manifest's grants");
+    }
+
+    #[test]
+    fn what_the_old_instance_gave_others_is_revoked_by_its_restart() {
+        let mut k = system();
+        let take = MsgInfo {
+            recv_slot: 9,
+            ..MsgInfo::new(0)
+        };
+        let give = MsgInfo {
+            send_cap: 2,
+            ..MsgInfo::new(0)
+        };
+        call(&mut k, 1, Syscall::Recv, [0, 0, 0, 0, 0]);
+        call(&mut k, 2, Syscall::Call, [0, take.encode(), 0, 0, 0]);
+        assert_eq!(
+            call(&mut k, 1, Syscall::Reply, [0, give.encode(), 0, 0, 0]).0,
+            0
+        );
+        let loan = crate::cap::CapRef { space: 2, slot: 9 };
+        assert!(
+            k.caps.get(loan).is_ok(),
+            "the client holds the server's loan"
+        );
+        fault(&mut k, 1);
+        assert!(k.caps.get(loan).is_ok(), "a fault alone takes nothing back");
+        assert_eq!(control(&mut k, 0, Syscall::ServiceRestart, 1).0, 0);
+        assert!(k.caps.get(loan).is_err(), "the restart withdrew it");
+        // The client's own capabilities stay.
+        assert!(k.caps.get(crate::cap::CapRef { space: 2, slot: 0 }).is_ok());
     }
 
     #[test]

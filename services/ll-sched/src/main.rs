@@ -424,6 +424,9 @@ impl Ll {
                         // It restarted while being called: gone until its
                         // new instance registers (which drops these tasks).
                         Error::PeerRestarted => "restarted",
+                        // Its restart revoked the copy of its endpoint it
+                        // gave ll-sched.
+                        Error::EmptySlot | Error::Revoked => "restarted (its endpoint was withdrawn)",
                         Error::PriorityInversion => {
                             "less urgent than ll-sched (a call may not run uphill)"
                         }
