@@ -475,10 +475,8 @@ impl<H: Hardware> Kernel<H> {
             self.reset_timer(timer, now, params(timer));
         }
         self.restore_memory(space, desc, blob, &stacks, params);
-        // The new instance.
-        self.services[space].ending = None;
-        self.install_grants(space, &desc.caps)?;
-        self.refresh_clock(space);
+        // The new instance: its threads first (the receivers' summaries
+        // its grants update follow their priorities).
         let mut threads = self.threads_of(space);
         while threads != 0 {
             let thread = threads.trailing_zeros() as usize;
@@ -499,6 +497,9 @@ impl<H: Hardware> Kernel<H> {
             self.sched.revive(thread, priority, ceiling);
             self.hw.priority_changed(thread, priority);
         }
+        self.services[space].ending = None;
+        self.install_grants(space, &desc.caps)?;
+        self.refresh_clock(space);
         let entry = &mut self.supervision[space];
         entry.state = ServiceState::Running;
         entry.restarts = entry.restarts.saturating_add(1);
@@ -974,6 +975,23 @@ mod tests {
         assert!(k.queued_timer(5).is_none(), "its timer disarmed");
         let held: Vec<u8> = k.caps.iter_space(1).map(|(slot, _)| slot).collect();
         assert_eq!(held, vec![0, 1, 2, 3], "exactly the manifest's grants");
+    }
+
+    #[test]
+    fn a_restart_gives_back_the_priority_and_the_receivers_summary_follows() {
+        // (Found by the fuzzer: the summary kept the old priority.)
+        let mut k = system();
+        k.sched.set_priority(1, 6);
+        k.refresh_receiver(0, 1);
+        let least = |k: &Kernel<TestHw>| match &k.objects[0] {
+            Object::Endpoint(queue) => queue.least_urgent,
+            _ => unreachable!(),
+        };
+        assert_eq!(least(&k), 6);
+        fault(&mut k, 1);
+        assert_eq!(control(&mut k, 0, Syscall::ServiceRestart, 1).0, 0);
+        assert_eq!(k.sched.priority(1), 2, "the image's priority");
+        assert_eq!(least(&k), 2, "and the endpoint's summary with it");
     }
 
     #[test]

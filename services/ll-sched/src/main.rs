@@ -426,7 +426,9 @@ impl Ll {
                         Error::PeerRestarted => "restarted",
                         // Its restart revoked the copy of its endpoint it
                         // gave ll-sched.
-                        Error::EmptySlot | Error::Revoked => "restarted (its endpoint was withdrawn)",
+                        Error::EmptySlot | Error::Revoked => {
+                            "restarted (its endpoint was withdrawn)"
+                        }
                         Error::PriorityInversion => {
                             "less urgent than ll-sched (a call may not run uphill)"
                         }
