@@ -2129,6 +2129,9 @@ impl<H: Hardware> Kernel<H> {
                 else {
                     return err(Error::WrongKind);
                 };
+                if core::mem::take(&mut endpoint.notice) != 0 {
+                    return err(Error::PeerRestarted);
+                }
                 let _ = endpoint.receivers.push_back(thread as u8);
                 self.threads[thread].frame.a[4] = raw_info;
                 self.threads[thread].wait = match notification {

@@ -419,6 +419,11 @@ pub struct Endpoint {
     /// The least urgent priority among the services of `holders` (theirs:
     /// their main threads'; 0 when none).
     pub least_urgent: u8,
+    /// Set when a restart left it with no caller outside its receivers'
+    /// services while none of them was waiting on it: the next receive
+    /// that would wait fails with `PeerRestarted` instead, once (a
+    /// receiver woken then would have been: `crate::supervise`).
+    pub notice: u8,
 }
 
 /// Offsets into [`Endpoint`] for the assembly.

@@ -657,12 +657,31 @@ impl<H: Hardware> Kernel<H> {
                 }
             }
         }
+        let waiting = receivers != 0;
         while receivers != 0 {
             let receiver = receivers.trailing_zeros() as usize;
             receivers &= receivers - 1;
             if callers & !(1 << self.space(receiver)) == 0 {
                 self.leave_wait(receiver);
                 self.wake_with(receiver, Err(Error::PeerRestarted));
+            }
+        }
+        // Nobody waiting yet: the first to wait learns it then, if no
+        // service but its own can call it (`Endpoint::notice`).
+        if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize)
+            && !waiting
+            && queue.holders != 0
+        {
+            let mut holders = u32::from(queue.holders);
+            let mut uncallable = true;
+            while holders != 0 {
+                let holder = holders.trailing_zeros() as usize;
+                holders &= holders - 1;
+                let space = usize::from(self.threads[holder].service) % MAX_SERVICES;
+                uncallable &= callers & !(1 << space) == 0;
+            }
+            if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize) {
+                queue.notice = u8::from(uncallable);
             }
         }
     }
@@ -1048,6 +1067,32 @@ mod tests {
         assert_eq!(control(&mut k, 0, Syscall::ServiceRestart, 1).0, 0);
         assert!(!blocked(&k, 2));
         assert_eq!(k.threads[2].frame.a[2], status(Error::PeerRestarted));
+    }
+
+    #[test]
+    fn a_receiver_that_comes_after_the_restart_learns_it_once() {
+        let mut k = system();
+        let receive = MsgInfo {
+            recv_slot: 8,
+            ..MsgInfo::new(0)
+        };
+        let send = MsgInfo {
+            send_cap: 1,
+            ..MsgInfo::new(0)
+        };
+        call(&mut k, 1, Syscall::Recv, [0, receive.encode(), 0, 0, 0]);
+        call(&mut k, 2, Syscall::Call, [0, send.encode(), 0, 0, 0]);
+        assert_eq!(call(&mut k, 1, Syscall::Reply, [0, 0, 0, 0, 0]).0, 0);
+        // The client is not receiving yet when the server restarts.
+        fault(&mut k, 1);
+        assert_eq!(control(&mut k, 0, Syscall::ServiceRestart, 1).0, 0);
+        assert_eq!(
+            call(&mut k, 2, Syscall::Recv, [1, 0, 0, 0, 0]).0,
+            status(Error::PeerRestarted),
+            "its first receive learns of the restart"
+        );
+        call(&mut k, 2, Syscall::Recv, [1, 0, 0, 0, 0]);
+        assert!(blocked(&k, 2), "its next one waits");
     }
 
     #[test]
