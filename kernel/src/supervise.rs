@@ -514,7 +514,7 @@ impl<H: Hardware> Kernel<H> {
             self.fail_orphaned_callers(endpoint);
         }
         for endpoint in sent.objects() {
-            self.fail_uncallable_receivers(endpoint);
+            self.fail_uncallable_receivers(endpoint, space);
         }
         self.hw.flush_tlb();
         Ok(())
@@ -631,7 +631,7 @@ impl<H: Hardware> Kernel<H> {
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_exit.supervise_fail_uncallable")
     )]
-    fn fail_uncallable_receivers(&mut self, endpoint: ObjectId) {
+    fn fail_uncallable_receivers(&mut self, endpoint: ObjectId, restarted: usize) {
         let Some(Object::Endpoint(queue)) = self.objects.get(endpoint as usize) else {
             return;
         };
@@ -667,10 +667,13 @@ impl<H: Hardware> Kernel<H> {
             }
         }
         // Nobody waiting yet: the first to wait learns it then, if no
-        // service but its own can call it (`Endpoint::notice`).
+        // service but its own can call it (`Endpoint::notice`) — not the
+        // restarted service's own endpoints: its new instance has not
+        // handed out copies yet, and waits for no one it knew.
         if let Some(Object::Endpoint(queue)) = self.objects.get_mut(endpoint as usize)
             && !waiting
             && queue.holders != 0
+            && u32::from(queue.holders) & self.services[restarted].thread_mask as u32 == 0
         {
             let mut holders = u32::from(queue.holders);
             let mut uncallable = true;
