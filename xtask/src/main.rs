@@ -66,7 +66,7 @@ enum Command {
         /// Print the reachability graph in Graphviz's language.
         #[arg(long, conflicts_with_all = ["json", "diff"])]
         dot: bool,
-        /// With --dot: also write an SVG (needs Graphviz's `dot`).
+        /// With --dot: also write an SVG (Graphviz's `dot`, which setup installs).
         #[arg(long, value_name = "FILE", requires = "dot")]
         svg: Option<std::path::PathBuf>,
         /// Print everything as JSON.

@@ -37,7 +37,7 @@ struct Package {
     why: &'static str,
 }
 
-const PACKAGES: [Package; 8] = [
+const PACKAGES: [Package; 9] = [
     Package {
         name: "rustc-web",
         provides: "/usr/bin/rustc",
@@ -77,6 +77,11 @@ const PACKAGES: [Package; 8] = [
         name: "fonts-dejavu-core",
         provides: sotto_audio::PLOT_FONT,
         why: "axis labels in `cargo xtask plot`",
+    },
+    Package {
+        name: "graphviz",
+        provides: "/usr/bin/dot",
+        why: "the capability graph as SVG (`cargo xtask caps --dot --svg FILE`)",
     },
 ];
 

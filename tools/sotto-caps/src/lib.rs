@@ -755,26 +755,93 @@ pub fn diff(old: &Report, new: &Report) -> String {
     out
 }
 
-/// Render Graphviz text to an SVG file with Graphviz's `dot`.
+/// The Debian package that provides Graphviz's `dot`.
+pub const GRAPHVIZ_PACKAGE: &str = "graphviz";
+
+/// Render Graphviz text to an SVG file with Graphviz's `dot` (Debian
+/// package [`GRAPHVIZ_PACKAGE`], which `cargo xtask setup` installs).
 pub fn write_svg(dot: &str, out: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use std::io::Write;
-    let mut child = std::process::Command::new("dot")
-        .args(["-Tsvg", "-o"])
-        .arg(out)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .context("running Graphviz `dot` for --svg (install the Debian package graphviz)")?;
-    child
-        .stdin
-        .take()
-        .context("dot's stdin")?
-        .write_all(dot.as_bytes())?;
-    anyhow::ensure!(
-        child.wait()?.success(),
-        "dot failed to render {}",
-        out.display()
-    );
+    write_svg_with("dot", dot, out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+/// [`write_svg`] with `program` as Graphviz's `dot`: the SVG goes to `out`
+/// only once `program` has rendered it in full.
+fn write_svg_with(program: &str, dot: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = match Command::new(program)
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "--svg needs Graphviz's `{program}`, which is not installed: install the Debian \
+             package {GRAPHVIZ_PACKAGE} with `sudo apt-get install {GRAPHVIZ_PACKAGE}` \
+             (or run `cargo xtask setup`), or leave out --svg and render the --dot text \
+             elsewhere"
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("running Graphviz `{program}` for --svg"));
+        }
+    };
+    // Feed the graph from another thread, so a large SVG on stdout cannot
+    // block `dot` while it still reads.
+    let mut stdin = child.stdin.take().context("dot's stdin")?;
+    let text = dot.to_owned();
+    let feeder = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let output = child.wait_with_output()?;
+    let fed = feeder
+        .join()
+        .map_err(|_| anyhow::anyhow!("feeding `{program}` panicked"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "Graphviz `{program}` failed ({}) to render {}:\n{}",
+        output.status,
+        out.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    fed.with_context(|| format!("writing the graph to `{program}`"))?;
+    std::fs::write(out, &output.stdout).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GRAPHVIZ_PACKAGE, write_svg_with};
+
+    /// A file in the system's temporary directory, unique to this test.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("sotto-caps-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn a_missing_dot_names_the_package_and_the_install_command() {
+        let out = scratch("missing.svg");
+        let error = write_svg_with("sotto-no-such-dot", "digraph g {}\n", &out)
+            .expect_err("no such program");
+        let text = format!("{error:#}");
+        assert!(text.contains("is not installed"), "{text}");
+        assert!(
+            text.contains(&format!("apt-get install {GRAPHVIZ_PACKAGE}")),
+            "{text}"
+        );
+        assert!(text.contains("cargo xtask setup"), "{text}");
+        assert!(!out.exists(), "nothing written");
+    }
+
+    #[test]
+    fn a_failing_dot_writes_no_file() {
+        let out = scratch("failing.svg");
+        let error = write_svg_with("false", "digraph g {}\n", &out).expect_err("`false` fails");
+        assert!(format!("{error:#}").contains("failed"), "{error:#}");
+        assert!(!out.exists(), "nothing written");
+    }
 }

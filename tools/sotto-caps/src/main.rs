@@ -21,7 +21,8 @@ struct Cli {
     /// Print the reachability graph in Graphviz's language.
     #[arg(long, conflicts_with_all = ["json", "diff"])]
     dot: bool,
-    /// Also render the graph to this SVG file (needs Graphviz's `dot`).
+    /// Also render the graph to this SVG file (needs Graphviz's `dot`: the
+    /// Debian package graphviz, which `cargo xtask setup` installs).
     #[arg(long, value_name = "FILE", requires = "dot")]
     svg: Option<PathBuf>,
     /// Print everything as JSON.
