@@ -12,6 +12,7 @@ mod fixtures;
 mod new_service;
 mod pipeline;
 mod pipeline_file;
+mod progress;
 mod run;
 mod soak;
 mod system;
@@ -304,7 +305,13 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             let wav = paths.out.join("out.wav");
             run::forget_output(&wav)?;
             let built = boot.build(&paths, false)?;
-            run::run(&built.image, &run, &wav, built.sink.as_deref())
+            run::run(
+                &built.image,
+                &run,
+                &wav,
+                built.sink.as_deref(),
+                &built.config,
+            )
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Soak { soak } => soak::soak(&paths, soak),

@@ -487,6 +487,8 @@ pub struct Built {
     pub manifest: Manifest,
     /// The service hosting the DAI sink, whose `pcm` lines are the audio.
     pub sink: Option<String>,
+    /// The boot configuration in it (tick rate, time limit).
+    pub config: BootConfig,
 }
 
 /// Load a system file, checking crate names against `services/`.
@@ -642,6 +644,7 @@ pub fn link_image(
         image: out.to_owned(),
         manifest,
         sink: crate::run::sink_service(&system.file.services),
+        config: *config,
     })
 }
 

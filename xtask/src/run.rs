@@ -9,6 +9,8 @@ use clap::Args;
 use sotto_abi::ExitCode as ImageExit;
 use sotto_image::qemu::{self, QemuOptions};
 
+use crate::progress::Progress;
+
 /// Options of the emulator.
 #[derive(Args, Clone)]
 pub struct RunArgs {
@@ -249,11 +251,13 @@ fn skip_line(input: &mut impl std::io::BufRead) -> Result<u64> {
 /// that is not UTF-8 is shown with U+FFFD; lines are cut at [`MAX_LINE`]
 /// bytes). `pcm` lines of `sink` (the service hosting the DAI sink) are
 /// collected instead of shown; those of any other service are ordinary
-/// text.
+/// text. `progress` sees every line and the audio so far, and is taken
+/// off the terminal before each line shown.
 fn stream(
     mut input: impl std::io::BufRead,
     out: &mut impl std::io::Write,
     sink: Option<&str>,
+    progress: &mut Progress<impl std::io::Write>,
 ) -> Result<Streamed> {
     use std::io::{BufRead, Read};
     let mut pcm = sink.map(sotto_audio::PcmCollector::new);
@@ -279,15 +283,25 @@ fn stream(
             None => Some(line),
             Some(Ok(shown)) => shown,
             Some(Err(error)) => {
+                progress.clear();
                 writeln!(out, "run: a PCM line is damaged ({error:#}); skipped")?;
                 None
             }
         };
+        if progress.enabled() {
+            let samples = pcm.as_ref().map_or(0, |pcm| pcm.samples.len());
+            progress.observe(line, (samples / audio_dsp::CHANNELS) as u64);
+        }
         if let Some(text) = shown {
             reports.feed(text);
+            progress.clear();
             writeln!(out, "{text}")?;
         }
+        if progress.enabled() {
+            progress.draw(std::time::Instant::now(), shown.is_none());
+        }
         if dropped > 0 {
+            progress.clear();
             writeln!(
                 out,
                 "run: a line longer than {MAX_LINE} bytes: {dropped} bytes of it dropped"
@@ -303,8 +317,16 @@ fn stream(
 }
 
 /// Boot `image`, streaming its console; PCM lines of the DAI sink (hosted
-/// by service `sink`) go to `wav` instead. Returns the image's exit status.
-pub fn run(image: &Path, args: &RunArgs, wav: &Path, sink: Option<&str>) -> Result<ExitCode> {
+/// by service `sink`) go to `wav` instead. While it runs, a progress line
+/// on stderr says how far into its `config`'s time limit it is, when
+/// stderr is a terminal ([`Progress`]). Returns the image's exit status.
+pub fn run(
+    image: &Path,
+    args: &RunArgs,
+    wav: &Path,
+    sink: Option<&str>,
+    config: &sotto_abi::BootConfig,
+) -> Result<ExitCode> {
     use std::io::Write;
     forget_output(wav)?;
     let options = QemuOptions {
@@ -328,8 +350,15 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path, sink: Option<&str>) -> Resu
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout")?;
     let mut out = std::io::stdout().lock();
+    let mut progress = Progress::on_stderr(config.tick_hz, config.run_ticks, sink.is_some());
     // Whatever goes wrong on this side, QEMU is not left running.
-    let streamed = stream(std::io::BufReader::new(stdout), &mut out, sink);
+    let streamed = stream(
+        std::io::BufReader::new(stdout),
+        &mut out,
+        sink,
+        &mut progress,
+    );
+    progress.clear();
     if streamed.is_err() {
         let _ = child.kill();
     }
@@ -379,13 +408,19 @@ pub fn run(image: &Path, args: &RunArgs, wav: &Path, sink: Option<&str>) -> Resu
 #[cfg(test)]
 mod stream_tests {
     use super::{SINK_CRATE, forget_output, sink_service, stream};
+    use crate::progress::Progress;
 
     /// A period of the sink: three samples.
     const PERIOD: &str = "/38AgAAA";
 
+    /// No terminal: no progress.
+    fn quiet() -> Progress<Vec<u8>> {
+        Progress::new(None, 1000, 2000, true, std::time::Instant::now())
+    }
+
     fn streamed(input: &[u8], sink: Option<&str>) -> (Vec<i16>, String) {
         let mut out = Vec::new();
-        let streamed = stream(input, &mut out, sink).unwrap();
+        let streamed = stream(input, &mut out, sink, &mut quiet()).unwrap();
         (streamed.samples, String::from_utf8(out).unwrap())
     }
 
@@ -439,7 +474,7 @@ mod stream_tests {
         let tail = format!("[pipeline] pcm {PERIOD}\n[pipeline] pcm {PERIOD}\n");
         let input = std::io::BufReader::new(b"[evil] ".chain(endless).chain(tail.as_bytes()));
         let mut out = Vec::new();
-        let streamed = stream(input, &mut out, Some("pipeline")).unwrap();
+        let streamed = stream(input, &mut out, Some("pipeline"), &mut quiet()).unwrap();
         assert_eq!(streamed.samples.len(), 3, "only the real line is audio");
         let shown = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = shown.lines().collect();
@@ -468,6 +503,104 @@ mod stream_tests {
             "the isolation test system has no sink"
         );
         assert_eq!(sink_service(&tests.file.services), None);
+    }
+
+    /// A writer two others share: stdout and stderr on one terminal.
+    #[derive(Clone, Default)]
+    struct Terminal(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl std::io::Write for Terminal {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Terminal {
+        /// The lines a terminal shows for what was written (`\r` goes
+        /// back to the line's start and later characters overwrite;
+        /// trailing blanks are not seen), and what is left on its last,
+        /// unfinished line.
+        fn screen(&self) -> (Vec<String>, String) {
+            let mut lines = Vec::new();
+            let mut row: Vec<char> = Vec::new();
+            let mut column = 0;
+            for c in String::from_utf8(self.0.borrow().clone()).unwrap().chars() {
+                match c {
+                    '\r' => column = 0,
+                    '\n' => {
+                        lines.push(row.iter().collect::<String>().trim_end().to_owned());
+                        row.clear();
+                        column = 0;
+                    }
+                    c => {
+                        if column < row.len() {
+                            row[column] = c;
+                        } else {
+                            row.push(c);
+                        }
+                        column += 1;
+                    }
+                }
+            }
+            (lines, row.iter().collect::<String>().trim_end().to_owned())
+        }
+    }
+
+    /// Stdout and the progress on one terminal: every console line is
+    /// seen whole, never mixed with the progress line, which is drawn
+    /// and gone at the end; on stdout alone the lines are the same as
+    /// without a terminal.
+    #[test]
+    fn the_progress_line_never_mixes_with_the_console() {
+        let mut console = String::new();
+        for period in 0..50 {
+            console.push_str(&format!("[pipeline] pcm {PERIOD}\n"));
+            if period % 10 == 0 {
+                console.push_str(&format!("[pipeline] stats: {period} periods\n"));
+            }
+        }
+        console.push_str("[kernel] tick 1900\n[kernel] shutdown\n");
+        let (_, quiet_out) = streamed(console.as_bytes(), Some("pipeline"));
+
+        let terminal = Terminal::default();
+        // Drawn after every line.
+        let mut progress = Progress::new(
+            Some(terminal.clone()),
+            1000,
+            2000,
+            true,
+            std::time::Instant::now(),
+        )
+        .every(std::time::Duration::ZERO);
+        let mut out = terminal.clone();
+        stream(
+            console.as_bytes(),
+            &mut out,
+            Some("pipeline"),
+            &mut progress,
+        )
+        .unwrap();
+        let drawn = String::from_utf8(terminal.0.borrow().clone()).unwrap();
+        assert!(
+            drawn.contains("\rrun: 0.0 s of 2.0 s virtual time (0%), 0.00 s of audio"),
+            "{drawn:?}"
+        );
+        assert!(
+            drawn.contains("\rrun: 1.9 s of 2.0 s virtual time (95%), 0.00 s of audio"),
+            "{drawn:?}"
+        );
+        let (lines, unfinished) = terminal.screen();
+        assert_eq!(lines.join("\n") + "\n", quiet_out);
+        assert_eq!(
+            unfinished,
+            "run: 1.9 s of 2.0 s virtual time (95%), 0.00 s of audio"
+        );
+        progress.clear();
+        assert_eq!(terminal.screen(), (lines, String::new()));
     }
 
     #[test]
