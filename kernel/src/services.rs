@@ -390,7 +390,7 @@ fn load_one(
     // `window` is theirs (`build_space`).
     unsafe { arch::register_l1(window, tables.l1_entry(window)) };
     let space = [window, 0xFFFE_0001 | (asid << 8)];
-    let frame = entry_frame(service.entry, USER_STACK_TOP, service.arg);
+    let frame = TrapFrame::entry(service.entry, USER_STACK_TOP, service.arg);
     let loaded = Service {
         name: service.name.clone(),
         tables: Some(tables),
@@ -413,17 +413,6 @@ fn load_one(
     Ok(space)
 }
 
-/// The registers a thread enters with: at `entry`, its stack pointer at
-/// `stack_top`, `arg` in a2; ring 1, user vector, EXCM set until `rfe`,
-/// every interrupt enabled.
-#[cfg_attr(
-    target_arch = "xtensa",
-    unsafe(link_section = ".text.sotto_boot.services_entry_frame")
-)]
-fn entry_frame(entry: u32, stack_top: u32, arg: u32) -> TrapFrame {
-    TrapFrame::entry(entry, stack_top, arg)
-}
-
 /// Add the further threads of service `index` (loaded): each with its own
 /// stack (mapped by `load_one`), sharing the service's address space,
 /// with no fast words of its own (`Kernel::fast_none`).
@@ -438,7 +427,7 @@ fn load_threads(index: usize, service: &ServiceDesc) -> Result<(), LoadFailure> 
     let space = sotto_fast.with(|fast| fast.threads[index].space);
     for (number, thread) in service.threads.iter().enumerate() {
         let (bottom, top) = stacks[number + 1];
-        let frame = entry_frame(thread.entry, top, thread.arg);
+        let frame = TrapFrame::entry(thread.entry, top, thread.arg);
         let made = Thread::new(frame, index, number + 1, bottom - PAGE_SIZE, &thread.name);
         let id = KERNEL
             .with(|kernel| kernel.add_thread(made, thread.priority, thread.max_priority))
