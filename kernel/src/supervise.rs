@@ -888,6 +888,24 @@ mod tests {
         (a[2], [a[3], a[4], a[5], a[6], a[7]])
     }
 
+    /// The client sends the server a copy of its endpoint's send right
+    /// (slot 8 there, as an ll client gives ll-sched its task endpoint)
+    /// and gets its reply: no service but the server can call it then.
+    fn lend_client_endpoint(k: &mut Kernel<TestHw>) {
+        let receive = MsgInfo {
+            recv_slot: 8,
+            ..MsgInfo::new(0)
+        };
+        let send = MsgInfo {
+            send_cap: 1,
+            ..MsgInfo::new(0)
+        };
+        call(k, 1, Syscall::Recv, [0, receive.encode(), 0, 0, 0]);
+        call(k, 2, Syscall::Call, [0, send.encode(), 0, 0, 0]);
+        assert!(k.caps.get(crate::cap::CapRef { space: 1, slot: 8 }).is_ok());
+        assert_eq!(call(k, 1, Syscall::Reply, [0, 0, 0, 0, 0]).0, 0);
+    }
+
     fn fault(k: &mut Kernel<TestHw>, thread: usize) {
         k.note_fault(thread, FaultKind::Exception, 28, 0x4000_1234, 0);
         settle(k);
@@ -1049,20 +1067,8 @@ mod tests {
     #[test]
     fn a_receiver_only_the_restarted_service_could_call_wakes_with_peer_restarted() {
         let mut k = system();
-        // The client sends the server a copy of its endpoint's send right
-        // (as an ll client gives ll-sched its task endpoint), then waits.
-        let receive = MsgInfo {
-            recv_slot: 8,
-            ..MsgInfo::new(0)
-        };
-        let send = MsgInfo {
-            send_cap: 1,
-            ..MsgInfo::new(0)
-        };
-        call(&mut k, 1, Syscall::Recv, [0, receive.encode(), 0, 0, 0]);
-        call(&mut k, 2, Syscall::Call, [0, send.encode(), 0, 0, 0]);
-        assert!(k.caps.get(crate::cap::CapRef { space: 1, slot: 8 }).is_ok());
-        assert_eq!(call(&mut k, 1, Syscall::Reply, [0, 0, 0, 0, 0]).0, 0);
+        lend_client_endpoint(&mut k);
+        // Then waits.
         call(&mut k, 2, Syscall::Recv, [1, 0, 0, 0, 0]);
         assert!(blocked(&k, 2));
         fault(&mut k, 1);
@@ -1075,17 +1081,7 @@ mod tests {
     #[test]
     fn a_receiver_that_comes_after_the_restart_learns_it_once() {
         let mut k = system();
-        let receive = MsgInfo {
-            recv_slot: 8,
-            ..MsgInfo::new(0)
-        };
-        let send = MsgInfo {
-            send_cap: 1,
-            ..MsgInfo::new(0)
-        };
-        call(&mut k, 1, Syscall::Recv, [0, receive.encode(), 0, 0, 0]);
-        call(&mut k, 2, Syscall::Call, [0, send.encode(), 0, 0, 0]);
-        assert_eq!(call(&mut k, 1, Syscall::Reply, [0, 0, 0, 0, 0]).0, 0);
+        lend_client_endpoint(&mut k);
         // The client is not receiving yet when the server restarts.
         fault(&mut k, 1);
         assert_eq!(control(&mut k, 0, Syscall::ServiceRestart, 1).0, 0);
