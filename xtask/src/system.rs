@@ -461,6 +461,15 @@ fn names_table(services: &[ServiceEntry]) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The size of an object whose initial contents are `len` bytes: its
+/// declared `size`, or (none declared) the contents rounded up to whole
+/// pages, which becomes its size.
+fn contents_size(size: &mut Option<u32>, len: usize) -> usize {
+    *size.get_or_insert_with(|| {
+        u32::try_from(len.max(1).next_multiple_of(PAGE_SIZE as usize)).unwrap_or(0)
+    }) as usize
+}
+
 /// Contents of memory objects filled from pipeline files (or with the
 /// names table, `contents = "names"`); such an object without a `size`
 /// gets its contents' size, rounded up to a page.
@@ -475,9 +484,7 @@ fn initial_contents(
     let names = names_table(&file.services);
     for (i, object) in file.objects.iter_mut().enumerate() {
         if object.pipeline.is_none() && object.contents.as_deref() == Some(NAMES) {
-            let size = *object.size.get_or_insert_with(|| {
-                u32::try_from(names.len().max(1).next_multiple_of(PAGE_SIZE as usize)).unwrap_or(0)
-            }) as usize;
+            let size = contents_size(&mut object.size, names.len());
             if names.len() > size {
                 problems.push(format!(
                     "object \"{}\" (#{}): size: {size} bytes cannot hold the {} bytes of the names table",
@@ -536,9 +543,7 @@ fn initial_contents(
                 continue;
             }
         };
-        let size = *object.size.get_or_insert_with(|| {
-            u32::try_from(bytes.len().max(1).next_multiple_of(PAGE_SIZE as usize)).unwrap_or(0)
-        }) as usize;
+        let size = contents_size(&mut object.size, bytes.len());
         if bytes.len() > size {
             problems.push(format!(
                 "object \"{}\" (#{}): size: {size} bytes cannot hold the {} bytes of {pipeline}'s {}",
