@@ -63,6 +63,20 @@ impl Boot {
             .unwrap_or_else(|| panic!("no [{service}] line starting with {start:?}"))
     }
 
+    /// (first number, tick) of each `run N at tick T` line of LL client
+    /// `client` (the test and demo clients' task or run count, and the
+    /// tick it ran at).
+    pub fn ll_runs(&self, client: &str) -> Vec<(u32, u32)> {
+        self.lines_of(client)
+            .iter()
+            .filter_map(|line| line.strip_prefix("run "))
+            .map(|rest| {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                (words[0].parse().unwrap(), words[3].parse().unwrap())
+            })
+            .collect()
+    }
+
     /// The samples the pipeline streamed (its `pcm` and `pcm-gap` lines).
     pub fn pcm(&self) -> Vec<i16> {
         let mut collector = sotto_audio::PcmCollector::new("pipeline");

@@ -14,18 +14,6 @@ fn run(clients: &[Start<'_>]) -> Boot {
     run
 }
 
-/// (task, tick) of every `run T at tick N` line of `client`.
-fn runs(run: &Boot, client: &str) -> Vec<(u32, u32)> {
-    run.lines_of(client)
-        .iter()
-        .filter_map(|line| line.strip_prefix("run "))
-        .map(|rest| {
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            (words[0].parse().unwrap(), words[3].parse().unwrap())
-        })
-        .collect()
-}
-
 fn passed(run: &Boot, client: &str, test: u32) {
     let lines = run.lines_of(client);
     assert!(
@@ -44,7 +32,7 @@ fn passed(run: &Boot, client: &str, test: u32) {
 fn the_sof_boot_test_runs_a_user_space_task_four_times_then_the_timer_stops() {
     let run = run(&[Start::new("ll-a", 0)]);
     passed(&run, "ll-a", 0);
-    let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
+    let ticks: Vec<u32> = run.ll_runs("ll-a").iter().map(|(_, tick)| *tick).collect();
     assert_eq!(ticks.len(), 4, "{}", run.console);
     assert!(
         ticks.windows(2).all(|pair| pair[1] == pair[0] + 1),
@@ -88,7 +76,7 @@ fn each_tick_runs_tasks_in_priority_order_and_fifo_among_equals() {
             .unwrap()
     };
     let (first, urgent, second) = (id("first"), id("urgent"), id("second"));
-    let order: Vec<u32> = runs(&run, "ll-a").iter().map(|(task, _)| *task).collect();
+    let order: Vec<u32> = run.ll_runs("ll-a").iter().map(|(task, _)| *task).collect();
     assert_eq!(
         order,
         vec![urgent, first, second, urgent, first, second],
@@ -104,7 +92,7 @@ fn a_task_may_run_every_n_ticks_with_a_phase() {
     let ids = run.lines_of("ll-a")[0].to_owned();
     let words: Vec<&str> = ids.split_whitespace().collect();
     let (every4, every3): (u32, u32) = (words[2].parse().unwrap(), words[4].parse().unwrap());
-    let all = runs(&run, "ll-a");
+    let all = run.ll_runs("ll-a");
     let ticks_of = |task: u32| -> Vec<u32> {
         all.iter()
             .filter(|(t, _)| *t == task)
@@ -128,7 +116,7 @@ fn a_task_may_run_every_n_ticks_with_a_phase() {
 fn a_task_cancelled_while_queued_never_runs() {
     let run = run(&[Start::new("ll-a", 3)]);
     passed(&run, "ll-a", 3);
-    assert_eq!(runs(&run, "ll-a").len(), 2, "{}", run.console);
+    assert_eq!(run.ll_runs("ll-a").len(), 2, "{}", run.console);
 }
 
 #[test]
@@ -149,7 +137,7 @@ fn an_overrunning_task_is_charged_and_skipped_once() {
         overrun.contains(": no reply by the end of the LL tick"),
         "{overrun}"
     );
-    let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
+    let ticks: Vec<u32> = run.ll_runs("ll-a").iter().map(|(_, tick)| *tick).collect();
     // The tick after the long run is skipped; then it runs on its period again.
     assert_eq!(ticks.len(), 3, "{}", run.console);
     assert_eq!(
@@ -188,7 +176,7 @@ fn a_client_that_faults_with_a_task_queued_is_cancelled_and_the_tick_goes_on() {
         .unwrap_or_else(|| panic!("{}", run.console));
     assert!(gone.ends_with("going on"), "{gone}");
     passed(&run, "ll-b", 0);
-    assert_eq!(runs(&run, "ll-b").len(), 4);
+    assert_eq!(run.ll_runs("ll-b").len(), 4);
 }
 
 #[test]
@@ -210,7 +198,7 @@ fn an_overrun_of_a_notify_policy_task_signals_the_supervisor() {
     );
     // Notify adds no skip: the one run missed is the tick the client was
     // still busy in (cut off, it had to answer again first).
-    let ticks: Vec<u32> = runs(&run, "ll-a").iter().map(|(_, tick)| *tick).collect();
+    let ticks: Vec<u32> = run.ll_runs("ll-a").iter().map(|(_, tick)| *tick).collect();
     assert!(
         ticks.windows(2).all(|pair| pair[1] - pair[0] <= 2),
         "{ticks:?}"
@@ -242,7 +230,7 @@ fn a_task_that_never_returns_is_cut_off_and_the_other_clients_keep_ticking() {
     // The other client's 20 runs all happened, uncharged, nothing missed,
     // and the stuck task's policy (notify) reached the supervisor.
     passed(&run, "ll-b", 11);
-    assert_eq!(runs(&run, "ll-b").len(), 20, "{}", run.console);
+    assert_eq!(run.ll_runs("ll-b").len(), 20, "{}", run.console);
     let sched = run.lines_of("ll-sched");
     let cut: Vec<&&str> = sched
         .iter()
@@ -329,9 +317,9 @@ fn a_client_less_urgent_than_ll_sched_is_refused_at_run_time() {
         "{}",
         run.console
     );
-    assert!(runs(&run, "ll-a").is_empty(), "{}", run.console);
+    assert!(run.ll_runs("ll-a").is_empty(), "{}", run.console);
     passed(&run, "ll-b", 0);
-    assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
+    assert_eq!(run.ll_runs("ll-b").len(), 4, "{}", run.console);
 }
 
 /// Review S: ll-sched received a client's endpoint into slot `8 + number
@@ -346,7 +334,7 @@ fn a_client_registering_twice_does_not_lock_out_the_next_one() {
     let run = run(&[Start::new("ll-a", 13), Start::new("ll-b", 14)]);
     passed(&run, "ll-a", 13);
     passed(&run, "ll-b", 14);
-    assert_eq!(runs(&run, "ll-b").len(), 4, "{}", run.console);
+    assert_eq!(run.ll_runs("ll-b").len(), 4, "{}", run.console);
 }
 
 /// Review S: `serve` decides whether its reply is late by reading the tick
@@ -388,7 +376,7 @@ fn a_greedy_client_cannot_get_the_clients_after_it_charged() {
 fn a_client_that_serves_late_is_not_stalled_for_good() {
     let run = run(&[Start::new("ll-a", 17)]);
     passed(&run, "ll-a", 17);
-    assert_eq!(runs(&run, "ll-a").len(), 4, "{}", run.console);
+    assert_eq!(run.ll_runs("ll-a").len(), 4, "{}", run.console);
     assert!(
         run.lines_of("ll-sched").iter().any(|line| line
             .starts_with("client 1 listens again (a run of its was called before it served)")),

@@ -60,18 +60,6 @@ fn boot(starts: &[Start<'_>], faults: &[(&str, u32)]) -> Boot {
     run
 }
 
-/// (run count, tick) of each `run N at tick T` line of `client`.
-fn runs(run: &Boot, client: &str) -> Vec<(u32, u32)> {
-    run.lines_of(client)
-        .iter()
-        .filter_map(|line| line.strip_prefix("run "))
-        .map(|rest| {
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            (words[0].parse().unwrap(), words[3].parse().unwrap())
-        })
-        .collect()
-}
-
 /// How many lines of `service` start with `start`.
 fn count(run: &Boot, service: &str, start: &str) -> usize {
     run.lines_of(service)
@@ -119,7 +107,7 @@ fn ll_sched_restarts_and_its_clients_tasks_run_again_by_themselves() {
             "{}",
             run.console
         );
-        let runs = runs(&run, client);
+        let runs = run.ll_runs(client);
         let counts: Vec<u32> = runs.iter().map(|(count, _)| *count).collect();
         assert_eq!(
             counts,
@@ -196,7 +184,7 @@ fn a_client_that_restarts_registers_again_and_its_old_tasks_are_dropped() {
     // Its second instance counted from 1 again (a new process).
     assert_eq!(count(&run, "render", "task 2 queued: "), 1);
     // Capture ran on every tick from 1 to 120, and nothing was charged.
-    let capture = runs(&run, "capture");
+    let capture = run.ll_runs("capture");
     assert_eq!(
         capture,
         (1..=120).map(|n| (n, n)).collect::<Vec<_>>(),
@@ -233,7 +221,8 @@ fn ll_sched_restarting_during_a_run_loses_the_reply_and_the_client_goes_on() {
         "{}",
         run.console
     );
-    let counts: Vec<u32> = runs(&run, "ll-spin")
+    let counts: Vec<u32> = run
+        .ll_runs("ll-spin")
         .iter()
         .map(|(count, _)| *count)
         .collect();
