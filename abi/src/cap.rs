@@ -50,11 +50,15 @@ pub enum ObjectKind {
     /// A service: holders with CONTROL restart, stop and query it (its
     /// supervisor).
     Service,
+    /// A DAI (a DMA engine the kernel models, `crate::dai`): never
+    /// granted; services drive it through its ring (a memory object) and
+    /// hear of its periods on its notification.
+    Dai,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 10] = [
         ObjectKind::Endpoint,
         ObjectKind::Notification,
         ObjectKind::Semaphore,
@@ -64,6 +68,7 @@ impl ObjectKind {
         ObjectKind::Clock,
         ObjectKind::Thread,
         ObjectKind::Service,
+        ObjectKind::Dai,
     ];
 
     /// The rights that mean something for this kind (GRANT always does).
@@ -77,6 +82,7 @@ impl ObjectKind {
                 ObjectKind::Memory => Rights::READ | Rights::WRITE,
                 ObjectKind::Console => Rights::SEND,
                 ObjectKind::Clock => Rights::READ,
+                ObjectKind::Dai => Rights::empty(),
             }
     }
 
@@ -92,6 +98,7 @@ impl ObjectKind {
             ObjectKind::Clock => "clock",
             ObjectKind::Thread => "thread",
             ObjectKind::Service => "service",
+            ObjectKind::Dai => "dai",
         }
     }
 }

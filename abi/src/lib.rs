@@ -10,6 +10,7 @@
 pub mod boot;
 pub mod cap;
 pub mod cause;
+pub mod dai;
 pub mod exit;
 pub mod layout;
 pub mod manifest;

@@ -24,6 +24,7 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 use crate::cap::{CAP_SLOTS, ObjectKind, Rights};
+use crate::dai::{DaiParams, Direction};
 use crate::supervise::{NO_SERVICE, Restart, Supervision};
 use crate::text::{Message, Part};
 use crate::wire::{Reader, Writer};
@@ -71,7 +72,7 @@ pub const MANIFEST_MAGIC: [u8; 4] = *b"SOTM";
 /// Section holding the service segments.
 pub const SERVICES_SECTION: &str = ".sotto.services";
 /// Version of the section's layout.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 16;
 /// Bytes of one object record.
@@ -272,6 +273,8 @@ pub enum ObjectParams {
         /// Index of the service.
         service: u16,
     },
+    /// A DAI: the DMA engine the kernel models (`crate::dai`).
+    Dai(DaiParams),
 }
 
 impl ObjectParams {
@@ -287,6 +290,7 @@ impl ObjectParams {
             ObjectParams::Clock => ObjectKind::Clock,
             ObjectParams::Thread { .. } => ObjectKind::Thread,
             ObjectParams::Service { .. } => ObjectKind::Service,
+            ObjectParams::Dai(_) => ObjectKind::Dai,
         }
     }
 }
@@ -492,12 +496,15 @@ const CONSOLE: u32 = 5;
 const CLOCK: u32 = 6;
 const THREAD: u32 = 7;
 const SERVICE: u32 = 8;
+const DAI: u32 = 9;
 
 impl Object {
     /// Name, kind, then parameter words at 20, 24, ...: semaphore
     /// `initial, max`; timer `notify?, object, bits, armed?, phase,
     /// period`; memory `size, uncached?, shared?, init?, offset, len, keep?`;
-    /// thread `service, thread, id`; service `service`.
+    /// thread `service, thread, id`; service `service`; DAI `capture?,
+    /// ring, rate, channels | bits << 8, period_frames | ring_periods <<
+    /// 16, notify object + 1 (0: none), bits`.
     fn encode(&self, out: &mut Writer<'_>) {
         out.bytes(0, &name_bytes(&self.name));
         let flag = |b: bool| u32::from(b);
@@ -548,6 +555,23 @@ impl Object {
             ObjectParams::Console => (CONSOLE, [0; 7]),
             ObjectParams::Clock => (CLOCK, [0; 7]),
             ObjectParams::Service { service } => (SERVICE, [u32::from(service), 0, 0, 0, 0, 0, 0]),
+            ObjectParams::Dai(dai) => {
+                let (notify, bits) = dai
+                    .notify
+                    .map_or((0, 0), |(object, bits)| (u32::from(object) + 1, bits));
+                (
+                    DAI,
+                    [
+                        flag(dai.direction == Direction::Capture),
+                        u32::from(dai.ring),
+                        dai.rate,
+                        u32::from(dai.channels) | u32::from(dai.bits) << 8,
+                        u32::from(dai.period_frames) | u32::from(dai.ring_periods) << 16,
+                        notify,
+                        bits,
+                    ],
+                )
+            }
             ObjectParams::Thread {
                 service,
                 thread,
@@ -622,6 +646,22 @@ impl Object {
             SERVICE => ObjectParams::Service {
                 service: object(0)?,
             },
+            DAI => ObjectParams::Dai(DaiParams {
+                direction: match flag(p(0))? {
+                    true => Direction::Capture,
+                    false => Direction::Playback,
+                },
+                ring: object(1)?,
+                rate: p(2),
+                channels: p(3) as u8,
+                bits: (p(3) >> 8) as u8,
+                period_frames: p(4) as u16,
+                ring_periods: (p(4) >> 16) as u16,
+                notify: match p(5) {
+                    0 => None,
+                    n => Some((u16::try_from(n - 1).ok()?, p(6))),
+                },
+            }),
             _ => return None,
         };
         Some(Object {
@@ -1061,6 +1101,26 @@ mod tests {
                 id: 9,
             },
             ObjectParams::Service { service: 2 },
+            ObjectParams::Dai(crate::dai::DaiParams {
+                direction: crate::dai::Direction::Capture,
+                ring: 5,
+                rate: 44_100,
+                channels: 2,
+                bits: 24,
+                period_frames: 441,
+                ring_periods: 4,
+                notify: Some((1, 4)),
+            }),
+            ObjectParams::Dai(crate::dai::DaiParams {
+                direction: crate::dai::Direction::Playback,
+                ring: 5,
+                rate: 48_000,
+                channels: 1,
+                bits: 16,
+                period_frames: 48,
+                ring_periods: 2,
+                notify: None,
+            }),
         ];
         for (i, params) in params.into_iter().enumerate() {
             let name = [
@@ -1074,6 +1134,8 @@ mod tests {
                 "sixteen-chars-ok",
                 "t",
                 "s",
+                "dai-in",
+                "dai-out",
             ][i];
             manifest
                 .objects
@@ -1213,7 +1275,7 @@ mod tests {
         assert_eq!(damaged(8, &[65, 0, 0, 0]), malformed, "too many objects");
         assert_eq!(damaged(12, &[0xFF; 4]), malformed, "too many services");
         assert_eq!(damaged(HEADER_SIZE, &[0xFF]), malformed, "name not UTF-8");
-        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[9]), malformed, "kind");
+        assert_eq!(damaged(HEADER_SIZE + MAX_NAME, &[10]), malformed, "kind");
         let timer = HEADER_SIZE + 4 * OBJECT_RECORD + MAX_NAME + 4;
         assert_eq!(damaged(timer, &[2]), malformed, "a flag that is not 0/1");
         assert_eq!(
@@ -1221,7 +1283,7 @@ mod tests {
             malformed,
             "object above u16"
         );
-        let service = HEADER_SIZE + 9 * OBJECT_RECORD;
+        let service = HEADER_SIZE + 11 * OBJECT_RECORD;
         assert_eq!(damaged(service + MAX_NAME + 1, &[5]), malformed, "segments");
         assert_eq!(damaged(service + MAX_NAME + 2, &[33]), malformed, "caps");
         // A cut-short section: the header says more than there is.

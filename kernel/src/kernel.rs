@@ -489,6 +489,9 @@ pub enum Object {
     /// A service (its index): its supervisor's handle
     /// ([`crate::supervise`]).
     Service(u16),
+    /// A DAI (`sotto_abi::dai`): never granted (the build refuses it);
+    /// the DMA model keeps its state.
+    Dai,
 }
 
 impl Object {
@@ -504,6 +507,7 @@ impl Object {
             Object::Clock => ObjectKind::Clock,
             Object::Thread(_) => ObjectKind::Thread,
             Object::Service(_) => ObjectKind::Service,
+            Object::Dai => ObjectKind::Dai,
         }
     }
 
@@ -543,6 +547,7 @@ impl Object {
             // (`sotto_abi::manifest::thread_id`).
             ObjectParams::Thread { id, .. } => Object::Thread(usize::from(id)),
             ObjectParams::Service { service } => Object::Service(service),
+            ObjectParams::Dai(_) => Object::Dai,
         }
     }
 }

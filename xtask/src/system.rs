@@ -633,6 +633,11 @@ fn resolve(
                 );
                 continue;
             }
+            ObjectKind::Dai => {
+                // (The DAI parser lands with the kernel's DMA model.)
+                problem("kind", "dai objects are not supported yet".into());
+                continue;
+            }
             ObjectKind::Thread => {
                 problem(
                     "kind",

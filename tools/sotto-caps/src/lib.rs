@@ -179,6 +179,21 @@ fn object_detail(manifest: &Manifest, params: &ObjectParams) -> String {
                 .map_or("?", |service| service.name.as_str())
         ),
         ObjectParams::Semaphore { initial, max } => format!("count {initial}, max {max}"),
+        ObjectParams::Dai(dai) => {
+            let notify = dai.notify.map_or(String::new(), |(object, bits)| {
+                format!(", signals {} bits {bits:#x}", name(object))
+            });
+            format!(
+                "{} {} Hz {} ch {}-bit, {} frames x {} periods in {}{notify}",
+                dai.direction.name(),
+                dai.rate,
+                dai.channels,
+                dai.bits,
+                dai.period_frames,
+                dai.ring_periods,
+                name(dai.ring)
+            )
+        }
         ObjectParams::Timer { target, start } => {
             let target = match target {
                 TimerTarget::Notify { object, bits } => {
@@ -457,7 +472,8 @@ fn reachability(manifest: &Manifest) -> Vec<Edge> {
             | ObjectKind::Console
             | ObjectKind::Clock
             | ObjectKind::Thread
-            | ObjectKind::Service => {
+            | ObjectKind::Service
+            | ObjectKind::Dai => {
                 continue;
             }
         };
