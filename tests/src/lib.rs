@@ -34,7 +34,14 @@ pub struct Boot {
     pub console: String,
     /// QEMU's exit status (the image's exit code).
     pub status: i32,
+    /// The files in QEMU's working directory after the run (a directory
+    /// of its own per boot): the DAIs' `<name>.pcm` files
+    /// (`sotto_abi::dai`), the trace, and the inputs given.
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
 }
+
+/// The default system's playback DAI (its file is `dai-out.pcm`).
+pub const PLAYBACK_DAI: &str = "dai-out";
 
 impl Boot {
     /// Lines starting with `[kernel] ` (prefix removed).
@@ -77,13 +84,20 @@ impl Boot {
             .collect()
     }
 
-    /// The samples the pipeline streamed (its `pcm` and `pcm-gap` lines).
+    /// The 16-bit samples the playback DAI [`PLAYBACK_DAI`] wrote to its
+    /// file (silence where it had an xrun).
     pub fn pcm(&self) -> Vec<i16> {
-        let mut collector = sotto_audio::PcmCollector::new("pipeline");
-        for line in self.console.lines() {
-            collector.feed(line).expect("a damaged PCM line");
-        }
-        collector.samples
+        self.dai_bytes(PLAYBACK_DAI)
+            .chunks_exact(2)
+            .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+            .collect()
+    }
+
+    /// The bytes DAI `name`'s file holds after the run (empty if the run
+    /// made none).
+    pub fn dai_bytes(&self, name: &str) -> &[u8] {
+        let file = format!("{name}{}", sotto_abi::dai::FILE_SUFFIX);
+        self.files.get(&file).map_or(&[], Vec::as_slice)
     }
 
     /// The first kernel line starting with `start`, or a failure showing the
@@ -254,28 +268,61 @@ pub fn boot_with_faults(image: &Path, ticks: u32, faults: &[(&str, u32)]) -> (Bo
 
 /// Boot an image given as bytes (for tests that damage an image on purpose).
 pub fn boot_bytes(bytes: &[u8]) -> Result<Boot> {
+    boot_bytes_with(bytes, &[])
+}
+
+/// Boot an image given as bytes in a working directory of its own that
+/// holds `inputs` (file name, contents) first, e.g. a capture DAI's
+/// `<name>.pcm`; every file there after the run is in [`Boot::files`].
+pub fn boot_bytes_with(bytes: &[u8], inputs: &[(&str, &[u8])]) -> Result<Boot> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = image_dir().join("test-images");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!(
-        "{}-{}.elf",
+    let run = format!(
+        "{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    );
+    let images = image_dir().join("test-images");
+    let dir = image_dir().join("test-runs").join(&run);
+    std::fs::create_dir_all(&images)?;
+    std::fs::create_dir_all(&dir)?;
+    let path = images.join(format!("{run}.elf"));
     std::fs::write(&path, bytes)?;
-    let result = run_qemu(&path);
-    // SOTTO_KEEP_IMAGES=1 keeps each booted image, to rerun it by hand.
+    for (name, contents) in inputs {
+        std::fs::write(dir.join(name), contents)?;
+    }
+    let result = run_qemu(&path, &dir);
+    // SOTTO_KEEP_IMAGES=1 keeps each booted image and its directory, to
+    // rerun it by hand.
     if std::env::var_os("SOTTO_KEEP_IMAGES").is_none() {
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(&dir);
     } else {
-        eprintln!("kept {}", path.display());
+        eprintln!("kept {} (run in {})", path.display(), dir.display());
     }
     result
 }
 
-fn run_qemu(image: &Path) -> Result<Boot> {
-    let (console, status) = qemu::run_captured(image, &QemuOptions::default(), wall_limit())?;
-    Ok(Boot { console, status })
+fn run_qemu(image: &Path, dir: &Path) -> Result<Boot> {
+    let options = QemuOptions {
+        dir: Some(dir.to_path_buf()),
+        ..QemuOptions::default()
+    };
+    let (console, status) = qemu::run_captured(image, &options, wall_limit())?;
+    let mut files = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.insert(
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path())?,
+            );
+        }
+    }
+    Ok(Boot {
+        console,
+        status,
+        files,
+    })
 }
 
 /// Parse `key=0x...` or `key=123` from a line.

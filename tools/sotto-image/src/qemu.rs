@@ -16,6 +16,10 @@ pub struct QemuOptions {
     pub gdb: bool,
     /// `-icount shift=N`: every instruction advances virtual time by 2^N ns.
     pub icount_shift: u8,
+    /// The emulator's working directory: where semihosting opens the
+    /// files of the image's DAIs (`sotto_abi::dai`) and its trace. `None`:
+    /// the caller's.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// A command that boots `image` on the `sim` machine with the `dc233c`
@@ -33,10 +37,17 @@ pub fn command(image: &Path, options: &QemuOptions) -> Command {
         .arg("-device")
         .arg(format!(
             "loader,file={},cpu-num=0",
-            image.display().to_string().replace(',', ",,")
+            std::path::absolute(image)
+                .unwrap_or_else(|_| image.to_path_buf())
+                .display()
+                .to_string()
+                .replace(',', ",,")
         ));
     if options.gdb {
         command.args(["-s", "-S"]);
+    }
+    if let Some(dir) = &options.dir {
+        command.current_dir(dir);
     }
     command
 }
