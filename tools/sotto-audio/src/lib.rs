@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use audio_dsp::config::Pipeline;
 use audio_dsp::graph::Graph;
 use audio_dsp::{CHANNELS, PERIOD_SAMPLES, RATE};
+pub use hound::{self, SampleFormat, WavSpec};
 use plotters::coord::Shift;
 use plotters::prelude::{
     BLUE, BitMapBackend, ChartBuilder, DrawingArea, IntoDrawingArea, LineSeries, RED, WHITE,
@@ -282,16 +283,21 @@ pub fn check_capture_input(
     if fits {
         return Ok(());
     }
+    Err(format!(
+        "{file}: {}; the capture DAI \"{name}\" takes {}",
+        describe_wav(spec),
+        dai_takes(dai)
+    ))
+}
+
+/// What WAV files a capture DAI of parameters `dai` takes, in words:
+/// `48000 Hz, 2 channels (16-, 24- or 32-bit PCM)`.
+pub fn dai_takes(dai: &sotto_abi::dai::DaiParams) -> String {
     let channels = match dai.channels {
         1 => "1 channel".to_owned(),
         n => format!("{n} channels"),
     };
-    Err(format!(
-        "{file}: {}; the capture DAI \"{name}\" takes {} Hz, {channels} ({})",
-        describe_wav(spec),
-        dai.rate,
-        widths_taken(dai.bits)
-    ))
+    format!("{} Hz, {channels} ({})", dai.rate, widths_taken(dai.bits))
 }
 
 /// Q1.31 samples as a DAI's file holds them at `bits` (16: 2 bytes; 24:
