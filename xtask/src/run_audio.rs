@@ -14,11 +14,6 @@ use audio_dsp::config::{Kind, Pipeline};
 use sotto_abi::dai::{DaiParams, Direction};
 use sotto_abi::manifest::{Object, ObjectParams};
 
-/// Periods a run with an input lasts beyond the input and its DP
-/// latency: the pipeline's start after boot, the capture and playback
-/// rings, the DMA's period behind the pipeline, and some room.
-pub const TAIL_PERIODS: u64 = 20;
-
 /// A DAI of a system: its object's name and parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dai {
@@ -68,32 +63,12 @@ fn is_capture(kind: &Kind) -> bool {
     false
 }
 
-/// Frames of latency the DP components of `pipeline` add (each releases
-/// its output `DP_PREFILL_BLOCKS` of its blocks late).
-pub fn dp_latency_frames(pipeline: &Pipeline) -> u64 {
-    pipeline
-        .components
-        .iter()
-        .map(|component| match component.kind {
-            Kind::Fir {
-                block_frames,
-                dp: true,
-                ..
-            } => u64::from(block_frames) * u64::from(crate::pipeline_file::DP_PREFILL_BLOCKS),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// How long a run streaming `frames` frames of input through `pipeline`
-/// from capture DAI `dai` lasts, in microseconds of virtual time: the
-/// input, the pipeline's DP latency and [`TAIL_PERIODS`], in whole
-/// periods, so the output holds every input frame's output.
+/// from capture DAI `dai` lasts, in microseconds of virtual time
+/// ([`sotto_audio::input_run_periods`] of the DAI's periods).
 pub fn run_time_us(frames: u64, pipeline: &Pipeline, dai: &DaiParams) -> u64 {
-    let period = u64::from(dai.period_frames.max(1));
-    let periods =
-        frames.div_ceil(period) + dp_latency_frames(pipeline).div_ceil(period) + TAIL_PERIODS;
-    (periods * period * 1_000_000).div_ceil(u64::from(dai.rate.max(1)))
+    let periods = sotto_audio::input_run_periods(frames, pipeline, dai.period_frames);
+    (periods * u64::from(dai.period_frames) * 1_000_000).div_ceil(u64::from(dai.rate.max(1)))
 }
 
 /// A system's pipeline and what names it in messages: the file, and the
@@ -307,11 +282,12 @@ pub fn frames_written(dir: &Path, dai: &Dai) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::{
-        Dai, SystemAudio, TAIL_PERIODS, dp_latency_frames, find_dai, input_line, prepare_dir,
-        prepare_input, run_time_us, write_output,
+        Dai, SystemAudio, find_dai, input_line, prepare_dir, prepare_input, run_time_us,
+        write_output,
     };
     use sotto_abi::dai::{DaiParams, Direction};
     use sotto_abi::manifest::{Object, ObjectParams};
+    use sotto_audio::{INPUT_TAIL_PERIODS as TAIL_PERIODS, dp_latency_frames};
 
     /// A directory of the test's own.
     fn temp(name: &str) -> std::path::PathBuf {
@@ -373,6 +349,16 @@ mod tests {
 
     /// The default pipeline's FIR runs as DP on 480-frame blocks: two of
     /// them late; the run is the input, that and the tail, in periods.
+    /// The reference and the run length take the DP latency the
+    /// pipeline file gives each DP output.
+    #[test]
+    fn the_dp_latency_is_the_prefill() {
+        assert_eq!(
+            sotto_audio::DP_LATENCY_BLOCKS,
+            u64::from(crate::pipeline_file::DP_PREFILL_BLOCKS)
+        );
+    }
+
     #[test]
     fn the_run_lasts_the_input_and_the_latency() {
         let pipeline = default_pipeline();

@@ -382,6 +382,70 @@ pub fn write_dai_wav(path: &Path, raw: &[u8], dai: &sotto_abi::dai::DaiParams) -
     Ok(samples.len() / channels)
 }
 
+/// A deterministic test signal of `frames` stereo frames at 48 kHz and
+/// `bits` (16, 24 or 32), each sample at its width: a 440 Hz tone on the
+/// left, a 1 kHz one on the right, a 3.1 kHz one fading in on both, and
+/// noise from a fixed linear congruential generator (seeded with
+/// `seed`), about half scale at most — music enough to tell a pipeline's
+/// output from silence or a shift.
+pub fn test_signal(frames: usize, bits: u16, seed: u32) -> Vec<i32> {
+    let full = f64::from(1u32 << (bits.clamp(16, 32) - 1)) - 1.0;
+    let mut state = seed;
+    let mut noise = move || {
+        // Numerical Recipes' LCG; the top 16 bits as a value in [-1, 1).
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        f64::from((state >> 16) as u16 as i16) / 32768.0
+    };
+    let mut samples = Vec::with_capacity(frames * CHANNELS);
+    for frame in 0..frames {
+        let t = frame as f64 / f64::from(RATE);
+        let phase = |hz: f64| (2.0 * std::f64::consts::PI * hz * t).sin();
+        let fade = (t / 2.0).min(1.0);
+        let shared = 0.1 * fade * phase(3100.0);
+        let left = 0.3 * phase(440.0) + shared + 0.05 * noise();
+        let right = 0.25 * phase(1000.0) - shared + 0.05 * noise();
+        samples.push((left * full).round() as i32);
+        samples.push((right * full).round() as i32);
+    }
+    samples
+}
+
+/// Blocks of its own a DP component's output is late: the silence its
+/// output ring starts with (the pipeline file's `DP_PREFILL_BLOCKS`,
+/// which xtask checks this against).
+pub const DP_LATENCY_BLOCKS: u64 = 2;
+
+/// Periods a run streaming an input lasts beyond the input and its DP
+/// latency: the pipeline's start after boot, the capture and playback
+/// rings, the DMA's period behind the pipeline, and room to spare.
+pub const INPUT_TAIL_PERIODS: u64 = 20;
+
+/// Frames of latency the DP components of `pipeline` add, all of them
+/// (each releases its output [`DP_LATENCY_BLOCKS`] of its blocks late).
+pub fn dp_latency_frames(pipeline: &Pipeline) -> u64 {
+    pipeline
+        .components
+        .iter()
+        .map(|component| match component.kind {
+            audio_dsp::config::Kind::Fir {
+                block_frames,
+                dp: true,
+                ..
+            } => u64::from(block_frames) * DP_LATENCY_BLOCKS,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// DAI periods (of `period_frames`) a run streaming `frames` frames of
+/// input through `pipeline` lasts, so its output holds every input
+/// frame's output: the input and the DP latency, each in whole periods,
+/// and [`INPUT_TAIL_PERIODS`].
+pub fn input_run_periods(frames: u64, pipeline: &Pipeline, period_frames: u16) -> u64 {
+    let period = u64::from(period_frames.max(1));
+    frames.div_ceil(period) + dp_latency_frames(pipeline).div_ceil(period) + INPUT_TAIL_PERIODS
+}
+
 /// The reference output: `periods` periods of `pipeline` starting from the
 /// buffer region `buffers`, DP blocks run as soon as they are ready, each
 /// DP component on blocks of its own size (the emulated system releases
@@ -652,6 +716,27 @@ mod tests {
             std::fs::remove_file(&path).unwrap();
             assert_eq!(read, samples, "{bits}-bit");
         }
+    }
+
+    /// The test signal is the same every time, reaches about half scale
+    /// at each width and is no silence.
+    #[test]
+    fn the_test_signal_is_deterministic_and_loud_enough() {
+        let a = super::test_signal(4800, 24, 7);
+        assert_eq!(a, super::test_signal(4800, 24, 7));
+        assert_ne!(a, super::test_signal(4800, 24, 8), "the seed matters");
+        assert_eq!(a.len(), 9600);
+        for bits in [16u16, 24, 32] {
+            let signal = super::test_signal(48_000, bits, 1);
+            let full = (1i64 << (bits - 1)) as f64;
+            let peak = signal.iter().map(|s| i64::from(*s).abs()).max().unwrap() as f64 / full;
+            assert!((0.3..0.6).contains(&peak), "{bits}-bit: peak {peak}");
+        }
+        // The 440 Hz tone is on the left, not the right.
+        let wide = super::test_signal(48_000, 16, 1);
+        let as_i16: Vec<i16> = wide.iter().map(|s| *s as i16).collect();
+        let left = super::tone_amplitude(&as_i16, 440.0, 48_000);
+        assert!((0.28..0.32).contains(&left), "{left}");
     }
 
     /// Formats that cannot feed the capture DAI are refused, naming what
