@@ -410,6 +410,26 @@ mod tests {
         );
     }
 
+    /// A system's DAIs and pipeline, from its file.
+    #[test]
+    fn a_systems_audio() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/systems/dai-good.toml");
+        let system = crate::system::load(&path, |_| true, None).unwrap();
+        let audio = SystemAudio::of(&system, &path);
+        assert!(audio.pipeline.is_none());
+        assert_eq!(
+            find_dai(audio.objects, Direction::Capture)
+                .map(|dai| (dai.name, dai.params.period_frames)),
+            Some(("dai-in".to_owned(), 96))
+        );
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let default = crate::system::load(&root.join("system.toml"), |_| true, None).unwrap();
+        let audio = SystemAudio::of(&default, &root.join("system.toml"));
+        assert_eq!(audio.pipeline, Some(default_pipeline()));
+        assert!(audio.file.ends_with("pipeline.toml"), "{}", audio.file);
+    }
+
     /// The run's directory is made afresh: nothing of an earlier run is
     /// left in it.
     #[test]
