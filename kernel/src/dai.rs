@@ -168,7 +168,7 @@ impl Dai {
             return Err(Refusal::NoWholeTicks);
         }
         let scaled = frames * tick_hz;
-        if scaled == 0 || scaled % params.rate != 0 {
+        if scaled == 0 || !scaled.is_multiple_of(params.rate) {
             return Err(Refusal::NoWholeTicks);
         }
         self.regs = [
@@ -320,14 +320,14 @@ impl Dais {
         }
     }
 
-    /// Add `dai` (the build allows at most [`MAX_DAIS`]: a further one is
-    /// handed back).
+    /// Add `dai`; false if there are [`MAX_DAIS`] already (the build
+    /// allows no more: a further one stays inert).
     #[cfg_attr(
         target_arch = "xtensa",
         unsafe(link_section = ".text.sotto_boot.dais_add")
     )]
-    pub fn add(&mut self, dai: Dai) -> Result<(), Dai> {
-        self.list.push(dai)
+    pub fn add(&mut self, dai: Dai) -> bool {
+        self.list.push(dai).is_ok()
     }
 
     /// The DAIs.
