@@ -11,6 +11,7 @@
 #![feature(optimize_attribute)]
 
 mod boot;
+mod dma;
 #[cfg(feature = "self-test")]
 mod selftest;
 mod services;
@@ -240,9 +241,10 @@ extern "C" fn sotto_kernel_main() -> ! {
         }
     };
 
+    let dma_at = dma::open_all(config.tick_hz);
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
-    start_clock(config, start, period);
+    start_clock(config, start, period, dma_at);
     set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
@@ -263,11 +265,12 @@ extern "C" fn sotto_kernel_main() -> ! {
 /// of boot code would be resident code).
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
-fn start_clock(config: BootConfig, start: u32, period: u32) {
+fn start_clock(config: BootConfig, start: u32, period: u32, dma_at: Option<u64>) {
     CLOCK.with(|state| {
         state.tick = Some(TickClock::start(start, period));
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.plan.set_dma_at(dma_at.unwrap_or(0));
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
@@ -433,6 +436,11 @@ fn kernel_deadlines(now: u64) {
     // Injected at once, before anything runs (`next_frame`).
     if CLOCK.with(|clock| clock.plan.fault_due(now)) {
         services::KERNEL.with(|kernel| kernel.put_action(Action::Inject));
+    }
+    // The DAIs' DMA periods, before any thread runs.
+    if CLOCK.with(|clock| clock.plan.dma_due(now)) {
+        let next = dma::run(now).unwrap_or(0);
+        CLOCK.with(|clock| clock.plan.set_dma_at(next));
     }
     CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
     if CLOCK.with(|clock| clock.plan.ends(now)) {
@@ -642,6 +650,7 @@ fn sotto_exit(what: Cold) {
         ticks,
         " ticks"
     );
+    dma::report();
     let code = match why {
         Shutdown::RunOver => {
             services::report_running();

@@ -436,6 +436,8 @@ pub struct ClockPlan {
     first_seen: bool,
     /// The tick of the next fault to inject (0: none).
     fault_at: u64,
+    /// The tick of the next DMA period of the DAIs (0: none).
+    dma_at: u64,
 }
 
 impl ClockPlan {
@@ -448,7 +450,18 @@ impl ClockPlan {
             run_ticks,
             first_seen: false,
             fault_at: 0,
+            dma_at: 0,
         }
+    }
+
+    /// The DAIs' next DMA period is at tick `tick` (0: none).
+    pub fn set_dma_at(&mut self, tick: u64) {
+        self.dma_at = tick;
+    }
+
+    /// Whether the DAIs have a DMA period due at tick `now`.
+    pub fn dma_due(&self, now: u64) -> bool {
+        self.dma_at != 0 && self.dma_at <= now
     }
 
     /// The next fault to inject is at tick `tick` (0: none left).
@@ -462,6 +475,8 @@ impl ClockPlan {
     }
 
     /// The next tick after `now` the kernel itself needs an interrupt at.
+    /// (Always inlined: out of line it costs more than in its callers.)
+    #[inline(always)]
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn next_after(&self, now: u64) -> Option<u64> {
         let first = (!self.first_seen).then_some(1);
@@ -471,7 +486,8 @@ impl ClockPlan {
         // (Never at or before `now`: a due one is injected, and the next
         // set, before the kernel asks.)
         let fault = (self.fault_at != 0).then_some(self.fault_at);
-        earliest(earliest(first, report), earliest(end, fault))
+        let dma = (self.dma_at != 0).then_some(self.dma_at);
+        earliest(earliest(first, report), earliest(earliest(end, fault), dma))
     }
 
     /// Tick `now` came: whether it is the first one seen.
@@ -857,5 +873,21 @@ mod tests {
         assert_eq!(earliest(None, Some(3)), Some(3));
         assert_eq!(earliest(Some(4), Some(3)), Some(3));
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn plan_takes_the_dma_periods() {
+        let mut plan = ClockPlan::new(250, 1000);
+        plan.first_tick(1);
+        assert!(!plan.dma_due(u64::MAX), "no DAIs: never");
+        plan.set_dma_at(4);
+        assert_eq!(plan.next_after(1), Some(4));
+        assert!(!plan.dma_due(3));
+        assert!(plan.dma_due(4) && plan.dma_due(6));
+        plan.set_dma_at(300);
+        assert_eq!(plan.next_after(4), Some(250), "a report first");
+        plan.set_dma_at(0);
+        assert_eq!(plan.take_report(260), Some(250));
+        assert_eq!(plan.next_after(260), Some(500));
     }
 }
