@@ -250,6 +250,10 @@ impl BootArgs {
         if let Some(problem) = system::pipeline_tick_problem(&system.file, Some(config.tick_hz)) {
             anyhow::bail!("{}: {problem}", self.system.display());
         }
+        if let Some(problem) = system::dai_tick_problems(&system.file, Some(config.tick_hz)).first()
+        {
+            anyhow::bail!("{}: {problem}", self.system.display());
+        }
         let mut image = paths.image_for(&path);
         if let Some(stem) = audio.as_deref().and_then(std::path::Path::file_stem) {
             let system_stem = image.file_stem().unwrap_or_default().to_string_lossy();

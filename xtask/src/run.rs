@@ -332,6 +332,7 @@ pub fn run(
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
+        dir: None,
     };
     if args.gdb {
         eprintln!(
