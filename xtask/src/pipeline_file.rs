@@ -567,7 +567,10 @@ mod tests {
         for (k, tap) in taps.iter().enumerate() {
             let expected = f64::from(*tap) * 0.5 * 0.8;
             let got = f64::from(left[latency + k]);
-            assert!((got - expected).abs() <= 4.0, "tap {k}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() <= 4.0,
+                "tap {k}: {got} vs {expected}"
+            );
         }
         assert!(left[latency + taps.len()..].iter().all(|s| *s == 0));
     }

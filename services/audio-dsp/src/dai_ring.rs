@@ -37,7 +37,8 @@
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use sotto_abi::dai::{Direction, HEADER_BYTES, RUN, SAMPLE_BITS, container_bytes, reg};
+pub use sotto_abi::dai::Direction;
+use sotto_abi::dai::{HEADER_BYTES, RUN, SAMPLE_BITS, container_bytes, reg};
 
 use crate::q31::{to_i16, to_i24};
 use crate::{CHANNELS, PERIOD_FRAMES, PERIOD_SAMPLES, RATE};

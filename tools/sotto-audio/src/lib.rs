@@ -545,7 +545,11 @@ mod tests {
         assert_eq!(out[..input.len()], input[..]);
         assert!(out[input.len()..].iter().all(|s| *s == 0));
         // Without input the capture component plays silence.
-        assert!(super::reference(&pipeline, &buffers, 3).iter().all(|s| *s == 0));
+        assert!(
+            super::reference(&pipeline, &buffers, 3)
+                .iter()
+                .all(|s| *s == 0)
+        );
     }
 
     #[test]
