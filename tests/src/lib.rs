@@ -93,6 +93,20 @@ impl Boot {
             .collect()
     }
 
+    /// (periods, xruns) of DAI `name`, the hardware's counts, from the
+    /// kernel's shutdown line `dai NAME: DIRECTION, P periods, X xruns`.
+    pub fn dai_counts(&self, name: &str) -> (u32, u32) {
+        let line = self.line_starting(&format!("dai {name}: "));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let number = |at: usize| -> u32 {
+            words
+                .get(at)
+                .and_then(|word| word.parse().ok())
+                .unwrap_or_else(|| panic!("no count at word {at} of {line:?}"))
+        };
+        (number(3), number(5))
+    }
+
     /// The bytes DAI `name`'s file holds after the run (empty if the run
     /// made none).
     pub fn dai_bytes(&self, name: &str) -> &[u8] {

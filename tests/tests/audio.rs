@@ -47,6 +47,21 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
         "{frames} frames"
     );
     assert_bit_exact(&bytes, &samples);
+    // The DAI played every period it took: the file is its periods, the
+    // first the sink's first, and it counted no xrun.
+    let (periods, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(xruns, 0, "{}", run.console);
+    assert_eq!(
+        samples.len(),
+        periods as usize * audio_dsp::PERIOD_SAMPLES,
+        "a period in the file for each DMA period"
+    );
+    assert!(
+        !run.console.lines().any(|line| line
+            .split_once("] ")
+            .is_some_and(|(_, text)| text.starts_with("pcm"))),
+        "PCM on the console"
+    );
     let (pipeline, _) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     // Independently of the reference: after the ramp, the 440 Hz tone is
     // at 0.5 * 0.8 times the low-pass's gain at 440 Hz (from its taps, in
@@ -89,7 +104,7 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     );
     assert!(
         run.last_line("pipeline", "stats: 10000 periods")
-            .starts_with("stats: 10000 periods, 0 underruns, 0 starved components"),
+            .starts_with("stats: 10000 periods, 0 underruns, 0 starved components, 0 DAI xruns;"),
         "{}",
         run.console
     );
@@ -201,7 +216,7 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     assert_eq!(
         run.lines_of("pipeline")[0],
-        "7 components (0 DP), 6 buffers; streaming PCM"
+        "7 components (0 DP), 6 buffers; playback DAI 16-bit"
     );
     // Its DP thread has nothing to run.
     assert!(
@@ -293,17 +308,23 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
         .unwrap_or_else(|| panic!("{report}"));
     assert!(overruns >= missed, "{report}");
     // The pipeline: as many underruns as periods went by without it,
-    // against time, not against the periods it ran.
-    let gaps: Vec<u32> = run
+    // against the DAI's time, not against the periods it ran; the DAI
+    // counted each as an xrun (and played silence for it).
+    let late: Vec<u32> = run
         .lines_of("pipeline")
         .iter()
-        .filter_map(|line| line.strip_prefix("pcm-gap "))
-        .map(|count| count.parse().unwrap())
+        .filter_map(|line| line.strip_prefix("UNDERRUN: "))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
-    let lost: u32 = gaps.iter().sum();
+    let lost: u32 = late.iter().sum();
     assert!(
         (missed..=missed + 2).contains(&lost),
         "{lost} periods missed by the pipeline, {missed} ticks by ll-sched"
+    );
+    let (_, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(
+        xruns, lost,
+        "the DAI's xruns are the periods the pipeline missed"
     );
     let stats = run.last_line("pipeline", "stats: ");
     let underruns: u32 = stats.split_whitespace().nth(3).unwrap().parse().unwrap();
@@ -330,6 +351,10 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
     let shift = lost as usize * period;
     let (gap, after) = (gap_at * period, gap_at * period + shift);
     assert!(samples[gap..after].iter().all(|sample| *sample == 0));
+    assert!(
+        samples[after..after + period] != [0; audio_dsp::PERIOD_SAMPLES][..],
+        "the gap is longer than the DAI's {xruns} xruns"
+    );
     assert!(
         samples[after..] == expected[gap..samples.len() - shift],
         "the output after the gap is not the reference delayed by {lost} periods"
