@@ -96,7 +96,11 @@ impl Boot {
     /// (periods, xruns) of DAI `name`, the hardware's counts, from the
     /// kernel's shutdown line `dai NAME: DIRECTION, P periods, X xruns`.
     pub fn dai_counts(&self, name: &str) -> (u32, u32) {
-        let line = self.line_starting(&format!("dai {name}: "));
+        let start = format!("dai {name}: ");
+        let line = self
+            .kernel_lines()
+            .find(|line| line.starts_with(&start) && line.ends_with(" xruns"))
+            .unwrap_or_else(|| panic!("no [kernel] {start}... xruns line in:\n{}", self.console));
         let words: Vec<&str> = line.split_whitespace().collect();
         let number = |at: usize| -> u32 {
             words
@@ -173,6 +177,14 @@ pub fn supervision_image() -> PathBuf {
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {
     image_dir().join("sotto-readme-example.elf")
+}
+
+/// The default system with the capture pipeline `pipelines/file-eq.toml`
+/// (capture -> gain -> FIR (DP) -> sink), as `cargo xtask test` builds it
+/// with `--pipeline`: its input is a `dai-in.pcm` given to
+/// [`boot_bytes_with`].
+pub fn file_eq_image() -> PathBuf {
+    image_dir().join("sotto-file-eq.elf")
 }
 
 /// The preemption proof (`tests/dp-edf.toml`): a 40 ms and a 2 ms DP

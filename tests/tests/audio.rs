@@ -1,12 +1,14 @@
 //! The audio pipeline in QEMU: the default system's output, bit for bit
-//! against the host reference; a DP task that misses its deadline on
+//! against the host reference; a file captured through the capture DAI
+//! and filtered by `pipelines/file-eq.toml`, bit for bit against the
+//! reference made from the same file; a DP task that misses its deadline on
 //! purpose; an isolated DP worker that faults; a more urgent service that keeps the
 //! whole LL side off the CPU for 300 ticks.
 
 use sotto_abi::ExitCode;
 use sotto_tests::{
-    Boot, Start, assert_bit_exact, boot_bytes, boot_services, image, readme_pipeline_image,
-    test_image,
+    Boot, Start, assert_bit_exact, boot_bytes, boot_bytes_with, boot_services, file_eq_image,
+    image, readme_pipeline_image, test_image,
 };
 
 /// Ticks per LL period (the default system's tick is 1 ms).
@@ -119,6 +121,69 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     let blocks: u32 = dp.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(blocks >= 990, "{dp}");
     assert!(!run.console.contains("DEADLINE MISS"), "{}", run.console);
+}
+
+#[test]
+fn a_captured_file_plays_through_the_eq_pipeline_bit_for_bit() {
+    // One second of noise-like input at half scale, in the capture DAI's
+    // format (32-bit), then the run goes on 10 ms past its end (the DAI
+    // captures silence there, as the reference reads it).
+    const PERIODS: usize = 1000;
+    let mut x = 0x2545_f491u32;
+    let input: Vec<i32> = (0..PERIODS * audio_dsp::PERIOD_SAMPLES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as i32) >> 1
+        })
+        .collect();
+    let raw: Vec<u8> = input.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut bytes = std::fs::read(file_eq_image()).unwrap();
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.run_ticks = PERIODS as u32 + 10;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes_with(&bytes, &[("dai-in.pcm", &raw)]).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert_eq!(
+        run.lines_of("pipeline")[0],
+        "4 components (1 DP), 3 buffers; capture DAI 32-bit, playback DAI 16-bit"
+    );
+    // The DAIs' own counts: nothing lost either way, and the playback
+    // file is a period per DMA period, from the sink's first.
+    let (captured, lost) = run.dai_counts("dai-in");
+    let (played, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!((lost, xruns), (0, 0), "{}", run.console);
+    assert!(
+        captured as usize > PERIODS && played + 1 == captured,
+        "{captured} {played}"
+    );
+    let samples = run.pcm();
+    assert_eq!(samples.len(), played as usize * audio_dsp::PERIOD_SAMPLES);
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    let expected: Vec<i16> =
+        sotto_audio::reference_with_input(&pipeline, &buffers, &input, played as usize)
+            .into_iter()
+            .map(audio_dsp::q31::to_i16)
+            .collect();
+    if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
+        panic!(
+            "sample {first} (frame {}) differs: emulated {} reference {}",
+            first / audio_dsp::CHANNELS,
+            samples[first],
+            expected[first]
+        );
+    }
+    // The filter's latency (two 10 ms blocks) is silence; then the noise,
+    // low-passed.
+    let latency = 2 * 480 * audio_dsp::CHANNELS;
+    assert!(samples[..latency].iter().all(|s| *s == 0));
+    assert!(samples[latency..].iter().any(|s| *s != 0));
+    let stats = run.last_line("pipeline", "stats: 1000 periods");
+    assert!(
+        stats.starts_with("stats: 1000 periods, 0 underruns, 0 starved components, 0 DAI xruns;"),
+        "{stats}"
+    );
 }
 
 #[test]
