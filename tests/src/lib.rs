@@ -151,6 +151,13 @@ pub fn test_image() -> PathBuf {
     image_dir().join("test.elf")
 }
 
+/// The audio test image (`tests/audio.toml`): the audio services (with
+/// the DAIs, the FIR in its own worker service), a spinning LL client and
+/// a minimal supervisor, started as each test chooses.
+pub fn audio_image() -> PathBuf {
+    image_dir().join("audio.elf")
+}
+
 /// The isolation test image (`tests/isolation.toml`): services that probe
 /// what the kernel keeps apart.
 pub fn isolation_image() -> PathBuf {

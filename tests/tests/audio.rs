@@ -7,8 +7,8 @@
 
 use sotto_abi::ExitCode;
 use sotto_tests::{
-    Boot, Start, assert_bit_exact, boot_bytes, boot_bytes_with, boot_services, file_eq_image,
-    image, readme_pipeline_image, test_image,
+    Boot, Start, assert_bit_exact, audio_image, boot_bytes, boot_bytes_with, boot_services_of,
+    file_eq_image, image, readme_pipeline_image,
 };
 
 /// Ticks per LL period (the default system's tick is 1 ms).
@@ -233,9 +233,10 @@ fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
 #[test]
 fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
     // The isolated variant: the audio services of the default system in
-    // the test image, with eq in its own worker service (as
-    // tests/system.toml declares it), which faults on its first block.
-    let run = boot_services(
+    // the audio test image, with eq in its own worker service (as
+    // tests/audio.toml declares it), which faults on its first block.
+    let run = boot_services_of(
+        &audio_image(),
         &[
             Start::new("ll-sched", 500 << 8 | 1).priority(1),
             Start::new("pipeline", 0).priority(1),
@@ -309,12 +310,13 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
 
 #[test]
 fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_underruns() {
-    // The audio services of the default system, in the test image, with
+    // The audio services of the default system, in the audio test image, with
     // ll-sched reporting every 100 LL ticks, and a priority-0 service
     // that takes the CPU from tick 200 for 300 ticks.
     const FROM: u32 = 200;
     const SPIN: u32 = 300;
-    let run = boot_services(
+    let run = boot_services_of(
+        &audio_image(),
         &[
             Start::new("ll-sched", 100 << 8 | 1).priority(1),
             Start::new("pipeline", 0).priority(1),
@@ -398,7 +400,7 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
     // of silence, and what it played is the reference, before the gap and
     // — only delayed, nothing lost — after it.
     let samples = run.pcm();
-    let bytes = std::fs::read(test_image()).unwrap();
+    let bytes = std::fs::read(audio_image()).unwrap();
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     let expected = sotto_audio::reference(
         &pipeline,

@@ -1,5 +1,5 @@
 //! Audio across restarts (issue 12, "audio state survives"): the audio
-//! services of the test image (`tests/system.toml`: the pipeline's LL side
+//! services of the audio test image (`tests/audio.toml`: the pipeline's LL side
 //! in `pipeline`, the FIR in the isolated DP worker `eq-worker`) under a
 //! minimal supervisor, `restarter`, which restarts whatever faults. Each
 //! runner saves its state after every period or block in a kept region
@@ -19,17 +19,17 @@
 
 use sotto_abi::ExitCode;
 use sotto_abi::{BootConfig, SelfTest};
-use sotto_tests::{Boot, Start, boot_bytes, boot_with_faults, image, test_image, with_faults};
+use sotto_tests::{Boot, Start, audio_image, boot_bytes, boot_with_faults, image, with_faults};
 
 /// `dp_task::FAULT_EVERY_100`: the DP worker's argument bit.
 const FAULT_EVERY_100: u32 = 1 << 11;
 
 /// Boot the test image with `starts` and `restarter` (started too, most
-/// urgent), which supervises `pipeline` and `eq-worker` (tests/system.toml),
+/// urgent), which supervises `pipeline` and `eq-worker` (tests/audio.toml),
 /// with faults injected into the main threads of `faults` (service, tick),
 /// for `ticks` ticks. Returns the run and the image booted.
 fn boot_supervised(starts: &[Start<'_>], faults: &[(&str, u32)], ticks: u32) -> (Boot, Vec<u8>) {
-    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut bytes = std::fs::read(audio_image()).unwrap();
     let mut all = starts.to_vec();
     all.push(Start::new("restarter", 0).priority(0));
     sotto_image::start_services(&mut bytes, &all).unwrap();
@@ -287,7 +287,7 @@ fn without_kept_rings_a_restarted_worker_finds_them_reset_and_starts_cold() {
     // it (every writer's restart resets it), under the running pipeline;
     // the worker's saved cursors no longer match, and it says so and
     // starts cold rather than resume on rings that are not its own.
-    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut bytes = std::fs::read(audio_image()).unwrap();
     let mut starts = vec![
         Start::new("ll-sched", 500 << 8 | 1).priority(1),
         Start::new("pipeline", 0).priority(1),
@@ -301,7 +301,7 @@ fn without_kept_rings_a_restarted_worker_finds_them_reset_and_starts_cold() {
         if object.name == "audio-buffers"
             && let sotto_abi::manifest::ObjectParams::Memory { keep, .. } = &mut object.params
         {
-            assert!(*keep, "tests/system.toml keeps the rings");
+            assert!(*keep, "tests/audio.toml keeps the rings");
             *keep = false;
         }
     }

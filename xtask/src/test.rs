@@ -100,6 +100,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
         for system in [
             paths.default_system(),
             paths.root.join("tests/system.toml"),
+            paths.root.join("tests/audio.toml"),
             paths.root.join("tests/isolation.toml"),
             paths.root.join("tests/threads.toml"),
             paths.root.join("tests/thread-control.toml"),
