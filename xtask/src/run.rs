@@ -31,6 +31,11 @@ pub struct RunArgs {
     /// target/sotto/out.wav].
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// After the run, compare what the playback DAI played with the host
+    /// reference of the pipeline (fed the input), sample by sample; fail
+    /// naming the first that differs.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Parse `1s`, `1.2s`, `250ms`, `0.5ms`, `500us` or a bare number of

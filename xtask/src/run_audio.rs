@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use audio_dsp::config::{Kind, Pipeline};
 use sotto_abi::dai::{DaiParams, Direction};
 use sotto_abi::manifest::{Object, ObjectParams};
+use sotto_audio::dp_latency_frames;
 
 /// A DAI of a system: its object's name and parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +59,7 @@ pub fn capture_component(pipeline: &Pipeline) -> Option<&str> {
 
 /// Whether a component reads from the capture DAI.
 fn is_capture(kind: &Kind) -> bool {
-    // Until the pipeline has a capture component, none does.
-    let _ = kind;
-    false
+    matches!(kind, Kind::DaiCapture)
 }
 
 /// How long a run streaming `frames` frames of input through `pipeline`
@@ -133,6 +132,8 @@ pub struct Input {
     pub spec: sotto_audio::WavSpec,
     /// Frames.
     pub frames: u64,
+    /// Its samples, widened to Q1.31 (interleaved).
+    pub samples: Vec<i32>,
     /// Its samples in the DAI's format (the DAI's file).
     pub raw: Vec<u8>,
     /// How long the run lasts to stream it all ([`run_time_us`]).
@@ -195,6 +196,7 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         wav,
         spec,
         frames,
+        samples,
         raw,
         run_us,
     }))
@@ -287,6 +289,7 @@ mod tests {
     };
     use sotto_abi::dai::{DaiParams, Direction};
     use sotto_abi::manifest::{Object, ObjectParams};
+    use sotto_audio::dp_latency_frames;
     use sotto_audio::{INPUT_TAIL_PERIODS as TAIL_PERIODS, dp_latency_frames};
 
     /// A directory of the test's own.
@@ -495,6 +498,7 @@ mod tests {
                 sample_format: sotto_audio::SampleFormat::Int,
             },
             frames: 48_000 * 30,
+            samples: Vec::new(),
             raw: Vec::new(),
             run_us: 30_040_000,
         };
@@ -509,4 +513,59 @@ mod tests {
         assert!(input_line(&input, 0).ends_with("the run has no time limit (--time 0)"));
         assert!(input_line(&input, 40_000_000).ends_with("the run lasts 40.000 s (--time)"));
     }
+}
+
+/// `--check`: compare what the playback DAI `dai` played (its file in
+/// `dir`) with the host reference of the pipeline of `image` (the image's
+/// bytes), fed `input` if the pipeline captures
+/// (`sotto_audio::reference_with_input`), over every period the file
+/// holds, at the DAI's width. Refused, naming what differs: a sample of
+/// another value, or a file too short to hold the output of every input
+/// frame. Returns the line saying they match.
+pub fn check_output(image: &[u8], input: Option<&Input>, dir: &Path, dai: &Dai) -> Result<String> {
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(image)?;
+    let file = dai.file_in(dir);
+    let raw =
+        std::fs::read(&file).with_context(|| format!("--check: reading {}", file.display()))?;
+    let played = sotto_audio::from_dai_raw(&raw, dai.params.bits);
+    let channels = usize::from(dai.params.channels.max(1));
+    let period = audio_dsp::PERIOD_SAMPLES;
+    let periods = played.len() / period;
+    let frames = (periods * period / channels) as u64;
+    if let Some(input) = input {
+        let latency = dp_latency_frames(&pipeline);
+        if frames < input.frames + latency {
+            anyhow::bail!(
+                "--check: the playback DAI \"{}\" played {frames} frames, fewer than the input's {} and the pipeline's latency ({latency}): the run ended first (--time)",
+                dai.name,
+                input.frames
+            );
+        }
+    }
+    let samples = input.map_or(&[][..], |input| input.samples.as_slice());
+    let reference = sotto_audio::reference_with_input(&pipeline, &buffers, samples, periods);
+    let first = played
+        .iter()
+        .zip(&reference)
+        .position(|(played, reference)| {
+            *played != sotto_audio::played_at_width(*reference, dai.params.bits)
+        });
+    if let Some(first) = first {
+        anyhow::bail!(
+            "--check: sample {first} (frame {}, {:.6} s into {}) differs: played {}, the host reference {}",
+            first / channels,
+            (first / channels) as f64 / f64::from(dai.params.rate.max(1)),
+            dai.file_name(),
+            played[first],
+            sotto_audio::played_at_width(reference[first], dai.params.bits)
+        );
+    }
+    let from = match input {
+        Some(input) => format!(" from {}", input.wav),
+        None => String::new(),
+    };
+    Ok(format!(
+        "run: --check: the {periods} periods the playback DAI \"{}\" played are the host reference{from}, bit for bit",
+        dai.name
+    ))
 }

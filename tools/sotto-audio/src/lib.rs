@@ -336,6 +336,18 @@ pub fn from_dai_raw(raw: &[u8], bits: u8) -> Vec<i32> {
     }
 }
 
+/// A Q1.31 sample as a playback DAI of `bits` plays it, at its width:
+/// rounded to 16 bits (`audio_dsp::q31::to_i16`) or 24
+/// (`audio_dsp::q31::to_i24`), as the pipeline's DAI driver writes it;
+/// 32 bits as it is.
+pub fn played_at_width(sample: i32, bits: u8) -> i32 {
+    match bits {
+        16 => i32::from(audio_dsp::q31::to_i16(sample)),
+        24 => audio_dsp::q31::to_i24(sample),
+        _ => sample,
+    }
+}
+
 /// Write interleaved integer samples of `bits` (16, 24 or 32; each at its
 /// width) as a WAV file of `rate` and `channels`.
 pub fn write_wav_bits(
