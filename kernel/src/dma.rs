@@ -89,10 +89,10 @@ fn open(dai: &Dai) -> Option<u32> {
 }
 
 /// The DMA periods due at tick `now` (the timer interrupt, before any
-/// thread runs): returns the tick of the next.
+/// thread runs): returns the tick of the next (`u64::MAX`: none).
 #[inline(never)]
 #[optimize(size)]
-pub fn run(now: u64) -> Option<u64> {
+pub fn run(now: u64) -> u64 {
     DAIS.with(|dais| KERNEL.with(|kernel| dais.run(kernel, now, no_file)))
 }
 
