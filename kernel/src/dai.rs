@@ -224,9 +224,11 @@ impl Dai {
     /// a playback DAI without one was said so at boot).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn period<H: Hardware>(&mut self, kernel: &mut Kernel<H>) -> bool {
-        let header = kernel.hw.phys(self.ring_pa, HEADER_BYTES);
-        let control = word(header, reg::CONTROL);
-        let appl = word(header, reg::APPL);
+        let header = words(kernel, self.ring_pa, 2);
+        let (control, appl) = match *header {
+            [control, appl] => (u32::from_le(control), u32::from_le(appl)),
+            _ => (0, 0),
+        };
         let status = &mut self.regs[at(reg::STATUS)];
         let was_running = *status & status::RUNNING != 0;
         if control != RUN {
@@ -283,27 +285,29 @@ impl Dai {
 
     /// Write the registers the kernel owns into its ring's header.
     #[inline(never)]
-    #[cfg_attr(target_arch = "xtensa", optimize(size))]
     fn publish<H: Hardware>(&self, kernel: &mut Kernel<H>) {
-        let words = kernel
-            .hw
-            .phys(self.ring_pa + 4 * reg::HW as u32, 4 * KERNEL_REGS as u32);
-        let mut i = 0;
-        while i < KERNEL_REGS && 4 * i + 4 <= words.len() {
-            words[4 * i..4 * i + 4].copy_from_slice(&self.regs[i].to_le_bytes());
-            i += 1;
+        let words = words(
+            kernel,
+            self.ring_pa + 4 * reg::HW as u32,
+            KERNEL_REGS as u32,
+        );
+        if let Some(words) = words.get_mut(..KERNEL_REGS) {
+            for (word, value) in words.iter_mut().zip(&self.regs) {
+                *word = value.to_le();
+            }
         }
     }
 }
 
-/// Word `index` of a header (0 if it is short: never, the header is
-/// [`HEADER_BYTES`]).
+/// The `count` words at physical address `pa` (little-endian values; all
+/// of them where `pa` is word aligned, as a memory object's start is).
 #[inline(always)]
-fn word(header: &[u8], index: usize) -> u32 {
-    match header.get(4 * index..4 * index + 4) {
-        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
-        _ => 0,
-    }
+fn words<H: Hardware>(kernel: &mut Kernel<H>, pa: u32, count: u32) -> &mut [u32] {
+    let bytes = kernel.hw.phys(pa, 4 * count);
+    // SAFETY: every bit pattern is a valid `u32`; `align_to_mut` hands out
+    // only the aligned middle of the bytes, which it borrows.
+    let (_, words, _) = unsafe { bytes.align_to_mut::<u32>() };
+    words
 }
 
 /// Every DAI of the system.
@@ -358,15 +362,15 @@ impl Dais {
     /// Run every DMA period due at or before tick `now` (all of them, if
     /// the interrupt came late: each period of time is one in the file);
     /// `told` hears of each capture DAI started without a file (once).
-    /// Returns
-    /// [`Dais::next_due`].
+    /// Returns the tick of the next DMA period (`u64::MAX`: none, as
+    /// `ClockPlan::set_dma_at` takes it).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn run<H: Hardware>(
         &mut self,
         kernel: &mut Kernel<H>,
         now: u64,
         mut told: impl FnMut(&mut Kernel<H>, &Dai),
-    ) -> Option<u64> {
+    ) -> u64 {
         let mut next = u64::MAX;
         for dai in &mut self.list {
             while dai.next <= now {
@@ -377,7 +381,7 @@ impl Dais {
             }
             next = next.min(dai.next);
         }
-        (next != u64::MAX).then_some(next)
+        next
     }
 }
 

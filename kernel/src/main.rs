@@ -270,11 +270,11 @@ fn start_clock(config: BootConfig, start: u32, period: u32, dma_at: Option<u64>)
         state.tick = Some(TickClock::start(start, period));
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
-        state.plan.set_dma_at(dma_at.unwrap_or(0));
+        state.plan.set_dma_at(dma_at.unwrap_or(u64::MAX));
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
-        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        state.own = state.plan.own_after(0);
         state.started_at = start;
     });
 }
@@ -439,10 +439,10 @@ fn kernel_deadlines(now: u64) {
     }
     // The DAIs' DMA periods, before any thread runs.
     if CLOCK.with(|clock| clock.plan.dma_due(now)) {
-        let next = dma::run(now).unwrap_or(0);
+        let next = dma::run(now);
         CLOCK.with(|clock| clock.plan.set_dma_at(next));
     }
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
     if CLOCK.with(|clock| clock.plan.ends(now)) {
         sotto_exit_gate(Cold::Exit(Shutdown::RunOver));
     }
@@ -476,7 +476,7 @@ pub fn inject_faults() {
     // The kernel's next deadline without the faults just injected
     // (`kernel_deadlines` took it before they were: left so, the alarm
     // would come back at once for the rest of the tick).
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
 }
 
 /// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].

@@ -282,7 +282,7 @@ fn a_system_without_dais_has_no_dma_deadline() {
     let mut k = testkit::kernel(&[]);
     let mut dais = Dais::new();
     assert_eq!(dais.next_due(), None);
-    assert_eq!(dais.run(&mut k, 100, |_, _| {}), None);
+    assert_eq!(dais.run(&mut k, 100, |_, _| {}), u64::MAX);
     // An inert (refused) DAI neither.
     assert!(dais.add(Dai::new("x", params(Direction::Playback))));
     assert_eq!(dais.next_due(), None);
