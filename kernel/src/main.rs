@@ -11,6 +11,7 @@
 #![feature(optimize_attribute)]
 
 mod boot;
+mod dma;
 #[cfg(feature = "self-test")]
 mod selftest;
 mod services;
@@ -240,9 +241,10 @@ extern "C" fn sotto_kernel_main() -> ! {
         }
     };
 
+    let dma_at = dma::open_all(config.tick_hz);
     let period = config.tick_period_cycles();
     let start = arch::read_ccount();
-    start_clock(config, start, period);
+    start_clock(config, start, period, dma_at);
     set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
@@ -263,15 +265,16 @@ extern "C" fn sotto_kernel_main() -> ! {
 /// of boot code would be resident code).
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
-fn start_clock(config: BootConfig, start: u32, period: u32) {
+fn start_clock(config: BootConfig, start: u32, period: u32, dma_at: Option<u64>) {
     CLOCK.with(|state| {
         state.tick = Some(TickClock::start(start, period));
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.plan.set_dma_at(dma_at.unwrap_or(u64::MAX));
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
-        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        state.own = state.plan.own_after(0);
         state.started_at = start;
     });
 }
@@ -434,7 +437,12 @@ fn kernel_deadlines(now: u64) {
     if CLOCK.with(|clock| clock.plan.fault_due(now)) {
         services::KERNEL.with(|kernel| kernel.put_action(Action::Inject));
     }
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    // The DAIs' DMA periods, before any thread runs.
+    if CLOCK.with(|clock| clock.plan.dma_due(now)) {
+        let next = dma::run(now);
+        CLOCK.with(|clock| clock.plan.set_dma_at(next));
+    }
+    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
     if CLOCK.with(|clock| clock.plan.ends(now)) {
         sotto_exit_gate(Cold::Exit(Shutdown::RunOver));
     }
@@ -468,7 +476,7 @@ pub fn inject_faults() {
     // The kernel's next deadline without the faults just injected
     // (`kernel_deadlines` took it before they were: left so, the alarm
     // would come back at once for the rest of the tick).
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
 }
 
 /// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].
@@ -642,6 +650,7 @@ fn sotto_exit(what: Cold) {
         ticks,
         " ticks"
     );
+    dma::report();
     let code = match why {
         Shutdown::RunOver => {
             services::report_running();
