@@ -340,13 +340,16 @@ fn run_command(
             u64::from(built.config.run_ticks) * 1_000_000 / u64::from(built.config.tick_hz.max(1));
         println!("{}", run_audio::input_line(input, run_us));
     }
-    run::run(
-        &built.image,
-        run,
-        &files,
-        built.sink.as_deref(),
-        &built.config,
-    )
+    let status = run::run(&built.image, run, &files, &built.config)?;
+    if run.check {
+        let Some(dai) = &files.playback else {
+            anyhow::bail!("--check: the system has no playback DAI");
+        };
+        let image = std::fs::read(&built.image)?;
+        let line = run_audio::check_output(&image, input.as_ref(), &files.dir, dai)?;
+        println!("{line}");
+    }
+    Ok(status)
 }
 
 fn run_cli(cli: Cli) -> Result<ExitCode> {
