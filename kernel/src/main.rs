@@ -82,6 +82,10 @@ struct Clock {
     compare: Option<u32>,
     /// The next of `config`'s injected faults.
     next_fault: usize,
+    /// The most ticks ahead the express tick's plan may look
+    /// (`TickClock::most_ahead`); 0 while tracing, so the express tick
+    /// never applies (every switch through Rust, recorded).
+    express_ahead: u32,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -94,6 +98,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
         faults: [sotto_abi::boot::InjectedFault { thread: 0, tick: 0 };
             sotto_abi::boot::MAX_INJECTED_FAULTS],
         fault_count: 0,
+        trace: false,
     },
     plan: ClockPlan::new(0, 0),
     started_at: 0,
@@ -103,6 +108,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     interrupts: 0,
     compare: None,
     next_fault: 0,
+    express_ahead: 0,
 });
 
 /// The tick now as services see it (0 before the clock starts): not past
@@ -241,6 +247,9 @@ extern "C" fn sotto_kernel_main() -> ! {
     };
 
     let period = config.tick_period_cycles();
+    if config.trace {
+        start_trace(period);
+    }
     let start = arch::read_ccount();
     start_clock(config, start, period);
     set_alarm();
@@ -259,13 +268,41 @@ extern "C" fn sotto_kernel_main() -> ! {
     run(tables, services)
 }
 
+/// Tracing asked for (boot code): open the trace file, and make the
+/// entry's express paths decline so every switch is recorded
+/// ([`Kernel::trace_express_off`]; the express tick: `express_ahead`).
+///
+/// [`Kernel::trace_express_off`]: sotto_kernel::kernel::Kernel::trace_express_off
+#[inline(never)]
+#[unsafe(link_section = ".text.sotto_boot.main_start_trace")]
+fn start_trace(period: u32) {
+    if sotto_kernel::trace::start(period).is_err() {
+        kprintln!(
+            "trace: cannot write ",
+            sotto_abi::trace::FILE,
+            " in the emulator's working directory: not tracing"
+        );
+        return;
+    }
+    services::KERNEL.with(|kernel| kernel.trace_express_off());
+    kprintln!(
+        "trace: recording the schedule into ",
+        sotto_abi::trace::FILE,
+        " (a ring of ",
+        sotto_abi::trace::RING_RECORDS,
+        " events, written out when half full)"
+    );
+}
+
 /// Start the clock at CCOUNT `start` (a named boot function: a closure
 /// of boot code would be resident code).
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
 fn start_clock(config: BootConfig, start: u32, period: u32) {
     CLOCK.with(|state| {
-        state.tick = Some(TickClock::start(start, period));
+        let tick = TickClock::start(start, period);
+        state.express_ahead = if config.trace { 0 } else { tick.most_ahead() };
+        state.tick = Some(tick);
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
         if let Some(first) = config.injected().first() {
@@ -309,6 +346,9 @@ pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
+    if sotto_kernel::trace::on() {
+        trace_interrupt();
+    }
     // A tick not seen yet (64-bit compares spelled as branches: LLVM's
     // branch-free selects for `max` cost more here), and whether the
     // kernel's own deadline is due.
@@ -331,6 +371,20 @@ pub fn on_interrupts() {
         }
     }
     set_alarm();
+}
+
+/// Tracing: record the timer interrupt, and write the ring out (cold
+/// code, through the gate) when it is half full, before threads run.
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+fn trace_interrupt() {
+    let tick = CLOCK.with(|clock| clock.seen) as u32;
+    let [tag, a, b] = sotto_kernel::trace::Event::TimerIrq { tick }.words();
+    sotto_kernel::trace::put(tag, a, b);
+    if sotto_kernel::trace::drain_due() {
+        sotto_exit_gate(Cold::TraceDrain);
+    }
 }
 
 /// The express tick committed before the CPU idled, for the entry
@@ -369,7 +423,7 @@ pub fn prepare_idle() {
             return;
         }
         services::KERNEL.with(|kernel| {
-            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead())
+            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, clock.express_ahead)
             else {
                 return;
             };
@@ -493,6 +547,8 @@ pub enum Cold {
     Exit(Shutdown),
     /// What the portable kernel asked for ([`services::cold_action`]).
     Act,
+    /// Write the trace ring out (`sotto_kernel::trace::drain`).
+    TraceDrain,
 }
 
 /// Every service has ended: stop, with a status that says how they ended
@@ -576,8 +632,20 @@ fn sotto_exit_gate(what: Cold) {
 fn sotto_exit(what: Cold) {
     let why = match what {
         Cold::Act => return services::cold_action(),
+        Cold::TraceDrain => return sotto_kernel::trace::drain(),
         Cold::Exit(why) => why,
     };
+    if let Some((written, dropped)) = sotto_kernel::trace::finish() {
+        kprintln!(
+            "trace: ",
+            written,
+            " events written to ",
+            sotto_abi::trace::FILE,
+            ", ",
+            dropped,
+            " dropped (the ring was full)"
+        );
+    }
     let (exited, failed, panicked, faulted) = services::endings();
     // How the services ended, in the words of both reports.
     let endings = sotto_kernel::text![

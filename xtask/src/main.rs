@@ -18,6 +18,7 @@ mod soak;
 mod system;
 mod test;
 mod toolchain;
+mod trace;
 mod wrapper;
 
 use std::process::ExitCode;
@@ -137,6 +138,11 @@ struct BootArgs {
     /// at most 16.
     #[arg(long = "fault", value_name = "SERVICE[/THREAD]@TIME", value_parser = run::parse_fault)]
     faults: Vec<run::FaultArg>,
+    /// Record a trace of the schedule: `run` writes target/sotto/trace.json
+    /// (Chrome trace-event format: Perfetto, chrome://tracing; `cargo
+    /// xtask plot --schedule` draws it).
+    #[arg(long)]
+    trace: bool,
     /// Build the kernel with its self-tests even without `--self-test`
     /// (the QEMU tests boot one such image with each self-test).
     #[arg(skip)]
@@ -164,6 +170,7 @@ impl BootArgs {
             self_test: SelfTest::None,
             pipeline: None,
             faults: Vec::new(),
+            trace: false,
             self_tests: false,
         }
     }
@@ -218,6 +225,7 @@ impl BootArgs {
             run_ticks: ticks(time)?,
             report_every: ticks(report_every)?,
             self_test: self.self_test,
+            trace: self.trace,
             ..BootConfig::default()
         };
         config
@@ -305,13 +313,20 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             let wav = paths.out.join("out.wav");
             run::forget_output(&wav)?;
             let built = boot.build(&paths, false)?;
-            run::run(
+            let status = run::run(
                 &built.image,
                 &run,
                 &wav,
                 built.sink.as_deref(),
                 &built.config,
-            )
+            )?;
+            if boot.trace {
+                let json = paths.out.join("trace.json");
+                let bin = paths.out.join("run").join(sotto_abi::trace::FILE);
+                let summary = trace::convert(&bin, &built.manifest, &json)?;
+                println!("{}", trace::summary_line(&summary, &json));
+            }
+            Ok(status)
         }
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Soak { soak } => soak::soak(&paths, soak),

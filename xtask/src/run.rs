@@ -316,6 +316,17 @@ fn stream(
     })
 }
 
+/// QEMU's working directory for a run of `image`: `run/` beside it,
+/// emptied (the DAI files and the trace are written there).
+fn fresh_run_dir(image: &Path) -> Result<std::path::PathBuf> {
+    let dir = image.with_file_name("run");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
 /// Boot `image`, streaming its console; PCM lines of the DAI sink (hosted
 /// by service `sink`) go to `wav` instead. While it runs, a progress line
 /// on stderr says how far into its `config`'s time limit it is, when
@@ -332,6 +343,7 @@ pub fn run(
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
+        dir: Some(fresh_run_dir(image)?),
     };
     if args.gdb {
         eprintln!(

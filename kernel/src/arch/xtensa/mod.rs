@@ -49,7 +49,57 @@ mod raw {
 
 const SEMIHOSTING_EXIT: u32 = 1;
 const SEMIHOSTING_WRITE: u32 = 4;
+const SEMIHOSTING_OPEN: u32 = 5;
 const STDOUT: u32 = 1;
+
+/// Open flags of [`host_open`], as QEMU's Xtensa semihosting takes them:
+/// it passes them to the host's `open(2)` unchanged (QEMU 7.2,
+/// `target/xtensa/xtensa-semi.c`), so these are Linux's values (not
+/// GDB's file-I/O ones: with those, `CREAT` would be Linux's `O_TRUNC`
+/// and no file would be created). The emulator runs on Linux hosts.
+pub mod host_flags {
+    /// Read only.
+    pub const RDONLY: u32 = 0;
+    /// Write only.
+    pub const WRONLY: u32 = 1;
+    /// Create the file if it does not exist.
+    pub const CREAT: u32 = 0o100;
+    /// Truncate it to nothing.
+    pub const TRUNC: u32 = 0o1000;
+}
+
+/// Open host file `path` (NUL-terminated; relative to QEMU's working
+/// directory) through semihosting with [`host_flags`] `flags` and `mode`:
+/// its descriptor, or `None`. (Inlined, as [`host_write`].)
+#[inline(always)]
+pub fn host_open(path: &[u8], flags: u32, mode: u32) -> Option<u32> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: SYS_OPEN reads the NUL-terminated name at `path` (checked
+    // above: the slice ends with its NUL), in kernel memory; ring 0.
+    let fd = unsafe { raw::sotto_semihost(SEMIHOSTING_OPEN, path.as_ptr() as u32, flags, mode) };
+    (fd as i32 >= 0).then_some(fd)
+}
+
+/// Write `bytes` to host file `fd` (from [`host_open`]) through
+/// semihosting; whether all of them were written (the call returns the
+/// count written, as POSIX `write` does). (Inlined: its callers are
+/// boot and cold code, and no resident copy is needed.)
+#[inline(always)]
+pub fn host_write(fd: u32, bytes: &[u8]) -> bool {
+    // SAFETY: SYS_WRITE only reads `len` bytes at `buf`, which the slice
+    // guarantees are readable; ring 0.
+    let written = unsafe {
+        raw::sotto_semihost(
+            SEMIHOSTING_WRITE,
+            fd,
+            bytes.as_ptr() as u32,
+            bytes.len() as u32,
+        )
+    };
+    written == bytes.len() as u32
+}
 
 /// Write console bytes through semihosting (QEMU's stdout).
 pub fn console_write(bytes: &[u8]) {
