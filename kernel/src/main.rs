@@ -82,6 +82,13 @@ struct Clock {
     compare: Option<u32>,
     /// The next of `config`'s injected faults.
     next_fault: usize,
+    /// The tick from which a timer interrupt calls the kernel's own
+    /// hooks (`report_first_tick`, `kernel_deadlines`): `own`, or 0
+    /// while tracing, so that every tick records its interrupt there
+    /// (and a run without tracing pays nothing for it: the interrupt
+    /// compares with this field instead of `own`). Set with `own`
+    /// ([`Clock::set_own`]).
+    hooks_at: u64,
     /// The most ticks ahead the express tick's plan may look
     /// (`TickClock::most_ahead`); 0 while tracing, so the express tick
     /// never applies (every switch through Rust, recorded).
@@ -108,8 +115,19 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     interrupts: 0,
     compare: None,
     next_fault: 0,
+    hooks_at: u64::MAX,
     express_ahead: 0,
 });
+
+impl Clock {
+    /// The kernel's own next deadline is tick `own` (and its hooks run
+    /// from then, or at every tick while tracing: `hooks_at`).
+    #[inline(always)]
+    fn set_own(&mut self, own: u64) {
+        self.own = own;
+        self.hooks_at = if self.config.trace { 0 } else { own };
+    }
+}
 
 /// The tick now as services see it (0 before the clock starts): not past
 /// the tick whose interrupt is still to be handled.
@@ -308,7 +326,8 @@ fn start_clock(config: BootConfig, start: u32, period: u32) {
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
-        state.own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        let own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        state.set_own(own);
         state.started_at = start;
     });
 }
@@ -346,9 +365,6 @@ pub fn on_interrupts() {
     if arch::pending_interrupts() & (1 << irq::TIMER0) == 0 {
         return;
     }
-    if sotto_kernel::trace::on() {
-        trace_interrupt();
-    }
     // A tick not seen yet (64-bit compares spelled as branches: LLVM's
     // branch-free selects for `max` cost more here), and whether the
     // kernel's own deadline is due.
@@ -359,7 +375,7 @@ pub fn on_interrupts() {
             return None;
         }
         clock.seen = now;
-        Some((now, now >= clock.own))
+        Some((now, now >= clock.hooks_at))
     });
     if let Some((now, own)) = due {
         if own {
@@ -373,14 +389,15 @@ pub fn on_interrupts() {
     set_alarm();
 }
 
-/// Tracing: record the timer interrupt, and write the ring out (cold
-/// code, through the gate) when it is half full, before threads run.
+/// Tracing: record the timer interrupt of tick `now`, and write the ring
+/// out (cold code, through the gate) when it is half full, before
+/// threads run. (From `report_first_tick`, which a traced run's timer
+/// interrupts call at every tick: `Clock::hooks_at`.)
 #[cold]
 #[inline(never)]
 #[optimize(size)]
-fn trace_interrupt() {
-    let tick = CLOCK.with(|clock| clock.seen) as u32;
-    let [tag, a, b] = sotto_kernel::trace::Event::TimerIrq { tick }.words();
+fn trace_interrupt(now: u64) {
+    let [tag, a, b] = sotto_kernel::trace::Event::TimerIrq { tick: now as u32 }.words();
     sotto_kernel::trace::put(tag, a, b);
     if sotto_kernel::trace::drain_due() {
         sotto_exit_gate(Cold::TraceDrain);
@@ -464,6 +481,9 @@ pub fn prepare_idle() {
 #[inline(never)]
 #[optimize(size)]
 fn report_first_tick(now: u64) {
+    if sotto_kernel::trace::on() {
+        trace_interrupt(now);
+    }
     if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
         kprintln!(
             "first tick at ccount ",
@@ -488,7 +508,10 @@ fn kernel_deadlines(now: u64) {
     if CLOCK.with(|clock| clock.plan.fault_due(now)) {
         services::KERNEL.with(|kernel| kernel.put_action(Action::Inject));
     }
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    CLOCK.with(|clock| {
+        let own = clock.plan.next_after(now).unwrap_or(u64::MAX);
+        clock.set_own(own);
+    });
     if CLOCK.with(|clock| clock.plan.ends(now)) {
         sotto_exit_gate(Cold::Exit(Shutdown::RunOver));
     }
@@ -522,7 +545,10 @@ pub fn inject_faults() {
     // The kernel's next deadline without the faults just injected
     // (`kernel_deadlines` took it before they were: left so, the alarm
     // would come back at once for the rest of the tick).
-    CLOCK.with(|clock| clock.own = clock.plan.next_after(now).unwrap_or(u64::MAX));
+    CLOCK.with(|clock| {
+        let own = clock.plan.next_after(now).unwrap_or(u64::MAX);
+        clock.set_own(own);
+    });
 }
 
 /// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].

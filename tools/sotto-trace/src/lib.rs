@@ -1,7 +1,8 @@
 //! The trace of the schedule on the host: the kernel's `trace.bin`
 //! (`sotto_abi::trace`) turned into the Chrome trace-event format
-//! (`trace.json`, which Perfetto and `chrome://tracing` open), and read
-//! back for `cargo xtask plot --schedule` and the tests.
+//! (`trace.json`, which Perfetto and `chrome://tracing` open) by
+//! `cargo xtask run --trace`, and read back for `cargo xtask plot
+//! --schedule` ([`plot`]) and the QEMU tests (`tests/tests/trace.rs`).
 //!
 //! Tracks: one process per service (pid = its number + 1, named after
 //! it) with one track per thread (tid = the kernel's thread number + 1,
@@ -21,6 +22,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use sotto_abi::manifest::Manifest;
 use sotto_abi::trace::{HEADER_SIZE, Header, NO_THREAD, RECORD_SIZE, Record, code};
+
+pub mod plot;
 
 /// The kernel process's pid.
 pub const KERNEL_PID: u64 = 0;
@@ -116,7 +119,6 @@ impl Names {
     }
 
     /// Names given by hand (tests): services with their further threads.
-    #[cfg(test)]
     pub fn new(services: &[(&str, &[&str])], objects: &[&str]) -> Names {
         let mut threads: Vec<(usize, String, Option<String>)> = services
             .iter()
