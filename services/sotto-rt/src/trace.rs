@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use sotto_abi::trace::code;
+pub use sotto_abi::trace::code;
 
 use crate::sys::{Syscall, call};
 
