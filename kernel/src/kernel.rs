@@ -1258,7 +1258,7 @@ impl<H: Hardware> Kernel<H> {
             // refused, tracing on or off.
             Syscall::Trace => match crate::trace::service(thread, args[0], args[1], args[2]) {
                 Ok(recorded) => ok(u32::from(recorded)),
-                Err(()) => err(Error::BadArgument),
+                Err(error) => err(error),
             },
             _ => err(Error::UnknownSyscall),
         }

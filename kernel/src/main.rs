@@ -294,7 +294,7 @@ extern "C" fn sotto_kernel_main() -> ! {
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_trace")]
 fn start_trace(period: u32) {
-    if sotto_kernel::trace::start(period).is_err() {
+    if !sotto_kernel::trace::start(period) {
         kprintln!(
             "trace: cannot write ",
             sotto_abi::trace::FILE,

@@ -151,7 +151,7 @@ impl Ring {
     }
 
     /// Records written out in the whole run.
-    pub fn drained(&self) -> u32 {
+    pub fn written_out(&self) -> u32 {
         self.total_drained
     }
 
@@ -300,12 +300,12 @@ pub fn drain_due() -> bool {
 }
 
 /// The `Trace` system call of `thread`: service event `code` (not yet
-/// checked) with its words. `Ok(recorded)`, or `Err` for a code that is
-/// not a service code.
+/// checked) with its words. `Ok(recorded)`, or `BadArgument` for a code
+/// that is not a service code.
 #[inline(always)]
-pub fn service(thread: ThreadId, code: u32, a: u32, b: u32) -> Result<bool, ()> {
+pub fn service(thread: ThreadId, code: u32, a: u32, b: u32) -> Result<bool, sotto_abi::Error> {
     if !code::is_service(code) {
-        return Err(());
+        return Err(sotto_abi::Error::BadArgument);
     }
     if !on() {
         return Ok(false);
@@ -315,14 +315,15 @@ pub fn service(thread: ThreadId, code: u32, a: u32, b: u32) -> Result<bool, ()> 
 }
 
 /// Start tracing into the host file (boot code): open it, write its
-/// header; `Err` with nothing changed (tracing stays off) if the file
-/// cannot be written.
+/// header; whether it could (if not, nothing changed: tracing stays off).
 #[cfg(target_arch = "xtensa")]
 #[unsafe(link_section = ".text.sotto_boot.trace_start")]
-pub fn start(tick_cycles: u32) -> Result<(), ()> {
+pub fn start(tick_cycles: u32) -> bool {
     use crate::arch::xtensa::{host_flags, host_open, host_write};
     let flags = host_flags::WRONLY | host_flags::CREAT | host_flags::TRUNC;
-    let fd = host_open(sotto_abi::trace::FILE_C, flags, 0o644).ok_or(())?;
+    let Some(fd) = host_open(sotto_abi::trace::FILE_C, flags, 0o644) else {
+        return false;
+    };
     // `Header::encode`, as words (no resident copy of it is linked).
     let header = [
         u32::from_le_bytes(sotto_abi::trace::MAGIC),
@@ -331,12 +332,12 @@ pub fn start(tick_cycles: u32) -> Result<(), ()> {
         tick_cycles,
     ];
     if !host_write(fd, words_as_bytes(&header)) {
-        return Err(());
+        return false;
     }
     let (ring, _) = state::ring();
     ring.fd = fd;
     ring.on = true;
-    Ok(())
+    true
 }
 
 /// Little-endian words as the bytes the file holds.
@@ -390,7 +391,7 @@ pub fn finish() -> Option<(u32, u32)> {
     drain();
     let (ring, _) = state::ring();
     ring.on = false;
-    Some((ring.drained(), ring.dropped()))
+    Some((ring.written_out(), ring.dropped()))
 }
 
 #[cfg(test)]
@@ -440,7 +441,7 @@ mod tests {
                 .all(|(i, r)| r.ccount == i as u32 && r.a == i as u32 && r.code == code::TIMER_IRQ)
         );
         assert_eq!(ring.dropped(), 0);
-        assert_eq!(ring.drained(), 3 * RING_RECORDS as u32);
+        assert_eq!(ring.written_out(), 3 * RING_RECORDS as u32);
     }
 
     #[test]
@@ -503,10 +504,11 @@ mod tests {
         );
         assert!(!super::on(), "the host kernel never traces");
         assert_eq!(super::service(0, u32::from(code::LL_TICK), 1, 2), Ok(false));
-        assert_eq!(super::service(0, u32::from(code::SWITCH), 1, 2), Err(()));
+        let refused = Err(sotto_abi::Error::BadArgument);
+        assert_eq!(super::service(0, u32::from(code::SWITCH), 1, 2), refused);
         assert_eq!(
             super::service(0, 0x100 | u32::from(code::LL_TICK), 1, 2),
-            Err(())
+            refused
         );
     }
 }

@@ -59,7 +59,7 @@ pub fn parse(bytes: &[u8]) -> Result<TraceFile> {
         bail!("the trace's header gives a CCOUNT rate of 0");
     }
     let body = &bytes[HEADER_SIZE..];
-    if body.len() % RECORD_SIZE != 0 {
+    if !body.len().is_multiple_of(RECORD_SIZE) {
         bail!(
             "the trace ends in the middle of a record ({} bytes after the header, records are {RECORD_SIZE})",
             body.len()
