@@ -14,6 +14,7 @@ mod pipeline;
 mod pipeline_file;
 mod progress;
 mod run;
+mod run_audio;
 mod soak;
 mod system;
 mod test;
@@ -253,7 +254,12 @@ impl BootArgs {
         Ok(config)
     }
 
-    fn build(&self, paths: &pipeline::Paths, verbose: bool) -> Result<pipeline::Built> {
+    /// The system file's path, and the pipeline file replacing the one
+    /// it names (`--pipeline`), absolute.
+    fn paths(
+        &self,
+        paths: &pipeline::Paths,
+    ) -> Result<(std::path::PathBuf, Option<std::path::PathBuf>)> {
         let path = if self.system.is_absolute() {
             self.system.clone()
         } else {
@@ -264,6 +270,18 @@ impl BootArgs {
             .as_deref()
             .map(std::path::absolute)
             .transpose()?;
+        Ok((path, audio))
+    }
+
+    /// The system the image is built from, and its file's path.
+    fn load(&self, paths: &pipeline::Paths) -> Result<(std::path::PathBuf, system::System)> {
+        let (path, audio) = self.paths(paths)?;
+        let system = pipeline::load_system(paths, &path, audio.as_deref())?;
+        Ok((path, system))
+    }
+
+    fn build(&self, paths: &pipeline::Paths, verbose: bool) -> Result<pipeline::Built> {
+        let (path, audio) = self.paths(paths)?;
         let system = pipeline::load_system(paths, &path, audio.as_deref())?;
         for warning in &system.warnings {
             eprintln!("warning: {}: {warning}", path.display());
@@ -272,6 +290,10 @@ impl BootArgs {
         run::inject_faults(&self.faults, &system.file.services, &mut config)
             .map_err(|problem| anyhow::anyhow!("{problem}"))?;
         if let Some(problem) = system::pipeline_tick_problem(&system.file, Some(config.tick_hz)) {
+            anyhow::bail!("{}: {problem}", self.system.display());
+        }
+        if let Some(problem) = system::dai_tick_problems(&system.file, Some(config.tick_hz)).first()
+        {
             anyhow::bail!("{}: {problem}", self.system.display());
         }
         let mut image = paths.image_for(&path);
@@ -312,6 +334,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// `cargo xtask run`: check the input (before building), build, put the
+/// input in the run's directory, boot, and write the output.
+fn run_command(
+    paths: &pipeline::Paths,
+    mut boot: BootArgs,
+    run: &run::RunArgs,
+) -> Result<ExitCode> {
+    let output = run
+        .output
+        .clone()
+        .unwrap_or_else(|| paths.out.join("out.wav"));
+    run::forget_output(&output)?;
+    let (system_path, system) = boot.load(paths)?;
+    let audio = run_audio::SystemAudio::of(&system, &system_path);
+    let input = run_audio::prepare_input(run.input.as_deref(), &audio)?;
+    if let Some(input) = &input {
+        boot.time = boot.time.or(Some(input.run_us));
+    }
+    let built = boot.build(paths, false)?;
+    let files = run::RunFiles {
+        dir: paths.out.join("run"),
+        playback: run_audio::find_dai(&built.manifest.objects, sotto_abi::dai::Direction::Playback),
+        output,
+    };
+    run_audio::prepare_dir(&files.dir, input.as_ref())?;
+    if let Some(input) = &input {
+        let run_us =
+            u64::from(built.config.run_ticks) * 1_000_000 / u64::from(built.config.tick_hz.max(1));
+        println!("{}", run_audio::input_line(input, run_us));
+    }
+    let status = run::run(
+        &built.image,
+        run,
+        &files,
+        built.sink.as_deref(),
+        &built.config,
+    )?;
+    if boot.trace {
+        let json = paths.out.join("trace.json");
+        let bin = files.dir.join(sotto_abi::trace::FILE);
+        let summary = sotto_trace::convert(&bin, &built.manifest, &json)?;
+        println!("{}", sotto_trace::summary_line(&summary, &json));
+    }
+    Ok(status)
+}
+
 fn run_cli(cli: Cli) -> Result<ExitCode> {
     let paths = pipeline::Paths::new();
     match cli.command {
@@ -325,25 +393,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             run::print_services(&built.manifest);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { boot, run } => {
-            let wav = paths.out.join("out.wav");
-            run::forget_output(&wav)?;
-            let built = boot.build(&paths, false)?;
-            let status = run::run(
-                &built.image,
-                &run,
-                &wav,
-                built.sink.as_deref(),
-                &built.config,
-            )?;
-            if boot.trace {
-                let json = paths.out.join("trace.json");
-                let bin = paths.out.join("run").join(sotto_abi::trace::FILE);
-                let summary = sotto_trace::convert(&bin, &built.manifest, &json)?;
-                println!("{}", sotto_trace::summary_line(&summary, &json));
-            }
-            Ok(status)
-        }
+        Command::Run { boot, run } => run_command(&paths, boot, &run),
         Command::Test { host_only } => test::run_all(&paths, host_only),
         Command::Soak { soak } => soak::soak(&paths, soak),
         Command::Bench { check } => bench::run(&paths, check),
@@ -401,7 +451,9 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Plot { wav, out, .. } => {
             let wav = wav.unwrap_or_else(|| paths.out.join("out.wav"));
             let out = out.unwrap_or_else(|| wav.with_extension("png"));
-            let samples = sotto_audio::read_wav(&wav)?;
+            // Any width: drawn from each sample's top 16 bits.
+            let (_, samples) = sotto_audio::read_wav_any(&wav)?;
+            let samples: Vec<i16> = samples.iter().map(|s| (s >> 16) as i16).collect();
             sotto_audio::plot(&samples, &out)?;
             println!(
                 "plot: wrote {} (waveform: first 20 ms and all; spectrum of the last 4096 frames)",

@@ -20,6 +20,17 @@ pub struct RunArgs {
     /// `-icount shift=N` (2^N ns of virtual time per instruction).
     #[arg(long, default_value_t = 0)]
     icount_shift: u8,
+    /// A WAV file (16-, 24- or 32-bit PCM in the capture DAI's rate and
+    /// channels) to stream through a pipeline that starts from a capture
+    /// component (e.g. `--pipeline pipelines/file-eq.toml`); the run
+    /// lasts as long as it and the pipeline's latency unless `--time`
+    /// says otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<std::path::PathBuf>,
+    /// The WAV file the playback DAI's output goes to [default:
+    /// target/sotto/out.wav].
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// Parse `1s`, `1.2s`, `250ms`, `0.5ms`, `500us` or a bare number of
@@ -228,7 +239,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// Skip the rest of a line in `input`, up to and with its `\n`; returns
 /// the bytes skipped.
-fn skip_line(input: &mut impl std::io::BufRead) -> Result<u64> {
+fn skip_line(input: &mut impl std::io::BufRead) -> std::io::Result<u64> {
     let mut skipped = 0u64;
     loop {
         let buffer = input.fill_buf()?;
@@ -247,36 +258,74 @@ fn skip_line(input: &mut impl std::io::BufRead) -> Result<u64> {
     }
 }
 
+/// One console line as read: its bytes (at most [`MAX_LINE`]) and the
+/// bytes dropped past that.
+type ReadLine = std::io::Result<(Vec<u8>, u64)>;
+
+/// Read `input` line by line into `lines` until it ends or nobody
+/// listens.
+fn read_lines(mut input: impl std::io::BufRead, lines: &std::sync::mpsc::SyncSender<ReadLine>) {
+    use std::io::{BufRead, Read};
+    loop {
+        let mut bytes = Vec::new();
+        let line = match (&mut input)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut bytes)
+        {
+            Ok(0) => return,
+            Ok(_) if bytes.len() == MAX_LINE && !bytes.ends_with(b"\n") => {
+                skip_line(&mut input).map(|dropped| (bytes, dropped))
+            }
+            Ok(_) => Ok((bytes, 0)),
+            Err(error) => Err(error),
+        };
+        let failed = line.is_err();
+        if lines.send(line).is_err() || failed {
+            return;
+        }
+    }
+}
+
 /// Copy console `input` to `out` line by line, whatever its bytes (text
 /// that is not UTF-8 is shown with U+FFFD; lines are cut at [`MAX_LINE`]
 /// bytes). `pcm` lines of `sink` (the service hosting the DAI sink) are
 /// collected instead of shown; those of any other service are ordinary
-/// text. `progress` sees every line and the audio so far, and is taken
-/// off the terminal before each line shown.
+/// text. `progress` sees every line and the audio so far (the sink's, or
+/// `audio()` frames: the playback DAI's file), is redrawn between lines
+/// too, and is taken off the terminal before each line shown.
 fn stream(
-    mut input: impl std::io::BufRead,
+    input: impl std::io::BufRead + Send + 'static,
     out: &mut impl std::io::Write,
     sink: Option<&str>,
     progress: &mut Progress<impl std::io::Write>,
+    audio: &mut dyn FnMut() -> u64,
 ) -> Result<Streamed> {
-    use std::io::{BufRead, Read};
+    use std::sync::mpsc::RecvTimeoutError;
     let mut pcm = sink.map(sotto_audio::PcmCollector::new);
     let mut reports = LatestReports::default();
-    let mut bytes = Vec::new();
+    // The console is read on a thread of its own, so the progress line
+    // moves on while the console is quiet (no PCM lines, no tick lines).
+    let (sender, lines) = std::sync::mpsc::sync_channel(64);
+    std::thread::spawn(move || read_lines(input, &sender));
     loop {
-        bytes.clear();
-        if (&mut input)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut bytes)?
-            == 0
-        {
-            break;
-        }
-        let dropped = if bytes.len() == MAX_LINE && !bytes.ends_with(b"\n") {
-            skip_line(&mut input)?
+        let line = if progress.enabled() {
+            match lines.recv_timeout(crate::progress::INTERVAL) {
+                Ok(line) => Some(line),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         } else {
-            0
+            match lines.recv() {
+                Ok(line) => Some(line),
+                Err(_) => break,
+            }
         };
+        let Some(line) = line else {
+            progress.observe("", audio());
+            progress.draw(std::time::Instant::now(), true);
+            continue;
+        };
+        let (bytes, dropped) = line?;
         let line = String::from_utf8_lossy(&bytes);
         let line = line.trim_end_matches('\n').trim_end_matches('\r');
         let shown = match pcm.as_mut().map(|pcm| pcm.feed(line)) {
@@ -289,8 +338,11 @@ fn stream(
             }
         };
         if progress.enabled() {
-            let samples = pcm.as_ref().map_or(0, |pcm| pcm.samples.len());
-            progress.observe(line, (samples / audio_dsp::CHANNELS) as u64);
+            let frames = match pcm.as_ref() {
+                Some(pcm) => (pcm.samples.len() / audio_dsp::CHANNELS) as u64,
+                None => audio(),
+            };
+            progress.observe(line, frames);
         }
         if let Some(text) = shown {
             reports.feed(text);
@@ -316,34 +368,39 @@ fn stream(
     })
 }
 
-/// QEMU's working directory for a run of `image`: `run/` beside it,
-/// emptied (the DAI files and the trace are written there).
-fn fresh_run_dir(image: &Path) -> Result<std::path::PathBuf> {
-    let dir = image.with_file_name("run");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// Where one run's files are.
+pub struct RunFiles {
+    /// QEMU's working directory, made afresh (`target/sotto/run`): the
+    /// DAIs' files.
+    pub dir: std::path::PathBuf,
+    /// The playback DAI whose file becomes the WAV.
+    pub playback: Option<crate::run_audio::Dai>,
+    /// The WAV written.
+    pub output: std::path::PathBuf,
 }
 
-/// Boot `image`, streaming its console; PCM lines of the DAI sink (hosted
-/// by service `sink`) go to `wav` instead. While it runs, a progress line
-/// on stderr says how far into its `config`'s time limit it is, when
-/// stderr is a terminal ([`Progress`]). Returns the image's exit status.
+/// Boot `image` in `files.dir` (already made, with any input in it),
+/// streaming its console; afterwards the playback DAI's file becomes the
+/// WAV `files.output` (or, for an image without a playback DAI, the PCM
+/// lines of the DAI sink hosted by service `sink`). While it runs, a
+/// progress line on stderr says how far into its `config`'s time limit
+/// it is, when stderr is a terminal ([`Progress`]). Returns the image's
+/// exit status.
 pub fn run(
     image: &Path,
     args: &RunArgs,
-    wav: &Path,
+    files: &RunFiles,
     sink: Option<&str>,
     config: &sotto_abi::BootConfig,
 ) -> Result<ExitCode> {
     use std::io::Write;
+    let wav = files.output.as_path();
     forget_output(wav)?;
+    let sink = if files.playback.is_some() { None } else { sink };
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
-        dir: Some(fresh_run_dir(image)?),
+        dir: Some(files.dir.clone()),
     };
     if args.gdb {
         eprintln!(
@@ -362,13 +419,21 @@ pub fn run(
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout")?;
     let mut out = std::io::stdout().lock();
-    let mut progress = Progress::on_stderr(config.tick_hz, config.run_ticks, sink.is_some());
+    let plays_audio = sink.is_some() || files.playback.is_some();
+    let mut progress = Progress::on_stderr(config.tick_hz, config.run_ticks, plays_audio);
+    let mut audio = || {
+        files
+            .playback
+            .as_ref()
+            .map_or(0, |dai| crate::run_audio::frames_written(&files.dir, dai))
+    };
     // Whatever goes wrong on this side, QEMU is not left running.
     let streamed = stream(
         std::io::BufReader::new(stdout),
         &mut out,
         sink,
         &mut progress,
+        &mut audio,
     );
     progress.clear();
     if streamed.is_err() {
@@ -388,7 +453,10 @@ pub fn run(
             }
         }
     }
-    if !samples.is_empty() {
+    if let Some(dai) = &files.playback {
+        let line = crate::run_audio::write_output(&files.dir, dai, wav)?;
+        writeln!(out, "{line}")?;
+    } else if !samples.is_empty() {
         sotto_audio::write_wav(wav, &samples)?;
         let frames = samples.len() / audio_dsp::CHANNELS;
         writeln!(
@@ -432,7 +500,8 @@ mod stream_tests {
 
     fn streamed(input: &[u8], sink: Option<&str>) -> (Vec<i16>, String) {
         let mut out = Vec::new();
-        let streamed = stream(input, &mut out, sink, &mut quiet()).unwrap();
+        let input = std::io::Cursor::new(input.to_vec());
+        let streamed = stream(input, &mut out, sink, &mut quiet(), &mut || 0).unwrap();
         (streamed.samples, String::from_utf8(out).unwrap())
     }
 
@@ -484,9 +553,13 @@ mod stream_tests {
         // then a real line.
         let endless = std::io::repeat(b'x').take(64 << 20);
         let tail = format!("[pipeline] pcm {PERIOD}\n[pipeline] pcm {PERIOD}\n");
-        let input = std::io::BufReader::new(b"[evil] ".chain(endless).chain(tail.as_bytes()));
+        let input = std::io::BufReader::new(
+            b"[evil] "
+                .chain(endless)
+                .chain(std::io::Cursor::new(tail.into_bytes())),
+        );
         let mut out = Vec::new();
-        let streamed = stream(input, &mut out, Some("pipeline"), &mut quiet()).unwrap();
+        let streamed = stream(input, &mut out, Some("pipeline"), &mut quiet(), &mut || 0).unwrap();
         assert_eq!(streamed.samples.len(), 3, "only the real line is audio");
         let shown = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = shown.lines().collect();
@@ -590,10 +663,11 @@ mod stream_tests {
         .every(std::time::Duration::ZERO);
         let mut out = terminal.clone();
         stream(
-            console.as_bytes(),
+            std::io::Cursor::new(console.into_bytes()),
             &mut out,
             Some("pipeline"),
             &mut progress,
+            &mut || 0,
         )
         .unwrap();
         let drawn = String::from_utf8(terminal.0.borrow().clone()).unwrap();

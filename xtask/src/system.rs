@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sotto_abi::cap::{CAP_SLOTS, ObjectKind, Rights, parse_rights, rights_text};
+use sotto_abi::dai::{DaiParams, Direction, HEADER_BYTES, MAX_DAIS, SAMPLE_BITS, container_bytes};
 use sotto_abi::layout::{
     IMAGE_PAYLOAD_BUDGET, KERNEL_BASE, KERNEL_OWN_RESERVE, PAGE_SIZE, REGION_WINDOW,
     TRAMPOLINE_BASE, USER_POOL_SIZE, USER_STACK_FLOOR, USER_STACK_TOP,
@@ -88,6 +89,44 @@ pub struct ObjectEntry {
     /// write it (else a restart puts it back as the image has it).
     #[serde(default)]
     pub keep: Option<bool>,
+    /// DAI: "playback" or "capture" (its `notify` and `bits`, if any, are
+    /// signalled every DMA period).
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// DAI: the memory object holding its registers and its ring (sized
+    /// by the build when it has no `size`).
+    #[serde(default)]
+    pub ring: Option<String>,
+    /// DAI: frames per second.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// DAI: interleaved channels (1 to 8).
+    #[serde(default)]
+    pub channels: Option<u32>,
+    /// DAI: 16, 24 or 32.
+    #[serde(default)]
+    pub sample_bits: Option<u32>,
+    /// DAI: frames per DMA period (a whole number of kernel ticks).
+    #[serde(default)]
+    pub period_frames: Option<u32>,
+    /// DAI: periods in the ring (at least 2).
+    #[serde(default)]
+    pub ring_periods: Option<u32>,
+}
+
+impl ObjectEntry {
+    /// The fields only a DAI has, by name, and whether each is given.
+    fn dai_fields(&self) -> [(&'static str, bool); 7] {
+        [
+            ("direction", self.direction.is_some()),
+            ("ring", self.ring.is_some()),
+            ("rate", self.rate.is_some()),
+            ("channels", self.channels.is_some()),
+            ("sample_bits", self.sample_bits.is_some()),
+            ("period_frames", self.period_frames.is_some()),
+            ("ring_periods", self.ring_periods.is_some()),
+        ]
+    }
 }
 
 /// One capability in a service's `caps` list.
@@ -366,8 +405,10 @@ pub fn load(
         path.parent().unwrap_or(Path::new(".")),
         &mut problems,
     );
+    size_dai_rings(&mut file);
     problems.extend(check(&file, crate_exists));
     let (objects, grants, warnings) = resolve(&file, &mut problems);
+    problems.extend(dai_tick_problems(&file, file.kernel.tick_hz));
     let policies = supervision(&file, &objects, &grants, &mut problems);
     if problems.is_empty() {
         Ok(System {
@@ -559,6 +600,202 @@ fn initial_contents(
     inits
 }
 
+/// Most channels a DAI carries.
+pub const DAI_MAX_CHANNELS: u32 = 8;
+
+/// A DAI's format from its entry (`ring` 0 and no `notify`: [`resolve`]
+/// fills them in), or every problem with it as (field, what) pairs;
+/// `Ok(None)` never happens (the `Option` is for the caller's
+/// `unwrap_or_else`).
+fn dai_format(object: &ObjectEntry) -> Result<Option<DaiParams>, Vec<(&'static str, String)>> {
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    let mut required = |field: &'static str, value: Option<u32>, what: &str| {
+        if value.is_none() {
+            problems.push((field, format!("missing: {what}")));
+        }
+        value.unwrap_or(0)
+    };
+    let rate = required("rate", object.rate, "frames per second, e.g. 48000");
+    let channels = required("channels", object.channels, "1 to 8 interleaved channels");
+    let bits = required("sample_bits", object.sample_bits, "16, 24 or 32");
+    let period_frames = required(
+        "period_frames",
+        object.period_frames,
+        "frames per DMA period",
+    );
+    let ring_periods = required(
+        "ring_periods",
+        object.ring_periods,
+        "periods in the ring, at least 2",
+    );
+    let direction = match object.direction.as_deref() {
+        Some("playback") => Direction::Playback,
+        Some("capture") => Direction::Capture,
+        other => {
+            problems.push((
+                "direction",
+                match other {
+                    Some(other) => format!("\"{other}\" is not \"playback\" or \"capture\""),
+                    None => "missing: \"playback\" or \"capture\"".into(),
+                },
+            ));
+            Direction::Playback
+        }
+    };
+    if object.rate.is_some() && rate == 0 {
+        problems.push(("rate", "must be at least 1 frame per second".into()));
+    }
+    if object.channels.is_some() && !(1..=DAI_MAX_CHANNELS).contains(&channels) {
+        problems.push((
+            "channels",
+            format!("{channels} is out of range (1 to {DAI_MAX_CHANNELS})"),
+        ));
+    }
+    if object.sample_bits.is_some() && !SAMPLE_BITS.iter().any(|&b| u32::from(b) == bits) {
+        problems.push(("sample_bits", format!("{bits} is not 16, 24 or 32")));
+    }
+    if object.period_frames.is_some() && period_frames == 0 {
+        problems.push(("period_frames", "must be at least 1".into()));
+    } else if period_frames > u32::from(u16::MAX) {
+        problems.push((
+            "period_frames",
+            format!("{period_frames} is more than {}", u16::MAX),
+        ));
+    }
+    if object.ring_periods.is_some() && ring_periods < 2 {
+        problems.push((
+            "ring_periods",
+            format!("{ring_periods}: a ring needs at least 2 periods (one the DMA moves, one the service fills)"),
+        ));
+    } else if ring_periods > u32::from(u16::MAX) {
+        problems.push((
+            "ring_periods",
+            format!("{ring_periods} is more than {}", u16::MAX),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Checked in u64: the ring must fit the service pool (and so a u32).
+    let bytes = u64::from(HEADER_BYTES)
+        + u64::from(period_frames)
+            * u64::from(ring_periods)
+            * u64::from(channels)
+            * u64::from(container_bytes(bits as u8));
+    if bytes > u64::from(USER_POOL_SIZE) {
+        return Err(vec![(
+            "ring_periods",
+            format!(
+                "a ring of {ring_periods} periods of {period_frames} frames needs {bytes} bytes, more than the {} KiB service pool",
+                USER_POOL_SIZE / 1024
+            ),
+        )]);
+    }
+    Ok(Some(DaiParams {
+        direction,
+        ring: 0,
+        rate,
+        channels: channels as u8,
+        bits: bits as u8,
+        period_frames: period_frames as u16,
+        ring_periods: ring_periods as u16,
+        notify: None,
+    }))
+}
+
+/// The ring of DAI `object`: a memory object big enough for `format`
+/// (if that is known), or the problem as (field, what).
+fn dai_ring(
+    object: &ObjectEntry,
+    index: &HashMap<&str, (u16, ObjectKind)>,
+    objects: &[ObjectEntry],
+    format: Option<&DaiParams>,
+) -> Result<u16, (&'static str, String)> {
+    let Some(name) = &object.ring else {
+        return Err((
+            "ring",
+            "missing: the memory object that holds its registers and ring".into(),
+        ));
+    };
+    let ring = match index.get(name.as_str()) {
+        Some(&(ring, ObjectKind::Memory)) => ring,
+        Some(&(_, kind)) => {
+            return Err((
+                "ring",
+                format!("\"{name}\" is a {}, not a memory object", kind.name()),
+            ));
+        }
+        None => return Err(("ring", format!("no object is named \"{name}\""))),
+    };
+    if let Some(format) = format
+        && let Some(size) = objects[usize::from(ring)].size
+        && size < format.memory_bytes()
+    {
+        return Err((
+            "ring",
+            format!(
+                "\"{name}\" has {size} bytes, but this DAI needs {} ({HEADER_BYTES} bytes of registers and {} periods of {} bytes, page-rounded): leave out its `size` and the build sizes it",
+                format.memory_bytes(),
+                format.ring_periods,
+                format.period_bytes()
+            ),
+        ));
+    }
+    Ok(ring)
+}
+
+/// Give every DAI's ring without a `size` the size the DAI needs (a page
+/// if its format is wrong: [`resolve`] reports that, once).
+fn size_dai_rings(file: &mut SystemFile) {
+    let sizes: Vec<(String, u32)> = file
+        .objects
+        .iter()
+        .filter(|object| object.kind == ObjectKind::Dai.name())
+        .filter_map(|object| {
+            let bytes = match dai_format(object) {
+                Ok(Some(format)) => format.memory_bytes(),
+                _ => PAGE_SIZE,
+            };
+            Some((object.ring.clone()?, bytes))
+        })
+        .collect();
+    for (ring, bytes) in sizes {
+        if let Some(object) = file
+            .objects
+            .iter_mut()
+            .find(|object| object.name == ring && object.kind == ObjectKind::Memory.name())
+        {
+            object.size.get_or_insert(bytes);
+        }
+    }
+}
+
+/// Every DAI whose DMA period is not a whole number of kernel ticks at
+/// `tick_hz` (the image's: the system file's, or a command line's;
+/// default 1000), one line each.
+pub fn dai_tick_problems(file: &SystemFile, tick_hz: Option<u32>) -> Vec<String> {
+    let hz = tick_hz.unwrap_or(1000);
+    file.objects
+        .iter()
+        .enumerate()
+        .filter(|(_, object)| object.kind == ObjectKind::Dai.name())
+        .filter_map(|(i, object)| {
+            let format = dai_format(object).ok().flatten()?;
+            format.period_ticks(hz).is_none().then(|| {
+                let period_us = f64::from(format.period_frames) * 1e6 / f64::from(format.rate);
+                format!(
+                    "object \"{}\" (#{}): period_frames: a DMA period of {} frames at {} Hz ({period_us:.3} µs) is not a whole number of kernel ticks at tick_hz = {hz} ({:.3} µs each)",
+                    object.name,
+                    i + 1,
+                    format.period_frames,
+                    format.rate,
+                    1e6 / f64::from(hz.max(1))
+                )
+            })
+        })
+        .collect()
+}
+
 fn kind_of(name: &str) -> Option<ObjectKind> {
     ObjectKind::ALL.into_iter().find(|kind| kind.name() == name)
 }
@@ -601,6 +838,18 @@ fn resolve(
             problem("name", "duplicate object name".into());
         }
     }
+    let dais = file
+        .objects
+        .iter()
+        .filter(|object| object.kind == ObjectKind::Dai.name())
+        .count();
+    if dais > MAX_DAIS {
+        problems.push(format!(
+            "{dais} DAIs declared, at most {MAX_DAIS} fit in a system"
+        ));
+    }
+    // Each DAI's ring, by ring: the DAI's name.
+    let mut rings: HashMap<u16, &str> = HashMap::new();
     for (i, object) in file.objects.iter().enumerate() {
         let Some(&(_, kind)) = index.get(object.name.as_str()) else {
             continue;
@@ -612,6 +861,14 @@ fn resolve(
                 i + 1
             ));
         };
+        if kind != ObjectKind::Dai {
+            for (field, _) in object.dai_fields().iter().filter(|(_, given)| *given) {
+                problem(
+                    field,
+                    format!("only DAIs have it (this is kind = \"{}\")", kind.name()),
+                );
+            }
+        }
         if object.keep.is_some() && kind != ObjectKind::Memory {
             problem(
                 "keep",
@@ -634,9 +891,58 @@ fn resolve(
                 continue;
             }
             ObjectKind::Dai => {
-                // (The DAI parser lands with the kernel's DMA model.)
-                problem("kind", "dai objects are not supported yet".into());
-                continue;
+                let format = dai_format(object).unwrap_or_else(|found| {
+                    for (field, what) in found {
+                        problem(field, what);
+                    }
+                    None
+                });
+                let ring = dai_ring(object, &index, &file.objects, format.as_ref())
+                    .map_err(|(field, what)| problem(field, what))
+                    .ok();
+                if let Some(ring) = ring
+                    && let Some(other) = rings.insert(ring, &object.name)
+                {
+                    problem(
+                        "ring",
+                        format!(
+                            "\"{}\" is already the ring of DAI \"{other}\": each DAI has a ring of its own",
+                            file.objects[usize::from(ring)].name
+                        ),
+                    );
+                }
+                let notify = match &object.notify {
+                    None => {
+                        if object.bits.is_some() {
+                            problem(
+                                "bits",
+                                "needs `notify` (the notification to set them in)".into(),
+                            );
+                        }
+                        None
+                    }
+                    Some(name) => match index.get(name.as_str()) {
+                        Some(&(target, ObjectKind::Notification)) => {
+                            Some((target, object.bits.unwrap_or(1)))
+                        }
+                        Some(_) => {
+                            problem("notify", format!("\"{name}\" is not a notification"));
+                            None
+                        }
+                        None => {
+                            problem("notify", format!("no object is named \"{name}\""));
+                            None
+                        }
+                    },
+                };
+                let Some(format) = format else {
+                    continue;
+                };
+                ObjectParams::Dai(DaiParams {
+                    ring: ring.unwrap_or(0),
+                    notify,
+                    ..format
+                })
             }
             ObjectKind::Thread => {
                 problem(
@@ -798,6 +1104,16 @@ fn resolve(
             let Some((object, kind)) = found else {
                 continue;
             };
+            if kind == ObjectKind::Dai {
+                problem(
+                    format!("{field}.object"),
+                    format!(
+                        "\"{}\" is a DAI: a DAI is not granted: grant its ring and its notification",
+                        grant.object
+                    ),
+                );
+                continue;
+            }
             if let Some(held) = held.get_mut(object as usize) {
                 *held = true;
             }
@@ -961,6 +1277,8 @@ fn resolve(
         .filter(|(object, held)| {
             !**held
                 && object.period_ticks.is_none()
+                // A DAI is never held: the kernel runs it.
+                && object.kind != ObjectKind::Dai.name()
                 && !file.objects.iter().any(|timer| {
                     timer.notify.as_deref() == Some(&object.name)
                         || timer.give.as_deref() == Some(&object.name)
@@ -1722,6 +2040,51 @@ mod tests {
         );
         assert_eq!(ticker[2].map_at, Some(0x5010_0000));
         assert!(system.warnings.is_empty(), "{:?}", system.warnings);
+    }
+
+    #[test]
+    fn dais_become_the_kernel_form_and_size_their_rings() {
+        use sotto_abi::dai::{DaiParams, Direction};
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systems/dai-good.toml");
+        let system = load(&path, |_| true, None).unwrap();
+        let out = DaiParams {
+            direction: Direction::Playback,
+            ring: 2,
+            rate: 48_000,
+            channels: 2,
+            bits: 16,
+            period_frames: 48,
+            ring_periods: 4,
+            notify: Some((1, 1)),
+        };
+        assert_eq!(system.objects[3].params, ObjectParams::Dai(out));
+        assert_eq!(
+            system.objects[5].params,
+            ObjectParams::Dai(DaiParams {
+                direction: Direction::Capture,
+                ring: 4,
+                bits: 32,
+                period_frames: 96,
+                ring_periods: 8,
+                notify: Some((1, 2)),
+                ..out
+            })
+        );
+        // The ring without a size gets the DAI's; the one with a size
+        // keeps it.
+        let size = |index: usize| match system.objects[index].params {
+            ObjectParams::Memory { size, .. } => size,
+            _ => panic!("not memory"),
+        };
+        assert_eq!((size(2), size(4)), (out.memory_bytes(), 16384));
+        assert_eq!(system.file.objects[2].size, Some(4096));
+        // DAIs are never held and not warned about.
+        assert!(system.warnings.is_empty(), "{:?}", system.warnings);
+        // At another tick rate (a command line's), 48 frames at 48 kHz
+        // still are whole ticks at 4 kHz, not at 300 Hz.
+        assert!(super::dai_tick_problems(&system.file, Some(4000)).is_empty());
+        assert_eq!(super::dai_tick_problems(&system.file, Some(300)).len(), 2);
     }
 
     #[test]

@@ -498,7 +498,10 @@ pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "objects");
     for object in &report.objects {
-        let holders = if object.holders.is_empty() {
+        let holders = if object.kind == ObjectKind::Dai.name() {
+            // Never granted: the kernel plays the DMA engine.
+            "run by the kernel".to_owned()
+        } else if object.holders.is_empty() {
             "held by no service".to_owned()
         } else {
             object.holders.join(", ")
