@@ -20,12 +20,20 @@ use sotto_image::qemu::{self, QemuOptions};
 use crate::BootArgs;
 use crate::pipeline::Paths;
 
-/// Boot `bytes` and return its console, failing unless it exits 0.
+/// Boot `bytes` and return its console, failing unless it exits 0. QEMU
+/// runs in a directory of its own (`bench-runs/NAME`, emptied): whatever
+/// the image writes there (a DAI's file, a trace) stays out of the tree.
 fn boot(paths: &Paths, bytes: &[u8], name: &str) -> Result<String> {
     let path = paths.out.join(format!("bench-{name}.elf"));
     std::fs::write(&path, bytes)?;
-    let (console, status) =
-        qemu::run_captured(&path, &QemuOptions::default(), Duration::from_secs(120))?;
+    let dir = paths.out.join("bench-runs").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let options = QemuOptions {
+        dir: Some(dir),
+        ..QemuOptions::default()
+    };
+    let (console, status) = qemu::run_captured(&path, &options, Duration::from_secs(120))?;
     if status != 0 {
         bail!("benchmark {name} stopped with status {status}:\n{console}");
     }
