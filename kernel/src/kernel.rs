@@ -60,6 +60,13 @@ pub trait Hardware {
     /// keeps a copy beside the other words the entry's fast paths read
     /// (one load where a pointer would take two).
     fn clock_holders(&mut self, holders: u32);
+    /// The DMA of a DAI ([`crate::dai`]): `io` between its host file
+    /// `file` and the `len` bytes at physical address `pa` (in a ring the
+    /// kernel checked); returns the bytes moved (a read: fewer at the end
+    /// of the file). A machine without files moves nothing.
+    fn dai_io(&mut self, _file: u32, _io: crate::dai::Io, _pa: u32, _len: u32) -> u32 {
+        0
+    }
 }
 
 /// How a service ended.

@@ -43,6 +43,7 @@ pub mod addrspace;
 pub mod arch;
 pub mod cap;
 pub mod console;
+pub mod dai;
 pub mod describe;
 pub mod fastpath;
 pub mod kernel;

@@ -11,6 +11,7 @@
 #![feature(optimize_attribute)]
 
 mod boot;
+mod dma;
 #[cfg(feature = "self-test")]
 mod selftest;
 mod services;
@@ -264,12 +265,13 @@ extern "C" fn sotto_kernel_main() -> ! {
         }
     };
 
+    let dma_at = dma::open_all(config.tick_hz);
     let period = config.tick_period_cycles();
     if config.trace {
         start_trace(period);
     }
     let start = arch::read_ccount();
-    start_clock(config, start, period);
+    start_clock(config, start, period, dma_at);
     set_alarm();
     arch::set_interrupt_enable(1 << irq::TIMER0);
     kprintln!(
@@ -316,17 +318,18 @@ fn start_trace(period: u32) {
 /// of boot code would be resident code).
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
-fn start_clock(config: BootConfig, start: u32, period: u32) {
+fn start_clock(config: BootConfig, start: u32, period: u32, dma_at: Option<u64>) {
     CLOCK.with(|state| {
         let tick = TickClock::start(start, period);
         state.express_ahead = if config.trace { 0 } else { tick.most_ahead() };
         state.tick = Some(tick);
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
+        state.plan.set_dma_at(dma_at.unwrap_or(u64::MAX));
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
-        let own = state.plan.next_after(0).unwrap_or(u64::MAX);
+        let own = state.plan.own_after(0);
         state.set_own(own);
         state.started_at = start;
     });
@@ -508,8 +511,13 @@ fn kernel_deadlines(now: u64) {
     if CLOCK.with(|clock| clock.plan.fault_due(now)) {
         services::KERNEL.with(|kernel| kernel.put_action(Action::Inject));
     }
+    // The DAIs' DMA periods, before any thread runs.
+    if CLOCK.with(|clock| clock.plan.dma_due(now)) {
+        let next = dma::run(now);
+        CLOCK.with(|clock| clock.plan.set_dma_at(next));
+    }
     CLOCK.with(|clock| {
-        let own = clock.plan.next_after(now).unwrap_or(u64::MAX);
+        let own = clock.plan.own_after(now);
         clock.set_own(own);
     });
     if CLOCK.with(|clock| clock.plan.ends(now)) {
@@ -546,7 +554,7 @@ pub fn inject_faults() {
     // (`kernel_deadlines` took it before they were: left so, the alarm
     // would come back at once for the rest of the tick).
     CLOCK.with(|clock| {
-        let own = clock.plan.next_after(now).unwrap_or(u64::MAX);
+        let own = clock.plan.own_after(now);
         clock.set_own(own);
     });
 }
@@ -736,6 +744,7 @@ fn sotto_exit(what: Cold) {
         ticks,
         " ticks"
     );
+    dma::report();
     let code = match why {
         Shutdown::RunOver => {
             services::report_running();

@@ -99,6 +99,10 @@ impl Hardware for Machine {
     fn clock_holders(&mut self, holders: u32) {
         sotto_fast.with(|fast| fast.clock_holders = holders);
     }
+
+    fn dai_io(&mut self, file: u32, io: sotto_kernel::dai::Io, pa: u32, len: u32) -> u32 {
+        crate::dma::io(file, io, pa, len)
+    }
 }
 
 /// The kernel state.
@@ -261,6 +265,9 @@ fn load_object(
                 ))?;
             memory[..bytes.len()].copy_from_slice(bytes);
         }
+    }
+    if let ObjectParams::Dai(params) = &object.params {
+        crate::dma::declare(&object.name, params);
     }
     let made = Object::new(&object.params, pa, 0);
     if KERNEL.with(|kernel| kernel.add_object(made)).is_err() {

@@ -28,6 +28,9 @@ pub struct TestHw {
     pub flushes: u32,
     /// The machine's copy of the clock holders (`Hardware::clock_holders`).
     pub clock_holders: u32,
+    /// The DAIs' host files, by handle: (bytes, read position). A
+    /// handle past the end is a file that fails every call.
+    pub files: Vec<(Vec<u8>, usize)>,
 }
 
 impl Hardware for TestHw {
@@ -55,6 +58,26 @@ impl Hardware for TestHw {
     fn flush_tlb(&mut self) {
         self.flushes += 1;
     }
+    fn dai_io(&mut self, file: u32, io: crate::dai::Io, pa: u32, len: u32) -> u32 {
+        use crate::dai::Io;
+        let start = (pa.wrapping_sub(RAM_BASE)) as usize;
+        let Some((bytes, at)) = self.files.get_mut(file as usize) else {
+            return 0;
+        };
+        let len = len as usize;
+        match io {
+            Io::Write => bytes.extend_from_slice(&self.ram[start..start + len]),
+            Io::WriteZeros => bytes.resize(bytes.len() + len, 0),
+            Io::Read => {
+                let got = len.min(bytes.len().saturating_sub(*at));
+                self.ram[start..start + got].copy_from_slice(&bytes[*at..*at + got]);
+                *at += got;
+                return got as u32;
+            }
+            Io::Skip => *at += len,
+        }
+        len as u32
+    }
 }
 
 /// Physical page of service `n`'s data page (its IPC buffer follows).
@@ -78,6 +101,7 @@ pub fn kernel(objects: &[ObjectParams]) -> Kernel<TestHw> {
             lines: Console::new(),
             flushes: 0,
             clock_holders: 0,
+            files: Vec::new(),
         },
         1000,
     );

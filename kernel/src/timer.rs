@@ -436,6 +436,8 @@ pub struct ClockPlan {
     first_seen: bool,
     /// The tick of the next fault to inject (0: none).
     fault_at: u64,
+    /// The tick of the next DMA period of the DAIs (`u64::MAX`: none).
+    dma_at: u64,
 }
 
 impl ClockPlan {
@@ -448,7 +450,27 @@ impl ClockPlan {
             run_ticks,
             first_seen: false,
             fault_at: 0,
+            dma_at: u64::MAX,
         }
+    }
+
+    /// The DAIs' next DMA period is at tick `tick` (`u64::MAX`: none).
+    pub fn set_dma_at(&mut self, tick: u64) {
+        self.dma_at = tick;
+    }
+
+    /// Whether the DAIs have a DMA period due at tick `now`.
+    pub fn dma_due(&self, now: u64) -> bool {
+        self.dma_at <= now
+    }
+
+    /// The next tick after `now` the kernel needs an interrupt at, the
+    /// DAIs' DMA periods included (`u64::MAX`: none): [`Self::next_after`]
+    /// and the DMA's, which it keeps apart (one 64-bit minimum here is
+    /// less code than one more deadline there).
+    #[inline(always)]
+    pub fn own_after(&self, now: u64) -> u64 {
+        self.next_after(now).unwrap_or(u64::MAX).min(self.dma_at)
     }
 
     /// The next fault to inject is at tick `tick` (0: none left).
@@ -461,7 +483,8 @@ impl ClockPlan {
         self.fault_at != 0 && self.fault_at <= now
     }
 
-    /// The next tick after `now` the kernel itself needs an interrupt at.
+    /// The next tick after `now` the kernel itself needs an interrupt at,
+    /// but for the DAIs' DMA periods ([`Self::own_after`]).
     #[cfg_attr(target_arch = "xtensa", optimize(size))]
     pub fn next_after(&self, now: u64) -> Option<u64> {
         let first = (!self.first_seen).then_some(1);
@@ -857,5 +880,25 @@ mod tests {
         assert_eq!(earliest(None, Some(3)), Some(3));
         assert_eq!(earliest(Some(4), Some(3)), Some(3));
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn plan_takes_the_dma_periods() {
+        let mut plan = ClockPlan::new(250, 1000);
+        plan.first_tick(1);
+        assert!(!plan.dma_due(u64::MAX - 1), "no DAIs: never");
+        assert_eq!(plan.own_after(1), 250);
+        plan.set_dma_at(4);
+        assert_eq!(plan.own_after(1), 4);
+        assert!(!plan.dma_due(3));
+        assert!(plan.dma_due(4) && plan.dma_due(6));
+        plan.set_dma_at(300);
+        assert_eq!(plan.own_after(4), 250, "a report first");
+        plan.set_dma_at(u64::MAX);
+        assert_eq!(plan.take_report(260), Some(250));
+        assert_eq!(plan.own_after(260), 500);
+        let mut plan = ClockPlan::new(0, 0);
+        plan.first_tick(1);
+        assert_eq!(plan.own_after(10), u64::MAX, "nothing at all");
     }
 }

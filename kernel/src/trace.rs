@@ -50,7 +50,7 @@ pub enum Event {
     },
     /// A DAI's DMA period.
     DaiPeriod {
-        /// The DAI's object number.
+        /// The DAI's ring (its memory object's number: `DaiParams::ring`).
         dai: u16,
         /// Its periods so far.
         periods: u32,
@@ -59,7 +59,7 @@ pub enum Event {
     },
     /// A DAI's xrun.
     DaiXrun {
-        /// The DAI's object number.
+        /// The DAI's ring, as for `DaiPeriod`.
         dai: u16,
         /// Its xruns so far.
         xruns: u32,
@@ -319,8 +319,8 @@ pub fn service(thread: ThreadId, code: u32, a: u32, b: u32) -> Result<bool, sott
 #[cfg(target_arch = "xtensa")]
 #[unsafe(link_section = ".text.sotto_boot.trace_start")]
 pub fn start(tick_cycles: u32) -> bool {
-    use crate::arch::xtensa::{host_flags, host_open, host_write};
-    let flags = host_flags::WRONLY | host_flags::CREAT | host_flags::TRUNC;
+    use crate::arch::xtensa::{host_flags, host_open};
+    let flags = host_flags::WRITE | host_flags::CREATE_TRUNCATE;
     let Some(fd) = host_open(sotto_abi::trace::FILE_C, flags, 0o644) else {
         return false;
     };
@@ -331,7 +331,7 @@ pub fn start(tick_cycles: u32) -> bool {
         sotto_abi::layout::CCOUNT_HZ,
         tick_cycles,
     ];
-    if !host_write(fd, words_as_bytes(&header)) {
+    if !host_write(fd, &header) {
         return false;
     }
     let (ring, _) = state::ring();
@@ -340,13 +340,16 @@ pub fn start(tick_cycles: u32) -> bool {
     true
 }
 
-/// Little-endian words as the bytes the file holds.
+/// Write `words` (little-endian, as the file holds them) to the trace
+/// file `fd`; whether all were written.
 #[cfg(target_arch = "xtensa")]
 #[inline(always)]
-fn words_as_bytes(words: &[u32]) -> &[u8] {
-    // SAFETY: `u32`s are plain bytes (initialised, any alignment suits
-    // `u8`), and the core is little-endian like the file.
-    unsafe { core::slice::from_raw_parts(words.as_ptr() as *const u8, size_of_val(words)) }
+fn host_write(fd: u32, words: &[u32]) -> bool {
+    use crate::arch::xtensa::{HostFile, host_file};
+    let len = size_of_val(words) as u32;
+    // SAFETY: the words are kernel memory, mapped readable in ring 0
+    // (the kernel's data megabyte), and a write only reads them.
+    unsafe { host_file(HostFile::Write, fd, words.as_ptr() as u32, len) == len }
 }
 
 /// Write the pending records out (cold code, through the exit gate),
@@ -360,7 +363,7 @@ pub fn drain() {
     for (start, len) in ring.runs() {
         if len != 0 {
             let records = slots[start..start + len].as_flattened();
-            let _ = crate::arch::xtensa::host_write(ring.fd, words_as_bytes(records));
+            let _ = host_write(ring.fd, records);
         }
     }
     ring.drained_all();

@@ -267,3 +267,49 @@ fn without_the_flag_nothing_is_traced_and_no_file_is_written() {
     );
     assert!(!run.console.contains("[kernel] trace"), "{}", run.console);
 }
+
+/// The DAIs' DMA (`tests/dai.toml`, whose service starves and floods the
+/// rings on purpose), traced: a period record per DMA period and an xrun
+/// record per xrun of each DAI, as many as the kernel's shutdown line
+/// counts, on a track named after the DAI.
+#[test]
+fn dai_periods_and_xruns_are_traced_as_the_kernel_counts_them() {
+    let mut bytes = std::fs::read(sotto_tests::test_image().with_file_name("dai.elf"))
+        .expect("reading the DAI image");
+    let mut config = sotto_image::read_boot_config(&bytes).expect("its boot configuration");
+    config.trace = true;
+    sotto_image::write_boot_config(&mut bytes, &config).expect("writing it");
+    let run = boot_bytes(&bytes).expect("booting the DAI image");
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    let bin = run.files.get(sotto_abi::trace::FILE).expect("a trace");
+    let manifest = sotto_image::read_manifest(&bytes).expect("the manifest");
+    let trace = sotto_trace::parse(bin).expect("a trace file");
+    let (document, _) = sotto_trace::to_chrome(&trace, &Names::from_manifest(&manifest));
+    let tracks: Vec<&str> = named(&document, "M", "thread_name")
+        .iter()
+        .filter_map(|event| event["args"]["name"].as_str())
+        .collect();
+    for (dai, direction) in [("dai-out", "playback"), ("dai-in", "capture")] {
+        let line = run.line_starting(&format!("dai {dai}: {direction}, "));
+        let counts: Vec<usize> = line
+            .split([' ', ','])
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        assert!(
+            line.starts_with(&format!("dai {dai}: {direction}, ")),
+            "{line}"
+        );
+        let of = |name: &str| {
+            named(&document, "i", name)
+                .into_iter()
+                .filter(|event| event["args"]["dai"] == dai)
+                .count()
+        };
+        assert_eq!([of("dai period"), of("xrun")], counts[..], "{line}");
+        assert!(counts[1] > 0, "the test provokes xruns: {line}");
+        assert!(
+            tracks.contains(&format!("dai {dai}").as_str()),
+            "{tracks:?}"
+        );
+    }
+}

@@ -83,6 +83,10 @@ pub const DP_EDF_SYSTEM: &str = "tests/dp-edf.toml";
 /// supervisor (`tests/tests/ll_restart.rs`).
 pub const LL_RESTART_SYSTEM: &str = "tests/ll-restart.toml";
 
+/// The DAIs as hardware: a playback and a capture DAI driven by
+/// `test-dai` (`tests/tests/dai.rs`).
+pub const DAI_SYSTEM: &str = "tests/dai.toml";
+
 /// Run every test; stop at the first failing stage.
 pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
@@ -103,6 +107,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             paths.root.join("tests/supervision.toml"),
             paths.root.join(DP_EDF_SYSTEM),
             paths.root.join(HOSTILE_SYSTEM),
+            paths.root.join(DAI_SYSTEM),
         ] {
             BootArgs::for_system(system).build(paths, false)?;
         }

@@ -762,6 +762,16 @@ fn the_grant_and_drop_bits_mean_nothing_else_changes() {
             id: 1,
         },
         ObjectParams::Service { service: 1 },
+        ObjectParams::Dai(sotto_abi::dai::DaiParams {
+            direction: sotto_abi::dai::Direction::Playback,
+            ring: 4,
+            rate: 48_000,
+            channels: 2,
+            bits: 16,
+            period_frames: 48,
+            ring_periods: 4,
+            notify: None,
+        }),
     ];
     let state = |k: &Kernel<TestHw>| {
         let regions: Vec<_> = k.services.iter().map(|s| s.regions.len()).collect();

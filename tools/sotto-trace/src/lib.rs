@@ -82,6 +82,9 @@ pub struct Names {
     services: Vec<String>,
     /// Objects' names, by number.
     objects: Vec<String>,
+    /// DAIs' names, by their rings' object numbers (a DAI record names
+    /// its ring).
+    dais: BTreeMap<u16, String>,
 }
 
 impl Names {
@@ -103,6 +106,16 @@ impl Names {
                 ));
             }
         }
+        let dais = manifest
+            .objects
+            .iter()
+            .filter_map(|object| match &object.params {
+                sotto_abi::manifest::ObjectParams::Dai(dai) => {
+                    Some((dai.ring, object.name.to_string()))
+                }
+                _ => None,
+            })
+            .collect();
         Names {
             threads,
             services: manifest
@@ -115,10 +128,13 @@ impl Names {
                 .iter()
                 .map(|o| o.name.to_string())
                 .collect(),
+            dais,
         }
     }
 
-    /// Names given by hand (tests): services with their further threads.
+    /// Names given by hand (tests): services with their further threads,
+    /// objects (a DAI's records name it by its ring: `dai NAME@RING`
+    /// among `objects` makes object RING's records the DAI NAME's).
     pub fn new(services: &[(&str, &[&str])], objects: &[&str]) -> Names {
         let mut threads: Vec<(usize, String, Option<String>)> = services
             .iter()
@@ -130,6 +146,13 @@ impl Names {
                 threads.push((index, (*name).to_owned(), Some((*thread).to_owned())));
             }
         }
+        let dais = objects
+            .iter()
+            .filter_map(|name| {
+                let (name, ring) = name.strip_prefix("dai ")?.split_once('@')?;
+                Some((ring.parse().ok()?, name.to_owned()))
+            })
+            .collect();
         Names {
             threads,
             services: services
@@ -137,6 +160,7 @@ impl Names {
                 .map(|(name, _)| (*name).to_owned())
                 .collect(),
             objects: objects.iter().map(|name| (*name).to_owned()).collect(),
+            dais,
         }
     }
 
@@ -156,6 +180,14 @@ impl Names {
                 1000 + u64::from(thread),
                 format!("thread {thread}"),
             ),
+        }
+    }
+
+    /// The DAI whose ring is object `ring` (else that object's name).
+    fn dai(&self, ring: u16) -> String {
+        match self.dais.get(&ring) {
+            Some(name) => name.clone(),
+            None => self.object(ring),
         }
     }
 
@@ -331,7 +363,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 ));
             }
             code::DAI_PERIOD | code::DAI_XRUN => {
-                let name = names.object(record.arg);
+                let name = names.dai(record.arg);
                 let track = (KERNEL_PID, DAI_TID + u64::from(record.arg));
                 tracks.entry(track).or_insert(format!("dai {name}"));
                 let (what, cat, args) = if record.code == code::DAI_PERIOD {
@@ -516,7 +548,7 @@ mod tests {
     fn names() -> Names {
         Names::new(
             &[("ll-sched", &[]), ("pipeline", &["eq"]), ("dp-sched", &[])],
-            &["console", "dai-out"],
+            &["console", "dai-out-ring", "dai dai-out@1"],
         )
     }
 

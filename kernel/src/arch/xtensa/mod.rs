@@ -49,57 +49,7 @@ mod raw {
 
 const SEMIHOSTING_EXIT: u32 = 1;
 const SEMIHOSTING_WRITE: u32 = 4;
-const SEMIHOSTING_OPEN: u32 = 5;
 const STDOUT: u32 = 1;
-
-/// Open flags of [`host_open`], as QEMU's Xtensa semihosting takes them:
-/// it passes them to the host's `open(2)` unchanged (QEMU 7.2,
-/// `target/xtensa/xtensa-semi.c`), so these are Linux's values (not
-/// GDB's file-I/O ones: with those, `CREAT` would be Linux's `O_TRUNC`
-/// and no file would be created). The emulator runs on Linux hosts.
-pub mod host_flags {
-    /// Read only.
-    pub const RDONLY: u32 = 0;
-    /// Write only.
-    pub const WRONLY: u32 = 1;
-    /// Create the file if it does not exist.
-    pub const CREAT: u32 = 0o100;
-    /// Truncate it to nothing.
-    pub const TRUNC: u32 = 0o1000;
-}
-
-/// Open host file `path` (NUL-terminated; relative to QEMU's working
-/// directory) through semihosting with [`host_flags`] `flags` and `mode`:
-/// its descriptor, or `None`. (Inlined, as [`host_write`].)
-#[inline(always)]
-pub fn host_open(path: &[u8], flags: u32, mode: u32) -> Option<u32> {
-    if path.last() != Some(&0) {
-        return None;
-    }
-    // SAFETY: SYS_OPEN reads the NUL-terminated name at `path` (checked
-    // above: the slice ends with its NUL), in kernel memory; ring 0.
-    let fd = unsafe { raw::sotto_semihost(SEMIHOSTING_OPEN, path.as_ptr() as u32, flags, mode) };
-    (fd as i32 >= 0).then_some(fd)
-}
-
-/// Write `bytes` to host file `fd` (from [`host_open`]) through
-/// semihosting; whether all of them were written (the call returns the
-/// count written, as POSIX `write` does). (Inlined: its callers are
-/// boot and cold code, and no resident copy is needed.)
-#[inline(always)]
-pub fn host_write(fd: u32, bytes: &[u8]) -> bool {
-    // SAFETY: SYS_WRITE only reads `len` bytes at `buf`, which the slice
-    // guarantees are readable; ring 0.
-    let written = unsafe {
-        raw::sotto_semihost(
-            SEMIHOSTING_WRITE,
-            fd,
-            bytes.as_ptr() as u32,
-            bytes.len() as u32,
-        )
-    };
-    written == bytes.len() as u32
-}
 
 /// Write console bytes through semihosting (QEMU's stdout).
 pub fn console_write(bytes: &[u8]) {
@@ -121,6 +71,79 @@ pub fn exit(code: ExitCode) -> ! {
     unsafe { raw::sotto_semihost(SEMIHOSTING_EXIT, code as u32, 0, 0) };
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+/// QEMU's Xtensa semihosting calls for host files (`target/xtensa/
+/// xtensa-semi.c`: a2 = the call, a3..a5 its arguments, a2 = the result,
+/// negative on an error).
+const SEMIHOSTING_READ: u32 = 3;
+const SEMIHOSTING_OPEN: u32 = 5;
+const SEMIHOSTING_LSEEK: u32 = 19;
+/// `lseek` from the current position.
+const SEEK_CUR: u32 = 1;
+
+/// Flags of [`host_open`]. QEMU 7.2 (Debian's) hands the Xtensa
+/// semihosting flags to the host's `open` as they are (strace: 0x200
+/// arrives as Linux's `O_TRUNC`), where later QEMUs read GDB's File-I/O
+/// values: [`host_flags::CREATE_TRUNCATE`] means "create or truncate"
+/// to both.
+pub mod host_flags {
+    /// Read only (0 to both).
+    pub const READ: u32 = 0;
+    /// Write only (1 to both).
+    pub const WRITE: u32 = 1;
+    /// Create and truncate: Linux's `O_CREAT` (0x40) and `O_TRUNC`
+    /// (0x200, GDB's `O_CREAT`), GDB's `O_TRUNC` (0x400, Linux's
+    /// `O_APPEND`: harmless on a file truncated to nothing). GDB has no
+    /// 0x40.
+    pub const CREATE_TRUNCATE: u32 = 0x40 | 0x200 | 0x400;
+}
+
+/// Open the host file `path` (NUL-terminated; relative to the emulator's
+/// working directory) with [`host_flags`], a created file getting mode
+/// `mode`: its handle, or `None`. (Inlined: only boot code opens
+/// files.)
+#[inline(always)]
+pub fn host_open(path: &[u8], flags: u32, mode: u32) -> Option<u32> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: SYS_open reads the NUL-terminated path in the slice (its
+    // last byte is NUL: checked above) and touches no other memory.
+    let handle =
+        unsafe { raw::sotto_semihost(SEMIHOSTING_OPEN, path.as_ptr() as u32, flags, mode) };
+    (handle as i32 >= 0).then_some(handle)
+}
+
+/// A host file call of [`host_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostFile {
+    /// Append `len` bytes at `address` (`address`, `len`).
+    Write,
+    /// Read the next `len` bytes to `address` (fewer at the end).
+    Read,
+    /// Skip the next `len` bytes (`len`; reads past the end see nothing).
+    Skip,
+}
+
+/// `call` on host file `file` with `address` and `len`: the bytes moved
+/// (0 on an error; a skip returns the new position).
+///
+/// # Safety
+///
+/// For [`HostFile::Write`], `len` bytes at `address` are mapped readable
+/// in ring 0; for [`HostFile::Read`], writable, and nothing else refers
+/// to them.
+pub unsafe fn host_file(call: HostFile, file: u32, address: u32, len: u32) -> u32 {
+    let (nr, b, c) = match call {
+        HostFile::Write => (SEMIHOSTING_WRITE, address, len),
+        HostFile::Read => (SEMIHOSTING_READ, address, len),
+        HostFile::Skip => (SEMIHOSTING_LSEEK, len, SEEK_CUR),
+    };
+    // SAFETY: SYS_write reads and SYS_read writes at most `len` bytes at
+    // `address`, which the caller guarantees; SYS_lseek touches no memory.
+    let done = unsafe { raw::sotto_semihost(nr, file, b, c) };
+    if (done as i32) < 0 { 0 } else { done }
 }
 
 /// The cycle counter (10 MHz on the `sim` machine).
