@@ -198,6 +198,14 @@ pub enum Step {
 /// The DMA's step for a period (see [`Step`]). `hw % ring_frames` always
 /// lands on a period boundary, since the position only ever advances by
 /// whole periods; the offset is in the ring whatever `appl` says.
+///
+/// Until the position wraps: positions are free running modulo 2^32, so
+/// a ring whose frame count does not divide 2^32 leaves the period grid
+/// after 2^32 frames (24.8 hours at 48 kHz). The kernel checks every move
+/// against the ring's end and counts one that would cross it as an xrun
+/// (it never touches memory outside the ring), so such a ring stops
+/// playing then; rings of a power-of-two frame count never leave the
+/// grid.
 pub fn step(params: &DaiParams, hw: u32, appl: u32) -> Step {
     let ring = params.ring_frames();
     let period = u32::from(params.period_frames);

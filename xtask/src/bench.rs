@@ -324,6 +324,101 @@ fn measured(id: &'static str, label: &'static str, text: String) -> Measured {
     }
 }
 
+/// Kernel ticks the DAI benchmark runs (its DMA periods from the 5th to
+/// the 25th are counted: both DAIs move a period in each).
+const DAI_BENCH_TICKS: u32 = 30;
+
+/// The DAIs' DMA model, one DMA period of `tests/dai.toml` (a playback
+/// and a capture DAI at 1 ms, each moving a period and signalling the
+/// test service's notification, the first signal waking it): the
+/// instructions of `sotto_dma_run` from its entry to its return, counted
+/// in QEMU's log of every kernel instruction it executes (`-singlestep -d
+/// exec`, only the resident kernel's addresses). Each semihosting call is
+/// one instruction there; the host's file work is not the guest's.
+fn dai_period(paths: &Paths) -> Result<String> {
+    let system = paths.root.join(crate::test::DAI_SYSTEM);
+    let built = BootArgs::for_system(system).build(paths, false)?;
+    let mut bytes = std::fs::read(&built.image)?;
+    let mut config = sotto_image::read_boot_config(&bytes)?;
+    config.run_ticks = DAI_BENCH_TICKS;
+    sotto_image::write_boot_config(&mut bytes, &config)?;
+    let entry = sotto_image::symbol_address(&bytes, "sotto_dma_run")?
+        .context("the kernel has no `sotto_dma_run`")?;
+    let image = paths.out.join("bench-dai-period.elf");
+    std::fs::write(&image, &bytes)?;
+    // QEMU's working directory: the DAIs' files, an input of silence.
+    let dir = paths.out.join("bench-dai-period");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("dai-in.pcm"),
+        vec![0; 48 * 8 * DAI_BENCH_TICKS as usize],
+    )?;
+    let log = dir.join("exec.log");
+    let options = QemuOptions {
+        dir: Some(dir.clone()),
+        ..QemuOptions::default()
+    };
+    let status = qemu::command(&image, &options)
+        .args(["-singlestep", "-d", "exec,nochain", "-dfilter"])
+        .arg(format!(
+            "{:#x}..{:#x}",
+            sotto_abi::layout::KERNEL_BASE,
+            sotto_abi::layout::KERNEL_BASE + 0xF_FFFF
+        ))
+        .arg("-D")
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running QEMU for the DAI benchmark")?;
+    if !status.success() {
+        bail!("the DAI benchmark stopped with {status}");
+    }
+    let text = std::fs::read_to_string(&log)?;
+    let counts = dma_calls(&text, entry);
+    let _ = std::fs::remove_dir_all(&dir);
+    let steady = counts
+        .get(4..25)
+        .context("too few DMA periods in the log")?;
+    let (min, max) = (steady.iter().min(), steady.iter().max());
+    let (Some(&min), Some(&max)) = (min, max) else {
+        bail!("no DMA periods in the log");
+    };
+    if min != max {
+        bail!("DMA periods of {min} to {max} instructions: the benchmark is not steady");
+    }
+    Ok(format!(
+        "{min} instructions (two DAIs, {} each; the wake of their driver included)",
+        min / 2
+    ))
+}
+
+/// Instructions of each call of the function at `entry` in a QEMU `-d
+/// exec` log of single steps: from its first instruction to the one its
+/// caller's `call0` (3 bytes, the instruction before it) returns to.
+fn dma_calls(log: &str, entry: u64) -> Vec<u64> {
+    let pcs = log.lines().filter_map(|line| {
+        let fields = line.strip_prefix("Trace ")?.split_once('[')?.1;
+        u64::from_str_radix(fields.split('/').nth(1)?, 16).ok()
+    });
+    let (mut counts, mut previous, mut open) = (Vec::new(), 0, None);
+    for pc in pcs {
+        match open {
+            None if pc == entry => open = Some((previous + 3, 1)),
+            Some((back, count)) if pc == back => {
+                counts.push(count);
+                open = None;
+            }
+            Some((back, count)) => open = Some((back, count + 1)),
+            None => {}
+        }
+        previous = pc;
+    }
+    counts
+}
+
 /// Run every benchmark.
 pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
     let test_system = paths.root.join("tests/system.toml");
@@ -443,6 +538,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
     let (audio_ll, audio_dp) = audio(audio_run)?;
     let (tick_10, tick_100) = (tick_cost(tick_10)?, tick_cost(tick_100)?);
     let idle_interrupts = line(idle, "interrupts: ")?;
+    let dai = dai_period(paths)?;
     let text = sotto_image::section_size(&image, ".text")?.unwrap_or(0)
         + sotto_image::section_size(&image, ".vectors")?.unwrap_or(0);
     // Boot and exit code (`.boot.text`): unmapped while services run.
@@ -537,6 +633,7 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
             "reset to first tick (CCOUNT)",
             line(first_tick_run, "first tick at ccount ")?,
         ),
+        measured("dai-period", "DAIs: the DMA model's period", dai),
         measured(
             "trace-event",
             "trace: a service event recorded (Trace call, tracing on)",
@@ -847,5 +944,34 @@ pub mod budget {
             assert_eq!(parse_count(""), None);
             assert_eq!(parse_count("NaN instructions"), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dma_calls;
+
+    #[test]
+    fn dma_calls_count_from_the_entry_to_the_callers_next_instruction() {
+        let line =
+            |pc: u32| format!("Trace 0: 0x7f5780000100 [00000000/{pc:08x}/00018004/ff020201] \n");
+        // Called from 0x100d32 (return to 0x100d35): 3 instructions, one
+        // of them in a callee; then 2; lines that are not traces skipped.
+        let log: String = [
+            line(0x100d2f),
+            line(0x100d32),
+            line(0x104960),
+            line(0x104963),
+            line(0x108000),
+            line(0x100d35),
+            "Linking TBs\n".to_owned(),
+            line(0x100d32),
+            line(0x104960),
+            line(0x104966),
+            line(0x100d35),
+            line(0x104963),
+        ]
+        .concat();
+        assert_eq!(dma_calls(&log, 0x104960), [3, 2]);
     }
 }
