@@ -108,12 +108,15 @@ pub mod code {
     /// Service `arg` (its number in the manifest) was restarted: `a` =
     /// its restarts so far.
     pub const RESTART: u8 = 4;
-    /// A DAI's DMA period: `arg` = the DAI's ring (its memory object's
-    /// number, `crate::dai::DaiParams::ring`, which names the DAI), `a` =
-    /// its periods so far, `b` = frames moved so far (its `hw`).
+    /// A DAI's counts after a DMA period: `arg` = the DAI's ring (its
+    /// memory object's number, `crate::dai::DaiParams::ring`, which names
+    /// the DAI), `a` = its periods so far, `b` = its xruns so far. The
+    /// kernel records every DAI after each DMA period of any: a period is
+    /// a record whose period count moved, an xrun one whose xrun count
+    /// did.
     pub const DAI_PERIOD: u8 = 5;
-    /// A DAI's xrun: `arg` = the DAI's ring, as for [`DAI_PERIOD`], `a` =
-    /// its xruns so far.
+    /// A DAI's xrun, as a hook of its own would record it: `arg` = the
+    /// DAI's ring, as for [`DAI_PERIOD`], `a` = its xruns so far.
     pub const DAI_XRUN: u8 = 6;
     /// The ring was full: `a` records were dropped before this one
     /// (counted since the last `DROPPED`).

@@ -95,42 +95,27 @@ fn open(dai: &Dai) -> Option<u32> {
 #[optimize(size)]
 #[unsafe(export_name = "sotto_dma_run")]
 pub fn run(now: u64) -> u64 {
-    let next = DAIS.with(|dais| KERNEL.with(|kernel| dais.run(kernel, now, no_file)));
-    if sotto_kernel::trace::on() {
-        trace_periods();
-    }
-    next
+    DAIS.with(|dais| KERNEL.with(|kernel| dais.run(kernel, now, no_file)))
 }
 
-/// Tracing: each DAI whose counts moved since the last time records its
-/// period (and, if its xruns grew, an xrun) in the trace of the schedule,
-/// named by its ring's object (`sotto_abi::trace::code::DAI_PERIOD`).
-/// Periods caught up in one go record once, with the latest counts.
+/// Tracing (the kernel's deadlines call it after [`run`]): each DAI's
+/// counts after its DMA period, one record each (the host makes a period
+/// of each new period count and an xrun of each new xrun count).
 #[cold]
 #[inline(never)]
 #[optimize(size)]
-fn trace_periods() {
-    use sotto_kernel::trace::{Event, record};
-    static LAST: Global<[(u32, u32); sotto_abi::dai::MAX_DAIS]> =
-        Global::new([(0, 0); sotto_abi::dai::MAX_DAIS]);
+pub fn trace_periods() {
     DAIS.with(|dais| {
-        LAST.with(|last| {
-            for (dai, last) in dais.list().iter().zip(last.iter_mut()) {
-                let (frames, xruns, periods) = dai.counts();
-                let ring = dai.params.ring;
-                if periods != last.0 {
-                    record(Event::DaiPeriod {
-                        dai: ring,
-                        periods,
-                        frames,
-                    });
-                }
-                if xruns != last.1 {
-                    record(Event::DaiXrun { dai: ring, xruns });
-                }
-                *last = (periods, xruns);
+        for dai in dais.list() {
+            let (_, xruns, periods) = dai.counts();
+            let [tag, a, b] = sotto_kernel::trace::Event::DaiPeriod {
+                dai: dai.params.ring,
+                periods,
+                xruns,
             }
-        })
+            .words();
+            sotto_kernel::trace::put(tag, a, b);
+        }
     });
 }
 

@@ -515,6 +515,9 @@ fn kernel_deadlines(now: u64) {
     if CLOCK.with(|clock| clock.plan.dma_due(now)) {
         let next = dma::run(now);
         CLOCK.with(|clock| clock.plan.set_dma_at(next));
+        if sotto_kernel::trace::on() {
+            dma::trace_periods();
+        }
     }
     CLOCK.with(|clock| {
         let own = clock.plan.own_after(now);

@@ -54,8 +54,8 @@ pub enum Event {
         dai: u16,
         /// Its periods so far.
         periods: u32,
-        /// Frames it moved so far (`hw`).
-        frames: u32,
+        /// Its xruns so far.
+        xruns: u32,
     },
     /// A DAI's xrun.
     DaiXrun {
@@ -86,11 +86,11 @@ impl Event {
             Event::DaiPeriod {
                 dai,
                 periods,
-                frames,
+                xruns,
             } => [
                 Record::tag(code::DAI_PERIOD, NO_THREAD, dai),
                 periods,
-                frames,
+                xruns,
             ],
             Event::DaiXrun { dai, xruns } => {
                 [Record::tag(code::DAI_XRUN, NO_THREAD, dai), xruns, 0]
@@ -498,13 +498,10 @@ mod tests {
         let period = Event::DaiPeriod {
             dai: 30,
             periods: 7,
-            frames: 336,
+            xruns: 2,
         }
         .words();
-        assert_eq!(
-            period,
-            [Record::tag(code::DAI_PERIOD, NO_THREAD, 30), 7, 336]
-        );
+        assert_eq!(period, [Record::tag(code::DAI_PERIOD, NO_THREAD, 30), 7, 2]);
         assert!(!super::on(), "the host kernel never traces");
         assert_eq!(super::service(0, u32::from(code::LL_TICK), 1, 2), Ok(false));
         let refused = Err(sotto_abi::Error::BadArgument);

@@ -271,6 +271,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     }
     // Who runs since when.
     let mut running: Option<(u8, u64)> = None;
+    let mut dai_counts: BTreeMap<u16, (u32, u32)> = BTreeMap::new();
     let mut summary = Summary {
         records: trace.records.len(),
         ..Summary::default()
@@ -366,16 +367,34 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 let name = names.dai(record.arg);
                 let track = (KERNEL_PID, DAI_TID + u64::from(record.arg));
                 tracks.entry(track).or_insert(format!("dai {name}"));
-                let (what, cat, args) = if record.code == code::DAI_PERIOD {
-                    (
-                        "dai period",
-                        "dai",
-                        json!({"dai": name, "periods": record.a, "frames": record.b}),
-                    )
-                } else {
-                    ("xrun", "xrun", json!({"dai": name, "xruns": record.a}))
+                // Counts since the start: (periods, xruns) last seen.
+                let seen = dai_counts.entry(record.arg).or_insert((0, 0));
+                let (periods, xruns) = match record.code {
+                    code::DAI_PERIOD => (Some(record.a), record.b),
+                    _ => (None, record.a),
                 };
-                events.push(instant(&clock, what.into(), cat, track, now, args));
+                if let Some(periods) = periods.filter(|periods| *periods != seen.0) {
+                    seen.0 = periods;
+                    events.push(instant(
+                        &clock,
+                        "dai period".into(),
+                        "dai",
+                        track,
+                        now,
+                        json!({"dai": name, "periods": periods, "xruns": xruns}),
+                    ));
+                }
+                if xruns != seen.1 {
+                    seen.1 = xruns;
+                    events.push(instant(
+                        &clock,
+                        "xrun".into(),
+                        "xrun",
+                        track,
+                        now,
+                        json!({"dai": name, "xruns": xruns}),
+                    ));
+                }
             }
             code::DROPPED => {
                 summary.dropped += u64::from(record.a);
@@ -552,6 +571,15 @@ mod tests {
         )
     }
 
+    fn named<'a>(doc: &'a Value, name: &str) -> Vec<&'a Value> {
+        doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == name)
+            .collect()
+    }
+
     fn events<'a>(doc: &'a Value, ph: &str) -> Vec<&'a Value> {
         doc["traceEvents"]
             .as_array()
@@ -657,8 +685,11 @@ mod tests {
             rec(10, code::SWITCH, 1, 0, 0, 0),
             rec(20, code::FAULT, 3, 2, 0, 0x4000_0100),
             rec(30, code::RESTART, NO_THREAD, 1, 1, 0),
-            rec(40, code::DAI_PERIOD, NO_THREAD, 1, 3, 144),
-            rec(41, code::DAI_XRUN, NO_THREAD, 1, 1, 0),
+            rec(40, code::DAI_PERIOD, NO_THREAD, 1, 3, 0),
+            // A period whose DMA found the ring empty; then the same
+            // counts again (another DAI's period): nothing new.
+            rec(41, code::DAI_PERIOD, NO_THREAD, 1, 4, 1),
+            rec(42, code::DAI_PERIOD, NO_THREAD, 1, 4, 1),
             rec(50, code::DP_COMPLETE, 3, 0, 0, 15),
             rec(60, code::DP_MISS, 2, 0, 0, 55),
             rec(70, code::DROPPED, NO_THREAD, 0, 12, 0),
@@ -680,7 +711,11 @@ mod tests {
         );
         assert_eq!(find("restart")["args"]["service"], "pipeline");
         assert_eq!(find("xrun")["args"]["dai"], "dai-out");
-        assert_eq!(find("dai period")["args"]["frames"], 144);
+        assert_eq!(find("xrun")["ts"].as_f64().unwrap(), 4.1);
+        let periods: Vec<&Value> = named(&doc, "dai period");
+        assert_eq!(periods.len(), 2, "{periods:?}");
+        assert_eq!(periods[1]["args"]["periods"], 4);
+        assert_eq!(named(&doc, "xrun").len(), 1);
         assert_eq!(find("deadline miss")["cat"], "miss");
         let block = events(&doc, "X")
             .into_iter()
