@@ -367,6 +367,9 @@ impl Ll {
             self.armed = false;
             println!("no task queued: timer stopped at tick {now}");
         }
+        // The tick's slice in the trace of the schedule (`cargo xtask run
+        // --trace`), from the signal to now.
+        sotto_rt::trace::ll_tick(now, start);
         passed
     }
 
@@ -645,11 +648,6 @@ fn main(arg: u32) {
             Ok((Event::Signal(_), time)) => {
                 let first = ll.call_first(time);
                 let passed = ll.tick(time, first);
-                if passed != 0 {
-                    // The tick's slice in the trace of the schedule
-                    // (`cargo xtask run --trace`), from the signal to now.
-                    sotto_rt::trace::ll_tick(time.ticks, time.cycles);
-                }
                 ll.ll_ticks = ll.ll_ticks.wrapping_add(passed);
                 // Every `report_every` LL ticks, or once when missed
                 // ticks jump past a multiple of it (counted down: no
