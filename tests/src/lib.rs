@@ -93,6 +93,24 @@ impl Boot {
             .collect()
     }
 
+    /// (periods, xruns) of DAI `name`, the hardware's counts, from the
+    /// kernel's shutdown line `dai NAME: DIRECTION, P periods, X xruns`.
+    pub fn dai_counts(&self, name: &str) -> (u32, u32) {
+        let start = format!("dai {name}: ");
+        let line = self
+            .kernel_lines()
+            .find(|line| line.starts_with(&start) && line.ends_with(" xruns"))
+            .unwrap_or_else(|| panic!("no [kernel] {start}... xruns line in:\n{}", self.console));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let number = |at: usize| -> u32 {
+            words
+                .get(at)
+                .and_then(|word| word.parse().ok())
+                .unwrap_or_else(|| panic!("no count at word {at} of {line:?}"))
+        };
+        (number(3), number(5))
+    }
+
     /// The bytes DAI `name`'s file holds after the run (empty if the run
     /// made none).
     pub fn dai_bytes(&self, name: &str) -> &[u8] {
@@ -133,6 +151,13 @@ pub fn test_image() -> PathBuf {
     image_dir().join("test.elf")
 }
 
+/// The audio test image (`tests/audio.toml`): the audio services (with
+/// the DAIs, the FIR in its own worker service), a spinning LL client and
+/// a minimal supervisor, started as each test chooses.
+pub fn audio_image() -> PathBuf {
+    image_dir().join("audio.elf")
+}
+
 /// The isolation test image (`tests/isolation.toml`): services that probe
 /// what the kernel keeps apart.
 pub fn isolation_image() -> PathBuf {
@@ -159,6 +184,14 @@ pub fn supervision_image() -> PathBuf {
 /// a second gain), as `cargo xtask test` builds it with `--pipeline`.
 pub fn readme_pipeline_image() -> PathBuf {
     image_dir().join("sotto-readme-example.elf")
+}
+
+/// The default system with the capture pipeline `pipelines/file-eq.toml`
+/// (capture -> gain -> FIR (DP) -> sink), as `cargo xtask test` builds it
+/// with `--pipeline`: its input is a `dai-in.pcm` given to
+/// [`boot_bytes_with`].
+pub fn file_eq_image() -> PathBuf {
+    image_dir().join("sotto-file-eq.elf")
 }
 
 /// The preemption proof (`tests/dp-edf.toml`): a 40 ms and a 2 ms DP

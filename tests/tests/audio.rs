@@ -1,12 +1,14 @@
 //! The audio pipeline in QEMU: the default system's output, bit for bit
-//! against the host reference; a DP task that misses its deadline on
+//! against the host reference; a file captured through the capture DAI
+//! and filtered by `pipelines/file-eq.toml`, bit for bit against the
+//! reference made from the same file; a DP task that misses its deadline on
 //! purpose; an isolated DP worker that faults; a more urgent service that keeps the
 //! whole LL side off the CPU for 300 ticks.
 
 use sotto_abi::ExitCode;
 use sotto_tests::{
-    Boot, Start, assert_bit_exact, boot_bytes, boot_services, image, readme_pipeline_image,
-    test_image,
+    Boot, Start, assert_bit_exact, audio_image, boot_bytes, boot_bytes_with, boot_services_of,
+    file_eq_image, image, readme_pipeline_image,
 };
 
 /// Ticks per LL period (the default system's tick is 1 ms).
@@ -47,6 +49,21 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
         "{frames} frames"
     );
     assert_bit_exact(&bytes, &samples);
+    // The DAI played every period it took: the file is its periods, the
+    // first the sink's first, and it counted no xrun.
+    let (periods, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(xruns, 0, "{}", run.console);
+    assert_eq!(
+        samples.len(),
+        periods as usize * audio_dsp::PERIOD_SAMPLES,
+        "a period in the file for each DMA period"
+    );
+    assert!(
+        !run.console.lines().any(|line| line
+            .split_once("] ")
+            .is_some_and(|(_, text)| text.starts_with("pcm"))),
+        "PCM on the console"
+    );
     let (pipeline, _) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     // Independently of the reference: after the ramp, the 440 Hz tone is
     // at 0.5 * 0.8 times the low-pass's gain at 440 Hz (from its taps, in
@@ -89,7 +106,7 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     );
     assert!(
         run.last_line("pipeline", "stats: 10000 periods")
-            .starts_with("stats: 10000 periods, 0 underruns, 0 starved components"),
+            .starts_with("stats: 10000 periods, 0 underruns, 0 starved components, 0 DAI xruns;"),
         "{}",
         run.console
     );
@@ -104,6 +121,69 @@ fn ten_seconds_of_the_default_pipeline_match_the_reference_bit_for_bit() {
     let blocks: u32 = dp.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(blocks >= 990, "{dp}");
     assert!(!run.console.contains("DEADLINE MISS"), "{}", run.console);
+}
+
+#[test]
+fn a_captured_file_plays_through_the_eq_pipeline_bit_for_bit() {
+    // One second of noise-like input at half scale, in the capture DAI's
+    // format (32-bit), then the run goes on 10 ms past its end (the DAI
+    // captures silence there, as the reference reads it).
+    const PERIODS: usize = 1000;
+    let mut x = 0x2545_f491u32;
+    let input: Vec<i32> = (0..PERIODS * audio_dsp::PERIOD_SAMPLES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as i32) >> 1
+        })
+        .collect();
+    let raw: Vec<u8> = input.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut bytes = std::fs::read(file_eq_image()).unwrap();
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.run_ticks = PERIODS as u32 + 10;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes_with(&bytes, &[("dai-in.pcm", &raw)]).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    assert_eq!(
+        run.lines_of("pipeline")[0],
+        "4 components (1 DP), 3 buffers; capture DAI 32-bit, playback DAI 16-bit"
+    );
+    // The DAIs' own counts: nothing lost either way, and the playback
+    // file is a period per DMA period, from the sink's first.
+    let (captured, lost) = run.dai_counts("dai-in");
+    let (played, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!((lost, xruns), (0, 0), "{}", run.console);
+    assert!(
+        captured as usize > PERIODS && played + 1 == captured,
+        "{captured} {played}"
+    );
+    let samples = run.pcm();
+    assert_eq!(samples.len(), played as usize * audio_dsp::PERIOD_SAMPLES);
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
+    let expected: Vec<i16> =
+        sotto_audio::reference_with_input(&pipeline, &buffers, &input, played as usize)
+            .into_iter()
+            .map(audio_dsp::q31::to_i16)
+            .collect();
+    if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
+        panic!(
+            "sample {first} (frame {}) differs: emulated {} reference {}",
+            first / audio_dsp::CHANNELS,
+            samples[first],
+            expected[first]
+        );
+    }
+    // The filter's latency (two 10 ms blocks) is silence; then the noise,
+    // low-passed.
+    let latency = 2 * 480 * audio_dsp::CHANNELS;
+    assert!(samples[..latency].iter().all(|s| *s == 0));
+    assert!(samples[latency..].iter().any(|s| *s != 0));
+    let stats = run.last_line("pipeline", "stats: 1000 periods");
+    assert!(
+        stats.starts_with("stats: 1000 periods, 0 underruns, 0 starved components, 0 DAI xruns;"),
+        "{stats}"
+    );
 }
 
 #[test]
@@ -153,9 +233,10 @@ fn a_dp_block_that_misses_its_deadline_is_reported_and_the_pipeline_recovers() {
 #[test]
 fn a_faulting_dp_worker_stops_alone_and_the_pipeline_reports_underruns() {
     // The isolated variant: the audio services of the default system in
-    // the test image, with eq in its own worker service (as
-    // tests/system.toml declares it), which faults on its first block.
-    let run = boot_services(
+    // the audio test image, with eq in its own worker service (as
+    // tests/audio.toml declares it), which faults on its first block.
+    let run = boot_services_of(
+        &audio_image(),
         &[
             Start::new("ll-sched", 500 << 8 | 1).priority(1),
             Start::new("pipeline", 0).priority(1),
@@ -201,7 +282,7 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
     assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
     assert_eq!(
         run.lines_of("pipeline")[0],
-        "7 components (0 DP), 6 buffers; streaming PCM"
+        "7 components (0 DP), 6 buffers; playback DAI 16-bit"
     );
     // Its DP thread has nothing to run.
     assert!(
@@ -229,12 +310,13 @@ fn the_readmes_pipeline_change_plays_bit_exact_without_code_changes() {
 
 #[test]
 fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_underruns() {
-    // The audio services of the default system, in the test image, with
+    // The audio services of the default system, in the audio test image, with
     // ll-sched reporting every 100 LL ticks, and a priority-0 service
     // that takes the CPU from tick 200 for 300 ticks.
     const FROM: u32 = 200;
     const SPIN: u32 = 300;
-    let run = boot_services(
+    let run = boot_services_of(
+        &audio_image(),
         &[
             Start::new("ll-sched", 100 << 8 | 1).priority(1),
             Start::new("pipeline", 0).priority(1),
@@ -293,17 +375,23 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
         .unwrap_or_else(|| panic!("{report}"));
     assert!(overruns >= missed, "{report}");
     // The pipeline: as many underruns as periods went by without it,
-    // against time, not against the periods it ran.
-    let gaps: Vec<u32> = run
+    // against the DAI's time, not against the periods it ran; the DAI
+    // counted each as an xrun (and played silence for it).
+    let late: Vec<u32> = run
         .lines_of("pipeline")
         .iter()
-        .filter_map(|line| line.strip_prefix("pcm-gap "))
-        .map(|count| count.parse().unwrap())
+        .filter_map(|line| line.strip_prefix("UNDERRUN: "))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
-    let lost: u32 = gaps.iter().sum();
+    let lost: u32 = late.iter().sum();
     assert!(
         (missed..=missed + 2).contains(&lost),
         "{lost} periods missed by the pipeline, {missed} ticks by ll-sched"
+    );
+    let (_, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(
+        xruns, lost,
+        "the DAI's xruns are the periods the pipeline missed"
     );
     let stats = run.last_line("pipeline", "stats: ");
     let underruns: u32 = stats.split_whitespace().nth(3).unwrap().parse().unwrap();
@@ -312,7 +400,7 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
     // of silence, and what it played is the reference, before the gap and
     // — only delayed, nothing lost — after it.
     let samples = run.pcm();
-    let bytes = std::fs::read(test_image()).unwrap();
+    let bytes = std::fs::read(audio_image()).unwrap();
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(&bytes).unwrap();
     let expected = sotto_audio::reference(
         &pipeline,
@@ -330,6 +418,10 @@ fn three_hundred_ticks_taken_by_a_more_urgent_service_show_as_missed_ticks_and_u
     let shift = lost as usize * period;
     let (gap, after) = (gap_at * period, gap_at * period + shift);
     assert!(samples[gap..after].iter().all(|sample| *sample == 0));
+    assert!(
+        samples[after..after + period] != [0; audio_dsp::PERIOD_SAMPLES][..],
+        "the gap is longer than the DAI's {xruns} xruns"
+    );
     assert!(
         samples[after..] == expected[gap..samples.len() - shift],
         "the output after the gap is not the reference delayed by {lost} periods"

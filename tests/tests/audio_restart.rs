@@ -1,5 +1,5 @@
 //! Audio across restarts (issue 12, "audio state survives"): the audio
-//! services of the test image (`tests/system.toml`: the pipeline's LL side
+//! services of the audio test image (`tests/audio.toml`: the pipeline's LL side
 //! in `pipeline`, the FIR in the isolated DP worker `eq-worker`) under a
 //! minimal supervisor, `restarter`, which restarts whatever faults. Each
 //! runner saves its state after every period or block in a kept region
@@ -11,24 +11,25 @@
 //!   cut short is redone from the saved state — so the output is the
 //!   reference, bit for bit, with 0 underruns.
 //! - The pipeline faults mid-tone (a fault the kernel injects at a tick):
-//!   it is restarted, the periods the DAI went without are `pcm-gap`
-//!   silence, and after the gap the 440 Hz tone has the phase and the gain
-//!   ramp the position they would have had: the samples are the
-//!   fault-free reference's at the same time.
+//!   it is restarted, the periods the playback DAI went without are its
+//!   xruns (silence in `dai-out.pcm`, counted by the DAI), and after the
+//!   gap the 440 Hz tone has the phase and the gain ramp the position
+//!   they would have had: the samples are the fault-free reference's at
+//!   the same time.
 
 use sotto_abi::ExitCode;
 use sotto_abi::{BootConfig, SelfTest};
-use sotto_tests::{Boot, Start, boot_bytes, boot_with_faults, image, test_image, with_faults};
+use sotto_tests::{Boot, Start, audio_image, boot_bytes, boot_with_faults, image, with_faults};
 
 /// `dp_task::FAULT_EVERY_100`: the DP worker's argument bit.
 const FAULT_EVERY_100: u32 = 1 << 11;
 
 /// Boot the test image with `starts` and `restarter` (started too, most
-/// urgent), which supervises `pipeline` and `eq-worker` (tests/system.toml),
+/// urgent), which supervises `pipeline` and `eq-worker` (tests/audio.toml),
 /// with faults injected into the main threads of `faults` (service, tick),
 /// for `ticks` ticks. Returns the run and the image booted.
 fn boot_supervised(starts: &[Start<'_>], faults: &[(&str, u32)], ticks: u32) -> (Boot, Vec<u8>) {
-    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut bytes = std::fs::read(audio_image()).unwrap();
     let mut all = starts.to_vec();
     all.push(Start::new("restarter", 0).priority(0));
     sotto_image::start_services(&mut bytes, &all).unwrap();
@@ -44,47 +45,44 @@ fn boot_supervised(starts: &[Start<'_>], faults: &[(&str, u32)], ticks: u32) -> 
     (boot_bytes(&bytes).unwrap(), bytes)
 }
 
-/// Assert that the PCM the pipeline streamed is the fault-free
-/// reference's, sample for sample at the same time, but in its gaps
-/// (`pcm-gap N` lines: periods the DAI went without, silence). Returns the
-/// gaps: (first period, periods).
+/// Assert that the playback DAI's file is the fault-free reference,
+/// sample for sample at the same time, but in its gaps: runs of periods
+/// of silence where the reference is not silent, as many periods in all
+/// as the DAI counted xruns (the periods it went without). The file holds
+/// a period for each DMA period the DAI ran. Returns the gaps: (first
+/// period, periods).
 fn assert_reference_but_gaps(run: &Boot, image: &[u8]) -> Vec<(usize, usize)> {
-    let mut gaps = Vec::new();
-    let mut at = 0usize;
-    for line in run.lines_of("pipeline") {
-        if line.starts_with("pcm ") {
-            at += 1;
-        } else if let Some(count) = line.strip_prefix("pcm-gap ") {
-            let count: usize = count.parse().unwrap();
-            gaps.push((at, count));
-            at += count;
-        }
-    }
     let samples = run.pcm();
     let period = audio_dsp::PERIOD_SAMPLES;
-    assert_eq!(samples.len(), at * period);
+    let (periods, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    let at = periods as usize;
+    assert_eq!(samples.len(), at * period, "a period per DMA period");
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(image).unwrap();
     let expected = sotto_audio::reference(&pipeline, &buffers, at);
-    let in_gap = |p: usize| {
-        gaps.iter()
-            .any(|(first, n)| (*first..first + n).contains(&p))
-    };
+    let mut gaps: Vec<(usize, usize)> = Vec::new();
     for p in 0..at {
         let range = p * period..(p + 1) * period;
-        if in_gap(p) {
-            assert!(samples[range.clone()].iter().all(|s| *s == 0), "period {p}");
-            assert!(
-                expected[range].iter().any(|s| *s != 0),
-                "the reference is silent in the gap at period {p}"
-            );
-        } else if samples[range.clone()] != expected[range.clone()] {
-            let first = range.clone().find(|i| samples[*i] != expected[*i]).unwrap();
-            panic!(
-                "period {p} (gaps {gaps:?}): sample {first} is {} where the uninterrupted run has {}",
-                samples[first], expected[first]
-            );
+        if samples[range.clone()] == expected[range.clone()] {
+            continue;
         }
+        if samples[range.clone()].iter().all(|s| *s == 0) {
+            match gaps.last_mut() {
+                Some((first, n)) if *first + *n == p => *n += 1,
+                _ => gaps.push((p, 1)),
+            }
+            continue;
+        }
+        let first = range.clone().find(|i| samples[*i] != expected[*i]).unwrap();
+        panic!(
+            "period {p} (gaps so far {gaps:?}): sample {first} is {} where the uninterrupted run has {}",
+            samples[first], expected[first]
+        );
     }
+    let silent: usize = gaps.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        silent, xruns as usize,
+        "gaps {gaps:?}: the silence in the file is the DAI's xruns"
+    );
     gaps
 }
 
@@ -170,6 +168,7 @@ fn a_dp_worker_faulting_every_100th_block_is_back_within_a_tick_and_loses_nothin
     let samples = run.pcm();
     assert!(samples.len() >= 3000 * audio_dsp::PERIOD_SAMPLES);
     sotto_tests::assert_bit_exact(&bytes, &samples);
+    assert_eq!(run.dai_counts(sotto_tests::PLAYBACK_DAI).1, 0, "DAI xruns");
     // dp-sched released each voided block again, and counts the restarts
     // apart from the blocks (its last report came before the third).
     let again = run
@@ -214,16 +213,19 @@ fn a_pipeline_faulting_mid_tone_continues_in_phase_after_its_restart() {
         "faulted at tick {FAULT_AT}, back at {back}"
     );
     assert!((FAULT_AT - 2..=FAULT_AT + 1).contains(&saved), "{resumed}");
-    // The periods it was down for: silence in the output, counted.
-    let gaps: Vec<u32> = run
+    // The periods it was down for: silence in the output, counted by the
+    // DAI as xruns and by the pipeline as underruns.
+    let late: Vec<u32> = run
         .lines_of("pipeline")
         .iter()
-        .filter_map(|line| line.strip_prefix("pcm-gap "))
-        .map(|count| count.parse().unwrap())
+        .filter_map(|line| line.strip_prefix("UNDERRUN: "))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(gaps.len(), 1, "{}", run.console);
-    let lost = gaps[0] as usize;
+    assert_eq!(late.len(), 1, "{}", run.console);
+    let lost = late[0] as usize;
     assert!((1..=3).contains(&lost), "{lost} periods lost");
+    let (_, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(xruns as usize, lost, "{}", run.console);
     let stats = run.last_line("pipeline", "stats: 500 periods");
     let underruns = number_after(stats, "periods,");
     assert_eq!(underruns as usize, lost, "{stats}");
@@ -285,7 +287,7 @@ fn without_kept_rings_a_restarted_worker_finds_them_reset_and_starts_cold() {
     // it (every writer's restart resets it), under the running pipeline;
     // the worker's saved cursors no longer match, and it says so and
     // starts cold rather than resume on rings that are not its own.
-    let mut bytes = std::fs::read(test_image()).unwrap();
+    let mut bytes = std::fs::read(audio_image()).unwrap();
     let mut starts = vec![
         Start::new("ll-sched", 500 << 8 | 1).priority(1),
         Start::new("pipeline", 0).priority(1),
@@ -299,7 +301,7 @@ fn without_kept_rings_a_restarted_worker_finds_them_reset_and_starts_cold() {
         if object.name == "audio-buffers"
             && let sotto_abi::manifest::ObjectParams::Memory { keep, .. } = &mut object.params
         {
-            assert!(*keep, "tests/system.toml keeps the rings");
+            assert!(*keep, "tests/audio.toml keeps the rings");
             *keep = false;
         }
     }

@@ -1,9 +1,9 @@
 //! The console cannot be forged: every line starts with the name of
-//! whoever wrote it, whatever bytes a service writes, and the host takes
-//! audio only from the service that hosts the DAI sink.
+//! whoever wrote it, whatever bytes a service writes. No audio crosses it:
+//! the pipeline plays to the playback DAI, whose file the host reads.
 
 use sotto_abi::ExitCode;
-use sotto_tests::{Boot, Start, boot_services_of, isolation_image};
+use sotto_tests::{Boot, Start, boot_bytes, boot_services_of, image, isolation_image};
 
 /// A forger and an honest writer, interleaved by `yield`.
 fn forged() -> Boot {
@@ -112,11 +112,35 @@ fn the_console_is_utf8_without_control_characters() {
 }
 
 #[test]
-fn forged_pcm_is_not_audio() {
-    let run = forged();
-    let mut pcm = sotto_audio::PcmCollector::new("pipeline");
-    for line in run.console.lines() {
-        pcm.feed(line).unwrap();
-    }
-    assert!(pcm.samples.is_empty(), "{}", run.console);
+fn no_pcm_crosses_the_console_the_audio_is_in_the_dai_file() {
+    let mut bytes = std::fs::read(image()).unwrap();
+    let mut config = sotto_image::read_boot_config(&bytes).unwrap();
+    config.run_ticks = 300;
+    sotto_image::write_boot_config(&mut bytes, &config).unwrap();
+    let run = boot_bytes(&bytes).unwrap();
+    assert_eq!(run.status, ExitCode::Success as i32, "{}", run.console);
+    // Not a `pcm` or `pcm-gap` line of anyone: no service streams audio.
+    let pcm: Vec<&str> = run
+        .console
+        .lines()
+        .filter(|line| {
+            line.split_once("] ")
+                .is_some_and(|(_, text)| text.starts_with("pcm"))
+        })
+        .collect();
+    assert!(pcm.is_empty(), "{pcm:?}");
+    assert!(
+        run.console.len() < 20_000,
+        "{} bytes of console in 300 ms",
+        run.console.len()
+    );
+    // The audio is in the playback DAI's file: the default pipeline's,
+    // from its first period.
+    let samples = run.pcm();
+    let (periods, xruns) = run.dai_counts(sotto_tests::PLAYBACK_DAI);
+    assert_eq!(xruns, 0);
+    assert!(periods >= 290, "{periods} periods");
+    assert_eq!(samples.len(), periods as usize * audio_dsp::PERIOD_SAMPLES);
+    assert!(samples.iter().any(|sample| *sample != 0));
+    sotto_tests::assert_bit_exact(&bytes, &samples);
 }

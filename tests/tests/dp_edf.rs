@@ -94,6 +94,7 @@ fn only_preemptive_edf_meets_every_deadline_of_a_long_and_a_short_dp_task() {
     let samples = run.pcm();
     assert!(samples.len() >= PERIODS as usize * audio_dsp::PERIOD_SAMPLES);
     assert_bit_exact(&bytes, &samples);
+    assert_eq!(run.dai_counts(sotto_tests::PLAYBACK_DAI).1, 0, "DAI xruns");
     // Both filters reach the output: the 440 Hz tone through the long
     // one (after its 80 ms of latency), the 3 kHz tone through the short.
     let level = |hz: f64| sotto_audio::tone_amplitude(&samples, hz, 48_000 / 2);

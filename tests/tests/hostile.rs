@@ -144,8 +144,15 @@ fn hostile_neighbours_change_nothing_in_the_audio_and_the_kernel_survives() {
     assert!(samples == expected, "the output differs from the reference");
     let sink = hostile.last_line("pipeline", "stats:");
     assert!(
-        sink.starts_with(&format!("stats: {periods} periods, 0 underruns, 0 starved")),
+        sink.starts_with(&format!(
+            "stats: {periods} periods, 0 underruns, 0 starved components, 0 DAI xruns;"
+        )),
         "{sink}"
+    );
+    assert_eq!(
+        hostile.dai_counts(sotto_tests::PLAYBACK_DAI).1,
+        0,
+        "the DAI's own count: no xrun"
     );
     let ll = hostile.last_line("ll-sched", "stats after");
     assert!(

@@ -7,7 +7,9 @@
 //! a ring holds `RING_BLOCKS` of the largest block among the file's
 //! default and the blocks of its writer and reader, and a DP component's
 //! output starts with `DP_PREFILL_BLOCKS` of that component's blocks.
-//! Errors name the file, the component and the field.
+//! A `dai-capture` component (at most one) is a source whose output is
+//! each period the capture DAI captured; the `sink` plays to the playback
+//! DAI. Errors name the file, the component and the field.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -277,8 +279,9 @@ pub fn load(path: &Path) -> Result<Built> {
                 )
             }
             "sink" => (Kind::Sink, 1, false),
+            "dai-capture" => (Kind::DaiCapture, 0, true),
             other => bail!(
-                "{}: \"{other}\" is not sine, gain, mixer, fir or sink",
+                "{}: \"{other}\" is not sine, gain, mixer, fir, sink or dai-capture",
                 field("kind")
             ),
         };
@@ -360,6 +363,16 @@ pub fn load(path: &Path) -> Result<Built> {
     if sinks != 1 {
         bail!("{shown}: the pipeline has {sinks} sinks; it needs exactly one");
     }
+    let captures = pipeline
+        .components
+        .iter()
+        .filter(|component| matches!(component.kind, Kind::DaiCapture))
+        .count();
+    if captures > 1 {
+        bail!(
+            "{shown}: the pipeline has {captures} dai-capture components; the pipeline service has one capture DAI"
+        );
+    }
     if let Some(unread) = (0..file.buffers.len()).find(|i| !consumed[*i]) {
         bail!(
             "{shown}: buffer \"{}\" is never read (it would fill up and stop its writer)",
@@ -437,7 +450,7 @@ mod tests {
     /// or fails with exactly the text of its `.err` file.
     #[test]
     fn fixtures() {
-        crate::fixtures::check("pipelines", 17, |path| {
+        crate::fixtures::check("pipelines", 19, |path| {
             load(path).map(|_| ()).map_err(|error| format!("{error:#}"))
         });
     }
@@ -458,7 +471,7 @@ mod tests {
         let mut out = [0i32; audio_dsp::PERIOD_SAMPLES];
         let peak = |out: &[i32]| out.iter().map(|s| s.unsigned_abs()).max().unwrap();
         for _ in 0..1500 {
-            graph.ll_period(&pipeline, &mut region, &mut out);
+            graph.ll_period(&pipeline, &mut region, None, &mut out);
         }
         let late = peak(&out);
         assert_eq!((graph.underruns, graph.starved), (0, 0));
@@ -518,6 +531,48 @@ mod tests {
         assert!(dp_out[..latency].iter().all(|s| *s == 0));
         assert_eq!(dp_out[latency..], ll_out[..dp_out.len() - latency]);
         assert!(ll_out.iter().any(|s| *s != 0));
+    }
+
+    /// The shipped capture pipeline: capture -> gain -> FIR (DP) -> sink.
+    /// Its reference for an impulse is the FIR's taps times the gain,
+    /// after the DP latency (two 10 ms blocks), in the impulse's channel
+    /// only.
+    #[test]
+    fn the_file_eq_pipeline_filters_its_input() {
+        use audio_dsp::config::Kind;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/file-eq.toml");
+        let built = load(&path).unwrap();
+        let pipeline = Pipeline::decode(&built.config).unwrap();
+        let kinds: Vec<&Kind> = pipeline.components.iter().map(|c| &c.kind).collect();
+        assert!(matches!(
+            kinds[..],
+            [
+                Kind::DaiCapture,
+                Kind::Gain { .. },
+                Kind::Fir { dp: true, .. },
+                Kind::Sink
+            ]
+        ));
+        assert!(pipeline.captures());
+        let Kind::Fir { taps, .. } = kinds[2] else {
+            unreachable!()
+        };
+        let mut input = vec![0i32; 30 * audio_dsp::PERIOD_SAMPLES];
+        input[0] = 1 << 30; // 0.5, left channel, frame 0
+        let out = sotto_audio::reference_with_input(&pipeline, &built.buffers, &input, 30);
+        let latency = 2 * 480;
+        let left: Vec<i32> = out.iter().step_by(2).copied().collect();
+        assert!(out.iter().skip(1).step_by(2).all(|s| *s == 0), "right");
+        assert!(left[..latency].iter().all(|s| *s == 0));
+        for (k, tap) in taps.iter().enumerate() {
+            let expected = f64::from(*tap) * 0.5 * 0.8;
+            let got = f64::from(left[latency + k]);
+            assert!(
+                (got - expected).abs() <= 4.0,
+                "tap {k}: {got} vs {expected}"
+            );
+        }
+        assert!(left[latency + taps.len()..].iter().all(|s| *s == 0));
     }
 
     #[test]

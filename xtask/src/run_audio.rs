@@ -58,9 +58,7 @@ pub fn capture_component(pipeline: &Pipeline) -> Option<&str> {
 
 /// Whether a component reads from the capture DAI.
 fn is_capture(kind: &Kind) -> bool {
-    // Until the pipeline has a capture component, none does.
-    let _ = kind;
-    false
+    matches!(kind, Kind::DaiCapture)
 }
 
 /// How long a run streaming `frames` frames of input through `pipeline`

@@ -71,6 +71,11 @@ fn cargo_test(
 /// `sotto-readme-example.elf`.
 const README_PIPELINE: &str = "xtask/tests/fixtures/pipelines/readme-example.toml";
 
+/// The shipped capture pipeline (capture -> gain -> FIR (DP) -> sink),
+/// booted by `tests/tests/audio.rs` as `sotto-file-eq.elf` with a
+/// `dai-in.pcm` of its own.
+const FILE_EQ_PIPELINE: &str = "pipelines/file-eq.toml";
+
 /// The default system with hostile services next to it, booted by
 /// `tests/tests/hostile.rs` as `hostile.elf`.
 pub const HOSTILE_SYSTEM: &str = "tests/hostile.toml";
@@ -94,12 +99,13 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
     let mut ok = cargo_test(paths, &[], None, &mut tally)?;
     if ok && !host_only {
         println!(
-            "test: building the default image, the test images, the hostile image, the README's pipeline and the self-test kernel"
+            "test: building the default image, the test images, the hostile image, the README's and the file-eq pipelines and the self-test kernel"
         );
         for system in [
             // (Also booted traced by tests/tests/trace.rs.)
             paths.default_system(),
             paths.root.join("tests/system.toml"),
+            paths.root.join("tests/audio.toml"),
             paths.root.join("tests/isolation.toml"),
             paths.root.join("tests/threads.toml"),
             paths.root.join("tests/thread-control.toml"),
@@ -111,9 +117,11 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
         ] {
             BootArgs::for_system(system).build(paths, false)?;
         }
-        BootArgs::for_system(paths.default_system())
-            .with_pipeline(paths.root.join(README_PIPELINE))
-            .build(paths, false)?;
+        for pipeline in [README_PIPELINE, FILE_EQ_PIPELINE] {
+            BootArgs::for_system(paths.default_system())
+                .with_pipeline(paths.root.join(pipeline))
+                .build(paths, false)?;
+        }
         // The kernel's self-tests: the default system, its kernel built
         // with them (`sotto-selftest.elf`).
         BootArgs::for_system(paths.default_system())

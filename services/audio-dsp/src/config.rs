@@ -71,8 +71,11 @@ pub enum Kind {
         /// Run by the DP scheduler (else in the LL tick).
         dp: bool,
     },
-    /// The DAI: one period per tick to the host.
+    /// The playback end: each period goes to the playback DAI.
     Sink,
+    /// The capture end: a source whose output is each period the capture
+    /// DAI captured (the runner reads it and hands it to the graph).
+    DaiCapture,
 }
 
 /// One component: name, kind, input and output buffers.
@@ -114,6 +117,8 @@ pub enum State {
     Fir(Fir),
     /// The sink.
     Sink,
+    /// The capture source.
+    Capture,
 }
 
 impl Component {
@@ -132,6 +137,7 @@ impl Component {
             Kind::Mixer => State::Mixer,
             Kind::Fir { taps, .. } => State::Fir(Fir::new(taps)),
             Kind::Sink => State::Sink,
+            Kind::DaiCapture => State::Capture,
         }
     }
 
@@ -153,6 +159,13 @@ impl Pipeline {
     /// Decode the configuration region.
     pub fn decode(bytes: &[u8]) -> Option<Pipeline> {
         postcard::from_bytes(bytes.strip_prefix(&MAGIC[..])?).ok()
+    }
+
+    /// Whether a component captures from the capture DAI.
+    pub fn captures(&self) -> bool {
+        self.components
+            .iter()
+            .any(|component| matches!(component.kind, Kind::DaiCapture))
     }
 
     /// Indices of the components the DP scheduler runs, in order.

@@ -170,8 +170,9 @@ impl Graph {
         self.ll_ends = Ends::ll(pipeline);
     }
 
-    /// `periods` DAI periods went by without the pipeline running (see
-    /// [`crate::dai::DaiClock`]): each is an underrun. Nothing upstream
+    /// `periods` DAI periods went by without the pipeline running (the
+    /// playback DAI played silence: xruns, see
+    /// [`crate::dai_ring::Timeline`]): each is an underrun. Nothing upstream
     /// ran either, so no data is lost, only late — as after an underrun
     /// for want of DP output.
     pub fn missed_periods(&mut self, periods: u32) {
@@ -179,15 +180,18 @@ impl Graph {
         self.underruns += periods;
     }
 
-    /// One LL period: every non-DP component in order. The sink's period
-    /// lands in `out` (silence on underrun).
+    /// One LL period: every non-DP component in order. A capture
+    /// component's output is `input` (the period the capture DAI
+    /// captured; silence if None). The sink's period lands in `out`
+    /// (silence on underrun).
     pub fn ll_period(
         &mut self,
         pipeline: &Pipeline,
         region: &mut [u8],
+        input: Option<&[i32; PERIOD_SAMPLES]>,
         out: &mut [i32; PERIOD_SAMPLES],
     ) {
-        self.ll_stage(pipeline, region, out)
+        self.ll_stage(pipeline, region, input, out)
             .publish(pipeline, region);
     }
 
@@ -199,7 +203,7 @@ impl Graph {
     pub fn ll_stage_missed(&mut self, pipeline: &Pipeline, region: &mut [u8]) -> Staged {
         let mut out = [0i32; PERIOD_SAMPLES];
         let underruns = self.underruns;
-        let staged = self.ll_stage(pipeline, region, &mut out);
+        let staged = self.ll_stage(pipeline, region, None, &mut out);
         self.underruns = underruns + 1;
         staged
     }
@@ -210,6 +214,7 @@ impl Graph {
         &mut self,
         pipeline: &Pipeline,
         region: &mut [u8],
+        input: Option<&[i32; PERIOD_SAMPLES]>,
         out: &mut [i32; PERIOD_SAMPLES],
     ) -> Staged {
         let mut staged = Staged::load(pipeline, region, self.ll_ends);
@@ -259,6 +264,11 @@ impl Graph {
                 }
                 State::Fir(fir) => fir.process(&a, &mut result),
                 State::Mixer => crate::component::mix(&a, &b, &mut result),
+                State::Capture => {
+                    if let Some(input) = input {
+                        result = *input;
+                    }
+                }
                 State::Sink => {}
             }
             if let Some(output) = component.output {
@@ -326,39 +336,5 @@ impl Graph {
         fir.process(input, &mut rest[..block]);
         staged.after[output as usize].write(&mut region[range(output)], &rest[..block]);
         Some(staged)
-    }
-}
-
-/// A period as base64 of little-endian 16-bit samples (what the sink
-/// streams to the host): 192 bytes make 256 characters.
-pub fn pcm_base64(period: &[i32; PERIOD_SAMPLES], out: &mut [u8; 256]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bytes = [0u8; PERIOD_SAMPLES * 2];
-    for (i, sample) in period.iter().enumerate() {
-        bytes[2 * i..2 * i + 2].copy_from_slice(&crate::q31::to_i16(*sample).to_le_bytes());
-    }
-    for (chunk, quad) in bytes.chunks(3).zip(out.chunks_mut(4)) {
-        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-        for (k, slot) in quad.iter_mut().enumerate() {
-            *slot = ALPHABET[(n >> (18 - 6 * k) & 63) as usize];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pcm_base64;
-    use crate::PERIOD_SAMPLES;
-
-    #[test]
-    fn pcm_lines_are_base64_of_16_bit_samples() {
-        let mut period = [0i32; PERIOD_SAMPLES];
-        period[0] = i32::MAX;
-        period[1] = i32::MIN;
-        let mut out = [0u8; 256];
-        pcm_base64(&period, &mut out);
-        // 0x7fff, 0x8000 little-endian: ff 7f 00 80 ...
-        assert_eq!(&out[..8], b"/38AgAAA");
-        assert!(out[8..].iter().all(|c| *c == b'A'));
     }
 }

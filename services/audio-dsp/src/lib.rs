@@ -1,7 +1,9 @@
 //! Audio processing for Sotto, in fixed point (Q1.31, 48 kHz, stereo,
 //! 48-frame periods): a sine source, a gain with a linear ramp, a
-//! two-input mixer, a FIR equaliser, a sink that models the DAI (and its
-//! clock: periods pass whether the pipeline runs or not), the
+//! two-input mixer, a FIR equaliser, a capture source and a sink (the
+//! pipeline's ends at its DAIs), a driver for the DAIs' rings
+//! (`dai_ring`: the kernel's DMA model moves their periods to and from
+//! host files), the
 //! single-producer ring buffers components exchange samples through (in
 //! shared memory regions), the pipeline description, and the DP
 //! scheduler's earliest-deadline-first rule, and the state a restarted
@@ -16,12 +18,13 @@
 
 pub mod component;
 pub mod config;
-pub mod dai;
+pub mod dai_ring;
 pub mod edf;
 pub mod graph;
 pub mod persist;
 pub mod q31;
 pub mod ring;
+pub mod runner;
 
 /// Sample rate.
 pub const RATE: u32 = 48_000;

@@ -1,7 +1,8 @@
 //! Audio state that outlives a restart. A restarted service gets its data,
 //! bss and stack back as the image has them, so whatever a component must
 //! remember to continue where it stopped — sine phase, ramp position, FIR
-//! history, the ring indices its runner owns, the DAI clock, the counters
+//! history, the ring indices its runner owns, where its periods are in
+//! the DAIs' streams (`dai_ring::Timeline`), the counters
 //! — is saved after every period (LL side) or block (each DP runner) in a
 //! memory object the system file marks `keep = true`, which the kernel
 //! leaves as it is across the restart. The restarted runner resumes from
@@ -33,7 +34,7 @@ use core::fmt;
 use zerocopy::FromBytes;
 
 use crate::config::{Kind, Pipeline, State};
-use crate::dai::DaiClock;
+use crate::dai_ring::Timeline;
 use crate::graph::{Ends, Graph, Staged};
 use crate::ring::Cursor;
 
@@ -374,6 +375,7 @@ fn kind_tag(kind: &Kind) -> u32 {
         Kind::Mixer => 3,
         Kind::Fir { .. } => 4,
         Kind::Sink => 5,
+        Kind::DaiCapture => 6,
     }
 }
 
@@ -391,7 +393,7 @@ fn save_state(writer: &mut Writer<'_, '_>, kind: &Kind, state: &State) {
             writer.push(fir.taps() as u32);
             fir.history(&mut |sample| writer.push(sample as u32));
         }
-        State::Mixer | State::Sink => {}
+        State::Mixer | State::Sink | State::Capture => {}
     }
 }
 
@@ -421,7 +423,7 @@ fn restore_state(reader: &mut Reader<'_>, kind: &Kind, state: &mut State) -> Res
                 return Err(Rebuild::Record);
             }
         }
-        State::Mixer | State::Sink => {}
+        State::Mixer | State::Sink | State::Capture => {}
     }
     Ok(())
 }
@@ -437,20 +439,20 @@ fn resume_rings(pipeline: &Pipeline, region: &mut [u8], staged: &Staged) -> Resu
 }
 
 /// Save the LL side after a period ([`Graph::ll_stage`]), before
-/// publishing it: counters, DAI clock, cursors and every LL component's
-/// state.
+/// publishing it: counters, where its periods are in the DAIs' streams,
+/// cursors and every LL component's state.
 pub fn save_ll(
     store: &mut Store<'_>,
     pipeline: &Pipeline,
     graph: &Graph,
     staged: &Staged,
-    dai: &DaiClock,
+    timeline: &Timeline,
 ) -> bool {
     let mut writer = store.writer();
     for word in [LL_TAG, graph.periods, graph.underruns, graph.starved] {
         writer.push(word);
     }
-    for word in dai.to_words() {
+    for word in timeline.to_words() {
         writer.push(word);
     }
     save_cursors(&mut writer, pipeline, staged);
@@ -464,8 +466,8 @@ pub fn save_ll(
 
 /// What a restored LL side continues with (besides its graph).
 pub struct LlResumed {
-    /// Its DAI clock.
-    pub dai: DaiClock,
+    /// Where its periods are in the DAIs' streams.
+    pub timeline: Timeline,
     /// The last period saved (already published again).
     pub staged: Staged,
 }
@@ -497,11 +499,11 @@ fn read_ll(
     graph.periods = reader.word()?;
     graph.underruns = reader.word()?;
     graph.starved = reader.word()?;
-    let mut words = [0u32; DaiClock::WORDS];
+    let mut words = [0u32; Timeline::WORDS];
     for word in &mut words {
         *word = reader.word()?;
     }
-    let dai = DaiClock::from_words(words);
+    let timeline = Timeline::from_words(words);
     let staged = restore_cursors(&mut reader, pipeline, Ends::ll(pipeline))?;
     for (component, state) in pipeline.components.iter().zip(graph.states.iter_mut()) {
         if !component.is_dp() {
@@ -510,7 +512,7 @@ fn read_ll(
     }
     reader.end()?;
     resume_rings(pipeline, region, &staged)?;
-    Ok(LlResumed { dai, staged })
+    Ok(LlResumed { timeline, staged })
 }
 
 /// Save DP component `index` after a block ([`Graph::dp_stage`]),
@@ -579,11 +581,14 @@ mod tests {
         AREA_BYTES, Rebuild, Store, area, config_id, restore_dp, restore_ll, save_dp, save_ll,
     };
     use crate::config::{Buffer, Component, Kind, Pipeline};
-    use crate::dai::DaiClock;
+    use crate::dai_ring::model::Dma;
+    use crate::dai_ring::{Dai, Timeline};
     use crate::graph::Graph;
     use crate::q31::from_ratio;
     use crate::ring::{Ring, bytes_for};
+    use crate::runner::Runner;
     use crate::{CHANNELS, DP_SCRATCH_SAMPLES, PERIOD_SAMPLES};
+    use sotto_abi::dai::Direction;
 
     const BLOCK: u32 = 480;
 
@@ -674,7 +679,7 @@ mod tests {
         let mut out = [0i32; PERIOD_SAMPLES];
         let mut samples = Vec::new();
         for _ in 0..periods {
-            graph.ll_period(pipeline, &mut region, &mut out);
+            graph.ll_period(pipeline, &mut region, None, &mut out);
             samples.extend_from_slice(&out);
             while graph.dp_block(pipeline, &mut region, 2, &mut scratch) {}
         }
@@ -690,54 +695,66 @@ mod tests {
         zerocopy::IntoBytes::as_mut_bytes(words)
     }
 
+    /// A playback DAI of 32-bit samples (the Q1.31 samples as they are):
+    /// its ring is kept across the pipeline's restarts, and its DMA runs
+    /// on while the pipeline is down.
+    fn playback() -> Dma {
+        Dma::new(Direction::Playback, 32, 4)
+    }
+
+    /// The samples its file holds.
+    fn played(dma: &Dma) -> Vec<i32> {
+        dma.file
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+
     /// The runners of a pipeline with kept state: the LL side and the DP
     /// FIR, each with its graph and store, as the services run them.
     struct Runners {
         ll: Graph,
-        dai: DaiClock,
+        runner: Runner,
         dp: Graph,
         blocks: u32,
         scratch: Vec<i32>,
     }
 
     impl Runners {
-        fn cold(pipeline: &Pipeline) -> Runners {
+        fn cold(pipeline: &Pipeline, dma: &Dma) -> Runners {
+            let dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
             Runners {
                 ll: Graph::new(pipeline),
-                dai: DaiClock::new(1000),
+                runner: Runner::new(None, &dai, None),
                 dp: Graph::new(pipeline),
                 blocks: 0,
                 scratch: vec![0i32; DP_SCRATCH_SAMPLES],
             }
         }
 
-        /// One period on kernel tick `tick`: staged, saved, published (as
-        /// the services do), then the DP blocks it made ready. Returns
-        /// the sink's period (None if it was one the pipeline was down
-        /// for: `missed`).
-        fn period(
+        /// One tick: the DMA's period, then (the pipeline up) one LL run
+        /// — staged, saved, published, written to the DAI, as the service
+        /// runs it — and the DP blocks it made ready.
+        fn tick(
             &mut self,
             pipeline: &Pipeline,
             region: &mut [u8],
             (ll_store, dp_store): (&mut Store<'_>, &mut Store<'_>),
-            tick: u32,
-        ) -> Vec<i32> {
-            let mut played = Vec::new();
-            let missed = self.dai.missed(tick);
-            for _ in 0..missed {
-                let staged = self.ll.ll_stage_missed(pipeline, region);
-                assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai));
-                staged.publish(pipeline, region);
-                played.extend_from_slice(&[0; PERIOD_SAMPLES]);
-                self.blocks(pipeline, region, dp_store);
-            }
-            let mut out = [0i32; PERIOD_SAMPLES];
-            let staged = self.ll.ll_stage(pipeline, region, &mut out);
-            assert!(save_ll(ll_store, pipeline, &self.ll, &staged, &self.dai));
-            staged.publish(pipeline, region);
-            played.extend_from_slice(&out);
+            dma: &mut Dma,
+        ) {
+            dma.period();
+            let mut dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+            let ran = self.runner.run(
+                pipeline,
+                region,
+                &mut self.ll,
+                &mut dai,
+                None,
+                Some(ll_store),
+                &mut || 0,
+            );
+            assert_eq!((ran.played, ran.not_kept), (1, false));
             self.blocks(pipeline, region, dp_store);
-            played
         }
 
         fn blocks(&mut self, pipeline: &Pipeline, region: &mut [u8], store: &mut Store<'_>) {
@@ -753,10 +770,12 @@ mod tests {
             pipeline: &Pipeline,
             region: &mut [u8],
             (ll_store, dp_store): (&mut Store<'_>, &mut Store<'_>),
+            dma: &Dma,
         ) -> Result<Runners, Rebuild> {
-            let mut runners = Runners::cold(pipeline);
+            let mut runners = Runners::cold(pipeline, dma);
             let ll = restore_ll(ll_store, pipeline, region, &mut runners.ll)?;
-            runners.dai = ll.dai;
+            let dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+            runners.runner = Runner::new(Some(ll.timeline), &dai, None);
             runners.blocks = restore_dp(dp_store, pipeline, 2, region, &mut runners.dp)?;
             Ok(runners)
         }
@@ -768,40 +787,45 @@ mod tests {
         let expected = reference(&pipeline, &image, 400);
         let config = config_id(&pipeline.encode().unwrap());
         let mut region = image.clone();
+        let mut dma = playback();
         let mut words = kept();
         let (ll_area, dp_area) = bytes(&mut words).split_at_mut(AREA_BYTES);
-        let mut played = Vec::new();
         {
             let mut ll_store = Store::attach(ll_area, config).unwrap();
             let mut dp_store = Store::attach(dp_area, config).unwrap();
             assert_eq!(ll_store.restore().err(), Some(Rebuild::Empty));
-            let mut runners = Runners::cold(&pipeline);
-            for tick in 0..137 {
-                played.extend(runners.period(
+            let mut runners = Runners::cold(&pipeline, &dma);
+            for _ in 0..137 {
+                runners.tick(
                     &pipeline,
                     &mut region,
                     (&mut ll_store, &mut dp_store),
-                    tick,
-                ));
+                    &mut dma,
+                );
             }
         }
-        // The service restarts: its memory is the image's, the kept areas
-        // and the rings are not.
+        // The service restarts: its memory is the image's, the kept areas,
+        // the rings and the DAI's ring are not.
         let mut ll_store = Store::attach(ll_area, config).unwrap();
         let mut dp_store = Store::attach(dp_area, config).unwrap();
         let mut runners =
-            Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store)).unwrap();
+            Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store), &dma)
+                .unwrap();
         assert_eq!((ll_store.epoch(), dp_store.epoch()), (1, 1));
-        for tick in 137..400 {
-            played.extend(runners.period(
+        for _ in 137..400 {
+            runners.tick(
                 &pipeline,
                 &mut region,
                 (&mut ll_store, &mut dp_store),
-                tick,
-            ));
+                &mut dma,
+            );
         }
+        dma.period();
+        let played = played(&dma);
+        assert_eq!(played.len(), expected.len());
         assert!(played == expected, "the restored run differs");
         assert_eq!((runners.ll.periods, runners.ll.underruns), (400, 0));
+        assert_eq!(dma.xruns, 0);
     }
 
     #[test]
@@ -809,43 +833,51 @@ mod tests {
         let (pipeline, image) = pipeline();
         let expected = reference(&pipeline, &image, 600);
         let config = config_id(&pipeline.encode().unwrap());
-        for (down_at, missed) in [(95, 1), (203, 3), (250, 9), (311, 5)] {
+        for (down_at, missed) in [(95usize, 1usize), (203, 3), (250, 9), (311, 5)] {
             let mut region = image.clone();
+            let mut dma = playback();
             let mut words = kept();
             let (ll_area, dp_area) = bytes(&mut words).split_at_mut(AREA_BYTES);
-            let mut played = Vec::new();
             {
                 let mut stores = (
                     Store::attach(ll_area, config).unwrap(),
                     Store::attach(dp_area, config).unwrap(),
                 );
-                let mut runners = Runners::cold(&pipeline);
-                for tick in 0..down_at {
-                    played.extend(runners.period(
+                let mut runners = Runners::cold(&pipeline, &dma);
+                for _ in 0..down_at {
+                    runners.tick(
                         &pipeline,
                         &mut region,
                         (&mut stores.0, &mut stores.1),
-                        tick,
-                    ));
+                        &mut dma,
+                    );
                 }
             }
+            // Down: the DMA plays what was pending, then xruns.
+            for _ in 0..missed {
+                dma.period();
+            }
+            assert_eq!(dma.xruns as usize, missed - 1);
             let mut ll_store = Store::attach(ll_area, config).unwrap();
             let mut dp_store = Store::attach(dp_area, config).unwrap();
             let mut runners =
-                Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store)).unwrap();
+                Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store), &dma)
+                    .unwrap();
             // Back `missed` ticks late: those periods are silence, then
             // the reference at the same time again.
-            for tick in down_at + missed as u32..600 {
-                played.extend(runners.period(
+            for _ in down_at + missed..600 {
+                runners.tick(
                     &pipeline,
                     &mut region,
                     (&mut ll_store, &mut dp_store),
-                    tick,
-                ));
+                    &mut dma,
+                );
             }
+            dma.period();
+            let played = played(&dma);
             assert_eq!(played.len(), expected.len());
-            let gap =
-                down_at as usize * PERIOD_SAMPLES..(down_at as usize + missed) * PERIOD_SAMPLES;
+            assert_eq!(dma.xruns as usize, missed, "the DAI counted the gap");
+            let gap = down_at * PERIOD_SAMPLES..(down_at + missed) * PERIOD_SAMPLES;
             assert!(played[gap.clone()].iter().all(|sample| *sample == 0));
             assert!(played[..gap.start] == expected[..gap.start]);
             assert!(
@@ -866,48 +898,37 @@ mod tests {
         // (in the DP runner or the LL side, saved before the fault or not)
         for (in_dp, saved) in [(true, false), (true, true), (false, false), (false, true)] {
             let mut region = image.clone();
+            let mut dma = playback();
             let mut words = kept();
             let (ll_area, dp_area) = bytes(&mut words).split_at_mut(AREA_BYTES);
-            let mut played = Vec::new();
             {
                 let mut stores = (
                     Store::attach(ll_area, config).unwrap(),
                     Store::attach(dp_area, config).unwrap(),
                 );
-                let mut runners = Runners::cold(&pipeline);
-                for tick in 0..29 {
-                    played.extend(runners.period(
+                let mut runners = Runners::cold(&pipeline, &dma);
+                for _ in 0..29 {
+                    runners.tick(
                         &pipeline,
                         &mut region,
                         (&mut stores.0, &mut stores.1),
-                        tick,
-                    ));
+                        &mut dma,
+                    );
                 }
-                // Tick 29: the LL period staged (and saved)...
-                let mut out = [0i32; PERIOD_SAMPLES];
-                let staged = runners.ll.ll_stage(&pipeline, &mut region, &mut out);
-                runners.dai.missed(29);
-                if !in_dp && saved {
-                    assert!(save_ll(
-                        &mut stores.0,
-                        &pipeline,
-                        &runners.ll,
-                        &staged,
-                        &runners.dai,
-                    ));
-                    played.extend_from_slice(&out);
-                }
+                dma.period();
                 if in_dp {
-                    assert!(save_ll(
-                        &mut stores.0,
+                    // Tick 29 runs whole; then the DP block it made ready
+                    // is staged (and saved)...
+                    let mut dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+                    runners.runner.run(
                         &pipeline,
-                        &runners.ll,
-                        &staged,
-                        &runners.dai,
-                    ));
-                    staged.publish(&pipeline, &mut region);
-                    played.extend_from_slice(&out);
-                    // ...and the DP block it made ready staged (and saved).
+                        &mut region,
+                        &mut runners.ll,
+                        &mut dai,
+                        None,
+                        Some(&mut stores.0),
+                        &mut || 0,
+                    );
                     let staged = runners
                         .dp
                         .dp_stage(&pipeline, &mut region, 2, &mut runners.scratch)
@@ -922,32 +943,51 @@ mod tests {
                             99
                         ));
                     }
+                } else {
+                    // Tick 29: the LL period staged (and saved)...
+                    let mut out = [0i32; PERIOD_SAMPLES];
+                    let staged = runners.ll.ll_stage(&pipeline, &mut region, None, &mut out);
+                    if saved {
+                        assert!(save_ll(
+                            &mut stores.0,
+                            &pipeline,
+                            &runners.ll,
+                            &staged,
+                            &runners.runner.timeline,
+                        ));
+                    }
                 }
-                // The fault: nothing more is published.
+                // The fault: nothing more is published or written.
             }
             let mut ll_store = Store::attach(ll_area, config).unwrap();
             let mut dp_store = Store::attach(dp_area, config).unwrap();
             let mut runners =
-                Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store)).unwrap();
+                Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store), &dma)
+                    .unwrap();
             assert_eq!(runners.blocks, if in_dp && saved { 99 } else { 2 });
-            for tick in 30..100 {
-                played.extend(runners.period(
+            for _ in 30..100 {
+                runners.tick(
                     &pipeline,
                     &mut region,
                     (&mut ll_store, &mut dp_store),
-                    tick,
-                ));
+                    &mut dma,
+                );
             }
+            dma.period();
+            let played = played(&dma);
             assert_eq!(played.len(), expected.len());
-            if in_dp || saved {
+            if in_dp {
                 assert!(played == expected, "completed or redone: nothing lost");
+                assert_eq!(dma.xruns, 0);
             } else {
-                // The LL period lost before its save is one the DAI went
-                // without: silence, then the reference at the same time.
+                // The LL period never reached the DAI (saved or not): the
+                // DAI played silence for it, then the reference at the
+                // same time.
                 let at = 29 * PERIOD_SAMPLES;
                 assert!(played[at..at + PERIOD_SAMPLES].iter().all(|s| *s == 0));
                 assert!(played[..at] == expected[..at]);
                 assert!(played[at + PERIOD_SAMPLES..] == expected[at + PERIOD_SAMPLES..]);
+                assert_eq!(dma.xruns, 1);
             }
         }
     }
@@ -964,13 +1004,13 @@ mod tests {
             let mut graph = Graph::new(&pipeline);
             let mut out = [0; PERIOD_SAMPLES];
             for _ in 0..periods {
-                let staged = graph.ll_stage(&pipeline, region, &mut out);
+                let staged = graph.ll_stage(&pipeline, region, None, &mut out);
                 assert!(save_ll(
                     &mut store,
                     &pipeline,
                     &graph,
                     &staged,
-                    &DaiClock::new(1000),
+                    &Timeline::default(),
                 ));
                 staged.publish(&pipeline, region);
             }
@@ -1067,13 +1107,13 @@ mod tests {
         let mut store = Store::attach(&mut bytes(&mut words)[..AREA_BYTES], config).unwrap();
         let mut graph = Graph::new(&pipeline);
         let mut out = [0; PERIOD_SAMPLES];
-        let staged = graph.ll_stage(&pipeline, &mut region, &mut out);
+        let staged = graph.ll_stage(&pipeline, &mut region, None, &mut out);
         assert!(save_ll(
             &mut store,
             &pipeline,
             &graph,
             &staged,
-            &DaiClock::new(1000),
+            &Timeline::default(),
         ));
         staged.publish(&pipeline, &mut region);
         assert_eq!(store.epoch(), 0);

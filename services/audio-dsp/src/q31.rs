@@ -55,6 +55,17 @@ pub const fn to_i16(value: i32) -> i16 {
     }
 }
 
+/// Q1.31 to 24-bit PCM (as an `i32` in -2^23..2^23), rounded and
+/// saturated as [`to_i16`] does.
+pub const fn to_i24(value: i32) -> i32 {
+    let rounded = ((value as i64) + (1 << 7)) >> 8;
+    if rounded > (1 << 23) - 1 {
+        (1 << 23) - 1
+    } else {
+        rounded as i32
+    }
+}
+
 /// Quarter-wave sine table: `sin(pi/2 * i / 256)` in Q1.31, i in 0..=256,
 /// computed at build time with integer arithmetic (Taylor series to x^11).
 pub const QUARTER_SINE: [i32; 257] = quarter_sine();
@@ -127,6 +138,20 @@ mod tests {
                 assert_eq!(wide_mul(*a, *b), i64::from(*a) * i64::from(*b), "{a} * {b}");
             }
         }
+    }
+
+    #[test]
+    fn narrowing_rounds_to_nearest_and_saturates() {
+        use super::to_i24;
+        assert_eq!(to_i16(0x0001_8000), 2);
+        assert_eq!(to_i16(0x0001_7FFF), 1);
+        assert_eq!(to_i16(i32::MAX), i16::MAX);
+        assert_eq!(to_i16(i32::MIN), i16::MIN);
+        assert_eq!(to_i24(0x180), 2);
+        assert_eq!(to_i24(0x17F), 1);
+        assert_eq!(to_i24(-0x181), -2);
+        assert_eq!(to_i24(i32::MAX), (1 << 23) - 1, "rounding up saturates");
+        assert_eq!(to_i24(i32::MIN), -(1 << 23));
     }
 
     #[test]

@@ -450,17 +450,51 @@ pub fn input_run_periods(frames: u64, pipeline: &Pipeline, period_frames: u16) -
 /// buffer region `buffers`, DP blocks run as soon as they are ready, each
 /// DP component on blocks of its own size (the emulated system releases
 /// DP output with a fixed latency, two of the component's blocks, so its
-/// output is the same as long as no deadline is missed).
+/// output is the same as long as no deadline is missed), as the 16-bit
+/// samples a 16-bit playback DAI plays (`audio_dsp::q31::to_i16`, the
+/// services' rounding).
 pub fn reference(pipeline: &Pipeline, buffers: &[u8], periods: usize) -> Vec<i16> {
+    render(pipeline, buffers, None, periods)
+        .into_iter()
+        .map(audio_dsp::q31::to_i16)
+        .collect()
+}
+
+/// The reference output of a pipeline with a capture component
+/// (`kind = "dai-capture"`): `periods` periods of the sink's Q1.31
+/// samples (interleaved), period k made from period k of `input`
+/// (interleaved Q1.31; silence past its end, as the capture DAI reads
+/// past the end of its file). The emulated system plays the same periods
+/// in order as long as its DAIs have no xrun.
+pub fn reference_with_input(
+    pipeline: &Pipeline,
+    buffers: &[u8],
+    input: &[i32],
+    periods: usize,
+) -> Vec<i32> {
+    render(pipeline, buffers, Some(input), periods)
+}
+
+/// `periods` periods of the sink's Q1.31 samples, the capture component
+/// fed from `input` if given.
+fn render(pipeline: &Pipeline, buffers: &[u8], input: Option<&[i32]>, periods: usize) -> Vec<i32> {
     let mut region = buffers.to_vec();
     let mut graph = Graph::new(pipeline);
     let dp: Vec<usize> = pipeline.dp_components().collect();
     let mut scratch = vec![0i32; audio_dsp::DP_SCRATCH_SAMPLES];
     let mut out = [0i32; PERIOD_SAMPLES];
+    let mut captured = [0i32; PERIOD_SAMPLES];
     let mut samples = Vec::with_capacity(periods * PERIOD_SAMPLES);
-    for _ in 0..periods {
-        graph.ll_period(pipeline, &mut region, &mut out);
-        samples.extend(out.iter().map(|sample| audio_dsp::q31::to_i16(*sample)));
+    for period in 0..periods {
+        let captured = input.map(|input| {
+            let from = (period * PERIOD_SAMPLES).min(input.len());
+            let to = (from + PERIOD_SAMPLES).min(input.len());
+            captured.fill(0);
+            captured[..to - from].copy_from_slice(&input[from..to]);
+            &captured
+        });
+        graph.ll_period(pipeline, &mut region, captured, &mut out);
+        samples.extend_from_slice(&out);
         for index in &dp {
             while graph.dp_block(pipeline, &mut region, *index, &mut scratch) {}
         }
@@ -956,6 +990,52 @@ mod tests {
         assert!(small.feed("[dai] pcm-gap 1").is_err());
         assert!(small.feed("[dai] pcm /38AgAAA").is_err());
         assert_eq!(small.samples.len(), 3 * PERIOD_SAMPLES);
+    }
+
+    /// capture -> sink through one ring: the output is the input, period
+    /// for period, and silence past its end; a sine pipeline's reference
+    /// is the same samples rounded to 16 bits.
+    #[test]
+    fn the_reference_of_a_capture_pipeline_is_made_from_its_input() {
+        use audio_dsp::config::{Buffer, Component, Kind, Pipeline};
+        let mut pipeline = Pipeline::default();
+        pipeline
+            .buffers
+            .push(Buffer {
+                offset: 0,
+                samples: 4 * PERIOD_SAMPLES as u32,
+                prefill: 0,
+            })
+            .unwrap();
+        for (name, kind, inputs, output) in [
+            ("in", Kind::DaiCapture, &[][..], Some(0)),
+            ("out", Kind::Sink, &[0][..], None),
+        ] {
+            pipeline
+                .components
+                .push(Component {
+                    name: name.try_into().unwrap(),
+                    kind,
+                    inputs: inputs.iter().copied().collect(),
+                    output,
+                })
+                .unwrap();
+        }
+        let mut buffers = vec![0u8; pipeline.region_bytes()];
+        audio_dsp::ring::Ring::format(&mut buffers);
+        let input: Vec<i32> = (0..2 * PERIOD_SAMPLES + 5)
+            .map(|i| (i as i32 - 100) * 0x0123_4567)
+            .collect();
+        let out = super::reference_with_input(&pipeline, &buffers, &input, 4);
+        assert_eq!(out.len(), 4 * PERIOD_SAMPLES);
+        assert_eq!(out[..input.len()], input[..]);
+        assert!(out[input.len()..].iter().all(|s| *s == 0));
+        // Without input the capture component plays silence.
+        assert!(
+            super::reference(&pipeline, &buffers, 3)
+                .iter()
+                .all(|s| *s == 0)
+        );
     }
 
     #[test]

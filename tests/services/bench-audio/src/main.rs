@@ -14,7 +14,7 @@
 
 use audio_dsp::PERIOD_SAMPLES;
 use audio_dsp::config::Pipeline;
-use audio_dsp::dai::DaiClock;
+use audio_dsp::dai_ring::Timeline;
 use audio_dsp::graph::{Ends, Graph, Staged};
 use audio_dsp::persist::{self, Store};
 use sotto_rt::{mem, println, sys};
@@ -41,7 +41,7 @@ fn main(_: u32) {
     let (mut ll_cycles, mut dp_cycles, mut blocks) = (0u64, 0u64, 0u32);
     for _ in 0..PERIODS {
         let start = sys::cycles();
-        graph.ll_period(&pipeline, buffers, &mut out);
+        graph.ll_period(&pipeline, buffers, None, &mut out);
         ll_cycles += u64::from(sys::cycles().wrapping_sub(start));
         for index in &dp {
             let start = sys::cycles();
@@ -62,12 +62,12 @@ fn main(_: u32) {
     let mut kept = [0u32; persist::AREA_BYTES / 4];
     let config = persist::config_id(mem::mapped(CONFIG).expect("the configuration region"));
     let mut store = Store::attach_words(&mut kept, config).expect("an area");
-    let dai = DaiClock::new(sys::tick_hz());
+    let timeline = Timeline::default();
     let staged = Staged::load(&pipeline, buffers, Ends::ll(&pipeline));
     let (mut ll_save, mut dp_save) = (0u64, 0u64);
     for _ in 0..PERIODS {
         let start = sys::cycles();
-        persist::save_ll(&mut store, &pipeline, &graph, &staged, &dai);
+        persist::save_ll(&mut store, &pipeline, &graph, &staged, &timeline);
         ll_save += u64::from(sys::cycles().wrapping_sub(start));
     }
     if let Some(index) = dp.first() {
