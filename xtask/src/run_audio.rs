@@ -184,9 +184,14 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         );
     };
     let wav = shown(input);
-    let (spec, samples) = sotto_audio::read_wav_any(input)?;
-    sotto_audio::check_capture_input(&wav, &spec, &dai.name, &dai.params)
+    // The format first, from the header: a file of another one is
+    // refused before its samples are read.
+    let header = sotto_audio::hound::WavReader::open(input)
+        .with_context(|| format!("opening {}", input.display()))?
+        .spec();
+    sotto_audio::check_capture_input(&wav, &header, &dai.name, &dai.params)
         .map_err(anyhow::Error::msg)?;
+    let (spec, samples) = sotto_audio::read_wav_any(input)?;
     let frames = (samples.len() / usize::from(spec.channels.max(1))) as u64;
     let raw = sotto_audio::to_dai_raw(&samples, dai.params.bits);
     let pipeline = audio.pipeline.as_ref().context("a capture pipeline")?;
@@ -200,6 +205,19 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         raw,
         run_us,
     }))
+}
+
+/// The playback DAI among `objects` whose file becomes the output WAV;
+/// `--output` (`output`) for a system without one is refused.
+pub fn playback_for_output(objects: &[Object], output: Option<&Path>) -> Result<Option<Dai>> {
+    let dai = find_dai(objects, Direction::Playback);
+    if let (None, Some(output)) = (&dai, output) {
+        anyhow::bail!(
+            "--output {}: the system has no playback DAI (an object of kind = \"dai\", direction = \"playback\"), so it plays nothing to write",
+            shown(output)
+        );
+    }
+    Ok(dai)
 }
 
 /// Make `dir` afresh (QEMU's working directory for one run) and put the
@@ -281,31 +299,49 @@ pub fn frames_written(dir: &Path, dai: &Dai) -> u64 {
     })
 }
 
-/// `--check`: compare what the playback DAI `dai` played (its file in
-/// `dir`) with the host reference of the pipeline of `image` (the image's
-/// bytes), fed `input` if the pipeline captures
+/// `--check`: compare the WAV file `wav` written from what the playback
+/// DAI `dai` played with the host reference of the pipeline of `image`
+/// (the image's bytes), fed `input` if the pipeline captures
 /// (`sotto_audio::reference_with_input`), over every period the file
-/// holds, at the DAI's width. Refused, naming what differs: a sample of
-/// another value, or a file too short to hold the output of every input
-/// frame. Returns the line saying they match.
-pub fn check_output(image: &[u8], input: Option<&Input>, dir: &Path, dai: &Dai) -> Result<String> {
+/// holds, at the DAI's width. Refused, naming what differs: the file's
+/// format, a sample of another value, or a file too short to hold the
+/// output of every input frame. Returns the line saying they match.
+pub fn check_output(image: &[u8], input: Option<&Input>, wav: &Path, dai: &Dai) -> Result<String> {
     let (pipeline, buffers) = sotto_audio::pipeline_of_image(image)?;
-    let file = dai.file_in(dir);
-    let raw =
-        std::fs::read(&file).with_context(|| format!("--check: reading {}", file.display()))?;
-    check_played(&pipeline, &buffers, input, &raw, dai)
+    let reader = sotto_audio::hound::WavReader::open(wav)
+        .with_context(|| format!("--check: opening {}", wav.display()))?;
+    let spec = reader.spec();
+    let expected = sotto_audio::WavSpec {
+        channels: u16::from(dai.params.channels),
+        sample_rate: dai.params.rate,
+        bits_per_sample: u16::from(dai.params.bits),
+        sample_format: sotto_audio::SampleFormat::Int,
+    };
+    if spec != expected {
+        anyhow::bail!(
+            "--check: {}: {}, not the playback DAI's {}",
+            shown(wav),
+            sotto_audio::describe_wav(&spec),
+            sotto_audio::describe_wav(&expected)
+        );
+    }
+    let played = reader
+        .into_samples::<i32>()
+        .collect::<Result<Vec<i32>, _>>()
+        .with_context(|| format!("--check: reading {}", wav.display()))?;
+    check_played(&pipeline, &buffers, input, &played, dai, &shown(wav))
 }
 
-/// [`check_output`] of `raw`, the playback DAI's file, for `pipeline`
-/// and its initial `buffers`.
+/// [`check_output`] of the samples `played` (at the DAI's width) of the
+/// file named `file`, for `pipeline` and its initial `buffers`.
 fn check_played(
     pipeline: &Pipeline,
     buffers: &[u8],
     input: Option<&Input>,
-    raw: &[u8],
+    played: &[i32],
     dai: &Dai,
+    file: &str,
 ) -> Result<String> {
-    let played = sotto_audio::from_dai_raw(raw, dai.params.bits);
     let channels = usize::from(dai.params.channels.max(1));
     let period = audio_dsp::PERIOD_SAMPLES;
     let periods = played.len() / period;
@@ -330,10 +366,9 @@ fn check_played(
         });
     if let Some(first) = first {
         anyhow::bail!(
-            "--check: sample {first} (frame {}, {:.6} s into {}) differs: played {}, the host reference {}",
+            "--check: sample {first} (frame {}, {:.6} s into {file}) differs: played {}, the host reference {}",
             first / channels,
             (first / channels) as f64 / f64::from(dai.params.rate.max(1)),
-            dai.file_name(),
             played[first],
             sotto_audio::played_at_width(reference[first], dai.params.bits)
         );
@@ -343,7 +378,7 @@ fn check_played(
         None => String::new(),
     };
     Ok(format!(
-        "run: --check: the {periods} periods the playback DAI \"{}\" played are the host reference{from}, bit for bit",
+        "run: --check: {file}, the {periods} periods the playback DAI \"{}\" played, is the host reference{from}, bit for bit",
         dai.name
     ))
 }
@@ -397,6 +432,28 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let built = crate::pipeline_file::load(&root.join("pipeline.toml")).unwrap();
         audio_dsp::config::Pipeline::decode(&built.config).unwrap()
+    }
+
+    #[test]
+    fn output_needs_a_playback_dai() {
+        let objects = objects();
+        let out = std::path::Path::new("/tmp/x.wav");
+        assert_eq!(
+            super::playback_for_output(&objects, Some(out))
+                .unwrap()
+                .map(|dai| dai.name),
+            Some("dai-out".into())
+        );
+        assert_eq!(
+            super::playback_for_output(&objects[..1], None).unwrap(),
+            None
+        );
+        assert_eq!(
+            super::playback_for_output(&objects[..1], Some(out))
+                .unwrap_err()
+                .to_string(),
+            "--output /tmp/x.wav: the system has no playback DAI (an object of kind = \"dai\", direction = \"playback\"), so it plays nothing to write"
+        );
     }
 
     #[test]
@@ -553,9 +610,14 @@ mod tests {
         assert_eq!(
             format!("{:#}", prepare_input(Some(&float), &audio).unwrap_err()),
             format!(
-                "{}: 48000 Hz, 2 channels, 32-bit float; only 16-, 24- and 32-bit PCM are read",
+                "{}: 48000 Hz, 2 channels, 32-bit float; the capture DAI \"dai-in\" takes 48000 Hz, 2 channels (16-, 24- or 32-bit PCM)",
                 float.display()
             )
+        );
+        let missing = temp("missing.wav");
+        assert!(
+            format!("{:#}", prepare_input(Some(&missing), &audio).unwrap_err())
+                .starts_with(&format!("opening {}: ", missing.display()))
         );
         let good = write("good.wav", 48_000, 2, 24, int, 4800);
         let input = prepare_input(Some(&good), &audio).unwrap().unwrap();
@@ -600,19 +662,20 @@ mod tests {
             .iter()
             .map(|s| sotto_audio::played_at_width(*s, 16))
             .collect();
-        let raw = |played: &[i32]| -> Vec<u8> {
-            played
-                .iter()
-                .flat_map(|s| (*s as i16).to_le_bytes())
-                .collect()
-        };
-        let check = |raw: &[u8]| {
-            super::check_played(&pipeline, &built.buffers, Some(&input), raw, &playback)
-                .map_err(|e| e.to_string())
+        let check = |played: &[i32]| {
+            super::check_played(
+                &pipeline,
+                &built.buffers,
+                Some(&input),
+                played,
+                &playback,
+                "eq.wav",
+            )
+            .map_err(|e| e.to_string())
         };
         assert_eq!(
-            check(&raw(&played)),
-            Ok("run: --check: the 32 periods the playback DAI \"dai-out\" played are the host reference from song.wav, bit for bit".into())
+            check(&played),
+            Ok("run: --check: eq.wav, the 32 periods the playback DAI \"dai-out\" played, is the host reference from song.wav, bit for bit".into())
         );
         assert!(
             played[..20 * 96].iter().all(|s| *s == 0) && played[20 * 96..].iter().any(|s| *s != 0),
@@ -621,15 +684,15 @@ mod tests {
         let mut wrong = played.clone();
         wrong[2500] += 1;
         assert_eq!(
-            check(&raw(&wrong)),
+            check(&wrong),
             Err(format!(
-                "--check: sample 2500 (frame 1250, 0.026042 s into dai-out.pcm) differs: played {}, the host reference {}",
+                "--check: sample 2500 (frame 1250, 0.026042 s into eq.wav) differs: played {}, the host reference {}",
                 played[2500] + 1,
                 played[2500]
             ))
         );
         assert_eq!(
-            check(&raw(&played[..29 * 96])),
+            check(&played[..29 * 96]),
             Err("--check: the playback DAI \"dai-out\" played 1392 frames, fewer than the input's 480 and the pipeline's latency (960): the run ended first (--time)".into())
         );
     }
