@@ -349,13 +349,15 @@ fn run_command(
     let (system_path, system) = boot.load(paths)?;
     let audio = run_audio::SystemAudio::of(&system, &system_path);
     let input = run_audio::prepare_input(run.input.as_deref(), &audio)?;
+    // Refused before building: an --output nothing plays to.
+    run_audio::playback_for_output(&system.objects, run.output.as_deref())?;
     if let Some(input) = &input {
         boot.time = boot.time.or(Some(input.run_us));
     }
     let built = boot.build(paths, false)?;
     let files = run::RunFiles {
         dir: paths.out.join("run"),
-        playback: run_audio::find_dai(&built.manifest.objects, sotto_abi::dai::Direction::Playback),
+        playback: run_audio::playback_for_output(&built.manifest.objects, run.output.as_deref())?,
         output,
     };
     run_audio::prepare_dir(&files.dir, input.as_ref())?;
@@ -364,18 +366,20 @@ fn run_command(
             u64::from(built.config.run_ticks) * 1_000_000 / u64::from(built.config.tick_hz.max(1));
         println!("{}", run_audio::input_line(input, run_us));
     }
-    let status = run::run(
-        &built.image,
-        run,
-        &files,
-        built.sink.as_deref(),
-        &built.config,
-    )?;
+    let status = run::run(&built.image, run, &files, &built.config)?;
     if boot.trace {
         let json = paths.out.join("trace.json");
         let bin = files.dir.join(sotto_abi::trace::FILE);
         let summary = sotto_trace::convert(&bin, &built.manifest, &json)?;
         println!("{}", sotto_trace::summary_line(&summary, &json));
+    }
+    if run.check {
+        let Some(dai) = &files.playback else {
+            anyhow::bail!("--check: the system has no playback DAI");
+        };
+        let image = std::fs::read(&built.image)?;
+        let line = run_audio::check_output(&image, input.as_ref(), &files.output, dai)?;
+        println!("{line}");
     }
     Ok(status)
 }

@@ -488,8 +488,6 @@ pub struct Built {
     pub image: PathBuf,
     /// The services it starts.
     pub manifest: Manifest,
-    /// The service hosting the DAI sink, whose `pcm` lines are the audio.
-    pub sink: Option<String>,
     /// The boot configuration in it (tick rate, time limit).
     pub config: BootConfig,
 }
@@ -646,7 +644,6 @@ pub fn link_image(
     Ok(Built {
         image: out.to_owned(),
         manifest,
-        sink: crate::run::sink_service(&system.file.services),
         config: *config,
     })
 }

@@ -1,14 +1,14 @@
 //! The progress line of `cargo xtask run`: how much of the run's virtual
-//! time is done and how much audio the sink has written, redrawn in place
-//! on stderr a few times a second of wall time — and nothing at all when
-//! stderr is not a terminal (CI, tests, pipes).
+//! time is done and how much audio the playback DAI has written, redrawn
+//! in place on stderr a few times a second of wall time — and nothing at
+//! all when stderr is not a terminal (CI, tests, pipes).
 //!
-//! The run already reads every console line; the progress comes from
-//! what it sees there, at no cost to the guest: the kernel's `tick N`
-//! lines (when `--report-every` asks for them) and the audio the DAI sink
-//! streams (one period per 1 ms LL tick, so audio written is also virtual
-//! time done). The line is cleared before any console line is shown and
-//! before the final report, so it never mixes with them.
+//! The progress comes from what the host sees anyway, at no cost to the
+//! guest: the kernel's `tick N` console lines (when `--report-every` asks
+//! for them) and the size of the playback DAI's file (its DMA writes one
+//! period per period, silence for an xrun, so audio written is also
+//! virtual time done). The line is cleared before any console line is
+//! shown and before the final report, so it never mixes with them.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -23,7 +23,8 @@ pub struct State {
     pub virtual_us: Option<u64>,
     /// The run's virtual time limit in microseconds; `None`: no limit.
     pub total_us: Option<u64>,
-    /// Frames of audio the sink wrote; `None`: the system plays none.
+    /// Frames of audio the playback DAI wrote; `None`: the system plays
+    /// none.
     pub audio_frames: Option<u64>,
     /// Wall time since the run started.
     pub wall: Duration,
@@ -107,7 +108,7 @@ impl Progress<std::io::Stderr> {
 impl<W: Write> Progress<W> {
     /// The progress drawn on `out` (`None`: nowhere) of a run of
     /// `run_ticks` ticks (0: no limit) at `tick_hz` that started at
-    /// `started`; `plays_audio`: it has a DAI sink.
+    /// `started`; `plays_audio`: it has a playback DAI.
     pub fn new(
         out: Option<W>,
         tick_hz: u32,
@@ -147,7 +148,7 @@ impl<W: Write> Progress<W> {
     }
 
     /// Take what a console `line` says (a kernel `tick N` line), and that
-    /// the sink has written `audio_frames` frames so far.
+    /// the playback DAI has written `audio_frames` frames so far.
     pub fn observe(&mut self, line: &str, audio_frames: u64) {
         if !self.enabled() {
             return;
@@ -162,7 +163,7 @@ impl<W: Write> Progress<W> {
         }
         if let Some(frames) = self.state.audio_frames.as_mut() {
             *frames = audio_frames;
-            // A period a millisecond, one each 1 ms LL tick.
+            // The DMA writes a period every period, from its start.
             let us = audio_frames * 1_000_000 / u64::from(audio_dsp::RATE);
             if us > 0 {
                 done = done.max(Some(us));
@@ -197,8 +198,8 @@ impl<W: Write> Progress<W> {
 
     /// Draw the line anew at wall time `now` if [`INTERVAL`] has passed
     /// since it was last drawn; else, if console output took it off the
-    /// screen and the console is `quiet` again (its last line was not
-    /// shown: the sink's audio), put the same line back, so it stays in
+    /// screen and the console is `quiet` again (no line came for a while),
+    /// put the same line back, so it stays in
     /// view between bursts of console lines but changes only once an
     /// interval.
     pub fn draw(&mut self, now: Instant, quiet: bool) {

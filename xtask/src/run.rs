@@ -31,6 +31,11 @@ pub struct RunArgs {
     /// target/sotto/out.wav].
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// After the run, compare what the playback DAI played with the host
+    /// reference of the pipeline (fed the input), sample by sample; fail
+    /// naming the first that differs.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Parse `1s`, `1.2s`, `250ms`, `0.5ms`, `500us` or a bare number of
@@ -196,19 +201,6 @@ impl LatestReports {
     }
 }
 
-/// The crate whose services run a pipeline's LL components, the DAI sink
-/// among them (`services/pipeline`): its `pcm` lines are the audio.
-pub const SINK_CRATE: &str = "pipeline";
-
-/// The service that hosts the DAI sink: the first one running
-/// [`SINK_CRATE`]; `None` if the system plays no audio.
-pub fn sink_service(services: &[crate::system::ServiceEntry]) -> Option<String> {
-    services
-        .iter()
-        .find(|service| service.krate == SINK_CRATE)
-        .map(|service| service.name.clone())
-}
-
 /// Remove `wav` if it is there, so no file of an earlier run passes for
 /// this one's output.
 pub fn forget_output(wav: &Path) -> Result<()> {
@@ -223,10 +215,6 @@ pub fn forget_output(wav: &Path) -> Result<()> {
 /// What the host took from one boot's console.
 #[derive(Default)]
 struct Streamed {
-    /// The sink's samples.
-    samples: Vec<i16>,
-    /// Periods of silence the sink reported as missed (`pcm-gap`).
-    gap_periods: usize,
     /// The statistics reports.
     reports: LatestReports,
 }
@@ -288,23 +276,20 @@ fn read_lines(mut input: impl std::io::BufRead, lines: &std::sync::mpsc::SyncSen
 
 /// Copy console `input` to `out` line by line, whatever its bytes (text
 /// that is not UTF-8 is shown with U+FFFD; lines are cut at [`MAX_LINE`]
-/// bytes). `pcm` lines of `sink` (the service hosting the DAI sink) are
-/// collected instead of shown; those of any other service are ordinary
-/// text. `progress` sees every line and the audio so far (the sink's, or
-/// `audio()` frames: the playback DAI's file), is redrawn between lines
-/// too, and is taken off the terminal before each line shown.
+/// bytes). No line is audio: the audio is in the DAIs' files. `progress`
+/// sees every line and the audio written so far (`audio()` frames: the
+/// playback DAI's file), is redrawn between lines too, and is taken off
+/// the terminal before each line shown.
 fn stream(
     input: impl std::io::BufRead + Send + 'static,
     out: &mut impl std::io::Write,
-    sink: Option<&str>,
     progress: &mut Progress<impl std::io::Write>,
     audio: &mut dyn FnMut() -> u64,
 ) -> Result<Streamed> {
     use std::sync::mpsc::RecvTimeoutError;
-    let mut pcm = sink.map(sotto_audio::PcmCollector::new);
     let mut reports = LatestReports::default();
     // The console is read on a thread of its own, so the progress line
-    // moves on while the console is quiet (no PCM lines, no tick lines).
+    // moves on while the console is quiet.
     let (sender, lines) = std::sync::mpsc::sync_channel(64);
     std::thread::spawn(move || read_lines(input, &sender));
     loop {
@@ -328,44 +313,23 @@ fn stream(
         let (bytes, dropped) = line?;
         let line = String::from_utf8_lossy(&bytes);
         let line = line.trim_end_matches('\n').trim_end_matches('\r');
-        let shown = match pcm.as_mut().map(|pcm| pcm.feed(line)) {
-            None => Some(line),
-            Some(Ok(shown)) => shown,
-            Some(Err(error)) => {
-                progress.clear();
-                writeln!(out, "run: a PCM line is damaged ({error:#}); skipped")?;
-                None
-            }
-        };
         if progress.enabled() {
-            let frames = match pcm.as_ref() {
-                Some(pcm) => (pcm.samples.len() / audio_dsp::CHANNELS) as u64,
-                None => audio(),
-            };
-            progress.observe(line, frames);
+            progress.observe(line, audio());
         }
-        if let Some(text) = shown {
-            reports.feed(text);
-            progress.clear();
-            writeln!(out, "{text}")?;
-        }
-        if progress.enabled() {
-            progress.draw(std::time::Instant::now(), shown.is_none());
-        }
+        reports.feed(line);
+        progress.clear();
+        writeln!(out, "{line}")?;
         if dropped > 0 {
-            progress.clear();
             writeln!(
                 out,
                 "run: a line longer than {MAX_LINE} bytes: {dropped} bytes of it dropped"
             )?;
         }
+        if progress.enabled() {
+            progress.draw(std::time::Instant::now(), false);
+        }
     }
-    let gap_periods = pcm.as_ref().map_or(0, |pcm| pcm.gap_periods);
-    Ok(Streamed {
-        samples: pcm.map(|pcm| pcm.samples).unwrap_or_default(),
-        gap_periods,
-        reports,
-    })
+    Ok(Streamed { reports })
 }
 
 /// Where one run's files are.
@@ -381,22 +345,19 @@ pub struct RunFiles {
 
 /// Boot `image` in `files.dir` (already made, with any input in it),
 /// streaming its console; afterwards the playback DAI's file becomes the
-/// WAV `files.output` (or, for an image without a playback DAI, the PCM
-/// lines of the DAI sink hosted by service `sink`). While it runs, a
-/// progress line on stderr says how far into its `config`'s time limit
-/// it is, when stderr is a terminal ([`Progress`]). Returns the image's
-/// exit status.
+/// WAV `files.output`. While it runs, a progress line on stderr says how
+/// far into its `config`'s time limit it is and how much audio the
+/// playback DAI wrote, when stderr is a terminal ([`Progress`]). Returns
+/// the image's exit status.
 pub fn run(
     image: &Path,
     args: &RunArgs,
     files: &RunFiles,
-    sink: Option<&str>,
     config: &sotto_abi::BootConfig,
 ) -> Result<ExitCode> {
     use std::io::Write;
     let wav = files.output.as_path();
     forget_output(wav)?;
-    let sink = if files.playback.is_some() { None } else { sink };
     let options = QemuOptions {
         gdb: args.gdb,
         icount_shift: args.icount_shift,
@@ -419,8 +380,8 @@ pub fn run(
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout")?;
     let mut out = std::io::stdout().lock();
-    let plays_audio = sink.is_some() || files.playback.is_some();
-    let mut progress = Progress::on_stderr(config.tick_hz, config.run_ticks, plays_audio);
+    let mut progress =
+        Progress::on_stderr(config.tick_hz, config.run_ticks, files.playback.is_some());
     let mut audio = || {
         files
             .playback
@@ -431,7 +392,6 @@ pub fn run(
     let streamed = stream(
         std::io::BufReader::new(stdout),
         &mut out,
-        sink,
         &mut progress,
         &mut audio,
     );
@@ -440,11 +400,7 @@ pub fn run(
         let _ = child.kill();
     }
     let status = child.wait()?;
-    let Streamed {
-        samples,
-        gap_periods,
-        reports,
-    } = streamed?;
+    let Streamed { reports } = streamed?;
     if !reports.reports.is_empty() {
         writeln!(out, "run: the last statistics each service printed:")?;
         for (_, lines) in &reports.reports {
@@ -456,22 +412,6 @@ pub fn run(
     if let Some(dai) = &files.playback {
         let line = crate::run_audio::write_output(&files.dir, dai, wav)?;
         writeln!(out, "{line}")?;
-    } else if !samples.is_empty() {
-        sotto_audio::write_wav(wav, &samples)?;
-        let frames = samples.len() / audio_dsp::CHANNELS;
-        writeln!(
-            out,
-            "run: wrote {} ({frames} frames, {:.3} s at {} Hz); `cargo xtask plot` draws it",
-            wav.display(),
-            frames as f64 / f64::from(audio_dsp::RATE),
-            audio_dsp::RATE
-        )?;
-        if gap_periods > 0 {
-            writeln!(
-                out,
-                "run: {gap_periods} of its periods are silence the sink never produced (the pipeline did not run)"
-            )?;
-        }
     }
     let code = status.code().unwrap_or(1);
     match ImageExit::from_status(code) {
@@ -487,60 +427,36 @@ pub fn run(
 
 #[cfg(test)]
 mod stream_tests {
-    use super::{SINK_CRATE, forget_output, sink_service, stream};
+    use super::{forget_output, stream};
     use crate::progress::Progress;
-
-    /// A period of the sink: three samples.
-    const PERIOD: &str = "/38AgAAA";
 
     /// No terminal: no progress.
     fn quiet() -> Progress<Vec<u8>> {
         Progress::new(None, 1000, 2000, true, std::time::Instant::now())
     }
 
-    fn streamed(input: &[u8], sink: Option<&str>) -> (Vec<i16>, String) {
+    fn streamed(input: &[u8]) -> String {
         let mut out = Vec::new();
         let input = std::io::Cursor::new(input.to_vec());
-        let streamed = stream(input, &mut out, sink, &mut quiet(), &mut || 0).unwrap();
-        (streamed.samples, String::from_utf8(out).unwrap())
+        stream(input, &mut out, &mut quiet(), &mut || 0).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The audio is in the DAIs' files: every console line is shown, one
+    /// that looks like the old PCM lines too.
+    #[test]
+    fn every_line_is_shown_none_is_audio() {
+        let console = "[kernel] booted\n[pipeline] pcm /38AgAAA\n[pipeline] pcm-gap 3\n\
+                       [evil] [pipeline] pcm /38AgAAA\n";
+        assert_eq!(streamed(console.as_bytes()), console);
     }
 
     #[test]
-    fn only_the_sinks_pcm_is_audio() {
-        let console = format!(
-            "[kernel] booted\n[pipeline] pcm {PERIOD}\n[evil] pcm {PERIOD}\n\
-             [evil] [pipeline] pcm {PERIOD}\n[kernel] [pipeline] pcm {PERIOD}\n\
-             [pipeline] pcm {PERIOD}\n"
-        );
-        let (samples, shown) = streamed(console.as_bytes(), Some("pipeline"));
-        assert_eq!(samples, [0x7fff, -0x8000, 0, 0x7fff, -0x8000, 0]);
+    fn any_bytes_are_shown() {
+        let console = b"[a] caf\xe9 \xff\xfe\r\n[pipeline] pcm ab!d\n[b] no newline \xc3";
         assert_eq!(
-            shown,
-            format!(
-                "[kernel] booted\n[evil] pcm {PERIOD}\n[evil] [pipeline] pcm {PERIOD}\n\
-                 [kernel] [pipeline] pcm {PERIOD}\n"
-            )
-        );
-    }
-
-    #[test]
-    fn without_a_sink_nothing_is_audio() {
-        let console = format!("[pipeline] pcm {PERIOD}\n");
-        let (samples, shown) = streamed(console.as_bytes(), None);
-        assert!(samples.is_empty());
-        assert_eq!(shown, console);
-    }
-
-    #[test]
-    fn any_bytes_are_shown_and_damaged_pcm_skipped() {
-        let console = b"[a] caf\xe9 \xff\xfe\r\n[pipeline] pcm ab!d\n[pipeline] pcm /38AgAAA\n[b] no newline \xc3";
-        let (samples, shown) = streamed(console, Some("pipeline"));
-        assert_eq!(samples.len(), 3);
-        assert_eq!(
-            shown,
-            "[a] caf\u{fffd} \u{fffd}\u{fffd}\n\
-             run: a PCM line is damaged (not base64: '!'); skipped\n\
-             [b] no newline \u{fffd}\n"
+            streamed(console),
+            "[a] caf\u{fffd} \u{fffd}\u{fffd}\n[pipeline] pcm ab!d\n[b] no newline \u{fffd}\n"
         );
     }
 
@@ -549,45 +465,24 @@ mod stream_tests {
     #[test]
     fn an_endless_line_is_cut_and_its_rest_never_read_as_a_line() {
         use std::io::Read;
-        // 64 MiB of one line, then what looks like the sink's PCM in it,
-        // then a real line.
+        // 64 MiB of one line, then what looks like another service's
+        // line in it, then a real line.
         let endless = std::io::repeat(b'x').take(64 << 20);
-        let tail = format!("[pipeline] pcm {PERIOD}\n[pipeline] pcm {PERIOD}\n");
+        let tail = "[kernel] shutdown\n[pipeline] stats: 1 periods\n";
         let input = std::io::BufReader::new(
             b"[evil] "
                 .chain(endless)
-                .chain(std::io::Cursor::new(tail.into_bytes())),
+                .chain(std::io::Cursor::new(tail.as_bytes().to_vec())),
         );
         let mut out = Vec::new();
-        let streamed = stream(input, &mut out, Some("pipeline"), &mut quiet(), &mut || 0).unwrap();
-        assert_eq!(streamed.samples.len(), 3, "only the real line is audio");
+        stream(input, &mut out, &mut quiet(), &mut || 0).unwrap();
         let shown = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = shown.lines().collect();
-        assert_eq!(lines.len(), 2, "the cut line and the note");
-        assert!(lines[1].len() < 100, "{}", lines[1]);
+        assert_eq!(lines.len(), 3, "the cut line, the note, the real line");
         assert!(lines[0].len() <= super::MAX_LINE);
         assert!(lines[1].starts_with("run: a line longer than 65536 bytes"));
-    }
-
-    #[test]
-    fn the_default_system_plays_the_pipeline_service() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let system = crate::system::load(&root.join("system.toml"), |_| true, None).unwrap();
-        assert_eq!(
-            sink_service(&system.file.services).as_deref(),
-            Some("pipeline")
-        );
-        let tests =
-            crate::system::load(&root.join("tests/isolation.toml"), |_| true, None).unwrap();
-        assert!(
-            tests
-                .file
-                .services
-                .iter()
-                .all(|service| service.krate != SINK_CRATE),
-            "the isolation test system has no sink"
-        );
-        assert_eq!(sink_service(&tests.file.services), None);
+        assert!(lines[1].len() < 100, "{}", lines[1]);
+        assert_eq!(lines[2], "[pipeline] stats: 1 periods");
     }
 
     /// A writer two others share: stdout and stderr on one terminal.
@@ -643,13 +538,14 @@ mod stream_tests {
     fn the_progress_line_never_mixes_with_the_console() {
         let mut console = String::new();
         for period in 0..50 {
-            console.push_str(&format!("[pipeline] pcm {PERIOD}\n"));
+            console.push_str(&format!("[ll-client] run {period}\n"));
             if period % 10 == 0 {
                 console.push_str(&format!("[pipeline] stats: {period} periods\n"));
             }
         }
         console.push_str("[kernel] tick 1900\n[kernel] shutdown\n");
-        let (_, quiet_out) = streamed(console.as_bytes(), Some("pipeline"));
+        let quiet_out = streamed(console.as_bytes());
+        assert_eq!(quiet_out, console);
 
         let terminal = Terminal::default();
         // Drawn after every line.
@@ -662,28 +558,28 @@ mod stream_tests {
         )
         .every(std::time::Duration::ZERO);
         let mut out = terminal.clone();
+        // The playback DAI's file holds half a second of audio.
         stream(
             std::io::Cursor::new(console.into_bytes()),
             &mut out,
-            Some("pipeline"),
             &mut progress,
-            &mut || 0,
+            &mut || 24_000,
         )
         .unwrap();
         let drawn = String::from_utf8(terminal.0.borrow().clone()).unwrap();
         assert!(
-            drawn.contains("\rrun: 0.0 s of 2.0 s virtual time (0%), 0.00 s of audio"),
+            drawn.contains("\rrun: 0.5 s of 2.0 s virtual time (25%), 0.50 s of audio"),
             "{drawn:?}"
         );
         assert!(
-            drawn.contains("\rrun: 1.9 s of 2.0 s virtual time (95%), 0.00 s of audio"),
+            drawn.contains("\rrun: 1.9 s of 2.0 s virtual time (95%), 0.50 s of audio"),
             "{drawn:?}"
         );
         let (lines, unfinished) = terminal.screen();
         assert_eq!(lines.join("\n") + "\n", quiet_out);
         assert_eq!(
             unfinished,
-            "run: 1.9 s of 2.0 s virtual time (95%), 0.00 s of audio"
+            "run: 1.9 s of 2.0 s virtual time (95%), 0.50 s of audio"
         );
         progress.clear();
         assert_eq!(terminal.screen(), (lines, String::new()));

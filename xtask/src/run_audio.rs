@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use audio_dsp::config::{Kind, Pipeline};
 use sotto_abi::dai::{DaiParams, Direction};
 use sotto_abi::manifest::{Object, ObjectParams};
+use sotto_audio::dp_latency_frames;
 
 /// A DAI of a system: its object's name and parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +132,8 @@ pub struct Input {
     pub spec: sotto_audio::WavSpec,
     /// Frames.
     pub frames: u64,
+    /// Its samples, widened to Q1.31 (interleaved).
+    pub samples: Vec<i32>,
     /// Its samples in the DAI's format (the DAI's file).
     pub raw: Vec<u8>,
     /// How long the run lasts to stream it all ([`run_time_us`]).
@@ -181,9 +184,14 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         );
     };
     let wav = shown(input);
-    let (spec, samples) = sotto_audio::read_wav_any(input)?;
-    sotto_audio::check_capture_input(&wav, &spec, &dai.name, &dai.params)
+    // The format first, from the header: a file of another one is
+    // refused before its samples are read.
+    let header = sotto_audio::hound::WavReader::open(input)
+        .with_context(|| format!("opening {}", input.display()))?
+        .spec();
+    sotto_audio::check_capture_input(&wav, &header, &dai.name, &dai.params)
         .map_err(anyhow::Error::msg)?;
+    let (spec, samples) = sotto_audio::read_wav_any(input)?;
     let frames = (samples.len() / usize::from(spec.channels.max(1))) as u64;
     let raw = sotto_audio::to_dai_raw(&samples, dai.params.bits);
     let pipeline = audio.pipeline.as_ref().context("a capture pipeline")?;
@@ -193,9 +201,23 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         wav,
         spec,
         frames,
+        samples,
         raw,
         run_us,
     }))
+}
+
+/// The playback DAI among `objects` whose file becomes the output WAV;
+/// `--output` (`output`) for a system without one is refused.
+pub fn playback_for_output(objects: &[Object], output: Option<&Path>) -> Result<Option<Dai>> {
+    let dai = find_dai(objects, Direction::Playback);
+    if let (None, Some(output)) = (&dai, output) {
+        anyhow::bail!(
+            "--output {}: the system has no playback DAI (an object of kind = \"dai\", direction = \"playback\"), so it plays nothing to write",
+            shown(output)
+        );
+    }
+    Ok(dai)
 }
 
 /// Make `dir` afresh (QEMU's working directory for one run) and put the
@@ -277,6 +299,90 @@ pub fn frames_written(dir: &Path, dai: &Dai) -> u64 {
     })
 }
 
+/// `--check`: compare the WAV file `wav` written from what the playback
+/// DAI `dai` played with the host reference of the pipeline of `image`
+/// (the image's bytes), fed `input` if the pipeline captures
+/// (`sotto_audio::reference_with_input`), over every period the file
+/// holds, at the DAI's width. Refused, naming what differs: the file's
+/// format, a sample of another value, or a file too short to hold the
+/// output of every input frame. Returns the line saying they match.
+pub fn check_output(image: &[u8], input: Option<&Input>, wav: &Path, dai: &Dai) -> Result<String> {
+    let (pipeline, buffers) = sotto_audio::pipeline_of_image(image)?;
+    let reader = sotto_audio::hound::WavReader::open(wav)
+        .with_context(|| format!("--check: opening {}", wav.display()))?;
+    let spec = reader.spec();
+    let expected = sotto_audio::WavSpec {
+        channels: u16::from(dai.params.channels),
+        sample_rate: dai.params.rate,
+        bits_per_sample: u16::from(dai.params.bits),
+        sample_format: sotto_audio::SampleFormat::Int,
+    };
+    if spec != expected {
+        anyhow::bail!(
+            "--check: {}: {}, not the playback DAI's {}",
+            shown(wav),
+            sotto_audio::describe_wav(&spec),
+            sotto_audio::describe_wav(&expected)
+        );
+    }
+    let played = reader
+        .into_samples::<i32>()
+        .collect::<Result<Vec<i32>, _>>()
+        .with_context(|| format!("--check: reading {}", wav.display()))?;
+    check_played(&pipeline, &buffers, input, &played, dai, &shown(wav))
+}
+
+/// [`check_output`] of the samples `played` (at the DAI's width) of the
+/// file named `file`, for `pipeline` and its initial `buffers`.
+fn check_played(
+    pipeline: &Pipeline,
+    buffers: &[u8],
+    input: Option<&Input>,
+    played: &[i32],
+    dai: &Dai,
+    file: &str,
+) -> Result<String> {
+    let channels = usize::from(dai.params.channels.max(1));
+    let period = audio_dsp::PERIOD_SAMPLES;
+    let periods = played.len() / period;
+    let frames = (periods * period / channels) as u64;
+    if let Some(input) = input {
+        let latency = dp_latency_frames(pipeline);
+        if frames < input.frames + latency {
+            anyhow::bail!(
+                "--check: the playback DAI \"{}\" played {frames} frames, fewer than the input's {} and the pipeline's latency ({latency}): the run ended first (--time)",
+                dai.name,
+                input.frames
+            );
+        }
+    }
+    let samples = input.map_or(&[][..], |input| input.samples.as_slice());
+    let reference = sotto_audio::reference_with_input(pipeline, buffers, samples, periods);
+    let first = played
+        .iter()
+        .zip(&reference)
+        .position(|(played, reference)| {
+            *played != sotto_audio::played_at_width(*reference, dai.params.bits)
+        });
+    if let Some(first) = first {
+        anyhow::bail!(
+            "--check: sample {first} (frame {}, {:.6} s into {file}) differs: played {}, the host reference {}",
+            first / channels,
+            (first / channels) as f64 / f64::from(dai.params.rate.max(1)),
+            played[first],
+            sotto_audio::played_at_width(reference[first], dai.params.bits)
+        );
+    }
+    let from = match input {
+        Some(input) => format!(" from {}", input.wav),
+        None => String::new(),
+    };
+    Ok(format!(
+        "run: --check: {file}, the {periods} periods the playback DAI \"{}\" played, is the host reference{from}, bit for bit",
+        dai.name
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{
@@ -326,6 +432,28 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let built = crate::pipeline_file::load(&root.join("pipeline.toml")).unwrap();
         audio_dsp::config::Pipeline::decode(&built.config).unwrap()
+    }
+
+    #[test]
+    fn output_needs_a_playback_dai() {
+        let objects = objects();
+        let out = std::path::Path::new("/tmp/x.wav");
+        assert_eq!(
+            super::playback_for_output(&objects, Some(out))
+                .unwrap()
+                .map(|dai| dai.name),
+            Some("dai-out".into())
+        );
+        assert_eq!(
+            super::playback_for_output(&objects[..1], None).unwrap(),
+            None
+        );
+        assert_eq!(
+            super::playback_for_output(&objects[..1], Some(out))
+                .unwrap_err()
+                .to_string(),
+            "--output /tmp/x.wav: the system has no playback DAI (an object of kind = \"dai\", direction = \"playback\"), so it plays nothing to write"
+        );
     }
 
     #[test]
@@ -428,6 +556,147 @@ mod tests {
         assert!(audio.file.ends_with("pipeline.toml"), "{}", audio.file);
     }
 
+    /// The shipped file pipeline with the default system: an input is
+    /// needed, in the capture DAI's format; one that fits is widened to
+    /// it, and the run lasts as long as it and the latency.
+    #[test]
+    fn the_file_pipeline_takes_an_input_of_the_capture_dais_format() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let file_eq = root.join("pipelines/file-eq.toml");
+        let system =
+            crate::system::load(&root.join("system.toml"), |_| true, Some(&file_eq)).unwrap();
+        let mut audio = SystemAudio::of(&system, &root.join("system.toml"));
+        assert!(audio.pipeline.as_ref().is_some_and(|p| p.captures()));
+        audio.file = "pipelines/file-eq.toml".into();
+        assert_eq!(
+            prepare_input(None, &audio).unwrap_err().to_string(),
+            "the pipeline pipelines/file-eq.toml starts from capture component \"in\": give it the audio to stream with --input FILE, a WAV file of 48000 Hz, 2 channels (16-, 24- or 32-bit PCM)"
+        );
+        let write = |name: &str, rate, channels, bits, format, frames: usize| {
+            let path = temp(name);
+            let spec = sotto_audio::WavSpec {
+                channels,
+                sample_rate: rate,
+                bits_per_sample: bits,
+                sample_format: format,
+            };
+            let mut writer = sotto_audio::hound::WavWriter::create(&path, spec).unwrap();
+            for i in 0..frames * usize::from(channels) {
+                match format {
+                    sotto_audio::SampleFormat::Int => writer.write_sample(i as i32 % 100).unwrap(),
+                    sotto_audio::SampleFormat::Float => writer.write_sample(0.25f32).unwrap(),
+                }
+            }
+            writer.finalize().unwrap();
+            path
+        };
+        let int = sotto_audio::SampleFormat::Int;
+        let mono = write("mono.wav", 44_100, 1, 16, int, 10);
+        assert_eq!(
+            prepare_input(Some(&mono), &audio).unwrap_err().to_string(),
+            format!(
+                "{}: 44100 Hz, 1 channel, 16-bit PCM; the capture DAI \"dai-in\" takes 48000 Hz, 2 channels (16-, 24- or 32-bit PCM)",
+                mono.display()
+            )
+        );
+        let float = write(
+            "float.wav",
+            48_000,
+            2,
+            32,
+            sotto_audio::SampleFormat::Float,
+            10,
+        );
+        assert_eq!(
+            format!("{:#}", prepare_input(Some(&float), &audio).unwrap_err()),
+            format!(
+                "{}: 48000 Hz, 2 channels, 32-bit float; the capture DAI \"dai-in\" takes 48000 Hz, 2 channels (16-, 24- or 32-bit PCM)",
+                float.display()
+            )
+        );
+        let missing = temp("missing.wav");
+        assert!(
+            format!("{:#}", prepare_input(Some(&missing), &audio).unwrap_err())
+                .starts_with(&format!("opening {}: ", missing.display()))
+        );
+        let good = write("good.wav", 48_000, 2, 24, int, 4800);
+        let input = prepare_input(Some(&good), &audio).unwrap().unwrap();
+        for path in [mono, float, good] {
+            std::fs::remove_file(path).unwrap();
+        }
+        assert_eq!((input.dai.name.as_str(), input.frames), ("dai-in", 4800));
+        // 24-bit samples widened into the 32-bit DAI: 4 bytes each.
+        assert_eq!(input.raw.len(), 4800 * 2 * 4);
+        assert_eq!(input.raw[4..8], (1i32 << 8).to_le_bytes());
+        assert_eq!(input.samples[1], 1 << 8);
+        // 100 periods, the FIR's two 480-frame blocks, the tail.
+        assert_eq!(input.run_us, (100 + 20 + TAIL_PERIODS) * 1000);
+    }
+
+    /// `--check`: the played file against the reference, sample by
+    /// sample, and long enough for every input frame's output.
+    #[test]
+    fn check_compares_every_sample_and_the_length() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let built = crate::pipeline_file::load(&root.join("pipelines/file-eq.toml")).unwrap();
+        let pipeline = audio_dsp::config::Pipeline::decode(&built.config).unwrap();
+        let playback = find_dai(&objects(), Direction::Playback).unwrap();
+        let samples = sotto_audio::test_signal(480, 32, 3);
+        let input = super::Input {
+            dai: find_dai(&objects(), Direction::Capture).unwrap(),
+            wav: "song.wav".into(),
+            spec: sotto_audio::WavSpec {
+                channels: 2,
+                sample_rate: 48_000,
+                bits_per_sample: 32,
+                sample_format: sotto_audio::SampleFormat::Int,
+            },
+            frames: 480,
+            samples: samples.clone(),
+            raw: Vec::new(),
+            run_us: 0,
+        };
+        // 10 periods of input, 20 of latency: 30 periods at least.
+        let reference = sotto_audio::reference_with_input(&pipeline, &built.buffers, &samples, 32);
+        let played: Vec<i32> = reference
+            .iter()
+            .map(|s| sotto_audio::played_at_width(*s, 16))
+            .collect();
+        let check = |played: &[i32]| {
+            super::check_played(
+                &pipeline,
+                &built.buffers,
+                Some(&input),
+                played,
+                &playback,
+                "eq.wav",
+            )
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            check(&played),
+            Ok("run: --check: eq.wav, the 32 periods the playback DAI \"dai-out\" played, is the host reference from song.wav, bit for bit".into())
+        );
+        assert!(
+            played[..20 * 96].iter().all(|s| *s == 0) && played[20 * 96..].iter().any(|s| *s != 0),
+            "the latency, then the input"
+        );
+        let mut wrong = played.clone();
+        wrong[2500] += 1;
+        assert_eq!(
+            check(&wrong),
+            Err(format!(
+                "--check: sample 2500 (frame 1250, 0.026042 s into eq.wav) differs: played {}, the host reference {}",
+                played[2500] + 1,
+                played[2500]
+            ))
+        );
+        assert_eq!(
+            check(&played[..29 * 96]),
+            Err("--check: the playback DAI \"dai-out\" played 1392 frames, fewer than the input's 480 and the pipeline's latency (960): the run ended first (--time)".into())
+        );
+    }
+
     /// The run's directory is made afresh: nothing of an earlier run is
     /// left in it.
     #[test]
@@ -493,6 +762,7 @@ mod tests {
                 sample_format: sotto_audio::SampleFormat::Int,
             },
             frames: 48_000 * 30,
+            samples: Vec::new(),
             raw: Vec::new(),
             run_us: 30_040_000,
         };

@@ -1,7 +1,6 @@
-//! The host side of Sotto's audio: decode the `pcm <base64>` lines the DAI
-//! sink prints, write and read WAV files (`hound`: 16-, 24- and 32-bit
-//! PCM, widened to Q1.31 on reading) and convert them to and from the raw
-//! files of the DAIs (`sotto_abi::dai`), plot waveform and
+//! The host side of Sotto's audio: write and read WAV files (`hound`:
+//! 16-, 24- and 32-bit PCM, widened to Q1.31 on reading) and convert them
+//! to and from the raw files of the DAIs (`sotto_abi::dai`), plot waveform and
 //! spectrum into a PNG (`plotters`), and render the reference output of a
 //! pipeline with the very components the services run.
 
@@ -61,118 +60,6 @@ fn panel(
     }
     chart.draw_series(LineSeries::new(points, color))?;
     Ok(())
-}
-
-/// Decode one `pcm` line's payload (base64 of little-endian i16).
-pub fn decode_line(payload: &str) -> Result<Vec<i16>> {
-    let value = |c: u8| -> Result<u32> {
-        Ok(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => bail!("not base64: {:?}", c as char),
-        } as u32)
-    };
-    let bytes = payload.trim().as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        bail!("a pcm line of {} characters is cut", bytes.len());
-    }
-    let mut raw = Vec::with_capacity(bytes.len() / 4 * 3);
-    for quad in bytes.chunks(4) {
-        let n = quad
-            .iter()
-            .try_fold(0u32, |n, c| Ok::<u32, anyhow::Error>(n << 6 | value(*c)?))?;
-        raw.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    }
-    Ok(raw
-        .chunks_exact(2)
-        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
-        .collect())
-}
-
-/// Collects the PCM of one service from console lines; hands every other
-/// line back.
-///
-/// Only the service that hosts the DAI sink streams audio, and the kernel
-/// starts every console line with its true writer's name, so the
-/// collector takes `[source] pcm ...` lines and nothing else: a line of
-/// another service that looks like PCM is just text.
-pub struct PcmCollector {
-    /// Interleaved stereo samples so far.
-    pub samples: Vec<i16>,
-    /// Periods of silence put in for `pcm-gap` lines.
-    pub gap_periods: usize,
-    /// `[source] pcm `.
-    prefix: String,
-    /// `[source] pcm-gap `.
-    gap_prefix: String,
-    /// Samples it holds at most.
-    limit: usize,
-}
-
-/// Samples a [`PcmCollector`] holds at most unless told otherwise: an hour
-/// of 48 kHz stereo (691 MB as `i16`), far more than any run, and well
-/// inside what a WAV file can hold. A `pcm-gap` count is the sink's word;
-/// this keeps a wrong one (`pcm-gap 4294967295` is 824 GB of silence) from
-/// taking the host's memory.
-pub const MAX_SAMPLES: usize = 3600 * RATE as usize * CHANNELS;
-
-impl PcmCollector {
-    /// A collector of the `pcm` lines of service `source`.
-    pub fn new(source: &str) -> Self {
-        Self::with_limit(source, MAX_SAMPLES)
-    }
-
-    /// A collector that holds at most `limit` samples: PCM or a gap that
-    /// would take it past that is refused (an error, nothing added).
-    pub fn with_limit(source: &str, limit: usize) -> Self {
-        PcmCollector {
-            samples: Vec::new(),
-            gap_periods: 0,
-            prefix: format!("[{source}] pcm "),
-            gap_prefix: format!("[{source}] pcm-gap "),
-            limit,
-        }
-    }
-
-    /// Whether `more` samples fit under the limit.
-    fn room_for(&self, more: usize) -> Result<()> {
-        let room = self.limit.saturating_sub(self.samples.len());
-        if more > room {
-            bail!(
-                "{more} more samples are more than the {} the collector holds ({} taken)",
-                self.limit,
-                self.samples.len()
-            );
-        }
-        Ok(())
-    }
-
-    /// Take `line` if it is PCM of the source (`[source] pcm ...`, or
-    /// `[source] pcm-gap N`: N periods the DAI went without, which become
-    /// silence, so the samples keep the run's time); else return it.
-    pub fn feed<'l>(&mut self, line: &'l str) -> Result<Option<&'l str>> {
-        if let Some(payload) = line.strip_prefix(self.prefix.as_str()) {
-            let samples = decode_line(payload)?;
-            self.room_for(samples.len())?;
-            self.samples.extend(samples);
-            return Ok(None);
-        }
-        if let Some(periods) = line.strip_prefix(self.gap_prefix.as_str()) {
-            let periods: usize = periods
-                .trim()
-                .parse()
-                .with_context(|| format!("a pcm-gap line without a count: {line:?}"))?;
-            let silence = periods.saturating_mul(PERIOD_SAMPLES);
-            self.room_for(silence)?;
-            self.samples.resize(self.samples.len() + silence, 0);
-            self.gap_periods += periods;
-            return Ok(None);
-        }
-        Ok(Some(line))
-    }
 }
 
 /// Write interleaved stereo 16-bit samples as a 48 kHz WAV file.
@@ -333,6 +220,18 @@ pub fn from_dai_raw(raw: &[u8], bits: u8) -> Vec<i32> {
         raw.chunks_exact(4)
             .map(|word| i32::from_le_bytes([word[0], word[1], word[2], word[3]]) << shift >> shift)
             .collect()
+    }
+}
+
+/// A Q1.31 sample as a playback DAI of `bits` plays it, at its width:
+/// rounded to 16 bits (`audio_dsp::q31::to_i16`) or 24
+/// (`audio_dsp::q31::to_i24`), as the pipeline's DAI driver writes it;
+/// 32 bits as it is.
+pub fn played_at_width(sample: i32, bits: u8) -> i32 {
+    match bits {
+        16 => i32::from(audio_dsp::q31::to_i16(sample)),
+        24 => audio_dsp::q31::to_i24(sample),
+        _ => sample,
     }
 }
 
@@ -623,9 +522,8 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::{
-        PERIOD_SAMPLES, PcmCollector, check_capture_input, decode_line, from_dai_raw, plot,
-        read_wav, read_wav_any, spectrum, to_dai_raw, tone_amplitude, write_dai_wav, write_wav,
-        write_wav_bits,
+        check_capture_input, from_dai_raw, plot, read_wav, read_wav_any, spectrum, to_dai_raw,
+        tone_amplitude, write_dai_wav, write_wav, write_wav_bits,
     };
     use sotto_abi::dai::{DaiParams, Direction};
 
@@ -919,123 +817,6 @@ mod tests {
         let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!((width, height), (1200, 900));
-    }
-
-    #[test]
-    fn pcm_lines_decode_and_other_lines_pass() {
-        assert_eq!(decode_line("/38AgAAA").unwrap(), vec![0x7fff, -0x8000, 0]);
-        let mut collector = PcmCollector::new("dai");
-        assert_eq!(collector.feed("[dai] pcm /38AgAAA").unwrap(), None);
-        assert_eq!(
-            collector.feed("[kernel] hello").unwrap(),
-            Some("[kernel] hello")
-        );
-        assert_eq!(collector.samples.len(), 3);
-        assert!(collector.feed("[dai] pcm ab!d").is_err());
-        // A gap of two periods is two periods of silence.
-        assert_eq!(collector.feed("[dai] pcm-gap 2").unwrap(), None);
-        assert_eq!(collector.samples.len(), 3 + 2 * PERIOD_SAMPLES);
-        assert!(collector.samples[3..].iter().all(|sample| *sample == 0));
-        assert_eq!(collector.gap_periods, 2);
-        assert!(collector.feed("[dai] pcm-gap many").is_err());
-        // Another service's gap is just text.
-        assert_eq!(
-            collector.feed("[other] pcm-gap 9").unwrap(),
-            Some("[other] pcm-gap 9")
-        );
-        assert!(decode_line("abc").is_err());
-        assert!(decode_line("ab!d").is_err());
-    }
-
-    #[test]
-    fn pcm_of_other_services_is_just_text() {
-        let mut collector = PcmCollector::new("pipeline");
-        for line in [
-            "[evil] pcm /38AgAAA",
-            "[evil] [pipeline] pcm /38AgAAA",
-            "[kernel] [pipeline] pcm /38AgAAA",
-            "[pipeline-2] pcm /38AgAAA",
-            " [pipeline] pcm /38AgAAA",
-        ] {
-            assert_eq!(collector.feed(line).unwrap(), Some(line));
-        }
-        assert!(collector.samples.is_empty());
-        assert_eq!(collector.feed("[pipeline] pcm /38AgAAA").unwrap(), None);
-        assert_eq!(collector.samples, [0x7fff, -0x8000, 0]);
-    }
-
-    /// Review S: a `pcm-gap` count is trusted as is — `pcm-gap 4294967295`
-    /// (the most the pipeline can print) asks for 824 GB of silence and
-    /// aborts the host on allocation failure; a count past `usize::MAX /
-    /// PERIOD_SAMPLES` overflows. The collector is bounded: a gap (or PCM)
-    /// past [`MAX_SAMPLES`] is refused, and nothing is allocated for it.
-    #[test]
-    fn a_huge_pcm_gap_is_refused_without_allocating() {
-        let mut collector = PcmCollector::new("dai");
-        assert_eq!(collector.feed("[dai] pcm-gap 1").unwrap(), None);
-        for huge in [
-            "[dai] pcm-gap 4294967295",
-            "[dai] pcm-gap 18446744073709551615",
-            "[dai] pcm-gap 192153584101141162",
-        ] {
-            let error = collector.feed(huge).unwrap_err();
-            assert!(format!("{error:#}").contains("more"), "{error:#}");
-        }
-        assert_eq!(collector.samples.len(), PERIOD_SAMPLES);
-        assert_eq!(collector.gap_periods, 1);
-        assert!(collector.samples.capacity() < 1 << 20, "nothing allocated");
-        // Up to the bound, gaps and PCM are taken; past it, refused.
-        let mut small = PcmCollector::with_limit("dai", 3 * PERIOD_SAMPLES);
-        assert_eq!(small.feed("[dai] pcm-gap 3").unwrap(), None);
-        assert!(small.feed("[dai] pcm-gap 1").is_err());
-        assert!(small.feed("[dai] pcm /38AgAAA").is_err());
-        assert_eq!(small.samples.len(), 3 * PERIOD_SAMPLES);
-    }
-
-    /// capture -> sink through one ring: the output is the input, period
-    /// for period, and silence past its end; a sine pipeline's reference
-    /// is the same samples rounded to 16 bits.
-    #[test]
-    fn the_reference_of_a_capture_pipeline_is_made_from_its_input() {
-        use audio_dsp::config::{Buffer, Component, Kind, Pipeline};
-        let mut pipeline = Pipeline::default();
-        pipeline
-            .buffers
-            .push(Buffer {
-                offset: 0,
-                samples: 4 * PERIOD_SAMPLES as u32,
-                prefill: 0,
-            })
-            .unwrap();
-        for (name, kind, inputs, output) in [
-            ("in", Kind::DaiCapture, &[][..], Some(0)),
-            ("out", Kind::Sink, &[0][..], None),
-        ] {
-            pipeline
-                .components
-                .push(Component {
-                    name: name.try_into().unwrap(),
-                    kind,
-                    inputs: inputs.iter().copied().collect(),
-                    output,
-                })
-                .unwrap();
-        }
-        let mut buffers = vec![0u8; pipeline.region_bytes()];
-        audio_dsp::ring::Ring::format(&mut buffers);
-        let input: Vec<i32> = (0..2 * PERIOD_SAMPLES + 5)
-            .map(|i| (i as i32 - 100) * 0x0123_4567)
-            .collect();
-        let out = super::reference_with_input(&pipeline, &buffers, &input, 4);
-        assert_eq!(out.len(), 4 * PERIOD_SAMPLES);
-        assert_eq!(out[..input.len()], input[..]);
-        assert!(out[input.len()..].iter().all(|s| *s == 0));
-        // Without input the capture component plays silence.
-        assert!(
-            super::reference(&pipeline, &buffers, 3)
-                .iter()
-                .all(|s| *s == 0)
-        );
     }
 
     #[test]
