@@ -4,7 +4,15 @@
 //! Layout (little-endian words): the magic [`BOOT_MAGIC`], `tick_hz`,
 //! `run_ticks`, `report_every`, the self-test's number (its position in
 //! [`SelfTest::ALL`]), the number of injected faults, then each as two
-//! words (thread, tick), in tick order; zeros after.
+//! words (thread, tick), in tick order, in a table of
+//! [`MAX_INJECTED_FAULTS`] entries; then (at [`FLAGS_AT`]) a word of
+//! [`flags`]; zeros after.
+//!
+//! Compatibility: fields are only ever added after the last one, at a
+//! fixed offset, and an all-zero word is the old behaviour (a section
+//! written before a field existed reads as "off"); unknown flag bits are
+//! refused (`Malformed`), so an image is never run with a setting its
+//! kernel would ignore.
 //!
 //! Patching a section instead of recompiling lets every integration test boot
 //! the same kernel binary with its own configuration.
@@ -34,6 +42,20 @@ pub struct BootConfig {
     pub faults: [InjectedFault; MAX_INJECTED_FAULTS],
     /// How many of `faults` are in use.
     pub fault_count: u8,
+    /// Record a trace of the schedule (`cargo xtask run --trace`): the
+    /// kernel's trace ring, written to `sotto_abi::trace::FILE`.
+    pub trace: bool,
+}
+
+/// Offset of the flags word, after the fault table.
+pub const FLAGS_AT: usize = 24 + 8 * MAX_INJECTED_FAULTS;
+
+/// Bits of the flags word.
+pub mod flags {
+    /// [`super::BootConfig::trace`].
+    pub const TRACE: u32 = 1;
+    /// Every bit a kernel of this version knows.
+    pub const KNOWN: u32 = TRACE;
 }
 
 /// Most faults one boot configuration injects.
@@ -185,6 +207,7 @@ impl Default for BootConfig {
             self_test: SelfTest::None,
             faults: [InjectedFault { thread: 0, tick: 0 }; MAX_INJECTED_FAULTS],
             fault_count: 0,
+            trace: false,
         }
     }
 }
@@ -233,7 +256,8 @@ impl BootConfig {
             && out.u32(20, u32::from(self.fault_count))
             && self.injected().iter().enumerate().all(|(i, fault)| {
                 out.u32(24 + 8 * i, u32::from(fault.thread)) && out.u32(28 + 8 * i, fault.tick)
-            });
+            })
+            && out.u32(FLAGS_AT, if self.trace { flags::TRACE } else { 0 });
         if !fits {
             return Err(BootConfigError::TooLarge);
         }
@@ -266,6 +290,10 @@ impl BootConfig {
                 tick: field(28 + 8 * i)?,
             };
         }
+        let flags = field(FLAGS_AT)?;
+        if flags & !flags::KNOWN != 0 {
+            return Err(BootConfigError::Malformed);
+        }
         let config = BootConfig {
             tick_hz: field(4)?,
             run_ticks: field(8)?,
@@ -273,6 +301,7 @@ impl BootConfig {
             self_test,
             faults,
             fault_count: fault_count as u8,
+            trace: flags & flags::TRACE != 0,
         };
         config.validate()?;
         Ok(config)
@@ -319,6 +348,23 @@ mod tests {
         assert_eq!(config.encode(), Err(BootConfigError::Malformed));
         config.fault_count = MAX_INJECTED_FAULTS as u8 + 1;
         assert_eq!(config.encode(), Err(BootConfigError::Malformed));
+    }
+
+    #[test]
+    fn the_trace_flag_round_trips_and_old_sections_read_as_off() {
+        let config = BootConfig {
+            trace: true,
+            ..BootConfig::default()
+        };
+        let section = config.encode().unwrap();
+        assert_eq!(BootConfig::decode(&section), Ok(config));
+        // A section written before the flags word existed: zeros there.
+        let mut old = section;
+        old[super::FLAGS_AT..super::FLAGS_AT + 4].fill(0);
+        assert!(!BootConfig::decode(&old).unwrap().trace);
+        // A flag this kernel does not know is refused, never ignored.
+        old[super::FLAGS_AT] = 2;
+        assert_eq!(BootConfig::decode(&old), Err(BootConfigError::Malformed));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod supervise;
 pub mod syscall;
 pub mod text;
+pub mod trace;
 pub mod wire;
 
 pub use boot::{BootConfig, SelfTest};

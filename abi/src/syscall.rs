@@ -182,11 +182,19 @@ pub enum Syscall {
     /// notification (`faults` in `system.toml`) with
     /// `crate::supervise::FAULT_BIT` when it queues one.
     FaultTake = 37,
+    /// Record a service event in the kernel's trace of the schedule
+    /// (`crate::trace`): a3 = its code (a service code,
+    /// `crate::trace::code::is_service`), a4 and a5 its two words. No
+    /// capability: any thread may trace; the record names it. Value: 1 if
+    /// the event was recorded, 0 if tracing is off (nothing recorded: a
+    /// caller may stop tracing until it restarts). Any other code:
+    /// [`Error::BadArgument`] (whether tracing is on or off).
+    Trace = 38,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 38] = [
+    pub const ALL: [Syscall; 39] = [
         Syscall::Null,
         Syscall::ConsoleWrite,
         Syscall::Exit,
@@ -225,6 +233,7 @@ impl Syscall {
         Syscall::ServiceStop,
         Syscall::ServiceQuery,
         Syscall::FaultTake,
+        Syscall::Trace,
     ];
 
     /// Decode a number from a2.

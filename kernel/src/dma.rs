@@ -98,6 +98,27 @@ pub fn run(now: u64) -> u64 {
     DAIS.with(|dais| KERNEL.with(|kernel| dais.run(kernel, now, no_file)))
 }
 
+/// Tracing (the kernel's deadlines call it after [`run`]): each DAI's
+/// counts after its DMA period, one record each (the host makes a period
+/// of each new period count and an xrun of each new xrun count).
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+pub fn trace_periods() {
+    DAIS.with(|dais| {
+        for dai in dais.list() {
+            let (_, xruns, periods) = dai.counts();
+            let [tag, a, b] = sotto_kernel::trace::Event::DaiPeriod {
+                dai: dai.params.ring,
+                periods,
+                xruns,
+            }
+            .words();
+            sotto_kernel::trace::put(tag, a, b);
+        }
+    });
+}
+
 /// A capture DAI without a file was started (once).
 #[cold]
 #[inline(never)]

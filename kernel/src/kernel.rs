@@ -842,6 +842,28 @@ impl<H: Hardware> Kernel<H> {
         Ok(id)
     }
 
+    /// Tracing is on (boot): the entry's express paths decline, so every
+    /// thread switch passes the Rust code that records it
+    /// (`crate::trace::switch`). Every thread's row of fast words becomes
+    /// the empty one ([`Kernel::fast_none`]: the express `Call`,
+    /// `ReplyRecv`, give, signal and delete find no bit and hand the
+    /// call to the light path, which decides as before), and the
+    /// scheduler's express yield declines
+    /// ([`crate::sched::Scheduler::express_yield_off`]). Nothing changes
+    /// but which path takes a call: the results are the same (the
+    /// differential tests hold each express path to the light one).
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.kernel_trace_express_off")
+    )]
+    pub fn trace_express_off(&mut self) {
+        let none = self.fast_none.as_ptr() as u32;
+        for thread in self.threads.iter_mut() {
+            thread.fast_row = none;
+        }
+        self.sched.express_yield_off();
+    }
+
     /// The service of `thread` (whose address space and capability space
     /// it uses).
     #[inline(always)]
@@ -1119,7 +1141,8 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::ServiceRestart
             | Syscall::ServiceStop
             | Syscall::ServiceQuery
-            | Syscall::FaultTake => self.dispatch_cold(thread, call, args),
+            | Syscall::FaultTake
+            | Syscall::Trace => self.dispatch_cold(thread, call, args),
             Syscall::Yield => Outcome::Yield,
             Syscall::Ticks => Outcome::Return(Ok([self.now() as u32, self.tick_hz, 0, 0, 0])),
             Syscall::CapDelete => self.cap_delete(thread, args[0]),
@@ -1238,6 +1261,12 @@ impl<H: Hardware> Kernel<H> {
             | Syscall::ServiceStop
             | Syscall::ServiceQuery
             | Syscall::FaultTake => self.supervision_call(thread),
+            // Any thread may trace a service event; other codes are
+            // refused, tracing on or off.
+            Syscall::Trace => match crate::trace::service(thread, args[0], args[1], args[2]) {
+                Ok(recorded) => ok(u32::from(recorded)),
+                Err(error) => err(error),
+            },
             _ => err(Error::UnknownSyscall),
         }
     }

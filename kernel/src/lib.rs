@@ -53,6 +53,7 @@ pub mod sched;
 pub mod supervise;
 pub mod thread_ctl;
 pub mod timer;
+pub mod trace;
 pub mod trap;
 
 #[cfg(test)]

@@ -83,6 +83,17 @@ struct Clock {
     compare: Option<u32>,
     /// The next of `config`'s injected faults.
     next_fault: usize,
+    /// The tick from which a timer interrupt calls the kernel's own
+    /// hooks (`report_first_tick`, `kernel_deadlines`): `own`, or 0
+    /// while tracing, so that every tick records its interrupt there
+    /// (and a run without tracing pays nothing for it: the interrupt
+    /// compares with this field instead of `own`). Set with `own`
+    /// ([`Clock::set_own`]).
+    hooks_at: u64,
+    /// The most ticks ahead the express tick's plan may look
+    /// (`TickClock::most_ahead`); 0 while tracing, so the express tick
+    /// never applies (every switch through Rust, recorded).
+    express_ahead: u32,
 }
 
 static CLOCK: Global<Clock> = Global::new(Clock {
@@ -95,6 +106,7 @@ static CLOCK: Global<Clock> = Global::new(Clock {
         faults: [sotto_abi::boot::InjectedFault { thread: 0, tick: 0 };
             sotto_abi::boot::MAX_INJECTED_FAULTS],
         fault_count: 0,
+        trace: false,
     },
     plan: ClockPlan::new(0, 0),
     started_at: 0,
@@ -104,7 +116,19 @@ static CLOCK: Global<Clock> = Global::new(Clock {
     interrupts: 0,
     compare: None,
     next_fault: 0,
+    hooks_at: u64::MAX,
+    express_ahead: 0,
 });
+
+impl Clock {
+    /// The kernel's own next deadline is tick `own` (and its hooks run
+    /// from then, or at every tick while tracing: `hooks_at`).
+    #[inline(always)]
+    fn set_own(&mut self, own: u64) {
+        self.own = own;
+        self.hooks_at = if self.config.trace { 0 } else { own };
+    }
+}
 
 /// The tick now as services see it (0 before the clock starts): not past
 /// the tick whose interrupt is still to be handled.
@@ -243,6 +267,9 @@ extern "C" fn sotto_kernel_main() -> ! {
 
     let dma_at = dma::open_all(config.tick_hz);
     let period = config.tick_period_cycles();
+    if config.trace {
+        start_trace(period);
+    }
     let start = arch::read_ccount();
     start_clock(config, start, period, dma_at);
     set_alarm();
@@ -261,20 +288,49 @@ extern "C" fn sotto_kernel_main() -> ! {
     run(tables, services)
 }
 
+/// Tracing asked for (boot code): open the trace file, and make the
+/// entry's express paths decline so every switch is recorded
+/// ([`Kernel::trace_express_off`]; the express tick: `express_ahead`).
+///
+/// [`Kernel::trace_express_off`]: sotto_kernel::kernel::Kernel::trace_express_off
+#[inline(never)]
+#[unsafe(link_section = ".text.sotto_boot.main_start_trace")]
+fn start_trace(period: u32) {
+    if !sotto_kernel::trace::start(period) {
+        kprintln!(
+            "trace: cannot write ",
+            sotto_abi::trace::FILE,
+            " in the emulator's working directory: not tracing"
+        );
+        return;
+    }
+    services::KERNEL.with(|kernel| kernel.trace_express_off());
+    kprintln!(
+        "trace: recording the schedule into ",
+        sotto_abi::trace::FILE,
+        " (a ring of ",
+        sotto_abi::trace::RING_RECORDS,
+        " events, written out when half full)"
+    );
+}
+
 /// Start the clock at CCOUNT `start` (a named boot function: a closure
 /// of boot code would be resident code).
 #[inline(never)]
 #[unsafe(link_section = ".text.sotto_boot.main_start_clock")]
 fn start_clock(config: BootConfig, start: u32, period: u32, dma_at: Option<u64>) {
     CLOCK.with(|state| {
-        state.tick = Some(TickClock::start(start, period));
+        let tick = TickClock::start(start, period);
+        state.express_ahead = if config.trace { 0 } else { tick.most_ahead() };
+        state.tick = Some(tick);
         state.config = config;
         state.plan = ClockPlan::new(config.report_every, config.run_ticks);
         state.plan.set_dma_at(dma_at.unwrap_or(u64::MAX));
         if let Some(first) = config.injected().first() {
             state.plan.set_fault_at(u64::from(first.tick.max(1)));
         }
-        state.own = state.plan.own_after(0);
+        let own = state.plan.own_after(0);
+        state.set_own(own);
         state.started_at = start;
     });
 }
@@ -322,7 +378,7 @@ pub fn on_interrupts() {
             return None;
         }
         clock.seen = now;
-        Some((now, now >= clock.own))
+        Some((now, now >= clock.hooks_at))
     });
     if let Some((now, own)) = due {
         if own {
@@ -334,6 +390,21 @@ pub fn on_interrupts() {
         }
     }
     set_alarm();
+}
+
+/// Tracing: record the timer interrupt of tick `now`, and write the ring
+/// out (cold code, through the gate) when it is half full, before
+/// threads run. (From `report_first_tick`, which a traced run's timer
+/// interrupts call at every tick: `Clock::hooks_at`.)
+#[cold]
+#[inline(never)]
+#[optimize(size)]
+fn trace_interrupt(now: u64) {
+    let [tag, a, b] = sotto_kernel::trace::Event::TimerIrq { tick: now as u32 }.words();
+    sotto_kernel::trace::put(tag, a, b);
+    if sotto_kernel::trace::drain_due() {
+        sotto_exit_gate(Cold::TraceDrain);
+    }
 }
 
 /// The express tick committed before the CPU idled, for the entry
@@ -372,7 +443,7 @@ pub fn prepare_idle() {
             return;
         }
         services::KERNEL.with(|kernel| {
-            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, tick.most_ahead())
+            let Some(wake) = kernel.prepare_express(clock.alarm, clock.own, clock.express_ahead)
             else {
                 return;
             };
@@ -413,6 +484,9 @@ pub fn prepare_idle() {
 #[inline(never)]
 #[optimize(size)]
 fn report_first_tick(now: u64) {
+    if sotto_kernel::trace::on() {
+        trace_interrupt(now);
+    }
     if let Some(at) = CLOCK.with(|clock| clock.plan.first_tick(now).then(arch::read_ccount)) {
         kprintln!(
             "first tick at ccount ",
@@ -441,8 +515,14 @@ fn kernel_deadlines(now: u64) {
     if CLOCK.with(|clock| clock.plan.dma_due(now)) {
         let next = dma::run(now);
         CLOCK.with(|clock| clock.plan.set_dma_at(next));
+        if sotto_kernel::trace::on() {
+            dma::trace_periods();
+        }
     }
-    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
+    CLOCK.with(|clock| {
+        let own = clock.plan.own_after(now);
+        clock.set_own(own);
+    });
     if CLOCK.with(|clock| clock.plan.ends(now)) {
         sotto_exit_gate(Cold::Exit(Shutdown::RunOver));
     }
@@ -476,7 +556,10 @@ pub fn inject_faults() {
     // The kernel's next deadline without the faults just injected
     // (`kernel_deadlines` took it before they were: left so, the alarm
     // would come back at once for the rest of the tick).
-    CLOCK.with(|clock| clock.own = clock.plan.own_after(now));
+    CLOCK.with(|clock| {
+        let own = clock.plan.own_after(now);
+        clock.set_own(own);
+    });
 }
 
 /// The kernel's page tables, kept by [`run`] for [`sotto_exit_gate`].
@@ -501,6 +584,8 @@ pub enum Cold {
     Exit(Shutdown),
     /// What the portable kernel asked for ([`services::cold_action`]).
     Act,
+    /// Write the trace ring out (`sotto_kernel::trace::drain`).
+    TraceDrain,
 }
 
 /// Every service has ended: stop, with a status that says how they ended
@@ -584,8 +669,20 @@ fn sotto_exit_gate(what: Cold) {
 fn sotto_exit(what: Cold) {
     let why = match what {
         Cold::Act => return services::cold_action(),
+        Cold::TraceDrain => return sotto_kernel::trace::drain(),
         Cold::Exit(why) => why,
     };
+    if let Some((written, dropped)) = sotto_kernel::trace::finish() {
+        kprintln!(
+            "trace: ",
+            written,
+            " events written to ",
+            sotto_abi::trace::FILE,
+            ", ",
+            dropped,
+            " dropped (the ring was full)"
+        );
+    }
     let (exited, failed, panicked, faulted) = services::endings();
     // How the services ended, in the words of both reports.
     let endings = sotto_kernel::text![

@@ -256,6 +256,11 @@ const SLICE_ARMED: u8 = 2;
 /// caller at the back of its queue, declines (its check of the alarm
 /// byte against [`SLICE_ARMED`] fails), so Rust's `rotate` sorts it in.
 pub const EDF: u8 = 4;
+/// The bit of `with_deadline` (and so of `special`) that
+/// [`Scheduler::express_yield_off`] sets: no thread's (there are at most
+/// [`MAX_THREADS`]), so no thread is sorted differently for it.
+const NO_EXPRESS_YIELD: u32 = 1 << 31;
+const _: () = assert!(MAX_THREADS < 31);
 
 impl Default for Scheduler {
     fn default() -> Self {
@@ -1012,6 +1017,21 @@ impl Scheduler {
             self.enqueue(id);
         }
         self.refresh_preempt();
+    }
+
+    /// Make the entry's express yield decline for good (tracing: every
+    /// switch through Rust, `Kernel::trace_express_off`), as it does
+    /// while a thread has a deadline: a bit of `with_deadline` that no
+    /// thread has ([`NO_EXPRESS_YIELD`]) keeps [`EDF`] set in the alarm
+    /// byte. Rust's `rotate` decides as before.
+    #[cfg_attr(
+        target_arch = "xtensa",
+        unsafe(link_section = ".text.sotto_boot.sched_express_yield_off")
+    )]
+    pub fn express_yield_off(&mut self) {
+        self.with_deadline |= NO_EXPRESS_YIELD;
+        self.special = self.suspended | self.with_deadline;
+        self.alarm |= EDF;
     }
 
     /// Charge the cycles since the last accounted event (CCOUNT `now`,

@@ -506,6 +506,7 @@ fn switch_to(thread: ThreadId) {
     if arch::read_rasid() != space[1] {
         arch::switch_space(&space);
     }
+    sotto_kernel::trace::switch(Some(thread));
 }
 
 /// Pick the next thread, idling until one is ready; switch to its address
@@ -528,6 +529,7 @@ pub fn next_frame() -> *mut TrapFrame {
     if KERNEL.with(|kernel| kernel.sched.all_ended()) {
         crate::shutdown_after_services();
     }
+    sotto_kernel::trace::switch(None);
     crate::prepare_idle();
     arch::idle()
 }
@@ -696,7 +698,16 @@ pub fn cold_action() {
         match action {
             Action::None | Action::SupervisorFaulted => return,
             Action::Fault(thread) => {
-                KERNEL.with(|kernel| kernel.route_fault(thread));
+                KERNEL.with(|kernel| {
+                    let fault = kernel.supervision[kernel.space(thread)].fault;
+                    sotto_kernel::trace::record(sotto_kernel::trace::Event::Fault {
+                        thread,
+                        kind: fault.kind as u16,
+                        cause: fault.cause,
+                        pc: fault.pc,
+                    });
+                    kernel.route_fault(thread)
+                });
             }
             Action::Inject => crate::inject_faults(),
             Action::Call(thread) => {
@@ -741,6 +752,12 @@ pub fn restart(space: usize) {
     KERNEL.with(|kernel| {
         let result = kernel.restart(space, &desc, blob, &params);
         let restarts = u32::from(kernel.supervision[space].restarts);
+        if result.is_ok() {
+            sotto_kernel::trace::record(sotto_kernel::trace::Event::Restart {
+                service: space,
+                restarts,
+            });
+        }
         let now = kernel.now();
         let at = arch::read_ccount();
         let since = at.wrapping_sub(kernel.supervision[space].fault_cycles);

@@ -20,12 +20,20 @@ use sotto_image::qemu::{self, QemuOptions};
 use crate::BootArgs;
 use crate::pipeline::Paths;
 
-/// Boot `bytes` and return its console, failing unless it exits 0.
+/// Boot `bytes` and return its console, failing unless it exits 0. QEMU
+/// runs in a directory of its own (`bench-runs/NAME`, emptied): whatever
+/// the image writes there (a DAI's file, a trace) stays out of the tree.
 fn boot(paths: &Paths, bytes: &[u8], name: &str) -> Result<String> {
     let path = paths.out.join(format!("bench-{name}.elf"));
     std::fs::write(&path, bytes)?;
-    let (console, status) =
-        qemu::run_captured(&path, &QemuOptions::default(), Duration::from_secs(120))?;
+    let dir = paths.out.join("bench-runs").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let options = QemuOptions {
+        dir: Some(dir),
+        ..QemuOptions::default()
+    };
+    let (console, status) = qemu::run_captured(&path, &options, Duration::from_secs(120))?;
     if status != 0 {
         bail!("benchmark {name} stopped with status {status}:\n{console}");
     }
@@ -128,6 +136,26 @@ fn with_object_count(manifest: &Manifest, total: usize) -> Result<Manifest> {
             .map_err(|_| anyhow::anyhow!("too many services"))?;
     }
     Ok(out)
+}
+
+/// `bytes` with its boot configuration's trace flag set.
+fn traced(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let mut config = sotto_image::read_boot_config(&bytes)?;
+    config.trace = true;
+    sotto_image::write_boot_config(&mut bytes, &config)?;
+    Ok(bytes)
+}
+
+/// The trace-event measure of `console`, whose first call said it
+/// recorded (`recorded` 1) or not (0), as the boot configuration asked.
+fn traced_event(console: &str, recorded: u32) -> Result<String> {
+    let status = line_with(console, "bench trace status ")?;
+    if status != format!("0, recorded {recorded}") {
+        bail!(
+            "the trace benchmark's first call answered status {status} (expected 0, recorded {recorded})"
+        );
+    }
+    Ok(line_with(console, "bench trace-event: ")?.to_owned())
 }
 
 /// Instructions one timer interrupt costs the thread it interrupts (the
@@ -470,6 +498,10 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
         ("audio", services(&[Start::new("bench-audio", 0)])?),
         ("boot", services(&[])?),
         ("first-tick", kernel_only),
+        // A service event of the trace of the schedule: recorded (the
+        // boot configuration traces) and answered as a no-op (it does not).
+        ("trace-on", traced(services(&[Start::new("bench", 13)])?)?),
+        ("trace-off", services(&[Start::new("bench", 13)])?),
     ];
     let consoles = boot_all(
         paths,
@@ -493,9 +525,11 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
         audio_run,
         boot_run,
         first_tick_run,
+        trace_on,
+        trace_off,
     ] = &consoles[..]
     else {
-        bail!("{} consoles for 15 benchmarks", consoles.len());
+        bail!("{} consoles for 17 benchmarks", consoles.len());
     };
     let line = |console: &str, prefix: &str| -> Result<String> {
         Ok(line_with(console, prefix)?.to_owned())
@@ -600,6 +634,16 @@ pub fn measure_all(paths: &Paths) -> Result<Vec<Measured>> {
             line(first_tick_run, "first tick at ccount ")?,
         ),
         measured("dai-period", "DAIs: the DMA model's period", dai),
+        measured(
+            "trace-event",
+            "trace: a service event recorded (Trace call, tracing on)",
+            traced_event(trace_on, 1)?,
+        ),
+        measured(
+            "trace-event-off",
+            "trace: the same call, tracing off (nothing recorded)",
+            traced_event(trace_off, 0)?,
+        ),
         measured(
             "kernel-text",
             "kernel resident .vectors + .text",

@@ -78,13 +78,30 @@ enum Command {
         #[arg(long, value_name = "IMAGE")]
         diff: Option<std::path::PathBuf>,
     },
-    /// Plot a WAV file's waveform and spectrum into a PNG.
+    /// Plot a WAV file's waveform and spectrum into a PNG, or (with
+    /// --schedule) a window of the trace of the schedule as a timeline.
     Plot {
         /// The WAV file [default: target/sotto/out.wav].
+        #[arg(conflicts_with = "schedule")]
         wav: Option<std::path::PathBuf>,
-        /// The PNG to write [default: the WAV's name with .png].
+        /// The PNG to write [default: the WAV's name with .png; with
+        /// --schedule: target/sotto/schedule.png].
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Draw the schedule recorded by `cargo xtask run --trace`: threads
+        /// as rows, running slices as bars, LL ticks, DP releases,
+        /// deadlines and blocks, misses and xruns in red.
+        #[arg(long)]
+        schedule: bool,
+        /// With --schedule: the trace [default: target/sotto/trace.json].
+        #[arg(long, requires = "schedule")]
+        trace: Option<std::path::PathBuf>,
+        /// With --schedule: where the window starts (virtual time, e.g. 500ms).
+        #[arg(long, requires = "schedule", default_value = "500ms", value_parser = run::parse_duration_us)]
+        from: u64,
+        /// With --schedule: where the window ends (virtual time, e.g. 520ms).
+        #[arg(long, requires = "schedule", default_value = "520ms", value_parser = run::parse_duration_us)]
+        to: u64,
     },
     /// Create a service crate and add it to system.toml.
     NewService {
@@ -138,6 +155,11 @@ struct BootArgs {
     /// at most 16.
     #[arg(long = "fault", value_name = "SERVICE[/THREAD]@TIME", value_parser = run::parse_fault)]
     faults: Vec<run::FaultArg>,
+    /// Record a trace of the schedule: `run` writes target/sotto/trace.json
+    /// (Chrome trace-event format: Perfetto, chrome://tracing; `cargo
+    /// xtask plot --schedule` draws it).
+    #[arg(long)]
+    trace: bool,
     /// Build the kernel with its self-tests even without `--self-test`
     /// (the QEMU tests boot one such image with each self-test).
     #[arg(skip)]
@@ -165,6 +187,7 @@ impl BootArgs {
             self_test: SelfTest::None,
             pipeline: None,
             faults: Vec::new(),
+            trace: false,
             self_tests: false,
         }
     }
@@ -219,6 +242,7 @@ impl BootArgs {
             run_ticks: ticks(time)?,
             report_every: ticks(report_every)?,
             self_test: self.self_test,
+            trace: self.trace,
             ..BootConfig::default()
         };
         config
@@ -343,6 +367,12 @@ fn run_command(
         println!("{}", run_audio::input_line(input, run_us));
     }
     let status = run::run(&built.image, run, &files, &built.config)?;
+    if boot.trace {
+        let json = paths.out.join("trace.json");
+        let bin = files.dir.join(sotto_abi::trace::FILE);
+        let summary = sotto_trace::convert(&bin, &built.manifest, &json)?;
+        println!("{}", sotto_trace::summary_line(&summary, &json));
+    }
     if run.check {
         let Some(dai) = &files.playback else {
             anyhow::bail!("--check: the system has no playback DAI");
@@ -398,7 +428,31 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plot { wav, out } => {
+        Command::Plot {
+            schedule: true,
+            out,
+            trace,
+            from,
+            to,
+            ..
+        } => {
+            let trace = trace.unwrap_or_else(|| paths.out.join("trace.json"));
+            let out = out.unwrap_or_else(|| paths.out.join("schedule.png"));
+            let document = sotto_trace::plot::read(&trace)?;
+            let drawn = sotto_trace::plot::plot(&document, from as f64, to as f64, &out)?;
+            println!(
+                "plot: wrote {} ({} rows, {} bars, {} marks of which {} misses, xruns or faults; {} ms to {} ms)",
+                out.display(),
+                drawn.rows,
+                drawn.bars,
+                drawn.marks,
+                drawn.alarms,
+                from as f64 / 1000.0,
+                to as f64 / 1000.0
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot { wav, out, .. } => {
             let wav = wav.unwrap_or_else(|| paths.out.join("out.wav"));
             let out = out.unwrap_or_else(|| wav.with_extension("png"));
             // Any width: drawn from each sample's top 16 bits.

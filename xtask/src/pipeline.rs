@@ -165,6 +165,9 @@ SECTIONS
   }}
   _data_start = .;
   .data : {{ *(.data .data.*) }}
+  /* The trace ring's records (kernel/src/trace.rs): no load, and not in
+     the range `_start` zeroes (only records written since boot are read). */
+  .trace (NOLOAD) : ALIGN(16) {{ *(.bss.sotto_trace) }}
   .bss (NOLOAD) : ALIGN(16) {{
     _bss_start = .;
     *(.bss .bss.*) *(COMMON)

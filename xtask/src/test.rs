@@ -102,6 +102,7 @@ pub fn run_all(paths: &Paths, host_only: bool) -> Result<ExitCode> {
             "test: building the default image, the test images, the hostile image, the README's and the file-eq pipelines and the self-test kernel"
         );
         for system in [
+            // (Also booted traced by tests/tests/trace.rs.)
             paths.default_system(),
             paths.root.join("tests/system.toml"),
             paths.root.join("tests/audio.toml"),

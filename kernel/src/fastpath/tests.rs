@@ -1139,3 +1139,34 @@ fn wait_words_lay_out_as_wait() {
         assert_eq!(stored, expected);
     }
 }
+
+/// Tracing (`Kernel::trace_express_off`, at boot): every thread's row of
+/// fast words is the empty one, so the entry's express `Call`,
+/// `ReplyRecv`, give, signal and delete find no bit, and the express
+/// yield's check of the alarm byte fails even with a slice armed; the
+/// light path's Rust takes every switch, and decides as it did.
+#[test]
+fn tracing_makes_the_express_paths_decline_and_the_light_path_decide_as_before() {
+    let mut k = system();
+    k.trace_express_off();
+    let none = k.fast_none.as_ptr() as u32;
+    assert!(k.threads.iter().all(|thread| thread.fast_row == none));
+    assert!(k.fast_none.iter().all(|slot| slot.ops == 0));
+    assert_eq!(k.sched.schedule(), Some(0));
+    k.light_syscall(Syscall::Recv as u32, [1, 0, 0, 0, 0, 0]);
+    k.syscall(0);
+    assert_eq!(k.sched.schedule(), Some(1));
+    let yield_ = Syscall::Yield as u32;
+    k.sched.alarm_set(true, None);
+    assert!(!k.sched.alarm_slice_only(), "the express yield declines");
+    assert!(!k.express(yield_, [0; 6]));
+    // What the light path does is what it did untraced
+    // (`yields_between_equals_are_express_once_the_slice_is_armed`).
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(2));
+    // A deadline given and taken back leaves the express yield off.
+    k.sched.set_deadline(1, 5);
+    k.sched.set_deadline(1, crate::sched::NO_DEADLINE);
+    k.sched.alarm_set(true, None);
+    assert!(!k.sched.alarm_slice_only(), "still declines");
+    assert_eq!(k.light_syscall(yield_, [0; 6]), Light::Resume(1));
+}

@@ -160,6 +160,7 @@ fn main(arg: u32) {
             if bits & edf::done_bit(number) != 0 && task.running {
                 let deadline = task.deadline.unwrap_or(0);
                 if edf::done(task, now) {
+                    sotto_rt::trace::dp_miss(number as u32, kernel_deadline[number]);
                     println!(
                         "DEADLINE MISS: {} finished at tick {now}, deadline {deadline}",
                         pipeline.components[*index].name
@@ -174,6 +175,7 @@ fn main(arg: u32) {
             for (number, (index, block_ticks)) in dp.iter().enumerate() {
                 let task = &mut tasks[number];
                 if edf::overdue(task, now) {
+                    sotto_rt::trace::dp_miss(number as u32, kernel_deadline[number]);
                     println!(
                         "DEADLINE MISS: {} still running at tick {now}, deadline {}",
                         pipeline.components[*index].name,
@@ -241,6 +243,7 @@ fn main(arg: u32) {
             }
             let released_at = sotto_rt::sys::cycles();
             if sync::give(WORKERS + number as u32).is_ok() {
+                sotto_rt::trace::dp_release(number as u32, kernel_deadline[number]);
                 tasks[number].running = true;
                 if arg & TRACE_RELEASES != 0 && TRACED.contains(&tasks[number].runs) {
                     // Printed at the next wake: not between the release

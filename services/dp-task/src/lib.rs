@@ -172,6 +172,7 @@ pub fn run(
                 kept = false;
             }
             staged.publish(pipeline, buffers);
+            sotto_rt::trace::dp_complete(number as u32, start);
             let spent = sys::cycles().wrapping_sub(start);
             total += u64::from(spent);
             most = most.max(spent);

@@ -367,6 +367,9 @@ impl Ll {
             self.armed = false;
             println!("no task queued: timer stopped at tick {now}");
         }
+        // The tick's slice in the trace of the schedule (`cargo xtask run
+        // --trace`), from the signal to now.
+        sotto_rt::trace::ll_tick(now, start);
         passed
     }
 

@@ -41,6 +41,7 @@ pub mod supervise;
 pub mod sync;
 pub mod sys;
 pub mod thread;
+pub mod trace;
 
 pub use sotto_abi::Error;
 pub use sotto_abi::cap::{ObjectKind, Rights};

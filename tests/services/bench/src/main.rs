@@ -12,7 +12,8 @@
 //! without and with a timer firing every tick); 11 idle (waits forever:
 //! the kernel counts the timer interrupts it takes); 12 spins through 20
 //! ticks of its own and reports which ticks it ran in (two of them at one
-//! priority share the CPU a tick at a time).
+//! priority share the CPU a tick at a time); 13 a service event of the
+//! trace of the schedule (the `Trace` call; the image traces or not).
 
 #![no_std]
 #![no_main]
@@ -194,6 +195,17 @@ fn main(role: u32) {
                 }
             }
             println!("spun in {seen} ticks from tick {first} to tick {last}");
+        }
+        13 => {
+            // A service event in the trace of the schedule (the `Trace`
+            // call itself, as ll-sched's tick makes it): recorded when the
+            // boot configuration traces, a no-op answer when not.
+            let code = u32::from(sotto_rt::trace::code::LL_TICK);
+            let (status, recorded) = sys::raw_syscall(sys::Syscall::Trace as u32, [code, 1, 2, 0]);
+            measure("trace-event", || {
+                let _ = sys::raw_syscall(sys::Syscall::Trace as u32, [code, 1, 2, 0]);
+            });
+            println!("bench trace status {status}, recorded {recorded}");
         }
         _ => println!("bench: unknown role {role}"),
     }

@@ -508,6 +508,21 @@ impl Fuzzer {
                 plan([slot, junk[1], junk[2], 0, 0, 0], slot_expect)
             }
             Syscall::FaultTake => plan(junk, Expect::Fails(Error::WouldBlock)),
+            // Any thread may trace a service code (recorded, or not with
+            // tracing off); every other code is refused.
+            Syscall::Trace => {
+                let code = if self.rng.chance(2) {
+                    junk[0]
+                } else {
+                    u32::from(sotto_abi::trace::code::LL_TICK)
+                };
+                let expect = if sotto_abi::trace::code::is_service(code) {
+                    Expect::Success
+                } else {
+                    Expect::Fails(Error::BadArgument)
+                };
+                plan([code, junk[1], junk[2], 0, 0, 0], expect)
+            }
             Syscall::CapRevoke
             | Syscall::CapInfo
             | Syscall::NotifyPoll
