@@ -231,6 +231,7 @@ pub const fn wrap_at(ring_frames: u32) -> u32 {
 /// ([`wrap_at`]). For `pos < wrap` the result is below `wrap`; any other
 /// `pos` gives some value, without a panic (no division: the kernel
 /// runs it every DMA period).
+#[inline]
 pub const fn advance(pos: u32, frames: u32, wrap: u32) -> u32 {
     let room = wrap.wrapping_sub(pos);
     if frames < room {
@@ -243,6 +244,7 @@ pub const fn advance(pos: u32, frames: u32, wrap: u32) -> u32 {
 /// Frames from position `from` to position `to`, modulo `wrap`
 /// ([`wrap_at`]): `(to - from) mod wrap` for positions below `wrap`;
 /// any other value gives some value, without a panic.
+#[inline]
 pub const fn distance(from: u32, to: u32, wrap: u32) -> u32 {
     if to >= from {
         to - from
