@@ -271,6 +271,8 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     }
     // Who runs since when.
     let mut running: Option<(u8, u64)> = None;
+    // Records were dropped since the last switch: who runs is unknown.
+    let mut unknown = false;
     let mut dai_counts: BTreeMap<u16, (u32, u32)> = BTreeMap::new();
     let mut summary = Summary {
         records: trace.records.len(),
@@ -310,6 +312,9 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     for record in &trace.records {
         let now = clock.stamp(record.ccount);
         first.get_or_insert(now);
+        // The record before this one (a gap of dropped records starts
+        // there).
+        let before = end;
         end = now;
         match record.code {
             code::SWITCH => {
@@ -319,6 +324,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
                 close(&clock, running, now, &mut events);
                 running = Some((record.thread, now));
+                unknown = false;
                 if record.thread != NO_THREAD {
                     let (pid, tid, name) = names.track(record.thread);
                     tracks.entry((pid, tid)).or_insert(name);
@@ -326,6 +332,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             }
             code::TIMER_IRQ => {
                 let interrupted = match running {
+                    _ if unknown => "unknown (events were dropped)".to_owned(),
                     Some((NO_THREAD, _)) | None => "idle".to_owned(),
                     Some((thread, _)) => names.track(thread).2,
                 };
@@ -397,6 +404,12 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
             }
             code::DROPPED => {
+                // The ring filled after the record before this one and was
+                // written out now: what ran in between is not known (the
+                // switches are among the records dropped), so no slice
+                // spans the gap; the next switch starts one again.
+                close(&clock, running.take(), before, &mut events);
+                unknown = true;
                 summary.dropped += u64::from(record.a);
                 events.push(instant(
                     &clock,
@@ -723,6 +736,45 @@ mod tests {
             .unwrap();
         assert_eq!(block["ts"].as_f64().unwrap(), 1.5);
         assert_eq!(block["args"]["runner"], "pipeline/eq");
+    }
+
+    #[test]
+    fn a_running_slice_stops_where_records_were_dropped() {
+        // The ring filled after the record at 200: whatever ran or
+        // switched until the write-out at 900 is unknown, so no thread's
+        // slice spans the gap (nor does an interrupt in it name one).
+        let trace = file(vec![
+            rec(100, code::SWITCH, 0, 0, 0, 0),
+            rec(200, code::TIMER_IRQ, NO_THREAD, 0, 1, 0),
+            rec(900, code::DROPPED, NO_THREAD, 0, 40, 0),
+            rec(950, code::TIMER_IRQ, NO_THREAD, 0, 2, 0),
+            rec(1000, code::SWITCH, 3, 0, 0, 0),
+            rec(1100, code::END, NO_THREAD, 0, 40, 0),
+        ]);
+        let (doc, summary) = to_chrome(&trace, &names());
+        assert_eq!(summary.dropped, 40);
+        let got: Vec<(String, f64, f64)> = events(&doc, "X")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ll-sched".into(), 10.0, 10.0),
+                ("pipeline/eq".into(), 100.0, 10.0),
+            ]
+        );
+        let irq = named(&doc, "timer interrupt");
+        assert_eq!(
+            irq[1]["args"]["interrupted"],
+            "unknown (events were dropped)"
+        );
     }
 
     #[test]
