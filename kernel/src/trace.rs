@@ -170,7 +170,9 @@ impl Ring {
     }
 
     /// After a write-out: a [`code::DROPPED`] record of the records
-    /// dropped since the last one, if any (stamped `ccount`).
+    /// dropped since the last one, if any (stamped `ccount`). (Inlined
+    /// into `drain`, exit code: out of line it would be resident.)
+    #[inline(always)]
     pub fn tell_dropped(&mut self, slots: &mut [[u32; 4]; RING_RECORDS], ccount: u32) {
         let untold = self.dropped - self.told;
         if untold != 0 && self.pending() < RING_RECORDS {
