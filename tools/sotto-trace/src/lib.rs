@@ -693,6 +693,38 @@ mod tests {
     }
 
     #[test]
+    fn a_30_minute_run_unwraps_every_ccount_wrap() {
+        // 10 MHz CCOUNT wraps every 429.5 s; the kernel records at least
+        // every timer interrupt (its alarm never more than 2^31 counts
+        // ahead). Records 150 s apart (1.5e9 counts), then one gap of
+        // 400 s (more than 2^31 counts, less than a wrap): 30 minutes.
+        let mut at = 0u64;
+        let mut records = Vec::new();
+        for step in 0..12u64 {
+            records.push(rec(at as u32, code::SWITCH, (step % 2) as u8, 0, 0, 0));
+            at += if step == 5 {
+                4_000_000_000
+            } else {
+                1_500_000_000
+            };
+        }
+        records.push(rec(at as u32, code::END, NO_THREAD, 0, 0, 0));
+        let (doc, summary) = to_chrome(&file(records), &names());
+        let us = at as f64 / 10.0;
+        assert!((summary.span_us - us).abs() < 1.0, "{}", summary.span_us);
+        assert!(us > 30.0 * 60.0 * 1e6);
+        let slices = events(&doc, "X");
+        assert_eq!(slices.len(), 12);
+        let mut end = 0.0;
+        for slice in &slices {
+            let ts = slice["ts"].as_f64().unwrap();
+            assert!((ts - end).abs() < 1.0, "{ts} after {end}: back to back");
+            end = ts + slice["dur"].as_f64().unwrap();
+        }
+        assert!((end - us).abs() < 1.0);
+    }
+
+    #[test]
     fn faults_restarts_xruns_misses_and_drops_are_marked() {
         let trace = file(vec![
             rec(10, code::SWITCH, 1, 0, 0, 0),
