@@ -271,6 +271,8 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     }
     // Who runs since when.
     let mut running: Option<(u8, u64)> = None;
+    // Records were dropped since the last switch: who runs is unknown.
+    let mut unknown = false;
     let mut dai_counts: BTreeMap<u16, (u32, u32)> = BTreeMap::new();
     let mut summary = Summary {
         records: trace.records.len(),
@@ -310,6 +312,9 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     for record in &trace.records {
         let now = clock.stamp(record.ccount);
         first.get_or_insert(now);
+        // The record before this one (a gap of dropped records starts
+        // there).
+        let before = end;
         end = now;
         match record.code {
             code::SWITCH => {
@@ -319,6 +324,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
                 close(&clock, running, now, &mut events);
                 running = Some((record.thread, now));
+                unknown = false;
                 if record.thread != NO_THREAD {
                     let (pid, tid, name) = names.track(record.thread);
                     tracks.entry((pid, tid)).or_insert(name);
@@ -326,6 +332,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             }
             code::TIMER_IRQ => {
                 let interrupted = match running {
+                    _ if unknown => "unknown (events were dropped)".to_owned(),
                     Some((NO_THREAD, _)) | None => "idle".to_owned(),
                     Some((thread, _)) => names.track(thread).2,
                 };
@@ -397,6 +404,12 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
             }
             code::DROPPED => {
+                // The ring filled after the record before this one and was
+                // written out now: what ran in between is not known (the
+                // switches are among the records dropped), so no slice
+                // spans the gap; the next switch starts one again.
+                close(&clock, running.take(), before, &mut events);
+                unknown = true;
                 summary.dropped += u64::from(record.a);
                 events.push(instant(
                     &clock,
@@ -680,6 +693,38 @@ mod tests {
     }
 
     #[test]
+    fn a_30_minute_run_unwraps_every_ccount_wrap() {
+        // 10 MHz CCOUNT wraps every 429.5 s; the kernel records at least
+        // every timer interrupt (its alarm never more than 2^31 counts
+        // ahead). Records 150 s apart (1.5e9 counts), then one gap of
+        // 400 s (more than 2^31 counts, less than a wrap): 30 minutes.
+        let mut at = 0u64;
+        let mut records = Vec::new();
+        for step in 0..12u64 {
+            records.push(rec(at as u32, code::SWITCH, (step % 2) as u8, 0, 0, 0));
+            at += if step == 5 {
+                4_000_000_000
+            } else {
+                1_500_000_000
+            };
+        }
+        records.push(rec(at as u32, code::END, NO_THREAD, 0, 0, 0));
+        let (doc, summary) = to_chrome(&file(records), &names());
+        let us = at as f64 / 10.0;
+        assert!((summary.span_us - us).abs() < 1.0, "{}", summary.span_us);
+        assert!(us > 30.0 * 60.0 * 1e6);
+        let slices = events(&doc, "X");
+        assert_eq!(slices.len(), 12);
+        let mut end = 0.0;
+        for slice in &slices {
+            let ts = slice["ts"].as_f64().unwrap();
+            assert!((ts - end).abs() < 1.0, "{ts} after {end}: back to back");
+            end = ts + slice["dur"].as_f64().unwrap();
+        }
+        assert!((end - us).abs() < 1.0);
+    }
+
+    #[test]
     fn faults_restarts_xruns_misses_and_drops_are_marked() {
         let trace = file(vec![
             rec(10, code::SWITCH, 1, 0, 0, 0),
@@ -723,6 +768,45 @@ mod tests {
             .unwrap();
         assert_eq!(block["ts"].as_f64().unwrap(), 1.5);
         assert_eq!(block["args"]["runner"], "pipeline/eq");
+    }
+
+    #[test]
+    fn a_running_slice_stops_where_records_were_dropped() {
+        // The ring filled after the record at 200: whatever ran or
+        // switched until the write-out at 900 is unknown, so no thread's
+        // slice spans the gap (nor does an interrupt in it name one).
+        let trace = file(vec![
+            rec(100, code::SWITCH, 0, 0, 0, 0),
+            rec(200, code::TIMER_IRQ, NO_THREAD, 0, 1, 0),
+            rec(900, code::DROPPED, NO_THREAD, 0, 40, 0),
+            rec(950, code::TIMER_IRQ, NO_THREAD, 0, 2, 0),
+            rec(1000, code::SWITCH, 3, 0, 0, 0),
+            rec(1100, code::END, NO_THREAD, 0, 40, 0),
+        ]);
+        let (doc, summary) = to_chrome(&trace, &names());
+        assert_eq!(summary.dropped, 40);
+        let got: Vec<(String, f64, f64)> = events(&doc, "X")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ll-sched".into(), 10.0, 10.0),
+                ("pipeline/eq".into(), 100.0, 10.0),
+            ]
+        );
+        let irq = named(&doc, "timer interrupt");
+        assert_eq!(
+            irq[1]["args"]["interrupted"],
+            "unknown (events were dropped)"
+        );
     }
 
     #[test]
