@@ -16,6 +16,7 @@
 //! `sotto_abi::trace`).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -253,11 +254,62 @@ pub struct Summary {
 
 /// Convert `trace` into a Chrome trace-event document.
 pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
+    let mut events = Vec::new();
+    let (mut all, other, summary) = chrome_events(trace, names, &mut |event| events.push(event));
+    all.extend(events);
+    let document = json!({
+        "traceEvents": all,
+        "displayTimeUnit": "ns",
+        "otherData": other,
+    });
+    (document, summary)
+}
+
+/// Write `trace` as a Chrome trace-event document to `out` (the document
+/// [`to_chrome`] makes, its metadata last), one event at a time: a long
+/// run's millions of events are never all in memory.
+pub fn write_chrome(trace: &TraceFile, names: &Names, out: impl Write) -> Result<Summary> {
+    let mut out = std::io::BufWriter::new(out);
+    out.write_all(b"{\"traceEvents\":[")?;
+    let mut first = true;
+    let mut failed: Option<std::io::Error> = None;
+    let mut put = |out: &mut std::io::BufWriter<_>, event: &Value| {
+        if failed.is_some() {
+            return;
+        }
+        let written = (if first { Ok(()) } else { out.write_all(b",") })
+            .and_then(|()| serde_json::to_writer(&mut *out, event).map_err(std::io::Error::from));
+        first = false;
+        if let Err(error) = written {
+            failed = Some(error);
+        }
+    };
+    let (meta, other, summary) = chrome_events(trace, names, &mut |event| put(&mut out, &event));
+    for event in &meta {
+        put(&mut out, event);
+    }
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
+    out.write_all(b"],\"displayTimeUnit\":\"ns\",\"otherData\":")?;
+    serde_json::to_writer(&mut out, &other)?;
+    out.write_all(b"}")?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// The events of `trace`, each handed to `emit` as it is made; returns
+/// the metadata events (process and track names, which follow from all
+/// of them), the document's `otherData` and the summary.
+fn chrome_events(
+    trace: &TraceFile,
+    names: &Names,
+    emit: &mut dyn FnMut(Value),
+) -> (Vec<Value>, Value, Summary) {
     let mut clock = Clock {
         hz: f64::from(trace.header.ccount_hz),
         last: None,
     };
-    let mut events: Vec<Value> = Vec::new();
     // Tracks seen: (pid, tid) -> name; processes: pid -> name.
     let mut tracks: BTreeMap<(u64, u64), String> = BTreeMap::new();
     let mut processes: BTreeMap<u64, String> = BTreeMap::new();
@@ -299,16 +351,17 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 "ts": clock.us(at), "args": args,
             })
         };
-    let close = |clock: &Clock, running: Option<(u8, u64)>, now: u64, events: &mut Vec<Value>| {
-        if let Some((thread, since)) = running {
-            let (pid, tid, name) = if thread == NO_THREAD {
-                (KERNEL_PID, IDLE_TID, "idle".to_owned())
-            } else {
-                names.track(thread)
-            };
-            events.push(slice(clock, name, "run", (pid, tid), since, now, json!({})));
-        }
-    };
+    let close =
+        |clock: &Clock, running: Option<(u8, u64)>, now: u64, emit: &mut dyn FnMut(Value)| {
+            if let Some((thread, since)) = running {
+                let (pid, tid, name) = if thread == NO_THREAD {
+                    (KERNEL_PID, IDLE_TID, "idle".to_owned())
+                } else {
+                    names.track(thread)
+                };
+                emit(slice(clock, name, "run", (pid, tid), since, now, json!({})));
+            }
+        };
     for record in &trace.records {
         let now = clock.stamp(record.ccount);
         first.get_or_insert(now);
@@ -322,7 +375,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     // The thread that ran goes on.
                     continue;
                 }
-                close(&clock, running, now, &mut events);
+                close(&clock, running, now, &mut *emit);
                 running = Some((record.thread, now));
                 unknown = false;
                 if record.thread != NO_THREAD {
@@ -336,7 +389,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     Some((NO_THREAD, _)) | None => "idle".to_owned(),
                     Some((thread, _)) => names.track(thread).2,
                 };
-                events.push(instant(
+                emit(instant(
                     &clock,
                     "timer interrupt".into(),
                     "interrupt",
@@ -348,7 +401,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             code::FAULT => {
                 let (pid, tid, name) = names.track(record.thread);
                 tracks.entry((pid, tid)).or_insert(name.clone());
-                events.push(instant(
+                emit(instant(
                     &clock,
                     format!("fault: {}", fault_kind(record.arg)),
                     "fault",
@@ -361,7 +414,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 let service = usize::from(record.arg);
                 let (pid, tid, name) = names.track(service as u8);
                 tracks.entry((pid, tid)).or_insert(name.clone());
-                events.push(instant(
+                emit(instant(
                     &clock,
                     "restart".into(),
                     "restart",
@@ -382,7 +435,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 };
                 if let Some(periods) = periods.filter(|periods| *periods != seen.0) {
                     seen.0 = periods;
-                    events.push(instant(
+                    emit(instant(
                         &clock,
                         "dai period".into(),
                         "dai",
@@ -393,7 +446,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
                 if xruns != seen.1 {
                     seen.1 = xruns;
-                    events.push(instant(
+                    emit(instant(
                         &clock,
                         "xrun".into(),
                         "xrun",
@@ -408,10 +461,10 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 // written out now: what ran in between is not known (the
                 // switches are among the records dropped), so no slice
                 // spans the gap; the next switch starts one again.
-                close(&clock, running.take(), before, &mut events);
+                close(&clock, running.take(), before, &mut *emit);
                 unknown = true;
                 summary.dropped += u64::from(record.a);
-                events.push(instant(
+                emit(instant(
                     &clock,
                     format!("{} events dropped (the ring was full)", record.a),
                     "dropped",
@@ -427,7 +480,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             code::LL_TICK => {
                 let track = (SCHEDULE_PID, LL_TID);
                 let start = Clock::near(now, record.b);
-                events.push(slice(
+                emit(slice(
                     &clock,
                     "LL tick".into(),
                     "ll",
@@ -445,7 +498,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 match record.code {
                     code::DP_RELEASE => {
                         let deadline = Clock::near(now, record.b);
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "release".into(),
                             "dp",
@@ -453,7 +506,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                             now,
                             json!({"task": task, "deadline_us": clock.us(deadline)}),
                         ));
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "deadline".into(),
                             "deadline",
@@ -464,7 +517,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     }
                     code::DP_COMPLETE => {
                         let start = Clock::near(now, record.b);
-                        events.push(slice(
+                        emit(slice(
                             &clock,
                             "block".into(),
                             "dp",
@@ -476,7 +529,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     }
                     _ => {
                         let deadline = Clock::near(now, record.b);
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "deadline miss".into(),
                             "miss",
@@ -490,7 +543,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             _ => {}
         }
     }
-    close(&clock, running, end, &mut events);
+    close(&clock, running, end, &mut *emit);
     if trace.records.iter().any(|r| r.code == code::LL_TICK) {
         tracks.insert((SCHEDULE_PID, LL_TID), "LL ticks".into());
     }
@@ -507,20 +560,15 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
         all.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}));
         all.push(json!({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid, "args": {"sort_index": tid}}));
     }
-    all.extend(events);
-    let document = json!({
-        "traceEvents": all,
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "format": format!("sotto trace v{}", sotto_abi::trace::VERSION),
-            "ccount_hz": trace.header.ccount_hz,
-            "tick_cycles": trace.header.tick_cycles,
-            "records": summary.records,
-            "dropped": summary.dropped,
-            "complete": summary.complete,
-        },
+    let other = json!({
+        "format": format!("sotto trace v{}", sotto_abi::trace::VERSION),
+        "ccount_hz": trace.header.ccount_hz,
+        "tick_cycles": trace.header.tick_cycles,
+        "records": summary.records,
+        "dropped": summary.dropped,
+        "complete": summary.complete,
     });
-    (document, summary)
+    (all, other, summary)
 }
 
 /// Convert the trace file `bin` of an image with `manifest` into `json`;
@@ -528,15 +576,16 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
 pub fn convert(bin: &Path, manifest: &Manifest, json: &Path) -> Result<Summary> {
     let bytes = std::fs::read(bin).with_context(|| {
         format!(
-            "no trace at {} (the kernel writes it when the image was built with `--trace`)",
+            "no trace at {}: the kernel writes it when it boots with tracing on (`--trace`); its lines above say why it did not",
             bin.display()
         )
     })?;
     let trace = parse(&bytes).with_context(|| format!("reading {}", bin.display()))?;
-    let (document, summary) = to_chrome(&trace, &Names::from_manifest(manifest));
-    std::fs::write(json, serde_json::to_vec(&document)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    Ok(summary)
+    drop(bytes);
+    let file =
+        std::fs::File::create(json).with_context(|| format!("writing {}", json.display()))?;
+    write_chrome(&trace, &Names::from_manifest(manifest), file)
+        .with_context(|| format!("writing {}", json.display()))
 }
 
 /// The summary line `cargo xtask run --trace` prints.
@@ -807,6 +856,40 @@ mod tests {
             irq[1]["args"]["interrupted"],
             "unknown (events were dropped)"
         );
+    }
+
+    #[test]
+    fn the_streamed_file_is_the_document() {
+        let trace = file(vec![
+            rec(10, code::SWITCH, 1, 0, 0, 0),
+            rec(20, code::FAULT, 3, 2, 0, 0x4000_0100),
+            rec(30, code::RESTART, NO_THREAD, 1, 1, 0),
+            rec(40, code::DAI_PERIOD, NO_THREAD, 1, 3, 1),
+            rec(45, code::LL_TICK, 0, 0, 5, 41),
+            rec(50, code::DP_COMPLETE, 3, 0, 0, 15),
+            rec(60, code::DROPPED, NO_THREAD, 0, 12, 0),
+            rec(70, code::SWITCH, NO_THREAD, 0, 0, 0),
+            rec(80, code::END, NO_THREAD, 0, 12, 0),
+        ]);
+        let (document, summary) = to_chrome(&trace, &names());
+        let mut bytes = Vec::new();
+        let streamed = super::write_chrome(&trace, &names(), &mut bytes).unwrap();
+        assert_eq!(streamed, summary);
+        let read: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        let sorted = |doc: &Value| {
+            let mut events: Vec<String> = doc["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            events.sort();
+            events
+        };
+        assert_eq!(sorted(&read), sorted(&document));
+        assert!(sorted(&read).len() > 10);
+        assert_eq!(read["otherData"], document["otherData"]);
+        assert_eq!(read["displayTimeUnit"], "ns");
     }
 
     #[test]
