@@ -487,7 +487,9 @@ fn chrome_events(
                     track,
                     start.min(now),
                     now,
-                    json!({"tick": record.a}),
+                    // (Who traced it: any thread may trace a service code;
+                    // ll-sched's are the real ones.)
+                    json!({"tick": record.a, "by": names.track(record.thread).2}),
                 ));
             }
             code::DP_RELEASE | code::DP_COMPLETE | code::DP_MISS => {
@@ -504,7 +506,7 @@ fn chrome_events(
                             "dp",
                             track,
                             now,
-                            json!({"task": task, "deadline_us": clock.us(deadline)}),
+                            json!({"task": task, "deadline_us": clock.us(deadline), "by": by}),
                         ));
                         emit(instant(
                             &clock,
@@ -512,7 +514,7 @@ fn chrome_events(
                             "deadline",
                             track,
                             deadline,
-                            json!({"task": task, "released_us": clock.us(now)}),
+                            json!({"task": task, "released_us": clock.us(now), "by": by}),
                         ));
                     }
                     code::DP_COMPLETE => {
@@ -535,7 +537,7 @@ fn chrome_events(
                             "miss",
                             track,
                             now,
-                            json!({"task": task, "deadline_us": clock.us(deadline)}),
+                            json!({"task": task, "deadline_us": clock.us(deadline), "by": by}),
                         ));
                     }
                 }
@@ -720,6 +722,9 @@ mod tests {
         ]);
         let (doc, summary) = to_chrome(&trace, &names());
         assert!(!summary.complete, "no end record");
+        // Service events name the thread that traced them.
+        assert_eq!(named(&doc, "LL tick")[0]["args"]["by"], "ll-sched");
+        assert_eq!(named(&doc, "release")[0]["args"]["by"], "dp-sched");
         let slices = events(&doc, "X");
         let ll = slices.iter().find(|e| e["name"] == "LL tick").unwrap();
         assert_eq!(
