@@ -673,15 +673,25 @@ fn sotto_exit(what: Cold) {
         Cold::Exit(why) => why,
     };
     if let Some((written, dropped)) = sotto_kernel::trace::finish() {
-        kprintln!(
-            "trace: ",
-            written,
-            " events written to ",
-            sotto_abi::trace::FILE,
-            ", ",
-            dropped,
-            " dropped (the ring was full)"
-        );
+        if dropped == 0 {
+            kprintln!(
+                "trace: ",
+                written,
+                " events written to ",
+                sotto_abi::trace::FILE,
+                ", none dropped"
+            );
+        } else {
+            kprintln!(
+                "trace: ",
+                written,
+                " events written to ",
+                sotto_abi::trace::FILE,
+                "; ",
+                dropped,
+                " more were dropped because the ring was full"
+            );
+        }
     }
     let (exited, failed, panicked, faulted) = services::endings();
     // How the services ended, in the words of both reports.

@@ -110,7 +110,8 @@ pub struct Ring {
     written: u32,
     /// Records written out to the file.
     drained: u32,
-    /// Records dropped in the whole run (the ring was full).
+    /// Records dropped in the whole run (the ring was full; saturates:
+    /// a service tracing in a loop while it is full makes every call one).
     dropped: u32,
     /// Of those, how many a [`code::DROPPED`] record told already.
     told: u32,
@@ -161,7 +162,7 @@ impl Ring {
     #[inline(always)]
     pub fn push(&mut self, slots: &mut [[u32; 4]; RING_RECORDS], ccount: u32, words: [u32; 3]) {
         if self.pending() >= RING_RECORDS {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return;
         }
         slots[self.written as usize % RING_RECORDS] = [ccount, words[0], words[1], words[2]];
@@ -169,7 +170,9 @@ impl Ring {
     }
 
     /// After a write-out: a [`code::DROPPED`] record of the records
-    /// dropped since the last one, if any (stamped `ccount`).
+    /// dropped since the last one, if any (stamped `ccount`). (Inlined
+    /// into `drain`, exit code: out of line it would be resident.)
+    #[inline(always)]
     pub fn tell_dropped(&mut self, slots: &mut [[u32; 4]; RING_RECORDS], ccount: u32) {
         let untold = self.dropped - self.told;
         if untold != 0 && self.pending() < RING_RECORDS {
@@ -483,6 +486,33 @@ mod tests {
         assert_eq!(ring.dropped(), 10, "the run's total stays");
         drain(&mut ring, &mut slots, &mut out);
         assert_eq!(out.len(), RING_RECORDS + 2, "told once");
+    }
+
+    #[test]
+    fn a_flood_of_drops_never_overflows_the_counts() {
+        // A service that traces in a loop while the ring is full makes
+        // every call a drop: 2^32 of them are minutes of virtual time,
+        // and the count must not wrap (nor panic on the host).
+        let (mut ring, mut slots) = ring();
+        let mut out = Vec::new();
+        for i in 0..RING_RECORDS as u32 {
+            ring.push(&mut slots, i, Event::TimerIrq { tick: i }.words());
+        }
+        ring.dropped = u32::MAX - 1;
+        for _ in 0..3 {
+            ring.push(&mut slots, 0, Event::TimerIrq { tick: 0 }.words());
+        }
+        assert_eq!(ring.dropped(), u32::MAX, "saturated, not wrapped");
+        drain(&mut ring, &mut slots, &mut out);
+        drain(&mut ring, &mut slots, &mut out);
+        assert_eq!(out.len(), RING_RECORDS + 1);
+        assert_eq!(
+            (out[RING_RECORDS].code, out[RING_RECORDS].a),
+            (code::DROPPED, u32::MAX)
+        );
+        ring.push(&mut slots, 0, Event::TimerIrq { tick: 0 }.words());
+        drain(&mut ring, &mut slots, &mut out);
+        assert_eq!(out.len(), RING_RECORDS + 2, "nothing more told");
     }
 
     #[test]

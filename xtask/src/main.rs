@@ -99,9 +99,10 @@ enum Command {
         /// With --schedule: where the window starts (virtual time, e.g. 500ms).
         #[arg(long, requires = "schedule", default_value = "500ms", value_parser = run::parse_duration_us)]
         from: u64,
-        /// With --schedule: where the window ends (virtual time, e.g. 520ms).
-        #[arg(long, requires = "schedule", default_value = "520ms", value_parser = run::parse_duration_us)]
-        to: u64,
+        /// With --schedule: where the window ends (virtual time, e.g.
+        /// 520ms) [default: 20 ms after --from].
+        #[arg(long, requires = "schedule", value_parser = run::parse_duration_us)]
+        to: Option<u64>,
     },
     /// Create a service crate and add it to system.toml.
     NewService {
@@ -334,6 +335,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The window `plot --schedule` draws when only `--from` is given (µs).
+const SCHEDULE_WINDOW_US: u64 = 20_000;
+
+/// `plot --schedule`'s window (µs) from `--from` and `--to` (by default
+/// [`SCHEDULE_WINDOW_US`] after `--from`).
+fn schedule_window(from: u64, to: Option<u64>) -> (u64, u64) {
+    (from, to.unwrap_or(from.saturating_add(SCHEDULE_WINDOW_US)))
+}
+
 /// `cargo xtask run`: check the input (before building), build, put the
 /// input in the run's directory, boot, and write the output.
 fn run_command(
@@ -436,6 +446,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             to,
             ..
         } => {
+            let (from, to) = schedule_window(from, to);
             let trace = trace.unwrap_or_else(|| paths.out.join("trace.json"));
             let out = out.unwrap_or_else(|| paths.out.join("schedule.png"));
             let document = sotto_trace::plot::read(&trace)?;
@@ -473,5 +484,39 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             println!("next: `cargo xtask run` builds and boots it");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// The window `plot --schedule` is given: (from, to) in µs.
+    fn window(args: &[&str]) -> (u64, u64) {
+        let cli = Cli::try_parse_from([&["xtask", "plot", "--schedule"], args].concat())
+            .unwrap_or_else(|error| panic!("{args:?}: {error}"));
+        match cli.command {
+            Command::Plot { from, to, .. } => super::schedule_window(from, to),
+            _ => panic!("not a plot"),
+        }
+    }
+
+    #[test]
+    fn a_schedule_window_from_alone_ends_20_ms_later() {
+        // `--from 600ms` alone once met the default `--to` of 520 ms and
+        // was refused as a backward window.
+        assert_eq!(window(&["--from", "600ms"]), (600_000, 620_000));
+        assert_eq!(window(&[]), (500_000, 520_000), "the README's window");
+        assert_eq!(
+            window(&["--from", "1s", "--to", "1.5s"]),
+            (1_000_000, 1_500_000)
+        );
+        assert_eq!(
+            window(&["--to", "10ms"]),
+            (500_000, 10_000),
+            "refused later"
+        );
     }
 }

@@ -193,6 +193,9 @@ pub fn prepare_input(input: Option<&Path>, audio: &SystemAudio<'_>) -> Result<Op
         .map_err(anyhow::Error::msg)?;
     let (spec, samples) = sotto_audio::read_wav_any(input)?;
     let frames = (samples.len() / usize::from(spec.channels.max(1))) as u64;
+    if frames == 0 {
+        anyhow::bail!("{wav}: the file holds no samples: there is nothing to stream");
+    }
     let raw = sotto_audio::to_dai_raw(&samples, dai.params.bits);
     let pipeline = audio.pipeline.as_ref().context("a capture pipeline")?;
     let run_us = run_time_us(frames, pipeline, &dai.params);
@@ -619,9 +622,17 @@ mod tests {
             format!("{:#}", prepare_input(Some(&missing), &audio).unwrap_err())
                 .starts_with(&format!("opening {}: ", missing.display()))
         );
+        let empty = write("empty.wav", 48_000, 2, 16, int, 0);
+        assert_eq!(
+            format!("{:#}", prepare_input(Some(&empty), &audio).unwrap_err()),
+            format!(
+                "{}: the file holds no samples: there is nothing to stream",
+                empty.display()
+            )
+        );
         let good = write("good.wav", 48_000, 2, 24, int, 4800);
         let input = prepare_input(Some(&good), &audio).unwrap().unwrap();
-        for path in [mono, float, good] {
+        for path in [mono, float, empty, good] {
             std::fs::remove_file(path).unwrap();
         }
         assert_eq!((input.dai.name.as_str(), input.frames), ("dai-in", 4800));

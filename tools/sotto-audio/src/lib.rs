@@ -127,11 +127,34 @@ pub fn read_wav_any(path: &Path) -> Result<(hound::WavSpec, Vec<i32>)> {
         );
     }
     let shift = 32 - u32::from(spec.bits_per_sample);
-    let samples = reader
-        .into_samples::<i32>()
-        .map(|sample| sample.map(|value| value << shift))
-        .collect::<Result<Vec<i32>, _>>()
-        .with_context(|| format!("reading {}", path.display()))?;
+    // (Not allocated from the header's count: a broken header may
+    // announce anything.)
+    let announced = reader.len();
+    let mut samples = Vec::new();
+    for sample in reader.into_samples::<i32>() {
+        match sample {
+            Ok(value) => samples.push(value << shift),
+            Err(error) => {
+                // (hound's "Failed to read enough bytes.", an `Other` I/O
+                // error, or an early end of the file.)
+                let ended = matches!(
+                    &error,
+                    hound::Error::IoError(io) if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::Other | std::io::ErrorKind::UnexpectedEof
+                    )
+                );
+                if ended && (samples.len() as u64) < u64::from(announced) {
+                    bail!(
+                        "{}: the file ends after {} of the {announced} samples its header announces (it is truncated)",
+                        path.display(),
+                        samples.len()
+                    );
+                }
+                return Err(error).with_context(|| format!("reading {}", path.display()));
+            }
+        }
+    }
     Ok((spec, samples))
 }
 
@@ -817,6 +840,24 @@ mod tests {
         let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!((width, height), (1200, 900));
+    }
+
+    #[test]
+    fn a_truncated_wav_is_said_to_be_truncated() {
+        let path = temp("truncated.wav");
+        write_wav(&path, &[7; 400]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // The header announces 400 samples; 101 (and a half) are there.
+        std::fs::write(&path, &bytes[..44 + 203]).unwrap();
+        let error = read_wav_any(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "{}: the file ends after 101 of the 400 samples its header announces (it is truncated)",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! `sotto_abi::trace`).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -253,11 +254,62 @@ pub struct Summary {
 
 /// Convert `trace` into a Chrome trace-event document.
 pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
+    let mut events = Vec::new();
+    let (mut all, other, summary) = chrome_events(trace, names, &mut |event| events.push(event));
+    all.extend(events);
+    let document = json!({
+        "traceEvents": all,
+        "displayTimeUnit": "ns",
+        "otherData": other,
+    });
+    (document, summary)
+}
+
+/// Write `trace` as a Chrome trace-event document to `out` (the document
+/// [`to_chrome`] makes, its metadata last), one event at a time: a long
+/// run's millions of events are never all in memory.
+pub fn write_chrome(trace: &TraceFile, names: &Names, out: impl Write) -> Result<Summary> {
+    let mut out = std::io::BufWriter::new(out);
+    out.write_all(b"{\"traceEvents\":[")?;
+    let mut first = true;
+    let mut failed: Option<std::io::Error> = None;
+    let mut put = |out: &mut std::io::BufWriter<_>, event: &Value| {
+        if failed.is_some() {
+            return;
+        }
+        let written = (if first { Ok(()) } else { out.write_all(b",") })
+            .and_then(|()| serde_json::to_writer(&mut *out, event).map_err(std::io::Error::from));
+        first = false;
+        if let Err(error) = written {
+            failed = Some(error);
+        }
+    };
+    let (meta, other, summary) = chrome_events(trace, names, &mut |event| put(&mut out, &event));
+    for event in &meta {
+        put(&mut out, event);
+    }
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
+    out.write_all(b"],\"displayTimeUnit\":\"ns\",\"otherData\":")?;
+    serde_json::to_writer(&mut out, &other)?;
+    out.write_all(b"}")?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// The events of `trace`, each handed to `emit` as it is made; returns
+/// the metadata events (process and track names, which follow from all
+/// of them), the document's `otherData` and the summary.
+fn chrome_events(
+    trace: &TraceFile,
+    names: &Names,
+    emit: &mut dyn FnMut(Value),
+) -> (Vec<Value>, Value, Summary) {
     let mut clock = Clock {
         hz: f64::from(trace.header.ccount_hz),
         last: None,
     };
-    let mut events: Vec<Value> = Vec::new();
     // Tracks seen: (pid, tid) -> name; processes: pid -> name.
     let mut tracks: BTreeMap<(u64, u64), String> = BTreeMap::new();
     let mut processes: BTreeMap<u64, String> = BTreeMap::new();
@@ -271,6 +323,8 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
     }
     // Who runs since when.
     let mut running: Option<(u8, u64)> = None;
+    // Records were dropped since the last switch: who runs is unknown.
+    let mut unknown = false;
     let mut dai_counts: BTreeMap<u16, (u32, u32)> = BTreeMap::new();
     let mut summary = Summary {
         records: trace.records.len(),
@@ -297,19 +351,23 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 "ts": clock.us(at), "args": args,
             })
         };
-    let close = |clock: &Clock, running: Option<(u8, u64)>, now: u64, events: &mut Vec<Value>| {
-        if let Some((thread, since)) = running {
-            let (pid, tid, name) = if thread == NO_THREAD {
-                (KERNEL_PID, IDLE_TID, "idle".to_owned())
-            } else {
-                names.track(thread)
-            };
-            events.push(slice(clock, name, "run", (pid, tid), since, now, json!({})));
-        }
-    };
+    let close =
+        |clock: &Clock, running: Option<(u8, u64)>, now: u64, emit: &mut dyn FnMut(Value)| {
+            if let Some((thread, since)) = running {
+                let (pid, tid, name) = if thread == NO_THREAD {
+                    (KERNEL_PID, IDLE_TID, "idle".to_owned())
+                } else {
+                    names.track(thread)
+                };
+                emit(slice(clock, name, "run", (pid, tid), since, now, json!({})));
+            }
+        };
     for record in &trace.records {
         let now = clock.stamp(record.ccount);
         first.get_or_insert(now);
+        // The record before this one (a gap of dropped records starts
+        // there).
+        let before = end;
         end = now;
         match record.code {
             code::SWITCH => {
@@ -317,8 +375,9 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     // The thread that ran goes on.
                     continue;
                 }
-                close(&clock, running, now, &mut events);
+                close(&clock, running, now, &mut *emit);
                 running = Some((record.thread, now));
+                unknown = false;
                 if record.thread != NO_THREAD {
                     let (pid, tid, name) = names.track(record.thread);
                     tracks.entry((pid, tid)).or_insert(name);
@@ -326,10 +385,11 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             }
             code::TIMER_IRQ => {
                 let interrupted = match running {
+                    _ if unknown => "unknown (events were dropped)".to_owned(),
                     Some((NO_THREAD, _)) | None => "idle".to_owned(),
                     Some((thread, _)) => names.track(thread).2,
                 };
-                events.push(instant(
+                emit(instant(
                     &clock,
                     "timer interrupt".into(),
                     "interrupt",
@@ -341,7 +401,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             code::FAULT => {
                 let (pid, tid, name) = names.track(record.thread);
                 tracks.entry((pid, tid)).or_insert(name.clone());
-                events.push(instant(
+                emit(instant(
                     &clock,
                     format!("fault: {}", fault_kind(record.arg)),
                     "fault",
@@ -354,7 +414,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 let service = usize::from(record.arg);
                 let (pid, tid, name) = names.track(service as u8);
                 tracks.entry((pid, tid)).or_insert(name.clone());
-                events.push(instant(
+                emit(instant(
                     &clock,
                     "restart".into(),
                     "restart",
@@ -375,7 +435,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 };
                 if let Some(periods) = periods.filter(|periods| *periods != seen.0) {
                     seen.0 = periods;
-                    events.push(instant(
+                    emit(instant(
                         &clock,
                         "dai period".into(),
                         "dai",
@@ -386,7 +446,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
                 if xruns != seen.1 {
                     seen.1 = xruns;
-                    events.push(instant(
+                    emit(instant(
                         &clock,
                         "xrun".into(),
                         "xrun",
@@ -397,8 +457,14 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 }
             }
             code::DROPPED => {
+                // The ring filled after the record before this one and was
+                // written out now: what ran in between is not known (the
+                // switches are among the records dropped), so no slice
+                // spans the gap; the next switch starts one again.
+                close(&clock, running.take(), before, &mut *emit);
+                unknown = true;
                 summary.dropped += u64::from(record.a);
-                events.push(instant(
+                emit(instant(
                     &clock,
                     format!("{} events dropped (the ring was full)", record.a),
                     "dropped",
@@ -414,14 +480,16 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             code::LL_TICK => {
                 let track = (SCHEDULE_PID, LL_TID);
                 let start = Clock::near(now, record.b);
-                events.push(slice(
+                emit(slice(
                     &clock,
                     "LL tick".into(),
                     "ll",
                     track,
                     start.min(now),
                     now,
-                    json!({"tick": record.a}),
+                    // (Who traced it: any thread may trace a service code;
+                    // ll-sched's are the real ones.)
+                    json!({"tick": record.a, "by": names.track(record.thread).2}),
                 ));
             }
             code::DP_RELEASE | code::DP_COMPLETE | code::DP_MISS => {
@@ -432,26 +500,26 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                 match record.code {
                     code::DP_RELEASE => {
                         let deadline = Clock::near(now, record.b);
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "release".into(),
                             "dp",
                             track,
                             now,
-                            json!({"task": task, "deadline_us": clock.us(deadline)}),
+                            json!({"task": task, "deadline_us": clock.us(deadline), "by": by}),
                         ));
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "deadline".into(),
                             "deadline",
                             track,
                             deadline,
-                            json!({"task": task, "released_us": clock.us(now)}),
+                            json!({"task": task, "released_us": clock.us(now), "by": by}),
                         ));
                     }
                     code::DP_COMPLETE => {
                         let start = Clock::near(now, record.b);
-                        events.push(slice(
+                        emit(slice(
                             &clock,
                             "block".into(),
                             "dp",
@@ -463,13 +531,13 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
                     }
                     _ => {
                         let deadline = Clock::near(now, record.b);
-                        events.push(instant(
+                        emit(instant(
                             &clock,
                             "deadline miss".into(),
                             "miss",
                             track,
                             now,
-                            json!({"task": task, "deadline_us": clock.us(deadline)}),
+                            json!({"task": task, "deadline_us": clock.us(deadline), "by": by}),
                         ));
                     }
                 }
@@ -477,7 +545,7 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
             _ => {}
         }
     }
-    close(&clock, running, end, &mut events);
+    close(&clock, running, end, &mut *emit);
     if trace.records.iter().any(|r| r.code == code::LL_TICK) {
         tracks.insert((SCHEDULE_PID, LL_TID), "LL ticks".into());
     }
@@ -494,20 +562,15 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
         all.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}));
         all.push(json!({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid, "args": {"sort_index": tid}}));
     }
-    all.extend(events);
-    let document = json!({
-        "traceEvents": all,
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "format": format!("sotto trace v{}", sotto_abi::trace::VERSION),
-            "ccount_hz": trace.header.ccount_hz,
-            "tick_cycles": trace.header.tick_cycles,
-            "records": summary.records,
-            "dropped": summary.dropped,
-            "complete": summary.complete,
-        },
+    let other = json!({
+        "format": format!("sotto trace v{}", sotto_abi::trace::VERSION),
+        "ccount_hz": trace.header.ccount_hz,
+        "tick_cycles": trace.header.tick_cycles,
+        "records": summary.records,
+        "dropped": summary.dropped,
+        "complete": summary.complete,
     });
-    (document, summary)
+    (all, other, summary)
 }
 
 /// Convert the trace file `bin` of an image with `manifest` into `json`;
@@ -515,15 +578,16 @@ pub fn to_chrome(trace: &TraceFile, names: &Names) -> (Value, Summary) {
 pub fn convert(bin: &Path, manifest: &Manifest, json: &Path) -> Result<Summary> {
     let bytes = std::fs::read(bin).with_context(|| {
         format!(
-            "no trace at {} (the kernel writes it when the image was built with `--trace`)",
+            "no trace at {}: the kernel writes it when it boots with tracing on (`--trace`); its lines above say why it did not",
             bin.display()
         )
     })?;
     let trace = parse(&bytes).with_context(|| format!("reading {}", bin.display()))?;
-    let (document, summary) = to_chrome(&trace, &Names::from_manifest(manifest));
-    std::fs::write(json, serde_json::to_vec(&document)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    Ok(summary)
+    drop(bytes);
+    let file =
+        std::fs::File::create(json).with_context(|| format!("writing {}", json.display()))?;
+    write_chrome(&trace, &Names::from_manifest(manifest), file)
+        .with_context(|| format!("writing {}", json.display()))
 }
 
 /// The summary line `cargo xtask run --trace` prints.
@@ -658,6 +722,9 @@ mod tests {
         ]);
         let (doc, summary) = to_chrome(&trace, &names());
         assert!(!summary.complete, "no end record");
+        // Service events name the thread that traced them.
+        assert_eq!(named(&doc, "LL tick")[0]["args"]["by"], "ll-sched");
+        assert_eq!(named(&doc, "release")[0]["args"]["by"], "dp-sched");
         let slices = events(&doc, "X");
         let ll = slices.iter().find(|e| e["name"] == "LL tick").unwrap();
         assert_eq!(
@@ -677,6 +744,38 @@ mod tests {
             .unwrap();
         let gap = deadline["ts"].as_f64().unwrap() - release["ts"].as_f64().unwrap();
         assert!((gap - 100.0).abs() < 1e-6, "{gap}");
+    }
+
+    #[test]
+    fn a_30_minute_run_unwraps_every_ccount_wrap() {
+        // 10 MHz CCOUNT wraps every 429.5 s; the kernel records at least
+        // every timer interrupt (its alarm never more than 2^31 counts
+        // ahead). Records 150 s apart (1.5e9 counts), then one gap of
+        // 400 s (more than 2^31 counts, less than a wrap): 30 minutes.
+        let mut at = 0u64;
+        let mut records = Vec::new();
+        for step in 0..12u64 {
+            records.push(rec(at as u32, code::SWITCH, (step % 2) as u8, 0, 0, 0));
+            at += if step == 5 {
+                4_000_000_000
+            } else {
+                1_500_000_000
+            };
+        }
+        records.push(rec(at as u32, code::END, NO_THREAD, 0, 0, 0));
+        let (doc, summary) = to_chrome(&file(records), &names());
+        let us = at as f64 / 10.0;
+        assert!((summary.span_us - us).abs() < 1.0, "{}", summary.span_us);
+        assert!(us > 30.0 * 60.0 * 1e6);
+        let slices = events(&doc, "X");
+        assert_eq!(slices.len(), 12);
+        let mut end = 0.0;
+        for slice in &slices {
+            let ts = slice["ts"].as_f64().unwrap();
+            assert!((ts - end).abs() < 1.0, "{ts} after {end}: back to back");
+            end = ts + slice["dur"].as_f64().unwrap();
+        }
+        assert!((end - us).abs() < 1.0);
     }
 
     #[test]
@@ -723,6 +822,79 @@ mod tests {
             .unwrap();
         assert_eq!(block["ts"].as_f64().unwrap(), 1.5);
         assert_eq!(block["args"]["runner"], "pipeline/eq");
+    }
+
+    #[test]
+    fn a_running_slice_stops_where_records_were_dropped() {
+        // The ring filled after the record at 200: whatever ran or
+        // switched until the write-out at 900 is unknown, so no thread's
+        // slice spans the gap (nor does an interrupt in it name one).
+        let trace = file(vec![
+            rec(100, code::SWITCH, 0, 0, 0, 0),
+            rec(200, code::TIMER_IRQ, NO_THREAD, 0, 1, 0),
+            rec(900, code::DROPPED, NO_THREAD, 0, 40, 0),
+            rec(950, code::TIMER_IRQ, NO_THREAD, 0, 2, 0),
+            rec(1000, code::SWITCH, 3, 0, 0, 0),
+            rec(1100, code::END, NO_THREAD, 0, 40, 0),
+        ]);
+        let (doc, summary) = to_chrome(&trace, &names());
+        assert_eq!(summary.dropped, 40);
+        let got: Vec<(String, f64, f64)> = events(&doc, "X")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ll-sched".into(), 10.0, 10.0),
+                ("pipeline/eq".into(), 100.0, 10.0),
+            ]
+        );
+        let irq = named(&doc, "timer interrupt");
+        assert_eq!(
+            irq[1]["args"]["interrupted"],
+            "unknown (events were dropped)"
+        );
+    }
+
+    #[test]
+    fn the_streamed_file_is_the_document() {
+        let trace = file(vec![
+            rec(10, code::SWITCH, 1, 0, 0, 0),
+            rec(20, code::FAULT, 3, 2, 0, 0x4000_0100),
+            rec(30, code::RESTART, NO_THREAD, 1, 1, 0),
+            rec(40, code::DAI_PERIOD, NO_THREAD, 1, 3, 1),
+            rec(45, code::LL_TICK, 0, 0, 5, 41),
+            rec(50, code::DP_COMPLETE, 3, 0, 0, 15),
+            rec(60, code::DROPPED, NO_THREAD, 0, 12, 0),
+            rec(70, code::SWITCH, NO_THREAD, 0, 0, 0),
+            rec(80, code::END, NO_THREAD, 0, 12, 0),
+        ]);
+        let (document, summary) = to_chrome(&trace, &names());
+        let mut bytes = Vec::new();
+        let streamed = super::write_chrome(&trace, &names(), &mut bytes).unwrap();
+        assert_eq!(streamed, summary);
+        let read: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        let sorted = |doc: &Value| {
+            let mut events: Vec<String> = doc["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            events.sort();
+            events
+        };
+        assert_eq!(sorted(&read), sorted(&document));
+        assert!(sorted(&read).len() > 10);
+        assert_eq!(read["otherData"], document["otherData"]);
+        assert_eq!(read["displayTimeUnit"], "ns");
     }
 
     #[test]
