@@ -449,8 +449,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             let (from, to) = schedule_window(from, to);
             let trace = trace.unwrap_or_else(|| paths.out.join("trace.json"));
             let out = out.unwrap_or_else(|| paths.out.join("schedule.png"));
-            let document = sotto_trace::plot::read(&trace)?;
-            let drawn = sotto_trace::plot::plot(&document, from as f64, to as f64, &out)?;
+            let drawn = sotto_trace::plot::plot_file(&trace, from as f64, to as f64, &out)?;
             println!(
                 "plot: wrote {} ({} rows, {} bars, {} marks of which {} misses, xruns or faults; {} ms to {} ms)",
                 out.display(),

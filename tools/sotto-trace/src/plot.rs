@@ -14,6 +14,7 @@ use plotters::prelude::{
     BLACK, BitMapBackend, ChartBuilder, IntoDrawingArea, PathElement, Rectangle, WHITE,
 };
 use plotters::style::{Color, FontStyle, RGBColor};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Register the plot font with plotters once; whether text can be drawn
@@ -66,60 +67,209 @@ pub fn rows(document: &Value) -> Result<Vec<Row>> {
     let events = document["traceEvents"]
         .as_array()
         .context("not a trace-event document (no `traceEvents` array)")?;
-    let key = |event: &Value| -> (u64, u64) {
-        (
-            event["pid"].as_u64().unwrap_or(0),
-            event["tid"].as_u64().unwrap_or(0),
-        )
-    };
-    let mut processes: BTreeMap<u64, String> = BTreeMap::new();
-    let mut rows: BTreeMap<(u64, u64), Row> = BTreeMap::new();
+    let mut rows = Rows::default();
     for event in events {
-        let name = event["name"].as_str().unwrap_or_default();
-        match event["ph"].as_str() {
-            Some("M") if name == "process_name" => {
-                let text = event["args"]["name"].as_str().unwrap_or_default();
-                processes.insert(key(event).0, text.to_owned());
+        rows.add(Event {
+            name: event["name"].as_str().unwrap_or_default().to_owned(),
+            ph: event["ph"].as_str().unwrap_or_default().to_owned(),
+            cat: event["cat"].as_str().unwrap_or_default().to_owned(),
+            pid: event["pid"].as_u64().unwrap_or(0),
+            tid: event["tid"].as_u64().unwrap_or(0),
+            ts: event["ts"].as_f64().unwrap_or(0.0),
+            dur: event["dur"].as_f64().unwrap_or(0.0),
+            args: EventArgs {
+                name: event["args"]["name"].as_str().map(str::to_owned),
+            },
+        });
+    }
+    Ok(rows.done())
+}
+
+/// One event as the plot reads it (the fields it draws; others skipped).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Event {
+    name: String,
+    ph: String,
+    cat: String,
+    pid: u64,
+    tid: u64,
+    ts: f64,
+    dur: f64,
+    args: EventArgs,
+}
+
+/// The `args` of an event: the name a metadata event gives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EventArgs {
+    #[serde(deserialize_with = "string_or_nothing")]
+    name: Option<String>,
+}
+
+/// A string, or nothing for any other value.
+fn string_or_nothing<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => Some(text),
+        _ => None,
+    })
+}
+
+/// The first and last time of a trace's marks (µs), if it has any.
+pub type Span = Option<(f64, f64)>;
+
+/// Rows being made from events; with a window, only the marks in it are
+/// kept (the span of all of them is).
+#[derive(Default)]
+struct Rows {
+    processes: BTreeMap<u64, String>,
+    rows: BTreeMap<(u64, u64), Row>,
+    window: Option<(f64, f64)>,
+    span: Option<(f64, f64)>,
+}
+
+impl Rows {
+    fn add(&mut self, event: Event) {
+        let key = (event.pid, event.tid);
+        let mark = match event.ph.as_str() {
+            "M" if event.name == "process_name" => {
+                let text = event.args.name.unwrap_or_default();
+                self.processes.insert(key.0, text);
+                return;
             }
-            Some("M") if name == "thread_name" => {
-                let text = event["args"]["name"].as_str().unwrap_or_default();
-                rows.entry(key(event))
-                    .or_insert_with(|| Row {
-                        name: String::new(),
-                        process: String::new(),
-                        marks: Vec::new(),
-                    })
-                    .name = text.to_owned();
+            "M" if event.name == "thread_name" => {
+                row(&mut self.rows, key).name = event.args.name.unwrap_or_default();
+                return;
             }
-            Some("X") => {
-                let from = event["ts"].as_f64().unwrap_or(0.0);
-                let mark = Mark::Bar {
-                    from,
-                    to: from + event["dur"].as_f64().unwrap_or(0.0),
-                    cat: event["cat"].as_str().unwrap_or_default().to_owned(),
-                };
-                row(&mut rows, key(event)).marks.push(mark);
-            }
-            Some("i") => {
-                let mark = Mark::At {
-                    at: event["ts"].as_f64().unwrap_or(0.0),
-                    name: name.to_owned(),
-                };
-                row(&mut rows, key(event)).marks.push(mark);
-            }
-            _ => {}
+            "X" => Mark::Bar {
+                from: event.ts,
+                to: event.ts + event.dur,
+                cat: event.cat,
+            },
+            "i" => Mark::At {
+                at: event.ts,
+                name: event.name,
+            },
+            _ => return,
+        };
+        let (a, b) = extent(&mark);
+        self.span = Some(self.span.map_or((a, b), |(c, d)| (a.min(c), b.max(d))));
+        if self.window.is_none_or(|(from, to)| inside(&mark, from, to)) {
+            row(&mut self.rows, key).marks.push(mark);
+        } else {
+            row(&mut self.rows, key);
         }
     }
-    Ok(rows
-        .into_iter()
-        .map(|((pid, tid), mut row)| {
-            row.process = processes.get(&pid).cloned().unwrap_or_default();
-            if row.name.is_empty() {
-                row.name = format!("{pid}/{tid}");
+
+    fn done(self) -> Vec<Row> {
+        let processes = self.processes;
+        self.rows
+            .into_iter()
+            .map(|((pid, tid), mut row)| {
+                row.process = processes.get(&pid).cloned().unwrap_or_default();
+                if row.name.is_empty() {
+                    row.name = format!("{pid}/{tid}");
+                }
+                row
+            })
+            .collect()
+    }
+}
+
+/// A mark's extent (µs).
+fn extent(mark: &Mark) -> (f64, f64) {
+    match mark {
+        Mark::Bar { from, to, .. } => (*from, *to),
+        Mark::At { at, .. } => (*at, *at),
+    }
+}
+
+/// Whether a mark shows in window `from_us..to_us`.
+fn inside(mark: &Mark, from_us: f64, to_us: f64) -> bool {
+    match mark {
+        Mark::Bar { from, to, .. } => *to > from_us && *from < to_us,
+        Mark::At { at, .. } => (from_us..=to_us).contains(at),
+    }
+}
+
+/// Read the `trace.json` at `path` one event at a time (a long run's
+/// file is never all in memory): its rows with the marks in window
+/// `from_us..to_us` only, and the span of all its marks.
+pub fn read_window(path: &Path, from_us: f64, to_us: f64) -> Result<(Vec<Row>, Span)> {
+    let file = std::fs::File::open(path).map_err(|error| {
+        anyhow::anyhow!(
+            "no trace at {} ({error}): run `cargo xtask run --trace` first, which writes it",
+            path.display()
+        )
+    })?;
+    let mut rows = Rows {
+        window: Some((from_us, to_us)),
+        ..Rows::default()
+    };
+    let mut reader = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let found = serde::Deserializer::deserialize_map(&mut reader, Document(&mut rows))
+        .with_context(|| format!("{} is not trace-event JSON", path.display()))?;
+    if !found {
+        bail!(
+            "{} is not a trace-event document (no `traceEvents` array)",
+            path.display()
+        );
+    }
+    let span = rows.span;
+    Ok((rows.done(), span))
+}
+
+/// The document's visitor: its `traceEvents`, each event added as read;
+/// whether there was such an array.
+struct Document<'a>(&'a mut Rows);
+
+impl<'de> serde::de::Visitor<'de> for Document<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a trace-event document")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "traceEvents" {
+                map.next_value_seed(Events(&mut *self.0))?;
+                found = true;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
             }
-            row
-        })
-        .collect())
+        }
+        Ok(found)
+    }
+}
+
+/// The `traceEvents` array, each event added to the rows as read.
+struct Events<'a>(&'a mut Rows);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Events<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Events<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of trace events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(event) = seq.next_element::<Event>()? {
+            self.0.add(event);
+        }
+        Ok(())
+    }
 }
 
 fn row(rows: &mut BTreeMap<(u64, u64), Row>, key: (u64, u64)) -> &mut Row {
@@ -173,6 +323,21 @@ fn span(rows: &[Row]) -> Option<(f64, f64)> {
 
 /// Draw window `from_us..to_us` of `document` into the PNG `out`.
 pub fn plot(document: &Value, from_us: f64, to_us: f64, out: &Path) -> Result<Drawn> {
+    let rows = rows(document)?;
+    let span = span(&rows);
+    plot_rows(&rows, span, from_us, to_us, out)
+}
+
+/// Draw window `from_us..to_us` of the `trace.json` at `path` into the PNG
+/// `out`, reading the file one event at a time ([`read_window`]).
+pub fn plot_file(path: &Path, from_us: f64, to_us: f64, out: &Path) -> Result<Drawn> {
+    let (rows, span) = read_window(path, from_us, to_us)?;
+    plot_rows(&rows, span, from_us, to_us, out)
+}
+
+/// Draw window `from_us..to_us` of `rows` (whose marks span `span`) into
+/// the PNG `out`.
+fn plot_rows(rows: &[Row], span: Span, from_us: f64, to_us: f64, out: &Path) -> Result<Drawn> {
     if from_us >= to_us {
         bail!(
             "the window is empty: --from ({} ms) must be before --to ({} ms)",
@@ -180,13 +345,9 @@ pub fn plot(document: &Value, from_us: f64, to_us: f64, out: &Path) -> Result<Dr
             to_us / 1000.0
         );
     }
-    let rows = rows(document)?;
-    let inside = |mark: &Mark| match mark {
-        Mark::Bar { from, to, .. } => *to > from_us && *from < to_us,
-        Mark::At { at, .. } => (from_us..=to_us).contains(at),
-    };
+    let inside = |mark: &Mark| inside(mark, from_us, to_us);
     if !rows.iter().flat_map(|row| row.marks.iter()).any(inside) {
-        let covered = match span(&rows) {
+        let covered = match span {
             Some((a, b)) => format!(
                 "the trace covers {:.3} ms to {:.3} ms",
                 a / 1000.0,
@@ -384,6 +545,43 @@ mod tests {
         assert_eq!(drawn.alarms, 1, "the deadline miss");
         assert!(std::fs::metadata(&out).unwrap().len() > 1000);
         std::fs::remove_file(&out).unwrap();
+    }
+
+    #[test]
+    fn a_file_is_read_one_event_at_a_time_with_the_same_result() {
+        let dir = std::env::temp_dir();
+        let json = dir.join(format!("sotto-schedule-{}.json", std::process::id()));
+        std::fs::write(&json, serde_json::to_vec(&document()).unwrap()).unwrap();
+        // Only the marks in the window are kept; the span is all of them.
+        let (rows, span) = super::read_window(&json, 0.0, 1200.0).unwrap();
+        assert_eq!(span, Some((1000.0, 11200.0)));
+        assert_eq!(rows.len(), 6);
+        assert_eq!(
+            rows.iter().map(|row| row.marks.len()).sum::<usize>(),
+            3,
+            "{rows:?}"
+        );
+        assert_eq!(rows[2].name, "ll-sched");
+        assert_eq!(rows[2].process, "ll-sched");
+        let (a, b) = (dir.join("sotto-a.png"), dir.join("sotto-b.png"));
+        let whole = plot(&document(), 0.0, 9000.0, &a).unwrap();
+        let streamed = super::plot_file(&json, 0.0, 9000.0, &b).unwrap();
+        assert_eq!(whole, streamed);
+        assert_eq!(
+            super::plot_file(&json, 20_000.0, 30_000.0, &b)
+                .unwrap_err()
+                .to_string(),
+            "nothing happened between 20 ms and 30 ms: the trace covers 1.000 ms to 11.200 ms"
+        );
+        std::fs::write(&json, b"{\"traceEvents\": 5}").unwrap();
+        let error = format!("{:#}", super::plot_file(&json, 0.0, 1.0, &b).unwrap_err());
+        assert!(error.contains("is not trace-event JSON"), "{error}");
+        std::fs::write(&json, b"{\"other\": []}").unwrap();
+        let error = format!("{:#}", super::plot_file(&json, 0.0, 1.0, &b).unwrap_err());
+        assert!(error.ends_with("(no `traceEvents` array)"), "{error}");
+        for path in [json, a, b] {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     #[test]
