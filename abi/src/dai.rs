@@ -14,7 +14,8 @@
 //! between the ring and the DAI's host file over semihosting — playback
 //! writes the period at the hardware position to the file, capture reads
 //! the file's next period into it — advances [`reg::HW`] (the position
-//! register: frames moved, free running) and signals the DAI's
+//! register: frames moved, counting modulo the ring's boundary) and
+//! signals the DAI's
 //! notification. A playback ring with less than a period between
 //! [`reg::HW`] and [`reg::APPL`] (the frames the service has written), or
 //! a capture ring with less than a period free, is an **xrun**: the
@@ -27,6 +28,16 @@
 //! reads there ([`reg::CONTROL`], [`reg::APPL`]) as hostile. Its own
 //! position is kept in the kernel and only copied out, so a service that
 //! scribbles on the header can at worst make its own DAI xrun.
+//!
+//! Positions ([`reg::HW`], [`reg::APPL`]) count frames modulo the
+//! ring's *boundary* [`wrap_at`]`(ring_frames)`: the largest multiple
+//! of the ring's frame count a `u32` holds, not 2^32 (2^32 is a multiple
+//! of no ring of 192 or 384 frames: there, a position wrapping at 2^32
+//! would leave the period grid after 2^32 frames, 24.8 hours at 48 kHz).
+//! A frame's slot in the ring is its position modulo the ring's frames,
+//! the same before and after the boundary; a position at or past the
+//! boundary is one that cannot be (an xrun). Both sides move and compare
+//! positions only with [`advance`] and [`distance`].
 //!
 //! The host file of a DAI is its object's name with [`FILE_SUFFIX`], in
 //! QEMU's working directory (`cargo xtask run` and the tests run QEMU in
@@ -54,11 +65,12 @@ pub mod reg {
     /// Written by the service: [`super::RUN`] to run the DMA, 0 to stop.
     pub const CONTROL: usize = 0;
     /// Written by the service: frames written (playback) or read
-    /// (capture) by the service, free running (wraps at 2^32).
+    /// (capture) by the service, modulo the ring's boundary
+    /// ([`super::wrap_at`]; advanced with [`super::advance`]).
     pub const APPL: usize = 1;
-    /// Written by the kernel: frames the DMA moved, free running (the
-    /// position register). Before starting, a service reads it and sets
-    /// [`APPL`] from it.
+    /// Written by the kernel: frames the DMA moved, modulo the ring's
+    /// boundary ([`super::wrap_at`]) (the position register). Before
+    /// starting, a service reads it and sets [`APPL`] from it.
     pub const HW: usize = 2;
     /// Written by the kernel: xruns counted since boot.
     pub const XRUNS: usize = 3;
@@ -159,6 +171,12 @@ impl DaiParams {
         self.period_frames as u32 * self.ring_periods as u32
     }
 
+    /// The boundary its positions count modulo: [`wrap_at`] of its
+    /// ring's frames.
+    pub const fn wrap_at(&self) -> u32 {
+        wrap_at(self.ring_frames())
+    }
+
     /// Bytes the memory object needs: registers and ring, page-rounded.
     pub const fn memory_bytes(&self) -> u32 {
         let bytes = HEADER_BYTES + self.ring_frames() * self.frame_bytes();
@@ -195,28 +213,63 @@ pub enum Step {
     Xrun,
 }
 
-/// The DMA's step for a period (see [`Step`]). `hw % ring_frames` always
-/// lands on a period boundary, since the position only ever advances by
-/// whole periods; the offset is in the ring whatever `appl` says.
-///
-/// Until the position wraps: positions are free running modulo 2^32, so
-/// a ring whose frame count does not divide 2^32 leaves the period grid
-/// after 2^32 frames (24.8 hours at 48 kHz). The kernel checks every move
-/// against the ring's end and counts one that would cross it as an xrun
-/// (it never touches memory outside the ring), so such a ring stops
-/// playing then; rings of a power-of-two frame count never leave the
-/// grid.
-pub fn step(params: &DaiParams, hw: u32, appl: u32) -> Step {
+/// The boundary positions in a ring of `ring_frames` frames count
+/// modulo: the largest multiple of `ring_frames` a `u32` holds (0 for an
+/// empty ring, which has no positions). Positions are `0..wrap_at`; a
+/// position's slot is `position % ring_frames` on both sides of the
+/// boundary, so a position advancing by whole periods stays on the
+/// period grid forever.
+pub const fn wrap_at(ring_frames: u32) -> u32 {
+    if ring_frames == 0 {
+        0
+    } else {
+        ring_frames * (u32::MAX / ring_frames)
+    }
+}
+
+/// Position `pos` advanced by `frames` (at most `wrap`), modulo `wrap`
+/// ([`wrap_at`]). For `pos < wrap` the result is below `wrap`; any other
+/// `pos` gives some value, without a panic (no division: the kernel
+/// runs it every DMA period).
+#[inline]
+pub const fn advance(pos: u32, frames: u32, wrap: u32) -> u32 {
+    let room = wrap.wrapping_sub(pos);
+    if frames < room {
+        pos.wrapping_add(frames)
+    } else {
+        frames.wrapping_sub(room)
+    }
+}
+
+/// Frames from position `from` to position `to`, modulo `wrap`
+/// ([`wrap_at`]): `(to - from) mod wrap` for positions below `wrap`;
+/// any other value gives some value, without a panic.
+#[inline]
+pub const fn distance(from: u32, to: u32, wrap: u32) -> u32 {
+    if to >= from {
+        to - from
+    } else {
+        wrap.wrapping_sub(from).wrapping_add(to)
+    }
+}
+
+/// The DMA's step for a period (see [`Step`]), with the ring's boundary
+/// `wrap` ([`DaiParams::wrap_at`], computed once). `hw % ring_frames`
+/// always lands on a period boundary, since the position only ever
+/// advances by whole periods modulo `wrap`, a multiple of the ring; the
+/// offset is in the ring whatever `appl` says (one at or past `wrap`, a
+/// position that cannot be, is an xrun).
+pub fn step(params: &DaiParams, hw: u32, appl: u32, wrap: u32) -> Step {
     let ring = params.ring_frames();
     let period = u32::from(params.period_frames);
-    if ring == 0 || period == 0 {
+    if ring == 0 || period == 0 || hw >= wrap || appl >= wrap {
         return Step::Xrun;
     }
     // Frames of data in the ring: playback, written and not yet played;
     // capture, captured and not yet read.
     let level = match params.direction {
-        Direction::Playback => appl.wrapping_sub(hw),
-        Direction::Capture => hw.wrapping_sub(appl),
+        Direction::Playback => distance(hw, appl, wrap),
+        Direction::Capture => distance(appl, hw, wrap),
     };
     let ok = match params.direction {
         Direction::Playback => level >= period && level <= ring,
@@ -232,7 +285,10 @@ pub fn step(params: &DaiParams, hw: u32, appl: u32) -> Step {
 
 #[cfg(test)]
 mod tests {
-    use super::{DaiParams, Direction, HEADER_BYTES, Step, step};
+    use super::{DaiParams, Direction, HEADER_BYTES, Step, advance, distance, step, wrap_at};
+
+    /// The boundary of [`params`]' 192-frame ring.
+    const W: u32 = wrap_at(192);
 
     fn params(direction: Direction) -> DaiParams {
         DaiParams {
@@ -269,47 +325,170 @@ mod tests {
     #[test]
     fn playback_moves_only_a_full_period() {
         let p = params(Direction::Playback);
-        assert_eq!(step(&p, 0, 0), Step::Xrun, "empty");
-        assert_eq!(step(&p, 0, 47), Step::Xrun, "less than a period");
+        assert_eq!(step(&p, 0, 0, W), Step::Xrun, "empty");
+        assert_eq!(step(&p, 0, 47, W), Step::Xrun, "less than a period");
         assert_eq!(
-            step(&p, 0, 48),
+            step(&p, 0, 48, W),
             Step::Move {
                 offset: HEADER_BYTES
             }
         );
         assert_eq!(
-            step(&p, 48 * 5, 48 * 7),
+            step(&p, 48 * 5, 48 * 7, W),
             Step::Move {
                 offset: HEADER_BYTES + 48 * 4
             }
         );
-        assert_eq!(step(&p, 0, 48 * 5), Step::Xrun, "more than the ring: a lie");
-        assert_eq!(step(&p, 10, 5), Step::Xrun, "behind the position: a lie");
-        // Wrapping positions.
         assert_eq!(
-            step(&p, u32::MAX - 47, 48 - 48),
+            step(&p, 0, 48 * 5, W),
+            Step::Xrun,
+            "more than the ring: a lie"
+        );
+        assert_eq!(step(&p, 10, 5, W), Step::Xrun, "behind the position: a lie");
+        // Across the boundary: the last period before it is the ring's
+        // last; a position at or past it cannot be.
+        let wrap = p.wrap_at();
+        assert_eq!(
+            step(&p, wrap - 48, 48, wrap),
             Step::Move {
-                offset: HEADER_BYTES + ((u32::MAX - 47) % 192) * 4
+                offset: HEADER_BYTES + 48 * 3 * 4
             }
         );
+        assert_eq!(
+            step(&p, 0, 96, wrap),
+            Step::Move {
+                offset: HEADER_BYTES
+            },
+            "the first period after it, the ring's first"
+        );
+        assert_eq!(step(&p, wrap - 48, wrap, wrap), Step::Xrun, "APPL at B");
+        assert_eq!(step(&p, wrap - 48, u32::MAX, wrap), Step::Xrun);
+        assert_eq!(step(&p, wrap, 48, wrap), Step::Xrun, "HW at B");
     }
 
     #[test]
     fn capture_moves_while_there_is_room() {
         let p = params(Direction::Capture);
         assert_eq!(
-            step(&p, 0, 0),
+            step(&p, 0, 0, W),
             Step::Move {
                 offset: HEADER_BYTES
             }
         );
         assert_eq!(
-            step(&p, 48 * 3, 0),
+            step(&p, 48 * 3, 0, W),
             Step::Move {
                 offset: HEADER_BYTES + 48 * 3 * 4
             }
         );
-        assert_eq!(step(&p, 48 * 4, 0), Step::Xrun, "full");
-        assert_eq!(step(&p, 0, 48), Step::Xrun, "read ahead of the DMA: a lie");
+        assert_eq!(step(&p, 48 * 4, 0, W), Step::Xrun, "full");
+        assert_eq!(
+            step(&p, 0, 48, W),
+            Step::Xrun,
+            "read ahead of the DMA: a lie"
+        );
+        // Across the boundary: three periods captured, one free.
+        assert_eq!(
+            step(&p, 48, W - 96, W),
+            Step::Move {
+                offset: HEADER_BYTES + 48 * 4
+            }
+        );
+        assert_eq!(step(&p, 96, W - 96, W), Step::Xrun, "full");
+        assert_eq!(step(&p, 0, W, W), Step::Xrun, "APPL at B");
+    }
+
+    /// Ring sizes: ones that divide 2^32 and ones that do not.
+    const RINGS: [u32; 10] = [1, 2, 3, 48, 192, 256, 384, 4096, 48 * 7, (1 << 31) + 1];
+
+    /// A deterministic stream of random words.
+    fn random() -> impl FnMut() -> u32 {
+        let mut x = 0x9E37_79B9u32;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        }
+    }
+
+    #[test]
+    fn the_boundary_is_the_largest_multiple_of_the_ring_in_a_word() {
+        assert_eq!(wrap_at(0), 0);
+        assert_eq!(wrap_at(1), u32::MAX);
+        assert_eq!(wrap_at(256), 0u32.wrapping_sub(256));
+        assert_eq!(wrap_at(192), 4_294_967_232);
+        assert_eq!(wrap_at(384), 4_294_967_040);
+        for ring in RINGS {
+            let wrap = u64::from(wrap_at(ring));
+            let ring = u64::from(ring);
+            assert_eq!(wrap % ring, 0, "{ring}");
+            assert!(wrap + ring > u64::from(u32::MAX), "{ring}: the largest");
+        }
+        assert_eq!(params(Direction::Playback).wrap_at(), W);
+    }
+
+    #[test]
+    fn advance_and_distance_count_modulo_the_boundary() {
+        let mut next = random();
+        for ring in RINGS {
+            let wrap = wrap_at(ring);
+            let w = u64::from(wrap);
+            let mut positions = vec![0, 1, ring - 1, wrap / 2, wrap - ring, wrap - 1];
+            positions.extend((0..200).map(|_| next() % wrap));
+            for &pos in &positions {
+                let mut frames = vec![0, 1, ring, wrap - 1 - pos, wrap - pos, wrap - 1, wrap];
+                frames.extend((0..20).map(|_| next() % wrap));
+                for frames in frames {
+                    let expected = (u64::from(pos) + u64::from(frames)) % w;
+                    let got = advance(pos, frames, wrap);
+                    assert_eq!(u64::from(got), expected, "{ring}: {pos} + {frames}");
+                    assert_eq!(
+                        distance(pos, got, wrap),
+                        if frames == wrap { 0 } else { frames },
+                        "{ring}: {pos} .. {got}"
+                    );
+                }
+                for &to in &positions {
+                    let expected = (u64::from(to) + w - u64::from(pos)) % w;
+                    assert_eq!(u64::from(distance(pos, to, wrap)), expected);
+                }
+            }
+        }
+        // Positions that cannot be: some value, no panic.
+        for ring in RINGS {
+            let wrap = wrap_at(ring);
+            for pos in [wrap, u32::MAX] {
+                advance(pos, ring, wrap);
+                distance(pos, 0, wrap);
+                distance(0, pos, wrap);
+            }
+        }
+    }
+
+    /// A position advancing by periods visits the ring's periods in order
+    /// across the boundary (2^32 is no multiple of 192 or 384 frames).
+    #[test]
+    fn a_position_stays_on_the_period_grid_across_the_boundary() {
+        for ring_periods in [4u16, 8, 5, 3] {
+            let p = DaiParams {
+                ring_periods,
+                ..params(Direction::Playback)
+            };
+            let (ring, wrap) = (p.ring_frames(), p.wrap_at());
+            let periods = u32::from(ring_periods);
+            let mut hw = wrap - 3 * 48;
+            let mut slot = (hw % ring) / 48;
+            for _ in 0..3 * periods {
+                let appl = advance(hw, 48, wrap);
+                let Step::Move { offset } = step(&p, hw, appl, wrap) else {
+                    panic!("{ring}: an xrun at {hw}");
+                };
+                assert_eq!(offset, HEADER_BYTES + slot * 48 * 4, "{ring}: at {hw}");
+                hw = appl;
+                slot = (slot + 1) % periods;
+            }
+            assert_eq!(hw, 48 * (3 * periods - 3));
+        }
     }
 }

@@ -89,10 +89,12 @@ pub struct Dai {
     period_bytes: u32,
     /// Where the ring ends (bytes from the start of its memory object).
     ring_end: u32,
+    /// The boundary its positions count modulo (`dai::wrap_at`).
+    wrap: u32,
     /// The tick of its next DMA period (`u64::MAX`: never: not attached).
     next: u64,
     /// The kernel's registers as it publishes them (from [`reg::HW`]):
-    /// the position (frames moved, free running), xruns, periods run,
+    /// the position (frames moved, modulo `wrap`), xruns, periods run,
     /// status, then the format. The kernel's own copy: the truth.
     regs: [u32; KERNEL_REGS],
     /// A started capture DAI without a file was said so (once).
@@ -119,6 +121,7 @@ impl Dai {
             period_ticks: 0,
             period_bytes: 0,
             ring_end: 0,
+            wrap: 0,
             next: u64::MAX,
             regs: [0; KERNEL_REGS],
             told_no_file: false,
@@ -188,6 +191,7 @@ impl Dai {
         self.file = file;
         self.period_bytes = period_bytes;
         self.ring_end = ring_end;
+        self.wrap = dai::wrap_at(frames * periods);
         self.next = u64::from(self.period_ticks);
         self.publish(kernel);
         Ok(())
@@ -205,6 +209,14 @@ impl Dai {
             self.regs[at(reg::XRUNS)],
             self.regs[at(reg::PERIODS)],
         )
+    }
+
+    /// Put its position at `hw` (published), as if the DMA had run that
+    /// long: for tests across the position's boundary.
+    #[cfg(test)]
+    pub fn set_position<H: Hardware>(&mut self, kernel: &mut Kernel<H>, hw: u32) {
+        self.regs[at(reg::HW)] = hw;
+        self.publish(kernel);
     }
 
     /// Whether its host file opened.
@@ -240,10 +252,10 @@ impl Dai {
         let hw = self.regs[at(reg::HW)];
         let len = self.period_bytes;
         let capture = self.params.direction == Direction::Capture;
-        let pa = match dai::step(&self.params, hw, appl) {
-            // (Bounds again: `hw` is the kernel's, but a ring whose frame
-            // count does not divide 2^32 leaves the period grid when the
-            // position wraps, after about a day at 48 kHz.)
+        let pa = match dai::step(&self.params, hw, appl, self.wrap) {
+            // (Bounds again: `step` keeps the kernel's `hw` below the
+            // boundary, on the period grid, but the ring is checked
+            // against its memory object here too.)
             Step::Move { offset } if offset <= self.ring_end - len => Some(self.ring_pa + offset),
             _ => None,
         };
@@ -265,7 +277,8 @@ impl Dai {
                     kernel.hw.phys(pa + moved, len - moved).fill(0);
                     self.regs[at(reg::STATUS)] |= status::END_OF_INPUT;
                 }
-                self.regs[at(reg::HW)] = hw.wrapping_add(u32::from(self.params.period_frames));
+                self.regs[at(reg::HW)] =
+                    dai::advance(hw, u32::from(self.params.period_frames), self.wrap);
             }
             None => {
                 let xruns = &mut self.regs[at(reg::XRUNS)];

@@ -4,7 +4,7 @@
 //! outside its ring.
 
 use proptest::prelude::*;
-use sotto_abi::dai::{DaiParams, Direction, HEADER_BYTES, RUN, reg, status};
+use sotto_abi::dai::{self, DaiParams, Direction, HEADER_BYTES, RUN, reg, status};
 use sotto_abi::manifest::{Cache, ObjectParams};
 
 use super::{Dai, Dais, Refusal};
@@ -292,11 +292,13 @@ proptest! {
     /// Whatever a service writes into the header (CONTROL, APPL, the
     /// kernel's own words), each period either moves the period at the
     /// kernel's position or counts an xrun, the position stays on the
-    /// period grid, the file grows by exactly a period per running
+    /// period grid (below its boundary, which the run crosses when it
+    /// starts `near` it), the file grows by exactly a period per running
     /// period, and nothing outside the ring changes.
     #[test]
     fn hostile_headers_only_cause_xruns(
         direction in prop_oneof![Just(Direction::Playback), Just(Direction::Capture)],
+        near in any::<bool>(),
         writes in proptest::collection::vec(
             (0usize..16, any::<u32>(), any::<bool>()),
             1..64,
@@ -309,13 +311,16 @@ proptest! {
         };
         let (mut k, mut dais) = setup(direction, Some(start));
         k.hw.phys(AFTER, 4096).fill(0xA5);
+        let wrap = dai::wrap_at(192);
+        let start = if near { wrap - 8 * 48 } else { 0 };
+        dais.list_mut()[0].set_position(&mut k, start);
         let mut tick = 0;
         for (index, value, honest) in writes {
             // Half of the time a plausible driver, else anything.
             let (hw, _, _) = dais.list()[0].counts();
             let value = match (honest, index) {
                 (true, reg::CONTROL) => RUN,
-                (true, reg::APPL) => hw.wrapping_add(value % 240),
+                (true, reg::APPL) => dai::advance(hw, value % 240, wrap),
                 _ => value,
             };
             set(&mut k, index, value);
@@ -324,7 +329,8 @@ proptest! {
             let dai = &dais.list()[0];
             let (hw, xruns, periods) = dai.counts();
             prop_assert_eq!(hw % 48, 0);
-            prop_assert_eq!(hw / 48 + xruns, periods);
+            prop_assert!(hw < wrap);
+            prop_assert_eq!(dai::distance(start, hw, wrap) / 48 + xruns, periods);
             if direction == Direction::Playback {
                 prop_assert_eq!(file(&k).len(), periods as usize * PERIOD);
             } else {
@@ -332,5 +338,94 @@ proptest! {
             }
             prop_assert!(k.hw.phys(AFTER, 4096).iter().all(|&b| b == 0xA5));
         }
+    }
+}
+
+/// The ring's slot (period index) of position `frames`.
+fn slot(frames: u32) -> u32 {
+    frames % 192 / 48
+}
+
+/// Playback started a few periods before the position's boundary (2^32
+/// is no multiple of the 192-frame ring): every period across it moves,
+/// and the file is the ring's periods in the order the driver wrote them.
+#[test]
+fn playback_moves_every_period_across_the_positions_boundary() {
+    let wrap = dai::wrap_at(192);
+    let (mut k, mut dais) = setup(Direction::Playback, Some(Vec::new()));
+    let start = wrap - 3 * 48;
+    dais.list_mut()[0].set_position(&mut k, start);
+    // As a driver: read HW, fill the ring from it, APPL a ring ahead.
+    let mut appl = get(&mut k, reg::HW);
+    assert_eq!(appl, start);
+    let mut written = 0u8;
+    for _ in 0..4 {
+        period_at(&mut k, slot(appl)).fill(0x40 + written);
+        written += 1;
+        appl = dai::advance(appl, 48, wrap);
+    }
+    set(&mut k, reg::APPL, appl);
+    set(&mut k, reg::CONTROL, RUN);
+    for tick in 1..=12 {
+        run(&mut k, &mut dais, tick);
+        // The period played is free again: the next one goes there.
+        period_at(&mut k, slot(appl)).fill(0x40 + written);
+        written += 1;
+        appl = dai::advance(appl, 48, wrap);
+        set(&mut k, reg::APPL, appl);
+    }
+    let expected: Vec<u8> = (0..12).flat_map(|n| filled(0x40 + n)).collect();
+    assert_eq!(file(&k), expected);
+    assert_eq!(dais.list()[0].counts(), (9 * 48, 0, 12), "no xrun");
+    assert_eq!(get(&mut k, reg::HW), 9 * 48, "past the boundary: from 0");
+}
+
+/// Capture the same way: every period of the file is captured, in order,
+/// into the slot the driver reads it from.
+#[test]
+fn capture_moves_every_period_across_the_positions_boundary() {
+    let wrap = dai::wrap_at(192);
+    let input: Vec<u8> = (0..12).flat_map(|n| filled(0x60 + n)).collect();
+    let (mut k, mut dais) = setup(Direction::Capture, Some(input));
+    let start = wrap - 2 * 48;
+    dais.list_mut()[0].set_position(&mut k, start);
+    let mut appl = get(&mut k, reg::HW);
+    set(&mut k, reg::APPL, appl);
+    set(&mut k, reg::CONTROL, RUN);
+    // Three periods fill three of the four slots, then one is read each
+    // period: the ring stays as full as it may be.
+    run(&mut k, &mut dais, 3);
+    let mut got = Vec::new();
+    for tick in 4..=13 {
+        got.extend_from_slice(period_at(&mut k, slot(appl)));
+        appl = dai::advance(appl, 48, wrap);
+        set(&mut k, reg::APPL, appl);
+        run(&mut k, &mut dais, tick);
+    }
+    for _ in 0..2 {
+        got.extend_from_slice(period_at(&mut k, slot(appl)));
+        appl = dai::advance(appl, 48, wrap);
+    }
+    let expected: Vec<u8> = (0..12).flat_map(|n| filled(0x60 + n)).collect();
+    assert_eq!(got, expected);
+    assert_eq!(dais.list()[0].counts(), (11 * 48, 0, 13), "no xrun");
+}
+
+/// A hostile APPL at or past the boundary (a position that cannot be)
+/// is an xrun, wherever the kernel's position is.
+#[test]
+fn an_appl_past_the_boundary_is_an_xrun() {
+    let wrap = dai::wrap_at(192);
+    for direction in [Direction::Playback, Direction::Capture] {
+        let (mut k, mut dais) = setup(direction, Some(vec![0; PERIOD * 8]));
+        k.hw.phys(AFTER, 4096).fill(0xA5);
+        dais.list_mut()[0].set_position(&mut k, wrap - 48);
+        set(&mut k, reg::CONTROL, RUN);
+        for (tick, appl) in [wrap, wrap + 48, u32::MAX].into_iter().enumerate() {
+            set(&mut k, reg::APPL, appl);
+            run(&mut k, &mut dais, tick as u64 + 1);
+        }
+        assert_eq!(dais.list()[0].counts(), (wrap - 48, 3, 3), "{direction:?}");
+        assert!(k.hw.phys(AFTER, 4096).iter().all(|&b| b == 0xA5));
     }
 }

@@ -23,9 +23,12 @@
 //!
 //! `APPL` is the driver's own word (kept in the region, so a restarted
 //! driver finds it); `HW`, `XRUNS`, `PERIODS` and `STATUS` are the
-//! kernel's. A position that cannot be (`APPL` more than a ring away from
-//! `HW`, or not on a period) is put back on `HW`: the periods between are
-//! dropped, as a real driver recovers from an xrun.
+//! kernel's. Positions count modulo the ring's boundary
+//! ([`sotto_abi::dai::wrap_at`]), moved and compared with
+//! [`dai::advance`] and [`dai::distance`] as the kernel does. A position
+//! that cannot be (`APPL` more than a ring away from `HW`, at or past
+//! the boundary, or not on a period) is put back on `HW`: the periods
+//! between are dropped, as a real driver recovers from an xrun.
 //!
 //! A [`Timeline`] ties the pipeline's periods to the playback DAI's: the
 //! DAI's position when the pipeline's period 0 was written. The DMA
@@ -38,7 +41,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use sotto_abi::dai::Direction;
-use sotto_abi::dai::{HEADER_BYTES, RUN, SAMPLE_BITS, container_bytes, reg};
+use sotto_abi::dai::{self, HEADER_BYTES, RUN, SAMPLE_BITS, container_bytes, reg};
 
 use crate::q31::{to_i16, to_i24};
 use crate::{CHANNELS, PERIOD_FRAMES, PERIOD_SAMPLES, RATE};
@@ -128,6 +131,8 @@ pub struct Dai<'a> {
     direction: Direction,
     bits: u8,
     ring_frames: u32,
+    /// The boundary positions count modulo (`dai::wrap_at`).
+    wrap: u32,
     frame_words: usize,
 }
 
@@ -187,6 +192,7 @@ impl<'a> Dai<'a> {
             direction,
             bits,
             ring_frames,
+            wrap: dai::wrap_at(ring_frames),
             frame_words: frame_bytes as usize / 4,
         })
     }
@@ -199,6 +205,12 @@ impl<'a> Dai<'a> {
     /// Frames its ring holds.
     pub fn ring_frames(&self) -> u32 {
         self.ring_frames
+    }
+
+    /// The boundary its positions count modulo (`dai::wrap_at` of its
+    /// ring's frames).
+    pub fn wrap(&self) -> u32 {
+        self.wrap
     }
 
     fn load(&self, index: usize) -> u32 {
@@ -237,11 +249,15 @@ impl<'a> Dai<'a> {
 
     /// Frames of data in the ring at `snapshot` (written and not played,
     /// or captured and not read), if the positions can be: at most a
-    /// ring, and a whole number of periods.
+    /// ring, a whole number of periods, and below the boundary.
     fn level_at(&self, snapshot: &Snapshot) -> Option<u32> {
+        let (hw, appl, wrap) = (snapshot.hw, snapshot.appl, self.wrap);
+        if hw >= wrap || appl >= wrap {
+            return None;
+        }
         let level = match self.direction {
-            Direction::Playback => snapshot.appl.wrapping_sub(snapshot.hw),
-            Direction::Capture => snapshot.hw.wrapping_sub(snapshot.appl),
+            Direction::Playback => dai::distance(hw, appl, wrap),
+            Direction::Capture => dai::distance(appl, hw, wrap),
         };
         (level <= self.ring_frames && level.is_multiple_of(PERIOD)).then_some(level)
     }
@@ -263,7 +279,7 @@ impl<'a> Dai<'a> {
     pub fn position(&self) -> u32 {
         let snapshot = self.snapshot();
         if self.running() {
-            snapshot.periods + self.level_at(&snapshot).unwrap_or(0) / PERIOD
+            (snapshot.periods).wrapping_add(self.level_at(&snapshot).unwrap_or(0) / PERIOD)
         } else {
             snapshot.periods
         }
@@ -286,9 +302,9 @@ impl<'a> Dai<'a> {
     }
 
     /// The words of the period at stream position `frames`, if it is on
-    /// a period (positions only ever move by periods).
+    /// a period (positions only ever move by periods) below the boundary.
     fn period_words(&self, frames: u32) -> Option<&[AtomicU32]> {
-        if !frames.is_multiple_of(PERIOD) {
+        if !frames.is_multiple_of(PERIOD) || frames >= self.wrap {
             return None;
         }
         let start = HEADER_WORDS + (frames % self.ring_frames) as usize * self.frame_words;
@@ -331,7 +347,7 @@ impl<'a> Dai<'a> {
         let hw = self.load(reg::HW);
         let hw = hw - hw % PERIOD;
         self.put(hw, first);
-        self.store(reg::APPL, hw.wrapping_add(PERIOD));
+        self.store(reg::APPL, dai::advance(hw, PERIOD, self.wrap));
         self.store(reg::CONTROL, RUN);
     }
 
@@ -348,7 +364,7 @@ impl<'a> Dai<'a> {
         if !self.put(appl, period) {
             return false;
         }
-        self.store(reg::APPL, appl.wrapping_add(PERIOD));
+        self.store(reg::APPL, dai::advance(appl, PERIOD, self.wrap));
         true
     }
 
@@ -402,7 +418,7 @@ impl<'a> Dai<'a> {
     /// Give the period [`Dai::peek_period`] read back to the DMA.
     pub fn release_period(&mut self) {
         let appl = self.load(reg::APPL);
-        self.store(reg::APPL, appl.wrapping_add(PERIOD));
+        self.store(reg::APPL, dai::advance(appl, PERIOD, self.wrap));
     }
 
     /// [`Dai::peek_period`] and [`Dai::release_period`].
@@ -477,7 +493,9 @@ impl Timeline {
     }
 
     /// The pipeline's period the playback DAI takes next: periods it
-    /// played or went without since period 0, and those pending.
+    /// played or went without since period 0, and those pending. (A
+    /// count of periods, not a position: `PERIODS` runs modulo 2^32, so
+    /// the difference is exact across its wrap.)
     pub fn due(&self, playback: &Dai<'_>) -> Option<u32> {
         self.base.map(|base| playback.position().wrapping_sub(base))
     }
@@ -490,7 +508,7 @@ impl Timeline {
 pub(crate) mod model {
     use core::sync::atomic::{AtomicU32, Ordering};
 
-    use sotto_abi::dai::{DaiParams, Direction, RUN, Step, reg, status, step};
+    use sotto_abi::dai::{DaiParams, Direction, RUN, Step, advance, reg, status, step};
 
     /// One DAI: its registers and ring, its file and the kernel's counts.
     pub struct Dma {
@@ -539,6 +557,13 @@ pub(crate) mod model {
             dma
         }
 
+        /// Put the DMA's position at `hw` (published), as if it had run
+        /// that long.
+        pub fn set_position(&mut self, hw: u32) {
+            self.hw = hw;
+            self.publish(0);
+        }
+
         fn set(&self, index: usize, value: u32) {
             self.words[index].store(value, Ordering::SeqCst);
         }
@@ -572,7 +597,8 @@ pub(crate) mod model {
             let appl = self.words[reg::APPL].load(Ordering::SeqCst);
             let bytes = self.params.period_bytes() as usize;
             let mut bits = status::RUNNING;
-            match step(&self.params, self.hw, appl) {
+            let wrap = self.params.wrap_at();
+            match step(&self.params, self.hw, appl, wrap) {
                 Step::Move { offset } => {
                     let word = offset as usize / 4;
                     let words = &self.words[word..word + bytes / 4];
@@ -601,7 +627,7 @@ pub(crate) mod model {
                             }
                         }
                     }
-                    self.hw = self.hw.wrapping_add(u32::from(self.params.period_frames));
+                    self.hw = advance(self.hw, u32::from(self.params.period_frames), wrap);
                 }
                 Step::Xrun => {
                     match self.params.direction {
@@ -813,6 +839,94 @@ mod tests {
         let mut dai = Dai::attach(&dma.words, Direction::Capture).unwrap();
         assert!(dai.read_period(&mut out));
         assert_eq!(out[0], (6 * PERIOD_SAMPLES as i32) << 16, "4 and 5 lost");
+    }
+
+    /// Each position a few periods before the ring's boundary (2^32 is
+    /// no multiple of 192 or 384 frames).
+    fn near_the_boundary(dma: &Dma, periods: u32) -> u32 {
+        dma.params.wrap_at() - periods * PERIOD_FRAMES as u32
+    }
+
+    /// Playback started a few periods before the positions' boundary and
+    /// kept fed across it: no xrun, the file is every period in order,
+    /// bit-exact.
+    #[test]
+    fn playback_plays_on_across_the_positions_boundary() {
+        for ring_periods in [4u16, 8, 5] {
+            let mut dma = Dma::new(Direction::Playback, 32, ring_periods);
+            dma.set_position(near_the_boundary(&dma, 3));
+            let periods: Vec<[i32; PERIOD_SAMPLES]> = (0..30).map(period).collect();
+            let mut next = periods.iter();
+            {
+                let mut dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+                dai.start_playback(next.next().unwrap());
+                while dai.room() > 0 {
+                    assert!(dai.write_period(next.next().unwrap()));
+                }
+            }
+            for p in next {
+                dma.period();
+                let mut dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+                assert_eq!(dai.room(), 1, "{ring_periods}: one played");
+                assert!(dai.write_period(p));
+            }
+            for _ in 0..ring_periods {
+                dma.period();
+            }
+            assert_eq!((dma.periods, dma.xruns), (30, 0), "{ring_periods}");
+            let expected: Vec<u8> = periods
+                .iter()
+                .flatten()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
+            assert!(
+                dma.file == expected,
+                "{ring_periods}: not every period in order"
+            );
+            let dai = Dai::attach(&dma.words, Direction::Playback).unwrap();
+            assert_eq!(
+                dai.snapshot().hw,
+                27 * PERIOD_FRAMES as u32,
+                "past the boundary"
+            );
+        }
+    }
+
+    /// Capture across the boundary the same way: each period of the file
+    /// read once, in order; a capture position saved before the boundary
+    /// is one the ring can resume at after it.
+    #[test]
+    fn capture_reads_on_across_the_positions_boundary() {
+        for ring_periods in [4u16, 8, 5] {
+            let file: Vec<u8> = (0..20 * PERIOD_SAMPLES as u32)
+                .flat_map(|i| i.wrapping_mul(0x9E37_79B9).to_le_bytes())
+                .collect();
+            let mut dma = Dma::capture(32, ring_periods, file.clone());
+            let start = near_the_boundary(&dma, 2);
+            dma.set_position(start);
+            Dai::attach(&dma.words, Direction::Capture)
+                .unwrap()
+                .start_capture();
+            dma.period();
+            dma.period();
+            let mut dai = Dai::attach(&dma.words, Direction::Capture).unwrap();
+            assert_eq!(dai.available(), 2);
+            let mut got = Vec::new();
+            let mut out = [0; PERIOD_SAMPLES];
+            assert!(dai.peek_period(&mut out));
+            assert!(
+                dai.resume_at(start),
+                "{ring_periods}: from before the boundary"
+            );
+            for _ in 0..20 {
+                let mut dai = Dai::attach(&dma.words, Direction::Capture).unwrap();
+                assert!(dai.read_period(&mut out), "{ring_periods}");
+                got.extend(out.iter().flat_map(|s| s.to_le_bytes()));
+                dma.period();
+            }
+            assert!(got == file, "{ring_periods}: not every period in order");
+            assert_eq!(dma.xruns, 0);
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::config::Pipeline;
 use crate::dai_ring::{Dai, Timeline};
 use crate::graph::{Graph, Staged};
 use crate::persist::{self, Store};
+use sotto_abi::dai;
 
 /// Frames per period.
 const PERIOD: u32 = crate::PERIOD_FRAMES as u32;
@@ -190,7 +191,8 @@ impl Runner {
                     if !capture.peek_period(&mut input) {
                         break;
                     }
-                    self.timeline.capture = Some(capture.appl().wrapping_add(PERIOD));
+                    self.timeline.capture =
+                        Some(dai::advance(capture.appl(), PERIOD, capture.wrap()));
                     true
                 }
                 None => false,
@@ -237,7 +239,7 @@ mod tests {
     use crate::q31::from_ratio;
     use crate::ring::{Ring, bytes_for};
     use crate::{CHANNELS, DP_SCRATCH_SAMPLES, PERIOD_SAMPLES};
-    use sotto_abi::dai::Direction;
+    use sotto_abi::dai::{self, Direction};
 
     const BLOCK: u32 = 96;
 
@@ -332,19 +334,34 @@ mod tests {
         samples
     }
 
+    /// Put both DMAs' positions `ticks` periods before their rings'
+    /// boundaries (2^32 is no multiple of their 384 and 192 frames), so
+    /// a run crosses them.
+    fn near_the_boundary(capture: &mut Dma, playback: &mut Dma, ticks: u32) {
+        for dma in [capture, playback] {
+            let wrap = dma.params.wrap_at();
+            dma.set_position(wrap - ticks * 48);
+        }
+    }
+
     /// Run the capture pipeline for `ticks` ticks, not running it on the
-    /// ticks `down` says; the playback DAI's samples (32-bit) and xruns,
-    /// the capture DAI's xruns, and the graph's underruns.
+    /// ticks `down` says, its DAIs' positions crossing their boundaries
+    /// at tick `cross` (if any); the playback DAI's samples (32-bit) and
+    /// xruns, the capture DAI's xruns, and the graph's underruns.
     fn run(
         pipeline: &Pipeline,
         image: &[u8],
         input: &[i32],
         ticks: u32,
+        cross: Option<u32>,
         down: impl Fn(u32) -> bool,
     ) -> (Vec<i32>, u32, u32, u32) {
         let file = input.iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut capture = Dma::capture(32, 8, file);
         let mut playback = Dma::new(Direction::Playback, 32, 4);
+        if let Some(cross) = cross {
+            near_the_boundary(&mut capture, &mut playback, cross);
+        }
         let mut region = image.to_vec();
         let mut graph = Graph::new(pipeline);
         let mut dp = Graph::new(pipeline);
@@ -385,14 +402,19 @@ mod tests {
     fn a_capture_pipeline_on_time_plays_the_reference_from_its_first_period() {
         let (pipeline, image) = pipeline();
         let input = input(300);
-        let (played, xruns, lost, underruns) = run(&pipeline, &image, &input, 301, |_| false);
-        // Tick 0 starts capture; tick 1 has the first period, played at
-        // tick 2: 299 periods played by tick 300.
-        assert_eq!(played.len(), 299 * PERIOD_SAMPLES);
-        assert_eq!((xruns, lost, underruns), (0, 0, 0));
         let expected = reference(&pipeline, &image, &input, 299);
-        assert!(played == expected, "not the reference");
-        assert!(played.iter().any(|s| *s != 0));
+        // Also with the DAIs' positions crossing their boundaries (a
+        // DSP that ran for a day): the output goes on bit-exact.
+        for cross in [None, Some(100)] {
+            let (played, xruns, lost, underruns) =
+                run(&pipeline, &image, &input, 301, cross, |_| false);
+            // Tick 0 starts capture; tick 1 has the first period, played
+            // at tick 2: 299 periods played by tick 300.
+            assert_eq!(played.len(), 299 * PERIOD_SAMPLES, "{cross:?}");
+            assert_eq!((xruns, lost, underruns), (0, 0, 0), "{cross:?}");
+            assert!(played == expected, "{cross:?}: not the reference");
+            assert!(played.iter().any(|s| *s != 0));
+        }
     }
 
     #[test]
@@ -400,10 +422,16 @@ mod tests {
         let (pipeline, image) = pipeline();
         let input = input(300);
         let expected = reference(&pipeline, &image, &input, 300);
-        for (from, late) in [(50u32, 3u32), (120, 1), (77, 7)] {
-            let (played, xruns, lost, underruns) = run(&pipeline, &image, &input, 301, |tick| {
-                (from..from + late).contains(&tick)
-            });
+        for (from, late, cross) in [
+            (50u32, 3u32, None),
+            (120, 1, None),
+            (77, 7, None),
+            (77, 7, Some(80)),
+        ] {
+            let (played, xruns, lost, underruns) =
+                run(&pipeline, &image, &input, 301, cross, |tick| {
+                    (from..from + late).contains(&tick)
+                });
             // The DAI played silence while the pipeline did not run; then
             // it goes on with the next input period, nothing lost (the
             // capture ring holds 8 periods).
@@ -433,6 +461,8 @@ mod tests {
         let file = input.iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut capture = Dma::capture(32, 8, file);
         let mut playback = Dma::new(Direction::Playback, 32, 4);
+        // The DAIs' positions cross their boundaries while it is down.
+        near_the_boundary(&mut capture, &mut playback, 122);
         let mut region = image.clone();
         let mut words = vec![0u32; AREA_BYTES / 4];
         let mut dp = Graph::new(&pipeline);
@@ -467,7 +497,7 @@ mod tests {
                 // anything (the capture slot not released).
                 let mut captured = [0i32; PERIOD_SAMPLES];
                 assert!(cap.peek_period(&mut captured));
-                runner.timeline.capture = Some(cap.appl() + 48);
+                runner.timeline.capture = Some(dai::advance(cap.appl(), 48, cap.wrap()));
                 let mut sink = [0i32; PERIOD_SAMPLES];
                 let staged = graph.ll_stage(&pipeline, &mut region, Some(&captured), &mut sink);
                 assert!(save_ll(
@@ -519,7 +549,7 @@ mod tests {
         let (pipeline, image) = pipeline();
         let input = input(300);
         // 12 ticks down: the 8-period capture ring overflows.
-        let (_, xruns, lost, underruns) = run(&pipeline, &image, &input, 301, |tick| {
+        let (_, xruns, lost, underruns) = run(&pipeline, &image, &input, 301, None, |tick| {
             (100..112).contains(&tick)
         });
         assert_eq!((xruns, underruns), (12, 12));

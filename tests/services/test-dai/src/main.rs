@@ -35,7 +35,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
-use sotto_abi::dai::{RUN, reg, status};
+use sotto_abi::dai::{self, RUN, reg, status};
 use sotto_rt::println;
 use sotto_rt::{mem, sync, sys};
 
@@ -51,6 +51,8 @@ const IN_RING: u32 = 3;
 /// Frames a period, periods in a ring (`tests/dai.toml`).
 const PERIOD: u32 = 48;
 const RING: u32 = PERIOD * 4;
+/// The boundary positions count modulo (`sotto_abi::dai::wrap_at`).
+const WRAP: u32 = dai::wrap_at(RING);
 /// Words of registers before the samples.
 const HEADER_WORDS: u32 = sotto_abi::dai::HEADER_BYTES / 4;
 /// When the summaries are printed.
@@ -149,9 +151,9 @@ fn main(_: u32) {
     // Start playback as a driver does: from HW, two periods written.
     let mut next_frame = 0;
     out.appl = out.ring.get(reg::HW);
-    while out.appl.wrapping_sub(out.ring.get(reg::HW)) < 2 * PERIOD {
+    while dai::distance(out.ring.get(reg::HW), out.appl, WRAP) < 2 * PERIOD {
         write_period(&out.ring, out.appl, &mut next_frame);
-        out.appl += PERIOD;
+        out.appl = dai::advance(out.appl, PERIOD, WRAP);
     }
     out.ring.set(reg::APPL, out.appl);
     out.ring.set(reg::CONTROL, RUN);
@@ -183,7 +185,7 @@ fn main(_: u32) {
             101 => {
                 let restored = out.ring.get(reg::PERIODS) == 101
                     && out.ring.get(reg::XRUNS) == out.xruns
-                    && out.appl.wrapping_sub(hw) <= 2 * PERIOD
+                    && dai::distance(hw, out.appl, WRAP) <= 2 * PERIOD
                     && out.ring.get(reg::STATUS) == status::RUNNING
                     && out.ring.format_is(16, 0);
                 if restored {
@@ -209,9 +211,9 @@ fn main(_: u32) {
             _ => {}
         }
         if !(50..55).contains(&tick) {
-            while out.appl.wrapping_sub(hw) < 2 * PERIOD {
+            while dai::distance(hw, out.appl, WRAP) < 2 * PERIOD {
                 write_period(&out.ring, out.appl, &mut next_frame);
-                out.appl += PERIOD;
+                out.appl = dai::advance(out.appl, PERIOD, WRAP);
             }
             out.ring.set(reg::APPL, out.appl);
         }
@@ -239,9 +241,9 @@ fn main(_: u32) {
             _ => {}
         }
         if !(30..37).contains(&tick) {
-            while hw.wrapping_sub(input.appl) >= PERIOD {
+            while dai::distance(input.appl, hw, WRAP) >= PERIOD {
                 capture.read_period(&input.ring, input.appl);
-                input.appl += PERIOD;
+                input.appl = dai::advance(input.appl, PERIOD, WRAP);
             }
             input.ring.set(reg::APPL, input.appl);
         }
