@@ -62,36 +62,6 @@ fn panel(
     Ok(())
 }
 
-/// Write interleaved stereo 16-bit samples as a 48 kHz WAV file.
-pub fn write_wav(path: &Path, samples: &[i16]) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: CHANNELS as u16,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut writer = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("creating {}", path.display()))?;
-    for sample in samples {
-        writer.write_sample(*sample)?;
-    }
-    writer.finalize()?;
-    Ok(())
-}
-
-/// Read a WAV file's samples (interleaved).
-pub fn read_wav(path: &Path) -> Result<Vec<i16>> {
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("opening {}", path.display()))?;
-    reader
-        .samples::<i16>()
-        .map(|sample| sample.map_err(Into::into))
-        .collect()
-}
-
 /// Sample widths of the PCM WAV files read ([`read_wav_any`]).
 pub const WAV_BITS: [u16; 3] = [16, 24, 32];
 
@@ -545,8 +515,8 @@ pub fn plot(samples: &[i16], out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::{
-        check_capture_input, from_dai_raw, plot, read_wav, read_wav_any, spectrum, to_dai_raw,
-        tone_amplitude, write_dai_wav, write_wav, write_wav_bits,
+        check_capture_input, from_dai_raw, plot, read_wav_any, spectrum, to_dai_raw,
+        tone_amplitude, write_dai_wav, write_wav_bits,
     };
     use sotto_abi::dai::{DaiParams, Direction};
 
@@ -845,7 +815,7 @@ mod tests {
     #[test]
     fn a_truncated_wav_is_said_to_be_truncated() {
         let path = temp("truncated.wav");
-        write_wav(&path, &[7; 400]).unwrap();
+        write_wav_bits(&path, 48_000, 2, 16, &[7; 400]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         // The header announces 400 samples; 101 (and a half) are there.
         std::fs::write(&path, &bytes[..44 + 203]).unwrap();
@@ -858,13 +828,5 @@ mod tests {
                 path.display()
             )
         );
-    }
-
-    #[test]
-    fn wav_round_trips() {
-        let path = std::env::temp_dir().join(format!("sotto-audio-{}.wav", std::process::id()));
-        write_wav(&path, &[1, -2, 3, -4]).unwrap();
-        assert_eq!(read_wav(&path).unwrap(), vec![1, -2, 3, -4]);
-        std::fs::remove_file(path).unwrap();
     }
 }
