@@ -25,6 +25,8 @@ pub mod persist;
 pub mod q31;
 pub mod ring;
 pub mod runner;
+#[cfg(test)]
+mod testkit;
 
 /// Sample rate.
 pub const RATE: u32 = 48_000;

@@ -580,13 +580,13 @@ mod tests {
     use super::{
         AREA_BYTES, Rebuild, Store, area, config_id, restore_dp, restore_ll, save_dp, save_ll,
     };
-    use crate::config::{Buffer, Component, Kind, Pipeline};
+    use crate::config::{Kind, Pipeline};
     use crate::dai_ring::model::Dma;
     use crate::dai_ring::{Dai, Timeline};
     use crate::graph::Graph;
     use crate::q31::from_ratio;
-    use crate::ring::{Ring, bytes_for};
     use crate::runner::Runner;
+    use crate::testkit::{component, pipeline_of};
     use crate::{CHANNELS, DP_SCRATCH_SAMPLES, PERIOD_SAMPLES};
     use sotto_abi::dai::Direction;
 
@@ -596,78 +596,53 @@ mod tests {
     /// (+ a second sine) -> sink, rings of four blocks, the FIR's output
     /// prefilled with two.
     fn pipeline() -> (Pipeline, Vec<u8>) {
-        let mut pipeline = Pipeline::default();
-        let block = BLOCK * CHANNELS as u32;
-        let mut offset = 0;
-        for prefill in [0, 0, 2 * block, 0, 0] {
-            let samples = 4 * block;
-            pipeline
-                .buffers
-                .push(Buffer {
-                    offset,
-                    samples,
-                    prefill,
-                })
-                .unwrap();
-            offset += bytes_for(samples as usize) as u32;
-        }
-        let component = |name: &str, kind: Kind, inputs: &[u8], output: Option<u8>| Component {
-            name: heapless::String::try_from(name).unwrap(),
-            kind,
-            inputs: heapless::Vec::from_slice(inputs).unwrap(),
-            output,
-        };
         let taps: heapless::Vec<i32, 64> = (1..=32).map(|k| from_ratio(k, 600)).collect();
-        for c in [
-            component(
-                "source",
-                Kind::Sine {
-                    frequency: 440,
-                    amplitude: from_ratio(1, 2),
-                },
-                &[],
-                Some(0),
-            ),
-            component(
-                "gain",
-                Kind::Gain {
-                    start: 0,
-                    target: from_ratio(4, 5),
-                    ramp_frames: 48 * 300,
-                },
-                &[0],
-                Some(1),
-            ),
-            component(
-                "eq",
-                Kind::Fir {
-                    taps,
-                    block_frames: BLOCK,
-                    dp: true,
-                },
-                &[1],
-                Some(2),
-            ),
-            component(
-                "tone2",
-                Kind::Sine {
-                    frequency: 3000,
-                    amplitude: from_ratio(1, 4),
-                },
-                &[],
-                Some(3),
-            ),
-            component("mixer", Kind::Mixer, &[2, 3], Some(4)),
-            component("dai", Kind::Sink, &[4], None),
-        ] {
-            pipeline.components.push(c).unwrap();
-        }
-        let mut region = vec![0u8; pipeline.region_bytes()];
-        for buffer in &pipeline.buffers {
-            let mut ring = Ring::format(&mut region[buffer.range()]);
-            assert!(ring.write(&vec![0; buffer.prefill as usize]));
-        }
-        (pipeline, region)
+        pipeline_of(
+            BLOCK,
+            &[0, 0, 2 * BLOCK * CHANNELS as u32, 0, 0],
+            [
+                component(
+                    "source",
+                    Kind::Sine {
+                        frequency: 440,
+                        amplitude: from_ratio(1, 2),
+                    },
+                    &[],
+                    Some(0),
+                ),
+                component(
+                    "gain",
+                    Kind::Gain {
+                        start: 0,
+                        target: from_ratio(4, 5),
+                        ramp_frames: 48 * 300,
+                    },
+                    &[0],
+                    Some(1),
+                ),
+                component(
+                    "eq",
+                    Kind::Fir {
+                        taps,
+                        block_frames: BLOCK,
+                        dp: true,
+                    },
+                    &[1],
+                    Some(2),
+                ),
+                component(
+                    "tone2",
+                    Kind::Sine {
+                        frequency: 3000,
+                        amplitude: from_ratio(1, 4),
+                    },
+                    &[],
+                    Some(3),
+                ),
+                component("mixer", Kind::Mixer, &[2, 3], Some(4)),
+                component("dai", Kind::Sink, &[4], None),
+            ],
+        )
     }
 
     /// The uninterrupted output: `periods` periods, DP blocks as soon as

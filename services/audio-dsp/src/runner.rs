@@ -232,12 +232,12 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::Runner;
-    use crate::config::{Buffer, Component, Kind, Pipeline};
+    use crate::config::{Kind, Pipeline};
     use crate::dai_ring::Dai;
     use crate::dai_ring::model::Dma;
     use crate::graph::Graph;
     use crate::q31::from_ratio;
-    use crate::ring::{Ring, bytes_for};
+    use crate::testkit::{component, pipeline_of};
     use crate::{CHANNELS, DP_SCRATCH_SAMPLES, PERIOD_SAMPLES};
     use sotto_abi::dai::{self, Direction};
 
@@ -245,60 +245,35 @@ mod tests {
 
     /// capture -> gain (ramping) -> FIR (DP, 2 ms blocks) -> sink.
     fn pipeline() -> (Pipeline, Vec<u8>) {
-        let mut pipeline = Pipeline::default();
-        let block = BLOCK * CHANNELS as u32;
-        let mut offset = 0;
-        for prefill in [0, 0, 2 * block] {
-            let samples = 4 * block;
-            pipeline
-                .buffers
-                .push(Buffer {
-                    offset,
-                    samples,
-                    prefill,
-                })
-                .unwrap();
-            offset += bytes_for(samples as usize) as u32;
-        }
-        let component = |name: &str, kind: Kind, inputs: &[u8], output: Option<u8>| Component {
-            name: heapless::String::try_from(name).unwrap(),
-            kind,
-            inputs: heapless::Vec::from_slice(inputs).unwrap(),
-            output,
-        };
         let taps: heapless::Vec<i32, 64> = (1..=16).map(|k| from_ratio(k, 200)).collect();
-        for c in [
-            component("in", Kind::DaiCapture, &[], Some(0)),
-            component(
-                "gain",
-                Kind::Gain {
-                    start: from_ratio(1, 10),
-                    target: from_ratio(9, 10),
-                    ramp_frames: 48 * 100,
-                },
-                &[0],
-                Some(1),
-            ),
-            component(
-                "eq",
-                Kind::Fir {
-                    taps,
-                    block_frames: BLOCK,
-                    dp: true,
-                },
-                &[1],
-                Some(2),
-            ),
-            component("out", Kind::Sink, &[2], None),
-        ] {
-            pipeline.components.push(c).unwrap();
-        }
-        let mut region = vec![0u8; pipeline.region_bytes()];
-        for buffer in &pipeline.buffers {
-            let mut ring = Ring::format(&mut region[buffer.range()]);
-            assert!(ring.write(&vec![0; buffer.prefill as usize]));
-        }
-        (pipeline, region)
+        pipeline_of(
+            BLOCK,
+            &[0, 0, 2 * BLOCK * CHANNELS as u32],
+            [
+                component("in", Kind::DaiCapture, &[], Some(0)),
+                component(
+                    "gain",
+                    Kind::Gain {
+                        start: from_ratio(1, 10),
+                        target: from_ratio(9, 10),
+                        ramp_frames: 48 * 100,
+                    },
+                    &[0],
+                    Some(1),
+                ),
+                component(
+                    "eq",
+                    Kind::Fir {
+                        taps,
+                        block_frames: BLOCK,
+                        dp: true,
+                    },
+                    &[1],
+                    Some(2),
+                ),
+                component("out", Kind::Sink, &[2], None),
+            ],
+        )
     }
 
     /// Noise-like Q1.31 input, `periods` periods.
