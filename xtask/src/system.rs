@@ -703,6 +703,20 @@ fn dai_format(object: &ObjectEntry) -> Result<Option<DaiParams>, Vec<(&'static s
     }))
 }
 
+/// The index of the object named `name`, which must be a `kind`; else
+/// why not, as a problem line says it.
+fn object_of_kind(
+    index: &HashMap<&str, (u16, ObjectKind)>,
+    name: &str,
+    kind: ObjectKind,
+) -> Result<u16, String> {
+    match index.get(name) {
+        Some(&(object, found)) if found == kind => Ok(object),
+        Some(_) => Err(format!("\"{name}\" is not a {}", kind.name())),
+        None => Err(format!("no object is named \"{name}\"")),
+    }
+}
+
 /// The ring of DAI `object`: a memory object big enough for `format`
 /// (if that is known), or the problem as (field, what).
 fn dai_ring(
@@ -921,19 +935,10 @@ fn resolve(
                         }
                         None
                     }
-                    Some(name) => match index.get(name.as_str()) {
-                        Some(&(target, ObjectKind::Notification)) => {
-                            Some((target, object.bits.unwrap_or(1)))
-                        }
-                        Some(_) => {
-                            problem("notify", format!("\"{name}\" is not a notification"));
-                            None
-                        }
-                        None => {
-                            problem("notify", format!("no object is named \"{name}\""));
-                            None
-                        }
-                    },
+                    Some(name) => object_of_kind(&index, name, ObjectKind::Notification)
+                        .map(|target| (target, object.bits.unwrap_or(1)))
+                        .map_err(|what| problem("notify", what))
+                        .ok(),
                 };
                 let Some(format) = format else {
                     continue;
@@ -964,33 +969,17 @@ fn resolve(
             }
             ObjectKind::Timer => {
                 let target = match (&object.notify, &object.give) {
-                    (Some(name), None) => match index.get(name.as_str()) {
-                        Some(&(target, ObjectKind::Notification)) => Some(TimerTarget::Notify {
+                    (Some(name), None) => object_of_kind(&index, name, ObjectKind::Notification)
+                        .map(|target| TimerTarget::Notify {
                             object: target,
                             bits: object.bits.unwrap_or(1),
-                        }),
-                        Some(_) => {
-                            problem("notify", format!("\"{name}\" is not a notification"));
-                            None
-                        }
-                        None => {
-                            problem("notify", format!("no object is named \"{name}\""));
-                            None
-                        }
-                    },
-                    (None, Some(name)) => match index.get(name.as_str()) {
-                        Some(&(target, ObjectKind::Semaphore)) => {
-                            Some(TimerTarget::Give { object: target })
-                        }
-                        Some(_) => {
-                            problem("give", format!("\"{name}\" is not a semaphore"));
-                            None
-                        }
-                        None => {
-                            problem("give", format!("no object is named \"{name}\""));
-                            None
-                        }
-                    },
+                        })
+                        .map_err(|what| problem("notify", what))
+                        .ok(),
+                    (None, Some(name)) => object_of_kind(&index, name, ObjectKind::Semaphore)
+                        .map(|target| TimerTarget::Give { object: target })
+                        .map_err(|what| problem("give", what))
+                        .ok(),
                     _ => {
                         problem(
                             "notify",
