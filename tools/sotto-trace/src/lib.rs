@@ -644,6 +644,21 @@ mod tests {
             .collect()
     }
 
+    /// The complete ("X") events: (name, start µs, duration µs, pid).
+    fn slices(doc: &Value) -> Vec<(String, f64, f64, u64)> {
+        events(doc, "X")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                    e["pid"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
     fn events<'a>(doc: &'a Value, ph: &str) -> Vec<&'a Value> {
         doc["traceEvents"]
             .as_array()
@@ -674,21 +689,9 @@ mod tests {
         let (doc, summary) = to_chrome(&trace, &names());
         assert!(summary.complete);
         assert_eq!(summary.records, 7);
-        let slices = events(&doc, "X");
-        let got: Vec<(String, f64, f64, u64)> = slices
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().to_owned(),
-                    e["ts"].as_f64().unwrap(),
-                    e["dur"].as_f64().unwrap(),
-                    e["pid"].as_u64().unwrap(),
-                )
-            })
-            .collect();
         // 10 counts per microsecond.
         assert_eq!(
-            got,
+            slices(&doc),
             vec![
                 ("ll-sched".into(), 10.0, 20.0, 1),
                 ("pipeline/eq".into(), 30.0, 10.0, 2),
@@ -839,21 +842,11 @@ mod tests {
         ]);
         let (doc, summary) = to_chrome(&trace, &names());
         assert_eq!(summary.dropped, 40);
-        let got: Vec<(String, f64, f64)> = events(&doc, "X")
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().to_owned(),
-                    e["ts"].as_f64().unwrap(),
-                    e["dur"].as_f64().unwrap(),
-                )
-            })
-            .collect();
         assert_eq!(
-            got,
+            slices(&doc),
             vec![
-                ("ll-sched".into(), 10.0, 10.0),
-                ("pipeline/eq".into(), 100.0, 10.0),
+                ("ll-sched".into(), 10.0, 10.0, 1),
+                ("pipeline/eq".into(), 100.0, 10.0, 2),
             ]
         );
         let irq = named(&doc, "timer interrupt");
