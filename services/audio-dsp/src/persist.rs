@@ -707,6 +707,20 @@ mod tests {
             }
         }
 
+        /// `count` ticks ([`Runners::tick`]).
+        fn ticks(
+            &mut self,
+            count: usize,
+            pipeline: &Pipeline,
+            region: &mut [u8],
+            (ll_store, dp_store): (&mut Store<'_>, &mut Store<'_>),
+            dma: &mut Dma,
+        ) {
+            for _ in 0..count {
+                self.tick(pipeline, region, (&mut *ll_store, &mut *dp_store), dma);
+            }
+        }
+
         /// One tick: the DMA's period, then (the pipeline up) one LL run
         /// — staged, saved, published, written to the DAI, as the service
         /// runs it — and the DP blocks it made ready.
@@ -770,14 +784,13 @@ mod tests {
             let mut dp_store = Store::attach(dp_area, config).unwrap();
             assert_eq!(ll_store.restore().err(), Some(Rebuild::Empty));
             let mut runners = Runners::cold(&pipeline, &dma);
-            for _ in 0..137 {
-                runners.tick(
-                    &pipeline,
-                    &mut region,
-                    (&mut ll_store, &mut dp_store),
-                    &mut dma,
-                );
-            }
+            runners.ticks(
+                137,
+                &pipeline,
+                &mut region,
+                (&mut ll_store, &mut dp_store),
+                &mut dma,
+            );
         }
         // The service restarts: its memory is the image's, the kept areas,
         // the rings and the DAI's ring are not.
@@ -787,14 +800,13 @@ mod tests {
             Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store), &dma)
                 .unwrap();
         assert_eq!((ll_store.epoch(), dp_store.epoch()), (1, 1));
-        for _ in 137..400 {
-            runners.tick(
-                &pipeline,
-                &mut region,
-                (&mut ll_store, &mut dp_store),
-                &mut dma,
-            );
-        }
+        runners.ticks(
+            400 - 137,
+            &pipeline,
+            &mut region,
+            (&mut ll_store, &mut dp_store),
+            &mut dma,
+        );
         dma.period();
         let played = played(&dma);
         assert_eq!(played.len(), expected.len());
@@ -819,14 +831,13 @@ mod tests {
                     Store::attach(dp_area, config).unwrap(),
                 );
                 let mut runners = Runners::cold(&pipeline, &dma);
-                for _ in 0..down_at {
-                    runners.tick(
-                        &pipeline,
-                        &mut region,
-                        (&mut stores.0, &mut stores.1),
-                        &mut dma,
-                    );
-                }
+                runners.ticks(
+                    down_at,
+                    &pipeline,
+                    &mut region,
+                    (&mut stores.0, &mut stores.1),
+                    &mut dma,
+                );
             }
             // Down: the DMA plays what was pending, then xruns.
             for _ in 0..missed {
@@ -840,14 +851,13 @@ mod tests {
                     .unwrap();
             // Back `missed` ticks late: those periods are silence, then
             // the reference at the same time again.
-            for _ in down_at + missed..600 {
-                runners.tick(
-                    &pipeline,
-                    &mut region,
-                    (&mut ll_store, &mut dp_store),
-                    &mut dma,
-                );
-            }
+            runners.ticks(
+                600 - (down_at + missed),
+                &pipeline,
+                &mut region,
+                (&mut ll_store, &mut dp_store),
+                &mut dma,
+            );
             dma.period();
             let played = played(&dma);
             assert_eq!(played.len(), expected.len());
@@ -882,14 +892,13 @@ mod tests {
                     Store::attach(dp_area, config).unwrap(),
                 );
                 let mut runners = Runners::cold(&pipeline, &dma);
-                for _ in 0..29 {
-                    runners.tick(
-                        &pipeline,
-                        &mut region,
-                        (&mut stores.0, &mut stores.1),
-                        &mut dma,
-                    );
-                }
+                runners.ticks(
+                    29,
+                    &pipeline,
+                    &mut region,
+                    (&mut stores.0, &mut stores.1),
+                    &mut dma,
+                );
                 dma.period();
                 if in_dp {
                     // Tick 29 runs whole; then the DP block it made ready
@@ -940,14 +949,13 @@ mod tests {
                 Runners::restored(&pipeline, &mut region, (&mut ll_store, &mut dp_store), &dma)
                     .unwrap();
             assert_eq!(runners.blocks, if in_dp && saved { 99 } else { 2 });
-            for _ in 30..100 {
-                runners.tick(
-                    &pipeline,
-                    &mut region,
-                    (&mut ll_store, &mut dp_store),
-                    &mut dma,
-                );
-            }
+            runners.ticks(
+                100 - 30,
+                &pipeline,
+                &mut region,
+                (&mut ll_store, &mut dp_store),
+                &mut dma,
+            );
             dma.period();
             let played = played(&dma);
             assert_eq!(played.len(), expected.len());
