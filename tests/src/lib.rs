@@ -381,6 +381,12 @@ pub fn assert_bit_exact(image: &[u8], samples: &[i16]) {
         &buffers,
         samples.len() / audio_dsp::PERIOD_SAMPLES,
     );
+    assert_same_samples(samples, &expected);
+}
+
+/// Assert that the emulated `samples` are `expected` (at least as long),
+/// sample for sample, naming the first that differs.
+pub fn assert_same_samples(samples: &[i16], expected: &[i16]) {
     if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
         panic!(
             "sample {first} (frame {}) differs: emulated {} reference {}",

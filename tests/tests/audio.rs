@@ -166,14 +166,7 @@ fn a_captured_file_plays_through_the_eq_pipeline_bit_for_bit() {
             .into_iter()
             .map(audio_dsp::q31::to_i16)
             .collect();
-    if let Some(first) = (0..samples.len()).find(|i| samples[*i] != expected[*i]) {
-        panic!(
-            "sample {first} (frame {}) differs: emulated {} reference {}",
-            first / audio_dsp::CHANNELS,
-            samples[first],
-            expected[first]
-        );
-    }
+    sotto_tests::assert_same_samples(&samples, &expected);
     // The filter's latency (two 10 ms blocks) is silence; then the noise,
     // low-passed.
     let latency = 2 * 480 * audio_dsp::CHANNELS;

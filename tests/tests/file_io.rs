@@ -89,14 +89,7 @@ fn a_wav_file_streams_through_file_eq_bit_for_bit() {
             .map(|sample| audio_dsp::q31::to_i16(*sample))
             .collect();
     assert_eq!(expected.len(), played.len());
-    if let Some(first) = (0..played.len()).find(|i| played[*i] != expected[*i]) {
-        panic!(
-            "sample {first} (frame {}) differs: emulated {} reference {}",
-            first / 2,
-            played[first],
-            expected[first]
-        );
-    }
+    sotto_tests::assert_same_samples(&played, &expected);
     // Not silence: the input's tones come out (the 440 Hz on the left
     // passes the low-pass; its last second, past the DP latency).
     let level = sotto_audio::tone_amplitude(&played[..input.len() + latency], 440.0, 48_000);
