@@ -1,8 +1,7 @@
 //! The components. Each processes interleaved stereo Q1.31 samples.
 
 use crate::q31::{self, mul, saturate};
-use crate::ring::Ring;
-use crate::{CHANNELS, PERIOD_SAMPLES, RATE};
+use crate::{CHANNELS, RATE};
 
 /// A sine source: both channels, a phase accumulator over a 2^32 turn.
 #[derive(Clone, Debug)]
@@ -252,35 +251,11 @@ impl Fir {
     }
 }
 
-/// The DAI model: consumes one period per tick from its input ring;
-/// a tick without a full period is an underrun (silence goes out).
-#[derive(Clone, Debug, Default)]
-pub struct Sink {
-    /// Periods it could not fill.
-    pub underruns: u32,
-    /// Periods consumed.
-    pub periods: u32,
-}
-
-impl Sink {
-    /// Take one period from `input` into `out`; silence on underrun.
-    pub fn consume(&mut self, input: &mut Ring<'_>, out: &mut [i32; PERIOD_SAMPLES]) -> bool {
-        self.periods += 1;
-        if input.read(out) {
-            return true;
-        }
-        self.underruns += 1;
-        out.fill(0);
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Fir, Gain, MAX_TAPS, Sine, Sink, Split, dot, mix};
+    use super::{Fir, Gain, MAX_TAPS, Sine, Split, dot, mix};
+    use crate::PERIOD_FRAMES;
     use crate::q31::{from_ratio, mul};
-    use crate::ring::{Ring, bytes_for};
-    use crate::{PERIOD_FRAMES, PERIOD_SAMPLES};
 
     #[test]
     fn gain_ramp_hits_its_endpoints_exactly() {
@@ -367,22 +342,6 @@ mod tests {
         assert!(
             output[2 * 32..].iter().all(|s| *s == 0),
             "the response ends after the taps"
-        );
-    }
-
-    #[test]
-    fn sink_detects_underruns() {
-        let mut memory = vec![0u8; bytes_for(4 * PERIOD_SAMPLES)];
-        let mut ring = Ring::format(&mut memory);
-        let mut sink = Sink::default();
-        let mut out = [7i32; PERIOD_SAMPLES];
-        assert!(!sink.consume(&mut ring, &mut out));
-        assert_eq!((sink.underruns, out[0]), (1, 0), "silence on underrun");
-        assert!(ring.write(&[5; PERIOD_SAMPLES]));
-        assert!(sink.consume(&mut ring, &mut out));
-        assert_eq!(
-            (sink.underruns, sink.periods, out[PERIOD_SAMPLES - 1]),
-            (1, 2, 5)
         );
     }
 
